@@ -1,0 +1,155 @@
+//! Domain events, delivered to subscribers after the change that caused them commits.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EntityKind;
+use crate::ids::{ContactId, CustomerId, InteractionId, UserId};
+
+/// What happened.
+///
+/// ```
+/// use guanxi_core::{CustomerId, DomainEvent};
+/// let e = DomainEvent::TagAdded { customer: CustomerId(uuid::Uuid::nil()), tag: "VIP".into() };
+/// assert_eq!(e.name(), "tag_added");
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DomainEvent {
+    /// A customer was created.
+    CustomerCreated {
+        /// Its id.
+        customer: CustomerId,
+        /// Its code.
+        code: String,
+    },
+    /// Fields of a customer changed.
+    CustomerUpdated {
+        /// Its id.
+        customer: CustomerId,
+        /// The changed field paths.
+        fields: Vec<String>,
+    },
+    /// A customer was soft-deleted.
+    CustomerDeleted {
+        /// Its id.
+        customer: CustomerId,
+    },
+    /// A soft-deleted customer was restored.
+    CustomerRestored {
+        /// Its id.
+        customer: CustomerId,
+    },
+    /// A contact was added.
+    ContactAdded {
+        /// Customer.
+        customer: CustomerId,
+        /// Contact.
+        contact: ContactId,
+    },
+    /// A contact changed (including becoming or ceasing to be primary).
+    ContactUpdated {
+        /// Customer.
+        customer: CustomerId,
+        /// Contact.
+        contact: ContactId,
+        /// Changed field paths.
+        fields: Vec<String>,
+    },
+    /// A contact was removed.
+    ContactRemoved {
+        /// Customer.
+        customer: CustomerId,
+        /// Contact.
+        contact: ContactId,
+    },
+    /// A tag was defined or its group changed.
+    TagDefined {
+        /// Tag name.
+        tag: String,
+    },
+    /// A tag was added to a customer.
+    TagAdded {
+        /// Customer.
+        customer: CustomerId,
+        /// Tag name.
+        tag: String,
+    },
+    /// A tag was removed from a customer.
+    TagRemoved {
+        /// Customer.
+        customer: CustomerId,
+        /// Tag name.
+        tag: String,
+    },
+    /// An interaction was logged.
+    InteractionLogged {
+        /// Customer.
+        customer: CustomerId,
+        /// Interaction.
+        interaction: InteractionId,
+    },
+    /// A custom field was defined.
+    CustomFieldDefined {
+        /// Entity.
+        entity: EntityKind,
+        /// Key.
+        key: String,
+    },
+}
+
+impl DomainEvent {
+    /// Stable snake-case name of the event type.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DomainEvent::CustomerCreated { .. } => "customer_created",
+            DomainEvent::CustomerUpdated { .. } => "customer_updated",
+            DomainEvent::CustomerDeleted { .. } => "customer_deleted",
+            DomainEvent::CustomerRestored { .. } => "customer_restored",
+            DomainEvent::ContactAdded { .. } => "contact_added",
+            DomainEvent::ContactUpdated { .. } => "contact_updated",
+            DomainEvent::ContactRemoved { .. } => "contact_removed",
+            DomainEvent::TagDefined { .. } => "tag_defined",
+            DomainEvent::TagAdded { .. } => "tag_added",
+            DomainEvent::TagRemoved { .. } => "tag_removed",
+            DomainEvent::InteractionLogged { .. } => "interaction_logged",
+            DomainEvent::CustomFieldDefined { .. } => "custom_field_defined",
+        }
+    }
+
+    /// The customer the event concerns, if any.
+    pub fn customer(&self) -> Option<CustomerId> {
+        match self {
+            DomainEvent::CustomerCreated { customer, .. }
+            | DomainEvent::CustomerUpdated { customer, .. }
+            | DomainEvent::CustomerDeleted { customer }
+            | DomainEvent::CustomerRestored { customer }
+            | DomainEvent::ContactAdded { customer, .. }
+            | DomainEvent::ContactUpdated { customer, .. }
+            | DomainEvent::ContactRemoved { customer, .. }
+            | DomainEvent::TagAdded { customer, .. }
+            | DomainEvent::TagRemoved { customer, .. }
+            | DomainEvent::InteractionLogged { customer, .. } => Some(*customer),
+            DomainEvent::TagDefined { .. } | DomainEvent::CustomFieldDefined { .. } => None,
+        }
+    }
+}
+
+/// An event with when it happened and who caused it.
+///
+/// ```
+/// use guanxi_core::{DomainEvent, Event, UserId};
+/// let e = Event { at: chrono::Utc::now(), actor: UserId::new("alice").unwrap(),
+///                 payload: DomainEvent::TagDefined { tag: "VIP".into() } };
+/// assert_eq!(e.payload.name(), "tag_defined");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Commit instant (from the injected clock).
+    pub at: DateTime<Utc>,
+    /// The acting user.
+    pub actor: UserId,
+    /// What happened.
+    pub payload: DomainEvent,
+}

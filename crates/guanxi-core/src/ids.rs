@@ -1,0 +1,141 @@
+//! Identifiers: UUIDv7 record ids and the host's user and department ids.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, ValidationReason};
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub Uuid);
+
+        impl $name {
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = uuid::Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s).map($name)
+            }
+        }
+
+        impl From<Uuid> for $name {
+            fn from(u: Uuid) -> Self {
+                $name(u)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// Id of a customer (UUIDv7, so ids sort by creation time).
+    ///
+    /// ```
+    /// use guanxi_core::CustomerId;
+    /// let id: CustomerId = "01890a5d-ac96-774b-bcce-b302099a8057".parse().unwrap();
+    /// assert_eq!(id.to_string(), "01890a5d-ac96-774b-bcce-b302099a8057");
+    /// ```
+    CustomerId
+);
+uuid_id!(
+    /// Id of a contact (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::ContactId;
+    /// assert!("not-a-uuid".parse::<ContactId>().is_err());
+    /// ```
+    ContactId
+);
+uuid_id!(
+    /// Id of an interaction / follow-up record (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::InteractionId;
+    /// let id = InteractionId(uuid::Uuid::nil());
+    /// assert_eq!(id.as_uuid(), uuid::Uuid::nil());
+    /// ```
+    InteractionId
+);
+
+macro_rules! host_id {
+    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Longest id accepted, in characters.
+            pub const MAX_LEN: usize = 128;
+
+            /// Validates and wraps a host-side id: trimmed, not empty, at most 128 characters.
+            pub fn new(id: impl AsRef<str>) -> Result<Self, Error> {
+                let id = id.as_ref().trim();
+                if id.is_empty() {
+                    return Err(Error::invalid($field, ValidationReason::Required));
+                }
+                if id.chars().count() > Self::MAX_LEN {
+                    return Err(Error::invalid($field, ValidationReason::TooLong { max: Self::MAX_LEN }));
+                }
+                Ok($name(id.to_owned()))
+            }
+
+            /// The id as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $name::new(s)
+            }
+        }
+    };
+}
+
+host_id!(
+    /// The host application's id of a user (an employee using the CRM). guanxi does not mint
+    /// user ids: it records whatever stable id the host uses.
+    ///
+    /// ```
+    /// use guanxi_core::UserId;
+    /// assert_eq!(UserId::new("  alice ").unwrap().as_str(), "alice");
+    /// assert!(UserId::new("").is_err());
+    /// ```
+    UserId,
+    "user"
+);
+host_id!(
+    /// The host application's id of a department (sales team, region office).
+    ///
+    /// ```
+    /// use guanxi_core::DepartmentId;
+    /// assert_eq!(DepartmentId::new("east-china").unwrap().to_string(), "east-china");
+    /// ```
+    DepartmentId,
+    "department"
+);

@@ -1,0 +1,67 @@
+//! # guanxi-core
+//!
+//! The pure domain of guanxi (关系), an embeddable CRM: customers, contacts, tags,
+//! interactions and custom fields, their validation and normalization, the change log, domain
+//! events, and the storage contract ([`CrmStore`]) with an in-memory backend.
+//!
+//! This crate does no I/O of its own: time comes from an injected [`Clock`], storage from a
+//! [`CrmStore`]. Applications use the `guanxi` crate, whose `Crm` facade wires these together.
+//!
+//! ```
+//! use guanxi_core::{NewContact, NewCustomer, ValidationContext};
+//! let errs = NewCustomer::new("")
+//!     .contact(NewContact::new("张伟").phone("12345"))
+//!     .validate(&ValidationContext::default())
+//!     .unwrap_err();
+//! // Every failure of the record is reported, each naming its field.
+//! let fields: Vec<_> = errs.iter().map(|e| e.field.as_str()).collect();
+//! assert_eq!(fields, ["name", "contacts[0].phones[0]"]);
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod macros;
+
+pub mod changelog;
+pub mod clock;
+pub mod contact;
+pub mod custom_field;
+pub mod customer;
+pub mod error;
+pub mod event;
+pub mod ids;
+pub mod industry;
+pub mod interaction;
+pub mod normalize;
+pub mod region;
+pub mod store;
+pub mod tag;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod validate;
+
+pub use changelog::{ChangeAction, ChangeLogEntry, ChangeLogQuery, FieldChange};
+pub use clock::{Clock, FixedClock, IdGenerator, SystemClock};
+pub use contact::{Contact, ContactPatch, DecisionRole, NewContact, ValidContact};
+pub use custom_field::{CustomFieldDef, CustomFilter, CustomValue, FieldType};
+pub use customer::{
+    Customer, CustomerKind, CustomerPatch, Level, LevelRule, LifecycleStatus, NewCustomer, SizeBand,
+    ValidCustomer, ValidationContext,
+};
+pub use error::{EntityKind, Error, FieldError, Result, StorageError, UnknownName, ValidationErrors, ValidationReason};
+pub use event::{DomainEvent, Event};
+pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, UserId};
+pub use industry::Industry;
+pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
+pub use normalize::{Email, Phone};
+pub use region::Region;
+pub use store::{
+    Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, MemoryStore, Page, PageRequest, TagLink, TagWrite,
+    TimelineEntry, TimelineItem, Write,
+};
+pub use tag::Tag;
+pub use validate::limits;
+
+// Re-exported so users name the same versions guanxi uses.
+pub use chrono;
+pub use rust_decimal;
+pub use uuid;

@@ -1,0 +1,280 @@
+//! Normalization of free text, phone numbers and e-mail addresses.
+//!
+//! All functions are pure and idempotent: normalizing a normalized value returns it unchanged
+//! (checked by property tests).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::error::ValidationReason;
+
+/// Folds full-width forms to half-width (NFKC: `ＡＢＣ１２３` → `ABC123`, `（` → `(`, the
+/// ideographic space → a space), trims, and collapses runs of whitespace into one space.
+///
+/// ```
+/// use guanxi_core::normalize::fold_text;
+/// assert_eq!(fold_text("  华为技术（深圳）　有限公司 "), "华为技术(深圳) 有限公司");
+/// assert_eq!(fold_text("ＡＢＣ\t\n１２３"), "ABC 123");
+/// ```
+pub fn fold_text(input: &str) -> String {
+    let folded: String = input.nfkc().collect();
+    let mut out = String::with_capacity(folded.len());
+    for word in folded.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Folds multi-line text: NFKC and trimming of each line and of the whole, keeping line breaks.
+///
+/// ```
+/// use guanxi_core::normalize::fold_multiline;
+/// assert_eq!(fold_multiline("  第一行 \r\n  ｓｅｃｏｎｄ  "), "第一行\nsecond");
+/// ```
+pub fn fold_multiline(input: &str) -> String {
+    let folded: String = input.nfkc().collect();
+    let lines: Vec<&str> = folded.lines().map(str::trim).collect();
+    lines.join("\n").trim().to_owned()
+}
+
+/// A phone number in E.164 form (`+8613812345678`). Chinese numbers must be mobiles
+/// (11 digits, `1[3-9]…`); other countries are accepted in international form.
+///
+/// ```
+/// use guanxi_core::Phone;
+/// let p = Phone::parse("+86 138-1234-5678").unwrap();
+/// assert_eq!(p.as_str(), "+8613812345678");
+/// assert_eq!(Phone::parse("138 1234 5678").unwrap(), p);
+/// assert_eq!(p.national(), "13812345678");
+/// assert!(Phone::parse("12812345678").is_err()); // second digit must be 3-9
+/// assert!(Phone::parse("010-12345678").is_err()); // a landline, not a mobile
+/// assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Phone(String);
+
+impl Phone {
+    /// Parses a phone number written with optional `+86` / `0086` prefix, spaces, dashes, dots
+    /// or parentheses, and full-width digits.
+    pub fn parse(input: &str) -> Result<Phone, ValidationReason> {
+        let folded = fold_text(input);
+        let mut digits = String::with_capacity(folded.len());
+        let mut plus = false;
+        for ch in folded.chars() {
+            match ch {
+                '0'..='9' => digits.push(ch),
+                // A leading plus may sit inside parentheses: "(+86) 138…".
+                '+' if digits.is_empty() && !plus => plus = true,
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => return Err(ValidationReason::InvalidPhone),
+            }
+        }
+        let international = if plus {
+            Some(digits.as_str())
+        } else {
+            digits.strip_prefix("00")
+        };
+        let national = match international {
+            Some(rest) => match rest.strip_prefix("86") {
+                Some(cn) => cn,
+                None => return Self::foreign(rest),
+            },
+            None => digits.as_str(),
+        };
+        if is_chinese_mobile(national) {
+            Ok(Phone(format!("+86{national}")))
+        } else {
+            Err(ValidationReason::InvalidPhone)
+        }
+    }
+
+    // E.164 allows at most 15 digits including the country code; country codes never start with 0.
+    fn foreign(digits: &str) -> Result<Phone, ValidationReason> {
+        if (8..=15).contains(&digits.len()) && !digits.starts_with('0') {
+            Ok(Phone(format!("+{digits}")))
+        } else {
+            Err(ValidationReason::InvalidPhone)
+        }
+    }
+
+    /// The E.164 text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The number without the `+86` prefix for Chinese numbers; the E.164 text otherwise.
+    pub fn national(&self) -> &str {
+        self.0.strip_prefix("+86").unwrap_or(&self.0)
+    }
+}
+
+fn is_chinese_mobile(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) && b.iter().all(u8::is_ascii_digit)
+}
+
+impl fmt::Display for Phone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Phone {
+    type Error = ValidationReason;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Phone::parse(&s)
+    }
+}
+
+impl From<Phone> for String {
+    fn from(p: Phone) -> String {
+        p.0
+    }
+}
+
+/// A well-formed, lower-cased e-mail address.
+///
+/// ```
+/// use guanxi_core::Email;
+/// assert_eq!(Email::parse("  Zhang.Wei@Example.COM ").unwrap().as_str(), "zhang.wei@example.com");
+/// assert_eq!(Email::parse("ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ").unwrap().as_str(), "zhang@example.com");
+/// assert!(Email::parse("zhang@localhost").is_err()); // a domain needs a dot
+/// assert!(Email::parse("not an email").is_err());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+impl Email {
+    /// Longest address accepted (RFC 5321).
+    pub const MAX_LEN: usize = 254;
+
+    /// Parses and lower-cases an address; full-width characters are folded first.
+    pub fn parse(input: &str) -> Result<Email, ValidationReason> {
+        let folded = fold_text(input).to_lowercase();
+        if folded.len() > Self::MAX_LEN {
+            return Err(ValidationReason::TooLong { max: Self::MAX_LEN });
+        }
+        // Domain rule on top of the RFC parser: a CRM address must reach the internet, so the
+        // domain is a dotted host name, not an IP literal or a bare local name.
+        let domain_ok = folded.rsplit_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.starts_with('[')
+        });
+        if domain_ok && email_address::EmailAddress::is_valid(&folded) {
+            Ok(Email(folded))
+        } else {
+            Err(ValidationReason::InvalidEmail)
+        }
+    }
+
+    /// The address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = ValidationReason;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Email::parse(&s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn accepts_common_chinese_mobile_spellings() {
+        for s in [
+            "13812345678",
+            "138 1234 5678",
+            "138-1234-5678",
+            "+86 13812345678",
+            "+86-138-1234-5678",
+            "0086 13812345678",
+            "(+86) 138.1234.5678",
+            "１３８１２３４５６７８",
+        ] {
+            assert_eq!(Phone::parse(s).map(|p| p.0), Ok("+8613812345678".to_owned()), "{s}");
+        }
+    }
+
+    #[test]
+    fn country_code_without_plus_is_ambiguous_and_rejected() {
+        assert_eq!(Phone::parse("8613812345678"), Err(ValidationReason::InvalidPhone));
+    }
+
+    #[test]
+    fn rejects_malformed_phones() {
+        for s in ["", "1381234567", "138123456789", "12012345678", "+86 010 12345678", "phone", "138x12345678", "+0123456789", "+1"] {
+            assert_eq!(Phone::parse(s), Err(ValidationReason::InvalidPhone), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn email_rejects_missing_parts() {
+        for s in ["", "@example.com", "a@", "a@.com", "a@example.", "a b@example.com", "a@[127.0.0.1]"] {
+            assert!(Email::parse(s).is_err(), "{s:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn phone_parse_never_panics_and_is_idempotent(s in "\\PC{0,40}") {
+            if let Ok(p) = Phone::parse(&s) {
+                prop_assert_eq!(Phone::parse(p.as_str()), Ok(p.clone()));
+            }
+        }
+
+        #[test]
+        fn mobile_numbers_with_separators_normalize(second in 3u8..=9, rest in "[0-9]{9}", sep in "[ -]?", prefix in "(\\+86|0086|)") {
+            let national = format!("1{second}{rest}");
+            let written = format!("{prefix}{}{sep}{}{sep}{}", &national[..3], &national[3..7], &national[7..]);
+            prop_assert_eq!(Phone::parse(&written).map(|p| p.0), Ok(format!("+86{national}")));
+        }
+
+        #[test]
+        fn email_parse_never_panics_and_is_idempotent(s in "\\PC{0,60}") {
+            if let Ok(e) = Email::parse(&s) {
+                prop_assert_eq!(Email::parse(e.as_str()), Ok(e.clone()));
+            }
+        }
+
+        #[test]
+        fn fold_text_is_idempotent(s in "\\PC{0,60}") {
+            let once = fold_text(&s);
+            prop_assert_eq!(fold_text(&once), once.clone());
+            prop_assert_eq!(once.trim(), once.as_str());
+        }
+
+        #[test]
+        fn fold_multiline_is_idempotent(s in "(\\PC|\n){0,60}") {
+            let once = fold_multiline(&s);
+            prop_assert_eq!(fold_multiline(&once), once);
+        }
+    }
+}

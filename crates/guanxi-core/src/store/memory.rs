@@ -1,0 +1,327 @@
+//! The in-memory backend: for tests, ephemeral use, and as the executable reference of the
+//! storage contract.
+//!
+//! State lives in persistent (structurally shared) maps. A batch is applied to a cheap clone
+//! and swapped in only if every write succeeded, so atomicity holds by construction.
+
+use std::sync::RwLock;
+
+use imbl::{HashMap, OrdMap, OrdSet, Vector};
+
+use super::{Changes, CrmStore, CustomerFilter, Page, PageRequest, TagWrite, Write};
+use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
+use crate::contact::Contact;
+use crate::custom_field::CustomFieldDef;
+use crate::customer::Customer;
+use crate::error::{EntityKind, Error, Result, StorageError};
+use crate::ids::{ContactId, CustomerId, InteractionId};
+use crate::interaction::Interaction;
+use crate::tag::Tag;
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    customers: OrdMap<CustomerId, Customer>,
+    codes: HashMap<String, CustomerId>,
+    tag_members: OrdMap<String, OrdSet<CustomerId>>,
+    contacts: OrdMap<ContactId, Contact>,
+    contacts_by_customer: OrdMap<CustomerId, OrdSet<ContactId>>,
+    tags: OrdMap<String, Tag>,
+    interactions: OrdMap<InteractionId, Interaction>,
+    interactions_by_customer: OrdMap<CustomerId, OrdSet<InteractionId>>,
+    custom_fields: OrdMap<(EntityKind, String), CustomFieldDef>,
+    change_log: Vector<ChangeLogEntry>,
+    sequences: HashMap<String, u64>,
+}
+
+/// A store that keeps everything in memory; dropped with the handle.
+///
+/// ```
+/// use guanxi_core::{CrmStore, MemoryStore};
+/// let store = MemoryStore::new();
+/// assert_eq!(store.reserve_sequence("C20240501", 3).unwrap(), 1);
+/// assert_eq!(store.reserve_sequence("C20240501", 1).unwrap(), 4);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read(&self) -> Result<std::sync::RwLockReadGuard<'_, State>> {
+        self.state.read().map_err(|_| StorageError::msg("memory store lock poisoned").into())
+    }
+
+    fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
+        self.state.write().map_err(|_| StorageError::msg("memory store lock poisoned").into())
+    }
+}
+
+fn conflict(entity: EntityKind, id: impl ToString, expected: u64, actual: u64) -> Error {
+    Error::Conflict { entity, id: id.to_string(), expected, actual }
+}
+
+fn duplicate(entity: EntityKind, field: &str, value: impl ToString) -> Error {
+    Error::Duplicate { entity, field: field.to_owned(), value: value.to_string() }
+}
+
+impl State {
+    fn apply(&mut self, changes: Changes) -> Result<()> {
+        for t in changes.tags {
+            match t {
+                TagWrite::Ensure(tag) => {
+                    if !self.tags.contains_key(&tag.name) {
+                        self.tags.insert(tag.name.clone(), tag);
+                    }
+                }
+                TagWrite::Put(tag) => {
+                    let kept = self.tags.get(&tag.name).and_then(|t| t.created_at);
+                    self.tags.insert(tag.name.clone(), Tag { created_at: kept.or(tag.created_at), ..tag });
+                }
+            }
+        }
+        for w in changes.customers {
+            self.write_customer(w)?;
+        }
+        for w in changes.contacts {
+            self.write_contact(w)?;
+        }
+        for link in changes.tag_links {
+            self.link(link.customer, &link.tag, link.linked)?;
+        }
+        for i in changes.interactions {
+            if !self.customers.contains_key(&i.customer_id) {
+                return Err(Error::not_found(EntityKind::Customer, i.customer_id));
+            }
+            if let Some(c) = i.contact_id.filter(|c| !self.contacts.contains_key(c)) {
+                return Err(Error::not_found(EntityKind::Contact, c));
+            }
+            if self.interactions.contains_key(&i.id) {
+                return Err(duplicate(EntityKind::Interaction, "id", i.id));
+            }
+            self.interactions_by_customer.entry(i.customer_id).or_default().insert(i.id);
+            self.interactions.insert(i.id, i);
+        }
+        for def in changes.custom_fields {
+            let key = (def.entity, def.key.clone());
+            if self.custom_fields.contains_key(&key) {
+                return Err(duplicate(EntityKind::CustomField, "key", &def.key));
+            }
+            self.custom_fields.insert(key, def);
+        }
+        let mut seq = self.change_log.last().map_or(0, |e| e.seq);
+        for mut e in changes.change_log {
+            seq += 1;
+            e.seq = seq;
+            self.change_log.push_back(e);
+        }
+        Ok(())
+    }
+
+    fn write_customer(&mut self, w: Write<Customer>) -> Result<()> {
+        match w {
+            Write::Insert(c) => {
+                if self.customers.contains_key(&c.id) {
+                    return Err(duplicate(EntityKind::Customer, "id", c.id));
+                }
+                if self.codes.contains_key(&c.code) {
+                    return Err(duplicate(EntityKind::Customer, "code", &c.code));
+                }
+                if let Some(t) = c.tags.iter().find(|t| !self.tags.contains_key(*t)) {
+                    return Err(Error::not_found(EntityKind::Tag, t));
+                }
+                for t in &c.tags {
+                    self.tag_members.entry(t.clone()).or_default().insert(c.id);
+                }
+                self.codes.insert(c.code.clone(), c.id);
+                self.customers.insert(c.id, c);
+            }
+            Write::Update { mut record, expected_version } => {
+                let current = self.customers.get(&record.id).ok_or_else(|| Error::not_found(EntityKind::Customer, record.id))?;
+                if current.version != expected_version {
+                    return Err(conflict(EntityKind::Customer, record.id, expected_version, current.version));
+                }
+                if current.code != record.code {
+                    if self.codes.contains_key(&record.code) {
+                        return Err(duplicate(EntityKind::Customer, "code", &record.code));
+                    }
+                    self.codes.remove(&current.code);
+                    self.codes.insert(record.code.clone(), record.id);
+                }
+                record.tags = current.tags.clone();
+                self.customers.insert(record.id, record);
+            }
+        }
+        Ok(())
+    }
+
+    fn write_contact(&mut self, w: Write<Contact>) -> Result<()> {
+        let c = w.record();
+        if !self.customers.contains_key(&c.customer_id) {
+            return Err(Error::not_found(EntityKind::Customer, c.customer_id));
+        }
+        match w {
+            Write::Insert(c) => {
+                if self.contacts.contains_key(&c.id) {
+                    return Err(duplicate(EntityKind::Contact, "id", c.id));
+                }
+                self.contacts_by_customer.entry(c.customer_id).or_default().insert(c.id);
+                self.contacts.insert(c.id, c);
+            }
+            Write::Update { record, expected_version } => {
+                let current = self.contacts.get(&record.id).ok_or_else(|| Error::not_found(EntityKind::Contact, record.id))?;
+                if current.version != expected_version {
+                    return Err(conflict(EntityKind::Contact, record.id, expected_version, current.version));
+                }
+                if current.customer_id != record.customer_id {
+                    let old = current.customer_id;
+                    if let Some(set) = self.contacts_by_customer.get_mut(&old) {
+                        set.remove(&record.id);
+                    }
+                    self.contacts_by_customer.entry(record.customer_id).or_default().insert(record.id);
+                }
+                self.contacts.insert(record.id, record);
+            }
+        }
+        Ok(())
+    }
+
+    fn link(&mut self, customer: CustomerId, tag: &str, linked: bool) -> Result<()> {
+        if !self.tags.contains_key(tag) {
+            return Err(Error::not_found(EntityKind::Tag, tag));
+        }
+        let c = self.customers.get_mut(&customer).ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
+        if linked {
+            c.tags.insert(tag.to_owned());
+            self.tag_members.entry(tag.to_owned()).or_default().insert(customer);
+        } else {
+            c.tags.remove(tag);
+            if let Some(m) = self.tag_members.get_mut(tag) {
+                m.remove(&customer);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl CrmStore for MemoryStore {
+    fn apply(&self, changes: Changes) -> Result<()> {
+        let mut guard = self.write()?;
+        let mut next = guard.clone();
+        next.apply(changes)?;
+        *guard = next;
+        Ok(())
+    }
+
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
+        let mut s = self.write()?;
+        let first = s.sequences.get(key).copied().unwrap_or(0) + 1;
+        s.sequences.insert(key.to_owned(), first + count.saturating_sub(1));
+        Ok(first)
+    }
+
+    fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        Ok(self.read()?.customers.get(&id).cloned())
+    }
+
+    fn customer_by_code(&self, code: &str) -> Result<Option<Customer>> {
+        let s = self.read()?;
+        Ok(s.codes.get(code).and_then(|id| s.customers.get(id)).cloned())
+    }
+
+    fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map(|c| CustomerId(c.last_id()));
+        let after = |id: &CustomerId| start.is_none_or(|s| *id > s);
+        let rows: Vec<Customer> = match filter.tags.first() {
+            // Drive the scan from the tag's member index rather than every customer.
+            Some(tag) => s
+                .tag_members
+                .get(tag)
+                .into_iter()
+                .flat_map(|m| m.iter())
+                .filter(|id| after(id))
+                .filter_map(|id| s.customers.get(id))
+                .filter(|c| filter.matches(c))
+                .take(page.limit + 1)
+                .cloned()
+                .collect(),
+            None => s
+                .customers
+                .values()
+                .filter(|c| after(&c.id) && filter.matches(c))
+                .take(page.limit + 1)
+                .cloned()
+                .collect(),
+        };
+        Ok(Page::from_overfetch(rows, page.limit, |c| c.id.0))
+    }
+
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
+        let s = self.read()?;
+        Ok(s.customers.values().filter(|c| filter.matches(c)).count() as u64)
+    }
+
+    fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
+        Ok(self.read()?.contacts.get(&id).cloned())
+    }
+
+    fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
+        let s = self.read()?;
+        let mut out: Vec<Contact> = s
+            .contacts_by_customer
+            .get(&customer)
+            .into_iter()
+            .flat_map(|ids| ids.iter())
+            .filter_map(|id| s.contacts.get(id))
+            .filter(|c| c.deleted_at.is_none())
+            .cloned()
+            .collect();
+        out.sort_by_key(|c| (!c.primary, c.id));
+        Ok(out)
+    }
+
+    fn tag(&self, name: &str) -> Result<Option<Tag>> {
+        Ok(self.read()?.tags.get(name).cloned())
+    }
+
+    fn tags(&self) -> Result<Vec<Tag>> {
+        let mut out: Vec<Tag> = self.read()?.tags.values().cloned().collect();
+        out.sort_by(|a, b| (&a.group, &a.name).cmp(&(&b.group, &b.name)));
+        Ok(out)
+    }
+
+    fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>> {
+        let s = self.read()?;
+        let mut out: Vec<Interaction> = s
+            .interactions_by_customer
+            .get(&customer)
+            .into_iter()
+            .flat_map(|ids| ids.iter())
+            .filter_map(|id| s.interactions.get(id))
+            .cloned()
+            .collect();
+        out.sort_by_key(|i| (i.at, i.id));
+        Ok(out)
+    }
+
+    fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
+        let s = self.read()?;
+        Ok(s.custom_fields.values().filter(|d| d.entity == entity).cloned().collect())
+    }
+
+    fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+        let s = self.read()?;
+        Ok(s.change_log
+            .iter()
+            .filter(|e| query.matches(e))
+            .take(query.limit.unwrap_or(usize::MAX))
+            .cloned()
+            .collect())
+    }
+}

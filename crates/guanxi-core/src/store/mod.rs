@@ -1,0 +1,439 @@
+//! The storage contract every backend implements, and the in-memory backend.
+//!
+//! Writes go through [`CrmStore::apply`] as one [`Changes`] batch: all of it commits or none
+//! of it does. Reads are plain getters and filtered, cursor-paged lists. Every backend passes
+//! the conformance suite in `guanxi_core::testing` (feature `testing`).
+
+mod memory;
+
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use memory::MemoryStore;
+
+use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
+use crate::contact::Contact;
+use crate::custom_field::{CustomFieldDef, CustomFilter};
+use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus};
+use crate::error::{EntityKind, Error, Result};
+use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
+use crate::industry::Industry;
+use crate::interaction::Interaction;
+use crate::tag::Tag;
+
+/// A record write inside a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write<T> {
+    /// Insert a new record; an existing id is a [`Error::Duplicate`].
+    Insert(T),
+    /// Replace a record whose stored version is `expected_version`; another stored version is an
+    /// [`Error::Conflict`], a missing record [`Error::NotFound`]. The record carries its new version.
+    Update {
+        /// The new state.
+        record: T,
+        /// The version the change was based on.
+        expected_version: u64,
+    },
+}
+
+impl<T> Write<T> {
+    /// The record written.
+    pub fn record(&self) -> &T {
+        match self {
+            Write::Insert(r) | Write::Update { record: r, .. } => r,
+        }
+    }
+}
+
+/// A tag write inside a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagWrite {
+    /// Create the tag if no tag of that name exists; leave an existing one as it is.
+    Ensure(Tag),
+    /// Create the tag, or set the group of the existing one.
+    Put(Tag),
+}
+
+/// Adds (`linked: true`) or removes a tag on a customer. Adding a present tag or removing an
+/// absent one changes nothing. The tag must exist (or be created earlier in the same batch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagLink {
+    /// Customer.
+    pub customer: CustomerId,
+    /// Tag name.
+    pub tag: String,
+    /// Add or remove.
+    pub linked: bool,
+}
+
+/// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
+/// interactions, custom fields, change log (so a customer insert can link a tag created in the
+/// same batch, and a contact can belong to a customer created in it).
+///
+/// Customer writes store every field except `tags`: an insert links the tags it carries, an
+/// update leaves links alone (they change only through `tag_links`).
+///
+/// ```
+/// use guanxi_core::{Changes, MemoryStore, CrmStore};
+/// let store = MemoryStore::new();
+/// store.apply(Changes::default()).unwrap(); // an empty batch is fine
+/// assert!(Changes::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Tag definitions.
+    pub tags: Vec<TagWrite>,
+    /// Customer inserts and updates.
+    pub customers: Vec<Write<Customer>>,
+    /// Contact inserts and updates.
+    pub contacts: Vec<Write<Contact>>,
+    /// Tag additions and removals.
+    pub tag_links: Vec<TagLink>,
+    /// New interactions (interactions are immutable).
+    pub interactions: Vec<Interaction>,
+    /// New custom field definitions; an existing (entity, key) is a [`Error::Duplicate`].
+    pub custom_fields: Vec<CustomFieldDef>,
+    /// Change-log entries; the store assigns their `seq`.
+    pub change_log: Vec<ChangeLogEntry>,
+}
+
+impl Changes {
+    /// True when the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty()
+            && self.contacts.is_empty()
+            && self.tags.is_empty()
+            && self.tag_links.is_empty()
+            && self.interactions.is_empty()
+            && self.custom_fields.is_empty()
+            && self.change_log.is_empty()
+    }
+}
+
+/// Which soft-deleted records a list includes.
+///
+/// ```
+/// use guanxi_core::Deleted;
+/// assert_eq!(Deleted::default(), Deleted::Exclude);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Deleted {
+    /// Live records only (the default).
+    #[default]
+    Exclude,
+    /// Soft-deleted records only.
+    Only,
+    /// Both.
+    Include,
+}
+
+impl Deleted {
+    /// Whether a record with this deletion state passes.
+    pub fn admits(self, deleted_at: Option<DateTime<Utc>>) -> bool {
+        match self {
+            Deleted::Exclude => deleted_at.is_none(),
+            Deleted::Only => deleted_at.is_some(),
+            Deleted::Include => true,
+        }
+    }
+}
+
+/// Conditions on a customer list; all combine with AND. An empty filter lists every live customer.
+///
+/// ```
+/// use guanxi_core::{CustomerFilter, LifecycleStatus};
+/// let f = CustomerFilter::default().status(LifecycleStatus::Customer).tag("VIP").province("山东");
+/// assert_eq!(f.province.as_deref(), Some("山东省")); // canonicalized
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerFilter {
+    /// Lifecycle status.
+    pub status: Option<LifecycleStatus>,
+    /// Kind.
+    pub kind: Option<CustomerKind>,
+    /// Level.
+    pub level: Option<Level>,
+    /// Industry.
+    pub industry: Option<Industry>,
+    /// Owner.
+    pub owner: Option<UserId>,
+    /// Department.
+    pub department: Option<DepartmentId>,
+    /// Customers carrying every one of these tags.
+    pub tags: Vec<String>,
+    /// Province (full official name).
+    pub province: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// District.
+    pub district: Option<String>,
+    /// Name contains this text (case-insensitive for ASCII).
+    pub name_contains: Option<String>,
+    /// Custom field conditions.
+    pub custom: Vec<CustomFilter>,
+    /// Soft-deleted records.
+    pub deleted: Deleted,
+}
+
+impl CustomerFilter {
+    /// Requires a status.
+    pub fn status(mut self, status: LifecycleStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Requires an owner.
+    pub fn owner(mut self, owner: UserId) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// Requires a tag (normalized like tag names).
+    pub fn tag(mut self, tag: &str) -> Self {
+        self.tags.push(crate::normalize::fold_text(tag));
+        self
+    }
+
+    /// Requires a province, given by full or short name (an unknown name matches nothing).
+    pub fn province(mut self, province: &str) -> Self {
+        let p = crate::region::canonical_province(province).map_or_else(|| province.to_owned(), str::to_owned);
+        self.province = Some(p);
+        self
+    }
+
+    /// Requires a city.
+    pub fn city(mut self, city: &str) -> Self {
+        self.city = Some(crate::normalize::fold_text(city));
+        self
+    }
+
+    /// Requires a custom field condition.
+    pub fn custom(mut self, filter: CustomFilter) -> Self {
+        self.custom.push(filter);
+        self
+    }
+
+    /// Sets which soft-deleted records are listed.
+    pub fn deleted(mut self, deleted: Deleted) -> Self {
+        self.deleted = deleted;
+        self
+    }
+
+    /// Whether a customer satisfies the filter: the reference semantics every backend's
+    /// query must reproduce (the conformance suite checks them against each other).
+    pub fn matches(&self, c: &Customer) -> bool {
+        let region = c.region.as_ref();
+        self.deleted.admits(c.deleted_at)
+            && self.status.is_none_or(|s| c.status == s)
+            && self.kind.is_none_or(|k| c.kind == k)
+            && self.level.is_none_or(|l| c.level == Some(l))
+            && self.industry.is_none_or(|i| c.industry == Some(i))
+            && self.owner.as_ref().is_none_or(|o| c.owner.as_ref() == Some(o))
+            && self.department.as_ref().is_none_or(|d| c.department.as_ref() == Some(d))
+            && self.tags.iter().all(|t| c.tags.contains(t))
+            && self.province.as_ref().is_none_or(|p| region.is_some_and(|r| &r.province == p))
+            && self.city.as_ref().is_none_or(|x| region.is_some_and(|r| &r.city == x))
+            && self.district.as_ref().is_none_or(|x| region.is_some_and(|r| &r.district == x))
+            && self.name_contains.as_ref().is_none_or(|n| contains_ascii_ci(&c.name, n))
+            && self.custom.iter().all(|f| c.custom.get(&f.key).is_some_and(|v| v.matches(&f.value)))
+    }
+}
+
+/// Case-insensitive (ASCII) substring test, the semantics of SQLite's `instr(lower(..))`.
+pub(crate) fn contains_ascii_ci(haystack: &str, needle: &str) -> bool {
+    haystack.to_ascii_lowercase().contains(&needle.to_ascii_lowercase())
+}
+
+/// An opaque position in a list: pass a page's `next` back to get the following page.
+/// Lists are ordered by id (UUIDv7, so by creation), which makes paging stable under inserts.
+///
+/// ```
+/// use guanxi_core::Cursor;
+/// let c = Cursor::from_token("01890a5d-ac96-774b-bcce-b302099a8057").unwrap();
+/// assert_eq!(c.token(), "01890a5d-ac96-774b-bcce-b302099a8057");
+/// assert!(Cursor::from_token("garbage").is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cursor(pub(crate) uuid::Uuid);
+
+impl Cursor {
+    /// The cursor after a given record id.
+    pub fn after(id: uuid::Uuid) -> Cursor {
+        Cursor(id)
+    }
+
+    /// The last id of the previous page.
+    pub fn last_id(&self) -> uuid::Uuid {
+        self.0
+    }
+
+    /// Text form, for handing to a client.
+    pub fn token(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// Parses the text form; a malformed token is a validation error on `cursor`.
+    pub fn from_token(token: &str) -> Result<Cursor> {
+        uuid::Uuid::parse_str(token).map(Cursor).map_err(|_| {
+            Error::invalid("cursor", crate::ValidationReason::Invalid { detail: "is not a cursor token".into() })
+        })
+    }
+}
+
+/// Which page of a list to return.
+///
+/// ```
+/// use guanxi_core::PageRequest;
+/// assert_eq!(PageRequest::default().limit, 100);
+/// assert_eq!(PageRequest::first(10).limit, 10);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// Start after this position (None: from the start).
+    pub after: Option<Cursor>,
+    /// Page size, at least 1.
+    pub limit: usize,
+}
+
+impl Default for PageRequest {
+    fn default() -> Self {
+        PageRequest { after: None, limit: 100 }
+    }
+}
+
+impl PageRequest {
+    /// The first `limit` records.
+    pub fn first(limit: usize) -> Self {
+        PageRequest { after: None, limit }
+    }
+
+    /// The `limit` records after `cursor`.
+    pub fn after(cursor: Cursor, limit: usize) -> Self {
+        PageRequest { after: Some(cursor), limit }
+    }
+
+    /// Rejects a zero limit.
+    pub fn check(&self) -> Result<()> {
+        if self.limit == 0 {
+            return Err(Error::invalid(
+                "limit",
+                crate::ValidationReason::Invalid { detail: "must be at least 1".into() },
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A page of results and the cursor of the next page (None when this is the last).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The records.
+    pub items: Vec<T>,
+    /// Where the next page starts.
+    pub next: Option<Cursor>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` fetched rows: the extra row only signals that more exist.
+    pub fn from_overfetch(mut rows: Vec<T>, limit: usize, id_of: impl Fn(&T) -> uuid::Uuid) -> Page<T> {
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|r| Cursor(id_of(r)))
+        } else {
+            None
+        };
+        Page { items: rows, next }
+    }
+}
+
+/// One item of a customer's timeline.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimelineItem {
+    /// A follow-up.
+    Interaction(Interaction),
+    /// A change to the customer or one of its records.
+    Change(ChangeLogEntry),
+}
+
+/// A timeline item with its instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineEntry {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub item: TimelineItem,
+}
+
+/// Merges interactions and change-log entries into one timeline, oldest first; at equal
+/// instants changes come before interactions, each kind in its own order (seq, id).
+///
+/// ```
+/// use guanxi_core::store::merge_timeline;
+/// assert!(merge_timeline(vec![], vec![]).is_empty());
+/// ```
+pub fn merge_timeline(interactions: Vec<Interaction>, changes: Vec<ChangeLogEntry>) -> Vec<TimelineEntry> {
+    let mut out: Vec<(DateTime<Utc>, u8, u128, TimelineItem)> = changes
+        .into_iter()
+        .map(|c| (c.at, 0, u128::from(c.seq), TimelineItem::Change(c)))
+        .chain(interactions.into_iter().map(|i| (i.at, 1, i.id.0.as_u128(), TimelineItem::Interaction(i))))
+        .collect();
+    out.sort_by_key(|(at, rank, key, _)| (*at, *rank, *key));
+    out.into_iter().map(|(at, _, _, item)| TimelineEntry { at, item }).collect()
+}
+
+/// The storage contract. Implementations are `Send + Sync` and internally synchronized;
+/// [`apply`](CrmStore::apply) is atomic.
+pub trait CrmStore: Send + Sync + fmt::Debug {
+    /// Applies a batch atomically: on any error nothing of it is visible.
+    fn apply(&self, changes: Changes) -> Result<()>;
+
+    /// Reserves `count` consecutive values of the named sequence and returns the first.
+    /// Sequences start at 1; values are never handed out twice.
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64>;
+
+    /// A customer by id (soft-deleted ones included).
+    fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;
+
+    /// A customer by code (soft-deleted ones included).
+    fn customer_by_code(&self, code: &str) -> Result<Option<Customer>>;
+
+    /// One page of the customers matching `filter`, ordered by id.
+    fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>>;
+
+    /// How many customers match `filter`.
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<u64>;
+
+    /// A contact by id (removed ones included).
+    fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
+
+    /// The live contacts of a customer, primary first, then by id.
+    fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>>;
+
+    /// A tag by name.
+    fn tag(&self, name: &str) -> Result<Option<Tag>>;
+
+    /// Every tag, by group then name (ungrouped first).
+    fn tags(&self) -> Result<Vec<Tag>>;
+
+    /// The interactions of a customer, oldest first (by time, then id).
+    fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>>;
+
+    /// The custom field definitions of an entity, by key.
+    fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>>;
+
+    /// Change-log entries matching the query, in `seq` order.
+    fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>>;
+
+    /// Everything that happened to a customer, oldest first.
+    fn timeline(&self, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
+        let changes = self.change_log(&ChangeLogQuery { customer_id: Some(customer), ..Default::default() })?;
+        Ok(merge_timeline(self.interactions_of(customer)?, changes))
+    }
+}
+
+/// A shared, type-erased store.
+pub type DynStore = Arc<dyn CrmStore>;

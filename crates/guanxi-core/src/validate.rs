@@ -1,0 +1,77 @@
+//! Helpers shared by the validation of every record: text fields with limits, phones, e-mails.
+
+use crate::error::{ValidationErrors, ValidationReason};
+use crate::normalize::{Email, Phone, fold_multiline, fold_text};
+
+/// Length limits (in characters) of free-text fields.
+pub mod limits {
+    /// Names of customers, contacts and tags' groups.
+    pub const NAME: usize = 200;
+    /// Short labels: source, title, tag name.
+    pub const SHORT: usize = 100;
+    /// Addresses.
+    pub const ADDRESS: usize = 500;
+    /// Long text: interaction content, feedback.
+    pub const LONG: usize = 20_000;
+}
+
+/// A required single-line text field: folded, trimmed, not empty, at most `max` characters.
+pub(crate) fn required_text(errs: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
+    let v = fold_text(value);
+    if v.is_empty() {
+        errs.push(field, ValidationReason::Required);
+    } else if v.chars().count() > max {
+        errs.push(field, ValidationReason::TooLong { max });
+    }
+    v
+}
+
+/// An optional single-line text field: blank becomes `None`.
+pub(crate) fn optional_text(errs: &mut ValidationErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let v = fold_text(value?);
+    if v.chars().count() > max {
+        errs.push(field, ValidationReason::TooLong { max });
+    }
+    (!v.is_empty()).then_some(v)
+}
+
+/// An optional multi-line text field: blank becomes `None`.
+pub(crate) fn optional_long_text(errs: &mut ValidationErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let v = fold_multiline(value?);
+    if v.chars().count() > max {
+        errs.push(field, ValidationReason::TooLong { max });
+    }
+    (!v.is_empty()).then_some(v)
+}
+
+/// A list of phone numbers, each validated under `field[i]`; duplicates after normalization are merged.
+pub(crate) fn phones(errs: &mut ValidationErrors, field: &str, values: &[String]) -> Vec<Phone> {
+    let mut out: Vec<Phone> = Vec::new();
+    for (i, raw) in values.iter().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match Phone::parse(raw) {
+            Ok(p) if !out.contains(&p) => out.push(p),
+            Ok(_) => {}
+            Err(reason) => errs.push(format!("{field}[{i}]"), reason),
+        }
+    }
+    out
+}
+
+/// A list of e-mail addresses, each validated under `field[i]`; duplicates are merged.
+pub(crate) fn emails(errs: &mut ValidationErrors, field: &str, values: &[String]) -> Vec<Email> {
+    let mut out: Vec<Email> = Vec::new();
+    for (i, raw) in values.iter().enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        match Email::parse(raw) {
+            Ok(e) if !out.contains(&e) => out.push(e),
+            Ok(_) => {}
+            Err(reason) => errs.push(format!("{field}[{i}]"), reason),
+        }
+    }
+    out
+}
