@@ -203,9 +203,7 @@ impl fmt::Display for CustomValue {
             CustomValue::Decimal(d) => write!(f, "{d}"),
             CustomValue::Date(d) => write!(f, "{d}"),
             CustomValue::Bool(b) => write!(f, "{b}"),
-            CustomValue::MultiSelect(set) => {
-                f.write_str(&set.iter().map(String::as_str).collect::<Vec<_>>().join(","))
-            }
+            CustomValue::MultiSelect(set) => f.write_str(&set.iter().map(String::as_str).collect::<Vec<_>>().join(",")),
         }
     }
 }
@@ -288,9 +286,7 @@ impl CustomFieldDef {
         } else if !key_ok {
             errs.push(
                 "key",
-                ValidationReason::Invalid {
-                    detail: "must start with a-z and hold only a-z, 0-9 and _".into(),
-                },
+                ValidationReason::Invalid { detail: "must start with a-z and hold only a-z, 0-9 and _".into() },
             );
         }
         self.label = fold_text(&self.label);
@@ -436,8 +432,14 @@ mod tests {
         ]);
         let out = validate_new_custom(&defs(), values, &mut errs);
         assert!(out.is_empty());
-        assert_eq!(errs.field("custom.products").map(|e| &e.reason), Some(&ValidationReason::NotAllowed { value: "oa".into() }));
-        assert_eq!(errs.field("custom.employees").map(|e| &e.reason), Some(&ValidationReason::WrongType { expected: "number".into() }));
+        assert_eq!(
+            errs.field("custom.products").map(|e| &e.reason),
+            Some(&ValidationReason::NotAllowed { value: "oa".into() })
+        );
+        assert_eq!(
+            errs.field("custom.employees").map(|e| &e.reason),
+            Some(&ValidationReason::WrongType { expected: "number".into() })
+        );
         assert_eq!(errs.field("custom.nope").map(|e| &e.reason), Some(&ValidationReason::UnknownField));
         assert_eq!(errs.field("custom.budget").map(|e| &e.reason), Some(&ValidationReason::Required));
         assert_eq!(errs.len(), 4);

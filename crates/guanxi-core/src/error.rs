@@ -29,13 +29,8 @@ pub enum EntityKind {
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 5] = [
-        EntityKind::Customer,
-        EntityKind::Contact,
-        EntityKind::Tag,
-        EntityKind::Interaction,
-        EntityKind::CustomField,
-    ];
+    pub const ALL: [EntityKind; 5] =
+        [EntityKind::Customer, EntityKind::Contact, EntityKind::Tag, EntityKind::Interaction, EntityKind::CustomField];
 
     /// The stable snake-case name used in storage and across bindings.
     pub fn as_str(self) -> &'static str {
@@ -59,10 +54,7 @@ impl std::str::FromStr for EntityKind {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EntityKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownName(s.to_owned()))
+        EntityKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownName(s.to_owned()))
     }
 }
 
@@ -266,10 +258,7 @@ impl StorageError {
     }
 
     /// A storage failure caused by a backend error.
-    pub fn with_source(
-        message: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
+    pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         StorageError { message: message.into(), source: Some(Box::new(source)) }
     }
 }

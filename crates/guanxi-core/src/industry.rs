@@ -104,9 +104,7 @@ impl FromStr for Industry {
             .iter()
             .copied()
             .find(|i| {
-                t == i.as_str()
-                    || t == i.name_zh()
-                    || (t.len() == 1 && t.eq_ignore_ascii_case(&i.code().to_string()))
+                t == i.as_str() || t == i.name_zh() || (t.len() == 1 && t.eq_ignore_ascii_case(&i.code().to_string()))
             })
             .ok_or(UnknownName(t))
     }

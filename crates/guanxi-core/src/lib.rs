@@ -44,8 +44,8 @@ pub use clock::{Clock, FixedClock, IdGenerator, SystemClock};
 pub use contact::{Contact, ContactPatch, DecisionRole, NewContact, ValidContact};
 pub use custom_field::{CustomFieldDef, CustomFilter, CustomValue, FieldType};
 pub use customer::{
-    Customer, CustomerKind, CustomerPatch, Level, LevelRule, LifecycleStatus, NewCustomer, SizeBand,
-    ValidCustomer, ValidationContext,
+    Customer, CustomerKind, CustomerPatch, Level, LevelRule, LifecycleStatus, NewCustomer, SizeBand, ValidCustomer,
+    ValidationContext,
 };
 pub use error::{EntityKind, Error, FieldError, Result, StorageError, UnknownName, ValidationErrors, ValidationReason};
 pub use event::{DomainEvent, Event};

@@ -75,11 +75,7 @@ impl Phone {
                 _ => return Err(ValidationReason::InvalidPhone),
             }
         }
-        let international = if plus {
-            Some(digits.as_str())
-        } else {
-            digits.strip_prefix("00")
-        };
+        let international = if plus { Some(digits.as_str()) } else { digits.strip_prefix("00") };
         let national = match international {
             Some(rest) => match rest.strip_prefix("86") {
                 Some(cn) => cn,
@@ -230,7 +226,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_phones() {
-        for s in ["", "1381234567", "138123456789", "12012345678", "+86 010 12345678", "phone", "138x12345678", "+0123456789", "+1"] {
+        for s in [
+            "",
+            "1381234567",
+            "138123456789",
+            "12012345678",
+            "+86 010 12345678",
+            "phone",
+            "138x12345678",
+            "+0123456789",
+            "+1",
+        ] {
             assert_eq!(Phone::parse(s), Err(ValidationReason::InvalidPhone), "{s:?}");
         }
     }

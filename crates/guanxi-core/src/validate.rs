@@ -27,7 +27,12 @@ pub(crate) fn required_text(errs: &mut ValidationErrors, field: &str, value: &st
 }
 
 /// An optional single-line text field: blank becomes `None`.
-pub(crate) fn optional_text(errs: &mut ValidationErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+pub(crate) fn optional_text(
+    errs: &mut ValidationErrors,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
     let v = fold_text(value?);
     if v.chars().count() > max {
         errs.push(field, ValidationReason::TooLong { max });
@@ -36,7 +41,12 @@ pub(crate) fn optional_text(errs: &mut ValidationErrors, field: &str, value: Opt
 }
 
 /// An optional multi-line text field: blank becomes `None`.
-pub(crate) fn optional_long_text(errs: &mut ValidationErrors, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+pub(crate) fn optional_long_text(
+    errs: &mut ValidationErrors,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
     let v = fold_multiline(value?);
     if v.chars().count() > max {
         errs.push(field, ValidationReason::TooLong { max });

@@ -141,7 +141,8 @@ impl State {
                 self.customers.insert(c.id, c);
             }
             Write::Update { mut record, expected_version } => {
-                let current = self.customers.get(&record.id).ok_or_else(|| Error::not_found(EntityKind::Customer, record.id))?;
+                let current =
+                    self.customers.get(&record.id).ok_or_else(|| Error::not_found(EntityKind::Customer, record.id))?;
                 if current.version != expected_version {
                     return Err(conflict(EntityKind::Customer, record.id, expected_version, current.version));
                 }
@@ -173,7 +174,8 @@ impl State {
                 self.contacts.insert(c.id, c);
             }
             Write::Update { record, expected_version } => {
-                let current = self.contacts.get(&record.id).ok_or_else(|| Error::not_found(EntityKind::Contact, record.id))?;
+                let current =
+                    self.contacts.get(&record.id).ok_or_else(|| Error::not_found(EntityKind::Contact, record.id))?;
                 if current.version != expected_version {
                     return Err(conflict(EntityKind::Contact, record.id, expected_version, current.version));
                 }
@@ -317,11 +319,6 @@ impl CrmStore for MemoryStore {
 
     fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
         let s = self.read()?;
-        Ok(s.change_log
-            .iter()
-            .filter(|e| query.matches(e))
-            .take(query.limit.unwrap_or(usize::MAX))
-            .cloned()
-            .collect())
+        Ok(s.change_log.iter().filter(|e| query.matches(e)).take(query.limit.unwrap_or(usize::MAX)).cloned().collect())
     }
 }

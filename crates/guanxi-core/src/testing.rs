@@ -1,0 +1,676 @@
+//! The storage conformance suite: one set of cases every [`CrmStore`] backend must pass.
+//!
+//! A backend runs it with one line in its tests:
+//!
+//! ```ignore
+//! guanxi_core::store_conformance_tests!(guanxi_core::MemoryStore::new());
+//! ```
+//!
+//! The expression is evaluated afresh for each case; it may yield any [`TestStore`] (a store,
+//! or a wrapper that also owns a temporary directory).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use crate::CrmStore;
+
+/// Something that holds a store under test (and whatever must live as long as it).
+pub trait TestStore {
+    /// The store.
+    fn store(&self) -> &dyn CrmStore;
+}
+
+impl<S: CrmStore> TestStore for S {
+    fn store(&self) -> &dyn CrmStore {
+        self
+    }
+}
+
+/// Expands to one `#[test]` per conformance case, each on a fresh store from `$make`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            customer_round_trips_every_field,
+            duplicate_id_and_code_are_rejected,
+            update_checks_version_and_keeps_tags,
+            update_of_missing_record_is_not_found,
+            contacts_round_trip_and_order_primary_first,
+            contact_of_unknown_customer_is_rejected,
+            tags_ensure_put_and_link,
+            interactions_round_trip_in_time_order,
+            custom_field_definitions,
+            change_log_assigns_seq_and_filters,
+            filters_agree_with_reference_semantics,
+            paging_walks_every_record_once_in_id_order,
+            paging_is_stable_under_inserts,
+            zero_limit_is_rejected,
+            sequences_are_consecutive_and_separate,
+            timeline_merges_interactions_and_changes,
+            failed_batch_changes_nothing,
+            text_round_trips_exactly,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                let holder = $make;
+                $crate::testing::conformance::$case($crate::testing::TestStore::store(&holder));
+            }
+        )*
+    };
+}
+
+pub mod conformance {
+    //! The cases, as plain functions over `&dyn CrmStore`.
+
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    use crate::*;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 5, 1, 8, 0, 0).unwrap()
+    }
+
+    fn user(name: &str) -> UserId {
+        UserId::new(name).unwrap()
+    }
+
+    fn id(n: u64) -> Uuid {
+        // Ordered, distinct, UUIDv7-shaped ids independent of any clock.
+        Uuid::from_u128((0x0190_0000_0000_7000_8000_0000_0000_0000u128) + u128::from(n))
+    }
+
+    /// A customer with varied fields, deterministic in `n`.
+    pub fn sample_customer(n: u64) -> Customer {
+        let provinces = ["山东省", "广东省", "浙江省"];
+        let cities = ["聊城市", "深圳市", "杭州市"];
+        let p = (n % 3) as usize;
+        let mut custom = BTreeMap::new();
+        if n % 2 == 0 {
+            custom.insert("budget".to_owned(), CustomValue::Decimal(Decimal::new((n as i64) * 1050, 2).normalize()));
+        }
+        if n % 3 == 0 {
+            custom.insert("vip".to_owned(), CustomValue::Bool(n % 6 == 0));
+        }
+        if n % 4 == 1 {
+            custom.insert(
+                "products".to_owned(),
+                CustomValue::MultiSelect(
+                    if n % 8 == 1 { ["crm", "erp"] } else { ["oa", "erp"] }.map(String::from).into(),
+                ),
+            );
+        }
+        if n % 5 == 0 {
+            custom.insert("employees".to_owned(), CustomValue::Number(n as i64 * 10));
+            custom.insert(
+                "since".to_owned(),
+                CustomValue::Date(NaiveDate::from_ymd_opt(2020, 1, 1 + (n % 28) as u32).unwrap()),
+            );
+            custom.insert("tier".to_owned(), CustomValue::Select(["gold", "silver"][(n % 2) as usize].to_owned()));
+            custom.insert("note".to_owned(), CustomValue::Text(format!("备注 {n}")));
+        }
+        let at = t0() + Duration::minutes(n as i64);
+        Customer {
+            id: CustomerId(id(n)),
+            code: Customer::code_for(at.date_naive(), n + 1),
+            name: format!("客户{n} Trading Co"),
+            kind: if n % 4 == 3 { CustomerKind::Individual } else { CustomerKind::Enterprise },
+            industry: [Some(Industry::InformationTechnology), Some(Industry::Manufacturing), None][(n % 3) as usize],
+            size: [Some(SizeBand::Small), Some(SizeBand::Large), None, Some(SizeBand::Medium)][(n % 4) as usize],
+            source: (n % 2 == 1).then(|| "展会".to_owned()),
+            status: LifecycleStatus::ALL[(n % 3) as usize],
+            level: [Some(Level::A), Some(Level::B), Some(Level::C), None][(n % 4) as usize],
+            region: (n % 7 != 6).then(|| Region {
+                province: provinces[p].to_owned(),
+                city: cities[p].to_owned(),
+                district: if n % 2 == 0 { "东昌府区".to_owned() } else { String::new() },
+            }),
+            address: (n % 2 == 0).then(|| format!("中山路{n}号")),
+            owner: (n % 5 != 4).then(|| user(["alice", "bob", "carol"][(n % 3) as usize])),
+            department: (n % 2 == 0).then(|| DepartmentId::new(["east", "south"][(n % 4 / 2) as usize]).unwrap()),
+            tags: BTreeSet::new(),
+            custom,
+            created_by: user("alice"),
+            created_at: at,
+            updated_by: user("alice"),
+            updated_at: at,
+            version: 1,
+            deleted_at: (n % 9 == 8).then(|| at + Duration::days(1)),
+        }
+    }
+
+    fn tag(name: &str, group: Option<&str>) -> Tag {
+        Tag { name: name.to_owned(), group: group.map(str::to_owned), created_at: Some(t0()) }
+    }
+
+    fn insert_customers(store: &dyn CrmStore, range: std::ops::Range<u64>, tags: &[&str]) -> Vec<Customer> {
+        let mut changes = Changes::default();
+        changes.tags = tags.iter().map(|t| TagWrite::Ensure(tag(t, None))).collect();
+        let customers: Vec<Customer> = range
+            .map(|n| {
+                let mut c = sample_customer(n);
+                // Tag i goes to customers with n % (i + 2) == 0, so tag sets overlap variously.
+                c.tags = tags
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| n % (*i as u64 + 2) == 0)
+                    .map(|(_, t)| (*t).to_owned())
+                    .collect();
+                c
+            })
+            .collect();
+        changes.customers = customers.iter().cloned().map(Write::Insert).collect();
+        store.apply(changes).unwrap();
+        customers
+    }
+
+    fn contact(n: u64, customer: CustomerId, primary: bool) -> Contact {
+        Contact {
+            id: ContactId(id(10_000 + n)),
+            customer_id: customer,
+            name: format!("联系人{n}"),
+            title: Some("经理".to_owned()),
+            phones: vec![Phone::parse("13812345678").unwrap()],
+            emails: vec![Email::parse("a@example.com").unwrap()],
+            role: Some(DecisionRole::DecisionMaker),
+            primary,
+            do_not_contact: n % 2 == 1,
+            custom: BTreeMap::from([("wechat".to_owned(), CustomValue::Text("wx_1".into()))]),
+            created_by: user("alice"),
+            created_at: t0(),
+            updated_by: user("alice"),
+            updated_at: t0(),
+            version: 1,
+            deleted_at: None,
+        }
+    }
+
+    fn interaction(n: u64, customer: CustomerId, at: DateTime<Utc>) -> Interaction {
+        Interaction {
+            id: InteractionId(id(20_000 + n)),
+            customer_id: customer,
+            contact_id: None,
+            kind: InteractionKind::Visit,
+            at,
+            author: user("bob"),
+            content: format!("拜访 {n}"),
+            next_step: Some("发报价".to_owned()),
+            next_contact_on: Some(at.date_naive() + Duration::days(3)),
+            feedback: None,
+            attachments: vec![Attachment {
+                name: "a.pdf".into(),
+                size: 10,
+                sha256: "0".repeat(64),
+                uri: "file:///a.pdf".into(),
+            }],
+            created_by: user("bob"),
+            created_at: at,
+        }
+    }
+
+    fn log_entry(customer: Option<CustomerId>, actor: &str, at: DateTime<Utc>) -> ChangeLogEntry {
+        ChangeLogEntry {
+            seq: 0,
+            at,
+            actor: user(actor),
+            entity: EntityKind::Customer,
+            entity_id: customer.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+            customer_id: customer,
+            action: ChangeAction::Update,
+            changes: vec![FieldChange::new("name", Some("甲".into()), Some("乙".into()))],
+        }
+    }
+
+    fn all_customers(store: &dyn CrmStore, filter: &CustomerFilter, limit: usize) -> Vec<Customer> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(limit);
+        loop {
+            let p = store.list_customers(filter, &page).unwrap();
+            assert!(p.items.len() <= limit);
+            out.extend(p.items);
+            match p.next {
+                Some(c) => page = PageRequest::after(c, limit),
+                None => return out,
+            }
+        }
+    }
+
+    /// A snapshot of everything observable, to prove a failed batch changed nothing.
+    fn snapshot(store: &dyn CrmStore) -> (Vec<Customer>, Vec<Tag>, Vec<ChangeLogEntry>, Vec<Vec<Contact>>) {
+        let customers = all_customers(store, &CustomerFilter::default().deleted(Deleted::Include), 1000);
+        let contacts = customers.iter().map(|c| store.contacts_of(c.id).unwrap()).collect();
+        (customers, store.tags().unwrap(), store.change_log(&ChangeLogQuery::default()).unwrap(), contacts)
+    }
+
+    pub fn customer_round_trips_every_field(store: &dyn CrmStore) {
+        let written = insert_customers(store, 0..12, &["VIP", "重点"]);
+        for c in &written {
+            assert_eq!(store.customer(c.id).unwrap().as_ref(), Some(c), "by id {}", c.id);
+            assert_eq!(store.customer_by_code(&c.code).unwrap().as_ref(), Some(c), "by code {}", c.code);
+        }
+        assert_eq!(store.customer(CustomerId(id(999))).unwrap(), None);
+        assert_eq!(store.customer_by_code("C19990101001").unwrap(), None);
+    }
+
+    pub fn duplicate_id_and_code_are_rejected(store: &dyn CrmStore) {
+        let written = insert_customers(store, 0..2, &[]);
+        let before = snapshot(store);
+        let mut same_id = sample_customer(5);
+        same_id.id = written[0].id;
+        let err = store.apply(Changes { customers: vec![Write::Insert(same_id)], ..Default::default() }).unwrap_err();
+        assert!(
+            matches!(err, Error::Duplicate { entity: EntityKind::Customer, ref field, .. } if field == "id"),
+            "{err:?}"
+        );
+        let mut same_code = sample_customer(6);
+        same_code.code = written[1].code.clone();
+        let err = store.apply(Changes { customers: vec![Write::Insert(same_code)], ..Default::default() }).unwrap_err();
+        assert!(
+            matches!(err, Error::Duplicate { entity: EntityKind::Customer, ref field, .. } if field == "code"),
+            "{err:?}"
+        );
+        assert_eq!(snapshot(store), before);
+    }
+
+    pub fn update_checks_version_and_keeps_tags(store: &dyn CrmStore) {
+        let written = insert_customers(store, 0..1, &["VIP"]);
+        let original = &written[0];
+        assert!(original.tags.contains("VIP"));
+        let mut next = original.clone();
+        next.name = "改名后".to_owned();
+        next.version = 2;
+        next.tags.clear(); // updates never touch tag links
+        store
+            .apply(Changes {
+                customers: vec![Write::Update { record: next.clone(), expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        let stored = store.customer(original.id).unwrap().unwrap();
+        assert_eq!(stored.name, "改名后");
+        assert_eq!(stored.version, 2);
+        assert_eq!(stored.tags, original.tags);
+
+        let before = snapshot(store);
+        let mut stale = original.clone();
+        stale.name = "过期写入".to_owned();
+        stale.version = 2;
+        let err = store
+            .apply(Changes {
+                customers: vec![
+                    Write::Insert(sample_customer(7)),
+                    Write::Update { record: stale, expected_version: 1 },
+                ],
+                change_log: vec![log_entry(Some(original.id), "alice", t0())],
+                ..Default::default()
+            })
+            .unwrap_err();
+        match err {
+            Error::Conflict { entity: EntityKind::Customer, expected: 1, actual: 2, .. } => {}
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(snapshot(store), before, "a conflicting batch must change nothing");
+    }
+
+    pub fn update_of_missing_record_is_not_found(store: &dyn CrmStore) {
+        let ghost = sample_customer(3);
+        let err = store
+            .apply(Changes {
+                customers: vec![Write::Update { record: ghost, expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+        let ghost = contact(1, CustomerId(id(3)), true);
+        let err = store
+            .apply(Changes {
+                contacts: vec![Write::Update { record: ghost, expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+    }
+
+    pub fn contacts_round_trip_and_order_primary_first(store: &dyn CrmStore) {
+        let c = insert_customers(store, 0..2, &[]);
+        let (a, b) = (contact(1, c[0].id, false), contact(2, c[0].id, true));
+        let other = contact(3, c[1].id, true);
+        store
+            .apply(Changes {
+                contacts: vec![Write::Insert(a.clone()), Write::Insert(b.clone()), Write::Insert(other)],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.contact(a.id).unwrap().as_ref(), Some(&a));
+        assert_eq!(store.contacts_of(c[0].id).unwrap(), vec![b.clone(), a.clone()]);
+
+        let mut removed = a.clone();
+        removed.deleted_at = Some(t0());
+        removed.version = 2;
+        store
+            .apply(Changes {
+                contacts: vec![Write::Update { record: removed.clone(), expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.contacts_of(c[0].id).unwrap(), vec![b]);
+        assert_eq!(store.contact(a.id).unwrap(), Some(removed), "removed contacts stay readable by id");
+
+        let mut stale = a;
+        stale.version = 2;
+        let err = store
+            .apply(Changes {
+                contacts: vec![Write::Update { record: stale, expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::Conflict { entity: EntityKind::Contact, .. }), "{err:?}");
+    }
+
+    pub fn contact_of_unknown_customer_is_rejected(store: &dyn CrmStore) {
+        let err = store
+            .apply(Changes {
+                contacts: vec![Write::Insert(contact(1, CustomerId(id(77)), true))],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+    }
+
+    pub fn tags_ensure_put_and_link(store: &dyn CrmStore) {
+        let c = insert_customers(store, 0..1, &[])[0].clone();
+        store
+            .apply(Changes {
+                tags: vec![TagWrite::Put(tag("互联网", Some("行业"))), TagWrite::Ensure(tag("VIP", None))],
+                ..Default::default()
+            })
+            .unwrap();
+        // Ensure leaves an existing tag alone; Put changes its group.
+        store.apply(Changes { tags: vec![TagWrite::Ensure(tag("互联网", None))], ..Default::default() }).unwrap();
+        assert_eq!(store.tag("互联网").unwrap().unwrap().group.as_deref(), Some("行业"));
+        store.apply(Changes { tags: vec![TagWrite::Put(tag("VIP", Some("等级")))], ..Default::default() }).unwrap();
+        assert_eq!(store.tag("VIP").unwrap().unwrap().group.as_deref(), Some("等级"));
+        // By group, then name, in code-point order: 等级 (U+7B49) before 行业 (U+884C).
+        assert_eq!(store.tags().unwrap().iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["VIP", "互联网"]);
+
+        let link = |t: &str, linked| TagLink { customer: c.id, tag: t.to_owned(), linked };
+        store
+            .apply(Changes {
+                tag_links: vec![link("VIP", true), link("VIP", true), link("互联网", true)],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(
+            store.customer(c.id).unwrap().unwrap().tags,
+            BTreeSet::from(["VIP".to_owned(), "互联网".to_owned()])
+        );
+        store
+            .apply(Changes {
+                tag_links: vec![link("互联网", false), link("互联网", false)], ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.customer(c.id).unwrap().unwrap().tags, BTreeSet::from(["VIP".to_owned()]));
+        assert_eq!(all_customers(store, &CustomerFilter::default().tag("VIP"), 10).len(), 1);
+        assert!(all_customers(store, &CustomerFilter::default().tag("互联网"), 10).is_empty());
+
+        let err = store.apply(Changes { tag_links: vec![link("nope", true)], ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Tag, .. }), "{err:?}");
+        let err = store
+            .apply(Changes {
+                tag_links: vec![TagLink { customer: CustomerId(id(55)), tag: "VIP".into(), linked: true }],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+        let mut tagged = sample_customer(50);
+        tagged.tags.insert("undefined".to_owned());
+        let err = store.apply(Changes { customers: vec![Write::Insert(tagged)], ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Tag, .. }), "{err:?}");
+    }
+
+    pub fn interactions_round_trip_in_time_order(store: &dyn CrmStore) {
+        let c = insert_customers(store, 0..2, &[]);
+        let late = interaction(1, c[0].id, t0() + Duration::hours(5));
+        let early = interaction(2, c[0].id, t0() + Duration::hours(1));
+        let mut with_contact = interaction(3, c[0].id, t0() + Duration::hours(3));
+        let person = contact(9, c[0].id, true);
+        with_contact.contact_id = Some(person.id);
+        store.apply(Changes { contacts: vec![Write::Insert(person)], ..Default::default() }).unwrap();
+        store
+            .apply(Changes {
+                interactions: vec![late.clone(), early.clone(), with_contact.clone(), interaction(4, c[1].id, t0())],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.interactions_of(c[0].id).unwrap(), vec![early, with_contact, late]);
+
+        let err = store
+            .apply(Changes { interactions: vec![interaction(5, CustomerId(id(404)), t0())], ..Default::default() })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+        let mut bad_contact = interaction(6, c[0].id, t0());
+        bad_contact.contact_id = Some(ContactId(id(404)));
+        let err = store.apply(Changes { interactions: vec![bad_contact], ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Contact, .. }), "{err:?}");
+    }
+
+    pub fn custom_field_definitions(store: &dyn CrmStore) {
+        let budget = CustomFieldDef::new(EntityKind::Customer, "budget", "预算", FieldType::Decimal).required();
+        let products = CustomFieldDef::new(EntityKind::Customer, "products", "产品", FieldType::MultiSelect)
+            .allowed(["crm", "erp"]);
+        let wechat = CustomFieldDef::new(EntityKind::Contact, "wechat", "微信", FieldType::Text);
+        store
+            .apply(Changes {
+                custom_fields: vec![products.clone(), budget.clone(), wechat.clone()],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.custom_fields(EntityKind::Customer).unwrap(), vec![budget.clone(), products]);
+        assert_eq!(store.custom_fields(EntityKind::Contact).unwrap(), vec![wechat]);
+        let err = store.apply(Changes { custom_fields: vec![budget], ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::Duplicate { entity: EntityKind::CustomField, .. }), "{err:?}");
+    }
+
+    pub fn change_log_assigns_seq_and_filters(store: &dyn CrmStore) {
+        let c = insert_customers(store, 0..2, &[]);
+        let entries = vec![
+            log_entry(Some(c[0].id), "alice", t0()),
+            log_entry(Some(c[1].id), "bob", t0() + Duration::hours(1)),
+            log_entry(Some(c[0].id), "bob", t0() + Duration::hours(2)),
+            log_entry(None, "carol", t0() + Duration::hours(3)),
+        ];
+        store.apply(Changes { change_log: entries[..2].to_vec(), ..Default::default() }).unwrap();
+        store.apply(Changes { change_log: entries[2..].to_vec(), ..Default::default() }).unwrap();
+        let all = store.change_log(&ChangeLogQuery::default()).unwrap();
+        assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        for (got, want) in all.iter().zip(&entries) {
+            assert_eq!(ChangeLogEntry { seq: 0, ..got.clone() }, *want);
+        }
+        let seqs = |q: ChangeLogQuery| store.change_log(&q).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>();
+        assert_eq!(seqs(ChangeLogQuery { customer_id: Some(c[0].id), ..Default::default() }), [1, 3]);
+        assert_eq!(seqs(ChangeLogQuery { entity_id: Some(c[1].id.to_string()), ..Default::default() }), [2]);
+        assert_eq!(seqs(ChangeLogQuery { actor: Some(user("bob")), ..Default::default() }), [2, 3]);
+        assert_eq!(
+            seqs(ChangeLogQuery {
+                from: Some(t0() + Duration::hours(1)),
+                to: Some(t0() + Duration::hours(3)),
+                ..Default::default()
+            }),
+            [2, 3]
+        );
+        assert_eq!(seqs(ChangeLogQuery { after_seq: Some(2), ..Default::default() }), [3, 4]);
+        assert_eq!(seqs(ChangeLogQuery { after_seq: Some(1), limit: Some(2), ..Default::default() }), [2, 3]);
+    }
+
+    fn filter_cases() -> Vec<CustomerFilter> {
+        let f = CustomerFilter::default;
+        let cv = |k: &str, v: CustomValue| CustomFilter::new(k, v);
+        vec![
+            f(),
+            f().deleted(Deleted::Only),
+            f().deleted(Deleted::Include),
+            f().status(LifecycleStatus::Customer),
+            CustomerFilter { kind: Some(CustomerKind::Individual), ..f() },
+            CustomerFilter { level: Some(Level::A), ..f() },
+            CustomerFilter { industry: Some(Industry::Manufacturing), ..f() },
+            f().owner(user("bob")),
+            CustomerFilter { department: Some(DepartmentId::new("south").unwrap()), ..f() },
+            f().tag("VIP"),
+            f().tag("VIP").tag("重点"),
+            f().tag("VIP").status(LifecycleStatus::Potential).deleted(Deleted::Include),
+            f().tag("missing"),
+            f().province("山东"),
+            f().province("广东").city("深圳市"),
+            CustomerFilter { district: Some("东昌府区".into()), ..f() },
+            CustomerFilter { name_contains: Some("trading".into()), ..f() },
+            CustomerFilter { name_contains: Some("客户1".into()), ..f() },
+            f().custom(cv("vip", CustomValue::Bool(true))),
+            f().custom(cv("vip", CustomValue::Bool(false))),
+            f().custom(cv("budget", CustomValue::Decimal(Decimal::new(2100, 2)))),
+            f().custom(cv("employees", CustomValue::Number(50))),
+            f().custom(cv("since", CustomValue::Date(NaiveDate::from_ymd_opt(2020, 1, 11).unwrap()))),
+            f().custom(cv("tier", CustomValue::Select("gold".into()))),
+            f().custom(cv("note", CustomValue::Text("备注 10".into()))),
+            f().custom(cv("products", CustomValue::Select("crm".into()))),
+            f().custom(cv("products", CustomValue::MultiSelect(["erp".into(), "oa".into()].into()))),
+            f().custom(cv("products", CustomValue::Select("erp".into()))).owner(user("alice")),
+            f().custom(cv("nonexistent", CustomValue::Text("x".into()))),
+        ]
+    }
+
+    pub fn filters_agree_with_reference_semantics(store: &dyn CrmStore) {
+        let all = insert_customers(store, 0..60, &["VIP", "重点", "互联网"]);
+        for filter in filter_cases() {
+            let expected: Vec<CustomerId> = all.iter().filter(|c| filter.matches(c)).map(|c| c.id).collect();
+            let got: Vec<CustomerId> = all_customers(store, &filter, 7).iter().map(|c| c.id).collect();
+            assert_eq!(got, expected, "list for {filter:?}");
+            assert_eq!(store.count_customers(&filter).unwrap(), expected.len() as u64, "count for {filter:?}");
+        }
+        // Sanity: the cases are not vacuous.
+        assert!(filter_cases().iter().filter(|f| all.iter().any(|c| f.matches(c))).count() >= 24);
+    }
+
+    pub fn paging_walks_every_record_once_in_id_order(store: &dyn CrmStore) {
+        let all = insert_customers(store, 0..23, &[]);
+        let live: Vec<CustomerId> = all.iter().filter(|c| c.deleted_at.is_none()).map(|c| c.id).collect();
+        for limit in [1, 2, 5, 20, 21, 100] {
+            let got: Vec<CustomerId> =
+                all_customers(store, &CustomerFilter::default(), limit).iter().map(|c| c.id).collect();
+            assert_eq!(got, live, "limit {limit}");
+        }
+        let exact = store.list_customers(&CustomerFilter::default(), &PageRequest::first(live.len())).unwrap();
+        assert_eq!(exact.next, None, "a page that ends exactly at the end has no next cursor");
+    }
+
+    pub fn paging_is_stable_under_inserts(store: &dyn CrmStore) {
+        insert_customers(store, 0..10, &[]);
+        let first = store.list_customers(&CustomerFilter::default(), &PageRequest::first(4)).unwrap();
+        insert_customers(store, 10..15, &[]);
+        let mut seen: Vec<CustomerId> = first.items.iter().map(|c| c.id).collect();
+        let mut page = PageRequest::after(first.next.unwrap(), 4);
+        loop {
+            let p = store.list_customers(&CustomerFilter::default(), &page).unwrap();
+            seen.extend(p.items.iter().map(|c| c.id));
+            match p.next {
+                Some(c) => page = PageRequest::after(c, 4),
+                None => break,
+            }
+        }
+        let unique: BTreeSet<_> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "no record twice");
+        let live = (0..15).filter(|n| sample_customer(*n).deleted_at.is_none()).count();
+        assert_eq!(seen.len(), live, "records inserted after the cursor are reached");
+    }
+
+    pub fn zero_limit_is_rejected(store: &dyn CrmStore) {
+        let err = store.list_customers(&CustomerFilter::default(), &PageRequest::first(0)).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.field("limit").is_some()), "{err:?}");
+    }
+
+    pub fn sequences_are_consecutive_and_separate(store: &dyn CrmStore) {
+        assert_eq!(store.reserve_sequence("C20240501", 1).unwrap(), 1);
+        assert_eq!(store.reserve_sequence("C20240501", 100).unwrap(), 2);
+        assert_eq!(store.reserve_sequence("C20240501", 1).unwrap(), 102);
+        assert_eq!(store.reserve_sequence("C20240502", 1).unwrap(), 1);
+    }
+
+    pub fn timeline_merges_interactions_and_changes(store: &dyn CrmStore) {
+        let c = insert_customers(store, 0..2, &[]);
+        store
+            .apply(Changes {
+                interactions: vec![interaction(1, c[0].id, t0() + Duration::hours(2)), interaction(2, c[1].id, t0())],
+                change_log: vec![
+                    log_entry(Some(c[0].id), "alice", t0() + Duration::hours(1)),
+                    log_entry(Some(c[0].id), "alice", t0() + Duration::hours(2)),
+                    log_entry(Some(c[1].id), "alice", t0()),
+                ],
+                ..Default::default()
+            })
+            .unwrap();
+        let kinds: Vec<(DateTime<Utc>, &str)> = store
+            .timeline(c[0].id)
+            .unwrap()
+            .iter()
+            .map(|e| (e.at, if matches!(e.item, TimelineItem::Change(_)) { "change" } else { "interaction" }))
+            .collect();
+        let h = |n| t0() + Duration::hours(n);
+        assert_eq!(kinds, [(h(1), "change"), (h(2), "change"), (h(2), "interaction")]);
+    }
+
+    /// A batch that fails at any position leaves the store exactly as it was.
+    pub fn failed_batch_changes_nothing(store: &dyn CrmStore) {
+        insert_customers(store, 0..3, &["VIP"]);
+        let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+        let next_id = std::cell::Cell::new(100u64);
+        runner
+            .run(&(0usize..6, 0usize..4), |(good, failure)| {
+                let before = snapshot(store);
+                let mut changes = Changes::default();
+                changes.tags.push(TagWrite::Ensure(tag(&format!("new-tag-{}", next_id.get()), None)));
+                for _ in 0..good {
+                    next_id.set(next_id.get() + 1);
+                    let mut c = sample_customer(next_id.get());
+                    c.tags.insert("VIP".into());
+                    changes.customers.push(Write::Insert(c));
+                    changes.change_log.push(log_entry(None, "alice", t0()));
+                }
+                match failure {
+                    0 => changes.customers.push(Write::Insert(sample_customer(0))), // duplicate id
+                    1 => {
+                        let mut stale = sample_customer(1);
+                        stale.version = 9;
+                        changes.customers.push(Write::Update { record: stale, expected_version: 8 });
+                    }
+                    2 => changes.tag_links.push(TagLink {
+                        customer: CustomerId(id(1)),
+                        tag: "undefined".into(),
+                        linked: true,
+                    }),
+                    _ => changes.contacts.push(Write::Insert(contact(1, CustomerId(id(5_000)), true))),
+                }
+                prop_assert!(store.apply(changes).is_err());
+                prop_assert_eq!(snapshot(store), before);
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    pub fn text_round_trips_exactly(store: &dyn CrmStore) {
+        let mut c = sample_customer(1);
+        c.name = "O'Brien \"引号\" ; DROP TABLE customers; -- 😀 \u{200b}".to_owned();
+        c.address = Some("第一行\n第二行\t%_\\".to_owned());
+        c.custom.insert("note".to_owned(), CustomValue::Text("{\"json\": [1, 2]}".to_owned()));
+        store.apply(Changes { customers: vec![Write::Insert(c.clone())], ..Default::default() }).unwrap();
+        assert_eq!(store.customer(c.id).unwrap(), Some(c.clone()));
+        let by_name = CustomerFilter { name_contains: Some("drop table".into()), ..Default::default() };
+        assert_eq!(store.count_customers(&by_name).unwrap(), 1);
+        let percent = CustomerFilter { name_contains: Some("%".into()), ..Default::default() };
+        assert_eq!(store.count_customers(&percent).unwrap(), 0, "LIKE wildcards are literal");
+    }
+}
