@@ -1,0 +1,485 @@
+//! # guanxi-sqlite
+//!
+//! The embedded default storage backend of guanxi: SQLite (bundled) through rusqlite, in WAL
+//! mode, with versioned migrations and one transaction per write batch. It passes the same
+//! conformance suite as every other backend.
+//!
+//! ```
+//! use guanxi_core::{CrmStore, CustomerFilter};
+//! use guanxi_sqlite::SqliteStore;
+//! let store = SqliteStore::open_in_memory().unwrap();
+//! assert_eq!(store.count_customers(&CustomerFilter::default()).unwrap(), 0);
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod codec;
+mod query;
+mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+
+use guanxi_core::{
+    ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer, CustomerFilter,
+    CustomerId, EntityKind, Error, Interaction, Page, PageRequest, Result, StorageError, Tag, TagWrite, Write,
+};
+
+use codec::*;
+
+/// How hard a commit tries to survive a power cut.
+///
+/// ```
+/// use guanxi_sqlite::Durability;
+/// assert_eq!(Durability::default(), Durability::Full);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous = FULL`: a commit is on disk when it returns (the default; a CRM is a ledger).
+    #[default]
+    Full,
+    /// `synchronous = NORMAL`: in WAL mode, survives application crashes; the last commits may
+    /// be lost on power failure, but the file is never corrupted. Faster single writes.
+    Normal,
+}
+
+/// Options for opening a SQLite store.
+///
+/// ```
+/// use guanxi_sqlite::{Durability, SqliteOptions};
+/// let o = SqliteOptions { durability: Durability::Normal, ..Default::default() };
+/// assert_eq!(o.busy_timeout_ms, 5_000);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Commit durability.
+    pub durability: Durability,
+    /// How long a writer waits for another process's lock before failing.
+    pub busy_timeout_ms: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { durability: Durability::Full, busy_timeout_ms: 5_000 }
+    }
+}
+
+/// A guanxi store in a SQLite file (or in memory). `Send + Sync`: the connection sits behind a
+/// mutex, so one handle can be shared across threads.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    path: Option<PathBuf>,
+}
+
+pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
+    Error::Storage(StorageError::with_source(format!("sqlite: {e}"), e))
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`, migrating it to the current schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// Opens a file with explicit options.
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).map_err(sql_err)?;
+        Self::init(conn, options, Some(path.to_path_buf()))
+    }
+
+    /// A private database in memory, gone when the store is dropped.
+    pub fn open_in_memory() -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(sql_err)?;
+        Self::init(conn, SqliteOptions::default(), None)
+    }
+
+    fn init(mut conn: Connection, options: SqliteOptions, path: Option<PathBuf>) -> Result<Self> {
+        conn.busy_timeout(std::time::Duration::from_millis(u64::from(options.busy_timeout_ms))).map_err(sql_err)?;
+        let sync = match options.durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!("PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync};")).map_err(sql_err)?;
+        if path.is_some() {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(sql_err)?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StorageError::msg(format!("could not enable WAL mode (got {mode})")).into());
+            }
+        }
+        schema::migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path })
+    }
+
+    /// The file path, or `None` for an in-memory store.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn()?.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err)
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.conn.lock().map_err(|_| StorageError::msg("sqlite connection lock poisoned").into())
+    }
+
+    fn load_tags(conn: &Connection, customers: &mut [Customer]) -> Result<()> {
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = customers.iter().map(|c| c.id.to_string()).collect();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT customer_id, tag FROM customer_tags WHERE customer_id IN (SELECT value FROM json_each(?1))",
+            )
+            .map_err(sql_err)?;
+        let rows =
+            stmt.query_map([json(&ids)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql_err)?;
+        let index: std::collections::HashMap<String, usize> =
+            ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
+        for row in rows {
+            let (id, tag) = row.map_err(sql_err)?;
+            if let Some(&i) = index.get(&id) {
+                customers[i].tags.insert(tag);
+            }
+        }
+        Ok(())
+    }
+
+    fn customers_where(conn: &Connection, condition: &str, param: &str) -> Result<Option<Customer>> {
+        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE {condition}");
+        let found = conn
+            .prepare_cached(&sql)
+            .map_err(sql_err)?
+            .query_row([param], customer_from_row)
+            .optional()
+            .map_err(sql_err)?;
+        let mut found: Vec<Customer> = found.into_iter().collect();
+        Self::load_tags(conn, &mut found)?;
+        Ok(found.pop())
+    }
+}
+
+/// Applies one batch inside an open transaction; the caller commits or drops (rolls back).
+fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
+    for t in &changes.tags {
+        let (tag, sql) = match t {
+            TagWrite::Ensure(tag) => (
+                tag,
+                "INSERT INTO tags (name, group_name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+            ),
+            TagWrite::Put(tag) => (
+                tag,
+                "INSERT INTO tags (name, group_name, created_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (name) DO UPDATE SET group_name = excluded.group_name",
+            ),
+        };
+        tx.prepare_cached(sql)
+            .map_err(sql_err)?
+            .execute(params![tag.name, tag.group, tag.created_at.map(ts)])
+            .map_err(sql_err)?;
+    }
+    for w in &changes.customers {
+        write_customer(tx, w)?;
+    }
+    for w in &changes.contacts {
+        write_contact(tx, w)?;
+    }
+    for link in &changes.tag_links {
+        require(tx, "SELECT 1 FROM tags WHERE name = ?1", &link.tag, EntityKind::Tag)?;
+        require(tx, "SELECT 1 FROM customers WHERE id = ?1", &link.customer.to_string(), EntityKind::Customer)?;
+        let sql = if link.linked {
+            "INSERT INTO customer_tags (customer_id, tag) VALUES (?1, ?2) ON CONFLICT DO NOTHING"
+        } else {
+            "DELETE FROM customer_tags WHERE customer_id = ?1 AND tag = ?2"
+        };
+        tx.prepare_cached(sql)
+            .map_err(sql_err)?
+            .execute(params![link.customer.to_string(), link.tag])
+            .map_err(sql_err)?;
+    }
+    for i in &changes.interactions {
+        require(tx, "SELECT 1 FROM customers WHERE id = ?1", &i.customer_id.to_string(), EntityKind::Customer)?;
+        if let Some(c) = i.contact_id {
+            require(tx, "SELECT 1 FROM contacts WHERE id = ?1", &c.to_string(), EntityKind::Contact)?;
+        }
+        let sql = format!("INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES ({})", placeholders(13));
+        tx.prepare_cached(&sql)
+            .map_err(sql_err)?
+            .execute(rusqlite::params_from_iter(interaction_values(i)))
+            .map_err(|e| on_insert(e, EntityKind::Interaction, "id", &i.id.to_string()))?;
+    }
+    for d in &changes.custom_fields {
+        let sql = format!("INSERT INTO custom_fields ({FIELD_COLUMNS}) VALUES ({})", placeholders(8));
+        tx.prepare_cached(&sql)
+            .map_err(sql_err)?
+            .execute(params![
+                d.entity.as_str(),
+                d.key,
+                d.label,
+                d.field_type.as_str(),
+                d.required,
+                json(&d.allowed_values),
+                d.created_by.as_ref().map(|u| u.as_str()),
+                d.created_at.map(ts)
+            ])
+            .map_err(|e| on_insert(e, EntityKind::CustomField, "key", &d.key))?;
+    }
+    for e in &changes.change_log {
+        tx.prepare_cached(
+            "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(sql_err)?
+        .execute(params![
+            ts(e.at),
+            e.actor.as_str(),
+            e.entity.as_str(),
+            e.entity_id,
+            e.customer_id.map(|c| c.to_string()),
+            e.action.as_str(),
+            json(&e.changes)
+        ])
+        .map_err(sql_err)?;
+    }
+    Ok(())
+}
+
+fn placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
+fn require(tx: &Transaction<'_>, sql: &str, key: &str, entity: EntityKind) -> Result<()> {
+    let found = tx.prepare_cached(sql).map_err(sql_err)?.exists([key]).map_err(sql_err)?;
+    if found { Ok(()) } else { Err(Error::not_found(entity, key)) }
+}
+
+fn on_insert(e: rusqlite::Error, entity: EntityKind, field: &str, value: &str) -> Error {
+    if is_constraint(&e) {
+        Error::Duplicate { entity, field: field.to_owned(), value: value.to_owned() }
+    } else {
+        sql_err(e)
+    }
+}
+
+/// After an UPDATE … WHERE version = ? touched no row: tell a missing record from a stale version.
+fn missed_update(tx: &Transaction<'_>, table: &str, entity: EntityKind, id: &str, expected: u64) -> Error {
+    let found: rusqlite::Result<Option<i64>> =
+        tx.query_row(&format!("SELECT version FROM {table} WHERE id = ?1"), [id], |r| r.get(0)).optional();
+    match found {
+        Ok(Some(actual)) => {
+            Error::Conflict { entity, id: id.to_owned(), expected, actual: u64::try_from(actual).unwrap_or(0) }
+        }
+        Ok(None) => Error::not_found(entity, id),
+        Err(e) => sql_err(e),
+    }
+}
+
+fn write_customer(tx: &Transaction<'_>, w: &Write<Customer>) -> Result<()> {
+    match w {
+        Write::Insert(c) => {
+            let sql =
+                format!("INSERT INTO customers ({}) VALUES ({})", CUSTOMER_COLUMNS.replace("c.", ""), placeholders(22));
+            tx.prepare_cached(&sql).map_err(sql_err)?.execute(rusqlite::params_from_iter(customer_values(c))).map_err(
+                |e| {
+                    // The only unique columns are the primary key and the code.
+                    let on_code = e.to_string().contains("customers.code");
+                    let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", c.id.to_string()) };
+                    on_insert(e, EntityKind::Customer, field, &value)
+                },
+            )?;
+            let mut link =
+                tx.prepare_cached("INSERT INTO customer_tags (customer_id, tag) VALUES (?1, ?2)").map_err(sql_err)?;
+            for t in &c.tags {
+                // The customer row exists, so a foreign-key failure can only be the tag.
+                link.execute(params![c.id.to_string(), t])
+                    .map_err(|e| if is_constraint(&e) { Error::not_found(EntityKind::Tag, t) } else { sql_err(e) })?;
+            }
+        }
+        Write::Update { record: c, expected_version } => {
+            let sets: Vec<String> = CUSTOMER_COLUMNS
+                .replace("c.", "")
+                .split(", ")
+                .skip(1)
+                .enumerate()
+                .map(|(i, col)| format!("{col} = ?{}", i + 2))
+                .collect();
+            let sql = format!("UPDATE customers SET {} WHERE id = ?1 AND version = ?23", sets.join(", "));
+            let mut values: Vec<rusqlite::types::Value> = customer_values(c).into();
+            values.push(rusqlite::types::Value::Integer(*expected_version as i64));
+            let n = tx
+                .prepare_cached(&sql)
+                .map_err(sql_err)?
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
+            if n == 0 {
+                return Err(missed_update(tx, "customers", EntityKind::Customer, &c.id.to_string(), *expected_version));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_contact(tx: &Transaction<'_>, w: &Write<Contact>) -> Result<()> {
+    let c = w.record();
+    require(tx, "SELECT 1 FROM customers WHERE id = ?1", &c.customer_id.to_string(), EntityKind::Customer)?;
+    match w {
+        Write::Insert(c) => {
+            let sql = format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(16));
+            tx.prepare_cached(&sql)
+                .map_err(sql_err)?
+                .execute(rusqlite::params_from_iter(contact_values(c)))
+                .map_err(|e| on_insert(e, EntityKind::Contact, "id", &c.id.to_string()))?;
+        }
+        Write::Update { record: c, expected_version } => {
+            let sets: Vec<String> =
+                CONTACT_COLUMNS.split(", ").skip(1).enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
+            let sql = format!("UPDATE contacts SET {} WHERE id = ?1 AND version = ?17", sets.join(", "));
+            let mut values: Vec<rusqlite::types::Value> = contact_values(c).into();
+            values.push(rusqlite::types::Value::Integer(*expected_version as i64));
+            let n = tx
+                .prepare_cached(&sql)
+                .map_err(sql_err)?
+                .execute(rusqlite::params_from_iter(values))
+                .map_err(sql_err)?;
+            if n == 0 {
+                return Err(missed_update(tx, "contacts", EntityKind::Contact, &c.id.to_string(), *expected_version));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl CrmStore for SqliteStore {
+    fn apply(&self, changes: Changes) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.conn()?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
+        // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        apply_batch(&tx, &changes)?;
+        tx.commit().map_err(sql_err)
+    }
+
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
+        let conn = self.conn()?;
+        let last: i64 = conn
+            .prepare_cached(
+                "INSERT INTO sequences (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = value + excluded.value RETURNING value",
+            )
+            .map_err(sql_err)?
+            .query_row(params![key, count.max(1) as i64], |r| r.get(0))
+            .map_err(sql_err)?;
+        Ok(u64::try_from(last).unwrap_or(0) + 1 - count.max(1))
+    }
+
+    fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        Self::customers_where(&*self.conn()?, "c.id = ?1", &id.to_string())
+    }
+
+    fn customer_by_code(&self, code: &str) -> Result<Option<Customer>> {
+        Self::customers_where(&*self.conn()?, "c.code = ?1", code)
+    }
+
+    fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
+        page.check()?;
+        let q = query::customer_query(filter, page.after.map(|c| c.last_id()));
+        let sql = format!("{} ORDER BY c.id LIMIT {}", q.select(CUSTOMER_COLUMNS), page.limit.saturating_add(1));
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let mut rows: Vec<Customer> = stmt
+            .query_map(rusqlite::params_from_iter(&q.params), customer_from_row)
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql_err)?;
+        rows.truncate(page.limit.saturating_add(1));
+        let mut page = Page::from_overfetch(rows, page.limit, |c| c.id.0);
+        Self::load_tags(&conn, &mut page.items)?;
+        Ok(page)
+    }
+
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
+        let q = query::customer_query(filter, None);
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .prepare_cached(&q.select("count(*)"))
+            .map_err(sql_err)?
+            .query_row(rusqlite::params_from_iter(&q.params), |r| r.get(0))
+            .map_err(sql_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
+        let conn = self.conn()?;
+        conn.prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
+            .map_err(sql_err)?
+            .query_row([id.to_string()], contact_from_row)
+            .optional()
+            .map_err(sql_err)
+    }
+
+    fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND deleted_at IS NULL ORDER BY is_primary DESC, id"
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map([customer.to_string()], contact_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn tag(&self, name: &str) -> Result<Option<Tag>> {
+        let conn = self.conn()?;
+        conn.prepare_cached("SELECT name, group_name, created_at FROM tags WHERE name = ?1")
+            .map_err(sql_err)?
+            .query_row([name], tag_from_row)
+            .optional()
+            .map_err(sql_err)
+    }
+
+    fn tags(&self) -> Result<Vec<Tag>> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT name, group_name, created_at FROM tags ORDER BY group_name, name")
+            .map_err(sql_err)?;
+        let rows = stmt.query_map([], tag_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>> {
+        let conn = self.conn()?;
+        let sql = format!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ?1 ORDER BY at, id");
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map([customer.to_string()], interaction_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
+        let conn = self.conn()?;
+        let sql = format!("SELECT {FIELD_COLUMNS} FROM custom_fields WHERE entity = ?1 ORDER BY key");
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map([entity.as_str()], field_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+        let (where_sql, params) = query::change_log_where(q);
+        let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let sql = format!("SELECT {LOG_COLUMNS} FROM change_log WHERE {where_sql} ORDER BY seq LIMIT {limit}");
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), log_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+}

@@ -1,0 +1,152 @@
+//! Compiles list filters into SQL. The semantics must equal the reference predicates in
+//! `guanxi_core` (`CustomerFilter::matches`, `ChangeLogQuery::matches`); the conformance suite
+//! checks that they do.
+
+use rusqlite::types::Value;
+
+use guanxi_core::{ChangeLogQuery, CustomFilter, CustomValue, CustomerFilter, Deleted};
+
+use crate::codec::ts;
+
+/// A FROM … WHERE … clause over `customers c` and its parameters.
+pub(crate) struct Query {
+    from_where: String,
+    pub(crate) params: Vec<Value>,
+}
+
+impl Query {
+    pub(crate) fn select(&self, columns: &str) -> String {
+        format!("SELECT {columns} {}", self.from_where)
+    }
+}
+
+pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Query {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    let bind = |params: &mut Vec<Value>, v: Value| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    // With a tag, drive the scan from the (tag, customer_id) index instead of every customer.
+    let from = match f.tags.first() {
+        Some(first) => {
+            let p = bind(&mut params, Value::Text(first.clone()));
+            conds.push(format!("t0.tag = {p}"));
+            "FROM customer_tags t0 JOIN customers c ON c.id = t0.customer_id".to_owned()
+        }
+        None => "FROM customers c".to_owned(),
+    };
+    for t in f.tags.iter().skip(1) {
+        let p = bind(&mut params, Value::Text(t.clone()));
+        conds.push(format!("EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag = {p})"));
+    }
+    if let Some(after) = after {
+        let p = bind(&mut params, Value::Text(after.to_string()));
+        conds.push(format!("c.id > {p}"));
+    }
+    match f.deleted {
+        Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
+        Deleted::Only => conds.push("c.deleted_at IS NOT NULL".into()),
+        Deleted::Include => {}
+    }
+    let text_eq = |conds: &mut Vec<String>, params: &mut Vec<Value>, col: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            params.push(Value::Text(v.to_owned()));
+            conds.push(format!("{col} = ?{}", params.len()));
+        }
+    };
+    text_eq(&mut conds, &mut params, "c.status", f.status.map(|s| s.as_str()));
+    text_eq(&mut conds, &mut params, "c.kind", f.kind.map(|k| k.as_str()));
+    text_eq(&mut conds, &mut params, "c.level", f.level.map(|l| l.as_str()));
+    text_eq(&mut conds, &mut params, "c.industry", f.industry.map(|i| i.as_str()));
+    text_eq(&mut conds, &mut params, "c.owner", f.owner.as_ref().map(|o| o.as_str()));
+    text_eq(&mut conds, &mut params, "c.department", f.department.as_ref().map(|d| d.as_str()));
+    text_eq(&mut conds, &mut params, "c.province", f.province.as_deref());
+    // Empty city/district are stored as NULL; the reference matches them against "".
+    for (col, v) in [("c.city", &f.city), ("c.district", &f.district)] {
+        if let Some(v) = v {
+            let p = bind(&mut params, Value::Text(v.clone()));
+            conds.push(format!("c.province IS NOT NULL AND coalesce({col}, '') = {p}"));
+        }
+    }
+    if let Some(n) = &f.name_contains {
+        // instr, not LIKE: the needle's % and _ are literal. lower() folds ASCII only, as the reference does.
+        let p = bind(&mut params, Value::Text(n.clone()));
+        conds.push(format!("instr(lower(c.name), lower({p})) > 0"));
+    }
+    for cf in &f.custom {
+        conds.push(custom_condition(cf, &mut params));
+    }
+    let where_sql = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    Query { from_where: format!("{from}{where_sql}"), params }
+}
+
+/// Whether a key can appear in a JSON path unquoted-safe (custom field keys are validated to
+/// this shape, so any other key matches nothing).
+fn safe_key(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn custom_condition(cf: &CustomFilter, params: &mut Vec<Value>) -> String {
+    if !safe_key(&cf.key) {
+        return "0".into();
+    }
+    let ty = format!("json_extract(c.custom, '$.{}.type')", cf.key);
+    let val = format!("json_extract(c.custom, '$.{}.value')", cf.key);
+    let each = format!("json_each(c.custom, '$.{}.value')", cf.key);
+    let mut bind = |v: Value| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    let scalar = |ty_name: &str, p: String| format!("({ty} = '{ty_name}' AND {val} = {p})");
+    match &cf.value {
+        CustomValue::Text(s) => scalar("text", bind(Value::Text(s.clone()))),
+        CustomValue::Number(n) => scalar("number", bind(Value::Integer(*n))),
+        CustomValue::Decimal(d) => scalar("decimal", bind(Value::Text(d.normalize().to_string()))),
+        CustomValue::Date(d) => scalar("date", bind(Value::Text(d.format("%Y-%m-%d").to_string()))),
+        CustomValue::Bool(b) => scalar("bool", bind(Value::Integer(i64::from(*b)))),
+        CustomValue::Select(s) => {
+            let p = bind(Value::Text(s.clone()));
+            format!(
+                "(({ty} = 'select' AND {val} = {p}) OR \
+                 ({ty} = 'multi_select' AND EXISTS (SELECT 1 FROM {each} WHERE value = {p})))"
+            )
+        }
+        CustomValue::MultiSelect(set) => {
+            let mut parts = vec![format!("{ty} = 'multi_select'")];
+            for v in set {
+                let p = bind(Value::Text(v.clone()));
+                parts.push(format!("EXISTS (SELECT 1 FROM {each} WHERE value = {p})"));
+            }
+            format!("({})", parts.join(" AND "))
+        }
+    }
+}
+
+pub(crate) fn change_log_where(q: &ChangeLogQuery) -> (String, Vec<Value>) {
+    let mut conds = vec!["1".to_owned()];
+    let mut params = Vec::new();
+    let mut add = |cond: &str, v: Value| {
+        params.push(v);
+        conds.push(cond.replace('?', &format!("?{}", params.len())));
+    };
+    if let Some(id) = &q.entity_id {
+        add("entity_id = ?", Value::Text(id.clone()));
+    }
+    if let Some(c) = q.customer_id {
+        add("customer_id = ?", Value::Text(c.to_string()));
+    }
+    if let Some(a) = &q.actor {
+        add("actor = ?", Value::Text(a.to_string()));
+    }
+    if let Some(from) = q.from {
+        add("at >= ?", Value::Text(ts(from)));
+    }
+    if let Some(to) = q.to {
+        add("at < ?", Value::Text(ts(to)));
+    }
+    if let Some(s) = q.after_seq {
+        add("seq > ?", Value::Integer(i64::try_from(s).unwrap_or(i64::MAX)));
+    }
+    (conds.join(" AND "), params)
+}

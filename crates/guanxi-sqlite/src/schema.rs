@@ -1,0 +1,158 @@
+//! Versioned schema migrations, tracked in `PRAGMA user_version`.
+
+use rusqlite::Connection;
+
+use guanxi_core::{Result, StorageError};
+
+use crate::sql_err;
+
+/// Marks a file as a guanxi database (`PRAGMA application_id`, "gxcr").
+pub(crate) const APPLICATION_ID: i64 = 0x6778_6372;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`. Append only; never edit one
+/// that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: customer center.
+    r#"
+    CREATE TABLE customers (
+        id TEXT PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        industry TEXT,
+        size TEXT,
+        source TEXT,
+        status TEXT NOT NULL,
+        level TEXT,
+        province TEXT,
+        city TEXT,
+        district TEXT,
+        address TEXT,
+        owner TEXT,
+        department TEXT,
+        custom TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        deleted_at TEXT
+    ) STRICT;
+    CREATE INDEX customers_by_status ON customers (status);
+    CREATE INDEX customers_by_owner ON customers (owner);
+    CREATE INDEX customers_by_region ON customers (province, city, district);
+
+    CREATE TABLE tags (
+        name TEXT PRIMARY KEY,
+        group_name TEXT,
+        created_at TEXT
+    ) STRICT;
+
+    CREATE TABLE customer_tags (
+        customer_id TEXT NOT NULL REFERENCES customers (id),
+        tag TEXT NOT NULL REFERENCES tags (name) ON UPDATE CASCADE,
+        PRIMARY KEY (customer_id, tag)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX customer_tags_by_tag ON customer_tags (tag, customer_id);
+
+    CREATE TABLE contacts (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers (id),
+        name TEXT NOT NULL,
+        title TEXT,
+        phones TEXT NOT NULL,
+        emails TEXT NOT NULL,
+        role TEXT,
+        is_primary INTEGER NOT NULL,
+        do_not_contact INTEGER NOT NULL,
+        custom TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        deleted_at TEXT
+    ) STRICT;
+    CREATE INDEX contacts_by_customer ON contacts (customer_id);
+
+    CREATE TABLE interactions (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers (id),
+        contact_id TEXT REFERENCES contacts (id),
+        kind TEXT NOT NULL,
+        at TEXT NOT NULL,
+        author TEXT NOT NULL,
+        content TEXT NOT NULL,
+        next_step TEXT,
+        next_contact_on TEXT,
+        feedback TEXT,
+        attachments TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX interactions_by_customer ON interactions (customer_id, at);
+
+    CREATE TABLE custom_fields (
+        entity TEXT NOT NULL,
+        key TEXT NOT NULL,
+        label TEXT NOT NULL,
+        field_type TEXT NOT NULL,
+        required INTEGER NOT NULL,
+        allowed_values TEXT NOT NULL,
+        created_by TEXT,
+        created_at TEXT,
+        PRIMARY KEY (entity, key)
+    ) STRICT;
+
+    CREATE TABLE change_log (
+        seq INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        entity_id TEXT NOT NULL,
+        customer_id TEXT,
+        action TEXT NOT NULL,
+        changes TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX change_log_by_entity ON change_log (entity_id);
+    CREATE INDEX change_log_by_customer ON change_log (customer_id);
+    CREATE INDEX change_log_by_actor ON change_log (actor);
+    -- The log is append-only, in the file itself and not only by convention.
+    CREATE TRIGGER change_log_no_update BEFORE UPDATE ON change_log
+        BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;
+    CREATE TRIGGER change_log_no_delete BEFORE DELETE ON change_log
+        BEGIN SELECT RAISE(ABORT, 'change_log is append-only'); END;
+
+    CREATE TABLE sequences (
+        key TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) STRICT;
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the schema up to date, one transaction per migration. Refuses files of another
+/// application and files written by a newer guanxi.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sql_err)?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err)?;
+    if app_id != APPLICATION_ID && (app_id != 0 || version != 0) {
+        return Err(StorageError::msg(format!("not a guanxi database (application_id {app_id:#x})")).into());
+    }
+    if version > CURRENT_VERSION {
+        return Err(StorageError::msg(format!(
+            "database schema version {version} is newer than this guanxi supports ({CURRENT_VERSION})"
+        ))
+        .into());
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
+        let tx = conn.transaction().map_err(sql_err)?;
+        tx.execute_batch(sql).map_err(sql_err)?;
+        tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};", i + 1))
+            .map_err(sql_err)?;
+        tx.commit().map_err(sql_err)?;
+    }
+    Ok(())
+}
