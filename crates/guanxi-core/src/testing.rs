@@ -150,8 +150,7 @@ pub mod conformance {
     }
 
     fn insert_customers(store: &dyn CrmStore, range: std::ops::Range<u64>, tags: &[&str]) -> Vec<Customer> {
-        let mut changes = Changes::default();
-        changes.tags = tags.iter().map(|t| TagWrite::Ensure(tag(t, None))).collect();
+        let tag_writes = tags.iter().map(|t| TagWrite::Ensure(tag(t, None))).collect();
         let customers: Vec<Customer> = range
             .map(|n| {
                 let mut c = sample_customer(n);
@@ -165,8 +164,8 @@ pub mod conformance {
                 c
             })
             .collect();
-        changes.customers = customers.iter().cloned().map(Write::Insert).collect();
-        store.apply(changes).unwrap();
+        let writes = customers.iter().cloned().map(Write::Insert).collect();
+        store.apply(Changes { tags: tag_writes, customers: writes, ..Default::default() }).unwrap();
         customers
     }
 

@@ -138,7 +138,7 @@ pub(crate) fn customer_values(c: &Customer) -> [rusqlite::types::Value; 22] {
     let text = |s: &str| V::Text(s.to_owned());
     let opt = |s: Option<&str>| s.map_or(V::Null, text);
     let region = c.region.as_ref();
-    let non_empty = |s: &String| (!s.is_empty()).then(|| V::Text(s.clone())).unwrap_or(V::Null);
+    let non_empty = |s: &String| if s.is_empty() { V::Null } else { V::Text(s.clone()) };
     [
         text(&c.id.to_string()),
         text(&c.code),
