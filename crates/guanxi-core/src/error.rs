@@ -307,6 +307,16 @@ pub enum Error {
         /// The clashing value.
         value: String,
     },
+    /// The actor may not perform this action.
+    #[error("permission denied: {action} on {entity}: {reason}")]
+    PermissionDenied {
+        /// The action refused (`read`, `create`, …).
+        action: String,
+        /// The kind of record.
+        entity: EntityKind,
+        /// Why.
+        reason: String,
+    },
     /// The operation is not valid for the record's current state (e.g. updating a deleted record).
     #[error("invalid state: {0}")]
     InvalidState(String),

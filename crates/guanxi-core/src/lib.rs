@@ -32,6 +32,7 @@ pub mod ids;
 pub mod industry;
 pub mod interaction;
 pub mod normalize;
+pub mod policy;
 pub mod region;
 pub mod store;
 pub mod tag;
@@ -53,6 +54,7 @@ pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, UserId};
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
 pub use normalize::{Email, Phone};
+pub use policy::{AccessPolicy, Action, Actor, AllowAll};
 pub use region::Region;
 pub use store::{
     Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, MemoryStore, Page, PageRequest, TagLink, TagWrite,

@@ -369,7 +369,8 @@ pub struct TimelineEntry {
 }
 
 /// Merges interactions and change-log entries into one timeline, oldest first; at equal
-/// instants changes come before interactions, each kind in its own order (seq, id).
+/// instants changes come before interactions, each kind in its own order (seq, id). The log
+/// entry recording an interaction's creation is left out: the interaction itself stands there.
 ///
 /// ```
 /// use guanxi_core::store::merge_timeline;
@@ -378,6 +379,7 @@ pub struct TimelineEntry {
 pub fn merge_timeline(interactions: Vec<Interaction>, changes: Vec<ChangeLogEntry>) -> Vec<TimelineEntry> {
     let mut out: Vec<(DateTime<Utc>, u8, u128, TimelineItem)> = changes
         .into_iter()
+        .filter(|c| !(c.entity == EntityKind::Interaction && c.action == crate::ChangeAction::Create))
         .map(|c| (c.at, 0, u128::from(c.seq), TimelineItem::Change(c)))
         .chain(interactions.into_iter().map(|i| (i.at, 1, i.id.0.as_u128(), TimelineItem::Interaction(i))))
         .collect();

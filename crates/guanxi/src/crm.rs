@@ -1,0 +1,843 @@
+//! The `Crm` facade: every operation runs permission check → validation → one atomic write
+//! batch (records and their change-log entries together) → events after commit.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::Value;
+
+use guanxi_core::changelog::{created_fields, diff_json};
+use guanxi_core::{
+    AccessPolicy, Action, Actor, AllowAll, ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, Clock, Contact,
+    ContactId, ContactPatch, CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent,
+    DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, Interaction, InteractionId, LevelRule, MemoryStore,
+    NewContact, NewCustomer, NewInteraction, Page, PageRequest, Result, SystemClock, Tag, TagLink, TagWrite,
+    TimelineEntry, ValidContact, ValidationContext, ValidationErrors, ValidationReason, Write,
+};
+use guanxi_sqlite::{SqliteOptions, SqliteStore};
+
+use crate::events::{EventBus, SubscriptionId};
+
+/// Bookkeeping fields left out of change-log diffs: they change on every write.
+const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
+/// Object-valued fields logged key by key.
+const NESTED: &[&str] = &["custom"];
+
+/// China Standard Time: the default day boundary of people-facing codes.
+fn china_standard_time() -> FixedOffset {
+    use chrono::Offset;
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
+}
+
+/// Configures a [`Crm`]: store, clock, rules and policy.
+///
+/// ```
+/// use std::sync::Arc;
+/// use guanxi::{Crm, FixedClock, LevelRule, MemoryStore};
+/// let crm = Crm::builder()
+///     .store(Arc::new(MemoryStore::new()))
+///     .clock(Arc::new(FixedClock::at("2024-05-01T08:00:00Z".parse().unwrap())))
+///     .level_rule(LevelRule::spend_12m_default())
+///     .build();
+/// # let _ = crm;
+/// ```
+#[derive(Debug, Default)]
+pub struct CrmBuilder {
+    store: Option<DynStore>,
+    clock: Option<Arc<dyn Clock>>,
+    policy: Option<Arc<dyn AccessPolicy>>,
+    level_rule: Option<LevelRule>,
+    code_offset: Option<FixedOffset>,
+}
+
+impl CrmBuilder {
+    /// The storage backend (default: a fresh in-memory store).
+    pub fn store(mut self, store: DynStore) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The access policy asked before every operation (default: allow all).
+    pub fn policy(mut self, policy: Arc<dyn AccessPolicy>) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// Derive customer levels with this rule (default: levels are set by hand).
+    pub fn level_rule(mut self, rule: LevelRule) -> Self {
+        self.level_rule = Some(rule);
+        self
+    }
+
+    /// The UTC offset whose calendar day goes into codes such as `C20240501001`
+    /// (default: +08:00, China Standard Time).
+    pub fn code_offset(mut self, offset: FixedOffset) -> Self {
+        self.code_offset = Some(offset);
+        self
+    }
+
+    /// Builds the handle.
+    pub fn build(self) -> Crm {
+        Crm {
+            store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            policy: self.policy.unwrap_or_else(|| Arc::new(AllowAll)),
+            level_rule: self.level_rule,
+            code_offset: self.code_offset.unwrap_or_else(china_standard_time),
+            ids: IdGenerator::default(),
+            events: EventBus::default(),
+        }
+    }
+}
+
+/// The handle applications hold: a store, a clock and rules, wired together. `Send + Sync`;
+/// share it behind an `Arc`.
+///
+/// ```
+/// use guanxi::{Actor, Crm, NewContact, NewCustomer};
+/// let crm = Crm::in_memory();
+/// let alice = Actor::user("alice")?;
+/// let c = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
+/// assert!(c.code.starts_with('C'));
+/// assert_eq!(crm.contacts(&alice, c.id)?[0].name, "张伟");
+/// # Ok::<(), guanxi::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Crm {
+    store: DynStore,
+    clock: Arc<dyn Clock>,
+    policy: Arc<dyn AccessPolicy>,
+    level_rule: Option<LevelRule>,
+    code_offset: FixedOffset,
+    ids: IdGenerator,
+    events: EventBus,
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+fn log(
+    at: DateTime<Utc>,
+    actor: &Actor,
+    entity: EntityKind,
+    entity_id: String,
+    customer_id: Option<CustomerId>,
+    action: ChangeAction,
+    changes: Vec<FieldChange>,
+) -> ChangeLogEntry {
+    ChangeLogEntry { seq: 0, at, actor: actor.user_id().clone(), entity, entity_id, customer_id, action, changes }
+}
+
+impl Crm {
+    /// Opens (or creates) a SQLite database file.
+    ///
+    /// ```no_run
+    /// let crm = guanxi::Crm::open("crm.db")?;
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn open(path: impl AsRef<Path>) -> Result<Crm> {
+        Ok(Crm::builder().store(Arc::new(SqliteStore::open(path)?)).build())
+    }
+
+    /// Opens a SQLite database file with explicit options (durability, busy timeout).
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Crm> {
+        Ok(Crm::builder().store(Arc::new(SqliteStore::open_with(path, options)?)).build())
+    }
+
+    /// A CRM kept in memory, gone when dropped.
+    pub fn in_memory() -> Crm {
+        Crm::builder().build()
+    }
+
+    /// Configures a CRM piece by piece.
+    pub fn builder() -> CrmBuilder {
+        CrmBuilder::default()
+    }
+
+    /// The store underneath (for backends' own tools such as backup).
+    pub fn store(&self) -> &DynStore {
+        &self.store
+    }
+
+    /// Calls `listener` with every event committed from now on, on the committing thread.
+    pub fn subscribe(&self, listener: impl Fn(&Event) + Send + Sync + 'static) -> SubscriptionId {
+        self.events.subscribe(Arc::new(listener))
+    }
+
+    /// Stops a subscription; false if it was not active.
+    pub fn unsubscribe(&self, id: SubscriptionId) -> bool {
+        self.events.unsubscribe(id)
+    }
+
+    fn authorize(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<()> {
+        self.policy.check(actor, action, entity)
+    }
+
+    fn commit(&self, actor: &Actor, at: DateTime<Utc>, changes: Changes, events: Vec<DomainEvent>) -> Result<()> {
+        self.store.apply(changes)?;
+        let events: Vec<Event> =
+            events.into_iter().map(|payload| Event { at, actor: actor.user_id().clone(), payload }).collect();
+        self.events.publish(&events);
+        Ok(())
+    }
+
+    fn validation_context(&self) -> Result<ValidationContext> {
+        Ok(ValidationContext {
+            customer_fields: self.store.custom_fields(EntityKind::Customer)?,
+            contact_fields: self.store.custom_fields(EntityKind::Contact)?,
+            level_rule: self.level_rule.clone(),
+        })
+    }
+
+    // ----- customers -----
+
+    /// Creates a customer, with its contacts and tags, in one transaction. The owner defaults
+    /// to the actor; unknown tags are created; the first contact (or the one marked primary)
+    /// becomes primary.
+    pub fn create_customer(&self, actor: &Actor, input: NewCustomer) -> Result<Customer> {
+        let mut created = self.create_customers(actor, vec![input]).map_err(|e| match e {
+            // A single record's failures carry plain field paths, not "customers[0].…".
+            Error::Validation(v) => Error::Validation(ValidationErrors(
+                v.0.into_iter()
+                    .map(|mut f| {
+                        f.field = f.field.strip_prefix("customers[0].").map(str::to_owned).unwrap_or(f.field);
+                        f
+                    })
+                    .collect(),
+            )),
+            other => other,
+        })?;
+        created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))
+    }
+
+    /// Creates many customers in one transaction: all of them or, on any failure, none. Every
+    /// validation failure of every record is reported, under `customers[i].<field>`.
+    pub fn create_customers(&self, actor: &Actor, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
+        self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let ctx = self.validation_context()?;
+        let mut errs = ValidationErrors::default();
+        let mut valid = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            match input.validate(&ctx) {
+                Ok(v) => valid.push(v),
+                Err(e) => errs.extend_nested(&format!("customers[{i}]"), e),
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        if valid.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let day = now.with_timezone(&self.code_offset).date_naive();
+        let first = self.store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        let mut tags_seen = std::collections::BTreeSet::new();
+        let mut created = Vec::with_capacity(valid.len());
+        for (n, v) in valid.into_iter().enumerate() {
+            for t in &v.tags {
+                if tags_seen.insert(t.clone()) && self.store.tag(t)?.is_none() {
+                    changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
+                }
+            }
+            let customer = Customer {
+                id: CustomerId(self.ids.next(now)),
+                code: Customer::code_for(day, first + n as u64),
+                name: v.name,
+                kind: v.kind,
+                industry: v.industry,
+                size: v.size,
+                source: v.source,
+                status: v.status,
+                level: v.level,
+                region: v.region,
+                address: v.address,
+                owner: Some(v.owner.unwrap_or_else(|| actor.user_id().clone())),
+                department: v.department,
+                tags: v.tags,
+                custom: v.custom,
+                created_by: actor.user_id().clone(),
+                created_at: now,
+                updated_by: actor.user_id().clone(),
+                updated_at: now,
+                version: 1,
+                deleted_at: None,
+            };
+            changes.change_log.push(log(
+                now,
+                actor,
+                EntityKind::Customer,
+                customer.id.to_string(),
+                Some(customer.id),
+                ChangeAction::Create,
+                created_fields(&to_json(&customer), UNLOGGED, NESTED),
+            ));
+            events.push(DomainEvent::CustomerCreated { customer: customer.id, code: customer.code.clone() });
+            events
+                .extend(customer.tags.iter().map(|t| DomainEvent::TagAdded { customer: customer.id, tag: t.clone() }));
+            let primary = v.contacts.iter().position(|c| c.primary).unwrap_or(0);
+            for (i, c) in v.contacts.into_iter().enumerate() {
+                let contact = self.new_contact(actor, now, customer.id, c, i == primary);
+                self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+            }
+            changes.customers.push(Write::Insert(customer.clone()));
+            created.push(customer);
+        }
+        self.commit(actor, now, changes, events)?;
+        Ok(created)
+    }
+
+    /// A live customer by id.
+    pub fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.live_customer(id)
+    }
+
+    /// A live customer by its people-facing code.
+    pub fn customer_by_code(&self, actor: &Actor, code: &str) -> Result<Customer> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let code = guanxi_core::normalize::fold_text(code).to_uppercase();
+        self.store
+            .customer_by_code(&code)?
+            .filter(|c| !c.is_deleted())
+            .ok_or_else(|| Error::not_found(EntityKind::Customer, code))
+    }
+
+    fn live_customer(&self, id: CustomerId) -> Result<Customer> {
+        self.store.customer(id)?.filter(|c| !c.is_deleted()).ok_or_else(|| Error::not_found(EntityKind::Customer, id))
+    }
+
+    /// One page of the customers matching `filter`, in creation order.
+    pub fn list_customers(&self, actor: &Actor, filter: &CustomerFilter, page: PageRequest) -> Result<Page<Customer>> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.store.list_customers(filter, &page)
+    }
+
+    /// Every customer matching `filter`, walking all pages.
+    pub fn all_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let p = self.store.list_customers(filter, &page)?;
+            out.extend(p.items);
+            match p.next {
+                Some(next) => page = PageRequest::after(next, 1000),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// How many customers match `filter`.
+    pub fn count_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<u64> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.store.count_customers(filter)
+    }
+
+    /// Applies a patch to a customer whose current version is `expected_version`. A stale
+    /// version is a [`Error::Conflict`] and changes nothing; a patch that changes nothing
+    /// returns the customer as it is (no new version, no log entry, no event).
+    pub fn update_customer(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+        expected_version: u64,
+        patch: CustomerPatch,
+    ) -> Result<Customer> {
+        self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let ctx = self.validation_context()?;
+        let current = self.live_customer(id)?;
+        check_version(EntityKind::Customer, id, expected_version, current.version)?;
+        let next = patch.apply(&current, &ctx).map_err(Error::Validation)?;
+        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
+        if diff.is_empty() {
+            return Ok(current);
+        }
+        self.write_customer(actor, current, next, ChangeAction::Update, diff)
+    }
+
+    fn write_customer(
+        &self,
+        actor: &Actor,
+        current: Customer,
+        mut next: Customer,
+        action: ChangeAction,
+        diff: Vec<FieldChange>,
+    ) -> Result<Customer> {
+        let now = self.clock.now();
+        next.version = current.version + 1;
+        next.updated_at = now;
+        next.updated_by = actor.user_id().clone();
+        let event = match action {
+            ChangeAction::Delete => DomainEvent::CustomerDeleted { customer: next.id },
+            ChangeAction::Restore => DomainEvent::CustomerRestored { customer: next.id },
+            _ => DomainEvent::CustomerUpdated {
+                customer: next.id,
+                fields: diff.iter().map(|c| c.field.clone()).collect(),
+            },
+        };
+        let changes = Changes {
+            customers: vec![Write::Update { record: next.clone(), expected_version: current.version }],
+            change_log: vec![log(now, actor, EntityKind::Customer, next.id.to_string(), Some(next.id), action, diff)],
+            ..Default::default()
+        };
+        self.commit(actor, now, changes, vec![event])?;
+        Ok(next)
+    }
+
+    /// Soft-deletes a customer: it disappears from reads and lists (unless asked for with
+    /// [`guanxi_core::Deleted`]) and can be restored.
+    pub fn delete_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
+        self.authorize(actor, Action::Delete, EntityKind::Customer)?;
+        let current = self.live_customer(id)?;
+        check_version(EntityKind::Customer, id, expected_version, current.version)?;
+        let now = self.clock.now();
+        let next = Customer { deleted_at: Some(now), ..current.clone() };
+        let diff = vec![FieldChange::new("deleted_at", None, Some(to_json(&now)))];
+        self.write_customer(actor, current, next, ChangeAction::Delete, diff)
+    }
+
+    /// Restores a soft-deleted customer.
+    pub fn restore_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
+        self.authorize(actor, Action::Delete, EntityKind::Customer)?;
+        let current = self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
+        if !current.is_deleted() {
+            return Err(Error::InvalidState(format!("customer {} is not deleted", current.code)));
+        }
+        check_version(EntityKind::Customer, id, expected_version, current.version)?;
+        let diff = vec![FieldChange::new("deleted_at", current.deleted_at.map(|t| to_json(&t)), None)];
+        let next = Customer { deleted_at: None, ..current.clone() };
+        self.write_customer(actor, current, next, ChangeAction::Restore, diff)
+    }
+
+    // ----- tags -----
+
+    /// Defines a tag, or moves an existing one to another group.
+    pub fn define_tag(&self, actor: &Actor, name: &str, group: Option<&str>) -> Result<Tag> {
+        self.authorize(actor, Action::Configure, EntityKind::Tag)?;
+        let mut tag = Tag::new(name, group)?;
+        let now = self.clock.now();
+        let existing = self.store.tag(&tag.name)?;
+        if existing.as_ref().is_some_and(|t| t.group == tag.group) {
+            return Ok(existing.unwrap_or(tag));
+        }
+        tag.created_at = existing.as_ref().and_then(|t| t.created_at).or(Some(now));
+        let (action, diff) = match &existing {
+            None => (ChangeAction::Create, created_fields(&to_json(&tag), &["created_at"], &[])),
+            Some(old) => (
+                ChangeAction::Update,
+                vec![FieldChange::new("group", old.group.clone().map(Value::from), tag.group.clone().map(Value::from))],
+            ),
+        };
+        let changes = Changes {
+            tags: vec![TagWrite::Put(tag.clone())],
+            change_log: vec![log(now, actor, EntityKind::Tag, tag.name.clone(), None, action, diff)],
+            ..Default::default()
+        };
+        self.commit(actor, now, changes, vec![DomainEvent::TagDefined { tag: tag.name.clone() }])?;
+        Ok(tag)
+    }
+
+    /// Every tag, by group then name.
+    pub fn tags(&self, actor: &Actor) -> Result<Vec<Tag>> {
+        self.authorize(actor, Action::Read, EntityKind::Tag)?;
+        self.store.tags()
+    }
+
+    /// Adds a tag to a customer (creating the tag, ungrouped, if it does not exist). Adding a
+    /// tag the customer already has changes nothing.
+    pub fn add_tag(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
+        self.set_tag(actor, customer, tag, true)
+    }
+
+    /// Removes a tag from a customer. Removing a tag it does not have changes nothing.
+    pub fn remove_tag(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
+        self.set_tag(actor, customer, tag, false)
+    }
+
+    fn set_tag(&self, actor: &Actor, id: CustomerId, tag: &str, linked: bool) -> Result<Customer> {
+        self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let name = guanxi_core::tag::normalize_tag_name(tag).map_err(|r| Error::invalid("tag", r))?;
+        let mut customer = self.live_customer(id)?;
+        if customer.tags.contains(&name) == linked {
+            return Ok(customer);
+        }
+        let now = self.clock.now();
+        let mut changes = Changes::default();
+        if linked && self.store.tag(&name)?.is_none() {
+            changes.tags.push(TagWrite::Ensure(Tag { name: name.clone(), group: None, created_at: Some(now) }));
+        }
+        changes.tag_links.push(TagLink { customer: id, tag: name.clone(), linked });
+        let (action, event, change) = if linked {
+            (
+                ChangeAction::Tag,
+                DomainEvent::TagAdded { customer: id, tag: name.clone() },
+                FieldChange::new("tags", None, Some(name.clone().into())),
+            )
+        } else {
+            (
+                ChangeAction::Untag,
+                DomainEvent::TagRemoved { customer: id, tag: name.clone() },
+                FieldChange::new("tags", Some(name.clone().into()), None),
+            )
+        };
+        changes.change_log.push(log(now, actor, EntityKind::Customer, id.to_string(), Some(id), action, vec![change]));
+        self.commit(actor, now, changes, vec![event])?;
+        if linked {
+            customer.tags.insert(name);
+        } else {
+            customer.tags.remove(&name);
+        }
+        Ok(customer)
+    }
+
+    // ----- contacts -----
+
+    fn new_contact(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        customer: CustomerId,
+        c: ValidContact,
+        primary: bool,
+    ) -> Contact {
+        Contact {
+            id: ContactId(self.ids.next(now)),
+            customer_id: customer,
+            name: c.name,
+            title: c.title,
+            phones: c.phones,
+            emails: c.emails,
+            role: c.role,
+            primary,
+            do_not_contact: c.do_not_contact,
+            custom: c.custom,
+            created_by: actor.user_id().clone(),
+            created_at: now,
+            updated_by: actor.user_id().clone(),
+            updated_at: now,
+            version: 1,
+            deleted_at: None,
+        }
+    }
+
+    fn stage_contact_insert(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        contact: Contact,
+        changes: &mut Changes,
+        events: &mut Vec<DomainEvent>,
+    ) {
+        changes.change_log.push(log(
+            now,
+            actor,
+            EntityKind::Contact,
+            contact.id.to_string(),
+            Some(contact.customer_id),
+            ChangeAction::Create,
+            created_fields(&to_json(&contact), &[UNLOGGED, &["customer_id"]].concat(), NESTED),
+        ));
+        events.push(DomainEvent::ContactAdded { customer: contact.customer_id, contact: contact.id });
+        changes.contacts.push(Write::Insert(contact));
+    }
+
+    /// Adds a contact to a customer. The customer's first contact becomes primary; a later
+    /// one marked primary takes over from the current primary in the same transaction.
+    pub fn add_contact(&self, actor: &Actor, customer: CustomerId, input: NewContact) -> Result<Contact> {
+        self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let ctx = self.validation_context()?;
+        let valid = input.validate(&ctx.contact_fields).map_err(Error::Validation)?;
+        self.live_customer(customer)?;
+        let existing = self.store.contacts_of(customer)?;
+        let now = self.clock.now();
+        let primary = valid.primary || existing.is_empty();
+        let contact = self.new_contact(actor, now, customer, valid, primary);
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        if primary {
+            for old in existing.into_iter().filter(|c| c.primary) {
+                self.stage_contact_update(
+                    actor,
+                    now,
+                    old.clone(),
+                    Contact { primary: false, ..old },
+                    &mut changes,
+                    &mut events,
+                );
+            }
+        }
+        self.stage_contact_insert(actor, now, contact.clone(), &mut changes, &mut events);
+        self.commit(actor, now, changes, events)?;
+        Ok(contact)
+    }
+
+    fn stage_contact_update(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        current: Contact,
+        mut next: Contact,
+        changes: &mut Changes,
+        events: &mut Vec<DomainEvent>,
+    ) -> Vec<FieldChange> {
+        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
+        next.version = current.version + 1;
+        next.updated_at = now;
+        next.updated_by = actor.user_id().clone();
+        let action = if next.deleted_at.is_some() && current.deleted_at.is_none() {
+            ChangeAction::Delete
+        } else {
+            ChangeAction::Update
+        };
+        changes.change_log.push(log(
+            now,
+            actor,
+            EntityKind::Contact,
+            next.id.to_string(),
+            Some(next.customer_id),
+            action,
+            diff.clone(),
+        ));
+        events.push(if action == ChangeAction::Delete {
+            DomainEvent::ContactRemoved { customer: next.customer_id, contact: next.id }
+        } else {
+            DomainEvent::ContactUpdated {
+                customer: next.customer_id,
+                contact: next.id,
+                fields: diff.iter().map(|c| c.field.clone()).collect(),
+            }
+        });
+        changes.contacts.push(Write::Update { record: next, expected_version: current.version });
+        diff
+    }
+
+    /// A live contact by id.
+    pub fn contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
+        self.authorize(actor, Action::Read, EntityKind::Contact)?;
+        self.live_contact(id)
+    }
+
+    fn live_contact(&self, id: ContactId) -> Result<Contact> {
+        self.store
+            .contact(id)?
+            .filter(|c| c.deleted_at.is_none())
+            .ok_or_else(|| Error::not_found(EntityKind::Contact, id))
+    }
+
+    /// The live contacts of a customer, primary first.
+    pub fn contacts(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Contact>> {
+        self.authorize(actor, Action::Read, EntityKind::Contact)?;
+        self.store.contacts_of(customer)
+    }
+
+    /// Applies a patch to a contact whose current version is `expected_version`.
+    pub fn update_contact(
+        &self,
+        actor: &Actor,
+        id: ContactId,
+        expected_version: u64,
+        patch: ContactPatch,
+    ) -> Result<Contact> {
+        self.authorize(actor, Action::Update, EntityKind::Contact)?;
+        let ctx = self.validation_context()?;
+        let current = self.live_contact(id)?;
+        check_version(EntityKind::Contact, id, expected_version, current.version)?;
+        let next = patch.apply(&current, &ctx.contact_fields).map_err(Error::Validation)?;
+        if diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED).is_empty() {
+            return Ok(current);
+        }
+        let now = self.clock.now();
+        let (mut changes, mut events) = (Changes::default(), Vec::new());
+        self.stage_contact_update(actor, now, current, next, &mut changes, &mut events);
+        let written = changes.contacts[0].record().clone();
+        self.commit(actor, now, changes, events)?;
+        Ok(written)
+    }
+
+    /// Makes a contact its customer's primary contact (the previous primary stops being one).
+    pub fn set_primary_contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
+        self.authorize(actor, Action::Update, EntityKind::Contact)?;
+        let target = self.live_contact(id)?;
+        if target.primary {
+            return Ok(target);
+        }
+        let now = self.clock.now();
+        let (mut changes, mut events) = (Changes::default(), Vec::new());
+        for old in self.store.contacts_of(target.customer_id)?.into_iter().filter(|c| c.primary) {
+            self.stage_contact_update(
+                actor,
+                now,
+                old.clone(),
+                Contact { primary: false, ..old },
+                &mut changes,
+                &mut events,
+            );
+        }
+        self.stage_contact_update(
+            actor,
+            now,
+            target.clone(),
+            Contact { primary: true, ..target },
+            &mut changes,
+            &mut events,
+        );
+        let written = changes.contacts.last().map(|w| w.record().clone());
+        self.commit(actor, now, changes, events)?;
+        written.ok_or_else(|| Error::InvalidState("no contact written".into()))
+    }
+
+    /// Removes (soft-deletes) a contact. If it was primary, the oldest remaining contact
+    /// becomes primary in the same transaction.
+    pub fn remove_contact(&self, actor: &Actor, id: ContactId, expected_version: u64) -> Result<()> {
+        self.authorize(actor, Action::Update, EntityKind::Contact)?;
+        let current = self.live_contact(id)?;
+        check_version(EntityKind::Contact, id, expected_version, current.version)?;
+        let now = self.clock.now();
+        let (mut changes, mut events) = (Changes::default(), Vec::new());
+        if current.primary {
+            let successor =
+                self.store.contacts_of(current.customer_id)?.into_iter().filter(|c| c.id != id).min_by_key(|c| c.id);
+            if let Some(s) = successor {
+                self.stage_contact_update(
+                    actor,
+                    now,
+                    s.clone(),
+                    Contact { primary: true, ..s },
+                    &mut changes,
+                    &mut events,
+                );
+            }
+        }
+        let removed = Contact { deleted_at: Some(now), primary: false, ..current.clone() };
+        self.stage_contact_update(actor, now, current, removed, &mut changes, &mut events);
+        self.commit(actor, now, changes, events)
+    }
+
+    // ----- interactions -----
+
+    /// Logs an interaction with a customer. `at` defaults to now and the author to the actor;
+    /// a contact given must be a live contact of this customer.
+    pub fn log_interaction(&self, actor: &Actor, customer: CustomerId, input: NewInteraction) -> Result<Interaction> {
+        self.authorize(actor, Action::Create, EntityKind::Interaction)?;
+        let now = self.clock.now();
+        let input = NewInteraction { at: Some(input.at.unwrap_or(now)), ..input };
+        let mut v = input.validate().map_err(Error::Validation)?;
+        self.live_customer(customer)?;
+        if let Some(cid) = v.contact_id {
+            let c = self.store.contact(cid)?.filter(|c| c.deleted_at.is_none());
+            if c.is_none_or(|c| c.customer_id != customer) {
+                return Err(Error::invalid(
+                    "contact_id",
+                    ValidationReason::Invalid { detail: "is not a contact of this customer".into() },
+                ));
+            }
+        }
+        let interaction = Interaction {
+            id: InteractionId(self.ids.next(now)),
+            customer_id: customer,
+            contact_id: v.contact_id,
+            kind: v.kind,
+            at: v.at.unwrap_or(now),
+            author: v.author.take().unwrap_or_else(|| actor.user_id().clone()),
+            content: v.content,
+            next_step: v.next_step,
+            next_contact_on: v.next_contact_on,
+            feedback: v.feedback,
+            attachments: v.attachments,
+            created_by: actor.user_id().clone(),
+            created_at: now,
+        };
+        let diff = created_fields(&to_json(&interaction), &[UNLOGGED, &["customer_id"]].concat(), &[]);
+        let changes = Changes {
+            interactions: vec![interaction.clone()],
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Interaction,
+                interaction.id.to_string(),
+                Some(customer),
+                ChangeAction::Create,
+                diff,
+            )],
+            ..Default::default()
+        };
+        let event = DomainEvent::InteractionLogged { customer, interaction: interaction.id };
+        self.commit(actor, now, changes, vec![event])?;
+        Ok(interaction)
+    }
+
+    /// The interactions of a customer, oldest first.
+    pub fn interactions(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Interaction>> {
+        self.authorize(actor, Action::Read, EntityKind::Interaction)?;
+        self.store.interactions_of(customer)
+    }
+
+    // ----- custom fields -----
+
+    /// Defines a custom field. Keys are unique per entity.
+    pub fn define_custom_field(&self, actor: &Actor, def: CustomFieldDef) -> Result<CustomFieldDef> {
+        self.authorize(actor, Action::Configure, EntityKind::CustomField)?;
+        let mut def = def.validated().map_err(Error::Validation)?;
+        if !matches!(def.entity, EntityKind::Customer | EntityKind::Contact) {
+            return Err(Error::invalid(
+                "entity",
+                ValidationReason::Invalid { detail: format!("{} records take no custom fields", def.entity) },
+            ));
+        }
+        if self.store.custom_fields(def.entity)?.iter().any(|d| d.key == def.key) {
+            return Err(Error::Duplicate { entity: EntityKind::CustomField, field: "key".into(), value: def.key });
+        }
+        let now = self.clock.now();
+        def.created_at = Some(now);
+        def.created_by = Some(actor.user_id().clone());
+        let entity_id = format!("{}.{}", def.entity, def.key);
+        let diff = created_fields(&to_json(&def), &["created_at", "created_by"], &[]);
+        let changes = Changes {
+            custom_fields: vec![def.clone()],
+            change_log: vec![log(now, actor, EntityKind::CustomField, entity_id, None, ChangeAction::Create, diff)],
+            ..Default::default()
+        };
+        let event = DomainEvent::CustomFieldDefined { entity: def.entity, key: def.key.clone() };
+        self.commit(actor, now, changes, vec![event])?;
+        Ok(def)
+    }
+
+    /// The custom fields of an entity.
+    pub fn custom_fields(&self, actor: &Actor, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
+        self.authorize(actor, Action::Read, EntityKind::CustomField)?;
+        self.store.custom_fields(entity)
+    }
+
+    // ----- history -----
+
+    /// Everything that happened to a customer (interactions, changes to it and its contacts),
+    /// oldest first.
+    pub fn timeline(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        if self.store.customer(customer)?.is_none() {
+            return Err(Error::not_found(EntityKind::Customer, customer));
+        }
+        self.store.timeline(customer)
+    }
+
+    /// Change-log entries matching a query, oldest first.
+    pub fn change_log(&self, actor: &Actor, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.store.change_log(query)
+    }
+}
+
+fn check_version(entity: EntityKind, id: impl ToString, expected: u64, actual: u64) -> Result<()> {
+    if expected == actual { Ok(()) } else { Err(Error::Conflict { entity, id: id.to_string(), expected, actual }) }
+}

@@ -1,0 +1,41 @@
+//! # guanxi (关系)
+//!
+//! An embeddable CRM library: customers, contacts, tags, follow-ups (跟进记录), custom fields
+//! and an append-only change log, kept in a SQLite file (or in memory), with validation of
+//! Chinese mobile numbers, e-mail, regions and industries built in.
+//!
+//! Open a [`Crm`], act as a user, and every call validates, writes atomically with its
+//! change-log entry, and notifies subscribers after commit:
+//!
+//! ```
+//! use guanxi::{Actor, Crm, CustomerFilter, InteractionKind, NewContact, NewCustomer, NewInteraction, Region};
+//!
+//! let crm = Crm::in_memory(); // or Crm::open("crm.db")?
+//! let alice = Actor::user("alice")?;
+//! let huawei = crm.create_customer(
+//!     &alice,
+//!     NewCustomer::new("华为技术有限公司")
+//!         .region(Region { province: "广东".into(), city: "深圳市".into(), district: "龙岗区".into() })
+//!         .tag("VIP")
+//!         .contact(NewContact::new("张伟").phone("138-1234-5678")),
+//! )?;
+//! crm.log_interaction(&alice, huawei.id, NewInteraction::new(InteractionKind::Visit, "现场演示"))?;
+//!
+//! let vips = crm.list_customers(&alice, &CustomerFilter::default().tag("VIP"), Default::default())?;
+//! assert_eq!(vips.items[0].code, huawei.code);
+//! assert_eq!(crm.contacts(&alice, huawei.id)?[0].phones[0].as_str(), "+8613812345678");
+//! assert_eq!(crm.timeline(&alice, huawei.id)?.len(), 3); // customer created, contact added, visit
+//! # Ok::<(), guanxi::Error>(())
+//! ```
+//!
+//! Errors are one enum, [`Error`]: a validation failure lists every bad field of the record
+//! with a typed reason, and leaves the store unchanged.
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod crm;
+mod events;
+
+pub use crm::{Crm, CrmBuilder};
+pub use events::SubscriptionId;
+pub use guanxi_core::*;
+pub use guanxi_sqlite::{Durability, SqliteOptions, SqliteStore};
