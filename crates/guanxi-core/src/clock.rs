@@ -86,12 +86,14 @@ impl Clock for FixedClock {
 /// assert_eq!(a.get_version_num(), 7);
 /// ```
 #[derive(Debug, Default)]
-pub struct IdGenerator(ContextV7);
+pub struct IdGenerator(Mutex<ContextV7>);
 
 impl IdGenerator {
     /// A new UUIDv7 for the instant `at`.
     pub fn next(&self, at: DateTime<Utc>) -> Uuid {
         let secs = u64::try_from(at.timestamp()).unwrap_or(0);
-        Uuid::new_v7(Timestamp::from_unix(&self.0, secs, at.timestamp_subsec_nanos()))
+        // The context is not Sync (it counts in Cells); the lock makes the generator shareable.
+        let ctx = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        Uuid::new_v7(Timestamp::from_unix(&*ctx, secs, at.timestamp_subsec_nanos()))
     }
 }

@@ -30,15 +30,17 @@ pub fn fold_text(input: &str) -> String {
     out
 }
 
-/// Folds multi-line text: NFKC and trimming of each line and of the whole, keeping line breaks.
+/// Tidies long-form text (notes, follow-up content): NFC, `\r\n` → `\n`, trailing whitespace
+/// of each line and surrounding blank space removed. Unlike [`fold_text`] it keeps full-width
+/// punctuation and indentation: it is the user's prose, not an identifier.
 ///
 /// ```
-/// use guanxi_core::normalize::fold_multiline;
-/// assert_eq!(fold_multiline("  第一行 \r\n  ｓｅｃｏｎｄ  "), "第一行\nsecond");
+/// use guanxi_core::normalize::clean_multiline;
+/// assert_eq!(clean_multiline("\n  现场演示，客户关注价格。  \r\n    - 下周报价\n\n"), "现场演示，客户关注价格。\n    - 下周报价");
 /// ```
-pub fn fold_multiline(input: &str) -> String {
-    let folded: String = input.nfkc().collect();
-    let lines: Vec<&str> = folded.lines().map(str::trim).collect();
+pub fn clean_multiline(input: &str) -> String {
+    let composed: String = input.nfc().collect();
+    let lines: Vec<&str> = composed.lines().map(str::trim_end).collect();
     lines.join("\n").trim().to_owned()
 }
 
@@ -278,9 +280,9 @@ mod tests {
         }
 
         #[test]
-        fn fold_multiline_is_idempotent(s in "(\\PC|\n){0,60}") {
-            let once = fold_multiline(&s);
-            prop_assert_eq!(fold_multiline(&once), once);
+        fn clean_multiline_is_idempotent(s in "(\\PC|\n){0,60}") {
+            let once = clean_multiline(&s);
+            prop_assert_eq!(clean_multiline(&once), once);
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A backend runs it with one line in its tests:
 //!
-//! ```ignore
+//! ```text
 //! guanxi_core::store_conformance_tests!(guanxi_core::MemoryStore::new());
 //! ```
 //!
@@ -518,6 +518,7 @@ pub mod conformance {
             CustomerFilter { kind: Some(CustomerKind::Individual), ..f() },
             CustomerFilter { level: Some(Level::A), ..f() },
             CustomerFilter { industry: Some(Industry::Manufacturing), ..f() },
+            CustomerFilter { size: Some(SizeBand::Medium), ..f() },
             f().owner(user("bob")),
             CustomerFilter { department: Some(DepartmentId::new("south").unwrap()), ..f() },
             f().tag("VIP"),

@@ -1,7 +1,7 @@
 //! Helpers shared by the validation of every record: text fields with limits, phones, e-mails.
 
 use crate::error::{ValidationErrors, ValidationReason};
-use crate::normalize::{Email, Phone, fold_multiline, fold_text};
+use crate::normalize::{Email, Phone, clean_multiline, fold_text};
 
 /// Length limits (in characters) of free-text fields.
 pub mod limits {
@@ -47,7 +47,7 @@ pub(crate) fn optional_long_text(
     value: Option<&str>,
     max: usize,
 ) -> Option<String> {
-    let v = fold_multiline(value?);
+    let v = clean_multiline(value?);
     if v.chars().count() > max {
         errs.push(field, ValidationReason::TooLong { max });
     }

@@ -59,6 +59,7 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
     text_eq(&mut conds, &mut params, "c.kind", f.kind.map(|k| k.as_str()));
     text_eq(&mut conds, &mut params, "c.level", f.level.map(|l| l.as_str()));
     text_eq(&mut conds, &mut params, "c.industry", f.industry.map(|i| i.as_str()));
+    text_eq(&mut conds, &mut params, "c.size", f.size.map(|s| s.as_str()));
     text_eq(&mut conds, &mut params, "c.owner", f.owner.as_ref().map(|o| o.as_str()));
     text_eq(&mut conds, &mut params, "c.department", f.department.as_ref().map(|d| d.as_str()));
     text_eq(&mut conds, &mut params, "c.province", f.province.as_deref());

@@ -120,6 +120,12 @@ pub struct Crm {
     events: EventBus,
 }
 
+// Handles are shared across threads (and by the language bindings): keep them Send + Sync.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Crm>();
+};
+
 fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }

@@ -320,7 +320,7 @@ fn interactions_check_their_contact_and_dates(f: Fixture) {
         .log_interaction(
             &f.alice,
             c.id,
-            NewInteraction::new(InteractionKind::Call, "  沟通需求\n客户关注价格  ")
+            NewInteraction::new(InteractionKind::Call, "  沟通需求，\r\n客户关注价格。  ")
                 .with_contact(own)
                 .next_step("发送报价")
                 .next_contact_on(NaiveDate::from_ymd_opt(2024, 5, 4).unwrap())
@@ -334,7 +334,7 @@ fn interactions_check_their_contact_and_dates(f: Fixture) {
         .unwrap();
     assert_eq!(i.at, t0());
     assert_eq!(i.author.as_str(), "alice");
-    assert_eq!(i.content, "沟通需求\n客户关注价格");
+    assert_eq!(i.content, "沟通需求，\n客户关注价格。", "prose keeps its full-width punctuation");
     assert_eq!(i.attachments[0].sha256, "ab".repeat(32));
     assert_eq!(f.crm.interactions(&f.alice, c.id).unwrap(), vec![i]);
 

@@ -17,7 +17,7 @@ pub use memory::MemoryStore;
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
 use crate::contact::Contact;
 use crate::custom_field::{CustomFieldDef, CustomFilter};
-use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus};
+use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus, SizeBand};
 use crate::error::{EntityKind, Error, Result};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
@@ -158,6 +158,8 @@ pub struct CustomerFilter {
     pub level: Option<Level>,
     /// Industry.
     pub industry: Option<Industry>,
+    /// Size band.
+    pub size: Option<SizeBand>,
     /// Owner.
     pub owner: Option<UserId>,
     /// Department.
@@ -231,6 +233,7 @@ impl CustomerFilter {
             && self.kind.is_none_or(|k| c.kind == k)
             && self.level.is_none_or(|l| c.level == Some(l))
             && self.industry.is_none_or(|i| c.industry == Some(i))
+            && self.size.is_none_or(|s| c.size == Some(s))
             && self.owner.as_ref().is_none_or(|o| c.owner.as_ref() == Some(o))
             && self.department.as_ref().is_none_or(|d| c.department.as_ref() == Some(d))
             && self.tags.iter().all(|t| c.tags.contains(t))
