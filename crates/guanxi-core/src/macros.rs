@@ -25,6 +25,11 @@ macro_rules! vocabulary {
                 match self { $($name::$variant => $str,)* }
             }
 
+            /// The value whose stable name is exactly `name` (no folding: for decoding stored data).
+            pub fn from_name(name: &str) -> Option<Self> {
+                match name { $($str => Some($name::$variant),)* _ => None }
+            }
+
             /// The Chinese label shown to people.
             pub fn label_zh(self) -> &'static str {
                 match self { $($name::$variant => $zh,)* }

@@ -19,6 +19,14 @@ use crate::error::ValidationReason;
 /// assert_eq!(fold_text("ＡＢＣ\t\n１２３"), "ABC 123");
 /// ```
 pub fn fold_text(input: &str) -> String {
+    // Fast path: most input is already normalized, single-spaced and trimmed.
+    let single_spaced = !input.contains(|c: char| c.is_whitespace() && c != ' ') && !input.contains("  ");
+    if single_spaced
+        && input.trim().len() == input.len()
+        && unicode_normalization::is_nfkc_quick(input.chars()) == unicode_normalization::IsNormalized::Yes
+    {
+        return input.to_owned();
+    }
     let folded: String = input.nfkc().collect();
     let mut out = String::with_capacity(folded.len());
     for word in folded.split_whitespace() {

@@ -165,7 +165,7 @@ pub mod conformance {
             })
             .collect();
         let writes = customers.iter().cloned().map(Write::Insert).collect();
-        store.apply(Changes { tags: tag_writes, customers: writes, ..Default::default() }).unwrap();
+        store.apply(&Changes { tags: tag_writes, customers: writes, ..Default::default() }).unwrap();
         customers
     }
 
@@ -262,14 +262,15 @@ pub mod conformance {
         let before = snapshot(store);
         let mut same_id = sample_customer(5);
         same_id.id = written[0].id;
-        let err = store.apply(Changes { customers: vec![Write::Insert(same_id)], ..Default::default() }).unwrap_err();
+        let err = store.apply(&Changes { customers: vec![Write::Insert(same_id)], ..Default::default() }).unwrap_err();
         assert!(
             matches!(err, Error::Duplicate { entity: EntityKind::Customer, ref field, .. } if field == "id"),
             "{err:?}"
         );
         let mut same_code = sample_customer(6);
         same_code.code = written[1].code.clone();
-        let err = store.apply(Changes { customers: vec![Write::Insert(same_code)], ..Default::default() }).unwrap_err();
+        let err =
+            store.apply(&Changes { customers: vec![Write::Insert(same_code)], ..Default::default() }).unwrap_err();
         assert!(
             matches!(err, Error::Duplicate { entity: EntityKind::Customer, ref field, .. } if field == "code"),
             "{err:?}"
@@ -286,7 +287,7 @@ pub mod conformance {
         next.version = 2;
         next.tags.clear(); // updates never touch tag links
         store
-            .apply(Changes {
+            .apply(&Changes {
                 customers: vec![Write::Update { record: next.clone(), expected_version: 1 }],
                 ..Default::default()
             })
@@ -301,7 +302,7 @@ pub mod conformance {
         stale.name = "过期写入".to_owned();
         stale.version = 2;
         let err = store
-            .apply(Changes {
+            .apply(&Changes {
                 customers: vec![
                     Write::Insert(sample_customer(7)),
                     Write::Update { record: stale, expected_version: 1 },
@@ -320,7 +321,7 @@ pub mod conformance {
     pub fn update_of_missing_record_is_not_found(store: &dyn CrmStore) {
         let ghost = sample_customer(3);
         let err = store
-            .apply(Changes {
+            .apply(&Changes {
                 customers: vec![Write::Update { record: ghost, expected_version: 1 }],
                 ..Default::default()
             })
@@ -328,7 +329,7 @@ pub mod conformance {
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
         let ghost = contact(1, CustomerId(id(3)), true);
         let err = store
-            .apply(Changes {
+            .apply(&Changes {
                 contacts: vec![Write::Update { record: ghost, expected_version: 1 }],
                 ..Default::default()
             })
@@ -341,7 +342,7 @@ pub mod conformance {
         let (a, b) = (contact(1, c[0].id, false), contact(2, c[0].id, true));
         let other = contact(3, c[1].id, true);
         store
-            .apply(Changes {
+            .apply(&Changes {
                 contacts: vec![Write::Insert(a.clone()), Write::Insert(b.clone()), Write::Insert(other)],
                 ..Default::default()
             })
@@ -353,7 +354,7 @@ pub mod conformance {
         removed.deleted_at = Some(t0());
         removed.version = 2;
         store
-            .apply(Changes {
+            .apply(&Changes {
                 contacts: vec![Write::Update { record: removed.clone(), expected_version: 1 }],
                 ..Default::default()
             })
@@ -364,7 +365,7 @@ pub mod conformance {
         let mut stale = a;
         stale.version = 2;
         let err = store
-            .apply(Changes {
+            .apply(&Changes {
                 contacts: vec![Write::Update { record: stale, expected_version: 1 }],
                 ..Default::default()
             })
@@ -374,7 +375,7 @@ pub mod conformance {
 
     pub fn contact_of_unknown_customer_is_rejected(store: &dyn CrmStore) {
         let err = store
-            .apply(Changes {
+            .apply(&Changes {
                 contacts: vec![Write::Insert(contact(1, CustomerId(id(77)), true))],
                 ..Default::default()
             })
@@ -385,22 +386,22 @@ pub mod conformance {
     pub fn tags_ensure_put_and_link(store: &dyn CrmStore) {
         let c = insert_customers(store, 0..1, &[])[0].clone();
         store
-            .apply(Changes {
+            .apply(&Changes {
                 tags: vec![TagWrite::Put(tag("互联网", Some("行业"))), TagWrite::Ensure(tag("VIP", None))],
                 ..Default::default()
             })
             .unwrap();
         // Ensure leaves an existing tag alone; Put changes its group.
-        store.apply(Changes { tags: vec![TagWrite::Ensure(tag("互联网", None))], ..Default::default() }).unwrap();
+        store.apply(&Changes { tags: vec![TagWrite::Ensure(tag("互联网", None))], ..Default::default() }).unwrap();
         assert_eq!(store.tag("互联网").unwrap().unwrap().group.as_deref(), Some("行业"));
-        store.apply(Changes { tags: vec![TagWrite::Put(tag("VIP", Some("等级")))], ..Default::default() }).unwrap();
+        store.apply(&Changes { tags: vec![TagWrite::Put(tag("VIP", Some("等级")))], ..Default::default() }).unwrap();
         assert_eq!(store.tag("VIP").unwrap().unwrap().group.as_deref(), Some("等级"));
         // By group, then name, in code-point order: 等级 (U+7B49) before 行业 (U+884C).
         assert_eq!(store.tags().unwrap().iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), ["VIP", "互联网"]);
 
         let link = |t: &str, linked| TagLink { customer: c.id, tag: t.to_owned(), linked };
         store
-            .apply(Changes {
+            .apply(&Changes {
                 tag_links: vec![link("VIP", true), link("VIP", true), link("互联网", true)],
                 ..Default::default()
             })
@@ -410,7 +411,7 @@ pub mod conformance {
             BTreeSet::from(["VIP".to_owned(), "互联网".to_owned()])
         );
         store
-            .apply(Changes {
+            .apply(&Changes {
                 tag_links: vec![link("互联网", false), link("互联网", false)], ..Default::default()
             })
             .unwrap();
@@ -418,10 +419,10 @@ pub mod conformance {
         assert_eq!(all_customers(store, &CustomerFilter::default().tag("VIP"), 10).len(), 1);
         assert!(all_customers(store, &CustomerFilter::default().tag("互联网"), 10).is_empty());
 
-        let err = store.apply(Changes { tag_links: vec![link("nope", true)], ..Default::default() }).unwrap_err();
+        let err = store.apply(&Changes { tag_links: vec![link("nope", true)], ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Tag, .. }), "{err:?}");
         let err = store
-            .apply(Changes {
+            .apply(&Changes {
                 tag_links: vec![TagLink { customer: CustomerId(id(55)), tag: "VIP".into(), linked: true }],
                 ..Default::default()
             })
@@ -429,7 +430,7 @@ pub mod conformance {
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
         let mut tagged = sample_customer(50);
         tagged.tags.insert("undefined".to_owned());
-        let err = store.apply(Changes { customers: vec![Write::Insert(tagged)], ..Default::default() }).unwrap_err();
+        let err = store.apply(&Changes { customers: vec![Write::Insert(tagged)], ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Tag, .. }), "{err:?}");
     }
 
@@ -440,9 +441,9 @@ pub mod conformance {
         let mut with_contact = interaction(3, c[0].id, t0() + Duration::hours(3));
         let person = contact(9, c[0].id, true);
         with_contact.contact_id = Some(person.id);
-        store.apply(Changes { contacts: vec![Write::Insert(person)], ..Default::default() }).unwrap();
+        store.apply(&Changes { contacts: vec![Write::Insert(person)], ..Default::default() }).unwrap();
         store
-            .apply(Changes {
+            .apply(&Changes {
                 interactions: vec![late.clone(), early.clone(), with_contact.clone(), interaction(4, c[1].id, t0())],
                 ..Default::default()
             })
@@ -450,12 +451,12 @@ pub mod conformance {
         assert_eq!(store.interactions_of(c[0].id).unwrap(), vec![early, with_contact, late]);
 
         let err = store
-            .apply(Changes { interactions: vec![interaction(5, CustomerId(id(404)), t0())], ..Default::default() })
+            .apply(&Changes { interactions: vec![interaction(5, CustomerId(id(404)), t0())], ..Default::default() })
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
         let mut bad_contact = interaction(6, c[0].id, t0());
         bad_contact.contact_id = Some(ContactId(id(404)));
-        let err = store.apply(Changes { interactions: vec![bad_contact], ..Default::default() }).unwrap_err();
+        let err = store.apply(&Changes { interactions: vec![bad_contact], ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Contact, .. }), "{err:?}");
     }
 
@@ -465,14 +466,14 @@ pub mod conformance {
             .allowed(["crm", "erp"]);
         let wechat = CustomFieldDef::new(EntityKind::Contact, "wechat", "微信", FieldType::Text);
         store
-            .apply(Changes {
+            .apply(&Changes {
                 custom_fields: vec![products.clone(), budget.clone(), wechat.clone()],
                 ..Default::default()
             })
             .unwrap();
         assert_eq!(store.custom_fields(EntityKind::Customer).unwrap(), vec![budget.clone(), products]);
         assert_eq!(store.custom_fields(EntityKind::Contact).unwrap(), vec![wechat]);
-        let err = store.apply(Changes { custom_fields: vec![budget], ..Default::default() }).unwrap_err();
+        let err = store.apply(&Changes { custom_fields: vec![budget], ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::Duplicate { entity: EntityKind::CustomField, .. }), "{err:?}");
     }
 
@@ -484,8 +485,8 @@ pub mod conformance {
             log_entry(Some(c[0].id), "bob", t0() + Duration::hours(2)),
             log_entry(None, "carol", t0() + Duration::hours(3)),
         ];
-        store.apply(Changes { change_log: entries[..2].to_vec(), ..Default::default() }).unwrap();
-        store.apply(Changes { change_log: entries[2..].to_vec(), ..Default::default() }).unwrap();
+        store.apply(&Changes { change_log: entries[..2].to_vec(), ..Default::default() }).unwrap();
+        store.apply(&Changes { change_log: entries[2..].to_vec(), ..Default::default() }).unwrap();
         let all = store.change_log(&ChangeLogQuery::default()).unwrap();
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
         for (got, want) in all.iter().zip(&entries) {
@@ -603,7 +604,7 @@ pub mod conformance {
     pub fn timeline_merges_interactions_and_changes(store: &dyn CrmStore) {
         let c = insert_customers(store, 0..2, &[]);
         store
-            .apply(Changes {
+            .apply(&Changes {
                 interactions: vec![interaction(1, c[0].id, t0() + Duration::hours(2)), interaction(2, c[1].id, t0())],
                 change_log: vec![
                     log_entry(Some(c[0].id), "alice", t0() + Duration::hours(1)),
@@ -654,7 +655,7 @@ pub mod conformance {
                     }),
                     _ => changes.contacts.push(Write::Insert(contact(1, CustomerId(id(5_000)), true))),
                 }
-                prop_assert!(store.apply(changes).is_err());
+                prop_assert!(store.apply(&changes).is_err());
                 prop_assert_eq!(snapshot(store), before);
                 Ok(())
             })
@@ -666,7 +667,7 @@ pub mod conformance {
         c.name = "O'Brien \"引号\" ; DROP TABLE customers; -- 😀 \u{200b}".to_owned();
         c.address = Some("第一行\n第二行\t%_\\".to_owned());
         c.custom.insert("note".to_owned(), CustomValue::Text("{\"json\": [1, 2]}".to_owned()));
-        store.apply(Changes { customers: vec![Write::Insert(c.clone())], ..Default::default() }).unwrap();
+        store.apply(&Changes { customers: vec![Write::Insert(c.clone())], ..Default::default() }).unwrap();
         assert_eq!(store.customer(c.id).unwrap(), Some(c.clone()));
         let by_name = CustomerFilter { name_contains: Some("drop table".into()), ..Default::default() };
         assert_eq!(store.count_customers(&by_name).unwrap(), 1);

@@ -8,12 +8,15 @@ use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::Row;
 use rusqlite::types::Type;
+use rusqlite::{Row, Statement};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use guanxi_core::{ChangeLogEntry, Contact, CustomFieldDef, CustomValue, Customer, Interaction, Region, Tag, UserId};
+use guanxi_core::{
+    ChangeAction, ChangeLogEntry, Contact, CustomFieldDef, CustomValue, Customer, CustomerKind, DecisionRole, Industry,
+    Interaction, InteractionKind, Level, LifecycleStatus, Region, SizeBand, Tag, UserId,
+};
 
 /// A row that does not decode into its record.
 #[derive(Debug)]
@@ -32,7 +35,7 @@ fn corrupt(idx: usize, what: impl std::fmt::Display) -> rusqlite::Error {
 }
 
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn parse_ts(idx: usize, s: &str) -> rusqlite::Result<DateTime<Utc>> {
@@ -58,6 +61,34 @@ pub(crate) fn custom_json(custom: &BTreeMap<String, CustomValue>) -> String {
         })
         .collect();
     json(&canonical)
+}
+
+/// Decodes a stored vocabulary name (exact match: stored names are canonical).
+pub(crate) trait StoredName: Sized {
+    fn from_stored(name: &str) -> Option<Self>;
+}
+
+macro_rules! stored_names {
+    ($($t:ty),*) => { $(impl StoredName for $t { fn from_stored(n: &str) -> Option<Self> { <$t>::from_name(n) } })* };
+}
+stored_names!(CustomerKind, SizeBand, LifecycleStatus, Level, DecisionRole, InteractionKind, ChangeAction);
+
+impl StoredName for Industry {
+    fn from_stored(name: &str) -> Option<Self> {
+        Industry::ALL.iter().copied().find(|i| i.as_str() == name)
+    }
+}
+
+fn name<T: StoredName>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    let s = row.get_ref(idx)?.as_str()?;
+    T::from_stored(s).ok_or_else(|| corrupt(idx, format!("unknown name {s:?}")))
+}
+
+fn name_opt<T: StoredName>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>> {
+    match row.get_ref(idx)?.as_str_or_null()? {
+        None => Ok(None),
+        Some(s) => T::from_stored(s).map(Some).ok_or_else(|| corrupt(idx, format!("unknown name {s:?}"))),
+    }
 }
 
 fn get<T: FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
@@ -93,11 +124,19 @@ fn get_version(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
     u64::try_from(v).map_err(|e| corrupt(idx, e))
 }
 
+/// The stored columns of `customers`, in binding order.
+pub(crate) const CUSTOMER_FIELDS: &str = "id, code, name, kind, industry, size, source, status, level, province, \
+    city, district, address, owner, department, custom, created_by, created_at, updated_by, updated_at, version, \
+    deleted_at";
+
+/// What a customer read selects from `customers c`: the stored columns, then the tag names as a
+/// JSON array from the (customer_id, tag) primary key, so one query returns whole records.
 pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.industry, c.size, c.source, c.status, \
     c.level, c.province, c.city, c.district, c.address, c.owner, c.department, c.custom, c.created_by, \
-    c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at";
+    c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, \
+    (SELECT json_group_array(t.tag) FROM customer_tags t WHERE t.customer_id = c.id)";
 
-/// Decodes a row of [`CUSTOMER_COLUMNS`]; tags are filled in separately.
+/// Decodes a row of [`CUSTOMER_COLUMNS`].
 pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     let province: Option<String> = row.get(9)?;
     let region = province.map(|province| -> rusqlite::Result<Region> {
@@ -111,17 +150,17 @@ pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
         id: get(row, 0)?,
         code: row.get(1)?,
         name: row.get(2)?,
-        kind: get(row, 3)?,
-        industry: get_opt(row, 4)?,
-        size: get_opt(row, 5)?,
+        kind: name(row, 3)?,
+        industry: name_opt(row, 4)?,
+        size: name_opt(row, 5)?,
         source: row.get(6)?,
-        status: get(row, 7)?,
-        level: get_opt(row, 8)?,
+        status: name(row, 7)?,
+        level: name_opt(row, 8)?,
         region: region.transpose()?,
         address: row.get(12)?,
         owner: get_opt(row, 13)?,
         department: get_opt(row, 14)?,
-        tags: Default::default(),
+        tags: get_json(row, 22)?,
         custom: get_json(row, 15)?,
         created_by: get(row, 16)?,
         created_at: get_ts(row, 17)?,
@@ -132,37 +171,36 @@ pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     })
 }
 
-/// The values of a customer row, in [`CUSTOMER_COLUMNS`] order.
-pub(crate) fn customer_values(c: &Customer) -> [rusqlite::types::Value; 22] {
-    use rusqlite::types::Value as V;
-    let text = |s: &str| V::Text(s.to_owned());
-    let opt = |s: Option<&str>| s.map_or(V::Null, text);
+fn non_empty(s: &str) -> Option<&str> {
+    if s.is_empty() { None } else { Some(s) }
+}
+
+/// Binds a customer's columns to parameters 1..=22 (in [`CUSTOMER_FIELDS`] order), borrowing
+/// rather than copying its text.
+pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite::Result<()> {
     let region = c.region.as_ref();
-    let non_empty = |s: &String| if s.is_empty() { V::Null } else { V::Text(s.clone()) };
-    [
-        text(&c.id.to_string()),
-        text(&c.code),
-        text(&c.name),
-        text(c.kind.as_str()),
-        opt(c.industry.map(|i| i.as_str())),
-        opt(c.size.map(|s| s.as_str())),
-        opt(c.source.as_deref()),
-        text(c.status.as_str()),
-        opt(c.level.map(|l| l.as_str())),
-        opt(region.map(|r| r.province.as_str())),
-        region.map_or(V::Null, |r| non_empty(&r.city)),
-        region.map_or(V::Null, |r| non_empty(&r.district)),
-        opt(c.address.as_deref()),
-        opt(c.owner.as_ref().map(UserId::as_str)),
-        opt(c.department.as_ref().map(|d| d.as_str())),
-        V::Text(custom_json(&c.custom)),
-        text(c.created_by.as_str()),
-        V::Text(ts(c.created_at)),
-        text(c.updated_by.as_str()),
-        V::Text(ts(c.updated_at)),
-        V::Integer(c.version as i64),
-        c.deleted_at.map_or(V::Null, |t| V::Text(ts(t))),
-    ]
+    stmt.raw_bind_parameter(1, c.id.to_string())?;
+    stmt.raw_bind_parameter(2, &c.code)?;
+    stmt.raw_bind_parameter(3, &c.name)?;
+    stmt.raw_bind_parameter(4, c.kind.as_str())?;
+    stmt.raw_bind_parameter(5, c.industry.map(|i| i.as_str()))?;
+    stmt.raw_bind_parameter(6, c.size.map(|s| s.as_str()))?;
+    stmt.raw_bind_parameter(7, c.source.as_deref())?;
+    stmt.raw_bind_parameter(8, c.status.as_str())?;
+    stmt.raw_bind_parameter(9, c.level.map(|l| l.as_str()))?;
+    stmt.raw_bind_parameter(10, region.map(|r| r.province.as_str()))?;
+    stmt.raw_bind_parameter(11, region.and_then(|r| non_empty(&r.city)))?;
+    stmt.raw_bind_parameter(12, region.and_then(|r| non_empty(&r.district)))?;
+    stmt.raw_bind_parameter(13, c.address.as_deref())?;
+    stmt.raw_bind_parameter(14, c.owner.as_ref().map(UserId::as_str))?;
+    stmt.raw_bind_parameter(15, c.department.as_ref().map(|d| d.as_str()))?;
+    stmt.raw_bind_parameter(16, custom_json(&c.custom))?;
+    stmt.raw_bind_parameter(17, c.created_by.as_str())?;
+    stmt.raw_bind_parameter(18, ts(c.created_at))?;
+    stmt.raw_bind_parameter(19, c.updated_by.as_str())?;
+    stmt.raw_bind_parameter(20, ts(c.updated_at))?;
+    stmt.raw_bind_parameter(21, c.version as i64)?;
+    stmt.raw_bind_parameter(22, c.deleted_at.map(ts))
 }
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, customer_id, name, title, phones, emails, role, is_primary, \
@@ -176,7 +214,7 @@ pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
         title: row.get(3)?,
         phones: get_json(row, 4)?,
         emails: get_json(row, 5)?,
-        role: get_opt(row, 6)?,
+        role: name_opt(row, 6)?,
         primary: row.get(7)?,
         do_not_contact: row.get(8)?,
         custom: get_json(row, 9)?,
@@ -189,26 +227,24 @@ pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
     })
 }
 
-pub(crate) fn contact_values(c: &Contact) -> [rusqlite::types::Value; 16] {
-    use rusqlite::types::Value as V;
-    [
-        V::Text(c.id.to_string()),
-        V::Text(c.customer_id.to_string()),
-        V::Text(c.name.clone()),
-        c.title.clone().map_or(V::Null, V::Text),
-        V::Text(json(&c.phones)),
-        V::Text(json(&c.emails)),
-        c.role.map_or(V::Null, |r| V::Text(r.as_str().to_owned())),
-        V::Integer(i64::from(c.primary)),
-        V::Integer(i64::from(c.do_not_contact)),
-        V::Text(custom_json(&c.custom)),
-        V::Text(c.created_by.to_string()),
-        V::Text(ts(c.created_at)),
-        V::Text(c.updated_by.to_string()),
-        V::Text(ts(c.updated_at)),
-        V::Integer(c.version as i64),
-        c.deleted_at.map_or(V::Null, |t| V::Text(ts(t))),
-    ]
+/// Binds a contact's columns to parameters 1..=16 (in [`CONTACT_COLUMNS`] order).
+pub(crate) fn bind_contact(stmt: &mut Statement<'_>, c: &Contact) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(1, c.id.to_string())?;
+    stmt.raw_bind_parameter(2, c.customer_id.to_string())?;
+    stmt.raw_bind_parameter(3, &c.name)?;
+    stmt.raw_bind_parameter(4, c.title.as_deref())?;
+    stmt.raw_bind_parameter(5, json(&c.phones))?;
+    stmt.raw_bind_parameter(6, json(&c.emails))?;
+    stmt.raw_bind_parameter(7, c.role.map(|r| r.as_str()))?;
+    stmt.raw_bind_parameter(8, c.primary)?;
+    stmt.raw_bind_parameter(9, c.do_not_contact)?;
+    stmt.raw_bind_parameter(10, custom_json(&c.custom))?;
+    stmt.raw_bind_parameter(11, c.created_by.as_str())?;
+    stmt.raw_bind_parameter(12, ts(c.created_at))?;
+    stmt.raw_bind_parameter(13, c.updated_by.as_str())?;
+    stmt.raw_bind_parameter(14, ts(c.updated_at))?;
+    stmt.raw_bind_parameter(15, c.version as i64)?;
+    stmt.raw_bind_parameter(16, c.deleted_at.map(ts))
 }
 
 pub(crate) const INTERACTION_COLUMNS: &str = "id, customer_id, contact_id, kind, at, author, content, next_step, \
@@ -220,7 +256,7 @@ pub(crate) fn interaction_from_row(row: &Row<'_>) -> rusqlite::Result<Interactio
         id: get(row, 0)?,
         customer_id: get(row, 1)?,
         contact_id: get_opt(row, 2)?,
-        kind: get(row, 3)?,
+        kind: name(row, 3)?,
         at: get_ts(row, 4)?,
         author: get(row, 5)?,
         content: row.get(6)?,
@@ -235,23 +271,21 @@ pub(crate) fn interaction_from_row(row: &Row<'_>) -> rusqlite::Result<Interactio
     })
 }
 
-pub(crate) fn interaction_values(i: &Interaction) -> [rusqlite::types::Value; 13] {
-    use rusqlite::types::Value as V;
-    [
-        V::Text(i.id.to_string()),
-        V::Text(i.customer_id.to_string()),
-        i.contact_id.map_or(V::Null, |c| V::Text(c.to_string())),
-        V::Text(i.kind.as_str().to_owned()),
-        V::Text(ts(i.at)),
-        V::Text(i.author.to_string()),
-        V::Text(i.content.clone()),
-        i.next_step.clone().map_or(V::Null, V::Text),
-        i.next_contact_on.map_or(V::Null, |d| V::Text(d.format("%Y-%m-%d").to_string())),
-        i.feedback.clone().map_or(V::Null, V::Text),
-        V::Text(json(&i.attachments)),
-        V::Text(i.created_by.to_string()),
-        V::Text(ts(i.created_at)),
-    ]
+/// Binds an interaction's columns to parameters 1..=13 (in [`INTERACTION_COLUMNS`] order).
+pub(crate) fn bind_interaction(stmt: &mut Statement<'_>, i: &Interaction) -> rusqlite::Result<()> {
+    stmt.raw_bind_parameter(1, i.id.to_string())?;
+    stmt.raw_bind_parameter(2, i.customer_id.to_string())?;
+    stmt.raw_bind_parameter(3, i.contact_id.map(|c| c.to_string()))?;
+    stmt.raw_bind_parameter(4, i.kind.as_str())?;
+    stmt.raw_bind_parameter(5, ts(i.at))?;
+    stmt.raw_bind_parameter(6, i.author.as_str())?;
+    stmt.raw_bind_parameter(7, &i.content)?;
+    stmt.raw_bind_parameter(8, i.next_step.as_deref())?;
+    stmt.raw_bind_parameter(9, i.next_contact_on.map(|d| d.format("%Y-%m-%d").to_string()))?;
+    stmt.raw_bind_parameter(10, i.feedback.as_deref())?;
+    stmt.raw_bind_parameter(11, json(&i.attachments))?;
+    stmt.raw_bind_parameter(12, i.created_by.as_str())?;
+    stmt.raw_bind_parameter(13, ts(i.created_at))
 }
 
 pub(crate) fn tag_from_row(row: &Row<'_>) -> rusqlite::Result<Tag> {
@@ -285,7 +319,7 @@ pub(crate) fn log_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeLogEntry> {
         entity: get(row, 3)?,
         entity_id: row.get(4)?,
         customer_id: get_opt(row, 5)?,
-        action: get(row, 6)?,
+        action: name(row, 6)?,
         changes: get_json(row, 7)?,
     })
 }

@@ -17,9 +17,9 @@ mod query;
 mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{LazyLock, Mutex, MutexGuard};
 
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use guanxi_core::{
     ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer, CustomerFilter,
@@ -57,11 +57,14 @@ pub struct SqliteOptions {
     pub durability: Durability,
     /// How long a writer waits for another process's lock before failing.
     pub busy_timeout_ms: u32,
+    /// Upper bound of SQLite's page cache, in MiB (allocated only as pages are used). Large
+    /// batches spill to disk mid-transaction when it is too small.
+    pub cache_mib: u32,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { durability: Durability::Full, busy_timeout_ms: 5_000 }
+        SqliteOptions { durability: Durability::Full, busy_timeout_ms: 5_000, cache_mib: 64 }
     }
 }
 
@@ -75,10 +78,6 @@ pub struct SqliteStore {
 
 pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
     Error::Storage(StorageError::with_source(format!("sqlite: {e}"), e))
-}
-
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(ErrorCode::ConstraintViolation)
 }
 
 impl SqliteStore {
@@ -106,7 +105,11 @@ impl SqliteStore {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
         };
-        conn.execute_batch(&format!("PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync};")).map_err(sql_err)?;
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = {sync}; PRAGMA cache_size = -{};",
+            i64::from(options.cache_mib) * 1024
+        ))
+        .map_err(sql_err)?;
         if path.is_some() {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(sql_err)?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -131,67 +134,109 @@ impl SqliteStore {
         self.conn.lock().map_err(|_| StorageError::msg("sqlite connection lock poisoned").into())
     }
 
-    fn load_tags(conn: &Connection, customers: &mut [Customer]) -> Result<()> {
-        if customers.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = customers.iter().map(|c| c.id.to_string()).collect();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT customer_id, tag FROM customer_tags WHERE customer_id IN (SELECT value FROM json_each(?1))",
-            )
-            .map_err(sql_err)?;
-        let rows =
-            stmt.query_map([json(&ids)], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(sql_err)?;
-        let index: std::collections::HashMap<String, usize> =
-            ids.into_iter().enumerate().map(|(i, id)| (id, i)).collect();
-        for row in rows {
-            let (id, tag) = row.map_err(sql_err)?;
-            if let Some(&i) = index.get(&id) {
-                customers[i].tags.insert(tag);
-            }
-        }
-        Ok(())
-    }
-
-    fn customers_where(conn: &Connection, condition: &str, param: &str) -> Result<Option<Customer>> {
-        let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE {condition}");
-        let found = conn
-            .prepare_cached(&sql)
-            .map_err(sql_err)?
-            .query_row([param], customer_from_row)
-            .optional()
-            .map_err(sql_err)?;
-        let mut found: Vec<Customer> = found.into_iter().collect();
-        Self::load_tags(conn, &mut found)?;
-        Ok(found.pop())
+    fn customers_where(conn: &Connection, sql: &str, param: &str) -> Result<Option<Customer>> {
+        conn.prepare_cached(sql).map_err(sql_err)?.query_row([param], customer_from_row).optional().map_err(sql_err)
     }
 }
 
 /// Applies one batch inside an open transaction; the caller commits or drops (rolls back).
+/// Each statement is prepared once per batch and rows are bound by reference.
 fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
-    for t in &changes.tags {
-        let (tag, sql) = match t {
-            TagWrite::Ensure(tag) => (
-                tag,
+    if !changes.tags.is_empty() {
+        let mut ensure = tx
+            .prepare_cached(
                 "INSERT INTO tags (name, group_name, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
-            ),
-            TagWrite::Put(tag) => (
-                tag,
+            )
+            .map_err(sql_err)?;
+        let mut put = tx
+            .prepare_cached(
                 "INSERT INTO tags (name, group_name, created_at) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (name) DO UPDATE SET group_name = excluded.group_name",
-            ),
-        };
-        tx.prepare_cached(sql)
-            .map_err(sql_err)?
-            .execute(params![tag.name, tag.group, tag.created_at.map(ts)])
+            )
             .map_err(sql_err)?;
+        for t in &changes.tags {
+            let (stmt, tag) = match t {
+                TagWrite::Ensure(tag) => (&mut ensure, tag),
+                TagWrite::Put(tag) => (&mut put, tag),
+            };
+            stmt.execute(params![tag.name, tag.group, tag.created_at.map(ts)]).map_err(sql_err)?;
+        }
     }
-    for w in &changes.customers {
-        write_customer(tx, w)?;
+    if !changes.customers.is_empty() {
+        let mut insert = tx.prepare_cached(&INSERT_CUSTOMER).map_err(sql_err)?;
+        let mut update = tx.prepare_cached(&UPDATE_CUSTOMER).map_err(sql_err)?;
+        let mut link =
+            tx.prepare_cached("INSERT INTO customer_tags (customer_id, tag) VALUES (?1, ?2)").map_err(sql_err)?;
+        for w in &changes.customers {
+            match w {
+                Write::Insert(c) => {
+                    bind_customer(&mut insert, c).map_err(sql_err)?;
+                    insert.raw_execute().map_err(|e| {
+                        // The only unique columns are the primary key and the code.
+                        let on_code = e.to_string().contains("customers.code");
+                        let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", c.id.to_string()) };
+                        on_insert(e, EntityKind::Customer, field, &value)
+                    })?;
+                    let id = c.id.to_string();
+                    for t in &c.tags {
+                        // The customer row exists, so a foreign-key failure can only be the tag.
+                        link.execute(params![id, t]).map_err(|e| {
+                            if constraint(&e) == Some(Constraint::ForeignKey) {
+                                Error::not_found(EntityKind::Tag, t)
+                            } else {
+                                sql_err(e)
+                            }
+                        })?;
+                    }
+                }
+                Write::Update { record: c, expected_version } => {
+                    bind_customer(&mut update, c).map_err(sql_err)?;
+                    update.raw_bind_parameter(23, *expected_version as i64).map_err(sql_err)?;
+                    let n = update.raw_execute().map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
+                    if n == 0 {
+                        return Err(missed_update(
+                            tx,
+                            "customers",
+                            EntityKind::Customer,
+                            &c.id.to_string(),
+                            *expected_version,
+                        ));
+                    }
+                }
+            }
+        }
     }
-    for w in &changes.contacts {
-        write_contact(tx, w)?;
+    if !changes.contacts.is_empty() {
+        let mut insert = tx.prepare_cached(&INSERT_CONTACT).map_err(sql_err)?;
+        let mut update = tx.prepare_cached(&UPDATE_CONTACT).map_err(sql_err)?;
+        for w in &changes.contacts {
+            let c = w.record();
+            // customer_id is the contacts table's only foreign key.
+            let on_error = |e: rusqlite::Error| match constraint(&e) {
+                Some(Constraint::ForeignKey) => Error::not_found(EntityKind::Customer, c.customer_id),
+                Some(Constraint::Unique) => on_insert(e, EntityKind::Contact, "id", &c.id.to_string()),
+                None => sql_err(e),
+            };
+            match w {
+                Write::Insert(c) => {
+                    bind_contact(&mut insert, c).map_err(sql_err)?;
+                    insert.raw_execute().map_err(on_error)?;
+                }
+                Write::Update { record: c, expected_version } => {
+                    bind_contact(&mut update, c).map_err(sql_err)?;
+                    update.raw_bind_parameter(17, *expected_version as i64).map_err(sql_err)?;
+                    if update.raw_execute().map_err(on_error)? == 0 {
+                        return Err(missed_update(
+                            tx,
+                            "contacts",
+                            EntityKind::Contact,
+                            &c.id.to_string(),
+                            *expected_version,
+                        ));
+                    }
+                }
+            }
+        }
     }
     for link in &changes.tag_links {
         require(tx, "SELECT 1 FROM tags WHERE name = ?1", &link.tag, EntityKind::Tag)?;
@@ -206,16 +251,16 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
             .execute(params![link.customer.to_string(), link.tag])
             .map_err(sql_err)?;
     }
-    for i in &changes.interactions {
-        require(tx, "SELECT 1 FROM customers WHERE id = ?1", &i.customer_id.to_string(), EntityKind::Customer)?;
-        if let Some(c) = i.contact_id {
-            require(tx, "SELECT 1 FROM contacts WHERE id = ?1", &c.to_string(), EntityKind::Contact)?;
+    if !changes.interactions.is_empty() {
+        let mut insert = tx.prepare_cached(&INSERT_INTERACTION).map_err(sql_err)?;
+        for i in &changes.interactions {
+            require(tx, "SELECT 1 FROM customers WHERE id = ?1", &i.customer_id.to_string(), EntityKind::Customer)?;
+            if let Some(c) = i.contact_id {
+                require(tx, "SELECT 1 FROM contacts WHERE id = ?1", &c.to_string(), EntityKind::Contact)?;
+            }
+            bind_interaction(&mut insert, i).map_err(sql_err)?;
+            insert.raw_execute().map_err(|e| on_insert(e, EntityKind::Interaction, "id", &i.id.to_string()))?;
         }
-        let sql = format!("INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES ({})", placeholders(13));
-        tx.prepare_cached(&sql)
-            .map_err(sql_err)?
-            .execute(rusqlite::params_from_iter(interaction_values(i)))
-            .map_err(|e| on_insert(e, EntityKind::Interaction, "id", &i.id.to_string()))?;
     }
     for d in &changes.custom_fields {
         let sql = format!("INSERT INTO custom_fields ({FIELD_COLUMNS}) VALUES ({})", placeholders(8));
@@ -233,24 +278,45 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
             ])
             .map_err(|e| on_insert(e, EntityKind::CustomField, "key", &d.key))?;
     }
-    for e in &changes.change_log {
-        tx.prepare_cached(
-            "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )
-        .map_err(sql_err)?
-        .execute(params![
-            ts(e.at),
-            e.actor.as_str(),
-            e.entity.as_str(),
-            e.entity_id,
-            e.customer_id.map(|c| c.to_string()),
-            e.action.as_str(),
-            json(&e.changes)
-        ])
-        .map_err(sql_err)?;
+    if !changes.change_log.is_empty() {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(sql_err)?;
+        for e in &changes.change_log {
+            insert
+                .execute(params![
+                    ts(e.at),
+                    e.actor.as_str(),
+                    e.entity.as_str(),
+                    e.entity_id,
+                    e.customer_id.map(|c| c.to_string()),
+                    e.action.as_str(),
+                    json(&e.changes)
+                ])
+                .map_err(sql_err)?;
+        }
     }
     Ok(())
+}
+
+static INSERT_CUSTOMER: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO customers ({CUSTOMER_FIELDS}) VALUES ({})", placeholders(22)));
+static UPDATE_CUSTOMER: LazyLock<String> = LazyLock::new(|| update_sql("customers", CUSTOMER_FIELDS));
+static INSERT_CONTACT: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(16)));
+static UPDATE_CONTACT: LazyLock<String> = LazyLock::new(|| update_sql("contacts", CONTACT_COLUMNS));
+static INSERT_INTERACTION: LazyLock<String> =
+    LazyLock::new(|| format!("INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES ({})", placeholders(13)));
+
+/// `UPDATE table SET col2 = ?2, … WHERE id = ?1 AND version = ?(n + 1)`, for a column list whose
+/// first column is `id`.
+fn update_sql(table: &str, columns: &str) -> String {
+    let cols: Vec<&str> = columns.split(',').map(str::trim).collect();
+    let sets: Vec<String> = cols.iter().enumerate().skip(1).map(|(i, col)| format!("{col} = ?{}", i + 1)).collect();
+    format!("UPDATE {table} SET {} WHERE id = ?1 AND version = ?{}", sets.join(", "), cols.len() + 1)
 }
 
 fn placeholders(n: usize) -> String {
@@ -262,8 +328,28 @@ fn require(tx: &Transaction<'_>, sql: &str, key: &str, entity: EntityKind) -> Re
     if found { Ok(()) } else { Err(Error::not_found(entity, key)) }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Constraint {
+    Unique,
+    ForeignKey,
+}
+
+/// Which constraint a statement violated, from SQLite's extended result code.
+fn constraint(e: &rusqlite::Error) -> Option<Constraint> {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
+            rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                Some(Constraint::Unique)
+            }
+            rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => Some(Constraint::ForeignKey),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 fn on_insert(e: rusqlite::Error, entity: EntityKind, field: &str, value: &str) -> Error {
-    if is_constraint(&e) {
+    if constraint(&e) == Some(Constraint::Unique) {
         Error::Duplicate { entity, field: field.to_owned(), value: value.to_owned() }
     } else {
         sql_err(e)
@@ -283,83 +369,8 @@ fn missed_update(tx: &Transaction<'_>, table: &str, entity: EntityKind, id: &str
     }
 }
 
-fn write_customer(tx: &Transaction<'_>, w: &Write<Customer>) -> Result<()> {
-    match w {
-        Write::Insert(c) => {
-            let sql =
-                format!("INSERT INTO customers ({}) VALUES ({})", CUSTOMER_COLUMNS.replace("c.", ""), placeholders(22));
-            tx.prepare_cached(&sql).map_err(sql_err)?.execute(rusqlite::params_from_iter(customer_values(c))).map_err(
-                |e| {
-                    // The only unique columns are the primary key and the code.
-                    let on_code = e.to_string().contains("customers.code");
-                    let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", c.id.to_string()) };
-                    on_insert(e, EntityKind::Customer, field, &value)
-                },
-            )?;
-            let mut link =
-                tx.prepare_cached("INSERT INTO customer_tags (customer_id, tag) VALUES (?1, ?2)").map_err(sql_err)?;
-            for t in &c.tags {
-                // The customer row exists, so a foreign-key failure can only be the tag.
-                link.execute(params![c.id.to_string(), t])
-                    .map_err(|e| if is_constraint(&e) { Error::not_found(EntityKind::Tag, t) } else { sql_err(e) })?;
-            }
-        }
-        Write::Update { record: c, expected_version } => {
-            let sets: Vec<String> = CUSTOMER_COLUMNS
-                .replace("c.", "")
-                .split(", ")
-                .skip(1)
-                .enumerate()
-                .map(|(i, col)| format!("{col} = ?{}", i + 2))
-                .collect();
-            let sql = format!("UPDATE customers SET {} WHERE id = ?1 AND version = ?23", sets.join(", "));
-            let mut values: Vec<rusqlite::types::Value> = customer_values(c).into();
-            values.push(rusqlite::types::Value::Integer(*expected_version as i64));
-            let n = tx
-                .prepare_cached(&sql)
-                .map_err(sql_err)?
-                .execute(rusqlite::params_from_iter(values))
-                .map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
-            if n == 0 {
-                return Err(missed_update(tx, "customers", EntityKind::Customer, &c.id.to_string(), *expected_version));
-            }
-        }
-    }
-    Ok(())
-}
-
-fn write_contact(tx: &Transaction<'_>, w: &Write<Contact>) -> Result<()> {
-    let c = w.record();
-    require(tx, "SELECT 1 FROM customers WHERE id = ?1", &c.customer_id.to_string(), EntityKind::Customer)?;
-    match w {
-        Write::Insert(c) => {
-            let sql = format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(16));
-            tx.prepare_cached(&sql)
-                .map_err(sql_err)?
-                .execute(rusqlite::params_from_iter(contact_values(c)))
-                .map_err(|e| on_insert(e, EntityKind::Contact, "id", &c.id.to_string()))?;
-        }
-        Write::Update { record: c, expected_version } => {
-            let sets: Vec<String> =
-                CONTACT_COLUMNS.split(", ").skip(1).enumerate().map(|(i, col)| format!("{col} = ?{}", i + 2)).collect();
-            let sql = format!("UPDATE contacts SET {} WHERE id = ?1 AND version = ?17", sets.join(", "));
-            let mut values: Vec<rusqlite::types::Value> = contact_values(c).into();
-            values.push(rusqlite::types::Value::Integer(*expected_version as i64));
-            let n = tx
-                .prepare_cached(&sql)
-                .map_err(sql_err)?
-                .execute(rusqlite::params_from_iter(values))
-                .map_err(sql_err)?;
-            if n == 0 {
-                return Err(missed_update(tx, "contacts", EntityKind::Contact, &c.id.to_string(), *expected_version));
-            }
-        }
-    }
-    Ok(())
-}
-
 impl CrmStore for SqliteStore {
-    fn apply(&self, changes: Changes) -> Result<()> {
+    fn apply(&self, changes: &Changes) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -367,7 +378,7 @@ impl CrmStore for SqliteStore {
         // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
         // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
-        apply_batch(&tx, &changes)?;
+        apply_batch(&tx, changes)?;
         tx.commit().map_err(sql_err)
     }
 
@@ -385,17 +396,22 @@ impl CrmStore for SqliteStore {
     }
 
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        Self::customers_where(&*self.conn()?, "c.id = ?1", &id.to_string())
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id = ?1"));
+        Self::customers_where(&*self.conn()?, &SQL, &id.to_string())
     }
 
     fn customer_by_code(&self, code: &str) -> Result<Option<Customer>> {
-        Self::customers_where(&*self.conn()?, "c.code = ?1", code)
+        static SQL: LazyLock<String> =
+            LazyLock::new(|| format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.code = ?1"));
+        Self::customers_where(&*self.conn()?, &SQL, code)
     }
 
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
         page.check()?;
         let q = query::customer_query(filter, page.after.map(|c| c.last_id()));
-        let sql = format!("{} ORDER BY c.id LIMIT {}", q.select(CUSTOMER_COLUMNS), page.limit.saturating_add(1));
+        let sql =
+            format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
         let mut rows: Vec<Customer> = stmt
@@ -404,9 +420,7 @@ impl CrmStore for SqliteStore {
             .collect::<rusqlite::Result<_>>()
             .map_err(sql_err)?;
         rows.truncate(page.limit.saturating_add(1));
-        let mut page = Page::from_overfetch(rows, page.limit, |c| c.id.0);
-        Self::load_tags(&conn, &mut page.items)?;
-        Ok(page)
+        Ok(Page::from_overfetch(rows, page.limit, |c| c.id.0))
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {

@@ -12,6 +12,9 @@ use crate::codec::ts;
 pub(crate) struct Query {
     from_where: String,
     pub(crate) params: Vec<Value>,
+    /// The id column to order and page by: the tag index's own column when the scan is
+    /// driven by a tag, so rows come out of the index already sorted (no temporary B-tree).
+    pub(crate) order_key: &'static str,
 }
 
 impl Query {
@@ -28,13 +31,13 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
         format!("?{}", params.len())
     };
     // With a tag, drive the scan from the (tag, customer_id) index instead of every customer.
-    let from = match f.tags.first() {
+    let (from, order_key) = match f.tags.first() {
         Some(first) => {
             let p = bind(&mut params, Value::Text(first.clone()));
             conds.push(format!("t0.tag = {p}"));
-            "FROM customer_tags t0 JOIN customers c ON c.id = t0.customer_id".to_owned()
+            ("FROM customer_tags t0 JOIN customers c ON c.id = t0.customer_id", "t0.customer_id")
         }
-        None => "FROM customers c".to_owned(),
+        None => ("FROM customers c", "c.id"),
     };
     for t in f.tags.iter().skip(1) {
         let p = bind(&mut params, Value::Text(t.clone()));
@@ -42,7 +45,7 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
     }
     if let Some(after) = after {
         let p = bind(&mut params, Value::Text(after.to_string()));
-        conds.push(format!("c.id > {p}"));
+        conds.push(format!("{order_key} > {p}"));
     }
     match f.deleted {
         Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
@@ -79,7 +82,7 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
         conds.push(custom_condition(cf, &mut params));
     }
     let where_sql = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-    Query { from_where: format!("{from}{where_sql}"), params }
+    Query { from_where: format!("{from}{where_sql}"), params, order_key }
 }
 
 /// Whether a key can appear in a JSON path unquoted-safe (custom field keys are validated to

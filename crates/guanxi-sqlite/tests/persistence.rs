@@ -34,7 +34,7 @@ fn reopening_a_file_keeps_everything() {
             action: ChangeAction::Create,
             changes: vec![FieldChange::new("name", None, Some(customers[0].name.clone().into()))],
         });
-        store.apply(changes).unwrap();
+        store.apply(&changes).unwrap();
         assert_eq!(store.reserve_sequence("C20240501", 5).unwrap(), 1);
     }
     let store = SqliteStore::open(&path).unwrap();
@@ -69,7 +69,7 @@ fn change_log_is_append_only_in_the_file() {
     let path = dir.path().join("crm.db");
     let store = SqliteStore::open(&path).unwrap();
     store
-        .apply(Changes {
+        .apply(&Changes {
             change_log: vec![ChangeLogEntry {
                 seq: 0,
                 at: chrono::Utc::now(),
@@ -124,7 +124,7 @@ fn handles_are_send_and_sync_and_serve_threads() {
             std::thread::spawn(move || {
                 for n in 0..25 {
                     let c = sample_customer(t * 100 + n);
-                    store.apply(Changes { customers: vec![Write::Insert(c)], ..Default::default() }).unwrap();
+                    store.apply(&Changes { customers: vec![Write::Insert(c)], ..Default::default() }).unwrap();
                 }
             })
         })

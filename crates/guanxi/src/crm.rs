@@ -187,7 +187,7 @@ impl Crm {
         self.policy.check(actor, action, entity)
     }
 
-    fn commit(&self, actor: &Actor, at: DateTime<Utc>, changes: Changes, events: Vec<DomainEvent>) -> Result<()> {
+    fn commit(&self, actor: &Actor, at: DateTime<Utc>, changes: &Changes, events: Vec<DomainEvent>) -> Result<()> {
         self.store.apply(changes)?;
         let events: Vec<Event> =
             events.into_iter().map(|payload| Event { at, actor: actor.user_id().clone(), payload }).collect();
@@ -249,7 +249,6 @@ impl Crm {
         let mut changes = Changes::default();
         let mut events = Vec::new();
         let mut tags_seen = std::collections::BTreeSet::new();
-        let mut created = Vec::with_capacity(valid.len());
         for (n, v) in valid.into_iter().enumerate() {
             for t in &v.tags {
                 if tags_seen.insert(t.clone()) && self.store.tag(t)?.is_none() {
@@ -286,7 +285,7 @@ impl Crm {
                 customer.id.to_string(),
                 Some(customer.id),
                 ChangeAction::Create,
-                created_fields(&to_json(&customer), UNLOGGED, NESTED),
+                created_fields(to_json(&customer), UNLOGGED, NESTED),
             ));
             events.push(DomainEvent::CustomerCreated { customer: customer.id, code: customer.code.clone() });
             events
@@ -296,11 +295,10 @@ impl Crm {
                 let contact = self.new_contact(actor, now, customer.id, c, i == primary);
                 self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
             }
-            changes.customers.push(Write::Insert(customer.clone()));
-            created.push(customer);
+            changes.customers.push(Write::Insert(customer));
         }
-        self.commit(actor, now, changes, events)?;
-        Ok(created)
+        self.commit(actor, now, &changes, events)?;
+        Ok(changes.customers.into_iter().map(Write::into_record).collect())
     }
 
     /// A live customer by id.
@@ -397,7 +395,7 @@ impl Crm {
             change_log: vec![log(now, actor, EntityKind::Customer, next.id.to_string(), Some(next.id), action, diff)],
             ..Default::default()
         };
-        self.commit(actor, now, changes, vec![event])?;
+        self.commit(actor, now, &changes, vec![event])?;
         Ok(next)
     }
 
@@ -439,7 +437,7 @@ impl Crm {
         }
         tag.created_at = existing.as_ref().and_then(|t| t.created_at).or(Some(now));
         let (action, diff) = match &existing {
-            None => (ChangeAction::Create, created_fields(&to_json(&tag), &["created_at"], &[])),
+            None => (ChangeAction::Create, created_fields(to_json(&tag), &["created_at"], &[])),
             Some(old) => (
                 ChangeAction::Update,
                 vec![FieldChange::new("group", old.group.clone().map(Value::from), tag.group.clone().map(Value::from))],
@@ -450,7 +448,7 @@ impl Crm {
             change_log: vec![log(now, actor, EntityKind::Tag, tag.name.clone(), None, action, diff)],
             ..Default::default()
         };
-        self.commit(actor, now, changes, vec![DomainEvent::TagDefined { tag: tag.name.clone() }])?;
+        self.commit(actor, now, &changes, vec![DomainEvent::TagDefined { tag: tag.name.clone() }])?;
         Ok(tag)
     }
 
@@ -498,7 +496,7 @@ impl Crm {
             )
         };
         changes.change_log.push(log(now, actor, EntityKind::Customer, id.to_string(), Some(id), action, vec![change]));
-        self.commit(actor, now, changes, vec![event])?;
+        self.commit(actor, now, &changes, vec![event])?;
         if linked {
             customer.tags.insert(name);
         } else {
@@ -552,7 +550,7 @@ impl Crm {
             contact.id.to_string(),
             Some(contact.customer_id),
             ChangeAction::Create,
-            created_fields(&to_json(&contact), &[UNLOGGED, &["customer_id"]].concat(), NESTED),
+            created_fields(to_json(&contact), &[UNLOGGED, &["customer_id"]].concat(), NESTED),
         ));
         events.push(DomainEvent::ContactAdded { customer: contact.customer_id, contact: contact.id });
         changes.contacts.push(Write::Insert(contact));
@@ -584,7 +582,7 @@ impl Crm {
             }
         }
         self.stage_contact_insert(actor, now, contact.clone(), &mut changes, &mut events);
-        self.commit(actor, now, changes, events)?;
+        self.commit(actor, now, &changes, events)?;
         Ok(contact)
     }
 
@@ -667,7 +665,7 @@ impl Crm {
         let (mut changes, mut events) = (Changes::default(), Vec::new());
         self.stage_contact_update(actor, now, current, next, &mut changes, &mut events);
         let written = changes.contacts[0].record().clone();
-        self.commit(actor, now, changes, events)?;
+        self.commit(actor, now, &changes, events)?;
         Ok(written)
     }
 
@@ -699,7 +697,7 @@ impl Crm {
             &mut events,
         );
         let written = changes.contacts.last().map(|w| w.record().clone());
-        self.commit(actor, now, changes, events)?;
+        self.commit(actor, now, &changes, events)?;
         written.ok_or_else(|| Error::InvalidState("no contact written".into()))
     }
 
@@ -727,7 +725,7 @@ impl Crm {
         }
         let removed = Contact { deleted_at: Some(now), primary: false, ..current.clone() };
         self.stage_contact_update(actor, now, current, removed, &mut changes, &mut events);
-        self.commit(actor, now, changes, events)
+        self.commit(actor, now, &changes, events)
     }
 
     // ----- interactions -----
@@ -764,7 +762,7 @@ impl Crm {
             created_by: actor.user_id().clone(),
             created_at: now,
         };
-        let diff = created_fields(&to_json(&interaction), &[UNLOGGED, &["customer_id"]].concat(), &[]);
+        let diff = created_fields(to_json(&interaction), &[UNLOGGED, &["customer_id"]].concat(), &[]);
         let changes = Changes {
             interactions: vec![interaction.clone()],
             change_log: vec![log(
@@ -779,7 +777,7 @@ impl Crm {
             ..Default::default()
         };
         let event = DomainEvent::InteractionLogged { customer, interaction: interaction.id };
-        self.commit(actor, now, changes, vec![event])?;
+        self.commit(actor, now, &changes, vec![event])?;
         Ok(interaction)
     }
 
@@ -808,14 +806,14 @@ impl Crm {
         def.created_at = Some(now);
         def.created_by = Some(actor.user_id().clone());
         let entity_id = format!("{}.{}", def.entity, def.key);
-        let diff = created_fields(&to_json(&def), &["created_at", "created_by"], &[]);
+        let diff = created_fields(to_json(&def), &["created_at", "created_by"], &[]);
         let changes = Changes {
             custom_fields: vec![def.clone()],
             change_log: vec![log(now, actor, EntityKind::CustomField, entity_id, None, ChangeAction::Create, diff)],
             ..Default::default()
         };
         let event = DomainEvent::CustomFieldDefined { entity: def.entity, key: def.key.clone() };
-        self.commit(actor, now, changes, vec![event])?;
+        self.commit(actor, now, &changes, vec![event])?;
         Ok(def)
     }
 

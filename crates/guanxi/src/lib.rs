@@ -39,3 +39,8 @@ pub use crm::{Crm, CrmBuilder};
 pub use events::SubscriptionId;
 pub use guanxi_core::*;
 pub use guanxi_sqlite::{Durability, SqliteOptions, SqliteStore};
+
+/// The README's code examples, compiled and run as doctests so the quickstart stays true.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -70,8 +70,8 @@ fn duplicate(entity: EntityKind, field: &str, value: impl ToString) -> Error {
 }
 
 impl State {
-    fn apply(&mut self, changes: Changes) -> Result<()> {
-        for t in changes.tags {
+    fn apply(&mut self, changes: &Changes) -> Result<()> {
+        for t in changes.tags.iter().cloned() {
             match t {
                 TagWrite::Ensure(tag) => {
                     if !self.tags.contains_key(&tag.name) {
@@ -84,16 +84,16 @@ impl State {
                 }
             }
         }
-        for w in changes.customers {
+        for w in changes.customers.iter().cloned() {
             self.write_customer(w)?;
         }
-        for w in changes.contacts {
+        for w in changes.contacts.iter().cloned() {
             self.write_contact(w)?;
         }
-        for link in changes.tag_links {
+        for link in &changes.tag_links {
             self.link(link.customer, &link.tag, link.linked)?;
         }
-        for i in changes.interactions {
+        for i in changes.interactions.iter().cloned() {
             if !self.customers.contains_key(&i.customer_id) {
                 return Err(Error::not_found(EntityKind::Customer, i.customer_id));
             }
@@ -106,7 +106,7 @@ impl State {
             self.interactions_by_customer.entry(i.customer_id).or_default().insert(i.id);
             self.interactions.insert(i.id, i);
         }
-        for def in changes.custom_fields {
+        for def in changes.custom_fields.iter().cloned() {
             let key = (def.entity, def.key.clone());
             if self.custom_fields.contains_key(&key) {
                 return Err(duplicate(EntityKind::CustomField, "key", &def.key));
@@ -114,7 +114,7 @@ impl State {
             self.custom_fields.insert(key, def);
         }
         let mut seq = self.change_log.last().map_or(0, |e| e.seq);
-        for mut e in changes.change_log {
+        for mut e in changes.change_log.iter().cloned() {
             seq += 1;
             e.seq = seq;
             self.change_log.push_back(e);
@@ -211,7 +211,7 @@ impl State {
 }
 
 impl CrmStore for MemoryStore {
-    fn apply(&self, changes: Changes) -> Result<()> {
+    fn apply(&self, changes: &Changes) -> Result<()> {
         let mut guard = self.write()?;
         let mut next = guard.clone();
         next.apply(changes)?;

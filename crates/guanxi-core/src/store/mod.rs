@@ -46,6 +46,13 @@ impl<T> Write<T> {
             Write::Insert(r) | Write::Update { record: r, .. } => r,
         }
     }
+
+    /// The record written, by value.
+    pub fn into_record(self) -> T {
+        match self {
+            Write::Insert(r) | Write::Update { record: r, .. } => r,
+        }
+    }
 }
 
 /// A tag write inside a batch.
@@ -79,7 +86,7 @@ pub struct TagLink {
 /// ```
 /// use guanxi_core::{Changes, MemoryStore, CrmStore};
 /// let store = MemoryStore::new();
-/// store.apply(Changes::default()).unwrap(); // an empty batch is fine
+/// store.apply(&Changes::default()).unwrap(); // an empty batch is fine
 /// assert!(Changes::default().is_empty());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -394,7 +401,7 @@ pub fn merge_timeline(interactions: Vec<Interaction>, changes: Vec<ChangeLogEntr
 /// [`apply`](CrmStore::apply) is atomic.
 pub trait CrmStore: Send + Sync + fmt::Debug {
     /// Applies a batch atomically: on any error nothing of it is visible.
-    fn apply(&self, changes: Changes) -> Result<()>;
+    fn apply(&self, changes: &Changes) -> Result<()>;
 
     /// Reserves `count` consecutive values of the named sequence and returns the first.
     /// Sequences start at 1; values are never handed out twice.

@@ -1,0 +1,1 @@
+//! Benchmarks of guanxi live in this package's `[[bench]]` targets: `cargo bench -p guanxi-benches`.
