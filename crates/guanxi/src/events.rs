@@ -18,6 +18,24 @@ type Listener = Arc<dyn Fn(&Event) + Send + Sync>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SubscriptionId(u64);
 
+impl SubscriptionId {
+    /// The number behind the id (for handing across language bindings).
+    ///
+    /// ```
+    /// let crm = guanxi::Crm::in_memory();
+    /// let id = crm.subscribe(|_| {});
+    /// assert_eq!(guanxi::SubscriptionId::from_raw(id.get()), id);
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The id with this number.
+    pub fn from_raw(n: u64) -> Self {
+        SubscriptionId(n)
+    }
+}
+
 #[derive(Default)]
 pub(crate) struct EventBus {
     listeners: RwLock<(u64, Vec<(SubscriptionId, Listener)>)>,

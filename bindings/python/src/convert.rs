@@ -1,0 +1,545 @@
+//! Conversions between Python values and guanxi's types, and the read-only record classes.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use guanxi::{CustomValue, CustomerId, TimelineEntry, TimelineItem, ValidationReason};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use rust_decimal::Decimal;
+
+use crate::errors::validation_error;
+
+pub(crate) fn invalid_arg(field: &str, detail: &str) -> PyErr {
+    validation_error(vec![guanxi::FieldError::new(field, ValidationReason::Invalid { detail: detail.to_owned() })])
+}
+
+/// Parses one of guanxi's vocabularies (status, kind, …) from its stable name or Chinese label.
+pub(crate) fn parse_name<T: std::str::FromStr>(field: &str, value: &str) -> PyResult<T> {
+    value.parse().map_err(|_| {
+        validation_error(vec![guanxi::FieldError::new(field, ValidationReason::NotAllowed { value: value.to_owned() })])
+    })
+}
+
+pub(crate) fn uuid_from(v: &Bound<'_, PyAny>, field: &str) -> PyResult<uuid::Uuid> {
+    if let Ok(u) = v.extract::<uuid::Uuid>() {
+        return Ok(u);
+    }
+    let s: String = v.extract().map_err(|_| PyTypeError::new_err(format!("{field} must be a UUID or str")))?;
+    uuid::Uuid::parse_str(&s).map_err(|_| invalid_arg(field, "is not a UUID"))
+}
+
+pub(crate) fn customer_id_from(v: &Bound<'_, PyAny>) -> PyResult<CustomerId> {
+    uuid_from(v, "id").map(CustomerId)
+}
+
+/// A Python value → a custom field value. Floats are refused: money and measures are exact.
+pub(crate) fn custom_value_from(v: &Bound<'_, PyAny>, key: &str) -> PyResult<CustomValue> {
+    if v.is_instance_of::<PyBool>() {
+        return Ok(CustomValue::Bool(v.extract()?));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return Ok(CustomValue::Number(v.extract()?));
+    }
+    if v.is_instance_of::<PyFloat>() {
+        return Err(invalid_arg(&format!("custom.{key}"), "must not be a float: pass decimal.Decimal or str"));
+    }
+    if v.is_instance_of::<PyString>() {
+        return Ok(CustomValue::Text(v.extract()?));
+    }
+    if let Ok(d) = v.extract::<Decimal>() {
+        return Ok(CustomValue::Decimal(d));
+    }
+    if let Ok(d) = v.extract::<chrono::NaiveDate>() {
+        return Ok(CustomValue::Date(d));
+    }
+    if let Ok(items) = v.extract::<Vec<String>>() {
+        return Ok(CustomValue::MultiSelect(items.into_iter().collect::<BTreeSet<_>>()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "custom.{key}: unsupported value type {}",
+        v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+    )))
+}
+
+pub(crate) fn custom_value_to_py<'py>(py: Python<'py>, v: &CustomValue) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        CustomValue::Text(s) | CustomValue::Select(s) => s.into_pyobject(py)?.into_any(),
+        CustomValue::Number(n) => n.into_pyobject(py)?.into_any(),
+        CustomValue::Decimal(d) => d.into_pyobject(py)?.into_any(),
+        CustomValue::Date(d) => d.into_pyobject(py)?.into_any(),
+        CustomValue::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        CustomValue::MultiSelect(set) => set.iter().collect::<Vec<_>>().into_pyobject(py)?.into_any(),
+    })
+}
+
+fn custom_dict<'py>(py: Python<'py>, custom: &BTreeMap<String, CustomValue>) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in custom {
+        d.set_item(k, custom_value_to_py(py, v)?)?;
+    }
+    Ok(d)
+}
+
+fn custom_map(d: &Bound<'_, PyAny>) -> PyResult<BTreeMap<String, CustomValue>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in d.cast::<PyDict>()?.iter() {
+        let k: String = k.extract()?;
+        let value = custom_value_from(&v, &k)?;
+        out.insert(k, value);
+    }
+    Ok(out)
+}
+
+fn strings(v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if v.is_instance_of::<PyString>() { Ok(vec![v.extract()?]) } else { v.extract() }
+}
+
+/// `create(name, **fields)` keyword arguments → `NewCustomer`.
+pub(crate) fn new_customer(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::NewCustomer> {
+    let mut c = guanxi::NewCustomer::new(name);
+    let Some(fields) = fields else { return Ok(c) };
+    let mut region = guanxi::Region::default();
+    let mut has_region = false;
+    for (key, value) in fields.iter() {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        let text = || value.extract::<String>();
+        match key.as_str() {
+            "kind" => c.kind = parse_name("kind", &text()?)?,
+            "industry" => c.industry = Some(parse_name("industry", &text()?)?),
+            "size" => c.size = Some(parse_name("size", &text()?)?),
+            "source" => c.source = Some(text()?),
+            "status" => c.status = parse_name("status", &text()?)?,
+            "level" => c.level = Some(parse_name("level", &text()?)?),
+            "province" => (region.province, has_region) = (text()?, true),
+            "city" => (region.city, has_region) = (text()?, true),
+            "district" => (region.district, has_region) = (text()?, true),
+            "address" => c.address = Some(text()?),
+            "owner" => c.owner = Some(guanxi::UserId::new(text()?).map_err(crate::errors::to_py)?),
+            "department" => c.department = Some(guanxi::DepartmentId::new(text()?).map_err(crate::errors::to_py)?),
+            "tags" => c.tags = strings(&value)?,
+            "custom" => c.custom = custom_map(&value)?,
+            "contacts" => {
+                for contact in value.try_iter()? {
+                    let contact = contact?;
+                    let d = contact.cast::<PyDict>()?;
+                    let name: String = d.get_item("name")?.map(|n| n.extract()).transpose()?.unwrap_or_default();
+                    let rest = d.copy()?;
+                    if rest.contains("name")? {
+                        rest.del_item("name")?;
+                    }
+                    c.contacts.push(new_contact(&name, Some(&rest))?);
+                }
+            }
+            other => return Err(invalid_arg(other, "is not a customer field")),
+        }
+    }
+    if has_region {
+        c.region = Some(region);
+    }
+    Ok(c)
+}
+
+/// Contact keyword arguments → `NewContact`.
+pub(crate) fn new_contact(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::NewContact> {
+    let mut c = guanxi::NewContact::new(name);
+    let Some(fields) = fields else { return Ok(c) };
+    for (key, value) in fields.iter() {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "title" => c.title = Some(value.extract()?),
+            "phone" | "phones" => c.phones = strings(&value)?,
+            "email" | "emails" => c.emails = strings(&value)?,
+            "role" => c.role = Some(parse_name("role", &value.extract::<String>()?)?),
+            "primary" => c.primary = value.extract()?,
+            "do_not_contact" => c.do_not_contact = value.extract()?,
+            "custom" => c.custom = custom_map(&value)?,
+            other => return Err(invalid_arg(other, "is not a contact field")),
+        }
+    }
+    Ok(c)
+}
+
+/// A customer (read-only; change it through `crm.customers.update`).
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct Customer(pub(crate) guanxi::Customer);
+
+#[pymethods]
+impl Customer {
+    #[getter]
+    fn id(&self) -> uuid::Uuid {
+        self.0.id.0
+    }
+    #[getter]
+    fn code(&self) -> &str {
+        &self.0.code
+    }
+    #[getter]
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.0.kind.as_str()
+    }
+    #[getter]
+    fn industry(&self) -> Option<&'static str> {
+        self.0.industry.map(|i| i.as_str())
+    }
+    #[getter]
+    fn size(&self) -> Option<&'static str> {
+        self.0.size.map(|s| s.as_str())
+    }
+    #[getter]
+    fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.0.status.as_str()
+    }
+    #[getter]
+    fn level(&self) -> Option<&'static str> {
+        self.0.level.map(|l| l.as_str())
+    }
+    #[getter]
+    fn province(&self) -> Option<&str> {
+        self.0.region.as_ref().map(|r| r.province.as_str())
+    }
+    #[getter]
+    fn city(&self) -> Option<&str> {
+        self.0.region.as_ref().map(|r| r.city.as_str()).filter(|s| !s.is_empty())
+    }
+    #[getter]
+    fn district(&self) -> Option<&str> {
+        self.0.region.as_ref().map(|r| r.district.as_str()).filter(|s| !s.is_empty())
+    }
+    #[getter]
+    fn address(&self) -> Option<&str> {
+        self.0.address.as_deref()
+    }
+    #[getter]
+    fn owner(&self) -> Option<&str> {
+        self.0.owner.as_ref().map(|o| o.as_str())
+    }
+    #[getter]
+    fn department(&self) -> Option<&str> {
+        self.0.department.as_ref().map(|d| d.as_str())
+    }
+    #[getter]
+    fn tags(&self) -> Vec<String> {
+        self.0.tags.iter().cloned().collect()
+    }
+    #[getter]
+    fn custom<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        custom_dict(py, &self.0.custom)
+    }
+    #[getter]
+    fn created_by(&self) -> &str {
+        self.0.created_by.as_str()
+    }
+    #[getter]
+    fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.created_at
+    }
+    #[getter]
+    fn updated_by(&self) -> &str {
+        self.0.updated_by.as_str()
+    }
+    #[getter]
+    fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.updated_at
+    }
+    #[getter]
+    fn version(&self) -> u64 {
+        self.0.version
+    }
+    #[getter]
+    fn deleted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.deleted_at
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Customer(code={:?}, name={:?}, status={:?}, version={})",
+            self.0.code,
+            self.0.name,
+            self.0.status.as_str(),
+            self.0.version
+        )
+    }
+}
+
+/// A contact person of a customer.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct Contact(pub(crate) guanxi::Contact);
+
+#[pymethods]
+impl Contact {
+    #[getter]
+    fn id(&self) -> uuid::Uuid {
+        self.0.id.0
+    }
+    #[getter]
+    fn customer_id(&self) -> uuid::Uuid {
+        self.0.customer_id.0
+    }
+    #[getter]
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    #[getter]
+    fn title(&self) -> Option<&str> {
+        self.0.title.as_deref()
+    }
+    #[getter]
+    fn phones(&self) -> Vec<String> {
+        self.0.phones.iter().map(|p| p.as_str().to_owned()).collect()
+    }
+    #[getter]
+    fn emails(&self) -> Vec<String> {
+        self.0.emails.iter().map(|e| e.as_str().to_owned()).collect()
+    }
+    #[getter]
+    fn role(&self) -> Option<&'static str> {
+        self.0.role.map(|r| r.as_str())
+    }
+    #[getter]
+    fn primary(&self) -> bool {
+        self.0.primary
+    }
+    #[getter]
+    fn do_not_contact(&self) -> bool {
+        self.0.do_not_contact
+    }
+    #[getter]
+    fn custom<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        custom_dict(py, &self.0.custom)
+    }
+    #[getter]
+    fn version(&self) -> u64 {
+        self.0.version
+    }
+    fn __repr__(&self) -> String {
+        format!("Contact(name={:?}, phones={:?}, primary={})", self.0.name, self.phones(), self.0.primary)
+    }
+}
+
+/// An interaction / follow-up with a customer.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct Interaction(pub(crate) guanxi::Interaction);
+
+#[pymethods]
+impl Interaction {
+    #[getter]
+    fn id(&self) -> uuid::Uuid {
+        self.0.id.0
+    }
+    #[getter]
+    fn customer_id(&self) -> uuid::Uuid {
+        self.0.customer_id.0
+    }
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.0.kind.as_str()
+    }
+    #[getter]
+    fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.at
+    }
+    #[getter]
+    fn author(&self) -> &str {
+        self.0.author.as_str()
+    }
+    #[getter]
+    fn content(&self) -> &str {
+        &self.0.content
+    }
+    #[getter]
+    fn next_step(&self) -> Option<&str> {
+        self.0.next_step.as_deref()
+    }
+    #[getter]
+    fn next_contact_on(&self) -> Option<chrono::NaiveDate> {
+        self.0.next_contact_on
+    }
+    #[getter]
+    fn feedback(&self) -> Option<&str> {
+        self.0.feedback.as_deref()
+    }
+    fn __repr__(&self) -> String {
+        format!("Interaction(kind={:?}, at={}, content={:?})", self.0.kind.as_str(), self.0.at, self.0.content)
+    }
+}
+
+/// A tag and its group.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct Tag(pub(crate) guanxi::Tag);
+
+#[pymethods]
+impl Tag {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.0.name
+    }
+    #[getter]
+    fn group(&self) -> Option<&str> {
+        self.0.group.as_deref()
+    }
+    fn __repr__(&self) -> String {
+        format!("Tag(name={:?}, group={:?})", self.0.name, self.0.group)
+    }
+}
+
+/// A custom field definition.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct CustomField(pub(crate) guanxi::CustomFieldDef);
+
+#[pymethods]
+impl CustomField {
+    #[getter]
+    fn entity(&self) -> &'static str {
+        self.0.entity.as_str()
+    }
+    #[getter]
+    fn key(&self) -> &str {
+        &self.0.key
+    }
+    #[getter]
+    fn label(&self) -> &str {
+        &self.0.label
+    }
+    #[getter]
+    fn field_type(&self) -> &'static str {
+        self.0.field_type.as_str()
+    }
+    #[getter]
+    fn required(&self) -> bool {
+        self.0.required
+    }
+    #[getter]
+    fn allowed_values(&self) -> Vec<String> {
+        self.0.allowed_values.clone()
+    }
+    fn __repr__(&self) -> String {
+        format!("CustomField(entity={:?}, key={:?}, field_type={:?})", self.0.entity.as_str(), self.0.key, self.0.field_type.as_str())
+    }
+}
+
+/// One change-log entry: who changed what, when, old → new.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct ChangeLogEntry(pub(crate) guanxi::ChangeLogEntry);
+
+#[pymethods]
+impl ChangeLogEntry {
+    #[getter]
+    fn seq(&self) -> u64 {
+        self.0.seq
+    }
+    #[getter]
+    fn at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.at
+    }
+    #[getter]
+    fn user(&self) -> &str {
+        self.0.actor.as_str()
+    }
+    #[getter]
+    fn entity(&self) -> &'static str {
+        self.0.entity.as_str()
+    }
+    #[getter]
+    fn entity_id(&self) -> &str {
+        &self.0.entity_id
+    }
+    #[getter]
+    fn action(&self) -> &'static str {
+        self.0.action.as_str()
+    }
+    /// The changed fields as (field, old, new) tuples; old/new are JSON texts or None.
+    #[getter]
+    fn changes(&self) -> Vec<(String, Option<String>, Option<String>)> {
+        self.0
+            .changes
+            .iter()
+            .map(|c| (c.field.clone(), c.old.as_ref().map(|v| v.to_string()), c.new.as_ref().map(|v| v.to_string())))
+            .collect()
+    }
+    fn __repr__(&self) -> String {
+        format!("ChangeLogEntry(seq={}, user={:?}, {} {} {})", self.0.seq, self.0.actor.as_str(), self.0.action, self.0.entity, self.0.entity_id)
+    }
+}
+
+/// One failed field of a ValidationError.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct FieldError(pub(crate) guanxi::FieldError);
+
+#[pymethods]
+impl FieldError {
+    /// Path of the field, e.g. "name", "contacts[0].phones[1]", "custom.budget".
+    #[getter]
+    fn field(&self) -> &str {
+        &self.0.field
+    }
+    /// Why, as a sentence.
+    #[getter]
+    fn reason(&self) -> String {
+        self.0.reason.to_string()
+    }
+    /// Why, as a stable code ("required", "invalid_phone", …).
+    #[getter]
+    fn code(&self) -> String {
+        serde_json::to_value(&self.0.reason)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_owned)))
+            .unwrap_or_default()
+    }
+    fn __repr__(&self) -> String {
+        format!("FieldError(field={:?}, reason={:?})", self.0.field, self.0.reason.to_string())
+    }
+}
+
+pub(crate) fn event_to_py<'py>(py: Python<'py>, event: &guanxi::Event) -> PyResult<Bound<'py, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("type", event.payload.name())?;
+    d.set_item("at", event.at)?;
+    d.set_item("user", event.actor.as_str())?;
+    d.set_item("customer_id", event.payload.customer().map(|c| c.0))?;
+    if let Ok(serde_json::Value::Object(fields)) = serde_json::to_value(&event.payload) {
+        for (k, v) in fields {
+            if k != "type" && k != "customer" {
+                d.set_item(k, v.to_string().trim_matches('"'))?;
+            }
+        }
+    }
+    Ok(d.into_any())
+}
+
+pub(crate) fn timeline_entry_to_py<'py>(py: Python<'py>, e: TimelineEntry) -> PyResult<Bound<'py, PyAny>> {
+    let d = PyDict::new(py);
+    d.set_item("at", e.at)?;
+    match e.item {
+        TimelineItem::Interaction(i) => {
+            d.set_item("type", "interaction")?;
+            d.set_item("interaction", Interaction(i))?;
+        }
+        TimelineItem::Change(c) => {
+            d.set_item("type", "change")?;
+            d.set_item("change", ChangeLogEntry(c))?;
+        }
+        _ => d.set_item("type", "other")?,
+    }
+    Ok(d.into_any())
+}

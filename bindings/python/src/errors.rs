@@ -1,0 +1,76 @@
+//! The exception hierarchy, mirroring `guanxi::Error`, and the one mapping into it.
+
+use guanxi::{Error, FieldError};
+use pyo3::create_exception;
+use pyo3::exceptions::PyException;
+use pyo3::prelude::*;
+
+create_exception!(guanxi._guanxi, GuanxiError, PyException, "Base class of every guanxi error.");
+create_exception!(guanxi._guanxi, NotFoundError, GuanxiError, "No record with this id or code (or it was deleted).");
+create_exception!(
+    guanxi._guanxi,
+    ValidationError,
+    GuanxiError,
+    "Input failed validation; `.errors` lists every FieldError, `.field` and `.reason` are the first's."
+);
+create_exception!(guanxi._guanxi, ConflictError, GuanxiError, "An update carried a stale version; nothing was written.");
+create_exception!(guanxi._guanxi, DuplicateError, GuanxiError, "A value that must be unique already exists.");
+create_exception!(guanxi._guanxi, PermissionDeniedError, GuanxiError, "The acting user may not do this; `.action` names it.");
+create_exception!(guanxi._guanxi, InvalidStateError, GuanxiError, "The operation does not fit the record's state.");
+create_exception!(guanxi._guanxi, StorageError, GuanxiError, "The storage backend failed.");
+
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("GuanxiError", py.get_type::<GuanxiError>())?;
+    m.add("NotFoundError", py.get_type::<NotFoundError>())?;
+    m.add("ValidationError", py.get_type::<ValidationError>())?;
+    m.add("ConflictError", py.get_type::<ConflictError>())?;
+    m.add("DuplicateError", py.get_type::<DuplicateError>())?;
+    m.add("PermissionDeniedError", py.get_type::<PermissionDeniedError>())?;
+    m.add("InvalidStateError", py.get_type::<InvalidStateError>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    Ok(())
+}
+
+/// A ValidationError carrying `.errors` (FieldError objects) and the first one's `.field` / `.reason`.
+pub(crate) fn validation_error(errors: Vec<FieldError>) -> PyErr {
+    let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+    let err = ValidationError::new_err(message);
+    Python::attach(|py| {
+        let value = err.value(py);
+        let first = errors.first().cloned();
+        let objs: Vec<crate::convert::FieldError> = errors.into_iter().map(crate::convert::FieldError).collect();
+        let _ = value.setattr("errors", objs);
+        let _ = value.setattr("field", first.as_ref().map(|f| f.field.clone()));
+        let _ = value.setattr("reason", first.map(|f| f.reason.to_string()));
+    });
+    err
+}
+
+/// The one place guanxi errors become Python exceptions.
+pub(crate) fn to_py(e: Error) -> PyErr {
+    let message = e.to_string();
+    match e {
+        Error::Validation(v) => validation_error(v.0),
+        Error::NotFound { .. } => NotFoundError::new_err(message),
+        Error::Conflict { expected, actual, .. } => {
+            let err = ConflictError::new_err(message);
+            Python::attach(|py| {
+                let _ = err.value(py).setattr("expected", expected);
+                let _ = err.value(py).setattr("actual", actual);
+            });
+            err
+        }
+        Error::Duplicate { .. } => DuplicateError::new_err(message),
+        Error::PermissionDenied { action, .. } => {
+            let err = PermissionDeniedError::new_err(message);
+            Python::attach(|py| {
+                let _ = err.value(py).setattr("action", action);
+            });
+            err
+        }
+        Error::InvalidState(_) => InvalidStateError::new_err(message),
+        Error::Storage(_) => StorageError::new_err(message),
+        _ => GuanxiError::new_err(message),
+    }
+}

@@ -1,0 +1,459 @@
+//! Python bindings of guanxi: conversions only. Every method converts its arguments, releases
+//! the GIL around one call of the `Crm` facade, and converts the result back.
+#![allow(unreachable_pub)] // pyo3 classes are reached through the Python module, not Rust paths.
+
+mod arrow;
+mod convert;
+mod errors;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use guanxi::{
+    Actor, ContactId, Crm, CustomFieldDef, CustomerFilter, CustomerPatch, EntityKind,
+    NewCustomer, NewInteraction, SubscriptionId,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::convert::*;
+use crate::errors::{GuanxiError, to_py};
+
+/// The shared state of a handle and every view of it (`as_user`, `customers`).
+struct Inner {
+    crm: Crm,
+}
+
+/// An open CRM, acting as one user. Use as a context manager, or call `close()`.
+#[pyclass(module = "guanxi._guanxi", name = "Crm", frozen)]
+pub struct PyCrm {
+    inner: RwLock<Option<Arc<Inner>>>,
+    actor: Actor,
+}
+
+impl PyCrm {
+    fn wrap(crm: Crm, user: &str) -> PyResult<Self> {
+        let actor = Actor::user(user).map_err(to_py)?;
+        Ok(PyCrm { inner: RwLock::new(Some(Arc::new(Inner { crm }))), actor })
+    }
+
+    fn inner(&self) -> PyResult<Arc<Inner>> {
+        self.inner
+            .read()
+            .map_err(|_| GuanxiError::new_err("handle lock poisoned"))?
+            .clone()
+            .ok_or_else(|| GuanxiError::new_err("the CRM handle is closed"))
+    }
+
+    /// Runs `f` on the facade with the GIL released, mapping errors to Python exceptions.
+    fn run<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&Crm, &Actor) -> guanxi::Result<T> + Send) -> PyResult<T> {
+        let inner = self.inner()?;
+        let actor = &self.actor;
+        py.detach(|| f(&inner.crm, actor)).map_err(to_py)
+    }
+}
+
+#[pymethods]
+impl PyCrm {
+    /// Opens (or creates) a SQLite database file, acting as `user`.
+    #[staticmethod]
+    #[pyo3(signature = (path, *, user))]
+    fn open(py: Python<'_>, path: std::path::PathBuf, user: &str) -> PyResult<Self> {
+        let crm = py.detach(|| Crm::open(&path)).map_err(to_py)?;
+        Self::wrap(crm, user)
+    }
+
+    /// A CRM kept in memory, acting as `user`.
+    #[staticmethod]
+    #[pyo3(signature = (*, user))]
+    fn in_memory(user: &str) -> PyResult<Self> {
+        Self::wrap(Crm::in_memory(), user)
+    }
+
+    /// The acting user.
+    #[getter]
+    fn user(&self) -> &str {
+        self.actor.user_id().as_str()
+    }
+
+    /// The same CRM acting as another user.
+    fn as_user(&self, user: &str) -> PyResult<Self> {
+        let actor = Actor::user(user).map_err(to_py)?;
+        Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor })
+    }
+
+    /// Customer operations.
+    #[getter]
+    fn customers(slf: Py<Self>) -> Customers {
+        Customers { crm: slf }
+    }
+
+    /// Closes this handle (the database closes when its last handle does).
+    fn close(&self) -> PyResult<()> {
+        *self.inner.write().map_err(|_| GuanxiError::new_err("handle lock poisoned"))? = None;
+        Ok(())
+    }
+
+    /// Whether `close()` was called.
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.read().map(|i| i.is_none()).unwrap_or(true)
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<bool> {
+        self.close()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Crm(user={:?}, closed={})", self.user(), self.closed())
+    }
+
+    /// Calls `callback(event: dict)` after every committed change; returns an id for `unsubscribe`.
+    fn subscribe(&self, callback: Py<PyAny>) -> PyResult<u64> {
+        let inner = self.inner()?;
+        let id = inner.crm.subscribe(move |event| {
+            Python::attach(|py| {
+                let delivered = event_to_py(py, event).and_then(|e| callback.call1(py, (e,)));
+                if let Err(err) = delivered {
+                    // A failing listener must not break the write that already committed.
+                    err.write_unraisable(py, None);
+                }
+            })
+        });
+        Ok(id.get())
+    }
+
+    /// Stops a subscription; False if it was not active.
+    fn unsubscribe(&self, id: u64) -> PyResult<bool> {
+        let inner = self.inner()?;
+        Ok(inner.crm.unsubscribe(SubscriptionId::from_raw(id)))
+    }
+
+    /// Defines a custom field of `entity` ("customer" or "contact").
+    #[pyo3(signature = (entity, key, label, field_type, *, required = false, allowed_values = None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    fn define_custom_field(
+        &self,
+        py: Python<'_>,
+        entity: &str,
+        key: &str,
+        label: &str,
+        field_type: &str,
+        required: bool,
+        allowed_values: Option<Vec<String>>,
+    ) -> PyResult<CustomField> {
+        let entity: EntityKind = parse_name("entity", entity)?;
+        let mut def = CustomFieldDef::new(entity, key, label, parse_name("field_type", field_type)?);
+        def.required = required;
+        def.allowed_values = allowed_values.unwrap_or_default();
+        self.run(py, |crm, actor| crm.define_custom_field(actor, def)).map(CustomField)
+    }
+
+    /// Defines a tag (or moves it to another group).
+    #[pyo3(signature = (name, group = None))]
+    fn define_tag(&self, py: Python<'_>, name: &str, group: Option<&str>) -> PyResult<Tag> {
+        self.run(py, |crm, actor| crm.define_tag(actor, name, group)).map(Tag)
+    }
+
+    /// Every tag, by group then name.
+    fn tags(&self, py: Python<'_>) -> PyResult<Vec<Tag>> {
+        Ok(self.run(py, |crm, actor| crm.tags(actor))?.into_iter().map(Tag).collect())
+    }
+
+    /// Change-log entries (who, when, entity, field changes), oldest first.
+    #[pyo3(signature = (*, entity_id = None, customer_id = None, user = None, after_seq = None, limit = None))]
+    fn change_log(
+        &self,
+        py: Python<'_>,
+        entity_id: Option<String>,
+        customer_id: Option<&Bound<'_, PyAny>>,
+        user: Option<&str>,
+        after_seq: Option<u64>,
+        limit: Option<usize>,
+    ) -> PyResult<Vec<ChangeLogEntry>> {
+        let query = guanxi::ChangeLogQuery {
+            entity_id,
+            customer_id: customer_id.map(customer_id_from).transpose()?,
+            actor: user.map(guanxi::UserId::new).transpose().map_err(to_py)?,
+            after_seq,
+            limit,
+            ..Default::default()
+        };
+        Ok(self.run(py, |crm, actor| crm.change_log(actor, &query))?.into_iter().map(ChangeLogEntry).collect())
+    }
+}
+
+/// Customer operations of a `Crm` (`crm.customers`).
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Customers {
+    crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Customers {
+    /// Creates a customer (with contacts given as dicts) and returns it.
+    #[pyo3(signature = (name, **fields))]
+    fn create(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Customer> {
+        let input = new_customer(name, fields)?;
+        let crm = self.crm.get();
+        crm.run(py, |c, a| c.create_customer(a, input)).map(Customer)
+    }
+
+    /// Creates many customers in one transaction: all or none. Each row is a dict of `create`'s arguments.
+    fn create_many(&self, py: Python<'_>, rows: &Bound<'_, PyAny>) -> PyResult<Vec<Customer>> {
+        let mut inputs: Vec<NewCustomer> = Vec::new();
+        for row in rows.try_iter()? {
+            let row = row?;
+            let row = row.cast::<PyDict>()?;
+            let name: String = row.get_item("name")?.ok_or_else(|| missing("name"))?.extract()?;
+            let rest = row.copy()?;
+            rest.del_item("name")?;
+            inputs.push(new_customer(&name, Some(&rest))?);
+        }
+        let crm = self.crm.get();
+        Ok(crm.run(py, |c, a| c.create_customers(a, inputs))?.into_iter().map(Customer).collect())
+    }
+
+    /// A customer by id (UUID or str).
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Customer> {
+        let id = customer_id_from(id)?;
+        self.crm.get().run(py, |c, a| c.customer(a, id)).map(Customer)
+    }
+
+    /// A customer by its code, e.g. "C20240501001".
+    fn get_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Customer> {
+        self.crm.get().run(py, |c, a| c.customer_by_code(a, code)).map(Customer)
+    }
+
+    /// Changes fields of the customer whose current version is `version`; a stale version
+    /// raises ConflictError. Pass None to clear an optional field; `custom={"k": None}` removes a value.
+    #[pyo3(signature = (id, version, **changes))]
+    fn update(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64, changes: Option<&Bound<'_, PyDict>>) -> PyResult<Customer> {
+        let id = customer_id_from(id)?;
+        let patch = customer_patch(changes)?;
+        self.crm.get().run(py, |c, a| c.update_customer(a, id, version, patch)).map(Customer)
+    }
+
+    /// Soft-deletes a customer.
+    fn delete(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Customer> {
+        let id = customer_id_from(id)?;
+        self.crm.get().run(py, |c, a| c.delete_customer(a, id, version)).map(Customer)
+    }
+
+    /// Restores a soft-deleted customer.
+    fn restore(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Customer> {
+        let id = customer_id_from(id)?;
+        self.crm.get().run(py, |c, a| c.restore_customer(a, id, version)).map(Customer)
+    }
+
+    /// Every customer matching the keyword filters, as a table that converts to pyarrow,
+    /// polars or pandas without per-row Python objects (and iterates as Customer objects).
+    #[pyo3(signature = (**filters))]
+    fn list(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<arrow::CustomerTable> {
+        let filter = customer_filter(filters)?;
+        let (rows, fields) = self.crm.get().run(py, |c, a| {
+            Ok((c.all_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?))
+        })?;
+        Ok(arrow::CustomerTable::new(rows, fields))
+    }
+
+    /// How many customers match the keyword filters.
+    #[pyo3(signature = (**filters))]
+    fn count(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        let filter = customer_filter(filters)?;
+        self.crm.get().run(py, |c, a| c.count_customers(a, &filter))
+    }
+
+    /// Adds a tag (created if new).
+    fn add_tag(&self, py: Python<'_>, id: &Bound<'_, PyAny>, tag: &str) -> PyResult<Customer> {
+        let id = customer_id_from(id)?;
+        self.crm.get().run(py, |c, a| c.add_tag(a, id, tag)).map(Customer)
+    }
+
+    /// Removes a tag.
+    fn remove_tag(&self, py: Python<'_>, id: &Bound<'_, PyAny>, tag: &str) -> PyResult<Customer> {
+        let id = customer_id_from(id)?;
+        self.crm.get().run(py, |c, a| c.remove_tag(a, id, tag)).map(Customer)
+    }
+
+    /// Adds a contact; the first is primary, or pass primary=True.
+    #[pyo3(signature = (id, name, **fields))]
+    fn add_contact(&self, py: Python<'_>, id: &Bound<'_, PyAny>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Contact> {
+        let id = customer_id_from(id)?;
+        let input = new_contact(name, fields)?;
+        self.crm.get().run(py, |c, a| c.add_contact(a, id, input)).map(Contact)
+    }
+
+    /// The live contacts of a customer, primary first.
+    fn contacts(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Contact>> {
+        let id = customer_id_from(id)?;
+        Ok(self.crm.get().run(py, |c, a| c.contacts(a, id))?.into_iter().map(Contact).collect())
+    }
+
+    /// Logs an interaction ("call", "visit", "email", "meeting", "message", "other").
+    #[pyo3(signature = (id, kind, content, *, at = None, contact_id = None, next_step = None, next_contact_on = None, feedback = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn log_interaction(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        kind: &str,
+        content: String,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        contact_id: Option<&Bound<'_, PyAny>>,
+        next_step: Option<String>,
+        next_contact_on: Option<chrono::NaiveDate>,
+        feedback: Option<String>,
+    ) -> PyResult<Interaction> {
+        let id = customer_id_from(id)?;
+        let mut input = NewInteraction::new(parse_name("kind", kind)?, content);
+        input.at = at;
+        input.contact_id = contact_id.map(|c| uuid_from(c, "contact_id").map(ContactId)).transpose()?;
+        input.next_step = next_step;
+        input.next_contact_on = next_contact_on;
+        input.feedback = feedback;
+        self.crm.get().run(py, |c, a| c.log_interaction(a, id, input)).map(Interaction)
+    }
+
+    /// The interactions of a customer, oldest first.
+    fn interactions(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Interaction>> {
+        let id = customer_id_from(id)?;
+        Ok(self.crm.get().run(py, |c, a| c.interactions(a, id))?.into_iter().map(Interaction).collect())
+    }
+
+    /// The customer's timeline, oldest first: dicts with "at", "type" ("change" or
+    /// "interaction") and the entry's fields.
+    fn timeline<'py>(&self, py: Python<'py>, id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let id = customer_id_from(id)?;
+        let entries = self.crm.get().run(py, |c, a| c.timeline(a, id))?;
+        let out = PyList::empty(py);
+        for e in entries {
+            out.append(timeline_entry_to_py(py, e)?)?;
+        }
+        Ok(out)
+    }
+}
+
+fn missing(field: &str) -> PyErr {
+    errors::validation_error(vec![guanxi::FieldError::new(field, guanxi::ValidationReason::Required)])
+}
+
+
+/// Keyword filters → `CustomerFilter`.
+fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilter> {
+    let mut f = CustomerFilter::default();
+    let Some(filters) = filters else { return Ok(f) };
+    for (key, value) in filters.iter() {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "status" => f.status = Some(parse_name("status", &value.extract::<String>()?)?),
+            "kind" => f.kind = Some(parse_name("kind", &value.extract::<String>()?)?),
+            "level" => f.level = Some(parse_name("level", &value.extract::<String>()?)?),
+            "industry" => f.industry = Some(parse_name("industry", &value.extract::<String>()?)?),
+            "size" => f.size = Some(parse_name("size", &value.extract::<String>()?)?),
+            "owner" => f.owner = Some(guanxi::UserId::new(value.extract::<String>()?).map_err(to_py)?),
+            "department" => f.department = Some(guanxi::DepartmentId::new(value.extract::<String>()?).map_err(to_py)?),
+            "tag" => f = f.tag(&value.extract::<String>()?),
+            "tags" => {
+                for t in value.extract::<Vec<String>>()? {
+                    f = f.tag(&t);
+                }
+            }
+            "province" => f = f.province(&value.extract::<String>()?),
+            "city" => f = f.city(&value.extract::<String>()?),
+            "district" => f.district = Some(guanxi::normalize::fold_text(&value.extract::<String>()?)),
+            "name_contains" => f.name_contains = Some(value.extract()?),
+            "deleted" => {
+                f.deleted = match value.extract::<String>()?.as_str() {
+                    "exclude" => guanxi::Deleted::Exclude,
+                    "only" => guanxi::Deleted::Only,
+                    "include" => guanxi::Deleted::Include,
+                    other => return Err(invalid_arg("deleted", &format!("'{other}' is not exclude/only/include"))),
+                }
+            }
+            "custom" => {
+                let d = value.cast::<PyDict>()?;
+                for (k, v) in d.iter() {
+                    f.custom.push(guanxi::CustomFilter::new(k.extract::<String>()?, custom_value_from(&v, &k.to_string())?));
+                }
+            }
+            other => return Err(invalid_arg(other, "is not a customer filter")),
+        }
+    }
+    Ok(f)
+}
+
+fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerPatch> {
+    let mut p = CustomerPatch::default();
+    let Some(changes) = changes else { return Ok(p) };
+    let mut region: Option<(Option<String>, Option<String>, Option<String>)> = None;
+    for (key, value) in changes.iter() {
+        let key: String = key.extract()?;
+        let text = |v: &Bound<'_, PyAny>| -> PyResult<Option<String>> { if v.is_none() { Ok(None) } else { v.extract().map(Some) } };
+        match key.as_str() {
+            "name" => p.name = Some(value.extract()?),
+            "kind" => p.kind = Some(parse_name("kind", &value.extract::<String>()?)?),
+            "status" => p.status = Some(parse_name("status", &value.extract::<String>()?)?),
+            "industry" => p.industry = Some(text(&value)?.map(|v| parse_name("industry", &v)).transpose()?),
+            "size" => p.size = Some(text(&value)?.map(|v| parse_name("size", &v)).transpose()?),
+            "level" => p.level = Some(text(&value)?.map(|v| parse_name("level", &v)).transpose()?),
+            "source" => p.source = Some(text(&value)?),
+            "address" => p.address = Some(text(&value)?),
+            "owner" => p.owner = Some(text(&value)?.map(guanxi::UserId::new).transpose().map_err(to_py)?),
+            "department" => p.department = Some(text(&value)?.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?),
+            "province" | "city" | "district" => {
+                let r = region.get_or_insert((None, None, None));
+                let v = text(&value)?;
+                match key.as_str() {
+                    "province" => r.0 = v,
+                    "city" => r.1 = v,
+                    _ => r.2 = v,
+                }
+            }
+            "custom" => {
+                let mut custom = BTreeMap::new();
+                for (k, v) in value.cast::<PyDict>()?.iter() {
+                    let k: String = k.extract()?;
+                    let v = if v.is_none() { None } else { Some(custom_value_from(&v, &k)?) };
+                    custom.insert(k, v);
+                }
+                p.custom = custom;
+            }
+            other => return Err(invalid_arg(other, "is not a customer field")),
+        }
+    }
+    if let Some((province, city, district)) = region {
+        p.region = Some(province.map(|province| guanxi::Region {
+            province,
+            city: city.unwrap_or_default(),
+            district: district.unwrap_or_default(),
+        }));
+    }
+    Ok(p)
+}
+
+/// The native module `guanxi._guanxi`; the `guanxi` package re-exports it.
+#[pymodule]
+fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyCrm>()?;
+    m.add_class::<Customers>()?;
+    m.add_class::<Customer>()?;
+    m.add_class::<Contact>()?;
+    m.add_class::<Interaction>()?;
+    m.add_class::<Tag>()?;
+    m.add_class::<CustomField>()?;
+    m.add_class::<ChangeLogEntry>()?;
+    m.add_class::<FieldError>()?;
+    m.add_class::<arrow::CustomerTable>()?;
+    errors::register(m)?;
+    Ok(())
+}
