@@ -129,7 +129,12 @@ fn custom_column(rows: &[guanxi::Customer], def: &CustomFieldDef) -> Result<(Fie
     Ok(match def.field_type {
         FieldType::Number => {
             let mut b = Int64Builder::with_capacity(rows.len());
-            rows.iter().for_each(|c| b.append_option(match get(c) { Some(CustomValue::Number(n)) => Some(*n), _ => None }));
+            rows.iter().for_each(|c| {
+                b.append_option(match get(c) {
+                    Some(CustomValue::Number(n)) => Some(*n),
+                    _ => None,
+                })
+            });
             (Field::new(name, DataType::Int64, true), Arc::new(b.finish()))
         }
         FieldType::Decimal => {
@@ -162,7 +167,12 @@ fn custom_column(rows: &[guanxi::Customer], def: &CustomFieldDef) -> Result<(Fie
         }
         FieldType::Bool => {
             let mut b = BooleanBuilder::with_capacity(rows.len());
-            rows.iter().for_each(|c| b.append_option(match get(c) { Some(CustomValue::Bool(v)) => Some(*v), _ => None }));
+            rows.iter().for_each(|c| {
+                b.append_option(match get(c) {
+                    Some(CustomValue::Bool(v)) => Some(*v),
+                    _ => None,
+                })
+            });
             (Field::new(name, DataType::Boolean, true), Arc::new(b.finish()))
         }
         FieldType::MultiSelect => {
@@ -194,7 +204,8 @@ pub(crate) fn record_batch(rows: &[guanxi::Customer], fields: &[CustomFieldDef])
         rows.iter().for_each(|c| b.append_option(f(c).map(|t| t.timestamp_micros())));
         Arc::new(b.finish())
     };
-    let region = |i: usize, part: fn(&guanxi::Region) -> &str| rows[i].region.as_ref().map(part).filter(|s| !s.is_empty());
+    let region =
+        |i: usize, part: fn(&guanxi::Region) -> &str| rows[i].region.as_ref().map(part).filter(|s| !s.is_empty());
     let ids: Vec<String> = rows.iter().map(|c| c.id.to_string()).collect();
     let mut tags = ListBuilder::new(StringBuilder::new());
     for c in rows {

@@ -10,6 +10,19 @@ use rust_decimal::Decimal;
 
 use crate::errors::validation_error;
 
+/// Python's repr of a str (single quotes, like `repr()`), for the classes' `__repr__`.
+pub(crate) fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+fn q_opt(s: Option<&str>) -> String {
+    s.map_or_else(|| "None".to_owned(), q)
+}
+
+fn py_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
 pub(crate) fn invalid_arg(field: &str, detail: &str) -> PyErr {
     validation_error(vec![guanxi::FieldError::new(field, ValidationReason::Invalid { detail: detail.to_owned() })])
 }
@@ -267,10 +280,10 @@ impl Customer {
     }
     fn __repr__(&self) -> String {
         format!(
-            "Customer(code={:?}, name={:?}, status={:?}, version={})",
-            self.0.code,
-            self.0.name,
-            self.0.status.as_str(),
+            "Customer(code={}, name={}, status={}, version={})",
+            q(&self.0.code),
+            q(&self.0.name),
+            q(self.0.status.as_str()),
             self.0.version
         )
     }
@@ -328,7 +341,12 @@ impl Contact {
         self.0.version
     }
     fn __repr__(&self) -> String {
-        format!("Contact(name={:?}, phones={:?}, primary={})", self.0.name, self.phones(), self.0.primary)
+        format!(
+            "Contact(name={}, phones=[{}], primary={})",
+            q(&self.0.name),
+            self.0.phones.iter().map(|p| q(p.as_str())).collect::<Vec<_>>().join(", "),
+            py_bool(self.0.primary)
+        )
     }
 }
 
@@ -376,7 +394,7 @@ impl Interaction {
         self.0.feedback.as_deref()
     }
     fn __repr__(&self) -> String {
-        format!("Interaction(kind={:?}, at={}, content={:?})", self.0.kind.as_str(), self.0.at, self.0.content)
+        format!("Interaction(kind={}, at='{}', content={})", q(self.0.kind.as_str()), self.0.at, q(&self.0.content))
     }
 }
 
@@ -396,7 +414,7 @@ impl Tag {
         self.0.group.as_deref()
     }
     fn __repr__(&self) -> String {
-        format!("Tag(name={:?}, group={:?})", self.0.name, self.0.group)
+        format!("Tag(name={}, group={})", q(&self.0.name), q_opt(self.0.group.as_deref()))
     }
 }
 
@@ -432,7 +450,12 @@ impl CustomField {
         self.0.allowed_values.clone()
     }
     fn __repr__(&self) -> String {
-        format!("CustomField(entity={:?}, key={:?}, field_type={:?})", self.0.entity.as_str(), self.0.key, self.0.field_type.as_str())
+        format!(
+            "CustomField(entity={}, key={}, field_type={})",
+            q(self.0.entity.as_str()),
+            q(&self.0.key),
+            q(self.0.field_type.as_str())
+        )
     }
 }
 
@@ -477,7 +500,14 @@ impl ChangeLogEntry {
             .collect()
     }
     fn __repr__(&self) -> String {
-        format!("ChangeLogEntry(seq={}, user={:?}, {} {} {})", self.0.seq, self.0.actor.as_str(), self.0.action, self.0.entity, self.0.entity_id)
+        format!(
+            "ChangeLogEntry(seq={}, user={}, action={}, entity={}, entity_id={})",
+            self.0.seq,
+            q(self.0.actor.as_str()),
+            q(self.0.action.as_str()),
+            q(self.0.entity.as_str()),
+            q(&self.0.entity_id)
+        )
     }
 }
 
@@ -507,7 +537,7 @@ impl FieldError {
             .unwrap_or_default()
     }
     fn __repr__(&self) -> String {
-        format!("FieldError(field={:?}, reason={:?})", self.0.field, self.0.reason.to_string())
+        format!("FieldError(field={}, reason={})", q(&self.0.field), q(&self.0.reason.to_string()))
     }
 }
 

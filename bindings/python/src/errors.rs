@@ -13,9 +13,19 @@ create_exception!(
     GuanxiError,
     "Input failed validation; `.errors` lists every FieldError, `.field` and `.reason` are the first's."
 );
-create_exception!(guanxi._guanxi, ConflictError, GuanxiError, "An update carried a stale version; nothing was written.");
+create_exception!(
+    guanxi._guanxi,
+    ConflictError,
+    GuanxiError,
+    "An update carried a stale version; nothing was written."
+);
 create_exception!(guanxi._guanxi, DuplicateError, GuanxiError, "A value that must be unique already exists.");
-create_exception!(guanxi._guanxi, PermissionDeniedError, GuanxiError, "The acting user may not do this; `.action` names it.");
+create_exception!(
+    guanxi._guanxi,
+    PermissionDeniedError,
+    GuanxiError,
+    "The acting user may not do this; `.action` names it."
+);
 create_exception!(guanxi._guanxi, InvalidStateError, GuanxiError, "The operation does not fit the record's state.");
 create_exception!(guanxi._guanxi, StorageError, GuanxiError, "The storage backend failed.");
 

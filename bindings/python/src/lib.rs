@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use guanxi::{
-    Actor, ContactId, Crm, CustomFieldDef, CustomerFilter, CustomerPatch, EntityKind,
-    NewCustomer, NewInteraction, SubscriptionId,
+    Actor, ContactId, Crm, CustomFieldDef, CustomerFilter, CustomerPatch, EntityKind, NewCustomer, NewInteraction,
+    SubscriptionId,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -111,7 +111,7 @@ impl PyCrm {
     }
 
     fn __repr__(&self) -> String {
-        format!("Crm(user={:?}, closed={})", self.user(), self.closed())
+        format!("Crm(user={}, closed={})", q(self.user()), if self.closed() { "True" } else { "False" })
     }
 
     /// Calls `callback(event: dict)` after every committed change; returns an id for `unsubscribe`.
@@ -234,7 +234,13 @@ impl Customers {
     /// Changes fields of the customer whose current version is `version`; a stale version
     /// raises ConflictError. Pass None to clear an optional field; `custom={"k": None}` removes a value.
     #[pyo3(signature = (id, version, **changes))]
-    fn update(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64, changes: Option<&Bound<'_, PyDict>>) -> PyResult<Customer> {
+    fn update(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        version: u64,
+        changes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Customer> {
         let id = customer_id_from(id)?;
         let patch = customer_patch(changes)?;
         self.crm.get().run(py, |c, a| c.update_customer(a, id, version, patch)).map(Customer)
@@ -257,9 +263,10 @@ impl Customers {
     #[pyo3(signature = (**filters))]
     fn list(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<arrow::CustomerTable> {
         let filter = customer_filter(filters)?;
-        let (rows, fields) = self.crm.get().run(py, |c, a| {
-            Ok((c.all_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?))
-        })?;
+        let (rows, fields) = self
+            .crm
+            .get()
+            .run(py, |c, a| Ok((c.all_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?)))?;
         Ok(arrow::CustomerTable::new(rows, fields))
     }
 
@@ -284,7 +291,13 @@ impl Customers {
 
     /// Adds a contact; the first is primary, or pass primary=True.
     #[pyo3(signature = (id, name, **fields))]
-    fn add_contact(&self, py: Python<'_>, id: &Bound<'_, PyAny>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Contact> {
+    fn add_contact(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        name: &str,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Contact> {
         let id = customer_id_from(id)?;
         let input = new_contact(name, fields)?;
         self.crm.get().run(py, |c, a| c.add_contact(a, id, input)).map(Contact)
@@ -344,7 +357,6 @@ fn missing(field: &str) -> PyErr {
     errors::validation_error(vec![guanxi::FieldError::new(field, guanxi::ValidationReason::Required)])
 }
 
-
 /// Keyword filters → `CustomerFilter`.
 fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilter> {
     let mut f = CustomerFilter::default();
@@ -383,7 +395,10 @@ fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilt
             "custom" => {
                 let d = value.cast::<PyDict>()?;
                 for (k, v) in d.iter() {
-                    f.custom.push(guanxi::CustomFilter::new(k.extract::<String>()?, custom_value_from(&v, &k.to_string())?));
+                    f.custom.push(guanxi::CustomFilter::new(
+                        k.extract::<String>()?,
+                        custom_value_from(&v, &k.to_string())?,
+                    ));
                 }
             }
             other => return Err(invalid_arg(other, "is not a customer filter")),
@@ -398,7 +413,9 @@ fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerPatch
     let mut region: Option<(Option<String>, Option<String>, Option<String>)> = None;
     for (key, value) in changes.iter() {
         let key: String = key.extract()?;
-        let text = |v: &Bound<'_, PyAny>| -> PyResult<Option<String>> { if v.is_none() { Ok(None) } else { v.extract().map(Some) } };
+        let text = |v: &Bound<'_, PyAny>| -> PyResult<Option<String>> {
+            if v.is_none() { Ok(None) } else { v.extract().map(Some) }
+        };
         match key.as_str() {
             "name" => p.name = Some(value.extract()?),
             "kind" => p.kind = Some(parse_name("kind", &value.extract::<String>()?)?),
@@ -409,7 +426,9 @@ fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerPatch
             "source" => p.source = Some(text(&value)?),
             "address" => p.address = Some(text(&value)?),
             "owner" => p.owner = Some(text(&value)?.map(guanxi::UserId::new).transpose().map_err(to_py)?),
-            "department" => p.department = Some(text(&value)?.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?),
+            "department" => {
+                p.department = Some(text(&value)?.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?)
+            }
             "province" | "city" | "district" => {
                 let r = region.get_or_insert((None, None, None));
                 let v = text(&value)?;

@@ -324,16 +324,39 @@ impl Crm {
     /// One page of the customers matching `filter`, in creation order.
     pub fn list_customers(&self, actor: &Actor, filter: &CustomerFilter, page: PageRequest) -> Result<Page<Customer>> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.store.list_customers(filter, &page)
+        self.store.list_customers(&self.typed_filter(filter)?, &page)
+    }
+
+    /// The filter with its custom-field values parsed into each field's type, as validation
+    /// parses input (so `"crm"` finds multi-select values containing crm, `"12.50"` a decimal);
+    /// an undefined field or a value of the wrong type is a validation error on `custom.<key>`.
+    fn typed_filter(&self, filter: &CustomerFilter) -> Result<CustomerFilter> {
+        if filter.custom.is_empty() {
+            return Ok(filter.clone());
+        }
+        let defs = self.store.custom_fields(EntityKind::Customer)?;
+        let mut errs = ValidationErrors::default();
+        let mut typed = filter.clone();
+        for f in &mut typed.custom {
+            match defs.iter().find(|d| d.key == f.key) {
+                None => errs.push(format!("custom.{}", f.key), ValidationReason::UnknownField),
+                Some(def) => match f.value.clone().coerce(def.field_type) {
+                    Ok(v) => f.value = v,
+                    Err(reason) => errs.push(format!("custom.{}", f.key), reason),
+                },
+            }
+        }
+        errs.into_result(typed)
     }
 
     /// Every customer matching `filter`, walking all pages.
     pub fn all_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let filter = self.typed_filter(filter)?;
         let mut out = Vec::new();
         let mut page = PageRequest::first(1000);
         loop {
-            let p = self.store.list_customers(filter, &page)?;
+            let p = self.store.list_customers(&filter, &page)?;
             out.extend(p.items);
             match p.next {
                 Some(next) => page = PageRequest::after(next, 1000),
@@ -345,7 +368,7 @@ impl Crm {
     /// How many customers match `filter`.
     pub fn count_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<u64> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.store.count_customers(filter)
+        self.store.count_customers(&self.typed_filter(filter)?)
     }
 
     /// Applies a patch to a customer whose current version is `expected_version`. A stale

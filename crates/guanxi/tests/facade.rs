@@ -423,6 +423,31 @@ fn custom_fields_validate_and_filter(f: Fixture) {
         ["甲"]
     );
 
+    // Filter values are parsed into the field's type, like input is.
+    assert_eq!(names(with(CustomValue::Text("crm".into()))), ["甲"]);
+    assert_eq!(
+        names(CustomerFilter::default().custom(CustomFilter::new("budget", CustomValue::Text("1,200,000".into())))),
+        ["甲"]
+    );
+    let err = f
+        .crm
+        .count_customers(
+            &f.alice,
+            &CustomerFilter::default().custom(CustomFilter::new("nope", CustomValue::Bool(true))),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Validation(v) if v.field("custom.nope").unwrap().reason == ValidationReason::UnknownField)
+    );
+    let err = f
+        .crm
+        .count_customers(
+            &f.alice,
+            &CustomerFilter::default().custom(CustomFilter::new("budget", CustomValue::Text("lots".into()))),
+        )
+        .unwrap_err();
+    assert!(matches!(&err, Error::Validation(v) if v.field("custom.budget").is_some()), "{err:?}");
+
     let b = f.crm.update_customer(&f.alice, a.id, 1, CustomerPatch::default().clear_custom("budget")).unwrap();
     assert!(!b.custom.contains_key("budget"));
     assert_eq!(f.crm.contacts(&f.alice, a.id).unwrap()[0].custom["wechat"], CustomValue::Text("wx1".into()));

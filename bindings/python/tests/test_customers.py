@@ -1,0 +1,191 @@
+"""Customer center from Python: pythonic objects, native types, typed exceptions."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+import guanxi
+
+
+def huawei(crm: guanxi.Crm) -> guanxi.Customer:
+    return crm.customers.create(
+        "  华为技术有限公司 ",
+        industry="information_technology",
+        size="large",
+        source="展会",
+        province="广东",
+        city="深圳市",
+        district="龙岗区",
+        tags=["VIP", "行业-通信"],
+        contacts=[{"name": "张伟", "phone": "+86 138-1234-5678", "email": "Zhang.Wei@Huawei.COM"}],
+    )
+
+
+def test_create_returns_normalized_customer_with_native_types(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    assert c.name == "华为技术有限公司"
+    assert c.code.startswith("C") and len(c.code) == 12
+    assert isinstance(c.id, uuid.UUID) and c.id.version == 7
+    assert isinstance(c.created_at, datetime.datetime) and c.created_at.utcoffset() == datetime.timedelta(0)
+    assert c.province == "广东省" and c.city == "深圳市" and c.district == "龙岗区"
+    assert c.status == guanxi.LifecycleStatus.POTENTIAL == "potential"
+    assert c.kind == guanxi.CustomerKind.ENTERPRISE
+    assert c.size == guanxi.SizeBand.LARGE
+    assert c.owner == "alice" and c.created_by == "alice"
+    assert c.tags == ["VIP", "行业-通信"]
+    assert c.version == 1 and c.deleted_at is None
+    [contact] = crm.customers.contacts(c.id)
+    assert contact.phones == ["+8613812345678"]
+    assert contact.emails == ["zhang.wei@huawei.com"]
+    assert contact.primary is True
+
+
+def test_repr_and_equality(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    assert repr(c) == f"Customer(code='{c.code}', name='华为技术有限公司', status='potential', version=1)"
+    assert crm.customers.get(c.id) == c
+    assert crm.customers.get(str(c.id)) == c
+    assert crm.customers.get_by_code(c.code) == c
+    assert crm.customers.get(c.id) != crm.customers.create("别的公司")
+    assert repr(crm) == "Crm(user='alice', closed=False)"
+
+
+def test_validation_error_lists_every_field(crm: guanxi.Crm) -> None:
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.customers.create("", province="火星", contacts=[{"name": "李娜", "phone": "12345", "email": "nope"}])
+    err = info.value
+    assert isinstance(err, guanxi.GuanxiError)
+    assert err.field == "name" and err.reason == "is required"
+    fields = sorted(e.field for e in err.errors)
+    assert fields == ["contacts[0].emails[0]", "contacts[0].phones[0]", "name", "region.province"]
+    codes = {e.field: e.code for e in err.errors}
+    assert codes["contacts[0].phones[0]"] == "invalid_phone"
+    assert crm.customers.count() == 0
+
+
+def test_update_conflict_and_not_found(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    updated = crm.customers.update(c.id, c.version, status="customer", address="坂田基地", custom={})
+    assert updated.version == 2 and updated.status == guanxi.LifecycleStatus.CUSTOMER
+    with pytest.raises(guanxi.ConflictError) as info:
+        crm.customers.update(c.id, 1, name="过期的写入")
+    assert (info.value.expected, info.value.actual) == (1, 2)
+    assert crm.customers.get(c.id).name == "华为技术有限公司"
+    cleared = crm.customers.update(c.id, 2, address=None)
+    assert cleared.address is None
+    with pytest.raises(guanxi.NotFoundError):
+        crm.customers.get(uuid.uuid4())
+    with pytest.raises(guanxi.ValidationError) as bad:
+        crm.customers.update(c.id, 3, colour="red")
+    assert bad.value.field == "colour"
+
+
+def test_soft_delete_and_restore(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    deleted = crm.customers.delete(c.id, 1)
+    assert deleted.deleted_at is not None
+    with pytest.raises(guanxi.NotFoundError):
+        crm.customers.get(c.id)
+    assert crm.customers.count(deleted="only") == 1
+    assert crm.customers.restore(c.id, 2).version == 3
+
+
+def test_custom_fields_are_typed_and_floats_refused(crm: guanxi.Crm) -> None:
+    crm.define_custom_field("customer", "budget", "预算", "decimal")
+    crm.define_custom_field("customer", "since", "合作起始", "date")
+    crm.define_custom_field("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
+    c = crm.customers.create(
+        "甲",
+        custom={"budget": decimal.Decimal("1200000.50"), "since": datetime.date(2020, 1, 2), "products": ["crm"]},
+    )
+    assert c.custom == {"budget": decimal.Decimal("1200000.5"), "since": datetime.date(2020, 1, 2), "products": ["crm"]}
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.customers.create("乙", custom={"budget": 1.5})
+    assert info.value.field == "custom.budget"
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.customers.create("丙", custom={"products": ["sap"]})
+    assert info.value.errors[0].code == "not_allowed"
+    assert crm.customers.count(custom={"products": "crm"}) == 1
+
+
+def test_filters_tags_contacts_interactions_timeline(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    crm.customers.create("腾讯", province="广东", status="customer")
+    crm.customers.create("海尔", province="山东", tags=["VIP"])
+    assert crm.customers.count(province="广东") == 2
+    assert crm.customers.count(tag="VIP", province="广东") == 1
+    assert crm.customers.count(status=guanxi.LifecycleStatus.CUSTOMER) == 1
+    crm.customers.add_tag(c.id, "重点")
+    assert "重点" in crm.customers.get(c.id).tags
+    crm.customers.remove_tag(c.id, "重点")
+    assert [t.name for t in crm.tags()] == ["VIP", "行业-通信", "重点"]
+    second = crm.customers.add_contact(c.id, "李娜", phones=["139 0000 1111"], primary=True)
+    assert [p.name for p in crm.customers.contacts(c.id)] == ["李娜", "张伟"] and second.primary
+    i = crm.customers.log_interaction(c.id, "visit", "现场演示，客户关注价格", next_contact_on=datetime.date(2030, 1, 1))
+    assert i.content == "现场演示，客户关注价格" and i.author == "alice"
+    assert crm.customers.interactions(c.id) == [i]
+    kinds = [e["type"] for e in crm.customers.timeline(c.id)]
+    assert kinds.count("interaction") == 1 and kinds[0] == "change"
+
+
+def test_change_log_and_acting_user(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    bob = crm.as_user("bob")
+    bob.customers.update(c.id, 1, status="customer")
+    entries = crm.change_log(entity_id=str(c.id))
+    assert [(e.user, e.action) for e in entries] == [("alice", "create"), ("bob", "update")]
+    assert entries[1].changes == [("status", '"potential"', '"customer"')]
+    assert [e.user for e in crm.change_log(user="bob")] == ["bob"]
+
+
+def test_events_reach_python_callbacks_after_commit(crm: guanxi.Crm) -> None:
+    seen: list[dict[str, object]] = []
+    sub = crm.subscribe(seen.append)
+    c = huawei(crm)
+    assert [e["type"] for e in seen] == ["customer_created", "tag_added", "tag_added", "contact_added"]
+    assert seen[0]["customer_id"] == c.id and seen[0]["user"] == "alice"
+    assert crm.unsubscribe(sub)
+    crm.customers.create("后来者")
+    assert len(seen) == 4
+
+
+def test_context_manager_closes_and_file_persists(db_path: Path) -> None:
+    with guanxi.Crm.open(db_path, user="alice") as crm:
+        code = huawei(crm).code
+    assert crm.closed
+    with pytest.raises(guanxi.GuanxiError, match="closed"):
+        crm.customers.count()
+    with guanxi.Crm.open(str(db_path), user="bob") as again:
+        assert again.customers.get_by_code(code).name == "华为技术有限公司"
+
+
+def test_many_threads_share_a_handle(crm: guanxi.Crm) -> None:
+    # Storage work runs without the GIL; threads interleave safely.
+    def work(n: int) -> None:
+        for i in range(20):
+            crm.customers.create(f"客户{n}-{i}", tags=["并发"])
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    table = crm.customers.list(tag="并发")
+    assert len(table) == 80 and len({c.code for c in table.to_list()}) == 80
+
+
+def test_create_many_is_all_or_nothing(crm: guanxi.Crm) -> None:
+    rows = [{"name": f"批量{i}", "tags": ["批量"]} for i in range(5)]
+    rows[3]["contacts"] = [{"name": "错", "phone": "999"}]
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.customers.create_many(rows)
+    assert info.value.field == "customers[3].contacts[0].phones[0]"
+    assert crm.customers.count() == 0
+    del rows[3]["contacts"]
+    assert len(crm.customers.create_many(rows)) == 5

@@ -1,0 +1,93 @@
+"""Lists become pyarrow, polars and pandas frames through the Arrow C stream interface."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import decimal
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+
+import guanxi
+
+
+def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
+    crm.define_custom_field("customer", "budget", "预算", "decimal")
+    crm.define_custom_field("customer", "since", "起始", "date")
+    crm.define_custom_field("customer", "vip", "贵宾", "bool")
+    crm.define_custom_field("customer", "employees", "员工", "number")
+    crm.define_custom_field("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
+    crm.customers.create(
+        "甲",
+        tags=["VIP", "重点"],
+        custom={"budget": "12.5", "since": "2020-01-02", "vip": True, "employees": 250, "products": ["erp", "crm"]},
+    )
+    crm.customers.create("乙", custom={"budget": decimal.Decimal("3")})
+    table = pa.table(crm.customers.list())
+    assert table.num_rows == 2
+    assert table.schema.field("tags").type == pa.list_(pa.string())
+    custom = table.schema.field("custom").type
+    assert custom.field("budget").type == pa.decimal128(38, 1)
+    assert custom.field("since").type == pa.date32()
+    assert custom.field("vip").type == pa.bool_()
+    assert custom.field("employees").type == pa.int64()
+    assert custom.field("products").type == pa.list_(pa.string())
+    assert table.schema.field("created_at").type == pa.timestamp("us", tz="UTC")
+    rows = table.to_pylist()
+    assert rows[0]["tags"] == ["VIP", "重点"]
+    assert rows[0]["custom"] == {
+        "budget": decimal.Decimal("12.5"),
+        "since": datetime.date(2020, 1, 2),
+        "vip": True,
+        "employees": 250,
+        "products": ["crm", "erp"],
+    }
+    assert rows[1]["custom"]["budget"] == decimal.Decimal("3.0") and rows[1]["custom"]["vip"] is None
+
+
+def test_pandas_and_polars_agree_with_objects(crm: guanxi.Crm) -> None:
+    for i in range(30):
+        crm.customers.create(f"客户{i}", province=["山东", "广东", "浙江"][i % 3], status=["potential", "customer"][i % 2])
+    listing = crm.customers.list()
+    df = listing.to_pandas()
+    pl_df = listing.to_polars()
+    objects = listing.to_list()
+    assert list(df["code"]) == [c.code for c in objects] == pl_df["code"].to_list()
+    assert df.groupby("province").size().to_dict() == {"山东省": 10, "广东省": 10, "浙江省": 10}
+    assert pl_df.filter(pl.col("status") == "customer").height == 15
+    assert isinstance(df["created_at"].dtype, pd.DatetimeTZDtype)
+
+
+def test_empty_list_is_an_empty_table(crm: guanxi.Crm) -> None:
+    table = pa.table(crm.customers.list(tag="nothing"))
+    assert table.num_rows == 0 and "code" in table.column_names
+
+
+def test_real_telco_data_round_trips_into_pandas(crm: guanxi.Crm, telco_csv: Path) -> None:
+    crm.define_custom_field("customer", "contract", "合约", "single_select", allowed_values=["Month-to-month", "One year", "Two year"])
+    crm.define_custom_field("customer", "monthly_charges", "月费", "decimal")
+    with telco_csv.open(newline="", encoding="utf-8") as f:
+        source = list(csv.DictReader(f))
+    crm.customers.create_many(
+        {
+            "name": f"Telco {r['customerID']}",
+            "kind": "individual",
+            "status": "lost" if r["Churn"] == "Yes" else "customer",
+            "tags": [f"网络-{r['InternetService']}"],
+            "custom": {"contract": r["Contract"], "monthly_charges": r["MonthlyCharges"]},
+        }
+        for r in source
+    )
+    df = crm.customers.list().to_pandas()
+    assert len(df) == len(source)
+    assert (df["status"] == "lost").sum() == sum(r["Churn"] == "Yes" for r in source)
+    contracts = df["custom"].map(lambda c: c["contract"]).value_counts().to_dict()
+    expected: dict[str, int] = {}
+    for r in source:
+        expected[r["Contract"]] = expected.get(r["Contract"], 0) + 1
+    assert contracts == expected
+    total = sum((c["monthly_charges"] for c in df["custom"]), decimal.Decimal(0))
+    assert total == sum((decimal.Decimal(r["MonthlyCharges"]) for r in source), decimal.Decimal(0))
