@@ -19,7 +19,7 @@ use crate::normalize::fold_text;
 /// assert_eq!("multi_select".parse::<FieldType>().unwrap(), FieldType::MultiSelect);
 /// assert_eq!(FieldType::Decimal.as_str(), "decimal");
 /// ```
-#[non_exhaustive]
+// Exhaustive on purpose: the bindings mirror it, and a new type must fail their build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldType {

@@ -1,0 +1,136 @@
+// Kotlin tests of the guanxi bindings generated from the library under test (see run-tests.sh).
+import guanxi.*
+import java.math.BigDecimal
+import java.nio.file.Files
+import java.time.Instant
+import java.time.LocalDate
+import java.util.UUID
+import kotlin.system.exitProcess
+
+fun check(condition: Boolean, message: () -> String) {
+    if (!condition) throw AssertionError(message())
+}
+
+inline fun <reified T : Throwable> assertThrows(block: () -> Unit): T {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is T) return e
+        throw AssertionError("expected ${T::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${T::class.simpleName}, nothing was thrown")
+}
+
+fun huawei(crm: Crm): Customer = crm.createCustomer(
+    NewCustomer(
+        name = " 华为技术有限公司 ",
+        province = "广东",
+        city = "深圳市",
+        tags = listOf("VIP"),
+        contacts = listOf(NewContact(name = "张伟", phones = listOf("+86 138-1234-5678"))),
+    )
+)
+
+val tests: List<Pair<String, () -> Unit>> = listOf(
+    "create, get, update and list" to {
+        Crm.inMemory("alice").use { crm ->
+            val c = huawei(crm)
+            check(c.name == "华为技术有限公司") { "name ${c.name}" }
+            check(c.code.startsWith("C") && c.code.length == 12) { "code ${c.code}" }
+            check(c.province == "广东省") { "province ${c.province}" }
+            check(c.status == LifecycleStatus.POTENTIAL && c.version == 1UL) { "status ${c.status}" }
+            check(crm.customer(c.id) == c) { "get by id" }
+            check(crm.customerByCode(c.code) == c) { "get by code" }
+            val updated = crm.updateCustomer(c.id, c.version, CustomerPatch(status = LifecycleStatus.CUSTOMER))
+            check(updated.version == 2UL && updated.status == LifecycleStatus.CUSTOMER) { "update $updated" }
+            crm.createCustomer(NewCustomer(name = "腾讯", province = "广东"))
+            val vips = crm.listCustomers(CustomerFilter(tags = listOf("VIP")))
+            check(vips.map { it.code } == listOf(c.code)) { "list by tag $vips" }
+            check(crm.countCustomers(CustomerFilter(province = "广东")) == 2UL) { "count by province" }
+            check(crm.contacts(c.id).single().phones == listOf("+8613812345678")) { "phone normalized" }
+        }
+    },
+    "validation failure is a typed exception naming the field" to {
+        Crm.inMemory("alice").use { crm ->
+            val e = assertThrows<CrmException.Validation> {
+                crm.createCustomer(NewCustomer(name = "", contacts = listOf(NewContact(name = "李娜", phones = listOf("12345")))))
+            }
+            check(e.field == "name") { "field ${e.field}" }
+            check(e.errors.map { it.field } == listOf("name", "contacts[0].phones[0]")) { "errors ${e.errors}" }
+            check(crm.countCustomers(CustomerFilter()) == 0UL) { "nothing written" }
+        }
+    },
+    "a stale version is a conflict and changes nothing" to {
+        Crm.inMemory("alice").use { crm ->
+            val c = huawei(crm)
+            crm.updateCustomer(c.id, 1UL, CustomerPatch(name = "新名字"))
+            val e = assertThrows<CrmException.Conflict> { crm.updateCustomer(c.id, 1UL, CustomerPatch(name = "过期")) }
+            check(e.expected == 1UL && e.actual == 2UL) { "conflict $e" }
+            check(crm.customer(c.id).name == "新名字") { "unchanged" }
+            assertThrows<CrmException.NotFound> { crm.customer(UUID.randomUUID()) }
+        }
+    },
+    "native types: UUID, Instant, BigDecimal, LocalDate" to {
+        Crm.inMemory("alice").use { crm ->
+            crm.defineCustomField(CustomField(entity = "customer", key = "budget", label = "预算", fieldType = FieldType.DECIMAL))
+            val before = Instant.now().minusSeconds(5)
+            val c = crm.createCustomer(
+                NewCustomer(name = "甲", custom = mapOf("budget" to CustomValue.Decimal(BigDecimal("1200000.50"))))
+            )
+            check(c.id.version() == 7) { "uuid v7" }
+            check(c.createdAt.isAfter(before)) { "instant ${c.createdAt}" }
+            val budget = c.custom["budget"] as CustomValue.Decimal
+            check(budget.value.compareTo(BigDecimal("1200000.5")) == 0) { "decimal ${budget.value}" }
+            val i = crm.logInteraction(
+                c.id,
+                NewInteraction(kind = InteractionKind.VISIT, content = "拜访", nextContactOn = LocalDate.of(2031, 1, 2))
+            )
+            check(i.nextContactOn == LocalDate.of(2031, 1, 2) && i.author == "alice") { "interaction $i" }
+            check(crm.interactions(c.id) == listOf(i)) { "interactions" }
+        }
+    },
+    "events reach a Kotlin listener after commit" to {
+        Crm.inMemory("alice").use { crm ->
+            val seen = mutableListOf<String>()
+            val id = crm.subscribe(object : EventListener {
+                override fun onEvent(event: Event) {
+                    seen.add(event.name)
+                }
+            })
+            val c = huawei(crm)
+            check(seen == listOf("customer_created", "tag_added", "contact_added")) { "events $seen" }
+            check(crm.unsubscribe(id)) { "unsubscribe" }
+            crm.addTag(c.id, "重点")
+            check(seen.size == 3) { "no events after unsubscribe" }
+        }
+    },
+    "handles close with use {} and files persist" to {
+        val dir = Files.createTempDirectory("guanxi")
+        val path = dir.resolve("crm.db").toString()
+        val crm = Crm.open(path, "alice")
+        val code = crm.use { huawei(it).code }
+        assertThrows<IllegalStateException> { crm.customerByCode(code) }
+        Crm.open(path, "bob").use { again ->
+            val c = again.customerByCode(code)
+            check(c.createdBy == "alice") { "created by ${c.createdBy}" }
+            check(again.changeLog(c.id.toString()).map { it.action } == listOf("create")) { "change log" }
+        }
+    },
+)
+
+fun main() {
+    var passed = 0
+    var failed = 0
+    for ((name, test) in tests) {
+        try {
+            test()
+            passed++
+            println("PASS $name")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: $e")
+        }
+    }
+    println("kotlin: $passed passed, $failed failed")
+    if (failed > 0) exitProcess(1)
+}

@@ -1,0 +1,745 @@
+//! Kotlin and Swift bindings of guanxi through uniffi proc-macros. No logic lives here: every
+//! exported method converts its arguments, makes one call on the `guanxi::Crm` facade and
+//! converts the result; errors map into one `CrmError` in one place.
+#![allow(unreachable_pub, missing_docs)] // the public surface is the generated foreign API
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use guanxi::{Actor, CustomerId};
+
+uniffi::setup_scaffolding!();
+
+type Uuid = uuid::Uuid;
+type Decimal = rust_decimal::Decimal;
+type DateTime = chrono::DateTime<chrono::Utc>;
+/// A calendar day (Kotlin `java.time.LocalDate`; Swift "YYYY-MM-DD" text).
+type Day = chrono::NaiveDate;
+
+uniffi::custom_type!(Uuid, String, {
+    remote,
+    try_lift: |s| Ok(uuid::Uuid::parse_str(&s)?),
+    lower: |u| u.to_string(),
+});
+uniffi::custom_type!(Decimal, String, {
+    remote,
+    try_lift: |s| Ok(rust_decimal::Decimal::from_str_exact(&s)?),
+    lower: |d| d.to_string(),
+});
+uniffi::custom_type!(DateTime, std::time::SystemTime, { remote });
+uniffi::custom_type!(Day, String, {
+    remote,
+    try_lift: |s| Ok(chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")?),
+    lower: |d| d.format("%Y-%m-%d").to_string(),
+});
+
+// ----- errors -----
+
+/// One failed field of a validation error.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Every guanxi failure (Kotlin `CrmException`, Swift `CrmError`). Fields are named `reason`,
+/// never `message`, which Kotlin's Throwable already has.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum CrmError {
+    #[error("{reason}")]
+    NotFound { reason: String },
+    #[error("{reason}")]
+    Validation { field: String, reason: String, errors: Vec<FieldError> },
+    #[error("{reason}")]
+    Conflict { reason: String, expected: u64, actual: u64 },
+    #[error("{reason}")]
+    Duplicate { reason: String },
+    #[error("{reason}")]
+    PermissionDenied { action: String, reason: String },
+    #[error("{reason}")]
+    InvalidState { reason: String },
+    #[error("{reason}")]
+    Storage { reason: String },
+    #[error("{reason}")]
+    Other { reason: String },
+}
+
+impl From<guanxi::Error> for CrmError {
+    fn from(e: guanxi::Error) -> Self {
+        let reason = e.to_string();
+        match e {
+            guanxi::Error::Validation(v) => {
+                let errors: Vec<FieldError> =
+                    v.iter().map(|f| FieldError { field: f.field.clone(), reason: f.reason.to_string() }).collect();
+                let field = errors.first().map(|f| f.field.clone()).unwrap_or_default();
+                CrmError::Validation { field, reason, errors }
+            }
+            guanxi::Error::NotFound { .. } => CrmError::NotFound { reason },
+            guanxi::Error::Conflict { expected, actual, .. } => CrmError::Conflict { reason, expected, actual },
+            guanxi::Error::Duplicate { .. } => CrmError::Duplicate { reason },
+            guanxi::Error::PermissionDenied { action, .. } => CrmError::PermissionDenied { action, reason },
+            guanxi::Error::InvalidState(_) => CrmError::InvalidState { reason },
+            guanxi::Error::Storage(_) => CrmError::Storage { reason },
+            _ => CrmError::Other { reason },
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, CrmError>;
+
+fn invalid(field: &str, reason: guanxi::ValidationReason) -> CrmError {
+    guanxi::Error::invalid(field, reason).into()
+}
+
+// ----- vocabularies -----
+
+/// Mirrors a guanxi vocabulary as a uniffi enum, with conversions both ways.
+macro_rules! mirror_enum {
+    ($name:ident { $($variant:ident),* $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+        pub enum $name { $($variant),* }
+
+        impl From<guanxi::$name> for $name {
+            fn from(v: guanxi::$name) -> Self {
+                match v { $(guanxi::$name::$variant => $name::$variant,)* }
+            }
+        }
+
+        impl From<$name> for guanxi::$name {
+            fn from(v: $name) -> Self {
+                match v { $($name::$variant => guanxi::$name::$variant,)* }
+            }
+        }
+    };
+}
+
+mirror_enum!(CustomerKind { Enterprise, Individual });
+mirror_enum!(SizeBand { Small, Medium, Large });
+mirror_enum!(LifecycleStatus { Potential, Customer, Lost });
+mirror_enum!(Level { A, B, C });
+mirror_enum!(DecisionRole { DecisionMaker, Evaluator, Influencer, User });
+mirror_enum!(InteractionKind { Call, Visit, Email, Meeting, Message, Other });
+mirror_enum!(FieldType { Text, Number, Decimal, Date, Bool, SingleSelect, MultiSelect });
+
+/// A custom field value.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum CustomValue {
+    Text { value: String },
+    Number { value: i64 },
+    Decimal { value: Decimal },
+    Date { value: Day },
+    Bool { value: bool },
+    Select { value: String },
+    MultiSelect { values: Vec<String> },
+}
+
+impl From<guanxi::CustomValue> for CustomValue {
+    fn from(v: guanxi::CustomValue) -> Self {
+        match v {
+            guanxi::CustomValue::Text(value) => CustomValue::Text { value },
+            guanxi::CustomValue::Number(value) => CustomValue::Number { value },
+            guanxi::CustomValue::Decimal(value) => CustomValue::Decimal { value },
+            guanxi::CustomValue::Date(value) => CustomValue::Date { value },
+            guanxi::CustomValue::Bool(value) => CustomValue::Bool { value },
+            guanxi::CustomValue::Select(value) => CustomValue::Select { value },
+            guanxi::CustomValue::MultiSelect(values) => {
+                CustomValue::MultiSelect { values: values.into_iter().collect() }
+            }
+        }
+    }
+}
+
+impl From<CustomValue> for guanxi::CustomValue {
+    fn from(v: CustomValue) -> Self {
+        match v {
+            CustomValue::Text { value } => guanxi::CustomValue::Text(value),
+            CustomValue::Number { value } => guanxi::CustomValue::Number(value),
+            CustomValue::Decimal { value } => guanxi::CustomValue::Decimal(value),
+            CustomValue::Date { value } => guanxi::CustomValue::Date(value),
+            CustomValue::Bool { value } => guanxi::CustomValue::Bool(value),
+            CustomValue::Select { value } => guanxi::CustomValue::Select(value),
+            CustomValue::MultiSelect { values } => guanxi::CustomValue::MultiSelect(values.into_iter().collect()),
+        }
+    }
+}
+
+fn custom_in(m: HashMap<String, CustomValue>) -> std::collections::BTreeMap<String, guanxi::CustomValue> {
+    m.into_iter().map(|(k, v)| (k, v.into())).collect()
+}
+
+fn custom_out(m: std::collections::BTreeMap<String, guanxi::CustomValue>) -> HashMap<String, CustomValue> {
+    m.into_iter().map(|(k, v)| (k, v.into())).collect()
+}
+
+// ----- records -----
+
+/// A customer.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Customer {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub kind: CustomerKind,
+    /// GB/T 4754 section, stable name (e.g. "information_technology").
+    pub industry: Option<String>,
+    pub size: Option<SizeBand>,
+    pub source: Option<String>,
+    pub status: LifecycleStatus,
+    pub level: Option<Level>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    pub address: Option<String>,
+    pub owner: Option<String>,
+    pub department: Option<String>,
+    pub tags: Vec<String>,
+    pub custom: HashMap<String, CustomValue>,
+    pub created_by: String,
+    pub created_at: DateTime,
+    pub updated_by: String,
+    pub updated_at: DateTime,
+    pub version: u64,
+    pub deleted_at: Option<DateTime>,
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl From<guanxi::Customer> for Customer {
+    fn from(c: guanxi::Customer) -> Self {
+        let region = c.region.as_ref();
+        Customer {
+            id: c.id.0,
+            code: c.code,
+            name: c.name,
+            kind: c.kind.into(),
+            industry: c.industry.map(|i| i.as_str().to_owned()),
+            size: c.size.map(Into::into),
+            source: c.source,
+            status: c.status.into(),
+            level: c.level.map(Into::into),
+            province: region.map(|r| r.province.clone()),
+            city: region.and_then(|r| non_empty(&r.city)),
+            district: region.and_then(|r| non_empty(&r.district)),
+            address: c.address,
+            owner: c.owner.map(|o| o.to_string()),
+            department: c.department.map(|d| d.to_string()),
+            tags: c.tags.into_iter().collect(),
+            custom: custom_out(c.custom),
+            created_by: c.created_by.to_string(),
+            created_at: c.created_at,
+            updated_by: c.updated_by.to_string(),
+            updated_at: c.updated_at,
+            version: c.version,
+            deleted_at: c.deleted_at,
+        }
+    }
+}
+
+/// Input for a new contact.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewContact {
+    pub name: String,
+    #[uniffi(default = None)]
+    pub title: Option<String>,
+    #[uniffi(default = [])]
+    pub phones: Vec<String>,
+    #[uniffi(default = [])]
+    pub emails: Vec<String>,
+    #[uniffi(default = None)]
+    pub role: Option<DecisionRole>,
+    #[uniffi(default = false)]
+    pub primary: bool,
+    #[uniffi(default = false)]
+    pub do_not_contact: bool,
+}
+
+impl From<NewContact> for guanxi::NewContact {
+    fn from(c: NewContact) -> Self {
+        guanxi::NewContact {
+            name: c.name,
+            title: c.title,
+            phones: c.phones,
+            emails: c.emails,
+            role: c.role.map(Into::into),
+            primary: c.primary,
+            do_not_contact: c.do_not_contact,
+            custom: Default::default(),
+        }
+    }
+}
+
+/// Input for a new customer; everything but the name is optional.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewCustomer {
+    pub name: String,
+    #[uniffi(default = None)]
+    pub kind: Option<CustomerKind>,
+    #[uniffi(default = None)]
+    pub industry: Option<String>,
+    #[uniffi(default = None)]
+    pub size: Option<SizeBand>,
+    #[uniffi(default = None)]
+    pub source: Option<String>,
+    #[uniffi(default = None)]
+    pub status: Option<LifecycleStatus>,
+    #[uniffi(default = None)]
+    pub province: Option<String>,
+    #[uniffi(default = None)]
+    pub city: Option<String>,
+    #[uniffi(default = None)]
+    pub district: Option<String>,
+    #[uniffi(default = None)]
+    pub address: Option<String>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = [])]
+    pub tags: Vec<String>,
+    #[uniffi(default)]
+    pub custom: HashMap<String, CustomValue>,
+    #[uniffi(default = [])]
+    pub contacts: Vec<NewContact>,
+}
+
+fn region(province: Option<String>, city: Option<String>, district: Option<String>) -> Option<guanxi::Region> {
+    if province.is_none() && city.is_none() && district.is_none() {
+        return None;
+    }
+    Some(guanxi::Region {
+        province: province.unwrap_or_default(),
+        city: city.unwrap_or_default(),
+        district: district.unwrap_or_default(),
+    })
+}
+
+fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T> {
+    v.parse().map_err(|_| invalid(field, guanxi::ValidationReason::NotAllowed { value: v.to_owned() }))
+}
+
+impl NewCustomer {
+    fn into_core(self) -> Result<guanxi::NewCustomer> {
+        Ok(guanxi::NewCustomer {
+            name: self.name,
+            kind: self.kind.map(Into::into).unwrap_or_default(),
+            industry: self.industry.as_deref().map(|i| parse("industry", i)).transpose()?,
+            size: self.size.map(Into::into),
+            source: self.source,
+            status: self.status.map(Into::into).unwrap_or_default(),
+            level: None,
+            region: region(self.province, self.city, self.district),
+            address: self.address,
+            owner: self.owner.map(guanxi::UserId::new).transpose()?,
+            department: None,
+            tags: self.tags,
+            custom: custom_in(self.custom),
+            contacts: self.contacts.into_iter().map(Into::into).collect(),
+        })
+    }
+}
+
+/// Changes to a customer: set fields are changed; names in `clear` are emptied
+/// ("source", "address", "owner", "industry", "size", "region"); `custom` values are set and
+/// `clear_custom` keys removed.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct CustomerPatch {
+    #[uniffi(default = None)]
+    pub name: Option<String>,
+    #[uniffi(default = None)]
+    pub status: Option<LifecycleStatus>,
+    #[uniffi(default = None)]
+    pub kind: Option<CustomerKind>,
+    #[uniffi(default = None)]
+    pub source: Option<String>,
+    #[uniffi(default = None)]
+    pub address: Option<String>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = None)]
+    pub province: Option<String>,
+    #[uniffi(default = None)]
+    pub city: Option<String>,
+    #[uniffi(default = None)]
+    pub district: Option<String>,
+    #[uniffi(default = [])]
+    pub clear: Vec<String>,
+    #[uniffi(default)]
+    pub custom: HashMap<String, CustomValue>,
+    #[uniffi(default = [])]
+    pub clear_custom: Vec<String>,
+}
+
+impl CustomerPatch {
+    fn into_core(self) -> Result<guanxi::CustomerPatch> {
+        let mut p = guanxi::CustomerPatch {
+            name: self.name,
+            status: self.status.map(Into::into),
+            kind: self.kind.map(Into::into),
+            source: self.source.map(Some),
+            address: self.address.map(Some),
+            owner: self.owner.map(guanxi::UserId::new).transpose()?.map(Some),
+            region: region(self.province, self.city, self.district).map(Some),
+            ..Default::default()
+        };
+        for field in &self.clear {
+            match field.as_str() {
+                "source" => p.source = Some(None),
+                "address" => p.address = Some(None),
+                "owner" => p.owner = Some(None),
+                "industry" => p.industry = Some(None),
+                "size" => p.size = Some(None),
+                "region" => p.region = Some(None),
+                other => {
+                    return Err(invalid(
+                        other,
+                        guanxi::ValidationReason::Invalid { detail: "cannot be cleared".into() },
+                    ));
+                }
+            }
+        }
+        p.custom = self.custom.into_iter().map(|(k, v)| (k, Some(v.into()))).collect();
+        p.custom.extend(self.clear_custom.into_iter().map(|k| (k, None)));
+        Ok(p)
+    }
+}
+
+/// Conditions on a customer list; all combine with AND.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct CustomerFilter {
+    #[uniffi(default = None)]
+    pub status: Option<LifecycleStatus>,
+    #[uniffi(default = None)]
+    pub kind: Option<CustomerKind>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = [])]
+    pub tags: Vec<String>,
+    #[uniffi(default = None)]
+    pub province: Option<String>,
+    #[uniffi(default = None)]
+    pub city: Option<String>,
+    #[uniffi(default = None)]
+    pub name_contains: Option<String>,
+    #[uniffi(default)]
+    pub custom: HashMap<String, CustomValue>,
+}
+
+impl CustomerFilter {
+    fn into_core(self) -> Result<guanxi::CustomerFilter> {
+        let mut f = guanxi::CustomerFilter {
+            status: self.status.map(Into::into),
+            kind: self.kind.map(Into::into),
+            owner: self.owner.map(guanxi::UserId::new).transpose()?,
+            name_contains: self.name_contains,
+            custom: self.custom.into_iter().map(|(k, v)| guanxi::CustomFilter::new(k, v.into())).collect(),
+            ..Default::default()
+        };
+        for t in &self.tags {
+            f = f.tag(t);
+        }
+        if let Some(p) = &self.province {
+            f = f.province(p);
+        }
+        if let Some(c) = &self.city {
+            f = f.city(c);
+        }
+        Ok(f)
+    }
+}
+
+/// A contact person.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Contact {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub title: Option<String>,
+    pub phones: Vec<String>,
+    pub emails: Vec<String>,
+    pub role: Option<DecisionRole>,
+    pub primary: bool,
+    pub do_not_contact: bool,
+    pub version: u64,
+}
+
+impl From<guanxi::Contact> for Contact {
+    fn from(c: guanxi::Contact) -> Self {
+        Contact {
+            id: c.id.0,
+            customer_id: c.customer_id.0,
+            name: c.name,
+            title: c.title,
+            phones: c.phones.iter().map(|p| p.as_str().to_owned()).collect(),
+            emails: c.emails.iter().map(|e| e.as_str().to_owned()).collect(),
+            role: c.role.map(Into::into),
+            primary: c.primary,
+            do_not_contact: c.do_not_contact,
+            version: c.version,
+        }
+    }
+}
+
+/// Input for a new interaction.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewInteraction {
+    pub kind: InteractionKind,
+    pub content: String,
+    #[uniffi(default = None)]
+    pub at: Option<DateTime>,
+    #[uniffi(default = None)]
+    pub contact_id: Option<Uuid>,
+    #[uniffi(default = None)]
+    pub next_step: Option<String>,
+    #[uniffi(default = None)]
+    pub next_contact_on: Option<Day>,
+    #[uniffi(default = None)]
+    pub feedback: Option<String>,
+}
+
+/// A logged interaction.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Interaction {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub kind: InteractionKind,
+    pub at: DateTime,
+    pub author: String,
+    pub content: String,
+    pub next_step: Option<String>,
+    pub next_contact_on: Option<Day>,
+    pub feedback: Option<String>,
+}
+
+impl From<guanxi::Interaction> for Interaction {
+    fn from(i: guanxi::Interaction) -> Self {
+        Interaction {
+            id: i.id.0,
+            customer_id: i.customer_id.0,
+            kind: i.kind.into(),
+            at: i.at,
+            author: i.author.to_string(),
+            content: i.content,
+            next_step: i.next_step,
+            next_contact_on: i.next_contact_on,
+            feedback: i.feedback,
+        }
+    }
+}
+
+/// A custom field definition.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CustomField {
+    /// "customer" or "contact".
+    pub entity: String,
+    pub key: String,
+    pub label: String,
+    pub field_type: FieldType,
+    #[uniffi(default = false)]
+    pub required: bool,
+    #[uniffi(default = [])]
+    pub allowed_values: Vec<String>,
+}
+
+/// One change of a change-log entry; old and new are JSON texts.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// A change-log entry.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ChangeLogEntry {
+    pub seq: u64,
+    pub at: DateTime,
+    pub user: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub action: String,
+    pub changes: Vec<FieldChange>,
+}
+
+impl From<guanxi::ChangeLogEntry> for ChangeLogEntry {
+    fn from(e: guanxi::ChangeLogEntry) -> Self {
+        ChangeLogEntry {
+            seq: e.seq,
+            at: e.at,
+            user: e.actor.to_string(),
+            entity: e.entity.as_str().to_owned(),
+            entity_id: e.entity_id,
+            action: e.action.as_str().to_owned(),
+            changes: e
+                .changes
+                .into_iter()
+                .map(|c| FieldChange {
+                    field: c.field,
+                    old: c.old.map(|v| v.to_string()),
+                    new: c.new.map(|v| v.to_string()),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A committed domain event.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Event {
+    /// "customer_created", "tag_added", …
+    pub name: String,
+    pub at: DateTime,
+    pub user: String,
+    pub customer_id: Option<Uuid>,
+    /// The event's fields as JSON.
+    pub detail: String,
+}
+
+/// Receives events after their change commits (a Kotlin or Swift object).
+#[uniffi::export(callback_interface)]
+pub trait EventListener: Send + Sync {
+    fn on_event(&self, event: Event);
+}
+
+// ----- the handle -----
+
+/// An open CRM acting as one user. Kotlin: close it with `use { }`; Swift: released by ARC.
+#[derive(uniffi::Object)]
+pub struct Crm {
+    inner: Arc<guanxi::Crm>,
+    actor: Actor,
+}
+
+fn id(u: Uuid) -> CustomerId {
+    CustomerId(u)
+}
+
+#[uniffi::export]
+impl Crm {
+    /// Opens (or creates) a SQLite database file, acting as `user`.
+    #[uniffi::constructor]
+    pub fn open(path: String, user: String) -> Result<Arc<Self>> {
+        Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::open(path)?), actor: Actor::user(&user)? }))
+    }
+
+    /// A CRM kept in memory, acting as `user`.
+    #[uniffi::constructor]
+    pub fn in_memory(user: String) -> Result<Arc<Self>> {
+        Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::in_memory()), actor: Actor::user(&user)? }))
+    }
+
+    /// The same CRM acting as another user.
+    pub fn as_user(&self, user: String) -> Result<Arc<Crm>> {
+        Ok(Arc::new(Crm { inner: self.inner.clone(), actor: Actor::user(&user)? }))
+    }
+
+    pub fn user(&self) -> String {
+        self.actor.user_id().to_string()
+    }
+
+    pub fn create_customer(&self, input: NewCustomer) -> Result<Customer> {
+        Ok(self.inner.create_customer(&self.actor, input.into_core()?)?.into())
+    }
+
+    pub fn customer(&self, id: Uuid) -> Result<Customer> {
+        Ok(self.inner.customer(&self.actor, CustomerId(id))?.into())
+    }
+
+    pub fn customer_by_code(&self, code: String) -> Result<Customer> {
+        Ok(self.inner.customer_by_code(&self.actor, &code)?.into())
+    }
+
+    pub fn update_customer(&self, id: Uuid, version: u64, patch: CustomerPatch) -> Result<Customer> {
+        Ok(self.inner.update_customer(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
+    }
+
+    pub fn delete_customer(&self, id: Uuid, version: u64) -> Result<Customer> {
+        Ok(self.inner.delete_customer(&self.actor, CustomerId(id), version)?.into())
+    }
+
+    pub fn restore_customer(&self, id: Uuid, version: u64) -> Result<Customer> {
+        Ok(self.inner.restore_customer(&self.actor, CustomerId(id), version)?.into())
+    }
+
+    pub fn list_customers(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
+        Ok(self.inner.all_customers(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn count_customers(&self, filter: CustomerFilter) -> Result<u64> {
+        Ok(self.inner.count_customers(&self.actor, &filter.into_core()?)?)
+    }
+
+    pub fn add_tag(&self, customer: Uuid, tag: String) -> Result<Customer> {
+        Ok(self.inner.add_tag(&self.actor, id(customer), &tag)?.into())
+    }
+
+    pub fn remove_tag(&self, customer: Uuid, tag: String) -> Result<Customer> {
+        Ok(self.inner.remove_tag(&self.actor, id(customer), &tag)?.into())
+    }
+
+    pub fn add_contact(&self, customer: Uuid, contact: NewContact) -> Result<Contact> {
+        Ok(self.inner.add_contact(&self.actor, id(customer), contact.into())?.into())
+    }
+
+    pub fn contacts(&self, customer: Uuid) -> Result<Vec<Contact>> {
+        Ok(self.inner.contacts(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn log_interaction(&self, customer: Uuid, input: NewInteraction) -> Result<Interaction> {
+        let mut core = guanxi::NewInteraction::new(input.kind.into(), input.content);
+        core.at = input.at;
+        core.contact_id = input.contact_id.map(guanxi::ContactId);
+        core.next_step = input.next_step;
+        core.next_contact_on = input.next_contact_on;
+        core.feedback = input.feedback;
+        Ok(self.inner.log_interaction(&self.actor, id(customer), core)?.into())
+    }
+
+    pub fn interactions(&self, customer: Uuid) -> Result<Vec<Interaction>> {
+        Ok(self.inner.interactions(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn define_custom_field(&self, field: CustomField) -> Result<CustomField> {
+        let mut def = guanxi::CustomFieldDef::new(
+            parse("entity", &field.entity)?,
+            &field.key,
+            &field.label,
+            field.field_type.into(),
+        );
+        def.required = field.required;
+        def.allowed_values = field.allowed_values;
+        let d = self.inner.define_custom_field(&self.actor, def)?;
+        Ok(CustomField {
+            entity: d.entity.as_str().to_owned(),
+            key: d.key,
+            label: d.label,
+            field_type: d.field_type.into(),
+            required: d.required,
+            allowed_values: d.allowed_values,
+        })
+    }
+
+    /// Change-log entries, oldest first; pass an id to see one record's history.
+    pub fn change_log(&self, entity_id: Option<String>) -> Result<Vec<ChangeLogEntry>> {
+        let q = guanxi::ChangeLogQuery { entity_id, ..Default::default() };
+        Ok(self.inner.change_log(&self.actor, &q)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Delivers every committed event to `listener`; returns an id for `unsubscribe`.
+    pub fn subscribe(&self, listener: Box<dyn EventListener>) -> u64 {
+        self.inner
+            .subscribe(move |e| {
+                listener.on_event(Event {
+                    name: e.payload.name().to_owned(),
+                    at: e.at,
+                    user: e.actor.to_string(),
+                    customer_id: e.payload.customer().map(|c| c.0),
+                    detail: serde_json::to_string(&e.payload).unwrap_or_default(),
+                })
+            })
+            .get()
+    }
+
+    pub fn unsubscribe(&self, subscription: u64) -> bool {
+        self.inner.unsubscribe(guanxi::SubscriptionId::from_raw(subscription))
+    }
+}
