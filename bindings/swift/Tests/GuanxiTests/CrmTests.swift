@@ -1,0 +1,124 @@
+// XCTest tests of the guanxi Swift bindings generated from the library under test.
+import Foundation
+import XCTest
+
+@testable import Guanxi
+
+final class Collector: EventListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var names: [String] = []
+
+    func onEvent(event: Event) {
+        lock.lock()
+        names.append(event.name)
+        lock.unlock()
+    }
+
+    var seen: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return names
+    }
+}
+
+final class CrmTests: XCTestCase {
+    func huawei(_ crm: Crm) throws -> Customer {
+        try crm.createCustomer(input: NewCustomer(
+            name: " 华为技术有限公司 ",
+            province: "广东",
+            city: "深圳市",
+            tags: ["VIP"],
+            contacts: [NewContact(name: "张伟", phones: ["+86 138-1234-5678"])]
+        ))
+    }
+
+    func testCreateGetUpdateList() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let c = try huawei(crm)
+        XCTAssertEqual(c.name, "华为技术有限公司")
+        XCTAssertTrue(c.code.hasPrefix("C"))
+        XCTAssertEqual(c.province, "广东省")
+        XCTAssertEqual(c.status, .potential)
+        XCTAssertEqual(try crm.customer(id: c.id), c)
+        XCTAssertEqual(try crm.customerByCode(code: c.code), c)
+        let updated = try crm.updateCustomer(id: c.id, version: c.version, patch: CustomerPatch(status: .customer))
+        XCTAssertEqual(updated.version, 2)
+        XCTAssertEqual(updated.status, .customer)
+        _ = try crm.createCustomer(input: NewCustomer(name: "腾讯", province: "广东"))
+        XCTAssertEqual(try crm.listCustomers(filter: CustomerFilter(tags: ["VIP"])).map { $0.code }, [c.code])
+        XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter(province: "广东")), 2)
+        XCTAssertEqual(try crm.contacts(customer: c.id).first?.phones, ["+8613812345678"])
+    }
+
+    func testValidationErrorNamesTheField() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        XCTAssertThrowsError(try crm.createCustomer(input: NewCustomer(
+            name: "", contacts: [NewContact(name: "李娜", phones: ["12345"])]
+        ))) { error in
+            guard case let CrmError.Validation(field, _, errors) = error else {
+                return XCTFail("expected a validation error, got \(error)")
+            }
+            XCTAssertEqual(field, "name")
+            XCTAssertEqual(errors.map { $0.field }, ["name", "contacts[0].phones[0]"])
+        }
+        XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter()), 0)
+    }
+
+    func testStaleVersionIsAConflict() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let c = try huawei(crm)
+        _ = try crm.updateCustomer(id: c.id, version: 1, patch: CustomerPatch(name: "新名字"))
+        XCTAssertThrowsError(try crm.updateCustomer(id: c.id, version: 1, patch: CustomerPatch(name: "过期"))) { error in
+            guard case let CrmError.Conflict(_, expected, actual) = error else {
+                return XCTFail("expected a conflict, got \(error)")
+            }
+            XCTAssertEqual(expected, 1)
+            XCTAssertEqual(actual, 2)
+        }
+        XCTAssertEqual(try crm.customer(id: c.id).name, "新名字")
+        XCTAssertThrowsError(try crm.customer(id: UUID())) { error in
+            guard case CrmError.NotFound = error else { return XCTFail("expected not found, got \(error)") }
+        }
+    }
+
+    func testNativeTypes() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        _ = try crm.defineCustomField(field: CustomField(entity: "customer", key: "budget", label: "预算", fieldType: .decimal))
+        let before = Date().addingTimeInterval(-5)
+        let c = try crm.createCustomer(input: NewCustomer(
+            name: "甲", custom: ["budget": .decimal(value: Foundation.Decimal(string: "1200000.50")!)]
+        ))
+        XCTAssertGreaterThan(c.createdAt, before)
+        guard case let .decimal(value)? = c.custom["budget"] else { return XCTFail("budget \(String(describing: c.custom["budget"]))") }
+        XCTAssertEqual(value, Foundation.Decimal(string: "1200000.5")!)
+        let i = try crm.logInteraction(customer: c.id, input: NewInteraction(kind: .visit, content: "拜访", nextContactOn: "2031-01-02"))
+        XCTAssertEqual(i.nextContactOn, "2031-01-02")
+        XCTAssertEqual(try crm.interactions(customer: c.id), [i])
+    }
+
+    func testEventsReachASwiftListener() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let collector = Collector()
+        let id = crm.subscribe(listener: collector)
+        let c = try huawei(crm)
+        XCTAssertEqual(collector.seen, ["customer_created", "tag_added", "contact_added"])
+        XCTAssertTrue(crm.unsubscribe(subscription: id))
+        _ = try crm.addTag(customer: c.id, tag: "重点")
+        XCTAssertEqual(collector.seen.count, 3)
+    }
+
+    func testFilePersistsAcrossHandles() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("crm.db").path
+        var code = ""
+        do {
+            let crm = try Crm.open(path: path, user: "alice")
+            code = try huawei(crm).code
+        }
+        let again = try Crm.open(path: path, user: "bob")
+        let c = try again.customerByCode(code: code)
+        XCTAssertEqual(c.createdBy, "alice")
+        XCTAssertEqual(try again.changeLog(entityId: c.id.uuidString.lowercased()).map { $0.action }, ["create"])
+    }
+}
