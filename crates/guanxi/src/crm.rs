@@ -226,6 +226,18 @@ impl Crm {
 
     /// Creates many customers in one transaction: all of them or, on any failure, none. Every
     /// validation failure of every record is reported, under `customers[i].<field>`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let err = crm.create_customers(&alice, vec![NewCustomer::new("甲"), NewCustomer::new(" ")]).unwrap_err();
+    /// assert!(matches!(&err, Error::Validation(v) if v.field("customers[1].name").is_some()));
+    /// assert_eq!(crm.count_customers(&alice, &CustomerFilter::default())?, 0); // nothing written
+    /// let created = crm.create_customers(&alice, vec![NewCustomer::new("甲"), NewCustomer::new("乙")])?;
+    /// assert_eq!(created.len(), 2);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn create_customers(&self, actor: &Actor, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
         self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let ctx = self.validation_context()?;
@@ -321,7 +333,20 @@ impl Crm {
         self.store.customer(id)?.filter(|c| !c.is_deleted()).ok_or_else(|| Error::not_found(EntityKind::Customer, id))
     }
 
-    /// One page of the customers matching `filter`, in creation order.
+    /// One page of the customers matching `filter`, in creation order; pass `next` back for
+    /// the following page.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.create_customers(&alice, (0..5).map(|i| NewCustomer::new(format!("客户{i}")).tag("VIP")).collect())?;
+    /// let vip = CustomerFilter::default().tag("VIP");
+    /// let first = crm.list_customers(&alice, &vip, PageRequest::first(3))?;
+    /// let rest = crm.list_customers(&alice, &vip, PageRequest::after(first.next.unwrap(), 3))?;
+    /// assert_eq!((first.items.len(), rest.items.len(), rest.next), (3, 2, None));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn list_customers(&self, actor: &Actor, filter: &CustomerFilter, page: PageRequest) -> Result<Page<Customer>> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
         self.store.list_customers(&self.typed_filter(filter)?, &page)
@@ -374,6 +399,18 @@ impl Crm {
     /// Applies a patch to a customer whose current version is `expected_version`. A stale
     /// version is a [`Error::Conflict`] and changes nothing; a patch that changes nothing
     /// returns the customer as it is (no new version, no log entry, no event).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲公司"))?;
+    /// let c2 = crm.update_customer(&alice, c.id, c.version, CustomerPatch::default().status(LifecycleStatus::Customer))?;
+    /// assert_eq!(c2.version, 2);
+    /// let stale = crm.update_customer(&alice, c.id, c.version, CustomerPatch::default().name("乙"));
+    /// assert!(matches!(stale, Err(Error::Conflict { expected: 1, actual: 2, .. })));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn update_customer(
         &self,
         actor: &Actor,
@@ -424,6 +461,18 @@ impl Crm {
 
     /// Soft-deletes a customer: it disappears from reads and lists (unless asked for with
     /// [`guanxi_core::Deleted`]) and can be restored.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲公司"))?;
+    /// let gone = crm.delete_customer(&alice, c.id, c.version)?;
+    /// assert!(matches!(crm.customer(&alice, c.id), Err(Error::NotFound { .. })));
+    /// crm.restore_customer(&alice, c.id, gone.version)?;
+    /// assert_eq!(crm.customer(&alice, c.id)?.version, 3);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn delete_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
         self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.live_customer(id)?;
@@ -450,6 +499,17 @@ impl Crm {
     // ----- tags -----
 
     /// Defines a tag, or moves an existing one to another group.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.define_tag(&alice, "互联网", Some("行业"))?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
+    /// assert!(crm.add_tag(&alice, c.id, "互联网")?.tags.contains("互联网"));
+    /// assert_eq!(crm.tags(&alice)?[0].group.as_deref(), Some("行业"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn define_tag(&self, actor: &Actor, name: &str, group: Option<&str>) -> Result<Tag> {
         self.authorize(actor, Action::Configure, EntityKind::Tag)?;
         let mut tag = Tag::new(name, group)?;
@@ -581,6 +641,18 @@ impl Crm {
 
     /// Adds a contact to a customer. The customer's first contact becomes primary; a later
     /// one marked primary takes over from the current primary in the same transaction.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
+    /// crm.add_contact(&alice, c.id, NewContact::new("张伟"))?;
+    /// crm.add_contact(&alice, c.id, NewContact::new("李娜").phone("139 0000 1111").primary())?;
+    /// let contacts = crm.contacts(&alice, c.id)?;
+    /// assert_eq!((contacts[0].name.as_str(), contacts[0].primary, contacts[1].primary), ("李娜", true, false));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn add_contact(&self, actor: &Actor, customer: CustomerId, input: NewContact) -> Result<Contact> {
         self.authorize(actor, Action::Update, EntityKind::Customer)?;
         let ctx = self.validation_context()?;
@@ -755,6 +827,17 @@ impl Crm {
 
     /// Logs an interaction with a customer. `at` defaults to now and the author to the actor;
     /// a contact given must be a live contact of this customer.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
+    /// let i = crm.log_interaction(&alice, c.id, NewInteraction::new(InteractionKind::Call, "确认预算").next_step("发报价"))?;
+    /// assert_eq!(i.author.as_str(), "alice");
+    /// assert_eq!(crm.interactions(&alice, c.id)?, vec![i]);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn log_interaction(&self, actor: &Actor, customer: CustomerId, input: NewInteraction) -> Result<Interaction> {
         self.authorize(actor, Action::Create, EntityKind::Interaction)?;
         let now = self.clock.now();
@@ -813,6 +896,18 @@ impl Crm {
     // ----- custom fields -----
 
     /// Defines a custom field. Keys are unique per entity.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.define_custom_field(&alice, CustomFieldDef::new(EntityKind::Customer, "budget", "预算", FieldType::Decimal))?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲").custom("budget", CustomValue::Text("1,200.50".into())))?;
+    /// assert_eq!(c.custom["budget"].to_string(), "1200.5");
+    /// let bad = crm.create_customer(&alice, NewCustomer::new("乙").custom("budget", CustomValue::Text("lots".into())));
+    /// assert!(matches!(bad, Err(Error::Validation(v)) if v.field("custom.budget").is_some()));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn define_custom_field(&self, actor: &Actor, def: CustomFieldDef) -> Result<CustomFieldDef> {
         self.authorize(actor, Action::Configure, EntityKind::CustomField)?;
         let mut def = def.validated().map_err(Error::Validation)?;
@@ -859,6 +954,18 @@ impl Crm {
     }
 
     /// Change-log entries matching a query, oldest first.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let (alice, bob) = (Actor::user("alice")?, Actor::user("bob")?);
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
+    /// crm.update_customer(&bob, c.id, 1, CustomerPatch::default().name("乙"))?;
+    /// let log = crm.change_log(&alice, &ChangeLogQuery { entity_id: Some(c.id.to_string()), ..Default::default() })?;
+    /// assert_eq!(log[1].actor.as_str(), "bob");
+    /// assert_eq!(log[1].changes[0].to_string(), r#"name: "甲" → "乙""#);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn change_log(&self, actor: &Actor, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
         self.store.change_log(query)
