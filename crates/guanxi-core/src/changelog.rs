@@ -28,6 +28,8 @@ vocabulary! {
         Tag = "tag" / "添加标签",
         /// Tag removed from a customer.
         Untag = "untag" / "移除标签",
+        /// Data exported or backed up.
+        Export = "export" / "导出",
     }
 }
 
@@ -64,8 +66,10 @@ impl std::fmt::Display for FieldChange {
     }
 }
 
-/// A change-log entry. `seq` is assigned by the store when the batch commits (the value
-/// carried in a batch is ignored); it is strictly increasing.
+/// A change-log entry. `seq`, `prev_hash` and `hash` are assigned by the store when the batch
+/// commits (the values carried in a batch are ignored): `seq` counts 1, 2, 3, … and `hash` is
+/// the SHA-256 of `prev_hash` and the entry (see [`entry_hash`]), chaining every entry to the one
+/// before it so that [`verify_chain`] detects any edit, removal, insertion or reordering.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeLogEntry {
     /// Position in the log, assigned on commit.
@@ -84,6 +88,121 @@ pub struct ChangeLogEntry {
     pub action: ChangeAction,
     /// Field changes (old → new).
     pub changes: Vec<FieldChange>,
+    /// Hash of the previous entry ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// SHA-256 (hex) of `prev_hash` and this entry.
+    pub hash: String,
+}
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chained hash of an entry: SHA-256 over `prev_hash`, a newline and a canonical JSON of
+/// every field but the hashes (instants at nanosecond precision, UTC).
+///
+/// ```
+/// use guanxi_core::changelog::{GENESIS_HASH, entry_hash};
+/// # use guanxi_core::*;
+/// let e = ChangeLogEntry { seq: 1, at: "2024-05-01T00:00:00Z".parse().unwrap(), actor: UserId::new("alice").unwrap(),
+///     entity: EntityKind::Tag, entity_id: "VIP".into(), customer_id: None, action: ChangeAction::Create,
+///     changes: vec![], prev_hash: String::new(), hash: String::new() };
+/// let h = entry_hash(GENESIS_HASH, &e);
+/// assert_eq!(h.len(), 64);
+/// assert_ne!(h, entry_hash(&h, &e)); // a different predecessor, a different hash
+/// ```
+pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::json!({
+        "seq": e.seq,
+        "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "actor": e.actor.as_str(),
+        "entity": e.entity.as_str(),
+        "entity_id": e.entity_id,
+        "customer_id": e.customer_id.map(|c| c.to_string()),
+        "action": e.action.as_str(),
+        "changes": e.changes,
+    });
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(b"\n");
+    hasher.update(canonical.to_string().as_bytes());
+    format!("{:x}", hasher.finalize())
+}
+
+/// Assigns `seq`, `prev_hash` and `hash` to entries appended after `last` (the log's current
+/// last entry: its seq and hash), as a store does on commit.
+pub fn chain_entries<'a>(last: Option<(u64, &str)>, entries: impl IntoIterator<Item = &'a mut ChangeLogEntry>) {
+    let (mut seq, mut prev) = last.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s, h.to_owned()));
+    for e in entries {
+        seq += 1;
+        e.seq = seq;
+        e.prev_hash = prev;
+        e.hash = entry_hash(&e.prev_hash, e);
+        prev = e.hash.clone();
+    }
+}
+
+/// The result of checking the change log's hash chain.
+///
+/// ```
+/// use guanxi_core::changelog::verify_chain;
+/// let check = verify_chain(&[]);
+/// assert!(check.is_intact());
+/// assert_eq!(check.entries, 0);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheck {
+    /// Entries checked.
+    pub entries: u64,
+    /// Hash of the last entry: keep it outside the database to detect a truncated log later.
+    pub head: Option<String>,
+    /// The first entry that breaks the chain, if any.
+    pub broken_at: Option<u64>,
+    /// Why it breaks the chain.
+    pub reason: Option<String>,
+}
+
+impl AuditCheck {
+    /// True when every entry links to its predecessor and hashes to its stored hash.
+    pub fn is_intact(&self) -> bool {
+        self.broken_at.is_none()
+    }
+}
+
+/// Checks a whole log, in stored order: consecutive `seq` from 1, each `prev_hash` equal to the
+/// previous `hash`, each `hash` equal to the recomputed one. Reports the first break.
+pub fn verify_chain(entries: &[ChangeLogEntry]) -> AuditCheck {
+    let mut prev = GENESIS_HASH;
+    for (i, e) in entries.iter().enumerate() {
+        let expected_seq = i as u64 + 1;
+        let broken = if e.seq != expected_seq {
+            Some(format!(
+                "sequence {} where {expected_seq} was expected (an entry was removed, inserted or moved)",
+                e.seq
+            ))
+        } else if e.prev_hash != prev {
+            Some("does not link to the entry before it".to_owned())
+        } else if entry_hash(prev, e) != e.hash {
+            Some("its content does not match its hash (it was edited)".to_owned())
+        } else {
+            None
+        };
+        if let Some(reason) = broken {
+            return AuditCheck {
+                entries: entries.len() as u64,
+                head: entries.last().map(|e| e.hash.clone()),
+                broken_at: Some(e.seq),
+                reason: Some(reason),
+            };
+        }
+        prev = &e.hash;
+    }
+    AuditCheck {
+        entries: entries.len() as u64,
+        head: entries.last().map(|e| e.hash.clone()),
+        broken_at: None,
+        reason: None,
+    }
 }
 
 /// Field-level differences between two serialized records: every top-level key whose value
@@ -202,5 +321,101 @@ impl ChangeLogQuery {
             && self.from.is_none_or(|f| e.at >= f)
             && self.to.is_none_or(|t| e.at < t)
             && self.after_seq.is_none_or(|s| e.seq > s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EntityKind, UserId};
+    use proptest::prelude::*;
+
+    fn chain(n: usize) -> Vec<ChangeLogEntry> {
+        let mut entries: Vec<ChangeLogEntry> = (0..n)
+            .map(|i| ChangeLogEntry {
+                seq: 0,
+                at: chrono::DateTime::from_timestamp(1_714_521_600 + i as i64, 7).unwrap_or_default(),
+                actor: UserId::new(["alice", "bob"][i % 2]).unwrap(),
+                entity: EntityKind::Customer,
+                entity_id: format!("c{}", i % 3),
+                customer_id: None,
+                action: ChangeAction::Update,
+                changes: vec![FieldChange::new("name", Some(format!("old{i}").into()), Some(format!("new{i}").into()))],
+                prev_hash: String::new(),
+                hash: String::new(),
+            })
+            .collect();
+        chain_entries(None, entries.iter_mut());
+        entries
+    }
+
+    #[derive(Debug, Clone)]
+    enum Tamper {
+        EditField(usize),
+        EditActor(usize),
+        EditTime(usize),
+        Remove(usize),
+        Insert(usize),
+        Swap(usize),
+        RehashEdited(usize),
+    }
+
+    fn tamper() -> impl Strategy<Value = Tamper> {
+        prop_oneof![
+            (0usize..100).prop_map(Tamper::EditField),
+            (0usize..100).prop_map(Tamper::EditActor),
+            (0usize..100).prop_map(Tamper::EditTime),
+            (0usize..100).prop_map(Tamper::Remove),
+            (0usize..100).prop_map(Tamper::Insert),
+            (0usize..100).prop_map(Tamper::Swap),
+            (0usize..100).prop_map(Tamper::RehashEdited),
+        ]
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let entries = chain(10);
+        let check = verify_chain(&entries);
+        assert!(check.is_intact(), "{check:?}");
+        assert_eq!((check.entries, check.head.as_deref()), (10, Some(entries[9].hash.as_str())));
+    }
+
+    proptest! {
+        /// Any single edit, removal, insertion or reordering of a stored entry is detected,
+        /// even when the attacker recomputes the edited entry's own hash.
+        #[test]
+        fn any_single_tampering_is_detected(n in 2usize..12, how in tamper()) {
+            let mut entries = chain(n);
+            let at = |i: usize| i % n;
+            match how {
+                Tamper::EditField(i) => entries[at(i)].changes[0].new = Some("forged".into()),
+                Tamper::EditActor(i) => entries[at(i)].actor = UserId::new("mallory").unwrap(),
+                Tamper::EditTime(i) => entries[at(i)].at += chrono::Duration::nanoseconds(1),
+                Tamper::Remove(i) => {
+                    // Removing the very last entry is a truncation: see `AuditCheck::head`.
+                    let i = at(i).min(n - 2);
+                    entries.remove(i);
+                }
+                Tamper::Insert(i) => {
+                    let mut forged = entries[at(i)].clone();
+                    forged.entity_id = "forged".into();
+                    entries.insert(at(i), forged);
+                }
+                Tamper::Swap(i) => {
+                    let i = at(i).min(n - 2);
+                    entries.swap(i, i + 1);
+                }
+                Tamper::RehashEdited(i) => {
+                    let e = &mut entries[at(i)];
+                    e.changes[0].old = None;
+                    e.hash = entry_hash(&e.prev_hash, e);
+                    // ...and the next entry no longer links to it (unless it is the last: truncation-like).
+                    if at(i) == n - 1 {
+                        entries[0].entity_id = "forged".into();
+                    }
+                }
+            }
+            prop_assert!(!verify_chain(&entries).is_intact());
+        }
     }
 }

@@ -25,12 +25,20 @@ pub enum EntityKind {
     Interaction,
     /// A custom field definition.
     CustomField,
+    /// The change (audit) log itself.
+    ChangeLog,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 5] =
-        [EntityKind::Customer, EntityKind::Contact, EntityKind::Tag, EntityKind::Interaction, EntityKind::CustomField];
+    pub const ALL: [EntityKind; 6] = [
+        EntityKind::Customer,
+        EntityKind::Contact,
+        EntityKind::Tag,
+        EntityKind::Interaction,
+        EntityKind::CustomField,
+        EntityKind::ChangeLog,
+    ];
 
     /// The stable snake-case name used in storage and across bindings.
     pub fn as_str(self) -> &'static str {
@@ -40,6 +48,7 @@ impl EntityKind {
             EntityKind::Tag => "tag",
             EntityKind::Interaction => "interaction",
             EntityKind::CustomField => "custom_field",
+            EntityKind::ChangeLog => "change_log",
         }
     }
 }

@@ -40,7 +40,7 @@ pub mod tag;
 pub mod testing;
 mod validate;
 
-pub use changelog::{ChangeAction, ChangeLogEntry, ChangeLogQuery, FieldChange};
+pub use changelog::{AuditCheck, ChangeAction, ChangeLogEntry, ChangeLogQuery, FieldChange};
 pub use clock::{Clock, FixedClock, IdGenerator, SystemClock};
 pub use contact::{Contact, ContactPatch, DecisionRole, NewContact, ValidContact};
 pub use custom_field::{CustomFieldDef, CustomFilter, CustomValue, FieldType};

@@ -223,6 +223,8 @@ pub mod conformance {
             customer_id: customer,
             action: ChangeAction::Update,
             changes: vec![FieldChange::new("name", Some("甲".into()), Some("乙".into()))],
+            prev_hash: String::new(),
+            hash: String::new(),
         }
     }
 
@@ -490,8 +492,14 @@ pub mod conformance {
         let all = store.change_log(&ChangeLogQuery::default()).unwrap();
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
         for (got, want) in all.iter().zip(&entries) {
-            assert_eq!(ChangeLogEntry { seq: 0, ..got.clone() }, *want);
+            assert_eq!(ChangeLogEntry { seq: 0, prev_hash: String::new(), hash: String::new(), ..got.clone() }, *want);
         }
+        // The entries form one hash chain across both batches.
+        let check = crate::changelog::verify_chain(&all);
+        assert!(check.is_intact(), "{check:?}");
+        assert_eq!(all[0].prev_hash, crate::changelog::GENESIS_HASH);
+        assert_eq!(all[3].prev_hash, all[2].hash);
+        assert_eq!(check.head.as_deref(), Some(all[3].hash.as_str()));
         let seqs = |q: ChangeLogQuery| store.change_log(&q).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(seqs(ChangeLogQuery { customer_id: Some(c[0].id), ..Default::default() }), [1, 3]);
         assert_eq!(seqs(ChangeLogQuery { entity_id: Some(c[1].id.to_string()), ..Default::default() }), [2]);

@@ -308,7 +308,7 @@ pub(crate) fn field_from_row(row: &Row<'_>) -> rusqlite::Result<CustomFieldDef> 
     })
 }
 
-pub(crate) const LOG_COLUMNS: &str = "seq, at, actor, entity, entity_id, customer_id, action, changes";
+pub(crate) const LOG_COLUMNS: &str = "seq, at, actor, entity, entity_id, customer_id, action, changes, prev_hash, hash";
 
 pub(crate) fn log_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeLogEntry> {
     let seq: i64 = row.get(0)?;
@@ -321,5 +321,7 @@ pub(crate) fn log_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeLogEntry> {
         customer_id: get_opt(row, 5)?,
         action: name(row, 6)?,
         changes: get_json(row, 7)?,
+        prev_hash: row.get(8)?,
+        hash: row.get(9)?,
     })
 }

@@ -125,6 +125,28 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
+    /// Restores a backup file made by [`CrmStore::backup_to`] into `into` (created or
+    /// overwritten). Close every handle on `into` first.
+    ///
+    /// ```
+    /// # use guanxi_core::CrmStore;
+    /// # use guanxi_sqlite::SqliteStore;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let store = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    /// store.backup_to(&dir.path().join("backup.db")).unwrap();
+    /// SqliteStore::restore(&dir.path().join("backup.db"), &dir.path().join("restored.db")).unwrap();
+    /// assert_eq!(SqliteStore::open(dir.path().join("restored.db")).unwrap().schema_version().unwrap(), 1);
+    /// ```
+    pub fn restore(backup: &Path, into: &Path) -> Result<()> {
+        let src = Connection::open_with_flags(backup, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+        let app_id: i64 = src.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sql_err)?;
+        if app_id != schema::APPLICATION_ID {
+            return Err(StorageError::msg(format!("{} is not a guanxi backup", backup.display())).into());
+        }
+        let mut dst = Connection::open(into).map_err(sql_err)?;
+        copy_database(&src, &mut dst)
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
         self.conn()?.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err)
@@ -137,6 +159,22 @@ impl SqliteStore {
     fn customers_where(conn: &Connection, sql: &str, param: &str) -> Result<Option<Customer>> {
         conn.prepare_cached(sql).map_err(sql_err)?.query_row([param], customer_from_row).optional().map_err(sql_err)
     }
+}
+
+/// Copies every page of `src` into `dst` in one backup step, i.e. under a single read
+/// transaction: a consistent snapshot even while another connection writes (WAL readers do not
+/// block writers, nor writers readers).
+fn copy_database(src: &Connection, dst: &mut Connection) -> Result<()> {
+    use rusqlite::backup::{Backup, StepResult};
+    let backup = Backup::new(src, dst).map_err(sql_err)?;
+    for _ in 0..100 {
+        match backup.step(-1).map_err(sql_err)? {
+            StepResult::Done => return Ok(()),
+            // Busy or locked: another process holds a conflicting lock for a moment.
+            _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+    Err(StorageError::msg("backup could not get a consistent read of the database").into())
 }
 
 /// Applies one batch inside an open transaction; the caller commits or drops (rolls back).
@@ -279,22 +317,32 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
             .map_err(|e| on_insert(e, EntityKind::CustomField, "key", &d.key))?;
     }
     if !changes.change_log.is_empty() {
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
+        // Chain onto the last stored entry; the IMMEDIATE transaction keeps other writers out.
+        let last: Option<(i64, String)> = tx
+            .query_row("SELECT seq, hash FROM change_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
             .map_err(sql_err)?;
-        for e in &changes.change_log {
+        let mut entries = changes.change_log.clone();
+        guanxi_core::changelog::chain_entries(
+            last.as_ref().map(|(seq, hash)| (u64::try_from(*seq).unwrap_or(0), hash.as_str())),
+            entries.iter_mut(),
+        );
+        let mut insert = tx
+            .prepare_cached(&format!("INSERT INTO change_log ({LOG_COLUMNS}) VALUES ({})", placeholders(10)))
+            .map_err(sql_err)?;
+        for e in &entries {
             insert
                 .execute(params![
+                    e.seq as i64,
                     ts(e.at),
                     e.actor.as_str(),
                     e.entity.as_str(),
                     e.entity_id,
                     e.customer_id.map(|c| c.to_string()),
                     e.action.as_str(),
-                    json(&e.changes)
+                    json(&e.changes),
+                    e.prev_hash,
+                    e.hash
                 ])
                 .map_err(sql_err)?;
         }
@@ -485,6 +533,22 @@ impl CrmStore for SqliteStore {
         let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
         let rows = stmt.query_map([entity.as_str()], field_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
+        }
+        let mut dst = Connection::open(dest).map_err(sql_err)?;
+        match &self.path {
+            // A separate read-only connection: the main one (and its writers) is never blocked.
+            Some(path) => {
+                let src =
+                    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+                copy_database(&src, &mut dst)
+            }
+            None => copy_database(&*self.conn()?, &mut dst),
+        }
     }
 
     fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {

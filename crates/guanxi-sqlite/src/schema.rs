@@ -112,7 +112,9 @@ const MIGRATIONS: &[&str] = &[
         entity_id TEXT NOT NULL,
         customer_id TEXT,
         action TEXT NOT NULL,
-        changes TEXT NOT NULL
+        changes TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
     ) STRICT;
     CREATE INDEX change_log_by_entity ON change_log (entity_id);
     CREATE INDEX change_log_by_customer ON change_log (customer_id);

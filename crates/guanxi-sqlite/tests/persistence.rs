@@ -33,6 +33,8 @@ fn reopening_a_file_keeps_everything() {
             customer_id: Some(customers[0].id),
             action: ChangeAction::Create,
             changes: vec![FieldChange::new("name", None, Some(customers[0].name.clone().into()))],
+            prev_hash: String::new(),
+            hash: String::new(),
         });
         store.apply(&changes).unwrap();
         assert_eq!(store.reserve_sequence("C20240501", 5).unwrap(), 1);
@@ -79,6 +81,8 @@ fn change_log_is_append_only_in_the_file() {
                 customer_id: None,
                 action: ChangeAction::Create,
                 changes: vec![],
+                prev_hash: String::new(),
+                hash: String::new(),
             }],
             ..Default::default()
         })
@@ -134,4 +138,54 @@ fn handles_are_send_and_sync_and_serve_threads() {
     }
     let n = store.count_customers(&CustomerFilter::default().deleted(Deleted::Include)).unwrap();
     assert_eq!(n, 100);
+}
+
+/// Someone with the file edits, deletes or inserts change-log rows behind guanxi's back (after
+/// dropping the append-only triggers): verification names the first broken entry.
+#[test]
+fn tampering_with_the_file_is_detected() {
+    use guanxi_core::changelog::verify_chain;
+    fn entry(n: u64) -> ChangeLogEntry {
+        ChangeLogEntry {
+            seq: 0,
+            at: chrono::DateTime::from_timestamp(1_714_521_600 + n as i64, 0).unwrap(),
+            actor: UserId::new("alice").unwrap(),
+            entity: EntityKind::Tag,
+            entity_id: format!("tag{n}"),
+            customer_id: None,
+            action: ChangeAction::Create,
+            changes: vec![FieldChange::new("name", None, Some(format!("tag{n}").into()))],
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+    let cases: [(&str, u64); 4] = [
+        ("UPDATE change_log SET actor = 'mallory' WHERE seq = 3", 3),
+        ("UPDATE change_log SET changes = '[]' WHERE seq = 2", 2),
+        ("DELETE FROM change_log WHERE seq = 2", 3),
+        ("UPDATE change_log SET seq = seq + 10 WHERE seq = 1", 2),
+    ];
+    for (attack, broken_at) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let store = SqliteStore::open(&path).unwrap();
+        store.apply(&Changes { change_log: (1..=4).map(entry).collect(), ..Default::default() }).unwrap();
+        assert!(verify_chain(&store.change_log(&ChangeLogQuery::default()).unwrap()).is_intact());
+        let raw = rusqlite::Connection::open(&path).unwrap();
+        raw.execute_batch("DROP TRIGGER change_log_no_update; DROP TRIGGER change_log_no_delete;").unwrap();
+        raw.execute_batch(attack).unwrap();
+        let check = verify_chain(&store.change_log(&ChangeLogQuery::default()).unwrap());
+        assert_eq!(check.broken_at, Some(broken_at), "{attack}: {check:?}");
+    }
+}
+
+#[test]
+fn memory_stores_cannot_be_backed_up_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = guanxi_core::MemoryStore::new().backup_to(&dir.path().join("b.db")).unwrap_err();
+    assert!(matches!(err, guanxi_core::Error::InvalidState(_)), "{err:?}");
+    let store = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    store.backup_to(&dir.path().join("b.db")).unwrap();
+    let err = store.backup_to(&dir.path().join("b.db")).unwrap_err();
+    assert!(matches!(err, guanxi_core::Error::InvalidState(_)), "an existing file is never overwritten: {err:?}");
 }

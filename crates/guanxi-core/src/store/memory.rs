@@ -113,12 +113,10 @@ impl State {
             }
             self.custom_fields.insert(key, def);
         }
-        let mut seq = self.change_log.last().map_or(0, |e| e.seq);
-        for mut e in changes.change_log.iter().cloned() {
-            seq += 1;
-            e.seq = seq;
-            self.change_log.push_back(e);
-        }
+        let mut appended = changes.change_log.clone();
+        let last = self.change_log.last().map(|e| (e.seq, e.hash.as_str()));
+        crate::changelog::chain_entries(last, appended.iter_mut());
+        self.change_log.extend(appended);
         Ok(())
     }
 

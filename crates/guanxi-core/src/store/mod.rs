@@ -440,6 +440,12 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
     /// Change-log entries matching the query, in `seq` order.
     fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>>;
 
+    /// Writes a consistent snapshot of the whole store to a new file at `dest`, while other
+    /// writers may go on writing. Stores with no file format refuse with [`Error::InvalidState`].
+    fn backup_to(&self, dest: &std::path::Path) -> Result<()> {
+        Err(Error::InvalidState(format!("this store cannot be backed up to a file ({})", dest.display())))
+    }
+
     /// Everything that happened to a customer, oldest first.
     fn timeline(&self, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
         let changes = self.change_log(&ChangeLogQuery { customer_id: Some(customer), ..Default::default() })?;
