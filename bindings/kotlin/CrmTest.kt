@@ -104,6 +104,23 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(seen.size == 3) { "no events after unsubscribe" }
         }
     },
+    "the audit chain verifies, and backups restore" to {
+        val dir = Files.createTempDirectory("guanxi")
+        Crm.open(dir.resolve("crm.db").toString(), "alice").use { crm ->
+            huawei(crm)
+            val check = crm.verifyAudit()
+            check(check.intact && check.entries == 2UL && check.head?.length == 64) { "audit $check" }
+            val copy = crm.backup(dir.resolve("backup.db").toString())
+            check(copy.intact && copy.entries == 3UL) { "backup $copy" }
+            assertThrows<CrmException.InvalidState> { crm.backup(dir.resolve("backup.db").toString()) }
+        }
+        val restored = restoreBackup(dir.resolve("backup.db").toString(), dir.resolve("restored.db").toString())
+        check(restored.intact) { "restored $restored" }
+        Crm.open(dir.resolve("restored.db").toString(), "bob").use { again ->
+            check(again.countCustomers(CustomerFilter()) == 1UL) { "restored rows" }
+            check(again.verifyAudit().intact) { "restored chain" }
+        }
+    },
     "handles close with use {} and files persist" to {
         val dir = Files.createTempDirectory("guanxi")
         val path = dir.resolve("crm.db").toString()

@@ -573,3 +573,48 @@ pub(crate) fn timeline_entry_to_py<'py>(py: Python<'py>, e: TimelineEntry) -> Py
     }
     Ok(d.into_any())
 }
+
+/// The result of checking the change log's hash chain (`crm.verify_audit()`).
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct AuditCheck(pub(crate) guanxi::AuditCheck);
+
+#[pymethods]
+impl AuditCheck {
+    /// Entries checked.
+    #[getter]
+    fn entries(&self) -> u64 {
+        self.0.entries
+    }
+    /// Hash of the last entry; keep it elsewhere to detect truncation later.
+    #[getter]
+    fn head(&self) -> Option<&str> {
+        self.0.head.as_deref()
+    }
+    /// True when every entry links to its predecessor and matches its hash.
+    #[getter]
+    fn intact(&self) -> bool {
+        self.0.is_intact()
+    }
+    /// The first entry breaking the chain.
+    #[getter]
+    fn broken_at(&self) -> Option<u64> {
+        self.0.broken_at
+    }
+    /// Why it breaks the chain.
+    #[getter]
+    fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    fn __bool__(&self) -> bool {
+        self.0.is_intact()
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "AuditCheck(entries={}, intact={}, broken_at={})",
+            self.0.entries,
+            py_bool(self.0.is_intact()),
+            self.0.broken_at.map_or_else(|| "None".to_owned(), |s| s.to_string())
+        )
+    }
+}

@@ -166,6 +166,22 @@ impl PyCrm {
         Ok(self.run(py, |crm, actor| crm.tags(actor))?.into_iter().map(Tag).collect())
     }
 
+    /// Checks the change log's hash chain (edits, removals, insertions, reordering).
+    fn verify_audit(&self, py: Python<'_>) -> PyResult<AuditCheck> {
+        self.run(py, |crm, actor| crm.verify_audit(actor)).map(AuditCheck)
+    }
+
+    /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
+    fn backup(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<AuditCheck> {
+        self.run(py, |crm, actor| crm.backup(actor, &path)).map(AuditCheck)
+    }
+
+    /// Restores a backup into `into` after checking its audit chain (a broken one is refused).
+    #[staticmethod]
+    fn restore(py: Python<'_>, backup: std::path::PathBuf, into: std::path::PathBuf) -> PyResult<AuditCheck> {
+        py.detach(|| Crm::restore(&backup, &into)).map(AuditCheck).map_err(to_py)
+    }
+
     /// Change-log entries (who, when, entity, field changes), oldest first.
     #[pyo3(signature = (*, entity_id = None, customer_id = None, user = None, after_seq = None, limit = None))]
     fn change_log(
@@ -472,6 +488,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<CustomField>()?;
     m.add_class::<ChangeLogEntry>()?;
     m.add_class::<FieldError>()?;
+    m.add_class::<AuditCheck>()?;
     m.add_class::<arrow::CustomerTable>()?;
     errors::register(m)?;
     Ok(())

@@ -582,6 +582,30 @@ impl From<guanxi::ChangeLogEntry> for ChangeLogEntry {
     }
 }
 
+/// The result of checking the change log's hash chain.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct AuditCheck {
+    pub entries: u64,
+    /// Hash of the last entry: keep it elsewhere to detect truncation later.
+    pub head: Option<String>,
+    pub intact: bool,
+    pub broken_at: Option<u64>,
+    pub reason: Option<String>,
+}
+
+impl From<guanxi::AuditCheck> for AuditCheck {
+    fn from(c: guanxi::AuditCheck) -> Self {
+        AuditCheck { entries: c.entries, intact: c.is_intact(), head: c.head, broken_at: c.broken_at, reason: c.reason }
+    }
+}
+
+/// Restores a backup into `into` (close every handle on it first) after checking the backup's
+/// audit chain; a broken chain is refused.
+#[uniffi::export]
+pub fn restore_backup(backup: String, into: String) -> Result<AuditCheck> {
+    Ok(guanxi::Crm::restore(std::path::Path::new(&backup), std::path::Path::new(&into))?.into())
+}
+
 /// A committed domain event.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Event {
@@ -716,6 +740,16 @@ impl Crm {
             required: d.required,
             allowed_values: d.allowed_values,
         })
+    }
+
+    /// Checks the change log's hash chain (edits, removals, insertions, reordering).
+    pub fn verify_audit(&self) -> Result<AuditCheck> {
+        Ok(self.inner.verify_audit(&self.actor)?.into())
+    }
+
+    /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
+    pub fn backup(&self, path: String) -> Result<AuditCheck> {
+        Ok(self.inner.backup(&self.actor, std::path::Path::new(&path))?.into())
     }
 
     /// Change-log entries, oldest first; pass an id to see one record's history.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 
 from guanxi._guanxi import (
+    AuditCheck,
     ChangeLogEntry,
     ConflictError,
     Contact,
@@ -38,6 +39,7 @@ from guanxi._guanxi import (
 )
 
 __all__ = [
+    "AuditCheck",
     "ChangeLogEntry",
     "ConflictError",
     "Contact",

@@ -107,6 +107,27 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(collector.seen.count, 3)
     }
 
+    func testAuditChainAndBackupRestore() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let crm = try Crm.open(path: dir.appendingPathComponent("crm.db").path, user: "alice")
+        _ = try huawei(crm)
+        let check = try crm.verifyAudit()
+        XCTAssertTrue(check.intact)
+        XCTAssertEqual(check.entries, 2)
+        let copy = try crm.backup(path: dir.appendingPathComponent("backup.db").path)
+        XCTAssertTrue(copy.intact)
+        XCTAssertEqual(copy.entries, 3)
+        let restored = try restoreBackup(
+            backup: dir.appendingPathComponent("backup.db").path,
+            into: dir.appendingPathComponent("restored.db").path
+        )
+        XCTAssertTrue(restored.intact)
+        let again = try Crm.open(path: dir.appendingPathComponent("restored.db").path, user: "bob")
+        XCTAssertEqual(try again.countCustomers(filter: CustomerFilter()), 1)
+        XCTAssertTrue(try again.verifyAudit().intact)
+    }
+
     func testFilePersistsAcrossHandles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

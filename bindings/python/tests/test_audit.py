@@ -1,0 +1,41 @@
+"""Tamper-evident change log, online backup and verified restore, from Python."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import guanxi
+
+
+def test_change_log_verifies_and_detects_tampering(db_path: Path) -> None:
+    with guanxi.Crm.open(db_path, user="alice") as crm:
+        for name in ("甲", "乙", "丙"):
+            crm.customers.create(name)
+        check = crm.verify_audit()
+        assert check.intact and bool(check) and check.entries == 3 and check.broken_at is None
+        assert len(check.head or "") == 64
+        raw = sqlite3.connect(db_path)
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            raw.execute("UPDATE change_log SET actor = 'mallory' WHERE seq = 2")
+        raw.executescript("DROP TRIGGER change_log_no_update; UPDATE change_log SET actor = 'mallory' WHERE seq = 2;")
+        raw.close()
+        broken = crm.verify_audit()
+        assert not broken.intact and broken.broken_at == 2 and "edited" in (broken.reason or "")
+        assert repr(broken) == "AuditCheck(entries=3, intact=False, broken_at=2)"
+
+
+def test_backup_and_restore(tmp_path: Path) -> None:
+    with guanxi.Crm.open(tmp_path / "crm.db", user="alice") as crm:
+        c = crm.customers.create("华为技术有限公司", tags=["VIP"])
+        check = crm.backup(tmp_path / "backup.db")
+        assert check.intact and check.entries == 2  # the create and the backup itself
+        with pytest.raises(guanxi.InvalidStateError):
+            crm.backup(tmp_path / "backup.db")  # never overwrites
+    restored = guanxi.Crm.restore(tmp_path / "backup.db", tmp_path / "restored.db")
+    assert restored == check
+    with guanxi.Crm.open(tmp_path / "restored.db", user="bob") as again:
+        assert again.customers.get(c.id).tags == ["VIP"]
+        assert again.change_log()[-1].action == "export"
