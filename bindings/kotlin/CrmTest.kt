@@ -121,6 +121,17 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(again.verifyAudit().intact) { "restored chain" }
         }
     },
+    "password hashing and RFC 6238 TOTP" to {
+        val phc = hashPassword("correct horse battery staple")
+        check(phc.startsWith("\$argon2id\$")) { "phc $phc" }
+        check(verifyPassword("correct horse battery staple", phc) && !verifyPassword("wrong", phc)) { "verify" }
+        val e = assertThrows<CrmException.Validation> { verifyPassword("x", "not a hash") }
+        check(e.field == "password_hash") { "field ${e.field}" }
+        val secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" // RFC 6238's "12345678901234567890"
+        check(totpCode(secret, Instant.ofEpochSecond(59), 8u, TotpAlgorithm.SHA1) == "94287082") { "rfc vector" }
+        check(verifyTotp(secret, "94287082", Instant.ofEpochSecond(89), 8u, TotpAlgorithm.SHA1, 1u)) { "drift" }
+        check(!verifyTotp(secret, "94287082", Instant.ofEpochSecond(89), 8u, TotpAlgorithm.SHA1, 0u)) { "no drift" }
+    },
     "handles close with use {} and files persist" to {
         val dir = Files.createTempDirectory("guanxi")
         val path = dir.resolve("crm.db").toString()

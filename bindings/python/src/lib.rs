@@ -476,6 +476,55 @@ fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerPatch
     Ok(p)
 }
 
+fn totp(secret: &str, digits: u8, algorithm: &str) -> PyResult<guanxi::auth::Totp> {
+    let algorithm = match algorithm.to_ascii_lowercase().as_str() {
+        "sha1" => guanxi::auth::TotpAlgorithm::Sha1,
+        "sha256" => guanxi::auth::TotpAlgorithm::Sha256,
+        "sha512" => guanxi::auth::TotpAlgorithm::Sha512,
+        other => return Err(invalid_arg("algorithm", &format!("'{other}' is not sha1, sha256 or sha512"))),
+    };
+    guanxi::auth::Totp::from_base32(secret, algorithm, digits).map_err(to_py)
+}
+
+/// Hashes a password with argon2id into a PHC string (salted; the GIL is released).
+#[pyfunction]
+fn hash_password(py: Python<'_>, password: &str) -> PyResult<String> {
+    py.detach(|| guanxi::auth::hash_password(password)).map_err(to_py)
+}
+
+/// Whether a password matches a PHC hash from `hash_password`.
+#[pyfunction]
+fn verify_password(py: Python<'_>, password: &str, password_hash: &str) -> PyResult<bool> {
+    py.detach(|| guanxi::auth::verify_password(password, password_hash)).map_err(to_py)
+}
+
+/// A new random TOTP secret, base32 (for authenticator apps).
+#[pyfunction]
+fn generate_totp_secret() -> String {
+    guanxi::auth::Totp::generate_secret()
+}
+
+/// The RFC 6238 code for the 30-second step containing `at`.
+#[pyfunction]
+#[pyo3(signature = (secret, at, *, digits = 6, algorithm = "sha1"))]
+fn totp_code(secret: &str, at: chrono::DateTime<chrono::Utc>, digits: u8, algorithm: &str) -> PyResult<String> {
+    Ok(totp(secret, digits, algorithm)?.code_at(at))
+}
+
+/// Whether `code` is right at `at`, allowing `drift_steps` steps of clock drift either way.
+#[pyfunction]
+#[pyo3(signature = (secret, code, at, *, digits = 6, algorithm = "sha1", drift_steps = 1))]
+fn verify_totp(
+    secret: &str,
+    code: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    digits: u8,
+    algorithm: &str,
+    drift_steps: u8,
+) -> PyResult<bool> {
+    Ok(totp(secret, digits, algorithm)?.verify(code, at, drift_steps))
+}
+
 /// The native module `guanxi._guanxi`; the `guanxi` package re-exports it.
 #[pymodule]
 fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -490,6 +539,11 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FieldError>()?;
     m.add_class::<AuditCheck>()?;
     m.add_class::<arrow::CustomerTable>()?;
+    m.add_function(wrap_pyfunction!(hash_password, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_password, m)?)?;
+    m.add_function(wrap_pyfunction!(generate_totp_secret, m)?)?;
+    m.add_function(wrap_pyfunction!(totp_code, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_totp, m)?)?;
     errors::register(m)?;
     Ok(())
 }

@@ -39,3 +39,31 @@ def test_backup_and_restore(tmp_path: Path) -> None:
     with guanxi.Crm.open(tmp_path / "restored.db", user="bob") as again:
         assert again.customers.get(c.id).tags == ["VIP"]
         assert again.change_log()[-1].action == "export"
+
+
+RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of RFC 6238's "12345678901234567890"
+
+
+def test_password_hashing() -> None:
+    phc = guanxi.hash_password("correct horse battery staple")
+    assert phc.startswith("$argon2id$")
+    assert guanxi.verify_password("correct horse battery staple", phc)
+    assert not guanxi.verify_password("wrong", phc)
+    with pytest.raises(guanxi.ValidationError) as info:
+        guanxi.verify_password("x", "not a hash")
+    assert info.value.field == "password_hash"
+
+
+def test_totp_matches_rfc_6238() -> None:
+    import datetime
+
+    at = datetime.datetime.fromtimestamp(59, tz=datetime.timezone.utc)
+    assert guanxi.totp_code(RFC_SECRET, at, digits=8) == "94287082"
+    late = at + datetime.timedelta(seconds=30)
+    assert guanxi.verify_totp(RFC_SECRET, "94287082", late, digits=8, drift_steps=1)
+    assert not guanxi.verify_totp(RFC_SECRET, "94287082", late, digits=8, drift_steps=0)
+    secret = guanxi.generate_totp_secret()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    assert guanxi.verify_totp(secret, guanxi.totp_code(secret, now), now)
+    with pytest.raises(guanxi.ValidationError):
+        guanxi.totp_code("short", now)

@@ -606,6 +606,60 @@ pub fn restore_backup(backup: String, into: String) -> Result<AuditCheck> {
     Ok(guanxi::Crm::restore(std::path::Path::new(&backup), std::path::Path::new(&into))?.into())
 }
 
+/// The HMAC of a TOTP generator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum TotpAlgorithm {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+fn totp(secret_base32: &str, digits: u8, algorithm: TotpAlgorithm) -> Result<guanxi::auth::Totp> {
+    let algorithm = match algorithm {
+        TotpAlgorithm::Sha1 => guanxi::auth::TotpAlgorithm::Sha1,
+        TotpAlgorithm::Sha256 => guanxi::auth::TotpAlgorithm::Sha256,
+        TotpAlgorithm::Sha512 => guanxi::auth::TotpAlgorithm::Sha512,
+    };
+    Ok(guanxi::auth::Totp::from_base32(secret_base32, algorithm, digits)?)
+}
+
+/// Hashes a password with argon2id into a PHC string.
+#[uniffi::export]
+pub fn hash_password(password: String) -> Result<String> {
+    Ok(guanxi::auth::hash_password(&password)?)
+}
+
+/// Whether a password matches a PHC hash from `hash_password`.
+#[uniffi::export]
+pub fn verify_password(password: String, password_hash: String) -> Result<bool> {
+    Ok(guanxi::auth::verify_password(&password, &password_hash)?)
+}
+
+/// A new random TOTP secret, base32.
+#[uniffi::export]
+pub fn generate_totp_secret() -> String {
+    guanxi::auth::Totp::generate_secret()
+}
+
+/// The RFC 6238 code for the 30-second step containing `at`.
+#[uniffi::export]
+pub fn totp_code(secret_base32: String, at: DateTime, digits: u8, algorithm: TotpAlgorithm) -> Result<String> {
+    Ok(totp(&secret_base32, digits, algorithm)?.code_at(at))
+}
+
+/// Whether `code` is right at `at`, allowing `drift_steps` steps of drift either way.
+#[uniffi::export]
+pub fn verify_totp(
+    secret_base32: String,
+    code: String,
+    at: DateTime,
+    digits: u8,
+    algorithm: TotpAlgorithm,
+    drift_steps: u8,
+) -> Result<bool> {
+    Ok(totp(&secret_base32, digits, algorithm)?.verify(&code, at, drift_steps))
+}
+
 /// A committed domain event.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Event {

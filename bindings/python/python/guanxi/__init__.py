@@ -36,6 +36,11 @@ from guanxi._guanxi import (
     StorageError,
     Tag,
     ValidationError,
+    generate_totp_secret,
+    hash_password,
+    totp_code,
+    verify_password,
+    verify_totp,
 )
 
 __all__ = [
@@ -61,6 +66,11 @@ __all__ = [
     "StorageError",
     "Tag",
     "ValidationError",
+    "generate_totp_secret",
+    "hash_password",
+    "totp_code",
+    "verify_password",
+    "verify_totp",
 ]
 
 

@@ -22,6 +22,11 @@ __all__ = [
     "ChangeLogEntry",
     "FieldError",
     "AuditCheck",
+    "hash_password",
+    "verify_password",
+    "generate_totp_secret",
+    "totp_code",
+    "verify_totp",
     "CustomerTable",
     "GuanxiError",
     "NotFoundError",
@@ -303,3 +308,19 @@ class Crm:
         after_seq: int | None = None,
         limit: int | None = None,
     ) -> list[ChangeLogEntry]: ...
+
+def hash_password(password: str) -> str: ...
+def verify_password(password: str, password_hash: str) -> bool: ...
+def generate_totp_secret() -> str: ...
+def totp_code(
+    secret: str, at: datetime.datetime, *, digits: int = 6, algorithm: Literal["sha1", "sha256", "sha512"] = "sha1"
+) -> str: ...
+def verify_totp(
+    secret: str,
+    code: str,
+    at: datetime.datetime,
+    *,
+    digits: int = 6,
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha1",
+    drift_steps: int = 1,
+) -> bool: ...

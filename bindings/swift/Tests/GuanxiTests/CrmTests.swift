@@ -128,6 +128,19 @@ final class CrmTests: XCTestCase {
         XCTAssertTrue(try again.verifyAudit().intact)
     }
 
+    func testPasswordsAndTotp() throws {
+        let phc = try hashPassword(password: "correct horse battery staple")
+        XCTAssertTrue(phc.hasPrefix("$argon2id$"))
+        XCTAssertTrue(try verifyPassword(password: "correct horse battery staple", passwordHash: phc))
+        XCTAssertFalse(try verifyPassword(password: "wrong", passwordHash: phc))
+        let secret = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ" // RFC 6238's "12345678901234567890"
+        let at = Date(timeIntervalSince1970: 59)
+        XCTAssertEqual(try totpCode(secretBase32: secret, at: at, digits: 8, algorithm: .sha1), "94287082")
+        XCTAssertTrue(try verifyTotp(
+            secretBase32: secret, code: "94287082", at: Date(timeIntervalSince1970: 89), digits: 8, algorithm: .sha1, driftSteps: 1
+        ))
+    }
+
     func testFilePersistsAcrossHandles() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
