@@ -39,7 +39,33 @@ pub(crate) fn ts(t: DateTime<Utc>) -> String {
 }
 
 fn parse_ts(idx: usize, s: &str) -> rusqlite::Result<DateTime<Utc>> {
+    if let Some(t) = parse_stored_ts(s) {
+        return Ok(t);
+    }
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| corrupt(idx, e))
+}
+
+/// Fast path for the exact form [`ts`] writes, `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`; anything else
+/// (or an invalid date) returns `None` and goes through the general RFC 3339 parser.
+fn parse_stored_ts(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() != 30
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[29] != b'Z'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        b[r].iter().try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
+    let time = chrono::NaiveTime::from_hms_nano_opt(num(11..13)?, num(14..16)?, num(17..19)?, num(20..29)?)?;
+    Some(date.and_time(time).and_utc())
 }
 
 pub(crate) fn json<T: Serialize>(v: &T) -> String {
@@ -47,7 +73,11 @@ pub(crate) fn json<T: Serialize>(v: &T) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".to_owned())
 }
 
-fn parse_json<T: DeserializeOwned>(idx: usize, s: &str) -> rusqlite::Result<T> {
+fn parse_json<T: DeserializeOwned + Default>(idx: usize, s: &str) -> rusqlite::Result<T> {
+    // Most records have no custom values and few tags: skip the parser for the empty forms.
+    if s == "{}" || s == "[]" {
+        return Ok(T::default());
+    }
     serde_json::from_str(s).map_err(|e| corrupt(idx, e))
 }
 
@@ -80,22 +110,32 @@ impl StoredName for Industry {
 }
 
 fn name<T: StoredName>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    let s = row.get_ref(idx)?.as_str()?;
+    let s = text(row, idx)?;
     T::from_stored(s).ok_or_else(|| corrupt(idx, format!("unknown name {s:?}")))
 }
 
 fn name_opt<T: StoredName>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>> {
-    match row.get_ref(idx)?.as_str_or_null()? {
+    match text_opt(row, idx)? {
         None => Ok(None),
         Some(s) => T::from_stored(s).map(Some).ok_or_else(|| corrupt(idx, format!("unknown name {s:?}"))),
     }
+}
+
+// The readers below borrow the column's text (`get_ref`) and parse it in place: no String is
+// allocated only to be parsed and dropped.
+fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+    row.get_ref(idx)?.as_str().map_err(|e| corrupt(idx, e))
+}
+
+fn text_opt<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<Option<&'r str>> {
+    row.get_ref(idx)?.as_str_or_null().map_err(|e| corrupt(idx, e))
 }
 
 fn get<T: FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T>
 where
     T::Err: std::fmt::Display,
 {
-    let s: String = row.get(idx)?;
+    let s = text(row, idx)?;
     s.parse().map_err(|e: T::Err| corrupt(idx, format!("{s:?}: {e}")))
 }
 
@@ -103,20 +143,19 @@ fn get_opt<T: FromStr>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<T>>
 where
     T::Err: std::fmt::Display,
 {
-    let s: Option<String> = row.get(idx)?;
-    s.map(|s| s.parse().map_err(|e: T::Err| corrupt(idx, format!("{s:?}: {e}")))).transpose()
+    text_opt(row, idx)?.map(|s| s.parse().map_err(|e: T::Err| corrupt(idx, format!("{s:?}: {e}")))).transpose()
 }
 
 fn get_ts(row: &Row<'_>, idx: usize) -> rusqlite::Result<DateTime<Utc>> {
-    parse_ts(idx, &row.get::<_, String>(idx)?)
+    parse_ts(idx, text(row, idx)?)
 }
 
 fn get_ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
-    row.get::<_, Option<String>>(idx)?.map(|s| parse_ts(idx, &s)).transpose()
+    text_opt(row, idx)?.map(|s| parse_ts(idx, s)).transpose()
 }
 
-fn get_json<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
-    parse_json(idx, &row.get::<_, String>(idx)?)
+fn get_json<T: DeserializeOwned + Default>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    parse_json(idx, text(row, idx)?)
 }
 
 fn get_version(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
@@ -324,4 +363,22 @@ pub(crate) fn log_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeLogEntry> {
         prev_hash: row.get(8)?,
         hash: row.get(9)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_timestamps_round_trip_through_the_fast_path() {
+        for t in ["2024-05-01T08:00:00Z", "1999-12-31T23:59:59.999999999Z", "2026-02-28T00:00:00.000000001Z"] {
+            let t: DateTime<Utc> = t.parse().unwrap();
+            assert_eq!(parse_stored_ts(&ts(t)), Some(t));
+            assert_eq!(parse_ts(0, &ts(t)).unwrap(), t);
+        }
+        // Other RFC 3339 forms still parse; invalid dates fall through to the general parser's error.
+        assert_eq!(parse_ts(0, "2024-05-01T16:00:00+08:00").unwrap().to_rfc3339(), "2024-05-01T08:00:00+00:00");
+        assert_eq!(parse_stored_ts("2024-02-30T00:00:00.000000000Z"), None);
+        assert!(parse_ts(0, "2024-02-30T00:00:00.000000000Z").is_err());
+    }
 }
