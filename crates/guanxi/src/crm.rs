@@ -999,6 +999,10 @@ impl Crm {
     /// ```
     pub fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
         self.authorize(actor, Action::Export, EntityKind::ChangeLog)?;
+        // Refuse before logging, so the log never records a backup that could not be made.
+        if dest.exists() {
+            return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
+        }
         let now = self.clock.now();
         let entry = log(
             now,
@@ -1010,7 +1014,20 @@ impl Crm {
             vec![FieldChange::new("backup", None, Some(Value::from(dest.display().to_string())))],
         );
         self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
-        self.store.backup_to(dest)?;
+        if let Err(e) = self.store.backup_to(dest) {
+            // The attempt is on record; so is its failure.
+            let failed = log(
+                self.clock.now(),
+                actor,
+                EntityKind::ChangeLog,
+                "backup".to_owned(),
+                None,
+                ChangeAction::Export,
+                vec![FieldChange::new("failed", None, Some(Value::from(e.to_string())))],
+            );
+            self.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
+            return Err(e);
+        }
         Ok(guanxi_core::changelog::verify_chain(&SqliteStore::open(dest)?.change_log(&ChangeLogQuery::default())?))
     }
 

@@ -576,6 +576,25 @@ fn events_arrive_after_commit_and_survive_panics(f: Fixture) {
     assert_eq!(seen_in_store.lock().unwrap().len(), 1);
 }
 
+#[test]
+fn a_refused_backup_logs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fixture::new(Arc::new(SqliteStore::open(dir.path().join("crm.db")).unwrap()));
+    f.huawei();
+    let target = dir.path().join("taken.db");
+    std::fs::write(&target, b"not yours").unwrap();
+    let before = f.log_len();
+    assert!(matches!(f.crm.backup(&f.alice, &target), Err(Error::InvalidState(_))));
+    assert_eq!(f.log_len(), before);
+    assert_eq!(std::fs::read(&target).unwrap(), b"not yours");
+    let memory = Fixture::new(Arc::new(MemoryStore::new()));
+    let err = memory.crm.backup(&memory.alice, &dir.path().join("m.db")).unwrap_err();
+    assert!(matches!(err, Error::InvalidState(_)), "memory stores have no file: {err:?}");
+    let trail = memory.crm.change_log(&memory.alice, &ChangeLogQuery::default()).unwrap();
+    let fields: Vec<&str> = trail.iter().flat_map(|e| e.changes.iter().map(|c| c.field.as_str())).collect();
+    assert_eq!(fields, ["backup", "failed"], "the attempt and its failure are both on record");
+}
+
 fn batch_create_is_all_or_nothing(f: Fixture) {
     let mut inputs: Vec<NewCustomer> = (0..10).map(|i| NewCustomer::new(format!("客户{i}")).tag("批量")).collect();
     inputs[7].contacts.push(NewContact::new("错").phone("999"));
