@@ -14,7 +14,7 @@ use guanxi_core::{
     ContactId, ContactPatch, CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent,
     DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, Interaction, InteractionId, LevelRule, MemoryStore,
     NewContact, NewCustomer, NewInteraction, Page, PageRequest, Result, SystemClock, Tag, TagLink, TagWrite,
-    TimelineEntry, ValidContact, ValidationContext, ValidationErrors, ValidationReason, Write,
+    TimelineEntry, ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason, Write,
 };
 use guanxi_sqlite::{SqliteOptions, SqliteStore};
 
@@ -221,18 +221,9 @@ impl Crm {
     /// to the actor; unknown tags are created; the first contact (or the one marked primary)
     /// becomes primary.
     pub fn create_customer(&self, actor: &Actor, input: NewCustomer) -> Result<Customer> {
-        let mut created = self.create_customers(actor, vec![input]).map_err(|e| match e {
-            // A single record's failures carry plain field paths, not "customers[0].…".
-            Error::Validation(v) => Error::Validation(ValidationErrors(
-                v.0.into_iter()
-                    .map(|mut f| {
-                        f.field = f.field.strip_prefix("customers[0].").map(str::to_owned).unwrap_or(f.field);
-                        f
-                    })
-                    .collect(),
-            )),
-            other => other,
-        })?;
+        self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
+        let mut created = self.insert_customers(actor, vec![valid])?;
         created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))
     }
 
@@ -264,6 +255,11 @@ impl Crm {
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
+        self.insert_customers(actor, valid)
+    }
+
+    /// Writes validated customers (with their contacts, new tags, log entries) in one batch.
+    fn insert_customers(&self, actor: &Actor, valid: Vec<ValidCustomer>) -> Result<Vec<Customer>> {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
