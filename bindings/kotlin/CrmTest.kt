@@ -121,6 +121,25 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(again.verifyAudit().intact) { "restored chain" }
         }
     },
+    "contacts, tags, custom fields and the timeline" to {
+        Crm.inMemory("alice").use { crm ->
+            val c = huawei(crm)
+            val li = crm.addContact(c.id, NewContact(name = "李娜", phones = listOf("139 0000 1111"), role = DecisionRole.EVALUATOR))
+            val updated = crm.updateContact(li.id, li.version, ContactPatch(title = "采购经理", clearRole = true))
+            check(updated.title == "采购经理" && updated.role == null && updated.version == 2UL) { "update $updated" }
+            assertThrows<CrmException.Conflict> { crm.updateContact(li.id, li.version, ContactPatch(title = "过期")) }
+            check(crm.setPrimaryContact(li.id).primary) { "set primary" }
+            crm.removeContact(li.id, crm.contacts(c.id).first { it.id == li.id }.version)
+            check(crm.contacts(c.id).map { it.name to it.primary } == listOf("张伟" to true)) { "after remove" }
+            crm.defineTag("重点", "等级")
+            check(crm.tags().map { it.name to it.group } == listOf("VIP" to null, "重点" to "等级")) { "tags ${crm.tags()}" }
+            crm.defineCustomField(CustomField(entity = "contact", key = "wechat", label = "微信", fieldType = FieldType.TEXT))
+            check(crm.customFields("contact").map { it.key } == listOf("wechat")) { "custom fields" }
+            crm.logInteraction(c.id, NewInteraction(kind = InteractionKind.CALL, content = "电话"))
+            val kinds = crm.timeline(c.id).map { if (it.interaction != null) "interaction" else it.change!!.entity }
+            check(kinds.first() == "customer" && kinds.last() == "interaction") { "timeline $kinds" }
+        }
+    },
     "password hashing and RFC 6238 TOTP" to {
         val phc = hashPassword("correct horse battery staple")
         check(phc.startsWith("\$argon2id\$")) { "phc $phc" }

@@ -161,6 +161,13 @@ impl PyCrm {
         self.run(py, |crm, actor| crm.define_tag(actor, name, group)).map(Tag)
     }
 
+    /// The custom fields of "customer" or "contact".
+    #[pyo3(signature = (entity = "customer"))]
+    fn custom_fields(&self, py: Python<'_>, entity: &str) -> PyResult<Vec<CustomField>> {
+        let entity: EntityKind = parse_name("entity", entity)?;
+        Ok(self.run(py, |crm, actor| crm.custom_fields(actor, entity))?.into_iter().map(CustomField).collect())
+    }
+
     /// Every tag, by group then name.
     fn tags(&self, py: Python<'_>) -> PyResult<Vec<Tag>> {
         Ok(self.run(py, |crm, actor| crm.tags(actor))?.into_iter().map(Tag).collect())
@@ -319,6 +326,33 @@ impl Customers {
         self.crm.get().run(py, |c, a| c.add_contact(a, id, input)).map(Contact)
     }
 
+    /// Changes fields of a contact whose current version is `version` (name, title, phones,
+    /// emails, role, do_not_contact, custom); None clears title or role.
+    #[pyo3(signature = (contact_id, version, **changes))]
+    fn update_contact(
+        &self,
+        py: Python<'_>,
+        contact_id: &Bound<'_, PyAny>,
+        version: u64,
+        changes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Contact> {
+        let id = ContactId(uuid_from(contact_id, "contact_id")?);
+        let patch = contact_patch(changes)?;
+        self.crm.get().run(py, |c, a| c.update_contact(a, id, version, patch)).map(Contact)
+    }
+
+    /// Makes a contact its customer's primary contact.
+    fn set_primary_contact(&self, py: Python<'_>, contact_id: &Bound<'_, PyAny>) -> PyResult<Contact> {
+        let id = ContactId(uuid_from(contact_id, "contact_id")?);
+        self.crm.get().run(py, |c, a| c.set_primary_contact(a, id)).map(Contact)
+    }
+
+    /// Removes a contact (the oldest remaining one becomes primary if it was).
+    fn remove_contact(&self, py: Python<'_>, contact_id: &Bound<'_, PyAny>, version: u64) -> PyResult<()> {
+        let id = ContactId(uuid_from(contact_id, "contact_id")?);
+        self.crm.get().run(py, |c, a| c.remove_contact(a, id, version))
+    }
+
     /// The live contacts of a customer, primary first.
     fn contacts(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Contact>> {
         let id = customer_id_from(id)?;
@@ -421,6 +455,34 @@ fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilt
         }
     }
     Ok(f)
+}
+
+fn contact_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::ContactPatch> {
+    let mut p = guanxi::ContactPatch::default();
+    let Some(changes) = changes else { return Ok(p) };
+    for (key, value) in changes.iter() {
+        let key: String = key.extract()?;
+        let text = |v: &Bound<'_, PyAny>| -> PyResult<Option<String>> {
+            if v.is_none() { Ok(None) } else { v.extract().map(Some) }
+        };
+        match key.as_str() {
+            "name" => p.name = Some(value.extract()?),
+            "title" => p.title = Some(text(&value)?),
+            "phones" => p.phones = Some(value.extract()?),
+            "emails" => p.emails = Some(value.extract()?),
+            "role" => p.role = Some(text(&value)?.map(|r| parse_name("role", &r)).transpose()?),
+            "do_not_contact" => p.do_not_contact = Some(value.extract()?),
+            "custom" => {
+                for (k, v) in value.cast::<PyDict>()?.iter() {
+                    let k: String = k.extract()?;
+                    let v = if v.is_none() { None } else { Some(custom_value_from(&v, &k)?) };
+                    p.custom.insert(k, v);
+                }
+            }
+            other => return Err(invalid_arg(other, "is not a contact field")),
+        }
+    }
+    Ok(p)
 }
 
 fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerPatch> {

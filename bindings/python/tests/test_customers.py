@@ -189,3 +189,23 @@ def test_create_many_is_all_or_nothing(crm: guanxi.Crm) -> None:
     assert crm.customers.count() == 0
     del rows[3]["contacts"]
     assert len(crm.customers.create_many(rows)) == 5
+
+
+def test_contact_lifecycle_and_field_definitions(crm: guanxi.Crm) -> None:
+    c = huawei(crm)
+    zhang = crm.customers.contacts(c.id)[0]
+    li = crm.customers.add_contact(c.id, "李娜", phones=["139 0000 1111"], role="evaluator")
+    updated = crm.customers.update_contact(li.id, li.version, title="采购经理", do_not_contact=True, role=None)
+    assert (updated.title, updated.do_not_contact, updated.role, updated.version) == ("采购经理", True, None, 2)
+    with pytest.raises(guanxi.ConflictError):
+        crm.customers.update_contact(li.id, li.version, title="过期")
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.customers.update_contact(li.id, 2, phones=["110"])
+    assert info.value.field == "phones[0]"
+    assert crm.customers.set_primary_contact(li.id).primary
+    assert [p.name for p in crm.customers.contacts(c.id) if p.primary] == ["李娜"]
+    crm.customers.remove_contact(li.id, crm.customers.contacts(c.id)[0].version)
+    assert [(p.name, p.primary) for p in crm.customers.contacts(c.id)] == [(zhang.name, True)]
+    crm.define_custom_field("contact", "wechat", "微信", "text")
+    assert [(f.entity, f.key) for f in crm.custom_fields("contact")] == [("contact", "wechat")]
+    assert crm.custom_fields() == []

@@ -479,6 +479,62 @@ impl From<guanxi::Contact> for Contact {
     }
 }
 
+/// Changes to a contact; unset fields stay as they are. `clear_title` / `clear_role` empty them.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct ContactPatch {
+    #[uniffi(default = None)]
+    pub name: Option<String>,
+    #[uniffi(default = None)]
+    pub title: Option<String>,
+    #[uniffi(default = false)]
+    pub clear_title: bool,
+    #[uniffi(default = None)]
+    pub phones: Option<Vec<String>>,
+    #[uniffi(default = None)]
+    pub emails: Option<Vec<String>>,
+    #[uniffi(default = None)]
+    pub role: Option<DecisionRole>,
+    #[uniffi(default = false)]
+    pub clear_role: bool,
+    #[uniffi(default = None)]
+    pub do_not_contact: Option<bool>,
+}
+
+impl From<ContactPatch> for guanxi::ContactPatch {
+    fn from(p: ContactPatch) -> Self {
+        guanxi::ContactPatch {
+            name: p.name,
+            title: if p.clear_title { Some(None) } else { p.title.map(Some) },
+            phones: p.phones,
+            emails: p.emails,
+            role: if p.clear_role { Some(None) } else { p.role.map(|r| Some(r.into())) },
+            do_not_contact: p.do_not_contact,
+            custom: Default::default(),
+        }
+    }
+}
+
+/// A tag and its group.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Tag {
+    pub name: String,
+    pub group: Option<String>,
+}
+
+impl From<guanxi::Tag> for Tag {
+    fn from(t: guanxi::Tag) -> Self {
+        Tag { name: t.name, group: t.group }
+    }
+}
+
+/// One item of a customer's timeline: a change or an interaction.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TimelineEntry {
+    pub at: DateTime,
+    pub change: Option<ChangeLogEntry>,
+    pub interaction: Option<Interaction>,
+}
+
 /// Input for a new interaction.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct NewInteraction {
@@ -538,6 +594,17 @@ pub struct CustomField {
     pub required: bool,
     #[uniffi(default = [])]
     pub allowed_values: Vec<String>,
+}
+
+fn custom_field_out(d: guanxi::CustomFieldDef) -> CustomField {
+    CustomField {
+        entity: d.entity.as_str().to_owned(),
+        key: d.key,
+        label: d.label,
+        field_type: d.field_type.into(),
+        required: d.required,
+        allowed_values: d.allowed_values,
+    }
 }
 
 /// One change of a change-log entry; old and new are JSON texts.
@@ -758,6 +825,50 @@ impl Crm {
         Ok(self.inner.add_contact(&self.actor, id(customer), contact.into())?.into())
     }
 
+    pub fn update_contact(&self, contact: Uuid, version: u64, patch: ContactPatch) -> Result<Contact> {
+        Ok(self.inner.update_contact(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
+    }
+
+    pub fn set_primary_contact(&self, contact: Uuid) -> Result<Contact> {
+        Ok(self.inner.set_primary_contact(&self.actor, guanxi::ContactId(contact))?.into())
+    }
+
+    pub fn remove_contact(&self, contact: Uuid, version: u64) -> Result<()> {
+        Ok(self.inner.remove_contact(&self.actor, guanxi::ContactId(contact), version)?)
+    }
+
+    pub fn define_tag(&self, name: String, group: Option<String>) -> Result<Tag> {
+        Ok(self.inner.define_tag(&self.actor, &name, group.as_deref())?.into())
+    }
+
+    pub fn tags(&self) -> Result<Vec<Tag>> {
+        Ok(self.inner.tags(&self.actor)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The custom fields of "customer" or "contact".
+    pub fn custom_fields(&self, entity: String) -> Result<Vec<CustomField>> {
+        let defs = self.inner.custom_fields(&self.actor, parse("entity", &entity)?)?;
+        Ok(defs.into_iter().map(custom_field_out).collect())
+    }
+
+    /// Everything that happened to a customer, oldest first.
+    pub fn timeline(&self, customer: Uuid) -> Result<Vec<TimelineEntry>> {
+        Ok(self
+            .inner
+            .timeline(&self.actor, id(customer))?
+            .into_iter()
+            .map(|e| match e.item {
+                guanxi::TimelineItem::Change(c) => {
+                    TimelineEntry { at: e.at, change: Some(c.into()), interaction: None }
+                }
+                guanxi::TimelineItem::Interaction(i) => {
+                    TimelineEntry { at: e.at, change: None, interaction: Some(i.into()) }
+                }
+                _ => TimelineEntry { at: e.at, change: None, interaction: None },
+            })
+            .collect())
+    }
+
     pub fn contacts(&self, customer: Uuid) -> Result<Vec<Contact>> {
         Ok(self.inner.contacts(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
     }
@@ -785,15 +896,7 @@ impl Crm {
         );
         def.required = field.required;
         def.allowed_values = field.allowed_values;
-        let d = self.inner.define_custom_field(&self.actor, def)?;
-        Ok(CustomField {
-            entity: d.entity.as_str().to_owned(),
-            key: d.key,
-            label: d.label,
-            field_type: d.field_type.into(),
-            required: d.required,
-            allowed_values: d.allowed_values,
-        })
+        Ok(custom_field_out(self.inner.define_custom_field(&self.actor, def)?))
     }
 
     /// Checks the change log's hash chain (edits, removals, insertions, reordering).

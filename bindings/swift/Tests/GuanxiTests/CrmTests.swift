@@ -128,6 +128,27 @@ final class CrmTests: XCTestCase {
         XCTAssertTrue(try again.verifyAudit().intact)
     }
 
+    func testContactsTagsFieldsAndTimeline() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let c = try huawei(crm)
+        let li = try crm.addContact(customer: c.id, contact: NewContact(name: "李娜", phones: ["139 0000 1111"], role: .evaluator))
+        let updated = try crm.updateContact(contact: li.id, version: li.version, patch: ContactPatch(title: "采购经理", clearRole: true))
+        XCTAssertEqual(updated.title, "采购经理")
+        XCTAssertNil(updated.role)
+        XCTAssertTrue(try crm.setPrimaryContact(contact: li.id).primary)
+        let current = try crm.contacts(customer: c.id).first { $0.id == li.id }!
+        try crm.removeContact(contact: li.id, version: current.version)
+        XCTAssertEqual(try crm.contacts(customer: c.id).map { $0.name }, ["张伟"])
+        _ = try crm.defineTag(name: "重点", group: "等级")
+        XCTAssertEqual(try crm.tags().map { $0.name }, ["VIP", "重点"])
+        _ = try crm.defineCustomField(field: CustomField(entity: "contact", key: "wechat", label: "微信", fieldType: .text))
+        XCTAssertEqual(try crm.customFields(entity: "contact").map { $0.key }, ["wechat"])
+        _ = try crm.logInteraction(customer: c.id, input: NewInteraction(kind: .call, content: "电话"))
+        let timeline = try crm.timeline(customer: c.id)
+        XCTAssertEqual(timeline.first?.change?.entity, "customer")
+        XCTAssertNotNil(timeline.last?.interaction)
+    }
+
     func testPasswordsAndTotp() throws {
         let phc = try hashPassword(password: "correct horse battery staple")
         XCTAssertTrue(phc.hasPrefix("$argon2id$"))
