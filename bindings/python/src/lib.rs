@@ -336,20 +336,20 @@ impl Customers {
         version: u64,
         changes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Contact> {
-        let id = ContactId(uuid_from(contact_id, "contact_id")?);
+        let id = contact_id_from(contact_id)?;
         let patch = contact_patch(changes)?;
         self.crm.get().run(py, |c, a| c.update_contact(a, id, version, patch)).map(Contact)
     }
 
     /// Makes a contact its customer's primary contact.
     fn set_primary_contact(&self, py: Python<'_>, contact_id: &Bound<'_, PyAny>) -> PyResult<Contact> {
-        let id = ContactId(uuid_from(contact_id, "contact_id")?);
+        let id = contact_id_from(contact_id)?;
         self.crm.get().run(py, |c, a| c.set_primary_contact(a, id)).map(Contact)
     }
 
     /// Removes a contact (the oldest remaining one becomes primary if it was).
     fn remove_contact(&self, py: Python<'_>, contact_id: &Bound<'_, PyAny>, version: u64) -> PyResult<()> {
-        let id = ContactId(uuid_from(contact_id, "contact_id")?);
+        let id = contact_id_from(contact_id)?;
         self.crm.get().run(py, |c, a| c.remove_contact(a, id, version))
     }
 
@@ -377,7 +377,7 @@ impl Customers {
         let id = customer_id_from(id)?;
         let mut input = NewInteraction::new(parse_name("kind", kind)?, content);
         input.at = at;
-        input.contact_id = contact_id.map(|c| uuid_from(c, "contact_id").map(ContactId)).transpose()?;
+        input.contact_id = contact_id.map(contact_id_from).transpose()?;
         input.next_step = next_step;
         input.next_contact_on = next_contact_on;
         input.feedback = feedback;
@@ -457,28 +457,39 @@ fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilt
     Ok(f)
 }
 
+/// A patch value for an optional text field: None clears it.
+fn opt_text(v: &Bound<'_, PyAny>) -> PyResult<Option<String>> {
+    if v.is_none() { Ok(None) } else { v.extract().map(Some) }
+}
+
+/// `custom={"key": value or None}` in a patch: None removes the value.
+fn custom_patch(value: &Bound<'_, PyAny>) -> PyResult<BTreeMap<String, Option<guanxi::CustomValue>>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in value.cast::<PyDict>()?.iter() {
+        let k: String = k.extract()?;
+        let v = if v.is_none() { None } else { Some(custom_value_from(&v, &k)?) };
+        out.insert(k, v);
+    }
+    Ok(out)
+}
+
+fn contact_id_from(v: &Bound<'_, PyAny>) -> PyResult<ContactId> {
+    uuid_from(v, "contact_id").map(ContactId)
+}
+
 fn contact_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::ContactPatch> {
     let mut p = guanxi::ContactPatch::default();
     let Some(changes) = changes else { return Ok(p) };
     for (key, value) in changes.iter() {
         let key: String = key.extract()?;
-        let text = |v: &Bound<'_, PyAny>| -> PyResult<Option<String>> {
-            if v.is_none() { Ok(None) } else { v.extract().map(Some) }
-        };
         match key.as_str() {
             "name" => p.name = Some(value.extract()?),
-            "title" => p.title = Some(text(&value)?),
+            "title" => p.title = Some(opt_text(&value)?),
             "phones" => p.phones = Some(value.extract()?),
             "emails" => p.emails = Some(value.extract()?),
-            "role" => p.role = Some(text(&value)?.map(|r| parse_name("role", &r)).transpose()?),
+            "role" => p.role = Some(opt_text(&value)?.map(|r| parse_name("role", &r)).transpose()?),
             "do_not_contact" => p.do_not_contact = Some(value.extract()?),
-            "custom" => {
-                for (k, v) in value.cast::<PyDict>()?.iter() {
-                    let k: String = k.extract()?;
-                    let v = if v.is_none() { None } else { Some(custom_value_from(&v, &k)?) };
-                    p.custom.insert(k, v);
-                }
-            }
+            "custom" => p.custom = custom_patch(&value)?,
             other => return Err(invalid_arg(other, "is not a contact field")),
         }
     }
@@ -491,40 +502,29 @@ fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerPatch
     let mut region: Option<(Option<String>, Option<String>, Option<String>)> = None;
     for (key, value) in changes.iter() {
         let key: String = key.extract()?;
-        let text = |v: &Bound<'_, PyAny>| -> PyResult<Option<String>> {
-            if v.is_none() { Ok(None) } else { v.extract().map(Some) }
-        };
         match key.as_str() {
             "name" => p.name = Some(value.extract()?),
             "kind" => p.kind = Some(parse_name("kind", &value.extract::<String>()?)?),
             "status" => p.status = Some(parse_name("status", &value.extract::<String>()?)?),
-            "industry" => p.industry = Some(text(&value)?.map(|v| parse_name("industry", &v)).transpose()?),
-            "size" => p.size = Some(text(&value)?.map(|v| parse_name("size", &v)).transpose()?),
-            "level" => p.level = Some(text(&value)?.map(|v| parse_name("level", &v)).transpose()?),
-            "source" => p.source = Some(text(&value)?),
-            "address" => p.address = Some(text(&value)?),
-            "owner" => p.owner = Some(text(&value)?.map(guanxi::UserId::new).transpose().map_err(to_py)?),
+            "industry" => p.industry = Some(opt_text(&value)?.map(|v| parse_name("industry", &v)).transpose()?),
+            "size" => p.size = Some(opt_text(&value)?.map(|v| parse_name("size", &v)).transpose()?),
+            "level" => p.level = Some(opt_text(&value)?.map(|v| parse_name("level", &v)).transpose()?),
+            "source" => p.source = Some(opt_text(&value)?),
+            "address" => p.address = Some(opt_text(&value)?),
+            "owner" => p.owner = Some(opt_text(&value)?.map(guanxi::UserId::new).transpose().map_err(to_py)?),
             "department" => {
-                p.department = Some(text(&value)?.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?)
+                p.department = Some(opt_text(&value)?.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?)
             }
             "province" | "city" | "district" => {
                 let r = region.get_or_insert((None, None, None));
-                let v = text(&value)?;
+                let v = opt_text(&value)?;
                 match key.as_str() {
                     "province" => r.0 = v,
                     "city" => r.1 = v,
                     _ => r.2 = v,
                 }
             }
-            "custom" => {
-                let mut custom = BTreeMap::new();
-                for (k, v) in value.cast::<PyDict>()?.iter() {
-                    let k: String = k.extract()?;
-                    let v = if v.is_none() { None } else { Some(custom_value_from(&v, &k)?) };
-                    custom.insert(k, v);
-                }
-                p.custom = custom;
-            }
+            "custom" => p.custom = custom_patch(&value)?,
             other => return Err(invalid_arg(other, "is not a customer field")),
         }
     }

@@ -761,12 +761,12 @@ impl Crm {
         let current = self.live_contact(id)?;
         check_version(EntityKind::Contact, id, expected_version, current.version)?;
         let next = patch.apply(&current, &ctx.contact_fields).map_err(Error::Validation)?;
-        if diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED).is_empty() {
-            return Ok(current);
-        }
         let now = self.clock.now();
         let (mut changes, mut events) = (Changes::default(), Vec::new());
-        self.stage_contact_update(actor, now, current, next, &mut changes, &mut events);
+        // Staging computes the diff once; a patch that changes nothing is dropped unwritten.
+        if self.stage_contact_update(actor, now, current.clone(), next, &mut changes, &mut events).is_empty() {
+            return Ok(current);
+        }
         let written = changes.contacts[0].record().clone();
         self.commit(actor, now, &changes, events)?;
         Ok(written)
