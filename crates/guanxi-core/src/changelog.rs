@@ -30,6 +30,8 @@ vocabulary! {
         Untag = "untag" / "移除标签",
         /// Data exported or backed up.
         Export = "export" / "导出",
+        /// Sensitive fields read in clear.
+        Read = "read" / "查看",
     }
 }
 

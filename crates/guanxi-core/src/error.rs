@@ -27,17 +27,26 @@ pub enum EntityKind {
     CustomField,
     /// The change (audit) log itself.
     ChangeLog,
+    /// A user of the CRM.
+    User,
+    /// A department.
+    Department,
+    /// A role.
+    Role,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 6] = [
+    pub const ALL: [EntityKind; 9] = [
         EntityKind::Customer,
         EntityKind::Contact,
         EntityKind::Tag,
         EntityKind::Interaction,
         EntityKind::CustomField,
         EntityKind::ChangeLog,
+        EntityKind::User,
+        EntityKind::Department,
+        EntityKind::Role,
     ];
 
     /// The stable snake-case name used in storage and across bindings.
@@ -49,6 +58,9 @@ impl EntityKind {
             EntityKind::Interaction => "interaction",
             EntityKind::CustomField => "custom_field",
             EntityKind::ChangeLog => "change_log",
+            EntityKind::User => "user",
+            EntityKind::Department => "department",
+            EntityKind::Role => "role",
         }
     }
 }
@@ -326,6 +338,18 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A sensitive operation (delete, export, merge, access changes) was attempted without an
+    /// elevated context: the host must re-verify the user and call `Actor::elevated`.
+    #[error("elevation required: {action} on {entity} is a sensitive operation; re-verify the user first")]
+    ElevationRequired {
+        /// The action refused.
+        action: String,
+        /// The kind of record.
+        entity: EntityKind,
+    },
+    /// Encrypted data could not be read or written: a wrong or missing key, or corrupt data.
+    #[error("encryption error: {0}")]
+    Encryption(EncryptionError),
     /// The operation is not valid for the record's current state (e.g. updating a deleted record).
     #[error("invalid state: {0}")]
     InvalidState(String),
@@ -350,6 +374,32 @@ impl Error {
     pub fn not_found(entity: EntityKind, key: impl fmt::Display) -> Self {
         Error::NotFound { entity, key: key.to_string() }
     }
+}
+
+/// Why encrypted data could not be used.
+///
+/// ```
+/// use guanxi_core::EncryptionError;
+/// assert_eq!(EncryptionError::WrongKey.to_string(), "the key does not match the one the data was encrypted with");
+/// ```
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncryptionError {
+    /// The key given is not the database's key.
+    #[error("the key does not match the one the data was encrypted with")]
+    WrongKey,
+    /// The database holds encrypted fields but no key was given.
+    #[error("the database has encrypted fields; open it with its key")]
+    KeyRequired,
+    /// A key of the wrong length.
+    #[error("a field key is 32 bytes, got {0}")]
+    BadKeyLength(usize),
+    /// A ciphertext failed authentication or is malformed.
+    #[error("encrypted value of {field} is corrupt or was tampered with")]
+    Corrupt {
+        /// Where it was found.
+        field: String,
+    },
 }
 
 /// The result type of guanxi operations.

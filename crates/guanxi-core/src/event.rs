@@ -97,6 +97,13 @@ pub enum DomainEvent {
         /// Key.
         key: String,
     },
+    /// A user, department or role was added, changed or removed.
+    AccessChanged {
+        /// User, department or role.
+        entity: EntityKind,
+        /// Its id.
+        id: String,
+    },
 }
 
 impl DomainEvent {
@@ -115,6 +122,7 @@ impl DomainEvent {
             DomainEvent::TagRemoved { .. } => "tag_removed",
             DomainEvent::InteractionLogged { .. } => "interaction_logged",
             DomainEvent::CustomFieldDefined { .. } => "custom_field_defined",
+            DomainEvent::AccessChanged { .. } => "access_changed",
         }
     }
 
@@ -131,7 +139,9 @@ impl DomainEvent {
             | DomainEvent::TagAdded { customer, .. }
             | DomainEvent::TagRemoved { customer, .. }
             | DomainEvent::InteractionLogged { customer, .. } => Some(*customer),
-            DomainEvent::TagDefined { .. } | DomainEvent::CustomFieldDefined { .. } => None,
+            DomainEvent::TagDefined { .. }
+            | DomainEvent::CustomFieldDefined { .. }
+            | DomainEvent::AccessChanged { .. } => None,
         }
     }
 }

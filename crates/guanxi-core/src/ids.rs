@@ -139,3 +139,14 @@ host_id!(
     DepartmentId,
     "department"
 );
+host_id!(
+    /// Id of a role: a built-in one (`sales_rep`, `sales_manager`, `customer_service`,
+    /// `marketing`, `administrator`) or one the host defines.
+    ///
+    /// ```
+    /// use guanxi_core::RoleId;
+    /// assert_eq!(RoleId::new("auditor").unwrap().as_str(), "auditor");
+    /// ```
+    RoleId,
+    "role"
+);

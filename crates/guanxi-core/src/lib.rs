@@ -21,6 +21,7 @@
 
 mod macros;
 
+pub mod access;
 pub mod changelog;
 pub mod clock;
 pub mod contact;
@@ -40,6 +41,7 @@ pub mod tag;
 pub mod testing;
 mod validate;
 
+pub use access::{AccessModel, BuiltinRole, Department, RecordScope, Role, Scope, Scoped, User, Visibility};
 pub use changelog::{AuditCheck, ChangeAction, ChangeLogEntry, ChangeLogQuery, FieldChange};
 pub use clock::{Clock, FixedClock, IdGenerator, SystemClock};
 pub use contact::{Contact, ContactPatch, DecisionRole, NewContact, ValidContact};
@@ -48,13 +50,16 @@ pub use customer::{
     Customer, CustomerKind, CustomerPatch, Level, LevelRule, LifecycleStatus, NewCustomer, SizeBand, ValidCustomer,
     ValidationContext,
 };
-pub use error::{EntityKind, Error, FieldError, Result, StorageError, UnknownName, ValidationErrors, ValidationReason};
+pub use error::{
+    EncryptionError, EntityKind, Error, FieldError, Result, StorageError, UnknownName, ValidationErrors,
+    ValidationReason,
+};
 pub use event::{DomainEvent, Event};
-pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, UserId};
+pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, RoleId, UserId};
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
 pub use normalize::{Email, Phone};
-pub use policy::{AccessPolicy, Action, Actor, AllowAll};
+pub use policy::{Action, Actor};
 pub use region::Region;
 pub use store::{
     Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, MemoryStore, Page, PageRequest, TagLink, TagWrite,

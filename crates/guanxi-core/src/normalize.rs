@@ -118,6 +118,33 @@ impl Phone {
     pub fn national(&self) -> &str {
         self.0.strip_prefix("+86").unwrap_or(&self.0)
     }
+
+    /// The number as people with a masking rule see it: the national number's first three and
+    /// last four digits, the rest starred (`138****5678`).
+    ///
+    /// ```
+    /// use guanxi_core::Phone;
+    /// assert_eq!(Phone::parse("13812345678").unwrap().masked().as_str(), "138****5678");
+    /// assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().masked().as_str(), "+44******0958");
+    /// ```
+    pub fn masked(&self) -> Phone {
+        Phone(mask_middle(self.national(), 3, 4))
+    }
+}
+
+/// Keeps the first `head` and last `tail` characters and stars the rest (at least one star;
+/// short text keeps only its first character).
+pub(crate) fn mask_middle(text: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= head + tail {
+        let first: String = chars.iter().take(1).collect();
+        return format!("{first}***");
+    }
+    let starred = chars.len() - head - tail;
+    let mut out: String = chars[..head].iter().collect();
+    out.extend(std::iter::repeat_n('*', starred));
+    out.extend(&chars[chars.len() - tail..]);
+    out
 }
 
 fn is_chinese_mobile(n: &str) -> bool {
@@ -186,6 +213,19 @@ impl Email {
     /// The address.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The address as people with a masking rule see it: the first character of the local
+    /// part, then `***`, then the domain.
+    ///
+    /// ```
+    /// use guanxi_core::Email;
+    /// assert_eq!(Email::parse("alice@example.com").unwrap().masked().as_str(), "a***@example.com");
+    /// ```
+    pub fn masked(&self) -> Email {
+        let (local, domain) = self.0.split_once('@').unwrap_or((&self.0, ""));
+        let first = local.chars().next().unwrap_or('*');
+        Email(format!("{first}***@{domain}"))
     }
 }
 

@@ -1,9 +1,9 @@
-//! The permission slot of the call path: every `Crm` operation asks the policy first, before
-//! validating or touching storage. The role/scope policy of a later release plugs in here.
+//! Who acts ([`Actor`]) and what they do ([`Action`]): the inputs of every permission check.
+//! The policy itself is [`crate::access::AccessModel`].
 
-use std::fmt;
+use chrono::{DateTime, Utc};
 
-use crate::error::{EntityKind, Result};
+use crate::error::Result;
 use crate::ids::UserId;
 use crate::macros::vocabulary;
 
@@ -36,51 +36,52 @@ vocabulary! {
 
 /// The user on whose behalf an operation runs. Every `Crm` call takes one.
 ///
+/// An actor may carry an elevation: the host grants it, until an instant, after re-verifying
+/// the user (password, TOTP). Sensitive operations — delete, export, merge, access changes —
+/// refuse actors without a current elevation.
+///
 /// ```
 /// use guanxi_core::Actor;
 /// let alice = Actor::user("alice").unwrap();
 /// assert_eq!(alice.user_id().as_str(), "alice");
+/// let now = "2024-05-01T08:00:00Z".parse().unwrap();
+/// let elevated = alice.clone().elevated_until("2024-05-01T08:05:00Z".parse().unwrap());
+/// assert!(elevated.is_elevated_at(now) && !alice.is_elevated_at(now));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Actor {
     user: UserId,
+    elevated_until: Option<DateTime<Utc>>,
 }
 
 impl Actor {
     /// An actor for a user id.
     pub fn new(user: UserId) -> Self {
-        Actor { user }
+        Actor { user, elevated_until: None }
     }
 
     /// An actor for a user id given as text (validated like [`UserId::new`]).
     pub fn user(id: &str) -> Result<Self> {
-        Ok(Actor { user: UserId::new(id)? })
+        Ok(Actor::new(UserId::new(id)?))
     }
 
     /// The user id.
     pub fn user_id(&self) -> &UserId {
         &self.user
     }
-}
 
-/// Decides whether an actor may perform an action on a kind of record.
-///
-/// ```
-/// use guanxi_core::{AccessPolicy, Action, Actor, AllowAll, EntityKind};
-/// let alice = Actor::user("alice").unwrap();
-/// assert!(AllowAll.check(&alice, Action::Delete, EntityKind::Customer).is_ok());
-/// ```
-pub trait AccessPolicy: Send + Sync + fmt::Debug {
-    /// `Ok(())` to allow, [`crate::Error::PermissionDenied`] to refuse.
-    fn check(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<()>;
-}
+    /// This actor, elevated until `until`. Call it only after re-verifying the user.
+    pub fn elevated_until(self, until: DateTime<Utc>) -> Self {
+        Actor { elevated_until: Some(until), ..self }
+    }
 
-/// The policy that allows everything: the default until roles are configured.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AllowAll;
+    /// The end of the elevation, if any.
+    pub fn elevation(&self) -> Option<DateTime<Utc>> {
+        self.elevated_until
+    }
 
-impl AccessPolicy for AllowAll {
-    fn check(&self, _: &Actor, _: Action, _: EntityKind) -> Result<()> {
-        Ok(())
+    /// Whether the actor is elevated at `now`.
+    pub fn is_elevated_at(&self, now: DateTime<Utc>) -> bool {
+        self.elevated_until.is_some_and(|until| now < until)
     }
 }

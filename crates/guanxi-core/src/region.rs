@@ -71,6 +71,17 @@ pub fn area_of(province: &str) -> Option<&'static str> {
     PROVINCES.iter().find(|(f, _, _)| *f == full).map(|(_, _, area)| *area)
 }
 
+/// The provinces of a macro-area (华东, 华南, …); empty for any other name.
+///
+/// ```
+/// use guanxi_core::region::provinces_of_area;
+/// assert!(provinces_of_area("华南").contains(&"广东省"));
+/// assert!(provinces_of_area("火星").is_empty());
+/// ```
+pub fn provinces_of_area(area: &str) -> Vec<&'static str> {
+    PROVINCES.iter().filter(|(_, _, a)| *a == area).map(|(full, _, _)| *full).collect()
+}
+
 /// Province / city / district of a customer (省 / 市 / 区县). The province is validated and
 /// stored under its full official name; city and district are trimmed free text.
 ///

@@ -47,6 +47,9 @@ macro_rules! store_conformance_tests {
             timeline_merges_interactions_and_changes,
             failed_batch_changes_nothing,
             text_round_trips_exactly,
+            scoped_lists_equal_the_scope_predicate,
+            contacts_by_phone_finds_live_exact_matches,
+            access_model_is_versioned,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -681,5 +684,103 @@ pub mod conformance {
         assert_eq!(store.count_customers(&by_name).unwrap(), 1);
         let percent = CustomerFilter { name_contains: Some("%".into()), ..Default::default() };
         assert_eq!(store.count_customers(&percent).unwrap(), 0, "LIKE wildcards are literal");
+    }
+
+    fn arb_scope() -> impl Strategy<Value = access::RecordScope> {
+        let owners = proptest::sample::subsequence(vec!["alice", "bob", "carol", "dave"], 0..=3);
+        let depts = proptest::sample::subsequence(vec!["east", "south", "north"], 0..=2);
+        let provinces = proptest::sample::subsequence(vec!["山东省", "广东省", "浙江省", "北京市"], 0..=2);
+        (proptest::bool::weighted(0.1), owners, depts, provinces).prop_map(|(all, o, d, p)| access::RecordScope {
+            all,
+            owners: o.into_iter().map(user).collect(),
+            departments: d.into_iter().map(|d| DepartmentId::new(d).unwrap()).collect(),
+            provinces: p.into_iter().map(str::to_owned).collect(),
+        })
+    }
+
+    /// For random scopes, lists and counts hold exactly the records `RecordScope::admits` allows,
+    /// alone and combined with other conditions.
+    pub fn scoped_lists_equal_the_scope_predicate(store: &dyn CrmStore) {
+        let all = insert_customers(store, 0..48, &["VIP"]);
+        let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+        let extra = proptest::sample::select(vec![
+            CustomerFilter::default(),
+            CustomerFilter::default().tag("VIP"),
+            CustomerFilter::default().province("广东").deleted(Deleted::Include),
+            CustomerFilter::default().owner(user("bob")),
+        ]);
+        runner
+            .run(&(arb_scope(), extra), |(scope, extra)| {
+                let filter = extra.scope(scope.clone());
+                let expected: Vec<CustomerId> = all
+                    .iter()
+                    .filter(|c| filter.matches(c))
+                    .inspect(|c| assert!(scope.admits(c.scope_attrs())))
+                    .map(|c| c.id)
+                    .collect();
+                let got: Vec<CustomerId> = all_customers(store, &filter, 5).iter().map(|c| c.id).collect();
+                prop_assert_eq!(&got, &expected, "list for {:?}", filter);
+                prop_assert_eq!(store.count_customers(&filter).unwrap(), expected.len() as u64);
+                Ok(())
+            })
+            .unwrap();
+        // An empty scope admits nothing.
+        let none = CustomerFilter::default().scope(access::RecordScope::default());
+        assert_eq!(store.count_customers(&none).unwrap(), 0);
+    }
+
+    pub fn contacts_by_phone_finds_live_exact_matches(store: &dyn CrmStore) {
+        let customers = insert_customers(store, 0..2, &[]);
+        let mut a = contact(1, customers[0].id, true);
+        a.phones = vec![Phone::parse("13900000001").unwrap(), Phone::parse("13812345678").unwrap()];
+        let b = contact(2, customers[1].id, true);
+        let mut gone = contact(3, customers[1].id, false);
+        gone.deleted_at = Some(t0());
+        let writes = [a.clone(), b.clone(), gone].into_iter().map(Write::Insert).collect();
+        store.apply(&Changes { contacts: writes, ..Default::default() }).unwrap();
+        let ids = |p: &str| -> Vec<ContactId> {
+            store.contacts_by_phone(&Phone::parse(p).unwrap()).unwrap().into_iter().map(|c| c.id).collect()
+        };
+        assert_eq!(ids("13812345678"), vec![a.id, b.id]);
+        assert_eq!(ids("13900000001"), vec![a.id]);
+        assert_eq!(ids("13700000000"), Vec::<ContactId>::new());
+        // A changed number is found under the new value only.
+        let moved = Contact { phones: vec![Phone::parse("13700000000").unwrap()], version: 2, ..b.clone() };
+        store
+            .apply(&Changes {
+                contacts: vec![Write::Update { record: moved, expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(ids("13812345678"), vec![a.id]);
+        assert_eq!(ids("13700000000"), vec![b.id]);
+        assert_eq!(store.contacts_by_phone(&Phone::parse("13700000000").unwrap()).unwrap()[0].phones.len(), 1);
+    }
+
+    pub fn access_model_is_versioned(store: &dyn CrmStore) {
+        assert_eq!(store.access_model().unwrap(), None);
+        let m1 = AccessModel::default()
+            .with_department(Department::new("east", "华东", None).unwrap())
+            .and_then(|m| m.with_user(User::new("root", "管理员")?.role(BuiltinRole::Administrator)))
+            .map(|m| AccessModel { version: 1, ..m })
+            .unwrap();
+        store.apply(&Changes { access: Some(Write::Insert(m1.clone())), ..Default::default() }).unwrap();
+        assert_eq!(store.access_model().unwrap().as_deref(), Some(&m1));
+        let again = store.apply(&Changes { access: Some(Write::Insert(m1.clone())), ..Default::default() });
+        assert!(matches!(again, Err(Error::Duplicate { .. })), "{again:?}");
+        let m2 = AccessModel {
+            version: 2,
+            ..m1.with_department(Department::new("sh", "上海", Some("east")).unwrap()).unwrap()
+        };
+        let stale =
+            Changes { access: Some(Write::Update { record: m2.clone(), expected_version: 0 }), ..Default::default() };
+        assert!(matches!(store.apply(&stale), Err(Error::Conflict { .. })));
+        store
+            .apply(&Changes {
+                access: Some(Write::Update { record: m2.clone(), expected_version: 1 }),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.access_model().unwrap().as_deref(), Some(&m2));
     }
 }

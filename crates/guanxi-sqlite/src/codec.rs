@@ -13,9 +13,11 @@ use rusqlite::{Row, Statement};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::crypto::Cipher;
 use guanxi_core::{
-    ChangeAction, ChangeLogEntry, Contact, CustomFieldDef, CustomValue, Customer, CustomerKind, DecisionRole, Industry,
-    Interaction, InteractionKind, Level, LifecycleStatus, Region, SizeBand, Tag, UserId,
+    ChangeAction, ChangeLogEntry, Contact, ContactId, CustomFieldDef, CustomValue, Customer, CustomerKind,
+    DecisionRole, EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, Region,
+    SizeBand, Tag, UserId,
 };
 
 /// A row that does not decode into its record.
@@ -245,13 +247,29 @@ pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite:
 pub(crate) const CONTACT_COLUMNS: &str = "id, customer_id, name, title, phones, emails, role, is_primary, \
     do_not_contact, custom, created_by, created_at, updated_by, updated_at, version, deleted_at";
 
-pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
+/// Where a contact's encrypted phones are bound (associated data of the ciphertext).
+pub(crate) fn phones_context(id: &str) -> String {
+    format!("contacts.phones:{id}")
+}
+
+/// Decodes a contact row; encrypted phones are decrypted with `cipher` (none given for an
+/// encrypted value is [`EncryptionError::KeyRequired`]).
+pub(crate) fn contact_from_row(row: &Row<'_>, cipher: Option<&Cipher>) -> rusqlite::Result<Contact> {
+    let id: ContactId = get(row, 0)?;
+    let stored = row.get_ref(4)?.as_str()?;
+    let phones = if Cipher::is_encrypted(stored) {
+        let cipher = cipher.ok_or_else(|| typed(Error::Encryption(EncryptionError::KeyRequired)))?;
+        let plain = cipher.decrypt(&phones_context(&id.to_string()), stored).map_err(typed)?;
+        serde_json::from_str(&plain).map_err(|e| corrupt(4, e))?
+    } else {
+        get_json(row, 4)?
+    };
     Ok(Contact {
-        id: get(row, 0)?,
+        id,
         customer_id: get(row, 1)?,
         name: row.get(2)?,
         title: row.get(3)?,
-        phones: get_json(row, 4)?,
+        phones,
         emails: get_json(row, 5)?,
         role: name_opt(row, 6)?,
         primary: row.get(7)?,
@@ -266,13 +284,29 @@ pub(crate) fn contact_from_row(row: &Row<'_>) -> rusqlite::Result<Contact> {
     })
 }
 
-/// Binds a contact's columns to parameters 1..=16 (in [`CONTACT_COLUMNS`] order).
-pub(crate) fn bind_contact(stmt: &mut Statement<'_>, c: &Contact) -> rusqlite::Result<()> {
+/// The phones column of a contact: JSON, encrypted when a cipher is given.
+pub(crate) fn phones_column(c: &Contact, cipher: Option<&Cipher>) -> guanxi_core::Result<String> {
+    let plain = json(&c.phones);
+    match cipher {
+        Some(cipher) => cipher.encrypt(&phones_context(&c.id.to_string()), &plain),
+        None => Ok(plain),
+    }
+}
+
+/// A domain error carried through rusqlite's row mapping (as the phones column's conversion
+/// failure); `sql_err` unwraps it again.
+pub(crate) fn typed(e: Error) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e))
+}
+
+/// Binds a contact's columns to parameters 1..=16 (in [`CONTACT_COLUMNS`] order), with the
+/// phones column as prepared by [`phones_column`].
+pub(crate) fn bind_contact(stmt: &mut Statement<'_>, c: &Contact, phones: &str) -> rusqlite::Result<()> {
     stmt.raw_bind_parameter(1, c.id.to_string())?;
     stmt.raw_bind_parameter(2, c.customer_id.to_string())?;
     stmt.raw_bind_parameter(3, &c.name)?;
     stmt.raw_bind_parameter(4, c.title.as_deref())?;
-    stmt.raw_bind_parameter(5, json(&c.phones))?;
+    stmt.raw_bind_parameter(5, phones)?;
     stmt.raw_bind_parameter(6, json(&c.emails))?;
     stmt.raw_bind_parameter(7, c.role.map(|r| r.as_str()))?;
     stmt.raw_bind_parameter(8, c.primary)?;

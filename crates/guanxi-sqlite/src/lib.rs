@@ -13,20 +13,27 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod codec;
+mod crypto;
 mod query;
 mod schema;
 
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use guanxi_core::{
-    ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer, CustomerFilter,
-    CustomerId, EntityKind, Error, Interaction, Page, PageRequest, Result, StorageError, Tag, TagWrite, Write,
+    AccessModel, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer,
+    CustomerFilter, CustomerId, EncryptionError, EntityKind, Error, Interaction, Page, PageRequest, Phone, Result,
+    StorageError, Tag, TagWrite, Write,
 };
 
 use codec::*;
+use crypto::Cipher;
+pub use crypto::FieldKey;
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = schema::CURRENT_VERSION;
 
 /// How hard a commit tries to survive a power cut.
 ///
@@ -47,11 +54,13 @@ pub enum Durability {
 /// Options for opening a SQLite store.
 ///
 /// ```
-/// use guanxi_sqlite::{Durability, SqliteOptions};
+/// use guanxi_sqlite::{Durability, FieldKey, SqliteOptions};
 /// let o = SqliteOptions { durability: Durability::Normal, ..Default::default() };
 /// assert_eq!(o.busy_timeout_ms, 5_000);
+/// let encrypted = SqliteOptions::default().field_key(FieldKey::generate());
+/// assert!(encrypted.field_key.is_some());
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SqliteOptions {
     /// Commit durability.
     pub durability: Durability,
@@ -60,11 +69,49 @@ pub struct SqliteOptions {
     /// Upper bound of SQLite's page cache, in MiB (allocated only as pages are used). Large
     /// batches spill to disk mid-transaction when it is too small.
     pub cache_mib: u32,
+    /// Encrypts sensitive fields (contacts' phones) at rest with this key. Opening a database
+    /// that has no key yet encrypts its existing values; a different key than the database's
+    /// is [`EncryptionError::WrongKey`].
+    pub field_key: Option<FieldKey>,
+}
+
+impl SqliteOptions {
+    /// These options with field encryption under `key`.
+    pub fn field_key(self, key: FieldKey) -> Self {
+        SqliteOptions { field_key: Some(key), ..self }
+    }
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { durability: Durability::Full, busy_timeout_ms: 5_000, cache_mib: 64 }
+        SqliteOptions { durability: Durability::Full, busy_timeout_ms: 5_000, cache_mib: 64, field_key: None }
+    }
+}
+
+/// Whether the database encrypts fields, and the cipher if the key was given.
+#[derive(Debug, Default)]
+struct Keys {
+    encrypted: bool,
+    cipher: Option<Arc<Cipher>>,
+}
+
+impl Keys {
+    /// The cipher to write with: none for a plain database; an encrypted database without its
+    /// key refuses to write sensitive fields in clear.
+    fn for_write(&self) -> Result<Option<Arc<Cipher>>> {
+        match (&self.cipher, self.encrypted) {
+            (Some(c), _) => Ok(Some(c.clone())),
+            (None, false) => Ok(None),
+            (None, true) => Err(Error::Encryption(EncryptionError::KeyRequired)),
+        }
+    }
+
+    /// The blind-index digest of a phone.
+    fn phone_digest(&self, phone: &Phone) -> Result<String> {
+        Ok(match self.for_write()? {
+            Some(c) => c.digest(phone.as_str()),
+            None => phone.as_str().to_owned(),
+        })
     }
 }
 
@@ -74,9 +121,24 @@ impl Default for SqliteOptions {
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     path: Option<PathBuf>,
+    keys: RwLock<Keys>,
+    /// The parsed access model and the `PRAGMA data_version` it was read at: unchanged while
+    /// no other connection commits, and refreshed on this store's own writes of it.
+    access_cache: Mutex<Option<(i64, Option<Arc<AccessModel>>)>>,
 }
 
+const KEY_CHECK: &str = "field_key_check";
+const ACCESS_MODEL: &str = "access_model";
+
 pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
+    // Domain errors raised inside row decoding travel as conversion failures.
+    let e = match e {
+        rusqlite::Error::FromSqlConversionFailure(idx, ty, inner) => match inner.downcast::<Error>() {
+            Ok(domain) => return *domain,
+            Err(other) => rusqlite::Error::FromSqlConversionFailure(idx, ty, other),
+        },
+        e => e,
+    };
     Error::Storage(StorageError::with_source(format!("sqlite: {e}"), e))
 }
 
@@ -99,6 +161,12 @@ impl SqliteStore {
         Self::init(conn, SqliteOptions::default(), None)
     }
 
+    /// A private in-memory database with explicit options (e.g. a field key, for tests).
+    pub fn open_in_memory_with(options: SqliteOptions) -> Result<Self> {
+        let conn = Connection::open_in_memory().map_err(sql_err)?;
+        Self::init(conn, options, None)
+    }
+
     fn init(mut conn: Connection, options: SqliteOptions, path: Option<PathBuf>) -> Result<Self> {
         conn.busy_timeout(std::time::Duration::from_millis(u64::from(options.busy_timeout_ms))).map_err(sql_err)?;
         let sync = match options.durability {
@@ -117,7 +185,42 @@ impl SqliteStore {
             }
         }
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path })
+        let keys = open_keys(&mut conn, options.field_key.as_ref())?;
+        Ok(SqliteStore { conn: Mutex::new(conn), path, keys: RwLock::new(keys), access_cache: Mutex::new(None) })
+    }
+
+    fn keys(&self) -> Result<std::sync::RwLockReadGuard<'_, Keys>> {
+        self.keys.read().map_err(|_| StorageError::msg("key lock poisoned").into())
+    }
+
+    /// Whether sensitive fields in this database are encrypted.
+    pub fn is_encrypted(&self) -> Result<bool> {
+        Ok(self.keys()?.encrypted)
+    }
+
+    /// Re-encrypts every sensitive field under `new_key` and rebuilds the blind index, in one
+    /// transaction; returns how many contacts were rewritten. The store must hold the current
+    /// key (or the database be unencrypted, which this encrypts).
+    ///
+    /// ```
+    /// # use guanxi_sqlite::{FieldKey, SqliteOptions, SqliteStore};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("crm.db");
+    /// let (old, new) = (FieldKey::generate(), FieldKey::generate());
+    /// let store = SqliteStore::open_with(&path, SqliteOptions::default().field_key(old.clone())).unwrap();
+    /// store.rotate_key(&new).unwrap();
+    /// drop(store);
+    /// assert!(SqliteStore::open_with(&path, SqliteOptions::default().field_key(old)).is_err());
+    /// assert!(SqliteStore::open_with(&path, SqliteOptions::default().field_key(new)).is_ok());
+    /// ```
+    pub fn rotate_key(&self, new_key: &FieldKey) -> Result<u64> {
+        let mut keys = self.keys.write().map_err(|_| StorageError::msg("key lock poisoned"))?;
+        let old = keys.for_write()?;
+        let new = Arc::new(Cipher::new(new_key));
+        let mut conn = self.conn()?;
+        let n = reencrypt(&mut conn, old.as_deref(), &new)?;
+        *keys = Keys { encrypted: true, cipher: Some(new) };
+        Ok(n)
     }
 
     /// The file path, or `None` for an in-memory store.
@@ -135,7 +238,7 @@ impl SqliteStore {
     /// let store = SqliteStore::open(dir.path().join("crm.db")).unwrap();
     /// store.backup_to(&dir.path().join("backup.db")).unwrap();
     /// SqliteStore::restore(&dir.path().join("backup.db"), &dir.path().join("restored.db")).unwrap();
-    /// assert_eq!(SqliteStore::open(dir.path().join("restored.db")).unwrap().schema_version().unwrap(), 1);
+    /// assert_eq!(SqliteStore::open(dir.path().join("restored.db")).unwrap().schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<()> {
         let src = Connection::open_with_flags(backup, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
@@ -161,6 +264,68 @@ impl SqliteStore {
     }
 }
 
+/// Reads the database's key state, checking a given key against it; a database that has no
+/// key yet is encrypted under the given one.
+fn open_keys(conn: &mut Connection, key: Option<&FieldKey>) -> Result<Keys> {
+    let check: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [KEY_CHECK], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)?;
+    let Some(key) = key else { return Ok(Keys { encrypted: check.is_some(), cipher: None }) };
+    let cipher = Arc::new(Cipher::new(key));
+    match check {
+        Some(stored) if stored != cipher.key_check() => Err(Error::Encryption(EncryptionError::WrongKey)),
+        Some(_) => Ok(Keys { encrypted: true, cipher: Some(cipher) }),
+        None => {
+            reencrypt(conn, None, &cipher)?;
+            Ok(Keys { encrypted: true, cipher: Some(cipher) })
+        }
+    }
+}
+
+/// Rewrites every contact's phones from `old` (None: plain) to `new`, rebuilds the blind
+/// index and stores the new key check, in one transaction.
+fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Result<u64> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+    let contacts: Vec<Contact> = {
+        let mut stmt = tx.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts")).map_err(sql_err)?;
+        let rows = stmt.query_map([], |r| contact_from_row(r, old)).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
+    };
+    {
+        let mut update = tx.prepare("UPDATE contacts SET phones = ?2 WHERE id = ?1").map_err(sql_err)?;
+        tx.execute("DELETE FROM contact_phones", []).map_err(sql_err)?;
+        for c in &contacts {
+            update.execute(params![c.id.to_string(), phones_column(c, Some(new))?]).map_err(sql_err)?;
+            index_phones(&tx, c, Some(new))?;
+        }
+    }
+    tx.execute(
+        "INSERT INTO settings (key, value, version) VALUES (?1, ?2, 1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = version + 1",
+        params![KEY_CHECK, new.key_check()],
+    )
+    .map_err(sql_err)?;
+    tx.commit().map_err(sql_err)?;
+    Ok(contacts.len() as u64)
+}
+
+/// Replaces a contact's rows in the phone index.
+fn index_phones(tx: &Transaction<'_>, c: &Contact, cipher: Option<&Cipher>) -> Result<()> {
+    tx.prepare_cached("DELETE FROM contact_phones WHERE contact_id = ?1")
+        .map_err(sql_err)?
+        .execute([c.id.to_string()])
+        .map_err(sql_err)?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO contact_phones (digest, contact_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+        .map_err(sql_err)?;
+    for p in &c.phones {
+        let digest = cipher.map_or_else(|| p.as_str().to_owned(), |c| c.digest(p.as_str()));
+        insert.execute(params![digest, c.id.to_string()]).map_err(sql_err)?;
+    }
+    Ok(())
+}
+
 /// Copies every page of `src` into `dst` in one backup step, i.e. under a single read
 /// transaction: a consistent snapshot even while another connection writes (WAL readers do not
 /// block writers, nor writers readers).
@@ -179,7 +344,7 @@ fn copy_database(src: &Connection, dst: &mut Connection) -> Result<()> {
 
 /// Applies one batch inside an open transaction; the caller commits or drops (rolls back).
 /// Each statement is prepared once per batch and rows are bound by reference.
-fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
+fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
     if !changes.tags.is_empty() {
         let mut ensure = tx
             .prepare_cached(
@@ -255,13 +420,14 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
                 Some(Constraint::Unique) => on_insert(e, EntityKind::Contact, "id", &c.id.to_string()),
                 None => sql_err(e),
             };
+            let phones = phones_column(c, cipher)?;
             match w {
                 Write::Insert(c) => {
-                    bind_contact(&mut insert, c).map_err(sql_err)?;
+                    bind_contact(&mut insert, c, &phones).map_err(sql_err)?;
                     insert.raw_execute().map_err(on_error)?;
                 }
                 Write::Update { record: c, expected_version } => {
-                    bind_contact(&mut update, c).map_err(sql_err)?;
+                    bind_contact(&mut update, c, &phones).map_err(sql_err)?;
                     update.raw_bind_parameter(17, *expected_version as i64).map_err(sql_err)?;
                     if update.raw_execute().map_err(on_error)? == 0 {
                         return Err(missed_update(
@@ -274,6 +440,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
                     }
                 }
             }
+            index_phones(tx, c, cipher)?;
         }
     }
     for link in &changes.tag_links {
@@ -315,6 +482,41 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
                 d.created_at.map(ts)
             ])
             .map_err(|e| on_insert(e, EntityKind::CustomField, "key", &d.key))?;
+    }
+    if let Some(w) = &changes.access {
+        let value = serde_json::to_string(w.record()).map_err(|e| StorageError::with_source("access model", e))?;
+        let version = w.record().version as i64;
+        let n = match w {
+            Write::Insert(_) => tx
+                .prepare_cached("INSERT INTO settings (key, value, version) VALUES (?1, ?2, ?3)")
+                .map_err(sql_err)?
+                .execute(params![ACCESS_MODEL, value, version])
+                .map_err(|e| on_insert(e, EntityKind::Role, "access model", ""))?,
+            Write::Update { expected_version, .. } => tx
+                .prepare_cached("UPDATE settings SET value = ?2, version = ?3 WHERE key = ?1 AND version = ?4")
+                .map_err(sql_err)?
+                .execute(params![ACCESS_MODEL, value, version, *expected_version as i64])
+                .map_err(sql_err)?,
+        };
+        if n == 0 {
+            let stored: Option<i64> = tx
+                .query_row("SELECT version FROM settings WHERE key = ?1", [ACCESS_MODEL], |r| r.get(0))
+                .optional()
+                .map_err(sql_err)?;
+            let expected = match w {
+                Write::Update { expected_version, .. } => *expected_version,
+                Write::Insert(_) => 0,
+            };
+            return Err(match stored {
+                Some(v) => Error::Conflict {
+                    entity: EntityKind::Role,
+                    id: "access model".into(),
+                    expected,
+                    actual: u64::try_from(v).unwrap_or(0),
+                },
+                None => Error::not_found(EntityKind::Role, "access model"),
+            });
+        }
     }
     if !changes.change_log.is_empty() {
         // Chain onto the last stored entry; the IMMEDIATE transaction keeps other writers out.
@@ -425,9 +627,15 @@ impl CrmStore for SqliteStore {
         let mut conn = self.conn()?;
         // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
         // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
+        let cipher = if changes.contacts.is_empty() { None } else { self.keys()?.for_write()? };
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
-        apply_batch(&tx, changes)?;
-        tx.commit().map_err(sql_err)
+        apply_batch(&tx, changes, cipher.as_deref())?;
+        tx.commit().map_err(sql_err)?;
+        if changes.access.is_some() {
+            // Our own commit does not move data_version: drop the cached model.
+            *self.access_cache.lock().map_err(|_| StorageError::msg("cache lock poisoned"))? = None;
+        }
+        Ok(())
     }
 
     fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
@@ -483,21 +691,62 @@ impl CrmStore for SqliteStore {
     }
 
     fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
+        let keys = self.keys()?;
+        let cipher = keys.cipher.as_deref();
         let conn = self.conn()?;
         conn.prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
             .map_err(sql_err)?
-            .query_row([id.to_string()], contact_from_row)
+            .query_row([id.to_string()], |r| contact_from_row(r, cipher))
             .optional()
             .map_err(sql_err)
     }
 
+    fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
+        let keys = self.keys()?;
+        let digest = keys.phone_digest(phone)?;
+        let cipher = keys.cipher.as_deref();
+        let conn = self.conn()?;
+        let sql = format!(
+            "SELECT {} FROM contact_phones p JOIN contacts c ON c.id = p.contact_id \
+             WHERE p.digest = ?1 AND c.deleted_at IS NULL ORDER BY c.id",
+            CONTACT_COLUMNS.split(", ").map(|col| format!("c.{}", col.trim())).collect::<Vec<_>>().join(", ")
+        );
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map([digest], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
+        let conn = self.conn()?;
+        let data_version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(sql_err)?;
+        let mut cache = self.access_cache.lock().map_err(|_| StorageError::msg("cache lock poisoned"))?;
+        if let Some((v, model)) = cache.as_ref().filter(|(v, _)| *v == data_version) {
+            debug_assert_eq!(*v, data_version);
+            return Ok(model.clone());
+        }
+        let stored: Option<String> = conn
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")
+            .map_err(sql_err)?
+            .query_row([ACCESS_MODEL], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        let model = stored
+            .map(|json| serde_json::from_str::<AccessModel>(&json).map(Arc::new))
+            .transpose()
+            .map_err(|e| StorageError::with_source("stored access model does not decode", e))?;
+        *cache = Some((data_version, model.clone()));
+        Ok(model)
+    }
+
     fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
+        let keys = self.keys()?;
+        let cipher = keys.cipher.as_deref();
         let conn = self.conn()?;
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND deleted_at IS NULL ORDER BY is_primary DESC, id"
         );
         let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-        let rows = stmt.query_map([customer.to_string()], contact_from_row).map_err(sql_err)?;
+        let rows = stmt.query_map([customer.to_string()], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 

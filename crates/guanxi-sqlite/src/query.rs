@@ -47,6 +47,21 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
         let p = bind(&mut params, Value::Text(after.to_string()));
         conds.push(format!("{order_key} > {p}"));
     }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        // The permission scope, as one more condition of the same query: never a post-filter,
+        // so pages, counts and single reads agree with `RecordScope::admits`.
+        let mut any = Vec::new();
+        let mut set = |col: &str, values: Vec<String>, params: &mut Vec<Value>| {
+            if !values.is_empty() {
+                let binds: Vec<String> = values.into_iter().map(|v| bind(params, Value::Text(v))).collect();
+                any.push(format!("{col} IN ({})", binds.join(", ")));
+            }
+        };
+        set("c.owner", scope.owners.iter().map(|o| o.to_string()).collect(), &mut params);
+        set("c.department", scope.departments.iter().map(|d| d.to_string()).collect(), &mut params);
+        set("c.province", scope.provinces.iter().cloned().collect(), &mut params);
+        conds.push(if any.is_empty() { "0".to_owned() } else { format!("({})", any.join(" OR ")) });
+    }
     match f.deleted {
         Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
         Deleted::Only => conds.push("c.deleted_at IS NOT NULL".into()),

@@ -130,6 +130,27 @@ const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     ) STRICT;
     "#,
+    // 2: access control and field encryption.
+    r#"
+    -- Versioned documents: the access model, the field-key check.
+    CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        version INTEGER NOT NULL
+    ) STRICT;
+    -- Exact-match lookup of contacts by phone: the E.164 text, or its keyed digest (HMAC)
+    -- once the phones are encrypted.
+    CREATE TABLE contact_phones (
+        digest TEXT NOT NULL,
+        contact_id TEXT NOT NULL REFERENCES contacts (id),
+        PRIMARY KEY (digest, contact_id)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX contact_phones_by_contact ON contact_phones (contact_id);
+    INSERT INTO contact_phones (digest, contact_id)
+        SELECT DISTINCT p.value, c.id FROM contacts c, json_each(c.phones) p;
+    -- Department scopes filter on it.
+    CREATE INDEX customers_by_department ON customers (department);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -28,3 +28,13 @@ mod on_file {
 
     guanxi_core::store_conformance_tests!(file_store());
 }
+
+mod encrypted {
+    // Field encryption is invisible to the contract: the same cases pass with a key.
+    guanxi_core::store_conformance_tests!(
+        guanxi_sqlite::SqliteStore::open_in_memory_with(
+            guanxi_sqlite::SqliteOptions::default().field_key(guanxi_sqlite::FieldKey::generate())
+        )
+        .unwrap()
+    );
+}

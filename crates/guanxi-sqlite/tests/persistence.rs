@@ -40,7 +40,7 @@ fn reopening_a_file_keeps_everything() {
         assert_eq!(store.reserve_sequence("C20240501", 5).unwrap(), 1);
     }
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
     let all =
         store.list_customers(&CustomerFilter::default().deleted(Deleted::Include), &PageRequest::first(100)).unwrap();
     assert_eq!(all.items.len(), customers.len());
@@ -188,4 +188,184 @@ fn memory_stores_cannot_be_backed_up_to_a_file() {
     store.backup_to(&dir.path().join("b.db")).unwrap();
     let err = store.backup_to(&dir.path().join("b.db")).unwrap_err();
     assert!(matches!(err, guanxi_core::Error::InvalidState(_)), "an existing file is never overwritten: {err:?}");
+}
+
+mod encryption {
+    use guanxi_core::testing::conformance::sample_customer;
+    use guanxi_core::{Changes, Contact, ContactId, CrmStore, EncryptionError, Error, Phone, UserId, Write};
+    use guanxi_sqlite::{FieldKey, SqliteOptions, SqliteStore};
+
+    fn contact(n: u128, customer: guanxi_core::CustomerId, phone: &str) -> Contact {
+        let at = "2024-05-01T08:00:00Z".parse().unwrap();
+        Contact {
+            id: ContactId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0001_0000 + n)),
+            customer_id: customer,
+            name: format!("联系人{n}"),
+            title: None,
+            phones: vec![Phone::parse(phone).unwrap()],
+            emails: vec![],
+            role: None,
+            primary: n == 0,
+            do_not_contact: false,
+            custom: Default::default(),
+            created_by: UserId::new("alice").unwrap(),
+            created_at: at,
+            updated_by: UserId::new("alice").unwrap(),
+            updated_at: at,
+            version: 1,
+            deleted_at: None,
+        }
+    }
+
+    fn with_key(key: &FieldKey) -> SqliteOptions {
+        SqliteOptions::default().field_key(key.clone())
+    }
+
+    /// Raw bytes of the file, WAL included: what an attacker with the disk sees.
+    fn file_bytes(dir: &std::path::Path) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            out.extend(std::fs::read(e.unwrap().path()).unwrap());
+        }
+        out
+    }
+
+    fn contains(hay: &[u8], needle: &str) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    }
+
+    #[test]
+    fn phones_are_encrypted_on_disk_found_by_blind_index_and_rotated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let customer = sample_customer(0);
+        // Written in clear first: opening with a key encrypts what is there.
+        {
+            let plain = SqliteStore::open(&path).unwrap();
+            let changes = Changes {
+                customers: vec![Write::Insert(customer.clone())],
+                contacts: vec![Write::Insert(contact(0, customer.id, "13812345678"))],
+                ..Default::default()
+            };
+            plain.apply(&changes).unwrap();
+        }
+        let key = FieldKey::generate();
+        {
+            let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
+            assert!(store.is_encrypted().unwrap());
+            let more =
+                Changes { contacts: vec![Write::Insert(contact(1, customer.id, "13900001111"))], ..Default::default() };
+            store.apply(&more).unwrap();
+            let found = store.contacts_by_phone(&Phone::parse("139 0000 1111").unwrap()).unwrap();
+            assert_eq!(found.len(), 1);
+            assert_eq!(found[0].phones[0].as_str(), "+8613900001111");
+            // Checkpoint so the main file holds everything, then vacuum away freed pages that
+            // still held the clear text written before encryption.
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").unwrap();
+        }
+        let bytes = file_bytes(dir.path());
+        assert!(!contains(&bytes, "13812345678") && !contains(&bytes, "13900001111"), "no phone in clear on disk");
+
+        // Wrong key: a typed error, never garbage.
+        let wrong = SqliteStore::open_with(&path, with_key(&FieldKey::generate()));
+        assert!(matches!(wrong, Err(Error::Encryption(EncryptionError::WrongKey))), "{wrong:?}");
+        // No key: reads of encrypted fields and writes of new ones are refused, typed.
+        {
+            let keyless = SqliteStore::open(&path).unwrap();
+            let read = keyless.contacts_of(customer.id);
+            assert!(matches!(read, Err(Error::Encryption(EncryptionError::KeyRequired))), "{read:?}");
+            let write = keyless.apply(&Changes {
+                contacts: vec![Write::Insert(contact(2, customer.id, "13700000000"))],
+                ..Default::default()
+            });
+            assert!(matches!(write, Err(Error::Encryption(EncryptionError::KeyRequired))), "{write:?}");
+        }
+        // Rotation re-encrypts everything; the old key stops working, lookups keep working.
+        let new_key = FieldKey::generate();
+        {
+            let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
+            assert_eq!(store.rotate_key(&new_key).unwrap(), 2);
+            assert_eq!(store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap().len(), 1);
+        }
+        assert!(matches!(
+            SqliteStore::open_with(&path, with_key(&key)),
+            Err(Error::Encryption(EncryptionError::WrongKey))
+        ));
+        let store = SqliteStore::open_with(&path, with_key(&new_key)).unwrap();
+        let phones: Vec<String> =
+            store.contacts_of(customer.id).unwrap().iter().map(|c| c.phones[0].to_string()).collect();
+        assert_eq!(phones, ["+8613812345678", "+8613900001111"]);
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_row_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let key = FieldKey::generate();
+        let customer = sample_customer(0);
+        let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
+        let (a, b) = (contact(0, customer.id, "13812345678"), contact(1, customer.id, "13900001111"));
+        store
+            .apply(&Changes {
+                customers: vec![Write::Insert(customer.clone())],
+                contacts: vec![Write::Insert(a.clone()), Write::Insert(b.clone())],
+                ..Default::default()
+            })
+            .unwrap();
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute(
+            "UPDATE contacts SET phones = (SELECT phones FROM contacts WHERE id = ?1) WHERE id = ?2",
+            [a.id.to_string(), b.id.to_string()],
+        )
+        .unwrap();
+        let got = store.contact(b.id);
+        assert!(matches!(got, Err(Error::Encryption(EncryptionError::Corrupt { .. }))), "{got:?}");
+    }
+}
+
+#[test]
+fn migrating_a_version_1_file_indexes_its_phones() {
+    use guanxi_core::{Contact, ContactId, Phone};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let customer = sample_customer(0);
+    let at = customer.created_at;
+    let contact = Contact {
+        id: ContactId(uuid::Uuid::from_u128(7)),
+        customer_id: customer.id,
+        name: "张伟".into(),
+        title: None,
+        phones: vec![Phone::parse("13812345678").unwrap()],
+        emails: vec![],
+        role: None,
+        primary: true,
+        do_not_contact: false,
+        custom: Default::default(),
+        created_by: UserId::new("alice").unwrap(),
+        created_at: at,
+        updated_by: UserId::new("alice").unwrap(),
+        updated_at: at,
+        version: 1,
+        deleted_at: None,
+    };
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let changes = Changes {
+            customers: vec![Write::Insert(customer)],
+            contacts: vec![Write::Insert(contact.clone())],
+            ..Default::default()
+        };
+        store.apply(&changes).unwrap();
+    }
+    // Take the file back to schema 1: what migration 2 adds is gone.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE contact_phones; DROP TABLE settings; DROP INDEX customers_by_department; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
+    assert_eq!(store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap(), vec![contact]);
 }

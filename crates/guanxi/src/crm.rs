@@ -8,16 +8,18 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
 use guanxi_core::CrmStore;
+use guanxi_core::access::Scoped;
 use guanxi_core::changelog::{created_fields, diff_json};
 use guanxi_core::{
-    AccessPolicy, Action, Actor, AllowAll, ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, Clock, Contact,
-    ContactId, ContactPatch, CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent,
-    DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, Interaction, InteractionId, LevelRule, MemoryStore,
-    NewContact, NewCustomer, NewInteraction, Page, PageRequest, Result, SystemClock, Tag, TagLink, TagWrite,
-    TimelineEntry, ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason, Write,
+    Action, Actor, ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, Clock, Contact, ContactId, ContactPatch,
+    CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent, DynStore, EntityKind, Error,
+    Event, FieldChange, IdGenerator, Interaction, InteractionId, LevelRule, MemoryStore, NewContact, NewCustomer,
+    NewInteraction, Page, PageRequest, Result, SystemClock, Tag, TagLink, TagWrite, TimelineEntry, TimelineItem,
+    ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason, Write,
 };
 use guanxi_sqlite::{SqliteOptions, SqliteStore};
 
+use crate::access_control::{AT_REST, Allowed};
 use crate::events::{EventBus, SubscriptionId};
 
 /// Bookkeeping fields left out of change-log diffs: they change on every write.
@@ -31,7 +33,8 @@ fn china_standard_time() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
 }
 
-/// Configures a [`Crm`]: store, clock, rules and policy.
+/// Configures a [`Crm`]: store, clock and rules. (Access control is data in the store: see
+/// [`Crm::put_user`].)
 ///
 /// ```
 /// use std::sync::Arc;
@@ -47,7 +50,6 @@ fn china_standard_time() -> FixedOffset {
 pub struct CrmBuilder {
     store: Option<DynStore>,
     clock: Option<Arc<dyn Clock>>,
-    policy: Option<Arc<dyn AccessPolicy>>,
     level_rule: Option<LevelRule>,
     code_offset: Option<FixedOffset>,
 }
@@ -62,12 +64,6 @@ impl CrmBuilder {
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
-        self
-    }
-
-    /// The access policy asked before every operation (default: allow all).
-    pub fn policy(mut self, policy: Arc<dyn AccessPolicy>) -> Self {
-        self.policy = Some(policy);
         self
     }
 
@@ -89,7 +85,6 @@ impl CrmBuilder {
         Crm {
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
-            policy: self.policy.unwrap_or_else(|| Arc::new(AllowAll)),
             level_rule: self.level_rule,
             code_offset: self.code_offset.unwrap_or_else(china_standard_time),
             ids: IdGenerator::default(),
@@ -112,9 +107,8 @@ impl CrmBuilder {
 /// ```
 #[derive(Debug)]
 pub struct Crm {
-    store: DynStore,
-    clock: Arc<dyn Clock>,
-    policy: Arc<dyn AccessPolicy>,
+    pub(crate) store: DynStore,
+    pub(crate) clock: Arc<dyn Clock>,
     level_rule: Option<LevelRule>,
     code_offset: FixedOffset,
     ids: IdGenerator,
@@ -127,19 +121,26 @@ const _: () = {
     assert_send_sync::<Crm>();
 };
 
-fn to_json<T: serde::Serialize>(v: &T) -> Value {
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
-fn log(
+/// A change-log entry (sequence and hashes are assigned by the store). Sensitive values are
+/// masked here, so they never reach the log in clear.
+pub(crate) fn log(
     at: DateTime<Utc>,
     actor: &Actor,
     entity: EntityKind,
     entity_id: String,
     customer_id: Option<CustomerId>,
     action: ChangeAction,
-    changes: Vec<FieldChange>,
+    mut changes: Vec<FieldChange>,
 ) -> ChangeLogEntry {
+    if entity == EntityKind::Contact {
+        for ch in &mut changes {
+            AT_REST.apply_change(entity, ch);
+        }
+    }
     ChangeLogEntry {
         seq: 0,
         at,
@@ -195,11 +196,13 @@ impl Crm {
         self.events.unsubscribe(id)
     }
 
-    fn authorize(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<()> {
-        self.policy.check(actor, action, entity)
-    }
-
-    fn commit(&self, actor: &Actor, at: DateTime<Utc>, changes: &Changes, events: Vec<DomainEvent>) -> Result<()> {
+    pub(crate) fn commit(
+        &self,
+        actor: &Actor,
+        at: DateTime<Utc>,
+        changes: &Changes,
+        events: Vec<DomainEvent>,
+    ) -> Result<()> {
         self.store.apply(changes)?;
         let events: Vec<Event> =
             events.into_iter().map(|payload| Event { at, actor: actor.user_id().clone(), payload }).collect();
@@ -221,9 +224,9 @@ impl Crm {
     /// to the actor; unknown tags are created; the first contact (or the one marked primary)
     /// becomes primary.
     pub fn create_customer(&self, actor: &Actor, input: NewCustomer) -> Result<Customer> {
-        self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
-        let mut created = self.insert_customers(actor, vec![valid])?;
+        let mut created = self.insert_customers(actor, &allowed, vec![valid])?;
         created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))
     }
 
@@ -242,7 +245,7 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn create_customers(&self, actor: &Actor, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
-        self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let ctx = self.validation_context()?;
         let mut errs = ValidationErrors::default();
         let mut valid = Vec::with_capacity(inputs.len());
@@ -255,14 +258,19 @@ impl Crm {
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        self.insert_customers(actor, valid)
+        self.insert_customers(actor, &allowed, valid)
     }
 
     /// Writes validated customers (with their contacts, new tags, log entries) in one batch.
-    fn insert_customers(&self, actor: &Actor, valid: Vec<ValidCustomer>) -> Result<Vec<Customer>> {
+    /// Each must fall in the actor's create scope; one owned by someone else also needs the
+    /// assign permission. The department defaults to the owner's.
+    fn insert_customers(&self, actor: &Actor, allowed: &Allowed, valid: Vec<ValidCustomer>) -> Result<Vec<Customer>> {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
+        let mut assign: Option<Allowed> = None;
+        let mut owner_departments: std::collections::BTreeMap<_, Option<guanxi_core::DepartmentId>> =
+            std::collections::BTreeMap::new();
         let now = self.clock.now();
         let day = now.with_timezone(&self.code_offset).date_naive();
         let first = self.store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
@@ -270,6 +278,19 @@ impl Crm {
         let mut events = Vec::new();
         let mut tags_seen = std::collections::BTreeSet::new();
         for (n, v) in valid.into_iter().enumerate() {
+            let owner = v.owner.unwrap_or_else(|| actor.user_id().clone());
+            let department = match v.department {
+                Some(d) => Some(d),
+                None if allowed.enforced => match owner_departments.get(&owner) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = self.department_of(&owner)?;
+                        owner_departments.insert(owner.clone(), d.clone());
+                        d
+                    }
+                },
+                None => None,
+            };
             for t in &v.tags {
                 if tags_seen.insert(t.clone()) && self.store.tag(t)?.is_none() {
                     changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
@@ -287,8 +308,8 @@ impl Crm {
                 level: v.level,
                 region: v.region,
                 address: v.address,
-                owner: Some(v.owner.unwrap_or_else(|| actor.user_id().clone())),
-                department: v.department,
+                owner: Some(owner),
+                department,
                 tags: v.tags,
                 custom: v.custom,
                 created_by: actor.user_id().clone(),
@@ -298,6 +319,19 @@ impl Crm {
                 version: 1,
                 deleted_at: None,
             };
+            if allowed.enforced {
+                let what = format!("new customer {}", customer.name);
+                allowed.check(actor, customer.scope_attrs(), &what)?;
+                if customer.owner.as_ref() != Some(actor.user_id()) {
+                    self.check_owner(&format!("customers[{n}].owner"), customer.owner.as_ref())?;
+                    if assign.is_none() {
+                        assign = Some(self.authorize(actor, Action::Assign, EntityKind::Customer)?);
+                    }
+                    if let Some(a) = &assign {
+                        a.check(actor, customer.scope_attrs(), &what)?;
+                    }
+                }
+            }
             changes.change_log.push(log(
                 now,
                 actor,
@@ -318,23 +352,28 @@ impl Crm {
             changes.customers.push(Write::Insert(customer));
         }
         self.commit(actor, now, &changes, events)?;
-        Ok(changes.customers.into_iter().map(Write::into_record).collect())
+        Ok(changes.customers.into_iter().map(|w| allowed.show_customer(w.into_record())).collect())
     }
 
     /// A live customer by id.
     pub fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.live_customer(id)
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let c = self.live_customer(id)?;
+        allowed.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))?;
+        Ok(allowed.show_customer(c))
     }
 
     /// A live customer by its people-facing code.
     pub fn customer_by_code(&self, actor: &Actor, code: &str) -> Result<Customer> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let code = guanxi_core::normalize::fold_text(code).to_uppercase();
-        self.store
+        let c = self
+            .store
             .customer_by_code(&code)?
             .filter(|c| !c.is_deleted())
-            .ok_or_else(|| Error::not_found(EntityKind::Customer, code))
+            .ok_or_else(|| Error::not_found(EntityKind::Customer, code))?;
+        allowed.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))?;
+        Ok(allowed.show_customer(c))
     }
 
     fn live_customer(&self, id: CustomerId) -> Result<Customer> {
@@ -356,8 +395,16 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn list_customers(&self, actor: &Actor, filter: &CustomerFilter, page: PageRequest) -> Result<Page<Customer>> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.store.list_customers(&self.typed_filter(filter)?, &page)
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let page = self.store.list_customers(&self.scoped_filter(filter, &allowed)?, &page)?;
+        Ok(Page { items: page.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: page.next })
+    }
+
+    /// The typed filter restricted to the permission's scope (inside the store's own query).
+    fn scoped_filter(&self, filter: &CustomerFilter, allowed: &Allowed) -> Result<CustomerFilter> {
+        let mut f = self.typed_filter(filter)?;
+        f.scope = (!allowed.scope.all).then(|| allowed.scope.clone());
+        Ok(f)
     }
 
     /// The filter with its custom-field values parsed into each field's type, as validation
@@ -384,13 +431,52 @@ impl Crm {
 
     /// Every customer matching `filter`, walking all pages.
     pub fn all_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let filter = self.typed_filter(filter)?;
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.scan_customers(&allowed, filter)
+    }
+
+    /// Exports every customer matching `filter` that the actor may export: a sensitive
+    /// operation (elevated, when access control is on), masked like any read, and logged with
+    /// its size and filter.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.create_customers(&alice, vec![NewCustomer::new("甲").tag("VIP"), NewCustomer::new("乙")])?;
+    /// let rows = crm.export_customers(&alice, &CustomerFilter::default().tag("VIP"))?;
+    /// assert_eq!(rows.len(), 1);
+    /// let log = crm.change_log(&alice, &ChangeLogQuery::default())?;
+    /// assert_eq!(log.last().unwrap().action, ChangeAction::Export);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn export_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+        let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
+        let rows = self.scan_customers(&allowed, filter)?;
+        let now = self.clock.now();
+        let entry = log(
+            now,
+            actor,
+            EntityKind::Customer,
+            "export".to_owned(),
+            None,
+            ChangeAction::Export,
+            vec![
+                FieldChange::new("rows", None, Some(Value::from(rows.len()))),
+                FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
+            ],
+        );
+        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        Ok(rows)
+    }
+
+    fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+        let filter = self.scoped_filter(filter, allowed)?;
         let mut out = Vec::new();
         let mut page = PageRequest::first(1000);
         loop {
             let p = self.store.list_customers(&filter, &page)?;
-            out.extend(p.items);
+            out.extend(p.items.into_iter().map(|c| allowed.show_customer(c)));
             match p.next {
                 Some(next) => page = PageRequest::after(next, 1000),
                 None => return Ok(out),
@@ -400,8 +486,8 @@ impl Crm {
 
     /// How many customers match `filter`.
     pub fn count_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<u64> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.store.count_customers(&self.typed_filter(filter)?)
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.store.count_customers(&self.scoped_filter(filter, &allowed)?)
     }
 
     /// Applies a patch to a customer whose current version is `expected_version`. A stale
@@ -426,16 +512,23 @@ impl Crm {
         expected_version: u64,
         patch: CustomerPatch,
     ) -> Result<Customer> {
-        self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
         let ctx = self.validation_context()?;
         let current = self.live_customer(id)?;
+        allowed.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
         let next = patch.apply(&current, &ctx).map_err(Error::Validation)?;
+        if allowed.enforced && (next.owner != current.owner || next.department != current.department) {
+            // Handing a record to someone else is assigning it.
+            self.check_owner("owner", next.owner.as_ref())?;
+            let assign = self.authorize(actor, Action::Assign, EntityKind::Customer)?;
+            assign.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
+        }
         let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
         if diff.is_empty() {
-            return Ok(current);
+            return Ok(allowed.show_customer(current));
         }
-        self.write_customer(actor, current, next, ChangeAction::Update, diff)
+        Ok(allowed.show_customer(self.write_customer(actor, current, next, ChangeAction::Update, diff)?))
     }
 
     fn write_customer(
@@ -482,26 +575,28 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn delete_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
-        self.authorize(actor, Action::Delete, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.live_customer(id)?;
+        allowed.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
         let now = self.clock.now();
         let next = Customer { deleted_at: Some(now), ..current.clone() };
         let diff = vec![FieldChange::new("deleted_at", None, Some(to_json(&now)))];
-        self.write_customer(actor, current, next, ChangeAction::Delete, diff)
+        Ok(allowed.show_customer(self.write_customer(actor, current, next, ChangeAction::Delete, diff)?))
     }
 
     /// Restores a soft-deleted customer.
     pub fn restore_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
-        self.authorize(actor, Action::Delete, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
+        allowed.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
         if !current.is_deleted() {
             return Err(Error::InvalidState(format!("customer {} is not deleted", current.code)));
         }
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
         let diff = vec![FieldChange::new("deleted_at", current.deleted_at.map(|t| to_json(&t)), None)];
         let next = Customer { deleted_at: None, ..current.clone() };
-        self.write_customer(actor, current, next, ChangeAction::Restore, diff)
+        Ok(allowed.show_customer(self.write_customer(actor, current, next, ChangeAction::Restore, diff)?))
     }
 
     // ----- tags -----
@@ -561,11 +656,12 @@ impl Crm {
     }
 
     fn set_tag(&self, actor: &Actor, id: CustomerId, tag: &str, linked: bool) -> Result<Customer> {
-        self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
         let name = guanxi_core::tag::normalize_tag_name(tag).map_err(|r| Error::invalid("tag", r))?;
         let mut customer = self.live_customer(id)?;
+        allowed.check(actor, customer.scope_attrs(), format_args!("customer {}", customer.code))?;
         if customer.tags.contains(&name) == linked {
-            return Ok(customer);
+            return Ok(allowed.show_customer(customer));
         }
         let now = self.clock.now();
         let mut changes = Changes::default();
@@ -593,7 +689,7 @@ impl Crm {
         } else {
             customer.tags.remove(&name);
         }
-        Ok(customer)
+        Ok(allowed.show_customer(customer))
     }
 
     // ----- contacts -----
@@ -662,10 +758,11 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn add_contact(&self, actor: &Actor, customer: CustomerId, input: NewContact) -> Result<Contact> {
-        self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Contact)?;
         let ctx = self.validation_context()?;
         let valid = input.validate(&ctx.contact_fields).map_err(Error::Validation)?;
-        self.live_customer(customer)?;
+        let owner = self.live_customer(customer)?;
+        allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
         let existing = self.store.contacts_of(customer)?;
         let now = self.clock.now();
         let primary = valid.primary || existing.is_empty();
@@ -686,7 +783,7 @@ impl Crm {
         }
         self.stage_contact_insert(actor, now, contact.clone(), &mut changes, &mut events);
         self.commit(actor, now, &changes, events)?;
-        Ok(contact)
+        Ok(allowed.show_contact(contact))
     }
 
     fn stage_contact_update(
@@ -731,8 +828,46 @@ impl Crm {
 
     /// A live contact by id.
     pub fn contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
-        self.authorize(actor, Action::Read, EntityKind::Contact)?;
-        self.live_contact(id)
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
+        let c = self.live_contact(id)?;
+        self.check_contact(actor, &allowed, &c)?;
+        self.audit_sensitive_reads(actor, &allowed, std::slice::from_ref(&c))?;
+        Ok(allowed.show_contact(c))
+    }
+
+    /// Checks a contact against a permission through its customer.
+    fn check_contact(&self, actor: &Actor, allowed: &Allowed, c: &Contact) -> Result<()> {
+        if allowed.scope.all {
+            return Ok(());
+        }
+        let owner =
+            self.store.customer(c.customer_id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, c.customer_id))?;
+        allowed.check(actor, owner.scope_attrs(), format_args!("contact {} of customer {}", c.name, owner.code))
+    }
+
+    /// The live contacts with this phone number that the actor may read: the duplicate check
+    /// before adding a contact. Encrypted databases answer it from a keyed blind index.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.create_customer(&alice, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("138 1234 5678")))?;
+    /// let found = crm.find_contacts_by_phone(&alice, "+86 13812345678")?;
+    /// assert_eq!(found[0].name, "张伟");
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn find_contacts_by_phone(&self, actor: &Actor, phone: &str) -> Result<Vec<Contact>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
+        let phone = guanxi_core::Phone::parse(phone).map_err(|r| Error::invalid("phone", r))?;
+        let mut out = Vec::new();
+        for c in self.store.contacts_by_phone(&phone)? {
+            if self.check_contact(actor, &allowed, &c).is_ok() {
+                out.push(c);
+            }
+        }
+        self.audit_sensitive_reads(actor, &allowed, &out)?;
+        Ok(out.into_iter().map(|c| allowed.show_contact(c)).collect())
     }
 
     fn live_contact(&self, id: ContactId) -> Result<Contact> {
@@ -744,8 +879,14 @@ impl Crm {
 
     /// The live contacts of a customer, primary first.
     pub fn contacts(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Contact>> {
-        self.authorize(actor, Action::Read, EntityKind::Contact)?;
-        self.store.contacts_of(customer)
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
+        if !allowed.scope.all {
+            let owner = self.live_customer(customer)?;
+            allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+        }
+        let contacts = self.store.contacts_of(customer)?;
+        self.audit_sensitive_reads(actor, &allowed, &contacts)?;
+        Ok(contacts.into_iter().map(|c| allowed.show_contact(c)).collect())
     }
 
     /// Applies a patch to a contact whose current version is `expected_version`.
@@ -756,28 +897,30 @@ impl Crm {
         expected_version: u64,
         patch: ContactPatch,
     ) -> Result<Contact> {
-        self.authorize(actor, Action::Update, EntityKind::Contact)?;
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Contact)?;
         let ctx = self.validation_context()?;
         let current = self.live_contact(id)?;
+        self.check_contact(actor, &allowed, &current)?;
         check_version(EntityKind::Contact, id, expected_version, current.version)?;
         let next = patch.apply(&current, &ctx.contact_fields).map_err(Error::Validation)?;
         let now = self.clock.now();
         let (mut changes, mut events) = (Changes::default(), Vec::new());
         // Staging computes the diff once; a patch that changes nothing is dropped unwritten.
         if self.stage_contact_update(actor, now, current.clone(), next, &mut changes, &mut events).is_empty() {
-            return Ok(current);
+            return Ok(allowed.show_contact(current));
         }
         let written = changes.contacts[0].record().clone();
         self.commit(actor, now, &changes, events)?;
-        Ok(written)
+        Ok(allowed.show_contact(written))
     }
 
     /// Makes a contact its customer's primary contact (the previous primary stops being one).
     pub fn set_primary_contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
-        self.authorize(actor, Action::Update, EntityKind::Contact)?;
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Contact)?;
         let target = self.live_contact(id)?;
+        self.check_contact(actor, &allowed, &target)?;
         if target.primary {
-            return Ok(target);
+            return Ok(allowed.show_contact(target));
         }
         let now = self.clock.now();
         let (mut changes, mut events) = (Changes::default(), Vec::new());
@@ -799,16 +942,17 @@ impl Crm {
             &mut changes,
             &mut events,
         );
-        let written = changes.contacts.last().map(|w| w.record().clone());
+        let written = changes.contacts.last().map(|w| allowed.show_contact(w.record().clone()));
         self.commit(actor, now, &changes, events)?;
         written.ok_or_else(|| Error::InvalidState("no contact written".into()))
     }
 
-    /// Removes (soft-deletes) a contact. If it was primary, the oldest remaining contact
-    /// becomes primary in the same transaction.
+    /// Removes (soft-deletes) a contact: a delete, so elevated when access control is on. If
+    /// it was primary, the oldest remaining contact becomes primary in the same transaction.
     pub fn remove_contact(&self, actor: &Actor, id: ContactId, expected_version: u64) -> Result<()> {
-        self.authorize(actor, Action::Update, EntityKind::Contact)?;
+        let allowed = self.authorize(actor, Action::Delete, EntityKind::Contact)?;
         let current = self.live_contact(id)?;
+        self.check_contact(actor, &allowed, &current)?;
         check_version(EntityKind::Contact, id, expected_version, current.version)?;
         let now = self.clock.now();
         let (mut changes, mut events) = (Changes::default(), Vec::new());
@@ -847,11 +991,12 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn log_interaction(&self, actor: &Actor, customer: CustomerId, input: NewInteraction) -> Result<Interaction> {
-        self.authorize(actor, Action::Create, EntityKind::Interaction)?;
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Interaction)?;
         let now = self.clock.now();
         let input = NewInteraction { at: Some(input.at.unwrap_or(now)), ..input };
         let mut v = input.validate().map_err(Error::Validation)?;
-        self.live_customer(customer)?;
+        let owner = self.live_customer(customer)?;
+        allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
         if let Some(cid) = v.contact_id {
             let c = self.store.contact(cid)?.filter(|c| c.deleted_at.is_none());
             if c.is_none_or(|c| c.customer_id != customer) {
@@ -897,7 +1042,12 @@ impl Crm {
 
     /// The interactions of a customer, oldest first.
     pub fn interactions(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Interaction>> {
-        self.authorize(actor, Action::Read, EntityKind::Interaction)?;
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Interaction)?;
+        if !allowed.scope.all {
+            let owner =
+                self.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
+            allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+        }
         self.store.interactions_of(customer)
     }
 
@@ -953,12 +1103,24 @@ impl Crm {
 
     /// Everything that happened to a customer (interactions, changes to it and its contacts),
     /// oldest first.
+    ///
+    /// Change values are masked as the actor's field rules say; interactions are left out for
+    /// an actor who may not read them.
     pub fn timeline(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        if self.store.customer(customer)?.is_none() {
-            return Err(Error::not_found(EntityKind::Customer, customer));
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let owner = self.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
+        allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+        let sees_interactions = self
+            .authorize(actor, Action::Read, EntityKind::Interaction)
+            .is_ok_and(|i| i.scope.admits(owner.scope_attrs()));
+        let mut out = self.store.timeline(customer)?;
+        out.retain(|e| sees_interactions || !matches!(e.item, TimelineItem::Interaction(_)));
+        for e in &mut out {
+            if let TimelineItem::Change(c) = &mut e.item {
+                allowed.show_changes(c.entity, &mut c.changes);
+            }
         }
-        self.store.timeline(customer)
+        Ok(out)
     }
 
     /// Checks the change log's hash chain: every entry links to the one before it and hashes to
@@ -975,7 +1137,7 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn verify_audit(&self, actor: &Actor) -> Result<guanxi_core::AuditCheck> {
-        self.authorize(actor, Action::Read, EntityKind::ChangeLog)?;
+        self.authorize_log(actor, Action::Read)?;
         Ok(guanxi_core::changelog::verify_chain(&self.store.change_log(&ChangeLogQuery::default())?))
     }
 
@@ -994,7 +1156,7 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
-        self.authorize(actor, Action::Export, EntityKind::ChangeLog)?;
+        self.authorize_log(actor, Action::Export)?;
         // Refuse before logging, so the log never records a backup that could not be made.
         if dest.exists() {
             return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
@@ -1065,9 +1227,28 @@ impl Crm {
     /// assert_eq!(log[1].changes[0].to_string(), r#"name: "甲" → "乙""#);
     /// # Ok::<(), guanxi::Error>(())
     /// ```
+    ///
+    /// Reading the audit log is reading everything: it needs the change-log permission with
+    /// scope all (a user's own history of a customer is its [`Crm::timeline`]).
     pub fn change_log(&self, actor: &Actor, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.store.change_log(query)
+        let allowed = self.authorize_log(actor, Action::Read)?;
+        let mut entries = self.store.change_log(query)?;
+        for e in &mut entries {
+            allowed.show_changes(e.entity, &mut e.changes);
+        }
+        Ok(entries)
+    }
+
+    fn authorize_log(&self, actor: &Actor, action: Action) -> Result<Allowed> {
+        let allowed = self.authorize(actor, action, EntityKind::ChangeLog)?;
+        if !allowed.scope.all {
+            return Err(Error::PermissionDenied {
+                action: action.as_str().to_owned(),
+                entity: EntityKind::ChangeLog,
+                reason: "the audit log is granted only with scope all".into(),
+            });
+        }
+        Ok(allowed)
     }
 }
 

@@ -32,6 +32,7 @@
 //! with a typed reason, and leaves the store unchanged.
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod access_control;
 pub mod auth;
 mod crm;
 mod events;

@@ -4,11 +4,12 @@
 //! State lives in persistent (structurally shared) maps. A batch is applied to a cheap clone
 //! and swapped in only if every write succeeded, so atomicity holds by construction.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 
 use super::{Changes, CrmStore, CustomerFilter, Page, PageRequest, TagWrite, Write};
+use crate::access::AccessModel;
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
 use crate::contact::Contact;
 use crate::custom_field::CustomFieldDef;
@@ -16,6 +17,7 @@ use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, StorageError};
 use crate::ids::{ContactId, CustomerId, InteractionId};
 use crate::interaction::Interaction;
+use crate::normalize::Phone;
 use crate::tag::Tag;
 
 #[derive(Debug, Clone, Default)]
@@ -31,6 +33,7 @@ struct State {
     custom_fields: OrdMap<(EntityKind, String), CustomFieldDef>,
     change_log: Vector<ChangeLogEntry>,
     sequences: HashMap<String, u64>,
+    access: Option<Arc<AccessModel>>,
 }
 
 /// A store that keeps everything in memory; dropped with the handle.
@@ -112,6 +115,17 @@ impl State {
                 return Err(duplicate(EntityKind::CustomField, "key", &def.key));
             }
             self.custom_fields.insert(key, def);
+        }
+        if let Some(w) = &changes.access {
+            let stored = self.access.as_ref().map(|m| m.version);
+            match (w, stored) {
+                (Write::Insert(_), Some(_)) => return Err(duplicate(EntityKind::Role, "access model", "")),
+                (Write::Update { expected_version, .. }, Some(v)) if *expected_version != v => {
+                    return Err(conflict(EntityKind::Role, "access model", *expected_version, v));
+                }
+                (Write::Update { .. }, None) => return Err(Error::not_found(EntityKind::Role, "access model")),
+                _ => self.access = Some(Arc::new(w.record().clone())),
+            }
         }
         let mut appended = changes.change_log.clone();
         let last = self.change_log.last().map(|e| (e.seq, e.hash.as_str()));
@@ -284,6 +298,15 @@ impl CrmStore for MemoryStore {
             .collect();
         out.sort_by_key(|c| (!c.primary, c.id));
         Ok(out)
+    }
+
+    fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
+        let s = self.read()?;
+        Ok(s.contacts.values().filter(|c| c.deleted_at.is_none() && c.phones.contains(phone)).cloned().collect())
+    }
+
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
+        Ok(self.read()?.access.clone())
     }
 
     fn tag(&self, name: &str) -> Result<Option<Tag>> {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use memory::MemoryStore;
 
+use crate::access::{AccessModel, RecordScope, Scoped};
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
 use crate::contact::Contact;
 use crate::custom_field::{CustomFieldDef, CustomFilter};
@@ -22,6 +23,7 @@ use crate::error::{EntityKind, Error, Result};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
+use crate::normalize::Phone;
 use crate::tag::Tag;
 
 /// A record write inside a batch.
@@ -77,7 +79,7 @@ pub struct TagLink {
 }
 
 /// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
-/// interactions, custom fields, change log (so a customer insert can link a tag created in the
+/// interactions, custom fields, access model, change log (so a customer insert can link a tag created in the
 /// same batch, and a contact can belong to a customer created in it).
 ///
 /// Customer writes store every field except `tags`: an insert links the tags it carries, an
@@ -103,6 +105,8 @@ pub struct Changes {
     pub interactions: Vec<Interaction>,
     /// New custom field definitions; an existing (entity, key) is a [`Error::Duplicate`].
     pub custom_fields: Vec<CustomFieldDef>,
+    /// The access model (departments, users, custom roles), inserted once then updated.
+    pub access: Option<Write<AccessModel>>,
     /// Change-log entries; the store assigns their `seq`.
     pub change_log: Vec<ChangeLogEntry>,
 }
@@ -116,6 +120,7 @@ impl Changes {
             && self.tag_links.is_empty()
             && self.interactions.is_empty()
             && self.custom_fields.is_empty()
+            && self.access.is_none()
             && self.change_log.is_empty()
     }
 }
@@ -185,6 +190,9 @@ pub struct CustomerFilter {
     pub custom: Vec<CustomFilter>,
     /// Soft-deleted records.
     pub deleted: Deleted,
+    /// The records the caller may see. The `Crm` facade sets it from the actor's permission
+    /// (replacing any value given); stores apply it inside their query like any condition.
+    pub scope: Option<RecordScope>,
 }
 
 impl CustomerFilter {
@@ -231,11 +239,18 @@ impl CustomerFilter {
         self
     }
 
+    /// Restricts the list to a permission scope.
+    pub fn scope(mut self, scope: RecordScope) -> Self {
+        self.scope = Some(scope);
+        self
+    }
+
     /// Whether a customer satisfies the filter: the reference semantics every backend's
     /// query must reproduce (the conformance suite checks them against each other).
     pub fn matches(&self, c: &Customer) -> bool {
         let region = c.region.as_ref();
-        self.deleted.admits(c.deleted_at)
+        self.scope.as_ref().is_none_or(|s| s.admits(c.scope_attrs()))
+            && self.deleted.admits(c.deleted_at)
             && self.status.is_none_or(|s| c.status == s)
             && self.kind.is_none_or(|k| c.kind == k)
             && self.level.is_none_or(|l| c.level == Some(l))
@@ -424,6 +439,13 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
 
     /// The live contacts of a customer, primary first, then by id.
     fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>>;
+
+    /// The live contacts with this phone number, by id (an exact match, for duplicate checks;
+    /// encrypted stores answer it from a keyed blind index).
+    fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>>;
+
+    /// The stored access model, if one was ever written.
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>>;
 
     /// A tag by name.
     fn tag(&self, name: &str) -> Result<Option<Tag>>;

@@ -1,0 +1,279 @@
+//! The facade's side of access control: resolving an actor's permission once per call,
+//! checking records against it, masking what is read, auditing sensitive reads, and the
+//! elevated, audited calls that change users, departments and roles.
+
+use std::fmt;
+use std::sync::{Arc, LazyLock};
+
+use guanxi_core::access::{
+    AccessModel, Decision, FieldMask, RecordScope, SENSITIVE_CONTACT_FIELDS, ScopeAttrs, Scoped,
+};
+use guanxi_core::changelog::diff_json;
+use guanxi_core::{
+    Action, Actor, ChangeAction, Changes, Contact, Customer, CustomerId, Department, DomainEvent, EntityKind, Error,
+    FieldChange, Result, Role, RoleId, User, UserId, Write,
+};
+
+use crate::crm::{Crm, log, to_json};
+
+/// What sensitive values look like in the change log: masked, whoever reads it.
+pub(crate) static AT_REST: LazyLock<FieldMask> = LazyLock::new(FieldMask::at_rest);
+
+/// An actor's permission for one action on one kind of record, resolved once per call.
+#[derive(Debug)]
+pub(crate) struct Allowed {
+    pub(crate) action: Action,
+    pub(crate) entity: EntityKind,
+    pub(crate) scope: RecordScope,
+    pub(crate) mask: FieldMask,
+    /// Access control is on (the model has users).
+    pub(crate) enforced: bool,
+}
+
+impl Allowed {
+    /// `Ok` when the record is in scope; [`Error::PermissionDenied`] naming the action otherwise.
+    pub(crate) fn check(&self, actor: &Actor, record: ScopeAttrs<'_>, what: impl fmt::Display) -> Result<()> {
+        if self.scope.admits(record) {
+            return Ok(());
+        }
+        Err(Error::PermissionDenied {
+            action: self.action.as_str().to_owned(),
+            entity: self.entity,
+            reason: format!("{what} is outside the {} scope of user {}", self.action, actor.user_id()),
+        })
+    }
+
+    /// A customer as this actor may see it.
+    pub(crate) fn show_customer(&self, mut c: Customer) -> Customer {
+        self.mask.apply_customer(&mut c);
+        c
+    }
+
+    /// A contact as this actor may see it.
+    pub(crate) fn show_contact(&self, mut c: Contact) -> Contact {
+        self.mask.apply_contact(&mut c);
+        c
+    }
+
+    /// Change-log field changes as this actor may see them.
+    pub(crate) fn show_changes(&self, entity: EntityKind, changes: &mut [FieldChange]) {
+        if !self.mask.is_empty() {
+            for ch in changes {
+                self.mask.apply_change(entity, ch);
+            }
+        }
+    }
+}
+
+/// Whether an action on an entity is sensitive: it needs an elevated actor.
+pub(crate) fn is_sensitive(action: Action, entity: EntityKind) -> bool {
+    matches!(action, Action::Delete | Action::Export | Action::Merge)
+        || matches!(entity, EntityKind::User | EntityKind::Department | EntityKind::Role) && action != Action::Read
+}
+
+impl Crm {
+    /// The model in force, if access control is on.
+    fn enforced_model(&self) -> Result<Option<Arc<AccessModel>>> {
+        Ok(self.store.access_model()?.filter(|m| m.is_enforced()))
+    }
+
+    /// The actor's permission for `action` on `entity` (everything, while access control is
+    /// off); sensitive actions also need a current elevation.
+    pub(crate) fn authorize(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<Allowed> {
+        let allowed = match self.enforced_model()? {
+            None => Allowed { action, entity, scope: RecordScope::all(), mask: FieldMask::none(), enforced: false },
+            Some(m) => {
+                let p = m.permission(actor.user_id(), action, entity)?;
+                Allowed { action, entity, scope: p.scope, mask: m.field_mask(actor.user_id()), enforced: true }
+            }
+        };
+        if allowed.enforced && is_sensitive(action, entity) {
+            self.require_elevation(actor, action, entity)?;
+        }
+        Ok(allowed)
+    }
+
+    pub(crate) fn require_elevation(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<()> {
+        if actor.is_elevated_at(self.clock.now()) {
+            Ok(())
+        } else {
+            Err(Error::ElevationRequired { action: action.as_str().to_owned(), entity })
+        }
+    }
+
+    /// The user a new record's department defaults to: the owner's, when access control is on.
+    pub(crate) fn department_of(&self, user: &UserId) -> Result<Option<guanxi_core::DepartmentId>> {
+        Ok(self.enforced_model()?.and_then(|m| m.users.get(user).and_then(|u| u.department.clone())))
+    }
+
+    /// Refuses an owner who is not a user, when access control is on.
+    pub(crate) fn check_owner(&self, field: &str, owner: Option<&UserId>) -> Result<()> {
+        if let (Some(m), Some(o)) = (self.enforced_model()?, owner)
+            && !m.users.contains_key(o)
+        {
+            return Err(Error::invalid(
+                field,
+                guanxi_core::ValidationReason::Invalid { detail: format!("{o} is not a user of this CRM") },
+            ));
+        }
+        Ok(())
+    }
+
+    /// Logs that `actor` read the sensitive fields of these contacts in clear (only while
+    /// access control is on: with it off there is nobody to tell apart).
+    pub(crate) fn audit_sensitive_reads(&self, actor: &Actor, allowed: &Allowed, contacts: &[Contact]) -> Result<()> {
+        if !allowed.enforced {
+            return Ok(());
+        }
+        let fields = allowed.mask.clear_sensitive_contact_fields();
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        let entries: Vec<_> = contacts
+            .iter()
+            .filter(|c| !c.phones.is_empty())
+            .map(|c| {
+                let read = fields.iter().map(|f| FieldChange::new(*f, None, None)).collect();
+                log(now, actor, EntityKind::Contact, c.id.to_string(), Some(c.customer_id), ChangeAction::Read, read)
+            })
+            .collect();
+        if entries.is_empty() {
+            return Ok(());
+        }
+        self.store.apply(&Changes { change_log: entries, ..Default::default() })
+    }
+
+    /// Whether `user` may do `action` on `entity` — on the records of `customer`, when given —
+    /// and why, role by role. Anyone may ask about themselves; asking about another user
+    /// needs read access to roles.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::User;
+    /// let crm = Crm::in_memory();
+    /// let root = Actor::user("root")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// crm.put_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
+    /// crm.put_user(&root, User::new("wang", "王伟")?.role(BuiltinRole::SalesRep))?;
+    /// let c = crm.create_customer(&root, NewCustomer::new("甲"))?; // owned by root
+    /// let wang = Actor::user("wang")?;
+    /// let why = crm.explain(&wang, wang.user_id(), Action::Read, EntityKind::Customer, Some(c.id))?;
+    /// assert!(!why.allowed);
+    /// assert!(matches!(crm.customer(&wang, c.id), Err(Error::PermissionDenied { .. })));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn explain(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        action: Action,
+        entity: EntityKind,
+        customer: Option<CustomerId>,
+    ) -> Result<Decision> {
+        if user != actor.user_id() {
+            self.authorize(actor, Action::Read, EntityKind::Role)?;
+        }
+        let model = self.store.access_model()?.unwrap_or_default();
+        let record = customer
+            .map(|id| self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id)))
+            .transpose()?;
+        let mut d = model.explain(user, action, entity, record.as_ref().map(Scoped::scope_attrs));
+        if model.is_enforced() && is_sensitive(action, entity) {
+            d.reasons.push(format!("{action} on {entity} is sensitive: it also needs an elevated context"));
+        }
+        Ok(d)
+    }
+
+    /// The access model: departments, users and custom roles (built-in roles are in
+    /// [`AccessModel::all_roles`]).
+    pub fn access_model(&self, actor: &Actor) -> Result<AccessModel> {
+        self.authorize(actor, Action::Read, EntityKind::Role)?;
+        Ok(self.store.access_model()?.map(|m| (*m).clone()).unwrap_or_default())
+    }
+
+    /// Adds or replaces a department. Needs an elevated actor allowed to configure departments.
+    pub fn put_department(&self, actor: &Actor, department: Department) -> Result<AccessModel> {
+        let id = department.id.to_string();
+        self.change_access(actor, EntityKind::Department, id, |m| m.with_department(department))
+    }
+
+    /// Adds or replaces a user. The first user turns access control on and must be able to
+    /// configure roles (an administrator). Needs an elevated actor.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::User;
+    /// let crm = Crm::in_memory();
+    /// let root = Actor::user("root")?;
+    /// let first = User::new("root", "管理员")?.role(BuiltinRole::Administrator);
+    /// assert!(matches!(crm.put_user(&root, first.clone()), Err(Error::ElevationRequired { .. })));
+    /// let root = root.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// assert_eq!(crm.put_user(&root, first)?.users.len(), 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn put_user(&self, actor: &Actor, user: User) -> Result<AccessModel> {
+        let id = user.id.to_string();
+        self.change_access(actor, EntityKind::User, id, |m| m.with_user(user))
+    }
+
+    /// Adds or replaces a custom role. Needs an elevated actor.
+    pub fn put_role(&self, actor: &Actor, role: Role) -> Result<AccessModel> {
+        let id = role.id.to_string();
+        self.change_access(actor, EntityKind::Role, id, |m| m.with_role(role))
+    }
+
+    /// Removes a custom role nobody holds. Needs an elevated actor.
+    pub fn remove_role(&self, actor: &Actor, role: &RoleId) -> Result<AccessModel> {
+        self.change_access(actor, EntityKind::Role, role.to_string(), |m| m.without_role(role))
+    }
+
+    /// One audited, elevated change of the access model.
+    fn change_access(
+        &self,
+        actor: &Actor,
+        entity: EntityKind,
+        id: String,
+        change: impl FnOnce(&AccessModel) -> Result<AccessModel>,
+    ) -> Result<AccessModel> {
+        self.authorize(actor, Action::Configure, entity)?;
+        // Always elevated, even before access control is on: this is how it gets turned on.
+        self.require_elevation(actor, Action::Configure, entity)?;
+        let stored = self.store.access_model()?;
+        let base = stored.as_deref().cloned().unwrap_or_default();
+        let mut next = change(&base)?;
+        next.version = base.version + 1;
+        let part = |m: &AccessModel| match entity {
+            EntityKind::User => m.users.iter().find(|(k, _)| k.as_str() == id).map(|(_, v)| to_json(v)),
+            EntityKind::Department => m.departments.iter().find(|(k, _)| k.as_str() == id).map(|(_, v)| to_json(v)),
+            _ => m.roles.iter().find(|(k, _)| k.as_str() == id).map(|(_, v)| to_json(v)),
+        };
+        let (old, new) = (part(&base), part(&next));
+        let action = match (&old, &new) {
+            (None, _) => ChangeAction::Create,
+            (Some(_), None) => ChangeAction::Delete,
+            _ => ChangeAction::Update,
+        };
+        let null = serde_json::Value::Null;
+        let diff = diff_json(old.as_ref().unwrap_or(&null), new.as_ref().unwrap_or(&null), &[], &[]);
+        if diff.is_empty() && action == ChangeAction::Update {
+            return Ok(base);
+        }
+        let now = self.clock.now();
+        let write = match stored {
+            None => Write::Insert(next.clone()),
+            Some(_) => Write::Update { record: next.clone(), expected_version: base.version },
+        };
+        let changes = Changes {
+            access: Some(write),
+            change_log: vec![log(now, actor, entity, id.clone(), None, action, diff)],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, vec![DomainEvent::AccessChanged { entity, id }])?;
+        Ok(next)
+    }
+
+    /// Every sensitive contact field name, for documentation and bindings.
+    pub fn sensitive_contact_fields() -> &'static [&'static str] {
+        SENSITIVE_CONTACT_FIELDS
+    }
+}
