@@ -93,6 +93,7 @@ impl Default for SqliteOptions {
 struct Keys {
     encrypted: bool,
     cipher: Option<Arc<Cipher>>,
+    fingerprint: Option<String>,
 }
 
 impl Keys {
@@ -219,7 +220,7 @@ impl SqliteStore {
         let new = Arc::new(Cipher::new(new_key));
         let mut conn = self.conn()?;
         let n = reencrypt(&mut conn, old.as_deref(), &new)?;
-        *keys = Keys { encrypted: true, cipher: Some(new) };
+        *keys = Keys { encrypted: true, cipher: Some(new), fingerprint: Some(new_key.fingerprint()) };
         Ok(n)
     }
 
@@ -271,14 +272,15 @@ fn open_keys(conn: &mut Connection, key: Option<&FieldKey>) -> Result<Keys> {
         .query_row("SELECT value FROM settings WHERE key = ?1", [KEY_CHECK], |r| r.get(0))
         .optional()
         .map_err(sql_err)?;
-    let Some(key) = key else { return Ok(Keys { encrypted: check.is_some(), cipher: None }) };
+    let Some(key) = key else { return Ok(Keys { encrypted: check.is_some(), cipher: None, fingerprint: None }) };
     let cipher = Arc::new(Cipher::new(key));
+    let keys = Keys { encrypted: true, cipher: Some(cipher.clone()), fingerprint: Some(key.fingerprint()) };
     match check {
         Some(stored) if stored != cipher.key_check() => Err(Error::Encryption(EncryptionError::WrongKey)),
-        Some(_) => Ok(Keys { encrypted: true, cipher: Some(cipher) }),
+        Some(_) => Ok(keys),
         None => {
             reencrypt(conn, None, &cipher)?;
-            Ok(Keys { encrypted: true, cipher: Some(cipher) })
+            Ok(keys)
         }
     }
 }
@@ -798,6 +800,14 @@ impl CrmStore for SqliteStore {
             }
             None => copy_database(&*self.conn()?, &mut dst),
         }
+    }
+
+    fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
+        self.rotate_key(&FieldKey::from_bytes(new_key)?)
+    }
+
+    fn field_key_fingerprint(&self) -> Result<Option<String>> {
+        Ok(self.keys()?.fingerprint.clone())
     }
 
     fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {

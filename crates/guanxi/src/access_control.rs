@@ -272,6 +272,40 @@ impl Crm {
         Ok(next)
     }
 
+    /// Re-encrypts every sensitive field under `new_key` (32 bytes) in one transaction and
+    /// logs the rotation with the new key's fingerprint. A sensitive operation: it needs an
+    /// elevated actor allowed to configure roles. Returns how many records were rewritten.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let key = FieldKey::generate();
+    /// let crm = Crm::open_with(dir.path().join("crm.db"), SqliteOptions::default().field_key(key))?;
+    /// let admin = Actor::user("admin")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// crm.create_customer(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let new_key = FieldKey::generate();
+    /// assert_eq!(crm.rotate_field_key(&admin, new_key.as_bytes())?, 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn rotate_field_key(&self, actor: &Actor, new_key: &[u8]) -> Result<u64> {
+        self.authorize(actor, Action::Configure, EntityKind::Role)?;
+        self.require_elevation(actor, Action::Configure, EntityKind::Role)?;
+        let n = self.store.rotate_field_key(new_key)?;
+        let now = self.clock.now();
+        let fingerprint = self.store.field_key_fingerprint()?.map(serde_json::Value::from);
+        let entry = log(
+            now,
+            actor,
+            EntityKind::Contact,
+            "field_key".to_owned(),
+            None,
+            ChangeAction::Update,
+            vec![FieldChange::new("field_key", None, fingerprint), FieldChange::new("rewritten", None, Some(n.into()))],
+        );
+        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        Ok(n)
+    }
+
     /// Every sensitive contact field name, for documentation and bindings.
     pub fn sensitive_contact_fields() -> &'static [&'static str] {
         SENSITIVE_CONTACT_FIELDS

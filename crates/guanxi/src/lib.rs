@@ -40,7 +40,7 @@ mod events;
 pub use crm::{Crm, CrmBuilder};
 pub use events::SubscriptionId;
 pub use guanxi_core::*;
-pub use guanxi_sqlite::{Durability, SqliteOptions, SqliteStore};
+pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
 
 /// The README's code examples, compiled and run as doctests so the quickstart stays true.
 #[doc = include_str!("../../../README.md")]

@@ -468,6 +468,18 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
         Err(Error::InvalidState(format!("this store cannot be backed up to a file ({})", dest.display())))
     }
 
+    /// Re-encrypts the store's sensitive fields under a new 32-byte key (see the SQLite
+    /// backend). Stores that keep nothing at rest refuse with [`Error::InvalidState`].
+    fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
+        let _ = new_key;
+        Err(Error::InvalidState("this store does not encrypt fields at rest".into()))
+    }
+
+    /// A short fingerprint of the field key in use, if fields are encrypted with a known key.
+    fn field_key_fingerprint(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+
     /// Everything that happened to a customer, oldest first.
     fn timeline(&self, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
         let changes = self.change_log(&ChangeLogQuery { customer_id: Some(customer), ..Default::default() })?;

@@ -1,0 +1,392 @@
+//! Access control through the facade, on every backend: scoped lists equal the predicate,
+//! single reads agree with lists, masked values never leak, sensitive operations need
+//! elevation, and reads of sensitive fields are audited.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use guanxi::access::{Department, Role, Scope, ScopeAttrs, User, Visibility};
+use guanxi::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+
+fn t0() -> DateTime<Utc> {
+    "2024-05-01T02:00:00Z".parse().unwrap()
+}
+
+fn crm_on(store: DynStore) -> Crm {
+    Crm::builder().store(store).clock(Arc::new(FixedClock::at(t0()))).build()
+}
+
+fn backends() -> Vec<(&'static str, Crm, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    vec![("memory", crm_on(Arc::new(MemoryStore::new())), None), ("sqlite", crm_on(Arc::new(sqlite)), Some(dir))]
+}
+
+fn root() -> Actor {
+    Actor::user("root").unwrap().elevated_until(t0() + Duration::minutes(10))
+}
+
+fn dept(id: &str) -> DepartmentId {
+    DepartmentId::new(id).unwrap()
+}
+
+/// 总部 ─ 华东 ─ 上海, 总部 ─ 华南; root (admin), li (manager of 华东), wang (rep in 上海),
+/// zhao (rep in 华南), ma (marketing), sun (custom role: read customers of region 华南).
+fn org(crm: &Crm) {
+    let r = root();
+    crm.put_department(&r, Department::new("hq", "总部", None).unwrap()).unwrap();
+    crm.put_department(&r, Department::new("east", "华东", Some("hq")).unwrap()).unwrap();
+    crm.put_department(&r, Department::new("sh", "上海", Some("east")).unwrap()).unwrap();
+    crm.put_department(&r, Department::new("south", "华南", Some("hq")).unwrap()).unwrap();
+    crm.put_user(&r, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    crm.put_user(&r, User::new("li", "李").unwrap().department(dept("east")).role(BuiltinRole::SalesManager)).unwrap();
+    crm.put_user(&r, User::new("wang", "王").unwrap().department(dept("sh")).role(BuiltinRole::SalesRep)).unwrap();
+    crm.put_user(&r, User::new("zhao", "赵").unwrap().department(dept("south")).role(BuiltinRole::SalesRep)).unwrap();
+    crm.put_user(&r, User::new("ma", "马").unwrap().role(BuiltinRole::Marketing)).unwrap();
+    let south_reader = Role::new("south_reader", "华南只读")
+        .unwrap()
+        .grant(EntityKind::Customer, &[Action::Read], Scope::Region)
+        .grant(EntityKind::Contact, &[Action::Read], Scope::Region)
+        .field(EntityKind::Contact, "emails", Visibility::Hidden);
+    crm.put_role(&r, south_reader).unwrap();
+    let sun = User::new("sun", "孙").unwrap().custom_role(&RoleId::new("south_reader").unwrap()).region("华南");
+    crm.put_user(&r, sun).unwrap();
+}
+
+fn as_user(id: &str) -> Actor {
+    Actor::user(id).unwrap()
+}
+
+#[test]
+fn each_role_sees_its_scope_and_nothing_else() {
+    for (name, crm, _dir) in backends() {
+        org(&crm);
+        let mk = |owner: &str, province: &str| {
+            crm.create_customer(
+                &root(),
+                NewCustomer::new(format!("{owner}的客户 {province}"))
+                    .owner(UserId::new(owner).unwrap())
+                    .region(Region { province: province.into(), city: String::new(), district: String::new() })
+                    .contact(NewContact::new("张伟").phone("13812345678").email("zw@example.com")),
+            )
+            .unwrap()
+        };
+        let wangs = mk("wang", "上海");
+        let lis = mk("li", "浙江");
+        let zhaos = mk("zhao", "广东");
+        let roots = mk("root", "北京");
+        // Departments default to the owner's.
+        assert_eq!(wangs.department, Some(dept("sh")), "{name}");
+
+        let sees = |u: &str| -> BTreeSet<String> {
+            crm.all_customers(&as_user(u), &CustomerFilter::default()).unwrap().into_iter().map(|c| c.code).collect()
+        };
+        let codes = |cs: &[&Customer]| -> BTreeSet<String> { cs.iter().map(|c| c.code.clone()).collect() };
+        assert_eq!(sees("wang"), codes(&[&wangs]), "{name}: a rep sees their own");
+        assert_eq!(sees("li"), codes(&[&wangs, &lis]), "{name}: a manager sees the department tree");
+        assert_eq!(sees("sun"), codes(&[&zhaos]), "{name}: region 华南 covers 广东");
+        assert_eq!(sees("ma").len(), 4, "{name}: marketing reads all");
+        assert_eq!(crm.count_customers(&as_user("li"), &CustomerFilter::default()).unwrap(), 2);
+
+        // Single reads agree with lists, and say which action was refused.
+        let err = crm.customer(&as_user("wang"), lis.id).unwrap_err();
+        assert!(matches!(&err, Error::PermissionDenied { action, .. } if action == "read"), "{name}: {err}");
+        assert!(crm.customer(&as_user("li"), wangs.id).is_ok());
+        assert!(matches!(crm.contacts(&as_user("wang"), roots.id), Err(Error::PermissionDenied { .. })));
+        // Unknown users are refused outright once access control is on.
+        assert!(matches!(
+            crm.all_customers(&as_user("nobody"), &CustomerFilter::default()),
+            Err(Error::PermissionDenied { .. })
+        ));
+
+        // A rep may not hand a record to someone else (that is assigning); a manager may, in scope.
+        let patch = CustomerPatch::default().owner(UserId::new("zhao").unwrap());
+        let err = crm.update_customer(&as_user("wang"), wangs.id, 1, patch.clone()).unwrap_err();
+        assert!(matches!(&err, Error::PermissionDenied { action, .. } if action == "assign"), "{name}: {err}");
+        let moved = crm.update_customer(&as_user("li"), wangs.id, 1, patch).unwrap();
+        assert_eq!(moved.owner.unwrap().as_str(), "zhao");
+        let ghost = CustomerPatch::default().owner(UserId::new("ghost").unwrap());
+        let err = crm.update_customer(&root(), lis.id, 1, ghost).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.field("owner").is_some()), "{name}: {err}");
+
+        // explain says why, in words.
+        let d = crm
+            .explain(&as_user("wang"), &UserId::new("wang").unwrap(), Action::Read, EntityKind::Customer, Some(lis.id))
+            .unwrap();
+        assert!(!d.allowed && d.reasons[0].contains("owned by li"), "{name}: {d:?}");
+        let d = crm
+            .explain(&as_user("li"), &UserId::new("li").unwrap(), Action::Delete, EntityKind::Customer, Some(lis.id))
+            .unwrap();
+        assert!(d.allowed && d.reasons.last().unwrap().contains("elevated"), "{name}: {d:?}");
+        // Asking about someone else needs access to roles.
+        assert!(
+            crm.explain(&as_user("wang"), &UserId::new("li").unwrap(), Action::Read, EntityKind::Customer, None)
+                .is_err()
+        );
+    }
+}
+
+#[test]
+fn sensitive_operations_need_a_current_elevation() {
+    for (name, crm, _dir) in backends() {
+        org(&crm);
+        let c = crm.create_customer(&as_user("li"), NewCustomer::new("甲")).unwrap();
+        let li = as_user("li");
+        let err = crm.delete_customer(&li, c.id, 1).unwrap_err();
+        assert!(matches!(&err, Error::ElevationRequired { action, .. } if action == "delete"), "{name}: {err}");
+        let expired = li.clone().elevated_until(t0() - Duration::seconds(1));
+        assert!(matches!(crm.delete_customer(&expired, c.id, 1), Err(Error::ElevationRequired { .. })));
+        assert!(matches!(crm.export_customers(&li, &CustomerFilter::default()), Err(Error::ElevationRequired { .. })));
+        let elevated = li.elevated_until(t0() + Duration::minutes(5));
+        assert_eq!(crm.export_customers(&elevated, &CustomerFilter::default()).unwrap().len(), 1);
+        crm.delete_customer(&elevated, c.id, 1).unwrap();
+        // Access changes always need it, and only administrators may make them.
+        let err = crm.put_department(&as_user("root"), Department::new("x", "X", None).unwrap()).unwrap_err();
+        assert!(matches!(err, Error::ElevationRequired { .. }), "{name}");
+        let err = crm.put_department(&elevated, Department::new("x", "X", None).unwrap()).unwrap_err();
+        assert!(matches!(&err, Error::PermissionDenied { action, .. } if action == "configure"), "{name}: {err}");
+        // Nobody can lock everyone out.
+        let demoted = User::new("root", "管理员").unwrap().role(BuiltinRole::SalesRep);
+        assert!(matches!(crm.put_user(&root(), demoted), Err(Error::InvalidState(_))), "{name}");
+        // Every access change is in the audit log.
+        let users = crm
+            .change_log(&root(), &ChangeLogQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.entity == EntityKind::User)
+            .count();
+        assert_eq!(users, 6, "{name}");
+    }
+}
+
+/// Every read path a marketing user (phones masked) or sun (e-mails hidden) has.
+fn every_read_of(crm: &Crm, who: &Actor, customer: CustomerId, phone: &str) -> String {
+    let mut seen = String::new();
+    let mut add = |r: Result<String>| seen.push_str(&r.unwrap_or_else(|e| e.to_string()));
+    add(crm.customer(who, customer).map(|c| format!("{c:?}")));
+    add(crm.all_customers(who, &CustomerFilter::default()).map(|c| format!("{c:?}")));
+    add(crm.contacts(who, customer).map(|c| format!("{c:?}")));
+    add(crm.contacts(who, customer).and_then(|cs| crm.contact(who, cs[0].id)).map(|c| format!("{c:?}")));
+    add(crm.find_contacts_by_phone(who, phone).map(|c| format!("{c:?}")));
+    add(crm.timeline(who, customer).map(|t| format!("{t:?}")));
+    add(crm.change_log(who, &ChangeLogQuery::default()).map(|l| format!("{l:?}")));
+    seen
+}
+
+#[test]
+fn masked_fields_never_appear_unmasked_on_any_read_path() {
+    for (name, crm, _dir) in backends() {
+        org(&crm);
+        let c = crm
+            .create_customer(
+                &root(),
+                NewCustomer::new("华南客户")
+                    .region(Region { province: "广东".into(), city: "深圳市".into(), district: String::new() })
+                    .contact(NewContact::new("张伟").phone("13812345678").email("zhang.wei@example.com")),
+            )
+            .unwrap();
+        let contact = crm.contacts(&root(), c.id).unwrap().remove(0);
+        crm.update_contact(
+            &root(),
+            contact.id,
+            1,
+            ContactPatch { phones: Some(vec!["13987654321".into()]), ..Default::default() },
+        )
+        .unwrap();
+
+        let ma = every_read_of(&crm, &as_user("ma"), c.id, "13987654321");
+        assert!(ma.contains("139****4321"), "{name}: marketing sees the mask");
+        assert!(!ma.contains("13987654321") && !ma.contains("13812345678"), "{name}: {ma}");
+        let sun = every_read_of(&crm, &as_user("sun"), c.id, "13987654321");
+        assert!(sun.contains("13987654321"), "{name}: sun sees phones");
+        assert!(!sun.contains("zhang.wei"), "{name}: but no e-mail anywhere: {sun}");
+        // The log itself never holds a phone in clear, whoever reads it.
+        let log = format!("{:?}", crm.change_log(&root(), &ChangeLogQuery::default()).unwrap());
+        assert!(!log.contains("13812345678") && log.contains("138****5678"), "{name}");
+    }
+}
+
+#[test]
+fn reads_of_sensitive_fields_in_clear_are_audited() {
+    for (name, crm, _dir) in backends() {
+        org(&crm);
+        let c = crm
+            .create_customer(
+                &as_user("wang"),
+                NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")),
+            )
+            .unwrap();
+        let reads = || -> Vec<String> {
+            crm.change_log(&root(), &ChangeLogQuery { customer_id: Some(c.id), ..Default::default() })
+                .unwrap()
+                .into_iter()
+                .filter(|e| e.action == ChangeAction::Read)
+                .map(|e| e.actor.to_string())
+                .collect()
+        };
+        assert!(reads().is_empty());
+        crm.contacts(&as_user("wang"), c.id).unwrap();
+        crm.contacts(&as_user("ma"), c.id).unwrap(); // masked: not a read in clear
+        crm.find_contacts_by_phone(&as_user("li"), "13812345678").unwrap();
+        assert_eq!(reads(), ["wang", "li"], "{name}");
+        assert!(crm.verify_audit(&root()).unwrap().is_intact());
+    }
+}
+
+#[test]
+fn encrypted_database_through_the_facade() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let key = FieldKey::generate();
+    let crm = Crm::open_with(&path, SqliteOptions::default().field_key(key.clone())).unwrap();
+    // This handle runs on the system clock.
+    let admin = Actor::user("root").unwrap().elevated_until(Utc::now() + Duration::minutes(10));
+    crm.create_customer(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678"))).unwrap();
+    assert_eq!(crm.find_contacts_by_phone(&admin, "138 1234 5678").unwrap().len(), 1);
+    let new_key = FieldKey::generate();
+    assert_eq!(crm.rotate_field_key(&admin, new_key.as_bytes()).unwrap(), 1);
+    let err = crm.rotate_field_key(&admin, &[0u8; 7]).unwrap_err();
+    assert!(matches!(err, Error::Encryption(EncryptionError::BadKeyLength(7))), "{err}");
+    let last = crm.change_log(&admin, &ChangeLogQuery::default()).unwrap().pop().unwrap();
+    assert_eq!(last.changes[0].new, Some(new_key.fingerprint().into()));
+    drop(crm);
+    assert!(matches!(
+        Crm::open_with(&path, SqliteOptions::default().field_key(key)),
+        Err(Error::Encryption(EncryptionError::WrongKey))
+    ));
+    let crm = Crm::open_with(&path, SqliteOptions::default().field_key(new_key)).unwrap();
+    assert_eq!(crm.find_contacts_by_phone(&admin, "13812345678").unwrap()[0].name, "张伟");
+    assert!(crm.verify_audit(&admin).unwrap().is_intact());
+}
+
+/// A random organisation: departments with random parents, users with random departments,
+/// roles and regions, and customers with random owners, departments and provinces.
+#[derive(Debug, Clone)]
+struct World {
+    parents: Vec<Option<usize>>,
+    users: Vec<(Option<usize>, usize, Vec<&'static str>)>,
+    customers: Vec<(usize, Option<usize>, Option<&'static str>)>,
+}
+
+const ROLES: [&str; 4] = ["sales_rep", "sales_manager", "customer_service", "region_reader"];
+const PROVINCES: [&str; 4] = ["上海", "浙江", "广东", "北京"];
+
+fn world() -> impl Strategy<Value = World> {
+    (2usize..6)
+        .prop_flat_map(|n_depts| {
+            let parents = (0..n_depts)
+                .map(|i| if i == 0 { Just(None).boxed() } else { proptest::option::of(0..i).boxed() })
+                .collect::<Vec<_>>();
+            let users = proptest::collection::vec(
+                (
+                    proptest::option::of(0..n_depts),
+                    0..ROLES.len(),
+                    proptest::sample::subsequence(vec!["华东", "广东", "北京"], 0..=2),
+                ),
+                1..6,
+            );
+            (parents, users, Just(n_depts))
+        })
+        .prop_flat_map(|(parents, users, n_depts)| {
+            let n_users = users.len() + 1; // + root
+            let customers = proptest::collection::vec(
+                (
+                    0..n_users,
+                    proptest::option::of(0..n_depts),
+                    proptest::option::of(proptest::sample::select(PROVINCES.to_vec())),
+                ),
+                0..20,
+            );
+            (Just(parents), Just(users), customers)
+        })
+        .prop_map(|(parents, users, customers)| World { parents, users, customers })
+}
+
+fn user_name(i: usize) -> String {
+    if i == 0 { "root".into() } else { format!("u{i}") }
+}
+
+fn build(crm: &Crm, w: &World) -> Vec<Customer> {
+    let r = root();
+    for (i, p) in w.parents.iter().enumerate() {
+        let parent = p.map(|p| format!("d{p}"));
+        crm.put_department(&r, Department::new(&format!("d{i}"), &format!("部门{i}"), parent.as_deref()).unwrap())
+            .unwrap();
+    }
+    let reader =
+        Role::new("region_reader", "区域只读").unwrap().grant(EntityKind::Customer, &[Action::Read], Scope::Region);
+    crm.put_role(&r, reader).unwrap();
+    crm.put_user(&r, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    for (i, (d, role, regions)) in w.users.iter().enumerate() {
+        let mut u = User::new(&user_name(i + 1), "用户").unwrap().custom_role(&RoleId::new(ROLES[*role]).unwrap());
+        u.department = d.map(|d| dept(&format!("d{d}")));
+        u.regions = regions.iter().map(|s| s.to_string()).collect();
+        crm.put_user(&r, u).unwrap();
+    }
+    w.customers
+        .iter()
+        .enumerate()
+        .map(|(i, (owner, d, province))| {
+            let mut input = NewCustomer::new(format!("客户{i}")).owner(UserId::new(user_name(*owner)).unwrap());
+            if let Some(d) = d {
+                input = input.department(dept(&format!("d{d}")));
+            }
+            if let Some(p) = province {
+                input = input.region(Region { province: (*p).into(), city: String::new(), district: String::new() });
+            }
+            crm.create_customer(&r, input).unwrap()
+        })
+        .collect()
+}
+
+/// For random organisations, the customers a user lists and counts are exactly those the
+/// model's record-by-record explanation allows, and single reads agree with both.
+#[test]
+fn lists_equal_exactly_what_the_predicate_allows() {
+    let mut runner = TestRunner::new(Config { cases: 32, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&world(), |w| {
+            for (name, crm, _dir) in backends() {
+                let customers = build(&crm, &w);
+                let model = crm.access_model(&root()).unwrap();
+                for i in 0..=w.users.len() {
+                    let uid = UserId::new(user_name(i)).unwrap();
+                    let actor = Actor::new(uid.clone());
+                    let allowed: Vec<CustomerId> = customers
+                        .iter()
+                        .filter(|c| {
+                            let attrs = ScopeAttrs {
+                                owner: c.owner.as_ref(),
+                                department: c.department.as_ref(),
+                                province: c.region.as_ref().map(|r| r.province.as_str()),
+                            };
+                            model.explain(&uid, Action::Read, EntityKind::Customer, Some(attrs)).allowed
+                        })
+                        .map(|c| c.id)
+                        .collect();
+                    let listed: Vec<CustomerId> = match crm.all_customers(&actor, &CustomerFilter::default()) {
+                        Ok(cs) => cs.into_iter().map(|c| c.id).collect(),
+                        Err(Error::PermissionDenied { .. }) => Vec::new(),
+                        Err(e) => panic!("{e}"),
+                    };
+                    prop_assert_eq!(&listed, &allowed, "{} user {}", name, uid);
+                    let counted = crm.count_customers(&actor, &CustomerFilter::default()).unwrap_or(0);
+                    prop_assert_eq!(counted, allowed.len() as u64);
+                    for c in &customers {
+                        prop_assert_eq!(
+                            crm.customer(&actor, c.id).is_ok(),
+                            allowed.contains(&c.id),
+                            "{} {}",
+                            name,
+                            c.code
+                        );
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
