@@ -26,6 +26,18 @@ create_exception!(
     GuanxiError,
     "The acting user may not do this; `.action` names it."
 );
+create_exception!(
+    guanxi._guanxi,
+    ElevationRequiredError,
+    PermissionDeniedError,
+    "A sensitive operation needs an elevated handle (`crm.elevated(until)`); `.action` names it."
+);
+create_exception!(
+    guanxi._guanxi,
+    EncryptionError,
+    GuanxiError,
+    "Encrypted data could not be used: wrong or missing key, or corrupt data; `.kind` says which."
+);
 create_exception!(guanxi._guanxi, InvalidStateError, GuanxiError, "The operation does not fit the record's state.");
 create_exception!(guanxi._guanxi, StorageError, GuanxiError, "The storage backend failed.");
 
@@ -38,6 +50,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DuplicateError", py.get_type::<DuplicateError>())?;
     m.add("PermissionDeniedError", py.get_type::<PermissionDeniedError>())?;
     m.add("InvalidStateError", py.get_type::<InvalidStateError>())?;
+    m.add("ElevationRequiredError", py.get_type::<ElevationRequiredError>())?;
+    m.add("EncryptionError", py.get_type::<EncryptionError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
     Ok(())
 }
@@ -76,6 +90,26 @@ pub(crate) fn to_py(e: Error) -> PyErr {
             let err = PermissionDeniedError::new_err(message);
             Python::attach(|py| {
                 let _ = err.value(py).setattr("action", action);
+            });
+            err
+        }
+        Error::ElevationRequired { action, .. } => {
+            let err = ElevationRequiredError::new_err(message);
+            Python::attach(|py| {
+                let _ = err.value(py).setattr("action", action);
+            });
+            err
+        }
+        Error::Encryption(kind) => {
+            let err = EncryptionError::new_err(message);
+            let kind = match kind {
+                guanxi::EncryptionError::WrongKey => "wrong_key",
+                guanxi::EncryptionError::KeyRequired => "key_required",
+                guanxi::EncryptionError::BadKeyLength(_) => "bad_key_length",
+                _ => "corrupt",
+            };
+            Python::attach(|py| {
+                let _ = err.value(py).setattr("kind", kind);
             });
             err
         }

@@ -56,10 +56,15 @@ impl PyCrm {
 #[pymethods]
 impl PyCrm {
     /// Opens (or creates) a SQLite database file, acting as `user`.
+    /// With `field_key` (32 bytes), contacts' phones are encrypted at rest under it.
     #[staticmethod]
-    #[pyo3(signature = (path, *, user))]
-    fn open(py: Python<'_>, path: std::path::PathBuf, user: &str) -> PyResult<Self> {
-        let crm = py.detach(|| Crm::open(&path)).map_err(to_py)?;
+    #[pyo3(signature = (path, *, user, field_key = None))]
+    fn open(py: Python<'_>, path: std::path::PathBuf, user: &str, field_key: Option<Vec<u8>>) -> PyResult<Self> {
+        let options = match field_key {
+            Some(k) => guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&k).map_err(to_py)?),
+            None => guanxi::SqliteOptions::default(),
+        };
+        let crm = py.detach(|| Crm::open_with(&path, options)).map_err(to_py)?;
         Self::wrap(crm, user)
     }
 
@@ -80,6 +85,115 @@ impl PyCrm {
     fn as_user(&self, user: &str) -> PyResult<Self> {
         let actor = Actor::user(user).map_err(to_py)?;
         Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor })
+    }
+
+    /// The same CRM acting as the same user, elevated until `until` (a UTC datetime). Grant it
+    /// only after re-verifying the user (password, TOTP): sensitive operations need it.
+    fn elevated(&self, until: chrono::DateTime<chrono::Utc>) -> PyResult<Self> {
+        Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor: self.actor.clone().elevated_until(until) })
+    }
+
+    /// Adds or replaces a department (under `parent`, if given). Needs elevation.
+    #[pyo3(signature = (id, name, parent = None))]
+    fn put_department(&self, py: Python<'_>, id: &str, name: &str, parent: Option<&str>) -> PyResult<()> {
+        let d = guanxi::Department::new(id, name, parent).map_err(to_py)?;
+        self.run(py, |c, a| c.put_department(a, d)).map(drop)
+    }
+
+    /// Adds or replaces a user. The first user turns access control on and must be an
+    /// administrator. `roles` are built-in ("sales_rep", "sales_manager", "customer_service",
+    /// "marketing", "administrator") or custom role ids; `regions` provinces or areas (华东…).
+    #[pyo3(signature = (id, name, *, department = None, roles = Vec::new(), regions = Vec::new(), active = true))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    fn put_user(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        name: &str,
+        department: Option<&str>,
+        roles: Vec<String>,
+        regions: Vec<String>,
+        active: bool,
+    ) -> PyResult<()> {
+        let mut u = guanxi::User::new(id, name).map_err(to_py)?;
+        u.department = department.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?;
+        for r in roles {
+            u.roles.insert(guanxi::RoleId::new(r).map_err(to_py)?);
+        }
+        u.regions = regions.into_iter().collect();
+        u.active = active;
+        self.run(py, |c, a| c.put_user(a, u)).map(drop)
+    }
+
+    /// Adds or replaces a custom role. `grants`: (entity, [actions], scope) tuples, scope one
+    /// of "own", "department", "region", "all"; `fields`: (entity, field, "masked" | "hidden").
+    #[pyo3(signature = (id, name, *, grants, fields = Vec::new()))]
+    fn put_role(
+        &self,
+        py: Python<'_>,
+        id: &str,
+        name: &str,
+        grants: Vec<(String, Vec<String>, String)>,
+        fields: Vec<(String, String, String)>,
+    ) -> PyResult<()> {
+        let mut role = guanxi::Role::new(id, name).map_err(to_py)?;
+        for (i, (entity, actions, scope)) in grants.into_iter().enumerate() {
+            let actions: Vec<guanxi::Action> =
+                actions.iter().map(|a| parse_name(&format!("grants[{i}].actions"), a)).collect::<PyResult<_>>()?;
+            role = role.grant(
+                parse_name(&format!("grants[{i}].entity"), &entity)?,
+                &actions,
+                parse_name(&format!("grants[{i}].scope"), &scope)?,
+            );
+        }
+        for (i, (entity, field, visibility)) in fields.into_iter().enumerate() {
+            role = role.field(
+                parse_name(&format!("fields[{i}].entity"), &entity)?,
+                &field,
+                parse_name(&format!("fields[{i}].visibility"), &visibility)?,
+            );
+        }
+        self.run(py, |c, a| c.put_role(a, role)).map(drop)
+    }
+
+    /// Removes a custom role nobody holds. Needs elevation.
+    fn remove_role(&self, py: Python<'_>, id: &str) -> PyResult<()> {
+        let id = guanxi::RoleId::new(id).map_err(to_py)?;
+        self.run(py, |c, a| c.remove_role(a, &id)).map(drop)
+    }
+
+    /// The access model as a dict: departments, users, custom roles.
+    fn access_model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let model = self.run(py, |c, a| c.access_model(a))?;
+        json_to_py(py, &serde_json::to_value(model).map_err(|e| GuanxiError::new_err(e.to_string()))?)
+    }
+
+    /// Whether `user` (default: the acting user) may do `action` on `entity` — for the records
+    /// of `customer_id`, when given — and why: {"allowed": bool, "reasons": [str]}.
+    #[pyo3(signature = (action, entity, *, customer_id = None, user = None))]
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        action: &str,
+        entity: &str,
+        customer_id: Option<&Bound<'_, PyAny>>,
+        user: Option<&str>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let action: guanxi::Action = parse_name("action", action)?;
+        let entity: EntityKind = parse_name("entity", entity)?;
+        let customer = customer_id.map(customer_id_from).transpose()?;
+        let user = match user {
+            Some(u) => guanxi::UserId::new(u).map_err(to_py)?,
+            None => self.actor.user_id().clone(),
+        };
+        let d = self.run(py, |c, a| c.explain(a, &user, action, entity, customer))?;
+        json_to_py(py, &serde_json::to_value(d).map_err(|e| GuanxiError::new_err(e.to_string()))?)
+    }
+
+    /// Re-encrypts every sensitive field under a new 32-byte key; returns how many records
+    /// were rewritten. Needs elevation.
+    fn rotate_field_key(&self, py: Python<'_>, key: Vec<u8>) -> PyResult<u64> {
+        self.run(py, |c, a| c.rotate_field_key(a, &key))
     }
 
     /// Customer operations.
@@ -291,6 +405,23 @@ impl Customers {
             .get()
             .run(py, |c, a| Ok((c.all_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?)))?;
         Ok(arrow::CustomerTable::new(rows, fields))
+    }
+
+    /// Exports every customer matching the keyword filters that the user may export (masked as
+    /// their field rules say, logged); needs elevation when access control is on.
+    #[pyo3(signature = (**filters))]
+    fn export(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<arrow::CustomerTable> {
+        let filter = customer_filter(filters)?;
+        let (rows, fields) = self
+            .crm
+            .get()
+            .run(py, |c, a| Ok((c.export_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?)))?;
+        Ok(arrow::CustomerTable::new(rows, fields))
+    }
+
+    /// The live contacts with this phone number the user may read (the duplicate check).
+    fn find_contacts_by_phone(&self, py: Python<'_>, phone: &str) -> PyResult<Vec<Contact>> {
+        Ok(self.crm.get().run(py, |c, a| c.find_contacts_by_phone(a, phone))?.into_iter().map(Contact).collect())
     }
 
     /// How many customers match the keyword filters.
@@ -587,6 +718,22 @@ fn verify_totp(
     Ok(totp(secret, digits, algorithm)?.verify(code, at, drift_steps))
 }
 
+/// A fresh random 32-byte key for field encryption (keep it in the platform keychain).
+#[pyfunction]
+fn generate_field_key() -> Vec<u8> {
+    guanxi::FieldKey::generate().as_bytes().to_vec()
+}
+
+/// A vocabulary value from its stable name, or a ValidationError naming the argument.
+fn parse_name<T: std::str::FromStr>(field: &str, value: &str) -> PyResult<T> {
+    value.parse().map_err(|_| {
+        to_py(guanxi::Error::invalid(
+            field,
+            guanxi::ValidationReason::Invalid { detail: format!("unknown value '{value}'") },
+        ))
+    })
+}
+
 /// The native module `guanxi._guanxi`; the `guanxi` package re-exports it.
 #[pymodule]
 fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -606,6 +753,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate_totp_secret, m)?)?;
     m.add_function(wrap_pyfunction!(totp_code, m)?)?;
     m.add_function(wrap_pyfunction!(verify_totp, m)?)?;
+    m.add_function(wrap_pyfunction!(generate_field_key, m)?)?;
     errors::register(m)?;
     Ok(())
 }

@@ -174,36 +174,57 @@ impl AuditCheck {
 /// Checks a whole log, in stored order: consecutive `seq` from 1, each `prev_hash` equal to the
 /// previous `hash`, each `hash` equal to the recomputed one. Reports the first break.
 pub fn verify_chain(entries: &[ChangeLogEntry]) -> AuditCheck {
-    let mut prev = GENESIS_HASH;
-    for (i, e) in entries.iter().enumerate() {
-        let expected_seq = i as u64 + 1;
-        let broken = if e.seq != expected_seq {
-            Some(format!(
-                "sequence {} where {expected_seq} was expected (an entry was removed, inserted or moved)",
-                e.seq
-            ))
-        } else if e.prev_hash != prev {
-            Some("does not link to the entry before it".to_owned())
-        } else if entry_hash(prev, e) != e.hash {
-            Some("its content does not match its hash (it was edited)".to_owned())
-        } else {
-            None
-        };
-        if let Some(reason) = broken {
-            return AuditCheck {
-                entries: entries.len() as u64,
-                head: entries.last().map(|e| e.hash.clone()),
-                broken_at: Some(e.seq),
-                reason: Some(reason),
-            };
-        }
-        prev = &e.hash;
+    let mut v = ChainVerifier::default();
+    for e in entries {
+        v.feed(e);
     }
-    AuditCheck {
-        entries: entries.len() as u64,
-        head: entries.last().map(|e| e.hash.clone()),
-        broken_at: None,
-        reason: None,
+    v.finish()
+}
+
+/// Verifies a log fed in order, a page at a time, so a log of millions of entries never has
+/// to be in memory at once.
+///
+/// ```
+/// use guanxi_core::changelog::ChainVerifier;
+/// let v = ChainVerifier::default();
+/// assert!(v.finish().is_intact());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ChainVerifier {
+    entries: u64,
+    prev: Option<String>,
+    broken: Option<(u64, String)>,
+}
+
+impl ChainVerifier {
+    /// Checks the next entry against the one before it.
+    pub fn feed(&mut self, e: &ChangeLogEntry) {
+        self.entries += 1;
+        if self.broken.is_none() {
+            let prev = self.prev.as_deref().unwrap_or(GENESIS_HASH);
+            let reason = if e.seq != self.entries {
+                Some(format!(
+                    "sequence {} where {} was expected (an entry was removed, inserted or moved)",
+                    e.seq, self.entries
+                ))
+            } else if e.prev_hash != prev {
+                Some("does not link to the entry before it".to_owned())
+            } else if entry_hash(prev, e) != e.hash {
+                Some("its content does not match its hash (it was edited)".to_owned())
+            } else {
+                None
+            };
+            if let Some(r) = reason {
+                self.broken = Some((e.seq, r));
+            }
+        }
+        self.prev = Some(e.hash.clone());
+    }
+
+    /// The result over everything fed.
+    pub fn finish(self) -> AuditCheck {
+        let (broken_at, reason) = self.broken.map_or((None, None), |(s, r)| (Some(s), Some(r)));
+        AuditCheck { entries: self.entries, head: self.prev, broken_at, reason }
     }
 }
 

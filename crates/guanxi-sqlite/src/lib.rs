@@ -667,7 +667,7 @@ impl CrmStore for SqliteStore {
 
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
         page.check()?;
-        let q = query::customer_query(filter, page.after.map(|c| c.last_id()));
+        let q = query::customer_query(filter, page.after.map(|c| c.last_id()), true);
         let sql =
             format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
         let conn = self.conn()?;
@@ -682,7 +682,7 @@ impl CrmStore for SqliteStore {
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
-        let q = query::customer_query(filter, None);
+        let q = query::customer_query(filter, None, false);
         let conn = self.conn()?;
         let n: i64 = conn
             .prepare_cached(&q.select("count(*)"))

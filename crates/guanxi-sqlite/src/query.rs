@@ -4,7 +4,7 @@
 
 use rusqlite::types::Value;
 
-use guanxi_core::{ChangeLogQuery, CustomFilter, CustomValue, CustomerFilter, Deleted};
+use guanxi_core::{ChangeLogQuery, CustomFilter, CustomValue, CustomerFilter, Deleted, RecordScope};
 
 use crate::codec::ts;
 
@@ -23,7 +23,8 @@ impl Query {
     }
 }
 
-pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Query {
+/// `ordered`: the rows are read in id order (a page), not merely counted.
+pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>, ordered: bool) -> Query {
     let mut conds: Vec<String> = Vec::new();
     let mut params: Vec<Value> = Vec::new();
     let bind = |params: &mut Vec<Value>, v: Value| {
@@ -48,19 +49,7 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
         conds.push(format!("{order_key} > {p}"));
     }
     if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        // The permission scope, as one more condition of the same query: never a post-filter,
-        // so pages, counts and single reads agree with `RecordScope::admits`.
-        let mut any = Vec::new();
-        let mut set = |col: &str, values: Vec<String>, params: &mut Vec<Value>| {
-            if !values.is_empty() {
-                let binds: Vec<String> = values.into_iter().map(|v| bind(params, Value::Text(v))).collect();
-                any.push(format!("{col} IN ({})", binds.join(", ")));
-            }
-        };
-        set("c.owner", scope.owners.iter().map(|o| o.to_string()).collect(), &mut params);
-        set("c.department", scope.departments.iter().map(|d| d.to_string()).collect(), &mut params);
-        set("c.province", scope.provinces.iter().cloned().collect(), &mut params);
-        conds.push(if any.is_empty() { "0".to_owned() } else { format!("({})", any.join(" OR ")) });
+        conds.push(scope_condition(scope, &mut params, ordered));
     }
     match f.deleted {
         Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
@@ -98,6 +87,39 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>) -> Q
     }
     let where_sql = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
     Query { from_where: format!("{from}{where_sql}"), params, order_key }
+}
+
+/// The permission scope, as one more condition of the same query: never a post-filter, so
+/// pages, counts and single reads agree with `RecordScope::admits`.
+///
+/// A scope of one owner uses the `(owner, id)` index, which yields rows already in page order.
+/// For pages, a broader scope (a department tree, regions) is a filter on the scan the other
+/// conditions choose (`+` keeps SQLite from answering it with an OR of index lookups and a
+/// sort, which costs a full sort of the scope for every page); counts, which need no order,
+/// leave SQLite free to use the indexes.
+fn scope_condition(scope: &RecordScope, params: &mut Vec<Value>, ordered: bool) -> String {
+    let mut bind = |v: String| {
+        params.push(Value::Text(v));
+        format!("?{}", params.len())
+    };
+    if scope.departments.is_empty() && scope.provinces.is_empty() && scope.owners.len() == 1 {
+        let owner = scope.owners.iter().next().map(|o| o.to_string()).unwrap_or_default();
+        return format!("c.owner = {}", bind(owner));
+    }
+    let mut any = Vec::new();
+    let sets: [(&str, Vec<String>); 3] = [
+        ("c.owner", scope.owners.iter().map(|o| o.to_string()).collect()),
+        ("c.department", scope.departments.iter().map(|d| d.to_string()).collect()),
+        ("c.province", scope.provinces.iter().cloned().collect()),
+    ];
+    for (col, values) in sets {
+        if !values.is_empty() {
+            let binds: Vec<String> = values.into_iter().map(&mut bind).collect();
+            let unary = if ordered { "+" } else { "" };
+            any.push(format!("{unary}{col} IN ({})", binds.join(", ")));
+        }
+    }
+    if any.is_empty() { "0".to_owned() } else { format!("({})", any.join(" OR ")) }
 }
 
 /// Whether a key can appear in a JSON path unquoted-safe (custom field keys are validated to

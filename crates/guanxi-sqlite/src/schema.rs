@@ -148,7 +148,9 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX contact_phones_by_contact ON contact_phones (contact_id);
     INSERT INTO contact_phones (digest, contact_id)
         SELECT DISTINCT p.value, c.id FROM contacts c, json_each(c.phones) p;
-    -- Department scopes filter on it.
+    -- An own-records scope reads one owner's customers in page (id) order; department scopes
+    -- are counted through the department index.
+    CREATE INDEX customers_by_owner_id ON customers (owner, id);
     CREATE INDEX customers_by_department ON customers (department);
     "#,
 ];

@@ -361,7 +361,7 @@ fn migrating_a_version_1_file_indexes_its_phones() {
     // Take the file back to schema 1: what migration 2 adds is gone.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE contact_phones; DROP TABLE settings; DROP INDEX customers_by_department; PRAGMA user_version = 1;",
+        "DROP TABLE contact_phones; DROP TABLE settings; DROP INDEX customers_by_owner_id; DROP INDEX customers_by_department; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);

@@ -1138,7 +1138,7 @@ impl Crm {
     /// ```
     pub fn verify_audit(&self, actor: &Actor) -> Result<guanxi_core::AuditCheck> {
         self.authorize_log(actor, Action::Read)?;
-        Ok(guanxi_core::changelog::verify_chain(&self.store.change_log(&ChangeLogQuery::default())?))
+        verify_store(&*self.store)
     }
 
     /// Writes a consistent online backup to a new file `dest` (writers may keep writing), after
@@ -1186,7 +1186,7 @@ impl Crm {
             self.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
             return Err(e);
         }
-        Ok(guanxi_core::changelog::verify_chain(&SqliteStore::open(dest)?.change_log(&ChangeLogQuery::default())?))
+        verify_store(&SqliteStore::open(dest)?)
     }
 
     /// Restores a backup into `into` (created or overwritten; close every handle on it first),
@@ -1205,8 +1205,7 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<guanxi_core::AuditCheck> {
-        let check =
-            guanxi_core::changelog::verify_chain(&SqliteStore::open(backup)?.change_log(&ChangeLogQuery::default())?);
+        let check = verify_store(&SqliteStore::open(backup)?)?;
         if let (Some(seq), Some(reason)) = (check.broken_at, &check.reason) {
             return Err(Error::InvalidState(format!("the backup's audit chain is broken at entry {seq}: {reason}")));
         }
@@ -1249,6 +1248,23 @@ impl Crm {
             });
         }
         Ok(allowed)
+    }
+}
+
+/// Verifies a store's whole change log, a page at a time.
+fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
+    const PAGE: usize = 10_000;
+    let mut v = guanxi_core::changelog::ChainVerifier::default();
+    let mut after = None;
+    loop {
+        let page = store.change_log(&ChangeLogQuery { after_seq: after, limit: Some(PAGE), ..Default::default() })?;
+        for e in &page {
+            v.feed(e);
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.seq),
+            _ => return Ok(v.finish()),
+        }
     }
 }
 

@@ -1,0 +1,110 @@
+"""Users, departments, roles, data scopes, masking, elevation and field encryption, from Python."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import guanxi
+
+SOON = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)
+
+
+def organise(crm: guanxi.Crm) -> guanxi.Crm:
+    """Turns access control on: root administers, li manages 华东, wang sells in 上海, ma markets."""
+    root = crm.as_user("root").elevated(SOON)
+    root.put_department("east", "华东")
+    root.put_department("sh", "上海", parent="east")
+    root.put_user("root", "管理员", roles=["administrator"])
+    root.put_user("li", "李经理", department="east", roles=["sales_manager"])
+    root.put_user("wang", "王伟", department="sh", roles=["sales_rep"])
+    root.put_user("ma", "马", roles=["marketing"])
+    return root
+
+
+def test_scopes_masks_and_elevation(db_path: Path) -> None:
+    with guanxi.Crm.open(db_path, user="root") as crm:
+        root = organise(crm)
+        wang, li, ma = crm.as_user("wang"), crm.as_user("li"), crm.as_user("ma")
+        mine = wang.customers.create("王的客户", contacts=[{"name": "张伟", "phones": ["13812345678"]}])
+        other = root.customers.create("总部客户")
+        assert mine.department == "sh"  # the owner's department by default
+
+        # Lists, counts and single reads agree: wang sees his own, li the 华东 tree.
+        assert [c.code for c in wang.customers.list()] == [mine.code]
+        assert li.customers.count() == 1 and ma.customers.count() == 2
+        with pytest.raises(guanxi.PermissionDeniedError) as denied:
+            wang.customers.get(other.id)
+        assert denied.value.action == "read"
+
+        # explain says why.
+        why = wang.explain("read", "customer", customer_id=other.id)
+        assert why["allowed"] is False and "owned by root" in why["reasons"][0]
+
+        # Marketing sees phones masked, on every path.
+        assert [p for c in ma.customers.contacts(mine.id) for p in c.phones] == ["138****5678"]
+        assert ma.customers.find_contacts_by_phone("13812345678")[0].phones == ["138****5678"]
+        assert "13812345678" not in str(ma.customers.timeline(mine.id))
+
+        # Sensitive operations need elevation; a typed exception names the action.
+        with pytest.raises(guanxi.ElevationRequiredError) as needs:
+            li.customers.export()
+        assert needs.value.action == "export"
+        assert isinstance(needs.value, guanxi.PermissionDeniedError)
+        table = pa.table(li.elevated(SOON).customers.export())
+        assert table.num_rows == 1
+        with pytest.raises(guanxi.ElevationRequiredError):
+            li.customers.delete(mine.id, mine.version)
+        li.elevated(SOON).customers.delete(mine.id, mine.version)
+
+        # Custom roles with field rules; the audit log records every access change.
+        root.put_role(
+            "south_reader",
+            "华南只读",
+            grants=[("customer", ["read"], "region"), ("contact", ["read"], "region")],
+            fields=[("contact", "emails", "hidden")],
+        )
+        root.put_user("sun", "孙", roles=["south_reader"], regions=["华南"])
+        model = root.access_model()
+        assert set(model["users"]) == {"root", "li", "wang", "ma", "sun"}
+        assert model["users"]["sun"]["regions"] == ["华南"]
+        with pytest.raises(guanxi.InvalidStateError):
+            root.remove_role("south_reader")  # sun holds it
+        with pytest.raises(guanxi.ValidationError) as bad:
+            root.put_role("x", "X", grants=[("customer", ["fly"], "all")])
+        assert bad.value.field == "grants[0].actions"
+        entities = {e.entity for e in root.change_log()}
+        assert {"user", "department", "role"} <= entities
+        assert root.verify_audit().intact
+
+
+def test_reads_of_phones_in_clear_are_audited(crm: guanxi.Crm) -> None:
+    root = organise(crm)
+    wang = crm.as_user("wang")
+    c = wang.customers.create("甲", contacts=[{"name": "张伟", "phones": ["13812345678"]}])
+    wang.customers.contacts(c.id)
+    reads = [e for e in root.change_log(customer_id=c.id) if e.action == "read"]
+    assert [e.user for e in reads] == ["wang"]
+
+
+def test_field_encryption_and_key_rotation(db_path: Path) -> None:
+    key = guanxi.generate_field_key()
+    assert len(key) == 32
+    admin_until = SOON
+    with guanxi.Crm.open(db_path, user="admin", field_key=key) as crm:
+        crm.customers.create("甲", contacts=[{"name": "张伟", "phones": ["138 1234 5678"]}])
+        assert crm.customers.find_contacts_by_phone("+8613812345678")[0].name == "张伟"
+        new_key = guanxi.generate_field_key()
+        assert crm.elevated(admin_until).rotate_field_key(new_key) == 1
+    assert b"13812345678" not in db_path.read_bytes()
+    with pytest.raises(guanxi.EncryptionError) as wrong:
+        guanxi.Crm.open(db_path, user="admin", field_key=key)
+    assert wrong.value.kind == "wrong_key"
+    with pytest.raises(guanxi.EncryptionError) as short:
+        guanxi.Crm.open(db_path, user="admin", field_key=b"short")
+    assert short.value.kind == "bad_key_length"
+    with guanxi.Crm.open(db_path, user="admin", field_key=new_key) as crm:
+        assert crm.customers.find_contacts_by_phone("13812345678")[0].phones == ["+8613812345678"]
