@@ -151,6 +151,53 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         check(verifyTotp(secret, "94287082", Instant.ofEpochSecond(89), 8u, TotpAlgorithm.SHA1, 1u)) { "drift" }
         check(!verifyTotp(secret, "94287082", Instant.ofEpochSecond(89), 8u, TotpAlgorithm.SHA1, 0u)) { "no drift" }
     },
+    "roles, scopes, masking, elevation and explain" to {
+        Crm.inMemory("root").use { crm ->
+            val root = crm.elevated(Instant.now().plusSeconds(600))
+            root.putDepartment(Department(id = "east", name = "华东", parent = null))
+            root.putDepartment(Department(id = "sh", name = "上海", parent = "east"))
+            root.putUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
+            root.putUser(User("li", "李经理", "east", listOf("sales_manager"), listOf(), true))
+            root.putUser(User("wang", "王伟", "sh", listOf("sales_rep"), listOf(), true))
+            root.putUser(User("ma", "马", null, listOf("marketing"), listOf(), true))
+            val wang = crm.asUser("wang")
+            val mine = wang.createCustomer(NewCustomer(name = "王的客户", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678")))))
+            val other = root.createCustomer(NewCustomer(name = "总部客户"))
+            check(wang.listCustomers(CustomerFilter()).map { it.code } == listOf(mine.code)) { "own scope" }
+            check(crm.asUser("li").countCustomers(CustomerFilter()) == 1UL) { "department scope" }
+            val denied = assertThrows<CrmException.PermissionDenied> { wang.customer(other.id) }
+            check(denied.action == "read") { "action ${denied.action}" }
+            val why = wang.explain("read", "customer", other.id, null)
+            check(!why.allowed && why.reasons[0].contains("owned by root")) { "explain $why" }
+            val ma = crm.asUser("ma")
+            check(ma.contacts(mine.id).single().phones == listOf("138****5678")) { "masked" }
+            val li = crm.asUser("li")
+            val needs = assertThrows<CrmException.ElevationRequired> { li.exportCustomers(CustomerFilter()) }
+            check(needs.action == "export") { "action ${needs.action}" }
+            check(li.elevated(Instant.now().plusSeconds(600)).exportCustomers(CustomerFilter()).size == 1) { "export" }
+            root.putRole(Role("south", "华南只读", listOf(Grant("customer", listOf("read"), "region")), listOf(FieldRule("contact", "emails", "hidden"))))
+            check(root.accessModel().roles.map { it.id } == listOf("south")) { "custom role" }
+            assertThrows<CrmException.ElevationRequired> { crm.asUser("root").removeRole("south") }
+            root.removeRole("south")
+            check(root.verifyAudit().intact) { "audit" }
+        }
+    },
+    "field encryption, blind index and key rotation" to {
+        val dir = Files.createTempDirectory("guanxi")
+        val path = dir.resolve("crm.db").toString()
+        val key = generateFieldKey()
+        val newKey = generateFieldKey()
+        Crm.openEncrypted(path, "admin", key).use { crm ->
+            crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678")))))
+            check(crm.findContactsByPhone("13812345678").single().name == "张伟") { "lookup" }
+            check(crm.elevated(Instant.now().plusSeconds(600)).rotateFieldKey(newKey) == 1UL) { "rotate" }
+        }
+        val wrong = assertThrows<CrmException.Encryption> { Crm.openEncrypted(path, "admin", key) }
+        check(wrong.kind == "wrong_key") { "kind ${wrong.kind}" }
+        Crm.openEncrypted(path, "admin", newKey).use { crm ->
+            check(crm.findContactsByPhone("13812345678").single().phones == listOf("+8613812345678")) { "after rotation" }
+        }
+    },
     "handles close with use {} and files persist" to {
         val dir = Files.createTempDirectory("guanxi")
         val path = dir.resolve("crm.db").toString()

@@ -57,6 +57,10 @@ pub enum CrmError {
     #[error("{reason}")]
     PermissionDenied { action: String, reason: String },
     #[error("{reason}")]
+    ElevationRequired { action: String, reason: String },
+    #[error("{reason}")]
+    Encryption { kind: String, reason: String },
+    #[error("{reason}")]
     InvalidState { reason: String },
     #[error("{reason}")]
     Storage { reason: String },
@@ -78,6 +82,16 @@ impl From<guanxi::Error> for CrmError {
             guanxi::Error::Conflict { expected, actual, .. } => CrmError::Conflict { reason, expected, actual },
             guanxi::Error::Duplicate { .. } => CrmError::Duplicate { reason },
             guanxi::Error::PermissionDenied { action, .. } => CrmError::PermissionDenied { action, reason },
+            guanxi::Error::ElevationRequired { action, .. } => CrmError::ElevationRequired { action, reason },
+            guanxi::Error::Encryption(kind) => {
+                let kind = match kind {
+                    guanxi::EncryptionError::WrongKey => "wrong_key",
+                    guanxi::EncryptionError::KeyRequired => "key_required",
+                    guanxi::EncryptionError::BadKeyLength(_) => "bad_key_length",
+                    _ => "corrupt",
+                };
+                CrmError::Encryption { kind: kind.to_owned(), reason }
+            }
             guanxi::Error::InvalidState(_) => CrmError::InvalidState { reason },
             guanxi::Error::Storage(_) => CrmError::Storage { reason },
             _ => CrmError::Other { reason },
@@ -745,6 +759,167 @@ pub trait EventListener: Send + Sync {
     fn on_event(&self, event: Event);
 }
 
+// ----- access control -----
+
+/// Actions `actions` ("read", "create", …) on `entity` at `scope` ("own", "department",
+/// "region", "all").
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Grant {
+    pub entity: String,
+    pub actions: Vec<String>,
+    pub scope: String,
+}
+
+/// A field a role sees "masked" or "hidden".
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FieldRule {
+    pub entity: String,
+    pub field: String,
+    pub visibility: String,
+}
+
+/// A custom role.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    pub grants: Vec<Grant>,
+    pub fields: Vec<FieldRule>,
+}
+
+/// A department of the tree.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub parent: Option<String>,
+}
+
+/// A user of the CRM: roles are built-in ("sales_rep", "sales_manager", "customer_service",
+/// "marketing", "administrator") or custom ids; regions are provinces or areas (华东…).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct User {
+    pub id: String,
+    pub name: String,
+    pub department: Option<String>,
+    pub roles: Vec<String>,
+    pub regions: Vec<String>,
+    pub active: bool,
+}
+
+/// Departments, users and custom roles.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AccessModel {
+    pub version: u64,
+    pub departments: Vec<Department>,
+    pub users: Vec<User>,
+    pub roles: Vec<Role>,
+}
+
+/// Whether an action is allowed, and why.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Decision {
+    pub allowed: bool,
+    pub reasons: Vec<String>,
+}
+
+impl Role {
+    fn into_core(self) -> Result<guanxi::Role> {
+        let mut role = guanxi::Role::new(&self.id, &self.name)?;
+        for (i, g) in self.grants.into_iter().enumerate() {
+            let actions: Vec<guanxi::Action> =
+                g.actions.iter().map(|a| parse(&format!("grants[{i}].actions"), a)).collect::<Result<_>>()?;
+            role = role.grant(
+                parse(&format!("grants[{i}].entity"), &g.entity)?,
+                &actions,
+                parse(&format!("grants[{i}].scope"), &g.scope)?,
+            );
+        }
+        for (i, f) in self.fields.into_iter().enumerate() {
+            role = role.field(
+                parse(&format!("fields[{i}].entity"), &f.entity)?,
+                &f.field,
+                parse(&format!("fields[{i}].visibility"), &f.visibility)?,
+            );
+        }
+        Ok(role)
+    }
+}
+
+impl From<&guanxi::Role> for Role {
+    fn from(r: &guanxi::Role) -> Self {
+        Role {
+            id: r.id.to_string(),
+            name: r.name.clone(),
+            grants: r
+                .grants
+                .iter()
+                .map(|g| Grant {
+                    entity: g.entity.to_string(),
+                    actions: g.actions.iter().map(|a| a.to_string()).collect(),
+                    scope: g.scope.to_string(),
+                })
+                .collect(),
+            fields: r
+                .fields
+                .iter()
+                .map(|f| FieldRule {
+                    entity: f.entity.to_string(),
+                    field: f.field.clone(),
+                    visibility: f.visibility.to_string(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl User {
+    fn into_core(self) -> Result<guanxi::User> {
+        let mut u = guanxi::User::new(&self.id, &self.name)?;
+        u.department = self.department.map(guanxi::DepartmentId::new).transpose()?;
+        u.roles = self.roles.into_iter().map(guanxi::RoleId::new).collect::<guanxi::Result<_>>()?;
+        u.regions = self.regions.into_iter().collect();
+        u.active = self.active;
+        Ok(u)
+    }
+}
+
+impl From<guanxi::AccessModel> for AccessModel {
+    fn from(m: guanxi::AccessModel) -> Self {
+        AccessModel {
+            version: m.version,
+            departments: m
+                .departments
+                .values()
+                .map(|d| Department {
+                    id: d.id.to_string(),
+                    name: d.name.clone(),
+                    parent: d.parent.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+            users: m
+                .users
+                .values()
+                .map(|u| User {
+                    id: u.id.to_string(),
+                    name: u.name.clone(),
+                    department: u.department.as_ref().map(ToString::to_string),
+                    roles: u.roles.iter().map(ToString::to_string).collect(),
+                    regions: u.regions.iter().cloned().collect(),
+                    active: u.active,
+                })
+                .collect(),
+            roles: m.roles.values().map(Role::from).collect(),
+        }
+    }
+}
+
+/// A fresh random 32-byte key for field encryption (keep it in the platform keychain).
+#[uniffi::export]
+pub fn generate_field_key() -> Vec<u8> {
+    guanxi::FieldKey::generate().as_bytes().to_vec()
+}
+
 // ----- the handle -----
 
 /// An open CRM acting as one user. Kotlin: close it with `use { }`; Swift: released by ARC.
@@ -772,9 +947,88 @@ impl Crm {
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::in_memory()), actor: Actor::user(&user)? }))
     }
 
+    /// Opens a SQLite file whose contacts' phones are encrypted at rest under `field_key`
+    /// (32 bytes); a wrong key is `CrmError.Encryption` with kind "wrong_key".
+    #[uniffi::constructor]
+    pub fn open_encrypted(path: String, user: String, field_key: Vec<u8>) -> Result<Arc<Self>> {
+        let options = guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&field_key)?);
+        Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::open_with(path, options)?), actor: Actor::user(&user)? }))
+    }
+
     /// The same CRM acting as another user.
     pub fn as_user(&self, user: String) -> Result<Arc<Crm>> {
         Ok(Arc::new(Crm { inner: self.inner.clone(), actor: Actor::user(&user)? }))
+    }
+
+    /// The same CRM and user, elevated until `until`. Grant it only after re-verifying the
+    /// user (password, TOTP): sensitive operations need it.
+    pub fn elevated(&self, until: DateTime) -> Arc<Crm> {
+        Arc::new(Crm { inner: self.inner.clone(), actor: self.actor.clone().elevated_until(until) })
+    }
+
+    /// Adds or replaces a department. Needs elevation.
+    pub fn put_department(&self, department: Department) -> Result<()> {
+        let d = guanxi::Department::new(&department.id, &department.name, department.parent.as_deref())?;
+        self.inner.put_department(&self.actor, d).map(drop).map_err(Into::into)
+    }
+
+    /// Adds or replaces a user; the first must be an administrator. Needs elevation.
+    pub fn put_user(&self, user: User) -> Result<()> {
+        self.inner.put_user(&self.actor, user.into_core()?).map(drop).map_err(Into::into)
+    }
+
+    /// Adds or replaces a custom role. Needs elevation.
+    pub fn put_role(&self, role: Role) -> Result<()> {
+        self.inner.put_role(&self.actor, role.into_core()?).map(drop).map_err(Into::into)
+    }
+
+    /// Removes a custom role nobody holds. Needs elevation.
+    pub fn remove_role(&self, id: String) -> Result<()> {
+        self.inner.remove_role(&self.actor, &guanxi::RoleId::new(id)?).map(drop).map_err(Into::into)
+    }
+
+    /// Departments, users and custom roles.
+    pub fn access_model(&self) -> Result<AccessModel> {
+        Ok(self.inner.access_model(&self.actor)?.into())
+    }
+
+    /// Whether `user` (default: the acting user) may do `action` on `entity` — on the records
+    /// of `customer`, when given — and why.
+    pub fn explain(
+        &self,
+        action: String,
+        entity: String,
+        customer: Option<Uuid>,
+        user: Option<String>,
+    ) -> Result<Decision> {
+        let user = match user {
+            Some(u) => guanxi::UserId::new(u)?,
+            None => self.actor.user_id().clone(),
+        };
+        let d = self.inner.explain(
+            &self.actor,
+            &user,
+            parse("action", &action)?,
+            parse("entity", &entity)?,
+            customer.map(CustomerId),
+        )?;
+        Ok(Decision { allowed: d.allowed, reasons: d.reasons })
+    }
+
+    /// Re-encrypts every sensitive field under a new 32-byte key. Needs elevation.
+    pub fn rotate_field_key(&self, key: Vec<u8>) -> Result<u64> {
+        Ok(self.inner.rotate_field_key(&self.actor, &key)?)
+    }
+
+    /// Every customer matching `filter` the user may export, masked, logged; needs elevation.
+    pub fn export_customers(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
+        let rows = self.inner.export_customers(&self.actor, &filter.into_core()?)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// The live contacts with this phone number the user may read (the duplicate check).
+    pub fn find_contacts_by_phone(&self, phone: String) -> Result<Vec<Contact>> {
+        Ok(self.inner.find_contacts_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
     }
 
     pub fn user(&self) -> String {

@@ -176,4 +176,60 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(c.createdBy, "alice")
         XCTAssertEqual(try again.changeLog(entityId: c.id.uuidString.lowercased()).map { $0.action }, ["create"])
     }
+
+    func testRolesScopesMaskingAndElevation() throws {
+        let crm = try Crm.inMemory(user: "root")
+        let root = crm.elevated(until: Date().addingTimeInterval(600))
+        try root.putDepartment(department: Department(id: "east", name: "华东", parent: nil))
+        try root.putDepartment(department: Department(id: "sh", name: "上海", parent: "east"))
+        try root.putUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
+        try root.putUser(user: User(id: "li", name: "李经理", department: "east", roles: ["sales_manager"], regions: [], active: true))
+        try root.putUser(user: User(id: "wang", name: "王伟", department: "sh", roles: ["sales_rep"], regions: [], active: true))
+        try root.putUser(user: User(id: "ma", name: "马", department: nil, roles: ["marketing"], regions: [], active: true))
+        let wang = try crm.asUser(user: "wang")
+        let mine = try wang.createCustomer(input: NewCustomer(
+            name: "王的客户", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]
+        ))
+        let other = try root.createCustomer(input: NewCustomer(name: "总部客户"))
+        XCTAssertEqual(try wang.listCustomers(filter: CustomerFilter()).map { $0.code }, [mine.code])
+        XCTAssertEqual(try crm.asUser(user: "li").countCustomers(filter: CustomerFilter()), 1)
+        XCTAssertThrowsError(try wang.customer(id: other.id)) { error in
+            guard case let CrmError.PermissionDenied(action, _) = error else {
+                return XCTFail("expected permission denied, got \(error)")
+            }
+            XCTAssertEqual(action, "read")
+        }
+        let why = try wang.explain(action: "read", entity: "customer", customer: other.id, user: nil)
+        XCTAssertFalse(why.allowed)
+        XCTAssertEqual(try crm.asUser(user: "ma").contacts(customer: mine.id).first?.phones, ["138****5678"])
+        let li = try crm.asUser(user: "li")
+        XCTAssertThrowsError(try li.exportCustomers(filter: CustomerFilter())) { error in
+            guard case let CrmError.ElevationRequired(action, _) = error else {
+                return XCTFail("expected elevation required, got \(error)")
+            }
+            XCTAssertEqual(action, "export")
+        }
+        XCTAssertEqual(try li.elevated(until: Date().addingTimeInterval(600)).exportCustomers(filter: CustomerFilter()).count, 1)
+        XCTAssertTrue(try root.verifyAudit().intact)
+    }
+
+    func testFieldEncryptionAndKeyRotation() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("crm.db").path
+        let key = generateFieldKey()
+        let newKey = generateFieldKey()
+        do {
+            let crm = try Crm.openEncrypted(path: path, user: "admin", fieldKey: key)
+            _ = try crm.createCustomer(input: NewCustomer(name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
+            XCTAssertEqual(try crm.findContactsByPhone(phone: "138 1234 5678").first?.name, "张伟")
+            XCTAssertEqual(try crm.elevated(until: Date().addingTimeInterval(600)).rotateFieldKey(key: newKey), 1)
+        }
+        XCTAssertThrowsError(try Crm.openEncrypted(path: path, user: "admin", fieldKey: key)) { error in
+            guard case let CrmError.Encryption(kind, _) = error else { return XCTFail("expected encryption error, got \(error)") }
+            XCTAssertEqual(kind, "wrong_key")
+        }
+        let again = try Crm.openEncrypted(path: path, user: "admin", fieldKey: newKey)
+        XCTAssertEqual(try again.findContactsByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
+    }
 }
