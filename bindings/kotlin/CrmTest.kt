@@ -188,14 +188,16 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         val key = generateFieldKey()
         val newKey = generateFieldKey()
         Crm.openEncrypted(path, "admin", key).use { crm ->
-            crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678")))))
+            crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678"), idNumber = "11010519491231002x"))))
             check(crm.findContactsByPhone("13812345678").single().name == "张伟") { "lookup" }
+            check(crm.findContactsByIdNumber("11010519491231002X").single().idNumber == "11010519491231002X") { "id lookup" }
             check(crm.elevated(Instant.now().plusSeconds(600)).rotateFieldKey(newKey) == 1UL) { "rotate" }
         }
         val wrong = assertThrows<CrmException.Encryption> { Crm.openEncrypted(path, "admin", key) }
         check(wrong.kind == "wrong_key") { "kind ${wrong.kind}" }
         Crm.openEncrypted(path, "admin", newKey).use { crm ->
             check(crm.findContactsByPhone("13812345678").single().phones == listOf("+8613812345678")) { "after rotation" }
+            check(crm.findContactsByIdNumber("11010519491231002X").size == 1) { "id lookup after rotation" }
         }
     },
     "handles close with use {} and files persist" to {

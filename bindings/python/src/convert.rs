@@ -169,6 +169,7 @@ pub(crate) fn new_contact(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyR
             "title" => c.title = Some(value.extract()?),
             "phone" | "phones" => c.phones = strings(&value)?,
             "email" | "emails" => c.emails = strings(&value)?,
+            "id_number" => c.id_number = Some(value.extract()?),
             "role" => c.role = Some(parse_name("role", &value.extract::<String>()?)?),
             "primary" => c.primary = value.extract()?,
             "do_not_contact" => c.do_not_contact = value.extract()?,
@@ -319,6 +320,11 @@ impl Contact {
     #[getter]
     fn emails(&self) -> Vec<String> {
         self.0.emails.iter().map(|e| e.as_str().to_owned()).collect()
+    }
+    /// Resident identity number (身份证号), as the user may see it.
+    #[getter]
+    fn id_number(&self) -> Option<&str> {
+        self.0.id_number.as_ref().map(|n| n.as_str())
     }
     #[getter]
     fn role(&self) -> Option<&'static str> {

@@ -424,6 +424,12 @@ impl Customers {
         Ok(self.crm.get().run(py, |c, a| c.find_contacts_by_phone(a, phone))?.into_iter().map(Contact).collect())
     }
 
+    /// The live contacts with this resident identity number the user may read.
+    fn find_contacts_by_id_number(&self, py: Python<'_>, id_number: &str) -> PyResult<Vec<Contact>> {
+        let found = self.crm.get().run(py, |c, a| c.find_contacts_by_id_number(a, id_number))?;
+        Ok(found.into_iter().map(Contact).collect())
+    }
+
     /// How many customers match the keyword filters.
     #[pyo3(signature = (**filters))]
     fn count(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
@@ -458,7 +464,7 @@ impl Customers {
     }
 
     /// Changes fields of a contact whose current version is `version` (name, title, phones,
-    /// emails, role, do_not_contact, custom); None clears title or role.
+    /// emails, id_number, role, do_not_contact, custom); None clears title, id_number or role.
     #[pyo3(signature = (contact_id, version, **changes))]
     fn update_contact(
         &self,
@@ -618,6 +624,7 @@ fn contact_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::Contac
             "title" => p.title = Some(opt_text(&value)?),
             "phones" => p.phones = Some(value.extract()?),
             "emails" => p.emails = Some(value.extract()?),
+            "id_number" => p.id_number = Some(opt_text(&value)?),
             "role" => p.role = Some(opt_text(&value)?.map(|r| parse_name("role", &r)).transpose()?),
             "do_not_contact" => p.do_not_contact = Some(value.extract()?),
             "custom" => p.custom = custom_patch(&value)?,

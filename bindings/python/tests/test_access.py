@@ -29,7 +29,9 @@ def test_scopes_masks_and_elevation(db_path: Path) -> None:
     with guanxi.Crm.open(db_path, user="root") as crm:
         root = organise(crm)
         wang, li, ma = crm.as_user("wang"), crm.as_user("li"), crm.as_user("ma")
-        mine = wang.customers.create("王的客户", contacts=[{"name": "张伟", "phones": ["13812345678"]}])
+        mine = wang.customers.create(
+            "王的客户", contacts=[{"name": "张伟", "phones": ["13812345678"], "id_number": "11010519491231002x"}]
+        )
         other = root.customers.create("总部客户")
         assert mine.department == "sh"  # the owner's department by default
 
@@ -47,6 +49,8 @@ def test_scopes_masks_and_elevation(db_path: Path) -> None:
         # Marketing sees phones masked, on every path.
         assert [p for c in ma.customers.contacts(mine.id) for p in c.phones] == ["138****5678"]
         assert ma.customers.find_contacts_by_phone("13812345678")[0].phones == ["138****5678"]
+        assert ma.customers.find_contacts_by_id_number("11010519491231002X")[0].id_number is None  # hidden
+        assert wang.customers.contacts(mine.id)[0].id_number == "11010519491231002X"
         assert "13812345678" not in str(ma.customers.timeline(mine.id))
 
         # Sensitive operations need elevation; a typed exception names the action.
@@ -95,11 +99,12 @@ def test_field_encryption_and_key_rotation(db_path: Path) -> None:
     assert len(key) == 32
     admin_until = SOON
     with guanxi.Crm.open(db_path, user="admin", field_key=key) as crm:
-        crm.customers.create("甲", contacts=[{"name": "张伟", "phones": ["138 1234 5678"]}])
+        crm.customers.create("甲", contacts=[{"name": "张伟", "phones": ["138 1234 5678"], "id_number": "11010519491231002X"}])
         assert crm.customers.find_contacts_by_phone("+8613812345678")[0].name == "张伟"
         new_key = guanxi.generate_field_key()
         assert crm.elevated(admin_until).rotate_field_key(new_key) == 1
     assert b"13812345678" not in db_path.read_bytes()
+    assert b"11010519491231002X" not in db_path.read_bytes()
     with pytest.raises(guanxi.EncryptionError) as wrong:
         guanxi.Crm.open(db_path, user="admin", field_key=key)
     assert wrong.value.kind == "wrong_key"
@@ -108,3 +113,4 @@ def test_field_encryption_and_key_rotation(db_path: Path) -> None:
     assert short.value.kind == "bad_key_length"
     with guanxi.Crm.open(db_path, user="admin", field_key=new_key) as crm:
         assert crm.customers.find_contacts_by_phone("13812345678")[0].phones == ["+8613812345678"]
+        assert crm.customers.find_contacts_by_id_number("11010519491231002X")[0].name == "张伟"

@@ -262,6 +262,8 @@ pub struct NewContact {
     #[uniffi(default = [])]
     pub emails: Vec<String>,
     #[uniffi(default = None)]
+    pub id_number: Option<String>,
+    #[uniffi(default = None)]
     pub role: Option<DecisionRole>,
     #[uniffi(default = false)]
     pub primary: bool,
@@ -276,6 +278,7 @@ impl From<NewContact> for guanxi::NewContact {
             title: c.title,
             phones: c.phones,
             emails: c.emails,
+            id_number: c.id_number,
             role: c.role.map(Into::into),
             primary: c.primary,
             do_not_contact: c.do_not_contact,
@@ -470,6 +473,7 @@ pub struct Contact {
     pub title: Option<String>,
     pub phones: Vec<String>,
     pub emails: Vec<String>,
+    pub id_number: Option<String>,
     pub role: Option<DecisionRole>,
     pub primary: bool,
     pub do_not_contact: bool,
@@ -485,6 +489,7 @@ impl From<guanxi::Contact> for Contact {
             title: c.title,
             phones: c.phones.iter().map(|p| p.as_str().to_owned()).collect(),
             emails: c.emails.iter().map(|e| e.as_str().to_owned()).collect(),
+            id_number: c.id_number.map(|n| n.to_string()),
             role: c.role.map(Into::into),
             primary: c.primary,
             do_not_contact: c.do_not_contact,
@@ -507,6 +512,10 @@ pub struct ContactPatch {
     #[uniffi(default = None)]
     pub emails: Option<Vec<String>>,
     #[uniffi(default = None)]
+    pub id_number: Option<String>,
+    #[uniffi(default = false)]
+    pub clear_id_number: bool,
+    #[uniffi(default = None)]
     pub role: Option<DecisionRole>,
     #[uniffi(default = false)]
     pub clear_role: bool,
@@ -521,6 +530,7 @@ impl From<ContactPatch> for guanxi::ContactPatch {
             title: if p.clear_title { Some(None) } else { p.title.map(Some) },
             phones: p.phones,
             emails: p.emails,
+            id_number: if p.clear_id_number { Some(None) } else { p.id_number.map(Some) },
             role: if p.clear_role { Some(None) } else { p.role.map(|r| Some(r.into())) },
             do_not_contact: p.do_not_contact,
             custom: Default::default(),
@@ -1029,6 +1039,11 @@ impl Crm {
     /// The live contacts with this phone number the user may read (the duplicate check).
     pub fn find_contacts_by_phone(&self, phone: String) -> Result<Vec<Contact>> {
         Ok(self.inner.find_contacts_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The live contacts with this resident identity number the user may read.
+    pub fn find_contacts_by_id_number(&self, id_number: String) -> Result<Vec<Contact>> {
+        Ok(self.inner.find_contacts_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
     }
 
     pub fn user(&self) -> String {

@@ -38,7 +38,7 @@ use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, ValidationErrors, ValidationReason};
 use crate::ids::{DepartmentId, RoleId, UserId};
 use crate::macros::vocabulary;
-use crate::normalize::{Email, Phone, fold_text, mask_middle};
+use crate::normalize::{Email, IdNumber, Phone, fold_text, mask_middle};
 use crate::policy::Action;
 use crate::region::{area_of, canonical_province, provinces_of_area};
 
@@ -89,9 +89,10 @@ vocabulary! {
         SalesRep = "sales_rep" / "销售代表",
         /// Leads a sales team: everything of the department tree, plus delete, export, merge, assign.
         SalesManager = "sales_manager" / "销售经理",
-        /// Reads every customer and logs service interactions.
+        /// Reads every customer and logs service interactions; sees identity numbers masked.
         CustomerService = "customer_service" / "客服",
-        /// Reads and exports every customer for campaigns; sees contacts' phones masked.
+        /// Reads and exports every customer for campaigns; sees contacts' phones masked and no
+        /// identity numbers.
         Marketing = "marketing" / "市场",
         /// May do everything, including configuring users, roles and departments.
         Administrator = "administrator" / "管理员",
@@ -100,11 +101,15 @@ vocabulary! {
 
 /// Fields whose values are sensitive: encrypted at rest, never written to the change log in
 /// clear (the log keeps them masked), and audited when read unmasked.
-pub const SENSITIVE_CONTACT_FIELDS: &[&str] = &["phones"];
+///
+/// ```
+/// assert_eq!(guanxi_core::access::SENSITIVE_CONTACT_FIELDS, ["phones", "id_number"]);
+/// ```
+pub const SENSITIVE_CONTACT_FIELDS: &[&str] = &["phones", "id_number"];
 
 /// The fields field rules may name, per entity (plus `custom.<key>` on both).
 const MASKABLE: &[(EntityKind, &[&str])] =
-    &[(EntityKind::Customer, &["address"]), (EntityKind::Contact, &["name", "title", "phones", "emails"])];
+    &[(EntityKind::Customer, &["address"]), (EntityKind::Contact, &["name", "title", "phones", "emails", "id_number"])];
 
 /// Actions `action` on `entity` at `scope`, granted by a role.
 ///
@@ -238,12 +243,14 @@ impl BuiltinRole {
             BuiltinRole::CustomerService => config_read(base)
                 .grant(E::Customer, &[Read], Scope::All)
                 .grant(E::Contact, &[Read, Update], Scope::All)
-                .grant(E::Interaction, &[Read, Create], Scope::All),
+                .grant(E::Interaction, &[Read, Create], Scope::All)
+                .field(E::Contact, "id_number", Visibility::Masked),
             BuiltinRole::Marketing => config_read(base)
                 .grant(E::Customer, &[Read, Export], Scope::All)
                 .grant(E::Contact, &[Read], Scope::All)
                 .grant(E::Tag, &[Configure], Scope::All)
-                .field(E::Contact, "phones", Visibility::Masked),
+                .field(E::Contact, "phones", Visibility::Masked)
+                .field(E::Contact, "id_number", Visibility::Hidden),
             BuiltinRole::Administrator => {
                 EntityKind::ALL.iter().fold(base, |r, e| r.grant(*e, Action::ALL, Scope::All))
             }
@@ -506,6 +513,8 @@ impl FieldMask {
                 ("phones", Visibility::Masked) => c.phones = c.phones.iter().map(Phone::masked).collect(),
                 ("emails", Visibility::Hidden) => c.emails.clear(),
                 ("emails", Visibility::Masked) => c.emails = c.emails.iter().map(Email::masked).collect(),
+                ("id_number", Visibility::Hidden) => c.id_number = None,
+                ("id_number", Visibility::Masked) => c.id_number = c.id_number.as_ref().map(IdNumber::masked),
                 ("name", _) => c.name = mask_text(&c.name, *vis),
                 ("title", _) => c.title = mask_opt(c.title.take(), *vis),
                 (other, _) => mask_custom(&mut c.custom, other, *vis),
@@ -571,6 +580,7 @@ fn mask_json(field: &str, v: Value) -> Value {
         Value::String(s) => Value::String(match field {
             "phones" => Phone::parse(&s).map(|p| p.masked().to_string()).unwrap_or_else(|_| mask_middle(&s, 3, 4)),
             "emails" => Email::parse(&s).map(|e| e.masked().to_string()).unwrap_or_else(|_| mask_middle(&s, 1, 0)),
+            "id_number" => mask_middle(&s, 3, 4),
             _ => mask_middle(&s, 1, 0),
         }),
         Value::Array(items) => Value::Array(items.into_iter().map(|i| mask_json(field, i)).collect()),

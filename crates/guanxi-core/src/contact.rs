@@ -9,8 +9,8 @@ use crate::custom_field::{CustomFieldDef, CustomValue, patch_custom, validate_ne
 use crate::error::ValidationErrors;
 use crate::ids::{ContactId, CustomerId, UserId};
 use crate::macros::vocabulary;
-use crate::normalize::{Email, Phone};
-use crate::validate::{emails, limits, optional_text, phones, required_text};
+use crate::normalize::{Email, IdNumber, Phone};
+use crate::validate::{emails, id_number, limits, optional_text, phones, required_text};
 
 vocabulary! {
     /// A contact's role in the customer's buying decision.
@@ -46,6 +46,9 @@ pub struct Contact {
     pub phones: Vec<Phone>,
     /// E-mail addresses, lower-case.
     pub emails: Vec<Email>,
+    /// Resident identity number (身份证号), a sensitive value.
+    #[serde(default)]
+    pub id_number: Option<IdNumber>,
     /// Role in the decision chain.
     pub role: Option<DecisionRole>,
     /// Whether this is the customer's primary contact (exactly one per customer with contacts).
@@ -87,6 +90,8 @@ pub struct NewContact {
     pub phones: Vec<String>,
     /// E-mail addresses as written.
     pub emails: Vec<String>,
+    /// Resident identity number as written.
+    pub id_number: Option<String>,
     /// Decision role.
     pub role: Option<DecisionRole>,
     /// Make this the primary contact (the first contact of a customer always is).
@@ -127,6 +132,12 @@ impl NewContact {
         self
     }
 
+    /// Sets the resident identity number.
+    pub fn id_number(mut self, id_number: impl Into<String>) -> Self {
+        self.id_number = Some(id_number.into());
+        self
+    }
+
     /// Asks for this contact to become primary.
     pub fn primary(mut self) -> Self {
         self.primary = true;
@@ -141,6 +152,7 @@ impl NewContact {
             title: optional_text(&mut errs, "title", self.title.as_deref(), limits::SHORT),
             phones: phones(&mut errs, "phones", &self.phones),
             emails: emails(&mut errs, "emails", &self.emails),
+            id_number: id_number(&mut errs, "id_number", self.id_number.as_deref()),
             role: self.role,
             primary: self.primary,
             do_not_contact: self.do_not_contact,
@@ -161,6 +173,8 @@ pub struct ValidContact {
     pub phones: Vec<Phone>,
     /// E-mails.
     pub emails: Vec<Email>,
+    /// Identity number.
+    pub id_number: Option<IdNumber>,
     /// Role.
     pub role: Option<DecisionRole>,
     /// Requested primary.
@@ -189,6 +203,8 @@ pub struct ContactPatch {
     pub phones: Option<Vec<String>>,
     /// Replaces all e-mails.
     pub emails: Option<Vec<String>>,
+    /// New identity number (`Some(None)` clears it).
+    pub id_number: Option<Option<String>>,
     /// New role.
     pub role: Option<Option<DecisionRole>>,
     /// New do-not-contact flag.
@@ -213,6 +229,9 @@ impl ContactPatch {
         }
         if let Some(e) = self.emails {
             next.emails = emails(&mut errs, "emails", &e);
+        }
+        if let Some(id) = self.id_number {
+            next.id_number = id_number(&mut errs, "id_number", id.as_deref());
         }
         if let Some(role) = self.role {
             next.role = role;

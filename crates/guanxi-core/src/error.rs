@@ -112,6 +112,8 @@ pub enum ValidationReason {
     InvalidPhone,
     /// Not a well-formed e-mail address.
     InvalidEmail,
+    /// Not a valid resident identity number (18 characters, GB 11643 check digit, real birth date).
+    InvalidIdNumber,
     /// Not a province-level division of China.
     UnknownProvince,
     /// A value outside the allowed set.
@@ -142,6 +144,9 @@ impl fmt::Display for ValidationReason {
                 "is not a valid mobile number (Chinese mobiles have 11 digits starting 13-19; others need +country code)",
             ),
             ValidationReason::InvalidEmail => f.write_str("is not a well-formed e-mail address"),
+            ValidationReason::InvalidIdNumber => {
+                f.write_str("is not a valid resident identity number (18 characters with a GB 11643 check digit)")
+            }
             ValidationReason::UnknownProvince => {
                 f.write_str("is not a province-level division of China")
             }

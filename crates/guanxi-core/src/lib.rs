@@ -58,7 +58,7 @@ pub use event::{DomainEvent, Event};
 pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, RoleId, UserId};
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
-pub use normalize::{Email, Phone};
+pub use normalize::{Email, IdNumber, Phone};
 pub use policy::{Action, Actor};
 pub use region::Region;
 pub use store::{

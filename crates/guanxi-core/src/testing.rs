@@ -180,6 +180,7 @@ pub mod conformance {
             title: Some("经理".to_owned()),
             phones: vec![Phone::parse("13812345678").unwrap()],
             emails: vec![Email::parse("a@example.com").unwrap()],
+            id_number: (n % 2 == 0).then(|| IdNumber::parse("11010519491231002X").unwrap()),
             role: Some(DecisionRole::DecisionMaker),
             primary,
             do_not_contact: n % 2 == 1,
@@ -736,6 +737,7 @@ pub mod conformance {
         let b = contact(2, customers[1].id, true);
         let mut gone = contact(3, customers[1].id, false);
         gone.deleted_at = Some(t0());
+        gone.id_number = b.id_number.clone();
         let writes = [a.clone(), b.clone(), gone].into_iter().map(Write::Insert).collect();
         store.apply(&Changes { contacts: writes, ..Default::default() }).unwrap();
         let ids = |p: &str| -> Vec<ContactId> {
@@ -755,6 +757,18 @@ pub mod conformance {
         assert_eq!(ids("13812345678"), vec![a.id]);
         assert_eq!(ids("13700000000"), vec![b.id]);
         assert_eq!(store.contacts_by_phone(&Phone::parse("13700000000").unwrap()).unwrap()[0].phones.len(), 1);
+        // Identity numbers: contact 2 carries one (even n); the removed contact's is not found.
+        let id = IdNumber::parse("11010519491231002X").unwrap();
+        let found: Vec<ContactId> = store.contacts_by_id_number(&id).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(found, vec![b.id]);
+        let cleared = Contact { id_number: None, version: 3, ..store.contact(b.id).unwrap().unwrap() };
+        store
+            .apply(&Changes {
+                contacts: vec![Write::Update { record: cleared, expected_version: 2 }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(store.contacts_by_id_number(&id).unwrap().is_empty());
     }
 
     pub fn access_model_is_versioned(store: &dyn CrmStore) {

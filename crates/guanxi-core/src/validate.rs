@@ -1,7 +1,7 @@
 //! Helpers shared by the validation of every record: text fields with limits, phones, e-mails.
 
 use crate::error::{ValidationErrors, ValidationReason};
-use crate::normalize::{Email, Phone, clean_multiline, fold_text};
+use crate::normalize::{Email, IdNumber, Phone, clean_multiline, fold_text};
 
 /// Length limits (in characters) of free-text fields.
 pub mod limits {
@@ -68,6 +68,12 @@ pub(crate) fn phones(errs: &mut ValidationErrors, field: &str, values: &[String]
         }
     }
     out
+}
+
+/// An optional identity number, validated under `field` (blank means none).
+pub(crate) fn id_number(errs: &mut ValidationErrors, field: &str, value: Option<&str>) -> Option<IdNumber> {
+    let raw = value.filter(|v| !v.trim().is_empty())?;
+    IdNumber::parse(raw).map_err(|reason| errs.push(field, reason)).ok()
 }
 
 /// A list of e-mail addresses, each validated under `field[i]`; duplicates are merged.

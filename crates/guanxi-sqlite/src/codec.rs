@@ -245,32 +245,44 @@ pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite:
 }
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, customer_id, name, title, phones, emails, role, is_primary, \
-    do_not_contact, custom, created_by, created_at, updated_by, updated_at, version, deleted_at";
+    do_not_contact, custom, created_by, created_at, updated_by, updated_at, version, deleted_at, id_number";
 
-/// Where a contact's encrypted phones are bound (associated data of the ciphertext).
-pub(crate) fn phones_context(id: &str) -> String {
-    format!("contacts.phones:{id}")
+/// Where a contact's encrypted value of `column` is bound (associated data of the ciphertext).
+fn context(column: &str, id: &str) -> String {
+    format!("contacts.{column}:{id}")
 }
 
-/// Decodes a contact row; encrypted phones are decrypted with `cipher` (none given for an
+/// Reads a sensitive text column, decrypting it when it is encrypted (none given for an
 /// encrypted value is [`EncryptionError::KeyRequired`]).
+fn sensitive_text(
+    row: &Row<'_>,
+    idx: usize,
+    column: &str,
+    id: &str,
+    cipher: Option<&Cipher>,
+) -> rusqlite::Result<Option<String>> {
+    let Some(stored) = row.get_ref(idx)?.as_str_or_null()? else { return Ok(None) };
+    if !Cipher::is_encrypted(stored) {
+        return Ok(Some(stored.to_owned()));
+    }
+    let cipher = cipher.ok_or_else(|| typed(Error::Encryption(EncryptionError::KeyRequired)))?;
+    cipher.decrypt(&context(column, id), stored).map(Some).map_err(typed)
+}
+
+/// Decodes a contact row; encrypted columns are decrypted with `cipher`.
 pub(crate) fn contact_from_row(row: &Row<'_>, cipher: Option<&Cipher>) -> rusqlite::Result<Contact> {
     let id: ContactId = get(row, 0)?;
-    let stored = row.get_ref(4)?.as_str()?;
-    let phones = if Cipher::is_encrypted(stored) {
-        let cipher = cipher.ok_or_else(|| typed(Error::Encryption(EncryptionError::KeyRequired)))?;
-        let plain = cipher.decrypt(&phones_context(&id.to_string()), stored).map_err(typed)?;
-        serde_json::from_str(&plain).map_err(|e| corrupt(4, e))?
-    } else {
-        get_json(row, 4)?
-    };
+    let key = id.to_string();
+    let phones = sensitive_text(row, 4, "phones", &key, cipher)?.unwrap_or_default();
+    let id_number = sensitive_text(row, 16, "id_number", &key, cipher)?;
     Ok(Contact {
         id,
         customer_id: get(row, 1)?,
         name: row.get(2)?,
         title: row.get(3)?,
-        phones,
+        phones: serde_json::from_str(&phones).map_err(|e| corrupt(4, e))?,
         emails: get_json(row, 5)?,
+        id_number: id_number.map(|s| guanxi_core::IdNumber::parse(&s)).transpose().map_err(|e| corrupt(16, e))?,
         role: name_opt(row, 6)?,
         primary: row.get(7)?,
         do_not_contact: row.get(8)?,
@@ -284,29 +296,48 @@ pub(crate) fn contact_from_row(row: &Row<'_>, cipher: Option<&Cipher>) -> rusqli
     })
 }
 
-/// The phones column of a contact: JSON, encrypted when a cipher is given.
-pub(crate) fn phones_column(c: &Contact, cipher: Option<&Cipher>) -> guanxi_core::Result<String> {
-    let plain = json(&c.phones);
-    match cipher {
-        Some(cipher) => cipher.encrypt(&phones_context(&c.id.to_string()), &plain),
-        None => Ok(plain),
+/// A contact's sensitive columns as stored: plain, or encrypted when a cipher is given.
+pub(crate) struct SensitiveColumns {
+    phones: String,
+    id_number: Option<String>,
+}
+
+impl SensitiveColumns {
+    pub(crate) fn phones(&self) -> &str {
+        &self.phones
+    }
+
+    pub(crate) fn id_number(&self) -> Option<&str> {
+        self.id_number.as_deref()
+    }
+
+    pub(crate) fn of(c: &Contact, cipher: Option<&Cipher>) -> guanxi_core::Result<SensitiveColumns> {
+        let key = c.id.to_string();
+        let seal = |column: &str, plain: String| match cipher {
+            Some(cipher) => cipher.encrypt(&context(column, &key), &plain),
+            None => Ok(plain),
+        };
+        Ok(SensitiveColumns {
+            phones: seal("phones", json(&c.phones))?,
+            id_number: c.id_number.as_ref().map(|n| seal("id_number", n.to_string())).transpose()?,
+        })
     }
 }
 
-/// A domain error carried through rusqlite's row mapping (as the phones column's conversion
-/// failure); `sql_err` unwraps it again.
+/// A domain error carried through rusqlite's row mapping (as a conversion failure); `sql_err`
+/// unwraps it again.
 pub(crate) fn typed(e: Error) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(4, Type::Text, Box::new(e))
 }
 
-/// Binds a contact's columns to parameters 1..=16 (in [`CONTACT_COLUMNS`] order), with the
-/// phones column as prepared by [`phones_column`].
-pub(crate) fn bind_contact(stmt: &mut Statement<'_>, c: &Contact, phones: &str) -> rusqlite::Result<()> {
+/// Binds a contact's columns to parameters 1..=17 (in [`CONTACT_COLUMNS`] order), with its
+/// sensitive columns as prepared by [`SensitiveColumns::of`].
+pub(crate) fn bind_contact(stmt: &mut Statement<'_>, c: &Contact, sealed: &SensitiveColumns) -> rusqlite::Result<()> {
     stmt.raw_bind_parameter(1, c.id.to_string())?;
     stmt.raw_bind_parameter(2, c.customer_id.to_string())?;
     stmt.raw_bind_parameter(3, &c.name)?;
     stmt.raw_bind_parameter(4, c.title.as_deref())?;
-    stmt.raw_bind_parameter(5, phones)?;
+    stmt.raw_bind_parameter(5, &sealed.phones)?;
     stmt.raw_bind_parameter(6, json(&c.emails))?;
     stmt.raw_bind_parameter(7, c.role.map(|r| r.as_str()))?;
     stmt.raw_bind_parameter(8, c.primary)?;
@@ -317,7 +348,8 @@ pub(crate) fn bind_contact(stmt: &mut Statement<'_>, c: &Contact, phones: &str) 
     stmt.raw_bind_parameter(13, c.updated_by.as_str())?;
     stmt.raw_bind_parameter(14, ts(c.updated_at))?;
     stmt.raw_bind_parameter(15, c.version as i64)?;
-    stmt.raw_bind_parameter(16, c.deleted_at.map(ts))
+    stmt.raw_bind_parameter(16, c.deleted_at.map(ts))?;
+    stmt.raw_bind_parameter(17, sealed.id_number.as_deref())
 }
 
 pub(crate) const INTERACTION_COLUMNS: &str = "id, customer_id, contact_id, kind, at, author, content, next_step, \

@@ -24,8 +24,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use guanxi_core::{
     AccessModel, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer,
-    CustomerFilter, CustomerId, EncryptionError, EntityKind, Error, Interaction, Page, PageRequest, Phone, Result,
-    StorageError, Tag, TagWrite, Write,
+    CustomerFilter, CustomerId, EncryptionError, EntityKind, Error, IdNumber, Interaction, Page, PageRequest, Phone,
+    Result, StorageError, Tag, TagWrite, Write,
 };
 
 use codec::*;
@@ -107,11 +107,11 @@ impl Keys {
         }
     }
 
-    /// The blind-index digest of a phone.
-    fn phone_digest(&self, phone: &Phone) -> Result<String> {
+    /// The blind-index digest of a lookup value (the value itself in a plain database).
+    fn digest(&self, value: &str) -> Result<String> {
         Ok(match self.for_write()? {
-            Some(c) => c.digest(phone.as_str()),
-            None => phone.as_str().to_owned(),
+            Some(c) => c.digest(value),
+            None => value.to_owned(),
         })
     }
 }
@@ -260,6 +260,25 @@ impl SqliteStore {
         self.conn.lock().map_err(|_| StorageError::msg("sqlite connection lock poisoned").into())
     }
 
+    /// Live contacts whose lookup key of `kind` is `value` (through its digest when encrypted).
+    fn contacts_by_key(&self, kind: &str, value: &str) -> Result<Vec<Contact>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let cols: Vec<String> = CONTACT_COLUMNS.split(", ").map(|col| format!("c.{}", col.trim())).collect();
+            format!(
+                "SELECT {} FROM contact_lookup k JOIN contacts c ON c.id = k.contact_id \
+                 WHERE k.kind = ?1 AND k.digest = ?2 AND c.deleted_at IS NULL ORDER BY c.id",
+                cols.join(", ")
+            )
+        });
+        let keys = self.keys()?;
+        let digest = keys.digest(value)?;
+        let cipher = keys.cipher.as_deref();
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&SQL).map_err(sql_err)?;
+        let rows = stmt.query_map(params![kind, digest], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
     fn customers_where(conn: &Connection, sql: &str, param: &str) -> Result<Option<Customer>> {
         conn.prepare_cached(sql).map_err(sql_err)?.query_row([param], customer_from_row).optional().map_err(sql_err)
     }
@@ -295,11 +314,13 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
     };
     {
-        let mut update = tx.prepare("UPDATE contacts SET phones = ?2 WHERE id = ?1").map_err(sql_err)?;
-        tx.execute("DELETE FROM contact_phones", []).map_err(sql_err)?;
+        let mut update =
+            tx.prepare("UPDATE contacts SET phones = ?2, id_number = ?3 WHERE id = ?1").map_err(sql_err)?;
+        tx.execute("DELETE FROM contact_lookup", []).map_err(sql_err)?;
         for c in &contacts {
-            update.execute(params![c.id.to_string(), phones_column(c, Some(new))?]).map_err(sql_err)?;
-            index_phones(&tx, c, Some(new))?;
+            let sealed = SensitiveColumns::of(c, Some(new))?;
+            update.execute(params![c.id.to_string(), sealed.phones(), sealed.id_number()]).map_err(sql_err)?;
+            index_contact(&tx, c, Some(new))?;
         }
     }
     tx.execute(
@@ -312,18 +333,22 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
     Ok(contacts.len() as u64)
 }
 
-/// Replaces a contact's rows in the phone index.
-fn index_phones(tx: &Transaction<'_>, c: &Contact, cipher: Option<&Cipher>) -> Result<()> {
-    tx.prepare_cached("DELETE FROM contact_phones WHERE contact_id = ?1")
+/// Replaces a contact's rows in the lookup index (phones and identity number).
+fn index_contact(tx: &Transaction<'_>, c: &Contact, cipher: Option<&Cipher>) -> Result<()> {
+    tx.prepare_cached("DELETE FROM contact_lookup WHERE contact_id = ?1")
         .map_err(sql_err)?
         .execute([c.id.to_string()])
         .map_err(sql_err)?;
     let mut insert = tx
-        .prepare_cached("INSERT INTO contact_phones (digest, contact_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING")
+        .prepare_cached(
+            "INSERT INTO contact_lookup (kind, digest, contact_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+        )
         .map_err(sql_err)?;
-    for p in &c.phones {
-        let digest = cipher.map_or_else(|| p.as_str().to_owned(), |c| c.digest(p.as_str()));
-        insert.execute(params![digest, c.id.to_string()]).map_err(sql_err)?;
+    let digest = |v: &str| cipher.map_or_else(|| v.to_owned(), |c| c.digest(v));
+    let keys =
+        c.phones.iter().map(|p| ("phone", p.as_str())).chain(c.id_number.iter().map(|n| ("id_number", n.as_str())));
+    for (kind, value) in keys {
+        insert.execute(params![kind, digest(value), c.id.to_string()]).map_err(sql_err)?;
     }
     Ok(())
 }
@@ -422,15 +447,15 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
                 Some(Constraint::Unique) => on_insert(e, EntityKind::Contact, "id", &c.id.to_string()),
                 None => sql_err(e),
             };
-            let phones = phones_column(c, cipher)?;
+            let sealed = SensitiveColumns::of(c, cipher)?;
             match w {
                 Write::Insert(c) => {
-                    bind_contact(&mut insert, c, &phones).map_err(sql_err)?;
+                    bind_contact(&mut insert, c, &sealed).map_err(sql_err)?;
                     insert.raw_execute().map_err(on_error)?;
                 }
                 Write::Update { record: c, expected_version } => {
-                    bind_contact(&mut update, c, &phones).map_err(sql_err)?;
-                    update.raw_bind_parameter(17, *expected_version as i64).map_err(sql_err)?;
+                    bind_contact(&mut update, c, &sealed).map_err(sql_err)?;
+                    update.raw_bind_parameter(18, *expected_version as i64).map_err(sql_err)?;
                     if update.raw_execute().map_err(on_error)? == 0 {
                         return Err(missed_update(
                             tx,
@@ -442,7 +467,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
                     }
                 }
             }
-            index_phones(tx, c, cipher)?;
+            index_contact(tx, c, cipher)?;
         }
     }
     for link in &changes.tag_links {
@@ -558,7 +583,7 @@ static INSERT_CUSTOMER: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO customers ({CUSTOMER_FIELDS}) VALUES ({})", placeholders(22)));
 static UPDATE_CUSTOMER: LazyLock<String> = LazyLock::new(|| update_sql("customers", CUSTOMER_FIELDS));
 static INSERT_CONTACT: LazyLock<String> =
-    LazyLock::new(|| format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(16)));
+    LazyLock::new(|| format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(17)));
 static UPDATE_CONTACT: LazyLock<String> = LazyLock::new(|| update_sql("contacts", CONTACT_COLUMNS));
 static INSERT_INTERACTION: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO interactions ({INTERACTION_COLUMNS}) VALUES ({})", placeholders(13)));
@@ -704,18 +729,11 @@ impl CrmStore for SqliteStore {
     }
 
     fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
-        let keys = self.keys()?;
-        let digest = keys.phone_digest(phone)?;
-        let cipher = keys.cipher.as_deref();
-        let conn = self.conn()?;
-        let sql = format!(
-            "SELECT {} FROM contact_phones p JOIN contacts c ON c.id = p.contact_id \
-             WHERE p.digest = ?1 AND c.deleted_at IS NULL ORDER BY c.id",
-            CONTACT_COLUMNS.split(", ").map(|col| format!("c.{}", col.trim())).collect::<Vec<_>>().join(", ")
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-        let rows = stmt.query_map([digest], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+        self.contacts_by_key("phone", phone.as_str())
+    }
+
+    fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>> {
+        self.contacts_by_key("id_number", id_number.as_str())
     }
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {

@@ -138,16 +138,19 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         version INTEGER NOT NULL
     ) STRICT;
-    -- Exact-match lookup of contacts by phone: the E.164 text, or its keyed digest (HMAC)
-    -- once the phones are encrypted.
-    CREATE TABLE contact_phones (
+    -- Resident identity numbers, a sensitive value like phones.
+    ALTER TABLE contacts ADD COLUMN id_number TEXT;
+    -- Exact-match lookup of contacts by phone or identity number: the value itself, or its
+    -- keyed digest (HMAC) once the values are encrypted.
+    CREATE TABLE contact_lookup (
+        kind TEXT NOT NULL,
         digest TEXT NOT NULL,
         contact_id TEXT NOT NULL REFERENCES contacts (id),
-        PRIMARY KEY (digest, contact_id)
+        PRIMARY KEY (kind, digest, contact_id)
     ) STRICT, WITHOUT ROWID;
-    CREATE INDEX contact_phones_by_contact ON contact_phones (contact_id);
-    INSERT INTO contact_phones (digest, contact_id)
-        SELECT DISTINCT p.value, c.id FROM contacts c, json_each(c.phones) p;
+    CREATE INDEX contact_lookup_by_contact ON contact_lookup (contact_id);
+    INSERT INTO contact_lookup (kind, digest, contact_id)
+        SELECT DISTINCT 'phone', p.value, c.id FROM contacts c, json_each(c.phones) p;
     -- An own-records scope reads one owner's customers in page (id) order; department scopes
     -- are counted through the department index.
     CREATE INDEX customers_by_owner_id ON customers (owner, id);

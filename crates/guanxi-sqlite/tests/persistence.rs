@@ -204,6 +204,7 @@ mod encryption {
             title: None,
             phones: vec![Phone::parse(phone).unwrap()],
             emails: vec![],
+            id_number: None,
             role: None,
             primary: n == 0,
             do_not_contact: false,
@@ -253,8 +254,9 @@ mod encryption {
         {
             let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
             assert!(store.is_encrypted().unwrap());
-            let more =
-                Changes { contacts: vec![Write::Insert(contact(1, customer.id, "13900001111"))], ..Default::default() };
+            let mut with_id = contact(1, customer.id, "13900001111");
+            with_id.id_number = Some(guanxi_core::IdNumber::parse("11010519491231002X").unwrap());
+            let more = Changes { contacts: vec![Write::Insert(with_id)], ..Default::default() };
             store.apply(&more).unwrap();
             let found = store.contacts_by_phone(&Phone::parse("139 0000 1111").unwrap()).unwrap();
             assert_eq!(found.len(), 1);
@@ -266,6 +268,7 @@ mod encryption {
         }
         let bytes = file_bytes(dir.path());
         assert!(!contains(&bytes, "13812345678") && !contains(&bytes, "13900001111"), "no phone in clear on disk");
+        assert!(!contains(&bytes, "11010519491231002X"), "no identity number in clear on disk");
 
         // Wrong key: a typed error, never garbage.
         let wrong = SqliteStore::open_with(&path, with_key(&FieldKey::generate()));
@@ -287,6 +290,8 @@ mod encryption {
             let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
             assert_eq!(store.rotate_key(&new_key).unwrap(), 2);
             assert_eq!(store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap().len(), 1);
+            let id = guanxi_core::IdNumber::parse("11010519491231002X").unwrap();
+            assert_eq!(store.contacts_by_id_number(&id).unwrap().len(), 1);
         }
         assert!(matches!(
             SqliteStore::open_with(&path, with_key(&key)),
@@ -338,6 +343,7 @@ fn migrating_a_version_1_file_indexes_its_phones() {
         title: None,
         phones: vec![Phone::parse("13812345678").unwrap()],
         emails: vec![],
+        id_number: None,
         role: None,
         primary: true,
         do_not_contact: false,
@@ -361,7 +367,8 @@ fn migrating_a_version_1_file_indexes_its_phones() {
     // Take the file back to schema 1: what migration 2 adds is gone.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE contact_phones; DROP TABLE settings; DROP INDEX customers_by_owner_id; DROP INDEX customers_by_department; PRAGMA user_version = 1;",
+        "DROP TABLE contact_lookup; DROP TABLE settings; DROP INDEX customers_by_owner_id; \
+         DROP INDEX customers_by_department; ALTER TABLE contacts DROP COLUMN id_number; PRAGMA user_version = 1;",
     )
     .unwrap();
     drop(conn);

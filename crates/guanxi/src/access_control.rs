@@ -132,10 +132,27 @@ impl Crm {
         let now = self.clock.now();
         let entries: Vec<_> = contacts
             .iter()
-            .filter(|c| !c.phones.is_empty())
-            .map(|c| {
-                let read = fields.iter().map(|f| FieldChange::new(*f, None, None)).collect();
-                log(now, actor, EntityKind::Contact, c.id.to_string(), Some(c.customer_id), ChangeAction::Read, read)
+            .filter_map(|c| {
+                let read: Vec<FieldChange> = fields
+                    .iter()
+                    .filter(|f| match **f {
+                        "phones" => !c.phones.is_empty(),
+                        "id_number" => c.id_number.is_some(),
+                        _ => false,
+                    })
+                    .map(|f| FieldChange::new(*f, None, None))
+                    .collect();
+                (!read.is_empty()).then(|| {
+                    log(
+                        now,
+                        actor,
+                        EntityKind::Contact,
+                        c.id.to_string(),
+                        Some(c.customer_id),
+                        ChangeAction::Read,
+                        read,
+                    )
+                })
             })
             .collect();
         if entries.is_empty() {

@@ -709,6 +709,7 @@ impl Crm {
             title: c.title,
             phones: c.phones,
             emails: c.emails,
+            id_number: c.id_number,
             role: c.role,
             primary,
             do_not_contact: c.do_not_contact,
@@ -860,13 +861,36 @@ impl Crm {
     pub fn find_contacts_by_phone(&self, actor: &Actor, phone: &str) -> Result<Vec<Contact>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
         let phone = guanxi_core::Phone::parse(phone).map_err(|r| Error::invalid("phone", r))?;
+        let found = self.store.contacts_by_phone(&phone)?;
+        self.readable_contacts(actor, &allowed, found)
+    }
+
+    /// The live contacts with this resident identity number that the actor may read.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.create_customer(&alice, NewCustomer::new("甲").contact(NewContact::new("张伟").id_number("11010519491231002x")))?;
+    /// assert_eq!(crm.find_contacts_by_id_number(&alice, "11010519491231002X")?[0].name, "张伟");
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn find_contacts_by_id_number(&self, actor: &Actor, id_number: &str) -> Result<Vec<Contact>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
+        let id = guanxi_core::IdNumber::parse(id_number).map_err(|r| Error::invalid("id_number", r))?;
+        let found = self.store.contacts_by_id_number(&id)?;
+        self.readable_contacts(actor, &allowed, found)
+    }
+
+    /// The contacts of a lookup the actor may read, masked, their clear reads audited.
+    fn readable_contacts(&self, actor: &Actor, allowed: &Allowed, found: Vec<Contact>) -> Result<Vec<Contact>> {
         let mut out = Vec::new();
-        for c in self.store.contacts_by_phone(&phone)? {
-            if self.check_contact(actor, &allowed, &c).is_ok() {
+        for c in found {
+            if self.check_contact(actor, allowed, &c).is_ok() {
                 out.push(c);
             }
         }
-        self.audit_sensitive_reads(actor, &allowed, &out)?;
+        self.audit_sensitive_reads(actor, allowed, &out)?;
         Ok(out.into_iter().map(|c| allowed.show_contact(c)).collect())
     }
 

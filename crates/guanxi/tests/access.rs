@@ -171,6 +171,7 @@ fn every_read_of(crm: &Crm, who: &Actor, customer: CustomerId, phone: &str) -> S
     add(crm.contacts(who, customer).map(|c| format!("{c:?}")));
     add(crm.contacts(who, customer).and_then(|cs| crm.contact(who, cs[0].id)).map(|c| format!("{c:?}")));
     add(crm.find_contacts_by_phone(who, phone).map(|c| format!("{c:?}")));
+    add(crm.find_contacts_by_id_number(who, "11010519491231002X").map(|c| format!("{c:?}")));
     add(crm.timeline(who, customer).map(|t| format!("{t:?}")));
     add(crm.change_log(who, &ChangeLogQuery::default()).map(|l| format!("{l:?}")));
     seen
@@ -185,7 +186,12 @@ fn masked_fields_never_appear_unmasked_on_any_read_path() {
                 &root(),
                 NewCustomer::new("华南客户")
                     .region(Region { province: "广东".into(), city: "深圳市".into(), district: String::new() })
-                    .contact(NewContact::new("张伟").phone("13812345678").email("zhang.wei@example.com")),
+                    .contact(
+                        NewContact::new("张伟")
+                            .phone("13812345678")
+                            .email("zhang.wei@example.com")
+                            .id_number("11010519491231002X"),
+                    ),
             )
             .unwrap();
         let contact = crm.contacts(&root(), c.id).unwrap().remove(0);
@@ -200,12 +206,18 @@ fn masked_fields_never_appear_unmasked_on_any_read_path() {
         let ma = every_read_of(&crm, &as_user("ma"), c.id, "13987654321");
         assert!(ma.contains("139****4321"), "{name}: marketing sees the mask");
         assert!(!ma.contains("13987654321") && !ma.contains("13812345678"), "{name}: {ma}");
+        assert!(!ma.contains("11010519491231002X") && !ma.contains("110***"), "{name}: identity numbers hidden: {ma}");
         let sun = every_read_of(&crm, &as_user("sun"), c.id, "13987654321");
         assert!(sun.contains("13987654321"), "{name}: sun sees phones");
         assert!(!sun.contains("zhang.wei"), "{name}: but no e-mail anywhere: {sun}");
         // The log itself never holds a phone in clear, whoever reads it.
         let log = format!("{:?}", crm.change_log(&root(), &ChangeLogQuery::default()).unwrap());
         assert!(!log.contains("13812345678") && log.contains("138****5678"), "{name}");
+        assert!(!log.contains("11010519491231002X") && log.contains("110***********002X"), "{name}");
+        // Customer service sees identity numbers masked.
+        crm.put_user(&root(), User::new("cs", "客服").unwrap().role(BuiltinRole::CustomerService)).unwrap();
+        let cs = every_read_of(&crm, &as_user("cs"), c.id, "13987654321");
+        assert!(cs.contains("110***********002X") && !cs.contains("11010519491231002X"), "{name}: {cs}");
     }
 }
 

@@ -221,7 +221,10 @@ final class CrmTests: XCTestCase {
         let newKey = generateFieldKey()
         do {
             let crm = try Crm.openEncrypted(path: path, user: "admin", fieldKey: key)
-            _ = try crm.createCustomer(input: NewCustomer(name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
+            _ = try crm.createCustomer(input: NewCustomer(
+                name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"], idNumber: "11010519491231002X")]
+            ))
+            XCTAssertEqual(try crm.findContactsByIdNumber(idNumber: "11010519491231002X").first?.name, "张伟")
             XCTAssertEqual(try crm.findContactsByPhone(phone: "138 1234 5678").first?.name, "张伟")
             XCTAssertEqual(try crm.elevated(until: Date().addingTimeInterval(600)).rotateFieldKey(key: newKey), 1)
         }

@@ -17,7 +17,7 @@ use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, StorageError};
 use crate::ids::{ContactId, CustomerId, InteractionId};
 use crate::interaction::Interaction;
-use crate::normalize::Phone;
+use crate::normalize::{IdNumber, Phone};
 use crate::tag::Tag;
 
 #[derive(Debug, Clone, Default)]
@@ -303,6 +303,15 @@ impl CrmStore for MemoryStore {
     fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
         let s = self.read()?;
         Ok(s.contacts.values().filter(|c| c.deleted_at.is_none() && c.phones.contains(phone)).cloned().collect())
+    }
+
+    fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>> {
+        let s = self.read()?;
+        Ok(s.contacts
+            .values()
+            .filter(|c| c.deleted_at.is_none() && c.id_number.as_ref() == Some(id_number))
+            .cloned()
+            .collect())
     }
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {

@@ -23,7 +23,7 @@ use crate::error::{EntityKind, Error, Result};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
-use crate::normalize::Phone;
+use crate::normalize::{IdNumber, Phone};
 use crate::tag::Tag;
 
 /// A record write inside a batch.
@@ -443,6 +443,10 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
     /// The live contacts with this phone number, by id (an exact match, for duplicate checks;
     /// encrypted stores answer it from a keyed blind index).
     fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>>;
+
+    /// The live contacts with this resident identity number, by id (exact match, through the
+    /// blind index when encrypted).
+    fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>>;
 
     /// The stored access model, if one was ever written.
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>>;
