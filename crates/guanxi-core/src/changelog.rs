@@ -114,21 +114,53 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// ```
 pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> String {
     use sha2::{Digest, Sha256};
-    let canonical = serde_json::json!({
-        "seq": e.seq,
-        "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        "actor": e.actor.as_str(),
-        "entity": e.entity.as_str(),
-        "entity_id": e.entity_id,
-        "customer_id": e.customer_id.map(|c| c.to_string()),
-        "action": e.action.as_str(),
-        "changes": e.changes,
-    });
+    // Serialized straight from borrowed fields, keys in sorted order: byte for byte the JSON of
+    // the equivalent `serde_json::Value` object (whose maps sort their keys), without building it.
+    #[derive(Serialize)]
+    struct Canonical<'a> {
+        action: &'a str,
+        actor: &'a str,
+        at: String,
+        changes: Vec<CanonicalChange<'a>>,
+        customer_id: Option<String>,
+        entity: &'a str,
+        entity_id: &'a str,
+        seq: u64,
+    }
+    #[derive(Serialize)]
+    struct CanonicalChange<'a> {
+        field: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        new: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        old: Option<&'a Value>,
+    }
+    let canonical = Canonical {
+        action: e.action.as_str(),
+        actor: e.actor.as_str(),
+        at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        changes: e
+            .changes
+            .iter()
+            .map(|c| CanonicalChange { field: &c.field, new: c.new.as_ref(), old: c.old.as_ref() })
+            .collect(),
+        customer_id: e.customer_id.map(|c| c.to_string()),
+        entity: e.entity.as_str(),
+        entity_id: &e.entity_id,
+        seq: e.seq,
+    };
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
-    hasher.update(canonical.to_string().as_bytes());
-    format!("{:x}", hasher.finalize())
+    // Serializing plain strings, numbers and JSON values cannot fail.
+    hasher.update(serde_json::to_vec(&canonical).unwrap_or_default());
+    let digest = hasher.finalize();
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        use std::fmt::Write;
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 /// Assigns `seq`, `prev_hash` and `hash` to entries appended after `last` (the log's current
@@ -393,6 +425,59 @@ mod tests {
             (0usize..100).prop_map(Tamper::Swap),
             (0usize..100).prop_map(Tamper::RehashEdited),
         ]
+    }
+
+    /// The hash format of stored logs: SHA-256 over the predecessor, a newline, and the JSON of
+    /// a `serde_json::Value` object of the entry. `entry_hash` must reproduce it byte for byte.
+    fn reference_hash(prev_hash: &str, e: &ChangeLogEntry) -> String {
+        use sha2::{Digest, Sha256};
+        let canonical = serde_json::json!({
+            "seq": e.seq,
+            "at": e.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            "actor": e.actor.as_str(),
+            "entity": e.entity.as_str(),
+            "entity_id": e.entity_id,
+            "customer_id": e.customer_id.map(|c| c.to_string()),
+            "action": e.action.as_str(),
+            "changes": e.changes,
+        });
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(b"\n");
+        hasher.update(canonical.to_string().as_bytes());
+        format!("{:x}", hasher.finalize())
+    }
+
+    proptest! {
+        #[test]
+        fn entry_hash_matches_the_stored_format(
+            seq in 1u64..u64::MAX,
+            nanos in 0i64..4_000_000_000_000_000_000,
+            text in "\\PC{0,12}",
+            with_customer in any::<bool>(),
+            n in 0usize..4,
+        ) {
+            let changes = (0..n)
+                .map(|i| match i % 3 {
+                    0 => FieldChange::new(format!("f{i}"), None, Some(serde_json::json!({"b": [1, text.clone()], "a": null}))),
+                    1 => FieldChange::new(text.clone(), Some(serde_json::json!(1.5)), None),
+                    _ => FieldChange::new("x", Some(serde_json::json!(text.clone())), Some(serde_json::json!(-3))),
+                })
+                .collect();
+            let e = ChangeLogEntry {
+                seq,
+                at: DateTime::from_timestamp_nanos(nanos),
+                actor: UserId::new("alice").unwrap(),
+                entity: EntityKind::Contact,
+                entity_id: format!("{text}\"\u{1}"),
+                customer_id: with_customer.then(|| crate::CustomerId(uuid::Uuid::from_u128(u128::from(seq)))),
+                action: ChangeAction::Update,
+                changes,
+                prev_hash: String::new(),
+                hash: String::new(),
+            };
+            prop_assert_eq!(entry_hash(GENESIS_HASH, &e), reference_hash(GENESIS_HASH, &e));
+        }
     }
 
     #[test]

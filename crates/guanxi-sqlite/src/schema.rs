@@ -153,8 +153,8 @@ const MIGRATIONS: &[&str] = &[
         SELECT DISTINCT 'phone', p.value, c.id FROM contacts c, json_each(c.phones) p;
     -- An own-records scope reads one owner's customers in page (id) order; department scopes
     -- are counted through the department index.
-    CREATE INDEX customers_by_owner_id ON customers (owner, id);
-    CREATE INDEX customers_by_department ON customers (department);
+    CREATE INDEX customers_by_owner_id ON customers (owner, id, deleted_at);
+    CREATE INDEX customers_by_department ON customers (department, deleted_at);
     "#,
 ];
 
