@@ -35,6 +35,7 @@ pub mod interaction;
 pub mod normalize;
 pub mod policy;
 pub mod region;
+pub mod sales;
 pub mod store;
 pub mod tag;
 #[cfg(feature = "testing")]
