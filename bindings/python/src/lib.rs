@@ -137,21 +137,11 @@ impl PyCrm {
         fields: Vec<(String, String, String)>,
     ) -> PyResult<()> {
         let mut role = guanxi::Role::new(id, name).map_err(to_py)?;
-        for (i, (entity, actions, scope)) in grants.into_iter().enumerate() {
-            let actions: Vec<guanxi::Action> =
-                actions.iter().map(|a| parse_name(&format!("grants[{i}].actions"), a)).collect::<PyResult<_>>()?;
-            role = role.grant(
-                parse_name(&format!("grants[{i}].entity"), &entity)?,
-                &actions,
-                parse_name(&format!("grants[{i}].scope"), &scope)?,
-            );
+        for (entity, actions, scope) in grants {
+            role = role.grant_named(&entity, &actions, &scope).map_err(to_py)?;
         }
-        for (i, (entity, field, visibility)) in fields.into_iter().enumerate() {
-            role = role.field(
-                parse_name(&format!("fields[{i}].entity"), &entity)?,
-                &field,
-                parse_name(&format!("fields[{i}].visibility"), &visibility)?,
-            );
+        for (entity, field, visibility) in fields {
+            role = role.field_named(&entity, &field, &visibility).map_err(to_py)?;
         }
         self.run(py, |c, a| c.put_role(a, role)).map(drop)
     }
@@ -729,16 +719,6 @@ fn verify_totp(
 #[pyfunction]
 fn generate_field_key() -> Vec<u8> {
     guanxi::FieldKey::generate().as_bytes().to_vec()
-}
-
-/// A vocabulary value from its stable name, or a ValidationError naming the argument.
-fn parse_name<T: std::str::FromStr>(field: &str, value: &str) -> PyResult<T> {
-    value.parse().map_err(|_| {
-        to_py(guanxi::Error::invalid(
-            field,
-            guanxi::ValidationReason::Invalid { detail: format!("unknown value '{value}'") },
-        ))
-    })
 }
 
 /// The native module `guanxi._guanxi`; the `guanxi` package re-exports it.

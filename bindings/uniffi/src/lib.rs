@@ -836,21 +836,11 @@ pub struct Decision {
 impl Role {
     fn into_core(self) -> Result<guanxi::Role> {
         let mut role = guanxi::Role::new(&self.id, &self.name)?;
-        for (i, g) in self.grants.into_iter().enumerate() {
-            let actions: Vec<guanxi::Action> =
-                g.actions.iter().map(|a| parse(&format!("grants[{i}].actions"), a)).collect::<Result<_>>()?;
-            role = role.grant(
-                parse(&format!("grants[{i}].entity"), &g.entity)?,
-                &actions,
-                parse(&format!("grants[{i}].scope"), &g.scope)?,
-            );
+        for g in self.grants {
+            role = role.grant_named(&g.entity, &g.actions, &g.scope)?;
         }
-        for (i, f) in self.fields.into_iter().enumerate() {
-            role = role.field(
-                parse(&format!("fields[{i}].entity"), &f.entity)?,
-                &f.field,
-                parse(&format!("fields[{i}].visibility"), &f.visibility)?,
-            );
+        for f in self.fields {
+            role = role.field_named(&f.entity, &f.field, &f.visibility)?;
         }
         Ok(role)
     }

@@ -189,6 +189,42 @@ impl Role {
         self
     }
 
+    /// Adds a grant given by stable names, as bindings and configuration carry them; an
+    /// unknown name is a validation error on `grants[i].entity`, `.actions` or `.scope`.
+    ///
+    /// ```
+    /// use guanxi_core::access::Role;
+    /// let r = Role::new("auditor", "审计")?.grant_named("change_log", &["read".into()], "all")?;
+    /// assert_eq!(r.grants.len(), 1);
+    /// assert!(Role::new("x", "X")?.grant_named("customer", &["fly".into()], "all").is_err());
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn grant_named(self, entity: &str, actions: &[String], scope: &str) -> Result<Role> {
+        let path = format!("grants[{}]", self.grants.len());
+        let mut errs = ValidationErrors::default();
+        let entity = named::<EntityKind>(&mut errs, &format!("{path}.entity"), entity);
+        let actions: Vec<Action> =
+            actions.iter().filter_map(|a| named(&mut errs, &format!("{path}.actions"), a)).collect();
+        let scope = named::<Scope>(&mut errs, &format!("{path}.scope"), scope);
+        match (entity, scope) {
+            (Some(e), Some(s)) if errs.is_empty() => Ok(self.grant(e, &actions, s)),
+            _ => Err(Error::Validation(errs)),
+        }
+    }
+
+    /// Adds a field rule given by stable names; an unknown name is a validation error on
+    /// `fields[i].entity` or `.visibility`.
+    pub fn field_named(self, entity: &str, field: &str, visibility: &str) -> Result<Role> {
+        let path = format!("fields[{}]", self.fields.len());
+        let mut errs = ValidationErrors::default();
+        let entity = named::<EntityKind>(&mut errs, &format!("{path}.entity"), entity);
+        let visibility = named::<Visibility>(&mut errs, &format!("{path}.visibility"), visibility);
+        match (entity, visibility) {
+            (Some(e), Some(v)) if errs.is_empty() => Ok(self.field(e, field, v)),
+            _ => Err(Error::Validation(errs)),
+        }
+    }
+
     fn validate(&self) -> Result<()> {
         let mut errs = ValidationErrors::default();
         if BuiltinRole::ALL.iter().any(|b| b.as_str() == self.id.as_str()) {
@@ -217,6 +253,15 @@ impl Role {
         }
         errs.into_result(())
     }
+}
+
+/// A vocabulary value from its name, or a `NotAllowed` error on `field`.
+fn named<T: std::str::FromStr>(errs: &mut ValidationErrors, field: &str, value: &str) -> Option<T> {
+    let parsed = value.parse().ok();
+    if parsed.is_none() {
+        errs.push(field, ValidationReason::NotAllowed { value: value.to_owned() });
+    }
+    parsed
 }
 
 fn is_custom_path(field: &str) -> bool {

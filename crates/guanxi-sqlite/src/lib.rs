@@ -740,8 +740,7 @@ impl CrmStore for SqliteStore {
         let conn = self.conn()?;
         let data_version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(sql_err)?;
         let mut cache = self.access_cache.lock().map_err(|_| StorageError::msg("cache lock poisoned"))?;
-        if let Some((v, model)) = cache.as_ref().filter(|(v, _)| *v == data_version) {
-            debug_assert_eq!(*v, data_version);
+        if let Some((_, model)) = cache.as_ref().filter(|(v, _)| *v == data_version) {
             return Ok(model.clone());
         }
         let stored: Option<String> = conn

@@ -5,9 +5,7 @@
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
-use guanxi_core::access::{
-    AccessModel, Decision, FieldMask, RecordScope, SENSITIVE_CONTACT_FIELDS, ScopeAttrs, Scoped,
-};
+use guanxi_core::access::{AccessModel, Decision, FieldMask, RecordScope, ScopeAttrs, Scoped};
 use guanxi_core::changelog::diff_json;
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, Contact, Customer, CustomerId, Department, DomainEvent, EntityKind, Error,
@@ -26,11 +24,39 @@ pub(crate) struct Allowed {
     pub(crate) entity: EntityKind,
     pub(crate) scope: RecordScope,
     pub(crate) mask: FieldMask,
-    /// Access control is on (the model has users).
-    pub(crate) enforced: bool,
+    /// The model in force; `None` while access control is off.
+    model: Option<Arc<AccessModel>>,
 }
 
 impl Allowed {
+    /// Whether access control is on (the model has users).
+    pub(crate) fn enforced(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// `Ok` when the customer is in scope (see [`Allowed::check`]).
+    pub(crate) fn check_customer(&self, actor: &Actor, c: &Customer) -> Result<()> {
+        self.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))
+    }
+
+    /// The department a new record of `user` defaults to: theirs, when access control is on.
+    pub(crate) fn department_of(&self, user: &UserId) -> Option<guanxi_core::DepartmentId> {
+        self.model.as_ref().and_then(|m| m.users.get(user)).and_then(|u| u.department.clone())
+    }
+
+    /// Refuses an owner who is not a user, when access control is on.
+    pub(crate) fn check_owner(&self, field: &str, owner: Option<&UserId>) -> Result<()> {
+        if let (Some(m), Some(o)) = (&self.model, owner)
+            && !m.users.contains_key(o)
+        {
+            return Err(Error::invalid(
+                field,
+                guanxi_core::ValidationReason::Invalid { detail: format!("{o} is not a user of this CRM") },
+            ));
+        }
+        Ok(())
+    }
+
     /// `Ok` when the record is in scope; [`Error::PermissionDenied`] naming the action otherwise.
     pub(crate) fn check(&self, actor: &Actor, record: ScopeAttrs<'_>, what: impl fmt::Display) -> Result<()> {
         if self.scope.admits(record) {
@@ -80,17 +106,36 @@ impl Crm {
     /// The actor's permission for `action` on `entity` (everything, while access control is
     /// off); sensitive actions also need a current elevation.
     pub(crate) fn authorize(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<Allowed> {
-        let allowed = match self.enforced_model()? {
-            None => Allowed { action, entity, scope: RecordScope::all(), mask: FieldMask::none(), enforced: false },
-            Some(m) => {
-                let p = m.permission(actor.user_id(), action, entity)?;
-                Allowed { action, entity, scope: p.scope, mask: m.field_mask(actor.user_id()), enforced: true }
-            }
+        self.allowed_by(self.enforced_model()?, actor, action, entity)
+    }
+
+    /// Another permission of the same actor under the model `allowed` was resolved with (no
+    /// second read of the model within one call).
+    pub(crate) fn reauthorize(
+        &self,
+        allowed: &Allowed,
+        actor: &Actor,
+        action: Action,
+        entity: EntityKind,
+    ) -> Result<Allowed> {
+        self.allowed_by(allowed.model.clone(), actor, action, entity)
+    }
+
+    fn allowed_by(
+        &self,
+        model: Option<Arc<AccessModel>>,
+        actor: &Actor,
+        action: Action,
+        entity: EntityKind,
+    ) -> Result<Allowed> {
+        let Some(m) = model else {
+            return Ok(Allowed { action, entity, scope: RecordScope::all(), mask: FieldMask::none(), model: None });
         };
-        if allowed.enforced && is_sensitive(action, entity) {
+        let scope = m.permission(actor.user_id(), action, entity)?.scope;
+        if is_sensitive(action, entity) {
             self.require_elevation(actor, action, entity)?;
         }
-        Ok(allowed)
+        Ok(Allowed { action, entity, scope, mask: m.field_mask(actor.user_id()), model: Some(m) })
     }
 
     pub(crate) fn require_elevation(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<()> {
@@ -101,28 +146,10 @@ impl Crm {
         }
     }
 
-    /// The user a new record's department defaults to: the owner's, when access control is on.
-    pub(crate) fn department_of(&self, user: &UserId) -> Result<Option<guanxi_core::DepartmentId>> {
-        Ok(self.enforced_model()?.and_then(|m| m.users.get(user).and_then(|u| u.department.clone())))
-    }
-
-    /// Refuses an owner who is not a user, when access control is on.
-    pub(crate) fn check_owner(&self, field: &str, owner: Option<&UserId>) -> Result<()> {
-        if let (Some(m), Some(o)) = (self.enforced_model()?, owner)
-            && !m.users.contains_key(o)
-        {
-            return Err(Error::invalid(
-                field,
-                guanxi_core::ValidationReason::Invalid { detail: format!("{o} is not a user of this CRM") },
-            ));
-        }
-        Ok(())
-    }
-
     /// Logs that `actor` read the sensitive fields of these contacts in clear (only while
     /// access control is on: with it off there is nobody to tell apart).
     pub(crate) fn audit_sensitive_reads(&self, actor: &Actor, allowed: &Allowed, contacts: &[Contact]) -> Result<()> {
-        if !allowed.enforced {
+        if !allowed.enforced() {
             return Ok(());
         }
         let fields = allowed.mask.clear_sensitive_contact_fields();
@@ -321,10 +348,5 @@ impl Crm {
         );
         self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
         Ok(n)
-    }
-
-    /// Every sensitive contact field name, for documentation and bindings.
-    pub fn sensitive_contact_fields() -> &'static [&'static str] {
-        SENSITIVE_CONTACT_FIELDS
     }
 }

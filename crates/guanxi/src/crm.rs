@@ -269,8 +269,6 @@ impl Crm {
             return Ok(Vec::new());
         }
         let mut assign: Option<Allowed> = None;
-        let mut owner_departments: std::collections::BTreeMap<_, Option<guanxi_core::DepartmentId>> =
-            std::collections::BTreeMap::new();
         let now = self.clock.now();
         let day = now.with_timezone(&self.code_offset).date_naive();
         let first = self.store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
@@ -279,18 +277,7 @@ impl Crm {
         let mut tags_seen = std::collections::BTreeSet::new();
         for (n, v) in valid.into_iter().enumerate() {
             let owner = v.owner.unwrap_or_else(|| actor.user_id().clone());
-            let department = match v.department {
-                Some(d) => Some(d),
-                None if allowed.enforced => match owner_departments.get(&owner) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = self.department_of(&owner)?;
-                        owner_departments.insert(owner.clone(), d.clone());
-                        d
-                    }
-                },
-                None => None,
-            };
+            let department = v.department.or_else(|| allowed.department_of(&owner));
             for t in &v.tags {
                 if tags_seen.insert(t.clone()) && self.store.tag(t)?.is_none() {
                     changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
@@ -319,13 +306,13 @@ impl Crm {
                 version: 1,
                 deleted_at: None,
             };
-            if allowed.enforced {
+            if allowed.enforced() {
                 let what = format!("new customer {}", customer.name);
                 allowed.check(actor, customer.scope_attrs(), &what)?;
                 if customer.owner.as_ref() != Some(actor.user_id()) {
-                    self.check_owner(&format!("customers[{n}].owner"), customer.owner.as_ref())?;
+                    allowed.check_owner(&format!("customers[{n}].owner"), customer.owner.as_ref())?;
                     if assign.is_none() {
-                        assign = Some(self.authorize(actor, Action::Assign, EntityKind::Customer)?);
+                        assign = Some(self.reauthorize(allowed, actor, Action::Assign, EntityKind::Customer)?);
                     }
                     if let Some(a) = &assign {
                         a.check(actor, customer.scope_attrs(), &what)?;
@@ -359,7 +346,7 @@ impl Crm {
     pub fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let c = self.live_customer(id)?;
-        allowed.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))?;
+        allowed.check_customer(actor, &c)?;
         Ok(allowed.show_customer(c))
     }
 
@@ -372,7 +359,7 @@ impl Crm {
             .customer_by_code(&code)?
             .filter(|c| !c.is_deleted())
             .ok_or_else(|| Error::not_found(EntityKind::Customer, code))?;
-        allowed.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))?;
+        allowed.check_customer(actor, &c)?;
         Ok(allowed.show_customer(c))
     }
 
@@ -515,14 +502,13 @@ impl Crm {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
         let ctx = self.validation_context()?;
         let current = self.live_customer(id)?;
-        allowed.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
+        allowed.check_customer(actor, &current)?;
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
         let next = patch.apply(&current, &ctx).map_err(Error::Validation)?;
-        if allowed.enforced && (next.owner != current.owner || next.department != current.department) {
+        if allowed.enforced() && (next.owner != current.owner || next.department != current.department) {
             // Handing a record to someone else is assigning it.
-            self.check_owner("owner", next.owner.as_ref())?;
-            let assign = self.authorize(actor, Action::Assign, EntityKind::Customer)?;
-            assign.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
+            allowed.check_owner("owner", next.owner.as_ref())?;
+            self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Customer)?.check_customer(actor, &current)?;
         }
         let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
         if diff.is_empty() {
@@ -577,7 +563,7 @@ impl Crm {
     pub fn delete_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.live_customer(id)?;
-        allowed.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
+        allowed.check_customer(actor, &current)?;
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
         let now = self.clock.now();
         let next = Customer { deleted_at: Some(now), ..current.clone() };
@@ -589,7 +575,7 @@ impl Crm {
     pub fn restore_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
-        allowed.check(actor, current.scope_attrs(), format_args!("customer {}", current.code))?;
+        allowed.check_customer(actor, &current)?;
         if !current.is_deleted() {
             return Err(Error::InvalidState(format!("customer {} is not deleted", current.code)));
         }
@@ -659,7 +645,7 @@ impl Crm {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
         let name = guanxi_core::tag::normalize_tag_name(tag).map_err(|r| Error::invalid("tag", r))?;
         let mut customer = self.live_customer(id)?;
-        allowed.check(actor, customer.scope_attrs(), format_args!("customer {}", customer.code))?;
+        allowed.check_customer(actor, &customer)?;
         if customer.tags.contains(&name) == linked {
             return Ok(allowed.show_customer(customer));
         }
@@ -763,7 +749,7 @@ impl Crm {
         let ctx = self.validation_context()?;
         let valid = input.validate(&ctx.contact_fields).map_err(Error::Validation)?;
         let owner = self.live_customer(customer)?;
-        allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+        allowed.check_customer(actor, &owner)?;
         let existing = self.store.contacts_of(customer)?;
         let now = self.clock.now();
         let primary = valid.primary || existing.is_empty();
@@ -906,7 +892,7 @@ impl Crm {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
         if !allowed.scope.all {
             let owner = self.live_customer(customer)?;
-            allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+            allowed.check_customer(actor, &owner)?;
         }
         let contacts = self.store.contacts_of(customer)?;
         self.audit_sensitive_reads(actor, &allowed, &contacts)?;
@@ -1020,7 +1006,7 @@ impl Crm {
         let input = NewInteraction { at: Some(input.at.unwrap_or(now)), ..input };
         let mut v = input.validate().map_err(Error::Validation)?;
         let owner = self.live_customer(customer)?;
-        allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+        allowed.check_customer(actor, &owner)?;
         if let Some(cid) = v.contact_id {
             let c = self.store.contact(cid)?.filter(|c| c.deleted_at.is_none());
             if c.is_none_or(|c| c.customer_id != customer) {
@@ -1070,7 +1056,7 @@ impl Crm {
         if !allowed.scope.all {
             let owner =
                 self.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
-            allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+            allowed.check_customer(actor, &owner)?;
         }
         self.store.interactions_of(customer)
     }
@@ -1133,9 +1119,9 @@ impl Crm {
     pub fn timeline(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let owner = self.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
-        allowed.check(actor, owner.scope_attrs(), format_args!("customer {}", owner.code))?;
+        allowed.check_customer(actor, &owner)?;
         let sees_interactions = self
-            .authorize(actor, Action::Read, EntityKind::Interaction)
+            .reauthorize(&allowed, actor, Action::Read, EntityKind::Interaction)
             .is_ok_and(|i| i.scope.admits(owner.scope_attrs()));
         let mut out = self.store.timeline(customer)?;
         out.retain(|e| sees_interactions || !matches!(e.item, TimelineItem::Interaction(_)));
