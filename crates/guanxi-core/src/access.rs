@@ -274,16 +274,28 @@ impl BuiltinRole {
         use Action::*;
         use EntityKind as E;
         let base = Role { id: id(self.as_str()), name: self.label_zh().to_owned(), grants: vec![], fields: vec![] };
-        let config_read = |r: Role| r.grant(E::Tag, &[Read], Scope::All).grant(E::CustomField, &[Read], Scope::All);
+        let config_read = |r: Role| {
+            r.grant(E::Tag, &[Read], Scope::All).grant(E::CustomField, &[Read], Scope::All).grant(
+                E::Pipeline,
+                &[Read],
+                Scope::All,
+            )
+        };
         match self {
             BuiltinRole::SalesRep => config_read(base)
                 .grant(E::Customer, &[Read, Create, Update], Scope::Own)
                 .grant(E::Contact, &[Read, Create, Update], Scope::Own)
-                .grant(E::Interaction, &[Read, Create], Scope::Own),
+                .grant(E::Interaction, &[Read, Create], Scope::Own)
+                .grant(E::Opportunity, &[Read, Create, Update], Scope::Own)
+                .grant(E::Lead, &[Read, Create, Update], Scope::Own)
+                .grant(E::Task, &[Read, Create, Update], Scope::Own),
             BuiltinRole::SalesManager => config_read(base)
                 .grant(E::Customer, &[Read, Create, Update, Delete, Export, Merge, Assign], Scope::Department)
                 .grant(E::Contact, &[Read, Create, Update, Delete], Scope::Department)
                 .grant(E::Interaction, &[Read, Create], Scope::Department)
+                .grant(E::Opportunity, &[Read, Create, Update, Delete, Export, Assign], Scope::Department)
+                .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::Department)
+                .grant(E::Task, &[Read, Create, Update, Assign], Scope::Department)
                 .grant(E::Tag, &[Configure], Scope::All),
             BuiltinRole::CustomerService => config_read(base)
                 .grant(E::Customer, &[Read], Scope::All)
@@ -293,6 +305,7 @@ impl BuiltinRole {
             BuiltinRole::Marketing => config_read(base)
                 .grant(E::Customer, &[Read, Export], Scope::All)
                 .grant(E::Contact, &[Read], Scope::All)
+                .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::All)
                 .grant(E::Tag, &[Configure], Scope::All)
                 .field(E::Contact, "phones", Visibility::Masked)
                 .field(E::Contact, "id_number", Visibility::Hidden),

@@ -33,11 +33,19 @@ pub enum EntityKind {
     Department,
     /// A role.
     Role,
+    /// A sales pipeline definition.
+    Pipeline,
+    /// A sales opportunity.
+    Opportunity,
+    /// A sales lead.
+    Lead,
+    /// A task (follow-up to do).
+    Task,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 9] = [
+    pub const ALL: [EntityKind; 13] = [
         EntityKind::Customer,
         EntityKind::Contact,
         EntityKind::Tag,
@@ -47,6 +55,10 @@ impl EntityKind {
         EntityKind::User,
         EntityKind::Department,
         EntityKind::Role,
+        EntityKind::Pipeline,
+        EntityKind::Opportunity,
+        EntityKind::Lead,
+        EntityKind::Task,
     ];
 
     /// The stable snake-case name used in storage and across bindings.
@@ -61,6 +73,10 @@ impl EntityKind {
             EntityKind::User => "user",
             EntityKind::Department => "department",
             EntityKind::Role => "role",
+            EntityKind::Pipeline => "pipeline",
+            EntityKind::Opportunity => "opportunity",
+            EntityKind::Lead => "lead",
+            EntityKind::Task => "task",
         }
     }
 }

@@ -73,6 +73,34 @@ uuid_id!(
     InteractionId
 );
 
+uuid_id!(
+    /// Id of a sales opportunity (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::OpportunityId;
+    /// assert!("01890a5d-ac96-774b-bcce-b302099a8057".parse::<OpportunityId>().is_ok());
+    /// ```
+    OpportunityId
+);
+uuid_id!(
+    /// Id of a sales lead (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::LeadId;
+    /// assert!("lead".parse::<LeadId>().is_err());
+    /// ```
+    LeadId
+);
+uuid_id!(
+    /// Id of a task (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::TaskId;
+    /// assert_eq!(TaskId(uuid::Uuid::nil()).to_string(), "00000000-0000-0000-0000-000000000000");
+    /// ```
+    TaskId
+);
+
 macro_rules! host_id {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*

@@ -56,15 +56,15 @@ pub use error::{
     ValidationReason,
 };
 pub use event::{DomainEvent, Event};
-pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, RoleId, UserId};
+pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, LeadId, OpportunityId, RoleId, TaskId, UserId};
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
 pub use normalize::{Email, IdNumber, Phone};
 pub use policy::{Action, Actor};
 pub use region::Region;
 pub use store::{
-    Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, MemoryStore, Page, PageRequest, TagLink, TagWrite,
-    TimelineEntry, TimelineItem, Write,
+    Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, MemoryStore, Page, PageRequest, Setting, TagLink,
+    TagWrite, TimelineEntry, TimelineItem, Write,
 };
 pub use tag::Tag;
 pub use validate::limits;

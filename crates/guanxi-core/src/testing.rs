@@ -50,6 +50,11 @@ macro_rules! store_conformance_tests {
             scoped_lists_equal_the_scope_predicate,
             contacts_by_phone_finds_live_exact_matches,
             access_model_is_versioned,
+            opportunities_round_trip_and_check_versions,
+            stage_history_is_append_only_per_opportunity,
+            opportunity_lists_equal_the_filter_predicate,
+            sales_facts_equal_the_reference_reduction,
+            leads_tasks_and_settings_round_trip,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -771,6 +776,273 @@ pub mod conformance {
         assert!(store.contacts_by_id_number(&id).unwrap().is_empty());
     }
 
+    fn sales_sample(store: &dyn CrmStore, count: u64) -> (Vec<sales::Opportunity>, Vec<sales::StageHistoryEntry>) {
+        let mut rng = super::sales_data::Rng::new(7);
+        let (opps, history): (Vec<_>, Vec<_>) = (0..count).map(|n| super::sales_data::opportunity(n, &mut rng)).unzip();
+        let history: Vec<_> = history.into_iter().flatten().collect();
+        store
+            .apply(&Changes {
+                opportunities: opps.iter().cloned().map(Write::Insert).collect(),
+                stage_history: history.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        (opps, history)
+    }
+
+    pub fn opportunities_round_trip_and_check_versions(store: &dyn CrmStore) {
+        let customer = insert_customers(store, 0..1, &[]).remove(0);
+        let mut rng = super::sales_data::Rng::new(3);
+        let (mut o, _) = super::sales_data::opportunity(1, &mut rng);
+        o.customer_id = Some(customer.id);
+        o.milestones = vec![sales::Milestone::new("报价", NaiveDate::from_ymd_opt(2024, 6, 1))];
+        o.lines = vec![
+            sales::ProductLine::new("授权", Decimal::from(3), Decimal::new(199_990, 2), Decimal::new(9_97, 2)).unwrap(),
+        ];
+        o.amount = sales::lines_total(&o.lines).unwrap();
+        store.apply(&Changes { opportunities: vec![Write::Insert(o.clone())], ..Default::default() }).unwrap();
+        assert_eq!(store.opportunity(o.id).unwrap().as_ref(), Some(&o));
+        assert_eq!(store.opportunity_by_code(&o.code).unwrap().as_ref(), Some(&o));
+        assert_eq!(store.opportunity(sales_id(99)).unwrap(), None);
+        // Same code under another id.
+        let twin = sales::Opportunity { id: sales_id(2), ..o.clone() };
+        let err = store.apply(&Changes { opportunities: vec![Write::Insert(twin)], ..Default::default() });
+        assert!(matches!(&err, Err(Error::Duplicate { field, .. }) if field == "code"), "{err:?}");
+        // An unknown customer.
+        let orphan = sales::Opportunity {
+            id: sales_id(3),
+            code: "O20240101999".into(),
+            customer_id: Some(CustomerId(id(999))),
+            ..o.clone()
+        };
+        let err = store.apply(&Changes { opportunities: vec![Write::Insert(orphan)], ..Default::default() });
+        assert!(matches!(&err, Err(Error::NotFound { entity: EntityKind::Customer, .. })), "{err:?}");
+        let moved = sales::Opportunity { stage: "intent".into(), version: 2, ..o.clone() };
+        let stale = Changes {
+            opportunities: vec![Write::Update { record: moved.clone(), expected_version: 7 }],
+            ..Default::default()
+        };
+        assert!(matches!(store.apply(&stale), Err(Error::Conflict { expected: 7, actual: 1, .. })));
+        store
+            .apply(&Changes {
+                opportunities: vec![Write::Update { record: moved.clone(), expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.opportunity(o.id).unwrap(), Some(moved));
+        let missing = sales::Opportunity { id: sales_id(50), version: 2, ..o };
+        let err = store.apply(&Changes {
+            opportunities: vec![Write::Update { record: missing, expected_version: 1 }],
+            ..Default::default()
+        });
+        assert!(matches!(err, Err(Error::NotFound { entity: EntityKind::Opportunity, .. })), "{err:?}");
+    }
+
+    fn sales_id(n: u128) -> OpportunityId {
+        OpportunityId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000u128 + n))
+    }
+
+    pub fn stage_history_is_append_only_per_opportunity(store: &dyn CrmStore) {
+        let (opps, history) = sales_sample(store, 12);
+        for o in &opps {
+            let mine: Vec<_> = history.iter().filter(|h| h.opportunity_id == o.id).cloned().collect();
+            let stored = store.stage_history(o.id).unwrap();
+            assert_eq!(stored, mine);
+            assert_eq!(
+                sales::replay(&stored.iter().map(|h| h.change.clone()).collect::<Vec<_>>()),
+                Some(o.stage.as_str())
+            );
+        }
+        let again = Changes { stage_history: vec![history[0].clone()], ..Default::default() };
+        assert!(matches!(store.apply(&again), Err(Error::Duplicate { .. })));
+        let orphan = sales::StageHistoryEntry { opportunity_id: sales_id(10_000), ..history[0].clone() };
+        let err = store.apply(&Changes { stage_history: vec![orphan], ..Default::default() });
+        assert!(matches!(err, Err(Error::NotFound { entity: EntityKind::Opportunity, .. })), "{err:?}");
+        assert!(store.stage_history(sales_id(10_000)).unwrap().is_empty());
+    }
+
+    pub fn opportunity_lists_equal_the_filter_predicate(store: &dyn CrmStore) {
+        let (opps, _) = sales_sample(store, 60);
+        let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+        let extra = proptest::sample::select(vec![
+            sales::OpportunityFilter::default(),
+            sales::OpportunityFilter::default().open(true),
+            sales::OpportunityFilter::default().open(false).owner(user("bob")),
+            sales::OpportunityFilter::default().stage("won"),
+        ]);
+        runner
+            .run(&(proptest::option::of(arb_scope()), extra), |(scope, extra)| {
+                let filter = sales::OpportunityFilter { scope, ..extra };
+                let expected: Vec<OpportunityId> = opps.iter().filter(|o| filter.matches(o)).map(|o| o.id).collect();
+                let mut got = Vec::new();
+                let mut page = PageRequest::first(7);
+                loop {
+                    let p = store.list_opportunities(&filter, &page).unwrap();
+                    got.extend(p.items.iter().map(|o| o.id));
+                    match p.next {
+                        Some(c) => page = PageRequest::after(c, 7),
+                        None => break,
+                    }
+                }
+                prop_assert_eq!(&got, &expected);
+                prop_assert_eq!(store.count_opportunities(&filter).unwrap(), expected.len() as u64);
+                let currencies: BTreeSet<String> =
+                    opps.iter().filter(|o| filter.matches(o)).map(|o| o.currency.clone()).collect();
+                prop_assert_eq!(
+                    store.opportunity_currencies(&filter).unwrap(),
+                    currencies.into_iter().collect::<Vec<_>>()
+                );
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    /// For random queries (range, owner, scope, currency), the store's grouped facts equal the
+    /// record-by-record reference reduction.
+    pub fn sales_facts_equal_the_reference_reduction(store: &dyn CrmStore) {
+        let (opps, history) = sales_sample(store, 150);
+        let p = sales::Pipeline::standard();
+        let day = |d: i64| super::sales_data::epoch() + Duration::days(d);
+        let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+        let strategy = (
+            proptest::option::of((0i64..400, 1i64..400)),
+            proptest::option::of(0usize..4),
+            proptest::option::of(arb_scope()),
+            proptest::bool::ANY,
+        );
+        runner
+            .run(&strategy, |(range, owner, scope, usd)| {
+                let mut q = sales::SalesQuery::new("standard");
+                if let Some((start, len)) = range {
+                    q = q.between(day(start), day(start + len));
+                }
+                q.owner = owner.map(|i| user(super::sales_data::OWNERS[i]));
+                q.scope = scope;
+                let currency = if usd { "USD" } else { "CNY" };
+                let expected = sales::SalesFacts::from_records(&p, &q, currency, &opps, |o| {
+                    history.iter().filter(|h| h.opportunity_id == o.id).cloned().collect()
+                });
+                let got = store.sales_facts(&p, &q, currency).unwrap();
+                prop_assert_eq!(&got, &expected);
+                let report = sales::SalesReport::from_facts(&p, currency, &got);
+                prop_assert_eq!(report, sales::SalesReport::from_facts(&p, currency, &expected));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    pub fn leads_tasks_and_settings_round_trip(store: &dyn CrmStore) {
+        use sales::{Lead, LeadFilter, LeadGrade, LeadStatus, Task, TaskFilter};
+        let lead = |n: u64, status: LeadStatus, owner: Option<&str>| Lead {
+            id: LeadId(id(n)),
+            code: format!("L20240501{n:03}"),
+            name: format!("线索{n}"),
+            company: Some("星河科技".into()),
+            phone: (n % 2 == 0).then(|| Phone::parse(&format!("1380000{n:04}")).unwrap()),
+            email: None,
+            source: Some("行业峰会".into()),
+            province: Some("广东省".into()),
+            industry: None,
+            budget_confirmed: n % 3 == 0,
+            need_confirmed: true,
+            grade: LeadGrade::ALL[(n % 3) as usize],
+            status,
+            owner: owner.map(user),
+            department: None,
+            converted: None,
+            created_by: user("alice"),
+            created_at: t0(),
+            updated_by: user("alice"),
+            updated_at: t0(),
+            version: 1,
+        };
+        let leads = vec![
+            lead(1, LeadStatus::New, None),
+            lead(2, LeadStatus::Assigned, Some("bob")),
+            lead(3, LeadStatus::Converted, Some("bob")),
+            lead(4, LeadStatus::Assigned, Some("carol")),
+        ];
+        store
+            .apply(&Changes { leads: leads.iter().cloned().map(Write::Insert).collect(), ..Default::default() })
+            .unwrap();
+        for l in &leads {
+            assert_eq!(store.lead(l.id).unwrap().as_ref(), Some(l));
+        }
+        let open_bob = LeadFilter { open: Some(true), owner: Some(user("bob")), ..Default::default() };
+        assert_eq!(store.count_leads(&open_bob).unwrap(), 1);
+        let page =
+            store.list_leads(&LeadFilter { open: Some(true), ..Default::default() }, &PageRequest::first(2)).unwrap();
+        assert_eq!(page.items.iter().map(|l| l.id).collect::<Vec<_>>(), vec![leads[0].id, leads[1].id]);
+        let next = store
+            .list_leads(
+                &LeadFilter { open: Some(true), ..Default::default() },
+                &PageRequest::after(page.next.unwrap(), 2),
+            )
+            .unwrap();
+        assert_eq!(next.items.iter().map(|l| l.id).collect::<Vec<_>>(), vec![leads[3].id]);
+        let stale = Lead { version: 2, ..leads[0].clone() };
+        let err = store.apply(&Changes {
+            leads: vec![Write::Update { record: stale, expected_version: 5 }],
+            ..Default::default()
+        });
+        assert!(matches!(err, Err(Error::Conflict { .. })), "{err:?}");
+
+        let (opps, _) = sales_sample(store, 2);
+        let task = |n: u64, owner: &str, due_h: i64, done: bool| Task {
+            id: TaskId(id(100 + n)),
+            title: format!("回访 {n}"),
+            notes: None,
+            due_at: t0() + Duration::hours(due_h),
+            owner: user(owner),
+            department: None,
+            opportunity_id: (n % 2 == 0).then_some(opps[0].id),
+            customer_id: None,
+            done_at: done.then(t0),
+            created_by: user("alice"),
+            created_at: t0(),
+            updated_by: user("alice"),
+            updated_at: t0(),
+            version: 1,
+        };
+        let tasks =
+            [task(1, "bob", 5, false), task(2, "bob", 1, false), task(3, "bob", 3, true), task(4, "carol", 2, false)];
+        store
+            .apply(&Changes { tasks: tasks.iter().cloned().map(Write::Insert).collect(), ..Default::default() })
+            .unwrap();
+        let open_bob = TaskFilter { owner: Some(user("bob")), open: Some(true), ..Default::default() };
+        assert_eq!(store.tasks(&open_bob).unwrap(), vec![tasks[1].clone(), tasks[0].clone()]);
+        let of_opp = TaskFilter { opportunity_id: Some(opps[0].id), ..Default::default() };
+        assert_eq!(store.tasks(&of_opp).unwrap(), vec![tasks[1].clone(), tasks[3].clone()]);
+        assert_eq!(store.task(tasks[2].id).unwrap().as_ref(), Some(&tasks[2]));
+        let orphan = Task { id: TaskId(id(200)), opportunity_id: Some(sales_id(10_000)), ..tasks[0].clone() };
+        let err = store.apply(&Changes { tasks: vec![Write::Insert(orphan)], ..Default::default() });
+        assert!(matches!(err, Err(Error::NotFound { entity: EntityKind::Opportunity, .. })), "{err:?}");
+
+        let s1 = store::Setting { key: "pipeline.x".into(), value: "{}".into(), version: 1 };
+        store.apply(&Changes { settings: vec![Write::Insert(s1.clone())], ..Default::default() }).unwrap();
+        assert_eq!(store.setting("pipeline.x").unwrap(), Some(s1.clone()));
+        assert!(matches!(
+            store.apply(&Changes { settings: vec![Write::Insert(s1.clone())], ..Default::default() }),
+            Err(Error::Duplicate { .. })
+        ));
+        let s2 = store::Setting { value: "[]".into(), version: 2, ..s1 };
+        assert!(matches!(
+            store.apply(&Changes {
+                settings: vec![Write::Update { record: s2.clone(), expected_version: 3 }],
+                ..Default::default()
+            }),
+            Err(Error::Conflict { .. })
+        ));
+        store
+            .apply(&Changes {
+                settings: vec![Write::Update { record: s2.clone(), expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(store.setting("pipeline.x").unwrap(), Some(s2));
+        assert_eq!(store.setting("nope").unwrap(), None);
+    }
+
     pub fn access_model_is_versioned(store: &dyn CrmStore) {
         assert_eq!(store.access_model().unwrap(), None);
         let m1 = AccessModel::default()
@@ -796,5 +1068,150 @@ pub mod conformance {
             })
             .unwrap();
         assert_eq!(store.access_model().unwrap().as_deref(), Some(&m2));
+    }
+}
+
+pub mod sales_data {
+    //! Deterministic pseudo-random sales data: opportunities moved through the standard
+    //! pipeline by its own rules, with their stage history. Used by the conformance suite, the
+    //! facade's tests and the benchmarks.
+
+    use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+    use rust_decimal::Decimal;
+    use uuid::Uuid;
+
+    use crate::sales::{Opportunity, Pipeline, ProductLine, SalesState, StageHistoryEntry, StageKind, StageMove};
+    use crate::{DepartmentId, OpportunityId, UserId};
+
+    /// Owners the generator uses.
+    pub const OWNERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
+    /// Departments, by owner index.
+    pub const DEPARTMENTS: [&str; 4] = ["east", "east", "south", "north"];
+    /// Provinces.
+    pub const PROVINCES: [&str; 4] = ["山东省", "广东省", "浙江省", "北京市"];
+    /// Products.
+    pub const PRODUCTS: [&str; 3] = ["CRM 标准版", "CRM 旗舰版", "实施服务"];
+
+    /// A small xorshift generator: reproducible without a dependency.
+    #[derive(Debug, Clone)]
+    pub struct Rng(u64);
+
+    impl Rng {
+        /// Seeded (0 is replaced by a constant).
+        pub fn new(seed: u64) -> Rng {
+            Rng(seed.max(1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+
+        /// The next value below `n`.
+        pub fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// The start of generated time: 2024-01-01 00:00 UTC.
+    pub fn epoch() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    /// Opportunity `n` (ids ordered by `n`) with its history, drawn from `rng`: opened within
+    /// 2024, moved 0–4 times through the standard pipeline (allowed moves only), some won or
+    /// lost, amounts from product lines or set directly, a few in USD, some hand-set probabilities.
+    pub fn opportunity(n: u64, rng: &mut Rng) -> (Opportunity, Vec<StageHistoryEntry>) {
+        let p = Pipeline::standard();
+        let o = rng.below(4) as usize;
+        let opened_at = epoch() + Duration::seconds(rng.below(360 * 86_400) as i64);
+        let lines: Vec<ProductLine> = (0..rng.below(3))
+            .map(|_| {
+                let q = Decimal::from(1 + rng.below(5));
+                let price = Decimal::new(1_000 + rng.below(5_000_000) as i64, 2);
+                let gross = q * price;
+                let discount = (gross * Decimal::new(rng.below(20) as i64, 2)).round_dp(2);
+                ProductLine::new(PRODUCTS[rng.below(3) as usize], q, price, discount).unwrap()
+            })
+            .collect();
+        let amount = if lines.is_empty() {
+            Decimal::new(rng.below(10_000_000) as i64, 2)
+        } else {
+            crate::sales::lines_total(&lines).unwrap()
+        };
+        let id = OpportunityId(Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0000u128 + u128::from(n)));
+        let by = UserId::new(OWNERS[o]).unwrap();
+        let mut state = SalesState::new(&p, amount);
+        state.set_fields.insert("expected_close".into());
+        let mut history = vec![StageHistoryEntry {
+            opportunity_id: id,
+            seq: 1,
+            change: StageMove { from: None, to: state.stage.clone(), amount, probability: state.probability },
+            at: opened_at,
+            by: by.clone(),
+            from_entered_at: None,
+            lost_reason: None,
+        }];
+        if rng.below(5) == 0 {
+            state = p.set_probability(&state, Some(Decimal::from(rng.below(101)))).unwrap();
+        }
+        let mut at = opened_at;
+        let mut furthest = state.stage.clone();
+        let (mut won_at, mut lost_at) = (None, None);
+        for _ in 0..rng.below(5) {
+            let target = &p.stages[1 + rng.below(p.stages.len() as u64 - 1) as usize];
+            let reason = p.lost_reasons[rng.below(p.lost_reasons.len() as u64) as usize].clone();
+            let Ok((next, mv)) = p.move_to(&state, &target.key, Some(&reason)) else { continue };
+            let entered = history.last().map(|h| h.at);
+            at += Duration::seconds(1 + rng.below(40 * 86_400) as i64);
+            furthest = p.further(&furthest, &next.stage).to_owned();
+            match target.kind {
+                StageKind::Won => won_at = Some(at),
+                StageKind::Lost => lost_at = Some(at),
+                StageKind::Open => {}
+            }
+            history.push(StageHistoryEntry {
+                opportunity_id: id,
+                seq: history.len() as u32 + 1,
+                change: mv,
+                at,
+                by: by.clone(),
+                from_entered_at: entered,
+                lost_reason: next.lost_reason.clone(),
+            });
+            state = next;
+        }
+        let expected_close = (rng.below(6) != 0)
+            .then(|| NaiveDate::from_ymd_opt(2024, 1, 1).unwrap() + Duration::days(rng.below(540) as i64));
+        let opp = Opportunity {
+            id,
+            code: Opportunity::code_for(opened_at.date_naive(), n + 1),
+            customer_id: None,
+            contact_id: None,
+            name: format!("商机 {n}"),
+            pipeline: p.key.clone(),
+            stage: state.stage.clone(),
+            furthest_stage: furthest,
+            probability: state.probability,
+            probability_source: state.probability_source,
+            amount,
+            currency: if rng.below(10) == 0 { "USD" } else { "CNY" }.to_owned(),
+            expected_close,
+            lines,
+            milestones: vec![],
+            cadence_days: (rng.below(3) == 0).then_some(3),
+            lost_reason: state.lost_reason.clone(),
+            owner: Some(by.clone()),
+            department: Some(DepartmentId::new(DEPARTMENTS[o]).unwrap()),
+            province: (rng.below(4) != 0).then(|| PROVINCES[rng.below(4) as usize].to_owned()),
+            opened_at,
+            won_at,
+            lost_at,
+            last_activity_at: at,
+            created_by: by.clone(),
+            created_at: opened_at,
+            updated_by: by,
+            updated_at: at,
+            version: 1,
+        };
+        (opp, history)
     }
 }

@@ -15,6 +15,7 @@
 mod codec;
 mod crypto;
 mod query;
+mod sales;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -22,10 +23,14 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use guanxi_core::sales::{
+    Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
+    TaskFilter,
+};
 use guanxi_core::{
     AccessModel, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer,
-    CustomerFilter, CustomerId, EncryptionError, EntityKind, Error, IdNumber, Interaction, Page, PageRequest, Phone,
-    Result, StorageError, Tag, TagWrite, Write,
+    CustomerFilter, CustomerId, EncryptionError, EntityKind, Error, IdNumber, Interaction, LeadId, OpportunityId, Page,
+    PageRequest, Phone, Result, Setting, StorageError, Tag, TagWrite, TaskId, Write,
 };
 
 use codec::*;
@@ -323,6 +328,7 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
             index_contact(&tx, c, Some(new))?;
         }
     }
+    let leads = sales::reencrypt_leads(&tx, old, new)?;
     tx.execute(
         "INSERT INTO settings (key, value, version) VALUES (?1, ?2, 1) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value, version = version + 1",
@@ -330,7 +336,7 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
     )
     .map_err(sql_err)?;
     tx.commit().map_err(sql_err)?;
-    Ok(contacts.len() as u64)
+    Ok(contacts.len() as u64 + leads)
 }
 
 /// Replaces a contact's rows in the lookup index (phones and identity number).
@@ -545,6 +551,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
             });
         }
     }
+    sales::apply(tx, changes, cipher)?;
     if !changes.change_log.is_empty() {
         // Chain onto the last stored entry; the IMMEDIATE transaction keeps other writers out.
         let last: Option<(i64, String)> = tx
@@ -606,13 +613,13 @@ fn require(tx: &Transaction<'_>, sql: &str, key: &str, entity: EntityKind) -> Re
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Constraint {
+pub(crate) enum Constraint {
     Unique,
     ForeignKey,
 }
 
 /// Which constraint a statement violated, from SQLite's extended result code.
-fn constraint(e: &rusqlite::Error) -> Option<Constraint> {
+pub(crate) fn constraint(e: &rusqlite::Error) -> Option<Constraint> {
     match e {
         rusqlite::Error::SqliteFailure(f, _) => match f.extended_code {
             rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
@@ -625,7 +632,7 @@ fn constraint(e: &rusqlite::Error) -> Option<Constraint> {
     }
 }
 
-fn on_insert(e: rusqlite::Error, entity: EntityKind, field: &str, value: &str) -> Error {
+pub(crate) fn on_insert(e: rusqlite::Error, entity: EntityKind, field: &str, value: &str) -> Error {
     if constraint(&e) == Some(Constraint::Unique) {
         Error::Duplicate { entity, field: field.to_owned(), value: value.to_owned() }
     } else {
@@ -654,7 +661,8 @@ impl CrmStore for SqliteStore {
         let mut conn = self.conn()?;
         // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
         // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
-        let cipher = if changes.contacts.is_empty() { None } else { self.keys()?.for_write()? };
+        let sensitive = !changes.contacts.is_empty() || changes.leads.iter().any(|l| l.record().phone.is_some());
+        let cipher = if sensitive { self.keys()?.for_write()? } else { None };
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
         apply_batch(&tx, changes, cipher.as_deref())?;
         tx.commit().map_err(sql_err)?;
@@ -835,5 +843,59 @@ impl CrmStore for SqliteStore {
         let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(params), log_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Setting>> {
+        sales::setting(&*self.conn()?, key)
+    }
+
+    fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>> {
+        sales::opportunity_by(&*self.conn()?, "id", &id.to_string())
+    }
+
+    fn opportunity_by_code(&self, code: &str) -> Result<Option<Opportunity>> {
+        sales::opportunity_by(&*self.conn()?, "code", code)
+    }
+
+    fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>> {
+        sales::list_opportunities(&*self.conn()?, filter, page)
+    }
+
+    fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64> {
+        sales::count_opportunities(&*self.conn()?, filter)
+    }
+
+    fn opportunity_currencies(&self, filter: &OpportunityFilter) -> Result<Vec<String>> {
+        sales::opportunity_currencies(&*self.conn()?, filter)
+    }
+
+    fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+        sales::stage_history(&*self.conn()?, &id.to_string())
+    }
+
+    fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts> {
+        sales::sales_facts(&*self.conn()?, pipeline, query, currency)
+    }
+
+    fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
+        let keys = self.keys()?;
+        sales::lead(&*self.conn()?, &id.to_string(), keys.cipher.as_deref())
+    }
+
+    fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
+        let keys = self.keys()?;
+        sales::list_leads(&*self.conn()?, filter, page, keys.cipher.as_deref())
+    }
+
+    fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {
+        sales::count_leads(&*self.conn()?, filter)
+    }
+
+    fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        sales::task(&*self.conn()?, &id.to_string())
+    }
+
+    fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
+        sales::tasks(&*self.conn()?, filter)
     }
 }

@@ -49,7 +49,7 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>, orde
         conds.push(format!("{order_key} > {p}"));
     }
     if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        conds.push(scope_condition(scope, &mut params, ordered));
+        conds.push(scope_condition("c", scope, &mut params, ordered));
     }
     match f.deleted {
         Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
@@ -97,26 +97,26 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>, orde
 /// conditions choose (`+` keeps SQLite from answering it with an OR of index lookups and a
 /// sort, which costs a full sort of the scope for every page); counts, which need no order,
 /// leave SQLite free to use the indexes.
-fn scope_condition(scope: &RecordScope, params: &mut Vec<Value>, ordered: bool) -> String {
+pub(crate) fn scope_condition(alias: &str, scope: &RecordScope, params: &mut Vec<Value>, ordered: bool) -> String {
     let mut bind = |v: String| {
         params.push(Value::Text(v));
         format!("?{}", params.len())
     };
     if scope.departments.is_empty() && scope.provinces.is_empty() && scope.owners.len() == 1 {
         let owner = scope.owners.iter().next().map(|o| o.to_string()).unwrap_or_default();
-        return format!("c.owner = {}", bind(owner));
+        return format!("{alias}.owner = {}", bind(owner));
     }
     let mut any = Vec::new();
     let sets: [(&str, Vec<String>); 3] = [
-        ("c.owner", scope.owners.iter().map(|o| o.to_string()).collect()),
-        ("c.department", scope.departments.iter().map(|d| d.to_string()).collect()),
-        ("c.province", scope.provinces.iter().cloned().collect()),
+        ("owner", scope.owners.iter().map(|o| o.to_string()).collect()),
+        ("department", scope.departments.iter().map(|d| d.to_string()).collect()),
+        ("province", scope.provinces.iter().cloned().collect()),
     ];
     for (col, values) in sets {
         if !values.is_empty() {
             let binds: Vec<String> = values.into_iter().map(&mut bind).collect();
             let unary = if ordered { "+" } else { "" };
-            any.push(format!("{unary}{col} IN ({})", binds.join(", ")));
+            any.push(format!("{unary}{alias}.{col} IN ({})", binds.join(", ")));
         }
     }
     if any.is_empty() { "0".to_owned() } else { format!("({})", any.join(" OR ")) }

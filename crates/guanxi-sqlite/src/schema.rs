@@ -156,6 +156,86 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX customers_by_owner_id ON customers (owner, id, deleted_at);
     CREATE INDEX customers_by_department ON customers (department, deleted_at);
     "#,
+    // 3: sales. Records are stored whole as JSON (`doc`) next to the columns queries and
+    // reports read; money columns are integers in 1/10000 units, so sums are exact.
+    r#"
+    CREATE TABLE opportunities (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        code TEXT NOT NULL UNIQUE,
+        pipeline TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        stage TEXT NOT NULL,
+        furthest_stage TEXT NOT NULL,
+        opened_at TEXT NOT NULL,
+        opened_s INTEGER NOT NULL,
+        closed_at TEXT,
+        closed_s INTEGER,
+        won INTEGER,
+        amount_e4 INTEGER NOT NULL,
+        probability TEXT NOT NULL,
+        expected_close TEXT,
+        owner TEXT,
+        department TEXT,
+        province TEXT,
+        customer_id TEXT REFERENCES customers (id),
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX opportunities_by_customer ON opportunities (customer_id);
+    CREATE INDEX opportunities_by_owner ON opportunities (owner, id);
+
+    CREATE TABLE opportunity_lines (
+        opp INTEGER NOT NULL REFERENCES opportunities (n),
+        line INTEGER NOT NULL,
+        product TEXT NOT NULL,
+        total_e4 INTEGER NOT NULL,
+        PRIMARY KEY (opp, line)
+    ) STRICT, WITHOUT ROWID;
+
+    CREATE TABLE stage_history (
+        opp INTEGER NOT NULL REFERENCES opportunities (n),
+        seq INTEGER NOT NULL,
+        from_stage TEXT,
+        to_stage TEXT NOT NULL,
+        stay_s INTEGER,
+        lost_reason TEXT,
+        at TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (opp, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TRIGGER stage_history_no_update BEFORE UPDATE ON stage_history
+        BEGIN SELECT RAISE(ABORT, 'stage_history is append-only'); END;
+    CREATE TRIGGER stage_history_no_delete BEFORE DELETE ON stage_history
+        BEGIN SELECT RAISE(ABORT, 'stage_history is append-only'); END;
+
+    CREATE TABLE leads (
+        id TEXT PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        grade TEXT NOT NULL,
+        owner TEXT,
+        department TEXT,
+        province TEXT,
+        phone TEXT,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX leads_by_owner ON leads (owner, status);
+
+    CREATE TABLE tasks (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        department TEXT,
+        opportunity_id TEXT REFERENCES opportunities (id),
+        due_at TEXT NOT NULL,
+        done INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX tasks_by_owner ON tasks (owner, done, due_at);
+    CREATE INDEX tasks_by_opportunity ON tasks (opportunity_id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -8,16 +8,20 @@ use std::sync::{Arc, RwLock};
 
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 
-use super::{Changes, CrmStore, CustomerFilter, Page, PageRequest, TagWrite, Write};
+use super::{Changes, CrmStore, CustomerFilter, Page, PageRequest, Setting, TagWrite, Write};
 use crate::access::AccessModel;
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
 use crate::contact::Contact;
 use crate::custom_field::CustomFieldDef;
 use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, StorageError};
-use crate::ids::{ContactId, CustomerId, InteractionId};
+use crate::ids::{ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId};
 use crate::interaction::Interaction;
 use crate::normalize::{IdNumber, Phone};
+use crate::sales::{
+    Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
+    TaskFilter,
+};
 use crate::tag::Tag;
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +38,26 @@ struct State {
     change_log: Vector<ChangeLogEntry>,
     sequences: HashMap<String, u64>,
     access: Option<Arc<AccessModel>>,
+    settings: OrdMap<String, Setting>,
+    opportunities: OrdMap<OpportunityId, Opportunity>,
+    opportunity_codes: HashMap<String, OpportunityId>,
+    stage_history: OrdMap<(OpportunityId, u32), StageHistoryEntry>,
+    leads: OrdMap<LeadId, Lead>,
+    lead_codes: HashMap<String, LeadId>,
+    tasks: OrdMap<TaskId, Task>,
+}
+
+/// Checks a versioned write against the stored version: an insert over an existing record
+/// is a duplicate, an update needs the expected version.
+fn check_write<T>(w: &Write<T>, stored: Option<u64>, entity: EntityKind, id: impl ToString) -> Result<()> {
+    match (w, stored) {
+        (Write::Insert(_), Some(_)) => Err(duplicate(entity, "id", id.to_string())),
+        (Write::Update { .. }, None) => Err(Error::not_found(entity, id.to_string())),
+        (Write::Update { expected_version, .. }, Some(v)) if *expected_version != v => {
+            Err(conflict(entity, id.to_string(), *expected_version, v))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A store that keeps everything in memory; dropped with the handle.
@@ -126,6 +150,60 @@ impl State {
                 (Write::Update { .. }, None) => return Err(Error::not_found(EntityKind::Role, "access model")),
                 _ => self.access = Some(Arc::new(w.record().clone())),
             }
+        }
+        for w in &changes.settings {
+            let key = &w.record().key;
+            check_write(w, self.settings.get(key).map(|s| s.version), EntityKind::Pipeline, key)?;
+            self.settings.insert(key.clone(), w.record().clone());
+        }
+        for w in &changes.opportunities {
+            let o = w.record();
+            let stored = self.opportunities.get(&o.id);
+            check_write(w, stored.map(|s| s.version), EntityKind::Opportunity, o.id)?;
+            if let Some(c) = o.customer_id.filter(|c| !self.customers.contains_key(c)) {
+                return Err(Error::not_found(EntityKind::Customer, c));
+            }
+            let old_code = stored.map(|s| s.code.clone());
+            if old_code.as_ref() != Some(&o.code) {
+                if self.opportunity_codes.contains_key(&o.code) {
+                    return Err(duplicate(EntityKind::Opportunity, "code", &o.code));
+                }
+                if let Some(old) = old_code {
+                    self.opportunity_codes.remove(&old);
+                }
+                self.opportunity_codes.insert(o.code.clone(), o.id);
+            }
+            self.opportunities.insert(o.id, o.clone());
+        }
+        for h in &changes.stage_history {
+            if !self.opportunities.contains_key(&h.opportunity_id) {
+                return Err(Error::not_found(EntityKind::Opportunity, h.opportunity_id));
+            }
+            let key = (h.opportunity_id, h.seq);
+            if self.stage_history.contains_key(&key) {
+                return Err(duplicate(EntityKind::Opportunity, "stage_history.seq", h.seq));
+            }
+            self.stage_history.insert(key, h.clone());
+        }
+        for w in &changes.leads {
+            let l = w.record();
+            let stored = self.leads.get(&l.id);
+            check_write(w, stored.map(|s| s.version), EntityKind::Lead, l.id)?;
+            if stored.is_none() {
+                if self.lead_codes.contains_key(&l.code) {
+                    return Err(duplicate(EntityKind::Lead, "code", &l.code));
+                }
+                self.lead_codes.insert(l.code.clone(), l.id);
+            }
+            self.leads.insert(l.id, l.clone());
+        }
+        for w in &changes.tasks {
+            let t = w.record();
+            check_write(w, self.tasks.get(&t.id).map(|s| s.version), EntityKind::Task, t.id)?;
+            if let Some(o) = t.opportunity_id.filter(|o| !self.opportunities.contains_key(o)) {
+                return Err(Error::not_found(EntityKind::Opportunity, o));
+            }
+            self.tasks.insert(t.id, t.clone());
         }
         let mut appended = changes.change_log.clone();
         let last = self.change_log.last().map(|e| (e.seq, e.hash.as_str()));
@@ -350,5 +428,88 @@ impl CrmStore for MemoryStore {
     fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
         let s = self.read()?;
         Ok(s.change_log.iter().filter(|e| query.matches(e)).take(query.limit.unwrap_or(usize::MAX)).cloned().collect())
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Setting>> {
+        Ok(self.read()?.settings.get(key).cloned())
+    }
+
+    fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>> {
+        Ok(self.read()?.opportunities.get(&id).cloned())
+    }
+
+    fn opportunity_by_code(&self, code: &str) -> Result<Option<Opportunity>> {
+        let s = self.read()?;
+        Ok(s.opportunity_codes.get(code).and_then(|id| s.opportunities.get(id)).cloned())
+    }
+
+    fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map(|c| OpportunityId(c.last_id()));
+        let rows: Vec<Opportunity> = s
+            .opportunities
+            .values()
+            .filter(|o| start.is_none_or(|s| o.id > s) && filter.matches(o))
+            .take(page.limit + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |o| o.id.0))
+    }
+
+    fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64> {
+        Ok(self.read()?.opportunities.values().filter(|o| filter.matches(o)).count() as u64)
+    }
+
+    fn opportunity_currencies(&self, filter: &OpportunityFilter) -> Result<Vec<String>> {
+        let s = self.read()?;
+        let set: std::collections::BTreeSet<String> =
+            s.opportunities.values().filter(|o| filter.matches(o)).map(|o| o.currency.clone()).collect();
+        Ok(set.into_iter().collect())
+    }
+
+    fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+        let s = self.read()?;
+        Ok(s.stage_history.range((id, 0)..=(id, u32::MAX)).map(|(_, h)| h.clone()).collect())
+    }
+
+    fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts> {
+        let s = self.read()?;
+        Ok(SalesFacts::from_records(pipeline, query, currency, s.opportunities.values(), |o| {
+            s.stage_history.range((o.id, 0)..=(o.id, u32::MAX)).map(|(_, h)| h.clone()).collect()
+        }))
+    }
+
+    fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
+        Ok(self.read()?.leads.get(&id).cloned())
+    }
+
+    fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map(|c| LeadId(c.last_id()));
+        let rows: Vec<Lead> = s
+            .leads
+            .values()
+            .filter(|l| start.is_none_or(|s| l.id > s) && filter.matches(l))
+            .take(page.limit + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |l| l.id.0))
+    }
+
+    fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {
+        Ok(self.read()?.leads.values().filter(|l| filter.matches(l)).count() as u64)
+    }
+
+    fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        Ok(self.read()?.tasks.get(&id).cloned())
+    }
+
+    fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
+        let s = self.read()?;
+        let mut out: Vec<Task> = s.tasks.values().filter(|t| filter.matches(t)).cloned().collect();
+        out.sort_by_key(|t| (t.due_at, t.id));
+        Ok(out)
     }
 }

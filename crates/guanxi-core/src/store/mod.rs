@@ -21,9 +21,14 @@ use crate::custom_field::{CustomFieldDef, CustomFilter};
 use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus, SizeBand};
 use crate::error::{EntityKind, Error, Result};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
+use crate::ids::{LeadId, OpportunityId, TaskId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
 use crate::normalize::{IdNumber, Phone};
+use crate::sales::{
+    Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
+    TaskFilter,
+};
 use crate::tag::Tag;
 
 /// A record write inside a batch.
@@ -78,8 +83,20 @@ pub struct TagLink {
     pub linked: bool,
 }
 
+/// A versioned configuration document (a pipeline, the lead rules), stored as JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Key, e.g. `pipeline.standard`.
+    pub key: String,
+    /// JSON text.
+    pub value: String,
+    /// 1 on insert, +1 per update.
+    pub version: u64,
+}
+
 /// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
-/// interactions, custom fields, access model, change log (so a customer insert can link a tag created in the
+/// interactions, custom fields, access model, settings, opportunities, stage history, leads,
+/// tasks, change log (so a customer insert can link a tag created in the
 /// same batch, and a contact can belong to a customer created in it).
 ///
 /// Customer writes store every field except `tags`: an insert links the tags it carries, an
@@ -107,6 +124,16 @@ pub struct Changes {
     pub custom_fields: Vec<CustomFieldDef>,
     /// The access model (departments, users, custom roles), inserted once then updated.
     pub access: Option<Write<AccessModel>>,
+    /// Configuration documents.
+    pub settings: Vec<Write<Setting>>,
+    /// Opportunity inserts and updates.
+    pub opportunities: Vec<Write<Opportunity>>,
+    /// Stage-history entries (append-only; an existing (opportunity, seq) is a [`Error::Duplicate`]).
+    pub stage_history: Vec<StageHistoryEntry>,
+    /// Lead inserts and updates.
+    pub leads: Vec<Write<Lead>>,
+    /// Task inserts and updates.
+    pub tasks: Vec<Write<Task>>,
     /// Change-log entries; the store assigns their `seq`.
     pub change_log: Vec<ChangeLogEntry>,
 }
@@ -121,6 +148,11 @@ impl Changes {
             && self.interactions.is_empty()
             && self.custom_fields.is_empty()
             && self.access.is_none()
+            && self.settings.is_empty()
+            && self.opportunities.is_empty()
+            && self.stage_history.is_empty()
+            && self.leads.is_empty()
+            && self.tasks.is_empty()
             && self.change_log.is_empty()
     }
 }
@@ -465,6 +497,46 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
 
     /// Change-log entries matching the query, in `seq` order.
     fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>>;
+
+    /// A configuration document by key.
+    fn setting(&self, key: &str) -> Result<Option<Setting>>;
+
+    /// An opportunity by id.
+    fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>>;
+
+    /// An opportunity by code.
+    fn opportunity_by_code(&self, code: &str) -> Result<Option<Opportunity>>;
+
+    /// One page of the opportunities matching `filter`, ordered by id.
+    fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>>;
+
+    /// How many opportunities match `filter`.
+    fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64>;
+
+    /// The currencies of the opportunities matching `filter`, sorted.
+    fn opportunity_currencies(&self, filter: &OpportunityFilter) -> Result<Vec<String>>;
+
+    /// An opportunity's stage history, oldest first.
+    fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>>;
+
+    /// The grouped facts a sales report is computed from, for the opportunities of `query`
+    /// in `currency`: equal to [`SalesFacts::from_records`] over the same records.
+    fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts>;
+
+    /// A lead by id.
+    fn lead(&self, id: LeadId) -> Result<Option<Lead>>;
+
+    /// One page of the leads matching `filter`, ordered by id.
+    fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>>;
+
+    /// How many leads match `filter`.
+    fn count_leads(&self, filter: &LeadFilter) -> Result<u64>;
+
+    /// A task by id.
+    fn task(&self, id: TaskId) -> Result<Option<Task>>;
+
+    /// The tasks matching `filter`, by due instant then id.
+    fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>>;
 
     /// Writes a consistent snapshot of the whole store to a new file at `dest`, while other
     /// writers may go on writing. Stores with no file format refuse with [`Error::InvalidState`].

@@ -25,6 +25,25 @@ use crate::error::{Error, Result, ValidationErrors, ValidationReason};
 use crate::macros::vocabulary;
 use crate::normalize::fold_text;
 
+mod lead;
+mod opportunity;
+mod report;
+mod task;
+
+pub use lead::{
+    AssignmentRule, GradeRule, Lead, LeadCondition, LeadConversion, LeadFilter, LeadGrade, LeadRules, LeadStatus,
+    NewLead, ValidLead,
+};
+pub use opportunity::{
+    DEFAULT_CURRENCY, MAX_MONEY, MONEY_SCALE, Milestone, NewOpportunity, Opportunity, OpportunityFilter,
+    OpportunityPatch, StageHistoryEntry, currency_code,
+};
+pub use report::{
+    ClosedGroup, CycleStats, ForecastGroup, ForecastMonth, FunnelStage, KeyedAmount, LossGroup, OpenedGroup,
+    RATIO_SCALE, SalesFacts, SalesQuery, SalesReport, StayGroup, whole_days, whole_seconds,
+};
+pub use task::{Agenda, AgendaItem, NewTask, Task, TaskFilter, agenda};
+
 vocabulary! {
     /// Whether a stage is still in play or closes the opportunity.
     ///
@@ -216,6 +235,22 @@ impl Pipeline {
     /// A stage by key.
     pub fn stage(&self, key: &str) -> Option<&Stage> {
         self.stages.iter().find(|s| s.key == key)
+    }
+
+    /// The first open stage: where opportunities start by default.
+    pub fn first_open(&self) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.kind == StageKind::Open)
+    }
+
+    /// Of two stage keys, the one further along the pipeline among open stages: what an
+    /// opportunity's furthest stage becomes after entering `entered` (closed stages leave it).
+    pub fn further<'a>(&self, furthest: &'a str, entered: &'a str) -> &'a str {
+        let pos = |k: &str| self.stages.iter().position(|s| s.key == k && s.kind == StageKind::Open);
+        match (pos(furthest), pos(entered)) {
+            (Some(a), Some(b)) if b > a => entered,
+            (None, Some(_)) => entered,
+            _ => furthest,
+        }
     }
 
     /// Checks the definition: keys unique and non-empty, probabilities 0–100, at least one

@@ -1,0 +1,693 @@
+//! Sales storage: settings documents, opportunities with their lines and stage history, leads
+//! and tasks; and the grouped queries sales reports are computed from.
+//!
+//! Records are stored whole as JSON (`doc`) beside the columns that filters and reports read,
+//! written from the same record in the same statement.
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use guanxi_core::sales::{
+    ClosedGroup, ForecastGroup, KeyedAmount, Lead, LeadFilter, LossGroup, MONEY_SCALE, OpenedGroup, Opportunity,
+    OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, StageKind, StayGroup, Task, TaskFilter,
+    whole_seconds,
+};
+use guanxi_core::store::Setting;
+use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, Write};
+
+use crate::codec::ts;
+use crate::crypto::Cipher;
+use crate::query::scope_condition;
+use crate::{Constraint, constraint, on_insert, sql_err};
+
+/// Money as an integer count of 1/10000 units (amounts are validated to fit).
+fn e4(v: Decimal) -> Result<i64> {
+    (v * Decimal::from(10_000))
+        .trunc()
+        .to_i64()
+        .ok_or_else(|| StorageError::msg(format!("amount {v} does not fit the money column")).into())
+}
+
+fn from_e4(v: i64) -> Decimal {
+    Decimal::new(v, MONEY_SCALE).normalize()
+}
+
+fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StorageError::with_source("record does not encode", e).into())
+}
+
+fn from_doc<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+/// What a foreign-key failure of a table's write means: the record it names does not exist.
+type Referenced = Option<(EntityKind, String)>;
+
+/// Runs a versioned write: `insert` for an insert, `update` (whose last parameter is the
+/// expected version) for an update; a missed update becomes Conflict or NotFound.
+#[allow(clippy::too_many_arguments)] // one call per table, each naming its SQL
+fn versioned<T>(
+    tx: &Transaction<'_>,
+    w: &Write<T>,
+    table: &str,
+    entity: EntityKind,
+    id: &str,
+    (insert, update): (&str, &str),
+    mut values: Vec<Value>,
+    referenced: Referenced,
+) -> Result<()> {
+    let fk = |e: rusqlite::Error| match (constraint(&e), &referenced) {
+        (Some(Constraint::ForeignKey), Some((kind, key))) => Error::not_found(*kind, key),
+        _ => sql_err(e),
+    };
+    match w {
+        Write::Insert(_) => {
+            tx.prepare_cached(insert).map_err(sql_err)?.execute(params_from_iter(&values)).map_err(
+                |e| match constraint(&e) {
+                    Some(Constraint::ForeignKey) => fk(e),
+                    _ => {
+                        let field = if e_mentions_code(&e) { "code" } else { "id" };
+                        on_insert(e, entity, field, id)
+                    }
+                },
+            )?;
+        }
+        Write::Update { expected_version, .. } => {
+            values.push(Value::Integer(*expected_version as i64));
+            let n = tx.prepare_cached(update).map_err(sql_err)?.execute(params_from_iter(&values)).map_err(fk)?;
+            if n == 0 {
+                let key = if table == "settings" { "key" } else { "id" };
+                let actual: Option<i64> = tx
+                    .query_row(&format!("SELECT version FROM {table} WHERE {key} = ?1"), [id], |r| r.get(0))
+                    .optional()
+                    .map_err(sql_err)?;
+                return Err(match actual {
+                    Some(a) => Error::Conflict {
+                        entity,
+                        id: id.to_owned(),
+                        expected: *expected_version,
+                        actual: u64::try_from(a).unwrap_or(0),
+                    },
+                    None => Error::not_found(entity, id),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn e_mentions_code(e: &rusqlite::Error) -> bool {
+    e.to_string().contains(".code")
+}
+
+fn text(v: impl Into<String>) -> Value {
+    Value::Text(v.into())
+}
+
+fn opt_text(v: Option<impl Into<String>>) -> Value {
+    v.map_or(Value::Null, |s| Value::Text(s.into()))
+}
+
+/// Where a lead's encrypted phone is bound.
+fn lead_phone_context(id: &str) -> String {
+    format!("leads.phone:{id}")
+}
+
+const OPP_UPSERT_COLUMNS: &str = "id, code, pipeline, currency, stage, furthest_stage, opened_at, opened_s, \
+    closed_at, closed_s, won, amount_e4, probability, expected_close, owner, department, province, customer_id, \
+    version, doc";
+
+/// Applies the sales part of a batch: settings, opportunities, stage history, leads, tasks.
+pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
+    for w in &changes.settings {
+        let s = w.record();
+        versioned(
+            tx,
+            w,
+            "settings",
+            EntityKind::Pipeline,
+            &s.key,
+            (
+                "INSERT INTO settings (key, value, version) VALUES (?1, ?2, ?3)",
+                "UPDATE settings SET value = ?2, version = ?3 WHERE key = ?1 AND version = ?4",
+            ),
+            vec![text(s.key.clone()), text(s.value.clone()), Value::Integer(s.version as i64)],
+            None,
+        )?;
+    }
+    if !changes.opportunities.is_empty() {
+        let cols: Vec<&str> = OPP_UPSERT_COLUMNS.split(", ").collect();
+        let insert = format!(
+            "INSERT INTO opportunities ({OPP_UPSERT_COLUMNS}) VALUES ({})",
+            (1..=cols.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+        );
+        let sets: Vec<String> = cols.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ?{}", i + 1)).collect();
+        let update =
+            format!("UPDATE opportunities SET {} WHERE id = ?1 AND version = ?{}", sets.join(", "), cols.len() + 1);
+        for w in &changes.opportunities {
+            let o = w.record();
+            let id = o.id.to_string();
+            let closed = o.closed_at();
+            let values = vec![
+                text(id.clone()),
+                text(o.code.clone()),
+                text(o.pipeline.clone()),
+                text(o.currency.clone()),
+                text(o.stage.clone()),
+                text(o.furthest_stage.clone()),
+                text(ts(o.opened_at)),
+                Value::Integer(o.opened_at.timestamp()),
+                opt_text(closed.map(ts)),
+                closed.map_or(Value::Null, |c| Value::Integer(c.timestamp())),
+                if o.won_at.is_some() {
+                    Value::Integer(1)
+                } else if o.lost_at.is_some() {
+                    Value::Integer(0)
+                } else {
+                    Value::Null
+                },
+                Value::Integer(e4(o.amount)?),
+                text(o.probability.normalize().to_string()),
+                opt_text(o.expected_close.map(|d| d.to_string())),
+                opt_text(o.owner.as_ref().map(|u| u.to_string())),
+                opt_text(o.department.as_ref().map(|d| d.to_string())),
+                opt_text(o.province.clone()),
+                opt_text(o.customer_id.map(|c| c.to_string())),
+                Value::Integer(o.version as i64),
+                text(to_doc(o)?),
+            ];
+            let customer = o.customer_id.map(|c| (EntityKind::Customer, c.to_string()));
+            versioned(tx, w, "opportunities", EntityKind::Opportunity, &id, (&insert, &update), values, customer)?;
+            let n: i64 = tx
+                .prepare_cached("SELECT n FROM opportunities WHERE id = ?1")
+                .map_err(sql_err)?
+                .query_row([&id], |r| r.get(0))
+                .map_err(sql_err)?;
+            tx.prepare_cached("DELETE FROM opportunity_lines WHERE opp = ?1")
+                .map_err(sql_err)?
+                .execute([n])
+                .map_err(sql_err)?;
+            let mut line = tx
+                .prepare_cached("INSERT INTO opportunity_lines (opp, line, product, total_e4) VALUES (?1, ?2, ?3, ?4)")
+                .map_err(sql_err)?;
+            for (i, l) in o.lines.iter().enumerate() {
+                line.execute(params![n, i as i64, l.product, e4(l.total())?]).map_err(sql_err)?;
+            }
+        }
+    }
+    for h in &changes.stage_history {
+        let id = h.opportunity_id.to_string();
+        let n: Option<i64> = tx
+            .prepare_cached("SELECT n FROM opportunities WHERE id = ?1")
+            .map_err(sql_err)?
+            .query_row([&id], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        let n = n.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &id))?;
+        tx.prepare_cached(
+            "INSERT INTO stage_history (opp, seq, from_stage, to_stage, stay_s, lost_reason, at, doc) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .map_err(sql_err)?
+        .execute(params![
+            n,
+            h.seq,
+            h.change.from,
+            h.change.to,
+            h.from_entered_at.map(|e| whole_seconds(e, h.at)),
+            h.lost_reason,
+            ts(h.at),
+            to_doc(h)?
+        ])
+        .map_err(|e| on_insert(e, EntityKind::Opportunity, "stage_history.seq", &h.seq.to_string()))?;
+    }
+    for w in &changes.leads {
+        let l = w.record();
+        let id = l.id.to_string();
+        let phone = match (&l.phone, cipher) {
+            (Some(p), Some(c)) => Some(c.encrypt(&lead_phone_context(&id), p.as_str())?),
+            (Some(p), None) => Some(p.as_str().to_owned()),
+            (None, _) => None,
+        };
+        // The phone lives only in its own (possibly encrypted) column.
+        let doc = to_doc(&Lead { phone: None, ..l.clone() })?;
+        versioned(
+            tx,
+            w,
+            "leads",
+            EntityKind::Lead,
+            &id,
+            (
+                "INSERT INTO leads (id, code, status, grade, owner, department, province, phone, version, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "UPDATE leads SET code = ?2, status = ?3, grade = ?4, owner = ?5, department = ?6, province = ?7, \
+                 phone = ?8, version = ?9, doc = ?10 WHERE id = ?1 AND version = ?11",
+            ),
+            vec![
+                text(id.clone()),
+                text(l.code.clone()),
+                text(l.status.as_str()),
+                text(l.grade.as_str()),
+                opt_text(l.owner.as_ref().map(|u| u.to_string())),
+                opt_text(l.department.as_ref().map(|d| d.to_string())),
+                opt_text(l.province.clone()),
+                opt_text(phone),
+                Value::Integer(l.version as i64),
+                text(doc),
+            ],
+            None,
+        )?;
+    }
+    for w in &changes.tasks {
+        let t = w.record();
+        let id = t.id.to_string();
+        versioned(
+            tx,
+            w,
+            "tasks",
+            EntityKind::Task,
+            &id,
+            (
+                "INSERT INTO tasks (id, owner, department, opportunity_id, due_at, done, version, doc) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "UPDATE tasks SET owner = ?2, department = ?3, opportunity_id = ?4, due_at = ?5, done = ?6, \
+                 version = ?7, doc = ?8 WHERE id = ?1 AND version = ?9",
+            ),
+            vec![
+                text(id.clone()),
+                text(t.owner.to_string()),
+                opt_text(t.department.as_ref().map(|d| d.to_string())),
+                opt_text(t.opportunity_id.map(|o| o.to_string())),
+                text(ts(t.due_at)),
+                Value::Integer(i64::from(t.done_at.is_some())),
+                Value::Integer(t.version as i64),
+                text(to_doc(t)?),
+            ],
+            t.opportunity_id.map(|o| (EntityKind::Opportunity, o.to_string())),
+        )?;
+    }
+    Ok(())
+}
+
+/// Re-encrypts lead phones from `old` to `new` (inside the caller's transaction).
+pub(crate) fn reencrypt_leads(tx: &Transaction<'_>, old: Option<&Cipher>, new: &Cipher) -> Result<u64> {
+    let rows: Vec<(String, String)> = {
+        let mut stmt = tx.prepare("SELECT id, phone FROM leads WHERE phone IS NOT NULL").map_err(sql_err)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
+    };
+    let mut update = tx.prepare("UPDATE leads SET phone = ?2 WHERE id = ?1").map_err(sql_err)?;
+    for (id, stored) in &rows {
+        let plain = open_phone(id, stored, old)?;
+        update.execute(params![id, new.encrypt(&lead_phone_context(id), &plain)?]).map_err(sql_err)?;
+    }
+    Ok(rows.len() as u64)
+}
+
+fn open_phone(id: &str, stored: &str, cipher: Option<&Cipher>) -> Result<String> {
+    if !Cipher::is_encrypted(stored) {
+        return Ok(stored.to_owned());
+    }
+    let c = cipher.ok_or(Error::Encryption(guanxi_core::EncryptionError::KeyRequired))?;
+    c.decrypt(&lead_phone_context(id), stored)
+}
+
+/// A setting by key.
+pub(crate) fn setting(conn: &Connection, key: &str) -> Result<Option<Setting>> {
+    conn.prepare_cached("SELECT key, value, version FROM settings WHERE key = ?1")
+        .map_err(sql_err)?
+        .query_row([key], |r| {
+            Ok(Setting { key: r.get(0)?, value: r.get(1)?, version: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0) })
+        })
+        .optional()
+        .map_err(sql_err)
+}
+
+/// Conditions of an opportunity filter over `opportunities o`.
+fn opportunity_where(f: &OpportunityFilter, params: &mut Vec<Value>) -> Vec<String> {
+    let mut conds = Vec::new();
+    let mut eq = |col: &str, v: Option<String>, params: &mut Vec<Value>| {
+        if let Some(v) = v {
+            params.push(Value::Text(v));
+            conds.push(format!("o.{col} = ?{}", params.len()));
+        }
+    };
+    eq("pipeline", f.pipeline.clone(), params);
+    eq("stage", f.stage.clone(), params);
+    eq("customer_id", f.customer_id.map(|c| c.to_string()), params);
+    eq("owner", f.owner.as_ref().map(|u| u.to_string()), params);
+    eq("department", f.department.as_ref().map(|d| d.to_string()), params);
+    match f.open {
+        Some(true) => conds.push("o.closed_at IS NULL".into()),
+        Some(false) => conds.push("o.closed_at IS NOT NULL".into()),
+        None => {}
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        conds.push(scope_condition("o", scope, params, false));
+    }
+    conds
+}
+
+fn where_sql(conds: &[String]) -> String {
+    if conds.is_empty() { "1".to_owned() } else { conds.join(" AND ") }
+}
+
+fn docs<T: DeserializeOwned>(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
+    let rows = stmt.query_map(params_from_iter(params), |r| from_doc::<T>(r.get_ref(0)?.as_str()?)).map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+fn count(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
+    let n: i64 = conn
+        .prepare_cached(sql)
+        .map_err(sql_err)?
+        .query_row(params_from_iter(params), |r| r.get(0))
+        .map_err(sql_err)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// An opportunity by a unique column.
+pub(crate) fn opportunity_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Opportunity>> {
+    let sql = format!("SELECT doc FROM opportunities WHERE {column} = ?1");
+    Ok(docs(conn, &sql, &[text(value)])?.pop())
+}
+
+pub(crate) fn list_opportunities(
+    conn: &Connection,
+    f: &OpportunityFilter,
+    page: &PageRequest,
+) -> Result<Page<Opportunity>> {
+    page.check()?;
+    let mut params = Vec::new();
+    let mut conds = opportunity_where(f, &mut params);
+    if let Some(after) = page.after {
+        params.push(text(after.last_id().to_string()));
+        conds.push(format!("o.id > ?{}", params.len()));
+    }
+    let sql = format!(
+        "SELECT o.doc FROM opportunities o WHERE {} ORDER BY o.id LIMIT {}",
+        where_sql(&conds),
+        page.limit.saturating_add(1)
+    );
+    Ok(Page::from_overfetch(docs(conn, &sql, &params)?, page.limit, |o: &Opportunity| o.id.0))
+}
+
+pub(crate) fn count_opportunities(conn: &Connection, f: &OpportunityFilter) -> Result<u64> {
+    let mut params = Vec::new();
+    let conds = opportunity_where(f, &mut params);
+    count(conn, &format!("SELECT count(*) FROM opportunities o WHERE {}", where_sql(&conds)), &params)
+}
+
+pub(crate) fn opportunity_currencies(conn: &Connection, f: &OpportunityFilter) -> Result<Vec<String>> {
+    let mut params = Vec::new();
+    let conds = opportunity_where(f, &mut params);
+    let sql = format!("SELECT DISTINCT o.currency FROM opportunities o WHERE {} ORDER BY 1", where_sql(&conds));
+    let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+    let rows = stmt.query_map(params_from_iter(&params), |r| r.get(0)).map_err(sql_err)?;
+    rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+}
+
+pub(crate) fn stage_history(conn: &Connection, id: &str) -> Result<Vec<StageHistoryEntry>> {
+    docs(
+        conn,
+        "SELECT h.doc FROM opportunities o JOIN stage_history h ON h.opp = o.n WHERE o.id = ?1 ORDER BY h.seq",
+        &[text(id)],
+    )
+}
+
+/// The grouped facts of a report: one `GROUP BY` query per kind of fact, all under the same
+/// base conditions (pipeline, currency, owner, department, scope).
+pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, currency: &str) -> Result<SalesFacts> {
+    let mut base_params = Vec::new();
+    let mut base = opportunity_where(&q.filter(), &mut base_params);
+    base_params.push(text(currency));
+    base.push(format!("o.currency = ?{}", base_params.len()));
+    let range = |col: &str, params: &mut Vec<Value>, conds: &mut Vec<String>| {
+        if let Some(f) = q.from {
+            params.push(text(ts(f)));
+            conds.push(format!("o.{col} >= ?{}", params.len()));
+        }
+        if let Some(t) = q.to {
+            params.push(text(ts(t)));
+            conds.push(format!("o.{col} < ?{}", params.len()));
+        }
+    };
+    let run = |sql: String, params: &[Value], f: &mut dyn FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>| {
+        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let mut rows = stmt.query(params_from_iter(params)).map_err(sql_err)?;
+        while let Some(r) = rows.next().map_err(sql_err)? {
+            f(r).map_err(sql_err)?;
+        }
+        Ok::<(), Error>(())
+    };
+    let n = |r: &rusqlite::Row<'_>, i: usize| -> rusqlite::Result<u64> {
+        Ok(u64::try_from(r.get::<_, i64>(i)?).unwrap_or(0))
+    };
+    let mut facts = SalesFacts::default();
+
+    let (mut params, mut conds) = (base_params.clone(), base.clone());
+    range("opened_at", &mut params, &mut conds);
+    let opened_where = where_sql(&conds);
+    run(
+        format!(
+            "SELECT o.stage, o.furthest_stage, count(*), sum(o.amount_e4) FROM opportunities o \
+             WHERE {opened_where} GROUP BY 1, 2"
+        ),
+        &params,
+        &mut |r| {
+            facts.opened.push(OpenedGroup {
+                stage: r.get(0)?,
+                furthest: r.get(1)?,
+                count: n(r, 2)?,
+                amount: from_e4(r.get(3)?),
+            });
+            Ok(())
+        },
+    )?;
+    let lost: Vec<String> = p
+        .stages
+        .iter()
+        .filter(|s| s.kind == StageKind::Lost)
+        .map(|s| format!("'{}'", s.key.replace('\'', "''")))
+        .collect();
+    let lost_in = if lost.is_empty() { "0".to_owned() } else { format!("h.to_stage IN ({})", lost.join(", ")) };
+    run(
+        format!(
+            "SELECT h.from_stage, {lost_in}, coalesce(h.lost_reason, ''), count(*), sum(h.stay_s) \
+             FROM opportunities o JOIN stage_history h ON h.opp = o.n \
+             WHERE {opened_where} AND h.stay_s IS NOT NULL GROUP BY 1, 2, 3"
+        ),
+        &params,
+        &mut |r| {
+            let stage: String = r.get(0)?;
+            let count = n(r, 3)?;
+            let seconds: i64 = r.get(4)?;
+            match facts.stays.last_mut().filter(|s| s.stage == stage) {
+                Some(s) => {
+                    s.count += count;
+                    s.seconds += seconds;
+                }
+                None => facts.stays.push(StayGroup { stage: stage.clone(), count, seconds }),
+            }
+            if r.get::<_, bool>(1)? {
+                facts.losses.push(LossGroup { stage, reason: r.get(2)?, count });
+            }
+            Ok(())
+        },
+    )?;
+
+    let (mut params, mut conds) = (base_params.clone(), base.clone());
+    conds.push("o.closed_at IS NOT NULL".into());
+    range("closed_at", &mut params, &mut conds);
+    let closed_where = where_sql(&conds);
+    run(
+        format!(
+            "SELECT o.won, (o.closed_s - o.opened_s) / 86400 - ((o.closed_s - o.opened_s) % 86400 < 0), \
+             count(*), sum(o.amount_e4) FROM opportunities o WHERE {closed_where} GROUP BY 1, 2"
+        ),
+        &params,
+        &mut |r| {
+            facts.closed.push(ClosedGroup {
+                won: r.get(0)?,
+                days: r.get(1)?,
+                count: n(r, 2)?,
+                amount: from_e4(r.get(3)?),
+            });
+            Ok(())
+        },
+    )?;
+    run(
+        format!(
+            "SELECT coalesce(o.owner, ''), count(*), sum(o.amount_e4) FROM opportunities o \
+             WHERE {closed_where} AND o.won = 1 GROUP BY 1"
+        ),
+        &params,
+        &mut |r| {
+            facts.won_by_owner.push(KeyedAmount { key: r.get(0)?, count: n(r, 1)?, amount: from_e4(r.get(2)?) });
+            Ok(())
+        },
+    )?;
+    run(
+        format!(
+            "SELECT l.product, count(*), sum(l.total_e4) FROM opportunities o \
+             JOIN opportunity_lines l ON l.opp = o.n WHERE {closed_where} AND o.won = 1 GROUP BY 1"
+        ),
+        &params,
+        &mut |r| {
+            facts.won_by_product.push(KeyedAmount { key: r.get(0)?, count: n(r, 1)?, amount: from_e4(r.get(2)?) });
+            Ok(())
+        },
+    )?;
+
+    let (mut params, mut conds) = (base_params, base);
+    conds.push("o.closed_at IS NULL".into());
+    let mut day_conds = Vec::new();
+    if let Some(f) = q.from {
+        params.push(text(f.date_naive().to_string()));
+        day_conds.push(format!("o.expected_close >= ?{}", params.len()));
+    }
+    if let Some(t) = q.to {
+        params.push(text(t.date_naive().to_string()));
+        day_conds.push(format!("o.expected_close < ?{}", params.len()));
+    }
+    if !day_conds.is_empty() {
+        conds.push(format!("(o.expected_close IS NULL OR ({}))", day_conds.join(" AND ")));
+    }
+    run(
+        format!(
+            "SELECT substr(o.expected_close, 1, 7), o.probability, count(*), sum(o.amount_e4) \
+             FROM opportunities o WHERE {} GROUP BY 1, 2",
+            where_sql(&conds)
+        ),
+        &params,
+        &mut |r| {
+            let prob: String = r.get(1)?;
+            facts.open_by_month.push(ForecastGroup {
+                month: r.get(0)?,
+                probability: prob.parse().map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, Box::new(e))
+                })?,
+                count: n(r, 2)?,
+                amount: from_e4(r.get(3)?),
+            });
+            Ok(())
+        },
+    )?;
+    facts.canonicalize();
+    Ok(facts)
+}
+
+fn lead_where(f: &LeadFilter, params: &mut Vec<Value>) -> Vec<String> {
+    let mut conds = Vec::new();
+    if let Some(s) = f.status {
+        params.push(text(s.as_str()));
+        conds.push(format!("o.status = ?{}", params.len()));
+    }
+    match f.open {
+        Some(true) => conds.push("o.status IN ('new', 'assigned')".into()),
+        Some(false) => conds.push("o.status NOT IN ('new', 'assigned')".into()),
+        None => {}
+    }
+    if let Some(u) = &f.owner {
+        params.push(text(u.to_string()));
+        conds.push(format!("o.owner = ?{}", params.len()));
+    }
+    if let Some(g) = f.grade {
+        params.push(text(g.as_str()));
+        conds.push(format!("o.grade = ?{}", params.len()));
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        conds.push(scope_condition("o", scope, params, false));
+    }
+    conds
+}
+
+/// Decodes lead rows (`id, phone, doc`), opening the phone.
+fn leads(conn: &Connection, sql: &str, params: &[Value], cipher: Option<&Cipher>) -> Result<Vec<Lead>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |r| {
+            let id: String = r.get(0)?;
+            let phone: Option<String> = r.get(1)?;
+            let lead: Lead = from_doc(r.get_ref(2)?.as_str()?)?;
+            Ok((id, phone, lead))
+        })
+        .map_err(sql_err)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, phone, mut lead) = row.map_err(sql_err)?;
+        if let Some(stored) = phone {
+            let plain = open_phone(&id, &stored, cipher)?;
+            lead.phone = Some(
+                guanxi_core::Phone::parse(&plain)
+                    .map_err(|e| StorageError::msg(format!("stored phone of lead {id} does not parse: {e}")))?,
+            );
+        }
+        out.push(lead);
+    }
+    Ok(out)
+}
+
+pub(crate) fn lead(conn: &Connection, id: &str, cipher: Option<&Cipher>) -> Result<Option<Lead>> {
+    Ok(leads(conn, "SELECT id, phone, doc FROM leads WHERE id = ?1", &[text(id)], cipher)?.pop())
+}
+
+pub(crate) fn list_leads(
+    conn: &Connection,
+    f: &LeadFilter,
+    page: &PageRequest,
+    cipher: Option<&Cipher>,
+) -> Result<Page<Lead>> {
+    page.check()?;
+    let mut params = Vec::new();
+    let mut conds = lead_where(f, &mut params);
+    if let Some(after) = page.after {
+        params.push(text(after.last_id().to_string()));
+        conds.push(format!("o.id > ?{}", params.len()));
+    }
+    let sql = format!(
+        "SELECT o.id, o.phone, o.doc FROM leads o WHERE {} ORDER BY o.id LIMIT {}",
+        where_sql(&conds),
+        page.limit.saturating_add(1)
+    );
+    Ok(Page::from_overfetch(leads(conn, &sql, &params, cipher)?, page.limit, |l| l.id.0))
+}
+
+pub(crate) fn count_leads(conn: &Connection, f: &LeadFilter) -> Result<u64> {
+    let mut params = Vec::new();
+    let conds = lead_where(f, &mut params);
+    count(conn, &format!("SELECT count(*) FROM leads o WHERE {}", where_sql(&conds)), &params)
+}
+
+pub(crate) fn task(conn: &Connection, id: &str) -> Result<Option<Task>> {
+    Ok(docs(conn, "SELECT doc FROM tasks WHERE id = ?1", &[text(id)])?.pop())
+}
+
+pub(crate) fn tasks(conn: &Connection, f: &TaskFilter) -> Result<Vec<Task>> {
+    let mut params = Vec::new();
+    let mut conds = Vec::new();
+    if let Some(u) = &f.owner {
+        params.push(text(u.to_string()));
+        conds.push(format!("o.owner = ?{}", params.len()));
+    }
+    if let Some(opp) = f.opportunity_id {
+        params.push(text(opp.to_string()));
+        conds.push(format!("o.opportunity_id = ?{}", params.len()));
+    }
+    if let Some(open) = f.open {
+        conds.push(format!("o.done = {}", i32::from(!open)));
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        // Tasks carry no province: a region grant reaches none of them, as `admits` says.
+        let mut s = scope.clone();
+        s.provinces.clear();
+        conds.push(scope_condition("o", &s, &mut params, false));
+    }
+    docs(conn, &format!("SELECT o.doc FROM tasks o WHERE {} ORDER BY o.due_at, o.id", where_sql(&conds)), &params)
+}
