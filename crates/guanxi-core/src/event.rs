@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EntityKind;
-use crate::ids::{ContactId, CustomerId, InteractionId, UserId};
+use crate::ids::{ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId, UserId};
 
 /// What happened.
 ///
@@ -104,6 +104,60 @@ pub enum DomainEvent {
         /// Its id.
         id: String,
     },
+    /// A pipeline definition or the lead rules changed.
+    SalesConfigured {
+        /// The setting's key (`pipeline.<key>` or `lead_rules`).
+        key: String,
+    },
+    /// An opportunity was created.
+    OpportunityCreated {
+        /// Its id.
+        opportunity: OpportunityId,
+        /// Its code.
+        code: String,
+    },
+    /// Fields of an opportunity changed.
+    OpportunityUpdated {
+        /// Its id.
+        opportunity: OpportunityId,
+        /// The changed fields.
+        fields: Vec<String>,
+    },
+    /// An opportunity moved to another stage.
+    StageChanged {
+        /// Its id.
+        opportunity: OpportunityId,
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+    },
+    /// A lead was created.
+    LeadCreated {
+        /// Its id.
+        lead: LeadId,
+        /// Its code.
+        code: String,
+    },
+    /// A lead became a customer, contact and opportunity.
+    LeadConverted {
+        /// The lead.
+        lead: LeadId,
+        /// The customer (new or linked).
+        customer: CustomerId,
+        /// The opportunity created.
+        opportunity: Option<OpportunityId>,
+    },
+    /// A task was created.
+    TaskCreated {
+        /// Its id.
+        task: TaskId,
+    },
+    /// A task was done.
+    TaskCompleted {
+        /// Its id.
+        task: TaskId,
+    },
 }
 
 impl DomainEvent {
@@ -123,6 +177,14 @@ impl DomainEvent {
             DomainEvent::InteractionLogged { .. } => "interaction_logged",
             DomainEvent::CustomFieldDefined { .. } => "custom_field_defined",
             DomainEvent::AccessChanged { .. } => "access_changed",
+            DomainEvent::SalesConfigured { .. } => "sales_configured",
+            DomainEvent::OpportunityCreated { .. } => "opportunity_created",
+            DomainEvent::OpportunityUpdated { .. } => "opportunity_updated",
+            DomainEvent::StageChanged { .. } => "stage_changed",
+            DomainEvent::LeadCreated { .. } => "lead_created",
+            DomainEvent::LeadConverted { .. } => "lead_converted",
+            DomainEvent::TaskCreated { .. } => "task_created",
+            DomainEvent::TaskCompleted { .. } => "task_completed",
         }
     }
 
@@ -138,10 +200,18 @@ impl DomainEvent {
             | DomainEvent::ContactRemoved { customer, .. }
             | DomainEvent::TagAdded { customer, .. }
             | DomainEvent::TagRemoved { customer, .. }
-            | DomainEvent::InteractionLogged { customer, .. } => Some(*customer),
+            | DomainEvent::InteractionLogged { customer, .. }
+            | DomainEvent::LeadConverted { customer, .. } => Some(*customer),
             DomainEvent::TagDefined { .. }
             | DomainEvent::CustomFieldDefined { .. }
-            | DomainEvent::AccessChanged { .. } => None,
+            | DomainEvent::AccessChanged { .. }
+            | DomainEvent::SalesConfigured { .. }
+            | DomainEvent::OpportunityCreated { .. }
+            | DomainEvent::OpportunityUpdated { .. }
+            | DomainEvent::StageChanged { .. }
+            | DomainEvent::LeadCreated { .. }
+            | DomainEvent::TaskCreated { .. }
+            | DomainEvent::TaskCompleted { .. } => None,
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::access_control::{AT_REST, Allowed};
 use crate::events::{EventBus, SubscriptionId};
 
 /// Bookkeeping fields left out of change-log diffs: they change on every write.
-const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
+pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
 /// Object-valued fields logged key by key.
 const NESTED: &[&str] = &["custom"];
 
@@ -110,8 +110,8 @@ pub struct Crm {
     pub(crate) store: DynStore,
     pub(crate) clock: Arc<dyn Clock>,
     level_rule: Option<LevelRule>,
-    code_offset: FixedOffset,
-    ids: IdGenerator,
+    pub(crate) code_offset: FixedOffset,
+    pub(crate) ids: IdGenerator,
     events: EventBus,
 }
 
@@ -210,7 +210,7 @@ impl Crm {
         Ok(())
     }
 
-    fn validation_context(&self) -> Result<ValidationContext> {
+    pub(crate) fn validation_context(&self) -> Result<ValidationContext> {
         Ok(ValidationContext {
             customer_fields: self.store.custom_fields(EntityKind::Customer)?,
             contact_fields: self.store.custom_fields(EntityKind::Contact)?,
@@ -268,12 +268,27 @@ impl Crm {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
-        let mut assign: Option<Allowed> = None;
         let now = self.clock.now();
-        let day = now.with_timezone(&self.code_offset).date_naive();
-        let first = self.store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
         let mut changes = Changes::default();
         let mut events = Vec::new();
+        self.stage_customers(actor, allowed, now, valid, &mut changes, &mut events)?;
+        self.commit(actor, now, &changes, events)?;
+        Ok(changes.customers.into_iter().map(|w| allowed.show_customer(w.into_record())).collect())
+    }
+
+    /// Adds validated customers (their contacts, new tags and log entries) to a batch.
+    pub(crate) fn stage_customers(
+        &self,
+        actor: &Actor,
+        allowed: &Allowed,
+        now: DateTime<Utc>,
+        valid: Vec<ValidCustomer>,
+        changes: &mut Changes,
+        events: &mut Vec<DomainEvent>,
+    ) -> Result<()> {
+        let mut assign: Option<Allowed> = None;
+        let day = now.with_timezone(&self.code_offset).date_naive();
+        let first = self.store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
         let mut tags_seen = std::collections::BTreeSet::new();
         for (n, v) in valid.into_iter().enumerate() {
             let owner = v.owner.unwrap_or_else(|| actor.user_id().clone());
@@ -334,12 +349,11 @@ impl Crm {
             let primary = v.contacts.iter().position(|c| c.primary).unwrap_or(0);
             for (i, c) in v.contacts.into_iter().enumerate() {
                 let contact = self.new_contact(actor, now, customer.id, c, i == primary);
-                self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                self.stage_contact_insert(actor, now, contact, changes, events);
             }
             changes.customers.push(Write::Insert(customer));
         }
-        self.commit(actor, now, &changes, events)?;
-        Ok(changes.customers.into_iter().map(|w| allowed.show_customer(w.into_record())).collect())
+        Ok(())
     }
 
     /// A live customer by id.
@@ -363,7 +377,7 @@ impl Crm {
         Ok(allowed.show_customer(c))
     }
 
-    fn live_customer(&self, id: CustomerId) -> Result<Customer> {
+    pub(crate) fn live_customer(&self, id: CustomerId) -> Result<Customer> {
         self.store.customer(id)?.filter(|c| !c.is_deleted()).ok_or_else(|| Error::not_found(EntityKind::Customer, id))
     }
 
@@ -680,7 +694,7 @@ impl Crm {
 
     // ----- contacts -----
 
-    fn new_contact(
+    pub(crate) fn new_contact(
         &self,
         actor: &Actor,
         now: DateTime<Utc>,
@@ -709,7 +723,7 @@ impl Crm {
         }
     }
 
-    fn stage_contact_insert(
+    pub(crate) fn stage_contact_insert(
         &self,
         actor: &Actor,
         now: DateTime<Utc>,
@@ -1278,6 +1292,6 @@ fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
     }
 }
 
-fn check_version(entity: EntityKind, id: impl ToString, expected: u64, actual: u64) -> Result<()> {
+pub(crate) fn check_version(entity: EntityKind, id: impl ToString, expected: u64, actual: u64) -> Result<()> {
     if expected == actual { Ok(()) } else { Err(Error::Conflict { entity, id: id.to_string(), expected, actual }) }
 }

@@ -1,0 +1,975 @@
+//! The facade's sales calls: pipelines and lead rules, opportunities and their stage moves,
+//! leads with grading, assignment and conversion, tasks and agendas, and the sales report.
+//! Each runs permission check → validation → one atomic batch with its log entries → events.
+
+use chrono::{DateTime, Utc};
+
+use guanxi_core::access::Scoped;
+use guanxi_core::changelog::{created_fields, diff_json};
+use guanxi_core::sales::{
+    Agenda, LeadConversion, LeadFilter, LeadRules, LeadStatus, NewLead, NewOpportunity, NewTask, Opportunity,
+    OpportunityFilter, OpportunityPatch, Pipeline, SalesQuery, SalesReport, StageHistoryEntry, StageKind, Task,
+    TaskFilter, currency_code,
+};
+use guanxi_core::store::Setting;
+use guanxi_core::{
+    Action, Actor, ChangeAction, Changes, ContactId, CustomerFilter, CustomerKind, DomainEvent, EntityKind, Error,
+    LeadId, NewContact, NewCustomer, OpportunityId, Page, PageRequest, Result, TaskId, ValidationReason, Write,
+    sales::Lead,
+};
+
+use crate::access_control::Allowed;
+use crate::crm::{Crm, UNLOGGED, check_version, log, to_json};
+
+const LEAD_RULES: &str = "lead_rules";
+
+fn pipeline_key(key: &str) -> String {
+    format!("pipeline.{key}")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
+    serde_json::from_str(&s.value)
+        .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
+}
+
+/// Options of a stage move.
+///
+/// ```
+/// use guanxi::StageChange;
+/// let lose = StageChange::default().lost_reason("价格偏高");
+/// assert_eq!(lose.lost_reason.as_deref(), Some("价格偏高"));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StageChange {
+    /// Why, when moving to a lost stage (one of the pipeline's reasons).
+    pub lost_reason: Option<String>,
+    /// When the move happened (default now; not before the previous move, not in the future):
+    /// for recording moves made elsewhere, e.g. on import.
+    pub at: Option<DateTime<Utc>>,
+}
+
+impl StageChange {
+    /// Gives the lost reason.
+    pub fn lost_reason(mut self, reason: &str) -> Self {
+        self.lost_reason = Some(reason.to_owned());
+        self
+    }
+
+    /// Sets when the move happened.
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.at = Some(at);
+        self
+    }
+}
+
+/// What converting a lead creates besides the customer and contact.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConvertLead {
+    /// The opportunity to open (its customer and contact are filled in); none opens no opportunity.
+    pub opportunity: Option<NewOpportunity>,
+}
+
+impl Crm {
+    // ----- configuration -----
+
+    /// A pipeline by key: a stored one, or the built-in `standard` pipeline until one of that
+    /// key is stored.
+    pub fn pipeline(&self, actor: &Actor, key: &str) -> Result<Pipeline> {
+        self.authorize(actor, Action::Read, EntityKind::Pipeline)?;
+        self.load_pipeline(key)
+    }
+
+    pub(crate) fn load_pipeline(&self, key: &str) -> Result<Pipeline> {
+        match self.store.setting(&pipeline_key(key))? {
+            Some(s) => decode(&s),
+            None if key == Pipeline::standard().key => Ok(Pipeline::standard()),
+            None => Err(Error::invalid("pipeline", ValidationReason::NotAllowed { value: key.to_owned() })),
+        }
+    }
+
+    /// Stores a pipeline (new, or replacing the one of its key). A stage that opportunities
+    /// are still in cannot be removed.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{Pipeline, Stage, StageKind};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let mut p = Pipeline::standard();
+    /// p.key = "renewal".into();
+    /// p.stages.retain(|s| s.key != "proposal");
+    /// crm.put_pipeline(&alice, p.clone())?;
+    /// assert_eq!(crm.pipeline(&alice, "renewal")?, p);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn put_pipeline(&self, actor: &Actor, pipeline: Pipeline) -> Result<Pipeline> {
+        self.authorize(actor, Action::Configure, EntityKind::Pipeline)?;
+        pipeline.validate()?;
+        let key = pipeline_key(&pipeline.key);
+        let stored = self.store.setting(&key)?;
+        let before: Option<Pipeline> = stored.as_ref().map(decode).transpose()?;
+        let previous = before.clone().or_else(|| (pipeline.key == "standard").then(Pipeline::standard));
+        if let Some(prev) = &previous {
+            for s in prev.stages.iter().filter(|s| pipeline.stage(&s.key).is_none()) {
+                let f = OpportunityFilter { pipeline: Some(pipeline.key.clone()), ..Default::default() }.stage(&s.key);
+                let n = self.store.count_opportunities(&f)?;
+                if n > 0 {
+                    return Err(Error::invalid(
+                        "stages",
+                        ValidationReason::Invalid { detail: format!("stage {} still holds {n} opportunities", s.key) },
+                    ));
+                }
+            }
+        }
+        self.put_setting(actor, key, stored, &pipeline, before.as_ref().map(to_json), EntityKind::Pipeline)?;
+        Ok(pipeline)
+    }
+
+    fn put_setting<T: serde::Serialize>(
+        &self,
+        actor: &Actor,
+        key: String,
+        stored: Option<Setting>,
+        value: &T,
+        before: Option<serde_json::Value>,
+        entity: EntityKind,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let json = serde_json::to_string(value)
+            .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
+        let write = match stored {
+            Some(s) => Write::Update {
+                record: Setting { key: key.clone(), value: json, version: s.version + 1 },
+                expected_version: s.version,
+            },
+            None => Write::Insert(Setting { key: key.clone(), value: json, version: 1 }),
+        };
+        let action = if before.is_some() { ChangeAction::Update } else { ChangeAction::Create };
+        let diff = diff_json(&before.unwrap_or(serde_json::Value::Null), &to_json(value), &[], &[]);
+        let changes = Changes {
+            settings: vec![write],
+            change_log: vec![log(now, actor, entity, key.clone(), None, action, diff)],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, vec![DomainEvent::SalesConfigured { key }])
+    }
+
+    /// The lead rules in force (the standard grading until some are stored).
+    pub fn lead_rules(&self, actor: &Actor) -> Result<LeadRules> {
+        self.authorize(actor, Action::Read, EntityKind::Lead)?;
+        self.load_lead_rules()
+    }
+
+    fn load_lead_rules(&self) -> Result<LeadRules> {
+        self.store.setting(LEAD_RULES)?.map_or_else(|| Ok(LeadRules::standard()), |s| decode(&s))
+    }
+
+    /// Stores the lead rules (grading and assignment).
+    pub fn set_lead_rules(&self, actor: &Actor, rules: LeadRules) -> Result<LeadRules> {
+        self.authorize(actor, Action::Configure, EntityKind::Lead)?;
+        let stored = self.store.setting(LEAD_RULES)?;
+        let before = stored.as_ref().map(|s| decode::<LeadRules>(s).map(|r| to_json(&r))).transpose()?;
+        self.put_setting(actor, LEAD_RULES.to_owned(), stored, &rules, before, EntityKind::Lead)?;
+        Ok(rules)
+    }
+
+    // ----- opportunities -----
+
+    /// Opens an opportunity: in the pipeline's first open stage (or the open stage given), at
+    /// the stage's default probability unless one is set by hand, with its first stage-history
+    /// entry, in one transaction.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewOpportunity, ProbabilitySource};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("甲公司"))?;
+    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP 项目").customer(c.id).amount(rust_decimal::Decimal::from(80_000)))?;
+    /// assert!(o.code.starts_with('O'));
+    /// assert_eq!((o.stage.as_str(), o.probability.to_string().as_str()), ("lead", "10"));
+    /// assert_eq!(o.probability_source, ProbabilitySource::StageDefault);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create_opportunity(&self, actor: &Actor, input: NewOpportunity) -> Result<Opportunity> {
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Opportunity)?;
+        let now = self.clock.now();
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        let o = self.stage_opportunity(actor, &allowed, now, input, None, &mut changes, &mut events)?;
+        self.commit(actor, now, &changes, events)?;
+        Ok(o)
+    }
+
+    /// Validates a new opportunity and adds it, its lines' first history entry and its log
+    /// entry to a batch. `staged_customer`: a customer created in the same batch.
+    #[allow(clippy::too_many_arguments)] // the staging context of one batch
+    pub(crate) fn stage_opportunity(
+        &self,
+        actor: &Actor,
+        allowed: &Allowed,
+        now: DateTime<Utc>,
+        input: NewOpportunity,
+        staged_customer: Option<&guanxi_core::Customer>,
+        changes: &mut Changes,
+        events: &mut Vec<DomainEvent>,
+    ) -> Result<Opportunity> {
+        let v = input.validate().map_err(Error::Validation)?;
+        let p = self.load_pipeline(v.pipeline.as_deref().unwrap_or("standard"))?;
+        let stage = match &v.stage {
+            Some(k) => p.stage(k).filter(|s| s.kind == StageKind::Open).ok_or_else(|| {
+                Error::invalid(
+                    "stage",
+                    ValidationReason::Invalid { detail: format!("{k} is not an open stage of {}", p.key) },
+                )
+            })?,
+            None => {
+                p.first_open().ok_or_else(|| Error::InvalidState(format!("pipeline {} has no open stage", p.key)))?
+            }
+        };
+        let opened_at = v.opened_at.unwrap_or(now);
+        if opened_at > now {
+            return Err(Error::invalid("opened_at", ValidationReason::Invalid { detail: "is in the future".into() }));
+        }
+        let customer = match (v.customer_id, staged_customer) {
+            (Some(id), Some(c)) if c.id == id => Some(c.clone()),
+            (Some(id), _) => {
+                let c = self.live_customer(id)?;
+                self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer)?.check_customer(actor, &c)?;
+                Some(c)
+            }
+            (None, _) => None,
+        };
+        if let Some(cid) = v.contact_id {
+            let staged = changes.contacts.iter().any(|w| w.record().id == cid);
+            let ok = staged
+                || self
+                    .store
+                    .contact(cid)?
+                    .is_some_and(|c| c.deleted_at.is_none() && Some(c.customer_id) == v.customer_id);
+            if !ok {
+                return Err(Error::invalid(
+                    "contact_id",
+                    ValidationReason::Invalid { detail: "is not a contact of the opportunity's customer".into() },
+                ));
+            }
+        }
+        let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
+        let day = now.with_timezone(&self.code_offset).date_naive();
+        let seq = self.store.reserve_sequence(&format!("O{}", day.format("%Y%m%d")), 1)?;
+        let amount = v.effective_amount();
+        let mut state = guanxi_core::sales::SalesState::new(&p, amount);
+        state.stage = stage.key.clone();
+        state.probability = stage.probability;
+        if v.probability.is_some() {
+            state = p.set_probability(&state, v.probability.map(|d| d.normalize()))?;
+        }
+        let o = Opportunity {
+            id: OpportunityId(self.ids.next(now)),
+            code: Opportunity::code_for(day, seq),
+            customer_id: v.customer_id,
+            contact_id: v.contact_id,
+            name: v.name,
+            pipeline: p.key.clone(),
+            stage: stage.key.clone(),
+            furthest_stage: stage.key.clone(),
+            probability: state.probability,
+            probability_source: state.probability_source,
+            amount,
+            currency: v.currency,
+            expected_close: v.expected_close,
+            lines: v.lines,
+            milestones: v.milestones,
+            cadence_days: v.cadence_days,
+            lost_reason: None,
+            department: allowed.department_of(&owner),
+            owner: Some(owner),
+            province: customer.and_then(|c| c.region.map(|r| r.province)),
+            opened_at,
+            won_at: None,
+            lost_at: None,
+            last_activity_at: now,
+            created_by: actor.user_id().clone(),
+            created_at: now,
+            updated_by: actor.user_id().clone(),
+            updated_at: now,
+            version: 1,
+        };
+        if allowed.enforced() {
+            let what = format!("new opportunity {}", o.name);
+            allowed.check(actor, o.scope_attrs(), &what)?;
+            if o.owner.as_ref() != Some(actor.user_id()) {
+                allowed.check_owner("owner", o.owner.as_ref())?;
+                self.reauthorize(allowed, actor, Action::Assign, EntityKind::Opportunity)?.check(
+                    actor,
+                    o.scope_attrs(),
+                    &what,
+                )?;
+            }
+        }
+        changes.stage_history.push(StageHistoryEntry {
+            opportunity_id: o.id,
+            seq: 1,
+            change: guanxi_core::sales::StageMove {
+                from: None,
+                to: o.stage.clone(),
+                amount,
+                probability: o.probability,
+            },
+            at: opened_at,
+            by: actor.user_id().clone(),
+            from_entered_at: None,
+            lost_reason: None,
+        });
+        changes.change_log.push(log(
+            now,
+            actor,
+            EntityKind::Opportunity,
+            o.id.to_string(),
+            o.customer_id,
+            ChangeAction::Create,
+            created_fields(to_json(&o), UNLOGGED, &[]),
+        ));
+        events.push(DomainEvent::OpportunityCreated { opportunity: o.id, code: o.code.clone() });
+        changes.opportunities.push(Write::Insert(o.clone()));
+        Ok(o)
+    }
+
+    fn readable_opportunity(&self, actor: &Actor, allowed: &Allowed, id: OpportunityId) -> Result<Opportunity> {
+        let o = self.store.opportunity(id)?.ok_or_else(|| Error::not_found(EntityKind::Opportunity, id))?;
+        allowed.check(actor, o.scope_attrs(), format_args!("opportunity {}", o.code))?;
+        Ok(o)
+    }
+
+    /// An opportunity by id.
+    pub fn opportunity(&self, actor: &Actor, id: OpportunityId) -> Result<Opportunity> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        self.readable_opportunity(actor, &allowed, id)
+    }
+
+    /// An opportunity by code.
+    pub fn opportunity_by_code(&self, actor: &Actor, code: &str) -> Result<Opportunity> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        let code = guanxi_core::normalize::fold_text(code).to_uppercase();
+        let o =
+            self.store.opportunity_by_code(&code)?.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &code))?;
+        allowed.check(actor, o.scope_attrs(), format_args!("opportunity {}", o.code))?;
+        Ok(o)
+    }
+
+    /// One page of the opportunities matching `filter` that the actor may read.
+    pub fn list_opportunities(
+        &self,
+        actor: &Actor,
+        filter: &OpportunityFilter,
+        page: PageRequest,
+    ) -> Result<Page<Opportunity>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        let f = OpportunityFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        self.store.list_opportunities(&f, &page)
+    }
+
+    /// Every opportunity matching `filter` that the actor may read.
+    pub fn all_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<Vec<Opportunity>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let p = self.list_opportunities(actor, filter, page)?;
+            out.extend(p.items);
+            match p.next {
+                Some(c) => page = PageRequest::after(c, 1000),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// How many opportunities match `filter` among those the actor may read.
+    pub fn count_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<u64> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        let f = OpportunityFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        self.store.count_opportunities(&f)
+    }
+
+    /// An opportunity's stage history, oldest first.
+    pub fn stage_history(&self, actor: &Actor, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        self.readable_opportunity(actor, &allowed, id)?;
+        self.store.stage_history(id)
+    }
+
+    /// Changes an opportunity's fields (see [`OpportunityPatch`]); giving it to another owner
+    /// needs the assign permission.
+    pub fn update_opportunity(
+        &self,
+        actor: &Actor,
+        id: OpportunityId,
+        expected_version: u64,
+        patch: OpportunityPatch,
+    ) -> Result<Opportunity> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Opportunity)?;
+        let current = self.readable_opportunity(actor, &allowed, id)?;
+        check_version(EntityKind::Opportunity, id, expected_version, current.version)?;
+        let p = self.load_pipeline(&current.pipeline)?;
+        let mut next = patch.apply_to(&current, &p)?;
+        next.probability = next.probability.normalize();
+        if next.contact_id != current.contact_id
+            && let Some(cid) = next.contact_id
+            && !self
+                .store
+                .contact(cid)?
+                .is_some_and(|c| c.deleted_at.is_none() && Some(c.customer_id) == next.customer_id)
+        {
+            return Err(Error::invalid(
+                "contact_id",
+                ValidationReason::Invalid { detail: "is not a contact of the opportunity's customer".into() },
+            ));
+        }
+        if next.owner != current.owner {
+            next.department =
+                allowed.department_of(next.owner.as_ref().unwrap_or(actor.user_id())).or(current.department.clone());
+            if allowed.enforced() {
+                allowed.check_owner("owner", next.owner.as_ref())?;
+                self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Opportunity)?.check(
+                    actor,
+                    current.scope_attrs(),
+                    format_args!("opportunity {}", current.code),
+                )?;
+            }
+        }
+        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]);
+        if diff.is_empty() {
+            return Ok(current);
+        }
+        let now = self.clock.now();
+        next.version = current.version + 1;
+        next.updated_at = now;
+        next.updated_by = actor.user_id().clone();
+        next.last_activity_at = now;
+        let fields = diff.iter().map(|c| c.field.clone()).collect();
+        let changes = Changes {
+            opportunities: vec![Write::Update { record: next.clone(), expected_version: current.version }],
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Opportunity,
+                id.to_string(),
+                next.customer_id,
+                ChangeAction::Update,
+                diff,
+            )],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, vec![DomainEvent::OpportunityUpdated { opportunity: id, fields }])?;
+        Ok(next)
+    }
+
+    /// Moves an opportunity to another stage under the pipeline's rules: the edge must be
+    /// allowed and the current stage's exit requirements met, a lost stage needs one of the
+    /// pipeline's reasons. The probability follows [`Pipeline::move_to`]; won and lost stages
+    /// set the won / lost instant. An append-only history entry records the move with the
+    /// amount and probability at that moment. On any error nothing changes.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::NewOpportunity;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP").amount(rust_decimal::Decimal::from(5000)))?;
+    /// let o = crm.move_opportunity(&alice, o.id, o.version, "intent", StageChange::default())?;
+    /// let err = crm.move_opportunity(&alice, o.id, o.version, "lost", StageChange::default()).unwrap_err();
+    /// assert!(matches!(&err, Error::Validation(v) if v.field("lost_reason").is_some()));
+    /// let o = crm.move_opportunity(&alice, o.id, o.version, "lost", StageChange::default().lost_reason("选择竞品"))?;
+    /// assert!(o.lost_at.is_some());
+    /// assert_eq!(crm.stage_history(&alice, o.id)?.len(), 3);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn move_opportunity(
+        &self,
+        actor: &Actor,
+        id: OpportunityId,
+        expected_version: u64,
+        to: &str,
+        change: StageChange,
+    ) -> Result<Opportunity> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Opportunity)?;
+        let current = self.readable_opportunity(actor, &allowed, id)?;
+        check_version(EntityKind::Opportunity, id, expected_version, current.version)?;
+        let p = self.load_pipeline(&current.pipeline)?;
+        let now = self.clock.now();
+        let history = self.store.stage_history(id)?;
+        let last = history
+            .last()
+            .ok_or_else(|| Error::InvalidState(format!("opportunity {} has no history", current.code)))?;
+        let at = change.at.unwrap_or(now);
+        if at > now || at < last.at {
+            return Err(Error::invalid(
+                "at",
+                ValidationReason::Invalid { detail: "must be between the previous move and now".into() },
+            ));
+        }
+        let (state, mv) = p.move_to(&current.sales_state(), to, change.lost_reason.as_deref())?;
+        let kind = p.stage(to).map(|s| s.kind);
+        let next = Opportunity {
+            stage: state.stage.clone(),
+            furthest_stage: p.further(&current.furthest_stage, &state.stage).to_owned(),
+            probability: state.probability,
+            probability_source: state.probability_source,
+            lost_reason: state.lost_reason.clone(),
+            won_at: (kind == Some(StageKind::Won)).then_some(at),
+            lost_at: (kind == Some(StageKind::Lost)).then_some(at),
+            last_activity_at: current.last_activity_at.max(at),
+            version: current.version + 1,
+            updated_at: now,
+            updated_by: actor.user_id().clone(),
+            ..current.clone()
+        };
+        let entry = StageHistoryEntry {
+            opportunity_id: id,
+            seq: last.seq + 1,
+            change: mv,
+            at,
+            by: actor.user_id().clone(),
+            from_entered_at: Some(last.at),
+            lost_reason: state.lost_reason,
+        };
+        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]);
+        let changes = Changes {
+            opportunities: vec![Write::Update { record: next.clone(), expected_version: current.version }],
+            stage_history: vec![entry],
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Opportunity,
+                id.to_string(),
+                next.customer_id,
+                ChangeAction::Update,
+                diff,
+            )],
+            ..Default::default()
+        };
+        let event = DomainEvent::StageChanged { opportunity: id, from: current.stage, to: next.stage.clone() };
+        self.commit(actor, now, &changes, vec![event])?;
+        Ok(next)
+    }
+
+    /// The sales report of a pipeline (see [`SalesReport`]) over the opportunities the actor
+    /// may read. With opportunities in several currencies the query must name one.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewOpportunity, SalesQuery};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP").amount(rust_decimal::Decimal::from(5000)))?;
+    /// crm.move_opportunity(&alice, o.id, o.version, "won", StageChange::default())?;
+    /// let r = crm.sales_report(&alice, &SalesQuery::new("standard"))?;
+    /// assert_eq!((r.won.count, r.win_rate.unwrap().to_string().as_str()), (1, "1"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn sales_report(&self, actor: &Actor, query: &SalesQuery) -> Result<SalesReport> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        let p = self.load_pipeline(&query.pipeline)?;
+        let mut q = query.clone();
+        q.scope = (!allowed.scope.all).then(|| allowed.scope.clone());
+        let currency = match &q.currency {
+            Some(c) => currency_code(c)?,
+            None => {
+                let found = self.store.opportunity_currencies(&q.filter())?;
+                match found.as_slice() {
+                    [] => guanxi_core::sales::DEFAULT_CURRENCY.to_owned(),
+                    [one] => one.clone(),
+                    many => {
+                        return Err(Error::invalid(
+                            "currency",
+                            ValidationReason::Invalid {
+                                detail: format!(
+                                    "opportunities are in several currencies ({}); choose one",
+                                    many.join(", ")
+                                ),
+                            },
+                        ));
+                    }
+                }
+            }
+        };
+        let facts = self.store.sales_facts(&p, &q, &currency)?;
+        Ok(SalesReport::from_facts(&p, &currency, &facts))
+    }
+
+    // ----- leads -----
+
+    /// Creates a lead, graded by the lead rules and, without an owner given, assigned by them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewLead, LeadGrade};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let l = crm.create_lead(&alice, NewLead::new("王磊").company("星河科技").source("行业峰会"))?;
+    /// assert_eq!((l.grade, l.code.starts_with('L')), (LeadGrade::A, true));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create_lead(&self, actor: &Actor, input: NewLead) -> Result<Lead> {
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Lead)?;
+        let v = input.validate().map_err(Error::Validation)?;
+        let rules = self.load_lead_rules()?;
+        let grade = rules.grade(&v);
+        let owner = match &v.owner {
+            Some(o) => Some(o.clone()),
+            None => rules.assignee(
+                &v,
+                || self.store.reserve_sequence("lead.round_robin", 1).map(|n| n - 1),
+                |u| {
+                    self.store.count_leads(&LeadFilter {
+                        open: Some(true),
+                        owner: Some(u.clone()),
+                        ..Default::default()
+                    })
+                },
+            )?,
+        };
+        let now = self.clock.now();
+        let day = now.with_timezone(&self.code_offset).date_naive();
+        let seq = self.store.reserve_sequence(&format!("L{}", day.format("%Y%m%d")), 1)?;
+        let lead = Lead {
+            id: LeadId(self.ids.next(now)),
+            code: Lead::code_for(day, seq),
+            name: v.name,
+            company: v.company,
+            phone: v.phone,
+            email: v.email,
+            source: v.source,
+            province: v.province,
+            industry: v.industry,
+            budget_confirmed: v.budget_confirmed,
+            need_confirmed: v.need_confirmed,
+            grade,
+            status: if owner.is_some() { LeadStatus::Assigned } else { LeadStatus::New },
+            department: owner.as_ref().and_then(|o| allowed.department_of(o)),
+            owner,
+            converted: None,
+            created_by: actor.user_id().clone(),
+            created_at: now,
+            updated_by: actor.user_id().clone(),
+            updated_at: now,
+            version: 1,
+        };
+        if allowed.enforced() && v.owner.as_ref().is_some_and(|o| o != actor.user_id()) {
+            allowed.check_owner("owner", lead.owner.as_ref())?;
+            self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Lead)?.check(
+                actor,
+                lead.scope_attrs(),
+                format_args!("new lead {}", lead.name),
+            )?;
+        }
+        let changes = Changes {
+            leads: vec![Write::Insert(lead.clone())],
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Lead,
+                lead.id.to_string(),
+                None,
+                ChangeAction::Create,
+                created_fields(
+                    to_json(&Lead { phone: lead.phone.as_ref().map(|p| p.masked()), ..lead.clone() }),
+                    UNLOGGED,
+                    &[],
+                ),
+            )],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, vec![DomainEvent::LeadCreated { lead: lead.id, code: lead.code.clone() }])?;
+        Ok(lead)
+    }
+
+    fn readable_lead(&self, actor: &Actor, allowed: &Allowed, id: LeadId) -> Result<Lead> {
+        let l = self.store.lead(id)?.ok_or_else(|| Error::not_found(EntityKind::Lead, id))?;
+        allowed.check(actor, l.scope_attrs(), format_args!("lead {}", l.code))?;
+        Ok(l)
+    }
+
+    /// A lead by id.
+    pub fn lead(&self, actor: &Actor, id: LeadId) -> Result<Lead> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+        self.readable_lead(actor, &allowed, id)
+    }
+
+    /// One page of the leads matching `filter` that the actor may read.
+    pub fn list_leads(&self, actor: &Actor, filter: &LeadFilter, page: PageRequest) -> Result<Page<Lead>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+        let f = LeadFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        self.store.list_leads(&f, &page)
+    }
+
+    /// Converts an open lead into a customer, its primary contact and (optionally) an
+    /// opportunity, in one transaction. A customer the actor can read that already has a
+    /// contact with the lead's phone, or exactly the lead's company name, is linked instead of
+    /// creating a duplicate, and the conversion says so.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewLead, NewOpportunity};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let existing = crm.create_customer(&alice, NewCustomer::new("星河科技").contact(NewContact::new("王磊").phone("13800138000")))?;
+    /// let l = crm.create_lead(&alice, NewLead::new("王磊").company("星河科技").phone("138 0013 8000"))?;
+    /// let conv = crm.convert_lead(&alice, l.id, ConvertLead { opportunity: Some(NewOpportunity::new("扩容")) })?;
+    /// assert!(conv.linked_existing);
+    /// assert_eq!(conv.customer_id, existing.id);
+    /// assert!(conv.matched_by.unwrap().contains("same phone"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn convert_lead(&self, actor: &Actor, id: LeadId, options: ConvertLead) -> Result<LeadConversion> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Lead)?;
+        let lead = self.readable_lead(actor, &allowed, id)?;
+        if !lead.is_open() {
+            return Err(Error::InvalidState(format!("lead {} is {}", lead.code, lead.status)));
+        }
+        let read_customers = self.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
+        let now = self.clock.now();
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        // An existing customer: by the lead's phone, then by exact company name.
+        let mut found: Option<(guanxi_core::Customer, Option<ContactId>, String)> = None;
+        if let Some(phone) = &lead.phone {
+            for c in self.store.contacts_by_phone(phone)? {
+                if let Ok(cust) = self.live_customer(c.customer_id)
+                    && read_customers.check_customer(actor, &cust).is_ok()
+                {
+                    let why = format!("same phone as contact {} of {} {}", c.name, cust.code, cust.name);
+                    found = Some((cust, Some(c.id), why));
+                    break;
+                }
+            }
+        }
+        if found.is_none()
+            && let Some(company) = &lead.company
+        {
+            let filter = CustomerFilter {
+                name_contains: Some(company.clone()),
+                scope: (!read_customers.scope.all).then(|| read_customers.scope.clone()),
+                ..Default::default()
+            };
+            let page = self.store.list_customers(&filter, &PageRequest::first(50))?;
+            if let Some(cust) = page.items.into_iter().find(|c| &c.name == company) {
+                let why = format!("same name as {} {}", cust.code, cust.name);
+                found = Some((cust, None, why));
+            }
+        }
+        let owner = lead.owner.clone().unwrap_or_else(|| actor.user_id().clone());
+        let contact_input = || {
+            let mut c = NewContact::new(&lead.name);
+            if let Some(p) = &lead.phone {
+                c = c.phone(p.as_str());
+            }
+            if let Some(e) = &lead.email {
+                c = c.email(e.as_str());
+            }
+            c
+        };
+        let (customer, contact_id, linked, matched_by) = match found {
+            Some((cust, Some(contact), why)) => (cust, contact, true, Some(why)),
+            Some((cust, None, why)) => {
+                self.reauthorize(&allowed, actor, Action::Create, EntityKind::Contact)?.check_customer(actor, &cust)?;
+                let ctx = self.validation_context()?;
+                let valid = contact_input().validate(&ctx.contact_fields).map_err(Error::Validation)?;
+                let contact = self.new_contact(actor, now, cust.id, valid, false);
+                let cid = contact.id;
+                self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                (cust, cid, true, Some(why))
+            }
+            None => {
+                let create = self.reauthorize(&allowed, actor, Action::Create, EntityKind::Customer)?;
+                let mut input = NewCustomer::new(lead.company.clone().unwrap_or_else(|| lead.name.clone()))
+                    .kind(if lead.company.is_some() { CustomerKind::Enterprise } else { CustomerKind::Individual })
+                    .contact(contact_input());
+                input.owner = Some(owner.clone());
+                input.source = lead.source.clone();
+                input.industry = lead.industry;
+                let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
+                self.stage_customers(actor, &create, now, vec![valid], &mut changes, &mut events)?;
+                let cust = changes
+                    .customers
+                    .last()
+                    .map(|w| w.record().clone())
+                    .ok_or_else(|| Error::InvalidState("no customer staged".into()))?;
+                let cid = changes
+                    .contacts
+                    .last()
+                    .map(|w| w.record().id)
+                    .ok_or_else(|| Error::InvalidState("no contact staged".into()))?;
+                (cust, cid, false, None)
+            }
+        };
+        let opportunity = match options.opportunity {
+            Some(mut o) => {
+                o.customer_id = Some(customer.id);
+                o.contact_id = Some(contact_id);
+                o.owner = o.owner.or(Some(owner));
+                let create = self.reauthorize(&allowed, actor, Action::Create, EntityKind::Opportunity)?;
+                let staged = (!linked).then_some(&customer);
+                Some(self.stage_opportunity(actor, &create, now, o, staged, &mut changes, &mut events)?.id)
+            }
+            None => None,
+        };
+        let conversion = LeadConversion {
+            customer_id: customer.id,
+            linked_existing: linked,
+            matched_by,
+            contact_id,
+            opportunity_id: opportunity,
+        };
+        let next = Lead {
+            status: LeadStatus::Converted,
+            converted: Some(conversion.clone()),
+            version: lead.version + 1,
+            updated_at: now,
+            updated_by: actor.user_id().clone(),
+            ..lead.clone()
+        };
+        let diff = diff_json(&to_json(&lead.converted), &to_json(&next.converted), &[], &[]);
+        changes.leads.push(Write::Update { record: next, expected_version: lead.version });
+        changes.change_log.push(log(
+            now,
+            actor,
+            EntityKind::Lead,
+            id.to_string(),
+            Some(customer.id),
+            ChangeAction::Update,
+            diff,
+        ));
+        events.push(DomainEvent::LeadConverted { lead: id, customer: customer.id, opportunity });
+        self.commit(actor, now, &changes, events)?;
+        Ok(conversion)
+    }
+
+    // ----- tasks -----
+
+    /// Creates a task (owner: the actor unless given, which needs the assign permission).
+    pub fn create_task(&self, actor: &Actor, input: NewTask) -> Result<Task> {
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Task)?;
+        let v = input.validate().map_err(Error::Validation)?;
+        let mut customer = v.customer_id;
+        if let Some(oid) = v.opportunity_id {
+            let read = self.reauthorize(&allowed, actor, Action::Read, EntityKind::Opportunity)?;
+            let o = self.readable_opportunity(actor, &read, oid)?;
+            customer = customer.or(o.customer_id);
+        }
+        let now = self.clock.now();
+        let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
+        let task = Task {
+            id: TaskId(self.ids.next(now)),
+            title: v.title,
+            notes: v.notes,
+            due_at: v.due_at,
+            department: allowed.department_of(&owner),
+            owner,
+            opportunity_id: v.opportunity_id,
+            customer_id: customer,
+            done_at: None,
+            created_by: actor.user_id().clone(),
+            created_at: now,
+            updated_by: actor.user_id().clone(),
+            updated_at: now,
+            version: 1,
+        };
+        if allowed.enforced() && &task.owner != actor.user_id() {
+            allowed.check_owner("owner", Some(&task.owner))?;
+            self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Task)?.check(
+                actor,
+                task.scope_attrs(),
+                format_args!("task {}", task.title),
+            )?;
+        }
+        let changes = Changes {
+            tasks: vec![Write::Insert(task.clone())],
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Task,
+                task.id.to_string(),
+                customer,
+                ChangeAction::Create,
+                created_fields(to_json(&task), UNLOGGED, &[]),
+            )],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, vec![DomainEvent::TaskCreated { task: task.id }])?;
+        Ok(task)
+    }
+
+    /// Marks a task done; it counts as activity on its opportunity (rotting and cadence
+    /// restart from now).
+    pub fn complete_task(&self, actor: &Actor, id: TaskId, expected_version: u64) -> Result<Task> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Task)?;
+        let current = self.store.task(id)?.ok_or_else(|| Error::not_found(EntityKind::Task, id))?;
+        allowed.check(actor, current.scope_attrs(), format_args!("task {}", current.title))?;
+        check_version(EntityKind::Task, id, expected_version, current.version)?;
+        if current.done_at.is_some() {
+            return Err(Error::InvalidState(format!("task {} is already done", current.title)));
+        }
+        let now = self.clock.now();
+        let next = Task {
+            done_at: Some(now),
+            version: current.version + 1,
+            updated_at: now,
+            updated_by: actor.user_id().clone(),
+            ..current.clone()
+        };
+        let mut changes = Changes {
+            tasks: vec![Write::Update { record: next.clone(), expected_version: current.version }],
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Task,
+                id.to_string(),
+                current.customer_id,
+                ChangeAction::Update,
+                diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]),
+            )],
+            ..Default::default()
+        };
+        if let Some(o) = current.opportunity_id.map(|o| self.store.opportunity(o)).transpose()?.flatten() {
+            let touched = Opportunity { last_activity_at: now, version: o.version + 1, ..o.clone() };
+            changes.opportunities.push(Write::Update { record: touched, expected_version: o.version });
+        }
+        self.commit(actor, now, &changes, vec![DomainEvent::TaskCompleted { task: id }])?;
+        Ok(next)
+    }
+
+    /// The tasks matching `filter` that the actor may read, by due instant.
+    pub fn tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Task)?;
+        let f = TaskFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        self.store.tasks(&f)
+    }
+
+    /// `user`'s agenda at `at`: overdue and due-today tasks and cadence follow-ups, and
+    /// rotting opportunities (only what the actor may read).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewOpportunity, NewTask};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP").cadence_days(3))?;
+    /// crm.create_task(&alice, NewTask::new("发报价", chrono::Utc::now() - chrono::Duration::hours(1)).opportunity(o.id))?;
+    /// let a = crm.agenda(&alice, alice.user_id(), chrono::Utc::now() + chrono::Duration::days(30))?;
+    /// assert_eq!(a.overdue.len(), 2); // the task and the cadence follow-up
+    /// assert_eq!(a.rotting, vec![o.code]); // 线索 rots after 14 days without activity
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn agenda(&self, actor: &Actor, user: &guanxi_core::UserId, at: DateTime<Utc>) -> Result<Agenda> {
+        let tasks =
+            self.tasks(actor, &TaskFilter { owner: Some(user.clone()), open: Some(true), ..Default::default() })?;
+        let opps = self.all_opportunities(actor, &OpportunityFilter::default().owner(user.clone()).open(true))?;
+        let mut pipelines: Vec<Pipeline> = Vec::new();
+        for o in &opps {
+            if !pipelines.iter().any(|p| p.key == o.pipeline) {
+                pipelines.push(self.load_pipeline(&o.pipeline)?);
+            }
+        }
+        Ok(guanxi_core::sales::agenda(at, self.code_offset, tasks, &opps, |k| pipelines.iter().find(|p| p.key == k)))
+    }
+}

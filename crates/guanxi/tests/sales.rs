@@ -1,0 +1,361 @@
+//! Sales through the facade, on both backends: stage moves follow the pipeline and refused
+//! moves change nothing; the report equals a naive computation over random deals; leads are
+//! graded, assigned and converted atomically; agendas; scoped reports.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use guanxi::access::User;
+use guanxi::sales::*;
+use guanxi::*;
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestRunner};
+use rust_decimal::Decimal;
+
+fn t0() -> DateTime<Utc> {
+    "2025-06-01T00:00:00Z".parse().unwrap()
+}
+
+fn backends() -> Vec<(&'static str, Crm, Arc<FixedClock>, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    let c1 = Arc::new(FixedClock::at(t0()));
+    let c2 = Arc::new(FixedClock::at(t0()));
+    vec![
+        ("memory", Crm::builder().clock(c1.clone()).build(), c1, None),
+        ("sqlite", Crm::builder().store(Arc::new(sqlite)).clock(c2.clone()).build(), c2, Some(dir)),
+    ]
+}
+
+fn alice() -> Actor {
+    Actor::user("alice").unwrap()
+}
+
+fn d(n: i64) -> Decimal {
+    Decimal::from(n)
+}
+
+#[test]
+fn refused_moves_change_nothing_and_history_replays() {
+    for (name, crm, _, _dir) in backends() {
+        let a = alice();
+        let o = crm.create_opportunity(&a, NewOpportunity::new("ERP")).unwrap();
+        let o = crm.move_opportunity(&a, o.id, o.version, "intent", StageChange::default()).unwrap();
+        // Leaving 意向 needs an amount.
+        let err = crm.move_opportunity(&a, o.id, o.version, "proposal", StageChange::default()).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.field("amount").is_some()), "{name}: {err}");
+        let err = crm.move_opportunity(&a, o.id, o.version, "nowhere", StageChange::default()).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.field("stage").is_some()), "{name}: {err}");
+        assert_eq!(crm.opportunity(&a, o.id).unwrap(), o, "{name}");
+        assert_eq!(crm.stage_history(&a, o.id).unwrap().len(), 2, "{name}");
+        // Set the amount, then a hand-set probability survives open moves.
+        let o = crm
+            .update_opportunity(
+                &a,
+                o.id,
+                o.version,
+                OpportunityPatch { amount: Some(d(90_000)), probability: Some(Some(d(45))), ..Default::default() },
+            )
+            .unwrap();
+        assert_eq!((o.probability, o.probability_source), (d(45), ProbabilitySource::Manual));
+        let o = crm.move_opportunity(&a, o.id, o.version, "negotiation", StageChange::default()).unwrap();
+        assert_eq!(o.probability, d(45), "{name}");
+        let o = crm.move_opportunity(&a, o.id, o.version, "won", StageChange::default()).unwrap();
+        assert_eq!((o.probability, o.won_at.is_some()), (d(100), true), "{name}");
+        // Closed stages go nowhere.
+        let err = crm.move_opportunity(&a, o.id, o.version, "lead", StageChange::default()).unwrap_err();
+        assert!(matches!(err, Error::InvalidState(_)), "{name}: {err}");
+        let h = crm.stage_history(&a, o.id).unwrap();
+        let moves: Vec<StageMove> = h.iter().map(|e| e.change.clone()).collect();
+        assert_eq!(replay(&moves), Some("won"));
+        assert_eq!(h[3].change.amount, d(90_000));
+        assert_eq!(h.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        // A stale version is a conflict.
+        let err = crm.move_opportunity(&a, o.id, 1, "lost", StageChange::default()).unwrap_err();
+        assert!(matches!(err, Error::Conflict { .. }), "{name}");
+        // Lines set the amount exactly; money beyond 4 places is refused.
+        let line = ProductLine::new("授权", d(3), Decimal::new(1999_90, 2), Decimal::new(99_70, 2)).unwrap();
+        let o2 = crm.create_opportunity(&a, NewOpportunity::new("CRM").line(line.clone()).line(line)).unwrap();
+        assert_eq!(o2.amount, Decimal::new(11800_00, 2));
+        let err =
+            crm.create_opportunity(&a, NewOpportunity::new("x").amount(Decimal::new(1, 5)).currency("元")).unwrap_err();
+        assert!(
+            matches!(&err, Error::Validation(v) if v.field("amount").is_some() && v.field("currency").is_some()),
+            "{err}"
+        );
+    }
+}
+
+/// A random deal: (owner, amount, usd?, expected close day offset, moves as (stage index, days later)).
+type Deal = (usize, i64, Option<i64>, Vec<(usize, i64)>, Option<usize>);
+
+fn arb_deals() -> impl Strategy<Value = Vec<Deal>> {
+    proptest::collection::vec(
+        (
+            0usize..3,
+            1i64..1_000_000,
+            proptest::option::of(0i64..200),
+            proptest::collection::vec((1usize..6, 0i64..30), 0..5),
+            proptest::option::of(0usize..3),
+        ),
+        1..25,
+    )
+}
+
+/// The figures computed naively from what the test did, without the facts reduction.
+#[derive(Debug, Default)]
+struct Naive {
+    per_stage: BTreeMap<String, (u64, Decimal)>,
+    won: Vec<i64>,
+    lost: Vec<i64>,
+    won_by_owner: BTreeMap<String, Decimal>,
+    won_by_product: BTreeMap<String, Decimal>,
+    weighted: Decimal,
+    furthest: Vec<(String, String)>,
+}
+
+#[test]
+fn report_equals_a_naive_computation_on_random_deals() {
+    let owners = ["alice", "bob", "carol"];
+    let products = ["A", "B", "C"];
+    let p = Pipeline::standard();
+    let mut runner = TestRunner::new(Config { cases: 12, failure_persistence: None, ..Config::default() });
+    runner
+        .run(&arb_deals(), |deals| {
+            for (name, crm, clock, _dir) in backends() {
+                clock.set(t0());
+                let mut naive = Naive::default();
+                let start = t0();
+                clock.set(start + Duration::days(400));
+                for (i, (owner, cents, close, moves, product)) in deals.iter().enumerate() {
+                    let a = Actor::user(owners[*owner]).unwrap();
+                    let amount = Decimal::new(*cents, 2);
+                    let mut input =
+                        NewOpportunity::new(&format!("deal {i}")).opened_at(start + Duration::days(i as i64));
+                    if let Some(k) = product {
+                        input =
+                            input.line(ProductLine::new(products[*k], Decimal::ONE, amount, Decimal::ZERO).unwrap());
+                    } else {
+                        input = input.amount(amount);
+                    }
+                    if let Some(c) = close {
+                        input = input.expected_close(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + Duration::days(*c));
+                    }
+                    let mut o = crm.create_opportunity(&a, input).unwrap();
+                    let mut at = start + Duration::days(i as i64);
+                    let mut furthest = 0usize;
+                    for (stage, later) in moves {
+                        let to = &p.stages[*stage];
+                        at += Duration::days(*later);
+                        if let Ok(next) = crm.move_opportunity(
+                            &a,
+                            o.id,
+                            o.version,
+                            &to.key,
+                            StageChange::default().lost_reason("价格偏高").at(at),
+                        ) {
+                            if to.kind == StageKind::Open {
+                                furthest = furthest.max(*stage);
+                            }
+                            o = next;
+                        }
+                    }
+                    let e = naive.per_stage.entry(o.stage.clone()).or_insert((0, Decimal::ZERO));
+                    e.0 += 1;
+                    e.1 += o.amount;
+                    naive.furthest.push((o.stage.clone(), p.stages[furthest].key.clone()));
+                    let days = |end: DateTime<Utc>| (end - (start + Duration::days(i as i64))).num_days();
+                    if let Some(w) = o.won_at {
+                        naive.won.push(days(w));
+                        *naive.won_by_owner.entry(owners[*owner].to_owned()).or_default() += o.amount;
+                        if let Some(k) = product {
+                            *naive.won_by_product.entry(products[*k].to_owned()).or_default() += o.amount;
+                        }
+                    } else if let Some(l) = o.lost_at {
+                        naive.lost.push(days(l));
+                    } else {
+                        naive.weighted += o.amount * o.probability / d(100);
+                    }
+                }
+                let r = crm.sales_report(&alice(), &SalesQuery::new("standard")).unwrap();
+                for s in &r.funnel {
+                    let (count, amount) = naive.per_stage.get(&s.stage).cloned().unwrap_or_default();
+                    prop_assert_eq!((s.count, s.amount), (count, amount), "{} stage {}", name, s.stage);
+                }
+                // Reached: open stage i counts deals whose furthest open stage is ≥ i, or that are won.
+                for (i, s) in p.stages.iter().enumerate().filter(|(_, s)| s.kind == StageKind::Open) {
+                    let reached = naive
+                        .furthest
+                        .iter()
+                        .filter(|(now, f)| now == "won" || p.stages.iter().position(|x| &x.key == f).unwrap() >= i)
+                        .count();
+                    prop_assert_eq!(r.funnel[i].reached, reached as u64, "{} reached {}", name, s.key);
+                }
+                let (w, l) = (naive.won.len() as u64, naive.lost.len() as u64);
+                prop_assert_eq!((r.won.count, r.lost.count), (w, l));
+                let rate = (w + l > 0).then(|| (Decimal::from(w) / Decimal::from(w + l)).round_dp(4));
+                prop_assert_eq!(r.win_rate, rate);
+                let mut won = naive.won.clone();
+                won.sort_unstable();
+                let median = (!won.is_empty())
+                    .then(|| (Decimal::from(won[(won.len() - 1) / 2]) + Decimal::from(won[won.len() / 2])) / d(2));
+                prop_assert_eq!(r.won.median_days, median);
+                let avg = (!won.is_empty())
+                    .then(|| (Decimal::from(won.iter().sum::<i64>()) / Decimal::from(won.len())).round_dp(4));
+                prop_assert_eq!(r.won.average_days, avg);
+                let by_owner: BTreeMap<String, Decimal> =
+                    r.won_by_owner.iter().map(|k| (k.key.clone(), k.amount)).collect();
+                prop_assert_eq!(by_owner, naive.won_by_owner.clone());
+                let by_product: BTreeMap<String, Decimal> =
+                    r.won_by_product.iter().map(|k| (k.key.clone(), k.amount)).collect();
+                prop_assert_eq!(by_product, naive.won_by_product.clone());
+                prop_assert_eq!(r.weighted_pipeline, naive.weighted);
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn mixed_currencies_need_a_choice() {
+    for (name, crm, _, _dir) in backends() {
+        let a = alice();
+        crm.create_opportunity(&a, NewOpportunity::new("a").amount(d(1))).unwrap();
+        crm.create_opportunity(&a, NewOpportunity::new("b").amount(d(2)).currency("usd")).unwrap();
+        let err = crm.sales_report(&a, &SalesQuery::new("standard")).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.field("currency").is_some()), "{name}: {err}");
+        let usd = crm.sales_report(&a, &SalesQuery::new("standard").currency("USD")).unwrap();
+        assert_eq!((usd.open_count, usd.open_amount), (1, d(2)), "{name}");
+    }
+}
+
+#[test]
+fn leads_are_graded_assigned_and_converted_atomically() {
+    for (name, crm, _, _dir) in backends() {
+        let a = alice();
+        let rules = LeadRules {
+            assignment: vec![
+                AssignmentRule::ByProvince([("广东省".to_owned(), UserId::new("zhao").unwrap())].into()),
+                AssignmentRule::RoundRobin(vec![UserId::new("bob").unwrap(), UserId::new("carol").unwrap()]),
+            ],
+            ..LeadRules::standard()
+        };
+        crm.set_lead_rules(&a, rules.clone()).unwrap();
+        assert_eq!(crm.lead_rules(&a).unwrap(), rules);
+        let gd = crm.create_lead(&a, NewLead::new("甲").province("广东")).unwrap();
+        assert_eq!((gd.owner.as_ref().map(|u| u.as_str()), gd.grade), (Some("zhao"), LeadGrade::C), "{name}");
+        let owners: Vec<String> = (0..4)
+            .map(|i| crm.create_lead(&a, NewLead::new(&format!("乙{i}")).qualified(true, true)).unwrap())
+            .map(|l| {
+                assert_eq!(l.grade, LeadGrade::B);
+                l.owner.unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(owners, ["bob", "carol", "bob", "carol"], "{name}");
+        // Least loaded: carol has one open lead fewer after bob gets an extra one.
+        crm.set_lead_rules(
+            &a,
+            LeadRules {
+                assignment: vec![AssignmentRule::LeastLoaded(vec![
+                    UserId::new("bob").unwrap(),
+                    UserId::new("carol").unwrap(),
+                    UserId::new("dave").unwrap(),
+                ])],
+                ..LeadRules::standard()
+            },
+        )
+        .unwrap();
+        let next = crm.create_lead(&a, NewLead::new("丙")).unwrap();
+        assert_eq!(next.owner.unwrap().as_str(), "dave", "{name}");
+
+        // Conversion into a new customer + contact + opportunity.
+        let summit = crm
+            .create_lead(&a, NewLead::new("王磊").company("星河科技").source("行业峰会").phone("13800138000"))
+            .unwrap();
+        assert_eq!(summit.grade, LeadGrade::A);
+        let conv = crm
+            .convert_lead(
+                &a,
+                summit.id,
+                ConvertLead { opportunity: Some(NewOpportunity::new("首单").amount(d(50_000))) },
+            )
+            .unwrap();
+        assert!(!conv.linked_existing);
+        let customer = crm.customer(&a, conv.customer_id).unwrap();
+        assert_eq!(customer.name, "星河科技");
+        assert_eq!(crm.contacts(&a, customer.id).unwrap()[0].id, conv.contact_id);
+        let opp = crm.opportunity(&a, conv.opportunity_id.unwrap()).unwrap();
+        assert_eq!((opp.customer_id, opp.contact_id), (Some(customer.id), Some(conv.contact_id)));
+        assert_eq!(crm.lead(&a, summit.id).unwrap().status, LeadStatus::Converted);
+        assert!(matches!(crm.convert_lead(&a, summit.id, ConvertLead::default()), Err(Error::InvalidState(_))));
+
+        // A second lead with the same company links the customer; a bad opportunity rolls everything back.
+        let again = crm.create_lead(&a, NewLead::new("李娜").company("星河科技")).unwrap();
+        let customers_before = crm.count_customers(&a, &CustomerFilter::default()).unwrap();
+        let bad = crm.convert_lead(&a, again.id, ConvertLead { opportunity: Some(NewOpportunity::new("")) });
+        assert!(matches!(&bad, Err(Error::Validation(v)) if v.field("name").is_some()), "{name}: {bad:?}");
+        assert_eq!(crm.lead(&a, again.id).unwrap().status, LeadStatus::Assigned);
+        assert_eq!(crm.contacts(&a, customer.id).unwrap().len(), 1);
+        let conv = crm.convert_lead(&a, again.id, ConvertLead::default()).unwrap();
+        assert!(conv.linked_existing && conv.matched_by.as_deref().unwrap().contains("same name"), "{conv:?}");
+        assert_eq!(conv.customer_id, customer.id);
+        assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), customers_before);
+        assert_eq!(crm.contacts(&a, customer.id).unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn agenda_lists_due_overdue_follow_ups_and_rotting() {
+    for (name, crm, clock, _dir) in backends() {
+        let a = alice();
+        let o = crm.create_opportunity(&a, NewOpportunity::new("ERP").cadence_days(3)).unwrap();
+        let t1 = crm.create_task(&a, NewTask::new("报价", t0() + Duration::hours(2)).opportunity(o.id)).unwrap();
+        crm.create_task(&a, NewTask::new("回访", t0() + Duration::days(2))).unwrap();
+        let at = t0() + Duration::hours(1);
+        let ag = crm.agenda(&a, a.user_id(), at).unwrap();
+        assert_eq!((ag.overdue.len(), ag.due_today.len(), ag.rotting.len()), (0, 1, 0), "{name}");
+        let later = t0() + Duration::days(20);
+        let ag = crm.agenda(&a, a.user_id(), later).unwrap();
+        assert_eq!(ag.overdue.len(), 3, "{name}: two tasks and the cadence follow-up");
+        assert_eq!(ag.rotting, vec![o.code.clone()]);
+        // Completing the task is activity: the follow-up and rotting restart from then.
+        clock.set(t0() + Duration::days(19));
+        crm.complete_task(&a, t1.id, t1.version).unwrap();
+        let ag = crm.agenda(&a, a.user_id(), later).unwrap();
+        assert_eq!((ag.overdue.len(), ag.rotting.len()), (1, 0), "{name}: {ag:?}");
+    }
+}
+
+#[test]
+fn reps_see_and_report_only_their_own_deals() {
+    for (name, crm, clock, _dir) in backends() {
+        let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::hours(1));
+        crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.put_user(&root, User::new("zhao", "赵").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        let (wang, zhao) = (Actor::user("wang").unwrap(), Actor::user("zhao").unwrap());
+        let mine = crm.create_opportunity(&wang, NewOpportunity::new("王的").amount(d(100))).unwrap();
+        let theirs = crm.create_opportunity(&zhao, NewOpportunity::new("赵的").amount(d(900))).unwrap();
+        clock.advance(Duration::minutes(1));
+        assert!(matches!(crm.opportunity(&wang, theirs.id), Err(Error::PermissionDenied { .. })), "{name}");
+        let listed = crm.all_opportunities(&wang, &OpportunityFilter::default()).unwrap();
+        assert_eq!(listed.iter().map(|o| o.id).collect::<Vec<_>>(), vec![mine.id]);
+        let r = crm.sales_report(&wang, &SalesQuery::new("standard")).unwrap();
+        assert_eq!((r.open_count, r.open_amount), (1, d(100)), "{name}");
+        let all = crm.sales_report(&root, &SalesQuery::new("standard")).unwrap();
+        assert_eq!(all.open_amount, d(1000));
+        // Giving a deal to someone else is assigning: reps may not.
+        let err = crm
+            .update_opportunity(
+                &wang,
+                mine.id,
+                mine.version,
+                OpportunityPatch { owner: Some(UserId::new("zhao").unwrap()), ..Default::default() },
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{name}: {err}");
+        // Pipelines are configured by administrators only.
+        assert!(matches!(crm.put_pipeline(&wang, Pipeline::standard()), Err(Error::PermissionDenied { .. })));
+    }
+}
