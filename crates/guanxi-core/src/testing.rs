@@ -1117,7 +1117,7 @@ pub mod sales_data {
     }
 
     /// Opportunity `n` (ids ordered by `n`) with its history, drawn from `rng`: opened within
-    /// 2024, moved 0–4 times through the standard pipeline (allowed moves only), some won or
+    /// 2024, moved 0–7 times (mostly forward) through the standard pipeline (allowed moves only), some won or
     /// lost, amounts from product lines or set directly, a few in USD, some hand-set probabilities.
     pub fn opportunity(n: u64, rng: &mut Rng) -> (Opportunity, Vec<StageHistoryEntry>) {
         let p = Pipeline::standard();
@@ -1156,8 +1156,11 @@ pub mod sales_data {
         let mut at = opened_at;
         let mut furthest = state.stage.clone();
         let (mut won_at, mut lost_at) = (None, None);
-        for _ in 0..rng.below(5) {
-            let target = &p.stages[1 + rng.below(p.stages.len() as u64 - 1) as usize];
+        for _ in 0..rng.below(8) {
+            // Mostly forward one stage, sometimes anywhere (refused moves are skipped).
+            let here = p.stages.iter().position(|s| s.key == state.stage).unwrap_or(0);
+            let pick = if rng.below(3) == 0 { 1 + rng.below(p.stages.len() as u64 - 1) as usize } else { here + 1 };
+            let target = &p.stages[pick.min(p.stages.len() - 1)];
             let reason = p.lost_reasons[rng.below(p.lost_reasons.len() as u64) as usize].clone();
             let Ok((next, mv)) = p.move_to(&state, &target.key, Some(&reason)) else { continue };
             let entered = history.last().map(|h| h.at);

@@ -11,13 +11,14 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use guanxi_core::chrono::{DateTime, Utc};
 use guanxi_core::sales::{
     ClosedGroup, ForecastGroup, KeyedAmount, Lead, LeadFilter, LossGroup, MONEY_SCALE, OpenedGroup, Opportunity,
     OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, StageKind, StayGroup, Task, TaskFilter,
     whole_seconds,
 };
 use guanxi_core::store::Setting;
-use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, Write};
+use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, ValidationReason, Write};
 
 use crate::codec::ts;
 use crate::crypto::Cipher;
@@ -118,9 +119,15 @@ fn lead_phone_context(id: &str) -> String {
     format!("leads.phone:{id}")
 }
 
-const OPP_UPSERT_COLUMNS: &str = "id, code, pipeline, currency, stage, furthest_stage, opened_at, opened_s, \
-    closed_at, closed_s, won, amount_e4, probability, expected_close, owner, department, province, customer_id, \
-    version, doc";
+const OPP_UPSERT_COLUMNS: &str = "id, code, pipeline, currency, stage, furthest_stage, opened_ns, opened_s, \
+    closed_ns, closed_s, won, amount_e4, probability, expected_close, owner, department, province, customer_id, \
+    version";
+
+/// An instant as integer nanoseconds since the epoch (exact order, like the instants).
+fn ns(t: DateTime<Utc>) -> Result<i64> {
+    t.timestamp_nanos_opt()
+        .ok_or_else(|| Error::invalid("at", ValidationReason::Invalid { detail: format!("{t} is outside 1677–2262") }))
+}
 
 /// Applies the sales part of a batch: settings, opportunities, stage history, leads, tasks.
 pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
@@ -160,9 +167,9 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
                 text(o.currency.clone()),
                 text(o.stage.clone()),
                 text(o.furthest_stage.clone()),
-                text(ts(o.opened_at)),
+                Value::Integer(ns(o.opened_at)?),
                 Value::Integer(o.opened_at.timestamp()),
-                opt_text(closed.map(ts)),
+                closed.map(ns).transpose()?.map_or(Value::Null, Value::Integer),
                 closed.map_or(Value::Null, |c| Value::Integer(c.timestamp())),
                 if o.won_at.is_some() {
                     Value::Integer(1)
@@ -179,7 +186,6 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
                 opt_text(o.province.clone()),
                 opt_text(o.customer_id.map(|c| c.to_string())),
                 Value::Integer(o.version as i64),
-                text(to_doc(o)?),
             ];
             let customer = o.customer_id.map(|c| (EntityKind::Customer, c.to_string()));
             versioned(tx, w, "opportunities", EntityKind::Opportunity, &id, (&insert, &update), values, customer)?;
@@ -188,6 +194,12 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
                 .map_err(sql_err)?
                 .query_row([&id], |r| r.get(0))
                 .map_err(sql_err)?;
+            tx.prepare_cached(
+                "INSERT INTO opportunity_docs (n, doc) VALUES (?1, ?2) ON CONFLICT (n) DO UPDATE SET doc = excluded.doc",
+            )
+            .map_err(sql_err)?
+            .execute(params![n, to_doc(o)?])
+            .map_err(sql_err)?;
             tx.prepare_cached("DELETE FROM opportunity_lines WHERE opp = ?1")
                 .map_err(sql_err)?
                 .execute([n])
@@ -210,8 +222,8 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
             .map_err(sql_err)?;
         let n = n.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &id))?;
         tx.prepare_cached(
-            "INSERT INTO stage_history (opp, seq, from_stage, to_stage, stay_s, lost_reason, at, doc) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO stage_history (opp, seq, from_stage, to_stage, stay_s, lost_reason) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(sql_err)?
         .execute(params![
@@ -220,11 +232,13 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
             h.change.from,
             h.change.to,
             h.from_entered_at.map(|e| whole_seconds(e, h.at)),
-            h.lost_reason,
-            ts(h.at),
-            to_doc(h)?
+            h.lost_reason
         ])
         .map_err(|e| on_insert(e, EntityKind::Opportunity, "stage_history.seq", &h.seq.to_string()))?;
+        tx.prepare_cached("INSERT INTO stage_history_docs (opp, seq, doc) VALUES (?1, ?2, ?3)")
+            .map_err(sql_err)?
+            .execute(params![n, h.seq, to_doc(h)?])
+            .map_err(sql_err)?;
     }
     for w in &changes.leads {
         let l = w.record();
@@ -343,8 +357,8 @@ fn opportunity_where(f: &OpportunityFilter, params: &mut Vec<Value>) -> Vec<Stri
     eq("owner", f.owner.as_ref().map(|u| u.to_string()), params);
     eq("department", f.department.as_ref().map(|d| d.to_string()), params);
     match f.open {
-        Some(true) => conds.push("o.closed_at IS NULL".into()),
-        Some(false) => conds.push("o.closed_at IS NOT NULL".into()),
+        Some(true) => conds.push("o.closed_ns IS NULL".into()),
+        Some(false) => conds.push("o.closed_ns IS NOT NULL".into()),
         None => {}
     }
     if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
@@ -374,7 +388,7 @@ fn count(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
 
 /// An opportunity by a unique column.
 pub(crate) fn opportunity_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Opportunity>> {
-    let sql = format!("SELECT doc FROM opportunities WHERE {column} = ?1");
+    let sql = format!("SELECT d.doc FROM opportunities o JOIN opportunity_docs d ON d.n = o.n WHERE o.{column} = ?1");
     Ok(docs(conn, &sql, &[text(value)])?.pop())
 }
 
@@ -391,7 +405,7 @@ pub(crate) fn list_opportunities(
         conds.push(format!("o.id > ?{}", params.len()));
     }
     let sql = format!(
-        "SELECT o.doc FROM opportunities o WHERE {} ORDER BY o.id LIMIT {}",
+        "SELECT d.doc FROM opportunities o JOIN opportunity_docs d ON d.n = o.n WHERE {} ORDER BY o.id LIMIT {}",
         where_sql(&conds),
         page.limit.saturating_add(1)
     );
@@ -416,7 +430,7 @@ pub(crate) fn opportunity_currencies(conn: &Connection, f: &OpportunityFilter) -
 pub(crate) fn stage_history(conn: &Connection, id: &str) -> Result<Vec<StageHistoryEntry>> {
     docs(
         conn,
-        "SELECT h.doc FROM opportunities o JOIN stage_history h ON h.opp = o.n WHERE o.id = ?1 ORDER BY h.seq",
+        "SELECT h.doc FROM opportunities o JOIN stage_history_docs h ON h.opp = o.n WHERE o.id = ?1 ORDER BY h.seq",
         &[text(id)],
     )
 }
@@ -428,13 +442,14 @@ pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, curre
     let mut base = opportunity_where(&q.filter(), &mut base_params);
     base_params.push(text(currency));
     base.push(format!("o.currency = ?{}", base_params.len()));
+    let (from, to) = (q.from.map(ns).transpose()?, q.to.map(ns).transpose()?);
     let range = |col: &str, params: &mut Vec<Value>, conds: &mut Vec<String>| {
-        if let Some(f) = q.from {
-            params.push(text(ts(f)));
+        if let Some(f) = from {
+            params.push(Value::Integer(f));
             conds.push(format!("o.{col} >= ?{}", params.len()));
         }
-        if let Some(t) = q.to {
-            params.push(text(ts(t)));
+        if let Some(t) = to {
+            params.push(Value::Integer(t));
             conds.push(format!("o.{col} < ?{}", params.len()));
         }
     };
@@ -452,7 +467,7 @@ pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, curre
     let mut facts = SalesFacts::default();
 
     let (mut params, mut conds) = (base_params.clone(), base.clone());
-    range("opened_at", &mut params, &mut conds);
+    range("opened_ns", &mut params, &mut conds);
     let opened_where = where_sql(&conds);
     run(
         format!(
@@ -503,8 +518,8 @@ pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, curre
     )?;
 
     let (mut params, mut conds) = (base_params.clone(), base.clone());
-    conds.push("o.closed_at IS NOT NULL".into());
-    range("closed_at", &mut params, &mut conds);
+    conds.push("o.closed_ns IS NOT NULL".into());
+    range("closed_ns", &mut params, &mut conds);
     let closed_where = where_sql(&conds);
     run(
         format!(
@@ -546,7 +561,7 @@ pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, curre
     )?;
 
     let (mut params, mut conds) = (base_params, base);
-    conds.push("o.closed_at IS NULL".into());
+    conds.push("o.closed_ns IS NULL".into());
     let mut day_conds = Vec::new();
     if let Some(f) = q.from {
         params.push(text(f.date_naive().to_string()));

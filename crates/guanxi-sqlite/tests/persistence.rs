@@ -364,10 +364,12 @@ fn migrating_a_version_1_file_indexes_its_phones() {
         };
         store.apply(&changes).unwrap();
     }
-    // Take the file back to schema 1: what migration 2 adds is gone.
+    // Take the file back to schema 1: what migrations 2 and 3 add is gone.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(
-        "DROP TABLE contact_lookup; DROP TABLE settings; DROP INDEX customers_by_owner_id; \
+        "DROP TABLE tasks; DROP TABLE leads; DROP TABLE stage_history_docs; DROP TABLE stage_history; \
+         DROP TABLE opportunity_lines; DROP TABLE opportunity_docs; DROP TABLE opportunities; \
+         DROP TABLE contact_lookup; DROP TABLE settings; DROP INDEX customers_by_owner_id; \
          DROP INDEX customers_by_department; ALTER TABLE contacts DROP COLUMN id_number; PRAGMA user_version = 1;",
     )
     .unwrap();

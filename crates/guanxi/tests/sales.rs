@@ -75,9 +75,9 @@ fn refused_moves_change_nothing_and_history_replays() {
         let err = crm.move_opportunity(&a, o.id, 1, "lost", StageChange::default()).unwrap_err();
         assert!(matches!(err, Error::Conflict { .. }), "{name}");
         // Lines set the amount exactly; money beyond 4 places is refused.
-        let line = ProductLine::new("授权", d(3), Decimal::new(1999_90, 2), Decimal::new(99_70, 2)).unwrap();
+        let line = ProductLine::new("授权", d(3), Decimal::new(199_990, 2), Decimal::new(9_970, 2)).unwrap();
         let o2 = crm.create_opportunity(&a, NewOpportunity::new("CRM").line(line.clone()).line(line)).unwrap();
-        assert_eq!(o2.amount, Decimal::new(11800_00, 2));
+        assert_eq!(o2.amount, Decimal::new(1_180_000, 2));
         let err =
             crm.create_opportunity(&a, NewOpportunity::new("x").amount(Decimal::new(1, 5)).currency("元")).unwrap_err();
         assert!(
