@@ -147,6 +147,8 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
             None,
         )?;
     }
+    // Row numbers of the batch's opportunities: history entries after them need no lookup.
+    let mut rows: std::collections::HashMap<guanxi_core::OpportunityId, i64> = std::collections::HashMap::new();
     if !changes.opportunities.is_empty() {
         let cols: Vec<&str> = OPP_UPSERT_COLUMNS.split(", ").collect();
         let insert = format!(
@@ -189,11 +191,13 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
             ];
             let customer = o.customer_id.map(|c| (EntityKind::Customer, c.to_string()));
             versioned(tx, w, "opportunities", EntityKind::Opportunity, &id, (&insert, &update), values, customer)?;
-            let n: i64 = tx
-                .prepare_cached("SELECT n FROM opportunities WHERE id = ?1")
-                .map_err(sql_err)?
-                .query_row([&id], |r| r.get(0))
-                .map_err(sql_err)?;
+            let n = match w {
+                Write::Insert(_) => tx.last_insert_rowid(),
+                Write::Update { .. } => {
+                    opportunity_n(tx, &id)?.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &id))?
+                }
+            };
+            rows.insert(o.id, n);
             tx.prepare_cached(
                 "INSERT INTO opportunity_docs (n, doc) VALUES (?1, ?2) ON CONFLICT (n) DO UPDATE SET doc = excluded.doc",
             )
@@ -213,14 +217,13 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
         }
     }
     for h in &changes.stage_history {
-        let id = h.opportunity_id.to_string();
-        let n: Option<i64> = tx
-            .prepare_cached("SELECT n FROM opportunities WHERE id = ?1")
-            .map_err(sql_err)?
-            .query_row([&id], |r| r.get(0))
-            .optional()
-            .map_err(sql_err)?;
-        let n = n.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &id))?;
+        let n = match rows.get(&h.opportunity_id) {
+            Some(n) => *n,
+            None => {
+                let id = h.opportunity_id.to_string();
+                opportunity_n(tx, &id)?.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &id))?
+            }
+        };
         tx.prepare_cached(
             "INSERT INTO stage_history (opp, seq, from_stage, to_stage, stay_s, lost_reason) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -306,6 +309,15 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
         )?;
     }
     Ok(())
+}
+
+/// The row number of an opportunity.
+fn opportunity_n(tx: &Transaction<'_>, id: &str) -> Result<Option<i64>> {
+    tx.prepare_cached("SELECT n FROM opportunities WHERE id = ?1")
+        .map_err(sql_err)?
+        .query_row([id], |r| r.get(0))
+        .optional()
+        .map_err(sql_err)
 }
 
 /// Re-encrypts lead phones from `old` to `new` (inside the caller's transaction).

@@ -39,6 +39,11 @@ impl Allowed {
         self.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))
     }
 
+    /// The scope a store query carries: none when the actor sees everything.
+    pub(crate) fn query_scope(&self) -> Option<RecordScope> {
+        (!self.scope.all).then(|| self.scope.clone())
+    }
+
     /// The department a new record of `user` defaults to: theirs, when access control is on.
     pub(crate) fn department_of(&self, user: &UserId) -> Option<guanxi_core::DepartmentId> {
         self.model.as_ref().and_then(|m| m.users.get(user)).and_then(|u| u.department.clone())

@@ -404,7 +404,7 @@ impl Crm {
     /// The typed filter restricted to the permission's scope (inside the store's own query).
     fn scoped_filter(&self, filter: &CustomerFilter, allowed: &Allowed) -> Result<CustomerFilter> {
         let mut f = self.typed_filter(filter)?;
-        f.scope = (!allowed.scope.all).then(|| allowed.scope.clone());
+        f.scope = allowed.query_scope();
         Ok(f)
     }
 
@@ -473,16 +473,8 @@ impl Crm {
 
     fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         let filter = self.scoped_filter(filter, allowed)?;
-        let mut out = Vec::new();
-        let mut page = PageRequest::first(1000);
-        loop {
-            let p = self.store.list_customers(&filter, &page)?;
-            out.extend(p.items.into_iter().map(|c| allowed.show_customer(c)));
-            match p.next {
-                Some(next) => page = PageRequest::after(next, 1000),
-                None => return Ok(out),
-            }
-        }
+        let rows = walk_pages(|page| self.store.list_customers(&filter, page))?;
+        Ok(rows.into_iter().map(|c| allowed.show_customer(c)).collect())
     }
 
     /// How many customers match `filter`.
@@ -1288,6 +1280,20 @@ fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
         match page.last() {
             Some(last) if page.len() == PAGE => after = Some(last.seq),
             _ => return Ok(v.finish()),
+        }
+    }
+}
+
+/// Every record of a paged store list, a thousand at a time.
+pub(crate) fn walk_pages<T>(mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let p = fetch(&page)?;
+        out.extend(p.items);
+        match p.next {
+            Some(next) => page = PageRequest::after(next, 1000),
+            None => return Ok(out),
         }
     }
 }

@@ -19,7 +19,7 @@ use guanxi_core::{
 };
 
 use crate::access_control::Allowed;
-use crate::crm::{Crm, UNLOGGED, check_version, log, to_json};
+use crate::crm::{Crm, UNLOGGED, check_version, log, to_json, walk_pages};
 
 const LEAD_RULES: &str = "lead_rules";
 
@@ -365,28 +365,21 @@ impl Crm {
         page: PageRequest,
     ) -> Result<Page<Opportunity>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
-        let f = OpportunityFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.list_opportunities(&f, &page)
     }
 
     /// Every opportunity matching `filter` that the actor may read.
     pub fn all_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<Vec<Opportunity>> {
-        let mut out = Vec::new();
-        let mut page = PageRequest::first(1000);
-        loop {
-            let p = self.list_opportunities(actor, filter, page)?;
-            out.extend(p.items);
-            match p.next {
-                Some(c) => page = PageRequest::after(c, 1000),
-                None => return Ok(out),
-            }
-        }
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
+        walk_pages(|page| self.store.list_opportunities(&f, page))
     }
 
     /// How many opportunities match `filter` among those the actor may read.
     pub fn count_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<u64> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
-        let f = OpportunityFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.count_opportunities(&f)
     }
 
@@ -570,7 +563,7 @@ impl Crm {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let p = self.load_pipeline(&query.pipeline)?;
         let mut q = query.clone();
-        q.scope = (!allowed.scope.all).then(|| allowed.scope.clone());
+        q.scope = allowed.query_scope();
         let currency = match &q.currency {
             Some(c) => currency_code(c)?,
             None => {
@@ -698,7 +691,7 @@ impl Crm {
     /// One page of the leads matching `filter` that the actor may read.
     pub fn list_leads(&self, actor: &Actor, filter: &LeadFilter, page: PageRequest) -> Result<Page<Lead>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
-        let f = LeadFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.list_leads(&f, &page)
     }
 
@@ -748,7 +741,7 @@ impl Crm {
         {
             let filter = CustomerFilter {
                 name_contains: Some(company.clone()),
-                scope: (!read_customers.scope.all).then(|| read_customers.scope.clone()),
+                scope: read_customers.query_scope(),
                 ..Default::default()
             };
             let page = self.store.list_customers(&filter, &PageRequest::first(50))?;
@@ -941,7 +934,7 @@ impl Crm {
     /// The tasks matching `filter` that the actor may read, by due instant.
     pub fn tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Task)?;
-        let f = TaskFilter { scope: (!allowed.scope.all).then(|| allowed.scope.clone()), ..filter.clone() };
+        let f = TaskFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.tasks(&f)
     }
 

@@ -212,6 +212,10 @@ impl State {
         Ok(())
     }
 
+    fn history_of(&self, id: OpportunityId) -> Vec<StageHistoryEntry> {
+        self.stage_history.range((id, 0)..=(id, u32::MAX)).map(|(_, h)| h.clone()).collect()
+    }
+
     fn write_customer(&mut self, w: Write<Customer>) -> Result<()> {
         match w {
             Write::Insert(c) => {
@@ -469,15 +473,12 @@ impl CrmStore for MemoryStore {
     }
 
     fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
-        let s = self.read()?;
-        Ok(s.stage_history.range((id, 0)..=(id, u32::MAX)).map(|(_, h)| h.clone()).collect())
+        Ok(self.read()?.history_of(id))
     }
 
     fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts> {
         let s = self.read()?;
-        Ok(SalesFacts::from_records(pipeline, query, currency, s.opportunities.values(), |o| {
-            s.stage_history.range((o.id, 0)..=(o.id, u32::MAX)).map(|(_, h)| h.clone()).collect()
-        }))
+        Ok(SalesFacts::from_records(pipeline, query, currency, s.opportunities.values(), |o| s.history_of(o.id)))
     }
 
     fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
