@@ -1156,10 +1156,10 @@ pub mod sales_data {
         let mut at = opened_at;
         let mut furthest = state.stage.clone();
         let (mut won_at, mut lost_at) = (None, None);
-        for _ in 0..rng.below(8) {
+        for _ in 0..rng.below(14) {
             // Mostly forward one stage, sometimes anywhere (refused moves are skipped).
             let here = p.stages.iter().position(|s| s.key == state.stage).unwrap_or(0);
-            let pick = if rng.below(3) == 0 { 1 + rng.below(p.stages.len() as u64 - 1) as usize } else { here + 1 };
+            let pick = if rng.below(6) == 0 { 1 + rng.below(p.stages.len() as u64 - 1) as usize } else { here + 1 };
             let target = &p.stages[pick.min(p.stages.len() - 1)];
             let reason = p.lost_reasons[rng.below(p.lost_reasons.len() as u64) as usize].clone();
             let Ok((next, mv)) = p.move_to(&state, &target.key, Some(&reason)) else { continue };

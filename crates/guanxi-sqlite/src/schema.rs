@@ -250,6 +250,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX tasks_by_owner ON tasks (owner, done, due_at);
     CREATE INDEX tasks_by_opportunity ON tasks (opportunity_id);
     "#,
+    // 4: the sales report in one scan. Each opportunity's narrow row carries what the report
+    // reads of its stage history (completed stays) and of its lines (product totals), so the
+    // report never joins the 4-rows-per-deal history or the lines (both stay, normalized, for
+    // whoever queries the file with SQL). Encoded as records ending in U+001E with
+    // fields split by U+001F ('%', U+001E and U+001F inside a field are %-escaped): see
+    // `sales::Summary`. The history stays the record; `stays` only ever grows with it.
+    r#"
+    ALTER TABLE opportunities ADD COLUMN stays TEXT NOT NULL DEFAULT '';
+    ALTER TABLE opportunities ADD COLUMN line_totals TEXT NOT NULL DEFAULT '';
+    UPDATE opportunities SET stays = coalesce((
+        SELECT group_concat(
+            replace(replace(replace(h.from_stage, '%', '%25'), char(30), '%1E'), char(31), '%1F') || char(31) ||
+            replace(replace(replace(h.to_stage, '%', '%25'), char(30), '%1E'), char(31), '%1F') || char(31) ||
+            h.stay_s || char(31) ||
+            replace(replace(replace(coalesce(h.lost_reason, ''), '%', '%25'), char(30), '%1E'), char(31), '%1F') ||
+            char(30), '')
+        FROM stage_history h WHERE h.opp = opportunities.n AND h.stay_s IS NOT NULL), '');
+    UPDATE opportunities SET line_totals = coalesce((
+        SELECT group_concat(
+            replace(replace(replace(l.product, '%', '%25'), char(30), '%1E'), char(31), '%1F') || char(31) ||
+            l.total_e4 || char(30), '')
+        FROM opportunity_lines l WHERE l.opp = opportunities.n), '');
+    "#,
 ];
 
 /// The schema version this build writes.

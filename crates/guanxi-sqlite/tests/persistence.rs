@@ -378,3 +378,44 @@ fn migrating_a_version_1_file_indexes_its_phones() {
     assert_eq!(store.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
     assert_eq!(store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap(), vec![contact]);
 }
+
+#[test]
+fn migrating_a_version_3_file_summarizes_history_and_lines_for_reports() {
+    use guanxi_core::sales::{Pipeline, SalesFacts, SalesQuery};
+    use guanxi_core::testing::sales_data;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let mut rng = sales_data::Rng::new(5);
+    let (mut opps, history): (Vec<_>, Vec<_>) = (0..300).map(|n| sales_data::opportunity(n, &mut rng)).unzip();
+    let history: Vec<_> = history.into_iter().flatten().collect();
+    // Text the summary must escape survives the migration's SQL encoding too.
+    let won = opps.iter_mut().find(|o| o.won_at.is_some() && o.currency == "CNY" && !o.lines.is_empty()).unwrap();
+    won.lines.iter_mut().for_each(|l| l.product = "50%\u{1f}off".into());
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let changes = Changes {
+            opportunities: opps.iter().cloned().map(Write::Insert).collect(),
+            stage_history: history.clone(),
+            ..Default::default()
+        };
+        store.apply(&changes).unwrap();
+    }
+    // Take the file back to schema 3: no summaries.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE opportunities DROP COLUMN stays; ALTER TABLE opportunities DROP COLUMN line_totals; \
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
+    let p = Pipeline::standard();
+    let q = SalesQuery::new("standard");
+    let expected = SalesFacts::from_records(&p, &q, "CNY", &opps, |o| {
+        history.iter().filter(|h| h.opportunity_id == o.id).cloned().collect()
+    });
+    assert!(expected.won_by_product.iter().any(|g| g.key == "50%\u{1f}off"));
+    assert!(!expected.stays.is_empty() && !expected.losses.is_empty());
+    assert_eq!(store.sales_facts(&p, &q, "CNY").unwrap(), expected);
+}
