@@ -102,17 +102,6 @@ fn tags_type() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 
-/// Smallest scale holding every value of a decimal column exactly.
-fn decimal_scale(rows: &[guanxi::Customer], key: &str) -> u32 {
-    rows.iter()
-        .filter_map(|c| match c.custom.get(key) {
-            Some(CustomValue::Decimal(d)) => Some(d.scale()),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 fn custom_of<'a>(c: &'a guanxi::Customer, key: &str) -> Option<&'a CustomValue> {
     c.custom.get(key)
 }
@@ -138,28 +127,20 @@ fn custom_column(rows: &[guanxi::Customer], def: &CustomFieldDef) -> Result<(Fie
             (Field::new(name, DataType::Int64, true), Arc::new(b.finish()))
         }
         FieldType::Decimal => {
-            let scale = decimal_scale(rows, name);
-            let mut b = Decimal128Builder::with_capacity(rows.len()).with_precision_and_scale(38, scale as i8)?;
-            for c in rows {
-                match get(c) {
-                    Some(CustomValue::Decimal(d)) => {
-                        let factor = 10i128.pow(scale - d.scale());
-                        let v = d.mantissa().checked_mul(factor).ok_or_else(|| {
-                            ArrowError::ComputeError(format!("{name}: {d} does not fit decimal128(38, {scale})"))
-                        })?;
-                        b.append_value(v);
-                    }
-                    _ => b.append_null(),
-                }
-            }
-            (Field::new(name, DataType::Decimal128(38, scale as i8), true), Arc::new(b.finish()))
+            let values: Vec<_> = rows
+                .iter()
+                .map(|c| match get(c) {
+                    Some(CustomValue::Decimal(d)) => Some(*d),
+                    _ => None,
+                })
+                .collect();
+            decimal_array(name, &values)?
         }
         FieldType::Date => {
-            let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
             let mut b = Date32Builder::with_capacity(rows.len());
             rows.iter().for_each(|c| {
                 b.append_option(match get(c) {
-                    Some(CustomValue::Date(d)) => i32::try_from((*d - epoch).num_days()).ok(),
+                    Some(CustomValue::Date(d)) => date32(*d),
                     _ => None,
                 })
             });
@@ -275,4 +256,157 @@ pub(crate) fn record_batch(rows: &[guanxi::Customer], fields: &[CustomFieldDef])
         time(&|c| c.deleted_at),
     ]);
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+}
+
+/// A table of report rows or records (funnel, forecast, opportunities …) as one Arrow record
+/// batch. Convert with `pyarrow.table(t)`, `polars.DataFrame(t)` or `t.to_pandas()`.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+#[derive(Clone)]
+pub struct Table {
+    batch: RecordBatch,
+}
+
+#[pymethods]
+impl Table {
+    fn __len__(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The column names, in order.
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+    }
+
+    /// The Arrow PyCapsule stream protocol; `requested_schema` is ignored (allowed by the protocol).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema;
+        let schema = self.batch.schema();
+        let reader = RecordBatchIterator::new(vec![Ok(self.batch.clone())], schema);
+        let stream = FFI_ArrowArrayStream::new(Box::new(reader));
+        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    }
+
+    /// A `pyarrow.Table` (needs pyarrow).
+    fn to_arrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("pyarrow")?.call_method1("table", (slf,))
+    }
+
+    /// A `pandas.DataFrame` (needs pyarrow and pandas).
+    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::to_arrow(slf)?.call_method0("to_pandas")
+    }
+
+    /// A `polars.DataFrame` (needs polars).
+    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("polars")?.call_method1("DataFrame", (slf,))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Table({} rows: {})", self.batch.num_rows(), self.column_names().join(", "))
+    }
+}
+
+/// Builds a [`Table`] column by column, from rows of any type.
+pub(crate) struct Columns<'a, T> {
+    rows: &'a [T],
+    fields: Vec<Field>,
+    arrays: Vec<ArrayRef>,
+}
+
+impl<'a, T> Columns<'a, T> {
+    pub(crate) fn new(rows: &'a [T]) -> Self {
+        Columns { rows, fields: Vec::new(), arrays: Vec::new() }
+    }
+
+    fn push(mut self, field: Field, array: ArrayRef) -> Self {
+        self.fields.push(field);
+        self.arrays.push(array);
+        self
+    }
+
+    pub(crate) fn text<S: AsRef<str>>(self, name: &str, f: impl Fn(&'a T) -> Option<S>) -> Self {
+        let rows: &'a [T] = self.rows;
+        let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 12);
+        rows.iter().for_each(|r| b.append_option(f(r)));
+        self.push(utf8(name), Arc::new(b.finish()))
+    }
+
+    pub(crate) fn int(self, name: &str, f: impl Fn(&T) -> Option<i64>) -> Self {
+        let mut b = Int64Builder::with_capacity(self.rows.len());
+        self.rows.iter().for_each(|r| b.append_option(f(r)));
+        self.push(Field::new(name, DataType::Int64, true), Arc::new(b.finish()))
+    }
+
+    pub(crate) fn count(self, name: &str, f: impl Fn(&T) -> u64) -> Self {
+        self.int(name, |r| Some(i64::try_from(f(r)).unwrap_or(i64::MAX)))
+    }
+
+    pub(crate) fn boolean(self, name: &str, f: impl Fn(&T) -> Option<bool>) -> Self {
+        let mut b = BooleanBuilder::with_capacity(self.rows.len());
+        self.rows.iter().for_each(|r| b.append_option(f(r)));
+        self.push(Field::new(name, DataType::Boolean, true), Arc::new(b.finish()))
+    }
+
+    pub(crate) fn time(self, name: &str, f: impl Fn(&T) -> Option<chrono::DateTime<chrono::Utc>>) -> Self {
+        let mut b = TimestampMicrosecondBuilder::with_capacity(self.rows.len()).with_timezone("UTC");
+        self.rows.iter().for_each(|r| b.append_option(f(r).map(|t| t.timestamp_micros())));
+        self.push(timestamp(name, true), Arc::new(b.finish()))
+    }
+
+    pub(crate) fn date(self, name: &str, f: impl Fn(&T) -> Option<chrono::NaiveDate>) -> Self {
+        let mut b = Date32Builder::with_capacity(self.rows.len());
+        self.rows.iter().for_each(|r| b.append_option(f(r).and_then(date32)));
+        self.push(Field::new(name, DataType::Date32, true), Arc::new(b.finish()))
+    }
+
+    /// An exact decimal column at the smallest scale holding every value.
+    pub(crate) fn decimal(
+        self,
+        name: &str,
+        f: impl Fn(&T) -> Option<rust_decimal::Decimal>,
+    ) -> Result<Self, ArrowError> {
+        let values: Vec<_> = self.rows.iter().map(f).collect();
+        let (field, array) = decimal_array(name, &values)?;
+        Ok(self.push(field, array))
+    }
+
+    pub(crate) fn finish(self) -> Result<Table, ArrowError> {
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)?;
+        Ok(Table { batch })
+    }
+}
+
+fn date32(d: chrono::NaiveDate) -> Option<i32> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((d - epoch).num_days()).ok()
+}
+
+/// Exact decimals as `decimal128(38, s)`, `s` the largest scale among them.
+fn decimal_array(name: &str, values: &[Option<rust_decimal::Decimal>]) -> Result<(Field, ArrayRef), ArrowError> {
+    let scale = values.iter().flatten().map(|d| d.scale()).max().unwrap_or(0);
+    let mut b = Decimal128Builder::with_capacity(values.len()).with_precision_and_scale(38, scale as i8)?;
+    for v in values {
+        match v {
+            Some(d) => {
+                let factor = 10i128.pow(scale - d.scale());
+                let v = d.mantissa().checked_mul(factor).ok_or_else(|| {
+                    ArrowError::ComputeError(format!("{name}: {d} does not fit decimal128(38, {scale})"))
+                })?;
+                b.append_value(v);
+            }
+            None => b.append_null(),
+        }
+    }
+    Ok((Field::new(name, DataType::Decimal128(38, scale as i8), true), Arc::new(b.finish())))
+}
+
+/// An Arrow failure as a Python exception.
+pub(crate) fn arrow_err(e: ArrowError) -> PyErr {
+    GuanxiError::new_err(format!("arrow conversion failed: {e}"))
 }

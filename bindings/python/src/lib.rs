@@ -5,6 +5,7 @@
 mod arrow;
 mod convert;
 mod errors;
+mod sales;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -190,6 +191,12 @@ impl PyCrm {
     #[getter]
     fn customers(slf: Py<Self>) -> Customers {
         Customers { crm: slf }
+    }
+
+    /// Sales operations: pipelines, opportunities, leads, tasks, the sales report.
+    #[getter]
+    fn sales(slf: Py<Self>) -> sales::Sales {
+        sales::Sales { crm: slf }
     }
 
     /// Closes this handle (the database closes when its last handle does).
@@ -741,6 +748,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(totp_code, m)?)?;
     m.add_function(wrap_pyfunction!(verify_totp, m)?)?;
     m.add_function(wrap_pyfunction!(generate_field_key, m)?)?;
+    sales::register(m)?;
     errors::register(m)?;
     Ok(())
 }

@@ -171,6 +171,20 @@ impl Crm {
         Ok(Crm::builder().store(Arc::new(SqliteStore::open_with(path, options)?)).build())
     }
 
+    /// The current instant by the CRM's clock (the one every write is stamped with): the
+    /// default "now" of agendas and reports in the bindings.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use guanxi::*;
+    /// let at = "2024-05-01T08:00:00Z".parse().unwrap();
+    /// let crm = Crm::builder().clock(Arc::new(FixedClock::at(at))).build();
+    /// assert_eq!(crm.now(), at);
+    /// ```
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     /// A CRM kept in memory, gone when dropped.
     pub fn in_memory() -> Crm {
         Crm::builder().build()

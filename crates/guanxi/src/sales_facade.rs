@@ -695,6 +695,13 @@ impl Crm {
         self.store.list_leads(&f, &page)
     }
 
+    /// Every lead matching `filter` that the actor may read.
+    pub fn all_leads(&self, actor: &Actor, filter: &LeadFilter) -> Result<Vec<Lead>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+        let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
+        walk_pages(|page| self.store.list_leads(&f, page))
+    }
+
     /// Converts an open lead into a customer, its primary contact and (optionally) an
     /// opportunity, in one transaction. A customer the actor can read that already has a
     /// contact with the lead's phone, or exactly the lead's company name, is linked instead of

@@ -17,6 +17,21 @@ from __future__ import annotations
 import enum
 
 from guanxi._guanxi import (
+    Agenda,
+    AgendaItem,
+    CycleStats,
+    Lead,
+    LeadConversion,
+    Milestone,
+    Opportunity,
+    Pipeline,
+    ProductLine,
+    Sales,
+    SalesReport,
+    Stage,
+    StageHistoryEntry,
+    Table,
+    Task,
     AuditCheck,
     ChangeLogEntry,
     ConflictError,
@@ -47,6 +62,21 @@ from guanxi._guanxi import (
 )
 
 __all__ = [
+    "Agenda",
+    "AgendaItem",
+    "CycleStats",
+    "Lead",
+    "LeadConversion",
+    "Milestone",
+    "Opportunity",
+    "Pipeline",
+    "ProductLine",
+    "Sales",
+    "SalesReport",
+    "Stage",
+    "StageHistoryEntry",
+    "Table",
+    "Task",
     "AuditCheck",
     "ChangeLogEntry",
     "ConflictError",

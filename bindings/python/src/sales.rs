@@ -1,0 +1,1144 @@
+//! Sales in Python (`crm.sales`): pipelines, opportunities and their stage history, leads,
+//! tasks and agendas, and the sales report whose tables are Arrow streams. Records are plain
+//! read-only mirrors of the Rust ones; inputs are keyword arguments.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use guanxi::sales::{self as core, OpportunityFilter, OpportunityPatch, SalesQuery};
+use guanxi::{LeadId, OpportunityId, TaskId, UserId};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::arrow::{Columns, Table, arrow_err};
+use crate::convert::{customer_id_from, invalid_arg, parse_name, q, uuid_from};
+use crate::errors::to_py;
+use crate::{PyCrm, contact_id_from};
+
+type Time = DateTime<Utc>;
+
+fn opportunity_id(v: &Bound<'_, PyAny>) -> PyResult<OpportunityId> {
+    uuid_from(v, "opportunity_id").map(OpportunityId)
+}
+
+fn user_id(field: &str, v: &str) -> PyResult<UserId> {
+    UserId::new(v).map_err(|_| invalid_arg(field, "is not a valid user id"))
+}
+
+fn user_str(u: &Option<UserId>) -> Option<String> {
+    u.as_ref().map(|u| u.as_str().to_owned())
+}
+
+/// One stage of a pipeline.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq, from_py_object)]
+#[derive(Clone, PartialEq)]
+pub struct Stage {
+    key: String,
+    name: String,
+    /// "open", "won" or "lost".
+    kind: String,
+    probability: Decimal,
+    exit_requirements: BTreeSet<String>,
+    rotting_days: Option<u32>,
+}
+
+#[pymethods]
+impl Stage {
+    #[new]
+    #[pyo3(signature = (key, name, kind, probability, *, exit_requirements = BTreeSet::new(), rotting_days = None))]
+    fn new(
+        key: String,
+        name: String,
+        kind: String,
+        probability: Decimal,
+        exit_requirements: BTreeSet<String>,
+        rotting_days: Option<u32>,
+    ) -> Self {
+        Stage { key, name, kind, probability, exit_requirements, rotting_days }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Stage(key={}, kind={}, probability={})", q(&self.key), q(&self.kind), self.probability)
+    }
+}
+
+/// A pipeline: ordered stages, allowed moves (absent: the default rule) and lost reasons.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq, from_py_object)]
+#[derive(Clone, PartialEq)]
+pub struct Pipeline {
+    key: String,
+    name: String,
+    stages: Vec<Stage>,
+    transitions: BTreeMap<String, BTreeSet<String>>,
+    lost_reasons: Vec<String>,
+}
+
+#[pymethods]
+impl Pipeline {
+    #[new]
+    #[pyo3(signature = (key, name, stages, *, transitions = BTreeMap::new(), lost_reasons = Vec::new()))]
+    fn new(
+        key: String,
+        name: String,
+        stages: Vec<Stage>,
+        transitions: BTreeMap<String, BTreeSet<String>>,
+        lost_reasons: Vec<String>,
+    ) -> Self {
+        Pipeline { key, name, stages, transitions, lost_reasons }
+    }
+
+    fn __repr__(&self) -> String {
+        let keys: Vec<&str> = self.stages.iter().map(|s| s.key.as_str()).collect();
+        format!("Pipeline(key={}, stages=[{}])", q(&self.key), keys.join(" → "))
+    }
+}
+
+impl From<core::Pipeline> for Pipeline {
+    fn from(p: core::Pipeline) -> Self {
+        let stages = p
+            .stages
+            .into_iter()
+            .map(|s| Stage {
+                key: s.key,
+                name: s.name,
+                kind: s.kind.as_str().to_owned(),
+                probability: s.probability,
+                exit_requirements: s.exit_requirements,
+                rotting_days: s.rotting_days,
+            })
+            .collect();
+        Pipeline { key: p.key, name: p.name, stages, transitions: p.transitions, lost_reasons: p.lost_reasons }
+    }
+}
+
+impl Pipeline {
+    fn into_core(self) -> PyResult<core::Pipeline> {
+        let stages = self
+            .stages
+            .into_iter()
+            .map(|s| {
+                Ok(core::Stage {
+                    kind: parse_name("kind", &s.kind)?,
+                    key: s.key,
+                    name: s.name,
+                    probability: s.probability,
+                    exit_requirements: s.exit_requirements,
+                    rotting_days: s.rotting_days,
+                })
+            })
+            .collect::<PyResult<_>>()?;
+        Ok(core::Pipeline {
+            key: self.key,
+            name: self.name,
+            stages,
+            transitions: self.transitions,
+            lost_reasons: self.lost_reasons,
+        })
+    }
+}
+
+/// A product line: quantity × unit price − discount, exact.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq, from_py_object)]
+#[derive(Clone, PartialEq)]
+pub struct ProductLine {
+    product: String,
+    quantity: Decimal,
+    unit_price: Decimal,
+    discount: Decimal,
+    total: Decimal,
+}
+
+#[pymethods]
+impl ProductLine {
+    /// A checked line (ValidationError names the bad field).
+    #[new]
+    #[pyo3(signature = (product, quantity, unit_price, discount = Decimal::ZERO))]
+    fn new(product: &str, quantity: Decimal, unit_price: Decimal, discount: Decimal) -> PyResult<Self> {
+        core::ProductLine::new(product, quantity, unit_price, discount).map(Self::from).map_err(to_py)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("ProductLine(product={}, total={})", q(&self.product), self.total)
+    }
+}
+
+impl From<core::ProductLine> for ProductLine {
+    fn from(l: core::ProductLine) -> Self {
+        ProductLine {
+            total: l.total(),
+            product: l.product,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            discount: l.discount,
+        }
+    }
+}
+
+impl From<ProductLine> for core::ProductLine {
+    fn from(l: ProductLine) -> Self {
+        core::ProductLine { product: l.product, quantity: l.quantity, unit_price: l.unit_price, discount: l.discount }
+    }
+}
+
+/// A milestone (e.g. 技术交流, 报价, 签约).
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq, from_py_object)]
+#[derive(Clone, PartialEq)]
+pub struct Milestone {
+    name: String,
+    due_on: Option<NaiveDate>,
+    done_on: Option<NaiveDate>,
+}
+
+#[pymethods]
+impl Milestone {
+    #[new]
+    #[pyo3(signature = (name, due_on = None, done_on = None))]
+    fn new(name: String, due_on: Option<NaiveDate>, done_on: Option<NaiveDate>) -> Self {
+        Milestone { name, due_on, done_on }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("Milestone(name={})", q(&self.name))
+    }
+}
+
+impl From<core::Milestone> for Milestone {
+    fn from(m: core::Milestone) -> Self {
+        Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on }
+    }
+}
+
+impl From<Milestone> for core::Milestone {
+    fn from(m: Milestone) -> Self {
+        core::Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on }
+    }
+}
+
+/// A sales opportunity (商机).
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Opportunity {
+    id: Uuid,
+    code: String,
+    customer_id: Option<Uuid>,
+    contact_id: Option<Uuid>,
+    name: String,
+    pipeline: String,
+    stage: String,
+    furthest_stage: String,
+    probability: Decimal,
+    /// "stage_default" or "manual".
+    probability_source: String,
+    amount: Decimal,
+    currency: String,
+    expected_close: Option<NaiveDate>,
+    lines: Vec<ProductLine>,
+    milestones: Vec<Milestone>,
+    cadence_days: Option<u32>,
+    lost_reason: Option<String>,
+    owner: Option<String>,
+    department: Option<String>,
+    province: Option<String>,
+    opened_at: Time,
+    won_at: Option<Time>,
+    lost_at: Option<Time>,
+    last_activity_at: Time,
+    created_by: String,
+    created_at: Time,
+    updated_by: String,
+    updated_at: Time,
+    version: u64,
+}
+
+#[pymethods]
+impl Opportunity {
+    /// Neither won nor lost.
+    #[getter]
+    fn is_open(&self) -> bool {
+        self.won_at.is_none() && self.lost_at.is_none()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Opportunity(code={}, stage={}, amount={} {})",
+            q(&self.code),
+            q(&self.stage),
+            self.amount,
+            self.currency
+        )
+    }
+}
+
+impl From<core::Opportunity> for Opportunity {
+    fn from(o: core::Opportunity) -> Self {
+        Opportunity {
+            id: o.id.0,
+            code: o.code,
+            customer_id: o.customer_id.map(|c| c.0),
+            contact_id: o.contact_id.map(|c| c.0),
+            name: o.name,
+            pipeline: o.pipeline,
+            stage: o.stage,
+            furthest_stage: o.furthest_stage,
+            probability: o.probability,
+            probability_source: o.probability_source.as_str().to_owned(),
+            amount: o.amount,
+            currency: o.currency,
+            expected_close: o.expected_close,
+            lines: o.lines.into_iter().map(ProductLine::from).collect(),
+            milestones: o.milestones.into_iter().map(Milestone::from).collect(),
+            cadence_days: o.cadence_days,
+            lost_reason: o.lost_reason,
+            owner: user_str(&o.owner),
+            department: o.department.map(|d| d.as_str().to_owned()),
+            province: o.province,
+            opened_at: o.opened_at,
+            won_at: o.won_at,
+            lost_at: o.lost_at,
+            last_activity_at: o.last_activity_at,
+            created_by: o.created_by.as_str().to_owned(),
+            created_at: o.created_at,
+            updated_by: o.updated_by.as_str().to_owned(),
+            updated_at: o.updated_at,
+            version: o.version,
+        }
+    }
+}
+
+/// One entry of an opportunity's append-only stage history.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct StageHistoryEntry {
+    opportunity_id: Uuid,
+    seq: u32,
+    /// None for the creation entry.
+    from_stage: Option<String>,
+    to_stage: String,
+    amount: Decimal,
+    probability: Decimal,
+    at: Time,
+    by: String,
+    from_entered_at: Option<Time>,
+    lost_reason: Option<String>,
+}
+
+#[pymethods]
+impl StageHistoryEntry {
+    fn __repr__(&self) -> String {
+        let from = self.from_stage.as_deref().map_or_else(|| "None".to_owned(), q);
+        format!("StageHistoryEntry(seq={}, {from} → {})", self.seq, q(&self.to_stage))
+    }
+}
+
+impl From<core::StageHistoryEntry> for StageHistoryEntry {
+    fn from(h: core::StageHistoryEntry) -> Self {
+        StageHistoryEntry {
+            opportunity_id: h.opportunity_id.0,
+            seq: h.seq,
+            from_stage: h.change.from,
+            to_stage: h.change.to,
+            amount: h.change.amount,
+            probability: h.change.probability,
+            at: h.at,
+            by: h.by.as_str().to_owned(),
+            from_entered_at: h.from_entered_at,
+            lost_reason: h.lost_reason,
+        }
+    }
+}
+
+/// What a converted lead became.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct LeadConversion {
+    customer_id: Uuid,
+    linked_existing: bool,
+    matched_by: Option<String>,
+    contact_id: Uuid,
+    opportunity_id: Option<Uuid>,
+}
+
+#[pymethods]
+impl LeadConversion {
+    fn __repr__(&self) -> String {
+        format!("LeadConversion(customer_id='{}', linked_existing={})", self.customer_id, self.linked_existing)
+    }
+}
+
+impl From<core::LeadConversion> for LeadConversion {
+    fn from(c: core::LeadConversion) -> Self {
+        LeadConversion {
+            customer_id: c.customer_id.0,
+            linked_existing: c.linked_existing,
+            matched_by: c.matched_by,
+            contact_id: c.contact_id.0,
+            opportunity_id: c.opportunity_id.map(|o| o.0),
+        }
+    }
+}
+
+/// A lead (线索): graded and assigned by the lead rules, converted into a customer.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Lead {
+    id: Uuid,
+    code: String,
+    name: String,
+    company: Option<String>,
+    /// E.164.
+    phone: Option<String>,
+    email: Option<String>,
+    source: Option<String>,
+    province: Option<String>,
+    industry: Option<String>,
+    budget_confirmed: bool,
+    need_confirmed: bool,
+    /// "a", "b" or "c".
+    grade: String,
+    /// "new", "assigned", "converted" or "disqualified".
+    status: String,
+    owner: Option<String>,
+    department: Option<String>,
+    converted: Option<LeadConversion>,
+    created_by: String,
+    created_at: Time,
+    updated_by: String,
+    updated_at: Time,
+    version: u64,
+}
+
+#[pymethods]
+impl Lead {
+    fn __repr__(&self) -> String {
+        format!(
+            "Lead(code={}, name={}, grade={}, status={})",
+            q(&self.code),
+            q(&self.name),
+            q(&self.grade),
+            q(&self.status)
+        )
+    }
+}
+
+impl From<core::Lead> for Lead {
+    fn from(l: core::Lead) -> Self {
+        Lead {
+            id: l.id.0,
+            code: l.code,
+            name: l.name,
+            company: l.company,
+            phone: l.phone.map(|p| p.as_str().to_owned()),
+            email: l.email.map(|e| e.as_str().to_owned()),
+            source: l.source,
+            province: l.province,
+            industry: l.industry.map(|i| i.as_str().to_owned()),
+            budget_confirmed: l.budget_confirmed,
+            need_confirmed: l.need_confirmed,
+            grade: l.grade.as_str().to_owned(),
+            status: l.status.as_str().to_owned(),
+            owner: user_str(&l.owner),
+            department: l.department.map(|d| d.as_str().to_owned()),
+            converted: l.converted.map(LeadConversion::from),
+            created_by: l.created_by.as_str().to_owned(),
+            created_at: l.created_at,
+            updated_by: l.updated_by.as_str().to_owned(),
+            updated_at: l.updated_at,
+            version: l.version,
+        }
+    }
+}
+
+/// A task with a due instant and an owner.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Task {
+    id: Uuid,
+    title: String,
+    notes: Option<String>,
+    due_at: Time,
+    owner: String,
+    department: Option<String>,
+    opportunity_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    done_at: Option<Time>,
+    created_by: String,
+    created_at: Time,
+    updated_by: String,
+    updated_at: Time,
+    version: u64,
+}
+
+#[pymethods]
+impl Task {
+    fn __repr__(&self) -> String {
+        format!("Task(title={}, due_at={}, done={})", q(&self.title), self.due_at, self.done_at.is_some())
+    }
+}
+
+impl From<core::Task> for Task {
+    fn from(t: core::Task) -> Self {
+        Task {
+            id: t.id.0,
+            title: t.title,
+            notes: t.notes,
+            due_at: t.due_at,
+            owner: t.owner.as_str().to_owned(),
+            department: t.department.map(|d| d.as_str().to_owned()),
+            opportunity_id: t.opportunity_id.map(|o| o.0),
+            customer_id: t.customer_id.map(|c| c.0),
+            done_at: t.done_at,
+            created_by: t.created_by.as_str().to_owned(),
+            created_at: t.created_at,
+            updated_by: t.updated_by.as_str().to_owned(),
+            updated_at: t.updated_at,
+            version: t.version,
+        }
+    }
+}
+
+/// Something due on an agenda: an open task, or a cadence follow-up of an opportunity.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct AgendaItem {
+    /// "task" or "follow_up".
+    kind: String,
+    due_at: Time,
+    /// The task, for "task".
+    task: Option<Task>,
+    /// The opportunity, for "follow_up".
+    opportunity_id: Option<Uuid>,
+    /// Its code, for "follow_up".
+    code: Option<String>,
+}
+
+#[pymethods]
+impl AgendaItem {
+    fn __repr__(&self) -> String {
+        format!("AgendaItem(kind={}, due_at={})", q(&self.kind), self.due_at)
+    }
+}
+
+impl From<core::AgendaItem> for AgendaItem {
+    fn from(i: core::AgendaItem) -> Self {
+        let due_at = i.due_at();
+        match i {
+            core::AgendaItem::Task(t) => {
+                AgendaItem { kind: "task".into(), due_at, task: Some(t.into()), opportunity_id: None, code: None }
+            }
+            core::AgendaItem::FollowUp { opportunity, code, .. } => AgendaItem {
+                kind: "follow_up".into(),
+                due_at,
+                task: None,
+                opportunity_id: Some(opportunity.0),
+                code: Some(code),
+            },
+        }
+    }
+}
+
+/// A user's agenda at an instant: overdue, due later today, and rotting opportunities (codes).
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct Agenda {
+    overdue: Vec<AgendaItem>,
+    due_today: Vec<AgendaItem>,
+    rotting: Vec<String>,
+}
+
+#[pymethods]
+impl Agenda {
+    fn __repr__(&self) -> String {
+        format!(
+            "Agenda(overdue={}, due_today={}, rotting={})",
+            self.overdue.len(),
+            self.due_today.len(),
+            self.rotting.len()
+        )
+    }
+}
+
+impl From<core::Agenda> for Agenda {
+    fn from(a: core::Agenda) -> Self {
+        Agenda {
+            overdue: a.overdue.into_iter().map(AgendaItem::from).collect(),
+            due_today: a.due_today.into_iter().map(AgendaItem::from).collect(),
+            rotting: a.rotting,
+        }
+    }
+}
+
+/// Count, amount, and average and median cycle days of the won (or the lost) deals.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq)]
+#[derive(Clone, PartialEq)]
+pub struct CycleStats {
+    count: u64,
+    amount: Decimal,
+    average_days: Option<Decimal>,
+    median_days: Option<Decimal>,
+}
+
+#[pymethods]
+impl CycleStats {
+    fn __repr__(&self) -> String {
+        format!("CycleStats(count={}, amount={})", self.count, self.amount)
+    }
+}
+
+impl From<core::CycleStats> for CycleStats {
+    fn from(c: core::CycleStats) -> Self {
+        CycleStats { count: c.count, amount: c.amount, average_days: c.average_days, median_days: c.median_days }
+    }
+}
+
+/// The sales report: scalar figures as attributes, the breakdowns as Arrow tables
+/// (`report.funnel.to_pandas()`).
+#[pyclass(module = "guanxi._guanxi", frozen, get_all)]
+pub struct SalesReport {
+    pipeline: String,
+    currency: String,
+    /// Per stage: stage, name, kind, count, amount, reached, step_conversion, top_conversion,
+    /// avg_days_in_stage, lost_here, below_average.
+    funnel: Table,
+    /// Per stage and reason: stage, reason, count.
+    loss_reasons: Table,
+    won: CycleStats,
+    lost: CycleStats,
+    win_rate: Option<Decimal>,
+    /// owner, count, amount.
+    won_by_owner: Table,
+    /// product, count, amount.
+    won_by_product: Table,
+    /// month ("YYYY-MM", None for no expected close), count, amount, weighted.
+    forecast: Table,
+    open_count: u64,
+    open_amount: Decimal,
+    weighted_pipeline: Decimal,
+    velocity_per_day: Option<Decimal>,
+}
+
+#[pymethods]
+impl SalesReport {
+    fn __repr__(&self) -> String {
+        let rate = self.win_rate.map_or_else(|| "None".to_owned(), |r| r.to_string());
+        format!("SalesReport(pipeline={}, currency={}, win_rate={rate})", q(&self.pipeline), q(&self.currency))
+    }
+}
+
+fn keyed(rows: &[core::KeyedAmount], key: &str) -> PyResult<Table> {
+    Columns::new(rows)
+        .text(key, |r| Some(&r.key))
+        .count("count", |r| r.count)
+        .decimal("amount", |r| Some(r.amount))
+        .and_then(Columns::finish)
+        .map_err(arrow_err)
+}
+
+impl SalesReport {
+    fn new(r: core::SalesReport) -> PyResult<Self> {
+        let funnel = Columns::new(&r.funnel)
+            .text("stage", |s| Some(&s.stage))
+            .text("name", |s| Some(&s.name))
+            .text("kind", |s| Some(s.kind.as_str()))
+            .count("count", |s| s.count)
+            .decimal("amount", |s| Some(s.amount))
+            .map_err(arrow_err)?
+            .count("reached", |s| s.reached)
+            .decimal("step_conversion", |s| s.step_conversion)
+            .and_then(|c| c.decimal("top_conversion", |s| s.top_conversion))
+            .and_then(|c| c.decimal("avg_days_in_stage", |s| s.avg_days_in_stage))
+            .map_err(arrow_err)?
+            .count("lost_here", |s| s.lost_here)
+            .boolean("below_average", |s| Some(s.below_average))
+            .finish()
+            .map_err(arrow_err)?;
+        let losses: Vec<(&str, &str, u64)> = r
+            .funnel
+            .iter()
+            .flat_map(|s| s.loss_reasons.iter().map(move |(reason, n)| (s.stage.as_str(), reason.as_str(), *n)))
+            .collect();
+        let loss_reasons = Columns::new(&losses)
+            .text("stage", |l| Some(l.0))
+            .text("reason", |l| Some(l.1))
+            .count("count", |l| l.2)
+            .finish()
+            .map_err(arrow_err)?;
+        let forecast = Columns::new(&r.forecast)
+            .text("month", |m| m.month.as_deref())
+            .count("count", |m| m.count)
+            .decimal("amount", |m| Some(m.amount))
+            .and_then(|c| c.decimal("weighted", |m| Some(m.weighted)))
+            .and_then(Columns::finish)
+            .map_err(arrow_err)?;
+        Ok(SalesReport {
+            funnel,
+            loss_reasons,
+            won_by_owner: keyed(&r.won_by_owner, "owner")?,
+            won_by_product: keyed(&r.won_by_product, "product")?,
+            forecast,
+            pipeline: r.pipeline,
+            currency: r.currency,
+            won: r.won.into(),
+            lost: r.lost.into(),
+            win_rate: r.win_rate,
+            open_count: r.open_count,
+            open_amount: r.open_amount,
+            weighted_pipeline: r.weighted_pipeline,
+            velocity_per_day: r.velocity_per_day,
+        })
+    }
+}
+
+/// Opportunities as a table: one row each (lines and milestones stay on the objects).
+fn opportunity_table(rows: &[core::Opportunity]) -> PyResult<Table> {
+    let user = |u: &Option<UserId>| u.as_ref().map(|u| u.as_str().to_owned());
+    Columns::new(rows)
+        .text("id", |o| Some(o.id.to_string()))
+        .text("code", |o| Some(&o.code))
+        .text("customer_id", |o| o.customer_id.map(|c| c.to_string()))
+        .text("name", |o| Some(&o.name))
+        .text("pipeline", |o| Some(&o.pipeline))
+        .text("stage", |o| Some(&o.stage))
+        .text("furthest_stage", |o| Some(&o.furthest_stage))
+        .decimal("probability", |o| Some(o.probability))
+        .map_err(arrow_err)?
+        .text("probability_source", |o| Some(o.probability_source.as_str()))
+        .decimal("amount", |o| Some(o.amount))
+        .map_err(arrow_err)?
+        .text("currency", |o| Some(&o.currency))
+        .date("expected_close", |o| o.expected_close)
+        .int("cadence_days", |o| o.cadence_days.map(i64::from))
+        .text("lost_reason", |o| o.lost_reason.as_deref())
+        .text("owner", |o| user(&o.owner))
+        .text("department", |o| o.department.as_ref().map(|d| d.as_str()))
+        .text("province", |o| o.province.as_deref())
+        .time("opened_at", |o| Some(o.opened_at))
+        .time("won_at", |o| o.won_at)
+        .time("lost_at", |o| o.lost_at)
+        .time("last_activity_at", |o| Some(o.last_activity_at))
+        .time("created_at", |o| Some(o.created_at))
+        .time("updated_at", |o| Some(o.updated_at))
+        .count("version", |o| o.version)
+        .finish()
+        .map_err(arrow_err)
+}
+
+/// `create_opportunity`'s keyword arguments → `NewOpportunity` (also `convert_lead(opportunity=…)`).
+fn new_opportunity(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<core::NewOpportunity> {
+    let mut o = core::NewOpportunity::new(name);
+    let Some(fields) = fields else { return Ok(o) };
+    for (key, value) in fields.iter() {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "customer_id" => o.customer_id = Some(customer_id_from(&value)?),
+            "contact_id" => o.contact_id = Some(contact_id_from(&value)?),
+            "pipeline" => o.pipeline = Some(value.extract()?),
+            "stage" => o.stage = Some(value.extract()?),
+            "amount" => o.amount = Some(decimal(&value, "amount")?),
+            "currency" => o.currency = value.extract()?,
+            "probability" => o.probability = Some(decimal(&value, "probability")?),
+            "expected_close" => o.expected_close = Some(value.extract()?),
+            "lines" => o.lines = value.extract::<Vec<ProductLine>>()?.into_iter().map(Into::into).collect(),
+            "milestones" => o.milestones = value.extract::<Vec<Milestone>>()?.into_iter().map(Into::into).collect(),
+            "cadence_days" => o.cadence_days = Some(value.extract()?),
+            "owner" => o.owner = Some(user_id("owner", &value.extract::<String>()?)?),
+            "opened_at" => o.opened_at = Some(value.extract()?),
+            other => return Err(invalid_arg(other, "is not an opportunity field")),
+        }
+    }
+    Ok(o)
+}
+
+/// Money and percentages: `Decimal`, `int` or `str`, never `float`.
+fn decimal(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Decimal> {
+    if v.is_instance_of::<pyo3::types::PyFloat>() {
+        return Err(invalid_arg(field, "must not be a float: pass decimal.Decimal, int or str"));
+    }
+    if let Ok(d) = v.extract::<Decimal>() {
+        return Ok(d);
+    }
+    if let Ok(i) = v.extract::<i64>() {
+        return Ok(Decimal::from(i));
+    }
+    let s: String = v.extract().map_err(|_| invalid_arg(field, "must be a decimal.Decimal, int or str"))?;
+    Decimal::from_str_exact(s.trim()).map_err(|_| invalid_arg(field, "is not a decimal number"))
+}
+
+fn opportunity_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<OpportunityPatch> {
+    let mut p = OpportunityPatch::default();
+    let Some(changes) = changes else { return Ok(p) };
+    for (key, value) in changes.iter() {
+        let key: String = key.extract()?;
+        let none = value.is_none();
+        match key.as_str() {
+            "name" => p.name = Some(value.extract()?),
+            "amount" => p.amount = Some(decimal(&value, "amount")?),
+            "currency" => p.currency = Some(value.extract()?),
+            "probability" => p.probability = Some(if none { None } else { Some(decimal(&value, "probability")?) }),
+            "expected_close" => p.expected_close = Some(value.extract()?),
+            "lines" => p.lines = Some(value.extract::<Vec<ProductLine>>()?.into_iter().map(Into::into).collect()),
+            "milestones" => {
+                p.milestones = Some(value.extract::<Vec<Milestone>>()?.into_iter().map(Into::into).collect())
+            }
+            "cadence_days" => p.cadence_days = Some(value.extract()?),
+            "contact_id" => p.contact_id = Some(if none { None } else { Some(contact_id_from(&value)?) }),
+            "owner" => p.owner = Some(user_id("owner", &value.extract::<String>()?)?),
+            other => return Err(invalid_arg(other, "is not an opportunity field")),
+        }
+    }
+    Ok(p)
+}
+
+fn opportunity_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<OpportunityFilter> {
+    let mut f = OpportunityFilter::default();
+    let Some(filters) = filters else { return Ok(f) };
+    for (key, value) in filters.iter() {
+        let key: String = key.extract()?;
+        if value.is_none() {
+            continue;
+        }
+        match key.as_str() {
+            "pipeline" => f.pipeline = Some(value.extract()?),
+            "stage" => f.stage = Some(value.extract()?),
+            "open" => f.open = Some(value.extract()?),
+            "customer_id" => f.customer_id = Some(customer_id_from(&value)?),
+            "owner" => f.owner = Some(user_id("owner", &value.extract::<String>()?)?),
+            "department" => f.department = Some(guanxi::DepartmentId::new(value.extract::<String>()?).map_err(to_py)?),
+            other => return Err(invalid_arg(other, "is not an opportunity filter")),
+        }
+    }
+    Ok(f)
+}
+
+/// Sales operations of a `Crm` (`crm.sales`).
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Sales {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Sales {
+    /// A pipeline by key (the built-in "standard" one until another of that key is stored).
+    #[pyo3(signature = (key = "standard"))]
+    fn pipeline(&self, py: Python<'_>, key: &str) -> PyResult<Pipeline> {
+        self.crm.get().run(py, |c, a| c.pipeline(a, key)).map(Pipeline::from)
+    }
+
+    /// Stores a pipeline (new, or replacing the one of its key).
+    fn put_pipeline(&self, py: Python<'_>, pipeline: Pipeline) -> PyResult<Pipeline> {
+        let p = pipeline.into_core()?;
+        self.crm.get().run(py, |c, a| c.put_pipeline(a, p)).map(Pipeline::from)
+    }
+
+    /// The lead rules as a dict: {"grading": [{"grade": "a", "when": {"source_in": ["行业峰会"]}}, …],
+    /// "assignment": [{"round_robin": ["u1", "u2"]}, {"by_province": {"广东省": "u3"}}, …]}.
+    fn lead_rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rules = self.crm.get().run(py, |c, a| c.lead_rules(a))?;
+        let json = serde_json::to_string(&rules).map_err(|e| invalid_arg("rules", &e.to_string()))?;
+        py.import("json")?.call_method1("loads", (json,))
+    }
+
+    /// Replaces the lead rules (the dict shape `lead_rules()` returns).
+    fn set_lead_rules<'py>(&self, py: Python<'py>, rules: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let json: String = py.import("json")?.call_method1("dumps", (rules,))?.extract()?;
+        let rules: core::LeadRules = serde_json::from_str(&json).map_err(|e| invalid_arg("rules", &e.to_string()))?;
+        self.crm.get().run(py, |c, a| c.set_lead_rules(a, rules))?;
+        self.lead_rules(py)
+    }
+
+    /// Creates an opportunity. Keywords: customer_id, contact_id, pipeline, stage, amount,
+    /// currency (default "CNY"), probability, expected_close, lines (ProductLine list),
+    /// milestones (Milestone list), cadence_days, owner, opened_at.
+    #[pyo3(signature = (name, **fields))]
+    fn create_opportunity(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Opportunity> {
+        let input = new_opportunity(name, fields)?;
+        self.crm.get().run(py, |c, a| c.create_opportunity(a, input)).map(Opportunity::from)
+    }
+
+    /// An opportunity by id.
+    fn opportunity(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Opportunity> {
+        let id = opportunity_id(id)?;
+        self.crm.get().run(py, |c, a| c.opportunity(a, id)).map(Opportunity::from)
+    }
+
+    /// An opportunity by code, e.g. "O20240501001".
+    fn opportunity_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Opportunity> {
+        self.crm.get().run(py, |c, a| c.opportunity_by_code(a, code)).map(Opportunity::from)
+    }
+
+    /// Changes fields of the opportunity whose current version is `version` (name, amount,
+    /// currency, probability — None returns to the stage default —, expected_close, lines,
+    /// milestones, cadence_days, contact_id, owner).
+    #[pyo3(signature = (id, version, **changes))]
+    fn update_opportunity(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        version: u64,
+        changes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Opportunity> {
+        let id = opportunity_id(id)?;
+        let patch = opportunity_patch(changes)?;
+        self.crm.get().run(py, |c, a| c.update_opportunity(a, id, version, patch)).map(Opportunity::from)
+    }
+
+    /// Moves an opportunity to `stage`; a disallowed move or unmet exit requirement raises
+    /// and changes nothing. `lost_reason` for a lost stage; `at` records an earlier move.
+    #[pyo3(signature = (id, version, stage, *, lost_reason = None, at = None))]
+    fn move_opportunity(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        version: u64,
+        stage: &str,
+        lost_reason: Option<String>,
+        at: Option<Time>,
+    ) -> PyResult<Opportunity> {
+        let id = opportunity_id(id)?;
+        let change = guanxi::StageChange { lost_reason, at };
+        self.crm.get().run(py, |c, a| c.move_opportunity(a, id, version, stage, change)).map(Opportunity::from)
+    }
+
+    /// An opportunity's stage history, oldest first.
+    fn stage_history(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<StageHistoryEntry>> {
+        let id = opportunity_id(id)?;
+        Ok(self.crm.get().run(py, |c, a| c.stage_history(a, id))?.into_iter().map(StageHistoryEntry::from).collect())
+    }
+
+    /// The opportunities matching the keyword filters (pipeline, stage, open, customer_id,
+    /// owner, department), oldest first.
+    #[pyo3(signature = (**filters))]
+    fn opportunities(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<Opportunity>> {
+        let f = opportunity_filter(filters)?;
+        Ok(self.crm.get().run(py, |c, a| c.all_opportunities(a, &f))?.into_iter().map(Opportunity::from).collect())
+    }
+
+    /// The same, as an Arrow table (one row per opportunity) for pandas or polars.
+    #[pyo3(signature = (**filters))]
+    fn opportunity_table(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
+        let f = opportunity_filter(filters)?;
+        let rows = self.crm.get().run(py, |c, a| c.all_opportunities(a, &f))?;
+        py.detach(|| opportunity_table(&rows))
+    }
+
+    /// How many opportunities match the keyword filters.
+    #[pyo3(signature = (**filters))]
+    fn count_opportunities(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        let f = opportunity_filter(filters)?;
+        self.crm.get().run(py, |c, a| c.count_opportunities(a, &f))
+    }
+
+    /// The funnel, win rate, cycle times, won amounts and forecast of a pipeline. `start` and
+    /// `end` (UTC datetimes, end exclusive) bound when deals opened (funnel), closed (win rate,
+    /// cycles, won amounts) or are expected to close (forecast). `currency` is required when
+    /// the opportunities use several.
+    #[pyo3(signature = (pipeline = "standard", *, start = None, end = None, currency = None, owner = None, department = None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    fn report(
+        &self,
+        py: Python<'_>,
+        pipeline: &str,
+        start: Option<Time>,
+        end: Option<Time>,
+        currency: Option<String>,
+        owner: Option<&str>,
+        department: Option<&str>,
+    ) -> PyResult<SalesReport> {
+        let mut query = SalesQuery::new(pipeline);
+        query.from = start;
+        query.to = end;
+        query.currency = currency;
+        query.owner = owner.map(|o| user_id("owner", o)).transpose()?;
+        query.department = department.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?;
+        let r = self.crm.get().run(py, |c, a| c.sales_report(a, &query))?;
+        py.detach(|| SalesReport::new(r))
+    }
+
+    /// Creates a lead, graded and assigned by the lead rules. Keywords: company, phone, email,
+    /// source, province, industry, budget_confirmed, need_confirmed, owner.
+    #[pyo3(signature = (name, *, company = None, phone = None, email = None, source = None, province = None, industry = None, budget_confirmed = false, need_confirmed = false, owner = None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    fn create_lead(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        company: Option<String>,
+        phone: Option<String>,
+        email: Option<String>,
+        source: Option<String>,
+        province: Option<String>,
+        industry: Option<&str>,
+        budget_confirmed: bool,
+        need_confirmed: bool,
+        owner: Option<&str>,
+    ) -> PyResult<Lead> {
+        let input = core::NewLead {
+            name: name.to_owned(),
+            company,
+            phone,
+            email,
+            source,
+            province,
+            industry: industry.map(|i| parse_name("industry", i)).transpose()?,
+            budget_confirmed,
+            need_confirmed,
+            owner: owner.map(|o| user_id("owner", o)).transpose()?,
+        };
+        self.crm.get().run(py, |c, a| c.create_lead(a, input)).map(Lead::from)
+    }
+
+    /// A lead by id.
+    fn lead(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Lead> {
+        let id = LeadId(uuid_from(id, "lead_id")?);
+        self.crm.get().run(py, |c, a| c.lead(a, id)).map(Lead::from)
+    }
+
+    /// The leads matching the filters.
+    #[pyo3(signature = (*, status = None, open = None, owner = None, grade = None))]
+    fn leads(
+        &self,
+        py: Python<'_>,
+        status: Option<&str>,
+        open: Option<bool>,
+        owner: Option<&str>,
+        grade: Option<&str>,
+    ) -> PyResult<Vec<Lead>> {
+        let f = core::LeadFilter {
+            status: status.map(|s| parse_name("status", s)).transpose()?,
+            open,
+            owner: owner.map(|o| user_id("owner", o)).transpose()?,
+            grade: grade.map(|g| parse_name("grade", g)).transpose()?,
+            scope: None,
+        };
+        Ok(self.crm.get().run(py, |c, a| c.all_leads(a, &f))?.into_iter().map(Lead::from).collect())
+    }
+
+    /// Converts a lead into a customer, primary contact and — given `opportunity`, a dict of
+    /// `create_opportunity`'s arguments with "name" — an opportunity, in one transaction. An
+    /// existing matching customer is linked instead (`linked_existing`, `matched_by`).
+    #[pyo3(signature = (id, *, opportunity = None))]
+    fn convert_lead(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        opportunity: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<LeadConversion> {
+        let id = LeadId(uuid_from(id, "lead_id")?);
+        let opportunity = opportunity
+            .map(|d| {
+                let rest = d.copy()?;
+                let name: String =
+                    rest.get_item("name")?.ok_or_else(|| invalid_arg("opportunity.name", "is required"))?.extract()?;
+                rest.del_item("name")?;
+                new_opportunity(&name, Some(&rest))
+            })
+            .transpose()?;
+        let options = guanxi::ConvertLead { opportunity };
+        self.crm.get().run(py, |c, a| c.convert_lead(a, id, options)).map(LeadConversion::from)
+    }
+
+    /// Creates a task due at `due_at`.
+    #[pyo3(signature = (title, due_at, *, notes = None, owner = None, opportunity_id = None, customer_id = None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    fn create_task(
+        &self,
+        py: Python<'_>,
+        title: &str,
+        due_at: Time,
+        notes: Option<String>,
+        owner: Option<&str>,
+        opportunity_id: Option<&Bound<'_, PyAny>>,
+        customer_id: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Task> {
+        let mut input = core::NewTask::new(title, due_at);
+        input.notes = notes;
+        input.owner = owner.map(|o| user_id("owner", o)).transpose()?;
+        input.opportunity_id = opportunity_id.map(self::opportunity_id).transpose()?;
+        input.customer_id = customer_id.map(customer_id_from).transpose()?;
+        self.crm.get().run(py, |c, a| c.create_task(a, input)).map(Task::from)
+    }
+
+    /// Marks a task done (counts as activity on its opportunity).
+    fn complete_task(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Task> {
+        let id = TaskId(uuid_from(id, "task_id")?);
+        self.crm.get().run(py, |c, a| c.complete_task(a, id, version)).map(Task::from)
+    }
+
+    /// The tasks matching the filters, by due instant.
+    #[pyo3(signature = (*, owner = None, opportunity_id = None, open = None))]
+    fn tasks(
+        &self,
+        py: Python<'_>,
+        owner: Option<&str>,
+        opportunity_id: Option<&Bound<'_, PyAny>>,
+        open: Option<bool>,
+    ) -> PyResult<Vec<Task>> {
+        let f = core::TaskFilter {
+            owner: owner.map(|o| user_id("owner", o)).transpose()?,
+            opportunity_id: opportunity_id.map(self::opportunity_id).transpose()?,
+            open,
+            scope: None,
+        };
+        Ok(self.crm.get().run(py, |c, a| c.tasks(a, &f))?.into_iter().map(Task::from).collect())
+    }
+
+    /// `user`'s agenda (default: the acting user) at `at` (default: now by the CRM's clock).
+    #[pyo3(signature = (user = None, *, at = None))]
+    fn agenda(&self, py: Python<'_>, user: Option<&str>, at: Option<Time>) -> PyResult<Agenda> {
+        let crm = self.crm.get();
+        let user = match user {
+            Some(u) => user_id("user", u)?,
+            None => crm.actor.user_id().clone(),
+        };
+        crm.run(py, |c, a| c.agenda(a, &user, at.unwrap_or_else(|| c.now()))).map(Agenda::from)
+    }
+}
+
+/// Registers the sales classes.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Sales>()?;
+    m.add_class::<Stage>()?;
+    m.add_class::<Pipeline>()?;
+    m.add_class::<ProductLine>()?;
+    m.add_class::<Milestone>()?;
+    m.add_class::<Opportunity>()?;
+    m.add_class::<StageHistoryEntry>()?;
+    m.add_class::<Lead>()?;
+    m.add_class::<LeadConversion>()?;
+    m.add_class::<Task>()?;
+    m.add_class::<AgendaItem>()?;
+    m.add_class::<Agenda>()?;
+    m.add_class::<CycleStats>()?;
+    m.add_class::<SalesReport>()?;
+    m.add_class::<Table>()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn product_lines_round_trip_exactly() {
+        let core =
+            core::ProductLine::new("GTX Pro", Decimal::from(3), Decimal::new(49_999, 2), Decimal::new(10, 0)).unwrap();
+        let mirrored = ProductLine::from(core.clone());
+        assert_eq!(mirrored.total, Decimal::new(148_997, 2));
+        assert_eq!(core::ProductLine::from(mirrored), core);
+    }
+
+    #[test]
+    fn pipelines_round_trip() {
+        let p = core::Pipeline::standard();
+        assert_eq!(Pipeline::from(p.clone()).into_core().ok(), Some(p));
+    }
+}
