@@ -200,6 +200,74 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.findContactsByIdNumber("11010519491231002X").size == 1) { "id lookup after rotation" }
         }
     },
+    "sales: pipeline, opportunity moves and history, refused moves change nothing" to {
+        Crm.inMemory("alice").use { crm ->
+            val standard = crm.pipeline("standard")
+            check(standard.stages.map { it.key } == listOf("lead", "intent", "proposal", "negotiation", "won", "lost")) { "stages" }
+            val renewal = standard.copy(key = "renewal", name = "续约", stages = standard.stages.filter { it.key != "proposal" })
+            check(crm.putPipeline(renewal).stages.size == 5) { "renewal" }
+            val t0 = Instant.parse("2024-01-01T00:00:00Z")
+            var o = crm.createOpportunity(
+                NewOpportunity(
+                    name = "ERP 升级",
+                    lines = listOf(ProductLine(product = "GTX Pro", quantity = BigDecimal("3"), unitPrice = BigDecimal("4999.99"), discount = BigDecimal("10"))),
+                    openedAt = t0,
+                )
+            )
+            check(o.amount.compareTo(BigDecimal("14989.97")) == 0) { "amount ${o.amount}" }
+            check(o.code.startsWith("O") && o.stage == "lead" && o.probability.compareTo(BigDecimal.TEN) == 0) { "new $o" }
+            o = crm.moveOpportunity(o.id, o.version, "intent", null, t0.plusSeconds(86400))
+            o = crm.moveOpportunity(o.id, o.version, "proposal", null, t0.plusSeconds(3 * 86400))
+            val refused = assertThrows<CrmException.Validation> { crm.moveOpportunity(o.id, o.version, "negotiation", null, null) }
+            check(refused.field == "expected_close") { "field ${refused.field}" }
+            check(crm.opportunity(o.id) == o) { "unchanged" }
+            o = crm.updateOpportunity(o.id, o.version, OpportunityPatch(expectedClose = LocalDate.parse("2024-03-31"), probability = BigDecimal("65")))
+            check(o.probabilitySource == "manual") { "source" }
+            o = crm.moveOpportunity(o.id, o.version, "won", null, t0.plusSeconds(10 * 86400))
+            check(o.wonAt == t0.plusSeconds(10 * 86400) && o.probability.compareTo(BigDecimal("100")) == 0) { "won $o" }
+            assertThrows<CrmException.InvalidState> { crm.moveOpportunity(o.id, o.version, "intent", null, null) }
+            val history = crm.stageHistory(o.id)
+            check(history.map { it.fromStage to it.toStage } == listOf(null to "lead", "lead" to "intent", "intent" to "proposal", "proposal" to "won")) { "history" }
+            assertThrows<CrmException.Validation> { crm.createOpportunity(NewOpportunity(name = "坏币种", currency = "yuan")) }
+            check(crm.countOpportunities(null, null, null) == 1UL) { "count" }
+        }
+    },
+    "sales report, leads, tasks and agenda" to {
+        Crm.inMemory("alice").use { crm ->
+            val t0 = Instant.parse("2024-01-01T00:00:00Z")
+            for (i in 0 until 30) {
+                var o = crm.createOpportunity(NewOpportunity(name = "商机$i", amount = BigDecimal(100 + i), owner = if (i % 2 == 0) "alice" else "bob", openedAt = t0.plusSeconds(i * 86400L)))
+                o = crm.moveOpportunity(o.id, o.version, "intent", null, t0.plusSeconds(i * 86400L + 3600))
+                when (i % 3) {
+                    0 -> crm.moveOpportunity(o.id, o.version, "won", null, t0.plusSeconds((i + 5) * 86400L))
+                    1 -> crm.moveOpportunity(o.id, o.version, "lost", "价格偏高", t0.plusSeconds((i + 2) * 86400L))
+                    else -> {}
+                }
+            }
+            val r = crm.salesReport(SalesQuery())
+            check(r.won.count == 10UL && r.lost.count == 10UL && r.openCount == 10UL) { "counts" }
+            check(r.winRate!!.compareTo(BigDecimal("0.5")) == 0) { "win rate ${r.winRate}" }
+            check(r.won.medianDays!!.compareTo(BigDecimal("5")) == 0) { "median ${r.won.medianDays}" }
+            val intent = r.funnel.single { it.stage == "intent" }
+            check(intent.reached == 30UL && intent.lossReasons == listOf(LossReason("价格偏高", 10UL))) { "funnel $intent" }
+            val wonAmount = (0 until 30 step 3).sumOf { 100 + it }
+            check(r.won.amount.compareTo(BigDecimal(wonAmount)) == 0) { "won amount" }
+            check(r.wonByOwner.map { it.key }.toSet() == setOf("alice", "bob")) { "owners" }
+            crm.setLeadRulesJson("""{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[{"round_robin":["alice","bob"]}]}""")
+            assertThrows<CrmException.Validation> { crm.setLeadRulesJson("""{"grading": 3}""") }
+            val lead = crm.createLead(NewLead(name = "王磊", company = "星河科技", phone = "138 0013 8000", source = "行业峰会"))
+            check(lead.grade == "a" && lead.owner == "alice" && lead.phone == "+8613800138000") { "lead $lead" }
+            val conv = crm.convertLead(lead.id, NewOpportunity(name = "扩容", amount = BigDecimal("50000")))
+            check(!conv.linkedExisting && crm.opportunity(conv.opportunityId!!).customerId == conv.customerId) { "conversion" }
+            val again = crm.convertLead(crm.createLead(NewLead(name = "王磊", phone = "13800138000")).id, null)
+            check(again.linkedExisting && again.customerId == conv.customerId) { "linked" }
+            val now = Instant.now()
+            val task = crm.createTask("发报价单", now.minusSeconds(3600), null, null)
+            check(crm.agenda(null, now).overdue.any { it is AgendaItem.Task && it.task.title == "发报价单" }) { "overdue" }
+            check(crm.completeTask(task.id, task.version).doneAt != null) { "done" }
+            check(crm.listTasks(null, true).isEmpty()) { "no open tasks" }
+        }
+    },
     "handles close with use {} and files persist" to {
         val dir = Files.createTempDirectory("guanxi")
         val path = dir.resolve("crm.db").toString()

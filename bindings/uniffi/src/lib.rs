@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use guanxi::{Actor, CustomerId};
 
+mod sales;
+
 uniffi::setup_scaffolding!();
 
 type Uuid = uuid::Uuid;

@@ -235,4 +235,55 @@ final class CrmTests: XCTestCase {
         let again = try Crm.openEncrypted(path: path, user: "admin", fieldKey: newKey)
         XCTAssertEqual(try again.findContactsByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
     }
+
+    func testSalesMovesHistoryAndRefusedMoves() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let standard = try crm.pipeline(key: "standard")
+        XCTAssertEqual(standard.stages.map { $0.key }, ["lead", "intent", "proposal", "negotiation", "won", "lost"])
+        let t0 = Date(timeIntervalSince1970: 1_704_067_200) // 2024-01-01
+        let line = ProductLine(product: "GTX Pro", quantity: Foundation.Decimal(3), unitPrice: Foundation.Decimal(string: "4999.99")!, discount: Foundation.Decimal(10))
+        var o = try crm.createOpportunity(input: NewOpportunity(name: "ERP 升级", lines: [line], openedAt: t0))
+        XCTAssertEqual(o.amount, Foundation.Decimal(string: "14989.97")!)
+        XCTAssertEqual(o.stage, "lead")
+        o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "intent", lostReason: nil, at: t0.addingTimeInterval(86400))
+        o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "proposal", lostReason: nil, at: t0.addingTimeInterval(2 * 86400))
+        XCTAssertThrowsError(try crm.moveOpportunity(id: o.id, version: o.version, stage: "negotiation", lostReason: nil, at: nil)) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("expected validation, got \(error)") }
+            XCTAssertEqual(field, "expected_close")
+        }
+        XCTAssertEqual(try crm.opportunity(id: o.id), o)
+        o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "lost", lostReason: "价格偏高", at: t0.addingTimeInterval(5 * 86400))
+        XCTAssertEqual(o.lostReason, "价格偏高")
+        let history = try crm.stageHistory(id: o.id)
+        XCTAssertEqual(history.map { $0.toStage }, ["lead", "intent", "proposal", "lost"])
+        XCTAssertEqual(history[2].fromEnteredAt, t0.addingTimeInterval(86400))
+    }
+
+    func testSalesReportLeadsAndAgenda() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let t0 = Date(timeIntervalSince1970: 1_704_067_200)
+        for i in 0..<12 {
+            let opened = t0.addingTimeInterval(Double(i) * 86400)
+            var o = try crm.createOpportunity(input: NewOpportunity(name: "商机\(i)", amount: Foundation.Decimal(100 + i), openedAt: opened))
+            o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "intent", lostReason: nil, at: opened.addingTimeInterval(3600))
+            if i % 2 == 0 {
+                _ = try crm.moveOpportunity(id: o.id, version: o.version, stage: "won", lostReason: nil, at: opened.addingTimeInterval(4 * 86400))
+            }
+        }
+        let r = try crm.salesReport(query: SalesQuery())
+        XCTAssertEqual(r.won.count, 6)
+        XCTAssertEqual(r.openCount, 6)
+        XCTAssertEqual(r.winRate, Foundation.Decimal(1))
+        XCTAssertEqual(r.won.medianDays, Foundation.Decimal(4))
+        XCTAssertEqual(r.funnel.first { $0.stage == "intent" }?.reached, 12)
+        try crm.setLeadRulesJson(rules: #"{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[]}"#)
+        let lead = try crm.createLead(input: NewLead(name: "王磊", phone: "13800138000", source: "行业峰会"))
+        XCTAssertEqual(lead.grade, "a")
+        let conv = try crm.convertLead(id: lead.id, opportunity: NewOpportunity(name: "扩容"))
+        XCTAssertFalse(conv.linkedExisting)
+        XCTAssertNotNil(conv.opportunityId)
+        let task = try crm.createTask(title: "回访", dueAt: Date().addingTimeInterval(-60), opportunityId: nil, owner: nil)
+        let agenda = try crm.agenda(user: nil, at: Date())
+        XCTAssertTrue(agenda.overdue.contains { if case let .task(t) = $0 { return t.id == task.id } else { return false } })
+    }
 }

@@ -1,0 +1,789 @@
+//! Sales for Kotlin and Swift: records mirroring `guanxi::sales`, and the `Crm` methods that
+//! convert them around one facade call each. Lead rules travel as their JSON document (the
+//! serde shape of `guanxi::sales::LeadRules`), since their conditions nest.
+
+use std::collections::HashMap;
+
+use guanxi::sales as core;
+use guanxi::{LeadId, OpportunityId, TaskId, UserId};
+
+use crate::{Crm, CrmError, DateTime, Day, Decimal, Result, Uuid, invalid};
+
+fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
+    v.map(|u| {
+        UserId::new(u)
+            .map_err(|_| invalid(field, guanxi::ValidationReason::Invalid { detail: "is not a valid user id".into() }))
+    })
+    .transpose()
+}
+
+fn name_of(u: Option<UserId>) -> Option<String> {
+    u.map(|u| u.as_str().to_owned())
+}
+
+fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T> {
+    v.parse().map_err(|_| invalid(field, guanxi::ValidationReason::NotAllowed { value: v.to_owned() }))
+}
+
+/// One stage of a pipeline; `kind` is "open", "won" or "lost".
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Stage {
+    pub key: String,
+    pub name: String,
+    pub kind: String,
+    pub probability: Decimal,
+    #[uniffi(default = [])]
+    pub exit_requirements: Vec<String>,
+    #[uniffi(default = None)]
+    pub rotting_days: Option<u32>,
+}
+
+/// A pipeline: ordered stages, allowed moves by stage (absent: the default rule), lost reasons.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Pipeline {
+    pub key: String,
+    pub name: String,
+    pub stages: Vec<Stage>,
+    #[uniffi(default = [])]
+    pub lost_reasons: Vec<String>,
+    #[uniffi(default)]
+    pub transitions: HashMap<String, Vec<String>>,
+}
+
+impl From<core::Pipeline> for Pipeline {
+    fn from(p: core::Pipeline) -> Self {
+        Pipeline {
+            stages: p
+                .stages
+                .into_iter()
+                .map(|s| Stage {
+                    key: s.key,
+                    name: s.name,
+                    kind: s.kind.as_str().to_owned(),
+                    probability: s.probability,
+                    exit_requirements: s.exit_requirements.into_iter().collect(),
+                    rotting_days: s.rotting_days,
+                })
+                .collect(),
+            key: p.key,
+            name: p.name,
+            lost_reasons: p.lost_reasons,
+            transitions: p.transitions.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
+        }
+    }
+}
+
+impl Pipeline {
+    fn into_core(self) -> Result<core::Pipeline> {
+        Ok(core::Pipeline {
+            stages: self
+                .stages
+                .into_iter()
+                .map(|s| {
+                    Ok(core::Stage {
+                        kind: parse("kind", &s.kind)?,
+                        key: s.key,
+                        name: s.name,
+                        probability: s.probability,
+                        exit_requirements: s.exit_requirements.into_iter().collect(),
+                        rotting_days: s.rotting_days,
+                    })
+                })
+                .collect::<Result<_>>()?,
+            key: self.key,
+            name: self.name,
+            lost_reasons: self.lost_reasons,
+            transitions: self.transitions.into_iter().map(|(k, v)| (k, v.into_iter().collect())).collect(),
+        })
+    }
+}
+
+/// A product line: quantity × unit price − discount (none: 0). `total` is filled in on the
+/// way out (exact) and ignored on the way in.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ProductLine {
+    pub product: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    #[uniffi(default = None)]
+    pub discount: Option<Decimal>,
+    #[uniffi(default = None)]
+    pub total: Option<Decimal>,
+}
+
+impl From<core::ProductLine> for ProductLine {
+    fn from(l: core::ProductLine) -> Self {
+        ProductLine {
+            total: Some(l.total()),
+            product: l.product,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            discount: Some(l.discount),
+        }
+    }
+}
+
+fn lines_in(lines: Vec<ProductLine>) -> Result<Vec<core::ProductLine>> {
+    Ok(lines
+        .into_iter()
+        .map(|l| core::ProductLine::new(&l.product, l.quantity, l.unit_price, l.discount.unwrap_or_default()))
+        .collect::<guanxi::Result<_>>()?)
+}
+
+/// A milestone (技术交流, 报价, 签约 …).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Milestone {
+    pub name: String,
+    #[uniffi(default = None)]
+    pub due_on: Option<Day>,
+    #[uniffi(default = None)]
+    pub done_on: Option<Day>,
+}
+
+/// A new opportunity; unset fields take the facade's defaults (standard pipeline, its first
+/// open stage, CNY, the stage's probability, the acting user as owner, opened now).
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct NewOpportunity {
+    pub name: String,
+    #[uniffi(default = None)]
+    pub customer_id: Option<Uuid>,
+    #[uniffi(default = None)]
+    pub contact_id: Option<Uuid>,
+    #[uniffi(default = None)]
+    pub pipeline: Option<String>,
+    #[uniffi(default = None)]
+    pub stage: Option<String>,
+    #[uniffi(default = None)]
+    pub amount: Option<Decimal>,
+    #[uniffi(default = None)]
+    pub currency: Option<String>,
+    #[uniffi(default = None)]
+    pub probability: Option<Decimal>,
+    #[uniffi(default = None)]
+    pub expected_close: Option<Day>,
+    #[uniffi(default = [])]
+    pub lines: Vec<ProductLine>,
+    #[uniffi(default = [])]
+    pub milestones: Vec<Milestone>,
+    #[uniffi(default = None)]
+    pub cadence_days: Option<u32>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+    #[uniffi(default = None)]
+    pub opened_at: Option<DateTime>,
+}
+
+impl NewOpportunity {
+    fn into_core(self) -> Result<core::NewOpportunity> {
+        let mut o = core::NewOpportunity::new(&self.name);
+        o.customer_id = self.customer_id.map(guanxi::CustomerId);
+        o.contact_id = self.contact_id.map(guanxi::ContactId);
+        o.pipeline = self.pipeline;
+        o.stage = self.stage;
+        o.amount = self.amount;
+        if let Some(c) = self.currency {
+            o.currency = c;
+        }
+        o.probability = self.probability;
+        o.expected_close = self.expected_close;
+        o.lines = lines_in(self.lines)?;
+        o.milestones = self
+            .milestones
+            .into_iter()
+            .map(|m| core::Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on })
+            .collect();
+        o.cadence_days = self.cadence_days;
+        o.owner = user("owner", self.owner)?;
+        o.opened_at = self.opened_at;
+        Ok(o)
+    }
+}
+
+/// Changes to an opportunity: null leaves a field; `reset_probability` returns to the stage
+/// default, `clear_expected_close` removes the day.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct OpportunityPatch {
+    #[uniffi(default = None)]
+    pub name: Option<String>,
+    #[uniffi(default = None)]
+    pub amount: Option<Decimal>,
+    #[uniffi(default = None)]
+    pub currency: Option<String>,
+    #[uniffi(default = None)]
+    pub probability: Option<Decimal>,
+    #[uniffi(default = false)]
+    pub reset_probability: bool,
+    #[uniffi(default = None)]
+    pub expected_close: Option<Day>,
+    #[uniffi(default = false)]
+    pub clear_expected_close: bool,
+    #[uniffi(default = None)]
+    pub lines: Option<Vec<ProductLine>>,
+    #[uniffi(default = None)]
+    pub cadence_days: Option<u32>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+}
+
+impl OpportunityPatch {
+    fn into_core(self) -> Result<core::OpportunityPatch> {
+        Ok(core::OpportunityPatch {
+            name: self.name,
+            amount: self.amount,
+            currency: self.currency,
+            probability: if self.reset_probability { Some(None) } else { self.probability.map(Some) },
+            expected_close: if self.clear_expected_close { Some(None) } else { self.expected_close.map(Some) },
+            lines: self.lines.map(lines_in).transpose()?,
+            milestones: None,
+            cadence_days: self.cadence_days.map(Some),
+            contact_id: None,
+            owner: user("owner", self.owner)?,
+        })
+    }
+}
+
+/// A sales opportunity (商机).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Opportunity {
+    pub id: Uuid,
+    pub code: String,
+    pub customer_id: Option<Uuid>,
+    pub contact_id: Option<Uuid>,
+    pub name: String,
+    pub pipeline: String,
+    pub stage: String,
+    pub furthest_stage: String,
+    pub probability: Decimal,
+    /// "stage_default" or "manual".
+    pub probability_source: String,
+    pub amount: Decimal,
+    pub currency: String,
+    pub expected_close: Option<Day>,
+    pub lines: Vec<ProductLine>,
+    pub milestones: Vec<Milestone>,
+    pub cadence_days: Option<u32>,
+    pub lost_reason: Option<String>,
+    pub owner: Option<String>,
+    pub department: Option<String>,
+    pub province: Option<String>,
+    pub opened_at: DateTime,
+    pub won_at: Option<DateTime>,
+    pub lost_at: Option<DateTime>,
+    pub last_activity_at: DateTime,
+    pub created_at: DateTime,
+    pub updated_at: DateTime,
+    pub version: u64,
+}
+
+impl From<core::Opportunity> for Opportunity {
+    fn from(o: core::Opportunity) -> Self {
+        Opportunity {
+            id: o.id.0,
+            code: o.code,
+            customer_id: o.customer_id.map(|c| c.0),
+            contact_id: o.contact_id.map(|c| c.0),
+            name: o.name,
+            pipeline: o.pipeline,
+            stage: o.stage,
+            furthest_stage: o.furthest_stage,
+            probability: o.probability,
+            probability_source: o.probability_source.as_str().to_owned(),
+            amount: o.amount,
+            currency: o.currency,
+            expected_close: o.expected_close,
+            lines: o.lines.into_iter().map(ProductLine::from).collect(),
+            milestones: o
+                .milestones
+                .into_iter()
+                .map(|m| Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on })
+                .collect(),
+            cadence_days: o.cadence_days,
+            lost_reason: o.lost_reason,
+            owner: name_of(o.owner),
+            department: o.department.map(|d| d.as_str().to_owned()),
+            province: o.province,
+            opened_at: o.opened_at,
+            won_at: o.won_at,
+            lost_at: o.lost_at,
+            last_activity_at: o.last_activity_at,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+            version: o.version,
+        }
+    }
+}
+
+/// One entry of an opportunity's append-only stage history.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StageHistoryEntry {
+    pub seq: u32,
+    pub from_stage: Option<String>,
+    pub to_stage: String,
+    pub amount: Decimal,
+    pub probability: Decimal,
+    pub at: DateTime,
+    pub by: String,
+    pub from_entered_at: Option<DateTime>,
+    pub lost_reason: Option<String>,
+}
+
+impl From<core::StageHistoryEntry> for StageHistoryEntry {
+    fn from(h: core::StageHistoryEntry) -> Self {
+        StageHistoryEntry {
+            seq: h.seq,
+            from_stage: h.change.from,
+            to_stage: h.change.to,
+            amount: h.change.amount,
+            probability: h.change.probability,
+            at: h.at,
+            by: h.by.as_str().to_owned(),
+            from_entered_at: h.from_entered_at,
+            lost_reason: h.lost_reason,
+        }
+    }
+}
+
+/// A new lead; `industry` is a stable name or Chinese label.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct NewLead {
+    pub name: String,
+    #[uniffi(default = None)]
+    pub company: Option<String>,
+    #[uniffi(default = None)]
+    pub phone: Option<String>,
+    #[uniffi(default = None)]
+    pub email: Option<String>,
+    #[uniffi(default = None)]
+    pub source: Option<String>,
+    #[uniffi(default = None)]
+    pub province: Option<String>,
+    #[uniffi(default = None)]
+    pub industry: Option<String>,
+    #[uniffi(default = false)]
+    pub budget_confirmed: bool,
+    #[uniffi(default = false)]
+    pub need_confirmed: bool,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+}
+
+/// What a converted lead became.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LeadConversion {
+    pub customer_id: Uuid,
+    pub linked_existing: bool,
+    pub matched_by: Option<String>,
+    pub contact_id: Uuid,
+    pub opportunity_id: Option<Uuid>,
+}
+
+impl From<core::LeadConversion> for LeadConversion {
+    fn from(c: core::LeadConversion) -> Self {
+        LeadConversion {
+            customer_id: c.customer_id.0,
+            linked_existing: c.linked_existing,
+            matched_by: c.matched_by,
+            contact_id: c.contact_id.0,
+            opportunity_id: c.opportunity_id.map(|o| o.0),
+        }
+    }
+}
+
+/// A lead (线索); `grade` "a"/"b"/"c", `status` "new"/"assigned"/"converted"/"disqualified".
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Lead {
+    pub id: Uuid,
+    pub code: String,
+    pub name: String,
+    pub company: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub source: Option<String>,
+    pub province: Option<String>,
+    pub industry: Option<String>,
+    pub grade: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub converted: Option<LeadConversion>,
+    pub created_at: DateTime,
+    pub version: u64,
+}
+
+impl From<core::Lead> for Lead {
+    fn from(l: core::Lead) -> Self {
+        Lead {
+            id: l.id.0,
+            code: l.code,
+            name: l.name,
+            company: l.company,
+            phone: l.phone.map(|p| p.as_str().to_owned()),
+            email: l.email.map(|e| e.as_str().to_owned()),
+            source: l.source,
+            province: l.province,
+            industry: l.industry.map(|i| i.as_str().to_owned()),
+            grade: l.grade.as_str().to_owned(),
+            status: l.status.as_str().to_owned(),
+            owner: name_of(l.owner),
+            converted: l.converted.map(LeadConversion::from),
+            created_at: l.created_at,
+            version: l.version,
+        }
+    }
+}
+
+/// A task with a due instant and an owner.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Task {
+    pub id: Uuid,
+    pub title: String,
+    pub notes: Option<String>,
+    pub due_at: DateTime,
+    pub owner: String,
+    pub opportunity_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub done_at: Option<DateTime>,
+    pub version: u64,
+}
+
+impl From<core::Task> for Task {
+    fn from(t: core::Task) -> Self {
+        Task {
+            id: t.id.0,
+            title: t.title,
+            notes: t.notes,
+            due_at: t.due_at,
+            owner: t.owner.as_str().to_owned(),
+            opportunity_id: t.opportunity_id.map(|o| o.0),
+            customer_id: t.customer_id.map(|c| c.0),
+            done_at: t.done_at,
+            version: t.version,
+        }
+    }
+}
+
+/// Something due on an agenda.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum AgendaItem {
+    Task { task: Task },
+    FollowUp { opportunity_id: Uuid, code: String, due_at: DateTime },
+}
+
+impl From<core::AgendaItem> for AgendaItem {
+    fn from(i: core::AgendaItem) -> Self {
+        match i {
+            core::AgendaItem::Task(t) => AgendaItem::Task { task: t.into() },
+            core::AgendaItem::FollowUp { opportunity, code, due_at } => {
+                AgendaItem::FollowUp { opportunity_id: opportunity.0, code, due_at }
+            }
+        }
+    }
+}
+
+/// A user's agenda at an instant.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Agenda {
+    pub overdue: Vec<AgendaItem>,
+    pub due_today: Vec<AgendaItem>,
+    /// Codes of rotting opportunities.
+    pub rotting: Vec<String>,
+}
+
+/// The report's query: `from`/`to` bound when deals opened (funnel), closed (win rate, cycles,
+/// won amounts) or are expected to close (forecast); `currency` is needed with several.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct SalesQuery {
+    #[uniffi(default = "standard")]
+    pub pipeline: String,
+    #[uniffi(default = None)]
+    pub from: Option<DateTime>,
+    #[uniffi(default = None)]
+    pub to: Option<DateTime>,
+    #[uniffi(default = None)]
+    pub currency: Option<String>,
+    #[uniffi(default = None)]
+    pub owner: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LossReason {
+    pub reason: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct FunnelStage {
+    pub stage: String,
+    pub name: String,
+    pub kind: String,
+    pub count: u64,
+    pub amount: Decimal,
+    pub reached: u64,
+    pub step_conversion: Option<Decimal>,
+    pub top_conversion: Option<Decimal>,
+    pub avg_days_in_stage: Option<Decimal>,
+    pub lost_here: u64,
+    pub loss_reasons: Vec<LossReason>,
+    pub below_average: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CycleStats {
+    pub count: u64,
+    pub amount: Decimal,
+    pub average_days: Option<Decimal>,
+    pub median_days: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct KeyedAmount {
+    pub key: String,
+    pub count: u64,
+    pub amount: Decimal,
+}
+
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ForecastMonth {
+    /// "YYYY-MM"; null for no expected close.
+    pub month: Option<String>,
+    pub count: u64,
+    pub amount: Decimal,
+    pub weighted: Decimal,
+}
+
+/// Funnel, win rate, cycle times, won amounts by owner and product, forecast and velocity.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SalesReport {
+    pub pipeline: String,
+    pub currency: String,
+    pub funnel: Vec<FunnelStage>,
+    pub won: CycleStats,
+    pub lost: CycleStats,
+    pub win_rate: Option<Decimal>,
+    pub won_by_owner: Vec<KeyedAmount>,
+    pub won_by_product: Vec<KeyedAmount>,
+    pub forecast: Vec<ForecastMonth>,
+    pub open_count: u64,
+    pub open_amount: Decimal,
+    pub weighted_pipeline: Decimal,
+    pub velocity_per_day: Option<Decimal>,
+}
+
+impl From<core::CycleStats> for CycleStats {
+    fn from(c: core::CycleStats) -> Self {
+        CycleStats { count: c.count, amount: c.amount, average_days: c.average_days, median_days: c.median_days }
+    }
+}
+
+impl From<core::KeyedAmount> for KeyedAmount {
+    fn from(k: core::KeyedAmount) -> Self {
+        KeyedAmount { key: k.key, count: k.count, amount: k.amount }
+    }
+}
+
+impl From<core::SalesReport> for SalesReport {
+    fn from(r: core::SalesReport) -> Self {
+        SalesReport {
+            funnel: r
+                .funnel
+                .into_iter()
+                .map(|s| FunnelStage {
+                    stage: s.stage,
+                    name: s.name,
+                    kind: s.kind.as_str().to_owned(),
+                    count: s.count,
+                    amount: s.amount,
+                    reached: s.reached,
+                    step_conversion: s.step_conversion,
+                    top_conversion: s.top_conversion,
+                    avg_days_in_stage: s.avg_days_in_stage,
+                    lost_here: s.lost_here,
+                    loss_reasons: s
+                        .loss_reasons
+                        .into_iter()
+                        .map(|(reason, count)| LossReason { reason, count })
+                        .collect(),
+                    below_average: s.below_average,
+                })
+                .collect(),
+            forecast: r
+                .forecast
+                .into_iter()
+                .map(|m| ForecastMonth { month: m.month, count: m.count, amount: m.amount, weighted: m.weighted })
+                .collect(),
+            pipeline: r.pipeline,
+            currency: r.currency,
+            won: r.won.into(),
+            lost: r.lost.into(),
+            win_rate: r.win_rate,
+            won_by_owner: r.won_by_owner.into_iter().map(KeyedAmount::from).collect(),
+            won_by_product: r.won_by_product.into_iter().map(KeyedAmount::from).collect(),
+            open_count: r.open_count,
+            open_amount: r.open_amount,
+            weighted_pipeline: r.weighted_pipeline,
+            velocity_per_day: r.velocity_per_day,
+        }
+    }
+}
+
+fn opportunity_filter(
+    stage: Option<String>,
+    open: Option<bool>,
+    owner: Option<String>,
+) -> Result<core::OpportunityFilter> {
+    Ok(core::OpportunityFilter { stage, open, owner: user("owner", owner)?, ..Default::default() })
+}
+
+#[uniffi::export]
+impl Crm {
+    /// A pipeline by key (the built-in "standard" until one of that key is stored).
+    pub fn pipeline(&self, key: String) -> Result<Pipeline> {
+        Ok(self.inner.pipeline(&self.actor, &key)?.into())
+    }
+
+    /// Stores a pipeline (new, or replacing the one of its key).
+    pub fn put_pipeline(&self, pipeline: Pipeline) -> Result<Pipeline> {
+        Ok(self.inner.put_pipeline(&self.actor, pipeline.into_core()?)?.into())
+    }
+
+    /// The lead rules as JSON: {"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],
+    /// "assignment":[{"round_robin":["u1","u2"]},{"by_province":{"广东省":"u3"}}]}.
+    pub fn lead_rules_json(&self) -> Result<String> {
+        let rules = self.inner.lead_rules(&self.actor)?;
+        serde_json::to_string(&rules).map_err(|e| CrmError::Other { reason: e.to_string() })
+    }
+
+    /// Replaces the lead rules from their JSON document; a malformed one is a validation error on "rules".
+    pub fn set_lead_rules_json(&self, rules: String) -> Result<()> {
+        let rules: core::LeadRules = serde_json::from_str(&rules)
+            .map_err(|e| invalid("rules", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
+        self.inner.set_lead_rules(&self.actor, rules)?;
+        Ok(())
+    }
+
+    pub fn create_opportunity(&self, input: NewOpportunity) -> Result<Opportunity> {
+        Ok(self.inner.create_opportunity(&self.actor, input.into_core()?)?.into())
+    }
+
+    pub fn opportunity(&self, id: Uuid) -> Result<Opportunity> {
+        Ok(self.inner.opportunity(&self.actor, OpportunityId(id))?.into())
+    }
+
+    pub fn opportunity_by_code(&self, code: String) -> Result<Opportunity> {
+        Ok(self.inner.opportunity_by_code(&self.actor, &code)?.into())
+    }
+
+    pub fn update_opportunity(&self, id: Uuid, version: u64, patch: OpportunityPatch) -> Result<Opportunity> {
+        Ok(self.inner.update_opportunity(&self.actor, OpportunityId(id), version, patch.into_core()?)?.into())
+    }
+
+    /// Moves to `stage`; a disallowed move or unmet exit requirement is an error and changes nothing.
+    pub fn move_opportunity(
+        &self,
+        id: Uuid,
+        version: u64,
+        stage: String,
+        lost_reason: Option<String>,
+        at: Option<DateTime>,
+    ) -> Result<Opportunity> {
+        let change = guanxi::StageChange { lost_reason, at };
+        Ok(self.inner.move_opportunity(&self.actor, OpportunityId(id), version, &stage, change)?.into())
+    }
+
+    pub fn stage_history(&self, id: Uuid) -> Result<Vec<StageHistoryEntry>> {
+        Ok(self.inner.stage_history(&self.actor, OpportunityId(id))?.into_iter().map(Into::into).collect())
+    }
+
+    /// Opportunities by stage, open or closed, and owner (each null for any).
+    pub fn list_opportunities(
+        &self,
+        stage: Option<String>,
+        open: Option<bool>,
+        owner: Option<String>,
+    ) -> Result<Vec<Opportunity>> {
+        let f = opportunity_filter(stage, open, owner)?;
+        Ok(self.inner.all_opportunities(&self.actor, &f)?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn count_opportunities(&self, stage: Option<String>, open: Option<bool>, owner: Option<String>) -> Result<u64> {
+        Ok(self.inner.count_opportunities(&self.actor, &opportunity_filter(stage, open, owner)?)?)
+    }
+
+    pub fn sales_report(&self, query: SalesQuery) -> Result<SalesReport> {
+        let mut q = core::SalesQuery::new(&query.pipeline);
+        q.from = query.from;
+        q.to = query.to;
+        q.currency = query.currency;
+        q.owner = user("owner", query.owner)?;
+        Ok(self.inner.sales_report(&self.actor, &q)?.into())
+    }
+
+    /// Creates a lead, graded and assigned by the lead rules.
+    pub fn create_lead(&self, input: NewLead) -> Result<Lead> {
+        let lead = core::NewLead {
+            name: input.name,
+            company: input.company,
+            phone: input.phone,
+            email: input.email,
+            source: input.source,
+            province: input.province,
+            industry: input.industry.map(|i| parse("industry", &i)).transpose()?,
+            budget_confirmed: input.budget_confirmed,
+            need_confirmed: input.need_confirmed,
+            owner: user("owner", input.owner)?,
+        };
+        Ok(self.inner.create_lead(&self.actor, lead)?.into())
+    }
+
+    pub fn lead(&self, id: Uuid) -> Result<Lead> {
+        Ok(self.inner.lead(&self.actor, LeadId(id))?.into())
+    }
+
+    /// Leads by owner and open (new or assigned), each null for any.
+    pub fn list_leads(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Lead>> {
+        let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.all_leads(&self.actor, &f)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Converts a lead into customer, primary contact and (given) opportunity in one
+    /// transaction, linking an existing matching customer instead of duplicating it.
+    pub fn convert_lead(&self, id: Uuid, opportunity: Option<NewOpportunity>) -> Result<LeadConversion> {
+        let options = guanxi::ConvertLead { opportunity: opportunity.map(NewOpportunity::into_core).transpose()? };
+        Ok(self.inner.convert_lead(&self.actor, LeadId(id), options)?.into())
+    }
+
+    pub fn create_task(
+        &self,
+        title: String,
+        due_at: DateTime,
+        opportunity_id: Option<Uuid>,
+        owner: Option<String>,
+    ) -> Result<Task> {
+        let mut t = core::NewTask::new(&title, due_at);
+        t.opportunity_id = opportunity_id.map(OpportunityId);
+        t.owner = user("owner", owner)?;
+        Ok(self.inner.create_task(&self.actor, t)?.into())
+    }
+
+    pub fn complete_task(&self, id: Uuid, version: u64) -> Result<Task> {
+        Ok(self.inner.complete_task(&self.actor, TaskId(id), version)?.into())
+    }
+
+    pub fn list_tasks(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
+        let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.tasks(&self.actor, &f)?.into_iter().map(Into::into).collect())
+    }
+
+    /// `user`'s agenda (null: the acting user) at `at` (null: now by the CRM's clock).
+    pub fn agenda(&self, user: Option<String>, at: Option<DateTime>) -> Result<Agenda> {
+        let who = match self::user("user", user)? {
+            Some(u) => u,
+            None => self.actor.user_id().clone(),
+        };
+        let a = self.inner.agenda(&self.actor, &who, at.unwrap_or_else(|| self.inner.now()))?;
+        Ok(Agenda {
+            overdue: a.overdue.into_iter().map(Into::into).collect(),
+            due_today: a.due_today.into_iter().map(Into::into).collect(),
+            rotting: a.rotting,
+        })
+    }
+}
