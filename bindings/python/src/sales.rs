@@ -363,7 +363,8 @@ pub struct LeadConversion {
 #[pymethods]
 impl LeadConversion {
     fn __repr__(&self) -> String {
-        format!("LeadConversion(customer_id='{}', linked_existing={})", self.customer_id, self.linked_existing)
+        let linked = if self.linked_existing { "True" } else { "False" };
+        format!("LeadConversion(customer_id='{}', linked_existing={linked})", self.customer_id)
     }
 }
 
@@ -473,7 +474,8 @@ pub struct Task {
 #[pymethods]
 impl Task {
     fn __repr__(&self) -> String {
-        format!("Task(title={}, due_at={}, done={})", q(&self.title), self.due_at, self.done_at.is_some())
+        let done = if self.done_at.is_some() { "True" } else { "False" };
+        format!("Task(title={}, due_at={}, done={done})", q(&self.title), self.due_at)
     }
 }
 
