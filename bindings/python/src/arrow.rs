@@ -61,13 +61,8 @@ impl CustomerTable {
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
         let (rows, fields) = (self.rows.clone(), self.fields.clone());
-        let batch = py
-            .detach(|| record_batch(&rows, &fields))
-            .map_err(|e| GuanxiError::new_err(format!("arrow conversion failed: {e}")))?;
-        let schema = batch.schema();
-        let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
-        let stream = FFI_ArrowArrayStream::new(Box::new(reader));
-        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+        let batch = py.detach(|| record_batch(&rows, &fields)).map_err(arrow_err)?;
+        stream_capsule(py, batch)
     }
 
     /// A `pyarrow.Table` (needs pyarrow).
@@ -286,10 +281,7 @@ impl Table {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        let schema = self.batch.schema();
-        let reader = RecordBatchIterator::new(vec![Ok(self.batch.clone())], schema);
-        let stream = FFI_ArrowArrayStream::new(Box::new(reader));
-        PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+        stream_capsule(py, self.batch.clone())
     }
 
     /// A `pyarrow.Table` (needs pyarrow).
@@ -404,6 +396,13 @@ fn decimal_array(name: &str, values: &[Option<rust_decimal::Decimal>]) -> Result
         }
     }
     Ok((Field::new(name, DataType::Decimal128(38, scale as i8), true), Arc::new(b.finish())))
+}
+
+/// One record batch as an `arrow_array_stream` capsule (the Arrow PyCapsule interface).
+fn stream_capsule(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyCapsule>> {
+    let schema = batch.schema();
+    let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
+    PyCapsule::new_with_value(py, FFI_ArrowArrayStream::new(Box::new(reader)), c"arrow_array_stream")
 }
 
 /// An Arrow failure as a Python exception.
