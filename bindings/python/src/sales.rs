@@ -694,7 +694,6 @@ impl SalesReport {
 
 /// Opportunities as a table: one row each (lines and milestones stay on the objects).
 fn opportunity_table(rows: &[core::Opportunity]) -> PyResult<Table> {
-    let user = |u: &Option<UserId>| u.as_ref().map(|u| u.as_str().to_owned());
     Columns::new(rows)
         .text("id", |o| Some(o.id.to_string()))
         .text("code", |o| Some(&o.code))
@@ -712,7 +711,7 @@ fn opportunity_table(rows: &[core::Opportunity]) -> PyResult<Table> {
         .date("expected_close", |o| o.expected_close)
         .int("cadence_days", |o| o.cadence_days.map(i64::from))
         .text("lost_reason", |o| o.lost_reason.as_deref())
-        .text("owner", |o| user(&o.owner))
+        .text("owner", |o| user_str(&o.owner))
         .text("department", |o| o.department.as_ref().map(|d| d.as_str()))
         .text("province", |o| o.province.as_deref())
         .time("opened_at", |o| Some(o.opened_at))

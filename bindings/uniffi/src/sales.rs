@@ -140,6 +140,18 @@ pub struct Milestone {
     pub done_on: Option<Day>,
 }
 
+impl From<core::Milestone> for Milestone {
+    fn from(m: core::Milestone) -> Self {
+        Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on }
+    }
+}
+
+impl From<Milestone> for core::Milestone {
+    fn from(m: Milestone) -> Self {
+        core::Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on }
+    }
+}
+
 /// A new opportunity; unset fields take the facade's defaults (standard pipeline, its first
 /// open stage, CNY, the stage's probability, the acting user as owner, opened now).
 #[derive(Debug, Clone, Default, uniffi::Record)]
@@ -187,11 +199,7 @@ impl NewOpportunity {
         o.probability = self.probability;
         o.expected_close = self.expected_close;
         o.lines = lines_in(self.lines)?;
-        o.milestones = self
-            .milestones
-            .into_iter()
-            .map(|m| core::Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on })
-            .collect();
+        o.milestones = self.milestones.into_iter().map(Into::into).collect();
         o.cadence_days = self.cadence_days;
         o.owner = user("owner", self.owner)?;
         o.opened_at = self.opened_at;
@@ -292,11 +300,7 @@ impl From<core::Opportunity> for Opportunity {
             currency: o.currency,
             expected_close: o.expected_close,
             lines: o.lines.into_iter().map(ProductLine::from).collect(),
-            milestones: o
-                .milestones
-                .into_iter()
-                .map(|m| Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on })
-                .collect(),
+            milestones: o.milestones.into_iter().map(Milestone::from).collect(),
             cadence_days: o.cadence_days,
             lost_reason: o.lost_reason,
             owner: name_of(o.owner),

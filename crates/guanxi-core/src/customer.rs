@@ -192,6 +192,12 @@ pub struct Customer {
     pub deleted_at: Option<DateTime<Utc>>,
 }
 
+/// A people-facing code: a letter per record kind, the day, and the day's sequence number (at
+/// least three digits). Customers, opportunities and leads share the shape.
+pub(crate) fn day_code(prefix: char, day: NaiveDate, seq: u64) -> String {
+    format!("{prefix}{}{seq:03}", day.format("%Y%m%d"))
+}
+
 impl Customer {
     /// The people-facing code for the `seq`-th customer created on `day`.
     ///
@@ -202,7 +208,7 @@ impl Customer {
     /// assert_eq!(Customer::code_for(day, 1234), "C202405011234");
     /// ```
     pub fn code_for(day: NaiveDate, seq: u64) -> String {
-        format!("C{}{seq:03}", day.format("%Y%m%d"))
+        day_code('C', day, seq)
     }
 
     /// Whether the customer is soft-deleted.

@@ -527,10 +527,10 @@ pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, curre
                 let (opened_s, closed_s): (i64, i64) = (r.get(5).map_err(sql_err)?, r.get(6).map_err(sql_err)?);
                 acc.closed(won, (closed_s - opened_s).div_euclid(86_400), amount);
                 if won {
-                    acc.won_by(Key::Owner, opt_bytes_at(r, 10)?.unwrap_or_default(), amount);
+                    acc.won_by_owner.at(opt_bytes_at(r, 10)?.unwrap_or_default()).add(1, amount);
                     for line in summary::records(bytes_at(r, 12)?) {
                         let [product, total] = line.fields()?;
-                        acc.won_by(Key::Product, &summary::unescape(product), summary::int(total)?);
+                        acc.won_by_product.at(&summary::unescape(product)).add(1, summary::int(total)?);
                     }
                 }
             }
@@ -575,12 +575,6 @@ impl Sum {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Key {
-    Owner,
-    Product,
-}
-
 /// Groups by text keys, looked up by borrowed bytes so existing groups cost no allocation.
 struct Groups<V>(FxHashMap<Box<[u8]>, V>);
 
@@ -600,11 +594,12 @@ impl<V: Default> Groups<V> {
 }
 
 impl<V> Groups<V> {
-    /// The groups with their keys as text.
-    fn texts(self) -> impl Iterator<Item = Result<(String, V)>> {
+    /// The groups with their keys as text (checked once here, not per row).
+    fn texts(self) -> Result<Vec<(String, V)>> {
         self.0
             .into_iter()
             .map(|(k, v)| Ok((String::from_utf8(k.into_vec()).map_err(|_| summary::corrupt("a text"))?, v)))
+            .collect()
     }
 }
 
@@ -612,16 +607,12 @@ impl<V> Groups<V> {
 type Groups2<V> = Groups<Groups<V>>;
 
 impl<V> Groups2<V> {
-    fn pairs(self) -> impl Iterator<Item = Result<(String, String, V)>> {
-        self.texts().flat_map(|outer| {
-            let (inner, err) = match outer {
-                Ok((a, inner)) => (Some((a, inner)), None),
-                Err(e) => (None, Some(Err(e))),
-            };
-            err.into_iter().chain(
-                inner.into_iter().flat_map(|(a, inner)| inner.texts().map(move |r| r.map(|(b, v)| (a.clone(), b, v)))),
-            )
-        })
+    fn pairs(self) -> Result<Vec<(String, String, V)>> {
+        let mut out = Vec::new();
+        for (a, inner) in self.texts()? {
+            out.extend(inner.texts()?.into_iter().map(|(b, v)| (a.clone(), b, v)));
+        }
+        Ok(out)
     }
 }
 
@@ -657,14 +648,6 @@ impl FactsAccumulator {
         self.closed.entry((won, days)).or_default().add(1, amount);
     }
 
-    fn won_by(&mut self, key: Key, name: &[u8], amount: i64) {
-        let groups = match key {
-            Key::Owner => &mut self.won_by_owner,
-            Key::Product => &mut self.won_by_product,
-        };
-        groups.at(name).add(1, amount);
-    }
-
     fn open(&mut self, month: Option<&[u8]>, probability: &[u8], amount: i64) {
         match month {
             Some(m) => self.by_month.at(m).at(probability),
@@ -675,8 +658,9 @@ impl FactsAccumulator {
 
     fn finish(self) -> Result<SalesFacts> {
         let keyed = |g: Groups<Sum>| -> Result<Vec<KeyedAmount>> {
-            g.texts()
-                .map(|r| r.and_then(|(key, s)| Ok(KeyedAmount { key, count: s.count, amount: s.amount()? })))
+            g.texts()?
+                .into_iter()
+                .map(|(key, s)| Ok(KeyedAmount { key, count: s.count, amount: s.amount()? }))
                 .collect()
         };
         let forecast = |month: Option<String>, probability: &str, s: Sum| -> Result<ForecastGroup> {
@@ -687,39 +671,24 @@ impl FactsAccumulator {
                 amount: s.amount()?,
             })
         };
-        let mut open_by_month: Vec<ForecastGroup> =
-            self.by_month.pairs().map(|r| r.and_then(|(m, p, s)| forecast(Some(m), &p, s))).collect::<Result<_>>()?;
-        for r in self.no_month.texts() {
-            let (p, s) = r?;
-            open_by_month.push(forecast(None, &p, s)?);
-        }
+        let months = self.by_month.pairs()?.into_iter().map(|(m, p, s)| forecast(Some(m), &p, s));
+        let no_month = self.no_month.texts()?.into_iter().map(|(p, s)| forecast(None, &p, s));
         let mut facts = SalesFacts {
-            opened: self
-                .opened
-                .pairs()
-                .map(|r| {
-                    let (stage, furthest, s) = r?;
-                    Ok(OpenedGroup { stage, furthest, count: s.count, amount: s.amount()? })
-                })
+            opened: (self.opened.pairs()?.into_iter())
+                .map(|(stage, furthest, s)| Ok(OpenedGroup { stage, furthest, count: s.count, amount: s.amount()? }))
                 .collect::<Result<_>>()?,
-            stays: self
-                .stays
-                .texts()
-                .map(|r| r.map(|(stage, (count, seconds))| StayGroup { stage, count, seconds }))
-                .collect::<Result<_>>()?,
-            losses: self
-                .losses
-                .pairs()
-                .map(|r| r.map(|(stage, reason, count)| LossGroup { stage, reason, count }))
-                .collect::<Result<_>>()?,
-            closed: self
-                .closed
-                .into_iter()
+            stays: (self.stays.texts()?.into_iter())
+                .map(|(stage, (count, seconds))| StayGroup { stage, count, seconds })
+                .collect(),
+            losses: (self.losses.pairs()?.into_iter())
+                .map(|(stage, reason, count)| LossGroup { stage, reason, count })
+                .collect(),
+            closed: (self.closed.into_iter())
                 .map(|((won, days), s)| Ok(ClosedGroup { won, days, count: s.count, amount: s.amount()? }))
                 .collect::<Result<_>>()?,
             won_by_owner: keyed(self.won_by_owner)?,
             won_by_product: keyed(self.won_by_product)?,
-            open_by_month,
+            open_by_month: months.chain(no_month).collect::<Result<_>>()?,
         };
         facts.canonicalize();
         Ok(facts)

@@ -104,7 +104,7 @@ impl Lead {
     /// assert_eq!(guanxi_core::sales::Lead::code_for(day, 12), "L20240501012");
     /// ```
     pub fn code_for(day: NaiveDate, seq: u64) -> String {
-        format!("L{}{seq:03}", day.format("%Y%m%d"))
+        crate::customer::day_code('L', day, seq)
     }
 
     /// Whether it is still being worked (new or assigned).

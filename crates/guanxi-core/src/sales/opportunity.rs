@@ -143,7 +143,7 @@ impl Opportunity {
     /// assert_eq!(Opportunity::code_for(day, 7), "O20240501007");
     /// ```
     pub fn code_for(day: NaiveDate, seq: u64) -> String {
-        format!("O{}{seq:03}", day.format("%Y%m%d"))
+        crate::customer::day_code('O', day, seq)
     }
 
     /// The state stage moves read and write.
