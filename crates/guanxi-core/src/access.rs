@@ -275,11 +275,11 @@ impl BuiltinRole {
         use EntityKind as E;
         let base = Role { id: id(self.as_str()), name: self.label_zh().to_owned(), grants: vec![], fields: vec![] };
         let config_read = |r: Role| {
-            r.grant(E::Tag, &[Read], Scope::All).grant(E::CustomField, &[Read], Scope::All).grant(
-                E::Pipeline,
-                &[Read],
-                Scope::All,
-            )
+            r.grant(E::Tag, &[Read], Scope::All)
+                .grant(E::CustomField, &[Read], Scope::All)
+                .grant(E::Pipeline, &[Read], Scope::All)
+                .grant(E::Article, &[Read], Scope::All)
+                .grant(E::ServiceSettings, &[Read], Scope::All)
         };
         match self {
             BuiltinRole::SalesRep => config_read(base)
@@ -288,7 +288,8 @@ impl BuiltinRole {
                 .grant(E::Interaction, &[Read, Create], Scope::Own)
                 .grant(E::Opportunity, &[Read, Create, Update], Scope::Own)
                 .grant(E::Lead, &[Read, Create, Update], Scope::Own)
-                .grant(E::Task, &[Read, Create, Update], Scope::Own),
+                .grant(E::Task, &[Read, Create, Update], Scope::Own)
+                .grant(E::Ticket, &[Read, Create], Scope::Own),
             BuiltinRole::SalesManager => config_read(base)
                 .grant(E::Customer, &[Read, Create, Update, Delete, Export, Merge, Assign], Scope::Department)
                 .grant(E::Contact, &[Read, Create, Update, Delete], Scope::Department)
@@ -296,11 +297,14 @@ impl BuiltinRole {
                 .grant(E::Opportunity, &[Read, Create, Update, Delete, Export, Assign], Scope::Department)
                 .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::Department)
                 .grant(E::Task, &[Read, Create, Update, Assign], Scope::Department)
+                .grant(E::Ticket, &[Read, Create], Scope::Department)
                 .grant(E::Tag, &[Configure], Scope::All),
             BuiltinRole::CustomerService => config_read(base)
                 .grant(E::Customer, &[Read], Scope::All)
                 .grant(E::Contact, &[Read, Update], Scope::All)
                 .grant(E::Interaction, &[Read, Create], Scope::All)
+                .grant(E::Ticket, &[Read, Create, Update, Assign, Export], Scope::All)
+                .grant(E::Article, &[Create, Update], Scope::All)
                 .field(E::Contact, "id_number", Visibility::Masked),
             BuiltinRole::Marketing => config_read(base)
                 .grant(E::Customer, &[Read, Export], Scope::All)

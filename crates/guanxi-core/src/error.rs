@@ -41,11 +41,17 @@ pub enum EntityKind {
     Lead,
     /// A task (follow-up to do).
     Task,
+    /// A service ticket.
+    Ticket,
+    /// A knowledge-base article.
+    Article,
+    /// The service settings (calendar, SLA policies, skill groups, risk keywords).
+    ServiceSettings,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 13] = [
+    pub const ALL: [EntityKind; 16] = [
         EntityKind::Customer,
         EntityKind::Contact,
         EntityKind::Tag,
@@ -59,6 +65,9 @@ impl EntityKind {
         EntityKind::Opportunity,
         EntityKind::Lead,
         EntityKind::Task,
+        EntityKind::Ticket,
+        EntityKind::Article,
+        EntityKind::ServiceSettings,
     ];
 
     /// The stable snake-case name used in storage and across bindings.
@@ -77,6 +86,9 @@ impl EntityKind {
             EntityKind::Opportunity => "opportunity",
             EntityKind::Lead => "lead",
             EntityKind::Task => "task",
+            EntityKind::Ticket => "ticket",
+            EntityKind::Article => "article",
+            EntityKind::ServiceSettings => "service_settings",
         }
     }
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::EntityKind;
-use crate::ids::{ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId, UserId};
+use crate::ids::{ArticleId, ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId};
 
 /// What happened.
 ///
@@ -158,6 +158,50 @@ pub enum DomainEvent {
         /// Its id.
         task: TaskId,
     },
+    /// A service ticket was raised.
+    TicketCreated {
+        /// Its id.
+        ticket: TicketId,
+        /// Its code.
+        code: String,
+        /// Its customer.
+        customer: Option<CustomerId>,
+    },
+    /// A ticket changed: status, assignment, reply, rating or priority.
+    TicketChanged {
+        /// Its id.
+        ticket: TicketId,
+        /// Its status after the change.
+        status: crate::service::TicketStatus,
+        /// Its customer.
+        customer: Option<CustomerId>,
+    },
+    /// Risk keywords were found in a ticket or a reply: a supervisor should look.
+    TicketFlagged {
+        /// Its id.
+        ticket: TicketId,
+        /// The keywords found.
+        keywords: Vec<String>,
+        /// Its customer.
+        customer: Option<CustomerId>,
+    },
+    /// A ticket was resolved: time to ask the customer for a rating (record it with
+    /// `Crm::rate_ticket`).
+    SatisfactionSurveyDue {
+        /// The ticket.
+        ticket: TicketId,
+        /// Its customer.
+        customer: Option<CustomerId>,
+        /// The contact who raised it.
+        contact: Option<ContactId>,
+    },
+    /// A knowledge-base article was created or changed.
+    ArticleSaved {
+        /// Its id.
+        article: ArticleId,
+    },
+    /// The service settings changed.
+    ServiceConfigured,
 }
 
 impl DomainEvent {
@@ -185,6 +229,12 @@ impl DomainEvent {
             DomainEvent::LeadConverted { .. } => "lead_converted",
             DomainEvent::TaskCreated { .. } => "task_created",
             DomainEvent::TaskCompleted { .. } => "task_completed",
+            DomainEvent::TicketCreated { .. } => "ticket_created",
+            DomainEvent::TicketChanged { .. } => "ticket_changed",
+            DomainEvent::TicketFlagged { .. } => "ticket_flagged",
+            DomainEvent::SatisfactionSurveyDue { .. } => "satisfaction_survey_due",
+            DomainEvent::ArticleSaved { .. } => "article_saved",
+            DomainEvent::ServiceConfigured => "service_configured",
         }
     }
 
@@ -202,6 +252,10 @@ impl DomainEvent {
             | DomainEvent::TagRemoved { customer, .. }
             | DomainEvent::InteractionLogged { customer, .. }
             | DomainEvent::LeadConverted { customer, .. } => Some(*customer),
+            DomainEvent::TicketCreated { customer, .. }
+            | DomainEvent::TicketChanged { customer, .. }
+            | DomainEvent::TicketFlagged { customer, .. }
+            | DomainEvent::SatisfactionSurveyDue { customer, .. } => *customer,
             DomainEvent::TagDefined { .. }
             | DomainEvent::CustomFieldDefined { .. }
             | DomainEvent::AccessChanged { .. }
@@ -211,7 +265,9 @@ impl DomainEvent {
             | DomainEvent::StageChanged { .. }
             | DomainEvent::LeadCreated { .. }
             | DomainEvent::TaskCreated { .. }
-            | DomainEvent::TaskCompleted { .. } => None,
+            | DomainEvent::TaskCompleted { .. }
+            | DomainEvent::ArticleSaved { .. }
+            | DomainEvent::ServiceConfigured => None,
         }
     }
 }

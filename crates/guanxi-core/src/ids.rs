@@ -92,6 +92,24 @@ uuid_id!(
     LeadId
 );
 uuid_id!(
+    /// Id of a service ticket (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::TicketId;
+    /// assert!("01890a5d-ac96-774b-bcce-b302099a8057".parse::<TicketId>().is_ok());
+    /// ```
+    TicketId
+);
+uuid_id!(
+    /// Id of a knowledge-base article (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::ArticleId;
+    /// assert!("faq".parse::<ArticleId>().is_err());
+    /// ```
+    ArticleId
+);
+uuid_id!(
     /// Id of a task (UUIDv7).
     ///
     /// ```

@@ -36,6 +36,7 @@ pub mod normalize;
 pub mod policy;
 pub mod region;
 pub mod sales;
+pub mod service;
 pub mod store;
 pub mod tag;
 #[cfg(feature = "testing")]
@@ -56,7 +57,10 @@ pub use error::{
     ValidationReason,
 };
 pub use event::{DomainEvent, Event};
-pub use ids::{ContactId, CustomerId, DepartmentId, InteractionId, LeadId, OpportunityId, RoleId, TaskId, UserId};
+pub use ids::{
+    ArticleId, ContactId, CustomerId, DepartmentId, InteractionId, LeadId, OpportunityId, RoleId, TaskId, TicketId,
+    UserId,
+};
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
 pub use normalize::{Email, IdNumber, Phone};

@@ -12,6 +12,9 @@
 
 use crate::CrmStore;
 
+mod service;
+pub use service::service_data;
+
 /// Something that holds a store under test (and whatever must live as long as it).
 pub trait TestStore {
     /// The store.
@@ -55,6 +58,8 @@ macro_rules! store_conformance_tests {
             opportunity_lists_equal_the_filter_predicate,
             sales_facts_equal_the_reference_reduction,
             leads_tasks_and_settings_round_trip,
+            tickets_round_trip_filter_and_clock,
+            article_search_equals_the_reference,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -70,6 +75,8 @@ macro_rules! store_conformance_tests {
 
 pub mod conformance {
     //! The cases, as plain functions over `&dyn CrmStore`.
+
+    pub use super::service::cases::*;
 
     use std::collections::{BTreeMap, BTreeSet};
 

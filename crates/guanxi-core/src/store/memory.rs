@@ -15,13 +15,14 @@ use crate::contact::Contact;
 use crate::custom_field::CustomFieldDef;
 use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, StorageError};
-use crate::ids::{ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId};
+use crate::ids::{ArticleId, ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId};
 use crate::interaction::Interaction;
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
     TaskFilter,
 };
+use crate::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter, rank_articles};
 use crate::tag::Tag;
 
 #[derive(Debug, Clone, Default)]
@@ -45,6 +46,10 @@ struct State {
     leads: OrdMap<LeadId, Lead>,
     lead_codes: HashMap<String, LeadId>,
     tasks: OrdMap<TaskId, Task>,
+    tickets: OrdMap<TicketId, Ticket>,
+    ticket_codes: HashMap<String, TicketId>,
+    ticket_entries: OrdMap<(TicketId, u32), TicketEntry>,
+    articles: OrdMap<ArticleId, Article>,
 }
 
 /// Checks a versioned write against the stored version: an insert over an existing record
@@ -204,6 +209,36 @@ impl State {
                 return Err(Error::not_found(EntityKind::Opportunity, o));
             }
             self.tasks.insert(t.id, t.clone());
+        }
+        for w in &changes.tickets {
+            let t = w.record();
+            let stored = self.tickets.get(&t.id);
+            check_write(w, stored.map(|s| s.version), EntityKind::Ticket, t.id)?;
+            if let Some(c) = t.customer_id.filter(|c| !self.customers.contains_key(c)) {
+                return Err(Error::not_found(EntityKind::Customer, c));
+            }
+            if stored.is_none() {
+                if self.ticket_codes.contains_key(&t.code) {
+                    return Err(duplicate(EntityKind::Ticket, "code", &t.code));
+                }
+                self.ticket_codes.insert(t.code.clone(), t.id);
+            }
+            self.tickets.insert(t.id, t.clone());
+        }
+        for e in &changes.ticket_entries {
+            if !self.tickets.contains_key(&e.ticket_id) {
+                return Err(Error::not_found(EntityKind::Ticket, e.ticket_id));
+            }
+            let key = (e.ticket_id, e.seq);
+            if self.ticket_entries.contains_key(&key) {
+                return Err(duplicate(EntityKind::Ticket, "entries.seq", e.seq));
+            }
+            self.ticket_entries.insert(key, e.clone());
+        }
+        for w in &changes.articles {
+            let a = w.record();
+            check_write(w, self.articles.get(&a.id).map(|s| s.version), EntityKind::Article, a.id)?;
+            self.articles.insert(a.id, a.clone());
         }
         let mut appended = changes.change_log.clone();
         let last = self.change_log.last().map(|e| (e.seq, e.hash.as_str()));
@@ -512,5 +547,57 @@ impl CrmStore for MemoryStore {
         let mut out: Vec<Task> = s.tasks.values().filter(|t| filter.matches(t)).cloned().collect();
         out.sort_by_key(|t| (t.due_at, t.id));
         Ok(out)
+    }
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        Ok(self.read()?.tickets.get(&id).cloned())
+    }
+
+    fn ticket_by_code(&self, code: &str) -> Result<Option<Ticket>> {
+        let s = self.read()?;
+        Ok(s.ticket_codes.get(code).and_then(|id| s.tickets.get(id)).cloned())
+    }
+
+    fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map(|c| TicketId(c.last_id()));
+        let rows: Vec<Ticket> = s
+            .tickets
+            .values()
+            .filter(|t| start.is_none_or(|s| t.id > s) && filter.matches(t))
+            .take(page.limit + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |t| t.id.0))
+    }
+
+    fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
+        Ok(self.read()?.tickets.values().filter(|t| filter.matches(t)).count() as u64)
+    }
+
+    fn open_ticket_loads(&self, users: &[UserId]) -> Result<Vec<u64>> {
+        let s = self.read()?;
+        let open: Vec<&Ticket> = s.tickets.values().filter(|t| t.status.is_open()).collect();
+        Ok(users.iter().map(|u| open.iter().filter(|t| t.assignee.as_ref() == Some(u)).count() as u64).collect())
+    }
+
+    fn sla_clocks(&self, filter: &TicketFilter) -> Result<Vec<SlaClock>> {
+        Ok(self.read()?.tickets.values().filter(|t| filter.matches(t)).map(SlaClock::from).collect())
+    }
+
+    fn ticket_entries(&self, id: TicketId) -> Result<Vec<TicketEntry>> {
+        let s = self.read()?;
+        Ok(s.ticket_entries.range((id, 0)..=(id, u32::MAX)).map(|(_, e)| e.clone()).collect())
+    }
+
+    fn article(&self, id: ArticleId) -> Result<Option<Article>> {
+        Ok(self.read()?.articles.get(&id).cloned())
+    }
+
+    fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>> {
+        let s = self.read()?;
+        let all: Vec<Article> = s.articles.values().cloned().collect();
+        Ok(rank_articles(&all, query))
     }
 }

@@ -20,8 +20,8 @@ use crate::contact::Contact;
 use crate::custom_field::{CustomFieldDef, CustomFilter};
 use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus, SizeBand};
 use crate::error::{EntityKind, Error, Result};
+use crate::ids::{ArticleId, LeadId, OpportunityId, TaskId, TicketId};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
-use crate::ids::{LeadId, OpportunityId, TaskId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
 use crate::normalize::{IdNumber, Phone};
@@ -29,6 +29,7 @@ use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
     TaskFilter,
 };
+use crate::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use crate::tag::Tag;
 
 /// A record write inside a batch.
@@ -96,7 +97,7 @@ pub struct Setting {
 
 /// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
 /// interactions, custom fields, access model, settings, opportunities, stage history, leads,
-/// tasks, change log (so a customer insert can link a tag created in the
+/// tasks, tickets, ticket entries, articles, change log (so a customer insert can link a tag created in the
 /// same batch, and a contact can belong to a customer created in it).
 ///
 /// Customer writes store every field except `tags`: an insert links the tags it carries, an
@@ -134,6 +135,12 @@ pub struct Changes {
     pub leads: Vec<Write<Lead>>,
     /// Task inserts and updates.
     pub tasks: Vec<Write<Task>>,
+    /// Ticket inserts and updates.
+    pub tickets: Vec<Write<Ticket>>,
+    /// Ticket entries (append-only; an existing (ticket, seq) is a [`Error::Duplicate`]).
+    pub ticket_entries: Vec<TicketEntry>,
+    /// Knowledge-base article inserts and updates.
+    pub articles: Vec<Write<Article>>,
     /// Change-log entries; the store assigns their `seq`.
     pub change_log: Vec<ChangeLogEntry>,
 }
@@ -153,6 +160,9 @@ impl Changes {
             && self.stage_history.is_empty()
             && self.leads.is_empty()
             && self.tasks.is_empty()
+            && self.tickets.is_empty()
+            && self.ticket_entries.is_empty()
+            && self.articles.is_empty()
             && self.change_log.is_empty()
     }
 }
@@ -537,6 +547,35 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
 
     /// The tasks matching `filter`, by due instant then id.
     fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>>;
+
+    /// A ticket by id.
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;
+
+    /// A ticket by code.
+    fn ticket_by_code(&self, code: &str) -> Result<Option<Ticket>>;
+
+    /// One page of the tickets matching `filter`, ordered by id.
+    fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>>;
+
+    /// How many tickets match `filter`.
+    fn count_tickets(&self, filter: &TicketFilter) -> Result<u64>;
+
+    /// Open tickets per user, for the users given (in their order; 0 for a user with none).
+    fn open_ticket_loads(&self, users: &[UserId]) -> Result<Vec<u64>>;
+
+    /// The SLA clock fields of the tickets matching `filter`, in no particular order: what
+    /// SLA evaluation reads, without the rest of each record.
+    fn sla_clocks(&self, filter: &TicketFilter) -> Result<Vec<SlaClock>>;
+
+    /// A ticket's entries, oldest first.
+    fn ticket_entries(&self, id: TicketId) -> Result<Vec<TicketEntry>>;
+
+    /// An article by id.
+    fn article(&self, id: ArticleId) -> Result<Option<Article>>;
+
+    /// Ranked search: equal to [`crate::service::rank_articles`] over every stored article
+    /// (same hits; scores equal up to floating-point summation order).
+    fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>>;
 
     /// Writes a consistent snapshot of the whole store to a new file at `dest`, while other
     /// writers may go on writing. Stores with no file format refuse with [`Error::InvalidState`].
