@@ -17,6 +17,7 @@ mod crypto;
 mod query;
 mod sales;
 mod schema;
+mod service;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
@@ -36,6 +37,8 @@ use guanxi_core::{
 use codec::*;
 use crypto::Cipher;
 pub use crypto::FieldKey;
+use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
+use guanxi_core::{ArticleId, TicketId, UserId};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = schema::CURRENT_VERSION;
@@ -552,6 +555,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
         }
     }
     sales::apply(tx, changes, cipher)?;
+    service::apply(tx, changes)?;
     if !changes.change_log.is_empty() {
         // Chain onto the last stored entry; the IMMEDIATE transaction keeps other writers out.
         let last: Option<(i64, String)> = tx
@@ -897,5 +901,41 @@ impl CrmStore for SqliteStore {
 
     fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
         sales::tasks(&*self.conn()?, filter)
+    }
+
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        service::ticket_by(&*self.conn()?, "id", &id.to_string())
+    }
+
+    fn ticket_by_code(&self, code: &str) -> Result<Option<Ticket>> {
+        service::ticket_by(&*self.conn()?, "code", code)
+    }
+
+    fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>> {
+        service::list_tickets(&*self.conn()?, filter, page)
+    }
+
+    fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
+        service::count_tickets(&*self.conn()?, filter)
+    }
+
+    fn open_ticket_loads(&self, users: &[UserId]) -> Result<Vec<u64>> {
+        service::open_ticket_loads(&*self.conn()?, users)
+    }
+
+    fn sla_clocks(&self, filter: &TicketFilter) -> Result<Vec<SlaClock>> {
+        service::sla_clocks(&*self.conn()?, filter)
+    }
+
+    fn ticket_entries(&self, id: TicketId) -> Result<Vec<TicketEntry>> {
+        service::ticket_entries(&*self.conn()?, &id.to_string())
+    }
+
+    fn article(&self, id: ArticleId) -> Result<Option<Article>> {
+        service::article(&*self.conn()?, &id.to_string())
+    }
+
+    fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>> {
+        service::search_articles(&*self.conn()?, query)
     }
 }

@@ -35,22 +35,22 @@ fn e4(v: Decimal) -> Result<i64> {
         .ok_or_else(|| StorageError::msg(format!("amount {v} does not fit the money column")).into())
 }
 
-fn to_doc<T: Serialize>(v: &T) -> Result<String> {
+pub(crate) fn to_doc<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StorageError::with_source("record does not encode", e).into())
 }
 
-fn from_doc<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+pub(crate) fn from_doc<T: DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
     serde_json::from_str(s)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 /// What a foreign-key failure of a table's write means: the record it names does not exist.
-type Referenced = Option<(EntityKind, String)>;
+pub(crate) type Referenced = Option<(EntityKind, String)>;
 
 /// Runs a versioned write: `insert` for an insert, `update` (whose last parameter is the
 /// expected version) for an update; a missed update becomes Conflict or NotFound.
 #[allow(clippy::too_many_arguments)] // one call per table, each naming its SQL
-fn versioned<T>(
+pub(crate) fn versioned<T>(
     tx: &Transaction<'_>,
     w: &Write<T>,
     table: &str,
@@ -104,11 +104,11 @@ fn e_mentions_code(e: &rusqlite::Error) -> bool {
     e.to_string().contains(".code")
 }
 
-fn text(v: impl Into<String>) -> Value {
+pub(crate) fn text(v: impl Into<String>) -> Value {
     Value::Text(v.into())
 }
 
-fn opt_text(v: Option<impl Into<String>>) -> Value {
+pub(crate) fn opt_text(v: Option<impl Into<String>>) -> Value {
     v.map_or(Value::Null, |s| Value::Text(s.into()))
 }
 
@@ -131,7 +131,7 @@ fn line_totals(lines: &[guanxi_core::sales::ProductLine]) -> Result<String> {
 }
 
 /// An instant as integer nanoseconds since the epoch (exact order, like the instants).
-fn ns(t: DateTime<Utc>) -> Result<i64> {
+pub(crate) fn ns(t: DateTime<Utc>) -> Result<i64> {
     t.timestamp_nanos_opt()
         .ok_or_else(|| Error::invalid("at", ValidationReason::Invalid { detail: format!("{t} is outside 1677–2262") }))
 }
@@ -396,17 +396,17 @@ fn opportunity_where(f: &OpportunityFilter, params: &mut Vec<Value>) -> Vec<Stri
     conds
 }
 
-fn where_sql(conds: &[String]) -> String {
+pub(crate) fn where_sql(conds: &[String]) -> String {
     if conds.is_empty() { "1".to_owned() } else { conds.join(" AND ") }
 }
 
-fn docs<T: DeserializeOwned>(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<T>> {
+pub(crate) fn docs<T: DeserializeOwned>(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
     let rows = stmt.query_map(params_from_iter(params), |r| from_doc::<T>(r.get_ref(0)?.as_str()?)).map_err(sql_err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
 }
 
-fn count(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
+pub(crate) fn count(conn: &Connection, sql: &str, params: &[Value]) -> Result<u64> {
     let n: i64 = conn
         .prepare_cached(sql)
         .map_err(sql_err)?

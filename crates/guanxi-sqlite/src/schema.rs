@@ -273,6 +273,79 @@ const MIGRATIONS: &[&str] = &[
             l.total_e4 || char(30), '')
         FROM opportunity_lines l WHERE l.opp = opportunities.n), '');
     "#,
+    // 5: service. Tickets as narrow rows (what filters and SLA evaluation read; `owner` is the
+    // assignee, so permission scopes compile as for every entity), the record as JSON in
+    // `ticket_docs`, and a covering index holding every SLA-clock column of open tickets, so
+    // evaluating a backlog reads one index in order and no record;
+    // their append-only entries; knowledge-base articles with an FTS5 index of their terms
+    // (CJK bigrams and Latin words produced by guanxi's tokenizer, space-separated, so the
+    // `ascii` tokenizer only splits at spaces). The index stores no text of its own.
+    r#"
+    CREATE TABLE tickets (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        code TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL,
+        open INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        owner TEXT,
+        grp TEXT,
+        department TEXT,
+        province TEXT,
+        customer_id TEXT REFERENCES customers (id),
+        created_ns INTEGER NOT NULL,
+        first_response_ns INTEGER,
+        resolved_ns INTEGER,
+        pending_ns INTEGER,
+        paused_s INTEGER NOT NULL,
+        policy TEXT,
+        first_response_target_s INTEGER,
+        resolution_target_s INTEGER,
+        version INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE ticket_docs (
+        n INTEGER PRIMARY KEY REFERENCES tickets (n),
+        doc TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX tickets_by_owner ON tickets (open, owner);
+    CREATE INDEX tickets_sla_clock ON tickets (
+        open, id, code, status, priority, owner, department, province, policy, first_response_target_s,
+        resolution_target_s, created_ns, first_response_ns, resolved_ns, pending_ns, paused_s
+    );
+    CREATE INDEX tickets_by_customer ON tickets (customer_id);
+    CREATE INDEX tickets_by_created ON tickets (created_ns);
+    CREATE TABLE ticket_entries (
+        ticket INTEGER NOT NULL REFERENCES tickets (n),
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        PRIMARY KEY (ticket, seq)
+    ) STRICT, WITHOUT ROWID;
+    CREATE TRIGGER ticket_entries_no_update BEFORE UPDATE ON ticket_entries
+        BEGIN SELECT RAISE(ABORT, 'ticket_entries is append-only'); END;
+    CREATE TRIGGER ticket_entries_no_delete BEFORE DELETE ON ticket_entries
+        BEGIN SELECT RAISE(ABORT, 'ticket_entries is append-only'); END;
+    CREATE TABLE articles (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        category TEXT,
+        published INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    ) STRICT;
+    CREATE TABLE article_tags (
+        tag TEXT NOT NULL,
+        article INTEGER NOT NULL REFERENCES articles (n),
+        PRIMARY KEY (tag, article)
+    ) STRICT, WITHOUT ROWID;
+    CREATE VIRTUAL TABLE article_index USING fts5 (
+        title, body, tags, content = '', contentless_delete = 1, tokenize = 'ascii'
+    );
+    INSERT INTO article_index (article_index, rank) VALUES ('rank', 'bm25(4.0, 1.0, 2.0)');
+    CREATE VIRTUAL TABLE article_vocab USING fts5vocab (article_index, row);
+    "#,
 ];
 
 /// The schema version this build writes.

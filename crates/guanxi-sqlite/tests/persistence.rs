@@ -329,6 +329,10 @@ mod encryption {
     }
 }
 
+/// What migration 5 (service) adds.
+const SCHEMA_5: &str = "DROP TABLE ticket_entries; DROP TABLE ticket_docs; DROP TABLE tickets; DROP TABLE article_vocab; DROP TABLE article_index; \
+    DROP TABLE article_tags; DROP TABLE articles;";
+
 #[test]
 fn migrating_a_version_1_file_indexes_its_phones() {
     use guanxi_core::{Contact, ContactId, Phone};
@@ -366,6 +370,7 @@ fn migrating_a_version_1_file_indexes_its_phones() {
     }
     // Take the file back to schema 1: what migrations 2 and 3 add is gone.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(SCHEMA_5).unwrap();
     conn.execute_batch(
         "DROP TABLE tasks; DROP TABLE leads; DROP TABLE stage_history_docs; DROP TABLE stage_history; \
          DROP TABLE opportunity_lines; DROP TABLE opportunity_docs; DROP TABLE opportunities; \
@@ -402,6 +407,7 @@ fn migrating_a_version_3_file_summarizes_history_and_lines_for_reports() {
     }
     // Take the file back to schema 3: no summaries.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(SCHEMA_5).unwrap();
     conn.execute_batch(
         "ALTER TABLE opportunities DROP COLUMN stays; ALTER TABLE opportunities DROP COLUMN line_totals; \
          PRAGMA user_version = 3;",
