@@ -391,6 +391,21 @@ impl Crm {
         Ok(allowed.show_customer(c))
     }
 
+    /// Checks a record's `contact_id`: a live contact of the record's customer (`whose`
+    /// names that customer in the error, e.g. "the ticket's customer").
+    pub(crate) fn check_contact_of(&self, contact: ContactId, customer: Option<CustomerId>, whose: &str) -> Result<()> {
+        let ok =
+            self.store.contact(contact)?.is_some_and(|c| c.deleted_at.is_none() && Some(c.customer_id) == customer);
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "contact_id",
+                ValidationReason::Invalid { detail: format!("is not a contact of {whose}") },
+            ))
+        }
+    }
+
     pub(crate) fn live_customer(&self, id: CustomerId) -> Result<Customer> {
         self.store.customer(id)?.filter(|c| !c.is_deleted()).ok_or_else(|| Error::not_found(EntityKind::Customer, id))
     }
@@ -1028,13 +1043,7 @@ impl Crm {
         let owner = self.live_customer(customer)?;
         allowed.check_customer(actor, &owner)?;
         if let Some(cid) = v.contact_id {
-            let c = self.store.contact(cid)?.filter(|c| c.deleted_at.is_none());
-            if c.is_none_or(|c| c.customer_id != customer) {
-                return Err(Error::invalid(
-                    "contact_id",
-                    ValidationReason::Invalid { detail: "is not a contact of this customer".into() },
-                ));
-            }
+            self.check_contact_of(cid, Some(customer), "this customer")?;
         }
         let interaction = Interaction {
             id: InteractionId(self.ids.next(now)),

@@ -37,12 +37,14 @@ pub mod auth;
 mod crm;
 mod events;
 mod sales_facade;
+mod service_facade;
 
 pub use crm::{Crm, CrmBuilder};
 pub use events::SubscriptionId;
 pub use guanxi_core::*;
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
 pub use sales_facade::{ConvertLead, StageChange};
+pub use service_facade::{AssignTo, TicketMove, TicketReply};
 
 /// The README's code examples, compiled and run as doctests so the quickstart stays true.
 #[doc = include_str!("../../../README.md")]

@@ -27,7 +27,7 @@ fn pipeline_key(key: &str) -> String {
     format!("pipeline.{key}")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
     serde_json::from_str(&s.value)
         .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
 }
@@ -121,11 +121,14 @@ impl Crm {
                 }
             }
         }
-        self.put_setting(actor, key, stored, &pipeline, before.as_ref().map(to_json), EntityKind::Pipeline)?;
+        let event = DomainEvent::SalesConfigured { key: key.clone() };
+        self.put_setting(actor, key, stored, &pipeline, before.as_ref().map(to_json), EntityKind::Pipeline, event)?;
         Ok(pipeline)
     }
 
-    fn put_setting<T: serde::Serialize>(
+    /// Stores a settings document (insert or versioned update) with its log entry and event.
+    #[allow(clippy::too_many_arguments)] // one document write, each part named
+    pub(crate) fn put_setting<T: serde::Serialize>(
         &self,
         actor: &Actor,
         key: String,
@@ -133,6 +136,7 @@ impl Crm {
         value: &T,
         before: Option<serde_json::Value>,
         entity: EntityKind,
+        event: DomainEvent,
     ) -> Result<()> {
         let now = self.clock.now();
         let json = serde_json::to_string(value)
@@ -151,7 +155,7 @@ impl Crm {
             change_log: vec![log(now, actor, entity, key.clone(), None, action, diff)],
             ..Default::default()
         };
-        self.commit(actor, now, &changes, vec![DomainEvent::SalesConfigured { key }])
+        self.commit(actor, now, &changes, vec![event])
     }
 
     /// The lead rules in force (the standard grading until some are stored).
@@ -169,7 +173,8 @@ impl Crm {
         self.authorize(actor, Action::Configure, EntityKind::Lead)?;
         let stored = self.store.setting(LEAD_RULES)?;
         let before = stored.as_ref().map(|s| decode::<LeadRules>(s).map(|r| to_json(&r))).transpose()?;
-        self.put_setting(actor, LEAD_RULES.to_owned(), stored, &rules, before, EntityKind::Lead)?;
+        let event = DomainEvent::SalesConfigured { key: LEAD_RULES.to_owned() };
+        self.put_setting(actor, LEAD_RULES.to_owned(), stored, &rules, before, EntityKind::Lead, event)?;
         Ok(rules)
     }
 
@@ -240,19 +245,10 @@ impl Crm {
             }
             (None, _) => None,
         };
-        if let Some(cid) = v.contact_id {
-            let staged = changes.contacts.iter().any(|w| w.record().id == cid);
-            let ok = staged
-                || self
-                    .store
-                    .contact(cid)?
-                    .is_some_and(|c| c.deleted_at.is_none() && Some(c.customer_id) == v.customer_id);
-            if !ok {
-                return Err(Error::invalid(
-                    "contact_id",
-                    ValidationReason::Invalid { detail: "is not a contact of the opportunity's customer".into() },
-                ));
-            }
+        if let Some(cid) = v.contact_id
+            && !changes.contacts.iter().any(|w| w.record().id == cid)
+        {
+            self.check_contact_of(cid, v.customer_id, "the opportunity's customer")?;
         }
         let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         let day = now.with_timezone(&self.code_offset).date_naive();
@@ -407,15 +403,8 @@ impl Crm {
         next.probability = next.probability.normalize();
         if next.contact_id != current.contact_id
             && let Some(cid) = next.contact_id
-            && !self
-                .store
-                .contact(cid)?
-                .is_some_and(|c| c.deleted_at.is_none() && Some(c.customer_id) == next.customer_id)
         {
-            return Err(Error::invalid(
-                "contact_id",
-                ValidationReason::Invalid { detail: "is not a contact of the opportunity's customer".into() },
-            ));
+            self.check_contact_of(cid, next.customer_id, "the opportunity's customer")?;
         }
         if next.owner != current.owner {
             next.department =

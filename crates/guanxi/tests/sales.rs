@@ -2,8 +2,9 @@
 //! moves change nothing; the report equals a naive computation over random deals; leads are
 //! graded, assigned and converted atomically; agendas; scoped reports.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use guanxi::access::User;
@@ -17,15 +18,8 @@ fn t0() -> DateTime<Utc> {
     "2025-06-01T00:00:00Z".parse().unwrap()
 }
 
-fn backends() -> Vec<(&'static str, Crm, Arc<FixedClock>, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(dir.path().join("crm.db")).unwrap();
-    let c1 = Arc::new(FixedClock::at(t0()));
-    let c2 = Arc::new(FixedClock::at(t0()));
-    vec![
-        ("memory", Crm::builder().clock(c1.clone()).build(), c1, None),
-        ("sqlite", Crm::builder().store(Arc::new(sqlite)).clock(c2.clone()).build(), c2, Some(dir)),
-    ]
+fn backends() -> Vec<common::Backend> {
+    common::backends(t0())
 }
 
 fn alice() -> Actor {
