@@ -3,3 +3,4 @@
 //! end-to-end tests share live here.
 
 pub mod crm_sales;
+pub mod tickets;
