@@ -27,6 +27,16 @@ pub(crate) fn invalid_arg(field: &str, detail: &str) -> PyErr {
     validation_error(vec![guanxi::FieldError::new(field, ValidationReason::Invalid { detail: detail.to_owned() })])
 }
 
+/// A user id from text, or a ValueError naming `field`.
+pub(crate) fn user_id(field: &str, v: &str) -> PyResult<guanxi::UserId> {
+    guanxi::UserId::new(v).map_err(|_| invalid_arg(field, "is not a valid user id"))
+}
+
+/// A user id as text.
+pub(crate) fn user_str(u: &Option<guanxi::UserId>) -> Option<String> {
+    u.as_ref().map(|u| u.as_str().to_owned())
+}
+
 /// Parses one of guanxi's vocabularies (status, kind, …) from its stable name or Chinese label.
 pub(crate) fn parse_name<T: std::str::FromStr>(field: &str, value: &str) -> PyResult<T> {
     value.parse().map_err(|_| {

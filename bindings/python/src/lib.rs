@@ -6,6 +6,7 @@ mod arrow;
 mod convert;
 mod errors;
 mod sales;
+mod service;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -197,6 +198,12 @@ impl PyCrm {
     #[getter]
     fn sales(slf: Py<Self>) -> sales::Sales {
         sales::Sales { crm: slf }
+    }
+
+    /// Service operations: tickets, SLAs, the knowledge base, the service report.
+    #[getter]
+    fn service(slf: Py<Self>) -> service::Service {
+        service::Service { crm: slf }
     }
 
     /// Closes this handle (the database closes when its last handle does).
@@ -749,6 +756,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_totp, m)?)?;
     m.add_function(wrap_pyfunction!(generate_field_key, m)?)?;
     sales::register(m)?;
+    service::register(m)?;
     errors::register(m)?;
     Ok(())
 }

@@ -6,14 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use guanxi::sales::{self as core, OpportunityFilter, OpportunityPatch, SalesQuery};
-use guanxi::{LeadId, OpportunityId, TaskId, UserId};
+use guanxi::{LeadId, OpportunityId, TaskId};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{customer_id_from, invalid_arg, parse_name, q, uuid_from};
+use crate::convert::{customer_id_from, invalid_arg, parse_name, q, user_id, user_str, uuid_from};
 use crate::errors::to_py;
 use crate::{PyCrm, contact_id_from};
 
@@ -21,14 +21,6 @@ type Time = DateTime<Utc>;
 
 fn opportunity_id(v: &Bound<'_, PyAny>) -> PyResult<OpportunityId> {
     uuid_from(v, "opportunity_id").map(OpportunityId)
-}
-
-fn user_id(field: &str, v: &str) -> PyResult<UserId> {
-    UserId::new(v).map_err(|_| invalid_arg(field, "is not a valid user id"))
-}
-
-fn user_str(u: &Option<UserId>) -> Option<String> {
-    u.as_ref().map(|u| u.as_str().to_owned())
 }
 
 /// One stage of a pipeline.
