@@ -193,8 +193,9 @@ impl KbQuery {
 
     /// The terms the search ranks by, given each term's document frequency and the number of
     /// indexed articles: every term for [`MatchMode::All`]; for [`MatchMode::Any`] the
-    /// [`MAX_ANY_TERMS`] rarest terms that occur at all and in at most [`COMMON_TERM_SHARE`] of
-    /// the articles (only the rarest when all are that common; ties in query order).
+    /// [`MAX_ANY_TERMS`] rarest terms that occur at all and are not common — in more than
+    /// [`COMMON_TERM_SHARE`] of the articles and more than [`COMMON_TERM_MIN_DOCS`] of them
+    /// (only the rarest when all are common; ties in query order).
     ///
     /// ```
     /// use guanxi_core::service::{KbQuery, MatchMode};
@@ -202,6 +203,9 @@ impl KbQuery {
     /// let df = |t: &str| match t { "refund" => 3, "order" => 90, "the" => 800, _ => 0 };
     /// assert_eq!(q.search_terms(df, 1000), ["refund", "order"]);
     /// assert_eq!(KbQuery::new("the").mode(MatchMode::Any).search_terms(df, 1000), ["the"]);
+    /// // In a small base no term is common.
+    /// let small = |t: &str| match t { "refund" => 1, "the" => 3, _ => 0 };
+    /// assert_eq!(q.search_terms(small, 4), ["refund", "the"]);
     /// ```
     pub fn search_terms(&self, doc_freq: impl Fn(&str) -> u64, articles: u64) -> Vec<String> {
         let terms = self.terms();
@@ -211,7 +215,7 @@ impl KbQuery {
         let mut counted: Vec<(u64, String)> =
             terms.into_iter().map(|t| (doc_freq(&t), t)).filter(|(n, _)| *n > 0).collect();
         counted.sort_by_key(|(n, _)| *n);
-        let common = |n: u64| n as f64 > COMMON_TERM_SHARE * articles as f64;
+        let common = |n: u64| n > COMMON_TERM_MIN_DOCS && n as f64 > COMMON_TERM_SHARE * articles as f64;
         let informative = counted.iter().filter(|(n, _)| !common(*n)).count().max(counted.len().min(1));
         counted.into_iter().take(informative.min(MAX_ANY_TERMS)).map(|(_, t)| t).collect()
     }
@@ -235,6 +239,10 @@ pub const MAX_ANY_TERMS: usize = 4;
 /// An any-term query leaves out terms found in more than this share of the articles (like
 /// Lucene's cutoff frequency), unless every term is that common; then it keeps the rarest.
 pub const COMMON_TERM_SHARE: f64 = 0.25;
+
+/// A term in fewer articles than this is never common: a small knowledge base searches by
+/// every term (the cutoff exists because a common term makes thousands of candidates).
+pub const COMMON_TERM_MIN_DOCS: u64 = 500;
 
 /// A search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

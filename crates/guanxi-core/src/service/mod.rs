@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 pub use assign::{Agent, AssignStrategy, Route, SkillGroup};
 pub use calendar::{BusinessCalendar, BusinessClock, WorkingHours};
 pub use kb::{
-    Article, ArticleHit, Bm25, COLUMN_WEIGHTS, COMMON_TERM_SHARE, KbQuery, MAX_ANY_TERMS, MAX_BODY, MAX_QUERY_TERMS,
-    MatchMode, NewArticle, rank_articles, tokenize,
+    Article, ArticleHit, Bm25, COLUMN_WEIGHTS, COMMON_TERM_MIN_DOCS, COMMON_TERM_SHARE, KbQuery, MAX_ANY_TERMS,
+    MAX_BODY, MAX_QUERY_TERMS, MatchMode, NewArticle, rank_articles, tokenize,
 };
 pub use quality::{Csat, DEFAULT_RISK_KEYWORDS, risk_flags};
 pub use report::{Backlog, Compliance, DurationStats, KeyedCsat, Period, ServiceQuery, ServiceReport, VolumeRow};
