@@ -268,6 +268,83 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.listTasks(null, true).isEmpty()) { "no open tasks" }
         }
     },
+    "tickets move through the status rule with SLA in business time" to {
+        Crm.inMemory("alice").use { crm ->
+            val settings = crm.serviceSettingsJson()
+            check(settings.contains("\"at_risk_percent\":20")) { "default settings" }
+            crm.setServiceSettingsJson(settings.replace("\"groups\":[]", "\"groups\":[{\"key\":\"l1\",\"name\":\"一线\",\"agents\":[{\"user\":\"amy\"}]}]").replace("\"default_group\":null", "\"default_group\":\"l1\""))
+            assertThrows<CrmException.Validation> { crm.setServiceSettingsJson("{\"calendar\": 1}") }
+            val created = Instant.now().minusSeconds(3 * 86400)
+            var t = crm.createTicket(NewTicket(subject = "无法登录", kind = "fault", priority = "urgent", description = "我要投诉", createdAt = created))
+            check(t.status == "assigned" && t.assignee == "amy" && t.riskFlags == listOf("投诉")) { "created $t" }
+            assertThrows<CrmException.InvalidState> { crm.moveTicket(t.id, t.version, "closed", null, null) }
+            check(crm.ticket(t.id) == t) { "refused move changes nothing" }
+            t = crm.moveTicket(t.id, t.version, "in_progress", null, created.plusSeconds(600))
+            t = crm.replyTicket(t.id, t.version, "请提供截图", true, created.plusSeconds(1200))
+            check(t.firstResponseAt == created.plusSeconds(1200)) { "first response" }
+            assertThrows<CrmException.Validation> { crm.moveTicket(t.id, t.version, "resolved", null, null) }
+            t = crm.moveTicket(t.id, t.version, "resolved", "已重置", null)
+            t = crm.rateTicket(t.id, t.version, 5u, null)
+            check(t.satisfaction == 5.toUByte()) { "rated" }
+            val sla = crm.slaOverview(TicketFilter(), Instant.now()).single()
+            check(sla.firstResponse.state == "met" || sla.firstResponse.state == "breached") { "first response ${sla.firstResponse}" }
+            check(sla.resolution.usedSecs >= 0 && sla.policy == "urgent") { "sla $sla" }
+            check(crm.ticketEntries(t.id).map { it.kind } == listOf("created", "assigned", "status", "reply", "status", "rated")) { "entries" }
+            val r = crm.serviceReport(TicketFilter(), "week", null)
+            check(r.tickets == 1uL && r.csatMean == BigDecimal(5) && r.flagged == 1uL) { "report $r" }
+            check(r.byStatus.single().status == "resolved") { "by status" }
+        }
+    },
+    "knowledge base searches Chinese and English and suggests articles" to {
+        Crm.inMemory("alice").use { crm ->
+            val refund = crm.createArticle(NewArticle(title = "如何申请退款", body = "在订单详情页点击申请退款，三个工作日到账。", tags = listOf("退款")))
+            crm.createArticle(NewArticle(title = "Reset your password", body = "Use the forgot-password link on the login page."))
+            check(crm.searchArticles(ArticleQuery(text = "退款")).map { it.article.id } == listOf(refund.id)) { "chinese" }
+            check(crm.searchArticles(ArticleQuery(text = "PASSWORD login")).single().article.title == "Reset your password") { "english" }
+            val t = crm.createTicket(NewTicket(subject = "我想退款", kind = "complaint", priority = "medium"))
+            check(crm.suggestArticles(t.id, 3u).first().article.id == refund.id) { "suggest" }
+            assertThrows<CrmException.Conflict> { crm.updateArticle(refund.id, 9uL, NewArticle(title = "x", body = "y")) }
+        }
+    },
+    "tickets are transferred, escalated and re-prioritised, all recorded" to {
+        Crm.inMemory("alice").use { crm ->
+            val groups = "[{\"key\":\"l1\",\"name\":\"一线\",\"strategy\":\"round_robin\",\"escalate_to\":\"l2\",\"agents\":[{\"user\":\"amy\"},{\"user\":\"bob\"}]}," +
+                "{\"key\":\"l2\",\"name\":\"二线\",\"strategy\":\"least_loaded\",\"agents\":[{\"user\":\"carl\"}]}]"
+            crm.setServiceSettingsJson(crm.serviceSettingsJson().replace("\"groups\":[]", "\"groups\":$groups").replace("\"default_group\":null", "\"default_group\":\"l1\""))
+            val first = crm.createTicket(NewTicket(subject = "发票抬头错误", kind = "inquiry", priority = "low"))
+            var t = crm.createTicket(NewTicket(subject = "网络中断", kind = "fault", priority = "medium"))
+            check(first.assignee == "amy" && t.assignee == "bob") { "round robin ${first.assignee} ${t.assignee}" }
+            t = crm.assignTicket(t.id, t.version, "amy", null, "换人")
+            check(t.assignee == "amy") { "transfer" }
+            assertThrows<CrmException.Validation> { crm.assignTicket(t.id, t.version, "amy", "l2", null) }
+            t = crm.escalateTicket(t.id, t.version, "客户投诉升级")
+            check(t.group == "l2" && t.assignee == "carl" && t.escalationLevel == 1u) { "escalated $t" }
+            assertThrows<CrmException.InvalidState> { crm.escalateTicket(t.id, t.version, null) }
+            t = crm.setTicketPriority(t.id, t.version, "urgent")
+            check(t.priority == "urgent" && t.slaPolicy == "urgent") { "priority $t" }
+            assertThrows<CrmException.Validation> { crm.setTicketPriority(t.id, t.version, "asap") }
+            val sla = crm.ticketSla(t.id, Instant.now())
+            check(sla != null && sla.policy == "urgent" && sla.ticketId == t.id) { "sla $sla" }
+            check(crm.ticketByCode(t.code) == t) { "by code" }
+            check(crm.tickets(TicketFilter(assignee = "carl")).map { it.id } == listOf(t.id)) { "filter" }
+            val reasons = crm.ticketEntries(t.id).filter { it.kind == "assigned" }.map { it.detailsJson }
+            check(reasons.size == 3 && reasons[1].contains("transfer") && reasons[2].contains("escalation")) { "history $reasons" }
+        }
+    },
+    "knowledge base search narrows by category, tag and drafts" to {
+        Crm.inMemory("alice").use { crm ->
+            val a = crm.createArticle(NewArticle(title = "退款到账时间", body = "退款三个工作日到账。", category = "billing", tags = listOf("退款")))
+            val draft = crm.createArticle(NewArticle(title = "退款新政策", body = "草稿：退款规则调整。", category = "billing", published = false))
+            crm.createArticle(NewArticle(title = "Refund for devices", body = "退款 for hardware returns.", category = "devices"))
+            check(crm.article(a.id) == a) { "get" }
+            check(crm.searchArticles(ArticleQuery(text = "退款")).size == 2) { "drafts hidden" }
+            check(crm.searchArticles(ArticleQuery(text = "退款", includeUnpublished = true)).any { it.article.id == draft.id }) { "drafts" }
+            check(crm.searchArticles(ArticleQuery(text = "退款", category = "billing")).map { it.article.id } == listOf(a.id)) { "category" }
+            check(crm.searchArticles(ArticleQuery(text = "退款", tag = "退款")).map { it.article.id } == listOf(a.id)) { "tag" }
+            check(crm.searchArticles(ArticleQuery(text = "refund 到账", matchAny = true)).size == 2) { "any" }
+            check(crm.searchArticles(ArticleQuery(text = "退款", limit = 1u)).size == 1) { "limit" }
+        }
+    },
     "handles close with use {} and files persist" to {
         val dir = Files.createTempDirectory("guanxi")
         val path = dir.resolve("crm.db").toString()

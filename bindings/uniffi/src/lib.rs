@@ -9,6 +9,7 @@ use std::sync::Arc;
 use guanxi::{Actor, CustomerId};
 
 mod sales;
+mod service;
 
 uniffi::setup_scaffolding!();
 
@@ -334,6 +335,17 @@ fn region(province: Option<String>, city: Option<String>, district: Option<Strin
 
 fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T> {
     v.parse().map_err(|_| invalid(field, guanxi::ValidationReason::NotAllowed { value: v.to_owned() }))
+}
+
+/// A user id from text, or a validation error on `field`.
+fn user_id(field: &str, v: &str) -> Result<guanxi::UserId> {
+    guanxi::UserId::new(v)
+        .map_err(|_| invalid(field, guanxi::ValidationReason::Invalid { detail: "is not a valid user id".into() }))
+}
+
+/// A user id as text.
+fn name_of(u: Option<guanxi::UserId>) -> Option<String> {
+    u.map(|u| u.as_str().to_owned())
 }
 
 impl NewCustomer {

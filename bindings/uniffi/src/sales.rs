@@ -7,22 +7,10 @@ use std::collections::HashMap;
 use guanxi::sales as core;
 use guanxi::{LeadId, OpportunityId, TaskId, UserId};
 
-use crate::{Crm, CrmError, DateTime, Day, Decimal, Result, Uuid, invalid};
+use crate::{Crm, CrmError, DateTime, Day, Decimal, Result, Uuid, invalid, name_of, parse, user_id};
 
 fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
-    v.map(|u| {
-        UserId::new(u)
-            .map_err(|_| invalid(field, guanxi::ValidationReason::Invalid { detail: "is not a valid user id".into() }))
-    })
-    .transpose()
-}
-
-fn name_of(u: Option<UserId>) -> Option<String> {
-    u.map(|u| u.as_str().to_owned())
-}
-
-fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T> {
-    v.parse().map_err(|_| invalid(field, guanxi::ValidationReason::NotAllowed { value: v.to_owned() }))
+    v.map(|u| user_id(field, &u)).transpose()
 }
 
 /// One stage of a pipeline; `kind` is "open", "won" or "lost".

@@ -286,4 +286,71 @@ final class CrmTests: XCTestCase {
         let agenda = try crm.agenda(user: nil, at: Date())
         XCTAssertTrue(agenda.overdue.contains { if case let .task(t) = $0 { return t.id == task.id } else { return false } })
     }
+    func testTicketsSlaAndKnowledgeBase() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let settings = try crm.serviceSettingsJson()
+        try crm.setServiceSettingsJson(settings: settings
+            .replacingOccurrences(of: #""groups":[]"#, with: #""groups":[{"key":"l1","name":"一线","agents":[{"user":"amy"}]}]"#)
+            .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
+        let created = Date().addingTimeInterval(-3 * 86400)
+        var t = try crm.createTicket(input: NewTicket(subject: "无法登录", kind: "fault", priority: "urgent", description: "我要投诉", createdAt: created))
+        XCTAssertEqual(t.status, "assigned")
+        XCTAssertEqual(t.assignee, "amy")
+        XCTAssertEqual(t.riskFlags, ["投诉"])
+        XCTAssertThrowsError(try crm.moveTicket(id: t.id, version: t.version, status: "closed", resolution: nil, at: nil)) { e in
+            guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
+        }
+        t = try crm.moveTicket(id: t.id, version: t.version, status: "in_progress", resolution: nil, at: created.addingTimeInterval(600))
+        t = try crm.replyTicket(id: t.id, version: t.version, body: "请提供截图", public: true, at: created.addingTimeInterval(1200))
+        t = try crm.moveTicket(id: t.id, version: t.version, status: "resolved", resolution: "已重置", at: nil)
+        t = try crm.rateTicket(id: t.id, version: t.version, score: 4, comment: nil)
+        XCTAssertEqual(t.satisfaction, 4)
+        let sla = try crm.slaOverview(filter: TicketFilter(), at: Date())
+        XCTAssertEqual(sla.count, 1)
+        XCTAssertEqual(sla[0].policy, "urgent")
+        XCTAssertEqual(try crm.ticketEntries(id: t.id).map { $0.kind }, ["created", "assigned", "status", "reply", "status", "rated"])
+        let r = try crm.serviceReport(filter: TicketFilter(), period: "day", at: nil)
+        XCTAssertEqual(r.tickets, 1)
+        XCTAssertEqual(r.csatMean, Foundation.Decimal(4))
+        let refund = try crm.createArticle(input: NewArticle(title: "如何申请退款", body: "在订单详情页点击申请退款。", tags: ["退款"]))
+        _ = try crm.createArticle(input: NewArticle(title: "Reset your password", body: "Use the forgot-password link."))
+        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款")).map { $0.article.id }, [refund.id])
+        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "password")).count, 1)
+        let q = try crm.createTicket(input: NewTicket(subject: "我想退款", kind: "complaint", priority: "medium"))
+        XCTAssertEqual(try crm.suggestArticles(ticket: q.id, limit: 3).first?.article.id, refund.id)
+    }
+    func testTicketTransferEscalationPriorityAndSearchFilters() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let groups = #"[{"key":"l1","name":"一线","escalate_to":"l2","agents":[{"user":"amy"},{"user":"bob"}]},"#
+            + #"{"key":"l2","name":"二线","strategy":"least_loaded","agents":[{"user":"carl"}]}]"#
+        try crm.setServiceSettingsJson(settings: try crm.serviceSettingsJson()
+            .replacingOccurrences(of: #""groups":[]"#, with: #""groups":"# + groups)
+            .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
+        let first = try crm.createTicket(input: NewTicket(subject: "发票抬头错误", kind: "inquiry", priority: "low"))
+        var t = try crm.createTicket(input: NewTicket(subject: "网络中断", kind: "fault", priority: "medium"))
+        XCTAssertEqual([first.assignee, t.assignee], ["amy", "bob"])
+        t = try crm.assignTicket(id: t.id, version: t.version, agent: "amy", group: nil, note: "换人")
+        XCTAssertEqual(t.assignee, "amy")
+        t = try crm.escalateTicket(id: t.id, version: t.version, note: "升级")
+        XCTAssertEqual(t.group, "l2")
+        XCTAssertEqual(t.assignee, "carl")
+        XCTAssertEqual(t.escalationLevel, 1)
+        XCTAssertThrowsError(try crm.escalateTicket(id: t.id, version: t.version, note: nil)) { e in
+            guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
+        }
+        t = try crm.setTicketPriority(id: t.id, version: t.version, priority: "urgent")
+        XCTAssertEqual(t.slaPolicy, "urgent")
+        XCTAssertEqual(try crm.ticketSla(id: t.id, at: Date())?.policy, "urgent")
+        XCTAssertEqual(try crm.tickets(filter: TicketFilter(assignee: "carl")).map { $0.id }, [t.id])
+        let reasons = try crm.ticketEntries(id: t.id).filter { $0.kind == "assigned" }.map { $0.detailsJson }
+        XCTAssertEqual(reasons.count, 3)
+        XCTAssertTrue(reasons[2].contains("escalation"))
+
+        let a = try crm.createArticle(input: NewArticle(title: "退款到账时间", body: "退款三个工作日到账。", tags: ["退款"], category: "billing"))
+        let draft = try crm.createArticle(input: NewArticle(title: "退款新政策", body: "草稿：退款规则调整。", category: "billing", published: false))
+        XCTAssertEqual(try crm.article(id: a.id), a)
+        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款")).map { $0.article.id }, [a.id])
+        XCTAssertTrue(try crm.searchArticles(query: ArticleQuery(text: "退款", includeUnpublished: true)).contains { $0.article.id == draft.id })
+        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款", tag: "退款", includeUnpublished: true)).map { $0.article.id }, [a.id])
+    }
 }

@@ -1,0 +1,561 @@
+//! Service for Kotlin and Swift: tickets, their entries and SLA, the service report and the
+//! knowledge base as records; the `Crm` methods convert around one facade call each. The
+//! service settings travel as their JSON document (the serde shape of
+//! `guanxi::service::ServiceSettings`), like the lead rules: calendars, policies, groups and
+//! routes nest.
+
+use guanxi::service::{self as core, KbQuery, MatchMode, ServiceQuery, TicketFilter as CoreFilter};
+use guanxi::{ArticleId, TicketId};
+
+use crate::{Crm, CrmError, DateTime, Result, Uuid, invalid, name_of, parse, user_id as user};
+
+/// A new ticket. kind: inquiry / complaint / suggestion / fault; priority: low / medium /
+/// high / urgent; channel: web / phone / email / social / chat / app / other.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewTicket {
+    pub subject: String,
+    pub kind: String,
+    pub priority: String,
+    #[uniffi(default = None)]
+    pub description: Option<String>,
+    #[uniffi(default = "web")]
+    pub channel: String,
+    #[uniffi(default = None)]
+    pub category: Option<String>,
+    #[uniffi(default = None)]
+    pub customer_id: Option<Uuid>,
+    #[uniffi(default = None)]
+    pub group: Option<String>,
+    #[uniffi(default = None)]
+    pub skill: Option<String>,
+    #[uniffi(default = None)]
+    pub assignee: Option<String>,
+    #[uniffi(default = None)]
+    pub created_at: Option<DateTime>,
+}
+
+/// A service ticket.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Ticket {
+    pub id: Uuid,
+    pub code: String,
+    pub customer_id: Option<Uuid>,
+    pub kind: String,
+    pub priority: String,
+    pub channel: String,
+    pub category: Option<String>,
+    pub subject: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub assignee: Option<String>,
+    pub group: Option<String>,
+    pub escalation_level: u32,
+    pub resolution: Option<String>,
+    pub satisfaction: Option<u8>,
+    pub risk_flags: Vec<String>,
+    pub sla_policy: Option<String>,
+    pub sla_paused_secs: i64,
+    pub reopen_count: u32,
+    pub created_at: DateTime,
+    pub first_response_at: Option<DateTime>,
+    pub resolved_at: Option<DateTime>,
+    pub closed_at: Option<DateTime>,
+    pub version: u64,
+}
+
+impl From<core::Ticket> for Ticket {
+    fn from(t: core::Ticket) -> Self {
+        Ticket {
+            id: t.id.0,
+            code: t.code,
+            customer_id: t.customer_id.map(|c| c.0),
+            kind: t.kind.as_str().to_owned(),
+            priority: t.priority.as_str().to_owned(),
+            channel: t.channel.as_str().to_owned(),
+            category: t.category,
+            subject: t.subject,
+            description: t.description,
+            status: t.status.as_str().to_owned(),
+            assignee: name_of(t.assignee),
+            group: t.group,
+            escalation_level: t.escalation_level,
+            resolution: t.resolution,
+            satisfaction: t.satisfaction,
+            risk_flags: t.risk_flags.into_iter().collect(),
+            sla_policy: t.sla.map(|s| s.policy),
+            sla_paused_secs: t.sla_paused_secs,
+            reopen_count: t.reopen_count,
+            created_at: t.created_at,
+            first_response_at: t.first_response_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            version: t.version,
+        }
+    }
+}
+
+/// One entry of a ticket's history; `kind` is "created", "reply", "status", "assigned" or
+/// "rated", `details_json` that kind's fields.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TicketEntry {
+    pub seq: u32,
+    pub at: DateTime,
+    pub by: String,
+    pub kind: String,
+    pub details_json: String,
+}
+
+impl TryFrom<core::TicketEntry> for TicketEntry {
+    type Error = CrmError;
+    fn try_from(e: core::TicketEntry) -> Result<Self> {
+        let mut json = serde_json::to_value(&e.change).map_err(|err| CrmError::Other { reason: err.to_string() })?;
+        let kind = e.change.kind().to_owned();
+        if let Some(o) = json.as_object_mut() {
+            o.remove("type");
+        }
+        Ok(TicketEntry { seq: e.seq, at: e.at, by: e.by.as_str().to_owned(), kind, details_json: json.to_string() })
+    }
+}
+
+/// Ticket list conditions (all optional, combined with AND).
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct TicketFilter {
+    #[uniffi(default = None)]
+    pub status: Option<String>,
+    #[uniffi(default = None)]
+    pub open: Option<bool>,
+    #[uniffi(default = None)]
+    pub assignee: Option<String>,
+    #[uniffi(default = None)]
+    pub group: Option<String>,
+    #[uniffi(default = None)]
+    pub kind: Option<String>,
+    #[uniffi(default = None)]
+    pub priority: Option<String>,
+    #[uniffi(default = None)]
+    pub created_from: Option<DateTime>,
+    #[uniffi(default = None)]
+    pub created_to: Option<DateTime>,
+}
+
+impl TicketFilter {
+    fn into_core(self) -> Result<CoreFilter> {
+        Ok(CoreFilter {
+            status: self.status.map(|s| parse("status", &s)).transpose()?,
+            open: self.open,
+            assignee: self.assignee.map(|u| user("assignee", &u)).transpose()?,
+            group: self.group,
+            kind: self.kind.map(|k| parse("kind", &k)).transpose()?,
+            priority: self.priority.map(|p| parse("priority", &p)).transpose()?,
+            created_from: self.created_from,
+            created_to: self.created_to,
+            ..CoreFilter::default()
+        })
+    }
+}
+
+/// One SLA target at an instant; `state` is "met", "breached", "at_risk", "running" or "paused".
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TargetStatus {
+    pub target_secs: i64,
+    pub used_secs: i64,
+    pub remaining_secs: i64,
+    pub deadline: Option<DateTime>,
+    pub state: String,
+}
+
+impl From<core::TargetStatus> for TargetStatus {
+    fn from(t: core::TargetStatus) -> Self {
+        TargetStatus {
+            target_secs: t.target_secs,
+            used_secs: t.used_secs,
+            remaining_secs: t.remaining_secs,
+            deadline: t.deadline,
+            state: t.state.as_str().to_owned(),
+        }
+    }
+}
+
+/// A ticket's SLA at an instant.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct TicketSla {
+    pub ticket_id: Uuid,
+    pub code: String,
+    pub status: String,
+    pub priority: String,
+    pub assignee: Option<String>,
+    pub policy: String,
+    pub first_response: TargetStatus,
+    pub resolution: TargetStatus,
+    pub breached: bool,
+    pub at_risk: bool,
+}
+
+impl From<core::TicketSla> for TicketSla {
+    fn from(s: core::TicketSla) -> Self {
+        TicketSla {
+            breached: s.breached(),
+            at_risk: s.at_risk(),
+            ticket_id: s.ticket_id.0,
+            code: s.code,
+            status: s.status.as_str().to_owned(),
+            priority: s.priority.as_str().to_owned(),
+            assignee: name_of(s.assignee),
+            policy: s.policy,
+            first_response: s.first_response.into(),
+            resolution: s.resolution.into(),
+        }
+    }
+}
+
+/// Durations in business seconds.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DurationStats {
+    pub count: u64,
+    pub mean_secs: Option<i64>,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+impl From<core::DurationStats> for DurationStats {
+    fn from(d: core::DurationStats) -> Self {
+        DurationStats { count: d.count, mean_secs: d.mean_secs, median_secs: d.median_secs, p90_secs: d.p90_secs }
+    }
+}
+
+/// Satisfaction figures of a group (`key`: kind, category or agent).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct KeyedCsat {
+    pub key: String,
+    pub responses: u64,
+    pub mean: Option<crate::Decimal>,
+    pub satisfied_rate: Option<crate::Decimal>,
+}
+
+impl From<core::KeyedCsat> for KeyedCsat {
+    fn from(k: core::KeyedCsat) -> Self {
+        KeyedCsat { key: k.key, responses: k.csat.responses, mean: k.csat.mean, satisfied_rate: k.csat.satisfied_rate }
+    }
+}
+
+/// Tickets per status.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StatusCount {
+    pub status: String,
+    pub count: u64,
+}
+
+/// An agent's open tickets (`assignee` None: unassigned).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Backlog {
+    pub assignee: Option<String>,
+    pub open: u64,
+    pub breached: u64,
+    pub at_risk: u64,
+}
+
+/// The service report.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ServiceReport {
+    pub at: DateTime,
+    pub tickets: u64,
+    pub by_status: Vec<StatusCount>,
+    pub first_response: DurationStats,
+    pub resolution: DurationStats,
+    pub first_response_met: u64,
+    pub first_response_breached: u64,
+    pub resolution_met: u64,
+    pub resolution_breached: u64,
+    pub reopen_rate: Option<crate::Decimal>,
+    pub csat_responses: u64,
+    pub csat_mean: Option<crate::Decimal>,
+    pub csat_by_kind: Vec<KeyedCsat>,
+    pub csat_by_category: Vec<KeyedCsat>,
+    pub csat_by_agent: Vec<KeyedCsat>,
+    pub backlog: Vec<Backlog>,
+    pub flagged: u64,
+}
+
+impl From<core::ServiceReport> for ServiceReport {
+    fn from(r: core::ServiceReport) -> Self {
+        ServiceReport {
+            at: r.at,
+            tickets: r.tickets,
+            by_status: r
+                .by_status
+                .into_iter()
+                .map(|(s, count)| StatusCount { status: s.as_str().to_owned(), count })
+                .collect(),
+            first_response: r.first_response.into(),
+            resolution: r.resolution.into(),
+            first_response_met: r.first_response_sla.met,
+            first_response_breached: r.first_response_sla.breached,
+            resolution_met: r.resolution_sla.met,
+            resolution_breached: r.resolution_sla.breached,
+            reopen_rate: r.reopen_rate,
+            csat_responses: r.csat.responses,
+            csat_mean: r.csat.mean,
+            csat_by_kind: r.csat_by_kind.into_iter().map(Into::into).collect(),
+            csat_by_category: r.csat_by_category.into_iter().map(Into::into).collect(),
+            csat_by_agent: r.csat_by_agent.into_iter().map(Into::into).collect(),
+            backlog: r
+                .backlog
+                .into_iter()
+                .map(|b| Backlog {
+                    assignee: name_of(b.assignee),
+                    open: b.open,
+                    breached: b.breached,
+                    at_risk: b.at_risk,
+                })
+                .collect(),
+            flagged: r.flagged,
+        }
+    }
+}
+
+/// A knowledge-base article's content.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NewArticle {
+    pub title: String,
+    pub body: String,
+    #[uniffi(default = [])]
+    pub tags: Vec<String>,
+    #[uniffi(default = None)]
+    pub category: Option<String>,
+    #[uniffi(default = true)]
+    pub published: bool,
+}
+
+impl From<NewArticle> for core::NewArticle {
+    fn from(a: NewArticle) -> Self {
+        core::NewArticle { title: a.title, body: a.body, tags: a.tags, category: a.category, published: a.published }
+    }
+}
+
+/// A knowledge-base article.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Article {
+    pub id: Uuid,
+    pub title: String,
+    pub body: String,
+    pub tags: Vec<String>,
+    pub category: Option<String>,
+    pub published: bool,
+    pub version: u64,
+}
+
+impl From<core::Article> for Article {
+    fn from(a: core::Article) -> Self {
+        Article {
+            id: a.id.0,
+            title: a.title,
+            body: a.body,
+            tags: a.tags.into_iter().collect(),
+            category: a.category,
+            published: a.published,
+            version: a.version,
+        }
+    }
+}
+
+/// A search hit with its BM25 score (higher is better).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ArticleHit {
+    pub article: Article,
+    pub score: f64,
+}
+
+/// A knowledge-base search: every word (or, with `match_any`, any of them), optionally within
+/// a category or tag, drafts too when `include_unpublished`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ArticleQuery {
+    pub text: String,
+    #[uniffi(default = 10)]
+    pub limit: u32,
+    #[uniffi(default = false)]
+    pub match_any: bool,
+    #[uniffi(default = None)]
+    pub category: Option<String>,
+    #[uniffi(default = None)]
+    pub tag: Option<String>,
+    #[uniffi(default = false)]
+    pub include_unpublished: bool,
+}
+
+impl From<ArticleQuery> for KbQuery {
+    fn from(q: ArticleQuery) -> Self {
+        KbQuery {
+            text: q.text,
+            mode: if q.match_any { MatchMode::Any } else { MatchMode::All },
+            limit: q.limit as usize,
+            category: q.category,
+            tag: q.tag,
+            include_unpublished: q.include_unpublished,
+        }
+    }
+}
+
+fn hits(v: Vec<core::ArticleHit>) -> Vec<ArticleHit> {
+    v.into_iter().map(|h| ArticleHit { article: h.article.into(), score: h.score }).collect()
+}
+
+#[uniffi::export]
+impl Crm {
+    /// The service settings as their JSON document.
+    pub fn service_settings_json(&self) -> Result<String> {
+        let s = self.inner.service_settings(&self.actor)?;
+        serde_json::to_string(&s).map_err(|e| CrmError::Other { reason: e.to_string() })
+    }
+
+    /// Replaces the service settings from their JSON document; a malformed one is a
+    /// validation error on "settings".
+    pub fn set_service_settings_json(&self, settings: String) -> Result<()> {
+        let s: core::ServiceSettings = serde_json::from_str(&settings)
+            .map_err(|e| invalid("settings", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
+        self.inner.set_service_settings(&self.actor, s)?;
+        Ok(())
+    }
+
+    /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets).
+    pub fn create_ticket(&self, input: NewTicket) -> Result<Ticket> {
+        let mut t =
+            core::NewTicket::new(&input.subject, parse("kind", &input.kind)?, parse("priority", &input.priority)?);
+        t.description = input.description;
+        t.channel = parse("channel", &input.channel)?;
+        t.category = input.category;
+        t.customer_id = input.customer_id.map(guanxi::CustomerId);
+        t.group = input.group;
+        t.skill = input.skill;
+        t.assignee = input.assignee.map(|u| user("assignee", &u)).transpose()?;
+        t.created_at = input.created_at;
+        Ok(self.inner.create_ticket(&self.actor, t)?.into())
+    }
+
+    pub fn ticket(&self, id: Uuid) -> Result<Ticket> {
+        Ok(self.inner.ticket(&self.actor, TicketId(id))?.into())
+    }
+
+    pub fn ticket_by_code(&self, code: String) -> Result<Ticket> {
+        Ok(self.inner.ticket_by_code(&self.actor, &code)?.into())
+    }
+
+    /// Every ticket matching the filter, oldest first.
+    pub fn tickets(&self, filter: TicketFilter) -> Result<Vec<Ticket>> {
+        Ok(self.inner.all_tickets(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn ticket_entries(&self, id: Uuid) -> Result<Vec<TicketEntry>> {
+        self.inner.ticket_entries(&self.actor, TicketId(id))?.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// A public reply (the first is the first response) or an internal note.
+    pub fn reply_ticket(
+        &self,
+        id: Uuid,
+        version: u64,
+        body: String,
+        public: bool,
+        at: Option<DateTime>,
+    ) -> Result<Ticket> {
+        let reply = guanxi::TicketReply { body, public, at };
+        Ok(self.inner.reply_ticket(&self.actor, TicketId(id), version, reply)?.into())
+    }
+
+    /// Moves a ticket's status; an illegal move is an InvalidState error and changes nothing.
+    pub fn move_ticket(
+        &self,
+        id: Uuid,
+        version: u64,
+        status: String,
+        resolution: Option<String>,
+        at: Option<DateTime>,
+    ) -> Result<Ticket> {
+        let to = parse("status", &status)?;
+        Ok(self
+            .inner
+            .move_ticket(&self.actor, TicketId(id), version, to, guanxi::TicketMove { resolution, at })?
+            .into())
+    }
+
+    /// Gives a ticket to an agent, or a group, or (neither) an agent of its group.
+    pub fn assign_ticket(
+        &self,
+        id: Uuid,
+        version: u64,
+        agent: Option<String>,
+        group: Option<String>,
+        note: Option<String>,
+    ) -> Result<Ticket> {
+        let to = match (agent, group) {
+            (Some(a), None) => guanxi::AssignTo::Agent(user("agent", &a)?),
+            (None, Some(g)) => guanxi::AssignTo::Group(g),
+            (None, None) => guanxi::AssignTo::Auto,
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "agent",
+                    guanxi::ValidationReason::Invalid { detail: "give an agent or a group, not both".into() },
+                ));
+            }
+        };
+        Ok(self.inner.assign_ticket(&self.actor, TicketId(id), version, to, note.as_deref())?.into())
+    }
+
+    pub fn escalate_ticket(&self, id: Uuid, version: u64, note: Option<String>) -> Result<Ticket> {
+        Ok(self.inner.escalate_ticket(&self.actor, TicketId(id), version, note.as_deref())?.into())
+    }
+
+    /// The customer's rating, 1–5, once, after resolution.
+    pub fn rate_ticket(&self, id: Uuid, version: u64, score: u8, comment: Option<String>) -> Result<Ticket> {
+        Ok(self.inner.rate_ticket(&self.actor, TicketId(id), version, score, comment.as_deref())?.into())
+    }
+
+    /// Changes a ticket's priority (low / medium / high / urgent); its SLA targets are chosen again.
+    pub fn set_ticket_priority(&self, id: Uuid, version: u64, priority: String) -> Result<Ticket> {
+        let priority = parse("priority", &priority)?;
+        Ok(self.inner.set_ticket_priority(&self.actor, TicketId(id), version, priority)?.into())
+    }
+
+    /// One ticket's SLA at `at` (null when no policy applies).
+    pub fn ticket_sla(&self, id: Uuid, at: DateTime) -> Result<Option<TicketSla>> {
+        Ok(self.inner.ticket_sla(&self.actor, TicketId(id), at)?.map(Into::into))
+    }
+
+    /// The SLA of the matching tickets at `at`.
+    pub fn sla_overview(&self, filter: TicketFilter, at: DateTime) -> Result<Vec<TicketSla>> {
+        Ok(self.inner.sla_overview(&self.actor, &filter.into_core()?, at)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The service report over the matching tickets; `period` is "day", "week" or "month".
+    pub fn service_report(&self, filter: TicketFilter, period: String, at: Option<DateTime>) -> Result<ServiceReport> {
+        let period = match period.as_str() {
+            "day" => core::Period::Day,
+            "week" => core::Period::Week,
+            "month" => core::Period::Month,
+            other => return Err(invalid("period", guanxi::ValidationReason::NotAllowed { value: other.to_owned() })),
+        };
+        let q = ServiceQuery { filter: filter.into_core()?, period, at };
+        Ok(self.inner.service_report(&self.actor, &q)?.into())
+    }
+
+    pub fn create_article(&self, input: NewArticle) -> Result<Article> {
+        Ok(self.inner.create_article(&self.actor, input.into())?.into())
+    }
+
+    pub fn update_article(&self, id: Uuid, version: u64, input: NewArticle) -> Result<Article> {
+        Ok(self.inner.update_article(&self.actor, ArticleId(id), version, input.into())?.into())
+    }
+
+    pub fn article(&self, id: Uuid) -> Result<Article> {
+        Ok(self.inner.article(&self.actor, ArticleId(id))?.into())
+    }
+
+    /// Ranked search in Chinese or English (BM25, best first).
+    pub fn search_articles(&self, query: ArticleQuery) -> Result<Vec<ArticleHit>> {
+        Ok(hits(self.inner.search_articles(&self.actor, &query.into())?))
+    }
+
+    /// Published articles that may answer a ticket.
+    pub fn suggest_articles(&self, ticket: Uuid, limit: u32) -> Result<Vec<ArticleHit>> {
+        Ok(hits(self.inner.suggest_articles(&self.actor, TicketId(ticket), limit as usize)?))
+    }
+}
