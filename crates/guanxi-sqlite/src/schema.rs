@@ -275,8 +275,9 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 5: service. Tickets as narrow rows (what filters and SLA evaluation read; `owner` is the
     // assignee, so permission scopes compile as for every entity), the record as JSON in
-    // `ticket_docs`, and a covering index holding every SLA-clock column of open tickets, so
-    // evaluating a backlog reads one index in order and no record;
+    // `ticket_docs`; the SLA clock packed in one `clock` value (see `service::ClockRow`) and a
+    // covering index of it with the scope columns, in id order, so evaluating a backlog reads
+    // one index in the order it reports, one value a row, and no record;
     // their append-only entries; knowledge-base articles with an FTS5 index of their terms
     // (CJK bigrams and Latin words produced by guanxi's tokenizer, space-separated, so the
     // `ascii` tokenizer only splits at spaces). The index stores no text of its own.
@@ -296,13 +297,7 @@ const MIGRATIONS: &[&str] = &[
         province TEXT,
         customer_id TEXT REFERENCES customers (id),
         created_ns INTEGER NOT NULL,
-        first_response_ns INTEGER,
-        resolved_ns INTEGER,
-        pending_ns INTEGER,
-        paused_s INTEGER NOT NULL,
-        policy TEXT,
-        first_response_target_s INTEGER,
-        resolution_target_s INTEGER,
+        clock BLOB NOT NULL,
         version INTEGER NOT NULL
     ) STRICT;
     CREATE TABLE ticket_docs (
@@ -310,10 +305,7 @@ const MIGRATIONS: &[&str] = &[
         doc TEXT NOT NULL
     ) STRICT;
     CREATE INDEX tickets_by_owner ON tickets (open, owner);
-    CREATE INDEX tickets_sla_clock ON tickets (
-        open, id, code, status, priority, owner, department, province, policy, first_response_target_s,
-        resolution_target_s, created_ns, first_response_ns, resolved_ns, pending_ns, paused_s
-    );
+    CREATE INDEX tickets_sla_clock ON tickets (open, id, owner, department, province, clock);
     CREATE INDEX tickets_by_customer ON tickets (customer_id);
     CREATE INDEX tickets_by_created ON tickets (created_ns);
     CREATE TABLE ticket_entries (

@@ -3,6 +3,7 @@
 
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use serde::{Deserialize, Serialize};
 
 use guanxi_core::UserId;
 use guanxi_core::chrono::{DateTime, Utc};
@@ -16,16 +17,11 @@ use crate::query::scope_condition;
 use crate::sales::{count, docs, ns, opt_text, text, to_doc, versioned, where_sql};
 use crate::{Constraint, constraint, sql_err};
 
-fn opt_ns(t: Option<DateTime<Utc>>) -> Result<Value> {
-    Ok(t.map(ns).transpose()?.map_or(Value::Null, Value::Integer))
-}
-
 /// Applies the service part of a batch: tickets, ticket entries, articles.
 pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
     for w in &changes.tickets {
         let t = w.record();
         let id = t.id.to_string();
-        let targets = t.sla.as_ref();
         versioned(
             tx,
             w,
@@ -34,15 +30,11 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
             &id,
             (
                 "INSERT INTO tickets (id, code, status, open, kind, priority, channel, owner, grp, department, \
-                 province, customer_id, created_ns, first_response_ns, resolved_ns, pending_ns, paused_s, policy, \
-                 first_response_target_s, resolution_target_s, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, \
-                 ?21)",
+                 province, customer_id, created_ns, clock, version) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 "UPDATE tickets SET code = ?2, status = ?3, open = ?4, kind = ?5, priority = ?6, channel = ?7, \
                  owner = ?8, grp = ?9, department = ?10, province = ?11, customer_id = ?12, created_ns = ?13, \
-                 first_response_ns = ?14, resolved_ns = ?15, pending_ns = ?16, paused_s = ?17, policy = ?18, \
-                 first_response_target_s = ?19, resolution_target_s = ?20, version = ?21 \
-                 WHERE id = ?1 AND version = ?22",
+                 clock = ?14, version = ?15 WHERE id = ?1 AND version = ?16",
             ),
             vec![
                 text(id.clone()),
@@ -58,13 +50,7 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
                 opt_text(t.province.clone()),
                 opt_text(t.customer_id.map(|c| c.to_string())),
                 Value::Integer(ns(t.created_at)?),
-                opt_ns(t.first_response_at)?,
-                opt_ns(t.resolved_at)?,
-                opt_ns(t.pending_since)?,
-                Value::Integer(t.sla_paused_secs),
-                opt_text(targets.map(|s| s.policy.clone())),
-                targets.map_or(Value::Null, |s| Value::Integer(s.first_response_secs)),
-                targets.map_or(Value::Null, |s| Value::Integer(s.resolution_secs)),
+                Value::Blob(ClockRow::of(t)?.encode()?),
                 Value::Integer(t.version as i64),
             ],
             t.customer_id.map(|c| (EntityKind::Customer, c.to_string())),
@@ -218,46 +204,82 @@ fn corrupt(what: &str) -> Error {
     StorageError::msg(format!("ticket row has an unreadable {what}")).into()
 }
 
-fn instant(v: Option<i64>) -> Option<DateTime<Utc>> {
-    v.map(DateTime::from_timestamp_nanos)
+/// The SLA clock of a ticket as one packed column (postcard): evaluating a backlog reads one
+/// value per row from the covering index instead of a dozen columns, which is most of the cost
+/// of the scan.
+#[derive(Serialize, Deserialize)]
+struct ClockRow<'a> {
+    id: u128,
+    code: &'a str,
+    status: &'a str,
+    priority: &'a str,
+    assignee: Option<&'a str>,
+    policy: Option<&'a str>,
+    first_response_target_s: i64,
+    resolution_target_s: i64,
+    created_ns: i64,
+    first_response_ns: Option<i64>,
+    resolved_ns: Option<i64>,
+    pending_ns: Option<i64>,
+    paused_s: i64,
+}
+
+impl<'a> ClockRow<'a> {
+    fn of(t: &'a Ticket) -> Result<ClockRow<'a>> {
+        let opt = |v: Option<DateTime<Utc>>| v.map(ns).transpose();
+        Ok(ClockRow {
+            id: t.id.0.as_u128(),
+            code: &t.code,
+            status: t.status.as_str(),
+            priority: t.priority.as_str(),
+            assignee: t.assignee.as_ref().map(UserId::as_str),
+            policy: t.sla.as_ref().map(|s| s.policy.as_str()),
+            first_response_target_s: t.sla.as_ref().map_or(0, |s| s.first_response_secs),
+            resolution_target_s: t.sla.as_ref().map_or(0, |s| s.resolution_secs),
+            created_ns: ns(t.created_at)?,
+            first_response_ns: opt(t.first_response_at)?,
+            resolved_ns: opt(t.resolved_at)?,
+            pending_ns: opt(t.pending_since)?,
+            paused_s: t.sla_paused_secs,
+        })
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        postcard::to_allocvec(self).map_err(|e| StorageError::with_source("ticket clock does not encode", e).into())
+    }
+
+    fn clock(&self) -> Result<SlaClock> {
+        Ok(SlaClock {
+            ticket_id: guanxi_core::TicketId(uuid::Uuid::from_u128(self.id)),
+            code: self.code.to_owned(),
+            status: TicketStatus::from_name(self.status).ok_or_else(|| corrupt("status"))?,
+            priority: Priority::from_name(self.priority).ok_or_else(|| corrupt("priority"))?,
+            assignee: self.assignee.map(UserId::new).transpose().map_err(|_| corrupt("owner"))?,
+            targets: self.policy.map(|policy| SlaTargets {
+                policy: policy.to_owned(),
+                first_response_secs: self.first_response_target_s,
+                resolution_secs: self.resolution_target_s,
+            }),
+            created_at: DateTime::from_timestamp_nanos(self.created_ns),
+            first_response_at: self.first_response_ns.map(DateTime::from_timestamp_nanos),
+            resolved_at: self.resolved_ns.map(DateTime::from_timestamp_nanos),
+            pending_since: self.pending_ns.map(DateTime::from_timestamp_nanos),
+            paused_secs: self.paused_s,
+        })
+    }
 }
 
 pub(crate) fn sla_clocks(conn: &Connection, f: &TicketFilter) -> Result<Vec<SlaClock>> {
     let mut params = Vec::new();
     let conds = ticket_where(f, &mut params)?;
-    let sql = format!(
-        "SELECT t.id, t.code, t.status, t.priority, t.owner, t.policy, t.first_response_target_s, \
-         t.resolution_target_s, t.created_ns, t.first_response_ns, t.resolved_ns, t.pending_ns, t.paused_s \
-         FROM tickets t WHERE {}",
-        where_sql(&conds)
-    );
+    let sql = format!("SELECT t.clock FROM tickets t WHERE {}", where_sql(&conds));
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
     let mut rows = stmt.query(params_from_iter(&params)).map_err(sql_err)?;
     let mut out = Vec::new();
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let get_text = |i: usize| -> Result<&str> { r.get_ref(i).and_then(|v| Ok(v.as_str()?)).map_err(sql_err) };
-        let policy: Option<String> = r.get(5).map_err(sql_err)?;
-        let fr: Option<i64> = r.get(6).map_err(sql_err)?;
-        let res: Option<i64> = r.get(7).map_err(sql_err)?;
-        let owner = r.get_ref(4).and_then(|v| Ok(v.as_str_or_null()?)).map_err(sql_err)?;
-        out.push(SlaClock {
-            ticket_id: get_text(0)?.parse().map_err(|_| corrupt("id"))?,
-            code: get_text(1)?.to_owned(),
-            status: TicketStatus::from_name(get_text(2)?).ok_or_else(|| corrupt("status"))?,
-            priority: Priority::from_name(get_text(3)?).ok_or_else(|| corrupt("priority"))?,
-            assignee: owner.map(UserId::new).transpose().map_err(|_| corrupt("owner"))?,
-            targets: match (policy, fr, res) {
-                (Some(policy), Some(first_response_secs), Some(resolution_secs)) => {
-                    Some(SlaTargets { policy, first_response_secs, resolution_secs })
-                }
-                _ => None,
-            },
-            created_at: DateTime::from_timestamp_nanos(r.get(8).map_err(sql_err)?),
-            first_response_at: instant(r.get(9).map_err(sql_err)?),
-            resolved_at: instant(r.get(10).map_err(sql_err)?),
-            pending_since: instant(r.get(11).map_err(sql_err)?),
-            paused_secs: r.get(12).map_err(sql_err)?,
-        });
+        let bytes = r.get_ref(0).and_then(|v| Ok(v.as_blob()?)).map_err(sql_err)?;
+        let row: ClockRow<'_> = postcard::from_bytes(bytes).map_err(|_| corrupt("clock"))?;
+        out.push(row.clock()?);
     }
     Ok(out)
 }
