@@ -27,6 +27,7 @@ pub mod clock;
 pub mod contact;
 pub mod custom_field;
 pub mod customer;
+pub mod dedup;
 pub mod error;
 pub mod event;
 pub mod ids;
