@@ -1,0 +1,13 @@
+//! Duplicates (查重): match keys, scored and explained match rules, and the whole-base scan
+//! by blocking keys.
+//!
+//! Pure: the `Crm` facade builds [`MatchProfile`]s from stored customers and their contacts
+//! and runs these functions over them.
+
+mod keys;
+mod rules;
+mod scan;
+
+pub use keys::{address_key, company_key, email_key, person_key, phone_key};
+pub use rules::{Comparison, MatchCandidate, MatchField, MatchProfile, MatchReason, MatchRule, MatchRules};
+pub use scan::{ClusterLink, DuplicateCluster, NotDuplicates, ScanOptions, ScanStats, blocking_keys, scan};

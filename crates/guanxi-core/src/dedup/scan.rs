@@ -1,0 +1,279 @@
+//! The whole-base scan: blocking keys instead of all pairs, scored pairs, clusters.
+//!
+//! Each profile yields blocking keys: every phone and e-mail key, the name key, and the name
+//! key with each one character deleted (a deletion neighbourhood, as in SymSpell: two names
+//! one typo, one missing or extra character, or one swap of neighbours apart share a deleted
+//! form). Only profiles sharing a key are compared, so the work grows with the block sizes,
+//! not with n². Keys are 64-bit hashes: a collision only adds a pair that is scored and
+//! dropped. Blocks larger than [`ScanOptions::max_block`] are left out and counted (a
+//! call-centre number shared by thousands of customers says nothing about any pair).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::hash::{Hash, Hasher};
+
+use rustc_hash::{FxHashSet, FxHasher};
+use serde::{Deserialize, Serialize};
+
+use super::rules::{MatchCandidate, MatchProfile, MatchRules};
+use crate::ids::CustomerId;
+
+/// Scan settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanOptions {
+    /// Blocks with more members are skipped (and counted in [`ScanStats::skipped_blocks`]).
+    pub max_block: usize,
+    /// Names longer than this (in characters) get deletion keys for their first
+    /// `max_deletion_len` characters only.
+    pub max_deletion_len: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions { max_block: 100, max_deletion_len: 16 }
+    }
+}
+
+/// Pairs people marked "not a duplicate": never proposed again. Order within a pair does not
+/// matter.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotDuplicates(BTreeSet<(CustomerId, CustomerId)>);
+
+impl NotDuplicates {
+    /// An empty set.
+    pub fn new() -> NotDuplicates {
+        NotDuplicates::default()
+    }
+
+    /// Marks a pair.
+    pub fn insert(&mut self, a: CustomerId, b: CustomerId) {
+        self.0.insert(if a <= b { (a, b) } else { (b, a) });
+    }
+
+    /// Whether a pair is marked.
+    pub fn contains(&self, a: CustomerId, b: CustomerId) -> bool {
+        self.0.contains(&if a <= b { (a, b) } else { (b, a) })
+    }
+
+    /// Number of marked pairs.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none is marked.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(CustomerId, CustomerId)> for NotDuplicates {
+    fn from_iter<I: IntoIterator<Item = (CustomerId, CustomerId)>>(iter: I) -> Self {
+        let mut s = NotDuplicates::new();
+        for (a, b) in iter {
+            s.insert(a, b);
+        }
+        s
+    }
+}
+
+/// One scored pair of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterLink {
+    /// One customer.
+    pub from: CustomerId,
+    /// The other, its score and reasons.
+    pub to: MatchCandidate,
+}
+
+/// Customers that are likely one: connected by pairs scoring at least the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DuplicateCluster {
+    /// Members, in id order.
+    pub members: Vec<CustomerId>,
+    /// The pairs that connect them (a spanning set is enough; all scored pairs are listed).
+    pub links: Vec<ClusterLink>,
+    /// The best link score.
+    pub score: f64,
+}
+
+/// What a scan did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanStats {
+    /// Profiles scanned.
+    pub profiles: u64,
+    /// Distinct pairs scored.
+    pub compared_pairs: u64,
+    /// Pairs at or above the threshold.
+    pub matched_pairs: u64,
+    /// Pairs left out because they were marked not-duplicate.
+    pub excluded_pairs: u64,
+    /// Blocks larger than the limit, skipped.
+    pub skipped_blocks: u64,
+    /// Clusters found.
+    pub clusters: u64,
+}
+
+fn key_hash(kind: u8, key: &str) -> u64 {
+    let mut h = FxHasher::default();
+    kind.hash(&mut h);
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The blocking keys of a profile, as hashes.
+///
+/// ```
+/// use guanxi_core::dedup::{blocking_keys, MatchProfile, ScanOptions};
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let p = |n: &str| MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", n, CustomerKind::Enterprise);
+/// let (a, b) = (blocking_keys(&p("华为技术"), &ScanOptions::default()), blocking_keys(&p("华技为术"), &ScanOptions::default()));
+/// assert!(a.iter().any(|k| b.contains(k))); // a swap shares a deleted form
+/// ```
+pub fn blocking_keys(p: &MatchProfile, options: &ScanOptions) -> Vec<u64> {
+    let mut keys: Vec<u64> = Vec::with_capacity(p.phones.len() + p.emails.len() + 20);
+    keys.extend(p.phones.iter().map(|k| key_hash(0, k)));
+    keys.extend(p.emails.iter().map(|k| key_hash(1, k)));
+    if !p.name_key.is_empty() {
+        keys.push(key_hash(2, &p.name_key));
+        let chars: Vec<char> = p.name_key.chars().collect();
+        // Deleting from very short names gives one-character keys shared by everything.
+        if chars.len() >= 3 {
+            let head = &chars[..chars.len().min(options.max_deletion_len)];
+            let mut buf = String::with_capacity(p.name_key.len());
+            for skip in 0..head.len() {
+                buf.clear();
+                buf.extend(head.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c));
+                keys.push(key_hash(3, &buf));
+            }
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// Disjoint sets over profile indexes (path halving, union by size).
+struct UnionFind {
+    parent: Vec<u32>,
+    size: Vec<u32>,
+}
+
+impl UnionFind {
+    fn new(n: usize) -> UnionFind {
+        UnionFind { parent: (0..n as u32).collect(), size: vec![1; n] }
+    }
+
+    fn find(&mut self, mut x: u32) -> u32 {
+        while self.parent[x as usize] != x {
+            let grand = self.parent[self.parent[x as usize] as usize];
+            self.parent[x as usize] = grand;
+            x = grand;
+        }
+        x
+    }
+
+    fn union(&mut self, a: u32, b: u32) {
+        let (mut a, mut b) = (self.find(a), self.find(b));
+        if a == b {
+            return;
+        }
+        if self.size[a as usize] < self.size[b as usize] {
+            std::mem::swap(&mut a, &mut b);
+        }
+        self.parent[b as usize] = a;
+        self.size[a as usize] += self.size[b as usize];
+    }
+}
+
+/// Scans profiles for duplicate clusters, handing each cluster to `on_cluster` (largest score
+/// first is not promised: clusters come in order of their smallest member's position).
+///
+/// ```
+/// use guanxi_core::dedup::{scan, MatchProfile, MatchRules, NotDuplicates, ScanOptions};
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let id = |n| CustomerId(uuid::Uuid::from_u128(n));
+/// let p = |n, name: &str| MatchProfile::new(id(n), &format!("C{n}"), name, CustomerKind::Enterprise);
+/// // 4 has a typo in its name and shares 1's phone; 2 only resembles 1.
+/// let profiles = [
+///     p(1, "华为技术有限公司").phone("13812345678"),
+///     p(2, "华夏技术有限公司"),
+///     p(3, "华为技术股份有限公司"),
+///     p(4, "华为技朮有限公司").phone("+86 138 1234 5678"),
+/// ];
+/// let mut found = vec![];
+/// let stats = scan(&profiles, &MatchRules::default(), &NotDuplicates::new(), &ScanOptions::default(), |c| found.push(c));
+/// assert_eq!(found.len(), 1);
+/// assert_eq!(found[0].members, [id(1), id(3), id(4)]);
+/// assert_eq!(stats.clusters, 1);
+/// ```
+pub fn scan(
+    profiles: &[MatchProfile],
+    rules: &MatchRules,
+    not_duplicates: &NotDuplicates,
+    options: &ScanOptions,
+    mut on_cluster: impl FnMut(DuplicateCluster),
+) -> ScanStats {
+    let mut stats = ScanStats { profiles: profiles.len() as u64, ..ScanStats::default() };
+    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(profiles.len() * 8);
+    for (i, p) in profiles.iter().enumerate() {
+        entries.extend(blocking_keys(p, options).into_iter().map(|k| (k, i as u32)));
+    }
+    entries.sort_unstable();
+    let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
+    let mut links: BTreeMap<u32, Vec<(u32, MatchCandidate)>> = BTreeMap::new();
+    let mut sets = UnionFind::new(profiles.len());
+    for block in entries.chunk_by(|a, b| a.0 == b.0) {
+        if block.len() < 2 {
+            continue;
+        }
+        if block.len() > options.max_block {
+            stats.skipped_blocks += 1;
+            continue;
+        }
+        for (x, &(_, i)) in block.iter().enumerate() {
+            for &(_, j) in &block[x + 1..] {
+                if !seen.insert((i, j)) {
+                    continue;
+                }
+                stats.compared_pairs += 1;
+                let (a, b) = (&profiles[i as usize], &profiles[j as usize]);
+                if a.id == b.id {
+                    continue;
+                }
+                let Some(candidate) = rules.duplicate(a, b) else { continue };
+                if not_duplicates.contains(a.id, b.id) {
+                    stats.excluded_pairs += 1;
+                    continue;
+                }
+                stats.matched_pairs += 1;
+                sets.union(i, j);
+                links.entry(i).or_default().push((j, candidate));
+            }
+        }
+    }
+    drop(seen);
+    // Group linked profiles by their set's root, in order of first member.
+    let mut clusters: BTreeMap<u32, (Vec<u32>, Vec<ClusterLink>, f64)> = BTreeMap::new();
+    let mut root_first: rustc_hash::FxHashMap<u32, u32> = Default::default();
+    let linked: BTreeSet<u32> = links.iter().flat_map(|(i, v)| std::iter::once(*i).chain(v.iter().map(|(j, _)| *j))).collect();
+    for &i in &linked {
+        let root = sets.find(i);
+        let first = *root_first.entry(root).or_insert(i);
+        clusters.entry(first).or_insert_with(|| (vec![], vec![], 0.0)).0.push(i);
+    }
+    for (i, v) in links {
+        let first = root_first[&sets.find(i)];
+        let Some(c) = clusters.get_mut(&first) else { continue }; // every linked profile has one
+        for (_, candidate) in v {
+            c.2 = c.2.max(candidate.score);
+            c.1.push(ClusterLink { from: profiles[i as usize].id, to: candidate });
+        }
+    }
+    for (_, (members, links, score)) in clusters {
+        let mut members: Vec<CustomerId> = members.iter().map(|&i| profiles[i as usize].id).collect();
+        members.sort();
+        members.dedup();
+        stats.clusters += 1;
+        on_cluster(DuplicateCluster { members, links, score });
+    }
+    stats
+}
