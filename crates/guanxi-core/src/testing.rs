@@ -12,7 +12,9 @@
 
 use crate::CrmStore;
 
+mod dedup;
 mod service;
+pub use dedup::dedup_data;
 pub use service::service_data;
 
 /// Something that holds a store under test (and whatever must live as long as it).

@@ -4,20 +4,50 @@
 use crate::normalize::{Email, Phone, fold_text};
 
 /// Chinese legal-form suffixes, longest first so that 股份有限公司 goes before 有限公司.
-const CJK_SUFFIXES: &[&str] =
-    &["集团股份有限公司", "集团有限公司", "股份有限公司", "有限责任公司", "有限公司", "分公司", "总公司", "集团", "公司"];
+const CJK_SUFFIXES: &[&str] = &[
+    "集团股份有限公司",
+    "集团有限公司",
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "分公司",
+    "总公司",
+    "集团",
+    "公司",
+];
 
 /// Latin legal-form words, removed from the end of a name word by word (so `Costco` keeps its
 /// `co`, while `Costco Co., Ltd.` loses `co` and `ltd`).
 const LATIN_SUFFIXES: &[&str] = &[
-    "co", "ltd", "limited", "inc", "incorporated", "corp", "corporation", "company", "gmbh", "llc", "llp", "lp", "plc",
-    "ag", "sa", "srl", "bv", "kk",
+    "co",
+    "ltd",
+    "limited",
+    "inc",
+    "incorporated",
+    "corp",
+    "corporation",
+    "company",
+    "gmbh",
+    "llc",
+    "llp",
+    "lp",
+    "plc",
+    "ag",
+    "sa",
+    "srl",
+    "bv",
+    "kk",
 ];
 
 /// Folded (NFKC: full-width → half-width) and lower-cased, split at every character that is
 /// not a letter or digit (spaces, punctuation, symbols, the middle dot of transliterations).
 fn words(input: &str) -> Vec<String> {
-    fold_text(input).to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    fold_text(input)
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// One pass of [`company_key`].

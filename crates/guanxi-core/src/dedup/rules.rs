@@ -161,16 +161,29 @@ pub struct MatchRule {
     pub comparison: Comparison,
     /// Its weight, in (0, 1].
     pub weight: f64,
+    /// Applies only when both records are of this kind (people share names far more often
+    /// than companies do).
+    #[serde(default)]
+    pub only: Option<CustomerKind>,
 }
 
 impl MatchRule {
-    /// A rule.
+    /// A rule for every kind of customer.
     pub fn new(field: MatchField, comparison: Comparison, weight: f64) -> MatchRule {
-        MatchRule { field, comparison, weight }
+        MatchRule { field, comparison, weight, only: None }
+    }
+
+    /// Restricts the rule to pairs of one kind.
+    pub fn only(mut self, kind: CustomerKind) -> Self {
+        self.only = Some(kind);
+        self
     }
 
     /// The similarity the rule finds between two profiles, with the matching value, if it fires.
     fn similarity(&self, a: &MatchProfile, b: &MatchProfile) -> Option<(f64, String)> {
+        if self.only.is_some_and(|k| a.kind != k || b.kind != k) {
+            return None;
+        }
         let shared = |x: &BTreeSet<String>, y: &BTreeSet<String>| x.intersection(y).next().cloned();
         let (ka, kb) = match self.field {
             MatchField::Phone => return shared(&a.phones, &b.phones).map(|v| (1.0, v)),
@@ -218,8 +231,9 @@ pub struct MatchRules {
 }
 
 impl Default for MatchRules {
-    /// Same phone or e-mail, or same normalized name, alone make a duplicate; a similar name
-    /// needs to be very close, or backed by a similar address.
+    /// Same phone or e-mail alone makes a duplicate, and so does a company's normalized name;
+    /// a person's name, or a similar company name, needs a similar address or another match
+    /// to back it.
     fn default() -> Self {
         use Comparison::*;
         use MatchField::*;
@@ -227,9 +241,9 @@ impl Default for MatchRules {
             rules: vec![
                 MatchRule::new(Phone, Exact, 0.95),
                 MatchRule::new(Email, Exact, 0.95),
-                MatchRule::new(Name, Exact, 0.9),
-                MatchRule::new(Name, JaroWinkler { min: 0.85 }, 0.85),
-                MatchRule::new(Address, JaroWinkler { min: 0.85 }, 0.6),
+                MatchRule::new(Name, Exact, 0.9).only(CustomerKind::Enterprise),
+                MatchRule::new(Name, JaroWinkler { min: 0.85 }, 0.7),
+                MatchRule::new(Address, Edit { min: 0.75 }, 0.6),
             ],
             threshold: 0.8,
         }
@@ -246,11 +260,17 @@ impl MatchRules {
         }
         for (i, r) in self.rules.iter().enumerate() {
             if !unit(r.weight) {
-                errs.push(format!("rules[{i}].weight"), ValidationReason::Invalid { detail: "must be in (0, 1]".into() });
+                errs.push(
+                    format!("rules[{i}].weight"),
+                    ValidationReason::Invalid { detail: "must be in (0, 1]".into() },
+                );
             }
             if let Comparison::JaroWinkler { min } | Comparison::Edit { min } = r.comparison {
                 if !(0.0..=1.0).contains(&min) {
-                    errs.push(format!("rules[{i}].min"), ValidationReason::Invalid { detail: "must be in [0, 1]".into() });
+                    errs.push(
+                        format!("rules[{i}].min"),
+                        ValidationReason::Invalid { detail: "must be in [0, 1]".into() },
+                    );
                 }
             }
         }

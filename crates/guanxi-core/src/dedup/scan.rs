@@ -254,7 +254,8 @@ pub fn scan(
     // Group linked profiles by their set's root, in order of first member.
     let mut clusters: BTreeMap<u32, (Vec<u32>, Vec<ClusterLink>, f64)> = BTreeMap::new();
     let mut root_first: rustc_hash::FxHashMap<u32, u32> = Default::default();
-    let linked: BTreeSet<u32> = links.iter().flat_map(|(i, v)| std::iter::once(*i).chain(v.iter().map(|(j, _)| *j))).collect();
+    let linked: BTreeSet<u32> =
+        links.iter().flat_map(|(i, v)| std::iter::once(*i).chain(v.iter().map(|(j, _)| *j))).collect();
     for &i in &linked {
         let root = sets.find(i);
         let first = *root_first.entry(root).or_insert(i);
