@@ -23,7 +23,7 @@ pub mod dedup_data {
         "北京", "上海", "深圳", "广州", "杭州", "成都", "武汉", "南京", "西安", "苏州", "天津", "重庆", "青岛", "济南",
         "长沙", "厦门",
     ];
-    const BRAND: &str = "华为腾讯阿里百度京东美团小米联想海尔格力比亚迪宁德时代中兴新浪网易搜狐携程奇瑞吉利长城万科恒大碧桂园顺丰圆通申通韵达蓝月亮宝洁立白娃哈哈农夫山泉伊利蒙牛光明三元汇源康师傅统一星河天宇鑫源瑞丰博远恒信宏达金鼎华泰东方明珠";
+    const BRAND: &str = "华为腾讯阿里百度京东美团小米联想海尔格力比亚迪宁德时代中兴新浪网易搜狐携程奇瑞吉利长城万科恒大碧桂园顺丰圆通申通韵达蓝月亮宝洁立白娃哈哈农夫山泉伊利蒙牛光明三元汇源康师傅统一星河天宇鑫源瑞丰博远恒信宏达金鼎泰东方明珠盛世嘉禾永安泰和鸿运昌隆兴旺富贵祥锦绣龙凤麒麟松柏桃李春秋冬夏晨曦朝旭日星辰月云海川江湖湘楚燕齐鲁吴越闽粤滇黔蜀秦晋豫皖赣浙苏沪津渝港澳琼藏甘辽黑";
     const TRADES: [&str; 12] = [
         "科技",
         "贸易",
@@ -87,12 +87,12 @@ pub mod dedup_data {
     fn entity(rng: &mut Rng, brand: &[char], surnames: &[char], given: &[char]) -> Entity {
         let phone = format!("1{}{:09}", 3 + rng.below(7), rng.below(1_000_000_000));
         let address =
-            format!("{}市{}{}{}号", pick(rng, &CITIES), pick(rng, &DISTRICTS), pick(rng, &ROADS), 1 + rng.below(400));
+            format!("{}市{}{}{}号", pick(rng, &CITIES), pick(rng, &DISTRICTS), pick(rng, &ROADS), 1 + rng.below(3000));
         if rng.below(10) < 7 {
-            let b: String = (0..2).map(|_| pick_char(rng, brand)).collect();
+            // Brands of two or three characters: enough distinct firms that equal names are rare.
+            let b: String = (0..2 + rng.below(2)).map(|_| pick_char(rng, brand)).collect();
             let stem = format!("{}{}{}", pick(rng, &CITIES), b, pick(rng, &TRADES));
-            let email =
-                format!("info{}@{}.com", rng.below(1_000_000), stem.chars().count() * 7 + rng.below(97) as usize);
+            let email = format!("info{}@c{}.com", rng.below(1_000_000), rng.below(1_000_000));
             Entity {
                 kind: CustomerKind::Enterprise,
                 stem,
