@@ -292,6 +292,10 @@ impl ServiceReport {
 }
 
 /// The SLA of tickets as a table: one row per ticket.
+fn to_hits(hits: Vec<core::ArticleHit>) -> Vec<ArticleHit> {
+    hits.into_iter().map(|h| ArticleHit { article: h.article.into(), score: h.score }).collect()
+}
+
 fn sla_table(rows: &[core::TicketSla]) -> PyResult<Table> {
     Columns::new(rows)
         .text("ticket_id", |s| Some(s.ticket_id.to_string()))
@@ -648,7 +652,7 @@ impl Service {
         };
         let q = KbQuery { text: text.to_owned(), mode, limit, category, tag, include_unpublished };
         let hits = self.crm.get().run(py, |c, a| c.search_articles(a, &q))?;
-        Ok(hits.into_iter().map(|h| ArticleHit { article: h.article.into(), score: h.score }).collect())
+        Ok(to_hits(hits))
     }
 
     /// Published articles that may answer a ticket.
@@ -656,7 +660,7 @@ impl Service {
     fn suggest(&self, py: Python<'_>, id: &Bound<'_, PyAny>, limit: usize) -> PyResult<Vec<ArticleHit>> {
         let id = ticket_id(id)?;
         let hits = self.crm.get().run(py, |c, a| c.suggest_articles(a, id, limit))?;
-        Ok(hits.into_iter().map(|h| ArticleHit { article: h.article.into(), score: h.score }).collect())
+        Ok(to_hits(hits))
     }
 }
 

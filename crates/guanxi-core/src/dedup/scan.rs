@@ -251,30 +251,30 @@ pub fn scan(
         }
     }
     drop(seen);
-    // Group linked profiles by their set's root, in order of first member.
-    let mut clusters: BTreeMap<u32, (Vec<u32>, Vec<ClusterLink>, f64)> = BTreeMap::new();
-    let mut root_first: rustc_hash::FxHashMap<u32, u32> = Default::default();
-    let linked: BTreeSet<u32> =
-        links.iter().flat_map(|(i, v)| std::iter::once(*i).chain(v.iter().map(|(j, _)| *j))).collect();
-    for &i in &linked {
+    // Clusters keyed by their root, in order of first member (profiles are visited in order).
+    let mut clusters: rustc_hash::FxHashMap<u32, DuplicateCluster> = Default::default();
+    let mut order = Vec::new();
+    for i in 0..profiles.len() as u32 {
         let root = sets.find(i);
-        let first = *root_first.entry(root).or_insert(i);
-        clusters.entry(first).or_insert_with(|| (vec![], vec![], 0.0)).0.push(i);
-    }
-    for (i, v) in links {
-        let first = root_first[&sets.find(i)];
-        let Some(c) = clusters.get_mut(&first) else { continue }; // every linked profile has one
-        for (_, candidate) in v {
-            c.2 = c.2.max(candidate.score);
-            c.1.push(ClusterLink { from: profiles[i as usize].id, to: candidate });
+        if sets.size[root as usize] < 2 {
+            continue;
+        }
+        let c = clusters.entry(root).or_insert_with(|| {
+            order.push(root);
+            DuplicateCluster { members: vec![], links: vec![], score: 0.0 }
+        });
+        c.members.push(profiles[i as usize].id);
+        for (_, candidate) in links.remove(&i).unwrap_or_default() {
+            c.score = c.score.max(candidate.score);
+            c.links.push(ClusterLink { from: profiles[i as usize].id, to: candidate });
         }
     }
-    for (_, (members, links, score)) in clusters {
-        let mut members: Vec<CustomerId> = members.iter().map(|&i| profiles[i as usize].id).collect();
-        members.sort();
-        members.dedup();
+    for root in order {
+        let Some(mut c) = clusters.remove(&root) else { continue };
+        c.members.sort();
+        c.members.dedup();
         stats.clusters += 1;
-        on_cluster(DuplicateCluster { members, links, score });
+        on_cluster(c);
     }
     stats
 }
