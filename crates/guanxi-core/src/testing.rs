@@ -54,6 +54,7 @@ macro_rules! store_conformance_tests {
             text_round_trips_exactly,
             scoped_lists_equal_the_scope_predicate,
             contacts_by_phone_finds_live_exact_matches,
+            match_keys_find_live_customers_sharing_a_key,
             access_model_is_versioned,
             opportunities_round_trip_and_check_versions,
             stage_history_is_append_only_per_opportunity,
@@ -783,6 +784,60 @@ pub mod conformance {
             })
             .unwrap();
         assert!(store.contacts_by_id_number(&id).unwrap().is_empty());
+    }
+
+    pub fn match_keys_find_live_customers_sharing_a_key(store: &dyn CrmStore) {
+        use crate::dedup::{MatchProfile, match_keys};
+        let named = |n: u64, name: &str, kind: CustomerKind| Customer {
+            name: name.to_owned(),
+            kind,
+            tags: BTreeSet::new(),
+            ..sample_customer(n)
+        };
+        let a = named(1, "华为技术有限公司", CustomerKind::Enterprise);
+        let b = named(2, "华为技朮有限公司", CustomerKind::Enterprise);
+        let c = named(3, "星河科技", CustomerKind::Enterprise);
+        let d = named(4, "张伟", CustomerKind::Individual);
+        let gone = Customer { deleted_at: Some(t0()), ..named(5, "华为技术", CustomerKind::Enterprise) };
+        let mut on_c = contact(1, c.id, true);
+        on_c.phones = vec![Phone::parse("13812345678").unwrap()];
+        on_c.emails = vec![];
+        let mut on_d = contact(2, d.id, true);
+        on_d.phones = vec![];
+        on_d.emails = vec![Email::parse("zhang.wei@example.com").unwrap()];
+        let mut removed = contact(3, b.id, true);
+        removed.phones = vec![Phone::parse("13900000000").unwrap()];
+        removed.deleted_at = Some(t0());
+        let mut on_gone = contact(4, gone.id, true);
+        on_gone.phones = vec![Phone::parse("13812345678").unwrap()];
+        store
+            .apply(&Changes {
+                customers: [&a, &b, &c, &d, &gone].into_iter().cloned().map(Write::Insert).collect(),
+                contacts: [&on_c, &on_d, &removed, &on_gone].into_iter().cloned().map(Write::Insert).collect(),
+                ..Default::default()
+            })
+            .unwrap();
+        let probe = |name: &str, kind: CustomerKind| MatchProfile::new(CustomerId(id(999)), "", name, kind);
+        let found =
+            |p: &MatchProfile, max_block: usize| store.customers_by_match_keys(&match_keys(p), max_block).unwrap();
+        let huawei = probe("华为技术股份有限公司", CustomerKind::Enterprise).phone("+86 138 1234 5678");
+        assert_eq!(found(&huawei, 100), vec![a.id, b.id, c.id], "name key, its deletions, and the phone");
+        assert_eq!(found(&probe("某某", CustomerKind::Enterprise).phone("13900000000"), 100), vec![]);
+        assert_eq!(found(&probe("李娜", CustomerKind::Individual).email("Zhang.Wei@Example.com"), 100), vec![d.id]);
+        // 华为技 (a deletion of both names) is shared by two live customers: over a block of one.
+        assert_eq!(found(&probe("华为技术", CustomerKind::Enterprise), 1), vec![a.id]);
+        // Keys follow writes: a renamed customer and a changed number.
+        let renamed = Customer { name: "北辰集团".into(), version: 2, ..a.clone() };
+        let moved = Contact { phones: vec![Phone::parse("13700000000").unwrap()], version: 2, ..on_c.clone() };
+        store
+            .apply(&Changes {
+                customers: vec![Write::Update { record: renamed, expected_version: 1 }],
+                contacts: vec![Write::Update { record: moved, expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(found(&huawei, 100), vec![b.id]);
+        assert_eq!(found(&probe("北辰", CustomerKind::Enterprise).phone("13700000000"), 100), vec![a.id, c.id]);
     }
 
     fn sales_sample(store: &dyn CrmStore, count: u64) -> (Vec<sales::Opportunity>, Vec<sales::StageHistoryEntry>) {

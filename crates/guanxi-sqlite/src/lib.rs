@@ -37,6 +37,7 @@ use guanxi_core::{
 use codec::*;
 use crypto::Cipher;
 pub use crypto::FieldKey;
+use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
 use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use guanxi_core::{ArticleId, TicketId, UserId};
 
@@ -195,6 +196,7 @@ impl SqliteStore {
         }
         schema::migrate(&mut conn)?;
         let keys = open_keys(&mut conn, options.field_key.as_ref())?;
+        backfill_match_keys(&mut conn, &keys)?;
         Ok(SqliteStore { conn: Mutex::new(conn), path, keys: RwLock::new(keys), access_cache: Mutex::new(None) })
     }
 
@@ -359,7 +361,75 @@ fn index_contact(tx: &Transaction<'_>, c: &Contact, cipher: Option<&Cipher>) -> 
     for (kind, value) in keys {
         insert.execute(params![kind, digest(value), c.id.to_string()]).map_err(sql_err)?;
     }
+    let keys = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
+    let sealed: Vec<i64> = keys.into_iter().map(|k| seal_match_key(k, cipher)).collect();
+    replace_match_keys(tx, &c.id.to_string(), c.customer_id, &sealed)
+}
+
+/// A contact's match key as stored: under the blind-index key when contacts are encrypted
+/// (a bare hash of a phone number could be reversed by trying every number).
+fn seal_match_key(key: u64, cipher: Option<&Cipher>) -> i64 {
+    let key = match cipher {
+        Some(c) => u64::from_str_radix(&c.digest(&format!("match key {key}"))[..16], 16).unwrap_or(key),
+        None => key,
+    };
+    key as i64
+}
+
+/// Replaces the match keys one record (a customer's name, or a contact) contributes.
+fn replace_match_keys(tx: &Transaction<'_>, source: &str, customer: CustomerId, keys: &[i64]) -> Result<()> {
+    tx.prepare_cached("DELETE FROM match_keys WHERE source = ?1")
+        .map_err(sql_err)?
+        .execute([source])
+        .map_err(sql_err)?;
+    let mut insert = tx
+        .prepare_cached("INSERT INTO match_keys (key, customer_id, source) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
+        .map_err(sql_err)?;
+    let customer = customer.to_string();
+    for k in keys {
+        insert.execute(params![k, customer, source]).map_err(sql_err)?;
+    }
     Ok(())
+}
+
+/// Indexes the name keys of a customer written in this batch.
+fn index_customer(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
+    let keys: Vec<i64> = customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect();
+    replace_match_keys(tx, &c.id.to_string(), c.id, &keys)
+}
+
+/// Computes the match keys of every stored customer and contact, once, after the migration
+/// that created the index. An encrypted store opened without its key waits for the key.
+fn backfill_match_keys(conn: &mut Connection, keys: &Keys) -> Result<()> {
+    let pending: bool =
+        conn.query_row("SELECT count(*) FROM match_keys_backfill", [], |r| r.get::<_, i64>(0)).map_err(sql_err)? > 0;
+    if !pending || (keys.encrypted && keys.cipher.is_none()) {
+        return Ok(());
+    }
+    let cipher = keys.cipher.as_deref();
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+    {
+        let mut stmt = tx.prepare(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c")).map_err(sql_err)?;
+        let customers: Vec<Customer> = stmt
+            .query_map([], customer_from_row)
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql_err)?;
+        for c in &customers {
+            index_customer(&tx, c)?;
+        }
+        let mut stmt = tx.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts")).map_err(sql_err)?;
+        let contacts: Vec<Contact> = stmt
+            .query_map([], |r| contact_from_row(r, cipher))
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql_err)?;
+        for c in &contacts {
+            index_contact(&tx, c, cipher)?;
+        }
+    }
+    tx.execute("DELETE FROM match_keys_backfill", []).map_err(sql_err)?;
+    tx.commit().map_err(sql_err)
 }
 
 /// Copies every page of `src` into `dst` in one backup step, i.e. under a single read
@@ -416,6 +486,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
                         let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", c.id.to_string()) };
                         on_insert(e, EntityKind::Customer, field, &value)
                     })?;
+                    index_customer(tx, c)?;
                     let id = c.id.to_string();
                     for t in &c.tags {
                         // The customer row exists, so a foreign-key failure can only be the tag.
@@ -441,6 +512,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
                             *expected_version,
                         ));
                     }
+                    index_customer(tx, c)?;
                 }
             }
         }
@@ -746,6 +818,39 @@ impl CrmStore for SqliteStore {
 
     fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>> {
         self.contacts_by_key("id_number", id_number.as_str())
+    }
+
+    fn customers_by_match_keys(&self, keys: &MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
+        let cipher = if keys.contacts.is_empty() { None } else { self.keys()?.for_write()? };
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT DISTINCT m.customer_id FROM match_keys m JOIN customers c ON c.id = m.customer_id \
+                 WHERE m.key = ?1 AND c.deleted_at IS NULL LIMIT ?2",
+            )
+            .map_err(sql_err)?;
+        let sealed = keys
+            .names
+            .iter()
+            .map(|&k| k as i64)
+            .chain(keys.contacts.iter().map(|&k| seal_match_key(k, cipher.as_deref())));
+        let mut found = std::collections::BTreeSet::new();
+        for key in sealed {
+            let ids: Vec<String> = stmt
+                .query_map(params![key, max_block as i64 + 1], |r| r.get(0))
+                .map_err(sql_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(sql_err)?;
+            if ids.len() <= max_block {
+                for id in ids {
+                    found.insert(
+                        id.parse::<CustomerId>()
+                            .map_err(|e| StorageError::with_source("bad customer id in match_keys", e))?,
+                    );
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
     }
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {

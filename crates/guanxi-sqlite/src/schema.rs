@@ -338,6 +338,22 @@ const MIGRATIONS: &[&str] = &[
     INSERT INTO article_index (article_index, rank) VALUES ('rank', 'bm25(4.0, 1.0, 2.0)');
     CREATE VIRTUAL TABLE article_vocab USING fts5vocab (article_index, row);
     "#,
+    // 6: duplicate detection. The match keys of `guanxi_core::dedup::match_keys`, per source
+    // record: a customer's name keys (source = the customer's id) and a contact's phone and
+    // e-mail keys (source = the contact's id; under the blind-index key when encrypted). A
+    // check on create reads the customers sharing a key instead of every customer. The keys
+    // are computed in Rust, so existing rows are indexed when the store opens (the marker row).
+    r#"
+    CREATE TABLE match_keys (
+        key INTEGER NOT NULL,
+        customer_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (key, customer_id, source)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX match_keys_by_source ON match_keys (source);
+    CREATE TABLE match_keys_backfill (pending INTEGER NOT NULL) STRICT;
+    INSERT INTO match_keys_backfill VALUES (1);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -15,7 +15,9 @@ use rustc_hash::{FxHashSet, FxHasher};
 use serde::{Deserialize, Serialize};
 
 use super::rules::{MatchCandidate, MatchProfile, MatchRules};
+use crate::customer::CustomerKind;
 use crate::ids::CustomerId;
+use crate::normalize::{Email, Phone};
 
 /// Scan settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -129,26 +131,126 @@ fn key_hash(kind: u8, key: &str) -> u64 {
 /// assert!(a.iter().any(|k| b.contains(k))); // a swap shares a deleted form
 /// ```
 pub fn blocking_keys(p: &MatchProfile, options: &ScanOptions) -> Vec<u64> {
-    let mut keys: Vec<u64> = Vec::with_capacity(p.phones.len() + p.emails.len() + 20);
-    keys.extend(p.phones.iter().map(|k| key_hash(0, k)));
-    keys.extend(p.emails.iter().map(|k| key_hash(1, k)));
-    if !p.name_key.is_empty() {
-        keys.push(key_hash(2, &p.name_key));
-        let chars: Vec<char> = p.name_key.chars().collect();
-        // Deleting from very short names gives one-character keys shared by everything.
-        if chars.len() >= 3 {
-            let head = &chars[..chars.len().min(options.max_deletion_len)];
-            let mut buf = String::with_capacity(p.name_key.len());
-            for skip in 0..head.len() {
-                buf.clear();
-                buf.extend(head.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c));
-                keys.push(key_hash(3, &buf));
-            }
-        }
-    }
+    let mut keys = Vec::with_capacity(p.phones.len() + p.emails.len() + 20);
+    contact_keys_with(&p.phones, &p.emails, key_hash, &mut keys);
+    name_keys_with(&p.name_key, options.max_deletion_len, key_hash, &mut keys);
     keys.sort_unstable();
     keys.dedup();
     keys
+}
+
+fn contact_keys_with(
+    phones: &BTreeSet<String>,
+    emails: &BTreeSet<String>,
+    hash: fn(u8, &str) -> u64,
+    keys: &mut Vec<u64>,
+) {
+    keys.extend(phones.iter().map(|k| hash(0, k)));
+    keys.extend(emails.iter().map(|k| hash(1, k)));
+}
+
+/// The name key and its one-character deletions (of the first `max_deletion_len` characters).
+fn name_keys_with(name_key: &str, max_deletion_len: usize, hash: fn(u8, &str) -> u64, keys: &mut Vec<u64>) {
+    if name_key.is_empty() {
+        return;
+    }
+    keys.push(hash(2, name_key));
+    let chars: Vec<char> = name_key.chars().collect();
+    // Deleting from very short names gives one-character keys shared by everything.
+    if chars.len() >= 3 {
+        let head = &chars[..chars.len().min(max_deletion_len)];
+        let mut buf = String::with_capacity(name_key.len());
+        for skip in 0..head.len() {
+            buf.clear();
+            buf.extend(head.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c));
+            keys.push(hash(3, &buf));
+        }
+    }
+}
+
+/// A blocking key hashed for storage: the first 8 bytes of SHA-256, fixed across builds and
+/// platforms (the scan's in-memory hash is not), so a stored index stays valid.
+fn stable_key_hash(kind: u8, key: &str) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new().chain_update([kind]).chain_update(key.as_bytes()).finalize();
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(head)
+}
+
+/// The stored match keys a customer's own fields give (its name key and the name key's
+/// deletions, with the default [`ScanOptions`]). With [`contact_match_keys`] of its live
+/// contacts they make [`match_keys`] of its profile: what stores index so that a new record's
+/// likely duplicates are found without reading every customer.
+///
+/// ```
+/// use guanxi_core::dedup::{customer_match_keys, match_keys, MatchProfile};
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let keys = customer_match_keys(CustomerKind::Enterprise, "华为技术有限公司");
+/// let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", "华为技术股份有限公司", CustomerKind::Enterprise);
+/// assert!(match_keys(&p).names.iter().any(|k| keys.contains(k))); // same name key 华为技术
+/// ```
+pub fn customer_match_keys(kind: CustomerKind, name: &str) -> Vec<u64> {
+    let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", name, kind);
+    let mut keys = Vec::with_capacity(20);
+    name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut keys);
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The stored match keys a live contact gives: its phones and e-mails.
+///
+/// ```
+/// use guanxi_core::dedup::{contact_match_keys, match_keys, MatchProfile};
+/// use guanxi_core::normalize::Phone;
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let keys = contact_match_keys(&[Phone::parse("138 1234 5678").unwrap()], &[]);
+/// let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", "星河", CustomerKind::Enterprise).phone("+8613812345678");
+/// assert!(match_keys(&p).contacts.contains(&keys[0]));
+/// ```
+pub fn contact_match_keys(phones: &[Phone], emails: &[Email]) -> Vec<u64> {
+    let phones: BTreeSet<String> = phones.iter().map(|p| p.as_str().to_owned()).collect();
+    let emails: BTreeSet<String> = emails.iter().map(|e| e.as_str().to_owned()).collect();
+    let mut keys = Vec::with_capacity(phones.len() + emails.len());
+    contact_keys_with(&phones, &emails, stable_key_hash, &mut keys);
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The stored match keys of a profile, in two parts: what its name gives
+/// ([`customer_match_keys`]) and what its phones and e-mails give ([`contact_match_keys`]).
+/// Stores that encrypt contacts keep the second part under a keyed digest, so the parts are
+/// looked up apart. Two profiles sharing a key may be duplicates; profiles sharing none are
+/// never compared by a check on create.
+///
+/// ```
+/// use guanxi_core::dedup::{match_keys, MatchProfile};
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", "华为技术", CustomerKind::Enterprise).phone("13812345678");
+/// let keys = match_keys(&p);
+/// assert_eq!((keys.names.len(), keys.contacts.len()), (5, 1)); // 华为技术 and its 4 deletions; one phone
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchKeys {
+    /// Keys of the name: the name key and its one-character deletions.
+    pub names: Vec<u64>,
+    /// Keys of the phones and e-mails.
+    pub contacts: Vec<u64>,
+}
+
+/// The stored match keys of a profile (see [`MatchKeys`]).
+pub fn match_keys(p: &MatchProfile) -> MatchKeys {
+    let mut contacts = Vec::with_capacity(p.phones.len() + p.emails.len());
+    contact_keys_with(&p.phones, &p.emails, stable_key_hash, &mut contacts);
+    contacts.sort_unstable();
+    contacts.dedup();
+    let mut names = Vec::with_capacity(20);
+    name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut names);
+    names.sort_unstable();
+    names.dedup();
+    MatchKeys { names, contacts }
 }
 
 /// Disjoint sets over profile indexes (path halving, union by size).

@@ -4,6 +4,7 @@
 //! State lives in persistent (structurally shared) maps. A batch is applied to a cheap clone
 //! and swapped in only if every write succeeded, so atomicity holds by construction.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
 
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
@@ -429,6 +430,36 @@ impl CrmStore for MemoryStore {
             .filter(|c| c.deleted_at.is_none() && c.id_number.as_ref() == Some(id_number))
             .cloned()
             .collect())
+    }
+
+    fn customers_by_match_keys(&self, keys: &crate::dedup::MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
+        use crate::dedup::{contact_match_keys, customer_match_keys};
+        let s = self.read()?;
+        // The reference semantics: every live customer's keys, computed afresh.
+        let mut by_key: std::collections::HashMap<(bool, u64), Vec<CustomerId>> = Default::default();
+        let (names, contacts): (BTreeSet<u64>, BTreeSet<u64>) =
+            (keys.names.iter().copied().collect(), keys.contacts.iter().copied().collect());
+        for c in s.customers.values().filter(|c| c.deleted_at.is_none()) {
+            let mut own: BTreeSet<(bool, u64)> = BTreeSet::new();
+            own.extend(
+                customer_match_keys(c.kind, &c.name).into_iter().filter(|k| names.contains(k)).map(|k| (false, k)),
+            );
+            for contact in s.contacts_by_customer.get(&c.id).into_iter().flatten().filter_map(|id| s.contacts.get(id)) {
+                if contact.deleted_at.is_none() {
+                    own.extend(
+                        contact_match_keys(&contact.phones, &contact.emails)
+                            .into_iter()
+                            .filter(|k| contacts.contains(k))
+                            .map(|k| (true, k)),
+                    );
+                }
+            }
+            for k in own {
+                by_key.entry(k).or_default().push(c.id);
+            }
+        }
+        let found: BTreeSet<CustomerId> = by_key.into_values().filter(|ids| ids.len() <= max_block).flatten().collect();
+        Ok(found.into_iter().collect())
     }
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {

@@ -490,6 +490,12 @@ pub trait CrmStore: Send + Sync + fmt::Debug {
     /// blind index when encrypted).
     fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>>;
 
+    /// The live customers whose stored match keys share at least one of `keys` (names with
+    /// names, contacts with contacts; see [`crate::dedup::match_keys`]), by id. A key shared
+    /// by more than `max_block` live customers is ignored (it says nothing about any pair).
+    /// The keys of a customer are those of its name and of its live contacts.
+    fn customers_by_match_keys(&self, keys: &crate::dedup::MatchKeys, max_block: usize) -> Result<Vec<CustomerId>>;
+
     /// The stored access model, if one was ever written.
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>>;
 
