@@ -278,7 +278,12 @@ impl Crm {
     /// Writes validated customers (with their contacts, new tags, log entries) in one batch.
     /// Each must fall in the actor's create scope; one owned by someone else also needs the
     /// assign permission. The department defaults to the owner's.
-    fn insert_customers(&self, actor: &Actor, allowed: &Allowed, valid: Vec<ValidCustomer>) -> Result<Vec<Customer>> {
+    pub(crate) fn insert_customers(
+        &self,
+        actor: &Actor,
+        allowed: &Allowed,
+        valid: Vec<ValidCustomer>,
+    ) -> Result<Vec<Customer>> {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
@@ -431,7 +436,7 @@ impl Crm {
     }
 
     /// The typed filter restricted to the permission's scope (inside the store's own query).
-    fn scoped_filter(&self, filter: &CustomerFilter, allowed: &Allowed) -> Result<CustomerFilter> {
+    pub(crate) fn scoped_filter(&self, filter: &CustomerFilter, allowed: &Allowed) -> Result<CustomerFilter> {
         let mut f = self.typed_filter(filter)?;
         f.scope = allowed.query_scope();
         Ok(f)

@@ -35,11 +35,13 @@
 mod access_control;
 pub mod auth;
 mod crm;
+mod dedup_facade;
 mod events;
 mod sales_facade;
 mod service_facade;
 
 pub use crm::{Crm, CrmBuilder};
+pub use dedup_facade::{CheckedCreate, OnDuplicate};
 pub use events::SubscriptionId;
 pub use guanxi_core::*;
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};

@@ -1,0 +1,363 @@
+//! Duplicates through the facade: the check on create, the whole-base scan, and the pairs
+//! people marked "not a duplicate". The matching itself is `guanxi_core::dedup`.
+
+use std::collections::BTreeSet;
+
+use guanxi_core::dedup::{
+    DuplicateCluster, MatchCandidate, MatchProfile, MatchRules, NotDuplicates, ScanOptions, ScanStats, match_keys,
+};
+use guanxi_core::{
+    Action, Actor, ChangeAction, Changes, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error,
+    FieldChange, NewCustomer, PageRequest, Result, Setting, Tag, TagLink, TagWrite, ValidCustomer, Write,
+};
+
+use crate::crm::{Crm, log};
+
+const MATCH_RULES: &str = "dedup.rules";
+const NOT_DUPLICATES: &str = "dedup.not_duplicates";
+
+/// What [`Crm::create_customer_checked`] does when the new customer has likely duplicates.
+///
+/// ```
+/// use guanxi::OnDuplicate;
+/// assert_eq!(OnDuplicate::default(), OnDuplicate::Warn);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum OnDuplicate {
+    /// Create it without looking.
+    Allow,
+    /// Create it and report the candidates.
+    #[default]
+    Warn,
+    /// Refuse with [`Error::Duplicate`] naming the best candidate; nothing is written.
+    Block,
+    /// Create nothing: add the input's tags, and the contacts the existing record lacks, to
+    /// the best candidate, and return it.
+    Link,
+}
+
+/// The result of [`Crm::create_customer_checked`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedCreate {
+    /// The new customer, or (when linked) the existing one.
+    pub customer: Customer,
+    /// False when the input was linked to an existing customer.
+    pub created: bool,
+    /// The likely duplicates found, best first (empty with [`OnDuplicate::Allow`]).
+    pub duplicates: Vec<MatchCandidate>,
+}
+
+/// The profile of a validated input, before it has an id or a code.
+fn input_profile(v: &ValidCustomer) -> MatchProfile {
+    let mut p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", &v.name, v.kind);
+    if let Some(a) = &v.address {
+        p = p.address(a);
+    }
+    for c in &v.contacts {
+        p.phones.extend(c.phones.iter().map(|x| x.as_str().to_owned()));
+        p.emails.extend(c.emails.iter().map(|x| x.as_str().to_owned()));
+    }
+    p
+}
+
+impl Crm {
+    /// The rules duplicates are judged by ([`MatchRules::default`] until others are stored).
+    pub fn match_rules(&self, actor: &Actor) -> Result<MatchRules> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.load_match_rules()
+    }
+
+    fn load_match_rules(&self) -> Result<MatchRules> {
+        self.store.setting(MATCH_RULES)?.map_or_else(|| Ok(MatchRules::default()), |s| decode(&s))
+    }
+
+    /// Stores the rules duplicates are judged by, after checking them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let mut rules = guanxi::dedup::MatchRules::default();
+    /// rules.threshold = 0.9;
+    /// crm.set_match_rules(&alice, rules.clone())?;
+    /// assert_eq!(crm.match_rules(&alice)?, rules);
+    /// rules.threshold = 0.0;
+    /// assert!(matches!(crm.set_match_rules(&alice, rules), Err(Error::Validation(_))));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_match_rules(&self, actor: &Actor, rules: MatchRules) -> Result<MatchRules> {
+        self.authorize(actor, Action::Configure, EntityKind::Customer)?;
+        rules.validate()?;
+        let stored = self.store.setting(MATCH_RULES)?;
+        let before = stored.as_ref().map(|s| decode::<MatchRules>(s).map(|r| crate::crm::to_json(&r))).transpose()?;
+        let event = DomainEvent::SalesConfigured { key: MATCH_RULES.to_owned() };
+        self.put_setting(actor, MATCH_RULES.to_owned(), stored, &rules, before, EntityKind::Customer, event)?;
+        Ok(rules)
+    }
+
+    /// The likely duplicates of a customer not yet created, best first: the stored customers
+    /// sharing a match key with it (same phone or e-mail, same or nearly the same name), scored
+    /// by the match rules, at or above the threshold. Customers the actor may not read are
+    /// included, by code and name only (a rep must learn that a customer already exists
+    /// elsewhere, 撞单), and so are no details of them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let found = crm.find_duplicates(&alice, &NewCustomer::new("华为技术股份有限公司"))?;
+    /// assert_eq!(found[0].id, c.id);
+    /// assert_eq!(found[0].reasons[0].to_string(), format!("same name as {} 华为技术有限公司", c.code));
+    /// let by_phone = crm.find_duplicates(&alice, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("+86 138-1234-5678")))?;
+    /// assert_eq!(by_phone[0].reasons[0].field, guanxi::dedup::MatchField::Phone);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn find_duplicates(&self, actor: &Actor, input: &NewCustomer) -> Result<Vec<MatchCandidate>> {
+        self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let valid = input.clone().validate(&self.validation_context()?).map_err(Error::Validation)?;
+        self.candidates(&input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())
+    }
+
+    /// The likely duplicates of a stored customer, best first, leaving out pairs marked not
+    /// duplicate.
+    pub fn duplicates_of(&self, actor: &Actor, id: CustomerId) -> Result<Vec<MatchCandidate>> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let c = self.live_customer(id)?;
+        allowed.check_customer(actor, &c)?;
+        let profile = MatchProfile::of(&c, &self.store.contacts_of(id)?);
+        self.candidates(&profile, &self.load_match_rules()?, &self.load_not_duplicates()?)
+    }
+
+    fn candidates(
+        &self,
+        profile: &MatchProfile,
+        rules: &MatchRules,
+        not_duplicates: &NotDuplicates,
+    ) -> Result<Vec<MatchCandidate>> {
+        let ids = self.store.customers_by_match_keys(&match_keys(profile), ScanOptions::default().max_block)?;
+        let mut found = Vec::new();
+        for id in ids.into_iter().filter(|id| *id != profile.id && !not_duplicates.contains(profile.id, *id)) {
+            let Some(other) = self.store.customer(id)?.filter(|c| !c.is_deleted()) else { continue };
+            let other = MatchProfile::of(&other, &self.store.contacts_of(id)?);
+            found.extend(rules.duplicate(profile, &other));
+        }
+        found.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
+        Ok(found)
+    }
+
+    /// Creates a customer after checking it for duplicates, doing what `on_duplicate` says
+    /// when some are found. The check and the write see the same rules; a [`OnDuplicate::Block`]
+    /// refusal is an [`Error::Duplicate`] on the field of the strongest reason.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let first = crm.create_customer(&alice, NewCustomer::new("星河科技有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let again = || NewCustomer::new("星河科技").tag("展会").contact(NewContact::new("李娜").phone("13900001111"));
+    /// let err = crm.create_customer_checked(&alice, again(), OnDuplicate::Block).unwrap_err();
+    /// assert!(matches!(err, Error::Duplicate { ref field, .. } if field == "name"));
+    /// let linked = crm.create_customer_checked(&alice, again(), OnDuplicate::Link)?;
+    /// assert_eq!((linked.created, linked.customer.id), (false, first.id));
+    /// assert!(linked.customer.tags.contains("展会"));
+    /// assert_eq!(crm.contacts(&alice, first.id)?.len(), 2); // 李娜 added
+    /// let warned = crm.create_customer_checked(&alice, again(), OnDuplicate::Warn)?;
+    /// assert!(warned.created && warned.duplicates[0].id == first.id);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create_customer_checked(
+        &self,
+        actor: &Actor,
+        input: NewCustomer,
+        on_duplicate: OnDuplicate,
+    ) -> Result<CheckedCreate> {
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
+        let duplicates = match on_duplicate {
+            OnDuplicate::Allow => Vec::new(),
+            _ => self.candidates(&input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())?,
+        };
+        if let Some(best) = duplicates.first() {
+            match on_duplicate {
+                OnDuplicate::Block => {
+                    let field = best.reasons.first().map_or("name", |r| r.field.as_str());
+                    return Err(Error::Duplicate {
+                        entity: EntityKind::Customer,
+                        field: field.to_owned(),
+                        value: format!("{} {} (score {:.2})", best.code, best.name, best.score),
+                    });
+                }
+                OnDuplicate::Link => {
+                    let customer = self.link_into(actor, best.id, valid)?;
+                    return Ok(CheckedCreate { customer, created: false, duplicates });
+                }
+                OnDuplicate::Allow | OnDuplicate::Warn => {}
+            }
+        }
+        let mut created = self.insert_customers(actor, &allowed, vec![valid])?;
+        let customer = created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))?;
+        Ok(CheckedCreate { customer, created: true, duplicates })
+    }
+
+    /// Adds a validated input's tags, and those of its contacts the customer lacks (no shared
+    /// phone or e-mail, and no contact of that name without either), to an existing customer,
+    /// in one transaction.
+    pub(crate) fn link_into(&self, actor: &Actor, id: CustomerId, valid: ValidCustomer) -> Result<Customer> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let mut customer = self.live_customer(id)?;
+        allowed.check_customer(actor, &customer)?;
+        let existing = self.store.contacts_of(id)?;
+        let now = self.clock.now();
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        for t in valid.tags.iter().filter(|t| !customer.tags.contains(*t)) {
+            if self.store.tag(t)?.is_none() {
+                changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
+            }
+            changes.tag_links.push(TagLink { customer: id, tag: t.clone(), linked: true });
+            changes.change_log.push(log(
+                now,
+                actor,
+                EntityKind::Customer,
+                id.to_string(),
+                Some(id),
+                ChangeAction::Tag,
+                vec![FieldChange::new("tags", None, Some(t.clone().into()))],
+            ));
+            events.push(DomainEvent::TagAdded { customer: id, tag: t.clone() });
+        }
+        let phones: BTreeSet<&str> = existing.iter().flat_map(|c| c.phones.iter().map(|p| p.as_str())).collect();
+        let emails: BTreeSet<&str> = existing.iter().flat_map(|c| c.emails.iter().map(|e| e.as_str())).collect();
+        let mut added = 0;
+        for c in valid.contacts {
+            let known = c.phones.iter().any(|p| phones.contains(p.as_str()))
+                || c.emails.iter().any(|e| emails.contains(e.as_str()))
+                || (c.phones.is_empty() && c.emails.is_empty() && existing.iter().any(|x| x.name == c.name));
+            if !known {
+                let primary = existing.is_empty() && added == 0;
+                let contact = self.new_contact(actor, now, id, c, primary);
+                self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                added += 1;
+            }
+        }
+        if !changes.is_empty() {
+            self.commit(actor, now, &changes, events)?;
+            customer.tags.extend(valid.tags);
+        }
+        Ok(allowed.show_customer(customer))
+    }
+
+    /// Scans every live customer matching `filter` that the actor may read for clusters of
+    /// likely duplicates, handing each to `on_cluster` as it is found, and returns what the
+    /// scan did. Pairs marked not duplicate are left out. Only pairs sharing a blocking key are
+    /// compared (see `guanxi_core::dedup::scan`), never all pairs.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.create_customers(&alice, vec![
+    ///     NewCustomer::new("华为技术有限公司"),
+    ///     NewCustomer::new("华为技术股份有限公司"),
+    ///     NewCustomer::new("星河科技"),
+    /// ])?;
+    /// let mut clusters = vec![];
+    /// let stats = crm.scan_duplicates(&alice, &CustomerFilter::default(), |c| clusters.push(c))?;
+    /// assert_eq!((stats.profiles, clusters.len(), clusters[0].members.len()), (3, 1, 2));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn scan_duplicates(
+        &self,
+        actor: &Actor,
+        filter: &CustomerFilter,
+        on_cluster: impl FnMut(DuplicateCluster),
+    ) -> Result<ScanStats> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let mut filter = filter.clone();
+        filter.deleted = guanxi_core::Deleted::Exclude;
+        let filter = self.scoped_filter(&filter, &allowed)?;
+        let mut profiles = Vec::new();
+        let mut page = PageRequest::first(1000);
+        loop {
+            let p = self.store.list_customers(&filter, &page)?;
+            for c in &p.items {
+                profiles.push(MatchProfile::of(c, &self.store.contacts_of(c.id)?));
+            }
+            match p.next {
+                Some(next) => page = PageRequest::after(next, 1000),
+                None => break,
+            }
+        }
+        let rules = self.load_match_rules()?;
+        let not_duplicates = self.load_not_duplicates()?;
+        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), on_cluster))
+    }
+
+    /// Marks two customers as not duplicates of each other: neither the scan nor
+    /// [`Crm::duplicates_of`] proposes the pair again. Logged on both customers.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let a = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司"))?;
+    /// let b = crm.create_customer(&alice, NewCustomer::new("华为技术股份有限公司"))?;
+    /// assert_eq!(crm.duplicates_of(&alice, a.id)?.len(), 1);
+    /// crm.mark_not_duplicate(&alice, a.id, b.id)?;
+    /// assert!(crm.duplicates_of(&alice, a.id)?.is_empty());
+    /// assert!(crm.not_duplicates(&alice)?.contains(b.id, a.id));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn mark_not_duplicate(&self, actor: &Actor, a: CustomerId, b: CustomerId) -> Result<()> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        if a == b {
+            return Err(Error::invalid(
+                "b",
+                guanxi_core::ValidationReason::Invalid { detail: "is the same customer as a".into() },
+            ));
+        }
+        for id in [a, b] {
+            let c = self.live_customer(id)?;
+            allowed.check_customer(actor, &c)?;
+        }
+        let stored = self.store.setting(NOT_DUPLICATES)?;
+        let mut pairs: NotDuplicates = stored.as_ref().map(decode).transpose()?.unwrap_or_default();
+        if pairs.contains(a, b) {
+            return Ok(());
+        }
+        pairs.insert(a, b);
+        let now = self.clock.now();
+        let json = serde_json::to_string(&pairs)
+            .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
+        let write = match stored {
+            Some(s) => Write::Update {
+                record: Setting { key: NOT_DUPLICATES.to_owned(), value: json, version: s.version + 1 },
+                expected_version: s.version,
+            },
+            None => Write::Insert(Setting { key: NOT_DUPLICATES.to_owned(), value: json, version: 1 }),
+        };
+        let entry = |id: CustomerId, other: CustomerId| {
+            let change = FieldChange::new("not_duplicate_of", None, Some(other.to_string().into()));
+            log(now, actor, EntityKind::Customer, id.to_string(), Some(id), ChangeAction::Update, vec![change])
+        };
+        let changes =
+            Changes { settings: vec![write], change_log: vec![entry(a, b), entry(b, a)], ..Default::default() };
+        self.commit(actor, now, &changes, Vec::new())
+    }
+
+    /// The pairs marked not duplicate.
+    pub fn not_duplicates(&self, actor: &Actor) -> Result<NotDuplicates> {
+        self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.load_not_duplicates()
+    }
+
+    pub(crate) fn load_not_duplicates(&self) -> Result<NotDuplicates> {
+        Ok(self.store.setting(NOT_DUPLICATES)?.as_ref().map(decode).transpose()?.unwrap_or_default())
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
+    serde_json::from_str(&s.value)
+        .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
+}

@@ -1,0 +1,163 @@
+//! Duplicates through the facade, on both backends: the check on create and its four
+//! policies, a refused create changing nothing, candidates outside the actor's scope, the
+//! scan over stored records reaching the quality goal on the labelled generator, and pairs
+//! marked not duplicate never proposed again.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use guanxi::access::User;
+use guanxi::dedup::{MatchField, MatchProfile};
+use guanxi::*;
+use guanxi_core::testing::dedup_data;
+
+fn t0() -> DateTime<Utc> {
+    "2025-06-02T01:00:00Z".parse().unwrap()
+}
+
+fn alice() -> Actor {
+    Actor::user("alice").unwrap()
+}
+
+/// The input a generated profile stands for: its name, kind, address, and one contact per
+/// phone and e-mail.
+fn input_of(p: &MatchProfile) -> NewCustomer {
+    let mut c = NewCustomer::new(p.name.clone()).kind(p.kind);
+    c.address = p.address_key.clone();
+    for (i, phone) in p.phones.iter().enumerate() {
+        c = c.contact(NewContact::new(format!("联系人{i}")).phone(phone));
+    }
+    for email in &p.emails {
+        c = c.contact(NewContact::new("邮件联系人").email(email));
+    }
+    c
+}
+
+#[test]
+fn create_policies_warn_block_link_and_allow() {
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let first = crm
+            .create_customer(
+                &a,
+                NewCustomer::new("深圳市星河科技有限公司").contact(NewContact::new("张伟").phone("13812345678")),
+            )
+            .unwrap();
+        let same_phone = || NewCustomer::new("星河").contact(NewContact::new("张伟").phone("138 1234 5678"));
+
+        let found = crm.find_duplicates(&a, &same_phone()).unwrap();
+        assert_eq!(found.len(), 1, "{name}");
+        assert_eq!(found[0].reasons[0].field, MatchField::Phone, "{name}");
+        assert_eq!(found[0].reasons[0].to_string(), format!("same phone as {} 深圳市星河科技有限公司", first.code));
+
+        let before = crm.count_customers(&a, &CustomerFilter::default()).unwrap();
+        let log_before = crm.change_log(&a, &ChangeLogQuery::default()).unwrap().len();
+        let err = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Block).unwrap_err();
+        assert!(
+            matches!(&err, Error::Duplicate { field, value, .. } if field == "phone" && value.contains(&first.code))
+        );
+        assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), before, "{name}: nothing written");
+        assert_eq!(crm.change_log(&a, &ChangeLogQuery::default()).unwrap().len(), log_before, "{name}");
+
+        // Link: the known contact is not added twice; the new tag is.
+        let linked = crm.create_customer_checked(&a, same_phone().tag("展会"), OnDuplicate::Link).unwrap();
+        assert!(!linked.created, "{name}");
+        assert_eq!(linked.customer.id, first.id);
+        assert_eq!(crm.contacts(&a, first.id).unwrap().len(), 1, "{name}");
+        assert!(crm.customer(&a, first.id).unwrap().tags.contains("展会"), "{name}");
+
+        let warned = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Warn).unwrap();
+        assert!(warned.created && warned.duplicates[0].id == first.id, "{name}");
+        let allowed = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Allow).unwrap();
+        assert!(allowed.created && allowed.duplicates.is_empty(), "{name}");
+        // No duplicate: every policy creates.
+        let fresh = crm.create_customer_checked(&a, NewCustomer::new("北辰集团"), OnDuplicate::Block).unwrap();
+        assert!(fresh.created && fresh.duplicates.is_empty(), "{name}");
+        // Bad input is a validation error before any check.
+        let bad = crm.create_customer_checked(&a, NewCustomer::new(" "), OnDuplicate::Warn).unwrap_err();
+        assert!(matches!(&bad, Error::Validation(v) if v.field("name").is_some()), "{name}");
+    }
+}
+
+#[test]
+fn candidates_outside_the_scope_are_named_but_not_shown() {
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let root = Actor::user("root").unwrap().elevated_until(t0() + chrono::Duration::minutes(10));
+        crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.put_user(&root, User::new("li", "李").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        let (wang, li) = (Actor::user("wang").unwrap(), Actor::user("li").unwrap());
+        let theirs = crm.create_customer(&wang, NewCustomer::new("华为技术有限公司")).unwrap();
+        // li cannot read wang's customer, yet learns that it exists (撞单).
+        assert!(matches!(crm.customer(&li, theirs.id), Err(Error::PermissionDenied { .. })), "{name}");
+        let found = crm.find_duplicates(&li, &NewCustomer::new("华为技术股份有限公司")).unwrap();
+        assert_eq!((found[0].id, found[0].code.as_str()), (theirs.id, theirs.code.as_str()), "{name}");
+        // li's scan covers only li's own customers.
+        crm.create_customer(&li, NewCustomer::new("华为技术集团")).unwrap();
+        let mut clusters = 0;
+        crm.scan_duplicates(&li, &CustomerFilter::default(), |_| clusters += 1).unwrap();
+        assert_eq!(clusters, 0, "{name}");
+        crm.scan_duplicates(&root, &CustomerFilter::default(), |_| clusters += 1).unwrap();
+        assert_eq!(clusters, 1, "{name}");
+    }
+}
+
+#[test]
+fn the_scan_over_stored_records_reaches_the_quality_goal() {
+    let (profiles, labels) = dedup_data::labelled(400, 3);
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let created = crm.create_customers(&a, profiles.iter().map(input_of).collect()).unwrap();
+        // Labels by stored id: created in input order.
+        let label: std::collections::HashMap<CustomerId, u64> =
+            created.iter().map(|c| c.id).zip(labels.iter().copied()).collect();
+        let mut found_pairs = std::collections::BTreeSet::new();
+        let stats = crm
+            .scan_duplicates(&a, &CustomerFilter::default(), |c| {
+                for (i, x) in c.members.iter().enumerate() {
+                    for y in &c.members[i + 1..] {
+                        found_pairs.insert((*x, *y));
+                    }
+                }
+            })
+            .unwrap();
+        assert_eq!(stats.profiles, profiles.len() as u64, "{name}");
+        let true_pairs: u64 = {
+            let mut per: std::collections::HashMap<u64, u64> = Default::default();
+            labels.iter().for_each(|l| *per.entry(*l).or_default() += 1);
+            per.values().map(|n| n * (n - 1) / 2).sum()
+        };
+        let hits = found_pairs.iter().filter(|(x, y)| label[x] == label[y]).count() as f64;
+        let precision = hits / found_pairs.len() as f64;
+        let recall = hits / true_pairs as f64;
+        let f1 = 2.0 * precision * recall / (precision + recall);
+        assert!(f1 >= 0.95, "{name}: F1 {f1:.3} (precision {precision:.3}, recall {recall:.3})");
+    }
+}
+
+#[test]
+fn pairs_marked_not_duplicate_are_never_proposed_again() {
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let x = crm.create_customer(&a, NewCustomer::new("华为技术有限公司")).unwrap();
+        let y = crm.create_customer(&a, NewCustomer::new("华为技术股份有限公司")).unwrap();
+        let z = crm.create_customer(&a, NewCustomer::new("华为技术集团")).unwrap();
+        let mut members = vec![];
+        crm.scan_duplicates(&a, &CustomerFilter::default(), |c| members.push(c.members)).unwrap();
+        assert_eq!(members, vec![vec![x.id, y.id, z.id]], "{name}");
+        crm.mark_not_duplicate(&a, x.id, y.id).unwrap();
+        crm.mark_not_duplicate(&a, y.id, x.id).unwrap(); // again, either order: no change
+        let mut links = vec![];
+        let stats = crm.scan_duplicates(&a, &CustomerFilter::default(), |c| links.extend(c.links)).unwrap();
+        assert_eq!(stats.excluded_pairs, 1, "{name}");
+        assert!(links.iter().all(|l| !((l.from == x.id && l.to.id == y.id) || (l.from == y.id && l.to.id == x.id))));
+        let of_x: Vec<CustomerId> = crm.duplicates_of(&a, x.id).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!(of_x, vec![z.id], "{name}");
+        let logged = crm.change_log(&a, &ChangeLogQuery { customer_id: Some(x.id), ..Default::default() }).unwrap();
+        assert!(logged.iter().any(|e| e.changes.iter().any(|c| c.field == "not_duplicate_of")), "{name}");
+        assert!(matches!(crm.mark_not_duplicate(&a, x.id, x.id), Err(Error::Validation(_))), "{name}");
+        // A deleted customer is no candidate.
+        crm.delete_customer(&a, z.id, 1).unwrap();
+        assert!(crm.duplicates_of(&a, x.id).unwrap().is_empty(), "{name}");
+    }
+}
