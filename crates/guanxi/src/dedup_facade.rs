@@ -8,10 +8,11 @@ use guanxi_core::dedup::{
 };
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error,
-    FieldChange, NewCustomer, PageRequest, Result, Setting, Tag, TagLink, TagWrite, ValidCustomer, Write,
+    FieldChange, NewCustomer, PageRequest, Result, Tag, TagLink, TagWrite, ValidCustomer,
 };
 
 use crate::crm::{Crm, log};
+use crate::sales_facade::{decode, setting_write};
 
 const MATCH_RULES: &str = "dedup.rules";
 const NOT_DUPLICATES: &str = "dedup.not_duplicates";
@@ -328,15 +329,7 @@ impl Crm {
         }
         pairs.insert(a, b);
         let now = self.clock.now();
-        let json = serde_json::to_string(&pairs)
-            .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
-        let write = match stored {
-            Some(s) => Write::Update {
-                record: Setting { key: NOT_DUPLICATES.to_owned(), value: json, version: s.version + 1 },
-                expected_version: s.version,
-            },
-            None => Write::Insert(Setting { key: NOT_DUPLICATES.to_owned(), value: json, version: 1 }),
-        };
+        let write = setting_write(NOT_DUPLICATES.to_owned(), stored, &pairs)?;
         let entry = |id: CustomerId, other: CustomerId| {
             let change = FieldChange::new("not_duplicate_of", None, Some(other.to_string().into()));
             log(now, actor, EntityKind::Customer, id.to_string(), Some(id), ChangeAction::Update, vec![change])
@@ -355,9 +348,4 @@ impl Crm {
     pub(crate) fn load_not_duplicates(&self) -> Result<NotDuplicates> {
         Ok(self.store.setting(NOT_DUPLICATES)?.as_ref().map(decode).transpose()?.unwrap_or_default())
     }
-}
-
-fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
-    serde_json::from_str(&s.value)
-        .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
 }

@@ -32,6 +32,22 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
         .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
 }
 
+/// The write that stores `value` under `key`: an insert, or an update of the stored version.
+pub(crate) fn setting_write<T: serde::Serialize>(
+    key: String,
+    stored: Option<Setting>,
+    value: &T,
+) -> Result<Write<Setting>> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
+    Ok(match stored {
+        Some(s) => {
+            Write::Update { record: Setting { key, value: json, version: s.version + 1 }, expected_version: s.version }
+        }
+        None => Write::Insert(Setting { key, value: json, version: 1 }),
+    })
+}
+
 /// Options of a stage move.
 ///
 /// ```
@@ -139,15 +155,7 @@ impl Crm {
         event: DomainEvent,
     ) -> Result<()> {
         let now = self.clock.now();
-        let json = serde_json::to_string(value)
-            .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
-        let write = match stored {
-            Some(s) => Write::Update {
-                record: Setting { key: key.clone(), value: json, version: s.version + 1 },
-                expected_version: s.version,
-            },
-            None => Write::Insert(Setting { key: key.clone(), value: json, version: 1 }),
-        };
+        let write = setting_write(key.clone(), stored, value)?;
         let action = if before.is_some() { ChangeAction::Update } else { ChangeAction::Create };
         let diff = diff_json(&before.unwrap_or(serde_json::Value::Null), &to_json(value), &[], &[]);
         let changes = Changes {
