@@ -190,6 +190,10 @@ pub struct Customer {
     pub version: u64,
     /// Set when soft-deleted.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Set when the customer was merged into another (it is then also deleted): a tombstone
+    /// pointing to the survivor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<CustomerId>,
 }
 
 /// A people-facing code: a letter per record kind, the day, and the day's sequence number (at

@@ -68,8 +68,8 @@ pub use normalize::{Email, IdNumber, Phone};
 pub use policy::{Action, Actor};
 pub use region::Region;
 pub use store::{
-    Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, MemoryStore, Page, PageRequest, Setting, TagLink,
-    TagWrite, TimelineEntry, TimelineItem, Write,
+    Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, InteractionMove, MemoryStore, Page, PageRequest,
+    Setting, TagLink, TagWrite, TimelineEntry, TimelineItem, Write,
 };
 pub use tag::Tag;
 pub use validate::limits;

@@ -160,6 +160,7 @@ pub mod conformance {
             updated_at: at,
             version: 1,
             deleted_at: (n % 9 == 8).then(|| at + Duration::days(1)),
+            merged_into: (n % 5 == 4).then(|| CustomerId(id(1))),
         }
     }
 
@@ -469,7 +470,7 @@ pub mod conformance {
                 ..Default::default()
             })
             .unwrap();
-        assert_eq!(store.interactions_of(c[0].id).unwrap(), vec![early, with_contact, late]);
+        assert_eq!(store.interactions_of(c[0].id).unwrap(), vec![early.clone(), with_contact, late.clone()]);
 
         let err = store
             .apply(&Changes { interactions: vec![interaction(5, CustomerId(id(404)), t0())], ..Default::default() })
@@ -479,6 +480,23 @@ pub mod conformance {
         bad_contact.contact_id = Some(ContactId(id(404)));
         let err = store.apply(&Changes { interactions: vec![bad_contact], ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Contact, .. }), "{err:?}");
+
+        // Moves (merges): re-pointed in time order among the target's own; a move from the wrong
+        // customer fails the whole batch.
+        let mv = |i: &Interaction, from: CustomerId, to: CustomerId| InteractionMove { id: i.id, from, to };
+        store.apply(&Changes { interaction_moves: vec![mv(&early, c[0].id, c[1].id)], ..Default::default() }).unwrap();
+        let on_1: Vec<InteractionId> = store.interactions_of(c[1].id).unwrap().into_iter().map(|i| i.id).collect();
+        assert_eq!(on_1, vec![InteractionId(id(20_004)), early.id]);
+        assert_eq!(store.interactions_of(c[1].id).unwrap()[1].customer_id, c[1].id);
+        assert_eq!(store.interactions_of(c[0].id).unwrap().len(), 2);
+        let err = store
+            .apply(&Changes {
+                interaction_moves: vec![mv(&late, c[0].id, c[1].id), mv(&early, c[0].id, c[1].id)],
+                ..Default::default()
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Interaction, .. }), "{err:?}");
+        assert_eq!(store.interactions_of(c[0].id).unwrap().len(), 2, "nothing of the failed batch");
     }
 
     pub fn custom_field_definitions(store: &dyn CrmStore) {

@@ -168,14 +168,14 @@ fn get_version(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
 /// The stored columns of `customers`, in binding order.
 pub(crate) const CUSTOMER_FIELDS: &str = "id, code, name, kind, industry, size, source, status, level, province, \
     city, district, address, owner, department, custom, created_by, created_at, updated_by, updated_at, version, \
-    deleted_at";
+    deleted_at, merged_into";
 
 /// What a customer read selects from `customers c`: the stored columns, then the tag names as a
 /// JSON array from the (customer_id, tag) primary key, so one query returns whole records.
 pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.industry, c.size, c.source, c.status, \
     c.level, c.province, c.city, c.district, c.address, c.owner, c.department, c.custom, c.created_by, \
     c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, \
-    (SELECT json_group_array(t.tag) FROM customer_tags t WHERE t.customer_id = c.id)";
+    (SELECT json_group_array(t.tag) FROM customer_tags t WHERE t.customer_id = c.id), c.merged_into";
 
 /// Decodes a row of [`CUSTOMER_COLUMNS`].
 pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
@@ -209,6 +209,7 @@ pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
         updated_at: get_ts(row, 19)?,
         version: get_version(row, 20)?,
         deleted_at: get_ts_opt(row, 21)?,
+        merged_into: get_opt(row, 23)?,
     })
 }
 
@@ -216,7 +217,7 @@ fn non_empty(s: &str) -> Option<&str> {
     if s.is_empty() { None } else { Some(s) }
 }
 
-/// Binds a customer's columns to parameters 1..=22 (in [`CUSTOMER_FIELDS`] order), borrowing
+/// Binds a customer's columns to parameters 1..=23 (in [`CUSTOMER_FIELDS`] order), borrowing
 /// rather than copying its text.
 pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite::Result<()> {
     let region = c.region.as_ref();
@@ -241,7 +242,8 @@ pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite:
     stmt.raw_bind_parameter(19, c.updated_by.as_str())?;
     stmt.raw_bind_parameter(20, ts(c.updated_at))?;
     stmt.raw_bind_parameter(21, c.version as i64)?;
-    stmt.raw_bind_parameter(22, c.deleted_at.map(ts))
+    stmt.raw_bind_parameter(22, c.deleted_at.map(ts))?;
+    stmt.raw_bind_parameter(23, c.merged_into.map(|m| m.to_string()))
 }
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, customer_id, name, title, phones, emails, role, is_primary, \

@@ -501,7 +501,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
                 }
                 Write::Update { record: c, expected_version } => {
                     bind_customer(&mut update, c).map_err(sql_err)?;
-                    update.raw_bind_parameter(23, *expected_version as i64).map_err(sql_err)?;
+                    update.raw_bind_parameter(24, *expected_version as i64).map_err(sql_err)?;
                     let n = update.raw_execute().map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
                     if n == 0 {
                         return Err(missed_update(
@@ -573,6 +573,17 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
             }
             bind_interaction(&mut insert, i).map_err(sql_err)?;
             insert.raw_execute().map_err(|e| on_insert(e, EntityKind::Interaction, "id", &i.id.to_string()))?;
+        }
+    }
+    for m in &changes.interaction_moves {
+        require(tx, "SELECT 1 FROM customers WHERE id = ?1", &m.to.to_string(), EntityKind::Customer)?;
+        let n = tx
+            .prepare_cached("UPDATE interactions SET customer_id = ?3 WHERE id = ?1 AND customer_id = ?2")
+            .map_err(sql_err)?
+            .execute(params![m.id.to_string(), m.from.to_string(), m.to.to_string()])
+            .map_err(sql_err)?;
+        if n == 0 {
+            return Err(Error::not_found(EntityKind::Interaction, m.id));
         }
     }
     for d in &changes.custom_fields {
@@ -663,7 +674,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
 }
 
 static INSERT_CUSTOMER: LazyLock<String> =
-    LazyLock::new(|| format!("INSERT INTO customers ({CUSTOMER_FIELDS}) VALUES ({})", placeholders(22)));
+    LazyLock::new(|| format!("INSERT INTO customers ({CUSTOMER_FIELDS}) VALUES ({})", placeholders(23)));
 static UPDATE_CUSTOMER: LazyLock<String> = LazyLock::new(|| update_sql("customers", CUSTOMER_FIELDS));
 static INSERT_CONTACT: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(17)));

@@ -353,6 +353,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX match_keys_by_source ON match_keys (source);
     CREATE TABLE match_keys_backfill (pending INTEGER NOT NULL) STRICT;
     INSERT INTO match_keys_backfill VALUES (1);
+    -- A merged customer is a tombstone pointing to its survivor.
+    ALTER TABLE customers ADD COLUMN merged_into TEXT;
     "#,
 ];
 

@@ -339,6 +339,7 @@ impl Crm {
                 updated_at: now,
                 version: 1,
                 deleted_at: None,
+                merged_into: None,
             };
             if allowed.enforced() {
                 let what = format!("new customer {}", customer.name);

@@ -139,6 +139,20 @@ impl State {
             self.interactions_by_customer.entry(i.customer_id).or_default().insert(i.id);
             self.interactions.insert(i.id, i);
         }
+        for m in &changes.interaction_moves {
+            if !self.customers.contains_key(&m.to) {
+                return Err(Error::not_found(EntityKind::Customer, m.to));
+            }
+            let Some(mut i) = self.interactions.get(&m.id).filter(|i| i.customer_id == m.from).cloned() else {
+                return Err(Error::not_found(EntityKind::Interaction, m.id));
+            };
+            if let Some(set) = self.interactions_by_customer.get_mut(&m.from) {
+                set.remove(&m.id);
+            }
+            self.interactions_by_customer.entry(m.to).or_default().insert(m.id);
+            i.customer_id = m.to;
+            self.interactions.insert(m.id, i);
+        }
         for def in changes.custom_fields.iter().cloned() {
             let key = (def.entity, def.key.clone());
             if self.custom_fields.contains_key(&key) {

@@ -20,7 +20,7 @@ use crate::contact::Contact;
 use crate::custom_field::{CustomFieldDef, CustomFilter};
 use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus, SizeBand};
 use crate::error::{EntityKind, Error, Result};
-use crate::ids::{ArticleId, LeadId, OpportunityId, TaskId, TicketId};
+use crate::ids::{ArticleId, InteractionId, LeadId, OpportunityId, TaskId, TicketId};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
@@ -84,6 +84,19 @@ pub struct TagLink {
     pub linked: bool,
 }
 
+/// Re-points an interaction from one customer to another: what a merge and its undo do
+/// (interactions are otherwise immutable). An interaction that is missing or not on `from` is
+/// an [`Error::NotFound`] and fails the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionMove {
+    /// The interaction.
+    pub id: InteractionId,
+    /// The customer it is on.
+    pub from: CustomerId,
+    /// The customer it moves to.
+    pub to: CustomerId,
+}
+
 /// A versioned configuration document (a pipeline, the lead rules), stored as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -96,7 +109,7 @@ pub struct Setting {
 }
 
 /// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
-/// interactions, custom fields, access model, settings, opportunities, stage history, leads,
+/// interactions, interaction moves, custom fields, access model, settings, opportunities, stage history, leads,
 /// tasks, tickets, ticket entries, articles, change log (so a customer insert can link a tag created in the
 /// same batch, and a contact can belong to a customer created in it).
 ///
@@ -121,6 +134,8 @@ pub struct Changes {
     pub tag_links: Vec<TagLink>,
     /// New interactions (interactions are immutable).
     pub interactions: Vec<Interaction>,
+    /// Interactions re-pointed to another customer (merges).
+    pub interaction_moves: Vec<InteractionMove>,
     /// New custom field definitions; an existing (entity, key) is a [`Error::Duplicate`].
     pub custom_fields: Vec<CustomFieldDef>,
     /// The access model (departments, users, custom roles), inserted once then updated.
@@ -153,6 +168,7 @@ impl Changes {
             && self.tags.is_empty()
             && self.tag_links.is_empty()
             && self.interactions.is_empty()
+            && self.interaction_moves.is_empty()
             && self.custom_fields.is_empty()
             && self.access.is_none()
             && self.settings.is_empty()
