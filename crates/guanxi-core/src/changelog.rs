@@ -32,6 +32,10 @@ vocabulary! {
         Export = "export" / "导出",
         /// Sensitive fields read in clear.
         Read = "read" / "查看",
+        /// Duplicates merged into a survivor.
+        Merge = "merge" / "合并",
+        /// A merge undone.
+        Unmerge = "unmerge" / "撤销合并",
     }
 }
 

@@ -202,6 +202,24 @@ pub enum DomainEvent {
     },
     /// The service settings changed.
     ServiceConfigured,
+    /// Customers were merged into a survivor (they remain as tombstones).
+    CustomersMerged {
+        /// The survivor.
+        customer: CustomerId,
+        /// The merged records.
+        merged: Vec<CustomerId>,
+        /// The merge, for undo.
+        merge_id: String,
+    },
+    /// A merge was undone: the merged records are back.
+    MergeUndone {
+        /// The survivor.
+        customer: CustomerId,
+        /// The records restored.
+        restored: Vec<CustomerId>,
+        /// The merge.
+        merge_id: String,
+    },
 }
 
 impl DomainEvent {
@@ -235,6 +253,8 @@ impl DomainEvent {
             DomainEvent::SatisfactionSurveyDue { .. } => "satisfaction_survey_due",
             DomainEvent::ArticleSaved { .. } => "article_saved",
             DomainEvent::ServiceConfigured => "service_configured",
+            DomainEvent::CustomersMerged { .. } => "customers_merged",
+            DomainEvent::MergeUndone { .. } => "merge_undone",
         }
     }
 
@@ -251,7 +271,9 @@ impl DomainEvent {
             | DomainEvent::TagAdded { customer, .. }
             | DomainEvent::TagRemoved { customer, .. }
             | DomainEvent::InteractionLogged { customer, .. }
-            | DomainEvent::LeadConverted { customer, .. } => Some(*customer),
+            | DomainEvent::LeadConverted { customer, .. }
+            | DomainEvent::CustomersMerged { customer, .. }
+            | DomainEvent::MergeUndone { customer, .. } => Some(*customer),
             DomainEvent::TicketCreated { customer, .. }
             | DomainEvent::TicketChanged { customer, .. }
             | DomainEvent::TicketFlagged { customer, .. }

@@ -25,7 +25,7 @@ use crate::events::{EventBus, SubscriptionId};
 /// Bookkeeping fields left out of change-log diffs: they change on every write.
 pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
 /// Object-valued fields logged key by key.
-const NESTED: &[&str] = &["custom"];
+pub(crate) const NESTED: &[&str] = &["custom"];
 
 /// China Standard Time: the default day boundary of people-facing codes.
 fn china_standard_time() -> FixedOffset {

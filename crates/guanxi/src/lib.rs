@@ -37,6 +37,7 @@ pub mod auth;
 mod crm;
 mod dedup_facade;
 mod events;
+mod merge_facade;
 mod sales_facade;
 mod service_facade;
 
@@ -45,6 +46,7 @@ pub use dedup_facade::{CheckedCreate, OnDuplicate};
 pub use events::SubscriptionId;
 pub use guanxi_core::*;
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
+pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};
 pub use service_facade::{AssignTo, TicketMove, TicketReply};
 
