@@ -340,22 +340,11 @@ impl Crm {
                 vec![FieldChange::new("merged_into", Some(record.survivor.code.clone().into()), None)],
             ));
         }
-        for c in &record.contacts {
-            let now_c = self.store.contact(c.id)?.ok_or_else(|| Error::not_found(EntityKind::Contact, c.id))?;
-            restore(&mut changes.contacts, c, &now_c, actor, now)?;
-        }
-        for o in &record.opportunities {
-            let now_o = self.store.opportunity(o.id)?.ok_or_else(|| Error::not_found(EntityKind::Opportunity, o.id))?;
-            restore(&mut changes.opportunities, o, &now_o, actor, now)?;
-        }
-        for t in &record.tickets {
-            let now_t = self.store.ticket(t.id)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, t.id))?;
-            restore(&mut changes.tickets, t, &now_t, actor, now)?;
-        }
-        for t in &record.tasks {
-            let now_t = self.store.task(t.id)?.ok_or_else(|| Error::not_found(EntityKind::Task, t.id))?;
-            restore(&mut changes.tasks, t, &now_t, actor, now)?;
-        }
+        let store = &self.store;
+        restore_all(&mut changes.contacts, &record.contacts, |c| store.contact(c.id), actor, now)?;
+        restore_all(&mut changes.opportunities, &record.opportunities, |o| store.opportunity(o.id), actor, now)?;
+        restore_all(&mut changes.tickets, &record.tickets, |t| store.ticket(t.id), actor, now)?;
+        restore_all(&mut changes.tasks, &record.tasks, |t| store.task(t.id), actor, now)?;
         changes.interaction_moves = record
             .interactions
             .iter()
@@ -385,6 +374,22 @@ impl Crm {
         allowed.check_customer(actor, &c)?;
         Ok(c.merged_into)
     }
+}
+
+/// Stages the return of each record to its state before the merge, reading its current state
+/// with `fetch`.
+fn restore_all<T: Versioned>(
+    writes: &mut Vec<Write<T>>,
+    befores: &[T],
+    fetch: impl Fn(&T) -> Result<Option<T>>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for before in befores {
+        let current = fetch(before)?.ok_or_else(|| Error::not_found(T::ENTITY, before.id_text()))?;
+        restore(writes, before, &current, actor, now)?;
+    }
+    Ok(())
 }
 
 /// Stages the return of a record to its state before the merge: refused if it changed since
