@@ -489,21 +489,21 @@ impl Crm {
     pub fn export_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
         let rows = self.scan_customers(&allowed, filter)?;
-        let now = self.clock.now();
-        let entry = log(
-            now,
+        self.log_export(
             actor,
-            EntityKind::Customer,
-            "export".to_owned(),
-            None,
-            ChangeAction::Export,
             vec![
                 FieldChange::new("rows", None, Some(Value::from(rows.len()))),
                 FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
             ],
-        );
-        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        )?;
         Ok(rows)
+    }
+
+    /// Records an export (its size and what it covered) in the change log.
+    pub(crate) fn log_export(&self, actor: &Actor, details: Vec<FieldChange>) -> Result<()> {
+        let now = self.clock.now();
+        let entry = log(now, actor, EntityKind::Customer, "export".to_owned(), None, ChangeAction::Export, details);
+        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())
     }
 
     fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {

@@ -8,7 +8,7 @@ use guanxi_core::dedup::{
 };
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error,
-    FieldChange, NewCustomer, PageRequest, Result, Tag, TagLink, TagWrite, ValidCustomer,
+    FieldChange, NewCustomer, PageRequest, Result, Tag, TagLink, TagWrite, ValidCustomer, Write,
 };
 
 use crate::crm::{Crm, log};
@@ -49,7 +49,7 @@ pub struct CheckedCreate {
 }
 
 /// The profile of a validated input, before it has an id or a code.
-fn input_profile(v: &ValidCustomer) -> MatchProfile {
+pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
     let mut p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", &v.name, v.kind);
     if let Some(a) = &v.address {
         p = p.address(a);
@@ -68,7 +68,7 @@ impl Crm {
         self.load_match_rules()
     }
 
-    fn load_match_rules(&self) -> Result<MatchRules> {
+    pub(crate) fn load_match_rules(&self) -> Result<MatchRules> {
         self.store.setting(MATCH_RULES)?.map_or_else(|| Ok(MatchRules::default()), |s| decode(&s))
     }
 
@@ -130,7 +130,7 @@ impl Crm {
         self.candidates(&profile, &self.load_match_rules()?, &self.load_not_duplicates()?)
     }
 
-    fn candidates(
+    pub(crate) fn candidates(
         &self,
         profile: &MatchProfile,
         rules: &MatchRules,
@@ -201,19 +201,79 @@ impl Crm {
         Ok(CheckedCreate { customer, created: true, duplicates })
     }
 
-    /// Adds a validated input's tags, and those of its contacts the customer lacks (no shared
-    /// phone or e-mail, and no contact of that name without either), to an existing customer,
-    /// in one transaction.
+    /// Adds a validated input's tags, and those of its contacts the customer lacks, to an
+    /// existing customer, in one transaction.
     pub(crate) fn link_into(&self, actor: &Actor, id: CustomerId, valid: ValidCustomer) -> Result<Customer> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
-        let mut customer = self.live_customer(id)?;
-        allowed.check_customer(actor, &customer)?;
-        let existing = self.store.contacts_of(id)?;
         let now = self.clock.now();
         let mut changes = Changes::default();
         let mut events = Vec::new();
+        self.stage_link(actor, id, valid, false, now, &mut changes, &mut events)?;
+        self.commit(actor, now, &changes, events)?;
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        Ok(allowed.show_customer(self.live_customer(id)?))
+    }
+
+    /// Stages the link of a validated input to an existing customer: its tags, and its
+    /// contacts the customer lacks (no shared phone or e-mail, and no contact of that name
+    /// without either). With `overwrite`, the input's non-empty fields also replace the
+    /// customer's (the kind stays; the status only when the input says other than potential).
+    #[allow(clippy::too_many_arguments)] // one staging step, each part named
+    pub(crate) fn stage_link(
+        &self,
+        actor: &Actor,
+        id: CustomerId,
+        valid: ValidCustomer,
+        overwrite: bool,
+        now: chrono::DateTime<chrono::Utc>,
+        changes: &mut Changes,
+        events: &mut Vec<DomainEvent>,
+    ) -> Result<CustomerId> {
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        let customer = self.live_customer(id)?;
+        allowed.check_customer(actor, &customer)?;
+        if overwrite {
+            let mut next = customer.clone();
+            next.industry = valid.industry.or(next.industry);
+            next.size = valid.size.or(next.size);
+            next.source = valid.source.clone().or(next.source);
+            next.level = valid.level.or(next.level);
+            next.region = valid.region.clone().or(next.region);
+            next.address = valid.address.clone().or(next.address);
+            next.owner = valid.owner.clone().or(next.owner);
+            if valid.status != guanxi_core::LifecycleStatus::default() {
+                next.status = valid.status;
+            }
+            for (k, v) in &valid.custom {
+                next.custom.insert(k.clone(), v.clone());
+            }
+            let diff = guanxi_core::changelog::diff_json(
+                &crate::crm::to_json(&customer),
+                &crate::crm::to_json(&next),
+                crate::crm::UNLOGGED,
+                crate::crm::NESTED,
+            );
+            if !diff.is_empty() {
+                next.version = customer.version + 1;
+                next.updated_at = now;
+                next.updated_by = actor.user_id().clone();
+                let fields = diff.iter().map(|c| c.field.clone()).collect();
+                changes.change_log.push(log(
+                    now,
+                    actor,
+                    EntityKind::Customer,
+                    id.to_string(),
+                    Some(id),
+                    ChangeAction::Update,
+                    diff,
+                ));
+                changes.customers.push(Write::Update { record: next, expected_version: customer.version });
+                events.push(DomainEvent::CustomerUpdated { customer: id, fields });
+            }
+        }
         for t in valid.tags.iter().filter(|t| !customer.tags.contains(*t)) {
-            if self.store.tag(t)?.is_none() {
+            let defined = self.store.tag(t)?.is_some()
+                || changes.tags.iter().any(|w| matches!(w, TagWrite::Ensure(x) | TagWrite::Put(x) if &x.name == t));
+            if !defined {
                 changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
             }
             changes.tag_links.push(TagLink { customer: id, tag: t.clone(), linked: true });
@@ -228,6 +288,7 @@ impl Crm {
             ));
             events.push(DomainEvent::TagAdded { customer: id, tag: t.clone() });
         }
+        let existing = self.store.contacts_of(id)?;
         let phones: BTreeSet<&str> = existing.iter().flat_map(|c| c.phones.iter().map(|p| p.as_str())).collect();
         let emails: BTreeSet<&str> = existing.iter().flat_map(|c| c.emails.iter().map(|e| e.as_str())).collect();
         let mut added = 0;
@@ -238,15 +299,11 @@ impl Crm {
             if !known {
                 let primary = existing.is_empty() && added == 0;
                 let contact = self.new_contact(actor, now, id, c, primary);
-                self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                self.stage_contact_insert(actor, now, contact, changes, events);
                 added += 1;
             }
         }
-        if !changes.is_empty() {
-            self.commit(actor, now, &changes, events)?;
-            customer.tags.extend(valid.tags);
-        }
-        Ok(allowed.show_customer(customer))
+        Ok(id)
     }
 
     /// Scans every live customer matching `filter` that the actor may read for clusters of

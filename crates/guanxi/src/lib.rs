@@ -37,18 +37,27 @@ pub mod auth;
 mod crm;
 mod dedup_facade;
 mod events;
+mod export;
+mod import;
 mod merge_facade;
 mod sales_facade;
 mod service_facade;
+mod table;
 
 pub use crm::{Crm, CrmBuilder};
 pub use dedup_facade::{CheckedCreate, OnDuplicate};
 pub use events::SubscriptionId;
+pub use export::ExportEntity;
 pub use guanxi_core::*;
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
+pub use import::{
+    DuplicatePolicy, ImportField, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError,
+    SkippedRow,
+};
 pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};
 pub use service_facade::{AssignTo, TicketMove, TicketReply};
+pub use table::FileFormat;
 
 /// The README's code examples, compiled and run as doctests so the quickstart stays true.
 #[doc = include_str!("../../../README.md")]

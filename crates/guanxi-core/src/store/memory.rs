@@ -51,6 +51,10 @@ struct State {
     ticket_codes: HashMap<String, TicketId>,
     ticket_entries: OrdMap<(TicketId, u32), TicketEntry>,
     articles: OrdMap<ArticleId, Article>,
+    /// Match key (contact key?, key) → (customer, source record); as SQLite's `match_keys`.
+    match_keys: OrdMap<(bool, u64), OrdSet<(CustomerId, uuid::Uuid)>>,
+    /// Source record → the keys it contributed.
+    match_sources: HashMap<uuid::Uuid, Vec<(bool, u64, CustomerId)>>,
 }
 
 /// Checks a versioned write against the stored version: an insert over an existing record
@@ -118,9 +122,19 @@ impl State {
             }
         }
         for w in changes.customers.iter().cloned() {
+            let c = w.record();
+            let keys = crate::dedup::customer_match_keys(c.kind, &c.name);
+            self.index_match_keys(c.id.0, c.id, false, keys);
             self.write_customer(w)?;
         }
         for w in changes.contacts.iter().cloned() {
+            let c = w.record();
+            let keys = if c.deleted_at.is_none() {
+                crate::dedup::contact_match_keys(&c.phones, &c.emails)
+            } else {
+                Vec::new()
+            };
+            self.index_match_keys(c.id.0, c.customer_id, true, keys);
             self.write_contact(w)?;
         }
         for link in &changes.tag_links {
@@ -264,6 +278,19 @@ impl State {
 
     fn history_of(&self, id: OpportunityId) -> Vec<StageHistoryEntry> {
         self.stage_history.range((id, 0)..=(id, u32::MAX)).map(|(_, h)| h.clone()).collect()
+    }
+
+    /// Replaces the match keys one record (a customer's name, or a contact) contributes.
+    fn index_match_keys(&mut self, source: uuid::Uuid, customer: CustomerId, contact: bool, keys: Vec<u64>) {
+        for (c, k, owner) in self.match_sources.remove(&source).unwrap_or_default() {
+            if let Some(set) = self.match_keys.get_mut(&(c, k)) {
+                set.remove(&(owner, source));
+            }
+        }
+        for k in &keys {
+            self.match_keys.entry((contact, *k)).or_default().insert((customer, source));
+        }
+        self.match_sources.insert(source, keys.into_iter().map(|k| (contact, k, customer)).collect());
     }
 
     fn write_customer(&mut self, w: Write<Customer>) -> Result<()> {
@@ -447,32 +474,22 @@ impl CrmStore for MemoryStore {
     }
 
     fn customers_by_match_keys(&self, keys: &crate::dedup::MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
-        use crate::dedup::{contact_match_keys, customer_match_keys};
         let s = self.read()?;
-        // The reference semantics: every live customer's keys, computed afresh.
-        let mut by_key: std::collections::HashMap<(bool, u64), Vec<CustomerId>> = Default::default();
-        let (names, contacts): (BTreeSet<u64>, BTreeSet<u64>) =
-            (keys.names.iter().copied().collect(), keys.contacts.iter().copied().collect());
-        for c in s.customers.values().filter(|c| c.deleted_at.is_none()) {
-            let mut own: BTreeSet<(bool, u64)> = BTreeSet::new();
-            own.extend(
-                customer_match_keys(c.kind, &c.name).into_iter().filter(|k| names.contains(k)).map(|k| (false, k)),
-            );
-            for contact in s.contacts_by_customer.get(&c.id).into_iter().flatten().filter_map(|id| s.contacts.get(id)) {
-                if contact.deleted_at.is_none() {
-                    own.extend(
-                        contact_match_keys(&contact.phones, &contact.emails)
-                            .into_iter()
-                            .filter(|k| contacts.contains(k))
-                            .map(|k| (true, k)),
-                    );
-                }
-            }
-            for k in own {
-                by_key.entry(k).or_default().push(c.id);
+        let mut found = BTreeSet::new();
+        let wanted = keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k)));
+        for key in wanted {
+            let live: BTreeSet<CustomerId> = s
+                .match_keys
+                .get(&key)
+                .into_iter()
+                .flatten()
+                .map(|(c, _)| *c)
+                .filter(|c| s.customers.get(c).is_some_and(|c| c.deleted_at.is_none()))
+                .collect();
+            if live.len() <= max_block {
+                found.extend(live);
             }
         }
-        let found: BTreeSet<CustomerId> = by_key.into_values().filter(|ids| ids.len() <= max_block).flatten().collect();
         Ok(found.into_iter().collect())
     }
 

@@ -1,0 +1,697 @@
+//! Importing customers from CSV and .xlsx files: a header-to-field mapping, typed errors for
+//! every bad row, a duplicate policy, all-or-nothing or keep-good-rows, idempotent re-runs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, match_keys};
+use guanxi_core::{
+    Action, Actor, ChangeAction, Changes, CustomerId, CustomerKind, EntityKind, FieldChange, Industry, Level,
+    LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, UserId, ValidCustomer, ValidationReason,
+};
+
+use crate::crm::{Crm, log};
+use crate::dedup_facade::input_profile;
+use crate::sales_facade::{decode, setting_write};
+use crate::table::{FileFormat, Table, read_table};
+
+macro_rules! import_fields {
+    ($($variant:ident = $key:literal / $label:literal $(| $alias:literal)*),* $(,)?) => {
+        /// A customer field a column can fill.
+        ///
+        /// ```
+        /// use guanxi::ImportField;
+        /// assert_eq!(ImportField::for_header("手机号"), Some(ImportField::ContactPhone));
+        /// assert_eq!(ImportField::for_header("Name"), Some(ImportField::Name));
+        /// assert_eq!(ImportField::ContactPhone.label(), "手机");
+        /// ```
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ImportField {
+            $(#[doc = $label] $variant,)*
+        }
+
+        impl ImportField {
+            /// Every field, in template order.
+            pub const ALL: &'static [ImportField] = &[$(ImportField::$variant),*];
+
+            /// The stable key (`contact_phone`), also accepted as a header.
+            pub fn key(self) -> &'static str {
+                match self { $(ImportField::$variant => $key,)* }
+            }
+
+            /// The Chinese header the template uses (`手机`).
+            pub fn label(self) -> &'static str {
+                match self { $(ImportField::$variant => $label,)* }
+            }
+
+            /// The field a header names: its key, its label or a common alias, ignoring case,
+            /// spaces and full-width forms.
+            pub fn for_header(header: &str) -> Option<ImportField> {
+                let h = guanxi_core::normalize::fold_text(header).to_lowercase().replace([' ', '_', '-'], "");
+                $(
+                    if h == $key.replace('_', "") || h == $label $(|| h == $alias)* {
+                        return Some(ImportField::$variant);
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+import_fields! {
+    Code = "code" / "客户编号" | "编号" | "客户编码",
+    Name = "name" / "客户名称" | "名称" | "客户名" | "公司名称" | "企业名称" | "客户" | "company",
+    Kind = "kind" / "客户类型" | "类型",
+    Industry = "industry" / "行业",
+    Size = "size" / "规模" | "企业规模",
+    Source = "source" / "来源" | "客户来源" | "渠道",
+    Status = "status" / "状态" | "客户状态",
+    Level = "level" / "等级" | "客户等级",
+    Province = "province" / "省份" | "省",
+    City = "city" / "城市" | "市",
+    District = "district" / "区县" | "区",
+    Address = "address" / "地址" | "详细地址",
+    Tags = "tags" / "标签",
+    Owner = "owner" / "负责人" | "销售",
+    ContactName = "contact_name" / "联系人" | "联系人姓名" | "contact",
+    ContactTitle = "contact_title" / "职务" | "职位" | "title",
+    ContactPhone = "contact_phone" / "手机" | "手机号" | "电话" | "联系电话" | "phone" | "mobile",
+    ContactEmail = "contact_email" / "邮箱" | "电子邮箱" | "email" | "e-mail" | "mail",
+}
+
+/// What an import does with a row that matches an existing customer (or an earlier row of
+/// the same file).
+///
+/// ```
+/// use guanxi::DuplicatePolicy;
+/// assert_eq!(DuplicatePolicy::default(), DuplicatePolicy::Skip);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicatePolicy {
+    /// Leave the existing customer alone; the row is reported as skipped.
+    #[default]
+    Skip,
+    /// Fill the existing customer's fields from the row's non-empty cells, and add its tags
+    /// and any contact it lacks.
+    Update,
+    /// Create a new customer anyway.
+    Create,
+    /// Add the row's tags and any contact it lacks to the existing customer; change no field.
+    Link,
+}
+
+/// Whether one bad row stops the import.
+///
+/// ```
+/// use guanxi::ImportMode;
+/// assert_eq!(ImportMode::default(), ImportMode::AllOrNothing);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// Any rejected row: nothing is written.
+    #[default]
+    AllOrNothing,
+    /// Write the good rows; report the rejected ones.
+    KeepGood,
+}
+
+/// How to import a file.
+///
+/// ```
+/// use guanxi::{DuplicatePolicy, ImportField, ImportMode, ImportOptions};
+/// let o = ImportOptions::default().column("公司", ImportField::Name).on_duplicate(DuplicatePolicy::Update).mode(ImportMode::KeepGood);
+/// assert_eq!(o.columns["公司"], ImportField::Name);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportOptions {
+    /// Explicit header → field mappings; other headers are matched by name
+    /// ([`ImportField::for_header`]); headers matching nothing are reported as ignored.
+    pub columns: BTreeMap<String, ImportField>,
+    /// What to do with duplicates.
+    pub on_duplicate: DuplicatePolicy,
+    /// Whether one bad row stops the import.
+    pub mode: ImportMode,
+}
+
+impl ImportOptions {
+    /// Maps a header to a field.
+    pub fn column(mut self, header: impl Into<String>, field: ImportField) -> Self {
+        self.columns.insert(header.into(), field);
+        self
+    }
+
+    /// Sets the duplicate policy.
+    pub fn on_duplicate(mut self, policy: DuplicatePolicy) -> Self {
+        self.on_duplicate = policy;
+        self
+    }
+
+    /// Sets the mode.
+    pub fn mode(mut self, mode: ImportMode) -> Self {
+        self.mode = mode;
+        self
+    }
+}
+
+/// Why one row (or one cell of it) was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowError {
+    /// The spreadsheet row (the header is row 1; a CSV row's first line).
+    pub row: u64,
+    /// The column header, when one cell is at fault.
+    pub column: Option<String>,
+    /// The cell's text.
+    pub value: Option<String>,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A row that was not written, and why (a duplicate under [`DuplicatePolicy::Skip`], …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedRow {
+    /// The spreadsheet row.
+    pub row: u64,
+    /// The customer it matched, if any.
+    pub existing: Option<CustomerId>,
+    /// Why.
+    pub reason: String,
+}
+
+/// What an import did. Every data row is counted exactly once: created, updated, linked,
+/// skipped or rejected (a rejected row may carry several errors).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportReport {
+    /// Data rows read (blank rows aside).
+    pub rows: u64,
+    /// Customers created.
+    pub created: Vec<CustomerId>,
+    /// Existing customers updated from a row.
+    pub updated: Vec<CustomerId>,
+    /// Existing customers a row was linked to.
+    pub linked: Vec<CustomerId>,
+    /// Rows written nowhere, with the reason.
+    pub skipped: Vec<SkippedRow>,
+    /// Errors of the rejected rows.
+    pub rejected: Vec<RowError>,
+    /// Headers that map to no field (their cells are not imported).
+    pub ignored_columns: Vec<String>,
+    /// Whether anything was written (false for an all-or-nothing import with a rejected row).
+    pub committed: bool,
+}
+
+impl ImportReport {
+    /// How many rows were rejected.
+    pub fn rejected_rows(&self) -> u64 {
+        self.rejected.iter().map(|e| e.row).collect::<BTreeSet<_>>().len() as u64
+    }
+}
+
+/// Where an import is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportPhase {
+    /// Rows checked (parsed, validated, matched for duplicates).
+    Checking,
+    /// The write is committed.
+    Done,
+}
+
+/// Progress, handed to the import's callback every 1,000 rows and at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportProgress {
+    /// Phase.
+    pub phase: ImportPhase,
+    /// Rows handled so far.
+    pub done: u64,
+    /// Rows in the file.
+    pub total: u64,
+}
+
+/// The stored trace of a committed import, by file digest, so a re-run writes nothing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ImportRecord {
+    at: DateTime<Utc>,
+    actor: UserId,
+    created: u64,
+    updated: u64,
+    linked: u64,
+}
+
+/// Splits a list cell (tags, several phones) at the separators people type.
+fn split_list(s: &str) -> impl Iterator<Item = &str> {
+    s.split([',', ';', '、', '，', '；', '|', '/']).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// The column a validation error path comes from.
+fn field_of_path(path: &str) -> Option<ImportField> {
+    let head = path.split(['.', '[']).next().unwrap_or(path);
+    Some(match head {
+        "name" => ImportField::Name,
+        "kind" => ImportField::Kind,
+        "industry" => ImportField::Industry,
+        "size" => ImportField::Size,
+        "source" => ImportField::Source,
+        "status" => ImportField::Status,
+        "level" => ImportField::Level,
+        "region" if path.contains("city") => ImportField::City,
+        "region" if path.contains("district") => ImportField::District,
+        "region" => ImportField::Province,
+        "address" => ImportField::Address,
+        "tags" => ImportField::Tags,
+        "owner" => ImportField::Owner,
+        "contacts" if path.contains("phones") => ImportField::ContactPhone,
+        "contacts" if path.contains("emails") => ImportField::ContactEmail,
+        "contacts" if path.contains("title") => ImportField::ContactTitle,
+        "contacts" => ImportField::ContactName,
+        _ => return None,
+    })
+}
+
+/// A table's columns resolved to fields.
+struct Columns {
+    index: HashMap<ImportField, usize>,
+    headers: Vec<String>,
+}
+
+impl Columns {
+    fn resolve(table: &Table, options: &ImportOptions) -> Result<(Columns, Vec<String>)> {
+        let mut index = HashMap::new();
+        let mut ignored = Vec::new();
+        let mut errs = guanxi_core::ValidationErrors::default();
+        for (i, h) in table.headers.iter().enumerate() {
+            let field = options.columns.get(h).copied().or_else(|| ImportField::for_header(h));
+            match field {
+                Some(f) if index.contains_key(&f) => errs.push(
+                    format!("columns.{h}"),
+                    ValidationReason::Invalid { detail: format!("maps to {} like an earlier column", f.key()) },
+                ),
+                Some(f) => {
+                    index.insert(f, i);
+                }
+                None if h.is_empty() => {}
+                None => ignored.push(h.clone()),
+            }
+        }
+        for header in options.columns.keys().filter(|h| !table.headers.contains(h)) {
+            errs.push(
+                format!("columns.{header}"),
+                ValidationReason::Invalid { detail: "is not a header of the file".into() },
+            );
+        }
+        if !index.contains_key(&ImportField::Name) && !index.contains_key(&ImportField::Code) {
+            errs.push("columns.name", ValidationReason::Required);
+        }
+        errs.into_result(())?;
+        Ok((Columns { index, headers: table.headers.clone() }, ignored))
+    }
+
+    fn cell<'a>(&self, cells: &'a [String], f: ImportField) -> Option<&'a str> {
+        self.index.get(&f).and_then(|i| cells.get(*i)).map(String::as_str).filter(|s| !s.is_empty())
+    }
+
+    fn header(&self, f: ImportField) -> Option<String> {
+        self.index.get(&f).map(|i| self.headers[*i].clone())
+    }
+}
+
+/// A row read into an input, or the errors of its cells.
+fn row_input(cols: &Columns, row: u64, cells: &[String]) -> std::result::Result<NewCustomer, Vec<RowError>> {
+    let mut errors = Vec::new();
+    let mut bad = |f: ImportField, value: &str, reason: String| {
+        errors.push(RowError { row, column: cols.header(f), value: Some(value.to_owned()), reason });
+    };
+    let mut c = NewCustomer::new(cols.cell(cells, ImportField::Name).unwrap_or_default());
+    fn parse<T: std::str::FromStr>(
+        cols: &Columns,
+        cells: &[String],
+        f: ImportField,
+        what: &str,
+        bad: &mut impl FnMut(ImportField, &str, String),
+    ) -> Option<T> {
+        let v = cols.cell(cells, f)?;
+        match v.parse() {
+            Ok(x) => Some(x),
+            Err(_) => {
+                bad(f, v, format!("is not a known {what}"));
+                None
+            }
+        }
+    }
+    if let Some(k) = parse::<CustomerKind>(cols, cells, ImportField::Kind, "customer kind (企业 / 个人)", &mut bad)
+    {
+        c.kind = k;
+    }
+    c.industry = parse::<Industry>(cols, cells, ImportField::Industry, "industry (GB/T 4754 section)", &mut bad);
+    c.size = parse::<SizeBand>(cols, cells, ImportField::Size, "size (小型 / 中型 / 大型)", &mut bad);
+    if let Some(s) = parse::<LifecycleStatus>(cols, cells, ImportField::Status, "status (潜在 / 成交 / 流失)", &mut bad)
+    {
+        c.status = s;
+    }
+    c.level = parse::<Level>(cols, cells, ImportField::Level, "level (A / B / C)", &mut bad);
+    c.source = cols.cell(cells, ImportField::Source).map(str::to_owned);
+    c.address = cols.cell(cells, ImportField::Address).map(str::to_owned);
+    let (p, ci, d) = (
+        cols.cell(cells, ImportField::Province),
+        cols.cell(cells, ImportField::City),
+        cols.cell(cells, ImportField::District),
+    );
+    if p.is_some() || ci.is_some() || d.is_some() {
+        c.region = Some(Region {
+            province: p.unwrap_or_default().to_owned(),
+            city: ci.unwrap_or_default().to_owned(),
+            district: d.unwrap_or_default().to_owned(),
+        });
+    }
+    if let Some(t) = cols.cell(cells, ImportField::Tags) {
+        c.tags = split_list(t).map(str::to_owned).collect();
+    }
+    if let Some(o) = cols.cell(cells, ImportField::Owner) {
+        match UserId::new(o) {
+            Ok(u) => c.owner = Some(u),
+            Err(e) => bad(ImportField::Owner, o, e.to_string()),
+        }
+    }
+    let (name, title, phone, email) = (
+        cols.cell(cells, ImportField::ContactName),
+        cols.cell(cells, ImportField::ContactTitle),
+        cols.cell(cells, ImportField::ContactPhone),
+        cols.cell(cells, ImportField::ContactEmail),
+    );
+    if name.is_some() || phone.is_some() || email.is_some() {
+        // A row with a number but no contact name: the contact goes by the customer's name.
+        let mut contact = NewContact::new(name.unwrap_or(c.name.as_str()));
+        contact.title = title.map(str::to_owned);
+        contact.phones = phone.map(|p| split_list(p).map(str::to_owned).collect()).unwrap_or_default();
+        contact.emails = email.map(|e| split_list(e).map(str::to_owned).collect()).unwrap_or_default();
+        c.contacts.push(contact);
+    }
+    if errors.is_empty() { Ok(c) } else { Err(errors) }
+}
+
+/// What the import will do with one checked row.
+enum Plan {
+    Create(ValidCustomer),
+    Apply { existing: CustomerId, valid: ValidCustomer, overwrite: bool },
+}
+
+impl Crm {
+    /// An empty import file with every column, in Chinese headers, and one example row: CSV
+    /// (UTF-8 with a BOM, so Excel shows the Chinese) or .xlsx.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let csv = Crm::import_template(FileFormat::Csv)?;
+    /// assert!(String::from_utf8(csv).unwrap().starts_with("\u{feff}客户编号,客户名称,"));
+    /// let xlsx = Crm::import_template(FileFormat::Xlsx)?;
+    /// assert_eq!(FileFormat::detect(&xlsx), FileFormat::Xlsx);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn import_template(format: FileFormat) -> Result<Vec<u8>> {
+        let headers: Vec<&str> = ImportField::ALL.iter().map(|f| f.label()).collect();
+        let example = [
+            "",
+            "深圳市星河科技有限公司",
+            "企业",
+            "信息传输、软件和信息技术服务业",
+            "中型",
+            "展会",
+            "潜在",
+            "",
+            "广东省",
+            "深圳市",
+            "南山区",
+            "科技园科苑路 15 号",
+            "VIP、华南",
+            "",
+            "张伟",
+            "采购经理",
+            "13812345678",
+            "zhang.wei@example.com",
+        ];
+        crate::export::write_rows(
+            format,
+            &headers,
+            std::iter::once(Ok(example.iter().map(|s| (*s).to_owned()).collect())),
+        )
+    }
+
+    /// Imports customers from a CSV or .xlsx file (detected from its bytes), with contacts and
+    /// tags, checking each row for duplicates against the store and the rows before it.
+    /// Every bad row is reported with its row, column, value and reason; with
+    /// [`ImportMode::AllOrNothing`] any bad row means nothing is written. The same file
+    /// imported again writes nothing (its rows are reported skipped). `progress` hears about
+    /// every 1,000 rows and the end.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let file = "客户名称,手机,标签\n华为技术有限公司,13812345678,VIP\n星河科技,1381234,\n华为技术股份有限公司,,\n";
+    /// let report = crm.import_customers(&alice, file.as_bytes(), &ImportOptions::default().mode(ImportMode::KeepGood), |_| {})?;
+    /// assert_eq!((report.created.len(), report.skipped.len(), report.rejected_rows()), (1, 1, 1));
+    /// assert_eq!(report.rejected[0].row, 3);
+    /// assert_eq!(report.rejected[0].column.as_deref(), Some("手机"));
+    /// assert_eq!(report.rejected[0].value.as_deref(), Some("1381234"));
+    /// assert!(report.skipped[0].reason.contains("华为技术有限公司"));
+    /// let again = crm.import_customers(&alice, file.as_bytes(), &ImportOptions::default().mode(ImportMode::KeepGood), |_| {})?;
+    /// assert!(again.created.is_empty());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn import_customers(
+        &self,
+        actor: &Actor,
+        bytes: &[u8],
+        options: &ImportOptions,
+        mut progress: impl FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let table = read_table(bytes)?;
+        let (cols, ignored_columns) = Columns::resolve(&table, options)?;
+        let total = table.rows.len() as u64;
+        let mut report = ImportReport { rows: total, ignored_columns, ..Default::default() };
+
+        let digest_key = import_key(bytes, options);
+        if let Some(done) = self.store.setting(&digest_key)? {
+            let record: ImportRecord = decode(&done)?;
+            let reason = format!("already imported by {} at {}", record.actor, record.at);
+            report.skipped = table
+                .rows
+                .iter()
+                .map(|(row, _)| SkippedRow { row: *row, existing: None, reason: reason.clone() })
+                .collect();
+            progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
+            return Ok(report);
+        }
+
+        let ctx = self.validation_context()?;
+        let rules = self.load_match_rules()?;
+        let mut batch = FileIndex::default();
+        let mut plans: Vec<(u64, Plan)> = Vec::new();
+        let mut touched: HashMap<CustomerId, u64> = HashMap::new();
+        for (n, (row, cells)) in table.rows.iter().enumerate() {
+            if n % 1000 == 0 && n > 0 {
+                progress(ImportProgress { phase: ImportPhase::Checking, done: n as u64, total });
+            }
+            let row = *row;
+            let input = match row_input(&cols, row, cells) {
+                Ok(i) => i,
+                Err(errors) => {
+                    report.rejected.extend(errors);
+                    continue;
+                }
+            };
+            let by_code = match cols.cell(cells, ImportField::Code) {
+                None => None,
+                Some(code) => {
+                    let code = guanxi_core::normalize::fold_text(code).to_uppercase();
+                    match self.store.customer_by_code(&code)?.filter(|c| !c.is_deleted()) {
+                        Some(c) => Some(c),
+                        None => {
+                            report.rejected.push(RowError {
+                                row,
+                                column: cols.header(ImportField::Code),
+                                value: Some(code),
+                                reason: "is not the code of a customer".into(),
+                            });
+                            continue;
+                        }
+                    }
+                }
+            };
+            let mut input = input;
+            if input.name.is_empty() {
+                if let Some(c) = &by_code {
+                    input.name = c.name.clone();
+                }
+            }
+            let valid = match input.validate(&ctx) {
+                Ok(v) => v,
+                Err(errs) => {
+                    report.rejected.extend(errs.iter().map(|e| {
+                        let field = field_of_path(&e.field);
+                        RowError {
+                            row,
+                            column: field.and_then(|f| cols.header(f)),
+                            value: field.and_then(|f| cols.cell(cells, f)).map(str::to_owned),
+                            reason: format!("{} {}", e.field, e.reason),
+                        }
+                    }));
+                    continue;
+                }
+            };
+            let profile = input_profile(&valid);
+            // A code names the customer outright; otherwise the rules decide.
+            let existing: Option<(CustomerId, String)> = match &by_code {
+                Some(c) => Some((c.id, format!("has the code of {} {}", c.code, c.name))),
+                None if options.on_duplicate == DuplicatePolicy::Create => None,
+                None => self.best_candidate(&profile, &rules)?.map(|m| (m.id, describe(&m))),
+            };
+            if let Some((earlier, why)) = batch.duplicate(&profile, &rules, options.on_duplicate) {
+                report.skipped.push(SkippedRow {
+                    row,
+                    existing: None,
+                    reason: format!("same customer as row {earlier} ({why})"),
+                });
+                continue;
+            }
+            let plan = match (existing, options.on_duplicate) {
+                (Some((id, why)), DuplicatePolicy::Skip) => {
+                    report.skipped.push(SkippedRow { row, existing: Some(id), reason: format!("duplicate: {why}") });
+                    continue;
+                }
+                (
+                    Some((id, why)),
+                    policy @ (DuplicatePolicy::Update | DuplicatePolicy::Link | DuplicatePolicy::Create),
+                ) => {
+                    if let Some(first) = touched.get(&id) {
+                        report.skipped.push(SkippedRow {
+                            row,
+                            existing: Some(id),
+                            reason: format!("row {first} already applies to the same customer ({why})"),
+                        });
+                        continue;
+                    }
+                    touched.insert(id, row);
+                    Plan::Apply { existing: id, valid, overwrite: policy == DuplicatePolicy::Update }
+                }
+                (None, _) => Plan::Create(valid),
+            };
+            batch.add(row, profile);
+            plans.push((row, plan));
+        }
+        progress(ImportProgress { phase: ImportPhase::Checking, done: total, total });
+        if options.mode == ImportMode::AllOrNothing && !report.rejected.is_empty() {
+            return Ok(report);
+        }
+
+        let now = self.clock.now();
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        let mut creates = Vec::new();
+        for (_, plan) in plans {
+            match plan {
+                Plan::Create(v) => creates.push(v),
+                Plan::Apply { existing, valid, overwrite } => {
+                    let c = self.stage_link(actor, existing, valid, overwrite, now, &mut changes, &mut events)?;
+                    if overwrite { report.updated.push(c) } else { report.linked.push(c) }
+                }
+            }
+        }
+        let first_created = changes.customers.len();
+        self.stage_customers(actor, &allowed, now, creates, &mut changes, &mut events)?;
+        report.created = changes.customers[first_created..].iter().map(|w| w.record().id).collect();
+        let record = ImportRecord {
+            at: now,
+            actor: actor.user_id().clone(),
+            created: report.created.len() as u64,
+            updated: report.updated.len() as u64,
+            linked: report.linked.len() as u64,
+        };
+        changes.settings.push(setting_write(digest_key.clone(), None, &record)?);
+        changes.change_log.push(log(
+            now,
+            actor,
+            EntityKind::Customer,
+            digest_key,
+            None,
+            ChangeAction::Create,
+            vec![
+                FieldChange::new("import.rows", None, Some(total.into())),
+                FieldChange::new("import.created", None, Some(record.created.into())),
+                FieldChange::new("import.updated", None, Some(record.updated.into())),
+                FieldChange::new("import.linked", None, Some(record.linked.into())),
+                FieldChange::new("import.skipped", None, Some(report.skipped.len().into())),
+                FieldChange::new("import.rejected", None, Some(report.rejected_rows().into())),
+            ],
+        ));
+        self.commit(actor, now, &changes, events)?;
+        report.committed = true;
+        progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
+        Ok(report)
+    }
+
+    /// The stored customer a profile most likely duplicates.
+    fn best_candidate(&self, profile: &MatchProfile, rules: &MatchRules) -> Result<Option<MatchCandidate>> {
+        Ok(self.candidates(profile, rules, &NotDuplicates::new())?.into_iter().next())
+    }
+}
+
+fn describe(m: &MatchCandidate) -> String {
+    let reasons: Vec<String> = m.reasons.iter().map(ToString::to_string).collect();
+    format!("{} (score {:.2})", reasons.join("; "), m.score)
+}
+
+/// The digest key of a file and the options it was imported with.
+fn import_key(bytes: &[u8], options: &ImportOptions) -> String {
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.update(serde_json::to_vec(options).unwrap_or_default());
+    let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("import.{hex}")
+}
+
+/// The rows of this file accepted so far, indexed by match keys, so a file that lists a
+/// customer twice is caught (the store does not hold these rows yet).
+#[derive(Default)]
+struct FileIndex {
+    profiles: Vec<(u64, MatchProfile)>,
+    by_key: HashMap<(bool, u64), Vec<usize>>,
+}
+
+impl FileIndex {
+    fn duplicate(&self, p: &MatchProfile, rules: &MatchRules, policy: DuplicatePolicy) -> Option<(u64, String)> {
+        if policy == DuplicatePolicy::Create {
+            return None;
+        }
+        let keys = match_keys(p);
+        let mut seen = BTreeSet::new();
+        let near = keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k)));
+        for k in near {
+            for &i in self.by_key.get(&k).into_iter().flatten() {
+                if seen.insert(i) {
+                    let (row, other) = &self.profiles[i];
+                    if let Some(m) = rules.duplicate(p, other) {
+                        return Some((*row, describe(&m)));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn add(&mut self, row: u64, mut p: MatchProfile) {
+        let keys = match_keys(&p);
+        let i = self.profiles.len();
+        for k in keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k))) {
+            self.by_key.entry(k).or_default().push(i);
+        }
+        p.code = format!("row {row}");
+        self.profiles.push((row, p));
+    }
+}
