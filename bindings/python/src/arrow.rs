@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Int64Builder, ListBuilder, StringBuilder,
+    BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
 };
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
@@ -333,6 +333,12 @@ impl<'a, T> Columns<'a, T> {
         let mut b = Int64Builder::with_capacity(self.rows.len());
         self.rows.iter().for_each(|r| b.append_option(f(r)));
         self.push(Field::new(name, DataType::Int64, true), Arc::new(b.finish()))
+    }
+
+    pub(crate) fn float(self, name: &str, f: impl Fn(&T) -> Option<f64>) -> Self {
+        let mut b = Float64Builder::with_capacity(self.rows.len());
+        self.rows.iter().for_each(|r| b.append_option(f(r)));
+        self.push(Field::new(name, DataType::Float64, true), Arc::new(b.finish()))
     }
 
     pub(crate) fn count(self, name: &str, f: impl Fn(&T) -> u64) -> Self {

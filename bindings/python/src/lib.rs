@@ -4,6 +4,7 @@
 
 mod arrow;
 mod convert;
+mod dedup;
 mod errors;
 mod sales;
 mod service;
@@ -198,6 +199,18 @@ impl PyCrm {
     #[getter]
     fn sales(slf: Py<Self>) -> sales::Sales {
         sales::Sales { crm: slf }
+    }
+
+    /// Duplicates: the check on create, the scan, not-duplicate marks, merge and undo.
+    #[getter]
+    fn duplicates(slf: Py<Self>) -> dedup::Duplicates {
+        dedup::Duplicates { crm: slf }
+    }
+
+    /// Files: import templates, import, streamed export.
+    #[getter]
+    fn files(slf: Py<Self>) -> dedup::Files {
+        dedup::Files { crm: slf }
     }
 
     /// Service operations: tickets, SLAs, the knowledge base, the service report.
@@ -549,7 +562,7 @@ fn missing(field: &str) -> PyErr {
 }
 
 /// Keyword filters → `CustomerFilter`.
-fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilter> {
+pub(crate) fn customer_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<CustomerFilter> {
     let mut f = CustomerFilter::default();
     let Some(filters) = filters else { return Ok(f) };
     for (key, value) in filters.iter() {
@@ -740,6 +753,10 @@ fn generate_field_key() -> Vec<u8> {
 fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCrm>()?;
     m.add_class::<Customers>()?;
+    m.add_class::<dedup::Duplicates>()?;
+    m.add_class::<dedup::Files>()?;
+    m.add_class::<dedup::ScanResult>()?;
+    m.add_class::<dedup::ImportReport>()?;
     m.add_class::<Customer>()?;
     m.add_class::<Contact>()?;
     m.add_class::<Interaction>()?;

@@ -17,6 +17,10 @@ use crate::sales_facade::{decode, setting_write};
 const MATCH_RULES: &str = "dedup.rules";
 const NOT_DUPLICATES: &str = "dedup.not_duplicates";
 
+/// Stored profiles read during one operation, by id (None: deleted).
+#[derive(Debug, Default)]
+pub(crate) struct ProfileCache(std::collections::HashMap<CustomerId, Option<MatchProfile>>);
+
 /// What [`Crm::create_customer_checked`] does when the new customer has likely duplicates.
 ///
 /// ```
@@ -136,12 +140,34 @@ impl Crm {
         rules: &MatchRules,
         not_duplicates: &NotDuplicates,
     ) -> Result<Vec<MatchCandidate>> {
+        self.candidates_cached(profile, rules, not_duplicates, &mut ProfileCache::default())
+    }
+
+    /// [`Crm::candidates`], reading each stored profile once per `cache` (an import checks
+    /// many rows against the same neighbours).
+    pub(crate) fn candidates_cached(
+        &self,
+        profile: &MatchProfile,
+        rules: &MatchRules,
+        not_duplicates: &NotDuplicates,
+        cache: &mut ProfileCache,
+    ) -> Result<Vec<MatchCandidate>> {
         let ids = self.store.customers_by_match_keys(&match_keys(profile), ScanOptions::default().max_block)?;
         let mut found = Vec::new();
         for id in ids.into_iter().filter(|id| *id != profile.id && !not_duplicates.contains(profile.id, *id)) {
-            let Some(other) = self.store.customer(id)?.filter(|c| !c.is_deleted()) else { continue };
-            let other = MatchProfile::of(&other, &self.store.contacts_of(id)?);
-            found.extend(rules.duplicate(profile, &other));
+            let other = match cache.0.get(&id) {
+                Some(p) => p,
+                None => {
+                    let p = match self.store.customer(id)?.filter(|c| !c.is_deleted()) {
+                        Some(c) => Some(MatchProfile::of(&c, &self.store.contacts_of(id)?)),
+                        None => None,
+                    };
+                    cache.0.entry(id).or_insert(p)
+                }
+            };
+            if let Some(other) = other {
+                found.extend(rules.duplicate(profile, other));
+            }
         }
         found.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
         Ok(found)

@@ -14,7 +14,7 @@ use guanxi_core::{
 };
 
 use crate::crm::{Crm, log};
-use crate::dedup_facade::input_profile;
+use crate::dedup_facade::{ProfileCache, input_profile};
 use crate::sales_facade::{decode, setting_write};
 use crate::table::{FileFormat, Table, read_table};
 
@@ -492,6 +492,7 @@ impl Crm {
         let ctx = self.validation_context()?;
         let rules = self.load_match_rules()?;
         let mut batch = FileIndex::default();
+        let mut cache = ProfileCache::default();
         let mut plans: Vec<(u64, Plan)> = Vec::new();
         let mut touched: HashMap<CustomerId, u64> = HashMap::new();
         for (n, (row, cells)) in table.rows.iter().enumerate() {
@@ -550,7 +551,7 @@ impl Crm {
             let existing: Option<(CustomerId, String)> = match &by_code {
                 Some(c) => Some((c.id, format!("has the code of {} {}", c.code, c.name))),
                 None if options.on_duplicate == DuplicatePolicy::Create => None,
-                None => self.best_candidate(&profile, &rules)?.map(|m| (m.id, describe(&m))),
+                None => self.best_candidate(&profile, &rules, &mut cache)?.map(|m| (m.id, describe(&m))),
             };
             if let Some((earlier, why)) = batch.duplicate(&profile, &rules, options.on_duplicate) {
                 report.skipped.push(SkippedRow {
@@ -637,8 +638,13 @@ impl Crm {
     }
 
     /// The stored customer a profile most likely duplicates.
-    fn best_candidate(&self, profile: &MatchProfile, rules: &MatchRules) -> Result<Option<MatchCandidate>> {
-        Ok(self.candidates(profile, rules, &NotDuplicates::new())?.into_iter().next())
+    fn best_candidate(
+        &self,
+        profile: &MatchProfile,
+        rules: &MatchRules,
+        cache: &mut ProfileCache,
+    ) -> Result<Option<MatchCandidate>> {
+        Ok(self.candidates_cached(profile, rules, &NotDuplicates::new(), cache)?.into_iter().next())
     }
 }
 

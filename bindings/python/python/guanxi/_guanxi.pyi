@@ -14,6 +14,10 @@ from typing_extensions import Self
 __all__ = [
     "Crm",
     "Customers",
+    "Duplicates",
+    "Files",
+    "ScanResult",
+    "ImportReport",
     "Customer",
     "Contact",
     "Interaction",
@@ -312,6 +316,84 @@ class Table:
     def to_arrow(self) -> Any: ...
     def to_pandas(self) -> Any: ...
     def to_polars(self) -> Any: ...
+
+@final
+class ScanResult:
+    @property
+    def pairs(self) -> Table: ...
+    @property
+    def members(self) -> Table: ...
+    @property
+    def stats(self) -> dict[str, int]: ...
+
+@final
+class Duplicates:
+    def find(self, name: str, **fields: Any) -> builtins.list[dict[str, Any]]: ...
+    def of(self, id: _IdLike) -> builtins.list[dict[str, Any]]: ...
+    def create(
+        self, name: str, *, on_duplicate: Literal["allow", "warn", "block", "link"] = "warn", **fields: Any
+    ) -> dict[str, Any]: ...
+    def scan(self, **filters: Any) -> ScanResult: ...
+    def mark_not_duplicate(self, a: _IdLike, b: _IdLike) -> None: ...
+    def plan_merge(
+        self,
+        survivor: _IdLike,
+        merged: Sequence[_IdLike],
+        *,
+        policy: Literal["most_recent", "most_complete"] = "most_recent",
+        choose: Mapping[str, _IdLike] | None = None,
+    ) -> dict[str, Any]: ...
+    def merge(
+        self,
+        survivor: _IdLike,
+        merged: Sequence[_IdLike],
+        *,
+        policy: Literal["most_recent", "most_complete"] = "most_recent",
+        choose: Mapping[str, _IdLike] | None = None,
+    ) -> dict[str, Any]: ...
+    def undo_merge(self, merge_id: str) -> None: ...
+    def merged_into(self, id: _IdLike) -> uuid.UUID | None: ...
+
+@final
+class ImportReport:
+    @property
+    def rows(self) -> int: ...
+    @property
+    def created(self) -> builtins.list[uuid.UUID]: ...
+    @property
+    def updated(self) -> builtins.list[uuid.UUID]: ...
+    @property
+    def linked(self) -> builtins.list[uuid.UUID]: ...
+    @property
+    def skipped(self) -> Table: ...
+    @property
+    def rejected(self) -> Table: ...
+    @property
+    def ignored_columns(self) -> builtins.list[str]: ...
+    @property
+    def committed(self) -> bool: ...
+
+@final
+class Files:
+    @staticmethod
+    def template(format: Literal["csv", "xlsx"] = "csv") -> bytes: ...
+    def import_customers(
+        self,
+        data: bytes,
+        *,
+        columns: Mapping[str, str] | None = None,
+        on_duplicate: Literal["skip", "update", "create", "link"] = "skip",
+        mode: Literal["all_or_nothing", "keep_good"] = "all_or_nothing",
+        progress: Callable[[int, int], object] | None = None,
+    ) -> ImportReport: ...
+    def export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        entity: Literal["customers", "contacts", "interactions"] = "customers",
+        format: Literal["csv", "xlsx", "jsonl"] = "csv",
+        **filters: Any,
+    ) -> int: ...
 
 @final
 class Stage:
@@ -934,6 +1016,10 @@ class Crm:
     def sales(self) -> Sales: ...
     @property
     def service(self) -> Service: ...
+    @property
+    def duplicates(self) -> Duplicates: ...
+    @property
+    def files(self) -> Files: ...
     @property
     def closed(self) -> bool: ...
     def as_user(self, user: str) -> Crm: ...

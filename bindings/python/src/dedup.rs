@@ -1,0 +1,380 @@
+//! Duplicates and files in Python: `crm.duplicates` (check, create with a policy, the scan as
+//! Arrow tables, not-duplicate marks, merge and undo) and `crm.files` (import templates,
+//! import with a progress callback, streamed export to a file).
+
+use std::collections::BTreeMap;
+
+use guanxi::dedup::{self as core, MergeRequest, Survivorship};
+use guanxi::{
+    CustomerId, DuplicatePolicy, ExportEntity, FileFormat, ImportField, ImportMode, ImportOptions, OnDuplicate,
+};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use crate::arrow::{Columns, Table, arrow_err};
+use crate::convert::{Customer, customer_id_from, invalid_arg, json_to_py, new_customer};
+use crate::{PyCrm, customer_filter};
+
+fn on_duplicate(s: &str) -> PyResult<OnDuplicate> {
+    Ok(match s {
+        "allow" => OnDuplicate::Allow,
+        "warn" => OnDuplicate::Warn,
+        "block" => OnDuplicate::Block,
+        "link" => OnDuplicate::Link,
+        _ => return Err(invalid_arg("on_duplicate", "must be allow, warn, block or link")),
+    })
+}
+
+fn survivorship(s: &str) -> PyResult<Survivorship> {
+    Ok(match s {
+        "most_recent" => Survivorship::MostRecent,
+        "most_complete" => Survivorship::MostComplete,
+        _ => return Err(invalid_arg("policy", "must be most_recent or most_complete")),
+    })
+}
+
+fn file_format(s: &str) -> PyResult<FileFormat> {
+    Ok(match s {
+        "csv" => FileFormat::Csv,
+        "xlsx" => FileFormat::Xlsx,
+        "jsonl" => FileFormat::JsonLines,
+        _ => return Err(invalid_arg("format", "must be csv, xlsx or jsonl")),
+    })
+}
+
+/// A likely duplicate as a dict: id, code, name, score, and reasons (dicts with field,
+/// similarity, value, other) plus `explanation` (the reasons as sentences).
+fn candidate<'py>(py: Python<'py>, c: &core::MatchCandidate) -> PyResult<Bound<'py, PyAny>> {
+    let mut v = serde_json::to_value(c).map_err(|e| invalid_arg("candidate", &e.to_string()))?;
+    if let Some(o) = v.as_object_mut() {
+        let text: Vec<String> = c.reasons.iter().map(ToString::to_string).collect();
+        o.insert("explanation".into(), text.into());
+    }
+    let d = json_to_py(py, &v)?;
+    d.set_item("id", c.id.0)?;
+    Ok(d)
+}
+
+fn candidates<'py>(py: Python<'py>, cs: &[core::MatchCandidate]) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    cs.iter().map(|c| candidate(py, c)).collect()
+}
+
+fn merge_request(
+    survivor: &Bound<'_, PyAny>,
+    merged: Vec<Bound<'_, PyAny>>,
+    policy: &str,
+    choose: Option<BTreeMap<String, Bound<'_, PyAny>>>,
+) -> PyResult<MergeRequest> {
+    let ids: Vec<CustomerId> = merged.iter().map(customer_id_from).collect::<PyResult<_>>()?;
+    let mut r = MergeRequest::new(customer_id_from(survivor)?, ids).policy(survivorship(policy)?);
+    for (field, id) in choose.unwrap_or_default() {
+        r = r.choose(field, customer_id_from(&id)?);
+    }
+    Ok(r)
+}
+
+/// The result of a scan: `pairs` (one row per scored link of a cluster) and `members` (one
+/// row per customer of a cluster) as Arrow tables, and `stats`.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct ScanResult {
+    #[pyo3(get)]
+    pairs: Py<Table>,
+    #[pyo3(get)]
+    members: Py<Table>,
+    #[pyo3(get)]
+    stats: Py<PyAny>,
+}
+
+/// Duplicate operations of a `Crm` (`crm.duplicates`).
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Duplicates {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Duplicates {
+    /// The likely duplicates of a customer not yet created (`create`'s arguments), best first.
+    #[pyo3(signature = (name, **fields))]
+    fn find<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let input = new_customer(name, fields)?;
+        let found = self.crm.get().run(py, |c, a| c.find_duplicates(a, &input))?;
+        candidates(py, &found)
+    }
+
+    /// The likely duplicates of a stored customer, best first.
+    fn of<'py>(&self, py: Python<'py>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        let id = customer_id_from(id)?;
+        let found = self.crm.get().run(py, |c, a| c.duplicates_of(a, id))?;
+        candidates(py, &found)
+    }
+
+    /// Creates a customer after a duplicate check; `on_duplicate` is "allow", "warn" (create
+    /// and report), "block" (raise DuplicateError) or "link" (add tags and new contacts to the
+    /// best match instead). Returns {"customer", "created", "duplicates"}.
+    #[pyo3(signature = (name, *, on_duplicate = "warn", **fields))]
+    fn create<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        on_duplicate: &str,
+        fields: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (input, policy) = (new_customer(name, fields)?, self::on_duplicate(on_duplicate)?);
+        let done = self.crm.get().run(py, |c, a| c.create_customer_checked(a, input, policy))?;
+        let d = PyDict::new(py);
+        d.set_item("customer", Customer(done.customer))?;
+        d.set_item("created", done.created)?;
+        d.set_item("duplicates", candidates(py, &done.duplicates)?)?;
+        Ok(d)
+    }
+
+    /// Scans the customers matching the keyword filters (as `customers.list` takes) for
+    /// clusters of likely duplicates.
+    #[pyo3(signature = (**filters))]
+    fn scan(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<ScanResult> {
+        let filter = customer_filter(filters)?;
+        let (clusters, stats) = self.crm.get().run(py, |c, a| {
+            let mut clusters = Vec::new();
+            let stats = c.scan_duplicates(a, &filter, |cl| clusters.push(cl))?;
+            Ok((clusters, stats))
+        })?;
+        let mut links = Vec::new();
+        let mut members = Vec::new();
+        for (n, cl) in clusters.iter().enumerate() {
+            members.extend(cl.members.iter().map(|m| (n as i64, *m, cl.score)));
+            links.extend(cl.links.iter().map(|l| (n as i64, l)));
+        }
+        let pairs = Columns::new(&links)
+            .int("cluster", |(n, _)| Some(*n))
+            .text("customer_id", |(_, l)| Some(l.from.to_string()))
+            .text("other_id", |(_, l)| Some(l.to.id.to_string()))
+            .text("other_code", |(_, l)| Some(&l.to.code))
+            .text("other_name", |(_, l)| Some(&l.to.name))
+            .float("score", |(_, l)| Some(l.to.score))
+            .text("reasons", |(_, l)| Some(l.to.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+            .finish()
+            .map_err(arrow_err)?;
+        let members = Columns::new(&members)
+            .int("cluster", |(n, _, _)| Some(*n))
+            .text("customer_id", |(_, m, _)| Some(m.to_string()))
+            .finish()
+            .map_err(arrow_err)?;
+        let stats = json_to_py(py, &serde_json::to_value(stats).map_err(|e| invalid_arg("stats", &e.to_string()))?)?;
+        Ok(ScanResult { pairs: Py::new(py, pairs)?, members: Py::new(py, members)?, stats: stats.unbind() })
+    }
+
+    /// Marks two customers as not duplicates: never proposed again.
+    fn mark_not_duplicate(&self, py: Python<'_>, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (x, y) = (customer_id_from(a)?, customer_id_from(b)?);
+        self.crm.get().run(py, |c, actor| c.mark_not_duplicate(actor, x, y))
+    }
+
+    /// What merging `merged` into `survivor` would do (nothing is written): {"survivor",
+    /// "fields", "tags_added", "contacts", "interactions", "opportunities", "tickets", "tasks"}.
+    /// `policy`: "most_recent" or "most_complete"; `choose`: {field: customer id}.
+    #[pyo3(signature = (survivor, merged, *, policy = "most_recent", choose = None))]
+    fn plan_merge<'py>(
+        &self,
+        py: Python<'py>,
+        survivor: &Bound<'_, PyAny>,
+        merged: Vec<Bound<'_, PyAny>>,
+        policy: &str,
+        choose: Option<BTreeMap<String, Bound<'_, PyAny>>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let request = merge_request(survivor, merged, policy, choose)?;
+        let plan = self.crm.get().run(py, |c, a| c.plan_merge(a, &request))?;
+        plan_dict(py, plan)
+    }
+
+    /// Merges; returns the plan's dict with "merge_id" added (for `undo_merge`).
+    #[pyo3(signature = (survivor, merged, *, policy = "most_recent", choose = None))]
+    fn merge<'py>(
+        &self,
+        py: Python<'py>,
+        survivor: &Bound<'_, PyAny>,
+        merged: Vec<Bound<'_, PyAny>>,
+        policy: &str,
+        choose: Option<BTreeMap<String, Bound<'_, PyAny>>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let request = merge_request(survivor, merged, policy, choose)?;
+        let done = self.crm.get().run(py, |c, a| c.merge_customers(a, &request))?;
+        let d = plan_dict(py, done.plan)?;
+        d.set_item("merge_id", done.merge_id)?;
+        Ok(d)
+    }
+
+    /// Undoes a merge: every record back as it was.
+    fn undo_merge(&self, py: Python<'_>, merge_id: &str) -> PyResult<()> {
+        self.crm.get().run(py, |c, a| c.undo_merge(a, merge_id))
+    }
+
+    /// The survivor a merged customer now lives on (None if it was not merged).
+    fn merged_into(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Option<uuid::Uuid>> {
+        let id = customer_id_from(id)?;
+        Ok(self.crm.get().run(py, |c, a| c.merged_into(a, id))?.map(|s| s.0))
+    }
+}
+
+fn plan_dict(py: Python<'_>, plan: guanxi::MergePlan) -> PyResult<Bound<'_, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("survivor", Customer(plan.survivor))?;
+    d.set_item("merged", plan.merged.iter().map(|m| m.id.0).collect::<Vec<_>>())?;
+    let fields = serde_json::to_value(&plan.fields).map_err(|e| invalid_arg("fields", &e.to_string()))?;
+    d.set_item("fields", json_to_py(py, &fields)?)?;
+    d.set_item("tags_added", plan.tags_added)?;
+    d.set_item("contacts", plan.contacts.iter().map(|x| x.0).collect::<Vec<_>>())?;
+    d.set_item("interactions", plan.interactions.iter().map(|x| x.0).collect::<Vec<_>>())?;
+    d.set_item("opportunities", plan.opportunities.iter().map(|x| x.0).collect::<Vec<_>>())?;
+    d.set_item("tickets", plan.tickets.iter().map(|x| x.0).collect::<Vec<_>>())?;
+    d.set_item("tasks", plan.tasks.iter().map(|x| x.0).collect::<Vec<_>>())?;
+    Ok(d)
+}
+
+/// What an import did: ids created / updated / linked, `skipped` and `rejected` as Arrow
+/// tables (row, column, value, reason), the ignored headers, and whether it was committed.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all)]
+pub struct ImportReport {
+    rows: u64,
+    created: Vec<uuid::Uuid>,
+    updated: Vec<uuid::Uuid>,
+    linked: Vec<uuid::Uuid>,
+    skipped: Py<Table>,
+    rejected: Py<Table>,
+    ignored_columns: Vec<String>,
+    committed: bool,
+}
+
+#[pymethods]
+impl ImportReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "ImportReport(rows={}, created={}, updated={}, linked={}, committed={})",
+            self.rows,
+            self.created.len(),
+            self.updated.len(),
+            self.linked.len(),
+            if self.committed { "True" } else { "False" }
+        )
+    }
+}
+
+/// File operations of a `Crm` (`crm.files`): import and export.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Files {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Files {
+    /// An import template: "csv" (UTF-8 with BOM) or "xlsx", Chinese headers, one example row.
+    #[staticmethod]
+    #[pyo3(signature = (format = "csv"))]
+    fn template<'py>(py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
+        let bytes = guanxi::Crm::import_template(file_format(format)?).map_err(crate::errors::to_py)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// Imports customers from the bytes of a CSV or .xlsx file. `columns`: {header: field
+    /// key} for headers not named like a field; `on_duplicate`: "skip", "update", "create" or
+    /// "link"; `mode`: "all_or_nothing" or "keep_good"; `progress(done, total)` is called every
+    /// 1,000 rows and at the end.
+    #[pyo3(signature = (data, *, columns = None, on_duplicate = "skip", mode = "all_or_nothing", progress = None))]
+    fn import_customers(
+        &self,
+        py: Python<'_>,
+        data: Vec<u8>,
+        columns: Option<BTreeMap<String, String>>,
+        on_duplicate: &str,
+        mode: &str,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<ImportReport> {
+        let mut options = ImportOptions::default();
+        for (header, key) in columns.unwrap_or_default() {
+            let field = ImportField::ALL
+                .iter()
+                .copied()
+                .find(|f| f.key() == key)
+                .ok_or_else(|| invalid_arg(&format!("columns.{header}"), "is not an import field"))?;
+            options = options.column(header, field);
+        }
+        options.on_duplicate = match on_duplicate {
+            "skip" => DuplicatePolicy::Skip,
+            "update" => DuplicatePolicy::Update,
+            "create" => DuplicatePolicy::Create,
+            "link" => DuplicatePolicy::Link,
+            _ => return Err(invalid_arg("on_duplicate", "must be skip, update, create or link")),
+        };
+        options.mode = match mode {
+            "all_or_nothing" => ImportMode::AllOrNothing,
+            "keep_good" => ImportMode::KeepGood,
+            _ => return Err(invalid_arg("mode", "must be all_or_nothing or keep_good")),
+        };
+        let r = self.crm.get().run(py, |c, a| {
+            c.import_customers(a, &data, &options, |p| {
+                if let Some(cb) = &progress {
+                    Python::attach(|py| {
+                        if let Err(err) = cb.call1(py, (p.done, p.total)) {
+                            // A failing callback must not break the import.
+                            err.write_unraisable(py, None);
+                        }
+                    });
+                }
+            })
+        })?;
+        let skipped = Columns::new(&r.skipped)
+            .count("row", |s| s.row)
+            .text("existing", |s| s.existing.map(|e| e.to_string()))
+            .text("reason", |s| Some(&s.reason))
+            .finish()
+            .map_err(arrow_err)?;
+        let rejected = Columns::new(&r.rejected)
+            .count("row", |e| e.row)
+            .text("column", |e| e.column.as_deref())
+            .text("value", |e| e.value.as_deref())
+            .text("reason", |e| Some(&e.reason))
+            .finish()
+            .map_err(arrow_err)?;
+        let ids = |v: &[CustomerId]| v.iter().map(|c| c.0).collect();
+        Ok(ImportReport {
+            rows: r.rows,
+            created: ids(&r.created),
+            updated: ids(&r.updated),
+            linked: ids(&r.linked),
+            skipped: Py::new(py, skipped)?,
+            rejected: Py::new(py, rejected)?,
+            ignored_columns: r.ignored_columns,
+            committed: r.committed,
+        })
+    }
+
+    /// Streams "customers", "contacts" or "interactions" of the customers matching the keyword
+    /// filters into a new file at `path` as "csv", "xlsx" or "jsonl"; returns the row count.
+    /// Needs elevation when access control is on.
+    #[pyo3(signature = (path, *, entity = "customers", format = "csv", **filters))]
+    fn export(
+        &self,
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        entity: &str,
+        format: &str,
+        filters: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<u64> {
+        let entity = match entity {
+            "customers" => ExportEntity::Customers,
+            "contacts" => ExportEntity::Contacts,
+            "interactions" => ExportEntity::Interactions,
+            _ => return Err(invalid_arg("entity", "must be customers, contacts or interactions")),
+        };
+        let (format, filter) = (file_format(format)?, customer_filter(filters)?);
+        self.crm.get().run(py, |c, a| {
+            let file = std::fs::File::create(&path)
+                .map_err(|e| guanxi::StorageError::with_source(format!("cannot create {}", path.display()), e))?;
+            c.export_to(a, entity, &filter, format, std::io::BufWriter::new(file))
+        })
+    }
+}

@@ -1,0 +1,139 @@
+"""Duplicates and files from Python: the check on create and its policies, the scan as Arrow
+tables checked against a pure-Python pairing, not-duplicate marks, merge and undo, import
+(encodings, per-row errors, policies, re-runs, progress) and streamed export that imports back."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import polars as pl
+import pyarrow as pa
+import pytest
+
+import guanxi
+
+
+def test_find_and_create_policies(crm: guanxi.Crm) -> None:
+    first = crm.customers.create("深圳市星河科技有限公司", contacts=[{"name": "张伟", "phone": "13812345678"}])
+    found = crm.duplicates.find("星河", contacts=[{"name": "王", "phone": "138 1234 5678"}])
+    assert [c["id"] for c in found] == [first.id]
+    assert found[0]["explanation"] == [f"same phone as {first.code} 深圳市星河科技有限公司"]
+    assert found[0]["reasons"][0]["field"] == "phone" and found[0]["score"] >= 0.9
+
+    same_phone = [{"name": "王", "phone": "+86 138-1234-5678"}]
+    with pytest.raises(guanxi.DuplicateError):
+        crm.duplicates.create("星河", on_duplicate="block", contacts=same_phone)
+    assert len(crm.customers.list()) == 1
+    linked = crm.duplicates.create("星河", on_duplicate="link", tags=["展会"], contacts=same_phone)
+    assert linked["created"] is False and linked["customer"].id == first.id
+    assert "展会" in crm.customers.get(first.id).tags
+    warned = crm.duplicates.create("深圳市星河科技有限公司", on_duplicate="warn")
+    assert warned["created"] and warned["duplicates"][0]["id"] == first.id
+    with pytest.raises(guanxi.ValidationError):
+        crm.duplicates.create("x", on_duplicate="sometimes")
+
+
+def test_scan_tables_match_a_pure_python_pairing(crm: guanxi.Crm) -> None:
+    names = ["华为技术有限公司", "华为技术股份有限公司", "华为技术集团", "星河科技", "星河科技有限公司", "北辰集团"]
+    rows = crm.customers.create_many([{"name": n} for n in names])
+    result = crm.duplicates.scan()
+    pairs = pa.table(result.pairs)
+    members = pl.DataFrame(result.members)
+    assert result.stats["profiles"] == 6 and result.stats["clusters"] == 2
+    # Reference: customers whose names agree once the legal form is dropped.
+    def key(n: str) -> str:
+        for suffix in ["股份有限公司", "有限公司", "集团"]:
+            n = n.removesuffix(suffix)
+        return n
+
+    groups: dict[str, set[str]] = {}
+    for r in rows:
+        groups.setdefault(key(r.name), set()).add(str(r.id))
+    expected = {frozenset(g) for g in groups.values() if len(g) > 1}
+    got = {frozenset(g["customer_id"].to_list()) for _, g in members.group_by("cluster")}
+    assert got == expected
+    assert set(pairs.column_names) >= {"cluster", "customer_id", "other_id", "score", "reasons"}
+    assert all(s >= 0.8 for s in pairs.column("score").to_pylist())
+
+    a, b = rows[0].id, rows[1].id
+    crm.duplicates.mark_not_duplicate(a, b)
+    assert b not in [c["id"] for c in crm.duplicates.of(a)]
+    assert crm.duplicates.scan().stats["excluded_pairs"] == 1
+
+
+def test_merge_plan_apply_and_undo(crm: guanxi.Crm) -> None:
+    a = crm.customers.create("华为技术有限公司", contacts=[{"name": "张伟"}])
+    b = crm.customers.create("华为技术股份有限公司", address="深圳市龙岗区坂田", tags=["VIP"], contacts=[{"name": "李娜"}])
+    crm.customers.log_interaction(b.id, "call", "电话回访")
+    plan = crm.duplicates.plan_merge(a.id, [b.id], policy="most_complete")
+    assert plan["survivor"].address == "深圳市龙岗区坂田" and plan["tags_added"] == ["VIP"]
+    assert len(plan["contacts"]) == 1 and len(plan["interactions"]) == 1
+    assert len(crm.customers.contacts(a.id)) == 1  # a plan writes nothing
+
+    done = crm.duplicates.merge(a.id, [b.id], choose={"name": b.id})
+    assert done["survivor"].name == "华为技术股份有限公司"
+    assert len(crm.customers.contacts(a.id)) == 2 and len(crm.customers.interactions(a.id)) == 1
+    assert crm.duplicates.merged_into(b.id) == a.id
+    with pytest.raises(guanxi.NotFoundError):
+        crm.customers.get(b.id)
+
+    crm.duplicates.undo_merge(done["merge_id"])
+    assert crm.duplicates.merged_into(b.id) is None
+    assert [c.name for c in crm.customers.contacts(b.id)] == ["李娜"]
+    assert crm.customers.get(a.id).name == "华为技术有限公司" and "VIP" not in crm.customers.get(a.id).tags
+    with pytest.raises(guanxi.InvalidStateError):
+        crm.duplicates.undo_merge(done["merge_id"])
+
+
+def test_import_errors_policies_and_reruns(crm: guanxi.Crm) -> None:
+    text = "客户名称,手机,省份,备注\n好公司,13800000001,广东,x\n坏电话,12345,,\n坏省份,,火星,\n"
+    gbk = text.encode("gbk")
+    report = crm.files.import_customers(gbk)
+    assert not report.committed and len(crm.customers.list()) == 0
+    rejected = pa.table(report.rejected).to_pylist()
+    assert [(r["row"], r["column"], r["value"]) for r in rejected] == [(3, "手机", "12345"), (4, "省份", "火星")]
+    assert report.ignored_columns == ["备注"]
+
+    seen: list[tuple[int, int]] = []
+    report = crm.files.import_customers(gbk, mode="keep_good", progress=lambda done, total: seen.append((done, total)))
+    assert report.committed and len(report.created) == 1 and seen[-1] == (3, 3)
+    again = crm.files.import_customers(gbk, mode="keep_good")
+    assert again.created == [] and "already imported" in pa.table(again.skipped).column("reason")[0].as_py()
+
+    # A mapped header, and the update policy against the stored customer.
+    update = "公司,来源\n好公司有限公司,官网\n".encode()
+    report = crm.files.import_customers(update, columns={"公司": "name"}, on_duplicate="update")
+    assert len(report.updated) == 1 and crm.customers.get(report.updated[0]).source == "官网"
+    with pytest.raises(guanxi.ValidationError):
+        crm.files.import_customers(b"\xff\xfe\x00\xd8")
+    with pytest.raises(guanxi.ValidationError):
+        crm.files.import_customers(update, on_duplicate="merge")
+
+
+def test_templates_and_exports_round_trip(crm: guanxi.Crm, tmp_path: Path) -> None:
+    csv_template = guanxi.Files.template("csv")
+    assert csv_template.decode("utf-8-sig").startswith("客户编号,客户名称")
+    report = crm.files.import_customers(csv_template)
+    assert len(report.rejected) == 0 and len(report.created) == 1
+    xlsx_template = guanxi.Files.template("xlsx")
+    assert xlsx_template[:2] == b"PK"
+    report = crm.files.import_customers(xlsx_template)
+    assert len(report.created) == 0 and len(report.skipped) == 1  # the same example row
+    for i in range(20):
+        crm.customers.create(f"客户{i:02}", tags=["VIP"] if i % 2 else [], contacts=[{"name": f"人{i}", "phone": f"1390000{i:04}"}])
+    out = tmp_path / "vip.csv"
+    assert crm.files.export(out, tag="VIP") == 11  # ten, and the template's example
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert len(rows) == 11 and all(r["客户编号"].startswith("C") for r in rows)
+    report = crm.files.import_customers(out.read_bytes())
+    assert report.created == [] and len(report.skipped) == 11
+    jsonl = tmp_path / "contacts.jsonl"
+    assert crm.files.export(jsonl, entity="contacts", format="jsonl") == 21
+    assert all("customer_id" in json.loads(line) for line in jsonl.read_text().splitlines())
+    xlsx = tmp_path / "all.xlsx"
+    assert crm.files.export(xlsx, format="xlsx") == 21
+    report = crm.files.import_customers(xlsx.read_bytes())
+    assert report.created == [] and len(report.skipped) == 21
