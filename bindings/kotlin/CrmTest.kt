@@ -345,6 +345,74 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.searchArticles(ArticleQuery(text = "退款", limit = 1u)).size == 1) { "limit" }
         }
     },
+    "duplicates: check on create, policies, scan and not-duplicate marks" to {
+        Crm.inMemory("alice").use { crm ->
+            val first = crm.createCustomer(
+                NewCustomer(name = "华为技术有限公司", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678"))))
+            )
+            val again = NewCustomer(name = "华为技术股份有限公司", tags = listOf("展会"))
+            val found = crm.findDuplicates(again)
+            check(found.map { it.id } == listOf(first.id)) { "found $found" }
+            check(found[0].reasons[0].text == "same name as ${first.code} 华为技术有限公司") { "reason ${found[0].reasons}" }
+            assertThrows<CrmException.Duplicate> { crm.createCustomerChecked(again, OnDuplicate.BLOCK) }
+            check(crm.countCustomers(CustomerFilter()) == 1UL) { "blocked: nothing written" }
+            val linked = crm.createCustomerChecked(again, OnDuplicate.LINK)
+            check(!linked.created && linked.customer.id == first.id && "展会" in linked.customer.tags) { "linked $linked" }
+            val warned = crm.createCustomerChecked(again, OnDuplicate.WARN)
+            check(warned.created && warned.duplicates[0].id == first.id) { "warned $warned" }
+            val scan = crm.scanDuplicates(CustomerFilter())
+            check(scan.profiles == 2UL && scan.clusters.single().members.toSet() == setOf(first.id, warned.customer.id)) { "scan $scan" }
+            crm.markNotDuplicate(first.id, warned.customer.id)
+            check(crm.scanDuplicates(CustomerFilter()).clusters.isEmpty()) { "marked pair proposed again" }
+            check(crm.duplicatesOf(first.id).isEmpty()) { "duplicatesOf after the mark" }
+        }
+    },
+    "merge with a plan, tombstones and undo" to {
+        Crm.inMemory("alice").use { crm ->
+            val a = crm.createCustomer(NewCustomer(name = "星河科技", contacts = listOf(NewContact(name = "张伟"))))
+            val b = crm.createCustomer(
+                NewCustomer(name = "星河科技有限公司", address = "北京市海淀区", tags = listOf("VIP"), contacts = listOf(NewContact(name = "李娜")))
+            )
+            val request = MergeRequest(survivor = a.id, merged = listOf(b.id), policy = Survivorship.MOST_COMPLETE)
+            val plan = crm.planMerge(request)
+            check(plan.survivor.address == "北京市海淀区" && plan.tagsAdded == listOf("VIP") && plan.contacts.size == 1) { "plan $plan" }
+            check(crm.contacts(a.id).size == 1) { "a plan writes nothing" }
+            val done = crm.mergeCustomers(request)
+            check(crm.contacts(a.id).size == 2 && crm.mergedInto(b.id) == a.id) { "merged" }
+            assertThrows<CrmException.NotFound> { crm.customer(b.id) }
+            crm.undoMerge(done.mergeId)
+            check(crm.mergedInto(b.id) == null && crm.contacts(b.id).single().name == "李娜") { "undone" }
+            check("VIP" !in crm.customer(a.id).tags) { "survivor lost the merged tag" }
+            assertThrows<CrmException.InvalidState> { crm.undoMerge(done.mergeId) }
+        }
+    },
+    "import with errors, policies, progress; export that imports back" to {
+        Crm.inMemory("alice").use { crm ->
+            val file = "客户名称,手机,省份\n好公司,13800000001,广东\n坏电话,12345,\n".toByteArray(charset("GBK"))
+            val none = crm.importCustomers(file, ImportOptions())
+            check(!none.committed && none.rejected.single().row == 3UL && none.rejected.single().column == "手机") { "rejected $none" }
+            check(crm.countCustomers(CustomerFilter()) == 0UL) { "all or nothing" }
+            val seen = mutableListOf<Pair<ULong, ULong>>()
+            val listener = object : ImportProgressListener {
+                override fun onProgress(done: ULong, total: ULong) { seen.add(done to total) }
+            }
+            val good = crm.importCustomersWithProgress(file, ImportOptions(mode = ImportMode.KEEP_GOOD), listener)
+            check(good.committed && good.created.size == 1 && seen.last() == (2UL to 2UL)) { "keep good $good $seen" }
+            val rerun = crm.importCustomers(file, ImportOptions(mode = ImportMode.KEEP_GOOD))
+            check(rerun.created.isEmpty() && rerun.skipped.size == 2) { "re-run $rerun" }
+            val mapped = crm.importCustomers(
+                "公司,来源\n好公司有限公司,官网\n".toByteArray(),
+                ImportOptions(columns = mapOf("公司" to "name"), onDuplicate = DuplicatePolicy.UPDATE),
+            )
+            check(mapped.updated.size == 1 && crm.customer(mapped.updated[0]).source == "官网") { "update $mapped" }
+            val template = importTemplate(FileFormat.XLSX)
+            check(template[0] == 'P'.code.toByte() && template[1] == 'K'.code.toByte()) { "xlsx template" }
+            val out = Files.createTempDirectory("guanxi").resolve("customers.csv")
+            check(crm.exportToFile(out.toString(), ExportEntity.CUSTOMERS, CustomerFilter(), FileFormat.CSV) == 1UL) { "export" }
+            val back = crm.importCustomers(Files.readAllBytes(out), ImportOptions())
+            check(back.created.isEmpty() && back.skipped.size == 1) { "export imports back $back" }
+        }
+    },
     "handles close with use {} and files persist" to {
         val dir = Files.createTempDirectory("guanxi")
         val path = dir.resolve("crm.db").toString()

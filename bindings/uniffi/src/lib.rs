@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use guanxi::{Actor, CustomerId};
 
+mod dedup;
 mod sales;
 mod service;
 

@@ -21,6 +21,23 @@ final class Collector: EventListener, @unchecked Sendable {
     }
 }
 
+final class Progress: ImportProgressListener, @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls: [[UInt64]] = []
+
+    func onProgress(done: UInt64, total: UInt64) {
+        lock.lock()
+        calls.append([done, total])
+        lock.unlock()
+    }
+
+    var seen: [[UInt64]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return calls
+    }
+}
+
 final class CrmTests: XCTestCase {
     func huawei(_ crm: Crm) throws -> Customer {
         try crm.createCustomer(input: NewCustomer(
@@ -352,5 +369,48 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款")).map { $0.article.id }, [a.id])
         XCTAssertTrue(try crm.searchArticles(query: ArticleQuery(text: "退款", includeUnpublished: true)).contains { $0.article.id == draft.id })
         XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款", tag: "退款", includeUnpublished: true)).map { $0.article.id }, [a.id])
+    }
+
+    func testDuplicatesMergeImportAndExport() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let first = try crm.createCustomer(input: NewCustomer(
+            name: "华为技术有限公司", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
+        let again = NewCustomer(name: "华为技术股份有限公司", tags: ["展会"])
+        let found = try crm.findDuplicates(input: again)
+        XCTAssertEqual(found.map { $0.id }, [first.id])
+        XCTAssertEqual(found[0].reasons[0].text, "same name as \(first.code) 华为技术有限公司")
+        XCTAssertThrowsError(try crm.createCustomerChecked(input: again, onDuplicate: .block)) { e in
+            guard case CrmError.Duplicate = e else { return XCTFail("\(e)") }
+        }
+        let linked = try crm.createCustomerChecked(input: again, onDuplicate: .link)
+        XCTAssertFalse(linked.created)
+        XCTAssertTrue(linked.customer.tags.contains("展会"))
+        let second = try crm.createCustomerChecked(input: again, onDuplicate: .warn).customer
+        let scan = try crm.scanDuplicates(filter: CustomerFilter())
+        XCTAssertEqual(Set(scan.clusters.flatMap { $0.members }), Set([first.id, second.id]))
+
+        let done = try crm.mergeCustomers(request: MergeRequest(survivor: first.id, merged: [second.id]))
+        XCTAssertEqual(try crm.mergedInto(customer: second.id), first.id)
+        XCTAssertEqual(done.plan.merged, [second.id])
+        try crm.undoMerge(mergeId: done.mergeId)
+        XCTAssertNil(try crm.mergedInto(customer: second.id))
+        try crm.markNotDuplicate(a: first.id, b: second.id)
+        XCTAssertTrue(try crm.scanDuplicates(filter: CustomerFilter()).clusters.isEmpty)
+
+        let file = Data("客户名称,手机\n好公司,13800000001\n坏电话,12345\n".utf8)
+        let refused = try crm.importCustomers(data: file, options: ImportOptions())
+        XCTAssertFalse(refused.committed)
+        XCTAssertEqual(refused.rejected.map { $0.row }, [3])
+        XCTAssertEqual(refused.rejected[0].column, "手机")
+        let progress = Progress()
+        let good = try crm.importCustomersWithProgress(data: file, options: ImportOptions(mode: .keepGood), listener: progress)
+        XCTAssertEqual(good.created.count, 1)
+        XCTAssertEqual(progress.seen.last, [2, 2])
+        XCTAssertTrue(try crm.importCustomers(data: file, options: ImportOptions(mode: .keepGood)).created.isEmpty)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("guanxi-\(UUID()).csv").path
+        XCTAssertEqual(try crm.exportToFile(path: path, entity: .customers, filter: CustomerFilter(), format: .csv), 3)
+        let back = try crm.importCustomers(data: try Data(contentsOf: URL(fileURLWithPath: path)), options: ImportOptions())
+        XCTAssertEqual(back.skipped.count, 3)
+        XCTAssertEqual(try importTemplate(format: .xlsx).prefix(2), Data("PK".utf8))
     }
 }
