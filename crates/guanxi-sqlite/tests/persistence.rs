@@ -330,6 +330,10 @@ mod encryption {
 }
 
 /// What migration 5 (service) adds.
+/// Undoes migration 6 (match keys, `merged_into`).
+const SCHEMA_6: &str =
+    "DROP TABLE match_keys; DROP TABLE match_keys_backfill; ALTER TABLE customers DROP COLUMN merged_into;";
+
 const SCHEMA_5: &str = "DROP TABLE ticket_entries; DROP TABLE ticket_docs; DROP TABLE tickets; DROP TABLE article_vocab; DROP TABLE article_index; \
     DROP TABLE article_tags; DROP TABLE articles;";
 
@@ -370,6 +374,7 @@ fn migrating_a_version_1_file_indexes_its_phones() {
     }
     // Take the file back to schema 1: what migrations 2 and 3 add is gone.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(SCHEMA_6).unwrap();
     conn.execute_batch(SCHEMA_5).unwrap();
     conn.execute_batch(
         "DROP TABLE tasks; DROP TABLE leads; DROP TABLE stage_history_docs; DROP TABLE stage_history; \
@@ -407,6 +412,7 @@ fn migrating_a_version_3_file_summarizes_history_and_lines_for_reports() {
     }
     // Take the file back to schema 3: no summaries.
     let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(SCHEMA_6).unwrap();
     conn.execute_batch(SCHEMA_5).unwrap();
     conn.execute_batch(
         "ALTER TABLE opportunities DROP COLUMN stays; ALTER TABLE opportunities DROP COLUMN line_totals; \
@@ -424,4 +430,31 @@ fn migrating_a_version_3_file_summarizes_history_and_lines_for_reports() {
     assert!(expected.won_by_product.iter().any(|g| g.key == "50%\u{1f}off"));
     assert!(!expected.stays.is_empty() && !expected.losses.is_empty());
     assert_eq!(store.sales_facts(&p, &q, "CNY").unwrap(), expected);
+}
+
+#[test]
+fn upgrading_a_schema_5_file_indexes_its_match_keys() {
+    use guanxi_core::dedup::{MatchProfile, match_keys};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let mut huawei = sample_customer(1);
+    huawei.name = "华为技术有限公司".into();
+    huawei.kind = guanxi_core::CustomerKind::Enterprise;
+    huawei.tags.clear();
+    huawei.merged_into = None;
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.apply(&Changes { customers: vec![Write::Insert(huawei.clone())], ..Default::default() }).unwrap();
+    }
+    // Back to what schema 5 wrote: no match keys, no merged_into column.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(SCHEMA_6).unwrap();
+    conn.execute_batch("PRAGMA user_version = 5;").unwrap();
+    drop(conn);
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
+    let nil = guanxi_core::CustomerId(uuid::Uuid::nil());
+    let probe = MatchProfile::new(nil, "", "华为技术股份有限公司", guanxi_core::CustomerKind::Enterprise);
+    assert_eq!(store.customers_by_match_keys(&match_keys(&probe), 100).unwrap(), vec![huawei.id]);
+    assert_eq!(store.customer(huawei.id).unwrap().unwrap().merged_into, None);
 }
