@@ -587,7 +587,8 @@ impl CustomerPatch {
     /// # let current = Customer { id: CustomerId(uuid::Uuid::nil()), code: "C20240501001".into(), name: valid.name,
     /// #   kind: valid.kind, industry: None, size: None, source: None, status: valid.status, level: None, region: None,
     /// #   address: None, owner: None, department: None, tags: Default::default(), custom: Default::default(),
-    /// #   created_by: user.clone(), created_at: now, updated_by: user, updated_at: now, version: 1, deleted_at: None };
+    /// #   created_by: user.clone(), created_at: now, updated_by: user, updated_at: now, version: 1, deleted_at: None,
+    /// #   merged_into: None };
     /// let errs = CustomerPatch::default().name("  ").apply(&current, &ctx).unwrap_err();
     /// assert_eq!(errs.field("name").unwrap().reason, ValidationReason::Required);
     /// ```
