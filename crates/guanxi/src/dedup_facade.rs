@@ -361,21 +361,26 @@ impl Crm {
         let mut filter = filter.clone();
         filter.deleted = guanxi_core::Deleted::Exclude;
         let filter = self.scoped_filter(&filter, &allowed)?;
+        let profiles = self.profiles(&filter)?;
+        let rules = self.load_match_rules()?;
+        let not_duplicates = self.load_not_duplicates()?;
+        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), on_cluster))
+    }
+
+    /// The match profiles of the customers matching `filter` (read a page at a time).
+    pub(crate) fn profiles(&self, filter: &CustomerFilter) -> Result<Vec<MatchProfile>> {
         let mut profiles = Vec::new();
         let mut page = PageRequest::first(1000);
         loop {
-            let p = self.store.list_customers(&filter, &page)?;
+            let p = self.store.list_customers(filter, &page)?;
             for c in &p.items {
                 profiles.push(MatchProfile::of(c, &self.store.contacts_of(c.id)?));
             }
             match p.next {
                 Some(next) => page = PageRequest::after(next, 1000),
-                None => break,
+                None => return Ok(profiles),
             }
         }
-        let rules = self.load_match_rules()?;
-        let not_duplicates = self.load_not_duplicates()?;
-        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), on_cluster))
     }
 
     /// Marks two customers as not duplicates of each other: neither the scan nor

@@ -491,8 +491,11 @@ impl Crm {
 
         let ctx = self.validation_context()?;
         let rules = self.load_match_rules()?;
-        let mut batch = FileIndex::default();
+        let mut batch = ProfileIndex::default();
         let mut cache = ProfileCache::default();
+        let checks_store = options.on_duplicate != DuplicatePolicy::Create;
+        let base = self.store.count_customers(&guanxi_core::CustomerFilter::default())?;
+        let stored = if checks_store && base > 0 && total * 10 >= base { Some(self.stored_profiles()?) } else { None };
         let mut plans: Vec<(u64, Plan)> = Vec::new();
         let mut touched: HashMap<CustomerId, u64> = HashMap::new();
         for (n, (row, cells)) in table.rows.iter().enumerate() {
@@ -551,13 +554,17 @@ impl Crm {
             let existing: Option<(CustomerId, String)> = match &by_code {
                 Some(c) => Some((c.id, format!("has the code of {} {}", c.code, c.name))),
                 None if options.on_duplicate == DuplicatePolicy::Create => None,
-                None => self.best_candidate(&profile, &rules, &mut cache)?.map(|m| (m.id, describe(&m))),
+                None => match &stored {
+                    Some(index) => index.best(&profile, &rules).map(|(_, m)| (m.id, describe(&m))),
+                    None => self.best_candidate(&profile, &rules, &mut cache)?.map(|m| (m.id, describe(&m))),
+                },
             };
-            if let Some((earlier, why)) = batch.duplicate(&profile, &rules, options.on_duplicate) {
+            let earlier = if checks_store { batch.best(&profile, &rules) } else { None };
+            if let Some((earlier, m)) = earlier {
                 report.skipped.push(SkippedRow {
                     row,
                     existing: None,
-                    reason: format!("same customer as row {earlier} ({why})"),
+                    reason: format!("same customer as row {earlier} ({})", describe(&m)),
                 });
                 continue;
             }
@@ -583,6 +590,8 @@ impl Crm {
                 }
                 (None, _) => Plan::Create(valid),
             };
+            let mut profile = profile;
+            profile.code = format!("row {row}");
             batch.add(row, profile);
             plans.push((row, plan));
         }
@@ -662,42 +671,59 @@ fn import_key(bytes: &[u8], options: &ImportOptions) -> String {
     format!("import.{hex}")
 }
 
-/// The rows of this file accepted so far, indexed by match keys, so a file that lists a
-/// customer twice is caught (the store does not hold these rows yet).
+/// Profiles indexed by their match keys, in memory: the rows of this file accepted so far (the
+/// store does not hold them yet), or, for a large import, every stored customer, read once so
+/// that rows are checked without a store lookup each. Keys shared by more than the scan's block
+/// cap are ignored, as the stores do.
 #[derive(Default)]
-struct FileIndex {
+struct ProfileIndex {
     profiles: Vec<(u64, MatchProfile)>,
     by_key: HashMap<(bool, u64), Vec<usize>>,
 }
 
-impl FileIndex {
-    fn duplicate(&self, p: &MatchProfile, rules: &MatchRules, policy: DuplicatePolicy) -> Option<(u64, String)> {
-        if policy == DuplicatePolicy::Create {
-            return None;
-        }
+impl ProfileIndex {
+    /// The best-scoring duplicate of `p` at or above the threshold, with its tag (the row).
+    fn best(&self, p: &MatchProfile, rules: &MatchRules) -> Option<(u64, MatchCandidate)> {
         let keys = match_keys(p);
+        let max = guanxi_core::dedup::ScanOptions::default().max_block;
         let mut seen = BTreeSet::new();
+        let mut best: Option<(u64, MatchCandidate)> = None;
         let near = keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k)));
         for k in near {
-            for &i in self.by_key.get(&k).into_iter().flatten() {
-                if seen.insert(i) {
-                    let (row, other) = &self.profiles[i];
-                    if let Some(m) = rules.duplicate(p, other) {
-                        return Some((*row, describe(&m)));
+            let Some(block) = self.by_key.get(&k).filter(|b| b.len() <= max) else { continue };
+            for &i in block {
+                if !seen.insert(i) {
+                    continue;
+                }
+                let (tag, other) = &self.profiles[i];
+                if let Some(m) = rules.duplicate(p, other) {
+                    if best.as_ref().is_none_or(|(_, b)| m.score > b.score) {
+                        best = Some((*tag, m));
                     }
                 }
             }
         }
-        None
+        best
     }
 
-    fn add(&mut self, row: u64, mut p: MatchProfile) {
+    fn add(&mut self, tag: u64, p: MatchProfile) {
         let keys = match_keys(&p);
         let i = self.profiles.len();
         for k in keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k))) {
             self.by_key.entry(k).or_default().push(i);
         }
-        p.code = format!("row {row}");
-        self.profiles.push((row, p));
+        self.profiles.push((tag, p));
+    }
+}
+
+impl Crm {
+    /// Every live stored customer's profile, indexed (for imports as large as a tenth of the
+    /// base and more, where reading them all once is cheaper than a lookup per row).
+    fn stored_profiles(&self) -> Result<ProfileIndex> {
+        let mut index = ProfileIndex::default();
+        for p in self.profiles(&guanxi_core::CustomerFilter::default())? {
+            index.add(0, p);
+        }
+        Ok(index)
     }
 }

@@ -282,3 +282,32 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn small_imports_into_a_large_base_find_the_same_duplicates() {
+    // A file under a tenth of the base is checked row by row through the store's match keys;
+    // a larger one against every stored profile read once. Both must reach the same verdicts.
+    let file = "客户名称,手机\n华为技术股份有限公司,\n某某,13812345678\n全新公司,13700000000\n";
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let huawei = crm
+            .create_customer(
+                &a,
+                NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")),
+            )
+            .unwrap();
+        let verdict = |r: &ImportReport| (r.created.len(), r.skipped.iter().map(|s| s.existing).collect::<Vec<_>>());
+        let bulk = crm.import_customers(&a, file.as_bytes(), &keep_good(), |_| {}).unwrap();
+        assert_eq!(verdict(&bulk), (1, vec![Some(huawei.id), Some(huawei.id)]), "{name}: read once");
+        crm.create_customers(&a, (0..60).map(|i| NewCustomer::new(format!("客户{i:02}号"))).collect()).unwrap();
+        let options = keep_good().on_duplicate(DuplicatePolicy::Link); // another digest: not a re-run
+        let per_row = crm.import_customers(&a, file.as_bytes(), &options, |_| {}).unwrap();
+        // Row 2 links to 华为; row 3 (its phone) finds 华为 already taken by row 2; row 4 finds
+        // the 全新公司 the first import created.
+        assert_eq!(per_row.linked.len(), 2, "{name}: row by row");
+        assert_eq!(per_row.linked[0], huawei.id, "{name}");
+        assert_eq!(per_row.skipped.len(), 1, "{name}");
+        assert!(per_row.skipped[0].reason.contains("row 2"), "{name}: {:?}", per_row.skipped);
+        assert_eq!(per_row.created.len(), 0, "{name}: 全新公司 now exists");
+    }
+}
