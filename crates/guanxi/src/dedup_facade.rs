@@ -42,6 +42,14 @@ pub enum OnDuplicate {
 }
 
 /// The result of [`Crm::create_customer_checked`].
+///
+/// ```
+/// # use guanxi::*;
+/// let crm = Crm::in_memory();
+/// let done = crm.create_customer_checked(&Actor::user("a")?, NewCustomer::new("甲"), OnDuplicate::Warn)?;
+/// assert!(done.created && done.duplicates.is_empty());
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckedCreate {
     /// The new customer, or (when linked) the existing one.

@@ -161,6 +161,16 @@ impl ImportOptions {
 }
 
 /// Why one row (or one cell of it) was rejected.
+///
+/// ```
+/// # use guanxi::*;
+/// let crm = Crm::in_memory();
+/// let report = crm.import_customers(&Actor::user("a")?, "客户名称,规模\n甲,巨型\n".as_bytes(), &ImportOptions::default(), |_| {})?;
+/// let e = &report.rejected[0];
+/// assert_eq!((e.row, e.column.as_deref(), e.value.as_deref()), (2, Some("规模"), Some("巨型")));
+/// assert!(e.reason.contains("size"));
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowError {
     /// The spreadsheet row (the header is row 1; a CSV row's first line).
@@ -174,6 +184,14 @@ pub struct RowError {
 }
 
 /// A row that was not written, and why (a duplicate under [`DuplicatePolicy::Skip`], …).
+///
+/// ```
+/// # use guanxi::*;
+/// let crm = Crm::in_memory();
+/// let report = crm.import_customers(&Actor::user("a")?, "客户名称\n星河科技\n星河科技有限公司\n".as_bytes(), &ImportOptions::default(), |_| {})?;
+/// assert_eq!((report.skipped[0].row, report.skipped[0].existing), (3, None)); // same as row 2 of the file
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SkippedRow {
     /// The spreadsheet row.
@@ -186,6 +204,16 @@ pub struct SkippedRow {
 
 /// What an import did. Every data row is counted exactly once: created, updated, linked,
 /// skipped or rejected (a rejected row may carry several errors).
+///
+/// ```
+/// # use guanxi::*;
+/// let crm = Crm::in_memory();
+/// let file = "客户名称,手机,备注\n甲公司,13800000001,x\n乙公司,123,\n";
+/// let r = crm.import_customers(&Actor::user("a")?, file.as_bytes(), &ImportOptions::default(), |_| {})?;
+/// assert_eq!((r.rows, r.rejected_rows(), r.committed), (2, 1, false)); // all or nothing
+/// assert_eq!(r.ignored_columns, ["备注"]);
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImportReport {
     /// Data rows read (blank rows aside).
@@ -214,6 +242,14 @@ impl ImportReport {
 }
 
 /// Where an import is.
+///
+/// ```
+/// # use guanxi::*;
+/// let mut phases = vec![];
+/// Crm::in_memory().import_customers(&Actor::user("a")?, "客户名称\n甲\n".as_bytes(), &ImportOptions::default(), |p| phases.push(p.phase))?;
+/// assert_eq!(phases, [ImportPhase::Checking, ImportPhase::Done]);
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImportPhase {
     /// Rows checked (parsed, validated, matched for duplicates).
@@ -223,6 +259,14 @@ pub enum ImportPhase {
 }
 
 /// Progress, handed to the import's callback every 1,000 rows and at the end.
+///
+/// ```
+/// # use guanxi::*;
+/// let mut last = None;
+/// Crm::in_memory().import_customers(&Actor::user("a")?, "客户名称\n甲\n乙\n".as_bytes(), &ImportOptions::default(), |p| last = Some((p.done, p.total)))?;
+/// assert_eq!(last, Some((2, 2)));
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ImportProgress {
     /// Phase.

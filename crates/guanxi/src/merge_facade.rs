@@ -19,6 +19,18 @@ use crate::sales_facade::{decode, setting_write};
 
 /// What a merge will do, computed without writing anything: the survivor as it will read,
 /// the fields whose records disagree and the value each keeps, and every record that moves.
+///
+/// ```
+/// # use guanxi::*;
+/// let crm = Crm::in_memory();
+/// let a = Actor::user("a")?;
+/// let x = crm.create_customer(&a, NewCustomer::new("甲公司"))?;
+/// let y = crm.create_customer(&a, NewCustomer::new("甲有限公司").source("展会"))?;
+/// let plan = crm.plan_merge(&a, &guanxi::dedup::MergeRequest::new(x.id, [y.id]))?;
+/// assert_eq!(plan.survivor.source.as_deref(), Some("展会"));
+/// assert!(plan.fields.iter().any(|f| f.field == "name" && f.from == y.id)); // the more recent
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergePlan {
     /// The survivor after the merge.
@@ -42,6 +54,17 @@ pub struct MergePlan {
 }
 
 /// A merge carried out: its id (for [`Crm::undo_merge`]) and what it did.
+///
+/// ```
+/// # use guanxi::*;
+/// let crm = Crm::in_memory();
+/// let a = Actor::user("a")?;
+/// let (x, y) = (crm.create_customer(&a, NewCustomer::new("甲"))?, crm.create_customer(&a, NewCustomer::new("乙"))?);
+/// let done = crm.merge_customers(&a, &guanxi::dedup::MergeRequest::new(x.id, [y.id]))?;
+/// assert_eq!(done.plan.survivor.version, 2); // the stored survivor
+/// crm.undo_merge(&a, &done.merge_id)?;
+/// # Ok::<(), guanxi::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergeOutcome {
     /// Pass to [`Crm::undo_merge`].

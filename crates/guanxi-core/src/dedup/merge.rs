@@ -11,6 +11,10 @@ use crate::ids::CustomerId;
 
 /// The customer fields a merge chooses a value for (custom fields are chosen key by key, as
 /// `custom.<key>`). Id, code, tags and bookkeeping stay the survivor's; tags are united.
+///
+/// ```
+/// assert!(guanxi_core::dedup::MERGED_FIELDS.contains(&"address"));
+/// ```
 pub const MERGED_FIELDS: &[&str] =
     &["name", "kind", "industry", "size", "source", "status", "level", "region", "address", "owner", "department"];
 
@@ -102,6 +106,16 @@ impl MergeRequest {
 }
 
 /// A field whose records disagreed, and the value the merge keeps.
+///
+/// ```
+/// use guanxi_core::dedup::{survive, MergeRequest};
+/// use guanxi_core::testing::conformance::sample_customer;
+/// let (a, mut b) = (sample_customer(1), sample_customer(2));
+/// b.name = "另一个名字".into();
+/// let (_, choices) = survive(&a, &[b.clone()], &MergeRequest::new(a.id, [b.id]).choose("name", b.id)).unwrap();
+/// let name = choices.iter().find(|c| c.field == "name").unwrap();
+/// assert_eq!((name.from, name.value.as_str()), (b.id, Some("另一个名字")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldChoice {
     /// The field (`name`, `custom.budget`, …).

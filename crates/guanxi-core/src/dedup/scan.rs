@@ -241,6 +241,14 @@ pub struct MatchKeys {
 }
 
 /// The stored match keys of a profile (see [`MatchKeys`]).
+///
+/// ```
+/// use guanxi_core::dedup::{match_keys, MatchProfile};
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let p = |name: &str| MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", name, CustomerKind::Enterprise);
+/// let (a, b) = (match_keys(&p("华为技术有限公司")), match_keys(&p("华为技朮有限公司")));
+/// assert!(a.names.iter().any(|k| b.names.contains(k))); // 华为技 is a deletion of both
+/// ```
 pub fn match_keys(p: &MatchProfile) -> MatchKeys {
     let mut contacts = Vec::with_capacity(p.phones.len() + p.emails.len());
     contact_keys_with(&p.phones, &p.emails, stable_key_hash, &mut contacts);
