@@ -377,16 +377,33 @@ fn seal_match_key(key: u64, cipher: Option<&Cipher>) -> i64 {
 }
 
 /// Replaces the match keys one record (a customer's name, or a contact) contributes.
+/// Most writes (a status change, a new primary contact) leave a record's keys as they are:
+/// those cost one read instead of a delete and a dozen inserts.
 fn replace_match_keys(tx: &Transaction<'_>, source: &str, customer: CustomerId, keys: &[i64]) -> Result<()> {
-    tx.prepare_cached("DELETE FROM match_keys WHERE source = ?1")
+    let customer = customer.to_string();
+    let stored: Vec<(i64, String)> = tx
+        .prepare_cached("SELECT key, customer_id FROM match_keys WHERE source = ?1 ORDER BY key")
         .map_err(sql_err)?
-        .execute([source])
+        .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_err)?
+        .collect::<rusqlite::Result<_>>()
         .map_err(sql_err)?;
+    let mut wanted = keys.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    if stored.len() == wanted.len() && stored.iter().zip(&wanted).all(|((k, c), w)| k == w && *c == customer) {
+        return Ok(());
+    }
+    if !stored.is_empty() {
+        tx.prepare_cached("DELETE FROM match_keys WHERE source = ?1")
+            .map_err(sql_err)?
+            .execute([source])
+            .map_err(sql_err)?;
+    }
     let mut insert = tx
         .prepare_cached("INSERT INTO match_keys (key, customer_id, source) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
         .map_err(sql_err)?;
-    let customer = customer.to_string();
-    for k in keys {
+    for k in &wanted {
         insert.execute(params![k, customer, source]).map_err(sql_err)?;
     }
     Ok(())

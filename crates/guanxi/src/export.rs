@@ -159,6 +159,11 @@ pub(crate) fn write_rows(
     Ok(buf)
 }
 
+/// A list cell, joined with the separator import splits at.
+fn list<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join("、")
+}
+
 fn customer_cells(c: &Customer, primary: Option<&Contact>) -> Vec<String> {
     let opt = |s: Option<&str>| s.unwrap_or_default().to_owned();
     let region = c.region.as_ref();
@@ -177,16 +182,12 @@ fn customer_cells(c: &Customer, primary: Option<&Contact>) -> Vec<String> {
             ImportField::City => opt(region.map(|r| r.city.as_str())),
             ImportField::District => opt(region.map(|r| r.district.as_str())),
             ImportField::Address => opt(c.address.as_deref()),
-            ImportField::Tags => c.tags.iter().cloned().collect::<Vec<_>>().join("、"),
+            ImportField::Tags => list(c.tags.iter().map(String::as_str)),
             ImportField::Owner => opt(c.owner.as_ref().map(|o| o.as_str())),
             ImportField::ContactName => opt(primary.map(|p| p.name.as_str())),
             ImportField::ContactTitle => opt(primary.and_then(|p| p.title.as_deref())),
-            ImportField::ContactPhone => {
-                primary.map(|p| p.phones.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("、")).unwrap_or_default()
-            }
-            ImportField::ContactEmail => {
-                primary.map(|p| p.emails.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("、")).unwrap_or_default()
-            }
+            ImportField::ContactPhone => primary.map(|p| list(p.phones.iter().map(|x| x.as_str()))).unwrap_or_default(),
+            ImportField::ContactEmail => primary.map(|p| list(p.emails.iter().map(|x| x.as_str()))).unwrap_or_default(),
         })
         .collect()
 }
@@ -197,8 +198,8 @@ fn contact_cells(c: &Customer, p: &Contact) -> Vec<String> {
         c.name.clone(),
         p.name.clone(),
         p.title.clone().unwrap_or_default(),
-        p.phones.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("、"),
-        p.emails.iter().map(|x| x.as_str()).collect::<Vec<_>>().join("、"),
+        list(p.phones.iter().map(|x| x.as_str())),
+        list(p.emails.iter().map(|x| x.as_str())),
         p.role.map(|r| r.label_zh().to_owned()).unwrap_or_default(),
         if p.primary { "是" } else { "否" }.to_owned(),
     ]
