@@ -20,7 +20,7 @@ mod schema;
 mod service;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
@@ -125,13 +125,34 @@ impl Keys {
     }
 }
 
+/// The connection and the key state it reads and writes with, behind ONE lock: a key rotation
+/// and a write can never each hold one lock while waiting for the other (the deadlock of two
+/// locks taken in opposite orders).
+#[derive(Debug)]
+struct Db {
+    conn: Connection,
+    keys: Keys,
+}
+
+impl std::ops::Deref for Db {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Db {
+    fn deref_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+}
+
 /// A guanxi store in a SQLite file (or in memory). `Send + Sync`: the connection sits behind a
 /// mutex, so one handle can be shared across threads.
 #[derive(Debug)]
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    db: Mutex<Db>,
     path: Option<PathBuf>,
-    keys: RwLock<Keys>,
     /// The parsed access model and the `PRAGMA data_version` it was read at: unchanged while
     /// no other connection commits, and refreshed on this store's own writes of it.
     access_cache: Mutex<Option<(i64, Option<Arc<AccessModel>>)>>,
@@ -197,16 +218,12 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let keys = open_keys(&mut conn, options.field_key.as_ref())?;
         backfill_match_keys(&mut conn, &keys)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path, keys: RwLock::new(keys), access_cache: Mutex::new(None) })
-    }
-
-    fn keys(&self) -> Result<std::sync::RwLockReadGuard<'_, Keys>> {
-        self.keys.read().map_err(|_| StorageError::msg("key lock poisoned").into())
+        Ok(SqliteStore { db: Mutex::new(Db { conn, keys }), path, access_cache: Mutex::new(None) })
     }
 
     /// Whether sensitive fields in this database are encrypted.
     pub fn is_encrypted(&self) -> Result<bool> {
-        Ok(self.keys()?.encrypted)
+        Ok(self.conn()?.keys.encrypted)
     }
 
     /// Re-encrypts every sensitive field under `new_key` and rebuilds the blind index, in one
@@ -225,12 +242,11 @@ impl SqliteStore {
     /// assert!(SqliteStore::open_with(&path, SqliteOptions::default().field_key(new)).is_ok());
     /// ```
     pub fn rotate_key(&self, new_key: &FieldKey) -> Result<u64> {
-        let mut keys = self.keys.write().map_err(|_| StorageError::msg("key lock poisoned"))?;
-        let old = keys.for_write()?;
+        let mut db = self.conn()?;
+        let old = db.keys.for_write()?;
         let new = Arc::new(Cipher::new(new_key));
-        let mut conn = self.conn()?;
-        let n = reencrypt(&mut conn, old.as_deref(), &new)?;
-        *keys = Keys { encrypted: true, cipher: Some(new), fingerprint: Some(new_key.fingerprint()) };
+        let n = reencrypt(&mut db.conn, old.as_deref(), &new)?;
+        db.keys = Keys { encrypted: true, cipher: Some(new), fingerprint: Some(new_key.fingerprint()) };
         Ok(n)
     }
 
@@ -266,8 +282,9 @@ impl SqliteStore {
         self.conn()?.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err)
     }
 
-    fn conn(&self) -> Result<MutexGuard<'_, Connection>> {
-        self.conn.lock().map_err(|_| StorageError::msg("sqlite connection lock poisoned").into())
+    /// The connection with its key state (the store's one lock).
+    fn conn(&self) -> Result<MutexGuard<'_, Db>> {
+        self.db.lock().map_err(|_| StorageError::msg("sqlite connection lock poisoned").into())
     }
 
     /// Live contacts whose lookup key of `kind` is `value` (through its digest when encrypted).
@@ -280,10 +297,9 @@ impl SqliteStore {
                 cols.join(", ")
             )
         });
-        let keys = self.keys()?;
-        let digest = keys.digest(value)?;
-        let cipher = keys.cipher.as_deref();
         let conn = self.conn()?;
+        let digest = conn.keys.digest(value)?;
+        let cipher = conn.keys.cipher.as_deref();
         let mut stmt = conn.prepare_cached(&SQL).map_err(sql_err)?;
         let rows = stmt.query_map(params![kind, digest], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
@@ -301,6 +317,11 @@ fn open_keys(conn: &mut Connection, key: Option<&FieldKey>) -> Result<Keys> {
         .query_row("SELECT value FROM settings WHERE key = ?1", [KEY_CHECK], |r| r.get(0))
         .optional()
         .map_err(sql_err)?;
+    if check.is_some() {
+        // Sensitive columns are ciphertext: zero what a delete or update frees, so an old
+        // value never lingers in a free page.
+        conn.execute_batch("PRAGMA secure_delete = ON").map_err(sql_err)?;
+    }
     let Some(key) = key else { return Ok(Keys { encrypted: check.is_some(), cipher: None, fingerprint: None }) };
     let cipher = Arc::new(Cipher::new(key));
     let keys = Keys { encrypted: true, cipher: Some(cipher.clone()), fingerprint: Some(key.fingerprint()) };
@@ -341,7 +362,24 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
     )
     .map_err(sql_err)?;
     tx.commit().map_err(sql_err)?;
+    scrub_free_space(conn)?;
     Ok(contacts.len() as u64 + leads)
+}
+
+/// After values were re-encrypted, no clear text (or old-key ciphertext) may survive in the
+/// file's free pages or in the WAL: from now on freed content is zeroed (`secure_delete`), the
+/// file is rebuilt without its free pages (`VACUUM`) and the WAL is emptied and truncated.
+fn scrub_free_space(conn: &Connection) -> Result<()> {
+    conn.execute_batch("PRAGMA secure_delete = ON; VACUUM;").map_err(sql_err)?;
+    // In memory there is no WAL; on a file, a reader in another process can keep the WAL
+    // from being reset: then its frames stay until the next checkpoint, which we say.
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0)).map_err(sql_err)?;
+    if busy != 0 {
+        tracing::warn!(
+            "re-encrypted, but another connection kept the WAL from being truncated; its old pages go at the next checkpoint"
+        );
+    }
+    Ok(())
 }
 
 /// Replaces a contact's rows in the lookup index (phones and identity number).
@@ -762,12 +800,12 @@ impl CrmStore for SqliteStore {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut conn = self.conn()?;
+        let mut db = self.conn()?;
         // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
         // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
         let sensitive = !changes.contacts.is_empty() || changes.leads.iter().any(|l| l.record().phone.is_some());
-        let cipher = if sensitive { self.keys()?.for_write()? } else { None };
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        let cipher = if sensitive { db.keys.for_write()? } else { None };
+        let tx = db.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
         apply_batch(&tx, changes, cipher.as_deref())?;
         tx.commit().map_err(sql_err)?;
         if changes.access.is_some() {
@@ -830,9 +868,8 @@ impl CrmStore for SqliteStore {
     }
 
     fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
-        let keys = self.keys()?;
-        let cipher = keys.cipher.as_deref();
         let conn = self.conn()?;
+        let cipher = conn.keys.cipher.as_deref();
         conn.prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
             .map_err(sql_err)?
             .query_row([id.to_string()], |r| contact_from_row(r, cipher))
@@ -849,8 +886,8 @@ impl CrmStore for SqliteStore {
     }
 
     fn customers_by_match_keys(&self, keys: &MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
-        let cipher = if keys.contacts.is_empty() { None } else { self.keys()?.for_write()? };
         let conn = self.conn()?;
+        let cipher = if keys.contacts.is_empty() { None } else { conn.keys.for_write()? };
         let mut stmt = conn
             .prepare_cached(
                 "SELECT DISTINCT m.customer_id FROM match_keys m JOIN customers c ON c.id = m.customer_id \
@@ -903,9 +940,8 @@ impl CrmStore for SqliteStore {
     }
 
     fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
-        let keys = self.keys()?;
-        let cipher = keys.cipher.as_deref();
         let conn = self.conn()?;
+        let cipher = conn.keys.cipher.as_deref();
         let sql = format!(
             "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND deleted_at IS NULL ORDER BY is_primary DESC, id"
         );
@@ -969,7 +1005,7 @@ impl CrmStore for SqliteStore {
     }
 
     fn field_key_fingerprint(&self) -> Result<Option<String>> {
-        Ok(self.keys()?.fingerprint.clone())
+        Ok(self.conn()?.keys.fingerprint.clone())
     }
 
     fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
@@ -1015,13 +1051,13 @@ impl CrmStore for SqliteStore {
     }
 
     fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
-        let keys = self.keys()?;
-        sales::lead(&*self.conn()?, &id.to_string(), keys.cipher.as_deref())
+        let db = self.conn()?;
+        sales::lead(&db, &id.to_string(), db.keys.cipher.as_deref())
     }
 
     fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
-        let keys = self.keys()?;
-        sales::list_leads(&*self.conn()?, filter, page, keys.cipher.as_deref())
+        let db = self.conn()?;
+        sales::list_leads(&db, filter, page, db.keys.cipher.as_deref())
     }
 
     fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {

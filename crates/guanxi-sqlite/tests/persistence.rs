@@ -261,10 +261,6 @@ mod encryption {
             let found = store.contacts_by_phone(&Phone::parse("139 0000 1111").unwrap()).unwrap();
             assert_eq!(found.len(), 1);
             assert_eq!(found[0].phones[0].as_str(), "+8613900001111");
-            // Checkpoint so the main file holds everything, then vacuum away freed pages that
-            // still held the clear text written before encryption.
-            let conn = rusqlite::Connection::open(&path).unwrap();
-            conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE); VACUUM;").unwrap();
         }
         let bytes = file_bytes(dir.path());
         assert!(!contains(&bytes, "13812345678") && !contains(&bytes, "13900001111"), "no phone in clear on disk");
@@ -301,6 +297,92 @@ mod encryption {
         let phones: Vec<String> =
             store.contacts_of(customer.id).unwrap().iter().map(|c| c.phones[0].to_string()).collect();
         assert_eq!(phones, ["+8613812345678", "+8613900001111"]);
+    }
+
+    /// Encrypting a plain file, and rotating the key, leave nothing readable behind (issue 15,
+    /// item 10): no phone in clear and no old-key ciphertext in the file's free pages or its WAL.
+    #[test]
+    fn encrypting_and_rotating_leave_no_old_values_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let customer = sample_customer(0);
+        let phones: Vec<String> = (0..200).map(|n| format!("1391234{n:04}")).collect();
+        {
+            let plain = SqliteStore::open(&path).unwrap();
+            let contacts = phones.iter().enumerate().map(|(n, p)| Write::Insert(contact(n as u128, customer.id, p)));
+            let changes = Changes {
+                customers: vec![Write::Insert(customer.clone())],
+                contacts: contacts.collect(),
+                ..Default::default()
+            };
+            plain.apply(&changes).unwrap();
+        }
+        let key = FieldKey::generate();
+        let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
+        let bytes = file_bytes(dir.path());
+        let left: Vec<&String> = phones.iter().filter(|p| contains(&bytes, p)).collect();
+        assert!(
+            left.is_empty(),
+            "{} of 200 phones still in clear after encrypting, e.g. {:?}",
+            left.len(),
+            left.first()
+        );
+
+        let sealed = |path: &std::path::Path| -> Vec<Vec<u8>> {
+            let raw = rusqlite::Connection::open(path).unwrap();
+            let mut stmt = raw.prepare("SELECT phones FROM contacts").unwrap();
+            stmt.query_map([], |r| Ok(r.get_ref(0)?.as_bytes().unwrap().to_vec()))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        let old = sealed(&path);
+        assert_eq!(old.len(), 200);
+        store.rotate_key(&FieldKey::generate()).unwrap();
+        let bytes = file_bytes(dir.path());
+        let stale = old.iter().filter(|c| bytes.windows(c.len()).any(|w| w == c.as_slice())).count();
+        assert_eq!(stale, 0, "old-key ciphertexts survive the rotation");
+        let stored = store.contacts_of(customer.id).unwrap();
+        assert_eq!(stored.len(), 200);
+    }
+
+    /// Key rotation against concurrent contact writes (issue 15, item 7): with the connection
+    /// and the key state behind two locks taken in opposite orders, this hung in 6 of 8 runs.
+    #[test]
+    fn rotating_the_key_while_writing_contacts_never_deadlocks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(
+            SqliteStore::open_with(dir.path().join("crm.db"), with_key(&FieldKey::generate())).unwrap(),
+        );
+        let customer = sample_customer(0);
+        store.apply(&Changes { customers: vec![Write::Insert(customer.clone())], ..Default::default() }).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        for t in 0..3u128 {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                for n in 0..40u128 {
+                    let c = contact(1 + t * 1000 + n, customer.id, &format!("1380000{:04}", t * 1000 + n));
+                    store.apply(&Changes { contacts: vec![Write::Insert(c)], ..Default::default() }).unwrap();
+                    store.contacts_of(customer.id).unwrap();
+                }
+                done.send(()).unwrap();
+            });
+        }
+        {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                for _ in 0..15 {
+                    store.rotate_key(&FieldKey::generate()).unwrap();
+                }
+                done.send(()).unwrap();
+            });
+        }
+        for _ in 0..4 {
+            finished
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("a writer or the rotation is stuck: lock-order deadlock");
+        }
+        assert_eq!(store.contacts_of(customer.id).unwrap().len(), 120);
     }
 
     #[test]
