@@ -156,6 +156,13 @@ pub enum ValidationReason {
     },
     /// No such custom field is defined for this entity.
     UnknownField,
+    /// The input is larger than a configured limit allows (bytes, rows, columns, characters).
+    TooLarge {
+        /// The limit.
+        max: u64,
+        /// What is counted (`bytes`, `rows`, …).
+        unit: String,
+    },
     /// The value is malformed in some other way, explained by the text.
     Invalid {
         /// Explanation.
@@ -183,6 +190,7 @@ impl fmt::Display for ValidationReason {
             }
             ValidationReason::WrongType { expected } => write!(f, "must be a {expected}"),
             ValidationReason::UnknownField => f.write_str("is not a defined custom field"),
+            ValidationReason::TooLarge { max, unit } => write!(f, "exceeds the limit of {max} {unit}"),
             ValidationReason::Invalid { detail } => f.write_str(detail),
         }
     }

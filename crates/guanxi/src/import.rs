@@ -16,7 +16,7 @@ use guanxi_core::{
 use crate::crm::{Crm, log};
 use crate::dedup_facade::{ProfileCache, input_profile};
 use crate::sales_facade::{decode, setting_write};
-use crate::table::{FileFormat, Table, read_table};
+use crate::table::{FileFormat, ImportLimits, Table, read_table};
 
 macro_rules! import_fields {
     ($($variant:ident = $key:literal / $label:literal $(| $alias:literal)*),* $(,)?) => {
@@ -138,6 +138,9 @@ pub struct ImportOptions {
     pub on_duplicate: DuplicatePolicy,
     /// Whether one bad row stops the import.
     pub mode: ImportMode,
+    /// Bounds on the file's size, rows, columns and cells.
+    #[serde(default)]
+    pub limits: ImportLimits,
 }
 
 impl ImportOptions {
@@ -515,7 +518,7 @@ impl Crm {
         mut progress: impl FnMut(ImportProgress),
     ) -> Result<ImportReport> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
-        let table = read_table(bytes)?;
+        let table = read_table(bytes, &options.limits)?;
         let (cols, ignored_columns) = Columns::resolve(&table, options)?;
         let total = table.rows.len() as u64;
         let mut report = ImportReport { rows: total, ignored_columns, ..Default::default() };

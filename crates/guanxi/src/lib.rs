@@ -57,7 +57,7 @@ pub use import::{
 pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};
 pub use service_facade::{AssignTo, TicketMove, TicketReply};
-pub use table::FileFormat;
+pub use table::{FileFormat, ImportLimits};
 
 /// The README's code examples, compiled and run as doctests so the quickstart stays true.
 #[doc = include_str!("../../../README.md")]

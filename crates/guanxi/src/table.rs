@@ -1,7 +1,7 @@
 //! Spreadsheet files as rows of text: CSV in UTF-8 (with or without BOM), UTF-16 (with BOM) or
 //! GB18030 (which contains GBK, what Chinese Excel writes), and Excel .xlsx (first sheet).
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 
 use calamine::{Data, Reader, Xlsx};
 use guanxi_core::{Error, Result, ValidationReason};
@@ -62,12 +62,112 @@ pub(crate) fn decode_text(bytes: &[u8]) -> Result<String> {
     Ok(text.into_owned())
 }
 
-/// Reads a file of either format into a table. Blank rows are left out (and counted by no one:
-/// they hold nothing to import).
-pub(crate) fn read_table(bytes: &[u8]) -> Result<Table> {
+/// Bounds on what an import reads, so a small or hostile file cannot exhaust the host: each
+/// is checked while reading, and passing one is a validation error naming it (`file.bytes`,
+/// `file.decompressed_bytes`, `file.rows`, `file.columns`, `file.cell`).
+///
+/// ```
+/// use guanxi::{Actor, Crm, ImportLimits, ImportOptions, ValidationReason};
+/// let limits = ImportLimits { max_rows: 1, ..ImportLimits::default() };
+/// let options = ImportOptions { limits, ..ImportOptions::default() };
+/// let err = Crm::in_memory().import_customers(&Actor::user("a")?, "客户名称\n甲\n乙\n".as_bytes(), &options, |_| {}).unwrap_err();
+/// let guanxi::Error::Validation(errs) = err else { panic!() };
+/// assert_eq!(errs.0[0].field, "file.rows");
+/// assert_eq!(errs.0[0].reason, ValidationReason::TooLarge { max: 1, unit: "rows".into() });
+/// # Ok::<(), guanxi::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct ImportLimits {
+    /// The file's size (default 256 MiB).
+    pub max_file_bytes: u64,
+    /// What an .xlsx file's parts inflate to, all together (default 1 GiB): a zip bomb stops here.
+    pub max_decompressed_bytes: u64,
+    /// Data rows (default 1,000,000, Excel's own limit being 1,048,576).
+    pub max_rows: u64,
+    /// Columns of a row (default 1,024).
+    pub max_columns: u32,
+    /// Characters in one cell (default 32,767, Excel's own limit).
+    pub max_cell_chars: u32,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        ImportLimits {
+            max_file_bytes: 256 << 20,
+            max_decompressed_bytes: 1 << 30,
+            max_rows: 1_000_000,
+            max_columns: 1_024,
+            max_cell_chars: 32_767,
+        }
+    }
+}
+
+fn too_large(field: &str, max: u64, unit: &str) -> Error {
+    Error::invalid(field, ValidationReason::TooLarge { max, unit: unit.to_owned() })
+}
+
+/// Collects rows while enforcing the row, column and cell limits.
+struct TableBuilder<'a> {
+    limits: &'a ImportLimits,
+    table: Table,
+    first: bool,
+}
+
+impl<'a> TableBuilder<'a> {
+    fn new(limits: &'a ImportLimits) -> Self {
+        TableBuilder { limits, table: Table::default(), first: true }
+    }
+
+    /// Checks one cell's text against the cell limit.
+    fn cell(&self, row: u64, column: usize, text: &str) -> Result<()> {
+        if text.len() > self.limits.max_cell_chars as usize
+            && text.chars().count() > self.limits.max_cell_chars as usize
+        {
+            return Err(Error::invalid(
+                "file.cell",
+                ValidationReason::Invalid {
+                    detail: format!(
+                        "row {row}, column {}: exceeds the limit of {} characters",
+                        column + 1,
+                        self.limits.max_cell_chars
+                    ),
+                },
+            ));
+        }
+        Ok(())
+    }
+
+    fn width(&self, columns: usize) -> Result<()> {
+        if columns > self.limits.max_columns as usize {
+            return Err(too_large("file.columns", u64::from(self.limits.max_columns), "columns"));
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, row: u64, cells: Vec<String>) -> Result<()> {
+        if self.first {
+            self.table.headers = cells;
+            self.first = false;
+        } else if cells.iter().any(|c| !c.is_empty()) {
+            if self.table.rows.len() as u64 >= self.limits.max_rows {
+                return Err(too_large("file.rows", self.limits.max_rows, "rows"));
+            }
+            self.table.rows.push((row, cells));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a file of either format into a table, within `limits`. Blank rows are left out
+/// (and counted by no one: they hold nothing to import).
+pub(crate) fn read_table(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
+    if bytes.len() as u64 > limits.max_file_bytes {
+        return Err(too_large("file.bytes", limits.max_file_bytes, "bytes"));
+    }
     let table = match FileFormat::detect(bytes) {
-        FileFormat::Xlsx => read_xlsx(bytes)?,
-        _ => read_csv(&decode_text(bytes)?)?,
+        FileFormat::Xlsx => read_xlsx(bytes, limits)?,
+        _ => read_csv(&decode_text(bytes)?, limits)?,
     };
     if table.headers.iter().all(|h| h.is_empty()) {
         return Err(Error::invalid("file", ValidationReason::Required));
@@ -75,10 +175,9 @@ pub(crate) fn read_table(bytes: &[u8]) -> Result<Table> {
     Ok(table)
 }
 
-fn read_csv(text: &str) -> Result<Table> {
+fn read_csv(text: &str, limits: &ImportLimits) -> Result<Table> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut table = Table::default();
-    let mut first = true;
+    let mut out = TableBuilder::new(limits);
     for record in reader.records() {
         let record = record.map_err(|e| bad_file(format!("is not valid CSV: {e}")))?;
         // A record's position is where the reader started looking, before any blank lines it
@@ -88,35 +187,82 @@ fn read_csv(text: &str) -> Result<Table> {
             let blank = rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).filter(|b| **b == b'\n').count();
             p.line() + blank as u64
         });
-        let cells: Vec<String> = record.iter().map(|c| c.trim().to_owned()).collect();
-        if first {
-            table.headers = cells;
-            first = false;
-        } else if cells.iter().any(|c| !c.is_empty()) {
-            table.rows.push((row, cells));
+        out.width(record.len())?;
+        for (i, c) in record.iter().enumerate() {
+            out.cell(row, i, c)?;
         }
+        out.push(row, record.iter().map(|c| c.trim().to_owned()).collect())?;
     }
-    Ok(table)
+    Ok(out.table)
 }
 
-fn read_xlsx(bytes: &[u8]) -> Result<Table> {
+/// Inflates every part of the archive into nothing, counting: the parts calamine will read
+/// (shared strings, the sheet) can then not inflate past the limit, whatever their headers
+/// claim.
+fn check_inflated_size(bytes: &[u8], limits: &ImportLimits) -> Result<()> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+    let mut left = limits.max_decompressed_bytes;
+    for i in 0..zip.len() {
+        let mut part = zip.by_index(i).map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+        if part.size() > left {
+            return Err(too_large("file.decompressed_bytes", limits.max_decompressed_bytes, "bytes"));
+        }
+        let n = std::io::copy(&mut (&mut part).take(left + 1), &mut std::io::sink())
+            .map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+        if n > left {
+            return Err(too_large("file.decompressed_bytes", limits.max_decompressed_bytes, "bytes"));
+        }
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Reads the first sheet as a stream of the cells present (never a grid sized by the sheet's
+/// declared dimension: two cells at A1 and XFD1048576 are two cells).
+fn read_xlsx(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
+    check_inflated_size(bytes, limits)?;
     let mut book: Xlsx<_> =
         Xlsx::new(Cursor::new(bytes)).map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or_else(|| bad_file("has no worksheet"))?
-        .map_err(|e| bad_file(format!("has an unreadable first worksheet: {e}")))?;
-    let start = range.start().map_or(0, |(r, _)| u64::from(r));
-    let mut table = Table::default();
-    for (i, row) in range.rows().enumerate() {
-        let cells: Vec<String> = row.iter().map(cell_text).collect();
-        if i == 0 {
-            table.headers = cells;
-        } else if cells.iter().any(|c| !c.is_empty()) {
-            table.rows.push((start + i as u64 + 1, cells));
+    let sheet = book.sheet_names().first().cloned().ok_or_else(|| bad_file("has no worksheet"))?;
+    let mut cells =
+        book.worksheet_cells_reader(&sheet).map_err(|e| bad_file(format!("has an unreadable first worksheet: {e}")))?;
+    let mut out = TableBuilder::new(limits);
+    // Cells arrive row by row; a row is complete when one of a later row arrives.
+    // The header is the first row holding a cell; data rows keep their sheet row numbers.
+    let mut current: Option<(u32, Vec<String>)> = None;
+    loop {
+        let cell = cells.next_cell().map_err(|e| bad_file(format!("has an unreadable first worksheet: {e}")))?;
+        let Some(cell) = cell else { break };
+        let (r, c) = cell.get_position();
+        let text = cell_text(&Data::from(cell.get_value().clone()));
+        if text.is_empty() {
+            continue;
+        }
+        out.width(c as usize + 1)?;
+        out.cell(u64::from(r) + 1, c as usize, &text)?;
+        match &mut current {
+            Some((row, values)) if *row == r => {
+                if values.len() <= c as usize {
+                    values.resize(c as usize + 1, String::new());
+                }
+                values[c as usize] = text;
+            }
+            Some((row, _)) if *row > r => return Err(bad_file(format!("has its rows out of order at row {}", r + 1))),
+            _ => {
+                if let Some((row, values)) = current.take() {
+                    out.push(u64::from(row) + 1, values)?;
+                }
+                let mut values = vec![String::new(); c as usize + 1];
+                values[c as usize] = text;
+                current = Some((r, values));
+            }
         }
     }
-    Ok(table)
+    if let Some((row, values)) = current {
+        out.push(u64::from(row) + 1, values)?;
+    }
+    Ok(out.table)
 }
 
 /// A cell as the text a person typed: whole numbers without a decimal point (phone numbers
@@ -149,7 +295,7 @@ mod tests {
         let (gbk, _, _) = encoding_rs::GBK.encode(text);
         let with_bom = [&[0xEF, 0xBB, 0xBF][..], text.as_bytes()].concat();
         for bytes in [text.as_bytes().to_vec(), with_bom, gbk.into_owned()] {
-            let t = read_table(&bytes).unwrap();
+            let t = read_table(&bytes, &ImportLimits::default()).unwrap();
             assert_eq!(t.headers, ["客户名称", "手机"]);
             assert_eq!(t.rows, vec![(2, vec!["华为技术有限公司".to_owned(), "13812345678".to_owned()])]);
         }
@@ -158,7 +304,7 @@ mod tests {
 
     #[test]
     fn blank_rows_are_skipped_and_row_numbers_kept() {
-        let t = read_table("name\n\nA\n,\n\"B\nC\"\nD\n".as_bytes()).unwrap();
+        let t = read_table("name\n\nA\n,\n\"B\nC\"\nD\n".as_bytes(), &ImportLimits::default()).unwrap();
         let rows: Vec<(u64, &str)> = t.rows.iter().map(|(n, c)| (*n, c[0].as_str())).collect();
         assert_eq!(rows, vec![(3, "A"), (5, "B\nC"), (7, "D")]);
     }

@@ -311,3 +311,65 @@ fn small_imports_into_a_large_base_find_the_same_duplicates() {
         assert_eq!(per_row.created.len(), 0, "{name}: 全新公司 now exists");
     }
 }
+
+/// Issue 15, item 8: a 1.4 KB workbook with cells at A1 and XFD1048576 made the reader
+/// allocate a dense 512 GiB grid and abort the host. Cells are streamed now.
+#[test]
+fn a_workbook_with_far_apart_cells_is_read_as_the_cells_present() {
+    let crm = Crm::in_memory();
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.write_string(0, 0, "客户名称").unwrap();
+    sheet.write_string(1, 0, "甲公司").unwrap();
+    sheet.write_string(1_048_575, 16_383, "远处").unwrap();
+    let xlsx = book.save_to_buffer().unwrap();
+    assert!(xlsx.len() < 8 * 1024, "{} bytes", xlsx.len());
+    // The far cell's column is past the default column limit: a typed error, not an abort.
+    let err = crm.import_customers(&alice(), &xlsx, &ImportOptions::default(), |_| {}).unwrap_err();
+    assert!(matches!(&err, Error::Validation(v) if v.field("file.columns").is_some()), "{err:?}");
+    // With room for the columns, the rows present are imported; the far row has no name.
+    let wide = ImportOptions { limits: ImportLimits { max_columns: 16_384, ..Default::default() }, ..keep_good() };
+    let r = crm.import_customers(&alice(), &xlsx, &wide, |_| {}).unwrap();
+    assert_eq!((r.rows, r.created.len(), r.rejected_rows()), (2, 1, 1));
+    assert_eq!(r.rejected[0].row, 1_048_576);
+}
+
+/// Issue 15, item 9: a zip bomb stops at the decompressed-size limit, whatever its headers say;
+/// oversized cells, rows, columns and files are typed errors naming the limit.
+#[test]
+fn files_past_the_limits_are_refused_with_typed_errors() {
+    use std::io::Write as _;
+    let crm = Crm::in_memory();
+    let field_of = |r: Result<ImportReport>| match r {
+        Err(Error::Validation(v)) => v.0[0].field.clone(),
+        other => panic!("{other:?}"),
+    };
+    // 64 MiB of zeros in a part: ~64 KiB on disk.
+    let mut bomb = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    bomb.start_file("xl/sharedStrings.xml", opts).unwrap();
+    let zeros = vec![b'0'; 1 << 20];
+    for _ in 0..64 {
+        bomb.write_all(&zeros).unwrap();
+    }
+    let bomb = bomb.finish().unwrap().into_inner();
+    assert!(bomb.len() < 512 * 1024);
+    let small = ImportLimits { max_decompressed_bytes: 16 << 20, ..Default::default() };
+    let options = ImportOptions { limits: small, ..Default::default() };
+    assert_eq!(field_of(crm.import_customers(&alice(), &bomb, &options, |_| {})), "file.decompressed_bytes");
+
+    let long_cell = format!("客户名称\n{}\n", "长".repeat(40_000));
+    assert_eq!(
+        field_of(crm.import_customers(&alice(), long_cell.as_bytes(), &ImportOptions::default(), |_| {})),
+        "file.cell"
+    );
+    let wide = format!("客户名称{}\n甲\n", ",x".repeat(2_000));
+    assert_eq!(
+        field_of(crm.import_customers(&alice(), wide.as_bytes(), &ImportOptions::default(), |_| {})),
+        "file.columns"
+    );
+    let tiny =
+        ImportOptions { limits: ImportLimits { max_file_bytes: 10, ..Default::default() }, ..Default::default() };
+    assert_eq!(field_of(crm.import_customers(&alice(), "客户名称\n甲公司\n".as_bytes(), &tiny, |_| {})), "file.bytes");
+    assert_eq!(count(&crm), 0, "nothing written by a refused file");
+}
