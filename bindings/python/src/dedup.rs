@@ -42,7 +42,8 @@ fn file_format(s: &str) -> PyResult<FileFormat> {
     })
 }
 
-/// A likely duplicate as a dict: id, code, name, score, and reasons (dicts with field,
+/// A likely duplicate as a dict: id (None, with code and name empty, for a customer outside
+/// the caller's scope), code, name, score, and reasons (dicts with field,
 /// similarity, value, other) plus `explanation` (the reasons as sentences).
 fn candidate<'py>(py: Python<'py>, c: &core::MatchCandidate) -> PyResult<Bound<'py, PyAny>> {
     let mut v = serde_json::to_value(c).map_err(|e| invalid_arg("candidate", &e.to_string()))?;
@@ -51,7 +52,7 @@ fn candidate<'py>(py: Python<'py>, c: &core::MatchCandidate) -> PyResult<Bound<'
         o.insert("explanation".into(), text.into());
     }
     let d = json_to_py(py, &v)?;
-    d.set_item("id", c.id.0)?;
+    d.set_item("id", c.id.map(|id| id.0))?;
     Ok(d)
 }
 
@@ -152,7 +153,7 @@ impl Duplicates {
         let pairs = Columns::new(&links)
             .int("cluster", |(n, _)| Some(*n))
             .text("customer_id", |(_, l)| Some(l.from.to_string()))
-            .text("other_id", |(_, l)| Some(l.to.id.to_string()))
+            .text("other_id", |(_, l)| l.to.id.map(|id| id.to_string()))
             .text("other_code", |(_, l)| Some(&l.to.code))
             .text("other_name", |(_, l)| Some(&l.to.name))
             .float("score", |(_, l)| Some(l.to.score))
@@ -371,10 +372,6 @@ impl Files {
             _ => return Err(invalid_arg("entity", "must be customers, contacts or interactions")),
         };
         let (format, filter) = (file_format(format)?, customer_filter(filters)?);
-        self.crm.get().run(py, |c, a| {
-            let file = std::fs::File::create(&path)
-                .map_err(|e| guanxi::StorageError::with_source(format!("cannot create {}", path.display()), e))?;
-            c.export_to(a, entity, &filter, format, std::io::BufWriter::new(file))
-        })
+        self.crm.get().run(py, |c, a| c.export_to_path(a, entity, &filter, format, &path))
     }
 }

@@ -114,3 +114,30 @@ def test_field_encryption_and_key_rotation(db_path: Path) -> None:
     with guanxi.Crm.open(db_path, user="admin", field_key=new_key) as crm:
         assert crm.customers.find_contacts_by_phone("13812345678")[0].phones == ["+8613812345678"]
         assert crm.customers.find_contacts_by_id_number("11010519491231002X")[0].name == "张伟"
+
+
+def test_duplicates_withhold_other_scopes_and_mask_values(db_path: Path) -> None:
+    """Issue 15, items 1, 2 and 5, as an outside tester saw them from Python."""
+    with guanxi.Crm.open(db_path, user="root") as crm:
+        root = organise(crm)
+        root.put_user("zhao", "赵", roles=["sales_rep"])
+        wang, zhao, ma = crm.as_user("wang"), crm.as_user("zhao"), crm.as_user("ma")
+        theirs = wang.customers.create("华为技术有限公司", contacts=[{"name": "张伟", "phone": "13812345678"}])
+        found = zhao.duplicates.find("某某公司", contacts=[{"name": "王", "phone": "13812345678"}])
+        assert len(found) == 1 and found[0]["id"] is None and found[0]["code"] == "" and found[0]["name"] == ""
+        assert found[0]["reasons"][0]["field"] == "phone" and found[0]["reasons"][0]["value"] == ""
+        assert found[0]["explanation"] == ["same phone as a customer outside your access scope"]
+        text = str(found)
+        assert "13812345678" not in text and theirs.code not in text and "华为" not in text
+        # Marketing reads every customer with phones masked: so are the reasons.
+        reasons = str(ma.duplicates.of(theirs.id)) + str(ma.duplicates.find("某某", contacts=[{"name": "王", "phone": "13812345678"}]))
+        assert "138****5678" in reasons and "13812345678" not in reasons and "+8613812345678" not in reasons
+
+        # A refused export leaves an existing file as it was.
+        target = db_path.parent / "export.csv"
+        target.write_text("keep me")
+        with pytest.raises(guanxi.ElevationRequiredError):
+            crm.as_user("li").files.export(target)
+        assert target.read_text() == "keep me"
+        assert root.files.export(target) == 1
+        assert "华为技术有限公司" in target.read_text(encoding="utf-8-sig")

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use guanxi::dedup as core;
 
-use crate::{Crm, CrmError, Customer, CustomerFilter, NewCustomer, Result, Uuid, id};
+use crate::{Crm, Customer, CustomerFilter, NewCustomer, Result, Uuid, id};
 
 /// Why a pair matched on one field: field ("phone", "email", "name", "address"), similarity,
 /// and the reason as a sentence ("same phone as C20240501001 华为技术有限公司").
@@ -20,7 +20,8 @@ pub struct MatchReason {
 /// A likely duplicate: the other customer, the score in [0, 1], the reasons (strongest first).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct MatchCandidate {
-    pub id: Uuid,
+    /// `None` (with `code` and `name` empty) for a customer outside the caller's scope.
+    pub id: Option<Uuid>,
     pub code: String,
     pub name: String,
     pub score: f64,
@@ -34,7 +35,7 @@ impl From<core::MatchCandidate> for MatchCandidate {
             .iter()
             .map(|r| MatchReason { field: r.field.as_str().to_owned(), similarity: r.similarity, text: r.to_string() })
             .collect();
-        MatchCandidate { id: c.id.0, code: c.code, name: c.name, score: c.score, reasons }
+        MatchCandidate { id: c.id.map(|id| id.0), code: c.code, name: c.name, score: c.score, reasons }
     }
 }
 
@@ -427,13 +428,12 @@ impl Crm {
             ExportEntity::Contacts => guanxi::ExportEntity::Contacts,
             ExportEntity::Interactions => guanxi::ExportEntity::Interactions,
         };
-        let file = std::fs::File::create(&path).map_err(|e| CrmError::Storage { reason: format!("{path}: {e}") })?;
-        Ok(self.inner.export_to(
+        Ok(self.inner.export_to_path(
             &self.actor,
             entity,
             &filter.into_core()?,
             format.into(),
-            std::io::BufWriter::new(file),
+            std::path::Path::new(&path),
         )?)
     }
 }

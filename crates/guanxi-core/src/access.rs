@@ -602,6 +602,27 @@ impl FieldMask {
         }
     }
 
+    /// Masks the matching value of a duplicate reason as the field it came from is masked
+    /// (a shared phone as the contact's phones, an address as the customer's address).
+    pub fn apply_match_reason(&self, r: &mut crate::dedup::MatchReason) {
+        use crate::dedup::MatchField;
+        let (entity, field) = match r.field {
+            MatchField::Phone => (EntityKind::Contact, "phones"),
+            MatchField::Email => (EntityKind::Contact, "emails"),
+            MatchField::Address => (EntityKind::Customer, "address"),
+            MatchField::Name => return,
+        };
+        match self.visibility(entity, field) {
+            None => {}
+            Some(Visibility::Hidden) => r.value.clear(),
+            Some(Visibility::Masked) => {
+                if let Value::String(v) = mask_json(field, Value::String(std::mem::take(&mut r.value))) {
+                    r.value = v;
+                }
+            }
+        }
+    }
+
     /// Which of the sensitive contact fields this mask leaves in clear.
     pub fn clear_sensitive_contact_fields(&self) -> Vec<&'static str> {
         SENSITIVE_CONTACT_FIELDS.iter().copied().filter(|f| self.visibility(EntityKind::Contact, f).is_none()).collect()

@@ -128,7 +128,7 @@ proptest! {
             }
             for l in &c.links {
                 prop_assert!(l.to.score >= rules.threshold);
-                prop_assert!(!not.contains(l.from, l.to.id));
+                prop_assert!(!not.contains(l.from, l.to.id.unwrap()));
             }
         }
         let found = partition(clusters.iter().map(|c| c.members.clone()));

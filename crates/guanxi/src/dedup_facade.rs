@@ -17,9 +17,31 @@ use crate::sales_facade::{decode, setting_write};
 const MATCH_RULES: &str = "dedup.rules";
 const NOT_DUPLICATES: &str = "dedup.not_duplicates";
 
-/// Stored profiles read during one operation, by id (None: deleted).
+/// Stored profiles read during one operation, by id, with whether the reader may read the
+/// customer (None: deleted).
 #[derive(Debug, Default)]
-pub(crate) struct ProfileCache(std::collections::HashMap<CustomerId, Option<MatchProfile>>);
+pub(crate) struct ProfileCache(std::collections::HashMap<CustomerId, Option<(MatchProfile, bool)>>);
+
+/// Who duplicate candidates are shown to: the customers they may read (none, without read
+/// permission) and their field mask. Every candidate passes through [`Reader::show`].
+#[derive(Debug)]
+pub(crate) struct Reader {
+    scope: Option<guanxi_core::access::RecordScope>,
+    mask: guanxi_core::access::FieldMask,
+}
+
+impl Reader {
+    /// Whether the reader may read this customer.
+    pub(crate) fn admits(&self, c: &Customer) -> bool {
+        use guanxi_core::access::Scoped;
+        self.scope.as_ref().is_some_and(|s| s.admits(c.scope_attrs()))
+    }
+
+    /// A candidate as the reader may see it (withheld or masked).
+    pub(crate) fn show(&self, m: MatchCandidate, readable: bool) -> MatchCandidate {
+        m.for_reader(readable, &self.mask)
+    }
+}
 
 /// What [`Crm::create_customer_checked`] does when the new customer has likely duplicates.
 ///
@@ -127,9 +149,22 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn find_duplicates(&self, actor: &Actor, input: &NewCustomer) -> Result<Vec<MatchCandidate>> {
-        self.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let valid = input.clone().validate(&self.validation_context()?).map_err(Error::Validation)?;
-        self.candidates(&input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())
+        let reader = self.reader(&allowed, actor);
+        self.candidates(&reader, &input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())
+    }
+
+    /// The reader of duplicate candidates for a call authorized as `allowed`.
+    pub(crate) fn reader(&self, allowed: &crate::access_control::Allowed, actor: &Actor) -> Reader {
+        match self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer) {
+            Ok(read) => {
+                let mask = read.mask.clone();
+                Reader { scope: Some(read.scope), mask }
+            }
+            // No read permission at all: every candidate is withheld.
+            Err(_) => Reader { scope: None, mask: guanxi_core::access::FieldMask::none() },
+        }
     }
 
     /// The likely duplicates of a stored customer, best first, leaving out pairs marked not
@@ -139,22 +174,25 @@ impl Crm {
         let c = self.live_customer(id)?;
         allowed.check_customer(actor, &c)?;
         let profile = MatchProfile::of(&c, &self.store.contacts_of(id)?);
-        self.candidates(&profile, &self.load_match_rules()?, &self.load_not_duplicates()?)
+        let reader = self.reader(&allowed, actor);
+        self.candidates(&reader, &profile, &self.load_match_rules()?, &self.load_not_duplicates()?)
     }
 
     pub(crate) fn candidates(
         &self,
+        reader: &Reader,
         profile: &MatchProfile,
         rules: &MatchRules,
         not_duplicates: &NotDuplicates,
     ) -> Result<Vec<MatchCandidate>> {
-        self.candidates_cached(profile, rules, not_duplicates, &mut ProfileCache::default())
+        self.candidates_cached(reader, profile, rules, not_duplicates, &mut ProfileCache::default())
     }
 
     /// [`Crm::candidates`], reading each stored profile once per `cache` (an import checks
     /// many rows against the same neighbours).
     pub(crate) fn candidates_cached(
         &self,
+        reader: &Reader,
         profile: &MatchProfile,
         rules: &MatchRules,
         not_duplicates: &NotDuplicates,
@@ -167,18 +205,19 @@ impl Crm {
                 Some(p) => p,
                 None => {
                     let p = match self.store.customer(id)?.filter(|c| !c.is_deleted()) {
-                        Some(c) => Some(MatchProfile::of(&c, &self.store.contacts_of(id)?)),
+                        Some(c) => Some((MatchProfile::of(&c, &self.store.contacts_of(id)?), reader.admits(&c))),
                         None => None,
                     };
                     cache.0.entry(id).or_insert(p)
                 }
             };
-            if let Some(other) = other {
-                found.extend(rules.duplicate(profile, other));
+            if let Some((other, readable)) = other {
+                found.extend(rules.duplicate(profile, other).map(|m| (m, *readable)));
             }
         }
-        found.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
-        Ok(found)
+        // Ordered before anything is withheld, so the order says nothing about hidden codes.
+        found.sort_by(|(a, _), (b, _)| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
+        Ok(found.into_iter().map(|(m, readable)| reader.show(m, readable)).collect())
     }
 
     /// Creates a customer after checking it for duplicates, doing what `on_duplicate` says
@@ -211,20 +250,32 @@ impl Crm {
         let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
         let duplicates = match on_duplicate {
             OnDuplicate::Allow => Vec::new(),
-            _ => self.candidates(&input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())?,
+            _ => {
+                let reader = self.reader(&allowed, actor);
+                self.candidates(&reader, &input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())?
+            }
         };
         if let Some(best) = duplicates.first() {
-            match on_duplicate {
-                OnDuplicate::Block => {
-                    let field = best.reasons.first().map_or("name", |r| r.field.as_str());
-                    return Err(Error::Duplicate {
-                        entity: EntityKind::Customer,
-                        field: field.to_owned(),
-                        value: format!("{} {} (score {:.2})", best.code, best.name, best.score),
-                    });
+            let refuse = |best: &MatchCandidate| {
+                let field = best.reasons.first().map_or("name", |r| r.field.as_str());
+                let who = if best.is_withheld() {
+                    guanxi_core::dedup::WITHHELD.to_owned()
+                } else {
+                    format!("{} {}", best.code, best.name)
+                };
+                Error::Duplicate {
+                    entity: EntityKind::Customer,
+                    field: field.to_owned(),
+                    value: format!("{who} (score {:.2})", best.score),
                 }
+            };
+            match on_duplicate {
+                OnDuplicate::Block => return Err(refuse(best)),
                 OnDuplicate::Link => {
-                    let customer = self.link_into(actor, best.id, valid)?;
+                    // The best match is outside the actor's scope: it cannot be linked to, and
+                    // creating would make the duplicate the check is for.
+                    let Some(id) = best.id else { return Err(refuse(best)) };
+                    let customer = self.link_into(actor, id, valid)?;
                     return Ok(CheckedCreate { customer, created: false, duplicates });
                 }
                 OnDuplicate::Allow | OnDuplicate::Warn => {}
@@ -372,17 +423,35 @@ impl Crm {
         let profiles = self.profiles(&filter)?;
         let rules = self.load_match_rules()?;
         let not_duplicates = self.load_not_duplicates()?;
-        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), on_cluster))
+        // Every profile is in the actor's scope; their matching values are still masked.
+        let reader = Reader { scope: Some(allowed.scope.clone()), mask: allowed.mask.clone() };
+        let mut on_cluster = on_cluster;
+        let shown = |mut cluster: DuplicateCluster| {
+            for link in &mut cluster.links {
+                link.to = reader.show(std::mem::take(&mut link.to), true);
+            }
+            on_cluster(cluster)
+        };
+        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), shown))
     }
 
     /// The match profiles of the customers matching `filter` (read a page at a time).
     pub(crate) fn profiles(&self, filter: &CustomerFilter) -> Result<Vec<MatchProfile>> {
+        Ok(self.profiles_with(filter, |_| ())?.into_iter().map(|(p, ())| p).collect())
+    }
+
+    /// [`Crm::profiles`], each with what `tag` says of its customer.
+    pub(crate) fn profiles_with<T>(
+        &self,
+        filter: &CustomerFilter,
+        tag: impl Fn(&Customer) -> T,
+    ) -> Result<Vec<(MatchProfile, T)>> {
         let mut profiles = Vec::new();
         let mut page = PageRequest::first(1000);
         loop {
             let p = self.store.list_customers(filter, &page)?;
             for c in &p.items {
-                profiles.push(MatchProfile::of(c, &self.store.contacts_of(c.id)?));
+                profiles.push((MatchProfile::of(c, &self.store.contacts_of(c.id)?), tag(c)));
             }
             match p.next {
                 Some(next) => page = PageRequest::after(next, 1000),

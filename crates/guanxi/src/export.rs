@@ -220,6 +220,47 @@ fn interaction_cells(c: &Customer, i: &Interaction) -> Vec<String> {
 }
 
 impl Crm {
+    /// Exports like [`Crm::export_to`] into the file at `path`, created or replaced only when
+    /// the export succeeds: the rows go to a temporary file beside it, renamed over `path` at
+    /// the end. A refused export (no permission, no elevation) or a failed one leaves an
+    /// existing file untouched.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("customers.csv");
+    /// let crm = Crm::in_memory();
+    /// crm.create_customer(&Actor::user("alice")?, NewCustomer::new("甲公司"))?;
+    /// assert_eq!(crm.export_to_path(&Actor::user("alice")?, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path)?, 1);
+    /// assert!(std::fs::read_to_string(&path).unwrap().contains("甲公司"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn export_to_path(
+        &self,
+        actor: &Actor,
+        entity: ExportEntity,
+        filter: &CustomerFilter,
+        format: FileFormat,
+        path: &std::path::Path,
+    ) -> Result<u64> {
+        // Refuse before touching the file system at all.
+        self.authorize(actor, Action::Export, EntityKind::Customer)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let cannot = |e: std::io::Error| -> Error {
+            StorageError::with_source(format!("cannot write {}", path.display()), e).into()
+        };
+        let tmp = tempfile::Builder::new().prefix(".guanxi-export-").tempfile_in(dir).map_err(cannot)?;
+        let mut out = std::io::BufWriter::new(tmp);
+        let rows = self.export_to(actor, entity, filter, format, &mut out)?;
+        let tmp = out.into_inner().map_err(|e| cannot(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(cannot)?;
+        tmp.persist(path).map_err(|e| cannot(e.error))?;
+        Ok(rows)
+    }
+
     /// Streams the customers matching `filter` that the actor may export — or their contacts,
     /// or their follow-ups — into `out` as CSV (UTF-8 with a BOM), .xlsx or JSON Lines (one
     /// record per line, as the record serializes), and returns the number of rows. Masked like

@@ -7,14 +7,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, match_keys};
+use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, WITHHELD, match_keys};
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, CustomerId, CustomerKind, EntityKind, FieldChange, Industry, Level,
     LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, UserId, ValidCustomer, ValidationReason,
 };
 
 use crate::crm::{Crm, log};
-use crate::dedup_facade::{ProfileCache, input_profile};
+use crate::dedup_facade::{ProfileCache, Reader, input_profile};
 use crate::sales_facade::{decode, setting_write};
 use crate::table::{FileFormat, ImportLimits, Table, read_table};
 
@@ -542,7 +542,10 @@ impl Crm {
         let mut cache = ProfileCache::default();
         let checks_store = options.on_duplicate != DuplicatePolicy::Create;
         let base = self.store.count_customers(&guanxi_core::CustomerFilter::default())?;
-        let stored = if checks_store && base > 0 && total * 10 >= base { Some(self.stored_profiles()?) } else { None };
+        // Duplicates outside the actor's read scope are named to no one (see MatchCandidate).
+        let reader = self.reader(&allowed, actor);
+        let stored =
+            if checks_store && base > 0 && total * 10 >= base { Some(self.stored_profiles(&reader)?) } else { None };
         let mut plans: Vec<(u64, Plan)> = Vec::new();
         let mut touched: HashMap<CustomerId, u64> = HashMap::new();
         for (n, (row, cells)) in table.rows.iter().enumerate() {
@@ -598,16 +601,18 @@ impl Crm {
             };
             let profile = input_profile(&valid);
             // A code names the customer outright; otherwise the rules decide.
-            let existing: Option<(CustomerId, String)> = match &by_code {
-                Some(c) => Some((c.id, format!("has the code of {} {}", c.code, c.name))),
+            let existing: Option<(Option<CustomerId>, String)> = match &by_code {
+                Some(c) if !reader.admits(c) => Some((None, format!("has the code of {WITHHELD}"))),
+                Some(c) => Some((Some(c.id), format!("has the code of {} {}", c.code, c.name))),
                 None if options.on_duplicate == DuplicatePolicy::Create => None,
                 None => match &stored {
-                    Some(index) => index.best(&profile, &rules).map(|(_, m)| (m.id, describe(&m))),
-                    None => self.best_candidate(&profile, &rules, &mut cache)?.map(|m| (m.id, describe(&m))),
-                },
+                    Some(index) => index.best(&profile, &rules).map(|(_, m, readable)| reader.show(m, readable)),
+                    None => self.best_candidate(&reader, &profile, &rules, &mut cache)?,
+                }
+                .map(|m| (m.id, describe(&m))),
             };
             let earlier = if checks_store { batch.best(&profile, &rules) } else { None };
-            if let Some((earlier, m)) = earlier {
+            if let Some((earlier, m, _)) = earlier {
                 report.skipped.push(SkippedRow {
                     row,
                     existing: None,
@@ -617,11 +622,21 @@ impl Crm {
             }
             let plan = match (existing, options.on_duplicate) {
                 (Some((id, why)), DuplicatePolicy::Skip) => {
-                    report.skipped.push(SkippedRow { row, existing: Some(id), reason: format!("duplicate: {why}") });
+                    report.skipped.push(SkippedRow { row, existing: id, reason: format!("duplicate: {why}") });
+                    continue;
+                }
+                // A customer the actor cannot read is neither updated nor linked to, and a
+                // second one is not created beside it.
+                (Some((None, why)), _) => {
+                    report.skipped.push(SkippedRow {
+                        row,
+                        existing: None,
+                        reason: format!("duplicate, not changed: {why}"),
+                    });
                     continue;
                 }
                 (
-                    Some((id, why)),
+                    Some((Some(id), why)),
                     policy @ (DuplicatePolicy::Update | DuplicatePolicy::Link | DuplicatePolicy::Create),
                 ) => {
                     if let Some(first) = touched.get(&id) {
@@ -639,7 +654,7 @@ impl Crm {
             };
             let mut profile = profile;
             profile.code = format!("row {row}");
-            batch.add(row, profile);
+            batch.add(row, profile, true);
             plans.push((row, plan));
         }
         progress(ImportProgress { phase: ImportPhase::Checking, done: total, total });
@@ -696,11 +711,12 @@ impl Crm {
     /// The stored customer a profile most likely duplicates.
     fn best_candidate(
         &self,
+        reader: &Reader,
         profile: &MatchProfile,
         rules: &MatchRules,
         cache: &mut ProfileCache,
     ) -> Result<Option<MatchCandidate>> {
-        Ok(self.candidates_cached(profile, rules, &NotDuplicates::new(), cache)?.into_iter().next())
+        Ok(self.candidates_cached(reader, profile, rules, &NotDuplicates::new(), cache)?.into_iter().next())
     }
 }
 
@@ -724,17 +740,18 @@ fn import_key(bytes: &[u8], options: &ImportOptions) -> String {
 /// cap are ignored, as the stores do.
 #[derive(Default)]
 struct ProfileIndex {
-    profiles: Vec<(u64, MatchProfile)>,
+    /// Each profile with its tag and whether the importing actor may read its customer.
+    profiles: Vec<(u64, MatchProfile, bool)>,
     by_key: HashMap<(bool, u64), Vec<usize>>,
 }
 
 impl ProfileIndex {
     /// The best-scoring duplicate of `p` at or above the threshold, with its tag (the row).
-    fn best(&self, p: &MatchProfile, rules: &MatchRules) -> Option<(u64, MatchCandidate)> {
+    fn best(&self, p: &MatchProfile, rules: &MatchRules) -> Option<(u64, MatchCandidate, bool)> {
         let keys = match_keys(p);
         let max = guanxi_core::dedup::ScanOptions::default().max_block;
         let mut seen = BTreeSet::new();
-        let mut best: Option<(u64, MatchCandidate)> = None;
+        let mut best: Option<(u64, MatchCandidate, bool)> = None;
         let near = keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k)));
         for k in near {
             let Some(block) = self.by_key.get(&k).filter(|b| b.len() <= max) else { continue };
@@ -742,10 +759,10 @@ impl ProfileIndex {
                 if !seen.insert(i) {
                     continue;
                 }
-                let (tag, other) = &self.profiles[i];
+                let (tag, other, readable) = &self.profiles[i];
                 if let Some(m) = rules.duplicate(p, other) {
-                    if best.as_ref().is_none_or(|(_, b)| m.score > b.score) {
-                        best = Some((*tag, m));
+                    if best.as_ref().is_none_or(|(_, b, _)| m.score > b.score) {
+                        best = Some((*tag, m, *readable));
                     }
                 }
             }
@@ -753,23 +770,23 @@ impl ProfileIndex {
         best
     }
 
-    fn add(&mut self, tag: u64, p: MatchProfile) {
+    fn add(&mut self, tag: u64, p: MatchProfile, readable: bool) {
         let keys = match_keys(&p);
         let i = self.profiles.len();
         for k in keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k))) {
             self.by_key.entry(k).or_default().push(i);
         }
-        self.profiles.push((tag, p));
+        self.profiles.push((tag, p, readable));
     }
 }
 
 impl Crm {
     /// Every live stored customer's profile, indexed (for imports as large as a tenth of the
     /// base and more, where reading them all once is cheaper than a lookup per row).
-    fn stored_profiles(&self) -> Result<ProfileIndex> {
+    fn stored_profiles(&self, reader: &Reader) -> Result<ProfileIndex> {
         let mut index = ProfileIndex::default();
-        for p in self.profiles(&guanxi_core::CustomerFilter::default())? {
-            index.add(0, p);
+        for (p, readable) in self.profiles_with(&guanxi_core::CustomerFilter::default(), |c| reader.admits(c))? {
+            index.add(0, p, readable);
         }
         Ok(index)
     }

@@ -702,7 +702,9 @@ impl Crm {
     /// Converts an open lead into a customer, its primary contact and (optionally) an
     /// opportunity, in one transaction. A customer the actor can read that already has a
     /// contact with the lead's phone, or exactly the lead's company name, is linked instead of
-    /// creating a duplicate, and the conversion says so.
+    /// creating a duplicate, and the conversion says so. When only a customer outside the
+    /// actor's scope has the phone, the conversion is refused with [`Error::Duplicate`] on
+    /// `phone`, naming no customer (someone who can read both converts it).
     ///
     /// ```
     /// # use guanxi::*;
@@ -729,16 +731,26 @@ impl Crm {
         let mut events = Vec::new();
         // An existing customer: by the lead's phone, then by exact company name.
         let mut found: Option<(guanxi_core::Customer, Option<ContactId>, String)> = None;
+        let mut elsewhere = false;
         if let Some(phone) = &lead.phone {
             for c in self.store.contacts_by_phone(phone)? {
-                if let Ok(cust) = self.live_customer(c.customer_id)
-                    && read_customers.check_customer(actor, &cust).is_ok()
-                {
+                let Ok(cust) = self.live_customer(c.customer_id) else { continue };
+                if read_customers.check_customer(actor, &cust).is_ok() {
                     let why = format!("same phone as contact {} of {} {}", c.name, cust.code, cust.name);
                     found = Some((cust, Some(c.id), why));
                     break;
                 }
+                elsewhere = true;
             }
+        }
+        if found.is_none() && elsewhere {
+            // Only a customer outside the actor's scope has this phone: linking to it is not
+            // theirs to do, and a new customer would duplicate it. Said without naming it.
+            return Err(Error::Duplicate {
+                entity: EntityKind::Customer,
+                field: "phone".into(),
+                value: guanxi_core::dedup::WITHHELD.to_owned(),
+            });
         }
         if found.is_none()
             && let Some(company) = &lead.company

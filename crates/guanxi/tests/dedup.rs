@@ -67,7 +67,7 @@ fn create_policies_warn_block_link_and_allow() {
         assert!(crm.customer(&a, first.id).unwrap().tags.contains("展会"), "{name}");
 
         let warned = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Warn).unwrap();
-        assert!(warned.created && warned.duplicates[0].id == first.id, "{name}");
+        assert!(warned.created && warned.duplicates[0].id == Some(first.id), "{name}");
         let allowed = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Allow).unwrap();
         assert!(allowed.created && allowed.duplicates.is_empty(), "{name}");
         // No duplicate: every policy creates.
@@ -79,26 +79,80 @@ fn create_policies_warn_block_link_and_allow() {
     }
 }
 
+/// Issue 15, items 1 and 2: a duplicate outside the actor's scope is withheld on every path
+/// (no id, code, name or matching value: a phone number is no oracle for whose customer it
+/// is), and matching values are masked as the reader's field rules say.
 #[test]
-fn candidates_outside_the_scope_are_named_but_not_shown() {
+fn candidates_outside_the_scope_are_withheld_on_every_path() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let root = Actor::user("root").unwrap().elevated_until(t0() + chrono::Duration::minutes(10));
         crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
         crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
         crm.put_user(&root, User::new("li", "李").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        let (wang, li) = (Actor::user("wang").unwrap(), Actor::user("li").unwrap());
-        let theirs = crm.create_customer(&wang, NewCustomer::new("华为技术有限公司")).unwrap();
-        // li cannot read wang's customer, yet learns that it exists (撞单).
+        crm.put_user(&root, User::new("ma", "马").unwrap().role(BuiltinRole::Marketing)).unwrap();
+        let (wang, li, ma) = (Actor::user("wang").unwrap(), Actor::user("li").unwrap(), Actor::user("ma").unwrap());
+        let phone = "13812345678";
+        let theirs = crm
+            .create_customer(&wang, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone(phone)))
+            .unwrap();
         assert!(matches!(crm.customer(&li, theirs.id), Err(Error::PermissionDenied { .. })), "{name}");
-        let found = crm.find_duplicates(&li, &NewCustomer::new("华为技术股份有限公司")).unwrap();
-        assert_eq!((found[0].id, found[0].code.as_str()), (theirs.id, theirs.code.as_str()), "{name}");
+        let leaks = |what: &str, text: &str| {
+            for secret in
+                [theirs.id.to_string().as_str(), theirs.code.as_str(), "华为技术有限公司", phone, "+8613812345678"]
+            {
+                assert!(!text.contains(secret), "{name}: {what} leaks {secret}: {text}");
+            }
+        };
+        // The check before a create: li learns that a customer exists elsewhere (撞单), not which.
+        let same_phone = || NewCustomer::new("某某公司").contact(NewContact::new("王").phone(phone));
+        let found = crm.find_duplicates(&li, &same_phone()).unwrap();
+        assert_eq!(found.len(), 1, "{name}");
+        assert!(found[0].is_withheld() && found[0].reasons[0].field == MatchField::Phone, "{name}");
+        assert_eq!(found[0].reasons[0].to_string(), "same phone as a customer outside your access scope");
+        leaks("find_duplicates", &format!("{found:?}"));
+        // A lead with the phone: refused, not converted into a second customer.
+        let mut new_lead = guanxi::sales::NewLead::new("王").phone(phone);
+        new_lead.owner = Some(li.user_id().clone());
+        let lead = crm.create_lead(&li, new_lead).unwrap();
+        let err = crm.convert_lead(&li, lead.id, ConvertLead::default()).unwrap_err();
+        assert!(matches!(&err, Error::Duplicate { field, .. } if field == "phone"), "{name}: {err}");
+        leaks("a refused conversion", &format!("{err:?}"));
+        for policy in [OnDuplicate::Block, OnDuplicate::Link] {
+            let err = crm.create_customer_checked(&li, same_phone(), policy).unwrap_err();
+            assert!(matches!(&err, Error::Duplicate { field, .. } if field == "phone"), "{name} {policy:?}: {err}");
+            leaks("a refused create", &format!("{err:?} {err}"));
+        }
+        let warned = crm.create_customer_checked(&li, same_phone(), OnDuplicate::Warn).unwrap();
+        leaks("a warned create", &format!("{warned:?}"));
+        // duplicates_of li's own record: wang's customer is withheld there too.
+        let of = crm.duplicates_of(&li, warned.customer.id).unwrap();
+        assert!(of.iter().all(|c| c.is_withheld()) && !of.is_empty(), "{name}: {of:?}");
+        leaks("duplicates_of", &format!("{of:?}"));
+        // An import names no one either, and changes nothing it may not read.
+        for policy in [DuplicatePolicy::Skip, DuplicatePolicy::Update, DuplicatePolicy::Link] {
+            let file = format!("客户名称,手机\n另一家公司,{phone}\n");
+            let r = crm
+                .import_customers(&li, file.as_bytes(), &ImportOptions::default().on_duplicate(policy), |_| {})
+                .unwrap();
+            assert_eq!((r.created.len(), r.skipped.len(), r.skipped[0].existing), (0, 1, None), "{name} {policy:?}");
+            leaks("an import report", &format!("{r:?}"));
+        }
+        assert_eq!(crm.customer(&root, theirs.id).unwrap().version, 1, "{name}: untouched");
         // li's scan covers only li's own customers.
-        crm.create_customer(&li, NewCustomer::new("华为技术集团")).unwrap();
         let mut clusters = 0;
         crm.scan_duplicates(&li, &CustomerFilter::default(), |_| clusters += 1).unwrap();
         assert_eq!(clusters, 0, "{name}");
-        crm.scan_duplicates(&root, &CustomerFilter::default(), |_| clusters += 1).unwrap();
-        assert_eq!(clusters, 1, "{name}");
+        // Marketing reads every customer, phones masked: so are the matching values.
+        let of = crm.duplicates_of(&ma, theirs.id).unwrap();
+        assert!(!of.is_empty() && of.iter().all(|c| !c.is_withheld()), "{name}");
+        let text = format!("{of:?}");
+        assert!(text.contains("138****5678") && !text.contains(phone), "{name}: {text}");
+        let mut seen = String::new();
+        crm.scan_duplicates(&ma, &CustomerFilter::default(), |c| seen.push_str(&format!("{c:?}"))).unwrap();
+        assert!(seen.contains("138****5678") && !seen.contains(phone), "{name}: {seen}");
+        let mut all = 0;
+        crm.scan_duplicates(&root, &CustomerFilter::default(), |_| all += 1).unwrap();
+        assert_eq!(all, 1, "{name}");
     }
 }
 
@@ -150,8 +204,12 @@ fn pairs_marked_not_duplicate_are_never_proposed_again() {
         let mut links = vec![];
         let stats = crm.scan_duplicates(&a, &CustomerFilter::default(), |c| links.extend(c.links)).unwrap();
         assert_eq!(stats.excluded_pairs, 1, "{name}");
-        assert!(links.iter().all(|l| !((l.from == x.id && l.to.id == y.id) || (l.from == y.id && l.to.id == x.id))));
-        let of_x: Vec<CustomerId> = crm.duplicates_of(&a, x.id).unwrap().into_iter().map(|c| c.id).collect();
+        assert!(
+            links
+                .iter()
+                .all(|l| !((l.from == x.id && l.to.id == Some(y.id)) || (l.from == y.id && l.to.id == Some(x.id))))
+        );
+        let of_x: Vec<CustomerId> = crm.duplicates_of(&a, x.id).unwrap().into_iter().filter_map(|c| c.id).collect();
         assert_eq!(of_x, vec![z.id], "{name}");
         let logged = crm.change_log(&a, &ChangeLogQuery { customer_id: Some(x.id), ..Default::default() }).unwrap();
         assert!(logged.iter().any(|e| e.changes.iter().any(|c| c.field == "not_duplicate_of")), "{name}");

@@ -139,7 +139,7 @@ fn merge_moves_everything_and_leaves_tombstones() {
         let found = crm
             .find_duplicates(&a, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("13800000010")))
             .unwrap();
-        assert!(found.iter().all(|c| c.id == x.id), "{name}");
+        assert!(found.iter().all(|c| c.id == Some(x.id)), "{name}");
         let log = crm.change_log(&a, &ChangeLogQuery { customer_id: Some(y.id), ..Default::default() }).unwrap();
         assert_eq!(log.last().unwrap().action, ChangeAction::Merge, "{name}");
 

@@ -11,7 +11,7 @@ mod scan;
 
 pub use keys::{address_key, company_key, email_key, person_key, phone_key};
 pub use merge::{FieldChoice, MERGED_FIELDS, MergeRequest, Survivorship, survive};
-pub use rules::{Comparison, MatchCandidate, MatchField, MatchProfile, MatchReason, MatchRule, MatchRules};
+pub use rules::{Comparison, MatchCandidate, MatchField, MatchProfile, MatchReason, MatchRule, MatchRules, WITHHELD};
 pub use scan::{
     ClusterLink, DuplicateCluster, MatchKeys, NotDuplicates, ScanOptions, ScanStats, blocking_keys, contact_match_keys,
     customer_match_keys, match_keys, scan,

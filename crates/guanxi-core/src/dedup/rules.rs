@@ -299,7 +299,13 @@ impl MatchRules {
         }
         best.sort_by(|x, y| y.strength.total_cmp(&x.strength).then(x.field.cmp(&y.field)));
         let miss: f64 = best.iter().map(|r| 1.0 - r.strength).product();
-        Some(MatchCandidate { id: b.id, code: b.code.clone(), name: b.name.clone(), score: 1.0 - miss, reasons: best })
+        Some(MatchCandidate {
+            id: Some(b.id),
+            code: b.code.clone(),
+            name: b.name.clone(),
+            score: 1.0 - miss,
+            reasons: best,
+        })
     }
 
     /// [`MatchRules::compare`] when the score reaches the threshold.
@@ -317,11 +323,15 @@ pub struct MatchReason {
     pub similarity: f64,
     /// Weight × similarity: what it adds to the score.
     pub strength: f64,
-    /// The other record's matching key (the shared phone, its name key, …).
+    /// The other record's matching key (the shared phone, its name key, …), masked as the
+    /// reader's field rules say; empty when the other record is withheld.
     pub value: String,
-    /// The other record, as code and name.
+    /// The other record, as code and name ([`WITHHELD`] when the reader may not see it).
     pub other: String,
 }
+
+/// How a reason names a record the reader may not read.
+pub const WITHHELD: &str = "a customer outside your access scope";
 
 impl fmt::Display for MatchReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -334,16 +344,65 @@ impl fmt::Display for MatchReason {
 }
 
 /// A likely duplicate of a record: the other record, the score and the reasons.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Every path that hands candidates to a reader (the check on create, `duplicates_of`, the
+/// scan, imports, lead conversion) passes them through [`MatchCandidate::for_reader`]: one the
+/// reader may read keeps its identity, with its values masked as the reader's field rules say;
+/// one outside the reader's scope is *withheld*: no id, code, name or matching value, only the
+/// fields that matched and the score ("a customer outside your access scope has the same
+/// phone"), so a rep learns that a customer already exists elsewhere (撞单) and no phone number
+/// becomes an oracle for whose customer it is.
+///
+/// ```
+/// use guanxi_core::access::{FieldMask, FieldRule, Visibility};
+/// use guanxi_core::dedup::{MatchProfile, MatchRules};
+/// use guanxi_core::{CustomerId, CustomerKind, EntityKind};
+/// let a = MatchProfile::new(CustomerId::new(), "", "甲公司", CustomerKind::Enterprise).phone("13812345678");
+/// let b = MatchProfile::new(CustomerId::new(), "C1", "乙公司", CustomerKind::Enterprise).phone("13812345678");
+/// let found = MatchRules::default().compare(&a, &b).unwrap();
+/// let mask = FieldMask::of(&[FieldRule { entity: EntityKind::Contact, field: "phones".into(), visibility: Visibility::Masked }]);
+/// let masked = found.clone().for_reader(true, &mask);
+/// assert_eq!(masked.reasons[0].value, "138****5678");
+/// let withheld = found.for_reader(false, &FieldMask::none());
+/// assert_eq!((withheld.id, withheld.code.as_str(), withheld.reasons[0].value.as_str()), (None, "", ""));
+/// assert_eq!(withheld.reasons[0].to_string(), "same phone as a customer outside your access scope");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct MatchCandidate {
-    /// The other customer.
-    pub id: CustomerId,
-    /// Its code.
+    /// The other customer; `None` when it is withheld from the reader.
+    pub id: Option<CustomerId>,
+    /// Its code (empty when withheld).
     pub code: String,
-    /// Its name.
+    /// Its name (empty when withheld).
     pub name: String,
     /// In [0, 1].
     pub score: f64,
     /// One per matching field, strongest first.
     pub reasons: Vec<MatchReason>,
+}
+
+impl MatchCandidate {
+    /// The candidate as a reader may see it: `readable` says whether the other customer is in
+    /// the reader's read scope; `mask` is the reader's field mask.
+    pub fn for_reader(mut self, readable: bool, mask: &crate::access::FieldMask) -> MatchCandidate {
+        if !readable {
+            self.id = None;
+            self.code.clear();
+            self.name.clear();
+            for r in &mut self.reasons {
+                r.value.clear();
+                r.other = WITHHELD.to_owned();
+            }
+            return self;
+        }
+        for r in &mut self.reasons {
+            mask.apply_match_reason(r);
+        }
+        self
+    }
+
+    /// Whether the other customer is withheld from the reader.
+    pub fn is_withheld(&self) -> bool {
+        self.id.is_none()
+    }
 }
