@@ -142,3 +142,18 @@ def test_duplicates_withhold_other_scopes_and_mask_values(db_path: Path) -> None
         assert target.read_text() == "keep me"
         assert root.files.export(target) == 2
         assert "华为技术有限公司" in target.read_text(encoding="utf-8-sig")
+
+
+def test_a_read_role_reads_on_every_path(db_path: Path) -> None:
+    """Issue 15, item 4: customer read with scope all gave count() and get() but list() and
+    export() failed with "read on custom_field"."""
+    with guanxi.Crm.open(db_path, user="root") as crm:
+        root = organise(crm)
+        root.put_role("reader", "只读", grants=[("customer", ["read", "export"], "all")])
+        root.put_user("kim", "金", roles=["reader"])
+        root.customers.create("甲公司")
+        kim = crm.as_user("kim")
+        got = kim.customers.get(kim.customers.list()[0].id)
+        assert kim.customers.count() == 1 and got.name == "甲公司"
+        assert pa.table(kim.customers.list()).num_rows == 1
+        assert pa.table(kim.elevated(SOON).customers.export()).num_rows == 1

@@ -1138,9 +1138,26 @@ impl Crm {
         Ok(def)
     }
 
-    /// The custom fields of an entity.
+    /// The custom fields of an entity. Their definitions are part of reading the records they
+    /// describe: whoever may read `entity` (or custom fields themselves) may read them, so a
+    /// list, an export or a DataFrame never fails where a single read succeeds.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::{Role, Scope, User};
+    /// let crm = Crm::in_memory();
+    /// let root = Actor::user("root")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// crm.put_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
+    /// crm.put_role(&root, Role::new("reader", "只读")?.grant(EntityKind::Customer, &[Action::Read], Scope::All))?;
+    /// crm.put_user(&root, User::new("kim", "金")?.custom_role(&RoleId::new("reader")?))?;
+    /// assert!(crm.custom_fields(&Actor::user("kim")?, EntityKind::Customer)?.is_empty());
+    /// assert!(crm.custom_fields(&Actor::user("kim")?, EntityKind::Contact).is_err());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
     pub fn custom_fields(&self, actor: &Actor, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
-        self.authorize(actor, Action::Read, EntityKind::CustomField)?;
+        if let Err(e) = self.authorize(actor, Action::Read, entity) {
+            self.authorize(actor, Action::Read, EntityKind::CustomField).map_err(|_| e)?;
+        }
         self.store.custom_fields(entity)
     }
 
