@@ -61,14 +61,21 @@ pub(crate) fn validation_error(errors: Vec<FieldError>) -> PyErr {
     let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     let err = ValidationError::new_err(message);
     Python::attach(|py| {
-        let value = err.value(py);
         let first = errors.first().cloned();
         let objs: Vec<crate::convert::FieldError> = errors.into_iter().map(crate::convert::FieldError).collect();
-        let _ = value.setattr("errors", objs);
-        let _ = value.setattr("field", first.as_ref().map(|f| f.field.clone()));
-        let _ = value.setattr("reason", first.map(|f| f.reason.to_string()));
+        set_attr(py, &err, "errors", objs);
+        set_attr(py, &err, "field", first.as_ref().map(|f| f.field.clone()));
+        set_attr(py, &err, "reason", first.map(|f| f.reason.to_string()));
     });
     err
+}
+
+/// Sets an attribute of an exception about to be raised. Should that fail, Python reports the
+/// failure as unraisable (printed, and seen by `sys.unraisablehook`): never dropped silently.
+fn set_attr<'py, V: IntoPyObject<'py>>(py: Python<'py>, err: &PyErr, name: &str, value: V) {
+    if let Err(e) = err.value(py).setattr(name, value) {
+        e.write_unraisable(py, Some(err.value(py).as_any()));
+    }
 }
 
 /// The one place guanxi errors become Python exceptions.
@@ -80,8 +87,8 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::Conflict { expected, actual, .. } => {
             let err = ConflictError::new_err(message);
             Python::attach(|py| {
-                let _ = err.value(py).setattr("expected", expected);
-                let _ = err.value(py).setattr("actual", actual);
+                set_attr(py, &err, "expected", expected);
+                set_attr(py, &err, "actual", actual);
             });
             err
         }
@@ -89,14 +96,14 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::PermissionDenied { action, .. } => {
             let err = PermissionDeniedError::new_err(message);
             Python::attach(|py| {
-                let _ = err.value(py).setattr("action", action);
+                set_attr(py, &err, "action", action);
             });
             err
         }
         Error::ElevationRequired { action, .. } => {
             let err = ElevationRequiredError::new_err(message);
             Python::attach(|py| {
-                let _ = err.value(py).setattr("action", action);
+                set_attr(py, &err, "action", action);
             });
             err
         }
@@ -109,7 +116,7 @@ pub(crate) fn to_py(e: Error) -> PyErr {
                 _ => "corrupt",
             };
             Python::attach(|py| {
-                let _ = err.value(py).setattr("kind", kind);
+                set_attr(py, &err, "kind", kind);
             });
             err
         }

@@ -112,14 +112,16 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// let e = ChangeLogEntry { seq: 1, at: "2024-05-01T00:00:00Z".parse().unwrap(), actor: UserId::new("alice").unwrap(),
 ///     entity: EntityKind::Tag, entity_id: "VIP".into(), customer_id: None, action: ChangeAction::Create,
 ///     changes: vec![], prev_hash: String::new(), hash: String::new() };
-/// let h = entry_hash(GENESIS_HASH, &e);
+/// let h = entry_hash(GENESIS_HASH, &e)?;
 /// assert_eq!(h.len(), 64);
-/// assert_ne!(h, entry_hash(&h, &e)); // a different predecessor, a different hash
+/// assert_ne!(h, entry_hash(&h, &e)?); // a different predecessor, a different hash
+/// # Ok::<(), guanxi_core::Error>(())
 /// ```
-pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> String {
+pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> crate::Result<String> {
     use sha2::{Digest, Sha256};
-    // Serialized straight from borrowed fields, keys in sorted order: byte for byte the JSON of
-    // the equivalent `serde_json::Value` object (whose maps sort their keys), without building it.
+    // Serialized straight from borrowed fields, keys in sorted order at every depth (`Sorted`
+    // sorts JSON objects itself, so the bytes do not depend on whether serde_json's
+    // `preserve_order` feature is on somewhere in the build).
     #[derive(Serialize)]
     struct Canonical<'a> {
         action: &'a str,
@@ -135,9 +137,9 @@ pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> String {
     struct CanonicalChange<'a> {
         field: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
-        new: Option<&'a Value>,
+        new: Option<Sorted<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        old: Option<&'a Value>,
+        old: Option<Sorted<'a>>,
     }
     let canonical = Canonical {
         action: e.action.as_str(),
@@ -146,38 +148,84 @@ pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> String {
         changes: e
             .changes
             .iter()
-            .map(|c| CanonicalChange { field: &c.field, new: c.new.as_ref(), old: c.old.as_ref() })
+            .map(|c| CanonicalChange {
+                field: &c.field,
+                new: c.new.as_ref().map(Sorted),
+                old: c.old.as_ref().map(Sorted),
+            })
             .collect(),
         customer_id: e.customer_id.map(|c| c.to_string()),
         entity: e.entity.as_str(),
         entity_id: &e.entity_id,
         seq: e.seq,
     };
+    struct Hashing<'a>(&'a mut Sha256);
+    impl std::io::Write for Hashing<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
     let mut hasher = Sha256::new();
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
-    // Serializing plain strings, numbers and JSON values cannot fail.
-    hasher.update(serde_json::to_vec(&canonical).unwrap_or_default());
+    serde_json::to_writer(Hashing(&mut hasher), &canonical)
+        .map_err(|err| crate::StorageError::with_source(format!("change-log entry {} cannot be hashed", e.seq), err))?;
     let digest = hasher.finalize();
     let mut hex = String::with_capacity(64);
     for b in digest {
         use std::fmt::Write;
         let _ = write!(hex, "{b:02x}");
     }
-    hex
+    Ok(hex)
+}
+
+/// A JSON value serialized with the keys of every object in sorted order.
+struct Sorted<'a>(&'a Value);
+
+impl Serialize for Sorted<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self.0 {
+            Value::Object(map) => {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                let mut m = ser.serialize_map(Some(entries.len()))?;
+                for (k, v) in entries {
+                    m.serialize_entry(k, &Sorted(v))?;
+                }
+                m.end()
+            }
+            Value::Array(items) => {
+                let mut s = ser.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    s.serialize_element(&Sorted(v))?;
+                }
+                s.end()
+            }
+            other => other.serialize(ser),
+        }
+    }
 }
 
 /// Assigns `seq`, `prev_hash` and `hash` to entries appended after `last` (the log's current
 /// last entry: its seq and hash), as a store does on commit.
-pub fn chain_entries<'a>(last: Option<(u64, &str)>, entries: impl IntoIterator<Item = &'a mut ChangeLogEntry>) {
+pub fn chain_entries<'a>(
+    last: Option<(u64, &str)>,
+    entries: impl IntoIterator<Item = &'a mut ChangeLogEntry>,
+) -> crate::Result<()> {
     let (mut seq, mut prev) = last.map_or((0, GENESIS_HASH.to_owned()), |(s, h)| (s, h.to_owned()));
     for e in entries {
         seq += 1;
         e.seq = seq;
         e.prev_hash = prev;
-        e.hash = entry_hash(&e.prev_hash, e);
+        e.hash = entry_hash(&e.prev_hash, e)?;
         prev = e.hash.clone();
     }
+    Ok(())
 }
 
 /// The result of checking the change log's hash chain.
@@ -245,7 +293,7 @@ impl ChainVerifier {
                 ))
             } else if e.prev_hash != prev {
                 Some("does not link to the entry before it".to_owned())
-            } else if entry_hash(prev, e) != e.hash {
+            } else if entry_hash(prev, e).ok().as_deref() != Some(e.hash.as_str()) {
                 Some("its content does not match its hash (it was edited)".to_owned())
             } else {
                 None
@@ -404,7 +452,7 @@ mod tests {
                 hash: String::new(),
             })
             .collect();
-        chain_entries(None, entries.iter_mut());
+        chain_entries(None, entries.iter_mut()).unwrap();
         entries
     }
 
@@ -480,7 +528,7 @@ mod tests {
                 prev_hash: String::new(),
                 hash: String::new(),
             };
-            prop_assert_eq!(entry_hash(GENESIS_HASH, &e), reference_hash(GENESIS_HASH, &e));
+            prop_assert_eq!(entry_hash(GENESIS_HASH, &e).unwrap(), reference_hash(GENESIS_HASH, &e));
         }
     }
 
@@ -520,7 +568,7 @@ mod tests {
                 Tamper::RehashEdited(i) => {
                     let e = &mut entries[at(i)];
                     e.changes[0].old = None;
-                    e.hash = entry_hash(&e.prev_hash, e);
+                    e.hash = entry_hash(&e.prev_hash, e).unwrap();
                     // ...and the next entry no longer links to it (unless it is the last: truncation-like).
                     if at(i) == n - 1 {
                         entries[0].entity_id = "forged".into();
@@ -530,4 +578,37 @@ mod tests {
             prop_assert!(!verify_chain(&entries).is_intact());
         }
     }
+
+    /// Issue 15, item 12: the canonical form sorts object keys itself, so the hash does not
+    /// depend on the insertion order of a JSON object (which serde_json keeps when its
+    /// `preserve_order` feature is on anywhere in the build), and it is pinned by a vector.
+    #[test]
+    fn the_hash_does_not_depend_on_object_key_order() {
+        let mut forward = serde_json::Map::new();
+        let mut backward = serde_json::Map::new();
+        for k in ["a", "b", "c", "d"] {
+            forward.insert(k.to_owned(), Value::from(k));
+        }
+        for k in ["d", "c", "b", "a"] {
+            backward.insert(k.to_owned(), Value::from(k));
+        }
+        let entry = |v: Value| ChangeLogEntry {
+            seq: 1,
+            at: "2024-05-01T00:00:00Z".parse().unwrap(),
+            actor: crate::UserId::new("alice").unwrap(),
+            entity: crate::EntityKind::Customer,
+            entity_id: "x".into(),
+            customer_id: None,
+            action: crate::ChangeAction::Update,
+            changes: vec![crate::FieldChange::new("custom", None, Some(Value::Array(vec![v])))],
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let a = entry_hash(GENESIS_HASH, &entry(Value::Object(forward))).unwrap();
+        let b = entry_hash(GENESIS_HASH, &entry(Value::Object(backward))).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a, GOLDEN, "the canonical form changed: old logs would no longer verify");
+    }
+
+    const GOLDEN: &str = "6bd6c92ea4ee6cc56c36808968a4815d4c6260ccd783d0a0ca69063962b4f83b";
 }

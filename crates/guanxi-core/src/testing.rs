@@ -672,7 +672,7 @@ pub mod conformance {
     /// A batch that fails at any position leaves the store exactly as it was.
     pub fn failed_batch_changes_nothing(store: &dyn CrmStore) {
         insert_customers(store, 0..3, &["VIP"]);
-        let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config { cases: 24, source_file: Some(file!()), ..Config::default() });
         let next_id = std::cell::Cell::new(100u64);
         runner
             .run(&(0usize..6, 0usize..4), |(good, failure)| {
@@ -736,7 +736,7 @@ pub mod conformance {
     /// alone and combined with other conditions.
     pub fn scoped_lists_equal_the_scope_predicate(store: &dyn CrmStore) {
         let all = insert_customers(store, 0..48, &["VIP"]);
-        let mut runner = TestRunner::new(Config { cases: 48, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config { cases: 48, source_file: Some(file!()), ..Config::default() });
         let extra = proptest::sample::select(vec![
             CustomerFilter::default(),
             CustomerFilter::default().tag("VIP"),
@@ -945,7 +945,7 @@ pub mod conformance {
 
     pub fn opportunity_lists_equal_the_filter_predicate(store: &dyn CrmStore) {
         let (opps, _) = sales_sample(store, 60);
-        let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config { cases: 40, source_file: Some(file!()), ..Config::default() });
         let extra = proptest::sample::select(vec![
             sales::OpportunityFilter::default(),
             sales::OpportunityFilter::default().open(true),
@@ -985,7 +985,7 @@ pub mod conformance {
         let (opps, history) = sales_sample(store, 150);
         let p = sales::Pipeline::standard();
         let day = |d: i64| super::sales_data::epoch() + Duration::days(d);
-        let mut runner = TestRunner::new(Config { cases: 40, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config { cases: 40, source_file: Some(file!()), ..Config::default() });
         let strategy = (
             proptest::option::of((0i64..400, 1i64..400)),
             proptest::option::of(0usize..4),

@@ -704,7 +704,7 @@ fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>)
         guanxi_core::changelog::chain_entries(
             last.as_ref().map(|(seq, hash)| (u64::try_from(*seq).unwrap_or(0), hash.as_str())),
             entries.iter_mut(),
-        );
+        )?;
         let mut insert = tx
             .prepare_cached(&format!("INSERT INTO change_log ({LOG_COLUMNS}) VALUES ({})", placeholders(10)))
             .map_err(sql_err)?;

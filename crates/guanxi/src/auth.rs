@@ -100,10 +100,9 @@ impl Totp {
     pub fn generate_secret() -> String {
         let mut bytes = [0u8; 20];
         OsRng.fill_bytes(&mut bytes);
-        match totp_rs::Secret::Raw(bytes.to_vec()).to_encoded() {
-            totp_rs::Secret::Encoded(s) => s,
-            totp_rs::Secret::Raw(_) => String::new(),
-        }
+        // `to_encoded` of a raw secret is always the encoded form, whose Display is its text:
+        // no branch can yield an empty secret.
+        totp_rs::Secret::Raw(bytes.to_vec()).to_encoded().to_string()
     }
 
     /// The code for the step containing `at`.

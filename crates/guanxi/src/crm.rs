@@ -121,8 +121,17 @@ const _: () = {
     assert_send_sync::<Crm>();
 };
 
+/// A record as JSON, for change-log diffs and exports. Our records always serialize; should one
+/// ever fail, the failure is logged (an error event) rather than passed off silently as `null`,
+/// and the value stands as `null` so the write is not lost.
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
-    serde_json::to_value(v).unwrap_or(Value::Null)
+    match serde_json::to_value(v) {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::error!(error = %e, type_name = std::any::type_name::<T>(), "record does not serialize to JSON");
+            Value::Null
+        }
+    }
 }
 
 /// A change-log entry (sequence and hashes are assigned by the store). Sensitive values are

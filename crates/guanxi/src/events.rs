@@ -77,7 +77,14 @@ impl EventBus {
         };
         for event in events {
             for l in &listeners {
-                let _ = catch_unwind(AssertUnwindSafe(|| l(event)));
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(|| l(event))) {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| (*s).to_owned())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a non-text panic payload".to_owned());
+                    tracing::error!(event = ?event.payload, panic = %what, "an event listener panicked; the others still run");
+                }
             }
         }
     }

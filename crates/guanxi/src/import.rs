@@ -138,8 +138,9 @@ pub struct ImportOptions {
     pub on_duplicate: DuplicatePolicy,
     /// Whether one bad row stops the import.
     pub mode: ImportMode,
-    /// Bounds on the file's size, rows, columns and cells.
-    #[serde(default)]
+    /// Bounds on the file's size, rows, columns and cells. Left out of the options' JSON when
+    /// default, so files imported before limits existed keep their re-run digest.
+    #[serde(default, skip_serializing_if = "ImportLimits::is_default")]
     pub limits: ImportLimits,
 }
 
@@ -523,7 +524,7 @@ impl Crm {
         let total = table.rows.len() as u64;
         let mut report = ImportReport { rows: total, ignored_columns, ..Default::default() };
 
-        let digest_key = import_key(bytes, options);
+        let digest_key = import_key(bytes, options)?;
         if let Some(done) = self.store.setting(&digest_key)? {
             let record: ImportRecord = decode(&done)?;
             let reason = format!("already imported by {} at {}", record.actor, record.at);
@@ -726,12 +727,12 @@ fn describe(m: &MatchCandidate) -> String {
 }
 
 /// The digest key of a file and the options it was imported with.
-fn import_key(bytes: &[u8], options: &ImportOptions) -> String {
+fn import_key(bytes: &[u8], options: &ImportOptions) -> Result<String> {
     let mut h = Sha256::new();
     h.update(bytes);
-    h.update(serde_json::to_vec(options).unwrap_or_default());
+    h.update(serde_json::to_vec(options).map_err(|e| guanxi_core::StorageError::with_source("import options", e))?);
     let hex: String = h.finalize().iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("import.{hex}")
+    Ok(format!("import.{hex}"))
 }
 
 /// Profiles indexed by their match keys, in memory: the rows of this file accepted so far (the

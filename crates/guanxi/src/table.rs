@@ -103,6 +103,13 @@ impl Default for ImportLimits {
     }
 }
 
+impl ImportLimits {
+    /// Whether these are the default limits.
+    pub fn is_default(&self) -> bool {
+        *self == ImportLimits::default()
+    }
+}
+
 fn too_large(field: &str, max: u64, unit: &str) -> Error {
     Error::invalid(field, ValidationReason::TooLarge { max, unit: unit.to_owned() })
 }

@@ -358,7 +358,7 @@ fn build(crm: &Crm, w: &World) -> Vec<Customer> {
 /// model's record-by-record explanation allows, and single reads agree with both.
 #[test]
 fn lists_equal_exactly_what_the_predicate_allows() {
-    let mut runner = TestRunner::new(Config { cases: 32, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: 32, source_file: Some(file!()), ..Config::default() });
     runner
         .run(&world(), |w| {
             for (name, crm, _dir) in backends() {

@@ -207,7 +207,7 @@ fn survivorship_most_recent_and_most_complete() {
 fn merge_then_undo_restores_the_exact_prior_state() {
     for (name, crm, clock, _dir) in common::backends(t0()) {
         let cases = if name == "sqlite" { 12 } else { 24 };
-        let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+        let mut runner = TestRunner::new(Config { cases, source_file: Some(file!()), ..Config::default() });
         let shape = (prop::collection::vec((0usize..3, any::<bool>(), 0usize..3), 2..5), any::<bool>(), any::<bool>());
         let round = std::cell::Cell::new(0);
         runner

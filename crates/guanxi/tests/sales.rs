@@ -114,7 +114,7 @@ fn report_equals_a_naive_computation_on_random_deals() {
     let owners = ["alice", "bob", "carol"];
     let products = ["A", "B", "C"];
     let p = Pipeline::standard();
-    let mut runner = TestRunner::new(Config { cases: 12, failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config { cases: 12, source_file: Some(file!()), ..Config::default() });
     runner
         .run(&arb_deals(), |deals| {
             for (name, crm, clock, _dir) in backends() {

@@ -271,7 +271,7 @@ impl State {
         }
         let mut appended = changes.change_log.clone();
         let last = self.change_log.last().map(|e| (e.seq, e.hash.as_str()));
-        crate::changelog::chain_entries(last, appended.iter_mut());
+        crate::changelog::chain_entries(last, appended.iter_mut())?;
         self.change_log.extend(appended);
         Ok(())
     }
