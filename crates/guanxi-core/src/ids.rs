@@ -139,6 +139,9 @@ macro_rules! host_id {
                 if id.chars().count() > Self::MAX_LEN {
                     return Err(Error::invalid($field, ValidationReason::TooLong { max: Self::MAX_LEN }));
                 }
+                if let Some(c) = crate::normalize::forbidden_char(id, false) {
+                    return Err(Error::invalid($field, crate::normalize::forbidden_reason(c)));
+                }
                 Ok($name(id.to_owned()))
             }
 

@@ -10,6 +10,32 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::error::ValidationReason;
 
+/// The first character of `text` that is a control character (other than the line breaks and
+/// tabs `multiline` allows) or a bidirectional embedding, override or isolate (U+202A–U+202E,
+/// U+2066–U+2069), which can make a stored name display as another (an override can show "txt.exe" as
+/// "exe.txt"). Names, identifiers and prose refuse them.
+///
+/// ```
+/// use guanxi_core::normalize::forbidden_char;
+/// assert_eq!(forbidden_char("华为\u{202E}技术", false), Some('\u{202E}'));
+/// assert_eq!(forbidden_char("a\0b", false), Some('\0'));
+/// assert_eq!(forbidden_char("第一行\n第二行", true), None);
+/// assert_eq!(forbidden_char("华为技术有限公司", false), None);
+/// ```
+pub fn forbidden_char(text: &str, multiline: bool) -> Option<char> {
+    text.chars().find(|&c| {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || (c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
+    })
+}
+
+/// The validation reason for a forbidden character.
+pub(crate) fn forbidden_reason(c: char) -> crate::ValidationReason {
+    crate::ValidationReason::Invalid {
+        detail: format!("contains the control or bidirectional-override character U+{:04X}", u32::from(c)),
+    }
+}
+
 /// Folds full-width forms to half-width (NFKC: `ＡＢＣ１２３` → `ABC123`, `（` → `(`, the
 /// ideographic space → a space), trims, and collapses runs of whitespace into one space.
 ///

@@ -30,6 +30,9 @@ impl Tag {
     /// A validated tag.
     pub fn new(name: &str, group: Option<&str>) -> Result<Tag, crate::Error> {
         let name = normalize_tag_name(name).map_err(|r| crate::Error::invalid("name", r))?;
+        if let Some(c) = group.and_then(|g| crate::normalize::forbidden_char(g, false)) {
+            return Err(crate::Error::invalid("group", crate::normalize::forbidden_reason(c)));
+        }
         let group = group.map(fold_text).filter(|g| !g.is_empty());
         if group.as_ref().is_some_and(|g| g.chars().count() > limits::SHORT) {
             return Err(crate::Error::invalid("group", ValidationReason::TooLong { max: limits::SHORT }));
@@ -45,6 +48,9 @@ impl Tag {
 /// assert_eq!(normalize_tag_name(" ＶＩＰ ").unwrap(), "VIP");
 /// ```
 pub fn normalize_tag_name(name: &str) -> Result<String, ValidationReason> {
+    if let Some(c) = crate::normalize::forbidden_char(name, false) {
+        return Err(crate::normalize::forbidden_reason(c));
+    }
     let name = fold_text(name);
     if name.is_empty() {
         Err(ValidationReason::Required)

@@ -1,7 +1,7 @@
 //! Helpers shared by the validation of every record: text fields with limits, phones, e-mails.
 
 use crate::error::{ValidationErrors, ValidationReason};
-use crate::normalize::{Email, IdNumber, Phone, clean_multiline, fold_text};
+use crate::normalize::{Email, IdNumber, Phone, clean_multiline, fold_text, forbidden_char, forbidden_reason};
 
 /// Length limits (in characters) of free-text fields.
 pub mod limits {
@@ -17,6 +17,11 @@ pub mod limits {
 
 /// A required single-line text field: folded, trimmed, not empty, at most `max` characters.
 pub(crate) fn required_text(errs: &mut ValidationErrors, field: &str, value: &str, max: usize) -> String {
+    // Checked before folding: folding turns some control characters into spaces.
+    if let Some(c) = forbidden_char(value, false) {
+        errs.push(field, forbidden_reason(c));
+        return fold_text(value);
+    }
     let v = fold_text(value);
     if v.is_empty() {
         errs.push(field, ValidationReason::Required);
@@ -33,7 +38,11 @@ pub(crate) fn optional_text(
     value: Option<&str>,
     max: usize,
 ) -> Option<String> {
-    let v = fold_text(value?);
+    let value = value?;
+    if let Some(c) = forbidden_char(value, false) {
+        errs.push(field, forbidden_reason(c));
+    }
+    let v = fold_text(value);
     if v.chars().count() > max {
         errs.push(field, ValidationReason::TooLong { max });
     }
@@ -47,7 +56,11 @@ pub(crate) fn optional_long_text(
     value: Option<&str>,
     max: usize,
 ) -> Option<String> {
-    let v = clean_multiline(value?);
+    let value = value?;
+    if let Some(c) = forbidden_char(value, true) {
+        errs.push(field, forbidden_reason(c));
+    }
+    let v = clean_multiline(value);
     if v.chars().count() > max {
         errs.push(field, ValidationReason::TooLong { max });
     }

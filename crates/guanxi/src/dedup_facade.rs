@@ -142,7 +142,7 @@ impl Crm {
     /// let alice = Actor::user("alice")?;
     /// let c = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
     /// let found = crm.find_duplicates(&alice, &NewCustomer::new("华为技术股份有限公司"))?;
-    /// assert_eq!(found[0].id, c.id);
+    /// assert_eq!(found[0].id, Some(c.id));
     /// assert_eq!(found[0].reasons[0].to_string(), format!("same name as {} 华为技术有限公司", c.code));
     /// let by_phone = crm.find_duplicates(&alice, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("+86 138-1234-5678")))?;
     /// assert_eq!(by_phone[0].reasons[0].field, guanxi::dedup::MatchField::Phone);
@@ -237,7 +237,7 @@ impl Crm {
     /// assert!(linked.customer.tags.contains("展会"));
     /// assert_eq!(crm.contacts(&alice, first.id)?.len(), 2); // 李娜 added
     /// let warned = crm.create_customer_checked(&alice, again(), OnDuplicate::Warn)?;
-    /// assert!(warned.created && warned.duplicates[0].id == first.id);
+    /// assert!(warned.created && warned.duplicates[0].id == Some(first.id));
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn create_customer_checked(

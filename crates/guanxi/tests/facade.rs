@@ -92,7 +92,32 @@ on_every_backend!(
     permission_is_checked_before_validation,
     events_arrive_after_commit_and_survive_panics,
     batch_create_is_all_or_nothing,
+    control_and_bidi_override_characters_are_refused,
 );
+
+/// Issue 15, item 11: NUL and U+202E (right-to-left override) were accepted in names.
+fn control_and_bidi_override_characters_are_refused(f: Fixture) {
+    let err = f
+        .crm
+        .create_customer(
+            &f.alice,
+            NewCustomer::new("华为\u{202E}技术")
+                .tag("V\0IP")
+                .contact(NewContact::new("张\u{0}伟").title("经理\u{2066}")),
+        )
+        .unwrap_err();
+    let Error::Validation(errs) = err else { panic!("{err:?}") };
+    let mut fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+    fields.sort();
+    assert_eq!(fields, ["contacts[0].name", "contacts[0].title", "name", "tags[0]"]);
+    assert!(errs.field("name").unwrap().reason.to_string().contains("U+202E"));
+    assert!(UserId::new("ro\u{202E}ot").is_err() && UserId::new("a\0").is_err());
+    assert_eq!(f.count(), 0);
+    // Line breaks stay allowed in prose.
+    let c = f.crm.create_customer(&f.alice, NewCustomer::new("甲公司")).unwrap();
+    let note = NewInteraction::new(InteractionKind::Call, "第一行\n第二行\t完");
+    assert!(f.crm.log_interaction(&f.alice, c.id, note).is_ok());
+}
 
 fn create_normalizes_defaults_logs_and_notifies(f: Fixture) {
     let c = f.huawei();

@@ -357,8 +357,8 @@ impl fmt::Display for MatchReason {
 /// use guanxi_core::access::{FieldMask, FieldRule, Visibility};
 /// use guanxi_core::dedup::{MatchProfile, MatchRules};
 /// use guanxi_core::{CustomerId, CustomerKind, EntityKind};
-/// let a = MatchProfile::new(CustomerId::new(), "", "甲公司", CustomerKind::Enterprise).phone("13812345678");
-/// let b = MatchProfile::new(CustomerId::new(), "C1", "乙公司", CustomerKind::Enterprise).phone("13812345678");
+/// let a = MatchProfile::new(CustomerId(uuid::Uuid::from_u128(1)), "", "甲公司", CustomerKind::Enterprise).phone("13812345678");
+/// let b = MatchProfile::new(CustomerId(uuid::Uuid::from_u128(2)), "C1", "乙公司", CustomerKind::Enterprise).phone("13812345678");
 /// let found = MatchRules::default().compare(&a, &b).unwrap();
 /// let mask = FieldMask::of(&[FieldRule { entity: EntityKind::Contact, field: "phones".into(), visibility: Visibility::Masked }]);
 /// let masked = found.clone().for_reader(true, &mask);
