@@ -161,25 +161,32 @@ impl PyCrm {
         json_to_py(py, &serde_json::to_value(model).map_err(|e| GuanxiError::new_err(e.to_string()))?)
     }
 
-    /// Whether `user` (default: the acting user) may do `action` on `entity` — for the records
-    /// of `customer_id`, when given — and why: {"allowed": bool, "reasons": [str]}.
-    #[pyo3(signature = (action, entity, *, customer_id = None, user = None))]
+    /// Whether `user` (default: the acting user) may do `action` on `entity` — on one record
+    /// of it, when `record_id` is given (a customer, contact, opportunity, lead, task or ticket
+    /// id; for interactions, the customer's) — and why: {"allowed": bool, "reasons": [str]}.
+    /// The answer is the one lists, counts and reads of that record give. `customer_id` is the
+    /// earlier name of `record_id`.
+    #[pyo3(signature = (action, entity, *, record_id = None, customer_id = None, user = None))]
     fn explain<'py>(
         &self,
         py: Python<'py>,
         action: &str,
         entity: &str,
+        record_id: Option<&Bound<'_, PyAny>>,
         customer_id: Option<&Bound<'_, PyAny>>,
         user: Option<&str>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let action: guanxi::Action = parse_name("action", action)?;
         let entity: EntityKind = parse_name("entity", entity)?;
-        let customer = customer_id.map(customer_id_from).transpose()?;
+        if record_id.is_some() && customer_id.is_some() {
+            return Err(invalid_arg("customer_id", "give record_id or customer_id, not both"));
+        }
+        let record = record_id.or(customer_id).map(|v| crate::convert::uuid_from(v, "record_id")).transpose()?;
         let user = match user {
             Some(u) => guanxi::UserId::new(u).map_err(to_py)?,
             None => self.actor.user_id().clone(),
         };
-        let d = self.run(py, |c, a| c.explain(a, &user, action, entity, customer))?;
+        let d = self.run(py, |c, a| c.explain(a, &user, action, entity, record))?;
         json_to_py(py, &serde_json::to_value(d).map_err(|e| GuanxiError::new_err(e.to_string()))?)
     }
 

@@ -157,3 +157,20 @@ def test_a_read_role_reads_on_every_path(db_path: Path) -> None:
         assert kim.customers.count() == 1 and got.name == "甲公司"
         assert pa.table(kim.customers.list()).num_rows == 1
         assert pa.table(kim.elevated(SOON).customers.export()).num_rows == 1
+
+
+def test_a_rep_reads_the_ticket_they_open_and_explain_agrees(db_path: Path) -> None:
+    """Issue 15, item 3: a sales rep could create a ticket but never read it, while explain
+    said allowed."""
+    with guanxi.Crm.open(db_path, user="root") as crm:
+        root = organise(crm)
+        wang = crm.as_user("wang")
+        mine = wang.customers.create("王的客户")
+        ticket = wang.service.create_ticket("发票开错了", kind="inquiry", priority="medium", customer_id=mine.id)
+        assert [t.id for t in wang.service.tickets()] == [ticket.id] and wang.service.count_tickets() == 1
+        assert wang.service.ticket(ticket.id).code == ticket.code
+        assert wang.explain("read", "ticket", record_id=ticket.id)["allowed"] is True
+        other = root.service.create_ticket("别人的工单", kind="fault", priority="high")
+        with pytest.raises(guanxi.PermissionDeniedError):
+            wang.service.ticket(other.id)
+        assert wang.explain("read", "ticket", record_id=other.id)["allowed"] is False

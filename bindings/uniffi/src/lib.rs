@@ -1007,26 +1007,22 @@ impl Crm {
         Ok(self.inner.access_model(&self.actor)?.into())
     }
 
-    /// Whether `user` (default: the acting user) may do `action` on `entity` — on the records
-    /// of `customer`, when given — and why.
+    /// Whether `user` (default: the acting user) may do `action` on `entity` — on one record
+    /// of it, when `record` is given (a customer, contact, opportunity, lead, task or ticket
+    /// id; for interactions, the customer's) — and why: the answer lists, counts and reads of
+    /// that record give.
     pub fn explain(
         &self,
         action: String,
         entity: String,
-        customer: Option<Uuid>,
+        record: Option<Uuid>,
         user: Option<String>,
     ) -> Result<Decision> {
         let user = match user {
             Some(u) => guanxi::UserId::new(u)?,
             None => self.actor.user_id().clone(),
         };
-        let d = self.inner.explain(
-            &self.actor,
-            &user,
-            parse("action", &action)?,
-            parse("entity", &entity)?,
-            customer.map(CustomerId),
-        )?;
+        let d = self.inner.explain(&self.actor, &user, parse("action", &action)?, parse("entity", &entity)?, record)?;
         Ok(Decision { allowed: d.allowed, reasons: d.reasons })
     }
 

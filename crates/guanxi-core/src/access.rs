@@ -421,6 +421,10 @@ impl User {
 pub struct ScopeAttrs<'a> {
     /// Owner.
     pub owner: Option<&'a UserId>,
+    /// Who opened the record, for records whose owner is someone else by design (a ticket's
+    /// owner is its assignee): scopes reach it as they reach its owner, so the rep who opened
+    /// a ticket can read it. `None` where the owner is the creator by default.
+    pub creator: Option<&'a UserId>,
     /// Department.
     pub department: Option<&'a DepartmentId>,
     /// Province (full official name).
@@ -437,6 +441,7 @@ impl Scoped for Customer {
     fn scope_attrs(&self) -> ScopeAttrs<'_> {
         ScopeAttrs {
             owner: self.owner.as_ref(),
+            creator: None,
             department: self.department.as_ref(),
             province: self.region.as_ref().map(|r| r.province.as_str()),
         }
@@ -483,6 +488,7 @@ impl RecordScope {
     pub fn admits(&self, r: ScopeAttrs<'_>) -> bool {
         self.all
             || r.owner.is_some_and(|o| self.owners.contains(o))
+            || r.creator.is_some_and(|c| self.owners.contains(c))
             || r.department.is_some_and(|d| self.departments.contains(d))
             || r.province.is_some_and(|p| self.provinces.contains(p))
     }
@@ -877,6 +883,9 @@ impl AccessModel {
         if r.owner == Some(&u.id) {
             return (true, ", and the user owns the record".into());
         }
+        if r.creator == Some(&u.id) {
+            return (true, ", and the user opened the record".into());
+        }
         let owner = r.owner.map_or("nobody".to_owned(), |o| o.to_string());
         match scope {
             Scope::All => (true, String::new()),
@@ -891,6 +900,12 @@ impl AccessModel {
                 let owner_dept = r.owner.and_then(|o| self.users.get(o)).and_then(|o| o.department.as_ref());
                 if let Some(d) = owner_dept.filter(|d| self.is_within(d, home)) {
                     return (true, format!(", and the record's owner {owner} belongs to {d}, within {home}"));
+                }
+                let creator = r.creator.and_then(|c| self.users.get(c));
+                if let Some((c, d)) =
+                    creator.and_then(|c| c.department.as_ref().map(|d| (c, d))).filter(|(_, d)| self.is_within(d, home))
+                {
+                    return (true, format!(", and the record was opened by {}, of {d}, within {home}", c.id));
                 }
                 (false, format!(", but neither the record's department nor its owner {owner} is within {home}"))
             }

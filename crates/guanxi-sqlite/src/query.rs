@@ -98,20 +98,45 @@ pub(crate) fn customer_query(f: &CustomerFilter, after: Option<uuid::Uuid>, orde
 /// sort, which costs a full sort of the scope for every page); counts, which need no order,
 /// leave SQLite free to use the indexes.
 pub(crate) fn scope_condition(alias: &str, scope: &RecordScope, params: &mut Vec<Value>, ordered: bool) -> String {
+    scope_condition_of(alias, scope, params, ordered, false)
+}
+
+/// [`scope_condition`] for a table whose rows also carry a `created_by` column that scopes
+/// reach as they reach the owner (`ScopeAttrs::creator`).
+pub(crate) fn scope_condition_with_creator(alias: &str, scope: &RecordScope, params: &mut Vec<Value>) -> String {
+    scope_condition_of(alias, scope, params, false, true)
+}
+
+fn scope_condition_of(
+    alias: &str,
+    scope: &RecordScope,
+    params: &mut Vec<Value>,
+    ordered: bool,
+    creator: bool,
+) -> String {
     let mut bind = |v: String| {
         params.push(Value::Text(v));
         format!("?{}", params.len())
     };
     if scope.departments.is_empty() && scope.provinces.is_empty() && scope.owners.len() == 1 {
         let owner = scope.owners.iter().next().map(|o| o.to_string()).unwrap_or_default();
-        return format!("{alias}.owner = {}", bind(owner));
+        let p = bind(owner);
+        return if creator {
+            format!("({alias}.owner = {p} OR {alias}.created_by = {p})")
+        } else {
+            format!("{alias}.owner = {p}")
+        };
     }
     let mut any = Vec::new();
-    let sets: [(&str, Vec<String>); 3] = [
-        ("owner", scope.owners.iter().map(|o| o.to_string()).collect()),
+    let owners: Vec<String> = scope.owners.iter().map(|o| o.to_string()).collect();
+    let mut sets: Vec<(&str, Vec<String>)> = vec![
+        ("owner", owners.clone()),
         ("department", scope.departments.iter().map(|d| d.to_string()).collect()),
         ("province", scope.provinces.iter().cloned().collect()),
     ];
+    if creator {
+        sets.push(("created_by", owners));
+    }
     for (col, values) in sets {
         if !values.is_empty() {
             let binds: Vec<String> = values.into_iter().map(&mut bind).collect();

@@ -356,6 +356,15 @@ const MIGRATIONS: &[&str] = &[
     -- A merged customer is a tombstone pointing to its survivor.
     ALTER TABLE customers ADD COLUMN merged_into TEXT;
     "#,
+    // 7: who opened a ticket, which scopes reach like its owner (the assignee): the rep who
+    // opened a ticket can read it. In the SLA clock's covering index, so backlog scans under a
+    // scope still read one value a row.
+    r#"
+    ALTER TABLE tickets ADD COLUMN created_by TEXT;
+    UPDATE tickets SET created_by = (SELECT json_extract(d.doc, '$.created_by') FROM ticket_docs d WHERE d.n = tickets.n);
+    DROP INDEX tickets_sla_clock;
+    CREATE INDEX tickets_sla_clock ON tickets (open, id, owner, created_by, department, province, clock);
+    "#,
 ];
 
 /// The schema version this build writes.

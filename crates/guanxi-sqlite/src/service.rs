@@ -13,7 +13,7 @@ use guanxi_core::service::{
 };
 use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError};
 
-use crate::query::scope_condition;
+use crate::query::scope_condition_with_creator;
 use crate::sales::{count, docs, ns, opt_text, text, to_doc, versioned, where_sql};
 use crate::{Constraint, constraint, sql_err};
 
@@ -30,11 +30,11 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
             &id,
             (
                 "INSERT INTO tickets (id, code, status, open, kind, priority, channel, owner, grp, department, \
-                 province, customer_id, created_ns, clock, version) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 province, customer_id, created_ns, clock, version, created_by) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 "UPDATE tickets SET code = ?2, status = ?3, open = ?4, kind = ?5, priority = ?6, channel = ?7, \
                  owner = ?8, grp = ?9, department = ?10, province = ?11, customer_id = ?12, created_ns = ?13, \
-                 clock = ?14, version = ?15 WHERE id = ?1 AND version = ?16",
+                 clock = ?14, version = ?15, created_by = ?16 WHERE id = ?1 AND version = ?17",
             ),
             vec![
                 text(id.clone()),
@@ -52,6 +52,7 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
                 Value::Integer(ns(t.created_at)?),
                 Value::Blob(ClockRow::of(t)?.encode()?),
                 Value::Integer(t.version as i64),
+                text(t.created_by.to_string()),
             ],
             t.customer_id.map(|c| (EntityKind::Customer, c.to_string())),
         )?;
@@ -156,7 +157,7 @@ fn ticket_where(f: &TicketFilter, params: &mut Vec<Value>) -> Result<Vec<String>
         conds.push(format!("t.created_ns < ?{}", params.len()));
     }
     if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        conds.push(scope_condition("t", scope, params, false));
+        conds.push(scope_condition_with_creator("t", scope, params));
     }
     Ok(conds)
 }

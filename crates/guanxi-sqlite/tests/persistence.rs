@@ -412,9 +412,10 @@ mod encryption {
 }
 
 /// What migration 5 (service) adds.
-/// Undoes migration 6 (match keys, `merged_into`).
-const SCHEMA_6: &str =
-    "DROP TABLE match_keys; DROP TABLE match_keys_backfill; ALTER TABLE customers DROP COLUMN merged_into;";
+/// Undoes migrations 7 (tickets' `created_by`) and 6 (match keys, `merged_into`).
+const SCHEMA_6: &str = "DROP INDEX tickets_sla_clock; ALTER TABLE tickets DROP COLUMN created_by; \
+    CREATE INDEX tickets_sla_clock ON tickets (open, id, owner, department, province, clock); \
+    DROP TABLE match_keys; DROP TABLE match_keys_backfill; ALTER TABLE customers DROP COLUMN merged_into;";
 
 const SCHEMA_5: &str = "DROP TABLE ticket_entries; DROP TABLE ticket_docs; DROP TABLE tickets; DROP TABLE article_vocab; DROP TABLE article_index; \
     DROP TABLE article_tags; DROP TABLE articles;";

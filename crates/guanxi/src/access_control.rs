@@ -193,9 +193,12 @@ impl Crm {
         self.store.apply(&Changes { change_log: entries, ..Default::default() })
     }
 
-    /// Whether `user` may do `action` on `entity` — on the records of `customer`, when given —
-    /// and why, role by role. Anyone may ask about themselves; asking about another user
-    /// needs read access to roles.
+    /// Whether `user` may do `action` on `entity` — on one record of it, when `record` is
+    /// given — and why, role by role. `record` is the id of a customer, contact, opportunity,
+    /// lead, task or ticket (as `entity` says; contacts are judged by their customer, and for
+    /// interactions, which are read per customer, give the customer's id): the answer is the
+    /// one lists, counts and single reads of that record give. Anyone may ask about
+    /// themselves; asking about another user needs read access to roles.
     ///
     /// ```
     /// # use guanxi::*;
@@ -206,7 +209,7 @@ impl Crm {
     /// crm.put_user(&root, User::new("wang", "王伟")?.role(BuiltinRole::SalesRep))?;
     /// let c = crm.create_customer(&root, NewCustomer::new("甲"))?; // owned by root
     /// let wang = Actor::user("wang")?;
-    /// let why = crm.explain(&wang, wang.user_id(), Action::Read, EntityKind::Customer, Some(c.id))?;
+    /// let why = crm.explain(&wang, wang.user_id(), Action::Read, EntityKind::Customer, Some(c.id.0))?;
     /// assert!(!why.allowed);
     /// assert!(matches!(crm.customer(&wang, c.id), Err(Error::PermissionDenied { .. })));
     /// # Ok::<(), guanxi::Error>(())
@@ -217,16 +220,14 @@ impl Crm {
         user: &UserId,
         action: Action,
         entity: EntityKind,
-        customer: Option<CustomerId>,
+        record: Option<uuid::Uuid>,
     ) -> Result<Decision> {
         if user != actor.user_id() {
             self.authorize(actor, Action::Read, EntityKind::Role)?;
         }
         let model = self.store.access_model()?.unwrap_or_default();
-        let record = customer
-            .map(|id| self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id)))
-            .transpose()?;
-        let mut d = model.explain(user, action, entity, record.as_ref().map(Scoped::scope_attrs));
+        let record = record.map(|id| self.scoped_record(entity, id)).transpose()?;
+        let mut d = model.explain(user, action, entity, record.as_ref().map(|r| r.attrs()));
         if model.is_enforced() && is_sensitive(action, entity) {
             d.reasons.push(format!("{action} on {entity} is sensitive: it also needs an elevated context"));
         }
@@ -353,5 +354,57 @@ impl Crm {
         );
         self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
         Ok(n)
+    }
+}
+
+/// A stored record that access scopes apply to, as `explain` judges it.
+enum ScopedRecord {
+    Customer(Customer),
+    Opportunity(guanxi_core::sales::Opportunity),
+    Lead(guanxi_core::sales::Lead),
+    Task(guanxi_core::sales::Task),
+    Ticket(guanxi_core::service::Ticket),
+}
+
+impl ScopedRecord {
+    fn attrs(&self) -> ScopeAttrs<'_> {
+        match self {
+            ScopedRecord::Customer(r) => r.scope_attrs(),
+            ScopedRecord::Opportunity(r) => r.scope_attrs(),
+            ScopedRecord::Lead(r) => r.scope_attrs(),
+            ScopedRecord::Task(r) => r.scope_attrs(),
+            ScopedRecord::Ticket(r) => r.scope_attrs(),
+        }
+    }
+}
+
+impl Crm {
+    /// The record of `entity` with this id, for `explain`.
+    fn scoped_record(&self, entity: EntityKind, id: uuid::Uuid) -> Result<ScopedRecord> {
+        let missing = || Error::not_found(entity, id);
+        let customer = |id: CustomerId| -> Result<ScopedRecord> {
+            Ok(ScopedRecord::Customer(self.store.customer(id)?.ok_or_else(missing)?))
+        };
+        match entity {
+            EntityKind::Customer | EntityKind::Interaction => customer(CustomerId(id)),
+            EntityKind::Contact => {
+                let c = self.store.contact(guanxi_core::ContactId(id))?.ok_or_else(missing)?;
+                customer(c.customer_id)
+            }
+            EntityKind::Opportunity => Ok(ScopedRecord::Opportunity(
+                self.store.opportunity(guanxi_core::OpportunityId(id))?.ok_or_else(missing)?,
+            )),
+            EntityKind::Lead => Ok(ScopedRecord::Lead(self.store.lead(guanxi_core::LeadId(id))?.ok_or_else(missing)?)),
+            EntityKind::Task => Ok(ScopedRecord::Task(self.store.task(guanxi_core::TaskId(id))?.ok_or_else(missing)?)),
+            EntityKind::Ticket => {
+                Ok(ScopedRecord::Ticket(self.store.ticket(guanxi_core::TicketId(id))?.ok_or_else(missing)?))
+            }
+            other => Err(Error::invalid(
+                "record",
+                guanxi_core::ValidationReason::Invalid {
+                    detail: format!("{other} records have no access scope; ask without a record"),
+                },
+            )),
+        }
     }
 }

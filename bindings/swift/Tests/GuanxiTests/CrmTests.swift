@@ -216,7 +216,7 @@ final class CrmTests: XCTestCase {
             }
             XCTAssertEqual(action, "read")
         }
-        let why = try wang.explain(action: "read", entity: "customer", customer: other.id, user: nil)
+        let why = try wang.explain(action: "read", entity: "customer", record: other.id, user: nil)
         XCTAssertFalse(why.allowed)
         XCTAssertEqual(try crm.asUser(user: "ma").contacts(customer: mine.id).first?.phones, ["138****5678"])
         let li = try crm.asUser(user: "li")

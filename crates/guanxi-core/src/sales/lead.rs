@@ -117,6 +117,7 @@ impl Scoped for Lead {
     fn scope_attrs(&self) -> ScopeAttrs<'_> {
         ScopeAttrs {
             owner: self.owner.as_ref(),
+            creator: None,
             department: self.department.as_ref(),
             province: self.province.as_deref(),
         }

@@ -45,7 +45,7 @@ pub struct Task {
 
 impl Scoped for Task {
     fn scope_attrs(&self) -> ScopeAttrs<'_> {
-        ScopeAttrs { owner: Some(&self.owner), department: self.department.as_ref(), province: None }
+        ScopeAttrs { owner: Some(&self.owner), creator: None, department: self.department.as_ref(), province: None }
     }
 }
 

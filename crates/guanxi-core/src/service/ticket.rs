@@ -226,6 +226,7 @@ impl Scoped for Ticket {
     fn scope_attrs(&self) -> ScopeAttrs<'_> {
         ScopeAttrs {
             owner: self.assignee.as_ref(),
+            creator: Some(&self.created_by),
             department: self.department.as_ref(),
             province: self.province.as_deref(),
         }

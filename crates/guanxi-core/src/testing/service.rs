@@ -247,6 +247,21 @@ pub(super) mod cases {
             TicketFilter { created_to: Some(mid), priority: Some(service::Priority::Urgent), ..Default::default() },
             TicketFilter { channel: Some(service::Channel::Email), ..Default::default() },
             TicketFilter { scope: Some(access::RecordScope::owned_by(amy.clone())), ..Default::default() },
+            // Scopes reach a ticket's creator as they reach its assignee (every ticket here
+            // was opened by "seed"), alone and among other owners.
+            TicketFilter {
+                scope: Some(access::RecordScope::owned_by(UserId::new("seed").unwrap())),
+                ..Default::default()
+            },
+            TicketFilter {
+                scope: Some(access::RecordScope {
+                    owners: BTreeSet::from([UserId::new("seed").unwrap(), amy.clone()]),
+                    provinces: BTreeSet::from(["广东省".to_owned()]),
+                    ..Default::default()
+                }),
+                open: Some(true),
+                ..Default::default()
+            },
             TicketFilter {
                 scope: Some(access::RecordScope {
                     provinces: BTreeSet::from(["广东省".to_owned()]),
