@@ -38,6 +38,8 @@ mod crm;
 mod dedup_facade;
 mod events;
 mod export;
+#[cfg(feature = "testing")]
+pub mod fuzzing;
 mod import;
 mod merge_facade;
 mod sales_facade;

@@ -185,15 +185,26 @@ pub(crate) fn read_table(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
 fn read_csv(text: &str, limits: &ImportLimits) -> Result<Table> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut out = TableBuilder::new(limits);
+    // Row numbers are line numbers, counted here: the reader's own count knows only `\n`, so
+    // a file with bare `\r` line ends (old Excel for Mac) would be "all on line 1".
+    let (bytes, mut cursor, mut line) = (text.as_bytes(), 0usize, 1u64);
     for record in reader.records() {
         let record = record.map_err(|e| bad_file(format!("is not valid CSV: {e}")))?;
         // A record's position is where the reader started looking, before any blank lines it
         // skipped: step over those to the record's own first line.
-        let row = record.position().map_or(0, |p| {
-            let rest = &text.as_bytes()[usize::try_from(p.byte()).unwrap_or(0).min(text.len())..];
-            let blank = rest.iter().take_while(|b| matches!(b, b'\r' | b'\n')).filter(|b| **b == b'\n').count();
-            p.line() + blank as u64
-        });
+        let mut start = record.position().map_or(cursor, |p| usize::try_from(p.byte()).unwrap_or(0)).min(bytes.len());
+        while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        for i in cursor..start.max(cursor) {
+            match bytes[i] {
+                b'\n' => line += 1,
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => line += 1,
+                _ => {}
+            }
+        }
+        cursor = cursor.max(start);
+        let row = line;
         out.width(record.len())?;
         for (i, c) in record.iter().enumerate() {
             out.cell(row, i, c)?;
@@ -314,5 +325,11 @@ mod tests {
         let t = read_table("name\n\nA\n,\n\"B\nC\"\nD\n".as_bytes(), &ImportLimits::default()).unwrap();
         let rows: Vec<(u64, &str)> = t.rows.iter().map(|(n, c)| (*n, c[0].as_str())).collect();
         assert_eq!(rows, vec![(3, "A"), (5, "B\nC"), (7, "D")]);
+        // Found by fuzzing: bare CR line ends numbered every row 1.
+        for text in ["name\rA\r\rB\r", "name\r\nA\r\n\r\nB\r\n"] {
+            let t = read_table(text.as_bytes(), &ImportLimits::default()).unwrap();
+            let rows: Vec<(u64, &str)> = t.rows.iter().map(|(n, c)| (*n, c[0].as_str())).collect();
+            assert_eq!(rows, vec![(2, "A"), (4, "B")], "{text:?}");
+        }
     }
 }
