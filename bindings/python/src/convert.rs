@@ -56,22 +56,81 @@ pub(crate) fn customer_id_from(v: &Bound<'_, PyAny>) -> PyResult<CustomerId> {
     uuid_from(v, "id").map(CustomerId)
 }
 
+/// A Python `int` as a Rust integer, or a validation error naming the field and the range
+/// (never OverflowError, never a silent wrap): versions, limits, scores.
+pub(crate) fn int_arg<T: TryFrom<i128> + Bounded>(v: &Bound<'_, PyAny>, field: &str) -> PyResult<T> {
+    let range = || format!("must be an integer from {} to {}", T::MIN_I128, T::MAX_I128);
+    if v.is_instance_of::<PyBool>() || !v.is_instance_of::<PyInt>() {
+        return Err(invalid_arg(field, &range()));
+    }
+    let wide: i128 = v.extract().map_err(|_| invalid_arg(field, &range()))?;
+    T::try_from(wide).map_err(|_| invalid_arg(field, &range()))
+}
+
+/// [`int_arg`] for an optional argument.
+pub(crate) fn opt_int_arg<T: TryFrom<i128> + Bounded>(
+    v: Option<&Bound<'_, PyAny>>,
+    field: &str,
+) -> PyResult<Option<T>> {
+    v.filter(|v| !v.is_none()).map(|v| int_arg(v, field)).transpose()
+}
+
+/// The bounds of an integer type, for messages.
+pub(crate) trait Bounded {
+    const MIN_I128: i128;
+    const MAX_I128: i128;
+}
+
+macro_rules! bounded {
+    ($($t:ty),*) => {$(
+        impl Bounded for $t {
+            const MIN_I128: i128 = <$t>::MIN as i128;
+            const MAX_I128: i128 = <$t>::MAX as i128;
+        }
+    )*};
+}
+bounded!(u8, u16, u32, u64, usize, i32, i64);
+
+/// A `decimal.Decimal` (or `int`, or `str`) as an exact decimal, or a validation error naming
+/// the field: NaN, infinities and values beyond ±7.9e28 (28 places) are refused by name.
+pub(crate) fn decimal_arg(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Decimal> {
+    const RANGE: &str = "must be a finite decimal number within ±79228162514264337593543950335";
+    if v.is_instance_of::<PyFloat>() {
+        return Err(invalid_arg(field, "must not be a float: pass decimal.Decimal, int or str"));
+    }
+    if let Ok(d) = v.extract::<Decimal>() {
+        return Ok(d);
+    }
+    if v.is_instance_of::<PyBool>() {
+        return Err(invalid_arg(field, "must be a decimal.Decimal, int or str"));
+    }
+    if v.is_instance_of::<PyInt>() {
+        return int_arg::<i64>(v, field).map(Decimal::from).map_err(|_| invalid_arg(field, RANGE));
+    }
+    if v.get_type().name().is_ok_and(|n| n.to_string() == "Decimal") {
+        return Err(invalid_arg(field, RANGE));
+    }
+    let s: String = v.extract().map_err(|_| invalid_arg(field, "must be a decimal.Decimal, int or str"))?;
+    Decimal::from_str_exact(s.trim()).map_err(|_| invalid_arg(field, RANGE))
+}
+
 /// A Python value → a custom field value. Floats are refused: money and measures are exact.
 pub(crate) fn custom_value_from(v: &Bound<'_, PyAny>, key: &str) -> PyResult<CustomValue> {
     if v.is_instance_of::<PyBool>() {
         return Ok(CustomValue::Bool(v.extract()?));
     }
+    let field = format!("custom.{key}");
     if v.is_instance_of::<PyInt>() {
-        return Ok(CustomValue::Number(v.extract()?));
+        return Ok(CustomValue::Number(int_arg(v, &field)?));
     }
     if v.is_instance_of::<PyFloat>() {
-        return Err(invalid_arg(&format!("custom.{key}"), "must not be a float: pass decimal.Decimal or str"));
+        return Err(invalid_arg(&field, "must not be a float: pass decimal.Decimal or str"));
     }
     if v.is_instance_of::<PyString>() {
         return Ok(CustomValue::Text(v.extract()?));
     }
-    if let Ok(d) = v.extract::<Decimal>() {
-        return Ok(CustomValue::Decimal(d));
+    if v.get_type().name().is_ok_and(|n| n.to_string() == "Decimal") {
+        return Ok(CustomValue::Decimal(decimal_arg(v, &field)?));
     }
     if let Ok(d) = v.extract::<chrono::NaiveDate>() {
         return Ok(CustomValue::Date(d));

@@ -335,9 +335,11 @@ impl PyCrm {
         entity_id: Option<String>,
         customer_id: Option<&Bound<'_, PyAny>>,
         user: Option<&str>,
-        after_seq: Option<u64>,
-        limit: Option<usize>,
+        after_seq: Option<&Bound<'_, PyAny>>,
+        limit: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Vec<ChangeLogEntry>> {
+        let after_seq: Option<u64> = crate::convert::opt_int_arg(after_seq, "after_seq")?;
+        let limit: Option<usize> = crate::convert::opt_int_arg(limit, "limit")?;
         let query = guanxi::ChangeLogQuery {
             entity_id,
             customer_id: customer_id.map(customer_id_from).transpose()?,
@@ -399,9 +401,10 @@ impl Customers {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         changes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Customer> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = customer_id_from(id)?;
         let patch = customer_patch(changes)?;
         self.crm.get().run(py, |c, a| c.update_customer(a, id, version, patch)).map(Customer)
@@ -494,9 +497,10 @@ impl Customers {
         &self,
         py: Python<'_>,
         contact_id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         changes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Contact> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = contact_id_from(contact_id)?;
         let patch = contact_patch(changes)?;
         self.crm.get().run(py, |c, a| c.update_contact(a, id, version, patch)).map(Contact)

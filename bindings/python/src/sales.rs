@@ -46,9 +46,10 @@ impl Stage {
         kind: String,
         probability: Decimal,
         exit_requirements: BTreeSet<String>,
-        rotting_days: Option<u32>,
-    ) -> Self {
-        Stage { key, name, kind, probability, exit_requirements, rotting_days }
+        rotting_days: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let rotting_days: Option<u32> = crate::convert::opt_int_arg(rotting_days, "rotting_days")?;
+        Ok(Stage { key, name, kind, probability, exit_requirements, rotting_days })
     }
 
     fn __repr__(&self) -> String {
@@ -748,17 +749,7 @@ fn new_opportunity(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<c
 
 /// Money and percentages: `Decimal`, `int` or `str`, never `float`.
 fn decimal(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Decimal> {
-    if v.is_instance_of::<pyo3::types::PyFloat>() {
-        return Err(invalid_arg(field, "must not be a float: pass decimal.Decimal, int or str"));
-    }
-    if let Ok(d) = v.extract::<Decimal>() {
-        return Ok(d);
-    }
-    if let Ok(i) = v.extract::<i64>() {
-        return Ok(Decimal::from(i));
-    }
-    let s: String = v.extract().map_err(|_| invalid_arg(field, "must be a decimal.Decimal, int or str"))?;
-    Decimal::from_str_exact(s.trim()).map_err(|_| invalid_arg(field, "is not a decimal number"))
+    crate::convert::decimal_arg(v, field)
 }
 
 fn opportunity_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<OpportunityPatch> {
@@ -876,9 +867,10 @@ impl Sales {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         changes: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Opportunity> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = opportunity_id(id)?;
         let patch = opportunity_patch(changes)?;
         self.crm.get().run(py, |c, a| c.update_opportunity(a, id, version, patch)).map(Opportunity::from)
@@ -891,11 +883,12 @@ impl Sales {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         stage: &str,
         lost_reason: Option<String>,
         at: Option<Time>,
     ) -> PyResult<Opportunity> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = opportunity_id(id)?;
         let change = guanxi::StageChange { lost_reason, at };
         self.crm.get().run(py, |c, a| c.move_opportunity(a, id, version, stage, change)).map(Opportunity::from)

@@ -480,11 +480,12 @@ impl Service {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         body: &str,
         public: bool,
         at: Option<Time>,
     ) -> PyResult<Ticket> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = ticket_id(id)?;
         let reply = guanxi::TicketReply { body: body.to_owned(), public, at };
         self.crm.get().run(py, |c, a| c.reply_ticket(a, id, version, reply)).map(Ticket::from)
@@ -498,11 +499,12 @@ impl Service {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         status: &str,
         resolution: Option<String>,
         at: Option<Time>,
     ) -> PyResult<Ticket> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = ticket_id(id)?;
         let to = parse_name("status", status)?;
         let m = guanxi::TicketMove { resolution, at };
@@ -517,11 +519,12 @@ impl Service {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         agent: Option<&str>,
         group: Option<String>,
         note: Option<String>,
     ) -> PyResult<Ticket> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = ticket_id(id)?;
         let to = match (agent, group) {
             (Some(_), Some(_)) => return Err(invalid_arg("agent", "give an agent or a group, not both")),
@@ -545,10 +548,12 @@ impl Service {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
-        score: i64,
+        version: &Bound<'_, PyAny>,
+        score: &Bound<'_, PyAny>,
         comment: Option<String>,
     ) -> PyResult<Ticket> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
+        let score: i64 = crate::convert::int_arg(score, "score")?;
         let id = ticket_id(id)?;
         let score = u8::try_from(score).map_err(|_| invalid_arg("satisfaction", &format!("{score} is not 1–5")))?;
         self.crm.get().run(py, |c, a| c.rate_ticket(a, id, version, score, comment.as_deref())).map(Ticket::from)
@@ -614,13 +619,14 @@ impl Service {
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
-        version: u64,
+        version: &Bound<'_, PyAny>,
         title: &str,
         body: &str,
         tags: Vec<String>,
         category: Option<String>,
         published: bool,
     ) -> PyResult<Article> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = article_id(id)?;
         let input = core::NewArticle { title: title.to_owned(), body: body.to_owned(), tags, category, published };
         self.crm.get().run(py, |c, a| c.update_article(a, id, version, input)).map(Article::from)
@@ -633,13 +639,13 @@ impl Service {
     }
 
     /// Ranked search in Chinese or English. `match` is "all" (every word) or "any".
-    #[pyo3(signature = (text, *, limit = 10, r#match = "all", category = None, tag = None, include_unpublished = false))]
+    #[pyo3(signature = (text, *, limit = None, r#match = "all", category = None, tag = None, include_unpublished = false))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
     fn search(
         &self,
         py: Python<'_>,
         text: &str,
-        limit: usize,
+        limit: Option<&Bound<'_, PyAny>>,
         r#match: &str,
         category: Option<String>,
         tag: Option<String>,
@@ -650,15 +656,22 @@ impl Service {
             "any" => MatchMode::Any,
             other => return Err(invalid_arg("match", &format!("'{other}' is not all or any"))),
         };
+        let limit: usize = crate::convert::opt_int_arg(limit, "limit")?.unwrap_or(10);
         let q = KbQuery { text: text.to_owned(), mode, limit, category, tag, include_unpublished };
         let hits = self.crm.get().run(py, |c, a| c.search_articles(a, &q))?;
         Ok(to_hits(hits))
     }
 
     /// Published articles that may answer a ticket.
-    #[pyo3(signature = (id, *, limit = 5))]
-    fn suggest(&self, py: Python<'_>, id: &Bound<'_, PyAny>, limit: usize) -> PyResult<Vec<ArticleHit>> {
+    #[pyo3(signature = (id, *, limit = None))]
+    fn suggest(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        limit: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Vec<ArticleHit>> {
         let id = ticket_id(id)?;
+        let limit: usize = crate::convert::opt_int_arg(limit, "limit")?.unwrap_or(5);
         let hits = self.crm.get().run(py, |c, a| c.suggest_articles(a, id, limit))?;
         Ok(to_hits(hits))
     }

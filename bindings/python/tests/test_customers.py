@@ -209,3 +209,23 @@ def test_contact_lifecycle_and_field_definitions(crm: guanxi.Crm) -> None:
     crm.define_custom_field("contact", "wechat", "微信", "text")
     assert [(f.entity, f.key) for f in crm.custom_fields("contact")] == [("contact", "wechat")]
     assert crm.custom_fields() == []
+
+
+def test_out_of_range_numbers_and_odd_decimals_are_typed_errors(crm: guanxi.Crm) -> None:
+    """Issue 15, item 11: OverflowError and "unsupported value type Decimal" used to escape."""
+    import decimal
+
+    c = crm.customers.create("甲公司")
+    for bad in (-1, 2**64, 2**200, True, "1"):
+        with pytest.raises(guanxi.ValidationError) as err:
+            crm.customers.update(c.id, bad, name="乙公司")  # type: ignore[arg-type]
+        assert err.value.field == "version"
+    with pytest.raises(guanxi.ValidationError) as err:
+        crm.change_log(limit=-5)
+    assert err.value.field == "limit"
+    crm.define_custom_field("customer", "budget", "预算", "decimal")
+    for bad in (decimal.Decimal("NaN"), decimal.Decimal("Infinity"), decimal.Decimal("1e30"), decimal.Decimal("-Infinity")):
+        with pytest.raises(guanxi.ValidationError) as err:
+            crm.customers.update(c.id, 1, custom={"budget": bad})
+        assert err.value.field == "custom.budget", bad
+    assert crm.customers.get(c.id).version == 1

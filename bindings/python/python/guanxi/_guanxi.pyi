@@ -994,13 +994,13 @@ class Service:
         self,
         text: str,
         *,
-        limit: int = 10,
+        limit: int | None = None,
         match: Literal["all", "any"] = "all",
         category: str | None = None,
         tag: str | None = None,
         include_unpublished: bool = False,
     ) -> list[ArticleHit]: ...
-    def suggest(self, id: _IdLike, *, limit: int = 5) -> list[ArticleHit]: ...
+    def suggest(self, id: _IdLike, *, limit: int | None = None) -> list[ArticleHit]: ...
 
 @final
 class Crm:
