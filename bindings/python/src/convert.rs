@@ -91,6 +91,11 @@ macro_rules! bounded {
 }
 bounded!(u8, u16, u32, u64, usize, i32, i64);
 
+/// Whether `v` is a `decimal.Decimal` (whatever its value: NaN and infinities included).
+fn is_decimal(v: &Bound<'_, PyAny>) -> bool {
+    v.get_type().name().is_ok_and(|n| n == "Decimal")
+}
+
 /// A `decimal.Decimal` (or `int`, or `str`) as an exact decimal, or a validation error naming
 /// the field: NaN, infinities and values beyond ±7.9e28 (28 places) are refused by name.
 pub(crate) fn decimal_arg(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Decimal> {
@@ -107,7 +112,7 @@ pub(crate) fn decimal_arg(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Decimal
     if v.is_instance_of::<PyInt>() {
         return int_arg::<i64>(v, field).map(Decimal::from).map_err(|_| invalid_arg(field, RANGE));
     }
-    if v.get_type().name().is_ok_and(|n| n.to_string() == "Decimal") {
+    if is_decimal(v) {
         return Err(invalid_arg(field, RANGE));
     }
     let s: String = v.extract().map_err(|_| invalid_arg(field, "must be a decimal.Decimal, int or str"))?;
@@ -129,7 +134,7 @@ pub(crate) fn custom_value_from(v: &Bound<'_, PyAny>, key: &str) -> PyResult<Cus
     if v.is_instance_of::<PyString>() {
         return Ok(CustomValue::Text(v.extract()?));
     }
-    if v.get_type().name().is_ok_and(|n| n.to_string() == "Decimal") {
+    if is_decimal(v) {
         return Ok(CustomValue::Decimal(decimal_arg(v, &field)?));
     }
     if let Ok(d) = v.extract::<chrono::NaiveDate>() {
