@@ -21,6 +21,14 @@ inline fun <reified T : Throwable> assertThrows(block: () -> Unit): T {
     throw AssertionError("expected ${T::class.simpleName}, nothing was thrown")
 }
 
+const val PASSWORD = "correct horse battery"
+
+/** The handle's user, elevated by their password (set first when they have none). */
+fun proven(crm: Crm, user: String): Crm {
+    if (!crm.credentials(user).password) crm.setPassword(user, PASSWORD)
+    return crm.elevate(ElevationProof.Password(PASSWORD))
+}
+
 fun huawei(crm: Crm): Customer = crm.createCustomer(
     NewCustomer(
         name = " 华为技术有限公司 ",
@@ -153,7 +161,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
     },
     "roles, scopes, masking, elevation and explain" to {
         Crm.inMemory("root").use { crm ->
-            val root = crm.elevated(Instant.now().plusSeconds(600))
+            val root = proven(crm, "root")
             root.putDepartment(Department(id = "east", name = "华东", parent = null))
             root.putDepartment(Department(id = "sh", name = "上海", parent = "east"))
             root.putUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
@@ -174,12 +182,42 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val li = crm.asUser("li")
             val needs = assertThrows<CrmException.ElevationRequired> { li.exportCustomers(CustomerFilter()) }
             check(needs.action == "export") { "action ${needs.action}" }
-            check(li.elevated(Instant.now().plusSeconds(600)).exportCustomers(CustomerFilter()).size == 1) { "export" }
+            check(proven(li, "li").exportCustomers(CustomerFilter()).size == 1) { "export" }
+            val asserted = li.elevated(Instant.now().plusSeconds(600))
+            assertThrows<CrmException.ElevationRequired> { asserted.exportCustomers(CustomerFilter()) }
             root.putRole(Role("south", "华南只读", listOf(Grant("customer", listOf("read"), "region")), listOf(FieldRule("contact", "emails", "hidden"))))
             check(root.accessModel().roles.map { it.id } == listOf("south")) { "custom role" }
             assertThrows<CrmException.ElevationRequired> { crm.asUser("root").removeRole("south") }
             root.removeRole("south")
             check(root.verifyAudit().intact) { "audit" }
+        }
+    },
+    "proven elevation, withheld duplicates and explain on any record" to {
+        val verifier = object : ElevationVerifier {
+            override fun verify(user: String, token: String): Boolean = token == "idp-ok:$user"
+        }
+        Crm.inMemoryWith("root", false, verifier).use { crm ->
+            val root = proven(crm, "root")
+            root.putUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
+            root.putUser(User("wang", "王伟", null, listOf("sales_rep"), listOf(), true))
+            root.putUser(User("zhao", "赵", null, listOf("sales_rep"), listOf(), true))
+            val refused = assertThrows<CrmException.PermissionDenied> { crm.elevate(ElevationProof.Password("wrong password")) }
+            check(refused.action == "elevate") { "refused $refused" }
+            check(crm.elevate(ElevationProof.Host("idp-ok:root")).verifyAudit().intact) { "host verifier" }
+            assertThrows<CrmException.PermissionDenied> { crm.elevate(ElevationProof.Host("idp-ok:wang")) }
+            val forged = crm.elevated(Instant.now().plusSeconds(86_400))
+            assertThrows<CrmException.ElevationRequired> { forged.removeRole("x") }
+            val wang = crm.asUser("wang")
+            val zhao = crm.asUser("zhao")
+            val theirs = wang.createCustomer(NewCustomer(name = "华为技术有限公司", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678")))))
+            val found = zhao.findDuplicates(NewCustomer(name = "某某公司", contacts = listOf(NewContact(name = "王", phones = listOf("13812345678")))))
+            check(found.size == 1 && found[0].id == null && found[0].code == "" && found[0].name == "") { "withheld $found" }
+            check(found[0].reasons[0].text == "same phone as a customer outside your access scope") { "reason ${found[0].reasons}" }
+            check(!found.toString().contains(theirs.code)) { "no code" }
+            val ticket = wang.createTicket(NewTicket(subject = "发票开错了", kind = "inquiry", priority = "medium", customerId = theirs.id))
+            check(wang.ticket(ticket.id).code == ticket.code) { "a rep reads the ticket they open" }
+            check(wang.explain("read", "ticket", ticket.id, null).allowed) { "explain agrees" }
+            check(!zhao.explain("read", "ticket", ticket.id, null).allowed) { "and for others" }
         }
     },
     "field encryption, blind index and key rotation" to {
@@ -191,7 +229,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678"), idNumber = "11010519491231002x"))))
             check(crm.findContactsByPhone("13812345678").single().name == "张伟") { "lookup" }
             check(crm.findContactsByIdNumber("11010519491231002X").single().idNumber == "11010519491231002X") { "id lookup" }
-            check(crm.elevated(Instant.now().plusSeconds(600)).rotateFieldKey(newKey) == 1UL) { "rotate" }
+            check(proven(crm, "admin").rotateFieldKey(newKey) == 1UL) { "rotate" }
         }
         val wrong = assertThrows<CrmException.Encryption> { Crm.openEncrypted(path, "admin", key) }
         check(wrong.kind == "wrong_key") { "kind ${wrong.kind}" }

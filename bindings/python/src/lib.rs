@@ -61,21 +61,76 @@ impl PyCrm {
     /// Opens (or creates) a SQLite database file, acting as `user`.
     /// With `field_key` (32 bytes), contacts' phones are encrypted at rest under it.
     #[staticmethod]
-    #[pyo3(signature = (path, *, user, field_key = None))]
-    fn open(py: Python<'_>, path: std::path::PathBuf, user: &str, field_key: Option<Vec<u8>>) -> PyResult<Self> {
+    #[pyo3(signature = (path, *, user, field_key = None, trust_asserted_elevation = false, elevation_verifier = None))]
+    fn open(
+        py: Python<'_>,
+        path: std::path::PathBuf,
+        user: &str,
+        field_key: Option<Vec<u8>>,
+        trust_asserted_elevation: bool,
+        elevation_verifier: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
         let options = match field_key {
             Some(k) => guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&k).map_err(to_py)?),
             None => guanxi::SqliteOptions::default(),
         };
-        let crm = py.detach(|| Crm::open_with(&path, options)).map_err(to_py)?;
-        Self::wrap(crm, user)
+        let store = py.detach(|| guanxi::SqliteStore::open_with(&path, options)).map_err(to_py)?;
+        let builder = Crm::builder().store(Arc::new(store));
+        Self::wrap(elevation_options(builder, trust_asserted_elevation, elevation_verifier).build(), user)
     }
 
-    /// A CRM kept in memory, acting as `user`.
+    /// A CRM kept in memory, acting as `user`. Elevation options as for `open`.
     #[staticmethod]
-    #[pyo3(signature = (*, user))]
-    fn in_memory(user: &str) -> PyResult<Self> {
-        Self::wrap(Crm::in_memory(), user)
+    #[pyo3(signature = (*, user, trust_asserted_elevation = false, elevation_verifier = None))]
+    fn in_memory(user: &str, trust_asserted_elevation: bool, elevation_verifier: Option<Py<PyAny>>) -> PyResult<Self> {
+        Self::wrap(elevation_options(Crm::builder(), trust_asserted_elevation, elevation_verifier).build(), user)
+    }
+
+    /// The same CRM acting as the same user, re-verified: give exactly one of `password`,
+    /// `totp` (a current code of the enrolled authenticator) or `host_proof` (checked by the
+    /// `elevation_verifier` the CRM was opened with). The returned handle may do sensitive
+    /// operations for 15 minutes. A refusal raises PermissionDeniedError (action "elevate").
+    #[pyo3(signature = (*, password = None, totp = None, host_proof = None))]
+    fn elevate(
+        &self,
+        py: Python<'_>,
+        password: Option<String>,
+        totp: Option<String>,
+        host_proof: Option<String>,
+    ) -> PyResult<Self> {
+        let proof = match (password, totp, host_proof) {
+            (Some(p), None, None) => guanxi::ElevationProof::Password(p),
+            (None, Some(t), None) => guanxi::ElevationProof::Totp(t),
+            (None, None, Some(h)) => guanxi::ElevationProof::Host(h),
+            _ => return Err(invalid_arg("password", "give exactly one of password, totp or host_proof")),
+        };
+        let actor = self.run(py, |c, a| c.elevate(a, proof))?;
+        Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor })
+    }
+
+    /// Sets `user`'s password (at least 8 characters; stored as an argon2id hash). Users set
+    /// their own first password freely and change it elevated; administrators (elevated) set
+    /// anyone's.
+    fn set_password(&self, py: Python<'_>, user: &str, password: &str) -> PyResult<()> {
+        let user = guanxi::UserId::new(user).map_err(to_py)?;
+        self.run(py, |c, a| c.set_password(a, &user, password))
+    }
+
+    /// Enrolls `user`'s TOTP authenticator; returns its base32 secret, to show once (as text
+    /// or a QR code). Who may do it is as for `set_password`.
+    fn enroll_totp(&self, py: Python<'_>, user: &str) -> PyResult<String> {
+        let user = guanxi::UserId::new(user).map_err(to_py)?;
+        self.run(py, |c, a| c.enroll_totp(a, &user))
+    }
+
+    /// Which credentials `user` has: {"password": bool, "totp": bool}.
+    fn credentials<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyDict>> {
+        let user = guanxi::UserId::new(user).map_err(to_py)?;
+        let c = self.run(py, |crm, a| crm.credentials(a, &user))?;
+        let d = PyDict::new(py);
+        d.set_item("password", c.password)?;
+        d.set_item("totp", c.totp)?;
+        Ok(d)
     }
 
     /// The acting user.
@@ -90,8 +145,9 @@ impl PyCrm {
         Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor })
     }
 
-    /// The same CRM acting as the same user, elevated until `until` (a UTC datetime). Grant it
-    /// only after re-verifying the user (password, TOTP): sensitive operations need it.
+    /// The same CRM acting as the same user, with an elevation the host *asserts* until `until`
+    /// (a UTC datetime). It counts only in a CRM opened with `trust_asserted_elevation=True`
+    /// (a host that re-verifies users itself); otherwise use `elevate`.
     fn elevated(&self, until: chrono::DateTime<chrono::Utc>) -> PyResult<Self> {
         Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor: self.actor.clone().elevated_until(until) })
     }
@@ -787,4 +843,31 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     service::register(m)?;
     errors::register(m)?;
     Ok(())
+}
+
+/// A Python callable `(user: str, proof: str) -> bool` as the host's elevation verifier.
+#[derive(Debug)]
+struct PyVerifier(Py<PyAny>);
+
+impl guanxi::ElevationVerifier for PyVerifier {
+    fn verify(&self, user: &guanxi::UserId, proof: &str) -> guanxi::Result<bool> {
+        Python::attach(|py| {
+            self.0
+                .call1(py, (user.as_str(), proof))
+                .and_then(|r| r.extract::<bool>(py))
+                .map_err(|e| guanxi::Error::InvalidState(format!("the elevation verifier failed: {e}")))
+        })
+    }
+}
+
+fn elevation_options(
+    builder: guanxi::CrmBuilder,
+    trust_asserted: bool,
+    verifier: Option<Py<PyAny>>,
+) -> guanxi::CrmBuilder {
+    let builder = builder.trust_asserted_elevation(trust_asserted);
+    match verifier {
+        Some(v) => builder.elevation_verifier(Arc::new(PyVerifier(v))),
+        None => builder,
+    }
 }

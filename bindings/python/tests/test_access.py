@@ -13,9 +13,19 @@ import guanxi
 SOON = dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=10)
 
 
+PASSWORD = "correct horse battery"
+
+
+def proven(handle: guanxi.Crm) -> guanxi.Crm:
+    """The handle's user, elevated by their password (set first, if they have none)."""
+    if not handle.credentials(handle.user)["password"]:
+        handle.set_password(handle.user, PASSWORD)
+    return handle.elevate(password=PASSWORD)
+
+
 def organise(crm: guanxi.Crm) -> guanxi.Crm:
     """Turns access control on: root administers, li manages 华东, wang sells in 上海, ma markets."""
-    root = crm.as_user("root").elevated(SOON)
+    root = proven(crm.as_user("root"))
     root.put_department("east", "华东")
     root.put_department("sh", "上海", parent="east")
     root.put_user("root", "管理员", roles=["administrator"])
@@ -58,11 +68,11 @@ def test_scopes_masks_and_elevation(db_path: Path) -> None:
             li.customers.export()
         assert needs.value.action == "export"
         assert isinstance(needs.value, guanxi.PermissionDeniedError)
-        table = pa.table(li.elevated(SOON).customers.export())
+        table = pa.table(proven(li).customers.export())
         assert table.num_rows == 1
         with pytest.raises(guanxi.ElevationRequiredError):
             li.customers.delete(mine.id, mine.version)
-        li.elevated(SOON).customers.delete(mine.id, mine.version)
+        proven(li).customers.delete(mine.id, mine.version)
 
         # Custom roles with field rules; the audit log records every access change.
         root.put_role(
@@ -97,12 +107,11 @@ def test_reads_of_phones_in_clear_are_audited(crm: guanxi.Crm) -> None:
 def test_field_encryption_and_key_rotation(db_path: Path) -> None:
     key = guanxi.generate_field_key()
     assert len(key) == 32
-    admin_until = SOON
     with guanxi.Crm.open(db_path, user="admin", field_key=key) as crm:
         crm.customers.create("甲", contacts=[{"name": "张伟", "phones": ["138 1234 5678"], "id_number": "11010519491231002X"}])
         assert crm.customers.find_contacts_by_phone("+8613812345678")[0].name == "张伟"
         new_key = guanxi.generate_field_key()
-        assert crm.elevated(admin_until).rotate_field_key(new_key) == 1
+        assert proven(crm).rotate_field_key(new_key) == 1
     assert b"13812345678" not in db_path.read_bytes()
     assert b"11010519491231002X" not in db_path.read_bytes()
     with pytest.raises(guanxi.EncryptionError) as wrong:
@@ -156,7 +165,7 @@ def test_a_read_role_reads_on_every_path(db_path: Path) -> None:
         got = kim.customers.get(kim.customers.list()[0].id)
         assert kim.customers.count() == 1 and got.name == "甲公司"
         assert pa.table(kim.customers.list()).num_rows == 1
-        assert pa.table(kim.elevated(SOON).customers.export()).num_rows == 1
+        assert pa.table(proven(kim).customers.export()).num_rows == 1
 
 
 def test_a_rep_reads_the_ticket_they_open_and_explain_agrees(db_path: Path) -> None:
@@ -174,3 +183,51 @@ def test_a_rep_reads_the_ticket_they_open_and_explain_agrees(db_path: Path) -> N
         with pytest.raises(guanxi.PermissionDeniedError):
             wang.service.ticket(other.id)
         assert wang.explain("read", "ticket", record_id=other.id)["allowed"] is False
+
+
+
+def test_elevation_is_proven_by_password_totp_or_the_host(db_path: Path) -> None:
+    """Issue 15, item 6: `elevated(until=9999-01-01)` used to be enough for anything."""
+    import hashlib
+    import hmac
+    import struct
+    import time
+    import base64
+
+    seen: list[tuple[str, str]] = []
+
+    def idp(user: str, proof: str) -> bool:
+        seen.append((user, proof))
+        return proof == f"idp-ok:{user}"
+
+    with guanxi.Crm.open(db_path, user="root", elevation_verifier=idp) as crm:
+        root = organise(crm)
+        forged = crm.as_user("root").elevated(dt.datetime(9999, 1, 1, tzinfo=dt.timezone.utc))
+        with pytest.raises(guanxi.ElevationRequiredError):
+            forged.put_user("mallory", "M", roles=["administrator"])
+        with pytest.raises(guanxi.PermissionDeniedError) as refused:
+            crm.as_user("root").elevate(password="wrong password")
+        assert refused.value.action == "elevate"
+        with pytest.raises(guanxi.ValidationError):
+            crm.as_user("root").elevate()
+        # The host's verifier.
+        assert crm.as_user("root").elevate(host_proof="idp-ok:root").put_user("zhou", "周", roles=["sales_rep"]) is None
+        assert seen == [("root", "idp-ok:root")]
+        # A TOTP authenticator, enrolled by the user, verified with an RFC 6238 code computed here.
+        wang = crm.as_user("wang")
+        secret = wang.enroll_totp("wang")
+        key = base64.b32decode(secret + "=" * (-len(secret) % 8))
+        counter = struct.pack(">Q", int(time.time()) // 30)
+        digest = hmac.new(key, counter, hashlib.sha1).digest()
+        offset = digest[-1] & 0x0F
+        code = str((struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF) % 1_000_000).zfill(6)
+        assert wang.elevate(totp=code).user == "wang"
+        assert wang.credentials("wang") == {"password": False, "totp": True}
+        with pytest.raises(guanxi.PermissionDeniedError):
+            wang.set_password("root", "hijacked password")
+        # Every attempt is logged, no secret is.
+        log = str(root.change_log())
+        assert "elevate" in log and PASSWORD not in log and secret not in log
+    # A host that re-verifies users itself may trust its own assertions.
+    with guanxi.Crm.open(db_path, user="root", trust_asserted_elevation=True) as trusting:
+        trusting.elevated(SOON).put_user("qian", "钱", roles=["sales_rep"])

@@ -778,6 +778,61 @@ pub struct Event {
     pub detail: String,
 }
 
+/// What a user presents to be elevated.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ElevationProof {
+    /// The user's password.
+    Password { password: String },
+    /// A current code of the user's TOTP authenticator.
+    Totp { code: String },
+    /// What the host's `ElevationVerifier` checks.
+    Host { token: String },
+}
+
+/// Which credentials a user has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct Credentials {
+    /// A password is set.
+    pub password: bool,
+    /// A TOTP authenticator is enrolled.
+    pub totp: bool,
+}
+
+/// The host's own check of a user for `ElevationProof.Host` (its identity provider, a
+/// biometric prompt, …): true when `token` re-verifies `user` now.
+#[uniffi::export(callback_interface)]
+pub trait ElevationVerifier: Send + Sync {
+    /// Whether `token` re-verifies `user`.
+    fn verify(&self, user: String, token: String) -> bool;
+}
+
+/// A foreign verifier as the facade's.
+struct ForeignVerifier(Box<dyn ElevationVerifier>);
+
+impl std::fmt::Debug for ForeignVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ForeignVerifier")
+    }
+}
+
+impl guanxi::ElevationVerifier for ForeignVerifier {
+    fn verify(&self, user: &guanxi::UserId, proof: &str) -> guanxi::Result<bool> {
+        Ok(self.0.verify(user.to_string(), proof.to_owned()))
+    }
+}
+
+fn elevation_options(
+    builder: guanxi::CrmBuilder,
+    trust_asserted: bool,
+    verifier: Option<Box<dyn ElevationVerifier>>,
+) -> guanxi::CrmBuilder {
+    let builder = builder.trust_asserted_elevation(trust_asserted);
+    match verifier {
+        Some(v) => builder.elevation_verifier(Arc::new(ForeignVerifier(v))),
+        None => builder,
+    }
+}
+
 /// Receives events after their change commits (a Kotlin or Swift object).
 #[uniffi::export(callback_interface)]
 pub trait EventListener: Send + Sync {
@@ -970,15 +1025,78 @@ impl Crm {
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::open_with(path, options)?), actor: Actor::user(&user)? }))
     }
 
+    /// Opens (or creates) a SQLite file acting as `user`, with explicit options: a field key
+    /// (32 bytes) to encrypt contacts' phones at rest, whether asserted elevations count
+    /// (`trustAssertedElevation`, for hosts that re-verify users themselves), and the host's
+    /// own elevation verifier (for `ElevationProof.Host`).
+    #[uniffi::constructor(default(field_key = None, trust_asserted_elevation = false, elevation_verifier = None))]
+    pub fn open_with(
+        path: String,
+        user: String,
+        field_key: Option<Vec<u8>>,
+        trust_asserted_elevation: bool,
+        elevation_verifier: Option<Box<dyn ElevationVerifier>>,
+    ) -> Result<Arc<Self>> {
+        let options = match field_key {
+            Some(k) => guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&k)?),
+            None => guanxi::SqliteOptions::default(),
+        };
+        let store = Arc::new(guanxi::SqliteStore::open_with(path, options)?);
+        let crm = elevation_options(guanxi::Crm::builder().store(store), trust_asserted_elevation, elevation_verifier);
+        Ok(Arc::new(Crm { inner: Arc::new(crm.build()), actor: Actor::user(&user)? }))
+    }
+
+    /// A CRM kept in memory, with the elevation options of `openWith`.
+    #[uniffi::constructor(default(trust_asserted_elevation = false, elevation_verifier = None))]
+    pub fn in_memory_with(
+        user: String,
+        trust_asserted_elevation: bool,
+        elevation_verifier: Option<Box<dyn ElevationVerifier>>,
+    ) -> Result<Arc<Self>> {
+        let crm = elevation_options(guanxi::Crm::builder(), trust_asserted_elevation, elevation_verifier);
+        Ok(Arc::new(Crm { inner: Arc::new(crm.build()), actor: Actor::user(&user)? }))
+    }
+
     /// The same CRM acting as another user.
     pub fn as_user(&self, user: String) -> Result<Arc<Crm>> {
         Ok(Arc::new(Crm { inner: self.inner.clone(), actor: Actor::user(&user)? }))
     }
 
-    /// The same CRM and user, elevated until `until`. Grant it only after re-verifying the
-    /// user (password, TOTP): sensitive operations need it.
+    /// The same CRM and user, with an elevation the host *asserts* until `until`. It counts
+    /// only in a CRM opened with `trustAssertedElevation` (a host that re-verifies users
+    /// itself); otherwise use `elevate`.
     pub fn elevated(&self, until: DateTime) -> Arc<Crm> {
         Arc::new(Crm { inner: self.inner.clone(), actor: self.actor.clone().elevated_until(until) })
+    }
+
+    /// The same CRM and user, re-verified by `proof` (password, TOTP code, or the host
+    /// verifier's token): it may do sensitive operations for 15 minutes. A refusal is
+    /// `CrmError.PermissionDenied` with action "elevate".
+    pub fn elevate(&self, proof: ElevationProof) -> Result<Arc<Crm>> {
+        let proof = match proof {
+            ElevationProof::Password { password } => guanxi::ElevationProof::Password(password),
+            ElevationProof::Totp { code } => guanxi::ElevationProof::Totp(code),
+            ElevationProof::Host { token } => guanxi::ElevationProof::Host(token),
+        };
+        Ok(Arc::new(Crm { inner: self.inner.clone(), actor: self.inner.elevate(&self.actor, proof)? }))
+    }
+
+    /// Sets `user`'s password (at least 8 characters, stored as an argon2id hash). Users set
+    /// their own first password freely and change it elevated; administrators (elevated) set
+    /// anyone's.
+    pub fn set_password(&self, user: String, password: String) -> Result<()> {
+        Ok(self.inner.set_password(&self.actor, &guanxi::UserId::new(user)?, &password)?)
+    }
+
+    /// Enrolls `user`'s TOTP authenticator; returns its base32 secret, to show once.
+    pub fn enroll_totp(&self, user: String) -> Result<String> {
+        Ok(self.inner.enroll_totp(&self.actor, &guanxi::UserId::new(user)?)?)
+    }
+
+    /// Which credentials `user` has.
+    pub fn credentials(&self, user: String) -> Result<Credentials> {
+        let c = self.inner.credentials(&self.actor, &guanxi::UserId::new(user)?)?;
+        Ok(Credentials { password: c.password, totp: c.totp })
     }
 
     /// Adds or replaces a department. Needs elevation.

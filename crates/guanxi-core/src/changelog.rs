@@ -36,6 +36,8 @@ vocabulary! {
         Merge = "merge" / "合并",
         /// A merge undone.
         Unmerge = "unmerge" / "撤销合并",
+        /// An elevation granted or refused, or a credential set (never the secret itself).
+        Elevate = "elevate" / "提权验证",
     }
 }
 

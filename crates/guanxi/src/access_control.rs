@@ -144,7 +144,7 @@ impl Crm {
     }
 
     pub(crate) fn require_elevation(&self, actor: &Actor, action: Action, entity: EntityKind) -> Result<()> {
-        if actor.is_elevated_at(self.clock.now()) {
+        if self.elevations.admits(actor, self.clock.now()) {
             Ok(())
         } else {
             Err(Error::ElevationRequired { action: action.as_str().to_owned(), entity })
@@ -204,7 +204,8 @@ impl Crm {
     /// # use guanxi::*;
     /// # use guanxi::access::User;
     /// let crm = Crm::in_memory();
-    /// let root = Actor::user("root")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// crm.set_password(&Actor::user("root")?, &UserId::new("root")?, "correct horse battery")?;
+    /// let root = crm.elevate(&Actor::user("root")?, ElevationProof::Password("correct horse battery".into()))?;
     /// crm.put_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
     /// crm.put_user(&root, User::new("wang", "王伟")?.role(BuiltinRole::SalesRep))?;
     /// let c = crm.create_customer(&root, NewCustomer::new("甲"))?; // owned by root
@@ -257,7 +258,8 @@ impl Crm {
     /// let root = Actor::user("root")?;
     /// let first = User::new("root", "管理员")?.role(BuiltinRole::Administrator);
     /// assert!(matches!(crm.put_user(&root, first.clone()), Err(Error::ElevationRequired { .. })));
-    /// let root = root.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// crm.set_password(&root, root.user_id(), "correct horse battery")?;
+    /// let root = crm.elevate(&root, ElevationProof::Password("correct horse battery".into()))?;
     /// assert_eq!(crm.put_user(&root, first)?.users.len(), 1);
     /// # Ok::<(), guanxi::Error>(())
     /// ```
@@ -331,7 +333,8 @@ impl Crm {
     /// let dir = tempfile::tempdir().unwrap();
     /// let key = FieldKey::generate();
     /// let crm = Crm::open_with(dir.path().join("crm.db"), SqliteOptions::default().field_key(key))?;
-    /// let admin = Actor::user("admin")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// crm.set_password(&Actor::user("admin")?, &UserId::new("admin")?, "correct horse battery")?;
+    /// let admin = crm.elevate(&Actor::user("admin")?, ElevationProof::Password("correct horse battery".into()))?;
     /// crm.create_customer(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")))?;
     /// let new_key = FieldKey::generate();
     /// assert_eq!(crm.rotate_field_key(&admin, new_key.as_bytes())?, 1);

@@ -52,6 +52,9 @@ pub struct CrmBuilder {
     clock: Option<Arc<dyn Clock>>,
     level_rule: Option<LevelRule>,
     code_offset: Option<FixedOffset>,
+    elevation_window: Option<chrono::Duration>,
+    trust_asserted_elevation: bool,
+    elevation_verifier: Option<Arc<dyn crate::ElevationVerifier>>,
 }
 
 impl CrmBuilder {
@@ -80,9 +83,34 @@ impl CrmBuilder {
         self
     }
 
+    /// How long an elevation from [`Crm::elevate`] lasts (default and recommended: 15 minutes).
+    pub fn elevation_window(mut self, window: chrono::Duration) -> Self {
+        self.elevation_window = Some(window);
+        self
+    }
+
+    /// Accept elevations the host asserts with [`Actor::elevated_until`], without proof: for
+    /// hosts that re-verify users themselves before asserting one. Off by default, when only
+    /// elevations from [`Crm::elevate`] count.
+    pub fn trust_asserted_elevation(mut self, trust: bool) -> Self {
+        self.trust_asserted_elevation = trust;
+        self
+    }
+
+    /// The host's own check for [`crate::ElevationProof::Host`].
+    pub fn elevation_verifier(mut self, verifier: Arc<dyn crate::ElevationVerifier>) -> Self {
+        self.elevation_verifier = Some(verifier);
+        self
+    }
+
     /// Builds the handle.
     pub fn build(self) -> Crm {
         Crm {
+            elevations: crate::elevation::Elevations::new(
+                self.elevation_window,
+                self.trust_asserted_elevation,
+                self.elevation_verifier,
+            ),
             store: self.store.unwrap_or_else(|| Arc::new(MemoryStore::new())),
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             level_rule: self.level_rule,
@@ -113,6 +141,7 @@ pub struct Crm {
     pub(crate) code_offset: FixedOffset,
     pub(crate) ids: IdGenerator,
     events: EventBus,
+    pub(crate) elevations: crate::elevation::Elevations,
 }
 
 // Handles are shared across threads (and by the language bindings): keep them Send + Sync.
@@ -1154,7 +1183,7 @@ impl Crm {
     /// ```
     /// # use guanxi::*;
     /// # use guanxi::access::{Role, Scope, User};
-    /// let crm = Crm::in_memory();
+    /// let crm = Crm::builder().trust_asserted_elevation(true).build(); // the host verifies users itself
     /// let root = Actor::user("root")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
     /// crm.put_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
     /// crm.put_role(&root, Role::new("reader", "只读")?.grant(EntityKind::Customer, &[Action::Read], Scope::All))?;

@@ -36,6 +36,7 @@ mod access_control;
 pub mod auth;
 mod crm;
 mod dedup_facade;
+mod elevation;
 mod events;
 mod export;
 #[cfg(feature = "testing")]
@@ -48,6 +49,7 @@ mod table;
 
 pub use crm::{Crm, CrmBuilder};
 pub use dedup_facade::{CheckedCreate, OnDuplicate};
+pub use elevation::{Credentials, ElevationProof, ElevationVerifier, MIN_PASSWORD_CHARS};
 pub use events::SubscriptionId;
 pub use export::ExportEntity;
 pub use guanxi_core::*;

@@ -15,8 +15,10 @@ fn t0() -> DateTime<Utc> {
     "2024-05-01T02:00:00Z".parse().unwrap()
 }
 
+/// Trusts asserted elevations: these tests are about scopes and masks; proven elevation is
+/// `elevation_must_be_proven_unless_the_host_is_trusted`.
 fn crm_on(store: DynStore) -> Crm {
-    Crm::builder().store(store).clock(Arc::new(FixedClock::at(t0()))).build()
+    Crm::builder().store(store).clock(Arc::new(FixedClock::at(t0()))).trust_asserted_elevation(true).build()
 }
 
 fn backends() -> Vec<(&'static str, Crm, Option<tempfile::TempDir>)> {
@@ -260,8 +262,10 @@ fn encrypted_database_through_the_facade() {
     let path = dir.path().join("crm.db");
     let key = FieldKey::generate();
     let crm = Crm::open_with(&path, SqliteOptions::default().field_key(key.clone())).unwrap();
-    // This handle runs on the system clock.
-    let admin = Actor::user("root").unwrap().elevated_until(Utc::now() + Duration::minutes(10));
+    // This handle runs on the system clock and accepts only elevations it proved itself.
+    let root = Actor::user("root").unwrap();
+    crm.set_password(&root, root.user_id(), "correct horse battery").unwrap();
+    let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
     crm.create_customer(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678"))).unwrap();
     assert_eq!(crm.find_contacts_by_phone(&admin, "138 1234 5678").unwrap().len(), 1);
     let new_key = FieldKey::generate();
@@ -550,4 +554,104 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
 fn sorted(mut v: Vec<uuid::Uuid>) -> Vec<uuid::Uuid> {
     v.sort();
     v
+}
+
+/// Issue 15, item 6: an elevation counts only when this handle proved it (password, TOTP or
+/// the host's verifier), for at most its window; asserted, forged, stretched, foreign or
+/// expired elevations are refused; every attempt is logged without the secret.
+#[test]
+fn elevation_must_be_proven_unless_the_host_is_trusted() {
+    #[derive(Debug)]
+    struct Idp;
+    impl ElevationVerifier for Idp {
+        fn verify(&self, user: &UserId, proof: &str) -> Result<bool> {
+            Ok(proof == format!("idp-ok:{user}"))
+        }
+    }
+    for (name, store) in [
+        ("memory", Arc::new(MemoryStore::new()) as DynStore),
+        ("sqlite", Arc::new(SqliteStore::open_in_memory().unwrap()) as DynStore),
+    ] {
+        let clock = Arc::new(FixedClock::at(t0()));
+        let crm = Crm::builder().store(store.clone()).clock(clock.clone()).elevation_verifier(Arc::new(Idp)).build();
+        let root = as_user("root");
+        let first = User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator);
+        // Even the first access change needs a proven elevation.
+        let asserted = root.clone().elevated_until(t0() + Duration::minutes(5));
+        assert!(matches!(crm.put_user(&asserted, first.clone()), Err(Error::ElevationRequired { .. })), "{name}");
+        assert!(matches!(crm.set_password(&root, root.user_id(), "short"), Err(Error::Validation(_))), "{name}");
+        crm.set_password(&root, root.user_id(), "correct horse battery").unwrap();
+        let wrong = crm.elevate(&root, ElevationProof::Password("Tr0ub4dor&3".into()));
+        assert!(matches!(&wrong, Err(Error::PermissionDenied { action, .. }) if action == "elevate"), "{name}");
+        let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
+        assert_eq!(admin.elevation(), Some(t0() + Duration::minutes(15)), "{name}: the default window");
+        crm.put_user(&admin, first).unwrap();
+        crm.put_user(&admin, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.put_user(&admin, User::new("li", "李").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        let c = crm.create_customer(&admin, NewCustomer::new("甲")).unwrap();
+
+        // Forged and stretched proofs, and proofs of another handle, are refused.
+        let proof = *admin.elevation_proof().unwrap();
+        let stretched = as_user("root").with_proven_elevation(t0() + Duration::hours(8), proof);
+        let borrowed = as_user("li").with_proven_elevation(admin.elevation().unwrap(), proof);
+        let other = Crm::builder().store(store.clone()).clock(clock.clone()).build();
+        for (what, crm, actor) in
+            [("stretched", &crm, &stretched), ("borrowed", &crm, &borrowed), ("foreign", &other, &admin)]
+        {
+            let err = crm.export_customers(actor, &CustomerFilter::default()).unwrap_err();
+            assert!(matches!(err, Error::ElevationRequired { .. }), "{name}: a {what} proof: {err}");
+        }
+        assert_eq!(crm.export_customers(&admin, &CustomerFilter::default()).unwrap().len(), 1, "{name}");
+        // It ends with its window.
+        clock.advance(Duration::minutes(16));
+        assert!(matches!(crm.delete_customer(&admin, c.id, 1), Err(Error::ElevationRequired { .. })), "{name}");
+
+        // A TOTP code, and the host's verifier, elevate too.
+        let err = crm.set_password(&root, root.user_id(), "another password").unwrap_err();
+        assert!(matches!(err, Error::ElevationRequired { .. }), "{name}: replacing a credential needs elevation");
+        let wang = as_user("wang");
+        let secret = crm.enroll_totp(&wang, wang.user_id()).unwrap(); // the first one is free
+        let code = guanxi::auth::Totp::from_base32(&secret, guanxi::auth::TotpAlgorithm::Sha1, 6)
+            .unwrap()
+            .code_at(clock.now());
+        assert!(crm.elevate(&wang, ElevationProof::Totp(code.clone())).unwrap().elevation_proof().is_some(), "{name}");
+        assert!(crm.elevate(&wang, ElevationProof::Totp("000000".into())).is_err() || code == "000000", "{name}");
+        assert!(crm.elevate(&root, ElevationProof::Host("idp-ok:root".into())).is_ok(), "{name}");
+        assert!(crm.elevate(&root, ElevationProof::Host("idp-ok:wang".into())).is_err(), "{name}");
+        assert!(
+            matches!(other.elevate(&root, ElevationProof::Host("x".into())), Err(Error::InvalidState(_))),
+            "{name}"
+        );
+        // Someone else's credentials are an administrator's business.
+        assert!(matches!(
+            crm.set_password(&wang, root.user_id(), "hijacked password"),
+            Err(Error::PermissionDenied { .. })
+        ));
+        assert_eq!(crm.credentials(&wang, wang.user_id()).unwrap(), Credentials { password: false, totp: true });
+
+        // Every attempt is in the log; no secret is.
+        let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
+        let log: Vec<ChangeLogEntry> = crm
+            .change_log(&admin, &ChangeLogQuery::default())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == ChangeAction::Elevate)
+            .collect();
+        let text = format!("{log:?}");
+        assert!(
+            !text.contains("correct horse") && !text.contains(&secret) && !text.contains("argon2"),
+            "{name}: {text}"
+        );
+        let refused = log.iter().filter(|e| e.changes.iter().any(|c| c.field == "refused")).count();
+        assert_eq!(
+            refused, 4,
+            "{name}: the wrong password, the wrong code, the verifier's no, a handle without a verifier"
+        );
+        assert!(crm.verify_audit(&admin).unwrap().is_intact(), "{name}");
+
+        // A host that verifies users itself may trust its own assertions.
+        let trusting = Crm::builder().store(store).clock(clock.clone()).trust_asserted_elevation(true).build();
+        let asserted = root.clone().elevated_until(clock.now() + Duration::minutes(5));
+        assert!(trusting.export_customers(&asserted, &CustomerFilter::default()).is_ok(), "{name}");
+    }
 }

@@ -24,7 +24,7 @@ impl Fixture {
 
     fn with(store: DynStore, configure: impl FnOnce(CrmBuilder) -> CrmBuilder) -> Self {
         let clock = Arc::new(FixedClock::at(t0()));
-        let crm = configure(Crm::builder().store(store).clock(clock.clone())).build();
+        let crm = configure(Crm::builder().store(store).clock(clock.clone()).trust_asserted_elevation(true)).build();
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         crm.subscribe(move |e| sink.lock().unwrap().push(e.clone()));

@@ -293,7 +293,7 @@ fn sla_used_time_equals_business_time_outside_pauses() {
     runner
         .run(&(proptest::collection::vec(step(), 1..12), 0i64..200_000), |(steps, tail)| {
             let clock = Arc::new(FixedClock::at(t0()));
-            let crm = Crm::builder().clock(clock.clone()).build();
+            let crm = Crm::builder().clock(clock.clone()).trust_asserted_elevation(true).build();
             let a = admin();
             let bclock = BusinessClock::new(&ServiceSettings::default().calendar).unwrap();
             let mut t = crm.create_ticket(&a, NewTicket::new("x", TicketKind::Fault, Priority::Low)).unwrap();

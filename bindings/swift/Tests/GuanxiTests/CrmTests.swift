@@ -4,6 +4,20 @@ import XCTest
 
 @testable import Guanxi
 
+let password = "correct horse battery"
+
+/// The handle's user, elevated by their password (set first when they have none).
+func proven(_ crm: Crm, _ user: String) throws -> Crm {
+    if try !crm.credentials(user: user).password {
+        try crm.setPassword(user: user, password: password)
+    }
+    return try crm.elevate(proof: .password(password: password))
+}
+
+final class Idp: ElevationVerifier, @unchecked Sendable {
+    func verify(user: String, token: String) -> Bool { token == "idp-ok:\(user)" }
+}
+
 final class Collector: EventListener, @unchecked Sendable {
     private let lock = NSLock()
     private var names: [String] = []
@@ -196,7 +210,7 @@ final class CrmTests: XCTestCase {
 
     func testRolesScopesMaskingAndElevation() throws {
         let crm = try Crm.inMemory(user: "root")
-        let root = crm.elevated(until: Date().addingTimeInterval(600))
+        let root = try proven(crm, "root")
         try root.putDepartment(department: Department(id: "east", name: "华东", parent: nil))
         try root.putDepartment(department: Department(id: "sh", name: "上海", parent: "east"))
         try root.putUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
@@ -226,8 +240,40 @@ final class CrmTests: XCTestCase {
             }
             XCTAssertEqual(action, "export")
         }
-        XCTAssertEqual(try li.elevated(until: Date().addingTimeInterval(600)).exportCustomers(filter: CustomerFilter()).count, 1)
+        XCTAssertEqual(try proven(li, "li").exportCustomers(filter: CustomerFilter()).count, 1)
+        XCTAssertThrowsError(try li.elevated(until: Date().addingTimeInterval(600)).exportCustomers(filter: CustomerFilter()))
         XCTAssertTrue(try root.verifyAudit().intact)
+    }
+
+    func testProvenElevationWithheldDuplicatesAndExplainOnAnyRecord() throws {
+        let crm = try Crm.inMemoryWith(user: "root", trustAssertedElevation: false, elevationVerifier: Idp())
+        let root = try proven(crm, "root")
+        try root.putUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
+        try root.putUser(user: User(id: "wang", name: "王伟", department: nil, roles: ["sales_rep"], regions: [], active: true))
+        try root.putUser(user: User(id: "zhao", name: "赵", department: nil, roles: ["sales_rep"], regions: [], active: true))
+        XCTAssertThrowsError(try crm.elevate(proof: .password(password: "wrong password"))) { error in
+            guard case let CrmError.PermissionDenied(action, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(action, "elevate")
+        }
+        XCTAssertTrue(try crm.elevate(proof: .host(token: "idp-ok:root")).verifyAudit().intact)
+        XCTAssertThrowsError(try crm.elevate(proof: .host(token: "idp-ok:wang")))
+        XCTAssertThrowsError(try crm.elevated(until: Date().addingTimeInterval(86_400)).removeRole(id: "x")) { error in
+            guard case CrmError.ElevationRequired = error else { return XCTFail("\(error)") }
+        }
+        let wang = try crm.asUser(user: "wang")
+        let zhao = try crm.asUser(user: "zhao")
+        let theirs = try wang.createCustomer(input: NewCustomer(
+            name: "华为技术有限公司", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
+        let found = try zhao.findDuplicates(input: NewCustomer(
+            name: "某某公司", contacts: [NewContact(name: "王", phones: ["13812345678"])]))
+        XCTAssertEqual(found.count, 1)
+        XCTAssertNil(found[0].id)
+        XCTAssertEqual(found[0].code, "")
+        XCTAssertEqual(found[0].reasons[0].text, "same phone as a customer outside your access scope")
+        let ticket = try wang.createTicket(input: NewTicket(subject: "发票开错了", kind: "inquiry", priority: "medium", customerId: theirs.id))
+        XCTAssertEqual(try wang.ticket(id: ticket.id).code, ticket.code)
+        XCTAssertTrue(try wang.explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
+        XCTAssertFalse(try zhao.explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
     }
 
     func testFieldEncryptionAndKeyRotation() throws {
@@ -243,7 +289,7 @@ final class CrmTests: XCTestCase {
             ))
             XCTAssertEqual(try crm.findContactsByIdNumber(idNumber: "11010519491231002X").first?.name, "张伟")
             XCTAssertEqual(try crm.findContactsByPhone(phone: "138 1234 5678").first?.name, "张伟")
-            XCTAssertEqual(try crm.elevated(until: Date().addingTimeInterval(600)).rotateFieldKey(key: newKey), 1)
+            XCTAssertEqual(try proven(crm, "admin").rotateFieldKey(key: newKey), 1)
         }
         XCTAssertThrowsError(try Crm.openEncrypted(path: path, user: "admin", fieldKey: key)) { error in
             guard case let CrmError.Encryption(kind, _) = error else { return XCTFail("expected encryption error, got \(error)") }
