@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, Utc};
 use guanxi::access::{Department, Role, Scope, ScopeAttrs, Scoped, User, Visibility};
 use guanxi::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 fn t0() -> DateTime<Utc> {
     "2024-05-01T02:00:00Z".parse().unwrap()
@@ -473,72 +473,45 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                         assert_eq!(by_model, by_crm, "{name} {uid} {entity} {id}: explain");
                         by_model
                     };
-                    let or_none = |r: Result<Vec<uuid::Uuid>>| match r {
-                        Ok(ids) => ids,
-                        Err(Error::PermissionDenied { .. }) => Vec::new(),
-                        Err(e) => panic!("{e}"),
-                    };
-                    let listed = or_none(
-                        crm.all_opportunities(&actor, &Default::default())
-                            .map(|v| v.into_iter().map(|o| o.id.0).collect()),
-                    );
-                    let allowed: Vec<uuid::Uuid> = opps
-                        .iter()
-                        .filter(|o| judge(EntityKind::Opportunity, o.scope_attrs(), o.id.0))
-                        .map(|o| o.id.0)
-                        .collect();
-                    prop_assert_eq!(sorted(listed), sorted(allowed.clone()), "{} {} opportunities", name, uid);
-                    prop_assert_eq!(
-                        crm.count_opportunities(&actor, &Default::default()).unwrap_or(0),
-                        allowed.len() as u64
-                    );
-                    for o in &opps {
-                        prop_assert_eq!(crm.opportunity(&actor, o.id).is_ok(), allowed.contains(&o.id.0));
-                    }
-                    let listed = or_none(
-                        crm.all_leads(&actor, &Default::default()).map(|v| v.into_iter().map(|l| l.id.0).collect()),
-                    );
-                    let allowed: Vec<uuid::Uuid> = leads
-                        .iter()
-                        .filter(|l| judge(EntityKind::Lead, l.scope_attrs(), l.id.0))
-                        .map(|l| l.id.0)
-                        .collect();
-                    prop_assert_eq!(sorted(listed), sorted(allowed.clone()), "{} {} leads", name, uid);
-                    for l in &leads {
-                        prop_assert_eq!(crm.lead(&actor, l.id).is_ok(), allowed.contains(&l.id.0));
-                    }
-                    let listed = or_none(
-                        crm.tasks(&actor, &Default::default()).map(|v| v.into_iter().map(|t| t.id.0).collect()),
-                    );
-                    let allowed: Vec<uuid::Uuid> = tasks
-                        .iter()
-                        .filter(|t| judge(EntityKind::Task, t.scope_attrs(), t.id.0))
-                        .map(|t| t.id.0)
-                        .collect();
-                    prop_assert_eq!(sorted(listed), sorted(allowed), "{} {} tasks", name, uid);
-                    let listed = or_none(
-                        crm.all_tickets(&actor, &Default::default()).map(|v| v.into_iter().map(|t| t.id.0).collect()),
-                    );
-                    let allowed: Vec<uuid::Uuid> = tickets
-                        .iter()
-                        .filter(|t| judge(EntityKind::Ticket, t.scope_attrs(), t.id.0))
-                        .map(|t| t.id.0)
-                        .collect();
-                    prop_assert_eq!(sorted(listed), sorted(allowed.clone()), "{} {} tickets", name, uid);
-                    prop_assert_eq!(crm.count_tickets(&actor, &Default::default()).unwrap_or(0), allowed.len() as u64);
-                    for t in &tickets {
-                        prop_assert_eq!(
-                            crm.ticket(&actor, t.id).is_ok(),
-                            allowed.contains(&t.id.0),
-                            "{} {} {}",
-                            name,
-                            uid,
-                            t.code
-                        );
-                        if t.created_by == uid {
-                            // Whoever opened a ticket can read it, whoever it is assigned to.
-                            prop_assert!(crm.ticket(&actor, t.id).is_ok(), "{} {} opened {}", name, uid, t.code);
-                        }
+                    let ids = |r: Result<Vec<uuid::Uuid>>| r.map(sorted);
+                    let verdicts =
+                        opps.iter().map(|o| (o.id.0, judge(EntityKind::Opportunity, o.scope_attrs(), o.id.0)));
+                    agree(
+                        &format!("{name} {uid} opportunities"),
+                        verdicts.collect(),
+                        ids(crm
+                            .all_opportunities(&actor, &Default::default())
+                            .map(|v| v.iter().map(|o| o.id.0).collect())),
+                        Some(crm.count_opportunities(&actor, &Default::default())),
+                        Some(&|id| crm.opportunity(&actor, OpportunityId(id)).is_ok()),
+                    )?;
+                    let verdicts = leads.iter().map(|l| (l.id.0, judge(EntityKind::Lead, l.scope_attrs(), l.id.0)));
+                    agree(
+                        &format!("{name} {uid} leads"),
+                        verdicts.collect(),
+                        ids(crm.all_leads(&actor, &Default::default()).map(|v| v.iter().map(|l| l.id.0).collect())),
+                        None,
+                        Some(&|id| crm.lead(&actor, LeadId(id)).is_ok()),
+                    )?;
+                    let verdicts = tasks.iter().map(|t| (t.id.0, judge(EntityKind::Task, t.scope_attrs(), t.id.0)));
+                    agree(
+                        &format!("{name} {uid} tasks"),
+                        verdicts.collect(),
+                        ids(crm.tasks(&actor, &Default::default()).map(|v| v.iter().map(|t| t.id.0).collect())),
+                        None,
+                        None,
+                    )?;
+                    let verdicts = tickets.iter().map(|t| (t.id.0, judge(EntityKind::Ticket, t.scope_attrs(), t.id.0)));
+                    agree(
+                        &format!("{name} {uid} tickets"),
+                        verdicts.collect(),
+                        ids(crm.all_tickets(&actor, &Default::default()).map(|v| v.iter().map(|t| t.id.0).collect())),
+                        Some(crm.count_tickets(&actor, &Default::default())),
+                        Some(&|id| crm.ticket(&actor, TicketId(id)).is_ok()),
+                    )?;
+                    for t in tickets.iter().filter(|t| t.created_by == uid) {
+                        // Whoever opened a ticket can read it, whoever it is assigned to.
+                        prop_assert!(crm.ticket(&actor, t.id).is_ok(), "{} {} opened {}", name, uid, t.code);
                     }
                     for c in &customers {
                         let read = crm.customer(&actor, c.id).is_ok();
@@ -554,6 +527,39 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
 fn sorted(mut v: Vec<uuid::Uuid>) -> Vec<uuid::Uuid> {
     v.sort();
     v
+}
+
+/// One scoped entity as one user sees it: the ids listed (no permission: none), the count and
+/// each single read equal the records the model allows (`verdicts`: id → allowed).
+fn agree(
+    what: &str,
+    verdicts: Vec<(uuid::Uuid, bool)>,
+    listed: Result<Vec<uuid::Uuid>>,
+    counted: Option<Result<u64>>,
+    read: Option<&dyn Fn(uuid::Uuid) -> bool>,
+) -> std::result::Result<(), TestCaseError> {
+    let denied = |e: &Error| matches!(e, Error::PermissionDenied { .. });
+    let listed = match listed {
+        Ok(ids) => ids,
+        Err(e) if denied(&e) => Vec::new(),
+        Err(e) => panic!("{what}: {e}"),
+    };
+    let allowed = sorted(verdicts.iter().filter(|(_, ok)| *ok).map(|(id, _)| *id).collect());
+    prop_assert_eq!(&listed, &allowed, "{}: list", what);
+    if let Some(counted) = counted {
+        let n = match counted {
+            Ok(n) => n,
+            Err(e) if denied(&e) => 0,
+            Err(e) => panic!("{what}: {e}"),
+        };
+        prop_assert_eq!(n, allowed.len() as u64, "{}: count", what);
+    }
+    if let Some(read) = read {
+        for (id, ok) in &verdicts {
+            prop_assert_eq!(read(*id), *ok, "{}: read {}", what, id);
+        }
+    }
+    Ok(())
 }
 
 /// Issue 15, item 6: an elevation counts only when this handle proved it (password, TOTP or
