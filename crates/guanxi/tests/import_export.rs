@@ -373,3 +373,27 @@ fn files_past_the_limits_are_refused_with_typed_errors() {
     assert_eq!(field_of(crm.import_customers(&alice(), "客户名称\n甲公司\n".as_bytes(), &tiny, |_| {})), "file.bytes");
     assert_eq!(count(&crm), 0, "nothing written by a refused file");
 }
+
+/// Issue 15, item 5: a refused export truncated the target file before the permission check.
+#[test]
+fn a_refused_export_leaves_the_target_file_untouched() {
+    use guanxi::access::User;
+    let crm = Crm::builder().trust_asserted_elevation(true).build();
+    let root = Actor::user("root").unwrap().elevated_until(chrono::Utc::now() + chrono::Duration::minutes(5));
+    crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    crm.create_customer(&root, NewCustomer::new("甲公司")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("out.csv");
+    std::fs::write(&path, "keep me").unwrap();
+    let not_elevated = Actor::user("root").unwrap();
+    let err = crm
+        .export_to_path(&not_elevated, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path)
+        .unwrap_err();
+    assert!(matches!(err, Error::ElevationRequired { .. }), "{err}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
+    let n = crm.export_to_path(&root, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path);
+    assert_eq!(n.unwrap(), 1);
+    assert!(std::fs::read_to_string(&path).unwrap().contains("甲公司"));
+    // No temporary file is left beside it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
