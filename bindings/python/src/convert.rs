@@ -72,7 +72,7 @@ pub(crate) fn opt_int_arg<T: TryFrom<i128> + Bounded>(
     v: Option<&Bound<'_, PyAny>>,
     field: &str,
 ) -> PyResult<Option<T>> {
-    v.filter(|v| !v.is_none()).map(|v| int_arg(v, field)).transpose()
+    v.map(|v| int_arg(v, field)).transpose()
 }
 
 /// The bounds of an integer type, for messages.

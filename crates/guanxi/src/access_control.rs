@@ -228,7 +228,7 @@ impl Crm {
         }
         let model = self.store.access_model()?.unwrap_or_default();
         let record = record.map(|id| self.scoped_record(entity, id)).transpose()?;
-        let mut d = model.explain(user, action, entity, record.as_ref().map(|r| r.attrs()));
+        let mut d = model.explain(user, action, entity, record.as_deref().map(Scoped::scope_attrs));
         if model.is_enforced() && is_sensitive(action, entity) {
             d.reasons.push(format!("{action} on {entity} is sensitive: it also needs an elevated context"));
         }
@@ -360,48 +360,22 @@ impl Crm {
     }
 }
 
-/// A stored record that access scopes apply to, as `explain` judges it.
-enum ScopedRecord {
-    Customer(Customer),
-    Opportunity(guanxi_core::sales::Opportunity),
-    Lead(guanxi_core::sales::Lead),
-    Task(guanxi_core::sales::Task),
-    Ticket(guanxi_core::service::Ticket),
-}
-
-impl ScopedRecord {
-    fn attrs(&self) -> ScopeAttrs<'_> {
-        match self {
-            ScopedRecord::Customer(r) => r.scope_attrs(),
-            ScopedRecord::Opportunity(r) => r.scope_attrs(),
-            ScopedRecord::Lead(r) => r.scope_attrs(),
-            ScopedRecord::Task(r) => r.scope_attrs(),
-            ScopedRecord::Ticket(r) => r.scope_attrs(),
-        }
-    }
-}
-
 impl Crm {
     /// The record of `entity` with this id, for `explain`.
-    fn scoped_record(&self, entity: EntityKind, id: uuid::Uuid) -> Result<ScopedRecord> {
-        let missing = || Error::not_found(entity, id);
-        let customer = |id: CustomerId| -> Result<ScopedRecord> {
-            Ok(ScopedRecord::Customer(self.store.customer(id)?.ok_or_else(missing)?))
-        };
+    fn scoped_record(&self, entity: EntityKind, id: uuid::Uuid) -> Result<Box<dyn Scoped>> {
+        fn found<T: Scoped + 'static>(r: Option<T>, entity: EntityKind, id: uuid::Uuid) -> Result<Box<dyn Scoped>> {
+            Ok(Box::new(r.ok_or_else(|| Error::not_found(entity, id))?))
+        }
         match entity {
-            EntityKind::Customer | EntityKind::Interaction => customer(CustomerId(id)),
+            EntityKind::Customer | EntityKind::Interaction => found(self.store.customer(CustomerId(id))?, entity, id),
             EntityKind::Contact => {
-                let c = self.store.contact(guanxi_core::ContactId(id))?.ok_or_else(missing)?;
-                customer(c.customer_id)
+                let c = self.store.contact(guanxi_core::ContactId(id))?.ok_or_else(|| Error::not_found(entity, id))?;
+                found(self.store.customer(c.customer_id)?, entity, id)
             }
-            EntityKind::Opportunity => Ok(ScopedRecord::Opportunity(
-                self.store.opportunity(guanxi_core::OpportunityId(id))?.ok_or_else(missing)?,
-            )),
-            EntityKind::Lead => Ok(ScopedRecord::Lead(self.store.lead(guanxi_core::LeadId(id))?.ok_or_else(missing)?)),
-            EntityKind::Task => Ok(ScopedRecord::Task(self.store.task(guanxi_core::TaskId(id))?.ok_or_else(missing)?)),
-            EntityKind::Ticket => {
-                Ok(ScopedRecord::Ticket(self.store.ticket(guanxi_core::TicketId(id))?.ok_or_else(missing)?))
-            }
+            EntityKind::Opportunity => found(self.store.opportunity(guanxi_core::OpportunityId(id))?, entity, id),
+            EntityKind::Lead => found(self.store.lead(guanxi_core::LeadId(id))?, entity, id),
+            EntityKind::Task => found(self.store.task(guanxi_core::TaskId(id))?, entity, id),
+            EntityKind::Ticket => found(self.store.ticket(guanxi_core::TicketId(id))?, entity, id),
             other => Err(Error::invalid(
                 "record",
                 guanxi_core::ValidationReason::Invalid {

@@ -11,6 +11,7 @@ use guanxi_core::{
     FieldChange, NewCustomer, PageRequest, Result, Tag, TagLink, TagWrite, ValidCustomer, Write,
 };
 
+use crate::access_control::Allowed;
 use crate::crm::{Crm, log};
 use crate::sales_facade::{decode, setting_write};
 
@@ -22,24 +23,24 @@ const NOT_DUPLICATES: &str = "dedup.not_duplicates";
 #[derive(Debug, Default)]
 pub(crate) struct ProfileCache(std::collections::HashMap<CustomerId, Option<(MatchProfile, bool)>>);
 
-/// Who duplicate candidates are shown to: the customers they may read (none, without read
-/// permission) and their field mask. Every candidate passes through [`Reader::show`].
+/// Who duplicate candidates are shown to: the reader's permission to read customers (none,
+/// without one). Every candidate passes through [`Reader::show`].
 #[derive(Debug)]
-pub(crate) struct Reader {
-    scope: Option<guanxi_core::access::RecordScope>,
-    mask: guanxi_core::access::FieldMask,
-}
+pub(crate) struct Reader(Option<Allowed>);
 
 impl Reader {
     /// Whether the reader may read this customer.
     pub(crate) fn admits(&self, c: &Customer) -> bool {
         use guanxi_core::access::Scoped;
-        self.scope.as_ref().is_some_and(|s| s.admits(c.scope_attrs()))
+        self.0.as_ref().is_some_and(|read| read.scope.admits(c.scope_attrs()))
     }
 
     /// A candidate as the reader may see it (withheld or masked).
     pub(crate) fn show(&self, m: MatchCandidate, readable: bool) -> MatchCandidate {
-        m.for_reader(readable, &self.mask)
+        match &self.0 {
+            Some(read) => m.for_reader(readable, &read.mask),
+            None => m.for_reader(false, &guanxi_core::access::FieldMask::none()),
+        }
     }
 }
 
@@ -156,15 +157,9 @@ impl Crm {
     }
 
     /// The reader of duplicate candidates for a call authorized as `allowed`.
-    pub(crate) fn reader(&self, allowed: &crate::access_control::Allowed, actor: &Actor) -> Reader {
-        match self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer) {
-            Ok(read) => {
-                let mask = read.mask.clone();
-                Reader { scope: Some(read.scope), mask }
-            }
-            // No read permission at all: every candidate is withheld.
-            Err(_) => Reader { scope: None, mask: guanxi_core::access::FieldMask::none() },
-        }
+    pub(crate) fn reader(&self, allowed: &Allowed, actor: &Actor) -> Reader {
+        // No read permission at all: every candidate is withheld.
+        Reader(self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer).ok())
     }
 
     /// The likely duplicates of a stored customer, best first, leaving out pairs marked not
@@ -424,7 +419,7 @@ impl Crm {
         let rules = self.load_match_rules()?;
         let not_duplicates = self.load_not_duplicates()?;
         // Every profile is in the actor's scope; their matching values are still masked.
-        let reader = Reader { scope: Some(allowed.scope.clone()), mask: allowed.mask.clone() };
+        let reader = Reader(Some(allowed));
         let mut on_cluster = on_cluster;
         let shown = |mut cluster: DuplicateCluster| {
             for link in &mut cluster.links {

@@ -292,12 +292,12 @@ impl Crm {
             ElevationProof::Password(p) => {
                 match self.stored_credentials()?.1.get(user).and_then(|c| c.password.clone()) {
                     Some(phc) => verify_password(p, &phc),
-                    None => Err(self.refusal(user, "has no password set")),
+                    None => Err(refusal(user, "has no password set")),
                 }
             }
             ElevationProof::Totp(code) => match self.stored_credentials()?.1.get(user).and_then(|c| c.totp.clone()) {
                 Some(secret) => Totp::from_base32(&secret, TotpAlgorithm::Sha1, 6).map(|t| t.verify(code, now, 1)),
-                None => Err(self.refusal(user, "has no TOTP authenticator enrolled")),
+                None => Err(refusal(user, "has no TOTP authenticator enrolled")),
             },
             ElevationProof::Host(token) => match &self.elevations.verifier {
                 Some(v) => v.verify(user, token),
@@ -313,19 +313,15 @@ impl Crm {
             FieldChange::new("refused", None, Some(true.into()))
         });
         let entry = log(now, actor, EntityKind::User, user.to_string(), None, ChangeAction::Elevate, change);
-        self.store.apply(&Changes { change_log: vec![entry], ..Default::default() })?;
+        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
         match checked {
             Ok(true) => Ok(Actor::new(user.clone()).with_proven_elevation(until, self.elevations.sign(user, until))),
-            Ok(false) => Err(self.refusal(user, &format!("did not pass the {} check", proof.method()))),
+            Ok(false) => Err(refusal(user, &format!("did not pass the {} check", proof.method()))),
             Err(e) => Err(e),
         }
     }
+}
 
-    fn refusal(&self, user: &UserId, why: &str) -> Error {
-        Error::PermissionDenied {
-            action: "elevate".into(),
-            entity: EntityKind::User,
-            reason: format!("user {user} {why}"),
-        }
-    }
+fn refusal(user: &UserId, why: &str) -> Error {
+    Error::PermissionDenied { action: "elevate".into(), entity: EntityKind::User, reason: format!("user {user} {why}") }
 }

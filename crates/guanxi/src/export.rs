@@ -244,7 +244,7 @@ impl Crm {
         path: &std::path::Path,
     ) -> Result<u64> {
         // Refuse before touching the file system at all.
-        self.authorize(actor, Action::Export, EntityKind::Customer)?;
+        let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),
@@ -254,7 +254,7 @@ impl Crm {
         };
         let tmp = tempfile::Builder::new().prefix(".guanxi-export-").tempfile_in(dir).map_err(cannot)?;
         let mut out = std::io::BufWriter::new(tmp);
-        let rows = self.export_to(actor, entity, filter, format, &mut out)?;
+        let rows = self.export_allowed(actor, &allowed, entity, filter, format, &mut out)?;
         let tmp = out.into_inner().map_err(|e| cannot(e.into_error()))?;
         tmp.as_file().sync_all().map_err(cannot)?;
         tmp.persist(path).map_err(|e| cannot(e.error))?;
@@ -291,7 +291,20 @@ impl Crm {
         out: W,
     ) -> Result<u64> {
         let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
-        let scoped = self.scoped_filter(filter, &allowed)?;
+        self.export_allowed(actor, &allowed, entity, filter, format, out)
+    }
+
+    /// [`Crm::export_to`] once the export is authorized.
+    fn export_allowed<W: Write + Send>(
+        &self,
+        actor: &Actor,
+        allowed: &crate::access_control::Allowed,
+        entity: ExportEntity,
+        filter: &CustomerFilter,
+        format: FileFormat,
+        out: W,
+    ) -> Result<u64> {
+        let scoped = self.scoped_filter(filter, allowed)?;
         let mut sink = Sink::new(format, &entity.headers(), out)?;
         let mut rows = 0u64;
         let mut page = PageRequest::first(1000);

@@ -38,6 +38,10 @@ pub(crate) struct Table {
     pub(crate) rows: Vec<(u64, Vec<String>)>,
 }
 
+fn unreadable_workbook(e: impl std::fmt::Display) -> Error {
+    bad_file(format!("is not a readable .xlsx workbook: {e}"))
+}
+
 fn bad_file(detail: impl Into<String>) -> Error {
     Error::invalid("file", ValidationReason::Invalid { detail: detail.into() })
 }
@@ -192,18 +196,19 @@ fn read_csv(text: &str, limits: &ImportLimits) -> Result<Table> {
         let record = record.map_err(|e| bad_file(format!("is not valid CSV: {e}")))?;
         // A record's position is where the reader started looking, before any blank lines it
         // skipped: step over those to the record's own first line.
-        let mut start = record.position().map_or(cursor, |p| usize::try_from(p.byte()).unwrap_or(0)).min(bytes.len());
+        let mut start =
+            record.position().map_or(cursor, |p| usize::try_from(p.byte()).unwrap_or(0)).clamp(cursor, bytes.len());
         while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
             start += 1;
         }
-        for i in cursor..start.max(cursor) {
+        for i in cursor..start {
             match bytes[i] {
                 b'\n' => line += 1,
                 b'\r' if bytes.get(i + 1) != Some(&b'\n') => line += 1,
                 _ => {}
             }
         }
-        cursor = cursor.max(start);
+        cursor = start;
         let row = line;
         out.width(record.len())?;
         for (i, c) in record.iter().enumerate() {
@@ -218,16 +223,14 @@ fn read_csv(text: &str, limits: &ImportLimits) -> Result<Table> {
 /// (shared strings, the sheet) can then not inflate past the limit, whatever their headers
 /// claim.
 fn check_inflated_size(bytes: &[u8], limits: &ImportLimits) -> Result<()> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
-        .map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).map_err(unreadable_workbook)?;
     let mut left = limits.max_decompressed_bytes;
     for i in 0..zip.len() {
-        let mut part = zip.by_index(i).map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+        let mut part = zip.by_index(i).map_err(unreadable_workbook)?;
         if part.size() > left {
             return Err(too_large("file.decompressed_bytes", limits.max_decompressed_bytes, "bytes"));
         }
-        let n = std::io::copy(&mut (&mut part).take(left + 1), &mut std::io::sink())
-            .map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+        let n = std::io::copy(&mut (&mut part).take(left + 1), &mut std::io::sink()).map_err(unreadable_workbook)?;
         if n > left {
             return Err(too_large("file.decompressed_bytes", limits.max_decompressed_bytes, "bytes"));
         }
@@ -240,8 +243,7 @@ fn check_inflated_size(bytes: &[u8], limits: &ImportLimits) -> Result<()> {
 /// declared dimension: two cells at A1 and XFD1048576 are two cells).
 fn read_xlsx(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
     check_inflated_size(bytes, limits)?;
-    let mut book: Xlsx<_> =
-        Xlsx::new(Cursor::new(bytes)).map_err(|e| bad_file(format!("is not a readable .xlsx workbook: {e}")))?;
+    let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(unreadable_workbook)?;
     let sheet = book.sheet_names().first().cloned().ok_or_else(|| bad_file("has no worksheet"))?;
     let mut cells =
         book.worksheet_cells_reader(&sheet).map_err(|e| bad_file(format!("has an unreadable first worksheet: {e}")))?;
@@ -259,23 +261,22 @@ fn read_xlsx(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
         }
         out.width(c as usize + 1)?;
         out.cell(u64::from(r) + 1, c as usize, &text)?;
-        match &mut current {
-            Some((row, values)) if *row == r => {
-                if values.len() <= c as usize {
-                    values.resize(c as usize + 1, String::new());
-                }
-                values[c as usize] = text;
+        match current.as_ref().map(|(row, _)| row.cmp(&r)) {
+            Some(std::cmp::Ordering::Greater) => {
+                return Err(bad_file(format!("has its rows out of order at row {}", r + 1)));
             }
-            Some((row, _)) if *row > r => return Err(bad_file(format!("has its rows out of order at row {}", r + 1))),
-            _ => {
+            Some(std::cmp::Ordering::Less) => {
                 if let Some((row, values)) = current.take() {
                     out.push(u64::from(row) + 1, values)?;
                 }
-                let mut values = vec![String::new(); c as usize + 1];
-                values[c as usize] = text;
-                current = Some((r, values));
             }
+            _ => {}
         }
+        let values = &mut current.get_or_insert_with(|| (r, Vec::new())).1;
+        if values.len() <= c as usize {
+            values.resize(c as usize + 1, String::new());
+        }
+        values[c as usize] = text;
     }
     if let Some((row, values)) = current {
         out.push(u64::from(row) + 1, values)?;
