@@ -127,10 +127,21 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow], with_log: bool) {
             .unwrap();
         let mut log = tx
             .prepare(
-                "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes) \
-                 VALUES (?1, 'bench', ?2, ?3, ?4, 'create', ?5)",
+                "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes, prev_hash, hash) \
+                 VALUES (?1, 'bench', ?2, ?3, ?4, 'create', ?5, ?6, ?7)",
             )
             .unwrap();
+        // The same chaining guanxi does: each entry's SHA-256 over its predecessor's and its own text.
+        let mut prev = guanxi::changelog::GENESIS_HASH.to_owned();
+        let mut chained = |changes: &str| -> (String, String) {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(prev.as_bytes());
+            h.update(b"\n");
+            h.update(changes.as_bytes());
+            let hash: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+            (std::mem::replace(&mut prev, hash.clone()), hash)
+        };
         for r in rows {
             customer.execute(params![r.id, r.code, r.name, r.province, r.city, NOW]).unwrap();
             for t in &r.tags {
@@ -138,8 +149,10 @@ fn raw_insert(conn: &mut Connection, rows: &[RawRow], with_log: bool) {
             }
             contact.execute(params![r.contact_id, r.id, r.contact_name, r.phones, r.emails, NOW]).unwrap();
             if with_log {
-                log.execute(params![NOW, "customer", r.id, r.id, r.customer_log]).unwrap();
-                log.execute(params![NOW, "contact", r.contact_id, r.id, r.contact_log]).unwrap();
+                let (p, h) = chained(&r.customer_log);
+                log.execute(params![NOW, "customer", r.id, r.id, r.customer_log, p, h]).unwrap();
+                let (p, h) = chained(&r.contact_log);
+                log.execute(params![NOW, "contact", r.contact_id, r.id, r.contact_log, p, h]).unwrap();
             }
         }
     }
@@ -301,12 +314,25 @@ fn single_create(c: &mut Criterion) {
             .unwrap()
             .execute(params![id, format!("R{i}"), format!("单个客户{i}"), NOW])
             .unwrap();
+            // Chained like guanxi's log: the predecessor's hash, then SHA-256 over it and the entry.
+            let prev: String = tx
+                .prepare_cached("SELECT hash FROM change_log ORDER BY seq DESC LIMIT 1")
+                .unwrap()
+                .query_row([], |r| r.get(0))
+                .unwrap_or_else(|_| guanxi::changelog::GENESIS_HASH.to_owned());
+            let hash: String = {
+                use sha2::{Digest, Sha256};
+                let mut h = Sha256::new();
+                h.update(prev.as_bytes());
+                h.update(b"\n[]");
+                h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+            };
             tx.prepare_cached(
-                "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes) \
-                 VALUES (?1, 'bench', 'customer', ?2, ?2, 'create', '[]')",
+                "INSERT INTO change_log (at, actor, entity, entity_id, customer_id, action, changes, prev_hash, hash) \
+                 VALUES (?1, 'bench', 'customer', ?2, ?2, 'create', '[]', ?3, ?4)",
             )
             .unwrap()
-            .execute(params![NOW, id])
+            .execute(params![NOW, id, prev, hash])
             .unwrap();
             tx.commit().unwrap();
         })
