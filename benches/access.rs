@@ -15,8 +15,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use guanxi::access::{Department, User};
+use guanxi::prelude::*;
 use guanxi::{
-    Actor, BuiltinRole, ChangeAction, ChangeLogEntry, Changes, Crm, CrmStore, CustomerFilter, DepartmentId, EntityKind,
+    Actor, BuiltinRole, ChangeAction, ChangeLogEntry, Changes, Crm, CustomerFilter, DepartmentId, EntityKind,
     FieldChange, NewCustomer, PageRequest, SqliteStore, UserId,
 };
 use rusqlite::Connection;

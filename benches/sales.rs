@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use guanxi::prelude::*;
 use guanxi::sales::SalesQuery;
 use guanxi::testing::sales_data;
-use guanxi::{Actor, Changes, Crm, CrmStore, FixedClock, SqliteStore, Write};
+use guanxi::{Actor, Changes, Crm, FixedClock, SqliteStore, Write};
 use rusqlite::Connection;
 
 const N: u64 = 1_000_000;

@@ -16,9 +16,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use guanxi::chrono::NaiveDate;
+use guanxi::prelude::*;
 use guanxi::service::{BusinessClock, KbQuery, MatchMode, ServiceSettings, SlaEvaluator, TicketFilter};
 use guanxi::testing::service_data;
-use guanxi::{Actor, Changes, Crm, CrmStore, FixedClock, SqliteStore, Write};
+use guanxi::{Actor, Changes, Crm, FixedClock, SqliteStore, Write};
 use rusqlite::Connection;
 
 const OPEN_TICKETS: usize = 100_000;

@@ -68,11 +68,25 @@ pub use normalize::{Email, IdNumber, Phone};
 pub use policy::{Action, Actor};
 pub use region::Region;
 pub use store::{
-    Changes, CrmStore, Cursor, CustomerFilter, Deleted, DynStore, InteractionMove, MemoryStore, Page, PageRequest,
-    Setting, TagLink, TagWrite, TimelineEntry, TimelineItem, Write,
+    AuditStore, Changes, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, InteractionMove,
+    MemoryStore, Page, PageRequest, ReadThrough, SalesStore, ServiceStore, Setting, StoreReads, StoreView, StoreWrite,
+    TagLink, TagWrite, TimelineEntry, TimelineItem, Write,
 };
 pub use tag::Tag;
 pub use validate::limits;
+
+/// The storage traits in one import, for code that calls a store directly.
+///
+/// ```
+/// use guanxi_core::prelude::*;
+/// let store = guanxi_core::MemoryStore::new();
+/// assert_eq!(store.count_customers(&guanxi_core::CustomerFilter::default()).unwrap(), 0);
+/// ```
+pub mod prelude {
+    pub use crate::store::{
+        AuditStore, CrmStore, CustomerStore, SalesStore, ServiceStore, StoreReads, StoreView, StoreWrite,
+    };
+}
 
 // Re-exported so users name the same versions guanxi uses.
 pub use chrono;

@@ -51,6 +51,7 @@ macro_rules! store_conformance_tests {
             sequences_are_consecutive_and_separate,
             timeline_merges_interactions_and_changes,
             failed_batch_changes_nothing,
+            write_session_commits_all_or_nothing,
             text_round_trips_exactly,
             scoped_lists_equal_the_scope_predicate,
             contacts_by_phone_finds_live_exact_matches,
@@ -705,6 +706,49 @@ pub mod conformance {
                 Ok(())
             })
             .unwrap();
+    }
+
+    /// A write session: its batches and sequences commit together, its reads see its own
+    /// writes, a failed batch inside it leaves it as it was, and an `Err` rolls it all back.
+    pub fn write_session_commits_all_or_nothing(store: &dyn CrmStore) {
+        insert_customers(store, 0..2, &["VIP"]);
+        let before = snapshot(store);
+        let customers = |from: u64| -> Changes {
+            let cs: Vec<Customer> = (from..from + 3).map(sample_customer).collect();
+            Changes {
+                change_log: cs.iter().map(|c| log_entry(Some(c.id), "alice", t0())).collect(),
+                customers: cs.into_iter().map(Write::Insert).collect(),
+                ..Default::default()
+            }
+        };
+        // Rolled back: nothing of it stays, sequences included.
+        let rolled = store.write_session(&mut |tx| {
+            tx.apply(&customers(100))?;
+            assert!(tx.customer(sample_customer(100).id)?.is_some(), "a session reads its own writes");
+            assert_eq!(tx.reserve_sequence("session", 5)?, 1);
+            Err(crate::Error::InvalidState("roll back".into()))
+        });
+        assert!(matches!(rolled, Err(crate::Error::InvalidState(_))));
+        assert_eq!(snapshot(store), before);
+        assert_eq!(store.reserve_sequence("session", 1).unwrap(), 1);
+        // Committed: a failed batch in the middle leaves the session as it was before it.
+        store
+            .write_session(&mut |tx| {
+                tx.apply(&customers(100))?;
+                let mut bad = customers(200);
+                bad.customers.push(Write::Insert(sample_customer(0))); // a duplicate id
+                assert!(matches!(tx.apply(&bad), Err(crate::Error::Duplicate { .. })));
+                assert!(tx.customer(sample_customer(200).id)?.is_none(), "the failed batch left nothing");
+                tx.apply(&customers(300))
+            })
+            .unwrap();
+        for n in [100, 101, 102, 300, 301, 302] {
+            assert!(store.customer(sample_customer(n).id).unwrap().is_some(), "customer {n}");
+        }
+        assert!(store.customer(sample_customer(200).id).unwrap().is_none());
+        let log = store.change_log(&ChangeLogQuery::default()).unwrap();
+        assert_eq!(log.len(), before.2.len() + 6);
+        assert!(crate::changelog::verify_chain(&log).is_intact(), "one gap-free chain across the batches");
     }
 
     pub fn text_round_trips_exactly(store: &dyn CrmStore) {

@@ -5,7 +5,7 @@
 //! conformance suite as every other backend.
 //!
 //! ```
-//! use guanxi_core::{CrmStore, CustomerFilter};
+//! use guanxi_core::{prelude::*, CustomerFilter};
 //! use guanxi_sqlite::SqliteStore;
 //! let store = SqliteStore::open_in_memory().unwrap();
 //! assert_eq!(store.count_customers(&CustomerFilter::default()).unwrap(), 0);
@@ -20,18 +20,19 @@ mod schema;
 mod service;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use guanxi_core::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
     TaskFilter,
 };
 use guanxi_core::{
-    AccessModel, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef, Customer,
-    CustomerFilter, CustomerId, EncryptionError, EntityKind, Error, IdNumber, Interaction, LeadId, OpportunityId, Page,
-    PageRequest, Phone, Result, Setting, StorageError, Tag, TagWrite, TaskId, Write,
+    AccessModel, AuditStore, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef,
+    Customer, CustomerFilter, CustomerId, CustomerStore, EncryptionError, EntityKind, Error, IdNumber, Interaction,
+    LeadId, OpportunityId, Page, PageRequest, Phone, Result, SalesStore, ServiceStore, Setting, StorageError,
+    StoreView, StoreWrite, Tag, TagWrite, TaskId, Write,
 };
 
 use codec::*;
@@ -125,37 +126,108 @@ impl Keys {
     }
 }
 
-/// The connection and the key state it reads and writes with, behind ONE lock: a key rotation
-/// and a write can never each hold one lock while waiting for the other (the deadlock of two
-/// locks taken in opposite orders).
-#[derive(Debug)]
-struct Db {
-    conn: Connection,
-    keys: Keys,
-}
+/// The cached parse of the stored access model, with the stored version it was parsed at.
+type AccessCache = Mutex<Option<(Option<i64>, Option<Arc<AccessModel>>)>>;
 
-impl std::ops::Deref for Db {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.conn
-    }
-}
-
-impl std::ops::DerefMut for Db {
-    fn deref_mut(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
-}
-
-/// A guanxi store in a SQLite file (or in memory). `Send + Sync`: the connection sits behind a
-/// mutex, so one handle can be shared across threads.
+/// A guanxi store in a SQLite file (or in memory). `Send + Sync`; one handle can be shared
+/// across threads.
+///
+/// Writes go through ONE writer connection; reads of a file go through a small pool of
+/// read connections, so under WAL a read never waits behind a write batch (it sees the last
+/// commit). Locks are always taken in one order, writer before keys, so a key rotation and a
+/// write cannot each hold one while waiting for the other.
 #[derive(Debug)]
 pub struct SqliteStore {
-    db: Mutex<Db>,
+    /// Read connections of a file store; an in-memory store reads through the writer. Fields
+    /// drop in order: the readers close first, so the writer closes last and, as the last
+    /// connection, checkpoints the WAL and removes the `-wal` and `-shm` files.
+    readers: Option<ReadPool>,
+    writer: Mutex<Connection>,
+    /// Whether fields are encrypted, and the cipher. A read holds it shared for its whole
+    /// statement, so it never decodes rows re-encrypted under a key it does not hold.
+    keys: RwLock<Keys>,
     path: Option<PathBuf>,
-    /// The parsed access model and the `PRAGMA data_version` it was read at: unchanged while
-    /// no other connection commits, and refreshed on this store's own writes of it.
-    access_cache: Mutex<Option<(i64, Option<Arc<AccessModel>>)>>,
+    access_cache: AccessCache,
+}
+
+/// Idle read connections, opened as needed and kept up to a few.
+#[derive(Debug)]
+struct ReadPool {
+    path: PathBuf,
+    busy_timeout_ms: u32,
+    idle: Mutex<Vec<Connection>>,
+}
+
+/// Read connections kept open between reads (more may be open while more threads read).
+const IDLE_READERS: usize = 4;
+
+impl ReadPool {
+    fn with<R>(&self, f: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let pooled = self.idle.lock().map_err(|_| StorageError::msg("sqlite reader pool lock poisoned"))?.pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = f(&conn);
+        // A connection left inside a transaction (it cannot be, reads run none) is not reused.
+        if conn.is_autocommit() {
+            let mut idle = self.idle.lock().map_err(|_| StorageError::msg("sqlite reader pool lock poisoned"))?;
+            if idle.len() < IDLE_READERS {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
+    fn open(&self) -> Result<Connection> {
+        use rusqlite::OpenFlags;
+        let conn =
+            Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                .map_err(sql_err)?;
+        conn.busy_timeout(std::time::Duration::from_millis(u64::from(self.busy_timeout_ms))).map_err(sql_err)?;
+        Ok(conn)
+    }
+}
+
+thread_local! {
+    /// The stores (by address) whose write session this thread is inside: their writer is
+    /// taken, so a write through the store itself (not the session's view) would wait for
+    /// ever. It is refused instead.
+    static IN_SESSION: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Marks the current thread as inside a store's session until dropped (also on panic).
+struct SessionMark(usize);
+
+impl SessionMark {
+    fn enter(store: &SqliteStore) -> SessionMark {
+        let id = store as *const SqliteStore as usize;
+        IN_SESSION.with(|s| s.borrow_mut().push(id));
+        SessionMark(id)
+    }
+}
+
+impl Drop for SessionMark {
+    fn drop(&mut self) {
+        IN_SESSION.with(|s| s.borrow_mut().retain(|id| *id != self.0));
+    }
+}
+
+/// One connection and the key state to read it with: what every read runs on (a pooled read
+/// connection, or the writer), and what a write session hands out (then it writes too).
+struct View<'a> {
+    conn: &'a Connection,
+    keys: &'a Keys,
+    access_cache: &'a AccessCache,
+    /// Inside a write session: `apply` runs in a savepoint of the open transaction.
+    session: bool,
+}
+
+impl std::ops::Deref for View<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
 }
 
 const KEY_CHECK: &str = "field_key_check";
@@ -218,12 +290,23 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         let keys = open_keys(&mut conn, options.field_key.as_ref())?;
         backfill_match_keys(&mut conn, &keys)?;
-        Ok(SqliteStore { db: Mutex::new(Db { conn, keys }), path, access_cache: Mutex::new(None) })
+        let readers = path.clone().map(|path| ReadPool {
+            path,
+            busy_timeout_ms: options.busy_timeout_ms,
+            idle: Mutex::new(Vec::new()),
+        });
+        Ok(SqliteStore {
+            writer: Mutex::new(conn),
+            keys: RwLock::new(keys),
+            readers,
+            path,
+            access_cache: Mutex::new(None),
+        })
     }
 
     /// Whether sensitive fields in this database are encrypted.
     pub fn is_encrypted(&self) -> Result<bool> {
-        Ok(self.conn()?.keys.encrypted)
+        Ok(self.keys()?.encrypted)
     }
 
     /// Re-encrypts every sensitive field under `new_key` and rebuilds the blind index, in one
@@ -242,11 +325,14 @@ impl SqliteStore {
     /// assert!(SqliteStore::open_with(&path, SqliteOptions::default().field_key(new)).is_ok());
     /// ```
     pub fn rotate_key(&self, new_key: &FieldKey) -> Result<u64> {
-        let mut db = self.conn()?;
-        let old = db.keys.for_write()?;
+        self.refuse_in_session()?;
+        let mut conn = self.writer()?;
+        // Held across the re-encryption: no read decodes rows with the key being replaced.
+        let mut keys = self.keys.write().map_err(|_| StorageError::msg("sqlite key lock poisoned"))?;
+        let old = keys.for_write()?;
         let new = Arc::new(Cipher::new(new_key));
-        let n = reencrypt(&mut db.conn, old.as_deref(), &new)?;
-        db.keys = Keys { encrypted: true, cipher: Some(new), fingerprint: Some(new_key.fingerprint()) };
+        let n = reencrypt(&mut conn, old.as_deref(), &new)?;
+        *keys = Keys { encrypted: true, cipher: Some(new), fingerprint: Some(new_key.fingerprint()) };
         Ok(n)
     }
 
@@ -255,8 +341,44 @@ impl SqliteStore {
         self.path.as_deref()
     }
 
+    /// Opens a guanxi file for reading only: its bytes are never changed and no file is left
+    /// beside it (SQLite's `immutable` mode: no locks, no `-wal` or `-shm`). For backups and
+    /// other files no process writes while they are open. A file of an older schema is
+    /// refused (it would need migrating: [`SqliteStore::restore`] migrates a copy).
+    ///
+    /// ```
+    /// # use guanxi_core::prelude::*;
+    /// # use guanxi_sqlite::SqliteStore;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// SqliteStore::open(dir.path().join("crm.db")).unwrap().backup_to(&dir.path().join("backup.db")).unwrap();
+    /// let backup = SqliteStore::open_read_only(dir.path().join("backup.db")).unwrap();
+    /// assert!(backup.tags().unwrap().is_empty());
+    /// assert!(backup.reserve_sequence("n", 1).is_err()); // read only
+    /// ```
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let mut conn = open_immutable(path)?;
+        let version = schema::check_version(&conn)?;
+        if version != SCHEMA_VERSION {
+            return Err(StorageError::msg(format!(
+                "{} has schema version {version}, not {SCHEMA_VERSION}: restore it to migrate a copy",
+                path.display()
+            ))
+            .into());
+        }
+        let keys = open_keys(&mut conn, None)?;
+        Ok(SqliteStore {
+            writer: Mutex::new(conn),
+            keys: RwLock::new(keys),
+            readers: None,
+            path: Some(path.to_path_buf()),
+            access_cache: Mutex::new(None),
+        })
+    }
+
     /// Restores a backup file made by [`CrmStore::backup_to`] into `into` (created or
-    /// overwritten). Close every handle on `into` first.
+    /// overwritten; close every handle on `into` first). The backup is read without a change
+    /// to its bytes; a backup of an older schema is migrated on the way, in the copy.
     ///
     /// ```
     /// # use guanxi_core::CrmStore;
@@ -268,45 +390,80 @@ impl SqliteStore {
     /// assert_eq!(SqliteStore::open(dir.path().join("restored.db")).unwrap().schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<()> {
-        let src = Connection::open_with_flags(backup, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+        Self::restore_checked(backup, into, |_| Ok(()))
+    }
+
+    /// [`SqliteStore::restore`], with a check of the restored data (an audit-chain
+    /// verification, say) before it replaces `into`: a failed check leaves `into` as it was.
+    /// The copy is made, migrated and checked beside `into`, then renamed over it.
+    pub fn restore_checked(backup: &Path, into: &Path, check: impl FnOnce(&SqliteStore) -> Result<()>) -> Result<()> {
+        let src = open_immutable(backup)?;
         let app_id: i64 = src.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sql_err)?;
         if app_id != schema::APPLICATION_ID {
             return Err(StorageError::msg(format!("{} is not a guanxi backup", backup.display())).into());
         }
-        let mut dst = Connection::open(into).map_err(sql_err)?;
-        copy_database(&src, &mut dst)
+        let name = into.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let staging = into.with_file_name(format!(".{name}.restoring"));
+        let restored = (|| {
+            remove_database_files(&staging)?;
+            copy_database(&src, &mut Connection::open(&staging).map_err(sql_err)?)?;
+            check(&SqliteStore::open(&staging)?)?;
+            // A file that stands alone: no -wal or -shm beside it until it is opened again.
+            Connection::open(&staging)
+                .map_err(sql_err)?
+                .execute_batch("PRAGMA journal_mode = DELETE")
+                .map_err(sql_err)?;
+            // The old file's WAL must not be replayed into the new one.
+            remove_database_files(into)?;
+            std::fs::rename(&staging, into).map_err(|e| StorageError::with_source("restore: rename", e).into())
+        })();
+        if restored.is_err() {
+            let _ = remove_database_files(&staging);
+        }
+        restored
     }
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        self.conn()?.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err)
+        self.read(|v| v.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err))
     }
 
-    /// The connection with its key state (the store's one lock).
-    fn conn(&self) -> Result<MutexGuard<'_, Db>> {
-        self.db.lock().map_err(|_| StorageError::msg("sqlite connection lock poisoned").into())
+    /// The writer connection (the lock every write takes first).
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.writer.lock().map_err(|_| StorageError::msg("sqlite writer lock poisoned").into())
     }
 
-    /// Live contacts whose lookup key of `kind` is `value` (through its digest when encrypted).
-    fn contacts_by_key(&self, kind: &str, value: &str) -> Result<Vec<Contact>> {
-        static SQL: LazyLock<String> = LazyLock::new(|| {
-            let cols: Vec<String> = CONTACT_COLUMNS.split(", ").map(|col| format!("c.{}", col.trim())).collect();
-            format!(
-                "SELECT {} FROM contact_lookup k JOIN contacts c ON c.id = k.contact_id \
-                 WHERE k.kind = ?1 AND k.digest = ?2 AND c.deleted_at IS NULL ORDER BY c.id",
-                cols.join(", ")
-            )
-        });
-        let conn = self.conn()?;
-        let digest = conn.keys.digest(value)?;
-        let cipher = conn.keys.cipher.as_deref();
-        let mut stmt = conn.prepare_cached(&SQL).map_err(sql_err)?;
-        let rows = stmt.query_map(params![kind, digest], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    fn keys(&self) -> Result<RwLockReadGuard<'_, Keys>> {
+        self.keys.read().map_err(|_| StorageError::msg("sqlite key lock poisoned").into())
     }
 
-    fn customers_where(conn: &Connection, sql: &str, param: &str) -> Result<Option<Customer>> {
-        conn.prepare_cached(sql).map_err(sql_err)?.query_row([param], customer_from_row).optional().map_err(sql_err)
+    /// A write through the store from inside its own write session would wait for the
+    /// writer the session holds: refused (the session's view is the way to write there).
+    fn refuse_in_session(&self) -> Result<()> {
+        let id = self as *const SqliteStore as usize;
+        if IN_SESSION.with(|s| s.borrow().contains(&id)) {
+            return Err(Error::InvalidState(
+                "this thread is inside a write session of this store: read and write through the session's view".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs a read on a pooled read connection (a file) or on the writer (in memory, where
+    /// no second connection can see the data).
+    fn read<R>(&self, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
+        match &self.readers {
+            Some(pool) => pool.with(|conn| {
+                let keys = self.keys()?;
+                f(&View { conn, keys: &keys, access_cache: &self.access_cache, session: false })
+            }),
+            None => {
+                self.refuse_in_session()?;
+                let conn = self.writer()?;
+                let keys = self.keys()?;
+                f(&View { conn: &conn, keys: &keys, access_cache: &self.access_cache, session: false })
+            }
+        }
     }
 }
 
@@ -383,7 +540,7 @@ fn scrub_free_space(conn: &Connection) -> Result<()> {
 }
 
 /// Replaces a contact's rows in the lookup index (phones and identity number).
-fn index_contact(tx: &Transaction<'_>, c: &Contact, cipher: Option<&Cipher>) -> Result<()> {
+fn index_contact(tx: &Connection, c: &Contact, cipher: Option<&Cipher>) -> Result<()> {
     tx.prepare_cached("DELETE FROM contact_lookup WHERE contact_id = ?1")
         .map_err(sql_err)?
         .execute([c.id.to_string()])
@@ -417,7 +574,7 @@ fn seal_match_key(key: u64, cipher: Option<&Cipher>) -> i64 {
 /// Replaces the match keys one record (a customer's name, or a contact) contributes.
 /// Most writes (a status change, a new primary contact) leave a record's keys as they are:
 /// those cost one read instead of a delete and a dozen inserts.
-fn replace_match_keys(tx: &Transaction<'_>, source: &str, customer: CustomerId, keys: &[i64]) -> Result<()> {
+fn replace_match_keys(tx: &Connection, source: &str, customer: CustomerId, keys: &[i64]) -> Result<()> {
     let customer = customer.to_string();
     let stored: Vec<(i64, String)> = tx
         .prepare_cached("SELECT key, customer_id FROM match_keys WHERE source = ?1 ORDER BY key")
@@ -448,7 +605,7 @@ fn replace_match_keys(tx: &Transaction<'_>, source: &str, customer: CustomerId, 
 }
 
 /// Indexes the name keys of a customer written in this batch.
-fn index_customer(tx: &Transaction<'_>, c: &Customer) -> Result<()> {
+fn index_customer(tx: &Connection, c: &Customer) -> Result<()> {
     let keys: Vec<i64> = customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect();
     replace_match_keys(tx, &c.id.to_string(), c.id, &keys)
 }
@@ -487,6 +644,37 @@ fn backfill_match_keys(conn: &mut Connection, keys: &Keys) -> Result<()> {
     tx.commit().map_err(sql_err)
 }
 
+/// A read-only connection that never writes the file nor creates any beside it.
+fn open_immutable(path: &Path) -> Result<Connection> {
+    use rusqlite::OpenFlags;
+    if !path.is_file() {
+        return Err(StorageError::msg(format!("{} is not a file", path.display())).into());
+    }
+    let text = path.to_string_lossy().replace('%', "%25").replace('?', "%3f").replace('#', "%23");
+    let conn = Connection::open_with_flags(
+        format!("file:{text}?immutable=1"),
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sql_err)?;
+    conn.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
+    Ok(conn)
+}
+
+/// Removes a database file and its `-wal` and `-shm` files, those that exist.
+fn remove_database_files(path: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(StorageError::with_source(format!("cannot remove {}", Path::new(&p).display()), e).into());
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Copies every page of `src` into `dst` in one backup step, i.e. under a single read
 /// transaction: a consistent snapshot even while another connection writes (WAL readers do not
 /// block writers, nor writers readers).
@@ -505,7 +693,7 @@ fn copy_database(src: &Connection, dst: &mut Connection) -> Result<()> {
 
 /// Applies one batch inside an open transaction; the caller commits or drops (rolls back).
 /// Each statement is prepared once per batch and rows are bound by reference.
-fn apply_batch(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
+fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
     if !changes.tags.is_empty() {
         let mut ensure = tx
             .prepare_cached(
@@ -749,7 +937,7 @@ fn placeholders(n: usize) -> String {
     (1..=n).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
-fn require(tx: &Transaction<'_>, sql: &str, key: &str, entity: EntityKind) -> Result<()> {
+fn require(tx: &Connection, sql: &str, key: &str, entity: EntityKind) -> Result<()> {
     let found = tx.prepare_cached(sql).map_err(sql_err)?.exists([key]).map_err(sql_err)?;
     if found { Ok(()) } else { Err(Error::not_found(entity, key)) }
 }
@@ -783,7 +971,7 @@ pub(crate) fn on_insert(e: rusqlite::Error, entity: EntityKind, field: &str, val
 }
 
 /// After an UPDATE … WHERE version = ? touched no row: tell a missing record from a stale version.
-fn missed_update(tx: &Transaction<'_>, table: &str, entity: EntityKind, id: &str, expected: u64) -> Error {
+fn missed_update(tx: &Connection, table: &str, entity: EntityKind, id: &str, expected: u64) -> Error {
     let found: rusqlite::Result<Option<i64>> =
         tx.query_row(&format!("SELECT version FROM {table} WHERE id = ?1"), [id], |r| r.get(0)).optional();
     match found {
@@ -795,49 +983,68 @@ fn missed_update(tx: &Transaction<'_>, table: &str, entity: EntityKind, id: &str
     }
 }
 
-impl CrmStore for SqliteStore {
+impl View<'_> {
+    /// Live contacts whose lookup key of `kind` is `value` (through its digest when encrypted).
+    fn contacts_by_key(&self, kind: &str, value: &str) -> Result<Vec<Contact>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            let cols: Vec<String> = CONTACT_COLUMNS.split(", ").map(|col| format!("c.{}", col.trim())).collect();
+            format!(
+                "SELECT {} FROM contact_lookup k JOIN contacts c ON c.id = k.contact_id \
+                 WHERE k.kind = ?1 AND k.digest = ?2 AND c.deleted_at IS NULL ORDER BY c.id",
+                cols.join(", ")
+            )
+        });
+        let digest = self.keys.digest(value)?;
+        let cipher = self.keys.cipher.as_deref();
+        let mut stmt = self.prepare_cached(&SQL).map_err(sql_err)?;
+        let rows = stmt.query_map(params![kind, digest], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+}
+
+fn customers_where(conn: &Connection, sql: &str, param: &str) -> Result<Option<Customer>> {
+    conn.prepare_cached(sql).map_err(sql_err)?.query_row([param], customer_from_row).optional().map_err(sql_err)
+}
+
+impl StoreWrite for View<'_> {
     fn apply(&self, changes: &Changes) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
-        let mut db = self.conn()?;
-        // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
-        // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
-        let sensitive = !changes.contacts.is_empty() || changes.leads.iter().any(|l| l.record().phone.is_some());
-        let cipher = if sensitive { db.keys.for_write()? } else { None };
-        let tx = db.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
-        apply_batch(&tx, changes, cipher.as_deref())?;
-        tx.commit().map_err(sql_err)?;
-        if changes.access.is_some() {
-            // Our own commit does not move data_version: drop the cached model.
-            *self.access_cache.lock().map_err(|_| StorageError::msg("cache lock poisoned"))? = None;
+        if !self.session {
+            return Err(Error::InvalidState("a read connection cannot write".into()));
         }
-        Ok(())
+        let cipher = cipher_for(changes, self.keys)?;
+        // A savepoint per batch: a failed one leaves the session as it was before it.
+        self.execute_batch("SAVEPOINT batch").map_err(sql_err)?;
+        match apply_batch(self.conn, changes, cipher.as_deref()) {
+            Ok(()) => self.execute_batch("RELEASE batch").map_err(sql_err),
+            Err(e) => {
+                self.execute_batch("ROLLBACK TO batch; RELEASE batch").map_err(sql_err)?;
+                Err(e)
+            }
+        }
     }
 
     fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
-        let conn = self.conn()?;
-        let last: i64 = conn
-            .prepare_cached(
-                "INSERT INTO sequences (key, value) VALUES (?1, ?2) \
-                 ON CONFLICT (key) DO UPDATE SET value = value + excluded.value RETURNING value",
-            )
-            .map_err(sql_err)?
-            .query_row(params![key, count.max(1) as i64], |r| r.get(0))
-            .map_err(sql_err)?;
-        Ok(u64::try_from(last).unwrap_or(0) + 1 - count.max(1))
+        if !self.session {
+            return Err(Error::InvalidState("a read connection cannot write".into()));
+        }
+        reserve(self.conn, key, count)
     }
+}
 
+impl CustomerStore for View<'_> {
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id = ?1"));
-        Self::customers_where(&*self.conn()?, &SQL, &id.to_string())
+        customers_where(self.conn, &SQL, &id.to_string())
     }
 
     fn customer_by_code(&self, code: &str) -> Result<Option<Customer>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.code = ?1"));
-        Self::customers_where(&*self.conn()?, &SQL, code)
+        customers_where(self.conn, &SQL, code)
     }
 
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
@@ -845,8 +1052,7 @@ impl CrmStore for SqliteStore {
         let q = query::customer_query(filter, page.after.map(|c| c.last_id()), true);
         let sql =
             format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let mut rows: Vec<Customer> = stmt
             .query_map(rusqlite::params_from_iter(&q.params), customer_from_row)
             .map_err(sql_err)?
@@ -858,8 +1064,7 @@ impl CrmStore for SqliteStore {
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
         let q = query::customer_query(filter, None, false);
-        let conn = self.conn()?;
-        let n: i64 = conn
+        let n: i64 = self
             .prepare_cached(&q.select("count(*)"))
             .map_err(sql_err)?
             .query_row(rusqlite::params_from_iter(&q.params), |r| r.get(0))
@@ -868,13 +1073,22 @@ impl CrmStore for SqliteStore {
     }
 
     fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
-        let conn = self.conn()?;
-        let cipher = conn.keys.cipher.as_deref();
-        conn.prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
+        let cipher = self.keys.cipher.as_deref();
+        self.prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
             .map_err(sql_err)?
             .query_row([id.to_string()], |r| contact_from_row(r, cipher))
             .optional()
             .map_err(sql_err)
+    }
+
+    fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
+        let cipher = self.keys.cipher.as_deref();
+        let sql = format!(
+            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND deleted_at IS NULL ORDER BY is_primary DESC, id"
+        );
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map([customer.to_string()], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 
     fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
@@ -886,9 +1100,8 @@ impl CrmStore for SqliteStore {
     }
 
     fn customers_by_match_keys(&self, keys: &MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
-        let conn = self.conn()?;
-        let cipher = if keys.contacts.is_empty() { None } else { conn.keys.for_write()? };
-        let mut stmt = conn
+        let cipher = if keys.contacts.is_empty() { None } else { self.keys.for_write()? };
+        let mut stmt = self
             .prepare_cached(
                 "SELECT DISTINCT m.customer_id FROM match_keys m JOIN customers c ON c.id = m.customer_id \
                  WHERE m.key = ?1 AND c.deleted_at IS NULL LIMIT ?2",
@@ -918,41 +1131,8 @@ impl CrmStore for SqliteStore {
         Ok(found.into_iter().collect())
     }
 
-    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
-        let conn = self.conn()?;
-        let data_version: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(sql_err)?;
-        let mut cache = self.access_cache.lock().map_err(|_| StorageError::msg("cache lock poisoned"))?;
-        if let Some((_, model)) = cache.as_ref().filter(|(v, _)| *v == data_version) {
-            return Ok(model.clone());
-        }
-        let stored: Option<String> = conn
-            .prepare_cached("SELECT value FROM settings WHERE key = ?1")
-            .map_err(sql_err)?
-            .query_row([ACCESS_MODEL], |r| r.get(0))
-            .optional()
-            .map_err(sql_err)?;
-        let model = stored
-            .map(|json| serde_json::from_str::<AccessModel>(&json).map(Arc::new))
-            .transpose()
-            .map_err(|e| StorageError::with_source("stored access model does not decode", e))?;
-        *cache = Some((data_version, model.clone()));
-        Ok(model)
-    }
-
-    fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
-        let conn = self.conn()?;
-        let cipher = conn.keys.cipher.as_deref();
-        let sql = format!(
-            "SELECT {CONTACT_COLUMNS} FROM contacts WHERE customer_id = ?1 AND deleted_at IS NULL ORDER BY is_primary DESC, id"
-        );
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-        let rows = stmt.query_map([customer.to_string()], |r| contact_from_row(r, cipher)).map_err(sql_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
-    }
-
     fn tag(&self, name: &str) -> Result<Option<Tag>> {
-        let conn = self.conn()?;
-        conn.prepare_cached("SELECT name, group_name, created_at FROM tags WHERE name = ?1")
+        self.prepare_cached("SELECT name, group_name, created_at FROM tags WHERE name = ?1")
             .map_err(sql_err)?
             .query_row([name], tag_from_row)
             .optional()
@@ -960,8 +1140,7 @@ impl CrmStore for SqliteStore {
     }
 
     fn tags(&self) -> Result<Vec<Tag>> {
-        let conn = self.conn()?;
-        let mut stmt = conn
+        let mut stmt = self
             .prepare_cached("SELECT name, group_name, created_at FROM tags ORDER BY group_name, name")
             .map_err(sql_err)?;
         let rows = stmt.query_map([], tag_from_row).map_err(sql_err)?;
@@ -969,19 +1148,214 @@ impl CrmStore for SqliteStore {
     }
 
     fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>> {
-        let conn = self.conn()?;
         let sql = format!("SELECT {INTERACTION_COLUMNS} FROM interactions WHERE customer_id = ?1 ORDER BY at, id");
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let rows = stmt.query_map([customer.to_string()], interaction_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 
     fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
-        let conn = self.conn()?;
         let sql = format!("SELECT {FIELD_COLUMNS} FROM custom_fields WHERE entity = ?1 ORDER BY key");
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let rows = stmt.query_map([entity.as_str()], field_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+}
+
+impl SalesStore for View<'_> {
+    fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>> {
+        sales::opportunity_by(self.conn, "id", &id.to_string())
+    }
+
+    fn opportunity_by_code(&self, code: &str) -> Result<Option<Opportunity>> {
+        sales::opportunity_by(self.conn, "code", code)
+    }
+
+    fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>> {
+        sales::list_opportunities(self.conn, filter, page)
+    }
+
+    fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64> {
+        sales::count_opportunities(self.conn, filter)
+    }
+
+    fn opportunity_currencies(&self, filter: &OpportunityFilter) -> Result<Vec<String>> {
+        sales::opportunity_currencies(self.conn, filter)
+    }
+
+    fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+        sales::stage_history(self.conn, &id.to_string())
+    }
+
+    fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts> {
+        sales::sales_facts(self.conn, pipeline, query, currency)
+    }
+
+    fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
+        sales::lead(self.conn, &id.to_string(), self.keys.cipher.as_deref())
+    }
+
+    fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
+        sales::list_leads(self.conn, filter, page, self.keys.cipher.as_deref())
+    }
+
+    fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {
+        sales::count_leads(self.conn, filter)
+    }
+
+    fn task(&self, id: TaskId) -> Result<Option<Task>> {
+        sales::task(self.conn, &id.to_string())
+    }
+
+    fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
+        sales::tasks(self.conn, filter)
+    }
+}
+
+impl ServiceStore for View<'_> {
+    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
+        service::ticket_by(self.conn, "id", &id.to_string())
+    }
+
+    fn ticket_by_code(&self, code: &str) -> Result<Option<Ticket>> {
+        service::ticket_by(self.conn, "code", code)
+    }
+
+    fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>> {
+        service::list_tickets(self.conn, filter, page)
+    }
+
+    fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
+        service::count_tickets(self.conn, filter)
+    }
+
+    fn open_ticket_loads(&self, users: &[UserId]) -> Result<Vec<u64>> {
+        service::open_ticket_loads(self.conn, users)
+    }
+
+    fn sla_clocks(&self, filter: &TicketFilter) -> Result<Vec<SlaClock>> {
+        service::sla_clocks(self.conn, filter)
+    }
+
+    fn ticket_entries(&self, id: TicketId) -> Result<Vec<TicketEntry>> {
+        service::ticket_entries(self.conn, &id.to_string())
+    }
+
+    fn article(&self, id: ArticleId) -> Result<Option<Article>> {
+        service::article(self.conn, &id.to_string())
+    }
+
+    fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>> {
+        service::search_articles(self.conn, query)
+    }
+}
+
+impl AuditStore for View<'_> {
+    fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+        let (where_sql, params) = query::change_log_where(q);
+        let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        let sql = format!("SELECT {LOG_COLUMNS} FROM change_log WHERE {where_sql} ORDER BY seq LIMIT {limit}");
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(params), log_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Setting>> {
+        sales::setting(self.conn, key)
+    }
+
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
+        // The model is parsed once per stored version: a one-row probe tells whether the
+        // cached parse is still the stored one, on whichever connection reads (a counter like
+        // `data_version` is per connection, so it could not be shared across the pool).
+        let version: Option<i64> = self
+            .prepare_cached("SELECT version FROM settings WHERE key = ?1")
+            .map_err(sql_err)?
+            .query_row([ACCESS_MODEL], |r| r.get(0))
+            .optional()
+            .map_err(sql_err)?;
+        let mut cache = self.access_cache.lock().map_err(|_| StorageError::msg("cache lock poisoned"))?;
+        // A session's uncommitted model is never cached: rolled back, its version number
+        // could later name a different model.
+        if let Some((_, model)) = cache.as_ref().filter(|(v, _)| *v == version && !self.session) {
+            return Ok(model.clone());
+        }
+        let stored: Option<(String, i64)> = self
+            .prepare_cached("SELECT value, version FROM settings WHERE key = ?1")
+            .map_err(sql_err)?
+            .query_row([ACCESS_MODEL], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(sql_err)?;
+        let model = stored
+            .as_ref()
+            .map(|(json, _)| serde_json::from_str::<AccessModel>(json).map(Arc::new))
+            .transpose()
+            .map_err(|e| StorageError::with_source("stored access model does not decode", e))?;
+        if !self.session {
+            *cache = Some((stored.map(|(_, v)| v), model.clone()));
+        }
+        Ok(model)
+    }
+}
+
+/// The cipher a batch writes with: only batches holding sensitive fields need one (and an
+/// encrypted store opened without its key refuses those).
+fn cipher_for(changes: &Changes, keys: &Keys) -> Result<Option<Arc<Cipher>>> {
+    let sensitive = !changes.contacts.is_empty() || changes.leads.iter().any(|l| l.record().phone.is_some());
+    if sensitive { keys.for_write() } else { Ok(None) }
+}
+
+fn reserve(conn: &Connection, key: &str, count: u64) -> Result<u64> {
+    let last: i64 = conn
+        .prepare_cached(
+            "INSERT INTO sequences (key, value) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET value = value + excluded.value RETURNING value",
+        )
+        .map_err(sql_err)?
+        .query_row(params![key, count.max(1) as i64], |r| r.get(0))
+        .map_err(sql_err)?;
+    Ok(u64::try_from(last).unwrap_or(0) + 1 - count.max(1))
+}
+
+impl guanxi_core::ReadThrough for SqliteStore {
+    fn read_through<R>(&self, read: impl FnOnce(&dyn guanxi_core::StoreReads) -> Result<R>) -> Result<R> {
+        self.read(|view| read(view))
+    }
+}
+
+impl StoreWrite for SqliteStore {
+    fn apply(&self, changes: &Changes) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.refuse_in_session()?;
+        let mut conn = self.writer()?;
+        let keys = self.keys()?;
+        let cipher = cipher_for(changes, &keys)?;
+        // IMMEDIATE: take the write lock up front, so a concurrent writer in another process
+        // waits (busy timeout) instead of failing half-way with SQLITE_BUSY.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        apply_batch(&tx, changes, cipher.as_deref())?;
+        tx.commit().map_err(sql_err)
+    }
+
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
+        self.refuse_in_session()?;
+        reserve(&*self.writer()?, key, count)
+    }
+}
+
+impl CrmStore for SqliteStore {
+    fn write_session(&self, work: &mut dyn FnMut(&dyn StoreView) -> Result<()>) -> Result<()> {
+        self.refuse_in_session()?;
+        let mut conn = self.writer()?;
+        let keys = self.keys()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        {
+            let _inside = SessionMark::enter(self);
+            work(&View { conn: &tx, keys: &keys, access_cache: &self.access_cache, session: true })?;
+        }
+        tx.commit().map_err(sql_err)
     }
 
     fn backup_to(&self, dest: &Path) -> Result<()> {
@@ -989,15 +1363,16 @@ impl CrmStore for SqliteStore {
             return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
         }
         let mut dst = Connection::open(dest).map_err(sql_err)?;
-        match &self.path {
-            // A separate read-only connection: the main one (and its writers) is never blocked.
-            Some(path) => {
-                let src =
-                    Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
-                copy_database(&src, &mut dst)
+        match &self.readers {
+            // A read connection: the writer (and its batches) is never blocked.
+            Some(pool) => pool.with(|src| copy_database(src, &mut dst))?,
+            None => {
+                self.refuse_in_session()?;
+                copy_database(&*self.writer()?, &mut dst)?
             }
-            None => copy_database(&*self.conn()?, &mut dst),
         }
+        // A backup stands alone: one file, no -wal or -shm, readable in immutable mode.
+        dst.execute_batch("PRAGMA journal_mode = DELETE").map_err(sql_err)
     }
 
     fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
@@ -1005,106 +1380,6 @@ impl CrmStore for SqliteStore {
     }
 
     fn field_key_fingerprint(&self) -> Result<Option<String>> {
-        Ok(self.conn()?.keys.fingerprint.clone())
-    }
-
-    fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
-        let (where_sql, params) = query::change_log_where(q);
-        let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        let sql = format!("SELECT {LOG_COLUMNS} FROM change_log WHERE {where_sql} ORDER BY seq LIMIT {limit}");
-        let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), log_from_row).map_err(sql_err)?;
-        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
-    }
-
-    fn setting(&self, key: &str) -> Result<Option<Setting>> {
-        sales::setting(&*self.conn()?, key)
-    }
-
-    fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>> {
-        sales::opportunity_by(&*self.conn()?, "id", &id.to_string())
-    }
-
-    fn opportunity_by_code(&self, code: &str) -> Result<Option<Opportunity>> {
-        sales::opportunity_by(&*self.conn()?, "code", code)
-    }
-
-    fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>> {
-        sales::list_opportunities(&*self.conn()?, filter, page)
-    }
-
-    fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64> {
-        sales::count_opportunities(&*self.conn()?, filter)
-    }
-
-    fn opportunity_currencies(&self, filter: &OpportunityFilter) -> Result<Vec<String>> {
-        sales::opportunity_currencies(&*self.conn()?, filter)
-    }
-
-    fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
-        sales::stage_history(&*self.conn()?, &id.to_string())
-    }
-
-    fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts> {
-        sales::sales_facts(&*self.conn()?, pipeline, query, currency)
-    }
-
-    fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
-        let db = self.conn()?;
-        sales::lead(&db, &id.to_string(), db.keys.cipher.as_deref())
-    }
-
-    fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
-        let db = self.conn()?;
-        sales::list_leads(&db, filter, page, db.keys.cipher.as_deref())
-    }
-
-    fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {
-        sales::count_leads(&*self.conn()?, filter)
-    }
-
-    fn task(&self, id: TaskId) -> Result<Option<Task>> {
-        sales::task(&*self.conn()?, &id.to_string())
-    }
-
-    fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
-        sales::tasks(&*self.conn()?, filter)
-    }
-
-    fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
-        service::ticket_by(&*self.conn()?, "id", &id.to_string())
-    }
-
-    fn ticket_by_code(&self, code: &str) -> Result<Option<Ticket>> {
-        service::ticket_by(&*self.conn()?, "code", code)
-    }
-
-    fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>> {
-        service::list_tickets(&*self.conn()?, filter, page)
-    }
-
-    fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
-        service::count_tickets(&*self.conn()?, filter)
-    }
-
-    fn open_ticket_loads(&self, users: &[UserId]) -> Result<Vec<u64>> {
-        service::open_ticket_loads(&*self.conn()?, users)
-    }
-
-    fn sla_clocks(&self, filter: &TicketFilter) -> Result<Vec<SlaClock>> {
-        service::sla_clocks(&*self.conn()?, filter)
-    }
-
-    fn ticket_entries(&self, id: TicketId) -> Result<Vec<TicketEntry>> {
-        service::ticket_entries(&*self.conn()?, &id.to_string())
-    }
-
-    fn article(&self, id: ArticleId) -> Result<Option<Article>> {
-        service::article(&*self.conn()?, &id.to_string())
-    }
-
-    fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>> {
-        service::search_articles(&*self.conn()?, query)
+        Ok(self.keys()?.fingerprint.clone())
     }
 }

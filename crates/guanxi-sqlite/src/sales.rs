@@ -7,7 +7,7 @@
 use rustc_hash::FxHashMap;
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
@@ -51,7 +51,7 @@ pub(crate) type Referenced = Option<(EntityKind, String)>;
 /// expected version) for an update; a missed update becomes Conflict or NotFound.
 #[allow(clippy::too_many_arguments)] // one call per table, each naming its SQL
 pub(crate) fn versioned<T>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     w: &Write<T>,
     table: &str,
     entity: EntityKind,
@@ -137,7 +137,7 @@ pub(crate) fn ns(t: DateTime<Utc>) -> Result<i64> {
 }
 
 /// Applies the sales part of a batch: settings, opportunities, stage history, leads, tasks.
-pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
+pub(crate) fn apply(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
     for w in &changes.settings {
         let s = w.record();
         versioned(
@@ -329,7 +329,7 @@ pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes, cipher: Option<&Cip
 }
 
 /// The row number of an opportunity.
-fn opportunity_n(tx: &Transaction<'_>, id: &str) -> Result<Option<i64>> {
+fn opportunity_n(tx: &Connection, id: &str) -> Result<Option<i64>> {
     tx.prepare_cached("SELECT n FROM opportunities WHERE id = ?1")
         .map_err(sql_err)?
         .query_row([id], |r| r.get(0))
@@ -338,7 +338,7 @@ fn opportunity_n(tx: &Transaction<'_>, id: &str) -> Result<Option<i64>> {
 }
 
 /// Re-encrypts lead phones from `old` to `new` (inside the caller's transaction).
-pub(crate) fn reencrypt_leads(tx: &Transaction<'_>, old: Option<&Cipher>, new: &Cipher) -> Result<u64> {
+pub(crate) fn reencrypt_leads(tx: &Connection, old: Option<&Cipher>, new: &Cipher) -> Result<u64> {
     let rows: Vec<(String, String)> = {
         let mut stmt = tx.prepare("SELECT id, phone FROM leads WHERE phone IS NOT NULL").map_err(sql_err)?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(sql_err)?;

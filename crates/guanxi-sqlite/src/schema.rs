@@ -370,9 +370,9 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this build writes.
 pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Brings the schema up to date, one transaction per migration. Refuses files of another
-/// application and files written by a newer guanxi.
-pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+/// Refuses files of another application and files written by a newer guanxi; returns the
+/// file's schema version.
+pub(crate) fn check_version(conn: &Connection) -> Result<i64> {
     let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(sql_err)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err)?;
     if app_id != APPLICATION_ID && (app_id != 0 || version != 0) {
@@ -384,12 +384,26 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
         ))
         .into());
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(version).unwrap_or(0)) {
-        let tx = conn.transaction().map_err(sql_err)?;
+    Ok(version)
+}
+
+/// Brings the schema up to date, one transaction per migration. Each runs under BEGIN
+/// IMMEDIATE and re-reads the version inside it: two processes opening an old file at once
+/// take turns, and the second finds the work done (a version read before a DEFERRED
+/// transaction could be stale by the time it writes). An up-to-date file takes no lock.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<()> {
+    if check_version(conn)? == CURRENT_VERSION {
+        return Ok(());
+    }
+    loop {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+        let version = check_version(&tx)?;
+        let Some(sql) = MIGRATIONS.get(usize::try_from(version).unwrap_or(usize::MAX)) else {
+            return tx.commit().map_err(sql_err);
+        };
         tx.execute_batch(sql).map_err(sql_err)?;
-        tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};", i + 1))
+        tx.execute_batch(&format!("PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {};", version + 1))
             .map_err(sql_err)?;
         tx.commit().map_err(sql_err)?;
     }
-    Ok(())
 }

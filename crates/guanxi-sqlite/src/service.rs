@@ -2,7 +2,7 @@
 //! their append-only entries, and knowledge-base articles with an FTS5 index of their terms.
 
 use rusqlite::types::Value;
-use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 
 use guanxi_core::UserId;
@@ -18,7 +18,7 @@ use crate::sales::{count, docs, ns, opt_text, text, to_doc, versioned, where_sql
 use crate::{Constraint, constraint, sql_err};
 
 /// Applies the service part of a batch: tickets, ticket entries, articles.
-pub(crate) fn apply(tx: &Transaction<'_>, changes: &Changes) -> Result<()> {
+pub(crate) fn apply(tx: &Connection, changes: &Changes) -> Result<()> {
     for w in &changes.tickets {
         let t = w.record();
         let id = t.id.to_string();

@@ -5,7 +5,7 @@ mod in_memory {
 }
 
 mod on_file {
-    use guanxi_core::CrmStore;
+    use guanxi_core::prelude::*;
     use guanxi_core::testing::TestStore;
 
     /// A store on a file in a temporary directory that lives as long as the store.

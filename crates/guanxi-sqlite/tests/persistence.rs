@@ -1,9 +1,10 @@
 //! File-level behaviour: reopening keeps everything, migrations are versioned, foreign files
 //! and newer schemas are refused, the change log is append-only in the file itself.
 
+use guanxi_core::prelude::*;
 use guanxi_core::testing::conformance::sample_customer;
 use guanxi_core::{
-    ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, CrmStore, CustomerFilter, Deleted, EntityKind, FieldChange,
+    ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, CustomerFilter, Deleted, EntityKind, FieldChange,
     PageRequest, Tag, TagWrite, UserId, Write,
 };
 use guanxi_sqlite::SqliteStore;
@@ -191,8 +192,9 @@ fn memory_stores_cannot_be_backed_up_to_a_file() {
 }
 
 mod encryption {
+    use guanxi_core::prelude::*;
     use guanxi_core::testing::conformance::sample_customer;
-    use guanxi_core::{Changes, Contact, ContactId, CrmStore, EncryptionError, Error, Phone, UserId, Write};
+    use guanxi_core::{Changes, Contact, ContactId, EncryptionError, Error, Phone, UserId, Write};
     use guanxi_sqlite::{FieldKey, SqliteOptions, SqliteStore};
 
     fn contact(n: u128, customer: guanxi_core::CustomerId, phone: &str) -> Contact {
@@ -540,4 +542,188 @@ fn upgrading_a_schema_5_file_indexes_its_match_keys() {
     let probe = MatchProfile::new(nil, "", "华为技术股份有限公司", guanxi_core::CustomerKind::Enterprise);
     assert_eq!(store.customers_by_match_keys(&match_keys(&probe), 100).unwrap(), vec![huawei.id]);
     assert_eq!(store.customer(huawei.id).unwrap().unwrap().merged_into, None);
+}
+
+/// Issue 16, item 5: reads go through their own connections, so one never waits behind a
+/// write batch that is still open; it sees the last commit, then the batch once committed.
+#[test]
+fn reads_do_not_wait_for_an_open_write_session() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    store.apply(&Changes { customers: vec![Write::Insert(sample_customer(0))], ..Default::default() }).unwrap();
+    let all = CustomerFilter::default().deleted(Deleted::Include);
+    let (written, wait_written) = mpsc::channel();
+    let (release, wait_release) = mpsc::channel::<()>();
+    let store = &store;
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            store
+                .write_session(&mut |tx| {
+                    let batch = (1..50).map(|n| Write::Insert(sample_customer(n))).collect();
+                    tx.apply(&Changes { customers: batch, ..Default::default() })?;
+                    written.send(()).unwrap();
+                    // Hold the session (and the write lock) open until the reader is done.
+                    wait_release.recv_timeout(Duration::from_secs(30)).unwrap();
+                    Ok(())
+                })
+                .unwrap();
+        });
+        wait_written.recv_timeout(Duration::from_secs(30)).unwrap();
+        let (read, wait_read) = mpsc::channel();
+        let all = &all;
+        s.spawn(move || {
+            let n = store.count_customers(all).unwrap();
+            let first = store.customer(sample_customer(0).id).unwrap().is_some();
+            let uncommitted = store.customer(sample_customer(1).id).unwrap().is_some();
+            read.send((n, first, uncommitted)).unwrap();
+        });
+        // With one shared connection this read would wait for the session: it must not.
+        let seen = wait_read.recv_timeout(Duration::from_secs(10)).expect("a read waited for the open write session");
+        assert_eq!(seen, (1, true, false), "the last commit, not the open batch");
+        release.send(()).unwrap();
+        writer.join().unwrap();
+    });
+    assert_eq!(store.count_customers(&all).unwrap(), 50);
+}
+
+/// A write through the store itself from inside its own write session would wait for ever
+/// for the writer the session holds: it is refused at once.
+#[test]
+fn writing_around_a_session_from_inside_it_is_refused_not_a_deadlock() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let r = store.write_session(&mut |_tx| {
+        let inner = store.apply(&Changes { customers: vec![Write::Insert(sample_customer(1))], ..Default::default() });
+        assert!(matches!(inner, Err(guanxi_core::Error::InvalidState(_))), "{inner:?}");
+        // In memory there are no read connections: a read around the session is refused too.
+        assert!(matches!(store.count_customers(&CustomerFilter::default()), Err(guanxi_core::Error::InvalidState(_))));
+        Ok(())
+    });
+    r.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    store
+        .write_session(&mut |tx| {
+            tx.apply(&Changes { customers: vec![Write::Insert(sample_customer(1))], ..Default::default() })?;
+            assert!(matches!(store.reserve_sequence("x", 1), Err(guanxi_core::Error::InvalidState(_))));
+            // On a file, a read around the session sees the last commit.
+            assert_eq!(store.count_customers(&CustomerFilter::default().deleted(Deleted::Include))?, 0);
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(store.count_customers(&CustomerFilter::default().deleted(Deleted::Include)).unwrap(), 1);
+}
+
+/// The files in a directory, by name.
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    names
+}
+
+/// A closed store file holding one customer, taken back to schema 5 (as an old backup is).
+fn old_schema_file(path: &std::path::Path) {
+    let store = SqliteStore::open(path).unwrap();
+    store.apply(&Changes { customers: vec![Write::Insert(sample_customer(1))], ..Default::default() }).unwrap();
+    drop(store);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch(SCHEMA_6).unwrap();
+    conn.execute_batch("PRAGMA user_version = 5; PRAGMA journal_mode = DELETE;").unwrap();
+}
+
+/// Issue 16, item 6: reading or restoring a backup never changes its bytes or leaves files
+/// beside it, and a backup of an older schema is migrated in the copy, not in place.
+#[test]
+fn backups_are_read_without_a_change_and_restored_through_a_migrated_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = dir.path().join("backups");
+    let target = dir.path().join("target");
+    std::fs::create_dir_all(&backups).unwrap();
+    std::fs::create_dir_all(&target).unwrap();
+    // A backup of today's schema: one standalone file, read in place without a change.
+    let store = SqliteStore::open(dir.path().join("crm.db")).unwrap();
+    store.apply(&Changes { customers: vec![Write::Insert(sample_customer(0))], ..Default::default() }).unwrap();
+    let backup = backups.join("today.db");
+    store.backup_to(&backup).unwrap();
+    assert_eq!(files_in(&backups), ["today.db"]);
+    let bytes = std::fs::read(&backup).unwrap();
+    let read = SqliteStore::open_read_only(&backup).unwrap();
+    assert_eq!(read.count_customers(&CustomerFilter::default().deleted(Deleted::Include)).unwrap(), 1);
+    assert!(read.apply(&Changes { customers: vec![Write::Insert(sample_customer(2))], ..Default::default() }).is_err());
+    drop(read);
+    // An old backup: refused read-only (it would need migrating), restored through a copy.
+    let old = backups.join("old.db");
+    old_schema_file(&old);
+    let old_bytes = std::fs::read(&old).unwrap();
+    let err = SqliteStore::open_read_only(&old).unwrap_err();
+    assert!(err.to_string().contains("schema version 5"), "{err}");
+    let into = target.join("crm.db");
+    SqliteStore::restore(&backup, &into).unwrap();
+    SqliteStore::restore(&old, &into).unwrap(); // over the first restore
+    assert_eq!(std::fs::read(&backup).unwrap(), bytes, "the backup's bytes");
+    assert_eq!(std::fs::read(&old).unwrap(), old_bytes, "the old backup's bytes");
+    assert_eq!(files_in(&backups), ["old.db", "today.db"], "nothing left beside the backups");
+    assert_eq!(files_in(&target), ["crm.db"], "nothing left beside the restored file");
+    let restored = SqliteStore::open(&into).unwrap();
+    assert_eq!(restored.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
+    let ids: Vec<_> = restored
+        .list_customers(&CustomerFilter::default().deleted(Deleted::Include), &PageRequest::first(10))
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [sample_customer(1).id], "the old backup's data, migrated");
+    drop(restored);
+    // A failed check leaves the target as it was, and no staging file.
+    let before = std::fs::read(&into).unwrap();
+    let refused = SqliteStore::restore_checked(&backup, &into, |_| Err(guanxi_core::Error::InvalidState("no".into())));
+    assert!(refused.is_err());
+    assert_eq!(std::fs::read(&into).unwrap(), before);
+    assert_eq!(files_in(&target), ["crm.db"]);
+}
+
+/// Issue 16, item 6: two processes opening an old file at the same moment both succeed; one
+/// migrates it, the other finds the work done (migrations run under BEGIN IMMEDIATE and
+/// re-read the version inside).
+#[test]
+fn two_processes_opening_an_old_file_at_once_both_succeed() {
+    const CHILD: &str = "GUANXI_TEST_OPEN_AT";
+    if let Ok(spec) = std::env::var(CHILD) {
+        let (path, at) = spec.split_once('|').unwrap();
+        let at: u128 = at.parse().unwrap();
+        let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis();
+        while now() < at {
+            std::hint::spin_loop();
+        }
+        let store = SqliteStore::open(path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), guanxi_sqlite::SCHEMA_VERSION);
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        old_schema_file(&path);
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 400;
+        let children: Vec<_> = (0..2)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args(["--exact", "two_processes_opening_an_old_file_at_once_both_succeed", "--nocapture"])
+                    .env(CHILD, format!("{}|{at}", path.display()))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect::<Vec<_>>();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "round {round}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.customer(sample_customer(1).id).unwrap().map(|c| c.id), Some(sample_customer(1).id));
+    }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::Value;
 
-use guanxi_core::CrmStore;
 use guanxi_core::access::Scoped;
 use guanxi_core::changelog::{created_fields, diff_json};
+use guanxi_core::prelude::*;
 use guanxi_core::{
     Action, Actor, ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, Clock, Contact, ContactId, ContactPatch,
     CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent, DynStore, EntityKind, Error,
@@ -140,7 +140,7 @@ pub struct Crm {
     level_rule: Option<LevelRule>,
     pub(crate) code_offset: FixedOffset,
     pub(crate) ids: IdGenerator,
-    events: EventBus,
+    pub(crate) events: EventBus,
     pub(crate) elevations: crate::elevation::Elevations,
 }
 
@@ -248,6 +248,11 @@ impl Crm {
         self.events.unsubscribe(id)
     }
 
+    /// The store, as the view every staging step reads through (outside a write session).
+    pub(crate) fn view(&self) -> &dyn StoreView {
+        &*self.store
+    }
+
     pub(crate) fn commit(
         &self,
         actor: &Actor,
@@ -256,10 +261,15 @@ impl Crm {
         events: Vec<DomainEvent>,
     ) -> Result<()> {
         self.store.apply(changes)?;
+        self.publish(actor, at, events);
+        Ok(())
+    }
+
+    /// Hands committed changes' events to the listeners.
+    pub(crate) fn publish(&self, actor: &Actor, at: DateTime<Utc>, events: Vec<DomainEvent>) {
         let events: Vec<Event> =
             events.into_iter().map(|payload| Event { at, actor: actor.user_id().clone(), payload }).collect();
         self.events.publish(&events);
-        Ok(())
     }
 
     pub(crate) fn validation_context(&self) -> Result<ValidationContext> {
@@ -328,14 +338,16 @@ impl Crm {
         let now = self.clock.now();
         let mut changes = Changes::default();
         let mut events = Vec::new();
-        self.stage_customers(actor, allowed, now, valid, &mut changes, &mut events)?;
+        self.stage_customers(self.view(), actor, allowed, now, valid, &mut changes, &mut events)?;
         self.commit(actor, now, &changes, events)?;
         Ok(changes.customers.into_iter().map(|w| allowed.show_customer(w.into_record())).collect())
     }
 
     /// Adds validated customers (their contacts, new tags and log entries) to a batch.
+    #[allow(clippy::too_many_arguments)] // one staging step, each part named
     pub(crate) fn stage_customers(
         &self,
+        store: &dyn StoreView,
         actor: &Actor,
         allowed: &Allowed,
         now: DateTime<Utc>,
@@ -345,13 +357,13 @@ impl Crm {
     ) -> Result<()> {
         let mut assign: Option<Allowed> = None;
         let day = now.with_timezone(&self.code_offset).date_naive();
-        let first = self.store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
+        let first = store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
         let mut tags_seen = std::collections::BTreeSet::new();
         for (n, v) in valid.into_iter().enumerate() {
             let owner = v.owner.unwrap_or_else(|| actor.user_id().clone());
             let department = v.department.or_else(|| allowed.department_of(&owner));
             for t in &v.tags {
-                if tags_seen.insert(t.clone()) && self.store.tag(t)?.is_none() {
+                if tags_seen.insert(t.clone()) && store.tag(t)?.is_none() {
                     changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
                 }
             }
@@ -1286,7 +1298,7 @@ impl Crm {
             self.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
             return Err(e);
         }
-        verify_store(&SqliteStore::open(dest)?)
+        verify_store(&SqliteStore::open_read_only(dest)?)
     }
 
     /// Restores a backup into `into` (created or overwritten; close every handle on it first),
@@ -1305,12 +1317,18 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<guanxi_core::AuditCheck> {
-        let check = verify_store(&SqliteStore::open(backup)?)?;
-        if let (Some(seq), Some(reason)) = (check.broken_at, &check.reason) {
-            return Err(Error::InvalidState(format!("the backup's audit chain is broken at entry {seq}: {reason}")));
-        }
-        SqliteStore::restore(backup, into)?;
-        Ok(check)
+        let mut verified = None;
+        SqliteStore::restore_checked(backup, into, |restored| {
+            let check = verify_store(restored)?;
+            if let (Some(seq), Some(reason)) = (check.broken_at, &check.reason) {
+                return Err(Error::InvalidState(format!(
+                    "the backup's audit chain is broken at entry {seq}: {reason}"
+                )));
+            }
+            verified = Some(check);
+            Ok(())
+        })?;
+        verified.ok_or_else(|| Error::InvalidState("the restored copy was not verified".into()))
     }
 
     /// Change-log entries matching a query, oldest first.

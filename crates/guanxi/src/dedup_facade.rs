@@ -14,6 +14,7 @@ use guanxi_core::{
 use crate::access_control::Allowed;
 use crate::crm::{Crm, log};
 use crate::sales_facade::{decode, setting_write};
+use guanxi_core::StoreView;
 
 const MATCH_RULES: &str = "dedup.rules";
 const NOT_DUPLICATES: &str = "dedup.not_duplicates";
@@ -180,27 +181,33 @@ impl Crm {
         rules: &MatchRules,
         not_duplicates: &NotDuplicates,
     ) -> Result<Vec<MatchCandidate>> {
-        self.candidates_cached(reader, profile, rules, not_duplicates, &mut ProfileCache::default())
+        let found =
+            self.raw_candidates(self.view(), reader, profile, rules, not_duplicates, &mut ProfileCache::default())?;
+        Ok(found.into_iter().map(|(m, readable)| reader.show(m, readable)).collect())
     }
 
-    /// [`Crm::candidates`], reading each stored profile once per `cache` (an import checks
-    /// many rows against the same neighbours).
-    pub(crate) fn candidates_cached(
+    /// The candidates of [`Crm::candidates`] as read from `store`, best first, each with
+    /// whether the reader may read it, BEFORE anything is withheld: the caller passes each
+    /// through [`Reader::show`] (an import first tells customers its own earlier rows created
+    /// from the rest). Each stored profile is read once per `cache` (an import checks many
+    /// rows against the same neighbours).
+    pub(crate) fn raw_candidates(
         &self,
+        store: &dyn StoreView,
         reader: &Reader,
         profile: &MatchProfile,
         rules: &MatchRules,
         not_duplicates: &NotDuplicates,
         cache: &mut ProfileCache,
-    ) -> Result<Vec<MatchCandidate>> {
-        let ids = self.store.customers_by_match_keys(&match_keys(profile), ScanOptions::default().max_block)?;
+    ) -> Result<Vec<(MatchCandidate, bool)>> {
+        let ids = store.customers_by_match_keys(&match_keys(profile), ScanOptions::default().max_block)?;
         let mut found = Vec::new();
         for id in ids.into_iter().filter(|id| *id != profile.id && !not_duplicates.contains(profile.id, *id)) {
             let other = match cache.0.get(&id) {
                 Some(p) => p,
                 None => {
-                    let p = match self.store.customer(id)?.filter(|c| !c.is_deleted()) {
-                        Some(c) => Some((MatchProfile::of(&c, &self.store.contacts_of(id)?), reader.admits(&c))),
+                    let p = match store.customer(id)?.filter(|c| !c.is_deleted()) {
+                        Some(c) => Some((MatchProfile::of(&c, &store.contacts_of(id)?), reader.admits(&c))),
                         None => None,
                     };
                     cache.0.entry(id).or_insert(p)
@@ -212,7 +219,7 @@ impl Crm {
         }
         // Ordered before anything is withheld, so the order says nothing about hidden codes.
         found.sort_by(|(a, _), (b, _)| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
-        Ok(found.into_iter().map(|(m, readable)| reader.show(m, readable)).collect())
+        Ok(found)
     }
 
     /// Creates a customer after checking it for duplicates, doing what `on_duplicate` says
@@ -287,9 +294,10 @@ impl Crm {
         let now = self.clock.now();
         let mut changes = Changes::default();
         let mut events = Vec::new();
-        self.stage_link(actor, id, valid, false, now, &mut changes, &mut events)?;
+        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
+        self.stage_link(self.view(), actor, &allowed, id, valid, false, now, &mut changes, &mut events)?;
         self.commit(actor, now, &changes, events)?;
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let allowed = self.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
         Ok(allowed.show_customer(self.live_customer(id)?))
     }
 
@@ -300,7 +308,9 @@ impl Crm {
     #[allow(clippy::too_many_arguments)] // one staging step, each part named
     pub(crate) fn stage_link(
         &self,
+        store: &dyn StoreView,
         actor: &Actor,
+        allowed: &Allowed,
         id: CustomerId,
         valid: ValidCustomer,
         overwrite: bool,
@@ -308,8 +318,11 @@ impl Crm {
         changes: &mut Changes,
         events: &mut Vec<DomainEvent>,
     ) -> Result<CustomerId> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
-        let customer = self.live_customer(id)?;
+        let allowed = self.reauthorize(allowed, actor, Action::Update, EntityKind::Customer)?;
+        let customer = store
+            .customer(id)?
+            .filter(|c| !c.is_deleted())
+            .ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
         allowed.check_customer(actor, &customer)?;
         if overwrite {
             let mut next = customer.clone();
@@ -351,7 +364,7 @@ impl Crm {
             }
         }
         for t in valid.tags.iter().filter(|t| !customer.tags.contains(*t)) {
-            let defined = self.store.tag(t)?.is_some()
+            let defined = store.tag(t)?.is_some()
                 || changes.tags.iter().any(|w| matches!(w, TagWrite::Ensure(x) | TagWrite::Put(x) if &x.name == t));
             if !defined {
                 changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
@@ -368,7 +381,7 @@ impl Crm {
             ));
             events.push(DomainEvent::TagAdded { customer: id, tag: t.clone() });
         }
-        let existing = self.store.contacts_of(id)?;
+        let existing = store.contacts_of(id)?;
         let phones: BTreeSet<&str> = existing.iter().flat_map(|c| c.phones.iter().map(|p| p.as_str())).collect();
         let emails: BTreeSet<&str> = existing.iter().flat_map(|c| c.emails.iter().map(|e| e.as_str())).collect();
         let mut added = 0;

@@ -64,6 +64,11 @@ impl EventBus {
         guard.1.len() != before
     }
 
+    /// Whether anyone listens (a bulk write keeps no events for nobody).
+    pub(crate) fn has_listeners(&self) -> bool {
+        !self.listeners.read().unwrap_or_else(|p| p.into_inner()).1.is_empty()
+    }
+
     /// Calls every listener with every event, in order. A panicking listener does not stop the
     /// others, and cannot undo the commit that already happened.
     pub(crate) fn publish(&self, events: &[Event]) {

@@ -9,14 +9,16 @@ use sha2::{Digest, Sha256};
 
 use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, WITHHELD, match_keys};
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, CustomerId, CustomerKind, EntityKind, FieldChange, Industry, Level,
-    LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, UserId, ValidCustomer, ValidationReason,
+    Action, Actor, ChangeAction, Changes, CustomerId, CustomerKind, DomainEvent, EntityKind, Error, FieldChange,
+    Industry, Level, LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, StoreView, UserId,
+    ValidCustomer, ValidationReason,
 };
 
+use crate::access_control::Allowed;
 use crate::crm::{Crm, log};
 use crate::dedup_facade::{ProfileCache, Reader, input_profile};
 use crate::sales_facade::{decode, setting_write};
-use crate::table::{FileFormat, ImportLimits, Table, read_table};
+use crate::table::{FileFormat, ImportLimits, read_rows};
 
 macro_rules! import_fields {
     ($($variant:ident = $key:literal / $label:literal $(| $alias:literal)*),* $(,)?) => {
@@ -328,11 +330,11 @@ struct Columns {
 }
 
 impl Columns {
-    fn resolve(table: &Table, options: &ImportOptions) -> Result<(Columns, Vec<String>)> {
+    fn resolve(headers: &[String], options: &ImportOptions) -> Result<(Columns, Vec<String>)> {
         let mut index = HashMap::new();
         let mut ignored = Vec::new();
         let mut errs = guanxi_core::ValidationErrors::default();
-        for (i, h) in table.headers.iter().enumerate() {
+        for (i, h) in headers.iter().enumerate() {
             let field = options.columns.get(h).copied().or_else(|| ImportField::for_header(h));
             match field {
                 Some(f) if index.contains_key(&f) => errs.push(
@@ -346,7 +348,7 @@ impl Columns {
                 None => ignored.push(h.clone()),
             }
         }
-        for header in options.columns.keys().filter(|h| !table.headers.contains(h)) {
+        for header in options.columns.keys().filter(|h| !headers.contains(h)) {
             errs.push(
                 format!("columns.{header}"),
                 ValidationReason::Invalid { detail: "is not a header of the file".into() },
@@ -356,7 +358,7 @@ impl Columns {
             errs.push("columns.name", ValidationReason::Required);
         }
         errs.into_result(())?;
-        Ok((Columns { index, headers: table.headers.clone() }, ignored))
+        Ok((Columns { index, headers: headers.to_vec() }, ignored))
     }
 
     fn cell<'a>(&self, cells: &'a [String], f: ImportField) -> Option<&'a str> {
@@ -519,166 +521,291 @@ impl Crm {
         mut progress: impl FnMut(ImportProgress),
     ) -> Result<ImportReport> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
-        let table = read_table(bytes, &options.limits)?;
-        let (cols, ignored_columns) = Columns::resolve(&table, options)?;
-        let total = table.rows.len() as u64;
+        // A first pass checks the file's shape and limits and counts its rows, holding none:
+        // a file that cannot be read whole fails before anything is written.
+        let (headers, total) = read_rows(bytes, &options.limits, &mut |_, _| Ok(()))?;
+        let (cols, ignored_columns) = Columns::resolve(&headers, options)?;
         let mut report = ImportReport { rows: total, ignored_columns, ..Default::default() };
 
         let digest_key = import_key(bytes, options)?;
         if let Some(done) = self.store.setting(&digest_key)? {
             let record: ImportRecord = decode(&done)?;
             let reason = format!("already imported by {} at {}", record.actor, record.at);
-            report.skipped = table
-                .rows
-                .iter()
-                .map(|(row, _)| SkippedRow { row: *row, existing: None, reason: reason.clone() })
-                .collect();
+            read_rows(bytes, &options.limits, &mut |row, _| {
+                report.skipped.push(SkippedRow { row, existing: None, reason: reason.clone() });
+                Ok(())
+            })?;
             progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
             return Ok(report);
         }
 
         let ctx = self.validation_context()?;
         let rules = self.load_match_rules()?;
-        let mut batch = ProfileIndex::default();
-        let mut cache = ProfileCache::default();
-        let checks_store = options.on_duplicate != DuplicatePolicy::Create;
-        let base = self.store.count_customers(&guanxi_core::CustomerFilter::default())?;
         // Duplicates outside the actor's read scope are named to no one (see MatchCandidate).
         let reader = self.reader(&allowed, actor);
-        let stored =
-            if checks_store && base > 0 && total * 10 >= base { Some(self.stored_profiles(&reader)?) } else { None };
-        let mut plans: Vec<(u64, Plan)> = Vec::new();
-        let mut touched: HashMap<CustomerId, u64> = HashMap::new();
-        for (n, (row, cells)) in table.rows.iter().enumerate() {
-            if n % 1000 == 0 && n > 0 {
-                progress(ImportProgress { phase: ImportPhase::Checking, done: n as u64, total });
-            }
-            let row = *row;
-            let input = match row_input(&cols, row, cells) {
-                Ok(i) => i,
-                Err(errors) => {
-                    report.rejected.extend(errors);
-                    continue;
+        let mut run = ImportRun {
+            crm: self,
+            actor,
+            allowed: &allowed,
+            options,
+            cols: &cols,
+            ctx: &ctx,
+            rules: &rules,
+            reader: &reader,
+            now: self.clock.now(),
+            report,
+            chunk: Vec::new(),
+            chunk_index: ProfileIndex::default(),
+            cache: ProfileCache::default(),
+            touched: HashMap::new(),
+            created_rows: HashMap::new(),
+            events: self.events.has_listeners().then(Vec::new),
+        };
+        // One write session: rows are checked and written a chunk at a time (memory holds
+        // one chunk, never the file), and all of it commits at the end or none of it does.
+        let mut rolled_back = false;
+        let outcome = self.store.write_session(&mut |tx| {
+            let mut done = 0u64;
+            read_rows(bytes, &options.limits, &mut |row, cells| {
+                if done % 1000 == 0 && done > 0 {
+                    progress(ImportProgress { phase: ImportPhase::Checking, done, total });
                 }
-            };
-            let by_code = match cols.cell(cells, ImportField::Code) {
-                None => None,
-                Some(code) => {
-                    let code = guanxi_core::normalize::fold_text(code).to_uppercase();
-                    match self.store.customer_by_code(&code)?.filter(|c| !c.is_deleted()) {
-                        Some(c) => Some(c),
-                        None => {
-                            report.rejected.push(RowError {
-                                row,
-                                column: cols.header(ImportField::Code),
-                                value: Some(code),
-                                reason: "is not the code of a customer".into(),
-                            });
-                            continue;
-                        }
+                done += 1;
+                run.row(tx, row, &cells)
+            })?;
+            run.flush(tx)?;
+            progress(ImportProgress { phase: ImportPhase::Checking, done: total, total });
+            if options.mode == ImportMode::AllOrNothing && !run.report.rejected.is_empty() {
+                rolled_back = true;
+                return Err(Error::InvalidState("a rejected row rolls the import back".into()));
+            }
+            run.finish(tx, total, &digest_key)
+        });
+        let ImportRun { mut report, events, now, .. } = run;
+        match outcome {
+            Err(_) if rolled_back => {
+                report.created.clear();
+                report.updated.clear();
+                report.linked.clear();
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        self.publish(actor, now, events.unwrap_or_default());
+        report.committed = true;
+        progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
+        Ok(report)
+    }
+}
+
+/// Rows checked per written chunk: what an import holds in memory at once.
+const CHUNK_ROWS: usize = 1_000;
+
+/// One import under way: the rows of the current chunk, what earlier chunks did, and the
+/// report.
+struct ImportRun<'a> {
+    crm: &'a Crm,
+    actor: &'a Actor,
+    allowed: &'a Allowed,
+    options: &'a ImportOptions,
+    cols: &'a Columns,
+    ctx: &'a guanxi_core::ValidationContext,
+    rules: &'a MatchRules,
+    reader: &'a Reader,
+    now: DateTime<Utc>,
+    report: ImportReport,
+    /// The checked rows of this chunk, not yet written.
+    chunk: Vec<(u64, Plan)>,
+    /// Their profiles, for duplicates within the chunk (earlier chunks are in the store).
+    chunk_index: ProfileIndex,
+    /// Neighbours' profiles, read once per chunk.
+    cache: ProfileCache,
+    /// Existing customers a row applies to, with that row.
+    touched: HashMap<CustomerId, u64>,
+    /// Customers this import created, with their row: a later row matching one is a
+    /// duplicate within the file, not of a stored customer.
+    created_rows: HashMap<CustomerId, u64>,
+    /// Events to publish after the commit; none are kept when nobody listens.
+    events: Option<Vec<DomainEvent>>,
+}
+
+impl ImportRun<'_> {
+    /// Checks one row: rejected, skipped, or planned into the chunk (written when full).
+    fn row(&mut self, tx: &dyn StoreView, row: u64, cells: &[String]) -> Result<()> {
+        let cols = self.cols;
+        let mut input = match row_input(cols, row, cells) {
+            Ok(i) => i,
+            Err(errors) => {
+                self.report.rejected.extend(errors);
+                return Ok(());
+            }
+        };
+        let by_code = match cols.cell(cells, ImportField::Code) {
+            None => None,
+            Some(code) => {
+                let code = guanxi_core::normalize::fold_text(code).to_uppercase();
+                match tx.customer_by_code(&code)?.filter(|c| !c.is_deleted()) {
+                    Some(c) => Some(c),
+                    None => {
+                        self.report.rejected.push(RowError {
+                            row,
+                            column: cols.header(ImportField::Code),
+                            value: Some(code),
+                            reason: "is not the code of a customer".into(),
+                        });
+                        return Ok(());
                     }
                 }
-            };
-            let mut input = input;
-            if input.name.is_empty() {
-                if let Some(c) = &by_code {
-                    input.name = c.name.clone();
-                }
             }
-            let valid = match input.validate(&ctx) {
-                Ok(v) => v,
-                Err(errs) => {
-                    report.rejected.extend(errs.iter().map(|e| {
-                        let field = field_of_path(&e.field);
-                        RowError {
-                            row,
-                            column: field.and_then(|f| cols.header(f)),
-                            value: field.and_then(|f| cols.cell(cells, f)).map(str::to_owned),
-                            reason: format!("{} {}", e.field, e.reason),
-                        }
-                    }));
-                    continue;
-                }
-            };
-            let profile = input_profile(&valid);
-            // A code names the customer outright; otherwise the rules decide.
-            let existing: Option<(Option<CustomerId>, String)> = match &by_code {
-                Some(c) if !reader.admits(c) => Some((None, format!("has the code of {WITHHELD}"))),
-                Some(c) => Some((Some(c.id), format!("has the code of {} {}", c.code, c.name))),
-                None if options.on_duplicate == DuplicatePolicy::Create => None,
-                None => match &stored {
-                    Some(index) => index.best(&profile, &rules).map(|(_, m, readable)| reader.show(m, readable)),
-                    None => self.best_candidate(&reader, &profile, &rules, &mut cache)?,
-                }
-                .map(|m| (m.id, describe(&m))),
-            };
-            let earlier = if checks_store { batch.best(&profile, &rules) } else { None };
-            if let Some((earlier, m, _)) = earlier {
-                report.skipped.push(SkippedRow {
+        };
+        if input.name.is_empty() {
+            if let Some(c) = &by_code {
+                input.name = c.name.clone();
+            }
+        }
+        let valid = match input.validate(self.ctx) {
+            Ok(v) => v,
+            Err(errs) => {
+                self.report.rejected.extend(errs.iter().map(|e| {
+                    let field = field_of_path(&e.field);
+                    RowError {
+                        row,
+                        column: field.and_then(|f| cols.header(f)),
+                        value: field.and_then(|f| cols.cell(cells, f)).map(str::to_owned),
+                        reason: format!("{} {}", e.field, e.reason),
+                    }
+                }));
+                return Ok(());
+            }
+        };
+        let policy = self.options.on_duplicate;
+        let mut profile = input_profile(&valid);
+        let stored = if policy == DuplicatePolicy::Create {
+            Vec::new()
+        } else {
+            let none = NotDuplicates::new();
+            self.crm.raw_candidates(tx, self.reader, &profile, self.rules, &none, &mut self.cache)?
+        };
+        // An earlier row of the file: one of this chunk, or one an earlier chunk created.
+        let earlier = if policy == DuplicatePolicy::Create {
+            None
+        } else {
+            self.chunk_index.best(&profile, self.rules).map(|(r, m, _)| (r, m)).or_else(|| {
+                stored.iter().find_map(|(m, _)| {
+                    let r = m.id.and_then(|id| self.created_rows.get(&id))?;
+                    Some((*r, m.clone()))
+                })
+            })
+        };
+        if let Some((earlier, m)) = earlier {
+            self.report.skipped.push(SkippedRow {
+                row,
+                existing: None,
+                reason: format!("same customer as row {earlier} ({})", describe(&m)),
+            });
+            return Ok(());
+        }
+        // A code names the customer outright; otherwise the rules decide.
+        let existing: Option<(Option<CustomerId>, String)> = match &by_code {
+            Some(c) if !self.reader.admits(c) => Some((None, format!("has the code of {WITHHELD}"))),
+            Some(c) => Some((Some(c.id), format!("has the code of {} {}", c.code, c.name))),
+            None => stored.into_iter().next().map(|(m, readable)| {
+                let m = self.reader.show(m, readable);
+                (m.id, describe(&m))
+            }),
+        };
+        let plan = match (existing, policy) {
+            (Some((id, why)), DuplicatePolicy::Skip) => {
+                self.report.skipped.push(SkippedRow { row, existing: id, reason: format!("duplicate: {why}") });
+                return Ok(());
+            }
+            // A customer the actor cannot read is neither updated nor linked to, and a
+            // second one is not created beside it.
+            (Some((None, why)), _) => {
+                self.report.skipped.push(SkippedRow {
                     row,
                     existing: None,
-                    reason: format!("same customer as row {earlier} ({})", describe(&m)),
+                    reason: format!("duplicate, not changed: {why}"),
                 });
-                continue;
+                return Ok(());
             }
-            let plan = match (existing, options.on_duplicate) {
-                (Some((id, why)), DuplicatePolicy::Skip) => {
-                    report.skipped.push(SkippedRow { row, existing: id, reason: format!("duplicate: {why}") });
-                    continue;
-                }
-                // A customer the actor cannot read is neither updated nor linked to, and a
-                // second one is not created beside it.
-                (Some((None, why)), _) => {
-                    report.skipped.push(SkippedRow {
+            (Some((Some(id), why)), policy) => {
+                if let Some(first) = self.touched.get(&id) {
+                    self.report.skipped.push(SkippedRow {
                         row,
-                        existing: None,
-                        reason: format!("duplicate, not changed: {why}"),
+                        existing: Some(id),
+                        reason: format!("row {first} already applies to the same customer ({why})"),
                     });
-                    continue;
+                    return Ok(());
                 }
-                (
-                    Some((Some(id), why)),
-                    policy @ (DuplicatePolicy::Update | DuplicatePolicy::Link | DuplicatePolicy::Create),
-                ) => {
-                    if let Some(first) = touched.get(&id) {
-                        report.skipped.push(SkippedRow {
-                            row,
-                            existing: Some(id),
-                            reason: format!("row {first} already applies to the same customer ({why})"),
-                        });
-                        continue;
-                    }
-                    touched.insert(id, row);
-                    Plan::Apply { existing: id, valid, overwrite: policy == DuplicatePolicy::Update }
-                }
-                (None, _) => Plan::Create(valid),
-            };
-            let mut profile = profile;
+                self.touched.insert(id, row);
+                Plan::Apply { existing: id, valid, overwrite: policy == DuplicatePolicy::Update }
+            }
+            (None, _) => Plan::Create(valid),
+        };
+        if policy != DuplicatePolicy::Create {
             profile.code = format!("row {row}");
-            batch.add(row, profile, true);
-            plans.push((row, plan));
+            self.chunk_index.add(row, profile, true);
         }
-        progress(ImportProgress { phase: ImportPhase::Checking, done: total, total });
-        if options.mode == ImportMode::AllOrNothing && !report.rejected.is_empty() {
-            return Ok(report);
+        self.chunk.push((row, plan));
+        if self.chunk.len() >= CHUNK_ROWS {
+            self.flush(tx)?;
         }
+        Ok(())
+    }
 
-        let now = self.clock.now();
+    /// Writes the chunk's rows into the session and starts the next chunk.
+    fn flush(&mut self, tx: &dyn StoreView) -> Result<()> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let (crm, actor, now) = (self.crm, self.actor, self.now);
         let mut changes = Changes::default();
         let mut events = Vec::new();
         let mut creates = Vec::new();
-        for (_, plan) in plans {
+        let mut create_rows = Vec::new();
+        for (row, plan) in std::mem::take(&mut self.chunk) {
             match plan {
-                Plan::Create(v) => creates.push(v),
+                Plan::Create(v) => {
+                    creates.push(v);
+                    create_rows.push(row);
+                }
                 Plan::Apply { existing, valid, overwrite } => {
-                    let c = self.stage_link(actor, existing, valid, overwrite, now, &mut changes, &mut events)?;
-                    if overwrite { report.updated.push(c) } else { report.linked.push(c) }
+                    let c = crm.stage_link(
+                        tx,
+                        actor,
+                        self.allowed,
+                        existing,
+                        valid,
+                        overwrite,
+                        now,
+                        &mut changes,
+                        &mut events,
+                    )?;
+                    if overwrite { self.report.updated.push(c) } else { self.report.linked.push(c) }
                 }
             }
         }
         let first_created = changes.customers.len();
-        self.stage_customers(actor, &allowed, now, creates, &mut changes, &mut events)?;
-        report.created = changes.customers[first_created..].iter().map(|w| w.record().id).collect();
+        crm.stage_customers(tx, actor, self.allowed, now, creates, &mut changes, &mut events)?;
+        for (w, row) in changes.customers[first_created..].iter().zip(create_rows) {
+            let id = w.record().id;
+            self.report.created.push(id);
+            self.created_rows.insert(id, row);
+        }
+        tx.apply(&changes)?;
+        if let Some(buffer) = &mut self.events {
+            buffer.extend(events);
+        }
+        self.chunk_index = ProfileIndex::default();
+        self.cache = ProfileCache::default();
+        Ok(())
+    }
+
+    /// Writes the import's trace (its digest, so a re-run writes nothing) and log entry.
+    fn finish(&mut self, tx: &dyn StoreView, total: u64, digest_key: &str) -> Result<()> {
+        let (actor, now, report) = (self.actor, self.now, &self.report);
         let record = ImportRecord {
             at: now,
             actor: actor.user_id().clone(),
@@ -686,12 +813,13 @@ impl Crm {
             updated: report.updated.len() as u64,
             linked: report.linked.len() as u64,
         };
-        changes.settings.push(setting_write(digest_key.clone(), None, &record)?);
+        let mut changes = Changes::default();
+        changes.settings.push(setting_write(digest_key.to_owned(), None, &record)?);
         changes.change_log.push(log(
             now,
             actor,
             EntityKind::Customer,
-            digest_key,
+            digest_key.to_owned(),
             None,
             ChangeAction::Create,
             vec![
@@ -703,21 +831,7 @@ impl Crm {
                 FieldChange::new("import.rejected", None, Some(report.rejected_rows().into())),
             ],
         ));
-        self.commit(actor, now, &changes, events)?;
-        report.committed = true;
-        progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
-        Ok(report)
-    }
-
-    /// The stored customer a profile most likely duplicates.
-    fn best_candidate(
-        &self,
-        reader: &Reader,
-        profile: &MatchProfile,
-        rules: &MatchRules,
-        cache: &mut ProfileCache,
-    ) -> Result<Option<MatchCandidate>> {
-        Ok(self.candidates_cached(reader, profile, rules, &NotDuplicates::new(), cache)?.into_iter().next())
+        tx.apply(&changes)
     }
 }
 
@@ -735,10 +849,9 @@ fn import_key(bytes: &[u8], options: &ImportOptions) -> Result<String> {
     Ok(format!("import.{hex}"))
 }
 
-/// Profiles indexed by their match keys, in memory: the rows of this file accepted so far (the
-/// store does not hold them yet), or, for a large import, every stored customer, read once so
-/// that rows are checked without a store lookup each. Keys shared by more than the scan's block
-/// cap are ignored, as the stores do.
+/// Profiles indexed by their match keys, in memory: the rows of the chunk being checked (the
+/// store does not hold them yet). Keys shared by more than the scan's block cap are ignored,
+/// as the stores do.
 #[derive(Default)]
 struct ProfileIndex {
     /// Each profile with its tag and whether the importing actor may read its customer.
@@ -778,17 +891,5 @@ impl ProfileIndex {
             self.by_key.entry(k).or_default().push(i);
         }
         self.profiles.push((tag, p, readable));
-    }
-}
-
-impl Crm {
-    /// Every live stored customer's profile, indexed (for imports as large as a tenth of the
-    /// base and more, where reading them all once is cheaper than a lookup per row).
-    fn stored_profiles(&self, reader: &Reader) -> Result<ProfileIndex> {
-        let mut index = ProfileIndex::default();
-        for (p, readable) in self.profiles_with(&guanxi_core::CustomerFilter::default(), |c| reader.admits(c))? {
-            index.add(0, p, readable);
-        }
-        Ok(index)
     }
 }

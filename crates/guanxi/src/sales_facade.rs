@@ -797,7 +797,7 @@ impl Crm {
                 input.source = lead.source.clone();
                 input.industry = lead.industry;
                 let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
-                self.stage_customers(actor, &create, now, vec![valid], &mut changes, &mut events)?;
+                self.stage_customers(self.view(), actor, &create, now, vec![valid], &mut changes, &mut events)?;
                 let cust = changes
                     .customers
                     .last()

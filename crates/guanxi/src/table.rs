@@ -30,13 +30,17 @@ impl FileFormat {
     }
 }
 
-/// A file read as text: the header row and the data rows with their spreadsheet row numbers
-/// (the header is row 1).
+/// A file read as text, whole: the header row and the data rows with their spreadsheet row
+/// numbers (the header is row 1). Imports never hold one; they stream ([`read_rows`]).
+#[cfg(test)]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Table {
     pub(crate) headers: Vec<String>,
     pub(crate) rows: Vec<(u64, Vec<String>)>,
 }
+
+/// A data row handler: the row's spreadsheet number and its cells.
+pub(crate) type OnRow<'a> = dyn FnMut(u64, Vec<String>) -> Result<()> + 'a;
 
 fn unreadable_workbook(e: impl std::fmt::Display) -> Error {
     bad_file(format!("is not a readable .xlsx workbook: {e}"))
@@ -118,16 +122,17 @@ fn too_large(field: &str, max: u64, unit: &str) -> Error {
     Error::invalid(field, ValidationReason::TooLarge { max, unit: unit.to_owned() })
 }
 
-/// Collects rows while enforcing the row, column and cell limits.
-struct TableBuilder<'a> {
+/// Hands rows on while enforcing the row, column and cell limits; keeps the header row.
+struct RowSink<'a, 'f> {
     limits: &'a ImportLimits,
-    table: Table,
-    first: bool,
+    headers: Option<Vec<String>>,
+    rows: u64,
+    on_row: &'a mut OnRow<'f>,
 }
 
-impl<'a> TableBuilder<'a> {
-    fn new(limits: &'a ImportLimits) -> Self {
-        TableBuilder { limits, table: Table::default(), first: true }
+impl<'a, 'f> RowSink<'a, 'f> {
+    fn new(limits: &'a ImportLimits, on_row: &'a mut OnRow<'f>) -> Self {
+        RowSink { limits, headers: None, rows: 0, on_row }
     }
 
     /// Checks one cell's text against the cell limit.
@@ -157,38 +162,52 @@ impl<'a> TableBuilder<'a> {
     }
 
     fn push(&mut self, row: u64, cells: Vec<String>) -> Result<()> {
-        if self.first {
-            self.table.headers = cells;
-            self.first = false;
+        if self.headers.is_none() {
+            self.headers = Some(cells);
         } else if cells.iter().any(|c| !c.is_empty()) {
-            if self.table.rows.len() as u64 >= self.limits.max_rows {
+            if self.rows >= self.limits.max_rows {
                 return Err(too_large("file.rows", self.limits.max_rows, "rows"));
             }
-            self.table.rows.push((row, cells));
+            self.rows += 1;
+            (self.on_row)(row, cells)?;
         }
         Ok(())
     }
 }
 
-/// Reads a file of either format into a table, within `limits`. Blank rows are left out
-/// (and counted by no one: they hold nothing to import).
-pub(crate) fn read_table(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
+/// Reads a file of either format row by row, within `limits`, handing each data row to
+/// `on_row` as it is read (only the row at hand is held), and returns the header row and how
+/// many data rows there were. Blank rows are left out (and counted by no one: they hold
+/// nothing to import). An error of `on_row` stops the reading and is returned.
+pub(crate) fn read_rows(bytes: &[u8], limits: &ImportLimits, on_row: &mut OnRow<'_>) -> Result<(Vec<String>, u64)> {
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(too_large("file.bytes", limits.max_file_bytes, "bytes"));
     }
-    let table = match FileFormat::detect(bytes) {
-        FileFormat::Xlsx => read_xlsx(bytes, limits)?,
-        _ => read_csv(&decode_text(bytes)?, limits)?,
+    let mut sink = RowSink::new(limits, on_row);
+    match FileFormat::detect(bytes) {
+        FileFormat::Xlsx => read_xlsx(bytes, &mut sink)?,
+        _ => read_csv(&decode_text(bytes)?, &mut sink)?,
     };
-    if table.headers.iter().all(|h| h.is_empty()) {
+    let headers = sink.headers.unwrap_or_default();
+    if headers.iter().all(|h| h.is_empty()) {
         return Err(Error::invalid("file", ValidationReason::Required));
     }
-    Ok(table)
+    Ok((headers, sink.rows))
 }
 
-fn read_csv(text: &str, limits: &ImportLimits) -> Result<Table> {
+/// The whole file as a table (for tests of the readers).
+#[cfg(test)]
+pub(crate) fn read_table(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
+    let mut rows = Vec::new();
+    let (headers, _) = read_rows(bytes, limits, &mut |row, cells| {
+        rows.push((row, cells));
+        Ok(())
+    })?;
+    Ok(Table { headers, rows })
+}
+
+fn read_csv(text: &str, out: &mut RowSink<'_, '_>) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
-    let mut out = TableBuilder::new(limits);
     // Row numbers are line numbers, counted here: the reader's own count knows only `\n`, so
     // a file with bare `\r` line ends (old Excel for Mac) would be "all on line 1".
     let (bytes, mut cursor, mut line) = (text.as_bytes(), 0usize, 1u64);
@@ -216,7 +235,7 @@ fn read_csv(text: &str, limits: &ImportLimits) -> Result<Table> {
         }
         out.push(row, record.iter().map(|c| c.trim().to_owned()).collect())?;
     }
-    Ok(out.table)
+    Ok(())
 }
 
 /// Inflates every part of the archive into nothing, counting: the parts calamine will read
@@ -241,13 +260,12 @@ fn check_inflated_size(bytes: &[u8], limits: &ImportLimits) -> Result<()> {
 
 /// Reads the first sheet as a stream of the cells present (never a grid sized by the sheet's
 /// declared dimension: two cells at A1 and XFD1048576 are two cells).
-fn read_xlsx(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
-    check_inflated_size(bytes, limits)?;
+fn read_xlsx(bytes: &[u8], out: &mut RowSink<'_, '_>) -> Result<()> {
+    check_inflated_size(bytes, out.limits)?;
     let mut book: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(unreadable_workbook)?;
     let sheet = book.sheet_names().first().cloned().ok_or_else(|| bad_file("has no worksheet"))?;
     let mut cells =
         book.worksheet_cells_reader(&sheet).map_err(|e| bad_file(format!("has an unreadable first worksheet: {e}")))?;
-    let mut out = TableBuilder::new(limits);
     // Cells arrive row by row; a row is complete when one of a later row arrives.
     // The header is the first row holding a cell; data rows keep their sheet row numbers.
     let mut current: Option<(u32, Vec<String>)> = None;
@@ -281,7 +299,7 @@ fn read_xlsx(bytes: &[u8], limits: &ImportLimits) -> Result<Table> {
     if let Some((row, values)) = current {
         out.push(u64::from(row) + 1, values)?;
     }
-    Ok(out.table)
+    Ok(())
 }
 
 /// A cell as the text a person typed: whole numbers without a decimal point (phone numbers

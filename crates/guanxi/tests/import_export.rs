@@ -285,8 +285,8 @@ proptest! {
 
 #[test]
 fn small_imports_into_a_large_base_find_the_same_duplicates() {
-    // A file under a tenth of the base is checked row by row through the store's match keys;
-    // a larger one against every stored profile read once. Both must reach the same verdicts.
+    // Every row is checked through the store's match keys, inside the import's write session:
+    // a file as large as the base and one far smaller must reach the same verdicts.
     let file = "客户名称,手机\n华为技术股份有限公司,\n某某,13812345678\n全新公司,13700000000\n";
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();

@@ -5,11 +5,14 @@
 //! and swapped in only if every write succeeded, so atomicity holds by construction.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 
-use super::{Changes, CrmStore, CustomerFilter, Page, PageRequest, Setting, TagWrite, Write};
+use super::{
+    AuditStore, Changes, CrmStore, CustomerFilter, CustomerStore, Page, PageRequest, SalesStore, ServiceStore, Setting,
+    StoreView, StoreWrite, TagWrite, Write,
+};
 use crate::access::AccessModel;
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
 use crate::contact::Contact;
@@ -73,7 +76,7 @@ fn check_write<T>(w: &Write<T>, stored: Option<u64>, entity: EntityKind, id: imp
 /// A store that keeps everything in memory; dropped with the handle.
 ///
 /// ```
-/// use guanxi_core::{CrmStore, MemoryStore};
+/// use guanxi_core::{prelude::*, MemoryStore};
 /// let store = MemoryStore::new();
 /// assert_eq!(store.reserve_sequence("C20240501", 3).unwrap(), 1);
 /// assert_eq!(store.reserve_sequence("C20240501", 1).unwrap(), 4);
@@ -81,6 +84,9 @@ fn check_write<T>(w: &Write<T>, stored: Option<u64>, entity: EntityKind, id: imp
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: RwLock<State>,
+    /// Held by every write (a batch, a sequence, a whole write session), so a session's
+    /// result is never swapped over a write made meanwhile; readers take only `state`.
+    writer: Mutex<()>,
 }
 
 impl MemoryStore {
@@ -95,6 +101,19 @@ impl MemoryStore {
 
     fn write(&self) -> Result<std::sync::RwLockWriteGuard<'_, State>> {
         self.state.write().map_err(|_| StorageError::msg("memory store lock poisoned").into())
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, ()>> {
+        self.writer.lock().map_err(|_| StorageError::msg("memory store writer lock poisoned").into())
+    }
+
+    /// Applies `f` to a clone of the state and swaps the result in: atomic by construction.
+    fn update<R>(&self, f: impl FnOnce(&mut State) -> Result<R>) -> Result<R> {
+        let _writer = self.writer()?;
+        let mut next = self.read()?.clone();
+        let r = f(&mut next)?;
+        *self.write()? = next;
+        Ok(r)
     }
 }
 
@@ -381,22 +400,21 @@ impl State {
     }
 }
 
-impl CrmStore for MemoryStore {
+impl StoreWrite for MemoryStore {
     fn apply(&self, changes: &Changes) -> Result<()> {
-        let mut guard = self.write()?;
-        let mut next = guard.clone();
-        next.apply(changes)?;
-        *guard = next;
-        Ok(())
+        self.update(|state| state.apply(changes))
     }
 
     fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
-        let mut s = self.write()?;
-        let first = s.sequences.get(key).copied().unwrap_or(0) + 1;
-        s.sequences.insert(key.to_owned(), first + count.saturating_sub(1));
-        Ok(first)
+        self.update(|s| {
+            let first = s.sequences.get(key).copied().unwrap_or(0) + 1;
+            s.sequences.insert(key.to_owned(), first + count.saturating_sub(1));
+            Ok(first)
+        })
     }
+}
 
+impl CustomerStore for MemoryStore {
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
         Ok(self.read()?.customers.get(&id).cloned())
     }
@@ -493,10 +511,6 @@ impl CrmStore for MemoryStore {
         Ok(found.into_iter().collect())
     }
 
-    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
-        Ok(self.read()?.access.clone())
-    }
-
     fn tag(&self, name: &str) -> Result<Option<Tag>> {
         Ok(self.read()?.tags.get(name).cloned())
     }
@@ -525,16 +539,9 @@ impl CrmStore for MemoryStore {
         let s = self.read()?;
         Ok(s.custom_fields.values().filter(|d| d.entity == entity).cloned().collect())
     }
+}
 
-    fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
-        let s = self.read()?;
-        Ok(s.change_log.iter().filter(|e| query.matches(e)).take(query.limit.unwrap_or(usize::MAX)).cloned().collect())
-    }
-
-    fn setting(&self, key: &str) -> Result<Option<Setting>> {
-        Ok(self.read()?.settings.get(key).cloned())
-    }
-
+impl SalesStore for MemoryStore {
     fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>> {
         Ok(self.read()?.opportunities.get(&id).cloned())
     }
@@ -610,7 +617,9 @@ impl CrmStore for MemoryStore {
         out.sort_by_key(|t| (t.due_at, t.id));
         Ok(out)
     }
+}
 
+impl ServiceStore for MemoryStore {
     fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
         Ok(self.read()?.tickets.get(&id).cloned())
     }
@@ -661,5 +670,33 @@ impl CrmStore for MemoryStore {
         let s = self.read()?;
         let all: Vec<Article> = s.articles.values().cloned().collect();
         Ok(rank_articles(&all, query))
+    }
+}
+
+impl AuditStore for MemoryStore {
+    fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+        let s = self.read()?;
+        Ok(s.change_log.iter().filter(|e| query.matches(e)).take(query.limit.unwrap_or(usize::MAX)).cloned().collect())
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Setting>> {
+        Ok(self.read()?.settings.get(key).cloned())
+    }
+
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
+        Ok(self.read()?.access.clone())
+    }
+}
+
+impl CrmStore for MemoryStore {
+    fn write_session(&self, work: &mut dyn FnMut(&dyn StoreView) -> Result<()>) -> Result<()> {
+        let _writer = self.writer()?;
+        // The session writes to a store of its own over a clone (structurally shared, so
+        // cheap) and readers go on reading the state before it until the swap.
+        let session = MemoryStore { state: RwLock::new(self.read()?.clone()), writer: Mutex::new(()) };
+        work(&session)?;
+        let state = session.state.into_inner().map_err(|_| StorageError::msg("memory store lock poisoned"))?;
+        *self.write()? = state;
+        Ok(())
     }
 }

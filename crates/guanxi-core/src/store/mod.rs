@@ -117,7 +117,7 @@ pub struct Setting {
 /// update leaves links alone (they change only through `tag_links`).
 ///
 /// ```
-/// use guanxi_core::{Changes, MemoryStore, CrmStore};
+/// use guanxi_core::{prelude::*, Changes, MemoryStore};
 /// let store = MemoryStore::new();
 /// store.apply(&Changes::default()).unwrap(); // an empty batch is fine
 /// assert!(Changes::default().is_empty());
@@ -470,157 +470,221 @@ pub fn merge_timeline(interactions: Vec<Interaction>, changes: Vec<ChangeLogEntr
     out.into_iter().map(|(at, _, _, item)| TimelineEntry { at, item }).collect()
 }
 
-/// The storage contract. Implementations are `Send + Sync` and internally synchronized;
-/// [`apply`](CrmStore::apply) is atomic.
-pub trait CrmStore: Send + Sync + fmt::Debug {
-    /// Applies a batch atomically: on any error nothing of it is visible.
-    fn apply(&self, changes: &Changes) -> Result<()>;
+/// Defines a read trait, and implements it for every [`ReadThrough`] store by running each
+/// method on the view the store lends: one list of methods, no delegation written by hand.
+macro_rules! read_trait {
+    ($(#[$meta:meta])* pub trait $name:ident {
+        $($(#[$fmeta:meta])* fn $f:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*
+    }) => {
+        $(#[$meta])*
+        pub trait $name {
+            $($(#[$fmeta])* fn $f(&self $(, $arg: $ty)*) -> $ret;)*
+        }
 
-    /// Reserves `count` consecutive values of the named sequence and returns the first.
-    /// Sequences start at 1; values are never handed out twice.
-    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64>;
+        impl<S: ReadThrough> $name for S {
+            $(fn $f(&self $(, $arg: $ty)*) -> $ret {
+                self.read_through(|view| view.$f($($arg),*))
+            })*
+        }
+    };
+}
 
+/// A store that answers every read by running it on a view it lends (a pooled read
+/// connection, say): implementing this one method implements [`CustomerStore`],
+/// [`SalesStore`], [`ServiceStore`] and [`AuditStore`], each method delegated.
+///
+/// ```
+/// use guanxi_core::prelude::*;
+/// use guanxi_core::{MemoryStore, Result, store::{ReadThrough, StoreReads}};
+/// /// A store that reads through another one.
+/// struct Proxy(MemoryStore);
+/// impl ReadThrough for Proxy {
+///     fn read_through<R>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R>) -> Result<R> {
+///         read(&self.0)
+///     }
+/// }
+/// assert_eq!(Proxy(MemoryStore::new()).tags().unwrap(), vec![]);
+/// ```
+pub trait ReadThrough {
+    /// Runs `read` on a view of the store.
+    fn read_through<R>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R>) -> Result<R>;
+}
+
+read_trait! {
+/// Reads of customers and what hangs off them: contacts, tags, interactions, custom field
+/// definitions and the duplicate-matching index.
+pub trait CustomerStore {
     /// A customer by id (soft-deleted ones included).
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;
-
     /// A customer by code (soft-deleted ones included).
     fn customer_by_code(&self, code: &str) -> Result<Option<Customer>>;
-
     /// One page of the customers matching `filter`, ordered by id.
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>>;
-
     /// How many customers match `filter`.
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64>;
-
     /// A contact by id (removed ones included).
     fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
-
     /// The live contacts of a customer, primary first, then by id.
     fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>>;
-
     /// The live contacts with this phone number, by id (an exact match, for duplicate checks;
     /// encrypted stores answer it from a keyed blind index).
     fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>>;
-
     /// The live contacts with this resident identity number, by id (exact match, through the
     /// blind index when encrypted).
     fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>>;
-
     /// The live customers whose stored match keys share at least one of `keys` (names with
     /// names, contacts with contacts; see [`crate::dedup::match_keys`]), by id. A key shared
     /// by more than `max_block` live customers is ignored (it says nothing about any pair).
     /// The keys of a customer are those of its name and of its live contacts.
     fn customers_by_match_keys(&self, keys: &crate::dedup::MatchKeys, max_block: usize) -> Result<Vec<CustomerId>>;
-
-    /// The stored access model, if one was ever written.
-    fn access_model(&self) -> Result<Option<Arc<AccessModel>>>;
-
     /// A tag by name.
     fn tag(&self, name: &str) -> Result<Option<Tag>>;
-
     /// Every tag, by group then name (ungrouped first).
     fn tags(&self) -> Result<Vec<Tag>>;
-
     /// The interactions of a customer, oldest first (by time, then id).
     fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>>;
-
     /// The custom field definitions of an entity, by key.
     fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>>;
+}
+}
 
-    /// Change-log entries matching the query, in `seq` order.
-    fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>>;
-
-    /// A configuration document by key.
-    fn setting(&self, key: &str) -> Result<Option<Setting>>;
-
+read_trait! {
+/// Reads of the sales aggregate: opportunities and their stage history, leads, tasks, and the
+/// grouped facts of the sales report.
+pub trait SalesStore {
     /// An opportunity by id.
     fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>>;
-
     /// An opportunity by code.
     fn opportunity_by_code(&self, code: &str) -> Result<Option<Opportunity>>;
-
     /// One page of the opportunities matching `filter`, ordered by id.
     fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>>;
-
     /// How many opportunities match `filter`.
     fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64>;
-
     /// The currencies of the opportunities matching `filter`, sorted.
     fn opportunity_currencies(&self, filter: &OpportunityFilter) -> Result<Vec<String>>;
-
     /// An opportunity's stage history, oldest first.
     fn stage_history(&self, id: OpportunityId) -> Result<Vec<StageHistoryEntry>>;
-
     /// The grouped facts a sales report is computed from, for the opportunities of `query`
     /// in `currency`: equal to [`SalesFacts::from_records`] over the same records.
     fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts>;
-
     /// A lead by id.
     fn lead(&self, id: LeadId) -> Result<Option<Lead>>;
-
     /// One page of the leads matching `filter`, ordered by id.
     fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>>;
-
     /// How many leads match `filter`.
     fn count_leads(&self, filter: &LeadFilter) -> Result<u64>;
-
     /// A task by id.
     fn task(&self, id: TaskId) -> Result<Option<Task>>;
-
     /// The tasks matching `filter`, by due instant then id.
     fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>>;
+}
+}
 
+read_trait! {
+/// Reads of the service aggregate: tickets, their entries and SLA clocks, and the knowledge base.
+pub trait ServiceStore {
     /// A ticket by id.
     fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;
-
     /// A ticket by code.
     fn ticket_by_code(&self, code: &str) -> Result<Option<Ticket>>;
-
     /// One page of the tickets matching `filter`, ordered by id.
     fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>>;
-
     /// How many tickets match `filter`.
     fn count_tickets(&self, filter: &TicketFilter) -> Result<u64>;
-
     /// Open tickets per user, for the users given (in their order; 0 for a user with none).
     fn open_ticket_loads(&self, users: &[UserId]) -> Result<Vec<u64>>;
-
     /// The SLA clock fields of the tickets matching `filter`, in no particular order: what
     /// SLA evaluation reads, without the rest of each record.
     fn sla_clocks(&self, filter: &TicketFilter) -> Result<Vec<SlaClock>>;
-
     /// A ticket's entries, oldest first.
     fn ticket_entries(&self, id: TicketId) -> Result<Vec<TicketEntry>>;
-
     /// An article by id.
     fn article(&self, id: ArticleId) -> Result<Option<Article>>;
-
     /// Ranked search: equal to [`crate::service::rank_articles`] over every stored article
     /// (same hits; scores equal up to floating-point summation order).
     fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>>;
+}
+}
+
+read_trait! {
+/// Reads of the change log, configuration documents and the access model.
+pub trait AuditStore {
+    /// Change-log entries matching the query, in `seq` order.
+    fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>>;
+    /// A configuration document by key.
+    fn setting(&self, key: &str) -> Result<Option<Setting>>;
+    /// The stored access model, if one was ever written.
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>>;
+}
+}
+
+/// The one way data changes: an atomic batch. Sequences are reserved here too (they are
+/// writes, and inside a [write session](CrmStore::write_session) they belong to it).
+pub trait StoreWrite {
+    /// Applies a batch atomically: on any error nothing of it is visible.
+    fn apply(&self, changes: &Changes) -> Result<()>;
+    /// Reserves `count` consecutive values of the named sequence and returns the first.
+    /// Sequences start at 1; values are never handed out twice.
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64>;
+}
+
+/// Every read trait joined (what [`ReadThrough::read_through`] lends).
+pub trait StoreReads: CustomerStore + SalesStore + ServiceStore + AuditStore {}
+
+impl<T: CustomerStore + SalesStore + ServiceStore + AuditStore + ?Sized> StoreReads for T {}
+
+/// Everything a store can be asked inside one transaction: every read, and writes. A
+/// [`CrmStore`] is one; so is the transaction a [`CrmStore::write_session`] hands out, whose
+/// reads see the session's own uncommitted writes.
+pub trait StoreView: StoreReads + StoreWrite {
+    /// Everything that happened to a customer, oldest first.
+    fn timeline(&self, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
+        let changes = self.change_log(&ChangeLogQuery { customer_id: Some(customer), ..Default::default() })?;
+        Ok(merge_timeline(self.interactions_of(customer)?, changes))
+    }
+}
+
+impl<T: StoreReads + StoreWrite + ?Sized> StoreView for T {}
+
+/// The storage contract: the per-aggregate traits ([`CustomerStore`], [`SalesStore`],
+/// [`ServiceStore`], [`AuditStore`], [`StoreWrite`]) joined, plus what only a whole store
+/// does (write sessions, backup, key rotation). Implementations are `Send + Sync` and
+/// internally synchronized; [`apply`](StoreWrite::apply) is atomic. A module added later
+/// brings its own read trait and joins it here.
+pub trait CrmStore: StoreView + Send + Sync + fmt::Debug {
+    /// Runs `work` inside ONE write transaction: each `apply` it makes through the view is
+    /// atomic on its own (a failed one leaves the session as it was), every read sees the
+    /// session's writes so far, and nothing is visible to others until `work` returns `Ok`,
+    /// when all of it commits at once; an `Err` rolls all of it back. Other writers wait for
+    /// the session; readers do not (they see the state before it). What a bulk import uses
+    /// to write a file in bounded chunks yet all or nothing.
+    ///
+    /// ```
+    /// use guanxi_core::{prelude::*, MemoryStore};
+    /// let store = MemoryStore::new();
+    /// let r = store.write_session(&mut |tx| {
+    ///     tx.reserve_sequence("n", 1)?;
+    ///     Err(guanxi_core::Error::InvalidState("changed my mind".into()))
+    /// });
+    /// assert!(r.is_err());
+    /// assert_eq!(store.reserve_sequence("n", 1).unwrap(), 1); // rolled back
+    /// ```
+    fn write_session(&self, work: &mut dyn FnMut(&dyn StoreView) -> Result<()>) -> Result<()>;
 
     /// Writes a consistent snapshot of the whole store to a new file at `dest`, while other
     /// writers may go on writing. Stores with no file format refuse with [`Error::InvalidState`].
     fn backup_to(&self, dest: &std::path::Path) -> Result<()> {
         Err(Error::InvalidState(format!("this store cannot be backed up to a file ({})", dest.display())))
     }
-
     /// Re-encrypts the store's sensitive fields under a new 32-byte key (see the SQLite
     /// backend). Stores that keep nothing at rest refuse with [`Error::InvalidState`].
     fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
         let _ = new_key;
         Err(Error::InvalidState("this store does not encrypt fields at rest".into()))
     }
-
     /// A short fingerprint of the field key in use, if fields are encrypted with a known key.
     fn field_key_fingerprint(&self) -> Result<Option<String>> {
         Ok(None)
-    }
-
-    /// Everything that happened to a customer, oldest first.
-    fn timeline(&self, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
-        let changes = self.change_log(&ChangeLogQuery { customer_id: Some(customer), ..Default::default() })?;
-        Ok(merge_timeline(self.interactions_of(customer)?, changes))
     }
 }
 
