@@ -122,8 +122,13 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(copy.intact && copy.entries == 3UL) { "backup $copy" }
             assertThrows<CrmException.InvalidState> { crm.backup(dir.resolve("backup.db").toString()) }
         }
+        val backupBytes = Files.readAllBytes(dir.resolve("backup.db"))
         val restored = restoreBackup(dir.resolve("backup.db").toString(), dir.resolve("restored.db").toString())
         check(restored.intact) { "restored $restored" }
+        // Reading and restoring a backup leaves its bytes as they were and no file beside it.
+        check(Files.readAllBytes(dir.resolve("backup.db")).contentEquals(backupBytes)) { "backup bytes changed" }
+        val beside = Files.list(dir).map { it.fileName.toString() }.filter { it.startsWith("backup") || it.startsWith("restored") }.sorted().toList()
+        check(beside == listOf("backup.db", "restored.db")) { "files $beside" }
         Crm.open(dir.resolve("restored.db").toString(), "bob").use { again ->
             check(again.countCustomers(CustomerFilter()) == 1UL) { "restored rows" }
             check(again.verifyAudit().intact) { "restored chain" }

@@ -34,8 +34,15 @@ def test_backup_and_restore(tmp_path: Path) -> None:
         assert check.intact and check.entries == 2  # the create and the backup itself
         with pytest.raises(guanxi.InvalidStateError):
             crm.backup(tmp_path / "backup.db")  # never overwrites
+    backup_bytes = (tmp_path / "backup.db").read_bytes()
     restored = guanxi.Crm.restore(tmp_path / "backup.db", tmp_path / "restored.db")
     assert restored == check
+    # Reading and restoring a backup leaves its bytes as they were and no file beside it.
+    assert (tmp_path / "backup.db").read_bytes() == backup_bytes
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("backup", "restored"))) == [
+        "backup.db",
+        "restored.db",
+    ]
     with guanxi.Crm.open(tmp_path / "restored.db", user="bob") as again:
         assert again.customers.get(c.id).tags == ["VIP"]
         assert again.change_log()[-1].action == "export"

@@ -1375,6 +1375,10 @@ impl CrmStore for SqliteStore {
         dst.execute_batch("PRAGMA journal_mode = DELETE").map_err(sql_err)
     }
 
+    fn open_backup(&self, path: &Path) -> Result<Box<dyn CrmStore>> {
+        Ok(Box::new(SqliteStore::open_read_only(path)?))
+    }
+
     fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
         self.rotate_key(&FieldKey::from_bytes(new_key)?)
     }

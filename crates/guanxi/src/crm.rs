@@ -1298,7 +1298,7 @@ impl Crm {
             self.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
             return Err(e);
         }
-        verify_store(&SqliteStore::open_read_only(dest)?)
+        verify_store(&*self.store.open_backup(dest)?)
     }
 
     /// Restores a backup into `into` (created or overwritten; close every handle on it first),

@@ -24,6 +24,20 @@ const NOT_DUPLICATES: &str = "dedup.not_duplicates";
 #[derive(Debug, Default)]
 pub(crate) struct ProfileCache(std::collections::HashMap<CustomerId, Option<(MatchProfile, bool)>>);
 
+impl ProfileCache {
+    /// Forgets a customer whose profile a write changed.
+    pub(crate) fn forget(&mut self, id: CustomerId) {
+        self.0.remove(&id);
+    }
+
+    /// Keeps the cache under `max` profiles (emptied when past it: bounded, and simple).
+    pub(crate) fn bound(&mut self, max: usize) {
+        if self.0.len() > max {
+            self.0.clear();
+        }
+    }
+}
+
 /// Who duplicate candidates are shown to: the reader's permission to read customers (none,
 /// without one). Every candidate passes through [`Reader::show`].
 #[derive(Debug)]

@@ -602,6 +602,10 @@ impl Crm {
 /// Rows checked per written chunk: what an import holds in memory at once.
 const CHUNK_ROWS: usize = 1_000;
 
+/// Neighbour profiles an import keeps between chunks (a few hundred bytes each): the bound of
+/// its duplicate-check cache, whatever the file's size.
+const CACHED_PROFILES: usize = 20_000;
+
 /// One import under way: the rows of the current chunk, what earlier chunks did, and the
 /// report.
 struct ImportRun<'a> {
@@ -619,7 +623,8 @@ struct ImportRun<'a> {
     chunk: Vec<(u64, Plan)>,
     /// Their profiles, for duplicates within the chunk (earlier chunks are in the store).
     chunk_index: ProfileIndex,
-    /// Neighbours' profiles, read once per chunk.
+    /// Neighbours' profiles, read once while they stay under [`CACHED_PROFILES`] (those a
+    /// chunk changes are forgotten when it is written).
     cache: ProfileCache,
     /// Existing customers a row applies to, with that row.
     touched: HashMap<CustomerId, u64>,
@@ -772,6 +777,7 @@ impl ImportRun<'_> {
                     create_rows.push(row);
                 }
                 Plan::Apply { existing, valid, overwrite } => {
+                    self.cache.forget(existing);
                     let c = crm.stage_link(
                         tx,
                         actor,
@@ -799,7 +805,7 @@ impl ImportRun<'_> {
             buffer.extend(events);
         }
         self.chunk_index = ProfileIndex::default();
-        self.cache = ProfileCache::default();
+        self.cache.bound(CACHED_PROFILES);
         Ok(())
     }
 

@@ -149,11 +149,17 @@ final class CrmTests: XCTestCase {
         let copy = try crm.backup(path: dir.appendingPathComponent("backup.db").path)
         XCTAssertTrue(copy.intact)
         XCTAssertEqual(copy.entries, 3)
+        let backupBytes = try Data(contentsOf: dir.appendingPathComponent("backup.db"))
         let restored = try restoreBackup(
             backup: dir.appendingPathComponent("backup.db").path,
             into: dir.appendingPathComponent("restored.db").path
         )
         XCTAssertTrue(restored.intact)
+        // Reading and restoring a backup leaves its bytes as they were and no file beside it.
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("backup.db")), backupBytes)
+        let beside = try FileManager.default.contentsOfDirectory(atPath: dir.path)
+            .filter { $0.hasPrefix("backup") || $0.hasPrefix("restored") }.sorted()
+        XCTAssertEqual(beside, ["backup.db", "restored.db"])
         let again = try Crm.open(path: dir.appendingPathComponent("restored.db").path, user: "bob")
         XCTAssertEqual(try again.countCustomers(filter: CustomerFilter()), 1)
         XCTAssertTrue(try again.verifyAudit().intact)

@@ -676,6 +676,13 @@ pub trait CrmStore: StoreView + Send + Sync + fmt::Debug {
     fn backup_to(&self, dest: &std::path::Path) -> Result<()> {
         Err(Error::InvalidState(format!("this store cannot be backed up to a file ({})", dest.display())))
     }
+
+    /// Opens a backup this store made with [`CrmStore::backup_to`] for reading, without
+    /// changing it (to verify its audit chain, say). Stores with no file format refuse with
+    /// [`Error::InvalidState`].
+    fn open_backup(&self, path: &std::path::Path) -> Result<Box<dyn CrmStore>> {
+        Err(Error::InvalidState(format!("this store has no backup files ({})", path.display())))
+    }
     /// Re-encrypts the store's sensitive fields under a new 32-byte key (see the SQLite
     /// backend). Stores that keep nothing at rest refuse with [`Error::InvalidState`].
     fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
