@@ -4,7 +4,6 @@
 //! which sorts lexicographically and round-trips exactly; enums by their stable names; nested
 //! values (custom fields, phones, attachments, field changes) as JSON.
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -15,9 +14,9 @@ use serde::de::DeserializeOwned;
 
 use crate::crypto::Cipher;
 use guanxi_core::{
-    ChangeAction, ChangeLogEntry, Contact, ContactId, CustomFieldDef, CustomValue, Customer, CustomerKind,
-    DecisionRole, EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, Region,
-    SizeBand, Tag, UserId,
+    ChangeAction, ChangeLogEntry, Contact, ContactId, CustomFieldDef, Customer, CustomerKind, DecisionRole,
+    EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, Region, SizeBand, Tag,
+    UserId,
 };
 
 /// A row that does not decode into its record.
@@ -36,9 +35,7 @@ fn corrupt(idx: usize, what: impl std::fmt::Display) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, Box::new(CorruptValue(what.to_string())))
 }
 
-pub(crate) fn ts(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
+pub(crate) use guanxi_sql::ts;
 
 fn parse_ts(idx: usize, s: &str) -> rusqlite::Result<DateTime<Utc>> {
     if let Some(t) = parse_stored_ts(s) {
@@ -83,17 +80,7 @@ fn parse_json<T: DeserializeOwned + Default>(idx: usize, s: &str) -> rusqlite::R
     serde_json::from_str(s).map_err(|e| corrupt(idx, e))
 }
 
-/// Custom values as stored: decimals normalized so equality filters compare canonical text.
-pub(crate) fn custom_json(custom: &BTreeMap<String, CustomValue>) -> String {
-    let canonical: BTreeMap<&String, CustomValue> = custom
-        .iter()
-        .map(|(k, v)| match v {
-            CustomValue::Decimal(d) => (k, CustomValue::Decimal(d.normalize())),
-            other => (k, other.clone()),
-        })
-        .collect();
-    json(&canonical)
-}
+pub(crate) use guanxi_sql::custom_json;
 
 /// Decodes a stored vocabulary name (exact match: stored names are canonical).
 pub(crate) trait StoredName: Sized {

@@ -1054,7 +1054,7 @@ impl CustomerStore for View<'_> {
             format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let mut rows: Vec<Customer> = stmt
-            .query_map(rusqlite::params_from_iter(&q.params), customer_from_row)
+            .query_map(rusqlite::params_from_iter(query::values(&q.params)), customer_from_row)
             .map_err(sql_err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sql_err)?;
@@ -1067,7 +1067,7 @@ impl CustomerStore for View<'_> {
         let n: i64 = self
             .prepare_cached(&q.select("count(*)"))
             .map_err(sql_err)?
-            .query_row(rusqlite::params_from_iter(&q.params), |r| r.get(0))
+            .query_row(rusqlite::params_from_iter(query::values(&q.params)), |r| r.get(0))
             .map_err(sql_err)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
@@ -1256,7 +1256,7 @@ impl AuditStore for View<'_> {
         let limit = q.limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let sql = format!("SELECT {LOG_COLUMNS} FROM change_log WHERE {where_sql} ORDER BY seq LIMIT {limit}");
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(params), log_from_row).map_err(sql_err)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(query::values(&params)), log_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 
@@ -1318,7 +1318,7 @@ fn reserve(conn: &Connection, key: &str, count: u64) -> Result<u64> {
 }
 
 impl guanxi_core::ReadThrough for SqliteStore {
-    fn read_through<R>(&self, read: impl FnOnce(&dyn guanxi_core::StoreReads) -> Result<R>) -> Result<R> {
+    fn read_through<R: Send>(&self, read: impl FnOnce(&dyn guanxi_core::StoreReads) -> Result<R> + Send) -> Result<R> {
         self.read(|view| read(view))
     }
 }

@@ -499,7 +499,7 @@ macro_rules! read_trait {
 /// /// A store that reads through another one.
 /// struct Proxy(MemoryStore);
 /// impl ReadThrough for Proxy {
-///     fn read_through<R>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R>) -> Result<R> {
+///     fn read_through<R: Send>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R> + Send) -> Result<R> {
 ///         read(&self.0)
 ///     }
 /// }
@@ -507,7 +507,7 @@ macro_rules! read_trait {
 /// ```
 pub trait ReadThrough {
     /// Runs `read` on a view of the store.
-    fn read_through<R>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R>) -> Result<R>;
+    fn read_through<R: Send>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R> + Send) -> Result<R>;
 }
 
 read_trait! {

@@ -1,0 +1,916 @@
+//! # guanxi-postgres
+//!
+//! guanxi on PostgreSQL 15+ — **work in progress** (issue 16): the customer aggregate
+//! (customers, contacts, tags, interactions, custom fields, match keys), configuration
+//! documents, the access model, sequences and the hash-chained audit log are stored, read and
+//! written here, on the same contract and through the same shared SQL (`guanxi-sql`) as SQLite,
+//! and pass the same conformance cases. The sales and service aggregates, field encryption and
+//! backup are not stored here yet: their writes and reads are refused with
+//! [`Error::InvalidState`] naming what is missing, never silently dropped.
+//!
+//! The client is the synchronous `postgres` crate, which runs a runtime of its own: calls made
+//! from a thread inside another tokio runtime are moved to a short-lived thread of their own
+//! (that runtime would panic otherwise). Connections are pooled; each batch is one transaction,
+//! retried a bounded number of times on a serialization failure or a deadlock (SQLSTATE 40001,
+//! 40P01), so SERIALIZABLE engines speaking the protocol (CockroachDB, YugabyteDB) work too. The
+//! change log stays gap-free and in commit order under concurrent writers: every writer locks
+//! the one chain-head row (`FOR UPDATE`) before it chains its entries. No triggers and no
+//! advisory locks are used (CockroachDB has neither).
+//!
+//! ```no_run
+//! use guanxi_core::prelude::*;
+//! use guanxi_postgres::PgStore;
+//! let store = PgStore::connect("host=/run/postgresql user=guanxi dbname=crm").unwrap();
+//! assert_eq!(store.count_customers(&guanxi_core::CustomerFilter::default()).unwrap(), 0);
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod schema;
+
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+use postgres::types::ToSql;
+use postgres::{Client, NoTls, Row};
+
+use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
+use guanxi_core::sales::{
+    Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
+    TaskFilter,
+};
+use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
+use guanxi_core::{
+    AccessModel, ArticleId, AuditStore, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore,
+    CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerStore, EntityKind, Error, IdNumber, Interaction,
+    LeadId, OpportunityId, Page, PageRequest, Phone, Result, SalesStore, ServiceStore, Setting, StorageError,
+    StoreView, StoreWrite, Tag, TagWrite, TaskId, TicketId, UserId, Write,
+};
+use guanxi_sql::{Dialect, SqlValue, custom_json, ts};
+
+const ACCESS_MODEL: &str = "access_model";
+
+/// How often a batch is tried when the server reports a serialization failure or a deadlock.
+const ATTEMPTS: u32 = 5;
+
+/// Options for connecting.
+///
+/// ```
+/// let o = guanxi_postgres::PgOptions::default();
+/// assert_eq!((o.schema.as_str(), o.pool_size), ("guanxi", 4));
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// The schema (namespace) guanxi's tables live in; created if missing.
+    pub schema: String,
+    /// Idle connections kept open (more are opened while more threads work).
+    pub pool_size: usize,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions { schema: "guanxi".into(), pool_size: 4 }
+    }
+}
+
+/// A guanxi store in a PostgreSQL database. `Send + Sync`: one handle serves every thread.
+pub struct PgStore {
+    params: String,
+    options: PgOptions,
+    idle: Mutex<Vec<Client>>,
+    /// Fails the first attempt of each batch with a serialization failure (tests of the retry).
+    inject_serialization_failure: bool,
+    /// Transactions run again after a serialization failure or a deadlock.
+    retries: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").field("schema", &self.options.schema).finish_non_exhaustive()
+    }
+}
+
+pub(crate) fn pg_err(e: postgres::Error) -> Error {
+    Error::Storage(StorageError::with_source(format!("postgres: {e}"), e))
+}
+
+/// Whether an error says "run the transaction again" (SQLSTATE 40001 or 40P01).
+fn retryable(e: &Error) -> bool {
+    let Error::Storage(s) = e else { return false };
+    let Some(source) = std::error::Error::source(s) else { return false };
+    source.downcast_ref::<postgres::Error>().and_then(|e| e.code()).is_some_and(|c| {
+        *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+fn injected_failure() -> Error {
+    Error::Storage(StorageError::msg("postgres: injected serialization failure (SQLSTATE 40001)"))
+}
+
+impl PgStore {
+    /// Connects with a libpq-style string (`host=… user=… dbname=…`) or a
+    /// `postgresql://` URL, creating or migrating guanxi's tables in the default schema.
+    pub fn connect(params: &str) -> Result<Self> {
+        Self::connect_with(params, PgOptions::default())
+    }
+
+    /// Connects with explicit options.
+    pub fn connect_with(params: &str, options: PgOptions) -> Result<Self> {
+        let store = PgStore {
+            params: params.to_owned(),
+            options,
+            idle: Mutex::new(Vec::new()),
+            inject_serialization_failure: false,
+            retries: Default::default(),
+        };
+        store.with_client(|c| schema::migrate(c, &store.options.schema))?;
+        Ok(store)
+    }
+
+    /// This store, failing the first attempt of every batch with a serialization failure, as
+    /// a SERIALIZABLE engine under contention would: for tests that the retry holds.
+    pub fn with_injected_serialization_failures(mut self) -> Self {
+        self.inject_serialization_failure = true;
+        self
+    }
+
+    /// How many transactions were run again after a serialization failure or a deadlock.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Drops guanxi's schema and everything in it (for throw-away test databases).
+    pub fn drop_schema(&self) -> Result<()> {
+        let schema = schema::quoted(&self.options.schema)?;
+        self.with_client(|c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).map_err(pg_err))
+    }
+
+    fn open(&self) -> Result<Client> {
+        let mut client = Client::connect(&self.params, NoTls).map_err(pg_err)?;
+        let schema = schema::quoted(&self.options.schema)?;
+        client.batch_execute(&format!("SET search_path TO {schema}")).map_err(pg_err)?;
+        Ok(client)
+    }
+
+    /// Runs `f` on a pooled connection. From inside a tokio runtime (where the client's own
+    /// runtime would panic) it runs on a thread of its own.
+    fn with_client<R: Send>(&self, f: impl FnOnce(&mut Client) -> Result<R> + Send) -> Result<R> {
+        let run = || {
+            let pooled = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?.pop();
+            let mut client = match pooled {
+                Some(c) if !c.is_closed() => c,
+                _ => self.open()?,
+            };
+            let out = f(&mut client);
+            let mut idle = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?;
+            if idle.len() < self.options.pool_size && !client.is_closed() {
+                idle.push(client);
+            }
+            out
+        };
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(run).join().unwrap_or_else(|_| Err(StorageError::msg("postgres call panicked").into()))
+            })
+        } else {
+            run()
+        }
+    }
+}
+
+/// One transaction (or one plain connection, for reads): what every read runs on, and what a
+/// write session hands out.
+struct View<'a> {
+    tx: RefCell<postgres::Transaction<'a>>,
+}
+
+type Params = Vec<Box<dyn ToSql + Sync>>;
+
+fn params(values: &[SqlValue]) -> Params {
+    values
+        .iter()
+        .map(|v| -> Box<dyn ToSql + Sync> {
+            match v {
+                SqlValue::Text(s) => Box::new(s.clone()),
+                SqlValue::Integer(n) => Box::new(*n),
+            }
+        })
+        .collect()
+}
+
+fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|e| StorageError::with_source(format!("stored {what} does not decode"), e).into())
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StorageError::with_source("record does not encode", e).into())
+}
+
+fn not_yet(what: &str) -> Error {
+    Error::InvalidState(format!("{what} are not stored on PostgreSQL yet (issue 16: work in progress)"))
+}
+
+fn is_unique_violation(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
+}
+
+fn is_foreign_key_violation(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+const CUSTOMER_SELECT: &str =
+    "SELECT c.doc, ARRAY(SELECT t.tag FROM customer_tags t WHERE t.customer_id = c.id ORDER BY t.tag)";
+
+fn customer_of(row: &Row) -> Result<Customer> {
+    let mut c: Customer = decode("customer", row.get::<_, &str>(0))?;
+    c.tags = row.get::<_, Vec<String>>(1).into_iter().collect();
+    Ok(c)
+}
+
+impl View<'_> {
+    fn query(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.tx.borrow_mut().query(sql, values).map_err(pg_err)
+    }
+
+    fn execute(&self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+        self.tx.borrow_mut().execute(sql, values).map_err(pg_err)
+    }
+
+    fn customers_where(&self, cond: &str, value: &str) -> Result<Option<Customer>> {
+        let rows = self.query(&format!("{CUSTOMER_SELECT} FROM customers c WHERE {cond} = $1"), &[&value])?;
+        rows.first().map(customer_of).transpose()
+    }
+
+    fn contacts_sql(&self, cond: &str, value: &str) -> Result<Vec<Contact>> {
+        let rows = self.query(&format!("SELECT c.doc FROM contacts c WHERE {cond}"), &[&value])?;
+        rows.iter().map(|r| decode("contact", r.get::<_, &str>(0))).collect()
+    }
+
+    /// A versioned write: inserts, or updates the row whose version is the expected one.
+    fn missed(&self, table: &str, entity: EntityKind, id: &str, expected: u64) -> Error {
+        match self.query(&format!("SELECT version FROM {table} WHERE id = $1"), &[&id]) {
+            Ok(rows) => match rows.first() {
+                Some(r) => Error::Conflict {
+                    entity,
+                    id: id.to_owned(),
+                    expected,
+                    actual: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+                },
+                None => Error::not_found(entity, id),
+            },
+            Err(e) => e,
+        }
+    }
+
+    fn replace_match_keys(&self, source: &str, customer: CustomerId, keys: Vec<u64>) -> Result<()> {
+        self.execute("DELETE FROM match_keys WHERE source = $1", &[&source])?;
+        let customer = customer.to_string();
+        let mut keys: Vec<i64> = keys.into_iter().map(|k| k as i64).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if !keys.is_empty() {
+            self.execute(
+                "INSERT INTO match_keys (key, customer_id, source) SELECT k, $2, $3 FROM unnest($1::bigint[]) k",
+                &[&keys, &customer, &source],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn index_contact(&self, c: &Contact) -> Result<()> {
+        let id = c.id.to_string();
+        self.execute("DELETE FROM contact_lookup WHERE contact_id = $1", &[&id])?;
+        let lookups =
+            c.phones.iter().map(|p| ("phone", p.as_str())).chain(c.id_number.iter().map(|n| ("id_number", n.as_str())));
+        for (kind, value) in lookups {
+            self.execute(
+                "INSERT INTO contact_lookup (kind, digest, contact_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&kind, &value, &id],
+            )?;
+        }
+        let keys = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
+        self.replace_match_keys(&id, c.customer_id, keys)
+    }
+
+    fn write_customer(&self, w: &Write<Customer>) -> Result<()> {
+        let c = w.record();
+        let region = c.region.as_ref();
+        let doc = encode(c)?;
+        let (id, version) = (c.id.to_string(), c.version as i64);
+        let values: [&(dyn ToSql + Sync); 15] = [
+            &id,
+            &c.code,
+            &c.name,
+            &c.kind.as_str(),
+            &c.status.as_str(),
+            &c.level.map(|l| l.as_str()),
+            &c.industry.map(|i| i.as_str()),
+            &c.size.map(|s| s.as_str()),
+            &c.owner.as_ref().map(|o| o.as_str()),
+            &c.department.as_ref().map(|d| d.as_str()),
+            &region.map(|r| r.province.as_str()),
+            &region.map(|r| r.city.as_str()).filter(|s| !s.is_empty()),
+            &region.map(|r| r.district.as_str()).filter(|s| !s.is_empty()),
+            &c.deleted_at.map(ts),
+            &version,
+        ];
+        let custom = custom_json(&c.custom);
+        let created_by = c.created_by.as_str();
+        let mut all: Vec<&(dyn ToSql + Sync)> = values.to_vec();
+        all.extend([&custom as &(dyn ToSql + Sync), &created_by, &doc]);
+        let on_unique = |e: postgres::Error| {
+            if is_unique_violation(&e) {
+                let on_code = e.as_db_error().and_then(|d| d.constraint()).is_some_and(|k| k.contains("code"));
+                let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", id.clone()) };
+                Error::Duplicate { entity: EntityKind::Customer, field: field.into(), value }
+            } else {
+                pg_err(e)
+            }
+        };
+        match w {
+            Write::Insert(_) => {
+                self.tx
+                    .borrow_mut()
+                    .execute(
+                        "INSERT INTO customers (id, code, name, kind, status, level, industry, size, owner, department, \
+                         province, city, district, deleted_at, version, custom, created_by, doc) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                        &all,
+                    )
+                    .map_err(on_unique)?;
+                for t in &c.tags {
+                    self.tx
+                        .borrow_mut()
+                        .execute("INSERT INTO customer_tags (customer_id, tag) VALUES ($1, $2)", &[&id, t])
+                        .map_err(|e| {
+                            if is_foreign_key_violation(&e) { Error::not_found(EntityKind::Tag, t) } else { pg_err(e) }
+                        })?;
+                }
+            }
+            Write::Update { expected_version, .. } => {
+                let expected = *expected_version as i64;
+                all.push(&expected);
+                let n = self
+                    .tx
+                    .borrow_mut()
+                    .execute(
+                        "UPDATE customers SET code = $2, name = $3, kind = $4, status = $5, level = $6, industry = $7, \
+                         size = $8, owner = $9, department = $10, province = $11, city = $12, district = $13, \
+                         deleted_at = $14, version = $15, custom = $16, created_by = $17, doc = $18 \
+                         WHERE id = $1 AND version = $19",
+                        &all,
+                    )
+                    .map_err(on_unique)?;
+                if n == 0 {
+                    return Err(self.missed("customers", EntityKind::Customer, &id, *expected_version));
+                }
+            }
+        }
+        self.replace_match_keys(&id, c.id, customer_match_keys(c.kind, &c.name))
+    }
+
+    fn write_contact(&self, w: &Write<Contact>) -> Result<()> {
+        let c = w.record();
+        let (id, customer, doc, version) = (c.id.to_string(), c.customer_id.to_string(), encode(c)?, c.version as i64);
+        let deleted = c.deleted_at.map(ts);
+        let on_error = |e: postgres::Error| {
+            if is_foreign_key_violation(&e) {
+                Error::not_found(EntityKind::Customer, c.customer_id)
+            } else if is_unique_violation(&e) {
+                Error::Duplicate { entity: EntityKind::Contact, field: "id".into(), value: id.clone() }
+            } else {
+                pg_err(e)
+            }
+        };
+        match w {
+            Write::Insert(_) => {
+                self.tx
+                    .borrow_mut()
+                    .execute(
+                        "INSERT INTO contacts (id, customer_id, is_primary, deleted_at, version, doc) VALUES ($1, $2, $3, $4, $5, $6)",
+                        &[&id, &customer, &c.primary, &deleted, &version, &doc],
+                    )
+                    .map_err(on_error)?;
+            }
+            Write::Update { expected_version, .. } => {
+                let expected = *expected_version as i64;
+                let n = self
+                    .tx
+                    .borrow_mut()
+                    .execute(
+                        "UPDATE contacts SET customer_id = $2, is_primary = $3, deleted_at = $4, version = $5, doc = $6 \
+                         WHERE id = $1 AND version = $7",
+                        &[&id, &customer, &c.primary, &deleted, &version, &doc, &expected],
+                    )
+                    .map_err(on_error)?;
+                if n == 0 {
+                    return Err(self.missed("contacts", EntityKind::Contact, &id, *expected_version));
+                }
+            }
+        }
+        self.index_contact(c)
+    }
+
+    fn require(&self, sql: &str, key: &str, entity: EntityKind) -> Result<()> {
+        if self.query(sql, &[&key])?.is_empty() { Err(Error::not_found(entity, key)) } else { Ok(()) }
+    }
+
+    /// Applies one batch inside the open transaction.
+    fn apply_batch(&self, changes: &Changes) -> Result<()> {
+        let unsupported = [
+            (!changes.opportunities.is_empty(), "opportunities"),
+            (!changes.stage_history.is_empty(), "stage histories"),
+            (!changes.leads.is_empty(), "leads"),
+            (!changes.tasks.is_empty(), "tasks"),
+            (!changes.tickets.is_empty(), "tickets"),
+            (!changes.ticket_entries.is_empty(), "ticket entries"),
+            (!changes.articles.is_empty(), "knowledge-base articles"),
+        ];
+        if let Some((_, what)) = unsupported.iter().find(|(present, _)| *present) {
+            return Err(not_yet(what));
+        }
+        for t in &changes.tags {
+            let (sql, tag) = match t {
+                TagWrite::Ensure(tag) => (
+                    "INSERT INTO tags (name, group_name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                    tag,
+                ),
+                TagWrite::Put(tag) => (
+                    "INSERT INTO tags (name, group_name, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (name) DO UPDATE SET group_name = excluded.group_name",
+                    tag,
+                ),
+            };
+            self.execute(sql, &[&tag.name, &tag.group, &tag.created_at.map(ts)])?;
+        }
+        for w in &changes.customers {
+            self.write_customer(w)?;
+        }
+        for w in &changes.contacts {
+            self.write_contact(w)?;
+        }
+        for link in &changes.tag_links {
+            self.require("SELECT 1 FROM tags WHERE name = $1", &link.tag, EntityKind::Tag)?;
+            let customer = link.customer.to_string();
+            self.require("SELECT 1 FROM customers WHERE id = $1", &customer, EntityKind::Customer)?;
+            let sql = if link.linked {
+                "INSERT INTO customer_tags (customer_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING"
+            } else {
+                "DELETE FROM customer_tags WHERE customer_id = $1 AND tag = $2"
+            };
+            self.execute(sql, &[&customer, &link.tag])?;
+        }
+        for i in &changes.interactions {
+            let (id, customer) = (i.id.to_string(), i.customer_id.to_string());
+            self.require("SELECT 1 FROM customers WHERE id = $1", &customer, EntityKind::Customer)?;
+            if let Some(c) = i.contact_id {
+                self.require("SELECT 1 FROM contacts WHERE id = $1", &c.to_string(), EntityKind::Contact)?;
+            }
+            self.tx
+                .borrow_mut()
+                .execute(
+                    "INSERT INTO interactions (id, customer_id, at, doc) VALUES ($1, $2, $3, $4)",
+                    &[&id, &customer, &ts(i.at), &encode(i)?],
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::Duplicate { entity: EntityKind::Interaction, field: "id".into(), value: id.clone() }
+                    } else {
+                        pg_err(e)
+                    }
+                })?;
+        }
+        for m in &changes.interaction_moves {
+            let (id, from, to) = (m.id.to_string(), m.from.to_string(), m.to.to_string());
+            self.require("SELECT 1 FROM customers WHERE id = $1", &to, EntityKind::Customer)?;
+            let rows = self.query("SELECT doc FROM interactions WHERE id = $1 AND customer_id = $2", &[&id, &from])?;
+            let Some(row) = rows.first() else { return Err(Error::not_found(EntityKind::Interaction, m.id)) };
+            let mut moved: Interaction = decode("interaction", row.get::<_, &str>(0))?;
+            moved.customer_id = m.to;
+            self.execute(
+                "UPDATE interactions SET customer_id = $2, doc = $3 WHERE id = $1",
+                &[&id, &to, &encode(&moved)?],
+            )?;
+        }
+        for d in &changes.custom_fields {
+            self.tx
+                .borrow_mut()
+                .execute(
+                    "INSERT INTO custom_fields (entity, key, doc) VALUES ($1, $2, $3)",
+                    &[&d.entity.as_str(), &d.key, &encode(d)?],
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        Error::Duplicate { entity: EntityKind::CustomField, field: "key".into(), value: d.key.clone() }
+                    } else {
+                        pg_err(e)
+                    }
+                })?;
+        }
+        if let Some(w) = &changes.access {
+            let model = Setting { key: ACCESS_MODEL.into(), value: encode(w.record())?, version: w.record().version };
+            let as_setting = match w {
+                Write::Insert(_) => Write::Insert(model),
+                Write::Update { expected_version, .. } => {
+                    Write::Update { record: model, expected_version: *expected_version }
+                }
+            };
+            self.write_setting(&as_setting, (EntityKind::Role, "access model", ""))?;
+        }
+        for w in &changes.settings {
+            self.write_setting(w, (EntityKind::Pipeline, "id", &w.record().key))?;
+        }
+        if !changes.change_log.is_empty() {
+            // The chain head is one row, locked: concurrent writers chain one after another.
+            let head = self.query("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE", &[])?;
+            let (seq, hash) =
+                head.first().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).unwrap_or((0, String::new()));
+            let mut entries = changes.change_log.clone();
+            let prev = (seq > 0).then(|| (u64::try_from(seq).unwrap_or(0), hash.as_str()));
+            guanxi_core::changelog::chain_entries(prev, entries.iter_mut())?;
+            for e in &entries {
+                let customer = e.customer_id.map(|c| c.to_string());
+                self.execute(
+                    "INSERT INTO change_log (seq, at, actor, entity_id, customer_id, doc) VALUES ($1, $2, $3, $4, $5, $6)",
+                    &[&(e.seq as i64), &ts(e.at), &e.actor.as_str(), &e.entity_id, &customer, &encode(e)?],
+                )?;
+            }
+            if let Some(last) = entries.last() {
+                self.execute(
+                    "UPDATE chain_head SET seq = $1, hash = $2 WHERE id = 1",
+                    &[&(last.seq as i64), &last.hash],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A versioned settings row; `(entity, field, value)` name it in a duplicate error as
+    /// SQLite does.
+    fn write_setting(&self, w: &Write<Setting>, (entity, field, value): (EntityKind, &str, &str)) -> Result<()> {
+        let s = w.record();
+        let id = if field == "id" { value } else { field };
+        let version = s.version as i64;
+        let n = match w {
+            Write::Insert(_) => self
+                .tx
+                .borrow_mut()
+                .execute(
+                    "INSERT INTO settings (key, value, version) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&s.key, &s.value, &version],
+                )
+                .map_err(pg_err)?,
+            Write::Update { expected_version, .. } => self.execute(
+                "UPDATE settings SET value = $2, version = $3 WHERE key = $1 AND version = $4",
+                &[&s.key, &s.value, &version, &(*expected_version as i64)],
+            )?,
+        };
+        if n == 1 {
+            return Ok(());
+        }
+        let stored = self.query("SELECT version FROM settings WHERE key = $1", &[&s.key])?;
+        Err(match (w, stored.first()) {
+            (Write::Insert(_), Some(_)) => Error::Duplicate { entity, field: field.into(), value: value.to_owned() },
+            (Write::Update { expected_version, .. }, Some(r)) => Error::Conflict {
+                entity,
+                id: id.to_owned(),
+                expected: *expected_version,
+                actual: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+            },
+            (_, None) => Error::not_found(entity, id),
+        })
+    }
+}
+
+/// Runs `f` in a transaction on `client`: committed when it returns `Ok`.
+fn in_transaction<R>(client: &mut Client, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
+    let tx = client.transaction().map_err(pg_err)?;
+    let view = View { tx: RefCell::new(tx) };
+    let out = f(&view)?;
+    view.tx.into_inner().commit().map_err(pg_err)?;
+    Ok(out)
+}
+
+impl StoreWrite for View<'_> {
+    fn apply(&self, changes: &Changes) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        // A savepoint per batch: a failed one leaves the session as it was before it.
+        self.tx.borrow_mut().batch_execute("SAVEPOINT batch").map_err(pg_err)?;
+        match self.apply_batch(changes) {
+            Ok(()) => self.tx.borrow_mut().batch_execute("RELEASE SAVEPOINT batch").map_err(pg_err),
+            Err(e) => {
+                self.tx
+                    .borrow_mut()
+                    .batch_execute("ROLLBACK TO SAVEPOINT batch; RELEASE SAVEPOINT batch")
+                    .map_err(pg_err)?;
+                Err(e)
+            }
+        }
+    }
+
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
+        let count = count.max(1) as i64;
+        let rows = self.query(
+            "INSERT INTO sequences (key, value) VALUES ($1, $2) \
+             ON CONFLICT (key) DO UPDATE SET value = sequences.value + excluded.value RETURNING value",
+            &[&key, &count],
+        )?;
+        let last: i64 = rows.first().map(|r| r.get(0)).unwrap_or(count);
+        Ok(u64::try_from(last - count + 1).unwrap_or(1))
+    }
+}
+
+impl CustomerStore for View<'_> {
+    fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+        self.customers_where("c.id", &id.to_string())
+    }
+
+    fn customer_by_code(&self, code: &str) -> Result<Option<Customer>> {
+        self.customers_where("c.code", code)
+    }
+
+    fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
+        page.check()?;
+        let q = guanxi_sql::customer_query(Dialect::Postgres, filter, page.after.map(|c| c.last_id()), true);
+        let sql = format!(
+            "{} ORDER BY {} LIMIT {}",
+            q.select("c.doc, ARRAY(SELECT t.tag FROM customer_tags t WHERE t.customer_id = c.id ORDER BY t.tag)"),
+            q.order_key,
+            page.limit.saturating_add(1)
+        );
+        let p = params(&q.params);
+        let rows = self.query(&sql, &refs(&p))?;
+        let customers = rows.iter().map(customer_of).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
+    }
+
+    fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
+        let q = guanxi_sql::customer_query(Dialect::Postgres, filter, None, false);
+        let p = params(&q.params);
+        let rows = self.query(&q.select("count(*)"), &refs(&p))?;
+        Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+
+    fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
+        Ok(self.contacts_sql("c.id = $1", &id.to_string())?.pop())
+    }
+
+    fn contacts_of(&self, customer: CustomerId) -> Result<Vec<Contact>> {
+        self.contacts_sql(
+            "c.customer_id = $1 AND c.deleted_at IS NULL ORDER BY c.is_primary DESC, c.id",
+            &customer.to_string(),
+        )
+    }
+
+    fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
+        let cond = "c.deleted_at IS NULL AND c.id IN (SELECT contact_id FROM contact_lookup WHERE kind = 'phone' AND digest = $1) ORDER BY c.id";
+        self.contacts_sql(cond, phone.as_str())
+    }
+
+    fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>> {
+        let cond = "c.deleted_at IS NULL AND c.id IN (SELECT contact_id FROM contact_lookup WHERE kind = 'id_number' AND digest = $1) ORDER BY c.id";
+        self.contacts_sql(cond, id_number.as_str())
+    }
+
+    fn customers_by_match_keys(&self, keys: &MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
+        let mut found = std::collections::BTreeSet::new();
+        let limit = max_block as i64 + 1;
+        for key in keys.names.iter().chain(&keys.contacts).map(|&k| k as i64) {
+            let rows = self.query(
+                "SELECT DISTINCT m.customer_id FROM match_keys m JOIN customers c ON c.id = m.customer_id \
+                 WHERE m.key = $1 AND c.deleted_at IS NULL LIMIT $2",
+                &[&key, &limit],
+            )?;
+            if rows.len() <= max_block {
+                for r in rows {
+                    let id: &str = r.get(0);
+                    found.insert(
+                        id.parse::<CustomerId>()
+                            .map_err(|e| StorageError::with_source("bad customer id in match_keys", e))?,
+                    );
+                }
+            }
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    fn tag(&self, name: &str) -> Result<Option<Tag>> {
+        Ok(self.tags_where("WHERE name = $1", &[&name])?.pop())
+    }
+
+    fn tags(&self) -> Result<Vec<Tag>> {
+        // NULLS FIRST: ungrouped first, as SQLite orders NULL.
+        self.tags_where("ORDER BY group_name NULLS FIRST, name", &[])
+    }
+
+    fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>> {
+        let rows = self
+            .query("SELECT doc FROM interactions WHERE customer_id = $1 ORDER BY at, id", &[&customer.to_string()])?;
+        rows.iter().map(|r| decode("interaction", r.get::<_, &str>(0))).collect()
+    }
+
+    fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
+        let rows = self.query("SELECT doc FROM custom_fields WHERE entity = $1 ORDER BY key", &[&entity.as_str()])?;
+        rows.iter().map(|r| decode("custom field", r.get::<_, &str>(0))).collect()
+    }
+}
+
+impl View<'_> {
+    fn tags_where(&self, clause: &str, values: &[&(dyn ToSql + Sync)]) -> Result<Vec<Tag>> {
+        let rows = self.query(&format!("SELECT name, group_name, created_at FROM tags {clause}"), values)?;
+        rows.iter()
+            .map(|r| {
+                let at: Option<&str> = r.get(2);
+                let created_at = at
+                    .map(|s| chrono::DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&chrono::Utc)))
+                    .transpose()
+                    .map_err(|e| StorageError::with_source("stored tag instant does not decode", e))?;
+                Ok(Tag { name: r.get(0), group: r.get(1), created_at })
+            })
+            .collect()
+    }
+}
+
+impl SalesStore for View<'_> {
+    fn opportunity(&self, _: OpportunityId) -> Result<Option<Opportunity>> {
+        Err(not_yet("opportunities"))
+    }
+    fn opportunity_by_code(&self, _: &str) -> Result<Option<Opportunity>> {
+        Err(not_yet("opportunities"))
+    }
+    fn list_opportunities(&self, _: &OpportunityFilter, _: &PageRequest) -> Result<Page<Opportunity>> {
+        Err(not_yet("opportunities"))
+    }
+    fn count_opportunities(&self, _: &OpportunityFilter) -> Result<u64> {
+        Err(not_yet("opportunities"))
+    }
+    fn opportunity_currencies(&self, _: &OpportunityFilter) -> Result<Vec<String>> {
+        Err(not_yet("opportunities"))
+    }
+    fn stage_history(&self, _: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+        Err(not_yet("stage histories"))
+    }
+    fn sales_facts(&self, _: &Pipeline, _: &SalesQuery, _: &str) -> Result<SalesFacts> {
+        Err(not_yet("opportunities"))
+    }
+    fn lead(&self, _: LeadId) -> Result<Option<Lead>> {
+        Err(not_yet("leads"))
+    }
+    fn list_leads(&self, _: &LeadFilter, _: &PageRequest) -> Result<Page<Lead>> {
+        Err(not_yet("leads"))
+    }
+    fn count_leads(&self, _: &LeadFilter) -> Result<u64> {
+        Err(not_yet("leads"))
+    }
+    fn task(&self, _: TaskId) -> Result<Option<Task>> {
+        Err(not_yet("tasks"))
+    }
+    fn tasks(&self, _: &TaskFilter) -> Result<Vec<Task>> {
+        Err(not_yet("tasks"))
+    }
+}
+
+impl ServiceStore for View<'_> {
+    fn ticket(&self, _: TicketId) -> Result<Option<Ticket>> {
+        Err(not_yet("tickets"))
+    }
+    fn ticket_by_code(&self, _: &str) -> Result<Option<Ticket>> {
+        Err(not_yet("tickets"))
+    }
+    fn list_tickets(&self, _: &TicketFilter, _: &PageRequest) -> Result<Page<Ticket>> {
+        Err(not_yet("tickets"))
+    }
+    fn count_tickets(&self, _: &TicketFilter) -> Result<u64> {
+        Err(not_yet("tickets"))
+    }
+    fn open_ticket_loads(&self, _: &[UserId]) -> Result<Vec<u64>> {
+        Err(not_yet("tickets"))
+    }
+    fn sla_clocks(&self, _: &TicketFilter) -> Result<Vec<SlaClock>> {
+        Err(not_yet("tickets"))
+    }
+    fn ticket_entries(&self, _: TicketId) -> Result<Vec<TicketEntry>> {
+        Err(not_yet("ticket entries"))
+    }
+    fn article(&self, _: ArticleId) -> Result<Option<Article>> {
+        Err(not_yet("knowledge-base articles"))
+    }
+    fn search_articles(&self, _: &KbQuery) -> Result<Vec<ArticleHit>> {
+        Err(not_yet("knowledge-base articles"))
+    }
+}
+
+impl AuditStore for View<'_> {
+    fn change_log(&self, q: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+        let (where_sql, values) = guanxi_sql::change_log_where(Dialect::Postgres, q);
+        let limit = q.limit.map_or_else(|| "ALL".to_owned(), |l| l.to_string());
+        let p = params(&values);
+        let rows =
+            self.query(&format!("SELECT doc FROM change_log WHERE {where_sql} ORDER BY seq LIMIT {limit}"), &refs(&p))?;
+        rows.iter().map(|r| decode("change-log entry", r.get::<_, &str>(0))).collect()
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<Setting>> {
+        let rows = self.query("SELECT key, value, version FROM settings WHERE key = $1", &[&key])?;
+        Ok(rows.first().map(|r| Setting {
+            key: r.get(0),
+            value: r.get(1),
+            version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+        }))
+    }
+
+    fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
+        self.setting(ACCESS_MODEL)?.map(|s| decode::<AccessModel>("access model", &s.value).map(Arc::new)).transpose()
+    }
+}
+
+impl guanxi_core::ReadThrough for PgStore {
+    fn read_through<R: Send>(&self, read: impl FnOnce(&dyn guanxi_core::StoreReads) -> Result<R> + Send) -> Result<R> {
+        // Reads run in a transaction of their own (REPEATABLE READ would also do; one
+        // statement each needs none, but the view holds one).
+        let mut read = Some(read);
+        let mut out = None;
+        self.with_client(|c| {
+            in_transaction(c, |view| {
+                if let Some(read) = read.take() {
+                    out = Some(read(view)?);
+                }
+                Ok(())
+            })
+        })?;
+        out.ok_or_else(|| StorageError::msg("postgres read did not run").into())
+    }
+}
+
+impl StoreWrite for PgStore {
+    fn apply(&self, changes: &Changes) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.retrying(|view| view.apply_batch(changes))
+    }
+
+    fn reserve_sequence(&self, key: &str, count: u64) -> Result<u64> {
+        self.retrying(|view| view.reserve_sequence(key, count))
+    }
+}
+
+impl PgStore {
+    /// Runs a write transaction, again when the server asks for it (SQLSTATE 40001 / 40P01),
+    /// at most [`ATTEMPTS`] times.
+    fn retrying<R: Send>(&self, f: impl Fn(&View<'_>) -> Result<R> + Sync) -> Result<R> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let inject = self.inject_serialization_failure && attempt == 1;
+            let out = self.with_client(|c| {
+                in_transaction(c, |view| {
+                    let r = f(view)?;
+                    // The failure comes after the writes, as a conflicting commit would: the
+                    // transaction rolls back and the batch runs again.
+                    if inject { Err(injected_failure()) } else { Ok(r) }
+                })
+            });
+            match out {
+                Err(e) if attempt < ATTEMPTS && (retryable(&e) || (inject && is_injected(&e))) => {
+                    self.retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(attempt, "postgres transaction retried: {e}");
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+fn is_injected(e: &Error) -> bool {
+    matches!(e, Error::Storage(s) if s.to_string().contains("injected serialization failure"))
+}
+
+impl CrmStore for PgStore {
+    fn write_session(&self, work: &mut dyn FnMut(&dyn StoreView) -> Result<()>) -> Result<()> {
+        // A session is not retried: its work may have effects outside the store. Its client
+        // calls run on this thread, which therefore must not be inside a tokio runtime.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(Error::InvalidState(
+                "a PostgreSQL write session cannot run on a thread inside a tokio runtime: use spawn_blocking".into(),
+            ));
+        }
+        let mut client = match self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?.pop() {
+            Some(c) if !c.is_closed() => c,
+            _ => self.open()?,
+        };
+        let out = in_transaction(&mut client, |view| work(view));
+        let mut idle = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?;
+        if idle.len() < self.options.pool_size && !client.is_closed() {
+            idle.push(client);
+        }
+        out
+    }
+}

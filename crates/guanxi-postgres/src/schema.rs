@@ -1,0 +1,164 @@
+//! Versioned migrations, tracked in `guanxi_schema` (one row, locked while migrating).
+
+use postgres::Client;
+
+use guanxi_core::{Error, Result, StorageError};
+
+use crate::pg_err;
+
+/// Migration `i` brings the schema from version `i` to `i + 1`. Append only. Text columns are
+/// `COLLATE "C"`: they order and compare by bytes, as SQLite and the reference do.
+const MIGRATIONS: &[&str] = &[
+    // 1: the customer aggregate, settings, sequences and the audit log.
+    r#"
+    CREATE TABLE customers (
+        id text COLLATE "C" PRIMARY KEY,
+        code text COLLATE "C" NOT NULL CONSTRAINT customers_code_key UNIQUE,
+        name text COLLATE "C" NOT NULL,
+        kind text COLLATE "C" NOT NULL,
+        status text COLLATE "C" NOT NULL,
+        level text COLLATE "C",
+        industry text COLLATE "C",
+        size text COLLATE "C",
+        owner text COLLATE "C",
+        department text COLLATE "C",
+        province text COLLATE "C",
+        city text COLLATE "C",
+        district text COLLATE "C",
+        deleted_at text COLLATE "C",
+        version bigint NOT NULL,
+        custom text NOT NULL,
+        created_by text COLLATE "C" NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX customers_by_owner ON customers (owner, id);
+    CREATE INDEX customers_by_status ON customers (status);
+    CREATE INDEX customers_by_region ON customers (province, city, district);
+    CREATE TABLE tags (
+        name text COLLATE "C" PRIMARY KEY,
+        group_name text COLLATE "C",
+        created_at text COLLATE "C"
+    );
+    CREATE TABLE customer_tags (
+        customer_id text COLLATE "C" NOT NULL REFERENCES customers (id),
+        tag text COLLATE "C" NOT NULL REFERENCES tags (name),
+        PRIMARY KEY (customer_id, tag)
+    );
+    CREATE INDEX customer_tags_by_tag ON customer_tags (tag, customer_id);
+    CREATE TABLE contacts (
+        id text COLLATE "C" PRIMARY KEY,
+        customer_id text COLLATE "C" NOT NULL REFERENCES customers (id),
+        is_primary boolean NOT NULL,
+        deleted_at text COLLATE "C",
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX contacts_by_customer ON contacts (customer_id);
+    CREATE TABLE contact_lookup (
+        kind text COLLATE "C" NOT NULL,
+        digest text COLLATE "C" NOT NULL,
+        contact_id text COLLATE "C" NOT NULL REFERENCES contacts (id),
+        PRIMARY KEY (kind, digest, contact_id)
+    );
+    CREATE INDEX contact_lookup_by_contact ON contact_lookup (contact_id);
+    CREATE TABLE interactions (
+        id text COLLATE "C" PRIMARY KEY,
+        customer_id text COLLATE "C" NOT NULL REFERENCES customers (id),
+        at text COLLATE "C" NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX interactions_by_customer ON interactions (customer_id, at, id);
+    CREATE TABLE custom_fields (
+        entity text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        doc text NOT NULL,
+        PRIMARY KEY (entity, key)
+    );
+    CREATE TABLE match_keys (
+        key bigint NOT NULL,
+        customer_id text COLLATE "C" NOT NULL,
+        source text COLLATE "C" NOT NULL,
+        PRIMARY KEY (key, customer_id, source)
+    );
+    CREATE INDEX match_keys_by_source ON match_keys (source);
+    CREATE TABLE settings (
+        key text COLLATE "C" PRIMARY KEY,
+        value text NOT NULL,
+        version bigint NOT NULL
+    );
+    CREATE TABLE sequences (
+        key text COLLATE "C" PRIMARY KEY,
+        value bigint NOT NULL
+    );
+    CREATE TABLE change_log (
+        seq bigint PRIMARY KEY,
+        at text COLLATE "C" NOT NULL,
+        actor text COLLATE "C" NOT NULL,
+        entity_id text COLLATE "C" NOT NULL,
+        customer_id text COLLATE "C",
+        doc text NOT NULL
+    );
+    CREATE INDEX change_log_by_entity ON change_log (entity_id, seq);
+    CREATE INDEX change_log_by_customer ON change_log (customer_id, seq);
+    CREATE TABLE chain_head (
+        id integer PRIMARY KEY CHECK (id = 1),
+        seq bigint NOT NULL,
+        hash text NOT NULL
+    );
+    INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '');
+    "#,
+];
+
+/// The schema version this build writes.
+pub(crate) const CURRENT_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// A schema name, quoted as an identifier; only plain names are accepted.
+pub(crate) fn quoted(schema: &str) -> Result<String> {
+    let plain = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !plain {
+        return Err(Error::invalid(
+            "schema",
+            guanxi_core::ValidationReason::Invalid { detail: "must be 1 to 63 of a-z, 0-9 and _".into() },
+        ));
+    }
+    Ok(format!("\"{schema}\""))
+}
+
+/// Creates the schema if needed and brings it up to date. Each migration runs in a
+/// transaction holding the version row (`FOR UPDATE`): two processes migrating at once take
+/// turns, and the second finds the work done. Refuses a schema written by a newer guanxi.
+pub(crate) fn migrate(client: &mut Client, schema: &str) -> Result<()> {
+    let name = quoted(schema)?;
+    // Two first openers may race to create the schema: the loser's error is harmless.
+    for attempt in 0..3 {
+        let created = client.batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS {name}; SET search_path TO {name}; \
+             CREATE TABLE IF NOT EXISTS guanxi_schema (id integer PRIMARY KEY CHECK (id = 1), version bigint NOT NULL); \
+             INSERT INTO guanxi_schema (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;"
+        ));
+        match created {
+            Ok(()) => break,
+            Err(e) if attempt < 2 && e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) => return Err(pg_err(e)),
+        }
+    }
+    loop {
+        let mut tx = client.transaction().map_err(pg_err)?;
+        let version: i64 =
+            tx.query_one("SELECT version FROM guanxi_schema WHERE id = 1 FOR UPDATE", &[]).map_err(pg_err)?.get(0);
+        if version > CURRENT_VERSION {
+            return Err(StorageError::msg(format!(
+                "database schema version {version} is newer than this guanxi supports ({CURRENT_VERSION})"
+            ))
+            .into());
+        }
+        let Some(sql) = MIGRATIONS.get(usize::try_from(version).unwrap_or(usize::MAX)) else {
+            return tx.commit().map_err(pg_err);
+        };
+        tx.batch_execute(sql).map_err(pg_err)?;
+        tx.execute("UPDATE guanxi_schema SET version = $1 WHERE id = 1", &[&(version + 1)]).map_err(pg_err)?;
+        tx.commit().map_err(pg_err)?;
+    }
+}

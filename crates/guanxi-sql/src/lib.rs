@@ -1,0 +1,384 @@
+//! # guanxi-sql
+//!
+//! The SQL guanxi's storage backends share, written once: list filters (a customer filter
+//! with its permission scope and custom-field conditions, a change-log query) compiled for a
+//! [`Dialect`], with their parameters as neutral [`SqlValue`]s each backend binds its own
+//! way. The semantics must equal the reference predicates in `guanxi_core`
+//! (`CustomerFilter::matches`, `ChangeLogQuery::matches`); every backend's conformance suite
+//! checks that they do.
+//!
+//! Both backends keep the same table layout: ids and instants as text (instants in the fixed
+//! form of [`ts`], which sorts as it compares), vocabularies by stable name, nested values as
+//! JSON text; PostgreSQL's text columns are `COLLATE "C"`, so they order as SQLite does.
+//!
+//! ```
+//! use guanxi_core::CustomerFilter;
+//! use guanxi_sql::{Dialect, customer_query};
+//! let f = CustomerFilter::default().tag("VIP");
+//! let q = customer_query(Dialect::Postgres, &f, None, true);
+//! assert!(q.select("count(*)").contains("t0.tag = $1"));
+//! let q = customer_query(Dialect::Sqlite, &f, None, true);
+//! assert!(q.select("count(*)").contains("t0.tag = ?1"));
+//! ```
+
+use chrono::{DateTime, Utc};
+use guanxi_core::{ChangeLogQuery, CustomFilter, CustomValue, CustomerFilter, Deleted, RecordScope};
+
+/// The SQL an engine speaks where the two differ.
+///
+/// ```
+/// use guanxi_sql::Dialect;
+/// assert_eq!(Dialect::Sqlite.placeholder(2), "?2");
+/// assert_eq!(Dialect::Postgres.placeholder(2), "$2");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite 3.45+ (JSON1, FTS5).
+    Sqlite,
+    /// PostgreSQL 15+.
+    Postgres,
+}
+
+impl Dialect {
+    /// The `n`th (1-based) parameter.
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Sqlite => format!("?{n}"),
+            Dialect::Postgres => format!("${n}"),
+        }
+    }
+
+    /// A condition that holds for no row.
+    pub fn never(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "0",
+            Dialect::Postgres => "false",
+        }
+    }
+
+    /// The text at `path` in a JSON text column (NULL when absent).
+    fn json_text(self, column: &str, path: &[&str]) -> String {
+        match self {
+            Dialect::Sqlite => format!("json_extract({column}, '$.{}')", path.join(".")),
+            Dialect::Postgres => format!("({column}::jsonb #>> '{{{}}}')", path.join(",")),
+        }
+    }
+
+    /// Whether the JSON array at `path` in a JSON text column holds the text `p`.
+    fn json_array_has(self, column: &str, path: &[&str], p: &str) -> String {
+        match self {
+            Dialect::Sqlite => {
+                format!("EXISTS (SELECT 1 FROM json_each({column}, '$.{}') WHERE value = {p})", path.join("."))
+            }
+            Dialect::Postgres => format!(
+                "EXISTS (SELECT 1 FROM jsonb_array_elements_text({column}::jsonb #> '{{{}}}') e WHERE e = {p})",
+                path.join(",")
+            ),
+        }
+    }
+
+    /// Whether `needle` occurs in `haystack`, ASCII letters folded (the reference's
+    /// `contains_ascii_ci`); the needle's `%` and `_` are literal.
+    fn contains_ascii_ci(self, haystack: &str, needle: &str) -> String {
+        match self {
+            // SQLite's lower() folds ASCII only.
+            Dialect::Sqlite => format!("instr(lower({haystack}), lower({needle})) > 0"),
+            // PostgreSQL's lower() folds every script: translate the ASCII letters alone.
+            Dialect::Postgres => {
+                const FOLD: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
+                format!("strpos(translate({haystack}, {FOLD}), translate({needle}, {FOLD})) > 0")
+            }
+        }
+    }
+
+    /// How a number inside JSON text compares to a parameter: as a number in SQLite
+    /// (`json_extract` yields one), as text in PostgreSQL (`#>>` yields text).
+    fn json_number(self, n: i64) -> SqlValue {
+        match self {
+            Dialect::Sqlite => SqlValue::Integer(n),
+            Dialect::Postgres => SqlValue::Text(n.to_string()),
+        }
+    }
+
+    fn json_bool(self, b: bool) -> SqlValue {
+        match self {
+            Dialect::Sqlite => SqlValue::Integer(i64::from(b)),
+            Dialect::Postgres => SqlValue::Text(b.to_string()),
+        }
+    }
+}
+
+/// A parameter value, bound by each backend in its own way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlValue {
+    /// Text.
+    Text(String),
+    /// A 64-bit integer.
+    Integer(i64),
+}
+
+/// Custom values as stored: JSON text, decimals normalized so equality filters compare
+/// canonical text.
+///
+/// ```
+/// use guanxi_core::CustomValue;
+/// let custom = [("budget".to_owned(), CustomValue::Decimal("1.50".parse().unwrap()))].into();
+/// assert_eq!(guanxi_sql::custom_json(&custom), r#"{"budget":{"type":"decimal","value":"1.5"}}"#);
+/// ```
+pub fn custom_json(custom: &std::collections::BTreeMap<String, CustomValue>) -> String {
+    let canonical: std::collections::BTreeMap<&String, CustomValue> = custom
+        .iter()
+        .map(|(k, v)| match v {
+            CustomValue::Decimal(d) => (k, CustomValue::Decimal(d.normalize())),
+            other => (k, other.clone()),
+        })
+        .collect();
+    // Serializing plain data (maps of strings, numbers, dates) to JSON cannot fail.
+    serde_json::to_string(&canonical).unwrap_or_else(|_| "null".to_owned())
+}
+
+/// Where a compiled condition's parameters go: the shared builders number their placeholders
+/// after what is already there, so a backend's own conditions can come before and after.
+pub trait Params {
+    /// Adds a parameter.
+    fn push(&mut self, value: SqlValue);
+    /// How many parameters there are.
+    fn len(&self) -> usize;
+    /// Whether there are none.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Params for Vec<SqlValue> {
+    fn push(&mut self, value: SqlValue) {
+        Vec::push(self, value);
+    }
+
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+}
+
+/// An instant as stored: fixed-width RFC 3339 with nanoseconds, UTC
+/// (`2024-05-01T08:00:00.000000000Z`), which sorts lexicographically and round-trips exactly.
+///
+/// ```
+/// let t = chrono::DateTime::from_timestamp(1_714_550_400, 5).unwrap();
+/// assert_eq!(guanxi_sql::ts(t), "2024-05-01T08:00:00.000000005Z");
+/// ```
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+/// A FROM … WHERE … clause over `customers c` and its parameters.
+#[derive(Debug, Clone)]
+pub struct Query {
+    from_where: String,
+    /// The parameters, in placeholder order.
+    pub params: Vec<SqlValue>,
+    /// The id column to order and page by: the tag index's own column when the scan is
+    /// driven by a tag, so rows come out of the index already sorted (no temporary B-tree).
+    pub order_key: &'static str,
+}
+
+impl Query {
+    /// `SELECT columns FROM … WHERE …`.
+    pub fn select(&self, columns: &str) -> String {
+        format!("SELECT {columns} {}", self.from_where)
+    }
+}
+
+/// The customers matching `f` (after the id `after`, for a page). `ordered`: the rows are read
+/// in id order (a page), not merely counted.
+pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>, ordered: bool) -> Query {
+    let mut conds: Vec<String> = Vec::new();
+    let mut params: Vec<SqlValue> = Vec::new();
+    let bind = |params: &mut Vec<SqlValue>, v: SqlValue| {
+        params.push(v);
+        d.placeholder(params.len())
+    };
+    // With a tag, drive the scan from the (tag, customer_id) index instead of every customer.
+    let (from, order_key) = match f.tags.first() {
+        Some(first) => {
+            let p = bind(&mut params, SqlValue::Text(first.clone()));
+            conds.push(format!("t0.tag = {p}"));
+            ("FROM customer_tags t0 JOIN customers c ON c.id = t0.customer_id", "t0.customer_id")
+        }
+        None => ("FROM customers c", "c.id"),
+    };
+    for t in f.tags.iter().skip(1) {
+        let p = bind(&mut params, SqlValue::Text(t.clone()));
+        conds.push(format!("EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag = {p})"));
+    }
+    if let Some(after) = after {
+        let p = bind(&mut params, SqlValue::Text(after.to_string()));
+        conds.push(format!("{order_key} > {p}"));
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        conds.push(scope_condition(d, "c", scope, &mut params, ordered));
+    }
+    match f.deleted {
+        Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
+        Deleted::Only => conds.push("c.deleted_at IS NOT NULL".into()),
+        Deleted::Include => {}
+    }
+    let text_eq = |conds: &mut Vec<String>, params: &mut Vec<SqlValue>, col: &str, v: Option<&str>| {
+        if let Some(v) = v {
+            params.push(SqlValue::Text(v.to_owned()));
+            conds.push(format!("{col} = {}", d.placeholder(params.len())));
+        }
+    };
+    text_eq(&mut conds, &mut params, "c.status", f.status.map(|s| s.as_str()));
+    text_eq(&mut conds, &mut params, "c.kind", f.kind.map(|k| k.as_str()));
+    text_eq(&mut conds, &mut params, "c.level", f.level.map(|l| l.as_str()));
+    text_eq(&mut conds, &mut params, "c.industry", f.industry.map(|i| i.as_str()));
+    text_eq(&mut conds, &mut params, "c.size", f.size.map(|s| s.as_str()));
+    text_eq(&mut conds, &mut params, "c.owner", f.owner.as_ref().map(|o| o.as_str()));
+    text_eq(&mut conds, &mut params, "c.department", f.department.as_ref().map(|d| d.as_str()));
+    text_eq(&mut conds, &mut params, "c.province", f.province.as_deref());
+    // Empty city/district are stored as NULL; the reference matches them against "".
+    for (col, v) in [("c.city", &f.city), ("c.district", &f.district)] {
+        if let Some(v) = v {
+            let p = bind(&mut params, SqlValue::Text(v.clone()));
+            conds.push(format!("c.province IS NOT NULL AND coalesce({col}, '') = {p}"));
+        }
+    }
+    if let Some(n) = &f.name_contains {
+        let p = bind(&mut params, SqlValue::Text(n.clone()));
+        conds.push(d.contains_ascii_ci("c.name", &p));
+    }
+    for cf in &f.custom {
+        conds.push(custom_condition(d, cf, &mut params));
+    }
+    let where_sql = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
+    Query { from_where: format!("{from}{where_sql}"), params, order_key }
+}
+
+/// The permission scope, as one more condition of the same query: never a post-filter, so
+/// pages, counts and single reads agree with `RecordScope::admits`.
+///
+/// A scope of one owner uses the `(owner, id)` index, which yields rows already in page order.
+/// For pages, a broader scope (a department tree, regions) is a filter on the scan the other
+/// conditions choose (`+` keeps SQLite from answering it with an OR of index lookups and a
+/// sort, which costs a full sort of the scope for every page); counts, which need no order,
+/// leave SQLite free to use the indexes.
+pub fn scope_condition(d: Dialect, alias: &str, scope: &RecordScope, params: &mut dyn Params, ordered: bool) -> String {
+    scope_condition_of(d, alias, scope, params, ordered, false)
+}
+
+/// [`scope_condition`] for a table whose rows also carry a `created_by` column that scopes
+/// reach as they reach the owner (`ScopeAttrs::creator`).
+pub fn scope_condition_with_creator(d: Dialect, alias: &str, scope: &RecordScope, params: &mut dyn Params) -> String {
+    scope_condition_of(d, alias, scope, params, false, true)
+}
+
+fn scope_condition_of(
+    d: Dialect,
+    alias: &str,
+    scope: &RecordScope,
+    params: &mut dyn Params,
+    ordered: bool,
+    creator: bool,
+) -> String {
+    let mut bind = |v: String| {
+        params.push(SqlValue::Text(v));
+        d.placeholder(params.len())
+    };
+    if scope.departments.is_empty() && scope.provinces.is_empty() && scope.owners.len() == 1 {
+        let owner = scope.owners.iter().next().map(|o| o.to_string()).unwrap_or_default();
+        let p = bind(owner);
+        return if creator {
+            format!("({alias}.owner = {p} OR {alias}.created_by = {p})")
+        } else {
+            format!("{alias}.owner = {p}")
+        };
+    }
+    let mut any = Vec::new();
+    let owners: Vec<String> = scope.owners.iter().map(|o| o.to_string()).collect();
+    let mut sets: Vec<(&str, Vec<String>)> = vec![
+        ("owner", owners.clone()),
+        ("department", scope.departments.iter().map(|d| d.to_string()).collect()),
+        ("province", scope.provinces.iter().cloned().collect()),
+    ];
+    if creator {
+        sets.push(("created_by", owners));
+    }
+    for (col, values) in sets {
+        if !values.is_empty() {
+            let binds: Vec<String> = values.into_iter().map(&mut bind).collect();
+            // `+` is SQLite's way to say "not through an index" (see above).
+            let unary = if ordered && d == Dialect::Sqlite { "+" } else { "" };
+            any.push(format!("{unary}{alias}.{col} IN ({})", binds.join(", ")));
+        }
+    }
+    if any.is_empty() { d.never().to_owned() } else { format!("({})", any.join(" OR ")) }
+}
+
+/// Whether a key can appear in a JSON path unquoted-safe (custom field keys are validated to
+/// this shape, so any other key matches nothing).
+fn safe_key(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn custom_condition(d: Dialect, cf: &CustomFilter, params: &mut Vec<SqlValue>) -> String {
+    if !safe_key(&cf.key) {
+        return d.never().into();
+    }
+    let ty = d.json_text("c.custom", &[&cf.key, "type"]);
+    let val = d.json_text("c.custom", &[&cf.key, "value"]);
+    let mut bind = |v: SqlValue| {
+        params.push(v);
+        d.placeholder(params.len())
+    };
+    let scalar = |ty_name: &str, p: String| format!("({ty} = '{ty_name}' AND {val} = {p})");
+    let has = |p: &str| d.json_array_has("c.custom", &[&cf.key, "value"], p);
+    match &cf.value {
+        CustomValue::Text(s) => scalar("text", bind(SqlValue::Text(s.clone()))),
+        CustomValue::Number(n) => scalar("number", bind(d.json_number(*n))),
+        CustomValue::Decimal(x) => scalar("decimal", bind(SqlValue::Text(x.normalize().to_string()))),
+        CustomValue::Date(x) => scalar("date", bind(SqlValue::Text(x.format("%Y-%m-%d").to_string()))),
+        CustomValue::Bool(b) => scalar("bool", bind(d.json_bool(*b))),
+        CustomValue::Select(s) => {
+            let p = bind(SqlValue::Text(s.clone()));
+            format!("(({ty} = 'select' AND {val} = {p}) OR ({ty} = 'multi_select' AND {}))", has(&p))
+        }
+        CustomValue::MultiSelect(set) => {
+            let mut parts = vec![format!("{ty} = 'multi_select'")];
+            for v in set {
+                let p = bind(SqlValue::Text(v.clone()));
+                parts.push(has(&p));
+            }
+            format!("({})", parts.join(" AND "))
+        }
+    }
+}
+
+/// The WHERE condition of a change-log query over `change_log`, and its parameters.
+pub fn change_log_where(d: Dialect, q: &ChangeLogQuery) -> (String, Vec<SqlValue>) {
+    let mut conds = vec!["1 = 1".to_owned()];
+    let mut params = Vec::new();
+    let mut add = |cond: &str, v: SqlValue| {
+        params.push(v);
+        conds.push(cond.replace('?', &d.placeholder(params.len())));
+    };
+    if let Some(id) = &q.entity_id {
+        add("entity_id = ?", SqlValue::Text(id.clone()));
+    }
+    if let Some(c) = q.customer_id {
+        add("customer_id = ?", SqlValue::Text(c.to_string()));
+    }
+    if let Some(a) = &q.actor {
+        add("actor = ?", SqlValue::Text(a.to_string()));
+    }
+    if let Some(from) = q.from {
+        add("at >= ?", SqlValue::Text(ts(from)));
+    }
+    if let Some(to) = q.to {
+        add("at < ?", SqlValue::Text(ts(to)));
+    }
+    if let Some(s) = q.after_seq {
+        add("seq > ?", SqlValue::Integer(i64::try_from(s).unwrap_or(i64::MAX)));
+    }
+    (conds.join(" AND "), params)
+}
