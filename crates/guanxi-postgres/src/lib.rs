@@ -25,6 +25,7 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
+mod aggregates;
 mod schema;
 
 use std::cell::RefCell;
@@ -34,16 +35,10 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
-use guanxi_core::sales::{
-    Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
-    TaskFilter,
-};
-use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use guanxi_core::{
-    AccessModel, ArticleId, AuditStore, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore,
-    CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerStore, EntityKind, Error, IdNumber, Interaction,
-    LeadId, OpportunityId, Page, PageRequest, Phone, Result, SalesStore, ServiceStore, Setting, StorageError,
-    StoreView, StoreWrite, Tag, TagWrite, TaskId, TicketId, UserId, Write,
+    AccessModel, AuditStore, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef,
+    Customer, CustomerFilter, CustomerId, CustomerStore, EntityKind, Error, IdNumber, Interaction, Page, PageRequest,
+    Phone, Result, Setting, StorageError, StoreView, StoreWrite, Tag, TagWrite, Write,
 };
 use guanxi_sql::{Dialect, SqlValue, custom_json, ts};
 
@@ -209,10 +204,6 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StorageError::with_source("record does not encode", e).into())
-}
-
-fn not_yet(what: &str) -> Error {
-    Error::InvalidState(format!("{what} are not stored on PostgreSQL yet (issue 16: work in progress)"))
 }
 
 fn is_unique_violation(e: &postgres::Error) -> bool {
@@ -422,18 +413,6 @@ impl View<'_> {
 
     /// Applies one batch inside the open transaction.
     fn apply_batch(&self, changes: &Changes) -> Result<()> {
-        let unsupported = [
-            (!changes.opportunities.is_empty(), "opportunities"),
-            (!changes.stage_history.is_empty(), "stage histories"),
-            (!changes.leads.is_empty(), "leads"),
-            (!changes.tasks.is_empty(), "tasks"),
-            (!changes.tickets.is_empty(), "tickets"),
-            (!changes.ticket_entries.is_empty(), "ticket entries"),
-            (!changes.articles.is_empty(), "knowledge-base articles"),
-        ];
-        if let Some((_, what)) = unsupported.iter().find(|(present, _)| *present) {
-            return Err(not_yet(what));
-        }
         for t in &changes.tags {
             let (sql, tag) = match t {
                 TagWrite::Ensure(tag) => (
@@ -525,6 +504,7 @@ impl View<'_> {
         for w in &changes.settings {
             self.write_setting(w, (EntityKind::Pipeline, "id", &w.record().key))?;
         }
+        self.apply_aggregates(changes)?;
         if !changes.change_log.is_empty() {
             // The chain head is one row, locked: concurrent writers chain one after another.
             let head = self.query("SELECT seq, hash FROM chain_head WHERE id = 1 FOR UPDATE", &[])?;
@@ -735,75 +715,6 @@ impl View<'_> {
                 Ok(Tag { name: r.get(0), group: r.get(1), created_at })
             })
             .collect()
-    }
-}
-
-impl SalesStore for View<'_> {
-    fn opportunity(&self, _: OpportunityId) -> Result<Option<Opportunity>> {
-        Err(not_yet("opportunities"))
-    }
-    fn opportunity_by_code(&self, _: &str) -> Result<Option<Opportunity>> {
-        Err(not_yet("opportunities"))
-    }
-    fn list_opportunities(&self, _: &OpportunityFilter, _: &PageRequest) -> Result<Page<Opportunity>> {
-        Err(not_yet("opportunities"))
-    }
-    fn count_opportunities(&self, _: &OpportunityFilter) -> Result<u64> {
-        Err(not_yet("opportunities"))
-    }
-    fn opportunity_currencies(&self, _: &OpportunityFilter) -> Result<Vec<String>> {
-        Err(not_yet("opportunities"))
-    }
-    fn stage_history(&self, _: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
-        Err(not_yet("stage histories"))
-    }
-    fn sales_facts(&self, _: &Pipeline, _: &SalesQuery, _: &str) -> Result<SalesFacts> {
-        Err(not_yet("opportunities"))
-    }
-    fn lead(&self, _: LeadId) -> Result<Option<Lead>> {
-        Err(not_yet("leads"))
-    }
-    fn list_leads(&self, _: &LeadFilter, _: &PageRequest) -> Result<Page<Lead>> {
-        Err(not_yet("leads"))
-    }
-    fn count_leads(&self, _: &LeadFilter) -> Result<u64> {
-        Err(not_yet("leads"))
-    }
-    fn task(&self, _: TaskId) -> Result<Option<Task>> {
-        Err(not_yet("tasks"))
-    }
-    fn tasks(&self, _: &TaskFilter) -> Result<Vec<Task>> {
-        Err(not_yet("tasks"))
-    }
-}
-
-impl ServiceStore for View<'_> {
-    fn ticket(&self, _: TicketId) -> Result<Option<Ticket>> {
-        Err(not_yet("tickets"))
-    }
-    fn ticket_by_code(&self, _: &str) -> Result<Option<Ticket>> {
-        Err(not_yet("tickets"))
-    }
-    fn list_tickets(&self, _: &TicketFilter, _: &PageRequest) -> Result<Page<Ticket>> {
-        Err(not_yet("tickets"))
-    }
-    fn count_tickets(&self, _: &TicketFilter) -> Result<u64> {
-        Err(not_yet("tickets"))
-    }
-    fn open_ticket_loads(&self, _: &[UserId]) -> Result<Vec<u64>> {
-        Err(not_yet("tickets"))
-    }
-    fn sla_clocks(&self, _: &TicketFilter) -> Result<Vec<SlaClock>> {
-        Err(not_yet("tickets"))
-    }
-    fn ticket_entries(&self, _: TicketId) -> Result<Vec<TicketEntry>> {
-        Err(not_yet("ticket entries"))
-    }
-    fn article(&self, _: ArticleId) -> Result<Option<Article>> {
-        Err(not_yet("knowledge-base articles"))
-    }
-    fn search_articles(&self, _: &KbQuery) -> Result<Vec<ArticleHit>> {
-        Err(not_yet("knowledge-base articles"))
     }
 }
 

@@ -107,6 +107,84 @@ const MIGRATIONS: &[&str] = &[
     );
     INSERT INTO chain_head (id, seq, hash) VALUES (1, 0, '');
     "#,
+    // 2: the sales and service aggregates: documents beside the columns filters read.
+    r#"
+    CREATE TABLE opportunities (
+        id text COLLATE "C" PRIMARY KEY,
+        code text COLLATE "C" NOT NULL CONSTRAINT opportunities_code_key UNIQUE,
+        pipeline text COLLATE "C" NOT NULL,
+        currency text COLLATE "C" NOT NULL,
+        stage text COLLATE "C" NOT NULL,
+        closed_ns bigint,
+        owner text COLLATE "C",
+        department text COLLATE "C",
+        province text COLLATE "C",
+        customer_id text COLLATE "C" REFERENCES customers (id),
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX opportunities_by_customer ON opportunities (customer_id);
+    CREATE INDEX opportunities_by_pipeline ON opportunities (pipeline, currency);
+    CREATE TABLE stage_history (
+        parent text COLLATE "C" NOT NULL REFERENCES opportunities (id),
+        seq bigint NOT NULL,
+        doc text NOT NULL,
+        PRIMARY KEY (parent, seq)
+    );
+    CREATE TABLE leads (
+        id text COLLATE "C" PRIMARY KEY,
+        code text COLLATE "C" NOT NULL CONSTRAINT leads_code_key UNIQUE,
+        status text COLLATE "C" NOT NULL,
+        grade text COLLATE "C" NOT NULL,
+        owner text COLLATE "C",
+        department text COLLATE "C",
+        province text COLLATE "C",
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX leads_by_owner ON leads (owner, status);
+    CREATE TABLE tasks (
+        id text COLLATE "C" PRIMARY KEY,
+        owner text COLLATE "C" NOT NULL,
+        department text COLLATE "C",
+        opportunity_id text COLLATE "C" REFERENCES opportunities (id),
+        due_at text COLLATE "C" NOT NULL,
+        done bigint NOT NULL,
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX tasks_by_owner ON tasks (owner, done, due_at);
+    CREATE TABLE tickets (
+        id text COLLATE "C" PRIMARY KEY,
+        code text COLLATE "C" NOT NULL CONSTRAINT tickets_code_key UNIQUE,
+        status text COLLATE "C" NOT NULL,
+        open bigint NOT NULL,
+        kind text COLLATE "C" NOT NULL,
+        priority text COLLATE "C" NOT NULL,
+        channel text COLLATE "C" NOT NULL,
+        owner text COLLATE "C",
+        grp text COLLATE "C",
+        department text COLLATE "C",
+        province text COLLATE "C",
+        customer_id text COLLATE "C" REFERENCES customers (id),
+        created_ns bigint NOT NULL,
+        created_by text COLLATE "C" NOT NULL,
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE INDEX tickets_by_owner ON tickets (open, owner);
+    CREATE TABLE ticket_entries (
+        parent text COLLATE "C" NOT NULL REFERENCES tickets (id),
+        seq bigint NOT NULL,
+        doc text NOT NULL,
+        PRIMARY KEY (parent, seq)
+    );
+    CREATE TABLE articles (
+        id text COLLATE "C" PRIMARY KEY,
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

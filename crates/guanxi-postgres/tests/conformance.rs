@@ -1,4 +1,4 @@
-//! The storage conformance cases of the aggregates stored on PostgreSQL so far, on a real
+//! The storage conformance suite on PostgreSQL, on a real
 //! server: each case gets a schema of its own, dropped afterwards. The server is named by
 //! `GUANXI_TEST_POSTGRES` (a libpq connection string; `.ci/run` starts a throw-away one). Without
 //! it the cases are skipped, saying so, except under `CI=true`, where a missing server fails.
@@ -6,7 +6,7 @@
 mod common;
 
 mod on_postgres {
-    guanxi_core::store_conformance_tests!(customers: match crate::common::fresh(false) {
+    guanxi_core::store_conformance_tests!(match crate::common::fresh(false) {
         Some(holder) => holder,
         None => return,
     });
@@ -15,7 +15,7 @@ mod on_postgres {
 /// Every batch's first attempt fails with a serialization failure (SQLSTATE 40001), as on a
 /// SERIALIZABLE engine under contention: the retry must make that invisible.
 mod with_serialization_failures {
-    guanxi_core::store_conformance_tests!(customers: match crate::common::fresh(true) {
+    guanxi_core::store_conformance_tests!(match crate::common::fresh(true) {
         Some(holder) => holder,
         None => return,
     });

@@ -382,3 +382,134 @@ pub fn change_log_where(d: Dialect, q: &ChangeLogQuery) -> (String, Vec<SqlValue
     }
     (conds.join(" AND "), params)
 }
+
+/// An instant as nanoseconds since 1970 (the narrow `*_ns` columns), or a validation error on
+/// `at` outside what 64 bits hold (1677–2262).
+///
+/// ```
+/// let t = chrono::DateTime::from_timestamp(1, 5).unwrap();
+/// assert_eq!(guanxi_sql::ns(t).unwrap(), 1_000_000_005);
+/// ```
+pub fn ns(t: DateTime<Utc>) -> guanxi_core::Result<i64> {
+    t.timestamp_nanos_opt().ok_or_else(|| {
+        guanxi_core::Error::invalid(
+            "at",
+            guanxi_core::ValidationReason::Invalid { detail: format!("{t} is outside 1677–2262") },
+        )
+    })
+}
+
+/// Conditions joined with AND (a condition that always holds when there are none).
+pub fn where_sql(conds: &[String]) -> String {
+    if conds.is_empty() { "1 = 1".to_owned() } else { conds.join(" AND ") }
+}
+
+/// `alias.col = p` for each value given.
+struct Equal<'a> {
+    d: Dialect,
+    alias: &'a str,
+    conds: Vec<String>,
+}
+
+impl Equal<'_> {
+    fn add(&mut self, params: &mut dyn Params, col: &str, v: Option<SqlValue>) {
+        if let Some(v) = v {
+            params.push(v);
+            self.conds.push(format!("{}.{col} = {}", self.alias, self.d.placeholder(params.len())));
+        }
+    }
+}
+
+fn text(v: impl ToString) -> SqlValue {
+    SqlValue::Text(v.to_string())
+}
+
+/// Conditions of an opportunity filter over `opportunities o`.
+pub fn opportunity_where(
+    d: Dialect,
+    f: &guanxi_core::sales::OpportunityFilter,
+    params: &mut dyn Params,
+) -> Vec<String> {
+    let mut eq = Equal { d, alias: "o", conds: Vec::new() };
+    eq.add(params, "pipeline", f.pipeline.as_ref().map(text));
+    eq.add(params, "stage", f.stage.as_ref().map(text));
+    eq.add(params, "customer_id", f.customer_id.map(text));
+    eq.add(params, "owner", f.owner.as_ref().map(text));
+    eq.add(params, "department", f.department.as_ref().map(text));
+    let mut conds = eq.conds;
+    match f.open {
+        Some(true) => conds.push("o.closed_ns IS NULL".into()),
+        Some(false) => conds.push("o.closed_ns IS NOT NULL".into()),
+        None => {}
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        conds.push(scope_condition(d, "o", scope, params, false));
+    }
+    conds
+}
+
+/// Conditions of a lead filter over `leads o`.
+pub fn lead_where(d: Dialect, f: &guanxi_core::sales::LeadFilter, params: &mut dyn Params) -> Vec<String> {
+    let mut eq = Equal { d, alias: "o", conds: Vec::new() };
+    eq.add(params, "status", f.status.map(|s| text(s.as_str())));
+    eq.add(params, "owner", f.owner.as_ref().map(text));
+    eq.add(params, "grade", f.grade.map(|g| text(g.as_str())));
+    let mut conds = eq.conds;
+    match f.open {
+        Some(true) => conds.push("o.status IN ('new', 'assigned')".into()),
+        Some(false) => conds.push("o.status NOT IN ('new', 'assigned')".into()),
+        None => {}
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        conds.push(scope_condition(d, "o", scope, params, false));
+    }
+    conds
+}
+
+/// Conditions of a task filter over `tasks o` (`done` is 0 or 1).
+pub fn task_where(d: Dialect, f: &guanxi_core::sales::TaskFilter, params: &mut dyn Params) -> Vec<String> {
+    let mut eq = Equal { d, alias: "o", conds: Vec::new() };
+    eq.add(params, "owner", f.owner.as_ref().map(text));
+    eq.add(params, "opportunity_id", f.opportunity_id.map(text));
+    let mut conds = eq.conds;
+    if let Some(open) = f.open {
+        conds.push(format!("o.done = {}", i32::from(!open)));
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        // Tasks carry no province: a region grant reaches none of them, as `admits` says.
+        let mut s = scope.clone();
+        s.provinces.clear();
+        conds.push(scope_condition(d, "o", &s, params, false));
+    }
+    conds
+}
+
+/// Conditions of a ticket filter over `tickets t` (`open` is 0 or 1, `created_ns` nanoseconds).
+pub fn ticket_where(
+    d: Dialect,
+    f: &guanxi_core::service::TicketFilter,
+    params: &mut dyn Params,
+) -> guanxi_core::Result<Vec<String>> {
+    let mut eq = Equal { d, alias: "t", conds: Vec::new() };
+    eq.add(params, "status", f.status.map(|s| text(s.as_str())));
+    eq.add(params, "open", f.open.map(|o| SqlValue::Integer(i64::from(o))));
+    eq.add(params, "owner", f.assignee.as_ref().map(text));
+    eq.add(params, "grp", f.group.as_ref().map(text));
+    eq.add(params, "customer_id", f.customer_id.map(text));
+    eq.add(params, "kind", f.kind.map(|k| text(k.as_str())));
+    eq.add(params, "priority", f.priority.map(|p| text(p.as_str())));
+    eq.add(params, "channel", f.channel.map(|c| text(c.as_str())));
+    let mut conds = eq.conds;
+    if let Some(from) = f.created_from {
+        params.push(SqlValue::Integer(ns(from)?));
+        conds.push(format!("t.created_ns >= {}", d.placeholder(params.len())));
+    }
+    if let Some(to) = f.created_to {
+        params.push(SqlValue::Integer(ns(to)?));
+        conds.push(format!("t.created_ns < {}", d.placeholder(params.len())));
+    }
+    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
+        conds.push(scope_condition_with_creator(d, "t", scope, params));
+    }
+    Ok(conds)
+}

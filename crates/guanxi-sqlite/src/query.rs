@@ -2,7 +2,6 @@
 
 use rusqlite::types::Value;
 
-use guanxi_core::RecordScope;
 use guanxi_sql::{Dialect, Params, SqlValue};
 
 pub(crate) use guanxi_sql::Query;
@@ -21,7 +20,7 @@ pub(crate) fn values(params: &[SqlValue]) -> impl Iterator<Item = Value> + '_ {
 }
 
 /// rusqlite values collected by the shared builders.
-struct Bind<'a>(&'a mut Vec<Value>);
+pub(crate) struct Bind<'a>(pub(crate) &'a mut Vec<Value>);
 
 impl Params for Bind<'_> {
     fn push(&mut self, v: SqlValue) {
@@ -35,14 +34,6 @@ impl Params for Bind<'_> {
 
 pub(crate) fn customer_query(f: &guanxi_core::CustomerFilter, after: Option<uuid::Uuid>, ordered: bool) -> Query {
     guanxi_sql::customer_query(Dialect::Sqlite, f, after, ordered)
-}
-
-pub(crate) fn scope_condition(alias: &str, scope: &RecordScope, params: &mut Vec<Value>, ordered: bool) -> String {
-    guanxi_sql::scope_condition(Dialect::Sqlite, alias, scope, &mut Bind(params), ordered)
-}
-
-pub(crate) fn scope_condition_with_creator(alias: &str, scope: &RecordScope, params: &mut Vec<Value>) -> String {
-    guanxi_sql::scope_condition_with_creator(Dialect::Sqlite, alias, scope, &mut Bind(params))
 }
 
 pub(crate) fn change_log_where(q: &guanxi_core::ChangeLogQuery) -> (String, Vec<SqlValue>) {

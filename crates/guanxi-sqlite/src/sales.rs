@@ -13,19 +13,19 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use guanxi_core::chrono::{DateTime, Utc};
 use guanxi_core::sales::{
     ClosedGroup, ForecastGroup, KeyedAmount, Lead, LeadFilter, LossGroup, MONEY_SCALE, OpenedGroup, Opportunity,
     OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, StageKind, StayGroup, Task, TaskFilter,
     whole_seconds,
 };
 use guanxi_core::store::Setting;
-use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, ValidationReason, Write};
+use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, Write};
 
 use crate::codec::ts;
 use crate::crypto::Cipher;
-use crate::query::scope_condition;
+use crate::query::Bind;
 use crate::{Constraint, constraint, on_insert, sql_err};
+use guanxi_sql::Dialect;
 
 /// Money as an integer count of 1/10000 units (amounts are validated to fit).
 fn e4(v: Decimal) -> Result<i64> {
@@ -131,10 +131,7 @@ fn line_totals(lines: &[guanxi_core::sales::ProductLine]) -> Result<String> {
 }
 
 /// An instant as integer nanoseconds since the epoch (exact order, like the instants).
-pub(crate) fn ns(t: DateTime<Utc>) -> Result<i64> {
-    t.timestamp_nanos_opt()
-        .ok_or_else(|| Error::invalid("at", ValidationReason::Invalid { detail: format!("{t} is outside 1677–2262") }))
-}
+pub(crate) use guanxi_sql::ns;
 
 /// Applies the sales part of a batch: settings, opportunities, stage history, leads, tasks.
 pub(crate) fn apply(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
@@ -371,34 +368,11 @@ pub(crate) fn setting(conn: &Connection, key: &str) -> Result<Option<Setting>> {
         .map_err(sql_err)
 }
 
-/// Conditions of an opportunity filter over `opportunities o`.
 fn opportunity_where(f: &OpportunityFilter, params: &mut Vec<Value>) -> Vec<String> {
-    let mut conds = Vec::new();
-    let mut eq = |col: &str, v: Option<String>, params: &mut Vec<Value>| {
-        if let Some(v) = v {
-            params.push(Value::Text(v));
-            conds.push(format!("o.{col} = ?{}", params.len()));
-        }
-    };
-    eq("pipeline", f.pipeline.clone(), params);
-    eq("stage", f.stage.clone(), params);
-    eq("customer_id", f.customer_id.map(|c| c.to_string()), params);
-    eq("owner", f.owner.as_ref().map(|u| u.to_string()), params);
-    eq("department", f.department.as_ref().map(|d| d.to_string()), params);
-    match f.open {
-        Some(true) => conds.push("o.closed_ns IS NULL".into()),
-        Some(false) => conds.push("o.closed_ns IS NOT NULL".into()),
-        None => {}
-    }
-    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        conds.push(scope_condition("o", scope, params, false));
-    }
-    conds
+    guanxi_sql::opportunity_where(Dialect::Sqlite, f, &mut Bind(params))
 }
 
-pub(crate) fn where_sql(conds: &[String]) -> String {
-    if conds.is_empty() { "1".to_owned() } else { conds.join(" AND ") }
-}
+pub(crate) use guanxi_sql::where_sql;
 
 pub(crate) fn docs<T: DeserializeOwned>(conn: &Connection, sql: &str, params: &[Value]) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(sql).map_err(sql_err)?;
@@ -803,28 +777,7 @@ pub(crate) mod summary {
 }
 
 fn lead_where(f: &LeadFilter, params: &mut Vec<Value>) -> Vec<String> {
-    let mut conds = Vec::new();
-    if let Some(s) = f.status {
-        params.push(text(s.as_str()));
-        conds.push(format!("o.status = ?{}", params.len()));
-    }
-    match f.open {
-        Some(true) => conds.push("o.status IN ('new', 'assigned')".into()),
-        Some(false) => conds.push("o.status NOT IN ('new', 'assigned')".into()),
-        None => {}
-    }
-    if let Some(u) = &f.owner {
-        params.push(text(u.to_string()));
-        conds.push(format!("o.owner = ?{}", params.len()));
-    }
-    if let Some(g) = f.grade {
-        params.push(text(g.as_str()));
-        conds.push(format!("o.grade = ?{}", params.len()));
-    }
-    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        conds.push(scope_condition("o", scope, params, false));
-    }
-    conds
+    guanxi_sql::lead_where(Dialect::Sqlite, f, &mut Bind(params))
 }
 
 /// Decodes lead rows (`id, phone, doc`), opening the phone.
@@ -890,23 +843,6 @@ pub(crate) fn task(conn: &Connection, id: &str) -> Result<Option<Task>> {
 
 pub(crate) fn tasks(conn: &Connection, f: &TaskFilter) -> Result<Vec<Task>> {
     let mut params = Vec::new();
-    let mut conds = Vec::new();
-    if let Some(u) = &f.owner {
-        params.push(text(u.to_string()));
-        conds.push(format!("o.owner = ?{}", params.len()));
-    }
-    if let Some(opp) = f.opportunity_id {
-        params.push(text(opp.to_string()));
-        conds.push(format!("o.opportunity_id = ?{}", params.len()));
-    }
-    if let Some(open) = f.open {
-        conds.push(format!("o.done = {}", i32::from(!open)));
-    }
-    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        // Tasks carry no province: a region grant reaches none of them, as `admits` says.
-        let mut s = scope.clone();
-        s.provinces.clear();
-        conds.push(scope_condition("o", &s, &mut params, false));
-    }
+    let conds = guanxi_sql::task_where(Dialect::Sqlite, f, &mut Bind(&mut params));
     docs(conn, &format!("SELECT o.doc FROM tasks o WHERE {} ORDER BY o.due_at, o.id", where_sql(&conds)), &params)
 }

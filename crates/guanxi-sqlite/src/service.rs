@@ -13,9 +13,10 @@ use guanxi_core::service::{
 };
 use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError};
 
-use crate::query::scope_condition_with_creator;
+use crate::query::Bind;
 use crate::sales::{count, docs, ns, opt_text, text, to_doc, versioned, where_sql};
 use crate::{Constraint, constraint, sql_err};
+use guanxi_sql::Dialect;
 
 /// Applies the service part of a batch: tickets, ticket entries, articles.
 pub(crate) fn apply(tx: &Connection, changes: &Changes) -> Result<()> {
@@ -133,33 +134,7 @@ pub(crate) fn apply(tx: &Connection, changes: &Changes) -> Result<()> {
 
 /// Conditions of a ticket filter over `tickets t`.
 fn ticket_where(f: &TicketFilter, params: &mut Vec<Value>) -> Result<Vec<String>> {
-    let mut conds = Vec::new();
-    let mut eq = |col: &str, v: Option<Value>, params: &mut Vec<Value>| {
-        if let Some(v) = v {
-            params.push(v);
-            conds.push(format!("t.{col} = ?{}", params.len()));
-        }
-    };
-    eq("status", f.status.map(|s| text(s.as_str())), params);
-    eq("open", f.open.map(|o| Value::Integer(i64::from(o))), params);
-    eq("owner", f.assignee.as_ref().map(|u| text(u.to_string())), params);
-    eq("grp", f.group.clone().map(text), params);
-    eq("customer_id", f.customer_id.map(|c| text(c.to_string())), params);
-    eq("kind", f.kind.map(|k| text(k.as_str())), params);
-    eq("priority", f.priority.map(|p| text(p.as_str())), params);
-    eq("channel", f.channel.map(|c| text(c.as_str())), params);
-    if let Some(from) = f.created_from {
-        params.push(Value::Integer(ns(from)?));
-        conds.push(format!("t.created_ns >= ?{}", params.len()));
-    }
-    if let Some(to) = f.created_to {
-        params.push(Value::Integer(ns(to)?));
-        conds.push(format!("t.created_ns < ?{}", params.len()));
-    }
-    if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        conds.push(scope_condition_with_creator("t", scope, params));
-    }
-    Ok(conds)
+    guanxi_sql::ticket_where(Dialect::Sqlite, f, &mut Bind(params))
 }
 
 pub(crate) fn ticket_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Ticket>> {
