@@ -46,12 +46,21 @@ fn mean(v: &[i64]) -> Decimal {
 fn report_matches_an_independent_calculation_over_the_csv() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
     let clock = Arc::new(FixedClock::at("2018-01-01T00:00:00Z".parse().unwrap()));
-    let crm = Crm::builder().store(Arc::new(SqliteStore::open_in_memory().unwrap())).clock(clock).build();
+    let pg = guanxi_tests::postgres("crm_sales");
+    let mut stores: Vec<(&str, guanxi::DynStore)> = vec![("sqlite", Arc::new(SqliteStore::open_in_memory().unwrap()))];
+    stores.extend(pg.as_ref().map(|pg| ("postgres", pg.store.clone() as guanxi::DynStore)));
+    for (backend, store) in stores {
+        report_matches_on(backend, Crm::builder().store(store).clock(clock.clone()).build(), &dir);
+    }
+}
+
+fn report_matches_on(backend: &str, crm: Crm, dir: &Path) {
+    let dir = dir.to_path_buf();
     let analyst = Actor::user("analyst").unwrap();
     let imported = guanxi_examples::crm_sales::import(&crm, &analyst, &dir).unwrap();
     let deals = deals(&dir);
-    assert!(imported.rejected.is_empty(), "{:?}", imported.rejected);
-    assert_eq!(imported.opportunities, deals.len());
+    assert!(imported.rejected.is_empty(), "{backend}: {:?}", imported.rejected);
+    assert_eq!(imported.opportunities, deals.len(), "{backend}");
     assert_eq!(imported.without_account, 1425); // early deals with no account, kept as they are
 
     let r = crm.sales_report(&analyst, &SalesQuery::new("crm_sales")).unwrap();

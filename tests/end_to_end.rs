@@ -221,6 +221,24 @@ fn real_data_sets_load_and_survive_reopening() {
     assert!(next.code.ends_with(&format!("{:03}", total + 1)), "{}", next.code);
 }
 
+/// The same real data sets on PostgreSQL: loaded, checked, and checked again through a second
+/// connection (PostgreSQL's "reopen").
+#[test]
+fn real_data_sets_load_and_survive_reconnecting_on_postgres() {
+    let Some(pg) = guanxi_tests::postgres("datasets") else { return };
+    let actor = Actor::user("importer").unwrap();
+    let crm = Crm::builder().store(pg.store.clone()).build();
+    let total = load_accounts(&crm, &actor).len() + load_telco(&crm, &actor).len();
+    check_accounts(&crm, &actor);
+    check_telco(&crm, &actor);
+    let again = Crm::builder().store(pg.reconnect()).build();
+    check_accounts(&again, &actor);
+    check_telco(&again, &actor);
+    let next = again.create_customer(&actor, NewCustomer::new("下一位")).unwrap();
+    assert!(next.code.ends_with(&format!("{:03}", total + 1)), "{}", next.code);
+    assert!(again.verify_audit(&actor).unwrap().is_intact());
+}
+
 #[test]
 fn threads_share_one_handle() {
     let dir = tempfile::tempdir().unwrap();

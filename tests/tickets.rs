@@ -57,15 +57,30 @@ fn import_matches_an_independent_calculation() {
     let expected = rows(&path);
     let records = guanxi_examples::tickets::read(&path).unwrap();
     let as_of = guanxi_examples::tickets::latest_instant(&records).unwrap();
-    let crm = Crm::builder().clock(Arc::new(FixedClock::at(as_of))).build();
+    let pg = guanxi_tests::postgres("tickets");
+    let mut stores: Vec<(&str, guanxi::DynStore)> = vec![("memory", Arc::new(guanxi::MemoryStore::new()))];
+    stores.extend(pg.as_ref().map(|pg| ("postgres", pg.store.clone() as guanxi::DynStore)));
+    for (backend, store) in stores {
+        let crm = Crm::builder().store(store).clock(Arc::new(FixedClock::at(as_of))).build();
+        import_matches_on(backend, &crm, &expected, &records, as_of);
+    }
+}
+
+fn import_matches_on(
+    backend: &str,
+    crm: &Crm,
+    expected: &[Row],
+    records: &[(usize, guanxi_examples::tickets::Row)],
+    as_of: guanxi::chrono::DateTime<guanxi::chrono::Utc>,
+) {
     let analyst = Actor::user("analyst").unwrap();
-    let imported = guanxi_examples::tickets::import(&crm, &analyst, &records).unwrap();
-    assert_eq!((imported.tickets, imported.rejected.len()), (1000, 0));
+    let imported = guanxi_examples::tickets::import(crm, &analyst, records).unwrap();
+    assert_eq!((imported.tickets, imported.rejected.len()), (1000, 0), "{backend}");
     let r = crm.service_report(&analyst, &ServiceQuery::default().at(as_of)).unwrap();
 
     // Volume by status.
     let mut by_status: BTreeMap<TicketStatus, u64> = BTreeMap::new();
-    for row in &expected {
+    for row in expected {
         let s = match row.status.as_str() {
             "Open" => TicketStatus::Assigned,
             "Pending Customer Response" => TicketStatus::PendingCustomer,

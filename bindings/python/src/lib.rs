@@ -58,8 +58,9 @@ impl PyCrm {
 
 #[pymethods]
 impl PyCrm {
-    /// Opens (or creates) a SQLite database file, acting as `user`.
-    /// With `field_key` (32 bytes), contacts' phones are encrypted at rest under it.
+    /// Opens (or creates) a SQLite database file, or connects to a PostgreSQL server when
+    /// `path` is a `postgresql://` URL or a libpq string (`host=… dbname=…`), acting as `user`.
+    /// With `field_key` (32 bytes), contacts' phones are encrypted at rest under it (SQLite).
     #[staticmethod]
     #[pyo3(signature = (path, *, user, field_key = None, trust_asserted_elevation = false, elevation_verifier = None))]
     fn open(
@@ -70,12 +71,10 @@ impl PyCrm {
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
-        let options = match field_key {
-            Some(k) => guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&k).map_err(to_py)?),
-            None => guanxi::SqliteOptions::default(),
-        };
-        let store = py.detach(|| guanxi::SqliteStore::open_with(&path, options)).map_err(to_py)?;
-        let builder = Crm::builder().store(Arc::new(store));
+        let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose().map_err(to_py)?;
+        let location = path.to_string_lossy().into_owned();
+        let store = py.detach(|| guanxi::open_store(&location, key)).map_err(to_py)?;
+        let builder = Crm::builder().store(store);
         Self::wrap(elevation_options(builder, trust_asserted_elevation, elevation_verifier).build(), user)
     }
 

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,10 +13,44 @@ import guanxi
 REPO = Path(__file__).resolve().parents[3]
 
 
+def postgres_server() -> str | None:
+    """The PostgreSQL server the tests may use (`.ci/run` starts one); under CI=true a
+    missing server is a failure, not a skip."""
+    server = os.environ.get("GUANXI_TEST_POSTGRES")
+    if not server and os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but GUANXI_TEST_POSTGRES names no PostgreSQL server")
+    return server or None
+
+
+def _psql(server: str, sql: str) -> None:
+    subprocess.run(["psql", server, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True)
+
+
 @pytest.fixture
-def crm() -> Iterator[guanxi.Crm]:
-    with guanxi.Crm.in_memory(user="alice") as handle:
-        yield handle
+def postgres_location() -> Iterator[str]:
+    """A throw-away database on the test server, as the connection string `Crm.open` takes."""
+    server = postgres_server()
+    if server is None:
+        pytest.skip("GUANXI_TEST_POSTGRES is not set")
+    name = f"py_{uuid.uuid4().hex[:12]}"
+    _psql(server, f"CREATE DATABASE {name}")
+    try:
+        yield " ".join([part for part in server.split() if not part.startswith("dbname=")] + [f"dbname={name}"])
+    finally:
+        _psql(server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def crm(request: pytest.FixtureRequest) -> Iterator[guanxi.Crm]:
+    """The same tests on the in-memory store and on PostgreSQL (the SQLite file has tests of
+    its own, through `db_path`)."""
+    if request.param == "memory":
+        with guanxi.Crm.in_memory(user="alice") as handle:
+            yield handle
+    else:
+        location = request.getfixturevalue("postgres_location")
+        with guanxi.Crm.open(location, user="alice") as handle:
+            yield handle
 
 
 @pytest.fixture

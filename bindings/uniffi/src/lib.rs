@@ -1005,7 +1005,8 @@ fn id(u: Uuid) -> CustomerId {
 
 #[uniffi::export]
 impl Crm {
-    /// Opens (or creates) a SQLite database file, acting as `user`.
+    /// Opens (or creates) a SQLite database file, or connects to a PostgreSQL server when
+    /// `path` is a `postgresql://` URL or a libpq string (`host=… dbname=…`), acting as `user`.
     #[uniffi::constructor]
     pub fn open(path: String, user: String) -> Result<Arc<Self>> {
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::open(path)?), actor: Actor::user(&user)? }))
@@ -1025,7 +1026,8 @@ impl Crm {
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::open_with(path, options)?), actor: Actor::user(&user)? }))
     }
 
-    /// Opens (or creates) a SQLite file acting as `user`, with explicit options: a field key
+    /// Opens (or creates) a SQLite file, or connects to PostgreSQL (as `open`), acting as
+    /// `user`, with explicit options: a field key
     /// (32 bytes) to encrypt contacts' phones at rest, whether asserted elevations count
     /// (`trustAssertedElevation`, for hosts that re-verify users themselves), and the host's
     /// own elevation verifier (for `ElevationProof.Host`).
@@ -1037,11 +1039,8 @@ impl Crm {
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Box<dyn ElevationVerifier>>,
     ) -> Result<Arc<Self>> {
-        let options = match field_key {
-            Some(k) => guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&k)?),
-            None => guanxi::SqliteOptions::default(),
-        };
-        let store = Arc::new(guanxi::SqliteStore::open_with(path, options)?);
+        let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose()?;
+        let store = guanxi::open_store(&path, key)?;
         let crm = elevation_options(guanxi::Crm::builder().store(store), trust_asserted_elevation, elevation_verifier);
         Ok(Arc::new(Crm { inner: Arc::new(crm.build()), actor: Actor::user(&user)? }))
     }

@@ -1,12 +1,16 @@
 //! # guanxi-postgres
 //!
-//! guanxi on PostgreSQL 15+ — **work in progress** (issue 16): the customer aggregate
-//! (customers, contacts, tags, interactions, custom fields, match keys), configuration
-//! documents, the access model, sequences and the hash-chained audit log are stored, read and
-//! written here, on the same contract and through the same shared SQL (`guanxi-sql`) as SQLite,
-//! and pass the same conformance cases. The sales and service aggregates, field encryption and
-//! backup are not stored here yet: their writes and reads are refused with
-//! [`Error::InvalidState`] naming what is missing, never silently dropped.
+//! guanxi on PostgreSQL 15+: every aggregate (customers, contacts, tags, interactions, custom
+//! fields, match keys; opportunities, stage history, leads, tasks; tickets, entries,
+//! knowledge-base articles), configuration documents, the access model, sequences and the
+//! hash-chained audit log, on the same contract and through the same shared SQL
+//! (`guanxi-sql`) as SQLite. It passes the same conformance suite, also with a serialization
+//! failure injected into the first attempt of every batch.
+//!
+//! Not here yet (issue 16): field encryption (a field key is refused), backup to a file
+//! ([`CrmStore::backup_to`] refuses), and reports, SLA clocks and knowledge-base search
+//! computed inside the server: they are computed from the records with the core's reference
+//! reductions, exact but not as fast as SQL would be.
 //!
 //! The client is the synchronous `postgres` crate, which runs a runtime of its own: calls made
 //! from a thread inside another tokio runtime are moved to a short-lived thread of their own

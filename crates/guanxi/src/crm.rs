@@ -193,14 +193,62 @@ pub(crate) fn log(
     }
 }
 
+/// Whether a location names a PostgreSQL server (a `postgresql://` or `postgres://` URL, or a
+/// libpq `key=value` string such as `host=/run/postgresql dbname=crm`) rather than a file.
+///
+/// ```
+/// assert!(guanxi::is_postgres_location("postgresql://crm@db.internal/crm"));
+/// assert!(guanxi::is_postgres_location("host=/run/postgresql user=crm dbname=crm"));
+/// assert!(!guanxi::is_postgres_location("crm.db"));
+/// assert!(!guanxi::is_postgres_location("./data/host=1.db"));
+/// ```
+pub fn is_postgres_location(location: &str) -> bool {
+    let l = location.trim_start();
+    l.starts_with("postgresql://")
+        || l.starts_with("postgres://")
+        || ["host=", "hostaddr=", "dbname=", "user=", "port=", "service="].iter().any(|k| l.starts_with(k))
+}
+
+/// Opens the store a location names: a PostgreSQL server ([`is_postgres_location`]) or a
+/// SQLite file (created if missing), with field encryption under `field_key` if given. What the
+/// bindings' `open` calls, so every language takes the same strings.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = guanxi::open_store(dir.path().join("crm.db").to_str().unwrap(), None)?;
+/// # Ok::<(), guanxi::Error>(())
+/// ```
+pub fn open_store(location: &str, field_key: Option<guanxi_sqlite::FieldKey>) -> Result<guanxi_core::DynStore> {
+    if is_postgres_location(location) {
+        if field_key.is_some() {
+            return Err(Error::invalid(
+                "field_key",
+                guanxi_core::ValidationReason::Invalid {
+                    detail: "field encryption is not available on PostgreSQL yet (issue 16): use a SQLite file".into(),
+                },
+            ));
+        }
+        return Ok(Arc::new(guanxi_postgres::PgStore::connect(location)?));
+    }
+    let options = SqliteOptions { field_key, ..SqliteOptions::default() };
+    Ok(Arc::new(SqliteStore::open_with(location, options)?))
+}
+
 impl Crm {
-    /// Opens (or creates) a SQLite database file.
+    /// Opens (or creates) a SQLite database file, or connects to the PostgreSQL server a
+    /// `postgresql://` URL or libpq string names ([`is_postgres_location`]; tables are created
+    /// in its `guanxi` schema).
     ///
     /// ```no_run
     /// let crm = guanxi::Crm::open("crm.db")?;
+    /// let shared = guanxi::Crm::open("postgresql://crm@db.internal/crm")?;
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Crm> {
+        let path = path.as_ref();
+        if let Some(location) = path.to_str().filter(|l| is_postgres_location(l)) {
+            return Ok(Crm::builder().store(open_store(location, None)?).build());
+        }
         Ok(Crm::builder().store(Arc::new(SqliteStore::open(path)?)).build())
     }
 

@@ -47,12 +47,13 @@ mod sales_facade;
 mod service_facade;
 mod table;
 
-pub use crm::{Crm, CrmBuilder};
+pub use crm::{Crm, CrmBuilder, is_postgres_location, open_store};
 pub use dedup_facade::{CheckedCreate, OnDuplicate};
 pub use elevation::{Credentials, ElevationProof, ElevationVerifier, MIN_PASSWORD_CHARS};
 pub use events::SubscriptionId;
 pub use export::ExportEntity;
 pub use guanxi_core::*;
+pub use guanxi_postgres::{PgOptions, PgStore};
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
 pub use import::{
     DuplicatePolicy, ImportField, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError,

@@ -2,6 +2,8 @@
 //! single reads agree with lists, masked values never leak, sensitive operations need
 //! elevation, and reads of sensitive fields are audited.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -21,10 +23,8 @@ fn crm_on(store: DynStore) -> Crm {
     Crm::builder().store(store).clock(Arc::new(FixedClock::at(t0()))).trust_asserted_elevation(true).build()
 }
 
-fn backends() -> Vec<(&'static str, Crm, Option<tempfile::TempDir>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open(dir.path().join("crm.db")).unwrap();
-    vec![("memory", crm_on(Arc::new(MemoryStore::new())), None), ("sqlite", crm_on(Arc::new(sqlite)), Some(dir))]
+fn backends() -> Vec<(&'static str, Crm, common::Guard)> {
+    common::stores().into_iter().map(|(name, store, guard)| (name, crm_on(store), guard)).collect()
 }
 
 fn root() -> Actor {

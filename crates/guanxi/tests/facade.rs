@@ -1,5 +1,7 @@
 //! Behaviour of the `Crm` facade, run on every backend.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -72,6 +74,15 @@ macro_rules! on_every_backend {
                 let dir = tempfile::tempdir().unwrap();
                 let store = guanxi::SqliteStore::open(dir.path().join("crm.db")).unwrap();
                 super::$name(super::Fixture::new(std::sync::Arc::new(store)));
+            })*
+        }
+        mod postgres {
+            $(#[test] fn $name() {
+                // The PostgreSQL store, when a server is given (it is the last of `stores`).
+                let Some((_, store, _guard)) = crate::common::stores().pop().filter(|(n, _, _)| *n == "postgres") else {
+                    return;
+                };
+                super::$name(super::Fixture::new(store));
             })*
         }
     };

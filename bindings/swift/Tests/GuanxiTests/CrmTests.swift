@@ -95,6 +95,23 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter()), 0)
     }
 
+    func testTheSameCallsOnPostgreSQL() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let server = env["GUANXI_TEST_POSTGRES"] else {
+            XCTAssertNotEqual(env["CI"], "true", "CI=true but GUANXI_TEST_POSTGRES is not set")
+            return
+        }
+        let crm = try Crm.open(path: server, user: "alice")
+        // The server may hold earlier runs' rows: this run's own tag tells its customer apart.
+        let tag = "swift-" + UUID().uuidString.prefix(8)
+        let c = try crm.createCustomer(input: NewCustomer(name: "华为技术有限公司 \(tag)", tags: [tag]))
+        XCTAssertEqual(try crm.customer(id: c.id), c)
+        XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter(tags: [tag])), 1)
+        _ = try crm.updateCustomer(id: c.id, version: c.version, patch: CustomerPatch(status: .customer))
+        XCTAssertThrowsError(try crm.updateCustomer(id: c.id, version: c.version, patch: CustomerPatch(name: "旧版本")))
+        XCTAssertTrue(try crm.verifyAudit().intact)
+    }
+
     func testStaleVersionIsAConflict() throws {
         let crm = try Crm.inMemory(user: "alice")
         let c = try huawei(crm)

@@ -1,6 +1,6 @@
 //! The storage contract every backend implements, and the in-memory backend.
 //!
-//! Writes go through [`CrmStore::apply`] as one [`Changes`] batch: all of it commits or none
+//! Writes go through [`StoreWrite::apply`] as one [`Changes`] batch: all of it commits or none
 //! of it does. Reads are plain getters and filtered, cursor-paged lists. Every backend passes
 //! the conformance suite in `guanxi_core::testing` (feature `testing`).
 

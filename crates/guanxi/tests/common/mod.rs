@@ -1,29 +1,65 @@
 //! What the facade's test files share: the same `Crm` on each backend, with a clock the test
-//! moves.
+//! moves. PostgreSQL joins when `GUANXI_TEST_POSTGRES` names a server (`.ci/run` starts one;
+//! under `CI=true` a missing server fails): each use gets a schema of its own, dropped after.
+#![allow(dead_code)] // each test binary uses part
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use guanxi::{Crm, FixedClock, SqliteStore};
+use guanxi::{Crm, DynStore, FixedClock, PgOptions, PgStore, SqliteStore};
 
-/// A backend under test: its name, the handle, its clock, and the directory of its file.
-pub(crate) type Backend = (&'static str, Crm, Arc<FixedClock>, Option<tempfile::TempDir>);
+/// Whatever must live as long as a backend's store (its directory, its schema).
+pub(crate) type Guard = Option<Box<dyn std::any::Any>>;
 
-/// A `Crm` on the memory store and one on a SQLite file, each with its own clock at `t0`.
-/// They trust asserted elevations (`Actor::elevated_until`), as a host that verifies users
-/// itself would: proven elevation has tests of its own (`access.rs`).
-pub(crate) fn backends(t0: DateTime<Utc>) -> Vec<Backend> {
+/// A backend under test: its name, the handle, its clock, and what keeps its store alive.
+pub(crate) type Backend = (&'static str, Crm, Arc<FixedClock>, Guard);
+
+/// Drops a test schema when the test is done with it.
+struct Schema(Arc<PgStore>);
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        let _ = self.0.drop_schema();
+    }
+}
+
+/// The PostgreSQL server the tests may use.
+pub(crate) fn postgres_server() -> Option<String> {
+    match std::env::var("GUANXI_TEST_POSTGRES") {
+        Ok(s) if !s.is_empty() => Some(s),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but GUANXI_TEST_POSTGRES names no PostgreSQL server")
+        }
+        _ => None,
+    }
+}
+
+/// The stores under test: memory, a SQLite file, and PostgreSQL when a server is given.
+pub(crate) fn stores() -> Vec<(&'static str, DynStore, Guard)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path().join("crm.db")).unwrap();
-    let c1 = Arc::new(FixedClock::at(t0));
-    let c2 = Arc::new(FixedClock::at(t0));
-    vec![
-        ("memory", Crm::builder().clock(c1.clone()).trust_asserted_elevation(true).build(), c1, None),
-        (
-            "sqlite",
-            Crm::builder().store(Arc::new(sqlite)).clock(c2.clone()).trust_asserted_elevation(true).build(),
-            c2,
-            Some(dir),
-        ),
-    ]
+    let mut out: Vec<(&'static str, DynStore, Guard)> =
+        vec![("memory", Arc::new(guanxi::MemoryStore::new()), None), ("sqlite", Arc::new(sqlite), Some(Box::new(dir)))];
+    if let Some(params) = postgres_server() {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let schema = format!("facade_{}_{n}", std::process::id());
+        let store = Arc::new(PgStore::connect_with(&params, PgOptions { schema, ..PgOptions::default() }).unwrap());
+        out.push(("postgres", store.clone(), Some(Box::new(Schema(store)))));
+    }
+    out
+}
+
+/// A `Crm` on each store, each with its own clock at `t0`. They trust asserted elevations
+/// (`Actor::elevated_until`), as a host that verifies users itself would: proven elevation
+/// has tests of its own (`access.rs`).
+pub(crate) fn backends(t0: DateTime<Utc>) -> Vec<Backend> {
+    stores()
+        .into_iter()
+        .map(|(name, store, guard)| {
+            let clock = Arc::new(FixedClock::at(t0));
+            let crm = Crm::builder().store(store).clock(clock.clone()).trust_asserted_elevation(true).build();
+            (name, crm, clock, guard)
+        })
+        .collect()
 }
