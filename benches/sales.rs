@@ -11,10 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use guanxi::prelude::*;
 use guanxi::sales::SalesQuery;
-use guanxi::testing::sales_data;
-use guanxi::{Actor, Changes, Crm, FixedClock, SqliteStore, Write};
+use guanxi::{Actor, Crm, FixedClock, SqliteStore};
 use rusqlite::Connection;
 
 const N: u64 = 1_000_000;
@@ -32,21 +30,7 @@ fn build() -> (tempfile::TempDir, std::path::PathBuf, Crm) {
         eprintln!("reusing {}", path.display());
         return (dir, path, Crm::builder().store(Arc::new(store)).clock(clock).build());
     }
-    let mut rng = sales_data::Rng::new(11);
-    let mut history_rows = 0;
-    for start in (0..N).step_by(20_000) {
-        let (opps, history): (Vec<_>, Vec<_>) =
-            (start..start + 20_000).map(|n| sales_data::opportunity(n, &mut rng)).unzip();
-        let history: Vec<_> = history.into_iter().flatten().collect();
-        history_rows += history.len();
-        store
-            .apply(&Changes {
-                opportunities: opps.into_iter().map(Write::Insert).collect(),
-                stage_history: history,
-                ..Default::default()
-            })
-            .unwrap();
-    }
+    let history_rows = guanxi_benches::write_opportunities(&store, N, |_, _, _| {});
     eprintln!("built {N} opportunities, {history_rows} stage-history rows");
     let crm = Crm::builder().store(Arc::new(store)).clock(clock).build();
     (dir, path, crm)

@@ -177,10 +177,39 @@ impl PgStore {
     }
 }
 
-/// One transaction (or one plain connection, for reads): what every read runs on, and what a
-/// write session hands out.
+/// One transaction, or one plain connection for reads (a single-statement read needs no
+/// BEGIN and COMMIT round trips): what every read runs on, and what a write session hands out.
 struct View<'a> {
-    tx: RefCell<postgres::Transaction<'a>>,
+    tx: RefCell<Conn<'a>>,
+}
+
+/// A client inside a transaction or not.
+enum Conn<'a> {
+    Tx(postgres::Transaction<'a>),
+    Plain(&'a mut Client),
+}
+
+impl Conn<'_> {
+    fn query(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> std::result::Result<Vec<Row>, postgres::Error> {
+        match self {
+            Conn::Tx(t) => t.query(sql, values),
+            Conn::Plain(c) => c.query(sql, values),
+        }
+    }
+
+    fn execute(&mut self, sql: &str, values: &[&(dyn ToSql + Sync)]) -> std::result::Result<u64, postgres::Error> {
+        match self {
+            Conn::Tx(t) => t.execute(sql, values),
+            Conn::Plain(c) => c.execute(sql, values),
+        }
+    }
+
+    fn batch_execute(&mut self, sql: &str) -> std::result::Result<(), postgres::Error> {
+        match self {
+            Conn::Tx(t) => t.batch_execute(sql),
+            Conn::Plain(c) => c.batch_execute(sql),
+        }
+    }
 }
 
 type Params = Vec<Box<dyn ToSql + Sync>>;
@@ -574,9 +603,11 @@ impl View<'_> {
 /// Runs `f` in a transaction on `client`: committed when it returns `Ok`.
 fn in_transaction<R>(client: &mut Client, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
     let tx = client.transaction().map_err(pg_err)?;
-    let view = View { tx: RefCell::new(tx) };
+    let view = View { tx: RefCell::new(Conn::Tx(tx)) };
     let out = f(&view)?;
-    view.tx.into_inner().commit().map_err(pg_err)?;
+    if let Conn::Tx(tx) = view.tx.into_inner() {
+        tx.commit().map_err(pg_err)?;
+    }
     Ok(out)
 }
 
@@ -748,19 +779,8 @@ impl AuditStore for View<'_> {
 
 impl guanxi_core::ReadThrough for PgStore {
     fn read_through<R: Send>(&self, read: impl FnOnce(&dyn guanxi_core::StoreReads) -> Result<R> + Send) -> Result<R> {
-        // Reads run in a transaction of their own (REPEATABLE READ would also do; one
-        // statement each needs none, but the view holds one).
-        let mut read = Some(read);
-        let mut out = None;
-        self.with_client(|c| {
-            in_transaction(c, |view| {
-                if let Some(read) = read.take() {
-                    out = Some(read(view)?);
-                }
-                Ok(())
-            })
-        })?;
-        out.ok_or_else(|| StorageError::msg("postgres read did not run").into())
+        // Outside a transaction: each statement reads the last commit.
+        self.with_client(|c| read(&View { tx: RefCell::new(Conn::Plain(c)) }))
     }
 }
 
