@@ -285,9 +285,36 @@ fn two_handles_on_one_file_see_each_other_and_conflict_safely() {
 /// every row committed before it began, and restores into a working database.
 #[test]
 fn online_backup_under_concurrent_writes_restores() {
-    use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
     let crm = Arc::new(Crm::open(dir.path().join("crm.db")).unwrap());
+    let (backup, check) = backup_under_concurrent_writes(&crm, dir.path());
+    let restored_path = dir.path().join("restored.db");
+    let restored_check = Crm::restore(&backup, &restored_path).unwrap();
+    assert_eq!(restored_check, check);
+    restored_works(&Crm::open(&restored_path).unwrap(), &backup);
+}
+
+/// The same on PostgreSQL: the backup is a consistent snapshot in a guanxi file, and it
+/// restores into a file and into an empty schema on the server.
+#[test]
+fn online_backup_of_postgres_under_concurrent_writes_restores() {
+    let Some(pg) = guanxi_tests::postgres("backup") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let crm = Arc::new(Crm::builder().store(pg.store.clone()).build());
+    let (backup, check) = backup_under_concurrent_writes(&crm, dir.path());
+    let restored_path = dir.path().join("restored.db");
+    assert_eq!(Crm::restore(&backup, &restored_path).unwrap(), check);
+    restored_works(&Crm::open(&restored_path).unwrap(), &backup);
+
+    let Some(target) = guanxi_tests::postgres("restored") else { return };
+    assert_eq!(Crm::restore_into(&backup, &*target.store).unwrap(), check);
+    restored_works(&Crm::builder().store(target.store.clone()).build(), &backup);
+    let again = Crm::restore_into(&backup, &*target.store);
+    assert!(matches!(again, Err(Error::InvalidState(_))), "a schema holding data is refused: {again:?}");
+}
+
+fn backup_under_concurrent_writes(crm: &Arc<Crm>, dir: &Path) -> (std::path::PathBuf, AuditCheck) {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let alice = Actor::user("alice").unwrap();
     crm.create_customers(&alice, (0..500).map(|i| NewCustomer::new(format!("客户{i}")).tag("基线")).collect()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -308,25 +335,38 @@ fn online_backup_under_concurrent_writes_restores() {
         std::thread::yield_now();
     }
     let before = crm.all_customers(&alice, &CustomerFilter::default()).unwrap();
-    let backup = dir.path().join("backup.db");
+    let backup = dir.join("backup.db");
     let check = crm.backup(&alice, &backup).unwrap();
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
     assert!(check.is_intact(), "{check:?}");
     assert!(written >= 20);
+    let beside: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("backup"))
+        .collect();
+    assert_eq!(beside, ["backup.db"], "a backup is one file, nothing beside it");
 
     let copy = Crm::open(&backup).unwrap();
     assert!(copy.verify_audit(&alice).unwrap().is_intact());
     let in_copy: std::collections::HashSet<_> =
         copy.all_customers(&alice, &CustomerFilter::default()).unwrap().into_iter().map(|c| c.id).collect();
     assert!(before.iter().all(|c| in_copy.contains(&c.id)), "every row committed before the backup is in it");
+    // A snapshot: the records and the log agree (every customer in it has its create entry).
+    let log = copy.change_log(&alice, &ChangeLogQuery::default()).unwrap();
+    let created = log.iter().filter(|e| e.entity == EntityKind::Customer && e.action == ChangeAction::Create).count();
+    assert_eq!(created, in_copy.len());
+    (backup, check)
+}
 
-    let restored_path = dir.path().join("restored.db");
-    let restored_check = Crm::restore(&backup, &restored_path).unwrap();
-    assert_eq!(restored_check, check);
-    let restored = Crm::open(&restored_path).unwrap();
-    assert_eq!(restored.count_customers(&alice, &CustomerFilter::default()).unwrap(), in_copy.len() as u64);
+fn restored_works(restored: &Crm, backup: &Path) {
+    let alice = Actor::user("alice").unwrap();
+    let copy = Crm::open(backup).unwrap();
+    let expected = copy.count_customers(&alice, &CustomerFilter::default()).unwrap();
+    assert_eq!(restored.count_customers(&alice, &CustomerFilter::default()).unwrap(), expected);
     let next = restored.create_customer(&alice, NewCustomer::new("恢复后")).unwrap();
     assert!(restored.customer(&alice, next.id).is_ok());
+    assert!(next.code.starts_with('C'));
     assert!(restored.verify_audit(&alice).unwrap().is_intact(), "the restored log keeps chaining");
 }

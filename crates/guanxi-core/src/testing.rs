@@ -38,6 +38,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(customers: $make);
         $crate::store_conformance_tests!(sales: $make);
         $crate::store_conformance_tests!(service: $make);
+        $crate::store_conformance_tests!(@cases $make; a_copy_reads_like_the_original,);
     };
     (customers: $make:expr) => {
         $crate::store_conformance_tests!(@cases $make;
@@ -1072,9 +1073,8 @@ pub mod conformance {
             .unwrap();
     }
 
-    pub fn leads_tasks_and_settings_round_trip(store: &dyn CrmStore) {
-        use sales::{Lead, LeadFilter, LeadGrade, LeadStatus, Task, TaskFilter};
-        let lead = |n: u64, status: LeadStatus, owner: Option<&str>| Lead {
+    fn lead(n: u64, status: sales::LeadStatus, owner: Option<&str>) -> sales::Lead {
+        sales::Lead {
             id: LeadId(id(n)),
             code: format!("L20240501{n:03}"),
             name: format!("线索{n}"),
@@ -1086,7 +1086,7 @@ pub mod conformance {
             industry: None,
             budget_confirmed: n % 3 == 0,
             need_confirmed: true,
-            grade: LeadGrade::ALL[(n % 3) as usize],
+            grade: sales::LeadGrade::ALL[(n % 3) as usize],
             status,
             owner: owner.map(user),
             department: None,
@@ -1096,7 +1096,11 @@ pub mod conformance {
             updated_by: user("alice"),
             updated_at: t0(),
             version: 1,
-        };
+        }
+    }
+
+    pub fn leads_tasks_and_settings_round_trip(store: &dyn CrmStore) {
+        use sales::{Lead, LeadFilter, LeadStatus, Task, TaskFilter};
         let leads = vec![
             lead(1, LeadStatus::New, None),
             lead(2, LeadStatus::Assigned, Some("bob")),
@@ -1182,6 +1186,152 @@ pub mod conformance {
             .unwrap();
         assert_eq!(store.setting("pipeline.x").unwrap(), Some(s2));
         assert_eq!(store.setting("nope").unwrap(), None);
+    }
+
+    /// Fills a store with some of everything: what a copy must carry over.
+    fn fill_everything(store: &dyn CrmStore) {
+        let mut customers = insert_customers(store, 0..30, &["VIP", "重点"]);
+        let gone = Customer { deleted_at: Some(t0()), version: 2, ..customers[3].clone() };
+        store
+            .apply(&Changes {
+                customers: vec![Write::Update { record: gone.clone(), expected_version: 1 }],
+                ..Default::default()
+            })
+            .unwrap();
+        customers[3] = gone;
+        store.apply(&Changes { tags: vec![TagWrite::Put(tag("unused", Some("分组")))], ..Default::default() }).unwrap();
+        let mut contacts: Vec<Contact> = (0..12).map(|n| contact(n, customers[(n % 5) as usize].id, n < 5)).collect();
+        contacts[7].deleted_at = Some(t0());
+        let interactions: Vec<Interaction> = (0..9)
+            .map(|n| interaction(n, customers[(n % 4) as usize].id, t0() + Duration::minutes(n as i64)))
+            .collect();
+        let field = CustomFieldDef::new(EntityKind::Customer, "wechat", "微信", custom_field::FieldType::Text);
+        let settings =
+            vec![Write::Insert(store::Setting { key: "pipeline.x".into(), value: "{\"a\":1}".into(), version: 3 })];
+        let access = AccessModel::default()
+            .with_department(Department::new("east", "华东", None).unwrap())
+            .map(|m| AccessModel { version: 2, ..m })
+            .unwrap();
+        store
+            .apply(&Changes {
+                contacts: contacts.into_iter().map(Write::Insert).collect(),
+                interactions,
+                custom_fields: vec![field],
+                settings,
+                access: Some(Write::Insert(access)),
+                ..Default::default()
+            })
+            .unwrap();
+        let (opps, _) = sales_sample(store, 25);
+        let lead = sales::Lead { version: 4, ..lead(300, sales::LeadStatus::New, Some("bob")) };
+        let task = sales::Task {
+            id: TaskId(id(301)),
+            title: "回访".into(),
+            notes: None,
+            due_at: t0(),
+            owner: user("bob"),
+            department: None,
+            opportunity_id: Some(opps[0].id),
+            customer_id: None,
+            done_at: None,
+            created_by: user("alice"),
+            created_at: t0(),
+            updated_by: user("alice"),
+            updated_at: t0(),
+            version: 1,
+        };
+        let tickets = super::service_data::tickets(6, 3);
+        let entries = tickets
+            .iter()
+            .map(|t| service::TicketEntry {
+                ticket_id: t.id,
+                seq: 1,
+                at: t.created_at,
+                by: user("alice"),
+                change: service::TicketChange::Created,
+            })
+            .collect();
+        store
+            .apply(&Changes {
+                leads: vec![Write::Insert(lead)],
+                tasks: vec![Write::Insert(task)],
+                tickets: tickets.into_iter().map(Write::Insert).collect(),
+                ticket_entries: entries,
+                articles: super::service_data::articles(5, 3).into_iter().map(Write::Insert).collect(),
+                change_log: (0..7).map(|n| log_entry(Some(customers[n % 3].id), "alice", t0())).collect(),
+                ..Default::default()
+            })
+            .unwrap();
+        store.reserve_sequence("C20240501", 30).unwrap();
+        store.reserve_sequence("T20240501", 6).unwrap();
+    }
+
+    /// Everything a store answers, read back in full: two stores holding the same data give equal values.
+    #[allow(clippy::type_complexity)]
+    fn everything(store: &dyn CrmStore) -> Vec<String> {
+        fn walk<T>(mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>) -> Vec<T> {
+            let mut out = Vec::new();
+            let mut page = PageRequest::first(7);
+            loop {
+                let p = fetch(&page).unwrap();
+                out.extend(p.items);
+                match p.next {
+                    Some(c) => page = PageRequest::after(c, 7),
+                    None => return out,
+                }
+            }
+        }
+        let customers = all_customers(store, &CustomerFilter::default().deleted(Deleted::Include), 7);
+        let opportunities = walk(|p| store.list_opportunities(&Default::default(), p));
+        let tickets = walk(|p| store.list_tickets(&Default::default(), p));
+        let mut out = vec![
+            format!("{customers:?}"),
+            format!("{:?}", store.tags().unwrap()),
+            format!("{:?}", walk(|p| store.all_contacts(p))),
+            format!("{:?}", walk(|p| store.all_interactions(p))),
+            format!("{:?}", customers.iter().map(|c| store.contacts_of(c.id).unwrap()).collect::<Vec<_>>()),
+            format!("{:?}", customers.iter().map(|c| store.interactions_of(c.id).unwrap()).collect::<Vec<_>>()),
+            format!("{:?}", EntityKind::ALL.map(|e| store.custom_fields(e).unwrap())),
+            format!("{:?}", store.access_model().unwrap()),
+            format!("{:?}", store.settings().unwrap()),
+            format!("{:?}", store.sequences().unwrap()),
+            format!("{opportunities:?}"),
+            format!("{:?}", opportunities.iter().map(|o| store.stage_history(o.id).unwrap()).collect::<Vec<_>>()),
+            format!("{:?}", walk(|p| store.list_leads(&Default::default(), p))),
+            format!("{:?}", store.tasks(&Default::default()).unwrap()),
+            format!("{tickets:?}"),
+            format!("{:?}", tickets.iter().map(|t| store.ticket_entries(t.id).unwrap()).collect::<Vec<_>>()),
+            format!("{:?}", walk(|p| store.list_articles(p))),
+            format!("{:?}", store.change_log(&ChangeLogQuery::default()).unwrap()),
+            format!("{:?}", store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap()),
+        ];
+        let keys = crate::dedup::customer_match_keys(customers[1].kind, &customers[1].name);
+        let probe = crate::dedup::MatchKeys { names: keys, contacts: vec![] };
+        out.push(format!("{:?}", store.customers_by_match_keys(&probe, 100).unwrap()));
+        out
+    }
+
+    pub fn a_copy_reads_like_the_original(store: &dyn CrmStore) {
+        // Into the store under test, from the reference...
+        let reference = MemoryStore::new();
+        fill_everything(&reference);
+        let report = store::copy_store(&reference, store).unwrap();
+        assert_eq!(report.log_entries, 7);
+        assert!(report.records > 100, "{report:?}");
+        let expected = everything(&reference);
+        let got = everything(store);
+        for (e, g) in expected.iter().zip(&got) {
+            assert_eq!(e, g);
+        }
+        // ...and out of it again, inside a write session (all or nothing).
+        let back = MemoryStore::new();
+        back.write_session(&mut |tx| store::copy_store(store, tx).map(|_| ())).unwrap();
+        assert_eq!(everything(&back), expected);
+        // A copy never merges into a store holding data.
+        let err = store::copy_store(&reference, store);
+        assert!(matches!(err, Err(Error::InvalidState(_))), "{err:?}");
+        // The sequences go on where they were.
+        assert_eq!(store.reserve_sequence("C20240501", 1).unwrap(), 31);
     }
 
     pub fn access_model_is_versioned(store: &dyn CrmStore) {

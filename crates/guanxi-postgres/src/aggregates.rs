@@ -454,4 +454,8 @@ impl ServiceStore for View<'_> {
         let articles: Vec<Article> = self.docs("article", "SELECT doc FROM articles ORDER BY id", &[])?;
         Ok(rank_articles(&articles, query))
     }
+
+    fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>> {
+        self.page_by_id("article", "articles", page, |a: &Article| a.id.0)
+    }
 }

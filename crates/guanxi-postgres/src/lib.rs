@@ -30,6 +30,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod aggregates;
+mod backup;
 mod schema;
 
 use std::cell::RefCell;
@@ -47,6 +48,8 @@ use guanxi_core::{
 use guanxi_sql::{Dialect, SqlValue, custom_json, ts};
 
 const ACCESS_MODEL: &str = "access_model";
+/// The settings row that recognises the field key (as in the SQLite backend).
+const KEY_CHECK: &str = "field_key_check";
 
 /// How often a batch is tried when the server reports a serialization failure or a deadlock.
 const ATTEMPTS: u32 = 5;
@@ -154,26 +157,42 @@ impl PgStore {
     /// Runs `f` on a pooled connection. From inside a tokio runtime (where the client's own
     /// runtime would panic) it runs on a thread of its own.
     fn with_client<R: Send>(&self, f: impl FnOnce(&mut Client) -> Result<R> + Send) -> Result<R> {
-        let run = || {
-            let pooled = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?.pop();
-            let mut client = match pooled {
-                Some(c) if !c.is_closed() => c,
-                _ => self.open()?,
-            };
+        outside_runtime(|| {
+            let mut client = self.checkout()?;
             let out = f(&mut client);
-            let mut idle = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?;
-            if idle.len() < self.options.pool_size && !client.is_closed() {
-                idle.push(client);
-            }
+            self.checkin(client)?;
             out
-        };
-        if tokio::runtime::Handle::try_current().is_ok() {
-            std::thread::scope(|s| {
-                s.spawn(run).join().unwrap_or_else(|_| Err(StorageError::msg("postgres call panicked").into()))
-            })
-        } else {
-            run()
+        })
+    }
+
+    /// An idle pooled connection, or a new one.
+    fn checkout(&self) -> Result<Client> {
+        let pooled = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?.pop();
+        match pooled {
+            Some(c) if !c.is_closed() => Ok(c),
+            _ => self.open(),
         }
+    }
+
+    /// Returns a connection to the pool (or closes it when the pool is full).
+    fn checkin(&self, client: Client) -> Result<()> {
+        let mut idle = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?;
+        if idle.len() < self.options.pool_size && !client.is_closed() {
+            idle.push(client);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` here, or, on a thread inside a tokio runtime (where the `postgres` client's own
+/// runtime would panic), on a scoped thread of its own.
+pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| {
+            s.spawn(f).join().unwrap_or_else(|_| Err(StorageError::msg("postgres call panicked").into()))
+        })
+    } else {
+        f()
     }
 }
 
@@ -735,6 +754,33 @@ impl CustomerStore for View<'_> {
         let rows = self.query("SELECT doc FROM custom_fields WHERE entity = $1 ORDER BY key", &[&entity.as_str()])?;
         rows.iter().map(|r| decode("custom field", r.get::<_, &str>(0))).collect()
     }
+
+    fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>> {
+        self.page_by_id("contact", "contacts", page, |c: &Contact| c.id.0)
+    }
+
+    fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
+        self.page_by_id("interaction", "interactions", page, |i: &Interaction| i.id.0)
+    }
+}
+
+impl View<'_> {
+    /// One page of a whole table of documents, in id order.
+    pub(crate) fn page_by_id<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        table: &str,
+        page: &PageRequest,
+        id_of: impl Fn(&T) -> uuid::Uuid,
+    ) -> Result<Page<T>> {
+        page.check()?;
+        let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
+        let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows =
+            self.query(&format!("SELECT doc FROM {table} WHERE id > $1 ORDER BY id LIMIT $2"), &[&after, &limit])?;
+        let items = rows.iter().map(|r| decode(what, r.get::<_, &str>(0))).collect::<Result<Vec<T>>>()?;
+        Ok(Page::from_overfetch(items, page.limit, id_of))
+    }
 }
 
 impl View<'_> {
@@ -774,6 +820,26 @@ impl AuditStore for View<'_> {
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
         self.setting(ACCESS_MODEL)?.map(|s| decode::<AccessModel>("access model", &s.value).map(Arc::new)).transpose()
+    }
+
+    fn settings(&self) -> Result<Vec<Setting>> {
+        let rows = self.query(
+            "SELECT key, value, version FROM settings WHERE key NOT IN ($1, $2) ORDER BY key",
+            &[&ACCESS_MODEL, &KEY_CHECK],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| Setting {
+                key: r.get(0),
+                value: r.get(1),
+                version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    fn sequences(&self) -> Result<Vec<(String, u64)>> {
+        let rows = self.query("SELECT key, value FROM sequences ORDER BY key", &[])?;
+        Ok(rows.iter().map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0))).collect())
     }
 }
 
@@ -837,15 +903,17 @@ impl CrmStore for PgStore {
                 "a PostgreSQL write session cannot run on a thread inside a tokio runtime: use spawn_blocking".into(),
             ));
         }
-        let mut client = match self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?.pop() {
-            Some(c) if !c.is_closed() => c,
-            _ => self.open()?,
-        };
+        let mut client = self.checkout()?;
         let out = in_transaction(&mut client, |view| work(view));
-        let mut idle = self.idle.lock().map_err(|_| StorageError::msg("postgres pool lock poisoned"))?;
-        if idle.len() < self.options.pool_size && !client.is_closed() {
-            idle.push(client);
-        }
+        self.checkin(client)?;
         out
+    }
+
+    fn backup_to(&self, dest: &std::path::Path) -> Result<()> {
+        self.backup_into_file(dest)
+    }
+
+    fn open_backup(&self, path: &std::path::Path) -> Result<Box<dyn CrmStore>> {
+        Ok(Box::new(guanxi_sqlite::SqliteStore::open_read_only(path)?))
     }
 }

@@ -423,6 +423,56 @@ impl SqliteStore {
         restored
     }
 
+    /// Creates a new, standalone guanxi file at `dest`, filled by `fill` in one write
+    /// transaction: what a backup of another backend (a snapshot copied into a file) is
+    /// written with. The file is built under a staging name and renamed into place only when
+    /// complete, with no `-wal` or `-shm` beside it: `dest` either does not exist or holds
+    /// everything `fill` wrote. An existing `dest` is refused.
+    ///
+    /// ```
+    /// # use guanxi_core::prelude::*;
+    /// # use guanxi_sqlite::{SqliteOptions, SqliteStore};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let dest = dir.path().join("copy.db");
+    /// SqliteStore::write_new_file(&dest, SqliteOptions::default(), |tx| tx.reserve_sequence("n", 5).map(|_| ()))?;
+    /// assert_eq!(SqliteStore::open_read_only(&dest)?.sequences()?, vec![("n".to_owned(), 5)]);
+    /// assert!(SqliteStore::write_new_file(&dest, SqliteOptions::default(), |_| Ok(())).is_err());
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn write_new_file(
+        dest: &Path,
+        options: SqliteOptions,
+        fill: impl FnOnce(&dyn StoreView) -> Result<()>,
+    ) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::InvalidState(format!("{} already exists", dest.display())));
+        }
+        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let staging = dest.with_file_name(format!(".{name}.partial"));
+        let written = (|| {
+            remove_database_files(&staging)?;
+            let file = SqliteStore::open_with(&staging, options)?;
+            let mut fill = Some(fill);
+            file.write_session(&mut |tx| match fill.take() {
+                Some(f) => f(tx),
+                None => Ok(()),
+            })?;
+            // The writer closing last checkpoints and removes the -wal and -shm files; DELETE
+            // journal mode keeps them from coming back when the file is read.
+            drop(file);
+            Connection::open(&staging)
+                .map_err(sql_err)?
+                .execute_batch("PRAGMA journal_mode = DELETE")
+                .map_err(sql_err)?;
+            std::fs::rename(&staging, dest)
+                .map_err(|e| StorageError::with_source(format!("cannot rename to {}", dest.display()), e).into())
+        })();
+        if written.is_err() {
+            let _ = remove_database_files(&staging);
+        }
+        written
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
         self.read(|v| v.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql_err))
@@ -1160,6 +1210,36 @@ impl CustomerStore for View<'_> {
         let rows = stmt.query_map([entity.as_str()], field_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
+
+    fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>> {
+        let cipher = self.keys.cipher.as_deref();
+        self.page_by_id("contacts", CONTACT_COLUMNS, page, |r| contact_from_row(r, cipher), |c| c.id.0)
+    }
+
+    fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
+        self.page_by_id("interactions", INTERACTION_COLUMNS, page, interaction_from_row, |i| i.id.0)
+    }
+}
+
+impl View<'_> {
+    /// One page of a whole table in id order.
+    fn page_by_id<T>(
+        &self,
+        table: &str,
+        columns: &str,
+        page: &PageRequest,
+        from_row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+        id_of: impl Fn(&T) -> uuid::Uuid,
+    ) -> Result<Page<T>> {
+        page.check()?;
+        let sql = format!("SELECT {columns} FROM {table} WHERE id > ?1 ORDER BY id LIMIT ?2");
+        let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
+        let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt.query_map(params![after, limit], from_row).map_err(sql_err)?;
+        let rows = rows.collect::<rusqlite::Result<Vec<T>>>().map_err(sql_err)?;
+        Ok(Page::from_overfetch(rows, page.limit, id_of))
+    }
 }
 
 impl SalesStore for View<'_> {
@@ -1248,6 +1328,10 @@ impl ServiceStore for View<'_> {
     fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>> {
         service::search_articles(self.conn, query)
     }
+
+    fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>> {
+        service::list_articles(self.conn, page)
+    }
 }
 
 impl AuditStore for View<'_> {
@@ -1262,6 +1346,30 @@ impl AuditStore for View<'_> {
 
     fn setting(&self, key: &str) -> Result<Option<Setting>> {
         sales::setting(self.conn, key)
+    }
+
+    fn settings(&self) -> Result<Vec<Setting>> {
+        let mut stmt = self
+            .prepare_cached("SELECT key, value, version FROM settings WHERE key NOT IN (?1, ?2) ORDER BY key")
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map([ACCESS_MODEL, KEY_CHECK], |r| {
+                Ok(Setting {
+                    key: r.get(0)?,
+                    value: r.get(1)?,
+                    version: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                })
+            })
+            .map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn sequences(&self) -> Result<Vec<(String, u64)>> {
+        let mut stmt = self.prepare_cached("SELECT key, value FROM sequences ORDER BY key").map_err(sql_err)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0))))
+            .map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {

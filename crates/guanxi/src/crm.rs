@@ -1350,7 +1350,10 @@ impl Crm {
     }
 
     /// Restores a backup into `into` (created or overwritten; close every handle on it first),
-    /// after checking the backup's audit chain: a broken chain is refused.
+    /// after checking the backup's audit chain: a broken chain is refused. `into` may also
+    /// name a PostgreSQL server ([`is_postgres_location`]): the backup (of any backend) is then
+    /// loaded into its guanxi schema in one transaction, which must hold no data yet, and the
+    /// server's audit chain is checked to end on the backup's last entry and hash.
     ///
     /// ```
     /// # use guanxi::*;
@@ -1365,6 +1368,9 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<guanxi_core::AuditCheck> {
+        if let Some(location) = into.to_str().filter(|l| is_postgres_location(l)) {
+            return restore_into_postgres(backup, location);
+        }
         let mut verified = None;
         SqliteStore::restore_checked(backup, into, |restored| {
             let check = verify_store(restored)?;
@@ -1377,6 +1383,43 @@ impl Crm {
             Ok(())
         })?;
         verified.ok_or_else(|| Error::InvalidState("the restored copy was not verified".into()))
+    }
+
+    /// Loads a backup file into `store`, which must hold no data yet: a PostgreSQL schema, or
+    /// a [`guanxi_core::MemoryStore`] to work on a backup without a file. The backup is checked
+    /// first (and migrated, if of an older schema) in a private copy, so it is never changed;
+    /// it is then copied in one write session (all or nothing), and the store's audit chain is
+    /// checked to end on the backup's last entry and hash.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let crm = Crm::open(dir.path().join("crm.db"))?;
+    /// let alice = Actor::user("alice")?;
+    /// crm.create_customer(&alice, NewCustomer::new("甲"))?;
+    /// crm.backup(&alice, &dir.path().join("backup.db"))?;
+    /// let memory = std::sync::Arc::new(MemoryStore::new());
+    /// let check = Crm::restore_into(&dir.path().join("backup.db"), &*memory)?;
+    /// assert_eq!(check.entries, 2);
+    /// let loaded = Crm::builder().store(memory).build();
+    /// assert_eq!(loaded.count_customers(&alice, &CustomerFilter::default())?, 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn restore_into(backup: &Path, store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
+        let staging = tempfile::tempdir()
+            .map_err(|e| guanxi_core::StorageError::with_source("restore: cannot make a staging directory", e))?;
+        let checked_path = staging.path().join("checked.db");
+        let checked = Crm::restore(backup, &checked_path)?;
+        let file = SqliteStore::open_read_only(&checked_path)?;
+        store.write_session(&mut |tx| guanxi_core::store::copy_store(&file, tx).map(|_| ()))?;
+        let loaded = verify_store(store)?;
+        if loaded != checked {
+            return Err(Error::InvalidState(format!(
+                "the restored audit chain ({} entries) differs from the backup's ({} entries)",
+                loaded.entries, checked.entries
+            )));
+        }
+        Ok(loaded)
     }
 
     /// Change-log entries matching a query, oldest first.
@@ -1415,6 +1458,11 @@ impl Crm {
         }
         Ok(allowed)
     }
+}
+
+/// Loads a backup file into the PostgreSQL server a location names.
+fn restore_into_postgres(backup: &Path, location: &str) -> Result<guanxi_core::AuditCheck> {
+    Crm::restore_into(backup, &guanxi_postgres::PgStore::connect(location)?)
 }
 
 /// Verifies a store's whole change log, a page at a time.

@@ -539,6 +539,33 @@ impl CustomerStore for MemoryStore {
         let s = self.read()?;
         Ok(s.custom_fields.values().filter(|d| d.entity == entity).cloned().collect())
     }
+
+    fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>> {
+        page.check()?;
+        let s = self.read()?;
+        Ok(page_of(&s.contacts, page, ContactId, |id| id.0))
+    }
+
+    fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
+        page.check()?;
+        let s = self.read()?;
+        Ok(page_of(&s.interactions, page, InteractionId, |id| id.0))
+    }
+}
+
+/// One page of a map keyed by a UUID-backed id, in id order.
+fn page_of<K: Ord + Clone, V: Clone>(
+    map: &OrdMap<K, V>,
+    page: &PageRequest,
+    key: impl Fn(uuid::Uuid) -> K,
+    uuid: impl Fn(&K) -> uuid::Uuid,
+) -> Page<V> {
+    use std::ops::Bound;
+    let start = page.after.map_or(Bound::Unbounded, |c| Bound::Excluded(key(c.last_id())));
+    let rows: Vec<(K, V)> =
+        map.range((start, Bound::Unbounded)).take(page.limit + 1).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let page = Page::from_overfetch(rows, page.limit, |(k, _)| uuid(k));
+    Page { items: page.items.into_iter().map(|(_, v)| v).collect(), next: page.next }
 }
 
 impl SalesStore for MemoryStore {
@@ -671,6 +698,12 @@ impl ServiceStore for MemoryStore {
         let all: Vec<Article> = s.articles.values().cloned().collect();
         Ok(rank_articles(&all, query))
     }
+
+    fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>> {
+        page.check()?;
+        let s = self.read()?;
+        Ok(page_of(&s.articles, page, ArticleId, |id| id.0))
+    }
 }
 
 impl AuditStore for MemoryStore {
@@ -685,6 +718,16 @@ impl AuditStore for MemoryStore {
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
         Ok(self.read()?.access.clone())
+    }
+
+    fn settings(&self) -> Result<Vec<Setting>> {
+        Ok(self.read()?.settings.values().cloned().collect())
+    }
+
+    fn sequences(&self) -> Result<Vec<(String, u64)>> {
+        let mut out: Vec<(String, u64)> = self.read()?.sequences.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        out.sort();
+        Ok(out)
     }
 }
 

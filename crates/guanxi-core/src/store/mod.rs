@@ -4,6 +4,7 @@
 //! of it does. Reads are plain getters and filtered, cursor-paged lists. Every backend passes
 //! the conformance suite in `guanxi_core::testing` (feature `testing`).
 
+mod copy;
 mod memory;
 
 use std::fmt;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use copy::{CopyReport, copy_store};
 pub use memory::MemoryStore;
 
 use crate::access::{AccessModel, RecordScope, Scoped};
@@ -545,6 +547,11 @@ pub trait CustomerStore {
     fn interactions_of(&self, customer: CustomerId) -> Result<Vec<Interaction>>;
     /// The custom field definitions of an entity, by key.
     fn custom_fields(&self, entity: EntityKind) -> Result<Vec<CustomFieldDef>>;
+    /// One page of every contact, removed ones included, ordered by id (what a copy of the
+    /// store walks).
+    fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>>;
+    /// One page of every interaction, ordered by id.
+    fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>>;
 }
 }
 
@@ -603,6 +610,8 @@ pub trait ServiceStore {
     /// Ranked search: equal to [`crate::service::rank_articles`] over every stored article
     /// (same hits; scores equal up to floating-point summation order).
     fn search_articles(&self, query: &KbQuery) -> Result<Vec<ArticleHit>>;
+    /// One page of every article, ordered by id.
+    fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>>;
 }
 }
 
@@ -615,6 +624,11 @@ pub trait AuditStore {
     fn setting(&self, key: &str) -> Result<Option<Setting>>;
     /// The stored access model, if one was ever written.
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>>;
+    /// Every configuration document, by key (not the access model, nor what a backend keeps
+    /// for itself such as its field-key check).
+    fn settings(&self) -> Result<Vec<Setting>>;
+    /// Every sequence with the last value it handed out, by key.
+    fn sequences(&self) -> Result<Vec<(String, u64)>>;
 }
 }
 
