@@ -307,10 +307,37 @@ fn online_backup_of_postgres_under_concurrent_writes_restores() {
     restored_works(&Crm::open(&restored_path).unwrap(), &backup);
 
     let Some(target) = guanxi_tests::postgres("restored") else { return };
-    assert_eq!(Crm::restore_into(&backup, &*target.store).unwrap(), check);
+    assert_eq!(Crm::restore_into(&backup, &*target.store, None).unwrap(), check);
     restored_works(&Crm::builder().store(target.store.clone()).build(), &backup);
-    let again = Crm::restore_into(&backup, &*target.store);
+    let again = Crm::restore_into(&backup, &*target.store, None);
     assert!(matches!(again, Err(Error::InvalidState(_))), "a schema holding data is refused: {again:?}");
+}
+
+/// An encrypted PostgreSQL store backs up into a file sealed under its key, and that file
+/// restores into a new encrypted schema with the key (and only with it).
+#[test]
+fn encrypted_postgres_backs_up_and_restores_with_its_key() {
+    let key = FieldKey::generate();
+    let Some(pg) = guanxi_tests::postgres_with_key("enc_source", Some(key.clone())) else { return };
+    let crm = Crm::builder().store(pg.store.clone()).build();
+    let alice = Actor::user("alice").unwrap();
+    let c = crm
+        .create_customer(&alice, NewCustomer::new("加密客户").contact(NewContact::new("张三").phone("13812345678")))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let backup = dir.path().join("backup.db");
+    assert!(crm.backup(&alice, &backup).unwrap().is_intact());
+    let bytes = std::fs::read(&backup).unwrap();
+    assert!(!bytes.windows(11).any(|w| w == b"13812345678"), "the backup holds no phone in clear");
+
+    let Some(target) = guanxi_tests::postgres_with_key("enc_target", Some(key.clone())) else { return };
+    let wrong = Crm::restore_into(&backup, &*target.store, Some(&FieldKey::generate()));
+    assert!(matches!(wrong, Err(Error::Encryption(EncryptionError::WrongKey))), "{wrong:?}");
+    Crm::restore_into(&backup, &*target.store, Some(&key)).unwrap();
+    let restored = Crm::builder().store(target.store.clone()).build();
+    let contacts = restored.contacts(&alice, c.id).unwrap();
+    assert_eq!(contacts[0].phones[0].as_str(), "+8613812345678");
+    assert_eq!(restored.find_contacts_by_phone(&alice, "13812345678").unwrap().len(), 1);
 }
 
 fn backup_under_concurrent_writes(crm: &Arc<Crm>, dir: &Path) -> (std::path::PathBuf, AuditCheck) {

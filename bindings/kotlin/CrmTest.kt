@@ -128,6 +128,30 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             }
         }
     },
+    "on PostgreSQL: contacts sealed under a key, backed up into a file, restored into another schema" to {
+        val server = System.getenv("GUANXI_TEST_POSTGRES")
+        if (server != null) {
+            // Schemas of this run's own on the shared server: `guanxi_schema` names them.
+            val run = UUID.randomUUID().toString().take(8)
+            val source = "$server guanxi_schema=kotlin_${run}_a"
+            val target = "$server guanxi_schema=kotlin_${run}_b"
+            val key = generateFieldKey()
+            val dir = Files.createTempDirectory("guanxi")
+            Crm.openEncrypted(source, "admin", key).use { crm ->
+                crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678")))))
+                check(crm.findContactsByPhone("13812345678").single().name == "张伟") { "blind-index lookup" }
+                check(crm.backup(dir.resolve("backup.db").toString()).intact) { "backup" }
+            }
+            val wrong = assertThrows<CrmException.Encryption> { Crm.openEncrypted(source, "admin", generateFieldKey()) }
+            check(wrong.kind == "wrong_key") { "kind ${wrong.kind}" }
+            check(!String(Files.readAllBytes(dir.resolve("backup.db")), Charsets.ISO_8859_1).contains("13812345678")) { "phone in clear in the backup" }
+            val restored = restoreBackup(dir.resolve("backup.db").toString(), target, key)
+            check(restored.intact && restored.entries == 3UL) { "restored $restored" }
+            Crm.openEncrypted(target, "admin", key).use { crm ->
+                check(crm.findContactsByPhone("13812345678").single().phones == listOf("+8613812345678")) { "restored lookup" }
+            }
+        }
+    },
     "the audit chain verifies, and backups restore" to {
         val dir = Files.createTempDirectory("guanxi")
         Crm.open(dir.resolve("crm.db").toString(), "alice").use { crm ->

@@ -15,6 +15,11 @@ use guanxi::{PgOptions, PgStore};
 /// }
 /// ```
 pub fn postgres(name: &str) -> Option<TestSchema> {
+    postgres_with_key(name, None)
+}
+
+/// [`postgres`], with contacts and leads encrypted under `field_key` if given.
+pub fn postgres_with_key(name: &str, field_key: Option<guanxi::FieldKey>) -> Option<TestSchema> {
     let params = match std::env::var("GUANXI_TEST_POSTGRES") {
         Ok(s) if !s.is_empty() => s,
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -22,7 +27,11 @@ pub fn postgres(name: &str) -> Option<TestSchema> {
         }
         _ => return None,
     };
-    let options = || PgOptions { schema: format!("e2e_{name}_{}", std::process::id()), ..PgOptions::default() };
+    let options = || PgOptions {
+        schema: format!("e2e_{name}_{}", std::process::id()),
+        field_key: field_key.clone(),
+        ..PgOptions::default()
+    };
     PgStore::connect_with(&params, options()).and_then(|s| s.drop_schema()).ok()?;
     let store = Arc::new(PgStore::connect_with(&params, options()).ok()?);
     Some(TestSchema { store, params, options: options() })

@@ -377,9 +377,18 @@ impl PyCrm {
     }
 
     /// Restores a backup into `into` after checking its audit chain (a broken one is refused).
+    /// `into` is a new SQLite file or a PostgreSQL connection string (its guanxi schema must
+    /// hold no data yet); `field_key` reads a backup whose fields are encrypted.
     #[staticmethod]
-    fn restore(py: Python<'_>, backup: std::path::PathBuf, into: std::path::PathBuf) -> PyResult<AuditCheck> {
-        py.detach(|| Crm::restore(&backup, &into)).map(AuditCheck).map_err(to_py)
+    #[pyo3(signature = (backup, into, *, field_key = None))]
+    fn restore(
+        py: Python<'_>,
+        backup: std::path::PathBuf,
+        into: std::path::PathBuf,
+        field_key: Option<Vec<u8>>,
+    ) -> PyResult<AuditCheck> {
+        let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose().map_err(to_py)?;
+        py.detach(|| Crm::restore_with_key(&backup, &into, key)).map(AuditCheck).map_err(to_py)
     }
 
     /// Change-log entries (who, when, entity, field changes), oldest first.

@@ -26,9 +26,7 @@ def _psql(server: str, sql: str) -> None:
     subprocess.run(["psql", server, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True)
 
 
-@pytest.fixture
-def postgres_location() -> Iterator[str]:
-    """A throw-away database on the test server, as the connection string `Crm.open` takes."""
+def _throwaway_database() -> Iterator[str]:
     server = postgres_server()
     if server is None:
         pytest.skip("GUANXI_TEST_POSTGRES is not set")
@@ -38,6 +36,24 @@ def postgres_location() -> Iterator[str]:
         yield " ".join([part for part in server.split() if not part.startswith("dbname=")] + [f"dbname={name}"])
     finally:
         _psql(server, f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_location() -> Iterator[str]:
+    """A throw-away database on the test server, as the connection string `Crm.open` takes."""
+    yield from _throwaway_database()
+
+
+@pytest.fixture
+def other_postgres_location() -> Iterator[str]:
+    """A second throw-away database (a restore target, say)."""
+    yield from _throwaway_database()
+
+
+def psql_text(location: str, sql: str) -> str:
+    """What a query on the server returns, as text: what someone with the database reads."""
+    done = subprocess.run(["psql", location, "-v", "ON_ERROR_STOP=1", "-qAtc", sql], check=True, capture_output=True)
+    return done.stdout.decode()
 
 
 @pytest.fixture(params=["memory", "postgres"])

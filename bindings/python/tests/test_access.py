@@ -125,6 +125,28 @@ def test_field_encryption_and_key_rotation(db_path: Path) -> None:
         assert crm.customers.find_contacts_by_id_number("11010519491231002X")[0].name == "张伟"
 
 
+def test_field_encryption_and_key_rotation_on_postgres(postgres_location: str) -> None:
+    from conftest import psql_text
+
+    key = guanxi.generate_field_key()
+    with guanxi.Crm.open(postgres_location, user="admin", field_key=key) as crm:
+        crm.customers.create("甲", contacts=[{"name": "张伟", "phones": ["138 1234 5678"], "id_number": "11010519491231002X"}])
+        assert crm.customers.find_contacts_by_phone("+8613812345678")[0].name == "张伟"
+        new_key = guanxi.generate_field_key()
+        assert proven(crm).rotate_field_key(new_key) == 1
+    held = psql_text(postgres_location, "SELECT string_agg(doc, ' ') FROM guanxi.contacts")
+    assert held.strip() and "13812345678" not in held and "11010519491231002X" not in held and "张伟" not in held
+    with pytest.raises(guanxi.EncryptionError) as wrong:
+        guanxi.Crm.open(postgres_location, user="admin", field_key=key)
+    assert wrong.value.kind == "wrong_key"
+    with guanxi.Crm.open(postgres_location, user="admin") as keyless, pytest.raises(guanxi.EncryptionError) as missing:
+        keyless.customers.find_contacts_by_phone("13812345678")
+    assert missing.value.kind == "key_required"
+    with guanxi.Crm.open(postgres_location, user="admin", field_key=new_key) as crm:
+        assert crm.customers.find_contacts_by_phone("13812345678")[0].phones == ["+8613812345678"]
+        assert crm.customers.find_contacts_by_id_number("11010519491231002X")[0].name == "张伟"
+
+
 def test_duplicates_withhold_other_scopes_and_mask_values(db_path: Path) -> None:
     """Issue 15, items 1, 2 and 5, as an outside tester saw them from Python."""
     with guanxi.Crm.open(db_path, user="root") as crm:

@@ -48,6 +48,26 @@ def test_backup_and_restore(tmp_path: Path) -> None:
         assert again.change_log()[-1].action == "export"
 
 
+def test_backup_of_postgres_restores_into_a_file_and_into_a_server(
+    tmp_path: Path, postgres_location: str, other_postgres_location: str
+) -> None:
+    key = guanxi.generate_field_key()
+    with guanxi.Crm.open(postgres_location, user="alice", field_key=key) as crm:
+        c = crm.customers.create("华为技术有限公司", tags=["VIP"], contacts=[{"name": "张伟", "phone": "13812345678"}])
+        check = crm.backup(tmp_path / "backup.db")
+        assert check.intact and check.entries == 3  # the customer, its contact, the backup
+    assert b"13812345678" not in (tmp_path / "backup.db").read_bytes()
+    assert guanxi.Crm.restore(tmp_path / "backup.db", tmp_path / "restored.db") == check
+    with guanxi.Crm.open(tmp_path / "restored.db", user="bob", field_key=key) as again:
+        assert again.customers.get(c.id).tags == ["VIP"]
+    with pytest.raises(guanxi.EncryptionError):
+        guanxi.Crm.restore(tmp_path / "backup.db", other_postgres_location)  # sealed: the key is needed
+    assert guanxi.Crm.restore(tmp_path / "backup.db", other_postgres_location, field_key=key) == check
+    with guanxi.Crm.open(other_postgres_location, user="bob", field_key=key) as server:
+        assert server.customers.find_contacts_by_phone("13812345678")[0].name == "张伟"
+        assert server.verify_audit() == check
+
+
 RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of RFC 6238's "12345678901234567890"
 
 

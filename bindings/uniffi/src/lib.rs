@@ -706,10 +706,13 @@ impl From<guanxi::AuditCheck> for AuditCheck {
 }
 
 /// Restores a backup into `into` (close every handle on it first) after checking the backup's
-/// audit chain; a broken chain is refused.
-#[uniffi::export]
-pub fn restore_backup(backup: String, into: String) -> Result<AuditCheck> {
-    Ok(guanxi::Crm::restore(std::path::Path::new(&backup), std::path::Path::new(&into))?.into())
+/// audit chain; a broken chain is refused. `into` is a new SQLite file or a PostgreSQL
+/// connection string (its guanxi schema must hold no data yet); `fieldKey` (32 bytes) reads a
+/// backup whose fields are encrypted.
+#[uniffi::export(default(field_key = None))]
+pub fn restore_backup(backup: String, into: String, field_key: Option<Vec<u8>>) -> Result<AuditCheck> {
+    let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose()?;
+    Ok(guanxi::Crm::restore_with_key(std::path::Path::new(&backup), std::path::Path::new(&into), key)?.into())
 }
 
 /// The HMAC of a TOTP generator.
@@ -1018,12 +1021,13 @@ impl Crm {
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::in_memory()), actor: Actor::user(&user)? }))
     }
 
-    /// Opens a SQLite file whose contacts' phones are encrypted at rest under `field_key`
-    /// (32 bytes); a wrong key is `CrmError.Encryption` with kind "wrong_key".
+    /// Opens a SQLite file, or connects to PostgreSQL (as `open`), with contacts' sensitive
+    /// fields encrypted at rest under `field_key` (32 bytes); a wrong key is
+    /// `CrmError.Encryption` with kind "wrong_key".
     #[uniffi::constructor]
     pub fn open_encrypted(path: String, user: String, field_key: Vec<u8>) -> Result<Arc<Self>> {
-        let options = guanxi::SqliteOptions::default().field_key(guanxi::FieldKey::from_bytes(&field_key)?);
-        Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::open_with(path, options)?), actor: Actor::user(&user)? }))
+        let store = guanxi::open_store(&path, Some(guanxi::FieldKey::from_bytes(&field_key)?))?;
+        Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::builder().store(store).build()), actor: Actor::user(&user)? }))
     }
 
     /// Opens (or creates) a SQLite file, or connects to PostgreSQL (as `open`), acting as

@@ -1362,6 +1362,80 @@ pub mod conformance {
     }
 }
 
+pub mod encryption {
+    //! Cases for backends that encrypt fields, which need a key to be set up (so they are not
+    //! in the conformance macro): the contact they write, and rotation under load.
+
+    use std::sync::Arc;
+
+    use crate::{Changes, Contact, ContactId, CrmStore, CustomerId, Phone, UserId, Write};
+
+    /// A contact of `customer` with one phone (ids ordered by `n`).
+    pub fn sample_contact(n: u128, customer: CustomerId, phone: &str) -> Contact {
+        let at = "2024-05-01T08:00:00Z".parse().unwrap();
+        Contact {
+            id: ContactId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0001_0000 + n)),
+            customer_id: customer,
+            name: format!("联系人{n}"),
+            title: None,
+            phones: vec![Phone::parse(phone).unwrap()],
+            emails: vec![],
+            id_number: None,
+            role: None,
+            primary: n == 0,
+            do_not_contact: false,
+            custom: Default::default(),
+            created_by: UserId::new("alice").unwrap(),
+            created_at: at,
+            updated_by: UserId::new("alice").unwrap(),
+            updated_at: at,
+            version: 1,
+            deleted_at: None,
+        }
+    }
+
+    /// `writers` threads each write `per_writer` contacts (reading them back after each)
+    /// while another rotates the field key `rotations` times, to keys from `new_key`: nothing
+    /// may fail or hang (two minutes), and every contact is there at the end.
+    pub fn rotation_under_concurrent_writes(
+        store: Arc<dyn CrmStore>,
+        writers: u128,
+        per_writer: u128,
+        rotations: usize,
+        new_key: fn() -> Vec<u8>,
+    ) {
+        let customer = super::conformance::sample_customer(0);
+        store.apply(&Changes { customers: vec![Write::Insert(customer.clone())], ..Default::default() }).unwrap();
+        let (done, finished) = std::sync::mpsc::channel();
+        for t in 0..writers {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                for n in 0..per_writer {
+                    let c = sample_contact(1 + t * 1000 + n, customer.id, &format!("1380000{:04}", t * 1000 + n));
+                    store.apply(&Changes { contacts: vec![Write::Insert(c)], ..Default::default() }).unwrap();
+                    store.contacts_of(customer.id).unwrap();
+                }
+                done.send(()).unwrap();
+            });
+        }
+        {
+            let (store, done) = (store.clone(), done.clone());
+            std::thread::spawn(move || {
+                for _ in 0..rotations {
+                    store.rotate_field_key(&new_key()).unwrap();
+                }
+                done.send(()).unwrap();
+            });
+        }
+        for _ in 0..=writers {
+            finished
+                .recv_timeout(std::time::Duration::from_secs(120))
+                .expect("a writer or the rotation failed or is stuck (lock-order deadlock)");
+        }
+        assert_eq!(store.contacts_of(customer.id).unwrap().len() as u128, writers * per_writer);
+    }
+}
+
 pub mod sales_data {
     //! Deterministic pseudo-random sales data: opportunities moved through the standard
     //! pipeline by its own rules, with their stage history. Used by the conformance suite, the

@@ -22,7 +22,9 @@ use guanxi_core::{
 };
 use guanxi_sql::{Dialect, SqlValue, ns, ts, where_sql};
 
-use crate::{View, decode, encode, is_foreign_key_violation, is_unique_violation, params, pg_err, refs};
+use crate::{
+    View, decode, encode, is_foreign_key_violation, is_unique_violation, params, pg_err, refs, sealed_context,
+};
 
 type Value = Box<dyn ToSql + Sync>;
 
@@ -176,7 +178,7 @@ impl View<'_> {
                 opt_text(l.department.as_ref()),
                 opt_text(l.province.as_ref()),
                 int(l.version as i64),
-                text(encode(l)?),
+                text(self.keys.seal(&sealed_context("leads", &id), &encode(l)?)?),
             ];
             let columns = ["id", "code", "status", "grade", "owner", "department", "province", "version", "doc"];
             self.versioned(w, "leads", EntityKind::Lead, &id, &columns, values, None)?;
@@ -274,7 +276,6 @@ impl View<'_> {
     /// One page of `table`'s documents under `conds`, in id order.
     fn page<T: serde::de::DeserializeOwned>(
         &self,
-        what: &str,
         table: &str,
         mut conds: Vec<String>,
         mut values: Vec<SqlValue>,
@@ -287,12 +288,16 @@ impl View<'_> {
             values.push(SqlValue::Text(after.last_id().to_string()));
             conds.push(format!("{alias}.id > ${}", values.len()));
         }
+        // The id beside the document: a sealed one (leads, when encrypted) is bound to it.
         let sql = format!(
-            "SELECT {alias}.doc FROM {table} {alias} WHERE {} ORDER BY {alias}.id LIMIT {}",
+            "SELECT {alias}.id, {alias}.doc FROM {table} {alias} WHERE {} ORDER BY {alias}.id LIMIT {}",
             where_sql(&conds),
             page.limit.saturating_add(1)
         );
-        Ok(Page::from_overfetch(self.docs(what, &sql, &values)?, page.limit, id_of))
+        let p = params(&values);
+        let rows = self.query(&sql, &refs(&p))?;
+        let items = rows.iter().map(|r| self.unseal(table, r)).collect::<Result<Vec<T>>>()?;
+        Ok(Page::from_overfetch(items, page.limit, id_of))
     }
 
     fn by_column<T: serde::de::DeserializeOwned>(
@@ -328,7 +333,7 @@ impl SalesStore for View<'_> {
     fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>> {
         let mut values = Vec::new();
         let conds = guanxi_sql::opportunity_where(Dialect::Postgres, filter, &mut values);
-        self.page("opportunity", "opportunities", conds, values, page, |o: &Opportunity| o.id.0)
+        self.page("opportunities", conds, values, page, |o: &Opportunity| o.id.0)
     }
 
     fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64> {
@@ -373,13 +378,14 @@ impl SalesStore for View<'_> {
     }
 
     fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
-        self.by_column("lead", "leads", "id", &id.to_string())
+        let rows = self.query("SELECT id, doc FROM leads WHERE id = $1", &[&id.to_string()])?;
+        rows.first().map(|r| self.unseal("leads", r)).transpose()
     }
 
     fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
         let mut values = Vec::new();
         let conds = guanxi_sql::lead_where(Dialect::Postgres, filter, &mut values);
-        self.page("lead", "leads", conds, values, page, |l: &Lead| l.id.0)
+        self.page("leads", conds, values, page, |l: &Lead| l.id.0)
     }
 
     fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {
@@ -415,7 +421,7 @@ impl ServiceStore for View<'_> {
     fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>> {
         let mut values = Vec::new();
         let conds = guanxi_sql::ticket_where(Dialect::Postgres, filter, &mut values)?;
-        self.page("ticket", "tickets", conds, values, page, |t: &Ticket| t.id.0)
+        self.page("tickets", conds, values, page, |t: &Ticket| t.id.0)
     }
 
     fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {

@@ -3,7 +3,8 @@
 //!
 //! The snapshot is one `REPEATABLE READ, READ ONLY` transaction, so writers go on writing
 //! while it is taken and the file holds the store as of one instant. The file is complete or
-//! absent ([`SqliteStore::write_new_file`]).
+//! absent ([`SqliteStore::write_new_file`]); a store that encrypts fields writes a file
+//! encrypted under the same key.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -31,6 +32,8 @@ impl PgStore {
 
     /// [`PgStore::read_snapshot`] on this thread, which must not be inside a tokio runtime.
     fn snapshot_here<R>(&self, read: impl FnOnce(&dyn StoreReads) -> Result<R>) -> Result<R> {
+        let held = self.keys_held()?;
+        let keys = held.clone();
         let mut client = self.checkout()?;
         let out = (|| {
             let tx = client
@@ -39,7 +42,7 @@ impl PgStore {
                 .read_only(true)
                 .start()
                 .map_err(pg_err)?;
-            let view = View { tx: RefCell::new(Conn::Tx(tx)) };
+            let view = View { tx: RefCell::new(Conn::Tx(tx)), keys };
             read(&view)
             // Dropping the read-only transaction rolls it back: nothing to commit.
         })();
@@ -49,7 +52,8 @@ impl PgStore {
 
     /// Writes a snapshot into a new guanxi file at `dest`.
     pub(crate) fn backup_into_file(&self, dest: &Path) -> Result<()> {
-        let options = SqliteOptions { field_key: None, ..SqliteOptions::default() };
+        // An encrypted store's backup is encrypted under the same key.
+        let options = SqliteOptions { field_key: self.keys()?.key.clone(), ..SqliteOptions::default() };
         // One plain thread for both ends: the file's write session stays on the thread that
         // opened it, and the client must not run inside a tokio runtime.
         outside_runtime(|| {

@@ -7,10 +7,15 @@
 //! (`guanxi-sql`) as SQLite. It passes the same conformance suite, also with a serialization
 //! failure injected into the first attempt of every batch.
 //!
-//! Not here yet (issue 16): field encryption (a field key is refused), backup to a file
-//! ([`CrmStore::backup_to`] refuses), and reports, SLA clocks and knowledge-base search
-//! computed inside the server: they are computed from the records with the core's reference
-//! reductions, exact but not as fast as SQL would be.
+//! Backup ([`CrmStore::backup_to`]) writes a consistent snapshot into a new guanxi SQLite
+//! file, which `Crm::restore` loads back into a file or into an empty schema. Field encryption
+//! ([`PgOptions::field_key`]) seals contact and lead documents with AES-256-GCM, bound to their
+//! row, with the keyed blind index for lookups, as the SQLite backend does; rotating the key
+//! re-seals every row in one transaction and vacuums the old row versions, but what the server
+//! already wrote to its WAL, base backups and replicas keeps them until those are recycled.
+//! Not here yet (issue 16): reports, SLA clocks and knowledge-base search computed inside the
+//! server: they are computed from the records with the core's reference reductions, exact but
+//! not as fast as SQL would be.
 //!
 //! The client is the synchronous `postgres` crate, which runs a runtime of its own: calls made
 //! from a thread inside another tokio runtime are moved to a short-lived thread of their own
@@ -31,10 +36,11 @@
 
 mod aggregates;
 mod backup;
+mod keys;
 mod schema;
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
@@ -45,11 +51,9 @@ use guanxi_core::{
     Customer, CustomerFilter, CustomerId, CustomerStore, EntityKind, Error, IdNumber, Interaction, Page, PageRequest,
     Phone, Result, Setting, StorageError, StoreView, StoreWrite, Tag, TagWrite, Write,
 };
-use guanxi_sql::{Dialect, SqlValue, custom_json, ts};
+use guanxi_sql::{Dialect, FieldKey, FieldKeys, KEY_CHECK, SqlValue, custom_json, seal_match_key, ts};
 
 const ACCESS_MODEL: &str = "access_model";
-/// The settings row that recognises the field key (as in the SQLite backend).
-const KEY_CHECK: &str = "field_key_check";
 
 /// How often a batch is tried when the server reports a serialization failure or a deadlock.
 const ATTEMPTS: u32 = 5;
@@ -59,6 +63,7 @@ const ATTEMPTS: u32 = 5;
 /// ```
 /// let o = guanxi_postgres::PgOptions::default();
 /// assert_eq!((o.schema.as_str(), o.pool_size), ("guanxi", 4));
+/// assert!(o.field_key.is_none());
 /// ```
 #[derive(Debug, Clone)]
 pub struct PgOptions {
@@ -66,11 +71,15 @@ pub struct PgOptions {
     pub schema: String,
     /// Idle connections kept open (more are opened while more threads work).
     pub pool_size: usize,
+    /// Encrypts contacts and leads at rest under this key, with a keyed blind index for
+    /// lookups (see the crate docs). A store that holds no key check yet is encrypted under it
+    /// when opened; a different key than the stored one's is [`guanxi_core::EncryptionError::WrongKey`].
+    pub field_key: Option<FieldKey>,
 }
 
 impl Default for PgOptions {
     fn default() -> Self {
-        PgOptions { schema: "guanxi".into(), pool_size: 4 }
+        PgOptions { schema: "guanxi".into(), pool_size: 4, field_key: None }
     }
 }
 
@@ -83,6 +92,9 @@ pub struct PgStore {
     inject_serialization_failure: bool,
     /// Transactions run again after a serialization failure or a deadlock.
     retries: std::sync::atomic::AtomicU64,
+    /// Whether fields are encrypted, and the cipher; each view reads under the state it
+    /// started with, and writes check it against the stored key check.
+    keys: RwLock<Arc<FieldKeys>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -116,16 +128,28 @@ impl PgStore {
         Self::connect_with(params, PgOptions::default())
     }
 
-    /// Connects with explicit options.
-    pub fn connect_with(params: &str, options: PgOptions) -> Result<Self> {
+    /// Connects with explicit options. A `guanxi_schema=NAME` word in a libpq string (or a
+    /// `guanxi_schema=NAME` query parameter in a URL) names the schema instead of
+    /// `options.schema`, so one string can point every language's `open` at a tenant's schema.
+    ///
+    /// ```no_run
+    /// let store = guanxi_postgres::PgStore::connect("host=/run/postgresql dbname=crm guanxi_schema=tenant_7").unwrap();
+    /// ```
+    pub fn connect_with(params: &str, mut options: PgOptions) -> Result<Self> {
+        let (params, schema) = split_schema(params);
+        if let Some(schema) = schema {
+            options.schema = schema;
+        }
         let store = PgStore {
-            params: params.to_owned(),
+            params,
             options,
             idle: Mutex::new(Vec::new()),
             inject_serialization_failure: false,
             retries: Default::default(),
+            keys: RwLock::new(Arc::new(FieldKeys::default())),
         };
         store.with_client(|c| schema::migrate(c, &store.options.schema))?;
+        store.open_keys()?;
         Ok(store)
     }
 
@@ -184,6 +208,46 @@ impl PgStore {
     }
 }
 
+/// Takes guanxi's own `guanxi_schema` setting out of a connection string (libpq words, or a
+/// URL's query), leaving what the server's client understands.
+///
+/// ```text
+/// "host=db guanxi_schema=t1 dbname=crm"              → ("host=db dbname=crm", Some("t1"))
+/// "postgresql://db/crm?guanxi_schema=t1&sslmode=off" → ("postgresql://db/crm?sslmode=off", Some("t1"))
+/// ```
+fn split_schema(params: &str) -> (String, Option<String>) {
+    const KEY: &str = "guanxi_schema=";
+    let trimmed = params.trim();
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        let Some((base, query)) = trimmed.split_once('?') else { return (trimmed.to_owned(), None) };
+        let mut schema = None;
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|pair| match pair.strip_prefix(KEY) {
+                Some(v) => {
+                    schema = Some(v.to_owned());
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let params = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
+        return (params, schema);
+    }
+    let mut schema = None;
+    let kept: Vec<&str> = trimmed
+        .split_whitespace()
+        .filter(|word| match word.strip_prefix(KEY) {
+            Some(v) => {
+                schema = Some(v.to_owned());
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (kept.join(" "), schema)
+}
+
 /// Runs `f` here, or, on a thread inside a tokio runtime (where the `postgres` client's own
 /// runtime would panic), on a scoped thread of its own.
 pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> Result<R> + Send) -> Result<R> {
@@ -200,6 +264,7 @@ pub(crate) fn outside_runtime<R: Send>(f: impl FnOnce() -> Result<R> + Send) -> 
 /// BEGIN and COMMIT round trips): what every read runs on, and what a write session hands out.
 struct View<'a> {
     tx: RefCell<Conn<'a>>,
+    keys: Arc<FieldKeys>,
 }
 
 /// A client inside a transaction or not.
@@ -249,6 +314,12 @@ fn refs(p: &Params) -> Vec<&(dyn ToSql + Sync)> {
     p.iter().map(|b| b.as_ref() as &(dyn ToSql + Sync)).collect()
 }
 
+/// What a sealed document is bound to: its table and row, so a ciphertext moved to another
+/// row fails to decrypt instead of reading as that row.
+pub(crate) fn sealed_context(table: &str, id: &str) -> String {
+    format!("{table}.doc:{id}")
+}
+
 fn decode<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     serde_json::from_str(json)
         .map_err(|e| StorageError::with_source(format!("stored {what} does not decode"), e).into())
@@ -290,8 +361,29 @@ impl View<'_> {
     }
 
     fn contacts_sql(&self, cond: &str, value: &str) -> Result<Vec<Contact>> {
-        let rows = self.query(&format!("SELECT c.doc FROM contacts c WHERE {cond}"), &[&value])?;
-        rows.iter().map(|r| decode("contact", r.get::<_, &str>(0))).collect()
+        let rows = self.query(&format!("SELECT c.id, c.doc FROM contacts c WHERE {cond}"), &[&value])?;
+        rows.iter().map(|r| self.unseal("contacts", r)).collect()
+    }
+
+    /// A record of a sealed table (contacts, leads) from its `(id, doc)` row: the document is
+    /// encrypted under the row's table and id when the store encrypts.
+    pub(crate) fn unseal<T: serde::de::DeserializeOwned>(&self, table: &str, row: &Row) -> Result<T> {
+        let (id, doc): (&str, &str) = (row.get(0), row.get(1));
+        decode(table, &self.keys.open(&sealed_context(table, id), doc)?)
+    }
+
+    /// Checks, under a shared lock on the stored key check, that this view writes sensitive
+    /// fields under the key the store is encrypted with (another handle may have encrypted
+    /// the store or rotated its key since this one opened).
+    fn check_field_key(&self) -> Result<()> {
+        let rows = self.query("SELECT value FROM settings WHERE key = $1 FOR SHARE", &[&KEY_CHECK])?;
+        let stored = rows.first().map(|r| r.get::<_, String>(0)).filter(|v| !v.is_empty());
+        match (stored, self.keys.cipher.as_deref()) {
+            (None, None) => Ok(()),
+            (Some(_), None) => Err(Error::Encryption(guanxi_core::EncryptionError::KeyRequired)),
+            (Some(check), Some(c)) if check == c.key_check() => Ok(()),
+            _ => Err(Error::Encryption(guanxi_core::EncryptionError::WrongKey)),
+        }
     }
 
     /// A versioned write: inserts, or updates the row whose version is the expected one.
@@ -310,10 +402,9 @@ impl View<'_> {
         }
     }
 
-    fn replace_match_keys(&self, source: &str, customer: CustomerId, keys: Vec<u64>) -> Result<()> {
+    fn replace_match_keys(&self, source: &str, customer: CustomerId, mut keys: Vec<i64>) -> Result<()> {
         self.execute("DELETE FROM match_keys WHERE source = $1", &[&source])?;
         let customer = customer.to_string();
-        let mut keys: Vec<i64> = keys.into_iter().map(|k| k as i64).collect();
         keys.sort_unstable();
         keys.dedup();
         if !keys.is_empty() {
@@ -333,11 +424,13 @@ impl View<'_> {
         for (kind, value) in lookups {
             self.execute(
                 "INSERT INTO contact_lookup (kind, digest, contact_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&kind, &value, &id],
+                &[&kind, &self.keys.digest(value)?, &id],
             )?;
         }
+        let cipher = self.keys.for_write()?;
         let keys = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
-        self.replace_match_keys(&id, c.customer_id, keys)
+        let sealed = keys.into_iter().map(|k| seal_match_key(k, cipher.as_deref())).collect();
+        self.replace_match_keys(&id, c.customer_id, sealed)
     }
 
     fn write_customer(&self, w: &Write<Customer>) -> Result<()> {
@@ -414,12 +507,14 @@ impl View<'_> {
                 }
             }
         }
-        self.replace_match_keys(&id, c.id, customer_match_keys(c.kind, &c.name))
+        self.replace_match_keys(&id, c.id, customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect())
     }
 
     fn write_contact(&self, w: &Write<Contact>) -> Result<()> {
         let c = w.record();
-        let (id, customer, doc, version) = (c.id.to_string(), c.customer_id.to_string(), encode(c)?, c.version as i64);
+        let id = c.id.to_string();
+        let doc = self.keys.seal(&sealed_context("contacts", &id), &encode(c)?)?;
+        let (customer, version) = (c.customer_id.to_string(), c.version as i64);
         let deleted = c.deleted_at.map(ts);
         let on_error = |e: postgres::Error| {
             if is_foreign_key_violation(&e) {
@@ -465,6 +560,9 @@ impl View<'_> {
 
     /// Applies one batch inside the open transaction.
     fn apply_batch(&self, changes: &Changes) -> Result<()> {
+        if !changes.contacts.is_empty() || !changes.leads.is_empty() {
+            self.check_field_key()?;
+        }
         for t in &changes.tags {
             let (sql, tag) = match t {
                 TagWrite::Ensure(tag) => (
@@ -620,9 +718,9 @@ impl View<'_> {
 }
 
 /// Runs `f` in a transaction on `client`: committed when it returns `Ok`.
-fn in_transaction<R>(client: &mut Client, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
+fn in_transaction<R>(client: &mut Client, keys: Arc<FieldKeys>, f: impl FnOnce(&View<'_>) -> Result<R>) -> Result<R> {
     let tx = client.transaction().map_err(pg_err)?;
-    let view = View { tx: RefCell::new(Conn::Tx(tx)) };
+    let view = View { tx: RefCell::new(Conn::Tx(tx)), keys };
     let out = f(&view)?;
     if let Conn::Tx(tx) = view.tx.into_inner() {
         tx.commit().map_err(pg_err)?;
@@ -705,18 +803,21 @@ impl CustomerStore for View<'_> {
 
     fn contacts_by_phone(&self, phone: &Phone) -> Result<Vec<Contact>> {
         let cond = "c.deleted_at IS NULL AND c.id IN (SELECT contact_id FROM contact_lookup WHERE kind = 'phone' AND digest = $1) ORDER BY c.id";
-        self.contacts_sql(cond, phone.as_str())
+        self.contacts_sql(cond, &self.keys.digest(phone.as_str())?)
     }
 
     fn contacts_by_id_number(&self, id_number: &IdNumber) -> Result<Vec<Contact>> {
         let cond = "c.deleted_at IS NULL AND c.id IN (SELECT contact_id FROM contact_lookup WHERE kind = 'id_number' AND digest = $1) ORDER BY c.id";
-        self.contacts_sql(cond, id_number.as_str())
+        self.contacts_sql(cond, &self.keys.digest(id_number.as_str())?)
     }
 
     fn customers_by_match_keys(&self, keys: &MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
         let mut found = std::collections::BTreeSet::new();
         let limit = max_block as i64 + 1;
-        for key in keys.names.iter().chain(&keys.contacts).map(|&k| k as i64) {
+        // Contact keys are stored sealed under the blind-index key when contacts are encrypted.
+        let cipher = if keys.contacts.is_empty() { None } else { self.keys.for_write()? };
+        let sealed = keys.contacts.iter().map(|&k| seal_match_key(k, cipher.as_deref()));
+        for key in keys.names.iter().map(|&k| k as i64).chain(sealed) {
             let rows = self.query(
                 "SELECT DISTINCT m.customer_id FROM match_keys m JOIN customers c ON c.id = m.customer_id \
                  WHERE m.key = $1 AND c.deleted_at IS NULL LIMIT $2",
@@ -756,7 +857,12 @@ impl CustomerStore for View<'_> {
     }
 
     fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>> {
-        self.page_by_id("contact", "contacts", page, |c: &Contact| c.id.0)
+        page.check()?;
+        let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
+        let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let rows = self.query("SELECT id, doc FROM contacts WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &limit])?;
+        let items = rows.iter().map(|r| self.unseal("contacts", r)).collect::<Result<Vec<Contact>>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |c| c.id.0))
     }
 
     fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
@@ -846,7 +952,11 @@ impl AuditStore for View<'_> {
 impl guanxi_core::ReadThrough for PgStore {
     fn read_through<R: Send>(&self, read: impl FnOnce(&dyn guanxi_core::StoreReads) -> Result<R> + Send) -> Result<R> {
         // Outside a transaction: each statement reads the last commit.
-        self.with_client(|c| read(&View { tx: RefCell::new(Conn::Plain(c)) }))
+        // The key state is held shared for the whole read: a rotation waits for it, so it
+        // never decodes rows re-sealed under a key it does not hold.
+        let held = self.keys_held()?;
+        let keys = held.clone();
+        self.with_client(|c| read(&View { tx: RefCell::new(Conn::Plain(c)), keys }))
     }
 }
 
@@ -871,8 +981,11 @@ impl PgStore {
         loop {
             attempt += 1;
             let inject = self.inject_serialization_failure && attempt == 1;
+            // Held shared for the attempt, as a read holds it.
+            let held = self.keys_held()?;
+            let keys = held.clone();
             let out = self.with_client(|c| {
-                in_transaction(c, |view| {
+                in_transaction(c, keys, |view| {
                     let r = f(view)?;
                     // The failure comes after the writes, as a conflicting commit would: the
                     // transaction rolls back and the batch runs again.
@@ -904,7 +1017,7 @@ impl CrmStore for PgStore {
             ));
         }
         let mut client = self.checkout()?;
-        let out = in_transaction(&mut client, |view| work(view));
+        let out = in_transaction(&mut client, self.keys()?, |view| work(view));
         self.checkin(client)?;
         out
     }
@@ -914,6 +1027,34 @@ impl CrmStore for PgStore {
     }
 
     fn open_backup(&self, path: &std::path::Path) -> Result<Box<dyn CrmStore>> {
-        Ok(Box::new(guanxi_sqlite::SqliteStore::open_read_only(path)?))
+        Ok(Box::new(guanxi_sqlite::SqliteStore::open_read_only_with_key(path, self.keys()?.key.as_ref())?))
+    }
+
+    fn rotate_field_key(&self, new_key: &[u8]) -> Result<u64> {
+        self.rotate_key(&FieldKey::from_bytes(new_key)?)
+    }
+
+    fn field_key_fingerprint(&self) -> Result<Option<String>> {
+        Ok(self.keys()?.fingerprint.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_schema;
+
+    #[test]
+    fn the_schema_word_is_taken_out_of_connection_strings() {
+        assert_eq!(
+            split_schema("host=db guanxi_schema=t1 dbname=crm"),
+            ("host=db dbname=crm".into(), Some("t1".into()))
+        );
+        assert_eq!(split_schema("host=db dbname=crm"), ("host=db dbname=crm".into(), None));
+        assert_eq!(
+            split_schema("postgresql://db/crm?guanxi_schema=t1&sslmode=disable"),
+            ("postgresql://db/crm?sslmode=disable".into(), Some("t1".into()))
+        );
+        assert_eq!(split_schema("postgres://db/crm?guanxi_schema=t1"), ("postgres://db/crm".into(), Some("t1".into())));
+        assert_eq!(split_schema("postgres://db/crm"), ("postgres://db/crm".into(), None));
     }
 }

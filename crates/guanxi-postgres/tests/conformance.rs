@@ -20,3 +20,13 @@ mod with_serialization_failures {
         None => return,
     });
 }
+
+/// Field encryption is invisible to the contract: the same cases pass with a key.
+mod encrypted {
+    guanxi_core::store_conformance_tests!(
+        match crate::common::fresh_with(false, Some(guanxi_sql::FieldKey::generate())) {
+            Some(holder) => holder,
+            None => return,
+        }
+    );
+}

@@ -11,6 +11,9 @@
 //! form of [`ts`], which sorts as it compares), vocabularies by stable name, nested values as
 //! JSON text; PostgreSQL's text columns are `COLLATE "C"`, so they order as SQLite does.
 //!
+//! Field encryption ([`FieldKey`], [`Cipher`], [`FieldKeys`]) lives here too: both backends
+//! seal sensitive values, keep a keyed blind index and a key check the same way.
+//!
 //! ```
 //! use guanxi_core::CustomerFilter;
 //! use guanxi_sql::{Dialect, customer_query};
@@ -20,6 +23,10 @@
 //! let q = customer_query(Dialect::Sqlite, &f, None, true);
 //! assert!(q.select("count(*)").contains("t0.tag = ?1"));
 //! ```
+
+mod crypto;
+
+pub use crypto::{Cipher, FieldKey, FieldKeys, KEY_CHECK, seal_match_key};
 
 use chrono::{DateTime, Utc};
 use guanxi_core::{ChangeLogQuery, CustomFilter, CustomValue, CustomerFilter, Deleted, RecordScope};

@@ -12,12 +12,12 @@ use rusqlite::{Row, Statement};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::crypto::Cipher;
 use guanxi_core::{
     ChangeAction, ChangeLogEntry, Contact, ContactId, CustomFieldDef, Customer, CustomerKind, DecisionRole,
     EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, Region, SizeBand, Tag,
     UserId,
 };
+use guanxi_sql::Cipher;
 
 /// A row that does not decode into its record.
 #[derive(Debug)]

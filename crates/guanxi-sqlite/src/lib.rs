@@ -13,7 +13,6 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod codec;
-mod crypto;
 mod query;
 mod sales;
 mod schema;
@@ -36,11 +35,11 @@ use guanxi_core::{
 };
 
 use codec::*;
-use crypto::Cipher;
-pub use crypto::FieldKey;
 use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
 use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use guanxi_core::{ArticleId, TicketId, UserId};
+pub use guanxi_sql::FieldKey;
+use guanxi_sql::{Cipher, FieldKeys as Keys, KEY_CHECK, seal_match_key};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = schema::CURRENT_VERSION;
@@ -95,34 +94,6 @@ impl SqliteOptions {
 impl Default for SqliteOptions {
     fn default() -> Self {
         SqliteOptions { durability: Durability::Full, busy_timeout_ms: 5_000, cache_mib: 64, field_key: None }
-    }
-}
-
-/// Whether the database encrypts fields, and the cipher if the key was given.
-#[derive(Debug, Default)]
-struct Keys {
-    encrypted: bool,
-    cipher: Option<Arc<Cipher>>,
-    fingerprint: Option<String>,
-}
-
-impl Keys {
-    /// The cipher to write with: none for a plain database; an encrypted database without its
-    /// key refuses to write sensitive fields in clear.
-    fn for_write(&self) -> Result<Option<Arc<Cipher>>> {
-        match (&self.cipher, self.encrypted) {
-            (Some(c), _) => Ok(Some(c.clone())),
-            (None, false) => Ok(None),
-            (None, true) => Err(Error::Encryption(EncryptionError::KeyRequired)),
-        }
-    }
-
-    /// The blind-index digest of a lookup value (the value itself in a plain database).
-    fn digest(&self, value: &str) -> Result<String> {
-        Ok(match self.for_write()? {
-            Some(c) => c.digest(value),
-            None => value.to_owned(),
-        })
     }
 }
 
@@ -230,7 +201,6 @@ impl std::ops::Deref for View<'_> {
     }
 }
 
-const KEY_CHECK: &str = "field_key_check";
 const ACCESS_MODEL: &str = "access_model";
 
 pub(crate) fn sql_err(e: rusqlite::Error) -> Error {
@@ -288,7 +258,7 @@ impl SqliteStore {
             }
         }
         schema::migrate(&mut conn)?;
-        let keys = open_keys(&mut conn, options.field_key.as_ref())?;
+        let keys = open_keys(&mut conn, options.field_key.as_ref(), true)?;
         backfill_match_keys(&mut conn, &keys)?;
         let readers = path.clone().map(|path| ReadPool {
             path,
@@ -332,7 +302,7 @@ impl SqliteStore {
         let old = keys.for_write()?;
         let new = Arc::new(Cipher::new(new_key));
         let n = reencrypt(&mut conn, old.as_deref(), &new)?;
-        *keys = Keys { encrypted: true, cipher: Some(new), fingerprint: Some(new_key.fingerprint()) };
+        *keys = Keys { cipher: Some(new), ..Keys::under(new_key) };
         Ok(n)
     }
 
@@ -356,6 +326,23 @@ impl SqliteStore {
     /// assert!(backup.reserve_sequence("n", 1).is_err()); // read only
     /// ```
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_read_only_with_key(path, None)
+    }
+
+    /// [`SqliteStore::open_read_only`], reading encrypted fields with `field_key` (a key
+    /// that is not the file's is [`EncryptionError::WrongKey`]; a plain file reads as it is).
+    ///
+    /// ```
+    /// # use guanxi_sqlite::{FieldKey, SqliteOptions, SqliteStore};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let key = FieldKey::generate();
+    /// drop(SqliteStore::open_with(dir.path().join("crm.db"), SqliteOptions::default().field_key(key.clone()))?);
+    /// let store = SqliteStore::open_read_only_with_key(dir.path().join("crm.db"), Some(&key))?;
+    /// assert!(store.is_encrypted()?);
+    /// assert!(SqliteStore::open_read_only_with_key(dir.path().join("crm.db"), Some(&FieldKey::generate())).is_err());
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn open_read_only_with_key(path: impl AsRef<Path>, field_key: Option<&FieldKey>) -> Result<Self> {
         let path = path.as_ref();
         let mut conn = open_immutable(path)?;
         let version = schema::check_version(&conn)?;
@@ -366,7 +353,7 @@ impl SqliteStore {
             ))
             .into());
         }
-        let keys = open_keys(&mut conn, None)?;
+        let keys = open_keys(&mut conn, field_key, false)?;
         Ok(SqliteStore {
             writer: Mutex::new(conn),
             keys: RwLock::new(keys),
@@ -519,22 +506,24 @@ impl SqliteStore {
 
 /// Reads the database's key state, checking a given key against it; a database that has no
 /// key yet is encrypted under the given one.
-fn open_keys(conn: &mut Connection, key: Option<&FieldKey>) -> Result<Keys> {
+fn open_keys(conn: &mut Connection, key: Option<&FieldKey>, may_write: bool) -> Result<Keys> {
     let check: Option<String> = conn
         .query_row("SELECT value FROM settings WHERE key = ?1", [KEY_CHECK], |r| r.get(0))
         .optional()
         .map_err(sql_err)?;
-    if check.is_some() {
+    if check.is_some() && may_write {
         // Sensitive columns are ciphertext: zero what a delete or update frees, so an old
         // value never lingers in a free page.
         conn.execute_batch("PRAGMA secure_delete = ON").map_err(sql_err)?;
     }
-    let Some(key) = key else { return Ok(Keys { encrypted: check.is_some(), cipher: None, fingerprint: None }) };
+    let Some(key) = key else { return Ok(Keys { encrypted: check.is_some(), ..Keys::default() }) };
     let cipher = Arc::new(Cipher::new(key));
-    let keys = Keys { encrypted: true, cipher: Some(cipher.clone()), fingerprint: Some(key.fingerprint()) };
+    let keys = Keys { cipher: Some(cipher.clone()), ..Keys::under(key) };
     match check {
         Some(stored) if stored != cipher.key_check() => Err(Error::Encryption(EncryptionError::WrongKey)),
         Some(_) => Ok(keys),
+        // Read only: a plain file stays plain (the key reads nothing there).
+        None if !may_write => Ok(Keys::default()),
         None => {
             reencrypt(conn, None, &cipher)?;
             Ok(keys)
@@ -609,16 +598,6 @@ fn index_contact(tx: &Connection, c: &Contact, cipher: Option<&Cipher>) -> Resul
     let keys = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
     let sealed: Vec<i64> = keys.into_iter().map(|k| seal_match_key(k, cipher)).collect();
     replace_match_keys(tx, &c.id.to_string(), c.customer_id, &sealed)
-}
-
-/// A contact's match key as stored: under the blind-index key when contacts are encrypted
-/// (a bare hash of a phone number could be reversed by trying every number).
-fn seal_match_key(key: u64, cipher: Option<&Cipher>) -> i64 {
-    let key = match cipher {
-        Some(c) => u64::from_str_radix(&c.digest(&format!("match key {key}"))[..16], 16).unwrap_or(key),
-        None => key,
-    };
-    key as i64
 }
 
 /// Replaces the match keys one record (a customer's name, or a contact) contributes.

@@ -22,9 +22,9 @@ use guanxi_core::store::Setting;
 use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, Write};
 
 use crate::codec::ts;
-use crate::crypto::Cipher;
 use crate::query::Bind;
 use crate::{Constraint, constraint, on_insert, sql_err};
+use guanxi_sql::Cipher;
 use guanxi_sql::Dialect;
 
 /// Money as an integer count of 1/10000 units (amounts are validated to fit).

@@ -194,31 +194,10 @@ fn memory_stores_cannot_be_backed_up_to_a_file() {
 mod encryption {
     use guanxi_core::prelude::*;
     use guanxi_core::testing::conformance::sample_customer;
-    use guanxi_core::{Changes, Contact, ContactId, EncryptionError, Error, Phone, UserId, Write};
+    use guanxi_core::{Changes, EncryptionError, Error, Phone, Write};
     use guanxi_sqlite::{FieldKey, SqliteOptions, SqliteStore};
 
-    fn contact(n: u128, customer: guanxi_core::CustomerId, phone: &str) -> Contact {
-        let at = "2024-05-01T08:00:00Z".parse().unwrap();
-        Contact {
-            id: ContactId(uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0001_0000 + n)),
-            customer_id: customer,
-            name: format!("联系人{n}"),
-            title: None,
-            phones: vec![Phone::parse(phone).unwrap()],
-            emails: vec![],
-            id_number: None,
-            role: None,
-            primary: n == 0,
-            do_not_contact: false,
-            custom: Default::default(),
-            created_by: UserId::new("alice").unwrap(),
-            created_at: at,
-            updated_by: UserId::new("alice").unwrap(),
-            updated_at: at,
-            version: 1,
-            deleted_at: None,
-        }
-    }
+    use guanxi_core::testing::encryption::sample_contact as contact;
 
     fn with_key(key: &FieldKey) -> SqliteOptions {
         SqliteOptions::default().field_key(key.clone())
@@ -353,38 +332,14 @@ mod encryption {
     #[test]
     fn rotating_the_key_while_writing_contacts_never_deadlocks() {
         let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(
-            SqliteStore::open_with(dir.path().join("crm.db"), with_key(&FieldKey::generate())).unwrap(),
+        let store = SqliteStore::open_with(dir.path().join("crm.db"), with_key(&FieldKey::generate())).unwrap();
+        guanxi_core::testing::encryption::rotation_under_concurrent_writes(
+            std::sync::Arc::new(store),
+            3,
+            40,
+            15,
+            || FieldKey::generate().as_bytes().to_vec(),
         );
-        let customer = sample_customer(0);
-        store.apply(&Changes { customers: vec![Write::Insert(customer.clone())], ..Default::default() }).unwrap();
-        let (done, finished) = std::sync::mpsc::channel();
-        for t in 0..3u128 {
-            let (store, done) = (store.clone(), done.clone());
-            std::thread::spawn(move || {
-                for n in 0..40u128 {
-                    let c = contact(1 + t * 1000 + n, customer.id, &format!("1380000{:04}", t * 1000 + n));
-                    store.apply(&Changes { contacts: vec![Write::Insert(c)], ..Default::default() }).unwrap();
-                    store.contacts_of(customer.id).unwrap();
-                }
-                done.send(()).unwrap();
-            });
-        }
-        {
-            let (store, done) = (store.clone(), done.clone());
-            std::thread::spawn(move || {
-                for _ in 0..15 {
-                    store.rotate_key(&FieldKey::generate()).unwrap();
-                }
-                done.send(()).unwrap();
-            });
-        }
-        for _ in 0..4 {
-            finished
-                .recv_timeout(std::time::Duration::from_secs(120))
-                .expect("a writer or the rotation is stuck: lock-order deadlock");
-        }
-        assert_eq!(store.contacts_of(customer.id).unwrap().len(), 120);
     }
 
     #[test]
@@ -428,25 +383,11 @@ fn migrating_a_version_1_file_indexes_its_phones() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crm.db");
     let customer = sample_customer(0);
-    let at = customer.created_at;
     let contact = Contact {
         id: ContactId(uuid::Uuid::from_u128(7)),
-        customer_id: customer.id,
         name: "张伟".into(),
-        title: None,
-        phones: vec![Phone::parse("13812345678").unwrap()],
-        emails: vec![],
-        id_number: None,
-        role: None,
         primary: true,
-        do_not_contact: false,
-        custom: Default::default(),
-        created_by: UserId::new("alice").unwrap(),
-        created_at: at,
-        updated_by: UserId::new("alice").unwrap(),
-        updated_at: at,
-        version: 1,
-        deleted_at: None,
+        ..guanxi_core::testing::encryption::sample_contact(0, customer.id, "13812345678")
     };
     {
         let store = SqliteStore::open(&path).unwrap();

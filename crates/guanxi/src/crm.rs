@@ -220,15 +220,8 @@ pub fn is_postgres_location(location: &str) -> bool {
 /// ```
 pub fn open_store(location: &str, field_key: Option<guanxi_sqlite::FieldKey>) -> Result<guanxi_core::DynStore> {
     if is_postgres_location(location) {
-        if field_key.is_some() {
-            return Err(Error::invalid(
-                "field_key",
-                guanxi_core::ValidationReason::Invalid {
-                    detail: "field encryption is not available on PostgreSQL yet (issue 16): use a SQLite file".into(),
-                },
-            ));
-        }
-        return Ok(Arc::new(guanxi_postgres::PgStore::connect(location)?));
+        let options = guanxi_postgres::PgOptions { field_key, ..Default::default() };
+        return Ok(Arc::new(guanxi_postgres::PgStore::connect_with(location, options)?));
     }
     let options = SqliteOptions { field_key, ..SqliteOptions::default() };
     Ok(Arc::new(SqliteStore::open_with(location, options)?))
@@ -1368,8 +1361,38 @@ impl Crm {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<guanxi_core::AuditCheck> {
+        Crm::restore_with_key(backup, into, None)
+    }
+
+    /// [`Crm::restore`] of a backup whose fields are encrypted: `field_key` must be the
+    /// backup's key ([`guanxi_core::EncryptionError::WrongKey`] otherwise). A file is restored
+    /// as it is, still encrypted; a PostgreSQL server gets the records sealed under the same key.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let key = FieldKey::generate();
+    /// let crm = Crm::open_with(dir.path().join("crm.db"), SqliteOptions::default().field_key(key.clone()))?;
+    /// let alice = Actor::user("alice")?;
+    /// crm.backup(&alice, &dir.path().join("backup.db"))?;
+    /// let wrong = Crm::restore_with_key(&dir.path().join("backup.db"), &dir.path().join("r.db"), Some(FieldKey::generate()));
+    /// assert!(matches!(wrong, Err(Error::Encryption(EncryptionError::WrongKey))));
+    /// Crm::restore_with_key(&dir.path().join("backup.db"), &dir.path().join("r.db"), Some(key))?;
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn restore_with_key(
+        backup: &Path,
+        into: &Path,
+        field_key: Option<guanxi_sqlite::FieldKey>,
+    ) -> Result<guanxi_core::AuditCheck> {
         if let Some(location) = into.to_str().filter(|l| is_postgres_location(l)) {
-            return restore_into_postgres(backup, location);
+            let options = guanxi_postgres::PgOptions { field_key: field_key.clone(), ..Default::default() };
+            let server = guanxi_postgres::PgStore::connect_with(location, options)?;
+            return Crm::restore_into(backup, &server, field_key.as_ref());
+        }
+        if let Some(key) = &field_key {
+            // The key is checked against the backup's before anything is written.
+            SqliteStore::open_read_only_with_key(backup, Some(key))?;
         }
         let mut verified = None;
         SqliteStore::restore_checked(backup, into, |restored| {
@@ -1386,7 +1409,8 @@ impl Crm {
     }
 
     /// Loads a backup file into `store`, which must hold no data yet: a PostgreSQL schema, or
-    /// a [`guanxi_core::MemoryStore`] to work on a backup without a file. The backup is checked
+    /// a [`guanxi_core::MemoryStore`] to work on a backup without a file. An encrypted backup
+    /// is read with `field_key`. The backup is checked
     /// first (and migrated, if of an older schema) in a private copy, so it is never changed;
     /// it is then copied in one write session (all or nothing), and the store's audit chain is
     /// checked to end on the backup's last entry and hash.
@@ -1399,18 +1423,22 @@ impl Crm {
     /// crm.create_customer(&alice, NewCustomer::new("甲"))?;
     /// crm.backup(&alice, &dir.path().join("backup.db"))?;
     /// let memory = std::sync::Arc::new(MemoryStore::new());
-    /// let check = Crm::restore_into(&dir.path().join("backup.db"), &*memory)?;
+    /// let check = Crm::restore_into(&dir.path().join("backup.db"), &*memory, None)?;
     /// assert_eq!(check.entries, 2);
     /// let loaded = Crm::builder().store(memory).build();
     /// assert_eq!(loaded.count_customers(&alice, &CustomerFilter::default())?, 1);
     /// # Ok::<(), guanxi::Error>(())
     /// ```
-    pub fn restore_into(backup: &Path, store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
+    pub fn restore_into(
+        backup: &Path,
+        store: &dyn CrmStore,
+        field_key: Option<&guanxi_sqlite::FieldKey>,
+    ) -> Result<guanxi_core::AuditCheck> {
         let staging = tempfile::tempdir()
             .map_err(|e| guanxi_core::StorageError::with_source("restore: cannot make a staging directory", e))?;
         let checked_path = staging.path().join("checked.db");
         let checked = Crm::restore(backup, &checked_path)?;
-        let file = SqliteStore::open_read_only(&checked_path)?;
+        let file = SqliteStore::open_read_only_with_key(&checked_path, field_key)?;
         store.write_session(&mut |tx| guanxi_core::store::copy_store(&file, tx).map(|_| ()))?;
         let loaded = verify_store(store)?;
         if loaded != checked {
@@ -1458,11 +1486,6 @@ impl Crm {
         }
         Ok(allowed)
     }
-}
-
-/// Loads a backup file into the PostgreSQL server a location names.
-fn restore_into_postgres(backup: &Path, location: &str) -> Result<guanxi_core::AuditCheck> {
-    Crm::restore_into(backup, &guanxi_postgres::PgStore::connect(location)?)
 }
 
 /// Verifies a store's whole change log, a page at a time.

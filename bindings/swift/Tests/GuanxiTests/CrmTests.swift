@@ -112,6 +112,39 @@ final class CrmTests: XCTestCase {
         XCTAssertTrue(try crm.verifyAudit().intact)
     }
 
+    func testEncryptedPostgreSQLBacksUpAndRestoresIntoAnotherSchema() throws {
+        let env = ProcessInfo.processInfo.environment
+        guard let server = env["GUANXI_TEST_POSTGRES"] else {
+            XCTAssertNotEqual(env["CI"], "true", "CI=true but GUANXI_TEST_POSTGRES is not set")
+            return
+        }
+        // Schemas of this run's own on the shared server: `guanxi_schema` names them.
+        let run = UUID().uuidString.prefix(8).lowercased()
+        let source = "\(server) guanxi_schema=swift_\(run)_a"
+        let target = "\(server) guanxi_schema=swift_\(run)_b"
+        let key = generateFieldKey()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let backup = dir.appendingPathComponent("backup.db").path
+        do {
+            let crm = try Crm.openEncrypted(path: source, user: "admin", fieldKey: key)
+            _ = try crm.createCustomer(input: NewCustomer(name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
+            XCTAssertEqual(try crm.findContactsByPhone(phone: "138 1234 5678").first?.name, "张伟")
+            XCTAssertTrue(try crm.backup(path: backup).intact)
+        }
+        XCTAssertThrowsError(try Crm.openEncrypted(path: source, user: "admin", fieldKey: generateFieldKey())) { error in
+            guard case let CrmError.Encryption(kind, _) = error else { return XCTFail("expected encryption error, got \(error)") }
+            XCTAssertEqual(kind, "wrong_key")
+        }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: backup))
+        XCTAssertNil(bytes.range(of: Data("13812345678".utf8)), "phone in clear in the backup")
+        let restored = try restoreBackup(backup: backup, into: target, fieldKey: key)
+        XCTAssertTrue(restored.intact)
+        XCTAssertEqual(restored.entries, 3)
+        let again = try Crm.openEncrypted(path: target, user: "admin", fieldKey: key)
+        XCTAssertEqual(try again.findContactsByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
+    }
+
     func testStaleVersionIsAConflict() throws {
         let crm = try Crm.inMemory(user: "alice")
         let c = try huawei(crm)

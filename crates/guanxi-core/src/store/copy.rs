@@ -28,7 +28,7 @@ pub struct CopyReport {
 /// transaction) when others may write to the source meanwhile.
 ///
 /// ```
-/// use guanxi_core::{prelude::*, MemoryStore, Changes, Tag, store::copy_store};
+/// use guanxi_core::{prelude::*, MemoryStore, Changes, Tag, TagWrite, store::copy_store};
 /// let (from, to) = (MemoryStore::new(), MemoryStore::new());
 /// from.apply(&Changes { tags: vec![TagWrite::Put(Tag::new("VIP", None)?)], ..Default::default() })?;
 /// from.reserve_sequence("C20240501", 7)?;

@@ -37,11 +37,16 @@ pub(crate) fn server() -> Option<String> {
 }
 
 pub(crate) fn fresh(inject_failures: bool) -> Option<Fresh> {
+    fresh_with(inject_failures, None)
+}
+
+/// A store in a fresh schema, with field encryption under `field_key` if given.
+pub(crate) fn fresh_with(inject_failures: bool, field_key: Option<guanxi_sql::FieldKey>) -> Option<Fresh> {
     let params = server()?;
     static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let schema = format!("t{}_{}_{n}", std::process::id(), u8::from(inject_failures));
-    let store = PgStore::connect_with(&params, PgOptions { schema, ..PgOptions::default() }).unwrap();
+    let schema = format!("t{}_{}_{}_{n}", std::process::id(), u8::from(inject_failures), u8::from(field_key.is_some()));
+    let store = PgStore::connect_with(&params, PgOptions { schema, field_key, ..PgOptions::default() }).unwrap();
     Some(Fresh(Some(if inject_failures { store.with_injected_serialization_failures() } else { store })))
 }
 

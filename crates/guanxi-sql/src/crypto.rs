@@ -1,5 +1,5 @@
-//! Field encryption at rest: AES-256-GCM for sensitive values, and a keyed blind index
-//! (HMAC-SHA-256) so exact-match lookups work without decrypting.
+//! Field encryption at rest, shared by the backends: AES-256-GCM for sensitive values, and a
+//! keyed blind index (HMAC-SHA-256) so exact-match lookups work without decrypting.
 //!
 //! Two subkeys are derived from the host's key, one per purpose, so the index never reveals
 //! anything about the encryption key. Each ciphertext is bound to its row and column (as
@@ -12,6 +12,8 @@ use base64::engine::general_purpose::STANDARD_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use std::sync::Arc;
+
 use guanxi_core::{EncryptionError, Error, Result};
 
 /// Marks encrypted column values (format version 1: base64 of nonce ‖ ciphertext ‖ tag).
@@ -20,7 +22,7 @@ const PREFIX: &str = "gx1:";
 /// A 256-bit key for field encryption, supplied by the host (from its keychain or KMS).
 ///
 /// ```
-/// use guanxi_sqlite::FieldKey;
+/// use guanxi_sql::FieldKey;
 /// let key = FieldKey::from_bytes(&[7u8; 32]).unwrap();
 /// assert!(FieldKey::from_bytes(&[7u8; 16]).is_err());
 /// let fresh = FieldKey::generate();
@@ -60,8 +62,8 @@ impl FieldKey {
     }
 }
 
-/// The derived keys of one [`FieldKey`].
-pub(crate) struct Cipher {
+/// The derived keys of one [`FieldKey`]: what a backend encrypts, decrypts and digests with.
+pub struct Cipher {
     aead: Aes256Gcm,
     index_key: [u8; 32],
 }
@@ -80,18 +82,19 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 impl Cipher {
-    pub(crate) fn new(key: &FieldKey) -> Cipher {
+    /// The subkeys of `key`.
+    pub fn new(key: &FieldKey) -> Cipher {
         let enc = hmac(&key.0, b"guanxi/field-encryption/v1");
         Cipher { aead: Aes256Gcm::new(&enc.into()), index_key: hmac(&key.0, b"guanxi/blind-index/v1") }
     }
 
     /// Whether a stored value is encrypted.
-    pub(crate) fn is_encrypted(stored: &str) -> bool {
+    pub fn is_encrypted(stored: &str) -> bool {
         stored.starts_with(PREFIX)
     }
 
     /// Encrypts `plain` bound to `context` (table, column and row id).
-    pub(crate) fn encrypt(&self, context: &str, plain: &str) -> Result<String> {
+    pub fn encrypt(&self, context: &str, plain: &str) -> Result<String> {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let ct = self
             .aead
@@ -103,7 +106,7 @@ impl Cipher {
     }
 
     /// Decrypts a value written by [`Cipher::encrypt`] under the same context.
-    pub(crate) fn decrypt(&self, context: &str, stored: &str) -> Result<String> {
+    pub fn decrypt(&self, context: &str, stored: &str) -> Result<String> {
         let corrupt = || Error::Encryption(EncryptionError::Corrupt { field: context.to_owned() });
         let raw = stored.strip_prefix(PREFIX).ok_or_else(corrupt)?;
         let bytes = STANDARD_NO_PAD.decode(raw).map_err(|_| corrupt())?;
@@ -119,14 +122,97 @@ impl Cipher {
     }
 
     /// The blind-index digest of a value (hex HMAC-SHA-256 under the index subkey).
-    pub(crate) fn digest(&self, value: &str) -> String {
+    pub fn digest(&self, value: &str) -> String {
         hmac(&self.index_key, value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// What the database stores to recognise its key.
-    pub(crate) fn key_check(&self) -> String {
+    pub fn key_check(&self) -> String {
         self.digest("guanxi key check")
     }
+}
+
+/// The settings key under which a store keeps its [`Cipher::key_check`].
+pub const KEY_CHECK: &str = "field_key_check";
+
+/// Whether a store encrypts fields, and the cipher if the key was given: what every read and
+/// write of a backend consults.
+#[derive(Debug, Default, Clone)]
+pub struct FieldKeys {
+    /// The store holds encrypted fields (it has a key check).
+    pub encrypted: bool,
+    /// The key's cipher, when the host gave the key.
+    pub cipher: Option<Arc<Cipher>>,
+    /// The key's fingerprint, when the host gave the key.
+    pub fingerprint: Option<String>,
+    /// The key itself (to write a backup under it).
+    pub key: Option<FieldKey>,
+}
+
+impl FieldKeys {
+    /// The state of a store encrypted under `key`.
+    pub fn under(key: &FieldKey) -> FieldKeys {
+        FieldKeys {
+            encrypted: true,
+            cipher: Some(Arc::new(Cipher::new(key))),
+            fingerprint: Some(key.fingerprint()),
+            key: Some(key.clone()),
+        }
+    }
+
+    /// The cipher to write with: none for a plain store; an encrypted store without its key
+    /// refuses to write sensitive fields in clear ([`EncryptionError::KeyRequired`]).
+    pub fn for_write(&self) -> Result<Option<Arc<Cipher>>> {
+        match (&self.cipher, self.encrypted) {
+            (Some(c), _) => Ok(Some(c.clone())),
+            (None, false) => Ok(None),
+            (None, true) => Err(Error::Encryption(EncryptionError::KeyRequired)),
+        }
+    }
+
+    /// The blind-index digest of a lookup value (the value itself in a plain store).
+    pub fn digest(&self, value: &str) -> Result<String> {
+        Ok(match self.for_write()? {
+            Some(c) => c.digest(value),
+            None => value.to_owned(),
+        })
+    }
+
+    /// The stored form of a sensitive value: encrypted under `context` when the store
+    /// encrypts, the value itself otherwise.
+    pub fn seal(&self, context: &str, plain: &str) -> Result<String> {
+        match self.for_write()? {
+            Some(c) => c.encrypt(context, plain),
+            None => Ok(plain.to_owned()),
+        }
+    }
+
+    /// The plain form of a stored value written by [`FieldKeys::seal`] (a plain value passes
+    /// through; an encrypted one without the key is [`EncryptionError::KeyRequired`]).
+    pub fn open(&self, context: &str, stored: &str) -> Result<String> {
+        if !Cipher::is_encrypted(stored) {
+            return Ok(stored.to_owned());
+        }
+        let c = self.cipher.as_deref().ok_or(Error::Encryption(EncryptionError::KeyRequired))?;
+        c.decrypt(context, stored)
+    }
+}
+
+/// A contact's match key as stored: under the blind-index key when contacts are encrypted
+/// (a bare hash of a phone number could be reversed by trying every number).
+///
+/// ```
+/// use guanxi_sql::{Cipher, FieldKey, seal_match_key};
+/// let c = Cipher::new(&FieldKey::from_bytes(&[1; 32]).unwrap());
+/// assert_eq!(seal_match_key(42, None), 42);
+/// assert_ne!(seal_match_key(42, Some(&c)), 42);
+/// ```
+pub fn seal_match_key(key: u64, cipher: Option<&Cipher>) -> i64 {
+    let key = match cipher {
+        Some(c) => u64::from_str_radix(&c.digest(&format!("match key {key}"))[..16], 16).unwrap_or(key),
+        None => key,
+    };
+    key as i64
 }
 
 #[cfg(test)]
