@@ -20,7 +20,7 @@ use guanxi_core::{
     ArticleId, Changes, EntityKind, Error, LeadId, OpportunityId, Page, PageRequest, Result, SalesStore, ServiceStore,
     TaskId, TicketId, UserId, Write,
 };
-use guanxi_sql::{Dialect, SqlValue, ns, ts, where_sql};
+use guanxi_sql::{Dialect, SqlValue, ns, report, ts, where_sql};
 
 use crate::{
     View, decode, encode, is_foreign_key_violation, is_unique_violation, params, pg_err, refs, sealed_context,
@@ -130,19 +130,30 @@ impl View<'_> {
         for w in &changes.opportunities {
             let o = w.record();
             let id = o.id.to_string();
+            let closed = o.closed_at();
+            let won = if o.won_at.is_some() { Some(true) } else { o.lost_at.map(|_| false) };
             let values = vec![
                 text(&id),
                 text(&o.code),
                 text(&o.pipeline),
                 text(&o.currency),
                 text(&o.stage),
-                opt_int(o.closed_at().map(ns).transpose()?),
+                opt_int(closed.map(ns).transpose()?),
                 opt_text(o.owner.as_ref()),
                 opt_text(o.department.as_ref()),
                 opt_text(o.province.as_ref()),
                 opt_text(o.customer_id),
                 int(o.version as i64),
                 text(encode(o)?),
+                text(&o.furthest_stage),
+                int(ns(o.opened_at)?),
+                int(o.opened_at.timestamp()),
+                opt_int(closed.map(|c| c.timestamp())),
+                Box::new(won),
+                int(report::e4(o.amount)?),
+                text(o.probability.normalize()),
+                opt_text(o.expected_close),
+                text(report::line_totals(&o.lines)?),
             ];
             let columns = [
                 "id",
@@ -157,6 +168,15 @@ impl View<'_> {
                 "customer_id",
                 "version",
                 "doc",
+                "furthest_stage",
+                "opened_ns",
+                "opened_s",
+                "closed_s",
+                "won",
+                "amount_e4",
+                "probability",
+                "expected_close",
+                "line_totals",
             ];
             let customer = o.customer_id.map(|c| (EntityKind::Customer, c.to_string()));
             self.versioned(w, "opportunities", EntityKind::Opportunity, &id, &columns, values, customer)?;
@@ -165,6 +185,10 @@ impl View<'_> {
             let id = h.opportunity_id.to_string();
             let dup = (EntityKind::Opportunity, "stage_history.seq");
             self.append("stage_history", (EntityKind::Opportunity, &id), h.seq, encode(h)?, dup)?;
+            // The report reads each row's completed stays from the row itself.
+            if let Some(stay) = report::stay_record(h) {
+                self.execute("UPDATE opportunities SET stays = stays || $2 WHERE id = $1", &[&id, &stay])?;
+            }
         }
         for w in &changes.leads {
             let l = w.record();
@@ -300,6 +324,43 @@ impl View<'_> {
         Ok(Page::from_overfetch(items, page.limit, id_of))
     }
 
+    /// Fills the report columns of rows written before they existed (schema 3), once: the
+    /// narrow values from each record, the stays from its history.
+    pub(crate) fn backfill_report_columns(&self) -> Result<()> {
+        loop {
+            let rows =
+                self.query("SELECT id, doc FROM opportunities WHERE amount_e4 IS NULL ORDER BY id LIMIT 500", &[])?;
+            if rows.is_empty() {
+                return Ok(());
+            }
+            for r in &rows {
+                let o: Opportunity = self.unseal("opportunities", r)?;
+                let id = o.id.to_string();
+                let history: Vec<StageHistoryEntry> = self.entries("stage history entry", "stage_history", &id)?;
+                let stays: String = history.iter().filter_map(report::stay_record).collect();
+                let closed = o.closed_at();
+                let won = if o.won_at.is_some() { Some(true) } else { o.lost_at.map(|_| false) };
+                self.execute(
+                    "UPDATE opportunities SET furthest_stage = $2, opened_ns = $3, opened_s = $4, closed_s = $5, won = $6, \
+                     amount_e4 = $7, probability = $8, expected_close = $9, line_totals = $10, stays = $11 WHERE id = $1",
+                    &[
+                        &id,
+                        &o.furthest_stage,
+                        &ns(o.opened_at)?,
+                        &o.opened_at.timestamp(),
+                        &closed.map(|c| c.timestamp()),
+                        &won,
+                        &report::e4(o.amount)?,
+                        &o.probability.normalize().to_string(),
+                        &o.expected_close.map(|d| d.to_string()),
+                        &report::line_totals(&o.lines)?,
+                        &stays,
+                    ],
+                )?;
+            }
+        }
+    }
+
     fn by_column<T: serde::de::DeserializeOwned>(
         &self,
         what: &str,
@@ -356,25 +417,31 @@ impl SalesStore for View<'_> {
 
     fn sales_facts(&self, pipeline: &Pipeline, query: &SalesQuery, currency: &str) -> Result<SalesFacts> {
         let mut values = Vec::new();
-        let mut conds = guanxi_sql::opportunity_where(Dialect::Postgres, &query.filter(), &mut values);
-        values.push(SqlValue::Text(currency.to_owned()));
-        conds.push(format!("o.currency = ${}", values.len()));
-        let base = where_sql(&conds);
-        let opportunities: Vec<Opportunity> = self.docs(
-            "opportunity",
-            &format!("SELECT o.doc FROM opportunities o WHERE {base} ORDER BY o.id"),
-            &values,
-        )?;
-        let mut history: HashMap<OpportunityId, Vec<StageHistoryEntry>> = HashMap::new();
-        let sql = format!(
-            "SELECT h.doc FROM stage_history h JOIN opportunities o ON o.id = h.parent WHERE {base} ORDER BY h.parent, h.seq"
-        );
-        for h in self.docs::<StageHistoryEntry>("stage history entry", &sql, &values)? {
-            history.entry(h.opportunity_id).or_default().push(h);
+        let conds = report::facts_where(Dialect::Postgres, query, currency, &mut values)?;
+        let sql = format!("SELECT {} FROM opportunities o WHERE {}", report::FACT_COLUMNS, where_sql(&conds));
+        let p = params(&values);
+        let rows = self.query(&sql, &refs(&p))?;
+        let mut scan = report::FactsScan::new(pipeline, query)?;
+        for r in &rows {
+            let text = |i: usize| r.get::<_, Option<&str>>(i).map(str::as_bytes);
+            let need = |i: usize| text(i).ok_or_else(|| report::summary::corrupt(&format!("column {i}")));
+            scan.add(&report::FactRow {
+                stage: need(0)?,
+                furthest: need(1)?,
+                opened_ns: r.try_get(2).map_err(pg_err)?,
+                closed_ns: r.try_get(3).map_err(pg_err)?,
+                won: r.try_get(4).map_err(pg_err)?,
+                opened_s: r.try_get(5).map_err(pg_err)?,
+                closed_s: r.try_get(6).map_err(pg_err)?,
+                amount_e4: r.try_get(7).map_err(pg_err)?,
+                probability: need(8)?,
+                expected_close: text(9),
+                owner: text(10),
+                stays: need(11)?,
+                line_totals: need(12)?,
+            })?;
         }
-        Ok(SalesFacts::from_records(pipeline, query, currency, &opportunities, |o| {
-            history.get(&o.id).cloned().unwrap_or_default()
-        }))
+        scan.finish()
     }
 
     fn lead(&self, id: LeadId) -> Result<Option<Lead>> {

@@ -150,6 +150,8 @@ impl PgStore {
         };
         store.with_client(|c| schema::migrate(c, &store.options.schema))?;
         store.open_keys()?;
+        let keys = store.keys()?;
+        store.with_client(|c| in_transaction(c, keys, |view| view.backfill_report_columns()))?;
         Ok(store)
     }
 

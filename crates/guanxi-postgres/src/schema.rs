@@ -185,6 +185,22 @@ const MIGRATIONS: &[&str] = &[
         doc text NOT NULL
     );
     "#,
+    // 3: what the sales report reads, on the opportunity row itself (as SQLite's schema 4):
+    // money in 1/10000 units, the completed stays and the line totals as summaries. Rows
+    // written before are filled in from their documents when the store opens.
+    r#"
+    ALTER TABLE opportunities
+        ADD COLUMN furthest_stage text COLLATE "C",
+        ADD COLUMN opened_ns bigint,
+        ADD COLUMN opened_s bigint,
+        ADD COLUMN closed_s bigint,
+        ADD COLUMN won boolean,
+        ADD COLUMN amount_e4 bigint,
+        ADD COLUMN probability text COLLATE "C",
+        ADD COLUMN expected_close text COLLATE "C",
+        ADD COLUMN stays text COLLATE "C" NOT NULL DEFAULT '',
+        ADD COLUMN line_totals text COLLATE "C";
+    "#,
 ];
 
 /// The schema version this build writes.

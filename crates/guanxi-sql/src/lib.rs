@@ -25,6 +25,7 @@
 //! ```
 
 mod crypto;
+pub mod report;
 
 pub use crypto::{Cipher, FieldKey, FieldKeys, KEY_CHECK, seal_match_key};
 

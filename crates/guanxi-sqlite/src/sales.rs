@@ -4,19 +4,14 @@
 //! Records are stored whole as JSON (`doc`) beside the columns that filters and reports read,
 //! written from the same record in the same statement.
 
-use rustc_hash::FxHashMap;
-
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use guanxi_core::sales::{
-    ClosedGroup, ForecastGroup, KeyedAmount, Lead, LeadFilter, LossGroup, MONEY_SCALE, OpenedGroup, Opportunity,
-    OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, StageKind, StayGroup, Task, TaskFilter,
-    whole_seconds,
+    Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
+    TaskFilter, whole_seconds,
 };
 use guanxi_core::store::Setting;
 use guanxi_core::{Changes, EntityKind, Error, Page, PageRequest, Result, StorageError, Write};
@@ -26,14 +21,7 @@ use crate::query::Bind;
 use crate::{Constraint, constraint, on_insert, sql_err};
 use guanxi_sql::Cipher;
 use guanxi_sql::Dialect;
-
-/// Money as an integer count of 1/10000 units (amounts are validated to fit).
-fn e4(v: Decimal) -> Result<i64> {
-    (v * Decimal::from(10_000))
-        .trunc()
-        .to_i64()
-        .ok_or_else(|| StorageError::msg(format!("amount {v} does not fit the money column")).into())
-}
+use guanxi_sql::report::{FactRow, FactsScan, e4, line_totals, stay_record, summary};
 
 pub(crate) fn to_doc<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StorageError::with_source("record does not encode", e).into())
@@ -120,15 +108,6 @@ fn lead_phone_context(id: &str) -> String {
 const OPP_UPSERT_COLUMNS: &str = "id, code, pipeline, currency, stage, furthest_stage, opened_ns, opened_s, \
     closed_ns, closed_s, won, amount_e4, probability, expected_close, owner, department, province, customer_id, \
     version, line_totals";
-
-/// The `line_totals` summary of product lines (see [`summary`]).
-fn line_totals(lines: &[guanxi_core::sales::ProductLine]) -> Result<String> {
-    let mut out = String::new();
-    for l in lines {
-        summary::push_record(&mut out, &[&l.product, &e4(l.total())?.to_string()]);
-    }
-    Ok(out)
-}
 
 /// An instant as integer nanoseconds since the epoch (exact order, like the instants).
 pub(crate) use guanxi_sql::ns;
@@ -247,10 +226,7 @@ pub(crate) fn apply(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>)
             .map_err(sql_err)?
             .execute(params![n, h.seq, to_doc(h)?])
             .map_err(sql_err)?;
-        if let (Some(from), Some(entered)) = (&h.change.from, h.from_entered_at) {
-            let mut stay = String::new();
-            let seconds = whole_seconds(entered, h.at).to_string();
-            summary::push_record(&mut stay, &[from, &h.change.to, &seconds, h.lost_reason.as_deref().unwrap_or("")]);
+        if let Some(stay) = stay_record(h) {
             tx.prepare_cached("UPDATE opportunities SET stays = stays || ?2 WHERE n = ?1")
                 .map_err(sql_err)?
                 .execute(params![n, stay])
@@ -445,335 +421,34 @@ pub(crate) fn stage_history(conn: &Connection, id: &str) -> Result<Vec<StageHist
 /// (outcomes, won by owner and product), open and expected to close in range (forecast).
 pub(crate) fn sales_facts(conn: &Connection, p: &Pipeline, q: &SalesQuery, currency: &str) -> Result<SalesFacts> {
     let mut params = Vec::new();
-    let mut conds = opportunity_where(&q.filter(), &mut params);
-    params.push(text(currency));
-    conds.push(format!("o.currency = ?{}", params.len()));
-    let (from, to) = (q.from.map(ns).transpose()?, q.to.map(ns).transpose()?);
-    let (from_day, to_day) = (q.from.map(|f| f.date_naive().to_string()), q.to.map(|t| t.date_naive().to_string()));
-    let in_range = |t: i64| from.is_none_or(|f| t >= f) && to.is_none_or(|e| t < e);
-    // ISO days compare as bytes.
-    let day_in_range = |d: &[u8]| {
-        from_day.as_deref().is_none_or(|f| d >= f.as_bytes()) && to_day.as_deref().is_none_or(|e| d < e.as_bytes())
-    };
-    if from.is_some() || to.is_some() {
-        // Rows counting in no range are skipped by SQLite: closed before or after it and opened
-        // outside it. (Open rows stay: their expected close day is checked below.)
-        let range = |col: &str, params: &mut Vec<Value>| {
-            let mut c = vec![];
-            if let Some(f) = from {
-                params.push(Value::Integer(f));
-                c.push(format!("o.{col} >= ?{}", params.len()));
-            }
-            if let Some(t) = to {
-                params.push(Value::Integer(t));
-                c.push(format!("o.{col} < ?{}", params.len()));
-            }
-            c.join(" AND ")
-        };
-        let opened = range("opened_ns", &mut params);
-        let closed = range("closed_ns", &mut params);
-        conds.push(format!("(o.closed_ns IS NULL OR ({opened}) OR ({closed}))"));
-    }
-    let lost: Vec<&[u8]> = p.stages.iter().filter(|s| s.kind == StageKind::Lost).map(|s| s.key.as_bytes()).collect();
-    let sql = format!(
-        "SELECT o.stage, o.furthest_stage, o.opened_ns, o.closed_ns, o.won, o.opened_s, o.closed_s, o.amount_e4, \
-         o.probability, o.expected_close, o.owner, o.stays, o.line_totals FROM opportunities o WHERE {}",
-        where_sql(&conds)
-    );
+    let conds = guanxi_sql::report::facts_where(Dialect::Sqlite, q, currency, &mut Bind(&mut params))?;
+    let sql = format!("SELECT {} FROM opportunities o WHERE {}", guanxi_sql::report::FACT_COLUMNS, where_sql(&conds));
     let mut stmt = conn.prepare_cached(&sql).map_err(sql_err)?;
     let mut rows = stmt.query(params_from_iter(&params)).map_err(sql_err)?;
-    let mut acc = FactsAccumulator::default();
+    let mut scan = FactsScan::new(p, q)?;
     // Text is read as bytes (no UTF-8 check per row); group keys are checked once, at the end.
     while let Some(r) = rows.next().map_err(sql_err)? {
-        let amount: i64 = r.get(7).map_err(sql_err)?;
-        if in_range(r.get(2).map_err(sql_err)?) {
-            acc.opened(bytes_at(r, 0)?, bytes_at(r, 1)?, amount);
-            for stay in summary::records(bytes_at(r, 11)?) {
-                let [from, to, seconds, reason] = stay.fields()?;
-                let lost_to = lost.contains(&&*summary::unescape(to));
-                let reason = lost_to.then(|| summary::unescape(reason));
-                acc.stay(&summary::unescape(from), summary::int(seconds)?, reason.as_deref());
-            }
-        }
-        match r.get::<_, Option<i64>>(3).map_err(sql_err)? {
-            Some(closed) if in_range(closed) => {
-                let won = r.get::<_, Option<bool>>(4).map_err(sql_err)?.unwrap_or(false);
-                let (opened_s, closed_s): (i64, i64) = (r.get(5).map_err(sql_err)?, r.get(6).map_err(sql_err)?);
-                acc.closed(won, (closed_s - opened_s).div_euclid(86_400), amount);
-                if won {
-                    acc.won_by_owner.at(opt_bytes_at(r, 10)?.unwrap_or_default()).add(1, amount);
-                    for line in summary::records(bytes_at(r, 12)?) {
-                        let [product, total] = line.fields()?;
-                        acc.won_by_product.at(&summary::unescape(product)).add(1, summary::int(total)?);
-                    }
-                }
-            }
-            Some(_) => {}
-            None => {
-                let expected = opt_bytes_at(r, 9)?;
-                if expected.is_none_or(&day_in_range) {
-                    acc.open(expected.map(|d| d.get(..7).unwrap_or(d)), bytes_at(r, 8)?, amount);
-                }
-            }
-        }
-    }
-    acc.finish()
-}
-
-/// A text column's bytes, borrowed from the row.
-fn bytes_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8]> {
-    opt_bytes_at(r, i)?.ok_or_else(|| summary::corrupt(&format!("column {i}")))
-}
-
-fn opt_bytes_at<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<Option<&'r [u8]>> {
-    r.get_ref(i).map_err(sql_err)?.as_bytes_or_null().map_err(|_| summary::corrupt(&format!("column {i}")))
-}
-
-/// Count and exact sum (in 1/10000 units) of a group.
-#[derive(Default, Clone, Copy)]
-struct Sum {
-    count: u64,
-    e4: i128,
-}
-
-impl Sum {
-    fn add(&mut self, count: u64, e4: i64) {
-        self.count += count;
-        self.e4 += i128::from(e4);
-    }
-
-    fn amount(self) -> Result<Decimal> {
-        Decimal::try_from_i128_with_scale(self.e4, MONEY_SCALE)
-            .map(|d| d.normalize())
-            .map_err(|_| StorageError::msg("a report sum overflows").into())
-    }
-}
-
-/// Groups by text keys, looked up by borrowed bytes so existing groups cost no allocation.
-struct Groups<V>(FxHashMap<Box<[u8]>, V>);
-
-impl<V> Default for Groups<V> {
-    fn default() -> Self {
-        Groups(FxHashMap::default())
-    }
-}
-
-impl<V: Default> Groups<V> {
-    fn at(&mut self, key: &[u8]) -> &mut V {
-        if !self.0.contains_key(key) {
-            self.0.insert(key.into(), V::default());
-        }
-        self.0.get_mut(key).unwrap_or_else(|| unreachable!("inserted above"))
-    }
-}
-
-impl<V> Groups<V> {
-    /// The groups with their keys as text (checked once here, not per row).
-    fn texts(self) -> Result<Vec<(String, V)>> {
-        self.0
-            .into_iter()
-            .map(|(k, v)| Ok((String::from_utf8(k.into_vec()).map_err(|_| summary::corrupt("a text"))?, v)))
-            .collect()
-    }
-}
-
-/// Groups by two text keys.
-type Groups2<V> = Groups<Groups<V>>;
-
-impl<V> Groups2<V> {
-    fn pairs(self) -> Result<Vec<(String, String, V)>> {
-        let mut out = Vec::new();
-        for (a, inner) in self.texts()? {
-            out.extend(inner.texts()?.into_iter().map(|(b, v)| (a.clone(), b, v)));
-        }
-        Ok(out)
-    }
-}
-
-/// The groups one report scan reduces into.
-#[derive(Default)]
-struct FactsAccumulator {
-    opened: Groups2<Sum>,
-    stays: Groups<(u64, i64)>,
-    losses: Groups2<u64>,
-    closed: FxHashMap<(bool, i64), Sum>,
-    won_by_owner: Groups<Sum>,
-    won_by_product: Groups<Sum>,
-    /// By expected close month, then probability; `no_month` for none.
-    by_month: Groups2<Sum>,
-    no_month: Groups<Sum>,
-}
-
-impl FactsAccumulator {
-    fn opened(&mut self, stage: &[u8], furthest: &[u8], amount: i64) {
-        self.opened.at(stage).at(furthest).add(1, amount);
-    }
-
-    fn stay(&mut self, from: &[u8], seconds: i64, lost_reason: Option<&[u8]>) {
-        let s = self.stays.at(from);
-        s.0 += 1;
-        s.1 += seconds;
-        if let Some(reason) = lost_reason {
-            *self.losses.at(from).at(reason) += 1;
-        }
-    }
-
-    fn closed(&mut self, won: bool, days: i64, amount: i64) {
-        self.closed.entry((won, days)).or_default().add(1, amount);
-    }
-
-    fn open(&mut self, month: Option<&[u8]>, probability: &[u8], amount: i64) {
-        match month {
-            Some(m) => self.by_month.at(m).at(probability),
-            None => self.no_month.at(probability),
-        }
-        .add(1, amount);
-    }
-
-    fn finish(self) -> Result<SalesFacts> {
-        let keyed = |g: Groups<Sum>| -> Result<Vec<KeyedAmount>> {
-            g.texts()?
-                .into_iter()
-                .map(|(key, s)| Ok(KeyedAmount { key, count: s.count, amount: s.amount()? }))
-                .collect()
+        let bytes = |i: usize| -> Result<Option<&[u8]>> {
+            r.get_ref(i).map_err(sql_err)?.as_bytes_or_null().map_err(|_| summary::corrupt(&format!("column {i}")))
         };
-        let forecast = |month: Option<String>, probability: &str, s: Sum| -> Result<ForecastGroup> {
-            Ok(ForecastGroup {
-                month,
-                probability: probability.parse().map_err(|_| summary::corrupt("probability"))?,
-                count: s.count,
-                amount: s.amount()?,
-            })
-        };
-        let months = self.by_month.pairs()?.into_iter().map(|(m, p, s)| forecast(Some(m), &p, s));
-        let no_month = self.no_month.texts()?.into_iter().map(|(p, s)| forecast(None, &p, s));
-        let mut facts = SalesFacts {
-            opened: (self.opened.pairs()?.into_iter())
-                .map(|(stage, furthest, s)| Ok(OpenedGroup { stage, furthest, count: s.count, amount: s.amount()? }))
-                .collect::<Result<_>>()?,
-            stays: (self.stays.texts()?.into_iter())
-                .map(|(stage, (count, seconds))| StayGroup { stage, count, seconds })
-                .collect(),
-            losses: (self.losses.pairs()?.into_iter())
-                .map(|(stage, reason, count)| LossGroup { stage, reason, count })
-                .collect(),
-            closed: (self.closed.into_iter())
-                .map(|((won, days), s)| Ok(ClosedGroup { won, days, count: s.count, amount: s.amount()? }))
-                .collect::<Result<_>>()?,
-            won_by_owner: keyed(self.won_by_owner)?,
-            won_by_product: keyed(self.won_by_product)?,
-            open_by_month: months.chain(no_month).collect::<Result<_>>()?,
-        };
-        facts.canonicalize();
-        Ok(facts)
+        let need = |i: usize| bytes(i)?.ok_or_else(|| summary::corrupt(&format!("column {i}")));
+        scan.add(&FactRow {
+            stage: need(0)?,
+            furthest: need(1)?,
+            opened_ns: r.get(2).map_err(sql_err)?,
+            closed_ns: r.get(3).map_err(sql_err)?,
+            won: r.get(4).map_err(sql_err)?,
+            opened_s: r.get(5).map_err(sql_err)?,
+            closed_s: r.get(6).map_err(sql_err)?,
+            amount_e4: r.get(7).map_err(sql_err)?,
+            probability: need(8)?,
+            expected_close: bytes(9)?,
+            owner: bytes(10)?,
+            stays: need(11)?,
+            line_totals: need(12)?,
+        })?;
     }
-}
-
-/// What an opportunity's narrow row carries for the report (schema 4): `stays`, one record
-/// per completed stay (from, to, whole seconds, lost reason), appended with each history
-/// entry; `line_totals`, one record per line (product, total in 1/10000 units), rewritten
-/// with the record. Records end in U+001E, fields are split by U+001F, and '%', U+001E and
-/// U+001F inside a field are %-escaped, so any text round-trips.
-pub(crate) mod summary {
-    use std::borrow::Cow;
-
-    use guanxi_core::{Error, Result, StorageError};
-
-    const FIELD: char = '\u{1f}';
-    const RECORD: char = '\u{1e}';
-
-    /// Appends one record of `fields`.
-    pub(crate) fn push_record(out: &mut String, fields: &[&str]) {
-        for (i, f) in fields.iter().enumerate() {
-            if i > 0 {
-                out.push(FIELD);
-            }
-            if f.contains(['%', FIELD, RECORD]) {
-                out.push_str(&f.replace('%', "%25").replace(RECORD, "%1E").replace(FIELD, "%1F"));
-            } else {
-                out.push_str(f);
-            }
-        }
-        out.push(RECORD);
-    }
-
-    /// A field as written.
-    pub(crate) fn unescape(f: &[u8]) -> Cow<'_, [u8]> {
-        if f.contains(&b'%') {
-            let s = String::from_utf8_lossy(f);
-            Cow::Owned(s.replace("%1E", "\u{1e}").replace("%1F", "\u{1f}").replace("%25", "%").into_bytes())
-        } else {
-            Cow::Borrowed(f)
-        }
-    }
-
-    /// An integer field.
-    pub(crate) fn int(f: &[u8]) -> Result<i64> {
-        let (negative, digits) = match f.split_first() {
-            Some((b'-', rest)) => (true, rest),
-            _ => (false, f),
-        };
-        // Up to 18 digits cannot overflow: the scan's hot path skips UTF-8 checks and `parse`.
-        if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
-            return std::str::from_utf8(f).ok().and_then(|s| s.parse().ok()).ok_or_else(|| corrupt("a report summary"));
-        }
-        let v = digits.iter().fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
-        Ok(if negative { -v } else { v })
-    }
-
-    /// One record's fields.
-    pub(crate) struct Record<'a>(&'a [u8]);
-
-    impl<'a> Record<'a> {
-        /// Exactly `N` fields (still escaped), or a storage error.
-        pub(crate) fn fields<const N: usize>(&self) -> Result<[&'a [u8]; N]> {
-            let mut out: [&[u8]; N] = [&[]; N];
-            let mut parts = self.0.split(|b| *b == FIELD as u8);
-            for slot in &mut out {
-                *slot = parts.next().ok_or_else(|| corrupt("a report summary"))?;
-            }
-            if parts.next().is_some() {
-                return Err(corrupt("a report summary"));
-            }
-            Ok(out)
-        }
-    }
-
-    /// The records of a column.
-    pub(crate) fn records(column: &[u8]) -> impl Iterator<Item = Record<'_>> {
-        column.split_inclusive(|b| *b == RECORD as u8).map(|r| Record(r.strip_suffix(&[RECORD as u8]).unwrap_or(r)))
-    }
-
-    pub(crate) fn corrupt(what: &str) -> Error {
-        StorageError::msg(format!("{what} of an opportunity row does not decode")).into()
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use proptest::prelude::*;
-
-        use super::*;
-
-        proptest! {
-            #[test]
-            fn integers_round_trip(v in any::<i64>()) {
-                prop_assert_eq!(int(v.to_string().as_bytes()).unwrap(), v);
-            }
-
-            #[test]
-            fn any_text_round_trips(fields in proptest::collection::vec(".*|[%\u{1e}\u{1f}a]{0,6}", 1..4), n in 1usize..4) {
-                let mut column = String::new();
-                for _ in 0..n {
-                    let refs: Vec<&str> = fields.iter().map(String::as_str).collect();
-                    push_record(&mut column, &refs);
-                }
-                let decoded: Vec<Vec<String>> = records(column.as_bytes())
-                    .map(|r| r.0.split(|b| *b == FIELD as u8).map(|f| String::from_utf8(unescape(f).into_owned()).unwrap()).collect())
-                    .collect();
-                prop_assert_eq!(decoded, vec![fields.clone(); n]);
-            }
-        }
-    }
+    scan.finish()
 }
 
 fn lead_where(f: &LeadFilter, params: &mut Vec<Value>) -> Vec<String> {
