@@ -13,9 +13,9 @@
 //! row, with the keyed blind index for lookups, as the SQLite backend does; rotating the key
 //! re-seals every row in one transaction and vacuums the old row versions, but what the server
 //! already wrote to its WAL, base backups and replicas keeps them until those are recycled.
-//! Not here yet (issue 16): reports, SLA clocks and knowledge-base search computed inside the
-//! server: they are computed from the records with the core's reference reductions, exact but
-//! not as fast as SQL would be.
+//! The sales report scans narrow columns each opportunity row carries for it, reduced by the
+//! code SQLite uses (`guanxi_sql::report`). SLA clocks and knowledge-base search are computed
+//! from the records with the core's reference reductions: exact, not yet as fast as SQL.
 //!
 //! The client is the synchronous `postgres` crate, which runs a runtime of its own: calls made
 //! from a thread inside another tokio runtime are moved to a short-lived thread of their own
