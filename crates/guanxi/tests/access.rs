@@ -513,10 +513,50 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                         // Whoever opened a ticket can read it, whoever it is assigned to.
                         prop_assert!(crm.ticket(&actor, t.id).is_ok(), "{} {} opened {}", name, uid, t.code);
                     }
-                    for c in &customers {
-                        let read = crm.customer(&actor, c.id).is_ok();
-                        prop_assert_eq!(judge(EntityKind::Customer, c.scope_attrs(), c.id.0), read);
-                    }
+                    let verdicts: Vec<_> = customers
+                        .iter()
+                        .map(|c| (c.id.0, judge(EntityKind::Customer, c.scope_attrs(), c.id.0)))
+                        .collect();
+                    agree(
+                        &format!("{name} {uid} customers"),
+                        verdicts.clone(),
+                        ids(crm.all_customers(&actor, &Default::default()).map(|v| v.iter().map(|c| c.id.0).collect())),
+                        Some(crm.count_customers(&actor, &Default::default())),
+                        Some(&|id| crm.customer(&actor, CustomerId(id)).is_ok()),
+                    )?;
+                    // A customer's timeline is read exactly when the customer is.
+                    agree(
+                        &format!("{name} {uid} timelines"),
+                        verdicts,
+                        Ok(sorted(
+                            customers.iter().filter(|c| crm.timeline(&actor, c.id).is_ok()).map(|c| c.id.0).collect(),
+                        )),
+                        None,
+                        None,
+                    )?;
+                    // An export (a sensitive action: elevated) holds exactly what the model lets
+                    // this user export.
+                    let exporter = Actor::new(uid.clone()).elevated_until(t0() + Duration::minutes(10));
+                    let verdicts = customers
+                        .iter()
+                        .map(|c| {
+                            (
+                                c.id.0,
+                                model
+                                    .explain(&uid, Action::Export, EntityKind::Customer, Some(c.scope_attrs()))
+                                    .allowed,
+                            )
+                        })
+                        .collect();
+                    agree(
+                        &format!("{name} {uid} exports"),
+                        verdicts,
+                        ids(crm
+                            .export_customers(&exporter, &Default::default())
+                            .map(|v| v.iter().map(|c| c.id.0).collect())),
+                        None,
+                        None,
+                    )?;
                 }
             }
             Ok(())
