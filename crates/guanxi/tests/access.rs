@@ -548,6 +548,23 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                             )
                         })
                         .collect();
+                    // A merge plan of two customers is drawn exactly when the model lets this
+                    // user merge both.
+                    for pair in customers.windows(2) {
+                        let may = |c: &Customer| {
+                            model.explain(&uid, Action::Merge, EntityKind::Customer, Some(c.scope_attrs())).allowed
+                        };
+                        let request = guanxi::dedup::MergeRequest::new(pair[0].id, vec![pair[1].id]);
+                        let planned = crm.plan_merge(&exporter, &request);
+                        prop_assert_eq!(
+                            planned.is_ok(),
+                            may(&pair[0]) && may(&pair[1]),
+                            "{} {} merge plan {:?}",
+                            name,
+                            uid,
+                            planned.err()
+                        );
+                    }
                     agree(
                         &format!("{name} {uid} exports"),
                         verdicts,
