@@ -130,30 +130,29 @@ impl View<'_> {
         for w in &changes.opportunities {
             let o = w.record();
             let id = o.id.to_string();
-            let closed = o.closed_at();
-            let won = if o.won_at.is_some() { Some(true) } else { o.lost_at.map(|_| false) };
+            let r = report::ReportColumns::of(o)?;
             let values = vec![
                 text(&id),
                 text(&o.code),
                 text(&o.pipeline),
                 text(&o.currency),
                 text(&o.stage),
-                opt_int(closed.map(ns).transpose()?),
+                opt_int(r.closed_ns),
                 opt_text(o.owner.as_ref()),
                 opt_text(o.department.as_ref()),
                 opt_text(o.province.as_ref()),
                 opt_text(o.customer_id),
                 int(o.version as i64),
                 text(encode(o)?),
-                text(&o.furthest_stage),
-                int(ns(o.opened_at)?),
-                int(o.opened_at.timestamp()),
-                opt_int(closed.map(|c| c.timestamp())),
-                Box::new(won),
-                int(report::e4(o.amount)?),
-                text(o.probability.normalize()),
-                opt_text(o.expected_close),
-                text(report::line_totals(&o.lines)?),
+                text(r.furthest_stage),
+                int(r.opened_ns),
+                int(r.opened_s),
+                opt_int(r.closed_s),
+                Box::new(r.won),
+                int(r.amount_e4),
+                text(r.probability),
+                opt_text(r.expected_close),
+                text(r.line_totals),
             ];
             let columns = [
                 "id",
@@ -181,14 +180,19 @@ impl View<'_> {
             let customer = o.customer_id.map(|c| (EntityKind::Customer, c.to_string()));
             self.versioned(w, "opportunities", EntityKind::Opportunity, &id, &columns, values, customer)?;
         }
+        // The report reads each row's completed stays from the row itself: one append per
+        // opportunity of the batch, its entries' stays in batch order.
+        let mut stays: HashMap<String, String> = HashMap::new();
         for h in &changes.stage_history {
             let id = h.opportunity_id.to_string();
             let dup = (EntityKind::Opportunity, "stage_history.seq");
             self.append("stage_history", (EntityKind::Opportunity, &id), h.seq, encode(h)?, dup)?;
-            // The report reads each row's completed stays from the row itself.
             if let Some(stay) = report::stay_record(h) {
-                self.execute("UPDATE opportunities SET stays = stays || $2 WHERE id = $1", &[&id, &stay])?;
+                stays.entry(id).or_default().push_str(&stay);
             }
+        }
+        for (id, stay) in &stays {
+            self.execute("UPDATE opportunities SET stays = stays || $2 WHERE id = $1", &[id, stay])?;
         }
         for w in &changes.leads {
             let l = w.record();
@@ -338,22 +342,21 @@ impl View<'_> {
                 let id = o.id.to_string();
                 let history: Vec<StageHistoryEntry> = self.entries("stage history entry", "stage_history", &id)?;
                 let stays: String = history.iter().filter_map(report::stay_record).collect();
-                let closed = o.closed_at();
-                let won = if o.won_at.is_some() { Some(true) } else { o.lost_at.map(|_| false) };
+                let c = report::ReportColumns::of(&o)?;
                 self.execute(
                     "UPDATE opportunities SET furthest_stage = $2, opened_ns = $3, opened_s = $4, closed_s = $5, won = $6, \
                      amount_e4 = $7, probability = $8, expected_close = $9, line_totals = $10, stays = $11 WHERE id = $1",
                     &[
                         &id,
-                        &o.furthest_stage,
-                        &ns(o.opened_at)?,
-                        &o.opened_at.timestamp(),
-                        &closed.map(|c| c.timestamp()),
-                        &won,
-                        &report::e4(o.amount)?,
-                        &o.probability.normalize().to_string(),
-                        &o.expected_close.map(|d| d.to_string()),
-                        &report::line_totals(&o.lines)?,
+                        &c.furthest_stage,
+                        &c.opened_ns,
+                        &c.opened_s,
+                        &c.closed_s,
+                        &c.won,
+                        &c.amount_e4,
+                        &c.probability,
+                        &c.expected_close,
+                        &c.line_totals,
                         &stays,
                     ],
                 )?;
@@ -529,6 +532,6 @@ impl ServiceStore for View<'_> {
     }
 
     fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>> {
-        self.page_by_id("article", "articles", page, |a: &Article| a.id.0)
+        self.page_by_id("articles", page, |a: &Article| a.id.0)
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use guanxi_core::{Contact, EncryptionError, Error, Result, StorageError};
 use guanxi_sql::{Cipher, FieldKey, FieldKeys, KEY_CHECK};
 
-use crate::{PgStore, View, decode, encode, in_transaction, sealed_context};
+use crate::{PgStore, View, decode, in_transaction, sealed_context};
 
 /// Rows re-encrypted per round trip.
 const CHUNK: i64 = 500;
@@ -122,39 +122,36 @@ fn new_key_check(key: &FieldKey) -> String {
 
 impl View<'_> {
     /// Re-seals every contact (read under `old`, written under this view's keys) and rebuilds
-    /// its lookups and match keys, a chunk at a time.
+    /// its lookups and match keys.
     fn reseal_contacts(&self, old: &FieldKeys) -> Result<u64> {
-        let mut after = String::new();
-        let mut n = 0;
-        loop {
-            let rows =
-                self.query("SELECT id, doc FROM contacts WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &CHUNK])?;
-            for row in &rows {
-                let (id, doc): (&str, &str) = (row.get(0), row.get(1));
-                let contact: Contact = decode("contact", &old.open(&sealed_context("contacts", id), doc)?)?;
-                let sealed = self.keys.seal(&sealed_context("contacts", id), &encode(&contact)?)?;
-                self.execute("UPDATE contacts SET doc = $2 WHERE id = $1", &[&id, &sealed])?;
-                self.index_contact(&contact)?;
-                n += 1;
-            }
-            match rows.last() {
-                Some(last) if rows.len() as i64 == CHUNK => after = last.get::<_, String>(0),
-                _ => return Ok(n),
-            }
-        }
+        self.reseal("contacts", old, |plain| {
+            let contact: Contact = decode("contact", plain)?;
+            self.index_contact(&contact)
+        })
     }
 
-    /// Re-seals every lead document, a chunk at a time.
+    /// Re-seals every lead document.
     fn reseal_leads(&self, old: &FieldKeys) -> Result<u64> {
+        self.reseal("leads", old, |_| Ok(()))
+    }
+
+    /// Re-seals every document of `table` from `old` to this view's keys, a chunk at a time,
+    /// calling `reindex` with each plain document; returns how many there were.
+    fn reseal(&self, table: &str, old: &FieldKeys, reindex: impl Fn(&str) -> Result<()>) -> Result<u64> {
+        let (select, update) = (
+            format!("SELECT id, doc FROM {table} WHERE id > $1 ORDER BY id LIMIT $2"),
+            format!("UPDATE {table} SET doc = $2 WHERE id = $1"),
+        );
         let mut after = String::new();
         let mut n = 0;
         loop {
-            let rows = self.query("SELECT id, doc FROM leads WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &CHUNK])?;
+            let rows = self.query(&select, &[&after, &CHUNK])?;
             for row in &rows {
                 let (id, doc): (&str, &str) = (row.get(0), row.get(1));
-                let plain = old.open(&sealed_context("leads", id), doc)?;
-                let sealed = self.keys.seal(&sealed_context("leads", id), &plain)?;
-                self.execute("UPDATE leads SET doc = $2 WHERE id = $1", &[&id, &sealed])?;
+                let context = sealed_context(table, id);
+                let plain = old.open(&context, doc)?;
+                self.execute(&update, &[&id, &self.keys.seal(&context, &plain)?])?;
+                reindex(&plain)?;
                 n += 1;
             }
             match rows.last() {

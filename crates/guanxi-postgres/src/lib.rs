@@ -218,28 +218,22 @@ impl PgStore {
 /// "postgresql://db/crm?guanxi_schema=t1&sslmode=off" → ("postgresql://db/crm?sslmode=off", Some("t1"))
 /// ```
 fn split_schema(params: &str) -> (String, Option<String>) {
-    const KEY: &str = "guanxi_schema=";
     let trimmed = params.trim();
     if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
         let Some((base, query)) = trimmed.split_once('?') else { return (trimmed.to_owned(), None) };
-        let mut schema = None;
-        let kept: Vec<&str> = query
-            .split('&')
-            .filter(|pair| match pair.strip_prefix(KEY) {
-                Some(v) => {
-                    schema = Some(v.to_owned());
-                    false
-                }
-                None => true,
-            })
-            .collect();
+        let (kept, schema) = take_schema(query.split('&'));
         let params = if kept.is_empty() { base.to_owned() } else { format!("{base}?{}", kept.join("&")) };
         return (params, schema);
     }
+    let (kept, schema) = take_schema(trimmed.split_whitespace());
+    (kept.join(" "), schema)
+}
+
+/// The `key=value` parts other than `guanxi_schema=`, and that one's value (the last given).
+fn take_schema<'a>(parts: impl Iterator<Item = &'a str>) -> (Vec<&'a str>, Option<String>) {
     let mut schema = None;
-    let kept: Vec<&str> = trimmed
-        .split_whitespace()
-        .filter(|word| match word.strip_prefix(KEY) {
+    let kept = parts
+        .filter(|part| match part.strip_prefix("guanxi_schema=") {
             Some(v) => {
                 schema = Some(v.to_owned());
                 false
@@ -247,7 +241,7 @@ fn split_schema(params: &str) -> (String, Option<String>) {
             None => true,
         })
         .collect();
-    (kept.join(" "), schema)
+    (kept, schema)
 }
 
 /// Runs `f` here, or, on a thread inside a tokio runtime (where the `postgres` client's own
@@ -859,24 +853,18 @@ impl CustomerStore for View<'_> {
     }
 
     fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>> {
-        page.check()?;
-        let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
-        let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let rows = self.query("SELECT id, doc FROM contacts WHERE id > $1 ORDER BY id LIMIT $2", &[&after, &limit])?;
-        let items = rows.iter().map(|r| self.unseal("contacts", r)).collect::<Result<Vec<Contact>>>()?;
-        Ok(Page::from_overfetch(items, page.limit, |c| c.id.0))
+        self.page_by_id("contacts", page, |c: &Contact| c.id.0)
     }
 
     fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
-        self.page_by_id("interaction", "interactions", page, |i: &Interaction| i.id.0)
+        self.page_by_id("interactions", page, |i: &Interaction| i.id.0)
     }
 }
 
 impl View<'_> {
-    /// One page of a whole table of documents, in id order.
+    /// One page of a whole table of documents (sealed or not), in id order.
     pub(crate) fn page_by_id<T: serde::de::DeserializeOwned>(
         &self,
-        what: &str,
         table: &str,
         page: &PageRequest,
         id_of: impl Fn(&T) -> uuid::Uuid,
@@ -885,8 +873,8 @@ impl View<'_> {
         let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
         let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
         let rows =
-            self.query(&format!("SELECT doc FROM {table} WHERE id > $1 ORDER BY id LIMIT $2"), &[&after, &limit])?;
-        let items = rows.iter().map(|r| decode(what, r.get::<_, &str>(0))).collect::<Result<Vec<T>>>()?;
+            self.query(&format!("SELECT id, doc FROM {table} WHERE id > $1 ORDER BY id LIMIT $2"), &[&after, &limit])?;
+        let items = rows.iter().map(|r| self.unseal(table, r)).collect::<Result<Vec<T>>>()?;
         Ok(Page::from_overfetch(items, page.limit, id_of))
     }
 }
@@ -919,11 +907,7 @@ impl AuditStore for View<'_> {
 
     fn setting(&self, key: &str) -> Result<Option<Setting>> {
         let rows = self.query("SELECT key, value, version FROM settings WHERE key = $1", &[&key])?;
-        Ok(rows.first().map(|r| Setting {
-            key: r.get(0),
-            value: r.get(1),
-            version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-        }))
+        Ok(rows.first().map(setting_of))
     }
 
     fn access_model(&self) -> Result<Option<Arc<AccessModel>>> {
@@ -935,20 +919,18 @@ impl AuditStore for View<'_> {
             "SELECT key, value, version FROM settings WHERE key NOT IN ($1, $2) ORDER BY key",
             &[&ACCESS_MODEL, &KEY_CHECK],
         )?;
-        Ok(rows
-            .iter()
-            .map(|r| Setting {
-                key: r.get(0),
-                value: r.get(1),
-                version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-            })
-            .collect())
+        Ok(rows.iter().map(setting_of).collect())
     }
 
     fn sequences(&self) -> Result<Vec<(String, u64)>> {
         let rows = self.query("SELECT key, value FROM sequences ORDER BY key", &[])?;
         Ok(rows.iter().map(|r| (r.get(0), u64::try_from(r.get::<_, i64>(1)).unwrap_or(0))).collect())
     }
+}
+
+/// A setting from a `key, value, version` row.
+fn setting_of(r: &Row) -> Setting {
+    Setting { key: r.get(0), value: r.get(1), version: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0) }
 }
 
 impl guanxi_core::ReadThrough for PgStore {

@@ -42,6 +42,51 @@ pub fn line_totals(lines: &[ProductLine]) -> Result<String> {
     Ok(out)
 }
 
+/// The report columns of an opportunity row, derived from the record (what both backends
+/// write beside it, and fill in for rows written before the columns existed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportColumns {
+    /// Furthest stage reached.
+    pub furthest_stage: String,
+    /// Opened, in nanoseconds.
+    pub opened_ns: i64,
+    /// Opened, in seconds.
+    pub opened_s: i64,
+    /// Closed, in nanoseconds.
+    pub closed_ns: Option<i64>,
+    /// Closed, in seconds.
+    pub closed_s: Option<i64>,
+    /// Won (true), lost (false), open (none).
+    pub won: Option<bool>,
+    /// Amount in 1/10000 units.
+    pub amount_e4: i64,
+    /// Probability as normalized decimal text.
+    pub probability: String,
+    /// Expected close day (ISO).
+    pub expected_close: Option<String>,
+    /// The line totals summary.
+    pub line_totals: String,
+}
+
+impl ReportColumns {
+    /// The columns of `o`.
+    pub fn of(o: &guanxi_core::sales::Opportunity) -> Result<ReportColumns> {
+        let closed = o.closed_at();
+        Ok(ReportColumns {
+            furthest_stage: o.furthest_stage.clone(),
+            opened_ns: ns(o.opened_at)?,
+            opened_s: o.opened_at.timestamp(),
+            closed_ns: closed.map(ns).transpose()?,
+            closed_s: closed.map(|c| c.timestamp()),
+            won: if o.won_at.is_some() { Some(true) } else { o.lost_at.map(|_| false) },
+            amount_e4: e4(o.amount)?,
+            probability: o.probability.normalize().to_string(),
+            expected_close: o.expected_close.map(|d| d.to_string()),
+            line_totals: line_totals(&o.lines)?,
+        })
+    }
+}
+
 /// The `stays` record a history entry appends to its opportunity's row: the stay it ended
 /// (from, to, whole seconds, lost reason), or none for the first entry.
 pub fn stay_record(h: &StageHistoryEntry) -> Option<String> {

@@ -389,25 +389,10 @@ impl SqliteStore {
         if app_id != schema::APPLICATION_ID {
             return Err(StorageError::msg(format!("{} is not a guanxi backup", backup.display())).into());
         }
-        let name = into.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let staging = into.with_file_name(format!(".{name}.restoring"));
-        let restored = (|| {
-            remove_database_files(&staging)?;
-            copy_database(&src, &mut Connection::open(&staging).map_err(sql_err)?)?;
-            check(&SqliteStore::open(&staging)?)?;
-            // A file that stands alone: no -wal or -shm beside it until it is opened again.
-            Connection::open(&staging)
-                .map_err(sql_err)?
-                .execute_batch("PRAGMA journal_mode = DELETE")
-                .map_err(sql_err)?;
-            // The old file's WAL must not be replayed into the new one.
-            remove_database_files(into)?;
-            std::fs::rename(&staging, into).map_err(|e| StorageError::with_source("restore: rename", e).into())
-        })();
-        if restored.is_err() {
-            let _ = remove_database_files(&staging);
-        }
-        restored
+        write_staged(into, "restoring", |staging| {
+            copy_database(&src, &mut Connection::open(staging).map_err(sql_err)?)?;
+            check(&SqliteStore::open(staging)?)
+        })
     }
 
     /// Creates a new, standalone guanxi file at `dest`, filled by `fill` in one write
@@ -434,30 +419,15 @@ impl SqliteStore {
         if dest.exists() {
             return Err(Error::InvalidState(format!("{} already exists", dest.display())));
         }
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let staging = dest.with_file_name(format!(".{name}.partial"));
-        let written = (|| {
-            remove_database_files(&staging)?;
-            let file = SqliteStore::open_with(&staging, options)?;
+        write_staged(dest, "partial", |staging| {
+            let file = SqliteStore::open_with(staging, options)?;
             let mut fill = Some(fill);
             file.write_session(&mut |tx| match fill.take() {
                 Some(f) => f(tx),
                 None => Ok(()),
-            })?;
-            // The writer closing last checkpoints and removes the -wal and -shm files; DELETE
-            // journal mode keeps them from coming back when the file is read.
-            drop(file);
-            Connection::open(&staging)
-                .map_err(sql_err)?
-                .execute_batch("PRAGMA journal_mode = DELETE")
-                .map_err(sql_err)?;
-            std::fs::rename(&staging, dest)
-                .map_err(|e| StorageError::with_source(format!("cannot rename to {}", dest.display()), e).into())
-        })();
-        if written.is_err() {
-            let _ = remove_database_files(&staging);
-        }
-        written
+            })
+            // The store closes here, its writer last: that checkpoints and removes the -wal and -shm files.
+        })
     }
 
     /// The schema version of the open database.
@@ -687,6 +657,28 @@ fn open_immutable(path: &Path) -> Result<Connection> {
     .map_err(sql_err)?;
     conn.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
     Ok(conn)
+}
+
+/// Builds a database file under a staging name beside `target` (`build` fills it and closes
+/// every connection it opened), makes it stand alone (DELETE journal mode: no -wal or -shm
+/// beside it until it is opened again), then renames it over `target`, whose old side files
+/// go first (an old WAL must not be replayed into the new file). On any error the staging
+/// files are removed and `target` is as it was.
+fn write_staged(target: &Path, suffix: &str, build: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = target.with_file_name(format!(".{name}.{suffix}"));
+    let written = (|| {
+        remove_database_files(&staging)?;
+        build(&staging)?;
+        Connection::open(&staging).map_err(sql_err)?.execute_batch("PRAGMA journal_mode = DELETE").map_err(sql_err)?;
+        remove_database_files(target)?;
+        std::fs::rename(&staging, target)
+            .map_err(|e| StorageError::with_source(format!("cannot rename to {}", target.display()), e).into())
+    })();
+    if written.is_err() {
+        let _ = remove_database_files(&staging);
+    }
+    written
 }
 
 /// Removes a database file and its `-wal` and `-shm` files, those that exist.
@@ -1309,7 +1301,7 @@ impl ServiceStore for View<'_> {
     }
 
     fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>> {
-        service::list_articles(self.conn, page)
+        self.page_by_id("articles", "doc", page, |r| sales::from_doc(r.get_ref(0)?.as_str()?), |a: &Article| a.id.0)
     }
 }
 
@@ -1331,15 +1323,7 @@ impl AuditStore for View<'_> {
         let mut stmt = self
             .prepare_cached("SELECT key, value, version FROM settings WHERE key NOT IN (?1, ?2) ORDER BY key")
             .map_err(sql_err)?;
-        let rows = stmt
-            .query_map([ACCESS_MODEL, KEY_CHECK], |r| {
-                Ok(Setting {
-                    key: r.get(0)?,
-                    value: r.get(1)?,
-                    version: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                })
-            })
-            .map_err(sql_err)?;
+        let rows = stmt.query_map([ACCESS_MODEL, KEY_CHECK], sales::setting_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 

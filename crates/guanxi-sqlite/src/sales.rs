@@ -21,7 +21,7 @@ use crate::query::Bind;
 use crate::{Constraint, constraint, on_insert, sql_err};
 use guanxi_sql::Cipher;
 use guanxi_sql::Dialect;
-use guanxi_sql::report::{FactRow, FactsScan, e4, line_totals, stay_record, summary};
+use guanxi_sql::report::{FactRow, FactsScan, ReportColumns, e4, stay_record, summary};
 
 pub(crate) fn to_doc<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| StorageError::with_source("record does not encode", e).into())
@@ -144,34 +144,28 @@ pub(crate) fn apply(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>)
         for w in &changes.opportunities {
             let o = w.record();
             let id = o.id.to_string();
-            let closed = o.closed_at();
+            let r = ReportColumns::of(o)?;
             let values = vec![
                 text(id.clone()),
                 text(o.code.clone()),
                 text(o.pipeline.clone()),
                 text(o.currency.clone()),
                 text(o.stage.clone()),
-                text(o.furthest_stage.clone()),
-                Value::Integer(ns(o.opened_at)?),
-                Value::Integer(o.opened_at.timestamp()),
-                closed.map(ns).transpose()?.map_or(Value::Null, Value::Integer),
-                closed.map_or(Value::Null, |c| Value::Integer(c.timestamp())),
-                if o.won_at.is_some() {
-                    Value::Integer(1)
-                } else if o.lost_at.is_some() {
-                    Value::Integer(0)
-                } else {
-                    Value::Null
-                },
-                Value::Integer(e4(o.amount)?),
-                text(o.probability.normalize().to_string()),
-                opt_text(o.expected_close.map(|d| d.to_string())),
+                text(r.furthest_stage),
+                Value::Integer(r.opened_ns),
+                Value::Integer(r.opened_s),
+                r.closed_ns.map_or(Value::Null, Value::Integer),
+                r.closed_s.map_or(Value::Null, Value::Integer),
+                r.won.map_or(Value::Null, |w| Value::Integer(i64::from(w))),
+                Value::Integer(r.amount_e4),
+                text(r.probability),
+                opt_text(r.expected_close),
                 opt_text(o.owner.as_ref().map(|u| u.to_string())),
                 opt_text(o.department.as_ref().map(|d| d.to_string())),
                 opt_text(o.province.clone()),
                 opt_text(o.customer_id.map(|c| c.to_string())),
                 Value::Integer(o.version as i64),
-                text(line_totals(&o.lines)?),
+                text(r.line_totals),
             ];
             let customer = o.customer_id.map(|c| (EntityKind::Customer, c.to_string()));
             versioned(tx, w, "opportunities", EntityKind::Opportunity, &id, (&insert, &update), values, customer)?;
@@ -337,11 +331,14 @@ fn open_phone(id: &str, stored: &str, cipher: Option<&Cipher>) -> Result<String>
 pub(crate) fn setting(conn: &Connection, key: &str) -> Result<Option<Setting>> {
     conn.prepare_cached("SELECT key, value, version FROM settings WHERE key = ?1")
         .map_err(sql_err)?
-        .query_row([key], |r| {
-            Ok(Setting { key: r.get(0)?, value: r.get(1)?, version: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0) })
-        })
+        .query_row([key], setting_from_row)
         .optional()
         .map_err(sql_err)
+}
+
+/// A setting from a `key, value, version` row.
+pub(crate) fn setting_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Setting> {
+    Ok(Setting { key: r.get(0)?, value: r.get(1)?, version: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0) })
 }
 
 fn opportunity_where(f: &OpportunityFilter, params: &mut Vec<Value>) -> Vec<String> {

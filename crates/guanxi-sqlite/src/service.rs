@@ -272,19 +272,6 @@ pub(crate) fn article(conn: &Connection, id: &str) -> Result<Option<Article>> {
     Ok(docs(conn, "SELECT doc FROM articles WHERE id = ?1", &[text(id)])?.pop())
 }
 
-/// One page of every article, by id.
-pub(crate) fn list_articles(conn: &Connection, page: &PageRequest) -> Result<Page<Article>> {
-    page.check()?;
-    let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
-    let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
-    let rows: Vec<Article> = docs(
-        conn,
-        "SELECT doc FROM articles WHERE id > ?1 ORDER BY id LIMIT ?2",
-        &[text(after), Value::Integer(limit)],
-    )?;
-    Ok(Page::from_overfetch(rows, page.limit, |a| a.id.0))
-}
-
 /// Ranked search through the FTS5 index; its `rank` is BM25 with the title, body and tag
 /// weights of `guanxi_core::service::COLUMN_WEIGHTS`.
 pub(crate) fn search_articles(conn: &Connection, q: &KbQuery) -> Result<Vec<ArticleHit>> {
