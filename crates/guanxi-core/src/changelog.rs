@@ -8,6 +8,30 @@ use crate::error::EntityKind;
 use crate::ids::{CustomerId, UserId};
 use crate::macros::vocabulary;
 
+/// Who writes a record and when: the stamp a new record's `created_*` and `updated_*`
+/// fields, and an update's `updated_*` fields, are set from.
+///
+/// ```
+/// use guanxi_core::changelog::Stamp;
+/// let s = Stamp::new(guanxi_core::UserId::new("alice")?, chrono::Utc::now());
+/// assert_eq!(s.by.as_str(), "alice");
+/// # Ok::<(), guanxi_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    /// The writer.
+    pub by: UserId,
+    /// The instant of the write.
+    pub at: DateTime<Utc>,
+}
+
+impl Stamp {
+    /// A stamp for `by` at `at`.
+    pub fn new(by: UserId, at: DateTime<Utc>) -> Stamp {
+        Stamp { by, at }
+    }
+}
+
 vocabulary! {
     /// What a mutation did.
     ///

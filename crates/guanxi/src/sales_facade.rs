@@ -5,21 +5,21 @@
 use chrono::{DateTime, Utc};
 
 use guanxi_core::access::Scoped;
-use guanxi_core::changelog::{created_fields, diff_json};
+use guanxi_core::changelog::{Stamp, created_fields, diff_json};
 use guanxi_core::sales::{
-    Agenda, LeadConversion, LeadFilter, LeadRules, LeadStatus, NewLead, NewOpportunity, NewTask, Opportunity,
-    OpportunityFilter, OpportunityPatch, Pipeline, SalesQuery, SalesReport, StageHistoryEntry, StageKind, Task,
-    TaskFilter, currency_code,
+    Agenda, ConversionMatch, LeadConversion, LeadFilter, LeadRules, LeadStatus, NewLead, NewOpportunity, NewTask,
+    Opportunity, OpportunityFilter, OpportunityPatch, Pipeline, SalesQuery, SalesReport, StageHistoryEntry, StageKind,
+    Task, TaskFilter, conversion_match, currency_code,
 };
 use guanxi_core::store::Setting;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, ContactId, CustomerFilter, CustomerKind, DomainEvent, EntityKind, Error,
-    LeadId, NewContact, NewCustomer, OpportunityId, Page, PageRequest, Result, TaskId, ValidationReason, Write,
-    sales::Lead,
+    Action, Actor, ChangeAction, Changes, DomainEvent, EntityKind, Error, LeadId, OpportunityId, Page, PageRequest,
+    Result, TaskId, ValidationReason, Write, sales::Lead,
 };
 
 use crate::access_control::Allowed;
 use crate::crm::{Crm, UNLOGGED, check_version, log, to_json, walk_pages};
+use crate::dedup_facade::{ProfileCache, input_profile};
 
 const LEAD_RULES: &str = "lead_rules";
 
@@ -621,29 +621,10 @@ impl Crm {
         let now = self.clock.now();
         let day = now.with_timezone(&self.code_offset).date_naive();
         let seq = self.store.reserve_sequence(&format!("L{}", day.format("%Y%m%d")), 1)?;
-        let lead = Lead {
-            id: LeadId(self.ids.next(now)),
-            code: Lead::code_for(day, seq),
-            name: v.name,
-            company: v.company,
-            phone: v.phone,
-            email: v.email,
-            source: v.source,
-            province: v.province,
-            industry: v.industry,
-            budget_confirmed: v.budget_confirmed,
-            need_confirmed: v.need_confirmed,
-            grade,
-            status: if owner.is_some() { LeadStatus::Assigned } else { LeadStatus::New },
-            department: owner.as_ref().and_then(|o| allowed.department_of(o)),
-            owner,
-            converted: None,
-            created_by: actor.user_id().clone(),
-            created_at: now,
-            updated_by: actor.user_id().clone(),
-            updated_at: now,
-            version: 1,
-        };
+        let department = owner.as_ref().and_then(|o| allowed.department_of(o));
+        let stamp = Stamp::new(actor.user_id().clone(), now);
+        let lead =
+            v.clone().into_lead(LeadId(self.ids.next(now)), Lead::code_for(day, seq), grade, owner, department, &stamp);
         if allowed.enforced() && v.owner.as_ref().is_some_and(|o| o != actor.user_id()) {
             allowed.check_owner("owner", lead.owner.as_ref())?;
             self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Lead)?.check(
@@ -700,11 +681,14 @@ impl Crm {
     }
 
     /// Converts an open lead into a customer, its primary contact and (optionally) an
-    /// opportunity, in one transaction. A customer the actor can read that already has a
-    /// contact with the lead's phone, or exactly the lead's company name, is linked instead of
-    /// creating a duplicate, and the conversion says so. When only a customer outside the
-    /// actor's scope has the phone, the conversion is refused with [`Error::Duplicate`] on
-    /// `phone`, naming no customer (someone who can read both converts it).
+    /// opportunity, in one transaction. The lead is first checked as the customer it would
+    /// become, by the duplicate engine over the whole base, with the stored match rules and
+    /// the pairs marked not duplicate (as [`Crm::create_customer_checked`] does): the best
+    /// match the actor can read is linked instead of creating a duplicate (its contact with
+    /// the lead's phone or e-mail reused, else the lead's person added), and the conversion
+    /// says why. When only customers outside the actor's scope match, the conversion is
+    /// refused with [`Error::Duplicate`] on the strongest field, naming no customer (someone
+    /// who can read both converts it).
     ///
     /// ```
     /// # use guanxi::*;
@@ -725,79 +709,66 @@ impl Crm {
         if !lead.is_open() {
             return Err(Error::InvalidState(format!("lead {} is {}", lead.code, lead.status)));
         }
-        let read_customers = self.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
         let now = self.clock.now();
         let mut changes = Changes::default();
         let mut events = Vec::new();
-        // An existing customer: by the lead's phone, then by exact company name.
-        let mut found: Option<(guanxi_core::Customer, Option<ContactId>, String)> = None;
-        let mut elsewhere = false;
-        if let Some(phone) = &lead.phone {
-            for c in self.store.contacts_by_phone(phone)? {
-                let Ok(cust) = self.live_customer(c.customer_id) else { continue };
-                if read_customers.check_customer(actor, &cust).is_ok() {
-                    let why = format!("same phone as contact {} of {} {}", c.name, cust.code, cust.name);
-                    found = Some((cust, Some(c.id), why));
-                    break;
-                }
-                elsewhere = true;
-            }
-        }
-        if found.is_none() && elsewhere {
-            // Only a customer outside the actor's scope has this phone: linking to it is not
-            // theirs to do, and a new customer would duplicate it. Said without naming it.
-            return Err(Error::Duplicate {
-                entity: EntityKind::Customer,
-                field: "phone".into(),
-                value: guanxi_core::dedup::WITHHELD.to_owned(),
-            });
-        }
-        if found.is_none()
-            && let Some(company) = &lead.company
-        {
-            let filter = CustomerFilter {
-                name_contains: Some(company.clone()),
-                scope: read_customers.query_scope(),
-                ..Default::default()
-            };
-            let page = self.store.list_customers(&filter, &PageRequest::first(50))?;
-            if let Some(cust) = page.items.into_iter().find(|c| &c.name == company) {
-                let why = format!("same name as {} {}", cust.code, cust.name);
-                found = Some((cust, None, why));
-            }
-        }
         let owner = lead.owner.clone().unwrap_or_else(|| actor.user_id().clone());
-        let contact_input = || {
-            let mut c = NewContact::new(&lead.name);
-            if let Some(p) = &lead.phone {
-                c = c.phone(p.as_str());
+        // The lead is checked as the customer it would become, by the duplicate engine with
+        // the stored rules and the pairs marked not duplicate (the check on create does the
+        // same): phone, e-mail, name and address, over the whole base.
+        let create = self.reauthorize(&allowed, actor, Action::Create, EntityKind::Customer);
+        let input =
+            lead.customer_input(owner.clone()).validate(&self.validation_context()?).map_err(Error::Validation)?;
+        let reader = self.reader(&allowed, actor);
+        let candidates = self.raw_candidates(
+            self.view(),
+            &reader,
+            &input_profile(&input),
+            &self.load_match_rules()?,
+            &self.load_not_duplicates()?,
+            &mut ProfileCache::default(),
+        )?;
+        let (customer, contact_id, linked, matched_by) = match conversion_match(&candidates) {
+            ConversionMatch::Refuse(field) => {
+                // Only customers outside the actor's scope match: said without naming them;
+                // someone who can read both converts the lead.
+                return Err(Error::Duplicate {
+                    entity: EntityKind::Customer,
+                    field: field.as_str().to_owned(),
+                    value: guanxi_core::dedup::WITHHELD.to_owned(),
+                });
             }
-            if let Some(e) = &lead.email {
-                c = c.email(e.as_str());
+            ConversionMatch::Link(i) => {
+                let (best, _) = &candidates[i];
+                let cust =
+                    self.live_customer(best.id.ok_or_else(|| Error::InvalidState("candidate without id".into()))?)?;
+                let why = reader
+                    .show(best.clone(), true)
+                    .reasons
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                match lead.same_contact(&self.store.contacts_of(cust.id)?) {
+                    Some(c) => {
+                        let cid = c.id;
+                        (cust, cid, true, Some(why))
+                    }
+                    None => {
+                        self.reauthorize(&allowed, actor, Action::Create, EntityKind::Contact)?
+                            .check_customer(actor, &cust)?;
+                        let ctx = self.validation_context()?;
+                        let valid = lead.contact_input().validate(&ctx.contact_fields).map_err(Error::Validation)?;
+                        let contact = self.new_contact(actor, now, cust.id, valid, false);
+                        let cid = contact.id;
+                        self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                        (cust, cid, true, Some(why))
+                    }
+                }
             }
-            c
-        };
-        let (customer, contact_id, linked, matched_by) = match found {
-            Some((cust, Some(contact), why)) => (cust, contact, true, Some(why)),
-            Some((cust, None, why)) => {
-                self.reauthorize(&allowed, actor, Action::Create, EntityKind::Contact)?.check_customer(actor, &cust)?;
-                let ctx = self.validation_context()?;
-                let valid = contact_input().validate(&ctx.contact_fields).map_err(Error::Validation)?;
-                let contact = self.new_contact(actor, now, cust.id, valid, false);
-                let cid = contact.id;
-                self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
-                (cust, cid, true, Some(why))
-            }
-            None => {
-                let create = self.reauthorize(&allowed, actor, Action::Create, EntityKind::Customer)?;
-                let mut input = NewCustomer::new(lead.company.clone().unwrap_or_else(|| lead.name.clone()))
-                    .kind(if lead.company.is_some() { CustomerKind::Enterprise } else { CustomerKind::Individual })
-                    .contact(contact_input());
-                input.owner = Some(owner.clone());
-                input.source = lead.source.clone();
-                input.industry = lead.industry;
-                let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
-                self.stage_customers(self.view(), actor, &create, now, vec![valid], &mut changes, &mut events)?;
+            ConversionMatch::Create => {
+                let create = create?;
+                self.stage_customers(self.view(), actor, &create, now, vec![input], &mut changes, &mut events)?;
                 let cust = changes
                     .customers
                     .last()

@@ -299,6 +299,64 @@ fn leads_are_graded_assigned_and_converted_atomically() {
     }
 }
 
+/// Conversion is checked by the duplicate engine over the whole base: an exact name past the
+/// first fifty that merely contain it, an e-mail, and the pairs marked not duplicate (issue 17:
+/// it used to look at the first fifty `name_contains` matches and phones only).
+#[test]
+fn lead_conversion_checks_the_whole_base_with_the_duplicate_engine() {
+    for (name, crm, _, _dir) in backends() {
+        let a = alice();
+        let near: Vec<NewCustomer> = (0..60).map(|i| NewCustomer::new(format!("星河科技第{i}事业部"))).collect();
+        crm.create_customers(&a, near).unwrap();
+        let exact = crm.create_customer(&a, NewCustomer::new("星河科技")).unwrap();
+        let before = crm.count_customers(&a, &CustomerFilter::default()).unwrap();
+        let lead = crm.create_lead(&a, NewLead::new("王磊").company("星河科技")).unwrap();
+        let conv = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap();
+        assert_eq!((conv.customer_id, conv.linked_existing), (exact.id, true), "{name}: {conv:?}");
+        assert!(conv.matched_by.as_deref().unwrap().starts_with("same name as"), "{name}: {conv:?}");
+        assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), before, "{name}");
+        assert_eq!(crm.contacts(&a, exact.id).unwrap()[0].id, conv.contact_id, "{name}: the person was added");
+
+        // By e-mail, with the existing contact reused rather than added again.
+        let mailed = crm
+            .create_customer(&a, NewCustomer::new("某某贸易").contact(NewContact::new("林").email("lin@example.com")))
+            .unwrap();
+        let lead = crm.create_lead(&a, NewLead::new("林").company("林氏工作室").email("LIN@example.com")).unwrap();
+        let conv = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap();
+        assert_eq!(conv.customer_id, mailed.id, "{name}: {conv:?}");
+        assert!(conv.matched_by.as_deref().unwrap().contains("same email"), "{name}: {conv:?}");
+        assert_eq!(crm.contacts(&a, mailed.id).unwrap().len(), 1, "{name}");
+
+        // The match rules are the stored ones: with names not counted, the same company is new.
+        let mut rules = crm.match_rules(&a).unwrap();
+        rules.rules.retain(|r| r.field != guanxi::dedup::MatchField::Name);
+        crm.set_match_rules(&a, rules).unwrap();
+        let lead = crm.create_lead(&a, NewLead::new("赵").company("星河科技")).unwrap();
+        let conv = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap();
+        assert!(!conv.linked_existing, "{name}: {conv:?}");
+    }
+}
+
+/// A storage error while checking for duplicates fails the conversion; it is not read as "no
+/// match" (which created the customer again).
+#[test]
+fn lead_conversion_reports_a_storage_error_instead_of_creating_a_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let crm = Crm::open(&path).unwrap();
+    let a = alice();
+    let existing =
+        crm.create_customer(&a, NewCustomer::new("甲").contact(NewContact::new("王").phone("13800138000"))).unwrap();
+    let lead = crm.create_lead(&a, NewLead::new("王").phone("13800138000")).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute("UPDATE customers SET kind = 'spaceship' WHERE id = ?1", [existing.id.to_string()]).unwrap();
+    let err = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    raw.execute("UPDATE customers SET kind = 'enterprise'", []).unwrap();
+    assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), 1);
+    assert_eq!(crm.lead(&a, lead.id).unwrap().status, LeadStatus::New);
+}
+
 #[test]
 fn agenda_lists_due_overdue_follow_ups_and_rotting() {
     for (name, crm, clock, _dir) in backends() {

@@ -6,6 +6,10 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::access::{ScopeAttrs, Scoped};
+use crate::changelog::Stamp;
+use crate::contact::{Contact, NewContact};
+use crate::customer::{CustomerKind, NewCustomer};
+use crate::dedup::{MatchCandidate, MatchField};
 use crate::error::{Result, ValidationErrors, ValidationReason};
 use crate::ids::{ContactId, CustomerId, DepartmentId, LeadId, OpportunityId, UserId};
 use crate::industry::Industry;
@@ -111,6 +115,94 @@ impl Lead {
     pub fn is_open(&self) -> bool {
         matches!(self.status, LeadStatus::New | LeadStatus::Assigned)
     }
+
+    /// The contact a conversion gives the customer: the lead's person, phone and e-mail.
+    pub fn contact_input(&self) -> NewContact {
+        let mut c = NewContact::new(&self.name);
+        if let Some(p) = &self.phone {
+            c = c.phone(p.as_str());
+        }
+        if let Some(e) = &self.email {
+            c = c.email(e.as_str());
+        }
+        c
+    }
+
+    /// The customer a conversion creates when nothing matches: the company (an enterprise)
+    /// or else the person (an individual), owned by `owner`, with the lead's source, industry
+    /// and contact. The duplicate check runs on this same input, so what is checked is what
+    /// would be written.
+    ///
+    /// ```
+    /// # use guanxi_core::changelog::Stamp;
+    /// # use guanxi_core::sales::{LeadGrade, NewLead};
+    /// # use guanxi_core::{CustomerKind, LeadId, UserId};
+    /// # let alice = UserId::new("alice")?;
+    /// # let stamp = Stamp::new(alice.clone(), chrono::Utc::now());
+    /// let v = NewLead::new("王磊").company("星河科技").phone("13800138000").validate().unwrap();
+    /// let lead = v.into_lead(LeadId(uuid::Uuid::nil()), "L1".into(), LeadGrade::A, None, None, &stamp);
+    /// let input = lead.customer_input(alice);
+    /// assert_eq!((input.name.as_str(), input.kind), ("星河科技", CustomerKind::Enterprise));
+    /// assert_eq!(input.contacts[0].phones, ["+8613800138000"]);
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn customer_input(&self, owner: UserId) -> NewCustomer {
+        let kind = if self.company.is_some() { CustomerKind::Enterprise } else { CustomerKind::Individual };
+        let mut input = NewCustomer::new(self.company.clone().unwrap_or_else(|| self.name.clone()))
+            .kind(kind)
+            .owner(owner)
+            .contact(self.contact_input());
+        input.source = self.source.clone();
+        input.industry = self.industry;
+        input
+    }
+
+    /// Of an existing customer's contacts, the one that is this lead's person: the first
+    /// with the lead's phone, else the first with its e-mail. None: the conversion adds one.
+    pub fn same_contact<'a>(&self, contacts: &'a [Contact]) -> Option<&'a Contact> {
+        let phone = self.phone.as_ref().and_then(|p| contacts.iter().find(|c| c.phones.contains(p)));
+        phone.or_else(|| self.email.as_ref().and_then(|e| contacts.iter().find(|c| c.emails.contains(e))))
+    }
+}
+
+/// What converting a lead does about the customers the duplicate engine found for it.
+///
+/// The lead is checked by the same engine, rules and scope as a customer created by hand
+/// (see [`conversion_match`]), never by a narrower lookup of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConversionMatch {
+    /// Link the lead to the candidate at this index: the best one the actor may read.
+    Link(usize),
+    /// Refuse: only customers outside the actor's scope match, the strongest on this field.
+    /// Linking to them is not the actor's to do, and a new customer would duplicate them.
+    Refuse(MatchField),
+    /// Nothing matches: create the customer.
+    Create,
+}
+
+/// Decides a conversion from the duplicate candidates of the lead's customer input, best
+/// first, each with whether the actor may read it.
+///
+/// ```
+/// use guanxi_core::dedup::{MatchProfile, MatchRules, MatchField};
+/// use guanxi_core::sales::{ConversionMatch, conversion_match};
+/// use guanxi_core::{CustomerId, CustomerKind};
+/// let rules = MatchRules::default();
+/// let lead = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", "星河科技", CustomerKind::Enterprise).phone("13800138000");
+/// let stored = MatchProfile::new(CustomerId(uuid::Uuid::from_u128(7)), "C1", "另一家", CustomerKind::Enterprise).phone("13800138000");
+/// let found: Vec<_> = rules.duplicate(&lead, &stored).into_iter().collect();
+/// assert_eq!(conversion_match(&[(found[0].clone(), true)]), ConversionMatch::Link(0));
+/// assert_eq!(conversion_match(&[(found[0].clone(), false)]), ConversionMatch::Refuse(MatchField::Phone));
+/// assert_eq!(conversion_match(&[]), ConversionMatch::Create);
+/// ```
+pub fn conversion_match(candidates: &[(MatchCandidate, bool)]) -> ConversionMatch {
+    if let Some(i) = candidates.iter().position(|(_, readable)| *readable) {
+        return ConversionMatch::Link(i);
+    }
+    match candidates.first() {
+        Some((best, _)) => ConversionMatch::Refuse(best.reasons.first().map_or(MatchField::Name, |r| r.field)),
+        None => ConversionMatch::Create,
+    }
 }
 
 impl Scoped for Lead {
@@ -195,6 +287,56 @@ pub struct ValidLead {
     pub owner: Option<UserId>,
 }
 
+impl ValidLead {
+    /// The lead record, as created: graded and owned as the rules decided (an owner makes
+    /// it assigned), version 1, stamped.
+    ///
+    /// ```
+    /// use guanxi_core::changelog::Stamp;
+    /// use guanxi_core::sales::{LeadGrade, LeadStatus, NewLead};
+    /// use guanxi_core::{LeadId, UserId};
+    /// let alice = UserId::new("alice")?;
+    /// let v = NewLead::new("王磊").company("星河科技").phone("138 0013 8000").validate().unwrap();
+    /// let lead = v.into_lead(LeadId(uuid::Uuid::nil()), "L1".into(), LeadGrade::B, Some(alice.clone()), None, &Stamp::new(alice, chrono::Utc::now()));
+    /// assert_eq!((lead.status, lead.version), (LeadStatus::Assigned, 1));
+    /// assert_eq!(lead.phone.unwrap().as_str(), "+8613800138000");
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn into_lead(
+        self,
+        id: LeadId,
+        code: String,
+        grade: LeadGrade,
+        owner: Option<UserId>,
+        department: Option<DepartmentId>,
+        stamp: &Stamp,
+    ) -> Lead {
+        Lead {
+            id,
+            code,
+            name: self.name,
+            company: self.company,
+            phone: self.phone,
+            email: self.email,
+            source: self.source,
+            province: self.province,
+            industry: self.industry,
+            budget_confirmed: self.budget_confirmed,
+            need_confirmed: self.need_confirmed,
+            grade,
+            status: if owner.is_some() { LeadStatus::Assigned } else { LeadStatus::New },
+            department,
+            owner,
+            converted: None,
+            created_by: stamp.by.clone(),
+            created_at: stamp.at,
+            updated_by: stamp.by.clone(),
+            updated_at: stamp.at,
+            version: 1,
+        }
+    }
+}
+
 impl NewLead {
     /// A lead with a contact name.
     pub fn new(name: &str) -> NewLead {
@@ -210,6 +352,12 @@ impl NewLead {
     /// Sets the phone.
     pub fn phone(mut self, phone: &str) -> Self {
         self.phone = Some(phone.to_owned());
+        self
+    }
+
+    /// Sets the e-mail.
+    pub fn email(mut self, email: &str) -> Self {
+        self.email = Some(email.to_owned());
         self
     }
 

@@ -31,8 +31,8 @@ mod report;
 mod task;
 
 pub use lead::{
-    AssignmentRule, GradeRule, Lead, LeadCondition, LeadConversion, LeadFilter, LeadGrade, LeadRules, LeadStatus,
-    NewLead, ValidLead,
+    AssignmentRule, ConversionMatch, GradeRule, Lead, LeadCondition, LeadConversion, LeadFilter, LeadGrade, LeadRules,
+    LeadStatus, NewLead, ValidLead, conversion_match,
 };
 pub use opportunity::{
     DEFAULT_CURRENCY, MAX_MONEY, MONEY_SCALE, Milestone, NewOpportunity, Opportunity, OpportunityFilter,
