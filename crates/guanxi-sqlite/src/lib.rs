@@ -252,10 +252,7 @@ impl SqliteStore {
         ))
         .map_err(sql_err)?;
         if path.is_some() {
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(sql_err)?;
-            if !mode.eq_ignore_ascii_case("wal") {
-                return Err(StorageError::msg(format!("could not enable WAL mode (got {mode})")).into());
-            }
+            enable_wal(&conn, std::time::Duration::from_millis(u64::from(options.busy_timeout_ms)))?;
         }
         schema::migrate(&mut conn)?;
         let keys = open_keys(&mut conn, options.field_key.as_ref(), true)?;
@@ -470,6 +467,31 @@ impl SqliteStore {
                 let keys = self.keys()?;
                 f(&View { conn: &conn, keys: &keys, access_cache: &self.access_cache, session: false })
             }
+        }
+    }
+}
+
+/// Switches a file to WAL mode. Two processes switching the same rollback-journal file at once
+/// can meet in SQLite's deadlock guard (both hold a read lock, both want the write lock), which
+/// answers `SQLITE_BUSY` at once without calling the busy handler; so a busy answer is retried
+/// here until the busy timeout, as SQLite's documentation advises. A file already in WAL mode
+/// takes no lock.
+fn enable_wal(conn: &Connection, timeout: std::time::Duration) -> Result<()> {
+    let current: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).map_err(sql_err)?;
+    if current.eq_ignore_ascii_case("wal") {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+            Ok(mode) => return Err(StorageError::msg(format!("could not enable WAL mode (got {mode})")).into()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) && started.elapsed() < timeout =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(e) => return Err(sql_err(e)),
         }
     }
 }
