@@ -36,23 +36,28 @@ fn organisation() -> (tempfile::TempDir, std::path::PathBuf, Crm) {
     let store = std::sync::Arc::new(SqliteStore::open(&path).unwrap());
     let crm = Crm::builder().store(store).trust_asserted_elevation(true).build();
     let a = admin();
-    crm.put_user(&a, User::new("admin", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    crm.access().set_user(&a, User::new("admin", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
     let mut reps = Vec::new();
     for o in 0..5 {
-        crm.put_department(&a, Department::new(&format!("office{o}"), &format!("分公司{o}"), None).unwrap()).unwrap();
+        crm.access()
+            .set_department(&a, Department::new(&format!("office{o}"), &format!("分公司{o}"), None).unwrap())
+            .unwrap();
         let office = DepartmentId::new(format!("office{o}")).unwrap();
-        crm.put_user(
-            &a,
-            User::new(&format!("mgr{o}"), "经理").unwrap().department(office).role(BuiltinRole::SalesManager),
-        )
-        .unwrap();
+        crm.access()
+            .set_user(
+                &a,
+                User::new(&format!("mgr{o}"), "经理").unwrap().department(office).role(BuiltinRole::SalesManager),
+            )
+            .unwrap();
         for t in 0..2 {
             let team = format!("team{o}{t}");
-            crm.put_department(&a, Department::new(&team, "组", Some(&format!("office{o}"))).unwrap()).unwrap();
+            crm.access()
+                .set_department(&a, Department::new(&team, "组", Some(&format!("office{o}"))).unwrap())
+                .unwrap();
             for r in 0..2 {
                 let rep = format!("rep{o}{t}{r}");
                 let u = User::new(&rep, "销售").unwrap().department(DepartmentId::new(&team).unwrap());
-                crm.put_user(&a, u.role(BuiltinRole::SalesRep)).unwrap();
+                crm.access().set_user(&a, u.role(BuiltinRole::SalesRep)).unwrap();
                 reps.push(rep);
             }
         }
@@ -60,7 +65,7 @@ fn organisation() -> (tempfile::TempDir, std::path::PathBuf, Crm) {
     let inputs: Vec<NewCustomer> = (0..N)
         .map(|i| NewCustomer::new(format!("客户{i}")).owner(UserId::new(&reps[i % reps.len()]).unwrap()))
         .collect();
-    crm.create_customers(&a, inputs).unwrap();
+    crm.customers().create_many(&a, inputs).unwrap();
     (dir, path, crm)
 }
 
@@ -68,19 +73,19 @@ fn scoped_list(c: &mut Criterion) {
     let (_dir, path, crm) = organisation();
     let (mgr, a) = (Actor::user("mgr2").unwrap(), admin());
     let all = CustomerFilter::default();
-    assert_eq!(crm.count_customers(&mgr, &all).unwrap(), (N / 5) as u64);
+    assert_eq!(crm.customers().count(&mgr, &all).unwrap(), (N / 5) as u64);
 
     let mut g = c.benchmark_group("scoped_list");
     g.bench_function("manager_first_page_100", |b| {
-        b.iter(|| black_box(crm.list_customers(&mgr, &all, PageRequest::first(100)).unwrap()))
+        b.iter(|| black_box(crm.customers().list(&mgr, &all, PageRequest::first(100)).unwrap()))
     });
     g.bench_function("admin_first_page_100", |b| {
-        b.iter(|| black_box(crm.list_customers(&a, &all, PageRequest::first(100)).unwrap()))
+        b.iter(|| black_box(crm.customers().list(&a, &all, PageRequest::first(100)).unwrap()))
     });
-    g.bench_function("manager_count", |b| b.iter(|| black_box(crm.count_customers(&mgr, &all).unwrap())));
-    g.bench_function("admin_count", |b| b.iter(|| black_box(crm.count_customers(&a, &all).unwrap())));
+    g.bench_function("manager_count", |b| b.iter(|| black_box(crm.customers().count(&mgr, &all).unwrap())));
+    g.bench_function("admin_count", |b| b.iter(|| black_box(crm.customers().count(&a, &all).unwrap())));
     g.sample_size(10);
-    g.bench_function("manager_all_20k", |b| b.iter(|| black_box(crm.all_customers(&mgr, &all).unwrap())));
+    g.bench_function("manager_all_20k", |b| b.iter(|| black_box(crm.customers().list_all(&mgr, &all).unwrap())));
     // The same 20,000 rows by a hand-written query with the same condition.
     let raw = Connection::open(&path).unwrap();
     let owners: Vec<String> = (0..2).flat_map(|t| (0..2).map(move |r| format!("'rep2{t}{r}'"))).collect();
@@ -98,7 +103,7 @@ fn scoped_list(c: &mut Criterion) {
             black_box(rows)
         })
     });
-    g.bench_function("admin_all_100k", |b| b.iter(|| black_box(crm.all_customers(&a, &all).unwrap())));
+    g.bench_function("admin_all_100k", |b| b.iter(|| black_box(crm.customers().list_all(&a, &all).unwrap())));
     g.finish();
 }
 
@@ -126,11 +131,11 @@ fn audit_verify_1m(c: &mut Criterion) {
     }
     let crm = Crm::builder().store(store).build();
     let a = Actor::user("auditor").unwrap();
-    assert_eq!(crm.verify_audit(&a).unwrap().entries, 1_000_000);
+    assert_eq!(crm.audit().verify(&a).unwrap().entries, 1_000_000);
 
     let mut g = c.benchmark_group("audit_verify_1m");
     g.sample_size(10).measurement_time(Duration::from_secs(60));
-    g.bench_function("guanxi_verify_audit", |b| b.iter(|| black_box(crm.verify_audit(&a).unwrap())));
+    g.bench_function("guanxi_verify_audit", |b| b.iter(|| black_box(crm.audit().verify(&a).unwrap())));
     // The floor: stream the rows and recompute the chain by hand over the same canonical form.
     let raw = Connection::open(&path).unwrap();
     g.bench_function("raw_rows_and_sha256", |b| {

@@ -58,16 +58,17 @@ fn bench(c: &mut Criterion) {
     let crm = Crm::open(dir.path().join("crm.db")).unwrap();
     let actor = Actor::user("reader").unwrap();
     let seeded = crm
-        .create_customers(&actor, (0..10_000).map(|i| NewCustomer::new(format!("常客{i}号公司")).tag("VIP")).collect())
+        .customers()
+        .create_many(&actor, (0..10_000).map(|i| NewCustomer::new(format!("常客{i}号公司")).tag("VIP")).collect())
         .unwrap();
     let id = seeded[5_000].id;
     let vip = CustomerFilter::default().tag("VIP");
     let page = PageRequest::first(50);
     let get = || {
-        std::hint::black_box(crm.customer(&actor, id).unwrap());
+        std::hint::black_box(crm.customers().get(&actor, id).unwrap());
     };
     let list = || {
-        std::hint::black_box(crm.list_customers(&actor, &vip, page).unwrap());
+        std::hint::black_box(crm.customers().list(&actor, &vip, page).unwrap());
     };
     let reads: [(&str, &dyn Fn()); 2] = [("get_by_id", &get), ("list_by_tag", &list)];
     let latencies: Vec<[Latencies; 2]> = (0..2).map(|_| Default::default()).collect();
@@ -89,7 +90,7 @@ fn bench(c: &mut Criterion) {
                 }
                 let file = import_file(round, rows());
                 importing.store(true, Ordering::Relaxed);
-                let r = crm.import_customers(&importer, &file, &options, |_| {}).unwrap();
+                let r = crm.files().import(&importer, &file, &options, |_| {}).unwrap();
                 imported.fetch_add(r.created.len() as u64, Ordering::Relaxed);
             }
         });

@@ -188,7 +188,7 @@ fn batch_create(c: &mut Criterion) {
                 (dir, Crm::open(&path).unwrap(), inputs(N))
             },
             |(dir, crm, batch)| {
-                black_box(crm.create_customers(&actor, batch).unwrap());
+                black_box(crm.customers().create_many(&actor, batch).unwrap());
                 (dir, crm)
             },
             BatchSize::PerIteration,
@@ -216,7 +216,7 @@ fn batch_create(c: &mut Criterion) {
 fn populated() -> (tempfile::TempDir, std::path::PathBuf, Crm, Vec<CustomerId>) {
     let (dir, path) = fresh_file();
     let crm = Crm::open(&path).unwrap();
-    let created = crm.create_customers(&Actor::user("bench").unwrap(), inputs(N)).unwrap();
+    let created = crm.customers().create_many(&Actor::user("bench").unwrap(), inputs(N)).unwrap();
     let ids = created.iter().map(|c| c.id).collect();
     (dir, path, crm, ids)
 }
@@ -231,7 +231,7 @@ fn reads(c: &mut Criterion) {
     g.bench_function("guanxi_customer", |b| {
         b.iter(|| {
             i = (i + 7919) % ids.len();
-            black_box(crm.customer(&actor, ids[i]).unwrap())
+            black_box(crm.customers().get(&actor, ids[i]).unwrap())
         })
     });
     let mut stmt = raw
@@ -259,7 +259,7 @@ fn reads(c: &mut Criterion) {
     let mut g = c.benchmark_group("list_by_tag");
     let filter = CustomerFilter::default().tag("标签07");
     g.bench_function("guanxi_first_page_100", |b| {
-        b.iter(|| black_box(crm.list_customers(&actor, &filter, PageRequest::first(100)).unwrap()))
+        b.iter(|| black_box(crm.customers().list(&actor, &filter, PageRequest::first(100)).unwrap()))
     });
     // The best hand-written query: every column of the record plus its tags, in the tag index's
     // order, each row decoded into plain SQLite values.
@@ -277,7 +277,9 @@ fn reads(c: &mut Criterion) {
         })
     });
     g.sample_size(20);
-    g.bench_function("guanxi_all_members_10k", |b| b.iter(|| black_box(crm.all_customers(&actor, &filter).unwrap())));
+    g.bench_function("guanxi_all_members_10k", |b| {
+        b.iter(|| black_box(crm.customers().list_all(&actor, &filter).unwrap()))
+    });
     g.bench_function("raw_join_all_members_10k", |b| {
         let mut stmt = raw.prepare_cached(page_sql).unwrap();
         b.iter(|| {
@@ -297,7 +299,7 @@ fn single_create(c: &mut Criterion) {
     g.bench_function("guanxi_create_customer", |b| {
         b.iter(|| {
             i += 1;
-            black_box(crm.create_customer(&actor, NewCustomer::new(format!("单个客户{i}"))).unwrap())
+            black_box(crm.customers().create(&actor, NewCustomer::new(format!("单个客户{i}"))).unwrap())
         })
     });
     let mut raw = raw_connection(&path);

@@ -40,7 +40,7 @@ fn csv_of(profiles: &[MatchProfile]) -> Vec<u8> {
 fn seed(path: &Path, base: &[u8]) {
     let crm = Crm::builder().store(Arc::new(SqliteStore::open(path).unwrap())).build();
     let options = ImportOptions::default().on_duplicate(DuplicatePolicy::Create).mode(ImportMode::KeepGood);
-    let r = crm.import_customers(&Actor::user("seed").unwrap(), base, &options, |_| {}).unwrap();
+    let r = crm.files().import(&Actor::user("seed").unwrap(), base, &options, |_| {}).unwrap();
     eprintln!("base: {} customers ({} rows rejected)", r.created.len(), r.rejected_rows());
 }
 
@@ -98,7 +98,8 @@ fn bench(c: &mut Criterion) {
     let mut checked = Duration::ZERO;
     let options = ImportOptions::default().mode(ImportMode::KeepGood);
     let r = crm
-        .import_customers(&Actor::user("alice").unwrap(), &incoming, &options, |p| {
+        .files()
+        .import(&Actor::user("alice").unwrap(), &incoming, &options, |p| {
             if p.phase == ImportPhase::Checking && p.done == p.total {
                 checked = t.elapsed();
             }
@@ -120,7 +121,7 @@ fn bench(c: &mut Criterion) {
             || Crm::builder().store(Arc::new(SqliteStore::open(store_copy("run.db")).unwrap())).build(),
             |crm| {
                 let options = ImportOptions::default().mode(ImportMode::KeepGood);
-                black_box(crm.import_customers(&Actor::user("alice").unwrap(), &incoming, &options, |_| {}).unwrap())
+                black_box(crm.files().import(&Actor::user("alice").unwrap(), &incoming, &options, |_| {}).unwrap())
             },
             BatchSize::PerIteration,
         )

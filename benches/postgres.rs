@@ -90,7 +90,7 @@ fn bench_customers(c: &mut Criterion, server: &str) {
                 let fresh = Crm::builder().store(Arc::new(PgStore::connect_with(server, schema()).unwrap())).build();
                 (customers(n), fresh)
             },
-            |(input, fresh)| black_box(fresh.create_customers(&actor, input).unwrap().len()),
+            |(input, fresh)| black_box(fresh.customers().create_many(&actor, input).unwrap().len()),
             BatchSize::PerIteration,
         )
     });
@@ -108,14 +108,14 @@ fn bench_customers(c: &mut Criterion, server: &str) {
     });
     // Lists read a store holding the rows (the last run's, and as many again); the baseline's
     // tables hold its last run's (or one run's, when a filter skipped the insert benchmark).
-    crm.create_customers(&actor, customers(n)).unwrap();
+    crm.customers().create_many(&actor, customers(n)).unwrap();
     if round == 0 {
         raw.batch_execute(RAW_CUSTOMERS).unwrap();
         raw_create(&mut raw, n, 1);
     }
     let vip = CustomerFilter::default().tag("VIP");
     group.bench_function("guanxi_list_by_tag_first_100", |b| {
-        b.iter(|| black_box(crm.list_customers(&actor, &vip, PageRequest::first(100)).unwrap().items.len()))
+        b.iter(|| black_box(crm.customers().list(&actor, &vip, PageRequest::first(100)).unwrap().items.len()))
     });
     let page = raw
         .prepare(
@@ -224,7 +224,7 @@ fn bench_sales(c: &mut Criterion, server: &str) {
     let mut group = c.benchmark_group(format!("postgres_sales_report_{n}"));
     group.sample_size(10).measurement_time(Duration::from_secs(30));
     group.bench_function("guanxi_sales_report", |b| {
-        b.iter(|| black_box(crm.sales_report(&analyst, &SalesQuery::new("standard").currency("CNY")).unwrap()))
+        b.iter(|| black_box(crm.sales().report(&analyst, &SalesQuery::new("standard").currency("CNY")).unwrap()))
     });
     group.bench_function("hand_written_group_by", |b| b.iter(|| black_box(hand_written(&mut raw))));
     group.finish();

@@ -71,7 +71,7 @@ fn sales_report(c: &mut Criterion) {
     let (_dir, path, crm) = build();
     let analyst = Actor::user("analyst").unwrap();
     let q = SalesQuery::new("standard").currency("CNY");
-    let r = crm.sales_report(&analyst, &q).unwrap();
+    let r = crm.sales().report(&analyst, &q).unwrap();
     eprintln!(
         "report: {} won, {} lost, win rate {:?}, {} open, weighted {}",
         r.won.count, r.lost.count, r.win_rate, r.open_count, r.weighted_pipeline
@@ -79,7 +79,7 @@ fn sales_report(c: &mut Criterion) {
     let conn = Connection::open(&path).unwrap();
     let mut g = c.benchmark_group("sales_report_1m");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
-    g.bench_function("crm_sales_report", |b| b.iter(|| black_box(crm.sales_report(&analyst, &q).unwrap())));
+    g.bench_function("crm_sales_report", |b| b.iter(|| black_box(crm.sales().report(&analyst, &q).unwrap())));
     g.bench_function("hand_written_sql", |b| b.iter(|| black_box(hand_written(&conn))));
     g.finish();
 }

@@ -101,7 +101,7 @@ fn build() -> (tempfile::TempDir, std::path::PathBuf, Crm) {
             .unwrap();
     }
     let crm = Crm::builder().store(Arc::new(store)).clock(clock).build();
-    crm.set_service_settings(&Actor::user("admin").unwrap(), settings()).unwrap();
+    crm.service().set_settings(&Actor::user("admin").unwrap(), settings()).unwrap();
     eprintln!("built {open} open tickets and {ARTICLES} articles");
     (dir, path, crm)
 }
@@ -142,7 +142,7 @@ fn latencies(crm: &Crm, admin: &Actor, qs: &[(&'static str, KbQuery)], rounds: u
     for _ in 0..rounds {
         for (class, q) in qs {
             let t = Instant::now();
-            black_box(crm.search_articles(admin, q).unwrap().len());
+            black_box(crm.kb().search(admin, q).unwrap().len());
             let d = t.elapsed();
             by_class.entry(class).or_default().push(d);
             all.push(d);
@@ -169,7 +169,7 @@ fn bench(c: &mut Criterion) {
     conn.execute_batch("PRAGMA cache_size = -65536").unwrap(); // as the store's default
     let open = TicketFilter { open: Some(true), ..Default::default() };
     let at = service_data::at();
-    let overview = crm.sla_overview(&admin, &open, at).unwrap();
+    let overview = crm.service().sla_overview(&admin, &open, at).unwrap();
     let breached = overview.iter().filter(|s| s.breached()).count();
     let risky = overview.iter().filter(|s| s.at_risk()).count();
     eprintln!("{} open tickets evaluated: {breached} breached, {risky} at risk", overview.len());
@@ -187,7 +187,7 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("sla_100k_open");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
     g.bench_function("crm_sla_overview_sqlite", |b| {
-        b.iter(|| black_box(crm.sla_overview(&admin, &open, at).unwrap().len()))
+        b.iter(|| black_box(crm.service().sla_overview(&admin, &open, at).unwrap().len()))
     });
     g.bench_function("store_sla_clocks_sqlite", |b| b.iter(|| black_box(crm.store().sla_clocks(&open).unwrap().len())));
     g.bench_function("evaluate_in_memory", |b| {
@@ -201,7 +201,7 @@ fn bench(c: &mut Criterion) {
 
     let qs = queries();
     latencies(&crm, &admin, &qs, 20);
-    let hits: usize = qs.iter().map(|(_, q)| crm.search_articles(&admin, q).unwrap().len()).sum();
+    let hits: usize = qs.iter().map(|(_, q)| crm.kb().search(&admin, q).unwrap().len()).sum();
     eprintln!("{} queries, {hits} hits in all", qs.len());
 
     let mut g = c.benchmark_group("kb_search_50k");
@@ -210,7 +210,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("crm_search_articles_fts5", |b| {
         b.iter(|| {
             i += 1;
-            black_box(crm.search_articles(&admin, &qs[i % qs.len()].1).unwrap().len())
+            black_box(crm.kb().search(&admin, &qs[i % qs.len()].1).unwrap().len())
         })
     });
     let mut like = conn.prepare("SELECT id FROM articles WHERE doc LIKE ?1 LIMIT 10").unwrap();

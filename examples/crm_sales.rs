@@ -28,7 +28,7 @@ fn main() -> Result<(), guanxi::Error> {
     for (row, why) in &imported.rejected {
         println!("  row {row}: {why}");
     }
-    let r = crm.sales_report(&analyst, &SalesQuery::new("crm_sales"))?;
+    let r = crm.sales().report(&analyst, &SalesQuery::new("crm_sales"))?;
     println!("\nstage         count   reached  step    from top  avg days");
     for s in &r.funnel {
         let pct = |d: Option<guanxi::rust_decimal::Decimal>| {

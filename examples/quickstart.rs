@@ -13,11 +13,11 @@ use guanxi::{
 fn main() -> Result<(), guanxi::Error> {
     let crm = Crm::open("crm.db")?;
     let alice = Actor::user("alice")?; // the sales rep using the app
-    let before = crm.count_customers(&alice, &CustomerFilter::default())?;
+    let before = crm.customers().count(&alice, &CustomerFilter::default())?;
     println!("crm.db holds {before} customers");
 
-    crm.define_tag(&alice, "VIP", Some("等级"))?;
-    let created = crm.create_customers(
+    crm.tags().create(&alice, "VIP", Some("等级"))?;
+    let created = crm.customers().create_many(
         &alice,
         vec![
             NewCustomer::new("华为技术有限公司")
@@ -47,7 +47,7 @@ fn main() -> Result<(), guanxi::Error> {
     )?;
 
     let huawei = &created[0];
-    crm.log_interaction(
+    crm.interactions().create(
         &alice,
         huawei.id,
         NewInteraction::new(InteractionKind::Visit, "现场演示，客户关注价格和交付周期")
@@ -55,18 +55,18 @@ fn main() -> Result<(), guanxi::Error> {
             .next_contact_on((Utc::now() + Duration::days(3)).date_naive())
             .feedback("希望下周给出方案"),
     )?;
-    crm.log_interaction(&alice, huawei.id, NewInteraction::new(InteractionKind::Call, "电话确认预算范围"))?;
+    crm.interactions().create(&alice, huawei.id, NewInteraction::new(InteractionKind::Call, "电话确认预算范围"))?;
 
     println!("\nVIP customers:");
-    for c in crm.all_customers(&alice, &CustomerFilter::default().tag("VIP"))? {
+    for c in crm.customers().list_all(&alice, &CustomerFilter::default().tag("VIP"))? {
         let region = c.region.map(|r| r.to_string()).unwrap_or_default();
-        let contacts = crm.contacts(&alice, c.id)?;
+        let contacts = crm.contacts().list(&alice, c.id)?;
         let primary = contacts.first().map(|p| format!("{} {}", p.name, p.phones.first().map_or("", |p| p.as_str())));
         println!("  {}  {:<12} {:<18} {}", c.code, c.name, region, primary.unwrap_or_default());
     }
 
     println!("\nTimeline of {} {}:", huawei.code, huawei.name);
-    for entry in crm.timeline(&alice, huawei.id)? {
+    for entry in crm.customers().timeline(&alice, huawei.id)? {
         let what = match entry.item {
             TimelineItem::Interaction(i) => format!("{} ({}): {}", i.kind.label_zh(), i.author, i.content),
             TimelineItem::Change(c) => {
@@ -78,7 +78,7 @@ fn main() -> Result<(), guanxi::Error> {
         println!("  {}  {what}", entry.at.format("%Y-%m-%d %H:%M:%S"));
     }
 
-    let after = crm.count_customers(&alice, &CustomerFilter::default())?;
+    let after = crm.customers().count(&alice, &CustomerFilter::default())?;
     println!("\ncrm.db now holds {after} customers");
     Ok(())
 }

@@ -31,7 +31,7 @@ fn main() -> Result<(), guanxi::Error> {
     for (line, why) in &imported.rejected {
         println!("  line {line}: {why}");
     }
-    let r = crm.service_report(&analyst, &ServiceQuery::default().at(as_of))?;
+    let r = crm.service().report(&analyst, &ServiceQuery::default().at(as_of))?;
     println!("\nstatus              tickets");
     for (status, n) in &r.by_status {
         println!("{:<18} {n:>8}", status.as_str());

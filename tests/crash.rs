@@ -26,7 +26,7 @@ fn alice() -> Actor {
 /// The child: batches until killed.
 fn child(path: &str) -> ! {
     let crm = crm_at(path);
-    let mut total = crm.count_customers(&alice(), &CustomerFilter::default()).unwrap();
+    let mut total = crm.customers().count(&alice(), &CustomerFilter::default()).unwrap();
     loop {
         let batch: Vec<NewCustomer> = (0..BATCH)
             .map(|i| {
@@ -36,7 +36,7 @@ fn child(path: &str) -> ! {
                     .contact(NewContact::new("张伟").phone(format!("139{:08}", n % 100_000_000)))
             })
             .collect();
-        crm.create_customers(&alice(), batch).unwrap();
+        crm.customers().create_many(&alice(), batch).unwrap();
         total += BATCH;
         println!("{total}");
     }
@@ -88,10 +88,10 @@ fn killed_mid_batch_loses_nothing_committed_and_keeps_no_partial_batch() {
         delay_ms = (delay_ms * 7 + 13) % 300 + 5;
 
         let crm = crm_at(&path);
-        let stored = crm.count_customers(&alice(), &CustomerFilter::default()).unwrap();
+        let stored = crm.customers().count(&alice(), &CustomerFilter::default()).unwrap();
         assert_eq!(stored % BATCH, 0, "round {round}: a partial batch survived ({stored} customers)");
         assert!(stored >= acknowledged, "round {round}: {stored} stored, but {acknowledged} were reported committed");
-        let check = crm.verify_audit(&alice()).unwrap();
+        let check = crm.audit().verify(&alice()).unwrap();
         assert!(check.is_intact(), "round {round}: the audit chain is broken: {check:?}");
     }
 }

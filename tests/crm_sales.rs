@@ -63,7 +63,7 @@ fn report_matches_on(backend: &str, crm: Crm, dir: &Path) {
     assert_eq!(imported.opportunities, deals.len(), "{backend}");
     assert_eq!(imported.without_account, 1425); // early deals with no account, kept as they are
 
-    let r = crm.sales_report(&analyst, &SalesQuery::new("crm_sales")).unwrap();
+    let r = crm.sales().report(&analyst, &SalesQuery::new("crm_sales")).unwrap();
     assert_eq!(r.currency, "USD");
     let mut per_stage: BTreeMap<&str, u64> = BTreeMap::new();
     for d in &deals {

@@ -37,7 +37,7 @@ fn industry_of(sector: &str) -> Industry {
 
 fn define(crm: &Crm, actor: &Actor, key: &str, label: &str, ty: FieldType, allowed: &[&str]) {
     let def = CustomFieldDef::new(EntityKind::Customer, key, label, ty).allowed(allowed.iter().copied());
-    crm.define_custom_field(actor, def).unwrap();
+    crm.custom_fields().create(actor, def).unwrap();
 }
 
 fn load_accounts(crm: &Crm, actor: &Actor) -> Vec<Customer> {
@@ -65,7 +65,7 @@ fn load_accounts(crm: &Crm, actor: &Actor) -> Vec<Customer> {
             c
         })
         .collect();
-    crm.create_customers(actor, inputs).unwrap()
+    crm.customers().create_many(actor, inputs).unwrap()
 }
 
 fn load_telco(crm: &Crm, actor: &Actor) -> Vec<Customer> {
@@ -87,11 +87,11 @@ fn load_telco(crm: &Crm, actor: &Actor) -> Vec<Customer> {
                 .custom("total_charges", CustomValue::Text(r["TotalCharges"].clone()))
         })
         .collect();
-    crm.create_customers(actor, inputs).unwrap()
+    crm.customers().create_many(actor, inputs).unwrap()
 }
 
 fn count(crm: &Crm, actor: &Actor, filter: CustomerFilter) -> u64 {
-    crm.count_customers(actor, &filter).unwrap()
+    crm.customers().count(actor, &filter).unwrap()
 }
 
 fn check_accounts(crm: &Crm, actor: &Actor) {
@@ -140,7 +140,8 @@ fn check_accounts(crm: &Crm, actor: &Actor) {
     // Money sums are exact: Decimal over the stored values equals Decimal over the CSV text.
     let expected: Decimal = source.iter().map(|r| r["revenue"].parse::<Decimal>().unwrap()).sum();
     let stored: Decimal = crm
-        .all_customers(actor, &enterprises)
+        .customers()
+        .list_all(actor, &enterprises)
         .unwrap()
         .iter()
         .map(|c| match &c.custom["revenue_musd"] {
@@ -151,7 +152,8 @@ fn check_accounts(crm: &Crm, actor: &Actor) {
     assert_eq!(stored, expected);
     let subsidiaries = source.iter().filter(|r| !r["subsidiary_of"].is_empty()).count();
     let tagged: usize = crm
-        .tags(actor)
+        .tags()
+        .list(actor)
         .unwrap()
         .iter()
         .filter(|t| t.name.starts_with("子公司-"))
@@ -176,7 +178,7 @@ fn check_telco(crm: &Crm, actor: &Actor) {
         assert_eq!(count(crm, actor, filter), n, "{contract}");
     }
     let individuals = CustomerFilter { kind: Some(CustomerKind::Individual), ..Default::default() };
-    let all = crm.all_customers(actor, &individuals).unwrap();
+    let all = crm.customers().list_all(actor, &individuals).unwrap();
     let blank = source.iter().filter(|r| r["TotalCharges"].trim().is_empty()).count();
     assert!(blank > 0, "the sample keeps the data set's blank TotalCharges");
     assert_eq!(all.iter().filter(|c| !c.custom.contains_key("total_charges")).count(), blank);
@@ -210,14 +212,15 @@ fn real_data_sets_load_and_survive_reopening() {
     check_accounts(&crm, &actor);
     check_telco(&crm, &actor);
     let creates = crm
-        .change_log(&actor, &ChangeLogQuery::default())
+        .audit()
+        .entries(&actor, &ChangeLogQuery::default())
         .unwrap()
         .iter()
         .filter(|e| e.entity == EntityKind::Customer && e.action == ChangeAction::Create)
         .count();
     assert_eq!(creates, total, "one change-log entry per created customer");
     // Sequences survive the reopen: the next code continues the day's numbering.
-    let next = crm.create_customer(&actor, NewCustomer::new("下一位")).unwrap();
+    let next = crm.customers().create(&actor, NewCustomer::new("下一位")).unwrap();
     assert!(next.code.ends_with(&format!("{:03}", total + 1)), "{}", next.code);
 }
 
@@ -234,9 +237,9 @@ fn real_data_sets_load_and_survive_reconnecting_on_postgres() {
     let again = Crm::builder().store(pg.reconnect()).build();
     check_accounts(&again, &actor);
     check_telco(&again, &actor);
-    let next = again.create_customer(&actor, NewCustomer::new("下一位")).unwrap();
+    let next = again.customers().create(&actor, NewCustomer::new("下一位")).unwrap();
     assert!(next.code.ends_with(&format!("{:03}", total + 1)), "{}", next.code);
-    assert!(again.verify_audit(&actor).unwrap().is_intact());
+    assert!(again.audit().verify(&actor).unwrap().is_intact());
 }
 
 #[test]
@@ -250,7 +253,10 @@ fn threads_share_one_handle() {
                 let actor = Actor::user(&format!("rep{t}")).unwrap();
                 (0..25)
                     .map(|i| {
-                        crm.create_customer(&actor, NewCustomer::new(format!("客户{t}-{i}")).tag("并发")).unwrap().code
+                        crm.customers()
+                            .create(&actor, NewCustomer::new(format!("客户{t}-{i}")).tag("并发"))
+                            .unwrap()
+                            .code
                     })
                     .collect::<Vec<_>>()
             })
@@ -261,7 +267,7 @@ fn threads_share_one_handle() {
     codes.dedup();
     assert_eq!(codes.len(), 100, "every code unique");
     let actor = Actor::user("admin").unwrap();
-    assert_eq!(crm.count_customers(&actor, &CustomerFilter::default().tag("并发")).unwrap(), 100);
+    assert_eq!(crm.customers().count(&actor, &CustomerFilter::default().tag("并发")).unwrap(), 100);
 }
 
 #[test]
@@ -271,14 +277,14 @@ fn two_handles_on_one_file_see_each_other_and_conflict_safely() {
     let (a, b) = (Crm::open(path).unwrap(), Crm::open(path).unwrap());
     let alice = Actor::user("alice").unwrap();
     let bob = Actor::user("bob").unwrap();
-    let c = a.create_customer(&alice, NewCustomer::new("共享客户")).unwrap();
-    let other = b.create_customer(&bob, NewCustomer::new("另一个")).unwrap();
+    let c = a.customers().create(&alice, NewCustomer::new("共享客户")).unwrap();
+    let other = b.customers().create(&bob, NewCustomer::new("另一个")).unwrap();
     assert_ne!(c.code, other.code, "codes come from the file's sequence, not the handle");
-    let seen_by_b = b.customer(&bob, c.id).unwrap();
-    b.update_customer(&bob, c.id, seen_by_b.version, CustomerPatch::default().name("B 改的")).unwrap();
-    let err = a.update_customer(&alice, c.id, c.version, CustomerPatch::default().name("A 改的")).unwrap_err();
+    let seen_by_b = b.customers().get(&bob, c.id).unwrap();
+    b.customers().update(&bob, c.id, seen_by_b.version, CustomerPatch::default().name("B 改的")).unwrap();
+    let err = a.customers().update(&alice, c.id, c.version, CustomerPatch::default().name("A 改的")).unwrap_err();
     assert!(matches!(err, Error::Conflict { expected: 1, actual: 2, .. }), "{err:?}");
-    assert_eq!(a.customer(&alice, c.id).unwrap().name, "B 改的");
+    assert_eq!(a.customers().get(&alice, c.id).unwrap().name, "B 改的");
 }
 
 /// A backup taken while another thread keeps writing opens, verifies its audit chain, holds
@@ -322,11 +328,12 @@ fn encrypted_postgres_backs_up_and_restores_with_its_key() {
     let crm = Crm::builder().store(pg.store.clone()).build();
     let alice = Actor::user("alice").unwrap();
     let c = crm
-        .create_customer(&alice, NewCustomer::new("加密客户").contact(NewContact::new("张三").phone("13812345678")))
+        .customers()
+        .create(&alice, NewCustomer::new("加密客户").contact(NewContact::new("张三").phone("13812345678")))
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let backup = dir.path().join("backup.db");
-    assert!(crm.backup(&alice, &backup).unwrap().is_intact());
+    assert!(crm.files().backup(&alice, &backup).unwrap().is_intact());
     let bytes = std::fs::read(&backup).unwrap();
     assert!(!bytes.windows(11).any(|w| w == b"13812345678"), "the backup holds no phone in clear");
 
@@ -335,15 +342,17 @@ fn encrypted_postgres_backs_up_and_restores_with_its_key() {
     assert!(matches!(wrong, Err(Error::Encryption(EncryptionError::WrongKey))), "{wrong:?}");
     Crm::restore_into(&backup, &*target.store, Some(&key)).unwrap();
     let restored = Crm::builder().store(target.store.clone()).build();
-    let contacts = restored.contacts(&alice, c.id).unwrap();
+    let contacts = restored.contacts().list(&alice, c.id).unwrap();
     assert_eq!(contacts[0].phones[0].as_str(), "+8613812345678");
-    assert_eq!(restored.find_contacts_by_phone(&alice, "13812345678").unwrap().len(), 1);
+    assert_eq!(restored.contacts().find_by_phone(&alice, "13812345678").unwrap().len(), 1);
 }
 
 fn backup_under_concurrent_writes(crm: &Arc<Crm>, dir: &Path) -> (std::path::PathBuf, AuditCheck) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let alice = Actor::user("alice").unwrap();
-    crm.create_customers(&alice, (0..500).map(|i| NewCustomer::new(format!("客户{i}")).tag("基线")).collect()).unwrap();
+    crm.customers()
+        .create_many(&alice, (0..500).map(|i| NewCustomer::new(format!("客户{i}")).tag("基线")).collect())
+        .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (crm, stop) = (crm.clone(), stop.clone());
@@ -351,19 +360,19 @@ fn backup_under_concurrent_writes(crm: &Arc<Crm>, dir: &Path) -> (std::path::Pat
             let bob = Actor::user("bob").unwrap();
             let mut written = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                crm.create_customer(&bob, NewCustomer::new(format!("并发{written}")).tag("并发")).unwrap();
+                crm.customers().create(&bob, NewCustomer::new(format!("并发{written}")).tag("并发")).unwrap();
                 written += 1;
             }
             written
         })
     };
     // Let the writer get going, then note what is committed before the backup begins.
-    while crm.count_customers(&alice, &CustomerFilter::default().tag("并发")).unwrap() < 20 {
+    while crm.customers().count(&alice, &CustomerFilter::default().tag("并发")).unwrap() < 20 {
         std::thread::yield_now();
     }
-    let before = crm.all_customers(&alice, &CustomerFilter::default()).unwrap();
+    let before = crm.customers().list_all(&alice, &CustomerFilter::default()).unwrap();
     let backup = dir.join("backup.db");
-    let check = crm.backup(&alice, &backup).unwrap();
+    let check = crm.files().backup(&alice, &backup).unwrap();
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
     assert!(check.is_intact(), "{check:?}");
@@ -376,12 +385,12 @@ fn backup_under_concurrent_writes(crm: &Arc<Crm>, dir: &Path) -> (std::path::Pat
     assert_eq!(beside, ["backup.db"], "a backup is one file, nothing beside it");
 
     let copy = Crm::open(&backup).unwrap();
-    assert!(copy.verify_audit(&alice).unwrap().is_intact());
+    assert!(copy.audit().verify(&alice).unwrap().is_intact());
     let in_copy: std::collections::HashSet<_> =
-        copy.all_customers(&alice, &CustomerFilter::default()).unwrap().into_iter().map(|c| c.id).collect();
+        copy.customers().list_all(&alice, &CustomerFilter::default()).unwrap().into_iter().map(|c| c.id).collect();
     assert!(before.iter().all(|c| in_copy.contains(&c.id)), "every row committed before the backup is in it");
     // A snapshot: the records and the log agree (every customer in it has its create entry).
-    let log = copy.change_log(&alice, &ChangeLogQuery::default()).unwrap();
+    let log = copy.audit().entries(&alice, &ChangeLogQuery::default()).unwrap();
     let created = log.iter().filter(|e| e.entity == EntityKind::Customer && e.action == ChangeAction::Create).count();
     assert_eq!(created, in_copy.len());
     (backup, check)
@@ -390,10 +399,10 @@ fn backup_under_concurrent_writes(crm: &Arc<Crm>, dir: &Path) -> (std::path::Pat
 fn restored_works(restored: &Crm, backup: &Path) {
     let alice = Actor::user("alice").unwrap();
     let copy = Crm::open(backup).unwrap();
-    let expected = copy.count_customers(&alice, &CustomerFilter::default()).unwrap();
-    assert_eq!(restored.count_customers(&alice, &CustomerFilter::default()).unwrap(), expected);
-    let next = restored.create_customer(&alice, NewCustomer::new("恢复后")).unwrap();
-    assert!(restored.customer(&alice, next.id).is_ok());
+    let expected = copy.customers().count(&alice, &CustomerFilter::default()).unwrap();
+    assert_eq!(restored.customers().count(&alice, &CustomerFilter::default()).unwrap(), expected);
+    let next = restored.customers().create(&alice, NewCustomer::new("恢复后")).unwrap();
+    assert!(restored.customers().get(&alice, next.id).is_ok());
     assert!(next.code.starts_with('C'));
-    assert!(restored.verify_audit(&alice).unwrap().is_intact(), "the restored log keeps chaining");
+    assert!(restored.audit().verify(&alice).unwrap().is_intact(), "the restored log keeps chaining");
 }

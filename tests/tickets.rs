@@ -76,7 +76,7 @@ fn import_matches_on(
     let analyst = Actor::user("analyst").unwrap();
     let imported = guanxi_examples::tickets::import(crm, &analyst, records).unwrap();
     assert_eq!((imported.tickets, imported.rejected.len()), (1000, 0), "{backend}");
-    let r = crm.service_report(&analyst, &ServiceQuery::default().at(as_of)).unwrap();
+    let r = crm.service().report(&analyst, &ServiceQuery::default().at(as_of)).unwrap();
 
     // Volume by status.
     let mut by_status: BTreeMap<TicketStatus, u64> = BTreeMap::new();
@@ -167,5 +167,5 @@ fn bad_rows_are_reported_and_good_rows_imported() {
         .collect();
     assert_eq!(why, [(3, true), (4, true), (5, true), (6, true), (7, true)], "{:?}", imported.rejected);
     // Rejected rows wrote nothing: only the good ticket exists.
-    assert_eq!(crm.count_tickets(&analyst, &Default::default()).unwrap(), 1);
+    assert_eq!(crm.service().tickets().count(&analyst, &Default::default()).unwrap(), 1);
 }

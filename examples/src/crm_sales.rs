@@ -67,14 +67,15 @@ fn day_start(s: &str) -> Result<DateTime<Utc>> {
 /// and `crm_sales_pipeline.csv`) as `actor`.
 pub fn import(crm: &Crm, actor: &Actor, dir: &Path) -> Result<Imported> {
     let mut out = Imported::default();
-    crm.put_pipeline(actor, pipeline())?;
+    crm.sales().set_pipeline(actor, pipeline())?;
     let prices: HashMap<String, Decimal> = rows(&dir.join("crm_sales_products.csv"))?
         .into_iter()
         .filter_map(|r| Some((r["product"].replace(' ', ""), r["sales_price"].parse().ok()?)))
         .collect();
     let accounts = rows(&dir.join("crm_sales_accounts.csv"))?;
-    let created =
-        crm.create_customers(actor, accounts.iter().map(|a| NewCustomer::new(a["account"].as_str())).collect())?;
+    let created = crm
+        .customers()
+        .create_many(actor, accounts.iter().map(|a| NewCustomer::new(a["account"].as_str())).collect())?;
     out.customers = created.len();
     let by_name: HashMap<String, CustomerId> = created.into_iter().map(|c| (c.name, c.id)).collect();
     for (i, r) in rows(&dir.join("crm_sales_pipeline.csv"))?.into_iter().enumerate() {
@@ -120,13 +121,19 @@ fn import_deal(
     if let Some(c) = account {
         input = input.customer(c);
     }
-    let mut o = crm.create_opportunity(actor, input)?;
+    let mut o = crm.sales().opportunities().create(actor, input)?;
     if let Some(at) = engaged {
-        o = crm.move_opportunity(actor, o.id, o.version, "Engaging", StageChange::default().at(at))?;
+        o = crm.sales().opportunities().move_to(actor, o.id, o.version, "Engaging", StageChange::default().at(at))?;
     }
     if matches!(stage, "Won" | "Lost") {
         let closed = day_start(&r["close_date"])?;
-        crm.move_opportunity(actor, o.id, o.version, stage, StageChange::default().lost_reason("未记录").at(closed))?;
+        crm.sales().opportunities().move_to(
+            actor,
+            o.id,
+            o.version,
+            stage,
+            StageChange::default().lost_reason("未记录").at(closed),
+        )?;
     }
     Ok(account.is_some())
 }

@@ -131,7 +131,7 @@ pub fn latest_instant(rows: &[(usize, Row)]) -> Option<DateTime<Utc>> {
 /// Imports records read by [`read`] as `actor`: sets up the desk ([`settings`]), then one
 /// ticket per record. The CRM's clock must not be before [`latest_instant`].
 pub fn import(crm: &Crm, actor: &Actor, rows: &[(usize, Row)]) -> Result<Imported> {
-    crm.set_service_settings(actor, settings()?)?;
+    crm.service().set_settings(actor, settings()?)?;
     let as_of = latest_instant(rows).unwrap_or_else(|| crm.now());
     let mut out = Imported { as_of: Some(as_of), ..Imported::default() };
     for (line, r) in rows {
@@ -178,16 +178,28 @@ fn import_row(crm: &Crm, actor: &Actor, r: &Row, as_of: DateTime<Utc>) -> Result
         }
         _ => return Err(Error::invalid("Ticket Status", ValidationReason::NotAllowed { value: status.to_owned() })),
     }
-    let mut t = crm.create_ticket(actor, input)?;
+    let mut t = crm.service().tickets().create(actor, input)?;
     if status == "Open" {
         return Ok(());
     }
-    t = crm.move_ticket(actor, t.id, t.version, TicketStatus::InProgress, TicketMove::default().at(created))?;
+    t = crm.service().tickets().move_to(
+        actor,
+        t.id,
+        t.version,
+        TicketStatus::InProgress,
+        TicketMove::default().at(created),
+    )?;
     let fr = first_response.unwrap_or(created);
     let reply = || TicketReply::public("(reply recorded by the source system)").at(fr);
     if status == "Pending Customer Response" {
-        t = crm.reply_ticket(actor, t.id, t.version, reply())?;
-        crm.move_ticket(actor, t.id, t.version, TicketStatus::PendingCustomer, TicketMove::default().at(fr))?;
+        t = crm.service().tickets().reply(actor, t.id, t.version, reply())?;
+        crm.service().tickets().move_to(
+            actor,
+            t.id,
+            t.version,
+            TicketStatus::PendingCustomer,
+            TicketMove::default().at(fr),
+        )?;
         return Ok(());
     }
     let res = resolved.unwrap_or(fr);
@@ -197,15 +209,21 @@ fn import_row(crm: &Crm, actor: &Actor, r: &Row, as_of: DateTime<Utc>) -> Result
     };
     let resolve = TicketMove::default().resolution(resolution).at(res);
     if res < fr {
-        t = crm.move_ticket(actor, t.id, t.version, TicketStatus::Resolved, resolve)?;
-        t = crm.reply_ticket(actor, t.id, t.version, reply())?;
+        t = crm.service().tickets().move_to(actor, t.id, t.version, TicketStatus::Resolved, resolve)?;
+        t = crm.service().tickets().reply(actor, t.id, t.version, reply())?;
     } else {
-        t = crm.reply_ticket(actor, t.id, t.version, reply())?;
-        t = crm.move_ticket(actor, t.id, t.version, TicketStatus::Resolved, resolve)?;
+        t = crm.service().tickets().reply(actor, t.id, t.version, reply())?;
+        t = crm.service().tickets().move_to(actor, t.id, t.version, TicketStatus::Resolved, resolve)?;
     }
-    t = crm.move_ticket(actor, t.id, t.version, TicketStatus::Closed, TicketMove::default().at(res.max(fr)))?;
+    t = crm.service().tickets().move_to(
+        actor,
+        t.id,
+        t.version,
+        TicketStatus::Closed,
+        TicketMove::default().at(res.max(fr)),
+    )?;
     if let Some(score) = rating {
-        crm.rate_ticket(actor, t.id, t.version, score, None)?;
+        crm.service().tickets().rate(actor, t.id, t.version, score, None)?;
     }
     Ok(())
 }

@@ -103,14 +103,14 @@ impl Duplicates {
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let input = new_customer(name, fields)?;
-        let found = self.crm.get().run(py, |c, a| c.find_duplicates(a, &input))?;
+        let found = self.crm.get().run(py, |c, a| c.duplicates().find(a, &input))?;
         candidates(py, &found)
     }
 
     /// The likely duplicates of a stored customer, best first.
     fn of<'py>(&self, py: Python<'py>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
         let id = customer_id_from(id)?;
-        let found = self.crm.get().run(py, |c, a| c.duplicates_of(a, id))?;
+        let found = self.crm.get().run(py, |c, a| c.duplicates().of(a, id))?;
         candidates(py, &found)
     }
 
@@ -126,7 +126,7 @@ impl Duplicates {
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let (input, policy) = (new_customer(name, fields)?, self::on_duplicate(on_duplicate)?);
-        let done = self.crm.get().run(py, |c, a| c.create_customer_checked(a, input, policy))?;
+        let done = self.crm.get().run(py, |c, a| c.customers().create_checked(a, input, policy))?;
         let d = PyDict::new(py);
         d.set_item("customer", Customer(done.customer))?;
         d.set_item("created", done.created)?;
@@ -141,7 +141,7 @@ impl Duplicates {
         let filter = customer_filter(filters)?;
         let (clusters, stats) = self.crm.get().run(py, |c, a| {
             let mut clusters = Vec::new();
-            let stats = c.scan_duplicates(a, &filter, |cl| clusters.push(cl))?;
+            let stats = c.duplicates().scan(a, &filter, |cl| clusters.push(cl))?;
             Ok((clusters, stats))
         })?;
         let mut links = Vec::new();
@@ -172,7 +172,7 @@ impl Duplicates {
     /// Marks two customers as not duplicates: never proposed again.
     fn mark_not_duplicate(&self, py: Python<'_>, a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<()> {
         let (x, y) = (customer_id_from(a)?, customer_id_from(b)?);
-        self.crm.get().run(py, |c, actor| c.mark_not_duplicate(actor, x, y))
+        self.crm.get().run(py, |c, actor| c.duplicates().mark_not_duplicate(actor, x, y))
     }
 
     /// What merging `merged` into `survivor` would do (nothing is written): {"survivor",
@@ -188,7 +188,7 @@ impl Duplicates {
         choose: Option<BTreeMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let request = merge_request(survivor, merged, policy, choose)?;
-        let plan = self.crm.get().run(py, |c, a| c.plan_merge(a, &request))?;
+        let plan = self.crm.get().run(py, |c, a| c.duplicates().plan_merge(a, &request))?;
         plan_dict(py, plan)
     }
 
@@ -203,7 +203,7 @@ impl Duplicates {
         choose: Option<BTreeMap<String, Bound<'_, PyAny>>>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let request = merge_request(survivor, merged, policy, choose)?;
-        let done = self.crm.get().run(py, |c, a| c.merge_customers(a, &request))?;
+        let done = self.crm.get().run(py, |c, a| c.duplicates().merge(a, &request))?;
         let d = plan_dict(py, done.plan)?;
         d.set_item("merge_id", done.merge_id)?;
         Ok(d)
@@ -211,13 +211,13 @@ impl Duplicates {
 
     /// Undoes a merge: every record back as it was.
     fn undo_merge(&self, py: Python<'_>, merge_id: &str) -> PyResult<()> {
-        self.crm.get().run(py, |c, a| c.undo_merge(a, merge_id))
+        self.crm.get().run(py, |c, a| c.duplicates().undo_merge(a, merge_id))
     }
 
     /// The survivor a merged customer now lives on (None if it was not merged).
     fn merged_into(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Option<uuid::Uuid>> {
         let id = customer_id_from(id)?;
-        Ok(self.crm.get().run(py, |c, a| c.merged_into(a, id))?.map(|s| s.0))
+        Ok(self.crm.get().run(py, |c, a| c.duplicates().merged_into(a, id))?.map(|s| s.0))
     }
 }
 
@@ -316,7 +316,7 @@ impl Files {
             _ => return Err(invalid_arg("mode", "must be all_or_nothing or keep_good")),
         };
         let r = self.crm.get().run(py, |c, a| {
-            c.import_customers(a, &data, &options, |p| {
+            c.files().import(a, &data, &options, |p| {
                 if let Some(cb) = &progress {
                     Python::attach(|py| {
                         if let Err(err) = cb.call1(py, (p.done, p.total)) {
@@ -372,6 +372,6 @@ impl Files {
             _ => return Err(invalid_arg("entity", "must be customers, contacts or interactions")),
         };
         let (format, filter) = (file_format(format)?, customer_filter(filters)?);
-        self.crm.get().run(py, |c, a| c.export_to_path(a, entity, &filter, format, &path))
+        self.crm.get().run(py, |c, a| c.files().export_to_path(a, entity, &filter, format, &path))
     }
 }

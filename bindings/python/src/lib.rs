@@ -103,7 +103,7 @@ impl PyCrm {
             (None, None, Some(h)) => guanxi::ElevationProof::Host(h),
             _ => return Err(invalid_arg("password", "give exactly one of password, totp or host_proof")),
         };
-        let actor = self.run(py, |c, a| c.elevate(a, proof))?;
+        let actor = self.run(py, |c, a| c.access().elevate(a, proof))?;
         Ok(PyCrm { inner: RwLock::new(Some(self.inner()?)), actor })
     }
 
@@ -112,20 +112,20 @@ impl PyCrm {
     /// anyone's.
     fn set_password(&self, py: Python<'_>, user: &str, password: &str) -> PyResult<()> {
         let user = guanxi::UserId::new(user).map_err(to_py)?;
-        self.run(py, |c, a| c.set_password(a, &user, password))
+        self.run(py, |c, a| c.access().set_password(a, &user, password))
     }
 
     /// Enrolls `user`'s TOTP authenticator; returns its base32 secret, to show once (as text
     /// or a QR code). Who may do it is as for `set_password`.
     fn enroll_totp(&self, py: Python<'_>, user: &str) -> PyResult<String> {
         let user = guanxi::UserId::new(user).map_err(to_py)?;
-        self.run(py, |c, a| c.enroll_totp(a, &user))
+        self.run(py, |c, a| c.access().enroll_totp(a, &user))
     }
 
     /// Which credentials `user` has: {"password": bool, "totp": bool}.
     fn credentials<'py>(&self, py: Python<'py>, user: &str) -> PyResult<Bound<'py, PyDict>> {
         let user = guanxi::UserId::new(user).map_err(to_py)?;
-        let c = self.run(py, |crm, a| crm.credentials(a, &user))?;
+        let c = self.run(py, |crm, a| crm.access().credentials(a, &user))?;
         let d = PyDict::new(py);
         d.set_item("password", c.password)?;
         d.set_item("totp", c.totp)?;
@@ -155,7 +155,7 @@ impl PyCrm {
     #[pyo3(signature = (id, name, parent = None))]
     fn put_department(&self, py: Python<'_>, id: &str, name: &str, parent: Option<&str>) -> PyResult<()> {
         let d = guanxi::Department::new(id, name, parent).map_err(to_py)?;
-        self.run(py, |c, a| c.put_department(a, d)).map(drop)
+        self.run(py, |c, a| c.access().set_department(a, d)).map(drop)
     }
 
     /// Adds or replaces a user. The first user turns access control on and must be an
@@ -180,7 +180,7 @@ impl PyCrm {
         }
         u.regions = regions.into_iter().collect();
         u.active = active;
-        self.run(py, |c, a| c.put_user(a, u)).map(drop)
+        self.run(py, |c, a| c.access().set_user(a, u)).map(drop)
     }
 
     /// Adds or replaces a custom role. `grants`: (entity, [actions], scope) tuples, scope one
@@ -201,18 +201,18 @@ impl PyCrm {
         for (entity, field, visibility) in fields {
             role = role.field_named(&entity, &field, &visibility).map_err(to_py)?;
         }
-        self.run(py, |c, a| c.put_role(a, role)).map(drop)
+        self.run(py, |c, a| c.access().set_role(a, role)).map(drop)
     }
 
     /// Removes a custom role nobody holds. Needs elevation.
     fn remove_role(&self, py: Python<'_>, id: &str) -> PyResult<()> {
         let id = guanxi::RoleId::new(id).map_err(to_py)?;
-        self.run(py, |c, a| c.remove_role(a, &id)).map(drop)
+        self.run(py, |c, a| c.access().remove_role(a, &id)).map(drop)
     }
 
     /// The access model as a dict: departments, users, custom roles.
     fn access_model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let model = self.run(py, |c, a| c.access_model(a))?;
+        let model = self.run(py, |c, a| c.access().model(a))?;
         json_to_py(py, &serde_json::to_value(model).map_err(|e| GuanxiError::new_err(e.to_string()))?)
     }
 
@@ -241,14 +241,14 @@ impl PyCrm {
             Some(u) => guanxi::UserId::new(u).map_err(to_py)?,
             None => self.actor.user_id().clone(),
         };
-        let d = self.run(py, |c, a| c.explain(a, &user, action, entity, record))?;
+        let d = self.run(py, |c, a| c.access().explain(a, &user, action, entity, record))?;
         json_to_py(py, &serde_json::to_value(d).map_err(|e| GuanxiError::new_err(e.to_string()))?)
     }
 
     /// Re-encrypts every sensitive field under a new 32-byte key; returns how many records
     /// were rewritten. Needs elevation.
     fn rotate_field_key(&self, py: Python<'_>, key: Vec<u8>) -> PyResult<u64> {
-        self.run(py, |c, a| c.rotate_field_key(a, &key))
+        self.run(py, |c, a| c.access().rotate_field_key(a, &key))
     }
 
     /// Customer operations.
@@ -345,35 +345,35 @@ impl PyCrm {
         let mut def = CustomFieldDef::new(entity, key, label, parse_name("field_type", field_type)?);
         def.required = required;
         def.allowed_values = allowed_values.unwrap_or_default();
-        self.run(py, |crm, actor| crm.define_custom_field(actor, def)).map(CustomField)
+        self.run(py, |crm, actor| crm.custom_fields().create(actor, def)).map(CustomField)
     }
 
     /// Defines a tag (or moves it to another group).
     #[pyo3(signature = (name, group = None))]
     fn define_tag(&self, py: Python<'_>, name: &str, group: Option<&str>) -> PyResult<Tag> {
-        self.run(py, |crm, actor| crm.define_tag(actor, name, group)).map(Tag)
+        self.run(py, |crm, actor| crm.tags().create(actor, name, group)).map(Tag)
     }
 
     /// The custom fields of "customer" or "contact".
     #[pyo3(signature = (entity = "customer"))]
     fn custom_fields(&self, py: Python<'_>, entity: &str) -> PyResult<Vec<CustomField>> {
         let entity: EntityKind = parse_name("entity", entity)?;
-        Ok(self.run(py, |crm, actor| crm.custom_fields(actor, entity))?.into_iter().map(CustomField).collect())
+        Ok(self.run(py, |crm, actor| crm.custom_fields().list(actor, entity))?.into_iter().map(CustomField).collect())
     }
 
     /// Every tag, by group then name.
     fn tags(&self, py: Python<'_>) -> PyResult<Vec<Tag>> {
-        Ok(self.run(py, |crm, actor| crm.tags(actor))?.into_iter().map(Tag).collect())
+        Ok(self.run(py, |crm, actor| crm.tags().list(actor))?.into_iter().map(Tag).collect())
     }
 
     /// Checks the change log's hash chain (edits, removals, insertions, reordering).
     fn verify_audit(&self, py: Python<'_>) -> PyResult<AuditCheck> {
-        self.run(py, |crm, actor| crm.verify_audit(actor)).map(AuditCheck)
+        self.run(py, |crm, actor| crm.audit().verify(actor)).map(AuditCheck)
     }
 
     /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
     fn backup(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<AuditCheck> {
-        self.run(py, |crm, actor| crm.backup(actor, &path)).map(AuditCheck)
+        self.run(py, |crm, actor| crm.files().backup(actor, &path)).map(AuditCheck)
     }
 
     /// Restores a backup into `into` after checking its audit chain (a broken one is refused).
@@ -412,7 +412,7 @@ impl PyCrm {
             limit,
             ..Default::default()
         };
-        Ok(self.run(py, |crm, actor| crm.change_log(actor, &query))?.into_iter().map(ChangeLogEntry).collect())
+        Ok(self.run(py, |crm, actor| crm.audit().entries(actor, &query))?.into_iter().map(ChangeLogEntry).collect())
     }
 }
 
@@ -429,7 +429,7 @@ impl Customers {
     fn create(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Customer> {
         let input = new_customer(name, fields)?;
         let crm = self.crm.get();
-        crm.run(py, |c, a| c.create_customer(a, input)).map(Customer)
+        crm.run(py, |c, a| c.customers().create(a, input)).map(Customer)
     }
 
     /// Creates many customers in one transaction: all or none. Each row is a dict of `create`'s arguments.
@@ -444,18 +444,18 @@ impl Customers {
             inputs.push(new_customer(&name, Some(&rest))?);
         }
         let crm = self.crm.get();
-        Ok(crm.run(py, |c, a| c.create_customers(a, inputs))?.into_iter().map(Customer).collect())
+        Ok(crm.run(py, |c, a| c.customers().create_many(a, inputs))?.into_iter().map(Customer).collect())
     }
 
     /// A customer by id (UUID or str).
     fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Customer> {
         let id = customer_id_from(id)?;
-        self.crm.get().run(py, |c, a| c.customer(a, id)).map(Customer)
+        self.crm.get().run(py, |c, a| c.customers().get(a, id)).map(Customer)
     }
 
     /// A customer by its code, e.g. "C20240501001".
     fn get_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Customer> {
-        self.crm.get().run(py, |c, a| c.customer_by_code(a, code)).map(Customer)
+        self.crm.get().run(py, |c, a| c.customers().get_by_code(a, code)).map(Customer)
     }
 
     /// Changes fields of the customer whose current version is `version`; a stale version
@@ -471,19 +471,19 @@ impl Customers {
         let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = customer_id_from(id)?;
         let patch = customer_patch(changes)?;
-        self.crm.get().run(py, |c, a| c.update_customer(a, id, version, patch)).map(Customer)
+        self.crm.get().run(py, |c, a| c.customers().update(a, id, version, patch)).map(Customer)
     }
 
     /// Soft-deletes a customer.
     fn delete(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Customer> {
         let id = customer_id_from(id)?;
-        self.crm.get().run(py, |c, a| c.delete_customer(a, id, version)).map(Customer)
+        self.crm.get().run(py, |c, a| c.customers().delete(a, id, version)).map(Customer)
     }
 
     /// Restores a soft-deleted customer.
     fn restore(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Customer> {
         let id = customer_id_from(id)?;
-        self.crm.get().run(py, |c, a| c.restore_customer(a, id, version)).map(Customer)
+        self.crm.get().run(py, |c, a| c.customers().restore(a, id, version)).map(Customer)
     }
 
     /// Every customer matching the keyword filters, as a table that converts to pyarrow,
@@ -491,10 +491,9 @@ impl Customers {
     #[pyo3(signature = (**filters))]
     fn list(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<arrow::CustomerTable> {
         let filter = customer_filter(filters)?;
-        let (rows, fields) = self
-            .crm
-            .get()
-            .run(py, |c, a| Ok((c.all_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?)))?;
+        let (rows, fields) = self.crm.get().run(py, |c, a| {
+            Ok((c.customers().list_all(a, &filter)?, c.custom_fields().list(a, EntityKind::Customer)?))
+        })?;
         Ok(arrow::CustomerTable::new(rows, fields))
     }
 
@@ -503,21 +502,20 @@ impl Customers {
     #[pyo3(signature = (**filters))]
     fn export(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<arrow::CustomerTable> {
         let filter = customer_filter(filters)?;
-        let (rows, fields) = self
-            .crm
-            .get()
-            .run(py, |c, a| Ok((c.export_customers(a, &filter)?, c.custom_fields(a, EntityKind::Customer)?)))?;
+        let (rows, fields) = self.crm.get().run(py, |c, a| {
+            Ok((c.customers().export(a, &filter)?, c.custom_fields().list(a, EntityKind::Customer)?))
+        })?;
         Ok(arrow::CustomerTable::new(rows, fields))
     }
 
     /// The live contacts with this phone number the user may read (the duplicate check).
     fn find_contacts_by_phone(&self, py: Python<'_>, phone: &str) -> PyResult<Vec<Contact>> {
-        Ok(self.crm.get().run(py, |c, a| c.find_contacts_by_phone(a, phone))?.into_iter().map(Contact).collect())
+        Ok(self.crm.get().run(py, |c, a| c.contacts().find_by_phone(a, phone))?.into_iter().map(Contact).collect())
     }
 
     /// The live contacts with this resident identity number the user may read.
     fn find_contacts_by_id_number(&self, py: Python<'_>, id_number: &str) -> PyResult<Vec<Contact>> {
-        let found = self.crm.get().run(py, |c, a| c.find_contacts_by_id_number(a, id_number))?;
+        let found = self.crm.get().run(py, |c, a| c.contacts().find_by_id_number(a, id_number))?;
         Ok(found.into_iter().map(Contact).collect())
     }
 
@@ -525,19 +523,19 @@ impl Customers {
     #[pyo3(signature = (**filters))]
     fn count(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
         let filter = customer_filter(filters)?;
-        self.crm.get().run(py, |c, a| c.count_customers(a, &filter))
+        self.crm.get().run(py, |c, a| c.customers().count(a, &filter))
     }
 
     /// Adds a tag (created if new).
     fn add_tag(&self, py: Python<'_>, id: &Bound<'_, PyAny>, tag: &str) -> PyResult<Customer> {
         let id = customer_id_from(id)?;
-        self.crm.get().run(py, |c, a| c.add_tag(a, id, tag)).map(Customer)
+        self.crm.get().run(py, |c, a| c.tags().add(a, id, tag)).map(Customer)
     }
 
     /// Removes a tag.
     fn remove_tag(&self, py: Python<'_>, id: &Bound<'_, PyAny>, tag: &str) -> PyResult<Customer> {
         let id = customer_id_from(id)?;
-        self.crm.get().run(py, |c, a| c.remove_tag(a, id, tag)).map(Customer)
+        self.crm.get().run(py, |c, a| c.tags().remove(a, id, tag)).map(Customer)
     }
 
     /// Adds a contact; the first is primary, or pass primary=True.
@@ -551,7 +549,7 @@ impl Customers {
     ) -> PyResult<Contact> {
         let id = customer_id_from(id)?;
         let input = new_contact(name, fields)?;
-        self.crm.get().run(py, |c, a| c.add_contact(a, id, input)).map(Contact)
+        self.crm.get().run(py, |c, a| c.contacts().create(a, id, input)).map(Contact)
     }
 
     /// Changes fields of a contact whose current version is `version` (name, title, phones,
@@ -567,25 +565,25 @@ impl Customers {
         let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = contact_id_from(contact_id)?;
         let patch = contact_patch(changes)?;
-        self.crm.get().run(py, |c, a| c.update_contact(a, id, version, patch)).map(Contact)
+        self.crm.get().run(py, |c, a| c.contacts().update(a, id, version, patch)).map(Contact)
     }
 
     /// Makes a contact its customer's primary contact.
     fn set_primary_contact(&self, py: Python<'_>, contact_id: &Bound<'_, PyAny>) -> PyResult<Contact> {
         let id = contact_id_from(contact_id)?;
-        self.crm.get().run(py, |c, a| c.set_primary_contact(a, id)).map(Contact)
+        self.crm.get().run(py, |c, a| c.contacts().set_primary(a, id)).map(Contact)
     }
 
     /// Removes a contact (the oldest remaining one becomes primary if it was).
     fn remove_contact(&self, py: Python<'_>, contact_id: &Bound<'_, PyAny>, version: u64) -> PyResult<()> {
         let id = contact_id_from(contact_id)?;
-        self.crm.get().run(py, |c, a| c.remove_contact(a, id, version))
+        self.crm.get().run(py, |c, a| c.contacts().delete(a, id, version))
     }
 
     /// The live contacts of a customer, primary first.
     fn contacts(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Contact>> {
         let id = customer_id_from(id)?;
-        Ok(self.crm.get().run(py, |c, a| c.contacts(a, id))?.into_iter().map(Contact).collect())
+        Ok(self.crm.get().run(py, |c, a| c.contacts().list(a, id))?.into_iter().map(Contact).collect())
     }
 
     /// Logs an interaction ("call", "visit", "email", "meeting", "message", "other").
@@ -610,20 +608,20 @@ impl Customers {
         input.next_step = next_step;
         input.next_contact_on = next_contact_on;
         input.feedback = feedback;
-        self.crm.get().run(py, |c, a| c.log_interaction(a, id, input)).map(Interaction)
+        self.crm.get().run(py, |c, a| c.interactions().create(a, id, input)).map(Interaction)
     }
 
     /// The interactions of a customer, oldest first.
     fn interactions(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<Interaction>> {
         let id = customer_id_from(id)?;
-        Ok(self.crm.get().run(py, |c, a| c.interactions(a, id))?.into_iter().map(Interaction).collect())
+        Ok(self.crm.get().run(py, |c, a| c.interactions().list(a, id))?.into_iter().map(Interaction).collect())
     }
 
     /// The customer's timeline, oldest first: dicts with "at", "type" ("change" or
     /// "interaction") and the entry's fields.
     fn timeline<'py>(&self, py: Python<'py>, id: &Bound<'_, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let id = customer_id_from(id)?;
-        let entries = self.crm.get().run(py, |c, a| c.timeline(a, id))?;
+        let entries = self.crm.get().run(py, |c, a| c.customers().timeline(a, id))?;
         let out = PyList::empty(py);
         for e in entries {
             out.append(timeline_entry_to_py(py, e)?)?;

@@ -809,19 +809,19 @@ impl Sales {
     /// A pipeline by key (the built-in "standard" one until another of that key is stored).
     #[pyo3(signature = (key = "standard"))]
     fn pipeline(&self, py: Python<'_>, key: &str) -> PyResult<Pipeline> {
-        self.crm.get().run(py, |c, a| c.pipeline(a, key)).map(Pipeline::from)
+        self.crm.get().run(py, |c, a| c.sales().pipeline(a, key)).map(Pipeline::from)
     }
 
     /// Stores a pipeline (new, or replacing the one of its key).
     fn put_pipeline(&self, py: Python<'_>, pipeline: Pipeline) -> PyResult<Pipeline> {
         let p = pipeline.into_core()?;
-        self.crm.get().run(py, |c, a| c.put_pipeline(a, p)).map(Pipeline::from)
+        self.crm.get().run(py, |c, a| c.sales().set_pipeline(a, p)).map(Pipeline::from)
     }
 
     /// The lead rules as a dict: {"grading": [{"grade": "a", "when": {"source_in": ["行业峰会"]}}, …],
     /// "assignment": [{"round_robin": ["u1", "u2"]}, {"by_province": {"广东省": "u3"}}, …]}.
     fn lead_rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let rules = self.crm.get().run(py, |c, a| c.lead_rules(a))?;
+        let rules = self.crm.get().run(py, |c, a| c.sales().lead_rules(a))?;
         let json = serde_json::to_string(&rules).map_err(|e| invalid_arg("rules", &e.to_string()))?;
         py.import("json")?.call_method1("loads", (json,))
     }
@@ -830,7 +830,7 @@ impl Sales {
     fn set_lead_rules<'py>(&self, py: Python<'py>, rules: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let json: String = py.import("json")?.call_method1("dumps", (rules,))?.extract()?;
         let rules: core::LeadRules = serde_json::from_str(&json).map_err(|e| invalid_arg("rules", &e.to_string()))?;
-        self.crm.get().run(py, |c, a| c.set_lead_rules(a, rules))?;
+        self.crm.get().run(py, |c, a| c.sales().set_lead_rules(a, rules))?;
         self.lead_rules(py)
     }
 
@@ -845,18 +845,18 @@ impl Sales {
         fields: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Opportunity> {
         let input = new_opportunity(name, fields)?;
-        self.crm.get().run(py, |c, a| c.create_opportunity(a, input)).map(Opportunity::from)
+        self.crm.get().run(py, |c, a| c.sales().opportunities().create(a, input)).map(Opportunity::from)
     }
 
     /// An opportunity by id.
     fn opportunity(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Opportunity> {
         let id = opportunity_id(id)?;
-        self.crm.get().run(py, |c, a| c.opportunity(a, id)).map(Opportunity::from)
+        self.crm.get().run(py, |c, a| c.sales().opportunities().get(a, id)).map(Opportunity::from)
     }
 
     /// An opportunity by code, e.g. "O20240501001".
     fn opportunity_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Opportunity> {
-        self.crm.get().run(py, |c, a| c.opportunity_by_code(a, code)).map(Opportunity::from)
+        self.crm.get().run(py, |c, a| c.sales().opportunities().get_by_code(a, code)).map(Opportunity::from)
     }
 
     /// Changes fields of the opportunity whose current version is `version` (name, amount,
@@ -873,7 +873,7 @@ impl Sales {
         let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = opportunity_id(id)?;
         let patch = opportunity_patch(changes)?;
-        self.crm.get().run(py, |c, a| c.update_opportunity(a, id, version, patch)).map(Opportunity::from)
+        self.crm.get().run(py, |c, a| c.sales().opportunities().update(a, id, version, patch)).map(Opportunity::from)
     }
 
     /// Moves an opportunity to `stage`; a disallowed move or unmet exit requirement raises
@@ -891,13 +891,22 @@ impl Sales {
         let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = opportunity_id(id)?;
         let change = guanxi::StageChange { lost_reason, at };
-        self.crm.get().run(py, |c, a| c.move_opportunity(a, id, version, stage, change)).map(Opportunity::from)
+        self.crm
+            .get()
+            .run(py, |c, a| c.sales().opportunities().move_to(a, id, version, stage, change))
+            .map(Opportunity::from)
     }
 
     /// An opportunity's stage history, oldest first.
     fn stage_history(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<StageHistoryEntry>> {
         let id = opportunity_id(id)?;
-        Ok(self.crm.get().run(py, |c, a| c.stage_history(a, id))?.into_iter().map(StageHistoryEntry::from).collect())
+        Ok(self
+            .crm
+            .get()
+            .run(py, |c, a| c.sales().opportunities().history(a, id))?
+            .into_iter()
+            .map(StageHistoryEntry::from)
+            .collect())
     }
 
     /// The opportunities matching the keyword filters (pipeline, stage, open, customer_id,
@@ -905,14 +914,20 @@ impl Sales {
     #[pyo3(signature = (**filters))]
     fn opportunities(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<Opportunity>> {
         let f = opportunity_filter(filters)?;
-        Ok(self.crm.get().run(py, |c, a| c.all_opportunities(a, &f))?.into_iter().map(Opportunity::from).collect())
+        Ok(self
+            .crm
+            .get()
+            .run(py, |c, a| c.sales().opportunities().list_all(a, &f))?
+            .into_iter()
+            .map(Opportunity::from)
+            .collect())
     }
 
     /// The same, as an Arrow table (one row per opportunity) for pandas or polars.
     #[pyo3(signature = (**filters))]
     fn opportunity_table(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
         let f = opportunity_filter(filters)?;
-        let rows = self.crm.get().run(py, |c, a| c.all_opportunities(a, &f))?;
+        let rows = self.crm.get().run(py, |c, a| c.sales().opportunities().list_all(a, &f))?;
         py.detach(|| opportunity_table(&rows))
     }
 
@@ -920,7 +935,7 @@ impl Sales {
     #[pyo3(signature = (**filters))]
     fn count_opportunities(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
         let f = opportunity_filter(filters)?;
-        self.crm.get().run(py, |c, a| c.count_opportunities(a, &f))
+        self.crm.get().run(py, |c, a| c.sales().opportunities().count(a, &f))
     }
 
     /// The funnel, win rate, cycle times, won amounts and forecast of a pipeline. `start` and
@@ -945,7 +960,7 @@ impl Sales {
         query.currency = currency;
         query.owner = owner.map(|o| user_id("owner", o)).transpose()?;
         query.department = department.map(guanxi::DepartmentId::new).transpose().map_err(to_py)?;
-        let r = self.crm.get().run(py, |c, a| c.sales_report(a, &query))?;
+        let r = self.crm.get().run(py, |c, a| c.sales().report(a, &query))?;
         py.detach(|| SalesReport::new(r))
     }
 
@@ -979,13 +994,13 @@ impl Sales {
             need_confirmed,
             owner: owner.map(|o| user_id("owner", o)).transpose()?,
         };
-        self.crm.get().run(py, |c, a| c.create_lead(a, input)).map(Lead::from)
+        self.crm.get().run(py, |c, a| c.sales().leads().create(a, input)).map(Lead::from)
     }
 
     /// A lead by id.
     fn lead(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Lead> {
         let id = LeadId(uuid_from(id, "lead_id")?);
-        self.crm.get().run(py, |c, a| c.lead(a, id)).map(Lead::from)
+        self.crm.get().run(py, |c, a| c.sales().leads().get(a, id)).map(Lead::from)
     }
 
     /// The leads matching the filters.
@@ -1005,7 +1020,7 @@ impl Sales {
             grade: grade.map(|g| parse_name("grade", g)).transpose()?,
             scope: None,
         };
-        Ok(self.crm.get().run(py, |c, a| c.all_leads(a, &f))?.into_iter().map(Lead::from).collect())
+        Ok(self.crm.get().run(py, |c, a| c.sales().leads().list_all(a, &f))?.into_iter().map(Lead::from).collect())
     }
 
     /// Converts a lead into a customer, primary contact and — given `opportunity`, a dict of
@@ -1029,7 +1044,7 @@ impl Sales {
             })
             .transpose()?;
         let options = guanxi::ConvertLead { opportunity };
-        self.crm.get().run(py, |c, a| c.convert_lead(a, id, options)).map(LeadConversion::from)
+        self.crm.get().run(py, |c, a| c.sales().leads().convert(a, id, options)).map(LeadConversion::from)
     }
 
     /// Creates a task due at `due_at`.
@@ -1050,13 +1065,13 @@ impl Sales {
         input.owner = owner.map(|o| user_id("owner", o)).transpose()?;
         input.opportunity_id = opportunity_id.map(self::opportunity_id).transpose()?;
         input.customer_id = customer_id.map(customer_id_from).transpose()?;
-        self.crm.get().run(py, |c, a| c.create_task(a, input)).map(Task::from)
+        self.crm.get().run(py, |c, a| c.sales().tasks().create(a, input)).map(Task::from)
     }
 
     /// Marks a task done (counts as activity on its opportunity).
     fn complete_task(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Task> {
         let id = TaskId(uuid_from(id, "task_id")?);
-        self.crm.get().run(py, |c, a| c.complete_task(a, id, version)).map(Task::from)
+        self.crm.get().run(py, |c, a| c.sales().tasks().complete(a, id, version)).map(Task::from)
     }
 
     /// The tasks matching the filters, by due instant.
@@ -1074,7 +1089,7 @@ impl Sales {
             open,
             scope: None,
         };
-        Ok(self.crm.get().run(py, |c, a| c.tasks(a, &f))?.into_iter().map(Task::from).collect())
+        Ok(self.crm.get().run(py, |c, a| c.sales().tasks().list_all(a, &f))?.into_iter().map(Task::from).collect())
     }
 
     /// `user`'s agenda (default: the acting user) at `at` (default: now by the CRM's clock).
@@ -1085,7 +1100,7 @@ impl Sales {
             Some(u) => user_id("user", u)?,
             None => crm.actor.user_id().clone(),
         };
-        crm.run(py, |c, a| c.agenda(a, &user, at.unwrap_or_else(|| c.now()))).map(Agenda::from)
+        crm.run(py, |c, a| c.sales().agenda(a, &user, at.unwrap_or_else(|| c.now()))).map(Agenda::from)
     }
 }
 

@@ -386,7 +386,7 @@ impl Service {
     /// sla_policies, at_risk_percent, groups (key, name, agents, strategy, escalate_to),
     /// routes, default_group, auto_assign, reopen_window_days, risk_keywords.
     fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let s = self.crm.get().run(py, |c, a| c.service_settings(a))?;
+        let s = self.crm.get().run(py, |c, a| c.service().settings(a))?;
         settings_to_py(py, &s)
     }
 
@@ -395,7 +395,7 @@ impl Service {
         let json: String = py.import("json")?.call_method1("dumps", (settings,))?.extract()?;
         let s: core::ServiceSettings =
             serde_json::from_str(&json).map_err(|e| invalid_arg("settings", &e.to_string()))?;
-        self.crm.get().run(py, |c, a| c.set_service_settings(a, s))?;
+        self.crm.get().run(py, |c, a| c.service().set_settings(a, s))?;
         self.settings(py)
     }
 
@@ -429,18 +429,18 @@ impl Service {
         input.skill = skill;
         input.assignee = assignee.map(|u| user("assignee", u)).transpose()?;
         input.created_at = created_at;
-        self.crm.get().run(py, |c, a| c.create_ticket(a, input)).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().create(a, input)).map(Ticket::from)
     }
 
     /// A ticket by id.
     fn ticket(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Ticket> {
         let id = ticket_id(id)?;
-        self.crm.get().run(py, |c, a| c.ticket(a, id)).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().get(a, id)).map(Ticket::from)
     }
 
     /// A ticket by code, e.g. "T20240501001".
     fn ticket_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Ticket> {
-        self.crm.get().run(py, |c, a| c.ticket_by_code(a, code)).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().get_by_code(a, code)).map(Ticket::from)
     }
 
     /// The tickets matching the keyword filters (status, open, assignee, group, customer_id,
@@ -448,14 +448,20 @@ impl Service {
     #[pyo3(signature = (**filters))]
     fn tickets(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<Ticket>> {
         let f = ticket_filter(filters)?;
-        Ok(self.crm.get().run(py, |c, a| c.all_tickets(a, &f))?.into_iter().map(Ticket::from).collect())
+        Ok(self
+            .crm
+            .get()
+            .run(py, |c, a| c.service().tickets().list_all(a, &f))?
+            .into_iter()
+            .map(Ticket::from)
+            .collect())
     }
 
     /// The same, as an Arrow table.
     #[pyo3(signature = (**filters))]
     fn ticket_table(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
         let f = ticket_filter(filters)?;
-        let rows = self.crm.get().run(py, |c, a| c.all_tickets(a, &f))?;
+        let rows = self.crm.get().run(py, |c, a| c.service().tickets().list_all(a, &f))?;
         py.detach(|| ticket_table(&rows))
     }
 
@@ -463,13 +469,13 @@ impl Service {
     #[pyo3(signature = (**filters))]
     fn count_tickets(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
         let f = ticket_filter(filters)?;
-        self.crm.get().run(py, |c, a| c.count_tickets(a, &f))
+        self.crm.get().run(py, |c, a| c.service().tickets().count(a, &f))
     }
 
     /// A ticket's history, oldest first.
     fn entries(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<TicketEntry>> {
         let id = ticket_id(id)?;
-        let entries = self.crm.get().run(py, |c, a| c.ticket_entries(a, id))?;
+        let entries = self.crm.get().run(py, |c, a| c.service().tickets().entries(a, id))?;
         entries.into_iter().map(|e| TicketEntry::new(py, e)).collect()
     }
 
@@ -488,7 +494,7 @@ impl Service {
         let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = ticket_id(id)?;
         let reply = guanxi::TicketReply { body: body.to_owned(), public, at };
-        self.crm.get().run(py, |c, a| c.reply_ticket(a, id, version, reply)).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().reply(a, id, version, reply)).map(Ticket::from)
     }
 
     /// Moves a ticket's status ("in_progress", "pending_customer", "resolved" — needs
@@ -508,7 +514,7 @@ impl Service {
         let id = ticket_id(id)?;
         let to = parse_name("status", status)?;
         let m = guanxi::TicketMove { resolution, at };
-        self.crm.get().run(py, |c, a| c.move_ticket(a, id, version, to, m)).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().move_to(a, id, version, to, m)).map(Ticket::from)
     }
 
     /// Gives a ticket to an agent (`agent=`), a group (`group=`; an agent of it by its
@@ -532,14 +538,17 @@ impl Service {
             (None, Some(g)) => guanxi::AssignTo::Group(g),
             (None, None) => guanxi::AssignTo::Auto,
         };
-        self.crm.get().run(py, |c, a| c.assign_ticket(a, id, version, to, note.as_deref())).map(Ticket::from)
+        self.crm
+            .get()
+            .run(py, |c, a| c.service().tickets().assign(a, id, version, to, note.as_deref()))
+            .map(Ticket::from)
     }
 
     /// Escalates a ticket to its group's escalation group.
     #[pyo3(signature = (id, version, *, note = None))]
     fn escalate(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64, note: Option<String>) -> PyResult<Ticket> {
         let id = ticket_id(id)?;
-        self.crm.get().run(py, |c, a| c.escalate_ticket(a, id, version, note.as_deref())).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().escalate(a, id, version, note.as_deref())).map(Ticket::from)
     }
 
     /// Records the customer's rating (1–5, once, after resolution).
@@ -556,14 +565,17 @@ impl Service {
         let score: i64 = crate::convert::int_arg(score, "score")?;
         let id = ticket_id(id)?;
         let score = u8::try_from(score).map_err(|_| invalid_arg("satisfaction", &format!("{score} is not 1–5")))?;
-        self.crm.get().run(py, |c, a| c.rate_ticket(a, id, version, score, comment.as_deref())).map(Ticket::from)
+        self.crm
+            .get()
+            .run(py, |c, a| c.service().tickets().rate(a, id, version, score, comment.as_deref()))
+            .map(Ticket::from)
     }
 
     /// Changes a ticket's priority (its SLA targets are chosen again).
     fn set_priority(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64, priority: &str) -> PyResult<Ticket> {
         let id = ticket_id(id)?;
         let p = parse_name("priority", priority)?;
-        self.crm.get().run(py, |c, a| c.set_ticket_priority(a, id, version, p)).map(Ticket::from)
+        self.crm.get().run(py, |c, a| c.service().tickets().set_priority(a, id, version, p)).map(Ticket::from)
     }
 
     /// The SLA of the matching tickets at `at` (default now) as an Arrow table: states
@@ -572,7 +584,7 @@ impl Service {
     #[pyo3(signature = (*, at = None, **filters))]
     fn sla(&self, py: Python<'_>, at: Option<Time>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
         let f = ticket_filter(filters)?;
-        let rows = self.crm.get().run(py, |c, a| c.sla_overview(a, &f, at.unwrap_or_else(|| c.now())))?;
+        let rows = self.crm.get().run(py, |c, a| c.service().sla_overview(a, &f, at.unwrap_or_else(|| c.now())))?;
         py.detach(|| sla_table(&rows))
     }
 
@@ -593,7 +605,7 @@ impl Service {
             other => return Err(invalid_arg("period", &format!("'{other}' is not day, week or month"))),
         };
         let query = ServiceQuery { filter: ticket_filter(filters)?, period, at };
-        let r = self.crm.get().run(py, |c, a| c.service_report(a, &query))?;
+        let r = self.crm.get().run(py, |c, a| c.service().report(a, &query))?;
         py.detach(|| ServiceReport::new(r))
     }
 
@@ -609,7 +621,7 @@ impl Service {
         published: bool,
     ) -> PyResult<Article> {
         let input = core::NewArticle { title: title.to_owned(), body: body.to_owned(), tags, category, published };
-        self.crm.get().run(py, |c, a| c.create_article(a, input)).map(Article::from)
+        self.crm.get().run(py, |c, a| c.kb().create(a, input)).map(Article::from)
     }
 
     /// Replaces an article's content.
@@ -629,13 +641,13 @@ impl Service {
         let version: u64 = crate::convert::int_arg(version, "version")?;
         let id = article_id(id)?;
         let input = core::NewArticle { title: title.to_owned(), body: body.to_owned(), tags, category, published };
-        self.crm.get().run(py, |c, a| c.update_article(a, id, version, input)).map(Article::from)
+        self.crm.get().run(py, |c, a| c.kb().update(a, id, version, input)).map(Article::from)
     }
 
     /// An article by id.
     fn article(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Article> {
         let id = article_id(id)?;
-        self.crm.get().run(py, |c, a| c.article(a, id)).map(Article::from)
+        self.crm.get().run(py, |c, a| c.kb().get(a, id)).map(Article::from)
     }
 
     /// Ranked search in Chinese or English. `match` is "all" (every word) or "any".
@@ -658,7 +670,7 @@ impl Service {
         };
         let limit: usize = crate::convert::opt_int_arg(limit, "limit")?.unwrap_or(10);
         let q = KbQuery { text: text.to_owned(), mode, limit, category, tag, include_unpublished };
-        let hits = self.crm.get().run(py, |c, a| c.search_articles(a, &q))?;
+        let hits = self.crm.get().run(py, |c, a| c.kb().search(a, &q))?;
         Ok(to_hits(hits))
     }
 
@@ -672,7 +684,7 @@ impl Service {
     ) -> PyResult<Vec<ArticleHit>> {
         let id = ticket_id(id)?;
         let limit: usize = crate::convert::opt_int_arg(limit, "limit")?.unwrap_or(5);
-        let hits = self.crm.get().run(py, |c, a| c.suggest_articles(a, id, limit))?;
+        let hits = self.crm.get().run(py, |c, a| c.kb().suggest(a, id, limit))?;
         Ok(to_hits(hits))
     }
 }

@@ -326,12 +326,12 @@ pub fn import_template(format: FileFormat) -> Result<Vec<u8>> {
 impl Crm {
     /// The likely duplicates of a customer not yet created, best first.
     pub fn find_duplicates(&self, input: NewCustomer) -> Result<Vec<MatchCandidate>> {
-        Ok(candidates(self.inner.find_duplicates(&self.actor, &input.into_core()?)?))
+        Ok(candidates(self.inner.duplicates().find(&self.actor, &input.into_core()?)?))
     }
 
     /// The likely duplicates of a stored customer (pairs marked not duplicate left out).
     pub fn duplicates_of(&self, customer: Uuid) -> Result<Vec<MatchCandidate>> {
-        Ok(candidates(self.inner.duplicates_of(&self.actor, id(customer))?))
+        Ok(candidates(self.inner.duplicates().of(&self.actor, id(customer))?))
     }
 
     /// Creates a customer after a duplicate check.
@@ -342,7 +342,7 @@ impl Crm {
             OnDuplicate::Block => guanxi::OnDuplicate::Block,
             OnDuplicate::Link => guanxi::OnDuplicate::Link,
         };
-        let done = self.inner.create_customer_checked(&self.actor, input.into_core()?, policy)?;
+        let done = self.inner.customers().create_checked(&self.actor, input.into_core()?, policy)?;
         Ok(CheckedCreate {
             customer: done.customer.into(),
             created: done.created,
@@ -353,7 +353,7 @@ impl Crm {
     /// Scans the customers matching `filter` for clusters of likely duplicates.
     pub fn scan_duplicates(&self, filter: CustomerFilter) -> Result<ScanReport> {
         let mut clusters = Vec::new();
-        let stats = self.inner.scan_duplicates(&self.actor, &filter.into_core()?, |c| {
+        let stats = self.inner.duplicates().scan(&self.actor, &filter.into_core()?, |c| {
             clusters.push(DuplicateCluster {
                 members: c.members.iter().map(|m| m.0).collect(),
                 links: c.links.into_iter().map(|l| ClusterLink { from: l.from.0, to: l.to.into() }).collect(),
@@ -372,33 +372,33 @@ impl Crm {
 
     /// Marks two customers as not duplicates: never proposed again.
     pub fn mark_not_duplicate(&self, a: Uuid, b: Uuid) -> Result<()> {
-        Ok(self.inner.mark_not_duplicate(&self.actor, id(a), id(b))?)
+        Ok(self.inner.duplicates().mark_not_duplicate(&self.actor, id(a), id(b))?)
     }
 
     /// What a merge would do (nothing is written).
     pub fn plan_merge(&self, request: MergeRequest) -> Result<MergePlan> {
-        Ok(self.inner.plan_merge(&self.actor, &request.into_core())?.into())
+        Ok(self.inner.duplicates().plan_merge(&self.actor, &request.into_core())?.into())
     }
 
     /// Merges duplicates into the survivor in one transaction.
     pub fn merge_customers(&self, request: MergeRequest) -> Result<MergeOutcome> {
-        let done = self.inner.merge_customers(&self.actor, &request.into_core())?;
+        let done = self.inner.duplicates().merge(&self.actor, &request.into_core())?;
         Ok(MergeOutcome { merge_id: done.merge_id, plan: done.plan.into() })
     }
 
     /// Undoes a merge: every record back as it was.
     pub fn undo_merge(&self, merge_id: String) -> Result<()> {
-        Ok(self.inner.undo_merge(&self.actor, &merge_id)?)
+        Ok(self.inner.duplicates().undo_merge(&self.actor, &merge_id)?)
     }
 
     /// The survivor a merged customer now lives on.
     pub fn merged_into(&self, customer: Uuid) -> Result<Option<Uuid>> {
-        Ok(self.inner.merged_into(&self.actor, id(customer))?.map(|c| c.0))
+        Ok(self.inner.duplicates().merged_into(&self.actor, id(customer))?.map(|c| c.0))
     }
 
     /// Imports customers from the bytes of a CSV or .xlsx file.
     pub fn import_customers(&self, data: Vec<u8>, options: ImportOptions) -> Result<ImportReport> {
-        Ok(self.inner.import_customers(&self.actor, &data, &options.into_core()?, |_| {})?.into())
+        Ok(self.inner.files().import(&self.actor, &data, &options.into_core()?, |_| {})?.into())
     }
 
     /// Imports customers, telling `listener` the progress.
@@ -410,7 +410,8 @@ impl Crm {
     ) -> Result<ImportReport> {
         let report = self
             .inner
-            .import_customers(&self.actor, &data, &options.into_core()?, |p| listener.on_progress(p.done, p.total))?;
+            .files()
+            .import(&self.actor, &data, &options.into_core()?, |p| listener.on_progress(p.done, p.total))?;
         Ok(report.into())
     }
 
@@ -428,7 +429,7 @@ impl Crm {
             ExportEntity::Contacts => guanxi::ExportEntity::Contacts,
             ExportEntity::Interactions => guanxi::ExportEntity::Interactions,
         };
-        Ok(self.inner.export_to_path(
+        Ok(self.inner.files().export_to_path(
             &self.actor,
             entity,
             &filter.into_core()?,

@@ -1081,51 +1081,51 @@ impl Crm {
             ElevationProof::Totp { code } => guanxi::ElevationProof::Totp(code),
             ElevationProof::Host { token } => guanxi::ElevationProof::Host(token),
         };
-        Ok(Arc::new(Crm { inner: self.inner.clone(), actor: self.inner.elevate(&self.actor, proof)? }))
+        Ok(Arc::new(Crm { inner: self.inner.clone(), actor: self.inner.access().elevate(&self.actor, proof)? }))
     }
 
     /// Sets `user`'s password (at least 8 characters, stored as an argon2id hash). Users set
     /// their own first password freely and change it elevated; administrators (elevated) set
     /// anyone's.
     pub fn set_password(&self, user: String, password: String) -> Result<()> {
-        Ok(self.inner.set_password(&self.actor, &guanxi::UserId::new(user)?, &password)?)
+        Ok(self.inner.access().set_password(&self.actor, &guanxi::UserId::new(user)?, &password)?)
     }
 
     /// Enrolls `user`'s TOTP authenticator; returns its base32 secret, to show once.
     pub fn enroll_totp(&self, user: String) -> Result<String> {
-        Ok(self.inner.enroll_totp(&self.actor, &guanxi::UserId::new(user)?)?)
+        Ok(self.inner.access().enroll_totp(&self.actor, &guanxi::UserId::new(user)?)?)
     }
 
     /// Which credentials `user` has.
     pub fn credentials(&self, user: String) -> Result<Credentials> {
-        let c = self.inner.credentials(&self.actor, &guanxi::UserId::new(user)?)?;
+        let c = self.inner.access().credentials(&self.actor, &guanxi::UserId::new(user)?)?;
         Ok(Credentials { password: c.password, totp: c.totp })
     }
 
     /// Adds or replaces a department. Needs elevation.
     pub fn put_department(&self, department: Department) -> Result<()> {
         let d = guanxi::Department::new(&department.id, &department.name, department.parent.as_deref())?;
-        self.inner.put_department(&self.actor, d).map(drop).map_err(Into::into)
+        self.inner.access().set_department(&self.actor, d).map(drop).map_err(Into::into)
     }
 
     /// Adds or replaces a user; the first must be an administrator. Needs elevation.
     pub fn put_user(&self, user: User) -> Result<()> {
-        self.inner.put_user(&self.actor, user.into_core()?).map(drop).map_err(Into::into)
+        self.inner.access().set_user(&self.actor, user.into_core()?).map(drop).map_err(Into::into)
     }
 
     /// Adds or replaces a custom role. Needs elevation.
     pub fn put_role(&self, role: Role) -> Result<()> {
-        self.inner.put_role(&self.actor, role.into_core()?).map(drop).map_err(Into::into)
+        self.inner.access().set_role(&self.actor, role.into_core()?).map(drop).map_err(Into::into)
     }
 
     /// Removes a custom role nobody holds. Needs elevation.
     pub fn remove_role(&self, id: String) -> Result<()> {
-        self.inner.remove_role(&self.actor, &guanxi::RoleId::new(id)?).map(drop).map_err(Into::into)
+        self.inner.access().remove_role(&self.actor, &guanxi::RoleId::new(id)?).map(drop).map_err(Into::into)
     }
 
     /// Departments, users and custom roles.
     pub fn access_model(&self) -> Result<AccessModel> {
-        Ok(self.inner.access_model(&self.actor)?.into())
+        Ok(self.inner.access().model(&self.actor)?.into())
     }
 
     /// Whether `user` (default: the acting user) may do `action` on `entity` — on one record
@@ -1143,29 +1143,35 @@ impl Crm {
             Some(u) => guanxi::UserId::new(u)?,
             None => self.actor.user_id().clone(),
         };
-        let d = self.inner.explain(&self.actor, &user, parse("action", &action)?, parse("entity", &entity)?, record)?;
+        let d = self.inner.access().explain(
+            &self.actor,
+            &user,
+            parse("action", &action)?,
+            parse("entity", &entity)?,
+            record,
+        )?;
         Ok(Decision { allowed: d.allowed, reasons: d.reasons })
     }
 
     /// Re-encrypts every sensitive field under a new 32-byte key. Needs elevation.
     pub fn rotate_field_key(&self, key: Vec<u8>) -> Result<u64> {
-        Ok(self.inner.rotate_field_key(&self.actor, &key)?)
+        Ok(self.inner.access().rotate_field_key(&self.actor, &key)?)
     }
 
     /// Every customer matching `filter` the user may export, masked, logged; needs elevation.
     pub fn export_customers(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
-        let rows = self.inner.export_customers(&self.actor, &filter.into_core()?)?;
+        let rows = self.inner.customers().export(&self.actor, &filter.into_core()?)?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
     /// The live contacts with this phone number the user may read (the duplicate check).
     pub fn find_contacts_by_phone(&self, phone: String) -> Result<Vec<Contact>> {
-        Ok(self.inner.find_contacts_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.contacts().find_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
     }
 
     /// The live contacts with this resident identity number the user may read.
     pub fn find_contacts_by_id_number(&self, id_number: String) -> Result<Vec<Contact>> {
-        Ok(self.inner.find_contacts_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.contacts().find_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
     }
 
     pub fn user(&self) -> String {
@@ -1173,72 +1179,72 @@ impl Crm {
     }
 
     pub fn create_customer(&self, input: NewCustomer) -> Result<Customer> {
-        Ok(self.inner.create_customer(&self.actor, input.into_core()?)?.into())
+        Ok(self.inner.customers().create(&self.actor, input.into_core()?)?.into())
     }
 
     pub fn customer(&self, id: Uuid) -> Result<Customer> {
-        Ok(self.inner.customer(&self.actor, CustomerId(id))?.into())
+        Ok(self.inner.customers().get(&self.actor, CustomerId(id))?.into())
     }
 
     pub fn customer_by_code(&self, code: String) -> Result<Customer> {
-        Ok(self.inner.customer_by_code(&self.actor, &code)?.into())
+        Ok(self.inner.customers().get_by_code(&self.actor, &code)?.into())
     }
 
     pub fn update_customer(&self, id: Uuid, version: u64, patch: CustomerPatch) -> Result<Customer> {
-        Ok(self.inner.update_customer(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
+        Ok(self.inner.customers().update(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
     }
 
     pub fn delete_customer(&self, id: Uuid, version: u64) -> Result<Customer> {
-        Ok(self.inner.delete_customer(&self.actor, CustomerId(id), version)?.into())
+        Ok(self.inner.customers().delete(&self.actor, CustomerId(id), version)?.into())
     }
 
     pub fn restore_customer(&self, id: Uuid, version: u64) -> Result<Customer> {
-        Ok(self.inner.restore_customer(&self.actor, CustomerId(id), version)?.into())
+        Ok(self.inner.customers().restore(&self.actor, CustomerId(id), version)?.into())
     }
 
     pub fn list_customers(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
-        Ok(self.inner.all_customers(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.customers().list_all(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
     }
 
     pub fn count_customers(&self, filter: CustomerFilter) -> Result<u64> {
-        Ok(self.inner.count_customers(&self.actor, &filter.into_core()?)?)
+        Ok(self.inner.customers().count(&self.actor, &filter.into_core()?)?)
     }
 
     pub fn add_tag(&self, customer: Uuid, tag: String) -> Result<Customer> {
-        Ok(self.inner.add_tag(&self.actor, id(customer), &tag)?.into())
+        Ok(self.inner.tags().add(&self.actor, id(customer), &tag)?.into())
     }
 
     pub fn remove_tag(&self, customer: Uuid, tag: String) -> Result<Customer> {
-        Ok(self.inner.remove_tag(&self.actor, id(customer), &tag)?.into())
+        Ok(self.inner.tags().remove(&self.actor, id(customer), &tag)?.into())
     }
 
     pub fn add_contact(&self, customer: Uuid, contact: NewContact) -> Result<Contact> {
-        Ok(self.inner.add_contact(&self.actor, id(customer), contact.into())?.into())
+        Ok(self.inner.contacts().create(&self.actor, id(customer), contact.into())?.into())
     }
 
     pub fn update_contact(&self, contact: Uuid, version: u64, patch: ContactPatch) -> Result<Contact> {
-        Ok(self.inner.update_contact(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
+        Ok(self.inner.contacts().update(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
     }
 
     pub fn set_primary_contact(&self, contact: Uuid) -> Result<Contact> {
-        Ok(self.inner.set_primary_contact(&self.actor, guanxi::ContactId(contact))?.into())
+        Ok(self.inner.contacts().set_primary(&self.actor, guanxi::ContactId(contact))?.into())
     }
 
     pub fn remove_contact(&self, contact: Uuid, version: u64) -> Result<()> {
-        Ok(self.inner.remove_contact(&self.actor, guanxi::ContactId(contact), version)?)
+        Ok(self.inner.contacts().delete(&self.actor, guanxi::ContactId(contact), version)?)
     }
 
     pub fn define_tag(&self, name: String, group: Option<String>) -> Result<Tag> {
-        Ok(self.inner.define_tag(&self.actor, &name, group.as_deref())?.into())
+        Ok(self.inner.tags().create(&self.actor, &name, group.as_deref())?.into())
     }
 
     pub fn tags(&self) -> Result<Vec<Tag>> {
-        Ok(self.inner.tags(&self.actor)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.tags().list(&self.actor)?.into_iter().map(Into::into).collect())
     }
 
     /// The custom fields of "customer" or "contact".
     pub fn custom_fields(&self, entity: String) -> Result<Vec<CustomField>> {
-        let defs = self.inner.custom_fields(&self.actor, parse("entity", &entity)?)?;
+        let defs = self.inner.custom_fields().list(&self.actor, parse("entity", &entity)?)?;
         Ok(defs.into_iter().map(custom_field_out).collect())
     }
 
@@ -1246,6 +1252,7 @@ impl Crm {
     pub fn timeline(&self, customer: Uuid) -> Result<Vec<TimelineEntry>> {
         Ok(self
             .inner
+            .customers()
             .timeline(&self.actor, id(customer))?
             .into_iter()
             .map(|e| match e.item {
@@ -1261,7 +1268,7 @@ impl Crm {
     }
 
     pub fn contacts(&self, customer: Uuid) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+        Ok(self.inner.contacts().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
     }
 
     pub fn log_interaction(&self, customer: Uuid, input: NewInteraction) -> Result<Interaction> {
@@ -1271,11 +1278,11 @@ impl Crm {
         core.next_step = input.next_step;
         core.next_contact_on = input.next_contact_on;
         core.feedback = input.feedback;
-        Ok(self.inner.log_interaction(&self.actor, id(customer), core)?.into())
+        Ok(self.inner.interactions().create(&self.actor, id(customer), core)?.into())
     }
 
     pub fn interactions(&self, customer: Uuid) -> Result<Vec<Interaction>> {
-        Ok(self.inner.interactions(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+        Ok(self.inner.interactions().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
     }
 
     pub fn define_custom_field(&self, field: CustomField) -> Result<CustomField> {
@@ -1287,23 +1294,23 @@ impl Crm {
         );
         def.required = field.required;
         def.allowed_values = field.allowed_values;
-        Ok(custom_field_out(self.inner.define_custom_field(&self.actor, def)?))
+        Ok(custom_field_out(self.inner.custom_fields().create(&self.actor, def)?))
     }
 
     /// Checks the change log's hash chain (edits, removals, insertions, reordering).
     pub fn verify_audit(&self) -> Result<AuditCheck> {
-        Ok(self.inner.verify_audit(&self.actor)?.into())
+        Ok(self.inner.audit().verify(&self.actor)?.into())
     }
 
     /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
     pub fn backup(&self, path: String) -> Result<AuditCheck> {
-        Ok(self.inner.backup(&self.actor, std::path::Path::new(&path))?.into())
+        Ok(self.inner.files().backup(&self.actor, std::path::Path::new(&path))?.into())
     }
 
     /// Change-log entries, oldest first; pass an id to see one record's history.
     pub fn change_log(&self, entity_id: Option<String>) -> Result<Vec<ChangeLogEntry>> {
         let q = guanxi::ChangeLogQuery { entity_id, ..Default::default() };
-        Ok(self.inner.change_log(&self.actor, &q)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.audit().entries(&self.actor, &q)?.into_iter().map(Into::into).collect())
     }
 
     /// Delivers every committed event to `listener`; returns an id for `unsubscribe`.

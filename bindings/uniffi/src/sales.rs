@@ -629,18 +629,18 @@ fn opportunity_filter(
 impl Crm {
     /// A pipeline by key (the built-in "standard" until one of that key is stored).
     pub fn pipeline(&self, key: String) -> Result<Pipeline> {
-        Ok(self.inner.pipeline(&self.actor, &key)?.into())
+        Ok(self.inner.sales().pipeline(&self.actor, &key)?.into())
     }
 
     /// Stores a pipeline (new, or replacing the one of its key).
     pub fn put_pipeline(&self, pipeline: Pipeline) -> Result<Pipeline> {
-        Ok(self.inner.put_pipeline(&self.actor, pipeline.into_core()?)?.into())
+        Ok(self.inner.sales().set_pipeline(&self.actor, pipeline.into_core()?)?.into())
     }
 
     /// The lead rules as JSON: {"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],
     /// "assignment":[{"round_robin":["u1","u2"]},{"by_province":{"广东省":"u3"}}]}.
     pub fn lead_rules_json(&self) -> Result<String> {
-        let rules = self.inner.lead_rules(&self.actor)?;
+        let rules = self.inner.sales().lead_rules(&self.actor)?;
         serde_json::to_string(&rules).map_err(|e| CrmError::Other { reason: e.to_string() })
     }
 
@@ -648,24 +648,29 @@ impl Crm {
     pub fn set_lead_rules_json(&self, rules: String) -> Result<()> {
         let rules: core::LeadRules = serde_json::from_str(&rules)
             .map_err(|e| invalid("rules", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
-        self.inner.set_lead_rules(&self.actor, rules)?;
+        self.inner.sales().set_lead_rules(&self.actor, rules)?;
         Ok(())
     }
 
     pub fn create_opportunity(&self, input: NewOpportunity) -> Result<Opportunity> {
-        Ok(self.inner.create_opportunity(&self.actor, input.into_core()?)?.into())
+        Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?.into())
     }
 
     pub fn opportunity(&self, id: Uuid) -> Result<Opportunity> {
-        Ok(self.inner.opportunity(&self.actor, OpportunityId(id))?.into())
+        Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?.into())
     }
 
     pub fn opportunity_by_code(&self, code: String) -> Result<Opportunity> {
-        Ok(self.inner.opportunity_by_code(&self.actor, &code)?.into())
+        Ok(self.inner.sales().opportunities().get_by_code(&self.actor, &code)?.into())
     }
 
     pub fn update_opportunity(&self, id: Uuid, version: u64, patch: OpportunityPatch) -> Result<Opportunity> {
-        Ok(self.inner.update_opportunity(&self.actor, OpportunityId(id), version, patch.into_core()?)?.into())
+        Ok(self
+            .inner
+            .sales()
+            .opportunities()
+            .update(&self.actor, OpportunityId(id), version, patch.into_core()?)?
+            .into())
     }
 
     /// Moves to `stage`; a disallowed move or unmet exit requirement is an error and changes nothing.
@@ -678,11 +683,18 @@ impl Crm {
         at: Option<DateTime>,
     ) -> Result<Opportunity> {
         let change = guanxi::StageChange { lost_reason, at };
-        Ok(self.inner.move_opportunity(&self.actor, OpportunityId(id), version, &stage, change)?.into())
+        Ok(self.inner.sales().opportunities().move_to(&self.actor, OpportunityId(id), version, &stage, change)?.into())
     }
 
     pub fn stage_history(&self, id: Uuid) -> Result<Vec<StageHistoryEntry>> {
-        Ok(self.inner.stage_history(&self.actor, OpportunityId(id))?.into_iter().map(Into::into).collect())
+        Ok(self
+            .inner
+            .sales()
+            .opportunities()
+            .history(&self.actor, OpportunityId(id))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Opportunities by stage, open or closed, and owner (each null for any).
@@ -693,11 +705,11 @@ impl Crm {
         owner: Option<String>,
     ) -> Result<Vec<Opportunity>> {
         let f = opportunity_filter(stage, open, owner)?;
-        Ok(self.inner.all_opportunities(&self.actor, &f)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.sales().opportunities().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
     }
 
     pub fn count_opportunities(&self, stage: Option<String>, open: Option<bool>, owner: Option<String>) -> Result<u64> {
-        Ok(self.inner.count_opportunities(&self.actor, &opportunity_filter(stage, open, owner)?)?)
+        Ok(self.inner.sales().opportunities().count(&self.actor, &opportunity_filter(stage, open, owner)?)?)
     }
 
     pub fn sales_report(&self, query: SalesQuery) -> Result<SalesReport> {
@@ -706,7 +718,7 @@ impl Crm {
         q.to = query.to;
         q.currency = query.currency;
         q.owner = user("owner", query.owner)?;
-        Ok(self.inner.sales_report(&self.actor, &q)?.into())
+        Ok(self.inner.sales().report(&self.actor, &q)?.into())
     }
 
     /// Creates a lead, graded and assigned by the lead rules.
@@ -723,24 +735,24 @@ impl Crm {
             need_confirmed: input.need_confirmed,
             owner: user("owner", input.owner)?,
         };
-        Ok(self.inner.create_lead(&self.actor, lead)?.into())
+        Ok(self.inner.sales().leads().create(&self.actor, lead)?.into())
     }
 
     pub fn lead(&self, id: Uuid) -> Result<Lead> {
-        Ok(self.inner.lead(&self.actor, LeadId(id))?.into())
+        Ok(self.inner.sales().leads().get(&self.actor, LeadId(id))?.into())
     }
 
     /// Leads by owner and open (new or assigned), each null for any.
     pub fn list_leads(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Lead>> {
         let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
-        Ok(self.inner.all_leads(&self.actor, &f)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.sales().leads().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
     }
 
     /// Converts a lead into customer, primary contact and (given) opportunity in one
     /// transaction, linking an existing matching customer instead of duplicating it.
     pub fn convert_lead(&self, id: Uuid, opportunity: Option<NewOpportunity>) -> Result<LeadConversion> {
         let options = guanxi::ConvertLead { opportunity: opportunity.map(NewOpportunity::into_core).transpose()? };
-        Ok(self.inner.convert_lead(&self.actor, LeadId(id), options)?.into())
+        Ok(self.inner.sales().leads().convert(&self.actor, LeadId(id), options)?.into())
     }
 
     pub fn create_task(
@@ -753,16 +765,16 @@ impl Crm {
         let mut t = core::NewTask::new(&title, due_at);
         t.opportunity_id = opportunity_id.map(OpportunityId);
         t.owner = user("owner", owner)?;
-        Ok(self.inner.create_task(&self.actor, t)?.into())
+        Ok(self.inner.sales().tasks().create(&self.actor, t)?.into())
     }
 
     pub fn complete_task(&self, id: Uuid, version: u64) -> Result<Task> {
-        Ok(self.inner.complete_task(&self.actor, TaskId(id), version)?.into())
+        Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?.into())
     }
 
     pub fn list_tasks(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
         let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
-        Ok(self.inner.tasks(&self.actor, &f)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
     }
 
     /// `user`'s agenda (null: the acting user) at `at` (null: now by the CRM's clock).
@@ -771,7 +783,7 @@ impl Crm {
             Some(u) => u,
             None => self.actor.user_id().clone(),
         };
-        let a = self.inner.agenda(&self.actor, &who, at.unwrap_or_else(|| self.inner.now()))?;
+        let a = self.inner.sales().agenda(&self.actor, &who, at.unwrap_or_else(|| self.inner.now()))?;
         Ok(Agenda {
             overdue: a.overdue.into_iter().map(Into::into).collect(),
             due_today: a.due_today.into_iter().map(Into::into).collect(),

@@ -403,7 +403,7 @@ fn hits(v: Vec<core::ArticleHit>) -> Vec<ArticleHit> {
 impl Crm {
     /// The service settings as their JSON document.
     pub fn service_settings_json(&self) -> Result<String> {
-        let s = self.inner.service_settings(&self.actor)?;
+        let s = self.inner.service().settings(&self.actor)?;
         serde_json::to_string(&s).map_err(|e| CrmError::Other { reason: e.to_string() })
     }
 
@@ -412,7 +412,7 @@ impl Crm {
     pub fn set_service_settings_json(&self, settings: String) -> Result<()> {
         let s: core::ServiceSettings = serde_json::from_str(&settings)
             .map_err(|e| invalid("settings", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
-        self.inner.set_service_settings(&self.actor, s)?;
+        self.inner.service().set_settings(&self.actor, s)?;
         Ok(())
     }
 
@@ -428,24 +428,31 @@ impl Crm {
         t.skill = input.skill;
         t.assignee = input.assignee.map(|u| user("assignee", &u)).transpose()?;
         t.created_at = input.created_at;
-        Ok(self.inner.create_ticket(&self.actor, t)?.into())
+        Ok(self.inner.service().tickets().create(&self.actor, t)?.into())
     }
 
     pub fn ticket(&self, id: Uuid) -> Result<Ticket> {
-        Ok(self.inner.ticket(&self.actor, TicketId(id))?.into())
+        Ok(self.inner.service().tickets().get(&self.actor, TicketId(id))?.into())
     }
 
     pub fn ticket_by_code(&self, code: String) -> Result<Ticket> {
-        Ok(self.inner.ticket_by_code(&self.actor, &code)?.into())
+        Ok(self.inner.service().tickets().get_by_code(&self.actor, &code)?.into())
     }
 
     /// Every ticket matching the filter, oldest first.
     pub fn tickets(&self, filter: TicketFilter) -> Result<Vec<Ticket>> {
-        Ok(self.inner.all_tickets(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .inner
+            .service()
+            .tickets()
+            .list_all(&self.actor, &filter.into_core()?)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     pub fn ticket_entries(&self, id: Uuid) -> Result<Vec<TicketEntry>> {
-        self.inner.ticket_entries(&self.actor, TicketId(id))?.into_iter().map(TryInto::try_into).collect()
+        self.inner.service().tickets().entries(&self.actor, TicketId(id))?.into_iter().map(TryInto::try_into).collect()
     }
 
     /// A public reply (the first is the first response) or an internal note.
@@ -458,7 +465,7 @@ impl Crm {
         at: Option<DateTime>,
     ) -> Result<Ticket> {
         let reply = guanxi::TicketReply { body, public, at };
-        Ok(self.inner.reply_ticket(&self.actor, TicketId(id), version, reply)?.into())
+        Ok(self.inner.service().tickets().reply(&self.actor, TicketId(id), version, reply)?.into())
     }
 
     /// Moves a ticket's status; an illegal move is an InvalidState error and changes nothing.
@@ -473,7 +480,9 @@ impl Crm {
         let to = parse("status", &status)?;
         Ok(self
             .inner
-            .move_ticket(&self.actor, TicketId(id), version, to, guanxi::TicketMove { resolution, at })?
+            .service()
+            .tickets()
+            .move_to(&self.actor, TicketId(id), version, to, guanxi::TicketMove { resolution, at })?
             .into())
     }
 
@@ -497,32 +506,38 @@ impl Crm {
                 ));
             }
         };
-        Ok(self.inner.assign_ticket(&self.actor, TicketId(id), version, to, note.as_deref())?.into())
+        Ok(self.inner.service().tickets().assign(&self.actor, TicketId(id), version, to, note.as_deref())?.into())
     }
 
     pub fn escalate_ticket(&self, id: Uuid, version: u64, note: Option<String>) -> Result<Ticket> {
-        Ok(self.inner.escalate_ticket(&self.actor, TicketId(id), version, note.as_deref())?.into())
+        Ok(self.inner.service().tickets().escalate(&self.actor, TicketId(id), version, note.as_deref())?.into())
     }
 
     /// The customer's rating, 1–5, once, after resolution.
     pub fn rate_ticket(&self, id: Uuid, version: u64, score: u8, comment: Option<String>) -> Result<Ticket> {
-        Ok(self.inner.rate_ticket(&self.actor, TicketId(id), version, score, comment.as_deref())?.into())
+        Ok(self.inner.service().tickets().rate(&self.actor, TicketId(id), version, score, comment.as_deref())?.into())
     }
 
     /// Changes a ticket's priority (low / medium / high / urgent); its SLA targets are chosen again.
     pub fn set_ticket_priority(&self, id: Uuid, version: u64, priority: String) -> Result<Ticket> {
         let priority = parse("priority", &priority)?;
-        Ok(self.inner.set_ticket_priority(&self.actor, TicketId(id), version, priority)?.into())
+        Ok(self.inner.service().tickets().set_priority(&self.actor, TicketId(id), version, priority)?.into())
     }
 
     /// One ticket's SLA at `at` (null when no policy applies).
     pub fn ticket_sla(&self, id: Uuid, at: DateTime) -> Result<Option<TicketSla>> {
-        Ok(self.inner.ticket_sla(&self.actor, TicketId(id), at)?.map(Into::into))
+        Ok(self.inner.service().tickets().sla(&self.actor, TicketId(id), at)?.map(Into::into))
     }
 
     /// The SLA of the matching tickets at `at`.
     pub fn sla_overview(&self, filter: TicketFilter, at: DateTime) -> Result<Vec<TicketSla>> {
-        Ok(self.inner.sla_overview(&self.actor, &filter.into_core()?, at)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .inner
+            .service()
+            .sla_overview(&self.actor, &filter.into_core()?, at)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The service report over the matching tickets; `period` is "day", "week" or "month".
@@ -534,28 +549,28 @@ impl Crm {
             other => return Err(invalid("period", guanxi::ValidationReason::NotAllowed { value: other.to_owned() })),
         };
         let q = ServiceQuery { filter: filter.into_core()?, period, at };
-        Ok(self.inner.service_report(&self.actor, &q)?.into())
+        Ok(self.inner.service().report(&self.actor, &q)?.into())
     }
 
     pub fn create_article(&self, input: NewArticle) -> Result<Article> {
-        Ok(self.inner.create_article(&self.actor, input.into())?.into())
+        Ok(self.inner.kb().create(&self.actor, input.into())?.into())
     }
 
     pub fn update_article(&self, id: Uuid, version: u64, input: NewArticle) -> Result<Article> {
-        Ok(self.inner.update_article(&self.actor, ArticleId(id), version, input.into())?.into())
+        Ok(self.inner.kb().update(&self.actor, ArticleId(id), version, input.into())?.into())
     }
 
     pub fn article(&self, id: Uuid) -> Result<Article> {
-        Ok(self.inner.article(&self.actor, ArticleId(id))?.into())
+        Ok(self.inner.kb().get(&self.actor, ArticleId(id))?.into())
     }
 
     /// Ranked search in Chinese or English (BM25, best first).
     pub fn search_articles(&self, query: ArticleQuery) -> Result<Vec<ArticleHit>> {
-        Ok(hits(self.inner.search_articles(&self.actor, &query.into())?))
+        Ok(hits(self.inner.kb().search(&self.actor, &query.into())?))
     }
 
     /// Published articles that may answer a ticket.
     pub fn suggest_articles(&self, ticket: Uuid, limit: u32) -> Result<Vec<ArticleHit>> {
-        Ok(hits(self.inner.suggest_articles(&self.actor, TicketId(ticket), limit as usize)?))
+        Ok(hits(self.inner.kb().suggest(&self.actor, TicketId(ticket), limit as usize)?))
     }
 }

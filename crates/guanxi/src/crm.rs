@@ -34,7 +34,7 @@ fn china_standard_time() -> FixedOffset {
 }
 
 /// Configures a [`Crm`]: store, clock and rules. (Access control is data in the store: see
-/// [`Crm::put_user`].)
+/// [`Access::set_user`](crate::Access::set_user).)
 ///
 /// ```
 /// use std::sync::Arc;
@@ -83,7 +83,7 @@ impl CrmBuilder {
         self
     }
 
-    /// How long an elevation from [`Crm::elevate`] lasts (default and recommended: 15 minutes).
+    /// How long an elevation from [`Access::elevate`](crate::Access::elevate) lasts (default and recommended: 15 minutes).
     pub fn elevation_window(mut self, window: chrono::Duration) -> Self {
         self.elevation_window = Some(window);
         self
@@ -91,7 +91,7 @@ impl CrmBuilder {
 
     /// Accept elevations the host asserts with [`Actor::elevated_until`], without proof: for
     /// hosts that re-verify users themselves before asserting one. Off by default, when only
-    /// elevations from [`Crm::elevate`] count.
+    /// elevations from [`Access::elevate`](crate::Access::elevate) count.
     pub fn trust_asserted_elevation(mut self, trust: bool) -> Self {
         self.trust_asserted_elevation = trust;
         self
@@ -128,9 +128,9 @@ impl CrmBuilder {
 /// use guanxi::{Actor, Crm, NewContact, NewCustomer};
 /// let crm = Crm::in_memory();
 /// let alice = Actor::user("alice")?;
-/// let c = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
+/// let c = crm.customers().create(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
 /// assert!(c.code.starts_with('C'));
-/// assert_eq!(crm.contacts(&alice, c.id)?[0].name, "张伟");
+/// assert_eq!(crm.contacts().list(&alice, c.id)?[0].name, "张伟");
 /// # Ok::<(), guanxi::Error>(())
 /// ```
 #[derive(Debug)]
@@ -323,31 +323,14 @@ impl Crm {
 
     // ----- customers -----
 
-    /// Creates a customer, with its contacts and tags, in one transaction. The owner defaults
-    /// to the actor; unknown tags are created; the first contact (or the one marked primary)
-    /// becomes primary.
-    pub fn create_customer(&self, actor: &Actor, input: NewCustomer) -> Result<Customer> {
+    pub(crate) fn create_customer(&self, actor: &Actor, input: NewCustomer) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
         let mut created = self.insert_customers(actor, &allowed, vec![valid])?;
         created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))
     }
 
-    /// Creates many customers in one transaction: all of them or, on any failure, none. Every
-    /// validation failure of every record is reported, under `customers[i].<field>`.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let err = crm.create_customers(&alice, vec![NewCustomer::new("甲"), NewCustomer::new(" ")]).unwrap_err();
-    /// assert!(matches!(&err, Error::Validation(v) if v.field("customers[1].name").is_some()));
-    /// assert_eq!(crm.count_customers(&alice, &CustomerFilter::default())?, 0); // nothing written
-    /// let created = crm.create_customers(&alice, vec![NewCustomer::new("甲"), NewCustomer::new("乙")])?;
-    /// assert_eq!(created.len(), 2);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_customers(&self, actor: &Actor, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
+    pub(crate) fn create_customers(&self, actor: &Actor, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let ctx = self.validation_context()?;
         let mut errs = ValidationErrors::default();
@@ -467,16 +450,14 @@ impl Crm {
         Ok(())
     }
 
-    /// A live customer by id.
-    pub fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
+    pub(crate) fn customer(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let c = self.live_customer(id)?;
         allowed.check_customer(actor, &c)?;
         Ok(allowed.show_customer(c))
     }
 
-    /// A live customer by its people-facing code.
-    pub fn customer_by_code(&self, actor: &Actor, code: &str) -> Result<Customer> {
+    pub(crate) fn customer_by_code(&self, actor: &Actor, code: &str) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let code = guanxi_core::normalize::fold_text(code).to_uppercase();
         let c = self
@@ -507,21 +488,12 @@ impl Crm {
         self.store.customer(id)?.filter(|c| !c.is_deleted()).ok_or_else(|| Error::not_found(EntityKind::Customer, id))
     }
 
-    /// One page of the customers matching `filter`, in creation order; pass `next` back for
-    /// the following page.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customers(&alice, (0..5).map(|i| NewCustomer::new(format!("客户{i}")).tag("VIP")).collect())?;
-    /// let vip = CustomerFilter::default().tag("VIP");
-    /// let first = crm.list_customers(&alice, &vip, PageRequest::first(3))?;
-    /// let rest = crm.list_customers(&alice, &vip, PageRequest::after(first.next.unwrap(), 3))?;
-    /// assert_eq!((first.items.len(), rest.items.len(), rest.next), (3, 2, None));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn list_customers(&self, actor: &Actor, filter: &CustomerFilter, page: PageRequest) -> Result<Page<Customer>> {
+    pub(crate) fn list_customers(
+        &self,
+        actor: &Actor,
+        filter: &CustomerFilter,
+        page: PageRequest,
+    ) -> Result<Page<Customer>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let page = self.store.list_customers(&self.scoped_filter(filter, &allowed)?, &page)?;
         Ok(Page { items: page.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: page.next })
@@ -556,28 +528,12 @@ impl Crm {
         errs.into_result(typed)
     }
 
-    /// Every customer matching `filter`, walking all pages.
-    pub fn all_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+    pub(crate) fn all_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         self.scan_customers(&allowed, filter)
     }
 
-    /// Exports every customer matching `filter` that the actor may export: a sensitive
-    /// operation (elevated, when access control is on), masked like any read, and logged with
-    /// its size and filter.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customers(&alice, vec![NewCustomer::new("甲").tag("VIP"), NewCustomer::new("乙")])?;
-    /// let rows = crm.export_customers(&alice, &CustomerFilter::default().tag("VIP"))?;
-    /// assert_eq!(rows.len(), 1);
-    /// let log = crm.change_log(&alice, &ChangeLogQuery::default())?;
-    /// assert_eq!(log.last().unwrap().action, ChangeAction::Export);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn export_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+    pub(crate) fn export_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
         let rows = self.scan_customers(&allowed, filter)?;
         self.log_export(
@@ -603,28 +559,12 @@ impl Crm {
         Ok(rows.into_iter().map(|c| allowed.show_customer(c)).collect())
     }
 
-    /// How many customers match `filter`.
-    pub fn count_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<u64> {
+    pub(crate) fn count_customers(&self, actor: &Actor, filter: &CustomerFilter) -> Result<u64> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         self.store.count_customers(&self.scoped_filter(filter, &allowed)?)
     }
 
-    /// Applies a patch to a customer whose current version is `expected_version`. A stale
-    /// version is a [`Error::Conflict`] and changes nothing; a patch that changes nothing
-    /// returns the customer as it is (no new version, no log entry, no event).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲公司"))?;
-    /// let c2 = crm.update_customer(&alice, c.id, c.version, CustomerPatch::default().status(LifecycleStatus::Customer))?;
-    /// assert_eq!(c2.version, 2);
-    /// let stale = crm.update_customer(&alice, c.id, c.version, CustomerPatch::default().name("乙"));
-    /// assert!(matches!(stale, Err(Error::Conflict { expected: 1, actual: 2, .. })));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn update_customer(
+    pub(crate) fn update_customer(
         &self,
         actor: &Actor,
         id: CustomerId,
@@ -678,21 +618,7 @@ impl Crm {
         Ok(next)
     }
 
-    /// Soft-deletes a customer: it disappears from reads and lists (unless asked for with
-    /// [`guanxi_core::Deleted`]) and can be restored.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲公司"))?;
-    /// let gone = crm.delete_customer(&alice, c.id, c.version)?;
-    /// assert!(matches!(crm.customer(&alice, c.id), Err(Error::NotFound { .. })));
-    /// crm.restore_customer(&alice, c.id, gone.version)?;
-    /// assert_eq!(crm.customer(&alice, c.id)?.version, 3);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn delete_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
+    pub(crate) fn delete_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.live_customer(id)?;
         allowed.check_customer(actor, &current)?;
@@ -703,8 +629,7 @@ impl Crm {
         Ok(allowed.show_customer(self.write_customer(actor, current, next, ChangeAction::Delete, diff)?))
     }
 
-    /// Restores a soft-deleted customer.
-    pub fn restore_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
+    pub(crate) fn restore_customer(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Delete, EntityKind::Customer)?;
         let current = self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
         allowed.check_customer(actor, &current)?;
@@ -719,19 +644,7 @@ impl Crm {
 
     // ----- tags -----
 
-    /// Defines a tag, or moves an existing one to another group.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.define_tag(&alice, "互联网", Some("行业"))?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// assert!(crm.add_tag(&alice, c.id, "互联网")?.tags.contains("互联网"));
-    /// assert_eq!(crm.tags(&alice)?[0].group.as_deref(), Some("行业"));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn define_tag(&self, actor: &Actor, name: &str, group: Option<&str>) -> Result<Tag> {
+    pub(crate) fn define_tag(&self, actor: &Actor, name: &str, group: Option<&str>) -> Result<Tag> {
         self.authorize(actor, Action::Configure, EntityKind::Tag)?;
         let mut tag = Tag::new(name, group)?;
         let now = self.clock.now();
@@ -756,20 +669,16 @@ impl Crm {
         Ok(tag)
     }
 
-    /// Every tag, by group then name.
-    pub fn tags(&self, actor: &Actor) -> Result<Vec<Tag>> {
+    pub(crate) fn list_tags(&self, actor: &Actor) -> Result<Vec<Tag>> {
         self.authorize(actor, Action::Read, EntityKind::Tag)?;
         self.store.tags()
     }
 
-    /// Adds a tag to a customer (creating the tag, ungrouped, if it does not exist). Adding a
-    /// tag the customer already has changes nothing.
-    pub fn add_tag(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
+    pub(crate) fn add_tag(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
         self.set_tag(actor, customer, tag, true)
     }
 
-    /// Removes a tag from a customer. Removing a tag it does not have changes nothing.
-    pub fn remove_tag(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
+    pub(crate) fn remove_tag(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
         self.set_tag(actor, customer, tag, false)
     }
 
@@ -862,21 +771,7 @@ impl Crm {
         changes.contacts.push(Write::Insert(contact));
     }
 
-    /// Adds a contact to a customer. The customer's first contact becomes primary; a later
-    /// one marked primary takes over from the current primary in the same transaction.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// crm.add_contact(&alice, c.id, NewContact::new("张伟"))?;
-    /// crm.add_contact(&alice, c.id, NewContact::new("李娜").phone("139 0000 1111").primary())?;
-    /// let contacts = crm.contacts(&alice, c.id)?;
-    /// assert_eq!((contacts[0].name.as_str(), contacts[0].primary, contacts[1].primary), ("李娜", true, false));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn add_contact(&self, actor: &Actor, customer: CustomerId, input: NewContact) -> Result<Contact> {
+    pub(crate) fn add_contact(&self, actor: &Actor, customer: CustomerId, input: NewContact) -> Result<Contact> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Contact)?;
         let ctx = self.validation_context()?;
         let valid = input.validate(&ctx.contact_fields).map_err(Error::Validation)?;
@@ -945,8 +840,7 @@ impl Crm {
         diff
     }
 
-    /// A live contact by id.
-    pub fn contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
+    pub(crate) fn contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
         let c = self.live_contact(id)?;
         self.check_contact(actor, &allowed, &c)?;
@@ -964,36 +858,14 @@ impl Crm {
         allowed.check(actor, owner.scope_attrs(), format_args!("contact {} of customer {}", c.name, owner.code))
     }
 
-    /// The live contacts with this phone number that the actor may read: the duplicate check
-    /// before adding a contact. Encrypted databases answer it from a keyed blind index.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("138 1234 5678")))?;
-    /// let found = crm.find_contacts_by_phone(&alice, "+86 13812345678")?;
-    /// assert_eq!(found[0].name, "张伟");
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn find_contacts_by_phone(&self, actor: &Actor, phone: &str) -> Result<Vec<Contact>> {
+    pub(crate) fn find_contacts_by_phone(&self, actor: &Actor, phone: &str) -> Result<Vec<Contact>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
         let phone = guanxi_core::Phone::parse(phone).map_err(|r| Error::invalid("phone", r))?;
         let found = self.store.contacts_by_phone(&phone)?;
         self.readable_contacts(actor, &allowed, found)
     }
 
-    /// The live contacts with this resident identity number that the actor may read.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("甲").contact(NewContact::new("张伟").id_number("11010519491231002x")))?;
-    /// assert_eq!(crm.find_contacts_by_id_number(&alice, "11010519491231002X")?[0].name, "张伟");
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn find_contacts_by_id_number(&self, actor: &Actor, id_number: &str) -> Result<Vec<Contact>> {
+    pub(crate) fn find_contacts_by_id_number(&self, actor: &Actor, id_number: &str) -> Result<Vec<Contact>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
         let id = guanxi_core::IdNumber::parse(id_number).map_err(|r| Error::invalid("id_number", r))?;
         let found = self.store.contacts_by_id_number(&id)?;
@@ -1019,8 +891,7 @@ impl Crm {
             .ok_or_else(|| Error::not_found(EntityKind::Contact, id))
     }
 
-    /// The live contacts of a customer, primary first.
-    pub fn contacts(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Contact>> {
+    pub(crate) fn list_contacts(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Contact>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Contact)?;
         if !allowed.scope.all {
             let owner = self.live_customer(customer)?;
@@ -1031,8 +902,7 @@ impl Crm {
         Ok(contacts.into_iter().map(|c| allowed.show_contact(c)).collect())
     }
 
-    /// Applies a patch to a contact whose current version is `expected_version`.
-    pub fn update_contact(
+    pub(crate) fn update_contact(
         &self,
         actor: &Actor,
         id: ContactId,
@@ -1056,8 +926,7 @@ impl Crm {
         Ok(allowed.show_contact(written))
     }
 
-    /// Makes a contact its customer's primary contact (the previous primary stops being one).
-    pub fn set_primary_contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
+    pub(crate) fn set_primary_contact(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Contact)?;
         let target = self.live_contact(id)?;
         self.check_contact(actor, &allowed, &target)?;
@@ -1089,9 +958,7 @@ impl Crm {
         written.ok_or_else(|| Error::InvalidState("no contact written".into()))
     }
 
-    /// Removes (soft-deletes) a contact: a delete, so elevated when access control is on. If
-    /// it was primary, the oldest remaining contact becomes primary in the same transaction.
-    pub fn remove_contact(&self, actor: &Actor, id: ContactId, expected_version: u64) -> Result<()> {
+    pub(crate) fn remove_contact(&self, actor: &Actor, id: ContactId, expected_version: u64) -> Result<()> {
         let allowed = self.authorize(actor, Action::Delete, EntityKind::Contact)?;
         let current = self.live_contact(id)?;
         self.check_contact(actor, &allowed, &current)?;
@@ -1119,20 +986,12 @@ impl Crm {
 
     // ----- interactions -----
 
-    /// Logs an interaction with a customer. `at` defaults to now and the author to the actor;
-    /// a contact given must be a live contact of this customer.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// let i = crm.log_interaction(&alice, c.id, NewInteraction::new(InteractionKind::Call, "确认预算").next_step("发报价"))?;
-    /// assert_eq!(i.author.as_str(), "alice");
-    /// assert_eq!(crm.interactions(&alice, c.id)?, vec![i]);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn log_interaction(&self, actor: &Actor, customer: CustomerId, input: NewInteraction) -> Result<Interaction> {
+    pub(crate) fn log_interaction(
+        &self,
+        actor: &Actor,
+        customer: CustomerId,
+        input: NewInteraction,
+    ) -> Result<Interaction> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Interaction)?;
         let now = self.clock.now();
         let input = NewInteraction { at: Some(input.at.unwrap_or(now)), ..input };
@@ -1176,8 +1035,7 @@ impl Crm {
         Ok(interaction)
     }
 
-    /// The interactions of a customer, oldest first.
-    pub fn interactions(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Interaction>> {
+    pub(crate) fn list_interactions(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Interaction>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Interaction)?;
         if !allowed.scope.all {
             let owner =
@@ -1189,20 +1047,7 @@ impl Crm {
 
     // ----- custom fields -----
 
-    /// Defines a custom field. Keys are unique per entity.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.define_custom_field(&alice, CustomFieldDef::new(EntityKind::Customer, "budget", "预算", FieldType::Decimal))?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲").custom("budget", CustomValue::Text("1,200.50".into())))?;
-    /// assert_eq!(c.custom["budget"].to_string(), "1200.5");
-    /// let bad = crm.create_customer(&alice, NewCustomer::new("乙").custom("budget", CustomValue::Text("lots".into())));
-    /// assert!(matches!(bad, Err(Error::Validation(v)) if v.field("custom.budget").is_some()));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn define_custom_field(&self, actor: &Actor, def: CustomFieldDef) -> Result<CustomFieldDef> {
+    pub(crate) fn define_custom_field(&self, actor: &Actor, def: CustomFieldDef) -> Result<CustomFieldDef> {
         self.authorize(actor, Action::Configure, EntityKind::CustomField)?;
         let mut def = def.validated().map_err(Error::Validation)?;
         if !matches!(def.entity, EntityKind::Customer | EntityKind::Contact) {
@@ -1229,23 +1074,7 @@ impl Crm {
         Ok(def)
     }
 
-    /// The custom fields of an entity. Their definitions are part of reading the records they
-    /// describe: whoever may read `entity` (or custom fields themselves) may read them, so a
-    /// list, an export or a DataFrame never fails where a single read succeeds.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::access::{Role, Scope, User};
-    /// let crm = Crm::builder().trust_asserted_elevation(true).build(); // the host verifies users itself
-    /// let root = Actor::user("root")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
-    /// crm.put_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
-    /// crm.put_role(&root, Role::new("reader", "只读")?.grant(EntityKind::Customer, &[Action::Read], Scope::All))?;
-    /// crm.put_user(&root, User::new("kim", "金")?.custom_role(&RoleId::new("reader")?))?;
-    /// assert!(crm.custom_fields(&Actor::user("kim")?, EntityKind::Customer)?.is_empty());
-    /// assert!(crm.custom_fields(&Actor::user("kim")?, EntityKind::Contact).is_err());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn custom_fields(&self, actor: &Actor, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
+    pub(crate) fn list_custom_fields(&self, actor: &Actor, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
         if let Err(e) = self.authorize(actor, Action::Read, entity) {
             self.authorize(actor, Action::Read, EntityKind::CustomField).map_err(|_| e)?;
         }
@@ -1254,12 +1083,7 @@ impl Crm {
 
     // ----- history -----
 
-    /// Everything that happened to a customer (interactions, changes to it and its contacts),
-    /// oldest first.
-    ///
-    /// Change values are masked as the actor's field rules say; interactions are left out for
-    /// an actor who may not read them.
-    pub fn timeline(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
+    pub(crate) fn timeline(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let owner = self.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
         allowed.check_customer(actor, &owner)?;
@@ -1276,39 +1100,12 @@ impl Crm {
         Ok(out)
     }
 
-    /// Checks the change log's hash chain: every entry links to the one before it and hashes to
-    /// its stored hash. Keep the returned `head` outside the database to detect truncation too.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// let check = crm.verify_audit(&alice)?;
-    /// assert!(check.is_intact());
-    /// assert_eq!(check.entries, 1);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn verify_audit(&self, actor: &Actor) -> Result<guanxi_core::AuditCheck> {
+    pub(crate) fn verify_audit(&self, actor: &Actor) -> Result<guanxi_core::AuditCheck> {
         self.authorize_log(actor, Action::Read)?;
         verify_store(&*self.store)
     }
 
-    /// Writes a consistent online backup to a new file `dest` (writers may keep writing), after
-    /// logging the backup itself; returns the audit check of the copy.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let crm = Crm::open(dir.path().join("crm.db"))?;
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// let check = crm.backup(&alice, &dir.path().join("backup.db"))?;
-    /// assert!(check.is_intact());
-    /// assert_eq!(check.entries, 2); // the create, and the backup itself
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
+    pub(crate) fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
         self.authorize_log(actor, Action::Export)?;
         // Refuse before logging, so the log never records a backup that could not be made.
         if dest.exists() {
@@ -1353,11 +1150,11 @@ impl Crm {
     /// let dir = tempfile::tempdir().unwrap();
     /// let crm = Crm::open(dir.path().join("crm.db"))?;
     /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// crm.backup(&alice, &dir.path().join("backup.db"))?;
+    /// crm.customers().create(&alice, NewCustomer::new("甲"))?;
+    /// crm.files().backup(&alice, &dir.path().join("backup.db"))?;
     /// Crm::restore(&dir.path().join("backup.db"), &dir.path().join("restored.db"))?;
     /// let restored = Crm::open(dir.path().join("restored.db"))?;
-    /// assert_eq!(restored.count_customers(&alice, &CustomerFilter::default())?, 1);
+    /// assert_eq!(restored.customers().count(&alice, &CustomerFilter::default())?, 1);
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn restore(backup: &Path, into: &Path) -> Result<guanxi_core::AuditCheck> {
@@ -1374,7 +1171,7 @@ impl Crm {
     /// let key = FieldKey::generate();
     /// let crm = Crm::open_with(dir.path().join("crm.db"), SqliteOptions::default().field_key(key.clone()))?;
     /// let alice = Actor::user("alice")?;
-    /// crm.backup(&alice, &dir.path().join("backup.db"))?;
+    /// crm.files().backup(&alice, &dir.path().join("backup.db"))?;
     /// let wrong = Crm::restore_with_key(&dir.path().join("backup.db"), &dir.path().join("r.db"), Some(FieldKey::generate()));
     /// assert!(matches!(wrong, Err(Error::Encryption(EncryptionError::WrongKey))));
     /// Crm::restore_with_key(&dir.path().join("backup.db"), &dir.path().join("r.db"), Some(key))?;
@@ -1420,13 +1217,13 @@ impl Crm {
     /// let dir = tempfile::tempdir().unwrap();
     /// let crm = Crm::open(dir.path().join("crm.db"))?;
     /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// crm.backup(&alice, &dir.path().join("backup.db"))?;
+    /// crm.customers().create(&alice, NewCustomer::new("甲"))?;
+    /// crm.files().backup(&alice, &dir.path().join("backup.db"))?;
     /// let memory = std::sync::Arc::new(MemoryStore::new());
     /// let check = Crm::restore_into(&dir.path().join("backup.db"), &*memory, None)?;
     /// assert_eq!(check.entries, 2);
     /// let loaded = Crm::builder().store(memory).build();
-    /// assert_eq!(loaded.count_customers(&alice, &CustomerFilter::default())?, 1);
+    /// assert_eq!(loaded.customers().count(&alice, &CustomerFilter::default())?, 1);
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn restore_into(
@@ -1450,23 +1247,7 @@ impl Crm {
         Ok(loaded)
     }
 
-    /// Change-log entries matching a query, oldest first.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let (alice, bob) = (Actor::user("alice")?, Actor::user("bob")?);
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲"))?;
-    /// crm.update_customer(&bob, c.id, 1, CustomerPatch::default().name("乙"))?;
-    /// let log = crm.change_log(&alice, &ChangeLogQuery { entity_id: Some(c.id.to_string()), ..Default::default() })?;
-    /// assert_eq!(log[1].actor.as_str(), "bob");
-    /// assert_eq!(log[1].changes[0].to_string(), r#"name: "甲" → "乙""#);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    ///
-    /// Reading the audit log is reading everything: it needs the change-log permission with
-    /// scope all (a user's own history of a customer is its [`Crm::timeline`]).
-    pub fn change_log(&self, actor: &Actor, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
+    pub(crate) fn change_log(&self, actor: &Actor, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
         let allowed = self.authorize_log(actor, Action::Read)?;
         let mut entries = self.store.change_log(query)?;
         for e in &mut entries {

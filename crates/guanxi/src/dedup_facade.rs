@@ -59,7 +59,7 @@ impl Reader {
     }
 }
 
-/// What [`Crm::create_customer_checked`] does when the new customer has likely duplicates.
+/// What [`Customers::create_checked`](crate::Customers::create_checked) does when the new customer has likely duplicates.
 ///
 /// ```
 /// use guanxi::OnDuplicate;
@@ -79,12 +79,12 @@ pub enum OnDuplicate {
     Link,
 }
 
-/// The result of [`Crm::create_customer_checked`].
+/// The result of [`Customers::create_checked`](crate::Customers::create_checked).
 ///
 /// ```
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
-/// let done = crm.create_customer_checked(&Actor::user("a")?, NewCustomer::new("甲"), OnDuplicate::Warn)?;
+/// let done = crm.customers().create_checked(&Actor::user("a")?, NewCustomer::new("甲"), OnDuplicate::Warn)?;
 /// assert!(done.created && done.duplicates.is_empty());
 /// # Ok::<(), guanxi::Error>(())
 /// ```
@@ -112,8 +112,7 @@ pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
 }
 
 impl Crm {
-    /// The rules duplicates are judged by ([`MatchRules::default`] until others are stored).
-    pub fn match_rules(&self, actor: &Actor) -> Result<MatchRules> {
+    pub(crate) fn match_rules(&self, actor: &Actor) -> Result<MatchRules> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
         self.load_match_rules()
     }
@@ -122,21 +121,7 @@ impl Crm {
         self.store.setting(MATCH_RULES)?.map_or_else(|| Ok(MatchRules::default()), |s| decode(&s))
     }
 
-    /// Stores the rules duplicates are judged by, after checking them.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let mut rules = guanxi::dedup::MatchRules::default();
-    /// rules.threshold = 0.9;
-    /// crm.set_match_rules(&alice, rules.clone())?;
-    /// assert_eq!(crm.match_rules(&alice)?, rules);
-    /// rules.threshold = 0.0;
-    /// assert!(matches!(crm.set_match_rules(&alice, rules), Err(Error::Validation(_))));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn set_match_rules(&self, actor: &Actor, rules: MatchRules) -> Result<MatchRules> {
+    pub(crate) fn set_match_rules(&self, actor: &Actor, rules: MatchRules) -> Result<MatchRules> {
         self.authorize(actor, Action::Configure, EntityKind::Customer)?;
         rules.validate()?;
         let stored = self.store.setting(MATCH_RULES)?;
@@ -146,25 +131,7 @@ impl Crm {
         Ok(rules)
     }
 
-    /// The likely duplicates of a customer not yet created, best first: the stored customers
-    /// sharing a match key with it (same phone or e-mail, same or nearly the same name), scored
-    /// by the match rules, at or above the threshold. Customers the actor may not read are
-    /// included, by code and name only (a rep must learn that a customer already exists
-    /// elsewhere, 撞单), and so are no details of them.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
-    /// let found = crm.find_duplicates(&alice, &NewCustomer::new("华为技术股份有限公司"))?;
-    /// assert_eq!(found[0].id, Some(c.id));
-    /// assert_eq!(found[0].reasons[0].to_string(), format!("same name as {} 华为技术有限公司", c.code));
-    /// let by_phone = crm.find_duplicates(&alice, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("+86 138-1234-5678")))?;
-    /// assert_eq!(by_phone[0].reasons[0].field, guanxi::dedup::MatchField::Phone);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn find_duplicates(&self, actor: &Actor, input: &NewCustomer) -> Result<Vec<MatchCandidate>> {
+    pub(crate) fn find_duplicates(&self, actor: &Actor, input: &NewCustomer) -> Result<Vec<MatchCandidate>> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
         let valid = input.clone().validate(&self.validation_context()?).map_err(Error::Validation)?;
         let reader = self.reader(&allowed, actor);
@@ -177,9 +144,7 @@ impl Crm {
         Reader(self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer).ok())
     }
 
-    /// The likely duplicates of a stored customer, best first, leaving out pairs marked not
-    /// duplicate.
-    pub fn duplicates_of(&self, actor: &Actor, id: CustomerId) -> Result<Vec<MatchCandidate>> {
+    pub(crate) fn duplicates_of(&self, actor: &Actor, id: CustomerId) -> Result<Vec<MatchCandidate>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let c = self.live_customer(id)?;
         allowed.check_customer(actor, &c)?;
@@ -236,27 +201,7 @@ impl Crm {
         Ok(found)
     }
 
-    /// Creates a customer after checking it for duplicates, doing what `on_duplicate` says
-    /// when some are found. The check and the write see the same rules; a [`OnDuplicate::Block`]
-    /// refusal is an [`Error::Duplicate`] on the field of the strongest reason.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let first = crm.create_customer(&alice, NewCustomer::new("星河科技有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
-    /// let again = || NewCustomer::new("星河科技").tag("展会").contact(NewContact::new("李娜").phone("13900001111"));
-    /// let err = crm.create_customer_checked(&alice, again(), OnDuplicate::Block).unwrap_err();
-    /// assert!(matches!(err, Error::Duplicate { ref field, .. } if field == "name"));
-    /// let linked = crm.create_customer_checked(&alice, again(), OnDuplicate::Link)?;
-    /// assert_eq!((linked.created, linked.customer.id), (false, first.id));
-    /// assert!(linked.customer.tags.contains("展会"));
-    /// assert_eq!(crm.contacts(&alice, first.id)?.len(), 2); // 李娜 added
-    /// let warned = crm.create_customer_checked(&alice, again(), OnDuplicate::Warn)?;
-    /// assert!(warned.created && warned.duplicates[0].id == Some(first.id));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_customer_checked(
+    pub(crate) fn create_customer_checked(
         &self,
         actor: &Actor,
         input: NewCustomer,
@@ -413,26 +358,7 @@ impl Crm {
         Ok(id)
     }
 
-    /// Scans every live customer matching `filter` that the actor may read for clusters of
-    /// likely duplicates, handing each to `on_cluster` as it is found, and returns what the
-    /// scan did. Pairs marked not duplicate are left out. Only pairs sharing a blocking key are
-    /// compared (see `guanxi_core::dedup::scan`), never all pairs.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customers(&alice, vec![
-    ///     NewCustomer::new("华为技术有限公司"),
-    ///     NewCustomer::new("华为技术股份有限公司"),
-    ///     NewCustomer::new("星河科技"),
-    /// ])?;
-    /// let mut clusters = vec![];
-    /// let stats = crm.scan_duplicates(&alice, &CustomerFilter::default(), |c| clusters.push(c))?;
-    /// assert_eq!((stats.profiles, clusters.len(), clusters[0].members.len()), (3, 1, 2));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn scan_duplicates(
+    pub(crate) fn scan_duplicates(
         &self,
         actor: &Actor,
         filter: &CustomerFilter,
@@ -482,22 +408,7 @@ impl Crm {
         }
     }
 
-    /// Marks two customers as not duplicates of each other: neither the scan nor
-    /// [`Crm::duplicates_of`] proposes the pair again. Logged on both customers.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let a = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司"))?;
-    /// let b = crm.create_customer(&alice, NewCustomer::new("华为技术股份有限公司"))?;
-    /// assert_eq!(crm.duplicates_of(&alice, a.id)?.len(), 1);
-    /// crm.mark_not_duplicate(&alice, a.id, b.id)?;
-    /// assert!(crm.duplicates_of(&alice, a.id)?.is_empty());
-    /// assert!(crm.not_duplicates(&alice)?.contains(b.id, a.id));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn mark_not_duplicate(&self, actor: &Actor, a: CustomerId, b: CustomerId) -> Result<()> {
+    pub(crate) fn mark_not_duplicate(&self, actor: &Actor, a: CustomerId, b: CustomerId) -> Result<()> {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
         if a == b {
             return Err(Error::invalid(
@@ -526,8 +437,7 @@ impl Crm {
         self.commit(actor, now, &changes, Vec::new())
     }
 
-    /// The pairs marked not duplicate.
-    pub fn not_duplicates(&self, actor: &Actor) -> Result<NotDuplicates> {
+    pub(crate) fn not_duplicates(&self, actor: &Actor) -> Result<NotDuplicates> {
         self.authorize(actor, Action::Read, EntityKind::Customer)?;
         self.load_not_duplicates()
     }

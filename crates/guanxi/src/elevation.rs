@@ -39,9 +39,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 /// }
 /// let crm = Crm::builder().elevation_verifier(std::sync::Arc::new(Sso)).build();
 /// let alice = Actor::user("alice")?;
-/// let elevated = crm.elevate(&alice, ElevationProof::Host("signed-by-idp:alice".into()))?;
+/// let elevated = crm.access().elevate(&alice, ElevationProof::Host("signed-by-idp:alice".into()))?;
 /// assert!(elevated.elevation_proof().is_some());
-/// assert!(crm.elevate(&alice, ElevationProof::Host("forged".into())).is_err());
+/// assert!(crm.access().elevate(&alice, ElevationProof::Host("forged".into())).is_err());
 /// # Ok::<(), guanxi::Error>(())
 /// ```
 pub trait ElevationVerifier: Send + Sync + fmt::Debug {
@@ -52,9 +52,9 @@ pub trait ElevationVerifier: Send + Sync + fmt::Debug {
 /// What a user presents to be elevated.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ElevationProof {
-    /// The user's password (see [`Crm::set_password`]).
+    /// The user's password (see [`Access::set_password`](crate::Access::set_password)).
     Password(String),
-    /// A current code of the user's TOTP authenticator (see [`Crm::enroll_totp`]).
+    /// A current code of the user's TOTP authenticator (see [`Access::enroll_totp`](crate::Access::enroll_totp)).
     Totp(String),
     /// Whatever the host's [`ElevationVerifier`] checks (a token from its identity provider).
     Host(String),
@@ -84,8 +84,8 @@ impl ElevationProof {
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
 /// let alice = Actor::user("alice")?;
-/// crm.set_password(&alice, alice.user_id(), "correct horse battery")?;
-/// assert_eq!(crm.credentials(&alice, alice.user_id())?, Credentials { password: true, totp: false });
+/// crm.access().set_password(&alice, alice.user_id(), "correct horse battery")?;
+/// assert_eq!(crm.access().credentials(&alice, alice.user_id())?, Credentials { password: true, totp: false });
 /// # Ok::<(), guanxi::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -204,21 +204,7 @@ impl Crm {
         self.commit(actor, now, &changes, Vec::new())
     }
 
-    /// Sets `user`'s password (stored as an argon2id hash), which [`Crm::elevate`] then
-    /// checks. A user sets their own first password freely and changes it while elevated; an
-    /// elevated administrator of users may set anyone's. Logged, without the password.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// assert!(matches!(crm.set_password(&alice, alice.user_id(), "short"), Err(Error::Validation(_))));
-    /// crm.set_password(&alice, alice.user_id(), "correct horse battery")?;
-    /// let elevated = crm.elevate(&alice, ElevationProof::Password("correct horse battery".into()))?;
-    /// assert!(elevated.elevation_proof().is_some());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn set_password(&self, actor: &Actor, user: &UserId, password: &str) -> Result<()> {
+    pub(crate) fn set_password(&self, actor: &Actor, user: &UserId, password: &str) -> Result<()> {
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(Error::invalid(
                 "password",
@@ -231,20 +217,7 @@ impl Crm {
         self.write_credentials(actor, user, stored, &map, "password")
     }
 
-    /// Enrolls (or replaces) `user`'s TOTP authenticator and returns its new base32 secret,
-    /// for the host to show once (as text or a QR code); [`Crm::elevate`] then accepts its
-    /// codes. Who may do it is as for [`Crm::set_password`].
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let secret = crm.enroll_totp(&alice, alice.user_id())?;
-    /// let code = guanxi::auth::Totp::from_base32(&secret, guanxi::auth::TotpAlgorithm::Sha1, 6)?.code_at(chrono::Utc::now());
-    /// assert!(crm.elevate(&alice, ElevationProof::Totp(code)).is_ok());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn enroll_totp(&self, actor: &Actor, user: &UserId) -> Result<String> {
+    pub(crate) fn enroll_totp(&self, actor: &Actor, user: &UserId) -> Result<String> {
         let (stored, mut map) = self.stored_credentials()?;
         self.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.totp.is_some()))?;
         let secret = Totp::generate_secret();
@@ -253,8 +226,7 @@ impl Crm {
         Ok(secret)
     }
 
-    /// Which credentials `user` has (the user themselves, or whoever may read users).
-    pub fn credentials(&self, actor: &Actor, user: &UserId) -> Result<Credentials> {
+    pub(crate) fn credentials(&self, actor: &Actor, user: &UserId) -> Result<Credentials> {
         if actor.user_id() != user {
             self.authorize(actor, Action::Read, EntityKind::User)?;
         }
@@ -265,27 +237,7 @@ impl Crm {
             .unwrap_or_default())
     }
 
-    /// Re-verifies `actor`'s user and returns the actor elevated for this handle's window (15
-    /// minutes by default), with a proof only this handle accepts. Every attempt is logged
-    /// (method and outcome, never the secret); a refused one is
-    /// [`Error::PermissionDenied`] on action `elevate`.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::access::User;
-    /// let crm = Crm::in_memory();
-    /// let root = Actor::user("root")?;
-    /// crm.set_password(&root, root.user_id(), "correct horse battery")?;
-    /// let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into()))?;
-    /// crm.put_user(&admin, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
-    /// // Access control is on now: an asserted elevation no longer counts, a proven one does.
-    /// let asserted = root.clone().elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
-    /// assert!(matches!(crm.put_user(&asserted, User::new("wang", "王")?), Err(Error::ElevationRequired { .. })));
-    /// crm.put_user(&admin, User::new("wang", "王")?)?;
-    /// assert!(matches!(crm.elevate(&root, ElevationProof::Password("wrong".into())), Err(Error::PermissionDenied { .. })));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn elevate(&self, actor: &Actor, proof: ElevationProof) -> Result<Actor> {
+    pub(crate) fn elevate(&self, actor: &Actor, proof: ElevationProof) -> Result<Actor> {
         let user = actor.user_id();
         let now = self.clock.now();
         let checked: Result<bool> = match &proof {

@@ -220,22 +220,7 @@ fn interaction_cells(c: &Customer, i: &Interaction) -> Vec<String> {
 }
 
 impl Crm {
-    /// Exports like [`Crm::export_to`] into the file at `path`, created or replaced only when
-    /// the export succeeds: the rows go to a temporary file beside it, renamed over `path` at
-    /// the end. A refused export (no permission, no elevation) or a failed one leaves an
-    /// existing file untouched.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let path = dir.path().join("customers.csv");
-    /// let crm = Crm::in_memory();
-    /// crm.create_customer(&Actor::user("alice")?, NewCustomer::new("甲公司"))?;
-    /// assert_eq!(crm.export_to_path(&Actor::user("alice")?, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path)?, 1);
-    /// assert!(std::fs::read_to_string(&path).unwrap().contains("甲公司"));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn export_to_path(
+    pub(crate) fn export_to_path(
         &self,
         actor: &Actor,
         entity: ExportEntity,
@@ -261,28 +246,7 @@ impl Crm {
         Ok(rows)
     }
 
-    /// Streams the customers matching `filter` that the actor may export — or their contacts,
-    /// or their follow-ups — into `out` as CSV (UTF-8 with a BOM), .xlsx or JSON Lines (one
-    /// record per line, as the record serializes), and returns the number of rows. Masked like
-    /// any read; a sensitive operation (elevated, when access control is on), logged with its
-    /// size, entity, format and filter.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").tag("VIP").contact(NewContact::new("张伟").phone("13812345678")))?;
-    /// let mut csv = Vec::new();
-    /// let n = crm.export_to(&alice, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &mut csv)?;
-    /// assert_eq!(n, 1);
-    /// let text = String::from_utf8(csv).unwrap();
-    /// assert!(text.lines().nth(1).unwrap().contains("华为技术有限公司,企业"));
-    /// // An export imports back: the code column finds the same customer.
-    /// let report = crm.import_customers(&alice, text.as_bytes(), &ImportOptions::default(), |_| {})?;
-    /// assert_eq!((report.created.len(), report.skipped.len()), (0, 1));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn export_to<W: Write + Send>(
+    pub(crate) fn export_to<W: Write + Send>(
         &self,
         actor: &Actor,
         entity: ExportEntity,
@@ -294,7 +258,7 @@ impl Crm {
         self.export_allowed(actor, &allowed, entity, filter, format, out)
     }
 
-    /// [`Crm::export_to`] once the export is authorized.
+    /// [`Files::export_to`](crate::Files::export_to) once the export is authorized.
     fn export_allowed<W: Write + Send>(
         &self,
         actor: &Actor,

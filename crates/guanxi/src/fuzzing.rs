@@ -83,7 +83,7 @@ pub fn customer_input(data: &[u8]) {
         Ok(created) => {
             let read = crm.customer(&actor(), created.id).unwrap_or_else(|e| panic!("created but unreadable: {e}"));
             assert_eq!(read, created);
-            let contacts = crm.contacts(&actor(), read.id).unwrap_or_else(|e| panic!("{e}"));
+            let contacts = crm.contacts().list(&actor(), read.id).unwrap_or_else(|e| panic!("{e}"));
             for text in std::iter::once(&read.name).chain(read.tags.iter()).chain(contacts.iter().map(|c| &c.name)) {
                 assert!(crate::normalize::forbidden_char(text, false).is_none(), "stored {text:?}");
             }

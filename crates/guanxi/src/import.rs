@@ -171,7 +171,7 @@ impl ImportOptions {
 /// ```
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
-/// let report = crm.import_customers(&Actor::user("a")?, "客户名称,规模\n甲,巨型\n".as_bytes(), &ImportOptions::default(), |_| {})?;
+/// let report = crm.files().import(&Actor::user("a")?, "客户名称,规模\n甲,巨型\n".as_bytes(), &ImportOptions::default(), |_| {})?;
 /// let e = &report.rejected[0];
 /// assert_eq!((e.row, e.column.as_deref(), e.value.as_deref()), (2, Some("规模"), Some("巨型")));
 /// assert!(e.reason.contains("size"));
@@ -194,7 +194,7 @@ pub struct RowError {
 /// ```
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
-/// let report = crm.import_customers(&Actor::user("a")?, "客户名称\n星河科技\n星河科技有限公司\n".as_bytes(), &ImportOptions::default(), |_| {})?;
+/// let report = crm.files().import(&Actor::user("a")?, "客户名称\n星河科技\n星河科技有限公司\n".as_bytes(), &ImportOptions::default(), |_| {})?;
 /// assert_eq!((report.skipped[0].row, report.skipped[0].existing), (3, None)); // same as row 2 of the file
 /// # Ok::<(), guanxi::Error>(())
 /// ```
@@ -215,7 +215,7 @@ pub struct SkippedRow {
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
 /// let file = "客户名称,手机,备注\n甲公司,13800000001,x\n乙公司,123,\n";
-/// let r = crm.import_customers(&Actor::user("a")?, file.as_bytes(), &ImportOptions::default(), |_| {})?;
+/// let r = crm.files().import(&Actor::user("a")?, file.as_bytes(), &ImportOptions::default(), |_| {})?;
 /// assert_eq!((r.rows, r.rejected_rows(), r.committed), (2, 1, false)); // all or nothing
 /// assert_eq!(r.ignored_columns, ["备注"]);
 /// # Ok::<(), guanxi::Error>(())
@@ -252,7 +252,7 @@ impl ImportReport {
 /// ```
 /// # use guanxi::*;
 /// let mut phases = vec![];
-/// Crm::in_memory().import_customers(&Actor::user("a")?, "客户名称\n甲\n".as_bytes(), &ImportOptions::default(), |p| phases.push(p.phase))?;
+/// Crm::in_memory().files().import(&Actor::user("a")?, "客户名称\n甲\n".as_bytes(), &ImportOptions::default(), |p| phases.push(p.phase))?;
 /// assert_eq!(phases, [ImportPhase::Checking, ImportPhase::Done]);
 /// # Ok::<(), guanxi::Error>(())
 /// ```
@@ -269,7 +269,7 @@ pub enum ImportPhase {
 /// ```
 /// # use guanxi::*;
 /// let mut last = None;
-/// Crm::in_memory().import_customers(&Actor::user("a")?, "客户名称\n甲\n乙\n".as_bytes(), &ImportOptions::default(), |p| last = Some((p.done, p.total)))?;
+/// Crm::in_memory().files().import(&Actor::user("a")?, "客户名称\n甲\n乙\n".as_bytes(), &ImportOptions::default(), |p| last = Some((p.done, p.total)))?;
 /// assert_eq!(last, Some((2, 2)));
 /// # Ok::<(), guanxi::Error>(())
 /// ```
@@ -491,29 +491,7 @@ impl Crm {
         )
     }
 
-    /// Imports customers from a CSV or .xlsx file (detected from its bytes), with contacts and
-    /// tags, checking each row for duplicates against the store and the rows before it.
-    /// Every bad row is reported with its row, column, value and reason; with
-    /// [`ImportMode::AllOrNothing`] any bad row means nothing is written. The same file
-    /// imported again writes nothing (its rows are reported skipped). `progress` hears about
-    /// every 1,000 rows and the end.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let file = "客户名称,手机,标签\n华为技术有限公司,13812345678,VIP\n星河科技,1381234,\n华为技术股份有限公司,,\n";
-    /// let report = crm.import_customers(&alice, file.as_bytes(), &ImportOptions::default().mode(ImportMode::KeepGood), |_| {})?;
-    /// assert_eq!((report.created.len(), report.skipped.len(), report.rejected_rows()), (1, 1, 1));
-    /// assert_eq!(report.rejected[0].row, 3);
-    /// assert_eq!(report.rejected[0].column.as_deref(), Some("手机"));
-    /// assert_eq!(report.rejected[0].value.as_deref(), Some("1381234"));
-    /// assert!(report.skipped[0].reason.contains("华为技术有限公司"));
-    /// let again = crm.import_customers(&alice, file.as_bytes(), &ImportOptions::default().mode(ImportMode::KeepGood), |_| {})?;
-    /// assert!(again.created.is_empty());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn import_customers(
+    pub(crate) fn import_customers(
         &self,
         actor: &Actor,
         bytes: &[u8],

@@ -12,19 +12,19 @@
 //!
 //! let crm = Crm::in_memory(); // or Crm::open("crm.db")?
 //! let alice = Actor::user("alice")?;
-//! let huawei = crm.create_customer(
+//! let huawei = crm.customers().create(
 //!     &alice,
 //!     NewCustomer::new("华为技术有限公司")
 //!         .region(Region { province: "广东".into(), city: "深圳市".into(), district: "龙岗区".into() })
 //!         .tag("VIP")
 //!         .contact(NewContact::new("张伟").phone("138-1234-5678")),
 //! )?;
-//! crm.log_interaction(&alice, huawei.id, NewInteraction::new(InteractionKind::Visit, "现场演示"))?;
+//! crm.interactions().create(&alice, huawei.id, NewInteraction::new(InteractionKind::Visit, "现场演示"))?;
 //!
-//! let vips = crm.list_customers(&alice, &CustomerFilter::default().tag("VIP"), Default::default())?;
+//! let vips = crm.customers().list(&alice, &CustomerFilter::default().tag("VIP"), Default::default())?;
 //! assert_eq!(vips.items[0].code, huawei.code);
-//! assert_eq!(crm.contacts(&alice, huawei.id)?[0].phones[0].as_str(), "+8613812345678");
-//! assert_eq!(crm.timeline(&alice, huawei.id)?.len(), 3); // customer created, contact added, visit
+//! assert_eq!(crm.contacts().list(&alice, huawei.id)?[0].phones[0].as_str(), "+8613812345678");
+//! assert_eq!(crm.customers().timeline(&alice, huawei.id)?.len(), 3); // customer created, contact added, visit
 //! # Ok::<(), guanxi::Error>(())
 //! ```
 //!
@@ -41,6 +41,7 @@ mod events;
 mod export;
 #[cfg(feature = "testing")]
 pub mod fuzzing;
+mod handles;
 mod import;
 mod merge_facade;
 mod sales_facade;
@@ -55,6 +56,10 @@ pub use export::ExportEntity;
 pub use guanxi_core::*;
 pub use guanxi_postgres::{PgOptions, PgStore};
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
+pub use handles::{
+    Access, Audit, Contacts, CustomFields, Customers, Duplicates, Files, Interactions, KnowledgeBase, Leads,
+    Opportunities, Sales, Service, Tags, Tasks, Tickets,
+};
 pub use import::{
     DuplicatePolicy, ImportField, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError,
     SkippedRow,

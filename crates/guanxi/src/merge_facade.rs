@@ -24,9 +24,9 @@ use crate::sales_facade::{decode, setting_write};
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
 /// let a = Actor::user("a")?;
-/// let x = crm.create_customer(&a, NewCustomer::new("甲公司"))?;
-/// let y = crm.create_customer(&a, NewCustomer::new("甲有限公司").source("展会"))?;
-/// let plan = crm.plan_merge(&a, &guanxi::dedup::MergeRequest::new(x.id, [y.id]))?;
+/// let x = crm.customers().create(&a, NewCustomer::new("甲公司"))?;
+/// let y = crm.customers().create(&a, NewCustomer::new("甲有限公司").source("展会"))?;
+/// let plan = crm.duplicates().plan_merge(&a, &guanxi::dedup::MergeRequest::new(x.id, [y.id]))?;
 /// assert_eq!(plan.survivor.source.as_deref(), Some("展会"));
 /// assert!(plan.fields.iter().any(|f| f.field == "name" && f.from == y.id)); // the more recent
 /// # Ok::<(), guanxi::Error>(())
@@ -53,21 +53,21 @@ pub struct MergePlan {
     pub tasks: Vec<TaskId>,
 }
 
-/// A merge carried out: its id (for [`Crm::undo_merge`]) and what it did.
+/// A merge carried out: its id (for [`Duplicates::undo_merge`](crate::Duplicates::undo_merge)) and what it did.
 ///
 /// ```
 /// # use guanxi::*;
 /// let crm = Crm::in_memory();
 /// let a = Actor::user("a")?;
-/// let (x, y) = (crm.create_customer(&a, NewCustomer::new("甲"))?, crm.create_customer(&a, NewCustomer::new("乙"))?);
-/// let done = crm.merge_customers(&a, &guanxi::dedup::MergeRequest::new(x.id, [y.id]))?;
+/// let (x, y) = (crm.customers().create(&a, NewCustomer::new("甲"))?, crm.customers().create(&a, NewCustomer::new("乙"))?);
+/// let done = crm.duplicates().merge(&a, &guanxi::dedup::MergeRequest::new(x.id, [y.id]))?;
 /// assert_eq!(done.plan.survivor.version, 2); // the stored survivor
-/// crm.undo_merge(&a, &done.merge_id)?;
+/// crm.duplicates().undo_merge(&a, &done.merge_id)?;
 /// # Ok::<(), guanxi::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct MergeOutcome {
-    /// Pass to [`Crm::undo_merge`].
+    /// Pass to [`Duplicates::undo_merge`](crate::Duplicates::undo_merge).
     pub merge_id: String,
     /// The plan that was applied (its `survivor` is the stored record).
     pub plan: MergePlan,
@@ -195,50 +195,12 @@ impl Crm {
         Ok((plan, related))
     }
 
-    /// What merging would do, without doing it (a dry run): see [`MergePlan`]. Needs the merge
-    /// permission (a sensitive operation: elevated, when access control is on) on every record.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// use guanxi::dedup::{MergeRequest, Survivorship};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let a = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
-    /// let b = crm.create_customer(&alice, NewCustomer::new("华为技术股份有限公司").address("深圳市龙岗区坂田").contact(NewContact::new("李娜")))?;
-    /// let plan = crm.plan_merge(&alice, &MergeRequest::new(a.id, [b.id]).policy(Survivorship::MostComplete))?;
-    /// assert_eq!(plan.survivor.address.as_deref(), Some("深圳市龙岗区坂田"));
-    /// assert_eq!(plan.contacts.len(), 1);
-    /// assert_eq!(crm.contacts(&alice, a.id)?.len(), 1); // nothing written
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn plan_merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergePlan> {
+    pub(crate) fn plan_merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergePlan> {
         let (survivor, merged) = self.merge_parties(actor, request)?;
         Ok(self.plan(request, &survivor, merged)?.0)
     }
 
-    /// Merges duplicates into a survivor in one transaction: the survivor takes the values the
-    /// plan chose and the union of the tags; contacts, follow-ups, opportunities, tickets and
-    /// tasks move to it; each merged record stays as a deleted tombstone whose `merged_into`
-    /// names the survivor. Logged on every record, with a [`DomainEvent::CustomersMerged`].
-    /// Undo with [`Crm::undo_merge`].
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// use guanxi::dedup::MergeRequest;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let a = crm.create_customer(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
-    /// let b = crm.create_customer(&alice, NewCustomer::new("华为技术股份有限公司").tag("VIP").contact(NewContact::new("李娜")))?;
-    /// let done = crm.merge_customers(&alice, &MergeRequest::new(a.id, [b.id]))?;
-    /// assert_eq!(crm.contacts(&alice, a.id)?.len(), 2);
-    /// assert!(crm.customer(&alice, a.id)?.tags.contains("VIP"));
-    /// assert_eq!(crm.merged_into(&alice, b.id)?, Some(a.id));
-    /// crm.undo_merge(&alice, &done.merge_id)?;
-    /// assert_eq!(crm.contacts(&alice, b.id)?[0].name, "李娜");
-    /// assert_eq!(crm.merged_into(&alice, b.id)?, None);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn merge_customers(&self, actor: &Actor, request: &MergeRequest) -> Result<MergeOutcome> {
+    pub(crate) fn merge_customers(&self, actor: &Actor, request: &MergeRequest) -> Result<MergeOutcome> {
         let (survivor, merged) = self.merge_parties(actor, request)?;
         let (plan, related) = self.plan(request, &survivor, merged)?;
         let now = self.clock.now();
@@ -327,13 +289,7 @@ impl Crm {
         Ok(MergeOutcome { merge_id, plan })
     }
 
-    /// Undoes a merge: every record it changed returns to its state before the merge (with a
-    /// new version), the survivor loses the tags it gained, the follow-ups move back, and the
-    /// tombstones are live again. Refused with [`Error::Conflict`] when one of those records
-    /// changed since the merge (undo would lose that change), and with
-    /// [`Error::InvalidState`] when the merge was already undone. Records added to the
-    /// survivor after the merge stay on it.
-    pub fn undo_merge(&self, actor: &Actor, merge_id: &str) -> Result<()> {
+    pub(crate) fn undo_merge(&self, actor: &Actor, merge_id: &str) -> Result<()> {
         let allowed = self.authorize(actor, Action::Merge, EntityKind::Customer)?;
         let key = merge_key(merge_id);
         let stored = self.store.setting(&key)?.ok_or_else(|| Error::not_found(EntityKind::Customer, &key))?;
@@ -389,9 +345,7 @@ impl Crm {
         self.commit(actor, now, &changes, vec![event])
     }
 
-    /// The survivor a merged customer (a tombstone) was merged into; None for a customer that
-    /// was not merged, or whose merge was undone.
-    pub fn merged_into(&self, actor: &Actor, id: CustomerId) -> Result<Option<CustomerId>> {
+    pub(crate) fn merged_into(&self, actor: &Actor, id: CustomerId) -> Result<Option<CustomerId>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
         let c = self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
         allowed.check_customer(actor, &c)?;

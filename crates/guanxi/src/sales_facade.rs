@@ -88,9 +88,7 @@ pub struct ConvertLead {
 impl Crm {
     // ----- configuration -----
 
-    /// A pipeline by key: a stored one, or the built-in `standard` pipeline until one of that
-    /// key is stored.
-    pub fn pipeline(&self, actor: &Actor, key: &str) -> Result<Pipeline> {
+    pub(crate) fn pipeline(&self, actor: &Actor, key: &str) -> Result<Pipeline> {
         self.authorize(actor, Action::Read, EntityKind::Pipeline)?;
         self.load_pipeline(key)
     }
@@ -103,22 +101,7 @@ impl Crm {
         }
     }
 
-    /// Stores a pipeline (new, or replacing the one of its key). A stage that opportunities
-    /// are still in cannot be removed.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::{Pipeline, Stage, StageKind};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let mut p = Pipeline::standard();
-    /// p.key = "renewal".into();
-    /// p.stages.retain(|s| s.key != "proposal");
-    /// crm.put_pipeline(&alice, p.clone())?;
-    /// assert_eq!(crm.pipeline(&alice, "renewal")?, p);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn put_pipeline(&self, actor: &Actor, pipeline: Pipeline) -> Result<Pipeline> {
+    pub(crate) fn put_pipeline(&self, actor: &Actor, pipeline: Pipeline) -> Result<Pipeline> {
         self.authorize(actor, Action::Configure, EntityKind::Pipeline)?;
         pipeline.validate()?;
         let key = pipeline_key(&pipeline.key);
@@ -166,8 +149,7 @@ impl Crm {
         self.commit(actor, now, &changes, vec![event])
     }
 
-    /// The lead rules in force (the standard grading until some are stored).
-    pub fn lead_rules(&self, actor: &Actor) -> Result<LeadRules> {
+    pub(crate) fn lead_rules(&self, actor: &Actor) -> Result<LeadRules> {
         self.authorize(actor, Action::Read, EntityKind::Lead)?;
         self.load_lead_rules()
     }
@@ -176,8 +158,7 @@ impl Crm {
         self.store.setting(LEAD_RULES)?.map_or_else(|| Ok(LeadRules::standard()), |s| decode(&s))
     }
 
-    /// Stores the lead rules (grading and assignment).
-    pub fn set_lead_rules(&self, actor: &Actor, rules: LeadRules) -> Result<LeadRules> {
+    pub(crate) fn set_lead_rules(&self, actor: &Actor, rules: LeadRules) -> Result<LeadRules> {
         self.authorize(actor, Action::Configure, EntityKind::Lead)?;
         let stored = self.store.setting(LEAD_RULES)?;
         let before = stored.as_ref().map(|s| decode::<LeadRules>(s).map(|r| to_json(&r))).transpose()?;
@@ -188,23 +169,7 @@ impl Crm {
 
     // ----- opportunities -----
 
-    /// Opens an opportunity: in the pipeline's first open stage (or the open stage given), at
-    /// the stage's default probability unless one is set by hand, with its first stage-history
-    /// entry, in one transaction.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::{NewOpportunity, ProbabilitySource};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.create_customer(&alice, NewCustomer::new("甲公司"))?;
-    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP 项目").customer(c.id).amount(rust_decimal::Decimal::from(80_000)))?;
-    /// assert!(o.code.starts_with('O'));
-    /// assert_eq!((o.stage.as_str(), o.probability.to_string().as_str()), ("lead", "10"));
-    /// assert_eq!(o.probability_source, ProbabilitySource::StageDefault);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_opportunity(&self, actor: &Actor, input: NewOpportunity) -> Result<Opportunity> {
+    pub(crate) fn create_opportunity(&self, actor: &Actor, input: NewOpportunity) -> Result<Opportunity> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Opportunity)?;
         let now = self.clock.now();
         let mut changes = Changes::default();
@@ -345,14 +310,12 @@ impl Crm {
         Ok(o)
     }
 
-    /// An opportunity by id.
-    pub fn opportunity(&self, actor: &Actor, id: OpportunityId) -> Result<Opportunity> {
+    pub(crate) fn opportunity(&self, actor: &Actor, id: OpportunityId) -> Result<Opportunity> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         self.readable_opportunity(actor, &allowed, id)
     }
 
-    /// An opportunity by code.
-    pub fn opportunity_by_code(&self, actor: &Actor, code: &str) -> Result<Opportunity> {
+    pub(crate) fn opportunity_by_code(&self, actor: &Actor, code: &str) -> Result<Opportunity> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let code = guanxi_core::normalize::fold_text(code).to_uppercase();
         let o =
@@ -361,8 +324,7 @@ impl Crm {
         Ok(o)
     }
 
-    /// One page of the opportunities matching `filter` that the actor may read.
-    pub fn list_opportunities(
+    pub(crate) fn list_opportunities(
         &self,
         actor: &Actor,
         filter: &OpportunityFilter,
@@ -373,30 +335,25 @@ impl Crm {
         self.store.list_opportunities(&f, &page)
     }
 
-    /// Every opportunity matching `filter` that the actor may read.
-    pub fn all_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<Vec<Opportunity>> {
+    pub(crate) fn all_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<Vec<Opportunity>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
         walk_pages(|page| self.store.list_opportunities(&f, page))
     }
 
-    /// How many opportunities match `filter` among those the actor may read.
-    pub fn count_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<u64> {
+    pub(crate) fn count_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<u64> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.count_opportunities(&f)
     }
 
-    /// An opportunity's stage history, oldest first.
-    pub fn stage_history(&self, actor: &Actor, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+    pub(crate) fn stage_history(&self, actor: &Actor, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         self.readable_opportunity(actor, &allowed, id)?;
         self.store.stage_history(id)
     }
 
-    /// Changes an opportunity's fields (see [`OpportunityPatch`]); giving it to another owner
-    /// needs the assign permission.
-    pub fn update_opportunity(
+    pub(crate) fn update_opportunity(
         &self,
         actor: &Actor,
         id: OpportunityId,
@@ -453,27 +410,7 @@ impl Crm {
         Ok(next)
     }
 
-    /// Moves an opportunity to another stage under the pipeline's rules: the edge must be
-    /// allowed and the current stage's exit requirements met, a lost stage needs one of the
-    /// pipeline's reasons. The probability follows [`Pipeline::move_to`]; won and lost stages
-    /// set the won / lost instant. An append-only history entry records the move with the
-    /// amount and probability at that moment. On any error nothing changes.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::NewOpportunity;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP").amount(rust_decimal::Decimal::from(5000)))?;
-    /// let o = crm.move_opportunity(&alice, o.id, o.version, "intent", StageChange::default())?;
-    /// let err = crm.move_opportunity(&alice, o.id, o.version, "lost", StageChange::default()).unwrap_err();
-    /// assert!(matches!(&err, Error::Validation(v) if v.field("lost_reason").is_some()));
-    /// let o = crm.move_opportunity(&alice, o.id, o.version, "lost", StageChange::default().lost_reason("选择竞品"))?;
-    /// assert!(o.lost_at.is_some());
-    /// assert_eq!(crm.stage_history(&alice, o.id)?.len(), 3);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn move_opportunity(
+    pub(crate) fn move_opportunity(
         &self,
         actor: &Actor,
         id: OpportunityId,
@@ -542,21 +479,7 @@ impl Crm {
         Ok(next)
     }
 
-    /// The sales report of a pipeline (see [`SalesReport`]) over the opportunities the actor
-    /// may read. With opportunities in several currencies the query must name one.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::{NewOpportunity, SalesQuery};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP").amount(rust_decimal::Decimal::from(5000)))?;
-    /// crm.move_opportunity(&alice, o.id, o.version, "won", StageChange::default())?;
-    /// let r = crm.sales_report(&alice, &SalesQuery::new("standard"))?;
-    /// assert_eq!((r.won.count, r.win_rate.unwrap().to_string().as_str()), (1, "1"));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn sales_report(&self, actor: &Actor, query: &SalesQuery) -> Result<SalesReport> {
+    pub(crate) fn sales_report(&self, actor: &Actor, query: &SalesQuery) -> Result<SalesReport> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let p = self.load_pipeline(&query.pipeline)?;
         let mut q = query.clone();
@@ -588,18 +511,7 @@ impl Crm {
 
     // ----- leads -----
 
-    /// Creates a lead, graded by the lead rules and, without an owner given, assigned by them.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::{NewLead, LeadGrade};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let l = crm.create_lead(&alice, NewLead::new("王磊").company("星河科技").source("行业峰会"))?;
-    /// assert_eq!((l.grade, l.code.starts_with('L')), (LeadGrade::A, true));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_lead(&self, actor: &Actor, input: NewLead) -> Result<Lead> {
+    pub(crate) fn create_lead(&self, actor: &Actor, input: NewLead) -> Result<Lead> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Lead)?;
         let v = input.validate().map_err(Error::Validation)?;
         let rules = self.load_lead_rules()?;
@@ -660,50 +572,30 @@ impl Crm {
         Ok(l)
     }
 
-    /// A lead by id.
-    pub fn lead(&self, actor: &Actor, id: LeadId) -> Result<Lead> {
+    pub(crate) fn lead(&self, actor: &Actor, id: LeadId) -> Result<Lead> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
         self.readable_lead(actor, &allowed, id)
     }
 
-    /// One page of the leads matching `filter` that the actor may read.
-    pub fn list_leads(&self, actor: &Actor, filter: &LeadFilter, page: PageRequest) -> Result<Page<Lead>> {
+    pub(crate) fn list_leads(&self, actor: &Actor, filter: &LeadFilter, page: PageRequest) -> Result<Page<Lead>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
         let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.list_leads(&f, &page)
     }
 
-    /// Every lead matching `filter` that the actor may read.
-    pub fn all_leads(&self, actor: &Actor, filter: &LeadFilter) -> Result<Vec<Lead>> {
+    pub(crate) fn all_leads(&self, actor: &Actor, filter: &LeadFilter) -> Result<Vec<Lead>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
         let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
         walk_pages(|page| self.store.list_leads(&f, page))
     }
 
-    /// Converts an open lead into a customer, its primary contact and (optionally) an
-    /// opportunity, in one transaction. The lead is first checked as the customer it would
-    /// become, by the duplicate engine over the whole base, with the stored match rules and
-    /// the pairs marked not duplicate (as [`Crm::create_customer_checked`] does): the best
-    /// match the actor can read is linked instead of creating a duplicate (its contact with
-    /// the lead's phone or e-mail reused, else the lead's person added), and the conversion
-    /// says why. When only customers outside the actor's scope match, the conversion is
-    /// refused with [`Error::Duplicate`] on the strongest field, naming no customer (someone
-    /// who can read both converts it).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::{NewLead, NewOpportunity};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let existing = crm.create_customer(&alice, NewCustomer::new("星河科技").contact(NewContact::new("王磊").phone("13800138000")))?;
-    /// let l = crm.create_lead(&alice, NewLead::new("王磊").company("星河科技").phone("138 0013 8000"))?;
-    /// let conv = crm.convert_lead(&alice, l.id, ConvertLead { opportunity: Some(NewOpportunity::new("扩容")) })?;
-    /// assert!(conv.linked_existing);
-    /// assert_eq!(conv.customer_id, existing.id);
-    /// assert!(conv.matched_by.unwrap().contains("same phone"));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn convert_lead(&self, actor: &Actor, id: LeadId, options: ConvertLead) -> Result<LeadConversion> {
+    pub(crate) fn count_leads(&self, actor: &Actor, filter: &LeadFilter) -> Result<u64> {
+        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+        let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
+        self.store.count_leads(&f)
+    }
+
+    pub(crate) fn convert_lead(&self, actor: &Actor, id: LeadId, options: ConvertLead) -> Result<LeadConversion> {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Lead)?;
         let lead = self.readable_lead(actor, &allowed, id)?;
         if !lead.is_open() {
@@ -826,8 +718,7 @@ impl Crm {
 
     // ----- tasks -----
 
-    /// Creates a task (owner: the actor unless given, which needs the assign permission).
-    pub fn create_task(&self, actor: &Actor, input: NewTask) -> Result<Task> {
+    pub(crate) fn create_task(&self, actor: &Actor, input: NewTask) -> Result<Task> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Task)?;
         let v = input.validate().map_err(Error::Validation)?;
         let mut customer = v.customer_id;
@@ -879,9 +770,7 @@ impl Crm {
         Ok(task)
     }
 
-    /// Marks a task done; it counts as activity on its opportunity (rotting and cadence
-    /// restart from now).
-    pub fn complete_task(&self, actor: &Actor, id: TaskId, expected_version: u64) -> Result<Task> {
+    pub(crate) fn complete_task(&self, actor: &Actor, id: TaskId, expected_version: u64) -> Result<Task> {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Task)?;
         let current = self.store.task(id)?.ok_or_else(|| Error::not_found(EntityKind::Task, id))?;
         allowed.check(actor, current.scope_attrs(), format_args!("task {}", current.title))?;
@@ -918,29 +807,13 @@ impl Crm {
         Ok(next)
     }
 
-    /// The tasks matching `filter` that the actor may read, by due instant.
-    pub fn tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
+    pub(crate) fn tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Task)?;
         let f = TaskFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.tasks(&f)
     }
 
-    /// `user`'s agenda at `at`: overdue and due-today tasks and cadence follow-ups, and
-    /// rotting opportunities (only what the actor may read).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::sales::{NewOpportunity, NewTask};
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let o = crm.create_opportunity(&alice, NewOpportunity::new("ERP").cadence_days(3))?;
-    /// crm.create_task(&alice, NewTask::new("发报价", chrono::Utc::now() - chrono::Duration::hours(1)).opportunity(o.id))?;
-    /// let a = crm.agenda(&alice, alice.user_id(), chrono::Utc::now() + chrono::Duration::days(30))?;
-    /// assert_eq!(a.overdue.len(), 2); // the task and the cadence follow-up
-    /// assert_eq!(a.rotting, vec![o.code]); // 线索 rots after 14 days without activity
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn agenda(&self, actor: &Actor, user: &guanxi_core::UserId, at: DateTime<Utc>) -> Result<Agenda> {
+    pub(crate) fn agenda(&self, actor: &Actor, user: &guanxi_core::UserId, at: DateTime<Utc>) -> Result<Agenda> {
         let tasks =
             self.tasks(actor, &TaskFilter { owner: Some(user.clone()), open: Some(true), ..Default::default() })?;
         let opps = self.all_opportunities(actor, &OpportunityFilter::default().owner(user.clone()).open(true))?;

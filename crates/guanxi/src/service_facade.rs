@@ -131,19 +131,7 @@ fn numbered(
 impl Crm {
     // ----- settings -----
 
-    /// The service settings in force ([`ServiceSettings::default`] until some are stored).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let admin = Actor::user("admin")?;
-    /// let mut s = crm.service_settings(&admin)?;
-    /// s.reopen_window_days = 14;
-    /// crm.set_service_settings(&admin, s)?;
-    /// assert_eq!(crm.service_settings(&admin)?.reopen_window_days, 14);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn service_settings(&self, actor: &Actor) -> Result<ServiceSettings> {
+    pub(crate) fn service_settings(&self, actor: &Actor) -> Result<ServiceSettings> {
         self.authorize(actor, Action::Read, EntityKind::ServiceSettings)?;
         self.load_service_settings()
     }
@@ -159,9 +147,7 @@ impl Crm {
         self.store.setting(SERVICE_SETTINGS)?.map_or_else(|| Ok(ServiceSettings::default()), |s| decode(&s))
     }
 
-    /// Replaces the service settings (validated as a whole: calendar, policies, groups and
-    /// routes, keywords).
-    pub fn set_service_settings(&self, actor: &Actor, settings: ServiceSettings) -> Result<ServiceSettings> {
+    pub(crate) fn set_service_settings(&self, actor: &Actor, settings: ServiceSettings) -> Result<ServiceSettings> {
         self.authorize(actor, Action::Configure, EntityKind::ServiceSettings)?;
         settings.validate()?;
         let stored = self.store.setting(SERVICE_SETTINGS)?;
@@ -180,26 +166,7 @@ impl Crm {
 
     // ----- tickets -----
 
-    /// Raises a ticket: routed to a skill group by the routing rules (unless the input names
-    /// one), given to an agent by the group's strategy when auto-assignment is on, checked for
-    /// risk keywords, and given the SLA targets of the most specific policy.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let admin = Actor::user("admin")?;
-    /// let mut s = ServiceSettings::default();
-    /// s.groups.push(SkillGroup::new("l1", "一线", AssignStrategy::RoundRobin).agent(Agent::new(UserId::new("amy")?, 0, &[])));
-    /// s.default_group = Some("l1".into());
-    /// crm.set_service_settings(&admin, s)?;
-    /// let t = crm.create_ticket(&admin, NewTicket::new("申请退款", TicketKind::Complaint, Priority::High))?;
-    /// assert_eq!((t.status, t.assignee.as_ref().map(|u| u.as_str())), (TicketStatus::Assigned, Some("amy")));
-    /// assert!(t.risk_flags.contains("退款"));
-    /// assert_eq!(t.sla.unwrap().first_response_secs, 3600);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_ticket(&self, actor: &Actor, input: NewTicket) -> Result<Ticket> {
+    pub(crate) fn create_ticket(&self, actor: &Actor, input: NewTicket) -> Result<Ticket> {
         let allowed = self.authorize(actor, Action::Create, EntityKind::Ticket)?;
         let v = input.validate()?;
         let now = self.clock.now();
@@ -334,41 +301,35 @@ impl Crm {
         check_ticket(actor, allowed, t)
     }
 
-    /// A ticket by id.
-    pub fn ticket(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
+    pub(crate) fn ticket(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
         self.readable_ticket(actor, &allowed, id)
     }
 
-    /// A ticket by code.
-    pub fn ticket_by_code(&self, actor: &Actor, code: &str) -> Result<Ticket> {
+    pub(crate) fn ticket_by_code(&self, actor: &Actor, code: &str) -> Result<Ticket> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
         let t = self.store.ticket_by_code(code)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, code))?;
         check_ticket(actor, &allowed, t)
     }
 
-    /// One page of the tickets matching `filter` that the actor may read.
-    pub fn list_tickets(&self, actor: &Actor, filter: &TicketFilter, page: PageRequest) -> Result<Page<Ticket>> {
+    pub(crate) fn list_tickets(&self, actor: &Actor, filter: &TicketFilter, page: PageRequest) -> Result<Page<Ticket>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
         let f = TicketFilter { scope: allowed.query_scope(), ..filter.clone() };
         self.store.list_tickets(&f, &page)
     }
 
-    /// Every ticket matching `filter` that the actor may read.
-    pub fn all_tickets(&self, actor: &Actor, filter: &TicketFilter) -> Result<Vec<Ticket>> {
+    pub(crate) fn all_tickets(&self, actor: &Actor, filter: &TicketFilter) -> Result<Vec<Ticket>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
         let f = TicketFilter { scope: allowed.query_scope(), ..filter.clone() };
         walk_pages(|p| self.store.list_tickets(&f, p))
     }
 
-    /// How many tickets match `filter` among those the actor may read.
-    pub fn count_tickets(&self, actor: &Actor, filter: &TicketFilter) -> Result<u64> {
+    pub(crate) fn count_tickets(&self, actor: &Actor, filter: &TicketFilter) -> Result<u64> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
         self.store.count_tickets(&TicketFilter { scope: allowed.query_scope(), ..filter.clone() })
     }
 
-    /// A ticket's history: creation, replies and notes, moves, assignments, rating.
-    pub fn ticket_entries(&self, actor: &Actor, id: TicketId) -> Result<Vec<TicketEntry>> {
+    pub(crate) fn ticket_entries(&self, actor: &Actor, id: TicketId) -> Result<Vec<TicketEntry>> {
         self.ticket(actor, id)?;
         self.store.ticket_entries(id)
     }
@@ -433,23 +394,7 @@ impl Crm {
         Ok(next)
     }
 
-    /// Adds a public reply or an internal note. The first public reply is the ticket's first
-    /// response; risk keywords in the text flag the ticket. Closed and cancelled tickets take
-    /// no replies.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let amy = Actor::user("amy")?;
-    /// let t = crm.create_ticket(&amy, NewTicket::new("发票开错了", TicketKind::Inquiry, Priority::Medium))?;
-    /// let t = crm.reply_ticket(&amy, t.id, t.version, TicketReply::note("客户说要投诉"))?;
-    /// assert!(t.first_response_at.is_none() && t.risk_flags.contains("投诉"));
-    /// let t = crm.reply_ticket(&amy, t.id, t.version, TicketReply::public("已为您重开发票"))?;
-    /// assert!(t.first_response_at.is_some());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn reply_ticket(
+    pub(crate) fn reply_ticket(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -477,29 +422,7 @@ impl Crm {
         })
     }
 
-    /// Moves a ticket's status by [`TicketStatus::allows`]: resolving needs a resolution;
-    /// pending customer pauses the resolution clock until the next move; a reopen (resolved or
-    /// closed → in progress) is allowed for closed tickets within the reopen window, and the
-    /// time it spent resolved does not count against the SLA. Tickets become `assigned` only
-    /// through [`Crm::assign_ticket`].
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let amy = Actor::user("amy")?;
-    /// let t = crm.create_ticket(&amy, NewTicket::new("无法登录", TicketKind::Fault, Priority::High))?;
-    /// let t = crm.assign_ticket(&amy, t.id, t.version, AssignTo::Agent(UserId::new("amy")?), None)?;
-    /// let t = crm.move_ticket(&amy, t.id, t.version, TicketStatus::InProgress, TicketMove::default())?;
-    /// let err = crm.move_ticket(&amy, t.id, t.version, TicketStatus::Closed, TicketMove::default()).unwrap_err();
-    /// assert!(matches!(err, Error::InvalidState(_)));
-    /// let err = crm.move_ticket(&amy, t.id, t.version, TicketStatus::Resolved, TicketMove::default()).unwrap_err();
-    /// assert!(matches!(&err, Error::Validation(v) if v.field("resolution").is_some()));
-    /// let t = crm.move_ticket(&amy, t.id, t.version, TicketStatus::Resolved, TicketMove::default().resolution("已重置密码"))?;
-    /// assert!(t.resolved_at.is_some());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn move_ticket(
+    pub(crate) fn move_ticket(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -565,10 +488,7 @@ impl Crm {
         })
     }
 
-    /// Gives a ticket to an agent or a group, or lets the group's strategy pick
-    /// ([`AssignTo::Auto`]). Giving it to someone other than oneself needs the assign
-    /// permission. A `new` ticket that gets an agent becomes `assigned`.
-    pub fn assign_ticket(
+    pub(crate) fn assign_ticket(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -606,26 +526,7 @@ impl Crm {
         })
     }
 
-    /// Escalates a ticket to its group's escalation group (an agent of it by its strategy).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let admin = Actor::user("admin")?;
-    /// let mut s = ServiceSettings::default();
-    /// s.groups = vec![
-    ///     SkillGroup::new("l1", "一线", AssignStrategy::RoundRobin).agent(Agent::new(UserId::new("amy")?, 0, &[])).escalate_to("l2"),
-    ///     SkillGroup::new("l2", "二线", AssignStrategy::LeastLoaded).agent(Agent::new(UserId::new("bo")?, 0, &[])),
-    /// ];
-    /// s.default_group = Some("l1".into());
-    /// crm.set_service_settings(&admin, s)?;
-    /// let t = crm.create_ticket(&admin, NewTicket::new("系统宕机", TicketKind::Fault, Priority::Urgent))?;
-    /// let t = crm.escalate_ticket(&admin, t.id, t.version, Some("需要二线排查"))?;
-    /// assert_eq!((t.group.as_deref(), t.assignee.as_ref().map(|u| u.as_str()), t.escalation_level), (Some("l2"), Some("bo"), 1));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn escalate_ticket(
+    pub(crate) fn escalate_ticket(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -679,18 +580,7 @@ impl Crm {
         Ok((next, vec![entry]))
     }
 
-    /// Records the customer's rating (1–5, once, after resolution).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let amy = Actor::user("amy")?;
-    /// let t = crm.create_ticket(&amy, NewTicket::new("咨询发票", TicketKind::Inquiry, Priority::Low))?;
-    /// assert!(matches!(crm.rate_ticket(&amy, t.id, t.version, 5, None), Err(Error::InvalidState(_))));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn rate_ticket(
+    pub(crate) fn rate_ticket(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -716,8 +606,7 @@ impl Crm {
         })
     }
 
-    /// Changes a ticket's priority; its SLA targets are chosen again (from its creation).
-    pub fn set_ticket_priority(
+    pub(crate) fn set_ticket_priority(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -734,24 +623,12 @@ impl Crm {
 
     // ----- SLA and report -----
 
-    /// The SLA of the tickets matching `filter` (the actor's scope applied) at `at`, in id
-    /// order; tickets without targets and cancelled ones are left out. Filter with
-    /// `open: Some(true)` for the working backlog; keep [`TicketSla::breached`] or
-    /// [`TicketSla::at_risk`] ones for the alert lists.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let amy = Actor::user("amy")?;
-    /// let t = crm.create_ticket(&amy, NewTicket::new("无法登录", TicketKind::Fault, Priority::Urgent))?;
-    /// let later = t.created_at + chrono::Duration::days(10);
-    /// let open = TicketFilter { open: Some(true), ..Default::default() };
-    /// let sla = crm.sla_overview(&amy, &open, later)?;
-    /// assert!(sla[0].breached());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn sla_overview(&self, actor: &Actor, filter: &TicketFilter, at: DateTime<Utc>) -> Result<Vec<TicketSla>> {
+    pub(crate) fn sla_overview(
+        &self,
+        actor: &Actor,
+        filter: &TicketFilter,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<TicketSla>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
         let (settings, clock) = self.service_clock()?;
         let eval = SlaEvaluator::new(&clock, at, settings.at_risk_percent);
@@ -777,15 +654,13 @@ impl Crm {
         Ok(out)
     }
 
-    /// One ticket's SLA at `at` (None without targets or when cancelled).
-    pub fn ticket_sla(&self, actor: &Actor, id: TicketId, at: DateTime<Utc>) -> Result<Option<TicketSla>> {
+    pub(crate) fn ticket_sla(&self, actor: &Actor, id: TicketId, at: DateTime<Utc>) -> Result<Option<TicketSla>> {
         let t = self.ticket(actor, id)?;
         let (settings, clock) = self.service_clock()?;
         SlaEvaluator::new(&clock, at, settings.at_risk_percent).evaluate(&SlaClock::from(&t))
     }
 
-    /// The service report over the tickets the actor may read (see [`ServiceReport`]).
-    pub fn service_report(&self, actor: &Actor, query: &ServiceQuery) -> Result<ServiceReport> {
+    pub(crate) fn service_report(&self, actor: &Actor, query: &ServiceQuery) -> Result<ServiceReport> {
         let tickets = self.all_tickets(actor, &query.filter)?;
         let (settings, clock) = self.service_clock()?;
         ServiceReport::from_tickets(
@@ -799,21 +674,7 @@ impl Crm {
 
     // ----- knowledge base -----
 
-    /// Adds an article to the knowledge base.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let admin = Actor::user("admin")?;
-    /// crm.create_article(&admin, NewArticle::new("如何申请退款", "在订单详情页点击申请退款，三个工作日内到账。").tag("退款"))?;
-    /// crm.create_article(&admin, NewArticle::new("Reset your password", "Use the forgot-password link on the login page."))?;
-    /// let hits = crm.search_articles(&admin, &KbQuery::new("退款"))?;
-    /// assert_eq!(hits[0].article.title, "如何申请退款");
-    /// assert_eq!(crm.search_articles(&admin, &KbQuery::new("PASSWORD login"))?.len(), 1);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_article(&self, actor: &Actor, input: NewArticle) -> Result<Article> {
+    pub(crate) fn create_article(&self, actor: &Actor, input: NewArticle) -> Result<Article> {
         self.authorize(actor, Action::Create, EntityKind::Article)?;
         let v = input.validate()?;
         let now = self.clock.now();
@@ -847,8 +708,7 @@ impl Crm {
         Ok(a)
     }
 
-    /// Replaces an article's content.
-    pub fn update_article(
+    pub(crate) fn update_article(
         &self,
         actor: &Actor,
         id: ArticleId,
@@ -888,8 +748,7 @@ impl Crm {
         Ok(next)
     }
 
-    /// An article by id (an unpublished one only for those who may edit articles).
-    pub fn article(&self, actor: &Actor, id: ArticleId) -> Result<Article> {
+    pub(crate) fn article(&self, actor: &Actor, id: ArticleId) -> Result<Article> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Article)?;
         let a = self.store.article(id)?.ok_or_else(|| Error::not_found(EntityKind::Article, id))?;
         if !a.published {
@@ -898,9 +757,7 @@ impl Crm {
         Ok(a)
     }
 
-    /// Ranked knowledge-base search (see [`KbQuery`]; unpublished articles only for those who
-    /// may edit articles).
-    pub fn search_articles(&self, actor: &Actor, query: &KbQuery) -> Result<Vec<ArticleHit>> {
+    pub(crate) fn search_articles(&self, actor: &Actor, query: &KbQuery) -> Result<Vec<ArticleHit>> {
         let allowed = self.authorize(actor, Action::Read, EntityKind::Article)?;
         if query.include_unpublished {
             self.reauthorize(&allowed, actor, Action::Update, EntityKind::Article)?;
@@ -908,22 +765,7 @@ impl Crm {
         self.store.search_articles(query)
     }
 
-    /// Published articles that may answer a ticket: its subject and description as an
-    /// any-term query.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::service::*;
-    /// let crm = Crm::in_memory();
-    /// let admin = Actor::user("admin")?;
-    /// crm.create_article(&admin, NewArticle::new("发票重开流程", "发票抬头错误可申请重开发票。"))?;
-    /// crm.create_article(&admin, NewArticle::new("物流查询", "在订单页查看快递单号。"))?;
-    /// let t = crm.create_ticket(&admin, NewTicket::new("发票抬头写错了", TicketKind::Inquiry, Priority::Low))?;
-    /// let s = crm.suggest_articles(&admin, t.id, 3)?;
-    /// assert_eq!(s[0].article.title, "发票重开流程");
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn suggest_articles(&self, actor: &Actor, ticket: TicketId, limit: usize) -> Result<Vec<ArticleHit>> {
+    pub(crate) fn suggest_articles(&self, actor: &Actor, ticket: TicketId, limit: usize) -> Result<Vec<ArticleHit>> {
         let t = self.ticket(actor, ticket)?;
         let text = format!("{} {}", t.subject, t.description.as_deref().unwrap_or(""));
         self.search_articles(actor, &KbQuery::new(&text).mode(MatchMode::Any).limit(limit))

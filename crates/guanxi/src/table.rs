@@ -78,7 +78,7 @@ pub(crate) fn decode_text(bytes: &[u8]) -> Result<String> {
 /// use guanxi::{Actor, Crm, ImportLimits, ImportOptions, ValidationReason};
 /// let limits = ImportLimits { max_rows: 1, ..ImportLimits::default() };
 /// let options = ImportOptions { limits, ..ImportOptions::default() };
-/// let err = Crm::in_memory().import_customers(&Actor::user("a")?, "客户名称\n甲\n乙\n".as_bytes(), &options, |_| {}).unwrap_err();
+/// let err = Crm::in_memory().files().import(&Actor::user("a")?, "客户名称\n甲\n乙\n".as_bytes(), &options, |_| {}).unwrap_err();
 /// let guanxi::Error::Validation(errs) = err else { panic!() };
 /// assert_eq!(errs.0[0].field, "file.rows");
 /// assert_eq!(errs.0[0].reason, ValidationReason::TooLarge { max: 1, unit: "rows".into() });

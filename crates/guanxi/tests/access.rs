@@ -39,23 +39,29 @@ fn dept(id: &str) -> DepartmentId {
 /// zhao (rep in 华南), ma (marketing), sun (custom role: read customers of region 华南).
 fn org(crm: &Crm) {
     let r = root();
-    crm.put_department(&r, Department::new("hq", "总部", None).unwrap()).unwrap();
-    crm.put_department(&r, Department::new("east", "华东", Some("hq")).unwrap()).unwrap();
-    crm.put_department(&r, Department::new("sh", "上海", Some("east")).unwrap()).unwrap();
-    crm.put_department(&r, Department::new("south", "华南", Some("hq")).unwrap()).unwrap();
-    crm.put_user(&r, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-    crm.put_user(&r, User::new("li", "李").unwrap().department(dept("east")).role(BuiltinRole::SalesManager)).unwrap();
-    crm.put_user(&r, User::new("wang", "王").unwrap().department(dept("sh")).role(BuiltinRole::SalesRep)).unwrap();
-    crm.put_user(&r, User::new("zhao", "赵").unwrap().department(dept("south")).role(BuiltinRole::SalesRep)).unwrap();
-    crm.put_user(&r, User::new("ma", "马").unwrap().role(BuiltinRole::Marketing)).unwrap();
+    crm.access().set_department(&r, Department::new("hq", "总部", None).unwrap()).unwrap();
+    crm.access().set_department(&r, Department::new("east", "华东", Some("hq")).unwrap()).unwrap();
+    crm.access().set_department(&r, Department::new("sh", "上海", Some("east")).unwrap()).unwrap();
+    crm.access().set_department(&r, Department::new("south", "华南", Some("hq")).unwrap()).unwrap();
+    crm.access().set_user(&r, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    crm.access()
+        .set_user(&r, User::new("li", "李").unwrap().department(dept("east")).role(BuiltinRole::SalesManager))
+        .unwrap();
+    crm.access()
+        .set_user(&r, User::new("wang", "王").unwrap().department(dept("sh")).role(BuiltinRole::SalesRep))
+        .unwrap();
+    crm.access()
+        .set_user(&r, User::new("zhao", "赵").unwrap().department(dept("south")).role(BuiltinRole::SalesRep))
+        .unwrap();
+    crm.access().set_user(&r, User::new("ma", "马").unwrap().role(BuiltinRole::Marketing)).unwrap();
     let south_reader = Role::new("south_reader", "华南只读")
         .unwrap()
         .grant(EntityKind::Customer, &[Action::Read], Scope::Region)
         .grant(EntityKind::Contact, &[Action::Read], Scope::Region)
         .field(EntityKind::Contact, "emails", Visibility::Hidden);
-    crm.put_role(&r, south_reader).unwrap();
+    crm.access().set_role(&r, south_reader).unwrap();
     let sun = User::new("sun", "孙").unwrap().custom_role(&RoleId::new("south_reader").unwrap()).region("华南");
-    crm.put_user(&r, sun).unwrap();
+    crm.access().set_user(&r, sun).unwrap();
 }
 
 fn as_user(id: &str) -> Actor {
@@ -67,14 +73,15 @@ fn each_role_sees_its_scope_and_nothing_else() {
     for (name, crm, _dir) in backends() {
         org(&crm);
         let mk = |owner: &str, province: &str| {
-            crm.create_customer(
-                &root(),
-                NewCustomer::new(format!("{owner}的客户 {province}"))
-                    .owner(UserId::new(owner).unwrap())
-                    .region(Region { province: province.into(), city: String::new(), district: String::new() })
-                    .contact(NewContact::new("张伟").phone("13812345678").email("zw@example.com")),
-            )
-            .unwrap()
+            crm.customers()
+                .create(
+                    &root(),
+                    NewCustomer::new(format!("{owner}的客户 {province}"))
+                        .owner(UserId::new(owner).unwrap())
+                        .region(Region { province: province.into(), city: String::new(), district: String::new() })
+                        .contact(NewContact::new("张伟").phone("13812345678").email("zw@example.com")),
+                )
+                .unwrap()
         };
         let wangs = mk("wang", "上海");
         let lis = mk("li", "浙江");
@@ -84,38 +91,44 @@ fn each_role_sees_its_scope_and_nothing_else() {
         assert_eq!(wangs.department, Some(dept("sh")), "{name}");
 
         let sees = |u: &str| -> BTreeSet<String> {
-            crm.all_customers(&as_user(u), &CustomerFilter::default()).unwrap().into_iter().map(|c| c.code).collect()
+            crm.customers()
+                .list_all(&as_user(u), &CustomerFilter::default())
+                .unwrap()
+                .into_iter()
+                .map(|c| c.code)
+                .collect()
         };
         let codes = |cs: &[&Customer]| -> BTreeSet<String> { cs.iter().map(|c| c.code.clone()).collect() };
         assert_eq!(sees("wang"), codes(&[&wangs]), "{name}: a rep sees their own");
         assert_eq!(sees("li"), codes(&[&wangs, &lis]), "{name}: a manager sees the department tree");
         assert_eq!(sees("sun"), codes(&[&zhaos]), "{name}: region 华南 covers 广东");
         assert_eq!(sees("ma").len(), 4, "{name}: marketing reads all");
-        assert_eq!(crm.count_customers(&as_user("li"), &CustomerFilter::default()).unwrap(), 2);
+        assert_eq!(crm.customers().count(&as_user("li"), &CustomerFilter::default()).unwrap(), 2);
 
         // Single reads agree with lists, and say which action was refused.
-        let err = crm.customer(&as_user("wang"), lis.id).unwrap_err();
+        let err = crm.customers().get(&as_user("wang"), lis.id).unwrap_err();
         assert!(matches!(&err, Error::PermissionDenied { action, .. } if action == "read"), "{name}: {err}");
-        assert!(crm.customer(&as_user("li"), wangs.id).is_ok());
-        assert!(matches!(crm.contacts(&as_user("wang"), roots.id), Err(Error::PermissionDenied { .. })));
+        assert!(crm.customers().get(&as_user("li"), wangs.id).is_ok());
+        assert!(matches!(crm.contacts().list(&as_user("wang"), roots.id), Err(Error::PermissionDenied { .. })));
         // Unknown users are refused outright once access control is on.
         assert!(matches!(
-            crm.all_customers(&as_user("nobody"), &CustomerFilter::default()),
+            crm.customers().list_all(&as_user("nobody"), &CustomerFilter::default()),
             Err(Error::PermissionDenied { .. })
         ));
 
         // A rep may not hand a record to someone else (that is assigning); a manager may, in scope.
         let patch = CustomerPatch::default().owner(UserId::new("zhao").unwrap());
-        let err = crm.update_customer(&as_user("wang"), wangs.id, 1, patch.clone()).unwrap_err();
+        let err = crm.customers().update(&as_user("wang"), wangs.id, 1, patch.clone()).unwrap_err();
         assert!(matches!(&err, Error::PermissionDenied { action, .. } if action == "assign"), "{name}: {err}");
-        let moved = crm.update_customer(&as_user("li"), wangs.id, 1, patch).unwrap();
+        let moved = crm.customers().update(&as_user("li"), wangs.id, 1, patch).unwrap();
         assert_eq!(moved.owner.unwrap().as_str(), "zhao");
         let ghost = CustomerPatch::default().owner(UserId::new("ghost").unwrap());
-        let err = crm.update_customer(&root(), lis.id, 1, ghost).unwrap_err();
+        let err = crm.customers().update(&root(), lis.id, 1, ghost).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("owner").is_some()), "{name}: {err}");
 
         // explain says why, in words.
         let d = crm
+            .access()
             .explain(
                 &as_user("wang"),
                 &UserId::new("wang").unwrap(),
@@ -126,12 +139,14 @@ fn each_role_sees_its_scope_and_nothing_else() {
             .unwrap();
         assert!(!d.allowed && d.reasons[0].contains("owned by li"), "{name}: {d:?}");
         let d = crm
+            .access()
             .explain(&as_user("li"), &UserId::new("li").unwrap(), Action::Delete, EntityKind::Customer, Some(lis.id.0))
             .unwrap();
         assert!(d.allowed && d.reasons.last().unwrap().contains("elevated"), "{name}: {d:?}");
         // Asking about someone else needs access to roles.
         assert!(
-            crm.explain(&as_user("wang"), &UserId::new("li").unwrap(), Action::Read, EntityKind::Customer, None)
+            crm.access()
+                .explain(&as_user("wang"), &UserId::new("li").unwrap(), Action::Read, EntityKind::Customer, None)
                 .is_err()
         );
     }
@@ -141,27 +156,31 @@ fn each_role_sees_its_scope_and_nothing_else() {
 fn sensitive_operations_need_a_current_elevation() {
     for (name, crm, _dir) in backends() {
         org(&crm);
-        let c = crm.create_customer(&as_user("li"), NewCustomer::new("甲")).unwrap();
+        let c = crm.customers().create(&as_user("li"), NewCustomer::new("甲")).unwrap();
         let li = as_user("li");
-        let err = crm.delete_customer(&li, c.id, 1).unwrap_err();
+        let err = crm.customers().delete(&li, c.id, 1).unwrap_err();
         assert!(matches!(&err, Error::ElevationRequired { action, .. } if action == "delete"), "{name}: {err}");
         let expired = li.clone().elevated_until(t0() - Duration::seconds(1));
-        assert!(matches!(crm.delete_customer(&expired, c.id, 1), Err(Error::ElevationRequired { .. })));
-        assert!(matches!(crm.export_customers(&li, &CustomerFilter::default()), Err(Error::ElevationRequired { .. })));
+        assert!(matches!(crm.customers().delete(&expired, c.id, 1), Err(Error::ElevationRequired { .. })));
+        assert!(matches!(
+            crm.customers().export(&li, &CustomerFilter::default()),
+            Err(Error::ElevationRequired { .. })
+        ));
         let elevated = li.elevated_until(t0() + Duration::minutes(5));
-        assert_eq!(crm.export_customers(&elevated, &CustomerFilter::default()).unwrap().len(), 1);
-        crm.delete_customer(&elevated, c.id, 1).unwrap();
+        assert_eq!(crm.customers().export(&elevated, &CustomerFilter::default()).unwrap().len(), 1);
+        crm.customers().delete(&elevated, c.id, 1).unwrap();
         // Access changes always need it, and only administrators may make them.
-        let err = crm.put_department(&as_user("root"), Department::new("x", "X", None).unwrap()).unwrap_err();
+        let err = crm.access().set_department(&as_user("root"), Department::new("x", "X", None).unwrap()).unwrap_err();
         assert!(matches!(err, Error::ElevationRequired { .. }), "{name}");
-        let err = crm.put_department(&elevated, Department::new("x", "X", None).unwrap()).unwrap_err();
+        let err = crm.access().set_department(&elevated, Department::new("x", "X", None).unwrap()).unwrap_err();
         assert!(matches!(&err, Error::PermissionDenied { action, .. } if action == "configure"), "{name}: {err}");
         // Nobody can lock everyone out.
         let demoted = User::new("root", "管理员").unwrap().role(BuiltinRole::SalesRep);
-        assert!(matches!(crm.put_user(&root(), demoted), Err(Error::InvalidState(_))), "{name}");
+        assert!(matches!(crm.access().set_user(&root(), demoted), Err(Error::InvalidState(_))), "{name}");
         // Every access change is in the audit log.
         let users = crm
-            .change_log(&root(), &ChangeLogQuery::default())
+            .audit()
+            .entries(&root(), &ChangeLogQuery::default())
             .unwrap()
             .into_iter()
             .filter(|e| e.entity == EntityKind::User)
@@ -174,14 +193,14 @@ fn sensitive_operations_need_a_current_elevation() {
 fn every_read_of(crm: &Crm, who: &Actor, customer: CustomerId, phone: &str) -> String {
     let mut seen = String::new();
     let mut add = |r: Result<String>| seen.push_str(&r.unwrap_or_else(|e| e.to_string()));
-    add(crm.customer(who, customer).map(|c| format!("{c:?}")));
-    add(crm.all_customers(who, &CustomerFilter::default()).map(|c| format!("{c:?}")));
-    add(crm.contacts(who, customer).map(|c| format!("{c:?}")));
-    add(crm.contacts(who, customer).and_then(|cs| crm.contact(who, cs[0].id)).map(|c| format!("{c:?}")));
-    add(crm.find_contacts_by_phone(who, phone).map(|c| format!("{c:?}")));
-    add(crm.find_contacts_by_id_number(who, "11010519491231002X").map(|c| format!("{c:?}")));
-    add(crm.timeline(who, customer).map(|t| format!("{t:?}")));
-    add(crm.change_log(who, &ChangeLogQuery::default()).map(|l| format!("{l:?}")));
+    add(crm.customers().get(who, customer).map(|c| format!("{c:?}")));
+    add(crm.customers().list_all(who, &CustomerFilter::default()).map(|c| format!("{c:?}")));
+    add(crm.contacts().list(who, customer).map(|c| format!("{c:?}")));
+    add(crm.contacts().list(who, customer).and_then(|cs| crm.contacts().get(who, cs[0].id)).map(|c| format!("{c:?}")));
+    add(crm.contacts().find_by_phone(who, phone).map(|c| format!("{c:?}")));
+    add(crm.contacts().find_by_id_number(who, "11010519491231002X").map(|c| format!("{c:?}")));
+    add(crm.customers().timeline(who, customer).map(|t| format!("{t:?}")));
+    add(crm.audit().entries(who, &ChangeLogQuery::default()).map(|l| format!("{l:?}")));
     seen
 }
 
@@ -190,7 +209,8 @@ fn masked_fields_never_appear_unmasked_on_any_read_path() {
     for (name, crm, _dir) in backends() {
         org(&crm);
         let c = crm
-            .create_customer(
+            .customers()
+            .create(
                 &root(),
                 NewCustomer::new("华南客户")
                     .region(Region { province: "广东".into(), city: "深圳市".into(), district: String::new() })
@@ -202,14 +222,15 @@ fn masked_fields_never_appear_unmasked_on_any_read_path() {
                     ),
             )
             .unwrap();
-        let contact = crm.contacts(&root(), c.id).unwrap().remove(0);
-        crm.update_contact(
-            &root(),
-            contact.id,
-            1,
-            ContactPatch { phones: Some(vec!["13987654321".into()]), ..Default::default() },
-        )
-        .unwrap();
+        let contact = crm.contacts().list(&root(), c.id).unwrap().remove(0);
+        crm.contacts()
+            .update(
+                &root(),
+                contact.id,
+                1,
+                ContactPatch { phones: Some(vec!["13987654321".into()]), ..Default::default() },
+            )
+            .unwrap();
 
         let ma = every_read_of(&crm, &as_user("ma"), c.id, "13987654321");
         assert!(ma.contains("139****4321"), "{name}: marketing sees the mask");
@@ -219,11 +240,11 @@ fn masked_fields_never_appear_unmasked_on_any_read_path() {
         assert!(sun.contains("13987654321"), "{name}: sun sees phones");
         assert!(!sun.contains("zhang.wei"), "{name}: but no e-mail anywhere: {sun}");
         // The log itself never holds a phone in clear, whoever reads it.
-        let log = format!("{:?}", crm.change_log(&root(), &ChangeLogQuery::default()).unwrap());
+        let log = format!("{:?}", crm.audit().entries(&root(), &ChangeLogQuery::default()).unwrap());
         assert!(!log.contains("13812345678") && log.contains("138****5678"), "{name}");
         assert!(!log.contains("11010519491231002X") && log.contains("110***********002X"), "{name}");
         // Customer service sees identity numbers masked.
-        crm.put_user(&root(), User::new("cs", "客服").unwrap().role(BuiltinRole::CustomerService)).unwrap();
+        crm.access().set_user(&root(), User::new("cs", "客服").unwrap().role(BuiltinRole::CustomerService)).unwrap();
         let cs = every_read_of(&crm, &as_user("cs"), c.id, "13987654321");
         assert!(cs.contains("110***********002X") && !cs.contains("11010519491231002X"), "{name}: {cs}");
     }
@@ -234,13 +255,12 @@ fn reads_of_sensitive_fields_in_clear_are_audited() {
     for (name, crm, _dir) in backends() {
         org(&crm);
         let c = crm
-            .create_customer(
-                &as_user("wang"),
-                NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")),
-            )
+            .customers()
+            .create(&as_user("wang"), NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")))
             .unwrap();
         let reads = || -> Vec<String> {
-            crm.change_log(&root(), &ChangeLogQuery { customer_id: Some(c.id), ..Default::default() })
+            crm.audit()
+                .entries(&root(), &ChangeLogQuery { customer_id: Some(c.id), ..Default::default() })
                 .unwrap()
                 .into_iter()
                 .filter(|e| e.action == ChangeAction::Read)
@@ -248,11 +268,11 @@ fn reads_of_sensitive_fields_in_clear_are_audited() {
                 .collect()
         };
         assert!(reads().is_empty());
-        crm.contacts(&as_user("wang"), c.id).unwrap();
-        crm.contacts(&as_user("ma"), c.id).unwrap(); // masked: not a read in clear
-        crm.find_contacts_by_phone(&as_user("li"), "13812345678").unwrap();
+        crm.contacts().list(&as_user("wang"), c.id).unwrap();
+        crm.contacts().list(&as_user("ma"), c.id).unwrap(); // masked: not a read in clear
+        crm.contacts().find_by_phone(&as_user("li"), "13812345678").unwrap();
         assert_eq!(reads(), ["wang", "li"], "{name}");
-        assert!(crm.verify_audit(&root()).unwrap().is_intact());
+        assert!(crm.audit().verify(&root()).unwrap().is_intact());
     }
 }
 
@@ -264,15 +284,17 @@ fn encrypted_database_through_the_facade() {
     let crm = Crm::open_with(&path, SqliteOptions::default().field_key(key.clone())).unwrap();
     // This handle runs on the system clock and accepts only elevations it proved itself.
     let root = Actor::user("root").unwrap();
-    crm.set_password(&root, root.user_id(), "correct horse battery").unwrap();
-    let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
-    crm.create_customer(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678"))).unwrap();
-    assert_eq!(crm.find_contacts_by_phone(&admin, "138 1234 5678").unwrap().len(), 1);
+    crm.access().set_password(&root, root.user_id(), "correct horse battery").unwrap();
+    let admin = crm.access().elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
+    crm.customers()
+        .create(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")))
+        .unwrap();
+    assert_eq!(crm.contacts().find_by_phone(&admin, "138 1234 5678").unwrap().len(), 1);
     let new_key = FieldKey::generate();
-    assert_eq!(crm.rotate_field_key(&admin, new_key.as_bytes()).unwrap(), 1);
-    let err = crm.rotate_field_key(&admin, &[0u8; 7]).unwrap_err();
+    assert_eq!(crm.access().rotate_field_key(&admin, new_key.as_bytes()).unwrap(), 1);
+    let err = crm.access().rotate_field_key(&admin, &[0u8; 7]).unwrap_err();
     assert!(matches!(err, Error::Encryption(EncryptionError::BadKeyLength(7))), "{err}");
-    let last = crm.change_log(&admin, &ChangeLogQuery::default()).unwrap().pop().unwrap();
+    let last = crm.audit().entries(&admin, &ChangeLogQuery::default()).unwrap().pop().unwrap();
     assert_eq!(last.changes[0].new, Some(new_key.fingerprint().into()));
     drop(crm);
     assert!(matches!(
@@ -280,8 +302,8 @@ fn encrypted_database_through_the_facade() {
         Err(Error::Encryption(EncryptionError::WrongKey))
     ));
     let crm = Crm::open_with(&path, SqliteOptions::default().field_key(new_key)).unwrap();
-    assert_eq!(crm.find_contacts_by_phone(&admin, "13812345678").unwrap()[0].name, "张伟");
-    assert!(crm.verify_audit(&admin).unwrap().is_intact());
+    assert_eq!(crm.contacts().find_by_phone(&admin, "13812345678").unwrap()[0].name, "张伟");
+    assert!(crm.audit().verify(&admin).unwrap().is_intact());
 }
 
 /// A random organisation: departments with random parents, users with random departments,
@@ -335,18 +357,19 @@ fn build(crm: &Crm, w: &World) -> Vec<Customer> {
     let r = root();
     for (i, p) in w.parents.iter().enumerate() {
         let parent = p.map(|p| format!("d{p}"));
-        crm.put_department(&r, Department::new(&format!("d{i}"), &format!("部门{i}"), parent.as_deref()).unwrap())
+        crm.access()
+            .set_department(&r, Department::new(&format!("d{i}"), &format!("部门{i}"), parent.as_deref()).unwrap())
             .unwrap();
     }
     let reader =
         Role::new("region_reader", "区域只读").unwrap().grant(EntityKind::Customer, &[Action::Read], Scope::Region);
-    crm.put_role(&r, reader).unwrap();
-    crm.put_user(&r, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    crm.access().set_role(&r, reader).unwrap();
+    crm.access().set_user(&r, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
     for (i, (d, role, regions)) in w.users.iter().enumerate() {
         let mut u = User::new(&user_name(i + 1), "用户").unwrap().custom_role(&RoleId::new(ROLES[*role]).unwrap());
         u.department = d.map(|d| dept(&format!("d{d}")));
         u.regions = regions.iter().map(|s| s.to_string()).collect();
-        crm.put_user(&r, u).unwrap();
+        crm.access().set_user(&r, u).unwrap();
     }
     w.customers
         .iter()
@@ -359,7 +382,7 @@ fn build(crm: &Crm, w: &World) -> Vec<Customer> {
             if let Some(p) = province {
                 input = input.region(Region { province: (*p).into(), city: String::new(), district: String::new() });
             }
-            crm.create_customer(&r, input).unwrap()
+            crm.customers().create(&r, input).unwrap()
         })
         .collect()
 }
@@ -373,7 +396,7 @@ fn lists_equal_exactly_what_the_predicate_allows() {
         .run(&world(), |w| {
             for (name, crm, _dir) in backends() {
                 let customers = build(&crm, &w);
-                let model = crm.access_model(&root()).unwrap();
+                let model = crm.access().model(&root()).unwrap();
                 for i in 0..=w.users.len() {
                     let uid = UserId::new(user_name(i)).unwrap();
                     let actor = Actor::new(uid.clone());
@@ -390,17 +413,17 @@ fn lists_equal_exactly_what_the_predicate_allows() {
                         })
                         .map(|c| c.id)
                         .collect();
-                    let listed: Vec<CustomerId> = match crm.all_customers(&actor, &CustomerFilter::default()) {
+                    let listed: Vec<CustomerId> = match crm.customers().list_all(&actor, &CustomerFilter::default()) {
                         Ok(cs) => cs.into_iter().map(|c| c.id).collect(),
                         Err(Error::PermissionDenied { .. }) => Vec::new(),
                         Err(e) => panic!("{e}"),
                     };
                     prop_assert_eq!(&listed, &allowed, "{} user {}", name, uid);
-                    let counted = crm.count_customers(&actor, &CustomerFilter::default()).unwrap_or(0);
+                    let counted = crm.customers().count(&actor, &CustomerFilter::default()).unwrap_or(0);
                     prop_assert_eq!(counted, allowed.len() as u64);
                     for c in &customers {
                         prop_assert_eq!(
-                            crm.customer(&actor, c.id).is_ok(),
+                            crm.customers().get(&actor, c.id).is_ok(),
                             allowed.contains(&c.id),
                             "{} {}",
                             name,
@@ -427,15 +450,15 @@ fn build_records(
         let owner = c.owner.clone();
         let mut o = sales::NewOpportunity::new(&format!("商机{i}")).customer(c.id);
         o.owner = owner.clone();
-        opps.push(crm.create_opportunity(&r, o).unwrap());
+        opps.push(crm.sales().opportunities().create(&r, o).unwrap());
         let mut l = sales::NewLead::new(&format!("线索{i}"));
         l.owner = owner.clone();
         l.province = c.region.as_ref().map(|r| r.province.clone());
-        leads.push(crm.create_lead(&r, l).unwrap());
+        leads.push(crm.sales().leads().create(&r, l).unwrap());
         let mut t = sales::NewTask::new(&format!("任务{i}"), t0() + Duration::days(1));
         t.owner = owner.clone();
         t.customer_id = Some(c.id);
-        tasks.push(crm.create_task(&r, t).unwrap());
+        tasks.push(crm.sales().tasks().create(&r, t).unwrap());
         let mut input =
             service::NewTicket::new(&format!("工单{i}"), service::TicketKind::Inquiry, service::Priority::Medium);
         input.customer_id = Some(c.id);
@@ -443,9 +466,9 @@ fn build_records(
             input.assignee = owner.clone();
         }
         let by_owner = owner.as_ref().map(|o| Actor::new(o.clone()));
-        let ticket = match by_owner.map(|a| crm.create_ticket(&a, input.clone())) {
+        let ticket = match by_owner.map(|a| crm.service().tickets().create(&a, input.clone())) {
             Some(Ok(t)) => t,
-            _ => crm.create_ticket(&r, input).unwrap(),
+            _ => crm.service().tickets().create(&r, input).unwrap(),
         };
         tickets.push(ticket);
     }
@@ -463,13 +486,14 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
             for (name, crm, _dir) in backends() {
                 let customers = build(&crm, &w);
                 let (opps, leads, tasks, tickets) = build_records(&crm, &customers);
-                let model = crm.access_model(&root()).unwrap();
+                let model = crm.access().model(&root()).unwrap();
                 for i in 0..=w.users.len() {
                     let uid = UserId::new(user_name(i)).unwrap();
                     let actor = Actor::new(uid.clone());
                     let judge = |entity: EntityKind, attrs: ScopeAttrs<'_>, id: uuid::Uuid| -> bool {
                         let by_model = model.explain(&uid, Action::Read, entity, Some(attrs)).allowed;
-                        let by_crm = crm.explain(&actor, &uid, Action::Read, entity, Some(id)).unwrap().allowed;
+                        let by_crm =
+                            crm.access().explain(&actor, &uid, Action::Read, entity, Some(id)).unwrap().allowed;
                         assert_eq!(by_model, by_crm, "{name} {uid} {entity} {id}: explain");
                         by_model
                     };
@@ -480,24 +504,34 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                         &format!("{name} {uid} opportunities"),
                         verdicts.collect(),
                         ids(crm
-                            .all_opportunities(&actor, &Default::default())
+                            .sales()
+                            .opportunities()
+                            .list_all(&actor, &Default::default())
                             .map(|v| v.iter().map(|o| o.id.0).collect())),
-                        Some(crm.count_opportunities(&actor, &Default::default())),
-                        Some(&|id| crm.opportunity(&actor, OpportunityId(id)).is_ok()),
+                        Some(crm.sales().opportunities().count(&actor, &Default::default())),
+                        Some(&|id| crm.sales().opportunities().get(&actor, OpportunityId(id)).is_ok()),
                     )?;
                     let verdicts = leads.iter().map(|l| (l.id.0, judge(EntityKind::Lead, l.scope_attrs(), l.id.0)));
                     agree(
                         &format!("{name} {uid} leads"),
                         verdicts.collect(),
-                        ids(crm.all_leads(&actor, &Default::default()).map(|v| v.iter().map(|l| l.id.0).collect())),
+                        ids(crm
+                            .sales()
+                            .leads()
+                            .list_all(&actor, &Default::default())
+                            .map(|v| v.iter().map(|l| l.id.0).collect())),
                         None,
-                        Some(&|id| crm.lead(&actor, LeadId(id)).is_ok()),
+                        Some(&|id| crm.sales().leads().get(&actor, LeadId(id)).is_ok()),
                     )?;
                     let verdicts = tasks.iter().map(|t| (t.id.0, judge(EntityKind::Task, t.scope_attrs(), t.id.0)));
                     agree(
                         &format!("{name} {uid} tasks"),
                         verdicts.collect(),
-                        ids(crm.tasks(&actor, &Default::default()).map(|v| v.iter().map(|t| t.id.0).collect())),
+                        ids(crm
+                            .sales()
+                            .tasks()
+                            .list_all(&actor, &Default::default())
+                            .map(|v| v.iter().map(|t| t.id.0).collect())),
                         None,
                         None,
                     )?;
@@ -505,13 +539,23 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                     agree(
                         &format!("{name} {uid} tickets"),
                         verdicts.collect(),
-                        ids(crm.all_tickets(&actor, &Default::default()).map(|v| v.iter().map(|t| t.id.0).collect())),
-                        Some(crm.count_tickets(&actor, &Default::default())),
-                        Some(&|id| crm.ticket(&actor, TicketId(id)).is_ok()),
+                        ids(crm
+                            .service()
+                            .tickets()
+                            .list_all(&actor, &Default::default())
+                            .map(|v| v.iter().map(|t| t.id.0).collect())),
+                        Some(crm.service().tickets().count(&actor, &Default::default())),
+                        Some(&|id| crm.service().tickets().get(&actor, TicketId(id)).is_ok()),
                     )?;
                     for t in tickets.iter().filter(|t| t.created_by == uid) {
                         // Whoever opened a ticket can read it, whoever it is assigned to.
-                        prop_assert!(crm.ticket(&actor, t.id).is_ok(), "{} {} opened {}", name, uid, t.code);
+                        prop_assert!(
+                            crm.service().tickets().get(&actor, t.id).is_ok(),
+                            "{} {} opened {}",
+                            name,
+                            uid,
+                            t.code
+                        );
                     }
                     let verdicts: Vec<_> = customers
                         .iter()
@@ -520,16 +564,23 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                     agree(
                         &format!("{name} {uid} customers"),
                         verdicts.clone(),
-                        ids(crm.all_customers(&actor, &Default::default()).map(|v| v.iter().map(|c| c.id.0).collect())),
-                        Some(crm.count_customers(&actor, &Default::default())),
-                        Some(&|id| crm.customer(&actor, CustomerId(id)).is_ok()),
+                        ids(crm
+                            .customers()
+                            .list_all(&actor, &Default::default())
+                            .map(|v| v.iter().map(|c| c.id.0).collect())),
+                        Some(crm.customers().count(&actor, &Default::default())),
+                        Some(&|id| crm.customers().get(&actor, CustomerId(id)).is_ok()),
                     )?;
                     // A customer's timeline is read exactly when the customer is.
                     agree(
                         &format!("{name} {uid} timelines"),
                         verdicts,
                         Ok(sorted(
-                            customers.iter().filter(|c| crm.timeline(&actor, c.id).is_ok()).map(|c| c.id.0).collect(),
+                            customers
+                                .iter()
+                                .filter(|c| crm.customers().timeline(&actor, c.id).is_ok())
+                                .map(|c| c.id.0)
+                                .collect(),
                         )),
                         None,
                         None,
@@ -555,7 +606,7 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                             model.explain(&uid, Action::Merge, EntityKind::Customer, Some(c.scope_attrs())).allowed
                         };
                         let request = guanxi::dedup::MergeRequest::new(pair[0].id, vec![pair[1].id]);
-                        let planned = crm.plan_merge(&exporter, &request);
+                        let planned = crm.duplicates().plan_merge(&exporter, &request);
                         prop_assert_eq!(
                             planned.is_ok(),
                             may(&pair[0]) && may(&pair[1]),
@@ -569,7 +620,8 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                         &format!("{name} {uid} exports"),
                         verdicts,
                         ids(crm
-                            .export_customers(&exporter, &Default::default())
+                            .customers()
+                            .export(&exporter, &Default::default())
                             .map(|v| v.iter().map(|c| c.id.0).collect())),
                         None,
                         None,
@@ -641,17 +693,23 @@ fn elevation_must_be_proven_unless_the_host_is_trusted() {
         let first = User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator);
         // Even the first access change needs a proven elevation.
         let asserted = root.clone().elevated_until(t0() + Duration::minutes(5));
-        assert!(matches!(crm.put_user(&asserted, first.clone()), Err(Error::ElevationRequired { .. })), "{name}");
-        assert!(matches!(crm.set_password(&root, root.user_id(), "short"), Err(Error::Validation(_))), "{name}");
-        crm.set_password(&root, root.user_id(), "correct horse battery").unwrap();
-        let wrong = crm.elevate(&root, ElevationProof::Password("Tr0ub4dor&3".into()));
+        assert!(
+            matches!(crm.access().set_user(&asserted, first.clone()), Err(Error::ElevationRequired { .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(crm.access().set_password(&root, root.user_id(), "short"), Err(Error::Validation(_))),
+            "{name}"
+        );
+        crm.access().set_password(&root, root.user_id(), "correct horse battery").unwrap();
+        let wrong = crm.access().elevate(&root, ElevationProof::Password("Tr0ub4dor&3".into()));
         assert!(matches!(&wrong, Err(Error::PermissionDenied { action, .. }) if action == "elevate"), "{name}");
-        let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
+        let admin = crm.access().elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
         assert_eq!(admin.elevation(), Some(t0() + Duration::minutes(15)), "{name}: the default window");
-        crm.put_user(&admin, first).unwrap();
-        crm.put_user(&admin, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.put_user(&admin, User::new("li", "李").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        let c = crm.create_customer(&admin, NewCustomer::new("甲")).unwrap();
+        crm.access().set_user(&admin, first).unwrap();
+        crm.access().set_user(&admin, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&admin, User::new("li", "李").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        let c = crm.customers().create(&admin, NewCustomer::new("甲")).unwrap();
 
         // Forged and stretched proofs, and proofs of another handle, are refused.
         let proof = *admin.elevation_proof().unwrap();
@@ -661,41 +719,51 @@ fn elevation_must_be_proven_unless_the_host_is_trusted() {
         for (what, crm, actor) in
             [("stretched", &crm, &stretched), ("borrowed", &crm, &borrowed), ("foreign", &other, &admin)]
         {
-            let err = crm.export_customers(actor, &CustomerFilter::default()).unwrap_err();
+            let err = crm.customers().export(actor, &CustomerFilter::default()).unwrap_err();
             assert!(matches!(err, Error::ElevationRequired { .. }), "{name}: a {what} proof: {err}");
         }
-        assert_eq!(crm.export_customers(&admin, &CustomerFilter::default()).unwrap().len(), 1, "{name}");
+        assert_eq!(crm.customers().export(&admin, &CustomerFilter::default()).unwrap().len(), 1, "{name}");
         // It ends with its window.
         clock.advance(Duration::minutes(16));
-        assert!(matches!(crm.delete_customer(&admin, c.id, 1), Err(Error::ElevationRequired { .. })), "{name}");
+        assert!(matches!(crm.customers().delete(&admin, c.id, 1), Err(Error::ElevationRequired { .. })), "{name}");
 
         // A TOTP code, and the host's verifier, elevate too.
-        let err = crm.set_password(&root, root.user_id(), "another password").unwrap_err();
+        let err = crm.access().set_password(&root, root.user_id(), "another password").unwrap_err();
         assert!(matches!(err, Error::ElevationRequired { .. }), "{name}: replacing a credential needs elevation");
         let wang = as_user("wang");
-        let secret = crm.enroll_totp(&wang, wang.user_id()).unwrap(); // the first one is free
+        let secret = crm.access().enroll_totp(&wang, wang.user_id()).unwrap(); // the first one is free
         let code = guanxi::auth::Totp::from_base32(&secret, guanxi::auth::TotpAlgorithm::Sha1, 6)
             .unwrap()
             .code_at(clock.now());
-        assert!(crm.elevate(&wang, ElevationProof::Totp(code.clone())).unwrap().elevation_proof().is_some(), "{name}");
-        assert!(crm.elevate(&wang, ElevationProof::Totp("000000".into())).is_err() || code == "000000", "{name}");
-        assert!(crm.elevate(&root, ElevationProof::Host("idp-ok:root".into())).is_ok(), "{name}");
-        assert!(crm.elevate(&root, ElevationProof::Host("idp-ok:wang".into())).is_err(), "{name}");
         assert!(
-            matches!(other.elevate(&root, ElevationProof::Host("x".into())), Err(Error::InvalidState(_))),
+            crm.access().elevate(&wang, ElevationProof::Totp(code.clone())).unwrap().elevation_proof().is_some(),
+            "{name}"
+        );
+        assert!(
+            crm.access().elevate(&wang, ElevationProof::Totp("000000".into())).is_err() || code == "000000",
+            "{name}"
+        );
+        assert!(crm.access().elevate(&root, ElevationProof::Host("idp-ok:root".into())).is_ok(), "{name}");
+        assert!(crm.access().elevate(&root, ElevationProof::Host("idp-ok:wang".into())).is_err(), "{name}");
+        assert!(
+            matches!(other.access().elevate(&root, ElevationProof::Host("x".into())), Err(Error::InvalidState(_))),
             "{name}"
         );
         // Someone else's credentials are an administrator's business.
         assert!(matches!(
-            crm.set_password(&wang, root.user_id(), "hijacked password"),
+            crm.access().set_password(&wang, root.user_id(), "hijacked password"),
             Err(Error::PermissionDenied { .. })
         ));
-        assert_eq!(crm.credentials(&wang, wang.user_id()).unwrap(), Credentials { password: false, totp: true });
+        assert_eq!(
+            crm.access().credentials(&wang, wang.user_id()).unwrap(),
+            Credentials { password: false, totp: true }
+        );
 
         // Every attempt is in the log; no secret is.
-        let admin = crm.elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
+        let admin = crm.access().elevate(&root, ElevationProof::Password("correct horse battery".into())).unwrap();
         let log: Vec<ChangeLogEntry> = crm
-            .change_log(&admin, &ChangeLogQuery::default())
+            .audit()
+            .entries(&admin, &ChangeLogQuery::default())
             .unwrap()
             .into_iter()
             .filter(|e| e.action == ChangeAction::Elevate)
@@ -710,11 +778,11 @@ fn elevation_must_be_proven_unless_the_host_is_trusted() {
             refused, 4,
             "{name}: the wrong password, the wrong code, the verifier's no, a handle without a verifier"
         );
-        assert!(crm.verify_audit(&admin).unwrap().is_intact(), "{name}");
+        assert!(crm.audit().verify(&admin).unwrap().is_intact(), "{name}");
 
         // A host that verifies users itself may trust its own assertions.
         let trusting = Crm::builder().store(store).clock(clock.clone()).trust_asserted_elevation(true).build();
         let asserted = root.clone().elevated_until(clock.now() + Duration::minutes(5));
-        assert!(trusting.export_customers(&asserted, &CustomerFilter::default()).is_ok(), "{name}");
+        assert!(trusting.customers().export(&asserted, &CustomerFilter::default()).is_ok(), "{name}");
     }
 }

@@ -38,43 +38,44 @@ fn create_policies_warn_block_link_and_allow() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();
         let first = crm
-            .create_customer(
+            .customers()
+            .create(
                 &a,
                 NewCustomer::new("深圳市星河科技有限公司").contact(NewContact::new("张伟").phone("13812345678")),
             )
             .unwrap();
         let same_phone = || NewCustomer::new("星河").contact(NewContact::new("张伟").phone("138 1234 5678"));
 
-        let found = crm.find_duplicates(&a, &same_phone()).unwrap();
+        let found = crm.duplicates().find(&a, &same_phone()).unwrap();
         assert_eq!(found.len(), 1, "{name}");
         assert_eq!(found[0].reasons[0].field, MatchField::Phone, "{name}");
         assert_eq!(found[0].reasons[0].to_string(), format!("same phone as {} 深圳市星河科技有限公司", first.code));
 
-        let before = crm.count_customers(&a, &CustomerFilter::default()).unwrap();
-        let log_before = crm.change_log(&a, &ChangeLogQuery::default()).unwrap().len();
-        let err = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Block).unwrap_err();
+        let before = crm.customers().count(&a, &CustomerFilter::default()).unwrap();
+        let log_before = crm.audit().entries(&a, &ChangeLogQuery::default()).unwrap().len();
+        let err = crm.customers().create_checked(&a, same_phone(), OnDuplicate::Block).unwrap_err();
         assert!(
             matches!(&err, Error::Duplicate { field, value, .. } if field == "phone" && value.contains(&first.code))
         );
-        assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), before, "{name}: nothing written");
-        assert_eq!(crm.change_log(&a, &ChangeLogQuery::default()).unwrap().len(), log_before, "{name}");
+        assert_eq!(crm.customers().count(&a, &CustomerFilter::default()).unwrap(), before, "{name}: nothing written");
+        assert_eq!(crm.audit().entries(&a, &ChangeLogQuery::default()).unwrap().len(), log_before, "{name}");
 
         // Link: the known contact is not added twice; the new tag is.
-        let linked = crm.create_customer_checked(&a, same_phone().tag("展会"), OnDuplicate::Link).unwrap();
+        let linked = crm.customers().create_checked(&a, same_phone().tag("展会"), OnDuplicate::Link).unwrap();
         assert!(!linked.created, "{name}");
         assert_eq!(linked.customer.id, first.id);
-        assert_eq!(crm.contacts(&a, first.id).unwrap().len(), 1, "{name}");
-        assert!(crm.customer(&a, first.id).unwrap().tags.contains("展会"), "{name}");
+        assert_eq!(crm.contacts().list(&a, first.id).unwrap().len(), 1, "{name}");
+        assert!(crm.customers().get(&a, first.id).unwrap().tags.contains("展会"), "{name}");
 
-        let warned = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Warn).unwrap();
+        let warned = crm.customers().create_checked(&a, same_phone(), OnDuplicate::Warn).unwrap();
         assert!(warned.created && warned.duplicates[0].id == Some(first.id), "{name}");
-        let allowed = crm.create_customer_checked(&a, same_phone(), OnDuplicate::Allow).unwrap();
+        let allowed = crm.customers().create_checked(&a, same_phone(), OnDuplicate::Allow).unwrap();
         assert!(allowed.created && allowed.duplicates.is_empty(), "{name}");
         // No duplicate: every policy creates.
-        let fresh = crm.create_customer_checked(&a, NewCustomer::new("北辰集团"), OnDuplicate::Block).unwrap();
+        let fresh = crm.customers().create_checked(&a, NewCustomer::new("北辰集团"), OnDuplicate::Block).unwrap();
         assert!(fresh.created && fresh.duplicates.is_empty(), "{name}");
         // Bad input is a validation error before any check.
-        let bad = crm.create_customer_checked(&a, NewCustomer::new(" "), OnDuplicate::Warn).unwrap_err();
+        let bad = crm.customers().create_checked(&a, NewCustomer::new(" "), OnDuplicate::Warn).unwrap_err();
         assert!(matches!(&bad, Error::Validation(v) if v.field("name").is_some()), "{name}");
     }
 }
@@ -86,16 +87,17 @@ fn create_policies_warn_block_link_and_allow() {
 fn candidates_outside_the_scope_are_withheld_on_every_path() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let root = Actor::user("root").unwrap().elevated_until(t0() + chrono::Duration::minutes(10));
-        crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.put_user(&root, User::new("li", "李").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.put_user(&root, User::new("ma", "马").unwrap().role(BuiltinRole::Marketing)).unwrap();
+        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.access().set_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&root, User::new("li", "李").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&root, User::new("ma", "马").unwrap().role(BuiltinRole::Marketing)).unwrap();
         let (wang, li, ma) = (Actor::user("wang").unwrap(), Actor::user("li").unwrap(), Actor::user("ma").unwrap());
         let phone = "13812345678";
         let theirs = crm
-            .create_customer(&wang, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone(phone)))
+            .customers()
+            .create(&wang, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone(phone)))
             .unwrap();
-        assert!(matches!(crm.customer(&li, theirs.id), Err(Error::PermissionDenied { .. })), "{name}");
+        assert!(matches!(crm.customers().get(&li, theirs.id), Err(Error::PermissionDenied { .. })), "{name}");
         let leaks = |what: &str, text: &str| {
             for secret in
                 [theirs.id.to_string().as_str(), theirs.code.as_str(), "华为技术有限公司", phone, "+8613812345678"]
@@ -105,7 +107,7 @@ fn candidates_outside_the_scope_are_withheld_on_every_path() {
         };
         // The check before a create: li learns that a customer exists elsewhere (撞单), not which.
         let same_phone = || NewCustomer::new("某某公司").contact(NewContact::new("王").phone(phone));
-        let found = crm.find_duplicates(&li, &same_phone()).unwrap();
+        let found = crm.duplicates().find(&li, &same_phone()).unwrap();
         assert_eq!(found.len(), 1, "{name}");
         assert!(found[0].is_withheld() && found[0].reasons[0].field == MatchField::Phone, "{name}");
         assert_eq!(found[0].reasons[0].to_string(), "same phone as a customer outside your access scope");
@@ -113,45 +115,46 @@ fn candidates_outside_the_scope_are_withheld_on_every_path() {
         // A lead with the phone: refused, not converted into a second customer.
         let mut new_lead = guanxi::sales::NewLead::new("王").phone(phone);
         new_lead.owner = Some(li.user_id().clone());
-        let lead = crm.create_lead(&li, new_lead).unwrap();
-        let err = crm.convert_lead(&li, lead.id, ConvertLead::default()).unwrap_err();
+        let lead = crm.sales().leads().create(&li, new_lead).unwrap();
+        let err = crm.sales().leads().convert(&li, lead.id, ConvertLead::default()).unwrap_err();
         assert!(matches!(&err, Error::Duplicate { field, .. } if field == "phone"), "{name}: {err}");
         leaks("a refused conversion", &format!("{err:?}"));
         for policy in [OnDuplicate::Block, OnDuplicate::Link] {
-            let err = crm.create_customer_checked(&li, same_phone(), policy).unwrap_err();
+            let err = crm.customers().create_checked(&li, same_phone(), policy).unwrap_err();
             assert!(matches!(&err, Error::Duplicate { field, .. } if field == "phone"), "{name} {policy:?}: {err}");
             leaks("a refused create", &format!("{err:?} {err}"));
         }
-        let warned = crm.create_customer_checked(&li, same_phone(), OnDuplicate::Warn).unwrap();
+        let warned = crm.customers().create_checked(&li, same_phone(), OnDuplicate::Warn).unwrap();
         leaks("a warned create", &format!("{warned:?}"));
         // duplicates_of li's own record: wang's customer is withheld there too.
-        let of = crm.duplicates_of(&li, warned.customer.id).unwrap();
+        let of = crm.duplicates().of(&li, warned.customer.id).unwrap();
         assert!(of.iter().all(|c| c.is_withheld()) && !of.is_empty(), "{name}: {of:?}");
         leaks("duplicates_of", &format!("{of:?}"));
         // An import names no one either, and changes nothing it may not read.
         for policy in [DuplicatePolicy::Skip, DuplicatePolicy::Update, DuplicatePolicy::Link] {
             let file = format!("客户名称,手机\n另一家公司,{phone}\n");
             let r = crm
-                .import_customers(&li, file.as_bytes(), &ImportOptions::default().on_duplicate(policy), |_| {})
+                .files()
+                .import(&li, file.as_bytes(), &ImportOptions::default().on_duplicate(policy), |_| {})
                 .unwrap();
             assert_eq!((r.created.len(), r.skipped.len(), r.skipped[0].existing), (0, 1, None), "{name} {policy:?}");
             leaks("an import report", &format!("{r:?}"));
         }
-        assert_eq!(crm.customer(&root, theirs.id).unwrap().version, 1, "{name}: untouched");
+        assert_eq!(crm.customers().get(&root, theirs.id).unwrap().version, 1, "{name}: untouched");
         // li's scan covers only li's own customers.
         let mut clusters = 0;
-        crm.scan_duplicates(&li, &CustomerFilter::default(), |_| clusters += 1).unwrap();
+        crm.duplicates().scan(&li, &CustomerFilter::default(), |_| clusters += 1).unwrap();
         assert_eq!(clusters, 0, "{name}");
         // Marketing reads every customer, phones masked: so are the matching values.
-        let of = crm.duplicates_of(&ma, theirs.id).unwrap();
+        let of = crm.duplicates().of(&ma, theirs.id).unwrap();
         assert!(!of.is_empty() && of.iter().all(|c| !c.is_withheld()), "{name}");
         let text = format!("{of:?}");
         assert!(text.contains("138****5678") && !text.contains(phone), "{name}: {text}");
         let mut seen = String::new();
-        crm.scan_duplicates(&ma, &CustomerFilter::default(), |c| seen.push_str(&format!("{c:?}"))).unwrap();
+        crm.duplicates().scan(&ma, &CustomerFilter::default(), |c| seen.push_str(&format!("{c:?}"))).unwrap();
         assert!(seen.contains("138****5678") && !seen.contains(phone), "{name}: {seen}");
         let mut all = 0;
-        crm.scan_duplicates(&root, &CustomerFilter::default(), |_| all += 1).unwrap();
+        crm.duplicates().scan(&root, &CustomerFilter::default(), |_| all += 1).unwrap();
         assert_eq!(all, 1, "{name}");
     }
 }
@@ -161,13 +164,14 @@ fn the_scan_over_stored_records_reaches_the_quality_goal() {
     let (profiles, labels) = dedup_data::labelled(400, 3);
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();
-        let created = crm.create_customers(&a, profiles.iter().map(input_of).collect()).unwrap();
+        let created = crm.customers().create_many(&a, profiles.iter().map(input_of).collect()).unwrap();
         // Labels by stored id: created in input order.
         let label: std::collections::HashMap<CustomerId, u64> =
             created.iter().map(|c| c.id).zip(labels.iter().copied()).collect();
         let mut found_pairs = std::collections::BTreeSet::new();
         let stats = crm
-            .scan_duplicates(&a, &CustomerFilter::default(), |c| {
+            .duplicates()
+            .scan(&a, &CustomerFilter::default(), |c| {
                 for (i, x) in c.members.iter().enumerate() {
                     for y in &c.members[i + 1..] {
                         found_pairs.insert((*x, *y));
@@ -193,29 +197,30 @@ fn the_scan_over_stored_records_reaches_the_quality_goal() {
 fn pairs_marked_not_duplicate_are_never_proposed_again() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();
-        let x = crm.create_customer(&a, NewCustomer::new("华为技术有限公司")).unwrap();
-        let y = crm.create_customer(&a, NewCustomer::new("华为技术股份有限公司")).unwrap();
-        let z = crm.create_customer(&a, NewCustomer::new("华为技术集团")).unwrap();
+        let x = crm.customers().create(&a, NewCustomer::new("华为技术有限公司")).unwrap();
+        let y = crm.customers().create(&a, NewCustomer::new("华为技术股份有限公司")).unwrap();
+        let z = crm.customers().create(&a, NewCustomer::new("华为技术集团")).unwrap();
         let mut members = vec![];
-        crm.scan_duplicates(&a, &CustomerFilter::default(), |c| members.push(c.members)).unwrap();
+        crm.duplicates().scan(&a, &CustomerFilter::default(), |c| members.push(c.members)).unwrap();
         assert_eq!(members, vec![vec![x.id, y.id, z.id]], "{name}");
-        crm.mark_not_duplicate(&a, x.id, y.id).unwrap();
-        crm.mark_not_duplicate(&a, y.id, x.id).unwrap(); // again, either order: no change
+        crm.duplicates().mark_not_duplicate(&a, x.id, y.id).unwrap();
+        crm.duplicates().mark_not_duplicate(&a, y.id, x.id).unwrap(); // again, either order: no change
         let mut links = vec![];
-        let stats = crm.scan_duplicates(&a, &CustomerFilter::default(), |c| links.extend(c.links)).unwrap();
+        let stats = crm.duplicates().scan(&a, &CustomerFilter::default(), |c| links.extend(c.links)).unwrap();
         assert_eq!(stats.excluded_pairs, 1, "{name}");
         assert!(
             links
                 .iter()
                 .all(|l| !((l.from == x.id && l.to.id == Some(y.id)) || (l.from == y.id && l.to.id == Some(x.id))))
         );
-        let of_x: Vec<CustomerId> = crm.duplicates_of(&a, x.id).unwrap().into_iter().filter_map(|c| c.id).collect();
+        let of_x: Vec<CustomerId> = crm.duplicates().of(&a, x.id).unwrap().into_iter().filter_map(|c| c.id).collect();
         assert_eq!(of_x, vec![z.id], "{name}");
-        let logged = crm.change_log(&a, &ChangeLogQuery { customer_id: Some(x.id), ..Default::default() }).unwrap();
+        let logged =
+            crm.audit().entries(&a, &ChangeLogQuery { customer_id: Some(x.id), ..Default::default() }).unwrap();
         assert!(logged.iter().any(|e| e.changes.iter().any(|c| c.field == "not_duplicate_of")), "{name}");
-        assert!(matches!(crm.mark_not_duplicate(&a, x.id, x.id), Err(Error::Validation(_))), "{name}");
+        assert!(matches!(crm.duplicates().mark_not_duplicate(&a, x.id, x.id), Err(Error::Validation(_))), "{name}");
         // A deleted customer is no candidate.
-        crm.delete_customer(&a, z.id, 1).unwrap();
-        assert!(crm.duplicates_of(&a, x.id).unwrap().is_empty(), "{name}");
+        crm.customers().delete(&a, z.id, 1).unwrap();
+        assert!(crm.duplicates().of(&a, x.id).unwrap().is_empty(), "{name}");
     }
 }

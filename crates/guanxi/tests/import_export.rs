@@ -19,7 +19,7 @@ fn alice() -> Actor {
 }
 
 fn count(crm: &Crm) -> u64 {
-    crm.count_customers(&alice(), &CustomerFilter::default()).unwrap()
+    crm.customers().count(&alice(), &CustomerFilter::default()).unwrap()
 }
 
 fn keep_good() -> ImportOptions {
@@ -31,15 +31,15 @@ fn templates_import_back_in_both_formats() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         for format in [FileFormat::Csv, FileFormat::Xlsx] {
             let file = Crm::import_template(format).unwrap();
-            let report = crm.import_customers(&alice(), &file, &ImportOptions::default(), |_| {}).unwrap();
+            let report = crm.files().import(&alice(), &file, &ImportOptions::default(), |_| {}).unwrap();
             assert!(report.rejected.is_empty(), "{name} {format:?}: {:?}", report.rejected);
             assert!(report.ignored_columns.is_empty(), "{name}");
             if format == FileFormat::Csv {
                 assert_eq!(report.created.len(), 1, "{name}");
-                let c = crm.customer(&alice(), report.created[0]).unwrap();
+                let c = crm.customers().get(&alice(), report.created[0]).unwrap();
                 assert_eq!(c.region.as_ref().unwrap().province, "广东省");
                 assert_eq!(c.tags.len(), 2, "{name}: VIP、华南");
-                assert_eq!(crm.contacts(&alice(), c.id).unwrap()[0].phones[0].as_str(), "+8613812345678");
+                assert_eq!(crm.contacts().list(&alice(), c.id).unwrap()[0].phones[0].as_str(), "+8613812345678");
             } else {
                 // The same example row again: a duplicate, skipped by default.
                 assert_eq!((report.created.len(), report.skipped.len()), (0, 1), "{name}");
@@ -53,10 +53,10 @@ fn encodings_and_xlsx_numbers() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let text = "客户名称,手机,省份\n甲公司,13800000001,山东\n";
         let (gbk, _, _) = encoding_rs::GBK.encode(text);
-        let r = crm.import_customers(&alice(), &gbk, &ImportOptions::default(), |_| {}).unwrap();
+        let r = crm.files().import(&alice(), &gbk, &ImportOptions::default(), |_| {}).unwrap();
         assert_eq!(r.created.len(), 1, "{name}: GBK");
         let bom = [&[0xEF, 0xBB, 0xBF][..], "客户名称\n乙公司\n".as_bytes()].concat();
-        assert_eq!(crm.import_customers(&alice(), &bom, &ImportOptions::default(), |_| {}).unwrap().created.len(), 1);
+        assert_eq!(crm.files().import(&alice(), &bom, &ImportOptions::default(), |_| {}).unwrap().created.len(), 1);
 
         let mut book = rust_xlsxwriter::Workbook::new();
         let sheet = book.add_worksheet();
@@ -66,15 +66,15 @@ fn encodings_and_xlsx_numbers() {
         sheet.write_number(1, 1, 13800000003.0).unwrap(); // typed as a number, as Excel does
         let xlsx = book.save_to_buffer().unwrap();
         let options = ImportOptions::default().column("公司", ImportField::Name);
-        let r = crm.import_customers(&alice(), &xlsx, &options, |_| {}).unwrap();
+        let r = crm.files().import(&alice(), &xlsx, &options, |_| {}).unwrap();
         assert_eq!(r.created.len(), 1, "{name}: {:?}", r.rejected);
-        assert_eq!(crm.contacts(&alice(), r.created[0]).unwrap()[0].phones[0].as_str(), "+8613800000003");
+        assert_eq!(crm.contacts().list(&alice(), r.created[0]).unwrap()[0].phones[0].as_str(), "+8613800000003");
 
-        let err = crm.import_customers(&alice(), &[0xFF, 0xFE, 0x00, 0xD8], &ImportOptions::default(), |_| {});
+        let err = crm.files().import(&alice(), &[0xFF, 0xFE, 0x00, 0xD8], &ImportOptions::default(), |_| {});
         assert!(matches!(err, Err(Error::Validation(_))), "{name}");
-        let err = crm.import_customers(&alice(), b"PK\x03\x04broken", &ImportOptions::default(), |_| {});
+        let err = crm.files().import(&alice(), b"PK\x03\x04broken", &ImportOptions::default(), |_| {});
         assert!(matches!(err, Err(Error::Validation(v)) if v.field("file").is_some()), "{name}");
-        let err = crm.import_customers(&alice(), "电话\n138\n".as_bytes(), &ImportOptions::default(), |_| {});
+        let err = crm.files().import(&alice(), "电话\n138\n".as_bytes(), &ImportOptions::default(), |_| {});
         assert!(matches!(err, Err(Error::Validation(v)) if v.field("columns.name").is_some()), "{name}");
     }
 }
@@ -90,13 +90,13 @@ fn every_bad_row_is_reported_and_all_or_nothing_writes_nothing() {
                 坏邮箱,企业,,not-mail,,,\n\
                 另一家好公司,个人,,,,,\n";
     for (name, crm, _, _dir) in common::backends(t0()) {
-        let log_before = crm.change_log(&alice(), &ChangeLogQuery::default()).unwrap().len();
-        let r = crm.import_customers(&alice(), file.as_bytes(), &ImportOptions::default(), |_| {}).unwrap();
+        let log_before = crm.audit().entries(&alice(), &ChangeLogQuery::default()).unwrap().len();
+        let r = crm.files().import(&alice(), file.as_bytes(), &ImportOptions::default(), |_| {}).unwrap();
         assert!(!r.committed, "{name}");
         assert_eq!((r.rows, r.rejected_rows()), (7, 5), "{name}: {:?}", r.rejected);
         assert!(r.created.is_empty());
         assert_eq!(count(&crm), 0, "{name}: nothing written");
-        assert_eq!(crm.change_log(&alice(), &ChangeLogQuery::default()).unwrap().len(), log_before);
+        assert_eq!(crm.audit().entries(&alice(), &ChangeLogQuery::default()).unwrap().len(), log_before);
         assert_eq!(r.ignored_columns, vec!["备注".to_owned()], "{name}");
         let at = |row: u64| r.rejected.iter().find(|e| e.row == row).unwrap();
         assert_eq!(at(3).column.as_deref(), Some("客户名称"), "{name}");
@@ -105,7 +105,7 @@ fn every_bad_row_is_reported_and_all_or_nothing_writes_nothing() {
         assert_eq!((at(6).column.as_deref(), at(6).value.as_deref()), (Some("省份"), Some("火星")));
         assert_eq!((at(7).column.as_deref(), at(7).value.as_deref()), (Some("邮箱"), Some("not-mail")));
 
-        let r = crm.import_customers(&alice(), file.as_bytes(), &keep_good(), |_| {}).unwrap();
+        let r = crm.files().import(&alice(), file.as_bytes(), &keep_good(), |_| {}).unwrap();
         assert!(r.committed, "{name}");
         assert_eq!((r.created.len(), r.rejected_rows()), (2, 5), "{name}");
         assert_eq!(count(&crm), 2, "{name}");
@@ -122,16 +122,14 @@ fn duplicate_policies_against_the_store_and_within_the_file() {
         for (name, crm, _, _dir) in common::backends(t0()) {
             let a = alice();
             let existing = crm
-                .create_customer(
-                    &a,
-                    NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")),
-                )
+                .customers()
+                .create(&a, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")))
                 .unwrap();
             let options = ImportOptions::default().on_duplicate(policy);
-            let r = crm.import_customers(&a, file.as_bytes(), &options, |_| {}).unwrap();
+            let r = crm.files().import(&a, file.as_bytes(), &options, |_| {}).unwrap();
             assert!(r.rejected.is_empty(), "{name} {policy:?}");
-            let after = crm.customer(&a, existing.id).unwrap();
-            let contacts = crm.contacts(&a, existing.id).unwrap().len();
+            let after = crm.customers().get(&a, existing.id).unwrap();
+            let contacts = crm.contacts().list(&a, existing.id).unwrap().len();
             match policy {
                 DuplicatePolicy::Skip => {
                     assert_eq!((r.created.len(), r.skipped.len()), (1, 2), "{name}: {:?}", r.skipped);
@@ -175,7 +173,7 @@ fn re_running_the_same_file_writes_nothing_and_progress_is_reported() {
         for policy in [DuplicatePolicy::Create, DuplicatePolicy::Skip] {
             let options = ImportOptions::default().on_duplicate(policy);
             let mut seen = vec![];
-            let r = crm.import_customers(&alice(), file.as_bytes(), &options, |p| seen.push(p)).unwrap();
+            let r = crm.files().import(&alice(), file.as_bytes(), &options, |p| seen.push(p)).unwrap();
             if policy == DuplicatePolicy::Create {
                 assert_eq!(r.created.len(), 1200, "{name}");
                 let done: Vec<u64> = seen.iter().map(|p| p.done).collect();
@@ -185,7 +183,7 @@ fn re_running_the_same_file_writes_nothing_and_progress_is_reported() {
                 // Other options: not the same import, but every row is a duplicate now.
                 assert_eq!((r.created.len(), r.skipped.len()), (0, 1200), "{name}");
             }
-            let again = crm.import_customers(&alice(), file.as_bytes(), &options, |_| {}).unwrap();
+            let again = crm.files().import(&alice(), file.as_bytes(), &options, |_| {}).unwrap();
             assert_eq!((again.created.len(), again.skipped.len()), (0, 1200), "{name}");
             assert!(again.skipped[0].reason.contains("already imported"), "{name}: {}", again.skipped[0].reason);
         }
@@ -199,22 +197,28 @@ fn exports_stream_three_formats_and_import_back() {
         let a = alice();
         for i in 0..30 {
             let c = crm
-                .create_customer(
+                .customers()
+                .create(
                     &a,
                     NewCustomer::new(format!("客户{i:02}"))
                         .tag(if i % 3 == 0 { "VIP" } else { "普通" })
                         .contact(NewContact::new(format!("联系人{i}")).phone(format!("1390000{i:04}"))),
                 )
                 .unwrap();
-            crm.log_interaction(&a, c.id, NewInteraction::new(InteractionKind::Call, "电话回访")).unwrap();
+            crm.interactions().create(&a, c.id, NewInteraction::new(InteractionKind::Call, "电话回访")).unwrap();
         }
         let vip = CustomerFilter::default().tag("VIP");
         let mut csv = Vec::new();
-        assert_eq!(crm.export_to(&a, ExportEntity::Customers, &vip, FileFormat::Csv, &mut csv).unwrap(), 10, "{name}");
+        assert_eq!(
+            crm.files().export_to(&a, ExportEntity::Customers, &vip, FileFormat::Csv, &mut csv).unwrap(),
+            10,
+            "{name}"
+        );
         let mut xlsx = Vec::new();
-        assert_eq!(crm.export_to(&a, ExportEntity::Customers, &vip, FileFormat::Xlsx, &mut xlsx).unwrap(), 10);
+        assert_eq!(crm.files().export_to(&a, ExportEntity::Customers, &vip, FileFormat::Xlsx, &mut xlsx).unwrap(), 10);
         let mut jsonl = Vec::new();
         let n = crm
+            .files()
             .export_to(&a, ExportEntity::Contacts, &CustomerFilter::default(), FileFormat::JsonLines, &mut jsonl)
             .unwrap();
         assert_eq!(n, 30, "{name}");
@@ -222,15 +226,15 @@ fn exports_stream_three_formats_and_import_back() {
             String::from_utf8(jsonl).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(contacts.len(), 30);
         let mut calls = Vec::new();
-        let n = crm.export_to(&a, ExportEntity::Interactions, &vip, FileFormat::Csv, &mut calls).unwrap();
+        let n = crm.files().export_to(&a, ExportEntity::Interactions, &vip, FileFormat::Csv, &mut calls).unwrap();
         assert_eq!(n, 10, "{name}");
         assert!(String::from_utf8(calls).unwrap().contains("电话回访"));
         // Both customer files import back onto the same customers (by code): nothing new.
         for file in [csv, xlsx] {
-            let r = crm.import_customers(&a, &file, &ImportOptions::default(), |_| {}).unwrap();
+            let r = crm.files().import(&a, &file, &ImportOptions::default(), |_| {}).unwrap();
             assert_eq!((r.rows, r.created.len(), r.skipped.len()), (10, 0, 10), "{name}: {:?}", r.rejected);
         }
-        let log = crm.change_log(&a, &ChangeLogQuery::default()).unwrap();
+        let log = crm.audit().entries(&a, &ChangeLogQuery::default()).unwrap();
         assert_eq!(log.iter().filter(|e| e.action == ChangeAction::Export).count(), 4, "{name}: each export logged");
     }
 }
@@ -241,7 +245,7 @@ fn the_real_accounts_file_imports_with_a_mapping() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let options =
             ImportOptions::default().column("account", ImportField::Name).column("sector", ImportField::Source);
-        let r = crm.import_customers(&alice(), &file, &options, |_| {}).unwrap();
+        let r = crm.files().import(&alice(), &file, &options, |_| {}).unwrap();
         assert_eq!(r.rows, 85, "{name}");
         assert!(r.rejected.is_empty(), "{name}: {:?}", r.rejected);
         assert_eq!(r.created.len() + r.skipped.len(), 85, "{name}");
@@ -260,10 +264,10 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
         let crm = Crm::in_memory();
-        let _ = crm.import_customers(&alice(), &bytes, &keep_good(), |_| {});
+        let _ = crm.files().import(&alice(), &bytes, &keep_good(), |_| {});
         let mut zipped = b"PK\x03\x04".to_vec();
         zipped.extend(&bytes);
-        let _ = crm.import_customers(&alice(), &zipped, &keep_good(), |_| {});
+        let _ = crm.files().import(&alice(), &zipped, &keep_good(), |_| {});
     }
 
     #[test]
@@ -276,7 +280,7 @@ proptest! {
             text.push('\n');
         }
         let crm = Crm::in_memory();
-        if let Ok(r) = crm.import_customers(&alice(), text.as_bytes(), &keep_good(), |_| {}) {
+        if let Ok(r) = crm.files().import(&alice(), text.as_bytes(), &keep_good(), |_| {}) {
             let accounted = r.created.len() + r.updated.len() + r.linked.len() + r.skipped.len();
             prop_assert_eq!(accounted as u64 + r.rejected_rows(), r.rows);
         }
@@ -291,17 +295,15 @@ fn small_imports_into_a_large_base_find_the_same_duplicates() {
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();
         let huawei = crm
-            .create_customer(
-                &a,
-                NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")),
-            )
+            .customers()
+            .create(&a, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")))
             .unwrap();
         let verdict = |r: &ImportReport| (r.created.len(), r.skipped.iter().map(|s| s.existing).collect::<Vec<_>>());
-        let bulk = crm.import_customers(&a, file.as_bytes(), &keep_good(), |_| {}).unwrap();
+        let bulk = crm.files().import(&a, file.as_bytes(), &keep_good(), |_| {}).unwrap();
         assert_eq!(verdict(&bulk), (1, vec![Some(huawei.id), Some(huawei.id)]), "{name}: read once");
-        crm.create_customers(&a, (0..60).map(|i| NewCustomer::new(format!("客户{i:02}号"))).collect()).unwrap();
+        crm.customers().create_many(&a, (0..60).map(|i| NewCustomer::new(format!("客户{i:02}号"))).collect()).unwrap();
         let options = keep_good().on_duplicate(DuplicatePolicy::Link); // another digest: not a re-run
-        let per_row = crm.import_customers(&a, file.as_bytes(), &options, |_| {}).unwrap();
+        let per_row = crm.files().import(&a, file.as_bytes(), &options, |_| {}).unwrap();
         // Row 2 links to 华为; row 3 (its phone) finds 华为 already taken by row 2; row 4 finds
         // the 全新公司 the first import created.
         assert_eq!(per_row.linked.len(), 2, "{name}: row by row");
@@ -325,11 +327,11 @@ fn a_workbook_with_far_apart_cells_is_read_as_the_cells_present() {
     let xlsx = book.save_to_buffer().unwrap();
     assert!(xlsx.len() < 8 * 1024, "{} bytes", xlsx.len());
     // The far cell's column is past the default column limit: a typed error, not an abort.
-    let err = crm.import_customers(&alice(), &xlsx, &ImportOptions::default(), |_| {}).unwrap_err();
+    let err = crm.files().import(&alice(), &xlsx, &ImportOptions::default(), |_| {}).unwrap_err();
     assert!(matches!(&err, Error::Validation(v) if v.field("file.columns").is_some()), "{err:?}");
     // With room for the columns, the rows present are imported; the far row has no name.
     let wide = ImportOptions { limits: ImportLimits { max_columns: 16_384, ..Default::default() }, ..keep_good() };
-    let r = crm.import_customers(&alice(), &xlsx, &wide, |_| {}).unwrap();
+    let r = crm.files().import(&alice(), &xlsx, &wide, |_| {}).unwrap();
     assert_eq!((r.rows, r.created.len(), r.rejected_rows()), (2, 1, 1));
     assert_eq!(r.rejected[0].row, 1_048_576);
 }
@@ -356,21 +358,21 @@ fn files_past_the_limits_are_refused_with_typed_errors() {
     assert!(bomb.len() < 512 * 1024);
     let small = ImportLimits { max_decompressed_bytes: 16 << 20, ..Default::default() };
     let options = ImportOptions { limits: small, ..Default::default() };
-    assert_eq!(field_of(crm.import_customers(&alice(), &bomb, &options, |_| {})), "file.decompressed_bytes");
+    assert_eq!(field_of(crm.files().import(&alice(), &bomb, &options, |_| {})), "file.decompressed_bytes");
 
     let long_cell = format!("客户名称\n{}\n", "长".repeat(40_000));
     assert_eq!(
-        field_of(crm.import_customers(&alice(), long_cell.as_bytes(), &ImportOptions::default(), |_| {})),
+        field_of(crm.files().import(&alice(), long_cell.as_bytes(), &ImportOptions::default(), |_| {})),
         "file.cell"
     );
     let wide = format!("客户名称{}\n甲\n", ",x".repeat(2_000));
     assert_eq!(
-        field_of(crm.import_customers(&alice(), wide.as_bytes(), &ImportOptions::default(), |_| {})),
+        field_of(crm.files().import(&alice(), wide.as_bytes(), &ImportOptions::default(), |_| {})),
         "file.columns"
     );
     let tiny =
         ImportOptions { limits: ImportLimits { max_file_bytes: 10, ..Default::default() }, ..Default::default() };
-    assert_eq!(field_of(crm.import_customers(&alice(), "客户名称\n甲公司\n".as_bytes(), &tiny, |_| {})), "file.bytes");
+    assert_eq!(field_of(crm.files().import(&alice(), "客户名称\n甲公司\n".as_bytes(), &tiny, |_| {})), "file.bytes");
     assert_eq!(count(&crm), 0, "nothing written by a refused file");
 }
 
@@ -380,18 +382,20 @@ fn a_refused_export_leaves_the_target_file_untouched() {
     use guanxi::access::User;
     let crm = Crm::builder().trust_asserted_elevation(true).build();
     let root = Actor::user("root").unwrap().elevated_until(chrono::Utc::now() + chrono::Duration::minutes(5));
-    crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-    crm.create_customer(&root, NewCustomer::new("甲公司")).unwrap();
+    crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+    crm.customers().create(&root, NewCustomer::new("甲公司")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("out.csv");
     std::fs::write(&path, "keep me").unwrap();
     let not_elevated = Actor::user("root").unwrap();
     let err = crm
+        .files()
         .export_to_path(&not_elevated, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path)
         .unwrap_err();
     assert!(matches!(err, Error::ElevationRequired { .. }), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "keep me");
-    let n = crm.export_to_path(&root, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path);
+    let n =
+        crm.files().export_to_path(&root, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path);
     assert_eq!(n.unwrap(), 1);
     assert!(std::fs::read_to_string(&path).unwrap().contains("甲公司"));
     // No temporary file is left beside it.

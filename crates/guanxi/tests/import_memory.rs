@@ -44,7 +44,7 @@ fn import_peak(bytes: &[u8]) -> (usize, usize) {
     let actor = Actor::user("importer").unwrap();
     let before = HEAP.current_usage();
     HEAP.reset_peak_usage();
-    let report = crm.import_customers(&actor, bytes, &ImportOptions::default(), |_| {}).unwrap();
+    let report = crm.files().import(&actor, bytes, &ImportOptions::default(), |_| {}).unwrap();
     let peak = HEAP.peak_usage().saturating_sub(before);
     assert!(report.committed && report.rejected.is_empty(), "{:?}", report.rejected.first());
     (peak, report.created.len())

@@ -88,16 +88,16 @@ fn customer_with(crm: &Crm, name: &str, n: usize, tag: &str, address: Option<&st
         input = input
             .contact(NewContact::new(format!("{name}联系人{i}")).phone(format!("1380000{:04}", i + 10 * name.len())));
     }
-    let c = crm.create_customer(&a, input).unwrap();
+    let c = crm.customers().create(&a, input).unwrap();
     for i in 0..n {
-        crm.log_interaction(&a, c.id, NewInteraction::new(InteractionKind::Call, format!("电话{i}"))).unwrap();
-        crm.create_opportunity(&a, NewOpportunity::new(&format!("{name}项目{i}")).customer(c.id)).unwrap();
+        crm.interactions().create(&a, c.id, NewInteraction::new(InteractionKind::Call, format!("电话{i}"))).unwrap();
+        crm.sales().opportunities().create(&a, NewOpportunity::new(&format!("{name}项目{i}")).customer(c.id)).unwrap();
         let mut t = NewTicket::new(&format!("{name}工单{i}"), TicketKind::Inquiry, Priority::Low);
         t.customer_id = Some(c.id);
-        crm.create_ticket(&a, t).unwrap();
+        crm.service().tickets().create(&a, t).unwrap();
         let mut task = NewTask::new(&format!("回访{i}"), t0() + Duration::days(1));
         task.customer_id = Some(c.id);
-        crm.create_task(&a, task).unwrap();
+        crm.sales().tasks().create(&a, task).unwrap();
     }
     c
 }
@@ -112,7 +112,7 @@ fn merge_moves_everything_and_leaves_tombstones() {
         let z = customer_with(&crm, "华为", 1, "VIP", None);
         let request = MergeRequest::new(x.id, [y.id, z.id]).choose("name", x.id);
 
-        let plan = crm.plan_merge(&a, &request).unwrap();
+        let plan = crm.duplicates().plan_merge(&a, &request).unwrap();
         assert_eq!((plan.contacts.len(), plan.interactions.len(), plan.opportunities.len()), (2, 2, 2), "{name}");
         assert_eq!((plan.tickets.len(), plan.tasks.len()), (2, 2), "{name}");
         assert_eq!(plan.tags_added, vec!["展会".to_owned()], "{name}");
@@ -120,33 +120,35 @@ fn merge_moves_everything_and_leaves_tombstones() {
         assert_eq!(plan.survivor.address.as_deref(), Some("深圳市龙岗区坂田"), "{name}: the only value");
         assert!(plan.fields.iter().any(|f| f.field == "address" && f.from == y.id), "{name}");
 
-        let done = crm.merge_customers(&a, &request).unwrap();
-        let survivor = crm.customer(&a, x.id).unwrap();
+        let done = crm.duplicates().merge(&a, &request).unwrap();
+        let survivor = crm.customers().get(&a, x.id).unwrap();
         assert_eq!(survivor.tags.iter().cloned().collect::<Vec<_>>(), vec!["VIP", "展会"], "{name}");
-        let contacts = crm.contacts(&a, x.id).unwrap();
+        let contacts = crm.contacts().list(&a, x.id).unwrap();
         assert_eq!(contacts.len(), 4, "{name}");
         assert_eq!(contacts.iter().filter(|c| c.primary).count(), 1, "{name}: one primary");
-        assert_eq!(crm.interactions(&a, x.id).unwrap().len(), 4, "{name}");
+        assert_eq!(crm.interactions().list(&a, x.id).unwrap().len(), 4, "{name}");
         let opps = crm.store().count_opportunities(&OpportunityFilter::default().customer(x.id)).unwrap();
         assert_eq!(opps, 4, "{name}");
         let tickets = crm.store().count_tickets(&TicketFilter { customer_id: Some(x.id), ..Default::default() });
         assert_eq!(tickets.unwrap(), 4, "{name}");
         for gone in [y.id, z.id] {
-            assert!(matches!(crm.customer(&a, gone), Err(Error::NotFound { .. })), "{name}");
-            assert_eq!(crm.merged_into(&a, gone).unwrap(), Some(x.id), "{name}");
+            assert!(matches!(crm.customers().get(&a, gone), Err(Error::NotFound { .. })), "{name}");
+            assert_eq!(crm.duplicates().merged_into(&a, gone).unwrap(), Some(x.id), "{name}");
         }
         // Tombstones are no duplicates; the survivor's keys follow its contacts.
         let found = crm
-            .find_duplicates(&a, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("13800000010")))
+            .duplicates()
+            .find(&a, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("13800000010")))
             .unwrap();
         assert!(found.iter().all(|c| c.id == Some(x.id)), "{name}");
-        let log = crm.change_log(&a, &ChangeLogQuery { customer_id: Some(y.id), ..Default::default() }).unwrap();
+        let log = crm.audit().entries(&a, &ChangeLogQuery { customer_id: Some(y.id), ..Default::default() }).unwrap();
         assert_eq!(log.last().unwrap().action, ChangeAction::Merge, "{name}");
 
         // A later change to a moved record makes undo refuse, changing nothing.
         let moved = contacts.iter().find(|c| c.name.starts_with("华为技术股份")).unwrap();
         let edited = crm
-            .update_contact(
+            .contacts()
+            .update(
                 &a,
                 moved.id,
                 moved.version,
@@ -154,7 +156,7 @@ fn merge_moves_everything_and_leaves_tombstones() {
             )
             .unwrap();
         let before = snapshot(&crm, &[x.id, y.id, z.id]);
-        assert!(matches!(crm.undo_merge(&a, &done.merge_id), Err(Error::Conflict { .. })), "{name}");
+        assert!(matches!(crm.duplicates().undo_merge(&a, &done.merge_id), Err(Error::Conflict { .. })), "{name}");
         assert_eq!(snapshot(&crm, &[x.id, y.id, z.id]), before, "{name}: refused undo wrote nothing");
         let _ = edited;
     }
@@ -167,21 +169,27 @@ fn bad_merges_are_refused_and_change_nothing() {
         let x = customer_with(&crm, "甲公司", 1, "A", None);
         let y = customer_with(&crm, "乙公司", 1, "B", None);
         let before = snapshot(&crm, &[x.id, y.id]);
-        let err = crm.merge_customers(&a, &MergeRequest::new(x.id, [x.id])).unwrap_err();
+        let err = crm.duplicates().merge(&a, &MergeRequest::new(x.id, [x.id])).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("merged[0]").is_some()), "{name}: {err}");
-        let err = crm.merge_customers(&a, &MergeRequest::new(x.id, Vec::<CustomerId>::new())).unwrap_err();
+        let err = crm.duplicates().merge(&a, &MergeRequest::new(x.id, Vec::<CustomerId>::new())).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("merged").is_some()), "{name}");
         let stranger = CustomerId(uuid::Uuid::now_v7());
-        let err = crm.merge_customers(&a, &MergeRequest::new(x.id, [y.id]).choose("name", stranger)).unwrap_err();
+        let err = crm.duplicates().merge(&a, &MergeRequest::new(x.id, [y.id]).choose("name", stranger)).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("choices.name").is_some()), "{name}");
-        let err = crm.merge_customers(&a, &MergeRequest::new(x.id, [y.id]).choose("colour", y.id)).unwrap_err();
+        let err = crm.duplicates().merge(&a, &MergeRequest::new(x.id, [y.id]).choose("colour", y.id)).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("choices.colour").is_some()), "{name}");
-        assert!(matches!(crm.merge_customers(&a, &MergeRequest::new(x.id, [stranger])), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            crm.duplicates().merge(&a, &MergeRequest::new(x.id, [stranger])),
+            Err(Error::NotFound { .. })
+        ));
         assert_eq!(snapshot(&crm, &[x.id, y.id]), before, "{name}");
-        let done = crm.merge_customers(&a, &MergeRequest::new(x.id, [y.id])).unwrap();
-        crm.undo_merge(&a, &done.merge_id).unwrap();
-        assert!(matches!(crm.undo_merge(&a, &done.merge_id), Err(Error::InvalidState(_))), "{name}: undone twice");
-        assert!(matches!(crm.undo_merge(&a, "nope"), Err(Error::NotFound { .. })), "{name}");
+        let done = crm.duplicates().merge(&a, &MergeRequest::new(x.id, [y.id])).unwrap();
+        crm.duplicates().undo_merge(&a, &done.merge_id).unwrap();
+        assert!(
+            matches!(crm.duplicates().undo_merge(&a, &done.merge_id), Err(Error::InvalidState(_))),
+            "{name}: undone twice"
+        );
+        assert!(matches!(crm.duplicates().undo_merge(&a, "nope"), Err(Error::NotFound { .. })), "{name}");
     }
 }
 
@@ -189,15 +197,18 @@ fn bad_merges_are_refused_and_change_nothing() {
 fn survivorship_most_recent_and_most_complete() {
     for (name, crm, clock, _dir) in common::backends(t0()) {
         let a = alice();
-        let old = crm.create_customer(&a, NewCustomer::new("星河科技").address("北京市海淀区").source("展会")).unwrap();
+        let old =
+            crm.customers().create(&a, NewCustomer::new("星河科技").address("北京市海淀区").source("展会")).unwrap();
         clock.advance(Duration::hours(1));
-        let new = crm.create_customer(&a, NewCustomer::new("星河科技有限公司").address("北京市朝阳区")).unwrap();
-        let recent = crm.plan_merge(&a, &MergeRequest::new(old.id, [new.id])).unwrap();
+        let new = crm.customers().create(&a, NewCustomer::new("星河科技有限公司").address("北京市朝阳区")).unwrap();
+        let recent = crm.duplicates().plan_merge(&a, &MergeRequest::new(old.id, [new.id])).unwrap();
         assert_eq!(recent.survivor.name, "星河科技有限公司", "{name}");
         assert_eq!(recent.survivor.address.as_deref(), Some("北京市朝阳区"), "{name}");
         assert_eq!(recent.survivor.source.as_deref(), Some("展会"), "{name}: the only value");
-        let complete =
-            crm.plan_merge(&a, &MergeRequest::new(old.id, [new.id]).policy(Survivorship::MostComplete)).unwrap();
+        let complete = crm
+            .duplicates()
+            .plan_merge(&a, &MergeRequest::new(old.id, [new.id]).policy(Survivorship::MostComplete))
+            .unwrap();
         assert_eq!(complete.survivor.address.as_deref(), Some("北京市海淀区"), "{name}: more fields filled");
         assert_eq!((complete.survivor.id, complete.survivor.code.as_str()), (old.id, old.code.as_str()));
     }
@@ -231,12 +242,12 @@ fn merge_then_undo_restores_the_exact_prior_state() {
                 if choose {
                     request = request.choose("name", ids[ids.len() - 1]);
                 }
-                let done = crm.merge_customers(&alice(), &request).unwrap();
+                let done = crm.duplicates().merge(&alice(), &request).unwrap();
                 let total: usize = records.iter().map(|r| r.0).sum();
-                prop_assert_eq!(crm.contacts(&alice(), ids[0]).unwrap().len(), total, "{}: nothing lost", name);
-                prop_assert_eq!(crm.interactions(&alice(), ids[0]).unwrap().len(), total);
+                prop_assert_eq!(crm.contacts().list(&alice(), ids[0]).unwrap().len(), total, "{}: nothing lost", name);
+                prop_assert_eq!(crm.interactions().list(&alice(), ids[0]).unwrap().len(), total);
                 prop_assert_ne!(snapshot(&crm, &ids), before.clone());
-                crm.undo_merge(&alice(), &done.merge_id).unwrap();
+                crm.duplicates().undo_merge(&alice(), &done.merge_id).unwrap();
                 prop_assert_eq!(snapshot(&crm, &ids), before, "{}", name);
                 Ok(())
             })

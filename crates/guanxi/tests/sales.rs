@@ -34,18 +34,22 @@ fn d(n: i64) -> Decimal {
 fn refused_moves_change_nothing_and_history_replays() {
     for (name, crm, _, _dir) in backends() {
         let a = alice();
-        let o = crm.create_opportunity(&a, NewOpportunity::new("ERP")).unwrap();
-        let o = crm.move_opportunity(&a, o.id, o.version, "intent", StageChange::default()).unwrap();
+        let o = crm.sales().opportunities().create(&a, NewOpportunity::new("ERP")).unwrap();
+        let o = crm.sales().opportunities().move_to(&a, o.id, o.version, "intent", StageChange::default()).unwrap();
         // Leaving 意向 needs an amount.
-        let err = crm.move_opportunity(&a, o.id, o.version, "proposal", StageChange::default()).unwrap_err();
+        let err =
+            crm.sales().opportunities().move_to(&a, o.id, o.version, "proposal", StageChange::default()).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("amount").is_some()), "{name}: {err}");
-        let err = crm.move_opportunity(&a, o.id, o.version, "nowhere", StageChange::default()).unwrap_err();
+        let err =
+            crm.sales().opportunities().move_to(&a, o.id, o.version, "nowhere", StageChange::default()).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("stage").is_some()), "{name}: {err}");
-        assert_eq!(crm.opportunity(&a, o.id).unwrap(), o, "{name}");
-        assert_eq!(crm.stage_history(&a, o.id).unwrap().len(), 2, "{name}");
+        assert_eq!(crm.sales().opportunities().get(&a, o.id).unwrap(), o, "{name}");
+        assert_eq!(crm.sales().opportunities().history(&a, o.id).unwrap().len(), 2, "{name}");
         // Set the amount, then a hand-set probability survives open moves.
         let o = crm
-            .update_opportunity(
+            .sales()
+            .opportunities()
+            .update(
                 &a,
                 o.id,
                 o.version,
@@ -53,27 +57,32 @@ fn refused_moves_change_nothing_and_history_replays() {
             )
             .unwrap();
         assert_eq!((o.probability, o.probability_source), (d(45), ProbabilitySource::Manual));
-        let o = crm.move_opportunity(&a, o.id, o.version, "negotiation", StageChange::default()).unwrap();
+        let o =
+            crm.sales().opportunities().move_to(&a, o.id, o.version, "negotiation", StageChange::default()).unwrap();
         assert_eq!(o.probability, d(45), "{name}");
-        let o = crm.move_opportunity(&a, o.id, o.version, "won", StageChange::default()).unwrap();
+        let o = crm.sales().opportunities().move_to(&a, o.id, o.version, "won", StageChange::default()).unwrap();
         assert_eq!((o.probability, o.won_at.is_some()), (d(100), true), "{name}");
         // Closed stages go nowhere.
-        let err = crm.move_opportunity(&a, o.id, o.version, "lead", StageChange::default()).unwrap_err();
+        let err = crm.sales().opportunities().move_to(&a, o.id, o.version, "lead", StageChange::default()).unwrap_err();
         assert!(matches!(err, Error::InvalidState(_)), "{name}: {err}");
-        let h = crm.stage_history(&a, o.id).unwrap();
+        let h = crm.sales().opportunities().history(&a, o.id).unwrap();
         let moves: Vec<StageMove> = h.iter().map(|e| e.change.clone()).collect();
         assert_eq!(replay(&moves), Some("won"));
         assert_eq!(h[3].change.amount, d(90_000));
         assert_eq!(h.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
         // A stale version is a conflict.
-        let err = crm.move_opportunity(&a, o.id, 1, "lost", StageChange::default()).unwrap_err();
+        let err = crm.sales().opportunities().move_to(&a, o.id, 1, "lost", StageChange::default()).unwrap_err();
         assert!(matches!(err, Error::Conflict { .. }), "{name}");
         // Lines set the amount exactly; money beyond 4 places is refused.
         let line = ProductLine::new("授权", d(3), Decimal::new(199_990, 2), Decimal::new(9_970, 2)).unwrap();
-        let o2 = crm.create_opportunity(&a, NewOpportunity::new("CRM").line(line.clone()).line(line)).unwrap();
+        let o2 =
+            crm.sales().opportunities().create(&a, NewOpportunity::new("CRM").line(line.clone()).line(line)).unwrap();
         assert_eq!(o2.amount, Decimal::new(1_180_000, 2));
-        let err =
-            crm.create_opportunity(&a, NewOpportunity::new("x").amount(Decimal::new(1, 5)).currency("元")).unwrap_err();
+        let err = crm
+            .sales()
+            .opportunities()
+            .create(&a, NewOpportunity::new("x").amount(Decimal::new(1, 5)).currency("元"))
+            .unwrap_err();
         assert!(
             matches!(&err, Error::Validation(v) if v.field("amount").is_some() && v.field("currency").is_some()),
             "{err}"
@@ -136,13 +145,13 @@ fn report_equals_a_naive_computation_on_random_deals() {
                     if let Some(c) = close {
                         input = input.expected_close(NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + Duration::days(*c));
                     }
-                    let mut o = crm.create_opportunity(&a, input).unwrap();
+                    let mut o = crm.sales().opportunities().create(&a, input).unwrap();
                     let mut at = start + Duration::days(i as i64);
                     let mut furthest = 0usize;
                     for (stage, later) in moves {
                         let to = &p.stages[*stage];
                         at += Duration::days(*later);
-                        if let Ok(next) = crm.move_opportunity(
+                        if let Ok(next) = crm.sales().opportunities().move_to(
                             &a,
                             o.id,
                             o.version,
@@ -172,7 +181,7 @@ fn report_equals_a_naive_computation_on_random_deals() {
                         naive.weighted += o.amount * o.probability / d(100);
                     }
                 }
-                let r = crm.sales_report(&alice(), &SalesQuery::new("standard")).unwrap();
+                let r = crm.sales().report(&alice(), &SalesQuery::new("standard")).unwrap();
                 for s in &r.funnel {
                     let (count, amount) = naive.per_stage.get(&s.stage).cloned().unwrap_or_default();
                     prop_assert_eq!((s.count, s.amount), (count, amount), "{} stage {}", name, s.stage);
@@ -215,11 +224,11 @@ fn report_equals_a_naive_computation_on_random_deals() {
 fn mixed_currencies_need_a_choice() {
     for (name, crm, _, _dir) in backends() {
         let a = alice();
-        crm.create_opportunity(&a, NewOpportunity::new("a").amount(d(1))).unwrap();
-        crm.create_opportunity(&a, NewOpportunity::new("b").amount(d(2)).currency("usd")).unwrap();
-        let err = crm.sales_report(&a, &SalesQuery::new("standard")).unwrap_err();
+        crm.sales().opportunities().create(&a, NewOpportunity::new("a").amount(d(1))).unwrap();
+        crm.sales().opportunities().create(&a, NewOpportunity::new("b").amount(d(2)).currency("usd")).unwrap();
+        let err = crm.sales().report(&a, &SalesQuery::new("standard")).unwrap_err();
         assert!(matches!(&err, Error::Validation(v) if v.field("currency").is_some()), "{name}: {err}");
-        let usd = crm.sales_report(&a, &SalesQuery::new("standard").currency("USD")).unwrap();
+        let usd = crm.sales().report(&a, &SalesQuery::new("standard").currency("USD")).unwrap();
         assert_eq!((usd.open_count, usd.open_amount), (1, d(2)), "{name}");
     }
 }
@@ -235,12 +244,12 @@ fn leads_are_graded_assigned_and_converted_atomically() {
             ],
             ..LeadRules::standard()
         };
-        crm.set_lead_rules(&a, rules.clone()).unwrap();
-        assert_eq!(crm.lead_rules(&a).unwrap(), rules);
-        let gd = crm.create_lead(&a, NewLead::new("甲").province("广东")).unwrap();
+        crm.sales().set_lead_rules(&a, rules.clone()).unwrap();
+        assert_eq!(crm.sales().lead_rules(&a).unwrap(), rules);
+        let gd = crm.sales().leads().create(&a, NewLead::new("甲").province("广东")).unwrap();
         assert_eq!((gd.owner.as_ref().map(|u| u.as_str()), gd.grade), (Some("zhao"), LeadGrade::C), "{name}");
         let owners: Vec<String> = (0..4)
-            .map(|i| crm.create_lead(&a, NewLead::new(&format!("乙{i}")).qualified(true, true)).unwrap())
+            .map(|i| crm.sales().leads().create(&a, NewLead::new(&format!("乙{i}")).qualified(true, true)).unwrap())
             .map(|l| {
                 assert_eq!(l.grade, LeadGrade::B);
                 l.owner.unwrap().to_string()
@@ -248,54 +257,58 @@ fn leads_are_graded_assigned_and_converted_atomically() {
             .collect();
         assert_eq!(owners, ["bob", "carol", "bob", "carol"], "{name}");
         // Least loaded: carol has one open lead fewer after bob gets an extra one.
-        crm.set_lead_rules(
-            &a,
-            LeadRules {
-                assignment: vec![AssignmentRule::LeastLoaded(vec![
-                    UserId::new("bob").unwrap(),
-                    UserId::new("carol").unwrap(),
-                    UserId::new("dave").unwrap(),
-                ])],
-                ..LeadRules::standard()
-            },
-        )
-        .unwrap();
-        let next = crm.create_lead(&a, NewLead::new("丙")).unwrap();
+        crm.sales()
+            .set_lead_rules(
+                &a,
+                LeadRules {
+                    assignment: vec![AssignmentRule::LeastLoaded(vec![
+                        UserId::new("bob").unwrap(),
+                        UserId::new("carol").unwrap(),
+                        UserId::new("dave").unwrap(),
+                    ])],
+                    ..LeadRules::standard()
+                },
+            )
+            .unwrap();
+        let next = crm.sales().leads().create(&a, NewLead::new("丙")).unwrap();
         assert_eq!(next.owner.unwrap().as_str(), "dave", "{name}");
 
         // Conversion into a new customer + contact + opportunity.
         let summit = crm
-            .create_lead(&a, NewLead::new("王磊").company("星河科技").source("行业峰会").phone("13800138000"))
+            .sales()
+            .leads()
+            .create(&a, NewLead::new("王磊").company("星河科技").source("行业峰会").phone("13800138000"))
             .unwrap();
         assert_eq!(summit.grade, LeadGrade::A);
         let conv = crm
-            .convert_lead(
-                &a,
-                summit.id,
-                ConvertLead { opportunity: Some(NewOpportunity::new("首单").amount(d(50_000))) },
-            )
+            .sales()
+            .leads()
+            .convert(&a, summit.id, ConvertLead { opportunity: Some(NewOpportunity::new("首单").amount(d(50_000))) })
             .unwrap();
         assert!(!conv.linked_existing);
-        let customer = crm.customer(&a, conv.customer_id).unwrap();
+        let customer = crm.customers().get(&a, conv.customer_id).unwrap();
         assert_eq!(customer.name, "星河科技");
-        assert_eq!(crm.contacts(&a, customer.id).unwrap()[0].id, conv.contact_id);
-        let opp = crm.opportunity(&a, conv.opportunity_id.unwrap()).unwrap();
+        assert_eq!(crm.contacts().list(&a, customer.id).unwrap()[0].id, conv.contact_id);
+        let opp = crm.sales().opportunities().get(&a, conv.opportunity_id.unwrap()).unwrap();
         assert_eq!((opp.customer_id, opp.contact_id), (Some(customer.id), Some(conv.contact_id)));
-        assert_eq!(crm.lead(&a, summit.id).unwrap().status, LeadStatus::Converted);
-        assert!(matches!(crm.convert_lead(&a, summit.id, ConvertLead::default()), Err(Error::InvalidState(_))));
+        assert_eq!(crm.sales().leads().get(&a, summit.id).unwrap().status, LeadStatus::Converted);
+        assert!(matches!(
+            crm.sales().leads().convert(&a, summit.id, ConvertLead::default()),
+            Err(Error::InvalidState(_))
+        ));
 
         // A second lead with the same company links the customer; a bad opportunity rolls everything back.
-        let again = crm.create_lead(&a, NewLead::new("李娜").company("星河科技")).unwrap();
-        let customers_before = crm.count_customers(&a, &CustomerFilter::default()).unwrap();
-        let bad = crm.convert_lead(&a, again.id, ConvertLead { opportunity: Some(NewOpportunity::new("")) });
+        let again = crm.sales().leads().create(&a, NewLead::new("李娜").company("星河科技")).unwrap();
+        let customers_before = crm.customers().count(&a, &CustomerFilter::default()).unwrap();
+        let bad = crm.sales().leads().convert(&a, again.id, ConvertLead { opportunity: Some(NewOpportunity::new("")) });
         assert!(matches!(&bad, Err(Error::Validation(v)) if v.field("name").is_some()), "{name}: {bad:?}");
-        assert_eq!(crm.lead(&a, again.id).unwrap().status, LeadStatus::Assigned);
-        assert_eq!(crm.contacts(&a, customer.id).unwrap().len(), 1);
-        let conv = crm.convert_lead(&a, again.id, ConvertLead::default()).unwrap();
+        assert_eq!(crm.sales().leads().get(&a, again.id).unwrap().status, LeadStatus::Assigned);
+        assert_eq!(crm.contacts().list(&a, customer.id).unwrap().len(), 1);
+        let conv = crm.sales().leads().convert(&a, again.id, ConvertLead::default()).unwrap();
         assert!(conv.linked_existing && conv.matched_by.as_deref().unwrap().contains("same name"), "{conv:?}");
         assert_eq!(conv.customer_id, customer.id);
-        assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), customers_before);
-        assert_eq!(crm.contacts(&a, customer.id).unwrap().len(), 2);
+        assert_eq!(crm.customers().count(&a, &CustomerFilter::default()).unwrap(), customers_before);
+        assert_eq!(crm.contacts().list(&a, customer.id).unwrap().len(), 2);
     }
 }
 
@@ -307,32 +320,34 @@ fn lead_conversion_checks_the_whole_base_with_the_duplicate_engine() {
     for (name, crm, _, _dir) in backends() {
         let a = alice();
         let near: Vec<NewCustomer> = (0..60).map(|i| NewCustomer::new(format!("星河科技第{i}事业部"))).collect();
-        crm.create_customers(&a, near).unwrap();
-        let exact = crm.create_customer(&a, NewCustomer::new("星河科技")).unwrap();
-        let before = crm.count_customers(&a, &CustomerFilter::default()).unwrap();
-        let lead = crm.create_lead(&a, NewLead::new("王磊").company("星河科技")).unwrap();
-        let conv = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap();
+        crm.customers().create_many(&a, near).unwrap();
+        let exact = crm.customers().create(&a, NewCustomer::new("星河科技")).unwrap();
+        let before = crm.customers().count(&a, &CustomerFilter::default()).unwrap();
+        let lead = crm.sales().leads().create(&a, NewLead::new("王磊").company("星河科技")).unwrap();
+        let conv = crm.sales().leads().convert(&a, lead.id, ConvertLead::default()).unwrap();
         assert_eq!((conv.customer_id, conv.linked_existing), (exact.id, true), "{name}: {conv:?}");
         assert!(conv.matched_by.as_deref().unwrap().starts_with("same name as"), "{name}: {conv:?}");
-        assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), before, "{name}");
-        assert_eq!(crm.contacts(&a, exact.id).unwrap()[0].id, conv.contact_id, "{name}: the person was added");
+        assert_eq!(crm.customers().count(&a, &CustomerFilter::default()).unwrap(), before, "{name}");
+        assert_eq!(crm.contacts().list(&a, exact.id).unwrap()[0].id, conv.contact_id, "{name}: the person was added");
 
         // By e-mail, with the existing contact reused rather than added again.
         let mailed = crm
-            .create_customer(&a, NewCustomer::new("某某贸易").contact(NewContact::new("林").email("lin@example.com")))
+            .customers()
+            .create(&a, NewCustomer::new("某某贸易").contact(NewContact::new("林").email("lin@example.com")))
             .unwrap();
-        let lead = crm.create_lead(&a, NewLead::new("林").company("林氏工作室").email("LIN@example.com")).unwrap();
-        let conv = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap();
+        let lead =
+            crm.sales().leads().create(&a, NewLead::new("林").company("林氏工作室").email("LIN@example.com")).unwrap();
+        let conv = crm.sales().leads().convert(&a, lead.id, ConvertLead::default()).unwrap();
         assert_eq!(conv.customer_id, mailed.id, "{name}: {conv:?}");
         assert!(conv.matched_by.as_deref().unwrap().contains("same email"), "{name}: {conv:?}");
-        assert_eq!(crm.contacts(&a, mailed.id).unwrap().len(), 1, "{name}");
+        assert_eq!(crm.contacts().list(&a, mailed.id).unwrap().len(), 1, "{name}");
 
         // The match rules are the stored ones: with names not counted, the same company is new.
-        let mut rules = crm.match_rules(&a).unwrap();
+        let mut rules = crm.duplicates().rules(&a).unwrap();
         rules.rules.retain(|r| r.field != guanxi::dedup::MatchField::Name);
-        crm.set_match_rules(&a, rules).unwrap();
-        let lead = crm.create_lead(&a, NewLead::new("赵").company("星河科技")).unwrap();
-        let conv = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap();
+        crm.duplicates().set_rules(&a, rules).unwrap();
+        let lead = crm.sales().leads().create(&a, NewLead::new("赵").company("星河科技")).unwrap();
+        let conv = crm.sales().leads().convert(&a, lead.id, ConvertLead::default()).unwrap();
         assert!(!conv.linked_existing, "{name}: {conv:?}");
     }
 }
@@ -346,35 +361,36 @@ fn lead_conversion_reports_a_storage_error_instead_of_creating_a_duplicate() {
     let crm = Crm::open(&path).unwrap();
     let a = alice();
     let existing =
-        crm.create_customer(&a, NewCustomer::new("甲").contact(NewContact::new("王").phone("13800138000"))).unwrap();
-    let lead = crm.create_lead(&a, NewLead::new("王").phone("13800138000")).unwrap();
+        crm.customers().create(&a, NewCustomer::new("甲").contact(NewContact::new("王").phone("13800138000"))).unwrap();
+    let lead = crm.sales().leads().create(&a, NewLead::new("王").phone("13800138000")).unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     raw.execute("UPDATE customers SET kind = 'spaceship' WHERE id = ?1", [existing.id.to_string()]).unwrap();
-    let err = crm.convert_lead(&a, lead.id, ConvertLead::default()).unwrap_err();
+    let err = crm.sales().leads().convert(&a, lead.id, ConvertLead::default()).unwrap_err();
     assert!(matches!(err, Error::Storage(_)), "{err:?}");
     raw.execute("UPDATE customers SET kind = 'enterprise'", []).unwrap();
-    assert_eq!(crm.count_customers(&a, &CustomerFilter::default()).unwrap(), 1);
-    assert_eq!(crm.lead(&a, lead.id).unwrap().status, LeadStatus::New);
+    assert_eq!(crm.customers().count(&a, &CustomerFilter::default()).unwrap(), 1);
+    assert_eq!(crm.sales().leads().get(&a, lead.id).unwrap().status, LeadStatus::New);
 }
 
 #[test]
 fn agenda_lists_due_overdue_follow_ups_and_rotting() {
     for (name, crm, clock, _dir) in backends() {
         let a = alice();
-        let o = crm.create_opportunity(&a, NewOpportunity::new("ERP").cadence_days(3)).unwrap();
-        let t1 = crm.create_task(&a, NewTask::new("报价", t0() + Duration::hours(2)).opportunity(o.id)).unwrap();
-        crm.create_task(&a, NewTask::new("回访", t0() + Duration::days(2))).unwrap();
+        let o = crm.sales().opportunities().create(&a, NewOpportunity::new("ERP").cadence_days(3)).unwrap();
+        let t1 =
+            crm.sales().tasks().create(&a, NewTask::new("报价", t0() + Duration::hours(2)).opportunity(o.id)).unwrap();
+        crm.sales().tasks().create(&a, NewTask::new("回访", t0() + Duration::days(2))).unwrap();
         let at = t0() + Duration::hours(1);
-        let ag = crm.agenda(&a, a.user_id(), at).unwrap();
+        let ag = crm.sales().agenda(&a, a.user_id(), at).unwrap();
         assert_eq!((ag.overdue.len(), ag.due_today.len(), ag.rotting.len()), (0, 1, 0), "{name}");
         let later = t0() + Duration::days(20);
-        let ag = crm.agenda(&a, a.user_id(), later).unwrap();
+        let ag = crm.sales().agenda(&a, a.user_id(), later).unwrap();
         assert_eq!(ag.overdue.len(), 3, "{name}: two tasks and the cadence follow-up");
         assert_eq!(ag.rotting, vec![o.code.clone()]);
         // Completing the task is activity: the follow-up and rotting restart from then.
         clock.set(t0() + Duration::days(19));
-        crm.complete_task(&a, t1.id, t1.version).unwrap();
-        let ag = crm.agenda(&a, a.user_id(), later).unwrap();
+        crm.sales().tasks().complete(&a, t1.id, t1.version).unwrap();
+        let ag = crm.sales().agenda(&a, a.user_id(), later).unwrap();
         assert_eq!((ag.overdue.len(), ag.rotting.len()), (1, 0), "{name}: {ag:?}");
     }
 }
@@ -383,23 +399,28 @@ fn agenda_lists_due_overdue_follow_ups_and_rotting() {
 fn reps_see_and_report_only_their_own_deals() {
     for (name, crm, clock, _dir) in backends() {
         let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::hours(1));
-        crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.put_user(&root, User::new("zhao", "赵").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.access().set_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&root, User::new("zhao", "赵").unwrap().role(BuiltinRole::SalesRep)).unwrap();
         let (wang, zhao) = (Actor::user("wang").unwrap(), Actor::user("zhao").unwrap());
-        let mine = crm.create_opportunity(&wang, NewOpportunity::new("王的").amount(d(100))).unwrap();
-        let theirs = crm.create_opportunity(&zhao, NewOpportunity::new("赵的").amount(d(900))).unwrap();
+        let mine = crm.sales().opportunities().create(&wang, NewOpportunity::new("王的").amount(d(100))).unwrap();
+        let theirs = crm.sales().opportunities().create(&zhao, NewOpportunity::new("赵的").amount(d(900))).unwrap();
         clock.advance(Duration::minutes(1));
-        assert!(matches!(crm.opportunity(&wang, theirs.id), Err(Error::PermissionDenied { .. })), "{name}");
-        let listed = crm.all_opportunities(&wang, &OpportunityFilter::default()).unwrap();
+        assert!(
+            matches!(crm.sales().opportunities().get(&wang, theirs.id), Err(Error::PermissionDenied { .. })),
+            "{name}"
+        );
+        let listed = crm.sales().opportunities().list_all(&wang, &OpportunityFilter::default()).unwrap();
         assert_eq!(listed.iter().map(|o| o.id).collect::<Vec<_>>(), vec![mine.id]);
-        let r = crm.sales_report(&wang, &SalesQuery::new("standard")).unwrap();
+        let r = crm.sales().report(&wang, &SalesQuery::new("standard")).unwrap();
         assert_eq!((r.open_count, r.open_amount), (1, d(100)), "{name}");
-        let all = crm.sales_report(&root, &SalesQuery::new("standard")).unwrap();
+        let all = crm.sales().report(&root, &SalesQuery::new("standard")).unwrap();
         assert_eq!(all.open_amount, d(1000));
         // Giving a deal to someone else is assigning: reps may not.
         let err = crm
-            .update_opportunity(
+            .sales()
+            .opportunities()
+            .update(
                 &wang,
                 mine.id,
                 mine.version,
@@ -408,6 +429,6 @@ fn reps_see_and_report_only_their_own_deals() {
             .unwrap_err();
         assert!(matches!(err, Error::PermissionDenied { .. }), "{name}: {err}");
         // Pipelines are configured by administrators only.
-        assert!(matches!(crm.put_pipeline(&wang, Pipeline::standard()), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(crm.sales().set_pipeline(&wang, Pipeline::standard()), Err(Error::PermissionDenied { .. })));
     }
 }

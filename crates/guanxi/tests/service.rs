@@ -49,7 +49,7 @@ fn desk(crm: &Crm) -> ServiceSettings {
         ..Default::default()
     };
     s.calendar.holidays = [NaiveDate::from_ymd_opt(2025, 6, 2).unwrap()].into();
-    crm.set_service_settings(&admin(), s.clone()).unwrap();
+    crm.service().set_settings(&admin(), s.clone()).unwrap();
     s
 }
 
@@ -59,23 +59,36 @@ fn lifecycle_in_business_time_with_pause_and_reopen() {
         desk(&crm);
         let a = admin();
         // Raised on the holiday Monday: the clock starts Tuesday 09:00.
-        let t = crm.create_ticket(&a, NewTicket::new("无法登录", TicketKind::Fault, Priority::High)).unwrap();
+        let t =
+            crm.service().tickets().create(&a, NewTicket::new("无法登录", TicketKind::Fault, Priority::High)).unwrap();
         assert_eq!((t.assignee.clone(), t.status), (Some(u("amy")), TicketStatus::Assigned), "{name}");
         assert!(t.code.starts_with("T20250602"), "{name}");
-        let sla = crm.ticket_sla(&a, t.id, t0() + Duration::hours(20)).unwrap().unwrap(); // Tue 05:00
+        let sla = crm.service().tickets().sla(&a, t.id, t0() + Duration::hours(20)).unwrap().unwrap(); // Tue 05:00
         // Tuesday 09:00 + 1 business hour.
         assert_eq!(sla.first_response.deadline, Some("2025-06-03T02:00:00Z".parse().unwrap()), "{name}");
         assert_eq!(sla.first_response.used_secs, 0, "{name}: the holiday does not count");
 
         clock.set("2025-06-03T01:30:00Z".parse().unwrap()); // Tue 09:30
-        let t = crm.move_ticket(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default()).unwrap();
-        let t = crm.reply_ticket(&a, t.id, t.version, TicketReply::public("请提供截图")).unwrap();
-        let t = crm.move_ticket(&a, t.id, t.version, TicketStatus::PendingCustomer, TicketMove::default()).unwrap();
+        let t = crm
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default())
+            .unwrap();
+        let t = crm.service().tickets().reply(&a, t.id, t.version, TicketReply::public("请提供截图")).unwrap();
+        let t = crm
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::PendingCustomer, TicketMove::default())
+            .unwrap();
         clock.set("2025-06-04T01:30:00Z".parse().unwrap()); // Wed 09:30: a business day paused
-        let paused = crm.ticket_sla(&a, t.id, crm.now()).unwrap().unwrap();
+        let paused = crm.service().tickets().sla(&a, t.id, crm.now()).unwrap().unwrap();
         assert_eq!((paused.resolution.state, paused.resolution.used_secs), (SlaState::Paused, 1800), "{name}");
         assert_eq!(paused.first_response.state, SlaState::Met, "{name}");
-        let t = crm.move_ticket(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default()).unwrap();
+        let t = crm
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default())
+            .unwrap();
         assert_eq!(t.sla_paused_secs, 27_000, "{name}: 7.5 business hours paused");
         clock.set("2025-06-04T02:30:00Z".parse().unwrap()); // Wed 10:30
         let surveys = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -86,32 +99,54 @@ fn lifecycle_in_business_time_with_pause_and_reopen() {
             }
         });
         let t = crm
-            .move_ticket(&a, t.id, t.version, TicketStatus::Resolved, TicketMove::default().resolution("已重置"))
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::Resolved, TicketMove::default().resolution("已重置"))
             .unwrap();
         assert_eq!(*surveys.lock().unwrap(), [t.id], "{name}: a survey is due after resolving");
-        let done = crm.ticket_sla(&a, t.id, crm.now()).unwrap().unwrap();
+        let done = crm.service().tickets().sla(&a, t.id, crm.now()).unwrap().unwrap();
         assert_eq!((done.resolution.state, done.resolution.used_secs), (SlaState::Met, 5400), "{name}");
         // Closed, then reopened within the window; the resolved time is not counted.
-        let t = crm.move_ticket(&a, t.id, t.version, TicketStatus::Closed, TicketMove::default()).unwrap();
+        let t =
+            crm.service().tickets().move_to(&a, t.id, t.version, TicketStatus::Closed, TicketMove::default()).unwrap();
         clock.advance(Duration::days(3));
-        let t = crm.move_ticket(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default()).unwrap();
+        let t = crm
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default())
+            .unwrap();
         assert_eq!((t.reopen_count, t.resolved_at), (1, None), "{name}");
-        let reopened = crm.ticket_sla(&a, t.id, crm.now()).unwrap().unwrap();
+        let reopened = crm.service().tickets().sla(&a, t.id, crm.now()).unwrap().unwrap();
         assert_eq!(reopened.resolution.used_secs, 5400, "{name}");
         let t = crm
-            .move_ticket(&a, t.id, t.version, TicketStatus::Resolved, TicketMove::default().resolution("再次处理"))
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::Resolved, TicketMove::default().resolution("再次处理"))
             .unwrap();
-        let t = crm.move_ticket(&a, t.id, t.version, TicketStatus::Closed, TicketMove::default()).unwrap();
+        let t =
+            crm.service().tickets().move_to(&a, t.id, t.version, TicketStatus::Closed, TicketMove::default()).unwrap();
         clock.advance(Duration::days(8));
-        let before = crm.ticket(&a, t.id).unwrap();
-        let err = crm.move_ticket(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default()).unwrap_err();
+        let before = crm.service().tickets().get(&a, t.id).unwrap();
+        let err = crm
+            .service()
+            .tickets()
+            .move_to(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default())
+            .unwrap_err();
         assert!(matches!(err, Error::InvalidState(ref m) if m.contains("7 days")), "{name}: {err}");
-        assert_eq!(crm.ticket(&a, t.id).unwrap(), before, "{name}: a refused move changes nothing");
-        let t = crm.rate_ticket(&a, t.id, t.version, 4, Some("还行")).unwrap();
-        assert!(matches!(crm.rate_ticket(&a, t.id, t.version, 5, None), Err(Error::InvalidState(_))), "{name}");
-        assert!(matches!(crm.rate_ticket(&a, t.id, t.version, 6, None), Err(Error::Validation(_))), "{name}");
+        assert_eq!(crm.service().tickets().get(&a, t.id).unwrap(), before, "{name}: a refused move changes nothing");
+        let t = crm.service().tickets().rate(&a, t.id, t.version, 4, Some("还行")).unwrap();
+        assert!(
+            matches!(crm.service().tickets().rate(&a, t.id, t.version, 5, None), Err(Error::InvalidState(_))),
+            "{name}"
+        );
+        assert!(
+            matches!(crm.service().tickets().rate(&a, t.id, t.version, 6, None), Err(Error::Validation(_))),
+            "{name}"
+        );
         let kinds: Vec<&str> = crm
-            .ticket_entries(&a, t.id)
+            .service()
+            .tickets()
+            .entries(&a, t.id)
             .unwrap()
             .iter()
             .map(|e| match &e.change {
@@ -138,7 +173,9 @@ fn routing_strategies_transfer_and_escalation() {
     for (name, crm, clock, _dir) in backends() {
         desk(&crm);
         let a = admin();
-        let mk = |s: &str| crm.create_ticket(&a, NewTicket::new(s, TicketKind::Inquiry, Priority::Medium)).unwrap();
+        let mk = |s: &str| {
+            crm.service().tickets().create(&a, NewTicket::new(s, TicketKind::Inquiry, Priority::Medium)).unwrap()
+        };
         // Round robin in l1, capacity 2 each: amy, bo, amy, bo, then nobody.
         let who: Vec<Option<String>> =
             (0..5).map(|i| mk(&format!("问题{i}")).assignee.map(|x| x.to_string())).collect();
@@ -149,20 +186,31 @@ fn routing_strategies_transfer_and_escalation() {
         let bill = mk("发票抬头错了");
         assert_eq!((bill.group.as_deref(), bill.assignee.as_ref().map(|x| x.as_str())), (Some("l2"), Some("dana")));
         // Queued ticket: nobody free; after amy resolves one, Auto assigns her.
-        let queued = crm.all_tickets(&a, &TicketFilter::default().status(TicketStatus::New)).unwrap().remove(0);
-        let amy_first = crm.all_tickets(&a, &TicketFilter::default().assignee(u("amy"))).unwrap().remove(0);
-        crm.move_ticket(&a, amy_first.id, amy_first.version, TicketStatus::Cancelled, TicketMove::default()).unwrap();
-        let q = crm.assign_ticket(&a, queued.id, queued.version, AssignTo::Auto, None).unwrap();
+        let queued =
+            crm.service().tickets().list_all(&a, &TicketFilter::default().status(TicketStatus::New)).unwrap().remove(0);
+        let amy_first =
+            crm.service().tickets().list_all(&a, &TicketFilter::default().assignee(u("amy"))).unwrap().remove(0);
+        crm.service()
+            .tickets()
+            .move_to(&a, amy_first.id, amy_first.version, TicketStatus::Cancelled, TicketMove::default())
+            .unwrap();
+        let q = crm.service().tickets().assign(&a, queued.id, queued.version, AssignTo::Auto, None).unwrap();
         assert_eq!((q.assignee.as_ref().map(|x| x.as_str()), q.status), (Some("amy"), TicketStatus::Assigned));
         // Transfer and escalation are recorded.
         clock.advance(Duration::minutes(5));
-        let q = crm.assign_ticket(&a, q.id, q.version, AssignTo::Agent(u("bo")), Some("bo 熟悉此客户")).unwrap();
-        let q = crm.escalate_ticket(&a, q.id, q.version, Some("需要二线")).unwrap();
+        let q = crm
+            .service()
+            .tickets()
+            .assign(&a, q.id, q.version, AssignTo::Agent(u("bo")), Some("bo 熟悉此客户"))
+            .unwrap();
+        let q = crm.service().tickets().escalate(&a, q.id, q.version, Some("需要二线")).unwrap();
         assert_eq!((q.group.as_deref(), q.escalation_level), (Some("l2"), 1), "{name}");
-        let l2 = crm.escalate_ticket(&a, q.id, q.version, None).unwrap_err();
+        let l2 = crm.service().tickets().escalate(&a, q.id, q.version, None).unwrap_err();
         assert!(matches!(l2, Error::InvalidState(_)), "{name}: l2 has no escalation group");
         let moves: Vec<(Option<String>, AssignReason)> = crm
-            .ticket_entries(&a, q.id)
+            .service()
+            .tickets()
+            .entries(&a, q.id)
             .unwrap()
             .into_iter()
             .filter_map(|e| match e.change {
@@ -175,11 +223,11 @@ fn routing_strategies_transfer_and_escalation() {
         assert_eq!(moves[2].1, AssignReason::Escalation);
         // Unknown group and illegal moves are typed errors.
         assert!(matches!(
-            crm.create_ticket(&a, NewTicket::new("x", TicketKind::Inquiry, Priority::Low).group("l9")),
+            crm.service().tickets().create(&a, NewTicket::new("x", TicketKind::Inquiry, Priority::Low).group("l9")),
             Err(Error::Validation(v)) if v.field("group").is_some()
         ));
         assert!(matches!(
-            crm.move_ticket(&a, q.id, q.version, TicketStatus::Assigned, TicketMove::default()),
+            crm.service().tickets().move_to(&a, q.id, q.version, TicketStatus::Assigned, TicketMove::default()),
             Err(Error::InvalidState(_))
         ));
         // Risk keywords flag the ticket and raise an event.
@@ -190,7 +238,7 @@ fn routing_strategies_transfer_and_escalation() {
                 sink.lock().unwrap().extend(keywords.clone());
             }
         });
-        let q = crm.reply_ticket(&a, q.id, q.version, TicketReply::note("客户说要去12315投诉")).unwrap();
+        let q = crm.service().tickets().reply(&a, q.id, q.version, TicketReply::note("客户说要去12315投诉")).unwrap();
         assert!(q.risk_flags.contains("投诉") && q.risk_flags.contains("12315"), "{name}");
         assert_eq!(*flagged.lock().unwrap(), ["12315", "投诉"], "{name}");
     }
@@ -200,26 +248,34 @@ fn routing_strategies_transfer_and_escalation() {
 fn agents_see_their_tickets_and_service_sees_all() {
     for (name, crm, _clock, _dir) in backends() {
         let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::hours(1));
-        crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        crm.put_user(&root, User::new("kf", "客服").unwrap().role(BuiltinRole::CustomerService)).unwrap();
-        crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.access().set_user(&root, User::new("kf", "客服").unwrap().role(BuiltinRole::CustomerService)).unwrap();
+        crm.access().set_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
         let (kf, wang) = (Actor::user("kf").unwrap(), Actor::user("wang").unwrap());
         let mut mine = NewTicket::new("王的客户反馈", TicketKind::Suggestion, Priority::Low);
         mine.assignee = Some(u("wang"));
-        assert!(crm.create_ticket(&wang, mine.clone()).is_ok(), "{name}: assigning oneself");
-        let other = crm.create_ticket(&kf, NewTicket::new("别人的", TicketKind::Inquiry, Priority::Low)).unwrap();
-        assert_eq!(crm.count_tickets(&kf, &TicketFilter::default()).unwrap(), 2, "{name}");
-        assert_eq!(crm.count_tickets(&wang, &TicketFilter::default()).unwrap(), 1, "{name}");
-        assert!(matches!(crm.ticket(&wang, other.id), Err(Error::PermissionDenied { .. })), "{name}");
+        assert!(crm.service().tickets().create(&wang, mine.clone()).is_ok(), "{name}: assigning oneself");
+        let other =
+            crm.service().tickets().create(&kf, NewTicket::new("别人的", TicketKind::Inquiry, Priority::Low)).unwrap();
+        assert_eq!(crm.service().tickets().count(&kf, &TicketFilter::default()).unwrap(), 2, "{name}");
+        assert_eq!(crm.service().tickets().count(&wang, &TicketFilter::default()).unwrap(), 1, "{name}");
+        assert!(matches!(crm.service().tickets().get(&wang, other.id), Err(Error::PermissionDenied { .. })), "{name}");
         assert!(matches!(
-            crm.move_ticket(&wang, other.id, other.version, TicketStatus::Cancelled, TicketMove::default()),
+            crm.service().tickets().move_to(
+                &wang,
+                other.id,
+                other.version,
+                TicketStatus::Cancelled,
+                TicketMove::default()
+            ),
             Err(Error::PermissionDenied { .. })
         ));
         assert!(matches!(
-            crm.set_service_settings(&kf, ServiceSettings::default()),
+            crm.service().set_settings(&kf, ServiceSettings::default()),
             Err(Error::PermissionDenied { .. })
         ));
-        let sla = crm.sla_overview(&wang, &TicketFilter { open: Some(true), ..Default::default() }, t0()).unwrap();
+        let sla =
+            crm.service().sla_overview(&wang, &TicketFilter { open: Some(true), ..Default::default() }, t0()).unwrap();
         assert_eq!(sla.len(), 1, "{name}: the overview is scoped");
     }
 }
@@ -228,44 +284,41 @@ fn agents_see_their_tickets_and_service_sees_all() {
 fn knowledge_base_suggests_and_hides_drafts() {
     for (name, crm, _clock, _dir) in backends() {
         let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::hours(1));
-        crm.put_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        crm.put_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
+        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.access().set_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
         let wang = Actor::user("wang").unwrap();
         let refund = crm
-            .create_article(
+            .kb()
+            .create(
                 &root,
                 NewArticle::new("退款多久到账", "退款审核通过后，原路退回，一般三个工作日内到账。").tag("退款"),
             )
             .unwrap();
-        crm.create_article(&root, NewArticle::new("Router keeps dropping Wi-Fi", "Update the router firmware."))
-            .unwrap();
-        let draft = crm
-            .create_article(&root, NewArticle::new("退款政策草稿", "内部讨论中的退款规则").published(false))
-            .unwrap();
-        let hits = crm.search_articles(&wang, &KbQuery::new("退款")).unwrap();
+        crm.kb().create(&root, NewArticle::new("Router keeps dropping Wi-Fi", "Update the router firmware.")).unwrap();
+        let draft =
+            crm.kb().create(&root, NewArticle::new("退款政策草稿", "内部讨论中的退款规则").published(false)).unwrap();
+        let hits = crm.kb().search(&wang, &KbQuery::new("退款")).unwrap();
         assert_eq!(hits.iter().map(|h| h.article.id).collect::<Vec<_>>(), [refund.id], "{name}");
         let mut drafts = KbQuery::new("退款");
         drafts.include_unpublished = true;
-        assert!(matches!(crm.search_articles(&wang, &drafts), Err(Error::PermissionDenied { .. })), "{name}");
-        assert_eq!(crm.search_articles(&root, &drafts).unwrap().len(), 2, "{name}");
-        assert!(matches!(crm.article(&wang, draft.id), Err(Error::PermissionDenied { .. })), "{name}");
-        assert!(matches!(crm.create_article(&wang, NewArticle::new("x", "y")), Err(Error::PermissionDenied { .. })));
+        assert!(matches!(crm.kb().search(&wang, &drafts), Err(Error::PermissionDenied { .. })), "{name}");
+        assert_eq!(crm.kb().search(&root, &drafts).unwrap().len(), 2, "{name}");
+        assert!(matches!(crm.kb().get(&wang, draft.id), Err(Error::PermissionDenied { .. })), "{name}");
+        assert!(matches!(crm.kb().create(&wang, NewArticle::new("x", "y")), Err(Error::PermissionDenied { .. })));
         let t = crm
-            .create_ticket(&root, NewTicket::new("my router drops wifi", TicketKind::Fault, Priority::Medium))
+            .service()
+            .tickets()
+            .create(&root, NewTicket::new("my router drops wifi", TicketKind::Fault, Priority::Medium))
             .unwrap();
-        assert_eq!(crm.suggest_articles(&root, t.id, 3).unwrap()[0].article.title, "Router keeps dropping Wi-Fi");
+        assert_eq!(crm.kb().suggest(&root, t.id, 3).unwrap()[0].article.title, "Router keeps dropping Wi-Fi");
         let edited = crm
-            .update_article(&root, refund.id, refund.version, NewArticle::new("退款多久到账", "一般一个工作日到账。"))
+            .kb()
+            .update(&root, refund.id, refund.version, NewArticle::new("退款多久到账", "一般一个工作日到账。"))
             .unwrap();
         assert_eq!(edited.version, 2);
-        assert!(crm.search_articles(&root, &KbQuery::new("三个工作日")).unwrap().is_empty(), "{name}: re-indexed");
-        assert!(matches!(
-            crm.update_article(&root, refund.id, 1, NewArticle::new("a", "b")),
-            Err(Error::Conflict { .. })
-        ));
-        assert!(
-            matches!(crm.create_article(&root, NewArticle::new("", "")), Err(Error::Validation(v)) if v.0.len() == 2)
-        );
+        assert!(crm.kb().search(&root, &KbQuery::new("三个工作日")).unwrap().is_empty(), "{name}: re-indexed");
+        assert!(matches!(crm.kb().update(&root, refund.id, 1, NewArticle::new("a", "b")), Err(Error::Conflict { .. })));
+        assert!(matches!(crm.kb().create(&root, NewArticle::new("", "")), Err(Error::Validation(v)) if v.0.len() == 2));
     }
 }
 
@@ -296,9 +349,14 @@ fn sla_used_time_equals_business_time_outside_pauses() {
             let crm = Crm::builder().clock(clock.clone()).trust_asserted_elevation(true).build();
             let a = admin();
             let bclock = BusinessClock::new(&ServiceSettings::default().calendar).unwrap();
-            let mut t = crm.create_ticket(&a, NewTicket::new("x", TicketKind::Fault, Priority::Low)).unwrap();
-            t = crm.assign_ticket(&a, t.id, t.version, AssignTo::Agent(u("admin")), None).unwrap();
-            t = crm.move_ticket(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default()).unwrap();
+            let mut t =
+                crm.service().tickets().create(&a, NewTicket::new("x", TicketKind::Fault, Priority::Low)).unwrap();
+            t = crm.service().tickets().assign(&a, t.id, t.version, AssignTo::Agent(u("admin")), None).unwrap();
+            t = crm
+                .service()
+                .tickets()
+                .move_to(&a, t.id, t.version, TicketStatus::InProgress, TicketMove::default())
+                .unwrap();
             for s in steps {
                 let (secs, to) = match s {
                     Step::Pend(x) => (x, Some(TicketStatus::PendingCustomer)),
@@ -308,16 +366,16 @@ fn sla_used_time_equals_business_time_outside_pauses() {
                 clock.advance(Duration::seconds(secs));
                 t = match to {
                     Some(to) if t.status.allows(to) => {
-                        crm.move_ticket(&a, t.id, t.version, to, TicketMove::default()).unwrap()
+                        crm.service().tickets().move_to(&a, t.id, t.version, to, TicketMove::default()).unwrap()
                     }
                     Some(_) => t,
-                    None => crm.reply_ticket(&a, t.id, t.version, TicketReply::public("ok")).unwrap(),
+                    None => crm.service().tickets().reply(&a, t.id, t.version, TicketReply::public("ok")).unwrap(),
                 };
             }
             let at = crm.now() + Duration::seconds(tail);
             let mut paused = 0;
             let mut since = None;
-            for e in crm.ticket_entries(&a, t.id).unwrap() {
+            for e in crm.service().tickets().entries(&a, t.id).unwrap() {
                 if let TicketChange::Status { from, to, .. } = e.change {
                     if to == TicketStatus::PendingCustomer {
                         since = Some(e.at);
@@ -329,7 +387,7 @@ fn sla_used_time_equals_business_time_outside_pauses() {
             if let Some(s) = since {
                 paused += bclock.between(s, at);
             }
-            let sla = crm.ticket_sla(&a, t.id, at).unwrap().unwrap();
+            let sla = crm.service().tickets().sla(&a, t.id, at).unwrap().unwrap();
             let expected = bclock.between(t.created_at, at) - paused;
             prop_assert_eq!(sla.resolution.used_secs, expected);
             prop_assert_eq!(sla.resolution.remaining_secs, sla.resolution.target_secs - expected);
