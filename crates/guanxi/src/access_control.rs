@@ -2,6 +2,7 @@
 //! checking records against it, masking what is read, auditing sensitive reads, and the
 //! elevated, audited calls that change users, departments and roles.
 
+use crate::handles::Access;
 use std::fmt;
 use std::sync::{Arc, LazyLock};
 
@@ -193,50 +194,6 @@ impl Crm {
         self.store.apply(&Changes { change_log: entries, ..Default::default() })
     }
 
-    pub(crate) fn explain(
-        &self,
-        actor: &Actor,
-        user: &UserId,
-        action: Action,
-        entity: EntityKind,
-        record: Option<uuid::Uuid>,
-    ) -> Result<Decision> {
-        if user != actor.user_id() {
-            self.authorize(actor, Action::Read, EntityKind::Role)?;
-        }
-        let model = self.store.access_model()?.unwrap_or_default();
-        let record = record.map(|id| self.scoped_record(entity, id)).transpose()?;
-        let mut d = model.explain(user, action, entity, record.as_deref().map(Scoped::scope_attrs));
-        if model.is_enforced() && is_sensitive(action, entity) {
-            d.reasons.push(format!("{action} on {entity} is sensitive: it also needs an elevated context"));
-        }
-        Ok(d)
-    }
-
-    pub(crate) fn access_model(&self, actor: &Actor) -> Result<AccessModel> {
-        self.authorize(actor, Action::Read, EntityKind::Role)?;
-        Ok(self.store.access_model()?.map(|m| (*m).clone()).unwrap_or_default())
-    }
-
-    pub(crate) fn put_department(&self, actor: &Actor, department: Department) -> Result<AccessModel> {
-        let id = department.id.to_string();
-        self.change_access(actor, EntityKind::Department, id, |m| m.with_department(department))
-    }
-
-    pub(crate) fn put_user(&self, actor: &Actor, user: User) -> Result<AccessModel> {
-        let id = user.id.to_string();
-        self.change_access(actor, EntityKind::User, id, |m| m.with_user(user))
-    }
-
-    pub(crate) fn put_role(&self, actor: &Actor, role: Role) -> Result<AccessModel> {
-        let id = role.id.to_string();
-        self.change_access(actor, EntityKind::Role, id, |m| m.with_role(role))
-    }
-
-    pub(crate) fn remove_role(&self, actor: &Actor, role: &RoleId) -> Result<AccessModel> {
-        self.change_access(actor, EntityKind::Role, role.to_string(), |m| m.without_role(role))
-    }
-
     /// One audited, elevated change of the access model.
     fn change_access(
         &self,
@@ -281,25 +238,6 @@ impl Crm {
         self.commit(actor, now, &changes, vec![DomainEvent::AccessChanged { entity, id }])?;
         Ok(next)
     }
-
-    pub(crate) fn rotate_field_key(&self, actor: &Actor, new_key: &[u8]) -> Result<u64> {
-        self.authorize(actor, Action::Configure, EntityKind::Role)?;
-        self.require_elevation(actor, Action::Configure, EntityKind::Role)?;
-        let n = self.store.rotate_field_key(new_key)?;
-        let now = self.clock.now();
-        let fingerprint = self.store.field_key_fingerprint()?.map(serde_json::Value::from);
-        let entry = log(
-            now,
-            actor,
-            EntityKind::Contact,
-            "field_key".to_owned(),
-            None,
-            ChangeAction::Update,
-            vec![FieldChange::new("field_key", None, fingerprint), FieldChange::new("rewritten", None, Some(n.into()))],
-        );
-        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
-        Ok(n)
-    }
 }
 
 impl Crm {
@@ -325,5 +263,128 @@ impl Crm {
                 },
             )),
         }
+    }
+}
+
+impl Access<'_> {
+    /// Whether `user` may do `action` on `entity` — on one record of it, when `record` is
+    /// given — and why, role by role. `record` is the id of a customer, contact, opportunity,
+    /// lead, task or ticket (as `entity` says; contacts are judged by their customer, and for
+    /// interactions, which are read per customer, give the customer's id): the answer is the
+    /// one lists, counts and single reads of that record give. Anyone may ask about
+    /// themselves; asking about another user needs read access to roles.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::User;
+    /// let crm = Crm::in_memory();
+    /// crm.access().set_password(&Actor::user("root")?, &UserId::new("root")?, "correct horse battery")?;
+    /// let root = crm.access().elevate(&Actor::user("root")?, ElevationProof::Password("correct horse battery".into()))?;
+    /// crm.access().set_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
+    /// crm.access().set_user(&root, User::new("wang", "王伟")?.role(BuiltinRole::SalesRep))?;
+    /// let c = crm.customers().create(&root, NewCustomer::new("甲"))?; // owned by root
+    /// let wang = Actor::user("wang")?;
+    /// let why = crm.access().explain(&wang, wang.user_id(), Action::Read, EntityKind::Customer, Some(c.id.0))?;
+    /// assert!(!why.allowed);
+    /// assert!(matches!(crm.customers().get(&wang, c.id), Err(Error::PermissionDenied { .. })));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn explain(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        action: Action,
+        entity: EntityKind,
+        record: Option<uuid::Uuid>,
+    ) -> Result<Decision> {
+        if user != actor.user_id() {
+            self.crm.authorize(actor, Action::Read, EntityKind::Role)?;
+        }
+        let model = self.crm.store.access_model()?.unwrap_or_default();
+        let record = record.map(|id| self.crm.scoped_record(entity, id)).transpose()?;
+        let mut d = model.explain(user, action, entity, record.as_deref().map(Scoped::scope_attrs));
+        if model.is_enforced() && is_sensitive(action, entity) {
+            d.reasons.push(format!("{action} on {entity} is sensitive: it also needs an elevated context"));
+        }
+        Ok(d)
+    }
+
+    /// The access model: departments, users and custom roles (built-in roles are in
+    /// [`AccessModel::all_roles`]).
+    pub fn model(&self, actor: &Actor) -> Result<AccessModel> {
+        self.crm.authorize(actor, Action::Read, EntityKind::Role)?;
+        Ok(self.crm.store.access_model()?.map(|m| (*m).clone()).unwrap_or_default())
+    }
+
+    /// Adds or replaces a department. Needs an elevated actor allowed to configure departments.
+    pub fn set_department(&self, actor: &Actor, department: Department) -> Result<AccessModel> {
+        let id = department.id.to_string();
+        self.crm.change_access(actor, EntityKind::Department, id, |m| m.with_department(department))
+    }
+
+    /// Adds or replaces a user. The first user turns access control on and must be able to
+    /// configure roles (an administrator). Needs an elevated actor.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::User;
+    /// let crm = Crm::in_memory();
+    /// let root = Actor::user("root")?;
+    /// let first = User::new("root", "管理员")?.role(BuiltinRole::Administrator);
+    /// assert!(matches!(crm.access().set_user(&root, first.clone()), Err(Error::ElevationRequired { .. })));
+    /// crm.access().set_password(&root, root.user_id(), "correct horse battery")?;
+    /// let root = crm.access().elevate(&root, ElevationProof::Password("correct horse battery".into()))?;
+    /// assert_eq!(crm.access().set_user(&root, first)?.users.len(), 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_user(&self, actor: &Actor, user: User) -> Result<AccessModel> {
+        let id = user.id.to_string();
+        self.crm.change_access(actor, EntityKind::User, id, |m| m.with_user(user))
+    }
+
+    /// Adds or replaces a custom role. Needs an elevated actor.
+    pub fn set_role(&self, actor: &Actor, role: Role) -> Result<AccessModel> {
+        let id = role.id.to_string();
+        self.crm.change_access(actor, EntityKind::Role, id, |m| m.with_role(role))
+    }
+
+    /// Removes a custom role nobody holds. Needs an elevated actor.
+    pub fn remove_role(&self, actor: &Actor, role: &RoleId) -> Result<AccessModel> {
+        self.crm.change_access(actor, EntityKind::Role, role.to_string(), |m| m.without_role(role))
+    }
+
+    /// Re-encrypts every sensitive field under `new_key` (32 bytes) in one transaction and
+    /// logs the rotation with the new key's fingerprint. A sensitive operation: it needs an
+    /// elevated actor allowed to configure roles. Returns how many records were rewritten.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let key = FieldKey::generate();
+    /// let crm = Crm::open_with(dir.path().join("crm.db"), SqliteOptions::default().field_key(key))?;
+    /// crm.access().set_password(&Actor::user("admin")?, &UserId::new("admin")?, "correct horse battery")?;
+    /// let admin = crm.access().elevate(&Actor::user("admin")?, ElevationProof::Password("correct horse battery".into()))?;
+    /// crm.customers().create(&admin, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let new_key = FieldKey::generate();
+    /// assert_eq!(crm.access().rotate_field_key(&admin, new_key.as_bytes())?, 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn rotate_field_key(&self, actor: &Actor, new_key: &[u8]) -> Result<u64> {
+        self.crm.authorize(actor, Action::Configure, EntityKind::Role)?;
+        self.crm.require_elevation(actor, Action::Configure, EntityKind::Role)?;
+        let n = self.crm.store.rotate_field_key(new_key)?;
+        let now = self.crm.clock.now();
+        let fingerprint = self.crm.store.field_key_fingerprint()?.map(serde_json::Value::from);
+        let entry = log(
+            now,
+            actor,
+            EntityKind::Contact,
+            "field_key".to_owned(),
+            None,
+            ChangeAction::Update,
+            vec![FieldChange::new("field_key", None, fingerprint), FieldChange::new("rewritten", None, Some(n.into()))],
+        );
+        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        Ok(n)
     }
 }

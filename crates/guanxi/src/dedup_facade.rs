@@ -1,6 +1,7 @@
 //! Duplicates through the facade: the check on create, the whole-base scan, and the pairs
 //! people marked "not a duplicate". The matching itself is `guanxi_core::dedup`.
 
+use crate::handles::{Customers, Duplicates};
 use std::collections::BTreeSet;
 
 use guanxi_core::dedup::{
@@ -112,45 +113,14 @@ pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
 }
 
 impl Crm {
-    pub(crate) fn match_rules(&self, actor: &Actor) -> Result<MatchRules> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.load_match_rules()
-    }
-
     pub(crate) fn load_match_rules(&self) -> Result<MatchRules> {
         self.store.setting(MATCH_RULES)?.map_or_else(|| Ok(MatchRules::default()), |s| decode(&s))
-    }
-
-    pub(crate) fn set_match_rules(&self, actor: &Actor, rules: MatchRules) -> Result<MatchRules> {
-        self.authorize(actor, Action::Configure, EntityKind::Customer)?;
-        rules.validate()?;
-        let stored = self.store.setting(MATCH_RULES)?;
-        let before = stored.as_ref().map(|s| decode::<MatchRules>(s).map(|r| crate::crm::to_json(&r))).transpose()?;
-        let event = DomainEvent::SalesConfigured { key: MATCH_RULES.to_owned() };
-        self.put_setting(actor, MATCH_RULES.to_owned(), stored, &rules, before, EntityKind::Customer, event)?;
-        Ok(rules)
-    }
-
-    pub(crate) fn find_duplicates(&self, actor: &Actor, input: &NewCustomer) -> Result<Vec<MatchCandidate>> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
-        let valid = input.clone().validate(&self.validation_context()?).map_err(Error::Validation)?;
-        let reader = self.reader(&allowed, actor);
-        self.candidates(&reader, &input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())
     }
 
     /// The reader of duplicate candidates for a call authorized as `allowed`.
     pub(crate) fn reader(&self, allowed: &Allowed, actor: &Actor) -> Reader {
         // No read permission at all: every candidate is withheld.
         Reader(self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer).ok())
-    }
-
-    pub(crate) fn duplicates_of(&self, actor: &Actor, id: CustomerId) -> Result<Vec<MatchCandidate>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let c = self.live_customer(id)?;
-        allowed.check_customer(actor, &c)?;
-        let profile = MatchProfile::of(&c, &self.store.contacts_of(id)?);
-        let reader = self.reader(&allowed, actor);
-        self.candidates(&reader, &profile, &self.load_match_rules()?, &self.load_not_duplicates()?)
     }
 
     pub(crate) fn candidates(
@@ -199,52 +169,6 @@ impl Crm {
         // Ordered before anything is withheld, so the order says nothing about hidden codes.
         found.sort_by(|(a, _), (b, _)| b.score.total_cmp(&a.score).then_with(|| a.code.cmp(&b.code)));
         Ok(found)
-    }
-
-    pub(crate) fn create_customer_checked(
-        &self,
-        actor: &Actor,
-        input: NewCustomer,
-        on_duplicate: OnDuplicate,
-    ) -> Result<CheckedCreate> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
-        let valid = input.validate(&self.validation_context()?).map_err(Error::Validation)?;
-        let duplicates = match on_duplicate {
-            OnDuplicate::Allow => Vec::new(),
-            _ => {
-                let reader = self.reader(&allowed, actor);
-                self.candidates(&reader, &input_profile(&valid), &self.load_match_rules()?, &NotDuplicates::new())?
-            }
-        };
-        if let Some(best) = duplicates.first() {
-            let refuse = |best: &MatchCandidate| {
-                let field = best.reasons.first().map_or("name", |r| r.field.as_str());
-                let who = if best.is_withheld() {
-                    guanxi_core::dedup::WITHHELD.to_owned()
-                } else {
-                    format!("{} {}", best.code, best.name)
-                };
-                Error::Duplicate {
-                    entity: EntityKind::Customer,
-                    field: field.to_owned(),
-                    value: format!("{who} (score {:.2})", best.score),
-                }
-            };
-            match on_duplicate {
-                OnDuplicate::Block => return Err(refuse(best)),
-                OnDuplicate::Link => {
-                    // The best match is outside the actor's scope: it cannot be linked to, and
-                    // creating would make the duplicate the check is for.
-                    let Some(id) = best.id else { return Err(refuse(best)) };
-                    let customer = self.link_into(actor, id, valid)?;
-                    return Ok(CheckedCreate { customer, created: false, duplicates });
-                }
-                OnDuplicate::Allow | OnDuplicate::Warn => {}
-            }
-        }
-        let mut created = self.insert_customers(actor, &allowed, vec![valid])?;
-        let customer = created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))?;
-        Ok(CheckedCreate { customer, created: true, duplicates })
     }
 
     /// Adds a validated input's tags, and those of its contacts the customer lacks, to an
@@ -358,31 +282,6 @@ impl Crm {
         Ok(id)
     }
 
-    pub(crate) fn scan_duplicates(
-        &self,
-        actor: &Actor,
-        filter: &CustomerFilter,
-        on_cluster: impl FnMut(DuplicateCluster),
-    ) -> Result<ScanStats> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let mut filter = filter.clone();
-        filter.deleted = guanxi_core::Deleted::Exclude;
-        let filter = self.scoped_filter(&filter, &allowed)?;
-        let profiles = self.profiles(&filter)?;
-        let rules = self.load_match_rules()?;
-        let not_duplicates = self.load_not_duplicates()?;
-        // Every profile is in the actor's scope; their matching values are still masked.
-        let reader = Reader(Some(allowed));
-        let mut on_cluster = on_cluster;
-        let shown = |mut cluster: DuplicateCluster| {
-            for link in &mut cluster.links {
-                link.to = reader.show(std::mem::take(&mut link.to), true);
-            }
-            on_cluster(cluster)
-        };
-        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), shown))
-    }
-
     /// The match profiles of the customers matching `filter` (read a page at a time).
     pub(crate) fn profiles(&self, filter: &CustomerFilter) -> Result<Vec<MatchProfile>> {
         Ok(self.profiles_with(filter, |_| ())?.into_iter().map(|(p, ())| p).collect())
@@ -408,8 +307,212 @@ impl Crm {
         }
     }
 
-    pub(crate) fn mark_not_duplicate(&self, actor: &Actor, a: CustomerId, b: CustomerId) -> Result<()> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
+    pub(crate) fn load_not_duplicates(&self) -> Result<NotDuplicates> {
+        Ok(self.store.setting(NOT_DUPLICATES)?.as_ref().map(decode).transpose()?.unwrap_or_default())
+    }
+}
+
+impl Customers<'_> {
+    /// Creates a customer after checking it for duplicates, doing what `on_duplicate` says
+    /// when some are found. The check and the write see the same rules; a [`OnDuplicate::Block`]
+    /// refusal is an [`Error::Duplicate`] on the field of the strongest reason.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let first = crm.customers().create(&alice, NewCustomer::new("星河科技有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let again = || NewCustomer::new("星河科技").tag("展会").contact(NewContact::new("李娜").phone("13900001111"));
+    /// let err = crm.customers().create_checked(&alice, again(), OnDuplicate::Block).unwrap_err();
+    /// assert!(matches!(err, Error::Duplicate { ref field, .. } if field == "name"));
+    /// let linked = crm.customers().create_checked(&alice, again(), OnDuplicate::Link)?;
+    /// assert_eq!((linked.created, linked.customer.id), (false, first.id));
+    /// assert!(linked.customer.tags.contains("展会"));
+    /// assert_eq!(crm.contacts().list(&alice, first.id)?.len(), 2); // 李娜 added
+    /// let warned = crm.customers().create_checked(&alice, again(), OnDuplicate::Warn)?;
+    /// assert!(warned.created && warned.duplicates[0].id == Some(first.id));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create_checked(
+        &self,
+        actor: &Actor,
+        input: NewCustomer,
+        on_duplicate: OnDuplicate,
+    ) -> Result<CheckedCreate> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let valid = input.validate(&self.crm.validation_context()?).map_err(Error::Validation)?;
+        let duplicates = match on_duplicate {
+            OnDuplicate::Allow => Vec::new(),
+            _ => {
+                let reader = self.crm.reader(&allowed, actor);
+                self.crm.candidates(
+                    &reader,
+                    &input_profile(&valid),
+                    &self.crm.load_match_rules()?,
+                    &NotDuplicates::new(),
+                )?
+            }
+        };
+        if let Some(best) = duplicates.first() {
+            let refuse = |best: &MatchCandidate| {
+                let field = best.reasons.first().map_or("name", |r| r.field.as_str());
+                let who = if best.is_withheld() {
+                    guanxi_core::dedup::WITHHELD.to_owned()
+                } else {
+                    format!("{} {}", best.code, best.name)
+                };
+                Error::Duplicate {
+                    entity: EntityKind::Customer,
+                    field: field.to_owned(),
+                    value: format!("{who} (score {:.2})", best.score),
+                }
+            };
+            match on_duplicate {
+                OnDuplicate::Block => return Err(refuse(best)),
+                OnDuplicate::Link => {
+                    // The best match is outside the actor's scope: it cannot be linked to, and
+                    // creating would make the duplicate the check is for.
+                    let Some(id) = best.id else { return Err(refuse(best)) };
+                    let customer = self.crm.link_into(actor, id, valid)?;
+                    return Ok(CheckedCreate { customer, created: false, duplicates });
+                }
+                OnDuplicate::Allow | OnDuplicate::Warn => {}
+            }
+        }
+        let mut created = self.crm.insert_customers(actor, &allowed, vec![valid])?;
+        let customer = created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))?;
+        Ok(CheckedCreate { customer, created: true, duplicates })
+    }
+}
+
+impl Duplicates<'_> {
+    /// The rules duplicates are judged by ([`MatchRules::default`] until others are stored).
+    pub fn rules(&self, actor: &Actor) -> Result<MatchRules> {
+        self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.crm.load_match_rules()
+    }
+
+    /// Stores the rules duplicates are judged by, after checking them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let mut rules = guanxi::dedup::MatchRules::default();
+    /// rules.threshold = 0.9;
+    /// crm.duplicates().set_rules(&alice, rules.clone())?;
+    /// assert_eq!(crm.duplicates().rules(&alice)?, rules);
+    /// rules.threshold = 0.0;
+    /// assert!(matches!(crm.duplicates().set_rules(&alice, rules), Err(Error::Validation(_))));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_rules(&self, actor: &Actor, rules: MatchRules) -> Result<MatchRules> {
+        self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
+        rules.validate()?;
+        let stored = self.crm.store.setting(MATCH_RULES)?;
+        let before = stored.as_ref().map(|s| decode::<MatchRules>(s).map(|r| crate::crm::to_json(&r))).transpose()?;
+        let event = DomainEvent::SalesConfigured { key: MATCH_RULES.to_owned() };
+        self.crm.put_setting(actor, MATCH_RULES.to_owned(), stored, &rules, before, EntityKind::Customer, event)?;
+        Ok(rules)
+    }
+
+    /// The likely duplicates of a customer not yet created, best first: the stored customers
+    /// sharing a match key with it (same phone or e-mail, same or nearly the same name), scored
+    /// by the match rules, at or above the threshold. Customers the actor may not read are
+    /// included, by code and name only (a rep must learn that a customer already exists
+    /// elsewhere, 撞单), and so are no details of them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.customers().create(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let found = crm.duplicates().find(&alice, &NewCustomer::new("华为技术股份有限公司"))?;
+    /// assert_eq!(found[0].id, Some(c.id));
+    /// assert_eq!(found[0].reasons[0].to_string(), format!("same name as {} 华为技术有限公司", c.code));
+    /// let by_phone = crm.duplicates().find(&alice, &NewCustomer::new("某公司").contact(NewContact::new("王").phone("+86 138-1234-5678")))?;
+    /// assert_eq!(by_phone[0].reasons[0].field, guanxi::dedup::MatchField::Phone);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn find(&self, actor: &Actor, input: &NewCustomer) -> Result<Vec<MatchCandidate>> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Customer)?;
+        let valid = input.clone().validate(&self.crm.validation_context()?).map_err(Error::Validation)?;
+        let reader = self.crm.reader(&allowed, actor);
+        self.crm.candidates(&reader, &input_profile(&valid), &self.crm.load_match_rules()?, &NotDuplicates::new())
+    }
+
+    /// The likely duplicates of a stored customer, best first, leaving out pairs marked not
+    /// duplicate.
+    pub fn of(&self, actor: &Actor, id: CustomerId) -> Result<Vec<MatchCandidate>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let c = self.crm.live_customer(id)?;
+        allowed.check_customer(actor, &c)?;
+        let profile = MatchProfile::of(&c, &self.crm.store.contacts_of(id)?);
+        let reader = self.crm.reader(&allowed, actor);
+        self.crm.candidates(&reader, &profile, &self.crm.load_match_rules()?, &self.crm.load_not_duplicates()?)
+    }
+
+    /// Scans every live customer matching `filter` that the actor may read for clusters of
+    /// likely duplicates, handing each to `on_cluster` as it is found, and returns what the
+    /// scan did. Pairs marked not duplicate are left out. Only pairs sharing a blocking key are
+    /// compared (see `guanxi_core::dedup::scan`), never all pairs.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create_many(&alice, vec![
+    ///     NewCustomer::new("华为技术有限公司"),
+    ///     NewCustomer::new("华为技术股份有限公司"),
+    ///     NewCustomer::new("星河科技"),
+    /// ])?;
+    /// let mut clusters = vec![];
+    /// let stats = crm.duplicates().scan(&alice, &CustomerFilter::default(), |c| clusters.push(c))?;
+    /// assert_eq!((stats.profiles, clusters.len(), clusters[0].members.len()), (3, 1, 2));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        actor: &Actor,
+        filter: &CustomerFilter,
+        on_cluster: impl FnMut(DuplicateCluster),
+    ) -> Result<ScanStats> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let mut filter = filter.clone();
+        filter.deleted = guanxi_core::Deleted::Exclude;
+        let filter = self.crm.scoped_filter(&filter, &allowed)?;
+        let profiles = self.crm.profiles(&filter)?;
+        let rules = self.crm.load_match_rules()?;
+        let not_duplicates = self.crm.load_not_duplicates()?;
+        // Every profile is in the actor's scope; their matching values are still masked.
+        let reader = Reader(Some(allowed));
+        let mut on_cluster = on_cluster;
+        let shown = |mut cluster: DuplicateCluster| {
+            for link in &mut cluster.links {
+                link.to = reader.show(std::mem::take(&mut link.to), true);
+            }
+            on_cluster(cluster)
+        };
+        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), shown))
+    }
+
+    /// Marks two customers as not duplicates of each other: neither the scan nor
+    /// [`Duplicates::of`](crate::Duplicates::of) proposes the pair again. Logged on both customers.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let a = crm.customers().create(&alice, NewCustomer::new("华为技术有限公司"))?;
+    /// let b = crm.customers().create(&alice, NewCustomer::new("华为技术股份有限公司"))?;
+    /// assert_eq!(crm.duplicates().of(&alice, a.id)?.len(), 1);
+    /// crm.duplicates().mark_not_duplicate(&alice, a.id, b.id)?;
+    /// assert!(crm.duplicates().of(&alice, a.id)?.is_empty());
+    /// assert!(crm.duplicates().not_duplicates(&alice)?.contains(b.id, a.id));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn mark_not_duplicate(&self, actor: &Actor, a: CustomerId, b: CustomerId) -> Result<()> {
+        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Customer)?;
         if a == b {
             return Err(Error::invalid(
                 "b",
@@ -417,16 +520,16 @@ impl Crm {
             ));
         }
         for id in [a, b] {
-            let c = self.live_customer(id)?;
+            let c = self.crm.live_customer(id)?;
             allowed.check_customer(actor, &c)?;
         }
-        let stored = self.store.setting(NOT_DUPLICATES)?;
+        let stored = self.crm.store.setting(NOT_DUPLICATES)?;
         let mut pairs: NotDuplicates = stored.as_ref().map(decode).transpose()?.unwrap_or_default();
         if pairs.contains(a, b) {
             return Ok(());
         }
         pairs.insert(a, b);
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let write = setting_write(NOT_DUPLICATES.to_owned(), stored, &pairs)?;
         let entry = |id: CustomerId, other: CustomerId| {
             let change = FieldChange::new("not_duplicate_of", None, Some(other.to_string().into()));
@@ -434,15 +537,12 @@ impl Crm {
         };
         let changes =
             Changes { settings: vec![write], change_log: vec![entry(a, b), entry(b, a)], ..Default::default() };
-        self.commit(actor, now, &changes, Vec::new())
+        self.crm.commit(actor, now, &changes, Vec::new())
     }
 
-    pub(crate) fn not_duplicates(&self, actor: &Actor) -> Result<NotDuplicates> {
-        self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.load_not_duplicates()
-    }
-
-    pub(crate) fn load_not_duplicates(&self) -> Result<NotDuplicates> {
-        Ok(self.store.setting(NOT_DUPLICATES)?.as_ref().map(decode).transpose()?.unwrap_or_default())
+    /// The pairs marked not duplicate.
+    pub fn not_duplicates(&self, actor: &Actor) -> Result<NotDuplicates> {
+        self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.crm.load_not_duplicates()
     }
 }

@@ -3,6 +3,7 @@
 //! verifier. A granted elevation carries an HMAC proof under a key of this handle, so it
 //! cannot be forged or stretched, and lasts at most the handle's window (15 minutes by default).
 
+use crate::handles::Access;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -203,61 +204,116 @@ impl Crm {
         };
         self.commit(actor, now, &changes, Vec::new())
     }
+}
 
-    pub(crate) fn set_password(&self, actor: &Actor, user: &UserId, password: &str) -> Result<()> {
+fn refusal(user: &UserId, why: &str) -> Error {
+    Error::PermissionDenied { action: "elevate".into(), entity: EntityKind::User, reason: format!("user {user} {why}") }
+}
+
+impl Access<'_> {
+    /// Sets `user`'s password (stored as an argon2id hash), which [`Access::elevate`](crate::Access::elevate) then
+    /// checks. A user sets their own first password freely and changes it while elevated; an
+    /// elevated administrator of users may set anyone's. Logged, without the password.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert!(matches!(crm.access().set_password(&alice, alice.user_id(), "short"), Err(Error::Validation(_))));
+    /// crm.access().set_password(&alice, alice.user_id(), "correct horse battery")?;
+    /// let elevated = crm.access().elevate(&alice, ElevationProof::Password("correct horse battery".into()))?;
+    /// assert!(elevated.elevation_proof().is_some());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_password(&self, actor: &Actor, user: &UserId, password: &str) -> Result<()> {
         if password.chars().count() < MIN_PASSWORD_CHARS {
             return Err(Error::invalid(
                 "password",
                 ValidationReason::Invalid { detail: format!("must have at least {MIN_PASSWORD_CHARS} characters") },
             ));
         }
-        let (stored, mut map) = self.stored_credentials()?;
-        self.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.password.is_some()))?;
+        let (stored, mut map) = self.crm.stored_credentials()?;
+        self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.password.is_some()))?;
         map.entry(user.clone()).or_default().password = Some(hash_password(password)?);
-        self.write_credentials(actor, user, stored, &map, "password")
+        self.crm.write_credentials(actor, user, stored, &map, "password")
     }
 
-    pub(crate) fn enroll_totp(&self, actor: &Actor, user: &UserId) -> Result<String> {
-        let (stored, mut map) = self.stored_credentials()?;
-        self.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.totp.is_some()))?;
+    /// Enrolls (or replaces) `user`'s TOTP authenticator and returns its new base32 secret,
+    /// for the host to show once (as text or a QR code); [`Access::elevate`](crate::Access::elevate) then accepts its
+    /// codes. Who may do it is as for [`Access::set_password`](crate::Access::set_password).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let secret = crm.access().enroll_totp(&alice, alice.user_id())?;
+    /// let code = guanxi::auth::Totp::from_base32(&secret, guanxi::auth::TotpAlgorithm::Sha1, 6)?.code_at(chrono::Utc::now());
+    /// assert!(crm.access().elevate(&alice, ElevationProof::Totp(code)).is_ok());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn enroll_totp(&self, actor: &Actor, user: &UserId) -> Result<String> {
+        let (stored, mut map) = self.crm.stored_credentials()?;
+        self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.totp.is_some()))?;
         let secret = Totp::generate_secret();
         map.entry(user.clone()).or_default().totp = Some(secret.clone());
-        self.write_credentials(actor, user, stored, &map, "totp")?;
+        self.crm.write_credentials(actor, user, stored, &map, "totp")?;
         Ok(secret)
     }
 
-    pub(crate) fn credentials(&self, actor: &Actor, user: &UserId) -> Result<Credentials> {
+    /// Which credentials `user` has (the user themselves, or whoever may read users).
+    pub fn credentials(&self, actor: &Actor, user: &UserId) -> Result<Credentials> {
         if actor.user_id() != user {
-            self.authorize(actor, Action::Read, EntityKind::User)?;
+            self.crm.authorize(actor, Action::Read, EntityKind::User)?;
         }
-        let (_, map) = self.stored_credentials()?;
+        let (_, map) = self.crm.stored_credentials()?;
         Ok(map
             .get(user)
             .map(|c| Credentials { password: c.password.is_some(), totp: c.totp.is_some() })
             .unwrap_or_default())
     }
 
-    pub(crate) fn elevate(&self, actor: &Actor, proof: ElevationProof) -> Result<Actor> {
+    /// Re-verifies `actor`'s user and returns the actor elevated for this handle's window (15
+    /// minutes by default), with a proof only this handle accepts. Every attempt is logged
+    /// (method and outcome, never the secret); a refused one is
+    /// [`Error::PermissionDenied`] on action `elevate`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::User;
+    /// let crm = Crm::in_memory();
+    /// let root = Actor::user("root")?;
+    /// crm.access().set_password(&root, root.user_id(), "correct horse battery")?;
+    /// let admin = crm.access().elevate(&root, ElevationProof::Password("correct horse battery".into()))?;
+    /// crm.access().set_user(&admin, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
+    /// // Access control is on now: an asserted elevation no longer counts, a proven one does.
+    /// let asserted = root.clone().elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// assert!(matches!(crm.access().set_user(&asserted, User::new("wang", "王")?), Err(Error::ElevationRequired { .. })));
+    /// crm.access().set_user(&admin, User::new("wang", "王")?)?;
+    /// assert!(matches!(crm.access().elevate(&root, ElevationProof::Password("wrong".into())), Err(Error::PermissionDenied { .. })));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn elevate(&self, actor: &Actor, proof: ElevationProof) -> Result<Actor> {
         let user = actor.user_id();
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let checked: Result<bool> = match &proof {
             ElevationProof::Password(p) => {
-                match self.stored_credentials()?.1.get(user).and_then(|c| c.password.clone()) {
+                match self.crm.stored_credentials()?.1.get(user).and_then(|c| c.password.clone()) {
                     Some(phc) => verify_password(p, &phc),
                     None => Err(refusal(user, "has no password set")),
                 }
             }
-            ElevationProof::Totp(code) => match self.stored_credentials()?.1.get(user).and_then(|c| c.totp.clone()) {
+            ElevationProof::Totp(code) => match self.crm.stored_credentials()?.1.get(user).and_then(|c| c.totp.clone())
+            {
                 Some(secret) => Totp::from_base32(&secret, TotpAlgorithm::Sha1, 6).map(|t| t.verify(code, now, 1)),
                 None => Err(refusal(user, "has no TOTP authenticator enrolled")),
             },
-            ElevationProof::Host(token) => match &self.elevations.verifier {
+            ElevationProof::Host(token) => match &self.crm.elevations.verifier {
                 Some(v) => v.verify(user, token),
                 None => Err(Error::InvalidState("no host elevation verifier is configured".into())),
             },
         };
         let ok = matches!(checked, Ok(true));
-        let until = now + self.elevations.window;
+        let until = now + self.crm.elevations.window;
         let mut change = vec![FieldChange::new("method", None, Some(proof.method().into()))];
         change.push(if ok {
             FieldChange::new("elevated_until", None, Some(until.to_rfc3339().into()))
@@ -265,15 +321,13 @@ impl Crm {
             FieldChange::new("refused", None, Some(true.into()))
         });
         let entry = log(now, actor, EntityKind::User, user.to_string(), None, ChangeAction::Elevate, change);
-        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
         match checked {
-            Ok(true) => Ok(Actor::new(user.clone()).with_proven_elevation(until, self.elevations.sign(user, until))),
+            Ok(true) => {
+                Ok(Actor::new(user.clone()).with_proven_elevation(until, self.crm.elevations.sign(user, until)))
+            }
             Ok(false) => Err(refusal(user, &format!("did not pass the {} check", proof.method()))),
             Err(e) => Err(e),
         }
     }
-}
-
-fn refusal(user: &UserId, why: &str) -> Error {
-    Error::PermissionDenied { action: "elevate".into(), entity: EntityKind::User, reason: format!("user {user} {why}") }
 }

@@ -2,6 +2,7 @@
 //! customers are read a page at a time and each row is written as it is read (.xlsx sheets in
 //! constant-memory mode), so a million rows never sit in memory at once.
 
+use crate::handles::Files;
 use std::io::Write;
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
@@ -220,44 +221,6 @@ fn interaction_cells(c: &Customer, i: &Interaction) -> Vec<String> {
 }
 
 impl Crm {
-    pub(crate) fn export_to_path(
-        &self,
-        actor: &Actor,
-        entity: ExportEntity,
-        filter: &CustomerFilter,
-        format: FileFormat,
-        path: &std::path::Path,
-    ) -> Result<u64> {
-        // Refuse before touching the file system at all.
-        let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => std::path::Path::new("."),
-        };
-        let cannot = |e: std::io::Error| -> Error {
-            StorageError::with_source(format!("cannot write {}", path.display()), e).into()
-        };
-        let tmp = tempfile::Builder::new().prefix(".guanxi-export-").tempfile_in(dir).map_err(cannot)?;
-        let mut out = std::io::BufWriter::new(tmp);
-        let rows = self.export_allowed(actor, &allowed, entity, filter, format, &mut out)?;
-        let tmp = out.into_inner().map_err(|e| cannot(e.into_error()))?;
-        tmp.as_file().sync_all().map_err(cannot)?;
-        tmp.persist(path).map_err(|e| cannot(e.error))?;
-        Ok(rows)
-    }
-
-    pub(crate) fn export_to<W: Write + Send>(
-        &self,
-        actor: &Actor,
-        entity: ExportEntity,
-        filter: &CustomerFilter,
-        format: FileFormat,
-        out: W,
-    ) -> Result<u64> {
-        let allowed = self.authorize(actor, Action::Export, EntityKind::Customer)?;
-        self.export_allowed(actor, &allowed, entity, filter, format, out)
-    }
-
     /// [`Files::export_to`](crate::Files::export_to) once the export is authorized.
     fn export_allowed<W: Write + Send>(
         &self,
@@ -315,5 +278,81 @@ impl Crm {
             ],
         )?;
         Ok(rows)
+    }
+}
+
+impl Files<'_> {
+    /// Exports like [`Files::export_to`](crate::Files::export_to) into the file at `path`, created or replaced only when
+    /// the export succeeds: the rows go to a temporary file beside it, renamed over `path` at
+    /// the end. A refused export (no permission, no elevation) or a failed one leaves an
+    /// existing file untouched.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("customers.csv");
+    /// let crm = Crm::in_memory();
+    /// crm.customers().create(&Actor::user("alice")?, NewCustomer::new("甲公司"))?;
+    /// assert_eq!(crm.files().export_to_path(&Actor::user("alice")?, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &path)?, 1);
+    /// assert!(std::fs::read_to_string(&path).unwrap().contains("甲公司"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn export_to_path(
+        &self,
+        actor: &Actor,
+        entity: ExportEntity,
+        filter: &CustomerFilter,
+        format: FileFormat,
+        path: &std::path::Path,
+    ) -> Result<u64> {
+        // Refuse before touching the file system at all.
+        let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        let cannot = |e: std::io::Error| -> Error {
+            StorageError::with_source(format!("cannot write {}", path.display()), e).into()
+        };
+        let tmp = tempfile::Builder::new().prefix(".guanxi-export-").tempfile_in(dir).map_err(cannot)?;
+        let mut out = std::io::BufWriter::new(tmp);
+        let rows = self.crm.export_allowed(actor, &allowed, entity, filter, format, &mut out)?;
+        let tmp = out.into_inner().map_err(|e| cannot(e.into_error()))?;
+        tmp.as_file().sync_all().map_err(cannot)?;
+        tmp.persist(path).map_err(|e| cannot(e.error))?;
+        Ok(rows)
+    }
+
+    /// Streams the customers matching `filter` that the actor may export — or their contacts,
+    /// or their follow-ups — into `out` as CSV (UTF-8 with a BOM), .xlsx or JSON Lines (one
+    /// record per line, as the record serializes), and returns the number of rows. Masked like
+    /// any read; a sensitive operation (elevated, when access control is on), logged with its
+    /// size, entity, format and filter.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create(&alice, NewCustomer::new("华为技术有限公司").tag("VIP").contact(NewContact::new("张伟").phone("13812345678")))?;
+    /// let mut csv = Vec::new();
+    /// let n = crm.files().export_to(&alice, ExportEntity::Customers, &CustomerFilter::default(), FileFormat::Csv, &mut csv)?;
+    /// assert_eq!(n, 1);
+    /// let text = String::from_utf8(csv).unwrap();
+    /// assert!(text.lines().nth(1).unwrap().contains("华为技术有限公司,企业"));
+    /// // An export imports back: the code column finds the same customer.
+    /// let report = crm.files().import(&alice, text.as_bytes(), &ImportOptions::default(), |_| {})?;
+    /// assert_eq!((report.created.len(), report.skipped.len()), (0, 1));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn export_to<W: Write + Send>(
+        &self,
+        actor: &Actor,
+        entity: ExportEntity,
+        filter: &CustomerFilter,
+        format: FileFormat,
+        out: W,
+    ) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
+        self.crm.export_allowed(actor, &allowed, entity, filter, format, out)
     }
 }

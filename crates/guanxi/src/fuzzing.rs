@@ -39,8 +39,8 @@ pub fn import_file(data: &[u8]) {
     let mode = if flags & 4 == 0 { ImportMode::KeepGood } else { ImportMode::AllOrNothing };
     let options = ImportOptions { on_duplicate, mode, limits: limits(), ..ImportOptions::default() };
     let crm = Crm::builder().store(Arc::new(MemoryStore::new())).build();
-    let count = |crm: &Crm| crm.count_customers(&actor(), &CustomerFilter::default()).unwrap_or(u64::MAX);
-    match crm.import_customers(&actor(), bytes, &options, |_| {}) {
+    let count = |crm: &Crm| crm.customers().count(&actor(), &CustomerFilter::default()).unwrap_or(u64::MAX);
+    match crm.files().import(&actor(), bytes, &options, |_| {}) {
         Ok(r) => {
             let accounted = (r.created.len() + r.updated.len() + r.linked.len() + r.skipped.len()) as u64;
             if r.committed {
@@ -79,9 +79,10 @@ pub fn customer_input(data: &[u8]) {
     }
     input = input.contact(c);
     let crm = Crm::builder().store(Arc::new(MemoryStore::new())).build();
-    match crm.create_customer(&actor(), input) {
+    match crm.customers().create(&actor(), input) {
         Ok(created) => {
-            let read = crm.customer(&actor(), created.id).unwrap_or_else(|e| panic!("created but unreadable: {e}"));
+            let read =
+                crm.customers().get(&actor(), created.id).unwrap_or_else(|e| panic!("created but unreadable: {e}"));
             assert_eq!(read, created);
             let contacts = crm.contacts().list(&actor(), read.id).unwrap_or_else(|e| panic!("{e}"));
             for text in std::iter::once(&read.name).chain(read.tags.iter()).chain(contacts.iter().map(|c| &c.name)) {
@@ -90,7 +91,7 @@ pub fn customer_input(data: &[u8]) {
         }
         Err(Error::Validation(v)) => {
             assert!(!v.is_empty());
-            assert_eq!(crm.count_customers(&actor(), &CustomerFilter::default()).unwrap_or(1), 0);
+            assert_eq!(crm.customers().count(&actor(), &CustomerFilter::default()).unwrap_or(1), 0);
         }
         Err(e) => panic!("a create fails only with a validation error, got {e:?}"),
     }
@@ -144,18 +145,18 @@ pub fn customer_filter(data: &[u8]) {
                 city: city.into(),
                 district: String::new(),
             });
-            crm.create_customer(&actor(), input).unwrap_or_else(|e| panic!("{e}"));
+            crm.customers().create(&actor(), input).unwrap_or_else(|e| panic!("{e}"));
         }
     };
     let mut results = Vec::new();
     for crm in &backends {
         seed(crm);
-        let listed = crm.list_customers(&actor(), &filter, PageRequest::first(100)).map(|p| {
+        let listed = crm.customers().list(&actor(), &filter, PageRequest::first(100)).map(|p| {
             let mut names: Vec<String> = p.items.into_iter().map(|c| c.name).collect();
             names.sort();
             names
         });
-        let counted = crm.count_customers(&actor(), &filter);
+        let counted = crm.customers().count(&actor(), &filter);
         match (&listed, &counted) {
             (Ok(l), Ok(n)) => assert_eq!(l.len() as u64, *n, "list and count agree for {filter:?}"),
             (Err(Error::Validation(_)), Err(Error::Validation(_))) => {}

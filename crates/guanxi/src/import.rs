@@ -1,6 +1,7 @@
 //! Importing customers from CSV and .xlsx files: a header-to-field mapping, typed errors for
 //! every bad row, a duplicate policy, all-or-nothing or keep-good-rows, idempotent re-runs.
 
+use crate::handles::Files;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
@@ -490,91 +491,6 @@ impl Crm {
             std::iter::once(Ok(example.iter().map(|s| (*s).to_owned()).collect())),
         )
     }
-
-    pub(crate) fn import_customers(
-        &self,
-        actor: &Actor,
-        bytes: &[u8],
-        options: &ImportOptions,
-        mut progress: impl FnMut(ImportProgress),
-    ) -> Result<ImportReport> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Customer)?;
-        // A first pass checks the file's shape and limits and counts its rows, holding none:
-        // a file that cannot be read whole fails before anything is written.
-        let (headers, total) = read_rows(bytes, &options.limits, &mut |_, _| Ok(()))?;
-        let (cols, ignored_columns) = Columns::resolve(&headers, options)?;
-        let mut report = ImportReport { rows: total, ignored_columns, ..Default::default() };
-
-        let digest_key = import_key(bytes, options)?;
-        if let Some(done) = self.store.setting(&digest_key)? {
-            let record: ImportRecord = decode(&done)?;
-            let reason = format!("already imported by {} at {}", record.actor, record.at);
-            read_rows(bytes, &options.limits, &mut |row, _| {
-                report.skipped.push(SkippedRow { row, existing: None, reason: reason.clone() });
-                Ok(())
-            })?;
-            progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
-            return Ok(report);
-        }
-
-        let ctx = self.validation_context()?;
-        let rules = self.load_match_rules()?;
-        // Duplicates outside the actor's read scope are named to no one (see MatchCandidate).
-        let reader = self.reader(&allowed, actor);
-        let mut run = ImportRun {
-            crm: self,
-            actor,
-            allowed: &allowed,
-            options,
-            cols: &cols,
-            ctx: &ctx,
-            rules: &rules,
-            reader: &reader,
-            now: self.clock.now(),
-            report,
-            chunk: Vec::new(),
-            chunk_index: ProfileIndex::default(),
-            cache: ProfileCache::default(),
-            touched: HashMap::new(),
-            created_rows: HashMap::new(),
-            events: self.events.has_listeners().then(Vec::new),
-        };
-        // One write session: rows are checked and written a chunk at a time (memory holds
-        // one chunk, never the file), and all of it commits at the end or none of it does.
-        let mut rolled_back = false;
-        let outcome = self.store.write_session(&mut |tx| {
-            let mut done = 0u64;
-            read_rows(bytes, &options.limits, &mut |row, cells| {
-                if done % 1000 == 0 && done > 0 {
-                    progress(ImportProgress { phase: ImportPhase::Checking, done, total });
-                }
-                done += 1;
-                run.row(tx, row, &cells)
-            })?;
-            run.flush(tx)?;
-            progress(ImportProgress { phase: ImportPhase::Checking, done: total, total });
-            if options.mode == ImportMode::AllOrNothing && !run.report.rejected.is_empty() {
-                rolled_back = true;
-                return Err(Error::InvalidState("a rejected row rolls the import back".into()));
-            }
-            run.finish(tx, total, &digest_key)
-        });
-        let ImportRun { mut report, events, now, .. } = run;
-        match outcome {
-            Err(_) if rolled_back => {
-                report.created.clear();
-                report.updated.clear();
-                report.linked.clear();
-                return Ok(report);
-            }
-            Err(e) => return Err(e),
-            Ok(()) => {}
-        }
-        self.publish(actor, now, events.unwrap_or_default());
-        report.committed = true;
-        progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
-        Ok(report)
-    }
 }
 
 /// Rows checked per written chunk: what an import holds in memory at once.
@@ -875,5 +791,114 @@ impl ProfileIndex {
             self.by_key.entry(k).or_default().push(i);
         }
         self.profiles.push((tag, p, readable));
+    }
+}
+
+impl Files<'_> {
+    /// Imports customers from a CSV or .xlsx file (detected from its bytes), with contacts and
+    /// tags, checking each row for duplicates against the store and the rows before it.
+    /// Every bad row is reported with its row, column, value and reason; with
+    /// [`ImportMode::AllOrNothing`] any bad row means nothing is written. The same file
+    /// imported again writes nothing (its rows are reported skipped). `progress` hears about
+    /// every 1,000 rows and the end.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let file = "客户名称,手机,标签\n华为技术有限公司,13812345678,VIP\n星河科技,1381234,\n华为技术股份有限公司,,\n";
+    /// let report = crm.files().import(&alice, file.as_bytes(), &ImportOptions::default().mode(ImportMode::KeepGood), |_| {})?;
+    /// assert_eq!((report.created.len(), report.skipped.len(), report.rejected_rows()), (1, 1, 1));
+    /// assert_eq!(report.rejected[0].row, 3);
+    /// assert_eq!(report.rejected[0].column.as_deref(), Some("手机"));
+    /// assert_eq!(report.rejected[0].value.as_deref(), Some("1381234"));
+    /// assert!(report.skipped[0].reason.contains("华为技术有限公司"));
+    /// let again = crm.files().import(&alice, file.as_bytes(), &ImportOptions::default().mode(ImportMode::KeepGood), |_| {})?;
+    /// assert!(again.created.is_empty());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn import(
+        &self,
+        actor: &Actor,
+        bytes: &[u8],
+        options: &ImportOptions,
+        mut progress: impl FnMut(ImportProgress),
+    ) -> Result<ImportReport> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Customer)?;
+        // A first pass checks the file's shape and limits and counts its rows, holding none:
+        // a file that cannot be read whole fails before anything is written.
+        let (headers, total) = read_rows(bytes, &options.limits, &mut |_, _| Ok(()))?;
+        let (cols, ignored_columns) = Columns::resolve(&headers, options)?;
+        let mut report = ImportReport { rows: total, ignored_columns, ..Default::default() };
+
+        let digest_key = import_key(bytes, options)?;
+        if let Some(done) = self.crm.store.setting(&digest_key)? {
+            let record: ImportRecord = decode(&done)?;
+            let reason = format!("already imported by {} at {}", record.actor, record.at);
+            read_rows(bytes, &options.limits, &mut |row, _| {
+                report.skipped.push(SkippedRow { row, existing: None, reason: reason.clone() });
+                Ok(())
+            })?;
+            progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
+            return Ok(report);
+        }
+
+        let ctx = self.crm.validation_context()?;
+        let rules = self.crm.load_match_rules()?;
+        // Duplicates outside the actor's read scope are named to no one (see MatchCandidate).
+        let reader = self.crm.reader(&allowed, actor);
+        let mut run = ImportRun {
+            crm: self.crm,
+            actor,
+            allowed: &allowed,
+            options,
+            cols: &cols,
+            ctx: &ctx,
+            rules: &rules,
+            reader: &reader,
+            now: self.crm.clock.now(),
+            report,
+            chunk: Vec::new(),
+            chunk_index: ProfileIndex::default(),
+            cache: ProfileCache::default(),
+            touched: HashMap::new(),
+            created_rows: HashMap::new(),
+            events: self.crm.events.has_listeners().then(Vec::new),
+        };
+        // One write session: rows are checked and written a chunk at a time (memory holds
+        // one chunk, never the file), and all of it commits at the end or none of it does.
+        let mut rolled_back = false;
+        let outcome = self.crm.store.write_session(&mut |tx| {
+            let mut done = 0u64;
+            read_rows(bytes, &options.limits, &mut |row, cells| {
+                if done % 1000 == 0 && done > 0 {
+                    progress(ImportProgress { phase: ImportPhase::Checking, done, total });
+                }
+                done += 1;
+                run.row(tx, row, &cells)
+            })?;
+            run.flush(tx)?;
+            progress(ImportProgress { phase: ImportPhase::Checking, done: total, total });
+            if options.mode == ImportMode::AllOrNothing && !run.report.rejected.is_empty() {
+                rolled_back = true;
+                return Err(Error::InvalidState("a rejected row rolls the import back".into()));
+            }
+            run.finish(tx, total, &digest_key)
+        });
+        let ImportRun { mut report, events, now, .. } = run;
+        match outcome {
+            Err(_) if rolled_back => {
+                report.created.clear();
+                report.updated.clear();
+                report.linked.clear();
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+        self.crm.publish(actor, now, events.unwrap_or_default());
+        report.committed = true;
+        progress(ImportProgress { phase: ImportPhase::Done, done: total, total });
+        Ok(report)
     }
 }

@@ -2,6 +2,7 @@
 //! every related record to the survivor and leaves the others as tombstones, and an undo that
 //! puts every record back as it was.
 
+use crate::handles::Duplicates;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -194,17 +195,87 @@ impl Crm {
         };
         Ok((plan, related))
     }
+}
 
-    pub(crate) fn plan_merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergePlan> {
-        let (survivor, merged) = self.merge_parties(actor, request)?;
-        Ok(self.plan(request, &survivor, merged)?.0)
+/// Stages the return of each record to its state before the merge, reading its current state
+/// with `fetch`.
+fn restore_all<T: Versioned>(
+    writes: &mut Vec<Write<T>>,
+    befores: &[T],
+    fetch: impl Fn(&T) -> Result<Option<T>>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    for before in befores {
+        let current = fetch(before)?.ok_or_else(|| Error::not_found(T::ENTITY, before.id_text()))?;
+        restore(writes, before, &current, actor, now)?;
+    }
+    Ok(())
+}
+
+/// Stages the return of a record to its state before the merge: refused if it changed since
+/// (its version is no longer the one the merge wrote).
+fn restore<T: Versioned>(
+    writes: &mut Vec<Write<T>>,
+    before: &T,
+    current: &T,
+    actor: &Actor,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    check_version(T::ENTITY, before.id_text(), before.version() + 1, current.version())?;
+    writes.push(update(current, before.clone(), actor, now));
+    Ok(())
+}
+
+impl Duplicates<'_> {
+    /// What merging would do, without doing it (a dry run): see [`MergePlan`]. Needs the merge
+    /// permission (a sensitive operation: elevated, when access control is on) on every record.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::dedup::{MergeRequest, Survivorship};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let a = crm.customers().create(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
+    /// let b = crm.customers().create(&alice, NewCustomer::new("华为技术股份有限公司").address("深圳市龙岗区坂田").contact(NewContact::new("李娜")))?;
+    /// let plan = crm.duplicates().plan_merge(&alice, &MergeRequest::new(a.id, [b.id]).policy(Survivorship::MostComplete))?;
+    /// assert_eq!(plan.survivor.address.as_deref(), Some("深圳市龙岗区坂田"));
+    /// assert_eq!(plan.contacts.len(), 1);
+    /// assert_eq!(crm.contacts().list(&alice, a.id)?.len(), 1); // nothing written
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn plan_merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergePlan> {
+        let (survivor, merged) = self.crm.merge_parties(actor, request)?;
+        Ok(self.crm.plan(request, &survivor, merged)?.0)
     }
 
-    pub(crate) fn merge_customers(&self, actor: &Actor, request: &MergeRequest) -> Result<MergeOutcome> {
-        let (survivor, merged) = self.merge_parties(actor, request)?;
-        let (plan, related) = self.plan(request, &survivor, merged)?;
-        let now = self.clock.now();
-        let merge_id = self.ids.next(now).to_string();
+    /// Merges duplicates into a survivor in one transaction: the survivor takes the values the
+    /// plan chose and the union of the tags; contacts, follow-ups, opportunities, tickets and
+    /// tasks move to it; each merged record stays as a deleted tombstone whose `merged_into`
+    /// names the survivor. Logged on every record, with a [`DomainEvent::CustomersMerged`].
+    /// Undo with [`Duplicates::undo_merge`](crate::Duplicates::undo_merge).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::dedup::MergeRequest;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let a = crm.customers().create(&alice, NewCustomer::new("华为技术有限公司").contact(NewContact::new("张伟")))?;
+    /// let b = crm.customers().create(&alice, NewCustomer::new("华为技术股份有限公司").tag("VIP").contact(NewContact::new("李娜")))?;
+    /// let done = crm.duplicates().merge(&alice, &MergeRequest::new(a.id, [b.id]))?;
+    /// assert_eq!(crm.contacts().list(&alice, a.id)?.len(), 2);
+    /// assert!(crm.customers().get(&alice, a.id)?.tags.contains("VIP"));
+    /// assert_eq!(crm.duplicates().merged_into(&alice, b.id)?, Some(a.id));
+    /// crm.duplicates().undo_merge(&alice, &done.merge_id)?;
+    /// assert_eq!(crm.contacts().list(&alice, b.id)?[0].name, "李娜");
+    /// assert_eq!(crm.duplicates().merged_into(&alice, b.id)?, None);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergeOutcome> {
+        let (survivor, merged) = self.crm.merge_parties(actor, request)?;
+        let (plan, related) = self.crm.plan(request, &survivor, merged)?;
+        let now = self.crm.clock.now();
+        let merge_id = self.crm.ids.next(now).to_string();
         let mut changes = Changes::default();
 
         let kept = plan.survivor.clone().written(actor, now, survivor.version);
@@ -238,7 +309,7 @@ impl Crm {
                 vec![FieldChange::new("merged_into", None, Some(survivor.code.clone().into()))],
             ));
         }
-        let keeps_primary = self.store.contacts_of(survivor.id)?.iter().any(|c| c.primary);
+        let keeps_primary = self.crm.store.contacts_of(survivor.id)?.iter().any(|c| c.primary);
         let mut primary_taken = keeps_primary;
         for c in &related.contacts {
             let primary = c.primary && !primary_taken;
@@ -283,23 +354,29 @@ impl Crm {
         let merged_ids = plan.merged.iter().map(|m| m.id).collect();
         let event =
             DomainEvent::CustomersMerged { customer: survivor.id, merged: merged_ids, merge_id: merge_id.clone() };
-        self.commit(actor, now, &changes, vec![event])?;
+        self.crm.commit(actor, now, &changes, vec![event])?;
         let mut plan = plan;
         plan.survivor = kept;
         Ok(MergeOutcome { merge_id, plan })
     }
 
-    pub(crate) fn undo_merge(&self, actor: &Actor, merge_id: &str) -> Result<()> {
-        let allowed = self.authorize(actor, Action::Merge, EntityKind::Customer)?;
+    /// Undoes a merge: every record it changed returns to its state before the merge (with a
+    /// new version), the survivor loses the tags it gained, the follow-ups move back, and the
+    /// tombstones are live again. Refused with [`Error::Conflict`] when one of those records
+    /// changed since the merge (undo would lose that change), and with
+    /// [`Error::InvalidState`] when the merge was already undone. Records added to the
+    /// survivor after the merge stay on it.
+    pub fn undo_merge(&self, actor: &Actor, merge_id: &str) -> Result<()> {
+        let allowed = self.crm.authorize(actor, Action::Merge, EntityKind::Customer)?;
         let key = merge_key(merge_id);
-        let stored = self.store.setting(&key)?.ok_or_else(|| Error::not_found(EntityKind::Customer, &key))?;
+        let stored = self.crm.store.setting(&key)?.ok_or_else(|| Error::not_found(EntityKind::Customer, &key))?;
         let mut record: MergeRecord = decode(&stored)?;
         if let Some(at) = record.undone_at {
             return Err(Error::InvalidState(format!("merge {merge_id} was already undone at {at}")));
         }
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let mut changes = Changes::default();
-        let current = self.store.customer(record.survivor.id)?;
+        let current = self.crm.store.customer(record.survivor.id)?;
         let survivor_now = current.ok_or_else(|| Error::not_found(EntityKind::Customer, record.survivor.id))?;
         allowed.check_customer(actor, &survivor_now)?;
         restore(&mut changes.customers, &record.survivor, &survivor_now, actor, now)?;
@@ -307,7 +384,7 @@ impl Crm {
             changes.tag_links.push(TagLink { customer: record.survivor.id, tag: t.clone(), linked: false });
         }
         for m in &record.merged {
-            let now_m = self.store.customer(m.id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, m.id))?;
+            let now_m = self.crm.store.customer(m.id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, m.id))?;
             restore(&mut changes.customers, m, &now_m, actor, now)?;
             changes.change_log.push(log(
                 now,
@@ -319,7 +396,7 @@ impl Crm {
                 vec![FieldChange::new("merged_into", Some(record.survivor.code.clone().into()), None)],
             ));
         }
-        let store = &self.store;
+        let store = &self.crm.store;
         restore_all(&mut changes.contacts, &record.contacts, |c| store.contact(c.id), actor, now)?;
         restore_all(&mut changes.opportunities, &record.opportunities, |o| store.opportunity(o.id), actor, now)?;
         restore_all(&mut changes.tickets, &record.tickets, |t| store.ticket(t.id), actor, now)?;
@@ -342,43 +419,15 @@ impl Crm {
         let event = DomainEvent::MergeUndone { customer: record.survivor.id, restored, merge_id: merge_id.to_owned() };
         record.undone_at = Some(now);
         changes.settings.push(setting_write(key, Some(stored), &record)?);
-        self.commit(actor, now, &changes, vec![event])
+        self.crm.commit(actor, now, &changes, vec![event])
     }
 
-    pub(crate) fn merged_into(&self, actor: &Actor, id: CustomerId) -> Result<Option<CustomerId>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let c = self.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
+    /// The survivor a merged customer (a tombstone) was merged into; None for a customer that
+    /// was not merged, or whose merge was undone.
+    pub fn merged_into(&self, actor: &Actor, id: CustomerId) -> Result<Option<CustomerId>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let c = self.crm.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
         allowed.check_customer(actor, &c)?;
         Ok(c.merged_into)
     }
-}
-
-/// Stages the return of each record to its state before the merge, reading its current state
-/// with `fetch`.
-fn restore_all<T: Versioned>(
-    writes: &mut Vec<Write<T>>,
-    befores: &[T],
-    fetch: impl Fn(&T) -> Result<Option<T>>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    for before in befores {
-        let current = fetch(before)?.ok_or_else(|| Error::not_found(T::ENTITY, before.id_text()))?;
-        restore(writes, before, &current, actor, now)?;
-    }
-    Ok(())
-}
-
-/// Stages the return of a record to its state before the merge: refused if it changed since
-/// (its version is no longer the one the merge wrote).
-fn restore<T: Versioned>(
-    writes: &mut Vec<Write<T>>,
-    before: &T,
-    current: &T,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    check_version(T::ENTITY, before.id_text(), before.version() + 1, current.version())?;
-    writes.push(update(current, before.clone(), actor, now));
-    Ok(())
 }

@@ -2,6 +2,7 @@
 //! leads with grading, assignment and conversion, tasks and agendas, and the sales report.
 //! Each runs permission check → validation → one atomic batch with its log entries → events.
 
+use crate::handles::{Leads, Opportunities, Sales, Tasks};
 use chrono::{DateTime, Utc};
 
 use guanxi_core::access::Scoped;
@@ -88,41 +89,12 @@ pub struct ConvertLead {
 impl Crm {
     // ----- configuration -----
 
-    pub(crate) fn pipeline(&self, actor: &Actor, key: &str) -> Result<Pipeline> {
-        self.authorize(actor, Action::Read, EntityKind::Pipeline)?;
-        self.load_pipeline(key)
-    }
-
     pub(crate) fn load_pipeline(&self, key: &str) -> Result<Pipeline> {
         match self.store.setting(&pipeline_key(key))? {
             Some(s) => decode(&s),
             None if key == Pipeline::standard().key => Ok(Pipeline::standard()),
             None => Err(Error::invalid("pipeline", ValidationReason::NotAllowed { value: key.to_owned() })),
         }
-    }
-
-    pub(crate) fn put_pipeline(&self, actor: &Actor, pipeline: Pipeline) -> Result<Pipeline> {
-        self.authorize(actor, Action::Configure, EntityKind::Pipeline)?;
-        pipeline.validate()?;
-        let key = pipeline_key(&pipeline.key);
-        let stored = self.store.setting(&key)?;
-        let before: Option<Pipeline> = stored.as_ref().map(decode).transpose()?;
-        let previous = before.clone().or_else(|| (pipeline.key == "standard").then(Pipeline::standard));
-        if let Some(prev) = &previous {
-            for s in prev.stages.iter().filter(|s| pipeline.stage(&s.key).is_none()) {
-                let f = OpportunityFilter { pipeline: Some(pipeline.key.clone()), ..Default::default() }.stage(&s.key);
-                let n = self.store.count_opportunities(&f)?;
-                if n > 0 {
-                    return Err(Error::invalid(
-                        "stages",
-                        ValidationReason::Invalid { detail: format!("stage {} still holds {n} opportunities", s.key) },
-                    ));
-                }
-            }
-        }
-        let event = DomainEvent::SalesConfigured { key: key.clone() };
-        self.put_setting(actor, key, stored, &pipeline, before.as_ref().map(to_json), EntityKind::Pipeline, event)?;
-        Ok(pipeline)
     }
 
     /// Stores a settings document (insert or versioned update) with its log entry and event.
@@ -149,35 +121,11 @@ impl Crm {
         self.commit(actor, now, &changes, vec![event])
     }
 
-    pub(crate) fn lead_rules(&self, actor: &Actor) -> Result<LeadRules> {
-        self.authorize(actor, Action::Read, EntityKind::Lead)?;
-        self.load_lead_rules()
-    }
-
     fn load_lead_rules(&self) -> Result<LeadRules> {
         self.store.setting(LEAD_RULES)?.map_or_else(|| Ok(LeadRules::standard()), |s| decode(&s))
     }
 
-    pub(crate) fn set_lead_rules(&self, actor: &Actor, rules: LeadRules) -> Result<LeadRules> {
-        self.authorize(actor, Action::Configure, EntityKind::Lead)?;
-        let stored = self.store.setting(LEAD_RULES)?;
-        let before = stored.as_ref().map(|s| decode::<LeadRules>(s).map(|r| to_json(&r))).transpose()?;
-        let event = DomainEvent::SalesConfigured { key: LEAD_RULES.to_owned() };
-        self.put_setting(actor, LEAD_RULES.to_owned(), stored, &rules, before, EntityKind::Lead, event)?;
-        Ok(rules)
-    }
-
     // ----- opportunities -----
-
-    pub(crate) fn create_opportunity(&self, actor: &Actor, input: NewOpportunity) -> Result<Opportunity> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Opportunity)?;
-        let now = self.clock.now();
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
-        let o = self.stage_opportunity(actor, &allowed, now, input, None, &mut changes, &mut events)?;
-        self.commit(actor, now, &changes, events)?;
-        Ok(o)
-    }
 
     /// Validates a new opportunity and adds it, its lines' first history entry and its log
     /// entry to a batch. `staged_customer`: a customer created in the same batch.
@@ -310,73 +258,269 @@ impl Crm {
         Ok(o)
     }
 
-    pub(crate) fn opportunity(&self, actor: &Actor, id: OpportunityId) -> Result<Opportunity> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
-        self.readable_opportunity(actor, &allowed, id)
+    // ----- leads -----
+
+    fn readable_lead(&self, actor: &Actor, allowed: &Allowed, id: LeadId) -> Result<Lead> {
+        let l = self.store.lead(id)?.ok_or_else(|| Error::not_found(EntityKind::Lead, id))?;
+        allowed.check(actor, l.scope_attrs(), format_args!("lead {}", l.code))?;
+        Ok(l)
     }
 
-    pub(crate) fn opportunity_by_code(&self, actor: &Actor, code: &str) -> Result<Opportunity> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+    // ----- tasks -----
+}
+impl Sales<'_> {
+    /// A pipeline by key: a stored one, or the built-in `standard` pipeline until one of that
+    /// key is stored.
+    pub fn pipeline(&self, actor: &Actor, key: &str) -> Result<Pipeline> {
+        self.crm.authorize(actor, Action::Read, EntityKind::Pipeline)?;
+        self.crm.load_pipeline(key)
+    }
+
+    /// Stores a pipeline (new, or replacing the one of its key). A stage that opportunities
+    /// are still in cannot be removed.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{Pipeline, Stage, StageKind};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let mut p = Pipeline::standard();
+    /// p.key = "renewal".into();
+    /// p.stages.retain(|s| s.key != "proposal");
+    /// crm.sales().set_pipeline(&alice, p.clone())?;
+    /// assert_eq!(crm.sales().pipeline(&alice, "renewal")?, p);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_pipeline(&self, actor: &Actor, pipeline: Pipeline) -> Result<Pipeline> {
+        self.crm.authorize(actor, Action::Configure, EntityKind::Pipeline)?;
+        pipeline.validate()?;
+        let key = pipeline_key(&pipeline.key);
+        let stored = self.crm.store.setting(&key)?;
+        let before: Option<Pipeline> = stored.as_ref().map(decode).transpose()?;
+        let previous = before.clone().or_else(|| (pipeline.key == "standard").then(Pipeline::standard));
+        if let Some(prev) = &previous {
+            for s in prev.stages.iter().filter(|s| pipeline.stage(&s.key).is_none()) {
+                let f = OpportunityFilter { pipeline: Some(pipeline.key.clone()), ..Default::default() }.stage(&s.key);
+                let n = self.crm.store.count_opportunities(&f)?;
+                if n > 0 {
+                    return Err(Error::invalid(
+                        "stages",
+                        ValidationReason::Invalid { detail: format!("stage {} still holds {n} opportunities", s.key) },
+                    ));
+                }
+            }
+        }
+        let event = DomainEvent::SalesConfigured { key: key.clone() };
+        self.crm.put_setting(
+            actor,
+            key,
+            stored,
+            &pipeline,
+            before.as_ref().map(to_json),
+            EntityKind::Pipeline,
+            event,
+        )?;
+        Ok(pipeline)
+    }
+
+    /// The lead rules in force (the standard grading until some are stored).
+    pub fn lead_rules(&self, actor: &Actor) -> Result<LeadRules> {
+        self.crm.authorize(actor, Action::Read, EntityKind::Lead)?;
+        self.crm.load_lead_rules()
+    }
+
+    /// Stores the lead rules (grading and assignment).
+    pub fn set_lead_rules(&self, actor: &Actor, rules: LeadRules) -> Result<LeadRules> {
+        self.crm.authorize(actor, Action::Configure, EntityKind::Lead)?;
+        let stored = self.crm.store.setting(LEAD_RULES)?;
+        let before = stored.as_ref().map(|s| decode::<LeadRules>(s).map(|r| to_json(&r))).transpose()?;
+        let event = DomainEvent::SalesConfigured { key: LEAD_RULES.to_owned() };
+        self.crm.put_setting(actor, LEAD_RULES.to_owned(), stored, &rules, before, EntityKind::Lead, event)?;
+        Ok(rules)
+    }
+
+    /// The sales report of a pipeline (see [`SalesReport`]) over the opportunities the actor
+    /// may read. With opportunities in several currencies the query must name one.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewOpportunity, SalesQuery};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let o = crm.sales().opportunities().create(&alice, NewOpportunity::new("ERP").amount(rust_decimal::Decimal::from(5000)))?;
+    /// crm.sales().opportunities().move_to(&alice, o.id, o.version, "won", StageChange::default())?;
+    /// let r = crm.sales().report(&alice, &SalesQuery::new("standard"))?;
+    /// assert_eq!((r.won.count, r.win_rate.unwrap().to_string().as_str()), (1, "1"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn report(&self, actor: &Actor, query: &SalesQuery) -> Result<SalesReport> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        let p = self.crm.load_pipeline(&query.pipeline)?;
+        let mut q = query.clone();
+        q.scope = allowed.query_scope();
+        let currency = match &q.currency {
+            Some(c) => currency_code(c)?,
+            None => {
+                let found = self.crm.store.opportunity_currencies(&q.filter())?;
+                match found.as_slice() {
+                    [] => guanxi_core::sales::DEFAULT_CURRENCY.to_owned(),
+                    [one] => one.clone(),
+                    many => {
+                        return Err(Error::invalid(
+                            "currency",
+                            ValidationReason::Invalid {
+                                detail: format!(
+                                    "opportunities are in several currencies ({}); choose one",
+                                    many.join(", ")
+                                ),
+                            },
+                        ));
+                    }
+                }
+            }
+        };
+        let facts = self.crm.store.sales_facts(&p, &q, &currency)?;
+        Ok(SalesReport::from_facts(&p, &currency, &facts))
+    }
+
+    /// `user`'s agenda at `at`: overdue and due-today tasks and cadence follow-ups, and
+    /// rotting opportunities (only what the actor may read).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewOpportunity, NewTask};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let o = crm.sales().opportunities().create(&alice, NewOpportunity::new("ERP").cadence_days(3))?;
+    /// crm.sales().tasks().create(&alice, NewTask::new("发报价", chrono::Utc::now() - chrono::Duration::hours(1)).opportunity(o.id))?;
+    /// let a = crm.sales().agenda(&alice, alice.user_id(), chrono::Utc::now() + chrono::Duration::days(30))?;
+    /// assert_eq!(a.overdue.len(), 2); // the task and the cadence follow-up
+    /// assert_eq!(a.rotting, vec![o.code]); // 线索 rots after 14 days without activity
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn agenda(&self, actor: &Actor, user: &guanxi_core::UserId, at: DateTime<Utc>) -> Result<Agenda> {
+        let tasks = self
+            .crm
+            .sales()
+            .tasks()
+            .list_all(actor, &TaskFilter { owner: Some(user.clone()), open: Some(true), ..Default::default() })?;
+        let opps = self
+            .crm
+            .sales()
+            .opportunities()
+            .list_all(actor, &OpportunityFilter::default().owner(user.clone()).open(true))?;
+        let mut pipelines: Vec<Pipeline> = Vec::new();
+        for o in &opps {
+            if !pipelines.iter().any(|p| p.key == o.pipeline) {
+                pipelines.push(self.crm.load_pipeline(&o.pipeline)?);
+            }
+        }
+        Ok(guanxi_core::sales::agenda(at, self.crm.code_offset, tasks, &opps, |k| {
+            pipelines.iter().find(|p| p.key == k)
+        }))
+    }
+}
+
+impl Opportunities<'_> {
+    /// Opens an opportunity: in the pipeline's first open stage (or the open stage given), at
+    /// the stage's default probability unless one is set by hand, with its first stage-history
+    /// entry, in one transaction.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewOpportunity, ProbabilitySource};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.customers().create(&alice, NewCustomer::new("甲公司"))?;
+    /// let o = crm.sales().opportunities().create(&alice, NewOpportunity::new("ERP 项目").customer(c.id).amount(rust_decimal::Decimal::from(80_000)))?;
+    /// assert!(o.code.starts_with('O'));
+    /// assert_eq!((o.stage.as_str(), o.probability.to_string().as_str()), ("lead", "10"));
+    /// assert_eq!(o.probability_source, ProbabilitySource::StageDefault);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create(&self, actor: &Actor, input: NewOpportunity) -> Result<Opportunity> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Opportunity)?;
+        let now = self.crm.clock.now();
+        let mut changes = Changes::default();
+        let mut events = Vec::new();
+        let o = self.crm.stage_opportunity(actor, &allowed, now, input, None, &mut changes, &mut events)?;
+        self.crm.commit(actor, now, &changes, events)?;
+        Ok(o)
+    }
+
+    /// An opportunity by id.
+    pub fn get(&self, actor: &Actor, id: OpportunityId) -> Result<Opportunity> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        self.crm.readable_opportunity(actor, &allowed, id)
+    }
+
+    /// An opportunity by code.
+    pub fn get_by_code(&self, actor: &Actor, code: &str) -> Result<Opportunity> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let code = guanxi_core::normalize::fold_text(code).to_uppercase();
-        let o =
-            self.store.opportunity_by_code(&code)?.ok_or_else(|| Error::not_found(EntityKind::Opportunity, &code))?;
+        let o = self
+            .crm
+            .store
+            .opportunity_by_code(&code)?
+            .ok_or_else(|| Error::not_found(EntityKind::Opportunity, &code))?;
         allowed.check(actor, o.scope_attrs(), format_args!("opportunity {}", o.code))?;
         Ok(o)
     }
 
-    pub(crate) fn list_opportunities(
-        &self,
-        actor: &Actor,
-        filter: &OpportunityFilter,
-        page: PageRequest,
-    ) -> Result<Page<Opportunity>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+    /// One page of the opportunities matching `filter` that the actor may read.
+    pub fn list(&self, actor: &Actor, filter: &OpportunityFilter, page: PageRequest) -> Result<Page<Opportunity>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
-        self.store.list_opportunities(&f, &page)
+        self.crm.store.list_opportunities(&f, &page)
     }
 
-    pub(crate) fn all_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<Vec<Opportunity>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+    /// Every opportunity matching `filter` that the actor may read.
+    pub fn list_all(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<Vec<Opportunity>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
-        walk_pages(|page| self.store.list_opportunities(&f, page))
+        walk_pages(|page| self.crm.store.list_opportunities(&f, page))
     }
 
-    pub(crate) fn count_opportunities(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<u64> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+    /// How many opportunities match `filter` among those the actor may read.
+    pub fn count(&self, actor: &Actor, filter: &OpportunityFilter) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
         let f = OpportunityFilter { scope: allowed.query_scope(), ..filter.clone() };
-        self.store.count_opportunities(&f)
+        self.crm.store.count_opportunities(&f)
     }
 
-    pub(crate) fn stage_history(&self, actor: &Actor, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
-        self.readable_opportunity(actor, &allowed, id)?;
-        self.store.stage_history(id)
+    /// An opportunity's stage history, oldest first.
+    pub fn history(&self, actor: &Actor, id: OpportunityId) -> Result<Vec<StageHistoryEntry>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
+        self.crm.readable_opportunity(actor, &allowed, id)?;
+        self.crm.store.stage_history(id)
     }
 
-    pub(crate) fn update_opportunity(
+    /// Changes an opportunity's fields (see [`OpportunityPatch`]); giving it to another owner
+    /// needs the assign permission.
+    pub fn update(
         &self,
         actor: &Actor,
         id: OpportunityId,
         expected_version: u64,
         patch: OpportunityPatch,
     ) -> Result<Opportunity> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Opportunity)?;
-        let current = self.readable_opportunity(actor, &allowed, id)?;
+        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Opportunity)?;
+        let current = self.crm.readable_opportunity(actor, &allowed, id)?;
         check_version(EntityKind::Opportunity, id, expected_version, current.version)?;
-        let p = self.load_pipeline(&current.pipeline)?;
+        let p = self.crm.load_pipeline(&current.pipeline)?;
         let mut next = patch.apply_to(&current, &p)?;
         next.probability = next.probability.normalize();
         if next.contact_id != current.contact_id
             && let Some(cid) = next.contact_id
         {
-            self.check_contact_of(cid, next.customer_id, "the opportunity's customer")?;
+            self.crm.check_contact_of(cid, next.customer_id, "the opportunity's customer")?;
         }
         if next.owner != current.owner {
             next.department =
                 allowed.department_of(next.owner.as_ref().unwrap_or(actor.user_id())).or(current.department.clone());
             if allowed.enforced() {
                 allowed.check_owner("owner", next.owner.as_ref())?;
-                self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Opportunity)?.check(
+                self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Opportunity)?.check(
                     actor,
                     current.scope_attrs(),
                     format_args!("opportunity {}", current.code),
@@ -387,7 +531,7 @@ impl Crm {
         if diff.is_empty() {
             return Ok(current);
         }
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         next.version = current.version + 1;
         next.updated_at = now;
         next.updated_by = actor.user_id().clone();
@@ -406,11 +550,31 @@ impl Crm {
             )],
             ..Default::default()
         };
-        self.commit(actor, now, &changes, vec![DomainEvent::OpportunityUpdated { opportunity: id, fields }])?;
+        self.crm.commit(actor, now, &changes, vec![DomainEvent::OpportunityUpdated { opportunity: id, fields }])?;
         Ok(next)
     }
 
-    pub(crate) fn move_opportunity(
+    /// Moves an opportunity to another stage under the pipeline's rules: the edge must be
+    /// allowed and the current stage's exit requirements met, a lost stage needs one of the
+    /// pipeline's reasons. The probability follows [`Pipeline::move_to`]; won and lost stages
+    /// set the won / lost instant. An append-only history entry records the move with the
+    /// amount and probability at that moment. On any error nothing changes.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::NewOpportunity;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let o = crm.sales().opportunities().create(&alice, NewOpportunity::new("ERP").amount(rust_decimal::Decimal::from(5000)))?;
+    /// let o = crm.sales().opportunities().move_to(&alice, o.id, o.version, "intent", StageChange::default())?;
+    /// let err = crm.sales().opportunities().move_to(&alice, o.id, o.version, "lost", StageChange::default()).unwrap_err();
+    /// assert!(matches!(&err, Error::Validation(v) if v.field("lost_reason").is_some()));
+    /// let o = crm.sales().opportunities().move_to(&alice, o.id, o.version, "lost", StageChange::default().lost_reason("选择竞品"))?;
+    /// assert!(o.lost_at.is_some());
+    /// assert_eq!(crm.sales().opportunities().history(&alice, o.id)?.len(), 3);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn move_to(
         &self,
         actor: &Actor,
         id: OpportunityId,
@@ -418,12 +582,12 @@ impl Crm {
         to: &str,
         change: StageChange,
     ) -> Result<Opportunity> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Opportunity)?;
-        let current = self.readable_opportunity(actor, &allowed, id)?;
+        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Opportunity)?;
+        let current = self.crm.readable_opportunity(actor, &allowed, id)?;
         check_version(EntityKind::Opportunity, id, expected_version, current.version)?;
-        let p = self.load_pipeline(&current.pipeline)?;
-        let now = self.clock.now();
-        let history = self.store.stage_history(id)?;
+        let p = self.crm.load_pipeline(&current.pipeline)?;
+        let now = self.crm.clock.now();
+        let history = self.crm.store.stage_history(id)?;
         let last = history
             .last()
             .ok_or_else(|| Error::InvalidState(format!("opportunity {} has no history", current.code)))?;
@@ -475,54 +639,35 @@ impl Crm {
             ..Default::default()
         };
         let event = DomainEvent::StageChanged { opportunity: id, from: current.stage, to: next.stage.clone() };
-        self.commit(actor, now, &changes, vec![event])?;
+        self.crm.commit(actor, now, &changes, vec![event])?;
         Ok(next)
     }
+}
 
-    pub(crate) fn sales_report(&self, actor: &Actor, query: &SalesQuery) -> Result<SalesReport> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Opportunity)?;
-        let p = self.load_pipeline(&query.pipeline)?;
-        let mut q = query.clone();
-        q.scope = allowed.query_scope();
-        let currency = match &q.currency {
-            Some(c) => currency_code(c)?,
-            None => {
-                let found = self.store.opportunity_currencies(&q.filter())?;
-                match found.as_slice() {
-                    [] => guanxi_core::sales::DEFAULT_CURRENCY.to_owned(),
-                    [one] => one.clone(),
-                    many => {
-                        return Err(Error::invalid(
-                            "currency",
-                            ValidationReason::Invalid {
-                                detail: format!(
-                                    "opportunities are in several currencies ({}); choose one",
-                                    many.join(", ")
-                                ),
-                            },
-                        ));
-                    }
-                }
-            }
-        };
-        let facts = self.store.sales_facts(&p, &q, &currency)?;
-        Ok(SalesReport::from_facts(&p, &currency, &facts))
-    }
-
-    // ----- leads -----
-
-    pub(crate) fn create_lead(&self, actor: &Actor, input: NewLead) -> Result<Lead> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Lead)?;
+impl Leads<'_> {
+    /// Creates a lead, graded by the lead rules and, without an owner given, assigned by them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewLead, LeadGrade};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let l = crm.sales().leads().create(&alice, NewLead::new("王磊").company("星河科技").source("行业峰会"))?;
+    /// assert_eq!((l.grade, l.code.starts_with('L')), (LeadGrade::A, true));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create(&self, actor: &Actor, input: NewLead) -> Result<Lead> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Lead)?;
         let v = input.validate().map_err(Error::Validation)?;
-        let rules = self.load_lead_rules()?;
+        let rules = self.crm.load_lead_rules()?;
         let grade = rules.grade(&v);
         let owner = match &v.owner {
             Some(o) => Some(o.clone()),
             None => rules.assignee(
                 &v,
-                || self.store.reserve_sequence("lead.round_robin", 1).map(|n| n - 1),
+                || self.crm.store.reserve_sequence("lead.round_robin", 1).map(|n| n - 1),
                 |u| {
-                    self.store.count_leads(&LeadFilter {
+                    self.crm.store.count_leads(&LeadFilter {
                         open: Some(true),
                         owner: Some(u.clone()),
                         ..Default::default()
@@ -530,16 +675,22 @@ impl Crm {
                 },
             )?,
         };
-        let now = self.clock.now();
-        let day = now.with_timezone(&self.code_offset).date_naive();
-        let seq = self.store.reserve_sequence(&format!("L{}", day.format("%Y%m%d")), 1)?;
+        let now = self.crm.clock.now();
+        let day = now.with_timezone(&self.crm.code_offset).date_naive();
+        let seq = self.crm.store.reserve_sequence(&format!("L{}", day.format("%Y%m%d")), 1)?;
         let department = owner.as_ref().and_then(|o| allowed.department_of(o));
         let stamp = Stamp::new(actor.user_id().clone(), now);
-        let lead =
-            v.clone().into_lead(LeadId(self.ids.next(now)), Lead::code_for(day, seq), grade, owner, department, &stamp);
+        let lead = v.clone().into_lead(
+            LeadId(self.crm.ids.next(now)),
+            Lead::code_for(day, seq),
+            grade,
+            owner,
+            department,
+            &stamp,
+        );
         if allowed.enforced() && v.owner.as_ref().is_some_and(|o| o != actor.user_id()) {
             allowed.check_owner("owner", lead.owner.as_ref())?;
-            self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Lead)?.check(
+            self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Lead)?.check(
                 actor,
                 lead.scope_attrs(),
                 format_args!("new lead {}", lead.name),
@@ -562,62 +713,98 @@ impl Crm {
             )],
             ..Default::default()
         };
-        self.commit(actor, now, &changes, vec![DomainEvent::LeadCreated { lead: lead.id, code: lead.code.clone() }])?;
+        self.crm.commit(
+            actor,
+            now,
+            &changes,
+            vec![DomainEvent::LeadCreated { lead: lead.id, code: lead.code.clone() }],
+        )?;
         Ok(lead)
     }
 
-    fn readable_lead(&self, actor: &Actor, allowed: &Allowed, id: LeadId) -> Result<Lead> {
-        let l = self.store.lead(id)?.ok_or_else(|| Error::not_found(EntityKind::Lead, id))?;
-        allowed.check(actor, l.scope_attrs(), format_args!("lead {}", l.code))?;
-        Ok(l)
+    /// A lead by id.
+    pub fn get(&self, actor: &Actor, id: LeadId) -> Result<Lead> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Lead)?;
+        self.crm.readable_lead(actor, &allowed, id)
     }
 
-    pub(crate) fn lead(&self, actor: &Actor, id: LeadId) -> Result<Lead> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
-        self.readable_lead(actor, &allowed, id)
-    }
-
-    pub(crate) fn list_leads(&self, actor: &Actor, filter: &LeadFilter, page: PageRequest) -> Result<Page<Lead>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+    /// One page of the leads matching `filter` that the actor may read.
+    pub fn list(&self, actor: &Actor, filter: &LeadFilter, page: PageRequest) -> Result<Page<Lead>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Lead)?;
         let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
-        self.store.list_leads(&f, &page)
+        self.crm.store.list_leads(&f, &page)
     }
 
-    pub(crate) fn all_leads(&self, actor: &Actor, filter: &LeadFilter) -> Result<Vec<Lead>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+    /// Every lead matching `filter` that the actor may read.
+    pub fn list_all(&self, actor: &Actor, filter: &LeadFilter) -> Result<Vec<Lead>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Lead)?;
         let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
-        walk_pages(|page| self.store.list_leads(&f, page))
+        walk_pages(|page| self.crm.store.list_leads(&f, page))
     }
 
-    pub(crate) fn count_leads(&self, actor: &Actor, filter: &LeadFilter) -> Result<u64> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Lead)?;
+    /// How many leads match `filter` among those the actor may read.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{LeadFilter, NewLead};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.sales().leads().create(&alice, NewLead::new("王磊"))?;
+    /// assert_eq!(crm.sales().leads().count(&alice, &LeadFilter::default())?, 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn count(&self, actor: &Actor, filter: &LeadFilter) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Lead)?;
         let f = LeadFilter { scope: allowed.query_scope(), ..filter.clone() };
-        self.store.count_leads(&f)
+        self.crm.store.count_leads(&f)
     }
 
-    pub(crate) fn convert_lead(&self, actor: &Actor, id: LeadId, options: ConvertLead) -> Result<LeadConversion> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Lead)?;
-        let lead = self.readable_lead(actor, &allowed, id)?;
+    /// Converts an open lead into a customer, its primary contact and (optionally) an
+    /// opportunity, in one transaction. The lead is first checked as the customer it would
+    /// become, by the duplicate engine over the whole base, with the stored match rules and
+    /// the pairs marked not duplicate (as [`Customers::create_checked`](crate::Customers::create_checked) does): the best
+    /// match the actor can read is linked instead of creating a duplicate (its contact with
+    /// the lead's phone or e-mail reused, else the lead's person added), and the conversion
+    /// says why. When only customers outside the actor's scope match, the conversion is
+    /// refused with [`Error::Duplicate`] on the strongest field, naming no customer (someone
+    /// who can read both converts it).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewLead, NewOpportunity};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let existing = crm.customers().create(&alice, NewCustomer::new("星河科技").contact(NewContact::new("王磊").phone("13800138000")))?;
+    /// let l = crm.sales().leads().create(&alice, NewLead::new("王磊").company("星河科技").phone("138 0013 8000"))?;
+    /// let conv = crm.sales().leads().convert(&alice, l.id, ConvertLead { opportunity: Some(NewOpportunity::new("扩容")) })?;
+    /// assert!(conv.linked_existing);
+    /// assert_eq!(conv.customer_id, existing.id);
+    /// assert!(conv.matched_by.unwrap().contains("same phone"));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn convert(&self, actor: &Actor, id: LeadId, options: ConvertLead) -> Result<LeadConversion> {
+        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Lead)?;
+        let lead = self.crm.readable_lead(actor, &allowed, id)?;
         if !lead.is_open() {
             return Err(Error::InvalidState(format!("lead {} is {}", lead.code, lead.status)));
         }
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let mut changes = Changes::default();
         let mut events = Vec::new();
         let owner = lead.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         // The lead is checked as the customer it would become, by the duplicate engine with
         // the stored rules and the pairs marked not duplicate (the check on create does the
         // same): phone, e-mail, name and address, over the whole base.
-        let create = self.reauthorize(&allowed, actor, Action::Create, EntityKind::Customer);
+        let create = self.crm.reauthorize(&allowed, actor, Action::Create, EntityKind::Customer);
         let input =
-            lead.customer_input(owner.clone()).validate(&self.validation_context()?).map_err(Error::Validation)?;
-        let reader = self.reader(&allowed, actor);
-        let candidates = self.raw_candidates(
-            self.view(),
+            lead.customer_input(owner.clone()).validate(&self.crm.validation_context()?).map_err(Error::Validation)?;
+        let reader = self.crm.reader(&allowed, actor);
+        let candidates = self.crm.raw_candidates(
+            self.crm.view(),
             &reader,
             &input_profile(&input),
-            &self.load_match_rules()?,
-            &self.load_not_duplicates()?,
+            &self.crm.load_match_rules()?,
+            &self.crm.load_not_duplicates()?,
             &mut ProfileCache::default(),
         )?;
         let (customer, contact_id, linked, matched_by) = match conversion_match(&candidates) {
@@ -632,8 +819,9 @@ impl Crm {
             }
             ConversionMatch::Link(i) => {
                 let (best, _) = &candidates[i];
-                let cust =
-                    self.live_customer(best.id.ok_or_else(|| Error::InvalidState("candidate without id".into()))?)?;
+                let cust = self
+                    .crm
+                    .live_customer(best.id.ok_or_else(|| Error::InvalidState("candidate without id".into()))?)?;
                 let why = reader
                     .show(best.clone(), true)
                     .reasons
@@ -641,26 +829,35 @@ impl Crm {
                     .map(ToString::to_string)
                     .collect::<Vec<_>>()
                     .join("; ");
-                match lead.same_contact(&self.store.contacts_of(cust.id)?) {
+                match lead.same_contact(&self.crm.store.contacts_of(cust.id)?) {
                     Some(c) => {
                         let cid = c.id;
                         (cust, cid, true, Some(why))
                     }
                     None => {
-                        self.reauthorize(&allowed, actor, Action::Create, EntityKind::Contact)?
+                        self.crm
+                            .reauthorize(&allowed, actor, Action::Create, EntityKind::Contact)?
                             .check_customer(actor, &cust)?;
-                        let ctx = self.validation_context()?;
+                        let ctx = self.crm.validation_context()?;
                         let valid = lead.contact_input().validate(&ctx.contact_fields).map_err(Error::Validation)?;
-                        let contact = self.new_contact(actor, now, cust.id, valid, false);
+                        let contact = self.crm.new_contact(actor, now, cust.id, valid, false);
                         let cid = contact.id;
-                        self.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                        self.crm.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
                         (cust, cid, true, Some(why))
                     }
                 }
             }
             ConversionMatch::Create => {
                 let create = create?;
-                self.stage_customers(self.view(), actor, &create, now, vec![input], &mut changes, &mut events)?;
+                self.crm.stage_customers(
+                    self.crm.view(),
+                    actor,
+                    &create,
+                    now,
+                    vec![input],
+                    &mut changes,
+                    &mut events,
+                )?;
                 let cust = changes
                     .customers
                     .last()
@@ -679,9 +876,9 @@ impl Crm {
                 o.customer_id = Some(customer.id);
                 o.contact_id = Some(contact_id);
                 o.owner = o.owner.or(Some(owner));
-                let create = self.reauthorize(&allowed, actor, Action::Create, EntityKind::Opportunity)?;
+                let create = self.crm.reauthorize(&allowed, actor, Action::Create, EntityKind::Opportunity)?;
                 let staged = (!linked).then_some(&customer);
-                Some(self.stage_opportunity(actor, &create, now, o, staged, &mut changes, &mut events)?.id)
+                Some(self.crm.stage_opportunity(actor, &create, now, o, staged, &mut changes, &mut events)?.id)
             }
             None => None,
         };
@@ -712,25 +909,26 @@ impl Crm {
             diff,
         ));
         events.push(DomainEvent::LeadConverted { lead: id, customer: customer.id, opportunity });
-        self.commit(actor, now, &changes, events)?;
+        self.crm.commit(actor, now, &changes, events)?;
         Ok(conversion)
     }
+}
 
-    // ----- tasks -----
-
-    pub(crate) fn create_task(&self, actor: &Actor, input: NewTask) -> Result<Task> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Task)?;
+impl Tasks<'_> {
+    /// Creates a task (owner: the actor unless given, which needs the assign permission).
+    pub fn create(&self, actor: &Actor, input: NewTask) -> Result<Task> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Task)?;
         let v = input.validate().map_err(Error::Validation)?;
         let mut customer = v.customer_id;
         if let Some(oid) = v.opportunity_id {
-            let read = self.reauthorize(&allowed, actor, Action::Read, EntityKind::Opportunity)?;
-            let o = self.readable_opportunity(actor, &read, oid)?;
+            let read = self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Opportunity)?;
+            let o = self.crm.readable_opportunity(actor, &read, oid)?;
             customer = customer.or(o.customer_id);
         }
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         let task = Task {
-            id: TaskId(self.ids.next(now)),
+            id: TaskId(self.crm.ids.next(now)),
             title: v.title,
             notes: v.notes,
             due_at: v.due_at,
@@ -747,7 +945,7 @@ impl Crm {
         };
         if allowed.enforced() && &task.owner != actor.user_id() {
             allowed.check_owner("owner", Some(&task.owner))?;
-            self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Task)?.check(
+            self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Task)?.check(
                 actor,
                 task.scope_attrs(),
                 format_args!("task {}", task.title),
@@ -766,19 +964,21 @@ impl Crm {
             )],
             ..Default::default()
         };
-        self.commit(actor, now, &changes, vec![DomainEvent::TaskCreated { task: task.id }])?;
+        self.crm.commit(actor, now, &changes, vec![DomainEvent::TaskCreated { task: task.id }])?;
         Ok(task)
     }
 
-    pub(crate) fn complete_task(&self, actor: &Actor, id: TaskId, expected_version: u64) -> Result<Task> {
-        let allowed = self.authorize(actor, Action::Update, EntityKind::Task)?;
-        let current = self.store.task(id)?.ok_or_else(|| Error::not_found(EntityKind::Task, id))?;
+    /// Marks a task done; it counts as activity on its opportunity (rotting and cadence
+    /// restart from now).
+    pub fn complete(&self, actor: &Actor, id: TaskId, expected_version: u64) -> Result<Task> {
+        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Task)?;
+        let current = self.crm.store.task(id)?.ok_or_else(|| Error::not_found(EntityKind::Task, id))?;
         allowed.check(actor, current.scope_attrs(), format_args!("task {}", current.title))?;
         check_version(EntityKind::Task, id, expected_version, current.version)?;
         if current.done_at.is_some() {
             return Err(Error::InvalidState(format!("task {} is already done", current.title)));
         }
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let next = Task {
             done_at: Some(now),
             version: current.version + 1,
@@ -799,30 +999,18 @@ impl Crm {
             )],
             ..Default::default()
         };
-        if let Some(o) = current.opportunity_id.map(|o| self.store.opportunity(o)).transpose()?.flatten() {
+        if let Some(o) = current.opportunity_id.map(|o| self.crm.store.opportunity(o)).transpose()?.flatten() {
             let touched = Opportunity { last_activity_at: now, version: o.version + 1, ..o.clone() };
             changes.opportunities.push(Write::Update { record: touched, expected_version: o.version });
         }
-        self.commit(actor, now, &changes, vec![DomainEvent::TaskCompleted { task: id }])?;
+        self.crm.commit(actor, now, &changes, vec![DomainEvent::TaskCompleted { task: id }])?;
         Ok(next)
     }
 
-    pub(crate) fn tasks(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Task)?;
+    /// The tasks matching `filter` that the actor may read, by due instant.
+    pub fn list_all(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Task)?;
         let f = TaskFilter { scope: allowed.query_scope(), ..filter.clone() };
-        self.store.tasks(&f)
-    }
-
-    pub(crate) fn agenda(&self, actor: &Actor, user: &guanxi_core::UserId, at: DateTime<Utc>) -> Result<Agenda> {
-        let tasks =
-            self.tasks(actor, &TaskFilter { owner: Some(user.clone()), open: Some(true), ..Default::default() })?;
-        let opps = self.all_opportunities(actor, &OpportunityFilter::default().owner(user.clone()).open(true))?;
-        let mut pipelines: Vec<Pipeline> = Vec::new();
-        for o in &opps {
-            if !pipelines.iter().any(|p| p.key == o.pipeline) {
-                pipelines.push(self.load_pipeline(&o.pipeline)?);
-            }
-        }
-        Ok(guanxi_core::sales::agenda(at, self.code_offset, tasks, &opps, |k| pipelines.iter().find(|p| p.key == k)))
+        self.crm.store.tasks(&f)
     }
 }

@@ -3,6 +3,7 @@
 //! service report, and the knowledge base. Each runs permission check → validation → one
 //! atomic batch (record, entries, log) → events.
 
+use crate::handles::{KnowledgeBase, Service, Tickets};
 use chrono::{DateTime, Duration, Utc};
 
 use guanxi_core::access::Scoped;
@@ -131,11 +132,6 @@ fn numbered(
 impl Crm {
     // ----- settings -----
 
-    pub(crate) fn service_settings(&self, actor: &Actor) -> Result<ServiceSettings> {
-        self.authorize(actor, Action::Read, EntityKind::ServiceSettings)?;
-        self.load_service_settings()
-    }
-
     /// The settings in force and their compiled business calendar.
     fn service_clock(&self) -> Result<(ServiceSettings, BusinessClock)> {
         let settings = self.load_service_settings()?;
@@ -147,12 +143,150 @@ impl Crm {
         self.store.setting(SERVICE_SETTINGS)?.map_or_else(|| Ok(ServiceSettings::default()), |s| decode(&s))
     }
 
-    pub(crate) fn set_service_settings(&self, actor: &Actor, settings: ServiceSettings) -> Result<ServiceSettings> {
-        self.authorize(actor, Action::Configure, EntityKind::ServiceSettings)?;
+    // ----- tickets -----
+
+    /// An agent of `group` by its strategy (None without a group, or when all are full).
+    fn pick_agent(
+        &self,
+        settings: &ServiceSettings,
+        group: Option<&str>,
+        skill: Option<&str>,
+    ) -> Result<Option<UserId>> {
+        let Some(g) = group.and_then(|k| settings.group(k)) else { return Ok(None) };
+        let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
+        let loads = self.store.open_ticket_loads(&users)?;
+        // The turn comes from a store sequence, so rotation is shared by every handle on a file.
+        let turn = self.store.reserve_sequence(&format!("ticket.turn.{}", g.key), 1)?;
+        Ok(g.pick(skill, |u| users.iter().position(|x| x == u).map_or(0, |i| loads[i]), turn - 1))
+    }
+
+    fn readable_ticket(&self, actor: &Actor, allowed: &Allowed, id: TicketId) -> Result<Ticket> {
+        let t = self.store.ticket(id)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, id))?;
+        check_ticket(actor, allowed, t)
+    }
+
+    /// Runs one change of a ticket: read under the actor's scope, version check, `stage` builds
+    /// the new record and its entries, then one batch with the log entry and events.
+    fn change_ticket(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+        expected_version: u64,
+        action: Action,
+        at: Option<DateTime<Utc>>,
+        stage: impl FnOnce(&Ticket, &ServiceSettings, DateTime<Utc>, &Allowed) -> Result<Staged>,
+    ) -> Result<Ticket> {
+        let allowed = self.authorize(actor, action, EntityKind::Ticket)?;
+        let current = self.readable_ticket(actor, &allowed, id)?;
+        check_version(EntityKind::Ticket, id, expected_version, current.version)?;
+        let now = self.clock.now();
+        let entries = self.store.ticket_entries(id)?;
+        let last = entries.last().map_or(current.created_at, |e| e.at);
+        let at = at.unwrap_or(now);
+        if at > now || at < last {
+            return Err(Error::invalid(
+                "at",
+                ValidationReason::Invalid { detail: "must be between the ticket's last entry and now".into() },
+            ));
+        }
+        let settings = self.load_service_settings()?;
+        let (staged, changes_made) = stage(&current, &settings, at, &allowed)?;
+        let next =
+            Ticket { version: current.version + 1, updated_at: now, updated_by: actor.user_id().clone(), ..staged };
+        let seq0 = entries.last().map_or(0, |e| e.seq);
+        let mut events =
+            vec![DomainEvent::TicketChanged { ticket: id, status: next.status, customer: next.customer_id }];
+        let new_flags: Vec<String> = next.risk_flags.difference(&current.risk_flags).cloned().collect();
+        if !new_flags.is_empty() {
+            events.push(DomainEvent::TicketFlagged { ticket: id, keywords: new_flags, customer: next.customer_id });
+        }
+        if next.status == TicketStatus::Resolved && current.status != TicketStatus::Resolved {
+            events.push(DomainEvent::SatisfactionSurveyDue {
+                ticket: id,
+                customer: next.customer_id,
+                contact: next.contact_id,
+            });
+        }
+        let changes = Changes {
+            tickets: vec![Write::Update { record: next.clone(), expected_version: current.version }],
+            ticket_entries: numbered(id, seq0, at, actor, changes_made),
+            change_log: vec![log(
+                now,
+                actor,
+                EntityKind::Ticket,
+                id.to_string(),
+                next.customer_id,
+                ChangeAction::Update,
+                diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]),
+            )],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, events)?;
+        Ok(next)
+    }
+
+    fn reassign(
+        &self,
+        t: &Ticket,
+        allowed: &Allowed,
+        group: Option<String>,
+        user: Option<UserId>,
+        reason: AssignReason,
+        note: Option<String>,
+    ) -> Result<Staged> {
+        if !t.status.is_open() {
+            return Err(Error::InvalidState(format!("ticket {} is {} and cannot be reassigned", t.code, t.status)));
+        }
+        let mut next = t.clone();
+        next.assignee = user.clone();
+        next.group = group.clone();
+        next.department = user.as_ref().and_then(|u| allowed.department_of(u));
+        next.status = match (t.status, &user) {
+            (TicketStatus::New, Some(_)) => TicketStatus::Assigned,
+            (TicketStatus::Assigned, None) => TicketStatus::New,
+            (s, _) => s,
+        };
+        let entry = TicketChange::Assigned {
+            from_user: t.assignee.clone(),
+            to_user: user,
+            from_group: t.group.clone(),
+            to_group: group,
+            reason,
+            note,
+        };
+        Ok((next, vec![entry]))
+    }
+
+    // ----- SLA and report -----
+
+    // ----- knowledge base -----
+}
+impl Service<'_> {
+    /// The service settings in force ([`ServiceSettings::default`] until some are stored).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let admin = Actor::user("admin")?;
+    /// let mut s = crm.service().settings(&admin)?;
+    /// s.reopen_window_days = 14;
+    /// crm.service().set_settings(&admin, s)?;
+    /// assert_eq!(crm.service().settings(&admin)?.reopen_window_days, 14);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn settings(&self, actor: &Actor) -> Result<ServiceSettings> {
+        self.crm.authorize(actor, Action::Read, EntityKind::ServiceSettings)?;
+        self.crm.load_service_settings()
+    }
+
+    /// Replaces the service settings (validated as a whole: calendar, policies, groups and
+    /// routes, keywords).
+    pub fn set_settings(&self, actor: &Actor, settings: ServiceSettings) -> Result<ServiceSettings> {
+        self.crm.authorize(actor, Action::Configure, EntityKind::ServiceSettings)?;
         settings.validate()?;
-        let stored = self.store.setting(SERVICE_SETTINGS)?;
+        let stored = self.crm.store.setting(SERVICE_SETTINGS)?;
         let before = stored.as_ref().map(decode::<ServiceSettings>).transpose()?.map(|b| to_json(&b));
-        self.put_setting(
+        self.crm.put_setting(
             actor,
             SERVICE_SETTINGS.to_owned(),
             stored,
@@ -164,27 +298,102 @@ impl Crm {
         Ok(settings)
     }
 
-    // ----- tickets -----
+    /// The SLA of the tickets matching `filter` (the actor's scope applied) at `at`, in id
+    /// order; tickets without targets and cancelled ones are left out. Filter with
+    /// `open: Some(true)` for the working backlog; keep [`TicketSla::breached`] or
+    /// [`TicketSla::at_risk`] ones for the alert lists.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let amy = Actor::user("amy")?;
+    /// let t = crm.service().tickets().create(&amy, NewTicket::new("无法登录", TicketKind::Fault, Priority::Urgent))?;
+    /// let later = t.created_at + chrono::Duration::days(10);
+    /// let open = TicketFilter { open: Some(true), ..Default::default() };
+    /// let sla = crm.service().sla_overview(&amy, &open, later)?;
+    /// assert!(sla[0].breached());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn sla_overview(&self, actor: &Actor, filter: &TicketFilter, at: DateTime<Utc>) -> Result<Vec<TicketSla>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
+        let (settings, clock) = self.crm.service_clock()?;
+        let eval = SlaEvaluator::new(&clock, at, settings.at_risk_percent);
+        let mut clocks = self.crm.store.sla_clocks(&TicketFilter { scope: allowed.query_scope(), ..filter.clone() })?;
+        clocks.sort_unstable_by_key(|c| c.ticket_id);
+        // Two halves on two threads: evaluation is pure and the clocks are independent.
+        let half = clocks.len().div_ceil(2);
+        let second = clocks.split_off(half);
+        let run = |part: Vec<SlaClock>| -> Result<Vec<TicketSla>> {
+            let mut out = Vec::with_capacity(part.len());
+            for c in part {
+                out.extend(eval.evaluate_owned(c)?);
+            }
+            Ok(out)
+        };
+        let (first, rest) = std::thread::scope(|s| {
+            let other = s.spawn(|| run(second));
+            let mine = run(clocks);
+            (mine, other.join())
+        });
+        let mut out = first?;
+        out.extend(rest.map_err(|_| Error::InvalidState("SLA evaluation thread panicked".into()))??);
+        Ok(out)
+    }
 
-    pub(crate) fn create_ticket(&self, actor: &Actor, input: NewTicket) -> Result<Ticket> {
-        let allowed = self.authorize(actor, Action::Create, EntityKind::Ticket)?;
+    /// The service report over the tickets the actor may read (see [`ServiceReport`]).
+    pub fn report(&self, actor: &Actor, query: &ServiceQuery) -> Result<ServiceReport> {
+        let tickets = self.crm.service().tickets().list_all(actor, &query.filter)?;
+        let (settings, clock) = self.crm.service_clock()?;
+        ServiceReport::from_tickets(
+            &tickets,
+            &clock,
+            query.period,
+            query.at.unwrap_or_else(|| self.crm.clock.now()),
+            settings.at_risk_percent,
+        )
+    }
+}
+
+impl Tickets<'_> {
+    /// Raises a ticket: routed to a skill group by the routing rules (unless the input names
+    /// one), given to an agent by the group's strategy when auto-assignment is on, checked for
+    /// risk keywords, and given the SLA targets of the most specific policy.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let admin = Actor::user("admin")?;
+    /// let mut s = ServiceSettings::default();
+    /// s.groups.push(SkillGroup::new("l1", "一线", AssignStrategy::RoundRobin).agent(Agent::new(UserId::new("amy")?, 0, &[])));
+    /// s.default_group = Some("l1".into());
+    /// crm.service().set_settings(&admin, s)?;
+    /// let t = crm.service().tickets().create(&admin, NewTicket::new("申请退款", TicketKind::Complaint, Priority::High))?;
+    /// assert_eq!((t.status, t.assignee.as_ref().map(|u| u.as_str())), (TicketStatus::Assigned, Some("amy")));
+    /// assert!(t.risk_flags.contains("退款"));
+    /// assert_eq!(t.sla.unwrap().first_response_secs, 3600);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create(&self, actor: &Actor, input: NewTicket) -> Result<Ticket> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Ticket)?;
         let v = input.validate()?;
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let created_at = v.created_at.unwrap_or(now);
         if created_at > now {
             return Err(Error::invalid("created_at", ValidationReason::Invalid { detail: "is in the future".into() }));
         }
-        let settings = self.load_service_settings()?;
+        let settings = self.crm.load_service_settings()?;
         let customer = match v.customer_id {
             Some(id) => {
-                let c = self.live_customer(id)?;
-                self.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?.check_customer(actor, &c)?;
+                let c = self.crm.live_customer(id)?;
+                self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?.check_customer(actor, &c)?;
                 Some(c)
             }
             None => None,
         };
         if let Some(cid) = v.contact_id {
-            self.check_contact_of(cid, v.customer_id, "the ticket's customer")?;
+            self.crm.check_contact_of(cid, v.customer_id, "the ticket's customer")?;
         }
         let (routed_group, routed_skill) = settings.route(&v);
         let group = v.group.clone().or(routed_group);
@@ -195,23 +404,23 @@ impl Crm {
         let (assignee, reason) = match &v.assignee {
             Some(u) => (Some(u.clone()), AssignReason::Transfer),
             None if settings.auto_assign => {
-                (self.pick_agent(&settings, group.as_deref(), skill.as_deref())?, AssignReason::Auto)
+                (self.crm.pick_agent(&settings, group.as_deref(), skill.as_deref())?, AssignReason::Auto)
             }
             None => (None, AssignReason::Auto),
         };
         if let Some(u) = assignee.as_ref().filter(|u| *u != actor.user_id() && reason == AssignReason::Transfer) {
             if allowed.enforced() {
                 allowed.check_owner("assignee", Some(u))?;
-                self.reauthorize(&allowed, actor, Action::Assign, EntityKind::Ticket)?;
+                self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Ticket)?;
             }
         }
         let text = format!("{}\n{}", v.subject, v.description.as_deref().unwrap_or(""));
         let flags = risk_flags(&settings.risk_keywords, &text);
         let level = customer.as_ref().and_then(|c| c.level);
-        let day = now.with_timezone(&self.code_offset).date_naive();
-        let seq = self.store.reserve_sequence(&format!("T{}", day.format("%Y%m%d")), 1)?;
+        let day = now.with_timezone(&self.crm.code_offset).date_naive();
+        let seq = self.crm.store.reserve_sequence(&format!("T{}", day.format("%Y%m%d")), 1)?;
         let t = Ticket {
-            id: TicketId(self.ids.next(now)),
+            id: TicketId(self.crm.ids.next(now)),
             code: Ticket::code_for(day, seq),
             customer_id: v.customer_id,
             contact_id: v.contact_id,
@@ -277,130 +486,66 @@ impl Crm {
         if !flags.is_empty() {
             events.push(DomainEvent::TicketFlagged { ticket: t.id, keywords: flags, customer: t.customer_id });
         }
-        self.commit(actor, now, &changes, events)?;
+        self.crm.commit(actor, now, &changes, events)?;
         Ok(t)
     }
 
-    /// An agent of `group` by its strategy (None without a group, or when all are full).
-    fn pick_agent(
-        &self,
-        settings: &ServiceSettings,
-        group: Option<&str>,
-        skill: Option<&str>,
-    ) -> Result<Option<UserId>> {
-        let Some(g) = group.and_then(|k| settings.group(k)) else { return Ok(None) };
-        let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
-        let loads = self.store.open_ticket_loads(&users)?;
-        // The turn comes from a store sequence, so rotation is shared by every handle on a file.
-        let turn = self.store.reserve_sequence(&format!("ticket.turn.{}", g.key), 1)?;
-        Ok(g.pick(skill, |u| users.iter().position(|x| x == u).map_or(0, |i| loads[i]), turn - 1))
+    /// A ticket by id.
+    pub fn get(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
+        self.crm.readable_ticket(actor, &allowed, id)
     }
 
-    fn readable_ticket(&self, actor: &Actor, allowed: &Allowed, id: TicketId) -> Result<Ticket> {
-        let t = self.store.ticket(id)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, id))?;
-        check_ticket(actor, allowed, t)
-    }
-
-    pub(crate) fn ticket(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
-        self.readable_ticket(actor, &allowed, id)
-    }
-
-    pub(crate) fn ticket_by_code(&self, actor: &Actor, code: &str) -> Result<Ticket> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
-        let t = self.store.ticket_by_code(code)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, code))?;
+    /// A ticket by code.
+    pub fn get_by_code(&self, actor: &Actor, code: &str) -> Result<Ticket> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
+        let t = self.crm.store.ticket_by_code(code)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, code))?;
         check_ticket(actor, &allowed, t)
     }
 
-    pub(crate) fn list_tickets(&self, actor: &Actor, filter: &TicketFilter, page: PageRequest) -> Result<Page<Ticket>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
+    /// One page of the tickets matching `filter` that the actor may read.
+    pub fn list(&self, actor: &Actor, filter: &TicketFilter, page: PageRequest) -> Result<Page<Ticket>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
         let f = TicketFilter { scope: allowed.query_scope(), ..filter.clone() };
-        self.store.list_tickets(&f, &page)
+        self.crm.store.list_tickets(&f, &page)
     }
 
-    pub(crate) fn all_tickets(&self, actor: &Actor, filter: &TicketFilter) -> Result<Vec<Ticket>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
+    /// Every ticket matching `filter` that the actor may read.
+    pub fn list_all(&self, actor: &Actor, filter: &TicketFilter) -> Result<Vec<Ticket>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
         let f = TicketFilter { scope: allowed.query_scope(), ..filter.clone() };
-        walk_pages(|p| self.store.list_tickets(&f, p))
+        walk_pages(|p| self.crm.store.list_tickets(&f, p))
     }
 
-    pub(crate) fn count_tickets(&self, actor: &Actor, filter: &TicketFilter) -> Result<u64> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
-        self.store.count_tickets(&TicketFilter { scope: allowed.query_scope(), ..filter.clone() })
+    /// How many tickets match `filter` among those the actor may read.
+    pub fn count(&self, actor: &Actor, filter: &TicketFilter) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
+        self.crm.store.count_tickets(&TicketFilter { scope: allowed.query_scope(), ..filter.clone() })
     }
 
-    pub(crate) fn ticket_entries(&self, actor: &Actor, id: TicketId) -> Result<Vec<TicketEntry>> {
-        self.ticket(actor, id)?;
-        self.store.ticket_entries(id)
+    /// A ticket's history: creation, replies and notes, moves, assignments, rating.
+    pub fn entries(&self, actor: &Actor, id: TicketId) -> Result<Vec<TicketEntry>> {
+        self.crm.service().tickets().get(actor, id)?;
+        self.crm.store.ticket_entries(id)
     }
 
-    /// Runs one change of a ticket: read under the actor's scope, version check, `stage` builds
-    /// the new record and its entries, then one batch with the log entry and events.
-    fn change_ticket(
-        &self,
-        actor: &Actor,
-        id: TicketId,
-        expected_version: u64,
-        action: Action,
-        at: Option<DateTime<Utc>>,
-        stage: impl FnOnce(&Ticket, &ServiceSettings, DateTime<Utc>, &Allowed) -> Result<Staged>,
-    ) -> Result<Ticket> {
-        let allowed = self.authorize(actor, action, EntityKind::Ticket)?;
-        let current = self.readable_ticket(actor, &allowed, id)?;
-        check_version(EntityKind::Ticket, id, expected_version, current.version)?;
-        let now = self.clock.now();
-        let entries = self.store.ticket_entries(id)?;
-        let last = entries.last().map_or(current.created_at, |e| e.at);
-        let at = at.unwrap_or(now);
-        if at > now || at < last {
-            return Err(Error::invalid(
-                "at",
-                ValidationReason::Invalid { detail: "must be between the ticket's last entry and now".into() },
-            ));
-        }
-        let settings = self.load_service_settings()?;
-        let (staged, changes_made) = stage(&current, &settings, at, &allowed)?;
-        let next =
-            Ticket { version: current.version + 1, updated_at: now, updated_by: actor.user_id().clone(), ..staged };
-        let seq0 = entries.last().map_or(0, |e| e.seq);
-        let mut events =
-            vec![DomainEvent::TicketChanged { ticket: id, status: next.status, customer: next.customer_id }];
-        let new_flags: Vec<String> = next.risk_flags.difference(&current.risk_flags).cloned().collect();
-        if !new_flags.is_empty() {
-            events.push(DomainEvent::TicketFlagged { ticket: id, keywords: new_flags, customer: next.customer_id });
-        }
-        if next.status == TicketStatus::Resolved && current.status != TicketStatus::Resolved {
-            events.push(DomainEvent::SatisfactionSurveyDue {
-                ticket: id,
-                customer: next.customer_id,
-                contact: next.contact_id,
-            });
-        }
-        let changes = Changes {
-            tickets: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            ticket_entries: numbered(id, seq0, at, actor, changes_made),
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Ticket,
-                id.to_string(),
-                next.customer_id,
-                ChangeAction::Update,
-                diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
-        self.commit(actor, now, &changes, events)?;
-        Ok(next)
-    }
-
-    pub(crate) fn reply_ticket(
-        &self,
-        actor: &Actor,
-        id: TicketId,
-        expected_version: u64,
-        reply: TicketReply,
-    ) -> Result<Ticket> {
+    /// Adds a public reply or an internal note. The first public reply is the ticket's first
+    /// response; risk keywords in the text flag the ticket. Closed and cancelled tickets take
+    /// no replies.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let amy = Actor::user("amy")?;
+    /// let t = crm.service().tickets().create(&amy, NewTicket::new("发票开错了", TicketKind::Inquiry, Priority::Medium))?;
+    /// let t = crm.service().tickets().reply(&amy, t.id, t.version, TicketReply::note("客户说要投诉"))?;
+    /// assert!(t.first_response_at.is_none() && t.risk_flags.contains("投诉"));
+    /// let t = crm.service().tickets().reply(&amy, t.id, t.version, TicketReply::public("已为您重开发票"))?;
+    /// assert!(t.first_response_at.is_some());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn reply(&self, actor: &Actor, id: TicketId, expected_version: u64, reply: TicketReply) -> Result<Ticket> {
         let body = guanxi_core::normalize::clean_multiline(&reply.body);
         if body.is_empty() {
             return Err(Error::invalid("body", ValidationReason::Required));
@@ -408,7 +553,7 @@ impl Crm {
         if body.chars().count() > guanxi_core::limits::LONG {
             return Err(Error::invalid("body", ValidationReason::TooLong { max: guanxi_core::limits::LONG }));
         }
-        self.change_ticket(actor, id, expected_version, Action::Update, reply.at, |t, settings, at, _| {
+        self.crm.change_ticket(actor, id, expected_version, Action::Update, reply.at, |t, settings, at, _| {
             if matches!(t.status, TicketStatus::Closed | TicketStatus::Cancelled) {
                 return Err(Error::InvalidState(format!("ticket {} is {} and takes no replies", t.code, t.status)));
             }
@@ -422,7 +567,29 @@ impl Crm {
         })
     }
 
-    pub(crate) fn move_ticket(
+    /// Moves a ticket's status by [`TicketStatus::allows`]: resolving needs a resolution;
+    /// pending customer pauses the resolution clock until the next move; a reopen (resolved or
+    /// closed → in progress) is allowed for closed tickets within the reopen window, and the
+    /// time it spent resolved does not count against the SLA. Tickets become `assigned` only
+    /// through [`Tickets::assign`](crate::Tickets::assign).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let amy = Actor::user("amy")?;
+    /// let t = crm.service().tickets().create(&amy, NewTicket::new("无法登录", TicketKind::Fault, Priority::High))?;
+    /// let t = crm.service().tickets().assign(&amy, t.id, t.version, AssignTo::Agent(UserId::new("amy")?), None)?;
+    /// let t = crm.service().tickets().move_to(&amy, t.id, t.version, TicketStatus::InProgress, TicketMove::default())?;
+    /// let err = crm.service().tickets().move_to(&amy, t.id, t.version, TicketStatus::Closed, TicketMove::default()).unwrap_err();
+    /// assert!(matches!(err, Error::InvalidState(_)));
+    /// let err = crm.service().tickets().move_to(&amy, t.id, t.version, TicketStatus::Resolved, TicketMove::default()).unwrap_err();
+    /// assert!(matches!(&err, Error::Validation(v) if v.field("resolution").is_some()));
+    /// let t = crm.service().tickets().move_to(&amy, t.id, t.version, TicketStatus::Resolved, TicketMove::default().resolution("已重置密码"))?;
+    /// assert!(t.resolved_at.is_some());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn move_to(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -432,7 +599,7 @@ impl Crm {
     ) -> Result<Ticket> {
         let resolution =
             change.resolution.as_deref().map(guanxi_core::normalize::clean_multiline).filter(|r| !r.is_empty());
-        self.change_ticket(actor, id, expected_version, Action::Update, change.at, |t, settings, at, _| {
+        self.crm.change_ticket(actor, id, expected_version, Action::Update, change.at, |t, settings, at, _| {
             let from = t.status;
             if to == TicketStatus::Assigned {
                 return Err(Error::InvalidState(format!("ticket {} becomes assigned only by assigning it", t.code)));
@@ -488,7 +655,10 @@ impl Crm {
         })
     }
 
-    pub(crate) fn assign_ticket(
+    /// Gives a ticket to an agent or a group, or lets the group's strategy pick
+    /// ([`AssignTo::Auto`]). Giving it to someone other than oneself needs the assign
+    /// permission. A `new` ticket that gets an agent becomes `assigned`.
+    pub fn assign(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -502,7 +672,7 @@ impl Crm {
         };
         let note = note.map(guanxi_core::normalize::clean_multiline).filter(|n| !n.is_empty());
         let at = None;
-        self.change_ticket(actor, id, expected_version, action, at, |t, settings, _, allowed| {
+        self.crm.change_ticket(actor, id, expected_version, action, at, |t, settings, _, allowed| {
             let (group, user, reason) = match to {
                 AssignTo::Agent(u) => {
                     if allowed.enforced() {
@@ -514,73 +684,66 @@ impl Crm {
                     if settings.group(&g).is_none() {
                         return Err(Error::invalid("group", ValidationReason::NotAllowed { value: g }));
                     }
-                    let user = self.pick_agent(settings, Some(&g), t.skill.as_deref())?;
+                    let user = self.crm.pick_agent(settings, Some(&g), t.skill.as_deref())?;
                     (Some(g), user, AssignReason::Transfer)
                 }
                 AssignTo::Auto => {
-                    let user = self.pick_agent(settings, t.group.as_deref(), t.skill.as_deref())?;
+                    let user = self.crm.pick_agent(settings, t.group.as_deref(), t.skill.as_deref())?;
                     (t.group.clone(), user, AssignReason::Auto)
                 }
             };
-            self.reassign(t, allowed, group, user, reason, note)
+            self.crm.reassign(t, allowed, group, user, reason, note)
         })
     }
 
-    pub(crate) fn escalate_ticket(
-        &self,
-        actor: &Actor,
-        id: TicketId,
-        expected_version: u64,
-        note: Option<&str>,
-    ) -> Result<Ticket> {
+    /// Escalates a ticket to its group's escalation group (an agent of it by its strategy).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let admin = Actor::user("admin")?;
+    /// let mut s = ServiceSettings::default();
+    /// s.groups = vec![
+    ///     SkillGroup::new("l1", "一线", AssignStrategy::RoundRobin).agent(Agent::new(UserId::new("amy")?, 0, &[])).escalate_to("l2"),
+    ///     SkillGroup::new("l2", "二线", AssignStrategy::LeastLoaded).agent(Agent::new(UserId::new("bo")?, 0, &[])),
+    /// ];
+    /// s.default_group = Some("l1".into());
+    /// crm.service().set_settings(&admin, s)?;
+    /// let t = crm.service().tickets().create(&admin, NewTicket::new("系统宕机", TicketKind::Fault, Priority::Urgent))?;
+    /// let t = crm.service().tickets().escalate(&admin, t.id, t.version, Some("需要二线排查"))?;
+    /// assert_eq!((t.group.as_deref(), t.assignee.as_ref().map(|u| u.as_str()), t.escalation_level), (Some("l2"), Some("bo"), 1));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn escalate(&self, actor: &Actor, id: TicketId, expected_version: u64, note: Option<&str>) -> Result<Ticket> {
         let note = note.map(guanxi_core::normalize::clean_multiline).filter(|n| !n.is_empty());
-        self.change_ticket(actor, id, expected_version, Action::Update, None, |t, settings, _, allowed| {
+        self.crm.change_ticket(actor, id, expected_version, Action::Update, None, |t, settings, _, allowed| {
             let target = t
                 .group
                 .as_deref()
                 .and_then(|g| settings.group(g))
                 .and_then(|g| g.escalate_to.clone())
                 .ok_or_else(|| Error::InvalidState(format!("ticket {} has no group to escalate to", t.code)))?;
-            let user = self.pick_agent(settings, Some(&target), t.skill.as_deref())?;
-            let (mut next, entries) = self.reassign(t, allowed, Some(target), user, AssignReason::Escalation, note)?;
+            let user = self.crm.pick_agent(settings, Some(&target), t.skill.as_deref())?;
+            let (mut next, entries) =
+                self.crm.reassign(t, allowed, Some(target), user, AssignReason::Escalation, note)?;
             next.escalation_level += 1;
             Ok((next, entries))
         })
     }
 
-    fn reassign(
-        &self,
-        t: &Ticket,
-        allowed: &Allowed,
-        group: Option<String>,
-        user: Option<UserId>,
-        reason: AssignReason,
-        note: Option<String>,
-    ) -> Result<Staged> {
-        if !t.status.is_open() {
-            return Err(Error::InvalidState(format!("ticket {} is {} and cannot be reassigned", t.code, t.status)));
-        }
-        let mut next = t.clone();
-        next.assignee = user.clone();
-        next.group = group.clone();
-        next.department = user.as_ref().and_then(|u| allowed.department_of(u));
-        next.status = match (t.status, &user) {
-            (TicketStatus::New, Some(_)) => TicketStatus::Assigned,
-            (TicketStatus::Assigned, None) => TicketStatus::New,
-            (s, _) => s,
-        };
-        let entry = TicketChange::Assigned {
-            from_user: t.assignee.clone(),
-            to_user: user,
-            from_group: t.group.clone(),
-            to_group: group,
-            reason,
-            note,
-        };
-        Ok((next, vec![entry]))
-    }
-
-    pub(crate) fn rate_ticket(
+    /// Records the customer's rating (1–5, once, after resolution).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let amy = Actor::user("amy")?;
+    /// let t = crm.service().tickets().create(&amy, NewTicket::new("咨询发票", TicketKind::Inquiry, Priority::Low))?;
+    /// assert!(matches!(crm.service().tickets().rate(&amy, t.id, t.version, 5, None), Err(Error::InvalidState(_))));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn rate(
         &self,
         actor: &Actor,
         id: TicketId,
@@ -590,7 +753,7 @@ impl Crm {
     ) -> Result<Ticket> {
         check_satisfaction(score)?;
         let comment = comment.map(guanxi_core::normalize::clean_multiline).filter(|c| !c.is_empty());
-        self.change_ticket(actor, id, expected_version, Action::Update, None, |t, settings, _, _| {
+        self.crm.change_ticket(actor, id, expected_version, Action::Update, None, |t, settings, _, _| {
             if !matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed) {
                 return Err(Error::InvalidState(format!("ticket {} is not resolved yet", t.code)));
             }
@@ -606,14 +769,15 @@ impl Crm {
         })
     }
 
-    pub(crate) fn set_ticket_priority(
+    /// Changes a ticket's priority; its SLA targets are chosen again (from its creation).
+    pub fn set_priority(
         &self,
         actor: &Actor,
         id: TicketId,
         expected_version: u64,
         priority: Priority,
     ) -> Result<Ticket> {
-        self.change_ticket(actor, id, expected_version, Action::Update, None, |t, settings, _, _| {
+        self.crm.change_ticket(actor, id, expected_version, Action::Update, None, |t, settings, _, _| {
             let mut next = t.clone();
             next.priority = priority;
             next.sla = select_policy(&settings.sla_policies, priority, t.kind, t.customer_level);
@@ -621,65 +785,35 @@ impl Crm {
         })
     }
 
-    // ----- SLA and report -----
-
-    pub(crate) fn sla_overview(
-        &self,
-        actor: &Actor,
-        filter: &TicketFilter,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<TicketSla>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Ticket)?;
-        let (settings, clock) = self.service_clock()?;
-        let eval = SlaEvaluator::new(&clock, at, settings.at_risk_percent);
-        let mut clocks = self.store.sla_clocks(&TicketFilter { scope: allowed.query_scope(), ..filter.clone() })?;
-        clocks.sort_unstable_by_key(|c| c.ticket_id);
-        // Two halves on two threads: evaluation is pure and the clocks are independent.
-        let half = clocks.len().div_ceil(2);
-        let second = clocks.split_off(half);
-        let run = |part: Vec<SlaClock>| -> Result<Vec<TicketSla>> {
-            let mut out = Vec::with_capacity(part.len());
-            for c in part {
-                out.extend(eval.evaluate_owned(c)?);
-            }
-            Ok(out)
-        };
-        let (first, rest) = std::thread::scope(|s| {
-            let other = s.spawn(|| run(second));
-            let mine = run(clocks);
-            (mine, other.join())
-        });
-        let mut out = first?;
-        out.extend(rest.map_err(|_| Error::InvalidState("SLA evaluation thread panicked".into()))??);
-        Ok(out)
-    }
-
-    pub(crate) fn ticket_sla(&self, actor: &Actor, id: TicketId, at: DateTime<Utc>) -> Result<Option<TicketSla>> {
-        let t = self.ticket(actor, id)?;
-        let (settings, clock) = self.service_clock()?;
+    /// One ticket's SLA at `at` (None without targets or when cancelled).
+    pub fn sla(&self, actor: &Actor, id: TicketId, at: DateTime<Utc>) -> Result<Option<TicketSla>> {
+        let t = self.crm.service().tickets().get(actor, id)?;
+        let (settings, clock) = self.crm.service_clock()?;
         SlaEvaluator::new(&clock, at, settings.at_risk_percent).evaluate(&SlaClock::from(&t))
     }
+}
 
-    pub(crate) fn service_report(&self, actor: &Actor, query: &ServiceQuery) -> Result<ServiceReport> {
-        let tickets = self.all_tickets(actor, &query.filter)?;
-        let (settings, clock) = self.service_clock()?;
-        ServiceReport::from_tickets(
-            &tickets,
-            &clock,
-            query.period,
-            query.at.unwrap_or_else(|| self.clock.now()),
-            settings.at_risk_percent,
-        )
-    }
-
-    // ----- knowledge base -----
-
-    pub(crate) fn create_article(&self, actor: &Actor, input: NewArticle) -> Result<Article> {
-        self.authorize(actor, Action::Create, EntityKind::Article)?;
+impl KnowledgeBase<'_> {
+    /// Adds an article to the knowledge base.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let admin = Actor::user("admin")?;
+    /// crm.kb().create(&admin, NewArticle::new("如何申请退款", "在订单详情页点击申请退款，三个工作日内到账。").tag("退款"))?;
+    /// crm.kb().create(&admin, NewArticle::new("Reset your password", "Use the forgot-password link on the login page."))?;
+    /// let hits = crm.kb().search(&admin, &KbQuery::new("退款"))?;
+    /// assert_eq!(hits[0].article.title, "如何申请退款");
+    /// assert_eq!(crm.kb().search(&admin, &KbQuery::new("PASSWORD login"))?.len(), 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create(&self, actor: &Actor, input: NewArticle) -> Result<Article> {
+        self.crm.authorize(actor, Action::Create, EntityKind::Article)?;
         let v = input.validate()?;
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let a = Article {
-            id: ArticleId(self.ids.next(now)),
+            id: ArticleId(self.crm.ids.next(now)),
             title: v.title,
             body: v.body,
             tags: v.tags.into_iter().collect(),
@@ -704,22 +838,17 @@ impl Crm {
             )],
             ..Default::default()
         };
-        self.commit(actor, now, &changes, vec![DomainEvent::ArticleSaved { article: a.id }])?;
+        self.crm.commit(actor, now, &changes, vec![DomainEvent::ArticleSaved { article: a.id }])?;
         Ok(a)
     }
 
-    pub(crate) fn update_article(
-        &self,
-        actor: &Actor,
-        id: ArticleId,
-        expected_version: u64,
-        input: NewArticle,
-    ) -> Result<Article> {
-        self.authorize(actor, Action::Update, EntityKind::Article)?;
-        let current = self.store.article(id)?.ok_or_else(|| Error::not_found(EntityKind::Article, id))?;
+    /// Replaces an article's content.
+    pub fn update(&self, actor: &Actor, id: ArticleId, expected_version: u64, input: NewArticle) -> Result<Article> {
+        self.crm.authorize(actor, Action::Update, EntityKind::Article)?;
+        let current = self.crm.store.article(id)?.ok_or_else(|| Error::not_found(EntityKind::Article, id))?;
         check_version(EntityKind::Article, id, expected_version, current.version)?;
         let v = input.validate()?;
-        let now = self.clock.now();
+        let now = self.crm.clock.now();
         let next = Article {
             title: v.title,
             body: v.body,
@@ -744,30 +873,48 @@ impl Crm {
             )],
             ..Default::default()
         };
-        self.commit(actor, now, &changes, vec![DomainEvent::ArticleSaved { article: id }])?;
+        self.crm.commit(actor, now, &changes, vec![DomainEvent::ArticleSaved { article: id }])?;
         Ok(next)
     }
 
-    pub(crate) fn article(&self, actor: &Actor, id: ArticleId) -> Result<Article> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Article)?;
-        let a = self.store.article(id)?.ok_or_else(|| Error::not_found(EntityKind::Article, id))?;
+    /// An article by id (an unpublished one only for those who may edit articles).
+    pub fn get(&self, actor: &Actor, id: ArticleId) -> Result<Article> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Article)?;
+        let a = self.crm.store.article(id)?.ok_or_else(|| Error::not_found(EntityKind::Article, id))?;
         if !a.published {
-            self.reauthorize(&allowed, actor, Action::Update, EntityKind::Article)?;
+            self.crm.reauthorize(&allowed, actor, Action::Update, EntityKind::Article)?;
         }
         Ok(a)
     }
 
-    pub(crate) fn search_articles(&self, actor: &Actor, query: &KbQuery) -> Result<Vec<ArticleHit>> {
-        let allowed = self.authorize(actor, Action::Read, EntityKind::Article)?;
+    /// Ranked knowledge-base search (see [`KbQuery`]; unpublished articles only for those who
+    /// may edit articles).
+    pub fn search(&self, actor: &Actor, query: &KbQuery) -> Result<Vec<ArticleHit>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Article)?;
         if query.include_unpublished {
-            self.reauthorize(&allowed, actor, Action::Update, EntityKind::Article)?;
+            self.crm.reauthorize(&allowed, actor, Action::Update, EntityKind::Article)?;
         }
-        self.store.search_articles(query)
+        self.crm.store.search_articles(query)
     }
 
-    pub(crate) fn suggest_articles(&self, actor: &Actor, ticket: TicketId, limit: usize) -> Result<Vec<ArticleHit>> {
-        let t = self.ticket(actor, ticket)?;
+    /// Published articles that may answer a ticket: its subject and description as an
+    /// any-term query.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let admin = Actor::user("admin")?;
+    /// crm.kb().create(&admin, NewArticle::new("发票重开流程", "发票抬头错误可申请重开发票。"))?;
+    /// crm.kb().create(&admin, NewArticle::new("物流查询", "在订单页查看快递单号。"))?;
+    /// let t = crm.service().tickets().create(&admin, NewTicket::new("发票抬头写错了", TicketKind::Inquiry, Priority::Low))?;
+    /// let s = crm.kb().suggest(&admin, t.id, 3)?;
+    /// assert_eq!(s[0].article.title, "发票重开流程");
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn suggest(&self, actor: &Actor, ticket: TicketId, limit: usize) -> Result<Vec<ArticleHit>> {
+        let t = self.crm.service().tickets().get(actor, ticket)?;
         let text = format!("{} {}", t.subject, t.description.as_deref().unwrap_or(""));
-        self.search_articles(actor, &KbQuery::new(&text).mode(MatchMode::Any).limit(limit))
+        self.crm.kb().search(actor, &KbQuery::new(&text).mode(MatchMode::Any).limit(limit))
     }
 }
