@@ -9,20 +9,9 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 use rust_decimal::Decimal;
 
 use crate::errors::validation_error;
+use crate::repr::{py_bool, q, q_opt};
 
 /// Python's repr of a str (single quotes, like `repr()`), for the classes' `__repr__`.
-pub(crate) fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-fn q_opt(s: Option<&str>) -> String {
-    s.map_or_else(|| "None".to_owned(), q)
-}
-
-fn py_bool(b: bool) -> &'static str {
-    if b { "True" } else { "False" }
-}
-
 pub(crate) fn invalid_arg(field: &str, detail: &str) -> PyErr {
     validation_error(vec![guanxi::FieldError::new(field, ValidationReason::Invalid { detail: detail.to_owned() })])
 }
@@ -588,36 +577,6 @@ impl ChangeLogEntry {
             q(self.0.entity.as_str()),
             q(&self.0.entity_id)
         )
-    }
-}
-
-/// One failed field of a ValidationError.
-#[pyclass(module = "guanxi._guanxi", frozen, eq)]
-#[derive(PartialEq)]
-pub struct FieldError(pub(crate) guanxi::FieldError);
-
-#[pymethods]
-impl FieldError {
-    /// Path of the field, e.g. "name", "contacts[0].phones[1]", "custom.budget".
-    #[getter]
-    fn field(&self) -> &str {
-        &self.0.field
-    }
-    /// Why, as a sentence.
-    #[getter]
-    fn reason(&self) -> String {
-        self.0.reason.to_string()
-    }
-    /// Why, as a stable code ("required", "invalid_phone", …).
-    #[getter]
-    fn code(&self) -> String {
-        serde_json::to_value(&self.0.reason)
-            .ok()
-            .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_owned)))
-            .unwrap_or_default()
-    }
-    fn __repr__(&self) -> String {
-        format!("FieldError(field={}, reason={})", q(&self.0.field), q(&self.0.reason.to_string()))
     }
 }
 

@@ -1,9 +1,11 @@
 //! The exception hierarchy, mirroring `guanxi::Error`, and the one mapping into it.
 
-use guanxi::{Error, FieldError};
+use guanxi::Error;
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
+
+use crate::repr::q;
 
 create_exception!(guanxi._guanxi, GuanxiError, PyException, "Base class of every guanxi error.");
 create_exception!(guanxi._guanxi, NotFoundError, GuanxiError, "No record with this id or code (or it was deleted).");
@@ -57,12 +59,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// A ValidationError carrying `.errors` (FieldError objects) and the first one's `.field` / `.reason`.
-pub(crate) fn validation_error(errors: Vec<FieldError>) -> PyErr {
+pub(crate) fn validation_error(errors: Vec<guanxi::FieldError>) -> PyErr {
     let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
     let err = ValidationError::new_err(message);
     Python::attach(|py| {
         let first = errors.first().cloned();
-        let objs: Vec<crate::convert::FieldError> = errors.into_iter().map(crate::convert::FieldError).collect();
+        let objs: Vec<FieldError> = errors.into_iter().map(FieldError).collect();
         set_attr(py, &err, "errors", objs);
         set_attr(py, &err, "field", first.as_ref().map(|f| f.field.clone()));
         set_attr(py, &err, "reason", first.map(|f| f.reason.to_string()));
@@ -123,5 +125,35 @@ pub(crate) fn to_py(e: Error) -> PyErr {
         Error::InvalidState(_) => InvalidStateError::new_err(message),
         Error::Storage(_) => StorageError::new_err(message),
         _ => GuanxiError::new_err(message),
+    }
+}
+
+/// One failed field of a ValidationError.
+#[pyclass(module = "guanxi._guanxi", frozen, eq)]
+#[derive(PartialEq)]
+pub struct FieldError(pub(crate) guanxi::FieldError);
+
+#[pymethods]
+impl FieldError {
+    /// Path of the field, e.g. "name", "contacts[0].phones[1]", "custom.budget".
+    #[getter]
+    fn field(&self) -> &str {
+        &self.0.field
+    }
+    /// Why, as a sentence.
+    #[getter]
+    fn reason(&self) -> String {
+        self.0.reason.to_string()
+    }
+    /// Why, as a stable code ("required", "invalid_phone", …).
+    #[getter]
+    fn code(&self) -> String {
+        serde_json::to_value(&self.0.reason)
+            .ok()
+            .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_owned)))
+            .unwrap_or_default()
+    }
+    fn __repr__(&self) -> String {
+        format!("FieldError(field={}, reason={})", q(&self.0.field), q(&self.0.reason.to_string()))
     }
 }

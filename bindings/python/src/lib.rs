@@ -6,6 +6,7 @@ mod arrow;
 mod convert;
 mod dedup;
 mod errors;
+mod repr;
 mod sales;
 mod service;
 
@@ -21,6 +22,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::convert::*;
 use crate::errors::{GuanxiError, to_py};
+use crate::repr::q;
 
 /// The shared state of a handle and every view of it (`as_user`, `customers`).
 struct Inner {
@@ -836,7 +838,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Tag>()?;
     m.add_class::<CustomField>()?;
     m.add_class::<ChangeLogEntry>()?;
-    m.add_class::<FieldError>()?;
+    m.add_class::<errors::FieldError>()?;
     m.add_class::<AuditCheck>()?;
     m.add_class::<arrow::CustomerTable>()?;
     m.add_function(wrap_pyfunction!(hash_password, m)?)?;

@@ -13,8 +13,9 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{customer_id_from, invalid_arg, parse_name, q, user_id, user_str, uuid_from};
+use crate::convert::{customer_id_from, invalid_arg, parse_name, user_id, user_str, uuid_from};
 use crate::errors::to_py;
+use crate::repr::q;
 use crate::{PyCrm, contact_id_from};
 
 type Time = DateTime<Utc>;

@@ -11,7 +11,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{customer_id_from, invalid_arg, json_to_py, parse_name, q, user_id as user, user_str, uuid_from};
+use crate::convert::{customer_id_from, invalid_arg, json_to_py, parse_name, user_id as user, user_str, uuid_from};
+use crate::repr::q;
 use crate::{PyCrm, contact_id_from};
 
 type Time = DateTime<Utc>;

@@ -36,6 +36,17 @@ pub(crate) fn forbidden_reason(c: char) -> crate::ValidationReason {
     }
 }
 
+/// A people-facing code (`C20240501001`, `T…`, `O…`) as a user may type it — full-width,
+/// lower case, with stray spaces — in the form codes are stored in.
+///
+/// ```
+/// use guanxi_core::normalize::code;
+/// assert_eq!(code(" ｃ２０２４０５０１００１ "), "C20240501001");
+/// ```
+pub fn code(input: &str) -> String {
+    fold_text(input).to_uppercase()
+}
+
 /// Folds full-width forms to half-width (NFKC: `ＡＢＣ１２３` → `ABC123`, `（` → `(`, the
 /// ideographic space → a space), trims, and collapses runs of whitespace into one space.
 ///

@@ -2,100 +2,24 @@
 //! checking records against it, masking what is read, auditing sensitive reads, and the
 //! elevated, audited calls that change users, departments and roles.
 
-use crate::handles::Access;
-use std::fmt;
-use std::sync::{Arc, LazyLock};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use guanxi_core::access::{AccessModel, Decision, FieldMask, RecordScope, ScopeAttrs, Scoped};
+use serde::{Deserialize, Serialize};
+
+use guanxi_core::access::{AccessModel, Decision, FieldMask, RecordScope, Scoped};
 use guanxi_core::changelog::diff_json;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Contact, Customer, CustomerId, Department, DomainEvent, EntityKind, Error,
-    FieldChange, Result, Role, RoleId, User, UserId, Write,
+    Action, Actor, ChangeAction, Changes, Contact, CustomerId, Department, DomainEvent, EntityKind, Error, FieldChange,
+    Result, Role, RoleId, User, UserId, ValidationReason, Write,
 };
 
-use crate::crm::{Crm, log, to_json};
-
-/// What sensitive values look like in the change log: masked, whoever reads it.
-pub(crate) static AT_REST: LazyLock<FieldMask> = LazyLock::new(FieldMask::at_rest);
-
-/// An actor's permission for one action on one kind of record, resolved once per call.
-#[derive(Debug)]
-pub(crate) struct Allowed {
-    pub(crate) action: Action,
-    pub(crate) entity: EntityKind,
-    pub(crate) scope: RecordScope,
-    pub(crate) mask: FieldMask,
-    /// The model in force; `None` while access control is off.
-    model: Option<Arc<AccessModel>>,
-}
-
-impl Allowed {
-    /// Whether access control is on (the model has users).
-    pub(crate) fn enforced(&self) -> bool {
-        self.model.is_some()
-    }
-
-    /// `Ok` when the customer is in scope (see [`Allowed::check`]).
-    pub(crate) fn check_customer(&self, actor: &Actor, c: &Customer) -> Result<()> {
-        self.check(actor, c.scope_attrs(), format_args!("customer {}", c.code))
-    }
-
-    /// The scope a store query carries: none when the actor sees everything.
-    pub(crate) fn query_scope(&self) -> Option<RecordScope> {
-        (!self.scope.all).then(|| self.scope.clone())
-    }
-
-    /// The department a new record of `user` defaults to: theirs, when access control is on.
-    pub(crate) fn department_of(&self, user: &UserId) -> Option<guanxi_core::DepartmentId> {
-        self.model.as_ref().and_then(|m| m.users.get(user)).and_then(|u| u.department.clone())
-    }
-
-    /// Refuses an owner who is not a user, when access control is on.
-    pub(crate) fn check_owner(&self, field: &str, owner: Option<&UserId>) -> Result<()> {
-        if let (Some(m), Some(o)) = (&self.model, owner)
-            && !m.users.contains_key(o)
-        {
-            return Err(Error::invalid(
-                field,
-                guanxi_core::ValidationReason::Invalid { detail: format!("{o} is not a user of this CRM") },
-            ));
-        }
-        Ok(())
-    }
-
-    /// `Ok` when the record is in scope; [`Error::PermissionDenied`] naming the action otherwise.
-    pub(crate) fn check(&self, actor: &Actor, record: ScopeAttrs<'_>, what: impl fmt::Display) -> Result<()> {
-        if self.scope.admits(record) {
-            return Ok(());
-        }
-        Err(Error::PermissionDenied {
-            action: self.action.as_str().to_owned(),
-            entity: self.entity,
-            reason: format!("{what} is outside the {} scope of user {}", self.action, actor.user_id()),
-        })
-    }
-
-    /// A customer as this actor may see it.
-    pub(crate) fn show_customer(&self, mut c: Customer) -> Customer {
-        self.mask.apply_customer(&mut c);
-        c
-    }
-
-    /// A contact as this actor may see it.
-    pub(crate) fn show_contact(&self, mut c: Contact) -> Contact {
-        self.mask.apply_contact(&mut c);
-        c
-    }
-
-    /// Change-log field changes as this actor may see them.
-    pub(crate) fn show_changes(&self, entity: EntityKind, changes: &mut [FieldChange]) {
-        if !self.mask.is_empty() {
-            for ch in changes {
-                self.mask.apply_change(entity, ch);
-            }
-        }
-    }
-}
+use crate::auth::{Totp, TotpAlgorithm, hash_password, verify_password};
+use crate::crm::Crm;
+use crate::elevation::{Credentials, ElevationProof, MIN_PASSWORD_CHARS};
+use crate::handles::Access;
+use crate::permission::Allowed;
+use crate::plumbing::{decode, log, setting_write, to_json};
 
 /// Whether an action on an entity is sensitive: it needs an elevated actor.
 pub(crate) fn is_sensitive(action: Action, entity: EntityKind) -> bool {
@@ -386,5 +310,188 @@ impl Access<'_> {
         );
         self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
         Ok(n)
+    }
+}
+
+const CREDENTIALS: &str = "auth.credentials";
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Stored {
+    /// PHC string of the password's argon2id hash.
+    password: Option<String>,
+    /// Base32 TOTP secret.
+    totp: Option<String>,
+}
+
+impl Crm {
+    fn stored_credentials(&self) -> Result<(Option<guanxi_core::Setting>, BTreeMap<UserId, Stored>)> {
+        let stored = self.store.setting(CREDENTIALS)?;
+        let map = stored.as_ref().map(decode).transpose()?.unwrap_or_default();
+        Ok((stored, map))
+    }
+
+    /// Whoever may change `user`'s credentials: the user themselves (elevated, once they have
+    /// one of that kind), or an elevated administrator of users.
+    fn may_set_credentials(&self, actor: &Actor, user: &UserId, has_one: bool) -> Result<()> {
+        if actor.user_id() == user {
+            if has_one {
+                self.require_elevation(actor, Action::Configure, EntityKind::User)?;
+            }
+            return Ok(());
+        }
+        self.authorize(actor, Action::Configure, EntityKind::User).map(|_| ())
+    }
+
+    fn write_credentials(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        stored: Option<guanxi_core::Setting>,
+        map: &BTreeMap<UserId, Stored>,
+        what: &str,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let entry = log(
+            now,
+            actor,
+            EntityKind::User,
+            user.to_string(),
+            None,
+            ChangeAction::Elevate,
+            // The fact, never the secret or its hash.
+            vec![FieldChange::new(what, None, Some("set".into()))],
+        );
+        let changes = Changes {
+            settings: vec![setting_write(CREDENTIALS.to_owned(), stored, map)?],
+            change_log: vec![entry],
+            ..Default::default()
+        };
+        self.commit(actor, now, &changes, Vec::new())
+    }
+}
+
+fn refusal(user: &UserId, why: &str) -> Error {
+    Error::PermissionDenied { action: "elevate".into(), entity: EntityKind::User, reason: format!("user {user} {why}") }
+}
+
+impl Access<'_> {
+    /// Sets `user`'s password (stored as an argon2id hash), which [`Access::elevate`](crate::Access::elevate) then
+    /// checks. A user sets their own first password freely and changes it while elevated; an
+    /// elevated administrator of users may set anyone's. Logged, without the password.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert!(matches!(crm.access().set_password(&alice, alice.user_id(), "short"), Err(Error::Validation(_))));
+    /// crm.access().set_password(&alice, alice.user_id(), "correct horse battery")?;
+    /// let elevated = crm.access().elevate(&alice, ElevationProof::Password("correct horse battery".into()))?;
+    /// assert!(elevated.elevation_proof().is_some());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_password(&self, actor: &Actor, user: &UserId, password: &str) -> Result<()> {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(Error::invalid(
+                "password",
+                ValidationReason::Invalid { detail: format!("must have at least {MIN_PASSWORD_CHARS} characters") },
+            ));
+        }
+        let (stored, mut map) = self.crm.stored_credentials()?;
+        self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.password.is_some()))?;
+        map.entry(user.clone()).or_default().password = Some(hash_password(password)?);
+        self.crm.write_credentials(actor, user, stored, &map, "password")
+    }
+
+    /// Enrolls (or replaces) `user`'s TOTP authenticator and returns its new base32 secret,
+    /// for the host to show once (as text or a QR code); [`Access::elevate`](crate::Access::elevate) then accepts its
+    /// codes. Who may do it is as for [`Access::set_password`](crate::Access::set_password).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let secret = crm.access().enroll_totp(&alice, alice.user_id())?;
+    /// let code = guanxi::auth::Totp::from_base32(&secret, guanxi::auth::TotpAlgorithm::Sha1, 6)?.code_at(chrono::Utc::now());
+    /// assert!(crm.access().elevate(&alice, ElevationProof::Totp(code)).is_ok());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn enroll_totp(&self, actor: &Actor, user: &UserId) -> Result<String> {
+        let (stored, mut map) = self.crm.stored_credentials()?;
+        self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.totp.is_some()))?;
+        let secret = Totp::generate_secret();
+        map.entry(user.clone()).or_default().totp = Some(secret.clone());
+        self.crm.write_credentials(actor, user, stored, &map, "totp")?;
+        Ok(secret)
+    }
+
+    /// Which credentials `user` has (the user themselves, or whoever may read users).
+    pub fn credentials(&self, actor: &Actor, user: &UserId) -> Result<Credentials> {
+        if actor.user_id() != user {
+            self.crm.authorize(actor, Action::Read, EntityKind::User)?;
+        }
+        let (_, map) = self.crm.stored_credentials()?;
+        Ok(map
+            .get(user)
+            .map(|c| Credentials { password: c.password.is_some(), totp: c.totp.is_some() })
+            .unwrap_or_default())
+    }
+
+    /// Re-verifies `actor`'s user and returns the actor elevated for this handle's window (15
+    /// minutes by default), with a proof only this handle accepts. Every attempt is logged
+    /// (method and outcome, never the secret); a refused one is
+    /// [`Error::PermissionDenied`] on action `elevate`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::access::User;
+    /// let crm = Crm::in_memory();
+    /// let root = Actor::user("root")?;
+    /// crm.access().set_password(&root, root.user_id(), "correct horse battery")?;
+    /// let admin = crm.access().elevate(&root, ElevationProof::Password("correct horse battery".into()))?;
+    /// crm.access().set_user(&admin, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
+    /// // Access control is on now: an asserted elevation no longer counts, a proven one does.
+    /// let asserted = root.clone().elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
+    /// assert!(matches!(crm.access().set_user(&asserted, User::new("wang", "王")?), Err(Error::ElevationRequired { .. })));
+    /// crm.access().set_user(&admin, User::new("wang", "王")?)?;
+    /// assert!(matches!(crm.access().elevate(&root, ElevationProof::Password("wrong".into())), Err(Error::PermissionDenied { .. })));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn elevate(&self, actor: &Actor, proof: ElevationProof) -> Result<Actor> {
+        let user = actor.user_id();
+        let now = self.crm.clock.now();
+        let checked: Result<bool> = match &proof {
+            ElevationProof::Password(p) => {
+                match self.crm.stored_credentials()?.1.get(user).and_then(|c| c.password.clone()) {
+                    Some(phc) => verify_password(p, &phc),
+                    None => Err(refusal(user, "has no password set")),
+                }
+            }
+            ElevationProof::Totp(code) => match self.crm.stored_credentials()?.1.get(user).and_then(|c| c.totp.clone())
+            {
+                Some(secret) => Totp::from_base32(&secret, TotpAlgorithm::Sha1, 6).map(|t| t.verify(code, now, 1)),
+                None => Err(refusal(user, "has no TOTP authenticator enrolled")),
+            },
+            ElevationProof::Host(token) => match &self.crm.elevations.verifier {
+                Some(v) => v.verify(user, token),
+                None => Err(Error::InvalidState("no host elevation verifier is configured".into())),
+            },
+        };
+        let ok = matches!(checked, Ok(true));
+        let until = now + self.crm.elevations.window;
+        let mut change = vec![FieldChange::new("method", None, Some(proof.method().into()))];
+        change.push(if ok {
+            FieldChange::new("elevated_until", None, Some(until.to_rfc3339().into()))
+        } else {
+            FieldChange::new("refused", None, Some(true.into()))
+        });
+        let entry = log(now, actor, EntityKind::User, user.to_string(), None, ChangeAction::Elevate, change);
+        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        match checked {
+            Ok(true) => {
+                Ok(Actor::new(user.clone()).with_proven_elevation(until, self.crm.elevations.sign(user, until)))
+            }
+            Ok(false) => Err(refusal(user, &format!("did not pass the {} check", proof.method()))),
+            Err(e) => Err(e),
+        }
     }
 }

@@ -1,32 +1,25 @@
 //! The `Crm` facade: every operation runs permission check → validation → one atomic write
 //! batch (records and their change-log entries together) → events after commit.
 
-use crate::handles::{Audit, Contacts, CustomFields, Customers, Files, Interactions, Tags};
 use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use serde_json::Value;
 
 use guanxi_core::access::Scoped;
 use guanxi_core::changelog::{created_fields, diff_json};
 use guanxi_core::prelude::*;
 use guanxi_core::{
-    Action, Actor, ChangeAction, ChangeLogEntry, ChangeLogQuery, Changes, Clock, Contact, ContactId, ContactPatch,
-    CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent, DynStore, EntityKind, Error,
-    Event, FieldChange, IdGenerator, Interaction, InteractionId, LevelRule, MemoryStore, NewContact, NewCustomer,
-    NewInteraction, Page, PageRequest, Result, SystemClock, Tag, TagLink, TagWrite, TimelineEntry, TimelineItem,
-    ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason, Write,
+    Action, Actor, ChangeAction, Changes, Clock, Contact, ContactId, Customer, CustomerFilter, CustomerId, DomainEvent,
+    DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, LevelRule, MemoryStore, Result, SystemClock, Tag,
+    TagLink, TagWrite, ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason, Write,
 };
 use guanxi_sqlite::{SqliteOptions, SqliteStore};
 
-use crate::access_control::{AT_REST, Allowed};
 use crate::events::{EventBus, SubscriptionId};
-
-/// Bookkeeping fields left out of change-log diffs: they change on every write.
-pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
-/// Object-valued fields logged key by key.
-pub(crate) const NESTED: &[&str] = &["custom"];
+use crate::permission::Allowed;
+use crate::plumbing::verify_store;
+use crate::plumbing::{NESTED, UNLOGGED, log, to_json, walk_pages};
 
 /// China Standard Time: the default day boundary of people-facing codes.
 fn china_standard_time() -> FixedOffset {
@@ -150,49 +143,6 @@ const _: () = {
     const fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<Crm>();
 };
-
-/// A record as JSON, for change-log diffs and exports. Our records always serialize; should one
-/// ever fail, the failure is logged (an error event) rather than passed off silently as `null`,
-/// and the value stands as `null` so the write is not lost.
-pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
-    match serde_json::to_value(v) {
-        Ok(value) => value,
-        Err(e) => {
-            tracing::error!(error = %e, type_name = std::any::type_name::<T>(), "record does not serialize to JSON");
-            Value::Null
-        }
-    }
-}
-
-/// A change-log entry (sequence and hashes are assigned by the store). Sensitive values are
-/// masked here, so they never reach the log in clear.
-pub(crate) fn log(
-    at: DateTime<Utc>,
-    actor: &Actor,
-    entity: EntityKind,
-    entity_id: String,
-    customer_id: Option<CustomerId>,
-    action: ChangeAction,
-    mut changes: Vec<FieldChange>,
-) -> ChangeLogEntry {
-    if entity == EntityKind::Contact {
-        for ch in &mut changes {
-            AT_REST.apply_change(entity, ch);
-        }
-    }
-    ChangeLogEntry {
-        seq: 0,
-        at,
-        actor: actor.user_id().clone(),
-        entity,
-        entity_id,
-        customer_id,
-        action,
-        changes,
-        prev_hash: String::new(),
-        hash: String::new(),
-    }
-}
 
 /// Whether a location names a PostgreSQL server (a `postgresql://` or `postgres://` URL, or a
 /// libpq `key=value` string such as `host=/run/postgresql dbname=crm`) rather than a file.
@@ -482,13 +432,13 @@ impl Crm {
         self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())
     }
 
-    fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+    pub(crate) fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         let filter = self.scoped_filter(filter, allowed)?;
         let rows = walk_pages(|page| self.store.list_customers(&filter, page))?;
         Ok(rows.into_iter().map(|c| allowed.show_customer(c)).collect())
     }
 
-    fn write_customer(
+    pub(crate) fn write_customer(
         &self,
         actor: &Actor,
         current: Customer,
@@ -519,7 +469,7 @@ impl Crm {
 
     // ----- tags -----
 
-    fn set_tag(&self, actor: &Actor, id: CustomerId, tag: &str, linked: bool) -> Result<Customer> {
+    pub(crate) fn set_tag(&self, actor: &Actor, id: CustomerId, tag: &str, linked: bool) -> Result<Customer> {
         let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
         let name = guanxi_core::tag::normalize_tag_name(tag).map_err(|r| Error::invalid("tag", r))?;
         let mut customer = self.live_customer(id)?;
@@ -608,7 +558,7 @@ impl Crm {
         changes.contacts.push(Write::Insert(contact));
     }
 
-    fn stage_contact_update(
+    pub(crate) fn stage_contact_update(
         &self,
         actor: &Actor,
         now: DateTime<Utc>,
@@ -649,7 +599,7 @@ impl Crm {
     }
 
     /// Checks a contact against a permission through its customer.
-    fn check_contact(&self, actor: &Actor, allowed: &Allowed, c: &Contact) -> Result<()> {
+    pub(crate) fn check_contact(&self, actor: &Actor, allowed: &Allowed, c: &Contact) -> Result<()> {
         if allowed.scope.all {
             return Ok(());
         }
@@ -659,7 +609,12 @@ impl Crm {
     }
 
     /// The contacts of a lookup the actor may read, masked, their clear reads audited.
-    fn readable_contacts(&self, actor: &Actor, allowed: &Allowed, found: Vec<Contact>) -> Result<Vec<Contact>> {
+    pub(crate) fn readable_contacts(
+        &self,
+        actor: &Actor,
+        allowed: &Allowed,
+        found: Vec<Contact>,
+    ) -> Result<Vec<Contact>> {
         let mut out = Vec::new();
         for c in found {
             if self.check_contact(actor, allowed, &c).is_ok() {
@@ -670,7 +625,7 @@ impl Crm {
         Ok(out.into_iter().map(|c| allowed.show_contact(c)).collect())
     }
 
-    fn live_contact(&self, id: ContactId) -> Result<Contact> {
+    pub(crate) fn live_contact(&self, id: ContactId) -> Result<Contact> {
         self.store
             .contact(id)?
             .filter(|c| c.deleted_at.is_none())
@@ -791,7 +746,7 @@ impl Crm {
         Ok(loaded)
     }
 
-    fn authorize_log(&self, actor: &Actor, action: Action) -> Result<Allowed> {
+    pub(crate) fn authorize_log(&self, actor: &Actor, action: Action) -> Result<Allowed> {
         let allowed = self.authorize(actor, action, EntityKind::ChangeLog)?;
         if !allowed.scope.all {
             return Err(Error::PermissionDenied {
@@ -801,742 +756,5 @@ impl Crm {
             });
         }
         Ok(allowed)
-    }
-}
-
-/// Verifies a store's whole change log, a page at a time.
-fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
-    const PAGE: usize = 10_000;
-    let mut v = guanxi_core::changelog::ChainVerifier::default();
-    let mut after = None;
-    loop {
-        let page = store.change_log(&ChangeLogQuery { after_seq: after, limit: Some(PAGE), ..Default::default() })?;
-        for e in &page {
-            v.feed(e);
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.seq),
-            _ => return Ok(v.finish()),
-        }
-    }
-}
-
-/// Every record of a paged store list, a thousand at a time.
-pub(crate) fn walk_pages<T>(mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>) -> Result<Vec<T>> {
-    let mut out = Vec::new();
-    let mut page = PageRequest::first(1000);
-    loop {
-        let p = fetch(&page)?;
-        out.extend(p.items);
-        match p.next {
-            Some(next) => page = PageRequest::after(next, 1000),
-            None => return Ok(out),
-        }
-    }
-}
-
-pub(crate) fn check_version(entity: EntityKind, id: impl ToString, expected: u64, actual: u64) -> Result<()> {
-    if expected == actual { Ok(()) } else { Err(Error::Conflict { entity, id: id.to_string(), expected, actual }) }
-}
-impl Customers<'_> {
-    /// Creates a customer, with its contacts and tags, in one transaction. The owner defaults
-    /// to the actor; unknown tags are created; the first contact (or the one marked primary)
-    /// becomes primary.
-    pub fn create(&self, actor: &Actor, input: NewCustomer) -> Result<Customer> {
-        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Customer)?;
-        let valid = input.validate(&self.crm.validation_context()?).map_err(Error::Validation)?;
-        let mut created = self.crm.insert_customers(actor, &allowed, vec![valid])?;
-        created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))
-    }
-
-    /// Creates many customers in one transaction: all of them or, on any failure, none. Every
-    /// validation failure of every record is reported, under `customers[i].<field>`.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let err = crm.customers().create_many(&alice, vec![NewCustomer::new("甲"), NewCustomer::new(" ")]).unwrap_err();
-    /// assert!(matches!(&err, Error::Validation(v) if v.field("customers[1].name").is_some()));
-    /// assert_eq!(crm.customers().count(&alice, &CustomerFilter::default())?, 0); // nothing written
-    /// let created = crm.customers().create_many(&alice, vec![NewCustomer::new("甲"), NewCustomer::new("乙")])?;
-    /// assert_eq!(created.len(), 2);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create_many(&self, actor: &Actor, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Customer)?;
-        let ctx = self.crm.validation_context()?;
-        let mut errs = ValidationErrors::default();
-        let mut valid = Vec::with_capacity(inputs.len());
-        for (i, input) in inputs.into_iter().enumerate() {
-            match input.validate(&ctx) {
-                Ok(v) => valid.push(v),
-                Err(e) => errs.extend_nested(&format!("customers[{i}]"), e),
-            }
-        }
-        if !errs.is_empty() {
-            return Err(Error::Validation(errs));
-        }
-        self.crm.insert_customers(actor, &allowed, valid)
-    }
-
-    /// A live customer by id.
-    pub fn get(&self, actor: &Actor, id: CustomerId) -> Result<Customer> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let c = self.crm.live_customer(id)?;
-        allowed.check_customer(actor, &c)?;
-        Ok(allowed.show_customer(c))
-    }
-
-    /// A live customer by its people-facing code.
-    pub fn get_by_code(&self, actor: &Actor, code: &str) -> Result<Customer> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let code = guanxi_core::normalize::fold_text(code).to_uppercase();
-        let c = self
-            .crm
-            .store
-            .customer_by_code(&code)?
-            .filter(|c| !c.is_deleted())
-            .ok_or_else(|| Error::not_found(EntityKind::Customer, code))?;
-        allowed.check_customer(actor, &c)?;
-        Ok(allowed.show_customer(c))
-    }
-
-    /// One page of the customers matching `filter`, in creation order; pass `next` back for
-    /// the following page.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.customers().create_many(&alice, (0..5).map(|i| NewCustomer::new(format!("客户{i}")).tag("VIP")).collect())?;
-    /// let vip = CustomerFilter::default().tag("VIP");
-    /// let first = crm.customers().list(&alice, &vip, PageRequest::first(3))?;
-    /// let rest = crm.customers().list(&alice, &vip, PageRequest::after(first.next.unwrap(), 3))?;
-    /// assert_eq!((first.items.len(), rest.items.len(), rest.next), (3, 2, None));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn list(&self, actor: &Actor, filter: &CustomerFilter, page: PageRequest) -> Result<Page<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let page = self.crm.store.list_customers(&self.crm.scoped_filter(filter, &allowed)?, &page)?;
-        Ok(Page { items: page.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: page.next })
-    }
-
-    /// Every customer matching `filter`, walking all pages.
-    pub fn list_all(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.crm.scan_customers(&allowed, filter)
-    }
-
-    /// Exports every customer matching `filter` that the actor may export: a sensitive
-    /// operation (elevated, when access control is on), masked like any read, and logged with
-    /// its size and filter.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.customers().create_many(&alice, vec![NewCustomer::new("甲").tag("VIP"), NewCustomer::new("乙")])?;
-    /// let rows = crm.customers().export(&alice, &CustomerFilter::default().tag("VIP"))?;
-    /// assert_eq!(rows.len(), 1);
-    /// let log = crm.audit().entries(&alice, &ChangeLogQuery::default())?;
-    /// assert_eq!(log.last().unwrap().action, ChangeAction::Export);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn export(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
-        let rows = self.crm.scan_customers(&allowed, filter)?;
-        self.crm.log_export(
-            actor,
-            vec![
-                FieldChange::new("rows", None, Some(Value::from(rows.len()))),
-                FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
-            ],
-        )?;
-        Ok(rows)
-    }
-
-    /// How many customers match `filter`.
-    pub fn count(&self, actor: &Actor, filter: &CustomerFilter) -> Result<u64> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.crm.store.count_customers(&self.crm.scoped_filter(filter, &allowed)?)
-    }
-
-    /// Applies a patch to a customer whose current version is `expected_version`. A stale
-    /// version is a [`Error::Conflict`] and changes nothing; a patch that changes nothing
-    /// returns the customer as it is (no new version, no log entry, no event).
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲公司"))?;
-    /// let c2 = crm.customers().update(&alice, c.id, c.version, CustomerPatch::default().status(LifecycleStatus::Customer))?;
-    /// assert_eq!(c2.version, 2);
-    /// let stale = crm.customers().update(&alice, c.id, c.version, CustomerPatch::default().name("乙"));
-    /// assert!(matches!(stale, Err(Error::Conflict { expected: 1, actual: 2, .. })));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn update(
-        &self,
-        actor: &Actor,
-        id: CustomerId,
-        expected_version: u64,
-        patch: CustomerPatch,
-    ) -> Result<Customer> {
-        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Customer)?;
-        let ctx = self.crm.validation_context()?;
-        let current = self.crm.live_customer(id)?;
-        allowed.check_customer(actor, &current)?;
-        check_version(EntityKind::Customer, id, expected_version, current.version)?;
-        let next = patch.apply(&current, &ctx).map_err(Error::Validation)?;
-        if allowed.enforced() && (next.owner != current.owner || next.department != current.department) {
-            // Handing a record to someone else is assigning it.
-            allowed.check_owner("owner", next.owner.as_ref())?;
-            self.crm
-                .reauthorize(&allowed, actor, Action::Assign, EntityKind::Customer)?
-                .check_customer(actor, &current)?;
-        }
-        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
-        if diff.is_empty() {
-            return Ok(allowed.show_customer(current));
-        }
-        Ok(allowed.show_customer(self.crm.write_customer(actor, current, next, ChangeAction::Update, diff)?))
-    }
-
-    /// Soft-deletes a customer: it disappears from reads and lists (unless asked for with
-    /// [`guanxi_core::Deleted`]) and can be restored.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲公司"))?;
-    /// let gone = crm.customers().delete(&alice, c.id, c.version)?;
-    /// assert!(matches!(crm.customers().get(&alice, c.id), Err(Error::NotFound { .. })));
-    /// crm.customers().restore(&alice, c.id, gone.version)?;
-    /// assert_eq!(crm.customers().get(&alice, c.id)?.version, 3);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn delete(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
-        let allowed = self.crm.authorize(actor, Action::Delete, EntityKind::Customer)?;
-        let current = self.crm.live_customer(id)?;
-        allowed.check_customer(actor, &current)?;
-        check_version(EntityKind::Customer, id, expected_version, current.version)?;
-        let now = self.crm.clock.now();
-        let next = Customer { deleted_at: Some(now), ..current.clone() };
-        let diff = vec![FieldChange::new("deleted_at", None, Some(to_json(&now)))];
-        Ok(allowed.show_customer(self.crm.write_customer(actor, current, next, ChangeAction::Delete, diff)?))
-    }
-
-    /// Restores a soft-deleted customer.
-    pub fn restore(&self, actor: &Actor, id: CustomerId, expected_version: u64) -> Result<Customer> {
-        let allowed = self.crm.authorize(actor, Action::Delete, EntityKind::Customer)?;
-        let current = self.crm.store.customer(id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
-        allowed.check_customer(actor, &current)?;
-        if !current.is_deleted() {
-            return Err(Error::InvalidState(format!("customer {} is not deleted", current.code)));
-        }
-        check_version(EntityKind::Customer, id, expected_version, current.version)?;
-        let diff = vec![FieldChange::new("deleted_at", current.deleted_at.map(|t| to_json(&t)), None)];
-        let next = Customer { deleted_at: None, ..current.clone() };
-        Ok(allowed.show_customer(self.crm.write_customer(actor, current, next, ChangeAction::Restore, diff)?))
-    }
-
-    /// Everything that happened to a customer (interactions, changes to it and its contacts),
-    /// oldest first.
-    ///
-    /// Change values are masked as the actor's field rules say; interactions are left out for
-    /// an actor who may not read them.
-    pub fn timeline(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<TimelineEntry>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let owner =
-            self.crm.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
-        allowed.check_customer(actor, &owner)?;
-        let sees_interactions = self
-            .crm
-            .reauthorize(&allowed, actor, Action::Read, EntityKind::Interaction)
-            .is_ok_and(|i| i.scope.admits(owner.scope_attrs()));
-        let mut out = self.crm.store.timeline(customer)?;
-        out.retain(|e| sees_interactions || !matches!(e.item, TimelineItem::Interaction(_)));
-        for e in &mut out {
-            if let TimelineItem::Change(c) = &mut e.item {
-                allowed.show_changes(c.entity, &mut c.changes);
-            }
-        }
-        Ok(out)
-    }
-}
-
-impl Tags<'_> {
-    /// Defines a tag, or moves an existing one to another group.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.tags().create(&alice, "互联网", Some("行业"))?;
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲"))?;
-    /// assert!(crm.tags().add(&alice, c.id, "互联网")?.tags.contains("互联网"));
-    /// assert_eq!(crm.tags().list(&alice)?[0].group.as_deref(), Some("行业"));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create(&self, actor: &Actor, name: &str, group: Option<&str>) -> Result<Tag> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::Tag)?;
-        let mut tag = Tag::new(name, group)?;
-        let now = self.crm.clock.now();
-        let existing = self.crm.store.tag(&tag.name)?;
-        if existing.as_ref().is_some_and(|t| t.group == tag.group) {
-            return Ok(existing.unwrap_or(tag));
-        }
-        tag.created_at = existing.as_ref().and_then(|t| t.created_at).or(Some(now));
-        let (action, diff) = match &existing {
-            None => (ChangeAction::Create, created_fields(to_json(&tag), &["created_at"], &[])),
-            Some(old) => (
-                ChangeAction::Update,
-                vec![FieldChange::new("group", old.group.clone().map(Value::from), tag.group.clone().map(Value::from))],
-            ),
-        };
-        let changes = Changes {
-            tags: vec![TagWrite::Put(tag.clone())],
-            change_log: vec![log(now, actor, EntityKind::Tag, tag.name.clone(), None, action, diff)],
-            ..Default::default()
-        };
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::TagDefined { tag: tag.name.clone() }])?;
-        Ok(tag)
-    }
-
-    /// Every tag, by group then name.
-    pub fn list(&self, actor: &Actor) -> Result<Vec<Tag>> {
-        self.crm.authorize(actor, Action::Read, EntityKind::Tag)?;
-        self.crm.store.tags()
-    }
-
-    /// Adds a tag to a customer (creating the tag, ungrouped, if it does not exist). Adding a
-    /// tag the customer already has changes nothing.
-    pub fn add(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
-        self.crm.set_tag(actor, customer, tag, true)
-    }
-
-    /// Removes a tag from a customer. Removing a tag it does not have changes nothing.
-    pub fn remove(&self, actor: &Actor, customer: CustomerId, tag: &str) -> Result<Customer> {
-        self.crm.set_tag(actor, customer, tag, false)
-    }
-}
-
-impl Contacts<'_> {
-    /// Adds a contact to a customer. The customer's first contact becomes primary; a later
-    /// one marked primary takes over from the current primary in the same transaction.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲"))?;
-    /// crm.contacts().create(&alice, c.id, NewContact::new("张伟"))?;
-    /// crm.contacts().create(&alice, c.id, NewContact::new("李娜").phone("139 0000 1111").primary())?;
-    /// let contacts = crm.contacts().list(&alice, c.id)?;
-    /// assert_eq!((contacts[0].name.as_str(), contacts[0].primary, contacts[1].primary), ("李娜", true, false));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create(&self, actor: &Actor, customer: CustomerId, input: NewContact) -> Result<Contact> {
-        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Contact)?;
-        let ctx = self.crm.validation_context()?;
-        let valid = input.validate(&ctx.contact_fields).map_err(Error::Validation)?;
-        let owner = self.crm.live_customer(customer)?;
-        allowed.check_customer(actor, &owner)?;
-        let existing = self.crm.store.contacts_of(customer)?;
-        let now = self.crm.clock.now();
-        let primary = valid.primary || existing.is_empty();
-        let contact = self.crm.new_contact(actor, now, customer, valid, primary);
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
-        if primary {
-            for old in existing.into_iter().filter(|c| c.primary) {
-                self.crm.stage_contact_update(
-                    actor,
-                    now,
-                    old.clone(),
-                    Contact { primary: false, ..old },
-                    &mut changes,
-                    &mut events,
-                );
-            }
-        }
-        self.crm.stage_contact_insert(actor, now, contact.clone(), &mut changes, &mut events);
-        self.crm.commit(actor, now, &changes, events)?;
-        Ok(allowed.show_contact(contact))
-    }
-
-    /// A live contact by id.
-    pub fn get(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Contact)?;
-        let c = self.crm.live_contact(id)?;
-        self.crm.check_contact(actor, &allowed, &c)?;
-        self.crm.audit_sensitive_reads(actor, &allowed, std::slice::from_ref(&c))?;
-        Ok(allowed.show_contact(c))
-    }
-
-    /// The live contacts with this phone number that the actor may read: the duplicate check
-    /// before adding a contact. Encrypted databases answer it from a keyed blind index.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.customers().create(&alice, NewCustomer::new("甲").contact(NewContact::new("张伟").phone("138 1234 5678")))?;
-    /// let found = crm.contacts().find_by_phone(&alice, "+86 13812345678")?;
-    /// assert_eq!(found[0].name, "张伟");
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn find_by_phone(&self, actor: &Actor, phone: &str) -> Result<Vec<Contact>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Contact)?;
-        let phone = guanxi_core::Phone::parse(phone).map_err(|r| Error::invalid("phone", r))?;
-        let found = self.crm.store.contacts_by_phone(&phone)?;
-        self.crm.readable_contacts(actor, &allowed, found)
-    }
-
-    /// The live contacts with this resident identity number that the actor may read.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.customers().create(&alice, NewCustomer::new("甲").contact(NewContact::new("张伟").id_number("11010519491231002x")))?;
-    /// assert_eq!(crm.contacts().find_by_id_number(&alice, "11010519491231002X")?[0].name, "张伟");
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn find_by_id_number(&self, actor: &Actor, id_number: &str) -> Result<Vec<Contact>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Contact)?;
-        let id = guanxi_core::IdNumber::parse(id_number).map_err(|r| Error::invalid("id_number", r))?;
-        let found = self.crm.store.contacts_by_id_number(&id)?;
-        self.crm.readable_contacts(actor, &allowed, found)
-    }
-
-    /// The live contacts of a customer, primary first.
-    pub fn list(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Contact>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Contact)?;
-        if !allowed.scope.all {
-            let owner = self.crm.live_customer(customer)?;
-            allowed.check_customer(actor, &owner)?;
-        }
-        let contacts = self.crm.store.contacts_of(customer)?;
-        self.crm.audit_sensitive_reads(actor, &allowed, &contacts)?;
-        Ok(contacts.into_iter().map(|c| allowed.show_contact(c)).collect())
-    }
-
-    /// Applies a patch to a contact whose current version is `expected_version`.
-    pub fn update(&self, actor: &Actor, id: ContactId, expected_version: u64, patch: ContactPatch) -> Result<Contact> {
-        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Contact)?;
-        let ctx = self.crm.validation_context()?;
-        let current = self.crm.live_contact(id)?;
-        self.crm.check_contact(actor, &allowed, &current)?;
-        check_version(EntityKind::Contact, id, expected_version, current.version)?;
-        let next = patch.apply(&current, &ctx.contact_fields).map_err(Error::Validation)?;
-        let now = self.crm.clock.now();
-        let (mut changes, mut events) = (Changes::default(), Vec::new());
-        // Staging computes the diff once; a patch that changes nothing is dropped unwritten.
-        if self.crm.stage_contact_update(actor, now, current.clone(), next, &mut changes, &mut events).is_empty() {
-            return Ok(allowed.show_contact(current));
-        }
-        let written = changes.contacts[0].record().clone();
-        self.crm.commit(actor, now, &changes, events)?;
-        Ok(allowed.show_contact(written))
-    }
-
-    /// Makes a contact its customer's primary contact (the previous primary stops being one).
-    pub fn set_primary(&self, actor: &Actor, id: ContactId) -> Result<Contact> {
-        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Contact)?;
-        let target = self.crm.live_contact(id)?;
-        self.crm.check_contact(actor, &allowed, &target)?;
-        if target.primary {
-            return Ok(allowed.show_contact(target));
-        }
-        let now = self.crm.clock.now();
-        let (mut changes, mut events) = (Changes::default(), Vec::new());
-        for old in self.crm.store.contacts_of(target.customer_id)?.into_iter().filter(|c| c.primary) {
-            self.crm.stage_contact_update(
-                actor,
-                now,
-                old.clone(),
-                Contact { primary: false, ..old },
-                &mut changes,
-                &mut events,
-            );
-        }
-        self.crm.stage_contact_update(
-            actor,
-            now,
-            target.clone(),
-            Contact { primary: true, ..target },
-            &mut changes,
-            &mut events,
-        );
-        let written = changes.contacts.last().map(|w| allowed.show_contact(w.record().clone()));
-        self.crm.commit(actor, now, &changes, events)?;
-        written.ok_or_else(|| Error::InvalidState("no contact written".into()))
-    }
-
-    /// Removes (soft-deletes) a contact: a delete, so elevated when access control is on. If
-    /// it was primary, the oldest remaining contact becomes primary in the same transaction.
-    pub fn delete(&self, actor: &Actor, id: ContactId, expected_version: u64) -> Result<()> {
-        let allowed = self.crm.authorize(actor, Action::Delete, EntityKind::Contact)?;
-        let current = self.crm.live_contact(id)?;
-        self.crm.check_contact(actor, &allowed, &current)?;
-        check_version(EntityKind::Contact, id, expected_version, current.version)?;
-        let now = self.crm.clock.now();
-        let (mut changes, mut events) = (Changes::default(), Vec::new());
-        if current.primary {
-            let successor = self
-                .crm
-                .store
-                .contacts_of(current.customer_id)?
-                .into_iter()
-                .filter(|c| c.id != id)
-                .min_by_key(|c| c.id);
-            if let Some(s) = successor {
-                self.crm.stage_contact_update(
-                    actor,
-                    now,
-                    s.clone(),
-                    Contact { primary: true, ..s },
-                    &mut changes,
-                    &mut events,
-                );
-            }
-        }
-        let removed = Contact { deleted_at: Some(now), primary: false, ..current.clone() };
-        self.crm.stage_contact_update(actor, now, current, removed, &mut changes, &mut events);
-        self.crm.commit(actor, now, &changes, events)
-    }
-}
-
-impl Interactions<'_> {
-    /// Logs an interaction with a customer. `at` defaults to now and the author to the actor;
-    /// a contact given must be a live contact of this customer.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲"))?;
-    /// let i = crm.interactions().create(&alice, c.id, NewInteraction::new(InteractionKind::Call, "确认预算").next_step("发报价"))?;
-    /// assert_eq!(i.author.as_str(), "alice");
-    /// assert_eq!(crm.interactions().list(&alice, c.id)?, vec![i]);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create(&self, actor: &Actor, customer: CustomerId, input: NewInteraction) -> Result<Interaction> {
-        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Interaction)?;
-        let now = self.crm.clock.now();
-        let input = NewInteraction { at: Some(input.at.unwrap_or(now)), ..input };
-        let mut v = input.validate().map_err(Error::Validation)?;
-        let owner = self.crm.live_customer(customer)?;
-        allowed.check_customer(actor, &owner)?;
-        if let Some(cid) = v.contact_id {
-            self.crm.check_contact_of(cid, Some(customer), "this customer")?;
-        }
-        let interaction = Interaction {
-            id: InteractionId(self.crm.ids.next(now)),
-            customer_id: customer,
-            contact_id: v.contact_id,
-            kind: v.kind,
-            at: v.at.unwrap_or(now),
-            author: v.author.take().unwrap_or_else(|| actor.user_id().clone()),
-            content: v.content,
-            next_step: v.next_step,
-            next_contact_on: v.next_contact_on,
-            feedback: v.feedback,
-            attachments: v.attachments,
-            created_by: actor.user_id().clone(),
-            created_at: now,
-        };
-        let diff = created_fields(to_json(&interaction), &[UNLOGGED, &["customer_id"]].concat(), &[]);
-        let changes = Changes {
-            interactions: vec![interaction.clone()],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Interaction,
-                interaction.id.to_string(),
-                Some(customer),
-                ChangeAction::Create,
-                diff,
-            )],
-            ..Default::default()
-        };
-        let event = DomainEvent::InteractionLogged { customer, interaction: interaction.id };
-        self.crm.commit(actor, now, &changes, vec![event])?;
-        Ok(interaction)
-    }
-
-    /// The interactions of a customer, oldest first.
-    pub fn list(&self, actor: &Actor, customer: CustomerId) -> Result<Vec<Interaction>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Interaction)?;
-        if !allowed.scope.all {
-            let owner =
-                self.crm.store.customer(customer)?.ok_or_else(|| Error::not_found(EntityKind::Customer, customer))?;
-            allowed.check_customer(actor, &owner)?;
-        }
-        self.crm.store.interactions_of(customer)
-    }
-}
-
-impl CustomFields<'_> {
-    /// Defines a custom field. Keys are unique per entity.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.custom_fields().create(&alice, CustomFieldDef::new(EntityKind::Customer, "budget", "预算", FieldType::Decimal))?;
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲").custom("budget", CustomValue::Text("1,200.50".into())))?;
-    /// assert_eq!(c.custom["budget"].to_string(), "1200.5");
-    /// let bad = crm.customers().create(&alice, NewCustomer::new("乙").custom("budget", CustomValue::Text("lots".into())));
-    /// assert!(matches!(bad, Err(Error::Validation(v)) if v.field("custom.budget").is_some()));
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn create(&self, actor: &Actor, def: CustomFieldDef) -> Result<CustomFieldDef> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::CustomField)?;
-        let mut def = def.validated().map_err(Error::Validation)?;
-        if !matches!(def.entity, EntityKind::Customer | EntityKind::Contact) {
-            return Err(Error::invalid(
-                "entity",
-                ValidationReason::Invalid { detail: format!("{} records take no custom fields", def.entity) },
-            ));
-        }
-        if self.crm.store.custom_fields(def.entity)?.iter().any(|d| d.key == def.key) {
-            return Err(Error::Duplicate { entity: EntityKind::CustomField, field: "key".into(), value: def.key });
-        }
-        let now = self.crm.clock.now();
-        def.created_at = Some(now);
-        def.created_by = Some(actor.user_id().clone());
-        let entity_id = format!("{}.{}", def.entity, def.key);
-        let diff = created_fields(to_json(&def), &["created_at", "created_by"], &[]);
-        let changes = Changes {
-            custom_fields: vec![def.clone()],
-            change_log: vec![log(now, actor, EntityKind::CustomField, entity_id, None, ChangeAction::Create, diff)],
-            ..Default::default()
-        };
-        let event = DomainEvent::CustomFieldDefined { entity: def.entity, key: def.key.clone() };
-        self.crm.commit(actor, now, &changes, vec![event])?;
-        Ok(def)
-    }
-
-    /// The custom fields of an entity. Their definitions are part of reading the records they
-    /// describe: whoever may read `entity` (or custom fields themselves) may read them, so a
-    /// list, an export or a DataFrame never fails where a single read succeeds.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// # use guanxi::access::{Role, Scope, User};
-    /// let crm = Crm::builder().trust_asserted_elevation(true).build(); // the host verifies users itself
-    /// let root = Actor::user("root")?.elevated_until("2999-01-01T00:00:00Z".parse().unwrap());
-    /// crm.access().set_user(&root, User::new("root", "管理员")?.role(BuiltinRole::Administrator))?;
-    /// crm.access().set_role(&root, Role::new("reader", "只读")?.grant(EntityKind::Customer, &[Action::Read], Scope::All))?;
-    /// crm.access().set_user(&root, User::new("kim", "金")?.custom_role(&RoleId::new("reader")?))?;
-    /// assert!(crm.custom_fields().list(&Actor::user("kim")?, EntityKind::Customer)?.is_empty());
-    /// assert!(crm.custom_fields().list(&Actor::user("kim")?, EntityKind::Contact).is_err());
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn list(&self, actor: &Actor, entity: EntityKind) -> Result<Vec<CustomFieldDef>> {
-        if let Err(e) = self.crm.authorize(actor, Action::Read, entity) {
-            self.crm.authorize(actor, Action::Read, EntityKind::CustomField).map_err(|_| e)?;
-        }
-        self.crm.store.custom_fields(entity)
-    }
-}
-
-impl Files<'_> {
-    /// Writes a consistent online backup to a new file `dest` (writers may keep writing), after
-    /// logging the backup itself; returns the audit check of the copy.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let crm = Crm::open(dir.path().join("crm.db"))?;
-    /// let alice = Actor::user("alice")?;
-    /// crm.customers().create(&alice, NewCustomer::new("甲"))?;
-    /// let check = crm.files().backup(&alice, &dir.path().join("backup.db"))?;
-    /// assert!(check.is_intact());
-    /// assert_eq!(check.entries, 2); // the create, and the backup itself
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
-        self.crm.authorize_log(actor, Action::Export)?;
-        // Refuse before logging, so the log never records a backup that could not be made.
-        if dest.exists() {
-            return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
-        }
-        let now = self.crm.clock.now();
-        let entry = log(
-            now,
-            actor,
-            EntityKind::ChangeLog,
-            "backup".to_owned(),
-            None,
-            ChangeAction::Export,
-            vec![FieldChange::new("backup", None, Some(Value::from(dest.display().to_string())))],
-        );
-        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
-        if let Err(e) = self.crm.store.backup_to(dest) {
-            // The attempt is on record; so is its failure.
-            let failed = log(
-                self.crm.clock.now(),
-                actor,
-                EntityKind::ChangeLog,
-                "backup".to_owned(),
-                None,
-                ChangeAction::Export,
-                vec![FieldChange::new("failed", None, Some(Value::from(e.to_string())))],
-            );
-            self.crm.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
-            return Err(e);
-        }
-        verify_store(&*self.crm.store.open_backup(dest)?)
-    }
-}
-
-impl Audit<'_> {
-    /// Checks the change log's hash chain: every entry links to the one before it and hashes to
-    /// its stored hash. Keep the returned `head` outside the database to detect truncation too.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let alice = Actor::user("alice")?;
-    /// crm.customers().create(&alice, NewCustomer::new("甲"))?;
-    /// let check = crm.audit().verify(&alice)?;
-    /// assert!(check.is_intact());
-    /// assert_eq!(check.entries, 1);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    pub fn verify(&self, actor: &Actor) -> Result<guanxi_core::AuditCheck> {
-        self.crm.authorize_log(actor, Action::Read)?;
-        verify_store(&*self.crm.store)
-    }
-
-    /// Change-log entries matching a query, oldest first.
-    ///
-    /// ```
-    /// # use guanxi::*;
-    /// let crm = Crm::in_memory();
-    /// let (alice, bob) = (Actor::user("alice")?, Actor::user("bob")?);
-    /// let c = crm.customers().create(&alice, NewCustomer::new("甲"))?;
-    /// crm.customers().update(&bob, c.id, 1, CustomerPatch::default().name("乙"))?;
-    /// let log = crm.audit().entries(&alice, &ChangeLogQuery { entity_id: Some(c.id.to_string()), ..Default::default() })?;
-    /// assert_eq!(log[1].actor.as_str(), "bob");
-    /// assert_eq!(log[1].changes[0].to_string(), r#"name: "甲" → "乙""#);
-    /// # Ok::<(), guanxi::Error>(())
-    /// ```
-    ///
-    /// Reading the audit log is reading everything: it needs the change-log permission with
-    /// scope all (a user's own history of a customer is its [`Customers::timeline`](crate::Customers::timeline)).
-    pub fn entries(&self, actor: &Actor, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>> {
-        let allowed = self.crm.authorize_log(actor, Action::Read)?;
-        let mut entries = self.crm.store.change_log(query)?;
-        for e in &mut entries {
-            allowed.show_changes(e.entity, &mut e.changes);
-        }
-        Ok(entries)
     }
 }

@@ -1,7 +1,6 @@
 //! Duplicates through the facade: the check on create, the whole-base scan, and the pairs
 //! people marked "not a duplicate". The matching itself is `guanxi_core::dedup`.
 
-use crate::handles::{Customers, Duplicates};
 use std::collections::BTreeSet;
 
 use guanxi_core::dedup::{
@@ -12,9 +11,11 @@ use guanxi_core::{
     FieldChange, NewCustomer, PageRequest, Result, Tag, TagLink, TagWrite, ValidCustomer, Write,
 };
 
-use crate::access_control::Allowed;
-use crate::crm::{Crm, log};
-use crate::sales_facade::{decode, setting_write};
+use crate::crm::Crm;
+use crate::handles::{Customers, Duplicates};
+use crate::permission::Allowed;
+use crate::plumbing::log;
+use crate::plumbing::{decode, setting_write};
 use guanxi_core::StoreView;
 
 const MATCH_RULES: &str = "dedup.rules";
@@ -223,10 +224,10 @@ impl Crm {
                 next.custom.insert(k.clone(), v.clone());
             }
             let diff = guanxi_core::changelog::diff_json(
-                &crate::crm::to_json(&customer),
-                &crate::crm::to_json(&next),
-                crate::crm::UNLOGGED,
-                crate::crm::NESTED,
+                &crate::plumbing::to_json(&customer),
+                &crate::plumbing::to_json(&next),
+                crate::plumbing::UNLOGGED,
+                crate::plumbing::NESTED,
             );
             if !diff.is_empty() {
                 next.version = customer.version + 1;
@@ -410,7 +411,8 @@ impl Duplicates<'_> {
         self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
         rules.validate()?;
         let stored = self.crm.store.setting(MATCH_RULES)?;
-        let before = stored.as_ref().map(|s| decode::<MatchRules>(s).map(|r| crate::crm::to_json(&r))).transpose()?;
+        let before =
+            stored.as_ref().map(|s| decode::<MatchRules>(s).map(|r| crate::plumbing::to_json(&r))).transpose()?;
         let event = DomainEvent::SalesConfigured { key: MATCH_RULES.to_owned() };
         self.crm.put_setting(actor, MATCH_RULES.to_owned(), stored, &rules, before, EntityKind::Customer, event)?;
         Ok(rules)

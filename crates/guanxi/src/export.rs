@@ -2,19 +2,21 @@
 //! customers are read a page at a time and each row is written as it is read (.xlsx sheets in
 //! constant-memory mode), so a million rows never sit in memory at once.
 
-use crate::handles::Files;
 use std::io::Write;
+use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use serde_json::Value;
 
 use guanxi_core::{
-    Action, Actor, Contact, Customer, CustomerFilter, EntityKind, Error, FieldChange, Interaction, PageRequest, Result,
-    StorageError,
+    Action, Actor, ChangeAction, Changes, Contact, Customer, CustomerFilter, EntityKind, Error, FieldChange,
+    Interaction, PageRequest, Result, StorageError,
 };
 
+use crate::columns::ImportField;
 use crate::crm::Crm;
-use crate::import::ImportField;
+use crate::handles::Files;
+use crate::plumbing::{log, verify_store};
 use crate::table::FileFormat;
 
 /// What to export.
@@ -225,7 +227,7 @@ impl Crm {
     fn export_allowed<W: Write + Send>(
         &self,
         actor: &Actor,
-        allowed: &crate::access_control::Allowed,
+        allowed: &crate::permission::Allowed,
         entity: ExportEntity,
         filter: &CustomerFilter,
         format: FileFormat,
@@ -243,20 +245,20 @@ impl Crm {
                     ExportEntity::Customers => {
                         let contacts = self.store.contacts_of(c.id)?;
                         let primary = contacts.into_iter().find(|x| x.primary).map(|x| allowed.show_contact(x));
-                        let json = crate::crm::to_json(&c);
+                        let json = crate::plumbing::to_json(&c);
                         sink.row(&customer_cells(&c, primary.as_ref()), &json)?;
                         rows += 1;
                     }
                     ExportEntity::Contacts => {
                         for x in self.store.contacts_of(c.id)? {
                             let x = allowed.show_contact(x);
-                            sink.row(&contact_cells(&c, &x), &crate::crm::to_json(&x))?;
+                            sink.row(&contact_cells(&c, &x), &crate::plumbing::to_json(&x))?;
                             rows += 1;
                         }
                     }
                     ExportEntity::Interactions => {
                         for i in self.store.interactions_of(c.id)? {
-                            sink.row(&interaction_cells(&c, &i), &crate::crm::to_json(&i))?;
+                            sink.row(&interaction_cells(&c, &i), &crate::plumbing::to_json(&i))?;
                             rows += 1;
                         }
                     }
@@ -354,5 +356,53 @@ impl Files<'_> {
     ) -> Result<u64> {
         let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
         self.crm.export_allowed(actor, &allowed, entity, filter, format, out)
+    }
+
+    /// Writes a consistent online backup to a new file `dest` (writers may keep writing), after
+    /// logging the backup itself; returns the audit check of the copy.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let crm = Crm::open(dir.path().join("crm.db"))?;
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create(&alice, NewCustomer::new("甲"))?;
+    /// let check = crm.files().backup(&alice, &dir.path().join("backup.db"))?;
+    /// assert!(check.is_intact());
+    /// assert_eq!(check.entries, 2); // the create, and the backup itself
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
+        self.crm.authorize_log(actor, Action::Export)?;
+        // Refuse before logging, so the log never records a backup that could not be made.
+        if dest.exists() {
+            return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
+        }
+        let now = self.crm.clock.now();
+        let entry = log(
+            now,
+            actor,
+            EntityKind::ChangeLog,
+            "backup".to_owned(),
+            None,
+            ChangeAction::Export,
+            vec![FieldChange::new("backup", None, Some(Value::from(dest.display().to_string())))],
+        );
+        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        if let Err(e) = self.crm.store.backup_to(dest) {
+            // The attempt is on record; so is its failure.
+            let failed = log(
+                self.crm.clock.now(),
+                actor,
+                EntityKind::ChangeLog,
+                "backup".to_owned(),
+                None,
+                ChangeAction::Export,
+                vec![FieldChange::new("failed", None, Some(Value::from(e.to_string())))],
+            );
+            self.crm.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
+            return Err(e);
+        }
+        verify_store(&*self.crm.store.open_backup(dest)?)
     }
 }

@@ -33,8 +33,12 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod access_control;
+mod audit;
 pub mod auth;
+mod columns;
+mod contacts;
 mod crm;
+mod customers;
 mod dedup_facade;
 mod elevation;
 mod events;
@@ -44,10 +48,13 @@ pub mod fuzzing;
 mod handles;
 mod import;
 mod merge_facade;
+mod permission;
+mod plumbing;
 mod sales_facade;
 mod service_facade;
 mod table;
 
+pub use columns::ImportField;
 pub use crm::{Crm, CrmBuilder, is_postgres_location, open_store};
 pub use dedup_facade::{CheckedCreate, OnDuplicate};
 pub use elevation::{Credentials, ElevationProof, ElevationVerifier, MIN_PASSWORD_CHARS};
@@ -61,8 +68,7 @@ pub use handles::{
     Opportunities, Sales, Service, Tags, Tasks, Tickets,
 };
 pub use import::{
-    DuplicatePolicy, ImportField, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError,
-    SkippedRow,
+    DuplicatePolicy, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError, SkippedRow,
 };
 pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};

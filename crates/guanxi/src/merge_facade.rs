@@ -2,7 +2,6 @@
 //! every related record to the survivor and leaves the others as tombstones, and an undo that
 //! puts every record back as it was.
 
-use crate::handles::Duplicates;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -15,8 +14,10 @@ use guanxi_core::{
     FieldChange, InteractionId, InteractionMove, OpportunityId, Result, TagLink, TaskId, TicketId, UserId, Write,
 };
 
-use crate::crm::{Crm, NESTED, UNLOGGED, check_version, log, to_json, walk_pages};
-use crate::sales_facade::{decode, setting_write};
+use crate::crm::Crm;
+use crate::handles::Duplicates;
+use crate::plumbing::{NESTED, UNLOGGED, check_version, log, to_json, walk_pages};
+use crate::plumbing::{decode, setting_write};
 
 /// What a merge will do, computed without writing anything: the survivor as it will read,
 /// the fields whose records disagree and the value each keeps, and every record that moves.

@@ -2,7 +2,6 @@
 //! leads with grading, assignment and conversion, tasks and agendas, and the sales report.
 //! Each runs permission check → validation → one atomic batch with its log entries → events.
 
-use crate::handles::{Leads, Opportunities, Sales, Tasks};
 use chrono::{DateTime, Utc};
 
 use guanxi_core::access::Scoped;
@@ -18,35 +17,16 @@ use guanxi_core::{
     Result, TaskId, ValidationReason, Write, sales::Lead,
 };
 
-use crate::access_control::Allowed;
-use crate::crm::{Crm, UNLOGGED, check_version, log, to_json, walk_pages};
+use crate::crm::Crm;
 use crate::dedup_facade::{ProfileCache, input_profile};
+use crate::handles::{Leads, Opportunities, Sales, Tasks};
+use crate::permission::Allowed;
+use crate::plumbing::{UNLOGGED, check_version, decode, log, setting_write, to_json, walk_pages};
 
 const LEAD_RULES: &str = "lead_rules";
 
 fn pipeline_key(key: &str) -> String {
     format!("pipeline.{key}")
-}
-
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
-    serde_json::from_str(&s.value)
-        .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
-}
-
-/// The write that stores `value` under `key`: an insert, or an update of the stored version.
-pub(crate) fn setting_write<T: serde::Serialize>(
-    key: String,
-    stored: Option<Setting>,
-    value: &T,
-) -> Result<Write<Setting>> {
-    let json = serde_json::to_string(value)
-        .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
-    Ok(match stored {
-        Some(s) => {
-            Write::Update { record: Setting { key, value: json, version: s.version + 1 }, expected_version: s.version }
-        }
-        None => Write::Insert(Setting { key, value: json, version: 1 }),
-    })
 }
 
 /// Options of a stage move.
@@ -457,7 +437,7 @@ impl Opportunities<'_> {
     /// An opportunity by code.
     pub fn get_by_code(&self, actor: &Actor, code: &str) -> Result<Opportunity> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Opportunity)?;
-        let code = guanxi_core::normalize::fold_text(code).to_uppercase();
+        let code = guanxi_core::normalize::code(code);
         let o = self
             .crm
             .store

@@ -3,7 +3,6 @@
 //! service report, and the knowledge base. Each runs permission check → validation → one
 //! atomic batch (record, entries, log) → events.
 
-use crate::handles::{KnowledgeBase, Service, Tickets};
 use chrono::{DateTime, Duration, Utc};
 
 use guanxi_core::access::Scoped;
@@ -18,9 +17,11 @@ use guanxi_core::{
     TicketId, UserId, ValidationReason, Write,
 };
 
-use crate::access_control::Allowed;
-use crate::crm::{Crm, UNLOGGED, check_version, log, to_json, walk_pages};
-use crate::sales_facade::decode;
+use crate::crm::Crm;
+use crate::handles::{KnowledgeBase, Service, Tickets};
+use crate::permission::Allowed;
+use crate::plumbing::decode;
+use crate::plumbing::{UNLOGGED, check_version, log, to_json, walk_pages};
 
 const SERVICE_SETTINGS: &str = "service";
 
@@ -499,7 +500,8 @@ impl Tickets<'_> {
     /// A ticket by code.
     pub fn get_by_code(&self, actor: &Actor, code: &str) -> Result<Ticket> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Ticket)?;
-        let t = self.crm.store.ticket_by_code(code)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, code))?;
+        let code = guanxi_core::normalize::code(code);
+        let t = self.crm.store.ticket_by_code(&code)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, &code))?;
         check_ticket(actor, &allowed, t)
     }
 

@@ -63,6 +63,8 @@ fn lifecycle_in_business_time_with_pause_and_reopen() {
             crm.service().tickets().create(&a, NewTicket::new("无法登录", TicketKind::Fault, Priority::High)).unwrap();
         assert_eq!((t.assignee.clone(), t.status), (Some(u("amy")), TicketStatus::Assigned), "{name}");
         assert!(t.code.starts_with("T20250602"), "{name}");
+        let typed = format!(" {} ", t.code.to_lowercase()); // as a user types it
+        assert_eq!(crm.service().tickets().get_by_code(&a, &typed).unwrap().id, t.id, "{name}");
         let sla = crm.service().tickets().sla(&a, t.id, t0() + Duration::hours(20)).unwrap().unwrap(); // Tue 05:00
         // Tuesday 09:00 + 1 business hour.
         assert_eq!(sla.first_response.deadline, Some("2025-06-03T02:00:00Z".parse().unwrap()), "{name}");

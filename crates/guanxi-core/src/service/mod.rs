@@ -23,10 +23,10 @@ pub use kb::{
 };
 pub use quality::{Csat, DEFAULT_RISK_KEYWORDS, risk_flags};
 pub use report::{Backlog, Compliance, DurationStats, KeyedCsat, Period, ServiceQuery, ServiceReport, VolumeRow};
-pub use sla::{SlaClock, SlaEvaluator, SlaPolicy, SlaState, SlaTargets, TargetStatus, TicketSla, select_policy};
+pub use sla::{SlaClock, SlaEvaluator, SlaPolicy, SlaState, TargetStatus, TicketSla, select_policy};
 pub use ticket::{
-    AssignReason, Channel, NewTicket, Priority, Ticket, TicketChange, TicketEntry, TicketFilter, TicketKind,
-    TicketStatus, check_satisfaction,
+    AssignReason, Channel, NewTicket, Priority, SlaTargets, Ticket, TicketChange, TicketEntry, TicketFilter,
+    TicketKind, TicketStatus, check_satisfaction,
 };
 
 use crate::error::{FieldError, Result, ValidationErrors, ValidationReason};

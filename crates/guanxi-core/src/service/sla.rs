@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::calendar::BusinessClock;
-use super::ticket::{Priority, Ticket, TicketKind, TicketStatus};
+use super::ticket::{Priority, SlaTargets, Ticket, TicketKind, TicketStatus};
 use crate::customer::Level;
 use crate::error::{Result, ValidationErrors, ValidationReason};
 use crate::ids::{TicketId, UserId};
@@ -123,17 +123,6 @@ pub fn select_policy(
         first_response_secs: i64::from(p.first_response_minutes) * 60,
         resolution_secs: i64::from(p.resolution_minutes) * 60,
     })
-}
-
-/// The targets a ticket runs against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SlaTargets {
-    /// The policy they come from.
-    pub policy: String,
-    /// First-response target, business seconds.
-    pub first_response_secs: i64,
-    /// Resolution target, business seconds.
-    pub resolution_secs: i64,
 }
 
 /// What SLA evaluation reads of a ticket.

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sla::SlaTargets;
 use crate::access::{RecordScope, ScopeAttrs, Scoped};
 use crate::customer::Level;
 use crate::error::{Error, Result, ValidationErrors, ValidationReason};
@@ -525,6 +524,17 @@ pub fn check_satisfaction(score: u8) -> Result<()> {
     } else {
         Err(Error::invalid("satisfaction", ValidationReason::Invalid { detail: format!("{score} is not 1–5") }))
     }
+}
+
+/// The targets a ticket runs against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaTargets {
+    /// The policy they come from.
+    pub policy: String,
+    /// First-response target, business seconds.
+    pub first_response_secs: i64,
+    /// Resolution target, business seconds.
+    pub resolution_secs: i64,
 }
 
 #[cfg(test)]

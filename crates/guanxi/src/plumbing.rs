@@ -1,0 +1,117 @@
+//! Helpers every facade module shares: change-log entries and record JSON, version checks,
+//! paging through a store list, and stored settings documents.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use guanxi_core::{
+    Actor, ChangeAction, ChangeLogEntry, ChangeLogQuery, CrmStore, CustomerId, EntityKind, Error, FieldChange, Page,
+    PageRequest, Result, Setting, Write,
+};
+
+use crate::permission::AT_REST;
+
+/// Bookkeeping fields left out of change-log diffs: they change on every write.
+pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
+
+/// Object-valued fields logged key by key.
+pub(crate) const NESTED: &[&str] = &["custom"];
+
+/// A record as JSON, for change-log diffs and exports. Our records always serialize; should one
+/// ever fail, the failure is logged (an error event) rather than passed off silently as `null`,
+/// and the value stands as `null` so the write is not lost.
+pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
+    match serde_json::to_value(v) {
+        Ok(value) => value,
+        Err(e) => {
+            tracing::error!(error = %e, type_name = std::any::type_name::<T>(), "record does not serialize to JSON");
+            Value::Null
+        }
+    }
+}
+
+/// A change-log entry (sequence and hashes are assigned by the store). Sensitive values are
+/// masked here, so they never reach the log in clear.
+pub(crate) fn log(
+    at: DateTime<Utc>,
+    actor: &Actor,
+    entity: EntityKind,
+    entity_id: String,
+    customer_id: Option<CustomerId>,
+    action: ChangeAction,
+    mut changes: Vec<FieldChange>,
+) -> ChangeLogEntry {
+    if entity == EntityKind::Contact {
+        for ch in &mut changes {
+            AT_REST.apply_change(entity, ch);
+        }
+    }
+    ChangeLogEntry {
+        seq: 0,
+        at,
+        actor: actor.user_id().clone(),
+        entity,
+        entity_id,
+        customer_id,
+        action,
+        changes,
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// Every record of a paged store list, a thousand at a time.
+pub(crate) fn walk_pages<T>(mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>) -> Result<Vec<T>> {
+    let mut out = Vec::new();
+    let mut page = PageRequest::first(1000);
+    loop {
+        let p = fetch(&page)?;
+        out.extend(p.items);
+        match p.next {
+            Some(next) => page = PageRequest::after(next, 1000),
+            None => return Ok(out),
+        }
+    }
+}
+
+pub(crate) fn check_version(entity: EntityKind, id: impl ToString, expected: u64, actual: u64) -> Result<()> {
+    if expected == actual { Ok(()) } else { Err(Error::Conflict { entity, id: id.to_string(), expected, actual }) }
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(s: &Setting) -> Result<T> {
+    serde_json::from_str(&s.value)
+        .map_err(|e| guanxi_core::StorageError::with_source(format!("setting {} does not decode", s.key), e).into())
+}
+
+/// The write that stores `value` under `key`: an insert, or an update of the stored version.
+pub(crate) fn setting_write<T: serde::Serialize>(
+    key: String,
+    stored: Option<Setting>,
+    value: &T,
+) -> Result<Write<Setting>> {
+    let json = serde_json::to_string(value)
+        .map_err(|e| guanxi_core::StorageError::with_source("setting does not encode", e))?;
+    Ok(match stored {
+        Some(s) => {
+            Write::Update { record: Setting { key, value: json, version: s.version + 1 }, expected_version: s.version }
+        }
+        None => Write::Insert(Setting { key, value: json, version: 1 }),
+    })
+}
+
+/// Verifies a store's whole change log, a page at a time.
+pub(crate) fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
+    const PAGE: usize = 10_000;
+    let mut v = guanxi_core::changelog::ChainVerifier::default();
+    let mut after = None;
+    loop {
+        let page = store.change_log(&ChangeLogQuery { after_seq: after, limit: Some(PAGE), ..Default::default() })?;
+        for e in &page {
+            v.feed(e);
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE => after = Some(last.seq),
+            _ => return Ok(v.finish()),
+        }
+    }
+}
