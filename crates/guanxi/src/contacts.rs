@@ -1,6 +1,8 @@
 //! The contacts and interactions handles: a customer's people (with the encrypted, blind-indexed
 //! lookups by phone and identity number) and the calls, visits and messages logged on it.
 
+use chrono::{DateTime, Utc};
+
 use guanxi_core::changelog::created_fields;
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, Contact, ContactId, ContactPatch, CustomerId, DomainEvent, EntityKind, Error,
@@ -19,6 +21,20 @@ impl Contacts<'_> {
         let contact = self.crm.live_contact(id)?;
         self.crm.check_contact(actor, &allowed, &contact)?;
         Ok((allowed, contact))
+    }
+
+    /// Stages the update that makes each primary contact among `contacts` not primary.
+    fn stage_demotions(
+        &self,
+        actor: &Actor,
+        now: DateTime<Utc>,
+        contacts: Vec<Contact>,
+        changes: &mut Changes,
+        events: &mut Vec<DomainEvent>,
+    ) {
+        for old in contacts.into_iter().filter(|c| c.primary) {
+            self.crm.stage_contact_update(actor, now, old.clone(), Contact { primary: false, ..old }, changes, events);
+        }
     }
 
     /// Adds a contact to a customer. The customer's first contact becomes primary; a later
@@ -48,16 +64,7 @@ impl Contacts<'_> {
         let mut changes = Changes::default();
         let mut events = Vec::new();
         if primary {
-            for old in existing.into_iter().filter(|c| c.primary) {
-                self.crm.stage_contact_update(
-                    actor,
-                    now,
-                    old.clone(),
-                    Contact { primary: false, ..old },
-                    &mut changes,
-                    &mut events,
-                );
-            }
+            self.stage_demotions(actor, now, existing, &mut changes, &mut events);
         }
         self.crm.stage_contact_insert(actor, now, contact.clone(), &mut changes, &mut events);
         self.crm.commit(actor, now, &changes, events)?;
@@ -144,16 +151,8 @@ impl Contacts<'_> {
         }
         let now = self.crm.clock.now();
         let (mut changes, mut events) = (Changes::default(), Vec::new());
-        for old in self.crm.store.contacts_of(target.customer_id)?.into_iter().filter(|c| c.primary) {
-            self.crm.stage_contact_update(
-                actor,
-                now,
-                old.clone(),
-                Contact { primary: false, ..old },
-                &mut changes,
-                &mut events,
-            );
-        }
+        let siblings = self.crm.store.contacts_of(target.customer_id)?;
+        self.stage_demotions(actor, now, siblings, &mut changes, &mut events);
         self.crm.stage_contact_update(
             actor,
             now,
