@@ -303,6 +303,10 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             o = crm.moveOpportunity(o.id, o.version, "proposal", null, t0.plusSeconds(3 * 86400))
             val refused = assertThrows<CrmException.Validation> { crm.moveOpportunity(o.id, o.version, "negotiation", null, null) }
             check(refused.field == "expected_close") { "field ${refused.field}" }
+            val unknown = assertThrows<CrmException.Validation> { crm.moveOpportunity(o.id, o.version, "signed", null, null) }
+            check(unknown.field == "stage" && unknown.errors[0].allowed == listOf("lead", "intent", "proposal", "negotiation", "won", "lost")) {
+                "allowed stages ${unknown.errors}"
+            }
             check(crm.opportunity(o.id) == o) { "unchanged" }
             o = crm.updateOpportunity(o.id, o.version, OpportunityPatch(expectedClose = LocalDate.parse("2024-03-31"), probability = BigDecimal("65")))
             check(o.probabilitySource == "manual") { "source" }

@@ -106,7 +106,7 @@ fn import_deal(
         _ => prices
             .get(&product.replace(' ', ""))
             .copied()
-            .ok_or_else(|| Error::invalid("product", ValidationReason::NotAllowed { value: product.to_owned() }))?,
+            .ok_or_else(|| Error::invalid("product", ValidationReason::not_allowed(product, prices.keys())))?,
     };
     let engaged = (!r["engage_date"].is_empty()).then(|| day_start(&r["engage_date"])).transpose()?;
     let mut input = NewOpportunity::new(&r["opportunity_id"])

@@ -81,7 +81,10 @@ pub fn priority(s: &str) -> Result<Priority> {
         "Medium" => Ok(Priority::Medium),
         "High" => Ok(Priority::High),
         "Critical" => Ok(Priority::Urgent),
-        _ => Err(Error::invalid("Ticket Priority", ValidationReason::NotAllowed { value: s.to_owned() })),
+        _ => Err(Error::invalid(
+            "Ticket Priority",
+            ValidationReason::not_allowed(s, ["Low", "Medium", "High", "Critical"]),
+        )),
     }
 }
 
@@ -91,7 +94,10 @@ fn channel(s: &str) -> Result<Channel> {
         "Phone" => Ok(Channel::Phone),
         "Chat" => Ok(Channel::Chat),
         "Social media" => Ok(Channel::Social),
-        _ => Err(Error::invalid("Ticket Channel", ValidationReason::NotAllowed { value: s.to_owned() })),
+        _ => Err(Error::invalid(
+            "Ticket Channel",
+            ValidationReason::not_allowed(s, ["Email", "Phone", "Chat", "Social media"]),
+        )),
     }
 }
 
@@ -100,7 +106,13 @@ fn kind(s: &str) -> Result<TicketKind> {
         "Technical issue" => Ok(TicketKind::Fault),
         "Product inquiry" | "Billing inquiry" => Ok(TicketKind::Inquiry),
         "Refund request" | "Cancellation request" => Ok(TicketKind::Complaint),
-        _ => Err(Error::invalid("Ticket Type", ValidationReason::NotAllowed { value: s.to_owned() })),
+        _ => Err(Error::invalid(
+            "Ticket Type",
+            ValidationReason::not_allowed(
+                s,
+                ["Technical issue", "Product inquiry", "Billing inquiry", "Refund request", "Cancellation request"],
+            ),
+        )),
     }
 }
 
@@ -176,7 +188,10 @@ fn import_row(crm: &Crm, actor: &Actor, r: &Row, as_of: DateTime<Utc>) -> Result
         "Pending Customer Response" | "Closed" => {
             return Err(bad("Ticket Status", format!("{status} needs its response and resolution times")));
         }
-        _ => return Err(Error::invalid("Ticket Status", ValidationReason::NotAllowed { value: status.to_owned() })),
+        _ => {
+            let allowed = ["Open", "Pending Customer Response", "Closed"];
+            return Err(Error::invalid("Ticket Status", ValidationReason::not_allowed(status, allowed)));
+        }
     }
     let mut t = crm.service().tickets().create(actor, input)?;
     if status == "Open" {

@@ -27,10 +27,8 @@ pub(crate) fn user_str(u: &Option<guanxi::UserId>) -> Option<String> {
 }
 
 /// Parses one of guanxi's vocabularies (status, kind, …) from its stable name or Chinese label.
-pub(crate) fn parse_name<T: std::str::FromStr>(field: &str, value: &str) -> PyResult<T> {
-    value.parse().map_err(|_| {
-        validation_error(vec![guanxi::FieldError::new(field, ValidationReason::NotAllowed { value: value.to_owned() })])
-    })
+pub(crate) fn parse_name<T: std::str::FromStr<Err = guanxi::UnknownName>>(field: &str, value: &str) -> PyResult<T> {
+    value.parse().map_err(|e: guanxi::UnknownName| validation_error(vec![guanxi::FieldError::new(field, e.into())]))
 }
 
 pub(crate) fn uuid_from(v: &Bound<'_, PyAny>, field: &str) -> PyResult<uuid::Uuid> {

@@ -145,6 +145,14 @@ impl FieldError {
     fn reason(&self) -> String {
         self.0.reason.to_string()
     }
+    /// For a value outside a vocabulary, the values that are allowed there (else empty).
+    #[getter]
+    fn allowed(&self) -> Vec<String> {
+        match &self.0.reason {
+            guanxi::ValidationReason::NotAllowed { allowed, .. } => allowed.clone(),
+            _ => Vec::new(),
+        }
+    }
     /// Why, as a stable code ("required", "invalid_phone", …).
     #[getter]
     fn code(&self) -> String {

@@ -61,6 +61,13 @@ def test_opportunity_moves_keep_an_append_only_history(crm: guanxi.Crm) -> None:
         crm.sales.move_opportunity(o.id, o.version, "negotiation")
     assert refused.value.field == "expected_close"
     assert crm.sales.opportunity(o.id) == o
+    # A stage that does not exist: the error lists the ones that do.
+    with pytest.raises(guanxi.ValidationError) as unknown:
+        crm.sales.move_opportunity(o.id, o.version, "signed")
+    stage = unknown.value.errors[0]
+    assert (stage.field, stage.code) == ("stage", "not_allowed")
+    assert stage.allowed == ["lead", "intent", "proposal", "negotiation", "won", "lost"]
+    assert "(lead, intent, proposal, negotiation, won, lost)" in stage.reason
     o = crm.sales.update_opportunity(o.id, o.version, expected_close=dt.date(2024, 3, 31), probability=Decimal(65))
     assert o.probability_source == "manual"
     o = crm.sales.move_opportunity(o.id, o.version, "lost", lost_reason="价格偏高", at=day(20))

@@ -237,7 +237,7 @@ impl ImportOptions {
             let field = guanxi::ImportField::ALL.iter().copied().find(|f| f.key() == key).ok_or_else(|| {
                 crate::invalid(
                     &format!("columns.{header}"),
-                    guanxi::ValidationReason::NotAllowed { value: key.clone() },
+                    guanxi::ValidationReason::not_allowed(&key, guanxi::ImportField::ALL.iter().map(|f| f.key())),
                 )
             })?;
             o = o.column(header, field);

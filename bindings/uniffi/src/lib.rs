@@ -39,11 +39,25 @@ uniffi::custom_type!(Day, String, {
 
 // ----- errors -----
 
+impl From<&guanxi::FieldError> for FieldError {
+    fn from(f: &guanxi::FieldError) -> Self {
+        let allowed = match &f.reason {
+            guanxi::ValidationReason::NotAllowed { allowed, .. } => allowed.clone(),
+            _ => Vec::new(),
+        };
+        FieldError { field: f.field.clone(), reason: f.reason.to_string(), allowed }
+    }
+}
+
 /// One failed field of a validation error.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct FieldError {
+    /// Path of the field, e.g. `name`, `contacts[0].phones[1]`, `custom.budget`.
     pub field: String,
+    /// Why, as a sentence.
     pub reason: String,
+    /// For a value outside a vocabulary, the values that are allowed there (else empty).
+    pub allowed: Vec<String>,
 }
 
 /// Every guanxi failure (Kotlin `CrmException`, Swift `CrmError`). Fields are named `reason`,
@@ -77,8 +91,7 @@ impl From<guanxi::Error> for CrmError {
         let reason = e.to_string();
         match e {
             guanxi::Error::Validation(v) => {
-                let errors: Vec<FieldError> =
-                    v.iter().map(|f| FieldError { field: f.field.clone(), reason: f.reason.to_string() }).collect();
+                let errors: Vec<FieldError> = v.iter().map(FieldError::from).collect();
                 let field = errors.first().map(|f| f.field.clone()).unwrap_or_default();
                 CrmError::Validation { field, reason, errors }
             }
@@ -334,8 +347,8 @@ fn region(province: Option<String>, city: Option<String>, district: Option<Strin
     })
 }
 
-fn parse<T: std::str::FromStr>(field: &str, v: &str) -> Result<T> {
-    v.parse().map_err(|_| invalid(field, guanxi::ValidationReason::NotAllowed { value: v.to_owned() }))
+fn parse<T: std::str::FromStr<Err = guanxi::UnknownName>>(field: &str, v: &str) -> Result<T> {
+    v.parse().map_err(|e: guanxi::UnknownName| invalid(field, e.into()))
 }
 
 /// A user id from text, or a validation error on `field`.

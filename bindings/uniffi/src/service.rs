@@ -546,7 +546,9 @@ impl Crm {
             "day" => core::Period::Day,
             "week" => core::Period::Week,
             "month" => core::Period::Month,
-            other => return Err(invalid("period", guanxi::ValidationReason::NotAllowed { value: other.to_owned() })),
+            other => {
+                return Err(invalid("period", guanxi::ValidationReason::not_allowed(other, ["day", "week", "month"])));
+            }
         };
         let q = ServiceQuery { filter: filter.into_core()?, period, at };
         Ok(self.inner.service().report(&self.actor, &q)?.into())

@@ -256,12 +256,12 @@ impl Role {
 }
 
 /// A vocabulary value from its name, or a `NotAllowed` error on `field`.
-fn named<T: std::str::FromStr>(errs: &mut ValidationErrors, field: &str, value: &str) -> Option<T> {
-    let parsed = value.parse().ok();
-    if parsed.is_none() {
-        errs.push(field, ValidationReason::NotAllowed { value: value.to_owned() });
-    }
-    parsed
+fn named<T: std::str::FromStr<Err = crate::error::UnknownName>>(
+    errs: &mut ValidationErrors,
+    field: &str,
+    value: &str,
+) -> Option<T> {
+    value.parse().map_err(|e: crate::error::UnknownName| errs.push(field, e.into())).ok()
 }
 
 fn is_custom_path(field: &str) -> bool {

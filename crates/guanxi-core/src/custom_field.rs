@@ -72,7 +72,10 @@ impl FieldType {
 impl FromStr for FieldType {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        FieldType::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| UnknownName(s.to_owned()))
+        FieldType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownName::new(s, FieldType::ALL.map(FieldType::as_str)))
     }
 }
 
@@ -312,9 +315,9 @@ impl CustomFieldDef {
         let value = value.coerce(self.field_type)?;
         let allowed = |v: &String| self.allowed_values.iter().any(|a| a == v);
         match &value {
-            CustomValue::Select(v) if !allowed(v) => Err(ValidationReason::NotAllowed { value: v.clone() }),
+            CustomValue::Select(v) if !allowed(v) => Err(ValidationReason::not_allowed(v, &self.allowed_values)),
             CustomValue::MultiSelect(set) => match set.iter().find(|v| !allowed(v)) {
-                Some(v) => Err(ValidationReason::NotAllowed { value: v.clone() }),
+                Some(v) => Err(ValidationReason::not_allowed(v, &self.allowed_values)),
                 None => Ok(value),
             },
             CustomValue::Text(s) => Ok(CustomValue::Text(fold_text(s))),
@@ -434,7 +437,7 @@ mod tests {
         assert!(out.is_empty());
         assert_eq!(
             errs.field("custom.products").map(|e| &e.reason),
-            Some(&ValidationReason::NotAllowed { value: "oa".into() })
+            Some(&ValidationReason::not_allowed("oa", ["erp", "crm"]))
         );
         assert_eq!(
             errs.field("custom.employees").map(|e| &e.reason),

@@ -103,20 +103,43 @@ impl std::str::FromStr for EntityKind {
     type Err = UnknownName;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        EntityKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownName(s.to_owned()))
+        EntityKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownName::new(s, EntityKind::ALL.map(EntityKind::as_str)))
     }
 }
 
-/// A name that matches none of an enum's variants (returned by `FromStr` impls).
+/// A name that matches none of a vocabulary's values (returned by `FromStr` impls), with the
+/// names it accepts; it converts into [`ValidationReason::NotAllowed`].
 ///
 /// ```
-/// use guanxi_core::CustomerKind;
+/// use guanxi_core::{CustomerKind, ValidationReason};
 /// let err = "martian".parse::<CustomerKind>().unwrap_err();
-/// assert_eq!(err.to_string(), "unknown name 'martian'");
+/// assert_eq!(err.to_string(), "unknown name 'martian' (allowed: enterprise, individual)");
+/// assert!(matches!(ValidationReason::from(err), ValidationReason::NotAllowed { allowed, .. } if allowed.len() == 2));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown name '{0}'")]
-pub struct UnknownName(pub String);
+#[error("unknown name '{value}' (allowed: {})", allowed.join(", "))]
+pub struct UnknownName {
+    /// The name given.
+    pub value: String,
+    /// The stable names the vocabulary accepts (their Chinese labels are accepted too).
+    pub allowed: Vec<String>,
+}
+
+impl UnknownName {
+    /// `value` is none of `allowed`.
+    pub fn new(value: impl Into<String>, allowed: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        UnknownName { value: value.into(), allowed: allowed.into_iter().map(Into::into).collect() }
+    }
+}
+
+impl From<UnknownName> for ValidationReason {
+    fn from(e: UnknownName) -> Self {
+        ValidationReason::NotAllowed { value: e.value, allowed: e.allowed }
+    }
+}
 
 /// Why one field failed validation. Typed so callers can match on it; `Display` gives
 /// the human sentence.
@@ -148,6 +171,9 @@ pub enum ValidationReason {
     NotAllowed {
         /// The offending value.
         value: String,
+        /// The values that are allowed here (empty when they cannot be listed).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        allowed: Vec<String>,
     },
     /// The value has the wrong type for the field.
     WrongType {
@@ -170,6 +196,19 @@ pub enum ValidationReason {
     },
 }
 
+impl ValidationReason {
+    /// [`ValidationReason::NotAllowed`]: `value` is none of `allowed`.
+    ///
+    /// ```
+    /// use guanxi_core::ValidationReason;
+    /// let r = ValidationReason::not_allowed("gold", ["a", "b"]);
+    /// assert_eq!(r.to_string(), "'gold' is not one of the allowed values (a, b)");
+    /// ```
+    pub fn not_allowed(value: impl Into<String>, allowed: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        UnknownName::new(value, allowed).into()
+    }
+}
+
 impl fmt::Display for ValidationReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -185,8 +224,11 @@ impl fmt::Display for ValidationReason {
             ValidationReason::UnknownProvince => {
                 f.write_str("is not a province-level division of China")
             }
-            ValidationReason::NotAllowed { value } => {
+            ValidationReason::NotAllowed { value, allowed } if allowed.is_empty() => {
                 write!(f, "'{value}' is not one of the allowed values")
+            }
+            ValidationReason::NotAllowed { value, allowed } => {
+                write!(f, "'{value}' is not one of the allowed values ({})", allowed.join(", "))
             }
             ValidationReason::WrongType { expected } => write!(f, "must be a {expected}"),
             ValidationReason::UnknownField => f.write_str("is not a defined custom field"),

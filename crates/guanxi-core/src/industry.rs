@@ -106,6 +106,6 @@ impl FromStr for Industry {
             .find(|i| {
                 t == i.as_str() || t == i.name_zh() || (t.len() == 1 && t.eq_ignore_ascii_case(&i.code().to_string()))
             })
-            .ok_or(UnknownName(t))
+            .ok_or_else(|| UnknownName::new(t, Industry::ALL.iter().map(|i| i.as_str())))
     }
 }

@@ -172,10 +172,10 @@ impl NewInteraction {
         }
         self.next_step = optional_long_text(&mut errs, "next_step", self.next_step.as_deref(), limits::LONG);
         self.feedback = optional_long_text(&mut errs, "feedback", self.feedback.as_deref(), limits::LONG);
-        if let (Some(at), Some(next)) = (self.at, self.next_contact_on) {
-            if next < at.date_naive() {
-                errs.push("next_contact_on", ValidationReason::Invalid { detail: "is before the interaction".into() });
-            }
+        if let (Some(at), Some(next)) = (self.at, self.next_contact_on)
+            && next < at.date_naive()
+        {
+            errs.push("next_contact_on", ValidationReason::Invalid { detail: "is before the interaction".into() });
         }
         for (i, a) in self.attachments.iter_mut().enumerate() {
             let path = format!("attachments[{i}]");

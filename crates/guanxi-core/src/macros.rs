@@ -52,7 +52,7 @@ macro_rules! vocabulary {
                     .iter()
                     .copied()
                     .find(|v| v.as_str().eq_ignore_ascii_case(&t) || v.label_zh() == t)
-                    .ok_or($crate::error::UnknownName(t))
+                    .ok_or_else(|| $crate::error::UnknownName::new(t, $name::ALL.iter().map(|v| v.as_str())))
             }
         }
     };

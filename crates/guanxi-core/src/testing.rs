@@ -127,11 +127,11 @@ pub mod conformance {
         let cities = ["聊城市", "深圳市", "杭州市"];
         let p = (n % 3) as usize;
         let mut custom = BTreeMap::new();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             custom.insert("budget".to_owned(), CustomValue::Decimal(Decimal::new((n as i64) * 1050, 2).normalize()));
         }
-        if n % 3 == 0 {
-            custom.insert("vip".to_owned(), CustomValue::Bool(n % 6 == 0));
+        if n.is_multiple_of(3) {
+            custom.insert("vip".to_owned(), CustomValue::Bool(n.is_multiple_of(6)));
         }
         if n % 4 == 1 {
             custom.insert(
@@ -141,7 +141,7 @@ pub mod conformance {
                 ),
             );
         }
-        if n % 5 == 0 {
+        if n.is_multiple_of(5) {
             custom.insert("employees".to_owned(), CustomValue::Number(n as i64 * 10));
             custom.insert(
                 "since".to_owned(),
@@ -164,11 +164,13 @@ pub mod conformance {
             region: (n % 7 != 6).then(|| Region {
                 province: provinces[p].to_owned(),
                 city: cities[p].to_owned(),
-                district: if n % 2 == 0 { "东昌府区".to_owned() } else { String::new() },
+                district: if n.is_multiple_of(2) { "东昌府区".to_owned() } else { String::new() },
             }),
-            address: (n % 2 == 0).then(|| format!("中山路{n}号")),
+            address: n.is_multiple_of(2).then(|| format!("中山路{n}号")),
             owner: (n % 5 != 4).then(|| user(["alice", "bob", "carol"][(n % 3) as usize])),
-            department: (n % 2 == 0).then(|| DepartmentId::new(["east", "south"][(n % 4 / 2) as usize]).unwrap()),
+            department: n
+                .is_multiple_of(2)
+                .then(|| DepartmentId::new(["east", "south"][(n % 4 / 2) as usize]).unwrap()),
             tags: BTreeSet::new(),
             custom,
             created_by: user("alice"),
@@ -213,7 +215,7 @@ pub mod conformance {
             title: Some("经理".to_owned()),
             phones: vec![Phone::parse("13812345678").unwrap()],
             emails: vec![Email::parse("a@example.com").unwrap()],
-            id_number: (n % 2 == 0).then(|| IdNumber::parse("11010519491231002X").unwrap()),
+            id_number: n.is_multiple_of(2).then(|| IdNumber::parse("11010519491231002X").unwrap()),
             role: Some(DecisionRole::DecisionMaker),
             primary,
             do_not_contact: n % 2 == 1,
@@ -1079,12 +1081,12 @@ pub mod conformance {
             code: format!("L20240501{n:03}"),
             name: format!("线索{n}"),
             company: Some("星河科技".into()),
-            phone: (n % 2 == 0).then(|| Phone::parse(&format!("1380000{n:04}")).unwrap()),
+            phone: n.is_multiple_of(2).then(|| Phone::parse(&format!("1380000{n:04}")).unwrap()),
             email: None,
             source: Some("行业峰会".into()),
             province: Some("广东省".into()),
             industry: None,
-            budget_confirmed: n % 3 == 0,
+            budget_confirmed: n.is_multiple_of(3),
             need_confirmed: true,
             grade: sales::LeadGrade::ALL[(n % 3) as usize],
             status,
@@ -1140,7 +1142,7 @@ pub mod conformance {
             due_at: t0() + Duration::hours(due_h),
             owner: user(owner),
             department: None,
-            opportunity_id: (n % 2 == 0).then_some(opps[0].id),
+            opportunity_id: n.is_multiple_of(2).then_some(opps[0].id),
             customer_id: None,
             done_at: done.then(t0),
             created_by: user("alice"),

@@ -493,10 +493,10 @@ impl ImportRun<'_> {
                 }
             }
         };
-        if input.name.is_empty() {
-            if let Some(c) = &by_code {
-                input.name = c.name.clone();
-            }
+        if input.name.is_empty()
+            && let Some(c) = &by_code
+        {
+            input.name = c.name.clone();
         }
         let valid = match input.validate(self.ctx) {
             Ok(v) => v,
@@ -709,10 +709,10 @@ impl ProfileIndex {
                     continue;
                 }
                 let (tag, other, readable) = &self.profiles[i];
-                if let Some(m) = rules.duplicate(p, other) {
-                    if best.as_ref().is_none_or(|(_, b, _)| m.score > b.score) {
-                        best = Some((*tag, m, *readable));
-                    }
+                if let Some(m) = rules.duplicate(p, other)
+                    && best.as_ref().is_none_or(|(_, b, _)| m.score > b.score)
+                {
+                    best = Some((*tag, m, *readable));
                 }
             }
         }
@@ -806,7 +806,7 @@ impl Files<'_> {
         let outcome = self.crm.store.write_session(&mut |tx| {
             let mut done = 0u64;
             read_rows(bytes, &options.limits, &mut |row, cells| {
-                if done % 1000 == 0 && done > 0 {
+                if done.is_multiple_of(1000) && done > 0 {
                     progress(ImportProgress { phase: ImportPhase::Checking, done, total });
                 }
                 done += 1;

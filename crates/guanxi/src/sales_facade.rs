@@ -73,7 +73,15 @@ impl Crm {
         match self.store.setting(&pipeline_key(key))? {
             Some(s) => decode(&s),
             None if key == Pipeline::standard().key => Ok(Pipeline::standard()),
-            None => Err(Error::invalid("pipeline", ValidationReason::NotAllowed { value: key.to_owned() })),
+            None => {
+                // Only on the error path: the pipelines there are, to name them.
+                let mut keys = vec![Pipeline::standard().key];
+                let stored = self.store.settings()?;
+                keys.extend(stored.into_iter().filter_map(|s| s.key.strip_prefix("pipeline.").map(str::to_owned)));
+                keys.sort();
+                keys.dedup();
+                Err(Error::invalid("pipeline", ValidationReason::not_allowed(key, keys)))
+            }
         }
     }
 

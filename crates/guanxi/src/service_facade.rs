@@ -399,7 +399,7 @@ impl Tickets<'_> {
         let (routed_group, routed_skill) = settings.route(&v);
         let group = v.group.clone().or(routed_group);
         if let Some(g) = group.as_deref().filter(|g| settings.group(g).is_none()) {
-            return Err(Error::invalid("group", ValidationReason::NotAllowed { value: g.to_owned() }));
+            return Err(Error::invalid("group", ValidationReason::not_allowed(g, settings.group_keys())));
         }
         let skill = v.skill.clone().or(routed_skill);
         let (assignee, reason) = match &v.assignee {
@@ -409,11 +409,11 @@ impl Tickets<'_> {
             }
             None => (None, AssignReason::Auto),
         };
-        if let Some(u) = assignee.as_ref().filter(|u| *u != actor.user_id() && reason == AssignReason::Transfer) {
-            if allowed.enforced() {
-                allowed.check_owner("assignee", Some(u))?;
-                self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Ticket)?;
-            }
+        if let Some(u) = assignee.as_ref().filter(|u| *u != actor.user_id() && reason == AssignReason::Transfer)
+            && allowed.enforced()
+        {
+            allowed.check_owner("assignee", Some(u))?;
+            self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Ticket)?;
         }
         let text = format!("{}\n{}", v.subject, v.description.as_deref().unwrap_or(""));
         let flags = risk_flags(&settings.risk_keywords, &text);
@@ -684,7 +684,7 @@ impl Tickets<'_> {
                 }
                 AssignTo::Group(g) => {
                     if settings.group(&g).is_none() {
-                        return Err(Error::invalid("group", ValidationReason::NotAllowed { value: g }));
+                        return Err(Error::invalid("group", ValidationReason::not_allowed(g, settings.group_keys())));
                     }
                     let user = self.crm.pick_agent(settings, Some(&g), t.skill.as_deref())?;
                     (Some(g), user, AssignReason::Transfer)

@@ -461,8 +461,9 @@ fn custom_fields_validate_and_filter(f: Fixture) {
         .create(&f.alice, NewCustomer::new("丙").custom("products", CustomValue::Text("sap".into())))
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Validation(v) if v.field("custom.products").unwrap().reason == ValidationReason::NotAllowed { value: "sap".into() })
+        matches!(&err, Error::Validation(v) if v.field("custom.products").unwrap().reason == ValidationReason::not_allowed("sap", ["crm", "erp", "oa"]))
     );
+    assert!(err.to_string().contains("'sap' is not one of the allowed values (crm, erp, oa)"), "{err}");
 
     let with = |v: CustomValue| CustomerFilter::default().custom(CustomFilter::new("products", v));
     let names = |filter: CustomerFilter| -> Vec<String> {

@@ -101,11 +101,17 @@ class StorageError(GuanxiError): ...
 @final
 class FieldError:
     @property
-    def field(self) -> str: ...
+    def field(self) -> str:
+        """Path of the field, e.g. "name", "contacts[0].phones[1]", "custom.budget"."""
     @property
-    def reason(self) -> str: ...
+    def reason(self) -> str:
+        """Why, as a sentence."""
     @property
-    def code(self) -> str: ...
+    def code(self) -> str:
+        """Why, as a stable code ("required", "invalid_phone", "not_allowed", …)."""
+    @property
+    def allowed(self) -> list[str]:
+        """For a value outside a vocabulary, the values that are allowed there (else empty)."""
 
 @final
 class AuditCheck:

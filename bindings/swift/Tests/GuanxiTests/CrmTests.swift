@@ -370,6 +370,11 @@ final class CrmTests: XCTestCase {
             guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("expected validation, got \(error)") }
             XCTAssertEqual(field, "expected_close")
         }
+        XCTAssertThrowsError(try crm.moveOpportunity(id: o.id, version: o.version, stage: "signed", lostReason: nil, at: nil)) { error in
+            guard case let CrmError.Validation(field, _, errors) = error else { return XCTFail("expected validation, got \(error)") }
+            XCTAssertEqual(field, "stage")
+            XCTAssertEqual(errors.first?.allowed, ["lead", "intent", "proposal", "negotiation", "won", "lost"])
+        }
         XCTAssertEqual(try crm.opportunity(id: o.id), o)
         o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "lost", lostReason: "价格偏高", at: t0.addingTimeInterval(5 * 86400))
         XCTAssertEqual(o.lostReason, "价格偏高")

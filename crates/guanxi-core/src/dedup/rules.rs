@@ -265,13 +265,10 @@ impl MatchRules {
                     ValidationReason::Invalid { detail: "must be in (0, 1]".into() },
                 );
             }
-            if let Comparison::JaroWinkler { min } | Comparison::Edit { min } = r.comparison {
-                if !(0.0..=1.0).contains(&min) {
-                    errs.push(
-                        format!("rules[{i}].min"),
-                        ValidationReason::Invalid { detail: "must be in [0, 1]".into() },
-                    );
-                }
+            if let Comparison::JaroWinkler { min } | Comparison::Edit { min } = r.comparison
+                && !(0.0..=1.0).contains(&min)
+            {
+                errs.push(format!("rules[{i}].min"), ValidationReason::Invalid { detail: "must be in [0, 1]".into() });
             }
         }
         if !unit(self.threshold) {

@@ -209,7 +209,7 @@ impl Pipeline {
     pub fn set_probability(&self, s: &SalesState, percent: Option<Decimal>) -> Result<SalesState> {
         let stage = self
             .stage(&s.stage)
-            .ok_or_else(|| Error::invalid("stage", ValidationReason::NotAllowed { value: s.stage.clone() }))?;
+            .ok_or_else(|| Error::invalid("stage", ValidationReason::not_allowed(&s.stage, self.stage_keys())))?;
         if stage.kind != StageKind::Open {
             return Err(Error::InvalidState(format!(
                 "the probability of a closed opportunity ({}) is fixed",
@@ -230,6 +230,16 @@ impl Pipeline {
                 ..s.clone()
             },
         })
+    }
+
+    /// The keys of the stages, in order: what a stage argument may name.
+    ///
+    /// ```
+    /// let p = guanxi_core::sales::Pipeline::standard();
+    /// assert_eq!(p.stage_keys().next(), Some("lead"));
+    /// ```
+    pub fn stage_keys(&self) -> impl Iterator<Item = &str> {
+        self.stages.iter().map(|s| s.key.as_str())
     }
 
     /// A stage by key.
@@ -277,7 +287,7 @@ impl Pipeline {
                 if !REQUIRABLE_FIELDS.contains(&f.as_str()) {
                     errs.push(
                         format!("stages[{i}].exit_requirements"),
-                        ValidationReason::NotAllowed { value: f.clone() },
+                        ValidationReason::not_allowed(f, REQUIRABLE_FIELDS.iter().copied()),
                     );
                 }
             }
@@ -290,7 +300,7 @@ impl Pipeline {
         for (from, tos) in &self.transitions {
             for key in std::iter::once(from).chain(tos) {
                 if self.stage(key).is_none() {
-                    errs.push(format!("transitions.{from}"), ValidationReason::NotAllowed { value: key.clone() });
+                    errs.push(format!("transitions.{from}"), ValidationReason::not_allowed(key, self.stage_keys()));
                 }
             }
         }
@@ -317,7 +327,7 @@ impl Pipeline {
     pub fn move_to(&self, s: &SalesState, to: &str, lost_reason: Option<&str>) -> Result<(SalesState, StageMove)> {
         let target = self
             .stage(to)
-            .ok_or_else(|| Error::invalid("stage", ValidationReason::NotAllowed { value: to.to_owned() }))?;
+            .ok_or_else(|| Error::invalid("stage", ValidationReason::not_allowed(to, self.stage_keys())))?;
         if !self.allows(&s.stage, to) {
             return Err(Error::InvalidState(format!("moving from stage {} to {to} is not allowed", s.stage)));
         }
@@ -334,7 +344,7 @@ impl Pipeline {
             StageKind::Lost => match lost_reason.map(fold_text) {
                 Some(r) if self.lost_reasons.contains(&r) => Some(r),
                 Some(r) => {
-                    errs.push("lost_reason", ValidationReason::NotAllowed { value: r });
+                    errs.push("lost_reason", ValidationReason::not_allowed(r, &self.lost_reasons));
                     None
                 }
                 None => {

@@ -200,6 +200,7 @@ pub(crate) fn validate(
     errs: &mut ValidationErrors,
 ) {
     let known = |k: &str| groups.iter().any(|g| g.key == k);
+    let group_keys = || groups.iter().map(|g| g.key.as_str());
     for (i, g) in groups.iter().enumerate() {
         if g.key.trim().is_empty() {
             errs.push(format!("groups[{i}].key"), ValidationReason::Required);
@@ -211,7 +212,7 @@ pub(crate) fn validate(
             );
         }
         if let Some(e) = g.escalate_to.as_deref().filter(|e| !known(e)) {
-            errs.push(format!("groups[{i}].escalate_to"), ValidationReason::NotAllowed { value: e.to_owned() });
+            errs.push(format!("groups[{i}].escalate_to"), ValidationReason::not_allowed(e, group_keys()));
         }
         // Follow the escalation chain: it must end.
         let mut seen = vec![g.key.as_str()];
@@ -229,10 +230,10 @@ pub(crate) fn validate(
         }
     }
     for (i, r) in routes.iter().enumerate().filter(|(_, r)| !known(&r.group)) {
-        errs.push(format!("routes[{i}].group"), ValidationReason::NotAllowed { value: r.group.clone() });
+        errs.push(format!("routes[{i}].group"), ValidationReason::not_allowed(&r.group, group_keys()));
     }
     if let Some(d) = default_group.filter(|d| !known(d)) {
-        errs.push("default_group", ValidationReason::NotAllowed { value: d.to_owned() });
+        errs.push("default_group", ValidationReason::not_allowed(d, group_keys()));
     }
 }
 

@@ -102,6 +102,18 @@ impl ServiceSettings {
         errs.into_result(())
     }
 
+    /// The keys of the skill groups: what a group argument may name.
+    ///
+    /// ```
+    /// use guanxi_core::service::{AssignStrategy, ServiceSettings, SkillGroup};
+    /// let mut s = ServiceSettings::default();
+    /// s.groups.push(SkillGroup::new("l1", "一线", AssignStrategy::RoundRobin));
+    /// assert_eq!(s.group_keys().collect::<Vec<_>>(), ["l1"]);
+    /// ```
+    pub fn group_keys(&self) -> impl Iterator<Item = &str> {
+        self.groups.iter().map(|g| g.key.as_str())
+    }
+
     /// A group by key.
     pub fn group(&self, key: &str) -> Option<&SkillGroup> {
         self.groups.iter().find(|g| g.key == key)
