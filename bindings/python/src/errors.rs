@@ -148,10 +148,7 @@ impl FieldError {
     /// For a value outside a vocabulary, the values that are allowed there (else empty).
     #[getter]
     fn allowed(&self) -> Vec<String> {
-        match &self.0.reason {
-            guanxi::ValidationReason::NotAllowed { allowed, .. } => allowed.clone(),
-            _ => Vec::new(),
-        }
+        self.0.reason.allowed().to_vec()
     }
     /// Why, as a stable code ("required", "invalid_phone", …).
     #[getter]

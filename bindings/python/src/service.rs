@@ -599,12 +599,7 @@ impl Service {
         at: Option<Time>,
         filters: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<ServiceReport> {
-        let period = match period {
-            "day" => core::Period::Day,
-            "week" => core::Period::Week,
-            "month" => core::Period::Month,
-            other => return Err(invalid_arg("period", &format!("'{other}' is not day, week or month"))),
-        };
+        let period: core::Period = parse_name("period", period)?;
         let query = ServiceQuery { filter: ticket_filter(filters)?, period, at };
         let r = self.crm.get().run(py, |c, a| c.service().report(a, &query))?;
         py.detach(|| ServiceReport::new(r))

@@ -41,11 +41,7 @@ uniffi::custom_type!(Day, String, {
 
 impl From<&guanxi::FieldError> for FieldError {
     fn from(f: &guanxi::FieldError) -> Self {
-        let allowed = match &f.reason {
-            guanxi::ValidationReason::NotAllowed { allowed, .. } => allowed.clone(),
-            _ => Vec::new(),
-        };
-        FieldError { field: f.field.clone(), reason: f.reason.to_string(), allowed }
+        FieldError { field: f.field.clone(), reason: f.reason.to_string(), allowed: f.reason.allowed().to_vec() }
     }
 }
 

@@ -542,14 +542,7 @@ impl Crm {
 
     /// The service report over the matching tickets; `period` is "day", "week" or "month".
     pub fn service_report(&self, filter: TicketFilter, period: String, at: Option<DateTime>) -> Result<ServiceReport> {
-        let period = match period.as_str() {
-            "day" => core::Period::Day,
-            "week" => core::Period::Week,
-            "month" => core::Period::Month,
-            other => {
-                return Err(invalid("period", guanxi::ValidationReason::not_allowed(other, ["day", "week", "month"])));
-            }
-        };
+        let period: core::Period = crate::parse("period", &period)?;
         let q = ServiceQuery { filter: filter.into_core()?, period, at };
         Ok(self.inner.service().report(&self.actor, &q)?.into())
     }

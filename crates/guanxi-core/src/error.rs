@@ -207,6 +207,21 @@ impl ValidationReason {
     pub fn not_allowed(value: impl Into<String>, allowed: impl IntoIterator<Item = impl Into<String>>) -> Self {
         UnknownName::new(value, allowed).into()
     }
+
+    /// The values allowed where this failed: those of a [`ValidationReason::NotAllowed`],
+    /// empty for every other reason.
+    ///
+    /// ```
+    /// use guanxi_core::ValidationReason;
+    /// assert_eq!(ValidationReason::not_allowed("gold", ["a", "b"]).allowed(), ["a", "b"]);
+    /// assert!(ValidationReason::Required.allowed().is_empty());
+    /// ```
+    pub fn allowed(&self) -> &[String] {
+        match self {
+            ValidationReason::NotAllowed { allowed, .. } => allowed,
+            _ => &[],
+        }
+    }
 }
 
 impl fmt::Display for ValidationReason {

@@ -632,10 +632,6 @@ impl Crm {
             .ok_or_else(|| Error::not_found(EntityKind::Contact, id))
     }
 
-    // ----- interactions -----
-
-    // ----- custom fields -----
-
     // ----- history -----
 
     /// Restores a backup into `into` (created or overwritten; close every handle on it first),

@@ -25,8 +25,11 @@ use crate::plumbing::{UNLOGGED, check_version, decode, log, setting_write, to_js
 
 const LEAD_RULES: &str = "lead_rules";
 
+/// Where stored pipelines live among the settings: `pipeline.<key>`.
+const PIPELINE_PREFIX: &str = "pipeline.";
+
 fn pipeline_key(key: &str) -> String {
-    format!("pipeline.{key}")
+    format!("{PIPELINE_PREFIX}{key}")
 }
 
 /// Options of a stage move.
@@ -77,7 +80,7 @@ impl Crm {
                 // Only on the error path: the pipelines there are, to name them.
                 let mut keys = vec![Pipeline::standard().key];
                 let stored = self.store.settings()?;
-                keys.extend(stored.into_iter().filter_map(|s| s.key.strip_prefix("pipeline.").map(str::to_owned)));
+                keys.extend(stored.into_iter().filter_map(|s| s.key.strip_prefix(PIPELINE_PREFIX).map(str::to_owned)));
                 keys.sort();
                 keys.dedup();
                 Err(Error::invalid("pipeline", ValidationReason::not_allowed(key, keys)))
@@ -253,8 +256,6 @@ impl Crm {
         allowed.check(actor, l.scope_attrs(), format_args!("lead {}", l.code))?;
         Ok(l)
     }
-
-    // ----- tasks -----
 }
 impl Sales<'_> {
     /// A pipeline by key: a stored one, or the built-in `standard` pipeline until one of that

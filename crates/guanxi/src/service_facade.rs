@@ -257,10 +257,6 @@ impl Crm {
         };
         Ok((next, vec![entry]))
     }
-
-    // ----- SLA and report -----
-
-    // ----- knowledge base -----
 }
 impl Service<'_> {
     /// The service settings in force ([`ServiceSettings::default`] until some are stored).

@@ -14,18 +14,20 @@ use super::sla::{SlaClock, SlaEvaluator, SlaState};
 use super::ticket::{Channel, Priority, Ticket, TicketFilter, TicketKind, TicketStatus};
 use crate::error::Result;
 use crate::ids::UserId;
+use crate::macros::vocabulary;
 
-/// The length of the periods volume is counted in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Period {
-    /// Calendar days.
-    #[default]
-    Day,
-    /// Weeks starting on Monday.
-    Week,
-    /// Calendar months.
-    Month,
+vocabulary! {
+    /// The length of the periods volume is counted in.
+    #[derive(Default)]
+    pub enum Period {
+        /// Calendar days.
+        #[default]
+        Day = "day" / "日",
+        /// Weeks starting on Monday.
+        Week = "week" / "周",
+        /// Calendar months.
+        Month = "month" / "月",
+    }
 }
 
 impl Period {
