@@ -52,14 +52,14 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100_000
     with tempfile.TemporaryDirectory() as tmp, guanxi.Crm.open(Path(tmp) / "bench.db", user="bench") as crm:
         load(crm, n)
-        query = best(lambda: crm.customers.list())
-        arrow = best(lambda: crm.customers.list().to_pandas())
+        query = best(lambda: crm.customers.list_all())
+        arrow = best(lambda: crm.customers.list_all().to_pandas())
 
         def objects() -> pd.DataFrame:
-            return pd.DataFrame([{f: getattr(c, f) for f in FIELDS} for c in crm.customers.list()])
+            return pd.DataFrame([{f: getattr(c, f) for f in FIELDS} for c in crm.customers.list_all()])
 
         baseline = best(objects)
-        assert len(crm.customers.list().to_pandas()) == len(objects()) == n
+        assert len(crm.customers.list_all().to_pandas()) == len(objects()) == n
     print(f"{n} customers → pandas (best of 3)")
     print(f"  query only (SQLite → records):     {query * 1000:8.1f} ms")
     print(f"  via Arrow C stream:                {arrow * 1000:8.1f} ms  (conversion {(arrow - query) * 1000:.1f} ms)")

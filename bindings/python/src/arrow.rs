@@ -1,8 +1,9 @@
-//! Lists as Arrow: a `CustomerTable` exports its rows through the Arrow C stream interface
+//! Lists as Arrow: a `Table` exports its rows through the Arrow C stream interface
 //! (`__arrow_c_stream__`), so pyarrow, polars and pandas build columns without per-row Python
 //! objects. Tags are `list<utf8>`; custom fields a struct with one typed child per definition.
 
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{
     BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
@@ -13,77 +14,9 @@ use arrow_array::{ArrayRef, RecordBatch, RecordBatchIterator, StructArray};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, TimeUnit};
 use guanxi::{CustomFieldDef, CustomValue, FieldType};
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::{PyCapsule, PyList, PySlice, PyType};
 
-use crate::convert::Customer;
 use crate::errors::GuanxiError;
-
-/// The customers a `list` returned. Convert with `pyarrow.table(t)`, `polars.DataFrame(t)`,
-/// `pandas.DataFrame(t)` (via `t.to_pandas()`), or iterate for `Customer` objects.
-#[pyclass(module = "guanxi._guanxi", frozen)]
-pub struct CustomerTable {
-    rows: Arc<Vec<guanxi::Customer>>,
-    fields: Vec<CustomFieldDef>,
-}
-
-impl CustomerTable {
-    pub(crate) fn new(rows: Vec<guanxi::Customer>, fields: Vec<CustomFieldDef>) -> Self {
-        CustomerTable { rows: Arc::new(rows), fields }
-    }
-}
-
-#[pymethods]
-impl CustomerTable {
-    fn __len__(&self) -> usize {
-        self.rows.len()
-    }
-
-    fn __getitem__(&self, index: isize) -> PyResult<Customer> {
-        let n = self.rows.len() as isize;
-        let i = if index < 0 { index + n } else { index };
-        if i < 0 || i >= n {
-            return Err(pyo3::exceptions::PyIndexError::new_err("customer index out of range"));
-        }
-        Ok(Customer(self.rows[i as usize].clone()))
-    }
-
-    /// The rows as `Customer` objects.
-    fn to_list(&self) -> Vec<Customer> {
-        self.rows.iter().cloned().map(Customer).collect()
-    }
-
-    /// The Arrow PyCapsule stream protocol; `requested_schema` is ignored (allowed by the protocol).
-    #[pyo3(signature = (requested_schema = None))]
-    fn __arrow_c_stream__<'py>(
-        &self,
-        py: Python<'py>,
-        requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        let _ = requested_schema;
-        let (rows, fields) = (self.rows.clone(), self.fields.clone());
-        let batch = py.detach(|| record_batch(&rows, &fields)).map_err(arrow_err)?;
-        stream_capsule(py, batch)
-    }
-
-    /// A `pyarrow.Table` (needs pyarrow).
-    fn to_arrow<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.py().import("pyarrow")?.call_method1("table", (slf,))
-    }
-
-    /// A `pandas.DataFrame` (needs pyarrow and pandas).
-    fn to_pandas<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        Self::to_arrow(slf)?.call_method0("to_pandas")
-    }
-
-    /// A `polars.DataFrame` (needs polars).
-    fn to_polars<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.py().import("polars")?.call_method1("DataFrame", (slf,))
-    }
-
-    fn __repr__(&self) -> String {
-        format!("CustomerTable({} rows)", self.rows.len())
-    }
-}
 
 fn utf8(name: &str) -> Field {
     Field::new(name, DataType::Utf8, true)
@@ -253,24 +186,200 @@ pub(crate) fn record_batch(rows: &[guanxi::Customer], fields: &[CustomFieldDef])
     RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
 }
 
-/// A table of report rows or records (funnel, forecast, opportunities …) as one Arrow record
-/// batch. Convert with `pyarrow.table(t)`, `polars.DataFrame(t)` or `t.to_pandas()`.
+/// What a [`Table`]'s rows are: records it hands out as objects (customers, opportunities, …)
+/// or report rows, which it hands out as dicts.
+pub(crate) trait Rows: Send + Sync {
+    /// The Arrow columns of rows `range`.
+    fn batch(&self, range: Range<usize>) -> Result<RecordBatch, ArrowError>;
+    /// Row `i` as its record object, or None when the rows are report rows.
+    fn record(&self, py: Python<'_>, i: usize) -> PyResult<Option<Py<PyAny>>>;
+}
+
+/// Report rows: one record batch.
+struct ReportRows(RecordBatch);
+
+impl Rows for ReportRows {
+    fn batch(&self, range: Range<usize>) -> Result<RecordBatch, ArrowError> {
+        Ok(self.0.slice(range.start, range.len()))
+    }
+
+    fn record(&self, _py: Python<'_>, _i: usize) -> PyResult<Option<Py<PyAny>>> {
+        Ok(None)
+    }
+}
+
+type BatchOf<T> = Box<dyn Fn(&[T]) -> Result<RecordBatch, ArrowError> + Send + Sync>;
+
+/// Records of one kind, with how to lay them out as columns and how to hand one out.
+struct Records<T> {
+    items: Vec<T>,
+    batch: BatchOf<T>,
+    object: fn(Python<'_>, &T) -> PyResult<Py<PyAny>>,
+}
+
+impl<T: Send + Sync> Rows for Records<T> {
+    fn batch(&self, range: Range<usize>) -> Result<RecordBatch, ArrowError> {
+        (self.batch)(&self.items[range])
+    }
+
+    fn record(&self, py: Python<'_>, i: usize) -> PyResult<Option<Py<PyAny>>> {
+        (self.object)(py, &self.items[i]).map(Some)
+    }
+}
+
+/// A record object from a core record, through its Python class.
+pub(crate) fn object<T: Clone, W: pyo3::PyClass + From<T> + Into<PyClassInitializer<W>>>(
+    py: Python<'_>,
+    item: &T,
+) -> PyResult<Py<PyAny>> {
+    Ok(Py::new(py, W::from(item.clone()))?.into_any())
+}
+
+/// Every list and report: rows as Arrow columns, converted without per-row Python objects
+/// (`pyarrow.table(t)`, `polars.DataFrame(t)`, `t.to_pandas()`, `t.to_polars()`), and a
+/// sequence of its records (or, for reports, of dicts): `len`, index, slice, iterate.
+/// A page of a paged list carries `next`, the cursor to pass as `after=` for the next page.
 #[pyclass(module = "guanxi._guanxi", frozen)]
-#[derive(Clone)]
 pub struct Table {
-    batch: RecordBatch,
+    rows: Arc<dyn Rows>,
+    range: Range<usize>,
+    next: Option<String>,
+    columns: OnceLock<RecordBatch>,
+}
+
+impl Clone for Table {
+    fn clone(&self) -> Self {
+        Table { rows: self.rows.clone(), range: self.range.clone(), next: self.next.clone(), columns: OnceLock::new() }
+    }
+}
+
+impl Table {
+    /// A table of report rows.
+    pub(crate) fn report(batch: RecordBatch) -> Table {
+        let n = batch.num_rows();
+        Table::over(Arc::new(ReportRows(batch)), n)
+    }
+
+    /// A table of records: `batch` lays them out as columns, `object` hands one out.
+    pub(crate) fn records<T: Send + Sync + 'static>(
+        items: Vec<T>,
+        batch: impl Fn(&[T]) -> Result<RecordBatch, ArrowError> + Send + Sync + 'static,
+        object: fn(Python<'_>, &T) -> PyResult<Py<PyAny>>,
+    ) -> Table {
+        let n = items.len();
+        Table::over(Arc::new(Records { items, batch: Box::new(batch), object }), n)
+    }
+
+    /// One page of a paged list, with the cursor of the next.
+    pub(crate) fn page(mut self, next: Option<guanxi::Cursor>) -> Table {
+        self.next = next.map(|c| c.last_id().to_string());
+        self
+    }
+
+    fn over(rows: Arc<dyn Rows>, n: usize) -> Table {
+        Table { rows, range: 0..n, next: None, columns: OnceLock::new() }
+    }
+
+    fn columns(&self) -> Result<&RecordBatch, ArrowError> {
+        if let Some(b) = self.columns.get() {
+            return Ok(b);
+        }
+        let batch = self.rows.batch(self.range.clone())?;
+        Ok(self.columns.get_or_init(|| batch))
+    }
+
+    fn slice(&self, start: usize, end: usize) -> Table {
+        let range = self.range.start + start..self.range.start + end.max(start);
+        Table { rows: self.rows.clone(), range, next: None, columns: OnceLock::new() }
+    }
+
+    fn row(slf: &Bound<'_, Self>, i: usize) -> PyResult<Py<PyAny>> {
+        let t = slf.get();
+        match t.rows.record(slf.py(), t.range.start + i)? {
+            Some(record) => Ok(record),
+            None => {
+                let one = Bound::new(slf.py(), t.slice(i, i + 1))?;
+                Ok(Self::to_arrow(&one)?.call_method0("to_pylist")?.get_item(0)?.unbind())
+            }
+        }
+    }
+}
+
+/// A page request from a list's `after` (a cursor from `Table.next`) and `limit` (1 to 10,000).
+pub(crate) fn page_request(after: Option<&str>, limit: i64) -> PyResult<guanxi::PageRequest> {
+    let mut problems = crate::convert::Problems::default();
+    let after = after.and_then(|a| {
+        let cursor = uuid::Uuid::parse_str(a).map(guanxi::Cursor::after);
+        problems
+            .keep("after", cursor.map_err(|_| crate::convert::invalid_arg("after", "is not a cursor from Table.next")))
+    });
+    let limit = match usize::try_from(limit) {
+        Ok(n @ 1..=10_000) => n,
+        _ => {
+            problems.push("limit", guanxi::ValidationReason::Invalid { detail: "must be from 1 to 10000".into() });
+            0
+        }
+    };
+    problems.result(guanxi::PageRequest { after, limit })
 }
 
 #[pymethods]
 impl Table {
     fn __len__(&self) -> usize {
-        self.batch.num_rows()
+        self.range.len()
+    }
+
+    /// Row `key` (a record, or a dict for report rows; negative counts from the end), or a
+    /// table of the rows of a slice (step 1).
+    fn __getitem__<'py>(slf: &Bound<'py, Self>, key: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+        let n = slf.get().range.len();
+        if let Ok(s) = key.cast::<PySlice>() {
+            let idx = s.indices(n as isize)?;
+            if idx.step != 1 {
+                return Err(pyo3::exceptions::PyValueError::new_err("a Table slices with step 1 only"));
+            }
+            let (start, stop) = (idx.start.max(0) as usize, idx.stop.max(0) as usize);
+            return Ok(Py::new(slf.py(), slf.get().slice(start, stop))?.into_any());
+        }
+        let index: isize = key.extract()?;
+        let i = if index < 0 { index + n as isize } else { index };
+        if i < 0 || i as usize >= n {
+            return Err(pyo3::exceptions::PyIndexError::new_err("table index out of range"));
+        }
+        Self::row(slf, i as usize)
+    }
+
+    fn __iter__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        Self::to_list(slf)?.as_any().try_iter().map(Bound::into_any)
+    }
+
+    /// The rows as a list: record objects, or dicts for report rows.
+    fn to_list<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
+        let t = slf.get();
+        let py = slf.py();
+        if t.range.is_empty() || t.rows.record(py, t.range.start)?.is_some() {
+            let out = PyList::empty(py);
+            for i in t.range.clone() {
+                if let Some(r) = t.rows.record(py, i)? {
+                    out.append(r)?;
+                }
+            }
+            return Ok(out);
+        }
+        Ok(Self::to_arrow(slf)?.call_method0("to_pylist")?.cast_into::<PyList>()?)
+    }
+
+    /// The cursor of the next page (pass it as `after=`), or None on the last page and on
+    /// tables that are not pages.
+    #[getter]
+    fn next(&self) -> Option<String> {
+        self.next.clone()
     }
 
     /// The column names, in order.
     #[getter]
-    fn column_names(&self) -> Vec<String> {
-        self.batch.schema().fields().iter().map(|f| f.name().clone()).collect()
+    fn column_names(&self) -> PyResult<Vec<String>> {
+        Ok(self.columns().map_err(arrow_err)?.schema().fields().iter().map(|f| f.name().clone()).collect())
     }
 
     /// The Arrow PyCapsule stream protocol; `requested_schema` is ignored (allowed by the protocol).
@@ -281,7 +390,8 @@ impl Table {
         requested_schema: Option<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyCapsule>> {
         let _ = requested_schema;
-        stream_capsule(py, self.batch.clone())
+        let batch = py.detach(|| self.columns().cloned()).map_err(arrow_err)?;
+        stream_capsule(py, batch)
     }
 
     /// A `pyarrow.Table` (needs pyarrow).
@@ -299,8 +409,15 @@ impl Table {
         slf.py().import("polars")?.call_method1("DataFrame", (slf,))
     }
 
+    /// `Table[Customer]` in annotations evaluated at run time.
+    #[classmethod]
+    fn __class_getitem__<'py>(cls: &Bound<'py, PyType>, item: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        cls.py().import("types")?.getattr("GenericAlias")?.call1((cls, item))
+    }
+
     fn __repr__(&self) -> String {
-        format!("Table({} rows: {})", self.batch.num_rows(), self.column_names().join(", "))
+        let more = if self.next.is_some() { ", more after" } else { "" };
+        format!("Table({} rows{more})", self.range.len())
     }
 }
 
@@ -374,9 +491,14 @@ impl<'a, T> Columns<'a, T> {
         Ok(self.push(field, array))
     }
 
+    /// The columns as one record batch.
+    pub(crate) fn batch(self) -> Result<RecordBatch, ArrowError> {
+        RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)
+    }
+
+    /// The columns as a report table.
     pub(crate) fn finish(self) -> Result<Table, ArrowError> {
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays)?;
-        Ok(Table { batch })
+        self.batch().map(Table::report)
     }
 }
 
@@ -385,23 +507,29 @@ fn date32(d: chrono::NaiveDate) -> Option<i32> {
     i32::try_from((d - epoch).num_days()).ok()
 }
 
-/// Exact decimals as `decimal128(38, s)`, `s` the largest scale among them.
+/// The one scale of every decimal column, so tables of different runs concatenate: money
+/// and rates need far fewer places, and 28 integer digits remain.
+const DECIMAL_SCALE: u32 = guanxi::MAX_DECIMAL_SCALE;
+
+/// Exact decimals as `decimal128(38, 10)` whatever the values; a value with more places than
+/// that is an error naming the column, never rounded.
 fn decimal_array(name: &str, values: &[Option<rust_decimal::Decimal>]) -> Result<(Field, ArrayRef), ArrowError> {
-    let scale = values.iter().flatten().map(|d| d.scale()).max().unwrap_or(0);
-    let mut b = Decimal128Builder::with_capacity(values.len()).with_precision_and_scale(38, scale as i8)?;
+    let data_type = DataType::Decimal128(38, DECIMAL_SCALE as i8);
+    let mut b = Decimal128Builder::with_capacity(values.len()).with_data_type(data_type.clone());
     for v in values {
         match v {
             Some(d) => {
-                let factor = 10i128.pow(scale - d.scale());
-                let v = d.mantissa().checked_mul(factor).ok_or_else(|| {
-                    ArrowError::ComputeError(format!("{name}: {d} does not fit decimal128(38, {scale})"))
-                })?;
+                let d = d.normalize();
+                let too_precise =
+                    || ArrowError::ComputeError(format!("{name}: {d} does not fit decimal128(38, {DECIMAL_SCALE})"));
+                let factor = 10i128.checked_pow(DECIMAL_SCALE.checked_sub(d.scale()).ok_or_else(too_precise)?);
+                let v = factor.and_then(|f| d.mantissa().checked_mul(f)).ok_or_else(too_precise)?;
                 b.append_value(v);
             }
             None => b.append_null(),
         }
     }
-    Ok((Field::new(name, DataType::Decimal128(38, scale as i8), true), Arc::new(b.finish())))
+    Ok((Field::new(name, data_type, true), Arc::new(b.finish())))
 }
 
 /// One record batch as an `arrow_array_stream` capsule (the Arrow PyCapsule interface).

@@ -10,6 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::errors::validation_error;
 use crate::repr::{py_bool, q, q_opt};
+use crate::vocab::Vocab;
 
 /// Python's repr of a str (single quotes, like `repr()`), for the classes' `__repr__`.
 pub(crate) fn invalid_arg(field: &str, detail: &str) -> PyErr {
@@ -155,90 +156,95 @@ fn custom_dict<'py>(py: Python<'py>, custom: &BTreeMap<String, CustomValue>) -> 
     Ok(d)
 }
 
-fn custom_map(d: &Bound<'_, PyAny>) -> PyResult<BTreeMap<String, CustomValue>> {
+pub(crate) fn custom_map(d: &Bound<'_, PyAny>, problems: &mut Problems) -> BTreeMap<String, CustomValue> {
     let mut out = BTreeMap::new();
-    for (k, v) in d.cast::<PyDict>()?.iter() {
-        let k: String = k.extract()?;
-        let value = custom_value_from(&v, &k)?;
-        out.insert(k, value);
+    let Some(d) = problems.keep("custom", d.cast::<PyDict>().map_err(PyErr::from)) else { return out };
+    for (k, v) in d.iter() {
+        let Some(k) = problems.keep("custom", k.extract::<String>()) else { continue };
+        if let Some(value) = problems.keep(&format!("custom.{k}"), custom_value_from(&v, &k)) {
+            out.insert(k, value);
+        }
     }
-    Ok(out)
+    out
 }
 
-fn strings(v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+/// One str, or a list of them.
+pub(crate) fn strings(v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if v.is_instance_of::<PyString>() { Ok(vec![v.extract()?]) } else { v.extract() }
 }
 
-/// `create(name, **fields)` keyword arguments → `NewCustomer`.
-pub(crate) fn new_customer(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::NewCustomer> {
-    let mut c = guanxi::NewCustomer::new(name);
-    let Some(fields) = fields else { return Ok(c) };
-    let mut region = guanxi::Region::default();
-    let mut has_region = false;
-    for (key, value) in fields.iter() {
-        let key: String = key.extract()?;
-        if value.is_none() {
-            continue;
-        }
-        let text = || value.extract::<String>();
-        match key.as_str() {
-            "kind" => c.kind = parse_name("kind", &text()?)?,
-            "industry" => c.industry = Some(parse_name("industry", &text()?)?),
-            "size" => c.size = Some(parse_name("size", &text()?)?),
-            "source" => c.source = Some(text()?),
-            "status" => c.status = parse_name("status", &text()?)?,
-            "level" => c.level = Some(parse_name("level", &text()?)?),
-            "province" => (region.province, has_region) = (text()?, true),
-            "city" => (region.city, has_region) = (text()?, true),
-            "district" => (region.district, has_region) = (text()?, true),
-            "address" => c.address = Some(text()?),
-            "owner" => c.owner = Some(guanxi::UserId::new(text()?).map_err(crate::errors::to_py)?),
-            "department" => c.department = Some(guanxi::DepartmentId::new(text()?).map_err(crate::errors::to_py)?),
-            "tags" => c.tags = strings(&value)?,
-            "custom" => c.custom = custom_map(&value)?,
-            "contacts" => {
-                for contact in value.try_iter()? {
-                    let contact = contact?;
-                    let d = contact.cast::<PyDict>()?;
-                    let name: String = d.get_item("name")?.map(|n| n.extract()).transpose()?.unwrap_or_default();
-                    let rest = d.copy()?;
-                    if rest.contains("name")? {
-                        rest.del_item("name")?;
-                    }
-                    c.contacts.push(new_contact(&name, Some(&rest))?);
-                }
-            }
-            other => return Err(invalid_arg(other, "is not a customer field")),
-        }
-    }
-    if has_region {
-        c.region = Some(region);
-    }
-    Ok(c)
+/// The bad fields of one call, gathered so that all of them are reported together in one
+/// ValidationError (vocabulary, type and unknown-key errors alike), each under its path
+/// (`rows[3].industry`, `contacts[0].phones`).
+#[derive(Default)]
+pub(crate) struct Problems {
+    errors: Vec<guanxi::FieldError>,
 }
 
-/// Contact keyword arguments → `NewContact`.
-pub(crate) fn new_contact(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<guanxi::NewContact> {
-    let mut c = guanxi::NewContact::new(name);
-    let Some(fields) = fields else { return Ok(c) };
-    for (key, value) in fields.iter() {
-        let key: String = key.extract()?;
-        if value.is_none() {
-            continue;
-        }
-        match key.as_str() {
-            "title" => c.title = Some(value.extract()?),
-            "phone" | "phones" => c.phones = strings(&value)?,
-            "email" | "emails" => c.emails = strings(&value)?,
-            "id_number" => c.id_number = Some(value.extract()?),
-            "role" => c.role = Some(parse_name("role", &value.extract::<String>()?)?),
-            "primary" => c.primary = value.extract()?,
-            "do_not_contact" => c.do_not_contact = value.extract()?,
-            "custom" => c.custom = custom_map(&value)?,
-            other => return Err(invalid_arg(other, "is not a contact field")),
+impl Problems {
+    /// The value of `r`, or None, with why not kept under `field`.
+    pub(crate) fn keep<T>(&mut self, field: &str, r: PyResult<T>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.absorb(field, e);
+                None
+            }
         }
     }
-    Ok(c)
+
+    /// Keeps a failure: a ValidationError's field errors as they are, anything else (a
+    /// TypeError of a conversion) as an error of `field`.
+    fn absorb(&mut self, field: &str, e: PyErr) {
+        Python::attach(|py| {
+            if e.is_instance_of::<crate::errors::ValidationError>(py)
+                && let Ok(errors) = e.value(py).getattr("errors")
+                && let Ok(errors) = errors.extract::<Vec<PyRef<'_, crate::errors::FieldError>>>()
+            {
+                self.errors.extend(errors.iter().map(|f| f.0.clone()));
+                return;
+            }
+            let detail = e.value(py).to_string();
+            self.errors.push(guanxi::FieldError::new(field, ValidationReason::Invalid { detail }));
+        });
+    }
+
+    /// Records one bad field.
+    pub(crate) fn push(&mut self, field: impl Into<String>, reason: ValidationReason) {
+        self.errors.push(guanxi::FieldError::new(field, reason));
+    }
+
+    /// A key that is none of `allowed`.
+    pub(crate) fn unknown_key(&mut self, key: &str, allowed: &[&str]) {
+        self.push(key, ValidationReason::not_allowed(key, allowed.iter().copied()));
+    }
+
+    /// Takes the problems of a nested value (a contact of a customer, a row of a batch) under `prefix`.
+    pub(crate) fn nest(&mut self, prefix: &str, inner: Problems) {
+        self.errors.extend(inner.errors.into_iter().map(|mut e| {
+            e.field = if e.field.is_empty() { prefix.to_owned() } else { format!("{prefix}.{}", e.field) };
+            e
+        }));
+    }
+
+    /// One ValidationError listing every problem.
+    pub(crate) fn into_error(self) -> PyErr {
+        validation_error(self.errors)
+    }
+
+    /// `value` when nothing was wrong, else one ValidationError listing every problem.
+    pub(crate) fn result<T>(self, value: T) -> PyResult<T> {
+        if self.errors.is_empty() { Ok(value) } else { Err(validation_error(self.errors)) }
+    }
+}
+
+/// A dict's entries, its keys as str (a key that is not is a problem).
+pub(crate) fn entries<'py>(
+    d: Option<&Bound<'py, PyDict>>,
+    problems: &mut Problems,
+) -> Vec<(String, Bound<'py, PyAny>)> {
+    let Some(d) = d else { return Vec::new() };
+    d.iter().filter_map(|(k, v)| problems.keep("", k.extract::<String>()).map(|k| (k, v))).collect()
 }
 
 /// A customer (read-only; change it through `crm.customers.update`).
@@ -261,28 +267,28 @@ impl Customer {
         &self.0.name
     }
     #[getter]
-    fn kind(&self) -> &'static str {
-        self.0.kind.as_str()
+    fn kind(&self) -> Vocab<guanxi::CustomerKind> {
+        Vocab(self.0.kind)
     }
     #[getter]
-    fn industry(&self) -> Option<&'static str> {
-        self.0.industry.map(|i| i.as_str())
+    fn industry(&self) -> Option<Vocab<guanxi::Industry>> {
+        self.0.industry.map(Vocab)
     }
     #[getter]
-    fn size(&self) -> Option<&'static str> {
-        self.0.size.map(|s| s.as_str())
+    fn size(&self) -> Option<Vocab<guanxi::SizeBand>> {
+        self.0.size.map(Vocab)
     }
     #[getter]
     fn source(&self) -> Option<&str> {
         self.0.source.as_deref()
     }
     #[getter]
-    fn status(&self) -> &'static str {
-        self.0.status.as_str()
+    fn status(&self) -> Vocab<guanxi::LifecycleStatus> {
+        Vocab(self.0.status)
     }
     #[getter]
-    fn level(&self) -> Option<&'static str> {
-        self.0.level.map(|l| l.as_str())
+    fn level(&self) -> Option<Vocab<guanxi::Level>> {
+        self.0.level.map(Vocab)
     }
     #[getter]
     fn province(&self) -> Option<&str> {
@@ -388,8 +394,8 @@ impl Contact {
         self.0.id_number.as_ref().map(|n| n.as_str())
     }
     #[getter]
-    fn role(&self) -> Option<&'static str> {
-        self.0.role.map(|r| r.as_str())
+    fn role(&self) -> Option<Vocab<guanxi::DecisionRole>> {
+        self.0.role.map(Vocab)
     }
     #[getter]
     fn primary(&self) -> bool {
@@ -433,8 +439,8 @@ impl Interaction {
         self.0.customer_id.0
     }
     #[getter]
-    fn kind(&self) -> &'static str {
-        self.0.kind.as_str()
+    fn kind(&self) -> Vocab<guanxi::InteractionKind> {
+        Vocab(self.0.kind)
     }
     #[getter]
     fn at(&self) -> chrono::DateTime<chrono::Utc> {
@@ -493,8 +499,8 @@ pub struct CustomField(pub(crate) guanxi::CustomFieldDef);
 #[pymethods]
 impl CustomField {
     #[getter]
-    fn entity(&self) -> &'static str {
-        self.0.entity.as_str()
+    fn entity(&self) -> Vocab<guanxi::EntityKind> {
+        Vocab(self.0.entity)
     }
     #[getter]
     fn key(&self) -> &str {
@@ -505,8 +511,8 @@ impl CustomField {
         &self.0.label
     }
     #[getter]
-    fn field_type(&self) -> &'static str {
-        self.0.field_type.as_str()
+    fn field_type(&self) -> Vocab<guanxi::FieldType> {
+        Vocab(self.0.field_type)
     }
     #[getter]
     fn required(&self) -> bool {
@@ -546,16 +552,16 @@ impl ChangeLogEntry {
         self.0.actor.as_str()
     }
     #[getter]
-    fn entity(&self) -> &'static str {
-        self.0.entity.as_str()
+    fn entity(&self) -> Vocab<guanxi::EntityKind> {
+        Vocab(self.0.entity)
     }
     #[getter]
     fn entity_id(&self) -> &str {
         &self.0.entity_id
     }
     #[getter]
-    fn action(&self) -> &'static str {
-        self.0.action.as_str()
+    fn action(&self) -> Vocab<guanxi::ChangeAction> {
+        Vocab(self.0.action)
     }
     /// The changed fields as (field, old, new) tuples; old/new are JSON texts or None.
     #[getter]

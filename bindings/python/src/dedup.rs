@@ -11,9 +11,10 @@ use guanxi::{
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use crate::PyCrm;
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{Customer, customer_id_from, invalid_arg, json_to_py, new_customer};
-use crate::{PyCrm, customer_filter};
+use crate::convert::{AuditCheck, Customer, customer_id_from, invalid_arg, json_to_py};
+use crate::customers::{customer_filter, new_customer};
 
 fn on_duplicate(s: &str) -> PyResult<OnDuplicate> {
     Ok(match s {
@@ -114,26 +115,6 @@ impl Duplicates {
         candidates(py, &found)
     }
 
-    /// Creates a customer after a duplicate check; `on_duplicate` is "allow", "warn" (create
-    /// and report), "block" (raise DuplicateError) or "link" (add tags and new contacts to the
-    /// best match instead). Returns {"customer", "created", "duplicates"}.
-    #[pyo3(signature = (name, *, on_duplicate = "warn", **fields))]
-    fn create<'py>(
-        &self,
-        py: Python<'py>,
-        name: &str,
-        on_duplicate: &str,
-        fields: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let (input, policy) = (new_customer(name, fields)?, self::on_duplicate(on_duplicate)?);
-        let done = self.crm.get().run(py, |c, a| c.customers().create_checked(a, input, policy))?;
-        let d = PyDict::new(py);
-        d.set_item("customer", Customer(done.customer))?;
-        d.set_item("created", done.created)?;
-        d.set_item("duplicates", candidates(py, &done.duplicates)?)?;
-        Ok(d)
-    }
-
     /// Scans the customers matching the keyword filters (as `customers.list` takes) for
     /// clusters of likely duplicates.
     #[pyo3(signature = (**filters))]
@@ -221,6 +202,23 @@ impl Duplicates {
     }
 }
 
+/// `crm.customers.create_checked`: the create with a duplicate policy.
+pub(crate) fn create_checked<'py>(
+    crm: &PyCrm,
+    py: Python<'py>,
+    name: &str,
+    on_duplicate: &str,
+    fields: Option<&Bound<'_, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let (input, policy) = (new_customer(name, fields)?, self::on_duplicate(on_duplicate)?);
+    let done = crm.run(py, |c, a| c.customers().create_checked(a, input, policy))?;
+    let d = PyDict::new(py);
+    d.set_item("customer", Customer(done.customer))?;
+    d.set_item("created", done.created)?;
+    d.set_item("duplicates", candidates(py, &done.duplicates)?)?;
+    Ok(d.into_any())
+}
+
 fn plan_dict(py: Python<'_>, plan: guanxi::MergePlan) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("survivor", Customer(plan.survivor))?;
@@ -275,7 +273,7 @@ impl Files {
     /// An import template: "csv" (UTF-8 with BOM) or "xlsx", Chinese headers, one example row.
     #[staticmethod]
     #[pyo3(signature = (format = "csv"))]
-    fn template<'py>(py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
+    fn import_template<'py>(py: Python<'py>, format: &str) -> PyResult<Bound<'py, PyBytes>> {
         let bytes = guanxi::Crm::import_template(file_format(format)?).map_err(crate::errors::to_py)?;
         Ok(PyBytes::new(py, &bytes))
     }
@@ -357,7 +355,7 @@ impl Files {
     /// filters into a new file at `path` as "csv", "xlsx" or "jsonl"; returns the row count.
     /// Needs elevation when access control is on.
     #[pyo3(signature = (path, *, entity = "customers", format = "csv", **filters))]
-    fn export(
+    fn export_to_path(
         &self,
         py: Python<'_>,
         path: std::path::PathBuf,
@@ -373,5 +371,10 @@ impl Files {
         };
         let (format, filter) = (file_format(format)?, customer_filter(filters)?);
         self.crm.get().run(py, |c, a| c.files().export_to_path(a, entity, &filter, format, &path))
+    }
+
+    /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
+    fn backup(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<AuditCheck> {
+        self.crm.get().run(py, |c, a| c.files().backup(a, &path)).map(AuditCheck)
     }
 }

@@ -12,11 +12,16 @@ use pyo3::types::PyDict;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::arrow::{Columns, Table, arrow_err};
+use crate::PyCrm;
+use crate::arrow::{Columns, Table, arrow_err, object, page_request};
+use crate::convert::Problems;
 use crate::convert::{customer_id_from, invalid_arg, parse_name, user_id, user_str, uuid_from};
+use crate::customers::contact_id_from;
 use crate::errors::to_py;
 use crate::repr::q;
-use crate::{PyCrm, contact_id_from};
+use crate::vocab::Vocab;
+use arrow_array::RecordBatch;
+use arrow_schema::ArrowError;
 
 type Time = DateTime<Utc>;
 
@@ -31,7 +36,7 @@ pub struct Stage {
     key: String,
     name: String,
     /// "open", "won" or "lost".
-    kind: String,
+    kind: Vocab<core::StageKind>,
     probability: Decimal,
     exit_requirements: BTreeSet<String>,
     rotting_days: Option<u32>,
@@ -44,17 +49,18 @@ impl Stage {
     fn new(
         key: String,
         name: String,
-        kind: String,
+        kind: &str,
         probability: Decimal,
         exit_requirements: BTreeSet<String>,
         rotting_days: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let rotting_days: Option<u32> = crate::convert::opt_int_arg(rotting_days, "rotting_days")?;
+        let kind = Vocab(parse_name("kind", kind)?);
         Ok(Stage { key, name, kind, probability, exit_requirements, rotting_days })
     }
 
     fn __repr__(&self) -> String {
-        format!("Stage(key={}, kind={}, probability={})", q(&self.key), q(&self.kind), self.probability)
+        format!("Stage(key={}, kind={}, probability={})", q(&self.key), q(self.kind.name()), self.probability)
     }
 }
 
@@ -97,7 +103,7 @@ impl From<core::Pipeline> for Pipeline {
             .map(|s| Stage {
                 key: s.key,
                 name: s.name,
-                kind: s.kind.as_str().to_owned(),
+                kind: Vocab(s.kind),
                 probability: s.probability,
                 exit_requirements: s.exit_requirements,
                 rotting_days: s.rotting_days,
@@ -114,7 +120,7 @@ impl Pipeline {
             .into_iter()
             .map(|s| {
                 Ok(core::Stage {
-                    kind: parse_name("kind", &s.kind)?,
+                    kind: s.kind.0,
                     key: s.key,
                     name: s.name,
                     probability: s.probability,
@@ -224,7 +230,7 @@ pub struct Opportunity {
     furthest_stage: String,
     probability: Decimal,
     /// "stage_default" or "manual".
-    probability_source: String,
+    probability_source: Vocab<core::ProbabilitySource>,
     amount: Decimal,
     currency: String,
     expected_close: Option<NaiveDate>,
@@ -277,7 +283,7 @@ impl From<core::Opportunity> for Opportunity {
             stage: o.stage,
             furthest_stage: o.furthest_stage,
             probability: o.probability,
-            probability_source: o.probability_source.as_str().to_owned(),
+            probability_source: Vocab(o.probability_source),
             amount: o.amount,
             currency: o.currency,
             expected_close: o.expected_close,
@@ -387,13 +393,13 @@ pub struct Lead {
     email: Option<String>,
     source: Option<String>,
     province: Option<String>,
-    industry: Option<String>,
+    industry: Option<Vocab<guanxi::Industry>>,
     budget_confirmed: bool,
     need_confirmed: bool,
     /// "a", "b" or "c".
-    grade: String,
+    grade: Vocab<core::LeadGrade>,
     /// "new", "assigned", "converted" or "disqualified".
-    status: String,
+    status: Vocab<core::LeadStatus>,
     owner: Option<String>,
     department: Option<String>,
     converted: Option<LeadConversion>,
@@ -411,8 +417,8 @@ impl Lead {
             "Lead(code={}, name={}, grade={}, status={})",
             q(&self.code),
             q(&self.name),
-            q(&self.grade),
-            q(&self.status)
+            q(self.grade.name()),
+            q(self.status.name())
         )
     }
 }
@@ -428,11 +434,11 @@ impl From<core::Lead> for Lead {
             email: l.email.map(|e| e.as_str().to_owned()),
             source: l.source,
             province: l.province,
-            industry: l.industry.map(|i| i.as_str().to_owned()),
+            industry: l.industry.map(Vocab),
             budget_confirmed: l.budget_confirmed,
             need_confirmed: l.need_confirmed,
-            grade: l.grade.as_str().to_owned(),
-            status: l.status.as_str().to_owned(),
+            grade: Vocab(l.grade),
+            status: Vocab(l.status),
             owner: user_str(&l.owner),
             department: l.department.map(|d| d.as_str().to_owned()),
             converted: l.converted.map(LeadConversion::from),
@@ -687,7 +693,7 @@ impl SalesReport {
 }
 
 /// Opportunities as a table: one row each (lines and milestones stay on the objects).
-fn opportunity_table(rows: &[core::Opportunity]) -> PyResult<Table> {
+fn opportunity_batch(rows: &[core::Opportunity]) -> Result<RecordBatch, ArrowError> {
     Columns::new(rows)
         .text("id", |o| Some(o.id.to_string()))
         .text("code", |o| Some(&o.code))
@@ -696,11 +702,9 @@ fn opportunity_table(rows: &[core::Opportunity]) -> PyResult<Table> {
         .text("pipeline", |o| Some(&o.pipeline))
         .text("stage", |o| Some(&o.stage))
         .text("furthest_stage", |o| Some(&o.furthest_stage))
-        .decimal("probability", |o| Some(o.probability))
-        .map_err(arrow_err)?
+        .decimal("probability", |o| Some(o.probability))?
         .text("probability_source", |o| Some(o.probability_source.as_str()))
-        .decimal("amount", |o| Some(o.amount))
-        .map_err(arrow_err)?
+        .decimal("amount", |o| Some(o.amount))?
         .text("currency", |o| Some(&o.currency))
         .date("expected_close", |o| o.expected_close)
         .int("cadence_days", |o| o.cadence_days.map(i64::from))
@@ -715,8 +719,48 @@ fn opportunity_table(rows: &[core::Opportunity]) -> PyResult<Table> {
         .time("created_at", |o| Some(o.created_at))
         .time("updated_at", |o| Some(o.updated_at))
         .count("version", |o| o.version)
-        .finish()
-        .map_err(arrow_err)
+        .batch()
+}
+
+fn lead_batch(rows: &[core::Lead]) -> Result<RecordBatch, ArrowError> {
+    Columns::new(rows)
+        .text("id", |l| Some(l.id.to_string()))
+        .text("code", |l| Some(&l.code))
+        .text("name", |l| Some(&l.name))
+        .text("company", |l| l.company.as_deref())
+        .text("phone", |l| l.phone.as_ref().map(|p| p.as_str()))
+        .text("email", |l| l.email.as_ref().map(|e| e.as_str()))
+        .text("source", |l| l.source.as_deref())
+        .text("province", |l| l.province.as_deref())
+        .text("industry", |l| l.industry.map(|i| i.as_str()))
+        .boolean("budget_confirmed", |l| Some(l.budget_confirmed))
+        .boolean("need_confirmed", |l| Some(l.need_confirmed))
+        .text("grade", |l| Some(l.grade.as_str()))
+        .text("status", |l| Some(l.status.as_str()))
+        .text("owner", |l| user_str(&l.owner))
+        .text("department", |l| l.department.as_ref().map(|d| d.as_str()))
+        .text("customer_id", |l| l.converted.as_ref().map(|c| c.customer_id.to_string()))
+        .time("created_at", |l| Some(l.created_at))
+        .time("updated_at", |l| Some(l.updated_at))
+        .count("version", |l| l.version)
+        .batch()
+}
+
+fn task_batch(rows: &[core::Task]) -> Result<RecordBatch, ArrowError> {
+    Columns::new(rows)
+        .text("id", |t| Some(t.id.to_string()))
+        .text("title", |t| Some(&t.title))
+        .text("notes", |t| t.notes.as_deref())
+        .time("due_at", |t| Some(t.due_at))
+        .text("owner", |t| Some(t.owner.as_str()))
+        .text("department", |t| t.department.as_ref().map(|d| d.as_str()))
+        .text("opportunity_id", |t| t.opportunity_id.map(|o| o.to_string()))
+        .text("customer_id", |t| t.customer_id.map(|c| c.to_string()))
+        .time("done_at", |t| t.done_at)
+        .time("created_at", |t| Some(t.created_at))
+        .time("updated_at", |t| Some(t.updated_at))
+        .count("version", |t| t.version)
+        .batch()
 }
 
 /// `create_opportunity`'s keyword arguments → `NewOpportunity` (also `convert_lead(opportunity=…)`).
@@ -799,7 +843,8 @@ fn opportunity_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<Opportuni
     Ok(f)
 }
 
-/// Sales operations of a `Crm` (`crm.sales`).
+/// `crm.sales`: pipelines, lead rules, the sales report and the agenda; `.opportunities`,
+/// `.leads` and `.tasks`.
 #[pyclass(module = "guanxi._guanxi", frozen)]
 pub struct Sales {
     pub(crate) crm: Py<PyCrm>,
@@ -807,6 +852,24 @@ pub struct Sales {
 
 #[pymethods]
 impl Sales {
+    /// Opportunities: create, get, list (paged), count, update, move between stages.
+    #[getter]
+    fn opportunities(&self, py: Python<'_>) -> Opportunities {
+        Opportunities { crm: self.crm.clone_ref(py) }
+    }
+
+    /// Leads: create (graded and assigned by the lead rules), get, list, count, convert.
+    #[getter]
+    fn leads(&self, py: Python<'_>) -> Leads {
+        Leads { crm: self.crm.clone_ref(py) }
+    }
+
+    /// Tasks: create, complete, list.
+    #[getter]
+    fn tasks(&self, py: Python<'_>) -> Tasks {
+        Tasks { crm: self.crm.clone_ref(py) }
+    }
+
     /// A pipeline by key (the built-in "standard" one until another of that key is stored).
     #[pyo3(signature = (key = "standard"))]
     fn pipeline(&self, py: Python<'_>, key: &str) -> PyResult<Pipeline> {
@@ -814,7 +877,7 @@ impl Sales {
     }
 
     /// Stores a pipeline (new, or replacing the one of its key).
-    fn put_pipeline(&self, py: Python<'_>, pipeline: Pipeline) -> PyResult<Pipeline> {
+    fn set_pipeline(&self, py: Python<'_>, pipeline: Pipeline) -> PyResult<Pipeline> {
         let p = pipeline.into_core()?;
         self.crm.get().run(py, |c, a| c.sales().set_pipeline(a, p)).map(Pipeline::from)
     }
@@ -833,110 +896,6 @@ impl Sales {
         let rules: core::LeadRules = serde_json::from_str(&json).map_err(|e| invalid_arg("rules", &e.to_string()))?;
         self.crm.get().run(py, |c, a| c.sales().set_lead_rules(a, rules))?;
         self.lead_rules(py)
-    }
-
-    /// Creates an opportunity. Keywords: customer_id, contact_id, pipeline, stage, amount,
-    /// currency (default "CNY"), probability, expected_close, lines (ProductLine list),
-    /// milestones (Milestone list), cadence_days, owner, opened_at.
-    #[pyo3(signature = (name, **fields))]
-    fn create_opportunity(
-        &self,
-        py: Python<'_>,
-        name: &str,
-        fields: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Opportunity> {
-        let input = new_opportunity(name, fields)?;
-        self.crm.get().run(py, |c, a| c.sales().opportunities().create(a, input)).map(Opportunity::from)
-    }
-
-    /// An opportunity by id.
-    fn opportunity(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Opportunity> {
-        let id = opportunity_id(id)?;
-        self.crm.get().run(py, |c, a| c.sales().opportunities().get(a, id)).map(Opportunity::from)
-    }
-
-    /// An opportunity by code, e.g. "O20240501001".
-    fn opportunity_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Opportunity> {
-        self.crm.get().run(py, |c, a| c.sales().opportunities().get_by_code(a, code)).map(Opportunity::from)
-    }
-
-    /// Changes fields of the opportunity whose current version is `version` (name, amount,
-    /// currency, probability — None returns to the stage default —, expected_close, lines,
-    /// milestones, cadence_days, contact_id, owner).
-    #[pyo3(signature = (id, version, **changes))]
-    fn update_opportunity(
-        &self,
-        py: Python<'_>,
-        id: &Bound<'_, PyAny>,
-        version: &Bound<'_, PyAny>,
-        changes: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<Opportunity> {
-        let version: u64 = crate::convert::int_arg(version, "version")?;
-        let id = opportunity_id(id)?;
-        let patch = opportunity_patch(changes)?;
-        self.crm.get().run(py, |c, a| c.sales().opportunities().update(a, id, version, patch)).map(Opportunity::from)
-    }
-
-    /// Moves an opportunity to `stage`; a disallowed move or unmet exit requirement raises
-    /// and changes nothing. `lost_reason` for a lost stage; `at` records an earlier move.
-    #[pyo3(signature = (id, version, stage, *, lost_reason = None, at = None))]
-    fn move_opportunity(
-        &self,
-        py: Python<'_>,
-        id: &Bound<'_, PyAny>,
-        version: &Bound<'_, PyAny>,
-        stage: &str,
-        lost_reason: Option<String>,
-        at: Option<Time>,
-    ) -> PyResult<Opportunity> {
-        let version: u64 = crate::convert::int_arg(version, "version")?;
-        let id = opportunity_id(id)?;
-        let change = guanxi::StageChange { lost_reason, at };
-        self.crm
-            .get()
-            .run(py, |c, a| c.sales().opportunities().move_to(a, id, version, stage, change))
-            .map(Opportunity::from)
-    }
-
-    /// An opportunity's stage history, oldest first.
-    fn stage_history(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<StageHistoryEntry>> {
-        let id = opportunity_id(id)?;
-        Ok(self
-            .crm
-            .get()
-            .run(py, |c, a| c.sales().opportunities().history(a, id))?
-            .into_iter()
-            .map(StageHistoryEntry::from)
-            .collect())
-    }
-
-    /// The opportunities matching the keyword filters (pipeline, stage, open, customer_id,
-    /// owner, department), oldest first.
-    #[pyo3(signature = (**filters))]
-    fn opportunities(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<Opportunity>> {
-        let f = opportunity_filter(filters)?;
-        Ok(self
-            .crm
-            .get()
-            .run(py, |c, a| c.sales().opportunities().list_all(a, &f))?
-            .into_iter()
-            .map(Opportunity::from)
-            .collect())
-    }
-
-    /// The same, as an Arrow table (one row per opportunity) for pandas or polars.
-    #[pyo3(signature = (**filters))]
-    fn opportunity_table(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
-        let f = opportunity_filter(filters)?;
-        let rows = self.crm.get().run(py, |c, a| c.sales().opportunities().list_all(a, &f))?;
-        py.detach(|| opportunity_table(&rows))
-    }
-
-    /// How many opportunities match the keyword filters.
-    #[pyo3(signature = (**filters))]
-    fn count_opportunities(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
-        let f = opportunity_filter(filters)?;
-        self.crm.get().run(py, |c, a| c.sales().opportunities().count(a, &f))
     }
 
     /// The funnel, win rate, cycle times, won amounts and forecast of a pipeline. `start` and
@@ -965,11 +924,159 @@ impl Sales {
         py.detach(|| SalesReport::new(r))
     }
 
-    /// Creates a lead, graded and assigned by the lead rules. Keywords: company, phone, email,
-    /// source, province, industry, budget_confirmed, need_confirmed, owner.
+    /// `user`'s agenda (default: the acting user) at `at` (default: now by the CRM's clock).
+    #[pyo3(signature = (user = None, *, at = None))]
+    fn agenda(&self, py: Python<'_>, user: Option<&str>, at: Option<Time>) -> PyResult<Agenda> {
+        let crm = self.crm.get();
+        let user = match user {
+            Some(u) => user_id("user", u)?,
+            None => crm.actor.user_id().clone(),
+        };
+        crm.run(py, |c, a| c.sales().agenda(a, &user, at.unwrap_or_else(|| c.now()))).map(Agenda::from)
+    }
+}
+
+fn opportunities_table(rows: Vec<core::Opportunity>) -> Table {
+    Table::records(rows, opportunity_batch, object::<core::Opportunity, Opportunity>)
+}
+
+/// `crm.sales.opportunities`: deals through the stages of a pipeline.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Opportunities {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Opportunities {
+    /// Creates an opportunity. Keywords: customer_id, contact_id, pipeline, stage, amount,
+    /// currency (default "CNY"), probability, expected_close, lines (ProductLine list),
+    /// milestones (Milestone list), cadence_days, owner, opened_at.
+    #[pyo3(signature = (name, **fields))]
+    fn create(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Opportunity> {
+        let input = new_opportunity(name, fields)?;
+        self.crm.get().run(py, |c, a| c.sales().opportunities().create(a, input)).map(Opportunity::from)
+    }
+
+    /// An opportunity by id.
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Opportunity> {
+        let id = opportunity_id(id)?;
+        self.crm.get().run(py, |c, a| c.sales().opportunities().get(a, id)).map(Opportunity::from)
+    }
+
+    /// An opportunity by code, e.g. "O20240501001".
+    fn get_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Opportunity> {
+        self.crm.get().run(py, |c, a| c.sales().opportunities().get_by_code(a, code)).map(Opportunity::from)
+    }
+
+    /// Changes fields of the opportunity whose current version is `version` (name, amount,
+    /// currency, probability — None returns to the stage default —, expected_close, lines,
+    /// milestones, cadence_days, contact_id, owner).
+    #[pyo3(signature = (id, version, **changes))]
+    fn update(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        changes: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Opportunity> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
+        let id = opportunity_id(id)?;
+        let patch = opportunity_patch(changes)?;
+        self.crm.get().run(py, |c, a| c.sales().opportunities().update(a, id, version, patch)).map(Opportunity::from)
+    }
+
+    /// Moves an opportunity to `stage`; a disallowed move or unmet exit requirement raises
+    /// and changes nothing. `lost_reason` for a lost stage; `at` records an earlier move.
+    #[pyo3(signature = (id, version, stage, *, lost_reason = None, at = None))]
+    fn move_to(
+        &self,
+        py: Python<'_>,
+        id: &Bound<'_, PyAny>,
+        version: &Bound<'_, PyAny>,
+        stage: &str,
+        lost_reason: Option<String>,
+        at: Option<Time>,
+    ) -> PyResult<Opportunity> {
+        let version: u64 = crate::convert::int_arg(version, "version")?;
+        let id = opportunity_id(id)?;
+        let change = guanxi::StageChange { lost_reason, at };
+        self.crm
+            .get()
+            .run(py, |c, a| c.sales().opportunities().move_to(a, id, version, stage, change))
+            .map(Opportunity::from)
+    }
+
+    /// An opportunity's stage history, oldest first.
+    fn history(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Vec<StageHistoryEntry>> {
+        let id = opportunity_id(id)?;
+        let rows = self.crm.get().run(py, |c, a| c.sales().opportunities().history(a, id))?;
+        Ok(rows.into_iter().map(StageHistoryEntry::from).collect())
+    }
+
+    /// One page of the opportunities matching the keyword filters (pipeline, stage, open,
+    /// customer_id, owner, department), oldest first: `limit` after the cursor `after`.
+    #[pyo3(signature = (*, after = None, limit = 100, **filters))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        after: Option<&str>,
+        limit: i64,
+        filters: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Table> {
+        let page = page_request(after, limit)?;
+        let f = opportunity_filter(filters)?;
+        let page = self.crm.get().run(py, |c, a| c.sales().opportunities().list(a, &f, page))?;
+        Ok(opportunities_table(page.items).page(page.next))
+    }
+
+    /// Every opportunity matching the keyword filters, as one table.
+    #[pyo3(signature = (**filters))]
+    fn list_all(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
+        let f = opportunity_filter(filters)?;
+        Ok(opportunities_table(self.crm.get().run(py, |c, a| c.sales().opportunities().list_all(a, &f))?))
+    }
+
+    /// How many opportunities match the keyword filters.
+    #[pyo3(signature = (**filters))]
+    fn count(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+        let f = opportunity_filter(filters)?;
+        self.crm.get().run(py, |c, a| c.sales().opportunities().count(a, &f))
+    }
+}
+
+fn leads_table(rows: Vec<core::Lead>) -> Table {
+    Table::records(rows, lead_batch, object::<core::Lead, Lead>)
+}
+
+fn lead_filter(
+    status: Option<&str>,
+    open: Option<bool>,
+    owner: Option<&str>,
+    grade: Option<&str>,
+) -> PyResult<core::LeadFilter> {
+    let mut problems = Problems::default();
+    let f = core::LeadFilter {
+        status: status.and_then(|s| problems.keep("status", parse_name("status", s))),
+        open,
+        owner: owner.and_then(|o| problems.keep("owner", user_id("owner", o))),
+        grade: grade.and_then(|g| problems.keep("grade", parse_name("grade", g))),
+        scope: None,
+    };
+    problems.result(f)
+}
+
+/// `crm.sales.leads`: prospects before they are customers.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Leads {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Leads {
+    /// Creates a lead, graded and assigned by the lead rules.
     #[pyo3(signature = (name, *, company = None, phone = None, email = None, source = None, province = None, industry = None, budget_confirmed = false, need_confirmed = false, owner = None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
-    fn create_lead(
+    fn create(
         &self,
         py: Python<'_>,
         name: &str,
@@ -983,6 +1090,7 @@ impl Sales {
         need_confirmed: bool,
         owner: Option<&str>,
     ) -> PyResult<Lead> {
+        let mut problems = Problems::default();
         let input = core::NewLead {
             name: name.to_owned(),
             company,
@@ -990,45 +1098,73 @@ impl Sales {
             email,
             source,
             province,
-            industry: industry.map(|i| parse_name("industry", i)).transpose()?,
+            industry: industry.and_then(|i| problems.keep("industry", parse_name("industry", i))),
             budget_confirmed,
             need_confirmed,
-            owner: owner.map(|o| user_id("owner", o)).transpose()?,
+            owner: owner.and_then(|o| problems.keep("owner", user_id("owner", o))),
         };
+        let input = problems.result(input)?;
         self.crm.get().run(py, |c, a| c.sales().leads().create(a, input)).map(Lead::from)
     }
 
     /// A lead by id.
-    fn lead(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Lead> {
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Lead> {
         let id = LeadId(uuid_from(id, "lead_id")?);
         self.crm.get().run(py, |c, a| c.sales().leads().get(a, id)).map(Lead::from)
     }
 
-    /// The leads matching the filters.
+    /// One page of the leads matching the filters, oldest first: `limit` after the cursor `after`.
+    #[pyo3(signature = (*, after = None, limit = 100, status = None, open = None, owner = None, grade = None))]
+    #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
+    fn list(
+        &self,
+        py: Python<'_>,
+        after: Option<&str>,
+        limit: i64,
+        status: Option<&str>,
+        open: Option<bool>,
+        owner: Option<&str>,
+        grade: Option<&str>,
+    ) -> PyResult<Table> {
+        let page = page_request(after, limit)?;
+        let f = lead_filter(status, open, owner, grade)?;
+        let page = self.crm.get().run(py, |c, a| c.sales().leads().list(a, &f, page))?;
+        Ok(leads_table(page.items).page(page.next))
+    }
+
+    /// Every lead matching the filters, as one table.
     #[pyo3(signature = (*, status = None, open = None, owner = None, grade = None))]
-    fn leads(
+    fn list_all(
         &self,
         py: Python<'_>,
         status: Option<&str>,
         open: Option<bool>,
         owner: Option<&str>,
         grade: Option<&str>,
-    ) -> PyResult<Vec<Lead>> {
-        let f = core::LeadFilter {
-            status: status.map(|s| parse_name("status", s)).transpose()?,
-            open,
-            owner: owner.map(|o| user_id("owner", o)).transpose()?,
-            grade: grade.map(|g| parse_name("grade", g)).transpose()?,
-            scope: None,
-        };
-        Ok(self.crm.get().run(py, |c, a| c.sales().leads().list_all(a, &f))?.into_iter().map(Lead::from).collect())
+    ) -> PyResult<Table> {
+        let f = lead_filter(status, open, owner, grade)?;
+        Ok(leads_table(self.crm.get().run(py, |c, a| c.sales().leads().list_all(a, &f))?))
+    }
+
+    /// How many leads match the filters.
+    #[pyo3(signature = (*, status = None, open = None, owner = None, grade = None))]
+    fn count(
+        &self,
+        py: Python<'_>,
+        status: Option<&str>,
+        open: Option<bool>,
+        owner: Option<&str>,
+        grade: Option<&str>,
+    ) -> PyResult<u64> {
+        let f = lead_filter(status, open, owner, grade)?;
+        self.crm.get().run(py, |c, a| c.sales().leads().count(a, &f))
     }
 
     /// Converts a lead into a customer, primary contact and — given `opportunity`, a dict of
-    /// `create_opportunity`'s arguments with "name" — an opportunity, in one transaction. An
+    /// `opportunities.create`'s arguments with "name" — an opportunity, in one transaction. An
     /// existing matching customer is linked instead (`linked_existing`, `matched_by`).
     #[pyo3(signature = (id, *, opportunity = None))]
-    fn convert_lead(
+    fn convert(
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
@@ -1047,11 +1183,24 @@ impl Sales {
         let options = guanxi::ConvertLead { opportunity };
         self.crm.get().run(py, |c, a| c.sales().leads().convert(a, id, options)).map(LeadConversion::from)
     }
+}
 
+fn tasks_table(rows: Vec<core::Task>) -> Table {
+    Table::records(rows, task_batch, object::<core::Task, Task>)
+}
+
+/// `crm.sales.tasks`: to-dos with a due instant, on an opportunity or a customer.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Tasks {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Tasks {
     /// Creates a task due at `due_at`.
     #[pyo3(signature = (title, due_at, *, notes = None, owner = None, opportunity_id = None, customer_id = None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
-    fn create_task(
+    fn create(
         &self,
         py: Python<'_>,
         title: &str,
@@ -1070,38 +1219,27 @@ impl Sales {
     }
 
     /// Marks a task done (counts as activity on its opportunity).
-    fn complete_task(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Task> {
+    fn complete(&self, py: Python<'_>, id: &Bound<'_, PyAny>, version: u64) -> PyResult<Task> {
         let id = TaskId(uuid_from(id, "task_id")?);
         self.crm.get().run(py, |c, a| c.sales().tasks().complete(a, id, version)).map(Task::from)
     }
 
-    /// The tasks matching the filters, by due instant.
+    /// Every task matching the filters, by due instant, as one table.
     #[pyo3(signature = (*, owner = None, opportunity_id = None, open = None))]
-    fn tasks(
+    fn list_all(
         &self,
         py: Python<'_>,
         owner: Option<&str>,
         opportunity_id: Option<&Bound<'_, PyAny>>,
         open: Option<bool>,
-    ) -> PyResult<Vec<Task>> {
+    ) -> PyResult<Table> {
         let f = core::TaskFilter {
             owner: owner.map(|o| user_id("owner", o)).transpose()?,
             opportunity_id: opportunity_id.map(self::opportunity_id).transpose()?,
             open,
             scope: None,
         };
-        Ok(self.crm.get().run(py, |c, a| c.sales().tasks().list_all(a, &f))?.into_iter().map(Task::from).collect())
-    }
-
-    /// `user`'s agenda (default: the acting user) at `at` (default: now by the CRM's clock).
-    #[pyo3(signature = (user = None, *, at = None))]
-    fn agenda(&self, py: Python<'_>, user: Option<&str>, at: Option<Time>) -> PyResult<Agenda> {
-        let crm = self.crm.get();
-        let user = match user {
-            Some(u) => user_id("user", u)?,
-            None => crm.actor.user_id().clone(),
-        };
-        crm.run(py, |c, a| c.sales().agenda(a, &user, at.unwrap_or_else(|| c.now()))).map(Agenda::from)
+        Ok(tasks_table(self.crm.get().run(py, |c, a| c.sales().tasks().list_all(a, &f))?))
     }
 }
 
@@ -1121,7 +1259,9 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Agenda>()?;
     m.add_class::<CycleStats>()?;
     m.add_class::<SalesReport>()?;
-    m.add_class::<Table>()?;
+    m.add_class::<Opportunities>()?;
+    m.add_class::<Leads>()?;
+    m.add_class::<Tasks>()?;
     Ok(())
 }
 

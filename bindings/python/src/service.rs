@@ -10,10 +10,15 @@ use guanxi::{ArticleId, TicketId};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::arrow::{Columns, Table, arrow_err};
+use arrow_array::RecordBatch;
+use arrow_schema::ArrowError;
+
+use crate::PyCrm;
+use crate::arrow::{Columns, Table, arrow_err, object, page_request};
 use crate::convert::{customer_id_from, invalid_arg, json_to_py, parse_name, user_id as user, user_str, uuid_from};
+use crate::customers::contact_id_from;
 use crate::repr::q;
-use crate::{PyCrm, contact_id_from};
+use crate::vocab::Vocab;
 
 type Time = DateTime<Utc>;
 
@@ -33,13 +38,13 @@ pub struct Ticket {
     code: String,
     customer_id: Option<String>,
     contact_id: Option<String>,
-    kind: String,
-    priority: String,
-    channel: String,
+    kind: Vocab<core::TicketKind>,
+    priority: Vocab<core::Priority>,
+    channel: Vocab<core::Channel>,
     category: Option<String>,
     subject: String,
     description: Option<String>,
-    status: String,
+    status: Vocab<core::TicketStatus>,
     assignee: Option<String>,
     group: Option<String>,
     skill: Option<String>,
@@ -62,7 +67,12 @@ pub struct Ticket {
 #[pymethods]
 impl Ticket {
     fn __repr__(&self) -> String {
-        format!("Ticket(code={}, status={}, priority={})", q(&self.code), q(&self.status), q(&self.priority))
+        format!(
+            "Ticket(code={}, status={}, priority={})",
+            q(&self.code),
+            q(self.status.name()),
+            q(self.priority.name())
+        )
     }
 }
 
@@ -73,13 +83,13 @@ impl From<core::Ticket> for Ticket {
             code: t.code,
             customer_id: t.customer_id.map(|c| c.to_string()),
             contact_id: t.contact_id.map(|c| c.to_string()),
-            kind: t.kind.as_str().to_owned(),
-            priority: t.priority.as_str().to_owned(),
-            channel: t.channel.as_str().to_owned(),
+            kind: Vocab(t.kind),
+            priority: Vocab(t.priority),
+            channel: Vocab(t.channel),
             category: t.category,
             subject: t.subject,
             description: t.description,
-            status: t.status.as_str().to_owned(),
+            status: Vocab(t.status),
             assignee: user_str(&t.assignee),
             group: t.group,
             skill: t.skill,
@@ -319,7 +329,7 @@ fn sla_table(rows: &[core::TicketSla]) -> PyResult<Table> {
 }
 
 /// Tickets as a table: one row each.
-fn ticket_table(rows: &[core::Ticket]) -> PyResult<Table> {
+fn ticket_batch(rows: &[core::Ticket]) -> Result<RecordBatch, ArrowError> {
     Columns::new(rows)
         .text("id", |t| Some(t.id.to_string()))
         .text("code", |t| Some(&t.code))
@@ -340,8 +350,7 @@ fn ticket_table(rows: &[core::Ticket]) -> PyResult<Table> {
         .time("first_response_at", |t| t.first_response_at)
         .time("resolved_at", |t| t.resolved_at)
         .time("closed_at", |t| t.closed_at)
-        .finish()
-        .map_err(arrow_err)
+        .batch()
 }
 
 fn ticket_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<TicketFilter> {
@@ -374,7 +383,7 @@ fn settings_to_py<'py>(py: Python<'py>, v: &core::ServiceSettings) -> PyResult<B
     json_to_py(py, &json)
 }
 
-/// Service operations of a `Crm` (`crm.service`).
+/// `crm.service`: the service settings, the SLA overview and the service report; `.tickets`.
 #[pyclass(module = "guanxi._guanxi", frozen)]
 pub struct Service {
     pub(crate) crm: Py<PyCrm>,
@@ -382,6 +391,12 @@ pub struct Service {
 
 #[pymethods]
 impl Service {
+    /// Tickets: create, get, list (paged), count, reply, move, assign, escalate, rate.
+    #[getter]
+    fn tickets(&self, py: Python<'_>) -> Tickets {
+        Tickets { crm: self.crm.clone_ref(py) }
+    }
+
     /// The service settings as a dict: calendar (utc_offset_minutes, weekly — seven lists of
     /// {"start": "09:00:00", "end": …} —, holidays, working_days, working_day_hours),
     /// sla_policies, at_risk_percent, groups (key, name, agents, strategy, escalate_to),
@@ -400,11 +415,46 @@ impl Service {
         self.settings(py)
     }
 
+    /// The SLA of the matching tickets at `at` (default now) as an Arrow table: states
+    /// ("met", "breached", "at_risk", "running", "paused"), remaining business seconds,
+    /// deadlines, and `breached` / `at_risk` flags. Filters as for `tickets.list`.
+    #[pyo3(signature = (*, at = None, **filters))]
+    fn sla_overview(&self, py: Python<'_>, at: Option<Time>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
+        let f = ticket_filter(filters)?;
+        let rows = self.crm.get().run(py, |c, a| c.service().sla_overview(a, &f, at.unwrap_or_else(|| c.now())))?;
+        py.detach(|| sla_table(&rows))
+    }
+
+    /// The service report over the matching tickets (filters as for `tickets.list`; `period` is
+    /// "day", "week" or "month"; `at` judges open tickets, default now).
+    #[pyo3(signature = (*, period = "day", at = None, **filters))]
+    fn report(
+        &self,
+        py: Python<'_>,
+        period: &str,
+        at: Option<Time>,
+        filters: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<ServiceReport> {
+        let period: core::Period = parse_name("period", period)?;
+        let query = ServiceQuery { filter: ticket_filter(filters)?, period, at };
+        let r = self.crm.get().run(py, |c, a| c.service().report(a, &query))?;
+        py.detach(|| ServiceReport::new(r))
+    }
+}
+
+/// `crm.service.tickets`: service tickets, their SLAs and their history.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Tickets {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Tickets {
     /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets by the settings).
     /// kind: inquiry / complaint / suggestion / fault; priority: low / medium / high / urgent.
     #[pyo3(signature = (subject, *, kind, priority, description = None, channel = "web", category = None, customer_id = None, contact_id = None, group = None, skill = None, assignee = None, created_at = None))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
-    fn create_ticket(
+    fn create(
         &self,
         py: Python<'_>,
         subject: &str,
@@ -434,41 +484,43 @@ impl Service {
     }
 
     /// A ticket by id.
-    fn ticket(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Ticket> {
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Ticket> {
         let id = ticket_id(id)?;
         self.crm.get().run(py, |c, a| c.service().tickets().get(a, id)).map(Ticket::from)
     }
 
     /// A ticket by code, e.g. "T20240501001".
-    fn ticket_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Ticket> {
+    fn get_by_code(&self, py: Python<'_>, code: &str) -> PyResult<Ticket> {
         self.crm.get().run(py, |c, a| c.service().tickets().get_by_code(a, code)).map(Ticket::from)
     }
 
-    /// The tickets matching the keyword filters (status, open, assignee, group, customer_id,
-    /// kind, priority, channel, start, end — on creation, end exclusive), oldest first.
-    #[pyo3(signature = (**filters))]
-    fn tickets(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Vec<Ticket>> {
+    /// One page of the tickets matching the keyword filters (status, open, assignee, group,
+    /// customer_id, kind, priority, channel, start, end — on creation, end exclusive), oldest
+    /// first: `limit` after the cursor `after`.
+    #[pyo3(signature = (*, after = None, limit = 100, **filters))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        after: Option<&str>,
+        limit: i64,
+        filters: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Table> {
+        let page = page_request(after, limit)?;
         let f = ticket_filter(filters)?;
-        Ok(self
-            .crm
-            .get()
-            .run(py, |c, a| c.service().tickets().list_all(a, &f))?
-            .into_iter()
-            .map(Ticket::from)
-            .collect())
+        let page = self.crm.get().run(py, |c, a| c.service().tickets().list(a, &f, page))?;
+        Ok(tickets_table(page.items).page(page.next))
     }
 
-    /// The same, as an Arrow table.
+    /// Every ticket matching the keyword filters, as one table.
     #[pyo3(signature = (**filters))]
-    fn ticket_table(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
+    fn list_all(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
         let f = ticket_filter(filters)?;
-        let rows = self.crm.get().run(py, |c, a| c.service().tickets().list_all(a, &f))?;
-        py.detach(|| ticket_table(&rows))
+        Ok(tickets_table(self.crm.get().run(py, |c, a| c.service().tickets().list_all(a, &f))?))
     }
 
     /// How many tickets match the keyword filters.
     #[pyo3(signature = (**filters))]
-    fn count_tickets(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
+    fn count(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<u64> {
         let f = ticket_filter(filters)?;
         self.crm.get().run(py, |c, a| c.service().tickets().count(a, &f))
     }
@@ -501,7 +553,7 @@ impl Service {
     /// Moves a ticket's status ("in_progress", "pending_customer", "resolved" — needs
     /// `resolution` —, "closed", "cancelled"); an illegal move raises InvalidStateError and
     /// changes nothing.
-    #[pyo3(name = "move", signature = (id, version, status, *, resolution = None, at = None))]
+    #[pyo3(signature = (id, version, status, *, resolution = None, at = None))]
     fn move_to(
         &self,
         py: Python<'_>,
@@ -579,35 +631,32 @@ impl Service {
         self.crm.get().run(py, |c, a| c.service().tickets().set_priority(a, id, version, p)).map(Ticket::from)
     }
 
-    /// The SLA of the matching tickets at `at` (default now) as an Arrow table: states
-    /// ("met", "breached", "at_risk", "running", "paused"), remaining business seconds,
-    /// deadlines, and `breached` / `at_risk` flags. Filters as for `tickets`.
-    #[pyo3(signature = (*, at = None, **filters))]
-    fn sla(&self, py: Python<'_>, at: Option<Time>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
-        let f = ticket_filter(filters)?;
-        let rows = self.crm.get().run(py, |c, a| c.service().sla_overview(a, &f, at.unwrap_or_else(|| c.now())))?;
+    /// The SLA state of one ticket at `at` (default now), as a table of one row (none for a
+    /// ticket without SLA targets).
+    #[pyo3(signature = (id, *, at = None))]
+    fn sla(&self, py: Python<'_>, id: &Bound<'_, PyAny>, at: Option<Time>) -> PyResult<Table> {
+        let id = ticket_id(id)?;
+        let row = self.crm.get().run(py, |c, a| c.service().tickets().sla(a, id, at.unwrap_or_else(|| c.now())))?;
+        let rows: Vec<core::TicketSla> = row.into_iter().collect();
         py.detach(|| sla_table(&rows))
     }
+}
 
-    /// The service report over the matching tickets (filters as for `tickets`; `period` is
-    /// "day", "week" or "month"; `at` judges open tickets, default now).
-    #[pyo3(signature = (*, period = "day", at = None, **filters))]
-    fn report(
-        &self,
-        py: Python<'_>,
-        period: &str,
-        at: Option<Time>,
-        filters: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<ServiceReport> {
-        let period: core::Period = parse_name("period", period)?;
-        let query = ServiceQuery { filter: ticket_filter(filters)?, period, at };
-        let r = self.crm.get().run(py, |c, a| c.service().report(a, &query))?;
-        py.detach(|| ServiceReport::new(r))
-    }
+fn tickets_table(rows: Vec<core::Ticket>) -> Table {
+    Table::records(rows, ticket_batch, object::<core::Ticket, Ticket>)
+}
 
+/// `crm.kb`: the knowledge base: articles, ranked search, suggestions for a ticket.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct KnowledgeBase {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl KnowledgeBase {
     /// Adds a knowledge-base article.
     #[pyo3(signature = (title, body, *, tags = Vec::new(), category = None, published = true))]
-    fn create_article(
+    fn create(
         &self,
         py: Python<'_>,
         title: &str,
@@ -623,7 +672,7 @@ impl Service {
     /// Replaces an article's content.
     #[pyo3(signature = (id, version, title, body, *, tags = Vec::new(), category = None, published = true))]
     #[allow(clippy::too_many_arguments)] // mirrors the Python keyword arguments
-    fn update_article(
+    fn update(
         &self,
         py: Python<'_>,
         id: &Bound<'_, PyAny>,
@@ -641,7 +690,7 @@ impl Service {
     }
 
     /// An article by id.
-    fn article(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Article> {
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Article> {
         let id = article_id(id)?;
         self.crm.get().run(py, |c, a| c.kb().get(a, id)).map(Article::from)
     }
@@ -687,6 +736,8 @@ impl Service {
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Service>()?;
+    m.add_class::<Tickets>()?;
+    m.add_class::<KnowledgeBase>()?;
     m.add_class::<Ticket>()?;
     m.add_class::<TicketEntry>()?;
     m.add_class::<Article>()?;

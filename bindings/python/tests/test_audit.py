@@ -14,7 +14,7 @@ def test_change_log_verifies_and_detects_tampering(db_path: Path) -> None:
     with guanxi.Crm.open(db_path, user="alice") as crm:
         for name in ("甲", "乙", "丙"):
             crm.customers.create(name)
-        check = crm.verify_audit()
+        check = crm.audit.verify()
         assert check.intact and bool(check) and check.entries == 3 and check.broken_at is None
         assert len(check.head or "") == 64
         raw = sqlite3.connect(db_path)
@@ -22,7 +22,7 @@ def test_change_log_verifies_and_detects_tampering(db_path: Path) -> None:
             raw.execute("UPDATE change_log SET actor = 'mallory' WHERE seq = 2")
         raw.executescript("DROP TRIGGER change_log_no_update; UPDATE change_log SET actor = 'mallory' WHERE seq = 2;")
         raw.close()
-        broken = crm.verify_audit()
+        broken = crm.audit.verify()
         assert not broken.intact and broken.broken_at == 2 and "edited" in (broken.reason or "")
         assert repr(broken) == "AuditCheck(entries=3, intact=False, broken_at=2)"
 
@@ -30,10 +30,10 @@ def test_change_log_verifies_and_detects_tampering(db_path: Path) -> None:
 def test_backup_and_restore(tmp_path: Path) -> None:
     with guanxi.Crm.open(tmp_path / "crm.db", user="alice") as crm:
         c = crm.customers.create("华为技术有限公司", tags=["VIP"])
-        check = crm.backup(tmp_path / "backup.db")
+        check = crm.files.backup(tmp_path / "backup.db")
         assert check.intact and check.entries == 2  # the create and the backup itself
         with pytest.raises(guanxi.InvalidStateError):
-            crm.backup(tmp_path / "backup.db")  # never overwrites
+            crm.files.backup(tmp_path / "backup.db")  # never overwrites
     backup_bytes = (tmp_path / "backup.db").read_bytes()
     restored = guanxi.Crm.restore(tmp_path / "backup.db", tmp_path / "restored.db")
     assert restored == check
@@ -45,7 +45,7 @@ def test_backup_and_restore(tmp_path: Path) -> None:
     ]
     with guanxi.Crm.open(tmp_path / "restored.db", user="bob") as again:
         assert again.customers.get(c.id).tags == ["VIP"]
-        assert again.change_log()[-1].action == "export"
+        assert again.audit.entries()[-1].action == "export"
 
 
 def test_backup_of_postgres_restores_into_a_file_and_into_a_server(
@@ -54,7 +54,7 @@ def test_backup_of_postgres_restores_into_a_file_and_into_a_server(
     key = guanxi.generate_field_key()
     with guanxi.Crm.open(postgres_location, user="alice", field_key=key) as crm:
         c = crm.customers.create("华为技术有限公司", tags=["VIP"], contacts=[{"name": "张伟", "phone": "13812345678"}])
-        check = crm.backup(tmp_path / "backup.db")
+        check = crm.files.backup(tmp_path / "backup.db")
         assert check.intact and check.entries == 3  # the customer, its contact, the backup
     assert b"13812345678" not in (tmp_path / "backup.db").read_bytes()
     assert guanxi.Crm.restore(tmp_path / "backup.db", tmp_path / "restored.db") == check
@@ -64,8 +64,8 @@ def test_backup_of_postgres_restores_into_a_file_and_into_a_server(
         guanxi.Crm.restore(tmp_path / "backup.db", other_postgres_location)  # sealed: the key is needed
     assert guanxi.Crm.restore(tmp_path / "backup.db", other_postgres_location, field_key=key) == check
     with guanxi.Crm.open(other_postgres_location, user="bob", field_key=key) as server:
-        assert server.customers.find_contacts_by_phone("13812345678")[0].name == "张伟"
-        assert server.verify_audit() == check
+        assert server.contacts.find_by_phone("13812345678")[0].name == "张伟"
+        assert server.audit.verify() == check
 
 
 RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of RFC 6238's "12345678901234567890"

@@ -40,7 +40,7 @@ def test_create_returns_normalized_customer_with_native_types(crm: guanxi.Crm) -
     assert c.owner == "alice" and c.created_by == "alice"
     assert c.tags == ["VIP", "行业-通信"]
     assert c.version == 1 and c.deleted_at is None
-    [contact] = crm.customers.contacts(c.id)
+    [contact] = crm.contacts.list(c.id)
     assert contact.phones == ["+8613812345678"]
     assert contact.emails == ["zhang.wei@huawei.com"]
     assert contact.primary is True
@@ -97,9 +97,9 @@ def test_soft_delete_and_restore(crm: guanxi.Crm) -> None:
 
 
 def test_custom_fields_are_typed_and_floats_refused(crm: guanxi.Crm) -> None:
-    crm.define_custom_field("customer", "budget", "预算", "decimal")
-    crm.define_custom_field("customer", "since", "合作起始", "date")
-    crm.define_custom_field("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
+    crm.custom_fields.create("customer", "budget", "预算", "decimal")
+    crm.custom_fields.create("customer", "since", "合作起始", "date")
+    crm.custom_fields.create("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
     c = crm.customers.create(
         "甲",
         custom={"budget": decimal.Decimal("1200000.50"), "since": datetime.date(2020, 1, 2), "products": ["crm"]},
@@ -121,15 +121,15 @@ def test_filters_tags_contacts_interactions_timeline(crm: guanxi.Crm) -> None:
     assert crm.customers.count(province="广东") == 2
     assert crm.customers.count(tag="VIP", province="广东") == 1
     assert crm.customers.count(status=guanxi.LifecycleStatus.CUSTOMER) == 1
-    crm.customers.add_tag(c.id, "重点")
+    crm.tags.add(c.id, "重点")
     assert "重点" in crm.customers.get(c.id).tags
-    crm.customers.remove_tag(c.id, "重点")
-    assert [t.name for t in crm.tags()] == ["VIP", "行业-通信", "重点"]
-    second = crm.customers.add_contact(c.id, "李娜", phones=["139 0000 1111"], primary=True)
-    assert [p.name for p in crm.customers.contacts(c.id)] == ["李娜", "张伟"] and second.primary
-    i = crm.customers.log_interaction(c.id, "visit", "现场演示，客户关注价格", next_contact_on=datetime.date(2030, 1, 1))
+    crm.tags.remove(c.id, "重点")
+    assert [t.name for t in crm.tags.list()] == ["VIP", "行业-通信", "重点"]
+    second = crm.contacts.create(c.id, "李娜", phones=["139 0000 1111"], primary=True)
+    assert [p.name for p in crm.contacts.list(c.id)] == ["李娜", "张伟"] and second.primary
+    i = crm.interactions.create(c.id, "visit", "现场演示，客户关注价格", next_contact_on=datetime.date(2030, 1, 1))
     assert i.content == "现场演示，客户关注价格" and i.author == "alice"
-    assert crm.customers.interactions(c.id) == [i]
+    assert crm.interactions.list(c.id) == [i]
     kinds = [e["type"] for e in crm.customers.timeline(c.id)]
     assert kinds.count("interaction") == 1 and kinds[0] == "change"
 
@@ -138,10 +138,10 @@ def test_change_log_and_acting_user(crm: guanxi.Crm) -> None:
     c = huawei(crm)
     bob = crm.as_user("bob")
     bob.customers.update(c.id, 1, status="customer")
-    entries = crm.change_log(entity_id=str(c.id))
+    entries = crm.audit.entries(entity_id=str(c.id))
     assert [(e.user, e.action) for e in entries] == [("alice", "create"), ("bob", "update")]
     assert entries[1].changes == [("status", '"potential"', '"customer"')]
-    assert [e.user for e in crm.change_log(user="bob")] == ["bob"]
+    assert [e.user for e in crm.audit.entries(user="bob")] == ["bob"]
 
 
 def test_events_reach_python_callbacks_after_commit(crm: guanxi.Crm) -> None:
@@ -176,7 +176,7 @@ def test_many_threads_share_a_handle(crm: guanxi.Crm) -> None:
         t.start()
     for t in threads:
         t.join()
-    table = crm.customers.list(tag="并发")
+    table = crm.customers.list_all(tag="并发")
     assert len(table) == 80 and len({c.code for c in table.to_list()}) == 80
 
 
@@ -193,22 +193,22 @@ def test_create_many_is_all_or_nothing(crm: guanxi.Crm) -> None:
 
 def test_contact_lifecycle_and_field_definitions(crm: guanxi.Crm) -> None:
     c = huawei(crm)
-    zhang = crm.customers.contacts(c.id)[0]
-    li = crm.customers.add_contact(c.id, "李娜", phones=["139 0000 1111"], role="evaluator")
-    updated = crm.customers.update_contact(li.id, li.version, title="采购经理", do_not_contact=True, role=None)
+    zhang = crm.contacts.list(c.id)[0]
+    li = crm.contacts.create(c.id, "李娜", phones=["139 0000 1111"], role="evaluator")
+    updated = crm.contacts.update(li.id, li.version, title="采购经理", do_not_contact=True, role=None)
     assert (updated.title, updated.do_not_contact, updated.role, updated.version) == ("采购经理", True, None, 2)
     with pytest.raises(guanxi.ConflictError):
-        crm.customers.update_contact(li.id, li.version, title="过期")
+        crm.contacts.update(li.id, li.version, title="过期")
     with pytest.raises(guanxi.ValidationError) as info:
-        crm.customers.update_contact(li.id, 2, phones=["110"])
+        crm.contacts.update(li.id, 2, phones=["110"])
     assert info.value.field == "phones[0]"
-    assert crm.customers.set_primary_contact(li.id).primary
-    assert [p.name for p in crm.customers.contacts(c.id) if p.primary] == ["李娜"]
-    crm.customers.remove_contact(li.id, crm.customers.contacts(c.id)[0].version)
-    assert [(p.name, p.primary) for p in crm.customers.contacts(c.id)] == [(zhang.name, True)]
-    crm.define_custom_field("contact", "wechat", "微信", "text")
-    assert [(f.entity, f.key) for f in crm.custom_fields("contact")] == [("contact", "wechat")]
-    assert crm.custom_fields() == []
+    assert crm.contacts.set_primary(li.id).primary
+    assert [p.name for p in crm.contacts.list(c.id) if p.primary] == ["李娜"]
+    crm.contacts.delete(li.id, crm.contacts.list(c.id)[0].version)
+    assert [(p.name, p.primary) for p in crm.contacts.list(c.id)] == [(zhang.name, True)]
+    crm.custom_fields.create("contact", "wechat", "微信", "text")
+    assert [(f.entity, f.key) for f in crm.custom_fields.list("contact")] == [("contact", "wechat")]
+    assert crm.custom_fields.list() == []
 
 
 def test_out_of_range_numbers_and_odd_decimals_are_typed_errors(crm: guanxi.Crm) -> None:
@@ -221,9 +221,9 @@ def test_out_of_range_numbers_and_odd_decimals_are_typed_errors(crm: guanxi.Crm)
             crm.customers.update(c.id, bad, name="乙公司")  # type: ignore[arg-type]
         assert err.value.field == "version"
     with pytest.raises(guanxi.ValidationError) as err:
-        crm.change_log(limit=-5)
+        crm.audit.entries(limit=-5)
     assert err.value.field == "limit"
-    crm.define_custom_field("customer", "budget", "预算", "decimal")
+    crm.custom_fields.create("customer", "budget", "预算", "decimal")
     for bad in (decimal.Decimal("NaN"), decimal.Decimal("Infinity"), decimal.Decimal("1e30"), decimal.Decimal("-Infinity")):
         with pytest.raises(guanxi.ValidationError) as err:
             crm.customers.update(c.id, 1, custom={"budget": bad})

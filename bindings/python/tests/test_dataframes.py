@@ -15,22 +15,22 @@ import guanxi
 
 
 def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
-    crm.define_custom_field("customer", "budget", "预算", "decimal")
-    crm.define_custom_field("customer", "since", "起始", "date")
-    crm.define_custom_field("customer", "vip", "贵宾", "bool")
-    crm.define_custom_field("customer", "employees", "员工", "number")
-    crm.define_custom_field("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
+    crm.custom_fields.create("customer", "budget", "预算", "decimal")
+    crm.custom_fields.create("customer", "since", "起始", "date")
+    crm.custom_fields.create("customer", "vip", "贵宾", "bool")
+    crm.custom_fields.create("customer", "employees", "员工", "number")
+    crm.custom_fields.create("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
     crm.customers.create(
         "甲",
         tags=["VIP", "重点"],
         custom={"budget": "12.5", "since": "2020-01-02", "vip": True, "employees": 250, "products": ["erp", "crm"]},
     )
     crm.customers.create("乙", custom={"budget": decimal.Decimal("3")})
-    table = pa.table(crm.customers.list())
+    table = pa.table(crm.customers.list_all())
     assert table.num_rows == 2
     assert table.schema.field("tags").type == pa.list_(pa.string())
     custom = table.schema.field("custom").type
-    assert custom.field("budget").type == pa.decimal128(38, 1)
+    assert custom.field("budget").type == pa.decimal128(38, 10)
     assert custom.field("since").type == pa.date32()
     assert custom.field("vip").type == pa.bool_()
     assert custom.field("employees").type == pa.int64()
@@ -51,7 +51,7 @@ def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
 def test_pandas_and_polars_agree_with_objects(crm: guanxi.Crm) -> None:
     for i in range(30):
         crm.customers.create(f"客户{i}", province=["山东", "广东", "浙江"][i % 3], status=["potential", "customer"][i % 2])
-    listing = crm.customers.list()
+    listing = crm.customers.list_all()
     df = listing.to_pandas()
     pl_df = listing.to_polars()
     objects = listing.to_list()
@@ -62,13 +62,13 @@ def test_pandas_and_polars_agree_with_objects(crm: guanxi.Crm) -> None:
 
 
 def test_empty_list_is_an_empty_table(crm: guanxi.Crm) -> None:
-    table = pa.table(crm.customers.list(tag="nothing"))
+    table = pa.table(crm.customers.list_all(tag="nothing"))
     assert table.num_rows == 0 and "code" in table.column_names
 
 
 def test_real_telco_data_round_trips_into_pandas(crm: guanxi.Crm, telco_csv: Path) -> None:
-    crm.define_custom_field("customer", "contract", "合约", "single_select", allowed_values=["Month-to-month", "One year", "Two year"])
-    crm.define_custom_field("customer", "monthly_charges", "月费", "decimal")
+    crm.custom_fields.create("customer", "contract", "合约", "single_select", allowed_values=["Month-to-month", "One year", "Two year"])
+    crm.custom_fields.create("customer", "monthly_charges", "月费", "decimal")
     with telco_csv.open(newline="", encoding="utf-8") as f:
         source = list(csv.DictReader(f))
     crm.customers.create_many(
@@ -81,7 +81,7 @@ def test_real_telco_data_round_trips_into_pandas(crm: guanxi.Crm, telco_csv: Pat
         }
         for r in source
     )
-    df = crm.customers.list().to_pandas()
+    df = crm.customers.list_all().to_pandas()
     assert len(df) == len(source)
     assert (df["status"] == "lost").sum() == sum(r["Churn"] == "Yes" for r in source)
     contracts = df["custom"].map(lambda c: c["contract"]).value_counts().to_dict()

@@ -25,15 +25,15 @@ def test_find_and_create_policies(crm: guanxi.Crm) -> None:
 
     same_phone = [{"name": "王", "phone": "+86 138-1234-5678"}]
     with pytest.raises(guanxi.DuplicateError):
-        crm.duplicates.create("星河", on_duplicate="block", contacts=same_phone)
-    assert len(crm.customers.list()) == 1
-    linked = crm.duplicates.create("星河", on_duplicate="link", tags=["展会"], contacts=same_phone)
+        crm.customers.create_checked("星河", on_duplicate="block", contacts=same_phone)
+    assert len(crm.customers.list_all()) == 1
+    linked = crm.customers.create_checked("星河", on_duplicate="link", tags=["展会"], contacts=same_phone)
     assert linked["created"] is False and linked["customer"].id == first.id
     assert "展会" in crm.customers.get(first.id).tags
-    warned = crm.duplicates.create("深圳市星河科技有限公司", on_duplicate="warn")
+    warned = crm.customers.create_checked("深圳市星河科技有限公司", on_duplicate="warn")
     assert warned["created"] and warned["duplicates"][0]["id"] == first.id
     with pytest.raises(guanxi.ValidationError):
-        crm.duplicates.create("x", on_duplicate="sometimes")
+        crm.customers.create_checked("x", on_duplicate="sometimes")
 
 
 def test_scan_tables_match_a_pure_python_pairing(crm: guanxi.Crm) -> None:
@@ -67,22 +67,22 @@ def test_scan_tables_match_a_pure_python_pairing(crm: guanxi.Crm) -> None:
 def test_merge_plan_apply_and_undo(crm: guanxi.Crm) -> None:
     a = crm.customers.create("华为技术有限公司", contacts=[{"name": "张伟"}])
     b = crm.customers.create("华为技术股份有限公司", address="深圳市龙岗区坂田", tags=["VIP"], contacts=[{"name": "李娜"}])
-    crm.customers.log_interaction(b.id, "call", "电话回访")
+    crm.interactions.create(b.id, "call", "电话回访")
     plan = crm.duplicates.plan_merge(a.id, [b.id], policy="most_complete")
     assert plan["survivor"].address == "深圳市龙岗区坂田" and plan["tags_added"] == ["VIP"]
     assert len(plan["contacts"]) == 1 and len(plan["interactions"]) == 1
-    assert len(crm.customers.contacts(a.id)) == 1  # a plan writes nothing
+    assert len(crm.contacts.list(a.id)) == 1  # a plan writes nothing
 
     done = crm.duplicates.merge(a.id, [b.id], choose={"name": b.id})
     assert done["survivor"].name == "华为技术股份有限公司"
-    assert len(crm.customers.contacts(a.id)) == 2 and len(crm.customers.interactions(a.id)) == 1
+    assert len(crm.contacts.list(a.id)) == 2 and len(crm.interactions.list(a.id)) == 1
     assert crm.duplicates.merged_into(b.id) == a.id
     with pytest.raises(guanxi.NotFoundError):
         crm.customers.get(b.id)
 
     crm.duplicates.undo_merge(done["merge_id"])
     assert crm.duplicates.merged_into(b.id) is None
-    assert [c.name for c in crm.customers.contacts(b.id)] == ["李娜"]
+    assert [c.name for c in crm.contacts.list(b.id)] == ["李娜"]
     assert crm.customers.get(a.id).name == "华为技术有限公司" and "VIP" not in crm.customers.get(a.id).tags
     with pytest.raises(guanxi.InvalidStateError):
         crm.duplicates.undo_merge(done["merge_id"])
@@ -92,7 +92,7 @@ def test_import_errors_policies_and_reruns(crm: guanxi.Crm) -> None:
     text = "客户名称,手机,省份,备注\n好公司,13800000001,广东,x\n坏电话,12345,,\n坏省份,,火星,\n"
     gbk = text.encode("gbk")
     report = crm.files.import_customers(gbk)
-    assert not report.committed and len(crm.customers.list()) == 0
+    assert not report.committed and len(crm.customers.list_all()) == 0
     rejected = pa.table(report.rejected).to_pylist()
     assert [(r["row"], r["column"], r["value"]) for r in rejected] == [(3, "手机", "12345"), (4, "省份", "火星")]
     assert report.ignored_columns == ["备注"]
@@ -114,27 +114,27 @@ def test_import_errors_policies_and_reruns(crm: guanxi.Crm) -> None:
 
 
 def test_templates_and_exports_round_trip(crm: guanxi.Crm, tmp_path: Path) -> None:
-    csv_template = guanxi.Files.template("csv")
+    csv_template = guanxi.Files.import_template("csv")
     assert csv_template.decode("utf-8-sig").startswith("客户编号,客户名称")
     report = crm.files.import_customers(csv_template)
     assert len(report.rejected) == 0 and len(report.created) == 1
-    xlsx_template = guanxi.Files.template("xlsx")
+    xlsx_template = guanxi.Files.import_template("xlsx")
     assert xlsx_template[:2] == b"PK"
     report = crm.files.import_customers(xlsx_template)
     assert len(report.created) == 0 and len(report.skipped) == 1  # the same example row
     for i in range(20):
         crm.customers.create(f"客户{i:02}", tags=["VIP"] if i % 2 else [], contacts=[{"name": f"人{i}", "phone": f"1390000{i:04}"}])
     out = tmp_path / "vip.csv"
-    assert crm.files.export(out, tag="VIP") == 11  # ten, and the template's example
+    assert crm.files.export_to_path(out, tag="VIP") == 11  # ten, and the template's example
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert len(rows) == 11 and all(r["客户编号"].startswith("C") for r in rows)
     report = crm.files.import_customers(out.read_bytes())
     assert report.created == [] and len(report.skipped) == 11
     jsonl = tmp_path / "contacts.jsonl"
-    assert crm.files.export(jsonl, entity="contacts", format="jsonl") == 21
+    assert crm.files.export_to_path(jsonl, entity="contacts", format="jsonl") == 21
     assert all("customer_id" in json.loads(line) for line in jsonl.read_text().splitlines())
     xlsx = tmp_path / "all.xlsx"
-    assert crm.files.export(xlsx, format="xlsx") == 21
+    assert crm.files.export_to_path(xlsx, format="xlsx") == 21
     report = crm.files.import_customers(xlsx.read_bytes())
     assert report.created == [] and len(report.skipped) == 21
 

@@ -33,9 +33,9 @@ def test_pipelines_are_typed_both_ways(crm: guanxi.Crm) -> None:
         [s for s in standard.stages if s.key != "proposal"] + [Stage("paused", "暂停", "open", Decimal("5"), rotting_days=60)],
         lost_reasons=["预算取消"],
     )
-    assert crm.sales.put_pipeline(renewal) == renewal == crm.sales.pipeline("renewal")
+    assert crm.sales.set_pipeline(renewal) == renewal == crm.sales.pipeline("renewal")
     with pytest.raises(guanxi.ValidationError) as bad:
-        crm.sales.put_pipeline(Pipeline("x", "坏", [Stage("a", "甲", "open", Decimal(150))]))
+        crm.sales.set_pipeline(Pipeline("x", "坏", [Stage("a", "甲", "open", Decimal(150))]))
     assert bad.value.field.startswith("stages[0].probability")
     with pytest.raises(guanxi.ValidationError):
         crm.sales.pipeline("nope")
@@ -45,7 +45,7 @@ def test_opportunity_moves_keep_an_append_only_history(crm: guanxi.Crm) -> None:
     customer = crm.customers.create("星河科技")
     lines = [ProductLine("GTX Pro", 3, Decimal("4999.99"), Decimal("10")), ProductLine("服务包", 1, "2000")]
     assert lines[0].total == Decimal("14989.97")
-    o = crm.sales.create_opportunity(
+    o = crm.sales.opportunities.create(
         "ERP 升级",
         customer_id=customer.id,
         lines=lines,
@@ -54,27 +54,27 @@ def test_opportunity_moves_keep_an_append_only_history(crm: guanxi.Crm) -> None:
     )
     assert o.code.startswith("O") and o.stage == "lead" and o.probability == Decimal(10)
     assert o.amount == Decimal("16989.97") and o.currency == "CNY" and o.is_open
-    o = crm.sales.move_opportunity(o.id, o.version, "intent", at=day(3))
-    o = crm.sales.move_opportunity(o.id, o.version, "proposal", at=day(10))
+    o = crm.sales.opportunities.move_to(o.id, o.version, "intent", at=day(3))
+    o = crm.sales.opportunities.move_to(o.id, o.version, "proposal", at=day(10))
     # Leaving 方案 needs an expected close date: refused, nothing changes.
     with pytest.raises(guanxi.ValidationError) as refused:
-        crm.sales.move_opportunity(o.id, o.version, "negotiation")
+        crm.sales.opportunities.move_to(o.id, o.version, "negotiation")
     assert refused.value.field == "expected_close"
-    assert crm.sales.opportunity(o.id) == o
+    assert crm.sales.opportunities.get(o.id) == o
     # A stage that does not exist: the error lists the ones that do.
     with pytest.raises(guanxi.ValidationError) as unknown:
-        crm.sales.move_opportunity(o.id, o.version, "signed")
+        crm.sales.opportunities.move_to(o.id, o.version, "signed")
     stage = unknown.value.errors[0]
     assert (stage.field, stage.code) == ("stage", "not_allowed")
     assert stage.allowed == ["lead", "intent", "proposal", "negotiation", "won", "lost"]
     assert "(lead, intent, proposal, negotiation, won, lost)" in stage.reason
-    o = crm.sales.update_opportunity(o.id, o.version, expected_close=dt.date(2024, 3, 31), probability=Decimal(65))
+    o = crm.sales.opportunities.update(o.id, o.version, expected_close=dt.date(2024, 3, 31), probability=Decimal(65))
     assert o.probability_source == "manual"
-    o = crm.sales.move_opportunity(o.id, o.version, "lost", lost_reason="价格偏高", at=day(20))
+    o = crm.sales.opportunities.move_to(o.id, o.version, "lost", lost_reason="价格偏高", at=day(20))
     assert not o.is_open and o.lost_reason == "价格偏高" and o.probability == 0
     with pytest.raises(guanxi.InvalidStateError):
-        crm.sales.move_opportunity(o.id, o.version, "intent")
-    history = crm.sales.stage_history(o.id)
+        crm.sales.opportunities.move_to(o.id, o.version, "intent")
+    history = crm.sales.opportunities.history(o.id)
     assert [(h.from_stage, h.to_stage) for h in history] == [
         (None, "lead"),
         ("lead", "intent"),
@@ -82,37 +82,37 @@ def test_opportunity_moves_keep_an_append_only_history(crm: guanxi.Crm) -> None:
         ("proposal", "lost"),
     ]
     assert history[2].from_entered_at == day(3) and history[3].lost_reason == "价格偏高"
-    assert crm.sales.opportunity_by_code(o.code).id == o.id
+    assert crm.sales.opportunities.get_by_code(o.code).id == o.id
     with pytest.raises(guanxi.ConflictError):
-        crm.sales.update_opportunity(o.id, 1, name="旧版本")
+        crm.sales.opportunities.update(o.id, 1, name="旧版本")
 
 
 def test_money_is_never_a_float(crm: guanxi.Crm) -> None:
     with pytest.raises(guanxi.ValidationError) as err:
-        crm.sales.create_opportunity("浮点", amount=12.5)
+        crm.sales.opportunities.create("浮点", amount=12.5)
     assert err.value.field == "amount"
     with pytest.raises(guanxi.ValidationError):
-        crm.sales.create_opportunity("坏币种", amount=Decimal(1), currency="yuan")
+        crm.sales.opportunities.create("坏币种", amount=Decimal(1), currency="yuan")
     with pytest.raises(guanxi.ValidationError):
-        crm.sales.create_opportunity("未知字段", colour="red")
-    assert crm.sales.count_opportunities() == 0
+        crm.sales.opportunities.create("未知字段", colour="red")
+    assert crm.sales.opportunities.count() == 0
 
 
 def _deals(crm: guanxi.Crm, n: int) -> None:
     """`n` deals opened over 60 days, a third won, a third lost, the rest open."""
     for i in range(n):
-        o = crm.sales.create_opportunity(
+        o = crm.sales.opportunities.create(
             f"商机{i}",
             amount=Decimal(1000 + 37 * i) / 100,
             expected_close=dt.date(2024, 3 + i % 3, 15),
             owner=["alice", "bob"][i % 2],
             opened_at=day(i % 60),
         )
-        o = crm.sales.move_opportunity(o.id, o.version, "intent", at=day(i % 60 + 2))
+        o = crm.sales.opportunities.move_to(o.id, o.version, "intent", at=day(i % 60 + 2))
         if i % 3 == 0:
-            o = crm.sales.move_opportunity(o.id, o.version, "won", at=day(i % 60 + 2 + i % 7))
+            o = crm.sales.opportunities.move_to(o.id, o.version, "won", at=day(i % 60 + 2 + i % 7))
         elif i % 3 == 1:
-            o = crm.sales.move_opportunity(o.id, o.version, "lost", lost_reason="选择竞品", at=day(i % 60 + 5))
+            o = crm.sales.opportunities.move_to(o.id, o.version, "lost", lost_reason="选择竞品", at=day(i % 60 + 5))
 
 
 def test_report_tables_match_a_pure_python_calculation(crm: guanxi.Crm) -> None:
@@ -120,7 +120,7 @@ def test_report_tables_match_a_pure_python_calculation(crm: guanxi.Crm) -> None:
     report = crm.sales.report(start=day(0), end=day(200))
     # The forecast counts open deals expected to close in the range: all 30 expect May 15.
     assert crm.sales.report(start=day(0), end=day(120)).open_count == 0
-    deals = crm.sales.opportunities()
+    deals = crm.sales.opportunities.list_all()
     won = [o for o in deals if o.won_at is not None]
     lost = [o for o in deals if o.lost_at is not None]
     assert report.won.count == len(won) == 30 and report.lost.count == len(lost) == 30
@@ -141,25 +141,25 @@ def test_report_tables_match_a_pure_python_calculation(crm: guanxi.Crm) -> None:
     assert by_owner == dict(expected)
     forecast = report.forecast.to_polars()
     assert forecast["count"].sum() == 30
-    assert pa.table(report.forecast).schema.field("amount").type == pa.decimal128(38, 2)
+    assert pa.table(report.forecast).schema.field("amount").type == pa.decimal128(38, 10)
     cycle = sorted(((o.won_at - o.opened_at).days for o in won))  # type: ignore[operator]
     assert report.won.median_days == (Decimal(cycle[14]) + Decimal(cycle[15])) / 2
 
 
 def test_opportunity_table_is_typed(crm: guanxi.Crm) -> None:
     _deals(crm, 12)
-    table = pa.table(crm.sales.opportunity_table(owner="alice"))
+    table = pa.table(crm.sales.opportunities.list_all(owner="alice"))
     assert table.num_rows == 6
-    assert table.schema.field("amount").type == pa.decimal128(38, 2)
+    assert table.schema.field("amount").type == pa.decimal128(38, 10)
     assert table.schema.field("expected_close").type == pa.date32()
     assert table.schema.field("won_at").type == pa.timestamp("us", tz="UTC")
-    assert sorted(table.column("code").to_pylist()) == sorted(o.code for o in crm.sales.opportunities(owner="alice"))
-    assert crm.sales.count_opportunities(open=True) == 4
+    assert sorted(table.column("code").to_pylist()) == sorted(o.code for o in crm.sales.opportunities.list_all(owner="alice"))
+    assert crm.sales.opportunities.count(open=True) == 4
 
 
 def test_several_currencies_need_a_choice(crm: guanxi.Crm) -> None:
-    crm.sales.create_opportunity("人民币", amount=Decimal(100))
-    crm.sales.create_opportunity("美元", amount=Decimal(100), currency="USD")
+    crm.sales.opportunities.create("人民币", amount=Decimal(100))
+    crm.sales.opportunities.create("美元", amount=Decimal(100), currency="USD")
     with pytest.raises(guanxi.ValidationError) as err:
         crm.sales.report()
     assert err.value.field == "currency"
@@ -173,34 +173,34 @@ def test_leads_are_graded_assigned_and_converted(crm: guanxi.Crm) -> None:
     assert crm.sales.set_lead_rules(rules) == rules
     with pytest.raises(guanxi.ValidationError):
         crm.sales.set_lead_rules({"grading": [{"grade": "z"}]})
-    summit = crm.sales.create_lead("王磊", company="星河科技", source="行业峰会", phone="138 0013 8000", province="广东")
+    summit = crm.sales.leads.create("王磊", company="星河科技", source="行业峰会", phone="138 0013 8000", province="广东")
     assert (summit.grade, summit.owner, summit.status, summit.phone) == ("a", "carol", "assigned", "+8613800138000")
-    owners = [crm.sales.create_lead(f"线索{i}", budget_confirmed=True, need_confirmed=True).owner for i in range(4)]
+    owners = [crm.sales.leads.create(f"线索{i}", budget_confirmed=True, need_confirmed=True).owner for i in range(4)]
     assert owners == ["alice", "bob", "alice", "bob"]
-    assert {lead.grade for lead in crm.sales.leads(owner="alice")} == {"b"}
-    conv = crm.sales.convert_lead(summit.id, opportunity={"name": "扩容", "amount": Decimal("50000")})
+    assert {lead.grade for lead in crm.sales.leads.list_all(owner="alice")} == {"b"}
+    conv = crm.sales.leads.convert(summit.id, opportunity={"name": "扩容", "amount": Decimal("50000")})
     assert not conv.linked_existing and conv.opportunity_id is not None
-    assert crm.sales.opportunity(conv.opportunity_id).customer_id == conv.customer_id
-    assert crm.sales.lead(summit.id).status == "converted"
+    assert crm.sales.opportunities.get(conv.opportunity_id).customer_id == conv.customer_id
+    assert crm.sales.leads.get(summit.id).status == "converted"
     # A second lead with the same phone links the customer the first one became.
-    again = crm.sales.create_lead("王磊", phone="13800138000")
-    linked = crm.sales.convert_lead(again.id)
+    again = crm.sales.leads.create("王磊", phone="13800138000")
+    linked = crm.sales.leads.convert(again.id)
     assert linked.linked_existing and linked.customer_id == conv.customer_id and "same phone" in (linked.matched_by or "")
     with pytest.raises(guanxi.InvalidStateError):
-        crm.sales.convert_lead(again.id)
+        crm.sales.leads.convert(again.id)
 
 
 def test_tasks_and_agenda(crm: guanxi.Crm) -> None:
-    o = crm.sales.create_opportunity("跟进", amount=Decimal(10), cadence_days=3)
+    o = crm.sales.opportunities.create("跟进", amount=Decimal(10), cadence_days=3)
     now = dt.datetime.now(UTC)
-    late = crm.sales.create_task("发报价单", now - dt.timedelta(hours=30), opportunity_id=o.id)
-    crm.sales.create_task("回访", now + dt.timedelta(days=30))
+    late = crm.sales.tasks.create("发报价单", now - dt.timedelta(hours=30), opportunity_id=o.id)
+    crm.sales.tasks.create("回访", now + dt.timedelta(days=30))
     agenda = crm.sales.agenda(at=now + dt.timedelta(days=4))
     assert [i.task.title for i in agenda.overdue if i.task] == ["发报价单"]
     assert any(i.kind == "follow_up" and i.code == o.code for i in agenda.overdue)
-    done = crm.sales.complete_task(late.id, late.version)
+    done = crm.sales.tasks.complete(late.id, late.version)
     assert done.done_at is not None
-    assert [t.title for t in crm.sales.tasks(open=True)] == ["回访"]
+    assert [t.title for t in crm.sales.tasks.list_all(open=True)] == ["回访"]
     assert crm.sales.agenda("bob", at=now).overdue == []
 
 

@@ -51,35 +51,35 @@ def test_settings_round_trip_and_bad_settings_name_the_field(crm: guanxi.Crm) ->
 def test_lifecycle_sla_and_refused_moves(crm: guanxi.Crm) -> None:
     desk(crm, around_the_clock=True)
     t0 = dt.datetime.now(UTC).replace(microsecond=0) - dt.timedelta(days=3)
-    t = crm.service.create_ticket(
+    t = crm.service.tickets.create(
         "无法登录", kind="fault", priority="high", description="一直提示密码错误，我要投诉", created_at=t0
     )
     assert (t.status, t.assignee, t.group, t.sla_policy) == ("assigned", "amy", "l1", "high")
     assert t.risk_flags == {"投诉"} and t.code.startswith("T")
     # Round robin: the next goes to bo.
-    assert crm.service.create_ticket("x", kind="inquiry", priority="low").assignee == "bo"
+    assert crm.service.tickets.create("x", kind="inquiry", priority="low").assignee == "bo"
     with pytest.raises(guanxi.InvalidStateError):
-        crm.service.move(t.id, t.version, "closed")
-    assert crm.service.ticket(t.id) == t  # unchanged
+        crm.service.tickets.move_to(t.id, t.version, "closed")
+    assert crm.service.tickets.get(t.id) == t  # unchanged
     with pytest.raises(guanxi.ValidationError):
-        crm.service.create_ticket("x", kind="gripe", priority="low")  # type: ignore[arg-type]
+        crm.service.tickets.create("x", kind="gripe", priority="low")  # type: ignore[arg-type]
 
     h = dt.timedelta(hours=1)
-    t = crm.service.move(t.id, t.version, "in_progress", at=t0 + h)
-    t = crm.service.reply(t.id, t.version, "请提供截图", at=t0 + 2 * h)
-    t = crm.service.move(t.id, t.version, "pending_customer", at=t0 + 2 * h)
-    t = crm.service.move(t.id, t.version, "in_progress", at=t0 + 12 * h)
+    t = crm.service.tickets.move_to(t.id, t.version, "in_progress", at=t0 + h)
+    t = crm.service.tickets.reply(t.id, t.version, "请提供截图", at=t0 + 2 * h)
+    t = crm.service.tickets.move_to(t.id, t.version, "pending_customer", at=t0 + 2 * h)
+    t = crm.service.tickets.move_to(t.id, t.version, "in_progress", at=t0 + 12 * h)
     assert t.sla_paused_secs == 10 * 3600 and t.first_response_at == t0 + 2 * h
     with pytest.raises(guanxi.ValidationError) as bad:
-        crm.service.move(t.id, t.version, "resolved")
+        crm.service.tickets.move_to(t.id, t.version, "resolved")
     assert bad.value.field == "resolution"
-    t = crm.service.move(t.id, t.version, "resolved", resolution="已重置密码", at=t0 + 14 * h)
-    t = crm.service.rate(t.id, t.version, 2, comment="太慢了，不满")
+    t = crm.service.tickets.move_to(t.id, t.version, "resolved", resolution="已重置密码", at=t0 + 14 * h)
+    t = crm.service.tickets.rate(t.id, t.version, 2, comment="太慢了，不满")
     assert t.satisfaction == 2 and "不满" in t.risk_flags
     with pytest.raises(guanxi.InvalidStateError):
-        crm.service.rate(t.id, t.version, 5)
+        crm.service.tickets.rate(t.id, t.version, 5)
 
-    sla = pa.table(crm.service.sla(at=t0 + 20 * h)).to_pylist()
+    sla = pa.table(crm.service.sla_overview(at=t0 + 20 * h)).to_pylist()
     mine = next(r for r in sla if r["code"] == t.code)
     # Around the clock, business time is wall time: 14 h open minus 10 h pending.
     assert mine["resolution_used_secs"] == 4 * 3600 and mine["resolution_state"] == "met"
@@ -88,23 +88,23 @@ def test_lifecycle_sla_and_refused_moves(crm: guanxi.Crm) -> None:
     other = next(r for r in sla if r["code"] != t.code)
     assert other["first_response_state"] in {"running", "at_risk", "breached"}
 
-    types = [e.type for e in crm.service.entries(t.id)]
+    types = [e.type for e in crm.service.tickets.entries(t.id)]
     assert types == ["created", "assigned", "status", "reply", "status", "status", "status", "rated"]
-    assert crm.service.entries(t.id)[3].details == {"body": "请提供截图", "public": True, "risk_flags": []}
+    assert crm.service.tickets.entries(t.id)[3].details == {"body": "请提供截图", "public": True, "risk_flags": []}
 
 
 def test_assignment_transfer_and_escalation(crm: guanxi.Crm) -> None:
     desk(crm)
-    t = crm.service.create_ticket("系统宕机", kind="fault", priority="urgent")
-    t = crm.service.assign(t.id, t.version, agent="bo", note="bo 熟悉")
+    t = crm.service.tickets.create("系统宕机", kind="fault", priority="urgent")
+    t = crm.service.tickets.assign(t.id, t.version, agent="bo", note="bo 熟悉")
     assert t.assignee == "bo"
-    t = crm.service.escalate(t.id, t.version, note="二线处理")
+    t = crm.service.tickets.escalate(t.id, t.version, note="二线处理")
     assert (t.group, t.assignee, t.escalation_level) == ("l2", "chen", 1)
     with pytest.raises(guanxi.InvalidStateError):
-        crm.service.escalate(t.id, t.version)
-    reasons = [e.details["reason"] for e in crm.service.entries(t.id) if e.type == "assigned"]
+        crm.service.tickets.escalate(t.id, t.version)
+    reasons = [e.details["reason"] for e in crm.service.tickets.entries(t.id) if e.type == "assigned"]
     assert reasons == ["auto", "transfer", "escalation"]
-    t = crm.service.set_priority(t.id, t.version, "low")
+    t = crm.service.tickets.set_priority(t.id, t.version, "low")
     assert t.sla_policy == "low"
 
 
@@ -117,27 +117,27 @@ def test_report_tables_equal_a_pure_python_calculation(crm: guanxi.Crm) -> None:
     ratings: dict[str, list[int]] = defaultdict(list)
     for i in range(40):
         created = start + dt.timedelta(hours=5 * i)
-        t = crm.service.create_ticket(
+        t = crm.service.tickets.create(
             f"问题 {i}", kind=kinds[i % 4], priority="medium", category=["账单", "物流"][i % 2], created_at=created
         )
         if i % 3 == 0:
             continue  # stays open
         replied = created + dt.timedelta(minutes=7 * i + 5)
-        t = crm.service.move(t.id, t.version, "in_progress", at=created)
-        t = crm.service.reply(t.id, t.version, "已收到", at=replied)
+        t = crm.service.tickets.move_to(t.id, t.version, "in_progress", at=created)
+        t = crm.service.tickets.reply(t.id, t.version, "已收到", at=replied)
         expected_fr.append(int((replied - created).total_seconds()))
         if i % 3 == 1:
             resolved = replied + dt.timedelta(minutes=11 * i)
-            t = crm.service.move(t.id, t.version, "resolved", resolution="ok", at=resolved)
+            t = crm.service.tickets.move_to(t.id, t.version, "resolved", resolution="ok", at=resolved)
             expected_res.append(int((resolved - created).total_seconds()))
             if i % 2 == 1:
                 score = 1 + i % 5
-                crm.service.rate(t.id, t.version, score)
+                crm.service.tickets.rate(t.id, t.version, score)
                 ratings[["账单", "物流"][i % 2]].append(score)
 
     r = crm.service.report(period="week", at=now)
     assert r.tickets == 40
-    tickets = crm.service.tickets()
+    tickets = crm.service.tickets.list_all()
     by_status = {x["status"]: x["count"] for x in pa.table(r.by_status).to_pylist()}
     assert by_status == dict(Counter(t.status for t in tickets))
     volume = pa.table(r.volume)
@@ -170,26 +170,26 @@ def test_report_tables_equal_a_pure_python_calculation(crm: guanxi.Crm) -> None:
     backlog = {row["assignee"]: row["open"] for row in pa.table(r.backlog).to_pylist()}
     assert sum(backlog.values()) == sum(t.status in {"new", "assigned", "in_progress", "pending_customer"} for t in tickets)
     assert r.reopen_rate == Decimal(0)
-    table = pa.table(crm.service.ticket_table(kind="fault"))
+    table = pa.table(crm.service.tickets.list_all(kind="fault"))
     assert table.num_rows == 10 and set(table.column("kind").to_pylist()) == {"fault"}
 
 
 def test_knowledge_base_in_chinese_and_english(crm: guanxi.Crm) -> None:
-    refund = crm.service.create_article(
+    refund = crm.kb.create(
         "如何申请退款", "在订单详情页点击“申请退款”，审核通过后三个工作日内原路退回。", tags=["退款"], category="账单"
     )
-    crm.service.create_article("Reset your password", "Use the forgot-password link on the login page.")
-    crm.service.create_article("退款草稿", "内部讨论", published=False)
-    hits = crm.service.search("退款")
+    crm.kb.create("Reset your password", "Use the forgot-password link on the login page.")
+    crm.kb.create("退款草稿", "内部讨论", published=False)
+    hits = crm.kb.search("退款")
     assert [h.article.title for h in hits] == ["如何申请退款"] and hits[0].score > 0
-    assert [h.article.title for h in crm.service.search("PASSWORD login")] == ["Reset your password"]
-    assert len(crm.service.search("退款", include_unpublished=True)) == 2
-    assert crm.service.search("退款", category="物流") == []
-    t = crm.service.create_ticket("我想退款，订单怎么操作", kind="complaint", priority="medium")
-    assert crm.service.suggest(t.id)[0].article.id == refund.id
-    edited = crm.service.update_article(refund.id, refund.version, "如何申请退款", "一个工作日到账。", tags=["退款"])
-    assert edited.version == 2 and crm.service.search("三个工作日") == []
+    assert [h.article.title for h in crm.kb.search("PASSWORD login")] == ["Reset your password"]
+    assert len(crm.kb.search("退款", include_unpublished=True)) == 2
+    assert crm.kb.search("退款", category="物流") == []
+    t = crm.service.tickets.create("我想退款，订单怎么操作", kind="complaint", priority="medium")
+    assert crm.kb.suggest(t.id)[0].article.id == refund.id
+    edited = crm.kb.update(refund.id, refund.version, "如何申请退款", "一个工作日到账。", tags=["退款"])
+    assert edited.version == 2 and crm.kb.search("三个工作日") == []
     with pytest.raises(guanxi.ConflictError):
-        crm.service.update_article(refund.id, 1, "x", "y")
+        crm.kb.update(refund.id, 1, "x", "y")
     with pytest.raises(guanxi.ValidationError):
-        crm.service.create_article("", "")
+        crm.kb.create("", "")

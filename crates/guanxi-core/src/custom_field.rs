@@ -154,11 +154,11 @@ impl CustomValue {
             (FieldType::Number, CustomValue::Text(s)) => {
                 CustomValue::Number(fold_text(&s).parse().map_err(|_| wrong())?)
             }
-            (FieldType::Decimal, CustomValue::Decimal(d)) => CustomValue::Decimal(d.normalize()),
-            (FieldType::Decimal, CustomValue::Number(n)) => CustomValue::Decimal(Decimal::from(n)),
-            (FieldType::Decimal, CustomValue::Text(s)) => CustomValue::Decimal(
-                Decimal::from_str_exact(&fold_text(&s).replace(',', "")).map_err(|_| wrong())?.normalize(),
-            ),
+            (FieldType::Decimal, CustomValue::Decimal(d)) => CustomValue::Decimal(bounded_decimal(d)?),
+            (FieldType::Decimal, CustomValue::Number(n)) => CustomValue::Decimal(bounded_decimal(Decimal::from(n))?),
+            (FieldType::Decimal, CustomValue::Text(s)) => CustomValue::Decimal(bounded_decimal(
+                Decimal::from_str_exact(&fold_text(&s).replace(',', "")).map_err(|_| wrong())?,
+            )?),
             (FieldType::Date, CustomValue::Date(d)) => CustomValue::Date(d),
             (FieldType::Date, CustomValue::Text(s)) => {
                 CustomValue::Date(NaiveDate::parse_from_str(&fold_text(&s), "%Y-%m-%d").map_err(|_| wrong())?)
@@ -188,6 +188,23 @@ impl CustomValue {
             _ => false,
         }
     }
+}
+
+/// The most decimal places a decimal custom value may have (so every table of them has one
+/// Arrow type, `decimal128(38, 10)`).
+pub const MAX_DECIMAL_SCALE: u32 = 10;
+
+/// A decimal custom value, normalized: at most [`MAX_DECIMAL_SCALE`] places and below 10²⁷ in
+/// magnitude.
+fn bounded_decimal(d: Decimal) -> Result<Decimal, ValidationReason> {
+    let d = d.normalize();
+    if d.scale() > MAX_DECIMAL_SCALE {
+        return Err(ValidationReason::Invalid { detail: format!("has more than {MAX_DECIMAL_SCALE} decimal places") });
+    }
+    if d.abs() >= Decimal::from_i128_with_scale(10i128.pow(27), 0) {
+        return Err(ValidationReason::Invalid { detail: "must be below 10^27 in magnitude".into() });
+    }
+    Ok(d)
 }
 
 fn parse_bool(s: &str) -> Option<bool> {
@@ -446,6 +463,17 @@ mod tests {
         assert_eq!(errs.field("custom.nope").map(|e| &e.reason), Some(&ValidationReason::UnknownField));
         assert_eq!(errs.field("custom.budget").map(|e| &e.reason), Some(&ValidationReason::Required));
         assert_eq!(errs.len(), 4);
+    }
+
+    #[test]
+    fn decimals_are_bounded_in_places_and_magnitude() {
+        let d = |s: &str| CustomValue::Text(s.into()).coerce(FieldType::Decimal);
+        assert_eq!(d("1.2500000000000"), Ok(CustomValue::Decimal(Decimal::new(125, 2))));
+        assert!(
+            matches!(d("0.00000000001"), Err(ValidationReason::Invalid { detail }) if detail.contains("10 decimal"))
+        );
+        assert!(matches!(d("1000000000000000000000000000"), Err(ValidationReason::Invalid { .. })));
+        assert!(d("999999999999999999999999999").is_ok());
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub use access::{AccessModel, BuiltinRole, Department, RecordScope, Role, Scope,
 pub use changelog::{AuditCheck, ChangeAction, ChangeLogEntry, ChangeLogQuery, FieldChange};
 pub use clock::{Clock, FixedClock, IdGenerator, SystemClock};
 pub use contact::{Contact, ContactPatch, DecisionRole, NewContact, ValidContact};
-pub use custom_field::{CustomFieldDef, CustomFilter, CustomValue, FieldType};
+pub use custom_field::{CustomFieldDef, CustomFilter, CustomValue, FieldType, MAX_DECIMAL_SCALE};
 pub use customer::{
     Customer, CustomerKind, CustomerPatch, Level, LevelRule, LifecycleStatus, NewCustomer, SizeBand, ValidCustomer,
     ValidationContext,
@@ -66,7 +66,7 @@ pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
 pub use normalize::{Email, IdNumber, Phone};
 pub use policy::{Action, Actor};
-pub use region::Region;
+pub use region::{Region, RegionChange};
 pub use store::{
     AuditStore, Changes, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, InteractionMove,
     MemoryStore, Page, PageRequest, ReadThrough, SalesStore, ServiceStore, Setting, StoreReads, StoreView, StoreWrite,

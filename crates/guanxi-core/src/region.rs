@@ -103,6 +103,59 @@ pub struct Region {
     pub district: String,
 }
 
+/// A change to parts of a region, as forms and keyword arguments give it: each of `province`,
+/// `city` and `district` is not given (`None`), cleared (`Some(None)`) or set. A part given
+/// replaces the parts under it, and a part not given keeps its current value, so changing only
+/// the city keeps the province and clears the district.
+///
+/// ```
+/// use guanxi_core::{Region, RegionChange};
+/// let current = Region { province: "广东省".into(), city: "广州市".into(), district: "天河区".into() };
+/// let city = RegionChange { city: Some(Some("深圳市".into())), ..Default::default() };
+/// assert_eq!(city.apply(Some(&current)), Some(Region { city: "深圳市".into(), district: String::new(), ..current.clone() }));
+/// let cleared = RegionChange { province: Some(None), ..Default::default() };
+/// assert_eq!(cleared.apply(Some(&current)), None);
+/// assert!(RegionChange::default().is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegionChange {
+    /// The province: not given, cleared (which clears the whole region) or set.
+    pub province: Option<Option<String>>,
+    /// The city: not given, cleared or set.
+    pub city: Option<Option<String>>,
+    /// The district: not given, cleared or set.
+    pub district: Option<Option<String>>,
+}
+
+impl RegionChange {
+    /// Whether no part is given.
+    pub fn is_empty(&self) -> bool {
+        self.province.is_none() && self.city.is_none() && self.district.is_none()
+    }
+
+    /// Whether [`apply`](Self::apply) reads the current region (a part is kept from it).
+    pub fn keeps_current(&self) -> bool {
+        !self.is_empty() && self.province.is_none()
+    }
+
+    /// The region after the change (None: no region), to validate like any new region.
+    pub fn apply(&self, current: Option<&Region>) -> Option<Region> {
+        if matches!(self.province, Some(None)) {
+            return None;
+        }
+        let given = |part: &Option<Option<String>>| part.clone().map(Option::unwrap_or_default);
+        let current = current.cloned().unwrap_or_default();
+        let district = given(&self.district);
+        Some(match (given(&self.province), given(&self.city)) {
+            (Some(province), city) => {
+                Region { province, city: city.unwrap_or_default(), district: district.unwrap_or_default() }
+            }
+            (None, Some(city)) => Region { province: current.province, city, district: district.unwrap_or_default() },
+            (None, None) => Region { district: district.unwrap_or_default(), ..current },
+        })
+    }
+}
+
 impl Region {
     /// Validates a region. Returns the reason the province was rejected, if it was.
     pub fn new(province: &str, city: &str, district: &str) -> Result<Region, ValidationReason> {

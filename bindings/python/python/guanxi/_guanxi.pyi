@@ -5,11 +5,58 @@ import datetime
 import decimal
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Literal, final
+from typing import Any, Generic, Literal, SupportsIndex, TypeVar, final, overload
 
-from typing_extensions import Self
+from typing_extensions import Self, Unpack
+
+from guanxi.fields import (
+    ActionName,
+    ChangeAction,
+    Channel,
+    CustomerKind,
+    DecisionRole,
+    FieldType,
+    Industry,
+    InteractionKind,
+    LeadGrade,
+    LeadStatus,
+    Level,
+    LifecycleStatus,
+    Priority,
+    ProbabilitySource,
+    SizeBand,
+    StageKind,
+    StageKindName,
+    TicketKind,
+    TicketStatus,
+    ChannelName,
+    ContactChanges,
+    ContactFields,
+    CustomerChanges,
+    CustomerFields,
+    CustomerFilters,
+    EntityKind,
+    EntityKindName,
+    FieldTypeName,
+    IdLike,
+    IndustryName,
+    InteractionKindName,
+    LeadGradeName,
+    LeadStatusName,
+    Money,
+    NewCustomer,
+    NewOpportunity,
+    OpportunityChanges,
+    OpportunityFields,
+    OpportunityFilters,
+    PeriodName,
+    PriorityName,
+    TicketFilters,
+    TicketKindName,
+    TicketStatusName,
+)
 
 __all__ = [
     "Crm",
@@ -32,7 +79,18 @@ __all__ = [
     "generate_field_key",
     "totp_code",
     "verify_totp",
-    "CustomerTable",
+    "Tags",
+    "Contacts",
+    "Interactions",
+    "CustomFields",
+    "Opportunities",
+    "Leads",
+    "Tasks",
+    "Tickets",
+    "KnowledgeBase",
+    "Access",
+    "Audit",
+    "vocabularies",
     "Sales",
     "Stage",
     "Pipeline",
@@ -66,12 +124,9 @@ __all__ = [
     "StorageError",
 ]
 
-_Status = Literal["potential", "customer", "lost"]
-_Kind = Literal["enterprise", "individual"]
-_Size = Literal["small", "medium", "large"]
-_LevelName = Literal["a", "b", "c"]
 _CustomValue = str | int | bool | decimal.Decimal | datetime.date | list[str]
-_IdLike = uuid.UUID | str
+_IdLike = IdLike
+_Money = Money
 
 class GuanxiError(Exception): ...
 class NotFoundError(GuanxiError): ...
@@ -136,17 +191,17 @@ class Customer:
     @property
     def name(self) -> str: ...
     @property
-    def kind(self) -> _Kind: ...
+    def kind(self) -> CustomerKind: ...
     @property
-    def industry(self) -> str | None: ...
+    def industry(self) -> Industry | None: ...
     @property
-    def size(self) -> _Size | None: ...
+    def size(self) -> SizeBand | None: ...
     @property
     def source(self) -> str | None: ...
     @property
-    def status(self) -> _Status: ...
+    def status(self) -> LifecycleStatus: ...
     @property
-    def level(self) -> _LevelName | None: ...
+    def level(self) -> Level | None: ...
     @property
     def province(self) -> str | None: ...
     @property
@@ -193,7 +248,7 @@ class Contact:
     @property
     def id_number(self) -> str | None: ...
     @property
-    def role(self) -> str | None: ...
+    def role(self) -> DecisionRole | None: ...
     @property
     def primary(self) -> bool: ...
     @property
@@ -210,7 +265,7 @@ class Interaction:
     @property
     def customer_id(self) -> uuid.UUID: ...
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> InteractionKind: ...
     @property
     def at(self) -> datetime.datetime: ...
     @property
@@ -234,13 +289,13 @@ class Tag:
 @final
 class CustomField:
     @property
-    def entity(self) -> str: ...
+    def entity(self) -> EntityKind: ...
     @property
     def key(self) -> str: ...
     @property
     def label(self) -> str: ...
     @property
-    def field_type(self) -> str: ...
+    def field_type(self) -> FieldType: ...
     @property
     def required(self) -> bool: ...
     @property
@@ -255,113 +310,208 @@ class ChangeLogEntry:
     @property
     def user(self) -> str: ...
     @property
-    def entity(self) -> str: ...
+    def entity(self) -> EntityKind: ...
     @property
     def entity_id(self) -> str: ...
     @property
-    def action(self) -> str: ...
+    def action(self) -> ChangeAction: ...
     @property
     def changes(self) -> list[tuple[str, str | None, str | None]]: ...
 
+_R = TypeVar("_R")
+
 @final
-class CustomerTable:
+class Table(Generic[_R]):
+    """Every list and report: Arrow columns (``pyarrow.table(t)``, ``polars.DataFrame(t)``,
+    ``t.to_pandas()``) and a sequence of its rows — records for lists, dicts for report rows."""
+
     def __len__(self) -> int: ...
-    def __getitem__(self, key: int, /) -> Customer: ...
-    def to_list(self) -> list[Customer]: ...
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
-    def to_arrow(self) -> Any: ...
-    def to_pandas(self) -> Any: ...
-    def to_polars(self) -> Any: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex, /) -> _R:
+        """Row ``key`` (negative counts from the end)."""
+    @overload
+    def __getitem__(self, key: slice, /) -> Table[_R]:
+        """The rows of a slice (step 1), as a table."""
+    def __iter__(self) -> Iterator[_R]: ...
+    def to_list(self) -> builtins.list[_R]:
+        """The rows as a list."""
+    @property
+    def next(self) -> str | None:
+        """The cursor of the next page (pass it as ``after=``); None on the last page."""
+    @property
+    def column_names(self) -> builtins.list[str]:
+        """The column names, in order."""
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """The Arrow PyCapsule stream protocol."""
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` (needs pyarrow)."""
+    def to_pandas(self) -> Any:
+        """A ``pandas.DataFrame`` (needs pyarrow and pandas)."""
+    def to_polars(self) -> Any:
+        """A ``polars.DataFrame`` (needs polars)."""
+    def __class_getitem__(cls, item: object) -> Any: ...
+
+_Row = dict[str, Any]
 
 @final
 class Customers:
-    def create(self, name: str, **fields: Any) -> Customer: ...
-    def create_many(self, rows: Iterable[Mapping[str, Any]]) -> builtins.list[Customer]: ...
-    def get(self, id: _IdLike) -> Customer: ...
-    def get_by_code(self, code: str) -> Customer: ...
-    def update(self, id: _IdLike, version: int, **changes: Any) -> Customer: ...
-    def delete(self, id: _IdLike, version: int) -> Customer: ...
-    def restore(self, id: _IdLike, version: int) -> Customer: ...
-    def list(self, **filters: Any) -> CustomerTable: ...
-    def count(self, **filters: Any) -> int: ...
-    def export(self, **filters: Any) -> CustomerTable: ...
-    def find_contacts_by_phone(self, phone: str) -> builtins.list[Contact]: ...
-    def find_contacts_by_id_number(self, id_number: str) -> builtins.list[Contact]: ...
-    def add_tag(self, id: _IdLike, tag: str) -> Customer: ...
-    def remove_tag(self, id: _IdLike, tag: str) -> Customer: ...
-    def add_contact(self, id: _IdLike, name: str, **fields: Any) -> Contact: ...
-    def update_contact(self, contact_id: _IdLike, version: int, **changes: Any) -> Contact: ...
-    def set_primary_contact(self, contact_id: _IdLike) -> Contact: ...
-    def remove_contact(self, contact_id: _IdLike, version: int) -> None: ...
-    def contacts(self, id: _IdLike) -> builtins.list[Contact]: ...
-    def log_interaction(
+    """``crm.customers``: create, read, list, count, update, delete and restore customers."""
+
+    def create(self, name: str, **fields: Unpack[CustomerFields]) -> Customer:
+        """Creates a customer (with its contacts) and returns it; every bad field raises together."""
+    def create_many(self, rows: Iterable[NewCustomer]) -> builtins.list[Customer]:
+        """Creates many customers in one transaction, all or none; errors name their row (``rows[3].industry``)."""
+    def create_checked(
         self,
-        id: _IdLike,
-        kind: str,
+        name: str,
+        *,
+        on_duplicate: Literal["allow", "warn", "block", "link"] = "warn",
+        **fields: Unpack[CustomerFields],
+    ) -> dict[str, Any]:
+        """Creates a customer after the duplicate check: {"customer", "created", "duplicates"}."""
+    def get(self, id: IdLike) -> Customer:
+        """A customer by id; NotFoundError when there is none the user may read."""
+    def get_by_code(self, code: str) -> Customer:
+        """A customer by its code, e.g. "C20240501001"."""
+    def update(self, id: IdLike, version: int, **changes: Unpack[CustomerChanges]) -> Customer:
+        """Changes the fields given; a stale ``version`` raises ConflictError."""
+    def delete(self, id: IdLike, version: int) -> Customer:
+        """Soft-deletes a customer."""
+    def restore(self, id: IdLike, version: int) -> Customer:
+        """Restores a soft-deleted customer."""
+    def list(self, *, after: str | None = None, limit: int = 100, **filters: Unpack[CustomerFilters]) -> Table[Customer]:
+        """One page of the matching customers, oldest first; ``.next`` is the cursor of the next."""
+    def list_all(self, **filters: Unpack[CustomerFilters]) -> Table[Customer]:
+        """Every matching customer, as one table."""
+    def count(self, **filters: Unpack[CustomerFilters]) -> int:
+        """How many customers match."""
+    def export(self, **filters: Unpack[CustomerFilters]) -> Table[Customer]:
+        """The matching customers the user may export (masked, logged; needs elevation under access control)."""
+    def timeline(self, id: IdLike) -> builtins.list[dict[str, Any]]:
+        """The customer's changes and interactions, oldest first: {"at", "type", "change" | "interaction"}."""
+
+@final
+class Tags:
+    """``crm.tags``: define tags and put them on customers."""
+
+    def create(self, name: str, group: str | None = None) -> Tag:
+        """Defines a tag (or moves it to another group)."""
+    def list(self) -> builtins.list[Tag]:
+        """Every tag, by group then name."""
+    def add(self, customer_id: IdLike, tag: str) -> Customer:
+        """Puts a tag on a customer (created if new)."""
+    def remove(self, customer_id: IdLike, tag: str) -> Customer:
+        """Takes a tag off a customer."""
+
+@final
+class Contacts:
+    """``crm.contacts``: the people of each customer."""
+
+    def create(self, customer_id: IdLike, name: str, **fields: Unpack[ContactFields]) -> Contact:
+        """Adds a contact to a customer."""
+    def get(self, id: IdLike) -> Contact:
+        """A contact by id."""
+    def list(self, customer_id: IdLike) -> builtins.list[Contact]:
+        """The live contacts of a customer, primary first."""
+    def find_by_phone(self, phone: str) -> builtins.list[Contact]:
+        """The live contacts with this phone number the user may read."""
+    def find_by_id_number(self, id_number: str) -> builtins.list[Contact]:
+        """The live contacts with this resident identity number the user may read."""
+    def update(self, id: IdLike, version: int, **changes: Unpack[ContactChanges]) -> Contact:
+        """Changes the fields given; a stale ``version`` raises ConflictError."""
+    def set_primary(self, id: IdLike) -> Contact:
+        """Makes a contact its customer's primary contact."""
+    def delete(self, id: IdLike, version: int) -> None:
+        """Removes a contact."""
+
+@final
+class Interactions:
+    """``crm.interactions``: calls, visits and other follow-ups."""
+
+    def create(
+        self,
+        customer_id: IdLike,
+        kind: InteractionKindName,
         content: str,
         *,
         at: datetime.datetime | None = None,
-        contact_id: _IdLike | None = None,
+        contact_id: IdLike | None = None,
         next_step: str | None = None,
         next_contact_on: datetime.date | None = None,
         feedback: str | None = None,
-    ) -> Interaction: ...
-    def interactions(self, id: _IdLike) -> builtins.list[Interaction]: ...
-    def timeline(self, id: _IdLike) -> builtins.list[dict[str, Any]]: ...
-
-_Money = decimal.Decimal | int | str
+    ) -> Interaction:
+        """Logs an interaction with a customer."""
+    def list(self, customer_id: IdLike) -> builtins.list[Interaction]:
+        """The interactions of a customer, oldest first."""
 
 @final
-class Table:
-    """Report rows or records as one Arrow record batch."""
+class CustomFields:
+    """``crm.custom_fields``: the fields a deployment adds to customers and contacts."""
 
-    def __len__(self) -> int: ...
-    @property
-    def column_names(self) -> list[str]: ...
-    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
-    def to_arrow(self) -> Any: ...
-    def to_pandas(self) -> Any: ...
-    def to_polars(self) -> Any: ...
+    def create(
+        self,
+        entity: Literal["customer", "contact"] | EntityKind,
+        key: str,
+        label: str,
+        field_type: FieldTypeName,
+        *,
+        required: bool = False,
+        allowed_values: Sequence[str] | None = None,
+    ) -> CustomField:
+        """Defines a custom field."""
+    def list(self, entity: Literal["customer", "contact"] | EntityKind = "customer") -> builtins.list[CustomField]:
+        """The custom fields of customers or contacts."""
 
 @final
 class ScanResult:
+    """The duplicate scan: ``pairs`` (a row per scored link), ``members`` (a row per customer of a cluster), ``stats``."""
+
     @property
-    def pairs(self) -> Table: ...
+    def pairs(self) -> Table[_Row]: ...
     @property
-    def members(self) -> Table: ...
+    def members(self) -> Table[_Row]: ...
     @property
     def stats(self) -> dict[str, int]: ...
 
 @final
 class Duplicates:
-    def find(self, name: str, **fields: Any) -> builtins.list[dict[str, Any]]: ...
-    def of(self, id: _IdLike) -> builtins.list[dict[str, Any]]: ...
-    def create(
-        self, name: str, *, on_duplicate: Literal["allow", "warn", "block", "link"] = "warn", **fields: Any
-    ) -> dict[str, Any]: ...
-    def scan(self, **filters: Any) -> ScanResult: ...
-    def mark_not_duplicate(self, a: _IdLike, b: _IdLike) -> None: ...
+    """``crm.duplicates``: the check, the scan, not-duplicate marks, merge and undo."""
+
+    def find(self, name: str, **fields: Unpack[CustomerFields]) -> builtins.list[dict[str, Any]]:
+        """The likely duplicates of a customer not yet created, best first."""
+    def of(self, id: IdLike) -> builtins.list[dict[str, Any]]:
+        """The likely duplicates of a stored customer, best first."""
+    def scan(self, **filters: Unpack[CustomerFilters]) -> ScanResult:
+        """Clusters of likely duplicates among the matching customers."""
+    def mark_not_duplicate(self, a: IdLike, b: IdLike) -> None:
+        """Marks two customers as not duplicates: never proposed again."""
     def plan_merge(
         self,
-        survivor: _IdLike,
-        merged: Sequence[_IdLike],
+        survivor: IdLike,
+        merged: Sequence[IdLike],
         *,
         policy: Literal["most_recent", "most_complete"] = "most_recent",
-        choose: Mapping[str, _IdLike] | None = None,
-    ) -> dict[str, Any]: ...
+        choose: Mapping[str, IdLike] | None = None,
+    ) -> dict[str, Any]:
+        """What merging would do; nothing is written."""
     def merge(
         self,
-        survivor: _IdLike,
-        merged: Sequence[_IdLike],
+        survivor: IdLike,
+        merged: Sequence[IdLike],
         *,
         policy: Literal["most_recent", "most_complete"] = "most_recent",
-        choose: Mapping[str, _IdLike] | None = None,
-    ) -> dict[str, Any]: ...
-    def undo_merge(self, merge_id: str) -> None: ...
-    def merged_into(self, id: _IdLike) -> uuid.UUID | None: ...
+        choose: Mapping[str, IdLike] | None = None,
+    ) -> dict[str, Any]:
+        """Merges; the plan with "merge_id" added (for ``undo_merge``)."""
+    def undo_merge(self, merge_id: str) -> None:
+        """Undoes a merge: every record back as it was."""
+    def merged_into(self, id: IdLike) -> uuid.UUID | None:
+        """The survivor a merged customer now lives on."""
 
 @final
 class ImportReport:
+    """What an import did."""
+
     @property
     def rows(self) -> int: ...
     @property
@@ -371,9 +521,9 @@ class ImportReport:
     @property
     def linked(self) -> builtins.list[uuid.UUID]: ...
     @property
-    def skipped(self) -> Table: ...
+    def skipped(self) -> Table[_Row]: ...
     @property
-    def rejected(self) -> Table: ...
+    def rejected(self) -> Table[_Row]: ...
     @property
     def ignored_columns(self) -> builtins.list[str]: ...
     @property
@@ -381,8 +531,11 @@ class ImportReport:
 
 @final
 class Files:
+    """``crm.files``: import templates, import, streamed export, backups."""
+
     @staticmethod
-    def template(format: Literal["csv", "xlsx"] = "csv") -> bytes: ...
+    def import_template(format: Literal["csv", "xlsx"] = "csv") -> bytes:
+        """An import template with Chinese headers and one example row."""
     def import_customers(
         self,
         data: bytes,
@@ -391,15 +544,19 @@ class Files:
         on_duplicate: Literal["skip", "update", "create", "link"] = "skip",
         mode: Literal["all_or_nothing", "keep_good"] = "all_or_nothing",
         progress: Callable[[int, int], object] | None = None,
-    ) -> ImportReport: ...
-    def export(
+    ) -> ImportReport:
+        """Imports customers from the bytes of a CSV or .xlsx file."""
+    def export_to_path(
         self,
         path: str | os.PathLike[str],
         *,
         entity: Literal["customers", "contacts", "interactions"] = "customers",
         format: Literal["csv", "xlsx", "jsonl"] = "csv",
-        **filters: Any,
-    ) -> int: ...
+        **filters: Unpack[CustomerFilters],
+    ) -> int:
+        """Streams records of the matching customers into a new file; returns the row count."""
+    def backup(self, path: str | os.PathLike[str]) -> AuditCheck:
+        """Writes a consistent online backup to the new file ``path``."""
 
 @final
 class Stage:
@@ -407,7 +564,7 @@ class Stage:
         cls,
         key: str,
         name: str,
-        kind: Literal["open", "won", "lost"],
+        kind: StageKindName,
         probability: decimal.Decimal,
         *,
         exit_requirements: set[str] = ...,
@@ -418,7 +575,7 @@ class Stage:
     @property
     def name(self) -> str: ...
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> StageKind: ...
     @property
     def probability(self) -> decimal.Decimal: ...
     @property
@@ -495,7 +652,7 @@ class Opportunity:
     @property
     def probability(self) -> decimal.Decimal: ...
     @property
-    def probability_source(self) -> str: ...
+    def probability_source(self) -> ProbabilitySource: ...
     @property
     def amount(self) -> decimal.Decimal: ...
     @property
@@ -592,15 +749,15 @@ class Lead:
     @property
     def province(self) -> str | None: ...
     @property
-    def industry(self) -> str | None: ...
+    def industry(self) -> Industry | None: ...
     @property
     def budget_confirmed(self) -> bool: ...
     @property
     def need_confirmed(self) -> bool: ...
     @property
-    def grade(self) -> str: ...
+    def grade(self) -> LeadGrade: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> LeadStatus: ...
     @property
     def owner(self) -> str | None: ...
     @property
@@ -715,27 +872,25 @@ class SalesReport:
 
 @final
 class Sales:
-    def pipeline(self, key: str = "standard") -> Pipeline: ...
-    def put_pipeline(self, pipeline: Pipeline) -> Pipeline: ...
-    def lead_rules(self) -> Any: ...
-    def set_lead_rules(self, rules: Mapping[str, Any]) -> Any: ...
-    def create_opportunity(self, name: str, **fields: Any) -> Opportunity: ...
-    def opportunity(self, id: _IdLike) -> Opportunity: ...
-    def opportunity_by_code(self, code: str) -> Opportunity: ...
-    def update_opportunity(self, id: _IdLike, version: int, **changes: Any) -> Opportunity: ...
-    def move_opportunity(
-        self,
-        id: _IdLike,
-        version: int,
-        stage: str,
-        *,
-        lost_reason: str | None = None,
-        at: datetime.datetime | None = None,
-    ) -> Opportunity: ...
-    def stage_history(self, id: _IdLike) -> list[StageHistoryEntry]: ...
-    def opportunities(self, **filters: Any) -> list[Opportunity]: ...
-    def opportunity_table(self, **filters: Any) -> Table: ...
-    def count_opportunities(self, **filters: Any) -> int: ...
+    """``crm.sales``: pipelines, lead rules, the sales report and the agenda."""
+
+    @property
+    def opportunities(self) -> Opportunities:
+        """Opportunities: create, get, list, count, update, move between stages."""
+    @property
+    def leads(self) -> Leads:
+        """Leads: create (graded and assigned), get, list, count, convert."""
+    @property
+    def tasks(self) -> Tasks:
+        """Tasks: create, complete, list."""
+    def pipeline(self, key: str = "standard") -> Pipeline:
+        """A pipeline by key (the built-in "standard" one until another of that key is stored)."""
+    def set_pipeline(self, pipeline: Pipeline) -> Pipeline:
+        """Stores a pipeline (new, or replacing the one of its key)."""
+    def lead_rules(self) -> dict[str, Any]:
+        """The lead rules: {"grading": [...], "assignment": [...]}."""
+    def set_lead_rules(self, rules: Mapping[str, Any]) -> dict[str, Any]:
+        """Replaces the lead rules; returns them."""
     def report(
         self,
         pipeline: str = "standard",
@@ -745,8 +900,49 @@ class Sales:
         currency: str | None = None,
         owner: str | None = None,
         department: str | None = None,
-    ) -> SalesReport: ...
-    def create_lead(
+    ) -> SalesReport:
+        """The funnel, win rate, cycle times, won amounts and forecast of a pipeline."""
+    def agenda(self, user: str | None = None, *, at: datetime.datetime | None = None) -> Agenda:
+        """A user's agenda (default: the acting user) at ``at`` (default: now)."""
+
+@final
+class Opportunities:
+    """``crm.sales.opportunities``: deals through the stages of a pipeline."""
+
+    def create(self, name: str, **fields: Unpack[OpportunityFields]) -> Opportunity:
+        """Creates an opportunity."""
+    def get(self, id: IdLike) -> Opportunity:
+        """An opportunity by id."""
+    def get_by_code(self, code: str) -> Opportunity:
+        """An opportunity by code, e.g. "O20240501001"."""
+    def update(self, id: IdLike, version: int, **changes: Unpack[OpportunityChanges]) -> Opportunity:
+        """Changes the fields given; a stale ``version`` raises ConflictError."""
+    def move_to(
+        self,
+        id: IdLike,
+        version: int,
+        stage: str,
+        *,
+        lost_reason: str | None = None,
+        at: datetime.datetime | None = None,
+    ) -> Opportunity:
+        """Moves an opportunity to ``stage``; a disallowed move raises and changes nothing."""
+    def history(self, id: IdLike) -> builtins.list[StageHistoryEntry]:
+        """An opportunity's stage history, oldest first."""
+    def list(
+        self, *, after: str | None = None, limit: int = 100, **filters: Unpack[OpportunityFilters]
+    ) -> Table[Opportunity]:
+        """One page of the matching opportunities, oldest first; ``.next`` is the cursor of the next."""
+    def list_all(self, **filters: Unpack[OpportunityFilters]) -> Table[Opportunity]:
+        """Every matching opportunity, as one table."""
+    def count(self, **filters: Unpack[OpportunityFilters]) -> int:
+        """How many opportunities match."""
+
+@final
+class Leads:
+    """``crm.sales.leads``: prospects before they are customers."""
+
+    def create(
         self,
         name: str,
         *,
@@ -755,40 +951,68 @@ class Sales:
         email: str | None = None,
         source: str | None = None,
         province: str | None = None,
-        industry: str | None = None,
+        industry: IndustryName | None = None,
         budget_confirmed: bool = False,
         need_confirmed: bool = False,
         owner: str | None = None,
-    ) -> Lead: ...
-    def lead(self, id: _IdLike) -> Lead: ...
-    def leads(
+    ) -> Lead:
+        """Creates a lead, graded and assigned by the lead rules."""
+    def get(self, id: IdLike) -> Lead:
+        """A lead by id."""
+    def list(
         self,
         *,
-        status: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+        status: LeadStatusName | None = None,
         open: bool | None = None,
         owner: str | None = None,
-        grade: str | None = None,
-    ) -> list[Lead]: ...
-    def convert_lead(self, id: _IdLike, *, opportunity: Mapping[str, Any] | None = None) -> LeadConversion: ...
-    def create_task(
+        grade: LeadGradeName | None = None,
+    ) -> Table[Lead]:
+        """One page of the matching leads, oldest first."""
+    def list_all(
+        self,
+        *,
+        status: LeadStatusName | None = None,
+        open: bool | None = None,
+        owner: str | None = None,
+        grade: LeadGradeName | None = None,
+    ) -> Table[Lead]:
+        """Every matching lead, as one table."""
+    def count(
+        self,
+        *,
+        status: LeadStatusName | None = None,
+        open: bool | None = None,
+        owner: str | None = None,
+        grade: LeadGradeName | None = None,
+    ) -> int:
+        """How many leads match."""
+    def convert(self, id: IdLike, *, opportunity: NewOpportunity | None = None) -> LeadConversion:
+        """Converts a lead into a customer, contact and (given ``opportunity``) opportunity, in one transaction."""
+
+@final
+class Tasks:
+    """``crm.sales.tasks``: to-dos with a due instant."""
+
+    def create(
         self,
         title: str,
         due_at: datetime.datetime,
         *,
         notes: str | None = None,
         owner: str | None = None,
-        opportunity_id: _IdLike | None = None,
-        customer_id: _IdLike | None = None,
-    ) -> Task: ...
-    def complete_task(self, id: _IdLike, version: int) -> Task: ...
-    def tasks(
-        self, *, owner: str | None = None, opportunity_id: _IdLike | None = None, open: bool | None = None
-    ) -> list[Task]: ...
-    def agenda(self, user: str | None = None, *, at: datetime.datetime | None = None) -> Agenda: ...
+        opportunity_id: IdLike | None = None,
+        customer_id: IdLike | None = None,
+    ) -> Task:
+        """Creates a task due at ``due_at``."""
+    def complete(self, id: IdLike, version: int) -> Task:
+        """Marks a task done."""
+    def list_all(
+        self, *, owner: str | None = None, opportunity_id: IdLike | None = None, open: bool | None = None
+    ) -> Table[Task]:
+        """Every matching task, by due instant."""
 
-_TicketKind = Literal["inquiry", "complaint", "suggestion", "fault"]
-_Priority = Literal["low", "medium", "high", "urgent"]
-_TicketStatus = Literal["new", "assigned", "in_progress", "pending_customer", "resolved", "closed", "cancelled"]
 
 @final
 class Ticket:
@@ -801,11 +1025,11 @@ class Ticket:
     @property
     def contact_id(self) -> str | None: ...
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> TicketKind: ...
     @property
-    def priority(self) -> str: ...
+    def priority(self) -> Priority: ...
     @property
-    def channel(self) -> str: ...
+    def channel(self) -> Channel: ...
     @property
     def category(self) -> str | None: ...
     @property
@@ -813,7 +1037,7 @@ class Ticket:
     @property
     def description(self) -> str | None: ...
     @property
-    def status(self) -> str: ...
+    def status(self) -> TicketStatus: ...
     @property
     def assignee(self) -> str | None: ...
     @property
@@ -923,59 +1147,97 @@ class ServiceReport:
 
 @final
 class Service:
-    def settings(self) -> Any: ...
-    def set_settings(self, settings: Mapping[str, Any]) -> Any: ...
-    def create_ticket(
+    """``crm.service``: the service settings, the SLA overview and the service report."""
+
+    @property
+    def tickets(self) -> Tickets:
+        """Tickets: create, get, list, count, reply, move, assign, escalate, rate."""
+    def settings(self) -> dict[str, Any]:
+        """The service settings (calendar, SLA policies, groups, routes, …)."""
+    def set_settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Replaces the settings; returns them."""
+    def sla_overview(self, *, at: datetime.datetime | None = None, **filters: Unpack[TicketFilters]) -> Table[_Row]:
+        """The SLA of the matching tickets at ``at`` (default now), a row per ticket."""
+    def report(
+        self,
+        *,
+        period: PeriodName = "day",
+        at: datetime.datetime | None = None,
+        **filters: Unpack[TicketFilters],
+    ) -> ServiceReport:
+        """The service report over the matching tickets."""
+
+@final
+class Tickets:
+    """``crm.service.tickets``: service tickets, their SLAs and their history."""
+
+    def create(
         self,
         subject: str,
         *,
-        kind: _TicketKind,
-        priority: _Priority,
+        kind: TicketKindName,
+        priority: PriorityName,
         description: str | None = None,
-        channel: str = "web",
+        channel: ChannelName = "web",
         category: str | None = None,
-        customer_id: _IdLike | None = None,
-        contact_id: _IdLike | None = None,
+        customer_id: IdLike | None = None,
+        contact_id: IdLike | None = None,
         group: str | None = None,
         skill: str | None = None,
         assignee: str | None = None,
         created_at: datetime.datetime | None = None,
-    ) -> Ticket: ...
-    def ticket(self, id: _IdLike) -> Ticket: ...
-    def ticket_by_code(self, code: str) -> Ticket: ...
-    def tickets(self, **filters: Any) -> list[Ticket]: ...
-    def ticket_table(self, **filters: Any) -> Table: ...
-    def count_tickets(self, **filters: Any) -> int: ...
-    def entries(self, id: _IdLike) -> list[TicketEntry]: ...
+    ) -> Ticket:
+        """Raises a ticket (routed, assigned, flagged and given SLA targets by the settings)."""
+    def get(self, id: IdLike) -> Ticket:
+        """A ticket by id."""
+    def get_by_code(self, code: str) -> Ticket:
+        """A ticket by code, e.g. "T20240501001"."""
+    def list(self, *, after: str | None = None, limit: int = 100, **filters: Unpack[TicketFilters]) -> Table[Ticket]:
+        """One page of the matching tickets, oldest first; ``.next`` is the cursor of the next."""
+    def list_all(self, **filters: Unpack[TicketFilters]) -> Table[Ticket]:
+        """Every matching ticket, as one table."""
+    def count(self, **filters: Unpack[TicketFilters]) -> int:
+        """How many tickets match."""
+    def entries(self, id: IdLike) -> builtins.list[TicketEntry]:
+        """A ticket's history, oldest first."""
     def reply(
-        self, id: _IdLike, version: int, body: str, *, public: bool = True, at: datetime.datetime | None = None
-    ) -> Ticket: ...
-    def move(
+        self, id: IdLike, version: int, body: str, *, public: bool = True, at: datetime.datetime | None = None
+    ) -> Ticket:
+        """Adds a public reply or (public=False) an internal note."""
+    def move_to(
         self,
-        id: _IdLike,
+        id: IdLike,
         version: int,
-        status: _TicketStatus,
+        status: TicketStatusName,
         *,
         resolution: str | None = None,
         at: datetime.datetime | None = None,
-    ) -> Ticket: ...
+    ) -> Ticket:
+        """Moves a ticket's status; an illegal move raises InvalidStateError."""
     def assign(
         self,
-        id: _IdLike,
+        id: IdLike,
         version: int,
         *,
         agent: str | None = None,
         group: str | None = None,
         note: str | None = None,
-    ) -> Ticket: ...
-    def escalate(self, id: _IdLike, version: int, *, note: str | None = None) -> Ticket: ...
-    def rate(self, id: _IdLike, version: int, score: int, *, comment: str | None = None) -> Ticket: ...
-    def set_priority(self, id: _IdLike, version: int, priority: _Priority) -> Ticket: ...
-    def sla(self, *, at: datetime.datetime | None = None, **filters: Any) -> Table: ...
-    def report(
-        self, *, period: Literal["day", "week", "month"] = "day", at: datetime.datetime | None = None, **filters: Any
-    ) -> ServiceReport: ...
-    def create_article(
+    ) -> Ticket:
+        """Gives a ticket to an agent, a group, or an agent of its group."""
+    def escalate(self, id: IdLike, version: int, *, note: str | None = None) -> Ticket:
+        """Escalates a ticket to its group's escalation group."""
+    def rate(self, id: IdLike, version: int, score: int, *, comment: str | None = None) -> Ticket:
+        """Records the customer's rating (1–5, once, after resolution)."""
+    def set_priority(self, id: IdLike, version: int, priority: PriorityName) -> Ticket:
+        """Changes a ticket's priority (its SLA targets are chosen again)."""
+    def sla(self, id: IdLike, *, at: datetime.datetime | None = None) -> Table[_Row]:
+        """The SLA state of one ticket at ``at`` (default now)."""
+
+@final
+class KnowledgeBase:
+    """``crm.kb``: articles, ranked search, suggestions for a ticket."""
+
+    def create(
         self,
         title: str,
         body: str,
@@ -983,10 +1245,11 @@ class Service:
         tags: Sequence[str] = ...,
         category: str | None = None,
         published: bool = True,
-    ) -> Article: ...
-    def update_article(
+    ) -> Article:
+        """Adds an article."""
+    def update(
         self,
-        id: _IdLike,
+        id: IdLike,
         version: int,
         title: str,
         body: str,
@@ -994,8 +1257,10 @@ class Service:
         tags: Sequence[str] = ...,
         category: str | None = None,
         published: bool = True,
-    ) -> Article: ...
-    def article(self, id: _IdLike) -> Article: ...
+    ) -> Article:
+        """Replaces an article's content."""
+    def get(self, id: IdLike) -> Article:
+        """An article by id."""
     def search(
         self,
         text: str,
@@ -1005,49 +1270,18 @@ class Service:
         category: str | None = None,
         tag: str | None = None,
         include_unpublished: bool = False,
-    ) -> list[ArticleHit]: ...
-    def suggest(self, id: _IdLike, *, limit: int | None = None) -> list[ArticleHit]: ...
+    ) -> builtins.list[ArticleHit]:
+        """Ranked search in Chinese or English."""
+    def suggest(self, id: IdLike, *, limit: int | None = None) -> builtins.list[ArticleHit]:
+        """Published articles that may answer a ticket."""
 
 @final
-class Crm:
-    @staticmethod
-    def open(
-        path: str | os.PathLike[str],
-        *,
-        user: str,
-        field_key: bytes | None = None,
-        trust_asserted_elevation: bool = False,
-        elevation_verifier: Callable[[str, str], bool] | None = None,
-    ) -> Crm: ...
-    @staticmethod
-    def in_memory(
-        *,
-        user: str,
-        trust_asserted_elevation: bool = False,
-        elevation_verifier: Callable[[str, str], bool] | None = None,
-    ) -> Crm: ...
-    @property
-    def user(self) -> str: ...
-    @property
-    def customers(self) -> Customers: ...
-    @property
-    def sales(self) -> Sales: ...
-    @property
-    def service(self) -> Service: ...
-    @property
-    def duplicates(self) -> Duplicates: ...
-    @property
-    def files(self) -> Files: ...
-    @property
-    def closed(self) -> bool: ...
-    def as_user(self, user: str) -> Crm: ...
-    def elevated(self, until: datetime.datetime) -> Crm: ...
-    def elevate(self, *, password: str | None = None, totp: str | None = None, host_proof: str | None = None) -> Crm: ...
-    def set_password(self, user: str, password: str) -> None: ...
-    def enroll_totp(self, user: str) -> str: ...
-    def credentials(self, user: str) -> dict[str, bool]: ...
-    def put_department(self, id: str, name: str, parent: str | None = None) -> None: ...
-    def put_user(
+class Access:
+    """``crm.access``: departments, users, roles, credentials, elevation, ``explain``, the field key."""
+
+    def set_department(self, id: str, name: str, parent: str | None = None) -> None:
+        """Adds or replaces a department. Needs elevation."""
+    def set_user(
         self,
         id: str,
         name: str,
@@ -1056,63 +1290,136 @@ class Crm:
         roles: Sequence[str] = ...,
         regions: Sequence[str] = ...,
         active: bool = True,
-    ) -> None: ...
-    def put_role(
+    ) -> None:
+        """Adds or replaces a user; the first turns access control on and must be an administrator."""
+    def set_role(
         self,
         id: str,
         name: str,
         *,
         grants: Sequence[tuple[str, Sequence[str], str]],
         fields: Sequence[tuple[str, str, str]] = ...,
-    ) -> None: ...
-    def remove_role(self, id: str) -> None: ...
-    def access_model(self) -> dict[str, Any]: ...
+    ) -> None:
+        """Adds or replaces a custom role: (entity, [actions], scope) grants, (entity, field, visibility) rules."""
+    def remove_role(self, id: str) -> None:
+        """Removes a custom role nobody holds. Needs elevation."""
+    def model(self) -> dict[str, Any]:
+        """The access model: departments, users, custom roles."""
     def explain(
         self,
-        action: str,
-        entity: str,
+        action: ActionName,
+        entity: EntityKindName,
         *,
-        record_id: _IdLike | None = None,
-        customer_id: _IdLike | None = None,
+        record_id: IdLike | None = None,
         user: str | None = None,
-    ) -> dict[str, Any]: ...
-    def rotate_field_key(self, key: bytes) -> int: ...
-    def close(self) -> None: ...
-    def __enter__(self) -> Self: ...
-    def __exit__(
-        self,
-        *_args: type[BaseException] | BaseException | TracebackType | None,
-    ) -> bool: ...
-    def subscribe(self, callback: Callable[[dict[str, Any]], object]) -> int: ...
-    def unsubscribe(self, id: int) -> bool: ...
-    def define_custom_field(
-        self,
-        entity: Literal["customer", "contact"],
-        key: str,
-        label: str,
-        field_type: Literal["text", "number", "decimal", "date", "bool", "single_select", "multi_select"],
-        *,
-        required: bool = False,
-        allowed_values: Sequence[str] | None = None,
-    ) -> CustomField: ...
-    def define_tag(self, name: str, group: str | None = None) -> Tag: ...
-    def verify_audit(self) -> AuditCheck: ...
-    def backup(self, path: str | os.PathLike[str]) -> AuditCheck: ...
-    @staticmethod
-    def restore(
-        backup: str | os.PathLike[str], into: str | os.PathLike[str], *, field_key: bytes | None = None
-    ) -> AuditCheck: ...
-    def custom_fields(self, entity: Literal["customer", "contact"] = "customer") -> list[CustomField]: ...
-    def tags(self) -> list[Tag]: ...
-    def change_log(
+    ) -> dict[str, Any]:
+        """Whether a user may do ``action`` on ``entity`` (or one record of it), and why."""
+    def rotate_field_key(self, key: bytes) -> int:
+        """Re-encrypts every sensitive field under a new 32-byte key. Needs elevation."""
+    def set_password(self, user: str, password: str) -> None:
+        """Sets a user's password (argon2id)."""
+    def enroll_totp(self, user: str) -> str:
+        """Enrolls a user's TOTP authenticator; returns its base32 secret."""
+    def credentials(self, user: str) -> dict[str, bool]:
+        """Which credentials a user has: {"password": bool, "totp": bool}."""
+    def elevate(self, *, password: str | None = None, totp: str | None = None, host_proof: str | None = None) -> Crm:
+        """The same CRM, re-verified by exactly one proof: elevated for 15 minutes."""
+
+@final
+class Audit:
+    """``crm.audit``: the change log and the check of its hash chain."""
+
+    def verify(self) -> AuditCheck:
+        """Checks the change log's hash chain."""
+    def entries(
         self,
         *,
         entity_id: str | None = None,
-        customer_id: _IdLike | None = None,
+        customer_id: IdLike | None = None,
         user: str | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
-    ) -> list[ChangeLogEntry]: ...
+    ) -> builtins.list[ChangeLogEntry]:
+        """Change-log entries, oldest first."""
+
+@final
+class Crm:
+    """An open CRM acting as one user; a context manager. Its calls are grouped by noun."""
+
+    @staticmethod
+    def open(
+        path: str | os.PathLike[str],
+        *,
+        user: str,
+        field_key: bytes | None = None,
+        trust_asserted_elevation: bool = False,
+        elevation_verifier: Callable[[str, str], bool] | None = None,
+    ) -> Crm:
+        """Opens (or creates) a SQLite file, or connects to PostgreSQL given a URL or libpq string."""
+    @staticmethod
+    def in_memory(
+        *,
+        user: str,
+        trust_asserted_elevation: bool = False,
+        elevation_verifier: Callable[[str, str], bool] | None = None,
+    ) -> Crm:
+        """A CRM kept in memory."""
+    @staticmethod
+    def restore(
+        backup: str | os.PathLike[str], into: str | os.PathLike[str], *, field_key: bytes | None = None
+    ) -> AuditCheck:
+        """Restores a backup into a new SQLite file or an empty PostgreSQL schema."""
+    @property
+    def user(self) -> str:
+        """The acting user."""
+    @property
+    def customers(self) -> Customers: ...
+    @property
+    def tags(self) -> Tags: ...
+    @property
+    def contacts(self) -> Contacts: ...
+    @property
+    def interactions(self) -> Interactions: ...
+    @property
+    def custom_fields(self) -> CustomFields: ...
+    @property
+    def sales(self) -> Sales: ...
+    @property
+    def service(self) -> Service: ...
+    @property
+    def kb(self) -> KnowledgeBase: ...
+    @property
+    def duplicates(self) -> Duplicates: ...
+    @property
+    def files(self) -> Files: ...
+    @property
+    def access(self) -> Access: ...
+    @property
+    def audit(self) -> Audit: ...
+    @property
+    def closed(self) -> bool:
+        """Whether ``close()`` was called."""
+    def as_user(self, user: str) -> Crm:
+        """The same CRM acting as another user."""
+    def elevated(self, until: datetime.datetime) -> Crm:
+        """The same CRM with an elevation the host asserts (only in a CRM that trusts it)."""
+    def close(self) -> None:
+        """Closes this handle."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+        /,
+    ) -> None: ...
+    def subscribe(self, callback: Callable[[dict[str, Any]], object]) -> int:
+        """Calls ``callback(event)`` after every committed change; returns an id for ``unsubscribe``."""
+    def unsubscribe(self, id: int) -> bool:
+        """Stops a subscription."""
+
+def vocabularies() -> dict[str, builtins.list[str]]:
+    """Every closed vocabulary (LifecycleStatus, Industry, TicketStatus, …) with its stable names."""
 
 def hash_password(password: str) -> str: ...
 def verify_password(password: str, password_hash: str) -> bool: ...
