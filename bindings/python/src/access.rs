@@ -7,7 +7,7 @@ use pyo3::types::PyDict;
 
 use crate::PyCrm;
 use crate::convert::*;
-use crate::errors::{GuanxiError, to_py};
+use crate::errors::to_py;
 
 /// `crm.access`: departments, users, roles, credentials, elevation and `explain`.
 #[pyclass(module = "guanxi._guanxi", frozen)]
@@ -79,7 +79,7 @@ impl Access {
     /// The access model as a dict: departments, users, custom roles.
     fn model<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let model = self.crm.get().run(py, |c, a| c.access().model(a))?;
-        json_to_py(py, &serde_json::to_value(model).map_err(|e| GuanxiError::new_err(e.to_string()))?)
+        to_python(py, &model)
     }
 
     /// Whether `user` (default: the acting user) may do `action` on `entity` — on one record
@@ -107,7 +107,7 @@ impl Access {
             None => crm.actor.user_id().clone(),
         };
         let d = crm.run(py, |c, a| c.access().explain(a, &user, action, entity, record))?;
-        json_to_py(py, &serde_json::to_value(d).map_err(|e| GuanxiError::new_err(e.to_string()))?)
+        to_python(py, &d)
     }
 
     /// Re-encrypts every sensitive field under a new 32-byte key; returns how many records

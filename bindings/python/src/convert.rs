@@ -173,6 +173,35 @@ pub(crate) fn strings(v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if v.is_instance_of::<PyString>() { Ok(vec![v.extract()?]) } else { v.extract() }
 }
 
+/// A str argument, or a TypeError saying what was given.
+pub(crate) fn text(v: &Bound<'_, PyAny>) -> PyResult<String> {
+    v.extract::<String>().map_err(|_| {
+        let given = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        pyo3::exceptions::PyTypeError::new_err(format!("must be a str, not {given}"))
+    })
+}
+
+/// A vocabulary value (its stable name or label) from a str argument.
+pub(crate) fn vocab<T: std::str::FromStr<Err = guanxi::UnknownName>>(field: &str, v: &Bound<'_, PyAny>) -> PyResult<T> {
+    parse_name(field, &text(v)?)
+}
+
+/// A patch value of an optional field: None clears it.
+pub(crate) fn optional<T>(
+    v: &Bound<'_, PyAny>,
+    f: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<T>,
+) -> PyResult<Option<T>> {
+    if v.is_none() { Ok(None) } else { f(v).map(Some) }
+}
+
+pub(crate) fn user(field: &str, v: &Bound<'_, PyAny>) -> PyResult<guanxi::UserId> {
+    user_id(field, &text(v)?)
+}
+
+pub(crate) fn department(v: &Bound<'_, PyAny>) -> PyResult<guanxi::DepartmentId> {
+    guanxi::DepartmentId::new(text(v)?).map_err(crate::errors::to_py)
+}
+
 /// The bad fields of one call, gathered so that all of them are reported together in one
 /// ValidationError (vocabulary, type and unknown-key errors alike), each under its path
 /// (`rows[3].industry`, `contacts[0].phones`).
@@ -662,30 +691,14 @@ impl AuditCheck {
     }
 }
 
-/// A JSON value as plain Python objects (dict, list, str, int, float, bool, None).
-pub(crate) fn json_to_py<'py>(py: Python<'py>, v: &serde_json::Value) -> PyResult<Bound<'py, PyAny>> {
-    use serde_json::Value;
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => pyo3::types::PyBool::new(py, *b).to_owned().into_any(),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => i.into_pyobject(py)?.into_any(),
-            None => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
-        },
-        Value::String(s) => s.into_pyobject(py)?.into_any(),
-        Value::Array(items) => {
-            let list = pyo3::types::PyList::empty(py);
-            for i in items {
-                list.append(json_to_py(py, i)?)?;
-            }
-            list.into_any()
-        }
-        Value::Object(map) => {
-            let dict = PyDict::new(py);
-            for (k, v) in map {
-                dict.set_item(k, json_to_py(py, v)?)?;
-            }
-            dict.into_any()
-        }
-    })
+/// A serializable document (settings, rules, reports' details, the access model) as plain Python
+/// objects (dict, list, str, int, bool, None), through serde.
+pub(crate) fn to_python<'py>(py: Python<'py>, v: &impl serde::Serialize) -> PyResult<Bound<'py, PyAny>> {
+    pythonize::pythonize(py, v).map_err(|e| crate::errors::GuanxiError::new_err(e.to_string()))
+}
+
+/// A document from plain Python objects (the shape [`to_python`] gives), or a ValidationError
+/// naming `field` and what did not fit.
+pub(crate) fn from_python<T: serde::de::DeserializeOwned>(v: &Bound<'_, PyAny>, field: &str) -> PyResult<T> {
+    pythonize::depythonize(v).map_err(|e| invalid_arg(field, &e.to_string()))
 }

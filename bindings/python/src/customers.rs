@@ -10,7 +10,6 @@ use pyo3::types::{PyDict, PyList};
 use crate::PyCrm;
 use crate::arrow::{Table, page_request, record_batch};
 use crate::convert::*;
-use crate::errors::to_py;
 
 /// The keyword arguments of `customers.create` after the name.
 pub(crate) const CUSTOMER_FIELDS: &[&str] = &[
@@ -75,32 +74,6 @@ const CONTACT_FIELDS: &[&str] =
 /// The keyword arguments of `contacts.update`.
 const CONTACT_CHANGES: &[&str] =
     &["name", "title", "phones", "emails", "id_number", "role", "do_not_contact", "custom"];
-
-/// A str argument, or a TypeError saying what was given.
-fn text(v: &Bound<'_, PyAny>) -> PyResult<String> {
-    v.extract::<String>().map_err(|_| {
-        let given = v.get_type().name().map(|n| n.to_string()).unwrap_or_default();
-        pyo3::exceptions::PyTypeError::new_err(format!("must be a str, not {given}"))
-    })
-}
-
-/// A vocabulary value (its stable name or label) from a str argument.
-fn vocab<T: std::str::FromStr<Err = guanxi::UnknownName>>(field: &str, v: &Bound<'_, PyAny>) -> PyResult<T> {
-    parse_name(field, &text(v)?)
-}
-
-/// A patch value of an optional field: None clears it.
-fn optional<T>(v: &Bound<'_, PyAny>, f: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<T>) -> PyResult<Option<T>> {
-    if v.is_none() { Ok(None) } else { f(v).map(Some) }
-}
-
-fn user(field: &str, v: &Bound<'_, PyAny>) -> PyResult<guanxi::UserId> {
-    user_id(field, &text(v)?)
-}
-
-fn department(v: &Bound<'_, PyAny>) -> PyResult<guanxi::DepartmentId> {
-    guanxi::DepartmentId::new(text(v)?).map_err(to_py)
-}
 
 /// `customers.create(name, **fields)` keyword arguments → `NewCustomer`, every bad field in `problems`.
 pub(crate) fn customer_input(name: &str, fields: Option<&Bound<'_, PyDict>>, problems: &mut Problems) -> NewCustomer {

@@ -13,7 +13,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::PyCrm;
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{AuditCheck, Customer, customer_id_from, invalid_arg, json_to_py};
+use crate::convert::{AuditCheck, Customer, customer_id_from, from_python, invalid_arg, to_python};
 use crate::customers::{customer_filter, new_customer};
 
 fn on_duplicate(s: &str) -> PyResult<OnDuplicate> {
@@ -52,7 +52,7 @@ fn candidate<'py>(py: Python<'py>, c: &core::MatchCandidate) -> PyResult<Bound<'
         let text: Vec<String> = c.reasons.iter().map(ToString::to_string).collect();
         o.insert("explanation".into(), text.into());
     }
-    let d = json_to_py(py, &v)?;
+    let d = to_python(py, &v)?;
     d.set_item("id", c.id.map(|id| id.0))?;
     Ok(d)
 }
@@ -146,8 +146,28 @@ impl Duplicates {
             .text("customer_id", |(_, m, _)| Some(m.to_string()))
             .finish()
             .map_err(arrow_err)?;
-        let stats = json_to_py(py, &serde_json::to_value(stats).map_err(|e| invalid_arg("stats", &e.to_string()))?)?;
+        let stats = to_python(py, &stats)?;
         Ok(ScanResult { pairs: Py::new(py, pairs)?, members: Py::new(py, members)?, stats: stats.unbind() })
+    }
+
+    /// The match rules as a dict (fields compared, thresholds, blocking), the shape
+    /// `set_rules` takes.
+    fn rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let rules = self.crm.get().run(py, |c, a| c.duplicates().rules(a))?;
+        to_python(py, &rules)
+    }
+
+    /// Replaces the match rules (checked first); returns them.
+    fn set_rules<'py>(&self, py: Python<'py>, rules: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let rules: core::MatchRules = from_python(rules, "rules")?;
+        let stored = self.crm.get().run(py, |c, a| c.duplicates().set_rules(a, rules))?;
+        to_python(py, &stored)
+    }
+
+    /// The pairs marked as not duplicates, each once.
+    fn not_duplicates(&self, py: Python<'_>) -> PyResult<Vec<(uuid::Uuid, uuid::Uuid)>> {
+        let marks = self.crm.get().run(py, |c, a| c.duplicates().not_duplicates(a))?;
+        Ok(marks.pairs().map(|(a, b)| (a.0, b.0)).collect())
     }
 
     /// Marks two customers as not duplicates: never proposed again.
@@ -223,8 +243,7 @@ fn plan_dict(py: Python<'_>, plan: guanxi::MergePlan) -> PyResult<Bound<'_, PyDi
     let d = PyDict::new(py);
     d.set_item("survivor", Customer(plan.survivor))?;
     d.set_item("merged", plan.merged.iter().map(|m| m.id.0).collect::<Vec<_>>())?;
-    let fields = serde_json::to_value(&plan.fields).map_err(|e| invalid_arg("fields", &e.to_string()))?;
-    d.set_item("fields", json_to_py(py, &fields)?)?;
+    d.set_item("fields", to_python(py, &plan.fields)?)?;
     d.set_item("tags_added", plan.tags_added)?;
     d.set_item("contacts", plan.contacts.iter().map(|x| x.0).collect::<Vec<_>>())?;
     d.set_item("interactions", plan.interactions.iter().map(|x| x.0).collect::<Vec<_>>())?;

@@ -14,8 +14,10 @@ use uuid::Uuid;
 
 use crate::PyCrm;
 use crate::arrow::{Columns, Table, arrow_err, object, page_request};
-use crate::convert::Problems;
-use crate::convert::{customer_id_from, invalid_arg, parse_name, user_id, user_str, uuid_from};
+use crate::convert::{
+    Problems, customer_id_from, decimal_arg, department, entries, from_python, int_arg, invalid_arg, optional,
+    parse_name, text, to_python, user, user_id, user_str, uuid_from,
+};
 use crate::customers::contact_id_from;
 use crate::errors::to_py;
 use crate::repr::q;
@@ -763,84 +765,120 @@ fn task_batch(rows: &[core::Task]) -> Result<RecordBatch, ArrowError> {
         .batch()
 }
 
-/// `create_opportunity`'s keyword arguments → `NewOpportunity` (also `convert_lead(opportunity=…)`).
+/// The keyword arguments of `opportunities.create` after the name.
+const OPPORTUNITY_FIELDS: &[&str] = &[
+    "customer_id",
+    "contact_id",
+    "pipeline",
+    "stage",
+    "amount",
+    "currency",
+    "probability",
+    "expected_close",
+    "lines",
+    "milestones",
+    "cadence_days",
+    "owner",
+    "opened_at",
+];
+
+/// The keyword arguments of `opportunities.update`.
+const OPPORTUNITY_CHANGES: &[&str] = &[
+    "name",
+    "amount",
+    "currency",
+    "probability",
+    "expected_close",
+    "lines",
+    "milestones",
+    "cadence_days",
+    "contact_id",
+    "owner",
+];
+
+/// The keyword filters of opportunity lists and counts.
+const OPPORTUNITY_FILTERS: &[&str] = &["pipeline", "stage", "open", "customer_id", "owner", "department"];
+
+/// Product lines or milestones from a list of their classes.
+fn lines(v: &Bound<'_, PyAny>) -> PyResult<Vec<core::ProductLine>> {
+    Ok(v.extract::<Vec<ProductLine>>()?.into_iter().map(Into::into).collect())
+}
+
+fn milestones(v: &Bound<'_, PyAny>) -> PyResult<Vec<core::Milestone>> {
+    Ok(v.extract::<Vec<Milestone>>()?.into_iter().map(Into::into).collect())
+}
+
+/// `opportunities.create`'s keyword arguments → `NewOpportunity` (also `leads.convert(opportunity=…)`),
+/// or one ValidationError naming every bad field.
 fn new_opportunity(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<core::NewOpportunity> {
     let mut o = core::NewOpportunity::new(name);
-    let Some(fields) = fields else { return Ok(o) };
-    for (key, value) in fields.iter() {
-        let key: String = key.extract()?;
+    let mut problems = Problems::default();
+    for (key, value) in entries(fields, &mut problems) {
         if value.is_none() {
             continue;
         }
-        match key.as_str() {
-            "customer_id" => o.customer_id = Some(customer_id_from(&value)?),
-            "contact_id" => o.contact_id = Some(contact_id_from(&value)?),
-            "pipeline" => o.pipeline = Some(value.extract()?),
-            "stage" => o.stage = Some(value.extract()?),
-            "amount" => o.amount = Some(decimal(&value, "amount")?),
-            "currency" => o.currency = value.extract()?,
-            "probability" => o.probability = Some(decimal(&value, "probability")?),
-            "expected_close" => o.expected_close = Some(value.extract()?),
-            "lines" => o.lines = value.extract::<Vec<ProductLine>>()?.into_iter().map(Into::into).collect(),
-            "milestones" => o.milestones = value.extract::<Vec<Milestone>>()?.into_iter().map(Into::into).collect(),
-            "cadence_days" => o.cadence_days = Some(value.extract()?),
-            "owner" => o.owner = Some(user_id("owner", &value.extract::<String>()?)?),
-            "opened_at" => o.opened_at = Some(value.extract()?),
-            other => return Err(invalid_arg(other, "is not an opportunity field")),
+        let k = key.as_str();
+        match k {
+            "customer_id" => o.customer_id = problems.keep(k, customer_id_from(&value)),
+            "contact_id" => o.contact_id = problems.keep(k, contact_id_from(&value)),
+            "pipeline" => o.pipeline = problems.keep(k, text(&value)),
+            "stage" => o.stage = problems.keep(k, text(&value)),
+            "amount" => o.amount = problems.keep(k, decimal_arg(&value, k)),
+            "currency" => o.currency = problems.keep(k, text(&value)).unwrap_or(o.currency),
+            "probability" => o.probability = problems.keep(k, decimal_arg(&value, k)),
+            "expected_close" => o.expected_close = problems.keep(k, value.extract()),
+            "lines" => o.lines = problems.keep(k, lines(&value)).unwrap_or_default(),
+            "milestones" => o.milestones = problems.keep(k, milestones(&value)).unwrap_or_default(),
+            "cadence_days" => o.cadence_days = problems.keep(k, int_arg(&value, k)),
+            "owner" => o.owner = problems.keep(k, user(k, &value)),
+            "opened_at" => o.opened_at = problems.keep(k, value.extract()),
+            other => problems.unknown_key(other, OPPORTUNITY_FIELDS),
         }
     }
-    Ok(o)
-}
-
-/// Money and percentages: `Decimal`, `int` or `str`, never `float`.
-fn decimal(v: &Bound<'_, PyAny>, field: &str) -> PyResult<Decimal> {
-    crate::convert::decimal_arg(v, field)
+    problems.result(o)
 }
 
 fn opportunity_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<OpportunityPatch> {
     let mut p = OpportunityPatch::default();
-    let Some(changes) = changes else { return Ok(p) };
-    for (key, value) in changes.iter() {
-        let key: String = key.extract()?;
-        let none = value.is_none();
-        match key.as_str() {
-            "name" => p.name = Some(value.extract()?),
-            "amount" => p.amount = Some(decimal(&value, "amount")?),
-            "currency" => p.currency = Some(value.extract()?),
-            "probability" => p.probability = Some(if none { None } else { Some(decimal(&value, "probability")?) }),
-            "expected_close" => p.expected_close = Some(value.extract()?),
-            "lines" => p.lines = Some(value.extract::<Vec<ProductLine>>()?.into_iter().map(Into::into).collect()),
-            "milestones" => {
-                p.milestones = Some(value.extract::<Vec<Milestone>>()?.into_iter().map(Into::into).collect())
-            }
-            "cadence_days" => p.cadence_days = Some(value.extract()?),
-            "contact_id" => p.contact_id = Some(if none { None } else { Some(contact_id_from(&value)?) }),
-            "owner" => p.owner = Some(user_id("owner", &value.extract::<String>()?)?),
-            other => return Err(invalid_arg(other, "is not an opportunity field")),
+    let mut problems = Problems::default();
+    for (key, value) in entries(changes, &mut problems) {
+        let k = key.as_str();
+        match k {
+            "name" => p.name = problems.keep(k, text(&value)),
+            "amount" => p.amount = problems.keep(k, decimal_arg(&value, k)),
+            "currency" => p.currency = problems.keep(k, text(&value)),
+            "probability" => p.probability = problems.keep(k, optional(&value, |v| decimal_arg(v, k))),
+            "expected_close" => p.expected_close = problems.keep(k, value.extract()),
+            "lines" => p.lines = problems.keep(k, lines(&value)),
+            "milestones" => p.milestones = problems.keep(k, milestones(&value)),
+            "cadence_days" => p.cadence_days = problems.keep(k, optional(&value, |v| int_arg(v, k))),
+            "contact_id" => p.contact_id = problems.keep(k, optional(&value, contact_id_from)),
+            "owner" => p.owner = problems.keep(k, user(k, &value)),
+            other => problems.unknown_key(other, OPPORTUNITY_CHANGES),
         }
     }
-    Ok(p)
+    problems.result(p)
 }
 
 fn opportunity_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<OpportunityFilter> {
     let mut f = OpportunityFilter::default();
-    let Some(filters) = filters else { return Ok(f) };
-    for (key, value) in filters.iter() {
-        let key: String = key.extract()?;
+    let mut problems = Problems::default();
+    for (key, value) in entries(filters, &mut problems) {
         if value.is_none() {
             continue;
         }
-        match key.as_str() {
-            "pipeline" => f.pipeline = Some(value.extract()?),
-            "stage" => f.stage = Some(value.extract()?),
-            "open" => f.open = Some(value.extract()?),
-            "customer_id" => f.customer_id = Some(customer_id_from(&value)?),
-            "owner" => f.owner = Some(user_id("owner", &value.extract::<String>()?)?),
-            "department" => f.department = Some(guanxi::DepartmentId::new(value.extract::<String>()?).map_err(to_py)?),
-            other => return Err(invalid_arg(other, "is not an opportunity filter")),
+        let k = key.as_str();
+        match k {
+            "pipeline" => f.pipeline = problems.keep(k, text(&value)),
+            "stage" => f.stage = problems.keep(k, text(&value)),
+            "open" => f.open = problems.keep(k, value.extract()),
+            "customer_id" => f.customer_id = problems.keep(k, customer_id_from(&value)),
+            "owner" => f.owner = problems.keep(k, user(k, &value)),
+            "department" => f.department = problems.keep(k, department(&value)),
+            other => problems.unknown_key(other, OPPORTUNITY_FILTERS),
         }
     }
-    Ok(f)
+    problems.result(f)
 }
 
 /// `crm.sales`: pipelines, lead rules, the sales report and the agenda; `.opportunities`,
@@ -886,14 +924,12 @@ impl Sales {
     /// "assignment": [{"round_robin": ["u1", "u2"]}, {"by_province": {"广东省": "u3"}}, …]}.
     fn lead_rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let rules = self.crm.get().run(py, |c, a| c.sales().lead_rules(a))?;
-        let json = serde_json::to_string(&rules).map_err(|e| invalid_arg("rules", &e.to_string()))?;
-        py.import("json")?.call_method1("loads", (json,))
+        to_python(py, &rules)
     }
 
     /// Replaces the lead rules (the dict shape `lead_rules()` returns).
     fn set_lead_rules<'py>(&self, py: Python<'py>, rules: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let json: String = py.import("json")?.call_method1("dumps", (rules,))?.extract()?;
-        let rules: core::LeadRules = serde_json::from_str(&json).map_err(|e| invalid_arg("rules", &e.to_string()))?;
+        let rules: core::LeadRules = from_python(rules, "rules")?;
         self.crm.get().run(py, |c, a| c.sales().set_lead_rules(a, rules))?;
         self.lead_rules(py)
     }

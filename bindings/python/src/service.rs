@@ -15,7 +15,10 @@ use arrow_schema::ArrowError;
 
 use crate::PyCrm;
 use crate::arrow::{Columns, Table, arrow_err, object, page_request};
-use crate::convert::{customer_id_from, invalid_arg, json_to_py, parse_name, user_id as user, user_str, uuid_from};
+use crate::convert::{
+    Problems, customer_id_from, entries, from_python, invalid_arg, parse_name, text, to_python, user_id as user,
+    user_str, uuid_from, vocab,
+};
 use crate::customers::contact_id_from;
 use crate::repr::q;
 use crate::vocab::Vocab;
@@ -142,7 +145,7 @@ impl TicketEntry {
             at: e.at,
             by: e.by.as_str().to_owned(),
             kind,
-            details: json_to_py(py, &json)?.unbind(),
+            details: to_python(py, &json)?.unbind(),
         })
     }
 }
@@ -353,34 +356,37 @@ fn ticket_batch(rows: &[core::Ticket]) -> Result<RecordBatch, ArrowError> {
         .batch()
 }
 
+/// The keyword filters of ticket lists, counts, the SLA overview and the report.
+const TICKET_FILTERS: &[&str] =
+    &["status", "open", "assignee", "group", "customer_id", "kind", "priority", "channel", "start", "end"];
+
 fn ticket_filter(filters: Option<&Bound<'_, PyDict>>) -> PyResult<TicketFilter> {
     let mut f = TicketFilter::default();
-    let Some(filters) = filters else { return Ok(f) };
-    for (k, v) in filters.iter() {
-        let key: String = k.extract()?;
+    let mut problems = Problems::default();
+    for (key, v) in entries(filters, &mut problems) {
         if v.is_none() {
             continue;
         }
-        match key.as_str() {
-            "status" => f.status = Some(parse_name("status", &v.extract::<String>()?)?),
-            "open" => f.open = Some(v.extract()?),
-            "assignee" => f.assignee = Some(user("assignee", &v.extract::<String>()?)?),
-            "group" => f.group = Some(v.extract()?),
-            "customer_id" => f.customer_id = Some(customer_id_from(&v)?),
-            "kind" => f.kind = Some(parse_name("kind", &v.extract::<String>()?)?),
-            "priority" => f.priority = Some(parse_name("priority", &v.extract::<String>()?)?),
-            "channel" => f.channel = Some(parse_name("channel", &v.extract::<String>()?)?),
-            "start" => f.created_from = Some(v.extract()?),
-            "end" => f.created_to = Some(v.extract()?),
-            other => return Err(invalid_arg(other, "is not a ticket filter")),
+        let k = key.as_str();
+        match k {
+            "status" => f.status = problems.keep(k, vocab(k, &v)),
+            "open" => f.open = problems.keep(k, v.extract()),
+            "assignee" => f.assignee = problems.keep(k, crate::convert::user(k, &v)),
+            "group" => f.group = problems.keep(k, text(&v)),
+            "customer_id" => f.customer_id = problems.keep(k, customer_id_from(&v)),
+            "kind" => f.kind = problems.keep(k, vocab(k, &v)),
+            "priority" => f.priority = problems.keep(k, vocab(k, &v)),
+            "channel" => f.channel = problems.keep(k, vocab(k, &v)),
+            "start" => f.created_from = problems.keep(k, v.extract()),
+            "end" => f.created_to = problems.keep(k, v.extract()),
+            other => problems.unknown_key(other, TICKET_FILTERS),
         }
     }
-    Ok(f)
+    problems.result(f)
 }
 
 fn settings_to_py<'py>(py: Python<'py>, v: &core::ServiceSettings) -> PyResult<Bound<'py, PyAny>> {
-    let json = serde_json::to_value(v).map_err(|e| invalid_arg("settings", &e.to_string()))?;
-    json_to_py(py, &json)
+    to_python(py, v)
 }
 
 /// `crm.service`: the service settings, the SLA overview and the service report; `.tickets`.
@@ -408,9 +414,7 @@ impl Service {
 
     /// Replaces the settings (the dict shape `settings()` returns); returns them.
     fn set_settings<'py>(&self, py: Python<'py>, settings: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let json: String = py.import("json")?.call_method1("dumps", (settings,))?.extract()?;
-        let s: core::ServiceSettings =
-            serde_json::from_str(&json).map_err(|e| invalid_arg("settings", &e.to_string()))?;
+        let s: core::ServiceSettings = from_python(settings, "settings")?;
         self.crm.get().run(py, |c, a| c.service().set_settings(a, s))?;
         self.settings(py)
     }
@@ -470,15 +474,25 @@ impl Tickets {
         assignee: Option<&str>,
         created_at: Option<Time>,
     ) -> PyResult<Ticket> {
-        let mut input = core::NewTicket::new(subject, parse_name("kind", kind)?, parse_name("priority", priority)?);
+        let mut problems = Problems::default();
+        let kind = problems.keep("kind", parse_name("kind", kind));
+        let priority = problems.keep("priority", parse_name("priority", priority));
+        let channel = problems.keep("channel", parse_name("channel", channel));
+        let customer_id = customer_id.and_then(|c| problems.keep("customer_id", customer_id_from(c)));
+        let contact_id = contact_id.and_then(|c| problems.keep("contact_id", contact_id_from(c)));
+        let assignee = assignee.and_then(|u| problems.keep("assignee", user("assignee", u)));
+        let (Some(kind), Some(priority), Some(channel)) = (kind, priority, channel) else {
+            return Err(problems.into_error());
+        };
+        let mut input = problems.result(core::NewTicket::new(subject, kind, priority))?;
         input.description = description;
-        input.channel = parse_name("channel", channel)?;
+        input.channel = channel;
         input.category = category;
-        input.customer_id = customer_id.map(customer_id_from).transpose()?;
-        input.contact_id = contact_id.map(contact_id_from).transpose()?;
+        input.customer_id = customer_id;
+        input.contact_id = contact_id;
         input.group = group;
         input.skill = skill;
-        input.assignee = assignee.map(|u| user("assignee", u)).transpose()?;
+        input.assignee = assignee;
         input.created_at = created_at;
         self.crm.get().run(py, |c, a| c.service().tickets().create(a, input)).map(Ticket::from)
     }

@@ -93,6 +93,8 @@ def test_every_namespace_from_one_handle(tmp_path: Path) -> None:
         assert crm.duplicates.of(hw.id)
         assert crm.duplicates.find("华为技术有限公司")
         crm.duplicates.mark_not_duplicate(hw.id, checked["customer"].id)
+        assert crm.duplicates.not_duplicates() == [tuple(sorted((hw.id, checked["customer"].id)))]
+        assert crm.duplicates.set_rules(crm.duplicates.rules()) == crm.duplicates.rules()
         assert crm.duplicates.scan(province="广东").stats["excluded_pairs"] == 1
         plan = crm.duplicates.plan_merge(made[0].id, [made[1].id])
         assert plan["survivor"].id == made[0].id
@@ -182,8 +184,15 @@ def test_bad_calls_are_type_errors_and_validation_errors() -> None:
     with pytest.raises(ValidationError) as rows:
         crm.customers.create_many([{"name": "丙"}, {"name": "丁", "industry": "farming"}])  # type: ignore[typeddict-item]
     assert rows.value.field == "rows[1].industry"
-    with pytest.raises(ValidationError):
-        crm.service.tickets.create("?", kind="question", priority="high")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError) as ticket:
+        crm.service.tickets.create("?", kind="question", priority="asap", channel="fax")  # type: ignore[arg-type]
+    assert sorted(e.field for e in ticket.value.errors) == ["channel", "kind", "priority"]
+    with pytest.raises(ValidationError) as deal:
+        crm.sales.opportunities.create("?", amount=1.5, amont=2)  # type: ignore[arg-type, call-arg]
+    assert sorted(e.field for e in deal.value.errors) == ["amont", "amount"]
+    with pytest.raises(ValidationError) as filters:
+        crm.service.tickets.count(status="done", priority="asap")  # type: ignore[arg-type]
+    assert sorted(e.field for e in filters.value.errors) == ["priority", "status"]
     with pytest.raises(ValidationError) as paging:
         crm.customers.list(after="not a cursor", limit=0)
     assert sorted(e.field for e in paging.value.errors) == ["after", "limit"]

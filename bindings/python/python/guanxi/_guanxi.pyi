@@ -483,6 +483,12 @@ class Duplicates:
         """The likely duplicates of a stored customer, best first."""
     def scan(self, **filters: Unpack[CustomerFilters]) -> ScanResult:
         """Clusters of likely duplicates among the matching customers."""
+    def rules(self) -> dict[str, Any]:
+        """The match rules (fields compared, thresholds, blocking), the shape ``set_rules`` takes."""
+    def set_rules(self, rules: Mapping[str, Any]) -> dict[str, Any]:
+        """Replaces the match rules (checked first); returns them."""
+    def not_duplicates(self) -> builtins.list[tuple[uuid.UUID, uuid.UUID]]:
+        """The pairs marked as not duplicates, each once."""
     def mark_not_duplicate(self, a: IdLike, b: IdLike) -> None:
         """Marks two customers as not duplicates: never proposed again."""
     def plan_merge(

@@ -65,6 +65,18 @@ impl NotDuplicates {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The marked pairs, each once (the smaller id first), in id order.
+    ///
+    /// ```
+    /// use guanxi_core::{CustomerId, dedup::NotDuplicates};
+    /// let (a, b) = (CustomerId(uuid::Uuid::from_u128(1)), CustomerId(uuid::Uuid::from_u128(2)));
+    /// let marks: NotDuplicates = [(b, a)].into_iter().collect();
+    /// assert_eq!(marks.pairs().collect::<Vec<_>>(), [(a, b)]);
+    /// ```
+    pub fn pairs(&self) -> impl Iterator<Item = (CustomerId, CustomerId)> + '_ {
+        self.0.iter().copied()
+    }
 }
 
 impl FromIterator<(CustomerId, CustomerId)> for NotDuplicates {
