@@ -25,11 +25,11 @@ const val PASSWORD = "correct horse battery"
 
 /** The handle's user, elevated by their password (set first when they have none). */
 fun proven(crm: Crm, user: String): Crm {
-    if (!crm.credentials(user).password) crm.setPassword(user, PASSWORD)
-    return crm.elevate(ElevationProof.Password(PASSWORD))
+    if (!crm.access().credentials(user).password) crm.access().setPassword(user, PASSWORD)
+    return crm.access().elevate(ElevationProof.Password(PASSWORD))
 }
 
-fun huawei(crm: Crm): Customer = crm.createCustomer(
+fun huawei(crm: Crm): Customer = crm.customers().create(
     NewCustomer(
         name = " 华为技术有限公司 ",
         province = "广东",
@@ -40,6 +40,26 @@ fun huawei(crm: Crm): Customer = crm.createCustomer(
 )
 
 val tests: List<Pair<String, () -> Unit>> = listOf(
+    "grouped handles page every list with a cursor" to {
+        Crm.inMemory("alice").use { crm ->
+            val made = listOf("甲", "乙", "丙").map {
+                crm.customers().create(NewCustomer(name = it, industry = "manufacturing", size = SizeBand.LARGE))
+            }
+            val first = crm.customers().list(CustomerFilter(size = SizeBand.LARGE), PageRequest(limit = 2u))
+            check(first.items.map { it.id } == made.take(2).map { it.id } && first.next != null) { "first page $first" }
+            val rest = crm.customers().list(CustomerFilter(industry = "制造业"), PageRequest(after = first.next, limit = 2u))
+            check(rest.items.map { it.id } == listOf(made[2].id) && rest.next == null) { "last page $rest" }
+            val bad = assertThrows<CrmException.Validation> { crm.customers().list(CustomerFilter(), PageRequest(after = "x", limit = 0u)) }
+            check(bad.errors.map { it.field }.sorted() == listOf("after", "limit")) { "both paging errors ${bad.errors}" }
+            val deal = crm.sales().opportunities().create(NewOpportunity(name = "ERP", customerId = made[0].id))
+            check(crm.sales().opportunities().list(null, true, null, PageRequest()).items.single().id == deal.id) { "opportunity page" }
+            crm.sales().leads().create(NewLead(name = "王芳", phone = "13900001111"))
+            check(crm.sales().leads().list(null, true, PageRequest()).items.size == 1 && crm.sales().leads().count(null, true) == 1UL) { "lead page" }
+            val t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = "fault", priority = "high", customerId = made[1].id))
+            val page = crm.service().tickets().list(TicketFilter(customerId = made[1].id, channel = "web"), PageRequest(limit = 10u))
+            check(page.items.single().id == t.id && page.next == null) { "ticket page $page" }
+        }
+    },
     "create, get, update and list" to {
         Crm.inMemory("alice").use { crm ->
             val c = huawei(crm)
@@ -47,54 +67,54 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(c.code.startsWith("C") && c.code.length == 12) { "code ${c.code}" }
             check(c.province == "广东省") { "province ${c.province}" }
             check(c.status == LifecycleStatus.POTENTIAL && c.version == 1UL) { "status ${c.status}" }
-            check(crm.customer(c.id) == c) { "get by id" }
-            check(crm.customerByCode(c.code) == c) { "get by code" }
-            val updated = crm.updateCustomer(c.id, c.version, CustomerPatch(status = LifecycleStatus.CUSTOMER))
+            check(crm.customers().get(c.id) == c) { "get by id" }
+            check(crm.customers().getByCode(c.code) == c) { "get by code" }
+            val updated = crm.customers().update(c.id, c.version, CustomerPatch(status = LifecycleStatus.CUSTOMER))
             check(updated.version == 2UL && updated.status == LifecycleStatus.CUSTOMER) { "update $updated" }
-            crm.createCustomer(NewCustomer(name = "腾讯", province = "广东"))
-            val vips = crm.listCustomers(CustomerFilter(tags = listOf("VIP")))
+            crm.customers().create(NewCustomer(name = "腾讯", province = "广东"))
+            val vips = crm.customers().listAll(CustomerFilter(tags = listOf("VIP")))
             check(vips.map { it.code } == listOf(c.code)) { "list by tag $vips" }
-            check(crm.countCustomers(CustomerFilter(province = "广东")) == 2UL) { "count by province" }
-            check(crm.contacts(c.id).single().phones == listOf("+8613812345678")) { "phone normalized" }
+            check(crm.customers().count(CustomerFilter(province = "广东")) == 2UL) { "count by province" }
+            check(crm.contacts().list(c.id).single().phones == listOf("+8613812345678")) { "phone normalized" }
         }
     },
     "validation failure is a typed exception naming the field" to {
         Crm.inMemory("alice").use { crm ->
             val e = assertThrows<CrmException.Validation> {
-                crm.createCustomer(NewCustomer(name = "", contacts = listOf(NewContact(name = "李娜", phones = listOf("12345")))))
+                crm.customers().create(NewCustomer(name = "", contacts = listOf(NewContact(name = "李娜", phones = listOf("12345")))))
             }
             check(e.field == "name") { "field ${e.field}" }
             check(e.errors.map { it.field } == listOf("name", "contacts[0].phones[0]")) { "errors ${e.errors}" }
-            check(crm.countCustomers(CustomerFilter()) == 0UL) { "nothing written" }
+            check(crm.customers().count(CustomerFilter()) == 0UL) { "nothing written" }
         }
     },
     "a stale version is a conflict and changes nothing" to {
         Crm.inMemory("alice").use { crm ->
             val c = huawei(crm)
-            crm.updateCustomer(c.id, 1UL, CustomerPatch(name = "新名字"))
-            val e = assertThrows<CrmException.Conflict> { crm.updateCustomer(c.id, 1UL, CustomerPatch(name = "过期")) }
+            crm.customers().update(c.id, 1UL, CustomerPatch(name = "新名字"))
+            val e = assertThrows<CrmException.Conflict> { crm.customers().update(c.id, 1UL, CustomerPatch(name = "过期")) }
             check(e.expected == 1UL && e.actual == 2UL) { "conflict $e" }
-            check(crm.customer(c.id).name == "新名字") { "unchanged" }
-            assertThrows<CrmException.NotFound> { crm.customer(UUID.randomUUID()) }
+            check(crm.customers().get(c.id).name == "新名字") { "unchanged" }
+            assertThrows<CrmException.NotFound> { crm.customers().get(UUID.randomUUID()) }
         }
     },
     "native types: UUID, Instant, BigDecimal, LocalDate" to {
         Crm.inMemory("alice").use { crm ->
-            crm.defineCustomField(CustomField(entity = "customer", key = "budget", label = "预算", fieldType = FieldType.DECIMAL))
+            crm.customFields().create(CustomField(entity = "customer", key = "budget", label = "预算", fieldType = FieldType.DECIMAL))
             val before = Instant.now().minusSeconds(5)
-            val c = crm.createCustomer(
+            val c = crm.customers().create(
                 NewCustomer(name = "甲", custom = mapOf("budget" to CustomValue.Decimal(BigDecimal("1200000.50"))))
             )
             check(c.id.version() == 7) { "uuid v7" }
             check(c.createdAt.isAfter(before)) { "instant ${c.createdAt}" }
             val budget = c.custom["budget"] as CustomValue.Decimal
             check(budget.value.compareTo(BigDecimal("1200000.5")) == 0) { "decimal ${budget.value}" }
-            val i = crm.logInteraction(
+            val i = crm.interactions().create(
                 c.id,
                 NewInteraction(kind = InteractionKind.VISIT, content = "拜访", nextContactOn = LocalDate.of(2031, 1, 2))
             )
             check(i.nextContactOn == LocalDate.of(2031, 1, 2) && i.author == "alice") { "interaction $i" }
-            check(crm.interactions(c.id) == listOf(i)) { "interactions" }
+            check(crm.interactions().list(c.id) == listOf(i)) { "interactions" }
         }
     },
     "events reach a Kotlin listener after commit" to {
@@ -108,7 +128,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val c = huawei(crm)
             check(seen == listOf("customer_created", "tag_added", "contact_added")) { "events $seen" }
             check(crm.unsubscribe(id)) { "unsubscribe" }
-            crm.addTag(c.id, "重点")
+            crm.tags().add(c.id, "重点")
             check(seen.size == 3) { "no events after unsubscribe" }
         }
     },
@@ -119,12 +139,12 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             Crm.open(server, "alice").use { crm ->
                 // The server may hold earlier runs' rows: this run's own tag tells its customer apart.
                 val tag = "kotlin-" + UUID.randomUUID().toString().take(8)
-                val c = crm.createCustomer(NewCustomer(name = "华为技术有限公司 $tag", tags = listOf(tag)))
-                check(crm.customer(c.id) == c) { "get by id" }
-                check(crm.countCustomers(CustomerFilter(tags = listOf(tag))) == 1UL) { "count by tag" }
-                crm.updateCustomer(c.id, c.version, CustomerPatch(status = LifecycleStatus.CUSTOMER))
-                assertThrows<CrmException.Conflict> { crm.updateCustomer(c.id, c.version, CustomerPatch(name = "旧版本")) }
-                check(crm.verifyAudit().intact) { "audit chain" }
+                val c = crm.customers().create(NewCustomer(name = "华为技术有限公司 $tag", tags = listOf(tag)))
+                check(crm.customers().get(c.id) == c) { "get by id" }
+                check(crm.customers().count(CustomerFilter(tags = listOf(tag))) == 1UL) { "count by tag" }
+                crm.customers().update(c.id, c.version, CustomerPatch(status = LifecycleStatus.CUSTOMER))
+                assertThrows<CrmException.Conflict> { crm.customers().update(c.id, c.version, CustomerPatch(name = "旧版本")) }
+                check(crm.audit().verify().intact) { "audit chain" }
             }
         }
     },
@@ -138,9 +158,9 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val key = generateFieldKey()
             val dir = Files.createTempDirectory("guanxi")
             Crm.openEncrypted(source, "admin", key).use { crm ->
-                crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678")))))
-                check(crm.findContactsByPhone("13812345678").single().name == "张伟") { "blind-index lookup" }
-                check(crm.backup(dir.resolve("backup.db").toString()).intact) { "backup" }
+                crm.customers().create(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678")))))
+                check(crm.contacts().findByPhone("13812345678").single().name == "张伟") { "blind-index lookup" }
+                check(crm.files().backup(dir.resolve("backup.db").toString()).intact) { "backup" }
             }
             val wrong = assertThrows<CrmException.Encryption> { Crm.openEncrypted(source, "admin", generateFieldKey()) }
             check(wrong.kind == "wrong_key") { "kind ${wrong.kind}" }
@@ -148,7 +168,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val restored = restoreBackup(dir.resolve("backup.db").toString(), target, key)
             check(restored.intact && restored.entries == 3UL) { "restored $restored" }
             Crm.openEncrypted(target, "admin", key).use { crm ->
-                check(crm.findContactsByPhone("13812345678").single().phones == listOf("+8613812345678")) { "restored lookup" }
+                check(crm.contacts().findByPhone("13812345678").single().phones == listOf("+8613812345678")) { "restored lookup" }
             }
         }
     },
@@ -156,11 +176,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         val dir = Files.createTempDirectory("guanxi")
         Crm.open(dir.resolve("crm.db").toString(), "alice").use { crm ->
             huawei(crm)
-            val check = crm.verifyAudit()
+            val check = crm.audit().verify()
             check(check.intact && check.entries == 2UL && check.head?.length == 64) { "audit $check" }
-            val copy = crm.backup(dir.resolve("backup.db").toString())
+            val copy = crm.files().backup(dir.resolve("backup.db").toString())
             check(copy.intact && copy.entries == 3UL) { "backup $copy" }
-            assertThrows<CrmException.InvalidState> { crm.backup(dir.resolve("backup.db").toString()) }
+            assertThrows<CrmException.InvalidState> { crm.files().backup(dir.resolve("backup.db").toString()) }
         }
         val backupBytes = Files.readAllBytes(dir.resolve("backup.db"))
         val restored = restoreBackup(dir.resolve("backup.db").toString(), dir.resolve("restored.db").toString())
@@ -170,26 +190,26 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         val beside = Files.list(dir).map { it.fileName.toString() }.filter { it.startsWith("backup") || it.startsWith("restored") }.sorted().toList()
         check(beside == listOf("backup.db", "restored.db")) { "files $beside" }
         Crm.open(dir.resolve("restored.db").toString(), "bob").use { again ->
-            check(again.countCustomers(CustomerFilter()) == 1UL) { "restored rows" }
-            check(again.verifyAudit().intact) { "restored chain" }
+            check(again.customers().count(CustomerFilter()) == 1UL) { "restored rows" }
+            check(again.audit().verify().intact) { "restored chain" }
         }
     },
     "contacts, tags, custom fields and the timeline" to {
         Crm.inMemory("alice").use { crm ->
             val c = huawei(crm)
-            val li = crm.addContact(c.id, NewContact(name = "李娜", phones = listOf("139 0000 1111"), role = DecisionRole.EVALUATOR))
-            val updated = crm.updateContact(li.id, li.version, ContactPatch(title = "采购经理", clearRole = true))
+            val li = crm.contacts().create(c.id, NewContact(name = "李娜", phones = listOf("139 0000 1111"), role = DecisionRole.EVALUATOR))
+            val updated = crm.contacts().update(li.id, li.version, ContactPatch(title = "采购经理", clearRole = true))
             check(updated.title == "采购经理" && updated.role == null && updated.version == 2UL) { "update $updated" }
-            assertThrows<CrmException.Conflict> { crm.updateContact(li.id, li.version, ContactPatch(title = "过期")) }
-            check(crm.setPrimaryContact(li.id).primary) { "set primary" }
-            crm.removeContact(li.id, crm.contacts(c.id).first { it.id == li.id }.version)
-            check(crm.contacts(c.id).map { it.name to it.primary } == listOf("张伟" to true)) { "after remove" }
-            crm.defineTag("重点", "等级")
-            check(crm.tags().map { it.name to it.group } == listOf("VIP" to null, "重点" to "等级")) { "tags ${crm.tags()}" }
-            crm.defineCustomField(CustomField(entity = "contact", key = "wechat", label = "微信", fieldType = FieldType.TEXT))
-            check(crm.customFields("contact").map { it.key } == listOf("wechat")) { "custom fields" }
-            crm.logInteraction(c.id, NewInteraction(kind = InteractionKind.CALL, content = "电话"))
-            val kinds = crm.timeline(c.id).map { if (it.interaction != null) "interaction" else it.change!!.entity }
+            assertThrows<CrmException.Conflict> { crm.contacts().update(li.id, li.version, ContactPatch(title = "过期")) }
+            check(crm.contacts().setPrimary(li.id).primary) { "set primary" }
+            crm.contacts().delete(li.id, crm.contacts().list(c.id).first { it.id == li.id }.version)
+            check(crm.contacts().list(c.id).map { it.name to it.primary } == listOf("张伟" to true)) { "after remove" }
+            crm.tags().create("重点", "等级")
+            check(crm.tags().list().map { it.name to it.group } == listOf("VIP" to null, "重点" to "等级")) { "tags ${crm.tags().list()}" }
+            crm.customFields().create(CustomField(entity = "contact", key = "wechat", label = "微信", fieldType = FieldType.TEXT))
+            check(crm.customFields().list("contact").map { it.key } == listOf("wechat")) { "custom fields" }
+            crm.interactions().create(c.id, NewInteraction(kind = InteractionKind.CALL, content = "电话"))
+            val kinds = crm.customers().timeline(c.id).map { if (it.interaction != null) "interaction" else it.change!!.entity }
             check(kinds.first() == "customer" && kinds.last() == "interaction") { "timeline $kinds" }
         }
     },
@@ -207,34 +227,34 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
     "roles, scopes, masking, elevation and explain" to {
         Crm.inMemory("root").use { crm ->
             val root = proven(crm, "root")
-            root.putDepartment(Department(id = "east", name = "华东", parent = null))
-            root.putDepartment(Department(id = "sh", name = "上海", parent = "east"))
-            root.putUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
-            root.putUser(User("li", "李经理", "east", listOf("sales_manager"), listOf(), true))
-            root.putUser(User("wang", "王伟", "sh", listOf("sales_rep"), listOf(), true))
-            root.putUser(User("ma", "马", null, listOf("marketing"), listOf(), true))
+            root.access().setDepartment(Department(id = "east", name = "华东", parent = null))
+            root.access().setDepartment(Department(id = "sh", name = "上海", parent = "east"))
+            root.access().setUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
+            root.access().setUser(User("li", "李经理", "east", listOf("sales_manager"), listOf(), true))
+            root.access().setUser(User("wang", "王伟", "sh", listOf("sales_rep"), listOf(), true))
+            root.access().setUser(User("ma", "马", null, listOf("marketing"), listOf(), true))
             val wang = crm.asUser("wang")
-            val mine = wang.createCustomer(NewCustomer(name = "王的客户", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678")))))
-            val other = root.createCustomer(NewCustomer(name = "总部客户"))
-            check(wang.listCustomers(CustomerFilter()).map { it.code } == listOf(mine.code)) { "own scope" }
-            check(crm.asUser("li").countCustomers(CustomerFilter()) == 1UL) { "department scope" }
-            val denied = assertThrows<CrmException.PermissionDenied> { wang.customer(other.id) }
+            val mine = wang.customers().create(NewCustomer(name = "王的客户", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678")))))
+            val other = root.customers().create(NewCustomer(name = "总部客户"))
+            check(wang.customers().listAll(CustomerFilter()).map { it.code } == listOf(mine.code)) { "own scope" }
+            check(crm.asUser("li").customers().count(CustomerFilter()) == 1UL) { "department scope" }
+            val denied = assertThrows<CrmException.PermissionDenied> { wang.customers().get(other.id) }
             check(denied.action == "read") { "action ${denied.action}" }
-            val why = wang.explain("read", "customer", other.id, null)
+            val why = wang.access().explain("read", "customer", other.id, null)
             check(!why.allowed && why.reasons[0].contains("owned by root")) { "explain $why" }
             val ma = crm.asUser("ma")
-            check(ma.contacts(mine.id).single().phones == listOf("138****5678")) { "masked" }
+            check(ma.contacts().list(mine.id).single().phones == listOf("138****5678")) { "masked" }
             val li = crm.asUser("li")
-            val needs = assertThrows<CrmException.ElevationRequired> { li.exportCustomers(CustomerFilter()) }
+            val needs = assertThrows<CrmException.ElevationRequired> { li.customers().export(CustomerFilter()) }
             check(needs.action == "export") { "action ${needs.action}" }
-            check(proven(li, "li").exportCustomers(CustomerFilter()).size == 1) { "export" }
+            check(proven(li, "li").customers().export(CustomerFilter()).size == 1) { "export" }
             val asserted = li.elevated(Instant.now().plusSeconds(600))
-            assertThrows<CrmException.ElevationRequired> { asserted.exportCustomers(CustomerFilter()) }
-            root.putRole(Role("south", "华南只读", listOf(Grant("customer", listOf("read"), "region")), listOf(FieldRule("contact", "emails", "hidden"))))
-            check(root.accessModel().roles.map { it.id } == listOf("south")) { "custom role" }
-            assertThrows<CrmException.ElevationRequired> { crm.asUser("root").removeRole("south") }
-            root.removeRole("south")
-            check(root.verifyAudit().intact) { "audit" }
+            assertThrows<CrmException.ElevationRequired> { asserted.customers().export(CustomerFilter()) }
+            root.access().setRole(Role("south", "华南只读", listOf(Grant("customer", listOf("read"), "region")), listOf(FieldRule("contact", "emails", "hidden"))))
+            check(root.access().model().roles.map { it.id } == listOf("south")) { "custom role" }
+            assertThrows<CrmException.ElevationRequired> { crm.asUser("root").access().removeRole("south") }
+            root.access().removeRole("south")
+            check(root.audit().verify().intact) { "audit" }
         }
     },
     "proven elevation, withheld duplicates and explain on any record" to {
@@ -243,26 +263,26 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         }
         Crm.inMemoryWith("root", false, verifier).use { crm ->
             val root = proven(crm, "root")
-            root.putUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
-            root.putUser(User("wang", "王伟", null, listOf("sales_rep"), listOf(), true))
-            root.putUser(User("zhao", "赵", null, listOf("sales_rep"), listOf(), true))
-            val refused = assertThrows<CrmException.PermissionDenied> { crm.elevate(ElevationProof.Password("wrong password")) }
+            root.access().setUser(User("root", "管理员", null, listOf("administrator"), listOf(), true))
+            root.access().setUser(User("wang", "王伟", null, listOf("sales_rep"), listOf(), true))
+            root.access().setUser(User("zhao", "赵", null, listOf("sales_rep"), listOf(), true))
+            val refused = assertThrows<CrmException.PermissionDenied> { crm.access().elevate(ElevationProof.Password("wrong password")) }
             check(refused.action == "elevate") { "refused $refused" }
-            check(crm.elevate(ElevationProof.Host("idp-ok:root")).verifyAudit().intact) { "host verifier" }
-            assertThrows<CrmException.PermissionDenied> { crm.elevate(ElevationProof.Host("idp-ok:wang")) }
+            check(crm.access().elevate(ElevationProof.Host("idp-ok:root")).audit().verify().intact) { "host verifier" }
+            assertThrows<CrmException.PermissionDenied> { crm.access().elevate(ElevationProof.Host("idp-ok:wang")) }
             val forged = crm.elevated(Instant.now().plusSeconds(86_400))
-            assertThrows<CrmException.ElevationRequired> { forged.removeRole("x") }
+            assertThrows<CrmException.ElevationRequired> { forged.access().removeRole("x") }
             val wang = crm.asUser("wang")
             val zhao = crm.asUser("zhao")
-            val theirs = wang.createCustomer(NewCustomer(name = "华为技术有限公司", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678")))))
-            val found = zhao.findDuplicates(NewCustomer(name = "某某公司", contacts = listOf(NewContact(name = "王", phones = listOf("13812345678")))))
+            val theirs = wang.customers().create(NewCustomer(name = "华为技术有限公司", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678")))))
+            val found = zhao.duplicates().find(NewCustomer(name = "某某公司", contacts = listOf(NewContact(name = "王", phones = listOf("13812345678")))))
             check(found.size == 1 && found[0].id == null && found[0].code == "" && found[0].name == "") { "withheld $found" }
             check(found[0].reasons[0].text == "same phone as a customer outside your access scope") { "reason ${found[0].reasons}" }
             check(!found.toString().contains(theirs.code)) { "no code" }
-            val ticket = wang.createTicket(NewTicket(subject = "发票开错了", kind = "inquiry", priority = "medium", customerId = theirs.id))
-            check(wang.ticket(ticket.id).code == ticket.code) { "a rep reads the ticket they open" }
-            check(wang.explain("read", "ticket", ticket.id, null).allowed) { "explain agrees" }
-            check(!zhao.explain("read", "ticket", ticket.id, null).allowed) { "and for others" }
+            val ticket = wang.service().tickets().create(NewTicket(subject = "发票开错了", kind = "inquiry", priority = "medium", customerId = theirs.id))
+            check(wang.service().tickets().get(ticket.id).code == ticket.code) { "a rep reads the ticket they open" }
+            check(wang.access().explain("read", "ticket", ticket.id, null).allowed) { "explain agrees" }
+            check(!zhao.access().explain("read", "ticket", ticket.id, null).allowed) { "and for others" }
         }
     },
     "field encryption, blind index and key rotation" to {
@@ -271,26 +291,26 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         val key = generateFieldKey()
         val newKey = generateFieldKey()
         Crm.openEncrypted(path, "admin", key).use { crm ->
-            crm.createCustomer(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678"), idNumber = "11010519491231002x"))))
-            check(crm.findContactsByPhone("13812345678").single().name == "张伟") { "lookup" }
-            check(crm.findContactsByIdNumber("11010519491231002X").single().idNumber == "11010519491231002X") { "id lookup" }
-            check(proven(crm, "admin").rotateFieldKey(newKey) == 1UL) { "rotate" }
+            crm.customers().create(NewCustomer(name = "甲", contacts = listOf(NewContact(name = "张伟", phones = listOf("138 1234 5678"), idNumber = "11010519491231002x"))))
+            check(crm.contacts().findByPhone("13812345678").single().name == "张伟") { "lookup" }
+            check(crm.contacts().findByIdNumber("11010519491231002X").single().idNumber == "11010519491231002X") { "id lookup" }
+            check(proven(crm, "admin").access().rotateFieldKey(newKey) == 1UL) { "rotate" }
         }
         val wrong = assertThrows<CrmException.Encryption> { Crm.openEncrypted(path, "admin", key) }
         check(wrong.kind == "wrong_key") { "kind ${wrong.kind}" }
         Crm.openEncrypted(path, "admin", newKey).use { crm ->
-            check(crm.findContactsByPhone("13812345678").single().phones == listOf("+8613812345678")) { "after rotation" }
-            check(crm.findContactsByIdNumber("11010519491231002X").size == 1) { "id lookup after rotation" }
+            check(crm.contacts().findByPhone("13812345678").single().phones == listOf("+8613812345678")) { "after rotation" }
+            check(crm.contacts().findByIdNumber("11010519491231002X").size == 1) { "id lookup after rotation" }
         }
     },
     "sales: pipeline, opportunity moves and history, refused moves change nothing" to {
         Crm.inMemory("alice").use { crm ->
-            val standard = crm.pipeline("standard")
+            val standard = crm.sales().pipeline("standard")
             check(standard.stages.map { it.key } == listOf("lead", "intent", "proposal", "negotiation", "won", "lost")) { "stages" }
             val renewal = standard.copy(key = "renewal", name = "续约", stages = standard.stages.filter { it.key != "proposal" })
-            check(crm.putPipeline(renewal).stages.size == 5) { "renewal" }
+            check(crm.sales().setPipeline(renewal).stages.size == 5) { "renewal" }
             val t0 = Instant.parse("2024-01-01T00:00:00Z")
-            var o = crm.createOpportunity(
+            var o = crm.sales().opportunities().create(
                 NewOpportunity(
                     name = "ERP 升级",
                     lines = listOf(ProductLine(product = "GTX Pro", quantity = BigDecimal("3"), unitPrice = BigDecimal("4999.99"), discount = BigDecimal("10"))),
@@ -299,39 +319,39 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             )
             check(o.amount.compareTo(BigDecimal("14989.97")) == 0) { "amount ${o.amount}" }
             check(o.code.startsWith("O") && o.stage == "lead" && o.probability.compareTo(BigDecimal.TEN) == 0) { "new $o" }
-            o = crm.moveOpportunity(o.id, o.version, "intent", null, t0.plusSeconds(86400))
-            o = crm.moveOpportunity(o.id, o.version, "proposal", null, t0.plusSeconds(3 * 86400))
-            val refused = assertThrows<CrmException.Validation> { crm.moveOpportunity(o.id, o.version, "negotiation", null, null) }
+            o = crm.sales().opportunities().moveTo(o.id, o.version, "intent", null, t0.plusSeconds(86400))
+            o = crm.sales().opportunities().moveTo(o.id, o.version, "proposal", null, t0.plusSeconds(3 * 86400))
+            val refused = assertThrows<CrmException.Validation> { crm.sales().opportunities().moveTo(o.id, o.version, "negotiation", null, null) }
             check(refused.field == "expected_close") { "field ${refused.field}" }
-            val unknown = assertThrows<CrmException.Validation> { crm.moveOpportunity(o.id, o.version, "signed", null, null) }
+            val unknown = assertThrows<CrmException.Validation> { crm.sales().opportunities().moveTo(o.id, o.version, "signed", null, null) }
             check(unknown.field == "stage" && unknown.errors[0].allowed == listOf("lead", "intent", "proposal", "negotiation", "won", "lost")) {
                 "allowed stages ${unknown.errors}"
             }
-            check(crm.opportunity(o.id) == o) { "unchanged" }
-            o = crm.updateOpportunity(o.id, o.version, OpportunityPatch(expectedClose = LocalDate.parse("2024-03-31"), probability = BigDecimal("65")))
+            check(crm.sales().opportunities().get(o.id) == o) { "unchanged" }
+            o = crm.sales().opportunities().update(o.id, o.version, OpportunityPatch(expectedClose = LocalDate.parse("2024-03-31"), probability = BigDecimal("65")))
             check(o.probabilitySource == "manual") { "source" }
-            o = crm.moveOpportunity(o.id, o.version, "won", null, t0.plusSeconds(10 * 86400))
+            o = crm.sales().opportunities().moveTo(o.id, o.version, "won", null, t0.plusSeconds(10 * 86400))
             check(o.wonAt == t0.plusSeconds(10 * 86400) && o.probability.compareTo(BigDecimal("100")) == 0) { "won $o" }
-            assertThrows<CrmException.InvalidState> { crm.moveOpportunity(o.id, o.version, "intent", null, null) }
-            val history = crm.stageHistory(o.id)
+            assertThrows<CrmException.InvalidState> { crm.sales().opportunities().moveTo(o.id, o.version, "intent", null, null) }
+            val history = crm.sales().opportunities().history(o.id)
             check(history.map { it.fromStage to it.toStage } == listOf(null to "lead", "lead" to "intent", "intent" to "proposal", "proposal" to "won")) { "history" }
-            assertThrows<CrmException.Validation> { crm.createOpportunity(NewOpportunity(name = "坏币种", currency = "yuan")) }
-            check(crm.countOpportunities(null, null, null) == 1UL) { "count" }
+            assertThrows<CrmException.Validation> { crm.sales().opportunities().create(NewOpportunity(name = "坏币种", currency = "yuan")) }
+            check(crm.sales().opportunities().count(null, null, null) == 1UL) { "count" }
         }
     },
     "sales report, leads, tasks and agenda" to {
         Crm.inMemory("alice").use { crm ->
             val t0 = Instant.parse("2024-01-01T00:00:00Z")
             for (i in 0 until 30) {
-                var o = crm.createOpportunity(NewOpportunity(name = "商机$i", amount = BigDecimal(100 + i), owner = if (i % 2 == 0) "alice" else "bob", openedAt = t0.plusSeconds(i * 86400L)))
-                o = crm.moveOpportunity(o.id, o.version, "intent", null, t0.plusSeconds(i * 86400L + 3600))
+                var o = crm.sales().opportunities().create(NewOpportunity(name = "商机$i", amount = BigDecimal(100 + i), owner = if (i % 2 == 0) "alice" else "bob", openedAt = t0.plusSeconds(i * 86400L)))
+                o = crm.sales().opportunities().moveTo(o.id, o.version, "intent", null, t0.plusSeconds(i * 86400L + 3600))
                 when (i % 3) {
-                    0 -> crm.moveOpportunity(o.id, o.version, "won", null, t0.plusSeconds((i + 5) * 86400L))
-                    1 -> crm.moveOpportunity(o.id, o.version, "lost", "价格偏高", t0.plusSeconds((i + 2) * 86400L))
+                    0 -> crm.sales().opportunities().moveTo(o.id, o.version, "won", null, t0.plusSeconds((i + 5) * 86400L))
+                    1 -> crm.sales().opportunities().moveTo(o.id, o.version, "lost", "价格偏高", t0.plusSeconds((i + 2) * 86400L))
                     else -> {}
                 }
             }
-            val r = crm.salesReport(SalesQuery())
+            val r = crm.sales().report(SalesQuery())
             check(r.won.count == 10UL && r.lost.count == 10UL && r.openCount == 10UL) { "counts" }
             check(r.winRate!!.compareTo(BigDecimal("0.5")) == 0) { "win rate ${r.winRate}" }
             check(r.won.medianDays!!.compareTo(BigDecimal("5")) == 0) { "median ${r.won.medianDays}" }
@@ -340,163 +360,163 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val wonAmount = (0 until 30 step 3).sumOf { 100 + it }
             check(r.won.amount.compareTo(BigDecimal(wonAmount)) == 0) { "won amount" }
             check(r.wonByOwner.map { it.key }.toSet() == setOf("alice", "bob")) { "owners" }
-            crm.setLeadRulesJson("""{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[{"round_robin":["alice","bob"]}]}""")
-            assertThrows<CrmException.Validation> { crm.setLeadRulesJson("""{"grading": 3}""") }
-            val lead = crm.createLead(NewLead(name = "王磊", company = "星河科技", phone = "138 0013 8000", source = "行业峰会"))
+            crm.sales().setLeadRulesJson("""{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[{"round_robin":["alice","bob"]}]}""")
+            assertThrows<CrmException.Validation> { crm.sales().setLeadRulesJson("""{"grading": 3}""") }
+            val lead = crm.sales().leads().create(NewLead(name = "王磊", company = "星河科技", phone = "138 0013 8000", source = "行业峰会"))
             check(lead.grade == "a" && lead.owner == "alice" && lead.phone == "+8613800138000") { "lead $lead" }
-            val conv = crm.convertLead(lead.id, NewOpportunity(name = "扩容", amount = BigDecimal("50000")))
-            check(!conv.linkedExisting && crm.opportunity(conv.opportunityId!!).customerId == conv.customerId) { "conversion" }
-            val again = crm.convertLead(crm.createLead(NewLead(name = "王磊", phone = "13800138000")).id, null)
+            val conv = crm.sales().leads().convert(lead.id, NewOpportunity(name = "扩容", amount = BigDecimal("50000")))
+            check(!conv.linkedExisting && crm.sales().opportunities().get(conv.opportunityId!!).customerId == conv.customerId) { "conversion" }
+            val again = crm.sales().leads().convert(crm.sales().leads().create(NewLead(name = "王磊", phone = "13800138000")).id, null)
             check(again.linkedExisting && again.customerId == conv.customerId) { "linked" }
             val now = Instant.now()
-            val task = crm.createTask("发报价单", now.minusSeconds(3600), null, null)
-            check(crm.agenda(null, now).overdue.any { it is AgendaItem.Task && it.task.title == "发报价单" }) { "overdue" }
-            check(crm.completeTask(task.id, task.version).doneAt != null) { "done" }
-            check(crm.listTasks(null, true).isEmpty()) { "no open tasks" }
+            val task = crm.sales().tasks().create("发报价单", now.minusSeconds(3600), null, null)
+            check(crm.sales().agenda(null, now).overdue.any { it is AgendaItem.Task && it.task.title == "发报价单" }) { "overdue" }
+            check(crm.sales().tasks().complete(task.id, task.version).doneAt != null) { "done" }
+            check(crm.sales().tasks().listAll(null, true).isEmpty()) { "no open tasks" }
         }
     },
     "tickets move through the status rule with SLA in business time" to {
         Crm.inMemory("alice").use { crm ->
-            val settings = crm.serviceSettingsJson()
+            val settings = crm.service().settingsJson()
             check(settings.contains("\"at_risk_percent\":20")) { "default settings" }
-            crm.setServiceSettingsJson(settings.replace("\"groups\":[]", "\"groups\":[{\"key\":\"l1\",\"name\":\"一线\",\"agents\":[{\"user\":\"amy\"}]}]").replace("\"default_group\":null", "\"default_group\":\"l1\""))
-            assertThrows<CrmException.Validation> { crm.setServiceSettingsJson("{\"calendar\": 1}") }
+            crm.service().setSettingsJson(settings.replace("\"groups\":[]", "\"groups\":[{\"key\":\"l1\",\"name\":\"一线\",\"agents\":[{\"user\":\"amy\"}]}]").replace("\"default_group\":null", "\"default_group\":\"l1\""))
+            assertThrows<CrmException.Validation> { crm.service().setSettingsJson("{\"calendar\": 1}") }
             val created = Instant.now().minusSeconds(3 * 86400)
-            var t = crm.createTicket(NewTicket(subject = "无法登录", kind = "fault", priority = "urgent", description = "我要投诉", createdAt = created))
+            var t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = "fault", priority = "urgent", description = "我要投诉", createdAt = created))
             check(t.status == "assigned" && t.assignee == "amy" && t.riskFlags == listOf("投诉")) { "created $t" }
-            assertThrows<CrmException.InvalidState> { crm.moveTicket(t.id, t.version, "closed", null, null) }
-            check(crm.ticket(t.id) == t) { "refused move changes nothing" }
-            t = crm.moveTicket(t.id, t.version, "in_progress", null, created.plusSeconds(600))
-            t = crm.replyTicket(t.id, t.version, "请提供截图", true, created.plusSeconds(1200))
+            assertThrows<CrmException.InvalidState> { crm.service().tickets().moveTo(t.id, t.version, "closed", null, null) }
+            check(crm.service().tickets().get(t.id) == t) { "refused move changes nothing" }
+            t = crm.service().tickets().moveTo(t.id, t.version, "in_progress", null, created.plusSeconds(600))
+            t = crm.service().tickets().reply(t.id, t.version, "请提供截图", true, created.plusSeconds(1200))
             check(t.firstResponseAt == created.plusSeconds(1200)) { "first response" }
-            assertThrows<CrmException.Validation> { crm.moveTicket(t.id, t.version, "resolved", null, null) }
-            t = crm.moveTicket(t.id, t.version, "resolved", "已重置", null)
-            t = crm.rateTicket(t.id, t.version, 5u, null)
+            assertThrows<CrmException.Validation> { crm.service().tickets().moveTo(t.id, t.version, "resolved", null, null) }
+            t = crm.service().tickets().moveTo(t.id, t.version, "resolved", "已重置", null)
+            t = crm.service().tickets().rate(t.id, t.version, 5u, null)
             check(t.satisfaction == 5.toUByte()) { "rated" }
-            val sla = crm.slaOverview(TicketFilter(), Instant.now()).single()
+            val sla = crm.service().slaOverview(TicketFilter(), Instant.now()).single()
             check(sla.firstResponse.state == "met" || sla.firstResponse.state == "breached") { "first response ${sla.firstResponse}" }
             check(sla.resolution.usedSecs >= 0 && sla.policy == "urgent") { "sla $sla" }
-            check(crm.ticketEntries(t.id).map { it.kind } == listOf("created", "assigned", "status", "reply", "status", "rated")) { "entries" }
-            val r = crm.serviceReport(TicketFilter(), "week", null)
+            check(crm.service().tickets().entries(t.id).map { it.kind } == listOf("created", "assigned", "status", "reply", "status", "rated")) { "entries" }
+            val r = crm.service().report(TicketFilter(), "week", null)
             check(r.tickets == 1uL && r.csatMean == BigDecimal(5) && r.flagged == 1uL) { "report $r" }
             check(r.byStatus.single().status == "resolved") { "by status" }
         }
     },
     "knowledge base searches Chinese and English and suggests articles" to {
         Crm.inMemory("alice").use { crm ->
-            val refund = crm.createArticle(NewArticle(title = "如何申请退款", body = "在订单详情页点击申请退款，三个工作日到账。", tags = listOf("退款")))
-            crm.createArticle(NewArticle(title = "Reset your password", body = "Use the forgot-password link on the login page."))
-            check(crm.searchArticles(ArticleQuery(text = "退款")).map { it.article.id } == listOf(refund.id)) { "chinese" }
-            check(crm.searchArticles(ArticleQuery(text = "PASSWORD login")).single().article.title == "Reset your password") { "english" }
-            val t = crm.createTicket(NewTicket(subject = "我想退款", kind = "complaint", priority = "medium"))
-            check(crm.suggestArticles(t.id, 3u).first().article.id == refund.id) { "suggest" }
-            assertThrows<CrmException.Conflict> { crm.updateArticle(refund.id, 9uL, NewArticle(title = "x", body = "y")) }
+            val refund = crm.kb().create(NewArticle(title = "如何申请退款", body = "在订单详情页点击申请退款，三个工作日到账。", tags = listOf("退款")))
+            crm.kb().create(NewArticle(title = "Reset your password", body = "Use the forgot-password link on the login page."))
+            check(crm.kb().search(ArticleQuery(text = "退款")).map { it.article.id } == listOf(refund.id)) { "chinese" }
+            check(crm.kb().search(ArticleQuery(text = "PASSWORD login")).single().article.title == "Reset your password") { "english" }
+            val t = crm.service().tickets().create(NewTicket(subject = "我想退款", kind = "complaint", priority = "medium"))
+            check(crm.kb().suggest(t.id, 3u).first().article.id == refund.id) { "suggest" }
+            assertThrows<CrmException.Conflict> { crm.kb().update(refund.id, 9uL, NewArticle(title = "x", body = "y")) }
         }
     },
     "tickets are transferred, escalated and re-prioritised, all recorded" to {
         Crm.inMemory("alice").use { crm ->
             val groups = "[{\"key\":\"l1\",\"name\":\"一线\",\"strategy\":\"round_robin\",\"escalate_to\":\"l2\",\"agents\":[{\"user\":\"amy\"},{\"user\":\"bob\"}]}," +
                 "{\"key\":\"l2\",\"name\":\"二线\",\"strategy\":\"least_loaded\",\"agents\":[{\"user\":\"carl\"}]}]"
-            crm.setServiceSettingsJson(crm.serviceSettingsJson().replace("\"groups\":[]", "\"groups\":$groups").replace("\"default_group\":null", "\"default_group\":\"l1\""))
-            val first = crm.createTicket(NewTicket(subject = "发票抬头错误", kind = "inquiry", priority = "low"))
-            var t = crm.createTicket(NewTicket(subject = "网络中断", kind = "fault", priority = "medium"))
+            crm.service().setSettingsJson(crm.service().settingsJson().replace("\"groups\":[]", "\"groups\":$groups").replace("\"default_group\":null", "\"default_group\":\"l1\""))
+            val first = crm.service().tickets().create(NewTicket(subject = "发票抬头错误", kind = "inquiry", priority = "low"))
+            var t = crm.service().tickets().create(NewTicket(subject = "网络中断", kind = "fault", priority = "medium"))
             check(first.assignee == "amy" && t.assignee == "bob") { "round robin ${first.assignee} ${t.assignee}" }
-            t = crm.assignTicket(t.id, t.version, "amy", null, "换人")
+            t = crm.service().tickets().assign(t.id, t.version, "amy", null, "换人")
             check(t.assignee == "amy") { "transfer" }
-            assertThrows<CrmException.Validation> { crm.assignTicket(t.id, t.version, "amy", "l2", null) }
-            t = crm.escalateTicket(t.id, t.version, "客户投诉升级")
+            assertThrows<CrmException.Validation> { crm.service().tickets().assign(t.id, t.version, "amy", "l2", null) }
+            t = crm.service().tickets().escalate(t.id, t.version, "客户投诉升级")
             check(t.group == "l2" && t.assignee == "carl" && t.escalationLevel == 1u) { "escalated $t" }
-            assertThrows<CrmException.InvalidState> { crm.escalateTicket(t.id, t.version, null) }
-            t = crm.setTicketPriority(t.id, t.version, "urgent")
+            assertThrows<CrmException.InvalidState> { crm.service().tickets().escalate(t.id, t.version, null) }
+            t = crm.service().tickets().setPriority(t.id, t.version, "urgent")
             check(t.priority == "urgent" && t.slaPolicy == "urgent") { "priority $t" }
-            assertThrows<CrmException.Validation> { crm.setTicketPriority(t.id, t.version, "asap") }
-            val sla = crm.ticketSla(t.id, Instant.now())
+            assertThrows<CrmException.Validation> { crm.service().tickets().setPriority(t.id, t.version, "asap") }
+            val sla = crm.service().tickets().sla(t.id, Instant.now())
             check(sla != null && sla.policy == "urgent" && sla.ticketId == t.id) { "sla $sla" }
-            check(crm.ticketByCode(t.code) == t) { "by code" }
-            check(crm.tickets(TicketFilter(assignee = "carl")).map { it.id } == listOf(t.id)) { "filter" }
-            val reasons = crm.ticketEntries(t.id).filter { it.kind == "assigned" }.map { it.detailsJson }
+            check(crm.service().tickets().getByCode(t.code) == t) { "by code" }
+            check(crm.service().tickets().listAll(TicketFilter(assignee = "carl")).map { it.id } == listOf(t.id)) { "filter" }
+            val reasons = crm.service().tickets().entries(t.id).filter { it.kind == "assigned" }.map { it.detailsJson }
             check(reasons.size == 3 && reasons[1].contains("transfer") && reasons[2].contains("escalation")) { "history $reasons" }
         }
     },
     "knowledge base search narrows by category, tag and drafts" to {
         Crm.inMemory("alice").use { crm ->
-            val a = crm.createArticle(NewArticle(title = "退款到账时间", body = "退款三个工作日到账。", category = "billing", tags = listOf("退款")))
-            val draft = crm.createArticle(NewArticle(title = "退款新政策", body = "草稿：退款规则调整。", category = "billing", published = false))
-            crm.createArticle(NewArticle(title = "Refund for devices", body = "退款 for hardware returns.", category = "devices"))
-            check(crm.article(a.id) == a) { "get" }
-            check(crm.searchArticles(ArticleQuery(text = "退款")).size == 2) { "drafts hidden" }
-            check(crm.searchArticles(ArticleQuery(text = "退款", includeUnpublished = true)).any { it.article.id == draft.id }) { "drafts" }
-            check(crm.searchArticles(ArticleQuery(text = "退款", category = "billing")).map { it.article.id } == listOf(a.id)) { "category" }
-            check(crm.searchArticles(ArticleQuery(text = "退款", tag = "退款")).map { it.article.id } == listOf(a.id)) { "tag" }
-            check(crm.searchArticles(ArticleQuery(text = "refund 到账", matchAny = true)).size == 2) { "any" }
-            check(crm.searchArticles(ArticleQuery(text = "退款", limit = 1u)).size == 1) { "limit" }
+            val a = crm.kb().create(NewArticle(title = "退款到账时间", body = "退款三个工作日到账。", category = "billing", tags = listOf("退款")))
+            val draft = crm.kb().create(NewArticle(title = "退款新政策", body = "草稿：退款规则调整。", category = "billing", published = false))
+            crm.kb().create(NewArticle(title = "Refund for devices", body = "退款 for hardware returns.", category = "devices"))
+            check(crm.kb().get(a.id) == a) { "get" }
+            check(crm.kb().search(ArticleQuery(text = "退款")).size == 2) { "drafts hidden" }
+            check(crm.kb().search(ArticleQuery(text = "退款", includeUnpublished = true)).any { it.article.id == draft.id }) { "drafts" }
+            check(crm.kb().search(ArticleQuery(text = "退款", category = "billing")).map { it.article.id } == listOf(a.id)) { "category" }
+            check(crm.kb().search(ArticleQuery(text = "退款", tag = "退款")).map { it.article.id } == listOf(a.id)) { "tag" }
+            check(crm.kb().search(ArticleQuery(text = "refund 到账", matchAny = true)).size == 2) { "any" }
+            check(crm.kb().search(ArticleQuery(text = "退款", limit = 1u)).size == 1) { "limit" }
         }
     },
     "duplicates: check on create, policies, scan and not-duplicate marks" to {
         Crm.inMemory("alice").use { crm ->
-            val first = crm.createCustomer(
+            val first = crm.customers().create(
                 NewCustomer(name = "华为技术有限公司", contacts = listOf(NewContact(name = "张伟", phones = listOf("13812345678"))))
             )
             val again = NewCustomer(name = "华为技术股份有限公司", tags = listOf("展会"))
-            val found = crm.findDuplicates(again)
+            val found = crm.duplicates().find(again)
             check(found.map { it.id } == listOf(first.id)) { "found $found" }
             check(found[0].reasons[0].text == "same name as ${first.code} 华为技术有限公司") { "reason ${found[0].reasons}" }
-            assertThrows<CrmException.Duplicate> { crm.createCustomerChecked(again, OnDuplicate.BLOCK) }
-            check(crm.countCustomers(CustomerFilter()) == 1UL) { "blocked: nothing written" }
-            val linked = crm.createCustomerChecked(again, OnDuplicate.LINK)
+            assertThrows<CrmException.Duplicate> { crm.customers().createChecked(again, OnDuplicate.BLOCK) }
+            check(crm.customers().count(CustomerFilter()) == 1UL) { "blocked: nothing written" }
+            val linked = crm.customers().createChecked(again, OnDuplicate.LINK)
             check(!linked.created && linked.customer.id == first.id && "展会" in linked.customer.tags) { "linked $linked" }
-            val warned = crm.createCustomerChecked(again, OnDuplicate.WARN)
+            val warned = crm.customers().createChecked(again, OnDuplicate.WARN)
             check(warned.created && warned.duplicates[0].id == first.id) { "warned $warned" }
-            val scan = crm.scanDuplicates(CustomerFilter())
+            val scan = crm.duplicates().scan(CustomerFilter())
             check(scan.profiles == 2UL && scan.clusters.single().members.toSet() == setOf(first.id, warned.customer.id)) { "scan $scan" }
-            crm.markNotDuplicate(first.id, warned.customer.id)
-            check(crm.scanDuplicates(CustomerFilter()).clusters.isEmpty()) { "marked pair proposed again" }
-            check(crm.duplicatesOf(first.id).isEmpty()) { "duplicatesOf after the mark" }
+            crm.duplicates().markNotDuplicate(first.id, warned.customer.id)
+            check(crm.duplicates().scan(CustomerFilter()).clusters.isEmpty()) { "marked pair proposed again" }
+            check(crm.duplicates().of(first.id).isEmpty()) { "duplicatesOf after the mark" }
         }
     },
     "merge with a plan, tombstones and undo" to {
         Crm.inMemory("alice").use { crm ->
-            val a = crm.createCustomer(NewCustomer(name = "星河科技", contacts = listOf(NewContact(name = "张伟"))))
-            val b = crm.createCustomer(
+            val a = crm.customers().create(NewCustomer(name = "星河科技", contacts = listOf(NewContact(name = "张伟"))))
+            val b = crm.customers().create(
                 NewCustomer(name = "星河科技有限公司", address = "北京市海淀区", tags = listOf("VIP"), contacts = listOf(NewContact(name = "李娜")))
             )
             val request = MergeRequest(survivor = a.id, merged = listOf(b.id), policy = Survivorship.MOST_COMPLETE)
-            val plan = crm.planMerge(request)
+            val plan = crm.duplicates().planMerge(request)
             check(plan.survivor.address == "北京市海淀区" && plan.tagsAdded == listOf("VIP") && plan.contacts.size == 1) { "plan $plan" }
-            check(crm.contacts(a.id).size == 1) { "a plan writes nothing" }
-            val done = crm.mergeCustomers(request)
-            check(crm.contacts(a.id).size == 2 && crm.mergedInto(b.id) == a.id) { "merged" }
-            assertThrows<CrmException.NotFound> { crm.customer(b.id) }
-            crm.undoMerge(done.mergeId)
-            check(crm.mergedInto(b.id) == null && crm.contacts(b.id).single().name == "李娜") { "undone" }
-            check("VIP" !in crm.customer(a.id).tags) { "survivor lost the merged tag" }
-            assertThrows<CrmException.InvalidState> { crm.undoMerge(done.mergeId) }
+            check(crm.contacts().list(a.id).size == 1) { "a plan writes nothing" }
+            val done = crm.duplicates().merge(request)
+            check(crm.contacts().list(a.id).size == 2 && crm.duplicates().mergedInto(b.id) == a.id) { "merged" }
+            assertThrows<CrmException.NotFound> { crm.customers().get(b.id) }
+            crm.duplicates().undoMerge(done.mergeId)
+            check(crm.duplicates().mergedInto(b.id) == null && crm.contacts().list(b.id).single().name == "李娜") { "undone" }
+            check("VIP" !in crm.customers().get(a.id).tags) { "survivor lost the merged tag" }
+            assertThrows<CrmException.InvalidState> { crm.duplicates().undoMerge(done.mergeId) }
         }
     },
     "import with errors, policies, progress; export that imports back" to {
         Crm.inMemory("alice").use { crm ->
             val file = "客户名称,手机,省份\n好公司,13800000001,广东\n坏电话,12345,\n".toByteArray(charset("GBK"))
-            val none = crm.importCustomers(file, ImportOptions())
+            val none = crm.files().importCustomers(file, ImportOptions())
             check(!none.committed && none.rejected.single().row == 3UL && none.rejected.single().column == "手机") { "rejected $none" }
-            check(crm.countCustomers(CustomerFilter()) == 0UL) { "all or nothing" }
+            check(crm.customers().count(CustomerFilter()) == 0UL) { "all or nothing" }
             val seen = mutableListOf<Pair<ULong, ULong>>()
             val listener = object : ImportProgressListener {
                 override fun onProgress(done: ULong, total: ULong) { seen.add(done to total) }
             }
-            val good = crm.importCustomersWithProgress(file, ImportOptions(mode = ImportMode.KEEP_GOOD), listener)
+            val good = crm.files().importCustomersWithProgress(file, ImportOptions(mode = ImportMode.KEEP_GOOD), listener)
             check(good.committed && good.created.size == 1 && seen.last() == (2UL to 2UL)) { "keep good $good $seen" }
-            val rerun = crm.importCustomers(file, ImportOptions(mode = ImportMode.KEEP_GOOD))
+            val rerun = crm.files().importCustomers(file, ImportOptions(mode = ImportMode.KEEP_GOOD))
             check(rerun.created.isEmpty() && rerun.skipped.size == 2) { "re-run $rerun" }
-            val mapped = crm.importCustomers(
+            val mapped = crm.files().importCustomers(
                 "公司,来源\n好公司有限公司,官网\n".toByteArray(),
                 ImportOptions(columns = mapOf("公司" to "name"), onDuplicate = DuplicatePolicy.UPDATE),
             )
-            check(mapped.updated.size == 1 && crm.customer(mapped.updated[0]).source == "官网") { "update $mapped" }
+            check(mapped.updated.size == 1 && crm.customers().get(mapped.updated[0]).source == "官网") { "update $mapped" }
             val template = importTemplate(FileFormat.XLSX)
             check(template[0] == 'P'.code.toByte() && template[1] == 'K'.code.toByte()) { "xlsx template" }
             val out = Files.createTempDirectory("guanxi").resolve("customers.csv")
-            check(crm.exportToFile(out.toString(), ExportEntity.CUSTOMERS, CustomerFilter(), FileFormat.CSV) == 1UL) { "export" }
-            val back = crm.importCustomers(Files.readAllBytes(out), ImportOptions())
+            check(crm.files().exportToPath(out.toString(), ExportEntity.CUSTOMERS, CustomerFilter(), FileFormat.CSV) == 1UL) { "export" }
+            val back = crm.files().importCustomers(Files.readAllBytes(out), ImportOptions())
             check(back.created.isEmpty() && back.skipped.size == 1) { "export imports back $back" }
         }
     },
@@ -505,11 +525,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
         val path = dir.resolve("crm.db").toString()
         val crm = Crm.open(path, "alice")
         val code = crm.use { huawei(it).code }
-        assertThrows<IllegalStateException> { crm.customerByCode(code) }
+        assertThrows<IllegalStateException> { crm.customers().getByCode(code) }
         Crm.open(path, "bob").use { again ->
-            val c = again.customerByCode(code)
+            val c = again.customers().getByCode(code)
             check(c.createdBy == "alice") { "created by ${c.createdBy}" }
-            check(again.changeLog(c.id.toString()).map { it.action } == listOf("create")) { "change log" }
+            check(again.audit().entries(c.id.toString()).map { it.action } == listOf("create")) { "change log" }
         }
     },
 )

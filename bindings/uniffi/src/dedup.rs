@@ -6,7 +6,8 @@ use std::collections::HashMap;
 
 use guanxi::dedup as core;
 
-use crate::{Crm, Customer, CustomerFilter, NewCustomer, Result, Uuid, id};
+use crate::handle;
+use crate::{AuditCheck, Customer, CustomerFilter, Customers, NewCustomer, Result, Uuid, id};
 
 /// Why a pair matched on one field: field ("phone", "email", "name", "address"), similarity,
 /// and the reason as a sentence ("same phone as C20240501001 华为技术有限公司").
@@ -322,36 +323,80 @@ pub fn import_template(format: FileFormat) -> Result<Vec<u8>> {
     Ok(guanxi::Crm::import_template(format.into())?)
 }
 
+handle! {
+    /// `crm.files()`: import, streamed export, backups.
+    Files
+}
+
 #[uniffi::export]
-impl Crm {
+impl Files {
+    /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
+    pub fn backup(&self, path: String) -> Result<AuditCheck> {
+        Ok(self.inner.files().backup(&self.actor, std::path::Path::new(&path))?.into())
+    }
+
+    /// Imports customers from the bytes of a CSV or .xlsx file.
+    pub fn import_customers(&self, data: Vec<u8>, options: ImportOptions) -> Result<ImportReport> {
+        Ok(self.inner.files().import(&self.actor, &data, &options.into_core()?, |_| {})?.into())
+    }
+
+    /// Imports customers, telling `listener` the progress.
+    pub fn import_customers_with_progress(
+        &self,
+        data: Vec<u8>,
+        options: ImportOptions,
+        listener: Box<dyn ImportProgressListener>,
+    ) -> Result<ImportReport> {
+        let report = self
+            .inner
+            .files()
+            .import(&self.actor, &data, &options.into_core()?, |p| listener.on_progress(p.done, p.total))?;
+        Ok(report.into())
+    }
+
+    /// Streams `entity` of the customers matching `filter` into a new file at `path`; returns
+    /// the row count. Needs elevation when access control is on.
+    pub fn export_to_path(
+        &self,
+        path: String,
+        entity: ExportEntity,
+        filter: CustomerFilter,
+        format: FileFormat,
+    ) -> Result<u64> {
+        let entity = match entity {
+            ExportEntity::Customers => guanxi::ExportEntity::Customers,
+            ExportEntity::Contacts => guanxi::ExportEntity::Contacts,
+            ExportEntity::Interactions => guanxi::ExportEntity::Interactions,
+        };
+        Ok(self.inner.files().export_to_path(
+            &self.actor,
+            entity,
+            &filter.into_core()?,
+            format.into(),
+            std::path::Path::new(&path),
+        )?)
+    }
+}
+
+handle! {
+    /// `crm.duplicates()`: the check, the scan, not-duplicate marks, merge and undo.
+    Duplicates
+}
+
+#[uniffi::export]
+impl Duplicates {
     /// The likely duplicates of a customer not yet created, best first.
-    pub fn find_duplicates(&self, input: NewCustomer) -> Result<Vec<MatchCandidate>> {
+    pub fn find(&self, input: NewCustomer) -> Result<Vec<MatchCandidate>> {
         Ok(candidates(self.inner.duplicates().find(&self.actor, &input.into_core()?)?))
     }
 
     /// The likely duplicates of a stored customer (pairs marked not duplicate left out).
-    pub fn duplicates_of(&self, customer: Uuid) -> Result<Vec<MatchCandidate>> {
+    pub fn of(&self, customer: Uuid) -> Result<Vec<MatchCandidate>> {
         Ok(candidates(self.inner.duplicates().of(&self.actor, id(customer))?))
     }
 
-    /// Creates a customer after a duplicate check.
-    pub fn create_customer_checked(&self, input: NewCustomer, on_duplicate: OnDuplicate) -> Result<CheckedCreate> {
-        let policy = match on_duplicate {
-            OnDuplicate::Allow => guanxi::OnDuplicate::Allow,
-            OnDuplicate::Warn => guanxi::OnDuplicate::Warn,
-            OnDuplicate::Block => guanxi::OnDuplicate::Block,
-            OnDuplicate::Link => guanxi::OnDuplicate::Link,
-        };
-        let done = self.inner.customers().create_checked(&self.actor, input.into_core()?, policy)?;
-        Ok(CheckedCreate {
-            customer: done.customer.into(),
-            created: done.created,
-            duplicates: candidates(done.duplicates),
-        })
-    }
-
     /// Scans the customers matching `filter` for clusters of likely duplicates.
-    pub fn scan_duplicates(&self, filter: CustomerFilter) -> Result<ScanReport> {
+    pub fn scan(&self, filter: CustomerFilter) -> Result<ScanReport> {
         let mut clusters = Vec::new();
         let stats = self.inner.duplicates().scan(&self.actor, &filter.into_core()?, |c| {
             clusters.push(DuplicateCluster {
@@ -381,7 +426,7 @@ impl Crm {
     }
 
     /// Merges duplicates into the survivor in one transaction.
-    pub fn merge_customers(&self, request: MergeRequest) -> Result<MergeOutcome> {
+    pub fn merge(&self, request: MergeRequest) -> Result<MergeOutcome> {
         let done = self.inner.duplicates().merge(&self.actor, &request.into_core())?;
         Ok(MergeOutcome { merge_id: done.merge_id, plan: done.plan.into() })
     }
@@ -395,46 +440,24 @@ impl Crm {
     pub fn merged_into(&self, customer: Uuid) -> Result<Option<Uuid>> {
         Ok(self.inner.duplicates().merged_into(&self.actor, id(customer))?.map(|c| c.0))
     }
+}
 
-    /// Imports customers from the bytes of a CSV or .xlsx file.
-    pub fn import_customers(&self, data: Vec<u8>, options: ImportOptions) -> Result<ImportReport> {
-        Ok(self.inner.files().import(&self.actor, &data, &options.into_core()?, |_| {})?.into())
-    }
-
-    /// Imports customers, telling `listener` the progress.
-    pub fn import_customers_with_progress(
-        &self,
-        data: Vec<u8>,
-        options: ImportOptions,
-        listener: Box<dyn ImportProgressListener>,
-    ) -> Result<ImportReport> {
-        let report = self
-            .inner
-            .files()
-            .import(&self.actor, &data, &options.into_core()?, |p| listener.on_progress(p.done, p.total))?;
-        Ok(report.into())
-    }
-
-    /// Streams `entity` of the customers matching `filter` into a new file at `path`; returns
-    /// the row count. Needs elevation when access control is on.
-    pub fn export_to_file(
-        &self,
-        path: String,
-        entity: ExportEntity,
-        filter: CustomerFilter,
-        format: FileFormat,
-    ) -> Result<u64> {
-        let entity = match entity {
-            ExportEntity::Customers => guanxi::ExportEntity::Customers,
-            ExportEntity::Contacts => guanxi::ExportEntity::Contacts,
-            ExportEntity::Interactions => guanxi::ExportEntity::Interactions,
+/// The create with a duplicate policy lives beside the duplicate types.
+#[uniffi::export]
+impl Customers {
+    /// Creates a customer after a duplicate check.
+    pub fn create_checked(&self, input: NewCustomer, on_duplicate: OnDuplicate) -> Result<CheckedCreate> {
+        let policy = match on_duplicate {
+            OnDuplicate::Allow => guanxi::OnDuplicate::Allow,
+            OnDuplicate::Warn => guanxi::OnDuplicate::Warn,
+            OnDuplicate::Block => guanxi::OnDuplicate::Block,
+            OnDuplicate::Link => guanxi::OnDuplicate::Link,
         };
-        Ok(self.inner.files().export_to_path(
-            &self.actor,
-            entity,
-            &filter.into_core()?,
-            format.into(),
-            std::path::Path::new(&path),
-        )?)
+        let done = self.inner.customers().create_checked(&self.actor, input.into_core()?, policy)?;
+        Ok(CheckedCreate {
+            customer: done.customer.into(),
+            created: done.created,
+            duplicates: candidates(done.duplicates),
+        })
     }
 }

@@ -12,6 +12,10 @@ mod dedup;
 mod sales;
 mod service;
 
+pub use dedup::{Duplicates, Files};
+pub use sales::{Leads, Opportunities, Sales, Tasks};
+pub use service::{KnowledgeBase, Service, Tickets};
+
 uniffi::setup_scaffolding!();
 
 type Uuid = uuid::Uuid;
@@ -117,6 +121,68 @@ type Result<T> = std::result::Result<T, CrmError>;
 fn invalid(field: &str, reason: guanxi::ValidationReason) -> CrmError {
     guanxi::Error::invalid(field, reason).into()
 }
+
+// ----- paging -----
+
+/// Where a page starts (`after`: the `next` of the previous page) and how many rows it holds
+/// (1 to 10,000).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PageRequest {
+    #[uniffi(default = None)]
+    pub after: Option<String>,
+    #[uniffi(default = 100)]
+    pub limit: u32,
+}
+
+impl PageRequest {
+    fn into_core(self) -> Result<guanxi::PageRequest> {
+        let mut errors = guanxi::ValidationErrors::default();
+        let after = self.after.and_then(|a| match Uuid::parse_str(&a) {
+            Ok(id) => Some(guanxi::Cursor::after(id)),
+            Err(_) => {
+                errors
+                    .push("after", guanxi::ValidationReason::Invalid { detail: "is not a page's next cursor".into() });
+                None
+            }
+        });
+        if !(1..=10_000).contains(&self.limit) {
+            errors.push("limit", guanxi::ValidationReason::Invalid { detail: "must be from 1 to 10000".into() });
+        }
+        Ok(errors.into_result(guanxi::PageRequest { after, limit: self.limit as usize })?)
+    }
+}
+
+/// The cursor of the page after `page`, as text.
+fn next_of<T>(page: &guanxi::Page<T>) -> Option<String> {
+    page.next.as_ref().map(|c| c.last_id().to_string())
+}
+
+/// Declares the page record of a list: its rows and the cursor of the next page.
+macro_rules! page {
+    ($(#[$doc:meta])* $name:ident of $item:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, uniffi::Record)]
+        pub struct $name {
+            /// The rows, oldest first.
+            pub items: Vec<$item>,
+            /// Pass as `PageRequest.after` for the next page; null on the last.
+            pub next: Option<String>,
+        }
+
+        impl<T: Into<$item>> From<guanxi::Page<T>> for $name {
+            fn from(page: guanxi::Page<T>) -> Self {
+                let next = next_of(&page);
+                $name { items: page.items.into_iter().map(Into::into).collect(), next }
+            }
+        }
+    };
+}
+pub(crate) use page;
+
+page!(
+    /// One page of customers.
+    CustomerPage of Customer
+);
 
 // ----- vocabularies -----
 
@@ -463,6 +529,17 @@ pub struct CustomerFilter {
     pub name_contains: Option<String>,
     #[uniffi(default)]
     pub custom: HashMap<String, CustomValue>,
+    /// A GB/T 4754 section: its name ("manufacturing"), Chinese name or letter.
+    #[uniffi(default = None)]
+    pub industry: Option<String>,
+    #[uniffi(default = None)]
+    pub size: Option<SizeBand>,
+    #[uniffi(default = None)]
+    pub level: Option<Level>,
+    #[uniffi(default = None)]
+    pub department: Option<String>,
+    #[uniffi(default = None)]
+    pub district: Option<String>,
 }
 
 impl CustomerFilter {
@@ -473,6 +550,11 @@ impl CustomerFilter {
             owner: self.owner.map(guanxi::UserId::new).transpose()?,
             name_contains: self.name_contains,
             custom: self.custom.into_iter().map(|(k, v)| guanxi::CustomFilter::new(k, v.into())).collect(),
+            industry: self.industry.as_deref().map(|i| parse("industry", i)).transpose()?,
+            size: self.size.map(Into::into),
+            level: self.level.map(Into::into),
+            department: self.department.map(guanxi::DepartmentId::new).transpose()?,
+            district: self.district.as_deref().map(guanxi::normalize::fold_text),
             ..Default::default()
         };
         for t in &self.tags {
@@ -1002,6 +1084,20 @@ pub fn generate_field_key() -> Vec<u8> {
     guanxi::FieldKey::generate().as_bytes().to_vec()
 }
 
+/// Declares a handle: a view of the CRM, as one user, for one noun (`crm.customers()`), with
+/// the same verbs as the Rust handle of that name.
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(uniffi::Object)]
+        pub struct $name {
+            pub(crate) inner: std::sync::Arc<guanxi::Crm>,
+            pub(crate) actor: guanxi::Actor,
+        }
+    };
+}
+pub(crate) use handle;
+
 // ----- the handle -----
 
 /// An open CRM acting as one user. Kotlin: close it with `use { }`; Swift: released by ARC.
@@ -1081,6 +1177,297 @@ impl Crm {
         Arc::new(Crm { inner: self.inner.clone(), actor: self.actor.clone().elevated_until(until) })
     }
 
+    /// create, read, list, count, update, delete and restore customers.
+    pub fn customers(&self) -> Arc<Customers> {
+        Arc::new(Customers { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// define tags and put them on customers.
+    pub fn tags(&self) -> Arc<Tags> {
+        Arc::new(Tags { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// the people of each customer.
+    pub fn contacts(&self) -> Arc<Contacts> {
+        Arc::new(Contacts { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// calls, visits and other follow-ups.
+    pub fn interactions(&self) -> Arc<Interactions> {
+        Arc::new(Interactions { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// the fields a deployment adds to customers and contacts.
+    pub fn custom_fields(&self) -> Arc<CustomFields> {
+        Arc::new(CustomFields { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// the change log and the check of its hash chain.
+    pub fn audit(&self) -> Arc<Audit> {
+        Arc::new(Audit { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// departments, users, roles, credentials, elevation, `explain`, the field key.
+    pub fn access(&self) -> Arc<Access> {
+        Arc::new(Access { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// import, streamed export, backups.
+    pub fn files(&self) -> Arc<Files> {
+        Arc::new(Files { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// the check, the scan, not-duplicate marks, merge and undo.
+    pub fn duplicates(&self) -> Arc<Duplicates> {
+        Arc::new(Duplicates { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// pipelines, lead rules, the sales report, the agenda; `opportunities()`, `leads()`, `tasks()`.
+    pub fn sales(&self) -> Arc<Sales> {
+        Arc::new(Sales { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// the service settings, the SLA overview, the service report; `tickets()`.
+    pub fn service(&self) -> Arc<Service> {
+        Arc::new(Service { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// articles, ranked search, suggestions for a ticket.
+    pub fn kb(&self) -> Arc<KnowledgeBase> {
+        Arc::new(KnowledgeBase { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    pub fn user(&self) -> String {
+        self.actor.user_id().to_string()
+    }
+
+    /// Delivers every committed event to `listener`; returns an id for `unsubscribe`.
+    pub fn subscribe(&self, listener: Box<dyn EventListener>) -> u64 {
+        self.inner
+            .subscribe(move |e| {
+                listener.on_event(Event {
+                    name: e.payload.name().to_owned(),
+                    at: e.at,
+                    user: e.actor.to_string(),
+                    customer_id: e.payload.customer().map(|c| c.0),
+                    detail: serde_json::to_string(&e.payload).unwrap_or_default(),
+                })
+            })
+            .get()
+    }
+
+    pub fn unsubscribe(&self, subscription: u64) -> bool {
+        self.inner.unsubscribe(guanxi::SubscriptionId::from_raw(subscription))
+    }
+}
+
+handle! {
+    /// `crm.customers()`: create, read, list, count, update, delete and restore customers.
+    Customers
+}
+
+#[uniffi::export]
+impl Customers {
+    /// Every customer matching `filter` the user may export, masked, logged; needs elevation.
+    pub fn export(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
+        let rows = self.inner.customers().export(&self.actor, &filter.into_core()?)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub fn create(&self, input: NewCustomer) -> Result<Customer> {
+        Ok(self.inner.customers().create(&self.actor, input.into_core()?)?.into())
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Customer> {
+        Ok(self.inner.customers().get(&self.actor, CustomerId(id))?.into())
+    }
+
+    pub fn get_by_code(&self, code: String) -> Result<Customer> {
+        Ok(self.inner.customers().get_by_code(&self.actor, &code)?.into())
+    }
+
+    pub fn update(&self, id: Uuid, version: u64, patch: CustomerPatch) -> Result<Customer> {
+        Ok(self.inner.customers().update(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
+    }
+
+    pub fn delete(&self, id: Uuid, version: u64) -> Result<Customer> {
+        Ok(self.inner.customers().delete(&self.actor, CustomerId(id), version)?.into())
+    }
+
+    pub fn restore(&self, id: Uuid, version: u64) -> Result<Customer> {
+        Ok(self.inner.customers().restore(&self.actor, CustomerId(id), version)?.into())
+    }
+
+    /// One page of the customers matching `filter`, oldest first.
+    pub fn list(&self, filter: CustomerFilter, page: PageRequest) -> Result<CustomerPage> {
+        Ok(self.inner.customers().list(&self.actor, &filter.into_core()?, page.into_core()?)?.into())
+    }
+
+    /// Every customer matching `filter`, oldest first.
+    pub fn list_all(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
+        Ok(self.inner.customers().list_all(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn count(&self, filter: CustomerFilter) -> Result<u64> {
+        Ok(self.inner.customers().count(&self.actor, &filter.into_core()?)?)
+    }
+
+    /// Everything that happened to a customer, oldest first.
+    pub fn timeline(&self, customer: Uuid) -> Result<Vec<TimelineEntry>> {
+        Ok(self
+            .inner
+            .customers()
+            .timeline(&self.actor, id(customer))?
+            .into_iter()
+            .map(|e| match e.item {
+                guanxi::TimelineItem::Change(c) => {
+                    TimelineEntry { at: e.at, change: Some(c.into()), interaction: None }
+                }
+                guanxi::TimelineItem::Interaction(i) => {
+                    TimelineEntry { at: e.at, change: None, interaction: Some(i.into()) }
+                }
+                _ => TimelineEntry { at: e.at, change: None, interaction: None },
+            })
+            .collect())
+    }
+}
+
+handle! {
+    /// `crm.tags()`: define tags and put them on customers.
+    Tags
+}
+
+#[uniffi::export]
+impl Tags {
+    pub fn add(&self, customer: Uuid, tag: String) -> Result<Customer> {
+        Ok(self.inner.tags().add(&self.actor, id(customer), &tag)?.into())
+    }
+
+    pub fn remove(&self, customer: Uuid, tag: String) -> Result<Customer> {
+        Ok(self.inner.tags().remove(&self.actor, id(customer), &tag)?.into())
+    }
+
+    pub fn create(&self, name: String, group: Option<String>) -> Result<Tag> {
+        Ok(self.inner.tags().create(&self.actor, &name, group.as_deref())?.into())
+    }
+
+    pub fn list(&self) -> Result<Vec<Tag>> {
+        Ok(self.inner.tags().list(&self.actor)?.into_iter().map(Into::into).collect())
+    }
+}
+
+handle! {
+    /// `crm.contacts()`: the people of each customer.
+    Contacts
+}
+
+#[uniffi::export]
+impl Contacts {
+    /// The live contacts with this phone number the user may read (the duplicate check).
+    pub fn find_by_phone(&self, phone: String) -> Result<Vec<Contact>> {
+        Ok(self.inner.contacts().find_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The live contacts with this resident identity number the user may read.
+    pub fn find_by_id_number(&self, id_number: String) -> Result<Vec<Contact>> {
+        Ok(self.inner.contacts().find_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
+    }
+
+    pub fn create(&self, customer: Uuid, contact: NewContact) -> Result<Contact> {
+        Ok(self.inner.contacts().create(&self.actor, id(customer), contact.into())?.into())
+    }
+
+    pub fn update(&self, contact: Uuid, version: u64, patch: ContactPatch) -> Result<Contact> {
+        Ok(self.inner.contacts().update(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
+    }
+
+    pub fn set_primary(&self, contact: Uuid) -> Result<Contact> {
+        Ok(self.inner.contacts().set_primary(&self.actor, guanxi::ContactId(contact))?.into())
+    }
+
+    pub fn delete(&self, contact: Uuid, version: u64) -> Result<()> {
+        Ok(self.inner.contacts().delete(&self.actor, guanxi::ContactId(contact), version)?)
+    }
+
+    pub fn list(&self, customer: Uuid) -> Result<Vec<Contact>> {
+        Ok(self.inner.contacts().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+    }
+}
+
+handle! {
+    /// `crm.interactions()`: calls, visits and other follow-ups.
+    Interactions
+}
+
+#[uniffi::export]
+impl Interactions {
+    pub fn create(&self, customer: Uuid, input: NewInteraction) -> Result<Interaction> {
+        let mut core = guanxi::NewInteraction::new(input.kind.into(), input.content);
+        core.at = input.at;
+        core.contact_id = input.contact_id.map(guanxi::ContactId);
+        core.next_step = input.next_step;
+        core.next_contact_on = input.next_contact_on;
+        core.feedback = input.feedback;
+        Ok(self.inner.interactions().create(&self.actor, id(customer), core)?.into())
+    }
+
+    pub fn list(&self, customer: Uuid) -> Result<Vec<Interaction>> {
+        Ok(self.inner.interactions().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+    }
+}
+
+handle! {
+    /// `crm.customFields()`: the fields a deployment adds to customers and contacts.
+    CustomFields
+}
+
+#[uniffi::export]
+impl CustomFields {
+    /// The custom fields of "customer" or "contact".
+    pub fn list(&self, entity: String) -> Result<Vec<CustomField>> {
+        let defs = self.inner.custom_fields().list(&self.actor, parse("entity", &entity)?)?;
+        Ok(defs.into_iter().map(custom_field_out).collect())
+    }
+
+    pub fn create(&self, field: CustomField) -> Result<CustomField> {
+        let mut def = guanxi::CustomFieldDef::new(
+            parse("entity", &field.entity)?,
+            &field.key,
+            &field.label,
+            field.field_type.into(),
+        );
+        def.required = field.required;
+        def.allowed_values = field.allowed_values;
+        Ok(custom_field_out(self.inner.custom_fields().create(&self.actor, def)?))
+    }
+}
+
+handle! {
+    /// `crm.audit()`: the change log and the check of its hash chain.
+    Audit
+}
+
+#[uniffi::export]
+impl Audit {
+    /// Checks the change log's hash chain (edits, removals, insertions, reordering).
+    pub fn verify(&self) -> Result<AuditCheck> {
+        Ok(self.inner.audit().verify(&self.actor)?.into())
+    }
+
+    /// Change-log entries, oldest first; pass an id to see one record's history.
+    pub fn entries(&self, entity_id: Option<String>) -> Result<Vec<ChangeLogEntry>> {
+        let q = guanxi::ChangeLogQuery { entity_id, ..Default::default() };
+        Ok(self.inner.audit().entries(&self.actor, &q)?.into_iter().map(Into::into).collect())
+    }
+}
+
+handle! {
+    /// `crm.access()`: departments, users, roles, credentials, elevation, `explain`, the field key.
+    Access
+}
+
+#[uniffi::export]
+impl Access {
     /// The same CRM and user, re-verified by `proof` (password, TOTP code, or the host
     /// verifier's token): it may do sensitive operations for 15 minutes. A refusal is
     /// `CrmError.PermissionDenied` with action "elevate".
@@ -1112,18 +1499,18 @@ impl Crm {
     }
 
     /// Adds or replaces a department. Needs elevation.
-    pub fn put_department(&self, department: Department) -> Result<()> {
+    pub fn set_department(&self, department: Department) -> Result<()> {
         let d = guanxi::Department::new(&department.id, &department.name, department.parent.as_deref())?;
         self.inner.access().set_department(&self.actor, d).map(drop).map_err(Into::into)
     }
 
     /// Adds or replaces a user; the first must be an administrator. Needs elevation.
-    pub fn put_user(&self, user: User) -> Result<()> {
+    pub fn set_user(&self, user: User) -> Result<()> {
         self.inner.access().set_user(&self.actor, user.into_core()?).map(drop).map_err(Into::into)
     }
 
     /// Adds or replaces a custom role. Needs elevation.
-    pub fn put_role(&self, role: Role) -> Result<()> {
+    pub fn set_role(&self, role: Role) -> Result<()> {
         self.inner.access().set_role(&self.actor, role.into_core()?).map(drop).map_err(Into::into)
     }
 
@@ -1133,7 +1520,7 @@ impl Crm {
     }
 
     /// Departments, users and custom roles.
-    pub fn access_model(&self) -> Result<AccessModel> {
+    pub fn model(&self) -> Result<AccessModel> {
         Ok(self.inner.access().model(&self.actor)?.into())
     }
 
@@ -1165,179 +1552,5 @@ impl Crm {
     /// Re-encrypts every sensitive field under a new 32-byte key. Needs elevation.
     pub fn rotate_field_key(&self, key: Vec<u8>) -> Result<u64> {
         Ok(self.inner.access().rotate_field_key(&self.actor, &key)?)
-    }
-
-    /// Every customer matching `filter` the user may export, masked, logged; needs elevation.
-    pub fn export_customers(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
-        let rows = self.inner.customers().export(&self.actor, &filter.into_core()?)?;
-        Ok(rows.into_iter().map(Into::into).collect())
-    }
-
-    /// The live contacts with this phone number the user may read (the duplicate check).
-    pub fn find_contacts_by_phone(&self, phone: String) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts().find_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
-    }
-
-    /// The live contacts with this resident identity number the user may read.
-    pub fn find_contacts_by_id_number(&self, id_number: String) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts().find_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
-    }
-
-    pub fn user(&self) -> String {
-        self.actor.user_id().to_string()
-    }
-
-    pub fn create_customer(&self, input: NewCustomer) -> Result<Customer> {
-        Ok(self.inner.customers().create(&self.actor, input.into_core()?)?.into())
-    }
-
-    pub fn customer(&self, id: Uuid) -> Result<Customer> {
-        Ok(self.inner.customers().get(&self.actor, CustomerId(id))?.into())
-    }
-
-    pub fn customer_by_code(&self, code: String) -> Result<Customer> {
-        Ok(self.inner.customers().get_by_code(&self.actor, &code)?.into())
-    }
-
-    pub fn update_customer(&self, id: Uuid, version: u64, patch: CustomerPatch) -> Result<Customer> {
-        Ok(self.inner.customers().update(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
-    }
-
-    pub fn delete_customer(&self, id: Uuid, version: u64) -> Result<Customer> {
-        Ok(self.inner.customers().delete(&self.actor, CustomerId(id), version)?.into())
-    }
-
-    pub fn restore_customer(&self, id: Uuid, version: u64) -> Result<Customer> {
-        Ok(self.inner.customers().restore(&self.actor, CustomerId(id), version)?.into())
-    }
-
-    pub fn list_customers(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
-        Ok(self.inner.customers().list_all(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
-    }
-
-    pub fn count_customers(&self, filter: CustomerFilter) -> Result<u64> {
-        Ok(self.inner.customers().count(&self.actor, &filter.into_core()?)?)
-    }
-
-    pub fn add_tag(&self, customer: Uuid, tag: String) -> Result<Customer> {
-        Ok(self.inner.tags().add(&self.actor, id(customer), &tag)?.into())
-    }
-
-    pub fn remove_tag(&self, customer: Uuid, tag: String) -> Result<Customer> {
-        Ok(self.inner.tags().remove(&self.actor, id(customer), &tag)?.into())
-    }
-
-    pub fn add_contact(&self, customer: Uuid, contact: NewContact) -> Result<Contact> {
-        Ok(self.inner.contacts().create(&self.actor, id(customer), contact.into())?.into())
-    }
-
-    pub fn update_contact(&self, contact: Uuid, version: u64, patch: ContactPatch) -> Result<Contact> {
-        Ok(self.inner.contacts().update(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
-    }
-
-    pub fn set_primary_contact(&self, contact: Uuid) -> Result<Contact> {
-        Ok(self.inner.contacts().set_primary(&self.actor, guanxi::ContactId(contact))?.into())
-    }
-
-    pub fn remove_contact(&self, contact: Uuid, version: u64) -> Result<()> {
-        Ok(self.inner.contacts().delete(&self.actor, guanxi::ContactId(contact), version)?)
-    }
-
-    pub fn define_tag(&self, name: String, group: Option<String>) -> Result<Tag> {
-        Ok(self.inner.tags().create(&self.actor, &name, group.as_deref())?.into())
-    }
-
-    pub fn tags(&self) -> Result<Vec<Tag>> {
-        Ok(self.inner.tags().list(&self.actor)?.into_iter().map(Into::into).collect())
-    }
-
-    /// The custom fields of "customer" or "contact".
-    pub fn custom_fields(&self, entity: String) -> Result<Vec<CustomField>> {
-        let defs = self.inner.custom_fields().list(&self.actor, parse("entity", &entity)?)?;
-        Ok(defs.into_iter().map(custom_field_out).collect())
-    }
-
-    /// Everything that happened to a customer, oldest first.
-    pub fn timeline(&self, customer: Uuid) -> Result<Vec<TimelineEntry>> {
-        Ok(self
-            .inner
-            .customers()
-            .timeline(&self.actor, id(customer))?
-            .into_iter()
-            .map(|e| match e.item {
-                guanxi::TimelineItem::Change(c) => {
-                    TimelineEntry { at: e.at, change: Some(c.into()), interaction: None }
-                }
-                guanxi::TimelineItem::Interaction(i) => {
-                    TimelineEntry { at: e.at, change: None, interaction: Some(i.into()) }
-                }
-                _ => TimelineEntry { at: e.at, change: None, interaction: None },
-            })
-            .collect())
-    }
-
-    pub fn contacts(&self, customer: Uuid) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
-    }
-
-    pub fn log_interaction(&self, customer: Uuid, input: NewInteraction) -> Result<Interaction> {
-        let mut core = guanxi::NewInteraction::new(input.kind.into(), input.content);
-        core.at = input.at;
-        core.contact_id = input.contact_id.map(guanxi::ContactId);
-        core.next_step = input.next_step;
-        core.next_contact_on = input.next_contact_on;
-        core.feedback = input.feedback;
-        Ok(self.inner.interactions().create(&self.actor, id(customer), core)?.into())
-    }
-
-    pub fn interactions(&self, customer: Uuid) -> Result<Vec<Interaction>> {
-        Ok(self.inner.interactions().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
-    }
-
-    pub fn define_custom_field(&self, field: CustomField) -> Result<CustomField> {
-        let mut def = guanxi::CustomFieldDef::new(
-            parse("entity", &field.entity)?,
-            &field.key,
-            &field.label,
-            field.field_type.into(),
-        );
-        def.required = field.required;
-        def.allowed_values = field.allowed_values;
-        Ok(custom_field_out(self.inner.custom_fields().create(&self.actor, def)?))
-    }
-
-    /// Checks the change log's hash chain (edits, removals, insertions, reordering).
-    pub fn verify_audit(&self) -> Result<AuditCheck> {
-        Ok(self.inner.audit().verify(&self.actor)?.into())
-    }
-
-    /// Writes a consistent online backup to the new file `path`; returns the copy's audit check.
-    pub fn backup(&self, path: String) -> Result<AuditCheck> {
-        Ok(self.inner.files().backup(&self.actor, std::path::Path::new(&path))?.into())
-    }
-
-    /// Change-log entries, oldest first; pass an id to see one record's history.
-    pub fn change_log(&self, entity_id: Option<String>) -> Result<Vec<ChangeLogEntry>> {
-        let q = guanxi::ChangeLogQuery { entity_id, ..Default::default() };
-        Ok(self.inner.audit().entries(&self.actor, &q)?.into_iter().map(Into::into).collect())
-    }
-
-    /// Delivers every committed event to `listener`; returns an id for `unsubscribe`.
-    pub fn subscribe(&self, listener: Box<dyn EventListener>) -> u64 {
-        self.inner
-            .subscribe(move |e| {
-                listener.on_event(Event {
-                    name: e.payload.name().to_owned(),
-                    at: e.at,
-                    user: e.actor.to_string(),
-                    customer_id: e.payload.customer().map(|c| c.0),
-                    detail: serde_json::to_string(&e.payload).unwrap_or_default(),
-                })
-            })
-            .get()
-    }
-
-    pub fn unsubscribe(&self, subscription: u64) -> bool {
-        self.inner.unsubscribe(guanxi::SubscriptionId::from_raw(subscription))
     }
 }

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use guanxi::sales as core;
 use guanxi::{LeadId, OpportunityId, TaskId, UserId};
 
-use crate::{Crm, CrmError, DateTime, Day, Decimal, Result, Uuid, invalid, name_of, parse, user_id};
+use std::sync::Arc;
+
+use crate::{CrmError, DateTime, Day, Decimal, Result, Uuid, invalid, name_of, parse, user_id};
+use crate::{PageRequest, handle, next_of, page};
 
 fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
     v.map(|u| user_id(field, &u)).transpose()
@@ -625,15 +628,35 @@ fn opportunity_filter(
     Ok(core::OpportunityFilter { stage, open, owner: user("owner", owner)?, ..Default::default() })
 }
 
+handle! {
+    /// `crm.sales()`: pipelines, lead rules, the sales report, the agenda; `opportunities()`, `leads()`, `tasks()`.
+    Sales
+}
+
 #[uniffi::export]
-impl Crm {
+impl Sales {
+    /// deals through the stages of a pipeline.
+    pub fn opportunities(&self) -> Arc<Opportunities> {
+        Arc::new(Opportunities { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// prospects before they are customers.
+    pub fn leads(&self) -> Arc<Leads> {
+        Arc::new(Leads { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// to-dos with a due instant.
+    pub fn tasks(&self) -> Arc<Tasks> {
+        Arc::new(Tasks { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
     /// A pipeline by key (the built-in "standard" until one of that key is stored).
     pub fn pipeline(&self, key: String) -> Result<Pipeline> {
         Ok(self.inner.sales().pipeline(&self.actor, &key)?.into())
     }
 
     /// Stores a pipeline (new, or replacing the one of its key).
-    pub fn put_pipeline(&self, pipeline: Pipeline) -> Result<Pipeline> {
+    pub fn set_pipeline(&self, pipeline: Pipeline) -> Result<Pipeline> {
         Ok(self.inner.sales().set_pipeline(&self.actor, pipeline.into_core()?)?.into())
     }
 
@@ -652,129 +675,13 @@ impl Crm {
         Ok(())
     }
 
-    pub fn create_opportunity(&self, input: NewOpportunity) -> Result<Opportunity> {
-        Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?.into())
-    }
-
-    pub fn opportunity(&self, id: Uuid) -> Result<Opportunity> {
-        Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?.into())
-    }
-
-    pub fn opportunity_by_code(&self, code: String) -> Result<Opportunity> {
-        Ok(self.inner.sales().opportunities().get_by_code(&self.actor, &code)?.into())
-    }
-
-    pub fn update_opportunity(&self, id: Uuid, version: u64, patch: OpportunityPatch) -> Result<Opportunity> {
-        Ok(self
-            .inner
-            .sales()
-            .opportunities()
-            .update(&self.actor, OpportunityId(id), version, patch.into_core()?)?
-            .into())
-    }
-
-    /// Moves to `stage`; a disallowed move or unmet exit requirement is an error and changes nothing.
-    pub fn move_opportunity(
-        &self,
-        id: Uuid,
-        version: u64,
-        stage: String,
-        lost_reason: Option<String>,
-        at: Option<DateTime>,
-    ) -> Result<Opportunity> {
-        let change = guanxi::StageChange { lost_reason, at };
-        Ok(self.inner.sales().opportunities().move_to(&self.actor, OpportunityId(id), version, &stage, change)?.into())
-    }
-
-    pub fn stage_history(&self, id: Uuid) -> Result<Vec<StageHistoryEntry>> {
-        Ok(self
-            .inner
-            .sales()
-            .opportunities()
-            .history(&self.actor, OpportunityId(id))?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
-
-    /// Opportunities by stage, open or closed, and owner (each null for any).
-    pub fn list_opportunities(
-        &self,
-        stage: Option<String>,
-        open: Option<bool>,
-        owner: Option<String>,
-    ) -> Result<Vec<Opportunity>> {
-        let f = opportunity_filter(stage, open, owner)?;
-        Ok(self.inner.sales().opportunities().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
-    }
-
-    pub fn count_opportunities(&self, stage: Option<String>, open: Option<bool>, owner: Option<String>) -> Result<u64> {
-        Ok(self.inner.sales().opportunities().count(&self.actor, &opportunity_filter(stage, open, owner)?)?)
-    }
-
-    pub fn sales_report(&self, query: SalesQuery) -> Result<SalesReport> {
+    pub fn report(&self, query: SalesQuery) -> Result<SalesReport> {
         let mut q = core::SalesQuery::new(&query.pipeline);
         q.from = query.from;
         q.to = query.to;
         q.currency = query.currency;
         q.owner = user("owner", query.owner)?;
         Ok(self.inner.sales().report(&self.actor, &q)?.into())
-    }
-
-    /// Creates a lead, graded and assigned by the lead rules.
-    pub fn create_lead(&self, input: NewLead) -> Result<Lead> {
-        let lead = core::NewLead {
-            name: input.name,
-            company: input.company,
-            phone: input.phone,
-            email: input.email,
-            source: input.source,
-            province: input.province,
-            industry: input.industry.map(|i| parse("industry", &i)).transpose()?,
-            budget_confirmed: input.budget_confirmed,
-            need_confirmed: input.need_confirmed,
-            owner: user("owner", input.owner)?,
-        };
-        Ok(self.inner.sales().leads().create(&self.actor, lead)?.into())
-    }
-
-    pub fn lead(&self, id: Uuid) -> Result<Lead> {
-        Ok(self.inner.sales().leads().get(&self.actor, LeadId(id))?.into())
-    }
-
-    /// Leads by owner and open (new or assigned), each null for any.
-    pub fn list_leads(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Lead>> {
-        let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
-        Ok(self.inner.sales().leads().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
-    }
-
-    /// Converts a lead into customer, primary contact and (given) opportunity in one
-    /// transaction, linking an existing matching customer instead of duplicating it.
-    pub fn convert_lead(&self, id: Uuid, opportunity: Option<NewOpportunity>) -> Result<LeadConversion> {
-        let options = guanxi::ConvertLead { opportunity: opportunity.map(NewOpportunity::into_core).transpose()? };
-        Ok(self.inner.sales().leads().convert(&self.actor, LeadId(id), options)?.into())
-    }
-
-    pub fn create_task(
-        &self,
-        title: String,
-        due_at: DateTime,
-        opportunity_id: Option<Uuid>,
-        owner: Option<String>,
-    ) -> Result<Task> {
-        let mut t = core::NewTask::new(&title, due_at);
-        t.opportunity_id = opportunity_id.map(OpportunityId);
-        t.owner = user("owner", owner)?;
-        Ok(self.inner.sales().tasks().create(&self.actor, t)?.into())
-    }
-
-    pub fn complete_task(&self, id: Uuid, version: u64) -> Result<Task> {
-        Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?.into())
-    }
-
-    pub fn list_tasks(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
-        let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
-        Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
     }
 
     /// `user`'s agenda (null: the acting user) at `at` (null: now by the CRM's clock).
@@ -791,3 +698,177 @@ impl Crm {
         })
     }
 }
+
+handle! {
+    /// `crm.sales().opportunities()`: deals through the stages of a pipeline.
+    Opportunities
+}
+
+#[uniffi::export]
+impl Opportunities {
+    pub fn create(&self, input: NewOpportunity) -> Result<Opportunity> {
+        Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?.into())
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Opportunity> {
+        Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?.into())
+    }
+
+    pub fn get_by_code(&self, code: String) -> Result<Opportunity> {
+        Ok(self.inner.sales().opportunities().get_by_code(&self.actor, &code)?.into())
+    }
+
+    pub fn update(&self, id: Uuid, version: u64, patch: OpportunityPatch) -> Result<Opportunity> {
+        Ok(self
+            .inner
+            .sales()
+            .opportunities()
+            .update(&self.actor, OpportunityId(id), version, patch.into_core()?)?
+            .into())
+    }
+
+    /// Moves to `stage`; a disallowed move or unmet exit requirement is an error and changes nothing.
+    pub fn move_to(
+        &self,
+        id: Uuid,
+        version: u64,
+        stage: String,
+        lost_reason: Option<String>,
+        at: Option<DateTime>,
+    ) -> Result<Opportunity> {
+        let change = guanxi::StageChange { lost_reason, at };
+        Ok(self.inner.sales().opportunities().move_to(&self.actor, OpportunityId(id), version, &stage, change)?.into())
+    }
+
+    pub fn history(&self, id: Uuid) -> Result<Vec<StageHistoryEntry>> {
+        Ok(self
+            .inner
+            .sales()
+            .opportunities()
+            .history(&self.actor, OpportunityId(id))?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Opportunities by stage, open or closed, and owner (each null for any).
+    pub fn list_all(
+        &self,
+        stage: Option<String>,
+        open: Option<bool>,
+        owner: Option<String>,
+    ) -> Result<Vec<Opportunity>> {
+        let f = opportunity_filter(stage, open, owner)?;
+        Ok(self.inner.sales().opportunities().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
+    }
+
+    /// One page of the opportunities by stage, open or closed, and owner (each null for any).
+    pub fn list(
+        &self,
+        stage: Option<String>,
+        open: Option<bool>,
+        owner: Option<String>,
+        page: PageRequest,
+    ) -> Result<OpportunityPage> {
+        let f = opportunity_filter(stage, open, owner)?;
+        Ok(self.inner.sales().opportunities().list(&self.actor, &f, page.into_core()?)?.into())
+    }
+
+    pub fn count(&self, stage: Option<String>, open: Option<bool>, owner: Option<String>) -> Result<u64> {
+        Ok(self.inner.sales().opportunities().count(&self.actor, &opportunity_filter(stage, open, owner)?)?)
+    }
+}
+
+handle! {
+    /// `crm.sales().leads()`: prospects before they are customers.
+    Leads
+}
+
+#[uniffi::export]
+impl Leads {
+    /// Creates a lead, graded and assigned by the lead rules.
+    pub fn create(&self, input: NewLead) -> Result<Lead> {
+        let lead = core::NewLead {
+            name: input.name,
+            company: input.company,
+            phone: input.phone,
+            email: input.email,
+            source: input.source,
+            province: input.province,
+            industry: input.industry.map(|i| parse("industry", &i)).transpose()?,
+            budget_confirmed: input.budget_confirmed,
+            need_confirmed: input.need_confirmed,
+            owner: user("owner", input.owner)?,
+        };
+        Ok(self.inner.sales().leads().create(&self.actor, lead)?.into())
+    }
+
+    pub fn get(&self, id: Uuid) -> Result<Lead> {
+        Ok(self.inner.sales().leads().get(&self.actor, LeadId(id))?.into())
+    }
+
+    /// Leads by owner and open (new or assigned), each null for any.
+    /// One page of the leads by owner and open or closed (each null for any).
+    pub fn list(&self, owner: Option<String>, open: Option<bool>, page: PageRequest) -> Result<LeadPage> {
+        let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.sales().leads().list(&self.actor, &f, page.into_core()?)?.into())
+    }
+
+    /// How many leads match.
+    pub fn count(&self, owner: Option<String>, open: Option<bool>) -> Result<u64> {
+        let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.sales().leads().count(&self.actor, &f)?)
+    }
+
+    pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Lead>> {
+        let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.sales().leads().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Converts a lead into customer, primary contact and (given) opportunity in one
+    /// transaction, linking an existing matching customer instead of duplicating it.
+    pub fn convert(&self, id: Uuid, opportunity: Option<NewOpportunity>) -> Result<LeadConversion> {
+        let options = guanxi::ConvertLead { opportunity: opportunity.map(NewOpportunity::into_core).transpose()? };
+        Ok(self.inner.sales().leads().convert(&self.actor, LeadId(id), options)?.into())
+    }
+}
+
+handle! {
+    /// `crm.sales().tasks()`: to-dos with a due instant.
+    Tasks
+}
+
+#[uniffi::export]
+impl Tasks {
+    pub fn create(
+        &self,
+        title: String,
+        due_at: DateTime,
+        opportunity_id: Option<Uuid>,
+        owner: Option<String>,
+    ) -> Result<Task> {
+        let mut t = core::NewTask::new(&title, due_at);
+        t.opportunity_id = opportunity_id.map(OpportunityId);
+        t.owner = user("owner", owner)?;
+        Ok(self.inner.sales().tasks().create(&self.actor, t)?.into())
+    }
+
+    pub fn complete(&self, id: Uuid, version: u64) -> Result<Task> {
+        Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?.into())
+    }
+
+    pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
+        let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
+    }
+}
+
+page!(
+    /// One page of opportunities.
+    OpportunityPage of Opportunity
+);
+
+page!(
+    /// One page of leads.
+    LeadPage of Lead
+);

@@ -7,7 +7,10 @@
 use guanxi::service::{self as core, KbQuery, MatchMode, ServiceQuery, TicketFilter as CoreFilter};
 use guanxi::{ArticleId, TicketId};
 
-use crate::{Crm, CrmError, DateTime, Result, Uuid, invalid, name_of, parse, user_id as user};
+use std::sync::Arc;
+
+use crate::{CrmError, DateTime, Result, Uuid, invalid, name_of, parse, user_id as user};
+use crate::{PageRequest, handle, next_of, page};
 
 /// A new ticket. kind: inquiry / complaint / suggestion / fault; priority: low / medium /
 /// high / urgent; channel: web / phone / email / social / chat / app / other.
@@ -136,6 +139,10 @@ pub struct TicketFilter {
     pub created_from: Option<DateTime>,
     #[uniffi(default = None)]
     pub created_to: Option<DateTime>,
+    #[uniffi(default = None)]
+    pub customer_id: Option<Uuid>,
+    #[uniffi(default = None)]
+    pub channel: Option<String>,
 }
 
 impl TicketFilter {
@@ -149,6 +156,8 @@ impl TicketFilter {
             priority: self.priority.map(|p| parse("priority", &p)).transpose()?,
             created_from: self.created_from,
             created_to: self.created_to,
+            customer_id: self.customer_id.map(guanxi::CustomerId),
+            channel: self.channel.map(|c| parse("channel", &c)).transpose()?,
             ..CoreFilter::default()
         })
     }
@@ -399,25 +408,61 @@ fn hits(v: Vec<core::ArticleHit>) -> Vec<ArticleHit> {
     v.into_iter().map(|h| ArticleHit { article: h.article.into(), score: h.score }).collect()
 }
 
+handle! {
+    /// `crm.service()`: the service settings, the SLA overview, the service report; `tickets()`.
+    Service
+}
+
 #[uniffi::export]
-impl Crm {
+impl Service {
+    /// service tickets, their SLAs and their history.
+    pub fn tickets(&self) -> Arc<Tickets> {
+        Arc::new(Tickets { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
     /// The service settings as their JSON document.
-    pub fn service_settings_json(&self) -> Result<String> {
+    pub fn settings_json(&self) -> Result<String> {
         let s = self.inner.service().settings(&self.actor)?;
         serde_json::to_string(&s).map_err(|e| CrmError::Other { reason: e.to_string() })
     }
 
     /// Replaces the service settings from their JSON document; a malformed one is a
     /// validation error on "settings".
-    pub fn set_service_settings_json(&self, settings: String) -> Result<()> {
+    pub fn set_settings_json(&self, settings: String) -> Result<()> {
         let s: core::ServiceSettings = serde_json::from_str(&settings)
             .map_err(|e| invalid("settings", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
         self.inner.service().set_settings(&self.actor, s)?;
         Ok(())
     }
 
+    /// The SLA of the matching tickets at `at`.
+    pub fn sla_overview(&self, filter: TicketFilter, at: DateTime) -> Result<Vec<TicketSla>> {
+        Ok(self
+            .inner
+            .service()
+            .sla_overview(&self.actor, &filter.into_core()?, at)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// The service report over the matching tickets; `period` is "day", "week" or "month".
+    pub fn report(&self, filter: TicketFilter, period: String, at: Option<DateTime>) -> Result<ServiceReport> {
+        let period: core::Period = crate::parse("period", &period)?;
+        let q = ServiceQuery { filter: filter.into_core()?, period, at };
+        Ok(self.inner.service().report(&self.actor, &q)?.into())
+    }
+}
+
+handle! {
+    /// `crm.service().tickets()`: service tickets, their SLAs and their history.
+    Tickets
+}
+
+#[uniffi::export]
+impl Tickets {
     /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets).
-    pub fn create_ticket(&self, input: NewTicket) -> Result<Ticket> {
+    pub fn create(&self, input: NewTicket) -> Result<Ticket> {
         let mut t =
             core::NewTicket::new(&input.subject, parse("kind", &input.kind)?, parse("priority", &input.priority)?);
         t.description = input.description;
@@ -431,16 +476,21 @@ impl Crm {
         Ok(self.inner.service().tickets().create(&self.actor, t)?.into())
     }
 
-    pub fn ticket(&self, id: Uuid) -> Result<Ticket> {
+    pub fn get(&self, id: Uuid) -> Result<Ticket> {
         Ok(self.inner.service().tickets().get(&self.actor, TicketId(id))?.into())
     }
 
-    pub fn ticket_by_code(&self, code: String) -> Result<Ticket> {
+    pub fn get_by_code(&self, code: String) -> Result<Ticket> {
         Ok(self.inner.service().tickets().get_by_code(&self.actor, &code)?.into())
     }
 
     /// Every ticket matching the filter, oldest first.
-    pub fn tickets(&self, filter: TicketFilter) -> Result<Vec<Ticket>> {
+    /// One page of the tickets matching `filter`, oldest first.
+    pub fn list(&self, filter: TicketFilter, page: PageRequest) -> Result<TicketPage> {
+        Ok(self.inner.service().tickets().list(&self.actor, &filter.into_core()?, page.into_core()?)?.into())
+    }
+
+    pub fn list_all(&self, filter: TicketFilter) -> Result<Vec<Ticket>> {
         Ok(self
             .inner
             .service()
@@ -451,25 +501,18 @@ impl Crm {
             .collect())
     }
 
-    pub fn ticket_entries(&self, id: Uuid) -> Result<Vec<TicketEntry>> {
+    pub fn entries(&self, id: Uuid) -> Result<Vec<TicketEntry>> {
         self.inner.service().tickets().entries(&self.actor, TicketId(id))?.into_iter().map(TryInto::try_into).collect()
     }
 
     /// A public reply (the first is the first response) or an internal note.
-    pub fn reply_ticket(
-        &self,
-        id: Uuid,
-        version: u64,
-        body: String,
-        public: bool,
-        at: Option<DateTime>,
-    ) -> Result<Ticket> {
+    pub fn reply(&self, id: Uuid, version: u64, body: String, public: bool, at: Option<DateTime>) -> Result<Ticket> {
         let reply = guanxi::TicketReply { body, public, at };
         Ok(self.inner.service().tickets().reply(&self.actor, TicketId(id), version, reply)?.into())
     }
 
     /// Moves a ticket's status; an illegal move is an InvalidState error and changes nothing.
-    pub fn move_ticket(
+    pub fn move_to(
         &self,
         id: Uuid,
         version: u64,
@@ -487,7 +530,7 @@ impl Crm {
     }
 
     /// Gives a ticket to an agent, or a group, or (neither) an agent of its group.
-    pub fn assign_ticket(
+    pub fn assign(
         &self,
         id: Uuid,
         version: u64,
@@ -509,63 +552,58 @@ impl Crm {
         Ok(self.inner.service().tickets().assign(&self.actor, TicketId(id), version, to, note.as_deref())?.into())
     }
 
-    pub fn escalate_ticket(&self, id: Uuid, version: u64, note: Option<String>) -> Result<Ticket> {
+    pub fn escalate(&self, id: Uuid, version: u64, note: Option<String>) -> Result<Ticket> {
         Ok(self.inner.service().tickets().escalate(&self.actor, TicketId(id), version, note.as_deref())?.into())
     }
 
     /// The customer's rating, 1–5, once, after resolution.
-    pub fn rate_ticket(&self, id: Uuid, version: u64, score: u8, comment: Option<String>) -> Result<Ticket> {
+    pub fn rate(&self, id: Uuid, version: u64, score: u8, comment: Option<String>) -> Result<Ticket> {
         Ok(self.inner.service().tickets().rate(&self.actor, TicketId(id), version, score, comment.as_deref())?.into())
     }
 
     /// Changes a ticket's priority (low / medium / high / urgent); its SLA targets are chosen again.
-    pub fn set_ticket_priority(&self, id: Uuid, version: u64, priority: String) -> Result<Ticket> {
+    pub fn set_priority(&self, id: Uuid, version: u64, priority: String) -> Result<Ticket> {
         let priority = parse("priority", &priority)?;
         Ok(self.inner.service().tickets().set_priority(&self.actor, TicketId(id), version, priority)?.into())
     }
 
     /// One ticket's SLA at `at` (null when no policy applies).
-    pub fn ticket_sla(&self, id: Uuid, at: DateTime) -> Result<Option<TicketSla>> {
+    pub fn sla(&self, id: Uuid, at: DateTime) -> Result<Option<TicketSla>> {
         Ok(self.inner.service().tickets().sla(&self.actor, TicketId(id), at)?.map(Into::into))
     }
+}
 
-    /// The SLA of the matching tickets at `at`.
-    pub fn sla_overview(&self, filter: TicketFilter, at: DateTime) -> Result<Vec<TicketSla>> {
-        Ok(self
-            .inner
-            .service()
-            .sla_overview(&self.actor, &filter.into_core()?, at)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
-    }
+handle! {
+    /// `crm.kb()`: articles, ranked search, suggestions for a ticket.
+    KnowledgeBase
+}
 
-    /// The service report over the matching tickets; `period` is "day", "week" or "month".
-    pub fn service_report(&self, filter: TicketFilter, period: String, at: Option<DateTime>) -> Result<ServiceReport> {
-        let period: core::Period = crate::parse("period", &period)?;
-        let q = ServiceQuery { filter: filter.into_core()?, period, at };
-        Ok(self.inner.service().report(&self.actor, &q)?.into())
-    }
-
-    pub fn create_article(&self, input: NewArticle) -> Result<Article> {
+#[uniffi::export]
+impl KnowledgeBase {
+    pub fn create(&self, input: NewArticle) -> Result<Article> {
         Ok(self.inner.kb().create(&self.actor, input.into())?.into())
     }
 
-    pub fn update_article(&self, id: Uuid, version: u64, input: NewArticle) -> Result<Article> {
+    pub fn update(&self, id: Uuid, version: u64, input: NewArticle) -> Result<Article> {
         Ok(self.inner.kb().update(&self.actor, ArticleId(id), version, input.into())?.into())
     }
 
-    pub fn article(&self, id: Uuid) -> Result<Article> {
+    pub fn get(&self, id: Uuid) -> Result<Article> {
         Ok(self.inner.kb().get(&self.actor, ArticleId(id))?.into())
     }
 
     /// Ranked search in Chinese or English (BM25, best first).
-    pub fn search_articles(&self, query: ArticleQuery) -> Result<Vec<ArticleHit>> {
+    pub fn search(&self, query: ArticleQuery) -> Result<Vec<ArticleHit>> {
         Ok(hits(self.inner.kb().search(&self.actor, &query.into())?))
     }
 
     /// Published articles that may answer a ticket.
-    pub fn suggest_articles(&self, ticket: Uuid, limit: u32) -> Result<Vec<ArticleHit>> {
+    pub fn suggest(&self, ticket: Uuid, limit: u32) -> Result<Vec<ArticleHit>> {
         Ok(hits(self.inner.kb().suggest(&self.actor, TicketId(ticket), limit as usize)?))
     }
 }
+
+page!(
+    /// One page of tickets.
+    TicketPage of Ticket
+);

@@ -8,10 +8,10 @@ let password = "correct horse battery"
 
 /// The handle's user, elevated by their password (set first when they have none).
 func proven(_ crm: Crm, _ user: String) throws -> Crm {
-    if try !crm.credentials(user: user).password {
-        try crm.setPassword(user: user, password: password)
+    if try !crm.access().credentials(user: user).password {
+        try crm.access().setPassword(user: user, password: password)
     }
-    return try crm.elevate(proof: .password(password: password))
+    return try crm.access().elevate(proof: .password(password: password))
 }
 
 final class Idp: ElevationVerifier, @unchecked Sendable {
@@ -54,13 +54,38 @@ final class Progress: ImportProgressListener, @unchecked Sendable {
 
 final class CrmTests: XCTestCase {
     func huawei(_ crm: Crm) throws -> Customer {
-        try crm.createCustomer(input: NewCustomer(
+        try crm.customers().create(input: NewCustomer(
             name: " 华为技术有限公司 ",
             province: "广东",
             city: "深圳市",
             tags: ["VIP"],
             contacts: [NewContact(name: "张伟", phones: ["+86 138-1234-5678"])]
         ))
+    }
+
+    func testGroupedHandlesPageEveryListWithACursor() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let made = try ["甲", "乙", "丙"].map {
+            try crm.customers().create(input: NewCustomer(name: $0, industry: "manufacturing", size: .large))
+        }
+        let first = try crm.customers().list(filter: CustomerFilter(size: .large), page: PageRequest(limit: 2))
+        XCTAssertEqual(first.items.map { $0.id }, made.prefix(2).map { $0.id })
+        XCTAssertNotNil(first.next)
+        let rest = try crm.customers().list(filter: CustomerFilter(industry: "制造业"), page: PageRequest(after: first.next, limit: 2))
+        XCTAssertEqual(rest.items.map { $0.id }, [made[2].id])
+        XCTAssertNil(rest.next)
+        XCTAssertThrowsError(try crm.customers().list(filter: CustomerFilter(), page: PageRequest(after: "x", limit: 0))) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }.sorted(), ["after", "limit"])
+        }
+        let deal = try crm.sales().opportunities().create(input: NewOpportunity(name: "ERP", customerId: made[0].id))
+        XCTAssertEqual(try crm.sales().opportunities().list(stage: nil, open: true, owner: nil, page: PageRequest()).items.map { $0.id }, [deal.id])
+        _ = try crm.sales().leads().create(input: NewLead(name: "王芳", phone: "13900001111"))
+        XCTAssertEqual(try crm.sales().leads().list(owner: nil, open: true, page: PageRequest()).items.count, 1)
+        XCTAssertEqual(try crm.sales().leads().count(owner: nil, open: true), 1)
+        let t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: "fault", priority: "high", customerId: made[1].id))
+        let page = try crm.service().tickets().list(filter: TicketFilter(customerId: made[1].id, channel: "web"), page: PageRequest(limit: 10))
+        XCTAssertEqual(page.items.map { $0.id }, [t.id])
     }
 
     func testCreateGetUpdateList() throws {
@@ -70,20 +95,20 @@ final class CrmTests: XCTestCase {
         XCTAssertTrue(c.code.hasPrefix("C"))
         XCTAssertEqual(c.province, "广东省")
         XCTAssertEqual(c.status, .potential)
-        XCTAssertEqual(try crm.customer(id: c.id), c)
-        XCTAssertEqual(try crm.customerByCode(code: c.code), c)
-        let updated = try crm.updateCustomer(id: c.id, version: c.version, patch: CustomerPatch(status: .customer))
+        XCTAssertEqual(try crm.customers().get(id: c.id), c)
+        XCTAssertEqual(try crm.customers().getByCode(code: c.code), c)
+        let updated = try crm.customers().update(id: c.id, version: c.version, patch: CustomerPatch(status: .customer))
         XCTAssertEqual(updated.version, 2)
         XCTAssertEqual(updated.status, .customer)
-        _ = try crm.createCustomer(input: NewCustomer(name: "腾讯", province: "广东"))
-        XCTAssertEqual(try crm.listCustomers(filter: CustomerFilter(tags: ["VIP"])).map { $0.code }, [c.code])
-        XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter(province: "广东")), 2)
-        XCTAssertEqual(try crm.contacts(customer: c.id).first?.phones, ["+8613812345678"])
+        _ = try crm.customers().create(input: NewCustomer(name: "腾讯", province: "广东"))
+        XCTAssertEqual(try crm.customers().listAll(filter: CustomerFilter(tags: ["VIP"])).map { $0.code }, [c.code])
+        XCTAssertEqual(try crm.customers().count(filter: CustomerFilter(province: "广东")), 2)
+        XCTAssertEqual(try crm.contacts().list(customer: c.id).first?.phones, ["+8613812345678"])
     }
 
     func testValidationErrorNamesTheField() throws {
         let crm = try Crm.inMemory(user: "alice")
-        XCTAssertThrowsError(try crm.createCustomer(input: NewCustomer(
+        XCTAssertThrowsError(try crm.customers().create(input: NewCustomer(
             name: "", contacts: [NewContact(name: "李娜", phones: ["12345"])]
         ))) { error in
             guard case let CrmError.Validation(field, _, errors) = error else {
@@ -92,7 +117,7 @@ final class CrmTests: XCTestCase {
             XCTAssertEqual(field, "name")
             XCTAssertEqual(errors.map { $0.field }, ["name", "contacts[0].phones[0]"])
         }
-        XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter()), 0)
+        XCTAssertEqual(try crm.customers().count(filter: CustomerFilter()), 0)
     }
 
     func testTheSameCallsOnPostgreSQL() throws {
@@ -104,12 +129,12 @@ final class CrmTests: XCTestCase {
         let crm = try Crm.open(path: server, user: "alice")
         // The server may hold earlier runs' rows: this run's own tag tells its customer apart.
         let tag = "swift-" + UUID().uuidString.prefix(8)
-        let c = try crm.createCustomer(input: NewCustomer(name: "华为技术有限公司 \(tag)", tags: [tag]))
-        XCTAssertEqual(try crm.customer(id: c.id), c)
-        XCTAssertEqual(try crm.countCustomers(filter: CustomerFilter(tags: [tag])), 1)
-        _ = try crm.updateCustomer(id: c.id, version: c.version, patch: CustomerPatch(status: .customer))
-        XCTAssertThrowsError(try crm.updateCustomer(id: c.id, version: c.version, patch: CustomerPatch(name: "旧版本")))
-        XCTAssertTrue(try crm.verifyAudit().intact)
+        let c = try crm.customers().create(input: NewCustomer(name: "华为技术有限公司 \(tag)", tags: [tag]))
+        XCTAssertEqual(try crm.customers().get(id: c.id), c)
+        XCTAssertEqual(try crm.customers().count(filter: CustomerFilter(tags: [tag])), 1)
+        _ = try crm.customers().update(id: c.id, version: c.version, patch: CustomerPatch(status: .customer))
+        XCTAssertThrowsError(try crm.customers().update(id: c.id, version: c.version, patch: CustomerPatch(name: "旧版本")))
+        XCTAssertTrue(try crm.audit().verify().intact)
     }
 
     func testEncryptedPostgreSQLBacksUpAndRestoresIntoAnotherSchema() throws {
@@ -128,9 +153,9 @@ final class CrmTests: XCTestCase {
         let backup = dir.appendingPathComponent("backup.db").path
         do {
             let crm = try Crm.openEncrypted(path: source, user: "admin", fieldKey: key)
-            _ = try crm.createCustomer(input: NewCustomer(name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
-            XCTAssertEqual(try crm.findContactsByPhone(phone: "138 1234 5678").first?.name, "张伟")
-            XCTAssertTrue(try crm.backup(path: backup).intact)
+            _ = try crm.customers().create(input: NewCustomer(name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
+            XCTAssertEqual(try crm.contacts().findByPhone(phone: "138 1234 5678").first?.name, "张伟")
+            XCTAssertTrue(try crm.files().backup(path: backup).intact)
         }
         XCTAssertThrowsError(try Crm.openEncrypted(path: source, user: "admin", fieldKey: generateFieldKey())) { error in
             guard case let CrmError.Encryption(kind, _) = error else { return XCTFail("expected encryption error, got \(error)") }
@@ -142,39 +167,39 @@ final class CrmTests: XCTestCase {
         XCTAssertTrue(restored.intact)
         XCTAssertEqual(restored.entries, 3)
         let again = try Crm.openEncrypted(path: target, user: "admin", fieldKey: key)
-        XCTAssertEqual(try again.findContactsByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
+        XCTAssertEqual(try again.contacts().findByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
     }
 
     func testStaleVersionIsAConflict() throws {
         let crm = try Crm.inMemory(user: "alice")
         let c = try huawei(crm)
-        _ = try crm.updateCustomer(id: c.id, version: 1, patch: CustomerPatch(name: "新名字"))
-        XCTAssertThrowsError(try crm.updateCustomer(id: c.id, version: 1, patch: CustomerPatch(name: "过期"))) { error in
+        _ = try crm.customers().update(id: c.id, version: 1, patch: CustomerPatch(name: "新名字"))
+        XCTAssertThrowsError(try crm.customers().update(id: c.id, version: 1, patch: CustomerPatch(name: "过期"))) { error in
             guard case let CrmError.Conflict(_, expected, actual) = error else {
                 return XCTFail("expected a conflict, got \(error)")
             }
             XCTAssertEqual(expected, 1)
             XCTAssertEqual(actual, 2)
         }
-        XCTAssertEqual(try crm.customer(id: c.id).name, "新名字")
-        XCTAssertThrowsError(try crm.customer(id: UUID())) { error in
+        XCTAssertEqual(try crm.customers().get(id: c.id).name, "新名字")
+        XCTAssertThrowsError(try crm.customers().get(id: UUID())) { error in
             guard case CrmError.NotFound = error else { return XCTFail("expected not found, got \(error)") }
         }
     }
 
     func testNativeTypes() throws {
         let crm = try Crm.inMemory(user: "alice")
-        _ = try crm.defineCustomField(field: CustomField(entity: "customer", key: "budget", label: "预算", fieldType: .decimal))
+        _ = try crm.customFields().create(field: CustomField(entity: "customer", key: "budget", label: "预算", fieldType: .decimal))
         let before = Date().addingTimeInterval(-5)
-        let c = try crm.createCustomer(input: NewCustomer(
+        let c = try crm.customers().create(input: NewCustomer(
             name: "甲", custom: ["budget": .decimal(value: Foundation.Decimal(string: "1200000.50")!)]
         ))
         XCTAssertGreaterThan(c.createdAt, before)
         guard case let .decimal(value)? = c.custom["budget"] else { return XCTFail("budget \(String(describing: c.custom["budget"]))") }
         XCTAssertEqual(value, Foundation.Decimal(string: "1200000.5")!)
-        let i = try crm.logInteraction(customer: c.id, input: NewInteraction(kind: .visit, content: "拜访", nextContactOn: "2031-01-02"))
+        let i = try crm.interactions().create(customer: c.id, input: NewInteraction(kind: .visit, content: "拜访", nextContactOn: "2031-01-02"))
         XCTAssertEqual(i.nextContactOn, "2031-01-02")
-        XCTAssertEqual(try crm.interactions(customer: c.id), [i])
+        XCTAssertEqual(try crm.interactions().list(customer: c.id), [i])
     }
 
     func testEventsReachASwiftListener() throws {
@@ -184,7 +209,7 @@ final class CrmTests: XCTestCase {
         let c = try huawei(crm)
         XCTAssertEqual(collector.seen, ["customer_created", "tag_added", "contact_added"])
         XCTAssertTrue(crm.unsubscribe(subscription: id))
-        _ = try crm.addTag(customer: c.id, tag: "重点")
+        _ = try crm.tags().add(customer: c.id, tag: "重点")
         XCTAssertEqual(collector.seen.count, 3)
     }
 
@@ -193,10 +218,10 @@ final class CrmTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let crm = try Crm.open(path: dir.appendingPathComponent("crm.db").path, user: "alice")
         _ = try huawei(crm)
-        let check = try crm.verifyAudit()
+        let check = try crm.audit().verify()
         XCTAssertTrue(check.intact)
         XCTAssertEqual(check.entries, 2)
-        let copy = try crm.backup(path: dir.appendingPathComponent("backup.db").path)
+        let copy = try crm.files().backup(path: dir.appendingPathComponent("backup.db").path)
         XCTAssertTrue(copy.intact)
         XCTAssertEqual(copy.entries, 3)
         let backupBytes = try Data(contentsOf: dir.appendingPathComponent("backup.db"))
@@ -211,27 +236,27 @@ final class CrmTests: XCTestCase {
             .filter { $0.hasPrefix("backup") || $0.hasPrefix("restored") }.sorted()
         XCTAssertEqual(beside, ["backup.db", "restored.db"])
         let again = try Crm.open(path: dir.appendingPathComponent("restored.db").path, user: "bob")
-        XCTAssertEqual(try again.countCustomers(filter: CustomerFilter()), 1)
-        XCTAssertTrue(try again.verifyAudit().intact)
+        XCTAssertEqual(try again.customers().count(filter: CustomerFilter()), 1)
+        XCTAssertTrue(try again.audit().verify().intact)
     }
 
     func testContactsTagsFieldsAndTimeline() throws {
         let crm = try Crm.inMemory(user: "alice")
         let c = try huawei(crm)
-        let li = try crm.addContact(customer: c.id, contact: NewContact(name: "李娜", phones: ["139 0000 1111"], role: .evaluator))
-        let updated = try crm.updateContact(contact: li.id, version: li.version, patch: ContactPatch(title: "采购经理", clearRole: true))
+        let li = try crm.contacts().create(customer: c.id, contact: NewContact(name: "李娜", phones: ["139 0000 1111"], role: .evaluator))
+        let updated = try crm.contacts().update(contact: li.id, version: li.version, patch: ContactPatch(title: "采购经理", clearRole: true))
         XCTAssertEqual(updated.title, "采购经理")
         XCTAssertNil(updated.role)
-        XCTAssertTrue(try crm.setPrimaryContact(contact: li.id).primary)
-        let current = try crm.contacts(customer: c.id).first { $0.id == li.id }!
-        try crm.removeContact(contact: li.id, version: current.version)
-        XCTAssertEqual(try crm.contacts(customer: c.id).map { $0.name }, ["张伟"])
-        _ = try crm.defineTag(name: "重点", group: "等级")
-        XCTAssertEqual(try crm.tags().map { $0.name }, ["VIP", "重点"])
-        _ = try crm.defineCustomField(field: CustomField(entity: "contact", key: "wechat", label: "微信", fieldType: .text))
-        XCTAssertEqual(try crm.customFields(entity: "contact").map { $0.key }, ["wechat"])
-        _ = try crm.logInteraction(customer: c.id, input: NewInteraction(kind: .call, content: "电话"))
-        let timeline = try crm.timeline(customer: c.id)
+        XCTAssertTrue(try crm.contacts().setPrimary(contact: li.id).primary)
+        let current = try crm.contacts().list(customer: c.id).first { $0.id == li.id }!
+        try crm.contacts().delete(contact: li.id, version: current.version)
+        XCTAssertEqual(try crm.contacts().list(customer: c.id).map { $0.name }, ["张伟"])
+        _ = try crm.tags().create(name: "重点", group: "等级")
+        XCTAssertEqual(try crm.tags().list().map { $0.name }, ["VIP", "重点"])
+        _ = try crm.customFields().create(field: CustomField(entity: "contact", key: "wechat", label: "微信", fieldType: .text))
+        XCTAssertEqual(try crm.customFields().list(entity: "contact").map { $0.key }, ["wechat"])
+        _ = try crm.interactions().create(customer: c.id, input: NewInteraction(kind: .call, content: "电话"))
+        let timeline = try crm.customers().timeline(customer: c.id)
         XCTAssertEqual(timeline.first?.change?.entity, "customer")
         XCTAssertNotNil(timeline.last?.interaction)
     }
@@ -259,77 +284,77 @@ final class CrmTests: XCTestCase {
             code = try huawei(crm).code
         }
         let again = try Crm.open(path: path, user: "bob")
-        let c = try again.customerByCode(code: code)
+        let c = try again.customers().getByCode(code: code)
         XCTAssertEqual(c.createdBy, "alice")
-        XCTAssertEqual(try again.changeLog(entityId: c.id.uuidString.lowercased()).map { $0.action }, ["create"])
+        XCTAssertEqual(try again.audit().entries(entityId: c.id.uuidString.lowercased()).map { $0.action }, ["create"])
     }
 
     func testRolesScopesMaskingAndElevation() throws {
         let crm = try Crm.inMemory(user: "root")
         let root = try proven(crm, "root")
-        try root.putDepartment(department: Department(id: "east", name: "华东", parent: nil))
-        try root.putDepartment(department: Department(id: "sh", name: "上海", parent: "east"))
-        try root.putUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
-        try root.putUser(user: User(id: "li", name: "李经理", department: "east", roles: ["sales_manager"], regions: [], active: true))
-        try root.putUser(user: User(id: "wang", name: "王伟", department: "sh", roles: ["sales_rep"], regions: [], active: true))
-        try root.putUser(user: User(id: "ma", name: "马", department: nil, roles: ["marketing"], regions: [], active: true))
+        try root.access().setDepartment(department: Department(id: "east", name: "华东", parent: nil))
+        try root.access().setDepartment(department: Department(id: "sh", name: "上海", parent: "east"))
+        try root.access().setUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
+        try root.access().setUser(user: User(id: "li", name: "李经理", department: "east", roles: ["sales_manager"], regions: [], active: true))
+        try root.access().setUser(user: User(id: "wang", name: "王伟", department: "sh", roles: ["sales_rep"], regions: [], active: true))
+        try root.access().setUser(user: User(id: "ma", name: "马", department: nil, roles: ["marketing"], regions: [], active: true))
         let wang = try crm.asUser(user: "wang")
-        let mine = try wang.createCustomer(input: NewCustomer(
+        let mine = try wang.customers().create(input: NewCustomer(
             name: "王的客户", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]
         ))
-        let other = try root.createCustomer(input: NewCustomer(name: "总部客户"))
-        XCTAssertEqual(try wang.listCustomers(filter: CustomerFilter()).map { $0.code }, [mine.code])
-        XCTAssertEqual(try crm.asUser(user: "li").countCustomers(filter: CustomerFilter()), 1)
-        XCTAssertThrowsError(try wang.customer(id: other.id)) { error in
+        let other = try root.customers().create(input: NewCustomer(name: "总部客户"))
+        XCTAssertEqual(try wang.customers().listAll(filter: CustomerFilter()).map { $0.code }, [mine.code])
+        XCTAssertEqual(try crm.asUser(user: "li").customers().count(filter: CustomerFilter()), 1)
+        XCTAssertThrowsError(try wang.customers().get(id: other.id)) { error in
             guard case let CrmError.PermissionDenied(action, _) = error else {
                 return XCTFail("expected permission denied, got \(error)")
             }
             XCTAssertEqual(action, "read")
         }
-        let why = try wang.explain(action: "read", entity: "customer", record: other.id, user: nil)
+        let why = try wang.access().explain(action: "read", entity: "customer", record: other.id, user: nil)
         XCTAssertFalse(why.allowed)
-        XCTAssertEqual(try crm.asUser(user: "ma").contacts(customer: mine.id).first?.phones, ["138****5678"])
+        XCTAssertEqual(try crm.asUser(user: "ma").contacts().list(customer: mine.id).first?.phones, ["138****5678"])
         let li = try crm.asUser(user: "li")
-        XCTAssertThrowsError(try li.exportCustomers(filter: CustomerFilter())) { error in
+        XCTAssertThrowsError(try li.customers().export(filter: CustomerFilter())) { error in
             guard case let CrmError.ElevationRequired(action, _) = error else {
                 return XCTFail("expected elevation required, got \(error)")
             }
             XCTAssertEqual(action, "export")
         }
-        XCTAssertEqual(try proven(li, "li").exportCustomers(filter: CustomerFilter()).count, 1)
-        XCTAssertThrowsError(try li.elevated(until: Date().addingTimeInterval(600)).exportCustomers(filter: CustomerFilter()))
-        XCTAssertTrue(try root.verifyAudit().intact)
+        XCTAssertEqual(try proven(li, "li").customers().export(filter: CustomerFilter()).count, 1)
+        XCTAssertThrowsError(try li.elevated(until: Date().addingTimeInterval(600)).customers().export(filter: CustomerFilter()))
+        XCTAssertTrue(try root.audit().verify().intact)
     }
 
     func testProvenElevationWithheldDuplicatesAndExplainOnAnyRecord() throws {
         let crm = try Crm.inMemoryWith(user: "root", trustAssertedElevation: false, elevationVerifier: Idp())
         let root = try proven(crm, "root")
-        try root.putUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
-        try root.putUser(user: User(id: "wang", name: "王伟", department: nil, roles: ["sales_rep"], regions: [], active: true))
-        try root.putUser(user: User(id: "zhao", name: "赵", department: nil, roles: ["sales_rep"], regions: [], active: true))
-        XCTAssertThrowsError(try crm.elevate(proof: .password(password: "wrong password"))) { error in
+        try root.access().setUser(user: User(id: "root", name: "管理员", department: nil, roles: ["administrator"], regions: [], active: true))
+        try root.access().setUser(user: User(id: "wang", name: "王伟", department: nil, roles: ["sales_rep"], regions: [], active: true))
+        try root.access().setUser(user: User(id: "zhao", name: "赵", department: nil, roles: ["sales_rep"], regions: [], active: true))
+        XCTAssertThrowsError(try crm.access().elevate(proof: .password(password: "wrong password"))) { error in
             guard case let CrmError.PermissionDenied(action, _) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(action, "elevate")
         }
-        XCTAssertTrue(try crm.elevate(proof: .host(token: "idp-ok:root")).verifyAudit().intact)
-        XCTAssertThrowsError(try crm.elevate(proof: .host(token: "idp-ok:wang")))
-        XCTAssertThrowsError(try crm.elevated(until: Date().addingTimeInterval(86_400)).removeRole(id: "x")) { error in
+        XCTAssertTrue(try crm.access().elevate(proof: .host(token: "idp-ok:root")).audit().verify().intact)
+        XCTAssertThrowsError(try crm.access().elevate(proof: .host(token: "idp-ok:wang")))
+        XCTAssertThrowsError(try crm.elevated(until: Date().addingTimeInterval(86_400)).access().removeRole(id: "x")) { error in
             guard case CrmError.ElevationRequired = error else { return XCTFail("\(error)") }
         }
         let wang = try crm.asUser(user: "wang")
         let zhao = try crm.asUser(user: "zhao")
-        let theirs = try wang.createCustomer(input: NewCustomer(
+        let theirs = try wang.customers().create(input: NewCustomer(
             name: "华为技术有限公司", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
-        let found = try zhao.findDuplicates(input: NewCustomer(
+        let found = try zhao.duplicates().find(input: NewCustomer(
             name: "某某公司", contacts: [NewContact(name: "王", phones: ["13812345678"])]))
         XCTAssertEqual(found.count, 1)
         XCTAssertNil(found[0].id)
         XCTAssertEqual(found[0].code, "")
         XCTAssertEqual(found[0].reasons[0].text, "same phone as a customer outside your access scope")
-        let ticket = try wang.createTicket(input: NewTicket(subject: "发票开错了", kind: "inquiry", priority: "medium", customerId: theirs.id))
-        XCTAssertEqual(try wang.ticket(id: ticket.id).code, ticket.code)
-        XCTAssertTrue(try wang.explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
-        XCTAssertFalse(try zhao.explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
+        let ticket = try wang.service().tickets().create(input: NewTicket(subject: "发票开错了", kind: "inquiry", priority: "medium", customerId: theirs.id))
+        XCTAssertEqual(try wang.service().tickets().get(id: ticket.id).code, ticket.code)
+        XCTAssertTrue(try wang.access().explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
+        XCTAssertFalse(try zhao.access().explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
     }
 
     func testFieldEncryptionAndKeyRotation() throws {
@@ -340,45 +365,45 @@ final class CrmTests: XCTestCase {
         let newKey = generateFieldKey()
         do {
             let crm = try Crm.openEncrypted(path: path, user: "admin", fieldKey: key)
-            _ = try crm.createCustomer(input: NewCustomer(
+            _ = try crm.customers().create(input: NewCustomer(
                 name: "甲", contacts: [NewContact(name: "张伟", phones: ["13812345678"], idNumber: "11010519491231002X")]
             ))
-            XCTAssertEqual(try crm.findContactsByIdNumber(idNumber: "11010519491231002X").first?.name, "张伟")
-            XCTAssertEqual(try crm.findContactsByPhone(phone: "138 1234 5678").first?.name, "张伟")
-            XCTAssertEqual(try proven(crm, "admin").rotateFieldKey(key: newKey), 1)
+            XCTAssertEqual(try crm.contacts().findByIdNumber(idNumber: "11010519491231002X").first?.name, "张伟")
+            XCTAssertEqual(try crm.contacts().findByPhone(phone: "138 1234 5678").first?.name, "张伟")
+            XCTAssertEqual(try proven(crm, "admin").access().rotateFieldKey(key: newKey), 1)
         }
         XCTAssertThrowsError(try Crm.openEncrypted(path: path, user: "admin", fieldKey: key)) { error in
             guard case let CrmError.Encryption(kind, _) = error else { return XCTFail("expected encryption error, got \(error)") }
             XCTAssertEqual(kind, "wrong_key")
         }
         let again = try Crm.openEncrypted(path: path, user: "admin", fieldKey: newKey)
-        XCTAssertEqual(try again.findContactsByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
+        XCTAssertEqual(try again.contacts().findByPhone(phone: "13812345678").first?.phones, ["+8613812345678"])
     }
 
     func testSalesMovesHistoryAndRefusedMoves() throws {
         let crm = try Crm.inMemory(user: "alice")
-        let standard = try crm.pipeline(key: "standard")
+        let standard = try crm.sales().pipeline(key: "standard")
         XCTAssertEqual(standard.stages.map { $0.key }, ["lead", "intent", "proposal", "negotiation", "won", "lost"])
         let t0 = Date(timeIntervalSince1970: 1_704_067_200) // 2024-01-01
         let line = ProductLine(product: "GTX Pro", quantity: Foundation.Decimal(3), unitPrice: Foundation.Decimal(string: "4999.99")!, discount: Foundation.Decimal(10))
-        var o = try crm.createOpportunity(input: NewOpportunity(name: "ERP 升级", lines: [line], openedAt: t0))
+        var o = try crm.sales().opportunities().create(input: NewOpportunity(name: "ERP 升级", lines: [line], openedAt: t0))
         XCTAssertEqual(o.amount, Foundation.Decimal(string: "14989.97")!)
         XCTAssertEqual(o.stage, "lead")
-        o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "intent", lostReason: nil, at: t0.addingTimeInterval(86400))
-        o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "proposal", lostReason: nil, at: t0.addingTimeInterval(2 * 86400))
-        XCTAssertThrowsError(try crm.moveOpportunity(id: o.id, version: o.version, stage: "negotiation", lostReason: nil, at: nil)) { error in
+        o = try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "intent", lostReason: nil, at: t0.addingTimeInterval(86400))
+        o = try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "proposal", lostReason: nil, at: t0.addingTimeInterval(2 * 86400))
+        XCTAssertThrowsError(try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "negotiation", lostReason: nil, at: nil)) { error in
             guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("expected validation, got \(error)") }
             XCTAssertEqual(field, "expected_close")
         }
-        XCTAssertThrowsError(try crm.moveOpportunity(id: o.id, version: o.version, stage: "signed", lostReason: nil, at: nil)) { error in
+        XCTAssertThrowsError(try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "signed", lostReason: nil, at: nil)) { error in
             guard case let CrmError.Validation(field, _, errors) = error else { return XCTFail("expected validation, got \(error)") }
             XCTAssertEqual(field, "stage")
             XCTAssertEqual(errors.first?.allowed, ["lead", "intent", "proposal", "negotiation", "won", "lost"])
         }
-        XCTAssertEqual(try crm.opportunity(id: o.id), o)
-        o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "lost", lostReason: "价格偏高", at: t0.addingTimeInterval(5 * 86400))
+        XCTAssertEqual(try crm.sales().opportunities().get(id: o.id), o)
+        o = try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "lost", lostReason: "价格偏高", at: t0.addingTimeInterval(5 * 86400))
         XCTAssertEqual(o.lostReason, "价格偏高")
-        let history = try crm.stageHistory(id: o.id)
+        let history = try crm.sales().opportunities().history(id: o.id)
         XCTAssertEqual(history.map { $0.toStage }, ["lead", "intent", "proposal", "lost"])
         XCTAssertEqual(history[2].fromEnteredAt, t0.addingTimeInterval(86400))
     }
@@ -388,135 +413,135 @@ final class CrmTests: XCTestCase {
         let t0 = Date(timeIntervalSince1970: 1_704_067_200)
         for i in 0..<12 {
             let opened = t0.addingTimeInterval(Double(i) * 86400)
-            var o = try crm.createOpportunity(input: NewOpportunity(name: "商机\(i)", amount: Foundation.Decimal(100 + i), openedAt: opened))
-            o = try crm.moveOpportunity(id: o.id, version: o.version, stage: "intent", lostReason: nil, at: opened.addingTimeInterval(3600))
+            var o = try crm.sales().opportunities().create(input: NewOpportunity(name: "商机\(i)", amount: Foundation.Decimal(100 + i), openedAt: opened))
+            o = try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "intent", lostReason: nil, at: opened.addingTimeInterval(3600))
             if i % 2 == 0 {
-                _ = try crm.moveOpportunity(id: o.id, version: o.version, stage: "won", lostReason: nil, at: opened.addingTimeInterval(4 * 86400))
+                _ = try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "won", lostReason: nil, at: opened.addingTimeInterval(4 * 86400))
             }
         }
-        let r = try crm.salesReport(query: SalesQuery())
+        let r = try crm.sales().report(query: SalesQuery())
         XCTAssertEqual(r.won.count, 6)
         XCTAssertEqual(r.openCount, 6)
         XCTAssertEqual(r.winRate, Foundation.Decimal(1))
         XCTAssertEqual(r.won.medianDays, Foundation.Decimal(4))
         XCTAssertEqual(r.funnel.first { $0.stage == "intent" }?.reached, 12)
-        try crm.setLeadRulesJson(rules: #"{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[]}"#)
-        let lead = try crm.createLead(input: NewLead(name: "王磊", phone: "13800138000", source: "行业峰会"))
+        try crm.sales().setLeadRulesJson(rules: #"{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[]}"#)
+        let lead = try crm.sales().leads().create(input: NewLead(name: "王磊", phone: "13800138000", source: "行业峰会"))
         XCTAssertEqual(lead.grade, "a")
-        let conv = try crm.convertLead(id: lead.id, opportunity: NewOpportunity(name: "扩容"))
+        let conv = try crm.sales().leads().convert(id: lead.id, opportunity: NewOpportunity(name: "扩容"))
         XCTAssertFalse(conv.linkedExisting)
         XCTAssertNotNil(conv.opportunityId)
-        let task = try crm.createTask(title: "回访", dueAt: Date().addingTimeInterval(-60), opportunityId: nil, owner: nil)
-        let agenda = try crm.agenda(user: nil, at: Date())
+        let task = try crm.sales().tasks().create(title: "回访", dueAt: Date().addingTimeInterval(-60), opportunityId: nil, owner: nil)
+        let agenda = try crm.sales().agenda(user: nil, at: Date())
         XCTAssertTrue(agenda.overdue.contains { if case let .task(t) = $0 { return t.id == task.id } else { return false } })
     }
     func testTicketsSlaAndKnowledgeBase() throws {
         let crm = try Crm.inMemory(user: "alice")
-        let settings = try crm.serviceSettingsJson()
-        try crm.setServiceSettingsJson(settings: settings
+        let settings = try crm.service().settingsJson()
+        try crm.service().setSettingsJson(settings: settings
             .replacingOccurrences(of: #""groups":[]"#, with: #""groups":[{"key":"l1","name":"一线","agents":[{"user":"amy"}]}]"#)
             .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
         let created = Date().addingTimeInterval(-3 * 86400)
-        var t = try crm.createTicket(input: NewTicket(subject: "无法登录", kind: "fault", priority: "urgent", description: "我要投诉", createdAt: created))
+        var t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: "fault", priority: "urgent", description: "我要投诉", createdAt: created))
         XCTAssertEqual(t.status, "assigned")
         XCTAssertEqual(t.assignee, "amy")
         XCTAssertEqual(t.riskFlags, ["投诉"])
-        XCTAssertThrowsError(try crm.moveTicket(id: t.id, version: t.version, status: "closed", resolution: nil, at: nil)) { e in
+        XCTAssertThrowsError(try crm.service().tickets().moveTo(id: t.id, version: t.version, status: "closed", resolution: nil, at: nil)) { e in
             guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
         }
-        t = try crm.moveTicket(id: t.id, version: t.version, status: "in_progress", resolution: nil, at: created.addingTimeInterval(600))
-        t = try crm.replyTicket(id: t.id, version: t.version, body: "请提供截图", public: true, at: created.addingTimeInterval(1200))
-        t = try crm.moveTicket(id: t.id, version: t.version, status: "resolved", resolution: "已重置", at: nil)
-        t = try crm.rateTicket(id: t.id, version: t.version, score: 4, comment: nil)
+        t = try crm.service().tickets().moveTo(id: t.id, version: t.version, status: "in_progress", resolution: nil, at: created.addingTimeInterval(600))
+        t = try crm.service().tickets().reply(id: t.id, version: t.version, body: "请提供截图", public: true, at: created.addingTimeInterval(1200))
+        t = try crm.service().tickets().moveTo(id: t.id, version: t.version, status: "resolved", resolution: "已重置", at: nil)
+        t = try crm.service().tickets().rate(id: t.id, version: t.version, score: 4, comment: nil)
         XCTAssertEqual(t.satisfaction, 4)
-        let sla = try crm.slaOverview(filter: TicketFilter(), at: Date())
+        let sla = try crm.service().slaOverview(filter: TicketFilter(), at: Date())
         XCTAssertEqual(sla.count, 1)
         XCTAssertEqual(sla[0].policy, "urgent")
-        XCTAssertEqual(try crm.ticketEntries(id: t.id).map { $0.kind }, ["created", "assigned", "status", "reply", "status", "rated"])
-        let r = try crm.serviceReport(filter: TicketFilter(), period: "day", at: nil)
+        XCTAssertEqual(try crm.service().tickets().entries(id: t.id).map { $0.kind }, ["created", "assigned", "status", "reply", "status", "rated"])
+        let r = try crm.service().report(filter: TicketFilter(), period: "day", at: nil)
         XCTAssertEqual(r.tickets, 1)
         XCTAssertEqual(r.csatMean, Foundation.Decimal(4))
-        let refund = try crm.createArticle(input: NewArticle(title: "如何申请退款", body: "在订单详情页点击申请退款。", tags: ["退款"]))
-        _ = try crm.createArticle(input: NewArticle(title: "Reset your password", body: "Use the forgot-password link."))
-        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款")).map { $0.article.id }, [refund.id])
-        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "password")).count, 1)
-        let q = try crm.createTicket(input: NewTicket(subject: "我想退款", kind: "complaint", priority: "medium"))
-        XCTAssertEqual(try crm.suggestArticles(ticket: q.id, limit: 3).first?.article.id, refund.id)
+        let refund = try crm.kb().create(input: NewArticle(title: "如何申请退款", body: "在订单详情页点击申请退款。", tags: ["退款"]))
+        _ = try crm.kb().create(input: NewArticle(title: "Reset your password", body: "Use the forgot-password link."))
+        XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "退款")).map { $0.article.id }, [refund.id])
+        XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "password")).count, 1)
+        let q = try crm.service().tickets().create(input: NewTicket(subject: "我想退款", kind: "complaint", priority: "medium"))
+        XCTAssertEqual(try crm.kb().suggest(ticket: q.id, limit: 3).first?.article.id, refund.id)
     }
     func testTicketTransferEscalationPriorityAndSearchFilters() throws {
         let crm = try Crm.inMemory(user: "alice")
         let groups = #"[{"key":"l1","name":"一线","escalate_to":"l2","agents":[{"user":"amy"},{"user":"bob"}]},"#
             + #"{"key":"l2","name":"二线","strategy":"least_loaded","agents":[{"user":"carl"}]}]"#
-        try crm.setServiceSettingsJson(settings: try crm.serviceSettingsJson()
+        try crm.service().setSettingsJson(settings: try crm.service().settingsJson()
             .replacingOccurrences(of: #""groups":[]"#, with: #""groups":"# + groups)
             .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
-        let first = try crm.createTicket(input: NewTicket(subject: "发票抬头错误", kind: "inquiry", priority: "low"))
-        var t = try crm.createTicket(input: NewTicket(subject: "网络中断", kind: "fault", priority: "medium"))
+        let first = try crm.service().tickets().create(input: NewTicket(subject: "发票抬头错误", kind: "inquiry", priority: "low"))
+        var t = try crm.service().tickets().create(input: NewTicket(subject: "网络中断", kind: "fault", priority: "medium"))
         XCTAssertEqual([first.assignee, t.assignee], ["amy", "bob"])
-        t = try crm.assignTicket(id: t.id, version: t.version, agent: "amy", group: nil, note: "换人")
+        t = try crm.service().tickets().assign(id: t.id, version: t.version, agent: "amy", group: nil, note: "换人")
         XCTAssertEqual(t.assignee, "amy")
-        t = try crm.escalateTicket(id: t.id, version: t.version, note: "升级")
+        t = try crm.service().tickets().escalate(id: t.id, version: t.version, note: "升级")
         XCTAssertEqual(t.group, "l2")
         XCTAssertEqual(t.assignee, "carl")
         XCTAssertEqual(t.escalationLevel, 1)
-        XCTAssertThrowsError(try crm.escalateTicket(id: t.id, version: t.version, note: nil)) { e in
+        XCTAssertThrowsError(try crm.service().tickets().escalate(id: t.id, version: t.version, note: nil)) { e in
             guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
         }
-        t = try crm.setTicketPriority(id: t.id, version: t.version, priority: "urgent")
+        t = try crm.service().tickets().setPriority(id: t.id, version: t.version, priority: "urgent")
         XCTAssertEqual(t.slaPolicy, "urgent")
-        XCTAssertEqual(try crm.ticketSla(id: t.id, at: Date())?.policy, "urgent")
-        XCTAssertEqual(try crm.tickets(filter: TicketFilter(assignee: "carl")).map { $0.id }, [t.id])
-        let reasons = try crm.ticketEntries(id: t.id).filter { $0.kind == "assigned" }.map { $0.detailsJson }
+        XCTAssertEqual(try crm.service().tickets().sla(id: t.id, at: Date())?.policy, "urgent")
+        XCTAssertEqual(try crm.service().tickets().listAll(filter: TicketFilter(assignee: "carl")).map { $0.id }, [t.id])
+        let reasons = try crm.service().tickets().entries(id: t.id).filter { $0.kind == "assigned" }.map { $0.detailsJson }
         XCTAssertEqual(reasons.count, 3)
         XCTAssertTrue(reasons[2].contains("escalation"))
 
-        let a = try crm.createArticle(input: NewArticle(title: "退款到账时间", body: "退款三个工作日到账。", tags: ["退款"], category: "billing"))
-        let draft = try crm.createArticle(input: NewArticle(title: "退款新政策", body: "草稿：退款规则调整。", category: "billing", published: false))
-        XCTAssertEqual(try crm.article(id: a.id), a)
-        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款")).map { $0.article.id }, [a.id])
-        XCTAssertTrue(try crm.searchArticles(query: ArticleQuery(text: "退款", includeUnpublished: true)).contains { $0.article.id == draft.id })
-        XCTAssertEqual(try crm.searchArticles(query: ArticleQuery(text: "退款", tag: "退款", includeUnpublished: true)).map { $0.article.id }, [a.id])
+        let a = try crm.kb().create(input: NewArticle(title: "退款到账时间", body: "退款三个工作日到账。", tags: ["退款"], category: "billing"))
+        let draft = try crm.kb().create(input: NewArticle(title: "退款新政策", body: "草稿：退款规则调整。", category: "billing", published: false))
+        XCTAssertEqual(try crm.kb().get(id: a.id), a)
+        XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "退款")).map { $0.article.id }, [a.id])
+        XCTAssertTrue(try crm.kb().search(query: ArticleQuery(text: "退款", includeUnpublished: true)).contains { $0.article.id == draft.id })
+        XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "退款", tag: "退款", includeUnpublished: true)).map { $0.article.id }, [a.id])
     }
 
     func testDuplicatesMergeImportAndExport() throws {
         let crm = try Crm.inMemory(user: "alice")
-        let first = try crm.createCustomer(input: NewCustomer(
+        let first = try crm.customers().create(input: NewCustomer(
             name: "华为技术有限公司", contacts: [NewContact(name: "张伟", phones: ["13812345678"])]))
         let again = NewCustomer(name: "华为技术股份有限公司", tags: ["展会"])
-        let found = try crm.findDuplicates(input: again)
+        let found = try crm.duplicates().find(input: again)
         XCTAssertEqual(found.map { $0.id }, [first.id])
         XCTAssertEqual(found[0].reasons[0].text, "same name as \(first.code) 华为技术有限公司")
-        XCTAssertThrowsError(try crm.createCustomerChecked(input: again, onDuplicate: .block)) { e in
+        XCTAssertThrowsError(try crm.customers().createChecked(input: again, onDuplicate: .block)) { e in
             guard case CrmError.Duplicate = e else { return XCTFail("\(e)") }
         }
-        let linked = try crm.createCustomerChecked(input: again, onDuplicate: .link)
+        let linked = try crm.customers().createChecked(input: again, onDuplicate: .link)
         XCTAssertFalse(linked.created)
         XCTAssertTrue(linked.customer.tags.contains("展会"))
-        let second = try crm.createCustomerChecked(input: again, onDuplicate: .warn).customer
-        let scan = try crm.scanDuplicates(filter: CustomerFilter())
+        let second = try crm.customers().createChecked(input: again, onDuplicate: .warn).customer
+        let scan = try crm.duplicates().scan(filter: CustomerFilter())
         XCTAssertEqual(Set(scan.clusters.flatMap { $0.members }), Set([first.id, second.id]))
 
-        let done = try crm.mergeCustomers(request: MergeRequest(survivor: first.id, merged: [second.id]))
-        XCTAssertEqual(try crm.mergedInto(customer: second.id), first.id)
+        let done = try crm.duplicates().merge(request: MergeRequest(survivor: first.id, merged: [second.id]))
+        XCTAssertEqual(try crm.duplicates().mergedInto(customer: second.id), first.id)
         XCTAssertEqual(done.plan.merged, [second.id])
-        try crm.undoMerge(mergeId: done.mergeId)
-        XCTAssertNil(try crm.mergedInto(customer: second.id))
-        try crm.markNotDuplicate(a: first.id, b: second.id)
-        XCTAssertTrue(try crm.scanDuplicates(filter: CustomerFilter()).clusters.isEmpty)
+        try crm.duplicates().undoMerge(mergeId: done.mergeId)
+        XCTAssertNil(try crm.duplicates().mergedInto(customer: second.id))
+        try crm.duplicates().markNotDuplicate(a: first.id, b: second.id)
+        XCTAssertTrue(try crm.duplicates().scan(filter: CustomerFilter()).clusters.isEmpty)
 
         let file = Data("客户名称,手机\n好公司,13800000001\n坏电话,12345\n".utf8)
-        let refused = try crm.importCustomers(data: file, options: ImportOptions())
+        let refused = try crm.files().importCustomers(data: file, options: ImportOptions())
         XCTAssertFalse(refused.committed)
         XCTAssertEqual(refused.rejected.map { $0.row }, [3])
         XCTAssertEqual(refused.rejected[0].column, "手机")
         let progress = Progress()
-        let good = try crm.importCustomersWithProgress(data: file, options: ImportOptions(mode: .keepGood), listener: progress)
+        let good = try crm.files().importCustomersWithProgress(data: file, options: ImportOptions(mode: .keepGood), listener: progress)
         XCTAssertEqual(good.created.count, 1)
         XCTAssertEqual(progress.seen.last, [2, 2])
-        XCTAssertTrue(try crm.importCustomers(data: file, options: ImportOptions(mode: .keepGood)).created.isEmpty)
+        XCTAssertTrue(try crm.files().importCustomers(data: file, options: ImportOptions(mode: .keepGood)).created.isEmpty)
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("guanxi-\(UUID()).csv").path
-        XCTAssertEqual(try crm.exportToFile(path: path, entity: .customers, filter: CustomerFilter(), format: .csv), 3)
-        let back = try crm.importCustomers(data: try Data(contentsOf: URL(fileURLWithPath: path)), options: ImportOptions())
+        XCTAssertEqual(try crm.files().exportToPath(path: path, entity: .customers, filter: CustomerFilter(), format: .csv), 3)
+        let back = try crm.files().importCustomers(data: try Data(contentsOf: URL(fileURLWithPath: path)), options: ImportOptions())
         XCTAssertEqual(back.skipped.count, 3)
         XCTAssertEqual(try importTemplate(format: .xlsx).prefix(2), Data("PK".utf8))
     }
