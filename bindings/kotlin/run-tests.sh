@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Generates Kotlin bindings from the library under test, compiles the tests with kotlinc against
-# them and JNA, and runs them on the JVM. Usage: run-tests.sh <cargo target dir> <profile> <tools dir>
+# Generates the Kotlin bindings from the library under test, stages the library as a resource
+# where JNA looks for it (linux-x86-64/), and runs `mvn verify`: the tests run with JUnit 5 under
+# Surefire against the classes and resources the jar is built from, then the jar is packaged
+# (bindings/kotlin/target/guanxi-<version>.jar). Usage: run-tests.sh <cargo target dir> <profile>
+# Ends with a "kotlin: N passed, N failed" line read from Surefire's reports.
 set -euo pipefail
-target=$1 profile=$2 tools=$3
+target=$1 profile=$2
 root=$(cd "$(dirname "$0")/../.." && pwd)
 lib="$target/$profile/libguanxi_uniffi.so"
 out="$target/kotlin"
-kotlinc="$tools/node_modules/kotlin-compiler/bin/kotlinc"
-stdlib="$tools/node_modules/kotlin-compiler/lib/kotlin-stdlib.jar"
-jna=/usr/share/java/jna.jar
-rm -rf "$out" && mkdir -p "$out/classes"
+rm -rf "$out" && mkdir -p "$out/native/linux-x86-64"
 # Bindings come from the built library itself, so they can never drift from it.
 "$target/$profile/uniffi-bindgen" generate --library "$lib" --language kotlin --no-format --out-dir "$out/gen"
-"$kotlinc" -nowarn -cp "$jna" $(find "$out/gen" -name '*.kt') "$root/bindings/kotlin/CrmTest.kt" -d "$out/classes"
-java -cp "$out/classes:$jna:$stdlib" -Djna.library.path="$target/$profile" CrmTestKt
+cp "$lib" "$out/native/linux-x86-64/"
+pom="$root/bindings/kotlin/pom.xml"
+mvn_status=0
+mvn -B --no-transfer-progress -f "$pom" -Dguanxi.generated="$out/gen" -Dguanxi.native="$out/native" verify ||
+  mvn_status=$?
+reports="$root/bindings/kotlin/target/surefire-reports"
+python3 - "$reports" "$mvn_status" <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+total = failed = 0
+for f in glob.glob(sys.argv[1] + "/TEST-*.xml"):
+    suite = ET.parse(f).getroot()
+    total += int(suite.get("tests", 0))
+    failed += int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+if total == 0 and sys.argv[2] != "0":
+    failed = 1  # did not build or run
+print(f"kotlin: {total - failed} passed, {failed} failed")
+PY
+exit "$mvn_status"

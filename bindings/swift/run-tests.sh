@@ -19,6 +19,19 @@ sed 's/^module GuanxiFFI {/module GuanxiFFI {\n    link "guanxi_uniffi"/' "$pkg/
   > "$pkg/Sources/GuanxiFFI/module.modulemap"
 cp "$target/$profile/libguanxi_uniffi.so" "$pkg/lib/"
 rm -rf "$pkg/gen"
+# How a consumer's build finds the library: pkg-config, the one way SwiftPM allows without unsafe flags.
+mkdir -p "$pkg/lib/pkgconfig"
+cat > "$pkg/lib/pkgconfig/guanxi.pc" <<'PC'
+prefix=/work
+libdir=${prefix}/lib
+includedir=${prefix}/Sources/GuanxiFFI
+
+Name: guanxi
+Description: guanxi's C ABI (uniffi), the native half of the Guanxi Swift package
+Version: 0.1.0
+Libs: -L${libdir} -lguanxi_uniffi
+Cflags: -I${includedir}
+PC
 
 # 2. The toolchain: a minimal Debian 13 root with swiftlang (kept between runs).
 if [ ! -x "$root/usr/bin/swift" ]; then
@@ -37,11 +50,12 @@ mount_into --bind /dev "$root/dev"
 mount_into --bind "$pkg" "$root/work"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
-if [ ! -x "$root/usr/bin/swift" ]; then
+if [ ! -x "$root/usr/bin/swift" ] || [ ! -x "$root/usr/bin/pkg-config" ]; then
   chroot "$root" apt-get update -qq
   chroot "$root" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    swiftlang libc6-dev libstdc++-14-dev >/dev/null
+    swiftlang libc6-dev libstdc++-14-dev pkg-config >/dev/null
 fi
 
 # 3. Build and test inside the chroot.
-chroot "$root" env HOME=/root GUANXI_LIB_DIR=/work/lib bash -c 'cd /work && swift build --build-tests && swift test'
+chroot "$root" env HOME=/root PKG_CONFIG_PATH=/work/lib/pkgconfig LD_LIBRARY_PATH=/work/lib \
+  bash -c 'cd /work && swift build --build-tests && swift test'

@@ -1,4 +1,5 @@
-// Kotlin tests of the guanxi bindings generated from the library under test (see run-tests.sh).
+// Kotlin tests of the guanxi bindings generated from the library under test: run by JUnit 5
+// (GuanxiTest.kt, under Maven Surefire; see run-tests.sh), or alone through main().
 import guanxi.*
 import java.math.BigDecimal
 import java.nio.file.Files
