@@ -7,13 +7,14 @@ use std::collections::BTreeMap;
 use guanxi::dedup::{self as core, MergeRequest, Survivorship};
 use guanxi::{
     CustomerId, DuplicatePolicy, ExportEntity, FileFormat, ImportField, ImportMode, ImportOptions, OnDuplicate,
+    ValidationReason,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use crate::PyCrm;
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{AuditCheck, Customer, customer_id_from, from_python, invalid_arg, to_python};
+use crate::convert::{AuditCheck, Customer, Problems, customer_id_from, from_python, invalid_arg, to_python};
 use crate::customers::{customer_filter, new_customer};
 
 fn on_duplicate(s: &str) -> PyResult<OnDuplicate> {
@@ -312,26 +313,28 @@ impl Files {
         progress: Option<Py<PyAny>>,
     ) -> PyResult<ImportReport> {
         let mut options = ImportOptions::default();
+        let mut problems = Problems::default();
+        let keys = || ImportField::ALL.iter().map(|f| f.key());
         for (header, key) in columns.unwrap_or_default() {
-            let field = ImportField::ALL
-                .iter()
-                .copied()
-                .find(|f| f.key() == key)
-                .ok_or_else(|| invalid_arg(&format!("columns.{header}"), "is not an import field"))?;
-            options = options.column(header, field);
+            match ImportField::ALL.iter().copied().find(|f| f.key() == key) {
+                Some(field) => options = options.column(header, field),
+                None => problems.push(format!("columns.{header}"), ValidationReason::not_allowed(key, keys())),
+            }
         }
-        options.on_duplicate = match on_duplicate {
-            "skip" => DuplicatePolicy::Skip,
-            "update" => DuplicatePolicy::Update,
-            "create" => DuplicatePolicy::Create,
-            "link" => DuplicatePolicy::Link,
-            _ => return Err(invalid_arg("on_duplicate", "must be skip, update, create or link")),
-        };
-        options.mode = match mode {
-            "all_or_nothing" => ImportMode::AllOrNothing,
-            "keep_good" => ImportMode::KeepGood,
-            _ => return Err(invalid_arg("mode", "must be all_or_nothing or keep_good")),
-        };
+        match on_duplicate {
+            "skip" => options.on_duplicate = DuplicatePolicy::Skip,
+            "update" => options.on_duplicate = DuplicatePolicy::Update,
+            "create" => options.on_duplicate = DuplicatePolicy::Create,
+            "link" => options.on_duplicate = DuplicatePolicy::Link,
+            other => problems
+                .push("on_duplicate", ValidationReason::not_allowed(other, ["skip", "update", "create", "link"])),
+        }
+        match mode {
+            "all_or_nothing" => options.mode = ImportMode::AllOrNothing,
+            "keep_good" => options.mode = ImportMode::KeepGood,
+            other => problems.push("mode", ValidationReason::not_allowed(other, ["all_or_nothing", "keep_good"])),
+        }
+        let options = problems.result(options)?;
         let r = self.crm.get().run(py, |c, a| {
             c.files().import(a, &data, &options, |p| {
                 if let Some(cb) = &progress {

@@ -196,6 +196,10 @@ def test_bad_calls_are_type_errors_and_validation_errors() -> None:
     with pytest.raises(ValidationError) as paging:
         crm.customers.list(after="not a cursor", limit=0)
     assert sorted(e.field for e in paging.value.errors) == ["after", "limit"]
+    with pytest.raises(ValidationError) as mapping:
+        crm.files.import_customers(b"x", columns={"公司": "nmae"}, mode="all")  # type: ignore[arg-type]
+    assert sorted(e.field for e in mapping.value.errors) == ["columns.公司", "mode"]
+    assert "name" in mapping.value.errors[0].allowed
     with pytest.raises(TypeError, match="name"):
         crm.customers.create(42)  # type: ignore[arg-type]
 

@@ -110,7 +110,7 @@ impl ImportOptions {
 /// let report = crm.files().import(&Actor::user("a")?, "客户名称,规模\n甲,巨型\n".as_bytes(), &ImportOptions::default(), |_| {})?;
 /// let e = &report.rejected[0];
 /// assert_eq!((e.row, e.column.as_deref(), e.value.as_deref()), (2, Some("规模"), Some("巨型")));
-/// assert!(e.reason.contains("size"));
+/// assert!(e.reason.contains("small, medium, large"), "{}", e.reason);
 /// # Ok::<(), guanxi::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -284,14 +284,22 @@ impl Columns {
                 None => ignored.push(h.clone()),
             }
         }
+        // A mapping that misses says what the file has, so the caller can fix it in one go.
+        let seen = || headers.iter().filter(|h| !h.is_empty()).cloned().collect::<Vec<_>>().join(", ");
         for header in options.columns.keys().filter(|h| !headers.contains(h)) {
             errs.push(
                 format!("columns.{header}"),
-                ValidationReason::Invalid { detail: "is not a header of the file".into() },
+                ValidationReason::Invalid { detail: format!("is not a header of the file (its headers: {})", seen()) },
             );
         }
         if !index.contains_key(&ImportField::Name) && !index.contains_key(&ImportField::Code) {
-            errs.push("columns.name", ValidationReason::Required);
+            let detail = format!(
+                "no column is the customer name (客户名称) or code (客户编号): the file's headers are {}; \
+                 map one with columns (field keys: {})",
+                seen(),
+                ImportField::ALL.iter().map(|f| f.key()).collect::<Vec<_>>().join(", ")
+            );
+            errs.push("columns.name", ValidationReason::Invalid { detail });
         }
         errs.into_result(())?;
         Ok((Columns { index, headers: headers.to_vec() }, ignored))
@@ -306,40 +314,39 @@ impl Columns {
     }
 }
 
-/// A row read into an input, or the errors of its cells.
-fn row_input(cols: &Columns, row: u64, cells: &[String]) -> std::result::Result<NewCustomer, Vec<RowError>> {
+/// A row read into an input, and the errors of the cells that could not be read (left out of
+/// the input, so that validation still reports every other failing cell).
+fn row_input(cols: &Columns, row: u64, cells: &[String]) -> (NewCustomer, Vec<RowError>) {
     let mut errors = Vec::new();
     let mut bad = |f: ImportField, value: &str, reason: String| {
         errors.push(RowError { row, column: cols.header(f), value: Some(value.to_owned()), reason });
     };
     let mut c = NewCustomer::new(cols.cell(cells, ImportField::Name).unwrap_or_default());
-    fn parse<T: std::str::FromStr>(
+    /// A vocabulary cell; a value outside it is an error listing the allowed values.
+    fn parse<T: std::str::FromStr<Err = guanxi_core::UnknownName>>(
         cols: &Columns,
         cells: &[String],
         f: ImportField,
-        what: &str,
         bad: &mut impl FnMut(ImportField, &str, String),
     ) -> Option<T> {
         let v = cols.cell(cells, f)?;
         match v.parse() {
             Ok(x) => Some(x),
-            Err(_) => {
-                bad(f, v, format!("is not a known {what}"));
+            Err(e) => {
+                bad(f, v, ValidationReason::from(e).to_string());
                 None
             }
         }
     }
-    if let Some(k) = parse::<CustomerKind>(cols, cells, ImportField::Kind, "customer kind (企业 / 个人)", &mut bad)
-    {
+    if let Some(k) = parse::<CustomerKind>(cols, cells, ImportField::Kind, &mut bad) {
         c.kind = k;
     }
-    c.industry = parse::<Industry>(cols, cells, ImportField::Industry, "industry (GB/T 4754 section)", &mut bad);
-    c.size = parse::<SizeBand>(cols, cells, ImportField::Size, "size (小型 / 中型 / 大型)", &mut bad);
-    if let Some(s) = parse::<LifecycleStatus>(cols, cells, ImportField::Status, "status (潜在 / 成交 / 流失)", &mut bad)
-    {
+    c.industry = parse::<Industry>(cols, cells, ImportField::Industry, &mut bad);
+    c.size = parse::<SizeBand>(cols, cells, ImportField::Size, &mut bad);
+    if let Some(s) = parse::<LifecycleStatus>(cols, cells, ImportField::Status, &mut bad) {
         c.status = s;
     }
-    c.level = parse::<Level>(cols, cells, ImportField::Level, "level (A / B / C)", &mut bad);
+    c.level = parse::<Level>(cols, cells, ImportField::Level, &mut bad);
     c.source = cols.cell(cells, ImportField::Source).map(str::to_owned);
     c.address = cols.cell(cells, ImportField::Address).map(str::to_owned);
     let (p, ci, d) = (
@@ -377,7 +384,7 @@ fn row_input(cols: &Columns, row: u64, cells: &[String]) -> std::result::Result<
         contact.emails = email.map(|e| split_list(e).map(str::to_owned).collect()).unwrap_or_default();
         c.contacts.push(contact);
     }
-    if errors.is_empty() { Ok(c) } else { Err(errors) }
+    (c, errors)
 }
 
 /// What the import will do with one checked row.
@@ -468,29 +475,23 @@ impl ImportRun<'_> {
     /// Checks one row: rejected, skipped, or planned into the chunk (written when full).
     fn row(&mut self, tx: &dyn StoreView, row: u64, cells: &[String]) -> Result<()> {
         let cols = self.cols;
-        let mut input = match row_input(cols, row, cells) {
-            Ok(i) => i,
-            Err(errors) => {
-                self.report.rejected.extend(errors);
-                return Ok(());
-            }
-        };
+        // Every failing cell of the row is reported: those that could not be read, the code, and
+        // what validation finds in the rest.
+        let (mut input, mut errors) = row_input(cols, row, cells);
         let by_code = match cols.cell(cells, ImportField::Code) {
             None => None,
             Some(code) => {
                 let code = guanxi_core::normalize::code(code);
-                match tx.customer_by_code(&code)?.filter(|c| !c.is_deleted()) {
-                    Some(c) => Some(c),
-                    None => {
-                        self.report.rejected.push(RowError {
-                            row,
-                            column: cols.header(ImportField::Code),
-                            value: Some(code),
-                            reason: "is not the code of a customer".into(),
-                        });
-                        return Ok(());
-                    }
+                let found = tx.customer_by_code(&code)?.filter(|c| !c.is_deleted());
+                if found.is_none() {
+                    errors.push(RowError {
+                        row,
+                        column: cols.header(ImportField::Code),
+                        value: Some(code),
+                        reason: "is not the code of a customer".into(),
+                    });
                 }
+                found
             }
         };
         if input.name.is_empty()
@@ -499,9 +500,13 @@ impl ImportRun<'_> {
             input.name = c.name.clone();
         }
         let valid = match input.validate(self.ctx) {
-            Ok(v) => v,
+            Ok(v) if errors.is_empty() => v,
+            Ok(_) => {
+                self.report.rejected.extend(errors);
+                return Ok(());
+            }
             Err(errs) => {
-                self.report.rejected.extend(errs.iter().map(|e| {
+                errors.extend(errs.iter().map(|e| {
                     let field = field_of_path(&e.field);
                     RowError {
                         row,
@@ -510,6 +515,7 @@ impl ImportRun<'_> {
                         reason: format!("{} {}", e.field, e.reason),
                     }
                 }));
+                self.report.rejected.extend(errors);
                 return Ok(());
             }
         };

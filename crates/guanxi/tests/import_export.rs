@@ -113,6 +113,27 @@ fn every_bad_row_is_reported_and_all_or_nothing_writes_nothing() {
 }
 
 #[test]
+fn every_failing_cell_of_a_row_is_reported_and_a_missing_mapping_shows_the_headers() {
+    let crm = Crm::in_memory();
+    let file = "客户名称,客户类型,行业,手机,省份\n坏行,合伙,农场,12345,火星\n";
+    let r = crm.files().import(&alice(), file.as_bytes(), &ImportOptions::default(), |_| {}).unwrap();
+    let mut columns: Vec<_> = r.rejected.iter().map(|e| e.column.clone().unwrap_or_default()).collect();
+    columns.sort();
+    assert_eq!(columns, ["客户类型", "手机", "省份", "行业"], "{:?}", r.rejected);
+    let kind = r.rejected.iter().find(|e| e.column.as_deref() == Some("客户类型")).unwrap();
+    assert!(kind.reason.contains("enterprise, individual"), "{}", kind.reason);
+    assert_eq!(r.rejected_rows(), 1);
+
+    let options = ImportOptions::default().column("公司名", ImportField::Name);
+    let err = crm.files().import(&alice(), "公司,电话\n甲,138\n".as_bytes(), &options, |_| {}).unwrap_err();
+    let Error::Validation(v) = err else { panic!("{err:?}") };
+    let unknown = v.field("columns.公司名").unwrap().reason.to_string();
+    assert!(unknown.contains("公司, 电话"), "{unknown}");
+    let missing = v.field("columns.name").unwrap().reason.to_string();
+    assert!(missing.contains("公司, 电话") && missing.contains("contact_phone"), "{missing}");
+}
+
+#[test]
 fn duplicate_policies_against_the_store_and_within_the_file() {
     let file = "客户名称,手机,标签,来源\n\
                 华为技术股份有限公司,13900000009,新标签,官网\n\
