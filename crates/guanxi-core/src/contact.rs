@@ -185,6 +185,48 @@ pub struct ValidContact {
     pub custom: BTreeMap<String, CustomValue>,
 }
 
+impl ValidContact {
+    /// The stored contact this input becomes: version 1, created and updated by `stamp`, of
+    /// `customer`, primary or not as the customer's contacts decide.
+    ///
+    /// ```
+    /// use guanxi_core::changelog::Stamp;
+    /// use guanxi_core::{ContactId, CustomerId, NewContact, UserId};
+    /// let v = NewContact::new("张伟").phone("138 1234 5678").validate(&[]).unwrap();
+    /// let stamp = Stamp::new(UserId::new("alice")?, chrono::Utc::now());
+    /// let c = v.into_contact(ContactId(uuid::Uuid::nil()), CustomerId(uuid::Uuid::nil()), true, &stamp);
+    /// assert_eq!((c.primary, c.version, c.phones[0].as_str()), (true, 1, "+8613812345678"));
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn into_contact(
+        self,
+        id: ContactId,
+        customer: CustomerId,
+        primary: bool,
+        stamp: &crate::changelog::Stamp,
+    ) -> Contact {
+        Contact {
+            id,
+            customer_id: customer,
+            name: self.name,
+            title: self.title,
+            phones: self.phones,
+            emails: self.emails,
+            id_number: self.id_number,
+            role: self.role,
+            primary,
+            do_not_contact: self.do_not_contact,
+            custom: self.custom,
+            created_by: stamp.by.clone(),
+            created_at: stamp.at,
+            updated_by: stamp.by.clone(),
+            updated_at: stamp.at,
+            version: 1,
+            deleted_at: None,
+        }
+    }
+}
+
 /// Changes to a contact; `None` leaves a field alone. The primary flag changes through
 /// `Crm::set_primary_contact`, so the one-primary rule holds.
 ///

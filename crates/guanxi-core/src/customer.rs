@@ -490,6 +490,60 @@ pub struct ValidCustomer {
     pub contacts: Vec<crate::contact::ValidContact>,
 }
 
+impl ValidCustomer {
+    /// The stored customer this input becomes: version 1, created and updated by `stamp`, owned by
+    /// `owner` in `department`; and its contacts, each with whether it is the primary one (the one
+    /// marked so, else the first).
+    ///
+    /// ```
+    /// use guanxi_core::changelog::Stamp;
+    /// use guanxi_core::{CustomerId, NewCustomer, NewContact, UserId, ValidationContext};
+    /// let alice = UserId::new("alice")?;
+    /// let v = NewCustomer::new("甲").contact(NewContact::new("张伟")).contact(NewContact::new("李娜").primary())
+    ///     .validate(&ValidationContext::default()).unwrap();
+    /// let (c, contacts) = v.into_customer(CustomerId(uuid::Uuid::nil()), "C1".into(), alice.clone(), None, &Stamp::new(alice.clone(), chrono::Utc::now()));
+    /// assert_eq!((c.version, c.owner.as_ref(), c.created_by.as_str()), (1, Some(&alice), "alice"));
+    /// assert_eq!(contacts.iter().map(|(c, primary)| (c.name.as_str(), *primary)).collect::<Vec<_>>(), [("张伟", false), ("李娜", true)]);
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn into_customer(
+        self,
+        id: CustomerId,
+        code: String,
+        owner: UserId,
+        department: Option<DepartmentId>,
+        stamp: &crate::changelog::Stamp,
+    ) -> (Customer, Vec<(crate::contact::ValidContact, bool)>) {
+        let primary = self.contacts.iter().position(|c| c.primary).unwrap_or(0);
+        let contacts = self.contacts.into_iter().enumerate().map(|(i, c)| (c, i == primary)).collect();
+        let customer = Customer {
+            id,
+            code,
+            name: self.name,
+            kind: self.kind,
+            industry: self.industry,
+            size: self.size,
+            source: self.source,
+            status: self.status,
+            level: self.level,
+            region: self.region,
+            address: self.address,
+            owner: Some(owner),
+            department,
+            tags: self.tags,
+            custom: self.custom,
+            created_by: stamp.by.clone(),
+            created_at: stamp.at,
+            updated_by: stamp.by.clone(),
+            updated_at: stamp.at,
+            version: 1,
+            deleted_at: None,
+            merged_into: None,
+        };
+        (customer, contacts)
+    }
+}
+
 /// Changes to a customer. `None` leaves a field alone; `Some(None)` clears an optional field.
 /// In `custom`, a `None` value removes that key.
 ///

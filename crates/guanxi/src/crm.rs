@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use guanxi_core::access::Scoped;
-use guanxi_core::changelog::{created_fields, diff_json};
+use guanxi_core::changelog::{Stamp, created_fields, diff_json};
 use guanxi_core::prelude::*;
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, Clock, Contact, ContactId, Customer, CustomerFilter, CustomerId, DomainEvent,
@@ -311,37 +311,16 @@ impl Crm {
         let first = store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
         let mut tags_seen = std::collections::BTreeSet::new();
         for (n, v) in valid.into_iter().enumerate() {
-            let owner = v.owner.unwrap_or_else(|| actor.user_id().clone());
-            let department = v.department.or_else(|| allowed.department_of(&owner));
+            let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
+            let department = v.department.clone().or_else(|| allowed.department_of(&owner));
             for t in &v.tags {
                 if tags_seen.insert(t.clone()) && store.tag(t)?.is_none() {
                     changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
                 }
             }
-            let customer = Customer {
-                id: CustomerId(self.ids.next(now)),
-                code: Customer::code_for(day, first + n as u64),
-                name: v.name,
-                kind: v.kind,
-                industry: v.industry,
-                size: v.size,
-                source: v.source,
-                status: v.status,
-                level: v.level,
-                region: v.region,
-                address: v.address,
-                owner: Some(owner),
-                department,
-                tags: v.tags,
-                custom: v.custom,
-                created_by: actor.user_id().clone(),
-                created_at: now,
-                updated_by: actor.user_id().clone(),
-                updated_at: now,
-                version: 1,
-                deleted_at: None,
-                merged_into: None,
-            };
+            let stamp = Stamp::new(actor.user_id().clone(), now);
+            let code = Customer::code_for(day, first + n as u64);
+            let (customer, contacts) = v.into_customer(CustomerId(self.ids.next(now)), code, owner, department, &stamp);
             if allowed.enforced() {
                 let what = format!("new customer {}", customer.name);
                 allowed.check(actor, customer.scope_attrs(), &what)?;
@@ -367,9 +346,8 @@ impl Crm {
             events.push(DomainEvent::CustomerCreated { customer: customer.id, code: customer.code.clone() });
             events
                 .extend(customer.tags.iter().map(|t| DomainEvent::TagAdded { customer: customer.id, tag: t.clone() }));
-            let primary = v.contacts.iter().position(|c| c.primary).unwrap_or(0);
-            for (i, c) in v.contacts.into_iter().enumerate() {
-                let contact = self.new_contact(actor, now, customer.id, c, i == primary);
+            for (c, primary) in contacts {
+                let contact = self.new_contact(actor, now, customer.id, c, primary);
                 self.stage_contact_insert(actor, now, contact, changes, events);
             }
             changes.customers.push(Write::Insert(customer));
@@ -516,25 +494,7 @@ impl Crm {
         c: ValidContact,
         primary: bool,
     ) -> Contact {
-        Contact {
-            id: ContactId(self.ids.next(now)),
-            customer_id: customer,
-            name: c.name,
-            title: c.title,
-            phones: c.phones,
-            emails: c.emails,
-            id_number: c.id_number,
-            role: c.role,
-            primary,
-            do_not_contact: c.do_not_contact,
-            custom: c.custom,
-            created_by: actor.user_id().clone(),
-            created_at: now,
-            updated_by: actor.user_id().clone(),
-            updated_at: now,
-            version: 1,
-            deleted_at: None,
-        }
+        c.into_contact(ContactId(self.ids.next(now)), customer, primary, &Stamp::new(actor.user_id().clone(), now))
     }
 
     pub(crate) fn stage_contact_insert(

@@ -3,14 +3,15 @@
 //! service report, and the knowledge base. Each runs permission check → validation → one
 //! atomic batch (record, entries, log) → events.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
 use guanxi_core::access::Scoped;
 use guanxi_core::changelog::{created_fields, diff_json};
 use guanxi_core::service::{
     Article, ArticleHit, AssignReason, BusinessClock, KbQuery, MatchMode, NewArticle, NewTicket, Priority,
     ServiceQuery, ServiceReport, ServiceSettings, SlaClock, SlaEvaluator, Ticket, TicketChange, TicketEntry,
-    TicketFilter, TicketSla, TicketStatus, check_satisfaction, risk_flags, select_policy,
+    TicketFilter, TicketSla, TicketStatus, apply_move, apply_reply, check_satisfaction, reply_body, risk_flags,
+    select_policy,
 };
 use guanxi_core::{
     Action, Actor, ArticleId, ChangeAction, Changes, DomainEvent, EntityKind, Error, Page, PageRequest, Result,
@@ -544,24 +545,10 @@ impl Tickets<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn reply(&self, actor: &Actor, id: TicketId, expected_version: u64, reply: TicketReply) -> Result<Ticket> {
-        let body = guanxi_core::normalize::clean_multiline(&reply.body);
-        if body.is_empty() {
-            return Err(Error::invalid("body", ValidationReason::Required));
-        }
-        if body.chars().count() > guanxi_core::limits::LONG {
-            return Err(Error::invalid("body", ValidationReason::TooLong { max: guanxi_core::limits::LONG }));
-        }
+        let body = reply_body(&reply.body)?;
         self.crm.change_ticket(actor, id, expected_version, Action::Update, reply.at, |t, settings, at, _| {
-            if matches!(t.status, TicketStatus::Closed | TicketStatus::Cancelled) {
-                return Err(Error::InvalidState(format!("ticket {} is {} and takes no replies", t.code, t.status)));
-            }
-            let flags = risk_flags(&settings.risk_keywords, &body);
-            let mut next = t.clone();
-            next.risk_flags.extend(flags.iter().cloned());
-            if reply.public && next.first_response_at.is_none() {
-                next.first_response_at = Some(at);
-            }
-            Ok((next, vec![TicketChange::Reply { body, public: reply.public, risk_flags: flags }]))
+            let (next, change) = apply_reply(t, settings, body, reply.public, at)?;
+            Ok((next, vec![change]))
         })
     }
 
@@ -595,61 +582,9 @@ impl Tickets<'_> {
         to: TicketStatus,
         change: TicketMove,
     ) -> Result<Ticket> {
-        let resolution =
-            change.resolution.as_deref().map(guanxi_core::normalize::clean_multiline).filter(|r| !r.is_empty());
         self.crm.change_ticket(actor, id, expected_version, Action::Update, change.at, |t, settings, at, _| {
-            let from = t.status;
-            if to == TicketStatus::Assigned {
-                return Err(Error::InvalidState(format!("ticket {} becomes assigned only by assigning it", t.code)));
-            }
-            if !from.allows(to) {
-                return Err(Error::InvalidState(format!("ticket {} cannot move from {from} to {to}", t.code)));
-            }
-            if to == TicketStatus::Resolved && resolution.is_none() {
-                return Err(Error::invalid("resolution", ValidationReason::Required));
-            }
-            // Business time a pause took; the calendar is compiled only when a pause ends.
-            let paused = |since| BusinessClock::new(&settings.calendar).map(|c| c.between(since, at).max(0));
-            let mut next = t.clone();
-            next.status = to;
-            if let Some(p) = t.pending_since {
-                next.sla_paused_secs += paused(p)?;
-                next.pending_since = None;
-            }
-            if from.is_reopen(to) {
-                if let Some(closed) = t.closed_at {
-                    let window = Duration::days(i64::from(settings.reopen_window_days));
-                    if at - closed > window {
-                        return Err(Error::InvalidState(format!(
-                            "ticket {} was closed more than {} days ago and cannot be reopened",
-                            t.code, settings.reopen_window_days
-                        )));
-                    }
-                }
-                if let Some(r) = t.resolved_at {
-                    next.sla_paused_secs += paused(r)?;
-                }
-                next.resolved_at = None;
-                next.closed_at = None;
-                next.reopen_count += 1;
-            }
-            match to {
-                TicketStatus::PendingCustomer => next.pending_since = Some(at),
-                TicketStatus::Resolved => {
-                    next.resolved_at = Some(at);
-                    next.resolution = resolution.clone();
-                }
-                TicketStatus::Closed => next.closed_at = Some(at),
-                _ => {}
-            }
-            Ok((
-                next,
-                vec![TicketChange::Status {
-                    from,
-                    to,
-                    resolution: resolution.filter(|_| to == TicketStatus::Resolved),
-                }],
-            ))
+            let (next, entry) = apply_move(t, settings, to, change.resolution.clone(), at)?;
+            Ok((next, vec![entry]))
         })
     }
 

@@ -197,8 +197,8 @@ final class CrmTests: XCTestCase {
         XCTAssertGreaterThan(c.createdAt, before)
         guard case let .decimal(value)? = c.custom["budget"] else { return XCTFail("budget \(String(describing: c.custom["budget"]))") }
         XCTAssertEqual(value, Foundation.Decimal(string: "1200000.5")!)
-        let i = try crm.interactions().create(customer: c.id, input: NewInteraction(kind: .visit, content: "拜访", nextContactOn: "2031-01-02"))
-        XCTAssertEqual(i.nextContactOn, "2031-01-02")
+        let i = try crm.interactions().create(customer: c.id, input: NewInteraction(kind: .visit, content: "拜访", nextContactOn: DateComponents(year: 2031, month: 1, day: 2)))
+        XCTAssertEqual(i.nextContactOn, DateComponents(year: 2031, month: 1, day: 2))
         XCTAssertEqual(try crm.interactions().list(customer: c.id), [i])
     }
 

@@ -12,6 +12,7 @@ mod quality;
 mod report;
 mod sla;
 mod ticket;
+mod workflow;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,7 @@ pub use ticket::{
     AssignReason, Channel, NewTicket, Priority, SlaTargets, Ticket, TicketChange, TicketEntry, TicketFilter,
     TicketKind, TicketStatus, check_satisfaction,
 };
+pub use workflow::{apply_move, apply_reply, reply_body};
 
 use crate::error::{FieldError, Result, ValidationErrors, ValidationReason};
 
