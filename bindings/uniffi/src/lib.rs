@@ -189,22 +189,28 @@ page!(
 /// Mirrors a guanxi vocabulary as a uniffi enum, with conversions both ways.
 macro_rules! mirror_enum {
     ($name:ident { $($variant:ident),* $(,)? }) => {
+        $crate::mirror_enum!($name in guanxi { $($variant),* });
+    };
+    ($name:ident in $($module:ident)::+ { $($variant:ident),* $(,)? }) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
         pub enum $name { $($variant),* }
 
-        impl From<guanxi::$name> for $name {
-            fn from(v: guanxi::$name) -> Self {
-                match v { $(guanxi::$name::$variant => $name::$variant,)* }
+        impl From<$($module)::+::$name> for $name {
+            fn from(v: $($module)::+::$name) -> Self {
+                use $($module)::+::$name as Core;
+                match v { $(Core::$variant => $name::$variant,)* }
             }
         }
 
-        impl From<$name> for guanxi::$name {
+        impl From<$name> for $($module)::+::$name {
             fn from(v: $name) -> Self {
-                match v { $($name::$variant => guanxi::$name::$variant,)* }
+                use $($module)::+::$name as Core;
+                match v { $($name::$variant => Core::$variant,)* }
             }
         }
     };
 }
+pub(crate) use mirror_enum;
 
 mirror_enum!(CustomerKind { Enterprise, Individual });
 mirror_enum!(SizeBand { Small, Medium, Large });

@@ -9,20 +9,27 @@ use guanxi::{ArticleId, TicketId};
 
 use std::sync::Arc;
 
-use crate::{CrmError, DateTime, Result, Uuid, invalid, name_of, parse, user_id as user};
+use crate::{CrmError, DateTime, Result, Uuid, invalid, name_of, user_id as user};
 use crate::{PageRequest, handle, next_of, page};
 
-/// A new ticket. kind: inquiry / complaint / suggestion / fault; priority: low / medium /
-/// high / urgent; channel: web / phone / email / social / chat / app / other.
+crate::mirror_enum!(TicketKind in guanxi::service { Inquiry, Complaint, Suggestion, Fault });
+crate::mirror_enum!(Priority in guanxi::service { Low, Medium, High, Urgent });
+crate::mirror_enum!(Channel in guanxi::service { Web, Phone, Email, Social, Chat, App, Other });
+crate::mirror_enum!(TicketStatus in guanxi::service {
+    New, Assigned, InProgress, PendingCustomer, Resolved, Closed, Cancelled
+});
+crate::mirror_enum!(Period in guanxi::service { Day, Week, Month });
+
+/// A new ticket; `channel` null is the web.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct NewTicket {
     pub subject: String,
-    pub kind: String,
-    pub priority: String,
+    pub kind: TicketKind,
+    pub priority: Priority,
     #[uniffi(default = None)]
     pub description: Option<String>,
-    #[uniffi(default = "web")]
-    pub channel: String,
+    #[uniffi(default = None)]
+    pub channel: Option<Channel>,
     #[uniffi(default = None)]
     pub category: Option<String>,
     #[uniffi(default = None)]
@@ -43,13 +50,13 @@ pub struct Ticket {
     pub id: Uuid,
     pub code: String,
     pub customer_id: Option<Uuid>,
-    pub kind: String,
-    pub priority: String,
-    pub channel: String,
+    pub kind: TicketKind,
+    pub priority: Priority,
+    pub channel: Channel,
     pub category: Option<String>,
     pub subject: String,
     pub description: Option<String>,
-    pub status: String,
+    pub status: TicketStatus,
     pub assignee: Option<String>,
     pub group: Option<String>,
     pub escalation_level: u32,
@@ -72,13 +79,13 @@ impl From<core::Ticket> for Ticket {
             id: t.id.0,
             code: t.code,
             customer_id: t.customer_id.map(|c| c.0),
-            kind: t.kind.as_str().to_owned(),
-            priority: t.priority.as_str().to_owned(),
-            channel: t.channel.as_str().to_owned(),
+            kind: t.kind.into(),
+            priority: t.priority.into(),
+            channel: t.channel.into(),
             category: t.category,
             subject: t.subject,
             description: t.description,
-            status: t.status.as_str().to_owned(),
+            status: t.status.into(),
             assignee: name_of(t.assignee),
             group: t.group,
             escalation_level: t.escalation_level,
@@ -124,7 +131,7 @@ impl TryFrom<core::TicketEntry> for TicketEntry {
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct TicketFilter {
     #[uniffi(default = None)]
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     #[uniffi(default = None)]
     pub open: Option<bool>,
     #[uniffi(default = None)]
@@ -132,9 +139,9 @@ pub struct TicketFilter {
     #[uniffi(default = None)]
     pub group: Option<String>,
     #[uniffi(default = None)]
-    pub kind: Option<String>,
+    pub kind: Option<TicketKind>,
     #[uniffi(default = None)]
-    pub priority: Option<String>,
+    pub priority: Option<Priority>,
     #[uniffi(default = None)]
     pub created_from: Option<DateTime>,
     #[uniffi(default = None)]
@@ -142,22 +149,22 @@ pub struct TicketFilter {
     #[uniffi(default = None)]
     pub customer_id: Option<Uuid>,
     #[uniffi(default = None)]
-    pub channel: Option<String>,
+    pub channel: Option<Channel>,
 }
 
 impl TicketFilter {
     fn into_core(self) -> Result<CoreFilter> {
         Ok(CoreFilter {
-            status: self.status.map(|s| parse("status", &s)).transpose()?,
+            status: self.status.map(Into::into),
             open: self.open,
             assignee: self.assignee.map(|u| user("assignee", &u)).transpose()?,
             group: self.group,
-            kind: self.kind.map(|k| parse("kind", &k)).transpose()?,
-            priority: self.priority.map(|p| parse("priority", &p)).transpose()?,
+            kind: self.kind.map(Into::into),
+            priority: self.priority.map(Into::into),
             created_from: self.created_from,
             created_to: self.created_to,
             customer_id: self.customer_id.map(guanxi::CustomerId),
-            channel: self.channel.map(|c| parse("channel", &c)).transpose()?,
+            channel: self.channel.map(Into::into),
             ..CoreFilter::default()
         })
     }
@@ -190,8 +197,8 @@ impl From<core::TargetStatus> for TargetStatus {
 pub struct TicketSla {
     pub ticket_id: Uuid,
     pub code: String,
-    pub status: String,
-    pub priority: String,
+    pub status: TicketStatus,
+    pub priority: Priority,
     pub assignee: Option<String>,
     pub policy: String,
     pub first_response: TargetStatus,
@@ -207,8 +214,8 @@ impl From<core::TicketSla> for TicketSla {
             at_risk: s.at_risk(),
             ticket_id: s.ticket_id.0,
             code: s.code,
-            status: s.status.as_str().to_owned(),
-            priority: s.priority.as_str().to_owned(),
+            status: s.status.into(),
+            priority: s.priority.into(),
             assignee: name_of(s.assignee),
             policy: s.policy,
             first_response: s.first_response.into(),
@@ -250,7 +257,7 @@ impl From<core::KeyedCsat> for KeyedCsat {
 /// Tickets per status.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct StatusCount {
-    pub status: String,
+    pub status: TicketStatus,
     pub count: u64,
 }
 
@@ -290,11 +297,7 @@ impl From<core::ServiceReport> for ServiceReport {
         ServiceReport {
             at: r.at,
             tickets: r.tickets,
-            by_status: r
-                .by_status
-                .into_iter()
-                .map(|(s, count)| StatusCount { status: s.as_str().to_owned(), count })
-                .collect(),
+            by_status: r.by_status.into_iter().map(|(s, count)| StatusCount { status: s.into(), count }).collect(),
             first_response: r.first_response.into(),
             resolution: r.resolution.into(),
             first_response_met: r.first_response_sla.met,
@@ -447,8 +450,8 @@ impl Service {
     }
 
     /// The service report over the matching tickets; `period` is "day", "week" or "month".
-    pub fn report(&self, filter: TicketFilter, period: String, at: Option<DateTime>) -> Result<ServiceReport> {
-        let period: core::Period = crate::parse("period", &period)?;
+    pub fn report(&self, filter: TicketFilter, period: Period, at: Option<DateTime>) -> Result<ServiceReport> {
+        let period: core::Period = period.into();
         let q = ServiceQuery { filter: filter.into_core()?, period, at };
         Ok(self.inner.service().report(&self.actor, &q)?.into())
     }
@@ -463,10 +466,9 @@ handle! {
 impl Tickets {
     /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets).
     pub fn create(&self, input: NewTicket) -> Result<Ticket> {
-        let mut t =
-            core::NewTicket::new(&input.subject, parse("kind", &input.kind)?, parse("priority", &input.priority)?);
+        let mut t = core::NewTicket::new(&input.subject, input.kind.into(), input.priority.into());
         t.description = input.description;
-        t.channel = parse("channel", &input.channel)?;
+        t.channel = input.channel.map_or(core::Channel::Web, Into::into);
         t.category = input.category;
         t.customer_id = input.customer_id.map(guanxi::CustomerId);
         t.group = input.group;
@@ -516,11 +518,11 @@ impl Tickets {
         &self,
         id: Uuid,
         version: u64,
-        status: String,
+        status: TicketStatus,
         resolution: Option<String>,
         at: Option<DateTime>,
     ) -> Result<Ticket> {
-        let to = parse("status", &status)?;
+        let to: core::TicketStatus = status.into();
         Ok(self
             .inner
             .service()
@@ -561,9 +563,9 @@ impl Tickets {
         Ok(self.inner.service().tickets().rate(&self.actor, TicketId(id), version, score, comment.as_deref())?.into())
     }
 
-    /// Changes a ticket's priority (low / medium / high / urgent); its SLA targets are chosen again.
-    pub fn set_priority(&self, id: Uuid, version: u64, priority: String) -> Result<Ticket> {
-        let priority = parse("priority", &priority)?;
+    /// Changes a ticket's priority; its SLA targets are chosen again.
+    pub fn set_priority(&self, id: Uuid, version: u64, priority: Priority) -> Result<Ticket> {
+        let priority: core::Priority = priority.into();
         Ok(self.inner.service().tickets().set_priority(&self.actor, TicketId(id), version, priority)?.into())
     }
 

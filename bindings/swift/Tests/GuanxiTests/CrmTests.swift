@@ -83,8 +83,8 @@ final class CrmTests: XCTestCase {
         _ = try crm.sales().leads().create(input: NewLead(name: "王芳", phone: "13900001111"))
         XCTAssertEqual(try crm.sales().leads().list(owner: nil, open: true, page: PageRequest()).items.count, 1)
         XCTAssertEqual(try crm.sales().leads().count(owner: nil, open: true), 1)
-        let t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: "fault", priority: "high", customerId: made[1].id))
-        let page = try crm.service().tickets().list(filter: TicketFilter(customerId: made[1].id, channel: "web"), page: PageRequest(limit: 10))
+        let t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: .fault, priority: .high, customerId: made[1].id))
+        let page = try crm.service().tickets().list(filter: TicketFilter(customerId: made[1].id, channel: .web), page: PageRequest(limit: 10))
         XCTAssertEqual(page.items.map { $0.id }, [t.id])
     }
 
@@ -351,7 +351,7 @@ final class CrmTests: XCTestCase {
         XCTAssertNil(found[0].id)
         XCTAssertEqual(found[0].code, "")
         XCTAssertEqual(found[0].reasons[0].text, "same phone as a customer outside your access scope")
-        let ticket = try wang.service().tickets().create(input: NewTicket(subject: "发票开错了", kind: "inquiry", priority: "medium", customerId: theirs.id))
+        let ticket = try wang.service().tickets().create(input: NewTicket(subject: "发票开错了", kind: .inquiry, priority: .medium, customerId: theirs.id))
         XCTAssertEqual(try wang.service().tickets().get(id: ticket.id).code, ticket.code)
         XCTAssertTrue(try wang.access().explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
         XCTAssertFalse(try zhao.access().explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
@@ -442,30 +442,30 @@ final class CrmTests: XCTestCase {
             .replacingOccurrences(of: #""groups":[]"#, with: #""groups":[{"key":"l1","name":"一线","agents":[{"user":"amy"}]}]"#)
             .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
         let created = Date().addingTimeInterval(-3 * 86400)
-        var t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: "fault", priority: "urgent", description: "我要投诉", createdAt: created))
-        XCTAssertEqual(t.status, "assigned")
+        var t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: .fault, priority: .urgent, description: "我要投诉", createdAt: created))
+        XCTAssertEqual(t.status, .assigned)
         XCTAssertEqual(t.assignee, "amy")
         XCTAssertEqual(t.riskFlags, ["投诉"])
-        XCTAssertThrowsError(try crm.service().tickets().moveTo(id: t.id, version: t.version, status: "closed", resolution: nil, at: nil)) { e in
+        XCTAssertThrowsError(try crm.service().tickets().moveTo(id: t.id, version: t.version, status: .closed, resolution: nil, at: nil)) { e in
             guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
         }
-        t = try crm.service().tickets().moveTo(id: t.id, version: t.version, status: "in_progress", resolution: nil, at: created.addingTimeInterval(600))
+        t = try crm.service().tickets().moveTo(id: t.id, version: t.version, status: .inProgress, resolution: nil, at: created.addingTimeInterval(600))
         t = try crm.service().tickets().reply(id: t.id, version: t.version, body: "请提供截图", public: true, at: created.addingTimeInterval(1200))
-        t = try crm.service().tickets().moveTo(id: t.id, version: t.version, status: "resolved", resolution: "已重置", at: nil)
+        t = try crm.service().tickets().moveTo(id: t.id, version: t.version, status: .resolved, resolution: "已重置", at: nil)
         t = try crm.service().tickets().rate(id: t.id, version: t.version, score: 4, comment: nil)
         XCTAssertEqual(t.satisfaction, 4)
         let sla = try crm.service().slaOverview(filter: TicketFilter(), at: Date())
         XCTAssertEqual(sla.count, 1)
         XCTAssertEqual(sla[0].policy, "urgent")
         XCTAssertEqual(try crm.service().tickets().entries(id: t.id).map { $0.kind }, ["created", "assigned", "status", "reply", "status", "rated"])
-        let r = try crm.service().report(filter: TicketFilter(), period: "day", at: nil)
+        let r = try crm.service().report(filter: TicketFilter(), period: .day, at: nil)
         XCTAssertEqual(r.tickets, 1)
         XCTAssertEqual(r.csatMean, Foundation.Decimal(4))
         let refund = try crm.kb().create(input: NewArticle(title: "如何申请退款", body: "在订单详情页点击申请退款。", tags: ["退款"]))
         _ = try crm.kb().create(input: NewArticle(title: "Reset your password", body: "Use the forgot-password link."))
         XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "退款")).map { $0.article.id }, [refund.id])
         XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "password")).count, 1)
-        let q = try crm.service().tickets().create(input: NewTicket(subject: "我想退款", kind: "complaint", priority: "medium"))
+        let q = try crm.service().tickets().create(input: NewTicket(subject: "我想退款", kind: .complaint, priority: .medium))
         XCTAssertEqual(try crm.kb().suggest(ticket: q.id, limit: 3).first?.article.id, refund.id)
     }
     func testTicketTransferEscalationPriorityAndSearchFilters() throws {
@@ -475,8 +475,8 @@ final class CrmTests: XCTestCase {
         try crm.service().setSettingsJson(settings: try crm.service().settingsJson()
             .replacingOccurrences(of: #""groups":[]"#, with: #""groups":"# + groups)
             .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
-        let first = try crm.service().tickets().create(input: NewTicket(subject: "发票抬头错误", kind: "inquiry", priority: "low"))
-        var t = try crm.service().tickets().create(input: NewTicket(subject: "网络中断", kind: "fault", priority: "medium"))
+        let first = try crm.service().tickets().create(input: NewTicket(subject: "发票抬头错误", kind: .inquiry, priority: .low))
+        var t = try crm.service().tickets().create(input: NewTicket(subject: "网络中断", kind: .fault, priority: .medium))
         XCTAssertEqual([first.assignee, t.assignee], ["amy", "bob"])
         t = try crm.service().tickets().assign(id: t.id, version: t.version, agent: "amy", group: nil, note: "换人")
         XCTAssertEqual(t.assignee, "amy")
@@ -487,7 +487,7 @@ final class CrmTests: XCTestCase {
         XCTAssertThrowsError(try crm.service().tickets().escalate(id: t.id, version: t.version, note: nil)) { e in
             guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
         }
-        t = try crm.service().tickets().setPriority(id: t.id, version: t.version, priority: "urgent")
+        t = try crm.service().tickets().setPriority(id: t.id, version: t.version, priority: .urgent)
         XCTAssertEqual(t.slaPolicy, "urgent")
         XCTAssertEqual(try crm.service().tickets().sla(id: t.id, at: Date())?.policy, "urgent")
         XCTAssertEqual(try crm.service().tickets().listAll(filter: TicketFilter(assignee: "carl")).map { $0.id }, [t.id])

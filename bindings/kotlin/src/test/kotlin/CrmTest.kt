@@ -56,8 +56,8 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.sales().opportunities().list(null, true, null, PageRequest()).items.single().id == deal.id) { "opportunity page" }
             crm.sales().leads().create(NewLead(name = "王芳", phone = "13900001111"))
             check(crm.sales().leads().list(null, true, PageRequest()).items.size == 1 && crm.sales().leads().count(null, true) == 1UL) { "lead page" }
-            val t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = "fault", priority = "high", customerId = made[1].id))
-            val page = crm.service().tickets().list(TicketFilter(customerId = made[1].id, channel = "web"), PageRequest(limit = 10u))
+            val t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = TicketKind.FAULT, priority = Priority.HIGH, customerId = made[1].id))
+            val page = crm.service().tickets().list(TicketFilter(customerId = made[1].id, channel = Channel.WEB), PageRequest(limit = 10u))
             check(page.items.single().id == t.id && page.next == null) { "ticket page $page" }
         }
     },
@@ -280,7 +280,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(found.size == 1 && found[0].id == null && found[0].code == "" && found[0].name == "") { "withheld $found" }
             check(found[0].reasons[0].text == "same phone as a customer outside your access scope") { "reason ${found[0].reasons}" }
             check(!found.toString().contains(theirs.code)) { "no code" }
-            val ticket = wang.service().tickets().create(NewTicket(subject = "发票开错了", kind = "inquiry", priority = "medium", customerId = theirs.id))
+            val ticket = wang.service().tickets().create(NewTicket(subject = "发票开错了", kind = TicketKind.INQUIRY, priority = Priority.MEDIUM, customerId = theirs.id))
             check(wang.service().tickets().get(ticket.id).code == ticket.code) { "a rep reads the ticket they open" }
             check(wang.access().explain("read", "ticket", ticket.id, null).allowed) { "explain agrees" }
             check(!zhao.access().explain("read", "ticket", ticket.id, null).allowed) { "and for others" }
@@ -383,24 +383,24 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             crm.service().setSettingsJson(settings.replace("\"groups\":[]", "\"groups\":[{\"key\":\"l1\",\"name\":\"一线\",\"agents\":[{\"user\":\"amy\"}]}]").replace("\"default_group\":null", "\"default_group\":\"l1\""))
             assertThrows<CrmException.Validation> { crm.service().setSettingsJson("{\"calendar\": 1}") }
             val created = Instant.now().minusSeconds(3 * 86400)
-            var t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = "fault", priority = "urgent", description = "我要投诉", createdAt = created))
-            check(t.status == "assigned" && t.assignee == "amy" && t.riskFlags == listOf("投诉")) { "created $t" }
-            assertThrows<CrmException.InvalidState> { crm.service().tickets().moveTo(t.id, t.version, "closed", null, null) }
+            var t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = TicketKind.FAULT, priority = Priority.URGENT, description = "我要投诉", createdAt = created))
+            check(t.status == TicketStatus.ASSIGNED && t.assignee == "amy" && t.riskFlags == listOf("投诉")) { "created $t" }
+            assertThrows<CrmException.InvalidState> { crm.service().tickets().moveTo(t.id, t.version, TicketStatus.CLOSED, null, null) }
             check(crm.service().tickets().get(t.id) == t) { "refused move changes nothing" }
-            t = crm.service().tickets().moveTo(t.id, t.version, "in_progress", null, created.plusSeconds(600))
+            t = crm.service().tickets().moveTo(t.id, t.version, TicketStatus.IN_PROGRESS, null, created.plusSeconds(600))
             t = crm.service().tickets().reply(t.id, t.version, "请提供截图", true, created.plusSeconds(1200))
             check(t.firstResponseAt == created.plusSeconds(1200)) { "first response" }
-            assertThrows<CrmException.Validation> { crm.service().tickets().moveTo(t.id, t.version, "resolved", null, null) }
-            t = crm.service().tickets().moveTo(t.id, t.version, "resolved", "已重置", null)
+            assertThrows<CrmException.Validation> { crm.service().tickets().moveTo(t.id, t.version, TicketStatus.RESOLVED, null, null) }
+            t = crm.service().tickets().moveTo(t.id, t.version, TicketStatus.RESOLVED, "已重置", null)
             t = crm.service().tickets().rate(t.id, t.version, 5u, null)
             check(t.satisfaction == 5.toUByte()) { "rated" }
             val sla = crm.service().slaOverview(TicketFilter(), Instant.now()).single()
             check(sla.firstResponse.state == "met" || sla.firstResponse.state == "breached") { "first response ${sla.firstResponse}" }
             check(sla.resolution.usedSecs >= 0 && sla.policy == "urgent") { "sla $sla" }
             check(crm.service().tickets().entries(t.id).map { it.kind } == listOf("created", "assigned", "status", "reply", "status", "rated")) { "entries" }
-            val r = crm.service().report(TicketFilter(), "week", null)
+            val r = crm.service().report(TicketFilter(), Period.WEEK, null)
             check(r.tickets == 1uL && r.csatMean == BigDecimal(5) && r.flagged == 1uL) { "report $r" }
-            check(r.byStatus.single().status == "resolved") { "by status" }
+            check(r.byStatus.single().status == TicketStatus.RESOLVED) { "by status" }
         }
     },
     "knowledge base searches Chinese and English and suggests articles" to {
@@ -409,7 +409,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             crm.kb().create(NewArticle(title = "Reset your password", body = "Use the forgot-password link on the login page."))
             check(crm.kb().search(ArticleQuery(text = "退款")).map { it.article.id } == listOf(refund.id)) { "chinese" }
             check(crm.kb().search(ArticleQuery(text = "PASSWORD login")).single().article.title == "Reset your password") { "english" }
-            val t = crm.service().tickets().create(NewTicket(subject = "我想退款", kind = "complaint", priority = "medium"))
+            val t = crm.service().tickets().create(NewTicket(subject = "我想退款", kind = TicketKind.COMPLAINT, priority = Priority.MEDIUM))
             check(crm.kb().suggest(t.id, 3u).first().article.id == refund.id) { "suggest" }
             assertThrows<CrmException.Conflict> { crm.kb().update(refund.id, 9uL, NewArticle(title = "x", body = "y")) }
         }
@@ -419,8 +419,8 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val groups = "[{\"key\":\"l1\",\"name\":\"一线\",\"strategy\":\"round_robin\",\"escalate_to\":\"l2\",\"agents\":[{\"user\":\"amy\"},{\"user\":\"bob\"}]}," +
                 "{\"key\":\"l2\",\"name\":\"二线\",\"strategy\":\"least_loaded\",\"agents\":[{\"user\":\"carl\"}]}]"
             crm.service().setSettingsJson(crm.service().settingsJson().replace("\"groups\":[]", "\"groups\":$groups").replace("\"default_group\":null", "\"default_group\":\"l1\""))
-            val first = crm.service().tickets().create(NewTicket(subject = "发票抬头错误", kind = "inquiry", priority = "low"))
-            var t = crm.service().tickets().create(NewTicket(subject = "网络中断", kind = "fault", priority = "medium"))
+            val first = crm.service().tickets().create(NewTicket(subject = "发票抬头错误", kind = TicketKind.INQUIRY, priority = Priority.LOW))
+            var t = crm.service().tickets().create(NewTicket(subject = "网络中断", kind = TicketKind.FAULT, priority = Priority.MEDIUM))
             check(first.assignee == "amy" && t.assignee == "bob") { "round robin ${first.assignee} ${t.assignee}" }
             t = crm.service().tickets().assign(t.id, t.version, "amy", null, "换人")
             check(t.assignee == "amy") { "transfer" }
@@ -428,9 +428,8 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             t = crm.service().tickets().escalate(t.id, t.version, "客户投诉升级")
             check(t.group == "l2" && t.assignee == "carl" && t.escalationLevel == 1u) { "escalated $t" }
             assertThrows<CrmException.InvalidState> { crm.service().tickets().escalate(t.id, t.version, null) }
-            t = crm.service().tickets().setPriority(t.id, t.version, "urgent")
-            check(t.priority == "urgent" && t.slaPolicy == "urgent") { "priority $t" }
-            assertThrows<CrmException.Validation> { crm.service().tickets().setPriority(t.id, t.version, "asap") }
+            t = crm.service().tickets().setPriority(t.id, t.version, Priority.URGENT)
+            check(t.priority == Priority.URGENT && t.slaPolicy == "urgent") { "priority $t" }
             val sla = crm.service().tickets().sla(t.id, Instant.now())
             check(sla != null && sla.policy == "urgent" && sla.ticketId == t.id) { "sla $sla" }
             check(crm.service().tickets().getByCode(t.code) == t) { "by code" }
