@@ -16,12 +16,16 @@ fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
     v.map(|u| user_id(field, &u)).transpose()
 }
 
-/// One stage of a pipeline; `kind` is "open", "won" or "lost".
+crate::mirror_enum!(StageKind in guanxi::sales { Open, Won, Lost });
+crate::mirror_enum!(LeadGrade in guanxi::sales { A, B, C });
+crate::mirror_enum!(LeadStatus in guanxi::sales { New, Assigned, Converted, Disqualified });
+
+/// One stage of a pipeline.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Stage {
     pub key: String,
     pub name: String,
-    pub kind: String,
+    pub kind: StageKind,
     pub probability: Decimal,
     #[uniffi(default = [])]
     pub exit_requirements: Vec<String>,
@@ -50,7 +54,7 @@ impl From<core::Pipeline> for Pipeline {
                 .map(|s| Stage {
                     key: s.key,
                     name: s.name,
-                    kind: s.kind.as_str().to_owned(),
+                    kind: s.kind.into(),
                     probability: s.probability,
                     exit_requirements: s.exit_requirements.into_iter().collect(),
                     rotting_days: s.rotting_days,
@@ -72,7 +76,7 @@ impl Pipeline {
                 .into_iter()
                 .map(|s| {
                     Ok(core::Stage {
-                        kind: parse("kind", &s.kind)?,
+                        kind: s.kind.into(),
                         key: s.key,
                         name: s.name,
                         probability: s.probability,
@@ -384,7 +388,7 @@ impl From<core::LeadConversion> for LeadConversion {
     }
 }
 
-/// A lead (线索); `grade` "a"/"b"/"c", `status` "new"/"assigned"/"converted"/"disqualified".
+/// A lead (线索).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Lead {
     pub id: Uuid,
@@ -396,8 +400,8 @@ pub struct Lead {
     pub source: Option<String>,
     pub province: Option<String>,
     pub industry: Option<String>,
-    pub grade: String,
-    pub status: String,
+    pub grade: LeadGrade,
+    pub status: LeadStatus,
     pub owner: Option<String>,
     pub converted: Option<LeadConversion>,
     pub created_at: DateTime,
@@ -416,8 +420,8 @@ impl From<core::Lead> for Lead {
             source: l.source,
             province: l.province,
             industry: l.industry.map(|i| i.as_str().to_owned()),
-            grade: l.grade.as_str().to_owned(),
-            status: l.status.as_str().to_owned(),
+            grade: l.grade.into(),
+            status: l.status.into(),
             owner: name_of(l.owner),
             converted: l.converted.map(LeadConversion::from),
             created_at: l.created_at,
@@ -509,7 +513,7 @@ pub struct LossReason {
 pub struct FunnelStage {
     pub stage: String,
     pub name: String,
-    pub kind: String,
+    pub kind: StageKind,
     pub count: u64,
     pub amount: Decimal,
     pub reached: u64,
@@ -584,7 +588,7 @@ impl From<core::SalesReport> for SalesReport {
                 .map(|s| FunnelStage {
                     stage: s.stage,
                     name: s.name,
-                    kind: s.kind.as_str().to_owned(),
+                    kind: s.kind.into(),
                     count: s.count,
                     amount: s.amount,
                     reached: s.reached,

@@ -2,10 +2,11 @@
 //! `get_by_code`, `list` (one page), `list_all`, `count`, `update`, `delete` where they apply).
 //!
 //! This module declares the handle types and how to get them; their verbs are implemented
-//! beside the facade code they run on: customers, contacts, tags, interactions, custom fields,
-//! audit and backups in `crm.rs`, sales in `sales_facade.rs`, service and the knowledge base in
-//! `service_facade.rs`, duplicates in `dedup_facade.rs` and `merge_facade.rs`, access in
-//! `access_control.rs` and `elevation.rs`, files in `import.rs` and `export.rs`.
+//! beside the facade code they run on: customers, tags and custom fields in `customers.rs`,
+//! contacts and interactions in `contacts.rs`, the audit trail in `audit.rs`, sales in
+//! `sales_facade.rs`, service and the knowledge base in `service_facade.rs`, duplicates in
+//! `dedup_facade.rs` and `merge_facade.rs`, access in `access_control.rs`, files (imports,
+//! exports, backups) in `import.rs` and `export.rs`.
 
 use crate::crm::Crm;
 

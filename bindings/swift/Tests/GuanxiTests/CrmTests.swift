@@ -427,7 +427,7 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(r.funnel.first { $0.stage == "intent" }?.reached, 12)
         try crm.sales().setLeadRulesJson(rules: #"{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[]}"#)
         let lead = try crm.sales().leads().create(input: NewLead(name: "王磊", phone: "13800138000", source: "行业峰会"))
-        XCTAssertEqual(lead.grade, "a")
+        XCTAssertEqual(lead.grade, .a)
         let conv = try crm.sales().leads().convert(id: lead.id, opportunity: NewOpportunity(name: "扩容"))
         XCTAssertFalse(conv.linkedExisting)
         XCTAssertNotNil(conv.opportunityId)

@@ -364,7 +364,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             crm.sales().setLeadRulesJson("""{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[{"round_robin":["alice","bob"]}]}""")
             assertThrows<CrmException.Validation> { crm.sales().setLeadRulesJson("""{"grading": 3}""") }
             val lead = crm.sales().leads().create(NewLead(name = "王磊", company = "星河科技", phone = "138 0013 8000", source = "行业峰会"))
-            check(lead.grade == "a" && lead.owner == "alice" && lead.phone == "+8613800138000") { "lead $lead" }
+            check(lead.grade == LeadGrade.A && lead.owner == "alice" && lead.phone == "+8613800138000") { "lead $lead" }
             val conv = crm.sales().leads().convert(lead.id, NewOpportunity(name = "扩容", amount = BigDecimal("50000")))
             check(!conv.linkedExisting && crm.sales().opportunities().get(conv.opportunityId!!).customerId == conv.customerId) { "conversion" }
             val again = crm.sales().leads().convert(crm.sales().leads().create(NewLead(name = "王磊", phone = "13800138000")).id, null)
