@@ -219,6 +219,28 @@ mirror_enum!(Level { A, B, C });
 mirror_enum!(DecisionRole { DecisionMaker, Evaluator, Influencer, User });
 mirror_enum!(InteractionKind { Call, Visit, Email, Meeting, Message, Other });
 mirror_enum!(FieldType { Text, Number, Decimal, Date, Bool, SingleSelect, MultiSelect });
+mirror_enum!(EntityKind {
+    Customer,
+    Contact,
+    Tag,
+    Interaction,
+    CustomField,
+    ChangeLog,
+    User,
+    Department,
+    Role,
+    Pipeline,
+    Opportunity,
+    Lead,
+    Task,
+    Ticket,
+    Article,
+    ServiceSettings
+});
+mirror_enum!(Action { Read, Create, Update, Delete, Export, Merge, Assign, Configure });
+mirror_enum!(Scope { Own, Department, Region, All });
+mirror_enum!(Visibility { Masked, Hidden });
+mirror_enum!(ChangeAction { Create, Update, Delete, Restore, Tag, Untag, Export, Read, Merge, Unmerge, Elevate });
 
 /// A custom field value.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
@@ -721,8 +743,8 @@ impl From<guanxi::Interaction> for Interaction {
 /// A custom field definition.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CustomField {
-    /// "customer" or "contact".
-    pub entity: String,
+    /// Customer or contact.
+    pub entity: EntityKind,
     pub key: String,
     pub label: String,
     pub field_type: FieldType,
@@ -734,7 +756,7 @@ pub struct CustomField {
 
 fn custom_field_out(d: guanxi::CustomFieldDef) -> CustomField {
     CustomField {
-        entity: d.entity.as_str().to_owned(),
+        entity: d.entity.into(),
         key: d.key,
         label: d.label,
         field_type: d.field_type.into(),
@@ -757,9 +779,9 @@ pub struct ChangeLogEntry {
     pub seq: u64,
     pub at: DateTime,
     pub user: String,
-    pub entity: String,
+    pub entity: EntityKind,
     pub entity_id: String,
-    pub action: String,
+    pub action: ChangeAction,
     pub changes: Vec<FieldChange>,
 }
 
@@ -769,9 +791,9 @@ impl From<guanxi::ChangeLogEntry> for ChangeLogEntry {
             seq: e.seq,
             at: e.at,
             user: e.actor.to_string(),
-            entity: e.entity.as_str().to_owned(),
+            entity: e.entity.into(),
             entity_id: e.entity_id,
-            action: e.action.as_str().to_owned(),
+            action: e.action.into(),
             changes: e
                 .changes
                 .into_iter()
@@ -945,17 +967,17 @@ pub trait EventListener: Send + Sync {
 /// "region", "all").
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Grant {
-    pub entity: String,
-    pub actions: Vec<String>,
-    pub scope: String,
+    pub entity: EntityKind,
+    pub actions: Vec<Action>,
+    pub scope: Scope,
 }
 
 /// A field a role sees "masked" or "hidden".
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct FieldRule {
-    pub entity: String,
+    pub entity: EntityKind,
     pub field: String,
-    pub visibility: String,
+    pub visibility: Visibility,
 }
 
 /// A custom role.
@@ -1007,10 +1029,11 @@ impl Role {
     fn into_core(self) -> Result<guanxi::Role> {
         let mut role = guanxi::Role::new(&self.id, &self.name)?;
         for g in self.grants {
-            role = role.grant_named(&g.entity, &g.actions, &g.scope)?;
+            let actions: Vec<guanxi::Action> = g.actions.into_iter().map(Into::into).collect();
+            role = role.grant(g.entity.into(), &actions, g.scope.into());
         }
         for f in self.fields {
-            role = role.field_named(&f.entity, &f.field, &f.visibility)?;
+            role = role.field(f.entity.into(), &f.field, f.visibility.into());
         }
         Ok(role)
     }
@@ -1025,19 +1048,15 @@ impl From<&guanxi::Role> for Role {
                 .grants
                 .iter()
                 .map(|g| Grant {
-                    entity: g.entity.to_string(),
-                    actions: g.actions.iter().map(|a| a.to_string()).collect(),
-                    scope: g.scope.to_string(),
+                    entity: g.entity.into(),
+                    actions: g.actions.iter().map(|a| (*a).into()).collect(),
+                    scope: g.scope.into(),
                 })
                 .collect(),
             fields: r
                 .fields
                 .iter()
-                .map(|f| FieldRule {
-                    entity: f.entity.to_string(),
-                    field: f.field.clone(),
-                    visibility: f.visibility.to_string(),
-                })
+                .map(|f| FieldRule { entity: f.entity.into(), field: f.field.clone(), visibility: f.visibility.into() })
                 .collect(),
         }
     }
@@ -1429,19 +1448,15 @@ handle! {
 
 #[uniffi::export]
 impl CustomFields {
-    /// The custom fields of "customer" or "contact".
-    pub fn list(&self, entity: String) -> Result<Vec<CustomField>> {
-        let defs = self.inner.custom_fields().list(&self.actor, parse("entity", &entity)?)?;
+    /// The custom fields of customers or contacts.
+    pub fn list(&self, entity: EntityKind) -> Result<Vec<CustomField>> {
+        let defs = self.inner.custom_fields().list(&self.actor, entity.into())?;
         Ok(defs.into_iter().map(custom_field_out).collect())
     }
 
     pub fn create(&self, field: CustomField) -> Result<CustomField> {
-        let mut def = guanxi::CustomFieldDef::new(
-            parse("entity", &field.entity)?,
-            &field.key,
-            &field.label,
-            field.field_type.into(),
-        );
+        let mut def =
+            guanxi::CustomFieldDef::new(field.entity.into(), &field.key, &field.label, field.field_type.into());
         def.required = field.required;
         def.allowed_values = field.allowed_values;
         Ok(custom_field_out(self.inner.custom_fields().create(&self.actor, def)?))
@@ -1536,8 +1551,8 @@ impl Access {
     /// that record give.
     pub fn explain(
         &self,
-        action: String,
-        entity: String,
+        action: Action,
+        entity: EntityKind,
         record: Option<Uuid>,
         user: Option<String>,
     ) -> Result<Decision> {
@@ -1545,13 +1560,7 @@ impl Access {
             Some(u) => guanxi::UserId::new(u)?,
             None => self.actor.user_id().clone(),
         };
-        let d = self.inner.access().explain(
-            &self.actor,
-            &user,
-            parse("action", &action)?,
-            parse("entity", &entity)?,
-            record,
-        )?;
+        let d = self.inner.access().explain(&self.actor, &user, action.into(), entity.into(), record)?;
         Ok(Decision { allowed: d.allowed, reasons: d.reasons })
     }
 

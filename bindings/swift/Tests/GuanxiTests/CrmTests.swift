@@ -189,7 +189,7 @@ final class CrmTests: XCTestCase {
 
     func testNativeTypes() throws {
         let crm = try Crm.inMemory(user: "alice")
-        _ = try crm.customFields().create(field: CustomField(entity: "customer", key: "budget", label: "预算", fieldType: .decimal))
+        _ = try crm.customFields().create(field: CustomField(entity: .customer, key: "budget", label: "预算", fieldType: .decimal))
         let before = Date().addingTimeInterval(-5)
         let c = try crm.customers().create(input: NewCustomer(
             name: "甲", custom: ["budget": .decimal(value: Foundation.Decimal(string: "1200000.50")!)]
@@ -253,11 +253,11 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(try crm.contacts().list(customer: c.id).map { $0.name }, ["张伟"])
         _ = try crm.tags().create(name: "重点", group: "等级")
         XCTAssertEqual(try crm.tags().list().map { $0.name }, ["VIP", "重点"])
-        _ = try crm.customFields().create(field: CustomField(entity: "contact", key: "wechat", label: "微信", fieldType: .text))
-        XCTAssertEqual(try crm.customFields().list(entity: "contact").map { $0.key }, ["wechat"])
+        _ = try crm.customFields().create(field: CustomField(entity: .contact, key: "wechat", label: "微信", fieldType: .text))
+        XCTAssertEqual(try crm.customFields().list(entity: .contact).map { $0.key }, ["wechat"])
         _ = try crm.interactions().create(customer: c.id, input: NewInteraction(kind: .call, content: "电话"))
         let timeline = try crm.customers().timeline(customer: c.id)
-        XCTAssertEqual(timeline.first?.change?.entity, "customer")
+        XCTAssertEqual(timeline.first?.change?.entity, .customer)
         XCTAssertNotNil(timeline.last?.interaction)
     }
 
@@ -286,7 +286,7 @@ final class CrmTests: XCTestCase {
         let again = try Crm.open(path: path, user: "bob")
         let c = try again.customers().getByCode(code: code)
         XCTAssertEqual(c.createdBy, "alice")
-        XCTAssertEqual(try again.audit().entries(entityId: c.id.uuidString.lowercased()).map { $0.action }, ["create"])
+        XCTAssertEqual(try again.audit().entries(entityId: c.id.uuidString.lowercased()).map { $0.action }, [.create])
     }
 
     func testRolesScopesMaskingAndElevation() throws {
@@ -311,7 +311,7 @@ final class CrmTests: XCTestCase {
             }
             XCTAssertEqual(action, "read")
         }
-        let why = try wang.access().explain(action: "read", entity: "customer", record: other.id, user: nil)
+        let why = try wang.access().explain(action: .read, entity: .customer, record: other.id, user: nil)
         XCTAssertFalse(why.allowed)
         XCTAssertEqual(try crm.asUser(user: "ma").contacts().list(customer: mine.id).first?.phones, ["138****5678"])
         let li = try crm.asUser(user: "li")
@@ -353,8 +353,8 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(found[0].reasons[0].text, "same phone as a customer outside your access scope")
         let ticket = try wang.service().tickets().create(input: NewTicket(subject: "发票开错了", kind: .inquiry, priority: .medium, customerId: theirs.id))
         XCTAssertEqual(try wang.service().tickets().get(id: ticket.id).code, ticket.code)
-        XCTAssertTrue(try wang.access().explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
-        XCTAssertFalse(try zhao.access().explain(action: "read", entity: "ticket", record: ticket.id, user: nil).allowed)
+        XCTAssertTrue(try wang.access().explain(action: .read, entity: .ticket, record: ticket.id, user: nil).allowed)
+        XCTAssertFalse(try zhao.access().explain(action: .read, entity: .ticket, record: ticket.id, user: nil).allowed)
     }
 
     func testFieldEncryptionAndKeyRotation() throws {
