@@ -188,10 +188,11 @@ page!(
 
 /// Mirrors a guanxi vocabulary as a uniffi enum, with conversions both ways.
 macro_rules! mirror_enum {
-    ($name:ident { $($variant:ident),* $(,)? }) => {
-        $crate::mirror_enum!($name in guanxi { $($variant),* });
+    ($(#[$meta:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
+        $crate::mirror_enum!($(#[$meta])* $name in guanxi { $($variant),* });
     };
-    ($name:ident in $($module:ident)::+ { $($variant:ident),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident in $($module:ident)::+ { $($variant:ident),* $(,)? }) => {
+        $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
         pub enum $name { $($variant),* }
 
@@ -212,14 +213,30 @@ macro_rules! mirror_enum {
 }
 pub(crate) use mirror_enum;
 
-mirror_enum!(CustomerKind { Enterprise, Individual });
-mirror_enum!(SizeBand { Small, Medium, Large });
-mirror_enum!(LifecycleStatus { Potential, Customer, Lost });
-mirror_enum!(Level { A, B, C });
-mirror_enum!(DecisionRole { DecisionMaker, Evaluator, Influencer, User });
-mirror_enum!(InteractionKind { Call, Visit, Email, Meeting, Message, Other });
-mirror_enum!(FieldType { Text, Number, Decimal, Date, Bool, SingleSelect, MultiSelect });
-mirror_enum!(EntityKind {
+mirror_enum!(
+    /// Company or person.
+    CustomerKind { Enterprise, Individual });
+mirror_enum!(
+    /// Head-count band: under 100, 100–500, above.
+    SizeBand { Small, Medium, Large });
+mirror_enum!(
+    /// Where a customer is: potential, customer, lost.
+    LifecycleStatus { Potential, Customer, Lost });
+mirror_enum!(
+    /// A customer level: A, B or C.
+    Level { A, B, C });
+mirror_enum!(
+    /// A contact's role in the buying decision.
+    DecisionRole { DecisionMaker, Evaluator, Influencer, User });
+mirror_enum!(
+    /// How a follow-up happened.
+    InteractionKind { Call, Visit, Email, Meeting, Message, Other });
+mirror_enum!(
+    /// The type of a custom field.
+    FieldType { Text, Number, Decimal, Date, Bool, SingleSelect, MultiSelect });
+mirror_enum!(
+    /// A kind of record: what permissions, the change log and events name.
+    EntityKind {
     Customer,
     Contact,
     Tag,
@@ -237,10 +254,18 @@ mirror_enum!(EntityKind {
     Article,
     ServiceSettings
 });
-mirror_enum!(Action { Read, Create, Update, Delete, Export, Merge, Assign, Configure });
-mirror_enum!(Scope { Own, Department, Region, All });
-mirror_enum!(Visibility { Masked, Hidden });
-mirror_enum!(ChangeAction { Create, Update, Delete, Restore, Tag, Untag, Export, Read, Merge, Unmerge, Elevate });
+mirror_enum!(
+    /// What a permission allows.
+    Action { Read, Create, Update, Delete, Export, Merge, Assign, Configure });
+mirror_enum!(
+    /// Which records a grant reaches: own, department, region, all.
+    Scope { Own, Department, Region, All });
+mirror_enum!(
+    /// How a masked field is shown: masked or hidden.
+    Visibility { Masked, Hidden });
+mirror_enum!(
+    /// What a change-log entry records.
+    ChangeAction { Create, Update, Delete, Restore, Tag, Untag, Export, Read, Merge, Unmerge, Elevate });
 
 /// A custom field value.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
@@ -1262,6 +1287,7 @@ impl Crm {
         Arc::new(KnowledgeBase { inner: self.inner.clone(), actor: self.actor.clone() })
     }
 
+    /// The acting user.
     pub fn user(&self) -> String {
         self.actor.user_id().to_string()
     }
@@ -1281,6 +1307,7 @@ impl Crm {
             .get()
     }
 
+    /// Stops a subscription; false if it was not active.
     pub fn unsubscribe(&self, subscription: u64) -> bool {
         self.inner.unsubscribe(guanxi::SubscriptionId::from_raw(subscription))
     }
@@ -1299,26 +1326,32 @@ impl Customers {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// Creates a customer (with its contacts) and returns it.
     pub fn create(&self, input: NewCustomer) -> Result<Customer> {
         Ok(self.inner.customers().create(&self.actor, input.into_core()?)?.into())
     }
 
+    /// A customer by id.
     pub fn get(&self, id: Uuid) -> Result<Customer> {
         Ok(self.inner.customers().get(&self.actor, CustomerId(id))?.into())
     }
 
+    /// A customer by its code, e.g. "C20240501001".
     pub fn get_by_code(&self, code: String) -> Result<Customer> {
         Ok(self.inner.customers().get_by_code(&self.actor, &code)?.into())
     }
 
+    /// Changes the fields the patch sets; a stale `version` is a Conflict.
     pub fn update(&self, id: Uuid, version: u64, patch: CustomerPatch) -> Result<Customer> {
         Ok(self.inner.customers().update(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
     }
 
+    /// Soft-deletes a customer.
     pub fn delete(&self, id: Uuid, version: u64) -> Result<Customer> {
         Ok(self.inner.customers().delete(&self.actor, CustomerId(id), version)?.into())
     }
 
+    /// Restores a soft-deleted customer.
     pub fn restore(&self, id: Uuid, version: u64) -> Result<Customer> {
         Ok(self.inner.customers().restore(&self.actor, CustomerId(id), version)?.into())
     }
@@ -1333,6 +1366,7 @@ impl Customers {
         Ok(self.inner.customers().list_all(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
     }
 
+    /// How many customers match `filter`.
     pub fn count(&self, filter: CustomerFilter) -> Result<u64> {
         Ok(self.inner.customers().count(&self.actor, &filter.into_core()?)?)
     }
@@ -1364,18 +1398,22 @@ handle! {
 
 #[uniffi::export]
 impl Tags {
+    /// Puts a tag on a customer (the tag is created if new).
     pub fn add(&self, customer: Uuid, tag: String) -> Result<Customer> {
         Ok(self.inner.tags().add(&self.actor, id(customer), &tag)?.into())
     }
 
+    /// Takes a tag off a customer.
     pub fn remove(&self, customer: Uuid, tag: String) -> Result<Customer> {
         Ok(self.inner.tags().remove(&self.actor, id(customer), &tag)?.into())
     }
 
+    /// Defines a tag (or moves it to another group).
     pub fn create(&self, name: String, group: Option<String>) -> Result<Tag> {
         Ok(self.inner.tags().create(&self.actor, &name, group.as_deref())?.into())
     }
 
+    /// Every tag, by group then name.
     pub fn list(&self) -> Result<Vec<Tag>> {
         Ok(self.inner.tags().list(&self.actor)?.into_iter().map(Into::into).collect())
     }
@@ -1398,22 +1436,27 @@ impl Contacts {
         Ok(self.inner.contacts().find_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
     }
 
+    /// Adds a contact to a customer; the first is primary unless another says so.
     pub fn create(&self, customer: Uuid, contact: NewContact) -> Result<Contact> {
         Ok(self.inner.contacts().create(&self.actor, id(customer), contact.into())?.into())
     }
 
+    /// Changes the fields the patch sets; a stale `version` is a Conflict.
     pub fn update(&self, contact: Uuid, version: u64, patch: ContactPatch) -> Result<Contact> {
         Ok(self.inner.contacts().update(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
     }
 
+    /// Makes a contact its customer's primary contact.
     pub fn set_primary(&self, contact: Uuid) -> Result<Contact> {
         Ok(self.inner.contacts().set_primary(&self.actor, guanxi::ContactId(contact))?.into())
     }
 
+    /// Removes a contact (the oldest remaining one becomes primary if it was).
     pub fn delete(&self, contact: Uuid, version: u64) -> Result<()> {
         Ok(self.inner.contacts().delete(&self.actor, guanxi::ContactId(contact), version)?)
     }
 
+    /// The live contacts of a customer, primary first.
     pub fn list(&self, customer: Uuid) -> Result<Vec<Contact>> {
         Ok(self.inner.contacts().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
     }
@@ -1426,6 +1469,7 @@ handle! {
 
 #[uniffi::export]
 impl Interactions {
+    /// Logs an interaction with a customer.
     pub fn create(&self, customer: Uuid, input: NewInteraction) -> Result<Interaction> {
         let mut core = guanxi::NewInteraction::new(input.kind.into(), input.content);
         core.at = input.at;
@@ -1436,6 +1480,7 @@ impl Interactions {
         Ok(self.inner.interactions().create(&self.actor, id(customer), core)?.into())
     }
 
+    /// The interactions of a customer, oldest first.
     pub fn list(&self, customer: Uuid) -> Result<Vec<Interaction>> {
         Ok(self.inner.interactions().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
     }
@@ -1454,6 +1499,7 @@ impl CustomFields {
         Ok(defs.into_iter().map(custom_field_out).collect())
     }
 
+    /// Defines a custom field of customers or contacts.
     pub fn create(&self, field: CustomField) -> Result<CustomField> {
         let mut def =
             guanxi::CustomFieldDef::new(field.entity.into(), &field.key, &field.label, field.field_type.into());

@@ -16,9 +16,15 @@ fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
     v.map(|u| user_id(field, &u)).transpose()
 }
 
-crate::mirror_enum!(StageKind in guanxi::sales { Open, Won, Lost });
-crate::mirror_enum!(LeadGrade in guanxi::sales { A, B, C });
-crate::mirror_enum!(LeadStatus in guanxi::sales { New, Assigned, Converted, Disqualified });
+crate::mirror_enum!(
+    /// Whether a pipeline stage is open, won or lost.
+    StageKind in guanxi::sales { Open, Won, Lost });
+crate::mirror_enum!(
+    /// A lead's grade: A, B or C.
+    LeadGrade in guanxi::sales { A, B, C });
+crate::mirror_enum!(
+    /// A lead's status.
+    LeadStatus in guanxi::sales { New, Assigned, Converted, Disqualified });
 
 /// One stage of a pipeline.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -503,12 +509,14 @@ pub struct SalesQuery {
     pub owner: Option<String>,
 }
 
+/// Lost deals of one reason.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct LossReason {
     pub reason: String,
     pub count: u64,
 }
 
+/// One stage of the funnel: deals that reached it and the conversions from it.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct FunnelStage {
     pub stage: String,
@@ -525,6 +533,7 @@ pub struct FunnelStage {
     pub below_average: bool,
 }
 
+/// How many deals closed, their amount and days from opening to closing.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct CycleStats {
     pub count: u64,
@@ -533,6 +542,7 @@ pub struct CycleStats {
     pub median_days: Option<Decimal>,
 }
 
+/// Won amounts of one owner or product.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct KeyedAmount {
     pub key: String,
@@ -540,6 +550,7 @@ pub struct KeyedAmount {
     pub amount: Decimal,
 }
 
+/// Deals expected to close in one month, weighted by probability.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ForecastMonth {
     /// "YYYY-MM"; null for no expected close.
@@ -679,6 +690,7 @@ impl Sales {
         Ok(())
     }
 
+    /// The funnel, win rate, cycle times, won amounts and forecast of a pipeline.
     pub fn report(&self, query: SalesQuery) -> Result<SalesReport> {
         let mut q = core::SalesQuery::new(&query.pipeline);
         q.from = query.from;
@@ -710,18 +722,22 @@ handle! {
 
 #[uniffi::export]
 impl Opportunities {
+    /// Creates an opportunity.
     pub fn create(&self, input: NewOpportunity) -> Result<Opportunity> {
         Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?.into())
     }
 
+    /// An opportunity by id.
     pub fn get(&self, id: Uuid) -> Result<Opportunity> {
         Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?.into())
     }
 
+    /// An opportunity by code, e.g. "O20240501001".
     pub fn get_by_code(&self, code: String) -> Result<Opportunity> {
         Ok(self.inner.sales().opportunities().get_by_code(&self.actor, &code)?.into())
     }
 
+    /// Changes the fields the patch sets; a stale `version` is a Conflict.
     pub fn update(&self, id: Uuid, version: u64, patch: OpportunityPatch) -> Result<Opportunity> {
         Ok(self
             .inner
@@ -744,6 +760,7 @@ impl Opportunities {
         Ok(self.inner.sales().opportunities().move_to(&self.actor, OpportunityId(id), version, &stage, change)?.into())
     }
 
+    /// An opportunity's stage history, oldest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<StageHistoryEntry>> {
         Ok(self
             .inner
@@ -778,6 +795,7 @@ impl Opportunities {
         Ok(self.inner.sales().opportunities().list(&self.actor, &f, page.into_core()?)?.into())
     }
 
+    /// How many opportunities match.
     pub fn count(&self, stage: Option<String>, open: Option<bool>, owner: Option<String>) -> Result<u64> {
         Ok(self.inner.sales().opportunities().count(&self.actor, &opportunity_filter(stage, open, owner)?)?)
     }
@@ -807,6 +825,7 @@ impl Leads {
         Ok(self.inner.sales().leads().create(&self.actor, lead)?.into())
     }
 
+    /// A lead by id.
     pub fn get(&self, id: Uuid) -> Result<Lead> {
         Ok(self.inner.sales().leads().get(&self.actor, LeadId(id))?.into())
     }
@@ -824,6 +843,7 @@ impl Leads {
         Ok(self.inner.sales().leads().count(&self.actor, &f)?)
     }
 
+    /// Every lead by owner and open or closed (each null for any).
     pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Lead>> {
         let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
         Ok(self.inner.sales().leads().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
@@ -844,6 +864,7 @@ handle! {
 
 #[uniffi::export]
 impl Tasks {
+    /// Creates a task due at `due_at`.
     pub fn create(
         &self,
         title: String,
@@ -857,10 +878,12 @@ impl Tasks {
         Ok(self.inner.sales().tasks().create(&self.actor, t)?.into())
     }
 
+    /// Marks a task done (counts as activity on its opportunity).
     pub fn complete(&self, id: Uuid, version: u64) -> Result<Task> {
         Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?.into())
     }
 
+    /// Every task by owner and open or done (each null for any), by due instant.
     pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
         let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
         Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())

@@ -12,13 +12,23 @@ use std::sync::Arc;
 use crate::{CrmError, DateTime, Result, Uuid, invalid, name_of, user_id as user};
 use crate::{PageRequest, handle, next_of, page};
 
-crate::mirror_enum!(TicketKind in guanxi::service { Inquiry, Complaint, Suggestion, Fault });
-crate::mirror_enum!(Priority in guanxi::service { Low, Medium, High, Urgent });
-crate::mirror_enum!(Channel in guanxi::service { Web, Phone, Email, Social, Chat, App, Other });
-crate::mirror_enum!(TicketStatus in guanxi::service {
+crate::mirror_enum!(
+    /// A ticket's kind.
+    TicketKind in guanxi::service { Inquiry, Complaint, Suggestion, Fault });
+crate::mirror_enum!(
+    /// A ticket's priority.
+    Priority in guanxi::service { Low, Medium, High, Urgent });
+crate::mirror_enum!(
+    /// Where a ticket came in.
+    Channel in guanxi::service { Web, Phone, Email, Social, Chat, App, Other });
+crate::mirror_enum!(
+    /// A ticket's status.
+    TicketStatus in guanxi::service {
     New, Assigned, InProgress, PendingCustomer, Resolved, Closed, Cancelled
 });
-crate::mirror_enum!(Period in guanxi::service { Day, Week, Month });
+crate::mirror_enum!(
+    /// The period of the service report: day, week or month.
+    Period in guanxi::service { Day, Week, Month });
 
 /// A new ticket; `channel` null is the web.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -478,10 +488,12 @@ impl Tickets {
         Ok(self.inner.service().tickets().create(&self.actor, t)?.into())
     }
 
+    /// A ticket by id.
     pub fn get(&self, id: Uuid) -> Result<Ticket> {
         Ok(self.inner.service().tickets().get(&self.actor, TicketId(id))?.into())
     }
 
+    /// A ticket by code, e.g. "T20240501001".
     pub fn get_by_code(&self, code: String) -> Result<Ticket> {
         Ok(self.inner.service().tickets().get_by_code(&self.actor, &code)?.into())
     }
@@ -492,6 +504,7 @@ impl Tickets {
         Ok(self.inner.service().tickets().list(&self.actor, &filter.into_core()?, page.into_core()?)?.into())
     }
 
+    /// Every ticket matching `filter`, oldest first.
     pub fn list_all(&self, filter: TicketFilter) -> Result<Vec<Ticket>> {
         Ok(self
             .inner
@@ -503,6 +516,7 @@ impl Tickets {
             .collect())
     }
 
+    /// A ticket's history, oldest first.
     pub fn entries(&self, id: Uuid) -> Result<Vec<TicketEntry>> {
         self.inner.service().tickets().entries(&self.actor, TicketId(id))?.into_iter().map(TryInto::try_into).collect()
     }
@@ -554,6 +568,7 @@ impl Tickets {
         Ok(self.inner.service().tickets().assign(&self.actor, TicketId(id), version, to, note.as_deref())?.into())
     }
 
+    /// Escalates a ticket to its group's escalation group.
     pub fn escalate(&self, id: Uuid, version: u64, note: Option<String>) -> Result<Ticket> {
         Ok(self.inner.service().tickets().escalate(&self.actor, TicketId(id), version, note.as_deref())?.into())
     }
@@ -582,14 +597,17 @@ handle! {
 
 #[uniffi::export]
 impl KnowledgeBase {
+    /// Adds an article.
     pub fn create(&self, input: NewArticle) -> Result<Article> {
         Ok(self.inner.kb().create(&self.actor, input.into())?.into())
     }
 
+    /// Replaces an article's content.
     pub fn update(&self, id: Uuid, version: u64, input: NewArticle) -> Result<Article> {
         Ok(self.inner.kb().update(&self.actor, ArticleId(id), version, input.into())?.into())
     }
 
+    /// An article by id.
     pub fn get(&self, id: Uuid) -> Result<Article> {
         Ok(self.inner.kb().get(&self.actor, ArticleId(id))?.into())
     }
