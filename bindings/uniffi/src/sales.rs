@@ -9,7 +9,7 @@ use guanxi::{LeadId, OpportunityId, TaskId, UserId};
 
 use std::sync::Arc;
 
-use crate::{CrmError, DateTime, Day, Decimal, Result, Uuid, invalid, name_of, parse, user_id};
+use crate::{DateTime, Day, Decimal, Result, Uuid, name_of, parse, user_id};
 use crate::{PageRequest, handle, next_of, page};
 
 fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
@@ -675,19 +675,15 @@ impl Sales {
         Ok(self.inner.sales().set_pipeline(&self.actor, pipeline.into_core()?)?.into())
     }
 
-    /// The lead rules as JSON: {"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],
-    /// "assignment":[{"round_robin":["u1","u2"]},{"by_province":{"广东省":"u3"}}]}.
-    pub fn lead_rules_json(&self) -> Result<String> {
-        let rules = self.inner.sales().lead_rules(&self.actor)?;
-        serde_json::to_string(&rules).map_err(|e| CrmError::Other { reason: e.to_string() })
+    /// The lead rules: how new leads are graded and to whom they are assigned.
+    pub fn lead_rules(&self) -> Result<LeadRules> {
+        Ok(self.inner.sales().lead_rules(&self.actor)?.into())
     }
 
-    /// Replaces the lead rules from their JSON document; a malformed one is a validation error on "rules".
-    pub fn set_lead_rules_json(&self, rules: String) -> Result<()> {
-        let rules: core::LeadRules = serde_json::from_str(&rules)
-            .map_err(|e| invalid("rules", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
-        self.inner.sales().set_lead_rules(&self.actor, rules)?;
-        Ok(())
+    /// Replaces the lead rules; an unknown user or industry is a validation error naming the rule.
+    pub fn set_lead_rules(&self, rules: LeadRules) -> Result<LeadRules> {
+        let rules = rules.into_core()?;
+        Ok(self.inner.sales().set_lead_rules(&self.actor, rules)?.into())
     }
 
     /// The funnel, win rate, cycle times, won amounts and forecast of a pipeline.
@@ -899,3 +895,163 @@ page!(
     /// One page of leads.
     LeadPage of Lead
 );
+
+/// One condition a lead meets; a grade rule holds when all of its conditions do.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum LeadCondition {
+    /// Its source is one of these.
+    SourceIn { sources: Vec<String> },
+    /// Its industry (a GB/T 4754 section name) is one of these.
+    IndustryIn { industries: Vec<String> },
+    /// The budget is confirmed.
+    BudgetConfirmed,
+    /// The need is confirmed.
+    NeedConfirmed,
+}
+
+/// A lead gets `grade` when every condition holds; the first rule that holds wins, else C.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct GradeRule {
+    pub grade: LeadGrade,
+    pub when_all: Vec<LeadCondition>,
+}
+
+/// Who a new lead goes to; the first rule that names someone wins.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum AssignmentRule {
+    /// By the lead's province (full name, e.g. 广东省) → user.
+    ByProvince { owners: HashMap<String, String> },
+    /// By the lead's industry (section name) → user.
+    ByIndustry { owners: HashMap<String, String> },
+    /// These users in turn.
+    RoundRobin { users: Vec<String> },
+    /// Whichever of these users has the fewest open leads.
+    LeastLoaded { users: Vec<String> },
+}
+
+/// How leads are graded and assigned (the typed form of the lead-rules document).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct LeadRules {
+    #[uniffi(default = [])]
+    pub grading: Vec<GradeRule>,
+    #[uniffi(default = [])]
+    pub assignment: Vec<AssignmentRule>,
+}
+
+/// The conditions of a core condition, flattened: `All` is a conjunction, so nesting adds nothing.
+fn flatten(c: core::LeadCondition, out: &mut Vec<LeadCondition>) {
+    match c {
+        core::LeadCondition::SourceIn(sources) => out.push(LeadCondition::SourceIn { sources }),
+        core::LeadCondition::IndustryIn(i) => {
+            out.push(LeadCondition::IndustryIn { industries: i.iter().map(|x| x.as_str().to_owned()).collect() })
+        }
+        core::LeadCondition::BudgetConfirmed => out.push(LeadCondition::BudgetConfirmed),
+        core::LeadCondition::NeedConfirmed => out.push(LeadCondition::NeedConfirmed),
+        core::LeadCondition::All(all) => all.into_iter().for_each(|c| flatten(c, out)),
+    }
+}
+
+impl From<core::LeadRules> for LeadRules {
+    fn from(r: core::LeadRules) -> Self {
+        let grading = r
+            .grading
+            .into_iter()
+            .map(|g| {
+                let mut when_all = Vec::new();
+                flatten(g.when, &mut when_all);
+                GradeRule { grade: g.grade.into(), when_all }
+            })
+            .collect();
+        let names = |users: Vec<UserId>| users.into_iter().map(|u| u.to_string()).collect();
+        let assignment = r
+            .assignment
+            .into_iter()
+            .map(|a| match a {
+                core::AssignmentRule::ByProvince(m) => {
+                    AssignmentRule::ByProvince { owners: m.into_iter().map(|(p, u)| (p, u.to_string())).collect() }
+                }
+                core::AssignmentRule::ByIndustry(m) => AssignmentRule::ByIndustry {
+                    owners: m.into_iter().map(|(i, u)| (i.as_str().to_owned(), u.to_string())).collect(),
+                },
+                core::AssignmentRule::RoundRobin(u) => AssignmentRule::RoundRobin { users: names(u) },
+                core::AssignmentRule::LeastLoaded(u) => AssignmentRule::LeastLoaded { users: names(u) },
+            })
+            .collect();
+        LeadRules { grading, assignment }
+    }
+}
+
+impl LeadRules {
+    /// The core rules; every unknown user or industry is reported, under its rule's path.
+    fn into_core(self) -> Result<core::LeadRules> {
+        let mut errs = guanxi::ValidationErrors::default();
+        let mut grading = Vec::new();
+        for (i, g) in self.grading.into_iter().enumerate() {
+            let mut all = Vec::new();
+            for (j, c) in g.when_all.into_iter().enumerate() {
+                all.push(match c {
+                    LeadCondition::SourceIn { sources } => core::LeadCondition::SourceIn(sources),
+                    LeadCondition::IndustryIn { industries } => core::LeadCondition::IndustryIn(
+                        industries
+                            .iter()
+                            .filter_map(|n| industry(&mut errs, format!("grading[{i}].when_all[{j}].industries"), n))
+                            .collect(),
+                    ),
+                    LeadCondition::BudgetConfirmed => core::LeadCondition::BudgetConfirmed,
+                    LeadCondition::NeedConfirmed => core::LeadCondition::NeedConfirmed,
+                });
+            }
+            grading.push(core::GradeRule { grade: g.grade.into(), when: core::LeadCondition::All(all) });
+        }
+        let mut assignment = Vec::new();
+        for (i, a) in self.assignment.into_iter().enumerate() {
+            let path = format!("assignment[{i}]");
+            assignment.push(match a {
+                AssignmentRule::ByProvince { owners } => {
+                    let (provinces, names): (Vec<String>, Vec<String>) = owners.into_iter().unzip();
+                    let ids = users(&mut errs, &path, names);
+                    core::AssignmentRule::ByProvince(provinces.into_iter().zip(ids).collect())
+                }
+                AssignmentRule::ByIndustry { owners } => {
+                    let (sections, names): (Vec<String>, Vec<String>) = owners.into_iter().unzip();
+                    let ids = users(&mut errs, &path, names);
+                    let sections: Vec<Option<guanxi::Industry>> =
+                        sections.iter().map(|s| industry(&mut errs, format!("{path}.owners"), s)).collect();
+                    core::AssignmentRule::ByIndustry(
+                        sections.into_iter().zip(ids).filter_map(|(s, u)| s.map(|s| (s, u))).collect(),
+                    )
+                }
+                AssignmentRule::RoundRobin { users: names } => {
+                    core::AssignmentRule::RoundRobin(users(&mut errs, &path, names))
+                }
+                AssignmentRule::LeastLoaded { users: names } => {
+                    core::AssignmentRule::LeastLoaded(users(&mut errs, &path, names))
+                }
+            });
+        }
+        Ok(errs.into_result(core::LeadRules { grading, assignment })?)
+    }
+}
+
+/// An industry section by name, or the reason under `path`.
+fn industry(errs: &mut guanxi::ValidationErrors, path: String, name: &str) -> Option<guanxi::Industry> {
+    match name.parse::<guanxi::Industry>() {
+        Ok(i) => Some(i),
+        Err(e) => {
+            errs.push(path, e.into());
+            None
+        }
+    }
+}
+
+/// User ids by name; each bad one is a reason under `path`.
+fn users(errs: &mut guanxi::ValidationErrors, path: &str, names: Vec<String>) -> Vec<UserId> {
+    let mut out = Vec::new();
+    for n in names {
+        match UserId::new(&n) {
+            Ok(u) => out.push(u),
+            Err(_) => errs.push(path, guanxi::ValidationReason::Invalid { detail: format!("'{n}' is not a user id") }),
+        }
+    }
+    out
+}

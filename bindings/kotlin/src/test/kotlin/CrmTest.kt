@@ -361,8 +361,18 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val wonAmount = (0 until 30 step 3).sumOf { 100 + it }
             check(r.won.amount.compareTo(BigDecimal(wonAmount)) == 0) { "won amount" }
             check(r.wonByOwner.map { it.key }.toSet() == setOf("alice", "bob")) { "owners" }
-            crm.sales().setLeadRulesJson("""{"grading":[{"grade":"a","when":{"source_in":["行业峰会"]}}],"assignment":[{"round_robin":["alice","bob"]}]}""")
-            assertThrows<CrmException.Validation> { crm.sales().setLeadRulesJson("""{"grading": 3}""") }
+            crm.sales().setLeadRules(LeadRules(
+                grading = listOf(GradeRule(LeadGrade.A, listOf(LeadCondition.SourceIn(listOf("行业峰会"))))),
+                assignment = listOf(AssignmentRule.RoundRobin(listOf("alice", "bob"))),
+            ))
+            check(crm.sales().leadRules().grading.single().whenAll == listOf(LeadCondition.SourceIn(listOf("行业峰会")))) { "rules read back" }
+            val bad = assertThrows<CrmException.Validation> {
+                crm.sales().setLeadRules(LeadRules(
+                    grading = listOf(GradeRule(LeadGrade.B, listOf(LeadCondition.IndustryIn(listOf("farming"))))),
+                    assignment = listOf(AssignmentRule.RoundRobin(listOf(" "))),
+                ))
+            }
+            check(bad.errors.map { it.field } == listOf("grading[0].when_all[0].industries", "assignment[0]")) { "every bad rule ${bad.errors}" }
             val lead = crm.sales().leads().create(NewLead(name = "王磊", company = "星河科技", phone = "138 0013 8000", source = "行业峰会"))
             check(lead.grade == LeadGrade.A && lead.owner == "alice" && lead.phone == "+8613800138000") { "lead $lead" }
             val conv = crm.sales().leads().convert(lead.id, NewOpportunity(name = "扩容", amount = BigDecimal("50000")))
