@@ -5,7 +5,7 @@
 //! routes nest.
 
 use guanxi::service::{self as core, KbQuery, MatchMode, ServiceQuery, TicketFilter as CoreFilter};
-use guanxi::{ArticleId, TicketId};
+use guanxi::{ArticleId, TicketId, UserId};
 
 use std::sync::Arc;
 
@@ -433,19 +433,15 @@ impl Service {
         Arc::new(Tickets { inner: self.inner.clone(), actor: self.actor.clone() })
     }
 
-    /// The service settings as their JSON document.
-    pub fn settings_json(&self) -> Result<String> {
-        let s = self.inner.service().settings(&self.actor)?;
-        serde_json::to_string(&s).map_err(|e| CrmError::Other { reason: e.to_string() })
+    /// The service settings: calendar, SLA policies, skill groups, routes, risk keywords.
+    pub fn settings(&self) -> Result<ServiceSettings> {
+        Ok(self.inner.service().settings(&self.actor)?.into())
     }
 
-    /// Replaces the service settings from their JSON document; a malformed one is a
-    /// validation error on "settings".
-    pub fn set_settings_json(&self, settings: String) -> Result<()> {
-        let s: core::ServiceSettings = serde_json::from_str(&settings)
-            .map_err(|e| invalid("settings", guanxi::ValidationReason::Invalid { detail: e.to_string() }))?;
-        self.inner.service().set_settings(&self.actor, s)?;
-        Ok(())
+    /// Replaces the service settings (checked as a whole first); returns them.
+    pub fn set_settings(&self, settings: ServiceSettings) -> Result<ServiceSettings> {
+        let s = settings.into_core()?;
+        Ok(self.inner.service().set_settings(&self.actor, s)?.into())
     }
 
     /// The SLA of the matching tickets at `at`.
@@ -627,3 +623,269 @@ page!(
     /// One page of tickets.
     TicketPage of Ticket
 );
+
+crate::mirror_enum!(
+    /// How a skill group picks an agent.
+    AssignStrategy in guanxi::service { RoundRobin, LeastLoaded, BySkill });
+
+/// A span of working time, in seconds after local midnight (09:00 is 32400).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct WorkingHours {
+    pub start_seconds: u32,
+    pub end_seconds: u32,
+}
+
+/// The working week, holidays and make-up working days of the service desk.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BusinessCalendar {
+    /// Minutes east of UTC (China: 480).
+    pub utc_offset_minutes: i32,
+    /// Seven days, Monday first, each its working spans.
+    pub weekly: Vec<Vec<WorkingHours>>,
+    #[uniffi(default = [])]
+    pub holidays: Vec<crate::Day>,
+    /// Weekend days worked (调休).
+    #[uniffi(default = [])]
+    pub working_days: Vec<crate::Day>,
+    /// The spans of those days.
+    #[uniffi(default = [])]
+    pub working_day_hours: Vec<WorkingHours>,
+}
+
+/// SLA targets of tickets of one priority (and, optionally, kind and customer level).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SlaPolicy {
+    pub name: String,
+    pub priority: Priority,
+    #[uniffi(default = None)]
+    pub kind: Option<TicketKind>,
+    #[uniffi(default = None)]
+    pub customer_level: Option<crate::Level>,
+    pub first_response_minutes: u32,
+    pub resolution_minutes: u32,
+}
+
+/// An agent of a skill group.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Agent {
+    pub user: String,
+    /// Most open tickets at once (0: no limit).
+    #[uniffi(default = 0)]
+    pub capacity: u32,
+    #[uniffi(default = [])]
+    pub skills: Vec<String>,
+}
+
+/// A group of agents tickets are routed to.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct SkillGroup {
+    pub key: String,
+    pub name: String,
+    pub agents: Vec<Agent>,
+    #[uniffi(default = None)]
+    pub strategy: Option<AssignStrategy>,
+    #[uniffi(default = None)]
+    pub escalate_to: Option<String>,
+}
+
+/// Sends matching tickets to a group (and skill); the first matching route wins.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Route {
+    #[uniffi(default = None)]
+    pub kind: Option<TicketKind>,
+    #[uniffi(default = None)]
+    pub channel: Option<Channel>,
+    #[uniffi(default = None)]
+    pub priority: Option<Priority>,
+    #[uniffi(default = None)]
+    pub keyword: Option<String>,
+    pub group: String,
+    #[uniffi(default = None)]
+    pub skill: Option<String>,
+}
+
+/// How the service desk works (the typed form of the service-settings document).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ServiceSettings {
+    pub calendar: BusinessCalendar,
+    pub sla_policies: Vec<SlaPolicy>,
+    /// Share of a target used (percent) from which a running SLA is at risk.
+    pub at_risk_percent: u8,
+    pub groups: Vec<SkillGroup>,
+    pub routes: Vec<Route>,
+    pub default_group: Option<String>,
+    pub auto_assign: bool,
+    pub reopen_window_days: u32,
+    pub risk_keywords: Vec<String>,
+}
+
+fn hours_out(h: &core::WorkingHours) -> WorkingHours {
+    use chrono::Timelike;
+    WorkingHours { start_seconds: h.start.num_seconds_from_midnight(), end_seconds: h.end.num_seconds_from_midnight() }
+}
+
+/// Working spans from seconds; a second past the day is an error under `path`.
+fn hours_in(errs: &mut guanxi::ValidationErrors, path: &str, hours: Vec<WorkingHours>) -> Vec<core::WorkingHours> {
+    let time = |s: u32| chrono::NaiveTime::from_num_seconds_from_midnight_opt(s, 0);
+    let mut out = Vec::new();
+    for (i, h) in hours.into_iter().enumerate() {
+        match (time(h.start_seconds), time(h.end_seconds)) {
+            (Some(start), Some(end)) => out.push(core::WorkingHours { start, end }),
+            _ => errs.push(
+                format!("{path}[{i}]"),
+                guanxi::ValidationReason::Invalid { detail: "seconds must be below 86400".into() },
+            ),
+        }
+    }
+    out
+}
+
+impl From<core::ServiceSettings> for ServiceSettings {
+    fn from(s: core::ServiceSettings) -> Self {
+        let c = s.calendar;
+        ServiceSettings {
+            calendar: BusinessCalendar {
+                utc_offset_minutes: c.utc_offset_minutes,
+                weekly: c.weekly.iter().map(|day| day.iter().map(hours_out).collect()).collect(),
+                holidays: c.holidays.into_iter().collect(),
+                working_days: c.working_days.into_iter().collect(),
+                working_day_hours: c.working_day_hours.iter().map(hours_out).collect(),
+            },
+            sla_policies: s
+                .sla_policies
+                .into_iter()
+                .map(|p| SlaPolicy {
+                    name: p.name,
+                    priority: p.priority.into(),
+                    kind: p.kind.map(Into::into),
+                    customer_level: p.customer_level.map(Into::into),
+                    first_response_minutes: p.first_response_minutes,
+                    resolution_minutes: p.resolution_minutes,
+                })
+                .collect(),
+            at_risk_percent: s.at_risk_percent,
+            groups: s
+                .groups
+                .into_iter()
+                .map(|g| SkillGroup {
+                    key: g.key,
+                    name: g.name,
+                    agents: g
+                        .agents
+                        .into_iter()
+                        .map(|a| Agent {
+                            user: a.user.to_string(),
+                            capacity: a.capacity,
+                            skills: a.skills.into_iter().collect(),
+                        })
+                        .collect(),
+                    strategy: Some(g.strategy.into()),
+                    escalate_to: g.escalate_to,
+                })
+                .collect(),
+            routes: s
+                .routes
+                .into_iter()
+                .map(|r| Route {
+                    kind: r.kind.map(Into::into),
+                    channel: r.channel.map(Into::into),
+                    priority: r.priority.map(Into::into),
+                    keyword: r.keyword,
+                    group: r.group,
+                    skill: r.skill,
+                })
+                .collect(),
+            default_group: s.default_group,
+            auto_assign: s.auto_assign,
+            reopen_window_days: s.reopen_window_days,
+            risk_keywords: s.risk_keywords,
+        }
+    }
+}
+
+impl ServiceSettings {
+    /// The core settings; every malformed part (a day count other than seven, a second past the
+    /// day, a bad user id) is reported, and the core checks the rest.
+    fn into_core(self) -> Result<core::ServiceSettings> {
+        let mut errs = guanxi::ValidationErrors::default();
+        let c = self.calendar;
+        if c.weekly.len() != 7 {
+            errs.push(
+                "calendar.weekly",
+                guanxi::ValidationReason::Invalid { detail: "must have seven days, Monday first".into() },
+            );
+        }
+        let mut weekly: [Vec<core::WorkingHours>; 7] = Default::default();
+        for (d, day) in c.weekly.into_iter().enumerate().take(7) {
+            weekly[d] = hours_in(&mut errs, &format!("calendar.weekly[{d}]"), day);
+        }
+        let working_day_hours = hours_in(&mut errs, "calendar.working_day_hours", c.working_day_hours);
+        let mut groups = Vec::new();
+        for (g, group) in self.groups.into_iter().enumerate() {
+            let mut agents = Vec::new();
+            for (a, agent) in group.agents.into_iter().enumerate() {
+                match UserId::new(&agent.user) {
+                    Ok(user) => agents.push(core::Agent {
+                        user,
+                        capacity: agent.capacity,
+                        skills: agent.skills.iter().map(|s| s.to_lowercase()).collect(),
+                    }),
+                    Err(_) => errs.push(
+                        format!("groups[{g}].agents[{a}].user"),
+                        guanxi::ValidationReason::Invalid { detail: format!("'{}' is not a user id", agent.user) },
+                    ),
+                }
+            }
+            groups.push(core::SkillGroup {
+                key: group.key,
+                name: group.name,
+                agents,
+                strategy: group.strategy.map(Into::into).unwrap_or_default(),
+                escalate_to: group.escalate_to,
+            });
+        }
+        let settings = core::ServiceSettings {
+            calendar: core::BusinessCalendar {
+                utc_offset_minutes: c.utc_offset_minutes,
+                weekly,
+                holidays: c.holidays.into_iter().collect(),
+                working_days: c.working_days.into_iter().collect(),
+                working_day_hours,
+            },
+            sla_policies: self
+                .sla_policies
+                .into_iter()
+                .map(|p| {
+                    let mut policy = core::SlaPolicy::new(
+                        &p.name,
+                        p.priority.into(),
+                        p.first_response_minutes,
+                        p.resolution_minutes,
+                    );
+                    policy.kind = p.kind.map(Into::into);
+                    policy.customer_level = p.customer_level.map(Into::into);
+                    policy
+                })
+                .collect(),
+            at_risk_percent: self.at_risk_percent,
+            groups,
+            routes: self
+                .routes
+                .into_iter()
+                .map(|r| core::Route {
+                    kind: r.kind.map(Into::into),
+                    channel: r.channel.map(Into::into),
+                    priority: r.priority.map(Into::into),
+                    keyword: r.keyword,
+                    group: r.group,
+                    skill: r.skill,
+                })
+                .collect(),
+            default_group: self.default_group,
+            auto_assign: self.auto_assign,
+            reopen_window_days: self.reopen_window_days,
+            risk_keywords: self.risk_keywords,
+        };
+        Ok(errs.into_result(settings)?)
+    }
+}

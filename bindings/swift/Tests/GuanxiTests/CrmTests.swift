@@ -438,10 +438,11 @@ final class CrmTests: XCTestCase {
     }
     func testTicketsSlaAndKnowledgeBase() throws {
         let crm = try Crm.inMemory(user: "alice")
-        let settings = try crm.service().settingsJson()
-        try crm.service().setSettingsJson(settings: settings
-            .replacingOccurrences(of: #""groups":[]"#, with: #""groups":[{"key":"l1","name":"一线","agents":[{"user":"amy"}]}]"#)
-            .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
+        var settings = try crm.service().settings()
+        XCTAssertEqual(settings.atRiskPercent, 20)
+        settings.groups = [SkillGroup(key: "l1", name: "一线", agents: [Agent(user: "amy")])]
+        settings.defaultGroup = "l1"
+        _ = try crm.service().setSettings(settings: settings)
         let created = Date().addingTimeInterval(-3 * 86400)
         var t = try crm.service().tickets().create(input: NewTicket(subject: "无法登录", kind: .fault, priority: .urgent, description: "我要投诉", createdAt: created))
         XCTAssertEqual(t.status, .assigned)
@@ -471,11 +472,13 @@ final class CrmTests: XCTestCase {
     }
     func testTicketTransferEscalationPriorityAndSearchFilters() throws {
         let crm = try Crm.inMemory(user: "alice")
-        let groups = #"[{"key":"l1","name":"一线","escalate_to":"l2","agents":[{"user":"amy"},{"user":"bob"}]},"#
-            + #"{"key":"l2","name":"二线","strategy":"least_loaded","agents":[{"user":"carl"}]}]"#
-        try crm.service().setSettingsJson(settings: try crm.service().settingsJson()
-            .replacingOccurrences(of: #""groups":[]"#, with: #""groups":"# + groups)
-            .replacingOccurrences(of: #""default_group":null"#, with: #""default_group":"l1""#))
+        var settings = try crm.service().settings()
+        settings.groups = [
+            SkillGroup(key: "l1", name: "一线", agents: [Agent(user: "amy"), Agent(user: "bob")], escalateTo: "l2"),
+            SkillGroup(key: "l2", name: "二线", agents: [Agent(user: "carl")], strategy: .leastLoaded),
+        ]
+        settings.defaultGroup = "l1"
+        _ = try crm.service().setSettings(settings: settings)
         let first = try crm.service().tickets().create(input: NewTicket(subject: "发票抬头错误", kind: .inquiry, priority: .low))
         var t = try crm.service().tickets().create(input: NewTicket(subject: "网络中断", kind: .fault, priority: .medium))
         XCTAssertEqual([first.assignee, t.assignee], ["amy", "bob"])

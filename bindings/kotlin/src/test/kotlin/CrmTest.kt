@@ -388,10 +388,13 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
     },
     "tickets move through the status rule with SLA in business time" to {
         Crm.inMemory("alice").use { crm ->
-            val settings = crm.service().settingsJson()
-            check(settings.contains("\"at_risk_percent\":20")) { "default settings" }
-            crm.service().setSettingsJson(settings.replace("\"groups\":[]", "\"groups\":[{\"key\":\"l1\",\"name\":\"一线\",\"agents\":[{\"user\":\"amy\"}]}]").replace("\"default_group\":null", "\"default_group\":\"l1\""))
-            assertThrows<CrmException.Validation> { crm.service().setSettingsJson("{\"calendar\": 1}") }
+            val settings = crm.service().settings()
+            check(settings.atRiskPercent == 20.toUByte() && settings.calendar.weekly[0][0].startSeconds == 9u * 3600u) { "default settings" }
+            crm.service().setSettings(settings.copy(groups = listOf(SkillGroup("l1", "一线", listOf(Agent("amy")))), defaultGroup = "l1"))
+            val bad = assertThrows<CrmException.Validation> {
+                crm.service().setSettings(settings.copy(calendar = settings.calendar.copy(weekly = listOf()), groups = listOf(SkillGroup("l1", "一线", listOf(Agent(" "))))))
+            }
+            check(bad.errors.map { it.field } == listOf("calendar.weekly", "groups[0].agents[0].user")) { "every bad part ${bad.errors}" }
             val created = Instant.now().minusSeconds(3 * 86400)
             var t = crm.service().tickets().create(NewTicket(subject = "无法登录", kind = TicketKind.FAULT, priority = Priority.URGENT, description = "我要投诉", createdAt = created))
             check(t.status == TicketStatus.ASSIGNED && t.assignee == "amy" && t.riskFlags == listOf("投诉")) { "created $t" }
@@ -426,9 +429,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
     },
     "tickets are transferred, escalated and re-prioritised, all recorded" to {
         Crm.inMemory("alice").use { crm ->
-            val groups = "[{\"key\":\"l1\",\"name\":\"一线\",\"strategy\":\"round_robin\",\"escalate_to\":\"l2\",\"agents\":[{\"user\":\"amy\"},{\"user\":\"bob\"}]}," +
-                "{\"key\":\"l2\",\"name\":\"二线\",\"strategy\":\"least_loaded\",\"agents\":[{\"user\":\"carl\"}]}]"
-            crm.service().setSettingsJson(crm.service().settingsJson().replace("\"groups\":[]", "\"groups\":$groups").replace("\"default_group\":null", "\"default_group\":\"l1\""))
+            val groups = listOf(
+                SkillGroup("l1", "一线", listOf(Agent("amy"), Agent("bob")), AssignStrategy.ROUND_ROBIN, "l2"),
+                SkillGroup("l2", "二线", listOf(Agent("carl")), AssignStrategy.LEAST_LOADED),
+            )
+            crm.service().setSettings(crm.service().settings().copy(groups = groups, defaultGroup = "l1"))
             val first = crm.service().tickets().create(NewTicket(subject = "发票抬头错误", kind = TicketKind.INQUIRY, priority = Priority.LOW))
             var t = crm.service().tickets().create(NewTicket(subject = "网络中断", kind = TicketKind.FAULT, priority = Priority.MEDIUM))
             check(first.assignee == "amy" && t.assignee == "bob") { "round robin ${first.assignee} ${t.assignee}" }
