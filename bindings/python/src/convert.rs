@@ -256,6 +256,11 @@ impl Problems {
         }));
     }
 
+    /// Whether nothing was wrong.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
     /// One ValidationError listing every problem.
     pub(crate) fn into_error(self) -> PyErr {
         validation_error(self.errors)

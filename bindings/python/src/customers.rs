@@ -296,6 +296,28 @@ fn customer_object(py: Python<'_>, c: &guanxi::Customer) -> PyResult<Py<PyAny>> 
 }
 
 impl Customers {
+    /// `input` when the binding found nothing wrong; else one ValidationError with the binding's
+    /// problems and the core's (a bad `size` no longer hides a bad phone).
+    fn checked(&self, py: Python<'_>, input: NewCustomer, mut problems: Problems) -> PyResult<NewCustomer> {
+        if problems.is_empty() {
+            return Ok(input);
+        }
+        self.check_into(py, input, &mut problems)?;
+        Err(problems.into_error())
+    }
+
+    /// Adds the core's validation errors of `input` to `problems` (other errors are raised).
+    fn check_into(&self, py: Python<'_>, input: NewCustomer, problems: &mut Problems) -> PyResult<()> {
+        match self.crm.get().run(py, |c, a| c.customers().check(a, input)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_instance_of::<crate::errors::ValidationError>(py) => {
+                problems.keep("", Err::<(), _>(e));
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// The customers `rows` reads, as a table with the custom-field columns the user may see.
     fn table(
         &self,
@@ -319,35 +341,55 @@ impl Customers {
     /// Creates a customer (with contacts given as dicts) and returns it.
     #[pyo3(signature = (name, **fields))]
     fn create(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Customer> {
-        let input = new_customer(name, fields)?;
+        let mut problems = Problems::default();
+        let input = customer_input(name, fields, &mut problems);
+        let input = self.checked(py, input, problems)?;
         self.crm.get().run(py, |c, a| c.customers().create(a, input)).map(Customer)
     }
 
     /// Creates many customers in one transaction: all or none. Each row is a dict of `create`'s
-    /// arguments; a bad field is reported under its row (`rows[3].industry`), every one together.
+    /// arguments; a bad field is reported under its row (`customers[3].industry`), every one together.
     fn create_many(&self, py: Python<'_>, rows: &Bound<'_, PyAny>) -> PyResult<Vec<Customer>> {
-        let mut inputs: Vec<NewCustomer> = Vec::new();
-        let mut problems = Problems::default();
-        for (i, row) in rows.try_iter()?.enumerate() {
+        let mut read: Vec<(Option<NewCustomer>, Problems)> = Vec::new();
+        for row in rows.try_iter()? {
             let mut inner = Problems::default();
+            let mut input = None;
             if let Some(row) = inner.keep("", row.and_then(|r| Ok(r.cast_into::<PyDict>()?))) {
-                let name = match row.get_item("name")? {
-                    Some(n) => inner.keep("name", text(&n)).unwrap_or_default(),
-                    None => {
-                        inner.push("name", guanxi::ValidationReason::Required);
-                        String::new()
-                    }
-                };
+                // A missing name is the core's to report, with the row's other failures.
+                let name = row.get_item("name")?.and_then(|n| inner.keep("name", text(&n))).unwrap_or_default();
                 let rest = row.copy()?;
                 if rest.contains("name")? {
                     rest.del_item("name")?;
                 }
-                inputs.push(customer_input(&name, Some(&rest), &mut inner));
+                input = Some(customer_input(&name, Some(&rest), &mut inner));
             }
-            problems.nest(&format!("rows[{i}]"), inner);
+            read.push((input, inner));
         }
-        let inputs = problems.result(inputs)?;
-        Ok(self.crm.get().run(py, |c, a| c.customers().create_many(a, inputs))?.into_iter().map(Customer).collect())
+        if read.iter().all(|(input, p)| input.is_some() && p.is_empty()) {
+            let inputs: Vec<NewCustomer> = read.into_iter().filter_map(|(i, _)| i).collect();
+            let created = self.crm.get().run(py, |c, a| c.customers().create_many(a, inputs))?;
+            return Ok(created.into_iter().map(Customer).collect());
+        }
+        // Nothing will be written: the core checks every row too, so each row's errors, the
+        // binding's and the core's, are reported together under `customers[i]`, as Rust does.
+        let mut problems = Problems::default();
+        for (i, (input, mut inner)) in read.into_iter().enumerate() {
+            if let Some(input) = input {
+                self.check_into(py, input, &mut inner)?;
+            }
+            problems.nest(&format!("customers[{i}]"), inner);
+        }
+        Err(problems.into_error())
+    }
+
+    /// Checks a new customer as `create` would (permission and every field, all reported
+    /// together in one ValidationError) and writes nothing: for a form, before it submits.
+    #[pyo3(signature = (name, **fields))]
+    fn check(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+        let mut problems = Problems::default();
+        let input = customer_input(name, fields, &mut problems);
+        self.check_into(py, input, &mut problems)?;
+        problems.result(())
     }
 
     /// A customer by id (UUID or str).

@@ -183,7 +183,20 @@ def test_bad_calls_are_type_errors_and_validation_errors() -> None:
     assert next(e for e in errors if e.field == "size").allowed == ["small", "medium", "large"]
     with pytest.raises(ValidationError) as rows:
         crm.customers.create_many([{"name": "丙"}, {"name": "丁", "industry": "farming"}])  # type: ignore[typeddict-item]
-    assert rows.value.field == "rows[1].industry"
+    assert rows.value.field == "customers[1].industry"
+    # The binding's errors and the core's come together: a bad size no longer hides the rest.
+    with pytest.raises(ValidationError) as both:
+        crm.customers.create("", size="huge", contacts=[{"name": "李娜", "phone": "12345"}])  # type: ignore[arg-type]
+    assert sorted(e.field for e in both.value.errors) == ["contacts[0].phones[0]", "name", "size"]
+    with pytest.raises(ValidationError) as many:
+        crm.customers.create_many([{"name": "戊", "contacts": [{"name": "张", "phone": "1"}]}, {"name": "己", "size": "huge"}])  # type: ignore[typeddict-item]
+    assert sorted(e.field for e in many.value.errors) == ["customers[0].contacts[0].phones[0]", "customers[1].size"]
+    assert crm.customers.count() == 0
+    crm.customers.check("庚", province="广东")
+    with pytest.raises(ValidationError) as checked:
+        crm.customers.check("", province="火星")
+    assert sorted(e.field for e in checked.value.errors) == ["name", "region.province"]
+    assert crm.customers.count() == 0
     with pytest.raises(ValidationError) as ticket:
         crm.service.tickets.create("?", kind="question", priority="asap", channel="fax")  # type: ignore[arg-type]
     assert sorted(e.field for e in ticket.value.errors) == ["channel", "kind", "priority"]

@@ -1326,6 +1326,11 @@ impl Customers {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// Checks a new customer as `create` would (permission and every field), writing nothing.
+    pub fn check(&self, input: NewCustomer) -> Result<()> {
+        Ok(self.inner.customers().check(&self.actor, input.into_core()?)?)
+    }
+
     /// Creates a customer (with its contacts) and returns it.
     pub fn create(&self, input: NewCustomer) -> Result<Customer> {
         Ok(self.inner.customers().create(&self.actor, input.into_core()?)?.into())

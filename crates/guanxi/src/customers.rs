@@ -26,6 +26,25 @@ impl Customers<'_> {
         created.pop().ok_or_else(|| Error::InvalidState("no customer created".into()))
     }
 
+    /// Checks a new customer as [`create`](Self::create) would — permission and every field —
+    /// and writes nothing: what a form shows before it submits, and how the bindings report a
+    /// bad field of their own together with the core's.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let bad = NewCustomer::new(" ").contact(NewContact::new("张伟").phone("12345"));
+    /// let Err(Error::Validation(v)) = crm.customers().check(&alice, bad) else { panic!() };
+    /// assert!(v.field("name").is_some() && v.field("contacts[0].phones[0]").is_some());
+    /// assert_eq!(crm.customers().count(&alice, &CustomerFilter::default())?, 0);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn check(&self, actor: &Actor, input: NewCustomer) -> Result<()> {
+        self.crm.authorize(actor, Action::Create, EntityKind::Customer)?;
+        input.validate(&self.crm.validation_context()?).map(drop).map_err(Error::Validation)
+    }
+
     /// Creates many customers in one transaction: all of them or, on any failure, none. Every
     /// validation failure of every record is reported, under `customers[i].<field>`.
     ///

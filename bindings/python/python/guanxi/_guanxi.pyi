@@ -360,7 +360,7 @@ class Customers:
     def create(self, name: str, **fields: Unpack[CustomerFields]) -> Customer:
         """Creates a customer (with its contacts) and returns it; every bad field raises together."""
     def create_many(self, rows: Iterable[NewCustomer]) -> builtins.list[Customer]:
-        """Creates many customers in one transaction, all or none; errors name their row (``rows[3].industry``)."""
+        """Creates many customers in one transaction, all or none; errors name their row (``customers[3].industry``)."""
     def create_checked(
         self,
         name: str,
@@ -369,6 +369,8 @@ class Customers:
         **fields: Unpack[CustomerFields],
     ) -> dict[str, Any]:
         """Creates a customer after the duplicate check: {"customer", "created", "duplicates"}."""
+    def check(self, name: str, **fields: Unpack[CustomerFields]) -> None:
+        """Checks a new customer as ``create`` would, writing nothing; every bad field raises together."""
     def get(self, id: IdLike) -> Customer:
         """A customer by id; NotFoundError when there is none the user may read."""
     def get_by_code(self, code: str) -> Customer:

@@ -118,6 +118,12 @@ final class CrmTests: XCTestCase {
             XCTAssertEqual(errors.map { $0.field }, ["name", "contacts[0].phones[0]"])
         }
         XCTAssertEqual(try crm.customers().count(filter: CustomerFilter()), 0)
+        XCTAssertThrowsError(try crm.customers().check(input: NewCustomer(name: "", province: "火星"))) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }.sorted(), ["name", "region.province"])
+        }
+        try crm.customers().check(input: NewCustomer(name: "甲", province: "广东"))
+        XCTAssertEqual(try crm.customers().count(filter: CustomerFilter()), 0)
     }
 
     func testTheSameCallsOnPostgreSQL() throws {

@@ -87,6 +87,10 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(e.field == "name") { "field ${e.field}" }
             check(e.errors.map { it.field } == listOf("name", "contacts[0].phones[0]")) { "errors ${e.errors}" }
             check(crm.customers().count(CustomerFilter()) == 0UL) { "nothing written" }
+            val checked = assertThrows<CrmException.Validation> { crm.customers().check(NewCustomer(name = "", province = "火星")) }
+            check(checked.errors.map { it.field }.sorted() == listOf("name", "region.province")) { "check ${checked.errors}" }
+            crm.customers().check(NewCustomer(name = "甲", province = "广东"))
+            check(crm.customers().count(CustomerFilter()) == 0UL) { "check writes nothing" }
         }
     },
     "a stale version is a conflict and changes nothing" to {
