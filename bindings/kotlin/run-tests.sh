@@ -17,7 +17,7 @@ pom="$root/bindings/kotlin/pom.xml"
 reports="$root/bindings/kotlin/target/surefire-reports"
 rm -rf "$reports" # a report of an earlier run must not count for this one
 mvn_status=0
-mvn -B --no-transfer-progress -f "$pom" -Dguanxi.generated="$out/gen" -Dguanxi.native="$out/native" verify ||
+mvn -B --no-transfer-progress -Dstyle.color=never -f "$pom" -Dguanxi.generated="$out/gen" -Dguanxi.native="$out/native" verify ||
   mvn_status=$?
 python3 - "$reports" "$mvn_status" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
