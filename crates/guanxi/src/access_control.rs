@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use guanxi_core::access::{AccessModel, Decision, FieldMask, RecordScope, Scoped};
 use guanxi_core::changelog::diff_json;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Contact, CustomerId, Department, DomainEvent, EntityKind, Error, FieldChange,
-    Result, Role, RoleId, User, UserId, ValidationReason, Write,
+    Action, Actor, ChangeAction, Contact, CustomerId, Department, DomainEvent, EntityKind, Error, FieldChange, Result,
+    Role, RoleId, User, UserId, ValidationReason, Write,
 };
 
 use crate::auth::{Totp, TotpAlgorithm, hash_password, verify_password};
@@ -19,7 +19,8 @@ use crate::crm::Crm;
 use crate::elevation::{Credentials, ElevationProof, MIN_PASSWORD_CHARS};
 use crate::handles::Access;
 use crate::permission::Allowed;
-use crate::plumbing::{decode, log, setting_write, to_json};
+use crate::plumbing::{decode, to_json};
+use crate::write::Entry;
 
 /// Whether an action on an entity is sensitive: it needs an elevated actor.
 pub(crate) fn is_sensitive(action: Action, entity: EntityKind) -> bool {
@@ -86,7 +87,6 @@ impl Crm {
         if fields.is_empty() {
             return Ok(());
         }
-        let now = self.clock.now();
         let entries: Vec<_> = contacts
             .iter()
             .filter_map(|c| {
@@ -100,22 +100,18 @@ impl Crm {
                     .map(|f| FieldChange::new(*f, None, None))
                     .collect();
                 (!read.is_empty()).then(|| {
-                    log(
-                        now,
-                        actor,
-                        EntityKind::Contact,
-                        c.id.to_string(),
-                        Some(c.customer_id),
-                        ChangeAction::Read,
-                        read,
-                    )
+                    Entry::new(EntityKind::Contact, c.id, ChangeAction::Read, read).of_customer(Some(c.customer_id))
                 })
             })
             .collect();
         if entries.is_empty() {
             return Ok(());
         }
-        self.store.apply(&Changes { change_log: entries, ..Default::default() })
+        let mut tx = self.begin(allowed, actor);
+        for e in entries {
+            tx.log(e);
+        }
+        tx.commit().map(drop)
     }
 
     /// One audited, elevated change of the access model.
@@ -126,7 +122,7 @@ impl Crm {
         id: String,
         change: impl FnOnce(&AccessModel) -> Result<AccessModel>,
     ) -> Result<AccessModel> {
-        self.authorize(actor, Action::Configure, entity)?;
+        let allowed = self.authorize(actor, Action::Configure, entity)?;
         // Always elevated, even before access control is on: this is how it gets turned on.
         self.require_elevation(actor, Action::Configure, entity)?;
         let stored = self.store.access_model()?;
@@ -149,17 +145,14 @@ impl Crm {
         if diff.is_empty() && action == ChangeAction::Update {
             return Ok(base);
         }
-        let now = self.clock.now();
         let write = match stored {
             None => Write::Insert(next.clone()),
             Some(_) => Write::Update { record: next.clone(), expected_version: base.version },
         };
-        let changes = Changes {
-            access: Some(write),
-            change_log: vec![log(now, actor, entity, id.clone(), None, action, diff)],
-            ..Default::default()
-        };
-        self.commit(actor, now, &changes, vec![DomainEvent::AccessChanged { entity, id }])?;
+        let mut tx = self.begin(&allowed, actor);
+        let entry = Entry::new(entity, &id, action, diff);
+        tx.write(|c| c.access = Some(write), entry, [DomainEvent::AccessChanged { entity, id }]);
+        tx.commit()?;
         Ok(next)
     }
 }
@@ -294,21 +287,17 @@ impl Access<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn rotate_field_key(&self, actor: &Actor, new_key: &[u8]) -> Result<u64> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::Role)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Role)?;
         self.crm.require_elevation(actor, Action::Configure, EntityKind::Role)?;
+        // The store rewrites every value under the new key in its own transaction (it holds
+        // the keys); the entry follows it.
         let n = self.crm.store.rotate_field_key(new_key)?;
-        let now = self.crm.clock.now();
         let fingerprint = self.crm.store.field_key_fingerprint()?.map(serde_json::Value::from);
-        let entry = log(
-            now,
-            actor,
-            EntityKind::Contact,
-            "field_key".to_owned(),
-            None,
-            ChangeAction::Update,
-            vec![FieldChange::new("field_key", None, fingerprint), FieldChange::new("rewritten", None, Some(n.into()))],
-        );
-        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        let changes =
+            vec![FieldChange::new("field_key", None, fingerprint), FieldChange::new("rewritten", None, Some(n.into()))];
+        let mut tx = self.crm.begin(&allowed, actor);
+        tx.log(Entry::new(EntityKind::Contact, "field_key", ChangeAction::Update, changes));
+        tx.commit()?;
         Ok(n)
     }
 }
@@ -332,41 +321,35 @@ impl Crm {
 
     /// Whoever may change `user`'s credentials: the user themselves (elevated, once they have
     /// one of that kind), or an elevated administrator of users.
-    fn may_set_credentials(&self, actor: &Actor, user: &UserId, has_one: bool) -> Result<()> {
+    fn may_set_credentials(&self, actor: &Actor, user: &UserId, has_one: bool) -> Result<Allowed> {
         if actor.user_id() == user {
             if has_one {
                 self.require_elevation(actor, Action::Configure, EntityKind::User)?;
             }
-            return Ok(());
+            return Ok(Allowed::own_account());
         }
-        self.authorize(actor, Action::Configure, EntityKind::User).map(|_| ())
+        self.authorize(actor, Action::Configure, EntityKind::User)
     }
 
     fn write_credentials(
         &self,
         actor: &Actor,
+        granted: &Allowed,
         user: &UserId,
         stored: Option<guanxi_core::Setting>,
         map: &BTreeMap<UserId, Stored>,
         what: &str,
     ) -> Result<()> {
-        let now = self.clock.now();
-        let entry = log(
-            now,
-            actor,
+        // The fact, never the secret or its hash.
+        let entry = Entry::new(
             EntityKind::User,
-            user.to_string(),
-            None,
+            user,
             ChangeAction::Elevate,
-            // The fact, never the secret or its hash.
             vec![FieldChange::new(what, None, Some("set".into()))],
         );
-        let changes = Changes {
-            settings: vec![setting_write(CREDENTIALS.to_owned(), stored, map)?],
-            change_log: vec![entry],
-            ..Default::default()
-        };
-        self.commit(actor, now, &changes, Vec::new())
+        let mut tx = self.begin(granted, actor);
+        tx.put_setting(CREDENTIALS.to_owned(), stored, map, [entry], [])?;
+        tx.commit().map(drop)
     }
 }
 
@@ -397,9 +380,9 @@ impl Access<'_> {
             ));
         }
         let (stored, mut map) = self.crm.stored_credentials()?;
-        self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.password.is_some()))?;
+        let granted = self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.password.is_some()))?;
         map.entry(user.clone()).or_default().password = Some(hash_password(password)?);
-        self.crm.write_credentials(actor, user, stored, &map, "password")
+        self.crm.write_credentials(actor, &granted, user, stored, &map, "password")
     }
 
     /// Enrolls (or replaces) `user`'s TOTP authenticator and returns its new base32 secret,
@@ -417,10 +400,10 @@ impl Access<'_> {
     /// ```
     pub fn enroll_totp(&self, actor: &Actor, user: &UserId) -> Result<String> {
         let (stored, mut map) = self.crm.stored_credentials()?;
-        self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.totp.is_some()))?;
+        let granted = self.crm.may_set_credentials(actor, user, map.get(user).is_some_and(|c| c.totp.is_some()))?;
         let secret = Totp::generate_secret();
         map.entry(user.clone()).or_default().totp = Some(secret.clone());
-        self.crm.write_credentials(actor, user, stored, &map, "totp")?;
+        self.crm.write_credentials(actor, &granted, user, stored, &map, "totp")?;
         Ok(secret)
     }
 
@@ -484,8 +467,10 @@ impl Access<'_> {
         } else {
             FieldChange::new("refused", None, Some(true.into()))
         });
-        let entry = log(now, actor, EntityKind::User, user.to_string(), None, ChangeAction::Elevate, change);
-        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        // An attempt is on record whatever its outcome, before any permission exists.
+        let mut tx = self.crm.begin_attempt(actor);
+        tx.log(Entry::new(EntityKind::User, user, ChangeAction::Elevate, change));
+        tx.commit()?;
         match checked {
             Ok(true) => {
                 Ok(Actor::new(user.clone()).with_proven_elevation(until, self.crm.elevations.sign(user, until)))

@@ -1,17 +1,16 @@
 //! The contacts and interactions handles: a customer's people (with the encrypted, blind-indexed
 //! lookups by phone and identity number) and the calls, visits and messages logged on it.
 
-use chrono::{DateTime, Utc};
-
 use guanxi_core::changelog::created_fields;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Contact, ContactId, ContactPatch, CustomerId, DomainEvent, EntityKind, Error,
+    Action, Actor, ChangeAction, Contact, ContactId, ContactPatch, CustomerId, DomainEvent, EntityKind, Error,
     Interaction, InteractionId, NewContact, NewInteraction, Result,
 };
 
 use crate::handles::{Contacts, Interactions};
 use crate::permission::Allowed;
-use crate::plumbing::{UNLOGGED, check_version, log, to_json};
+use crate::plumbing::{UNLOGGED, check_version, to_json};
+use crate::write::{Entry, WriteTx};
 
 impl Contacts<'_> {
     /// The actor's permission for `action` on contacts and the live contact `id`, refused when
@@ -24,16 +23,9 @@ impl Contacts<'_> {
     }
 
     /// Stages the update that makes each primary contact among `contacts` not primary.
-    fn stage_demotions(
-        &self,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        contacts: Vec<Contact>,
-        changes: &mut Changes,
-        events: &mut Vec<DomainEvent>,
-    ) {
+    fn stage_demotions(&self, tx: &mut WriteTx<'_>, contacts: Vec<Contact>) {
         for old in contacts.into_iter().filter(|c| c.primary) {
-            self.crm.stage_contact_update(actor, now, old.clone(), Contact { primary: false, ..old }, changes, events);
+            self.crm.stage_contact_update(tx, &old, Contact { primary: false, ..old.clone() });
         }
     }
 
@@ -58,16 +50,14 @@ impl Contacts<'_> {
         let owner = self.crm.live_customer(customer)?;
         allowed.check_customer(actor, &owner)?;
         let existing = self.crm.store.contacts_of(customer)?;
-        let now = self.crm.clock.now();
+        let mut tx = self.crm.begin(&allowed, actor);
         let primary = valid.primary || existing.is_empty();
-        let contact = self.crm.new_contact(actor, now, customer, valid, primary);
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
+        let contact = self.crm.new_contact(actor, tx.at(), customer, valid, primary);
         if primary {
-            self.stage_demotions(actor, now, existing, &mut changes, &mut events);
+            self.stage_demotions(&mut tx, existing);
         }
-        self.crm.stage_contact_insert(actor, now, contact.clone(), &mut changes, &mut events);
-        self.crm.commit(actor, now, &changes, events)?;
+        tx.insert(contact.clone());
+        tx.commit()?;
         Ok(allowed.show_contact(contact))
     }
 
@@ -132,15 +122,16 @@ impl Contacts<'_> {
         let ctx = self.crm.validation_context()?;
         check_version(EntityKind::Contact, id, expected_version, current.version)?;
         let next = patch.apply(&current, &ctx.contact_fields).map_err(Error::Validation)?;
-        let now = self.crm.clock.now();
-        let (mut changes, mut events) = (Changes::default(), Vec::new());
+        let mut tx = self.crm.begin(&allowed, actor);
         // Staging computes the diff once; a patch that changes nothing is dropped unwritten.
-        if self.crm.stage_contact_update(actor, now, current.clone(), next, &mut changes, &mut events).is_empty() {
+        if self.crm.stage_contact_update(&mut tx, &current, next).is_empty() {
             return Ok(allowed.show_contact(current));
         }
-        let written = changes.contacts[0].record().clone();
-        self.crm.commit(actor, now, &changes, events)?;
-        Ok(allowed.show_contact(written))
+        let mut written = tx.commit()?.contacts;
+        written
+            .pop()
+            .map(|w| allowed.show_contact(w.into_record()))
+            .ok_or_else(|| Error::InvalidState("no contact written".into()))
     }
 
     /// Makes a contact its customer's primary contact (the previous primary stops being one).
@@ -149,30 +140,24 @@ impl Contacts<'_> {
         if target.primary {
             return Ok(allowed.show_contact(target));
         }
-        let now = self.crm.clock.now();
-        let (mut changes, mut events) = (Changes::default(), Vec::new());
+        let mut tx = self.crm.begin(&allowed, actor);
         let siblings = self.crm.store.contacts_of(target.customer_id)?;
-        self.stage_demotions(actor, now, siblings, &mut changes, &mut events);
-        self.crm.stage_contact_update(
-            actor,
-            now,
-            target.clone(),
-            Contact { primary: true, ..target },
-            &mut changes,
-            &mut events,
-        );
-        let written = changes.contacts.last().map(|w| allowed.show_contact(w.record().clone()));
-        self.crm.commit(actor, now, &changes, events)?;
-        written.ok_or_else(|| Error::InvalidState("no contact written".into()))
+        self.stage_demotions(&mut tx, siblings);
+        self.crm.stage_contact_update(&mut tx, &target, Contact { primary: true, ..target.clone() });
+        let mut written = tx.commit()?.contacts;
+        written
+            .pop()
+            .map(|w| allowed.show_contact(w.into_record()))
+            .ok_or_else(|| Error::InvalidState("no contact written".into()))
     }
 
     /// Removes (soft-deletes) a contact: a delete, so elevated when access control is on. If
     /// it was primary, the oldest remaining contact becomes primary in the same transaction.
     pub fn delete(&self, actor: &Actor, id: ContactId, expected_version: u64) -> Result<()> {
-        let (_, current) = self.authorized(actor, Action::Delete, id)?;
+        let (allowed, current) = self.authorized(actor, Action::Delete, id)?;
         check_version(EntityKind::Contact, id, expected_version, current.version)?;
-        let now = self.crm.clock.now();
-        let (mut changes, mut events) = (Changes::default(), Vec::new());
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         if current.primary {
             let successor = self
                 .crm
@@ -182,19 +167,12 @@ impl Contacts<'_> {
                 .filter(|c| c.id != id)
                 .min_by_key(|c| c.id);
             if let Some(s) = successor {
-                self.crm.stage_contact_update(
-                    actor,
-                    now,
-                    s.clone(),
-                    Contact { primary: true, ..s },
-                    &mut changes,
-                    &mut events,
-                );
+                self.crm.stage_contact_update(&mut tx, &s, Contact { primary: true, ..s.clone() });
             }
         }
         let removed = Contact { deleted_at: Some(now), primary: false, ..current.clone() };
-        self.crm.stage_contact_update(actor, now, current, removed, &mut changes, &mut events);
-        self.crm.commit(actor, now, &changes, events)
+        self.crm.stage_contact_update(&mut tx, &current, removed);
+        tx.commit().map(drop)
     }
 }
 
@@ -214,7 +192,8 @@ impl Interactions<'_> {
     /// ```
     pub fn create(&self, actor: &Actor, customer: CustomerId, input: NewInteraction) -> Result<Interaction> {
         let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Interaction)?;
-        let now = self.crm.clock.now();
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         let input = NewInteraction { at: Some(input.at.unwrap_or(now)), ..input };
         let mut v = input.validate().map_err(Error::Validation)?;
         let owner = self.crm.live_customer(customer)?;
@@ -238,21 +217,13 @@ impl Interactions<'_> {
             created_at: now,
         };
         let diff = created_fields(to_json(&interaction), &[UNLOGGED, &["customer_id"]].concat(), &[]);
-        let changes = Changes {
-            interactions: vec![interaction.clone()],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Interaction,
-                interaction.id.to_string(),
-                Some(customer),
-                ChangeAction::Create,
-                diff,
-            )],
-            ..Default::default()
-        };
         let event = DomainEvent::InteractionLogged { customer, interaction: interaction.id };
-        self.crm.commit(actor, now, &changes, vec![event])?;
+        tx.write(
+            |c| c.interactions.push(interaction.clone()),
+            Entry::new(EntityKind::Interaction, interaction.id, ChangeAction::Create, diff).of_customer(Some(customer)),
+            [event],
+        );
+        tx.commit()?;
         Ok(interaction)
     }
 

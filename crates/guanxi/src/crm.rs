@@ -7,19 +7,20 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset, Utc};
 
 use guanxi_core::access::Scoped;
-use guanxi_core::changelog::{Stamp, created_fields, diff_json};
+use guanxi_core::changelog::Stamp;
 use guanxi_core::prelude::*;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Clock, Contact, ContactId, Customer, CustomerFilter, CustomerId, DomainEvent,
-    DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, LevelRule, MemoryStore, Result, SystemClock, Tag,
-    TagLink, TagWrite, ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason, Write,
+    Action, Actor, ChangeAction, Clock, Contact, ContactId, Customer, CustomerFilter, CustomerId, DomainEvent,
+    DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, LevelRule, MemoryStore, Result, SystemClock,
+    ValidContact, ValidCustomer, ValidationContext, ValidationErrors, ValidationReason,
 };
 use guanxi_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::events::{EventBus, SubscriptionId};
 use crate::permission::Allowed;
 use crate::plumbing::verify_store;
-use crate::plumbing::{NESTED, UNLOGGED, log, to_json, walk_pages};
+use crate::plumbing::walk_pages;
+use crate::write::{Entry, WriteTx};
 
 /// China Standard Time: the default day boundary of people-facing codes.
 fn china_standard_time() -> FixedOffset {
@@ -245,18 +246,6 @@ impl Crm {
         &*self.store
     }
 
-    pub(crate) fn commit(
-        &self,
-        actor: &Actor,
-        at: DateTime<Utc>,
-        changes: &Changes,
-        events: Vec<DomainEvent>,
-    ) -> Result<()> {
-        self.store.apply(changes)?;
-        self.publish(actor, at, events);
-        Ok(())
-    }
-
     /// Hands committed changes' events to the listeners.
     pub(crate) fn publish(&self, actor: &Actor, at: DateTime<Utc>, events: Vec<DomainEvent>) {
         let events: Vec<Event> =
@@ -286,37 +275,28 @@ impl Crm {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
-        let now = self.clock.now();
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
-        self.stage_customers(self.view(), actor, allowed, now, valid, &mut changes, &mut events)?;
-        self.commit(actor, now, &changes, events)?;
-        Ok(changes.customers.into_iter().map(|w| allowed.show_customer(w.into_record())).collect())
+        let mut tx = self.begin(allowed, actor);
+        self.stage_customers(&mut tx, actor, allowed, valid)?;
+        Ok(tx.commit()?.customers.into_iter().map(|w| allowed.show_customer(w.into_record())).collect())
     }
 
-    /// Adds validated customers (their contacts, new tags and log entries) to a batch.
-    #[allow(clippy::too_many_arguments)] // one staging step, each part named
+    /// Adds validated customers (their contacts and new tags) to a write transaction.
     pub(crate) fn stage_customers(
         &self,
-        store: &dyn StoreView,
+        tx: &mut WriteTx<'_>,
         actor: &Actor,
         allowed: &Allowed,
-        now: DateTime<Utc>,
         valid: Vec<ValidCustomer>,
-        changes: &mut Changes,
-        events: &mut Vec<DomainEvent>,
     ) -> Result<()> {
         let mut assign: Option<Allowed> = None;
+        let now = tx.at();
         let day = now.with_timezone(&self.code_offset).date_naive();
-        let first = store.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
-        let mut tags_seen = std::collections::BTreeSet::new();
+        let first = tx.reserve_sequence(&format!("C{}", day.format("%Y%m%d")), valid.len() as u64)?;
         for (n, v) in valid.into_iter().enumerate() {
             let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
             let department = v.department.clone().or_else(|| allowed.department_of(&owner));
             for t in &v.tags {
-                if tags_seen.insert(t.clone()) && store.tag(t)?.is_none() {
-                    changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
-                }
+                tx.ensure_tag(t)?;
             }
             let stamp = Stamp::new(actor.user_id().clone(), now);
             let code = Customer::code_for(day, first + n as u64);
@@ -334,23 +314,11 @@ impl Crm {
                     }
                 }
             }
-            changes.change_log.push(log(
-                now,
-                actor,
-                EntityKind::Customer,
-                customer.id.to_string(),
-                Some(customer.id),
-                ChangeAction::Create,
-                created_fields(to_json(&customer), UNLOGGED, NESTED),
-            ));
-            events.push(DomainEvent::CustomerCreated { customer: customer.id, code: customer.code.clone() });
-            events
-                .extend(customer.tags.iter().map(|t| DomainEvent::TagAdded { customer: customer.id, tag: t.clone() }));
+            let id = customer.id;
+            tx.insert(customer);
             for (c, primary) in contacts {
-                let contact = self.new_contact(actor, now, customer.id, c, primary);
-                self.stage_contact_insert(actor, now, contact, changes, events);
+                tx.insert(self.new_contact(actor, now, id, c, primary));
             }
-            changes.customers.push(Write::Insert(customer));
         }
         Ok(())
     }
@@ -404,10 +372,10 @@ impl Crm {
     }
 
     /// Records an export (its size and what it covered) in the change log.
-    pub(crate) fn log_export(&self, actor: &Actor, details: Vec<FieldChange>) -> Result<()> {
-        let now = self.clock.now();
-        let entry = log(now, actor, EntityKind::Customer, "export".to_owned(), None, ChangeAction::Export, details);
-        self.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())
+    pub(crate) fn log_export(&self, actor: &Actor, granted: &Allowed, details: Vec<FieldChange>) -> Result<()> {
+        let mut tx = self.begin(granted, actor);
+        tx.log(Entry::new(EntityKind::Customer, "export", ChangeAction::Export, details));
+        tx.commit().map(drop)
     }
 
     pub(crate) fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
@@ -416,32 +384,18 @@ impl Crm {
         Ok(rows.into_iter().map(|c| allowed.show_customer(c)).collect())
     }
 
+    /// Writes `next` as the new version of `current` under `action`, in its own transaction.
     pub(crate) fn write_customer(
         &self,
         actor: &Actor,
-        current: Customer,
-        mut next: Customer,
+        granted: &Allowed,
+        current: &Customer,
+        next: Customer,
         action: ChangeAction,
-        diff: Vec<FieldChange>,
     ) -> Result<Customer> {
-        let now = self.clock.now();
-        next.version = current.version + 1;
-        next.updated_at = now;
-        next.updated_by = actor.user_id().clone();
-        let event = match action {
-            ChangeAction::Delete => DomainEvent::CustomerDeleted { customer: next.id },
-            ChangeAction::Restore => DomainEvent::CustomerRestored { customer: next.id },
-            _ => DomainEvent::CustomerUpdated {
-                customer: next.id,
-                fields: diff.iter().map(|c| c.field.clone()).collect(),
-            },
-        };
-        let changes = Changes {
-            customers: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            change_log: vec![log(now, actor, EntityKind::Customer, next.id.to_string(), Some(next.id), action, diff)],
-            ..Default::default()
-        };
-        self.commit(actor, now, &changes, vec![event])?;
+        let mut tx = self.begin(granted, actor);
+        let next = tx.update(current, next, action);
+        tx.commit()?;
         Ok(next)
     }
 
@@ -455,27 +409,9 @@ impl Crm {
         if customer.tags.contains(&name) == linked {
             return Ok(allowed.show_customer(customer));
         }
-        let now = self.clock.now();
-        let mut changes = Changes::default();
-        if linked && self.store.tag(&name)?.is_none() {
-            changes.tags.push(TagWrite::Ensure(Tag { name: name.clone(), group: None, created_at: Some(now) }));
-        }
-        changes.tag_links.push(TagLink { customer: id, tag: name.clone(), linked });
-        let (action, event, change) = if linked {
-            (
-                ChangeAction::Tag,
-                DomainEvent::TagAdded { customer: id, tag: name.clone() },
-                FieldChange::new("tags", None, Some(name.clone().into())),
-            )
-        } else {
-            (
-                ChangeAction::Untag,
-                DomainEvent::TagRemoved { customer: id, tag: name.clone() },
-                FieldChange::new("tags", Some(name.clone().into()), None),
-            )
-        };
-        changes.change_log.push(log(now, actor, EntityKind::Customer, id.to_string(), Some(id), action, vec![change]));
-        self.commit(actor, now, &changes, vec![event])?;
+        let mut tx = self.begin(&allowed, actor);
+        tx.link_tag(id, &name, linked)?;
+        tx.commit()?;
         if linked {
             customer.tags.insert(name);
         } else {
@@ -497,65 +433,19 @@ impl Crm {
         c.into_contact(ContactId(self.ids.next(now)), customer, primary, &Stamp::new(actor.user_id().clone(), now))
     }
 
-    pub(crate) fn stage_contact_insert(
-        &self,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        contact: Contact,
-        changes: &mut Changes,
-        events: &mut Vec<DomainEvent>,
-    ) {
-        changes.change_log.push(log(
-            now,
-            actor,
-            EntityKind::Contact,
-            contact.id.to_string(),
-            Some(contact.customer_id),
-            ChangeAction::Create,
-            created_fields(to_json(&contact), &[UNLOGGED, &["customer_id"]].concat(), NESTED),
-        ));
-        events.push(DomainEvent::ContactAdded { customer: contact.customer_id, contact: contact.id });
-        changes.contacts.push(Write::Insert(contact));
-    }
-
+    /// Stages a contact's new version (a removal when it becomes deleted); returns the diff.
     pub(crate) fn stage_contact_update(
         &self,
-        actor: &Actor,
-        now: DateTime<Utc>,
-        current: Contact,
-        mut next: Contact,
-        changes: &mut Changes,
-        events: &mut Vec<DomainEvent>,
+        tx: &mut WriteTx<'_>,
+        current: &Contact,
+        next: Contact,
     ) -> Vec<FieldChange> {
-        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
-        next.version = current.version + 1;
-        next.updated_at = now;
-        next.updated_by = actor.user_id().clone();
         let action = if next.deleted_at.is_some() && current.deleted_at.is_none() {
             ChangeAction::Delete
         } else {
             ChangeAction::Update
         };
-        changes.change_log.push(log(
-            now,
-            actor,
-            EntityKind::Contact,
-            next.id.to_string(),
-            Some(next.customer_id),
-            action,
-            diff.clone(),
-        ));
-        events.push(if action == ChangeAction::Delete {
-            DomainEvent::ContactRemoved { customer: next.customer_id, contact: next.id }
-        } else {
-            DomainEvent::ContactUpdated {
-                customer: next.customer_id,
-                contact: next.id,
-                fields: diff.iter().map(|c| c.field.clone()).collect(),
-            }
-        });
-        changes.contacts.push(Write::Update { record: next, expected_version: current.version });
-        diff
+        tx.update_logged(current, next, action, Vec::new(), None).1
     }
 
     /// Checks a contact against a permission through its customer.

@@ -5,15 +5,16 @@
 use serde_json::Value;
 
 use guanxi_core::access::Scoped;
-use guanxi_core::changelog::{created_fields, diff_json};
+use guanxi_core::changelog::created_fields;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch,
-    DomainEvent, EntityKind, Error, FieldChange, NewCustomer, Page, PageRequest, Result, Tag, TagWrite, TimelineEntry,
-    TimelineItem, ValidationErrors, ValidationReason,
+    Action, Actor, ChangeAction, CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent,
+    EntityKind, Error, FieldChange, NewCustomer, Page, PageRequest, Result, Tag, TagWrite, TimelineEntry, TimelineItem,
+    ValidationErrors, ValidationReason,
 };
 
 use crate::handles::{CustomFields, Customers, Tags};
-use crate::plumbing::{NESTED, UNLOGGED, check_version, log, to_json};
+use crate::plumbing::{check_version, to_json};
+use crate::write::Entry;
 
 impl Customers<'_> {
     /// Creates a customer, with its contacts and tags, in one transaction. The owner defaults
@@ -144,6 +145,7 @@ impl Customers<'_> {
         let rows = self.crm.scan_customers(&allowed, filter)?;
         self.crm.log_export(
             actor,
+            &allowed,
             vec![
                 FieldChange::new("rows", None, Some(Value::from(rows.len()))),
                 FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
@@ -193,11 +195,13 @@ impl Customers<'_> {
                 .reauthorize(&allowed, actor, Action::Assign, EntityKind::Customer)?
                 .check_customer(actor, &current)?;
         }
-        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, NESTED);
+        let mut tx = self.crm.begin(&allowed, actor);
+        let (next, diff) = tx.update_logged(&current, next, ChangeAction::Update, Vec::new(), None);
         if diff.is_empty() {
             return Ok(allowed.show_customer(current));
         }
-        Ok(allowed.show_customer(self.crm.write_customer(actor, current, next, ChangeAction::Update, diff)?))
+        tx.commit()?;
+        Ok(allowed.show_customer(next))
     }
 
     /// Soft-deletes a customer: it disappears from reads and lists (unless asked for with
@@ -221,8 +225,7 @@ impl Customers<'_> {
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
         let now = self.crm.clock.now();
         let next = Customer { deleted_at: Some(now), ..current.clone() };
-        let diff = vec![FieldChange::new("deleted_at", None, Some(to_json(&now)))];
-        Ok(allowed.show_customer(self.crm.write_customer(actor, current, next, ChangeAction::Delete, diff)?))
+        Ok(allowed.show_customer(self.crm.write_customer(actor, &allowed, &current, next, ChangeAction::Delete)?))
     }
 
     /// Restores a soft-deleted customer.
@@ -234,9 +237,8 @@ impl Customers<'_> {
             return Err(Error::InvalidState(format!("customer {} is not deleted", current.code)));
         }
         check_version(EntityKind::Customer, id, expected_version, current.version)?;
-        let diff = vec![FieldChange::new("deleted_at", current.deleted_at.map(|t| to_json(&t)), None)];
         let next = Customer { deleted_at: None, ..current.clone() };
-        Ok(allowed.show_customer(self.crm.write_customer(actor, current, next, ChangeAction::Restore, diff)?))
+        Ok(allowed.show_customer(self.crm.write_customer(actor, &allowed, &current, next, ChangeAction::Restore)?))
     }
 
     /// Everything that happened to a customer (interactions, changes to it and its contacts),
@@ -278,9 +280,10 @@ impl Tags<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn create(&self, actor: &Actor, name: &str, group: Option<&str>) -> Result<Tag> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::Tag)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Tag)?;
         let mut tag = Tag::new(name, group)?;
-        let now = self.crm.clock.now();
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         let existing = self.crm.store.tag(&tag.name)?;
         if existing.as_ref().is_some_and(|t| t.group == tag.group) {
             return Ok(existing.unwrap_or(tag));
@@ -293,12 +296,12 @@ impl Tags<'_> {
                 vec![FieldChange::new("group", old.group.clone().map(Value::from), tag.group.clone().map(Value::from))],
             ),
         };
-        let changes = Changes {
-            tags: vec![TagWrite::Put(tag.clone())],
-            change_log: vec![log(now, actor, EntityKind::Tag, tag.name.clone(), None, action, diff)],
-            ..Default::default()
-        };
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::TagDefined { tag: tag.name.clone() }])?;
+        tx.write(
+            |c| c.tags.push(TagWrite::Put(tag.clone())),
+            Entry::new(EntityKind::Tag, &tag.name, action, diff),
+            [DomainEvent::TagDefined { tag: tag.name.clone() }],
+        );
+        tx.commit()?;
         Ok(tag)
     }
 
@@ -335,7 +338,7 @@ impl CustomFields<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn create(&self, actor: &Actor, def: CustomFieldDef) -> Result<CustomFieldDef> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::CustomField)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::CustomField)?;
         let mut def = def.validated().map_err(Error::Validation)?;
         if !matches!(def.entity, EntityKind::Customer | EntityKind::Contact) {
             return Err(Error::invalid(
@@ -346,18 +349,18 @@ impl CustomFields<'_> {
         if self.crm.store.custom_fields(def.entity)?.iter().any(|d| d.key == def.key) {
             return Err(Error::Duplicate { entity: EntityKind::CustomField, field: "key".into(), value: def.key });
         }
-        let now = self.crm.clock.now();
-        def.created_at = Some(now);
+        let mut tx = self.crm.begin(&allowed, actor);
+        def.created_at = Some(tx.at());
         def.created_by = Some(actor.user_id().clone());
         let entity_id = format!("{}.{}", def.entity, def.key);
         let diff = created_fields(to_json(&def), &["created_at", "created_by"], &[]);
-        let changes = Changes {
-            custom_fields: vec![def.clone()],
-            change_log: vec![log(now, actor, EntityKind::CustomField, entity_id, None, ChangeAction::Create, diff)],
-            ..Default::default()
-        };
         let event = DomainEvent::CustomFieldDefined { entity: def.entity, key: def.key.clone() };
-        self.crm.commit(actor, now, &changes, vec![event])?;
+        tx.write(
+            |c| c.custom_fields.push(def.clone()),
+            Entry::new(EntityKind::CustomField, entity_id, ChangeAction::Create, diff),
+            [event],
+        );
+        tx.commit()?;
         Ok(def)
     }
 

@@ -7,15 +7,15 @@ use guanxi_core::dedup::{
     DuplicateCluster, MatchCandidate, MatchProfile, MatchRules, NotDuplicates, ScanOptions, ScanStats, match_keys,
 };
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error,
-    FieldChange, NewCustomer, PageRequest, Result, Tag, TagLink, TagWrite, ValidCustomer, Write,
+    Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error, FieldChange,
+    NewCustomer, PageRequest, Result, ValidCustomer,
 };
 
 use crate::crm::Crm;
 use crate::handles::{Customers, Duplicates};
 use crate::permission::Allowed;
-use crate::plumbing::log;
-use crate::plumbing::{decode, setting_write};
+use crate::plumbing::decode;
+use crate::write::{Entry, WriteTx};
 use guanxi_core::StoreView;
 
 const MATCH_RULES: &str = "dedup.rules";
@@ -175,12 +175,10 @@ impl Crm {
     /// Adds a validated input's tags, and those of its contacts the customer lacks, to an
     /// existing customer, in one transaction.
     pub(crate) fn link_into(&self, actor: &Actor, id: CustomerId, valid: ValidCustomer) -> Result<Customer> {
-        let now = self.clock.now();
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
         let allowed = self.authorize(actor, Action::Update, EntityKind::Customer)?;
-        self.stage_link(self.view(), actor, &allowed, id, valid, false, now, &mut changes, &mut events)?;
-        self.commit(actor, now, &changes, events)?;
+        let mut tx = self.begin(&allowed, actor);
+        self.stage_link(&mut tx, actor, &allowed, id, valid, false)?;
+        tx.commit()?;
         let allowed = self.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
         Ok(allowed.show_customer(self.live_customer(id)?))
     }
@@ -189,19 +187,16 @@ impl Crm {
     /// contacts the customer lacks (no shared phone or e-mail, and no contact of that name
     /// without either). With `overwrite`, the input's non-empty fields also replace the
     /// customer's (the kind stays; the status only when the input says other than potential).
-    #[allow(clippy::too_many_arguments)] // one staging step, each part named
     pub(crate) fn stage_link(
         &self,
-        store: &dyn StoreView,
+        tx: &mut WriteTx<'_>,
         actor: &Actor,
         allowed: &Allowed,
         id: CustomerId,
         valid: ValidCustomer,
         overwrite: bool,
-        now: chrono::DateTime<chrono::Utc>,
-        changes: &mut Changes,
-        events: &mut Vec<DomainEvent>,
     ) -> Result<CustomerId> {
+        let (store, now) = (tx.view(), tx.at());
         let allowed = self.reauthorize(allowed, actor, Action::Update, EntityKind::Customer)?;
         let customer = store
             .customer(id)?
@@ -223,47 +218,12 @@ impl Crm {
             for (k, v) in &valid.custom {
                 next.custom.insert(k.clone(), v.clone());
             }
-            let diff = guanxi_core::changelog::diff_json(
-                &crate::plumbing::to_json(&customer),
-                &crate::plumbing::to_json(&next),
-                crate::plumbing::UNLOGGED,
-                crate::plumbing::NESTED,
-            );
-            if !diff.is_empty() {
-                next.version = customer.version + 1;
-                next.updated_at = now;
-                next.updated_by = actor.user_id().clone();
-                let fields = diff.iter().map(|c| c.field.clone()).collect();
-                changes.change_log.push(log(
-                    now,
-                    actor,
-                    EntityKind::Customer,
-                    id.to_string(),
-                    Some(id),
-                    ChangeAction::Update,
-                    diff,
-                ));
-                changes.customers.push(Write::Update { record: next, expected_version: customer.version });
-                events.push(DomainEvent::CustomerUpdated { customer: id, fields });
+            if next != customer {
+                tx.update(&customer, next, ChangeAction::Update);
             }
         }
         for t in valid.tags.iter().filter(|t| !customer.tags.contains(*t)) {
-            let defined = store.tag(t)?.is_some()
-                || changes.tags.iter().any(|w| matches!(w, TagWrite::Ensure(x) | TagWrite::Put(x) if &x.name == t));
-            if !defined {
-                changes.tags.push(TagWrite::Ensure(Tag { name: t.clone(), group: None, created_at: Some(now) }));
-            }
-            changes.tag_links.push(TagLink { customer: id, tag: t.clone(), linked: true });
-            changes.change_log.push(log(
-                now,
-                actor,
-                EntityKind::Customer,
-                id.to_string(),
-                Some(id),
-                ChangeAction::Tag,
-                vec![FieldChange::new("tags", None, Some(t.clone().into()))],
-            ));
-            events.push(DomainEvent::TagAdded { customer: id, tag: t.clone() });
+            tx.link_tag(id, t, true)?;
         }
         let existing = store.contacts_of(id)?;
         let phones: BTreeSet<&str> = existing.iter().flat_map(|c| c.phones.iter().map(|p| p.as_str())).collect();
@@ -275,8 +235,7 @@ impl Crm {
                 || (c.phones.is_empty() && c.emails.is_empty() && existing.iter().any(|x| x.name == c.name));
             if !known {
                 let primary = existing.is_empty() && added == 0;
-                let contact = self.new_contact(actor, now, id, c, primary);
-                self.stage_contact_insert(actor, now, contact, changes, events);
+                tx.insert(self.new_contact(actor, now, id, c, primary));
                 added += 1;
             }
         }
@@ -408,13 +367,22 @@ impl Duplicates<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn set_rules(&self, actor: &Actor, rules: MatchRules) -> Result<MatchRules> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
         rules.validate()?;
         let stored = self.crm.store.setting(MATCH_RULES)?;
         let before =
             stored.as_ref().map(|s| decode::<MatchRules>(s).map(|r| crate::plumbing::to_json(&r))).transpose()?;
         let event = DomainEvent::SalesConfigured { key: MATCH_RULES.to_owned() };
-        self.crm.put_setting(actor, MATCH_RULES.to_owned(), stored, &rules, before, EntityKind::Customer, event)?;
+        self.crm.put_setting(
+            actor,
+            &allowed,
+            MATCH_RULES.to_owned(),
+            stored,
+            &rules,
+            before,
+            EntityKind::Customer,
+            event,
+        )?;
         Ok(rules)
     }
 
@@ -531,15 +499,13 @@ impl Duplicates<'_> {
             return Ok(());
         }
         pairs.insert(a, b);
-        let now = self.crm.clock.now();
-        let write = setting_write(NOT_DUPLICATES.to_owned(), stored, &pairs)?;
         let entry = |id: CustomerId, other: CustomerId| {
             let change = FieldChange::new("not_duplicate_of", None, Some(other.to_string().into()));
-            log(now, actor, EntityKind::Customer, id.to_string(), Some(id), ChangeAction::Update, vec![change])
+            Entry::new(EntityKind::Customer, id, ChangeAction::Update, vec![change]).of_customer(Some(id))
         };
-        let changes =
-            Changes { settings: vec![write], change_log: vec![entry(a, b), entry(b, a)], ..Default::default() };
-        self.crm.commit(actor, now, &changes, Vec::new())
+        let mut tx = self.crm.begin(&allowed, actor);
+        tx.put_setting(NOT_DUPLICATES.to_owned(), stored, &pairs, [entry(a, b), entry(b, a)], [])?;
+        tx.commit().map(drop)
     }
 
     /// The pairs marked not duplicate.

@@ -9,15 +9,16 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use serde_json::Value;
 
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Contact, Customer, CustomerFilter, EntityKind, Error, FieldChange,
-    Interaction, PageRequest, Result, StorageError,
+    Action, Actor, ChangeAction, Contact, Customer, CustomerFilter, EntityKind, Error, FieldChange, Interaction,
+    PageRequest, Result, StorageError,
 };
 
 use crate::columns::ImportField;
 use crate::crm::Crm;
 use crate::handles::Files;
-use crate::plumbing::{log, verify_store};
+use crate::plumbing::verify_store;
 use crate::table::FileFormat;
+use crate::write::Entry;
 
 /// What to export.
 ///
@@ -272,6 +273,7 @@ impl Crm {
         sink.finish()?;
         self.log_export(
             actor,
+            allowed,
             vec![
                 FieldChange::new("rows", None, Some(Value::from(rows))),
                 FieldChange::new("entity", None, Some(Value::from(entity.as_str()))),
@@ -373,34 +375,20 @@ impl Files<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn backup(&self, actor: &Actor, dest: &Path) -> Result<guanxi_core::AuditCheck> {
-        self.crm.authorize_log(actor, Action::Export)?;
+        let allowed = self.crm.authorize_log(actor, Action::Export)?;
         // Refuse before logging, so the log never records a backup that could not be made.
         if dest.exists() {
             return Err(Error::InvalidState(format!("backup target {} already exists", dest.display())));
         }
-        let now = self.crm.clock.now();
-        let entry = log(
-            now,
-            actor,
-            EntityKind::ChangeLog,
-            "backup".to_owned(),
-            None,
-            ChangeAction::Export,
-            vec![FieldChange::new("backup", None, Some(Value::from(dest.display().to_string())))],
-        );
-        self.crm.commit(actor, now, &Changes { change_log: vec![entry], ..Default::default() }, Vec::new())?;
+        let record = |change: FieldChange| {
+            let mut tx = self.crm.begin(&allowed, actor);
+            tx.log(Entry::new(EntityKind::ChangeLog, "backup", ChangeAction::Export, vec![change]));
+            tx.commit().map(drop)
+        };
+        record(FieldChange::new("backup", None, Some(Value::from(dest.display().to_string()))))?;
         if let Err(e) = self.crm.store.backup_to(dest) {
             // The attempt is on record; so is its failure.
-            let failed = log(
-                self.crm.clock.now(),
-                actor,
-                EntityKind::ChangeLog,
-                "backup".to_owned(),
-                None,
-                ChangeAction::Export,
-                vec![FieldChange::new("failed", None, Some(Value::from(e.to_string())))],
-            );
-            self.crm.commit(actor, now, &Changes { change_log: vec![failed], ..Default::default() }, Vec::new())?;
+            record(FieldChange::new("failed", None, Some(Value::from(e.to_string()))))?;
             return Err(e);
         }
         verify_store(&*self.crm.store.open_backup(dest)?)

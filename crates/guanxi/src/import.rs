@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 
 use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, WITHHELD, match_keys};
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, CustomerId, CustomerKind, DomainEvent, EntityKind, Error, FieldChange,
-    Industry, Level, LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, StoreView, UserId,
-    ValidCustomer, ValidationReason,
+    Action, Actor, ChangeAction, CustomerId, CustomerKind, DomainEvent, EntityKind, Error, FieldChange, Industry,
+    Level, LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, StoreView, UserId, ValidCustomer,
+    ValidationReason,
 };
 
 use crate::columns::ImportField;
@@ -19,8 +19,9 @@ use crate::crm::Crm;
 use crate::dedup_facade::{ProfileCache, Reader, input_profile};
 use crate::handles::Files;
 use crate::permission::Allowed;
-use crate::plumbing::{decode, log, setting_write};
+use crate::plumbing::decode;
 use crate::table::{FileFormat, ImportLimits, read_rows};
+use crate::write::Entry;
 
 /// What an import does with a row that matches an existing customer (or an earlier row of
 /// the same file).
@@ -601,8 +602,7 @@ impl ImportRun<'_> {
             return Ok(());
         }
         let (crm, actor, now) = (self.crm, self.actor, self.now);
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
+        let mut wtx = crm.begin_in(tx, self.allowed, actor, now);
         let mut creates = Vec::new();
         let mut create_rows = Vec::new();
         for (row, plan) in std::mem::take(&mut self.chunk) {
@@ -613,29 +613,19 @@ impl ImportRun<'_> {
                 }
                 Plan::Apply { existing, valid, overwrite } => {
                     self.cache.forget(existing);
-                    let c = crm.stage_link(
-                        tx,
-                        actor,
-                        self.allowed,
-                        existing,
-                        valid,
-                        overwrite,
-                        now,
-                        &mut changes,
-                        &mut events,
-                    )?;
+                    let c = crm.stage_link(&mut wtx, actor, self.allowed, existing, valid, overwrite)?;
                     if overwrite { self.report.updated.push(c) } else { self.report.linked.push(c) }
                 }
             }
         }
-        let first_created = changes.customers.len();
-        crm.stage_customers(tx, actor, self.allowed, now, creates, &mut changes, &mut events)?;
-        for (w, row) in changes.customers[first_created..].iter().zip(create_rows) {
+        let first_created = wtx.staged().customers.len();
+        crm.stage_customers(&mut wtx, actor, self.allowed, creates)?;
+        for (w, row) in wtx.staged().customers[first_created..].iter().zip(create_rows) {
             let id = w.record().id;
             self.report.created.push(id);
             self.created_rows.insert(id, row);
         }
-        tx.apply(&changes)?;
+        let (_, events) = wtx.apply_in_session()?;
         if let Some(buffer) = &mut self.events {
             buffer.extend(events);
         }
@@ -654,14 +644,10 @@ impl ImportRun<'_> {
             updated: report.updated.len() as u64,
             linked: report.linked.len() as u64,
         };
-        let mut changes = Changes::default();
-        changes.settings.push(setting_write(digest_key.to_owned(), None, &record)?);
-        changes.change_log.push(log(
-            now,
-            actor,
+        let mut wtx = self.crm.begin_in(tx, self.allowed, actor, now);
+        let entry = Entry::new(
             EntityKind::Customer,
-            digest_key.to_owned(),
-            None,
+            digest_key,
             ChangeAction::Create,
             vec![
                 FieldChange::new("import.rows", None, Some(total.into())),
@@ -671,8 +657,9 @@ impl ImportRun<'_> {
                 FieldChange::new("import.skipped", None, Some(report.skipped.len().into())),
                 FieldChange::new("import.rejected", None, Some(report.rejected_rows().into())),
             ],
-        ));
-        tx.apply(&changes)
+        );
+        wtx.put_setting(digest_key.to_owned(), None, &record, [entry], [])?;
+        wtx.apply_in_session().map(drop)
     }
 }
 

@@ -53,6 +53,7 @@ mod plumbing;
 mod sales_facade;
 mod service_facade;
 mod table;
+mod write;
 
 pub use columns::ImportField;
 pub use crm::{Crm, CrmBuilder, is_postgres_location, open_store};

@@ -5,19 +5,19 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use guanxi_core::changelog::diff_json;
 use guanxi_core::dedup::{FieldChoice, MergeRequest, survive};
 use guanxi_core::sales::{Opportunity, OpportunityFilter, Task, TaskFilter};
 use guanxi_core::service::{Ticket, TicketFilter};
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, Contact, ContactId, Customer, CustomerId, DomainEvent, EntityKind, Error,
-    FieldChange, InteractionId, InteractionMove, OpportunityId, Result, TagLink, TaskId, TicketId, UserId, Write,
+    Action, Actor, ChangeAction, Contact, ContactId, Customer, CustomerId, DomainEvent, EntityKind, Error, FieldChange,
+    InteractionId, InteractionMove, OpportunityId, Result, TagLink, TaskId, TicketId, UserId,
 };
 
 use crate::crm::Crm;
 use crate::handles::Duplicates;
-use crate::plumbing::{NESTED, UNLOGGED, check_version, log, to_json, walk_pages};
-use crate::plumbing::{decode, setting_write};
+use crate::permission::Allowed;
+use crate::plumbing::{check_version, decode, walk_pages};
+use crate::write::{Record, WriteTx};
 
 /// What a merge will do, computed without writing anything: the survivor as it will read,
 /// the fields whose records disagree and the value each keeps, and every record that moves.
@@ -97,43 +97,6 @@ fn merge_key(id: &str) -> String {
     format!("merge.{id}")
 }
 
-/// The bookkeeping every versioned record carries.
-trait Versioned: Clone {
-    const ENTITY: EntityKind;
-    fn version(&self) -> u64;
-    fn id_text(&self) -> String;
-    /// The record as written by `actor` at `now` over stored version `version`.
-    fn written(self, actor: &Actor, now: DateTime<Utc>, version: u64) -> Self;
-}
-
-macro_rules! versioned {
-    ($($t:ty => $entity:ident),* $(,)?) => {$(
-        impl Versioned for $t {
-            const ENTITY: EntityKind = EntityKind::$entity;
-            fn version(&self) -> u64 {
-                self.version
-            }
-            fn id_text(&self) -> String {
-                self.id.to_string()
-            }
-            fn written(mut self, actor: &Actor, now: DateTime<Utc>, version: u64) -> Self {
-                self.version = version + 1;
-                self.updated_at = now;
-                self.updated_by = actor.user_id().clone();
-                self
-            }
-        }
-    )*};
-}
-
-versioned!(Customer => Customer, Contact => Contact, Opportunity => Opportunity, Ticket => Ticket, Task => Task);
-
-/// An update of `record` from its stored state `stored`.
-fn update<T: Versioned>(stored: &T, record: T, actor: &Actor, now: DateTime<Utc>) -> Write<T> {
-    let expected_version = stored.version();
-    Write::Update { record: record.written(actor, now, expected_version), expected_version }
-}
-
 /// The records of the merged customers that move, as they are now.
 struct Related {
     contacts: Vec<Contact>,
@@ -166,7 +129,7 @@ impl Crm {
     }
 
     /// The survivor and merged records, live and in the actor's merge scope.
-    fn merge_parties(&self, actor: &Actor, request: &MergeRequest) -> Result<(Customer, Vec<Customer>)> {
+    fn merge_parties(&self, actor: &Actor, request: &MergeRequest) -> Result<(Allowed, Customer, Vec<Customer>)> {
         let allowed = self.authorize(actor, Action::Merge, EntityKind::Customer)?;
         request.check()?;
         let survivor = self.live_customer(request.survivor)?;
@@ -177,7 +140,7 @@ impl Crm {
             allowed.check_customer(actor, &c)?;
             merged.push(c);
         }
-        Ok((survivor, merged))
+        Ok((allowed, survivor, merged))
     }
 
     fn plan(&self, request: &MergeRequest, survivor: &Customer, merged: Vec<Customer>) -> Result<(MergePlan, Related)> {
@@ -200,31 +163,19 @@ impl Crm {
 
 /// Stages the return of each record to its state before the merge, reading its current state
 /// with `fetch`.
-fn restore_all<T: Versioned>(
-    writes: &mut Vec<Write<T>>,
-    befores: &[T],
-    fetch: impl Fn(&T) -> Result<Option<T>>,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<()> {
+fn restore_all<T: Record>(tx: &mut WriteTx<'_>, befores: &[T], fetch: impl Fn(&T) -> Result<Option<T>>) -> Result<()> {
     for before in befores {
-        let current = fetch(before)?.ok_or_else(|| Error::not_found(T::ENTITY, before.id_text()))?;
-        restore(writes, before, &current, actor, now)?;
+        let current = fetch(before)?.ok_or_else(|| Error::not_found(T::KIND, before.log_id()))?;
+        restore(tx, before, &current, Vec::new())?;
     }
     Ok(())
 }
 
 /// Stages the return of a record to its state before the merge: refused if it changed since
 /// (its version is no longer the one the merge wrote).
-fn restore<T: Versioned>(
-    writes: &mut Vec<Write<T>>,
-    before: &T,
-    current: &T,
-    actor: &Actor,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    check_version(T::ENTITY, before.id_text(), before.version() + 1, current.version())?;
-    writes.push(update(current, before.clone(), actor, now));
+fn restore<T: Record>(tx: &mut WriteTx<'_>, before: &T, current: &T, also: Vec<FieldChange>) -> Result<()> {
+    check_version(T::KIND, before.log_id(), before.version() + 1, current.version())?;
+    tx.update_logged(current, before.clone(), ChangeAction::Unmerge, also, Some(Vec::new()));
     Ok(())
 }
 
@@ -246,7 +197,7 @@ impl Duplicates<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn plan_merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergePlan> {
-        let (survivor, merged) = self.crm.merge_parties(actor, request)?;
+        let (_, survivor, merged) = self.crm.merge_parties(actor, request)?;
         Ok(self.crm.plan(request, &survivor, merged)?.0)
     }
 
@@ -273,69 +224,52 @@ impl Duplicates<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergeOutcome> {
-        let (survivor, merged) = self.crm.merge_parties(actor, request)?;
+        let (allowed, survivor, merged) = self.crm.merge_parties(actor, request)?;
         let (plan, related) = self.crm.plan(request, &survivor, merged)?;
-        let now = self.crm.clock.now();
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         let merge_id = self.crm.ids.next(now).to_string();
-        let mut changes = Changes::default();
 
-        let kept = plan.survivor.clone().written(actor, now, survivor.version);
-        let mut diff = diff_json(&to_json(&survivor), &to_json(&kept), UNLOGGED, NESTED);
-        diff.retain(|c| c.field != "tags");
+        // Every record the merge changes is logged under it; one event says what happened.
         let codes: Vec<String> = plan.merged.iter().map(|m| m.code.clone()).collect();
-        diff.push(FieldChange::new("merged", None, Some(codes.join(",").into())));
-        changes.change_log.push(log(
-            now,
-            actor,
-            EntityKind::Customer,
-            survivor.id.to_string(),
-            Some(survivor.id),
-            ChangeAction::Merge,
-            diff,
-        ));
-        changes.customers.push(Write::Update { record: kept.clone(), expected_version: survivor.version });
-        for t in &plan.tags_added {
-            changes.tag_links.push(TagLink { customer: survivor.id, tag: t.clone(), linked: true });
-        }
+        let merged_codes = FieldChange::new("merged", None, Some(codes.join(",").into()));
+        let (kept, _) =
+            tx.update_logged(&survivor, plan.survivor.clone(), ChangeAction::Merge, vec![merged_codes], Some(vec![]));
+        // The tag links the survivor gained (its entry lists its tags before and after).
+        tx.attach(|c| {
+            c.tag_links.extend(plan.tags_added.iter().map(|t| TagLink {
+                customer: survivor.id,
+                tag: t.clone(),
+                linked: true,
+            }));
+        });
         for m in &plan.merged {
             let tomb = Customer { deleted_at: Some(now), merged_into: Some(survivor.id), ..m.clone() };
-            changes.customers.push(update(m, tomb, actor, now));
-            changes.change_log.push(log(
-                now,
-                actor,
-                EntityKind::Customer,
-                m.id.to_string(),
-                Some(m.id),
-                ChangeAction::Merge,
-                vec![FieldChange::new("merged_into", None, Some(survivor.code.clone().into()))],
-            ));
+            tx.update_as(m, tomb, ChangeAction::Merge, []);
         }
         let keeps_primary = self.crm.store.contacts_of(survivor.id)?.iter().any(|c| c.primary);
         let mut primary_taken = keeps_primary;
         for c in &related.contacts {
             let primary = c.primary && !primary_taken;
             primary_taken |= primary;
-            let moved = Contact { customer_id: survivor.id, primary, ..c.clone() };
-            changes.contacts.push(update(c, moved, actor, now));
+            tx.update_as(c, Contact { customer_id: survivor.id, primary, ..c.clone() }, ChangeAction::Merge, []);
         }
-        changes.interaction_moves = related
-            .interactions
-            .iter()
-            .map(|(id, from)| InteractionMove { id: *id, from: *from, to: survivor.id })
-            .collect();
+        // The follow-ups move with their customer's entries (interactions are immutable rows).
+        tx.attach(|c| {
+            c.interaction_moves = related
+                .interactions
+                .iter()
+                .map(|(id, from)| InteractionMove { id: *id, from: *from, to: survivor.id })
+                .collect();
+        });
         for o in &related.opportunities {
-            changes.opportunities.push(update(
-                o,
-                Opportunity { customer_id: Some(survivor.id), ..o.clone() },
-                actor,
-                now,
-            ));
+            tx.update_as(o, Opportunity { customer_id: Some(survivor.id), ..o.clone() }, ChangeAction::Merge, []);
         }
         for t in &related.tickets {
-            changes.tickets.push(update(t, Ticket { customer_id: Some(survivor.id), ..t.clone() }, actor, now));
+            tx.update_as(t, Ticket { customer_id: Some(survivor.id), ..t.clone() }, ChangeAction::Merge, []);
         }
         for t in &related.tasks {
-            changes.tasks.push(update(t, Task { customer_id: Some(survivor.id), ..t.clone() }, actor, now));
+            tx.update_as(t, Task { customer_id: Some(survivor.id), ..t.clone() }, ChangeAction::Merge, []);
         }
         let record = MergeRecord {
             id: merge_id.clone(),
@@ -351,11 +285,11 @@ impl Duplicates<'_> {
             tags_added: plan.tags_added.clone(),
             undone_at: None,
         };
-        changes.settings.push(setting_write(merge_key(&merge_id), None, &record)?);
         let merged_ids = plan.merged.iter().map(|m| m.id).collect();
         let event =
             DomainEvent::CustomersMerged { customer: survivor.id, merged: merged_ids, merge_id: merge_id.clone() };
-        self.crm.commit(actor, now, &changes, vec![event])?;
+        tx.put_setting(merge_key(&merge_id), None, &record, [], [event])?;
+        tx.commit()?;
         let mut plan = plan;
         plan.survivor = kept;
         Ok(MergeOutcome { merge_id, plan })
@@ -375,52 +309,39 @@ impl Duplicates<'_> {
         if let Some(at) = record.undone_at {
             return Err(Error::InvalidState(format!("merge {merge_id} was already undone at {at}")));
         }
-        let now = self.crm.clock.now();
-        let mut changes = Changes::default();
+        let mut tx = self.crm.begin(&allowed, actor);
         let current = self.crm.store.customer(record.survivor.id)?;
         let survivor_now = current.ok_or_else(|| Error::not_found(EntityKind::Customer, record.survivor.id))?;
         allowed.check_customer(actor, &survivor_now)?;
-        restore(&mut changes.customers, &record.survivor, &survivor_now, actor, now)?;
-        for t in &record.tags_added {
-            changes.tag_links.push(TagLink { customer: record.survivor.id, tag: t.clone(), linked: false });
-        }
+        let undone = FieldChange::new("merge", Some(merge_id.into()), None);
+        restore(&mut tx, &record.survivor, &survivor_now, vec![undone])?;
+        let survivor_id = record.survivor.id;
+        tx.attach(|c| {
+            c.tag_links.extend(record.tags_added.iter().map(|t| TagLink {
+                customer: survivor_id,
+                tag: t.clone(),
+                linked: false,
+            }));
+            c.interaction_moves = record
+                .interactions
+                .iter()
+                .map(|(id, to)| InteractionMove { id: *id, from: survivor_id, to: *to })
+                .collect();
+        });
         for m in &record.merged {
             let now_m = self.crm.store.customer(m.id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, m.id))?;
-            restore(&mut changes.customers, m, &now_m, actor, now)?;
-            changes.change_log.push(log(
-                now,
-                actor,
-                EntityKind::Customer,
-                m.id.to_string(),
-                Some(m.id),
-                ChangeAction::Unmerge,
-                vec![FieldChange::new("merged_into", Some(record.survivor.code.clone().into()), None)],
-            ));
+            restore(&mut tx, m, &now_m, Vec::new())?;
         }
         let store = &self.crm.store;
-        restore_all(&mut changes.contacts, &record.contacts, |c| store.contact(c.id), actor, now)?;
-        restore_all(&mut changes.opportunities, &record.opportunities, |o| store.opportunity(o.id), actor, now)?;
-        restore_all(&mut changes.tickets, &record.tickets, |t| store.ticket(t.id), actor, now)?;
-        restore_all(&mut changes.tasks, &record.tasks, |t| store.task(t.id), actor, now)?;
-        changes.interaction_moves = record
-            .interactions
-            .iter()
-            .map(|(id, to)| InteractionMove { id: *id, from: record.survivor.id, to: *to })
-            .collect();
-        changes.change_log.push(log(
-            now,
-            actor,
-            EntityKind::Customer,
-            record.survivor.id.to_string(),
-            Some(record.survivor.id),
-            ChangeAction::Unmerge,
-            vec![FieldChange::new("merge", Some(merge_id.into()), None)],
-        ));
+        restore_all(&mut tx, &record.contacts, |c| store.contact(c.id))?;
+        restore_all(&mut tx, &record.opportunities, |o| store.opportunity(o.id))?;
+        restore_all(&mut tx, &record.tickets, |t| store.ticket(t.id))?;
+        restore_all(&mut tx, &record.tasks, |t| store.task(t.id))?;
         let restored = record.merged.iter().map(|m| m.id).collect();
-        let event = DomainEvent::MergeUndone { customer: record.survivor.id, restored, merge_id: merge_id.to_owned() };
-        record.undone_at = Some(now);
-        changes.settings.push(setting_write(key, Some(stored), &record)?);
-        self.crm.commit(actor, now, &changes, vec![event])
+        let event = DomainEvent::MergeUndone { customer: survivor_id, restored, merge_id: merge_id.to_owned() };
+        record.undone_at = Some(tx.at());
+        tx.put_setting(key, Some(stored), &record, [], [event])?;
+        tx.commit().map(drop)
     }
 
     /// The survivor a merged customer (a tombstone) was merged into; None for a customer that

@@ -23,6 +23,18 @@ pub(crate) struct Allowed {
 }
 
 impl Allowed {
+    /// What any user may do to their own account (set their own credentials), whatever the
+    /// model says: no record scope is involved.
+    pub(crate) fn own_account() -> Allowed {
+        Allowed {
+            action: Action::Configure,
+            entity: EntityKind::User,
+            scope: RecordScope::all(),
+            mask: FieldMask::none(),
+            model: None,
+        }
+    }
+
     /// Whether access control is on (the model has users).
     pub(crate) fn enforced(&self) -> bool {
         self.model.is_some()

@@ -1,15 +1,9 @@
-//! Helpers every facade module shares: change-log entries and record JSON, version checks,
+//! Helpers every facade module shares: record JSON, version checks,
 //! paging through a store list, and stored settings documents.
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use guanxi_core::{
-    Actor, ChangeAction, ChangeLogEntry, ChangeLogQuery, CrmStore, CustomerId, EntityKind, Error, FieldChange, Page,
-    PageRequest, Result, Setting, Write,
-};
-
-use crate::permission::AT_REST;
+use guanxi_core::{ChangeLogQuery, CrmStore, EntityKind, Error, Page, PageRequest, Result, Setting, Write};
 
 /// Bookkeeping fields left out of change-log diffs: they change on every write.
 pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
@@ -27,36 +21,6 @@ pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> Value {
             tracing::error!(error = %e, type_name = std::any::type_name::<T>(), "record does not serialize to JSON");
             Value::Null
         }
-    }
-}
-
-/// A change-log entry (sequence and hashes are assigned by the store). Sensitive values are
-/// masked here, so they never reach the log in clear.
-pub(crate) fn log(
-    at: DateTime<Utc>,
-    actor: &Actor,
-    entity: EntityKind,
-    entity_id: String,
-    customer_id: Option<CustomerId>,
-    action: ChangeAction,
-    mut changes: Vec<FieldChange>,
-) -> ChangeLogEntry {
-    if entity == EntityKind::Contact {
-        for ch in &mut changes {
-            AT_REST.apply_change(entity, ch);
-        }
-    }
-    ChangeLogEntry {
-        seq: 0,
-        at,
-        actor: actor.user_id().clone(),
-        entity,
-        entity_id,
-        customer_id,
-        action,
-        changes,
-        prev_hash: String::new(),
-        hash: String::new(),
     }
 }
 

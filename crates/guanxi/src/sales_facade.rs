@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use guanxi_core::access::Scoped;
-use guanxi_core::changelog::{Stamp, created_fields, diff_json};
+use guanxi_core::changelog::{Stamp, diff_json};
 use guanxi_core::sales::{
     Agenda, ConversionMatch, LeadConversion, LeadFilter, LeadRules, LeadStatus, NewLead, NewOpportunity, NewTask,
     Opportunity, OpportunityFilter, OpportunityPatch, Pipeline, SalesQuery, SalesReport, StageHistoryEntry, StageKind,
@@ -13,15 +13,16 @@ use guanxi_core::sales::{
 };
 use guanxi_core::store::Setting;
 use guanxi_core::{
-    Action, Actor, ChangeAction, Changes, DomainEvent, EntityKind, Error, LeadId, OpportunityId, Page, PageRequest,
-    Result, TaskId, ValidationReason, Write, sales::Lead,
+    Action, Actor, ChangeAction, DomainEvent, EntityKind, Error, LeadId, OpportunityId, Page, PageRequest, Result,
+    TaskId, ValidationReason, sales::Lead,
 };
 
 use crate::crm::Crm;
 use crate::dedup_facade::{ProfileCache, input_profile};
 use crate::handles::{Leads, Opportunities, Sales, Tasks};
 use crate::permission::Allowed;
-use crate::plumbing::{UNLOGGED, check_version, decode, log, setting_write, to_json, walk_pages};
+use crate::plumbing::{check_version, decode, to_json, walk_pages};
+use crate::write::{Entry, WriteTx};
 
 const LEAD_RULES: &str = "lead_rules";
 
@@ -93,6 +94,7 @@ impl Crm {
     pub(crate) fn put_setting<T: serde::Serialize>(
         &self,
         actor: &Actor,
+        granted: &Allowed,
         key: String,
         stored: Option<Setting>,
         value: &T,
@@ -100,16 +102,12 @@ impl Crm {
         entity: EntityKind,
         event: DomainEvent,
     ) -> Result<()> {
-        let now = self.clock.now();
-        let write = setting_write(key.clone(), stored, value)?;
         let action = if before.is_some() { ChangeAction::Update } else { ChangeAction::Create };
         let diff = diff_json(&before.unwrap_or(serde_json::Value::Null), &to_json(value), &[], &[]);
-        let changes = Changes {
-            settings: vec![write],
-            change_log: vec![log(now, actor, entity, key.clone(), None, action, diff)],
-            ..Default::default()
-        };
-        self.commit(actor, now, &changes, vec![event])
+        let mut tx = self.begin(granted, actor);
+        let entry = Entry::new(entity, &key, action, diff);
+        tx.put_setting(key, stored, value, [entry], [event])?;
+        tx.commit().map(drop)
     }
 
     fn load_lead_rules(&self) -> Result<LeadRules> {
@@ -120,17 +118,15 @@ impl Crm {
 
     /// Validates a new opportunity and adds it, its lines' first history entry and its log
     /// entry to a batch. `staged_customer`: a customer created in the same batch.
-    #[allow(clippy::too_many_arguments)] // the staging context of one batch
     pub(crate) fn stage_opportunity(
         &self,
+        tx: &mut WriteTx<'_>,
         actor: &Actor,
         allowed: &Allowed,
-        now: DateTime<Utc>,
         input: NewOpportunity,
         staged_customer: Option<&guanxi_core::Customer>,
-        changes: &mut Changes,
-        events: &mut Vec<DomainEvent>,
     ) -> Result<Opportunity> {
+        let now = tx.at();
         let v = input.validate().map_err(Error::Validation)?;
         let p = self.load_pipeline(v.pipeline.as_deref().unwrap_or("standard"))?;
         let stage = match &v.stage {
@@ -158,13 +154,13 @@ impl Crm {
             (None, _) => None,
         };
         if let Some(cid) = v.contact_id
-            && !changes.contacts.iter().any(|w| w.record().id == cid)
+            && !tx.staged().contacts.iter().any(|w| w.record().id == cid)
         {
             self.check_contact_of(cid, v.customer_id, "the opportunity's customer")?;
         }
         let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         let day = now.with_timezone(&self.code_offset).date_naive();
-        let seq = self.store.reserve_sequence(&format!("O{}", day.format("%Y%m%d")), 1)?;
+        let seq = tx.reserve_sequence(&format!("O{}", day.format("%Y%m%d")), 1)?;
         let amount = v.effective_amount();
         let mut state = guanxi_core::sales::SalesState::new(&p, amount);
         state.stage = stage.key.clone();
@@ -215,7 +211,7 @@ impl Crm {
                 )?;
             }
         }
-        changes.stage_history.push(StageHistoryEntry {
+        let first = StageHistoryEntry {
             opportunity_id: o.id,
             seq: 1,
             change: guanxi_core::sales::StageMove {
@@ -228,18 +224,9 @@ impl Crm {
             by: actor.user_id().clone(),
             from_entered_at: None,
             lost_reason: None,
-        });
-        changes.change_log.push(log(
-            now,
-            actor,
-            EntityKind::Opportunity,
-            o.id.to_string(),
-            o.customer_id,
-            ChangeAction::Create,
-            created_fields(to_json(&o), UNLOGGED, &[]),
-        ));
-        events.push(DomainEvent::OpportunityCreated { opportunity: o.id, code: o.code.clone() });
-        changes.opportunities.push(Write::Insert(o.clone()));
+        };
+        tx.insert(o.clone());
+        tx.attach(|c| c.stage_history.push(first));
         Ok(o)
     }
 
@@ -281,7 +268,7 @@ impl Sales<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn set_pipeline(&self, actor: &Actor, pipeline: Pipeline) -> Result<Pipeline> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::Pipeline)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Pipeline)?;
         pipeline.validate()?;
         let key = pipeline_key(&pipeline.key);
         let stored = self.crm.store.setting(&key)?;
@@ -302,6 +289,7 @@ impl Sales<'_> {
         let event = DomainEvent::SalesConfigured { key: key.clone() };
         self.crm.put_setting(
             actor,
+            &allowed,
             key,
             stored,
             &pipeline,
@@ -320,11 +308,20 @@ impl Sales<'_> {
 
     /// Stores the lead rules (grading and assignment).
     pub fn set_lead_rules(&self, actor: &Actor, rules: LeadRules) -> Result<LeadRules> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::Lead)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Lead)?;
         let stored = self.crm.store.setting(LEAD_RULES)?;
         let before = stored.as_ref().map(|s| decode::<LeadRules>(s).map(|r| to_json(&r))).transpose()?;
         let event = DomainEvent::SalesConfigured { key: LEAD_RULES.to_owned() };
-        self.crm.put_setting(actor, LEAD_RULES.to_owned(), stored, &rules, before, EntityKind::Lead, event)?;
+        self.crm.put_setting(
+            actor,
+            &allowed,
+            LEAD_RULES.to_owned(),
+            stored,
+            &rules,
+            before,
+            EntityKind::Lead,
+            event,
+        )?;
         Ok(rules)
     }
 
@@ -429,11 +426,9 @@ impl Opportunities<'_> {
     /// ```
     pub fn create(&self, actor: &Actor, input: NewOpportunity) -> Result<Opportunity> {
         let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Opportunity)?;
-        let now = self.crm.clock.now();
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
-        let o = self.crm.stage_opportunity(actor, &allowed, now, input, None, &mut changes, &mut events)?;
-        self.crm.commit(actor, now, &changes, events)?;
+        let mut tx = self.crm.begin(&allowed, actor);
+        let o = self.crm.stage_opportunity(&mut tx, actor, &allowed, input, None)?;
+        tx.commit()?;
         Ok(o)
     }
 
@@ -516,30 +511,13 @@ impl Opportunities<'_> {
                 )?;
             }
         }
-        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]);
-        if diff.is_empty() {
+        if next == current {
             return Ok(current);
         }
-        let now = self.crm.clock.now();
-        next.version = current.version + 1;
-        next.updated_at = now;
-        next.updated_by = actor.user_id().clone();
-        next.last_activity_at = now;
-        let fields = diff.iter().map(|c| c.field.clone()).collect();
-        let changes = Changes {
-            opportunities: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Opportunity,
-                id.to_string(),
-                next.customer_id,
-                ChangeAction::Update,
-                diff,
-            )],
-            ..Default::default()
-        };
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::OpportunityUpdated { opportunity: id, fields }])?;
+        let mut tx = self.crm.begin(&allowed, actor);
+        next.last_activity_at = tx.at();
+        let next = tx.update(&current, next, ChangeAction::Update);
+        tx.commit()?;
         Ok(next)
     }
 
@@ -598,9 +576,6 @@ impl Opportunities<'_> {
             won_at: (kind == Some(StageKind::Won)).then_some(at),
             lost_at: (kind == Some(StageKind::Lost)).then_some(at),
             last_activity_at: current.last_activity_at.max(at),
-            version: current.version + 1,
-            updated_at: now,
-            updated_by: actor.user_id().clone(),
             ..current.clone()
         };
         let entry = StageHistoryEntry {
@@ -612,23 +587,11 @@ impl Opportunities<'_> {
             from_entered_at: Some(last.at),
             lost_reason: state.lost_reason,
         };
-        let diff = diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]);
-        let changes = Changes {
-            opportunities: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            stage_history: vec![entry],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Opportunity,
-                id.to_string(),
-                next.customer_id,
-                ChangeAction::Update,
-                diff,
-            )],
-            ..Default::default()
-        };
-        let event = DomainEvent::StageChanged { opportunity: id, from: current.stage, to: next.stage.clone() };
-        self.crm.commit(actor, now, &changes, vec![event])?;
+        let event = DomainEvent::StageChanged { opportunity: id, from: current.stage.clone(), to: next.stage.clone() };
+        let mut tx = self.crm.begin(&allowed, actor);
+        let next = tx.update_as(&current, next, ChangeAction::Update, [event]);
+        tx.attach(|c| c.stage_history.push(entry));
+        tx.commit()?;
         Ok(next)
     }
 }
@@ -650,11 +613,12 @@ impl Leads<'_> {
         let v = input.validate().map_err(Error::Validation)?;
         let rules = self.crm.load_lead_rules()?;
         let grade = rules.grade(&v);
+        let mut tx = self.crm.begin(&allowed, actor);
         let owner = match &v.owner {
             Some(o) => Some(o.clone()),
             None => rules.assignee(
                 &v,
-                || self.crm.store.reserve_sequence("lead.round_robin", 1).map(|n| n - 1),
+                || tx.reserve_sequence("lead.round_robin", 1).map(|n| n - 1),
                 |u| {
                     self.crm.store.count_leads(&LeadFilter {
                         open: Some(true),
@@ -664,9 +628,9 @@ impl Leads<'_> {
                 },
             )?,
         };
-        let now = self.crm.clock.now();
+        let now = tx.at();
         let day = now.with_timezone(&self.crm.code_offset).date_naive();
-        let seq = self.crm.store.reserve_sequence(&format!("L{}", day.format("%Y%m%d")), 1)?;
+        let seq = tx.reserve_sequence(&format!("L{}", day.format("%Y%m%d")), 1)?;
         let department = owner.as_ref().and_then(|o| allowed.department_of(o));
         let stamp = Stamp::new(actor.user_id().clone(), now);
         let lead = v.clone().into_lead(
@@ -685,29 +649,8 @@ impl Leads<'_> {
                 format_args!("new lead {}", lead.name),
             )?;
         }
-        let changes = Changes {
-            leads: vec![Write::Insert(lead.clone())],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Lead,
-                lead.id.to_string(),
-                None,
-                ChangeAction::Create,
-                created_fields(
-                    to_json(&Lead { phone: lead.phone.as_ref().map(|p| p.masked()), ..lead.clone() }),
-                    UNLOGGED,
-                    &[],
-                ),
-            )],
-            ..Default::default()
-        };
-        self.crm.commit(
-            actor,
-            now,
-            &changes,
-            vec![DomainEvent::LeadCreated { lead: lead.id, code: lead.code.clone() }],
-        )?;
+        tx.insert(lead.clone());
+        tx.commit()?;
         Ok(lead)
     }
 
@@ -777,9 +720,8 @@ impl Leads<'_> {
         if !lead.is_open() {
             return Err(Error::InvalidState(format!("lead {} is {}", lead.code, lead.status)));
         }
-        let now = self.crm.clock.now();
-        let mut changes = Changes::default();
-        let mut events = Vec::new();
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         let owner = lead.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         // The lead is checked as the customer it would become, by the duplicate engine with
         // the stored rules and the pairs marked not duplicate (the check on create does the
@@ -831,28 +773,22 @@ impl Leads<'_> {
                         let valid = lead.contact_input().validate(&ctx.contact_fields).map_err(Error::Validation)?;
                         let contact = self.crm.new_contact(actor, now, cust.id, valid, false);
                         let cid = contact.id;
-                        self.crm.stage_contact_insert(actor, now, contact, &mut changes, &mut events);
+                        tx.insert(contact);
                         (cust, cid, true, Some(why))
                     }
                 }
             }
             ConversionMatch::Create => {
                 let create = create?;
-                self.crm.stage_customers(
-                    self.crm.view(),
-                    actor,
-                    &create,
-                    now,
-                    vec![input],
-                    &mut changes,
-                    &mut events,
-                )?;
-                let cust = changes
+                self.crm.stage_customers(&mut tx, actor, &create, vec![input])?;
+                let cust = tx
+                    .staged()
                     .customers
                     .last()
                     .map(|w| w.record().clone())
                     .ok_or_else(|| Error::InvalidState("no customer staged".into()))?;
-                let cid = changes
+                let cid = tx
+                    .staged()
                     .contacts
                     .last()
                     .map(|w| w.record().id)
@@ -867,7 +803,7 @@ impl Leads<'_> {
                 o.owner = o.owner.or(Some(owner));
                 let create = self.crm.reauthorize(&allowed, actor, Action::Create, EntityKind::Opportunity)?;
                 let staged = (!linked).then_some(&customer);
-                Some(self.crm.stage_opportunity(actor, &create, now, o, staged, &mut changes, &mut events)?.id)
+                Some(self.crm.stage_opportunity(&mut tx, actor, &create, o, staged)?.id)
             }
             None => None,
         };
@@ -878,27 +814,9 @@ impl Leads<'_> {
             contact_id,
             opportunity_id: opportunity,
         };
-        let next = Lead {
-            status: LeadStatus::Converted,
-            converted: Some(conversion.clone()),
-            version: lead.version + 1,
-            updated_at: now,
-            updated_by: actor.user_id().clone(),
-            ..lead.clone()
-        };
-        let diff = diff_json(&to_json(&lead.converted), &to_json(&next.converted), &[], &[]);
-        changes.leads.push(Write::Update { record: next, expected_version: lead.version });
-        changes.change_log.push(log(
-            now,
-            actor,
-            EntityKind::Lead,
-            id.to_string(),
-            Some(customer.id),
-            ChangeAction::Update,
-            diff,
-        ));
-        events.push(DomainEvent::LeadConverted { lead: id, customer: customer.id, opportunity });
-        self.crm.commit(actor, now, &changes, events)?;
+        let next = Lead { status: LeadStatus::Converted, converted: Some(conversion.clone()), ..lead.clone() };
+        tx.update(&lead, next, ChangeAction::Update);
+        tx.commit()?;
         Ok(conversion)
     }
 }
@@ -914,7 +832,8 @@ impl Tasks<'_> {
             let o = self.crm.readable_opportunity(actor, &read, oid)?;
             customer = customer.or(o.customer_id);
         }
-        let now = self.crm.clock.now();
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         let task = Task {
             id: TaskId(self.crm.ids.next(now)),
@@ -940,20 +859,8 @@ impl Tasks<'_> {
                 format_args!("task {}", task.title),
             )?;
         }
-        let changes = Changes {
-            tasks: vec![Write::Insert(task.clone())],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Task,
-                task.id.to_string(),
-                customer,
-                ChangeAction::Create,
-                created_fields(to_json(&task), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::TaskCreated { task: task.id }])?;
+        tx.insert(task.clone());
+        tx.commit()?;
         Ok(task)
     }
 
@@ -967,32 +874,14 @@ impl Tasks<'_> {
         if current.done_at.is_some() {
             return Err(Error::InvalidState(format!("task {} is already done", current.title)));
         }
-        let now = self.crm.clock.now();
-        let next = Task {
-            done_at: Some(now),
-            version: current.version + 1,
-            updated_at: now,
-            updated_by: actor.user_id().clone(),
-            ..current.clone()
-        };
-        let mut changes = Changes {
-            tasks: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Task,
-                id.to_string(),
-                current.customer_id,
-                ChangeAction::Update,
-                diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
+        let next = tx.update(&current, Task { done_at: Some(now), ..current.clone() }, ChangeAction::Update);
         if let Some(o) = current.opportunity_id.map(|o| self.crm.store.opportunity(o)).transpose()?.flatten() {
-            let touched = Opportunity { last_activity_at: now, version: o.version + 1, ..o.clone() };
-            changes.opportunities.push(Write::Update { record: touched, expected_version: o.version });
+            // Activity on the opportunity, logged as such (no event: the task's says it).
+            tx.update_as(&o, Opportunity { last_activity_at: now, ..o.clone() }, ChangeAction::Update, []);
         }
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::TaskCompleted { task: id }])?;
+        tx.commit()?;
         Ok(next)
     }
 

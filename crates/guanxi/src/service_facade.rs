@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 
 use guanxi_core::access::Scoped;
-use guanxi_core::changelog::{created_fields, diff_json};
 use guanxi_core::service::{
     Article, ArticleHit, AssignReason, BusinessClock, KbQuery, MatchMode, NewArticle, NewTicket, Priority,
     ServiceQuery, ServiceReport, ServiceSettings, SlaClock, SlaEvaluator, Ticket, TicketChange, TicketEntry,
@@ -14,15 +13,14 @@ use guanxi_core::service::{
     select_policy,
 };
 use guanxi_core::{
-    Action, Actor, ArticleId, ChangeAction, Changes, DomainEvent, EntityKind, Error, Page, PageRequest, Result,
-    TicketId, UserId, ValidationReason, Write,
+    Action, Actor, ArticleId, ChangeAction, DomainEvent, EntityKind, Error, Page, PageRequest, Result, TicketId,
+    UserId, ValidationReason,
 };
 
 use crate::crm::Crm;
 use crate::handles::{KnowledgeBase, Service, Tickets};
 use crate::permission::Allowed;
-use crate::plumbing::decode;
-use crate::plumbing::{UNLOGGED, check_version, log, to_json, walk_pages};
+use crate::plumbing::{check_version, decode, to_json, walk_pages};
 
 const SERVICE_SETTINGS: &str = "service";
 
@@ -158,6 +156,8 @@ impl Crm {
         let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
         let loads = self.store.open_ticket_loads(&users)?;
         // The turn comes from a store sequence, so rotation is shared by every handle on a file.
+        // It is a counter, not a record: reserved outside the call's write, a failed write
+        // skips a turn and nothing more.
         let turn = self.store.reserve_sequence(&format!("ticket.turn.{}", g.key), 1)?;
         Ok(g.pick(skill, |u| users.iter().position(|x| x == u).map_or(0, |i| loads[i]), turn - 1))
     }
@@ -193,37 +193,22 @@ impl Crm {
         }
         let settings = self.load_service_settings()?;
         let (staged, changes_made) = stage(&current, &settings, at, &allowed)?;
-        let next =
-            Ticket { version: current.version + 1, updated_at: now, updated_by: actor.user_id().clone(), ..staged };
         let seq0 = entries.last().map_or(0, |e| e.seq);
-        let mut events =
-            vec![DomainEvent::TicketChanged { ticket: id, status: next.status, customer: next.customer_id }];
+        let mut tx = self.begin(&allowed, actor);
+        let next = tx.update(&current, staged, ChangeAction::Update);
+        tx.attach(|c| c.ticket_entries = numbered(id, seq0, at, actor, changes_made));
         let new_flags: Vec<String> = next.risk_flags.difference(&current.risk_flags).cloned().collect();
         if !new_flags.is_empty() {
-            events.push(DomainEvent::TicketFlagged { ticket: id, keywords: new_flags, customer: next.customer_id });
+            tx.queue(DomainEvent::TicketFlagged { ticket: id, keywords: new_flags, customer: next.customer_id });
         }
         if next.status == TicketStatus::Resolved && current.status != TicketStatus::Resolved {
-            events.push(DomainEvent::SatisfactionSurveyDue {
+            tx.queue(DomainEvent::SatisfactionSurveyDue {
                 ticket: id,
                 customer: next.customer_id,
                 contact: next.contact_id,
             });
         }
-        let changes = Changes {
-            tickets: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            ticket_entries: numbered(id, seq0, at, actor, changes_made),
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Ticket,
-                id.to_string(),
-                next.customer_id,
-                ChangeAction::Update,
-                diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
-        self.commit(actor, now, &changes, events)?;
+        tx.commit()?;
         Ok(next)
     }
 
@@ -280,12 +265,13 @@ impl Service<'_> {
     /// Replaces the service settings (validated as a whole: calendar, policies, groups and
     /// routes, keywords).
     pub fn set_settings(&self, actor: &Actor, settings: ServiceSettings) -> Result<ServiceSettings> {
-        self.crm.authorize(actor, Action::Configure, EntityKind::ServiceSettings)?;
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::ServiceSettings)?;
         settings.validate()?;
         let stored = self.crm.store.setting(SERVICE_SETTINGS)?;
         let before = stored.as_ref().map(decode::<ServiceSettings>).transpose()?.map(|b| to_json(&b));
         self.crm.put_setting(
             actor,
+            &allowed,
             SERVICE_SETTINGS.to_owned(),
             stored,
             &settings,
@@ -416,7 +402,8 @@ impl Tickets<'_> {
         let flags = risk_flags(&settings.risk_keywords, &text);
         let level = customer.as_ref().and_then(|c| c.level);
         let day = now.with_timezone(&self.crm.code_offset).date_naive();
-        let seq = self.crm.store.reserve_sequence(&format!("T{}", day.format("%Y%m%d")), 1)?;
+        let mut tx = self.crm.begin(&allowed, actor);
+        let seq = tx.reserve_sequence(&format!("T{}", day.format("%Y%m%d")), 1)?;
         let t = Ticket {
             id: TicketId(self.crm.ids.next(now)),
             code: Ticket::code_for(day, seq),
@@ -465,26 +452,9 @@ impl Tickets<'_> {
                 note: None,
             });
         }
-        let mut changes = Changes {
-            ticket_entries: numbered(t.id, 0, created_at, actor, entries),
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Ticket,
-                t.id.to_string(),
-                t.customer_id,
-                ChangeAction::Create,
-                created_fields(to_json(&t), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
-        changes.tickets.push(Write::Insert(t.clone()));
-        let mut events =
-            vec![DomainEvent::TicketCreated { ticket: t.id, code: t.code.clone(), customer: t.customer_id }];
-        if !flags.is_empty() {
-            events.push(DomainEvent::TicketFlagged { ticket: t.id, keywords: flags, customer: t.customer_id });
-        }
-        self.crm.commit(actor, now, &changes, events)?;
+        tx.insert(t.clone());
+        tx.attach(|c| c.ticket_entries = numbered(t.id, 0, created_at, actor, entries));
+        tx.commit()?;
         Ok(t)
     }
 
@@ -742,9 +712,10 @@ impl KnowledgeBase<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn create(&self, actor: &Actor, input: NewArticle) -> Result<Article> {
-        self.crm.authorize(actor, Action::Create, EntityKind::Article)?;
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Article)?;
         let v = input.validate()?;
-        let now = self.crm.clock.now();
+        let mut tx = self.crm.begin(&allowed, actor);
+        let now = tx.at();
         let a = Article {
             id: ArticleId(self.crm.ids.next(now)),
             title: v.title,
@@ -758,55 +729,28 @@ impl KnowledgeBase<'_> {
             updated_at: now,
             version: 1,
         };
-        let changes = Changes {
-            articles: vec![Write::Insert(a.clone())],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Article,
-                a.id.to_string(),
-                None,
-                ChangeAction::Create,
-                created_fields(to_json(&a), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::ArticleSaved { article: a.id }])?;
+        tx.insert(a.clone());
+        tx.commit()?;
         Ok(a)
     }
 
     /// Replaces an article's content.
     pub fn update(&self, actor: &Actor, id: ArticleId, expected_version: u64, input: NewArticle) -> Result<Article> {
-        self.crm.authorize(actor, Action::Update, EntityKind::Article)?;
+        let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Article)?;
         let current = self.crm.store.article(id)?.ok_or_else(|| Error::not_found(EntityKind::Article, id))?;
         check_version(EntityKind::Article, id, expected_version, current.version)?;
         let v = input.validate()?;
-        let now = self.crm.clock.now();
         let next = Article {
             title: v.title,
             body: v.body,
             tags: v.tags.into_iter().collect(),
             category: v.category,
             published: v.published,
-            updated_by: actor.user_id().clone(),
-            updated_at: now,
-            version: current.version + 1,
             ..current.clone()
         };
-        let changes = Changes {
-            articles: vec![Write::Update { record: next.clone(), expected_version: current.version }],
-            change_log: vec![log(
-                now,
-                actor,
-                EntityKind::Article,
-                id.to_string(),
-                None,
-                ChangeAction::Update,
-                diff_json(&to_json(&current), &to_json(&next), UNLOGGED, &[]),
-            )],
-            ..Default::default()
-        };
-        self.crm.commit(actor, now, &changes, vec![DomainEvent::ArticleSaved { article: id }])?;
+        let mut tx = self.crm.begin(&allowed, actor);
+        let next = tx.update(&current, next, ChangeAction::Update);
+        tx.commit()?;
         Ok(next)
     }
 
