@@ -1260,6 +1260,29 @@ impl Tasks {
         self.crm.get().run(py, |c, a| c.sales().tasks().complete(a, id, version)).map(Task::from)
     }
 
+    /// A task by id.
+    fn get(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<Task> {
+        let id = TaskId(uuid_from(id, "task_id")?);
+        self.crm.get().run(py, |c, a| c.sales().tasks().get(a, id)).map(Task::from)
+    }
+
+    /// One page of the tasks matching the filters, oldest first: `limit` after the cursor `after`.
+    #[pyo3(signature = (*, after = None, limit = 100, owner = None, opportunity_id = None, open = None))]
+    fn list(
+        &self,
+        py: Python<'_>,
+        after: Option<&str>,
+        limit: i64,
+        owner: Option<&str>,
+        opportunity_id: Option<&Bound<'_, PyAny>>,
+        open: Option<bool>,
+    ) -> PyResult<Table> {
+        let page = page_request(after, limit)?;
+        let f = task_filter(owner, opportunity_id, open)?;
+        let page = self.crm.get().run(py, |c, a| c.sales().tasks().list(a, &f, page))?;
+        Ok(tasks_table(page.items).page(page.next))
+    }
+
     /// Every task matching the filters, by due instant, as one table.
     #[pyo3(signature = (*, owner = None, opportunity_id = None, open = None))]
     fn list_all(
@@ -1269,14 +1292,35 @@ impl Tasks {
         opportunity_id: Option<&Bound<'_, PyAny>>,
         open: Option<bool>,
     ) -> PyResult<Table> {
-        let f = core::TaskFilter {
-            owner: owner.map(|o| user_id("owner", o)).transpose()?,
-            opportunity_id: opportunity_id.map(self::opportunity_id).transpose()?,
-            open,
-            scope: None,
-        };
+        let f = task_filter(owner, opportunity_id, open)?;
         Ok(tasks_table(self.crm.get().run(py, |c, a| c.sales().tasks().list_all(a, &f))?))
     }
+
+    /// How many tasks match the filters.
+    #[pyo3(signature = (*, owner = None, opportunity_id = None, open = None))]
+    fn count(
+        &self,
+        py: Python<'_>,
+        owner: Option<&str>,
+        opportunity_id: Option<&Bound<'_, PyAny>>,
+        open: Option<bool>,
+    ) -> PyResult<u64> {
+        let f = task_filter(owner, opportunity_id, open)?;
+        self.crm.get().run(py, |c, a| c.sales().tasks().count(a, &f))
+    }
+}
+
+fn task_filter(
+    owner: Option<&str>,
+    opportunity_id: Option<&Bound<'_, PyAny>>,
+    open: Option<bool>,
+) -> PyResult<core::TaskFilter> {
+    Ok(core::TaskFilter {
+        owner: owner.map(|o| user_id("owner", o)).transpose()?,
+        opportunity_id: opportunity_id.map(self::opportunity_id).transpose()?,
+        open,
+        scope: None,
+    })
 }
 
 /// Registers the sales classes.

@@ -201,6 +201,12 @@ def test_tasks_and_agenda(crm: guanxi.Crm) -> None:
     done = crm.sales.tasks.complete(late.id, late.version)
     assert done.done_at is not None
     assert [t.title for t in crm.sales.tasks.list_all(open=True)] == ["回访"]
+    assert crm.sales.tasks.get(late.id).version == done.version
+    assert crm.sales.tasks.count() == 2 and crm.sales.tasks.count(open=False) == 1
+    first = crm.sales.tasks.list(limit=1)
+    assert [t.title for t in first] == ["发报价单"] and first.next is not None
+    rest = crm.sales.tasks.list(after=first.next, limit=1)
+    assert [t.title for t in rest] == ["回访"] and rest.next is None
     assert crm.sales.agenda("bob", at=now).overdue == []
 
 

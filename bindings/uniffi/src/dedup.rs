@@ -125,12 +125,12 @@ impl MergeRequest {
     }
 }
 
-/// A field whose records disagree, the record its value comes from, and the value as JSON.
+/// A field whose records disagree and the record its value comes from (the value itself is
+/// the plan's `survivor` field of that name, typed).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct FieldChoice {
     pub field: String,
     pub from: Uuid,
-    pub value_json: String,
 }
 
 /// What a merge does (or did).
@@ -152,11 +152,7 @@ impl From<guanxi::MergePlan> for MergePlan {
         MergePlan {
             survivor: p.survivor.into(),
             merged: p.merged.iter().map(|m| m.id.0).collect(),
-            fields: p
-                .fields
-                .into_iter()
-                .map(|f| FieldChoice { field: f.field, from: f.from.0, value_json: f.value.to_string() })
-                .collect(),
+            fields: p.fields.into_iter().map(|f| FieldChoice { field: f.field, from: f.from.0 }).collect(),
             tags_added: p.tags_added,
             contacts: p.contacts.iter().map(|x| x.0).collect(),
             interactions: p.interactions.iter().map(|x| x.0).collect(),

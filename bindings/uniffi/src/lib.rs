@@ -9,10 +9,12 @@ use std::sync::Arc;
 use guanxi::{Actor, CustomerId};
 
 mod dedup;
+mod events;
 mod sales;
 mod service;
 
 pub use dedup::{Duplicates, Files};
+pub use events::{Event, EventDetail};
 pub use sales::{Leads, Opportunities, Sales, Tasks};
 pub use service::{KnowledgeBase, Service, Tickets};
 
@@ -790,12 +792,53 @@ fn custom_field_out(d: guanxi::CustomFieldDef) -> CustomField {
     }
 }
 
-/// One change of a change-log entry; old and new are JSON texts.
+/// One change of a change-log entry: the field's value before and after (null: had none).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct FieldChange {
     pub field: String,
-    pub old: Option<String>,
-    pub new: Option<String>,
+    pub old: Option<LoggedValue>,
+    pub new: Option<LoggedValue>,
+}
+
+/// A value as the change log recorded it: the log keeps any field of any record, so a value
+/// is a text, number, flag, list or object (a region, a product line), typed as such.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum LoggedValue {
+    Null,
+    Bool {
+        value: bool,
+    },
+    /// Exact, as text (a decimal keeps its digits).
+    Number {
+        value: String,
+    },
+    Text {
+        value: String,
+    },
+    /// A list (tags, phones, product lines, …).
+    Items {
+        items: Vec<LoggedValue>,
+    },
+    /// An object (a region, a product line), field by field.
+    Fields {
+        fields: HashMap<String, LoggedValue>,
+    },
+}
+
+impl From<serde_json::Value> for LoggedValue {
+    fn from(v: serde_json::Value) -> Self {
+        use serde_json::Value as J;
+        match v {
+            J::Null => LoggedValue::Null,
+            J::Bool(value) => LoggedValue::Bool { value },
+            J::Number(n) => LoggedValue::Number { value: n.to_string() },
+            J::String(value) => LoggedValue::Text { value },
+            J::Array(items) => LoggedValue::Items { items: items.into_iter().map(Into::into).collect() },
+            J::Object(fields) => {
+                LoggedValue::Fields { fields: fields.into_iter().map(|(k, v)| (k, v.into())).collect() }
+            }
+        }
+    }
 }
 
 /// A change-log entry.
@@ -822,11 +865,7 @@ impl From<guanxi::ChangeLogEntry> for ChangeLogEntry {
             changes: e
                 .changes
                 .into_iter()
-                .map(|c| FieldChange {
-                    field: c.field,
-                    old: c.old.map(|v| v.to_string()),
-                    new: c.new.map(|v| v.to_string()),
-                })
+                .map(|c| FieldChange { field: c.field, old: c.old.map(Into::into), new: c.new.map(Into::into) })
                 .collect(),
         }
     }
@@ -911,18 +950,6 @@ pub fn verify_totp(
     drift_steps: u8,
 ) -> Result<bool> {
     Ok(totp(&secret_base32, digits, algorithm)?.verify(&code, at, drift_steps))
-}
-
-/// A committed domain event.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Event {
-    /// "customer_created", "tag_added", …
-    pub name: String,
-    pub at: DateTime,
-    pub user: String,
-    pub customer_id: Option<Uuid>,
-    /// The event's fields as JSON.
-    pub detail: String,
 }
 
 /// What a user presents to be elevated.
@@ -1294,17 +1321,7 @@ impl Crm {
 
     /// Delivers every committed event to `listener`; returns an id for `unsubscribe`.
     pub fn subscribe(&self, listener: Box<dyn EventListener>) -> u64 {
-        self.inner
-            .subscribe(move |e| {
-                listener.on_event(Event {
-                    name: e.payload.name().to_owned(),
-                    at: e.at,
-                    user: e.actor.to_string(),
-                    customer_id: e.payload.customer().map(|c| c.0),
-                    detail: serde_json::to_string(&e.payload).unwrap_or_default(),
-                })
-            })
-            .get()
+        self.inner.subscribe(move |e| listener.on_event(e.into())).get()
     }
 
     /// Stops a subscription; false if it was not active.

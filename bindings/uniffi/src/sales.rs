@@ -25,6 +25,9 @@ crate::mirror_enum!(
 crate::mirror_enum!(
     /// A lead's status.
     LeadStatus in guanxi::sales { New, Assigned, Converted, Disqualified });
+crate::mirror_enum!(
+    /// Where an opportunity's probability comes from: its stage's default, or set by hand.
+    ProbabilitySource in guanxi::sales { StageDefault, Manual });
 
 /// One stage of a pipeline.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -263,8 +266,7 @@ pub struct Opportunity {
     pub stage: String,
     pub furthest_stage: String,
     pub probability: Decimal,
-    /// "stage_default" or "manual".
-    pub probability_source: String,
+    pub probability_source: ProbabilitySource,
     pub amount: Decimal,
     pub currency: String,
     pub expected_close: Option<Day>,
@@ -296,7 +298,7 @@ impl From<core::Opportunity> for Opportunity {
             stage: o.stage,
             furthest_stage: o.furthest_stage,
             probability: o.probability,
-            probability_source: o.probability_source.as_str().to_owned(),
+            probability_source: o.probability_source.into(),
             amount: o.amount,
             currency: o.currency,
             expected_close: o.expected_close,
@@ -879,12 +881,34 @@ impl Tasks {
         Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?.into())
     }
 
+    /// A task by id.
+    pub fn get(&self, id: Uuid) -> Result<Task> {
+        Ok(self.inner.sales().tasks().get(&self.actor, TaskId(id))?.into())
+    }
+
+    /// One page of the tasks by owner and open or done (each null for any), oldest first.
+    pub fn list(&self, owner: Option<String>, open: Option<bool>, page: PageRequest) -> Result<TaskPage> {
+        let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.sales().tasks().list(&self.actor, &f, page.into_core()?)?.into())
+    }
+
+    /// How many tasks match.
+    pub fn count(&self, owner: Option<String>, open: Option<bool>) -> Result<u64> {
+        let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
+        Ok(self.inner.sales().tasks().count(&self.actor, &f)?)
+    }
+
     /// Every task by owner and open or done (each null for any), by due instant.
     pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
         let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
         Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
     }
 }
+
+page!(
+    /// One page of tasks.
+    TaskPage of Task
+);
 
 page!(
     /// One page of opportunities.

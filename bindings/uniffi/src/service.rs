@@ -1,15 +1,12 @@
 //! Service for Kotlin and Swift: tickets, their entries and SLA, the service report and the
-//! knowledge base as records; the `Crm` methods convert around one facade call each. The
-//! service settings travel as their JSON document (the serde shape of
-//! `guanxi::service::ServiceSettings`), like the lead rules: calendars, policies, groups and
-//! routes nest.
+//! knowledge base as records; the `Crm` methods convert around one facade call each.
 
 use guanxi::service::{self as core, KbQuery, MatchMode, ServiceQuery, TicketFilter as CoreFilter};
 use guanxi::{ArticleId, TicketId, UserId};
 
 use std::sync::Arc;
 
-use crate::{CrmError, DateTime, Result, Uuid, invalid, name_of, user_id as user};
+use crate::{DateTime, Result, Uuid, invalid, name_of, user_id as user};
 use crate::{PageRequest, handle, next_of, page};
 
 crate::mirror_enum!(
@@ -114,26 +111,64 @@ impl From<core::Ticket> for Ticket {
     }
 }
 
-/// One entry of a ticket's history; `kind` is "created", "reply", "status", "assigned" or
-/// "rated", `details_json` that kind's fields.
+/// One entry of a ticket's history: who did what when.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TicketEntry {
+    /// 1, 2, … per ticket.
     pub seq: u32,
     pub at: DateTime,
     pub by: String,
-    pub kind: String,
-    pub details_json: String,
+    pub change: TicketChange,
 }
 
-impl TryFrom<core::TicketEntry> for TicketEntry {
-    type Error = CrmError;
-    fn try_from(e: core::TicketEntry) -> Result<Self> {
-        let mut json = serde_json::to_value(&e.change).map_err(|err| CrmError::Other { reason: err.to_string() })?;
-        let kind = e.change.kind().to_owned();
-        if let Some(o) = json.as_object_mut() {
-            o.remove("type");
-        }
-        Ok(TicketEntry { seq: e.seq, at: e.at, by: e.by.as_str().to_owned(), kind, details_json: json.to_string() })
+crate::mirror_enum!(
+    /// Why a ticket went to an agent or group.
+    AssignReason in guanxi::service { Auto, Transfer, Escalation });
+
+/// What one history entry did to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum TicketChange {
+    /// The ticket was opened.
+    Created,
+    /// A reply (public: the customer sees it); the risk keywords it contained.
+    Reply { body: String, public: bool, risk_flags: Vec<String> },
+    /// A status move, with the resolution given when it resolved.
+    Status { from: TicketStatus, to: TicketStatus, resolution: Option<String> },
+    /// A hand-over to another agent and/or group.
+    Assigned {
+        from_user: Option<String>,
+        to_user: Option<String>,
+        from_group: Option<String>,
+        to_group: Option<String>,
+        reason: AssignReason,
+        note: Option<String>,
+    },
+    /// The customer's satisfaction rating (1–5).
+    Rated { score: u8, comment: Option<String> },
+}
+
+impl From<core::TicketEntry> for TicketEntry {
+    fn from(e: core::TicketEntry) -> Self {
+        let name = |u: Option<UserId>| u.map(|u| u.as_str().to_owned());
+        let change = match e.change {
+            core::TicketChange::Created => TicketChange::Created,
+            core::TicketChange::Reply { body, public, risk_flags } => TicketChange::Reply { body, public, risk_flags },
+            core::TicketChange::Status { from, to, resolution } => {
+                TicketChange::Status { from: from.into(), to: to.into(), resolution }
+            }
+            core::TicketChange::Assigned { from_user, to_user, from_group, to_group, reason, note } => {
+                TicketChange::Assigned {
+                    from_user: name(from_user),
+                    to_user: name(to_user),
+                    from_group,
+                    to_group,
+                    reason: reason.into(),
+                    note,
+                }
+            }
+            core::TicketChange::Rated { score, comment } => TicketChange::Rated { score, comment },
+        };
+        TicketEntry { seq: e.seq, at: e.at, by: e.by.as_str().to_owned(), change }
     }
 }
 
@@ -180,14 +215,18 @@ impl TicketFilter {
     }
 }
 
-/// One SLA target at an instant; `state` is "met", "breached", "at_risk", "running" or "paused".
+crate::mirror_enum!(
+    /// Where one SLA target stands: met, breached, at risk, running in time, or paused.
+    SlaState in guanxi::service { Met, Breached, AtRisk, Running, Paused });
+
+/// One SLA target at an instant.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TargetStatus {
     pub target_secs: i64,
     pub used_secs: i64,
     pub remaining_secs: i64,
     pub deadline: Option<DateTime>,
-    pub state: String,
+    pub state: SlaState,
 }
 
 impl From<core::TargetStatus> for TargetStatus {
@@ -197,7 +236,7 @@ impl From<core::TargetStatus> for TargetStatus {
             used_secs: t.used_secs,
             remaining_secs: t.remaining_secs,
             deadline: t.deadline,
-            state: t.state.as_str().to_owned(),
+            state: t.state.into(),
         }
     }
 }
@@ -455,7 +494,7 @@ impl Service {
             .collect())
     }
 
-    /// The service report over the matching tickets; `period` is "day", "week" or "month".
+    /// The service report over the matching tickets, bucketed by `period`.
     pub fn report(&self, filter: TicketFilter, period: Period, at: Option<DateTime>) -> Result<ServiceReport> {
         let period: core::Period = period.into();
         let q = ServiceQuery { filter: filter.into_core()?, period, at };
@@ -514,7 +553,7 @@ impl Tickets {
 
     /// A ticket's history, oldest first.
     pub fn entries(&self, id: Uuid) -> Result<Vec<TicketEntry>> {
-        self.inner.service().tickets().entries(&self.actor, TicketId(id))?.into_iter().map(TryInto::try_into).collect()
+        Ok(self.inner.service().tickets().entries(&self.actor, TicketId(id))?.into_iter().map(Into::into).collect())
     }
 
     /// A public reply (the first is the first response) or an internal note.

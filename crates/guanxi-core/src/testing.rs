@@ -1161,6 +1161,16 @@ pub mod conformance {
         let of_opp = TaskFilter { opportunity_id: Some(opps[0].id), ..Default::default() };
         assert_eq!(store.tasks(&of_opp).unwrap(), vec![tasks[1].clone(), tasks[3].clone()]);
         assert_eq!(store.task(tasks[2].id).unwrap().as_ref(), Some(&tasks[2]));
+        // Paged by id, with the same filter semantics and count.
+        assert_eq!(store.count_tasks(&open_bob).unwrap(), 2);
+        assert_eq!(store.count_tasks(&TaskFilter::default()).unwrap(), 4);
+        let first = store.list_tasks(&TaskFilter::default(), &PageRequest::first(3)).unwrap();
+        assert_eq!(first.items, tasks[..3].to_vec());
+        let rest = store.list_tasks(&TaskFilter::default(), &PageRequest::after(first.next.unwrap(), 3)).unwrap();
+        assert_eq!((rest.items, rest.next), (vec![tasks[3].clone()], None));
+        let open = store.list_tasks(&open_bob, &PageRequest::first(10)).unwrap();
+        assert_eq!(open.items, vec![tasks[0].clone(), tasks[1].clone()]);
+        assert!(open.next.is_none());
         let orphan = Task { id: TaskId(id(200)), opportunity_id: Some(sales_id(10_000)), ..tasks[0].clone() };
         let err = store.apply(&Changes { tasks: vec![Write::Insert(orphan)], ..Default::default() });
         assert!(matches!(err, Err(Error::NotFound { entity: EntityKind::Opportunity, .. })), "{err:?}");

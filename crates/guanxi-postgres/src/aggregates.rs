@@ -477,6 +477,18 @@ impl SalesStore for View<'_> {
             &values,
         )
     }
+
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>> {
+        let mut values = Vec::new();
+        let conds = guanxi_sql::task_where(Dialect::Postgres, filter, &mut values);
+        self.page("tasks", conds, values, page, |t: &Task| t.id.0)
+    }
+
+    fn count_tasks(&self, filter: &TaskFilter) -> Result<u64> {
+        let mut values = Vec::new();
+        let conds = guanxi_sql::task_where(Dialect::Postgres, filter, &mut values);
+        self.count(&format!("SELECT count(*) FROM tasks o WHERE {}", where_sql(&conds)), &values)
+    }
 }
 
 impl ServiceStore for View<'_> {

@@ -1283,6 +1283,14 @@ impl SalesStore for View<'_> {
     fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>> {
         sales::tasks(self.conn, filter)
     }
+
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>> {
+        sales::list_tasks(self.conn, filter, page)
+    }
+
+    fn count_tasks(&self, filter: &TaskFilter) -> Result<u64> {
+        sales::count_tasks(self.conn, filter)
+    }
 }
 
 impl ServiceStore for View<'_> {

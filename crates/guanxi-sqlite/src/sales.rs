@@ -513,6 +513,28 @@ pub(crate) fn task(conn: &Connection, id: &str) -> Result<Option<Task>> {
     Ok(docs(conn, "SELECT doc FROM tasks WHERE id = ?1", &[text(id)])?.pop())
 }
 
+pub(crate) fn list_tasks(conn: &Connection, f: &TaskFilter, page: &PageRequest) -> Result<Page<Task>> {
+    page.check()?;
+    let mut params = Vec::new();
+    let mut conds = guanxi_sql::task_where(Dialect::Sqlite, f, &mut Bind(&mut params));
+    if let Some(after) = page.after {
+        params.push(text(after.last_id().to_string()));
+        conds.push(format!("o.id > ?{}", params.len()));
+    }
+    let sql = format!(
+        "SELECT o.doc FROM tasks o WHERE {} ORDER BY o.id LIMIT {}",
+        where_sql(&conds),
+        page.limit.saturating_add(1)
+    );
+    Ok(Page::from_overfetch(docs(conn, &sql, &params)?, page.limit, |t: &Task| t.id.0))
+}
+
+pub(crate) fn count_tasks(conn: &Connection, f: &TaskFilter) -> Result<u64> {
+    let mut params = Vec::new();
+    let conds = guanxi_sql::task_where(Dialect::Sqlite, f, &mut Bind(&mut params));
+    count(conn, &format!("SELECT count(*) FROM tasks o WHERE {}", where_sql(&conds)), &params)
+}
+
 pub(crate) fn tasks(conn: &Connection, f: &TaskFilter) -> Result<Vec<Task>> {
     let mut params = Vec::new();
     let conds = guanxi_sql::task_where(Dialect::Sqlite, f, &mut Bind(&mut params));

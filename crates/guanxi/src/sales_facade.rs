@@ -885,7 +885,45 @@ impl Tasks<'_> {
         Ok(next)
     }
 
-    /// The tasks matching `filter` that the actor may read, by due instant.
+    /// A task by id (refused when outside the actor's scope).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::{NewTask, TaskFilter};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let due = "2030-05-03T02:00:00Z".parse().unwrap();
+    /// let t = crm.sales().tasks().create(&alice, NewTask::new("发送报价单", due))?;
+    /// crm.sales().tasks().create(&alice, NewTask::new("回访", due))?;
+    /// assert_eq!(crm.sales().tasks().get(&alice, t.id)?, t);
+    /// let page = crm.sales().tasks().list(&alice, &TaskFilter::default(), PageRequest::first(1))?;
+    /// assert_eq!((page.items.len(), page.next.is_some()), (1, true));
+    /// assert_eq!(crm.sales().tasks().count(&alice, &TaskFilter::default())?, 2);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn get(&self, actor: &Actor, id: TaskId) -> Result<Task> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Task)?;
+        let t = self.crm.store.task(id)?.ok_or_else(|| Error::not_found(EntityKind::Task, id))?;
+        allowed.check(actor, t.scope_attrs(), format_args!("task {}", t.title))?;
+        Ok(t)
+    }
+
+    /// One page of the tasks matching `filter` that the actor may read, in creation order.
+    pub fn list(&self, actor: &Actor, filter: &TaskFilter, page: PageRequest) -> Result<Page<Task>> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Task)?;
+        let f = TaskFilter { scope: allowed.query_scope(), ..filter.clone() };
+        self.crm.store.list_tasks(&f, &page)
+    }
+
+    /// How many tasks match `filter` that the actor may read.
+    pub fn count(&self, actor: &Actor, filter: &TaskFilter) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Task)?;
+        let f = TaskFilter { scope: allowed.query_scope(), ..filter.clone() };
+        self.crm.store.count_tasks(&f)
+    }
+
+    /// Every task matching `filter` that the actor may read, by due instant (an agenda's
+    /// order; [`Tasks::list`] pages).
     pub fn list_all(&self, actor: &Actor, filter: &TaskFilter) -> Result<Vec<Task>> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Task)?;
         let f = TaskFilter { scope: allowed.query_scope(), ..filter.clone() };

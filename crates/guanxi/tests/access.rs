@@ -520,7 +520,7 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                             .leads()
                             .list_all(&actor, &Default::default())
                             .map(|v| v.iter().map(|l| l.id.0).collect())),
-                        None,
+                        Some(crm.sales().leads().count(&actor, &Default::default())),
                         Some(&|id| crm.sales().leads().get(&actor, LeadId(id)).is_ok()),
                     )?;
                     let verdicts = tasks.iter().map(|t| (t.id.0, judge(EntityKind::Task, t.scope_attrs(), t.id.0)));
@@ -532,9 +532,24 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                             .tasks()
                             .list_all(&actor, &Default::default())
                             .map(|v| v.iter().map(|t| t.id.0).collect())),
-                        None,
-                        None,
+                        Some(crm.sales().tasks().count(&actor, &Default::default())),
+                        Some(&|id| crm.sales().tasks().get(&actor, TaskId(id)).is_ok()),
                     )?;
+                    // The paged list and the whole list agree (both refused, or the same tasks).
+                    let paged = (|| {
+                        let (mut out, mut page) = (Vec::new(), PageRequest::first(2));
+                        loop {
+                            let p = crm.sales().tasks().list(&actor, &Default::default(), page)?;
+                            out.extend(p.items.iter().map(|t| t.id.0));
+                            match p.next {
+                                Some(n) => page = PageRequest::after(n, 2),
+                                None => return Ok::<_, Error>(sorted(out)),
+                            }
+                        }
+                    })();
+                    let all = crm.sales().tasks().list_all(&actor, &Default::default());
+                    let all = all.map(|v| sorted(v.iter().map(|t| t.id.0).collect()));
+                    prop_assert_eq!(paged.ok(), all.ok(), "{} {} paged tasks", name, uid);
                     let verdicts = tickets.iter().map(|t| (t.id.0, judge(EntityKind::Ticket, t.scope_attrs(), t.id.0)));
                     agree(
                         &format!("{name} {uid} tickets"),

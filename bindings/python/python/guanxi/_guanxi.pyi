@@ -1016,10 +1016,26 @@ class Tasks:
         """Creates a task due at ``due_at``."""
     def complete(self, id: IdLike, version: int) -> Task:
         """Marks a task done."""
+    def get(self, id: IdLike) -> Task:
+        """A task by id."""
+    def list(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        owner: str | None = None,
+        opportunity_id: IdLike | None = None,
+        open: bool | None = None,
+    ) -> Table[Task]:
+        """One page of the matching tasks, oldest first (``.next`` is the cursor of the next)."""
     def list_all(
         self, *, owner: str | None = None, opportunity_id: IdLike | None = None, open: bool | None = None
     ) -> Table[Task]:
         """Every matching task, by due instant."""
+    def count(
+        self, *, owner: str | None = None, opportunity_id: IdLike | None = None, open: bool | None = None
+    ) -> int:
+        """How many tasks match."""
 
 
 @final

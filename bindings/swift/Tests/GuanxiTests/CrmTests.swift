@@ -18,21 +18,34 @@ final class Idp: ElevationVerifier, @unchecked Sendable {
     func verify(user: String, token: String) -> Bool { token == "idp-ok:\(user)" }
 }
 
+/// The name of a ticket entry's kind of change.
+func kindOf(_ change: TicketChange) -> String {
+    switch change {
+    case .created: return "created"
+    case .reply: return "reply"
+    case .status: return "status"
+    case .assigned: return "assigned"
+    case .rated: return "rated"
+    }
+}
+
 final class Collector: EventListener, @unchecked Sendable {
     private let lock = NSLock()
-    private var names: [String] = []
+    private var received: [Event] = []
 
     func onEvent(event: Event) {
         lock.lock()
-        names.append(event.name)
+        received.append(event)
         lock.unlock()
     }
 
-    var seen: [String] {
+    var events: [Event] {
         lock.lock()
         defer { lock.unlock() }
-        return names
+        return received
     }
+
+    var seen: [String] { events.map { $0.name } }
 }
 
 final class Progress: ImportProgressListener, @unchecked Sendable {
@@ -214,6 +227,10 @@ final class CrmTests: XCTestCase {
         let id = crm.subscribe(listener: collector)
         let c = try huawei(crm)
         XCTAssertEqual(collector.seen, ["customer_created", "tag_added", "contact_added"])
+        // Typed details, not JSON text.
+        XCTAssertEqual(collector.events[0].detail, .customerCreated(customer: c.id, code: c.code))
+        guard case let .tagAdded(customer, _) = collector.events[1].detail else { return XCTFail("\(collector.events[1])") }
+        XCTAssertEqual(customer, c.id)
         XCTAssertTrue(crm.unsubscribe(subscription: id))
         _ = try crm.tags().add(customer: c.id, tag: "重点")
         XCTAssertEqual(collector.seen.count, 3)
@@ -293,6 +310,11 @@ final class CrmTests: XCTestCase {
         let c = try again.customers().getByCode(code: code)
         XCTAssertEqual(c.createdBy, "alice")
         XCTAssertEqual(try again.audit().entries(entityId: c.id.uuidString.lowercased()).map { $0.action }, [.create])
+        // Logged values are typed, not JSON text.
+        let changes = try again.audit().entries(entityId: c.id.uuidString.lowercased())[0].changes
+        let new = Dictionary(uniqueKeysWithValues: changes.map { ($0.field, $0.new) })
+        XCTAssertEqual(new["name"], .text(value: "华为技术有限公司"))
+        XCTAssertEqual(new["tags"], .items(items: [.text(value: "VIP")]))
     }
 
     func testRolesScopesMaskingAndElevation() throws {
@@ -439,6 +461,14 @@ final class CrmTests: XCTestCase {
         XCTAssertFalse(conv.linkedExisting)
         XCTAssertNotNil(conv.opportunityId)
         let task = try crm.sales().tasks().create(title: "回访", dueAt: Date().addingTimeInterval(-60), opportunityId: nil, owner: nil)
+        XCTAssertEqual(try crm.sales().tasks().get(id: task.id), task)
+        _ = try crm.sales().tasks().create(title: "发报价单", dueAt: Date().addingTimeInterval(86400), opportunityId: nil, owner: nil)
+        XCTAssertEqual(try crm.sales().tasks().count(owner: nil, open: true), 2)
+        let firstTasks = try crm.sales().tasks().list(owner: nil, open: nil, page: PageRequest(limit: 1))
+        XCTAssertEqual(firstTasks.items.map { $0.id }, [task.id])
+        let restTasks = try crm.sales().tasks().list(owner: nil, open: nil, page: PageRequest(after: firstTasks.next, limit: 1))
+        XCTAssertEqual(restTasks.items.map { $0.title }, ["发报价单"])
+        XCTAssertNil(restTasks.next)
         let agenda = try crm.sales().agenda(user: nil, at: Date())
         XCTAssertTrue(agenda.overdue.contains { if case let .task(t) = $0 { return t.id == task.id } else { return false } })
     }
@@ -465,7 +495,7 @@ final class CrmTests: XCTestCase {
         let sla = try crm.service().slaOverview(filter: TicketFilter(), at: Date())
         XCTAssertEqual(sla.count, 1)
         XCTAssertEqual(sla[0].policy, "urgent")
-        XCTAssertEqual(try crm.service().tickets().entries(id: t.id).map { $0.kind }, ["created", "assigned", "status", "reply", "status", "rated"])
+        XCTAssertEqual(try crm.service().tickets().entries(id: t.id).map { kindOf($0.change) }, ["created", "assigned", "status", "reply", "status", "rated"])
         let r = try crm.service().report(filter: TicketFilter(), period: .day, at: nil)
         XCTAssertEqual(r.tickets, 1)
         XCTAssertEqual(r.csatMean, Foundation.Decimal(4))
@@ -501,9 +531,14 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(t.slaPolicy, "urgent")
         XCTAssertEqual(try crm.service().tickets().sla(id: t.id, at: Date())?.policy, "urgent")
         XCTAssertEqual(try crm.service().tickets().listAll(filter: TicketFilter(assignee: "carl")).map { $0.id }, [t.id])
-        let reasons = try crm.service().tickets().entries(id: t.id).filter { $0.kind == "assigned" }.map { $0.detailsJson }
+        let entries = try crm.service().tickets().entries(id: t.id)
+        XCTAssertEqual(entries[0].change, .created)
+        let reasons: [AssignReason] = entries.compactMap {
+            if case let .assigned(_, _, _, _, reason, _) = $0.change { return reason } else { return nil }
+        }
         XCTAssertEqual(reasons.count, 3)
-        XCTAssertTrue(reasons[2].contains("escalation"))
+        XCTAssertEqual(reasons[1], .transfer)
+        XCTAssertEqual(reasons[2], .escalation)
 
         let a = try crm.kb().create(input: NewArticle(title: "退款到账时间", body: "退款三个工作日到账。", tags: ["退款"], category: "billing"))
         let draft = try crm.kb().create(input: NewArticle(title: "退款新政策", body: "草稿：退款规则调整。", category: "billing", published: false))

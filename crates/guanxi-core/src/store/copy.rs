@@ -99,12 +99,13 @@ pub fn copy_store(from: &dyn StoreReads, to: &dyn StoreView) -> Result<CopyRepor
             write(Changes { leads: page.into_iter().map(Write::Insert).collect(), ..Default::default() }, n)
         },
     )?;
-    for chunk in from.tasks(&TaskFilter::default())?.chunks(CHUNK) {
-        write(
-            Changes { tasks: chunk.iter().cloned().map(Write::Insert).collect(), ..Default::default() },
-            chunk.len(),
-        )?;
-    }
+    walk(
+        |p| from.list_tasks(&TaskFilter::default(), p),
+        |page| {
+            let n = page.len();
+            write(Changes { tasks: page.into_iter().map(Write::Insert).collect(), ..Default::default() }, n)
+        },
+    )?;
     walk(
         |p| from.list_tickets(&TicketFilter::default(), p),
         |page| {
@@ -189,7 +190,7 @@ fn refuse_unless_empty(to: &dyn StoreView) -> Result<()> {
         || !to.change_log(&ChangeLogQuery { limit: Some(1), ..Default::default() })?.is_empty()
         || !to.list_opportunities(&OpportunityFilter::default(), &first)?.items.is_empty()
         || !to.list_leads(&LeadFilter::default(), &first)?.items.is_empty()
-        || !to.tasks(&TaskFilter::default())?.is_empty()
+        || !to.list_tasks(&TaskFilter::default(), &first)?.items.is_empty()
         || !to.list_tickets(&TicketFilter::default(), &first)?.items.is_empty()
         || !to.list_articles(&first)?.items.is_empty()
         || !to.settings()?.is_empty()

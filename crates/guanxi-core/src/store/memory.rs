@@ -644,6 +644,24 @@ impl SalesStore for MemoryStore {
         out.sort_by_key(|t| (t.due_at, t.id));
         Ok(out)
     }
+
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map(|c| TaskId(c.last_id()));
+        let rows: Vec<Task> = s
+            .tasks
+            .values()
+            .filter(|t| start.is_none_or(|s| t.id > s) && filter.matches(t))
+            .take(page.limit + 1)
+            .cloned()
+            .collect();
+        Ok(Page::from_overfetch(rows, page.limit, |t| t.id.0))
+    }
+
+    fn count_tasks(&self, filter: &TaskFilter) -> Result<u64> {
+        Ok(self.read()?.tasks.values().filter(|t| filter.matches(t)).count() as u64)
+    }
 }
 
 impl ServiceStore for MemoryStore {

@@ -584,6 +584,10 @@ pub trait SalesStore {
     fn task(&self, id: TaskId) -> Result<Option<Task>>;
     /// The tasks matching `filter`, by due instant then id.
     fn tasks(&self, filter: &TaskFilter) -> Result<Vec<Task>>;
+    /// One page of the tasks matching `filter`, ordered by id.
+    fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>>;
+    /// How many tasks match `filter`.
+    fn count_tasks(&self, filter: &TaskFilter) -> Result<u64>;
 }
 }
 

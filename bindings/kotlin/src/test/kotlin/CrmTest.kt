@@ -125,13 +125,18 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
     "events reach a Kotlin listener after commit" to {
         Crm.inMemory("alice").use { crm ->
             val seen = mutableListOf<String>()
+            val details = mutableListOf<EventDetail>()
             val id = crm.subscribe(object : EventListener {
                 override fun onEvent(event: Event) {
                     seen.add(event.name)
+                    details.add(event.detail)
                 }
             })
             val c = huawei(crm)
             check(seen == listOf("customer_created", "tag_added", "contact_added")) { "events $seen" }
+            // Typed details, not JSON text.
+            check(details[0] == EventDetail.CustomerCreated(c.id, c.code)) { "detail ${details[0]}" }
+            check(details[1] is EventDetail.TagAdded && (details[1] as EventDetail.TagAdded).customer == c.id) { "tag ${details[1]}" }
             check(crm.unsubscribe(id)) { "unsubscribe" }
             crm.tags().add(c.id, "重点")
             check(seen.size == 3) { "no events after unsubscribe" }
@@ -334,7 +339,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             }
             check(crm.sales().opportunities().get(o.id) == o) { "unchanged" }
             o = crm.sales().opportunities().update(o.id, o.version, OpportunityPatch(expectedClose = LocalDate.parse("2024-03-31"), probability = BigDecimal("65")))
-            check(o.probabilitySource == "manual") { "source" }
+            check(o.probabilitySource == ProbabilitySource.MANUAL) { "source" }
             o = crm.sales().opportunities().moveTo(o.id, o.version, "won", null, t0.plusSeconds(10 * 86400))
             check(o.wonAt == t0.plusSeconds(10 * 86400) && o.probability.compareTo(BigDecimal("100")) == 0) { "won $o" }
             assertThrows<CrmException.InvalidState> { crm.sales().opportunities().moveTo(o.id, o.version, "intent", null, null) }
@@ -388,6 +393,13 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.sales().agenda(null, now).overdue.any { it is AgendaItem.Task && it.task.title == "发报价单" }) { "overdue" }
             check(crm.sales().tasks().complete(task.id, task.version).doneAt != null) { "done" }
             check(crm.sales().tasks().listAll(null, true).isEmpty()) { "no open tasks" }
+            crm.sales().tasks().create("回访", now.plusSeconds(86400), null, null)
+            check(crm.sales().tasks().get(task.id).doneAt != null) { "get" }
+            check(crm.sales().tasks().count(null, null) == 2uL && crm.sales().tasks().count(null, true) == 1uL) { "count" }
+            val firstTasks = crm.sales().tasks().list(null, null, PageRequest(limit = 1u))
+            check(firstTasks.items.single().id == task.id && firstTasks.next != null) { "task page" }
+            val restTasks = crm.sales().tasks().list(null, null, PageRequest(after = firstTasks.next, limit = 1u))
+            check(restTasks.items.single().title == "回访" && restTasks.next == null) { "last task page" }
         }
     },
     "tickets move through the status rule with SLA in business time" to {
@@ -412,9 +424,9 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             t = crm.service().tickets().rate(t.id, t.version, 5u, null)
             check(t.satisfaction == 5.toUByte()) { "rated" }
             val sla = crm.service().slaOverview(TicketFilter(), Instant.now()).single()
-            check(sla.firstResponse.state == "met" || sla.firstResponse.state == "breached") { "first response ${sla.firstResponse}" }
+            check(sla.firstResponse.state == SlaState.MET || sla.firstResponse.state == SlaState.BREACHED) { "first response ${sla.firstResponse}" }
             check(sla.resolution.usedSecs >= 0 && sla.policy == "urgent") { "sla $sla" }
-            check(crm.service().tickets().entries(t.id).map { it.kind } == listOf("created", "assigned", "status", "reply", "status", "rated")) { "entries" }
+            check(crm.service().tickets().entries(t.id).map { it.change::class.simpleName } == listOf("Created", "Assigned", "Status", "Reply", "Status", "Rated")) { "entries" }
             val r = crm.service().report(TicketFilter(), Period.WEEK, null)
             check(r.tickets == 1uL && r.csatMean == BigDecimal(5) && r.flagged == 1uL) { "report $r" }
             check(r.byStatus.single().status == TicketStatus.RESOLVED) { "by status" }
@@ -453,8 +465,12 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(sla != null && sla.policy == "urgent" && sla.ticketId == t.id) { "sla $sla" }
             check(crm.service().tickets().getByCode(t.code) == t) { "by code" }
             check(crm.service().tickets().listAll(TicketFilter(assignee = "carl")).map { it.id } == listOf(t.id)) { "filter" }
-            val reasons = crm.service().tickets().entries(t.id).filter { it.kind == "assigned" }.map { it.detailsJson }
-            check(reasons.size == 3 && reasons[1].contains("transfer") && reasons[2].contains("escalation")) { "history $reasons" }
+            val entries = crm.service().tickets().entries(t.id)
+            check(entries[0].change == TicketChange.Created) { "created ${entries[0]}" }
+            val reasons = entries.mapNotNull { (it.change as? TicketChange.Assigned)?.reason }
+            check(reasons.size == 3 && reasons[1] == AssignReason.TRANSFER && reasons[2] == AssignReason.ESCALATION) { "history $reasons" }
+            val escalated = entries.last { it.change is TicketChange.Assigned }.change as TicketChange.Assigned
+            check(escalated.toGroup == "l2" && escalated.note == "客户投诉升级") { "escalation $escalated" }
         }
     },
     "knowledge base search narrows by category, tag and drafts" to {
@@ -549,6 +565,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             val c = again.customers().getByCode(code)
             check(c.createdBy == "alice") { "created by ${c.createdBy}" }
             check(again.audit().entries(c.id.toString()).map { it.action } == listOf(ChangeAction.CREATE)) { "change log" }
+            // Logged values are typed, not JSON text.
+            val fields = again.audit().entries(c.id.toString()).single().changes.associate { it.field to it.new }
+            check(fields["name"] == LoggedValue.Text("华为技术有限公司")) { "name ${fields["name"]}" }
+            check(fields["tags"] == LoggedValue.Items(listOf(LoggedValue.Text("VIP")))) { "tags ${fields["tags"]}" }
+            check(fields["region"] is LoggedValue.Fields) { "region ${fields["region"]}" }
         }
     },
 )
