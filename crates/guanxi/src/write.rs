@@ -203,6 +203,9 @@ pub(crate) struct WriteTx<'a> {
     at: DateTime<Utc>,
     changes: Changes,
     events: Vec<DomainEvent>,
+    /// Tags known to be defined, in the store or by this transaction: a batch of customers
+    /// sharing a tag reads it once.
+    known_tags: std::collections::BTreeSet<String>,
 }
 
 impl Crm {
@@ -233,7 +236,16 @@ impl Crm {
 
 impl<'a> WriteTx<'a> {
     fn open(crm: &'a Crm, view: &'a dyn StoreView, in_session: bool, actor: &'a Actor, at: DateTime<Utc>) -> Self {
-        WriteTx { crm, view, in_session, actor, at, changes: Changes::default(), events: Vec::new() }
+        WriteTx {
+            crm,
+            view,
+            in_session,
+            actor,
+            at,
+            changes: Changes::default(),
+            events: Vec::new(),
+            known_tags: Default::default(),
+        }
     }
 
     /// The instant every write of this transaction is stamped with.
@@ -347,8 +359,12 @@ impl<'a> WriteTx<'a> {
     /// Defines a tag a new record carries, unless it is defined (in the store or earlier in
     /// this transaction): part of that record's create entry, which lists its tags.
     pub(crate) fn ensure_tag(&mut self, tag: &str) -> Result<()> {
+        if self.known_tags.contains(tag) {
+            return Ok(());
+        }
         let defined = self.view.tag(tag)?.is_some()
             || self.changes.tags.iter().any(|w| matches!(w, TagWrite::Ensure(x) | TagWrite::Put(x) if x.name == tag));
+        self.known_tags.insert(tag.to_owned());
         if !defined {
             let created_at = Some(self.at);
             self.changes.tags.push(TagWrite::Ensure(Tag { name: tag.to_owned(), group: None, created_at }));

@@ -568,6 +568,22 @@ fn page_of<K: Ord + Clone, V: Clone>(
     Page { items: page.items.into_iter().map(|(_, v)| v).collect(), next: page.next }
 }
 
+/// One page of `rows` (kept by id, so in id order) that `keep` admits, after the page's cursor.
+fn page_by_id<K: Ord + Clone, T: Clone>(
+    rows: &OrdMap<K, T>,
+    page: &PageRequest,
+    key: impl Fn(uuid::Uuid) -> K,
+    keep: impl Fn(&T) -> bool,
+    id: impl Fn(&T) -> uuid::Uuid,
+) -> Result<Page<T>> {
+    page.check()?;
+    let start = page.after.map(|c| key(c.last_id()));
+    let after = |k: &K| start.as_ref().is_none_or(|s| k > s);
+    let items: Vec<T> =
+        rows.iter().filter(|(k, v)| after(k) && keep(v)).map(|(_, v)| v.clone()).take(page.limit + 1).collect();
+    Ok(Page::from_overfetch(items, page.limit, id))
+}
+
 impl SalesStore for MemoryStore {
     fn opportunity(&self, id: OpportunityId) -> Result<Option<Opportunity>> {
         Ok(self.read()?.opportunities.get(&id).cloned())
@@ -579,17 +595,7 @@ impl SalesStore for MemoryStore {
     }
 
     fn list_opportunities(&self, filter: &OpportunityFilter, page: &PageRequest) -> Result<Page<Opportunity>> {
-        page.check()?;
-        let s = self.read()?;
-        let start = page.after.map(|c| OpportunityId(c.last_id()));
-        let rows: Vec<Opportunity> = s
-            .opportunities
-            .values()
-            .filter(|o| start.is_none_or(|s| o.id > s) && filter.matches(o))
-            .take(page.limit + 1)
-            .cloned()
-            .collect();
-        Ok(Page::from_overfetch(rows, page.limit, |o| o.id.0))
+        page_by_id(&self.read()?.opportunities, page, OpportunityId, |o| filter.matches(o), |o| o.id.0)
     }
 
     fn count_opportunities(&self, filter: &OpportunityFilter) -> Result<u64> {
@@ -617,17 +623,7 @@ impl SalesStore for MemoryStore {
     }
 
     fn list_leads(&self, filter: &LeadFilter, page: &PageRequest) -> Result<Page<Lead>> {
-        page.check()?;
-        let s = self.read()?;
-        let start = page.after.map(|c| LeadId(c.last_id()));
-        let rows: Vec<Lead> = s
-            .leads
-            .values()
-            .filter(|l| start.is_none_or(|s| l.id > s) && filter.matches(l))
-            .take(page.limit + 1)
-            .cloned()
-            .collect();
-        Ok(Page::from_overfetch(rows, page.limit, |l| l.id.0))
+        page_by_id(&self.read()?.leads, page, LeadId, |l| filter.matches(l), |l| l.id.0)
     }
 
     fn count_leads(&self, filter: &LeadFilter) -> Result<u64> {
@@ -646,17 +642,7 @@ impl SalesStore for MemoryStore {
     }
 
     fn list_tasks(&self, filter: &TaskFilter, page: &PageRequest) -> Result<Page<Task>> {
-        page.check()?;
-        let s = self.read()?;
-        let start = page.after.map(|c| TaskId(c.last_id()));
-        let rows: Vec<Task> = s
-            .tasks
-            .values()
-            .filter(|t| start.is_none_or(|s| t.id > s) && filter.matches(t))
-            .take(page.limit + 1)
-            .cloned()
-            .collect();
-        Ok(Page::from_overfetch(rows, page.limit, |t| t.id.0))
+        page_by_id(&self.read()?.tasks, page, TaskId, |t| filter.matches(t), |t| t.id.0)
     }
 
     fn count_tasks(&self, filter: &TaskFilter) -> Result<u64> {
@@ -675,17 +661,7 @@ impl ServiceStore for MemoryStore {
     }
 
     fn list_tickets(&self, filter: &TicketFilter, page: &PageRequest) -> Result<Page<Ticket>> {
-        page.check()?;
-        let s = self.read()?;
-        let start = page.after.map(|c| TicketId(c.last_id()));
-        let rows: Vec<Ticket> = s
-            .tickets
-            .values()
-            .filter(|t| start.is_none_or(|s| t.id > s) && filter.matches(t))
-            .take(page.limit + 1)
-            .cloned()
-            .collect();
-        Ok(Page::from_overfetch(rows, page.limit, |t| t.id.0))
+        page_by_id(&self.read()?.tickets, page, TicketId, |t| filter.matches(t), |t| t.id.0)
     }
 
     fn count_tickets(&self, filter: &TicketFilter) -> Result<u64> {
