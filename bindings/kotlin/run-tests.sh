@@ -2,7 +2,8 @@
 # Generates the Kotlin bindings from the library under test, stages the library as a resource
 # where JNA looks for it (linux-x86-64/), and runs `mvn verify`: the tests run with JUnit 5 under
 # Surefire against the classes and resources the jar is built from, then the jar is packaged
-# (bindings/kotlin/target/guanxi-<version>.jar). Usage: run-tests.sh <cargo target dir> <profile>
+# (bindings/kotlin/target/guanxi-<version>.jar); `clean` first, so no class of an earlier run
+# lingers. Usage: run-tests.sh <cargo target dir> <profile>
 # Ends with a "kotlin: N passed, N failed" line read from Surefire's reports.
 set -euo pipefail
 target=$1 profile=$2
@@ -17,7 +18,7 @@ pom="$root/bindings/kotlin/pom.xml"
 reports="$root/bindings/kotlin/target/surefire-reports"
 rm -rf "$reports" # a report of an earlier run must not count for this one
 mvn_status=0
-mvn -B --no-transfer-progress -Dstyle.color=never -f "$pom" -Dguanxi.generated="$out/gen" -Dguanxi.native="$out/native" verify ||
+mvn -B --no-transfer-progress -Dstyle.color=never -f "$pom" -Dguanxi.generated="$out/gen" -Dguanxi.native="$out/native" clean verify ||
   mvn_status=$?
 python3 - "$reports" "$mvn_status" <<'PY'
 import glob, sys, xml.etree.ElementTree as ET

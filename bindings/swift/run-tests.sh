@@ -13,10 +13,11 @@ rm -rf "$pkg" && mkdir -p "$pkg/Sources/GuanxiFFI" "$pkg/Sources/Guanxi" "$pkg/l
 cp -r "$here/Package.swift" "$here/Tests" "$pkg/"
 "$target/$profile/uniffi-bindgen" generate --library "$target/$profile/libguanxi_uniffi.so" \
   --language swift --no-format --out-dir "$pkg/gen"
-mv "$pkg/gen/Guanxi.swift" "$pkg/Sources/Guanxi/"
-mv "$pkg/gen/GuanxiFFI.h" "$pkg/Sources/GuanxiFFI/"
-sed 's/^module GuanxiFFI {/module GuanxiFFI {\n    link "guanxi_uniffi"/' "$pkg/gen/GuanxiFFI.modulemap" \
-  > "$pkg/Sources/GuanxiFFI/module.modulemap"
+# One Swift file and one C header per uniffi crate (bindings/uniffi and guanxi-core's domain
+# types): the Swift files make the one Guanxi module, the headers the one GuanxiFFI module.
+mv "$pkg"/gen/*.swift "$pkg/Sources/Guanxi/"
+mv "$pkg"/gen/*.h "$pkg/Sources/GuanxiFFI/"
+bash "$here/modulemap.sh" "$pkg/Sources/GuanxiFFI" guanxi_uniffi > "$pkg/Sources/GuanxiFFI/module.modulemap"
 cp "$target/$profile/libguanxi_uniffi.so" "$pkg/lib/"
 rm -rf "$pkg/gen"
 # How a consumer's build finds the library: pkg-config, the one way SwiftPM allows without unsafe flags.

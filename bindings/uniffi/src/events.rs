@@ -180,8 +180,8 @@ impl From<DomainEvent> for EventDetail {
             DomainEvent::InteractionLogged { customer, interaction } => {
                 D::InteractionLogged { customer: customer.0, interaction: interaction.0 }
             }
-            DomainEvent::CustomFieldDefined { entity, key } => D::CustomFieldDefined { entity: entity.into(), key },
-            DomainEvent::AccessChanged { entity, id } => D::AccessChanged { entity: entity.into(), id },
+            DomainEvent::CustomFieldDefined { entity, key } => D::CustomFieldDefined { entity, key },
+            DomainEvent::AccessChanged { entity, id } => D::AccessChanged { entity, id },
             DomainEvent::SalesConfigured { key } => D::SalesConfigured { key },
             DomainEvent::OpportunityCreated { opportunity, code } => {
                 D::OpportunityCreated { opportunity: opportunity.0, code }
@@ -202,7 +202,7 @@ impl From<DomainEvent> for EventDetail {
                 D::TicketCreated { ticket: ticket.0, code, customer: customer.map(|c| c.0) }
             }
             DomainEvent::TicketChanged { ticket, status, customer } => {
-                D::TicketChanged { ticket: ticket.0, status: status.into(), customer: customer.map(|c| c.0) }
+                D::TicketChanged { ticket: ticket.0, status, customer: customer.map(|c| c.0) }
             }
             DomainEvent::TicketFlagged { ticket, keywords, customer } => {
                 D::TicketFlagged { ticket: ticket.0, keywords, customer: customer.map(|c| c.0) }

@@ -20,28 +20,12 @@ pub use service::{KnowledgeBase, Service, Tickets};
 
 uniffi::setup_scaffolding!();
 
-type Uuid = uuid::Uuid;
-type Decimal = rust_decimal::Decimal;
-type DateTime = chrono::DateTime<chrono::Utc>;
-/// A calendar day (Kotlin `java.time.LocalDate`; Swift "YYYY-MM-DD" text).
-type Day = chrono::NaiveDate;
-
-uniffi::custom_type!(Uuid, String, {
-    remote,
-    try_lift: |s| Ok(uuid::Uuid::parse_str(&s)?),
-    lower: |u| u.to_string(),
-});
-uniffi::custom_type!(Decimal, String, {
-    remote,
-    try_lift: |s| Ok(rust_decimal::Decimal::from_str_exact(&s)?),
-    lower: |d| d.to_string(),
-});
-uniffi::custom_type!(DateTime, std::time::SystemTime, { remote });
-uniffi::custom_type!(Day, String, {
-    remote,
-    try_lift: |s| Ok(chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d")?),
-    lower: |d| d.format("%Y-%m-%d").to_string(),
-});
+// The foreign types of the domain's records, declared once in guanxi-core (its `ffi` module).
+use guanxi_core::ffi::{DateTime, Day, Decimal, Uuid};
+uniffi::use_remote_type!(guanxi_core::Uuid);
+uniffi::use_remote_type!(guanxi_core::Decimal);
+uniffi::use_remote_type!(guanxi_core::DateTime);
+uniffi::use_remote_type!(guanxi_core::Day);
 
 // ----- errors -----
 
@@ -188,135 +172,19 @@ page!(
 
 // ----- vocabularies -----
 
-/// Mirrors a guanxi vocabulary as a uniffi enum, with conversions both ways.
-macro_rules! mirror_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident),* $(,)? }) => {
-        $crate::mirror_enum!($(#[$meta])* $name in guanxi { $($variant),* });
-    };
-    ($(#[$meta:meta])* $name:ident in $($module:ident)::+ { $($variant:ident),* $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
-        pub enum $name { $($variant),* }
-
-        impl From<$($module)::+::$name> for $name {
-            fn from(v: $($module)::+::$name) -> Self {
-                use $($module)::+::$name as Core;
-                match v { $(Core::$variant => $name::$variant,)* }
-            }
-        }
-
-        impl From<$name> for $($module)::+::$name {
-            fn from(v: $name) -> Self {
-                use $($module)::+::$name as Core;
-                match v { $($name::$variant => Core::$variant,)* }
-            }
-        }
-    };
-}
-pub(crate) use mirror_enum;
-
-mirror_enum!(
-    /// Company or person.
-    CustomerKind { Enterprise, Individual });
-mirror_enum!(
-    /// Head-count band: under 100, 100–500, above.
-    SizeBand { Small, Medium, Large });
-mirror_enum!(
-    /// Where a customer is: potential, customer, lost.
-    LifecycleStatus { Potential, Customer, Lost });
-mirror_enum!(
-    /// A customer level: A, B or C.
-    Level { A, B, C });
-mirror_enum!(
-    /// A contact's role in the buying decision.
-    DecisionRole { DecisionMaker, Evaluator, Influencer, User });
-mirror_enum!(
-    /// How a follow-up happened.
-    InteractionKind { Call, Visit, Email, Meeting, Message, Other });
-mirror_enum!(
-    /// The type of a custom field.
-    FieldType { Text, Number, Decimal, Date, Bool, SingleSelect, MultiSelect });
-mirror_enum!(
-    /// A kind of record: what permissions, the change log and events name.
-    EntityKind {
-    Customer,
-    Contact,
-    Tag,
-    Interaction,
-    CustomField,
-    ChangeLog,
-    User,
-    Department,
-    Role,
-    Pipeline,
-    Opportunity,
-    Lead,
-    Task,
-    Ticket,
-    Article,
-    ServiceSettings
-});
-mirror_enum!(
-    /// What a permission allows.
-    Action { Read, Create, Update, Delete, Export, Merge, Assign, Configure });
-mirror_enum!(
-    /// Which records a grant reaches: own, department, region, all.
-    Scope { Own, Department, Region, All });
-mirror_enum!(
-    /// How a masked field is shown: masked or hidden.
-    Visibility { Masked, Hidden });
-mirror_enum!(
-    /// What a change-log entry records.
-    ChangeAction { Create, Update, Delete, Restore, Tag, Untag, Export, Read, Merge, Unmerge, Elevate });
-
-/// A custom field value.
-#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
-pub enum CustomValue {
-    Text { value: String },
-    Number { value: i64 },
-    Decimal { value: Decimal },
-    Date { value: Day },
-    Bool { value: bool },
-    Select { value: String },
-    MultiSelect { values: Vec<String> },
-}
-
-impl From<guanxi::CustomValue> for CustomValue {
-    fn from(v: guanxi::CustomValue) -> Self {
-        match v {
-            guanxi::CustomValue::Text(value) => CustomValue::Text { value },
-            guanxi::CustomValue::Number(value) => CustomValue::Number { value },
-            guanxi::CustomValue::Decimal(value) => CustomValue::Decimal { value },
-            guanxi::CustomValue::Date(value) => CustomValue::Date { value },
-            guanxi::CustomValue::Bool(value) => CustomValue::Bool { value },
-            guanxi::CustomValue::Select(value) => CustomValue::Select { value },
-            guanxi::CustomValue::MultiSelect(values) => {
-                CustomValue::MultiSelect { values: values.into_iter().collect() }
-            }
-        }
-    }
-}
-
-impl From<CustomValue> for guanxi::CustomValue {
-    fn from(v: CustomValue) -> Self {
-        match v {
-            CustomValue::Text { value } => guanxi::CustomValue::Text(value),
-            CustomValue::Number { value } => guanxi::CustomValue::Number(value),
-            CustomValue::Decimal { value } => guanxi::CustomValue::Decimal(value),
-            CustomValue::Date { value } => guanxi::CustomValue::Date(value),
-            CustomValue::Bool { value } => guanxi::CustomValue::Bool(value),
-            CustomValue::Select { value } => guanxi::CustomValue::Select(value),
-            CustomValue::MultiSelect { values } => guanxi::CustomValue::MultiSelect(values.into_iter().collect()),
-        }
-    }
-}
+// The vocabularies and records are guanxi-core's own types, derived there (feature `uniffi`).
+pub use guanxi::{
+    Action, ChangeAction, CustomerKind, DecisionRole, EntityKind, FieldType, InteractionKind, Level, LifecycleStatus,
+    Scope, SizeBand, Visibility,
+};
+pub use guanxi::{Contact, CustomValue, Tag};
 
 fn custom_in(m: HashMap<String, CustomValue>) -> std::collections::BTreeMap<String, guanxi::CustomValue> {
-    m.into_iter().map(|(k, v)| (k, v.into())).collect()
+    m.into_iter().collect()
 }
 
 fn custom_out(m: std::collections::BTreeMap<String, guanxi::CustomValue>) -> HashMap<String, CustomValue> {
-    m.into_iter().map(|(k, v)| (k, v.into())).collect()
+    m.into_iter().collect()
 }
 
 // ----- records -----
@@ -361,12 +229,12 @@ impl From<guanxi::Customer> for Customer {
             id: c.id.0,
             code: c.code,
             name: c.name,
-            kind: c.kind.into(),
+            kind: c.kind,
             industry: c.industry.map(|i| i.as_str().to_owned()),
-            size: c.size.map(Into::into),
+            size: c.size,
             source: c.source,
-            status: c.status.into(),
-            level: c.level.map(Into::into),
+            status: c.status,
+            level: c.level,
             province: region.map(|r| r.province.clone()),
             city: region.and_then(|r| non_empty(&r.city)),
             district: region.and_then(|r| non_empty(&r.district)),
@@ -413,7 +281,7 @@ impl From<NewContact> for guanxi::NewContact {
             phones: c.phones,
             emails: c.emails,
             id_number: c.id_number,
-            role: c.role.map(Into::into),
+            role: c.role,
             primary: c.primary,
             do_not_contact: c.do_not_contact,
             custom: Default::default(),
@@ -483,11 +351,11 @@ impl NewCustomer {
     fn into_core(self) -> Result<guanxi::NewCustomer> {
         Ok(guanxi::NewCustomer {
             name: self.name,
-            kind: self.kind.map(Into::into).unwrap_or_default(),
+            kind: self.kind.unwrap_or_default(),
             industry: self.industry.as_deref().map(|i| parse("industry", i)).transpose()?,
-            size: self.size.map(Into::into),
+            size: self.size,
             source: self.source,
-            status: self.status.map(Into::into).unwrap_or_default(),
+            status: self.status.unwrap_or_default(),
             level: None,
             region: region(self.province, self.city, self.district),
             address: self.address,
@@ -535,8 +403,8 @@ impl CustomerPatch {
     fn into_core(self) -> Result<guanxi::CustomerPatch> {
         let mut p = guanxi::CustomerPatch {
             name: self.name,
-            status: self.status.map(Into::into),
-            kind: self.kind.map(Into::into),
+            status: self.status,
+            kind: self.kind,
             source: self.source.map(Some),
             address: self.address.map(Some),
             owner: self.owner.map(guanxi::UserId::new).transpose()?.map(Some),
@@ -559,7 +427,7 @@ impl CustomerPatch {
                 }
             }
         }
-        p.custom = self.custom.into_iter().map(|(k, v)| (k, Some(v.into()))).collect();
+        p.custom = self.custom.into_iter().map(|(k, v)| (k, Some(v))).collect();
         p.custom.extend(self.clear_custom.into_iter().map(|k| (k, None)));
         Ok(p)
     }
@@ -600,14 +468,14 @@ pub struct CustomerFilter {
 impl CustomerFilter {
     fn into_core(self) -> Result<guanxi::CustomerFilter> {
         let mut f = guanxi::CustomerFilter {
-            status: self.status.map(Into::into),
-            kind: self.kind.map(Into::into),
+            status: self.status,
+            kind: self.kind,
             owner: self.owner.map(guanxi::UserId::new).transpose()?,
             name_contains: self.name_contains,
-            custom: self.custom.into_iter().map(|(k, v)| guanxi::CustomFilter::new(k, v.into())).collect(),
+            custom: self.custom.into_iter().map(|(k, v)| guanxi::CustomFilter::new(k, v)).collect(),
             industry: self.industry.as_deref().map(|i| parse("industry", i)).transpose()?,
-            size: self.size.map(Into::into),
-            level: self.level.map(Into::into),
+            size: self.size,
+            level: self.level,
             department: self.department.map(guanxi::DepartmentId::new).transpose()?,
             district: self.district.as_deref().map(guanxi::normalize::fold_text),
             ..Default::default()
@@ -622,40 +490,6 @@ impl CustomerFilter {
             f = f.city(c);
         }
         Ok(f)
-    }
-}
-
-/// A contact person.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Contact {
-    pub id: Uuid,
-    pub customer_id: Uuid,
-    pub name: String,
-    pub title: Option<String>,
-    pub phones: Vec<String>,
-    pub emails: Vec<String>,
-    pub id_number: Option<String>,
-    pub role: Option<DecisionRole>,
-    pub primary: bool,
-    pub do_not_contact: bool,
-    pub version: u64,
-}
-
-impl From<guanxi::Contact> for Contact {
-    fn from(c: guanxi::Contact) -> Self {
-        Contact {
-            id: c.id.0,
-            customer_id: c.customer_id.0,
-            name: c.name,
-            title: c.title,
-            phones: c.phones.iter().map(|p| p.as_str().to_owned()).collect(),
-            emails: c.emails.iter().map(|e| e.as_str().to_owned()).collect(),
-            id_number: c.id_number.map(|n| n.to_string()),
-            role: c.role.map(Into::into),
-            primary: c.primary,
-            do_not_contact: c.do_not_contact,
-            version: c.version,
-        }
     }
 }
 
@@ -692,23 +526,10 @@ impl From<ContactPatch> for guanxi::ContactPatch {
             phones: p.phones,
             emails: p.emails,
             id_number: if p.clear_id_number { Some(None) } else { p.id_number.map(Some) },
-            role: if p.clear_role { Some(None) } else { p.role.map(|r| Some(r.into())) },
+            role: if p.clear_role { Some(None) } else { p.role.map(Some) },
             do_not_contact: p.do_not_contact,
             custom: Default::default(),
         }
-    }
-}
-
-/// A tag and its group.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Tag {
-    pub name: String,
-    pub group: Option<String>,
-}
-
-impl From<guanxi::Tag> for Tag {
-    fn from(t: guanxi::Tag) -> Self {
-        Tag { name: t.name, group: t.group }
     }
 }
 
@@ -756,7 +577,7 @@ impl From<guanxi::Interaction> for Interaction {
         Interaction {
             id: i.id.0,
             customer_id: i.customer_id.0,
-            kind: i.kind.into(),
+            kind: i.kind,
             at: i.at,
             author: i.author.to_string(),
             content: i.content,
@@ -783,10 +604,10 @@ pub struct CustomField {
 
 fn custom_field_out(d: guanxi::CustomFieldDef) -> CustomField {
     CustomField {
-        entity: d.entity.into(),
+        entity: d.entity,
         key: d.key,
         label: d.label,
-        field_type: d.field_type.into(),
+        field_type: d.field_type,
         required: d.required,
         allowed_values: d.allowed_values,
     }
@@ -859,9 +680,9 @@ impl From<guanxi::ChangeLogEntry> for ChangeLogEntry {
             seq: e.seq,
             at: e.at,
             user: e.actor.to_string(),
-            entity: e.entity.into(),
+            entity: e.entity,
             entity_id: e.entity_id,
-            action: e.action.into(),
+            action: e.action,
             changes: e
                 .changes
                 .into_iter()
@@ -1081,11 +902,11 @@ impl Role {
     fn into_core(self) -> Result<guanxi::Role> {
         let mut role = guanxi::Role::new(&self.id, &self.name)?;
         for g in self.grants {
-            let actions: Vec<guanxi::Action> = g.actions.into_iter().map(Into::into).collect();
-            role = role.grant(g.entity.into(), &actions, g.scope.into());
+            let actions: Vec<guanxi::Action> = g.actions.into_iter().collect();
+            role = role.grant(g.entity, &actions, g.scope);
         }
         for f in self.fields {
-            role = role.field(f.entity.into(), &f.field, f.visibility.into());
+            role = role.field(f.entity, &f.field, f.visibility);
         }
         Ok(role)
     }
@@ -1099,16 +920,12 @@ impl From<&guanxi::Role> for Role {
             grants: r
                 .grants
                 .iter()
-                .map(|g| Grant {
-                    entity: g.entity.into(),
-                    actions: g.actions.iter().map(|a| (*a).into()).collect(),
-                    scope: g.scope.into(),
-                })
+                .map(|g| Grant { entity: g.entity, actions: g.actions.iter().copied().collect(), scope: g.scope })
                 .collect(),
             fields: r
                 .fields
                 .iter()
-                .map(|f| FieldRule { entity: f.entity.into(), field: f.field.clone(), visibility: f.visibility.into() })
+                .map(|f| FieldRule { entity: f.entity, field: f.field.clone(), visibility: f.visibility })
                 .collect(),
         }
     }
@@ -1432,12 +1249,12 @@ impl Tags {
 
     /// Defines a tag (or moves it to another group).
     pub fn create(&self, name: String, group: Option<String>) -> Result<Tag> {
-        Ok(self.inner.tags().create(&self.actor, &name, group.as_deref())?.into())
+        Ok(self.inner.tags().create(&self.actor, &name, group.as_deref())?)
     }
 
     /// Every tag, by group then name.
     pub fn list(&self) -> Result<Vec<Tag>> {
-        Ok(self.inner.tags().list(&self.actor)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.tags().list(&self.actor)?.into_iter().collect())
     }
 }
 
@@ -1450,27 +1267,27 @@ handle! {
 impl Contacts {
     /// The live contacts with this phone number the user may read (the duplicate check).
     pub fn find_by_phone(&self, phone: String) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts().find_by_phone(&self.actor, &phone)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.contacts().find_by_phone(&self.actor, &phone)?.into_iter().collect())
     }
 
     /// The live contacts with this resident identity number the user may read.
     pub fn find_by_id_number(&self, id_number: String) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts().find_by_id_number(&self.actor, &id_number)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.contacts().find_by_id_number(&self.actor, &id_number)?.into_iter().collect())
     }
 
     /// Adds a contact to a customer; the first is primary unless another says so.
     pub fn create(&self, customer: Uuid, contact: NewContact) -> Result<Contact> {
-        Ok(self.inner.contacts().create(&self.actor, id(customer), contact.into())?.into())
+        Ok(self.inner.contacts().create(&self.actor, id(customer), contact.into())?)
     }
 
     /// Changes the fields the patch sets; a stale `version` is a Conflict.
     pub fn update(&self, contact: Uuid, version: u64, patch: ContactPatch) -> Result<Contact> {
-        Ok(self.inner.contacts().update(&self.actor, guanxi::ContactId(contact), version, patch.into())?.into())
+        Ok(self.inner.contacts().update(&self.actor, guanxi::ContactId(contact), version, patch.into())?)
     }
 
     /// Makes a contact its customer's primary contact.
     pub fn set_primary(&self, contact: Uuid) -> Result<Contact> {
-        Ok(self.inner.contacts().set_primary(&self.actor, guanxi::ContactId(contact))?.into())
+        Ok(self.inner.contacts().set_primary(&self.actor, guanxi::ContactId(contact))?)
     }
 
     /// Removes a contact (the oldest remaining one becomes primary if it was).
@@ -1480,7 +1297,7 @@ impl Contacts {
 
     /// The live contacts of a customer, primary first.
     pub fn list(&self, customer: Uuid) -> Result<Vec<Contact>> {
-        Ok(self.inner.contacts().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+        Ok(self.inner.contacts().list(&self.actor, id(customer))?.into_iter().collect())
     }
 }
 
@@ -1493,7 +1310,7 @@ handle! {
 impl Interactions {
     /// Logs an interaction with a customer.
     pub fn create(&self, customer: Uuid, input: NewInteraction) -> Result<Interaction> {
-        let mut core = guanxi::NewInteraction::new(input.kind.into(), input.content);
+        let mut core = guanxi::NewInteraction::new(input.kind, input.content);
         core.at = input.at;
         core.contact_id = input.contact_id.map(guanxi::ContactId);
         core.next_step = input.next_step;
@@ -1517,14 +1334,13 @@ handle! {
 impl CustomFields {
     /// The custom fields of customers or contacts.
     pub fn list(&self, entity: EntityKind) -> Result<Vec<CustomField>> {
-        let defs = self.inner.custom_fields().list(&self.actor, entity.into())?;
+        let defs = self.inner.custom_fields().list(&self.actor, entity)?;
         Ok(defs.into_iter().map(custom_field_out).collect())
     }
 
     /// Defines a custom field of customers or contacts.
     pub fn create(&self, field: CustomField) -> Result<CustomField> {
-        let mut def =
-            guanxi::CustomFieldDef::new(field.entity.into(), &field.key, &field.label, field.field_type.into());
+        let mut def = guanxi::CustomFieldDef::new(field.entity, &field.key, &field.label, field.field_type);
         def.required = field.required;
         def.allowed_values = field.allowed_values;
         Ok(custom_field_out(self.inner.custom_fields().create(&self.actor, def)?))
@@ -1628,7 +1444,7 @@ impl Access {
             Some(u) => guanxi::UserId::new(u)?,
             None => self.actor.user_id().clone(),
         };
-        let d = self.inner.access().explain(&self.actor, &user, action.into(), entity.into(), record)?;
+        let d = self.inner.access().explain(&self.actor, &user, action, entity, record)?;
         Ok(Decision { allowed: d.allowed, reasons: d.reasons })
     }
 

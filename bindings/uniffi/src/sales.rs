@@ -4,30 +4,24 @@
 
 use std::collections::HashMap;
 
+// The vocabularies are guanxi-core's own enums, derived there (feature `uniffi`).
+pub use guanxi::sales::{LeadGrade, StageKind};
+// Records exported as guanxi-core declares them.
 use guanxi::sales as core;
+pub use guanxi::sales::{
+    CycleStats, ForecastMonth, KeyedAmount, Lead, LeadConversion, Milestone, Opportunity, ProductLine,
+    StageHistoryEntry, Task,
+};
 use guanxi::{LeadId, OpportunityId, TaskId, UserId};
 
 use std::sync::Arc;
 
-use crate::{DateTime, Day, Decimal, Result, Uuid, name_of, parse, user_id};
+use crate::{DateTime, Day, Decimal, Result, Uuid, parse, user_id};
 use crate::{PageRequest, handle, next_of, page};
 
 fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
     v.map(|u| user_id(field, &u)).transpose()
 }
-
-crate::mirror_enum!(
-    /// Whether a pipeline stage is open, won or lost.
-    StageKind in guanxi::sales { Open, Won, Lost });
-crate::mirror_enum!(
-    /// A lead's grade: A, B or C.
-    LeadGrade in guanxi::sales { A, B, C });
-crate::mirror_enum!(
-    /// A lead's status.
-    LeadStatus in guanxi::sales { New, Assigned, Converted, Disqualified });
-crate::mirror_enum!(
-    /// Where an opportunity's probability comes from: its stage's default, or set by hand.
-    ProbabilitySource in guanxi::sales { StageDefault, Manual });
 
 /// One stage of a pipeline.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -63,7 +57,7 @@ impl From<core::Pipeline> for Pipeline {
                 .map(|s| Stage {
                     key: s.key,
                     name: s.name,
-                    kind: s.kind.into(),
+                    kind: s.kind,
                     probability: s.probability,
                     exit_requirements: s.exit_requirements.into_iter().collect(),
                     rotting_days: s.rotting_days,
@@ -85,7 +79,7 @@ impl Pipeline {
                 .into_iter()
                 .map(|s| {
                     Ok(core::Stage {
-                        kind: s.kind.into(),
+                        kind: s.kind,
                         key: s.key,
                         name: s.name,
                         probability: s.probability,
@@ -102,58 +96,12 @@ impl Pipeline {
     }
 }
 
-/// A product line: quantity × unit price − discount (none: 0). `total` is filled in on the
-/// way out (exact) and ignored on the way in.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ProductLine {
-    pub product: String,
-    pub quantity: Decimal,
-    pub unit_price: Decimal,
-    #[uniffi(default = None)]
-    pub discount: Option<Decimal>,
-    #[uniffi(default = None)]
-    pub total: Option<Decimal>,
-}
-
-impl From<core::ProductLine> for ProductLine {
-    fn from(l: core::ProductLine) -> Self {
-        ProductLine {
-            total: Some(l.total()),
-            product: l.product,
-            quantity: l.quantity,
-            unit_price: l.unit_price,
-            discount: Some(l.discount),
-        }
-    }
-}
-
-fn lines_in(lines: Vec<ProductLine>) -> Result<Vec<core::ProductLine>> {
+/// Product lines as given, each validated as `ProductLine::new` does (a struct literal skips it).
+fn lines_in(lines: Vec<ProductLine>) -> Result<Vec<ProductLine>> {
     Ok(lines
         .into_iter()
-        .map(|l| core::ProductLine::new(&l.product, l.quantity, l.unit_price, l.discount.unwrap_or_default()))
+        .map(|l| core::ProductLine::new(&l.product, l.quantity, l.unit_price, l.discount))
         .collect::<guanxi::Result<_>>()?)
-}
-
-/// A milestone (技术交流, 报价, 签约 …).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Milestone {
-    pub name: String,
-    #[uniffi(default = None)]
-    pub due_on: Option<Day>,
-    #[uniffi(default = None)]
-    pub done_on: Option<Day>,
-}
-
-impl From<core::Milestone> for Milestone {
-    fn from(m: core::Milestone) -> Self {
-        Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on }
-    }
-}
-
-impl From<Milestone> for core::Milestone {
-    fn from(m: Milestone) -> Self {
-        core::Milestone { name: m.name, due_on: m.due_on, done_on: m.done_on }
-    }
 }
 
 /// A new opportunity; unset fields take the facade's defaults (standard pipeline, its first
@@ -203,7 +151,7 @@ impl NewOpportunity {
         o.probability = self.probability;
         o.expected_close = self.expected_close;
         o.lines = lines_in(self.lines)?;
-        o.milestones = self.milestones.into_iter().map(Into::into).collect();
+        o.milestones = self.milestones.into_iter().collect();
         o.cadence_days = self.cadence_days;
         o.owner = user("owner", self.owner)?;
         o.opened_at = self.opened_at;
@@ -254,102 +202,6 @@ impl OpportunityPatch {
     }
 }
 
-/// A sales opportunity (商机).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Opportunity {
-    pub id: Uuid,
-    pub code: String,
-    pub customer_id: Option<Uuid>,
-    pub contact_id: Option<Uuid>,
-    pub name: String,
-    pub pipeline: String,
-    pub stage: String,
-    pub furthest_stage: String,
-    pub probability: Decimal,
-    pub probability_source: ProbabilitySource,
-    pub amount: Decimal,
-    pub currency: String,
-    pub expected_close: Option<Day>,
-    pub lines: Vec<ProductLine>,
-    pub milestones: Vec<Milestone>,
-    pub cadence_days: Option<u32>,
-    pub lost_reason: Option<String>,
-    pub owner: Option<String>,
-    pub department: Option<String>,
-    pub province: Option<String>,
-    pub opened_at: DateTime,
-    pub won_at: Option<DateTime>,
-    pub lost_at: Option<DateTime>,
-    pub last_activity_at: DateTime,
-    pub created_at: DateTime,
-    pub updated_at: DateTime,
-    pub version: u64,
-}
-
-impl From<core::Opportunity> for Opportunity {
-    fn from(o: core::Opportunity) -> Self {
-        Opportunity {
-            id: o.id.0,
-            code: o.code,
-            customer_id: o.customer_id.map(|c| c.0),
-            contact_id: o.contact_id.map(|c| c.0),
-            name: o.name,
-            pipeline: o.pipeline,
-            stage: o.stage,
-            furthest_stage: o.furthest_stage,
-            probability: o.probability,
-            probability_source: o.probability_source.into(),
-            amount: o.amount,
-            currency: o.currency,
-            expected_close: o.expected_close,
-            lines: o.lines.into_iter().map(ProductLine::from).collect(),
-            milestones: o.milestones.into_iter().map(Milestone::from).collect(),
-            cadence_days: o.cadence_days,
-            lost_reason: o.lost_reason,
-            owner: name_of(o.owner),
-            department: o.department.map(|d| d.as_str().to_owned()),
-            province: o.province,
-            opened_at: o.opened_at,
-            won_at: o.won_at,
-            lost_at: o.lost_at,
-            last_activity_at: o.last_activity_at,
-            created_at: o.created_at,
-            updated_at: o.updated_at,
-            version: o.version,
-        }
-    }
-}
-
-/// One entry of an opportunity's append-only stage history.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct StageHistoryEntry {
-    pub seq: u32,
-    pub from_stage: Option<String>,
-    pub to_stage: String,
-    pub amount: Decimal,
-    pub probability: Decimal,
-    pub at: DateTime,
-    pub by: String,
-    pub from_entered_at: Option<DateTime>,
-    pub lost_reason: Option<String>,
-}
-
-impl From<core::StageHistoryEntry> for StageHistoryEntry {
-    fn from(h: core::StageHistoryEntry) -> Self {
-        StageHistoryEntry {
-            seq: h.seq,
-            from_stage: h.change.from,
-            to_stage: h.change.to,
-            amount: h.change.amount,
-            probability: h.change.probability,
-            at: h.at,
-            by: h.by.as_str().to_owned(),
-            from_entered_at: h.from_entered_at,
-            lost_reason: h.lost_reason,
-        }
-    }
-}
-
 /// A new lead; `industry` is a stable name or Chinese label.
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct NewLead {
@@ -374,100 +226,6 @@ pub struct NewLead {
     pub owner: Option<String>,
 }
 
-/// What a converted lead became.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct LeadConversion {
-    pub customer_id: Uuid,
-    pub linked_existing: bool,
-    pub matched_by: Option<String>,
-    pub contact_id: Uuid,
-    pub opportunity_id: Option<Uuid>,
-}
-
-impl From<core::LeadConversion> for LeadConversion {
-    fn from(c: core::LeadConversion) -> Self {
-        LeadConversion {
-            customer_id: c.customer_id.0,
-            linked_existing: c.linked_existing,
-            matched_by: c.matched_by,
-            contact_id: c.contact_id.0,
-            opportunity_id: c.opportunity_id.map(|o| o.0),
-        }
-    }
-}
-
-/// A lead (线索).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Lead {
-    pub id: Uuid,
-    pub code: String,
-    pub name: String,
-    pub company: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub source: Option<String>,
-    pub province: Option<String>,
-    pub industry: Option<String>,
-    pub grade: LeadGrade,
-    pub status: LeadStatus,
-    pub owner: Option<String>,
-    pub converted: Option<LeadConversion>,
-    pub created_at: DateTime,
-    pub version: u64,
-}
-
-impl From<core::Lead> for Lead {
-    fn from(l: core::Lead) -> Self {
-        Lead {
-            id: l.id.0,
-            code: l.code,
-            name: l.name,
-            company: l.company,
-            phone: l.phone.map(|p| p.as_str().to_owned()),
-            email: l.email.map(|e| e.as_str().to_owned()),
-            source: l.source,
-            province: l.province,
-            industry: l.industry.map(|i| i.as_str().to_owned()),
-            grade: l.grade.into(),
-            status: l.status.into(),
-            owner: name_of(l.owner),
-            converted: l.converted.map(LeadConversion::from),
-            created_at: l.created_at,
-            version: l.version,
-        }
-    }
-}
-
-/// A task with a due instant and an owner.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Task {
-    pub id: Uuid,
-    pub title: String,
-    pub notes: Option<String>,
-    pub due_at: DateTime,
-    pub owner: String,
-    pub opportunity_id: Option<Uuid>,
-    pub customer_id: Option<Uuid>,
-    pub done_at: Option<DateTime>,
-    pub version: u64,
-}
-
-impl From<core::Task> for Task {
-    fn from(t: core::Task) -> Self {
-        Task {
-            id: t.id.0,
-            title: t.title,
-            notes: t.notes,
-            due_at: t.due_at,
-            owner: t.owner.as_str().to_owned(),
-            opportunity_id: t.opportunity_id.map(|o| o.0),
-            customer_id: t.customer_id.map(|c| c.0),
-            done_at: t.done_at,
-            version: t.version,
-        }
-    }
-}
-
 /// Something due on an agenda.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]
 pub enum AgendaItem {
@@ -478,7 +236,7 @@ pub enum AgendaItem {
 impl From<core::AgendaItem> for AgendaItem {
     fn from(i: core::AgendaItem) -> Self {
         match i {
-            core::AgendaItem::Task(t) => AgendaItem::Task { task: t.into() },
+            core::AgendaItem::Task(t) => AgendaItem::Task { task: t },
             core::AgendaItem::FollowUp { opportunity, code, due_at } => {
                 AgendaItem::FollowUp { opportunity_id: opportunity.0, code, due_at }
             }
@@ -535,33 +293,6 @@ pub struct FunnelStage {
     pub below_average: bool,
 }
 
-/// How many deals closed, their amount and days from opening to closing.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct CycleStats {
-    pub count: u64,
-    pub amount: Decimal,
-    pub average_days: Option<Decimal>,
-    pub median_days: Option<Decimal>,
-}
-
-/// Won amounts of one owner or product.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct KeyedAmount {
-    pub key: String,
-    pub count: u64,
-    pub amount: Decimal,
-}
-
-/// Deals expected to close in one month, weighted by probability.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct ForecastMonth {
-    /// "YYYY-MM"; null for no expected close.
-    pub month: Option<String>,
-    pub count: u64,
-    pub amount: Decimal,
-    pub weighted: Decimal,
-}
-
 /// Funnel, win rate, cycle times, won amounts by owner and product, forecast and velocity.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SalesReport {
@@ -580,18 +311,6 @@ pub struct SalesReport {
     pub velocity_per_day: Option<Decimal>,
 }
 
-impl From<core::CycleStats> for CycleStats {
-    fn from(c: core::CycleStats) -> Self {
-        CycleStats { count: c.count, amount: c.amount, average_days: c.average_days, median_days: c.median_days }
-    }
-}
-
-impl From<core::KeyedAmount> for KeyedAmount {
-    fn from(k: core::KeyedAmount) -> Self {
-        KeyedAmount { key: k.key, count: k.count, amount: k.amount }
-    }
-}
-
 impl From<core::SalesReport> for SalesReport {
     fn from(r: core::SalesReport) -> Self {
         SalesReport {
@@ -601,7 +320,7 @@ impl From<core::SalesReport> for SalesReport {
                 .map(|s| FunnelStage {
                     stage: s.stage,
                     name: s.name,
-                    kind: s.kind.into(),
+                    kind: s.kind,
                     count: s.count,
                     amount: s.amount,
                     reached: s.reached,
@@ -624,11 +343,11 @@ impl From<core::SalesReport> for SalesReport {
                 .collect(),
             pipeline: r.pipeline,
             currency: r.currency,
-            won: r.won.into(),
-            lost: r.lost.into(),
+            won: r.won,
+            lost: r.lost,
             win_rate: r.win_rate,
-            won_by_owner: r.won_by_owner.into_iter().map(KeyedAmount::from).collect(),
-            won_by_product: r.won_by_product.into_iter().map(KeyedAmount::from).collect(),
+            won_by_owner: r.won_by_owner.into_iter().collect(),
+            won_by_product: r.won_by_product.into_iter().collect(),
             open_count: r.open_count,
             open_amount: r.open_amount,
             weighted_pipeline: r.weighted_pipeline,
@@ -722,27 +441,22 @@ handle! {
 impl Opportunities {
     /// Creates an opportunity.
     pub fn create(&self, input: NewOpportunity) -> Result<Opportunity> {
-        Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?.into())
+        Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?)
     }
 
     /// An opportunity by id.
     pub fn get(&self, id: Uuid) -> Result<Opportunity> {
-        Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?.into())
+        Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?)
     }
 
     /// An opportunity by code, e.g. "O20240501001".
     pub fn get_by_code(&self, code: String) -> Result<Opportunity> {
-        Ok(self.inner.sales().opportunities().get_by_code(&self.actor, &code)?.into())
+        Ok(self.inner.sales().opportunities().get_by_code(&self.actor, &code)?)
     }
 
     /// Changes the fields the patch sets; a stale `version` is a Conflict.
     pub fn update(&self, id: Uuid, version: u64, patch: OpportunityPatch) -> Result<Opportunity> {
-        Ok(self
-            .inner
-            .sales()
-            .opportunities()
-            .update(&self.actor, OpportunityId(id), version, patch.into_core()?)?
-            .into())
+        Ok(self.inner.sales().opportunities().update(&self.actor, OpportunityId(id), version, patch.into_core()?)?)
     }
 
     /// Moves to `stage`; a disallowed move or unmet exit requirement is an error and changes nothing.
@@ -755,19 +469,12 @@ impl Opportunities {
         at: Option<DateTime>,
     ) -> Result<Opportunity> {
         let change = guanxi::StageChange { lost_reason, at };
-        Ok(self.inner.sales().opportunities().move_to(&self.actor, OpportunityId(id), version, &stage, change)?.into())
+        Ok(self.inner.sales().opportunities().move_to(&self.actor, OpportunityId(id), version, &stage, change)?)
     }
 
     /// An opportunity's stage history, oldest first.
     pub fn history(&self, id: Uuid) -> Result<Vec<StageHistoryEntry>> {
-        Ok(self
-            .inner
-            .sales()
-            .opportunities()
-            .history(&self.actor, OpportunityId(id))?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.inner.sales().opportunities().history(&self.actor, OpportunityId(id))?.into_iter().collect())
     }
 
     /// Opportunities by stage, open or closed, and owner (each null for any).
@@ -778,7 +485,7 @@ impl Opportunities {
         owner: Option<String>,
     ) -> Result<Vec<Opportunity>> {
         let f = opportunity_filter(stage, open, owner)?;
-        Ok(self.inner.sales().opportunities().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.sales().opportunities().list_all(&self.actor, &f)?.into_iter().collect())
     }
 
     /// One page of the opportunities by stage, open or closed, and owner (each null for any).
@@ -820,12 +527,12 @@ impl Leads {
             need_confirmed: input.need_confirmed,
             owner: user("owner", input.owner)?,
         };
-        Ok(self.inner.sales().leads().create(&self.actor, lead)?.into())
+        Ok(self.inner.sales().leads().create(&self.actor, lead)?)
     }
 
     /// A lead by id.
     pub fn get(&self, id: Uuid) -> Result<Lead> {
-        Ok(self.inner.sales().leads().get(&self.actor, LeadId(id))?.into())
+        Ok(self.inner.sales().leads().get(&self.actor, LeadId(id))?)
     }
 
     /// Leads by owner and open (new or assigned), each null for any.
@@ -844,14 +551,14 @@ impl Leads {
     /// Every lead by owner and open or closed (each null for any).
     pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Lead>> {
         let f = core::LeadFilter { owner: user("owner", owner)?, open, ..Default::default() };
-        Ok(self.inner.sales().leads().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.sales().leads().list_all(&self.actor, &f)?.into_iter().collect())
     }
 
     /// Converts a lead into customer, primary contact and (given) opportunity in one
     /// transaction, linking an existing matching customer instead of duplicating it.
     pub fn convert(&self, id: Uuid, opportunity: Option<NewOpportunity>) -> Result<LeadConversion> {
         let options = guanxi::ConvertLead { opportunity: opportunity.map(NewOpportunity::into_core).transpose()? };
-        Ok(self.inner.sales().leads().convert(&self.actor, LeadId(id), options)?.into())
+        Ok(self.inner.sales().leads().convert(&self.actor, LeadId(id), options)?)
     }
 }
 
@@ -873,17 +580,17 @@ impl Tasks {
         let mut t = core::NewTask::new(&title, due_at);
         t.opportunity_id = opportunity_id.map(OpportunityId);
         t.owner = user("owner", owner)?;
-        Ok(self.inner.sales().tasks().create(&self.actor, t)?.into())
+        Ok(self.inner.sales().tasks().create(&self.actor, t)?)
     }
 
     /// Marks a task done (counts as activity on its opportunity).
     pub fn complete(&self, id: Uuid, version: u64) -> Result<Task> {
-        Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?.into())
+        Ok(self.inner.sales().tasks().complete(&self.actor, TaskId(id), version)?)
     }
 
     /// A task by id.
     pub fn get(&self, id: Uuid) -> Result<Task> {
-        Ok(self.inner.sales().tasks().get(&self.actor, TaskId(id))?.into())
+        Ok(self.inner.sales().tasks().get(&self.actor, TaskId(id))?)
     }
 
     /// One page of the tasks by owner and open or done (each null for any), oldest first.
@@ -901,7 +608,7 @@ impl Tasks {
     /// Every task by owner and open or done (each null for any), by due instant.
     pub fn list_all(&self, owner: Option<String>, open: Option<bool>) -> Result<Vec<Task>> {
         let f = core::TaskFilter { owner: user("owner", owner)?, open, ..Default::default() };
-        Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.sales().tasks().list_all(&self.actor, &f)?.into_iter().collect())
     }
 }
 
@@ -983,7 +690,7 @@ impl From<core::LeadRules> for LeadRules {
             .map(|g| {
                 let mut when_all = Vec::new();
                 flatten(g.when, &mut when_all);
-                GradeRule { grade: g.grade.into(), when_all }
+                GradeRule { grade: g.grade, when_all }
             })
             .collect();
         let names = |users: Vec<UserId>| users.into_iter().map(|u| u.to_string()).collect();
@@ -1025,7 +732,7 @@ impl LeadRules {
                     LeadCondition::NeedConfirmed => core::LeadCondition::NeedConfirmed,
                 });
             }
-            grading.push(core::GradeRule { grade: g.grade.into(), when: core::LeadCondition::All(all) });
+            grading.push(core::GradeRule { grade: g.grade, when: core::LeadCondition::All(all) });
         }
         let mut assignment = Vec::new();
         for (i, a) in self.assignment.into_iter().enumerate() {

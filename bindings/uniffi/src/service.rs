@@ -1,31 +1,17 @@
 //! Service for Kotlin and Swift: tickets, their entries and SLA, the service report and the
 //! knowledge base as records; the `Crm` methods convert around one facade call each.
 
+// The vocabularies are guanxi-core's own enums, derived there (feature `uniffi`).
 use guanxi::service::{self as core, KbQuery, MatchMode, ServiceQuery, TicketFilter as CoreFilter};
+// Records exported as guanxi-core declares them.
+pub use guanxi::service::{Article, Ticket, TicketSla};
+pub use guanxi::service::{AssignReason, AssignStrategy, Channel, Period, Priority, TicketKind, TicketStatus};
 use guanxi::{ArticleId, TicketId, UserId};
 
 use std::sync::Arc;
 
 use crate::{DateTime, Result, Uuid, invalid, name_of, user_id as user};
 use crate::{PageRequest, handle, next_of, page};
-
-crate::mirror_enum!(
-    /// A ticket's kind.
-    TicketKind in guanxi::service { Inquiry, Complaint, Suggestion, Fault });
-crate::mirror_enum!(
-    /// A ticket's priority.
-    Priority in guanxi::service { Low, Medium, High, Urgent });
-crate::mirror_enum!(
-    /// Where a ticket came in.
-    Channel in guanxi::service { Web, Phone, Email, Social, Chat, App, Other });
-crate::mirror_enum!(
-    /// A ticket's status.
-    TicketStatus in guanxi::service {
-    New, Assigned, InProgress, PendingCustomer, Resolved, Closed, Cancelled
-});
-crate::mirror_enum!(
-    /// The period of the service report: day, week or month.
-    Period in guanxi::service { Day, Week, Month });
 
 /// A new ticket; `channel` null is the web.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -51,66 +37,6 @@ pub struct NewTicket {
     pub created_at: Option<DateTime>,
 }
 
-/// A service ticket.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Ticket {
-    pub id: Uuid,
-    pub code: String,
-    pub customer_id: Option<Uuid>,
-    pub kind: TicketKind,
-    pub priority: Priority,
-    pub channel: Channel,
-    pub category: Option<String>,
-    pub subject: String,
-    pub description: Option<String>,
-    pub status: TicketStatus,
-    pub assignee: Option<String>,
-    pub group: Option<String>,
-    pub escalation_level: u32,
-    pub resolution: Option<String>,
-    pub satisfaction: Option<u8>,
-    pub risk_flags: Vec<String>,
-    pub sla_policy: Option<String>,
-    pub sla_paused_secs: i64,
-    pub reopen_count: u32,
-    pub created_at: DateTime,
-    pub first_response_at: Option<DateTime>,
-    pub resolved_at: Option<DateTime>,
-    pub closed_at: Option<DateTime>,
-    pub version: u64,
-}
-
-impl From<core::Ticket> for Ticket {
-    fn from(t: core::Ticket) -> Self {
-        Ticket {
-            id: t.id.0,
-            code: t.code,
-            customer_id: t.customer_id.map(|c| c.0),
-            kind: t.kind.into(),
-            priority: t.priority.into(),
-            channel: t.channel.into(),
-            category: t.category,
-            subject: t.subject,
-            description: t.description,
-            status: t.status.into(),
-            assignee: name_of(t.assignee),
-            group: t.group,
-            escalation_level: t.escalation_level,
-            resolution: t.resolution,
-            satisfaction: t.satisfaction,
-            risk_flags: t.risk_flags.into_iter().collect(),
-            sla_policy: t.sla.map(|s| s.policy),
-            sla_paused_secs: t.sla_paused_secs,
-            reopen_count: t.reopen_count,
-            created_at: t.created_at,
-            first_response_at: t.first_response_at,
-            resolved_at: t.resolved_at,
-            closed_at: t.closed_at,
-            version: t.version,
-        }
-    }
-}
-
 /// One entry of a ticket's history: who did what when.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TicketEntry {
@@ -120,10 +46,6 @@ pub struct TicketEntry {
     pub by: String,
     pub change: TicketChange,
 }
-
-crate::mirror_enum!(
-    /// Why a ticket went to an agent or group.
-    AssignReason in guanxi::service { Auto, Transfer, Escalation });
 
 /// What one history entry did to a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
@@ -153,16 +75,14 @@ impl From<core::TicketEntry> for TicketEntry {
         let change = match e.change {
             core::TicketChange::Created => TicketChange::Created,
             core::TicketChange::Reply { body, public, risk_flags } => TicketChange::Reply { body, public, risk_flags },
-            core::TicketChange::Status { from, to, resolution } => {
-                TicketChange::Status { from: from.into(), to: to.into(), resolution }
-            }
+            core::TicketChange::Status { from, to, resolution } => TicketChange::Status { from, to, resolution },
             core::TicketChange::Assigned { from_user, to_user, from_group, to_group, reason, note } => {
                 TicketChange::Assigned {
                     from_user: name(from_user),
                     to_user: name(to_user),
                     from_group,
                     to_group,
-                    reason: reason.into(),
+                    reason,
                     note,
                 }
             }
@@ -200,76 +120,18 @@ pub struct TicketFilter {
 impl TicketFilter {
     fn into_core(self) -> Result<CoreFilter> {
         Ok(CoreFilter {
-            status: self.status.map(Into::into),
+            status: self.status,
             open: self.open,
             assignee: self.assignee.map(|u| user("assignee", &u)).transpose()?,
             group: self.group,
-            kind: self.kind.map(Into::into),
-            priority: self.priority.map(Into::into),
+            kind: self.kind,
+            priority: self.priority,
             created_from: self.created_from,
             created_to: self.created_to,
             customer_id: self.customer_id.map(guanxi::CustomerId),
-            channel: self.channel.map(Into::into),
+            channel: self.channel,
             ..CoreFilter::default()
         })
-    }
-}
-
-crate::mirror_enum!(
-    /// Where one SLA target stands: met, breached, at risk, running in time, or paused.
-    SlaState in guanxi::service { Met, Breached, AtRisk, Running, Paused });
-
-/// One SLA target at an instant.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct TargetStatus {
-    pub target_secs: i64,
-    pub used_secs: i64,
-    pub remaining_secs: i64,
-    pub deadline: Option<DateTime>,
-    pub state: SlaState,
-}
-
-impl From<core::TargetStatus> for TargetStatus {
-    fn from(t: core::TargetStatus) -> Self {
-        TargetStatus {
-            target_secs: t.target_secs,
-            used_secs: t.used_secs,
-            remaining_secs: t.remaining_secs,
-            deadline: t.deadline,
-            state: t.state.into(),
-        }
-    }
-}
-
-/// A ticket's SLA at an instant.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct TicketSla {
-    pub ticket_id: Uuid,
-    pub code: String,
-    pub status: TicketStatus,
-    pub priority: Priority,
-    pub assignee: Option<String>,
-    pub policy: String,
-    pub first_response: TargetStatus,
-    pub resolution: TargetStatus,
-    pub breached: bool,
-    pub at_risk: bool,
-}
-
-impl From<core::TicketSla> for TicketSla {
-    fn from(s: core::TicketSla) -> Self {
-        TicketSla {
-            breached: s.breached(),
-            at_risk: s.at_risk(),
-            ticket_id: s.ticket_id.0,
-            code: s.code,
-            status: s.status.into(),
-            priority: s.priority.into(),
-            assignee: name_of(s.assignee),
-            policy: s.policy,
-            first_response: s.first_response.into(),
-            resolution: s.resolution.into(),
-        }
     }
 }
 
@@ -346,7 +208,7 @@ impl From<core::ServiceReport> for ServiceReport {
         ServiceReport {
             at: r.at,
             tickets: r.tickets,
-            by_status: r.by_status.into_iter().map(|(s, count)| StatusCount { status: s.into(), count }).collect(),
+            by_status: r.by_status.into_iter().map(|(s, count)| StatusCount { status: s, count }).collect(),
             first_response: r.first_response.into(),
             resolution: r.resolution.into(),
             first_response_met: r.first_response_sla.met,
@@ -393,32 +255,6 @@ impl From<NewArticle> for core::NewArticle {
     }
 }
 
-/// A knowledge-base article.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Article {
-    pub id: Uuid,
-    pub title: String,
-    pub body: String,
-    pub tags: Vec<String>,
-    pub category: Option<String>,
-    pub published: bool,
-    pub version: u64,
-}
-
-impl From<core::Article> for Article {
-    fn from(a: core::Article) -> Self {
-        Article {
-            id: a.id.0,
-            title: a.title,
-            body: a.body,
-            tags: a.tags.into_iter().collect(),
-            category: a.category,
-            published: a.published,
-            version: a.version,
-        }
-    }
-}
-
 /// A search hit with its BM25 score (higher is better).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ArticleHit {
@@ -457,7 +293,7 @@ impl From<ArticleQuery> for KbQuery {
 }
 
 fn hits(v: Vec<core::ArticleHit>) -> Vec<ArticleHit> {
-    v.into_iter().map(|h| ArticleHit { article: h.article.into(), score: h.score }).collect()
+    v.into_iter().map(|h| ArticleHit { article: h.article, score: h.score }).collect()
 }
 
 handle! {
@@ -485,18 +321,12 @@ impl Service {
 
     /// The SLA of the matching tickets at `at`.
     pub fn sla_overview(&self, filter: TicketFilter, at: DateTime) -> Result<Vec<TicketSla>> {
-        Ok(self
-            .inner
-            .service()
-            .sla_overview(&self.actor, &filter.into_core()?, at)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.inner.service().sla_overview(&self.actor, &filter.into_core()?, at)?.into_iter().collect())
     }
 
     /// The service report over the matching tickets, bucketed by `period`.
     pub fn report(&self, filter: TicketFilter, period: Period, at: Option<DateTime>) -> Result<ServiceReport> {
-        let period: core::Period = period.into();
+        let period: core::Period = period;
         let q = ServiceQuery { filter: filter.into_core()?, period, at };
         Ok(self.inner.service().report(&self.actor, &q)?.into())
     }
@@ -511,7 +341,7 @@ handle! {
 impl Tickets {
     /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets).
     pub fn create(&self, input: NewTicket) -> Result<Ticket> {
-        let mut t = core::NewTicket::new(&input.subject, input.kind.into(), input.priority.into());
+        let mut t = core::NewTicket::new(&input.subject, input.kind, input.priority);
         t.description = input.description;
         t.channel = input.channel.map_or(core::Channel::Web, Into::into);
         t.category = input.category;
@@ -520,17 +350,17 @@ impl Tickets {
         t.skill = input.skill;
         t.assignee = input.assignee.map(|u| user("assignee", &u)).transpose()?;
         t.created_at = input.created_at;
-        Ok(self.inner.service().tickets().create(&self.actor, t)?.into())
+        Ok(self.inner.service().tickets().create(&self.actor, t)?)
     }
 
     /// A ticket by id.
     pub fn get(&self, id: Uuid) -> Result<Ticket> {
-        Ok(self.inner.service().tickets().get(&self.actor, TicketId(id))?.into())
+        Ok(self.inner.service().tickets().get(&self.actor, TicketId(id))?)
     }
 
     /// A ticket by code, e.g. "T20240501001".
     pub fn get_by_code(&self, code: String) -> Result<Ticket> {
-        Ok(self.inner.service().tickets().get_by_code(&self.actor, &code)?.into())
+        Ok(self.inner.service().tickets().get_by_code(&self.actor, &code)?)
     }
 
     /// Every ticket matching the filter, oldest first.
@@ -541,14 +371,7 @@ impl Tickets {
 
     /// Every ticket matching `filter`, oldest first.
     pub fn list_all(&self, filter: TicketFilter) -> Result<Vec<Ticket>> {
-        Ok(self
-            .inner
-            .service()
-            .tickets()
-            .list_all(&self.actor, &filter.into_core()?)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+        Ok(self.inner.service().tickets().list_all(&self.actor, &filter.into_core()?)?.into_iter().collect())
     }
 
     /// A ticket's history, oldest first.
@@ -559,7 +382,7 @@ impl Tickets {
     /// A public reply (the first is the first response) or an internal note.
     pub fn reply(&self, id: Uuid, version: u64, body: String, public: bool, at: Option<DateTime>) -> Result<Ticket> {
         let reply = guanxi::TicketReply { body, public, at };
-        Ok(self.inner.service().tickets().reply(&self.actor, TicketId(id), version, reply)?.into())
+        Ok(self.inner.service().tickets().reply(&self.actor, TicketId(id), version, reply)?)
     }
 
     /// Moves a ticket's status; an illegal move is an InvalidState error and changes nothing.
@@ -571,13 +394,14 @@ impl Tickets {
         resolution: Option<String>,
         at: Option<DateTime>,
     ) -> Result<Ticket> {
-        let to: core::TicketStatus = status.into();
-        Ok(self
-            .inner
-            .service()
-            .tickets()
-            .move_to(&self.actor, TicketId(id), version, to, guanxi::TicketMove { resolution, at })?
-            .into())
+        let to: core::TicketStatus = status;
+        Ok(self.inner.service().tickets().move_to(
+            &self.actor,
+            TicketId(id),
+            version,
+            to,
+            guanxi::TicketMove { resolution, at },
+        )?)
     }
 
     /// Gives a ticket to an agent, or a group, or (neither) an agent of its group.
@@ -600,28 +424,28 @@ impl Tickets {
                 ));
             }
         };
-        Ok(self.inner.service().tickets().assign(&self.actor, TicketId(id), version, to, note.as_deref())?.into())
+        Ok(self.inner.service().tickets().assign(&self.actor, TicketId(id), version, to, note.as_deref())?)
     }
 
     /// Escalates a ticket to its group's escalation group.
     pub fn escalate(&self, id: Uuid, version: u64, note: Option<String>) -> Result<Ticket> {
-        Ok(self.inner.service().tickets().escalate(&self.actor, TicketId(id), version, note.as_deref())?.into())
+        Ok(self.inner.service().tickets().escalate(&self.actor, TicketId(id), version, note.as_deref())?)
     }
 
     /// The customer's rating, 1–5, once, after resolution.
     pub fn rate(&self, id: Uuid, version: u64, score: u8, comment: Option<String>) -> Result<Ticket> {
-        Ok(self.inner.service().tickets().rate(&self.actor, TicketId(id), version, score, comment.as_deref())?.into())
+        Ok(self.inner.service().tickets().rate(&self.actor, TicketId(id), version, score, comment.as_deref())?)
     }
 
     /// Changes a ticket's priority; its SLA targets are chosen again.
     pub fn set_priority(&self, id: Uuid, version: u64, priority: Priority) -> Result<Ticket> {
-        let priority: core::Priority = priority.into();
-        Ok(self.inner.service().tickets().set_priority(&self.actor, TicketId(id), version, priority)?.into())
+        let priority: core::Priority = priority;
+        Ok(self.inner.service().tickets().set_priority(&self.actor, TicketId(id), version, priority)?)
     }
 
     /// One ticket's SLA at `at` (null when no policy applies).
     pub fn sla(&self, id: Uuid, at: DateTime) -> Result<Option<TicketSla>> {
-        Ok(self.inner.service().tickets().sla(&self.actor, TicketId(id), at)?.map(Into::into))
+        Ok(self.inner.service().tickets().sla(&self.actor, TicketId(id), at)?)
     }
 }
 
@@ -634,17 +458,17 @@ handle! {
 impl KnowledgeBase {
     /// Adds an article.
     pub fn create(&self, input: NewArticle) -> Result<Article> {
-        Ok(self.inner.kb().create(&self.actor, input.into())?.into())
+        Ok(self.inner.kb().create(&self.actor, input.into())?)
     }
 
     /// Replaces an article's content.
     pub fn update(&self, id: Uuid, version: u64, input: NewArticle) -> Result<Article> {
-        Ok(self.inner.kb().update(&self.actor, ArticleId(id), version, input.into())?.into())
+        Ok(self.inner.kb().update(&self.actor, ArticleId(id), version, input.into())?)
     }
 
     /// An article by id.
     pub fn get(&self, id: Uuid) -> Result<Article> {
-        Ok(self.inner.kb().get(&self.actor, ArticleId(id))?.into())
+        Ok(self.inner.kb().get(&self.actor, ArticleId(id))?)
     }
 
     /// Ranked search in Chinese or English (BM25, best first).
@@ -662,10 +486,6 @@ page!(
     /// One page of tickets.
     TicketPage of Ticket
 );
-
-crate::mirror_enum!(
-    /// How a skill group picks an agent.
-    AssignStrategy in guanxi::service { RoundRobin, LeastLoaded, BySkill });
 
 /// A span of working time, in seconds after local midnight (09:00 is 32400).
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -795,9 +615,9 @@ impl From<core::ServiceSettings> for ServiceSettings {
                 .into_iter()
                 .map(|p| SlaPolicy {
                     name: p.name,
-                    priority: p.priority.into(),
-                    kind: p.kind.map(Into::into),
-                    customer_level: p.customer_level.map(Into::into),
+                    priority: p.priority,
+                    kind: p.kind,
+                    customer_level: p.customer_level,
                     first_response_minutes: p.first_response_minutes,
                     resolution_minutes: p.resolution_minutes,
                 })
@@ -818,7 +638,7 @@ impl From<core::ServiceSettings> for ServiceSettings {
                             skills: a.skills.into_iter().collect(),
                         })
                         .collect(),
-                    strategy: Some(g.strategy.into()),
+                    strategy: Some(g.strategy),
                     escalate_to: g.escalate_to,
                 })
                 .collect(),
@@ -826,9 +646,9 @@ impl From<core::ServiceSettings> for ServiceSettings {
                 .routes
                 .into_iter()
                 .map(|r| Route {
-                    kind: r.kind.map(Into::into),
-                    channel: r.channel.map(Into::into),
-                    priority: r.priority.map(Into::into),
+                    kind: r.kind,
+                    channel: r.channel,
+                    priority: r.priority,
                     keyword: r.keyword,
                     group: r.group,
                     skill: r.skill,
@@ -879,7 +699,7 @@ impl ServiceSettings {
                 key: group.key,
                 name: group.name,
                 agents,
-                strategy: group.strategy.map(Into::into).unwrap_or_default(),
+                strategy: group.strategy.unwrap_or_default(),
                 escalate_to: group.escalate_to,
             });
         }
@@ -895,14 +715,10 @@ impl ServiceSettings {
                 .sla_policies
                 .into_iter()
                 .map(|p| {
-                    let mut policy = core::SlaPolicy::new(
-                        &p.name,
-                        p.priority.into(),
-                        p.first_response_minutes,
-                        p.resolution_minutes,
-                    );
-                    policy.kind = p.kind.map(Into::into);
-                    policy.customer_level = p.customer_level.map(Into::into);
+                    let mut policy =
+                        core::SlaPolicy::new(&p.name, p.priority, p.first_response_minutes, p.resolution_minutes);
+                    policy.kind = p.kind;
+                    policy.customer_level = p.customer_level;
                     policy
                 })
                 .collect(),
@@ -912,9 +728,9 @@ impl ServiceSettings {
                 .routes
                 .into_iter()
                 .map(|r| core::Route {
-                    kind: r.kind.map(Into::into),
-                    channel: r.channel.map(Into::into),
-                    priority: r.priority.map(Into::into),
+                    kind: r.kind,
+                    channel: r.channel,
+                    priority: r.priority,
                     keyword: r.keyword,
                     group: r.group,
                     skill: r.skill,

@@ -33,6 +33,7 @@ vocabulary! {
 
 /// A contact person of a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Contact {
     /// UUIDv7 id.
     pub id: ContactId,

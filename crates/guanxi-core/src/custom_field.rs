@@ -19,9 +19,9 @@ use crate::normalize::fold_text;
 /// assert_eq!("multi_select".parse::<FieldType>().unwrap(), FieldType::MultiSelect);
 /// assert_eq!(FieldType::Decimal.as_str(), "decimal");
 /// ```
-// Exhaustive on purpose: the bindings mirror it, and a new type must fail their build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum FieldType {
     /// Free text.
     Text,
@@ -97,21 +97,22 @@ impl fmt::Display for FieldType {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum CustomValue {
     /// Text (also accepted as input for any type and parsed).
-    Text(String),
+    Text(#[cfg_attr(feature = "uniffi", uniffi(name = "value"))] String),
     /// Whole number.
-    Number(i64),
+    Number(#[cfg_attr(feature = "uniffi", uniffi(name = "value"))] i64),
     /// Exact decimal, normalized (no trailing zeros) when validated.
-    Decimal(Decimal),
+    Decimal(#[cfg_attr(feature = "uniffi", uniffi(name = "value"))] Decimal),
     /// Calendar day.
-    Date(NaiveDate),
+    Date(#[cfg_attr(feature = "uniffi", uniffi(name = "value"))] NaiveDate),
     /// Yes / no.
-    Bool(bool),
+    Bool(#[cfg_attr(feature = "uniffi", uniffi(name = "value"))] bool),
     /// The chosen value of a single-select field.
-    Select(String),
+    Select(#[cfg_attr(feature = "uniffi", uniffi(name = "value"))] String),
     /// The chosen values of a multi-select field.
-    MultiSelect(BTreeSet<String>),
+    MultiSelect(#[cfg_attr(feature = "uniffi", uniffi(name = "values"))] BTreeSet<String>),
 }
 
 impl CustomValue {

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(EntityKind::Customer.as_str(), "customer");
 /// assert_eq!("contact".parse::<EntityKind>(), Ok(EntityKind::Contact));
 /// ```
-// Exhaustive on purpose: a module that adds a kind must also map it in every binding, and the
-// compiler is what says where.
+// Exhaustive on purpose: a module that adds a kind must also map it in every binding (Python
+// names it), and the compiler is what says where.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum EntityKind {
     /// A customer (company or person).
     Customer,

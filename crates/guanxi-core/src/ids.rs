@@ -15,6 +15,10 @@ macro_rules! uuid_id {
         #[serde(transparent)]
         pub struct $name(pub Uuid);
 
+        // Kotlin and Swift see the id as a UUID.
+        #[cfg(feature = "uniffi")]
+        uniffi::custom_type!($name, Uuid, { lower: |id| id.0, try_lift: |u| Ok($name(u)) });
+
         impl $name {
             /// The underlying UUID.
             pub fn as_uuid(&self) -> Uuid {
@@ -125,6 +129,10 @@ macro_rules! host_id {
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
         pub struct $name(String);
+
+        // Kotlin and Swift see the id as text, validated as `new` does on the way in.
+        #[cfg(feature = "uniffi")]
+        uniffi::custom_type!($name, String, { lower: |id| id.0, try_lift: |s| Ok($name::new(s)?) });
 
         impl $name {
             /// Longest id accepted, in characters.

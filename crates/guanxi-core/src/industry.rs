@@ -25,9 +25,12 @@ macro_rules! sections {
         #[non_exhaustive]
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         pub enum Industry {
             $(
-                #[doc = concat!($letter, " ", $zh, " (", $en, ")")]
+                #[doc = $zh]
+                #[doc = ""]
+                #[doc = $en]
                 $variant,
             )*
         }

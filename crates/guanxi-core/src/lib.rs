@@ -21,6 +21,12 @@
 
 mod macros;
 
+// The scaffolding of the domain types' uniffi derives (Kotlin/Swift bindings only).
+#[cfg(feature = "uniffi")]
+uniffi::setup_scaffolding!();
+#[cfg(feature = "uniffi")]
+pub mod ffi;
+
 pub mod access;
 pub mod changelog;
 pub mod clock;

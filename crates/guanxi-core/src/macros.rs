@@ -12,6 +12,7 @@ macro_rules! vocabulary {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "snake_case")]
+        #[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
         pub enum $name {
             $( $(#[$vmeta])* $variant, )*
         }

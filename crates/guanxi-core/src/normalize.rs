@@ -106,6 +106,13 @@ pub fn clean_multiline(input: &str) -> String {
 #[serde(try_from = "String", into = "String")]
 pub struct Phone(String);
 
+// Kotlin and Swift see it as its text, checked as `try_from` does on the way in.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Phone, String, {
+    lower: |v| v.0,
+    try_lift: |s| Ok(Phone::try_from(s).map_err(|r| crate::Error::invalid("phone", r))?)
+});
+
 impl Phone {
     /// Parses a phone number written with optional `+86` / `0086` prefix, spaces, dashes, dots
     /// or parentheses, and full-width digits.
@@ -220,6 +227,13 @@ impl From<Phone> for String {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Email(String);
+
+// Kotlin and Swift see it as its text, checked as `try_from` does on the way in.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(Email, String, {
+    lower: |v| v.0,
+    try_lift: |s| Ok(Email::try_from(s).map_err(|r| crate::Error::invalid("email", r))?)
+});
 
 impl Email {
     /// Longest address accepted (RFC 5321).
@@ -387,6 +401,13 @@ mod tests {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct IdNumber(String);
+
+// Kotlin and Swift see it as its text, checked as `try_from` does on the way in.
+#[cfg(feature = "uniffi")]
+uniffi::custom_type!(IdNumber, String, {
+    lower: |v| v.0,
+    try_lift: |s| Ok(IdNumber::try_from(s).map_err(|r| crate::Error::invalid("id_number", r))?)
+});
 
 impl IdNumber {
     /// Parses an identity number; full-width characters and spaces are folded away first.

@@ -17,6 +17,7 @@ use crate::validate::limits;
 /// assert!(Tag::new("   ", None).is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Tag {
     /// Unique name.
     pub name: String,

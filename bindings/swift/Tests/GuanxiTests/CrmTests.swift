@@ -432,7 +432,7 @@ final class CrmTests: XCTestCase {
         o = try crm.sales().opportunities().moveTo(id: o.id, version: o.version, stage: "lost", lostReason: "价格偏高", at: t0.addingTimeInterval(5 * 86400))
         XCTAssertEqual(o.lostReason, "价格偏高")
         let history = try crm.sales().opportunities().history(id: o.id)
-        XCTAssertEqual(history.map { $0.toStage }, ["lead", "intent", "proposal", "lost"])
+        XCTAssertEqual(history.map { $0.change.to }, ["lead", "intent", "proposal", "lost"])
         XCTAssertEqual(history[2].fromEnteredAt, t0.addingTimeInterval(86400))
     }
 
@@ -528,7 +528,7 @@ final class CrmTests: XCTestCase {
             guard case CrmError.InvalidState = e else { return XCTFail("\(e)") }
         }
         t = try crm.service().tickets().setPriority(id: t.id, version: t.version, priority: .urgent)
-        XCTAssertEqual(t.slaPolicy, "urgent")
+        XCTAssertEqual(t.sla?.policy, "urgent")
         XCTAssertEqual(try crm.service().tickets().sla(id: t.id, at: Date())?.policy, "urgent")
         XCTAssertEqual(try crm.service().tickets().listAll(filter: TicketFilter(assignee: "carl")).map { $0.id }, [t.id])
         let entries = try crm.service().tickets().entries(id: t.id)

@@ -55,6 +55,7 @@ vocabulary! {
 
 /// A lead: a person or company that may buy, not yet a customer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Lead {
     /// UUIDv7 id.
     pub id: LeadId,
@@ -218,6 +219,7 @@ impl Scoped for Lead {
 
 /// The records a converted lead became.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LeadConversion {
     /// Customer (created, or an existing one linked).
     pub customer_id: CustomerId,

@@ -173,6 +173,7 @@ impl SalesState {
 /// One entry of an opportunity's append-only stage history: the move and the amount and
 /// probability at that moment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct StageMove {
     /// From (None for the creation entry).
     pub from: Option<String>,
@@ -382,6 +383,7 @@ pub fn replay(history: &[StageMove]) -> Option<&str> {
 /// # Ok::<(), guanxi_core::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ProductLine {
     /// Product name or code.
     pub product: String,

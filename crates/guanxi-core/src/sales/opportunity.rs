@@ -55,6 +55,7 @@ pub fn currency_code(input: &str) -> Result<String> {
 
 /// A milestone of an opportunity (e.g. 技术交流, 报价, 签约).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Milestone {
     /// What.
     pub name: String,
@@ -73,6 +74,7 @@ impl Milestone {
 
 /// A sales opportunity (商机): an amount in a currency moving through a pipeline's stages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Opportunity {
     /// UUIDv7 id.
     pub id: OpportunityId,
@@ -211,6 +213,7 @@ impl Scoped for Opportunity {
 
 /// One entry of an opportunity's append-only stage history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct StageHistoryEntry {
     /// Opportunity.
     pub opportunity_id: OpportunityId,

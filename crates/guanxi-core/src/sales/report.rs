@@ -146,6 +146,7 @@ pub struct ClosedGroup {
 
 /// A count and an amount under a key (owner, product, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct KeyedAmount {
     /// Key (empty for none).
     pub key: String,
@@ -335,6 +336,7 @@ pub struct FunnelStage {
 
 /// Days open of closed opportunities.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct CycleStats {
     /// How many.
     pub count: u64,
@@ -348,6 +350,7 @@ pub struct CycleStats {
 
 /// Open pipeline expected to close in a month.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ForecastMonth {
     /// `YYYY-MM`, or None for unscheduled.
     pub month: Option<String>,

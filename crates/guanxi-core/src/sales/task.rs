@@ -12,6 +12,7 @@ use crate::validate::{limits, optional_long_text, required_text};
 
 /// A task with a due instant and an owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Task {
     /// UUIDv7 id.
     pub id: TaskId,

@@ -12,6 +12,7 @@ use crate::ids::UserId;
 /// How a group picks an agent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum AssignStrategy {
     /// In turn, skipping agents at capacity.
     #[default]

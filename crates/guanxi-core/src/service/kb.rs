@@ -22,6 +22,7 @@ use crate::validate::{limits, optional_text, required_text};
 
 /// A knowledge-base article (FAQ, manual page, known issue).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Article {
     /// UUIDv7 id.
     pub id: ArticleId,

@@ -173,6 +173,7 @@ impl From<&Ticket> for SlaClock {
 /// Where one target stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum SlaState {
     /// Done within the target.
     Met,
@@ -201,6 +202,7 @@ impl SlaState {
 
 /// One target of a ticket at an instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct TargetStatus {
     /// Target, business seconds.
     pub target_secs: i64,
@@ -216,6 +218,7 @@ pub struct TargetStatus {
 
 /// A ticket's SLA at an instant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct TicketSla {
     /// Ticket.
     pub ticket_id: TicketId,

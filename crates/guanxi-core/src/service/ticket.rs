@@ -134,6 +134,7 @@ impl TicketStatus {
 
 /// A service ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Ticket {
     /// UUIDv7 id.
     pub id: TicketId,
@@ -348,6 +349,7 @@ impl NewTicket {
 /// Why a ticket changed hands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum AssignReason {
     /// Chosen by the assignment rules.
     Auto,
@@ -528,6 +530,7 @@ pub fn check_satisfaction(score: u8) -> Result<()> {
 
 /// The targets a ticket runs against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SlaTargets {
     /// The policy they come from.
     pub policy: String,

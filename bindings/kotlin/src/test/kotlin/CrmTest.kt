@@ -1,6 +1,7 @@
 // Kotlin tests of the guanxi bindings generated from the library under test: run by JUnit 5
 // (GuanxiTest.kt, under Maven Surefire; see run-tests.sh), or alone through main().
 import guanxi.*
+import guanxi.core.*
 import java.math.BigDecimal
 import java.nio.file.Files
 import java.time.Instant
@@ -344,7 +345,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(o.wonAt == t0.plusSeconds(10 * 86400) && o.probability.compareTo(BigDecimal("100")) == 0) { "won $o" }
             assertThrows<CrmException.InvalidState> { crm.sales().opportunities().moveTo(o.id, o.version, "intent", null, null) }
             val history = crm.sales().opportunities().history(o.id)
-            check(history.map { it.fromStage to it.toStage } == listOf(null to "lead", "lead" to "intent", "intent" to "proposal", "proposal" to "won")) { "history" }
+            check(history.map { it.change.from to it.change.to } == listOf(null to "lead", "lead" to "intent", "intent" to "proposal", "proposal" to "won")) { "history" }
             assertThrows<CrmException.Validation> { crm.sales().opportunities().create(NewOpportunity(name = "坏币种", currency = "yuan")) }
             check(crm.sales().opportunities().count(null, null, null) == 1UL) { "count" }
         }
@@ -460,7 +461,7 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(t.group == "l2" && t.assignee == "carl" && t.escalationLevel == 1u) { "escalated $t" }
             assertThrows<CrmException.InvalidState> { crm.service().tickets().escalate(t.id, t.version, null) }
             t = crm.service().tickets().setPriority(t.id, t.version, Priority.URGENT)
-            check(t.priority == Priority.URGENT && t.slaPolicy == "urgent") { "priority $t" }
+            check(t.priority == Priority.URGENT && t.sla?.policy == "urgent") { "priority $t" }
             val sla = crm.service().tickets().sla(t.id, Instant.now())
             check(sla != null && sla.policy == "urgent" && sla.ticketId == t.id) { "sla $sla" }
             check(crm.service().tickets().getByCode(t.code) == t) { "by code" }
