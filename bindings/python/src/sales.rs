@@ -660,7 +660,7 @@ impl SalesReport {
         let losses: Vec<(&str, &str, u64)> = r
             .funnel
             .iter()
-            .flat_map(|s| s.loss_reasons.iter().map(move |(reason, n)| (s.stage.as_str(), reason.as_str(), *n)))
+            .flat_map(|s| s.loss_reasons.iter().map(move |l| (s.stage.as_str(), l.reason.as_str(), l.count)))
             .collect();
         let loss_reasons = Columns::new(&losses)
             .text("stage", |l| Some(l.0))

@@ -150,7 +150,7 @@ pub struct MergePlan {
 impl From<guanxi::MergePlan> for MergePlan {
     fn from(p: guanxi::MergePlan) -> Self {
         MergePlan {
-            survivor: p.survivor.into(),
+            survivor: p.survivor,
             merged: p.merged.iter().map(|m| m.id.0).collect(),
             fields: p.fields.into_iter().map(|f| FieldChoice { field: f.field, from: f.from.0 }).collect(),
             tags_added: p.tags_added,
@@ -450,10 +450,6 @@ impl Customers {
             OnDuplicate::Link => guanxi::OnDuplicate::Link,
         };
         let done = self.inner.customers().create_checked(&self.actor, input.into_core()?, policy)?;
-        Ok(CheckedCreate {
-            customer: done.customer.into(),
-            created: done.created,
-            duplicates: candidates(done.duplicates),
-        })
+        Ok(CheckedCreate { customer: done.customer, created: done.created, duplicates: candidates(done.duplicates) })
     }
 }

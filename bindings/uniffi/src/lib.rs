@@ -14,7 +14,7 @@ mod sales;
 mod service;
 
 pub use dedup::{Duplicates, Files};
-pub use events::{Event, EventDetail};
+pub use events::Event;
 pub use sales::{Leads, Opportunities, Sales, Tasks};
 pub use service::{KnowledgeBase, Service, Tickets};
 
@@ -177,81 +177,13 @@ pub use guanxi::{
     Action, ChangeAction, CustomerKind, DecisionRole, EntityKind, FieldType, InteractionKind, Level, LifecycleStatus,
     Scope, SizeBand, Visibility,
 };
-pub use guanxi::{Contact, CustomValue, Tag};
+pub use guanxi::{Contact, CustomValue, Customer, Industry, Interaction, Region, Tag};
 
 fn custom_in(m: HashMap<String, CustomValue>) -> std::collections::BTreeMap<String, guanxi::CustomValue> {
     m.into_iter().collect()
 }
 
-fn custom_out(m: std::collections::BTreeMap<String, guanxi::CustomValue>) -> HashMap<String, CustomValue> {
-    m.into_iter().collect()
-}
-
 // ----- records -----
-
-/// A customer.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Customer {
-    pub id: Uuid,
-    pub code: String,
-    pub name: String,
-    pub kind: CustomerKind,
-    /// GB/T 4754 section, stable name (e.g. "information_technology").
-    pub industry: Option<String>,
-    pub size: Option<SizeBand>,
-    pub source: Option<String>,
-    pub status: LifecycleStatus,
-    pub level: Option<Level>,
-    pub province: Option<String>,
-    pub city: Option<String>,
-    pub district: Option<String>,
-    pub address: Option<String>,
-    pub owner: Option<String>,
-    pub department: Option<String>,
-    pub tags: Vec<String>,
-    pub custom: HashMap<String, CustomValue>,
-    pub created_by: String,
-    pub created_at: DateTime,
-    pub updated_by: String,
-    pub updated_at: DateTime,
-    pub version: u64,
-    pub deleted_at: Option<DateTime>,
-}
-
-fn non_empty(s: &str) -> Option<String> {
-    (!s.is_empty()).then(|| s.to_owned())
-}
-
-impl From<guanxi::Customer> for Customer {
-    fn from(c: guanxi::Customer) -> Self {
-        let region = c.region.as_ref();
-        Customer {
-            id: c.id.0,
-            code: c.code,
-            name: c.name,
-            kind: c.kind,
-            industry: c.industry.map(|i| i.as_str().to_owned()),
-            size: c.size,
-            source: c.source,
-            status: c.status,
-            level: c.level,
-            province: region.map(|r| r.province.clone()),
-            city: region.and_then(|r| non_empty(&r.city)),
-            district: region.and_then(|r| non_empty(&r.district)),
-            address: c.address,
-            owner: c.owner.map(|o| o.to_string()),
-            department: c.department.map(|d| d.to_string()),
-            tags: c.tags.into_iter().collect(),
-            custom: custom_out(c.custom),
-            created_by: c.created_by.to_string(),
-            created_at: c.created_at,
-            updated_by: c.updated_by.to_string(),
-            updated_at: c.updated_at,
-            version: c.version,
-            deleted_at: c.deleted_at,
-        }
-    }
-}
 
 /// Input for a new contact.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -296,7 +228,7 @@ pub struct NewCustomer {
     #[uniffi(default = None)]
     pub kind: Option<CustomerKind>,
     #[uniffi(default = None)]
-    pub industry: Option<String>,
+    pub industry: Option<Industry>,
     #[uniffi(default = None)]
     pub size: Option<SizeBand>,
     #[uniffi(default = None)]
@@ -332,10 +264,6 @@ fn region(province: Option<String>, city: Option<String>, district: Option<Strin
     })
 }
 
-fn parse<T: std::str::FromStr<Err = guanxi::UnknownName>>(field: &str, v: &str) -> Result<T> {
-    v.parse().map_err(|e: guanxi::UnknownName| invalid(field, e.into()))
-}
-
 /// A user id from text, or a validation error on `field`.
 fn user_id(field: &str, v: &str) -> Result<guanxi::UserId> {
     guanxi::UserId::new(v)
@@ -352,7 +280,7 @@ impl NewCustomer {
         Ok(guanxi::NewCustomer {
             name: self.name,
             kind: self.kind.unwrap_or_default(),
-            industry: self.industry.as_deref().map(|i| parse("industry", i)).transpose()?,
+            industry: self.industry,
             size: self.size,
             source: self.source,
             status: self.status.unwrap_or_default(),
@@ -454,7 +382,7 @@ pub struct CustomerFilter {
     pub custom: HashMap<String, CustomValue>,
     /// A GB/T 4754 section: its name ("manufacturing"), Chinese name or letter.
     #[uniffi(default = None)]
-    pub industry: Option<String>,
+    pub industry: Option<Industry>,
     #[uniffi(default = None)]
     pub size: Option<SizeBand>,
     #[uniffi(default = None)]
@@ -473,7 +401,7 @@ impl CustomerFilter {
             owner: self.owner.map(guanxi::UserId::new).transpose()?,
             name_contains: self.name_contains,
             custom: self.custom.into_iter().map(|(k, v)| guanxi::CustomFilter::new(k, v)).collect(),
-            industry: self.industry.as_deref().map(|i| parse("industry", i)).transpose()?,
+            industry: self.industry,
             size: self.size,
             level: self.level,
             department: self.department.map(guanxi::DepartmentId::new).transpose()?,
@@ -556,36 +484,6 @@ pub struct NewInteraction {
     pub next_contact_on: Option<Day>,
     #[uniffi(default = None)]
     pub feedback: Option<String>,
-}
-
-/// A logged interaction.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Interaction {
-    pub id: Uuid,
-    pub customer_id: Uuid,
-    pub kind: InteractionKind,
-    pub at: DateTime,
-    pub author: String,
-    pub content: String,
-    pub next_step: Option<String>,
-    pub next_contact_on: Option<Day>,
-    pub feedback: Option<String>,
-}
-
-impl From<guanxi::Interaction> for Interaction {
-    fn from(i: guanxi::Interaction) -> Self {
-        Interaction {
-            id: i.id.0,
-            customer_id: i.customer_id.0,
-            kind: i.kind,
-            at: i.at,
-            author: i.author.to_string(),
-            content: i.content,
-            next_step: i.next_step,
-            next_contact_on: i.next_contact_on,
-            feedback: i.feedback,
-        }
-    }
 }
 
 /// A custom field definition.
@@ -1157,7 +1055,7 @@ impl Customers {
     /// Every customer matching `filter` the user may export, masked, logged; needs elevation.
     pub fn export(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
         let rows = self.inner.customers().export(&self.actor, &filter.into_core()?)?;
-        Ok(rows.into_iter().map(Into::into).collect())
+        Ok(rows.into_iter().collect())
     }
 
     /// Checks a new customer as `create` would (permission and every field), writing nothing.
@@ -1167,32 +1065,32 @@ impl Customers {
 
     /// Creates a customer (with its contacts) and returns it.
     pub fn create(&self, input: NewCustomer) -> Result<Customer> {
-        Ok(self.inner.customers().create(&self.actor, input.into_core()?)?.into())
+        Ok(self.inner.customers().create(&self.actor, input.into_core()?)?)
     }
 
     /// A customer by id.
     pub fn get(&self, id: Uuid) -> Result<Customer> {
-        Ok(self.inner.customers().get(&self.actor, CustomerId(id))?.into())
+        Ok(self.inner.customers().get(&self.actor, CustomerId(id))?)
     }
 
     /// A customer by its code, e.g. "C20240501001".
     pub fn get_by_code(&self, code: String) -> Result<Customer> {
-        Ok(self.inner.customers().get_by_code(&self.actor, &code)?.into())
+        Ok(self.inner.customers().get_by_code(&self.actor, &code)?)
     }
 
     /// Changes the fields the patch sets; a stale `version` is a Conflict.
     pub fn update(&self, id: Uuid, version: u64, patch: CustomerPatch) -> Result<Customer> {
-        Ok(self.inner.customers().update(&self.actor, CustomerId(id), version, patch.into_core()?)?.into())
+        Ok(self.inner.customers().update(&self.actor, CustomerId(id), version, patch.into_core()?)?)
     }
 
     /// Soft-deletes a customer.
     pub fn delete(&self, id: Uuid, version: u64) -> Result<Customer> {
-        Ok(self.inner.customers().delete(&self.actor, CustomerId(id), version)?.into())
+        Ok(self.inner.customers().delete(&self.actor, CustomerId(id), version)?)
     }
 
     /// Restores a soft-deleted customer.
     pub fn restore(&self, id: Uuid, version: u64) -> Result<Customer> {
-        Ok(self.inner.customers().restore(&self.actor, CustomerId(id), version)?.into())
+        Ok(self.inner.customers().restore(&self.actor, CustomerId(id), version)?)
     }
 
     /// One page of the customers matching `filter`, oldest first.
@@ -1202,7 +1100,7 @@ impl Customers {
 
     /// Every customer matching `filter`, oldest first.
     pub fn list_all(&self, filter: CustomerFilter) -> Result<Vec<Customer>> {
-        Ok(self.inner.customers().list_all(&self.actor, &filter.into_core()?)?.into_iter().map(Into::into).collect())
+        Ok(self.inner.customers().list_all(&self.actor, &filter.into_core()?)?.into_iter().collect())
     }
 
     /// How many customers match `filter`.
@@ -1221,9 +1119,7 @@ impl Customers {
                 guanxi::TimelineItem::Change(c) => {
                     TimelineEntry { at: e.at, change: Some(c.into()), interaction: None }
                 }
-                guanxi::TimelineItem::Interaction(i) => {
-                    TimelineEntry { at: e.at, change: None, interaction: Some(i.into()) }
-                }
+                guanxi::TimelineItem::Interaction(i) => TimelineEntry { at: e.at, change: None, interaction: Some(i) },
                 _ => TimelineEntry { at: e.at, change: None, interaction: None },
             })
             .collect())
@@ -1239,12 +1135,12 @@ handle! {
 impl Tags {
     /// Puts a tag on a customer (the tag is created if new).
     pub fn add(&self, customer: Uuid, tag: String) -> Result<Customer> {
-        Ok(self.inner.tags().add(&self.actor, id(customer), &tag)?.into())
+        Ok(self.inner.tags().add(&self.actor, id(customer), &tag)?)
     }
 
     /// Takes a tag off a customer.
     pub fn remove(&self, customer: Uuid, tag: String) -> Result<Customer> {
-        Ok(self.inner.tags().remove(&self.actor, id(customer), &tag)?.into())
+        Ok(self.inner.tags().remove(&self.actor, id(customer), &tag)?)
     }
 
     /// Defines a tag (or moves it to another group).
@@ -1316,12 +1212,12 @@ impl Interactions {
         core.next_step = input.next_step;
         core.next_contact_on = input.next_contact_on;
         core.feedback = input.feedback;
-        Ok(self.inner.interactions().create(&self.actor, id(customer), core)?.into())
+        Ok(self.inner.interactions().create(&self.actor, id(customer), core)?)
     }
 
     /// The interactions of a customer, oldest first.
     pub fn list(&self, customer: Uuid) -> Result<Vec<Interaction>> {
-        Ok(self.inner.interactions().list(&self.actor, id(customer))?.into_iter().map(Into::into).collect())
+        Ok(self.inner.interactions().list(&self.actor, id(customer))?.into_iter().collect())
     }
 }
 

@@ -9,14 +9,13 @@ pub use guanxi::sales::{LeadGrade, StageKind};
 // Records exported as guanxi-core declares them.
 use guanxi::sales as core;
 pub use guanxi::sales::{
-    CycleStats, ForecastMonth, KeyedAmount, Lead, LeadConversion, Milestone, Opportunity, ProductLine,
-    StageHistoryEntry, Task,
+    Lead, LeadConversion, Milestone, Opportunity, ProductLine, SalesReport, StageHistoryEntry, Task,
 };
 use guanxi::{LeadId, OpportunityId, TaskId, UserId};
 
 use std::sync::Arc;
 
-use crate::{DateTime, Day, Decimal, Result, Uuid, parse, user_id};
+use crate::{DateTime, Day, Decimal, Result, Uuid, user_id};
 use crate::{PageRequest, handle, next_of, page};
 
 fn user(field: &str, v: Option<String>) -> Result<Option<UserId>> {
@@ -202,7 +201,7 @@ impl OpportunityPatch {
     }
 }
 
-/// A new lead; `industry` is a stable name or Chinese label.
+/// A new lead.
 #[derive(Debug, Clone, Default, uniffi::Record)]
 pub struct NewLead {
     pub name: String,
@@ -217,7 +216,7 @@ pub struct NewLead {
     #[uniffi(default = None)]
     pub province: Option<String>,
     #[uniffi(default = None)]
-    pub industry: Option<String>,
+    pub industry: Option<guanxi::Industry>,
     #[uniffi(default = false)]
     pub budget_confirmed: bool,
     #[uniffi(default = false)]
@@ -267,93 +266,6 @@ pub struct SalesQuery {
     pub currency: Option<String>,
     #[uniffi(default = None)]
     pub owner: Option<String>,
-}
-
-/// Lost deals of one reason.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct LossReason {
-    pub reason: String,
-    pub count: u64,
-}
-
-/// One stage of the funnel: deals that reached it and the conversions from it.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct FunnelStage {
-    pub stage: String,
-    pub name: String,
-    pub kind: StageKind,
-    pub count: u64,
-    pub amount: Decimal,
-    pub reached: u64,
-    pub step_conversion: Option<Decimal>,
-    pub top_conversion: Option<Decimal>,
-    pub avg_days_in_stage: Option<Decimal>,
-    pub lost_here: u64,
-    pub loss_reasons: Vec<LossReason>,
-    pub below_average: bool,
-}
-
-/// Funnel, win rate, cycle times, won amounts by owner and product, forecast and velocity.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SalesReport {
-    pub pipeline: String,
-    pub currency: String,
-    pub funnel: Vec<FunnelStage>,
-    pub won: CycleStats,
-    pub lost: CycleStats,
-    pub win_rate: Option<Decimal>,
-    pub won_by_owner: Vec<KeyedAmount>,
-    pub won_by_product: Vec<KeyedAmount>,
-    pub forecast: Vec<ForecastMonth>,
-    pub open_count: u64,
-    pub open_amount: Decimal,
-    pub weighted_pipeline: Decimal,
-    pub velocity_per_day: Option<Decimal>,
-}
-
-impl From<core::SalesReport> for SalesReport {
-    fn from(r: core::SalesReport) -> Self {
-        SalesReport {
-            funnel: r
-                .funnel
-                .into_iter()
-                .map(|s| FunnelStage {
-                    stage: s.stage,
-                    name: s.name,
-                    kind: s.kind,
-                    count: s.count,
-                    amount: s.amount,
-                    reached: s.reached,
-                    step_conversion: s.step_conversion,
-                    top_conversion: s.top_conversion,
-                    avg_days_in_stage: s.avg_days_in_stage,
-                    lost_here: s.lost_here,
-                    loss_reasons: s
-                        .loss_reasons
-                        .into_iter()
-                        .map(|(reason, count)| LossReason { reason, count })
-                        .collect(),
-                    below_average: s.below_average,
-                })
-                .collect(),
-            forecast: r
-                .forecast
-                .into_iter()
-                .map(|m| ForecastMonth { month: m.month, count: m.count, amount: m.amount, weighted: m.weighted })
-                .collect(),
-            pipeline: r.pipeline,
-            currency: r.currency,
-            won: r.won,
-            lost: r.lost,
-            win_rate: r.win_rate,
-            won_by_owner: r.won_by_owner.into_iter().collect(),
-            won_by_product: r.won_by_product.into_iter().collect(),
-            open_count: r.open_count,
-            open_amount: r.open_amount,
-            weighted_pipeline: r.weighted_pipeline,
-            velocity_per_day: r.velocity_per_day,
-        }
-    }
 }
 
 fn opportunity_filter(
@@ -414,7 +326,7 @@ impl Sales {
         q.to = query.to;
         q.currency = query.currency;
         q.owner = user("owner", query.owner)?;
-        Ok(self.inner.sales().report(&self.actor, &q)?.into())
+        Ok(self.inner.sales().report(&self.actor, &q)?)
     }
 
     /// `user`'s agenda (null: the acting user) at `at` (null: now by the CRM's clock).
@@ -522,7 +434,7 @@ impl Leads {
             email: input.email,
             source: input.source,
             province: input.province,
-            industry: input.industry.map(|i| parse("industry", &i)).transpose()?,
+            industry: input.industry,
             budget_confirmed: input.budget_confirmed,
             need_confirmed: input.need_confirmed,
             owner: user("owner", input.owner)?,
@@ -632,8 +544,8 @@ page!(
 pub enum LeadCondition {
     /// Its source is one of these.
     SourceIn { sources: Vec<String> },
-    /// Its industry (a GB/T 4754 section name) is one of these.
-    IndustryIn { industries: Vec<String> },
+    /// Its industry is one of these.
+    IndustryIn { industries: Vec<guanxi::Industry> },
     /// The budget is confirmed.
     BudgetConfirmed,
     /// The need is confirmed.
@@ -652,8 +564,8 @@ pub struct GradeRule {
 pub enum AssignmentRule {
     /// By the lead's province (full name, e.g. 广东省) → user.
     ByProvince { owners: HashMap<String, String> },
-    /// By the lead's industry (section name) → user.
-    ByIndustry { owners: HashMap<String, String> },
+    /// By the lead's industry → user.
+    ByIndustry { owners: HashMap<guanxi::Industry, String> },
     /// These users in turn.
     RoundRobin { users: Vec<String> },
     /// Whichever of these users has the fewest open leads.
@@ -674,7 +586,7 @@ fn flatten(c: core::LeadCondition, out: &mut Vec<LeadCondition>) {
     match c {
         core::LeadCondition::SourceIn(sources) => out.push(LeadCondition::SourceIn { sources }),
         core::LeadCondition::IndustryIn(i) => {
-            out.push(LeadCondition::IndustryIn { industries: i.iter().map(|x| x.as_str().to_owned()).collect() })
+            out.push(LeadCondition::IndustryIn { industries: i.into_iter().collect() })
         }
         core::LeadCondition::BudgetConfirmed => out.push(LeadCondition::BudgetConfirmed),
         core::LeadCondition::NeedConfirmed => out.push(LeadCondition::NeedConfirmed),
@@ -701,9 +613,9 @@ impl From<core::LeadRules> for LeadRules {
                 core::AssignmentRule::ByProvince(m) => {
                     AssignmentRule::ByProvince { owners: m.into_iter().map(|(p, u)| (p, u.to_string())).collect() }
                 }
-                core::AssignmentRule::ByIndustry(m) => AssignmentRule::ByIndustry {
-                    owners: m.into_iter().map(|(i, u)| (i.as_str().to_owned(), u.to_string())).collect(),
-                },
+                core::AssignmentRule::ByIndustry(m) => {
+                    AssignmentRule::ByIndustry { owners: m.into_iter().map(|(i, u)| (i, u.to_string())).collect() }
+                }
                 core::AssignmentRule::RoundRobin(u) => AssignmentRule::RoundRobin { users: names(u) },
                 core::AssignmentRule::LeastLoaded(u) => AssignmentRule::LeastLoaded { users: names(u) },
             })
@@ -713,27 +625,28 @@ impl From<core::LeadRules> for LeadRules {
 }
 
 impl LeadRules {
-    /// The core rules; every unknown user or industry is reported, under its rule's path.
+    /// The core rules; every bad user id is reported, under its rule's path.
     fn into_core(self) -> Result<core::LeadRules> {
         let mut errs = guanxi::ValidationErrors::default();
-        let mut grading = Vec::new();
-        for (i, g) in self.grading.into_iter().enumerate() {
-            let mut all = Vec::new();
-            for (j, c) in g.when_all.into_iter().enumerate() {
-                all.push(match c {
-                    LeadCondition::SourceIn { sources } => core::LeadCondition::SourceIn(sources),
-                    LeadCondition::IndustryIn { industries } => core::LeadCondition::IndustryIn(
-                        industries
-                            .iter()
-                            .filter_map(|n| industry(&mut errs, format!("grading[{i}].when_all[{j}].industries"), n))
-                            .collect(),
-                    ),
-                    LeadCondition::BudgetConfirmed => core::LeadCondition::BudgetConfirmed,
-                    LeadCondition::NeedConfirmed => core::LeadCondition::NeedConfirmed,
-                });
-            }
-            grading.push(core::GradeRule { grade: g.grade, when: core::LeadCondition::All(all) });
-        }
+        let grading = self
+            .grading
+            .into_iter()
+            .map(|g| {
+                let all = g
+                    .when_all
+                    .into_iter()
+                    .map(|c| match c {
+                        LeadCondition::SourceIn { sources } => core::LeadCondition::SourceIn(sources),
+                        LeadCondition::IndustryIn { industries } => {
+                            core::LeadCondition::IndustryIn(industries.into_iter().collect())
+                        }
+                        LeadCondition::BudgetConfirmed => core::LeadCondition::BudgetConfirmed,
+                        LeadCondition::NeedConfirmed => core::LeadCondition::NeedConfirmed,
+                    })
+                    .collect();
+                core::GradeRule { grade: g.grade, when: core::LeadCondition::All(all) }
+            })
+            .collect();
         let mut assignment = Vec::new();
         for (i, a) in self.assignment.into_iter().enumerate() {
             let path = format!("assignment[{i}]");
@@ -744,13 +657,9 @@ impl LeadRules {
                     core::AssignmentRule::ByProvince(provinces.into_iter().zip(ids).collect())
                 }
                 AssignmentRule::ByIndustry { owners } => {
-                    let (sections, names): (Vec<String>, Vec<String>) = owners.into_iter().unzip();
+                    let (sections, names): (Vec<guanxi::Industry>, Vec<String>) = owners.into_iter().unzip();
                     let ids = users(&mut errs, &path, names);
-                    let sections: Vec<Option<guanxi::Industry>> =
-                        sections.iter().map(|s| industry(&mut errs, format!("{path}.owners"), s)).collect();
-                    core::AssignmentRule::ByIndustry(
-                        sections.into_iter().zip(ids).filter_map(|(s, u)| s.map(|s| (s, u))).collect(),
-                    )
+                    core::AssignmentRule::ByIndustry(sections.into_iter().zip(ids).collect())
                 }
                 AssignmentRule::RoundRobin { users: names } => {
                     core::AssignmentRule::RoundRobin(users(&mut errs, &path, names))
@@ -761,17 +670,6 @@ impl LeadRules {
             });
         }
         Ok(errs.into_result(core::LeadRules { grading, assignment })?)
-    }
-}
-
-/// An industry section by name, or the reason under `path`.
-fn industry(errs: &mut guanxi::ValidationErrors, path: String, name: &str) -> Option<guanxi::Industry> {
-    match name.parse::<guanxi::Industry>() {
-        Ok(i) => Some(i),
-        Err(e) => {
-            errs.push(path, e.into());
-            None
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 // The vocabularies are guanxi-core's own enums, derived there (feature `uniffi`).
 use guanxi::service::{self as core, KbQuery, MatchMode, ServiceQuery, TicketFilter as CoreFilter};
 // Records exported as guanxi-core declares them.
-pub use guanxi::service::{Article, Ticket, TicketSla};
+pub use guanxi::service::{Article, Route, SlaPolicy, Ticket, TicketSla};
 pub use guanxi::service::{AssignReason, AssignStrategy, Channel, Period, Priority, TicketKind, TicketStatus};
 use guanxi::{ArticleId, TicketId, UserId};
 
@@ -511,19 +511,6 @@ pub struct BusinessCalendar {
     pub working_day_hours: Vec<WorkingHours>,
 }
 
-/// SLA targets of tickets of one priority (and, optionally, kind and customer level).
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct SlaPolicy {
-    pub name: String,
-    pub priority: Priority,
-    #[uniffi(default = None)]
-    pub kind: Option<TicketKind>,
-    #[uniffi(default = None)]
-    pub customer_level: Option<crate::Level>,
-    pub first_response_minutes: u32,
-    pub resolution_minutes: u32,
-}
-
 /// An agent of a skill group.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Agent {
@@ -545,22 +532,6 @@ pub struct SkillGroup {
     pub strategy: Option<AssignStrategy>,
     #[uniffi(default = None)]
     pub escalate_to: Option<String>,
-}
-
-/// Sends matching tickets to a group (and skill); the first matching route wins.
-#[derive(Debug, Clone, PartialEq, uniffi::Record)]
-pub struct Route {
-    #[uniffi(default = None)]
-    pub kind: Option<TicketKind>,
-    #[uniffi(default = None)]
-    pub channel: Option<Channel>,
-    #[uniffi(default = None)]
-    pub priority: Option<Priority>,
-    #[uniffi(default = None)]
-    pub keyword: Option<String>,
-    pub group: String,
-    #[uniffi(default = None)]
-    pub skill: Option<String>,
 }
 
 /// How the service desk works (the typed form of the service-settings document).

@@ -49,6 +49,7 @@ pub struct Contact {
     pub emails: Vec<Email>,
     /// Resident identity number (身份证号), a sensitive value.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub id_number: Option<IdNumber>,
     /// Role in the decision chain.
     pub role: Option<DecisionRole>,

@@ -147,6 +147,7 @@ impl LevelRule {
 
 /// A customer (客户): a company or a person the organisation sells to or serves.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Customer {
     /// UUIDv7 id.
     pub id: CustomerId,

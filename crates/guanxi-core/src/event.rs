@@ -16,6 +16,7 @@ use crate::ids::{ArticleId, ContactId, CustomerId, InteractionId, LeadId, Opport
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum DomainEvent {
     /// A customer was created.
     CustomerCreated {

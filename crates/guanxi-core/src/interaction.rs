@@ -39,6 +39,7 @@ vocabulary! {
 /// assert_eq!(a.sha256.len(), 64);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Attachment {
     /// File name.
     pub name: String,
@@ -52,6 +53,7 @@ pub struct Attachment {
 
 /// An interaction with a customer: a call, a visit, a message…
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Interaction {
     /// UUIDv7 id.
     pub id: InteractionId,

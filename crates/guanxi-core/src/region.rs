@@ -94,6 +94,7 @@ pub fn provinces_of_area(area: &str) -> Vec<&'static str> {
 /// assert!(Region::new("Atlantis", "", "").is_err());
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Region {
     /// Full official province name, e.g. 山东省.
     pub province: String,

@@ -79,12 +79,12 @@ final class CrmTests: XCTestCase {
     func testGroupedHandlesPageEveryListWithACursor() throws {
         let crm = try Crm.inMemory(user: "alice")
         let made = try ["甲", "乙", "丙"].map {
-            try crm.customers().create(input: NewCustomer(name: $0, industry: "manufacturing", size: .large))
+            try crm.customers().create(input: NewCustomer(name: $0, industry: .manufacturing, size: .large))
         }
         let first = try crm.customers().list(filter: CustomerFilter(size: .large), page: PageRequest(limit: 2))
         XCTAssertEqual(first.items.map { $0.id }, made.prefix(2).map { $0.id })
         XCTAssertNotNil(first.next)
-        let rest = try crm.customers().list(filter: CustomerFilter(industry: "制造业"), page: PageRequest(after: first.next, limit: 2))
+        let rest = try crm.customers().list(filter: CustomerFilter(industry: .manufacturing), page: PageRequest(after: first.next, limit: 2))
         XCTAssertEqual(rest.items.map { $0.id }, [made[2].id])
         XCTAssertNil(rest.next)
         XCTAssertThrowsError(try crm.customers().list(filter: CustomerFilter(), page: PageRequest(after: "x", limit: 0))) { error in
@@ -106,7 +106,7 @@ final class CrmTests: XCTestCase {
         let c = try huawei(crm)
         XCTAssertEqual(c.name, "华为技术有限公司")
         XCTAssertTrue(c.code.hasPrefix("C"))
-        XCTAssertEqual(c.province, "广东省")
+        XCTAssertEqual(c.region?.province, "广东省")
         XCTAssertEqual(c.status, .potential)
         XCTAssertEqual(try crm.customers().get(id: c.id), c)
         XCTAssertEqual(try crm.customers().getByCode(code: c.code), c)

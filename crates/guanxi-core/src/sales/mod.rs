@@ -39,8 +39,8 @@ pub use opportunity::{
     OpportunityPatch, StageHistoryEntry, currency_code,
 };
 pub use report::{
-    ClosedGroup, CycleStats, ForecastGroup, ForecastMonth, FunnelStage, KeyedAmount, LossGroup, OpenedGroup,
-    RATIO_SCALE, SalesFacts, SalesQuery, SalesReport, StayGroup, whole_days, whole_seconds,
+    ClosedGroup, CycleStats, ForecastGroup, ForecastMonth, FunnelStage, KeyedAmount, LossGroup, LossReason,
+    OpenedGroup, RATIO_SCALE, SalesFacts, SalesQuery, SalesReport, StayGroup, whole_days, whole_seconds,
 };
 pub use task::{Agenda, AgendaItem, NewTask, Task, TaskFilter, agenda};
 

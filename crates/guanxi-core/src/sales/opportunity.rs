@@ -60,8 +60,10 @@ pub struct Milestone {
     /// What.
     pub name: String,
     /// Planned day.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub due_on: Option<NaiveDate>,
     /// Day it was reached.
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub done_on: Option<NaiveDate>,
 }
 

@@ -304,8 +304,19 @@ impl SalesFacts {
     }
 }
 
+/// Lost opportunities of one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct LossReason {
+    /// The reason as recorded.
+    pub reason: String,
+    /// How many were lost for it.
+    pub count: u64,
+}
+
 /// One stage of the funnel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct FunnelStage {
     /// Stage key.
     pub stage: String,
@@ -329,7 +340,7 @@ pub struct FunnelStage {
     /// Lost straight out of this stage.
     pub lost_here: u64,
     /// Reasons of those losses, most frequent first.
-    pub loss_reasons: Vec<(String, u64)>,
+    pub loss_reasons: Vec<LossReason>,
     /// The step conversion is below the average step conversion of the open stages.
     pub below_average: bool,
 }
@@ -364,6 +375,7 @@ pub struct ForecastMonth {
 
 /// The sales report of one pipeline in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SalesReport {
     /// Pipeline key.
     pub pipeline: String,
@@ -471,9 +483,13 @@ impl SalesReport {
                     _ => None,
                 };
                 let stay = f.stays.iter().find(|g| g.stage == s.key);
-                let mut reasons: Vec<(String, u64)> =
-                    f.losses.iter().filter(|g| g.stage == s.key).map(|g| (g.reason.clone(), g.count)).collect();
-                reasons.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                let mut reasons: Vec<LossReason> = f
+                    .losses
+                    .iter()
+                    .filter(|g| g.stage == s.key)
+                    .map(|g| LossReason { reason: g.reason.clone(), count: g.count })
+                    .collect();
+                reasons.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.reason.cmp(&b.reason)));
                 FunnelStage {
                     stage: s.key.clone(),
                     name: s.name.clone(),
@@ -485,7 +501,7 @@ impl SalesReport {
                     top_conversion: ratio(Decimal::from(r), Decimal::from(top)),
                     avg_days_in_stage: stay
                         .and_then(|g| ratio(Decimal::from(g.seconds), Decimal::from(g.count) * Decimal::from(86_400))),
-                    lost_here: reasons.iter().map(|r| r.1).sum(),
+                    lost_here: reasons.iter().map(|r| r.count).sum(),
                     loss_reasons: reasons,
                     below_average: false,
                 }

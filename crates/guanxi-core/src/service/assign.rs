@@ -140,23 +140,29 @@ impl SkillGroup {
 /// assert!(r.matches(TicketKind::Complaint, guanxi_core::service::Channel::Web, guanxi_core::service::Priority::Low, "发票开错了"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Route {
     /// Kind.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub kind: Option<TicketKind>,
     /// Channel.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub channel: Option<Channel>,
     /// Priority.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub priority: Option<Priority>,
     /// A word the subject or description contains (case-insensitive).
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub keyword: Option<String>,
     /// Group to queue in.
     pub group: String,
     /// Skill the ticket needs.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub skill: Option<String>,
 }
 

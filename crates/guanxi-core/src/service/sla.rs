@@ -22,6 +22,7 @@ use crate::ids::{TicketId, UserId};
 /// assert_eq!((p.first_response_minutes, p.resolution_minutes), (30, 240));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SlaPolicy {
     /// Name, recorded on the tickets it applies to.
     pub name: String,
@@ -29,9 +30,11 @@ pub struct SlaPolicy {
     pub priority: Priority,
     /// Only tickets of this kind.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub kind: Option<TicketKind>,
     /// Only customers of this level.
     #[serde(default)]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub customer_level: Option<Level>,
     /// First public reply within this many business minutes.
     pub first_response_minutes: u32,
