@@ -66,19 +66,36 @@ impl PyCrm {
     /// Opens (or creates) a SQLite database file, or connects to a PostgreSQL server when
     /// `path` is a `postgresql://` URL or a libpq string (`host=… dbname=…`), acting as `user`.
     /// With `field_key` (32 bytes), contacts' phones are encrypted at rest under it (SQLite).
+    /// `durability` is SQLite's commit durability: "full" (the default: a commit is on disk when
+    /// it returns) or "normal" (survives a crash of the application; the last commits may be
+    /// lost on power failure, the file never corrupted; faster writes). PostgreSQL keeps the
+    /// server's own.
     #[staticmethod]
-    #[pyo3(signature = (path, *, user, field_key = None, trust_asserted_elevation = false, elevation_verifier = None))]
+    #[pyo3(signature = (path, *, user, field_key = None, durability = "full", trust_asserted_elevation = false, elevation_verifier = None))]
+    #[allow(clippy::too_many_arguments)] // the keyword arguments of one Python call
     fn open(
         py: Python<'_>,
         path: std::path::PathBuf,
         user: &str,
         field_key: Option<Vec<u8>>,
+        durability: &str,
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
         let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose().map_err(to_py)?;
+        let durability = match durability {
+            "full" => guanxi::Durability::Full,
+            "normal" => guanxi::Durability::Normal,
+            other => {
+                let reason = guanxi::ValidationReason::NotAllowed {
+                    value: other.to_owned(),
+                    allowed: vec!["full".into(), "normal".into()],
+                };
+                return Err(to_py(guanxi::Error::invalid("durability", reason)));
+            }
+        };
         let location = path.to_string_lossy().into_owned();
-        let store = py.detach(|| guanxi::open_store(&location, key)).map_err(to_py)?;
+        let store = py.detach(|| guanxi::open_store(&location, key, durability)).map_err(to_py)?;
         let builder = Crm::builder().store(store);
         Self::wrap(elevation_options(builder, trust_asserted_elevation, elevation_verifier).build(), user)
     }

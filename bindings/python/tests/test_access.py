@@ -253,3 +253,13 @@ def test_elevation_is_proven_by_password_totp_or_the_host(db_path: Path) -> None
     # A host that re-verifies users itself may trust its own assertions.
     with guanxi.Crm.open(db_path, user="root", trust_asserted_elevation=True) as trusting:
         trusting.elevated(SOON).access.set_user("qian", "钱", roles=["sales_rep"])
+
+
+def test_durability_is_a_choice_at_open(db_path: Path) -> None:
+    with guanxi.Crm.open(db_path, user="admin", durability="normal") as crm:
+        code = crm.customers.create("甲").code
+    with guanxi.Crm.open(db_path, user="admin") as crm:
+        assert crm.customers.get_by_code(code).name == "甲"
+    with pytest.raises(guanxi.ValidationError) as bad:
+        guanxi.Crm.open(db_path, user="admin", durability="fast")  # type: ignore[arg-type]
+    assert [(e.field, e.allowed) for e in bad.value.errors] == [("durability", ["full", "normal"])]

@@ -27,6 +27,19 @@ uniffi::use_remote_type!(guanxi_core::Decimal);
 uniffi::use_remote_type!(guanxi_core::DateTime);
 uniffi::use_remote_type!(guanxi_core::Day);
 
+/// SQLite's commit durability: `Full` (the default: a commit is on disk when it returns) or
+/// `Normal` (survives an application crash; the last commits may be lost on power failure, the
+/// file is never corrupted; faster writes). PostgreSQL keeps the server's own.
+pub type Durability = guanxi::Durability;
+
+// guanxi-sqlite's own enum, exported as uniffi's remote types are: the variants are checked
+// against it by the compiler.
+#[uniffi::remote(Enum)]
+pub enum Durability {
+    Full,
+    Normal,
+}
+
 // ----- errors -----
 
 impl From<&guanxi::FieldError> for FieldError {
@@ -923,25 +936,32 @@ impl Crm {
     /// `CrmError.Encryption` with kind "wrong_key".
     #[uniffi::constructor]
     pub fn open_encrypted(path: String, user: String, field_key: Vec<u8>) -> Result<Arc<Self>> {
-        let store = guanxi::open_store(&path, Some(guanxi::FieldKey::from_bytes(&field_key)?))?;
+        let store = guanxi::open_store(&path, Some(guanxi::FieldKey::from_bytes(&field_key)?), Default::default())?;
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::builder().store(store).build()), actor: Actor::user(&user)? }))
     }
 
     /// Opens (or creates) a SQLite file, or connects to PostgreSQL (as `open`), acting as
     /// `user`, with explicit options: a field key
-    /// (32 bytes) to encrypt contacts' phones at rest, whether asserted elevations count
+    /// (32 bytes) to encrypt contacts' phones at rest, SQLite's commit `durability` (null: `Full`),
+    /// whether asserted elevations count
     /// (`trustAssertedElevation`, for hosts that re-verify users themselves), and the host's
     /// own elevation verifier (for `ElevationProof.Host`).
-    #[uniffi::constructor(default(field_key = None, trust_asserted_elevation = false, elevation_verifier = None))]
+    #[uniffi::constructor(default(
+        field_key = None,
+        durability = None,
+        trust_asserted_elevation = false,
+        elevation_verifier = None
+    ))]
     pub fn open_with(
         path: String,
         user: String,
         field_key: Option<Vec<u8>>,
+        durability: Option<Durability>,
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Box<dyn ElevationVerifier>>,
     ) -> Result<Arc<Self>> {
         let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose()?;
-        let store = guanxi::open_store(&path, key)?;
+        let store = guanxi::open_store(&path, key, durability.unwrap_or_default())?;
         let crm = elevation_options(guanxi::Crm::builder().store(store), trust_asserted_elevation, elevation_verifier);
         Ok(Arc::new(Crm { inner: Arc::new(crm.build()), actor: Actor::user(&user)? }))
     }

@@ -536,11 +536,13 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
         let mut update =
             tx.prepare("UPDATE contacts SET phones = ?2, id_number = ?3 WHERE id = ?1").map_err(sql_err)?;
         tx.execute("DELETE FROM contact_lookup", []).map_err(sql_err)?;
+        let mut keys = PendingKeys::default();
         for c in &contacts {
             let sealed = SensitiveColumns::of(c, Some(new))?;
             update.execute(params![c.id.to_string(), sealed.phones(), sealed.id_number()]).map_err(sql_err)?;
-            index_contact(&tx, c, Some(new))?;
+            index_contact(&tx, &mut keys, c, Some(new), Indexed::Replaced)?;
         }
+        keys.flush(&tx)?;
     }
     let leads = sales::reencrypt_leads(&tx, old, new)?;
     tx.execute(
@@ -570,65 +572,118 @@ fn scrub_free_space(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Whether a record written in a batch is new (nothing of it is indexed yet: no lookup row or
+/// match key to read or delete first) or replaces a stored version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Indexed {
+    New,
+    Replaced,
+}
+
 /// Replaces a contact's rows in the lookup index (phones and identity number).
-fn index_contact(tx: &Connection, c: &Contact, cipher: Option<&Cipher>) -> Result<()> {
-    tx.prepare_cached("DELETE FROM contact_lookup WHERE contact_id = ?1")
-        .map_err(sql_err)?
-        .execute([c.id.to_string()])
-        .map_err(sql_err)?;
+fn index_contact(
+    tx: &Connection,
+    keys: &mut PendingKeys,
+    c: &Contact,
+    cipher: Option<&Cipher>,
+    was: Indexed,
+) -> Result<()> {
+    if was == Indexed::Replaced {
+        tx.prepare_cached("DELETE FROM contact_lookup WHERE contact_id = ?1")
+            .map_err(sql_err)?
+            .execute([c.id.to_string()])
+            .map_err(sql_err)?;
+    }
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO contact_lookup (kind, digest, contact_id) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         )
         .map_err(sql_err)?;
     let digest = |v: &str| cipher.map_or_else(|| v.to_owned(), |c| c.digest(v));
-    let keys =
+    let lookups =
         c.phones.iter().map(|p| ("phone", p.as_str())).chain(c.id_number.iter().map(|n| ("id_number", n.as_str())));
-    for (kind, value) in keys {
+    for (kind, value) in lookups {
         insert.execute(params![kind, digest(value), c.id.to_string()]).map_err(sql_err)?;
     }
-    let keys = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
-    let sealed: Vec<i64> = keys.into_iter().map(|k| seal_match_key(k, cipher)).collect();
-    replace_match_keys(tx, &c.id.to_string(), c.customer_id, &sealed)
+    let wanted = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
+    let sealed: Vec<i64> = wanted.into_iter().map(|k| seal_match_key(k, cipher)).collect();
+    keys.replace(tx, c.id.0, c.customer_id, sealed, was)
 }
 
-/// Replaces the match keys one record (a customer's name, or a contact) contributes.
-/// Most writes (a status change, a new primary contact) leave a record's keys as they are:
-/// those cost one read instead of a delete and a dozen inserts.
-fn replace_match_keys(tx: &Connection, source: &str, customer: CustomerId, keys: &[i64]) -> Result<()> {
-    let customer = customer.to_string();
-    let stored: Vec<(i64, String)> = tx
-        .prepare_cached("SELECT key, customer_id FROM match_keys WHERE source = ?1 ORDER BY key")
-        .map_err(sql_err)?
-        .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql_err)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(sql_err)?;
-    let mut wanted = keys.to_vec();
-    wanted.sort_unstable();
-    wanted.dedup();
-    if stored.len() == wanted.len() && stored.iter().zip(&wanted).all(|((k, c), w)| k == w && *c == customer) {
-        return Ok(());
+/// The match keys a batch writes, inserted together in key order when it ends
+/// ([`PendingKeys::flush`]): each key is a random position in the index, and a hundred
+/// thousand new customers bring a million of them; in key order the inserts walk the index's
+/// pages once instead of missing the cache on nearly every one.
+#[derive(Default)]
+struct PendingKeys {
+    /// Per source record (its id's 16 bytes): its customer and its keys, the last write's.
+    by_source: std::collections::BTreeMap<[u8; 16], (String, Vec<i64>)>,
+}
+
+impl PendingKeys {
+    /// Replaces the match keys one record (a customer's name, or a contact) contributes. The
+    /// source is the record id's 16 bytes, which keeps the index entries narrow. Most updates
+    /// (a status change, a new primary contact) leave a record's keys as they are: those cost
+    /// one read; a new record costs only its inserts.
+    fn replace(
+        &mut self,
+        tx: &Connection,
+        source: uuid::Uuid,
+        customer: CustomerId,
+        mut wanted: Vec<i64>,
+        was: Indexed,
+    ) -> Result<()> {
+        let (id, customer) = (*source.as_bytes(), customer.to_string());
+        wanted.sort_unstable();
+        wanted.dedup();
+        // A record written twice in one batch: its stored keys were dealt with the first time.
+        if was == Indexed::Replaced && !self.by_source.contains_key(&id) {
+            let source = id.as_slice();
+            let stored: Vec<(i64, String)> = tx
+                .prepare_cached("SELECT key, customer_id FROM match_keys WHERE source = ?1 ORDER BY key")
+                .map_err(sql_err)?
+                .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(sql_err)?
+                .collect::<rusqlite::Result<_>>()
+                .map_err(sql_err)?;
+            if stored.len() == wanted.len() && stored.iter().zip(&wanted).all(|((k, c), w)| k == w && *c == customer) {
+                return Ok(());
+            }
+            if !stored.is_empty() {
+                tx.prepare_cached("DELETE FROM match_keys WHERE source = ?1")
+                    .map_err(sql_err)?
+                    .execute([source])
+                    .map_err(sql_err)?;
+            }
+        }
+        self.by_source.insert(id, (customer, wanted));
+        Ok(())
     }
-    if !stored.is_empty() {
-        tx.prepare_cached("DELETE FROM match_keys WHERE source = ?1")
-            .map_err(sql_err)?
-            .execute([source])
+
+    /// Inserts every pending key, in key order.
+    fn flush(self, tx: &Connection) -> Result<()> {
+        let mut rows: Vec<(i64, &str, &[u8; 16])> = self
+            .by_source
+            .iter()
+            .flat_map(|(source, (customer, keys))| keys.iter().map(move |&k| (k, customer.as_str(), source)))
+            .collect();
+        rows.sort_unstable();
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO match_keys (key, customer_id, source) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+            )
             .map_err(sql_err)?;
+        for (key, customer, source) in rows {
+            insert.execute(params![key, customer, source.as_slice()]).map_err(sql_err)?;
+        }
+        Ok(())
     }
-    let mut insert = tx
-        .prepare_cached("INSERT INTO match_keys (key, customer_id, source) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
-        .map_err(sql_err)?;
-    for k in &wanted {
-        insert.execute(params![k, customer, source]).map_err(sql_err)?;
-    }
-    Ok(())
 }
 
 /// Indexes the name keys of a customer written in this batch.
-fn index_customer(tx: &Connection, c: &Customer) -> Result<()> {
-    let keys: Vec<i64> = customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect();
-    replace_match_keys(tx, &c.id.to_string(), c.id, &keys)
+fn index_customer(tx: &Connection, keys: &mut PendingKeys, c: &Customer, was: Indexed) -> Result<()> {
+    let wanted: Vec<i64> = customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect();
+    keys.replace(tx, c.id.0, c.id, wanted, was)
 }
 
 /// Computes the match keys of every stored customer and contact, once, after the migration
@@ -648,8 +703,9 @@ fn backfill_match_keys(conn: &mut Connection, keys: &Keys) -> Result<()> {
             .map_err(sql_err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sql_err)?;
+        let mut pending = PendingKeys::default();
         for c in &customers {
-            index_customer(&tx, c)?;
+            index_customer(&tx, &mut pending, c, Indexed::Replaced)?;
         }
         let mut stmt = tx.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts")).map_err(sql_err)?;
         let contacts: Vec<Contact> = stmt
@@ -658,8 +714,9 @@ fn backfill_match_keys(conn: &mut Connection, keys: &Keys) -> Result<()> {
             .collect::<rusqlite::Result<_>>()
             .map_err(sql_err)?;
         for c in &contacts {
-            index_contact(&tx, c, cipher)?;
+            index_contact(&tx, &mut pending, c, cipher, Indexed::Replaced)?;
         }
+        pending.flush(&tx)?;
     }
     tx.execute("DELETE FROM match_keys_backfill", []).map_err(sql_err)?;
     tx.commit().map_err(sql_err)
@@ -737,6 +794,7 @@ fn copy_database(src: &Connection, dst: &mut Connection) -> Result<()> {
 /// Applies one batch inside an open transaction; the caller commits or drops (rolls back).
 /// Each statement is prepared once per batch and rows are bound by reference.
 fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> Result<()> {
+    let mut keys = PendingKeys::default();
     if !changes.tags.is_empty() {
         let mut ensure = tx
             .prepare_cached(
@@ -772,7 +830,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                         let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", c.id.to_string()) };
                         on_insert(e, EntityKind::Customer, field, &value)
                     })?;
-                    index_customer(tx, c)?;
+                    index_customer(tx, &mut keys, c, Indexed::New)?;
                     let id = c.id.to_string();
                     for t in &c.tags {
                         // The customer row exists, so a foreign-key failure can only be the tag.
@@ -798,7 +856,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                             *expected_version,
                         ));
                     }
-                    index_customer(tx, c)?;
+                    index_customer(tx, &mut keys, c, Indexed::Replaced)?;
                 }
             }
         }
@@ -834,9 +892,11 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                     }
                 }
             }
-            index_contact(tx, c, cipher)?;
+            let was = if matches!(w, Write::Insert(_)) { Indexed::New } else { Indexed::Replaced };
+            index_contact(tx, &mut keys, c, cipher, was)?;
         }
     }
+    keys.flush(tx)?;
     for link in &changes.tag_links {
         require(tx, "SELECT 1 FROM tags WHERE name = ?1", &link.tag, EntityKind::Tag)?;
         require(tx, "SELECT 1 FROM customers WHERE id = ?1", &link.customer.to_string(), EntityKind::Customer)?;

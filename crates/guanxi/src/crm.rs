@@ -167,15 +167,22 @@ pub fn is_postgres_location(location: &str) -> bool {
 ///
 /// ```
 /// let dir = tempfile::tempdir().unwrap();
-/// let store = guanxi::open_store(dir.path().join("crm.db").to_str().unwrap(), None)?;
+/// let store = guanxi::open_store(dir.path().join("crm.db").to_str().unwrap(), None, guanxi::Durability::Normal)?;
 /// # Ok::<(), guanxi::Error>(())
 /// ```
-pub fn open_store(location: &str, field_key: Option<guanxi_sqlite::FieldKey>) -> Result<guanxi_core::DynStore> {
+///
+/// `durability` is SQLite's commit durability ([`Durability`](guanxi_sqlite::Durability));
+/// a PostgreSQL server keeps its own (`synchronous_commit`).
+pub fn open_store(
+    location: &str,
+    field_key: Option<guanxi_sqlite::FieldKey>,
+    durability: guanxi_sqlite::Durability,
+) -> Result<guanxi_core::DynStore> {
     if is_postgres_location(location) {
         let options = guanxi_postgres::PgOptions { field_key, ..Default::default() };
         return Ok(Arc::new(guanxi_postgres::PgStore::connect_with(location, options)?));
     }
-    let options = SqliteOptions { field_key, ..SqliteOptions::default() };
+    let options = SqliteOptions { field_key, durability, ..SqliteOptions::default() };
     Ok(Arc::new(SqliteStore::open_with(location, options)?))
 }
 
@@ -192,7 +199,7 @@ impl Crm {
     pub fn open(path: impl AsRef<Path>) -> Result<Crm> {
         let path = path.as_ref();
         if let Some(location) = path.to_str().filter(|l| is_postgres_location(l)) {
-            return Ok(Crm::builder().store(open_store(location, None)?).build());
+            return Ok(Crm::builder().store(open_store(location, None, Default::default())?).build());
         }
         Ok(Crm::builder().store(Arc::new(SqliteStore::open(path)?)).build())
     }

@@ -1376,10 +1376,15 @@ class Crm:
         *,
         user: str,
         field_key: bytes | None = None,
+        durability: Literal["full", "normal"] = "full",
         trust_asserted_elevation: bool = False,
         elevation_verifier: Callable[[str, str], bool] | None = None,
     ) -> Crm:
-        """Opens (or creates) a SQLite file, or connects to PostgreSQL given a URL or libpq string."""
+        """Opens (or creates) a SQLite file, or connects to PostgreSQL given a URL or libpq string.
+
+        ``durability``: "full" (a commit is on disk when it returns) or "normal" (survives an
+        application crash; the last commits may be lost on power failure; faster writes).
+        """
     @staticmethod
     def in_memory(
         *,
