@@ -27,14 +27,14 @@ uniffi::use_remote_type!(guanxi_core::Decimal);
 uniffi::use_remote_type!(guanxi_core::DateTime);
 uniffi::use_remote_type!(guanxi_core::Day);
 
+// guanxi-sqlite's own enum, exported as uniffi's remote types are: the compiler checks the
+// variants against it.
+type Durability = guanxi::Durability;
+
+#[uniffi::remote(Enum)]
 /// SQLite's commit durability: `Full` (the default: a commit is on disk when it returns) or
 /// `Normal` (survives an application crash; the last commits may be lost on power failure, the
 /// file is never corrupted; faster writes). PostgreSQL keeps the server's own.
-pub type Durability = guanxi::Durability;
-
-// guanxi-sqlite's own enum, exported as uniffi's remote types are: the variants are checked
-// against it by the compiler.
-#[uniffi::remote(Enum)]
 pub enum Durability {
     Full,
     Normal,
@@ -940,18 +940,17 @@ impl Crm {
         Ok(Arc::new(Crm { inner: Arc::new(guanxi::Crm::builder().store(store).build()), actor: Actor::user(&user)? }))
     }
 
-    /// Opens (or creates) a SQLite file, or connects to PostgreSQL (as `open`), acting as
-    /// `user`, with explicit options: a field key
-    /// (32 bytes) to encrypt contacts' phones at rest, SQLite's commit `durability` (null: `Full`),
-    /// whether asserted elevations count
-    /// (`trustAssertedElevation`, for hosts that re-verify users themselves), and the host's
-    /// own elevation verifier (for `ElevationProof.Host`).
     #[uniffi::constructor(default(
         field_key = None,
         durability = None,
         trust_asserted_elevation = false,
         elevation_verifier = None
     ))]
+    /// Opens (or creates) a SQLite file, or connects to PostgreSQL (as `open`), acting as
+    /// `user`, with explicit options: a field key (32 bytes) to encrypt contacts' phones at
+    /// rest, SQLite's commit `durability` (null: `Full`), whether asserted elevations count
+    /// (`trustAssertedElevation`, for hosts that re-verify users themselves), and the host's
+    /// own elevation verifier (for `ElevationProof.Host`).
     pub fn open_with(
         path: String,
         user: String,
