@@ -611,9 +611,9 @@ fn index_contact(
 }
 
 /// The match keys a batch writes, inserted together in key order when it ends
-/// ([`PendingKeys::flush`]): each key is a random position in the index, and a hundred
-/// thousand new customers bring a million of them; in key order the inserts walk the index's
-/// pages once instead of missing the cache on nearly every one.
+/// ([`PendingKeys::flush`]), so a record written twice in one batch keeps only its last keys.
+/// Key order did not measurably speed up a 100,000-customer batch (benches/README.md): each
+/// insert still seeks from the index's root, and the number of keys is what costs.
 #[derive(Default)]
 struct PendingKeys {
     /// Per source record (its id's 16 bytes): its customer and its keys, the last write's.
