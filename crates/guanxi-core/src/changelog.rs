@@ -144,21 +144,78 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// # Ok::<(), guanxi_core::Error>(())
 /// ```
 pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> crate::Result<String> {
-    use sha2::{Digest, Sha256};
+    let text = EntryText::of(e)?;
+    Ok(stored_entry_hash(prev_hash, &text.stored(e, e.seq, prev_hash)))
+}
+
+/// The texts an entry is stored and hashed as, beside the fields it lends as they are.
+///
+/// ```
+/// use guanxi_core::changelog::{EntryText, GENESIS_HASH, entry_hash, stored_entry_hash};
+/// # use guanxi_core::*;
+/// let e = ChangeLogEntry { seq: 1, at: "2024-05-01T00:00:00Z".parse().unwrap(), actor: UserId::new("alice").unwrap(),
+///     entity: EntityKind::Tag, entity_id: "VIP".into(), customer_id: None, action: ChangeAction::Create,
+///     changes: vec![], prev_hash: String::new(), hash: String::new() };
+/// let text = EntryText::of(&e)?;
+/// assert_eq!(text.at, "2024-05-01T00:00:00.000000000Z");
+/// assert_eq!(stored_entry_hash(GENESIS_HASH, &text.stored(&e, 1, GENESIS_HASH)), entry_hash(GENESIS_HASH, &e)?);
+/// # Ok::<(), guanxi_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct EntryText {
+    /// `at` in RFC 3339 at nanosecond precision, UTC.
+    pub at: String,
+    /// The customer id, hyphenated.
+    pub customer_id: Option<String>,
+    /// [`canonical_changes`] of the changes.
+    pub changes: String,
+}
+
+impl EntryText {
+    /// The texts of `e`.
+    pub fn of(e: &ChangeLogEntry) -> crate::Result<Self> {
+        let changes = canonical_changes(&e.changes).map_err(|err| {
+            crate::StorageError::with_source(format!("change-log entry {} cannot be encoded", e.seq), err)
+        })?;
+        Ok(EntryText {
+            at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+            customer_id: e.customer_id.map(|c| c.to_string()),
+            changes,
+        })
+    }
+
+    /// The stored form of `e` at position `seq` after `prev_hash` (its own hash left empty).
+    pub fn stored<'a>(&'a self, e: &'a ChangeLogEntry, seq: u64, prev_hash: &'a str) -> StoredEntry<'a> {
+        StoredEntry {
+            seq,
+            at: &self.at,
+            actor: e.actor.as_str(),
+            entity: e.entity.as_str(),
+            entity_id: &e.entity_id,
+            customer_id: self.customer_id.as_deref(),
+            action: e.action.as_str(),
+            changes: &self.changes,
+            prev_hash,
+            hash: "",
+        }
+    }
+}
+
+/// An entry's field changes in the canonical JSON the hash covers: an array of
+/// `{"field", "new", "old"}` objects (absent values left out) with the keys of every object, at
+/// every depth, in sorted order. Stores that keep this text as the entry's changes can verify
+/// the chain without decoding it ([`stored_entry_hash`]).
+///
+/// ```
+/// use guanxi_core::changelog::{FieldChange, canonical_changes};
+/// let c = vec![FieldChange::new("custom", None, Some(serde_json::json!({"b": 1, "a": 2})))];
+/// assert_eq!(canonical_changes(&c)?, r#"[{"field":"custom","new":{"a":2,"b":1}}]"#);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+pub fn canonical_changes(changes: &[FieldChange]) -> serde_json::Result<String> {
     // Serialized straight from borrowed fields, keys in sorted order at every depth (`Sorted`
     // sorts JSON objects itself, so the bytes do not depend on whether serde_json's
     // `preserve_order` feature is on somewhere in the build).
-    #[derive(Serialize)]
-    struct Canonical<'a> {
-        action: &'a str,
-        actor: &'a str,
-        at: String,
-        changes: Vec<CanonicalChange<'a>>,
-        customer_id: Option<String>,
-        entity: &'a str,
-        entity_id: &'a str,
-        seq: u64,
-    }
     #[derive(Serialize)]
     struct CanonicalChange<'a> {
         field: &'a str,
@@ -167,24 +224,60 @@ pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> crate::Result<String> 
         #[serde(skip_serializing_if = "Option::is_none")]
         old: Option<Sorted<'a>>,
     }
-    let canonical = Canonical {
-        action: e.action.as_str(),
-        actor: e.actor.as_str(),
-        at: e.at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-        changes: e
-            .changes
-            .iter()
-            .map(|c| CanonicalChange {
-                field: &c.field,
-                new: c.new.as_ref().map(Sorted),
-                old: c.old.as_ref().map(Sorted),
-            })
-            .collect(),
-        customer_id: e.customer_id.map(|c| c.to_string()),
-        entity: e.entity.as_str(),
-        entity_id: &e.entity_id,
-        seq: e.seq,
-    };
+    let canonical: Vec<CanonicalChange<'_>> = changes
+        .iter()
+        .map(|c| CanonicalChange { field: &c.field, new: c.new.as_ref().map(Sorted), old: c.old.as_ref().map(Sorted) })
+        .collect();
+    serde_json::to_string(&canonical)
+}
+
+/// A change-log entry as a store keeps it: text columns, `at` in RFC 3339 at nanosecond
+/// precision (UTC), `changes` as [`canonical_changes`] wrote it.
+///
+/// ```
+/// use guanxi_core::changelog::{GENESIS_HASH, StoredEntry, stored_entry_hash};
+/// let s = StoredEntry { seq: 1, at: "2024-05-01T00:00:00.000000000Z", actor: "alice", entity: "tag",
+///     entity_id: "VIP", customer_id: None, action: "create", changes: "[]", prev_hash: GENESIS_HASH, hash: "" };
+/// assert_eq!(stored_entry_hash(GENESIS_HASH, &s).len(), 64);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEntry<'a> {
+    /// Position in the log.
+    pub seq: u64,
+    /// When, as stored.
+    pub at: &'a str,
+    /// Who.
+    pub actor: &'a str,
+    /// Kind of record changed ([`EntityKind::as_str`](crate::EntityKind::as_str)).
+    pub entity: &'a str,
+    /// Id (or key) of the record changed.
+    pub entity_id: &'a str,
+    /// The customer the record belongs to.
+    pub customer_id: Option<&'a str>,
+    /// What happened ([`ChangeAction::as_str`]).
+    pub action: &'a str,
+    /// The field changes, as stored.
+    pub changes: &'a str,
+    /// Hash of the previous entry, as stored.
+    pub prev_hash: &'a str,
+    /// This entry's hash, as stored.
+    pub hash: &'a str,
+}
+
+/// The chained hash of a stored entry: the same bytes [`entry_hash`] hashes when the stored
+/// text is the entry's own canonical form (SHA-256 over `prev_hash`, a newline and the canonical
+/// JSON object of the fields, keys sorted). Each text is JSON-quoted here and `changes` must be
+/// one JSON value, so no two different entries share the hashed bytes.
+///
+/// ```
+/// use guanxi_core::changelog::{GENESIS_HASH, StoredEntry, stored_entry_hash};
+/// let s = StoredEntry { seq: 1, at: "2024-05-01T00:00:00.000000000Z", actor: "alice", entity: "tag",
+///     entity_id: "VIP", customer_id: None, action: "create", changes: "[]", prev_hash: GENESIS_HASH, hash: "" };
+/// let h = stored_entry_hash(GENESIS_HASH, &s);
+/// assert_ne!(h, stored_entry_hash(&h, &s)); // a different predecessor, a different hash
+/// ```
+pub fn stored_entry_hash(prev_hash: &str, s: &StoredEntry<'_>) -> String {
+    use sha2::{Digest, Sha256};
     struct Hashing<'a>(&'a mut Sha256);
     impl std::io::Write for Hashing<'_> {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -195,18 +288,45 @@ pub fn entry_hash(prev_hash: &str, e: &ChangeLogEntry) -> crate::Result<String> 
             Ok(())
         }
     }
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(b"\n");
-    serde_json::to_writer(Hashing(&mut hasher), &canonical)
-        .map_err(|err| crate::StorageError::with_source(format!("change-log entry {} cannot be hashed", e.seq), err))?;
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        use std::fmt::Write;
-        let _ = write!(hex, "{b:02x}");
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    // Writing a `&str` as JSON into a hasher cannot fail.
+    let quoted = |h: &mut Sha256, text: &str| {
+        let _ = serde_json::to_writer(Hashing(h), text);
+    };
+    h.update(br#"{"action":"#);
+    quoted(&mut h, s.action);
+    h.update(br#","actor":"#);
+    quoted(&mut h, s.actor);
+    h.update(br#","at":"#);
+    quoted(&mut h, s.at);
+    h.update(br#","changes":"#);
+    h.update(s.changes.as_bytes());
+    h.update(br#","customer_id":"#);
+    match s.customer_id {
+        Some(c) => quoted(&mut h, c),
+        None => h.update(b"null"),
     }
-    Ok(hex)
+    h.update(br#","entity":"#);
+    quoted(&mut h, s.entity);
+    h.update(br#","entity_id":"#);
+    quoted(&mut h, s.entity_id);
+    h.update(br#","seq":"#);
+    h.update(s.seq.to_string().as_bytes());
+    h.update(b"}");
+    hex(&h.finalize())
+}
+
+/// Lower-case hex of a digest.
+fn hex(digest: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(digest.len() * 2);
+    for b in digest {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
+    }
+    out
 }
 
 /// A JSON value serialized with the keys of every object in sorted order.
@@ -309,32 +429,91 @@ pub struct ChainVerifier {
 impl ChainVerifier {
     /// Checks the next entry against the one before it.
     pub fn feed(&mut self, e: &ChangeLogEntry) {
+        self.check(e.seq, &e.prev_hash, &e.hash, |prev| entry_hash(prev, e).ok().as_deref() == Some(e.hash.as_str()));
+    }
+
+    /// Checks the next entry from its stored text, without decoding it when the text is the
+    /// canonical form it was hashed in (what a store writes: one JSON parse-free hash per row).
+    /// `decode` is called only when that hash differs — text written in another form, such as an
+    /// older store's — and the decoded entry is then hashed the usual way.
+    ///
+    /// ```
+    /// use guanxi_core::changelog::{ChainVerifier, GENESIS_HASH, StoredEntry, stored_entry_hash};
+    /// let mut s = StoredEntry { seq: 1, at: "2024-05-01T00:00:00.000000000Z", actor: "alice", entity: "tag",
+    ///     entity_id: "VIP", customer_id: None, action: "create", changes: "[]", prev_hash: GENESIS_HASH, hash: "" };
+    /// let hash = stored_entry_hash(GENESIS_HASH, &s);
+    /// s.hash = &hash;
+    /// let mut v = ChainVerifier::default();
+    /// v.feed_stored(&s, || unreachable!());
+    /// assert!(v.finish().is_intact());
+    /// ```
+    pub fn feed_stored(&mut self, s: &StoredEntry<'_>, decode: impl FnOnce() -> crate::Result<ChangeLogEntry>) {
+        self.check(s.seq, s.prev_hash, s.hash, |prev| {
+            // The changes text goes into the hashed bytes as it is: it must be one JSON value, or
+            // bytes could be moved between it and the fields after it.
+            let one_value = serde_json::from_str::<serde::de::IgnoredAny>(s.changes).is_ok();
+            (one_value && stored_entry_hash(prev, s) == s.hash)
+                || decode().is_ok_and(|e| entry_hash(prev, &e).ok().as_deref() == Some(s.hash))
+        });
+    }
+
+    fn check(&mut self, seq: u64, prev_hash: &str, hash: &str, content_matches: impl FnOnce(&str) -> bool) {
         self.entries += 1;
         if self.broken.is_none() {
             let prev = self.prev.as_deref().unwrap_or(GENESIS_HASH);
-            let reason = if e.seq != self.entries {
+            let reason = if seq != self.entries {
                 Some(format!(
-                    "sequence {} where {} was expected (an entry was removed, inserted or moved)",
-                    e.seq, self.entries
+                    "sequence {seq} where {} was expected (an entry was removed, inserted or moved)",
+                    self.entries
                 ))
-            } else if e.prev_hash != prev {
+            } else if prev_hash != prev {
                 Some("does not link to the entry before it".to_owned())
-            } else if entry_hash(prev, e).ok().as_deref() != Some(e.hash.as_str()) {
+            } else if !content_matches(prev) {
                 Some("its content does not match its hash (it was edited)".to_owned())
             } else {
                 None
             };
             if let Some(r) = reason {
-                self.broken = Some((e.seq, r));
+                self.broken = Some((seq, r));
             }
         }
-        self.prev = Some(e.hash.clone());
+        let head = self.prev.get_or_insert_with(String::new);
+        head.clear();
+        head.push_str(hash);
     }
 
     /// The result over everything fed.
     pub fn finish(self) -> AuditCheck {
         let (broken_at, reason) = self.broken.map_or((None, None), |(s, r)| (Some(s), Some(r)));
         AuditCheck { entries: self.entries, head: self.prev, broken_at, reason }
+    }
+}
+
+/// Verifies a log read a page at a time through `page(after_seq, limit)` (entries in `seq`
+/// order after the given one): what a store without a faster way implements
+/// [`AuditStore::verify_change_log`](crate::store::AuditStore::verify_change_log) with.
+///
+/// ```
+/// use guanxi_core::changelog::verify_pages;
+/// let check = verify_pages(|_after, _limit| Ok(vec![]))?;
+/// assert_eq!(check.entries, 0);
+/// # Ok::<(), guanxi_core::Error>(())
+/// ```
+pub fn verify_pages(
+    mut page: impl FnMut(Option<u64>, usize) -> crate::Result<Vec<ChangeLogEntry>>,
+) -> crate::Result<AuditCheck> {
+    const PAGE: usize = 10_000;
+    let mut v = ChainVerifier::default();
+    let mut after = None;
+    loop {
+        let entries = page(after, PAGE)?;
+        for e in &entries {
+            v.feed(e);
+        }
+        match entries.last() {
+            Some(last) if entries.len() == PAGE => after = Some(last.seq),
+            _ => return Ok(v.finish()),
+        }
     }
 }
 
@@ -637,4 +816,52 @@ mod tests {
     }
 
     const GOLDEN: &str = "6bd6c92ea4ee6cc56c36808968a4815d4c6260ccd783d0a0ca69063962b4f83b";
+}
+
+#[cfg(test)]
+mod pinned_hash {
+    use super::*;
+    use crate::{CustomerId, EntityKind, UserId};
+
+    /// The chain's bytes are a stored format: a change to the canonical form would break every
+    /// stored log. This hash was computed before `stored_entry_hash` took over.
+    #[test]
+    fn the_hash_of_an_entry_is_unchanged() {
+        let e = ChangeLogEntry {
+            seq: 42,
+            at: "2024-05-01T08:00:00.123456789Z".parse().unwrap(),
+            actor: UserId::new("alice").unwrap(),
+            entity: EntityKind::Contact,
+            entity_id: "id \"quoted\" 甲".into(),
+            customer_id: Some(CustomerId::from(uuid::Uuid::from_u128(7))),
+            action: ChangeAction::Update,
+            changes: vec![
+                FieldChange::new("name", Some("甲\n".into()), Some("乙".into())),
+                FieldChange::new("custom", None, Some(serde_json::json!({"z": [1, {"b": 2, "a": null}], "a": 1.5}))),
+                FieldChange::new("gone", Some(true.into()), None),
+            ],
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let pinned = "a8b7bc15a9ab7007e65013ecd29ddb7ba3fc3048eafc2c772f324071a5243326";
+        assert_eq!(entry_hash(GENESIS_HASH, &e).unwrap(), pinned);
+        let (at, customer, changes) = (
+            "2024-05-01T08:00:00.123456789Z",
+            e.customer_id.map(|c| c.to_string()),
+            canonical_changes(&e.changes).unwrap(),
+        );
+        let stored = StoredEntry {
+            seq: 42,
+            at,
+            actor: "alice",
+            entity: "contact",
+            entity_id: &e.entity_id,
+            customer_id: customer.as_deref(),
+            action: "update",
+            changes: &changes,
+            prev_hash: GENESIS_HASH,
+            hash: pinned,
+        };
+        assert_eq!(stored_entry_hash(GENESIS_HASH, &stored), pinned);
+    }
 }

@@ -556,6 +556,8 @@ pub mod conformance {
         assert_eq!(all[0].prev_hash, crate::changelog::GENESIS_HASH);
         assert_eq!(all[3].prev_hash, all[2].hash);
         assert_eq!(check.head.as_deref(), Some(all[3].hash.as_str()));
+        // The store's own streamed verification agrees with decoding every entry.
+        assert_eq!(store.verify_change_log().unwrap(), check);
         let seqs = |q: ChangeLogQuery| store.change_log(&q).unwrap().iter().map(|e| e.seq).collect::<Vec<_>>();
         assert_eq!(seqs(ChangeLogQuery { customer_id: Some(c[0].id), ..Default::default() }), [1, 3]);
         assert_eq!(seqs(ChangeLogQuery { entity_id: Some(c[1].id.to_string()), ..Default::default() }), [2]);

@@ -782,7 +782,7 @@ impl CustomerStore for View<'_> {
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
         let q = guanxi_sql::customer_query(Dialect::Postgres, filter, None, false);
         let p = params(&q.params);
-        let rows = self.query(&q.select("count(*)"), &refs(&p))?;
+        let rows = self.query(&q.count(), &refs(&p))?;
         Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }
 
@@ -903,6 +903,13 @@ impl AuditStore for View<'_> {
         let rows =
             self.query(&format!("SELECT doc FROM change_log WHERE {where_sql} ORDER BY seq LIMIT {limit}"), &refs(&p))?;
         rows.iter().map(|r| decode("change-log entry", r.get::<_, &str>(0))).collect()
+    }
+
+    fn verify_change_log(&self) -> Result<guanxi_core::AuditCheck> {
+        // Entries are `jsonb` documents here (keys reordered): decoded and re-hashed a page at a time.
+        guanxi_core::changelog::verify_pages(|after_seq, limit| {
+            self.change_log(&ChangeLogQuery { after_seq, limit: Some(limit), ..Default::default() })
+        })
     }
 
     fn setting(&self, key: &str) -> Result<Option<Setting>> {

@@ -182,7 +182,10 @@ pub fn ts(t: DateTime<Utc>) -> String {
 /// A FROM … WHERE … clause over `customers c` and its parameters.
 #[derive(Debug, Clone)]
 pub struct Query {
-    from_where: String,
+    from: &'static str,
+    conds: Vec<String>,
+    /// The permission scope's alternatives (any one admits a row), when it has several.
+    scope_any: Vec<String>,
     /// The parameters, in placeholder order.
     pub params: Vec<SqlValue>,
     /// The id column to order and page by: the tag index's own column when the scan is
@@ -193,8 +196,37 @@ pub struct Query {
 impl Query {
     /// `SELECT columns FROM … WHERE …`.
     pub fn select(&self, columns: &str) -> String {
-        format!("SELECT {columns} {}", self.from_where)
+        let mut conds = self.conds.clone();
+        if !self.scope_any.is_empty() {
+            conds.push(format!("({})", self.scope_any.join(" OR ")));
+        }
+        format!("SELECT {columns} {}", from_where(self.from, &conds))
     }
+
+    /// `SELECT count(*) …` of the rows. A scope of several alternatives (owners, departments,
+    /// regions) is counted as the sum of disjoint parts — the rows the k-th alternative admits
+    /// and none before it does — each an index range scan, where one `OR` would make the
+    /// database gather and de-duplicate row ids from every index and then visit each row.
+    pub fn count(&self) -> String {
+        if self.scope_any.len() < 2 {
+            return self.select("count(*)");
+        }
+        let parts: Vec<String> = (0..self.scope_any.len())
+            .map(|k| {
+                let mut conds = self.conds.clone();
+                conds.push(self.scope_any[k].clone());
+                if k > 0 {
+                    conds.push(format!("({}) IS NOT TRUE", self.scope_any[..k].join(" OR ")));
+                }
+                format!("(SELECT count(*) {})", from_where(self.from, &conds))
+            })
+            .collect();
+        format!("SELECT {}", parts.join(" + "))
+    }
+}
+
+fn from_where(from: &str, conds: &[String]) -> String {
+    if conds.is_empty() { from.to_owned() } else { format!("{from} WHERE {}", conds.join(" AND ")) }
 }
 
 /// The customers matching `f` (after the id `after`, for a page). `ordered`: the rows are read
@@ -223,8 +255,12 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
         let p = bind(&mut params, SqlValue::Text(after.to_string()));
         conds.push(format!("{order_key} > {p}"));
     }
+    let mut scope_any = Vec::new();
     if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
-        conds.push(scope_condition(d, "c", scope, &mut params, ordered));
+        scope_any = scope_alternatives(d, "c", scope, &mut params, ordered, false);
+        if scope_any.is_empty() {
+            conds.push(d.never().to_owned());
+        }
     }
     match f.deleted {
         Deleted::Exclude => conds.push("c.deleted_at IS NULL".into()),
@@ -259,8 +295,7 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
     for cf in &f.custom {
         conds.push(custom_condition(d, cf, &mut params));
     }
-    let where_sql = if conds.is_empty() { String::new() } else { format!(" WHERE {}", conds.join(" AND ")) };
-    Query { from_where: format!("{from}{where_sql}"), params, order_key }
+    Query { from, conds, scope_any, params, order_key }
 }
 
 /// The permission scope, as one more condition of the same query: never a post-filter, so
@@ -272,23 +307,29 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
 /// sort, which costs a full sort of the scope for every page); counts, which need no order,
 /// leave SQLite free to use the indexes.
 pub fn scope_condition(d: Dialect, alias: &str, scope: &RecordScope, params: &mut dyn Params, ordered: bool) -> String {
-    scope_condition_of(d, alias, scope, params, ordered, false)
+    any_of(d, scope_alternatives(d, alias, scope, params, ordered, false))
 }
 
 /// [`scope_condition`] for a table whose rows also carry a `created_by` column that scopes
 /// reach as they reach the owner (`ScopeAttrs::creator`).
 pub fn scope_condition_with_creator(d: Dialect, alias: &str, scope: &RecordScope, params: &mut dyn Params) -> String {
-    scope_condition_of(d, alias, scope, params, false, true)
+    any_of(d, scope_alternatives(d, alias, scope, params, false, true))
 }
 
-fn scope_condition_of(
+/// One condition true when any of `alternatives` is (none: never).
+fn any_of(d: Dialect, alternatives: Vec<String>) -> String {
+    if alternatives.is_empty() { d.never().to_owned() } else { format!("({})", alternatives.join(" OR ")) }
+}
+
+/// The scope's conditions, any one of which admits a row (none: the scope admits nothing).
+fn scope_alternatives(
     d: Dialect,
     alias: &str,
     scope: &RecordScope,
     params: &mut dyn Params,
     ordered: bool,
     creator: bool,
-) -> String {
+) -> Vec<String> {
     let mut bind = |v: String| {
         params.push(SqlValue::Text(v));
         d.placeholder(params.len())
@@ -296,17 +337,20 @@ fn scope_condition_of(
     if scope.departments.is_empty() && scope.provinces.is_empty() && scope.owners.len() == 1 {
         let owner = scope.owners.iter().next().map(|o| o.to_string()).unwrap_or_default();
         let p = bind(owner);
-        return if creator {
+        return vec![if creator {
             format!("({alias}.owner = {p} OR {alias}.created_by = {p})")
         } else {
             format!("{alias}.owner = {p}")
-        };
+        }];
     }
     let mut any = Vec::new();
     let owners: Vec<String> = scope.owners.iter().map(|o| o.to_string()).collect();
+    // Departments first: counted in parts, the first part needs no other column (the
+    // `(department, deleted_at)` index answers it) and the owners' part checks the department
+    // in the `(owner, deleted_at, department)` index.
     let mut sets: Vec<(&str, Vec<String>)> = vec![
-        ("owner", owners.clone()),
         ("department", scope.departments.iter().map(|d| d.to_string()).collect()),
+        ("owner", owners.clone()),
         ("province", scope.provinces.iter().cloned().collect()),
     ];
     if creator {
@@ -320,7 +364,7 @@ fn scope_condition_of(
             any.push(format!("{unary}{alias}.{col} IN ({})", binds.join(", ")));
         }
     }
-    if any.is_empty() { d.never().to_owned() } else { format!("({})", any.join(" OR ")) }
+    any
 }
 
 /// Whether a key can appear in a JSON path unquoted-safe (custom field keys are validated to

@@ -21,6 +21,7 @@ mod service;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, RwLock, RwLockReadGuard};
 
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use guanxi_core::sales::{
@@ -35,6 +36,7 @@ use guanxi_core::{
 };
 
 use codec::*;
+use guanxi_core::changelog::{ChainVerifier, EntryText, GENESIS_HASH, StoredEntry, stored_entry_hash};
 use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
 use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use guanxi_core::{ArticleId, TicketId, UserId};
@@ -991,29 +993,33 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
             .query_row("SELECT seq, hash FROM change_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(sql_err)?;
-        let mut entries = changes.change_log.clone();
-        guanxi_core::changelog::chain_entries(
-            last.as_ref().map(|(seq, hash)| (u64::try_from(*seq).unwrap_or(0), hash.as_str())),
-            entries.iter_mut(),
-        )?;
+        let (mut seq, mut prev) =
+            last.map_or((0, GENESIS_HASH.to_owned()), |(seq, hash)| (u64::try_from(seq).unwrap_or(0), hash));
         let mut insert = tx
             .prepare_cached(&format!("INSERT INTO change_log ({LOG_COLUMNS}) VALUES ({})", placeholders(10)))
             .map_err(sql_err)?;
-        for e in &entries {
+        for e in &changes.change_log {
+            // The stored text is the canonical form the hash covers, serialized once: verifying
+            // hashes the row as it is.
+            seq += 1;
+            let text = EntryText::of(e)?;
+            let stored = text.stored(e, seq, &prev);
+            let hash = stored_entry_hash(&prev, &stored);
             insert
                 .execute(params![
-                    e.seq as i64,
-                    ts(e.at),
-                    e.actor.as_str(),
-                    e.entity.as_str(),
-                    e.entity_id,
-                    e.customer_id.map(|c| c.to_string()),
-                    e.action.as_str(),
-                    json(&e.changes),
-                    e.prev_hash,
-                    e.hash
+                    seq as i64,
+                    stored.at,
+                    stored.actor,
+                    stored.entity,
+                    stored.entity_id,
+                    stored.customer_id,
+                    stored.action,
+                    stored.changes,
+                    prev,
+                    hash
                 ])
                 .map_err(sql_err)?;
+            prev = hash;
         }
     }
     Ok(())
@@ -1168,7 +1174,7 @@ impl CustomerStore for View<'_> {
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
         let q = query::customer_query(filter, None, false);
         let n: i64 = self
-            .prepare_cached(&q.select("count(*)"))
+            .prepare_cached(&q.count())
             .map_err(sql_err)?
             .query_row(rusqlite::params_from_iter(query::values(&q.params)), |r| r.get(0))
             .map_err(sql_err)?;
@@ -1403,6 +1409,38 @@ impl AuditStore for View<'_> {
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let rows = stmt.query_map(rusqlite::params_from_iter(query::values(&params)), log_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn verify_change_log(&self) -> Result<guanxi_core::AuditCheck> {
+        let mut stmt =
+            self.prepare_cached(&format!("SELECT {LOG_COLUMNS} FROM change_log ORDER BY seq")).map_err(sql_err)?;
+        let mut rows = stmt.query([]).map_err(sql_err)?;
+        let mut v = ChainVerifier::default();
+        while let Some(row) = rows.next().map_err(sql_err)? {
+            let text = |i: usize| match row.get_ref(i) {
+                Ok(ValueRef::Text(t)) => std::str::from_utf8(t).unwrap_or(""),
+                _ => "",
+            };
+            let seq: i64 = row.get(0).map_err(sql_err)?;
+            let customer_id = match row.get_ref(5) {
+                Ok(ValueRef::Text(t)) => Some(std::str::from_utf8(t).unwrap_or("")),
+                _ => None,
+            };
+            let stored = StoredEntry {
+                seq: u64::try_from(seq).unwrap_or(0),
+                at: text(1),
+                actor: text(2),
+                entity: text(3),
+                entity_id: text(4),
+                customer_id,
+                action: text(6),
+                changes: text(7),
+                prev_hash: text(8),
+                hash: text(9),
+            };
+            v.feed_stored(&stored, || log_from_row(row).map_err(sql_err));
+        }
+        Ok(v.finish())
     }
 
     fn setting(&self, key: &str) -> Result<Option<Setting>> {

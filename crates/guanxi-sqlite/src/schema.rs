@@ -381,6 +381,14 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM match_keys_backfill;
     INSERT INTO match_keys_backfill VALUES (1);
     "#,
+    // 9: scoped counts (issue 18). A count over a scope of departments and owners is summed
+    // from disjoint index range scans (`guanxi_sql::Query::count`); the owners' part checks each
+    // row's department, so the owner index carries it (and `deleted_at`), and the count never
+    // visits the table.
+    r#"
+    DROP INDEX customers_by_owner;
+    CREATE INDEX customers_by_owner ON customers (owner, deleted_at, department);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use guanxi_core::{ChangeLogQuery, CrmStore, EntityKind, Error, Page, PageRequest, Result, Setting, Write};
+use guanxi_core::{CrmStore, EntityKind, Error, Page, PageRequest, Result, Setting, Write};
 
 /// Bookkeeping fields left out of change-log diffs: they change on every write.
 pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
@@ -63,19 +63,7 @@ pub(crate) fn setting_write<T: serde::Serialize>(
     })
 }
 
-/// Verifies a store's whole change log, a page at a time.
+/// Verifies a store's whole change log.
 pub(crate) fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
-    const PAGE: usize = 10_000;
-    let mut v = guanxi_core::changelog::ChainVerifier::default();
-    let mut after = None;
-    loop {
-        let page = store.change_log(&ChangeLogQuery { after_seq: after, limit: Some(PAGE), ..Default::default() })?;
-        for e in &page {
-            v.feed(e);
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.seq),
-            _ => return Ok(v.finish()),
-        }
-    }
+    store.verify_change_log()
 }

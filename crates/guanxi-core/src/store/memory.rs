@@ -706,6 +706,15 @@ impl AuditStore for MemoryStore {
         Ok(s.change_log.iter().filter(|e| query.matches(e)).take(query.limit.unwrap_or(usize::MAX)).cloned().collect())
     }
 
+    fn verify_change_log(&self) -> Result<crate::AuditCheck> {
+        let s = self.read()?;
+        let mut v = crate::changelog::ChainVerifier::default();
+        for e in s.change_log.iter() {
+            v.feed(e);
+        }
+        Ok(v.finish())
+    }
+
     fn setting(&self, key: &str) -> Result<Option<Setting>> {
         Ok(self.read()?.settings.get(key).cloned())
     }

@@ -624,6 +624,10 @@ read_trait! {
 pub trait AuditStore {
     /// Change-log entries matching the query, in `seq` order.
     fn change_log(&self, query: &ChangeLogQuery) -> Result<Vec<ChangeLogEntry>>;
+    /// Checks the whole change log's hash chain (as [`crate::changelog::verify_chain`] would
+    /// over every entry), streaming it: a store reads its rows in order and hashes their stored
+    /// text without decoding them where it can.
+    fn verify_change_log(&self) -> Result<crate::AuditCheck>;
     /// A configuration document by key.
     fn setting(&self, key: &str) -> Result<Option<Setting>>;
     /// The stored access model, if one was ever written.
