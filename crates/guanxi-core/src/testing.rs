@@ -920,6 +920,36 @@ pub mod conformance {
             .unwrap();
         assert_eq!(found(&huawei, 100), vec![b.id]);
         assert_eq!(found(&probe("北辰", CustomerKind::Enterprise).phone("13700000000"), 100), vec![a.id, c.id]);
+        // A contact moved to another customer takes its keys along; a customer renamed twice in
+        // one batch keeps only the last name's keys; a deleted contact keeps none.
+        let zhang = probe("李娜", CustomerKind::Individual).email("zhang.wei@example.com");
+        let to_c = Contact { customer_id: c.id, version: 2, ..on_d.clone() };
+        let b2 = Customer { name: "南山贸易".into(), version: 2, ..b.clone() };
+        let b3 = Customer { name: "西湖茶业".into(), version: 3, ..b.clone() };
+        let on_c_gone = Contact {
+            deleted_at: Some(t0()),
+            version: 3,
+            phones: vec![Phone::parse("13700000000").unwrap()],
+            ..on_c.clone()
+        };
+        store
+            .apply(&Changes {
+                customers: vec![
+                    Write::Update { record: b2, expected_version: 1 },
+                    Write::Update { record: b3, expected_version: 2 },
+                ],
+                contacts: vec![
+                    Write::Update { record: to_c, expected_version: 1 },
+                    Write::Update { record: on_c_gone, expected_version: 2 },
+                ],
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(found(&zhang, 100), vec![c.id]);
+        assert_eq!(found(&huawei, 100), vec![]);
+        assert_eq!(found(&probe("南山贸易", CustomerKind::Enterprise), 100), vec![]);
+        assert_eq!(found(&probe("西湖茶业", CustomerKind::Enterprise), 100), vec![b.id]);
+        assert_eq!(found(&probe("某某", CustomerKind::Enterprise).phone("13700000000"), 100), vec![]);
     }
 
     fn sales_sample(store: &dyn CrmStore, count: u64) -> (Vec<sales::Opportunity>, Vec<sales::StageHistoryEntry>) {

@@ -538,13 +538,12 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
         let mut update =
             tx.prepare("UPDATE contacts SET phones = ?2, id_number = ?3 WHERE id = ?1").map_err(sql_err)?;
         tx.execute("DELETE FROM contact_lookup", []).map_err(sql_err)?;
-        let mut keys = PendingKeys::default();
         for c in &contacts {
             let sealed = SensitiveColumns::of(c, Some(new))?;
             update.execute(params![c.id.to_string(), sealed.phones(), sealed.id_number()]).map_err(sql_err)?;
-            index_contact(&tx, &mut keys, c, Some(new), Indexed::Replaced)?;
         }
-        keys.flush(&tx)?;
+        // The contacts' match keys are sealed under the key too: every key is rebuilt.
+        rebuild_match_keys(&tx, Some(new))?;
     }
     let leads = sales::reencrypt_leads(&tx, old, new)?;
     tx.execute(
@@ -574,12 +573,13 @@ fn scrub_free_space(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Whether a record written in a batch is new (nothing of it is indexed yet: no lookup row or
-/// match key to read or delete first) or replaces a stored version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a record written in a batch replaces: nothing (a new record: no lookup row or match
+/// key to read or delete first), or a stored version whose match keys are these (its customer
+/// and its keys, computed from the stored row before it was overwritten).
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Indexed {
     New,
-    Replaced,
+    Replaced(CustomerId, Vec<i64>),
 }
 
 /// Replaces a contact's rows in the lookup index (phones and identity number).
@@ -590,7 +590,7 @@ fn index_contact(
     cipher: Option<&Cipher>,
     was: Indexed,
 ) -> Result<()> {
-    if was == Indexed::Replaced {
+    if was != Indexed::New {
         tx.prepare_cached("DELETE FROM contact_lookup WHERE contact_id = ?1")
             .map_err(sql_err)?
             .execute([c.id.to_string()])
@@ -607,9 +607,18 @@ fn index_contact(
     for (kind, value) in lookups {
         insert.execute(params![kind, digest(value), c.id.to_string()]).map_err(sql_err)?;
     }
+    keys.replace(tx, c.id.0, c.customer_id, contact_keys(c, cipher), was)
+}
+
+/// The match keys a contact contributes (none once deleted), sealed under the blind-index key.
+fn contact_keys(c: &Contact, cipher: Option<&Cipher>) -> Vec<i64> {
     let wanted = if c.deleted_at.is_none() { contact_match_keys(&c.phones, &c.emails) } else { Vec::new() };
-    let sealed: Vec<i64> = wanted.into_iter().map(|k| seal_match_key(k, cipher)).collect();
-    keys.replace(tx, c.id.0, c.customer_id, sealed, was)
+    wanted.into_iter().map(|k| seal_match_key(k, cipher)).collect()
+}
+
+/// The match keys a customer's name contributes.
+fn customer_keys(kind: guanxi_core::CustomerKind, name: &str) -> Vec<i64> {
+    customer_match_keys(kind, name).into_iter().map(|k| k as i64).collect()
 }
 
 /// The match keys a batch writes, inserted together in key order when it ends
@@ -626,7 +635,8 @@ impl PendingKeys {
     /// Replaces the match keys one record (a customer's name, or a contact) contributes. The
     /// source is the record id's 16 bytes, which keeps the index entries narrow. Most updates
     /// (a status change, a new primary contact) leave a record's keys as they are: those cost
-    /// one read; a new record costs only its inserts.
+    /// nothing more; a changed record deletes its old keys by their full primary key (so the
+    /// table needs no index by source); a new record costs only its inserts.
     fn replace(
         &mut self,
         tx: &Connection,
@@ -635,30 +645,27 @@ impl PendingKeys {
         mut wanted: Vec<i64>,
         was: Indexed,
     ) -> Result<()> {
-        let (id, customer) = (*source.as_bytes(), customer.to_string());
+        let id = *source.as_bytes();
         wanted.sort_unstable();
         wanted.dedup();
         // A record written twice in one batch: its stored keys were dealt with the first time.
-        if was == Indexed::Replaced && !self.by_source.contains_key(&id) {
-            let source = id.as_slice();
-            let stored: Vec<(i64, String)> = tx
-                .prepare_cached("SELECT key, customer_id FROM match_keys WHERE source = ?1 ORDER BY key")
-                .map_err(sql_err)?
-                .query_map([source], |r| Ok((r.get(0)?, r.get(1)?)))
-                .map_err(sql_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(sql_err)?;
-            if stored.len() == wanted.len() && stored.iter().zip(&wanted).all(|((k, c), w)| k == w && *c == customer) {
+        if let Indexed::Replaced(stored_customer, mut stored) = was
+            && !self.by_source.contains_key(&id)
+        {
+            stored.sort_unstable();
+            stored.dedup();
+            if stored == wanted && stored_customer == customer {
                 return Ok(());
             }
-            if !stored.is_empty() {
-                tx.prepare_cached("DELETE FROM match_keys WHERE source = ?1")
-                    .map_err(sql_err)?
-                    .execute([source])
-                    .map_err(sql_err)?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM match_keys WHERE key = ?1 AND customer_id = ?2 AND source = ?3")
+                .map_err(sql_err)?;
+            let stored_customer = stored_customer.to_string();
+            for key in stored {
+                delete.execute(params![key, stored_customer, id.as_slice()]).map_err(sql_err)?;
             }
         }
-        self.by_source.insert(id, (customer, wanted));
+        self.by_source.insert(id, (customer.to_string(), wanted));
         Ok(())
     }
 
@@ -682,10 +689,25 @@ impl PendingKeys {
     }
 }
 
+/// The match keys of a stored customer's name (none if it is not stored).
+fn stored_customer_keys(tx: &Connection, id: CustomerId) -> Result<Vec<i64>> {
+    let row: Option<(String, String)> = tx
+        .prepare_cached("SELECT kind, name FROM customers WHERE id = ?1")
+        .map_err(sql_err)?
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()
+        .map_err(sql_err)?;
+    Ok(match row {
+        Some((kind, name)) => {
+            customer_keys(kind.parse().map_err(|e| StorageError::with_source("stored customer kind", e))?, &name)
+        }
+        None => Vec::new(),
+    })
+}
+
 /// Indexes the name keys of a customer written in this batch.
 fn index_customer(tx: &Connection, keys: &mut PendingKeys, c: &Customer, was: Indexed) -> Result<()> {
-    let wanted: Vec<i64> = customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect();
-    keys.replace(tx, c.id.0, c.id, wanted, was)
+    keys.replace(tx, c.id.0, c.id, customer_keys(c.kind, &c.name), was)
 }
 
 /// Computes the match keys of every stored customer and contact, once, after the migration
@@ -696,32 +718,30 @@ fn backfill_match_keys(conn: &mut Connection, keys: &Keys) -> Result<()> {
     if !pending || (keys.encrypted && keys.cipher.is_none()) {
         return Ok(());
     }
-    let cipher = keys.cipher.as_deref();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
-    {
-        let mut stmt = tx.prepare(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c")).map_err(sql_err)?;
-        let customers: Vec<Customer> = stmt
-            .query_map([], customer_from_row)
-            .map_err(sql_err)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql_err)?;
-        let mut pending = PendingKeys::default();
-        for c in &customers {
-            index_customer(&tx, &mut pending, c, Indexed::Replaced)?;
-        }
-        let mut stmt = tx.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts")).map_err(sql_err)?;
-        let contacts: Vec<Contact> = stmt
-            .query_map([], |r| contact_from_row(r, cipher))
-            .map_err(sql_err)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql_err)?;
-        for c in &contacts {
-            index_contact(&tx, &mut pending, c, cipher, Indexed::Replaced)?;
-        }
-        pending.flush(&tx)?;
-    }
+    rebuild_match_keys(&tx, keys.cipher.as_deref())?;
     tx.execute("DELETE FROM match_keys_backfill", []).map_err(sql_err)?;
     tx.commit().map_err(sql_err)
+}
+
+/// Replaces every match key with the keys of the stored customers and contacts, and adds
+/// each contact's missing lookup rows.
+fn rebuild_match_keys(tx: &Connection, cipher: Option<&Cipher>) -> Result<()> {
+    tx.execute("DELETE FROM match_keys", []).map_err(sql_err)?;
+    let mut pending = PendingKeys::default();
+    let mut stmt = tx.prepare(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c")).map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        index_customer(tx, &mut pending, &customer_from_row(row).map_err(sql_err)?, Indexed::New)?;
+    }
+    let mut stmt = tx.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts")).map_err(sql_err)?;
+    let mut rows = stmt.query([]).map_err(sql_err)?;
+    while let Some(row) = rows.next().map_err(sql_err)? {
+        let c = contact_from_row(row, cipher).map_err(sql_err)?;
+        // Its lookup rows too (already there after a migration; rebuilt after a key rotation).
+        index_contact(tx, &mut pending, &c, cipher, Indexed::New)?;
+    }
+    pending.flush(tx)
 }
 
 /// A read-only connection that never writes the file nor creates any beside it.
@@ -846,6 +866,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                     }
                 }
                 Write::Update { record: c, expected_version } => {
+                    let stored = stored_customer_keys(tx, c.id)?;
                     bind_customer(&mut update, c).map_err(sql_err)?;
                     update.raw_bind_parameter(24, *expected_version as i64).map_err(sql_err)?;
                     let n = update.raw_execute().map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
@@ -858,7 +879,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                             *expected_version,
                         ));
                     }
-                    index_customer(tx, &mut keys, c, Indexed::Replaced)?;
+                    index_customer(tx, &mut keys, c, Indexed::Replaced(c.id, stored))?;
                 }
             }
         }
@@ -875,12 +896,20 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                 None => sql_err(e),
             };
             let sealed = SensitiveColumns::of(c, cipher)?;
-            match w {
+            let was = match w {
                 Write::Insert(c) => {
                     bind_contact(&mut insert, c, &sealed).map_err(sql_err)?;
                     insert.raw_execute().map_err(on_error)?;
+                    Indexed::New
                 }
                 Write::Update { record: c, expected_version } => {
+                    let stored = tx
+                        .prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE id = ?1"))
+                        .map_err(sql_err)?
+                        .query_row([c.id.to_string()], |r| contact_from_row(r, cipher))
+                        .optional()
+                        .map_err(sql_err)?
+                        .map_or(Indexed::New, |old| Indexed::Replaced(old.customer_id, contact_keys(&old, cipher)));
                     bind_contact(&mut update, c, &sealed).map_err(sql_err)?;
                     update.raw_bind_parameter(18, *expected_version as i64).map_err(sql_err)?;
                     if update.raw_execute().map_err(on_error)? == 0 {
@@ -892,9 +921,9 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                             *expected_version,
                         ));
                     }
+                    stored
                 }
-            }
-            let was = if matches!(w, Write::Insert(_)) { Indexed::New } else { Indexed::Replaced };
+            };
             index_contact(tx, &mut keys, c, cipher, was)?;
         }
     }

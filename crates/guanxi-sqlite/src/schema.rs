@@ -389,6 +389,12 @@ const MIGRATIONS: &[&str] = &[
     DROP INDEX customers_by_owner;
     CREATE INDEX customers_by_owner ON customers (owner, deleted_at, department);
     "#,
+    // 10: match keys without an index by source (issue 18): a changed record's old keys are
+    // computed from its stored row and deleted by their primary key, which halves what every
+    // new key costs on disk and on write.
+    r#"
+    DROP INDEX match_keys_by_source;
+    "#,
 ];
 
 /// The schema version this build writes.
