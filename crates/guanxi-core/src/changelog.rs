@@ -403,7 +403,7 @@ impl AuditCheck {
 
 /// Checks a whole log, in stored order: consecutive `seq` from 1, each `prev_hash` equal to the
 /// previous `hash`, each `hash` equal to the recomputed one. Reports the first break.
-pub fn verify_chain(entries: &[ChangeLogEntry]) -> AuditCheck {
+pub fn verify_chain<'a>(entries: impl IntoIterator<Item = &'a ChangeLogEntry>) -> AuditCheck {
     let mut v = ChainVerifier::default();
     for e in entries {
         v.feed(e);

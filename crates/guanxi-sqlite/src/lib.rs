@@ -538,12 +538,15 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
         let mut update =
             tx.prepare("UPDATE contacts SET phones = ?2, id_number = ?3 WHERE id = ?1").map_err(sql_err)?;
         tx.execute("DELETE FROM contact_lookup", []).map_err(sql_err)?;
+        let mut keys = PendingKeys::default();
         for c in &contacts {
             let sealed = SensitiveColumns::of(c, Some(new))?;
             update.execute(params![c.id.to_string(), sealed.phones(), sealed.id_number()]).map_err(sql_err)?;
+            // Its match keys are sealed under the key too: the old key's are replaced.
+            let stored = Indexed::Replaced(c.customer_id, contact_keys(c, old));
+            index_contact(&tx, &mut keys, c, Some(new), stored)?;
         }
-        // The contacts' match keys are sealed under the key too: every key is rebuilt.
-        rebuild_match_keys(&tx, Some(new))?;
+        keys.flush(&tx)?;
     }
     let leads = sales::reencrypt_leads(&tx, old, new)?;
     tx.execute(
@@ -724,8 +727,7 @@ fn backfill_match_keys(conn: &mut Connection, keys: &Keys) -> Result<()> {
     tx.commit().map_err(sql_err)
 }
 
-/// Replaces every match key with the keys of the stored customers and contacts, and adds
-/// each contact's missing lookup rows.
+/// Fills the (emptied) match-key table with the keys of the stored customers and contacts.
 fn rebuild_match_keys(tx: &Connection, cipher: Option<&Cipher>) -> Result<()> {
     tx.execute("DELETE FROM match_keys", []).map_err(sql_err)?;
     let mut pending = PendingKeys::default();
@@ -738,7 +740,7 @@ fn rebuild_match_keys(tx: &Connection, cipher: Option<&Cipher>) -> Result<()> {
     let mut rows = stmt.query([]).map_err(sql_err)?;
     while let Some(row) = rows.next().map_err(sql_err)? {
         let c = contact_from_row(row, cipher).map_err(sql_err)?;
-        // Its lookup rows too (already there after a migration; rebuilt after a key rotation).
+        // Its lookup rows are already there (ON CONFLICT DO NOTHING keeps them).
         index_contact(tx, &mut pending, &c, cipher, Indexed::New)?;
     }
     pending.flush(tx)
@@ -1446,22 +1448,21 @@ impl AuditStore for View<'_> {
         let mut rows = stmt.query([]).map_err(sql_err)?;
         let mut v = ChainVerifier::default();
         while let Some(row) = rows.next().map_err(sql_err)? {
-            let text = |i: usize| match row.get_ref(i) {
-                Ok(ValueRef::Text(t)) => std::str::from_utf8(t).unwrap_or(""),
-                _ => "",
-            };
-            let seq: i64 = row.get(0).map_err(sql_err)?;
-            let customer_id = match row.get_ref(5) {
-                Ok(ValueRef::Text(t)) => Some(std::str::from_utf8(t).unwrap_or("")),
+            // A column that is not UTF-8 text reads as "" (or no customer): its hash then
+            // differs and the row is decoded, which reports it.
+            let opt_text = |i: usize| match row.get_ref(i) {
+                Ok(ValueRef::Text(t)) => std::str::from_utf8(t).ok(),
                 _ => None,
             };
+            let text = |i: usize| opt_text(i).unwrap_or("");
+            let seq: i64 = row.get(0).map_err(sql_err)?;
             let stored = StoredEntry {
                 seq: u64::try_from(seq).unwrap_or(0),
                 at: text(1),
                 actor: text(2),
                 entity: text(3),
                 entity_id: text(4),
-                customer_id,
+                customer_id: opt_text(5),
                 action: text(6),
                 changes: text(7),
                 prev_hash: text(8),

@@ -3,7 +3,6 @@
 use guanxi_core::{Action, Actor, ChangeLogEntry, ChangeLogQuery, Result};
 
 use crate::handles::Audit;
-use crate::plumbing::verify_store;
 
 impl Audit<'_> {
     /// Checks the change log's hash chain: every entry links to the one before it and hashes to
@@ -21,7 +20,7 @@ impl Audit<'_> {
     /// ```
     pub fn verify(&self, actor: &Actor) -> Result<guanxi_core::AuditCheck> {
         self.crm.authorize_log(actor, Action::Read)?;
-        verify_store(&*self.crm.store)
+        self.crm.store.verify_change_log()
     }
 
     /// Change-log entries matching a query, oldest first.

@@ -18,7 +18,6 @@ use guanxi_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::events::{EventBus, SubscriptionId};
 use crate::permission::Allowed;
-use crate::plumbing::verify_store;
 use crate::plumbing::walk_pages;
 use crate::write::{Entry, WriteTx};
 
@@ -545,7 +544,7 @@ impl Crm {
         }
         let mut verified = None;
         SqliteStore::restore_checked(backup, into, |restored| {
-            let check = verify_store(restored)?;
+            let check = restored.verify_change_log()?;
             if let (Some(seq), Some(reason)) = (check.broken_at, &check.reason) {
                 return Err(Error::InvalidState(format!(
                     "the backup's audit chain is broken at entry {seq}: {reason}"
@@ -589,7 +588,7 @@ impl Crm {
         let checked = Crm::restore(backup, &checked_path)?;
         let file = SqliteStore::open_read_only_with_key(&checked_path, field_key)?;
         store.write_session(&mut |tx| guanxi_core::store::copy_store(&file, tx).map(|_| ()))?;
-        let loaded = verify_store(store)?;
+        let loaded = store.verify_change_log()?;
         if loaded != checked {
             return Err(Error::InvalidState(format!(
                 "the restored audit chain ({} entries) differs from the backup's ({} entries)",

@@ -16,7 +16,6 @@ use guanxi_core::{
 use crate::columns::ImportField;
 use crate::crm::Crm;
 use crate::handles::Files;
-use crate::plumbing::verify_store;
 use crate::table::FileFormat;
 use crate::write::Entry;
 
@@ -391,6 +390,6 @@ impl Files<'_> {
             record(FieldChange::new("failed", None, Some(Value::from(e.to_string()))))?;
             return Err(e);
         }
-        verify_store(&*self.crm.store.open_backup(dest)?)
+        self.crm.store.open_backup(dest)?.verify_change_log()
     }
 }

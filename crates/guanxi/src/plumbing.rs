@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use guanxi_core::{CrmStore, EntityKind, Error, Page, PageRequest, Result, Setting, Write};
+use guanxi_core::{EntityKind, Error, Page, PageRequest, Result, Setting, Write};
 
 /// Bookkeeping fields left out of change-log diffs: they change on every write.
 pub(crate) const UNLOGGED: &[&str] = &["id", "version", "created_at", "created_by", "updated_at", "updated_by"];
@@ -61,9 +61,4 @@ pub(crate) fn setting_write<T: serde::Serialize>(
         }
         None => Write::Insert(Setting { key, value: json, version: 1 }),
     })
-}
-
-/// Verifies a store's whole change log.
-pub(crate) fn verify_store(store: &dyn CrmStore) -> Result<guanxi_core::AuditCheck> {
-    store.verify_change_log()
 }

@@ -707,12 +707,7 @@ impl AuditStore for MemoryStore {
     }
 
     fn verify_change_log(&self) -> Result<crate::AuditCheck> {
-        let s = self.read()?;
-        let mut v = crate::changelog::ChainVerifier::default();
-        for e in s.change_log.iter() {
-            v.feed(e);
-        }
-        Ok(v.finish())
+        Ok(crate::changelog::verify_chain(self.read()?.change_log.iter()))
     }
 
     fn setting(&self, key: &str) -> Result<Option<Setting>> {
