@@ -811,9 +811,16 @@ fn milestones(v: &Bound<'_, PyAny>) -> PyResult<Vec<core::Milestone>> {
 /// `opportunities.create`'s keyword arguments → `NewOpportunity` (also `leads.convert(opportunity=…)`),
 /// or one ValidationError naming every bad field.
 fn new_opportunity(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<core::NewOpportunity> {
-    let mut o = core::NewOpportunity::new(name);
     let mut problems = Problems::default();
-    for (key, value) in entries(fields, &mut problems) {
+    let o = opportunity_input(name, fields, &mut problems);
+    problems.result(o)
+}
+
+/// The core's new opportunity from `create`'s arguments, with what could be read; what could
+/// not is in `problems`.
+fn opportunity_input(name: &str, fields: Option<&Bound<'_, PyDict>>, problems: &mut Problems) -> core::NewOpportunity {
+    let mut o = core::NewOpportunity::new(name);
+    for (key, value) in entries(fields, problems) {
         if value.is_none() {
             continue;
         }
@@ -835,7 +842,7 @@ fn new_opportunity(name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<c
             other => problems.unknown_key(other, OPPORTUNITY_FIELDS),
         }
     }
-    problems.result(o)
+    o
 }
 
 fn opportunity_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<OpportunityPatch> {
@@ -991,6 +998,42 @@ impl Opportunities {
     fn create(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Opportunity> {
         let input = new_opportunity(name, fields)?;
         self.crm.get().run(py, |c, a| c.sales().opportunities().create(a, input)).map(Opportunity::from)
+    }
+
+    /// Creates many opportunities in one transaction, all or none. Each row is a dict of
+    /// `create`'s arguments with its "name"; a bad field is reported under its row
+    /// (`opportunities[3].currency`), every one together.
+    fn create_many(&self, py: Python<'_>, rows: &Bound<'_, PyAny>) -> PyResult<Vec<Opportunity>> {
+        let mut read: Vec<(Option<core::NewOpportunity>, Problems)> = Vec::new();
+        for row in rows.try_iter()? {
+            let mut inner = Problems::default();
+            let input = row.and_then(|r| {
+                let rest = r.cast_into::<PyDict>()?.copy()?;
+                // A missing name is the core's to report, with the row's other failures.
+                let name = rest.get_item("name")?.and_then(|n| inner.keep("name", text(&n))).unwrap_or_default();
+                if rest.contains("name")? {
+                    rest.del_item("name")?;
+                }
+                Ok(opportunity_input(&name, Some(&rest), &mut inner))
+            });
+            let input = inner.keep("", input);
+            read.push((input, inner));
+        }
+        if read.iter().all(|(input, p)| input.is_some() && p.is_empty()) {
+            let inputs = read.into_iter().filter_map(|(i, _)| i).collect();
+            let made = self.crm.get().run(py, |c, a| c.sales().opportunities().create_many(a, inputs))?;
+            return Ok(made.into_iter().map(Opportunity::from).collect());
+        }
+        // Nothing will be written: each row's own failures and the core's validation of what
+        // could be read are reported together under `opportunities[i]`, as Rust does.
+        let mut problems = Problems::default();
+        for (i, (input, mut inner)) in read.into_iter().enumerate() {
+            if let Some(Err(errors)) = input.map(core::NewOpportunity::validate) {
+                errors.0.into_iter().for_each(|e| inner.push(e.field, e.reason));
+            }
+            problems.nest(&format!("opportunities[{i}]"), inner);
+        }
+        Err(problems.into_error())
     }
 
     /// An opportunity by id.

@@ -452,6 +452,114 @@ pub struct Tickets {
     pub(crate) crm: Py<PyCrm>,
 }
 
+/// The arguments of `tickets.create`, as Python gave them.
+struct TicketArgs<'a, 'py> {
+    subject: &'a str,
+    /// None when a row left it out (a required field).
+    kind: Option<&'a str>,
+    priority: Option<&'a str>,
+    description: Option<String>,
+    channel: &'a str,
+    category: Option<String>,
+    customer_id: Option<&'a Bound<'py, PyAny>>,
+    contact_id: Option<&'a Bound<'py, PyAny>>,
+    group: Option<String>,
+    skill: Option<String>,
+    assignee: Option<&'a str>,
+    created_at: Option<Time>,
+}
+
+/// A required vocabulary value by name (a missing or unknown one is a problem of `field`).
+fn required_name<T: std::str::FromStr<Err = guanxi::UnknownName>>(
+    problems: &mut Problems,
+    field: &str,
+    name: Option<&str>,
+) -> Option<T> {
+    match name {
+        Some(n) => problems.keep(field, parse_name(field, n)),
+        None => {
+            problems.push(field, guanxi::ValidationReason::Required);
+            None
+        }
+    }
+}
+
+/// The core's new ticket from `create`'s arguments; every bad one reported together.
+fn new_ticket(a: TicketArgs<'_, '_>) -> PyResult<core::NewTicket> {
+    let mut problems = Problems::default();
+    let kind = required_name(&mut problems, "kind", a.kind);
+    let priority = required_name(&mut problems, "priority", a.priority);
+    let channel = problems.keep("channel", parse_name("channel", a.channel));
+    let customer_id = a.customer_id.and_then(|c| problems.keep("customer_id", customer_id_from(c)));
+    let contact_id = a.contact_id.and_then(|c| problems.keep("contact_id", contact_id_from(c)));
+    let assignee = a.assignee.and_then(|u| problems.keep("assignee", user("assignee", u)));
+    let (Some(kind), Some(priority), Some(channel)) = (kind, priority, channel) else {
+        return Err(problems.into_error());
+    };
+    let mut input = problems.result(core::NewTicket::new(a.subject, kind, priority))?;
+    input.description = a.description;
+    input.channel = channel;
+    input.category = a.category;
+    input.customer_id = customer_id;
+    input.contact_id = contact_id;
+    input.group = a.group;
+    input.skill = a.skill;
+    input.assignee = assignee;
+    input.created_at = a.created_at;
+    Ok(input)
+}
+
+/// The keys a row of `tickets.create_many` may carry.
+const TICKET_ROW_KEYS: &[&str] = &[
+    "subject",
+    "kind",
+    "priority",
+    "description",
+    "channel",
+    "category",
+    "customer_id",
+    "contact_id",
+    "group",
+    "skill",
+    "assignee",
+    "created_at",
+];
+
+/// One row of `tickets.create_many` as `create`'s arguments (None when a value had the wrong
+/// type: that is in `problems`).
+fn ticket_row(row: &Bound<'_, PyDict>, problems: &mut Problems) -> PyResult<Option<core::NewTicket>> {
+    let get = |k: &str| -> PyResult<Option<Bound<'_, PyAny>>> { Ok(row.get_item(k)?.filter(|v| !v.is_none())) };
+    for (key, _) in entries(Some(row), problems) {
+        if !TICKET_ROW_KEYS.contains(&key.as_str()) {
+            problems.unknown_key(&key, TICKET_ROW_KEYS);
+        }
+    }
+    let string = |k: &str, problems: &mut Problems| -> PyResult<Option<String>> {
+        Ok(get(k)?.and_then(|v| problems.keep(k, v.extract::<String>())))
+    };
+    let subject = string("subject", problems)?.unwrap_or_default();
+    let (kind, priority) = (string("kind", problems)?, string("priority", problems)?);
+    let channel = string("channel", problems)?.unwrap_or_else(|| "web".to_owned());
+    let (customer_id, contact_id) = (get("customer_id")?, get("contact_id")?);
+    let assignee = string("assignee", problems)?;
+    let created_at = get("created_at")?.and_then(|v| problems.keep("created_at", v.extract::<Time>()));
+    let args = TicketArgs {
+        subject: &subject,
+        kind: kind.as_deref(),
+        priority: priority.as_deref(),
+        description: string("description", problems)?,
+        channel: &channel,
+        category: string("category", problems)?,
+        customer_id: customer_id.as_ref(),
+        contact_id: contact_id.as_ref(),
+        group: string("group", problems)?,
+        skill: string("skill", problems)?,
+        assignee: assignee.as_deref(),
+        created_at,
+    };
+    Ok(problems.keep("", new_ticket(args)))
+}
+
 #[pymethods]
 impl Tickets {
     /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets by the settings).
@@ -474,27 +582,39 @@ impl Tickets {
         assignee: Option<&str>,
         created_at: Option<Time>,
     ) -> PyResult<Ticket> {
-        let mut problems = Problems::default();
-        let kind = problems.keep("kind", parse_name("kind", kind));
-        let priority = problems.keep("priority", parse_name("priority", priority));
-        let channel = problems.keep("channel", parse_name("channel", channel));
-        let customer_id = customer_id.and_then(|c| problems.keep("customer_id", customer_id_from(c)));
-        let contact_id = contact_id.and_then(|c| problems.keep("contact_id", contact_id_from(c)));
-        let assignee = assignee.and_then(|u| problems.keep("assignee", user("assignee", u)));
-        let (Some(kind), Some(priority), Some(channel)) = (kind, priority, channel) else {
-            return Err(problems.into_error());
-        };
-        let mut input = problems.result(core::NewTicket::new(subject, kind, priority))?;
-        input.description = description;
-        input.channel = channel;
-        input.category = category;
-        input.customer_id = customer_id;
-        input.contact_id = contact_id;
-        input.group = group;
-        input.skill = skill;
-        input.assignee = assignee;
-        input.created_at = created_at;
+        let input = new_ticket(TicketArgs {
+            subject,
+            kind: Some(kind),
+            priority: Some(priority),
+            description,
+            channel,
+            category,
+            customer_id,
+            contact_id,
+            group,
+            skill,
+            assignee,
+            created_at,
+        })?;
         self.crm.get().run(py, |c, a| c.service().tickets().create(a, input)).map(Ticket::from)
+    }
+
+    /// Raises many tickets in one transaction, all or none, each as `create` would (the
+    /// auto-assignment of each counts the tickets given out before it). Each row is a dict of
+    /// `create`'s arguments with its "subject"; a bad field is reported under its row
+    /// (`tickets[3].priority`), every one together.
+    fn create_many(&self, py: Python<'_>, rows: &Bound<'_, PyAny>) -> PyResult<Vec<Ticket>> {
+        let mut problems = Problems::default();
+        let mut inputs = Vec::new();
+        for (i, row) in rows.try_iter()?.enumerate() {
+            let mut inner = Problems::default();
+            let read = row.and_then(|r| ticket_row(&r.cast_into::<PyDict>()?, &mut inner));
+            inputs.extend(inner.keep("", read).flatten());
+            problems.nest(&format!("tickets[{i}]"), inner);
+        }
+        let inputs = problems.result(inputs)?;
+        let made = self.crm.get().run(py, |c, a| c.service().tickets().create_many(a, inputs))?;
+        Ok(made.into_iter().map(Ticket::from).collect())
     }
 
     /// A ticket by id.

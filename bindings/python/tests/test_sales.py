@@ -3,6 +3,7 @@ report whose breakdowns are Arrow tables (pandas / polars)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 from collections import Counter
 from decimal import Decimal
@@ -13,6 +14,8 @@ import pytest
 
 import guanxi
 from guanxi import Milestone, Pipeline, ProductLine, Stage
+
+REPO = Path(__file__).resolve().parents[3]
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2024, 1, 1, tzinfo=UTC)
@@ -222,3 +225,42 @@ def test_sales_survive_reopening_a_file(db_path: Path) -> None:
             before.weighted_pipeline,
         )
         assert pa.table(after.funnel).equals(pa.table(before.funnel))
+
+
+def test_create_many_loads_the_real_open_deals_in_one_call(crm: guanxi.Crm) -> None:
+    # The open deals of the CRM Sales data set (tests/data): one call, one transaction.
+    with open(REPO / "tests" / "data" / "crm_sales_pipeline.csv", encoding="utf-8") as f:
+        deals = [r for r in csv.DictReader(f) if r["deal_stage"] in ("Prospecting", "Engaging")][:600]
+    rows: list[guanxi.fields.NewOpportunity] = [
+        {
+            "name": d["opportunity_id"],
+            "stage": "intent" if d["engage_date"] else "lead",
+            "currency": "USD",
+            "owner": d["sales_agent"].replace(" ", "_"),
+            "opened_at": dt.datetime.fromisoformat(d["engage_date"]).replace(tzinfo=UTC) if d["engage_date"] else None,
+        }
+        for d in deals
+    ]
+    made = crm.sales.opportunities.create_many(rows)
+    assert [o.name for o in made] == [d["opportunity_id"] for d in deals]
+    assert len({o.code for o in made}) == len(made)  # one code each, from one reserved block
+    assert Counter(o.stage for o in made) == Counter("intent" if d["engage_date"] else "lead" for d in deals)
+    assert crm.sales.opportunities.count() == len(deals)
+    engaged = next(o for o, d in zip(made, deals) if d["engage_date"])
+    assert [h.to_stage for h in crm.sales.opportunities.history(engaged.id)] == ["intent"]
+
+
+def test_create_many_opportunities_is_all_or_nothing_and_names_each_row(crm: guanxi.Crm) -> None:
+    c = crm.customers.create("甲公司")
+    rows: list[guanxi.fields.NewOpportunity] = [
+        {"name": "ERP", "customer_id": c.id, "amount": Decimal("80000")},
+        {"name": "CRM", "currency": "dollars", "amount": 12.5},  # a float is never money
+        {"name": " ", "stage": "won"},
+    ]
+    with pytest.raises(guanxi.ValidationError) as bad:
+        crm.sales.opportunities.create_many(rows)
+    fields = sorted(e.field for e in bad.value.errors)
+    assert fields == ["opportunities[1].amount", "opportunities[1].currency", "opportunities[2].name"], fields
+    assert crm.sales.opportunities.count() == 0
+    made = crm.sales.opportunities.create_many([rows[0], {"name": "CRM", "customer_id": c.id}])
+    assert [o.customer_id for o in made] == [c.id, c.id] and made[0].amount == Decimal("80000")

@@ -4,10 +4,12 @@ whose tables are checked against pure-Python calculations."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import statistics
 from collections import Counter, defaultdict
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -15,6 +17,7 @@ import pytest
 import guanxi
 
 UTC = dt.timezone.utc
+REPO = Path(__file__).resolve().parents[3]
 
 
 def desk(crm: guanxi.Crm, *, around_the_clock: bool = False) -> dict:
@@ -193,3 +196,51 @@ def test_knowledge_base_in_chinese_and_english(crm: guanxi.Crm) -> None:
         crm.kb.update(refund.id, 1, "x", "y")
     with pytest.raises(guanxi.ValidationError):
         crm.kb.create("", "")
+
+
+KINDS = {"Technical issue": "fault", "Billing inquiry": "inquiry", "Product inquiry": "inquiry",
+         "Refund request": "complaint", "Cancellation request": "complaint"}
+PRIORITIES = {"Low": "low", "Medium": "medium", "High": "high", "Critical": "urgent"}
+CHANNELS = {"Email": "email", "Phone": "phone", "Chat": "chat", "Social media": "social"}
+
+
+def test_create_many_raises_the_real_tickets_in_one_call_and_round_robin_alternates(crm: guanxi.Crm) -> None:
+    desk(crm)
+    with open(REPO / "tests" / "data" / "tickets_first_1000.csv", encoding="utf-8-sig", newline="") as f:
+        records = list(csv.DictReader(f))[:300]
+    rows: list[guanxi.fields.NewTicket] = [
+        {
+            "subject": r["Ticket Subject"],
+            "kind": KINDS[r["Ticket Type"]],  # type: ignore[typeddict-item]
+            "priority": PRIORITIES[r["Ticket Priority"]],  # type: ignore[typeddict-item]
+            "channel": CHANNELS[r["Ticket Channel"]],  # type: ignore[typeddict-item]
+            "description": r["Ticket Description"],
+        }
+        for r in records
+    ]
+    made = crm.service.tickets.create_many(rows)
+    assert [t.subject for t in made] == [r["Ticket Subject"] for r in records]
+    assert Counter(t.priority.value for t in made) == Counter(PRIORITIES[r["Ticket Priority"]] for r in records)
+    assert len({t.code for t in made}) == len(made)
+    # Round robin over amy and bo takes its turns in order through the batch.
+    assignees = [t.assignee for t in made]
+    assert set(assignees) == {"amy", "bo"} and all(a != b for a, b in zip(assignees, assignees[1:]))
+    assert crm.service.tickets.count() == len(records)
+    assert [e.type for e in crm.service.tickets.entries(made[-1].id)] == ["created", "assigned"]
+
+
+def test_create_many_tickets_is_all_or_nothing_and_names_each_row(crm: guanxi.Crm) -> None:
+    rows: list[guanxi.fields.NewTicket] = [
+        {"subject": "无法登录", "kind": "fault", "priority": "high"},
+        {"subject": "发票", "kind": "question", "priority": "low", "colour": "red"},  # type: ignore[typeddict-item, typeddict-unknown-key]
+        {"subject": " ", "kind": "inquiry"},  # type: ignore[typeddict-item]
+    ]
+    with pytest.raises(guanxi.ValidationError) as bad:
+        crm.service.tickets.create_many(rows)
+    fields = sorted(e.field for e in bad.value.errors)
+    assert fields == ["tickets[1].colour", "tickets[1].kind", "tickets[2].priority"], fields
+    assert "complaint" in next(e for e in bad.value.errors if e.field == "tickets[1].kind").allowed
+    with pytest.raises(guanxi.ValidationError) as core:
+        crm.service.tickets.create_many([rows[0], {"subject": " ", "kind": "inquiry", "priority": "low"}])
+    assert core.value.field == "tickets[1].subject"
+    assert crm.service.tickets.count() == 0

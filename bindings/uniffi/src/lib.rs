@@ -121,6 +121,34 @@ fn invalid(field: &str, reason: guanxi::ValidationReason) -> CrmError {
     guanxi::Error::invalid(field, reason).into()
 }
 
+/// Converts every input of a batch, each failure filed under `{list}[i]` and all of them
+/// reported together (a conversion error other than validation stops at once).
+fn convert_all<T, U>(list: &str, inputs: Vec<T>, convert: impl Fn(T) -> Result<U>) -> Result<Vec<U>> {
+    let mut out = Vec::with_capacity(inputs.len());
+    let mut errors = Vec::new();
+    for (i, input) in inputs.into_iter().enumerate() {
+        match convert(input) {
+            Ok(v) => out.push(v),
+            Err(CrmError::Validation { errors: e, .. }) => errors.extend(e.into_iter().map(|mut f| {
+                f.field = format!("{list}[{i}].{}", f.field);
+                f
+            })),
+            Err(e) => return Err(e),
+        }
+    }
+    match errors.first() {
+        None => Ok(out),
+        Some(first) => {
+            let field = first.field.clone();
+            let reason = format!(
+                "validation failed: {}",
+                errors.iter().map(|f| format!("{}: {}", f.field, f.reason)).collect::<Vec<_>>().join("; ")
+            );
+            Err(CrmError::Validation { field, reason, errors })
+        }
+    }
+}
+
 // ----- paging -----
 
 /// Where a page starts (`after`: the `next` of the previous page) and how many rows it holds
@@ -1085,6 +1113,13 @@ impl Customers {
     /// Creates a customer (with its contacts) and returns it.
     pub fn create(&self, input: NewCustomer) -> Result<Customer> {
         Ok(self.inner.customers().create(&self.actor, input.into_core()?)?)
+    }
+
+    /// Creates many customers in one transaction: all of them or, on any failure, none. Every
+    /// bad field of every input is reported together, under `customers[i].<field>`.
+    pub fn create_many(&self, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
+        let inputs = convert_all("customers", inputs, NewCustomer::into_core)?;
+        Ok(self.inner.customers().create_many(&self.actor, inputs)?)
     }
 
     /// A customer by id.

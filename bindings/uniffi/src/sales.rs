@@ -356,6 +356,13 @@ impl Opportunities {
         Ok(self.inner.sales().opportunities().create(&self.actor, input.into_core()?)?)
     }
 
+    /// Opens many opportunities in one transaction: all of them or, on any failure, none.
+    /// Every bad field of every input is reported together, under `opportunities[i].<field>`.
+    pub fn create_many(&self, inputs: Vec<NewOpportunity>) -> Result<Vec<Opportunity>> {
+        let inputs = crate::convert_all("opportunities", inputs, NewOpportunity::into_core)?;
+        Ok(self.inner.sales().opportunities().create_many(&self.actor, inputs)?)
+    }
+
     /// An opportunity by id.
     pub fn get(&self, id: Uuid) -> Result<Opportunity> {
         Ok(self.inner.sales().opportunities().get(&self.actor, OpportunityId(id))?)

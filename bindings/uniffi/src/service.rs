@@ -37,6 +37,21 @@ pub struct NewTicket {
     pub created_at: Option<DateTime>,
 }
 
+impl NewTicket {
+    fn into_core(self) -> Result<core::NewTicket> {
+        let mut t = core::NewTicket::new(&self.subject, self.kind, self.priority);
+        t.description = self.description;
+        t.channel = self.channel.map_or(core::Channel::Web, Into::into);
+        t.category = self.category;
+        t.customer_id = self.customer_id.map(guanxi::CustomerId);
+        t.group = self.group;
+        t.skill = self.skill;
+        t.assignee = self.assignee.map(|u| user("assignee", &u)).transpose()?;
+        t.created_at = self.created_at;
+        Ok(t)
+    }
+}
+
 /// One entry of a ticket's history: who did what when.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct TicketEntry {
@@ -341,16 +356,15 @@ handle! {
 impl Tickets {
     /// Raises a ticket (routed, auto-assigned, flagged and given SLA targets).
     pub fn create(&self, input: NewTicket) -> Result<Ticket> {
-        let mut t = core::NewTicket::new(&input.subject, input.kind, input.priority);
-        t.description = input.description;
-        t.channel = input.channel.map_or(core::Channel::Web, Into::into);
-        t.category = input.category;
-        t.customer_id = input.customer_id.map(guanxi::CustomerId);
-        t.group = input.group;
-        t.skill = input.skill;
-        t.assignee = input.assignee.map(|u| user("assignee", &u)).transpose()?;
-        t.created_at = input.created_at;
-        Ok(self.inner.service().tickets().create(&self.actor, t)?)
+        Ok(self.inner.service().tickets().create(&self.actor, input.into_core()?)?)
+    }
+
+    /// Raises many tickets in one transaction, each as `create` would (auto-assignment counts
+    /// the tickets given out earlier in the batch): all of them or, on any failure, none. Every
+    /// bad field of every input is reported together, under `tickets[i].<field>`.
+    pub fn create_many(&self, inputs: Vec<NewTicket>) -> Result<Vec<Ticket>> {
+        let inputs = crate::convert_all("tickets", inputs, NewTicket::into_core)?;
+        Ok(self.inner.service().tickets().create_many(&self.actor, inputs)?)
     }
 
     /// A ticket by id.

@@ -14,7 +14,7 @@ use guanxi_core::sales::{
 use guanxi_core::store::Setting;
 use guanxi_core::{
     Action, Actor, ChangeAction, DomainEvent, EntityKind, Error, LeadId, OpportunityId, Page, PageRequest, Result,
-    TaskId, ValidationReason, sales::Lead,
+    TaskId, ValidationErrors, ValidationReason, sales::Lead,
 };
 
 use crate::crm::Crm;
@@ -28,6 +28,11 @@ const LEAD_RULES: &str = "lead_rules";
 
 /// Where stored pipelines live among the settings: `pipeline.<key>`.
 const PIPELINE_PREFIX: &str = "pipeline.";
+
+/// The per-day sequence of opportunity codes.
+fn opportunity_sequence(day: chrono::NaiveDate) -> String {
+    format!("O{}", day.format("%Y%m%d"))
+}
 
 fn pipeline_key(key: &str) -> String {
     format!("{PIPELINE_PREFIX}{key}")
@@ -160,7 +165,7 @@ impl Crm {
         }
         let owner = v.owner.clone().unwrap_or_else(|| actor.user_id().clone());
         let day = now.with_timezone(&self.code_offset).date_naive();
-        let seq = tx.reserve_sequence(&format!("O{}", day.format("%Y%m%d")), 1)?;
+        let seq = tx.next_in_sequence(&opportunity_sequence(day))?;
         let amount = v.effective_amount();
         let mut state = guanxi_core::sales::SalesState::new(&p, amount);
         state.stage = stage.key.clone();
@@ -430,6 +435,57 @@ impl Opportunities<'_> {
         let o = self.crm.stage_opportunity(&mut tx, actor, &allowed, input, None)?;
         tx.commit()?;
         Ok(o)
+    }
+
+    /// Opens many opportunities in one transaction, each as [`create`](Self::create) would: all
+    /// of them or, on any failure, none. Every validation failure of every input is reported,
+    /// under `opportunities[i].<field>`; another failure (a customer not found, a permission
+    /// refused) stops the batch. One call loads a deal list where one call a deal took a
+    /// round trip and a transaction each.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::sales::NewOpportunity;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.customers().create(&alice, NewCustomer::new("甲公司"))?;
+    /// let deals = crm.sales().opportunities();
+    /// let err = deals.create_many(&alice, vec![NewOpportunity::new("ERP").customer(c.id), NewOpportunity::new(" ")]).unwrap_err();
+    /// assert!(matches!(&err, Error::Validation(v) if v.field("opportunities[1].name").is_some()));
+    /// assert_eq!(deals.count(&alice, &Default::default())?, 0); // nothing written
+    /// let made = deals.create_many(&alice, vec![NewOpportunity::new("ERP").customer(c.id), NewOpportunity::new("CRM")])?;
+    /// assert_eq!(made.len(), 2);
+    /// assert_ne!(made[0].code, made[1].code);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create_many(&self, actor: &Actor, inputs: Vec<NewOpportunity>) -> Result<Vec<Opportunity>> {
+        let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Opportunity)?;
+        // Every input's own fields first, so a batch refused for them reserves no codes.
+        let mut errs = ValidationErrors::default();
+        for (i, input) in inputs.iter().enumerate() {
+            if let Err(e) = input.clone().validate() {
+                errs.extend_nested(&format!("opportunities[{i}]"), e);
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let mut tx = self.crm.begin(&allowed, actor);
+        let day = tx.at().with_timezone(&self.crm.code_offset).date_naive();
+        tx.reserve_block(&opportunity_sequence(day), inputs.len() as u64)?;
+        let mut made = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            match self.crm.stage_opportunity(&mut tx, actor, &allowed, input, None) {
+                Ok(o) => made.push(o),
+                Err(Error::Validation(e)) => errs.extend_nested(&format!("opportunities[{i}]"), e),
+                Err(e) => return Err(e),
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        tx.commit()?;
+        Ok(made)
     }
 
     /// An opportunity by id.

@@ -162,6 +162,103 @@ impl Crm {
         Ok(g.pick(skill, |u| users.iter().position(|x| x == u).map_or(0, |i| loads[i]), turn - 1))
     }
 
+    /// Checks a routed ticket's customer, contact and assignee, assigns it and stages it with
+    /// its first entries; its code comes from the sequence `codes` (reserved ahead by the batch).
+    #[allow(clippy::too_many_arguments)] // one ticket's staging, each part named
+    fn stage_ticket(
+        &self,
+        tx: &mut crate::write::WriteTx<'_>,
+        actor: &Actor,
+        allowed: &Allowed,
+        settings: &ServiceSettings,
+        assigner: &mut BatchAssigner,
+        routed: RoutedTicket,
+        codes: &str,
+    ) -> Result<Ticket> {
+        let RoutedTicket { input: v, created_at, group, skill } = routed;
+        let now = tx.at();
+        let customer = match v.customer_id {
+            Some(id) => {
+                let c = self.live_customer(id)?;
+                self.reauthorize(allowed, actor, Action::Read, EntityKind::Customer)?.check_customer(actor, &c)?;
+                Some(c)
+            }
+            None => None,
+        };
+        if let Some(cid) = v.contact_id {
+            self.check_contact_of(cid, v.customer_id, "the ticket's customer")?;
+        }
+        let (assignee, reason) = match &v.assignee {
+            Some(u) => (Some(u.clone()), AssignReason::Transfer),
+            None if settings.auto_assign => {
+                (assigner.pick(settings, group.as_deref(), skill.as_deref()), AssignReason::Auto)
+            }
+            None => (None, AssignReason::Auto),
+        };
+        if let Some(u) = assignee.as_ref().filter(|u| *u != actor.user_id() && reason == AssignReason::Transfer)
+            && allowed.enforced()
+        {
+            allowed.check_owner("assignee", Some(u))?;
+            self.reauthorize(allowed, actor, Action::Assign, EntityKind::Ticket)?;
+        }
+        let text = format!("{}\n{}", v.subject, v.description.as_deref().unwrap_or(""));
+        let flags = risk_flags(&settings.risk_keywords, &text);
+        let level = customer.as_ref().and_then(|c| c.level);
+        let day = now.with_timezone(&self.code_offset).date_naive();
+        let seq = tx.next_in_sequence(codes)?;
+        let t = Ticket {
+            id: TicketId(self.ids.next(now)),
+            code: Ticket::code_for(day, seq),
+            customer_id: v.customer_id,
+            contact_id: v.contact_id,
+            kind: v.kind,
+            priority: v.priority,
+            channel: v.channel,
+            category: v.category,
+            subject: v.subject,
+            description: v.description,
+            status: if assignee.is_some() { TicketStatus::Assigned } else { TicketStatus::New },
+            department: assignee.as_ref().and_then(|u| allowed.department_of(u)),
+            assignee: assignee.clone(),
+            group: group.clone(),
+            skill,
+            escalation_level: 0,
+            province: customer.as_ref().and_then(|c| c.region.as_ref().map(|r| r.province.clone())),
+            customer_level: level,
+            resolution: None,
+            satisfaction: None,
+            satisfaction_comment: None,
+            risk_flags: flags.iter().cloned().collect(),
+            sla: select_policy(&settings.sla_policies, v.priority, v.kind, level),
+            sla_paused_secs: 0,
+            pending_since: None,
+            reopen_count: 0,
+            created_at,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+            created_by: actor.user_id().clone(),
+            recorded_at: now,
+            updated_by: actor.user_id().clone(),
+            updated_at: now,
+            version: 1,
+        };
+        let mut entries = vec![TicketChange::Created];
+        if assignee.is_some() {
+            entries.push(TicketChange::Assigned {
+                from_user: None,
+                to_user: assignee,
+                from_group: None,
+                to_group: group,
+                reason,
+                note: None,
+            });
+        }
+        tx.insert(t.clone());
+        tx.attach(|c| c.ticket_entries.extend(numbered(t.id, 0, created_at, actor, entries)));
+        Ok(t)
+    }
+
     fn readable_ticket(&self, actor: &Actor, allowed: &Allowed, id: TicketId) -> Result<Ticket> {
         let t = self.store.ticket(id)?.ok_or_else(|| Error::not_found(EntityKind::Ticket, id))?;
         check_ticket(actor, allowed, t)
@@ -339,6 +436,73 @@ impl Service<'_> {
     }
 }
 
+/// A new ticket validated and routed: its group and skill known before any agent is picked.
+struct RoutedTicket {
+    input: NewTicket,
+    created_at: DateTime<Utc>,
+    group: Option<String>,
+    skill: Option<String>,
+}
+
+/// Validates a new ticket and routes it to a skill group by the settings' rules (pure).
+fn route_ticket(settings: &ServiceSettings, input: NewTicket, now: DateTime<Utc>) -> Result<RoutedTicket> {
+    let v = input.validate()?;
+    let created_at = v.created_at.unwrap_or(now);
+    if created_at > now {
+        return Err(Error::invalid("created_at", ValidationReason::Invalid { detail: "is in the future".into() }));
+    }
+    let (routed_group, routed_skill) = settings.route(&v);
+    let group = v.group.clone().or(routed_group);
+    if let Some(g) = group.as_deref().filter(|g| settings.group(g).is_none()) {
+        return Err(Error::invalid("group", ValidationReason::not_allowed(g, settings.group_keys())));
+    }
+    let skill = v.skill.clone().or(routed_skill);
+    Ok(RoutedTicket { input: v, created_at, group, skill })
+}
+
+/// Picks agents for a batch of tickets: each group's open-ticket loads are read once and grow
+/// with every ticket the batch gives out; round-robin turns are reserved for the whole batch in
+/// one step per group (the turn is a store counter shared by every handle on a file; reserved
+/// outside the batch's write, a failed batch skips turns and nothing more).
+struct BatchAssigner {
+    /// Per group: its agents' loads (store + batch) and the next turn.
+    groups: std::collections::HashMap<String, (Vec<UserId>, Vec<u64>, u64)>,
+}
+
+impl BatchAssigner {
+    fn new(crm: &Crm, settings: &ServiceSettings, routed: &[RoutedTicket]) -> Result<Self> {
+        let mut wanted: std::collections::BTreeMap<&str, u64> = Default::default();
+        if settings.auto_assign {
+            for r in routed.iter().filter(|r| r.input.assignee.is_none()) {
+                if let Some(g) = r.group.as_deref() {
+                    *wanted.entry(g).or_default() += 1;
+                }
+            }
+        }
+        let mut groups = std::collections::HashMap::new();
+        for (key, count) in wanted {
+            let Some(g) = settings.group(key) else { continue };
+            let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
+            let loads = crm.store.open_ticket_loads(&users)?;
+            let first_turn = crm.store.reserve_sequence(&format!("ticket.turn.{}", g.key), count)?;
+            groups.insert(key.to_owned(), (users, loads, first_turn - 1));
+        }
+        Ok(BatchAssigner { groups })
+    }
+
+    /// An agent of `group` by its strategy (None without a group, or when all are full).
+    fn pick(&mut self, settings: &ServiceSettings, group: Option<&str>, skill: Option<&str>) -> Option<UserId> {
+        let g = group.and_then(|k| settings.group(k))?;
+        let (users, loads, turn) = self.groups.get_mut(&g.key)?;
+        let chosen = g.pick(skill, |u| users.iter().position(|x| x == u).map_or(0, |i| loads[i]), *turn);
+        *turn += 1;
+        if let Some(i) = chosen.as_ref().and_then(|u| users.iter().position(|x| x == u)) {
+            loads[i] += 1;
+        }
+        chosen
+    }
+}
+
 impl Tickets<'_> {
     /// Raises a ticket: routed to a skill group by the routing rules (unless the input names
     /// one), given to an agent by the group's strategy when auto-assignment is on, checked for
@@ -360,102 +524,84 @@ impl Tickets<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn create(&self, actor: &Actor, input: NewTicket) -> Result<Ticket> {
+        let mut made = self.create_batch(actor, vec![input], None)?;
+        made.pop().ok_or_else(|| Error::InvalidState("no ticket created".into()))
+    }
+
+    /// Raises many tickets in one transaction, each as [`create`](Self::create) would (routing,
+    /// auto-assignment, risk keywords, SLA targets): all of them or, on any failure, none. Every
+    /// validation failure of every input is reported, under `tickets[i].<field>`; another
+    /// failure (a customer not found, a permission refused) stops the batch. Auto-assignment
+    /// counts the tickets given out earlier in the batch, so least-loaded groups spread a batch
+    /// and round robin takes its turns in order.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// # use guanxi::service::*;
+    /// let crm = Crm::in_memory();
+    /// let admin = Actor::user("admin")?;
+    /// let mut s = ServiceSettings::default();
+    /// s.groups.push(SkillGroup::new("l1", "一线", AssignStrategy::LeastLoaded)
+    ///     .agent(Agent::new(UserId::new("amy")?, 0, &[]))
+    ///     .agent(Agent::new(UserId::new("bob")?, 0, &[])));
+    /// s.default_group = Some("l1".into());
+    /// crm.service().set_settings(&admin, s)?;
+    /// let tickets = crm.service().tickets();
+    /// let bad = vec![NewTicket::new("无法登录", TicketKind::Fault, Priority::High), NewTicket::new(" ", TicketKind::Inquiry, Priority::Low)];
+    /// let Err(Error::Validation(v)) = tickets.create_many(&admin, bad) else { panic!() };
+    /// assert!(v.field("tickets[1].subject").is_some());
+    /// let made = tickets.create_many(&admin, vec![
+    ///     NewTicket::new("无法登录", TicketKind::Fault, Priority::High),
+    ///     NewTicket::new("发票抬头", TicketKind::Inquiry, Priority::Low),
+    /// ])?;
+    /// let agents: Vec<_> = made.iter().map(|t| t.assignee.as_ref().unwrap().as_str()).collect();
+    /// assert_eq!(agents, ["amy", "bob"]); // the second sees the first's load
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn create_many(&self, actor: &Actor, inputs: Vec<NewTicket>) -> Result<Vec<Ticket>> {
+        self.create_batch(actor, inputs, Some("tickets"))
+    }
+
+    /// Validates, routes, assigns and stages every input, then commits them together; an
+    /// input's validation failures are filed under `{list}[i]` when a list name is given.
+    fn create_batch(&self, actor: &Actor, inputs: Vec<NewTicket>, list: Option<&str>) -> Result<Vec<Ticket>> {
+        let nest = |errs: &mut guanxi_core::ValidationErrors, i: usize, e: guanxi_core::ValidationErrors| match list {
+            Some(name) => errs.extend_nested(&format!("{name}[{i}]"), e),
+            None => errs.0.extend(e.0),
+        };
         let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Ticket)?;
-        let v = input.validate()?;
         let now = self.crm.clock.now();
-        let created_at = v.created_at.unwrap_or(now);
-        if created_at > now {
-            return Err(Error::invalid("created_at", ValidationReason::Invalid { detail: "is in the future".into() }));
-        }
         let settings = self.crm.load_service_settings()?;
-        let customer = match v.customer_id {
-            Some(id) => {
-                let c = self.crm.live_customer(id)?;
-                self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?.check_customer(actor, &c)?;
-                Some(c)
+        let mut errs = guanxi_core::ValidationErrors::default();
+        let mut routed = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            match route_ticket(&settings, input, now) {
+                Ok(r) => routed.push(r),
+                Err(Error::Validation(e)) => nest(&mut errs, i, e),
+                Err(e) => return Err(e),
             }
-            None => None,
-        };
-        if let Some(cid) = v.contact_id {
-            self.crm.check_contact_of(cid, v.customer_id, "the ticket's customer")?;
         }
-        let (routed_group, routed_skill) = settings.route(&v);
-        let group = v.group.clone().or(routed_group);
-        if let Some(g) = group.as_deref().filter(|g| settings.group(g).is_none()) {
-            return Err(Error::invalid("group", ValidationReason::not_allowed(g, settings.group_keys())));
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
         }
-        let skill = v.skill.clone().or(routed_skill);
-        let (assignee, reason) = match &v.assignee {
-            Some(u) => (Some(u.clone()), AssignReason::Transfer),
-            None if settings.auto_assign => {
-                (self.crm.pick_agent(&settings, group.as_deref(), skill.as_deref())?, AssignReason::Auto)
-            }
-            None => (None, AssignReason::Auto),
-        };
-        if let Some(u) = assignee.as_ref().filter(|u| *u != actor.user_id() && reason == AssignReason::Transfer)
-            && allowed.enforced()
-        {
-            allowed.check_owner("assignee", Some(u))?;
-            self.crm.reauthorize(&allowed, actor, Action::Assign, EntityKind::Ticket)?;
-        }
-        let text = format!("{}\n{}", v.subject, v.description.as_deref().unwrap_or(""));
-        let flags = risk_flags(&settings.risk_keywords, &text);
-        let level = customer.as_ref().and_then(|c| c.level);
+        let mut assigner = BatchAssigner::new(self.crm, &settings, &routed)?;
         let day = now.with_timezone(&self.crm.code_offset).date_naive();
         let mut tx = self.crm.begin(&allowed, actor);
-        let seq = tx.reserve_sequence(&format!("T{}", day.format("%Y%m%d")), 1)?;
-        let t = Ticket {
-            id: TicketId(self.crm.ids.next(now)),
-            code: Ticket::code_for(day, seq),
-            customer_id: v.customer_id,
-            contact_id: v.contact_id,
-            kind: v.kind,
-            priority: v.priority,
-            channel: v.channel,
-            category: v.category,
-            subject: v.subject,
-            description: v.description,
-            status: if assignee.is_some() { TicketStatus::Assigned } else { TicketStatus::New },
-            department: assignee.as_ref().and_then(|u| allowed.department_of(u)),
-            assignee: assignee.clone(),
-            group: group.clone(),
-            skill,
-            escalation_level: 0,
-            province: customer.as_ref().and_then(|c| c.region.as_ref().map(|r| r.province.clone())),
-            customer_level: level,
-            resolution: None,
-            satisfaction: None,
-            satisfaction_comment: None,
-            risk_flags: flags.iter().cloned().collect(),
-            sla: select_policy(&settings.sla_policies, v.priority, v.kind, level),
-            sla_paused_secs: 0,
-            pending_since: None,
-            reopen_count: 0,
-            created_at,
-            first_response_at: None,
-            resolved_at: None,
-            closed_at: None,
-            created_by: actor.user_id().clone(),
-            recorded_at: now,
-            updated_by: actor.user_id().clone(),
-            updated_at: now,
-            version: 1,
-        };
-        let mut entries = vec![TicketChange::Created];
-        if assignee.is_some() {
-            entries.push(TicketChange::Assigned {
-                from_user: None,
-                to_user: assignee,
-                from_group: None,
-                to_group: group,
-                reason,
-                note: None,
-            });
+        let codes = format!("T{}", day.format("%Y%m%d"));
+        tx.reserve_block(&codes, routed.len() as u64)?;
+        let mut made = Vec::with_capacity(routed.len());
+        for (i, r) in routed.into_iter().enumerate() {
+            match self.crm.stage_ticket(&mut tx, actor, &allowed, &settings, &mut assigner, r, &codes) {
+                Ok(t) => made.push(t),
+                Err(Error::Validation(e)) => nest(&mut errs, i, e),
+                Err(e) => return Err(e),
+            }
         }
-        tx.insert(t.clone());
-        tx.attach(|c| c.ticket_entries = numbered(t.id, 0, created_at, actor, entries));
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
         tx.commit()?;
-        Ok(t)
+        Ok(made)
     }
 
     /// A ticket by id.

@@ -432,3 +432,64 @@ fn reps_see_and_report_only_their_own_deals() {
         assert!(matches!(crm.sales().set_pipeline(&wang, Pipeline::standard()), Err(Error::PermissionDenied { .. })));
     }
 }
+
+#[test]
+fn create_many_opens_every_deal_or_none() {
+    for (name, crm, _, _dir) in backends() {
+        let a = alice();
+        let deals = crm.sales().opportunities();
+        let c = crm
+            .customers()
+            .create(
+                &a,
+                NewCustomer::new("甲公司").region(Region {
+                    province: "浙江".into(),
+                    city: String::new(),
+                    district: String::new(),
+                }),
+            )
+            .unwrap();
+        let bad = vec![
+            NewOpportunity::new("ERP").customer(c.id),
+            NewOpportunity { probability: Some(d(150)), ..NewOpportunity::new("CRM") },
+            NewOpportunity::new(" ").currency("yuan"),
+        ];
+        let Err(Error::Validation(v)) = deals.create_many(&a, bad) else { panic!("{name}: refused") };
+        let mut fields: Vec<&str> = v.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        let expected = ["opportunities[1].probability", "opportunities[2].currency", "opportunities[2].name"];
+        assert_eq!(fields, expected, "{name}");
+        // A stage that is not an open one is found while staging: still nothing written.
+        let Err(Error::Validation(v)) = deals.create_many(&a, vec![NewOpportunity::new("CRM").stage("won")]) else {
+            panic!("{name}: refused")
+        };
+        assert_eq!(v.iter().next().unwrap().field, "opportunities[0].stage", "{name}");
+        assert_eq!(deals.count(&a, &OpportunityFilter::default()).unwrap(), 0, "{name}: nothing written");
+        let log = crm.audit().entries(&a, &ChangeLogQuery::default()).unwrap().len();
+
+        let inputs: Vec<NewOpportunity> = (0..30)
+            .map(|i| {
+                let o =
+                    NewOpportunity::new(&format!("商机{i}")).amount(d(1000 + i)).opened_at(t0() - Duration::days(i));
+                if i % 3 == 0 { o.customer(c.id).stage("intent") } else { o }
+            })
+            .collect();
+        let made = deals.create_many(&a, inputs).unwrap();
+        let codes: Vec<&str> = made.iter().map(|o| o.code.as_str()).collect();
+        // The batch refused while staging reserved one code; the one refused on its fields none.
+        let expected: Vec<String> = (2..=31).map(|n| format!("O20250601{n:03}")).collect();
+        assert_eq!(codes, expected, "{name}: one block of consecutive codes");
+        assert_eq!(deals.count(&a, &OpportunityFilter::default()).unwrap(), 30, "{name}");
+        for (i, o) in made.iter().enumerate() {
+            let stored = deals.get(&a, o.id).unwrap();
+            assert_eq!(&stored, o, "{name}: what create_many returns is what is stored");
+            let history = deals.history(&a, o.id).unwrap();
+            assert_eq!(history.len(), 1, "{name}");
+            assert_eq!(history[0].at, t0() - Duration::days(i as i64), "{name}: opened when given");
+            let province = c.region.as_ref().map(|r| r.province.as_str());
+            assert_eq!(o.province.as_deref(), province.filter(|_| i % 3 == 0), "{name}: the customer's province");
+        }
+        // One create entry per deal, no more.
+        assert_eq!(crm.audit().entries(&a, &ChangeLogQuery::default()).unwrap().len(), log + 30, "{name}");
+    }
+}

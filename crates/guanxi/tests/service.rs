@@ -401,3 +401,54 @@ fn sla_used_time_equals_business_time_outside_pauses() {
         })
         .unwrap();
 }
+
+#[test]
+fn create_many_assigns_as_one_by_one_would() {
+    for (name, crm, _, _dir) in backends() {
+        desk(&crm);
+        let a = admin();
+        let tickets = crm.service().tickets();
+        let c = crm
+            .customers()
+            .create(
+                &a,
+                NewCustomer::new("甲公司").region(Region {
+                    province: "山东".into(),
+                    city: String::new(),
+                    district: String::new(),
+                }),
+            )
+            .unwrap();
+        let l1 = |i: usize| NewTicket::new(&format!("无法登录{i}"), TicketKind::Fault, Priority::High).customer(c.id);
+        let billing = NewTicket::new("发票抬头错误", TicketKind::Inquiry, Priority::Low);
+        let inputs = vec![l1(0), l1(1), billing, l1(2), l1(3), l1(4)];
+        let made = tickets.create_many(&a, inputs).unwrap();
+        let assignees: Vec<Option<&str>> = made.iter().map(|t| t.assignee.as_ref().map(UserId::as_str)).collect();
+        // Round robin over amy and bo (2 tickets each at most); billing goes to dana by skill.
+        assert_eq!(assignees, [Some("amy"), Some("bo"), Some("dana"), Some("amy"), Some("bo"), None], "{name}");
+        assert_eq!(made[5].status, TicketStatus::New, "{name}: l1 is full");
+        for t in &made {
+            assert_eq!(&tickets.get(&a, t.id).unwrap(), t, "{name}");
+            let entries = tickets.entries(&a, t.id).unwrap();
+            let seqs: Vec<u32> = entries.iter().map(|e| e.seq).collect();
+            assert_eq!(seqs, if t.assignee.is_some() { vec![1, 2] } else { vec![1] }, "{name}: numbered per ticket");
+        }
+        assert_eq!(made[0].province, c.region.as_ref().map(|r| r.province.clone()), "{name}");
+        assert!(made[0].province.is_some(), "{name}");
+        let codes: std::collections::BTreeSet<&str> = made.iter().map(|t| t.code.as_str()).collect();
+        assert_eq!(codes.len(), 6, "{name}");
+        // A one-by-one create after the batch sees the batch's load: l1 is still full.
+        let after = tickets.create(&a, l1(5)).unwrap();
+        assert_eq!(after.assignee, None, "{name}");
+
+        let Err(Error::Validation(v)) =
+            tickets.create_many(&a, vec![l1(6), NewTicket::new(" ", TicketKind::Inquiry, Priority::Low).group("l9")])
+        else {
+            panic!("{name}: refused")
+        };
+        let mut fields: Vec<&str> = v.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        assert_eq!(fields, ["tickets[1].subject"], "{name}");
+        assert_eq!(tickets.count(&a, &TicketFilter::default()).unwrap(), 7, "{name}: nothing more written");
+    }
+}

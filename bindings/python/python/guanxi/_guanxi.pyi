@@ -48,6 +48,7 @@ from guanxi.fields import (
     Money,
     NewCustomer,
     NewOpportunity,
+    NewTicket,
     OpportunityChanges,
     OpportunityFields,
     OpportunityFilters,
@@ -919,6 +920,8 @@ class Opportunities:
 
     def create(self, name: str, **fields: Unpack[OpportunityFields]) -> Opportunity:
         """Creates an opportunity."""
+    def create_many(self, rows: Iterable[NewOpportunity]) -> builtins.list[Opportunity]:
+        """Creates many opportunities in one transaction, all or none; errors name their row (``opportunities[3].currency``)."""
     def get(self, id: IdLike) -> Opportunity:
         """An opportunity by id."""
     def get_by_code(self, code: str) -> Opportunity:
@@ -1212,6 +1215,8 @@ class Tickets:
         created_at: datetime.datetime | None = None,
     ) -> Ticket:
         """Raises a ticket (routed, assigned, flagged and given SLA targets by the settings)."""
+    def create_many(self, rows: Iterable[NewTicket]) -> builtins.list[Ticket]:
+        """Raises many tickets in one transaction, all or none; errors name their row (``tickets[3].priority``)."""
     def get(self, id: IdLike) -> Ticket:
         """A ticket by id."""
     def get_by_code(self, code: str) -> Ticket:

@@ -526,6 +526,23 @@ class OpportunityFilters(TypedDict, total=False):
     department: str | None
 
 
+class NewTicket(TypedDict, total=False):
+    """One row of ``crm.service.tickets.create_many``: the arguments of ``create``."""
+
+    subject: Required[str]
+    kind: Required[TicketKindName]
+    priority: Required[PriorityName]
+    description: str | None
+    channel: ChannelName
+    category: str | None
+    customer_id: IdLike | None
+    contact_id: IdLike | None
+    group: str | None
+    skill: str | None
+    assignee: str | None
+    created_at: datetime.datetime | None
+
+
 class TicketFilters(TypedDict, total=False):
     """The keyword filters of ticket lists, counts, the SLA overview and the service report;
     ``start`` / ``end`` bound the creation instant (end exclusive)."""

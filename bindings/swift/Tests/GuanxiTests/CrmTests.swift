@@ -139,6 +139,44 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(try crm.customers().count(filter: CustomerFilter()), 0)
     }
 
+    func testBatchesCreateAllOrNothingAndNameEachBadRow() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        XCTAssertThrowsError(try crm.customers().createMany(inputs: [NewCustomer(name: "甲"), NewCustomer(name: "")])) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }, ["customers[1].name"])
+        }
+        let customers = try crm.customers().createMany(inputs: [NewCustomer(name: "甲"), NewCustomer(name: "乙")])
+        XCTAssertEqual(customers.map { $0.name }, ["甲", "乙"])
+        let deals = crm.sales().opportunities()
+        XCTAssertThrowsError(try deals.createMany(inputs: [
+            NewOpportunity(name: "ERP", customerId: customers[0].id), NewOpportunity(name: " ", currency: "yuan"),
+        ])) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }.sorted(), ["opportunities[1].currency", "opportunities[1].name"])
+        }
+        XCTAssertEqual(try deals.count(stage: nil, open: true, owner: nil), 0)
+        XCTAssertThrowsError(try deals.createMany(inputs: [NewOpportunity(name: "ERP"), NewOpportunity(name: "CRM", owner: " ")])) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "opportunities[1].owner")
+        }
+        let made = try deals.createMany(inputs: (0..<50).map {
+            NewOpportunity(name: "商机\($0)", customerId: customers[$0 % 2].id, amount: Decimal(1000 + $0))
+        })
+        XCTAssertEqual(Set(made.map { $0.code }).count, 50)
+        let tickets = crm.service().tickets()
+        XCTAssertThrowsError(try tickets.createMany(inputs: [
+            NewTicket(subject: "无法登录", kind: .fault, priority: .high), NewTicket(subject: " ", kind: .inquiry, priority: .low),
+        ])) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "tickets[1].subject")
+        }
+        let raised = try tickets.createMany(inputs: (0..<20).map {
+            NewTicket(subject: "问题\($0)", kind: .inquiry, priority: .low, customerId: customers[0].id)
+        })
+        XCTAssertEqual(Set(raised.map { $0.code }).count, 20)
+        XCTAssertTrue(raised.allSatisfy { $0.customerId == customers[0].id })
+    }
+
     func testTheSameCallsOnPostgreSQL() throws {
         let env = ProcessInfo.processInfo.environment
         guard let server = env["GUANXI_TEST_POSTGRES"] else {

@@ -80,6 +80,33 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.contacts().list(c.id).single().phones == listOf("+8613812345678")) { "phone normalized" }
         }
     },
+    "batches create all or nothing and name each bad row" to {
+        Crm.inMemory("alice").use { crm ->
+            val bad = assertThrows<CrmException.Validation> {
+                crm.customers().createMany(listOf(NewCustomer(name = "甲"), NewCustomer(name = "")))
+            }
+            check(bad.errors.map { it.field } == listOf("customers[1].name")) { "errors by row ${bad.errors}" }
+            val customers = crm.customers().createMany(listOf(NewCustomer(name = "甲"), NewCustomer(name = "乙")))
+            check(customers.map { it.name } == listOf("甲", "乙")) { "customers $customers" }
+            val deals = crm.sales().opportunities()
+            val refused = assertThrows<CrmException.Validation> {
+                deals.createMany(listOf(NewOpportunity(name = "ERP", customerId = customers[0].id), NewOpportunity(name = " ", currency = "yuan")))
+            }
+            check(refused.errors.map { it.field }.sorted() == listOf("opportunities[1].currency", "opportunities[1].name")) { "${refused.errors}" }
+            check(deals.count(null, true, null) == 0UL) { "nothing written" }
+            val badOwner = assertThrows<CrmException.Validation> { deals.createMany(listOf(NewOpportunity(name = "ERP"), NewOpportunity(name = "CRM", owner = " "))) }
+            check(badOwner.field == "opportunities[1].owner") { "conversion errors by row ${badOwner.errors}" }
+            val made = deals.createMany((0 until 50).map { NewOpportunity(name = "商机$it", customerId = customers[it % 2].id, amount = BigDecimal(1000 + it)) })
+            check(made.map { it.code }.toSet().size == 50 && deals.count(null, true, null) == 50UL) { "50 deals, 50 codes" }
+            val tickets = crm.service().tickets()
+            val noSubject = assertThrows<CrmException.Validation> {
+                tickets.createMany(listOf(NewTicket(subject = "无法登录", kind = TicketKind.FAULT, priority = Priority.HIGH), NewTicket(subject = " ", kind = TicketKind.INQUIRY, priority = Priority.LOW)))
+            }
+            check(noSubject.field == "tickets[1].subject") { "ticket row ${noSubject.errors}" }
+            val raised = tickets.createMany((0 until 20).map { NewTicket(subject = "问题$it", kind = TicketKind.INQUIRY, priority = Priority.LOW, customerId = customers[0].id) })
+            check(raised.map { it.code }.toSet().size == 20 && raised.all { it.customerId == customers[0].id }) { "tickets $raised" }
+        }
+    },
     "validation failure is a typed exception naming the field" to {
         Crm.inMemory("alice").use { crm ->
             val e = assertThrows<CrmException.Validation> {
