@@ -13,8 +13,8 @@ use std::path::Path;
 
 use guanxi::chrono::{DateTime, NaiveDate, Utc};
 use guanxi::rust_decimal::Decimal;
-use guanxi::sales::{NewOpportunity, Pipeline, ProductLine, Stage, StageKind};
-use guanxi::{Actor, Crm, CustomerId, Error, NewCustomer, Result, StageChange, UserId, ValidationReason};
+use guanxi::sales::{NewOpportunity, PastMove, Pipeline, ProductLine, Stage, StageKind};
+use guanxi::{Actor, Crm, CustomerId, Error, NewCustomer, Result, UserId, ValidationReason};
 
 /// The pipeline of the data set.
 pub fn pipeline() -> Pipeline {
@@ -78,25 +78,29 @@ pub fn import(crm: &Crm, actor: &Actor, dir: &Path) -> Result<Imported> {
         .create_many(actor, accounts.iter().map(|a| NewCustomer::new(a["account"].as_str())).collect())?;
     out.customers = created.len();
     let by_name: HashMap<String, CustomerId> = created.into_iter().map(|c| (c.name, c.id)).collect();
+    // Every deal with its history (opened, engaged, won or lost) in one call and one
+    // transaction; a row that cannot be read is set aside with its line number.
+    let mut inputs = Vec::new();
     for (i, r) in rows(&dir.join("crm_sales_pipeline.csv"))?.into_iter().enumerate() {
-        match import_deal(crm, actor, &r, &prices, &by_name) {
-            Ok(has_account) => {
-                out.opportunities += 1;
+        match deal_input(&r, &prices, &by_name) {
+            Ok((input, has_account)) => {
+                inputs.push(input);
                 out.without_account += usize::from(!has_account);
             }
             Err(e) => out.rejected.push((i + 2, e.to_string())),
         }
     }
+    out.opportunities = crm.sales().opportunities().create_many(actor, inputs)?.len();
     Ok(out)
 }
 
-fn import_deal(
-    crm: &Crm,
-    actor: &Actor,
+/// One row of the pipeline file as a new opportunity carrying its stage moves, and whether its
+/// account is known.
+fn deal_input(
     r: &HashMap<String, String>,
     prices: &HashMap<String, Decimal>,
     customers: &HashMap<String, CustomerId>,
-) -> Result<bool> {
+) -> Result<(NewOpportunity, bool)> {
     let stage = r["deal_stage"].as_str();
     let product = r["product"].as_str();
     let amount = match stage {
@@ -115,25 +119,14 @@ fn import_deal(
         .owner(UserId::new(&r["sales_agent"])?)
         .line(ProductLine::new(product, Decimal::ONE, amount, Decimal::ZERO)?);
     if let Some(at) = engaged {
-        input = input.opened_at(at);
+        input = input.opened_at(at).moved(PastMove::new("Engaging", at));
+    }
+    if matches!(stage, "Won" | "Lost") {
+        input = input.moved(PastMove::new(stage, day_start(&r["close_date"])?).lost_reason("未记录"));
     }
     let account = customers.get(r["account"].as_str()).copied();
     if let Some(c) = account {
         input = input.customer(c);
     }
-    let mut o = crm.sales().opportunities().create(actor, input)?;
-    if let Some(at) = engaged {
-        o = crm.sales().opportunities().move_to(actor, o.id, o.version, "Engaging", StageChange::default().at(at))?;
-    }
-    if matches!(stage, "Won" | "Lost") {
-        let closed = day_start(&r["close_date"])?;
-        crm.sales().opportunities().move_to(
-            actor,
-            o.id,
-            o.version,
-            stage,
-            StageChange::default().lost_reason("未记录").at(closed),
-        )?;
-    }
-    Ok(account.is_some())
+    Ok((input, account.is_some()))
 }

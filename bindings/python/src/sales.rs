@@ -780,6 +780,7 @@ const OPPORTUNITY_FIELDS: &[&str] = &[
     "cadence_days",
     "owner",
     "opened_at",
+    "moves",
 ];
 
 /// The keyword arguments of `opportunities.update`.
@@ -802,6 +803,42 @@ const OPPORTUNITY_FILTERS: &[&str] = &["pipeline", "stage", "open", "customer_id
 /// Product lines or milestones from a list of their classes.
 fn lines(v: &Bound<'_, PyAny>) -> PyResult<Vec<core::ProductLine>> {
     Ok(v.extract::<Vec<ProductLine>>()?.into_iter().map(Into::into).collect())
+}
+
+/// The keys of one past move (`opportunities.create(moves=[...])`).
+const PAST_MOVE_KEYS: &[&str] = &["stage", "at", "lost_reason"];
+
+/// `moves=[{"stage": "won", "at": datetime, "lost_reason": None}, ...]`: every bad key or value
+/// reported under `moves[i]`.
+fn past_moves(v: &Bound<'_, PyAny>) -> PyResult<Vec<core::PastMove>> {
+    let mut problems = Problems::default();
+    let mut moves = Vec::new();
+    for (i, item) in v.try_iter()?.enumerate() {
+        let mut inner = Problems::default();
+        let read = item.and_then(|d| Ok(d.cast_into::<PyDict>()?));
+        if let Some(d) = inner.keep("", read) {
+            let (mut stage, mut at, mut lost_reason) = (None, None, None);
+            for (key, value) in entries(Some(&d), &mut inner) {
+                match key.as_str() {
+                    "stage" => stage = inner.keep("stage", text(&value)),
+                    "at" => at = inner.keep("at", value.extract::<chrono::DateTime<chrono::Utc>>()),
+                    "lost_reason" if value.is_none() => {}
+                    "lost_reason" => lost_reason = inner.keep("lost_reason", text(&value)),
+                    other => inner.unknown_key(other, PAST_MOVE_KEYS),
+                }
+            }
+            for (field, missing) in [("stage", stage.is_none()), ("at", at.is_none())] {
+                if missing && !d.contains(field)? {
+                    inner.push(field, guanxi::ValidationReason::Required);
+                }
+            }
+            if let (Some(stage), Some(at)) = (stage, at) {
+                moves.push(core::PastMove { stage, at, lost_reason });
+            }
+        }
+        problems.nest(&format!("moves[{i}]"), inner);
+    }
+    problems.result(moves)
 }
 
 fn milestones(v: &Bound<'_, PyAny>) -> PyResult<Vec<core::Milestone>> {
@@ -839,6 +876,7 @@ fn opportunity_input(name: &str, fields: Option<&Bound<'_, PyDict>>, problems: &
             "cadence_days" => o.cadence_days = problems.keep(k, int_arg(&value, k)),
             "owner" => o.owner = problems.keep(k, user(k, &value)),
             "opened_at" => o.opened_at = problems.keep(k, value.extract()),
+            "moves" => o.moves = problems.keep(k, past_moves(&value)).unwrap_or_default(),
             other => problems.unknown_key(other, OPPORTUNITY_FIELDS),
         }
     }
@@ -993,7 +1031,8 @@ pub struct Opportunities {
 impl Opportunities {
     /// Creates an opportunity. Keywords: customer_id, contact_id, pipeline, stage, amount,
     /// currency (default "CNY"), probability, expected_close, lines (ProductLine list),
-    /// milestones (Milestone list), cadence_days, owner, opened_at.
+    /// milestones (Milestone list), cadence_days, owner, opened_at, and moves (the stage moves
+    /// of an imported deal, each {"stage", "at", "lost_reason"}, applied in order).
     #[pyo3(signature = (name, **fields))]
     fn create(&self, py: Python<'_>, name: &str, fields: Option<&Bound<'_, PyDict>>) -> PyResult<Opportunity> {
         let input = new_opportunity(name, fields)?;

@@ -134,6 +134,9 @@ def test_every_namespace_from_one_handle(tmp_path: Path) -> None:
         assert crm.sales.tasks.list_all(open=False)[0].id == task.id
         assert crm.sales.report(start=T0 - dt.timedelta(days=1)).pipeline == "standard"
         assert crm.sales.agenda(at=T0).overdue == []
+        lost: list[guanxi.fields.PastMove] = [{"stage": "intent", "at": T0}, {"stage": "lost", "at": T0, "lost_reason": "价格偏高"}]
+        batch = crm.sales.opportunities.create_many([{"name": "旧单", "amount": 800, "opened_at": T0, "moves": lost}])
+        assert batch[0].stage == "lost" and len(crm.sales.opportunities.history(batch[0].id)) == 3
 
         # service and the knowledge base
         crm.service.set_settings(crm.service.settings())
@@ -156,6 +159,8 @@ def test_every_namespace_from_one_handle(tmp_path: Path) -> None:
         assert crm.kb.get(article.id).version == 2
         assert crm.kb.search("重置密码")[0].article.id == article.id
         assert isinstance(crm.kb.suggest(ticket.id), list)
+        raised = crm.service.tickets.create_many([{"subject": "发票抬头", "kind": "inquiry", "priority": "low", "channel": "email"}])
+        assert raised[0].channel == "email"
 
         # access and audit
         crm.access.set_password("alice", PASSWORD)

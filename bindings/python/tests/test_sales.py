@@ -227,27 +227,51 @@ def test_sales_survive_reopening_a_file(db_path: Path) -> None:
         assert pa.table(after.funnel).equals(pa.table(before.funnel))
 
 
-def test_create_many_loads_the_real_open_deals_in_one_call(crm: guanxi.Crm) -> None:
-    # The open deals of the CRM Sales data set (tests/data): one call, one transaction.
+def test_create_many_loads_the_real_deals_with_their_history_in_one_call(crm: guanxi.Crm) -> None:
+    # The CRM Sales data set (tests/data): open, won and lost deals with their dates, in one call
+    # and one transaction — it took a create and up to two moves a deal before.
+    crm.sales.set_pipeline(
+        Pipeline(
+            "crm_sales",
+            "CRM Sales Opportunities",
+            [
+                Stage("Prospecting", "Prospecting", "open", Decimal(10)),
+                Stage("Engaging", "Engaging", "open", Decimal(50)),
+                Stage("Won", "Won", "won", Decimal(100)),
+                Stage("Lost", "Lost", "lost", Decimal(0)),
+            ],
+            lost_reasons=["未记录"],
+        )
+    )
     with open(REPO / "tests" / "data" / "crm_sales_pipeline.csv", encoding="utf-8") as f:
-        deals = [r for r in csv.DictReader(f) if r["deal_stage"] in ("Prospecting", "Engaging")][:600]
-    rows: list[guanxi.fields.NewOpportunity] = [
-        {
-            "name": d["opportunity_id"],
-            "stage": "intent" if d["engage_date"] else "lead",
-            "currency": "USD",
-            "owner": d["sales_agent"].replace(" ", "_"),
-            "opened_at": dt.datetime.fromisoformat(d["engage_date"]).replace(tzinfo=UTC) if d["engage_date"] else None,
-        }
-        for d in deals
-    ]
-    made = crm.sales.opportunities.create_many(rows)
+        deals = list(csv.DictReader(f))[:2000]
+
+    def when(d: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(d).replace(tzinfo=UTC)
+
+    def row(d: dict[str, str]) -> guanxi.fields.NewOpportunity:
+        moves: list[guanxi.fields.PastMove] = []
+        if d["engage_date"]:
+            moves.append({"stage": "Engaging", "at": when(d["engage_date"])})
+        if d["deal_stage"] in ("Won", "Lost"):
+            moves.append({"stage": d["deal_stage"], "at": when(d["close_date"]), "lost_reason": "未记录"})
+        amount = Decimal(d["close_value"]) if d["deal_stage"] == "Won" else Decimal(0)
+        opened = when(d["engage_date"]) if d["engage_date"] else None
+        return {"name": d["opportunity_id"], "pipeline": "crm_sales", "currency": "USD", "amount": amount,
+                "owner": d["sales_agent"].replace(" ", "_"), "opened_at": opened, "moves": moves}
+
+    made = crm.sales.opportunities.create_many([row(d) for d in deals])
     assert [o.name for o in made] == [d["opportunity_id"] for d in deals]
     assert len({o.code for o in made}) == len(made)  # one code each, from one reserved block
-    assert Counter(o.stage for o in made) == Counter("intent" if d["engage_date"] else "lead" for d in deals)
-    assert crm.sales.opportunities.count() == len(deals)
-    engaged = next(o for o, d in zip(made, deals) if d["engage_date"])
-    assert [h.to_stage for h in crm.sales.opportunities.history(engaged.id)] == ["intent"]
+    assert Counter(o.stage for o in made) == Counter(d["deal_stage"] for d in deals)
+    won = [d for d in deals if d["deal_stage"] == "Won"]
+    assert sum((o.amount for o in made if o.stage == "Won"), Decimal(0)) == sum(Decimal(d["close_value"]) for d in won)
+    assert {o.won_at for o in made if o.stage == "Won"} == {when(d["close_date"]) for d in won}
+    closed = next(o for o, d in zip(made, deals) if d["deal_stage"] == "Lost" and d["engage_date"])
+    assert [h.to_stage for h in crm.sales.opportunities.history(closed.id)] == ["Prospecting", "Engaging", "Lost"]
+    report = crm.sales.report("crm_sales", currency="USD")
+    closed_count = sum(1 for d in deals if d["deal_stage"] in ("Won", "Lost"))
+    assert report.win_rate is not None and abs(report.win_rate - Decimal(len(won)) / closed_count) < Decimal("0.0001")
 
 
 def test_create_many_opportunities_is_all_or_nothing_and_names_each_row(crm: guanxi.Crm) -> None:
@@ -255,12 +279,14 @@ def test_create_many_opportunities_is_all_or_nothing_and_names_each_row(crm: gua
     rows: list[guanxi.fields.NewOpportunity] = [
         {"name": "ERP", "customer_id": c.id, "amount": Decimal("80000")},
         {"name": "CRM", "currency": "dollars", "amount": 12.5},  # a float is never money
-        {"name": " ", "stage": "won"},
+        {"name": " ", "stage": "won", "moves": [{"stage": "won"}, {"at": T0, "colour": "red"}]},  # type: ignore[typeddict-item, typeddict-unknown-key]
     ]
     with pytest.raises(guanxi.ValidationError) as bad:
         crm.sales.opportunities.create_many(rows)
     fields = sorted(e.field for e in bad.value.errors)
-    assert fields == ["opportunities[1].amount", "opportunities[1].currency", "opportunities[2].name"], fields
+    expected = ["opportunities[1].amount", "opportunities[1].currency", "opportunities[2].moves[0].at",
+                "opportunities[2].moves[1].colour", "opportunities[2].moves[1].stage", "opportunities[2].name"]
+    assert fields == expected, fields
     assert crm.sales.opportunities.count() == 0
     made = crm.sales.opportunities.create_many([rows[0], {"name": "CRM", "customer_id": c.id}])
     assert [o.customer_id for o in made] == [c.id, c.id] and made[0].amount == Decimal("80000")

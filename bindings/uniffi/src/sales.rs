@@ -134,6 +134,10 @@ pub struct NewOpportunity {
     pub owner: Option<String>,
     #[uniffi(default = None)]
     pub opened_at: Option<DateTime>,
+    /// Stage moves made before it reached guanxi (an imported deal already won or lost),
+    /// applied in order, each at its own instant.
+    #[uniffi(default = [])]
+    pub moves: Vec<core::PastMove>,
 }
 
 impl NewOpportunity {
@@ -154,6 +158,7 @@ impl NewOpportunity {
         o.cadence_days = self.cadence_days;
         o.owner = user("owner", self.owner)?;
         o.opened_at = self.opened_at;
+        o.moves = self.moves;
         Ok(o)
     }
 }

@@ -29,6 +29,21 @@ const LEAD_RULES: &str = "lead_rules";
 /// Where stored pipelines live among the settings: `pipeline.<key>`.
 const PIPELINE_PREFIX: &str = "pipeline.";
 
+/// A refused past move (`moves[k]` of a new opportunity) as a validation error of that move, so
+/// a batch reports it with every other bad field.
+fn past_move_error(k: usize, e: Error) -> Error {
+    let prefix = format!("moves[{k}]");
+    match e {
+        Error::Validation(v) => {
+            let mut errs = ValidationErrors::default();
+            errs.extend_nested(&prefix, v);
+            Error::Validation(errs)
+        }
+        Error::InvalidState(detail) => Error::invalid(format!("{prefix}.stage"), ValidationReason::Invalid { detail }),
+        other => other,
+    }
+}
+
 /// The per-day sequence of opportunity codes.
 fn opportunity_sequence(day: chrono::NaiveDate) -> String {
     format!("O{}", day.format("%Y%m%d"))
@@ -132,7 +147,8 @@ impl Crm {
         staged_customer: Option<&guanxi_core::Customer>,
     ) -> Result<Opportunity> {
         let now = tx.at();
-        let v = input.validate().map_err(Error::Validation)?;
+        let mut v = input.validate().map_err(Error::Validation)?;
+        let moves = std::mem::take(&mut v.moves);
         let p = self.load_pipeline(v.pipeline.as_deref().unwrap_or("standard"))?;
         let stage = match &v.stage {
             Some(k) => p.stage(k).filter(|s| s.kind == StageKind::Open).ok_or_else(|| {
@@ -230,8 +246,40 @@ impl Crm {
             from_entered_at: None,
             lost_reason: None,
         };
+        let mut history = vec![first];
+        let mut events = Vec::new();
+        let mut o = o;
+        for (k, m) in moves.iter().enumerate() {
+            if m.at > now {
+                let detail = "is in the future".into();
+                return Err(Error::invalid(format!("moves[{k}].at"), ValidationReason::Invalid { detail }));
+            }
+            let (next, change) =
+                p.move_to(&o.sales_state(), &m.stage, m.lost_reason.as_deref()).map_err(|e| past_move_error(k, e))?;
+            let kind = p.stage(&next.stage).map(|s| s.kind);
+            let entered = history.last().map_or(opened_at, |h| h.at);
+            events.push(DomainEvent::StageChanged { opportunity: o.id, from: o.stage.clone(), to: next.stage.clone() });
+            o.furthest_stage = p.further(&o.furthest_stage, &next.stage).to_owned();
+            o.stage = next.stage.clone();
+            o.probability = next.probability;
+            o.probability_source = next.probability_source;
+            o.lost_reason = next.lost_reason.clone();
+            o.won_at = (kind == Some(StageKind::Won)).then_some(m.at);
+            o.lost_at = (kind == Some(StageKind::Lost)).then_some(m.at);
+            o.last_activity_at = o.last_activity_at.max(m.at);
+            history.push(StageHistoryEntry {
+                opportunity_id: o.id,
+                seq: history.len() as u32 + 1,
+                change,
+                at: m.at,
+                by: actor.user_id().clone(),
+                from_entered_at: Some(entered),
+                lost_reason: next.lost_reason,
+            });
+        }
         tx.insert(o.clone());
-        tx.attach(|c| c.stage_history.push(first));
+        tx.attach(|c| c.stage_history.extend(history));
+        events.into_iter().for_each(|e| tx.queue(e));
         Ok(o)
     }
 

@@ -493,3 +493,100 @@ fn create_many_opens_every_deal_or_none() {
         assert_eq!(crm.audit().entries(&a, &ChangeLogQuery::default()).unwrap().len(), log + 30, "{name}");
     }
 }
+
+/// A move of a test plan: the stage, how many days before t0, the lost reason.
+type Step = (&'static str, i64, Option<&'static str>);
+
+#[test]
+fn past_moves_in_a_batch_record_what_moves_one_by_one_record() {
+    for (name, crm, _, _dir) in backends() {
+        let (a, deals) = (alice(), crm.sales().opportunities());
+        let (batch, single) = (UserId::new("batch").unwrap(), UserId::new("single").unwrap());
+        let at = |days: i64| t0() - Duration::days(days);
+        // (opened, [(stage, days before t0, lost reason)]) — won, lost, open and moved back.
+        let plans: Vec<(i64, Vec<Step>)> = vec![
+            (40, vec![("intent", 30, None), ("proposal", 20, None), ("won", 10, None)]),
+            (35, vec![("intent", 25, None), ("lost", 5, Some("价格偏高"))]),
+            (20, vec![("intent", 15, None)]),
+            (50, vec![("intent", 45, None), ("proposal", 40, None), ("intent", 30, None), ("won", 1, None)]),
+            (3, vec![]),
+        ];
+        let input = |i: usize, owner: &UserId| {
+            let o = NewOpportunity::new(&format!("商机{i}")).amount(d(10_000 * (i as i64 + 1))).owner(owner.clone());
+            NewOpportunity { expected_close: NaiveDate::from_ymd_opt(2025, 7, 1), ..o.opened_at(at(plans[i].0)) }
+        };
+        let with_moves: Vec<NewOpportunity> = (0..plans.len())
+            .map(|i| {
+                plans[i].1.iter().fold(input(i, &batch), |o, (stage, days, reason)| {
+                    let m = PastMove::new(stage, at(*days));
+                    o.moved(match reason {
+                        Some(r) => m.lost_reason(r),
+                        None => m,
+                    })
+                })
+            })
+            .collect();
+        let made = deals.create_many(&a, with_moves).unwrap();
+        let mut moved = Vec::new();
+        for (i, plan) in plans.iter().enumerate() {
+            let mut o = deals.create(&a, input(i, &single)).unwrap();
+            for (stage, days, reason) in &plan.1 {
+                let change = StageChange { lost_reason: reason.map(str::to_owned), at: Some(at(*days)) };
+                o = deals.move_to(&a, o.id, o.version, stage, change).unwrap();
+            }
+            moved.push(o);
+        }
+        for (b, s) in made.iter().zip(&moved) {
+            assert_eq!(&deals.get(&a, b.id).unwrap(), b, "{name}: returned as stored");
+            let same = |o: &Opportunity| {
+                (o.stage.clone(), o.furthest_stage.clone(), o.probability, o.won_at, o.lost_at, o.lost_reason.clone())
+            };
+            assert_eq!(same(b), same(s), "{name}: {}", b.name);
+            let steps = |id| {
+                deals
+                    .history(&a, id)
+                    .unwrap()
+                    .into_iter()
+                    .map(|h| (h.seq, h.change, h.at, h.from_entered_at, h.lost_reason))
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(steps(b.id), steps(s.id), "{name}: {}", b.name);
+        }
+        let report = |owner: &UserId| {
+            let r = crm
+                .sales()
+                .report(&a, &SalesQuery { owner: Some(owner.clone()), ..SalesQuery::new("standard") })
+                .unwrap();
+            (r.funnel, r.won, r.lost, r.win_rate, r.forecast, r.open_count, r.open_amount, r.weighted_pipeline)
+        };
+        assert_eq!(report(&batch), report(&single), "{name}: the report reads both alike");
+
+        // A refused move is reported under its deal and move, with every other bad field.
+        let bad = vec![
+            NewOpportunity::new("未知").moved(PastMove::new("signed", at(1))),
+            NewOpportunity::new("无原因").amount(d(1)).moved(PastMove::new("lost", at(2))),
+            NewOpportunity::new("未来").moved(PastMove::new("intent", t0() + Duration::days(1))),
+            NewOpportunity::new("倒序").opened_at(at(5)).moved(PastMove::new("intent", at(9))),
+        ];
+        let Err(Error::Validation(v)) = deals.create_many(&a, bad) else { panic!("{name}: refused") };
+        let mut fields: Vec<&str> = v.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        let expected = ["opportunities[3].moves[0].at"];
+        assert_eq!(fields, expected, "{name}: the inputs' own fields first");
+        let bad = vec![
+            NewOpportunity::new("未知").moved(PastMove::new("signed", at(1))),
+            NewOpportunity::new("无原因").amount(d(1)).moved(PastMove::new("lost", at(2))),
+            NewOpportunity::new("未来").moved(PastMove::new("intent", t0() + Duration::days(1))),
+        ];
+        let Err(Error::Validation(v)) = deals.create_many(&a, bad) else { panic!("{name}: refused") };
+        let mut fields: Vec<&str> = v.iter().map(|e| e.field.as_str()).collect();
+        fields.sort();
+        let expected = [
+            "opportunities[0].moves[0].stage",
+            "opportunities[1].moves[0].lost_reason",
+            "opportunities[2].moves[0].at",
+        ];
+        assert_eq!(fields, expected, "{name}");
+        assert_eq!(deals.count(&a, &OpportunityFilter::default()).unwrap(), 10, "{name}: nothing more written");
+    }
+}

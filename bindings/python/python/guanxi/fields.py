@@ -471,11 +471,20 @@ class CustomerFilters(TypedDict, total=False):
     custom: Mapping[str, CustomValue] | None
 
 
+class PastMove(TypedDict, total=False):
+    """A stage move made before the deal reached guanxi (``moves=[...]`` of a new opportunity):
+    applied in order at creation, each recorded in the stage history at ``at``."""
+
+    stage: Required[str]
+    at: Required[datetime.datetime]
+    lost_reason: str | None
+
+
 class OpportunityFields(TypedDict, total=False):
     """The keyword arguments of ``crm.sales.opportunities.create`` after the name.
 
     ``stage`` defaults to the pipeline's first; ``probability`` (0–100) to the stage's;
-    ``currency`` to "CNY"; ``opened_at`` to now.
+    ``currency`` to "CNY"; ``opened_at`` to now; ``moves`` (an imported deal's history) to none.
     """
 
     customer_id: IdLike | None
@@ -491,6 +500,7 @@ class OpportunityFields(TypedDict, total=False):
     cadence_days: int | None
     owner: str | None
     opened_at: datetime.datetime | None
+    moves: Sequence[PastMove]
 
 
 class NewOpportunity(OpportunityFields, total=False):

@@ -163,6 +163,19 @@ final class CrmTests: XCTestCase {
             NewOpportunity(name: "商机\($0)", customerId: customers[$0 % 2].id, amount: Decimal(1000 + $0))
         })
         XCTAssertEqual(Set(made.map { $0.code }).count, 50)
+        let opened = Date(timeIntervalSince1970: 1_704_153_600) // 2024-01-02
+        let closed = Date(timeIntervalSince1970: 1_709_251_200) // 2024-03-01
+        let imported = try deals.createMany(inputs: [NewOpportunity(
+            name: "旧单", amount: Decimal(5000), openedAt: opened,
+            moves: [PastMove(stage: "intent", at: opened.addingTimeInterval(86400)), PastMove(stage: "lost", at: closed, lostReason: "价格偏高")]
+        )])
+        XCTAssertEqual(imported[0].stage, "lost")
+        XCTAssertEqual(imported[0].lostAt, closed)
+        XCTAssertEqual(try deals.history(id: imported[0].id).map { $0.change.to }, ["lead", "intent", "lost"])
+        XCTAssertThrowsError(try deals.createMany(inputs: [NewOpportunity(name: "无原因", moves: [PastMove(stage: "lost", at: closed)])])) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "opportunities[0].moves[0].lost_reason")
+        }
         let tickets = crm.service().tickets()
         XCTAssertThrowsError(try tickets.createMany(inputs: [
             NewTicket(subject: "无法登录", kind: .fault, priority: .high), NewTicket(subject: " ", kind: .inquiry, priority: .low),

@@ -35,8 +35,8 @@ pub use lead::{
     LeadStatus, NewLead, ValidLead, conversion_match,
 };
 pub use opportunity::{
-    DEFAULT_CURRENCY, MAX_MONEY, MONEY_SCALE, Milestone, NewOpportunity, Opportunity, OpportunityFilter,
-    OpportunityPatch, StageHistoryEntry, currency_code,
+    DEFAULT_CURRENCY, MAX_MONEY, MAX_PAST_MOVES, MONEY_SCALE, Milestone, NewOpportunity, Opportunity,
+    OpportunityFilter, OpportunityPatch, PastMove, StageHistoryEntry, currency_code,
 };
 pub use report::{
     ClosedGroup, CycleStats, ForecastGroup, ForecastMonth, FunnelStage, KeyedAmount, LossGroup, LossReason,

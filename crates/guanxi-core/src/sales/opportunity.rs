@@ -234,6 +234,44 @@ pub struct StageHistoryEntry {
     pub lost_reason: Option<String>,
 }
 
+/// The most stage moves a new opportunity may carry (a pipeline has a handful of stages; a
+/// history replayed from elsewhere rarely needs more than a few dozen moves).
+pub const MAX_PAST_MOVES: usize = 64;
+
+/// A stage move made before the opportunity reached guanxi (an import of a deal history): it
+/// is applied at creation by the same rule as [`Pipeline::move_to`], at its own instant.
+///
+/// ```
+/// use guanxi_core::sales::{NewOpportunity, PastMove};
+/// let closed = "2024-03-01T00:00:00Z".parse().unwrap();
+/// let o = NewOpportunity::new("ERP").moved(PastMove::new("lost", closed).lost_reason("价格偏高"));
+/// assert_eq!((o.moves[0].stage.as_str(), o.moves[0].lost_reason.as_deref()), ("lost", Some("价格偏高")));
+/// ```
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PastMove {
+    /// The stage moved to.
+    pub stage: String,
+    /// When (not before the opening nor the previous move, not in the future).
+    pub at: DateTime<Utc>,
+    /// Why, for a move to a lost stage (one of the pipeline's reasons).
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub lost_reason: Option<String>,
+}
+
+impl PastMove {
+    /// A move to `stage` at `at`.
+    pub fn new(stage: &str, at: DateTime<Utc>) -> PastMove {
+        PastMove { stage: stage.to_owned(), at, lost_reason: None }
+    }
+
+    /// Gives the lost reason.
+    pub fn lost_reason(mut self, reason: &str) -> Self {
+        self.lost_reason = Some(reason.to_owned());
+        self
+    }
+}
+
 /// What a new opportunity needs; everything else has defaults.
 ///
 /// ```
@@ -272,6 +310,9 @@ pub struct NewOpportunity {
     pub owner: Option<UserId>,
     /// When it entered the pipeline (default now; earlier for imported deals, never later).
     pub opened_at: Option<DateTime<Utc>>,
+    /// Moves made before it reached guanxi, applied in order after it opens (an imported deal
+    /// that is already won or lost), each recorded in the stage history at its own instant.
+    pub moves: Vec<PastMove>,
 }
 
 impl NewOpportunity {
@@ -340,6 +381,12 @@ impl NewOpportunity {
         self
     }
 
+    /// Adds a move made before it reached guanxi (applied in the order added).
+    pub fn moved(mut self, past: PastMove) -> Self {
+        self.moves.push(past);
+        self
+    }
+
     /// Normalizes and checks the fields that need no store: name, currency, money, lines,
     /// probability, milestones, cadence. Every failure is reported.
     pub fn validate(mut self) -> std::result::Result<NewOpportunity, ValidationErrors> {
@@ -361,6 +408,7 @@ impl NewOpportunity {
         if self.cadence_days == Some(0) {
             errs.push("cadence_days", ValidationReason::Invalid { detail: "must be at least 1".into() });
         }
+        check_moves(&mut errs, &mut self.moves, self.opened_at);
         if errs.is_empty() { Ok(self) } else { Err(errs) }
     }
 
@@ -371,6 +419,23 @@ impl NewOpportunity {
         } else {
             lines_total(&self.lines).unwrap_or(Decimal::ZERO)
         }
+    }
+}
+
+/// Past moves: bounded in number, each naming a stage, in time order from the opening.
+fn check_moves(errs: &mut ValidationErrors, moves: &mut [PastMove], opened_at: Option<DateTime<Utc>>) {
+    if moves.len() > MAX_PAST_MOVES {
+        errs.push("moves", ValidationReason::TooLarge { max: MAX_PAST_MOVES as u64, unit: "moves".into() });
+        return;
+    }
+    let mut previous = opened_at;
+    for (i, m) in moves.iter_mut().enumerate() {
+        m.stage = required_text(errs, &format!("moves[{i}].stage"), &m.stage, limits::SHORT);
+        if previous.is_some_and(|p| m.at < p) {
+            let detail = if i == 0 { "is before the opening" } else { "is before the previous move" };
+            errs.push(format!("moves[{i}].at"), ValidationReason::Invalid { detail: detail.into() });
+        }
+        previous = Some(previous.map_or(m.at, |p| p.max(m.at)));
     }
 }
 

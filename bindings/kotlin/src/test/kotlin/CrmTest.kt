@@ -98,6 +98,16 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(badOwner.field == "opportunities[1].owner") { "conversion errors by row ${badOwner.errors}" }
             val made = deals.createMany((0 until 50).map { NewOpportunity(name = "商机$it", customerId = customers[it % 2].id, amount = BigDecimal(1000 + it)) })
             check(made.map { it.code }.toSet().size == 50 && deals.count(null, true, null) == 50UL) { "50 deals, 50 codes" }
+            val opened = Instant.parse("2024-01-02T00:00:00Z")
+            val closed = Instant.parse("2024-03-01T00:00:00Z")
+            val imported = deals.createMany(listOf(NewOpportunity(name = "旧单", amount = BigDecimal(5000), openedAt = opened,
+                moves = listOf(PastMove(stage = "intent", at = opened.plusSeconds(86400)), PastMove(stage = "lost", at = closed, lostReason = "价格偏高")))))
+            check(imported.single().stage == "lost" && imported.single().lostAt == closed) { "imported history ${imported.single()}" }
+            check(deals.history(imported.single().id).map { it.change.to } == listOf("lead", "intent", "lost")) { "three stays" }
+            val refusedMove = assertThrows<CrmException.Validation> {
+                deals.createMany(listOf(NewOpportunity(name = "无原因", moves = listOf(PastMove(stage = "lost", at = closed)))))
+            }
+            check(refusedMove.field == "opportunities[0].moves[0].lost_reason") { "${refusedMove.errors}" }
             val tickets = crm.service().tickets()
             val noSubject = assertThrows<CrmException.Validation> {
                 tickets.createMany(listOf(NewTicket(subject = "无法登录", kind = TicketKind.FAULT, priority = Priority.HIGH), NewTicket(subject = " ", kind = TicketKind.INQUIRY, priority = Priority.LOW)))
