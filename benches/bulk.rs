@@ -1,7 +1,9 @@
 //! Bulk loads of deals and tickets (issue 18, item 2): `opportunities().create_many` and
 //! `tickets().create_many` against one `create` per record — what a loader had to do before
 //! (8,800 deals of the CRM Sales data set took 23,811 calls from Python) — into a fresh SQLite
-//! file per sample, in the same run.
+//! file per sample, in the same run. Deals are shaped like the data set's: a quarter still
+//! prospecting, a quarter engaged, a quarter won and a quarter lost, so most carry past moves
+//! (`PastMove`) in the batch and need `move_to` calls one by one.
 //!
 //! `GUANXI_BULK_ROWS` sets how many records a sample loads (default 8,800, the data set's size).
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
@@ -10,9 +12,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use guanxi::sales::NewOpportunity;
+use guanxi::chrono::{DateTime, Duration as Days, Utc};
+use guanxi::sales::{NewOpportunity, PastMove};
 use guanxi::service::{Agent, AssignStrategy, NewTicket, Priority, ServiceSettings, SkillGroup, TicketKind};
-use guanxi::{Actor, Crm, UserId};
+use guanxi::{Actor, Crm, StageChange, UserId};
 use rust_decimal::Decimal;
 
 fn rows() -> usize {
@@ -23,8 +26,28 @@ fn actor() -> Actor {
     Actor::user("loader").unwrap()
 }
 
+fn opened() -> DateTime<Utc> {
+    "2024-01-01T00:00:00Z".parse().unwrap()
+}
+
+/// The moves deal `i` made: none, engaged, engaged then won, engaged then lost.
+fn moves(i: usize) -> Vec<PastMove> {
+    let engaged = PastMove::new("intent", opened() + Days::days(3));
+    let closed = opened() + Days::days(40);
+    match i % 4 {
+        0 => vec![],
+        1 => vec![engaged],
+        2 => vec![engaged, PastMove::new("won", closed)],
+        _ => vec![engaged, PastMove::new("lost", closed).lost_reason("价格偏高")],
+    }
+}
+
+/// Deal `i` as it opened (its moves are the caller's).
 fn deal(i: usize) -> NewOpportunity {
-    NewOpportunity::new(&format!("DEAL{i:06}")).currency("USD").amount(Decimal::from(1_000 + i % 5_000))
+    NewOpportunity::new(&format!("DEAL{i:06}"))
+        .currency("USD")
+        .amount(Decimal::from(1_000 + i % 5_000))
+        .opened_at(opened())
 }
 
 fn ticket(i: usize) -> NewTicket {
@@ -53,7 +76,8 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             fresh,
             |(_dir, crm)| {
-                black_box(crm.sales().opportunities().create_many(&actor(), (0..n).map(deal).collect()).unwrap())
+                let batch = (0..n).map(|i| moves(i).into_iter().fold(deal(i), NewOpportunity::moved)).collect();
+                black_box(crm.sales().opportunities().create_many(&actor(), batch).unwrap())
             },
             BatchSize::PerIteration,
         )
@@ -62,8 +86,14 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             fresh,
             |(_dir, crm)| {
+                let deals = crm.sales().opportunities();
                 for i in 0..n {
-                    black_box(crm.sales().opportunities().create(&actor(), deal(i)).unwrap());
+                    let mut o = deals.create(&actor(), deal(i)).unwrap();
+                    for m in moves(i) {
+                        let change = StageChange { lost_reason: m.lost_reason, at: Some(m.at) };
+                        o = deals.move_to(&actor(), o.id, o.version, &m.stage, change).unwrap();
+                    }
+                    black_box(o);
                 }
             },
             BatchSize::PerIteration,
