@@ -630,8 +630,14 @@ fn customer_keys(kind: guanxi_core::CustomerKind, name: &str) -> Vec<i64> {
 /// insert still seeks from the index's root, and the number of keys is what costs.
 #[derive(Default)]
 struct PendingKeys {
-    /// Per source record (its id's 16 bytes): its customer and its keys, the last write's.
-    by_source: std::collections::BTreeMap<[u8; 16], (String, Vec<i64>)>,
+    /// Per source record (its id's 16 bytes): its customer's and its keys, the last write's.
+    by_source: std::collections::BTreeMap<[u8; 16], ([u8; 16], Vec<i64>)>,
+}
+
+/// The `source` column of a match key: empty for a customer's own name keys (the source is
+/// the customer itself), else the contact's id.
+fn key_source<'a>(source: &'a [u8; 16], customer: &[u8; 16]) -> &'a [u8] {
+    if source == customer { &[] } else { source.as_slice() }
 }
 
 impl PendingKeys {
@@ -661,32 +667,34 @@ impl PendingKeys {
                 return Ok(());
             }
             let mut delete = tx
-                .prepare_cached("DELETE FROM match_keys WHERE key = ?1 AND customer_id = ?2 AND source = ?3")
+                .prepare_cached("DELETE FROM match_keys WHERE key = ?1 AND customer = ?2 AND source = ?3")
                 .map_err(sql_err)?;
-            let stored_customer = stored_customer.to_string();
+            let stored_customer = *stored_customer.0.as_bytes();
             for key in stored {
-                delete.execute(params![key, stored_customer, id.as_slice()]).map_err(sql_err)?;
+                delete
+                    .execute(params![key, stored_customer.as_slice(), key_source(&id, &stored_customer)])
+                    .map_err(sql_err)?;
             }
         }
-        self.by_source.insert(id, (customer.to_string(), wanted));
+        self.by_source.insert(id, (*customer.0.as_bytes(), wanted));
         Ok(())
     }
 
     /// Inserts every pending key, in key order.
     fn flush(self, tx: &Connection) -> Result<()> {
-        let mut rows: Vec<(i64, &str, &[u8; 16])> = self
+        let mut rows: Vec<(i64, &[u8; 16], &[u8])> = self
             .by_source
             .iter()
-            .flat_map(|(source, (customer, keys))| keys.iter().map(move |&k| (k, customer.as_str(), source)))
+            .flat_map(|(source, (customer, keys))| {
+                keys.iter().map(move |&k| (k, customer, key_source(source, customer)))
+            })
             .collect();
         rows.sort_unstable();
         let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO match_keys (key, customer_id, source) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-            )
+            .prepare_cached("INSERT INTO match_keys (key, customer, source) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
             .map_err(sql_err)?;
         for (key, customer, source) in rows {
-            insert.execute(params![key, customer, source.as_slice()]).map_err(sql_err)?;
+            insert.execute(params![key, customer.as_slice(), source]).map_err(sql_err)?;
         }
         Ok(())
     }
@@ -1241,12 +1249,12 @@ impl CustomerStore for View<'_> {
 
     fn customers_by_match_keys(&self, keys: &MatchKeys, max_block: usize) -> Result<Vec<CustomerId>> {
         let cipher = if keys.contacts.is_empty() { None } else { self.keys.for_write()? };
-        let mut stmt = self
-            .prepare_cached(
-                "SELECT DISTINCT m.customer_id FROM match_keys m JOIN customers c ON c.id = m.customer_id \
-                 WHERE m.key = ?1 AND c.deleted_at IS NULL LIMIT ?2",
-            )
-            .map_err(sql_err)?;
+        // The customers sharing a key, read lazily: a key shared by more than `max_block` live
+        // customers stops being read as soon as that is known.
+        let mut sharing =
+            self.prepare_cached("SELECT DISTINCT customer FROM match_keys WHERE key = ?1").map_err(sql_err)?;
+        let mut live =
+            self.prepare_cached("SELECT 1 FROM customers WHERE id = ?1 AND deleted_at IS NULL").map_err(sql_err)?;
         let sealed = keys
             .names
             .iter()
@@ -1254,18 +1262,21 @@ impl CustomerStore for View<'_> {
             .chain(keys.contacts.iter().map(|&k| seal_match_key(k, cipher.as_deref())));
         let mut found = std::collections::BTreeSet::new();
         for key in sealed {
-            let ids: Vec<String> = stmt
-                .query_map(params![key, max_block as i64 + 1], |r| r.get(0))
-                .map_err(sql_err)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(sql_err)?;
-            if ids.len() <= max_block {
-                for id in ids {
-                    found.insert(
-                        id.parse::<CustomerId>()
-                            .map_err(|e| StorageError::with_source("bad customer id in match_keys", e))?,
-                    );
+            let mut block = Vec::new();
+            let mut rows = sharing.query([key]).map_err(sql_err)?;
+            while let Some(row) = rows.next().map_err(sql_err)? {
+                let bytes: [u8; 16] =
+                    row.get(0).map_err(|e| StorageError::with_source("bad customer id in match_keys", e))?;
+                let id = CustomerId(uuid::Uuid::from_bytes(bytes));
+                if live.exists([id.to_string()]).map_err(sql_err)? {
+                    block.push(id);
+                    if block.len() > max_block {
+                        break;
+                    }
                 }
+            }
+            if block.len() <= max_block {
+                found.extend(block);
             }
         }
         Ok(found.into_iter().collect())
