@@ -44,6 +44,44 @@ fn past_move_error(k: usize, e: Error) -> Error {
     }
 }
 
+/// One stage move of `current` by the pipeline's rule, at `at`, after the history entry `last`:
+/// the record after it, its history entry and its event. Nothing is staged.
+fn stage_move(
+    p: &Pipeline,
+    current: &Opportunity,
+    last: &StageHistoryEntry,
+    to: &str,
+    lost_reason: Option<&str>,
+    at: DateTime<Utc>,
+    actor: &Actor,
+) -> Result<(Opportunity, StageHistoryEntry, DomainEvent)> {
+    let (state, change) = p.move_to(&current.sales_state(), to, lost_reason)?;
+    let kind = p.stage(to).map(|s| s.kind);
+    let next = Opportunity {
+        stage: state.stage.clone(),
+        furthest_stage: p.further(&current.furthest_stage, &state.stage).to_owned(),
+        probability: state.probability,
+        probability_source: state.probability_source,
+        lost_reason: state.lost_reason.clone(),
+        won_at: (kind == Some(StageKind::Won)).then_some(at),
+        lost_at: (kind == Some(StageKind::Lost)).then_some(at),
+        last_activity_at: current.last_activity_at.max(at),
+        ..current.clone()
+    };
+    let entry = StageHistoryEntry {
+        opportunity_id: current.id,
+        seq: last.seq + 1,
+        change,
+        at,
+        by: actor.user_id().clone(),
+        from_entered_at: Some(last.at),
+        lost_reason: state.lost_reason,
+    };
+    let event =
+        DomainEvent::StageChanged { opportunity: current.id, from: current.stage.clone(), to: next.stage.clone() };
+    Ok((next, entry, event))
+}
+
 /// The per-day sequence of opportunity codes.
 fn opportunity_sequence(day: chrono::NaiveDate) -> String {
     format!("O{}", day.format("%Y%m%d"))
@@ -254,28 +292,12 @@ impl Crm {
                 let detail = "is in the future".into();
                 return Err(Error::invalid(format!("moves[{k}].at"), ValidationReason::Invalid { detail }));
             }
-            let (next, change) =
-                p.move_to(&o.sales_state(), &m.stage, m.lost_reason.as_deref()).map_err(|e| past_move_error(k, e))?;
-            let kind = p.stage(&next.stage).map(|s| s.kind);
-            let entered = history.last().map_or(opened_at, |h| h.at);
-            events.push(DomainEvent::StageChanged { opportunity: o.id, from: o.stage.clone(), to: next.stage.clone() });
-            o.furthest_stage = p.further(&o.furthest_stage, &next.stage).to_owned();
-            o.stage = next.stage.clone();
-            o.probability = next.probability;
-            o.probability_source = next.probability_source;
-            o.lost_reason = next.lost_reason.clone();
-            o.won_at = (kind == Some(StageKind::Won)).then_some(m.at);
-            o.lost_at = (kind == Some(StageKind::Lost)).then_some(m.at);
-            o.last_activity_at = o.last_activity_at.max(m.at);
-            history.push(StageHistoryEntry {
-                opportunity_id: o.id,
-                seq: history.len() as u32 + 1,
-                change,
-                at: m.at,
-                by: actor.user_id().clone(),
-                from_entered_at: Some(entered),
-                lost_reason: next.lost_reason,
-            });
+            let last = &history[history.len() - 1]; // never empty: it starts with the opening
+            let (next, entry, event) = stage_move(&p, &o, last, &m.stage, m.lost_reason.as_deref(), m.at, actor)
+                .map_err(|e| past_move_error(k, e))?;
+            o = next;
+            history.push(entry);
+            events.push(event);
         }
         tx.insert(o.clone());
         tx.attach(|c| c.stage_history.extend(history));
@@ -508,16 +530,20 @@ impl Opportunities<'_> {
     /// ```
     pub fn create_many(&self, actor: &Actor, inputs: Vec<NewOpportunity>) -> Result<Vec<Opportunity>> {
         let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Opportunity)?;
-        // Every input's own fields first, so a batch refused for them reserves no codes.
+        // Every input's own fields first, so a batch refused for them reserves no codes (staging
+        // validates again: on a normalized input that finds nothing and changes nothing).
         let mut errs = ValidationErrors::default();
-        for (i, input) in inputs.iter().enumerate() {
-            if let Err(e) = input.clone().validate() {
-                errs.extend_nested(&format!("opportunities[{i}]"), e);
+        let mut valid = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.into_iter().enumerate() {
+            match input.validate() {
+                Ok(v) => valid.push(v),
+                Err(e) => errs.extend_nested(&format!("opportunities[{i}]"), e),
             }
         }
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
+        let inputs = valid;
         let mut tx = self.crm.begin(&allowed, actor);
         let day = tx.at().with_timezone(&self.crm.code_offset).date_naive();
         tx.reserve_block(&opportunity_sequence(day), inputs.len() as u64)?;
@@ -669,29 +695,7 @@ impl Opportunities<'_> {
                 ValidationReason::Invalid { detail: "must be between the previous move and now".into() },
             ));
         }
-        let (state, mv) = p.move_to(&current.sales_state(), to, change.lost_reason.as_deref())?;
-        let kind = p.stage(to).map(|s| s.kind);
-        let next = Opportunity {
-            stage: state.stage.clone(),
-            furthest_stage: p.further(&current.furthest_stage, &state.stage).to_owned(),
-            probability: state.probability,
-            probability_source: state.probability_source,
-            lost_reason: state.lost_reason.clone(),
-            won_at: (kind == Some(StageKind::Won)).then_some(at),
-            lost_at: (kind == Some(StageKind::Lost)).then_some(at),
-            last_activity_at: current.last_activity_at.max(at),
-            ..current.clone()
-        };
-        let entry = StageHistoryEntry {
-            opportunity_id: id,
-            seq: last.seq + 1,
-            change: mv,
-            at,
-            by: actor.user_id().clone(),
-            from_entered_at: Some(last.at),
-            lost_reason: state.lost_reason,
-        };
-        let event = DomainEvent::StageChanged { opportunity: id, from: current.stage.clone(), to: next.stage.clone() };
+        let (next, entry, event) = stage_move(&p, &current, last, to, change.lost_reason.as_deref(), at, actor)?;
         let mut tx = self.crm.begin(&allowed, actor);
         let next = tx.update_as(&current, next, ChangeAction::Update, [event]);
         tx.attach(|c| c.stage_history.push(entry));

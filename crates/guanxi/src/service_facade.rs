@@ -152,14 +152,11 @@ impl Crm {
         group: Option<&str>,
         skill: Option<&str>,
     ) -> Result<Option<UserId>> {
-        let Some(g) = group.and_then(|k| settings.group(k)) else { return Ok(None) };
-        let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
-        let loads = self.store.open_ticket_loads(&users)?;
-        // The turn comes from a store sequence, so rotation is shared by every handle on a file.
-        // It is a counter, not a record: reserved outside the call's write, a failed write
-        // skips a turn and nothing more.
-        let turn = self.store.reserve_sequence(&format!("ticket.turn.{}", g.key), 1)?;
-        Ok(g.pick(skill, |u| users.iter().position(|x| x == u).map_or(0, |i| loads[i]), turn - 1))
+        let mut assigner = BatchAssigner::default();
+        if let Some(g) = group {
+            assigner.prepare(self, settings, g, 1)?;
+        }
+        Ok(assigner.pick(settings, group, skill))
     }
 
     /// Checks a routed ticket's customer, contact and assignee, assigns it and stages it with
@@ -460,10 +457,12 @@ fn route_ticket(settings: &ServiceSettings, input: NewTicket, now: DateTime<Utc>
     Ok(RoutedTicket { input: v, created_at, group, skill })
 }
 
-/// Picks agents for a batch of tickets: each group's open-ticket loads are read once and grow
-/// with every ticket the batch gives out; round-robin turns are reserved for the whole batch in
-/// one step per group (the turn is a store counter shared by every handle on a file; reserved
-/// outside the batch's write, a failed batch skips turns and nothing more).
+/// Picks agents for a batch of tickets (or one): each group's open-ticket loads are read once
+/// and grow with every ticket the batch gives out; round-robin turns are reserved for the whole
+/// batch in one step per group (the turn is a store counter shared by every handle on a file; a
+/// counter, not a record: reserved outside the batch's write, a failed batch skips turns and
+/// nothing more).
+#[derive(Default)]
 struct BatchAssigner {
     /// Per group: its agents' loads (store + batch) and the next turn.
     groups: std::collections::HashMap<String, (Vec<UserId>, Vec<u64>, u64)>,
@@ -479,15 +478,22 @@ impl BatchAssigner {
                 }
             }
         }
-        let mut groups = std::collections::HashMap::new();
+        let mut assigner = BatchAssigner::default();
         for (key, count) in wanted {
-            let Some(g) = settings.group(key) else { continue };
-            let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
-            let loads = crm.store.open_ticket_loads(&users)?;
-            let first_turn = crm.store.reserve_sequence(&format!("ticket.turn.{}", g.key), count)?;
-            groups.insert(key.to_owned(), (users, loads, first_turn - 1));
+            assigner.prepare(crm, settings, key, count)?;
         }
-        Ok(BatchAssigner { groups })
+        Ok(assigner)
+    }
+
+    /// Reads the loads of group `key`'s agents and reserves `count` turns (nothing for a group
+    /// the settings lack).
+    fn prepare(&mut self, crm: &Crm, settings: &ServiceSettings, key: &str, count: u64) -> Result<()> {
+        let Some(g) = settings.group(key) else { return Ok(()) };
+        let users: Vec<UserId> = g.agents.iter().map(|a| a.user.clone()).collect();
+        let loads = crm.store.open_ticket_loads(&users)?;
+        let first_turn = crm.store.reserve_sequence(&format!("ticket.turn.{}", g.key), count)?;
+        self.groups.insert(g.key.clone(), (users, loads, first_turn - 1));
+        Ok(())
     }
 
     /// An agent of `group` by its strategy (None without a group, or when all are full).
