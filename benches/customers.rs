@@ -8,6 +8,8 @@
 //! - `single_create`: one customer with its change-log entry, vs a raw insert of one customer
 //!   row and one log row in a transaction (both with the store's default durability).
 //! - `get_by_id`: `Crm::customer` vs a prepared `SELECT … WHERE id = ?`.
+//! - `scan_100k`: every customer through `Customers::scan` (views borrowing the stored rows) and
+//!   through `list_all` (records), vs a hand-written select reading each column borrowed.
 //! - `list_by_tag`: over 100,000 customers with 20 tags (~10,000 customers each): the first page
 //!   of 100, and every member of one tag, vs the same hand-written join query.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -286,6 +288,50 @@ fn reads(c: &mut Criterion) {
             let rows: Vec<Vec<rusqlite::types::Value>> =
                 stmt.query_map(params!["标签07", -1], decode).unwrap().collect::<Result<_, _>>().unwrap();
             black_box(rows)
+        })
+    });
+    g.finish();
+
+    // Every customer, each row's fields borrowed and touched once: what a columnar reader
+    // (the Python binding's Arrow tables) costs on top of the store's read, beside the same
+    // rows read by hand and the records `list_all` builds.
+    let mut g = c.benchmark_group("scan_100k");
+    g.sample_size(10);
+    let all = CustomerFilter::default();
+    g.bench_function("guanxi_scan_views", |b| {
+        b.iter(|| {
+            let mut bytes = 0usize;
+            crm.customers()
+                .scan(&actor, &all, |v| {
+                    bytes +=
+                        v.code.len() + v.name.len() + v.created_by.len() + v.tags.iter().map(str::len).sum::<usize>();
+                    Ok(())
+                })
+                .unwrap();
+            black_box(bytes)
+        })
+    });
+    g.bench_function("guanxi_list_all_records", |b| {
+        b.iter(|| black_box(crm.customers().list_all(&actor, &all).unwrap()))
+    });
+    g.bench_function("raw_select_borrowed", |b| {
+        let mut stmt = raw
+            .prepare_cached(
+                "SELECT c.*, (SELECT group_concat(t.tag) FROM customer_tags t WHERE t.customer_id = c.id) \
+                 FROM customers c WHERE c.deleted_at IS NULL ORDER BY c.id",
+            )
+            .unwrap();
+        b.iter(|| {
+            let mut rows = stmt.query([]).unwrap();
+            let mut bytes = 0usize;
+            while let Some(r) = rows.next().unwrap() {
+                for i in 0..24 {
+                    if let Ok(s) = r.get_ref(i).unwrap().as_str() {
+                        bytes += s.len();
+                    }
+                }
+            }
+            black_box(bytes)
         })
     });
     g.finish();

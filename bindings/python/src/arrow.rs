@@ -10,9 +10,12 @@ use arrow_array::builder::{
     TimestampMicrosecondBuilder,
 };
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchIterator, StructArray};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int64Array, ListArray, RecordBatch,
+    RecordBatchIterator, StringArray, StructArray, TimestampMicrosecondArray,
+};
 use arrow_schema::{ArrowError, DataType, Field, Fields, Schema, TimeUnit};
-use guanxi::{CustomFieldDef, CustomValue, FieldType};
+use guanxi::{CustomFieldDef, CustomValue, CustomerView, FieldType};
 use pyo3::prelude::*;
 use pyo3::types::{PyCapsule, PyList, PySlice, PyType};
 
@@ -30,160 +33,359 @@ fn tags_type() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
 }
 
-fn custom_of<'a>(c: &'a guanxi::Customer, key: &str) -> Option<&'a CustomValue> {
-    c.custom.get(key)
+/// The text columns a customer table starts with, and whether each may be null.
+const CUSTOMER_TEXT: [(&str, bool); 15] = [
+    ("id", false),
+    ("code", false),
+    ("name", false),
+    ("kind", false),
+    ("industry", true),
+    ("size", true),
+    ("source", true),
+    ("status", false),
+    ("level", true),
+    ("province", true),
+    ("city", true),
+    ("district", true),
+    ("address", true),
+    ("owner", true),
+    ("department", true),
+];
+
+/// One custom field's column, typed by its definition.
+enum CustomColumn {
+    Number(Int64Builder),
+    Decimal(Decimal128Builder),
+    Date(Date32Builder),
+    Bool(BooleanBuilder),
+    MultiSelect(ListBuilder<StringBuilder>),
+    /// Text and single-select: their text.
+    Text(StringBuilder),
 }
 
-fn text_column<'a>(n: usize, f: impl Fn(usize) -> Option<&'a str>) -> ArrayRef {
-    let mut b = StringBuilder::with_capacity(n, n * 12);
-    (0..n).for_each(|i| b.append_option(f(i)));
-    Arc::new(b.finish())
-}
+impl CustomColumn {
+    fn new(field_type: FieldType) -> CustomColumn {
+        match field_type {
+            FieldType::Number => CustomColumn::Number(Int64Builder::new()),
+            FieldType::Decimal => CustomColumn::Decimal(
+                Decimal128Builder::new().with_data_type(DataType::Decimal128(38, DECIMAL_SCALE as i8)),
+            ),
+            FieldType::Date => CustomColumn::Date(Date32Builder::new()),
+            FieldType::Bool => CustomColumn::Bool(BooleanBuilder::new()),
+            FieldType::MultiSelect => CustomColumn::MultiSelect(ListBuilder::new(StringBuilder::new())),
+            FieldType::Text | FieldType::SingleSelect => CustomColumn::Text(StringBuilder::new()),
+        }
+    }
 
-fn custom_column(rows: &[guanxi::Customer], def: &CustomFieldDef) -> Result<(Field, ArrayRef), ArrowError> {
-    let get = |c| custom_of(c, &def.key);
-    let name = def.key.as_str();
-    Ok(match def.field_type {
-        FieldType::Number => {
-            let mut b = Int64Builder::with_capacity(rows.len());
-            rows.iter().for_each(|c| {
-                b.append_option(match get(c) {
-                    Some(CustomValue::Number(n)) => Some(*n),
-                    _ => None,
-                })
-            });
-            (Field::new(name, DataType::Int64, true), Arc::new(b.finish()))
-        }
-        FieldType::Decimal => {
-            let values: Vec<_> = rows
-                .iter()
-                .map(|c| match get(c) {
-                    Some(CustomValue::Decimal(d)) => Some(*d),
-                    _ => None,
-                })
-                .collect();
-            decimal_array(name, &values)?
-        }
-        FieldType::Date => {
-            let mut b = Date32Builder::with_capacity(rows.len());
-            rows.iter().for_each(|c| {
-                b.append_option(match get(c) {
-                    Some(CustomValue::Date(d)) => date32(*d),
-                    _ => None,
-                })
-            });
-            (Field::new(name, DataType::Date32, true), Arc::new(b.finish()))
-        }
-        FieldType::Bool => {
-            let mut b = BooleanBuilder::with_capacity(rows.len());
-            rows.iter().for_each(|c| {
-                b.append_option(match get(c) {
-                    Some(CustomValue::Bool(v)) => Some(*v),
-                    _ => None,
-                })
-            });
-            (Field::new(name, DataType::Boolean, true), Arc::new(b.finish()))
-        }
-        FieldType::MultiSelect => {
-            let mut b = ListBuilder::new(StringBuilder::new());
-            for c in rows {
-                match get(c) {
-                    Some(CustomValue::MultiSelect(set)) => {
-                        set.iter().for_each(|v| b.values().append_value(v));
-                        b.append(true);
-                    }
-                    _ => b.append(false),
-                }
+    /// Appends a record's value; a value of another type than the definition's (left from
+    /// before a definition changed) is null here, as the store's filters treat it.
+    fn push(&mut self, name: &str, value: Option<&CustomValue>) -> Result<(), ArrowError> {
+        match (self, value) {
+            (CustomColumn::Number(b), v) => b.append_option(match v {
+                Some(CustomValue::Number(n)) => Some(*n),
+                _ => None,
+            }),
+            (CustomColumn::Decimal(b), Some(CustomValue::Decimal(d))) => b.append_value(decimal128(name, *d)?),
+            (CustomColumn::Decimal(b), _) => b.append_null(),
+            (CustomColumn::Date(b), v) => b.append_option(match v {
+                Some(CustomValue::Date(d)) => date32(*d),
+                _ => None,
+            }),
+            (CustomColumn::Bool(b), v) => b.append_option(match v {
+                Some(CustomValue::Bool(v)) => Some(*v),
+                _ => None,
+            }),
+            (CustomColumn::MultiSelect(b), Some(CustomValue::MultiSelect(set))) => {
+                set.iter().for_each(|v| b.values().append_value(v));
+                b.append(true);
             }
-            (Field::new(name, tags_type(), true), Arc::new(b.finish()))
+            (CustomColumn::MultiSelect(b), _) => b.append(false),
+            (CustomColumn::Text(b), v) => b.append_option(v.map(ToString::to_string)),
         }
-        // Text, single-select and any type added later: their text form.
-        _ => {
-            let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
-            rows.iter().for_each(|c| b.append_option(get(c).map(ToString::to_string)));
-            (utf8(name), Arc::new(b.finish()))
+        Ok(())
+    }
+
+    fn finish(self, name: &str) -> (Field, ArrayRef) {
+        let (data_type, array): (DataType, ArrayRef) = match self {
+            CustomColumn::Number(mut b) => (DataType::Int64, Arc::new(b.finish())),
+            CustomColumn::Decimal(mut b) => (DataType::Decimal128(38, DECIMAL_SCALE as i8), Arc::new(b.finish())),
+            CustomColumn::Date(mut b) => (DataType::Date32, Arc::new(b.finish())),
+            CustomColumn::Bool(mut b) => (DataType::Boolean, Arc::new(b.finish())),
+            CustomColumn::MultiSelect(mut b) => (tags_type(), Arc::new(b.finish())),
+            CustomColumn::Text(mut b) => (DataType::Utf8, Arc::new(b.finish())),
+        };
+        (Field::new(name, data_type, true), array)
+    }
+}
+
+/// A customer table's columns, filled one customer at a time: from a store scan's views
+/// (no record built) or from records.
+pub(crate) struct CustomerColumns {
+    defs: Vec<CustomFieldDef>,
+    text: Vec<StringBuilder>,
+    tags: ListBuilder<StringBuilder>,
+    custom: Vec<CustomColumn>,
+    created_by: StringBuilder,
+    created_at: TimestampMicrosecondBuilder,
+    updated_by: StringBuilder,
+    updated_at: TimestampMicrosecondBuilder,
+    version: Int64Builder,
+    deleted_at: TimestampMicrosecondBuilder,
+    merged_into: StringBuilder,
+}
+
+fn micros(rows: usize) -> TimestampMicrosecondBuilder {
+    TimestampMicrosecondBuilder::with_capacity(rows).with_timezone("UTC")
+}
+
+fn texts(rows: usize, bytes_each: usize) -> StringBuilder {
+    StringBuilder::with_capacity(rows, rows * bytes_each)
+}
+
+impl CustomerColumns {
+    /// Empty columns, with one custom column per definition, sized for about `rows` rows (a
+    /// hint: they grow past it).
+    pub(crate) fn new(defs: Vec<CustomFieldDef>, rows: usize) -> CustomerColumns {
+        CustomerColumns {
+            custom: defs.iter().map(|d| CustomColumn::new(d.field_type)).collect(),
+            defs,
+            // An id is 36 bytes; a Chinese name or address about 30; most others a few words.
+            text: CUSTOMER_TEXT.iter().map(|(name, _)| texts(rows, if *name == "id" { 36 } else { 16 })).collect(),
+            tags: ListBuilder::with_capacity(texts(rows * 2, 12), rows),
+            created_by: texts(rows, 8),
+            created_at: micros(rows),
+            updated_by: texts(rows, 8),
+            updated_at: micros(rows),
+            version: Int64Builder::with_capacity(rows),
+            deleted_at: micros(rows),
+            merged_into: texts(rows, 0),
         }
+    }
+
+    /// Appends one customer.
+    pub(crate) fn push(&mut self, c: &CustomerView<'_>) -> Result<(), ArrowError> {
+        let mut id = uuid::Uuid::encode_buffer();
+        let id = c.id.0.hyphenated().encode_lower(&mut id);
+        let texts = [
+            Some(&*id),
+            Some(c.code),
+            Some(c.name),
+            Some(c.kind.as_str()),
+            c.industry.map(|i| i.as_str()),
+            c.size.map(|s| s.as_str()),
+            c.source,
+            Some(c.status.as_str()),
+            c.level.map(|l| l.as_str()),
+            c.province.filter(|p| !p.is_empty()),
+            c.city,
+            c.district,
+            c.address,
+            c.owner,
+            c.department,
+        ];
+        self.text.iter_mut().zip(texts).for_each(|(b, t)| b.append_option(t));
+        c.tags.iter().for_each(|t| self.tags.values().append_value(t));
+        self.tags.append(true);
+        for (column, def) in self.custom.iter_mut().zip(&self.defs) {
+            column.push(&def.key, c.custom.get(&def.key))?;
+        }
+        self.created_by.append_value(c.created_by);
+        self.created_at.append_value(c.created_at.timestamp_micros());
+        self.updated_by.append_value(c.updated_by);
+        self.updated_at.append_value(c.updated_at.timestamp_micros());
+        self.version.append_value(i64::try_from(c.version).unwrap_or(i64::MAX));
+        self.deleted_at.append_option(c.deleted_at.map(|t| t.timestamp_micros()));
+        self.merged_into.append_option(c.merged_into.map(|m| m.to_string()));
+        Ok(())
+    }
+
+    /// The columns as one record batch.
+    pub(crate) fn finish(self) -> Result<RecordBatch, ArrowError> {
+        let mut fields: Vec<Field> =
+            CUSTOMER_TEXT.iter().map(|(name, nullable)| Field::new(*name, DataType::Utf8, *nullable)).collect();
+        let mut columns: Vec<ArrayRef> = self.text.into_iter().map(|mut b| Arc::new(b.finish()) as ArrayRef).collect();
+        let mut tags = self.tags;
+        fields.push(Field::new("tags", tags_type(), false));
+        columns.push(Arc::new(tags.finish()));
+        if !self.defs.is_empty() {
+            let (child_fields, children): (Vec<Field>, Vec<ArrayRef>) =
+                self.custom.into_iter().zip(&self.defs).map(|(c, d)| c.finish(&d.key)).unzip();
+            let child_fields = Fields::from(child_fields);
+            fields.push(Field::new("custom", DataType::Struct(child_fields.clone()), false));
+            columns.push(Arc::new(StructArray::try_new(child_fields, children, None)?));
+        }
+        let (mut created_by, mut created_at, mut updated_by, mut updated_at) =
+            (self.created_by, self.created_at, self.updated_by, self.updated_at);
+        let (mut version, mut deleted_at, mut merged_into) = (self.version, self.deleted_at, self.merged_into);
+        fields.extend([
+            Field::new("created_by", DataType::Utf8, false),
+            timestamp("created_at", false),
+            Field::new("updated_by", DataType::Utf8, false),
+            timestamp("updated_at", false),
+            Field::new("version", DataType::Int64, false),
+            timestamp("deleted_at", true),
+            utf8("merged_into"),
+        ]);
+        columns.extend([
+            Arc::new(created_by.finish()) as ArrayRef,
+            Arc::new(created_at.finish()),
+            Arc::new(updated_by.finish()),
+            Arc::new(updated_at.finish()),
+            Arc::new(version.finish()),
+            Arc::new(deleted_at.finish()),
+            Arc::new(merged_into.finish()),
+        ]);
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+    }
+}
+
+/// Customer records as columns.
+pub(crate) fn record_batch(rows: &[guanxi::Customer], defs: &[CustomFieldDef]) -> Result<RecordBatch, ArrowError> {
+    let mut columns = CustomerColumns::new(defs.to_vec(), rows.len());
+    for c in rows {
+        columns.push(&CustomerView::of(c))?;
+    }
+    columns.finish()
+}
+
+/// Customers scanned into columns: the table holds the columns alone, and a row handed out
+/// as a `Customer` is read back from them.
+struct ScannedCustomers {
+    batch: RecordBatch,
+    defs: Vec<CustomFieldDef>,
+}
+
+impl Rows for ScannedCustomers {
+    fn batch(&self, range: Range<usize>) -> Result<RecordBatch, ArrowError> {
+        Ok(self.batch.slice(range.start, range.len()))
+    }
+
+    fn record(&self, py: Python<'_>, i: usize) -> PyResult<Option<Py<PyAny>>> {
+        let c = customer_at(&self.batch, &self.defs, i).map_err(arrow_err)?;
+        Ok(Some(Py::new(py, crate::convert::Customer(c))?.into_any()))
+    }
+}
+
+fn column<'b, A: 'static>(batch: &'b RecordBatch, name: &str) -> Result<&'b A, ArrowError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<A>())
+        .ok_or_else(|| ArrowError::SchemaError(format!("no {name} column of the expected type")))
+}
+
+fn text_at<'b>(batch: &'b RecordBatch, name: &str, i: usize) -> Result<Option<&'b str>, ArrowError> {
+    let a: &StringArray = column(batch, name)?;
+    Ok(a.is_valid(i).then(|| a.value(i)))
+}
+
+fn vocab<T>(name: &str, text: Option<&str>, parse: impl Fn(&str) -> Option<T>) -> Result<Option<T>, ArrowError> {
+    text.map(|t| parse(t).ok_or_else(|| ArrowError::ParseError(format!("{name}: unknown value {t:?}")))).transpose()
+}
+
+fn required<T>(name: &str, v: Option<T>) -> Result<T, ArrowError> {
+    v.ok_or_else(|| ArrowError::InvalidArgumentError(format!("{name} is null")))
+}
+
+fn instant_at(batch: &RecordBatch, name: &str, i: usize) -> Result<Option<chrono::DateTime<chrono::Utc>>, ArrowError> {
+    let a: &TimestampMicrosecondArray = column(batch, name)?;
+    a.is_valid(i)
+        .then(|| {
+            chrono::DateTime::from_timestamp_micros(a.value(i))
+                .ok_or_else(|| ArrowError::ParseError(format!("{name}: instant out of range")))
+        })
+        .transpose()
+}
+
+/// The custom value of row `i` in a custom column of `field_type`.
+fn custom_at(array: &ArrayRef, field_type: FieldType, i: usize) -> Option<CustomValue> {
+    if !array.is_valid(i) {
+        return None;
+    }
+    let any = array.as_any();
+    Some(match field_type {
+        FieldType::Number => CustomValue::Number(any.downcast_ref::<Int64Array>()?.value(i)),
+        FieldType::Decimal => CustomValue::Decimal(
+            rust_decimal::Decimal::try_from_i128_with_scale(
+                any.downcast_ref::<Decimal128Array>()?.value(i),
+                DECIMAL_SCALE,
+            )
+            .ok()?
+            .normalize(),
+        ),
+        FieldType::Date => {
+            CustomValue::Date(chrono::NaiveDate::from_epoch_days(any.downcast_ref::<Date32Array>()?.value(i))?)
+        }
+        FieldType::Bool => CustomValue::Bool(any.downcast_ref::<BooleanArray>()?.value(i)),
+        FieldType::MultiSelect => {
+            let values = any.downcast_ref::<ListArray>()?.value(i);
+            let values = values.as_any().downcast_ref::<StringArray>()?;
+            CustomValue::MultiSelect(values.iter().flatten().map(str::to_owned).collect())
+        }
+        FieldType::SingleSelect => CustomValue::Select(any.downcast_ref::<StringArray>()?.value(i).to_owned()),
+        FieldType::Text => CustomValue::Text(any.downcast_ref::<StringArray>()?.value(i).to_owned()),
     })
 }
 
-pub(crate) fn record_batch(rows: &[guanxi::Customer], fields: &[CustomFieldDef]) -> Result<RecordBatch, ArrowError> {
-    let n = rows.len();
-    let time = |f: &dyn Fn(&guanxi::Customer) -> Option<chrono::DateTime<chrono::Utc>>| -> ArrayRef {
-        let mut b = TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC");
-        rows.iter().for_each(|c| b.append_option(f(c).map(|t| t.timestamp_micros())));
-        Arc::new(b.finish())
+/// Row `i` of a customer batch as its record: the inverse of [`CustomerColumns::push`].
+fn customer_at(batch: &RecordBatch, defs: &[CustomFieldDef], i: usize) -> Result<guanxi::Customer, ArrowError> {
+    let text = |name: &str| text_at(batch, name, i);
+    let tags_column: &ListArray = column(batch, "tags")?;
+    let tag_values = tags_column.value(i);
+    let tags: Vec<String> = tag_values
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .ok_or_else(|| ArrowError::SchemaError("tags are not text".into()))?
+        .iter()
+        .flatten()
+        .map(str::to_owned)
+        .collect();
+    let mut custom = std::collections::BTreeMap::new();
+    if !defs.is_empty() {
+        let children: &StructArray = column(batch, "custom")?;
+        for def in defs {
+            let child = children
+                .column_by_name(&def.key)
+                .ok_or_else(|| ArrowError::SchemaError(format!("no custom column {}", def.key)))?;
+            if let Some(v) = custom_at(child, def.field_type, i) {
+                custom.insert(def.key.clone(), v);
+            }
+        }
+    }
+    let corrupt = |e: guanxi::Error| ArrowError::ExternalError(Box::new(e));
+    let id_text = required("id", text("id")?)?;
+    let merged_into = text("merged_into")?;
+    let view = CustomerView {
+        id: id_text.parse().map_err(|e: uuid::Error| ArrowError::ExternalError(Box::new(e)))?,
+        code: required("code", text("code")?)?,
+        name: required("name", text("name")?)?,
+        kind: required("kind", vocab("kind", text("kind")?, guanxi::CustomerKind::from_name)?)?,
+        industry: vocab("industry", text("industry")?, |n| {
+            guanxi::Industry::ALL.iter().copied().find(|i| i.as_str() == n)
+        })?,
+        size: vocab("size", text("size")?, guanxi::SizeBand::from_name)?,
+        source: text("source")?,
+        status: required("status", vocab("status", text("status")?, guanxi::LifecycleStatus::from_name)?)?,
+        level: vocab("level", text("level")?, guanxi::Level::from_name)?,
+        province: text("province")?,
+        city: text("city")?,
+        district: text("district")?,
+        address: text("address")?,
+        owner: text("owner")?,
+        department: text("department")?,
+        tags: guanxi::TagsView::List(&tags),
+        custom: &custom,
+        created_by: required("created_by", text("created_by")?)?,
+        created_at: required("created_at", instant_at(batch, "created_at", i)?)?,
+        updated_by: required("updated_by", text("updated_by")?)?,
+        updated_at: required("updated_at", instant_at(batch, "updated_at", i)?)?,
+        version: u64::try_from(column::<Int64Array>(batch, "version")?.value(i)).unwrap_or(0),
+        deleted_at: instant_at(batch, "deleted_at", i)?,
+        merged_into: merged_into
+            .map(str::parse)
+            .transpose()
+            .map_err(|e: uuid::Error| ArrowError::ExternalError(Box::new(e)))?,
     };
-    let region =
-        |i: usize, part: fn(&guanxi::Region) -> &str| rows[i].region.as_ref().map(part).filter(|s| !s.is_empty());
-    let ids: Vec<String> = rows.iter().map(|c| c.id.to_string()).collect();
-    let mut tags = ListBuilder::new(StringBuilder::new());
-    for c in rows {
-        c.tags.iter().for_each(|t| tags.values().append_value(t));
-        tags.append(true);
-    }
-    let mut version = Int64Builder::with_capacity(n);
-    rows.iter().for_each(|c| version.append_value(i64::try_from(c.version).unwrap_or(i64::MAX)));
-
-    let mut schema_fields = vec![
-        Field::new("id", DataType::Utf8, false),
-        Field::new("code", DataType::Utf8, false),
-        Field::new("name", DataType::Utf8, false),
-        Field::new("kind", DataType::Utf8, false),
-        utf8("industry"),
-        utf8("size"),
-        utf8("source"),
-        Field::new("status", DataType::Utf8, false),
-        utf8("level"),
-        utf8("province"),
-        utf8("city"),
-        utf8("district"),
-        utf8("address"),
-        utf8("owner"),
-        utf8("department"),
-        Field::new("tags", tags_type(), false),
-    ];
-    let mut columns: Vec<ArrayRef> = vec![
-        text_column(n, |i| Some(&ids[i])),
-        text_column(n, |i| Some(rows[i].code.as_str())),
-        text_column(n, |i| Some(rows[i].name.as_str())),
-        text_column(n, |i| Some(rows[i].kind.as_str())),
-        text_column(n, |i| rows[i].industry.map(|i| i.as_str())),
-        text_column(n, |i| rows[i].size.map(|s| s.as_str())),
-        text_column(n, |i| rows[i].source.as_deref()),
-        text_column(n, |i| Some(rows[i].status.as_str())),
-        text_column(n, |i| rows[i].level.map(|l| l.as_str())),
-        text_column(n, |i| region(i, |r| &r.province)),
-        text_column(n, |i| region(i, |r| &r.city)),
-        text_column(n, |i| region(i, |r| &r.district)),
-        text_column(n, |i| rows[i].address.as_deref()),
-        text_column(n, |i| rows[i].owner.as_ref().map(|o| o.as_str())),
-        text_column(n, |i| rows[i].department.as_ref().map(|d| d.as_str())),
-        Arc::new(tags.finish()),
-    ];
-    if !fields.is_empty() {
-        let (child_fields, children): (Vec<Field>, Vec<ArrayRef>) =
-            fields.iter().map(|d| custom_column(rows, d)).collect::<Result<Vec<_>, _>>()?.into_iter().unzip();
-        let child_fields = Fields::from(child_fields);
-        schema_fields.push(Field::new("custom", DataType::Struct(child_fields.clone()), false));
-        columns.push(Arc::new(StructArray::try_new(child_fields, children, None)?));
-    }
-    schema_fields.extend([
-        Field::new("created_by", DataType::Utf8, false),
-        timestamp("created_at", false),
-        Field::new("updated_by", DataType::Utf8, false),
-        timestamp("updated_at", false),
-        Field::new("version", DataType::Int64, false),
-        timestamp("deleted_at", true),
-    ]);
-    columns.extend([
-        text_column(n, |i| Some(rows[i].created_by.as_str())),
-        time(&|c| Some(c.created_at)),
-        text_column(n, |i| Some(rows[i].updated_by.as_str())),
-        time(&|c| Some(c.updated_at)),
-        Arc::new(version.finish()) as ArrayRef,
-        time(&|c| c.deleted_at),
-    ]);
-    RecordBatch::try_new(Arc::new(Schema::new(schema_fields)), columns)
+    view.to_customer().map_err(corrupt)
 }
 
 /// What a [`Table`]'s rows are: records it hands out as objects (customers, opportunities, …)
@@ -268,6 +470,14 @@ impl Table {
     ) -> Table {
         let n = items.len();
         Table::over(Arc::new(Records { items, batch: Box::new(batch), object }), n)
+    }
+
+    /// A table of customers scanned into columns (see [`CustomerColumns`]).
+    pub(crate) fn scanned_customers(columns: CustomerColumns) -> Result<Table, ArrowError> {
+        let defs = columns.defs.clone();
+        let batch = columns.finish()?;
+        let n = batch.num_rows();
+        Ok(Table::over(Arc::new(ScannedCustomers { batch, defs }), n))
     }
 
     /// One page of a paged list, with the cursor of the next.
@@ -511,21 +721,22 @@ fn date32(d: chrono::NaiveDate) -> Option<i32> {
 /// and rates need far fewer places, and 28 integer digits remain.
 const DECIMAL_SCALE: u32 = guanxi::MAX_DECIMAL_SCALE;
 
-/// Exact decimals as `decimal128(38, 10)` whatever the values; a value with more places than
-/// that is an error naming the column, never rounded.
+/// A decimal as the mantissa of `decimal128(38, 10)`; a value with more places than that is an
+/// error naming the column, never rounded.
+fn decimal128(name: &str, d: rust_decimal::Decimal) -> Result<i128, ArrowError> {
+    let d = d.normalize();
+    let too_precise = || ArrowError::ComputeError(format!("{name}: {d} does not fit decimal128(38, {DECIMAL_SCALE})"));
+    let factor = 10i128.checked_pow(DECIMAL_SCALE.checked_sub(d.scale()).ok_or_else(too_precise)?);
+    factor.and_then(|f| d.mantissa().checked_mul(f)).ok_or_else(too_precise)
+}
+
+/// Exact decimals as `decimal128(38, 10)` whatever the values (see [`decimal128`]).
 fn decimal_array(name: &str, values: &[Option<rust_decimal::Decimal>]) -> Result<(Field, ArrayRef), ArrowError> {
     let data_type = DataType::Decimal128(38, DECIMAL_SCALE as i8);
     let mut b = Decimal128Builder::with_capacity(values.len()).with_data_type(data_type.clone());
     for v in values {
         match v {
-            Some(d) => {
-                let d = d.normalize();
-                let too_precise =
-                    || ArrowError::ComputeError(format!("{name}: {d} does not fit decimal128(38, {DECIMAL_SCALE})"));
-                let factor = 10i128.checked_pow(DECIMAL_SCALE.checked_sub(d.scale()).ok_or_else(too_precise)?);
-                let v = factor.and_then(|f| d.mantissa().checked_mul(f)).ok_or_else(too_precise)?;
-                b.append_value(v);
-            }
+            Some(d) => b.append_value(decimal128(name, *d)?),
             None => b.append_null(),
         }
     }

@@ -8,7 +8,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::PyCrm;
-use crate::arrow::{Table, page_request, record_batch};
+use crate::arrow::{CustomerColumns, Table, arrow_err, page_request, record_batch};
 use crate::convert::*;
 
 /// The keyword arguments of `customers.create` after the name.
@@ -319,14 +319,35 @@ impl Customers {
     }
 
     /// The customers `rows` reads, as a table with the custom-field columns the user may see.
-    fn table(
+    /// A table of the customers a scan visits, filled straight from the store's rows into
+    /// Arrow columns: no `Customer` record is built per row.
+    fn scanned(
         &self,
         py: Python<'_>,
-        rows: impl FnOnce(&guanxi::Crm, &guanxi::Actor) -> guanxi::Result<Vec<guanxi::Customer>> + Send,
+        scan: impl FnOnce(
+            &guanxi::Crm,
+            &guanxi::Actor,
+            &mut (dyn FnMut(&guanxi::CustomerView<'_>) -> guanxi::Result<()> + Send),
+        ) -> guanxi::Result<u64>
+        + Send,
     ) -> PyResult<Table> {
-        let (rows, fields) =
-            self.crm.get().run(py, |c, a| Ok((rows(c, a)?, c.custom_fields().list(a, EntityKind::Customer)?)))?;
-        Ok(customer_table(rows, fields))
+        let columns = self.crm.get().run(py, |c, a| {
+            let mut columns = CustomerColumns::new(c.custom_fields().list(a, EntityKind::Customer)?, 0);
+            let mut failed = None;
+            let scanned = scan(c, a, &mut |row| {
+                columns.push(row).map_err(|e| {
+                    let message = e.to_string();
+                    failed = Some(e);
+                    guanxi::Error::from(guanxi::StorageError::msg(message))
+                })
+            });
+            match (scanned, failed) {
+                (_, Some(e)) => Ok(Err(e)),
+                (Ok(_), None) => Ok(Ok(columns)),
+                (Err(e), None) => Err(e),
+            }
+        })?;
+        Table::scanned_customers(columns.map_err(arrow_err)?).map_err(arrow_err)
     }
 }
 
@@ -465,7 +486,7 @@ impl Customers {
     #[pyo3(signature = (**filters))]
     fn list_all(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
         let filter = customer_filter(filters)?;
-        self.table(py, |c, a| c.customers().list_all(a, &filter))
+        self.scanned(py, |c, a, visit| c.customers().scan(a, &filter, visit))
     }
 
     /// Exports every customer matching the keyword filters that the user may export (masked as
@@ -473,7 +494,7 @@ impl Customers {
     #[pyo3(signature = (**filters))]
     fn export(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<Table> {
         let filter = customer_filter(filters)?;
-        self.table(py, |c, a| c.customers().export(a, &filter))
+        self.scanned(py, |c, a, visit| c.customers().export_scan(a, &filter, visit))
     }
 
     /// How many customers match the keyword filters.

@@ -14,12 +14,18 @@ import pyarrow as pa
 import guanxi
 
 
-def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
+def define_one_custom_field_of_each_type(crm: guanxi.Crm) -> None:
     crm.custom_fields.create("customer", "budget", "预算", "decimal")
     crm.custom_fields.create("customer", "since", "起始", "date")
     crm.custom_fields.create("customer", "vip", "贵宾", "bool")
     crm.custom_fields.create("customer", "employees", "员工", "number")
     crm.custom_fields.create("customer", "products", "产品", "multi_select", allowed_values=["crm", "erp"])
+    crm.custom_fields.create("customer", "tier", "档次", "single_select", allowed_values=["gold", "silver"])
+    crm.custom_fields.create("customer", "note", "备注", "text")
+
+
+def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
+    define_one_custom_field_of_each_type(crm)
     crm.customers.create(
         "甲",
         tags=["VIP", "重点"],
@@ -44,8 +50,56 @@ def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
         "vip": True,
         "employees": 250,
         "products": ["crm", "erp"],
+        "tier": None,
+        "note": None,
     }
     assert rows[1]["custom"]["budget"] == decimal.Decimal("3.0") and rows[1]["custom"]["vip"] is None
+
+
+ATTRIBUTES = ("id", "code", "name", "kind", "industry", "size", "source", "status", "level", "province", "city",
+              "district", "address", "owner", "department", "tags", "custom", "created_by", "created_at", "updated_by",
+              "updated_at", "version", "deleted_at")
+
+
+def test_a_listed_customer_is_the_customer_get_returns(crm: guanxi.Crm) -> None:
+    # A whole list is scanned straight into Arrow columns; the Customer a row hands out is
+    # read back from them and must equal the stored record in every attribute.
+    define_one_custom_field_of_each_type(crm)
+    full = crm.customers.create(
+        "华为技术有限公司",
+        kind="enterprise",
+        industry="information_technology",
+        size="large",
+        source="展会",
+        status="customer",
+        level="A",
+        province="广东",
+        city="深圳市",
+        district="龙岗区",
+        address="坂田华为基地",
+        owner="li",
+        department="south",
+        tags=["VIP", "重点"],
+        custom={"budget": "1250000.50", "since": "2020-01-02", "vip": True, "employees": 250,
+                "products": ["erp", "crm"], "tier": "gold", "note": "年度框架"},
+    )
+    bare = crm.customers.create("个体户", kind="individual", province="北京", custom={"budget": "0.0000000001"})
+    gone = crm.customers.create("已删除")
+    crm.customers.delete(gone.id, gone.version)
+    listed = {c.id: c for c in crm.customers.list_all(deleted="include")}
+    assert set(listed) == {full.id, bare.id, gone.id}
+    for stored in (crm.customers.get(full.id), crm.customers.get(bare.id)):
+        for attribute in ATTRIBUTES:
+            assert getattr(listed[stored.id], attribute) == getattr(stored, attribute), attribute
+    assert listed[gone.id].deleted_at is not None and listed[gone.id].version == gone.version + 1
+    # The export is a scan too, logged with its size.
+    exported = crm.customers.export(status="customer")
+    assert [c.id for c in exported] == [full.id] and exported[0].custom == listed[full.id].custom
+    # A merged customer's survivor is a column of the table.
+    crm.duplicates.merge(full.id, [bare.id])
+    table = pa.table(crm.customers.list_all(deleted="include"))
+    merged_into = dict(zip(table.column("id").to_pylist(), table.column("merged_into").to_pylist()))
+    assert merged_into[str(bare.id)] == str(full.id) and merged_into[str(full.id)] is None
 
 
 def test_pandas_and_polars_agree_with_objects(crm: guanxi.Crm) -> None:

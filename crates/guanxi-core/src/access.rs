@@ -552,6 +552,18 @@ impl FieldMask {
         self.rules.is_empty()
     }
 
+    /// True when some field of `entity` is restricted.
+    ///
+    /// ```
+    /// use guanxi_core::EntityKind;
+    /// use guanxi_core::access::FieldMask;
+    /// assert!(FieldMask::at_rest().restricts(EntityKind::Contact));
+    /// assert!(!FieldMask::at_rest().restricts(EntityKind::Customer));
+    /// ```
+    pub fn restricts(&self, entity: EntityKind) -> bool {
+        self.rules.keys().any(|(e, _)| *e == entity)
+    }
+
     /// How a field of an entity is shown: `None` means in clear.
     pub fn visibility(&self, entity: EntityKind, field: &str) -> Option<Visibility> {
         self.rules.get(&(entity, field.to_owned())).copied()

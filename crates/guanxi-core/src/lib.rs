@@ -43,6 +43,7 @@ pub mod normalize;
 pub mod policy;
 pub mod region;
 pub mod sales;
+pub mod scan;
 pub mod service;
 pub mod store;
 pub mod tag;
@@ -73,6 +74,7 @@ pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
 pub use normalize::{Email, IdNumber, Phone};
 pub use policy::{Action, Actor};
 pub use region::{Region, RegionChange};
+pub use scan::{CustomerView, TagsView};
 pub use store::{
     AuditStore, Changes, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, InteractionMove,
     MemoryStore, Page, PageRequest, ReadThrough, SalesStore, ServiceStore, Setting, StoreReads, StoreView, StoreWrite,

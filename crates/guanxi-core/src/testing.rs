@@ -53,6 +53,7 @@ macro_rules! store_conformance_tests {
             custom_field_definitions,
             change_log_assigns_seq_and_filters,
             filters_agree_with_reference_semantics,
+            scans_visit_what_lists_page_through,
             paging_walks_every_record_once_in_id_order,
             paging_is_stable_under_inserts,
             zero_limit_is_rejected,
@@ -611,6 +612,43 @@ pub mod conformance {
         ]
     }
 
+    /// Every customer a scan visits, as records.
+    fn scan_all(store: &dyn CrmStore, filter: &CustomerFilter) -> Vec<Customer> {
+        let mut out = Vec::new();
+        let n = store
+            .scan_customers(filter, &mut |v| {
+                out.push(v.to_customer()?);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(n, out.len() as u64, "a scan counts what it visits");
+        out
+    }
+
+    pub fn scans_visit_what_lists_page_through(store: &dyn CrmStore) {
+        let all = insert_customers(store, 0..40, &["VIP", "重点", "互联网"]);
+        let mut filters = filter_cases();
+        filters.extend([
+            CustomerFilter::default().deleted(Deleted::Include),
+            CustomerFilter::default().deleted(Deleted::Only),
+            CustomerFilter::default().tag("VIP").deleted(Deleted::Include),
+        ]);
+        for filter in filters {
+            // Every field, tags and custom values included, equals the listed record's.
+            assert_eq!(scan_all(store, &filter), all_customers(store, &filter, 7), "scan for {filter:?}");
+        }
+        assert!(all.iter().any(|c| c.tags.len() > 1 && !c.custom.is_empty()), "the sample is not vacuous");
+        // A visitor's error stops the scan and is its error.
+        let mut visited = 0;
+        let err = store
+            .scan_customers(&CustomerFilter::default(), &mut |_| {
+                visited += 1;
+                if visited == 3 { Err(Error::Storage(StorageError::msg("enough"))) } else { Ok(()) }
+            })
+            .unwrap_err();
+        assert_eq!((visited, err.to_string().contains("enough")), (3, true), "{err}");
+    }
+
     pub fn filters_agree_with_reference_semantics(store: &dyn CrmStore) {
         let all = insert_customers(store, 0..60, &["VIP", "重点", "互联网"]);
         for filter in filter_cases() {
@@ -819,6 +857,8 @@ pub mod conformance {
                 let got: Vec<CustomerId> = all_customers(store, &filter, 5).iter().map(|c| c.id).collect();
                 prop_assert_eq!(&got, &expected, "list for {:?}", filter);
                 prop_assert_eq!(store.count_customers(&filter).unwrap(), expected.len() as u64);
+                let scanned: Vec<CustomerId> = scan_all(store, &filter).iter().map(|c| c.id).collect();
+                prop_assert_eq!(&scanned, &expected, "scan for {:?}", filter);
                 Ok(())
             })
             .unwrap();

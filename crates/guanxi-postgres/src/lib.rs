@@ -779,6 +779,10 @@ impl CustomerStore for View<'_> {
         Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
     }
 
+    fn scan_customers(&self, filter: &CustomerFilter, visit: &mut guanxi_core::scan::CustomerVisit<'_>) -> Result<u64> {
+        guanxi_core::scan::scan_customers_by_pages(self, filter, visit)
+    }
+
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
         let q = guanxi_sql::customer_query(Dialect::Postgres, filter, None, false);
         let p = params(&q.params);

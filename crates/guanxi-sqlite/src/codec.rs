@@ -12,10 +12,10 @@ use rusqlite::{Row, Statement};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use guanxi_core::scan::{CustomerView, TagsView};
 use guanxi_core::{
     ChangeAction, ChangeLogEntry, Contact, ContactId, CustomFieldDef, Customer, CustomerKind, DecisionRole,
-    EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, Region, SizeBand, Tag,
-    UserId,
+    EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, SizeBand, Tag, UserId,
 };
 use guanxi_sql::Cipher;
 
@@ -164,40 +164,61 @@ pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.indus
     c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, \
     (SELECT json_group_array(t.tag) FROM customer_tags t WHERE t.customer_id = c.id), c.merged_into";
 
+/// [`CUSTOMER_COLUMNS`] without the tags (a scan reads them beside the rows), at the same
+/// positions.
+pub(crate) const CUSTOMER_SCAN_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.industry, c.size, c.source, \
+    c.status, c.level, c.province, c.city, c.district, c.address, c.owner, c.department, c.custom, c.created_by, \
+    c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, NULL, c.merged_into";
+
 /// Decodes a row of [`CUSTOMER_COLUMNS`].
 pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
-    let province: Option<String> = row.get(9)?;
-    let region = province.map(|province| -> rusqlite::Result<Region> {
-        Ok(Region {
-            province,
-            city: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
-            district: row.get::<_, Option<String>>(11)?.unwrap_or_default(),
-        })
-    });
-    Ok(Customer {
+    let tags: Vec<String> = get_json(row, 22)?;
+    let custom = get_json(row, 15)?;
+    customer_view(row, &tags, &custom)?.to_customer().map_err(|e| corrupt(13, e))
+}
+
+/// A row of [`CUSTOMER_COLUMNS`] (its tags column aside) as a view borrowing the row's text,
+/// with the tags and custom values decoded by the caller.
+pub(crate) fn customer_view<'r>(
+    row: &'r Row<'_>,
+    tags: &'r [String],
+    custom: &'r std::collections::BTreeMap<String, guanxi_core::CustomValue>,
+) -> rusqlite::Result<CustomerView<'r>> {
+    let province = text_opt(row, 9)?;
+    Ok(CustomerView {
         id: get(row, 0)?,
-        code: row.get(1)?,
-        name: row.get(2)?,
+        code: text(row, 1)?,
+        name: text(row, 2)?,
         kind: name(row, 3)?,
         industry: name_opt(row, 4)?,
         size: name_opt(row, 5)?,
-        source: row.get(6)?,
+        source: text_opt(row, 6)?,
         status: name(row, 7)?,
         level: name_opt(row, 8)?,
-        region: region.transpose()?,
-        address: row.get(12)?,
-        owner: get_opt(row, 13)?,
-        department: get_opt(row, 14)?,
-        tags: get_json(row, 22)?,
-        custom: get_json(row, 15)?,
-        created_by: get(row, 16)?,
+        province,
+        // A stored region keeps a missing city or district as empty text.
+        city: province.and(text_opt(row, 10)?).and_then(non_empty),
+        district: province.and(text_opt(row, 11)?).and_then(non_empty),
+        address: text_opt(row, 12)?,
+        owner: text_opt(row, 13)?,
+        department: text_opt(row, 14)?,
+        tags: TagsView::List(tags),
+        custom,
+        created_by: text(row, 16)?,
         created_at: get_ts(row, 17)?,
-        updated_by: get(row, 18)?,
+        updated_by: text(row, 18)?,
         updated_at: get_ts(row, 19)?,
         version: get_version(row, 20)?,
         deleted_at: get_ts_opt(row, 21)?,
         merged_into: get_opt(row, 23)?,
     })
+}
+
+/// The decoded custom values of a row of [`CUSTOMER_COLUMNS`].
+pub(crate) fn customer_custom(
+    row: &Row<'_>,
+) -> rusqlite::Result<std::collections::BTreeMap<String, guanxi_core::CustomValue>> {
+    get_json(row, 15)
 }
 
 fn non_empty(s: &str) -> Option<&str> {

@@ -1131,6 +1131,30 @@ fn missed_update(tx: &Connection, table: &str, entity: EntityKind, id: &str, exp
     }
 }
 
+/// A read transaction around several statements, so they read one snapshot; a no-op inside
+/// a transaction already open (a write session). Ends when dropped.
+struct ReadSnapshot<'c>(Option<&'c Connection>);
+
+impl<'c> ReadSnapshot<'c> {
+    fn begin(conn: &'c Connection) -> Result<ReadSnapshot<'c>> {
+        if !conn.is_autocommit() {
+            return Ok(ReadSnapshot(None));
+        }
+        conn.execute_batch("BEGIN DEFERRED").map_err(sql_err)?;
+        Ok(ReadSnapshot(Some(conn)))
+    }
+}
+
+impl Drop for ReadSnapshot<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            // Nothing was written: ending the transaction only releases the snapshot, and a
+            // failure to do so leaves it to end with the connection's next statement.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 impl View<'_> {
     /// Live contacts whose lookup key of `kind` is `value` (through its digest when encrypted).
     fn contacts_by_key(&self, kind: &str, value: &str) -> Result<Vec<Contact>> {
@@ -1208,6 +1232,69 @@ impl CustomerStore for View<'_> {
             .map_err(sql_err)?;
         rows.truncate(page.limit.saturating_add(1));
         Ok(Page::from_overfetch(rows, page.limit, |c| c.id.0))
+    }
+
+    fn scan_customers(&self, filter: &CustomerFilter, visit: &mut guanxi_core::scan::CustomerVisit<'_>) -> Result<u64> {
+        let q = query::customer_query(filter, None, true);
+        // The customers in id order, and beside them their tag links in the same order, merged
+        // as both are read: one pass over each table instead of a tag subquery per customer.
+        // A filter that keeps every customer reads every link; any other reads the links of
+        // the customers it keeps.
+        let everyone = *filter == CustomerFilter { deleted: filter.deleted, ..CustomerFilter::default() };
+        let links_sql = if everyone {
+            "SELECT customer_id, tag FROM customer_tags ORDER BY customer_id, tag".to_owned()
+        } else {
+            format!(
+                "SELECT customer_id, tag FROM customer_tags WHERE customer_id IN ({}) ORDER BY customer_id, tag",
+                q.select("c.id")
+            )
+        };
+        let sql = format!("{} ORDER BY {}", q.select(CUSTOMER_SCAN_COLUMNS), q.order_key);
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let mut links_stmt = self.prepare_cached(&links_sql).map_err(sql_err)?;
+        // Both statements run inside one read transaction so the links belong to the rows.
+        let _snapshot = ReadSnapshot::begin(self)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(query::values(&q.params))).map_err(sql_err)?;
+        let mut links = if everyone {
+            links_stmt.query([]).map_err(sql_err)?
+        } else {
+            links_stmt.query(rusqlite::params_from_iter(query::values(&q.params))).map_err(sql_err)?
+        };
+        // The link read ahead of the current customer, and the tags of the current one, their
+        // buffers reused from row to row.
+        let (mut link_owner, mut link_tag, mut pending) = (String::new(), String::new(), false);
+        let mut tags: Vec<String> = Vec::new();
+        let mut seen = 0u64;
+        while let Some(row) = rows.next().map_err(sql_err)? {
+            let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sql_err)?;
+            let mut n_tags = 0;
+            loop {
+                if !pending {
+                    let Some(link) = links.next().map_err(sql_err)? else { break };
+                    link_owner.clear();
+                    link_owner.push_str(link.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sql_err)?);
+                    link_tag.clear();
+                    link_tag.push_str(link.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sql_err)?);
+                    pending = true;
+                }
+                match link_owner.as_str().cmp(id) {
+                    std::cmp::Ordering::Less => pending = false,
+                    std::cmp::Ordering::Equal => {
+                        match tags.get_mut(n_tags) {
+                            Some(t) => t.clone_from(&link_tag),
+                            None => tags.push(link_tag.clone()),
+                        }
+                        n_tags += 1;
+                        pending = false;
+                    }
+                    std::cmp::Ordering::Greater => break,
+                }
+            }
+            let custom = customer_custom(row).map_err(sql_err)?;
+            visit(&customer_view(row, &tags[..n_tags], &custom).map_err(sql_err)?)?;
+            seen += 1;
+        }
+        Ok(seen)
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {

@@ -9,6 +9,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use guanxi_core::access::Scoped;
 use guanxi_core::changelog::Stamp;
 use guanxi_core::prelude::*;
+use guanxi_core::scan::{CustomerView, CustomerVisit};
 use guanxi_core::{
     Action, Actor, ChangeAction, Clock, Contact, ContactId, Customer, CustomerFilter, CustomerId, DomainEvent,
     DynStore, EntityKind, Error, Event, FieldChange, IdGenerator, LevelRule, MemoryStore, Result, SystemClock,
@@ -18,7 +19,6 @@ use guanxi_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::events::{EventBus, SubscriptionId};
 use crate::permission::Allowed;
-use crate::plumbing::walk_pages;
 use crate::write::{Entry, WriteTx};
 
 /// China Standard Time: the default day boundary of people-facing codes.
@@ -385,9 +385,29 @@ impl Crm {
     }
 
     pub(crate) fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
+        let mut rows = Vec::new();
+        self.visit_customers(allowed, filter, &mut |c| {
+            rows.push(c.to_customer()?);
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    /// Visits the customers matching `filter` within `allowed`'s scope, each masked as
+    /// `allowed` says; returns how many.
+    pub(crate) fn visit_customers(
+        &self,
+        allowed: &Allowed,
+        filter: &CustomerFilter,
+        visit: &mut CustomerVisit<'_>,
+    ) -> Result<u64> {
         let filter = self.scoped_filter(filter, allowed)?;
-        let rows = walk_pages(|page| self.store.list_customers(&filter, page))?;
-        Ok(rows.into_iter().map(|c| allowed.show_customer(c)).collect())
+        if !allowed.mask.restricts(EntityKind::Customer) {
+            return self.store.scan_customers(&filter, visit);
+        }
+        // A masked field is rewritten on a record of the row: the one masking rule serves
+        // every read path.
+        self.store.scan_customers(&filter, &mut |c| visit(&CustomerView::of(&allowed.show_customer(c.to_customer()?))))
     }
 
     /// Writes `next` as the new version of `current` under `action`, in its own transaction.

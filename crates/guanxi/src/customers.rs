@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use guanxi_core::access::Scoped;
 use guanxi_core::changelog::created_fields;
+use guanxi_core::scan::CustomerView;
 use guanxi_core::{
     Action, Actor, ChangeAction, CustomFieldDef, Customer, CustomerFilter, CustomerId, CustomerPatch, DomainEvent,
     EntityKind, Error, FieldChange, NewCustomer, Page, PageRequest, Result, Tag, TagWrite, TimelineEntry, TimelineItem,
@@ -13,6 +14,7 @@ use guanxi_core::{
 };
 
 use crate::handles::{CustomFields, Customers, Tags};
+use crate::permission::Allowed;
 use crate::plumbing::{check_version, to_json};
 use crate::write::Entry;
 
@@ -125,6 +127,72 @@ impl Customers<'_> {
         self.crm.scan_customers(&allowed, filter)
     }
 
+    /// Every customer matching `filter`, in id order, handed to `visit` one at a time as a
+    /// view borrowing the stored row, masked and scoped exactly as [`Customers::list_all`]'s
+    /// records are; returns how many. Nothing is collected: a columnar reader (an Arrow
+    /// builder, a file writer) copies each field once. On SQLite the rows and their tags are
+    /// read in one snapshot. An error `visit` returns stops the scan and is returned.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create_many(&alice, vec![NewCustomer::new("甲").tag("VIP"), NewCustomer::new("乙")])?;
+    /// let mut names = Vec::new();
+    /// let n = crm.customers().scan(&alice, &CustomerFilter::default(), |c| {
+    ///     names.push(format!("{} {}", c.name, c.tags.iter().collect::<Vec<_>>().join(",")));
+    ///     Ok(())
+    /// })?;
+    /// assert_eq!((n, names), (2, vec!["甲 VIP".to_owned(), "乙 ".to_owned()]));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn scan(
+        &self,
+        actor: &Actor,
+        filter: &CustomerFilter,
+        mut visit: impl FnMut(&CustomerView<'_>) -> Result<()> + Send,
+    ) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        self.crm.visit_customers(&allowed, filter, &mut visit)
+    }
+
+    /// [`Customers::export`] as a scan: the same permission (elevated, when access control is
+    /// on), masks and log entry, the rows handed to `visit` as in [`Customers::scan`]. The
+    /// export is logged once the scan has finished, with the count of rows visited.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create(&alice, NewCustomer::new("甲"))?;
+    /// let n = crm.customers().export_scan(&alice, &CustomerFilter::default(), |_| Ok(()))?;
+    /// let log = crm.audit().entries(&alice, &ChangeLogQuery::default())?;
+    /// assert_eq!((n, log.last().unwrap().action), (1, ChangeAction::Export));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn export_scan(
+        &self,
+        actor: &Actor,
+        filter: &CustomerFilter,
+        mut visit: impl FnMut(&CustomerView<'_>) -> Result<()> + Send,
+    ) -> Result<u64> {
+        let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
+        let n = self.crm.visit_customers(&allowed, filter, &mut visit)?;
+        self.log_export(actor, &allowed, filter, n)?;
+        Ok(n)
+    }
+
+    fn log_export(&self, actor: &Actor, allowed: &Allowed, filter: &CustomerFilter, rows: u64) -> Result<()> {
+        self.crm.log_export(
+            actor,
+            allowed,
+            vec![
+                FieldChange::new("rows", None, Some(Value::from(rows))),
+                FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
+            ],
+        )
+    }
+
     /// Exports every customer matching `filter` that the actor may export: a sensitive
     /// operation (elevated, when access control is on), masked like any read, and logged with
     /// its size and filter.
@@ -143,14 +211,7 @@ impl Customers<'_> {
     pub fn export(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
         let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
         let rows = self.crm.scan_customers(&allowed, filter)?;
-        self.crm.log_export(
-            actor,
-            &allowed,
-            vec![
-                FieldChange::new("rows", None, Some(Value::from(rows.len()))),
-                FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
-            ],
-        )?;
+        self.log_export(actor, &allowed, filter, rows.len() as u64)?;
         Ok(rows)
     }
 

@@ -195,6 +195,12 @@ fn every_read_of(crm: &Crm, who: &Actor, customer: CustomerId, phone: &str) -> S
     let mut add = |r: Result<String>| seen.push_str(&r.unwrap_or_else(|e| e.to_string()));
     add(crm.customers().get(who, customer).map(|c| format!("{c:?}")));
     add(crm.customers().list_all(who, &CustomerFilter::default()).map(|c| format!("{c:?}")));
+    let mut scanned = String::new();
+    let scan = crm.customers().scan(who, &CustomerFilter::default(), |c| {
+        scanned.push_str(&format!("{c:?}"));
+        Ok(())
+    });
+    add(scan.map(|_| scanned));
     add(crm.contacts().list(who, customer).map(|c| format!("{c:?}")));
     add(crm.contacts().list(who, customer).and_then(|cs| crm.contacts().get(who, cs[0].id)).map(|c| format!("{c:?}")));
     add(crm.contacts().find_by_phone(who, phone).map(|c| format!("{c:?}")));
@@ -202,6 +208,68 @@ fn every_read_of(crm: &Crm, who: &Actor, customer: CustomerId, phone: &str) -> S
     add(crm.customers().timeline(who, customer).map(|t| format!("{t:?}")));
     add(crm.audit().entries(who, &ChangeLogQuery::default()).map(|l| format!("{l:?}")));
     seen
+}
+
+/// A role masking a customer's address and hiding a custom field: every read of customers —
+/// single, paged, whole list, scan, export and export scan — shows the same masked record.
+#[test]
+fn masked_customer_fields_are_masked_on_every_customer_read() {
+    for (name, crm, _dir) in backends() {
+        org(&crm);
+        let r = root();
+        crm.custom_fields()
+            .create(&r, CustomFieldDef::new(EntityKind::Customer, "budget", "预算", FieldType::Decimal))
+            .unwrap();
+        let auditor = Role::new("auditor", "审计")
+            .unwrap()
+            .grant(EntityKind::Customer, &[Action::Read, Action::Export], Scope::All)
+            .field(EntityKind::Customer, "address", Visibility::Masked)
+            .field(EntityKind::Customer, "custom.budget", Visibility::Hidden);
+        crm.access().set_role(&r, auditor).unwrap();
+        crm.access()
+            .set_user(&r, User::new("qian", "钱").unwrap().custom_role(&RoleId::new("auditor").unwrap()))
+            .unwrap();
+        let c = crm
+            .customers()
+            .create(
+                &r,
+                NewCustomer::new("华南客户")
+                    .address("深圳市南山区科技园路1号")
+                    .custom("budget", CustomValue::Decimal("1250000.50".parse().unwrap())),
+            )
+            .unwrap();
+        let qian = as_user("qian").elevated_until(t0() + Duration::minutes(5));
+        let shown = crm.customers().get(&qian, c.id).unwrap();
+        assert_ne!(shown.address, c.address, "{name}: the address is masked");
+        assert!(shown.address.is_some() && !shown.custom.contains_key("budget"), "{name}: {shown:?}");
+        let all = CustomerFilter::default();
+        let page = crm.customers().list(&qian, &all, PageRequest::first(10)).unwrap().items;
+        let mut scanned = Vec::new();
+        crm.customers()
+            .scan(&qian, &all, |v| {
+                scanned.push(v.to_customer()?);
+                Ok(())
+            })
+            .unwrap();
+        let mut export_scanned = Vec::new();
+        crm.customers()
+            .export_scan(&qian, &all, |v| {
+                export_scanned.push(v.to_customer()?);
+                Ok(())
+            })
+            .unwrap();
+        for (path, rows) in [
+            ("list", page),
+            ("list_all", crm.customers().list_all(&qian, &all).unwrap()),
+            ("scan", scanned),
+            ("export", crm.customers().export(&qian, &all).unwrap()),
+            ("export_scan", export_scanned),
+        ] {
+            assert_eq!(rows, vec![shown.clone()], "{name}: {path}");
+        }
+        // The administrator sees the record as stored.
+        assert_eq!(crm.customers().list_all(&r, &all).unwrap(), vec![c], "{name}");
+    }
 }
 
 #[test]
@@ -585,6 +653,19 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                             .map(|v| v.iter().map(|c| c.id.0).collect())),
                         Some(crm.customers().count(&actor, &Default::default())),
                         Some(&|id| crm.customers().get(&actor, CustomerId(id)).is_ok()),
+                    )?;
+                    // A scan visits what the list holds.
+                    let mut scanned = Vec::new();
+                    let scan = crm.customers().scan(&actor, &Default::default(), |c| {
+                        scanned.push(c.id.0);
+                        Ok(())
+                    });
+                    agree(
+                        &format!("{name} {uid} customer scan"),
+                        verdicts.clone(),
+                        ids(scan.map(|_| scanned)),
+                        None,
+                        None,
                     )?;
                     // A customer's timeline is read exactly when the customer is.
                     agree(

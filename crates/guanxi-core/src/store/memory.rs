@@ -458,6 +458,15 @@ impl CustomerStore for MemoryStore {
         Ok(s.customers.values().filter(|c| filter.matches(c)).count() as u64)
     }
 
+    fn scan_customers(&self, filter: &CustomerFilter, visit: &mut crate::scan::CustomerVisit<'_>) -> Result<u64> {
+        // One snapshot, visited after the lock is released: a visitor may read the store.
+        let rows: Vec<Customer> = self.read()?.customers.values().filter(|c| filter.matches(c)).cloned().collect();
+        for c in &rows {
+            visit(&crate::scan::CustomerView::of(c))?;
+        }
+        Ok(rows.len() as u64)
+    }
+
     fn contact(&self, id: ContactId) -> Result<Option<Contact>> {
         Ok(self.read()?.contacts.get(&id).cloned())
     }

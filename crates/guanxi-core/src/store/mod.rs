@@ -524,6 +524,11 @@ pub trait CustomerStore {
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>>;
     /// How many customers match `filter`.
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64>;
+    /// Every customer matching `filter`, in id order, handed to `visit` one at a time as a
+    /// view of the stored row (see [`crate::scan`]); returns how many. An error `visit`
+    /// returns stops the scan and is returned. The rows are those [`Self::list_customers`]
+    /// pages through, read in one snapshot where the store has them.
+    fn scan_customers(&self, filter: &CustomerFilter, visit: &mut crate::scan::CustomerVisit<'_>) -> Result<u64>;
     /// A contact by id (removed ones included).
     fn contact(&self, id: ContactId) -> Result<Option<Contact>>;
     /// The live contacts of a customer, primary first, then by id.
