@@ -13,8 +13,10 @@
 use crate::CrmStore;
 
 mod dedup;
+mod persons;
 mod service;
 pub use dedup::dedup_data;
+pub use persons::person_data;
 pub use service::service_data;
 
 /// Something that holds a store under test (and whatever must live as long as it).

@@ -39,11 +39,11 @@ pub mod dedup_data {
         "网络科技",
     ];
     const LEGAL: [&str; 5] = ["有限公司", "股份有限公司", "有限责任公司", "集团有限公司", "有限公司"];
-    const SURNAMES: &str =
+    pub(crate) const SURNAMES: &str =
         "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢";
-    const GIVEN: &str =
+    pub(crate) const GIVEN: &str =
         "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚桂华建国玉红飞鹏辉波斌宇浩凯健俊帆晨鑫磊欣怡梓涵子轩雨泽";
-    const ROADS: [&str; 12] = [
+    pub(crate) const ROADS: [&str; 12] = [
         "人民路",
         "中山路",
         "解放大道",
