@@ -67,9 +67,7 @@ impl CustomColumn {
     fn new(field_type: FieldType) -> CustomColumn {
         match field_type {
             FieldType::Number => CustomColumn::Number(Int64Builder::new()),
-            FieldType::Decimal => CustomColumn::Decimal(
-                Decimal128Builder::new().with_data_type(DataType::Decimal128(38, DECIMAL_SCALE as i8)),
-            ),
+            FieldType::Decimal => CustomColumn::Decimal(Decimal128Builder::new().with_data_type(decimal_type())),
             FieldType::Date => CustomColumn::Date(Date32Builder::new()),
             FieldType::Bool => CustomColumn::Bool(BooleanBuilder::new()),
             FieldType::MultiSelect => CustomColumn::MultiSelect(ListBuilder::new(StringBuilder::new())),
@@ -108,7 +106,7 @@ impl CustomColumn {
     fn finish(self, name: &str) -> (Field, ArrayRef) {
         let (data_type, array): (DataType, ArrayRef) = match self {
             CustomColumn::Number(mut b) => (DataType::Int64, Arc::new(b.finish())),
-            CustomColumn::Decimal(mut b) => (DataType::Decimal128(38, DECIMAL_SCALE as i8), Arc::new(b.finish())),
+            CustomColumn::Decimal(mut b) => (decimal_type(), Arc::new(b.finish())),
             CustomColumn::Date(mut b) => (DataType::Date32, Arc::new(b.finish())),
             CustomColumn::Bool(mut b) => (DataType::Boolean, Arc::new(b.finish())),
             CustomColumn::MultiSelect(mut b) => (tags_type(), Arc::new(b.finish())),
@@ -351,17 +349,14 @@ fn customer_at(batch: &RecordBatch, defs: &[CustomFieldDef], i: usize) -> Result
             }
         }
     }
-    let corrupt = |e: guanxi::Error| ArrowError::ExternalError(Box::new(e));
     let id_text = required("id", text("id")?)?;
     let merged_into = text("merged_into")?;
     let view = CustomerView {
-        id: id_text.parse().map_err(|e: uuid::Error| ArrowError::ExternalError(Box::new(e)))?,
+        id: id_text.parse().map_err(external)?,
         code: required("code", text("code")?)?,
         name: required("name", text("name")?)?,
         kind: required("kind", vocab("kind", text("kind")?, guanxi::CustomerKind::from_name)?)?,
-        industry: vocab("industry", text("industry")?, |n| {
-            guanxi::Industry::ALL.iter().copied().find(|i| i.as_str() == n)
-        })?,
+        industry: vocab("industry", text("industry")?, guanxi::Industry::from_name)?,
         size: vocab("size", text("size")?, guanxi::SizeBand::from_name)?,
         source: text("source")?,
         status: required("status", vocab("status", text("status")?, guanxi::LifecycleStatus::from_name)?)?,
@@ -380,12 +375,13 @@ fn customer_at(batch: &RecordBatch, defs: &[CustomFieldDef], i: usize) -> Result
         updated_at: required("updated_at", instant_at(batch, "updated_at", i)?)?,
         version: u64::try_from(column::<Int64Array>(batch, "version")?.value(i)).unwrap_or(0),
         deleted_at: instant_at(batch, "deleted_at", i)?,
-        merged_into: merged_into
-            .map(str::parse)
-            .transpose()
-            .map_err(|e: uuid::Error| ArrowError::ExternalError(Box::new(e)))?,
+        merged_into: merged_into.map(str::parse).transpose().map_err(external)?,
     };
-    view.to_customer().map_err(corrupt)
+    view.to_customer().map_err(external)
+}
+
+fn external(e: impl std::error::Error + Send + Sync + 'static) -> ArrowError {
+    ArrowError::ExternalError(Box::new(e))
 }
 
 /// What a [`Table`]'s rows are: records it hands out as objects (customers, opportunities, …)
@@ -721,6 +717,11 @@ fn date32(d: chrono::NaiveDate) -> Option<i32> {
 /// and rates need far fewer places, and 28 integer digits remain.
 const DECIMAL_SCALE: u32 = guanxi::MAX_DECIMAL_SCALE;
 
+/// `decimal128(38, 10)`: every decimal column's type.
+fn decimal_type() -> DataType {
+    DataType::Decimal128(38, DECIMAL_SCALE as i8)
+}
+
 /// A decimal as the mantissa of `decimal128(38, 10)`; a value with more places than that is an
 /// error naming the column, never rounded.
 fn decimal128(name: &str, d: rust_decimal::Decimal) -> Result<i128, ArrowError> {
@@ -732,7 +733,7 @@ fn decimal128(name: &str, d: rust_decimal::Decimal) -> Result<i128, ArrowError> 
 
 /// Exact decimals as `decimal128(38, 10)` whatever the values (see [`decimal128`]).
 fn decimal_array(name: &str, values: &[Option<rust_decimal::Decimal>]) -> Result<(Field, ArrayRef), ArrowError> {
-    let data_type = DataType::Decimal128(38, DECIMAL_SCALE as i8);
+    let data_type = decimal_type();
     let mut b = Decimal128Builder::with_capacity(values.len()).with_data_type(data_type.clone());
     for v in values {
         match v {

@@ -318,9 +318,8 @@ impl Customers {
         }
     }
 
-    /// The customers `rows` reads, as a table with the custom-field columns the user may see.
-    /// A table of the customers a scan visits, filled straight from the store's rows into
-    /// Arrow columns: no `Customer` record is built per row.
+    /// A table of the customers a scan visits, with the custom-field columns the user may see,
+    /// filled straight from the store's rows into Arrow columns: no record is built per row.
     fn scanned(
         &self,
         py: Python<'_>,
@@ -331,23 +330,23 @@ impl Customers {
         ) -> guanxi::Result<u64>
         + Send,
     ) -> PyResult<Table> {
+        // A builder's failure stops the scan; it is reported as itself, not as the scan's error.
+        let mut failed = None;
         let columns = self.crm.get().run(py, |c, a| {
             let mut columns = CustomerColumns::new(c.custom_fields().list(a, EntityKind::Customer)?, 0);
-            let mut failed = None;
-            let scanned = scan(c, a, &mut |row| {
+            scan(c, a, &mut |row| {
                 columns.push(row).map_err(|e| {
-                    let message = e.to_string();
+                    let stop = guanxi::StorageError::msg(e.to_string()).into();
                     failed = Some(e);
-                    guanxi::Error::from(guanxi::StorageError::msg(message))
+                    stop
                 })
-            });
-            match (scanned, failed) {
-                (_, Some(e)) => Ok(Err(e)),
-                (Ok(_), None) => Ok(Ok(columns)),
-                (Err(e), None) => Err(e),
-            }
-        })?;
-        Table::scanned_customers(columns.map_err(arrow_err)?).map_err(arrow_err)
+            })?;
+            Ok(columns)
+        });
+        if let Some(e) = failed {
+            return Err(arrow_err(e));
+        }
+        Table::scanned_customers(columns?).map_err(arrow_err)
     }
 }
 

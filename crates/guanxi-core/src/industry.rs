@@ -54,6 +54,18 @@ macro_rules! sections {
                 match self { $(Industry::$variant => $en,)* }
             }
 
+            /// The section of a stable name exactly as [`Industry::as_str`] writes it (what
+            /// stores and columns hold); `parse` also accepts labels and letters.
+            ///
+            /// ```
+            /// use guanxi_core::Industry;
+            /// assert_eq!(Industry::from_name("finance"), Some(Industry::Finance));
+            /// assert_eq!(Industry::from_name("金融业"), None);
+            /// ```
+            pub fn from_name(name: &str) -> Option<Industry> {
+                match name { $($en => Some(Industry::$variant),)* _ => None }
+            }
+
             /// The two-digit division codes (大类) this section contains.
             pub fn divisions(self) -> std::ops::RangeInclusive<u8> {
                 match self { $(Industry::$variant => $divs,)* }

@@ -417,9 +417,7 @@ impl IdNumber {
         if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
             return Err(ValidationReason::InvalidIdNumber);
         }
-        const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-        let sum: u32 = b[..17].iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
-        let check = b"10X98765432"[(sum % 11) as usize];
+        let check = IdNumber::check_char(&b[..17]);
         let birth = chrono::NaiveDate::parse_from_str(&folded[6..14], "%Y%m%d");
         if b[17] != check || birth.is_err() {
             return Err(ValidationReason::InvalidIdNumber);
@@ -430,6 +428,13 @@ impl IdNumber {
     /// The 18 characters.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The GB 11643 check character of the first 17 digits (ASCII digits).
+    pub(crate) fn check_char(digits: &[u8]) -> u8 {
+        const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+        let sum: u32 = digits.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d.wrapping_sub(b'0')) * w).sum();
+        b"10X98765432"[(sum % 11) as usize]
     }
 
     /// As people with a masking rule see it: the first three and last four characters.

@@ -13,7 +13,7 @@ use crate::error::{Result, StorageError};
 use crate::ids::{CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::region::Region;
-use crate::store::{CustomerFilter, CustomerStore, PageRequest};
+use crate::store::{CustomerFilter, CustomerStore};
 
 /// The tags of a [`CustomerView`]: a record's set, or a store's list in name order.
 ///
@@ -216,17 +216,16 @@ pub fn scan_customers_by_pages(
     filter: &CustomerFilter,
     visit: &mut CustomerVisit<'_>,
 ) -> Result<u64> {
-    let mut page = PageRequest::first(1000);
     let mut seen = 0u64;
-    loop {
-        let p = store.list_customers(filter, &page)?;
-        for c in &p.items {
-            visit(&CustomerView::of(c))?;
-            seen += 1;
-        }
-        match p.next {
-            Some(next) => page = PageRequest::after(next, 1000),
-            None => return Ok(seen),
-        }
-    }
+    crate::store::walk(
+        |page| store.list_customers(filter, page),
+        |items| {
+            for c in &items {
+                visit(&CustomerView::of(c))?;
+                seen += 1;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(seen)
 }

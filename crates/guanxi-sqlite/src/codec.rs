@@ -90,13 +90,7 @@ pub(crate) trait StoredName: Sized {
 macro_rules! stored_names {
     ($($t:ty),*) => { $(impl StoredName for $t { fn from_stored(n: &str) -> Option<Self> { <$t>::from_name(n) } })* };
 }
-stored_names!(CustomerKind, SizeBand, LifecycleStatus, Level, DecisionRole, InteractionKind, ChangeAction);
-
-impl StoredName for Industry {
-    fn from_stored(name: &str) -> Option<Self> {
-        Industry::ALL.iter().copied().find(|i| i.as_str() == name)
-    }
-}
+stored_names!(CustomerKind, SizeBand, LifecycleStatus, Level, DecisionRole, InteractionKind, ChangeAction, Industry);
 
 fn name<T: StoredName>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     let s = text(row, idx)?;
@@ -112,7 +106,7 @@ fn name_opt<T: StoredName>(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option
 
 // The readers below borrow the column's text (`get_ref`) and parse it in place: no String is
 // allocated only to be parsed and dropped.
-fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
+pub(crate) fn text<'r>(row: &'r Row<'_>, idx: usize) -> rusqlite::Result<&'r str> {
     row.get_ref(idx)?.as_str().map_err(|e| corrupt(idx, e))
 }
 
@@ -173,7 +167,7 @@ pub(crate) const CUSTOMER_SCAN_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.
 /// Decodes a row of [`CUSTOMER_COLUMNS`].
 pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     let tags: Vec<String> = get_json(row, 22)?;
-    let custom = get_json(row, 15)?;
+    let custom = customer_custom(row)?;
     customer_view(row, &tags, &custom)?.to_customer().map_err(|e| corrupt(13, e))
 }
 

@@ -1252,29 +1252,26 @@ impl CustomerStore for View<'_> {
         let sql = format!("{} ORDER BY {}", q.select(CUSTOMER_SCAN_COLUMNS), q.order_key);
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let mut links_stmt = self.prepare_cached(&links_sql).map_err(sql_err)?;
-        // Both statements run inside one read transaction so the links belong to the rows.
+        // Both statements run inside one read transaction so the links belong to the rows. The
+        // links take the customers' parameters (there are none when they read every link).
         let _snapshot = ReadSnapshot::begin(self)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(query::values(&q.params))).map_err(sql_err)?;
-        let mut links = if everyone {
-            links_stmt.query([]).map_err(sql_err)?
-        } else {
-            links_stmt.query(rusqlite::params_from_iter(query::values(&q.params))).map_err(sql_err)?
-        };
+        let mut links = links_stmt.query(rusqlite::params_from_iter(query::values(&q.params))).map_err(sql_err)?;
         // The link read ahead of the current customer, and the tags of the current one, their
         // buffers reused from row to row.
         let (mut link_owner, mut link_tag, mut pending) = (String::new(), String::new(), false);
         let mut tags: Vec<String> = Vec::new();
         let mut seen = 0u64;
         while let Some(row) = rows.next().map_err(sql_err)? {
-            let id = row.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sql_err)?;
+            let id = text(row, 0).map_err(sql_err)?;
             let mut n_tags = 0;
             loop {
                 if !pending {
                     let Some(link) = links.next().map_err(sql_err)? else { break };
                     link_owner.clear();
-                    link_owner.push_str(link.get_ref(0).and_then(|v| Ok(v.as_str()?)).map_err(sql_err)?);
+                    link_owner.push_str(text(link, 0).map_err(sql_err)?);
                     link_tag.clear();
-                    link_tag.push_str(link.get_ref(1).and_then(|v| Ok(v.as_str()?)).map_err(sql_err)?);
+                    link_tag.push_str(text(link, 1).map_err(sql_err)?);
                     pending = true;
                 }
                 match link_owner.as_str().cmp(id) {

@@ -384,15 +384,6 @@ impl Crm {
         tx.commit().map(drop)
     }
 
-    pub(crate) fn scan_customers(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-        let mut rows = Vec::new();
-        self.visit_customers(allowed, filter, &mut |c| {
-            rows.push(c.to_customer()?);
-            Ok(())
-        })?;
-        Ok(rows)
-    }
-
     /// Visits the customers matching `filter` within `allowed`'s scope, each masked as
     /// `allowed` says; returns how many.
     pub(crate) fn visit_customers(

@@ -14,7 +14,6 @@ use guanxi_core::{
 };
 
 use crate::handles::{CustomFields, Customers, Tags};
-use crate::permission::Allowed;
 use crate::plumbing::{check_version, to_json};
 use crate::write::Entry;
 
@@ -121,10 +120,9 @@ impl Customers<'_> {
         Ok(Page { items: page.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: page.next })
     }
 
-    /// Every customer matching `filter`, walking all pages.
+    /// Every customer matching `filter`: [`Customers::scan`]'s rows as records.
     pub fn list_all(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        self.crm.scan_customers(&allowed, filter)
+        collect_records(|visit| self.scan(actor, filter, visit))
     }
 
     /// Every customer matching `filter`, in id order, handed to `visit` one at a time as a
@@ -178,19 +176,15 @@ impl Customers<'_> {
     ) -> Result<u64> {
         let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
         let n = self.crm.visit_customers(&allowed, filter, &mut visit)?;
-        self.log_export(actor, &allowed, filter, n)?;
-        Ok(n)
-    }
-
-    fn log_export(&self, actor: &Actor, allowed: &Allowed, filter: &CustomerFilter, rows: u64) -> Result<()> {
         self.crm.log_export(
             actor,
-            allowed,
+            &allowed,
             vec![
-                FieldChange::new("rows", None, Some(Value::from(rows))),
+                FieldChange::new("rows", None, Some(Value::from(n))),
                 FieldChange::new("filter", None, Some(Value::from(format!("{filter:?}")))),
             ],
-        )
+        )?;
+        Ok(n)
     }
 
     /// Exports every customer matching `filter` that the actor may export: a sensitive
@@ -209,10 +203,7 @@ impl Customers<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn export(&self, actor: &Actor, filter: &CustomerFilter) -> Result<Vec<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Export, EntityKind::Customer)?;
-        let rows = self.crm.scan_customers(&allowed, filter)?;
-        self.log_export(actor, &allowed, filter, rows.len() as u64)?;
-        Ok(rows)
+        collect_records(|visit| self.export_scan(actor, filter, visit))
     }
 
     /// How many customers match `filter`.
@@ -447,4 +438,16 @@ impl CustomFields<'_> {
         }
         self.crm.store.custom_fields(entity)
     }
+}
+
+/// The rows a scan visits, as records.
+fn collect_records(
+    scan: impl FnOnce(&mut (dyn FnMut(&CustomerView<'_>) -> Result<()> + Send)) -> Result<u64>,
+) -> Result<Vec<Customer>> {
+    let mut rows = Vec::new();
+    scan(&mut |c| {
+        rows.push(c.to_customer()?);
+        Ok(())
+    })?;
+    Ok(rows)
 }

@@ -165,7 +165,7 @@ pub fn copy_store(from: &dyn StoreReads, to: &dyn StoreView) -> Result<CopyRepor
 }
 
 /// Walks every page of a list, a chunk at a time.
-fn walk<T>(
+pub(crate) fn walk<T>(
     mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>,
     mut each: impl FnMut(Vec<T>) -> Result<()>,
 ) -> Result<()> {

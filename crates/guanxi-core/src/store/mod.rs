@@ -13,6 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub(crate) use copy::walk;
 pub use copy::{CopyReport, copy_store};
 pub use memory::MemoryStore;
 

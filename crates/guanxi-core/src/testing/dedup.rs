@@ -60,15 +60,15 @@ pub mod dedup_data {
     const DISTRICTS: [&str; 8] = ["朝阳区", "海淀区", "南山区", "福田区", "西湖区", "高新区", "江北区", "历下区"];
     const MAIL: [&str; 5] = ["qq.com", "163.com", "126.com", "sina.com", "foxmail.com"];
 
-    fn pick<'a>(rng: &mut Rng, v: &[&'a str]) -> &'a str {
+    pub(crate) fn pick<'a>(rng: &mut Rng, v: &[&'a str]) -> &'a str {
         v[rng.below(v.len() as u64) as usize]
     }
 
-    fn chars(s: &str) -> Vec<char> {
+    pub(crate) fn chars(s: &str) -> Vec<char> {
         s.chars().collect()
     }
 
-    fn pick_char(rng: &mut Rng, pool: &[char]) -> char {
+    pub(crate) fn pick_char(rng: &mut Rng, pool: &[char]) -> char {
         pool[rng.below(pool.len() as u64) as usize]
     }
 

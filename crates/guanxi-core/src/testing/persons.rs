@@ -20,7 +20,7 @@ pub mod person_data {
 
     use crate::dedup::{MatchProfile, ScanOptions, blocking_keys};
     use crate::testing::sales_data::Rng;
-    use crate::{CustomerId, CustomerKind};
+    use crate::{CustomerId, CustomerKind, IdNumber};
 
     /// How people's names and addresses are written.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,7 +216,9 @@ pub mod person_data {
     const LATIN_STATES: [&str; 8] = ["nsw", "vic", "qld", "wa", "sa", "tas", "act", "nt"];
 
     // The Chinese names and roads of the company set, so both read alike.
-    use crate::testing::dedup_data::{GIVEN as CN_GIVEN, ROADS as CN_ROADS, SURNAMES as CN_SURNAMES};
+    use crate::testing::dedup_data::{
+        GIVEN as CN_GIVEN, ROADS as CN_ROADS, SURNAMES as CN_SURNAMES, chars, pick, pick_char,
+    };
     const CN_ESTATES: [&str; 8] = ["", "", "幸福小区3栋", "阳光花园2单元", "锦绣家园5号楼", "翠苑一区", "", "金色港湾"];
     const CN_DISTRICTS: [&str; 12] = [
         "朝阳区",
@@ -258,22 +260,6 @@ pub mod person_data {
     const LATIN_LOOKALIKES: [(&str, &str); 8] =
         [("0", "o"), ("1", "l"), ("5", "s"), ("8", "b"), ("m", "rn"), ("cl", "d"), ("vv", "w"), ("h", "li")];
 
-    fn pick<'a>(rng: &mut Rng, v: &[&'a str]) -> &'a str {
-        v[rng.below(v.len() as u64) as usize]
-    }
-
-    fn pick_char(rng: &mut Rng, pool: &str) -> char {
-        let chars: Vec<char> = pool.chars().collect();
-        chars[rng.below(chars.len() as u64) as usize]
-    }
-
-    /// The GB 11643 check character of the first 17 digits.
-    fn check_char(digits: &str) -> char {
-        const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-        let sum: u32 = digits.chars().zip(WEIGHTS).map(|(c, w)| c.to_digit(10).unwrap_or(0) * w).sum();
-        b"10X98765432"[(sum % 11) as usize] as char
-    }
-
     fn date_of_birth(rng: &mut Rng) -> String {
         format!("{}{:02}{:02}", 1930 + rng.below(76), 1 + rng.below(12), 1 + rng.below(28))
     }
@@ -296,17 +282,18 @@ pub mod person_data {
             Script::Chinese => {
                 let (province, region) = CN_PROVINCES[rng.below(CN_PROVINCES.len() as u64) as usize];
                 let first17 = format!("{region}{dob}{:03}", rng.below(1000));
-                let given: String = (0..1 + rng.below(2)).map(|_| pick_char(rng, CN_GIVEN)).collect();
+                let (given_pool, surnames) = (chars(CN_GIVEN), chars(CN_SURNAMES));
+                let given: String = (0..1 + rng.below(2)).map(|_| pick_char(rng, &given_pool)).collect();
                 Person {
                     given_name: given,
-                    surname: pick_char(rng, CN_SURNAMES).to_string(),
+                    surname: pick_char(rng, &surnames).to_string(),
                     street_number: format!("{}号", 1 + rng.below(300)),
                     address_1: pick(rng, &CN_ROADS).to_owned(),
                     address_2: pick(rng, &CN_ESTATES).to_owned(),
                     locality: pick(rng, &CN_DISTRICTS).to_owned(),
                     postcode: format!("{}", 100_000 + rng.below(800_000)),
                     state: province.to_owned(),
-                    id_number: format!("{first17}{}", check_char(&first17)),
+                    id_number: format!("{first17}{}", char::from(IdNumber::check_char(first17.as_bytes()))),
                     date_of_birth: dob,
                 }
             }
