@@ -14,8 +14,9 @@ use pyo3::types::{PyBytes, PyDict};
 
 use crate::PyCrm;
 use crate::arrow::{Columns, Table, arrow_err};
-use crate::convert::{AuditCheck, Customer, Problems, customer_id_from, from_python, invalid_arg, to_python};
+use crate::convert::{AuditCheck, Customer, Problems, customer_id_from, invalid_arg, to_python};
 use crate::customers::{customer_filter, new_customer};
+use crate::match_rules::MatchRules;
 
 fn on_duplicate(s: &str) -> PyResult<OnDuplicate> {
     Ok(match s {
@@ -88,6 +89,33 @@ pub struct ScanResult {
     stats: Py<PyAny>,
 }
 
+/// A scan's or a link's clusters as Arrow tables, with its stats.
+fn scan_result(py: Python<'_>, clusters: &[core::DuplicateCluster], stats: &core::ScanStats) -> PyResult<ScanResult> {
+    let mut links = Vec::new();
+    let mut members = Vec::new();
+    for (n, cl) in clusters.iter().enumerate() {
+        members.extend(cl.members.iter().map(|m| (n as i64, *m, cl.score)));
+        links.extend(cl.links.iter().map(|l| (n as i64, l)));
+    }
+    let pairs = Columns::new(&links)
+        .int("cluster", |(n, _)| Some(*n))
+        .text("customer_id", |(_, l)| Some(l.from.to_string()))
+        .text("other_id", |(_, l)| l.to.id.map(|id| id.to_string()))
+        .text("other_code", |(_, l)| Some(&l.to.code))
+        .text("other_name", |(_, l)| Some(&l.to.name))
+        .float("score", |(_, l)| Some(l.to.score))
+        .text("reasons", |(_, l)| Some(l.to.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
+        .finish()
+        .map_err(arrow_err)?;
+    let members = Columns::new(&members)
+        .int("cluster", |(n, _, _)| Some(*n))
+        .text("customer_id", |(_, m, _)| Some(m.to_string()))
+        .finish()
+        .map_err(arrow_err)?;
+    let stats = to_python(py, stats)?;
+    Ok(ScanResult { pairs: Py::new(py, pairs)?, members: Py::new(py, members)?, stats: stats.unbind() })
+}
+
 /// Duplicate operations of a `Crm` (`crm.duplicates`).
 #[pyclass(module = "guanxi._guanxi", frozen)]
 pub struct Duplicates {
@@ -126,43 +154,61 @@ impl Duplicates {
             let stats = c.duplicates().scan(a, &filter, |cl| clusters.push(cl))?;
             Ok((clusters, stats))
         })?;
-        let mut links = Vec::new();
-        let mut members = Vec::new();
-        for (n, cl) in clusters.iter().enumerate() {
-            members.extend(cl.members.iter().map(|m| (n as i64, *m, cl.score)));
-            links.extend(cl.links.iter().map(|l| (n as i64, l)));
-        }
-        let pairs = Columns::new(&links)
-            .int("cluster", |(n, _)| Some(*n))
-            .text("customer_id", |(_, l)| Some(l.from.to_string()))
-            .text("other_id", |(_, l)| l.to.id.map(|id| id.to_string()))
-            .text("other_code", |(_, l)| Some(&l.to.code))
-            .text("other_name", |(_, l)| Some(&l.to.name))
-            .float("score", |(_, l)| Some(l.to.score))
-            .text("reasons", |(_, l)| Some(l.to.reasons.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")))
-            .finish()
-            .map_err(arrow_err)?;
-        let members = Columns::new(&members)
-            .int("cluster", |(n, _, _)| Some(*n))
-            .text("customer_id", |(_, m, _)| Some(m.to_string()))
-            .finish()
-            .map_err(arrow_err)?;
-        let stats = to_python(py, &stats)?;
-        Ok(ScanResult { pairs: Py::new(py, pairs)?, members: Py::new(py, members)?, stats: stats.unbind() })
+        scan_result(py, &clusters, &stats)
     }
 
-    /// The match rules as a dict (fields compared, thresholds, blocking), the shape
-    /// `set_rules` takes.
-    fn rules<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let rules = self.crm.get().run(py, |c, a| c.duplicates().rules(a))?;
-        to_python(py, &rules)
+    /// The match rules, scoring and blocking duplicates are judged by.
+    fn rules(&self, py: Python<'_>) -> PyResult<MatchRules> {
+        Ok(MatchRules(self.crm.get().run(py, |c, a| c.duplicates().rules(a))?))
     }
 
-    /// Replaces the match rules (checked first); returns them.
-    fn set_rules<'py>(&self, py: Python<'py>, rules: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let rules: core::MatchRules = from_python(rules, "rules")?;
-        let stored = self.crm.get().run(py, |c, a| c.duplicates().set_rules(a, rules))?;
-        to_python(py, &stored)
+    /// Replaces the match rules (checked first: every bad rule is named); returns them.
+    fn set_rules(&self, py: Python<'_>, rules: MatchRules) -> PyResult<MatchRules> {
+        Ok(MatchRules(self.crm.get().run(py, |c, a| c.duplicates().set_rules(a, rules.0))?))
+    }
+
+    /// Estimates the probabilistic model from the customers matching the keyword filters (as
+    /// `customers.list` takes), stores it in the rules, and returns them.
+    #[pyo3(signature = (**filters))]
+    fn train(&self, py: Python<'_>, filters: Option<&Bound<'_, PyDict>>) -> PyResult<MatchRules> {
+        let filter = customer_filter(filters)?;
+        Ok(MatchRules(self.crm.get().run(py, |c, a| c.duplicates().train(a, &filter))?))
+    }
+
+    /// Links the customers matching `left` (filters as `customers.list` takes them) against
+    /// those matching `right`: only pairs with one customer from each side are compared.
+    #[pyo3(signature = (left, right))]
+    fn link(&self, py: Python<'_>, left: &Bound<'_, PyDict>, right: &Bound<'_, PyDict>) -> PyResult<ScanResult> {
+        let (left, right) = (customer_filter(Some(left))?, customer_filter(Some(right))?);
+        let (clusters, stats) = self.crm.get().run(py, |c, a| {
+            let mut clusters = Vec::new();
+            let stats = c.duplicates().link(a, &left, &right, |cl| clusters.push(cl))?;
+            Ok((clusters, stats))
+        })?;
+        scan_result(py, &clusters, &stats)
+    }
+
+    /// Of pairs known to be duplicates (customer ids), how many blocking compares and how many
+    /// then score as duplicates: {"known", "compared", "matched", "ceiling", "missed",
+    /// "unmatched", "stats"}; `missed` pairs are lost by blocking, `unmatched` by scoring.
+    fn blocking_report<'py>(
+        &self,
+        py: Python<'py>,
+        known: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let known: Vec<(CustomerId, CustomerId)> =
+            known.iter().map(|(a, b)| Ok((customer_id_from(a)?, customer_id_from(b)?))).collect::<PyResult<_>>()?;
+        let r = self.crm.get().run(py, |c, a| c.duplicates().blocking_report(a, &known))?;
+        let pairs = |v: &[(CustomerId, CustomerId)]| v.iter().map(|(a, b)| (a.0, b.0)).collect::<Vec<_>>();
+        let d = PyDict::new(py);
+        d.set_item("known", r.known)?;
+        d.set_item("compared", r.compared)?;
+        d.set_item("matched", r.matched)?;
+        d.set_item("ceiling", r.ceiling())?;
+        d.set_item("missed", pairs(&r.missed))?;
+        d.set_item("unmatched", pairs(&r.unmatched))?;
+        d.set_item("stats", to_python(py, &r.stats)?)?;
+        Ok(d)
     }
 
     /// The pairs marked as not duplicates, each once.

@@ -8,6 +8,7 @@ mod convert;
 mod customers;
 mod dedup;
 mod errors;
+mod match_rules;
 mod repr;
 mod sales;
 mod service;
@@ -363,6 +364,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<dedup::Files>()?;
     m.add_class::<dedup::ScanResult>()?;
     m.add_class::<dedup::ImportReport>()?;
+    match_rules::register(m)?;
     m.add_class::<Customer>()?;
     m.add_class::<Contact>()?;
     m.add_class::<Interaction>()?;

@@ -9,12 +9,15 @@ use guanxi::dedup as core;
 use crate::handle;
 use crate::{AuditCheck, Customer, CustomerFilter, Customers, NewCustomer, Result, Uuid, id};
 
-/// Why a pair matched on one field: field ("phone", "email", "name", "address"), similarity,
-/// and the reason as a sentence ("same phone as C20240501001 华为技术有限公司").
+/// What one rule found for a pair: the field, its similarity, whether it agrees, the
+/// Fellegi–Sunter match weight (probabilistic scoring), and the reason as a sentence ("same
+/// phone as C20240501001 华为技术有限公司", "different surname from P1 Ann Lee: -4.2").
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct MatchReason {
-    pub field: String,
+    pub field: core::MatchField,
     pub similarity: f64,
+    pub agrees: bool,
+    pub match_weight: Option<f64>,
     pub text: String,
 }
 
@@ -34,7 +37,13 @@ impl From<core::MatchCandidate> for MatchCandidate {
         let reasons = c
             .reasons
             .iter()
-            .map(|r| MatchReason { field: r.field.as_str().to_owned(), similarity: r.similarity, text: r.to_string() })
+            .map(|r| MatchReason {
+                text: r.to_string(),
+                field: r.field.clone(),
+                similarity: r.similarity,
+                agrees: r.agrees,
+                match_weight: r.match_weight,
+            })
             .collect();
         MatchCandidate { id: c.id.map(|id| id.0), code: c.code, name: c.name, score: c.score, reasons }
     }
@@ -80,7 +89,7 @@ pub struct DuplicateCluster {
     pub score: f64,
 }
 
-/// A whole-base scan: its clusters and what it did.
+/// A whole-base scan or a link: its clusters and what it did.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct ScanReport {
     pub clusters: Vec<DuplicateCluster>,
@@ -89,6 +98,57 @@ pub struct ScanReport {
     pub matched_pairs: u64,
     pub excluded_pairs: u64,
     pub skipped_blocks: u64,
+    /// The largest block blocking compared.
+    pub largest_block: u64,
+    /// The probabilistic model the scan estimated (None with weighted scoring, or when the
+    /// rules carry one).
+    pub estimated: Option<core::ProbabilisticModel>,
+}
+
+impl ScanReport {
+    fn new(clusters: Vec<DuplicateCluster>, stats: core::ScanStats) -> ScanReport {
+        ScanReport {
+            clusters,
+            profiles: stats.profiles,
+            compared_pairs: stats.compared_pairs,
+            matched_pairs: stats.matched_pairs,
+            excluded_pairs: stats.excluded_pairs,
+            skipped_blocks: stats.skipped_blocks,
+            largest_block: stats.largest_block,
+            estimated: stats.estimated,
+        }
+    }
+}
+
+impl From<core::DuplicateCluster> for DuplicateCluster {
+    fn from(c: core::DuplicateCluster) -> Self {
+        DuplicateCluster {
+            members: c.members.iter().map(|m| m.0).collect(),
+            links: c.links.into_iter().map(|l| ClusterLink { from: l.from.0, to: l.to.into() }).collect(),
+            score: c.score,
+        }
+    }
+}
+
+/// Two customers known to be one.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct KnownPair {
+    pub a: Uuid,
+    pub b: Uuid,
+}
+
+/// Of known duplicate pairs, how many blocking compares (`compared`; `missed` lists the
+/// rest: blocking loses them) and how many of those score as duplicates (`matched`;
+/// `unmatched` lists the rest: scoring loses them). `ceiling` is compared / known.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct BlockingReport {
+    pub stats: core::BlockingStats,
+    pub known: u64,
+    pub compared: u64,
+    pub matched: u64,
+    pub ceiling: f64,
+    pub missed: Vec<KnownPair>,
+    pub unmatched: Vec<KnownPair>,
 }
 
 /// How a merge picks each field's value.
@@ -394,20 +454,49 @@ impl Duplicates {
     /// Scans the customers matching `filter` for clusters of likely duplicates.
     pub fn scan(&self, filter: CustomerFilter) -> Result<ScanReport> {
         let mut clusters = Vec::new();
-        let stats = self.inner.duplicates().scan(&self.actor, &filter.into_core()?, |c| {
-            clusters.push(DuplicateCluster {
-                members: c.members.iter().map(|m| m.0).collect(),
-                links: c.links.into_iter().map(|l| ClusterLink { from: l.from.0, to: l.to.into() }).collect(),
-                score: c.score,
-            })
-        })?;
-        Ok(ScanReport {
-            clusters,
-            profiles: stats.profiles,
-            compared_pairs: stats.compared_pairs,
-            matched_pairs: stats.matched_pairs,
-            excluded_pairs: stats.excluded_pairs,
-            skipped_blocks: stats.skipped_blocks,
+        let stats = self.inner.duplicates().scan(&self.actor, &filter.into_core()?, |c| clusters.push(c.into()))?;
+        Ok(ScanReport::new(clusters, stats))
+    }
+
+    /// Links the customers matching `left` against those matching `right`: only pairs with
+    /// one customer from each side are compared.
+    pub fn link(&self, left: CustomerFilter, right: CustomerFilter) -> Result<ScanReport> {
+        let mut clusters = Vec::new();
+        let (left, right) = (left.into_core()?, right.into_core()?);
+        let stats = self.inner.duplicates().link(&self.actor, &left, &right, |c| clusters.push(c.into()))?;
+        Ok(ScanReport::new(clusters, stats))
+    }
+
+    /// The match rules, scoring and blocking duplicates are judged by.
+    pub fn rules(&self) -> Result<core::MatchRules> {
+        Ok(self.inner.duplicates().rules(&self.actor)?)
+    }
+
+    /// Replaces the match rules (checked first: every bad rule is named); returns them.
+    pub fn set_rules(&self, rules: core::MatchRules) -> Result<core::MatchRules> {
+        Ok(self.inner.duplicates().set_rules(&self.actor, rules)?)
+    }
+
+    /// Estimates the probabilistic model from the customers matching `filter` and stores it.
+    pub fn train(&self, filter: CustomerFilter) -> Result<core::MatchRules> {
+        Ok(self.inner.duplicates().train(&self.actor, &filter.into_core()?)?)
+    }
+
+    /// Of pairs known to be duplicates, how many blocking compares and scoring then matches.
+    pub fn blocking_report(&self, known: Vec<KnownPair>) -> Result<BlockingReport> {
+        let known: Vec<_> = known.into_iter().map(|k| (id(k.a), id(k.b))).collect();
+        let r = self.inner.duplicates().blocking_report(&self.actor, &known)?;
+        let pairs = |v: Vec<(guanxi::CustomerId, guanxi::CustomerId)>| {
+            v.into_iter().map(|(a, b)| KnownPair { a: a.0, b: b.0 }).collect()
+        };
+        Ok(BlockingReport {
+            ceiling: r.ceiling(),
+            stats: r.stats,
+            known: r.known,
+            compared: r.compared,
+            matched: r.matched,
+            missed: pairs(r.missed),
+            unmatched: pairs(r.unmatched),
         })
     }
 

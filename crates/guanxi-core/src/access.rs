@@ -624,11 +624,18 @@ impl FieldMask {
     /// (a shared phone as the contact's phones, an address as the customer's address).
     pub fn apply_match_reason(&self, r: &mut crate::dedup::MatchReason) {
         use crate::dedup::MatchField;
-        let (entity, field) = match r.field {
+        let custom;
+        let (entity, field) = match &r.field {
             MatchField::Phone => (EntityKind::Contact, "phones"),
             MatchField::Email => (EntityKind::Contact, "emails"),
             MatchField::Address => (EntityKind::Customer, "address"),
-            MatchField::Name => return,
+            // Identifiers are identity numbers, masked as a contact's are.
+            MatchField::Identifier(_) => (EntityKind::Contact, "id_number"),
+            MatchField::Custom(key) => {
+                custom = format!("custom.{key}");
+                (EntityKind::Customer, custom.as_str())
+            }
+            MatchField::Name | MatchField::GivenName | MatchField::Surname => return,
         };
         match self.visibility(entity, field) {
             None => {}

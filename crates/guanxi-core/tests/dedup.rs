@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use guanxi_core::dedup::{MatchProfile, MatchRules, NotDuplicates, ScanOptions, scan};
+use guanxi_core::dedup::{MatchProfile, MatchRules, NotDuplicates, Pairs, scan};
 use guanxi_core::testing::dedup_data::{labelled, quality};
 use guanxi_core::{CustomerId, CustomerKind};
 use proptest::prelude::*;
@@ -119,7 +119,7 @@ proptest! {
             .map(|(a, b)| (profiles[*a].id, profiles[*b].id))
             .collect();
         let mut clusters = vec![];
-        scan(&profiles, &rules, &not, &ScanOptions::default(), |c| clusters.push(c));
+        scan(&profiles, &rules, &not, Pairs::Within, |c| clusters.push(c));
         let reference = partition(all_pairs(&profiles, &rules, &not));
         for c in &clusters {
             let first = reference.get(&c.members[0]).cloned().unwrap_or_default();

@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 
 use guanxi_core::dedup::{
-    DuplicateCluster, MatchCandidate, MatchProfile, MatchRules, NotDuplicates, ScanOptions, ScanStats, match_keys,
+    BlockingStats, DuplicateCluster, MatchCandidate, MatchProfile, MatchRules, NotDuplicates, Pairs, Pattern,
+    ProbabilisticModel, ScanOptions, ScanStats, Scoring, candidate_pairs, match_keys,
 };
 use guanxi_core::{
     Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error, FieldChange,
@@ -98,6 +99,31 @@ pub struct CheckedCreate {
     pub created: bool,
     /// The likely duplicates found, best first (empty with [`OnDuplicate::Allow`]).
     pub duplicates: Vec<MatchCandidate>,
+}
+
+/// What [`Duplicates::blocking_report`](crate::Duplicates::blocking_report) found: of the
+/// known duplicate pairs, how many blocking compares and how many then score as duplicates.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BlockingReport {
+    /// What blocking did over every live customer the actor may read.
+    pub stats: BlockingStats,
+    /// Known pairs counted (both customers live and readable).
+    pub known: u64,
+    /// Of them, compared by blocking.
+    pub compared: u64,
+    /// Of those, scored at or above the threshold.
+    pub matched: u64,
+    /// Known pairs blocking never compares: blocking loses them.
+    pub missed: Vec<(CustomerId, CustomerId)>,
+    /// Known pairs compared but scored below the threshold: scoring loses them.
+    pub unmatched: Vec<(CustomerId, CustomerId)>,
+}
+
+impl BlockingReport {
+    /// `compared / known`: the recall no rule can rise above (1 with no known pair).
+    pub fn ceiling(&self) -> f64 {
+        if self.known == 0 { 1.0 } else { self.compared as f64 / self.known as f64 }
+    }
 }
 
 /// The profile of a validated input, before it has an id or a code.
@@ -448,22 +474,172 @@ impl Duplicates<'_> {
         on_cluster: impl FnMut(DuplicateCluster),
     ) -> Result<ScanStats> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let profiles = self.scoped_profiles(&allowed, filter)?;
+        self.scan_profiles(allowed, &profiles, Pairs::Within, on_cluster)
+    }
+
+    /// Links one set of customers against another (two imports, two sources, two regions):
+    /// like [`Duplicates::scan`], but only pairs with one customer from `left` and one from
+    /// `right` are compared, so clusters join records across the two sides. A customer
+    /// matching both filters is on both sides (never paired with itself).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create_many(&alice, vec![
+    ///     NewCustomer::new("华为技术有限公司").tag("展会"),
+    ///     NewCustomer::new("华为技术股份有限公司").tag("官网"),
+    ///     NewCustomer::new("星河科技").tag("官网"),
+    ///     NewCustomer::new("星河科技有限公司").tag("官网"),
+    /// ])?;
+    /// let side = |t: &str| CustomerFilter { tags: vec![t.into()], ..Default::default() };
+    /// let mut clusters = vec![];
+    /// let stats = crm.duplicates().link(&alice, &side("展会"), &side("官网"), |c| clusters.push(c))?;
+    /// // 星河科技 twice is a pair within one side: not a link.
+    /// assert_eq!((stats.profiles, clusters.len(), clusters[0].members.len()), (4, 1, 2));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn link(
+        &self,
+        actor: &Actor,
+        left: &CustomerFilter,
+        right: &CustomerFilter,
+        on_cluster: impl FnMut(DuplicateCluster),
+    ) -> Result<ScanStats> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let mut profiles = self.scoped_profiles(&allowed, left)?;
+        let pairs = Pairs::Across { left: profiles.len() };
+        profiles.extend(self.scoped_profiles(&allowed, right)?);
+        self.scan_profiles(allowed, &profiles, pairs, on_cluster)
+    }
+
+    /// Estimates the probabilistic model of the stored rules from the customers matching
+    /// `filter` that the actor may read (EM over the pairs their blocking compares), stores it
+    /// in the rules, and returns them. The check on create, imports and lead conversion then
+    /// score by it; a scan uses it instead of estimating afresh. Needs permission to configure
+    /// customers, and rules with probabilistic scoring.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::dedup::{MatchRules, Scoring};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.duplicates().set_rules(&alice, MatchRules::people("date_of_birth"))?;
+    /// crm.customers().create_many(&alice, vec![
+    ///     NewCustomer::new("张伟").kind(CustomerKind::Individual).address("北京市朝阳区建国路1号"),
+    ///     NewCustomer::new("张伟").kind(CustomerKind::Individual).address("北京市朝阳区建国路1号"),
+    ///     NewCustomer::new("李娜").kind(CustomerKind::Individual).address("上海市徐汇区漕溪北路8号"),
+    /// ])?;
+    /// let trained = crm.duplicates().train(&alice, &CustomerFilter::default())?;
+    /// assert!(matches!(trained.scoring, Scoring::Probabilistic { model: Some(_) }));
+    /// assert!(matches!(crm.duplicates().train(&alice, &CustomerFilter::default()), Ok(_)));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn train(&self, actor: &Actor, filter: &CustomerFilter) -> Result<MatchRules> {
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
+        let mut rules = self.crm.load_match_rules()?;
+        if !matches!(rules.scoring, Scoring::Probabilistic { .. }) {
+            return Err(Error::invalid(
+                "scoring",
+                guanxi_core::ValidationReason::Invalid {
+                    detail: "training needs probabilistic scoring (the rules are weighted)".into(),
+                },
+            ));
+        }
+        let read = self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
+        let profiles = self.scoped_profiles(&read, filter)?;
+        let (pairs, _) = candidate_pairs(&profiles, &rules.blocking, Pairs::Within);
+        let mut counts: std::collections::HashMap<Pattern, u64> = Default::default();
+        for (i, j) in pairs {
+            *counts.entry(rules.pattern(&profiles[i as usize], &profiles[j as usize])).or_default() += 1;
+        }
+        let counts: Vec<(Pattern, u64)> = counts.into_iter().collect();
+        let model = ProbabilisticModel::estimate(&counts, rules.rules.len());
+        rules.scoring = Scoring::Probabilistic { model: Some(model) };
+        self.set_rules(actor, rules)
+    }
+
+    /// How much of a set of pairs known to be duplicates (a labelled sample, pairs people
+    /// confirmed) the stored rules' blocking compares at all, and how many of those score at
+    /// or above the threshold: whether blocking or scoring loses a pair. Pairs with a customer
+    /// the actor may not read, or not live, are left out.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let made = crm.customers().create_many(&alice, vec![
+    ///     NewCustomer::new("华为技术有限公司"),
+    ///     NewCustomer::new("华为技术股份有限公司"),
+    ///     NewCustomer::new("Huawei Technologies"),
+    /// ])?;
+    /// let known = [(made[0].id, made[1].id), (made[0].id, made[2].id)];
+    /// let report = crm.duplicates().blocking_report(&alice, &known)?;
+    /// assert_eq!((report.known, report.compared, report.matched), (2, 1, 1));
+    /// assert_eq!(report.missed, [(made[0].id, made[2].id)]); // blocking never compares them
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn blocking_report(&self, actor: &Actor, known: &[(CustomerId, CustomerId)]) -> Result<BlockingReport> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let rules = self.crm.load_match_rules()?;
+        let profiles = self.scoped_profiles(&allowed, &CustomerFilter::default())?;
+        let index: std::collections::HashMap<CustomerId, u32> =
+            profiles.iter().enumerate().map(|(i, p)| (p.id, i as u32)).collect();
+        let (compared, stats) = candidate_pairs(&profiles, &rules.blocking, Pairs::Within);
+        let mut report = BlockingReport { stats, ..BlockingReport::default() };
+        let model = rules.model();
+        for &(a, b) in known {
+            let (Some(&i), Some(&j)) = (index.get(&a), index.get(&b)) else { continue };
+            if i == j {
+                continue;
+            }
+            report.known += 1;
+            if compared.binary_search(&(i.min(j), i.max(j))).is_err() {
+                report.missed.push((a, b));
+                continue;
+            }
+            report.compared += 1;
+            let (pa, pb) = (&profiles[i as usize], &profiles[j as usize]);
+            let score = match &model {
+                Some(m) => rules.explain(pa, pb, m).map(|c| c.score),
+                None => rules.compare(pa, pb).map(|c| c.score),
+            };
+            if score.is_some_and(|s| s >= rules.threshold) {
+                report.matched += 1;
+            } else {
+                report.unmatched.push((a, b));
+            }
+        }
+        Ok(report)
+    }
+
+    /// The live customers matching `filter` within the actor's read scope, as profiles.
+    fn scoped_profiles(&self, allowed: &Allowed, filter: &CustomerFilter) -> Result<Vec<MatchProfile>> {
         let mut filter = filter.clone();
         filter.deleted = guanxi_core::Deleted::Exclude;
-        let filter = self.crm.scoped_filter(&filter, &allowed)?;
-        let profiles = self.crm.profiles(&filter)?;
+        self.crm.profiles(&self.crm.scoped_filter(&filter, allowed)?)
+    }
+
+    /// Scans profiles the actor may read with the stored rules, masking what clusters show.
+    fn scan_profiles(
+        &self,
+        allowed: Allowed,
+        profiles: &[MatchProfile],
+        pairs: Pairs,
+        mut on_cluster: impl FnMut(DuplicateCluster),
+    ) -> Result<ScanStats> {
         let rules = self.crm.load_match_rules()?;
         let not_duplicates = self.crm.load_not_duplicates()?;
         // Every profile is in the actor's scope; their matching values are still masked.
         let reader = Reader(Some(allowed));
-        let mut on_cluster = on_cluster;
         let shown = |mut cluster: DuplicateCluster| {
             for link in &mut cluster.links {
                 link.to = reader.show(std::mem::take(&mut link.to), true);
             }
             on_cluster(cluster)
         };
-        Ok(guanxi_core::dedup::scan(&profiles, &rules, &not_duplicates, &ScanOptions::default(), shown))
+        Ok(guanxi_core::dedup::scan(profiles, &rules, &not_duplicates, pairs, shown))
     }
 
     /// Marks two customers as not duplicates of each other: neither the scan nor

@@ -57,7 +57,7 @@ mod write;
 
 pub use columns::ImportField;
 pub use crm::{Crm, CrmBuilder, is_postgres_location, open_store};
-pub use dedup_facade::{CheckedCreate, OnDuplicate};
+pub use dedup_facade::{BlockingReport, CheckedCreate, OnDuplicate};
 pub use elevation::{Credentials, ElevationProof, ElevationVerifier, MIN_PASSWORD_CHARS};
 pub use events::SubscriptionId;
 pub use export::ExportEntity;

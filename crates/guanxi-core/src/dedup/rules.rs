@@ -1,13 +1,18 @@
-//! Match rules: typed, weighted comparisons of two [`MatchProfile`]s, and the scored,
-//! explained [`MatchCandidate`] they produce.
+//! Match rules: typed comparisons of two [`MatchProfile`]s, scored by weights or by
+//! Fellegi–Sunter probabilities, and the explained [`MatchCandidate`] they produce.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::blocking::Blocking;
+use super::fields::{Comparison, IdScheme, MatchField, custom_key, identifier_key, split_person_name};
 use super::keys::{address_key, company_key, email_key, person_key, phone_key};
+use super::probabilistic::{Agreement, MAX_PROBABILISTIC_RULES, Pattern, ProbabilisticModel, Scoring};
 use crate::contact::Contact;
+use crate::custom_field::CustomValue;
 use crate::customer::{Customer, CustomerKind};
 use crate::error::{Result, ValidationErrors, ValidationReason};
 use crate::ids::CustomerId;
@@ -15,14 +20,16 @@ use crate::ids::CustomerId;
 /// What a customer is compared by: its normalized keys, computed once.
 ///
 /// ```
-/// use guanxi_core::dedup::MatchProfile;
+/// use guanxi_core::dedup::{IdScheme, MatchProfile};
 /// use guanxi_core::{CustomerId, CustomerKind};
 /// let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C20240501001", "华为技术有限公司", CustomerKind::Enterprise)
 ///     .address("深圳市龙岗区坂田华为基地")
 ///     .phone("138-1234-5678")
-///     .email("Info@Huawei.com");
+///     .email("Info@Huawei.com")
+///     .identifier(IdScheme::Uscc, "91440300-19034 9383X");
 /// assert_eq!(p.name_key, "华为技术");
 /// assert!(p.phones.contains("+8613812345678") && p.emails.contains("info@huawei.com"));
+/// assert!(p.identifiers.contains(&(IdScheme::Uscc, "914403001903493 83X".replace(' ', ""))));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchProfile {
@@ -36,20 +43,29 @@ pub struct MatchProfile {
     pub kind: CustomerKind,
     /// [`company_key`] of an enterprise's name, [`person_key`] of an individual's.
     pub name_key: String,
+    /// A person's given name key (empty for companies, and when unknown).
+    pub given_name: String,
+    /// A person's surname key (empty for companies, and when unknown).
+    pub surname: String,
     /// [`address_key`] of its address.
     pub address_key: Option<String>,
     /// [`phone_key`]s of its contacts' phones.
     pub phones: BTreeSet<String>,
     /// [`email_key`]s of its contacts' e-mail addresses.
     pub emails: BTreeSet<String>,
+    /// Identifiers by scheme, as [`identifier_key`]s.
+    pub identifiers: BTreeSet<(IdScheme, String)>,
+    /// Custom field values (text folded and lower-cased).
+    pub custom: BTreeMap<String, CustomValue>,
 }
 
 impl MatchProfile {
-    /// A profile with a name only.
+    /// A profile with a name only (an individual's split into given name and surname by
+    /// [`split_person_name`]; an empty name is a record with other identifying fields).
     pub fn new(id: CustomerId, code: &str, name: &str, kind: CustomerKind) -> MatchProfile {
-        let name_key = match kind {
-            CustomerKind::Enterprise => company_key(name),
-            CustomerKind::Individual => person_key(name),
+        let (name_key, (given_name, surname)) = match kind {
+            CustomerKind::Enterprise => (company_key(name), Default::default()),
+            CustomerKind::Individual => (person_key(name), split_person_name(name)),
         };
         MatchProfile {
             id,
@@ -57,10 +73,22 @@ impl MatchProfile {
             name: name.to_owned(),
             kind,
             name_key,
+            given_name,
+            surname,
             address_key: None,
             phones: BTreeSet::new(),
             emails: BTreeSet::new(),
+            identifiers: BTreeSet::new(),
+            custom: BTreeMap::new(),
         }
+    }
+
+    /// Sets a person's given name and surname as entered apart (either may be empty).
+    pub fn person_name(mut self, given: &str, surname: &str) -> Self {
+        let key = |s: &str| person_key(s);
+        self.given_name = key(given);
+        self.surname = key(surname);
+        self
     }
 
     /// Sets the address (an empty key leaves it unset).
@@ -81,15 +109,33 @@ impl MatchProfile {
         self
     }
 
-    /// The profile of a stored customer and its contacts.
+    /// Adds an identifier of any national format (one with no letter or digit is ignored).
+    pub fn identifier(mut self, scheme: IdScheme, value: &str) -> Self {
+        let key = identifier_key(value);
+        if !key.is_empty() {
+            self.identifiers.insert((scheme, key));
+        }
+        self
+    }
+
+    /// Sets a custom field's value.
+    pub fn custom(mut self, key: &str, value: &CustomValue) -> Self {
+        self.custom.insert(key.to_owned(), custom_key(value));
+        self
+    }
+
+    /// The profile of a stored customer and its contacts: its name, address, custom fields,
+    /// and its live contacts' phones, e-mails and identity numbers.
     pub fn of(customer: &Customer, contacts: &[Contact]) -> MatchProfile {
         let mut p = MatchProfile::new(customer.id, &customer.code, &customer.name, customer.kind);
         if let Some(a) = &customer.address {
             p = p.address(a);
         }
+        p.custom = customer.custom.iter().map(|(k, v)| (k.clone(), custom_key(v))).collect();
         for c in contacts.iter().filter(|c| c.deleted_at.is_none()) {
             p.phones.extend(c.phones.iter().map(|ph| ph.as_str().to_owned()));
             p.emails.extend(c.emails.iter().map(|e| e.as_str().to_owned()));
+            p.identifiers.extend(c.id_number.iter().map(|n| (IdScheme::CnResident, n.as_str().to_owned())));
         }
         p
     }
@@ -100,71 +146,34 @@ impl MatchProfile {
     }
 }
 
-/// A field rules compare.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MatchField {
-    /// Any phone of one equals any phone of the other.
-    Phone,
-    /// Any e-mail of one equals any e-mail of the other.
-    Email,
-    /// The name keys.
-    Name,
-    /// The address keys.
-    Address,
-}
-
-impl MatchField {
-    /// The stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchField::Phone => "phone",
-            MatchField::Email => "email",
-            MatchField::Name => "name",
-            MatchField::Address => "address",
-        }
-    }
-}
-
-/// How a field is compared.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Comparison {
-    /// Equal keys (similarity 1).
-    Exact,
-    /// Jaro-Winkler similarity of the keys, counted from `min` up (strsim).
-    JaroWinkler {
-        /// Lowest similarity that counts.
-        min: f64,
-    },
-    /// 1 − Damerau-Levenshtein distance / longer length (typos and swapped characters), from
-    /// `min` up (strsim).
-    Edit {
-        /// Lowest similarity that counts.
-        min: f64,
-    },
-}
-
-/// One weighted comparison. Evidence combines as independent signals: a pair's score is
-/// `1 − Π (1 − weight × similarity)` over the rules that fire, the strongest rule per field.
+/// One comparison. Weighted scoring combines the rules that fire as independent evidence: a
+/// pair's score is `1 − Π (1 − weight × similarity)`, the strongest rule per field.
+/// Probabilistic scoring reads each rule as agreeing (similarity at least the comparison's
+/// least), disagreeing, or missing, and ignores the weight.
 ///
 /// ```
 /// use guanxi_core::dedup::{Comparison, MatchField, MatchRule};
 /// let r = MatchRule::new(MatchField::Name, Comparison::JaroWinkler { min: 0.9 }, 0.8);
 /// assert_eq!(r.weight, 0.8);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MatchRule {
     /// The field.
     pub field: MatchField,
     /// How it is compared.
     pub comparison: Comparison,
-    /// Its weight, in (0, 1].
+    /// Its weight, in (0, 1] (weighted scoring only).
+    #[serde(default = "full_weight")]
     pub weight: f64,
     /// Applies only when both records are of this kind (people share names far more often
     /// than companies do).
     #[serde(default)]
     pub only: Option<CustomerKind>,
+}
+
+fn full_weight() -> f64 {
+    1.0
 }
 
 impl MatchRule {
@@ -179,34 +188,27 @@ impl MatchRule {
         self
     }
 
-    /// The similarity the rule finds between two profiles, with the matching value, if it fires.
-    fn similarity(&self, a: &MatchProfile, b: &MatchProfile) -> Option<(f64, String)> {
+    /// The similarity the rule finds between two profiles, with the other's value that gave
+    /// it: None when the rule does not apply or a value is missing.
+    fn similarity<'b>(&self, a: &MatchProfile, b: &'b MatchProfile) -> Option<(f64, Cow<'b, str>)> {
         if self.only.is_some_and(|k| a.kind != k || b.kind != k) {
             return None;
         }
-        let shared = |x: &BTreeSet<String>, y: &BTreeSet<String>| x.intersection(y).next().cloned();
-        let (ka, kb) = match self.field {
-            MatchField::Phone => return shared(&a.phones, &b.phones).map(|v| (1.0, v)),
-            MatchField::Email => return shared(&a.emails, &b.emails).map(|v| (1.0, v)),
-            MatchField::Name => (a.name_key.as_str(), b.name_key.as_str()),
-            MatchField::Address => (a.address_key.as_deref()?, b.address_key.as_deref()?),
-        };
-        if ka.is_empty() || kb.is_empty() {
-            return None;
+        self.comparison.similarity(&self.field, a, b)
+    }
+
+    /// Whether the rule agrees, disagrees or lacks a value for a pair.
+    fn agreement(&self, a: &MatchProfile, b: &MatchProfile) -> (Agreement, f64) {
+        match self.similarity(a, b) {
+            None => (Agreement::Missing, 0.0),
+            Some((s, _)) if s >= self.comparison.min() => (Agreement::Agrees, s),
+            Some((s, _)) => (Agreement::Disagrees, s),
         }
-        let (sim, min) = match self.comparison {
-            Comparison::Exact => (if ka == kb { 1.0 } else { 0.0 }, 1.0),
-            Comparison::JaroWinkler { min } => (strsim::jaro_winkler(ka, kb), min),
-            Comparison::Edit { min } => {
-                let longer = ka.chars().count().max(kb.chars().count());
-                (1.0 - strsim::damerau_levenshtein(ka, kb) as f64 / longer as f64, min)
-            }
-        };
-        (sim >= min).then(|| (sim, kb.to_owned()))
     }
 }
 
-/// A set of rules and the score from which a pair is a likely duplicate.
+/// The match settings: rules, how they score, the score from which a pair is a likely
+/// duplicate, and which pairs a scan compares (blocking).
 ///
 /// ```
 /// use guanxi_core::dedup::{MatchProfile, MatchRules};
@@ -223,17 +225,27 @@ impl MatchRule {
 /// assert_eq!(ac.reasons[0].to_string(), "same phone as C20240503001 星河科技");
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct MatchRules {
     /// The rules.
     pub rules: Vec<MatchRule>,
     /// A pair scoring at least this is a likely duplicate, in (0, 1].
     pub threshold: f64,
+    /// How the rules make a score.
+    #[serde(default)]
+    pub scoring: Scoring,
+    /// Which pairs a scan compares.
+    #[serde(default)]
+    pub blocking: Blocking,
 }
 
+/// The most rules a settings document may list.
+pub const MAX_MATCH_RULES: usize = 64;
+
 impl Default for MatchRules {
-    /// Same phone or e-mail alone makes a duplicate, and so does a company's normalized name;
-    /// a person's name, or a similar company name, needs a similar address or another match
-    /// to back it.
+    /// Same phone, e-mail or identifier (a company's 统一社会信用代码, a person's identity
+    /// number) alone makes a duplicate, and so does a company's normalized name; a person's
+    /// name, or a similar company name, needs a similar address or another match to back it.
     fn default() -> Self {
         use Comparison::*;
         use MatchField::*;
@@ -241,22 +253,72 @@ impl Default for MatchRules {
             rules: vec![
                 MatchRule::new(Phone, Exact, 0.95),
                 MatchRule::new(Email, Exact, 0.95),
+                MatchRule::new(Identifier(None), Exact, 0.99),
                 MatchRule::new(Name, Exact, 0.9).only(CustomerKind::Enterprise),
                 MatchRule::new(Name, JaroWinkler { min: 0.85 }, 0.7),
                 MatchRule::new(Address, Edit { min: 0.75 }, 0.6),
             ],
             threshold: 0.8,
+            scoring: Scoring::Weighted,
+            blocking: Blocking::default(),
         }
     }
 }
 
 impl MatchRules {
-    /// Checks weights and the threshold.
+    /// Rules for people entered by hand (given name, surname, date of birth in the custom
+    /// field `date_of_birth_field`, address, identity numbers, phones, e-mails), scored by
+    /// Fellegi–Sunter with m and u estimated from the data, blocked by sorted neighbourhoods
+    /// of surname and date of birth, equal identifiers, phones and e-mails, and names one edit
+    /// apart.
+    ///
+    /// ```
+    /// use guanxi_core::dedup::MatchRules;
+    /// let rules = MatchRules::people("date_of_birth");
+    /// assert!(rules.validate().is_ok());
+    /// ```
+    pub fn people(date_of_birth_field: &str) -> MatchRules {
+        use super::blocking::BlockingKey;
+        use super::blocking::BlockingKey::{Deletions, SortedNeighbourhood};
+        use Comparison::*;
+        use MatchField::*;
+        let dob = Custom(date_of_birth_field.to_owned());
+        MatchRules {
+            rules: vec![
+                MatchRule::new(GivenName, JaroWinkler { min: 0.85 }, 1.0),
+                MatchRule::new(Surname, JaroWinkler { min: 0.85 }, 1.0),
+                MatchRule::new(dob.clone(), Date { min: 0.9 }, 1.0),
+                MatchRule::new(Address, QGram { min: 0.7 }, 1.0),
+                MatchRule::new(Identifier(None), Exact, 1.0),
+                MatchRule::new(Phone, Exact, 1.0),
+                MatchRule::new(Email, Exact, 1.0),
+            ],
+            threshold: 0.5,
+            scoring: Scoring::Probabilistic { model: None },
+            blocking: Blocking {
+                keys: vec![
+                    SortedNeighbourhood { field: Surname, window: 9 },
+                    SortedNeighbourhood { field: dob, window: 9 },
+                    Deletions { field: Identifier(None), max_len: 18 },
+                    BlockingKey::Exact { field: Phone },
+                    BlockingKey::Exact { field: Email },
+                    Deletions { field: Name, max_len: 16 },
+                ],
+                max_block: 100,
+            },
+        }
+    }
+
+    /// Checks every rule, the threshold, the scoring and the blocking; every problem is
+    /// reported together, each named by its place (`rules[2].min`, `blocking.keys[0].window`).
     pub fn validate(&self) -> Result<()> {
         let mut errs = ValidationErrors::default();
         let unit = |v: f64| v > 0.0 && v <= 1.0;
         if self.rules.is_empty() {
             errs.push("rules", ValidationReason::Required);
+        }
+        if self.rules.len() > MAX_MATCH_RULES {
+            errs.push("rules", ValidationReason::TooLarge { max: MAX_MATCH_RULES as u64, unit: "rules".into() });
         }
         for (i, r) in self.rules.iter().enumerate() {
             if !unit(r.weight) {
@@ -265,30 +327,73 @@ impl MatchRules {
                     ValidationReason::Invalid { detail: "must be in (0, 1]".into() },
                 );
             }
-            if let Comparison::JaroWinkler { min } | Comparison::Edit { min } = r.comparison
-                && !(0.0..=1.0).contains(&min)
-            {
-                errs.push(format!("rules[{i}].min"), ValidationReason::Invalid { detail: "must be in [0, 1]".into() });
+            if let Some((name, detail)) = r.comparison.problem(&r.field) {
+                errs.push(format!("rules[{i}].{name}"), ValidationReason::Invalid { detail });
             }
         }
         if !unit(self.threshold) {
             errs.push("threshold", ValidationReason::Invalid { detail: "must be in (0, 1]".into() });
         }
+        if let Scoring::Probabilistic { model } = &self.scoring {
+            if self.rules.len() > MAX_PROBABILISTIC_RULES {
+                errs.push(
+                    "rules",
+                    ValidationReason::TooLarge {
+                        max: MAX_PROBABILISTIC_RULES as u64,
+                        unit: "rules with probabilistic scoring".into(),
+                    },
+                );
+            }
+            if let Some(model) = model {
+                model.check(self.rules.len(), "scoring.model", &mut errs);
+            }
+        }
+        self.blocking.check("blocking", &mut errs);
         errs.into_result(())
     }
 
-    /// Compares two profiles: None when no rule fires, else the score and a reason per field
-    /// that matched (strongest first), whether or not the score reaches the threshold.
+    /// The model probabilistic scoring uses when none is estimated yet.
+    pub fn model(&self) -> Option<ProbabilisticModel> {
+        match &self.scoring {
+            Scoring::Weighted => None,
+            Scoring::Probabilistic { model } => {
+                Some(model.clone().unwrap_or_else(|| ProbabilisticModel::untrained(self.rules.len())))
+            }
+        }
+    }
+
+    /// What every rule finds for a pair (probabilistic scoring's input).
+    pub fn pattern(&self, a: &MatchProfile, b: &MatchProfile) -> Pattern {
+        let mut p = Pattern::default();
+        for (k, r) in self.rules.iter().enumerate().take(MAX_PROBABILISTIC_RULES) {
+            p.set(k, r.agreement(a, b).0);
+        }
+        p
+    }
+
+    /// Compares two profiles: None when no rule agrees, else the score and the reasons
+    /// (strongest first), whether or not the score reaches the threshold.
     pub fn compare(&self, a: &MatchProfile, b: &MatchProfile) -> Option<MatchCandidate> {
+        match self.model() {
+            None => self.weighted(a, b),
+            Some(model) => self.explain(a, b, &model),
+        }
+    }
+
+    fn weighted(&self, a: &MatchProfile, b: &MatchProfile) -> Option<MatchCandidate> {
         let mut best: Vec<MatchReason> = Vec::new();
         for r in &self.rules {
             let Some((similarity, value)) = r.similarity(a, b) else { continue };
+            if similarity < r.comparison.min() {
+                continue;
+            }
             let strength = r.weight * similarity;
-            let reason = MatchReason { field: r.field, similarity, strength, value, other: b.label() };
             match best.iter_mut().find(|x| x.field == r.field) {
-                Some(x) if x.strength < strength => *x = reason,
+                Some(x) if x.strength < strength => {
+                    *x = MatchReason::new(r.field.clone(), similarity, strength, value.into_owned(), b)
+                }
                 Some(_) => {}
-                None => best.push(reason),
+                None => best.push(MatchReason::new(r.field.clone(), similarity, strength, value.into_owned(), b)),
             }
         }
         if best.is_empty() {
@@ -296,13 +401,33 @@ impl MatchRules {
         }
         best.sort_by(|x, y| y.strength.total_cmp(&x.strength).then(x.field.cmp(&y.field)));
         let miss: f64 = best.iter().map(|r| 1.0 - r.strength).product();
-        Some(MatchCandidate {
-            id: Some(b.id),
-            code: b.code.clone(),
-            name: b.name.clone(),
-            score: 1.0 - miss,
-            reasons: best,
-        })
+        Some(MatchCandidate::new(b, 1.0 - miss, best))
+    }
+
+    /// Scores a pair by `model` with a reason per rule that had values to compare: what it
+    /// found and the match weight it added (None when no rule agrees).
+    pub fn explain(&self, a: &MatchProfile, b: &MatchProfile, model: &ProbabilisticModel) -> Option<MatchCandidate> {
+        let mut pattern = Pattern::default();
+        let mut reasons = Vec::new();
+        for (k, r) in self.rules.iter().enumerate().take(model.fields.len()) {
+            let Some((similarity, value)) = r.similarity(a, b) else { continue };
+            let agrees = similarity >= r.comparison.min();
+            let agreement = if agrees { Agreement::Agrees } else { Agreement::Disagrees };
+            pattern.set(k, agreement);
+            let mut reason =
+                MatchReason::new(r.field.clone(), similarity, model.weight(k, agreement), String::new(), b);
+            reason.agrees = agrees;
+            reason.match_weight = Some(reason.strength);
+            if agrees {
+                reason.value = value.into_owned();
+            }
+            reasons.push(reason);
+        }
+        if !reasons.iter().any(|r| r.agrees) {
+            return None;
+        }
+        reasons.sort_by(|x, y| y.strength.total_cmp(&x.strength).then(x.field.cmp(&y.field)));
+        Some(MatchCandidate::new(b, model.probability(pattern), reasons))
     }
 
     /// [`MatchRules::compare`] when the score reaches the threshold.
@@ -311,15 +436,22 @@ impl MatchRules {
     }
 }
 
-/// Why a pair matched on one field.
+/// What one rule found for a pair: why it matched, or (probabilistic scoring) what it added.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MatchReason {
     /// The field.
     pub field: MatchField,
     /// Its similarity (1 for exact).
     pub similarity: f64,
-    /// Weight × similarity: what it adds to the score.
+    /// What it adds to the score: weight × similarity (weighted scoring) or the match weight
+    /// in bits (probabilistic scoring, negative for a disagreement).
     pub strength: f64,
+    /// Whether the field agrees (always, with weighted scoring).
+    #[serde(default = "agrees")]
+    pub agrees: bool,
+    /// The Fellegi–Sunter match weight (log₂ Bayes factor), with probabilistic scoring.
+    #[serde(default)]
+    pub match_weight: Option<f64>,
     /// The other record's matching key (the shared phone, its name key, …), masked as the
     /// reader's field rules say; empty when the other record is withheld.
     pub value: String,
@@ -327,15 +459,32 @@ pub struct MatchReason {
     pub other: String,
 }
 
+fn agrees() -> bool {
+    true
+}
+
+impl MatchReason {
+    fn new(field: MatchField, similarity: f64, strength: f64, value: String, other: &MatchProfile) -> MatchReason {
+        MatchReason { field, similarity, strength, agrees: true, match_weight: None, value, other: other.label() }
+    }
+}
+
 /// How a reason names a record the reader may not read.
 pub const WITHHELD: &str = "a customer outside your access scope";
 
 impl fmt::Display for MatchReason {
+    /// `same phone as C1 甲`, `similar name to C1 甲 (92%)`, `different surname from C1 甲`;
+    /// with probabilistic scoring the match weight follows (`same custom.date_of_birth as
+    /// P1 Ann Lee: +6.1`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.similarity >= 1.0 {
-            write!(f, "same {} as {}", self.field.as_str(), self.other)
-        } else {
-            write!(f, "similar {} to {} ({:.0}%)", self.field.as_str(), self.other, self.similarity * 100.0)
+        match (self.agrees, self.similarity >= 1.0) {
+            (true, true) => write!(f, "same {} as {}", self.field, self.other)?,
+            (true, false) => write!(f, "similar {} to {} ({:.0}%)", self.field, self.other, self.similarity * 100.0)?,
+            (false, _) => write!(f, "different {} from {}", self.field, self.other)?,
+        }
+        match self.match_weight {
+            Some(w) => write!(f, ": {w:+.1}"),
+            None => Ok(()),
         }
     }
 }
@@ -379,6 +528,10 @@ pub struct MatchCandidate {
 }
 
 impl MatchCandidate {
+    fn new(other: &MatchProfile, score: f64, reasons: Vec<MatchReason>) -> MatchCandidate {
+        MatchCandidate { id: Some(other.id), code: other.code.clone(), name: other.name.clone(), score, reasons }
+    }
+
     /// The candidate as a reader may see it: `readable` says whether the other customer is in
     /// the reader's read scope; `mask` is the reader's field mask.
     pub fn for_reader(mut self, readable: bool, mask: &crate::access::FieldMask) -> MatchCandidate {

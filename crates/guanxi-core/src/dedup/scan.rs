@@ -1,28 +1,26 @@
-//! The whole-base scan: blocking keys instead of all pairs, scored pairs, clusters.
+//! The whole-base scan: the pairs blocking proposes ([`candidate_pairs`]), scored by the
+//! match rules, joined into clusters. With probabilistic scoring and no model, the model is
+//! estimated by EM from the compared pairs first.
 //!
-//! Each profile yields blocking keys: every phone and e-mail key, the name key, and the name
-//! key with each one character deleted (a deletion neighbourhood, as in SymSpell: two names
-//! one typo, one missing or extra character, or one swap of neighbours apart share a deleted
-//! form). Only profiles sharing a key are compared, so the work grows with the block sizes,
-//! not with n². Keys are 64-bit hashes: a collision only adds a pair that is scored and
-//! dropped. Blocks larger than [`ScanOptions::max_block`] are left out and counted (a
-//! call-centre number shared by thousands of customers says nothing about any pair).
+//! Stored match keys ([`match_keys`]) serve the check on create: a profile's name key, its
+//! one-character deletions, phones and e-mails, hashed stably so a stored index stays valid.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::hash::{Hash, Hasher};
 
-use rustc_hash::{FxHashSet, FxHasher};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::blocking::{Pairs, candidate_pairs};
+use super::probabilistic::{MAX_PROBABILISTIC_RULES, Pattern, ProbabilisticModel, Scoring};
 use super::rules::{MatchCandidate, MatchProfile, MatchRules};
 use crate::customer::CustomerKind;
 use crate::ids::CustomerId;
 use crate::normalize::{Email, Phone};
 
-/// Scan settings.
+/// The stored match keys' settings (the check on create looks them up).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanOptions {
-    /// Blocks with more members are skipped (and counted in [`ScanStats::skipped_blocks`]).
+    /// A key shared by more customers is not looked up.
     pub max_block: usize,
     /// Names longer than this (in characters) get deletion keys for their first
     /// `max_deletion_len` characters only.
@@ -110,7 +108,7 @@ pub struct DuplicateCluster {
 }
 
 /// What a scan did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScanStats {
     /// Profiles scanned.
     pub profiles: u64,
@@ -122,33 +120,15 @@ pub struct ScanStats {
     pub excluded_pairs: u64,
     /// Blocks larger than the limit, skipped.
     pub skipped_blocks: u64,
+    /// The largest block compared.
+    #[serde(default)]
+    pub largest_block: u64,
     /// Clusters found.
     pub clusters: u64,
-}
-
-fn key_hash(kind: u8, key: &str) -> u64 {
-    let mut h = FxHasher::default();
-    kind.hash(&mut h);
-    key.hash(&mut h);
-    h.finish()
-}
-
-/// The blocking keys of a profile, as hashes.
-///
-/// ```
-/// use guanxi_core::dedup::{blocking_keys, MatchProfile, ScanOptions};
-/// use guanxi_core::{CustomerId, CustomerKind};
-/// let p = |n: &str| MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", n, CustomerKind::Enterprise);
-/// let (a, b) = (blocking_keys(&p("华为技术"), &ScanOptions::default()), blocking_keys(&p("华技为术"), &ScanOptions::default()));
-/// assert!(a.iter().any(|k| b.contains(k))); // a swap shares a deleted form
-/// ```
-pub fn blocking_keys(p: &MatchProfile, options: &ScanOptions) -> Vec<u64> {
-    let mut keys = Vec::with_capacity(p.phones.len() + p.emails.len() + 20);
-    contact_keys_with(&p.phones, &p.emails, key_hash, &mut keys);
-    name_keys_with(&p.name_key, options.max_deletion_len, key_hash, &mut keys);
-    keys.sort_unstable();
-    keys.dedup();
-    keys
+    /// The probabilistic model the scan estimated from the pairs it compared (None with
+    /// weighted scoring, or when the rules carry a model).
+    #[serde(default)]
+    pub estimated: Option<ProbabilisticModel>,
 }
 
 fn contact_keys_with(
@@ -307,10 +287,12 @@ impl UnionFind {
 }
 
 /// Scans profiles for duplicate clusters, handing each cluster to `on_cluster` (largest score
-/// first is not promised: clusters come in order of their smallest member's position).
+/// first is not promised: clusters come in order of their smallest member's position). Only
+/// the pairs the rules' blocking proposes are scored, and with [`Pairs::Across`] only pairs
+/// across the two sides.
 ///
 /// ```
-/// use guanxi_core::dedup::{scan, MatchProfile, MatchRules, NotDuplicates, ScanOptions};
+/// use guanxi_core::dedup::{scan, MatchProfile, MatchRules, NotDuplicates, Pairs};
 /// use guanxi_core::{CustomerId, CustomerKind};
 /// let id = |n| CustomerId(uuid::Uuid::from_u128(n));
 /// let p = |n, name: &str| MatchProfile::new(id(n), &format!("C{n}"), name, CustomerKind::Enterprise);
@@ -322,7 +304,7 @@ impl UnionFind {
 ///     p(4, "华为技朮有限公司").phone("+86 138 1234 5678"),
 /// ];
 /// let mut found = vec![];
-/// let stats = scan(&profiles, &MatchRules::default(), &NotDuplicates::new(), &ScanOptions::default(), |c| found.push(c));
+/// let stats = scan(&profiles, &MatchRules::default(), &NotDuplicates::new(), Pairs::Within, |c| found.push(c));
 /// assert_eq!(found.len(), 1);
 /// assert_eq!(found[0].members, [id(1), id(3), id(4)]);
 /// assert_eq!(stats.clusters, 1);
@@ -331,50 +313,65 @@ pub fn scan(
     profiles: &[MatchProfile],
     rules: &MatchRules,
     not_duplicates: &NotDuplicates,
-    options: &ScanOptions,
+    pairs: Pairs,
     mut on_cluster: impl FnMut(DuplicateCluster),
 ) -> ScanStats {
-    let mut stats = ScanStats { profiles: profiles.len() as u64, ..ScanStats::default() };
-    let mut entries: Vec<(u64, u32)> = Vec::with_capacity(profiles.len() * 8);
-    for (i, p) in profiles.iter().enumerate() {
-        entries.extend(blocking_keys(p, options).into_iter().map(|k| (k, i as u32)));
-    }
-    entries.sort_unstable();
-    let mut seen: FxHashSet<(u32, u32)> = FxHashSet::default();
+    let (candidates, blocked) = candidate_pairs(profiles, &rules.blocking, pairs);
+    let mut stats = ScanStats {
+        profiles: profiles.len() as u64,
+        compared_pairs: blocked.pairs,
+        skipped_blocks: blocked.skipped_blocks,
+        largest_block: blocked.largest_block,
+        ..ScanStats::default()
+    };
     let mut links: BTreeMap<u32, Vec<(u32, MatchCandidate)>> = BTreeMap::new();
     let mut sets = UnionFind::new(profiles.len());
-    for block in entries.chunk_by(|a, b| a.0 == b.0) {
-        if block.len() < 2 {
-            continue;
+    let mut keep = |i: u32, j: u32, candidate: MatchCandidate, stats: &mut ScanStats| {
+        if not_duplicates.contains(profiles[i as usize].id, profiles[j as usize].id) {
+            stats.excluded_pairs += 1;
+            return;
         }
-        if block.len() > options.max_block {
-            stats.skipped_blocks += 1;
-            continue;
+        stats.matched_pairs += 1;
+        sets.union(i, j);
+        links.entry(i).or_default().push((j, candidate));
+    };
+    let distinct = |&(i, j): &(u32, u32)| profiles[i as usize].id != profiles[j as usize].id;
+    match &rules.scoring {
+        Scoring::Weighted => {
+            for &(i, j) in candidates.iter().filter(|p| distinct(p)) {
+                if let Some(c) = rules.duplicate(&profiles[i as usize], &profiles[j as usize]) {
+                    keep(i, j, c, &mut stats);
+                }
+            }
         }
-        for (x, &(_, i)) in block.iter().enumerate() {
-            for &(_, j) in &block[x + 1..] {
-                if !seen.insert((i, j)) {
+        Scoring::Probabilistic { model } => {
+            let patterns: Vec<Pattern> =
+                candidates.iter().map(|&(i, j)| rules.pattern(&profiles[i as usize], &profiles[j as usize])).collect();
+            let model = match model {
+                Some(m) => m.clone(),
+                None => {
+                    let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
+                    patterns.iter().for_each(|p| *counts.entry(*p).or_default() += 1);
+                    let counts: Vec<(Pattern, u64)> = counts.into_iter().collect();
+                    let m = ProbabilisticModel::estimate(&counts, rules.rules.len().min(MAX_PROBABILISTIC_RULES));
+                    stats.estimated = Some(m.clone());
+                    m
+                }
+            };
+            let mut probability: FxHashMap<Pattern, f64> = FxHashMap::default();
+            for (&(i, j), pattern) in candidates.iter().zip(&patterns) {
+                let p = *probability.entry(*pattern).or_insert_with(|| model.probability(*pattern));
+                if p < rules.threshold || !distinct(&(i, j)) {
                     continue;
                 }
-                stats.compared_pairs += 1;
-                let (a, b) = (&profiles[i as usize], &profiles[j as usize]);
-                if a.id == b.id {
-                    continue;
+                if let Some(c) = rules.explain(&profiles[i as usize], &profiles[j as usize], &model) {
+                    keep(i, j, c, &mut stats);
                 }
-                let Some(candidate) = rules.duplicate(a, b) else { continue };
-                if not_duplicates.contains(a.id, b.id) {
-                    stats.excluded_pairs += 1;
-                    continue;
-                }
-                stats.matched_pairs += 1;
-                sets.union(i, j);
-                links.entry(i).or_default().push((j, candidate));
             }
         }
     }
-    drop(seen);
     // Clusters keyed by their root, in order of first member (profiles are visited in order).
-    let mut clusters: rustc_hash::FxHashMap<u32, DuplicateCluster> = Default::default();
+    let mut clusters: FxHashMap<u32, DuplicateCluster> = Default::default();
     let mut order = Vec::new();
     for i in 0..profiles.len() as u32 {
         let root = sets.find(i);

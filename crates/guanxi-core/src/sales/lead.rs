@@ -201,7 +201,7 @@ pub fn conversion_match(candidates: &[(MatchCandidate, bool)]) -> ConversionMatc
         return ConversionMatch::Link(i);
     }
     match candidates.first() {
-        Some((best, _)) => ConversionMatch::Refuse(best.reasons.first().map_or(MatchField::Name, |r| r.field)),
+        Some((best, _)) => ConversionMatch::Refuse(best.reasons.first().map_or(MatchField::Name, |r| r.field.clone())),
         None => ConversionMatch::Create,
     }
 }

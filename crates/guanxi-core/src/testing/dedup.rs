@@ -15,7 +15,7 @@ pub mod dedup_data {
 
     use uuid::Uuid;
 
-    use crate::dedup::{MatchProfile, MatchRules, NotDuplicates, ScanOptions, scan};
+    use crate::dedup::{MatchProfile, MatchRules, NotDuplicates, Pairs, scan};
     use crate::testing::sales_data::Rng;
     use crate::{CustomerId, CustomerKind};
 
@@ -251,20 +251,37 @@ pub mod dedup_data {
 
     /// Scans the profiles with `rules` and measures the clusters against the labels.
     pub fn quality(profiles: &[MatchProfile], labels: &[u64], rules: &MatchRules) -> Quality {
+        quality_of(profiles, labels, rules, Pairs::Within)
+    }
+
+    /// [`quality`] of a scan wanting `pairs`: linking two sides counts only pairs across them,
+    /// true and found alike (two records of one side in one cluster are not a link).
+    pub fn quality_of(profiles: &[MatchProfile], labels: &[u64], rules: &MatchRules, pairs: Pairs) -> Quality {
         let index: HashMap<CustomerId, usize> = profiles.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
-        let mut per_label: HashMap<u64, u64> = HashMap::new();
-        for l in labels {
-            *per_label.entry(*l).or_default() += 1;
-        }
-        let true_pairs: u64 = per_label.values().map(|n| pairs(*n)).sum();
-        let (mut found_pairs, mut correct_pairs) = (0, 0);
-        scan(profiles, rules, &NotDuplicates::new(), &ScanOptions::default(), |c| {
-            found_pairs += pairs(c.members.len() as u64);
-            let mut by_label: HashMap<u64, u64> = HashMap::new();
-            for m in &c.members {
-                *by_label.entry(labels[index[m]]).or_default() += 1;
+        // Pairs of one group wanted: all of them within one set, left × right across two.
+        let wanted = |members: &[usize]| -> u64 {
+            match pairs {
+                Pairs::Within => self::pairs(members.len() as u64),
+                Pairs::Across { left } => {
+                    let l = members.iter().filter(|i| **i < left).count() as u64;
+                    l * (members.len() as u64 - l)
+                }
             }
-            correct_pairs += by_label.values().map(|n| pairs(*n)).sum::<u64>();
+        };
+        let mut per_label: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, l) in labels.iter().enumerate() {
+            per_label.entry(*l).or_default().push(i);
+        }
+        let true_pairs: u64 = per_label.values().map(|m| wanted(m)).sum();
+        let (mut found_pairs, mut correct_pairs) = (0, 0);
+        scan(profiles, rules, &NotDuplicates::new(), pairs, |c| {
+            let members: Vec<usize> = c.members.iter().map(|m| index[m]).collect();
+            found_pairs += wanted(&members);
+            let mut by_label: HashMap<u64, Vec<usize>> = HashMap::new();
+            for m in members {
+                by_label.entry(labels[m]).or_default().push(m);
+            }
+            correct_pairs += by_label.values().map(|m| wanted(m)).sum::<u64>();
         });
         let precision = if found_pairs == 0 { 1.0 } else { correct_pairs as f64 / found_pairs as f64 };
         let recall = if true_pairs == 0 { 1.0 } else { correct_pairs as f64 / true_pairs as f64 };

@@ -18,7 +18,8 @@ pub mod person_data {
 
     use uuid::Uuid;
 
-    use crate::dedup::{MatchProfile, ScanOptions, blocking_keys};
+    use crate::custom_field::CustomValue;
+    use crate::dedup::{Blocking, IdScheme, MatchProfile, Pairs, recall_ceiling};
     use crate::testing::sales_data::Rng;
     use crate::{CustomerId, CustomerKind, IdNumber};
 
@@ -496,55 +497,71 @@ pub mod person_data {
             .join(" ")
     }
 
-    /// What the duplicate scan compares of a record today: an individual's name and address
-    /// (a person's date of birth and identity number have no place in a match profile yet).
-    /// Ids follow `first_id`, `first_id + 1`, ….
+    /// The records as match profiles, ids counting from `first_id`: the name (given name and
+    /// surname kept apart), the full address, the identity number (a resident identity number
+    /// for Chinese records, another scheme for Latin ones) and the date of birth in the custom
+    /// date field `date_of_birth` (a value that is no date is left out, as a CRM's validation
+    /// would refuse it).
+    ///
+    /// ```
+    /// use guanxi_core::testing::person_data::{Script, duplicated, profiles};
+    /// let set = duplicated(Script::Chinese, 5, 1);
+    /// let p = &profiles(&set, Script::Chinese, 1)[0];
+    /// assert!(!p.surname.is_empty() && p.custom.contains_key("date_of_birth"));
+    /// ```
     pub fn profiles(set: &Labelled, script: Script, first_id: u128) -> Vec<MatchProfile> {
+        let scheme = match script {
+            Script::Latin => IdScheme::Other,
+            Script::Chinese => IdScheme::CnResident,
+        };
         set.records
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let n = first_id + i as u128;
-                MatchProfile::new(
+                let mut profile = MatchProfile::new(
                     CustomerId(Uuid::from_u128(n)),
                     &format!("P{n:08}"),
                     &full_name(p, script),
                     CustomerKind::Individual,
                 )
+                .person_name(&p.given_name, &p.surname)
                 .address(&full_address(p))
+                .identifier(scheme, &p.id_number);
+                if let Ok(day) = chrono::NaiveDate::parse_from_str(&p.date_of_birth, "%Y%m%d") {
+                    profile = profile.custom("date_of_birth", &CustomValue::Date(day));
+                }
+                profile
             })
             .collect()
     }
 
-    /// The share of true pairs (two records with one label) the blocking even compares: pairs
-    /// sharing a blocking key whose block is within the cap. What no rule can find is above
-    /// this ceiling.
-    ///
-    /// ```
-    /// use guanxi_core::dedup::ScanOptions;
-    /// use guanxi_core::testing::person_data::{Script, blocking_ceiling, duplicated, profiles};
-    /// let set = duplicated(Script::Latin, 200, 3);
-    /// let ceiling = blocking_ceiling(&profiles(&set, Script::Latin, 1), &set.labels, &ScanOptions::default());
-    /// assert!(ceiling > 0.0 && ceiling < 1.0);
-    /// ```
-    pub fn blocking_ceiling(profiles: &[MatchProfile], labels: &[u64], options: &ScanOptions) -> f64 {
-        let keys: Vec<Vec<u64>> = profiles.iter().map(|p| blocking_keys(p, options)).collect();
-        let mut sizes: HashMap<u64, usize> = HashMap::new();
-        keys.iter().flatten().for_each(|k| *sizes.entry(*k).or_default() += 1);
-        let mut by_label: HashMap<u64, Vec<usize>> = HashMap::new();
-        labels.iter().enumerate().for_each(|(i, l)| by_label.entry(*l).or_default().push(i));
-        let (mut true_pairs, mut compared) = (0u64, 0u64);
+    /// The pairs of records with one label, as positions (within one set of records, or
+    /// across its two sides).
+    pub fn true_pairs(labels: &[u64], pairs: Pairs) -> Vec<(u32, u32)> {
+        let mut by_label: HashMap<u64, Vec<u32>> = HashMap::new();
+        labels.iter().enumerate().for_each(|(i, l)| by_label.entry(*l).or_default().push(i as u32));
+        let mut out = Vec::new();
         for members in by_label.values() {
             for (x, &i) in members.iter().enumerate() {
-                for &j in &members[x + 1..] {
-                    true_pairs += 1;
-                    if keys[i].iter().any(|k| sizes[k] <= options.max_block && keys[j].binary_search(k).is_ok()) {
-                        compared += 1;
-                    }
-                }
+                out.extend(members[x + 1..].iter().map(|&j| (i, j)).filter(|&(i, j)| pairs.wants(i, j)));
             }
         }
-        if true_pairs == 0 { 1.0 } else { compared as f64 / true_pairs as f64 }
+        out
+    }
+
+    /// The share of true pairs (two records with one label) the blocking even compares: what
+    /// no rule can find is above this ceiling.
+    ///
+    /// ```
+    /// use guanxi_core::dedup::{Blocking, Pairs};
+    /// use guanxi_core::testing::person_data::{Script, blocking_ceiling, duplicated, profiles};
+    /// let set = duplicated(Script::Latin, 200, 3);
+    /// let ceiling = blocking_ceiling(&profiles(&set, Script::Latin, 1), &set.labels, &Blocking::default(), Pairs::Within);
+    /// assert!(ceiling > 0.0 && ceiling <= 1.0);
+    /// ```
+    pub fn blocking_ceiling(profiles: &[MatchProfile], labels: &[u64], blocking: &Blocking, pairs: Pairs) -> f64 {
+        recall_ceiling(profiles, blocking, pairs, &true_pairs(labels, pairs)).share()
     }
 
     /// The records as CSV with a header (`rec_id,label,given_name,…`), quoted where needed.
