@@ -95,6 +95,9 @@ def test_every_namespace_from_one_handle(tmp_path: Path) -> None:
         crm.duplicates.mark_not_duplicate(hw.id, checked["customer"].id)
         assert crm.duplicates.not_duplicates() == [tuple(sorted((hw.id, checked["customer"].id)))]
         assert crm.duplicates.set_rules(crm.duplicates.rules()) == crm.duplicates.rules()
+        surname = guanxi.MatchRule("surname", "jaro_winkler", min=0.85)
+        assert guanxi.MatchRules([surname], blocking=[guanxi.BlockingKey("exact", "surname")]).rules == [surname]
+        assert crm.duplicates.link({"province": "广东"}, {"tag": "VIP"}).stats["profiles"] >= 1
         assert crm.duplicates.scan(province="广东").stats["excluded_pairs"] == 1
         plan = crm.duplicates.plan_merge(made[0].id, [made[1].id])
         assert plan["survivor"].id == made[0].id

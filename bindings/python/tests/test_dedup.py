@@ -5,6 +5,8 @@ tables checked against a pure-Python pairing, not-duplicate marks, merge and und
 from __future__ import annotations
 
 import csv
+import datetime
+import decimal
 import io
 import json
 from pathlib import Path
@@ -175,3 +177,80 @@ def test_a_tiny_workbook_with_far_apart_cells_is_a_typed_error(crm: guanxi.Crm, 
         crm.files.import_customers(data)
     assert "file.columns" in str(err.value)
     assert crm.customers.count() == 0
+
+
+def test_match_rules_are_typed_and_every_bad_part_is_named() -> None:
+    people = guanxi.MatchRules.people("date_of_birth")
+    assert people.scoring == "probabilistic" and people.model is None
+    assert [r.field for r in people.rules][:3] == ["given_name", "surname", "custom.date_of_birth"]
+    assert people.blocking[0].kind == "sorted_neighbourhood" and people.blocking[0].window == 9
+    rule = guanxi.MatchRule("identifier.uscc", "exact", weight=0.99, only="enterprise")
+    assert (rule.field, rule.comparison, rule.min, rule.only) == ("identifier.uscc", "exact", None, "enterprise")
+    assert guanxi.MatchRule("custom.budget", "number", tolerance=decimal.Decimal("100")).tolerance == 100
+
+    with pytest.raises(guanxi.ValidationError) as bad_rule:
+        guanxi.MatchRule("fax", "jaro_winkler")
+    assert {e.field for e in bad_rule.value.errors} == {"field", "min"}
+    with pytest.raises(guanxi.ValidationError) as bad_key:
+        guanxi.BlockingKey("soundex", "surname")
+    assert [e.field for e in bad_key.value.errors] == ["kind"]
+    with pytest.raises(guanxi.ValidationError) as bad_rules:
+        guanxi.MatchRules(
+            [guanxi.MatchRule("surname", "jaro_winkler", min=1.5), guanxi.MatchRule("phone", "date", min=0.9)],
+            threshold=0,
+            scoring="probabilistic",
+            blocking=[guanxi.BlockingKey("sorted_neighbourhood", "surname", window=1)],
+        )
+    assert {e.field for e in bad_rules.value.errors} == {
+        "rules[0].min",
+        "rules[1].comparison",
+        "threshold",
+        "blocking.keys[0].window",
+    }
+
+
+def test_people_are_linked_across_two_sources_with_explained_weights(crm: guanxi.Crm) -> None:
+    crm.custom_fields.create("customer", "date_of_birth", "出生日期", "date")
+    rules = crm.duplicates.set_rules(guanxi.MatchRules.people("date_of_birth"))
+    assert crm.duplicates.rules() == rules and rules.scoring == "probabilistic"
+    born = datetime.date
+    rows = [
+        ("Ann Lee", born(1980, 3, 7), "12 Ocean Street Sydney", "crm"),
+        ("Anne Lee", born(1980, 7, 3), "12 Ocean St Sydney", "shop"),
+        ("Bob Stone", born(1975, 1, 2), "9 Hill Road Perth", "crm"),
+        ("Bob Stone", born(1975, 1, 2), "9 Hill Road Perth", "shop"),
+        ("Carl Wu", born(1990, 5, 5), "1 King Street Hobart", "crm"),
+        ("Dora Wu", born(1991, 8, 9), "4 Queen Street Darwin", "crm"),
+        ("Eve Hart", born(1968, 2, 2), "7 Bay Road Cairns", "shop"),
+    ]
+    made = [
+        crm.customers.create(name, kind="individual", address=addr, tags=[src], custom={"date_of_birth": dob})
+        for name, dob, addr, src in rows
+    ]
+    linked = crm.duplicates.link({"tag": "crm"}, {"tag": "shop"})
+    clusters: dict[int, set[str]] = {}
+    for row in pa.table(linked.members).to_pylist():
+        clusters.setdefault(row["cluster"], set()).add(row["customer_id"])
+    assert sorted(map(sorted, clusters.values())) == sorted(
+        [sorted([str(made[0].id), str(made[1].id)]), sorted([str(made[2].id), str(made[3].id)])]
+    )
+    assert linked.stats["estimated"] is not None and linked.stats["profiles"] == 7
+    reasons = " ".join(pa.table(linked.pairs).column("reasons").to_pylist())
+    assert "same custom.date_of_birth" in reasons or "similar custom.date_of_birth" in reasons
+    assert ": +" in reasons  # match weights in bits
+
+    trained = crm.duplicates.train()
+    assert trained.model is not None and len(trained.model.fields) == len(rules.rules)
+    assert all(0 < f.m < 1 and 0 < f.u < 1 for f in trained.model.fields)
+    # Blocking by equal surname alone: Carl Wu and Eve Hart are never compared.
+    narrow = guanxi.MatchRules(
+        trained.rules,
+        threshold=trained.threshold,
+        scoring="probabilistic",
+        model=trained.model,
+        blocking=[guanxi.BlockingKey("exact", "surname")],
+    )
+    assert crm.duplicates.set_rules(narrow).model == trained.model
+    report = crm.duplicates.blocking_report([(made[0].id, made[1].id), (made[4].id, made[6].id)])
+    assert (report["known"], report["compared"]) == (2, 1)
+    assert report["missed"] == [(made[4].id, made[6].id)]

@@ -36,7 +36,11 @@ from guanxi.fields import (
     ContactFields,
     CustomerChanges,
     CustomerFields,
+    BlockingKind,
+    BlockingReport,
+    ComparisonName,
     CustomerFilters,
+    MatchFieldName,
     EntityKind,
     EntityKindName,
     FieldTypeName,
@@ -66,6 +70,11 @@ __all__ = [
     "Files",
     "ScanResult",
     "ImportReport",
+    "MatchRule",
+    "BlockingKey",
+    "FieldProbabilities",
+    "ProbabilisticModel",
+    "MatchRules",
     "Customer",
     "Contact",
     "Interaction",
@@ -474,7 +483,136 @@ class ScanResult:
     @property
     def members(self) -> Table[_Row]: ...
     @property
-    def stats(self) -> dict[str, int]: ...
+    def stats(self) -> dict[str, Any]: ...
+
+@final
+class MatchRule:
+    """One comparison of a field: ``MatchRule("surname", "jaro_winkler", min=0.85)``.
+
+    ``min`` is required by ``jaro_winkler``, ``edit``, ``q_gram``, ``token_set`` and ``date``;
+    ``tolerance`` by ``number``; ``weight`` counts with weighted scoring; ``only``
+    ("enterprise" / "individual") limits the rule to pairs of that kind."""
+
+    def __new__(
+        cls,
+        field: MatchFieldName,
+        comparison: ComparisonName,
+        *,
+        min: float | None = None,
+        tolerance: decimal.Decimal | int | str | None = None,
+        weight: float = 1.0,
+        only: Literal["enterprise", "individual"] | None = None,
+    ) -> MatchRule: ...
+    @property
+    def field(self) -> str:
+        """The field's stable name."""
+    @property
+    def comparison(self) -> ComparisonName:
+        """The comparison's name."""
+    @property
+    def min(self) -> float | None:
+        """The least similarity that counts (None for ``exact``, ``phonetic``, ``number``)."""
+    @property
+    def tolerance(self) -> decimal.Decimal | None:
+        """The largest difference that counts (``number`` only)."""
+    @property
+    def weight(self) -> float:
+        """The weight (weighted scoring)."""
+    @property
+    def only(self) -> str | None:
+        """The kind of customer the rule is limited to."""
+
+@final
+class BlockingKey:
+    """One blocking key: ``BlockingKey("sorted_neighbourhood", "surname", window=9)``.
+
+    ``window`` is required by ``sorted_neighbourhood``, ``max_len`` by ``deletions``,
+    ``length`` by ``prefix``, ``q`` by ``q_grams``."""
+
+    def __new__(
+        cls,
+        kind: BlockingKind,
+        field: MatchFieldName,
+        *,
+        window: int | None = None,
+        max_len: int | None = None,
+        length: int | None = None,
+        q: int | None = None,
+    ) -> BlockingKey: ...
+    @property
+    def kind(self) -> BlockingKind:
+        """The kind of key."""
+    @property
+    def field(self) -> str:
+        """The field's stable name."""
+    @property
+    def window(self) -> int | None:
+        """Records a sorted-neighbourhood window spans."""
+    @property
+    def max_len(self) -> int | None:
+        """Leading characters deletions are taken from."""
+    @property
+    def length(self) -> int | None:
+        """A prefix key's length in characters."""
+    @property
+    def q(self) -> int | None:
+        """Characters per q-gram."""
+
+@final
+class FieldProbabilities:
+    """One rule's Fellegi–Sunter probabilities: ``m`` (agrees for a true pair), ``u`` (for a false one)."""
+
+    def __new__(cls, m: float, u: float) -> FieldProbabilities: ...
+    @property
+    def m(self) -> float: ...
+    @property
+    def u(self) -> float: ...
+
+@final
+class ProbabilisticModel:
+    """A Fellegi–Sunter model: the prior share of compared pairs that are one record, m and u per rule."""
+
+    def __new__(cls, prior: float, fields: Sequence[FieldProbabilities]) -> ProbabilisticModel: ...
+    @property
+    def prior(self) -> float: ...
+    @property
+    def fields(self) -> list[FieldProbabilities]: ...
+
+@final
+class MatchRules:
+    """The match settings: rules, threshold, scoring (``"weighted"`` or ``"probabilistic"``,
+    with an optional ``model``) and blocking (keys combined by union, the block-size cap).
+    Every bad rule, key or value is reported together in one ValidationError."""
+
+    def __new__(
+        cls,
+        rules: Sequence[MatchRule],
+        *,
+        threshold: float = 0.8,
+        scoring: Literal["weighted", "probabilistic"] = "weighted",
+        model: ProbabilisticModel | None = None,
+        blocking: Sequence[BlockingKey] | None = None,
+        max_block: int = 100,
+    ) -> MatchRules: ...
+    @staticmethod
+    def default() -> MatchRules:
+        """The rules for Chinese B2B customers (weighted)."""
+    @staticmethod
+    def people(date_of_birth_field: str = "date_of_birth") -> MatchRules:
+        """The rules for hand-entered people (Fellegi–Sunter, m and u estimated from the data)."""
+    @property
+    def rules(self) -> list[MatchRule]: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def scoring(self) -> Literal["weighted", "probabilistic"]: ...
+    @property
+    def model(self) -> ProbabilisticModel | None:
+        """The probabilistic model, once estimated (``duplicates.train``) or given."""
+    @property
+    def blocking(self) -> list[BlockingKey]: ...
+    @property
+    def max_block(self) -> int: ...
 
 @final
 class Duplicates:
@@ -486,10 +624,16 @@ class Duplicates:
         """The likely duplicates of a stored customer, best first."""
     def scan(self, **filters: Unpack[CustomerFilters]) -> ScanResult:
         """Clusters of likely duplicates among the matching customers."""
-    def rules(self) -> dict[str, Any]:
-        """The match rules (fields compared, thresholds, blocking), the shape ``set_rules`` takes."""
-    def set_rules(self, rules: Mapping[str, Any]) -> dict[str, Any]:
-        """Replaces the match rules (checked first); returns them."""
+    def link(self, left: CustomerFilters, right: CustomerFilters) -> ScanResult:
+        """Links the customers matching ``left`` against those matching ``right`` (pairs across the two only)."""
+    def rules(self) -> MatchRules:
+        """The match rules, scoring and blocking duplicates are judged by."""
+    def set_rules(self, rules: MatchRules) -> MatchRules:
+        """Replaces the match rules (checked first: every bad rule is named); returns them."""
+    def train(self, **filters: Unpack[CustomerFilters]) -> MatchRules:
+        """Estimates the probabilistic model from the matching customers, stores it, returns the rules."""
+    def blocking_report(self, known: Sequence[tuple[IdLike, IdLike]]) -> BlockingReport:
+        """Of pairs known to be duplicates, how many blocking compares and scoring then matches."""
     def not_duplicates(self) -> builtins.list[tuple[uuid.UUID, uuid.UUID]]:
         """The pairs marked as not duplicates, each once."""
     def mark_not_duplicate(self, a: IdLike, b: IdLike) -> None:

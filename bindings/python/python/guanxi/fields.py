@@ -567,3 +567,29 @@ class TicketFilters(TypedDict, total=False):
     channel: ChannelName | None
     start: datetime.datetime | None
     end: datetime.datetime | None
+
+
+MatchFieldName = str
+"""A match field's stable name: ``phone``, ``email``, ``name``, ``given_name``, ``surname``,
+``address``, ``identifier``, ``identifier.<scheme>`` (``cn_resident``, ``uscc``, ``passport``,
+``other``) or ``custom.<key>``."""
+
+ComparisonName = Literal["exact", "jaro_winkler", "edit", "q_gram", "token_set", "phonetic", "date", "number"]
+"""How a match rule compares a field."""
+
+BlockingKind = Literal["exact", "deletions", "phonetic", "prefix", "q_grams", "sorted_neighbourhood"]
+"""The kind of a blocking key."""
+
+
+class BlockingReport(TypedDict):
+    """What ``crm.duplicates.blocking_report`` found: of the known duplicate pairs, how many
+    blocking compares (``missed`` lists the rest: blocking loses them) and how many of those
+    score as duplicates (``unmatched`` lists the rest: scoring loses them)."""
+
+    known: int
+    compared: int
+    matched: int
+    ceiling: float
+    missed: list[tuple[uuid.UUID, uuid.UUID]]
+    unmatched: list[tuple[uuid.UUID, uuid.UUID]]
+    stats: dict[str, int]

@@ -437,6 +437,57 @@ final class CrmTests: XCTestCase {
         XCTAssertFalse(try zhao.access().explain(action: .read, entity: .ticket, record: ticket.id, user: nil).allowed)
     }
 
+    func testMatchRulesLinkingTrainingAndTheBlockingReport() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        _ = try crm.customFields().create(field: CustomField(entity: .customer, key: "date_of_birth", label: "出生日期", fieldType: .date))
+        let defaults = try crm.duplicates().rules()
+        XCTAssertEqual(defaults.scoring, .weighted)
+        XCTAssertTrue(defaults.rules.contains { $0.field == .identifier(scheme: nil) })
+        var wrong = defaults
+        wrong.rules.append(MatchRule(field: .phone, comparison: .date(min: 0.9), weight: 1.0, only: nil))
+        wrong.threshold = 0
+        XCTAssertThrowsError(try crm.duplicates().setRules(rules: wrong)) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(Set(errors.map { $0.field }), ["rules[\(wrong.rules.count - 1)].comparison", "threshold"])
+        }
+        let dob = MatchField.custom(key: "date_of_birth")
+        let people = MatchRules(
+            rules: [
+                MatchRule(field: .givenName, comparison: .jaroWinkler(min: 0.85), weight: 1, only: nil),
+                MatchRule(field: .surname, comparison: .jaroWinkler(min: 0.85), weight: 1, only: nil),
+                MatchRule(field: dob, comparison: .date(min: 0.9), weight: 1, only: nil),
+                MatchRule(field: .address, comparison: .qGram(min: 0.7), weight: 1, only: nil),
+            ],
+            threshold: 0.5,
+            scoring: .probabilistic(model: nil),
+            blocking: Blocking(keys: [.exact(field: .surname)], maxBlock: 100)
+        )
+        XCTAssertEqual(try crm.duplicates().setRules(rules: people), people)
+        func person(_ name: String, _ born: DateComponents, _ address: String, _ source: String) throws -> Customer {
+            try crm.customers().create(input: NewCustomer(
+                name: name, kind: .individual, address: address, tags: [source], custom: ["date_of_birth": .date(value: born)]
+            ))
+        }
+        let ann = try person("Ann Lee", DateComponents(year: 1980, month: 3, day: 7), "12 Ocean Street Sydney", "crm")
+        let anne = try person("Anne Lee", DateComponents(year: 1980, month: 7, day: 3), "12 Ocean St Sydney", "shop")
+        let bob = try person("Bob Stone", DateComponents(year: 1975, month: 1, day: 2), "9 Hill Road Perth", "crm")
+        let bob2 = try person("Bob Stone", DateComponents(year: 1975, month: 1, day: 2), "9 Hill Road Perth", "shop")
+        let carl = try person("Carl Wu", DateComponents(year: 1990, month: 5, day: 5), "1 King Street Hobart", "crm")
+        _ = try person("Eve Hart", DateComponents(year: 1968, month: 2, day: 2), "7 Bay Road Cairns", "shop")
+        let linked = try crm.duplicates().link(left: CustomerFilter(tags: ["crm"]), right: CustomerFilter(tags: ["shop"]))
+        XCTAssertEqual(Set(linked.clusters.map { Set($0.members) }), [Set([ann.id, anne.id]), Set([bob.id, bob2.id])])
+        XCTAssertNotNil(linked.estimated)
+        let reasons = linked.clusters.flatMap { $0.links }.flatMap { $0.to.reasons }
+        XCTAssertTrue(reasons.contains { $0.field == dob && $0.matchWeight != nil && $0.text.contains(": +") })
+        let trained = try crm.duplicates().train(filter: CustomerFilter())
+        guard case let .probabilistic(model?) = trained.scoring else { return XCTFail("\(trained)") }
+        XCTAssertEqual(model.fields.count, 4)
+        let report = try crm.duplicates().blockingReport(known: [KnownPair(a: ann.id, b: anne.id), KnownPair(a: carl.id, b: bob.id)])
+        XCTAssertEqual(report.known, 2)
+        XCTAssertEqual(report.compared, 1)
+        XCTAssertEqual(report.missed, [KnownPair(a: carl.id, b: bob.id)])
+    }
+
     func testFieldEncryptionAndKeyRotation() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

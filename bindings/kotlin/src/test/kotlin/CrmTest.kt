@@ -547,6 +547,47 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.duplicates().of(first.id).isEmpty()) { "duplicatesOf after the mark" }
         }
     },
+    "match rules as typed settings, linking two sources, training and the blocking report" to {
+        Crm.inMemory("alice").use { crm ->
+            crm.customFields().create(CustomField(entity = EntityKind.CUSTOMER, key = "date_of_birth", label = "出生日期", fieldType = FieldType.DATE))
+            val defaults = crm.duplicates().rules()
+            check(defaults.scoring == Scoring.Weighted && defaults.rules.any { it.field == MatchField.Identifier(null) }) { "defaults $defaults" }
+            val wrong = defaults.rules + MatchRule(field = MatchField.Phone, comparison = Comparison.Date(0.9), weight = 1.0, only = null)
+            val bad = assertThrows<CrmException.Validation> { crm.duplicates().setRules(defaults.copy(rules = wrong, threshold = 0.0)) }
+            check(bad.errors.map { it.field }.toSet() == setOf("rules[${wrong.size - 1}].comparison", "threshold")) { "errors ${bad.errors}" }
+            val dob = MatchField.Custom("date_of_birth")
+            val people = MatchRules(
+                rules = listOf(
+                    MatchRule(MatchField.GivenName, Comparison.JaroWinkler(0.85), 1.0, null),
+                    MatchRule(MatchField.Surname, Comparison.JaroWinkler(0.85), 1.0, null),
+                    MatchRule(dob, Comparison.Date(0.9), 1.0, null),
+                    MatchRule(MatchField.Address, Comparison.QGram(0.7), 1.0, null),
+                ),
+                threshold = 0.5,
+                scoring = Scoring.Probabilistic(null),
+                blocking = Blocking(keys = listOf(BlockingKey.Exact(MatchField.Surname)), maxBlock = 100u),
+            )
+            check(crm.duplicates().setRules(people) == people && crm.duplicates().rules() == people) { "stored" }
+            fun person(name: String, born: LocalDate, address: String, source: String) = crm.customers().create(
+                NewCustomer(name = name, kind = CustomerKind.INDIVIDUAL, address = address, tags = listOf(source), custom = mapOf("date_of_birth" to CustomValue.Date(born)))
+            )
+            val ann = person("Ann Lee", LocalDate.of(1980, 3, 7), "12 Ocean Street Sydney", "crm")
+            val anne = person("Anne Lee", LocalDate.of(1980, 7, 3), "12 Ocean St Sydney", "shop")
+            val bob = person("Bob Stone", LocalDate.of(1975, 1, 2), "9 Hill Road Perth", "crm")
+            val bob2 = person("Bob Stone", LocalDate.of(1975, 1, 2), "9 Hill Road Perth", "shop")
+            val carl = person("Carl Wu", LocalDate.of(1990, 5, 5), "1 King Street Hobart", "crm")
+            person("Eve Hart", LocalDate.of(1968, 2, 2), "7 Bay Road Cairns", "shop")
+            val linked = crm.duplicates().link(CustomerFilter(tags = listOf("crm")), CustomerFilter(tags = listOf("shop")))
+            check(linked.clusters.map { it.members.toSet() }.toSet() == setOf(setOf(ann.id, anne.id), setOf(bob.id, bob2.id))) { "linked $linked" }
+            check(linked.estimated != null) { "estimated" }
+            val reasons = linked.clusters.flatMap { it.links }.flatMap { it.to.reasons }
+            check(reasons.any { it.field == dob && it.matchWeight != null && it.text.contains(": +") }) { "weights $reasons" }
+            val trained = crm.duplicates().train(CustomerFilter())
+            check((trained.scoring as Scoring.Probabilistic).model!!.fields.size == 4) { "trained $trained" }
+            val report = crm.duplicates().blockingReport(listOf(KnownPair(ann.id, anne.id), KnownPair(carl.id, bob.id)))
+            check(report.known == 2UL && report.compared == 1UL && report.missed == listOf(KnownPair(carl.id, bob.id))) { "report $report" }
+        }
+    },
     "merge with a plan, tombstones and undo" to {
         Crm.inMemory("alice").use { crm ->
             val a = crm.customers().create(NewCustomer(name = "星河科技", contacts = listOf(NewContact(name = "张伟"))))
