@@ -145,6 +145,12 @@ fn candidates_outside_the_scope_are_withheld_on_every_path() {
         let mut clusters = 0;
         crm.duplicates().scan(&li, &CustomerFilter::default(), |_| clusters += 1).unwrap();
         assert_eq!(clusters, 0, "{name}");
+        // So do li's link and blocking report: wang's customer is on no side, in no pair.
+        let everyone = CustomerFilter::default();
+        let linked = crm.duplicates().link(&li, &everyone, &everyone, |c| leaks("a link", &format!("{c:?}"))).unwrap();
+        assert_eq!(linked.profiles, 2 * crm.customers().count(&li, &everyone).unwrap(), "{name}");
+        let report = crm.duplicates().blocking_report(&li, &[(theirs.id, warned.customer.id)]).unwrap();
+        assert_eq!((report.known, report.missed.len()), (0, 0), "{name}");
         // Marketing reads every customer, phones masked: so are the matching values.
         let of = crm.duplicates().of(&ma, theirs.id).unwrap();
         assert!(!of.is_empty() && of.iter().all(|c| !c.is_withheld()), "{name}");
@@ -190,6 +196,104 @@ fn the_scan_over_stored_records_reaches_the_quality_goal() {
         let recall = hits / true_pairs as f64;
         let f1 = 2.0 * precision * recall / (precision + recall);
         assert!(f1 >= 0.95, "{name}: F1 {f1:.3} (precision {precision:.3}, recall {recall:.3})");
+    }
+}
+
+/// Generated people stored as customers the way a CRM keeps them (an individual's name, the
+/// address, the date of birth in a custom date field, the identity number on a contact when
+/// it is a valid one), matched with the people preset: the scan from the stores, the link of
+/// two files, and a trained model scoring the check on create.
+#[test]
+fn people_stored_as_customers_are_found_linked_and_trained_on_every_backend() {
+    use guanxi::dedup::{MatchRules, Scoring};
+    use guanxi_core::testing::person_data::{Person, Script, duplicated, full_address, full_name, linked};
+    let input = |p: &Person| {
+        let mut c = NewCustomer::new(full_name(p, Script::Chinese)).kind(CustomerKind::Individual);
+        c = c.address(full_address(p));
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(&p.date_of_birth, "%Y%m%d") {
+            c = c.custom("date_of_birth", CustomValue::Date(day));
+        }
+        let contact = NewContact::new(full_name(p, Script::Chinese));
+        match IdNumber::parse(&p.id_number) {
+            Ok(id) => c.contact(NewContact { id_number: Some(id.as_str().to_owned()), ..contact }),
+            Err(_) => c,
+        }
+    };
+    let set = duplicated(Script::Chinese, 150, 5);
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        crm.custom_fields()
+            .create(&a, CustomFieldDef::new(EntityKind::Customer, "date_of_birth", "出生日期", FieldType::Date))
+            .unwrap();
+        crm.duplicates().set_rules(&a, MatchRules::people("date_of_birth")).unwrap();
+        let created = crm.customers().create_many(&a, set.records.iter().map(input).collect()).unwrap();
+        let label: std::collections::HashMap<CustomerId, u64> =
+            created.iter().map(|c| c.id).zip(set.labels.iter().copied()).collect();
+        let mut found = std::collections::BTreeSet::new();
+        let stats = crm
+            .duplicates()
+            .scan(&a, &CustomerFilter::default(), |c| {
+                for (i, x) in c.members.iter().enumerate() {
+                    found.extend(c.members[i + 1..].iter().map(|y| (*x, *y)));
+                }
+            })
+            .unwrap();
+        assert!(stats.estimated.is_some(), "{name}: the scan estimates a model");
+        let true_pairs: usize = {
+            let mut per: std::collections::HashMap<u64, usize> = Default::default();
+            set.labels.iter().for_each(|l| *per.entry(*l).or_default() += 1);
+            per.values().map(|n| n * (n - 1) / 2).sum()
+        };
+        let hits = found.iter().filter(|(x, y)| label[x] == label[y]).count() as f64;
+        let (precision, recall) = (hits / found.len() as f64, hits / true_pairs as f64);
+        let f1 = 2.0 * precision * recall / (precision + recall);
+        assert!(f1 >= 0.95, "{name}: F1 {f1:.3} (precision {precision:.3}, recall {recall:.3})");
+
+        // Train, then the check on create scores by the trained model, reasons in bits.
+        let trained = crm.duplicates().train(&a, &CustomerFilter::default()).unwrap();
+        assert!(
+            matches!(&trained.scoring, Scoring::Probabilistic { model: Some(m) } if m.fields.len() == trained.rules.len())
+        );
+        let again = input(&set.records[0]);
+        let candidates = crm.duplicates().find(&a, &again).unwrap();
+        assert_eq!(candidates.first().and_then(|c| c.id), Some(created[0].id), "{name}: {candidates:?}");
+        assert!(candidates[0].reasons.iter().all(|r| r.match_weight.is_some()), "{name}");
+        assert!(candidates[0].reasons[0].to_string().contains(": +"), "{name}: {}", candidates[0].reasons[0]);
+    }
+
+    // Two files linked one to one: pairs across the two sides only.
+    let (left, right) = linked(Script::Chinese, 120, 7);
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        crm.custom_fields()
+            .create(&a, CustomFieldDef::new(EntityKind::Customer, "date_of_birth", "出生日期", FieldType::Date))
+            .unwrap();
+        crm.duplicates().set_rules(&a, MatchRules::people("date_of_birth")).unwrap();
+        let tagged = |p: &Person, side: &str| input(p).tag(side);
+        let l = crm.customers().create_many(&a, left.records.iter().map(|p| tagged(p, "A")).collect()).unwrap();
+        let r = crm.customers().create_many(&a, right.records.iter().map(|p| tagged(p, "B")).collect()).unwrap();
+        let label: std::collections::HashMap<CustomerId, u64> = l
+            .iter()
+            .map(|c| c.id)
+            .zip(left.labels.iter().copied())
+            .chain(r.iter().map(|c| c.id).zip(right.labels.iter().copied()))
+            .collect();
+        let side_a: std::collections::HashSet<CustomerId> = l.iter().map(|c| c.id).collect();
+        let side = |t: &str| CustomerFilter { tags: vec![t.into()], ..Default::default() };
+        let (mut hits, mut found) = (0usize, 0usize);
+        crm.duplicates()
+            .link(&a, &side("A"), &side("B"), |c| {
+                for link in &c.links {
+                    let to = link.to.id.unwrap();
+                    assert_ne!(side_a.contains(&link.from), side_a.contains(&to), "{name}: a pair within one side");
+                    found += 1;
+                    hits += usize::from(label[&link.from] == label[&to]);
+                }
+            })
+            .unwrap();
+        let true_links = left.labels.iter().filter(|l| right.labels.contains(l)).count();
+        let (precision, recall) = (hits as f64 / found as f64, hits as f64 / true_links as f64);
+        assert!(precision >= 0.95 && recall >= 0.9, "{name}: precision {precision:.3}, recall {recall:.3}");
     }
 }
 

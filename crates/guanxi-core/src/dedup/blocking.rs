@@ -97,8 +97,8 @@ impl BlockingKey {
             let scheme_tag = scheme.map_or(0, |s| s as u64 + 1);
             let mut emit = |s: &str| f(hash(s) ^ scheme_tag.rotate_left(61));
             match self {
-                BlockingKey::Exact { .. } | BlockingKey::SortedNeighbourhood { .. } => emit(key),
-                BlockingKey::Phonetic { .. } => emit(&phonetic_key(key)),
+                BlockingKey::Exact { .. } | BlockingKey::SortedNeighbourhood { .. } => emit(&key),
+                BlockingKey::Phonetic { .. } => emit(&phonetic_key(&key)),
                 BlockingKey::Prefix { len, .. } => {
                     let end = key.char_indices().nth(*len as usize).map_or(key.len(), |(i, _)| i);
                     emit(&key[..end]);
@@ -107,7 +107,7 @@ impl BlockingKey {
                     let chars: Vec<char> = key.chars().collect();
                     let q = *q as usize;
                     if chars.len() <= q {
-                        emit(key);
+                        emit(&key);
                     }
                     for w in chars.windows(q) {
                         buf.clear();
@@ -116,7 +116,7 @@ impl BlockingKey {
                     }
                 }
                 BlockingKey::Deletions { max_len, .. } => {
-                    emit(key);
+                    emit(&key);
                     let chars: Vec<char> = key.chars().collect();
                     // Deleting from very short keys gives one-character keys shared by everything.
                     if chars.len() >= 3 {
@@ -277,7 +277,7 @@ pub fn candidate_pairs(
     for (tag, key) in blocking.keys.iter().enumerate() {
         match key {
             BlockingKey::SortedNeighbourhood { field, window } => {
-                let mut sorted: Vec<(&str, u32)> = Vec::with_capacity(profiles.len());
+                let mut sorted: Vec<(std::borrow::Cow<'_, str>, u32)> = Vec::with_capacity(profiles.len());
                 for (i, p) in profiles.iter().enumerate() {
                     for_each_key(p, field, |k, _| sorted.push((k, i as u32)));
                 }

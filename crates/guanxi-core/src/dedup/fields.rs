@@ -287,19 +287,19 @@ impl Comparison {
             let (va, vb) = (a.custom.get(key)?, b.custom.get(key)?);
             return self.values(va, vb).map(|s| (s, Cow::Owned(custom_text(vb))));
         }
-        let mut best: Option<(f64, &'b str)> = None;
+        let mut best: Option<(f64, Cow<'b, str>)> = None;
         for_each_key(a, field, |ka, scheme_a| {
             for_each_key(b, field, |kb, scheme_b| {
                 if scheme_a != scheme_b {
                     return;
                 }
-                let s = self.texts(ka, kb);
-                if best.is_none_or(|(x, _)| s > x) {
+                let s = self.texts(&ka, &kb);
+                if best.as_ref().is_none_or(|(x, _)| s > *x) {
                     best = Some((s, kb));
                 }
             });
         });
-        best.map(|(s, v)| (s, Cow::Borrowed(v)))
+        best
     }
 
     /// The similarity of two comparison keys.
@@ -474,28 +474,37 @@ pub fn phonetic_key(s: &str) -> String {
 }
 
 /// Calls `f` with each comparison key of `field` in a profile (and, for identifiers, its
-/// scheme; `None` for every other field). Custom fields give their text.
-pub(crate) fn for_each_key<'p>(p: &'p MatchProfile, field: &MatchField, mut f: impl FnMut(&'p str, Option<IdScheme>)) {
-    let nonempty = |s: &'p str| (!s.is_empty()).then_some(s);
+/// scheme; `None` for every other field). Custom fields give their text (a date as
+/// `YYYYMMDD`, made for the call: the only key not borrowed from the profile).
+pub(crate) fn for_each_key<'p>(
+    p: &'p MatchProfile,
+    field: &MatchField,
+    mut f: impl FnMut(Cow<'p, str>, Option<IdScheme>),
+) {
+    let mut text = |s: &'p str| {
+        if !s.is_empty() {
+            f(Cow::Borrowed(s), None)
+        }
+    };
     match field {
-        MatchField::Phone => p.phones.iter().for_each(|k| f(k, None)),
-        MatchField::Email => p.emails.iter().for_each(|k| f(k, None)),
-        MatchField::Name => nonempty(&p.name_key).into_iter().for_each(|k| f(k, None)),
-        MatchField::GivenName => nonempty(&p.given_name).into_iter().for_each(|k| f(k, None)),
-        MatchField::Surname => nonempty(&p.surname).into_iter().for_each(|k| f(k, None)),
-        MatchField::Address => p.address_key.as_deref().into_iter().for_each(|k| f(k, None)),
+        MatchField::Phone => p.phones.iter().for_each(|k| text(k)),
+        MatchField::Email => p.emails.iter().for_each(|k| text(k)),
+        MatchField::Name => text(&p.name_key),
+        MatchField::GivenName => text(&p.given_name),
+        MatchField::Surname => text(&p.surname),
+        MatchField::Address => p.address_key.as_deref().into_iter().for_each(text),
         MatchField::Identifier(scheme) => {
             for (s, k) in &p.identifiers {
                 if scheme.is_none_or(|x| x == *s) {
-                    f(k, Some(*s));
+                    f(Cow::Borrowed(k), Some(*s));
                 }
             }
         }
-        MatchField::Custom(key) => {
-            if let Some(CustomValue::Text(t) | CustomValue::Select(t)) = p.custom.get(key) {
-                nonempty(t).into_iter().for_each(|k| f(k, None));
-            }
-        }
+        MatchField::Custom(key) => match p.custom.get(key) {
+            Some(CustomValue::Text(t) | CustomValue::Select(t)) => text(t),
+            Some(other) => f(Cow::Owned(custom_text(other)), None),
+            None => {}
+        },
     }
 }
 
