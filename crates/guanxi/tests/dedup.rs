@@ -219,13 +219,16 @@ fn people_stored_as_customers_are_found_linked_and_trained_on_every_backend() {
             Err(_) => c,
         }
     };
+    // A date-of-birth field and the people preset.
+    let for_people = |crm: &Crm, a: &Actor| {
+        let dob = CustomFieldDef::new(EntityKind::Customer, "date_of_birth", "出生日期", FieldType::Date);
+        crm.custom_fields().create(a, dob).unwrap();
+        crm.duplicates().set_rules(a, MatchRules::people("date_of_birth")).unwrap();
+    };
     let set = duplicated(Script::Chinese, 150, 5);
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();
-        crm.custom_fields()
-            .create(&a, CustomFieldDef::new(EntityKind::Customer, "date_of_birth", "出生日期", FieldType::Date))
-            .unwrap();
-        crm.duplicates().set_rules(&a, MatchRules::people("date_of_birth")).unwrap();
+        for_people(&crm, &a);
         let created = crm.customers().create_many(&a, set.records.iter().map(input).collect()).unwrap();
         let label: std::collections::HashMap<CustomerId, u64> =
             created.iter().map(|c| c.id).zip(set.labels.iter().copied()).collect();
@@ -265,10 +268,7 @@ fn people_stored_as_customers_are_found_linked_and_trained_on_every_backend() {
     let (left, right) = linked(Script::Chinese, 120, 7);
     for (name, crm, _, _dir) in common::backends(t0()) {
         let a = alice();
-        crm.custom_fields()
-            .create(&a, CustomFieldDef::new(EntityKind::Customer, "date_of_birth", "出生日期", FieldType::Date))
-            .unwrap();
-        crm.duplicates().set_rules(&a, MatchRules::people("date_of_birth")).unwrap();
+        for_people(&crm, &a);
         let tagged = |p: &Person, side: &str| input(p).tag(side);
         let l = crm.customers().create_many(&a, left.records.iter().map(|p| tagged(p, "A")).collect()).unwrap();
         let r = crm.customers().create_many(&a, right.records.iter().map(|p| tagged(p, "B")).collect()).unwrap();
