@@ -132,11 +132,67 @@ pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
     if let Some(a) = &v.address {
         p = p.address(a);
     }
+    for (key, value) in &v.custom {
+        p = p.custom(key, value);
+    }
     for c in &v.contacts {
         p.phones.extend(c.phones.iter().map(|x| x.as_str().to_owned()));
         p.emails.extend(c.emails.iter().map(|x| x.as_str().to_owned()));
+        if let Some(n) = &c.id_number {
+            p = p.identifier(guanxi_core::dedup::IdScheme::CnResident, n.as_str());
+        }
     }
     p
+}
+
+/// The stored customers the rules' blocking puts beside a profile by equal values the
+/// stores can look up: a resident identity number on a contact (its lookup index) and a
+/// custom field's date, number, decimal or choice, for every exact or sorted-neighbourhood
+/// key on such a field. A value shared by more customers than the block cap finds none, as
+/// in the scan. (Name, phone and e-mail keys are the stored match keys; phonetic, prefix and
+/// q-gram keys, and windows beyond equal values, work in scans only.)
+fn blocked_by_values(store: &dyn StoreView, profile: &MatchProfile, rules: &MatchRules) -> Result<Vec<CustomerId>> {
+    use guanxi_core::dedup::{BlockingKey, IdScheme, MatchField};
+    use guanxi_core::{CustomFilter, CustomValue, IdNumber};
+    let cap = rules.blocking.max_block as usize;
+    let mut ids = Vec::new();
+    for key in &rules.blocking.keys {
+        if !matches!(key, BlockingKey::Exact { .. } | BlockingKey::SortedNeighbourhood { .. }) {
+            continue;
+        }
+        match key.field() {
+            MatchField::Identifier(scheme) if scheme.is_none_or(|s| s == IdScheme::CnResident) => {
+                for (s, value) in &profile.identifiers {
+                    let Ok(number) = IdNumber::parse(value) else { continue };
+                    if *s != IdScheme::CnResident {
+                        continue;
+                    }
+                    let holders = store.contacts_by_id_number(&number)?;
+                    if holders.len() <= cap {
+                        ids.extend(holders.iter().filter(|c| c.deleted_at.is_none()).map(|c| c.customer_id));
+                    }
+                }
+            }
+            MatchField::Custom(field) => {
+                let Some(value) = profile.custom.get(field) else { continue };
+                // Text keys are kept folded: the stored value's case is not known.
+                if matches!(value, CustomValue::Text(_) | CustomValue::Select(_) | CustomValue::MultiSelect(_)) {
+                    continue;
+                }
+                let filter = CustomerFilter {
+                    custom: vec![CustomFilter::new(field.clone(), value.clone())],
+                    deleted: guanxi_core::Deleted::Exclude,
+                    ..CustomerFilter::default()
+                };
+                let page = store.list_customers(&filter, &PageRequest::first(cap + 1))?;
+                if page.items.len() <= cap {
+                    ids.extend(page.items.iter().map(|c| c.id));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(ids)
 }
 
 impl Crm {
@@ -176,7 +232,10 @@ impl Crm {
         not_duplicates: &NotDuplicates,
         cache: &mut ProfileCache,
     ) -> Result<Vec<(MatchCandidate, bool)>> {
-        let ids = store.customers_by_match_keys(&match_keys(profile), ScanOptions::default().max_block)?;
+        let mut ids = store.customers_by_match_keys(&match_keys(profile), ScanOptions::default().max_block)?;
+        ids.extend(blocked_by_values(store, profile, rules)?);
+        ids.sort();
+        ids.dedup();
         let mut found = Vec::new();
         for id in ids.into_iter().filter(|id| *id != profile.id && !not_duplicates.contains(profile.id, *id)) {
             let other = match cache.0.get(&id) {

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, WITHHELD, match_keys};
+use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, WITHHELD};
 use guanxi_core::{
     Action, Actor, ChangeAction, CustomerId, CustomerKind, DomainEvent, EntityKind, Error, FieldChange, Industry,
     Level, LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, StoreView, UserId, ValidCustomer,
@@ -587,7 +587,7 @@ impl ImportRun<'_> {
         };
         if policy != DuplicatePolicy::Create {
             profile.code = format!("row {row}");
-            self.chunk_index.add(row, profile, true);
+            self.chunk_index.add(row, profile, true, self.rules);
         }
         self.chunk.push((row, plan));
         if self.chunk.len() >= CHUNK_ROWS {
@@ -677,25 +677,24 @@ fn import_key(bytes: &[u8], options: &ImportOptions) -> Result<String> {
     Ok(format!("import.{hex}"))
 }
 
-/// Profiles indexed by their match keys, in memory: the rows of the chunk being checked (the
-/// store does not hold them yet). Keys shared by more than the scan's block cap are ignored,
-/// as the stores do.
+/// Profiles indexed by the match rules' block keys, in memory: the rows of the chunk being
+/// checked (the store does not hold them yet). Keys shared by more than the rules' block cap
+/// are ignored, as the scan does.
 #[derive(Default)]
 struct ProfileIndex {
     /// Each profile with its tag and whether the importing actor may read its customer.
     profiles: Vec<(u64, MatchProfile, bool)>,
-    by_key: HashMap<(bool, u64), Vec<usize>>,
+    /// Profiles by the rules' block keys ([`guanxi_core::dedup::Blocking::lookup_keys`]).
+    by_key: HashMap<u64, Vec<usize>>,
 }
 
 impl ProfileIndex {
     /// The best-scoring duplicate of `p` at or above the threshold, with its tag (the row).
     fn best(&self, p: &MatchProfile, rules: &MatchRules) -> Option<(u64, MatchCandidate, bool)> {
-        let keys = match_keys(p);
-        let max = guanxi_core::dedup::ScanOptions::default().max_block;
+        let max = rules.blocking.max_block as usize;
         let mut seen = BTreeSet::new();
         let mut best: Option<(u64, MatchCandidate, bool)> = None;
-        let near = keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k)));
-        for k in near {
+        for k in rules.blocking.lookup_keys(p) {
             let Some(block) = self.by_key.get(&k).filter(|b| b.len() <= max) else { continue };
             for &i in block {
                 if !seen.insert(i) {
@@ -712,10 +711,9 @@ impl ProfileIndex {
         best
     }
 
-    fn add(&mut self, tag: u64, p: MatchProfile, readable: bool) {
-        let keys = match_keys(&p);
+    fn add(&mut self, tag: u64, p: MatchProfile, readable: bool, rules: &MatchRules) {
         let i = self.profiles.len();
-        for k in keys.names.iter().map(|k| (false, *k)).chain(keys.contacts.iter().map(|k| (true, *k))) {
+        for k in rules.blocking.lookup_keys(&p) {
             self.by_key.entry(k).or_default().push(i);
         }
         self.profiles.push((tag, p, readable));

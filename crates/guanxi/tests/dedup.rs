@@ -297,6 +297,46 @@ fn people_stored_as_customers_are_found_linked_and_trained_on_every_backend() {
     }
 }
 
+/// The check on create and imports block as the rules say: a customer sharing nothing but a
+/// contact's identity number, or nothing but a custom date a blocking key names, is found.
+#[test]
+fn the_check_on_create_and_imports_use_the_rules_blocking() {
+    use guanxi::dedup::{BlockingKey, Comparison, MatchField, MatchRule, MatchRules};
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let id = "11010519491231002X";
+        let holder = || NewContact { id_number: Some(id.into()), ..NewContact::new("张伟") };
+        let first = crm.customers().create(&a, NewCustomer::new("甲贸易有限公司").contact(holder())).unwrap();
+        let found = crm.duplicates().find(&a, &NewCustomer::new("乙科技有限公司").contact(holder())).unwrap();
+        assert_eq!(found.first().and_then(|c| c.id), Some(first.id), "{name}: {found:?}");
+        assert_eq!(found[0].reasons[0].field, MatchField::Identifier(None), "{name}");
+        assert!(found[0].reasons[0].to_string().starts_with("same identifier as"), "{name}");
+
+        let opened = CustomFieldDef::new(EntityKind::Customer, "opened", "开户日", FieldType::Date);
+        crm.custom_fields().create(&a, opened).unwrap();
+        let mut rules = MatchRules::default();
+        rules.rules.push(MatchRule::new(MatchField::Custom("opened".into()), Comparison::Date { min: 1.0 }, 0.9));
+        rules.blocking.keys.push(BlockingKey::Exact { field: MatchField::Custom("opened".into()) });
+        crm.duplicates().set_rules(&a, rules).unwrap();
+        let day = CustomValue::Date(chrono::NaiveDate::from_ymd_opt(2020, 1, 2).unwrap());
+        let dated = crm.customers().create(&a, NewCustomer::new("丙公司").custom("opened", day.clone())).unwrap();
+        let found = crm.duplicates().find(&a, &NewCustomer::new("丁集团").custom("opened", day.clone())).unwrap();
+        assert_eq!(found.first().and_then(|c| c.id), Some(dated.id), "{name}: {found:?}");
+        // An import's rows meet the rows before them by the rules' blocking keys: by name with
+        // the default keys, not at all when blocking is by phone alone.
+        let file = "客户名称\n戊贸易有限公司\n戊贸易股份有限公司\n";
+        let skip = ImportOptions::default().on_duplicate(DuplicatePolicy::Skip);
+        let r = crm.files().import(&a, file.as_bytes(), &skip, |_| {}).unwrap();
+        assert_eq!((r.created.len(), r.skipped.len()), (1, 1), "{name}: {r:?}");
+        let mut by_phone = MatchRules::default();
+        by_phone.blocking.keys = vec![BlockingKey::Exact { field: MatchField::Phone }];
+        crm.duplicates().set_rules(&a, by_phone).unwrap();
+        let file = "客户名称\n己贸易有限公司\n己贸易股份有限公司\n";
+        let r = crm.files().import(&a, file.as_bytes(), &skip, |_| {}).unwrap();
+        assert_eq!((r.created.len(), r.skipped.len()), (2, 0), "{name}: {r:?}");
+    }
+}
+
 #[test]
 fn pairs_marked_not_duplicate_are_never_proposed_again() {
     for (name, crm, _, _dir) in common::backends(t0()) {

@@ -213,6 +213,30 @@ impl Blocking {
     }
 }
 
+impl Blocking {
+    /// The hashed block keys of one profile, for looking one record up among others kept in
+    /// memory (an import's earlier rows): every key's blocks, a sorted-neighbourhood key as
+    /// its exact value (a window needs the whole sorted set). Sorted, distinct.
+    ///
+    /// ```
+    /// use guanxi_core::dedup::{Blocking, MatchProfile};
+    /// use guanxi_core::{CustomerId, CustomerKind};
+    /// let p = |name: &str| MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", name, CustomerKind::Enterprise);
+    /// let b = Blocking::default();
+    /// let (x, y) = (b.lookup_keys(&p("华为技术")), b.lookup_keys(&p("华技为术")));
+    /// assert!(x.iter().any(|k| y.binary_search(k).is_ok()));
+    /// ```
+    pub fn lookup_keys(&self, p: &MatchProfile) -> Vec<u64> {
+        let mut keys = Vec::with_capacity(24);
+        for (tag, key) in self.keys.iter().enumerate() {
+            key.hashes(tag as u8, p, &mut |h| keys.push(h));
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+}
+
 /// Which pairs are wanted: within one set of records, or across two (linking one file
 /// against another: the first `left` records are one side, the rest the other).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
