@@ -254,3 +254,13 @@ def test_people_are_linked_across_two_sources_with_explained_weights(crm: guanxi
     report = crm.duplicates.blocking_report([(made[0].id, made[1].id), (made[4].id, made[6].id)])
     assert (report["known"], report["compared"]) == (2, 1)
     assert report["missed"] == [(made[4].id, made[6].id)]
+
+
+def test_a_person_without_a_name_is_stored_and_found_by_phone(crm: guanxi.Crm) -> None:
+    me = [{"name": "本人", "phone": "13812345678"}]
+    first = crm.customers.create("", kind="individual", contacts=me)
+    assert first.name == ""
+    assert [c["id"] for c in crm.duplicates.find("", kind="individual", contacts=me)] == [first.id]
+    with pytest.raises(guanxi.ValidationError) as refused:
+        crm.customers.create("", kind="individual")
+    assert [e.field for e in refused.value.errors] == ["name"]

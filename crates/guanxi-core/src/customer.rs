@@ -238,7 +238,18 @@ impl Customer {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NewCustomer {
-    /// Name (required).
+    /// Name: required, except that an individual may go without one when it has another
+    /// identifying value (a contact's phone, e-mail or identity number, or a custom value).
+    ///
+    /// ```
+    /// use guanxi_core::{CustomerKind, NewContact, NewCustomer, ValidationContext, ValidationReason};
+    /// let ctx = ValidationContext::default();
+    /// let nameless = || NewCustomer::new("").kind(CustomerKind::Individual);
+    /// assert!(nameless().contact(NewContact::new("本人").phone("13812345678")).validate(&ctx).is_ok());
+    /// let errs = nameless().validate(&ctx).unwrap_err();
+    /// assert_eq!(errs.field("name").unwrap().reason, ValidationReason::Required);
+    /// assert!(NewCustomer::new("").contact(NewContact::new("张伟").phone("13812345678")).validate(&ctx).is_err()); // a company needs its name
+    /// ```
     pub name: String,
     /// Enterprise (default) or individual.
     pub kind: CustomerKind,
@@ -355,7 +366,17 @@ impl NewCustomer {
     /// Validates and normalizes every field, reporting all failures together.
     pub fn validate(self, ctx: &ValidationContext) -> Result<ValidCustomer, ValidationErrors> {
         let mut errs = ValidationErrors::default();
-        let name = required_text(&mut errs, "name", &self.name, limits::NAME);
+        // A person may be known by other identifying values alone (a contact's phone, e-mail
+        // or identity number, or a custom value such as a member number): such a record is
+        // still stored, and found by those values.
+        let identified = self.kind == CustomerKind::Individual
+            && (!self.custom.is_empty()
+                || self.contacts.iter().any(|c| !c.phones.is_empty() || !c.emails.is_empty() || c.id_number.is_some()));
+        let name = if identified {
+            optional_text(&mut errs, "name", Some(&self.name), limits::NAME).unwrap_or_default()
+        } else {
+            required_text(&mut errs, "name", &self.name, limits::NAME)
+        };
         let source = optional_text(&mut errs, "source", self.source.as_deref(), limits::SHORT);
         let address = optional_text(&mut errs, "address", self.address.as_deref(), limits::ADDRESS);
         let region = validate_region(&mut errs, self.region);

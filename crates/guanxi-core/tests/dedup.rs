@@ -234,11 +234,14 @@ proptest! {
         }
     }
 
-    /// EM recovers m, u and the prior from pairs drawn with known ones.
+    /// EM recovers m, u and the prior from pairs drawn with known ones, where the comparisons
+    /// identify the two classes (four or more independent ones, each telling matches from
+    /// non-matches at least as well as m 0.8 against u 0.15; with three weak ones and a small
+    /// prior the likelihood is too flat for any estimator to pin them down).
     #[test]
     fn em_recovers_the_probabilities_it_was_drawn_with(
         prior in 0.05f64..0.4,
-        fields in proptest::collection::vec((0.75f64..0.98, 0.01f64..0.2), 3..6),
+        fields in proptest::collection::vec((0.8f64..0.98, 0.01f64..0.15), 4..7),
         seed in any::<u64>(),
     ) {
         use guanxi_core::dedup::{Agreement, Pattern, ProbabilisticModel};

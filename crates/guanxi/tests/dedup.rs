@@ -337,6 +337,37 @@ fn the_check_on_create_and_imports_use_the_rules_blocking() {
     }
 }
 
+/// A person known only by a phone (no name) is stored, listed, and found as a duplicate by
+/// the check on create and by the scan.
+#[test]
+fn a_person_without_a_name_is_stored_and_matched() {
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let nameless = || {
+            NewCustomer::new("").kind(CustomerKind::Individual).contact(NewContact::new("本人").phone("13812345678"))
+        };
+        let first = crm.customers().create(&a, nameless()).unwrap();
+        assert_eq!((first.name.as_str(), crm.customers().get(&a, first.id).unwrap().name.as_str()), ("", ""), "{name}");
+        let found = crm.duplicates().find(&a, &nameless()).unwrap();
+        assert_eq!(found.first().and_then(|c| c.id), Some(first.id), "{name}: {found:?}");
+        let second = crm.customers().create_checked(&a, nameless(), OnDuplicate::Warn).unwrap().customer;
+        let mut clusters = vec![];
+        crm.duplicates().scan(&a, &CustomerFilter::default(), |c| clusters.push(c.members)).unwrap();
+        assert_eq!(
+            clusters,
+            [{
+                let mut m = vec![first.id, second.id];
+                m.sort();
+                m
+            }],
+            "{name}"
+        );
+        // Without another identifying value, the name is still required.
+        let err = crm.customers().create(&a, NewCustomer::new(" ").kind(CustomerKind::Individual)).unwrap_err();
+        assert!(matches!(&err, Error::Validation(e) if e.field("name").is_some()), "{name}: {err}");
+    }
+}
+
 #[test]
 fn pairs_marked_not_duplicate_are_never_proposed_again() {
     for (name, crm, _, _dir) in common::backends(t0()) {

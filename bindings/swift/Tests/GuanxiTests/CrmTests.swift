@@ -486,6 +486,11 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(report.known, 2)
         XCTAssertEqual(report.compared, 1)
         XCTAssertEqual(report.missed, [KnownPair(a: carl.id, b: bob.id)])
+        _ = try crm.duplicates().setRules(rules: defaults)
+        let me = NewCustomer(name: "", kind: .individual, contacts: [NewContact(name: "本人", phones: ["13812345678"])])
+        let nameless = try crm.customers().create(input: me)
+        XCTAssertEqual(nameless.name, "")
+        XCTAssertEqual(try crm.duplicates().find(input: me).map { $0.id }, [nameless.id])
     }
 
     func testFieldEncryptionAndKeyRotation() throws {

@@ -586,6 +586,10 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check((trained.scoring as Scoring.Probabilistic).model!!.fields.size == 4) { "trained $trained" }
             val report = crm.duplicates().blockingReport(listOf(KnownPair(ann.id, anne.id), KnownPair(carl.id, bob.id)))
             check(report.known == 2UL && report.compared == 1UL && report.missed == listOf(KnownPair(carl.id, bob.id))) { "report $report" }
+            crm.duplicates().setRules(defaults)
+            val me = NewCustomer(name = "", kind = CustomerKind.INDIVIDUAL, contacts = listOf(NewContact(name = "本人", phones = listOf("13812345678"))))
+            val nameless = crm.customers().create(me)
+            check(nameless.name == "" && crm.duplicates().find(me).map { it.id } == listOf(nameless.id)) { "a person known by a phone alone" }
         }
     },
     "merge with a plan, tombstones and undo" to {
