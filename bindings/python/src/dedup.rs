@@ -89,6 +89,11 @@ pub struct ScanResult {
     stats: Py<PyAny>,
 }
 
+/// Pairs of customer ids from Python (UUIDs or their text).
+fn id_pairs(pairs: &[(Bound<'_, PyAny>, Bound<'_, PyAny>)]) -> PyResult<Vec<(CustomerId, CustomerId)>> {
+    pairs.iter().map(|(a, b)| Ok((customer_id_from(a)?, customer_id_from(b)?))).collect()
+}
+
 /// A scan's or a link's clusters as Arrow tables, with its stats.
 fn scan_result(py: Python<'_>, clusters: &[core::DuplicateCluster], stats: &core::ScanStats) -> PyResult<ScanResult> {
     let mut links = Vec::new();
@@ -175,6 +180,13 @@ impl Duplicates {
         Ok(MatchRules(self.crm.get().run(py, |c, a| c.duplicates().train(a, &filter))?))
     }
 
+    /// Learns the probabilistic model from `same` (pairs of customer ids confirmed as one
+    /// customer) and the pairs marked not duplicate, stores it in the rules, and returns them.
+    fn learn(&self, py: Python<'_>, same: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>) -> PyResult<MatchRules> {
+        let same = id_pairs(&same)?;
+        Ok(MatchRules(self.crm.get().run(py, |c, a| c.duplicates().learn(a, &same))?))
+    }
+
     /// Links the customers matching `left` (filters as `customers.list` takes them) against
     /// those matching `right`: only pairs with one customer from each side are compared.
     #[pyo3(signature = (left, right))]
@@ -196,8 +208,7 @@ impl Duplicates {
         py: Python<'py>,
         known: Vec<(Bound<'_, PyAny>, Bound<'_, PyAny>)>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let known: Vec<(CustomerId, CustomerId)> =
-            known.iter().map(|(a, b)| Ok((customer_id_from(a)?, customer_id_from(b)?))).collect::<PyResult<_>>()?;
+        let known = id_pairs(&known)?;
         let r = self.crm.get().run(py, |c, a| c.duplicates().blocking_report(a, &known))?;
         let pairs = |v: &[(CustomerId, CustomerId)]| v.iter().map(|(a, b)| (a.0, b.0)).collect::<Vec<_>>();
         let d = PyDict::new(py);

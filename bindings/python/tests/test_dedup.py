@@ -242,6 +242,9 @@ def test_people_are_linked_across_two_sources_with_explained_weights(crm: guanxi
     trained = crm.duplicates.train()
     assert trained.model is not None and len(trained.model.fields) == len(rules.rules)
     assert all(0 < f.m < 1 and 0 < f.u < 1 for f in trained.model.fields)
+    crm.duplicates.mark_not_duplicate(made[4].id, made[5].id)
+    learned = crm.duplicates.learn([(made[0].id, made[1].id), (made[2].id, made[3].id)])
+    assert learned.model is not None and learned.model.fields[1].m > learned.model.fields[1].u  # surname
     # Blocking by equal surname alone: Carl Wu and Eve Hart are never compared.
     narrow = guanxi.MatchRules(
         trained.rules,

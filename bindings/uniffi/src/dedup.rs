@@ -482,6 +482,13 @@ impl Duplicates {
         Ok(self.inner.duplicates().train(&self.actor, &filter.into_core()?)?)
     }
 
+    /// Learns the probabilistic model from `same` (pairs confirmed as one customer) and the
+    /// pairs marked not duplicate, and stores it.
+    pub fn learn(&self, same: Vec<KnownPair>) -> Result<core::MatchRules> {
+        let same: Vec<_> = same.into_iter().map(|k| (id(k.a), id(k.b))).collect();
+        Ok(self.inner.duplicates().learn(&self.actor, &same)?)
+    }
+
     /// Of pairs known to be duplicates, how many blocking compares and scoring then matches.
     pub fn blocking_report(&self, known: Vec<KnownPair>) -> Result<BlockingReport> {
         let known: Vec<_> = known.into_iter().map(|k| (id(k.a), id(k.b))).collect();

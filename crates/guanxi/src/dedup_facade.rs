@@ -619,6 +619,76 @@ impl Duplicates<'_> {
         self.set_rules(actor, rules)
     }
 
+    /// Learns the probabilistic model from labelled pairs instead of estimating it: `same`
+    /// lists pairs people confirmed are one customer (a reviewed sample), and the pairs marked
+    /// not duplicate ([`Duplicates::mark_not_duplicate`]) are the other kind. m and u are
+    /// counted from what each rule finds for them, the prior from their mix; the model is
+    /// stored in the rules, which are returned. Needs permission to configure customers,
+    /// rules with probabilistic scoring, and pairs of both kinds among live customers the
+    /// actor may read.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::dedup::{MatchRules, Scoring};
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.duplicates().set_rules(&alice, MatchRules::people("date_of_birth"))?;
+    /// let p = |name: &str, address: &str| NewCustomer::new(name).kind(CustomerKind::Individual).address(address);
+    /// let made = crm.customers().create_many(&alice, vec![
+    ///     p("张伟", "北京市朝阳区建国路1号"), p("张玮", "北京市朝阳区建国路1号"), p("张伟", "上海市徐汇区漕溪北路8号"),
+    /// ])?;
+    /// crm.duplicates().mark_not_duplicate(&alice, made[0].id, made[2].id)?;
+    /// let learned = crm.duplicates().learn(&alice, &[(made[0].id, made[1].id)])?;
+    /// let Scoring::Probabilistic { model: Some(model) } = learned.scoring else { unreachable!() };
+    /// assert!(model.fields[3].m > model.fields[3].u); // the address tells them apart
+    /// assert!(crm.duplicates().learn(&alice, &[]).is_err()); // no confirmed pair
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn learn(&self, actor: &Actor, same: &[(CustomerId, CustomerId)]) -> Result<MatchRules> {
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
+        let mut rules = self.crm.load_match_rules()?;
+        if !matches!(rules.scoring, Scoring::Probabilistic { .. }) {
+            return Err(Error::invalid(
+                "scoring",
+                guanxi_core::ValidationReason::Invalid {
+                    detail: "learning needs probabilistic scoring (the rules are weighted)".into(),
+                },
+            ));
+        }
+        let read = self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
+        let reader = Reader(Some(read));
+        let mut cache = std::collections::HashMap::new();
+        let mut profile = |id: CustomerId| -> Result<Option<MatchProfile>> {
+            if let Some(p) = cache.get(&id) {
+                return Ok(Clone::clone(p));
+            }
+            let p = match self.crm.store.customer(id)?.filter(|c| !c.is_deleted() && reader.admits(c)) {
+                Some(c) => Some(MatchProfile::of(&c, &self.crm.store.contacts_of(id)?)),
+                None => None,
+            };
+            cache.insert(id, p.clone());
+            Ok(p)
+        };
+        let not_duplicates = self.crm.load_not_duplicates()?;
+        let labelled_pairs = same.iter().map(|p| (*p, true)).chain(not_duplicates.pairs().map(|p| (p, false)));
+        let mut labelled = Vec::new();
+        for ((a, b), is_same) in labelled_pairs {
+            if let (Some(pa), Some(pb)) = (profile(a)?, profile(b)?) {
+                labelled.push((rules.pattern(&pa, &pb), is_same));
+            }
+        }
+        let model = ProbabilisticModel::learn(&labelled, rules.rules.len()).ok_or_else(|| {
+            Error::invalid(
+                "same",
+                guanxi_core::ValidationReason::Invalid {
+                    detail: "learning needs pairs confirmed as one customer and pairs marked not duplicate".into(),
+                },
+            )
+        })?;
+        rules.scoring = Scoring::Probabilistic { model: Some(model) };
+        self.set_rules(actor, rules)
+    }
+
     /// How much of a set of pairs known to be duplicates (a labelled sample, pairs people
     /// confirmed) the stored rules' blocking compares at all, and how many of those score at
     /// or above the threshold: whether blocking or scoring loses a pair. Pairs with a customer

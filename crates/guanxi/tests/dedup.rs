@@ -262,6 +262,25 @@ fn people_stored_as_customers_are_found_linked_and_trained_on_every_backend() {
         assert_eq!(candidates.first().and_then(|c| c.id), Some(created[0].id), "{name}: {candidates:?}");
         assert!(candidates[0].reasons.iter().all(|r| r.match_weight.is_some()), "{name}");
         assert!(candidates[0].reasons[0].to_string().contains(": +"), "{name}: {}", candidates[0].reasons[0]);
+
+        // Learned from pairs people confirmed and pairs they marked not duplicate instead.
+        let by_label = |same: bool| {
+            let mut pairs = vec![];
+            for (i, x) in created.iter().enumerate() {
+                for (j, y) in created.iter().enumerate().skip(i + 1).take(40) {
+                    if (set.labels[i] == set.labels[j]) == same {
+                        pairs.push((x.id, y.id));
+                    }
+                }
+            }
+            pairs
+        };
+        for (x, y) in by_label(false).into_iter().take(30) {
+            crm.duplicates().mark_not_duplicate(&a, x, y).unwrap();
+        }
+        let learned = crm.duplicates().learn(&a, &by_label(true)).unwrap();
+        let Scoring::Probabilistic { model: Some(model) } = &learned.scoring else { panic!("{name}: {learned:?}") };
+        assert!(model.fields.iter().take(3).all(|f| f.m > f.u), "{name}: {model:?}");
     }
 
     // Two files linked one to one: pairs across the two sides only.

@@ -632,6 +632,8 @@ class Duplicates:
         """Replaces the match rules (checked first: every bad rule is named); returns them."""
     def train(self, **filters: Unpack[CustomerFilters]) -> MatchRules:
         """Estimates the probabilistic model from the matching customers, stores it, returns the rules."""
+    def learn(self, same: Sequence[tuple[IdLike, IdLike]]) -> MatchRules:
+        """Learns the probabilistic model from pairs confirmed as one customer and the pairs marked not duplicate."""
     def blocking_report(self, known: Sequence[tuple[IdLike, IdLike]]) -> BlockingReport:
         """Of pairs known to be duplicates, how many blocking compares and scoring then matches."""
     def not_duplicates(self) -> builtins.list[tuple[uuid.UUID, uuid.UUID]]:

@@ -482,6 +482,11 @@ final class CrmTests: XCTestCase {
         let trained = try crm.duplicates().train(filter: CustomerFilter())
         guard case let .probabilistic(model?) = trained.scoring else { return XCTFail("\(trained)") }
         XCTAssertEqual(model.fields.count, 4)
+        try crm.duplicates().markNotDuplicate(a: carl.id, b: bob.id)
+        let learned = try crm.duplicates().learn(same: [KnownPair(a: ann.id, b: anne.id), KnownPair(a: bob.id, b: bob2.id)])
+        guard case let .probabilistic(learnedModel?) = learned.scoring else { return XCTFail("\(learned)") }
+        XCTAssertGreaterThan(learnedModel.fields[1].m, learnedModel.fields[1].u)
+        _ = try crm.duplicates().setRules(rules: trained)
         let report = try crm.duplicates().blockingReport(known: [KnownPair(a: ann.id, b: anne.id), KnownPair(a: carl.id, b: bob.id)])
         XCTAssertEqual(report.known, 2)
         XCTAssertEqual(report.compared, 1)

@@ -584,6 +584,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(reasons.any { it.field == dob && it.matchWeight != null && it.text.contains(": +") }) { "weights $reasons" }
             val trained = crm.duplicates().train(CustomerFilter())
             check((trained.scoring as Scoring.Probabilistic).model!!.fields.size == 4) { "trained $trained" }
+            crm.duplicates().markNotDuplicate(carl.id, bob.id)
+            val learned = crm.duplicates().learn(listOf(KnownPair(ann.id, anne.id), KnownPair(bob.id, bob2.id)))
+            val model = (learned.scoring as Scoring.Probabilistic).model!!
+            check(model.fields[1].m > model.fields[1].u) { "learned $model" }
+            crm.duplicates().setRules(trained)
             val report = crm.duplicates().blockingReport(listOf(KnownPair(ann.id, anne.id), KnownPair(carl.id, bob.id)))
             check(report.known == 2UL && report.compared == 1UL && report.missed == listOf(KnownPair(carl.id, bob.id))) { "report $report" }
             crm.duplicates().setRules(defaults)
