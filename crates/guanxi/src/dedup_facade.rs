@@ -596,17 +596,7 @@ impl Duplicates<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn train(&self, actor: &Actor, filter: &CustomerFilter) -> Result<MatchRules> {
-        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
-        let mut rules = self.crm.load_match_rules()?;
-        if !matches!(rules.scoring, Scoring::Probabilistic { .. }) {
-            return Err(Error::invalid(
-                "scoring",
-                guanxi_core::ValidationReason::Invalid {
-                    detail: "training needs probabilistic scoring (the rules are weighted)".into(),
-                },
-            ));
-        }
-        let read = self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
+        let (read, mut rules) = self.probabilistic_rules(actor, "training")?;
         let profiles = self.scoped_profiles(&read, filter)?;
         let (pairs, _) = candidate_pairs(&profiles, &rules.blocking, Pairs::Within);
         let mut counts: std::collections::HashMap<Pattern, u64> = Default::default();
@@ -645,17 +635,7 @@ impl Duplicates<'_> {
     /// # Ok::<(), guanxi::Error>(())
     /// ```
     pub fn learn(&self, actor: &Actor, same: &[(CustomerId, CustomerId)]) -> Result<MatchRules> {
-        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
-        let mut rules = self.crm.load_match_rules()?;
-        if !matches!(rules.scoring, Scoring::Probabilistic { .. }) {
-            return Err(Error::invalid(
-                "scoring",
-                guanxi_core::ValidationReason::Invalid {
-                    detail: "learning needs probabilistic scoring (the rules are weighted)".into(),
-                },
-            ));
-        }
-        let read = self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?;
+        let (read, mut rules) = self.probabilistic_rules(actor, "learning")?;
         let reader = Reader(Some(read));
         let mut cache = std::collections::HashMap::new();
         let mut profile = |id: CustomerId| -> Result<Option<MatchProfile>> {
@@ -741,6 +721,22 @@ impl Duplicates<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// For a verb that fits a model: the actor's permission to read customers (after checking
+    /// it may configure them) and the stored rules, which must score probabilistically.
+    fn probabilistic_rules(&self, actor: &Actor, verb: &str) -> Result<(Allowed, MatchRules)> {
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::Customer)?;
+        let rules = self.crm.load_match_rules()?;
+        if !matches!(rules.scoring, Scoring::Probabilistic { .. }) {
+            return Err(Error::invalid(
+                "scoring",
+                guanxi_core::ValidationReason::Invalid {
+                    detail: format!("{verb} needs probabilistic scoring (the rules are weighted)"),
+                },
+            ));
+        }
+        Ok((self.crm.reauthorize(&allowed, actor, Action::Read, EntityKind::Customer)?, rules))
     }
 
     /// The live customers matching `filter` within the actor's read scope, as profiles.
