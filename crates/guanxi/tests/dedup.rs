@@ -381,6 +381,11 @@ fn a_person_without_a_name_is_stored_and_matched() {
             }],
             "{name}"
         );
+        // Weighted rules have no model to fit.
+        let refused = crm.duplicates().train(&a, &CustomerFilter::default()).unwrap_err();
+        assert!(matches!(&refused, Error::Validation(e) if e.field("scoring").is_some()), "{name}: {refused}");
+        let refused = crm.duplicates().learn(&a, &[(first.id, second.id)]).unwrap_err();
+        assert!(matches!(&refused, Error::Validation(e) if e.field("scoring").is_some()), "{name}: {refused}");
         // Without another identifying value, the name is still required.
         let err = crm.customers().create(&a, NewCustomer::new(" ").kind(CustomerKind::Individual)).unwrap_err();
         assert!(matches!(&err, Error::Validation(e) if e.field("name").is_some()), "{name}: {err}");
