@@ -166,3 +166,50 @@ pub fn customer_filter(data: &[u8]) {
     }
     assert_eq!(results[0], results[1], "memory and SQLite agree for {filter:?}");
 }
+
+/// Any bytes as a match settings document (JSON, as stored and as Python and the stores
+/// read it) and as a match field's name: never a panic. A document that validates drives a
+/// scan and a link over fixed profiles whose scores all lie in [0, 1], whose reasons name
+/// rules of the document, and whose link pairs cross the two sides; one that does not is
+/// refused with at least one named problem.
+///
+/// ```
+/// guanxi::fuzzing::match_rules(br#"{"rules":[{"field":"surname","comparison":{"type":"phonetic"}}],"threshold":0.5}"#);
+/// ```
+pub fn match_rules(data: &[u8]) {
+    use guanxi_core::dedup::{MatchField, MatchProfile, MatchRules, NotDuplicates, Pairs, scan};
+    use guanxi_core::{CustomValue, CustomerId, CustomerKind};
+    let _ = String::from_utf8_lossy(data).parse::<MatchField>();
+    let Ok(rules) = serde_json::from_slice::<MatchRules>(data) else { return };
+    if let Err(e) = rules.validate() {
+        assert!(matches!(&e, Error::Validation(v) if !v.is_empty()), "a refusal names its problems: {e:?}");
+        return;
+    }
+    let day = |d| CustomValue::Date(chrono::NaiveDate::from_ymd_opt(1980, 3, d).unwrap_or_default());
+    let person = |n: u128, name: &str, d: u32| {
+        MatchProfile::new(CustomerId(uuid::Uuid::from_u128(n)), &format!("P{n}"), name, CustomerKind::Individual)
+            .address("12 Ocean Street Sydney")
+            .phone("13812345678")
+            .custom("date_of_birth", &day(d))
+            .custom("member", &CustomValue::Number(i64::try_from(n).unwrap_or(0)))
+    };
+    let profiles = [
+        person(1, "Ann Lee", 7),
+        person(2, "Anne Lee", 7),
+        person(3, "张伟", 8),
+        person(4, "张玮", 8),
+        MatchProfile::new(CustomerId(uuid::Uuid::from_u128(5)), "C5", "华为技术有限公司", CustomerKind::Enterprise),
+    ];
+    for pairs in [Pairs::Within, Pairs::Across { left: 2 }] {
+        scan(&profiles, &rules, &NotDuplicates::new(), pairs, |cluster| {
+            for link in &cluster.links {
+                assert!((0.0..=1.0).contains(&link.to.score), "score {}", link.to.score);
+                assert!(link.to.reasons.iter().all(|r| rules.rules.iter().any(|x| x.field == r.field)));
+                if let (Pairs::Across { left }, Some(to)) = (pairs, link.to.id) {
+                    let side = |id: CustomerId| profiles.iter().position(|p| p.id == id).is_some_and(|i| i < left);
+                    assert_ne!(side(link.from), side(to), "a link within one side");
+                }
+            }
+        });
+    }
+}

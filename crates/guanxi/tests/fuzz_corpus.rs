@@ -36,3 +36,8 @@ fn customer_input_corpus() {
 fn customer_filter_corpus() {
     replay("customer_filter", guanxi::fuzzing::customer_filter);
 }
+
+#[test]
+fn match_rules_corpus() {
+    replay("match_rules", guanxi::fuzzing::match_rules);
+}
