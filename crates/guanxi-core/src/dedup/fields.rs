@@ -207,8 +207,9 @@ pub enum Comparison {
         /// Lowest similarity that counts.
         min: f64,
     },
-    /// 1 − Damerau-Levenshtein distance / longer length (typos and swapped characters), from
-    /// `min` up (strsim).
+    /// 1 − edit distance / longer length, the distance counting insertions, deletions,
+    /// substitutions and swaps of neighbours (optimal string alignment, the restricted
+    /// Damerau-Levenshtein; strsim), from `min` up.
     Edit {
         /// Lowest similarity that counts.
         min: f64,
@@ -307,9 +308,21 @@ impl Comparison {
         match self {
             Comparison::Exact => f64::from(u8::from(a == b)),
             Comparison::JaroWinkler { .. } => strsim::jaro_winkler(a, b),
-            Comparison::Edit { .. } => {
-                let longer = a.chars().count().max(b.chars().count());
-                if longer == 0 { 1.0 } else { 1.0 - strsim::damerau_levenshtein(a, b) as f64 / longer as f64 }
+            Comparison::Edit { min } => {
+                let (la, lb) = (a.chars().count(), b.chars().count());
+                let longer = la.max(lb);
+                if longer == 0 {
+                    return 1.0;
+                }
+                // The length difference alone is a lower bound on the distance: a pair it
+                // already puts below `min` needs no alignment (most pairs a block holds).
+                let bound = 1.0 - la.abs_diff(lb) as f64 / longer as f64;
+                if bound < *min {
+                    return bound;
+                }
+                // Optimal string alignment (Damerau with adjacent transpositions, each
+                // substring edited once): what typos are, without the full Damerau's alphabet map.
+                1.0 - strsim::osa_distance(a, b) as f64 / longer as f64
             }
             Comparison::QGram { .. } => bigram_dice(a, b),
             Comparison::TokenSet { .. } => token_jaccard(a, b),
