@@ -2,8 +2,8 @@
 //! union: a pair is compared when any key puts both records in one block (or one window).
 //!
 //! Key kinds: the field's comparison key itself, its one-character deletions (as in SymSpell:
-//! two keys a typo, a missing or extra character, or a swap of neighbours apart share a
-//! deleted form), its phonetic code, its prefix, its character q-grams, and sorted-
+//! two keys one substituted character or one swap of neighbours apart share a deleted form),
+//! its phonetic code, its prefix, its character q-grams, and sorted-
 //! neighbourhood windows (records sorted by the key; each compared with the next
 //! `window − 1`). Hashed keys are 64-bit: a collision only adds a pair that is scored and
 //! dropped. Blocks over [`Blocking::max_block`] are skipped and counted: a call-centre number
@@ -34,8 +34,9 @@ pub enum BlockingKey {
         /// The field.
         field: MatchField,
     },
-    /// Records whose keys are one edit apart: the key and its one-character deletions (of its
-    /// first `max_len` characters; keys under 3 characters get no deletions).
+    /// Records whose keys are equal, or one substitution or one swap of neighbours apart:
+    /// the key, and apart from it its one-character deletions (of its first `max_len`
+    /// characters; keys under 3 characters get none), two keys sharing a deleted form.
     Deletions {
         /// The field.
         field: MatchField,
@@ -85,7 +86,7 @@ impl BlockingKey {
 
     /// Calls `f` with every hashed block key of a profile (`tag` keeps keys apart).
     fn hashes(&self, tag: u8, p: &MatchProfile, f: &mut impl FnMut(u64)) {
-        let hash = |s: &str| {
+        let hash = |tag: u8, s: &str| {
             let mut h = FxHasher::default();
             tag.hash(&mut h);
             s.hash(&mut h);
@@ -95,7 +96,15 @@ impl BlockingKey {
         for_each_key(p, self.field(), |key, scheme| {
             // Identifiers of different schemes never share a block.
             let scheme_tag = scheme.map_or(0, |s| s as u64 + 1);
-            let mut emit = |s: &str| f(hash(s) ^ scheme_tag.rotate_left(61));
+            let mut emit_as = |tag: u8, s: &str| f(hash(tag, s) ^ scheme_tag.rotate_left(61));
+            // A deletion key's own value blocks apart from the deleted forms (its own tag): one
+            // block of both would hold every record within one edit of the value, and at a
+            // million records more such blocks pass the cap and are lost (measured: F1 0.932
+            // against 0.936 weighted, 0.953 against 0.958 probabilistic).
+            if let BlockingKey::Deletions { .. } = self {
+                emit_as(tag | 0x80, &key);
+            }
+            let mut emit = |s: &str| emit_as(tag, s);
             match self {
                 BlockingKey::Exact { .. } | BlockingKey::SortedNeighbourhood { .. } => emit(&key),
                 BlockingKey::Phonetic { .. } => emit(&phonetic_key(&key)),
@@ -116,7 +125,6 @@ impl BlockingKey {
                     }
                 }
                 BlockingKey::Deletions { max_len, .. } => {
-                    emit(&key);
                     let chars: Vec<char> = key.chars().collect();
                     // Deleting from very short keys gives one-character keys shared by everything.
                     if chars.len() >= 3 {
@@ -136,7 +144,7 @@ impl BlockingKey {
 /// Which pairs a scan compares: blocking keys combined by union, and the block-size cap.
 ///
 /// The default blocks as the check on create does: same phone, same e-mail, same identifier
-/// of one scheme, and a name one edit apart.
+/// of one scheme, and a name equal or sharing a one-character deletion.
 ///
 /// ```
 /// use guanxi_core::dedup::{Blocking, BlockingKey, MatchField};
