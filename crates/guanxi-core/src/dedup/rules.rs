@@ -269,8 +269,8 @@ impl MatchRules {
     /// Rules for people entered by hand (given name, surname, date of birth in the custom
     /// field `date_of_birth_field`, address, identity numbers, phones, e-mails), scored by
     /// Fellegi–Sunter with m and u estimated from the data, blocked by sorted neighbourhoods
-    /// of surname and date of birth, identifiers and names sharing a one-character deletion,
-    /// and equal phones and e-mails.
+    /// of surname and date of birth, identifiers and names one edit apart, and equal phones
+    /// and e-mails.
     ///
     /// ```
     /// use guanxi_core::dedup::MatchRules;
