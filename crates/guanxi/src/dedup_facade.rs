@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use guanxi_core::dedup::{
-    BlockingStats, DuplicateCluster, MatchCandidate, MatchProfile, MatchRules, NotDuplicates, Pairs, Pattern,
+    BlockingStats, DuplicateCluster, MatchCandidate, MatchProfile, MatchRules, NotDuplicates, Pairs,
     ProbabilisticModel, ScanOptions, ScanStats, Scoring, candidate_pairs, match_keys,
 };
 use guanxi_core::{
@@ -31,6 +31,25 @@ impl ProfileCache {
     /// Forgets a customer whose profile a write changed.
     pub(crate) fn forget(&mut self, id: CustomerId) {
         self.0.remove(&id);
+    }
+
+    /// A live customer's profile, with whether the reader may read it (None: deleted or
+    /// absent), read from `store` once per cache.
+    pub(crate) fn get(
+        &mut self,
+        store: &dyn StoreView,
+        reader: &Reader,
+        id: CustomerId,
+    ) -> Result<Option<&(MatchProfile, bool)>> {
+        use std::collections::hash_map::Entry;
+        let kept = match self.0.entry(id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => e.insert(match store.customer(id)?.filter(|c| !c.is_deleted()) {
+                Some(c) => Some((MatchProfile::of(&c, &store.contacts_of(id)?), reader.admits(&c))),
+                None => None,
+            }),
+        };
+        Ok(kept.as_ref())
     }
 
     /// Keeps the cache under `max` profiles (emptied when past it: bounded, and simple).
@@ -136,11 +155,7 @@ pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
         p = p.custom(key, value);
     }
     for c in &v.contacts {
-        p.phones.extend(c.phones.iter().map(|x| x.as_str().to_owned()));
-        p.emails.extend(c.emails.iter().map(|x| x.as_str().to_owned()));
-        if let Some(n) = &c.id_number {
-            p = p.identifier(guanxi_core::dedup::IdScheme::CnResident, n.as_str());
-        }
+        p = p.contact_values(&c.phones, &c.emails, c.id_number.as_ref());
     }
     p
 }
@@ -238,17 +253,7 @@ impl Crm {
         ids.dedup();
         let mut found = Vec::new();
         for id in ids.into_iter().filter(|id| *id != profile.id && !not_duplicates.contains(profile.id, *id)) {
-            let other = match cache.0.get(&id) {
-                Some(p) => p,
-                None => {
-                    let p = match store.customer(id)?.filter(|c| !c.is_deleted()) {
-                        Some(c) => Some((MatchProfile::of(&c, &store.contacts_of(id)?), reader.admits(&c))),
-                        None => None,
-                    };
-                    cache.0.entry(id).or_insert(p)
-                }
-            };
-            if let Some((other, readable)) = other {
+            if let Some((other, readable)) = cache.get(store, reader, id)? {
                 found.extend(rules.duplicate(profile, other).map(|m| (m, *readable)));
             }
         }
@@ -599,12 +604,8 @@ impl Duplicates<'_> {
         let (read, mut rules) = self.probabilistic_rules(actor, "training")?;
         let profiles = self.scoped_profiles(&read, filter)?;
         let (pairs, _) = candidate_pairs(&profiles, &rules.blocking, Pairs::Within);
-        let mut counts: std::collections::HashMap<Pattern, u64> = Default::default();
-        for (i, j) in pairs {
-            *counts.entry(rules.pattern(&profiles[i as usize], &profiles[j as usize])).or_default() += 1;
-        }
-        let counts: Vec<(Pattern, u64)> = counts.into_iter().collect();
-        let model = ProbabilisticModel::estimate(&counts, rules.rules.len());
+        let patterns = pairs.iter().map(|&(i, j)| rules.pattern(&profiles[i as usize], &profiles[j as usize]));
+        let model = ProbabilisticModel::estimate_from(patterns, rules.rules.len());
         rules.scoring = Scoring::Probabilistic { model: Some(model) };
         self.set_rules(actor, rules)
     }
@@ -637,17 +638,11 @@ impl Duplicates<'_> {
     pub fn learn(&self, actor: &Actor, same: &[(CustomerId, CustomerId)]) -> Result<MatchRules> {
         let (read, mut rules) = self.probabilistic_rules(actor, "learning")?;
         let reader = Reader(Some(read));
-        let mut cache = std::collections::HashMap::new();
-        let mut profile = |id: CustomerId| -> Result<Option<MatchProfile>> {
-            if let Some(p) = cache.get(&id) {
-                return Ok(Clone::clone(p));
-            }
-            let p = match self.crm.store.customer(id)?.filter(|c| !c.is_deleted() && reader.admits(c)) {
-                Some(c) => Some(MatchProfile::of(&c, &self.crm.store.contacts_of(id)?)),
-                None => None,
-            };
-            cache.insert(id, p.clone());
-            Ok(p)
+        let mut cache = ProfileCache::default();
+        let store = self.crm.view();
+        // A pair counts when the actor may read both customers.
+        let mut profile = |id| -> Result<Option<MatchProfile>> {
+            Ok(cache.get(store, &reader, id)?.filter(|(_, readable)| *readable).map(|(p, _)| p.clone()))
         };
         let not_duplicates = self.crm.load_not_duplicates()?;
         let labelled_pairs = same.iter().map(|p| (*p, true)).chain(not_duplicates.pairs().map(|p| (p, false)));
@@ -697,7 +692,6 @@ impl Duplicates<'_> {
             profiles.iter().enumerate().map(|(i, p)| (p.id, i as u32)).collect();
         let (compared, stats) = candidate_pairs(&profiles, &rules.blocking, Pairs::Within);
         let mut report = BlockingReport { stats, ..BlockingReport::default() };
-        let model = rules.model();
         for &(a, b) in known {
             let (Some(&i), Some(&j)) = (index.get(&a), index.get(&b)) else { continue };
             if i == j {
@@ -709,12 +703,7 @@ impl Duplicates<'_> {
                 continue;
             }
             report.compared += 1;
-            let (pa, pb) = (&profiles[i as usize], &profiles[j as usize]);
-            let score = match &model {
-                Some(m) => rules.explain(pa, pb, m).map(|c| c.score),
-                None => rules.compare(pa, pb).map(|c| c.score),
-            };
-            if score.is_some_and(|s| s >= rules.threshold) {
+            if rules.duplicate(&profiles[i as usize], &profiles[j as usize]).is_some() {
                 report.matched += 1;
             } else {
                 report.unmatched.push((a, b));

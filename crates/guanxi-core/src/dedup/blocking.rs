@@ -127,19 +127,26 @@ impl BlockingKey {
                 }
                 BlockingKey::Deletions { max_len, .. } => {
                     emit(&key);
-                    let chars: Vec<char> = key.chars().collect();
-                    // Deleting from very short keys gives one-character keys shared by everything.
-                    if chars.len() >= 3 {
-                        let head = &chars[..chars.len().min(*max_len as usize)];
-                        for skip in 0..head.len() {
-                            buf.clear();
-                            buf.extend(head.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c));
-                            emit(&buf);
-                        }
-                    }
+                    for_each_deletion(&key, *max_len as usize, &mut buf, &mut emit);
                 }
             }
         });
+    }
+}
+
+/// Calls `f` with each one-character deletion of `key`'s first `max_len` characters (the
+/// rest dropped); keys under 3 characters have none (their deletions, one character long,
+/// would be shared by everything). `buf` is scratch space.
+pub(crate) fn for_each_deletion(key: &str, max_len: usize, buf: &mut String, f: &mut impl FnMut(&str)) {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() < 3 {
+        return;
+    }
+    let head = &chars[..chars.len().min(max_len)];
+    for skip in 0..head.len() {
+        buf.clear();
+        buf.extend(head.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c));
+        f(buf);
     }
 }
 

@@ -276,8 +276,16 @@ impl Comparison {
     }
 
     /// The similarity of two profiles on `field`: None when either lacks a value (missing
-    /// says nothing), else the best similarity over their values with the other's value that
-    /// gave it.
+    /// says nothing), else the best similarity over their values. What every compared pair
+    /// costs; [`Comparison::similarity`] adds the value, for the pairs that are explained.
+    pub(crate) fn score(&self, field: &MatchField, a: &MatchProfile, b: &MatchProfile) -> Option<f64> {
+        match field {
+            MatchField::Custom(key) => self.values(a.custom.get(key)?, b.custom.get(key)?),
+            _ => self.best_key(field, a, b).map(|(s, _)| s),
+        }
+    }
+
+    /// [`Comparison::score`] with the other's value that gave it.
     pub(crate) fn similarity<'b>(
         &self,
         field: &MatchField,
@@ -286,8 +294,14 @@ impl Comparison {
     ) -> Option<(f64, Cow<'b, str>)> {
         if let MatchField::Custom(key) = field {
             let (va, vb) = (a.custom.get(key)?, b.custom.get(key)?);
-            return self.values(va, vb).map(|s| (s, Cow::Owned(custom_text(vb))));
+            return self.values(va, vb).map(|s| (s, custom_text(vb)));
         }
+        self.best_key(field, a, b)
+    }
+
+    /// The best similarity over the two profiles' keys of `field` (not a custom field), with
+    /// the other's key that gave it; identifiers meet only keys of their own scheme.
+    fn best_key<'b>(&self, field: &MatchField, a: &MatchProfile, b: &'b MatchProfile) -> Option<(f64, Cow<'b, str>)> {
         let mut best: Option<(f64, Cow<'b, str>)> = None;
         for_each_key(a, field, |ka, scheme_a| {
             for_each_key(b, field, |kb, scheme_b| {
@@ -360,15 +374,16 @@ fn number(v: &CustomValue) -> Option<Decimal> {
     }
 }
 
-/// A custom value as comparison text: text folded and lower-cased, dates `YYYYMMDD`.
-pub(crate) fn custom_text(v: &CustomValue) -> String {
+/// A custom value as comparison text: text as the profile keeps it (folded, lower-cased),
+/// dates `YYYYMMDD`.
+pub(crate) fn custom_text(v: &CustomValue) -> Cow<'_, str> {
     match v {
-        CustomValue::Text(t) | CustomValue::Select(t) => t.clone(),
-        CustomValue::Number(n) => n.to_string(),
-        CustomValue::Decimal(d) => d.normalize().to_string(),
-        CustomValue::Date(d) => d.format("%Y%m%d").to_string(),
-        CustomValue::Bool(b) => b.to_string(),
-        CustomValue::MultiSelect(s) => s.iter().cloned().collect::<Vec<_>>().join(" "),
+        CustomValue::Text(t) | CustomValue::Select(t) => Cow::Borrowed(t),
+        CustomValue::Number(n) => Cow::Owned(n.to_string()),
+        CustomValue::Decimal(d) => Cow::Owned(d.normalize().to_string()),
+        CustomValue::Date(d) => Cow::Owned(d.format("%Y%m%d").to_string()),
+        CustomValue::Bool(b) => Cow::Owned(b.to_string()),
+        CustomValue::MultiSelect(s) => Cow::Owned(s.iter().cloned().collect::<Vec<_>>().join(" ")),
     }
 }
 
@@ -513,11 +528,14 @@ pub(crate) fn for_each_key<'p>(
                 }
             }
         }
-        MatchField::Custom(key) => match p.custom.get(key) {
-            Some(CustomValue::Text(t) | CustomValue::Select(t)) => text(t),
-            Some(other) => f(Cow::Owned(custom_text(other)), None),
-            None => {}
-        },
+        MatchField::Custom(key) => {
+            if let Some(v) = p.custom.get(key) {
+                let t = custom_text(v);
+                if !t.is_empty() {
+                    f(t, None);
+                }
+            }
+        }
     }
 }
 

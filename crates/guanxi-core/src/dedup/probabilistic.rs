@@ -250,6 +250,16 @@ impl ProbabilisticModel {
         model
     }
 
+    /// [`ProbabilisticModel::estimate`] from the patterns of the compared pairs, one per pair.
+    pub fn estimate_from(patterns: impl IntoIterator<Item = Pattern>, rules: usize) -> ProbabilisticModel {
+        let mut counts: rustc_hash::FxHashMap<Pattern, u64> = Default::default();
+        for p in patterns {
+            *counts.entry(p).or_default() += 1;
+        }
+        let counts: Vec<(Pattern, u64)> = counts.into_iter().collect();
+        ProbabilisticModel::estimate(&counts, rules)
+    }
+
     /// Counts m, u and the prior from labelled pairs (pattern, whether people said the pair is
     /// one record), with add-one smoothing so a rule never seen to disagree keeps a finite
     /// weight. A model needs pairs of both kinds.

@@ -16,6 +16,7 @@ use crate::custom_field::CustomValue;
 use crate::customer::{Customer, CustomerKind};
 use crate::error::{Result, ValidationErrors, ValidationReason};
 use crate::ids::CustomerId;
+use crate::normalize::{Email, IdNumber, Phone};
 
 /// What a customer is compared by: its normalized keys, computed once.
 ///
@@ -131,13 +132,22 @@ impl MatchProfile {
         if let Some(a) = &customer.address {
             p = p.address(a);
         }
-        p.custom = customer.custom.iter().map(|(k, v)| (k.clone(), custom_key(v))).collect();
+        for (key, value) in &customer.custom {
+            p = p.custom(key, value);
+        }
         for c in contacts.iter().filter(|c| c.deleted_at.is_none()) {
-            p.phones.extend(c.phones.iter().map(|ph| ph.as_str().to_owned()));
-            p.emails.extend(c.emails.iter().map(|e| e.as_str().to_owned()));
-            p.identifiers.extend(c.id_number.iter().map(|n| (IdScheme::CnResident, n.as_str().to_owned())));
+            p = p.contact_values(&c.phones, &c.emails, c.id_number.as_ref());
         }
         p
+    }
+
+    /// Adds a validated contact's phones, e-mails and resident identity number (already
+    /// normalized: kept as they are).
+    pub fn contact_values(mut self, phones: &[Phone], emails: &[Email], id_number: Option<&IdNumber>) -> Self {
+        self.phones.extend(phones.iter().map(|p| p.as_str().to_owned()));
+        self.emails.extend(emails.iter().map(|e| e.as_str().to_owned()));
+        self.identifiers.extend(id_number.map(|n| (IdScheme::CnResident, n.as_str().to_owned())));
+        self
     }
 
     /// How the profile reads in a reason: code and name.
@@ -191,18 +201,26 @@ impl MatchRule {
     /// The similarity the rule finds between two profiles, with the other's value that gave
     /// it: None when the rule does not apply or a value is missing.
     fn similarity<'b>(&self, a: &MatchProfile, b: &'b MatchProfile) -> Option<(f64, Cow<'b, str>)> {
-        if self.only.is_some_and(|k| a.kind != k || b.kind != k) {
+        if !self.applies(a, b) {
             return None;
         }
         self.comparison.similarity(&self.field, a, b)
     }
 
-    /// Whether the rule agrees, disagrees or lacks a value for a pair.
-    fn agreement(&self, a: &MatchProfile, b: &MatchProfile) -> (Agreement, f64) {
-        match self.similarity(a, b) {
-            None => (Agreement::Missing, 0.0),
-            Some((s, _)) if s >= self.comparison.min() => (Agreement::Agrees, s),
-            Some((s, _)) => (Agreement::Disagrees, s),
+    /// Whether the rule applies to the pair's kinds.
+    fn applies(&self, a: &MatchProfile, b: &MatchProfile) -> bool {
+        self.only.is_none_or(|k| a.kind == k && b.kind == k)
+    }
+
+    /// Whether the rule agrees, disagrees or lacks a value for a pair (no value is kept).
+    fn agreement(&self, a: &MatchProfile, b: &MatchProfile) -> Agreement {
+        if !self.applies(a, b) {
+            return Agreement::Missing;
+        }
+        match self.comparison.score(&self.field, a, b) {
+            None => Agreement::Missing,
+            Some(s) if s >= self.comparison.min() => Agreement::Agrees,
+            Some(_) => Agreement::Disagrees,
         }
     }
 }
@@ -366,7 +384,7 @@ impl MatchRules {
     pub fn pattern(&self, a: &MatchProfile, b: &MatchProfile) -> Pattern {
         let mut p = Pattern::default();
         for (k, r) in self.rules.iter().enumerate().take(MAX_PROBABILISTIC_RULES) {
-            p.set(k, r.agreement(a, b).0);
+            p.set(k, r.agreement(a, b));
         }
         p
     }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-use super::blocking::{Pairs, candidate_pairs};
+use super::blocking::{Pairs, candidate_pairs, for_each_deletion};
 use super::probabilistic::{MAX_PROBABILISTIC_RULES, Pattern, ProbabilisticModel, Scoring};
 use super::rules::{MatchCandidate, MatchProfile, MatchRules};
 use crate::customer::CustomerKind;
@@ -147,17 +147,8 @@ fn name_keys_with(name_key: &str, max_deletion_len: usize, hash: fn(u8, &str) ->
         return;
     }
     keys.push(hash(2, name_key));
-    let chars: Vec<char> = name_key.chars().collect();
-    // Deleting from very short names gives one-character keys shared by everything.
-    if chars.len() >= 3 {
-        let head = &chars[..chars.len().min(max_deletion_len)];
-        let mut buf = String::with_capacity(name_key.len());
-        for skip in 0..head.len() {
-            buf.clear();
-            buf.extend(head.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, c)| c));
-            keys.push(hash(3, &buf));
-        }
-    }
+    let mut buf = String::with_capacity(name_key.len());
+    for_each_deletion(name_key, max_deletion_len, &mut buf, &mut |d| keys.push(hash(3, d)));
 }
 
 /// A blocking key hashed for storage: the first 8 bytes of SHA-256, fixed across builds and
@@ -350,10 +341,10 @@ pub fn scan(
             let model = match model {
                 Some(m) => m.clone(),
                 None => {
-                    let mut counts: FxHashMap<Pattern, u64> = FxHashMap::default();
-                    patterns.iter().for_each(|p| *counts.entry(*p).or_default() += 1);
-                    let counts: Vec<(Pattern, u64)> = counts.into_iter().collect();
-                    let m = ProbabilisticModel::estimate(&counts, rules.rules.len().min(MAX_PROBABILISTIC_RULES));
+                    let m = ProbabilisticModel::estimate_from(
+                        patterns.iter().copied(),
+                        rules.rules.len().min(MAX_PROBABILISTIC_RULES),
+                    );
                     stats.estimated = Some(m.clone());
                     m
                 }
