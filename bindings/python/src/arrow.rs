@@ -1,13 +1,14 @@
 //! Lists as Arrow: a `Table` exports its rows through the Arrow C stream interface
 //! (`__arrow_c_stream__`), so pyarrow, polars and pandas build columns without per-row Python
-//! objects. Tags are `list<utf8>`; custom fields a struct with one typed child per definition.
+//! objects. Tags are `list<utf8>`; identifiers `list<struct<scheme: utf8, value: utf8>>`;
+//! custom fields a struct with one typed child per definition.
 
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayBuilder, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, StructBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{
@@ -31,6 +32,21 @@ fn timestamp(name: &str, nullable: bool) -> Field {
 
 fn tags_type() -> DataType {
     DataType::List(Arc::new(Field::new("item", DataType::Utf8, true)))
+}
+
+/// The fields of one identifier: its scheme and its value.
+fn identifier_fields() -> Fields {
+    Fields::from(vec![Field::new("scheme", DataType::Utf8, false), Field::new("value", DataType::Utf8, false)])
+}
+
+fn identifiers_type() -> DataType {
+    DataType::List(Arc::new(Field::new("item", DataType::Struct(identifier_fields()), true)))
+}
+
+fn identifiers_builder(rows: usize) -> ListBuilder<StructBuilder> {
+    let children: Vec<Box<dyn ArrayBuilder>> = vec![Box::new(texts(rows, 8)), Box::new(texts(rows, 18))];
+    ListBuilder::with_capacity(StructBuilder::new(identifier_fields(), children), rows)
+        .with_field(Arc::new(Field::new("item", DataType::Struct(identifier_fields()), true)))
 }
 
 /// The text columns a customer table starts with, and whether each may be null.
@@ -122,6 +138,7 @@ pub(crate) struct CustomerColumns {
     defs: Vec<CustomFieldDef>,
     text: Vec<StringBuilder>,
     tags: ListBuilder<StringBuilder>,
+    identifiers: ListBuilder<StructBuilder>,
     custom: Vec<CustomColumn>,
     created_by: StringBuilder,
     created_at: TimestampMicrosecondBuilder,
@@ -150,6 +167,7 @@ impl CustomerColumns {
             // An id is 36 bytes; a Chinese name or address about 30; most others a few words.
             text: CUSTOMER_TEXT.iter().map(|(name, _)| texts(rows, if *name == "id" { 36 } else { 16 })).collect(),
             tags: ListBuilder::with_capacity(texts(rows * 2, 12), rows),
+            identifiers: identifiers_builder(rows),
             created_by: texts(rows, 8),
             created_at: micros(rows),
             updated_by: texts(rows, 8),
@@ -184,6 +202,17 @@ impl CustomerColumns {
         self.text.iter_mut().zip(texts).for_each(|(b, t)| b.append_option(t));
         c.tags.iter().for_each(|t| self.tags.values().append_value(t));
         self.tags.append(true);
+        let entries = self.identifiers.values();
+        for id in c.identifiers {
+            for (child, text) in [(0, id.scheme.as_str()), (1, id.value.as_str())] {
+                entries
+                    .field_builder::<StringBuilder>(child)
+                    .ok_or_else(|| ArrowError::SchemaError("identifier fields are not text".into()))?
+                    .append_value(text);
+            }
+            entries.append(true);
+        }
+        self.identifiers.append(true);
         for (column, def) in self.custom.iter_mut().zip(&self.defs) {
             column.push(&def.key, c.custom.get(&def.key))?;
         }
@@ -205,6 +234,9 @@ impl CustomerColumns {
         let mut tags = self.tags;
         fields.push(Field::new("tags", tags_type(), false));
         columns.push(Arc::new(tags.finish()));
+        let mut identifiers = self.identifiers;
+        fields.push(Field::new("identifiers", identifiers_type(), false));
+        columns.push(Arc::new(identifiers.finish()));
         if !self.defs.is_empty() {
             let (child_fields, children): (Vec<Field>, Vec<ArrayRef>) =
                 self.custom.into_iter().zip(&self.defs).map(|(c, d)| c.finish(&d.key)).unzip();
@@ -337,6 +369,28 @@ fn customer_at(batch: &RecordBatch, defs: &[CustomFieldDef], i: usize) -> Result
         .flatten()
         .map(str::to_owned)
         .collect();
+    let identifiers_column: &ListArray = column(batch, "identifiers")?;
+    let entries = identifiers_column.value(i);
+    let entries = entries
+        .as_any()
+        .downcast_ref::<StructArray>()
+        .ok_or_else(|| ArrowError::SchemaError("identifiers are not structs".into()))?;
+    let part = |name: &str| -> Result<&StringArray, ArrowError> {
+        entries
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .ok_or_else(|| ArrowError::SchemaError(format!("no identifier {name} of text")))
+    };
+    let (schemes, values) = (part("scheme")?, part("value")?);
+    let identifiers = (0..entries.len())
+        .map(|j| {
+            let scheme = schemes
+                .value(j)
+                .parse()
+                .map_err(|e: guanxi::ValidationReason| ArrowError::SchemaError(format!("identifier scheme {e}")))?;
+            Ok(guanxi::Identifier { scheme, value: values.value(j).to_owned() })
+        })
+        .collect::<Result<Vec<_>, ArrowError>>()?;
     let mut custom = std::collections::BTreeMap::new();
     if !defs.is_empty() {
         let children: &StructArray = column(batch, "custom")?;
@@ -369,6 +423,7 @@ fn customer_at(batch: &RecordBatch, defs: &[CustomFieldDef], i: usize) -> Result
         department: text("department")?,
         tags: guanxi::TagsView::List(&tags),
         custom: &custom,
+        identifiers: &identifiers,
         created_by: required("created_by", text("created_by")?)?,
         created_at: required("created_at", instant_at(batch, "created_at", i)?)?,
         updated_by: required("updated_by", text("updated_by")?)?,

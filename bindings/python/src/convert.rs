@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use guanxi::{CustomValue, CustomerId, TimelineEntry, TimelineItem, ValidationReason};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use rust_decimal::Decimal;
 
 use crate::errors::validation_error;
@@ -171,6 +171,56 @@ pub(crate) fn custom_map(d: &Bound<'_, PyAny>, problems: &mut Problems) -> BTree
 /// One str, or a list of them.
 pub(crate) fn strings(v: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     if v.is_instance_of::<PyString>() { Ok(vec![v.extract()?]) } else { v.extract() }
+}
+
+/// Identifiers as `guanxi.fields.Identifier` dicts: `{"scheme": IdScheme, "value": str}`.
+pub(crate) fn identifier_dicts<'py>(py: Python<'py>, ids: &[guanxi::Identifier]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for id in ids {
+        let d = PyDict::new(py);
+        d.set_item("scheme", Vocab(id.scheme))?;
+        d.set_item("value", &id.value)?;
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+/// A sequence of `Identifier` dicts (`{"scheme": ..., "value": ...}`) as raw identifiers for
+/// the core to check; each malformed item is reported under `field[i]` with the others.
+pub(crate) fn identifiers_from(v: &Bound<'_, PyAny>, field: &str, problems: &mut Problems) -> Vec<guanxi::Identifier> {
+    let mut out = Vec::new();
+    let Some(items) = problems.keep(field, v.try_iter()) else { return out };
+    for (i, item) in items.enumerate() {
+        let at = format!("{field}[{i}]");
+        let Some(d) = problems.keep(&at, item.and_then(|x| Ok(x.cast_into::<PyDict>()?))) else { continue };
+        let part = |name: &str| d.get_item(name).ok().flatten();
+        let scheme = match part("scheme") {
+            None => {
+                problems.push(format!("{at}.scheme"), ValidationReason::Required);
+                None
+            }
+            Some(s) => problems
+                .keep(&format!("{at}.scheme"), text(&s))
+                .and_then(|s| s.parse::<guanxi::IdScheme>().map_err(|r| problems.push(format!("{at}.scheme"), r)).ok()),
+        };
+        let value = match part("value") {
+            None => {
+                problems.push(format!("{at}.value"), ValidationReason::Required);
+                None
+            }
+            Some(v) => problems.keep(&format!("{at}.value"), text(&v)),
+        };
+        for key in d.keys() {
+            let key = key.extract::<String>().unwrap_or_default();
+            if key != "scheme" && key != "value" {
+                problems.unknown_key(&format!("{at}.{key}"), &["scheme", "value"]);
+            }
+        }
+        if let (Some(scheme), Some(value)) = (scheme, value) {
+            out.push(guanxi::Identifier::new(scheme, value));
+        }
+    }
+    out
 }
 
 /// A str argument, or a TypeError saying what was given.
@@ -351,6 +401,10 @@ impl Customer {
     #[getter]
     fn tags(&self) -> Vec<String> {
         self.0.tags.iter().cloned().collect()
+    }
+    #[getter]
+    fn identifiers<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        identifier_dicts(py, &self.0.identifiers)
     }
     #[getter]
     fn custom<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -27,6 +27,7 @@ pub(crate) const CUSTOMER_FIELDS: &[&str] = &[
     "department",
     "tags",
     "custom",
+    "identifiers",
     "contacts",
 ];
 
@@ -46,6 +47,7 @@ const CUSTOMER_CHANGES: &[&str] = &[
     "city",
     "district",
     "custom",
+    "identifiers",
 ];
 
 /// The keyword filters of customer lists, counts, exports and scans.
@@ -106,6 +108,7 @@ pub(crate) fn customer_input(name: &str, fields: Option<&Bound<'_, PyDict>>, pro
             "department" => c.department = problems.keep(k, department(&value)),
             "tags" => c.tags = problems.keep(k, strings(&value)).unwrap_or_default(),
             "custom" => c.custom = custom_map(&value, problems),
+            "identifiers" => c.identifiers = identifiers_from(&value, k, problems),
             "contacts" => {
                 let Some(contacts) = problems.keep(k, value.try_iter()) else { continue };
                 for (i, contact) in contacts.enumerate() {
@@ -256,6 +259,9 @@ fn customer_patch(changes: Option<&Bound<'_, PyDict>>) -> PyResult<(CustomerPatc
             "city" => region.city = problems.keep(k, optional(&value, text)),
             "district" => region.district = problems.keep(k, optional(&value, text)),
             "custom" => p.custom = custom_patch(&value, &mut problems),
+            // None clears the list, as an empty one does.
+            "identifiers" if value.is_none() => p.identifiers = Some(Vec::new()),
+            "identifiers" => p.identifiers = Some(identifiers_from(&value, k, &mut problems)),
             other => problems.unknown_key(other, CUSTOMER_CHANGES),
         }
     }

@@ -333,6 +333,7 @@ fn vocabularies() -> std::collections::BTreeMap<&'static str, Vec<&'static str>>
         ("DecisionRole", names(guanxi::DecisionRole::ALL, guanxi::DecisionRole::as_str)),
         ("EntityKind", names(&guanxi::EntityKind::ALL, guanxi::EntityKind::as_str)),
         ("FieldType", names(&guanxi::FieldType::ALL, guanxi::FieldType::as_str)),
+        ("IdScheme", names(&guanxi::IdScheme::ALL, guanxi::IdScheme::as_str)),
         ("Industry", names(guanxi::Industry::ALL, guanxi::Industry::as_str)),
         ("InteractionKind", names(guanxi::InteractionKind::ALL, guanxi::InteractionKind::as_str)),
         ("LeadGrade", names(LeadGrade::ALL, LeadGrade::as_str)),

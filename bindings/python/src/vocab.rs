@@ -5,8 +5,8 @@
 use guanxi::sales::{LeadGrade, LeadStatus, ProbabilitySource, StageKind};
 use guanxi::service::{Channel, Priority, TicketKind, TicketStatus};
 use guanxi::{
-    ChangeAction, CustomerKind, DecisionRole, EntityKind, FieldType, Industry, InteractionKind, Level, LifecycleStatus,
-    SizeBand,
+    ChangeAction, CustomerKind, DecisionRole, EntityKind, FieldType, IdScheme, Industry, InteractionKind, Level,
+    LifecycleStatus, SizeBand,
 };
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -36,6 +36,7 @@ named!(
     DecisionRole => "DecisionRole",
     EntityKind => "EntityKind",
     FieldType => "FieldType",
+    IdScheme => "IdScheme",
     Industry => "Industry",
     InteractionKind => "InteractionKind",
     LeadGrade => "LeadGrade",

@@ -19,6 +19,8 @@ from guanxi import (
     Crm,
     Customer,
     FieldError,
+    IdScheme,
+    Identifier,
     LifecycleStatus,
     Milestone,
     Priority,
@@ -53,8 +55,11 @@ def test_every_namespace_from_one_handle(tmp_path: Path) -> None:
             status=LifecycleStatus.CUSTOMER,
             tags=["VIP"],
             custom={"budget": decimal.Decimal("1200.50")},
+            identifiers=[{"scheme": IdScheme.USCC, "value": "914403001922038216"}],
             contacts=[{"name": "张伟", "phone": "138-1234-5678"}],
         )
+        code: list[Identifier] = hw.identifiers
+        assert code[0]["scheme"] == IdScheme.USCC
         assert hw.status == "customer" and hw.size == SizeBand.LARGE
         rows: list[NewCustomer] = [{"name": "甲公司", "industry": "制造业"}, {"name": "乙公司"}]
         made = crm.customers.create_many(rows)

@@ -69,6 +69,36 @@ def test_validation_error_lists_every_field(crm: guanxi.Crm) -> None:
     assert crm.customers.count() == 0
 
 
+def test_identifiers_are_checked_by_scheme_stored_and_replaced(crm: guanxi.Crm) -> None:
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.customers.create(
+            "华为技术有限公司",
+            identifiers=[
+                {"scheme": "uscc", "value": "914403001922038217"},
+                {"scheme": "driver", "value": "1"},
+                {"scheme": "passport", "value": "E12345678"},
+            ],
+        )
+    fields = sorted(e.field for e in info.value.errors)
+    assert fields == ["identifiers[0]", "identifiers[1].scheme"]
+    assert "cn_resident, uscc, passport, other" in str(info.value)
+    assert crm.customers.count() == 0
+    c = crm.customers.create(
+        "华为技术有限公司",
+        identifiers=[{"scheme": guanxi.IdScheme.PASSPORT, "value": "e 1234 5678"},
+                     {"scheme": "uscc", "value": "9144 0300 1922 0382 16"}],
+    )
+    assert c.identifiers == [{"scheme": "uscc", "value": "914403001922038216"},
+                             {"scheme": "passport", "value": "E12345678"}]
+    assert c.identifiers[0]["scheme"] is guanxi.IdScheme.USCC
+    # A renamed copy with the same code is a duplicate, found by the code alone.
+    found = crm.duplicates.find("深圳某某通信", identifiers=[{"scheme": "other", "value": "914403001922038216"}])
+    assert [m["id"] for m in found] == [c.id]
+    c = crm.customers.update(c.id, c.version, identifiers=[{"scheme": "other", "value": "DUNS 123456789"}])
+    assert c.identifiers == [{"scheme": "other", "value": "DUNS 123456789"}]
+    assert crm.customers.update(c.id, c.version, identifiers=None).identifiers == []
+
+
 def test_update_conflict_and_not_found(crm: guanxi.Crm) -> None:
     c = huawei(crm)
     updated = crm.customers.update(c.id, c.version, status="customer", address="坂田基地", custom={})

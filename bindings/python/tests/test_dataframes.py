@@ -35,6 +35,8 @@ def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
     table = pa.table(crm.customers.list_all())
     assert table.num_rows == 2
     assert table.schema.field("tags").type == pa.list_(pa.string())
+    scheme_and_value = pa.struct([pa.field("scheme", pa.string(), False), pa.field("value", pa.string(), False)])
+    assert table.schema.field("identifiers").type == pa.list_(scheme_and_value)
     custom = table.schema.field("custom").type
     assert custom.field("budget").type == pa.decimal128(38, 10)
     assert custom.field("since").type == pa.date32()
@@ -57,7 +59,8 @@ def test_arrow_schema_has_typed_nested_columns(crm: guanxi.Crm) -> None:
 
 
 ATTRIBUTES = ("id", "code", "name", "kind", "industry", "size", "source", "status", "level", "province", "city",
-              "district", "address", "owner", "department", "tags", "custom", "created_by", "created_at", "updated_by",
+              "district", "address", "owner", "department", "tags", "identifiers", "custom", "created_by", "created_at",
+              "updated_by",
               "updated_at", "version", "deleted_at")
 
 
@@ -80,6 +83,7 @@ def test_a_listed_customer_is_the_customer_get_returns(crm: guanxi.Crm) -> None:
         owner="li",
         department="south",
         tags=["VIP", "重点"],
+        identifiers=[{"scheme": "uscc", "value": "914403001922038216"}, {"scheme": "passport", "value": "E12345678"}],
         custom={"budget": "1250000.50", "since": "2020-01-02", "vip": True, "employees": 250,
                 "products": ["erp", "crm"], "tier": "gold", "note": "年度框架"},
     )

@@ -290,6 +290,10 @@ pub struct NewCustomer {
     pub tags: Vec<String>,
     #[uniffi(default)]
     pub custom: HashMap<String, CustomValue>,
+    /// Identity numbers and registration codes (统一社会信用代码, passport, …), each checked
+    /// by its scheme.
+    #[uniffi(default = [])]
+    pub identifiers: Vec<guanxi::Identifier>,
     #[uniffi(default = [])]
     pub contacts: Vec<NewContact>,
 }
@@ -332,6 +336,7 @@ impl NewCustomer {
             department: None,
             tags: self.tags,
             custom: custom_in(self.custom),
+            identifiers: self.identifiers,
             contacts: self.contacts.into_iter().map(Into::into).collect(),
         })
     }
@@ -366,6 +371,9 @@ pub struct CustomerPatch {
     pub custom: HashMap<String, CustomValue>,
     #[uniffi(default = [])]
     pub clear_custom: Vec<String>,
+    /// The new identifier list, replacing the old one whole (an empty list clears it).
+    #[uniffi(default = None)]
+    pub identifiers: Option<Vec<guanxi::Identifier>>,
 }
 
 impl CustomerPatch {
@@ -378,6 +386,7 @@ impl CustomerPatch {
             address: self.address.map(Some),
             owner: self.owner.map(guanxi::UserId::new).transpose()?.map(Some),
             region: region(self.province, self.city, self.district).map(Some),
+            identifiers: self.identifiers,
             ..Default::default()
         };
         for field in &self.clear {

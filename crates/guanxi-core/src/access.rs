@@ -36,6 +36,7 @@ use crate::changelog::FieldChange;
 use crate::contact::Contact;
 use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, ValidationErrors, ValidationReason};
+use crate::identifier::Identifier;
 use crate::ids::{DepartmentId, RoleId, UserId};
 use crate::macros::vocabulary;
 use crate::normalize::{Email, IdNumber, Phone, fold_text, mask_middle};
@@ -107,9 +108,20 @@ vocabulary! {
 /// ```
 pub const SENSITIVE_CONTACT_FIELDS: &[&str] = &["phones", "id_number"];
 
+/// A customer's sensitive fields: its identity numbers and registration codes, never written
+/// to the change log in clear (the log keeps them masked) and masked for roles that mask a
+/// contact's identity number.
+///
+/// ```
+/// assert_eq!(guanxi_core::access::SENSITIVE_CUSTOMER_FIELDS, ["identifiers"]);
+/// ```
+pub const SENSITIVE_CUSTOMER_FIELDS: &[&str] = &["identifiers"];
+
 /// The fields field rules may name, per entity (plus `custom.<key>` on both).
-const MASKABLE: &[(EntityKind, &[&str])] =
-    &[(EntityKind::Customer, &["address"]), (EntityKind::Contact, &["name", "title", "phones", "emails", "id_number"])];
+const MASKABLE: &[(EntityKind, &[&str])] = &[
+    (EntityKind::Customer, &["address", "identifiers"]),
+    (EntityKind::Contact, &["name", "title", "phones", "emails", "id_number"]),
+];
 
 /// Actions `action` on `entity` at `scope`, granted by a role.
 ///
@@ -305,14 +317,16 @@ impl BuiltinRole {
                 .grant(E::Interaction, &[Read, Create], Scope::All)
                 .grant(E::Ticket, &[Read, Create, Update, Assign, Export], Scope::All)
                 .grant(E::Article, &[Create, Update], Scope::All)
-                .field(E::Contact, "id_number", Visibility::Masked),
+                .field(E::Contact, "id_number", Visibility::Masked)
+                .field(E::Customer, "identifiers", Visibility::Masked),
             BuiltinRole::Marketing => config_read(base)
                 .grant(E::Customer, &[Read, Export], Scope::All)
                 .grant(E::Contact, &[Read], Scope::All)
                 .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::All)
                 .grant(E::Tag, &[Configure], Scope::All)
                 .field(E::Contact, "phones", Visibility::Masked)
-                .field(E::Contact, "id_number", Visibility::Hidden),
+                .field(E::Contact, "id_number", Visibility::Hidden)
+                .field(E::Customer, "identifiers", Visibility::Hidden),
             BuiltinRole::Administrator => {
                 EntityKind::ALL.iter().fold(base, |r, e| r.grant(*e, Action::ALL, Scope::All))
             }
@@ -542,7 +556,9 @@ impl FieldMask {
         FieldMask {
             rules: SENSITIVE_CONTACT_FIELDS
                 .iter()
-                .map(|f| ((EntityKind::Contact, (*f).to_owned()), Visibility::Masked))
+                .map(|f| (EntityKind::Contact, f))
+                .chain(SENSITIVE_CUSTOMER_FIELDS.iter().map(|f| (EntityKind::Customer, f)))
+                .map(|(e, f)| ((e, (*f).to_owned()), Visibility::Masked))
                 .collect(),
         }
     }
@@ -558,7 +574,7 @@ impl FieldMask {
     /// use guanxi_core::EntityKind;
     /// use guanxi_core::access::FieldMask;
     /// assert!(FieldMask::at_rest().restricts(EntityKind::Contact));
-    /// assert!(!FieldMask::at_rest().restricts(EntityKind::Customer));
+    /// assert!(!FieldMask::none().restricts(EntityKind::Customer));
     /// ```
     pub fn restricts(&self, entity: EntityKind) -> bool {
         self.rules.keys().any(|(e, _)| *e == entity)
@@ -577,6 +593,10 @@ impl FieldMask {
             }
             match field.as_str() {
                 "address" => c.address = mask_opt(c.address.take(), *vis),
+                "identifiers" => match vis {
+                    Visibility::Hidden => c.identifiers.clear(),
+                    Visibility::Masked => c.identifiers = c.identifiers.iter().map(Identifier::masked).collect(),
+                },
                 other => mask_custom(&mut c.custom, other, *vis),
             }
         }
@@ -629,8 +649,18 @@ impl FieldMask {
             MatchField::Phone => (EntityKind::Contact, "phones"),
             MatchField::Email => (EntityKind::Contact, "emails"),
             MatchField::Address => (EntityKind::Customer, "address"),
-            // Identifiers are identity numbers, masked as a contact's are.
-            MatchField::Identifier(_) => (EntityKind::Contact, "id_number"),
+            // An identifier comes from the customer's list or a contact's identity number:
+            // it is shown as the stricter of the two fields allows.
+            MatchField::Identifier(_) => {
+                let strictest = [(EntityKind::Customer, "identifiers"), (EntityKind::Contact, "id_number")]
+                    .into_iter()
+                    .max_by_key(|(e, f)| match self.visibility(*e, f) {
+                        None => 0,
+                        Some(Visibility::Masked) => 1,
+                        Some(Visibility::Hidden) => 2,
+                    });
+                strictest.unwrap_or((EntityKind::Contact, "id_number"))
+            }
             MatchField::Custom(key) => {
                 custom = format!("custom.{key}");
                 (EntityKind::Customer, custom.as_str())
@@ -688,11 +718,20 @@ fn mask_json(field: &str, v: Value) -> Value {
         Value::String(s) => Value::String(match field {
             "phones" => Phone::parse(&s).map(|p| p.masked().to_string()).unwrap_or_else(|_| mask_middle(&s, 3, 4)),
             "emails" => Email::parse(&s).map(|e| e.masked().to_string()).unwrap_or_else(|_| mask_middle(&s, 1, 0)),
-            "id_number" => mask_middle(&s, 3, 4),
+            "id_number" | "identifiers" => mask_middle(&s, 3, 4),
             _ => mask_middle(&s, 1, 0),
         }),
         Value::Array(items) => Value::Array(items.into_iter().map(|i| mask_json(field, i)).collect()),
-        Value::Object(map) => Value::Object(map.into_iter().map(|(k, v)| (k, mask_json(field, v))).collect()),
+        // An identifier's scheme is no secret: only its value is masked.
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let keep = field == "identifiers" && k == "scheme";
+                    let v = if keep { v } else { mask_json(field, v) };
+                    (k, v)
+                })
+                .collect(),
+        ),
         Value::Null | Value::Bool(_) => v,
         Value::Number(n) => Value::String(mask_middle(&n.to_string(), 1, 0)),
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::contact::NewContact;
 use crate::custom_field::{CustomFieldDef, CustomValue, patch_custom, validate_new_custom};
 use crate::error::{ValidationErrors, ValidationReason};
+use crate::identifier::{IdScheme, Identifier, validate_identifiers};
 use crate::ids::{CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::macros::vocabulary;
@@ -179,6 +180,10 @@ pub struct Customer {
     pub tags: BTreeSet<String>,
     /// Custom field values by key.
     pub custom: BTreeMap<String, CustomValue>,
+    /// Identity numbers and registration codes (统一社会信用代码, passport, …), sorted by
+    /// scheme and value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<Identifier>,
     /// Who created it.
     pub created_by: UserId,
     /// When it was created.
@@ -275,6 +280,9 @@ pub struct NewCustomer {
     pub tags: Vec<String>,
     /// Custom field values.
     pub custom: BTreeMap<String, CustomValue>,
+    /// Identity numbers and registration codes, each checked by its scheme
+    /// ([`Identifier::parse`]).
+    pub identifiers: Vec<Identifier>,
     /// Contacts to create with the customer; the first (or the one marked primary) is primary.
     pub contacts: Vec<NewContact>,
 }
@@ -357,6 +365,19 @@ impl NewCustomer {
         self
     }
 
+    /// Adds an identifier, e.g. the company's unified social credit code.
+    ///
+    /// ```
+    /// use guanxi_core::{IdScheme, NewCustomer};
+    /// let v = NewCustomer::new("华为技术有限公司").identifier(IdScheme::Uscc, "914403001922038216")
+    ///     .validate(&Default::default()).unwrap();
+    /// assert_eq!(v.identifiers[0].to_string(), "uscc:914403001922038216");
+    /// ```
+    pub fn identifier(mut self, scheme: IdScheme, value: impl Into<String>) -> Self {
+        self.identifiers.push(Identifier::new(scheme, value));
+        self
+    }
+
     /// Adds a contact.
     pub fn contact(mut self, contact: NewContact) -> Self {
         self.contacts.push(contact);
@@ -371,6 +392,7 @@ impl NewCustomer {
         // still stored, and found by those values.
         let identified = self.kind == CustomerKind::Individual
             && (!self.custom.is_empty()
+                || !self.identifiers.is_empty()
                 || self.contacts.iter().any(|c| !c.phones.is_empty() || !c.emails.is_empty() || c.id_number.is_some()));
         let name = if identified {
             optional_text(&mut errs, "name", Some(&self.name), limits::NAME).unwrap_or_default()
@@ -383,6 +405,7 @@ impl NewCustomer {
         let custom = validate_new_custom(&ctx.customer_fields, self.custom, &mut errs);
         let level = derive_level(&mut errs, ctx, self.level, &custom);
         let tags = validate_tags(&mut errs, &self.tags);
+        let identifiers = validate_identifiers(&mut errs, "identifiers", &self.identifiers);
         let mut contacts = Vec::with_capacity(self.contacts.len());
         for (i, c) in self.contacts.into_iter().enumerate() {
             match c.validate(&ctx.contact_fields) {
@@ -410,6 +433,7 @@ impl NewCustomer {
             department: self.department,
             tags,
             custom,
+            identifiers,
             contacts,
         })
     }
@@ -508,6 +532,8 @@ pub struct ValidCustomer {
     pub tags: BTreeSet<String>,
     /// Custom values.
     pub custom: BTreeMap<String, CustomValue>,
+    /// Identifiers, checked, sorted, without repeats.
+    pub identifiers: Vec<Identifier>,
     /// Contacts.
     pub contacts: Vec<crate::contact::ValidContact>,
 }
@@ -554,6 +580,7 @@ impl ValidCustomer {
             department,
             tags: self.tags,
             custom: self.custom,
+            identifiers: self.identifiers,
             created_by: stamp.by.clone(),
             created_at: stamp.at,
             updated_by: stamp.by.clone(),
@@ -600,6 +627,8 @@ pub struct CustomerPatch {
     pub department: Option<Option<DepartmentId>>,
     /// Custom values to set (`Some`) or remove (`None`).
     pub custom: BTreeMap<String, Option<CustomValue>>,
+    /// The new identifier list, replacing the old one whole (`Some(vec![])` clears it).
+    pub identifiers: Option<Vec<Identifier>>,
 }
 
 impl CustomerPatch {
@@ -645,6 +674,18 @@ impl CustomerPatch {
         self
     }
 
+    /// Replaces the identifier list.
+    ///
+    /// ```
+    /// use guanxi_core::{CustomerPatch, IdScheme, Identifier};
+    /// let patch = CustomerPatch::default().identifiers(vec![Identifier::new(IdScheme::Passport, "E12345678")]);
+    /// assert_eq!(patch.identifiers.unwrap().len(), 1);
+    /// ```
+    pub fn identifiers(mut self, identifiers: Vec<Identifier>) -> Self {
+        self.identifiers = Some(identifiers);
+        self
+    }
+
     /// Removes a custom value.
     pub fn clear_custom(mut self, key: impl Into<String>) -> Self {
         self.custom.insert(key.into(), None);
@@ -662,7 +703,7 @@ impl CustomerPatch {
     /// # let now = chrono::Utc::now();
     /// # let current = Customer { id: CustomerId(uuid::Uuid::nil()), code: "C20240501001".into(), name: valid.name,
     /// #   kind: valid.kind, industry: None, size: None, source: None, status: valid.status, level: None, region: None,
-    /// #   address: None, owner: None, department: None, tags: Default::default(), custom: Default::default(),
+    /// #   address: None, owner: None, department: None, tags: Default::default(), custom: Default::default(), identifiers: vec![],
     /// #   created_by: user.clone(), created_at: now, updated_by: user, updated_at: now, version: 1, deleted_at: None,
     /// #   merged_into: None };
     /// let errs = CustomerPatch::default().name("  ").apply(&current, &ctx).unwrap_err();
@@ -702,6 +743,9 @@ impl CustomerPatch {
             next.department = department;
         }
         next.custom = patch_custom(&ctx.customer_fields, &current.custom, self.custom, &mut errs);
+        if let Some(identifiers) = self.identifiers {
+            next.identifiers = validate_identifiers(&mut errs, "identifiers", &identifiers);
+        }
         match (&ctx.level_rule, self.level) {
             (Some(_), Some(_)) => {
                 errs.push("level", ValidationReason::Invalid { detail: "is derived by the level rule".into() })

@@ -36,6 +36,7 @@ pub mod customer;
 pub mod dedup;
 pub mod error;
 pub mod event;
+pub mod identifier;
 pub mod ids;
 pub mod industry;
 pub mod interaction;
@@ -65,6 +66,7 @@ pub use error::{
     ValidationReason,
 };
 pub use event::{DomainEvent, Event};
+pub use identifier::{IdScheme, Identifier};
 pub use ids::{
     ArticleId, ContactId, CustomerId, DepartmentId, InteractionId, LeadId, OpportunityId, RoleId, TaskId, TicketId,
     UserId,

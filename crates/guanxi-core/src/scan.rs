@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::custom_field::CustomValue;
 use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus, SizeBand};
 use crate::error::{Result, StorageError};
+use crate::identifier::Identifier;
 use crate::ids::{CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::region::Region;
@@ -101,6 +102,8 @@ pub struct CustomerView<'a> {
     pub tags: TagsView<'a>,
     /// Custom field values by key.
     pub custom: &'a BTreeMap<String, CustomValue>,
+    /// Identifiers, sorted.
+    pub identifiers: &'a [Identifier],
     /// Who created it.
     pub created_by: &'a str,
     /// When it was created.
@@ -148,6 +151,7 @@ impl<'a> CustomerView<'a> {
             department: c.department.as_ref().map(DepartmentId::as_str),
             tags: TagsView::Set(&c.tags),
             custom: &c.custom,
+            identifiers: &c.identifiers,
             created_by: c.created_by.as_str(),
             created_at: c.created_at,
             updated_by: c.updated_by.as_str(),
@@ -181,6 +185,7 @@ impl<'a> CustomerView<'a> {
             department: self.department.map(|d| stored("department", DepartmentId::new(d))).transpose()?,
             tags: self.tags.iter().map(str::to_owned).collect(),
             custom: self.custom.clone(),
+            identifiers: self.identifiers.to_vec(),
             created_by: stored("created_by", UserId::new(self.created_by))?,
             created_at: self.created_at,
             updated_by: stored("updated_by", UserId::new(self.updated_by))?,

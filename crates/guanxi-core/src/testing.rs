@@ -154,6 +154,20 @@ pub mod conformance {
             custom.insert("note".to_owned(), CustomValue::Text(format!("备注 {n}")));
         }
         let at = t0() + Duration::minutes(n as i64);
+        // Every third a company's registration code, every fourth (also) a passport number.
+        let sample_identifiers = |n: u64| {
+            let mut ids = Vec::new();
+            if n.is_multiple_of(3) {
+                let first17 = format!("91{n:015}");
+                let check = Identifier::uscc_check_char(&first17).unwrap();
+                ids.push(Identifier { scheme: IdScheme::Uscc, value: format!("{first17}{check}") });
+            }
+            if n.is_multiple_of(4) {
+                ids.push(Identifier { scheme: IdScheme::Passport, value: format!("E{n:08}") });
+            }
+            ids.sort();
+            ids
+        };
         Customer {
             id: CustomerId(id(n)),
             code: Customer::code_for(at.date_naive(), n + 1),
@@ -176,6 +190,7 @@ pub mod conformance {
                 .then(|| DepartmentId::new(["east", "south"][(n % 4 / 2) as usize]).unwrap()),
             tags: BTreeSet::new(),
             custom,
+            identifiers: sample_identifiers(n),
             created_by: user("alice"),
             created_at: at,
             updated_by: user("alice"),
@@ -950,8 +965,12 @@ pub mod conformance {
         assert_eq!(found(&probe("李娜", CustomerKind::Individual).email("Zhang.Wei@Example.com"), 100), vec![d.id]);
         // 华为技 (a deletion of both names) is shared by two live customers: over a block of one.
         assert_eq!(found(&probe("华为技术", CustomerKind::Enterprise), 1), vec![a.id]);
-        // Keys follow writes: a renamed customer and a changed number.
-        let renamed = Customer { name: "北辰集团".into(), version: 2, ..a.clone() };
+        // A customer's identifiers are keys of its own, met by the same value of any scheme.
+        let code = c.identifiers[0].value.clone();
+        assert_eq!(found(&probe("", CustomerKind::Enterprise).identifier(IdScheme::Other, &code), 100), vec![c.id]);
+        // Keys follow writes: a renamed customer with a new identifier, and a changed number.
+        let passport = Identifier { scheme: IdScheme::Passport, value: "G98765432".into() };
+        let renamed = Customer { name: "北辰集团".into(), identifiers: vec![passport], version: 2, ..a.clone() };
         let moved = Contact { phones: vec![Phone::parse("13700000000").unwrap()], version: 2, ..on_c.clone() };
         store
             .apply(&Changes {
@@ -962,6 +981,8 @@ pub mod conformance {
             .unwrap();
         assert_eq!(found(&huawei, 100), vec![b.id]);
         assert_eq!(found(&probe("北辰", CustomerKind::Enterprise).phone("13700000000"), 100), vec![a.id, c.id]);
+        let holder = |scheme| probe("", CustomerKind::Individual).identifier(scheme, "g 9876 5432");
+        assert_eq!(found(&holder(IdScheme::Passport), 100), vec![a.id]);
         // A contact moved to another customer takes its keys along; a customer renamed twice in
         // one batch keeps only the last name's keys; a deleted contact keeps none.
         let zhang = probe("李娜", CustomerKind::Individual).email("zhang.wei@example.com");
@@ -1391,7 +1412,7 @@ pub mod conformance {
             format!("{:?}", store.change_log(&ChangeLogQuery::default()).unwrap()),
             format!("{:?}", store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap()),
         ];
-        let keys = crate::dedup::customer_match_keys(customers[1].kind, &customers[1].name);
+        let keys = crate::dedup::customer_match_keys(customers[1].kind, &customers[1].name, &customers[1].identifiers);
         let probe = crate::dedup::MatchKeys { names: keys, contacts: vec![] };
         out.push(format!("{:?}", store.customers_by_match_keys(&probe, 100).unwrap()));
         out

@@ -503,7 +503,11 @@ impl View<'_> {
                 }
             }
         }
-        self.replace_match_keys(&id, c.id, customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64).collect())
+        self.replace_match_keys(
+            &id,
+            c.id,
+            customer_match_keys(c.kind, &c.name, &c.identifiers).into_iter().map(|k| k as i64).collect(),
+        )
     }
 
     fn write_contact(&self, w: &Write<Contact>) -> Result<()> {

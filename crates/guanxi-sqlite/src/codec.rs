@@ -15,7 +15,8 @@ use serde::de::DeserializeOwned;
 use guanxi_core::scan::{CustomerView, TagsView};
 use guanxi_core::{
     ChangeAction, ChangeLogEntry, Contact, ContactId, CustomFieldDef, Customer, CustomerKind, DecisionRole,
-    EncryptionError, Error, Industry, Interaction, InteractionKind, Level, LifecycleStatus, SizeBand, Tag, UserId,
+    EncryptionError, Error, Identifier, Industry, Interaction, InteractionKind, Level, LifecycleStatus, SizeBand, Tag,
+    UserId,
 };
 use guanxi_sql::Cipher;
 
@@ -149,34 +150,36 @@ fn get_version(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
 /// The stored columns of `customers`, in binding order.
 pub(crate) const CUSTOMER_FIELDS: &str = "id, code, name, kind, industry, size, source, status, level, province, \
     city, district, address, owner, department, custom, created_by, created_at, updated_by, updated_at, version, \
-    deleted_at, merged_into";
+    deleted_at, merged_into, identifiers";
 
 /// What a customer read selects from `customers c`: the stored columns, then the tag names as a
 /// JSON array from the (customer_id, tag) primary key, so one query returns whole records.
 pub(crate) const CUSTOMER_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.industry, c.size, c.source, c.status, \
     c.level, c.province, c.city, c.district, c.address, c.owner, c.department, c.custom, c.created_by, \
     c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, \
-    (SELECT json_group_array(t.tag) FROM customer_tags t WHERE t.customer_id = c.id), c.merged_into";
+    (SELECT json_group_array(t.tag) FROM customer_tags t WHERE t.customer_id = c.id), c.merged_into, c.identifiers";
 
 /// [`CUSTOMER_COLUMNS`] without the tags (a scan reads them beside the rows), at the same
 /// positions.
 pub(crate) const CUSTOMER_SCAN_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.industry, c.size, c.source, \
     c.status, c.level, c.province, c.city, c.district, c.address, c.owner, c.department, c.custom, c.created_by, \
-    c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, NULL, c.merged_into";
+    c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, NULL, c.merged_into, c.identifiers";
 
 /// Decodes a row of [`CUSTOMER_COLUMNS`].
 pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
     let tags: Vec<String> = get_json(row, 22)?;
     let custom = customer_custom(row)?;
-    customer_view(row, &tags, &custom)?.to_customer().map_err(|e| corrupt(13, e))
+    let identifiers = customer_identifiers(row)?;
+    customer_view(row, &tags, &custom, &identifiers)?.to_customer().map_err(|e| corrupt(13, e))
 }
 
 /// A row of [`CUSTOMER_COLUMNS`] (its tags column aside) as a view borrowing the row's text,
-/// with the tags and custom values decoded by the caller.
+/// with the tags, custom values and identifiers decoded by the caller.
 pub(crate) fn customer_view<'r>(
     row: &'r Row<'_>,
     tags: &'r [String],
     custom: &'r std::collections::BTreeMap<String, guanxi_core::CustomValue>,
+    identifiers: &'r [Identifier],
 ) -> rusqlite::Result<CustomerView<'r>> {
     let province = text_opt(row, 9)?;
     Ok(CustomerView {
@@ -198,6 +201,7 @@ pub(crate) fn customer_view<'r>(
         department: text_opt(row, 14)?,
         tags: TagsView::List(tags),
         custom,
+        identifiers,
         created_by: text(row, 16)?,
         created_at: get_ts(row, 17)?,
         updated_by: text(row, 18)?,
@@ -215,11 +219,24 @@ pub(crate) fn customer_custom(
     get_json(row, 15)
 }
 
+/// The decoded identifiers of a row of [`CUSTOMER_COLUMNS`] (NULL when it has none).
+pub(crate) fn customer_identifiers(row: &Row<'_>) -> rusqlite::Result<Vec<Identifier>> {
+    match text_opt(row, 24)? {
+        Some(json) => parse_json(24, json),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A customer's identifiers as stored: a JSON array, NULL when there are none.
+pub(crate) fn identifiers_json(identifiers: &[Identifier]) -> Option<String> {
+    (!identifiers.is_empty()).then(|| json(&identifiers))
+}
+
 fn non_empty(s: &str) -> Option<&str> {
     if s.is_empty() { None } else { Some(s) }
 }
 
-/// Binds a customer's columns to parameters 1..=23 (in [`CUSTOMER_FIELDS`] order), borrowing
+/// Binds a customer's columns to parameters 1..=24 (in [`CUSTOMER_FIELDS`] order), borrowing
 /// rather than copying its text.
 pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite::Result<()> {
     let region = c.region.as_ref();
@@ -245,7 +262,8 @@ pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite:
     stmt.raw_bind_parameter(20, ts(c.updated_at))?;
     stmt.raw_bind_parameter(21, c.version as i64)?;
     stmt.raw_bind_parameter(22, c.deleted_at.map(ts))?;
-    stmt.raw_bind_parameter(23, c.merged_into.map(|m| m.to_string()))
+    stmt.raw_bind_parameter(23, c.merged_into.map(|m| m.to_string()))?;
+    stmt.raw_bind_parameter(24, identifiers_json(&c.identifiers))
 }
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, customer_id, name, title, phones, emails, role, is_primary, \

@@ -39,7 +39,7 @@ use codec::*;
 use guanxi_core::changelog::{ChainVerifier, EntryText, GENESIS_HASH, StoredEntry, stored_entry_hash};
 use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
 use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
-use guanxi_core::{ArticleId, TicketId, UserId};
+use guanxi_core::{ArticleId, Identifier, TicketId, UserId};
 pub use guanxi_sql::FieldKey;
 use guanxi_sql::{Cipher, FieldKeys as Keys, KEY_CHECK, seal_match_key};
 
@@ -619,9 +619,9 @@ fn contact_keys(c: &Contact, cipher: Option<&Cipher>) -> Vec<i64> {
     wanted.into_iter().map(|k| seal_match_key(k, cipher)).collect()
 }
 
-/// The match keys a customer's name contributes.
-fn customer_keys(kind: guanxi_core::CustomerKind, name: &str) -> Vec<i64> {
-    customer_match_keys(kind, name).into_iter().map(|k| k as i64).collect()
+/// The match keys a customer's name and identifiers contribute.
+fn customer_keys(kind: guanxi_core::CustomerKind, name: &str, identifiers: &[Identifier]) -> Vec<i64> {
+    customer_match_keys(kind, name, identifiers).into_iter().map(|k| k as i64).collect()
 }
 
 /// The match keys a batch writes, inserted together in key order when it ends
@@ -700,25 +700,31 @@ impl PendingKeys {
     }
 }
 
-/// The match keys of a stored customer's name (none if it is not stored).
+/// The match keys of a stored customer's name and identifiers (none if it is not stored).
 fn stored_customer_keys(tx: &Connection, id: CustomerId) -> Result<Vec<i64>> {
-    let row: Option<(String, String)> = tx
-        .prepare_cached("SELECT kind, name FROM customers WHERE id = ?1")
+    let row: Option<(String, String, Option<String>)> = tx
+        .prepare_cached("SELECT kind, name, identifiers FROM customers WHERE id = ?1")
         .map_err(sql_err)?
-        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row([id.to_string()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(sql_err)?;
     Ok(match row {
-        Some((kind, name)) => {
-            customer_keys(kind.parse().map_err(|e| StorageError::with_source("stored customer kind", e))?, &name)
+        Some((kind, name, identifiers)) => {
+            let kind = kind.parse().map_err(|e| StorageError::with_source("stored customer kind", e))?;
+            let identifiers: Vec<Identifier> = match identifiers {
+                Some(json) => serde_json::from_str(&json)
+                    .map_err(|e| StorageError::with_source("stored customer identifiers", e))?,
+                None => Vec::new(),
+            };
+            customer_keys(kind, &name, &identifiers)
         }
         None => Vec::new(),
     })
 }
 
-/// Indexes the name keys of a customer written in this batch.
+/// Indexes the name and identifier keys of a customer written in this batch.
 fn index_customer(tx: &Connection, keys: &mut PendingKeys, c: &Customer, was: Indexed) -> Result<()> {
-    keys.replace(tx, c.id.0, c.id, customer_keys(c.kind, &c.name), was)
+    keys.replace(tx, c.id.0, c.id, customer_keys(c.kind, &c.name, &c.identifiers), was)
 }
 
 /// Computes the match keys of every stored customer and contact, once, after the migration
@@ -878,7 +884,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                 Write::Update { record: c, expected_version } => {
                     let stored = stored_customer_keys(tx, c.id)?;
                     bind_customer(&mut update, c).map_err(sql_err)?;
-                    update.raw_bind_parameter(24, *expected_version as i64).map_err(sql_err)?;
+                    update.raw_bind_parameter(25, *expected_version as i64).map_err(sql_err)?;
                     let n = update.raw_execute().map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
                     if n == 0 {
                         return Err(missed_update(
@@ -1065,7 +1071,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
 }
 
 static INSERT_CUSTOMER: LazyLock<String> =
-    LazyLock::new(|| format!("INSERT INTO customers ({CUSTOMER_FIELDS}) VALUES ({})", placeholders(23)));
+    LazyLock::new(|| format!("INSERT INTO customers ({CUSTOMER_FIELDS}) VALUES ({})", placeholders(24)));
 static UPDATE_CUSTOMER: LazyLock<String> = LazyLock::new(|| update_sql("customers", CUSTOMER_FIELDS));
 static INSERT_CONTACT: LazyLock<String> =
     LazyLock::new(|| format!("INSERT INTO contacts ({CONTACT_COLUMNS}) VALUES ({})", placeholders(17)));
@@ -1288,7 +1294,8 @@ impl CustomerStore for View<'_> {
                 }
             }
             let custom = customer_custom(row).map_err(sql_err)?;
-            visit(&customer_view(row, &tags[..n_tags], &custom).map_err(sql_err)?)?;
+            let identifiers = customer_identifiers(row).map_err(sql_err)?;
+            visit(&customer_view(row, &tags[..n_tags], &custom, &identifiers).map_err(sql_err)?)?;
             seen += 1;
         }
         Ok(seen)

@@ -410,6 +410,12 @@ const MIGRATIONS: &[&str] = &[
     DELETE FROM match_keys_backfill;
     INSERT INTO match_keys_backfill VALUES (1);
     "#,
+    // 12: a customer's identity numbers and registration codes (issue 19), a JSON array of
+    // `{scheme, value}` (NULL when none). Their match keys join the customer's own keys as
+    // they are written; existing customers have none, so nothing is re-indexed.
+    r#"
+    ALTER TABLE customers ADD COLUMN identifiers TEXT;
+    "#,
 ];
 
 /// The schema version this build writes.

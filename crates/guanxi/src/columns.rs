@@ -61,6 +61,8 @@ import_fields! {
     City = "city" / "城市" | "市",
     District = "district" / "区县" | "区",
     Address = "address" / "地址" | "详细地址",
+    Uscc = "uscc" / "统一社会信用代码" | "信用代码" | "社会信用代码" | "uscc",
+    Identifiers = "identifiers" / "证件号码" | "证件" | "证件号" | "identifier",
     Tags = "tags" / "标签",
     Owner = "owner" / "负责人" | "销售",
     ContactName = "contact_name" / "联系人" | "联系人姓名" | "contact",

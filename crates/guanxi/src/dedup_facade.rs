@@ -154,6 +154,9 @@ pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
     for (key, value) in &v.custom {
         p = p.custom(key, value);
     }
+    for id in &v.identifiers {
+        p = p.identifier(id.scheme, &id.value);
+    }
     for c in &v.contacts {
         p = p.contact_values(&c.phones, &c.emails, c.id_number.as_ref());
     }
@@ -164,8 +167,8 @@ pub(crate) fn input_profile(v: &ValidCustomer) -> MatchProfile {
 /// stores can look up: a resident identity number on a contact (its lookup index) and a
 /// custom field's date, number, decimal or choice, for every exact or sorted-neighbourhood
 /// key on such a field. A value shared by more customers than the block cap finds none, as
-/// in the scan. (Name, phone and e-mail keys are the stored match keys; phonetic, prefix and
-/// q-gram keys, and windows beyond equal values, work in scans only.)
+/// in the scan. (Name, phone, e-mail and customer identifier keys are the stored match keys;
+/// phonetic, prefix and q-gram keys, and windows beyond equal values, work in scans only.)
 fn blocked_by_values(store: &dyn StoreView, profile: &MatchProfile, rules: &MatchRules) -> Result<Vec<CustomerId>> {
     use guanxi_core::dedup::{BlockingKey, IdScheme, MatchField};
     use guanxi_core::{CustomFilter, CustomValue, IdNumber};
@@ -293,8 +296,12 @@ impl Crm {
             .filter(|c| !c.is_deleted())
             .ok_or_else(|| Error::not_found(EntityKind::Customer, id))?;
         allowed.check_customer(actor, &customer)?;
+        let mut next = customer.clone();
+        // Identifiers are added, as tags and contacts are: a linked row's code is kept.
+        next.identifiers.extend(valid.identifiers.iter().cloned());
+        next.identifiers.sort();
+        next.identifiers.dedup();
         if overwrite {
-            let mut next = customer.clone();
             next.industry = valid.industry.or(next.industry);
             next.size = valid.size.or(next.size);
             next.source = valid.source.clone().or(next.source);
@@ -308,9 +315,9 @@ impl Crm {
             for (k, v) in &valid.custom {
                 next.custom.insert(k.clone(), v.clone());
             }
-            if next != customer {
-                tx.update(&customer, next, ChangeAction::Update);
-            }
+        }
+        if next != customer {
+            tx.update(&customer, next, ChangeAction::Update);
         }
         for t in valid.tags.iter().filter(|t| !customer.tags.contains(*t)) {
             tx.link_tag(id, t, true)?;

@@ -9,8 +9,8 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet};
 use serde_json::Value;
 
 use guanxi_core::{
-    Action, Actor, ChangeAction, Contact, Customer, CustomerFilter, EntityKind, Error, FieldChange, Interaction,
-    PageRequest, Result, StorageError,
+    Action, Actor, ChangeAction, Contact, Customer, CustomerFilter, EntityKind, Error, FieldChange, IdScheme,
+    Interaction, PageRequest, Result, StorageError,
 };
 
 use crate::columns::ImportField;
@@ -185,6 +185,17 @@ fn customer_cells(c: &Customer, primary: Option<&Contact>) -> Vec<String> {
             ImportField::City => opt(region.map(|r| r.city.as_str())),
             ImportField::District => opt(region.map(|r| r.district.as_str())),
             ImportField::Address => opt(c.address.as_deref()),
+            ImportField::Uscc => {
+                list(c.identifiers.iter().filter(|i| i.scheme == IdScheme::Uscc).map(|i| i.value.as_str()))
+            }
+            // The other identifiers as `scheme:value`, which import reads back.
+            ImportField::Identifiers => c
+                .identifiers
+                .iter()
+                .filter(|i| i.scheme != IdScheme::Uscc)
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("、"),
             ImportField::Tags => list(c.tags.iter().map(String::as_str)),
             ImportField::Owner => opt(c.owner.as_ref().map(|o| o.as_str())),
             ImportField::ContactName => opt(primary.map(|p| p.name.as_str())),

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 
 use guanxi_core::dedup::{MatchCandidate, MatchProfile, MatchRules, NotDuplicates, WITHHELD};
 use guanxi_core::{
-    Action, Actor, ChangeAction, CustomerId, CustomerKind, DomainEvent, EntityKind, Error, FieldChange, Industry,
-    Level, LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, StoreView, UserId, ValidCustomer,
-    ValidationReason,
+    Action, Actor, ChangeAction, CustomerId, CustomerKind, DomainEvent, EntityKind, Error, FieldChange, IdScheme,
+    Identifier, Industry, Level, LifecycleStatus, NewContact, NewCustomer, Region, Result, SizeBand, StoreView, UserId,
+    ValidCustomer, ValidationReason,
 };
 
 use crate::columns::ImportField;
@@ -235,6 +235,25 @@ fn split_list(s: &str) -> impl Iterator<Item = &str> {
     s.split([',', ';', '、', '，', '；', '|', '/']).map(str::trim).filter(|t| !t.is_empty())
 }
 
+/// Splits a cell of identifiers: at the list separators, but not at a slash or a space,
+/// which codes of other countries may contain.
+fn split_identifiers(s: &str) -> impl Iterator<Item = &str> {
+    s.split([',', ';', '、', '，', '；', '|']).map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// One item of an identifiers cell: `scheme:value` (`passport:E12345678`), or a bare value of
+/// scheme `other`.
+fn parse_identifier(item: &str) -> std::result::Result<Identifier, ValidationReason> {
+    match item.split_once([':', '：']) {
+        Some((scheme, value))
+            if !scheme.trim().is_empty() && scheme.trim().chars().all(|c| c.is_ascii_alphabetic() || c == '_') =>
+        {
+            Identifier::parse(scheme.trim().to_lowercase().parse::<IdScheme>()?, value)
+        }
+        _ => Identifier::parse(IdScheme::Other, item),
+    }
+}
+
 /// The column a validation error path comes from.
 fn field_of_path(path: &str) -> Option<ImportField> {
     let head = path.split(['.', '[']).next().unwrap_or(path);
@@ -250,6 +269,7 @@ fn field_of_path(path: &str) -> Option<ImportField> {
         "region" if path.contains("district") => ImportField::District,
         "region" => ImportField::Province,
         "address" => ImportField::Address,
+        "identifiers" => ImportField::Identifiers,
         "tags" => ImportField::Tags,
         "owner" => ImportField::Owner,
         "contacts" if path.contains("phones") => ImportField::ContactPhone,
@@ -365,6 +385,19 @@ fn row_input(cols: &Columns, row: u64, cells: &[String]) -> (NewCustomer, Vec<Ro
     if let Some(t) = cols.cell(cells, ImportField::Tags) {
         c.tags = split_list(t).map(str::to_owned).collect();
     }
+    // Identifiers are checked here, cell by cell, so an error names the column it came from.
+    for code in cols.cell(cells, ImportField::Uscc).into_iter().flat_map(split_identifiers) {
+        match Identifier::parse(IdScheme::Uscc, code) {
+            Ok(id) => c.identifiers.push(id),
+            Err(reason) => bad(ImportField::Uscc, code, reason.to_string()),
+        }
+    }
+    for item in cols.cell(cells, ImportField::Identifiers).into_iter().flat_map(split_identifiers) {
+        match parse_identifier(item) {
+            Ok(id) => c.identifiers.push(id),
+            Err(reason) => bad(ImportField::Identifiers, item, reason.to_string()),
+        }
+    }
     if let Some(o) = cols.cell(cells, ImportField::Owner) {
         match UserId::new(o) {
             Ok(u) => c.owner = Some(u),
@@ -421,6 +454,8 @@ impl Crm {
             "深圳市",
             "南山区",
             "科技园科苑路 15 号",
+            "91350100M000100Y43",
+            "",
             "VIP、华南",
             "",
             "张伟",

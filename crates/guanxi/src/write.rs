@@ -435,7 +435,7 @@ impl<'a> WriteTx<'a> {
 
     fn entry(&mut self, mut e: Entry) {
         // Sensitive values are masked here, so they never reach the log in clear.
-        if e.entity == EntityKind::Contact {
+        if AT_REST.restricts(e.entity) {
             for ch in &mut e.changes {
                 AT_REST.apply_change(e.entity, ch);
             }

@@ -882,3 +882,33 @@ fn elevation_must_be_proven_unless_the_host_is_trusted() {
         assert!(trusting.customers().export(&asserted, &CustomerFilter::default()).is_ok(), "{name}");
     }
 }
+
+/// A customer's identity numbers and registration codes are masked for customer service and
+/// hidden from marketing, as a contact's identity number is, on lists, single reads and
+/// exports alike.
+#[test]
+fn identifiers_are_masked_for_service_and_hidden_from_marketing() {
+    for (name, crm, _dir) in backends() {
+        org(&crm);
+        crm.access().set_user(&root(), User::new("fu", "服务").unwrap().role(BuiltinRole::CustomerService)).unwrap();
+        let c = crm
+            .customers()
+            .create(&root(), NewCustomer::new("华为技术有限公司").identifier(IdScheme::Uscc, "914403001922038216"))
+            .unwrap();
+        let seen = |user: &str| -> Vec<Vec<String>> {
+            let actor = as_user(user);
+            let one = crm.customers().get(&actor, c.id).unwrap();
+            let listed = crm.customers().list_all(&actor, &CustomerFilter::default()).unwrap();
+            [one.identifiers, listed[0].identifiers.clone()]
+                .into_iter()
+                .map(|ids| ids.iter().map(ToString::to_string).collect())
+                .collect()
+        };
+        assert_eq!(seen("fu"), vec![vec!["uscc:914***********8216".to_owned()]; 2], "{name}");
+        assert_eq!(seen("ma"), vec![Vec::<String>::new(); 2], "{name}");
+        let elevated = as_user("ma").elevated_until(t0() + Duration::minutes(10));
+        let exported = crm.customers().export(&elevated, &CustomerFilter::default()).unwrap();
+        assert!(exported[0].identifiers.is_empty(), "{name}");
+        assert_eq!(seen("root")[0], ["uscc:914403001922038216"], "{name}");
+    }
+}

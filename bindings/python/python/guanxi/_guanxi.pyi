@@ -18,6 +18,7 @@ from guanxi.fields import (
     CustomerKind,
     DecisionRole,
     FieldType,
+    Identifier,
     Industry,
     InteractionKind,
     LeadGrade,
@@ -226,6 +227,8 @@ class Customer:
     def department(self) -> str | None: ...
     @property
     def tags(self) -> list[str]: ...
+    @property
+    def identifiers(self) -> list[Identifier]: ...
     @property
     def custom(self) -> dict[str, _CustomValue]: ...
     @property

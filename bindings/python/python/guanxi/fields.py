@@ -144,6 +144,29 @@ FieldTypeName = Union[FieldType, Literal["text", "number", "decimal", "date", "b
 """FieldType, or one of its names."""
 
 
+class IdScheme(str, enum.Enum):
+    """The kind of an identity number or registration code on a customer."""
+
+    CN_RESIDENT = "cn_resident"
+    USCC = "uscc"
+    PASSPORT = "passport"
+    OTHER = "other"
+
+
+IdSchemeName = Union[IdScheme, Literal["cn_resident", "uscc", "passport", "other"]]
+"""IdScheme, or one of its names."""
+
+
+class Identifier(TypedDict):
+    """One identifier of a customer: a Chinese resident identity number (``cn_resident``, GB 11643
+    check character), a unified social credit code (``uscc``, 统一社会信用代码, GB 32100 check
+    character), a passport number, or any ``other`` identifier, kept as written. A customer's
+    ``identifiers`` come back as these dicts, their scheme an :class:`IdScheme`."""
+
+    scheme: IdSchemeName
+    value: str
+
+
 class Industry(str, enum.Enum):
     """An industry section of GB/T 4754-2017 (国民经济行业分类)."""
 
@@ -403,8 +426,9 @@ class CustomerFields(TypedDict, total=False):
     """The keyword arguments of ``crm.customers.create`` after the name.
 
     ``industry`` is a GB/T 4754 section (its name, Chinese name or letter); ``province``,
-    ``city`` and ``district`` are checked against the administrative divisions; ``contacts``
-    are created with the customer, in the same transaction.
+    ``city`` and ``district`` are checked against the administrative divisions; each of the
+    ``identifiers`` is checked by its scheme; ``contacts`` are created with the customer, in
+    the same transaction.
     """
 
     kind: CustomerKindName
@@ -421,6 +445,7 @@ class CustomerFields(TypedDict, total=False):
     department: str | None
     tags: str | Sequence[str]
     custom: Mapping[str, CustomValue]
+    identifiers: Sequence[Identifier]
     contacts: Sequence[NewContact]
 
 
@@ -448,6 +473,8 @@ class CustomerChanges(TypedDict, total=False):
     city: str | None
     district: str | None
     custom: Mapping[str, CustomValue | None]
+    identifiers: Sequence[Identifier] | None
+    """The new identifier list, replacing the old one whole (None or ``[]`` clears it)."""
 
 
 class CustomerFilters(TypedDict, total=False):

@@ -661,6 +661,28 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "退款", tag: "退款", includeUnpublished: true)).map { $0.article.id }, [a.id])
     }
 
+    func testIdentifiersAreCheckedStoredReplacedAndMatched() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        XCTAssertThrowsError(try crm.customers().create(input: NewCustomer(name: "华为技术有限公司", identifiers: [
+            Identifier(scheme: .uscc, value: "914403001922038217"), Identifier(scheme: .passport, value: "x")]))) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }, ["identifiers[0]", "identifiers[1]"])
+        }
+        let c = try crm.customers().create(input: NewCustomer(name: "华为技术有限公司", identifiers: [
+            Identifier(scheme: .passport, value: "e 1234 5678"), Identifier(scheme: .uscc, value: "9144 0300 1922 0382 16")]))
+        XCTAssertEqual(c.identifiers, [Identifier(scheme: .uscc, value: "914403001922038216"),
+                                       Identifier(scheme: .passport, value: "E12345678")])
+        let found = try crm.duplicates().find(input: NewCustomer(
+            name: "深圳某某通信", identifiers: [Identifier(scheme: .other, value: "914403001922038216")]))
+        XCTAssertEqual(found.map { $0.id }, [c.id])
+        XCTAssertEqual(found[0].reasons[0].field, .identifier(scheme: nil))
+        let replaced = try crm.customers().update(id: c.id, version: c.version, patch: CustomerPatch(
+            identifiers: [Identifier(scheme: .other, value: "DUNS 123456789")]))
+        XCTAssertEqual(replaced.identifiers, [Identifier(scheme: .other, value: "DUNS 123456789")])
+        let cleared = try crm.customers().update(id: c.id, version: replaced.version, patch: CustomerPatch(identifiers: []))
+        XCTAssertTrue(cleared.identifiers.isEmpty)
+    }
+
     func testDuplicatesMergeImportAndExport() throws {
         let crm = try Crm.inMemory(user: "alice")
         let first = try crm.customers().create(input: NewCustomer(

@@ -13,59 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::rules::MatchProfile;
 use crate::custom_field::CustomValue;
 use crate::error::ValidationReason;
+pub use crate::identifier::IdScheme;
 use crate::normalize::fold_text;
-
-/// The kind of an identity number or registration code a profile carries.
-///
-/// ```
-/// use guanxi_core::dedup::IdScheme;
-/// assert_eq!("uscc".parse::<IdScheme>(), Ok(IdScheme::Uscc));
-/// assert_eq!(IdScheme::CnResident.as_str(), "cn_resident");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
-pub enum IdScheme {
-    /// A Chinese resident identity number (居民身份证号码, GB 11643).
-    CnResident,
-    /// A unified social credit code (统一社会信用代码, GB 32100): a Chinese organisation's.
-    Uscc,
-    /// A passport number.
-    Passport,
-    /// Any other national or internal identifier (a social security number, a tax number).
-    Other,
-}
-
-impl IdScheme {
-    /// Every scheme.
-    pub const ALL: [IdScheme; 4] = [IdScheme::CnResident, IdScheme::Uscc, IdScheme::Passport, IdScheme::Other];
-
-    /// The stable name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdScheme::CnResident => "cn_resident",
-            IdScheme::Uscc => "uscc",
-            IdScheme::Passport => "passport",
-            IdScheme::Other => "other",
-        }
-    }
-
-    /// The allowed names, for errors.
-    pub fn names() -> Vec<String> {
-        IdScheme::ALL.iter().map(|s| s.as_str().to_owned()).collect()
-    }
-}
-
-impl FromStr for IdScheme {
-    type Err = ValidationReason;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        IdScheme::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| ValidationReason::NotAllowed { value: s.to_owned(), allowed: IdScheme::names() })
-    }
-}
 
 /// The comparison key of an identifier: folded, upper-cased, with spaces, hyphens and dots
 /// removed (`91350100-M000100Y43` and `91350100m000100y43` are one code). Identifiers of any
@@ -106,7 +55,8 @@ pub enum MatchField {
     Surname,
     /// The address keys.
     Address,
-    /// Identifiers of one scheme, or (`None`) of the same scheme, whichever it is.
+    /// Identifiers of one scheme, or (`None`) of the same scheme, whichever it is (one of
+    /// scheme `other` meets any scheme).
     Identifier(#[cfg_attr(feature = "uniffi", uniffi(name = "scheme"))] Option<IdScheme>),
     /// A custom field, by key, of any type.
     Custom(#[cfg_attr(feature = "uniffi", uniffi(name = "key"))] String),
@@ -300,12 +250,16 @@ impl Comparison {
     }
 
     /// The best similarity over the two profiles' keys of `field` (not a custom field), with
-    /// the other's key that gave it; identifiers meet only keys of their own scheme.
+    /// the other's key that gave it; identifiers meet keys of their own scheme, and an
+    /// identifier of scheme `other` (the scheme not known) meets every scheme.
     fn best_key<'b>(&self, field: &MatchField, a: &MatchProfile, b: &'b MatchProfile) -> Option<(f64, Cow<'b, str>)> {
         let mut best: Option<(f64, Cow<'b, str>)> = None;
+        let meet = |x: Option<IdScheme>, y: Option<IdScheme>| {
+            x == y || x == Some(IdScheme::Other) || y == Some(IdScheme::Other)
+        };
         for_each_key(a, field, |ka, scheme_a| {
             for_each_key(b, field, |kb, scheme_b| {
-                if scheme_a != scheme_b {
+                if !meet(scheme_a, scheme_b) {
                     return;
                 }
                 let s = self.texts(&ka, &kb);

@@ -10,7 +10,8 @@ use crate::error::{Error, Result, StorageError, ValidationErrors, ValidationReas
 use crate::ids::CustomerId;
 
 /// The customer fields a merge chooses a value for (custom fields are chosen key by key, as
-/// `custom.<key>`). Id, code, tags and bookkeeping stay the survivor's; tags are united.
+/// `custom.<key>`). Id, code, tags, identifiers and bookkeeping stay the survivor's; tags and
+/// identifiers are united.
 ///
 /// ```
 /// assert!(guanxi_core::dedup::MERGED_FIELDS.contains(&"address"));
@@ -214,9 +215,13 @@ pub fn survive(
     }
     let mut kept: Customer = serde_json::from_value(json)
         .map_err(|e| Error::InvalidState(format!("the merged values do not form a customer: {e}")))?;
+    // Tags and identifiers are united: a merge loses neither a label nor a registration code.
     for m in merged {
         kept.tags.extend(m.tags.iter().cloned());
+        kept.identifiers.extend(m.identifiers.iter().cloned());
     }
+    kept.identifiers.sort();
+    kept.identifiers.dedup();
     Ok((kept, choices))
 }
 

@@ -126,7 +126,7 @@ impl MatchProfile {
     }
 
     /// The profile of a stored customer and its contacts: its name, address, custom fields,
-    /// and its live contacts' phones, e-mails and identity numbers.
+    /// identifiers, and its live contacts' phones, e-mails and identity numbers.
     pub fn of(customer: &Customer, contacts: &[Contact]) -> MatchProfile {
         let mut p = MatchProfile::new(customer.id, &customer.code, &customer.name, customer.kind);
         if let Some(a) = &customer.address {
@@ -134,6 +134,9 @@ impl MatchProfile {
         }
         for (key, value) in &customer.custom {
             p = p.custom(key, value);
+        }
+        for id in &customer.identifiers {
+            p = p.identifier(id.scheme, &id.value);
         }
         for c in contacts.iter().filter(|c| c.deleted_at.is_none()) {
             p = p.contact_values(&c.phones, &c.emails, c.id_number.as_ref());

@@ -11,9 +11,11 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::blocking::{Pairs, candidate_pairs, for_each_deletion};
+use super::fields::identifier_key;
 use super::probabilistic::{MAX_PROBABILISTIC_RULES, Pattern, ProbabilisticModel, Scoring};
 use super::rules::{MatchCandidate, MatchProfile, MatchRules};
 use crate::customer::CustomerKind;
+use crate::identifier::Identifier;
 use crate::ids::CustomerId;
 use crate::normalize::{Email, Phone};
 
@@ -151,6 +153,9 @@ fn name_keys_with(name_key: &str, max_deletion_len: usize, hash: fn(u8, &str) ->
     for_each_deletion(name_key, max_deletion_len, &mut buf, &mut |d| keys.push(hash(3, d)));
 }
 
+/// The kind byte of a stored identifier key (0, 1: phone, e-mail; 2, 3: name and deletions).
+const IDENTIFIER_KEY: u8 = 4;
+
 /// A blocking key hashed for storage: the first 8 bytes of SHA-256, fixed across builds and
 /// platforms (the scan's in-memory hash is not), so a stored index stays valid.
 fn stable_key_hash(kind: u8, key: &str) -> u64 {
@@ -162,21 +167,27 @@ fn stable_key_hash(kind: u8, key: &str) -> u64 {
 }
 
 /// The stored match keys a customer's own fields give (its name key and the name key's
-/// deletions, with the default [`ScanOptions`]). With [`contact_match_keys`] of its live
+/// deletions, with the default [`ScanOptions`]; and its identifiers, of any scheme). With [`contact_match_keys`] of its live
 /// contacts they make [`match_keys`] of its profile: what stores index so that a new record's
 /// likely duplicates are found without reading every customer.
 ///
 /// ```
 /// use guanxi_core::dedup::{customer_match_keys, match_keys, MatchProfile};
 /// use guanxi_core::{CustomerId, CustomerKind};
-/// let keys = customer_match_keys(CustomerKind::Enterprise, "华为技术有限公司");
+/// use guanxi_core::{IdScheme, Identifier};
+/// let code = Identifier::parse(IdScheme::Uscc, "914403001922038216").unwrap();
+/// let keys = customer_match_keys(CustomerKind::Enterprise, "华为技术有限公司", &[code]);
 /// let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", "华为技术股份有限公司", CustomerKind::Enterprise);
 /// assert!(match_keys(&p).names.iter().any(|k| keys.contains(k))); // same name key 华为技术
+/// let renamed = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C2", "深圳某某", CustomerKind::Enterprise)
+///     .identifier(IdScheme::Other, "9144 0300 1922 0382 16");
+/// assert!(match_keys(&renamed).names.iter().any(|k| keys.contains(k))); // same code, whatever its scheme
 /// ```
-pub fn customer_match_keys(kind: CustomerKind, name: &str) -> Vec<u64> {
+pub fn customer_match_keys(kind: CustomerKind, name: &str, identifiers: &[Identifier]) -> Vec<u64> {
     let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", name, kind);
-    let mut keys = Vec::with_capacity(20);
+    let mut keys = Vec::with_capacity(20 + identifiers.len());
     name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut keys);
+    keys.extend(identifiers.iter().map(|id| stable_key_hash(IDENTIFIER_KEY, &identifier_key(&id.value))));
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -217,7 +228,8 @@ pub fn contact_match_keys(phones: &[Phone], emails: &[Email]) -> Vec<u64> {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatchKeys {
-    /// Keys of the name: the name key and its one-character deletions.
+    /// Keys of the customer's own fields: the name key, its one-character deletions, and
+    /// the identifiers.
     pub names: Vec<u64>,
     /// Keys of the phones and e-mails.
     pub contacts: Vec<u64>,
@@ -237,8 +249,10 @@ pub fn match_keys(p: &MatchProfile) -> MatchKeys {
     contact_keys_with(&p.phones, &p.emails, stable_key_hash, &mut contacts);
     contacts.sort_unstable();
     contacts.dedup();
-    let mut names = Vec::with_capacity(20);
+    let mut names = Vec::with_capacity(20 + p.identifiers.len());
     name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut names);
+    // Profile identifiers are already compared keys (`MatchProfile::identifier`).
+    names.extend(p.identifiers.iter().map(|(_, key)| stable_key_hash(IDENTIFIER_KEY, key)));
     names.sort_unstable();
     names.dedup();
     MatchKeys { names, contacts }

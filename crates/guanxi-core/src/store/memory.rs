@@ -142,7 +142,7 @@ impl State {
         }
         for w in changes.customers.iter().cloned() {
             let c = w.record();
-            let keys = crate::dedup::customer_match_keys(c.kind, &c.name);
+            let keys = crate::dedup::customer_match_keys(c.kind, &c.name, &c.identifiers);
             self.index_match_keys(c.id.0, c.id, false, keys);
             self.write_customer(w)?;
         }

@@ -547,6 +547,23 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.duplicates().of(first.id).isEmpty()) { "duplicatesOf after the mark" }
         }
     },
+    "identifiers checked by scheme, stored, replaced and matched whatever the name" to {
+        Crm.inMemory("alice").use { crm ->
+            val bad = assertThrows<CrmException.Validation> {
+                crm.customers().create(NewCustomer(name = "华为技术有限公司", identifiers = listOf(
+                    Identifier(IdScheme.USCC, "914403001922038217"), Identifier(IdScheme.PASSPORT, "x"))))
+            }
+            check(bad.errors.map { it.field } == listOf("identifiers[0]", "identifiers[1]")) { "errors ${bad.errors}" }
+            val c = crm.customers().create(NewCustomer(name = "华为技术有限公司", identifiers = listOf(
+                Identifier(IdScheme.PASSPORT, "e 1234 5678"), Identifier(IdScheme.USCC, "9144 0300 1922 0382 16"))))
+            check(c.identifiers == listOf(Identifier(IdScheme.USCC, "914403001922038216"), Identifier(IdScheme.PASSPORT, "E12345678"))) { "stored ${c.identifiers}" }
+            val found = crm.duplicates().find(NewCustomer(name = "深圳某某通信", identifiers = listOf(Identifier(IdScheme.OTHER, "914403001922038216"))))
+            check(found.map { it.id } == listOf(c.id) && found[0].reasons[0].field == MatchField.Identifier(null)) { "found $found" }
+            val replaced = crm.customers().update(c.id, c.version, CustomerPatch(identifiers = listOf(Identifier(IdScheme.OTHER, "DUNS 123456789"))))
+            check(replaced.identifiers == listOf(Identifier(IdScheme.OTHER, "DUNS 123456789"))) { "replaced ${replaced.identifiers}" }
+            check(crm.customers().update(c.id, replaced.version, CustomerPatch(identifiers = emptyList())).identifiers.isEmpty()) { "cleared" }
+        }
+    },
     "match rules as typed settings, linking two sources, training and the blocking report" to {
         Crm.inMemory("alice").use { crm ->
             crm.customFields().create(CustomField(entity = EntityKind.CUSTOMER, key = "date_of_birth", label = "出生日期", fieldType = FieldType.DATE))
