@@ -373,12 +373,13 @@ impl MatchRules {
         errs.into_result(())
     }
 
-    /// The model probabilistic scoring uses when none is estimated yet.
+    /// The model probabilistic scoring uses: the stored one, else
+    /// [`ProbabilisticModel::a_priori`] (None with weighted scoring).
     pub fn model(&self) -> Option<ProbabilisticModel> {
         match &self.scoring {
             Scoring::Weighted => None,
             Scoring::Probabilistic { model } => {
-                Some(model.clone().unwrap_or_else(|| ProbabilisticModel::untrained(self.rules.len())))
+                Some(model.clone().unwrap_or_else(|| ProbabilisticModel::a_priori(&self.rules)))
             }
         }
     }
