@@ -108,9 +108,9 @@ vocabulary! {
 /// ```
 pub const SENSITIVE_CONTACT_FIELDS: &[&str] = &["phones", "id_number"];
 
-/// A customer's sensitive fields: its identity numbers and registration codes, never written
-/// to the change log in clear (the log keeps them masked) and masked for roles that mask a
-/// contact's identity number.
+/// A customer's sensitive fields: its identity numbers and registration codes, encrypted at
+/// rest, never written to the change log in clear (the log keeps them masked), and masked for
+/// roles that mask a contact's identity number.
 ///
 /// ```
 /// assert_eq!(guanxi_core::access::SENSITIVE_CUSTOMER_FIELDS, ["identifiers"]);

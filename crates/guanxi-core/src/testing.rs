@@ -1412,7 +1412,7 @@ pub mod conformance {
             format!("{:?}", store.change_log(&ChangeLogQuery::default()).unwrap()),
             format!("{:?}", store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap()),
         ];
-        let keys = crate::dedup::customer_match_keys(customers[1].kind, &customers[1].name, &customers[1].identifiers);
+        let keys = crate::dedup::customer_match_keys(customers[1].kind, &customers[1].name);
         let probe = crate::dedup::MatchKeys { names: keys, contacts: vec![] };
         out.push(format!("{:?}", store.customers_by_match_keys(&probe, 100).unwrap()));
         out

@@ -11,10 +11,10 @@
 
 use std::sync::Arc;
 
-use guanxi_core::{Contact, EncryptionError, Error, Result, StorageError};
+use guanxi_core::{Contact, Customer, EncryptionError, Error, Result, StorageError};
 use guanxi_sql::{Cipher, FieldKey, FieldKeys, KEY_CHECK};
 
-use crate::{PgStore, View, decode, in_transaction, sealed_context};
+use crate::{PgStore, View, decode, identifiers_context, in_transaction, sealed_context};
 
 /// Rows re-encrypted per round trip.
 const CHUNK: i64 = 500;
@@ -96,7 +96,7 @@ impl PgStore {
                 if stored != expected {
                     return Err(Error::Encryption(EncryptionError::WrongKey));
                 }
-                let n = view.reseal_contacts(old)? + view.reseal_leads(old)?;
+                let n = view.reseal_contacts(old)? + view.reseal_identifiers(old)? + view.reseal_leads(old)?;
                 view.execute(
                     "UPDATE settings SET value = $2, version = version + 1 WHERE key = $1",
                     &[&KEY_CHECK, &new_key_check(new_key)],
@@ -107,7 +107,7 @@ impl PgStore {
         // Old row versions (clear text, or ciphertext under the old key) go now rather than
         // at the next autovacuum. Engines without VACUUM (CockroachDB) collect them themselves.
         let vacuumed = self.with_client(|c| {
-            c.batch_execute("VACUUM contacts, leads, contact_lookup, match_keys").map_err(crate::pg_err)
+            c.batch_execute("VACUUM customers, contacts, leads, contact_lookup, match_keys").map_err(crate::pg_err)
         });
         if let Err(e) = vacuumed {
             tracing::warn!("re-encrypted, but VACUUM failed ({e}): old row versions go at the next autovacuum");
@@ -128,6 +128,31 @@ impl View<'_> {
             let contact: Contact = decode("contact", plain)?;
             self.index_contact(&contact)
         })
+    }
+
+    /// Re-seals every customer's identifiers and their match keys; returns how many
+    /// customers have identifiers.
+    fn reseal_identifiers(&self, old: &FieldKeys) -> Result<u64> {
+        let select = "SELECT id, doc, identifiers FROM customers WHERE identifiers IS NOT NULL AND id > $1 \
+                      ORDER BY id LIMIT $2";
+        let mut after = String::new();
+        let mut n = 0;
+        loop {
+            let rows = self.query(select, &[&after, &CHUNK])?;
+            for row in &rows {
+                let (id, doc, stored): (&str, &str, &str) = (row.get(0), row.get(1), row.get(2));
+                let mut c: Customer = decode("customer", doc)?;
+                c.identifiers = decode("customer identifiers", &old.open(&identifiers_context(c.id), stored)?)?;
+                let (sealed, keys) = self.customer_columns(&c)?;
+                self.execute("UPDATE customers SET identifiers = $2 WHERE id = $1", &[&id, &sealed])?;
+                self.replace_match_keys(id, c.id, keys)?;
+                n += 1;
+            }
+            match rows.last() {
+                Some(last) if rows.len() as i64 == CHUNK => after = last.get::<_, String>(0),
+                _ => return Ok(n),
+            }
+        }
     }
 
     /// Re-seals every lead document.

@@ -45,7 +45,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
-use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
+use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys, identifier_match_keys};
 use guanxi_core::{
     AccessModel, AuditStore, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef,
     Customer, CustomerFilter, CustomerId, CustomerStore, EntityKind, Error, IdNumber, Interaction, Page, PageRequest,
@@ -333,13 +333,14 @@ fn is_foreign_key_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
 }
 
-const CUSTOMER_SELECT: &str =
-    "SELECT c.doc, ARRAY(SELECT t.tag FROM customer_tags t WHERE t.customer_id = c.id ORDER BY t.tag)";
+/// What a customer read selects from `customers c`: the document, the tags, and the
+/// identifiers (sealed apart from the document).
+const CUSTOMER_COLUMNS: &str =
+    "c.doc, ARRAY(SELECT t.tag FROM customer_tags t WHERE t.customer_id = c.id ORDER BY t.tag), c.identifiers";
 
-fn customer_of(row: &Row) -> Result<Customer> {
-    let mut c: Customer = decode("customer", row.get::<_, &str>(0))?;
-    c.tags = row.get::<_, Vec<String>>(1).into_iter().collect();
-    Ok(c)
+/// Where a customer's sealed identifiers are bound.
+pub(crate) fn identifiers_context(id: CustomerId) -> String {
+    format!("customers.identifiers:{id}")
 }
 
 impl View<'_> {
@@ -352,8 +353,32 @@ impl View<'_> {
     }
 
     fn customers_where(&self, cond: &str, value: &str) -> Result<Option<Customer>> {
-        let rows = self.query(&format!("{CUSTOMER_SELECT} FROM customers c WHERE {cond} = $1"), &[&value])?;
-        rows.first().map(customer_of).transpose()
+        let rows = self.query(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE {cond} = $1"), &[&value])?;
+        rows.first().map(|r| self.customer_of(r)).transpose()
+    }
+
+    /// A customer from a row of [`CUSTOMER_COLUMNS`]; its identifiers are opened with the
+    /// view's keys.
+    fn customer_of(&self, row: &Row) -> Result<Customer> {
+        let mut c: Customer = decode("customer", row.get::<_, &str>(0))?;
+        c.tags = row.get::<_, Vec<String>>(1).into_iter().collect();
+        if let Some(stored) = row.get::<_, Option<&str>>(2) {
+            c.identifiers = decode("customer identifiers", &self.keys.open(&identifiers_context(c.id), stored)?)?;
+        }
+        Ok(c)
+    }
+
+    /// A customer's identifiers as stored, sealed when the store encrypts (None when it has
+    /// none), and the match keys of its name and identifiers (these sealed likewise).
+    pub(crate) fn customer_columns(&self, c: &Customer) -> Result<(Option<String>, Vec<i64>)> {
+        let names = customer_match_keys(c.kind, &c.name).into_iter().map(|k| k as i64);
+        if c.identifiers.is_empty() {
+            return Ok((None, names.collect()));
+        }
+        let cipher = self.keys.for_write()?;
+        let sealed = self.keys.seal(&identifiers_context(c.id), &encode(&c.identifiers)?)?;
+        let ids = identifier_match_keys(&c.identifiers).into_iter().map(|k| seal_match_key(k, cipher.as_deref()));
+        Ok((Some(sealed), names.chain(ids).collect()))
     }
 
     fn contacts_sql(&self, cond: &str, value: &str) -> Result<Vec<Contact>> {
@@ -432,7 +457,13 @@ impl View<'_> {
     fn write_customer(&self, w: &Write<Customer>) -> Result<()> {
         let c = w.record();
         let region = c.region.as_ref();
-        let doc = encode(c)?;
+        // The identifiers are kept beside the document, sealed when the store encrypts.
+        let doc = if c.identifiers.is_empty() {
+            encode(c)?
+        } else {
+            encode(&Customer { identifiers: Vec::new(), ..c.clone() })?
+        };
+        let (identifiers, keys) = self.customer_columns(c)?;
         let (id, version) = (c.id.to_string(), c.version as i64);
         let values: [&(dyn ToSql + Sync); 15] = [
             &id,
@@ -454,7 +485,7 @@ impl View<'_> {
         let custom = custom_json(&c.custom);
         let created_by = c.created_by.as_str();
         let mut all: Vec<&(dyn ToSql + Sync)> = values.to_vec();
-        all.extend([&custom as &(dyn ToSql + Sync), &created_by, &doc]);
+        all.extend([&custom as &(dyn ToSql + Sync), &created_by, &doc, &identifiers]);
         let on_unique = |e: postgres::Error| {
             if is_unique_violation(&e) {
                 let on_code = e.as_db_error().and_then(|d| d.constraint()).is_some_and(|k| k.contains("code"));
@@ -470,8 +501,8 @@ impl View<'_> {
                     .borrow_mut()
                     .execute(
                         "INSERT INTO customers (id, code, name, kind, status, level, industry, size, owner, department, \
-                         province, city, district, deleted_at, version, custom, created_by, doc) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+                         province, city, district, deleted_at, version, custom, created_by, doc, identifiers) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
                         &all,
                     )
                     .map_err(on_unique)?;
@@ -493,8 +524,8 @@ impl View<'_> {
                     .execute(
                         "UPDATE customers SET code = $2, name = $3, kind = $4, status = $5, level = $6, industry = $7, \
                          size = $8, owner = $9, department = $10, province = $11, city = $12, district = $13, \
-                         deleted_at = $14, version = $15, custom = $16, created_by = $17, doc = $18 \
-                         WHERE id = $1 AND version = $19",
+                         deleted_at = $14, version = $15, custom = $16, created_by = $17, doc = $18, identifiers = $19 \
+                         WHERE id = $1 AND version = $20",
                         &all,
                     )
                     .map_err(on_unique)?;
@@ -503,11 +534,7 @@ impl View<'_> {
                 }
             }
         }
-        self.replace_match_keys(
-            &id,
-            c.id,
-            customer_match_keys(c.kind, &c.name, &c.identifiers).into_iter().map(|k| k as i64).collect(),
-        )
+        self.replace_match_keys(&id, c.id, keys)
     }
 
     fn write_contact(&self, w: &Write<Contact>) -> Result<()> {
@@ -771,15 +798,11 @@ impl CustomerStore for View<'_> {
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
         page.check()?;
         let q = guanxi_sql::customer_query(Dialect::Postgres, filter, page.after.map(|c| c.last_id()), true);
-        let sql = format!(
-            "{} ORDER BY {} LIMIT {}",
-            q.select("c.doc, ARRAY(SELECT t.tag FROM customer_tags t WHERE t.customer_id = c.id ORDER BY t.tag)"),
-            q.order_key,
-            page.limit.saturating_add(1)
-        );
+        let sql =
+            format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
         let p = params(&q.params);
         let rows = self.query(&sql, &refs(&p))?;
-        let customers = rows.iter().map(customer_of).collect::<Result<Vec<_>>>()?;
+        let customers = rows.iter().map(|r| self.customer_of(r)).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
     }
 

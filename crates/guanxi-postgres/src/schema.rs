@@ -201,6 +201,11 @@ const MIGRATIONS: &[&str] = &[
         ADD COLUMN stays text COLLATE "C" NOT NULL DEFAULT '',
         ADD COLUMN line_totals text COLLATE "C";
     "#,
+    // 4: a customer's identifiers (issue 19) beside its document, sealed under the field key
+    // when the store encrypts (the document itself stays readable without the key).
+    r#"
+    ALTER TABLE customers ADD COLUMN identifiers text;
+    "#,
 ];
 
 /// The schema version this build writes.

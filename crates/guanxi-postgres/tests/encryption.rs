@@ -40,6 +40,7 @@ impl Schema {
             "SELECT coalesce(string_agg(doc, ' '), '') FROM contacts",
             "SELECT coalesce(string_agg(digest, ' '), '') FROM contact_lookup",
             "SELECT coalesce(string_agg(doc, ' '), '') FROM leads",
+            "SELECT coalesce(string_agg(doc || ' ' || coalesce(identifiers, ''), ' '), '') FROM customers",
         ] {
             out.push_str(&client.query_one(sql, &[]).unwrap().get::<_, String>(0));
         }
@@ -99,6 +100,9 @@ fn contacts_are_sealed_on_the_server_found_by_blind_index_and_rotated() {
     for secret in ["13812345678", "13900001111", "11010519491231002X", "联系人"] {
         assert!(!raw.contains(secret), "{secret} is in clear on the server");
     }
+    for id in &customer.identifiers {
+        assert!(!raw.contains(&id.value), "identifier {id} is in clear on the server");
+    }
 
     // Wrong key: a typed error, never garbage.
     let wrong = schema.open(Some(&FieldKey::generate()));
@@ -113,15 +117,18 @@ fn contacts_are_sealed_on_the_server_found_by_blind_index_and_rotated() {
             ..Default::default()
         });
         assert!(matches!(write, Err(Error::Encryption(EncryptionError::KeyRequired))), "{write:?}");
-        // What is not sealed still reads.
-        assert_eq!(keyless.customer(customer.id).unwrap().map(|c| c.id), Some(customer.id));
+        // A customer's identifiers are sealed: it reads only with the key; its list count does not need it.
+        let read = keyless.customer(customer.id);
+        assert!(matches!(read, Err(Error::Encryption(EncryptionError::KeyRequired))), "{read:?}");
+        assert_eq!(keyless.count_customers(&Default::default()).unwrap(), 1);
     }
     // Rotation re-seals everything; the old key stops working, lookups keep working.
     let new_key = FieldKey::generate();
     {
         let store = schema.open(Some(&key)).unwrap();
         let stale = schema.open(Some(&key)).unwrap();
-        assert_eq!(store.rotate_key(&new_key).unwrap(), 2);
+        // Two contacts and the customer with identifiers.
+        assert_eq!(store.rotate_key(&new_key).unwrap(), 3);
         assert_eq!(store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap().len(), 1);
         // Another handle still holding the old key cannot write under it.
         let write = stale.apply(&Changes {
@@ -132,6 +139,11 @@ fn contacts_are_sealed_on_the_server_found_by_blind_index_and_rotated() {
     }
     assert!(matches!(schema.open(Some(&key)), Err(Error::Encryption(EncryptionError::WrongKey))));
     let store = schema.open(Some(&new_key)).unwrap();
+    assert_eq!(store.customer(customer.id).unwrap().unwrap().identifiers, customer.identifiers);
+    let probe = guanxi_core::dedup::MatchProfile::new(customer.id, "", "", customer.kind)
+        .identifier(customer.identifiers[0].scheme, &customer.identifiers[0].value);
+    let found = store.customers_by_match_keys(&guanxi_core::dedup::match_keys(&probe), 10).unwrap();
+    assert_eq!(found, [customer.id], "found by its identifier under the rotated blind-index key");
     let phones: Vec<String> = store.contacts_of(customer.id).unwrap().iter().map(|c| c.phones[0].to_string()).collect();
     assert_eq!(phones, ["+8613812345678", "+8613900001111"]);
 }

@@ -165,11 +165,11 @@ pub(crate) const CUSTOMER_SCAN_COLUMNS: &str = "c.id, c.code, c.name, c.kind, c.
     c.status, c.level, c.province, c.city, c.district, c.address, c.owner, c.department, c.custom, c.created_by, \
     c.created_at, c.updated_by, c.updated_at, c.version, c.deleted_at, NULL, c.merged_into, c.identifiers";
 
-/// Decodes a row of [`CUSTOMER_COLUMNS`].
-pub(crate) fn customer_from_row(row: &Row<'_>) -> rusqlite::Result<Customer> {
+/// Decodes a row of [`CUSTOMER_COLUMNS`]; its identifiers are decrypted with `cipher`.
+pub(crate) fn customer_from_row(row: &Row<'_>, cipher: Option<&Cipher>) -> rusqlite::Result<Customer> {
     let tags: Vec<String> = get_json(row, 22)?;
     let custom = customer_custom(row)?;
-    let identifiers = customer_identifiers(row)?;
+    let identifiers = customer_identifiers(row, cipher)?;
     customer_view(row, &tags, &custom, &identifiers)?.to_customer().map_err(|e| corrupt(13, e))
 }
 
@@ -219,17 +219,45 @@ pub(crate) fn customer_custom(
     get_json(row, 15)
 }
 
-/// The decoded identifiers of a row of [`CUSTOMER_COLUMNS`] (NULL when it has none).
-pub(crate) fn customer_identifiers(row: &Row<'_>) -> rusqlite::Result<Vec<Identifier>> {
-    match text_opt(row, 24)? {
-        Some(json) => parse_json(24, json),
-        None => Ok(Vec::new()),
-    }
+/// The decoded identifiers of a row of [`CUSTOMER_COLUMNS`] (NULL when it has none),
+/// decrypted with `cipher` when they are encrypted.
+pub(crate) fn customer_identifiers(row: &Row<'_>, cipher: Option<&Cipher>) -> rusqlite::Result<Vec<Identifier>> {
+    let Some(stored) = row.get_ref(24)?.as_str_or_null()? else { return Ok(Vec::new()) };
+    decode_identifiers(stored, text(row, 0)?, cipher).map_err(typed)
 }
 
-/// A customer's identifiers as stored: a JSON array, NULL when there are none.
-pub(crate) fn identifiers_json(identifiers: &[Identifier]) -> Option<String> {
-    (!identifiers.is_empty()).then(|| json(&identifiers))
+/// Where a customer's encrypted identifiers are bound (associated data of the ciphertext).
+fn identifiers_context(id: &str) -> String {
+    format!("customers.identifiers:{id}")
+}
+
+/// A stored identifiers column (a JSON array, or its ciphertext) as identifiers.
+pub(crate) fn decode_identifiers(
+    stored: &str,
+    id: &str,
+    cipher: Option<&Cipher>,
+) -> guanxi_core::Result<Vec<Identifier>> {
+    let json = if Cipher::is_encrypted(stored) {
+        let cipher = cipher.ok_or(Error::Encryption(EncryptionError::KeyRequired))?;
+        std::borrow::Cow::Owned(cipher.decrypt(&identifiers_context(id), stored)?)
+    } else {
+        std::borrow::Cow::Borrowed(stored)
+    };
+    serde_json::from_str(&json)
+        .map_err(|e| guanxi_core::StorageError::with_source("stored customer identifiers do not decode", e).into())
+}
+
+/// A customer's identifiers as stored: a JSON array, encrypted under `cipher` when the store
+/// encrypts; NULL when there are none.
+pub(crate) fn identifiers_column(c: &Customer, cipher: Option<&Cipher>) -> guanxi_core::Result<Option<String>> {
+    if c.identifiers.is_empty() {
+        return Ok(None);
+    }
+    let plain = json(&c.identifiers);
+    match cipher {
+        Some(cipher) => cipher.encrypt(&identifiers_context(&c.id.to_string()), &plain).map(Some),
+        None => Ok(Some(plain)),
+    }
 }
 
 fn non_empty(s: &str) -> Option<&str> {
@@ -237,8 +265,8 @@ fn non_empty(s: &str) -> Option<&str> {
 }
 
 /// Binds a customer's columns to parameters 1..=24 (in [`CUSTOMER_FIELDS`] order), borrowing
-/// rather than copying its text.
-pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite::Result<()> {
+/// rather than copying its text; its identifiers as prepared by [`identifiers_column`].
+pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer, identifiers: Option<&str>) -> rusqlite::Result<()> {
     let region = c.region.as_ref();
     stmt.raw_bind_parameter(1, c.id.to_string())?;
     stmt.raw_bind_parameter(2, &c.code)?;
@@ -263,7 +291,7 @@ pub(crate) fn bind_customer(stmt: &mut Statement<'_>, c: &Customer) -> rusqlite:
     stmt.raw_bind_parameter(21, c.version as i64)?;
     stmt.raw_bind_parameter(22, c.deleted_at.map(ts))?;
     stmt.raw_bind_parameter(23, c.merged_into.map(|m| m.to_string()))?;
-    stmt.raw_bind_parameter(24, identifiers_json(&c.identifiers))
+    stmt.raw_bind_parameter(24, identifiers)
 }
 
 pub(crate) const CONTACT_COLUMNS: &str = "id, customer_id, name, title, phones, emails, role, is_primary, \

@@ -37,7 +37,7 @@ use guanxi_core::{
 
 use codec::*;
 use guanxi_core::changelog::{ChainVerifier, EntryText, GENESIS_HASH, StoredEntry, stored_entry_hash};
-use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys};
+use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys, identifier_match_keys};
 use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use guanxi_core::{ArticleId, Identifier, TicketId, UserId};
 pub use guanxi_sql::FieldKey;
@@ -525,7 +525,7 @@ fn open_keys(conn: &mut Connection, key: Option<&FieldKey>, may_write: bool) -> 
     }
 }
 
-/// Rewrites every contact's phones from `old` (None: plain) to `new`, rebuilds the blind
+/// Rewrites every contact's phones and identity number, customer's identifiers and lead's phone from `old` (None: plain) to `new`, rebuilds the blind
 /// index and stores the new key check, in one transaction.
 fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Result<u64> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
@@ -548,6 +548,7 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
         }
         keys.flush(&tx)?;
     }
+    let customers = reencrypt_identifiers(&tx, old, new)?;
     let leads = sales::reencrypt_leads(&tx, old, new)?;
     tx.execute(
         "INSERT INTO settings (key, value, version) VALUES (?1, ?2, 1) \
@@ -557,7 +558,28 @@ fn reencrypt(conn: &mut Connection, old: Option<&Cipher>, new: &Cipher) -> Resul
     .map_err(sql_err)?;
     tx.commit().map_err(sql_err)?;
     scrub_free_space(conn)?;
-    Ok(contacts.len() as u64 + leads)
+    Ok(contacts.len() as u64 + customers + leads)
+}
+
+/// Rewrites every customer's identifiers from `old` (None: plain) to `new`, and their match
+/// keys; returns how many customers have identifiers.
+fn reencrypt_identifiers(tx: &Connection, old: Option<&Cipher>, new: &Cipher) -> Result<u64> {
+    let customers: Vec<Customer> = {
+        let mut stmt = tx
+            .prepare(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.identifiers IS NOT NULL"))
+            .map_err(sql_err)?;
+        let rows = stmt.query_map([], |r| customer_from_row(r, old)).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)?
+    };
+    let mut update = tx.prepare("UPDATE customers SET identifiers = ?2 WHERE id = ?1").map_err(sql_err)?;
+    let mut keys = PendingKeys::default();
+    for c in &customers {
+        update.execute(params![c.id.to_string(), identifiers_column(c, Some(new))?]).map_err(sql_err)?;
+        let stored = Indexed::Replaced(c.id, customer_keys(c.kind, &c.name, &c.identifiers, old));
+        index_customer(tx, &mut keys, c, Some(new), stored)?;
+    }
+    keys.flush(tx)?;
+    Ok(customers.len() as u64)
 }
 
 /// After values were re-encrypted, no clear text (or old-key ciphertext) may survive in the
@@ -619,9 +641,16 @@ fn contact_keys(c: &Contact, cipher: Option<&Cipher>) -> Vec<i64> {
     wanted.into_iter().map(|k| seal_match_key(k, cipher)).collect()
 }
 
-/// The match keys a customer's name and identifiers contribute.
-fn customer_keys(kind: guanxi_core::CustomerKind, name: &str, identifiers: &[Identifier]) -> Vec<i64> {
-    customer_match_keys(kind, name, identifiers).into_iter().map(|k| k as i64).collect()
+/// The match keys a customer's name and identifiers contribute, the identifiers' sealed under
+/// the blind-index key.
+fn customer_keys(
+    kind: guanxi_core::CustomerKind,
+    name: &str,
+    identifiers: &[Identifier],
+    cipher: Option<&Cipher>,
+) -> Vec<i64> {
+    let names = customer_match_keys(kind, name).into_iter().map(|k| k as i64);
+    names.chain(identifier_match_keys(identifiers).into_iter().map(|k| seal_match_key(k, cipher))).collect()
 }
 
 /// The match keys a batch writes, inserted together in key order when it ends
@@ -701,7 +730,7 @@ impl PendingKeys {
 }
 
 /// The match keys of a stored customer's name and identifiers (none if it is not stored).
-fn stored_customer_keys(tx: &Connection, id: CustomerId) -> Result<Vec<i64>> {
+fn stored_customer_keys(tx: &Connection, id: CustomerId, cipher: Option<&Cipher>) -> Result<Vec<i64>> {
     let row: Option<(String, String, Option<String>)> = tx
         .prepare_cached("SELECT kind, name, identifiers FROM customers WHERE id = ?1")
         .map_err(sql_err)?
@@ -711,20 +740,25 @@ fn stored_customer_keys(tx: &Connection, id: CustomerId) -> Result<Vec<i64>> {
     Ok(match row {
         Some((kind, name, identifiers)) => {
             let kind = kind.parse().map_err(|e| StorageError::with_source("stored customer kind", e))?;
-            let identifiers: Vec<Identifier> = match identifiers {
-                Some(json) => serde_json::from_str(&json)
-                    .map_err(|e| StorageError::with_source("stored customer identifiers", e))?,
+            let identifiers = match identifiers {
+                Some(stored) => decode_identifiers(&stored, &id.to_string(), cipher)?,
                 None => Vec::new(),
             };
-            customer_keys(kind, &name, &identifiers)
+            customer_keys(kind, &name, &identifiers, cipher)
         }
         None => Vec::new(),
     })
 }
 
 /// Indexes the name and identifier keys of a customer written in this batch.
-fn index_customer(tx: &Connection, keys: &mut PendingKeys, c: &Customer, was: Indexed) -> Result<()> {
-    keys.replace(tx, c.id.0, c.id, customer_keys(c.kind, &c.name, &c.identifiers), was)
+fn index_customer(
+    tx: &Connection,
+    keys: &mut PendingKeys,
+    c: &Customer,
+    cipher: Option<&Cipher>,
+    was: Indexed,
+) -> Result<()> {
+    keys.replace(tx, c.id.0, c.id, customer_keys(c.kind, &c.name, &c.identifiers, cipher), was)
 }
 
 /// Computes the match keys of every stored customer and contact, once, after the migration
@@ -748,7 +782,7 @@ fn rebuild_match_keys(tx: &Connection, cipher: Option<&Cipher>) -> Result<()> {
     let mut stmt = tx.prepare(&format!("SELECT {CUSTOMER_COLUMNS} FROM customers c")).map_err(sql_err)?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
     while let Some(row) = rows.next().map_err(sql_err)? {
-        index_customer(tx, &mut pending, &customer_from_row(row).map_err(sql_err)?, Indexed::New)?;
+        index_customer(tx, &mut pending, &customer_from_row(row, cipher).map_err(sql_err)?, cipher, Indexed::New)?;
     }
     let mut stmt = tx.prepare(&format!("SELECT {CONTACT_COLUMNS} FROM contacts")).map_err(sql_err)?;
     let mut rows = stmt.query([]).map_err(sql_err)?;
@@ -861,14 +895,14 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
         for w in &changes.customers {
             match w {
                 Write::Insert(c) => {
-                    bind_customer(&mut insert, c).map_err(sql_err)?;
+                    bind_customer(&mut insert, c, identifiers_column(c, cipher)?.as_deref()).map_err(sql_err)?;
                     insert.raw_execute().map_err(|e| {
                         // The only unique columns are the primary key and the code.
                         let on_code = e.to_string().contains("customers.code");
                         let (field, value) = if on_code { ("code", c.code.clone()) } else { ("id", c.id.to_string()) };
                         on_insert(e, EntityKind::Customer, field, &value)
                     })?;
-                    index_customer(tx, &mut keys, c, Indexed::New)?;
+                    index_customer(tx, &mut keys, c, cipher, Indexed::New)?;
                     let id = c.id.to_string();
                     for t in &c.tags {
                         // The customer row exists, so a foreign-key failure can only be the tag.
@@ -882,8 +916,8 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                     }
                 }
                 Write::Update { record: c, expected_version } => {
-                    let stored = stored_customer_keys(tx, c.id)?;
-                    bind_customer(&mut update, c).map_err(sql_err)?;
+                    let stored = stored_customer_keys(tx, c.id, cipher)?;
+                    bind_customer(&mut update, c, identifiers_column(c, cipher)?.as_deref()).map_err(sql_err)?;
                     update.raw_bind_parameter(25, *expected_version as i64).map_err(sql_err)?;
                     let n = update.raw_execute().map_err(|e| on_insert(e, EntityKind::Customer, "code", &c.code))?;
                     if n == 0 {
@@ -895,7 +929,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                             *expected_version,
                         ));
                     }
-                    index_customer(tx, &mut keys, c, Indexed::Replaced(c.id, stored))?;
+                    index_customer(tx, &mut keys, c, cipher, Indexed::Replaced(c.id, stored))?;
                 }
             }
         }
@@ -1180,8 +1214,12 @@ impl View<'_> {
     }
 }
 
-fn customers_where(conn: &Connection, sql: &str, param: &str) -> Result<Option<Customer>> {
-    conn.prepare_cached(sql).map_err(sql_err)?.query_row([param], customer_from_row).optional().map_err(sql_err)
+fn customers_where(conn: &Connection, sql: &str, param: &str, cipher: Option<&Cipher>) -> Result<Option<Customer>> {
+    conn.prepare_cached(sql)
+        .map_err(sql_err)?
+        .query_row([param], |r| customer_from_row(r, cipher))
+        .optional()
+        .map_err(sql_err)
 }
 
 impl StoreWrite for View<'_> {
@@ -1216,13 +1254,13 @@ impl CustomerStore for View<'_> {
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.id = ?1"));
-        customers_where(self.conn, &SQL, &id.to_string())
+        customers_where(self.conn, &SQL, &id.to_string(), self.keys.cipher.as_deref())
     }
 
     fn customer_by_code(&self, code: &str) -> Result<Option<Customer>> {
         static SQL: LazyLock<String> =
             LazyLock::new(|| format!("SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE c.code = ?1"));
-        customers_where(self.conn, &SQL, code)
+        customers_where(self.conn, &SQL, code, self.keys.cipher.as_deref())
     }
 
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
@@ -1232,7 +1270,9 @@ impl CustomerStore for View<'_> {
             format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let mut rows: Vec<Customer> = stmt
-            .query_map(rusqlite::params_from_iter(query::values(&q.params)), customer_from_row)
+            .query_map(rusqlite::params_from_iter(query::values(&q.params)), |r| {
+                customer_from_row(r, self.keys.cipher.as_deref())
+            })
             .map_err(sql_err)?
             .collect::<rusqlite::Result<_>>()
             .map_err(sql_err)?;
@@ -1294,7 +1334,7 @@ impl CustomerStore for View<'_> {
                 }
             }
             let custom = customer_custom(row).map_err(sql_err)?;
-            let identifiers = customer_identifiers(row).map_err(sql_err)?;
+            let identifiers = customer_identifiers(row, self.keys.cipher.as_deref()).map_err(sql_err)?;
             visit(&customer_view(row, &tags[..n_tags], &custom, &identifiers).map_err(sql_err)?)?;
             seen += 1;
         }
@@ -1632,8 +1672,12 @@ impl AuditStore for View<'_> {
 /// The cipher a batch writes with: only batches holding sensitive fields need one (and an
 /// encrypted store opened without its key refuses those).
 fn cipher_for(changes: &Changes, keys: &Keys) -> Result<Option<Arc<Cipher>>> {
-    let sensitive = !changes.contacts.is_empty() || changes.leads.iter().any(|l| l.record().phone.is_some());
-    if sensitive { keys.for_write() } else { Ok(None) }
+    let sensitive = !changes.contacts.is_empty()
+        || changes.leads.iter().any(|l| l.record().phone.is_some())
+        || changes.customers.iter().any(|c| !c.record().identifiers.is_empty());
+    // Other batches still get the key when there is one: an update that drops a customer's
+    // identifiers reads its stored ones to unindex them.
+    if sensitive { keys.for_write() } else { Ok(keys.cipher.clone()) }
 }
 
 fn reserve(conn: &Connection, key: &str, count: u64) -> Result<u64> {

@@ -296,6 +296,9 @@ mod encryption {
         let bytes = file_bytes(dir.path());
         assert!(!contains(&bytes, "13812345678") && !contains(&bytes, "13900001111"), "no phone in clear on disk");
         assert!(!contains(&bytes, "11010519491231002X"), "no identity number in clear on disk");
+        for id in &customer.identifiers {
+            assert!(!contains(&bytes, &id.value), "no customer identifier {id} in clear on disk");
+        }
 
         // Wrong key: a typed error, never garbage.
         let wrong = SqliteStore::open_with(&path, with_key(&FieldKey::generate()));
@@ -310,12 +313,15 @@ mod encryption {
                 ..Default::default()
             });
             assert!(matches!(write, Err(Error::Encryption(EncryptionError::KeyRequired))), "{write:?}");
+            let read = keyless.customer(customer.id);
+            assert!(matches!(read, Err(Error::Encryption(EncryptionError::KeyRequired))), "{read:?}");
         }
         // Rotation re-encrypts everything; the old key stops working, lookups keep working.
         let new_key = FieldKey::generate();
         {
             let store = SqliteStore::open_with(&path, with_key(&key)).unwrap();
-            assert_eq!(store.rotate_key(&new_key).unwrap(), 2);
+            // Two contacts and the customer with identifiers.
+            assert_eq!(store.rotate_key(&new_key).unwrap(), 3);
             assert_eq!(store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap().len(), 1);
             let id = guanxi_core::IdNumber::parse("11010519491231002X").unwrap();
             assert_eq!(store.contacts_by_id_number(&id).unwrap().len(), 1);
@@ -325,6 +331,11 @@ mod encryption {
             Err(Error::Encryption(EncryptionError::WrongKey))
         ));
         let store = SqliteStore::open_with(&path, with_key(&new_key)).unwrap();
+        assert_eq!(store.customer(customer.id).unwrap().unwrap().identifiers, customer.identifiers);
+        let probe = guanxi_core::dedup::MatchProfile::new(customer.id, "", "", customer.kind)
+            .identifier(customer.identifiers[0].scheme, &customer.identifiers[0].value);
+        let found = store.customers_by_match_keys(&guanxi_core::dedup::match_keys(&probe), 10).unwrap();
+        assert_eq!(found, [customer.id], "found by its identifier under the rotated blind-index key");
         let phones: Vec<String> =
             store.contacts_of(customer.id).unwrap().iter().map(|c| c.phones[0].to_string()).collect();
         assert_eq!(phones, ["+8613812345678", "+8613900001111"]);

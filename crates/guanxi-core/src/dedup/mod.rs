@@ -23,5 +23,5 @@ pub use probabilistic::{Agreement, FieldProbabilities, MAX_PROBABILISTIC_RULES, 
 pub use rules::{MAX_MATCH_RULES, MatchCandidate, MatchProfile, MatchReason, MatchRule, MatchRules, WITHHELD};
 pub use scan::{
     ClusterLink, DuplicateCluster, MatchKeys, NotDuplicates, ScanOptions, ScanStats, contact_match_keys,
-    customer_match_keys, match_keys, scan,
+    customer_match_keys, identifier_match_keys, match_keys, scan,
 };

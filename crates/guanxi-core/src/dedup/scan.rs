@@ -166,28 +166,42 @@ fn stable_key_hash(kind: u8, key: &str) -> u64 {
     u64::from_le_bytes(head)
 }
 
-/// The stored match keys a customer's own fields give (its name key and the name key's
-/// deletions, with the default [`ScanOptions`]; and its identifiers, of any scheme). With [`contact_match_keys`] of its live
+/// The stored match keys a customer's name gives (its name key and the name key's deletions,
+/// with the default [`ScanOptions`]). With [`contact_match_keys`] of its live
 /// contacts they make [`match_keys`] of its profile: what stores index so that a new record's
 /// likely duplicates are found without reading every customer.
 ///
 /// ```
 /// use guanxi_core::dedup::{customer_match_keys, match_keys, MatchProfile};
 /// use guanxi_core::{CustomerId, CustomerKind};
-/// use guanxi_core::{IdScheme, Identifier};
-/// let code = Identifier::parse(IdScheme::Uscc, "914403001922038216").unwrap();
-/// let keys = customer_match_keys(CustomerKind::Enterprise, "华为技术有限公司", &[code]);
+/// let keys = customer_match_keys(CustomerKind::Enterprise, "华为技术有限公司");
 /// let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C1", "华为技术股份有限公司", CustomerKind::Enterprise);
 /// assert!(match_keys(&p).names.iter().any(|k| keys.contains(k))); // same name key 华为技术
+/// ```
+pub fn customer_match_keys(kind: CustomerKind, name: &str) -> Vec<u64> {
+    let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", name, kind);
+    let mut keys = Vec::with_capacity(20);
+    name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut keys);
+    keys.sort_unstable();
+    keys.dedup();
+    keys
+}
+
+/// The stored match keys a customer's identifiers give, of any scheme. They are sensitive:
+/// stores that encrypt keep them under a keyed digest, as a contact's keys.
+///
+/// ```
+/// use guanxi_core::dedup::{identifier_match_keys, match_keys, MatchProfile};
+/// use guanxi_core::{CustomerId, CustomerKind, IdScheme, Identifier};
+/// let code = Identifier::parse(IdScheme::Uscc, "914403001922038216").unwrap();
+/// let keys = identifier_match_keys(&[code]);
 /// let renamed = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "C2", "深圳某某", CustomerKind::Enterprise)
 ///     .identifier(IdScheme::Other, "9144 0300 1922 0382 16");
-/// assert!(match_keys(&renamed).names.iter().any(|k| keys.contains(k))); // same code, whatever its scheme
+/// assert!(match_keys(&renamed).contacts.contains(&keys[0])); // same code, whatever its scheme
 /// ```
-pub fn customer_match_keys(kind: CustomerKind, name: &str, identifiers: &[Identifier]) -> Vec<u64> {
-    let p = MatchProfile::new(CustomerId(uuid::Uuid::nil()), "", name, kind);
-    let mut keys = Vec::with_capacity(20 + identifiers.len());
-    name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut keys);
-    keys.extend(identifiers.iter().map(|id| stable_key_hash(IDENTIFIER_KEY, &identifier_key(&id.value))));
+pub fn identifier_match_keys(identifiers: &[Identifier]) -> Vec<u64> {
+    let mut keys: Vec<u64> =
+        identifiers.iter().map(|id| stable_key_hash(IDENTIFIER_KEY, &identifier_key(&id.value))).collect();
     keys.sort_unstable();
     keys.dedup();
     keys
@@ -228,10 +242,9 @@ pub fn contact_match_keys(phones: &[Phone], emails: &[Email]) -> Vec<u64> {
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MatchKeys {
-    /// Keys of the customer's own fields: the name key, its one-character deletions, and
-    /// the identifiers.
+    /// Keys of the name: the name key and its one-character deletions.
     pub names: Vec<u64>,
-    /// Keys of the phones and e-mails.
+    /// Keys of the sensitive values: phones, e-mails and identifiers.
     pub contacts: Vec<u64>,
 }
 
@@ -245,14 +258,14 @@ pub struct MatchKeys {
 /// assert!(a.names.iter().any(|k| b.names.contains(k))); // 华为技 is a deletion of both
 /// ```
 pub fn match_keys(p: &MatchProfile) -> MatchKeys {
-    let mut contacts = Vec::with_capacity(p.phones.len() + p.emails.len());
+    let mut contacts = Vec::with_capacity(p.phones.len() + p.emails.len() + p.identifiers.len());
     contact_keys_with(&p.phones, &p.emails, stable_key_hash, &mut contacts);
+    // Profile identifiers are already compared keys (`MatchProfile::identifier`).
+    contacts.extend(p.identifiers.iter().map(|(_, key)| stable_key_hash(IDENTIFIER_KEY, key)));
     contacts.sort_unstable();
     contacts.dedup();
-    let mut names = Vec::with_capacity(20 + p.identifiers.len());
+    let mut names = Vec::with_capacity(20);
     name_keys_with(&p.name_key, ScanOptions::default().max_deletion_len, stable_key_hash, &mut names);
-    // Profile identifiers are already compared keys (`MatchProfile::identifier`).
-    names.extend(p.identifiers.iter().map(|(_, key)| stable_key_hash(IDENTIFIER_KEY, key)));
     names.sort_unstable();
     names.dedup();
     MatchKeys { names, contacts }

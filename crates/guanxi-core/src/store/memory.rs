@@ -142,8 +142,9 @@ impl State {
         }
         for w in changes.customers.iter().cloned() {
             let c = w.record();
-            let keys = crate::dedup::customer_match_keys(c.kind, &c.name, &c.identifiers);
-            self.index_match_keys(c.id.0, c.id, false, keys);
+            let names = crate::dedup::customer_match_keys(c.kind, &c.name).into_iter().map(|k| (false, k));
+            let identifiers = crate::dedup::identifier_match_keys(&c.identifiers).into_iter().map(|k| (true, k));
+            self.index_match_keys(c.id.0, c.id, names.chain(identifiers).collect());
             self.write_customer(w)?;
         }
         for w in changes.contacts.iter().cloned() {
@@ -153,7 +154,7 @@ impl State {
             } else {
                 Vec::new()
             };
-            self.index_match_keys(c.id.0, c.customer_id, true, keys);
+            self.index_match_keys(c.id.0, c.customer_id, keys.into_iter().map(|k| (true, k)).collect());
             self.write_contact(w)?;
         }
         for link in &changes.tag_links {
@@ -299,17 +300,18 @@ impl State {
         self.stage_history.range((id, 0)..=(id, u32::MAX)).map(|(_, h)| h.clone()).collect()
     }
 
-    /// Replaces the match keys one record (a customer's name, or a contact) contributes.
-    fn index_match_keys(&mut self, source: uuid::Uuid, customer: CustomerId, contact: bool, keys: Vec<u64>) {
+    /// Replaces the match keys one record (a customer, or a contact) contributes, each with
+    /// whether it is a sensitive key (looked up as a contact's are).
+    fn index_match_keys(&mut self, source: uuid::Uuid, customer: CustomerId, keys: Vec<(bool, u64)>) {
         for (c, k, owner) in self.match_sources.remove(&source).unwrap_or_default() {
             if let Some(set) = self.match_keys.get_mut(&(c, k)) {
                 set.remove(&(owner, source));
             }
         }
         for k in &keys {
-            self.match_keys.entry((contact, *k)).or_default().insert((customer, source));
+            self.match_keys.entry(*k).or_default().insert((customer, source));
         }
-        self.match_sources.insert(source, keys.into_iter().map(|k| (contact, k, customer)).collect());
+        self.match_sources.insert(source, keys.into_iter().map(|(s, k)| (s, k, customer)).collect());
     }
 
     fn write_customer(&mut self, w: Write<Customer>) -> Result<()> {
