@@ -40,6 +40,7 @@ pub mod identifier;
 pub mod ids;
 pub mod industry;
 pub mod interaction;
+pub mod marketing;
 pub mod normalize;
 pub mod policy;
 pub mod region;

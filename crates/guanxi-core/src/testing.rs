@@ -247,7 +247,8 @@ pub mod conformance {
         }
     }
 
-    fn interaction(n: u64, customer: CustomerId, at: DateTime<Utc>) -> Interaction {
+    /// A sample visit to `customer` at `at` (one attachment, a next step).
+    pub fn interaction(n: u64, customer: CustomerId, at: DateTime<Utc>) -> Interaction {
         Interaction {
             id: InteractionId(id(20_000 + n)),
             customer_id: customer,

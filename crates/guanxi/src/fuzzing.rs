@@ -213,3 +213,36 @@ pub fn match_rules(data: &[u8]) {
         });
     }
 }
+
+/// The segment parser on arbitrary text: it never panics; a failure points inside the text;
+/// a segment that parses prints to text that parses to the same segment, and evaluates
+/// against a sample customer and events without panicking.
+///
+/// ```
+/// guanxi::fuzzing::segment(b"count(event = \"page_view\", url ~ ielts, within = 30d) >= 3 AND NOT tag:x");
+/// ```
+pub fn segment(data: &[u8]) {
+    use guanxi_core::marketing::{BehaviourEvent, Segment, SegmentContext, SegmentFacts};
+    let text = String::from_utf8_lossy(data);
+    let parsed = match Segment::parse(&text) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(e.line >= 1 && e.line <= text.matches('\n').count() + 1 && e.column >= 1, "{e}");
+            return;
+        }
+    };
+    let printed = parsed.to_string();
+    assert_eq!(Segment::parse(&printed).as_ref(), Ok(&parsed), "{printed}");
+    let c = guanxi_core::testing::conformance::sample_customer(3);
+    let now = c.created_at + chrono::Duration::days(40);
+    let events: Vec<BehaviourEvent> = (0..5)
+        .map(|d| {
+            BehaviourEvent::new(c.id, "page_view", now - chrono::Duration::days(d * 9))
+                .property("url", guanxi_core::CustomValue::Text("/ielts".into()))
+        })
+        .collect();
+    let facts = SegmentFacts { events: &events, interactions: &[] };
+    let ctx = SegmentContext::at(now);
+    let explained = parsed.explain(&c, facts, &ctx);
+    assert_eq!(explained.holds, parsed.matches(&c, facts, &ctx));
+}

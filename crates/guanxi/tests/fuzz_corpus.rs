@@ -41,3 +41,8 @@ fn customer_filter_corpus() {
 fn match_rules_corpus() {
     replay("match_rules", guanxi::fuzzing::match_rules);
 }
+
+#[test]
+fn segment_corpus() {
+    replay("segment", guanxi::fuzzing::segment);
+}

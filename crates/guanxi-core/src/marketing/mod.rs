@@ -1,0 +1,16 @@
+//! Marketing (营销): behaviour events a customer leaves (page views, course enquiries,
+//! purchases) and segments (客群) — boolean expressions over a customer's fields, tags and
+//! events, with a text form, a parser with line:column errors, a printer and the reference
+//! evaluator every store must agree with.
+
+pub mod event;
+pub mod segment;
+
+mod parse;
+
+pub use event::BehaviourEvent;
+pub use parse::{MAX_SEGMENT_TEXT, SegmentSyntaxError};
+pub use segment::{
+    CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,
+    SegmentFacts, SegmentField,
+};
