@@ -114,6 +114,16 @@ uuid_id!(
     ArticleId
 );
 uuid_id!(
+    /// Id of a behaviour event: a UUIDv7 of the event's own instant, so ids sort by when
+    /// events happened.
+    ///
+    /// ```
+    /// use guanxi_core::EventId;
+    /// assert!("01890a5d-ac96-774b-bcce-b302099a8057".parse::<EventId>().is_ok());
+    /// ```
+    EventId
+);
+uuid_id!(
     /// Id of a task (UUIDv7).
     ///
     /// ```

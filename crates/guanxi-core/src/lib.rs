@@ -69,8 +69,8 @@ pub use error::{
 pub use event::{DomainEvent, Event};
 pub use identifier::{IdScheme, Identifier};
 pub use ids::{
-    ArticleId, ContactId, CustomerId, DepartmentId, InteractionId, LeadId, OpportunityId, RoleId, TaskId, TicketId,
-    UserId,
+    ArticleId, ContactId, CustomerId, DepartmentId, EventId, InteractionId, LeadId, OpportunityId, RoleId, TaskId,
+    TicketId, UserId,
 };
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};

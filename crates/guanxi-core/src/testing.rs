@@ -52,6 +52,7 @@ macro_rules! store_conformance_tests {
             contact_of_unknown_customer_is_rejected,
             tags_ensure_put_and_link,
             interactions_round_trip_in_time_order,
+            events_are_appended_paged_by_time_and_idempotent_by_external_id,
             custom_field_definitions,
             change_log_assigns_seq_and_filters,
             filters_agree_with_reference_semantics,
@@ -492,6 +493,66 @@ pub mod conformance {
         tagged.tags.insert("undefined".to_owned());
         let err = store.apply(&Changes { customers: vec![Write::Insert(tagged)], ..Default::default() }).unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Tag, .. }), "{err:?}");
+    }
+
+    /// Behaviour events: every field round-trips; a customer's come back by id (their time)
+    /// a page at a time and within a range; an external id already stored, or earlier in
+    /// the batch, is not written again; an event of an unknown customer fails its batch.
+    pub fn events_are_appended_paged_by_time_and_idempotent_by_external_id(store: &dyn CrmStore) {
+        use crate::marketing::{BehaviourEvent, EventRange};
+        let c = insert_customers(store, 0..2, &[]);
+        let event = |n: u64, customer: CustomerId, hours: i64, external: Option<&str>| {
+            let at = t0() + Duration::hours(hours);
+            let mut e = BehaviourEvent::new(customer, if n.is_multiple_of(2) { "page_view" } else { "purchase" }, at)
+                .property("url", CustomValue::Text(format!("/courses/{n}")))
+                .property("amount", CustomValue::Decimal(Decimal::new(12_345 + n as i64, 2)))
+                .property("first", CustomValue::Bool(n == 0));
+            // A v7 id of the event's own instant, as the facade gives.
+            e.id = EventId(Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, at.timestamp() as u64, n as u32)));
+            e.source = n.is_multiple_of(3).then(|| "web".to_owned());
+            e.external_id = external.map(str::to_owned);
+            e
+        };
+        let events: Vec<BehaviourEvent> = (0..7).map(|n| event(n, c[0].id, 7 - n as i64, None)).collect();
+        let tagged = event(20, c[0].id, 20, Some("ext-1"));
+        let other = event(30, c[1].id, 1, Some("ext-2"));
+        let mut batch = events.clone();
+        batch.extend([tagged.clone(), other.clone(), event(21, c[0].id, 21, Some("ext-1"))]);
+        store.apply(&Changes { events: batch, ..Default::default() }).unwrap();
+        // Sent again: nothing new.
+        store.apply(&Changes { events: vec![event(22, c[0].id, 22, Some("ext-1"))], ..Default::default() }).unwrap();
+
+        let mut expected: Vec<BehaviourEvent> = events.clone();
+        expected.push(tagged.clone());
+        expected.sort_by_key(|e| e.id);
+        let mut walked = Vec::new();
+        let mut page = PageRequest::first(3);
+        loop {
+            let p = store.events_of(c[0].id, &EventRange::default(), &page).unwrap();
+            walked.extend(p.items);
+            match p.next {
+                Some(next) => page = PageRequest { after: Some(next), limit: 3 },
+                None => break,
+            }
+        }
+        assert_eq!(walked, expected, "every field, in time order, each once");
+        let range = EventRange { from: Some(t0() + Duration::hours(2)), to: Some(t0() + Duration::hours(5)) };
+        let within: Vec<i64> = store
+            .events_of(c[0].id, &range, &PageRequest::first(100))
+            .unwrap()
+            .items
+            .iter()
+            .map(|e| (e.at - t0()).num_hours())
+            .collect();
+        assert_eq!(within, [2, 3, 4]);
+        assert_eq!(store.events_of(c[1].id, &EventRange::default(), &PageRequest::first(10)).unwrap().items, [other]);
+        let mut known = store.stored_external_ids(&["ext-2".into(), "ext-9".into(), "ext-1".into()]).unwrap();
+        known.sort();
+        assert_eq!(known, ["ext-1", "ext-2"]);
+        let err = store
+            .apply(&Changes { events: vec![event(40, CustomerId(id(404)), 1, None)], ..Default::default() })
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
     }
 
     pub fn interactions_round_trip_in_time_order(store: &dyn CrmStore) {
@@ -1314,6 +1375,16 @@ pub mod conformance {
             .map(|n| interaction(n, customers[(n % 4) as usize].id, t0() + Duration::minutes(n as i64)))
             .collect();
         let field = CustomFieldDef::new(EntityKind::Customer, "wechat", "微信", custom_field::FieldType::Text);
+        let events: Vec<crate::marketing::BehaviourEvent> = (0..11u32)
+            .map(|n| {
+                let at = t0() + Duration::minutes(i64::from(n) * 7);
+                let mut e = crate::marketing::BehaviourEvent::new(customers[(n % 3) as usize].id, "page_view", at)
+                    .property("url", CustomValue::Text(format!("/p/{n}")));
+                e.id = EventId(Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, at.timestamp() as u64, n)));
+                e.external_id = (n % 2 == 0).then(|| format!("x{n}"));
+                e
+            })
+            .collect();
         let settings =
             vec![Write::Insert(store::Setting { key: "pipeline.x".into(), value: "{\"a\":1}".into(), version: 3 })];
         let access = AccessModel::default()
@@ -1324,6 +1395,7 @@ pub mod conformance {
             .apply(&Changes {
                 contacts: contacts.into_iter().map(Write::Insert).collect(),
                 interactions,
+                events,
                 custom_fields: vec![field],
                 settings,
                 access: Some(Write::Insert(access)),
@@ -1399,6 +1471,13 @@ pub mod conformance {
             format!("{:?}", walk(|p| store.all_interactions(p))),
             format!("{:?}", customers.iter().map(|c| store.contacts_of(c.id).unwrap()).collect::<Vec<_>>()),
             format!("{:?}", customers.iter().map(|c| store.interactions_of(c.id).unwrap()).collect::<Vec<_>>()),
+            format!(
+                "{:?}",
+                customers
+                    .iter()
+                    .map(|c| walk(|p| store.events_of(c.id, &crate::marketing::EventRange::default(), p)))
+                    .collect::<Vec<_>>()
+            ),
             format!("{:?}", EntityKind::ALL.map(|e| store.custom_fields(e).unwrap())),
             format!("{:?}", store.access_model().unwrap()),
             format!("{:?}", store.settings().unwrap()),

@@ -641,6 +641,16 @@ impl View<'_> {
                     }
                 })?;
         }
+        for e in &changes.events {
+            let (id, customer) = (e.id.to_string(), e.customer_id.to_string());
+            self.require("SELECT 1 FROM customers WHERE id = $1", &customer, EntityKind::Customer)?;
+            // An external id already stored (or earlier in the batch) leaves the event out.
+            self.execute(
+                "INSERT INTO events (id, customer_id, at, external_id, doc) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (external_id) DO NOTHING",
+                &[&id, &customer, &ts(e.at), &e.external_id, &encode(e)?],
+            )?;
+        }
         for m in &changes.interaction_moves {
             let (id, from, to) = (m.id.to_string(), m.from.to_string(), m.to.to_string());
             self.require("SELECT 1 FROM customers WHERE id = $1", &to, EntityKind::Customer)?;
@@ -889,6 +899,28 @@ impl CustomerStore for View<'_> {
 
     fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
         self.page_by_id("interactions", page, |i: &Interaction| i.id.0)
+    }
+
+    fn events_of(
+        &self,
+        customer: CustomerId,
+        range: &guanxi_core::marketing::EventRange,
+        page: &PageRequest,
+    ) -> Result<Page<guanxi_core::marketing::BehaviourEvent>> {
+        page.check()?;
+        let (after, from, to, limit) = guanxi_sql::event_page(range, page);
+        let rows = self.query(
+            "SELECT doc FROM events WHERE customer_id = $1 AND id > $2 \
+             AND ($3::text IS NULL OR at >= $3) AND ($4::text IS NULL OR at < $4) ORDER BY id LIMIT $5",
+            &[&customer.to_string(), &after, &from, &to, &limit],
+        )?;
+        let events = rows.iter().map(|r| decode("event", r.get::<_, &str>(0))).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(events, page.limit, |e: &guanxi_core::marketing::BehaviourEvent| e.id.0))
+    }
+
+    fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
+        let rows = self.query("SELECT external_id FROM events WHERE external_id = ANY($1)", &[&ids])?;
+        Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
     }
 }
 

@@ -206,6 +206,18 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE customers ADD COLUMN identifiers text;
     "#,
+    // 5: behaviour events (issue 20), append-only, read per customer in id (= time) order;
+    // ingest is idempotent by the external id.
+    r#"
+    CREATE TABLE events (
+        id text COLLATE "C" PRIMARY KEY,
+        customer_id text COLLATE "C" NOT NULL REFERENCES customers (id),
+        at text COLLATE "C" NOT NULL,
+        external_id text COLLATE "C" UNIQUE,
+        doc text NOT NULL
+    );
+    CREATE INDEX events_by_customer ON events (customer_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

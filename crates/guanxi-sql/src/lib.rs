@@ -179,6 +179,24 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// The parameters of one page of a customer's events, the same on every backend: the cursor's
+/// id (empty from the start: every id sorts after it), the range's bounds as stored instants,
+/// and the row limit (one more than the page, to tell whether another follows).
+///
+/// ```
+/// use guanxi_core::{PageRequest, marketing::EventRange};
+/// let (after, from, to, limit) = guanxi_sql::event_page(&EventRange::default(), &PageRequest::first(10));
+/// assert_eq!((after.as_str(), from, to, limit), ("", None, None, 11));
+/// ```
+pub fn event_page(
+    range: &guanxi_core::marketing::EventRange,
+    page: &guanxi_core::PageRequest,
+) -> (String, Option<String>, Option<String>, i64) {
+    let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
+    let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    (after, range.from.map(ts), range.to.map(ts), limit)
+}
+
 /// A FROM … WHERE … clause over `customers c` and its parameters.
 #[derive(Debug, Clone)]
 pub struct Query {

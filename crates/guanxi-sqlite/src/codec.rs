@@ -138,6 +138,11 @@ fn get_ts_opt(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<DateTime<Utc
     text_opt(row, idx)?.map(|s| parse_ts(idx, s)).transpose()
 }
 
+/// A JSON column decoded (a record stored whole, such as an event).
+pub(crate) fn get_json_at<T: DeserializeOwned>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
+    serde_json::from_str(text(row, idx)?).map_err(|e| corrupt(idx, e))
+}
+
 fn get_json<T: DeserializeOwned + Default>(row: &Row<'_>, idx: usize) -> rusqlite::Result<T> {
     parse_json(idx, text(row, idx)?)
 }

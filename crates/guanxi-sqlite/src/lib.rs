@@ -1002,6 +1002,21 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
             insert.raw_execute().map_err(|e| on_insert(e, EntityKind::Interaction, "id", &i.id.to_string()))?;
         }
     }
+    if !changes.events.is_empty() {
+        // An external id already stored (or earlier in the batch) leaves the event out.
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO events (id, customer_id, at, external_id, doc) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (external_id) DO NOTHING",
+            )
+            .map_err(sql_err)?;
+        for e in &changes.events {
+            require(tx, "SELECT 1 FROM customers WHERE id = ?1", &e.customer_id.to_string(), EntityKind::Customer)?;
+            insert
+                .execute(params![e.id.to_string(), e.customer_id.to_string(), ts(e.at), e.external_id, json(e)])
+                .map_err(|err| on_insert(err, EntityKind::Customer, "event id", &e.id.to_string()))?;
+        }
+    }
     for m in &changes.interaction_moves {
         require(tx, "SELECT 1 FROM customers WHERE id = ?1", &m.to.to_string(), EntityKind::Customer)?;
         let n = tx
@@ -1450,6 +1465,39 @@ impl CustomerStore for View<'_> {
 
     fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>> {
         self.page_by_id("interactions", INTERACTION_COLUMNS, page, interaction_from_row, |i| i.id.0)
+    }
+
+    fn events_of(
+        &self,
+        customer: CustomerId,
+        range: &guanxi_core::marketing::EventRange,
+        page: &PageRequest,
+    ) -> Result<Page<guanxi_core::marketing::BehaviourEvent>> {
+        page.check()?;
+        let (after, from, to, limit) = guanxi_sql::event_page(range, page);
+        let mut stmt = self
+            .prepare_cached(
+                "SELECT doc FROM events WHERE customer_id = ?1 AND id > ?2 \
+                 AND (?3 IS NULL OR at >= ?3) AND (?4 IS NULL OR at < ?4) ORDER BY id LIMIT ?5",
+            )
+            .map_err(sql_err)?;
+        let rows = stmt
+            .query_map(params![customer.to_string(), after, from, to, limit], |r| get_json_at(r, 0))
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<Vec<guanxi_core::marketing::BehaviourEvent>>>()
+            .map_err(sql_err)?;
+        Ok(Page::from_overfetch(rows, page.limit, |e| e.id.0))
+    }
+
+    fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
+        let mut stmt = self.prepare_cached("SELECT 1 FROM events WHERE external_id = ?1").map_err(sql_err)?;
+        let mut known = Vec::new();
+        for id in ids {
+            if stmt.exists([id]).map_err(sql_err)? {
+                known.push(id.clone());
+            }
+        }
+        Ok(known)
     }
 }
 

@@ -416,6 +416,19 @@ const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE customers ADD COLUMN identifiers TEXT;
     "#,
+    // 13: behaviour events (issue 20), append-only: the record as JSON, beside the columns a
+    // customer's events are read by (in id order, which is time order: the ids are v7 of the
+    // events' instants) and the external id ingest is idempotent by.
+    r#"
+    CREATE TABLE events (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers (id),
+        at TEXT NOT NULL,
+        external_id TEXT UNIQUE,
+        doc TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX events_by_customer ON events (customer_id, id);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -321,7 +321,69 @@ handle! {
     Audit
 }
 
+handle! {
+    /// Marketing (营销): behaviour events and segments.
+    ///
+    /// Got from [`Crm`] as `crm.marketing()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// assert_eq!(format!("{:?}", crm.marketing().events()), "Events");
+    /// ```
+    Marketing
+}
+
+handle! {
+    /// Behaviour events (行为事件): recorded in bulk, idempotently by external id, and read
+    /// per customer by time.
+    ///
+    /// Got from [`Crm`] as `crm.marketing().events()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert_eq!(crm.marketing().events().record(&alice, vec![])?.recorded.len(), 0);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    Events
+}
+
+handle! {
+    /// Segments (客群): the customers an expression selects, and why one is or is not in it.
+    ///
+    /// Got from [`Crm`] as `crm.marketing().segments()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// let all = guanxi::marketing::Segment::parse("NOT tag:none")?;
+    /// assert!(crm.marketing().segments().members(&alice, &all)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    Segments
+}
+
+impl<'a> Marketing<'a> {
+    /// Behaviour events (行为事件): record in bulk, list per customer.
+    pub fn events(&self) -> Events<'a> {
+        Events { crm: self.crm }
+    }
+
+    /// Segments (客群): members and explanations.
+    pub fn segments(&self) -> Segments<'a> {
+        Segments { crm: self.crm }
+    }
+}
+
 impl Crm {
+    /// Marketing (营销): behaviour events and segments.
+    pub fn marketing(&self) -> Marketing<'_> {
+        Marketing { crm: self }
+    }
+
     /// Customers (客户): create (checked or not), read, list, count, export, update, delete and restore, and the timeline.
     pub fn customers(&self) -> Customers<'_> {
         Customers { crm: self }

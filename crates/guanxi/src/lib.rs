@@ -47,6 +47,7 @@ mod export;
 pub mod fuzzing;
 mod handles;
 mod import;
+mod marketing_facade;
 mod merge_facade;
 mod permission;
 mod plumbing;
@@ -65,12 +66,13 @@ pub use guanxi_core::*;
 pub use guanxi_postgres::{PgOptions, PgStore};
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
 pub use handles::{
-    Access, Audit, Contacts, CustomFields, Customers, Duplicates, Files, Interactions, KnowledgeBase, Leads,
-    Opportunities, Sales, Service, Tags, Tasks, Tickets,
+    Access, Audit, Contacts, CustomFields, Customers, Duplicates, Events, Files, Interactions, KnowledgeBase, Leads,
+    Marketing, Opportunities, Sales, Segments, Service, Tags, Tasks, Tickets,
 };
 pub use import::{
     DuplicatePolicy, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError, SkippedRow,
 };
+pub use marketing_facade::{MAX_EVENT_BATCH, RecordedEvents};
 pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};
 pub use service_facade::{AssignTo, TicketMove, TicketReply};

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::custom_field::CustomValue;
 use crate::error::{ValidationErrors, ValidationReason};
-use crate::ids::CustomerId;
+use crate::ids::{CustomerId, EventId};
 use crate::validate::{limits, optional_text, required_text};
 
 /// At most this many properties on one event.
@@ -29,6 +29,8 @@ pub const MAX_PROPERTY_TEXT: usize = 2_000;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BehaviourEvent {
+    /// Id: a UUIDv7 of `at`, given when the event is recorded (nil before).
+    pub id: EventId,
     /// The customer who did it.
     pub customer_id: CustomerId,
     /// What happened: `page_view`, `purchase`, `mail_open`, … (folded, at most 100 characters).
@@ -50,6 +52,7 @@ impl BehaviourEvent {
     /// An event of `name` by `customer` at `at`, without properties.
     pub fn new(customer: CustomerId, name: impl Into<String>, at: DateTime<Utc>) -> BehaviourEvent {
         BehaviourEvent {
+            id: EventId(uuid::Uuid::nil()),
             customer_id: customer,
             name: name.into(),
             properties: BTreeMap::new(),
@@ -106,5 +109,29 @@ impl BehaviourEvent {
             return Err(errs);
         }
         Ok(BehaviourEvent { name, source, external_id, ..self })
+    }
+}
+
+/// A span of time events are read for: at or after `from`, before `to`; either end open.
+///
+/// ```
+/// use guanxi_core::marketing::EventRange;
+/// let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+/// let may = EventRange { from: Some(t("2024-05-01T00:00:00Z")), to: Some(t("2024-06-01T00:00:00Z")) };
+/// assert!(may.contains(t("2024-05-31T23:59:59Z")) && !may.contains(t("2024-06-01T00:00:00Z")));
+/// assert!(EventRange::default().contains(t("1999-01-01T00:00:00Z")));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EventRange {
+    /// The first instant included.
+    pub from: Option<DateTime<Utc>>,
+    /// The first instant after the range.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl EventRange {
+    /// Whether `at` lies in the range.
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|f| at >= f) && self.to.is_none_or(|t| at < t)
     }
 }

@@ -8,7 +8,7 @@ pub mod segment;
 
 mod parse;
 
-pub use event::BehaviourEvent;
+pub use event::{BehaviourEvent, EventRange, MAX_EVENT_PROPERTIES, MAX_PROPERTY_TEXT};
 pub use parse::{MAX_SEGMENT_TEXT, SegmentSyntaxError};
 pub use segment::{
     CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,

@@ -420,6 +420,21 @@ impl Segment {
         out
     }
 
+    /// Whether the segment counts interactions (what new interactions re-evaluate it).
+    ///
+    /// ```
+    /// use guanxi_core::marketing::Segment;
+    /// assert!(Segment::parse("tag:a OR count(interaction, within = 90d) = 0").unwrap().counts_interactions());
+    /// assert!(!Segment::parse("tag:a").unwrap().counts_interactions());
+    /// ```
+    pub fn counts_interactions(&self) -> bool {
+        let mut found = false;
+        self.visit(&mut |p| {
+            found |= matches!(p, Predicate::Count(EventCount { source: CountSource::Interaction(_), .. }))
+        });
+        found
+    }
+
     fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Predicate)) {
         match self {
             Segment::And(ps) | Segment::Or(ps) => ps.iter().for_each(|p| p.visit(f)),

@@ -5,6 +5,7 @@
 use super::{Changes, CustomerFilter, Deleted, Page, PageRequest, StoreReads, StoreView, TagWrite, Write};
 use crate::changelog::ChangeLogQuery;
 use crate::error::{EntityKind, Error, Result};
+use crate::marketing::EventRange;
 use crate::sales::{LeadFilter, OpportunityFilter, TaskFilter};
 use crate::service::TicketFilter;
 
@@ -78,6 +79,22 @@ pub fn copy_store(from: &dyn StoreReads, to: &dyn StoreView) -> Result<CopyRepor
         |page| {
             let n = page.len();
             write(Changes { interactions: page, ..Default::default() }, n)
+        },
+    )?;
+    // Behaviour events, customer by customer, a page at a time.
+    walk(
+        |p| from.list_customers(&everyone, p),
+        |page| {
+            for c in page {
+                walk(
+                    |p| from.events_of(c.id, &EventRange::default(), p),
+                    |events| {
+                        let n = events.len();
+                        write(Changes { events, ..Default::default() }, n)
+                    },
+                )?;
+            }
+            Ok(())
         },
     )?;
     walk(

@@ -19,8 +19,11 @@ use crate::contact::Contact;
 use crate::custom_field::CustomFieldDef;
 use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, StorageError};
-use crate::ids::{ArticleId, ContactId, CustomerId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId};
+use crate::ids::{
+    ArticleId, ContactId, CustomerId, EventId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId,
+};
 use crate::interaction::Interaction;
+use crate::marketing::{BehaviourEvent, EventRange};
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
@@ -54,6 +57,10 @@ struct State {
     ticket_codes: HashMap<String, TicketId>,
     ticket_entries: OrdMap<(TicketId, u32), TicketEntry>,
     articles: OrdMap<ArticleId, Article>,
+    /// Behaviour events by (customer, id): a customer's in time order.
+    events: OrdMap<(CustomerId, EventId), BehaviourEvent>,
+    /// External id → the event that carried it.
+    external_ids: HashMap<String, EventId>,
     /// Match key (contact key?, key) → (customer, source record); as SQLite's `match_keys`.
     match_keys: OrdMap<(bool, u64), OrdSet<(CustomerId, uuid::Uuid)>>,
     /// Source record → the keys it contributed.
@@ -172,6 +179,21 @@ impl State {
             }
             self.interactions_by_customer.entry(i.customer_id).or_default().insert(i.id);
             self.interactions.insert(i.id, i);
+        }
+        for e in &changes.events {
+            if !self.customers.contains_key(&e.customer_id) {
+                return Err(Error::not_found(EntityKind::Customer, e.customer_id));
+            }
+            if let Some(x) = &e.external_id {
+                if self.external_ids.contains_key(x) {
+                    continue;
+                }
+                self.external_ids.insert(x.clone(), e.id);
+            }
+            if self.events.contains_key(&(e.customer_id, e.id)) {
+                return Err(duplicate(EntityKind::Customer, "event id", e.id));
+            }
+            self.events.insert((e.customer_id, e.id), e.clone());
         }
         for m in &changes.interaction_moves {
             if !self.customers.contains_key(&m.to) {
@@ -561,6 +583,27 @@ impl CustomerStore for MemoryStore {
         page.check()?;
         let s = self.read()?;
         Ok(page_of(&s.interactions, page, InteractionId, |id| id.0))
+    }
+
+    fn events_of(&self, customer: CustomerId, range: &EventRange, page: &PageRequest) -> Result<Page<BehaviourEvent>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map_or(EventId(uuid::Uuid::nil()), |c| EventId(c.last_id()));
+        let first = (customer, start);
+        let items: Vec<BehaviourEvent> = s
+            .events
+            .range(first..)
+            .take_while(|((c, _), _)| *c == customer)
+            .filter(|((_, id), e)| (page.after.is_none() || *id > start) && range.contains(e.at))
+            .take(page.limit + 1)
+            .map(|(_, e)| e.clone())
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit, |e| e.id.0))
+    }
+
+    fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
+        let s = self.read()?;
+        Ok(ids.iter().filter(|x| s.external_ids.contains_key(*x)).cloned().collect())
     }
 }
 

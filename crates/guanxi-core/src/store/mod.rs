@@ -27,6 +27,7 @@ use crate::ids::{ArticleId, InteractionId, LeadId, OpportunityId, TaskId, Ticket
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
+use crate::marketing::{BehaviourEvent, EventRange};
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
@@ -159,6 +160,9 @@ pub struct Changes {
     pub ticket_entries: Vec<TicketEntry>,
     /// Knowledge-base article inserts and updates.
     pub articles: Vec<Write<Article>>,
+    /// New behaviour events (append-only). An event whose external id is already stored, or
+    /// comes earlier in the batch, is not written again.
+    pub events: Vec<BehaviourEvent>,
     /// Change-log entries; the store assigns their `seq`.
     pub change_log: Vec<ChangeLogEntry>,
 }
@@ -182,6 +186,7 @@ impl Changes {
             && self.tickets.is_empty()
             && self.ticket_entries.is_empty()
             && self.articles.is_empty()
+            && self.events.is_empty()
             && self.change_log.is_empty()
     }
 }
@@ -558,6 +563,11 @@ pub trait CustomerStore {
     fn all_contacts(&self, page: &PageRequest) -> Result<Page<Contact>>;
     /// One page of every interaction, ordered by id.
     fn all_interactions(&self, page: &PageRequest) -> Result<Page<Interaction>>;
+    /// One page of a customer's behaviour events within `range`, ordered by id: by when they
+    /// happened.
+    fn events_of(&self, customer: CustomerId, range: &EventRange, page: &PageRequest) -> Result<Page<BehaviourEvent>>;
+    /// Which of these external ids a stored event already has (in no particular order).
+    fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>>;
 }
 }
 
