@@ -8,6 +8,7 @@ mod convert;
 mod customers;
 mod dedup;
 mod errors;
+mod marketing;
 mod match_rules;
 mod repr;
 mod sales;
@@ -160,6 +161,12 @@ impl PyCrm {
     #[getter]
     fn sales(slf: Py<Self>) -> sales::Sales {
         sales::Sales { crm: slf }
+    }
+
+    /// Marketing: `.events` (behaviour events) and `.segments`.
+    #[getter]
+    fn marketing(slf: Py<Self>) -> marketing::Marketing {
+        marketing::Marketing { crm: slf }
     }
 
     /// Service: settings, SLA overview, the service report; `.tickets`.
@@ -386,6 +393,7 @@ fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     access::register(m)?;
     sales::register(m)?;
     service::register(m)?;
+    marketing::register(m)?;
     errors::register(m)?;
     Ok(())
 }

@@ -18,7 +18,11 @@ from guanxi.fields import (
     CustomerKind,
     DecisionRole,
     FieldType,
+    BehaviourEvent,
     Identifier,
+    NewBehaviourEvent,
+    RecordedEvents,
+    SegmentExplanation,
     Industry,
     InteractionKind,
     LeadGrade,
@@ -117,6 +121,9 @@ __all__ = [
     "CycleStats",
     "SalesReport",
     "Table",
+    "Marketing",
+    "Events",
+    "Segments",
     "Service",
     "Ticket",
     "TicketEntry",
@@ -1322,6 +1329,37 @@ class ServiceReport:
     def flagged(self) -> int: ...
 
 @final
+class Marketing:
+    """``crm.marketing``: behaviour events and segments."""
+
+    @property
+    def events(self) -> Events:
+        """Behaviour events: record in bulk (idempotent by external id), list per customer."""
+    @property
+    def segments(self) -> Segments:
+        """Segments: the customers an expression selects, and why one is or is not in it."""
+
+@final
+class Events:
+    """``crm.marketing.events``: what customers did (page views, enquiries, purchases)."""
+
+    def record(self, events: Sequence[NewBehaviourEvent]) -> RecordedEvents:
+        """Records a batch, all or none: every bad field together (``events[2].name``); each customer must be one the user may update."""
+    def list(
+        self, customer_id: IdLike, *, since: datetime.datetime | None = None, until: datetime.datetime | None = None
+    ) -> builtins.list[BehaviourEvent]:
+        """A customer's events in the order they happened, at or after ``since`` and before ``until``."""
+
+@final
+class Segments:
+    """``crm.marketing.segments``: customers selected by an expression such as ``tag:VIP AND NOT status = lost``."""
+
+    def members(self, segment: str) -> Table[Customer]:
+        """The customers in the segment the user may read, as a table; a syntax error is a ValidationError saying where."""
+    def explain(self, customer_id: IdLike, segment: str) -> SegmentExplanation:
+        """Every node of the segment with its value for one customer."""
+
+@final
 class Service:
     """``crm.service``: the service settings, the SLA overview and the service report."""
 
@@ -1567,6 +1605,8 @@ class Crm:
     def custom_fields(self) -> CustomFields: ...
     @property
     def sales(self) -> Sales: ...
+    @property
+    def marketing(self) -> Marketing: ...
     @property
     def service(self) -> Service: ...
     @property

@@ -620,3 +620,45 @@ class BlockingReport(TypedDict):
     missed: list[tuple[uuid.UUID, uuid.UUID]]
     unmatched: list[tuple[uuid.UUID, uuid.UUID]]
     stats: dict[str, int]
+
+
+class NewBehaviourEvent(TypedDict, total=False):
+    """One event of ``crm.marketing.events.record``: what a customer did, when, with typed
+    properties; sending one ``external_id`` twice records it once."""
+
+    customer_id: Required[IdLike]
+    name: Required[str]
+    at: Required[datetime.datetime]
+    properties: Mapping[str, CustomValue]
+    source: str | None
+    external_id: str | None
+
+
+class BehaviourEvent(TypedDict):
+    """A recorded event, as ``crm.marketing.events.list`` returns it."""
+
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    name: str
+    at: datetime.datetime
+    properties: dict[str, CustomValue]
+    source: str | None
+    external_id: str | None
+
+
+class RecordedEvents(TypedDict):
+    """What ``crm.marketing.events.record`` did: the ids written, and the external ids left
+    out because an event already carried them."""
+
+    recorded: list[uuid.UUID]
+    duplicates: list[str]
+
+
+class SegmentExplanation(TypedDict):
+    """One node of a segment with its value for a customer (``crm.marketing.segments.explain``);
+    ``count`` is the count a ``count(...)`` found."""
+
+    node: str
+    holds: bool
+    count: int | None
+    parts: list[SegmentExplanation]

@@ -1,0 +1,224 @@
+//! `crm.marketing`: behaviour events (`crm.marketing.events`) and segments
+//! (`crm.marketing.segments`).
+
+use guanxi::marketing::{BehaviourEvent, EventRange, Explained, Segment};
+use guanxi::{EntityKind, PageRequest};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::PyCrm;
+use crate::arrow::Table;
+use crate::convert::*;
+use crate::customers::customer_table;
+use crate::errors::to_py;
+
+/// `crm.marketing`: behaviour events and segments.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Marketing {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+#[pymethods]
+impl Marketing {
+    /// Behaviour events: record in bulk (idempotent by external id), list per customer.
+    #[getter]
+    fn events(&self, py: Python<'_>) -> Events {
+        Events { crm: self.crm.clone_ref(py) }
+    }
+
+    /// Segments: the customers an expression selects, and why one is or is not in it.
+    #[getter]
+    fn segments(&self, py: Python<'_>) -> Segments {
+        Segments { crm: self.crm.clone_ref(py) }
+    }
+}
+
+/// `crm.marketing.events`: what customers did (page views, enquiries, purchases).
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Events {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+/// The keys of one event dict.
+const EVENT_KEYS: &[&str] = &["customer_id", "name", "at", "properties", "source", "external_id"];
+
+/// One event dict (`{"customer_id", "name", "at", "properties", "source", "external_id"}`),
+/// each bad key reported under `events[i].<key>`.
+fn event_from(item: &Bound<'_, PyAny>, at: &str, problems: &mut Problems) -> Option<BehaviourEvent> {
+    let d = problems.keep(at, item.cast::<PyDict>().map_err(PyErr::from))?;
+    let get = |k: &str| d.get_item(k).ok().flatten().filter(|v| !v.is_none());
+    for key in d.keys() {
+        let key = key.extract::<String>().unwrap_or_default();
+        if !EVENT_KEYS.contains(&key.as_str()) {
+            problems.unknown_key(&format!("{at}.{key}"), EVENT_KEYS);
+        }
+    }
+    let mut required = |k: &str| {
+        let v = get(k);
+        if v.is_none() {
+            problems.push(format!("{at}.{k}"), guanxi::ValidationReason::Required);
+        }
+        v
+    };
+    let (customer, name, when) = (required("customer_id"), required("name"), required("at"));
+    let customer = customer.and_then(|v| problems.keep(&format!("{at}.customer_id"), customer_id_from(&v)));
+    let name = name.and_then(|v| problems.keep(&format!("{at}.name"), text(&v)));
+    let when = when.and_then(|v| {
+        let instant = v.extract::<chrono::DateTime<chrono::Utc>>();
+        problems.keep(&format!("{at}.at"), instant)
+    });
+    let mut e = BehaviourEvent::new(customer?, name?, when?);
+    if let Some(props) = get("properties") {
+        let mut inner = Problems::default();
+        e.properties = custom_map(&props, &mut inner);
+        problems.nest(&format!("{at}.properties"), inner);
+    }
+    e.source = get("source").and_then(|v| problems.keep(&format!("{at}.source"), text(&v)));
+    e.external_id = get("external_id").and_then(|v| problems.keep(&format!("{at}.external_id"), text(&v)));
+    Some(e)
+}
+
+fn event_dict<'py>(py: Python<'py>, e: &BehaviourEvent) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", e.id.0)?;
+    d.set_item("customer_id", e.customer_id.0)?;
+    d.set_item("name", &e.name)?;
+    d.set_item("at", e.at)?;
+    let props = PyDict::new(py);
+    for (k, v) in &e.properties {
+        props.set_item(k, custom_value_to_py(py, v)?)?;
+    }
+    d.set_item("properties", props)?;
+    d.set_item("source", &e.source)?;
+    d.set_item("external_id", &e.external_id)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl Events {
+    /// Records a batch of events, all or none: every bad field is reported together
+    /// (``events[2].name``); each customer must be one the user may update; an external id
+    /// already recorded leaves its event out. Returns ``{"recorded": [ids], "duplicates":
+    /// [external ids]}``.
+    fn record<'py>(&self, py: Python<'py>, events: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyDict>> {
+        let mut problems = Problems::default();
+        let mut batch = Vec::new();
+        if let Some(items) = problems.keep("events", events.try_iter()) {
+            for (i, item) in items.enumerate() {
+                let at = format!("events[{i}]");
+                if let Some(item) = problems.keep(&at, item) {
+                    batch.extend(event_from(&item, &at, &mut problems).map(|e| (at, e)));
+                }
+            }
+        }
+        // With the binding's problems, the core's are reported too (one error for the call).
+        if !problems.is_empty() {
+            for (at, e) in &batch {
+                if let Err(errs) = e.clone().validate() {
+                    for err in errs.0 {
+                        problems.push(format!("{at}.{}", err.field), err.reason);
+                    }
+                }
+            }
+        }
+        let batch = problems.result(batch.into_iter().map(|(_, e)| e).collect::<Vec<_>>())?;
+        let done = self.crm.get().run(py, |c, a| c.marketing().events().record(a, batch))?;
+        let d = PyDict::new(py);
+        d.set_item("recorded", done.recorded.iter().map(|id| id.0).collect::<Vec<_>>())?;
+        d.set_item("duplicates", done.duplicates)?;
+        Ok(d)
+    }
+
+    /// A customer's events in the order they happened, at or after ``since`` and before
+    /// ``until`` (each optional), as dicts.
+    #[pyo3(signature = (customer_id, *, since = None, until = None))]
+    fn list<'py>(
+        &self,
+        py: Python<'py>,
+        customer_id: &Bound<'py, PyAny>,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let id = customer_id_from(customer_id)?;
+        let range = EventRange { from: since, to: until };
+        let events = self.crm.get().run(py, |c, a| {
+            let mut out = Vec::new();
+            let mut page = PageRequest::first(1_000);
+            loop {
+                let p = c.marketing().events().list(a, id, &range, &page)?;
+                out.extend(p.items);
+                match p.next {
+                    Some(next) => page = PageRequest::after(next, 1_000),
+                    None => return Ok(out),
+                }
+            }
+        })?;
+        let list = PyList::empty(py);
+        for e in &events {
+            list.append(event_dict(py, e)?)?;
+        }
+        Ok(list)
+    }
+}
+
+/// `crm.marketing.segments`: customers selected by an expression such as
+/// ``tag:VIP AND count(event = "page_view", url ~ "ielts", within = 30d) >= 3``.
+#[pyclass(module = "guanxi._guanxi", frozen)]
+pub struct Segments {
+    pub(crate) crm: Py<PyCrm>,
+}
+
+/// A segment's text parsed, or a ValidationError on ``segment`` saying where it went wrong.
+fn segment_from(text: &str) -> PyResult<Segment> {
+    Segment::parse(text).map_err(|e| {
+        to_py(guanxi::Error::invalid("segment", guanxi::ValidationReason::Invalid { detail: e.to_string() }))
+    })
+}
+
+fn explained_dict<'py>(py: Python<'py>, e: &Explained) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("node", &e.node)?;
+    d.set_item("holds", e.holds)?;
+    d.set_item("count", e.count)?;
+    let parts = PyList::empty(py);
+    for p in &e.parts {
+        parts.append(explained_dict(py, p)?)?;
+    }
+    d.set_item("parts", parts)?;
+    Ok(d)
+}
+
+#[pymethods]
+impl Segments {
+    /// The customers in the segment that the user may read, as a table (``to_pandas()``,
+    /// ``to_polars()``, iteration gives ``Customer`` objects).
+    fn members(&self, py: Python<'_>, segment: &str) -> PyResult<Table> {
+        let segment = segment_from(segment)?;
+        let (rows, fields) = self.crm.get().run(py, |c, a| {
+            Ok((c.marketing().segments().members(a, &segment)?, c.custom_fields().list(a, EntityKind::Customer)?))
+        })?;
+        Ok(customer_table(rows, fields))
+    }
+
+    /// Every node of the segment with its value for one customer: ``{"node", "holds",
+    /// "count", "parts"}``.
+    fn explain<'py>(
+        &self,
+        py: Python<'py>,
+        customer_id: &Bound<'py, PyAny>,
+        segment: &str,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let id = customer_id_from(customer_id)?;
+        let segment = segment_from(segment)?;
+        let e = self.crm.get().run(py, |c, a| c.marketing().segments().explain(a, id, &segment))?;
+        explained_dict(py, &e)
+    }
+}
+
+/// Registers the marketing classes.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Marketing>()?;
+    m.add_class::<Events>()?;
+    m.add_class::<Segments>()?;
+    Ok(())
+}
