@@ -10,11 +10,13 @@ use guanxi::{Actor, CustomerId};
 
 mod dedup;
 mod events;
+mod marketing;
 mod sales;
 mod service;
 
 pub use dedup::{Duplicates, Files};
 pub use events::Event;
+pub use marketing::{BehaviourEvent, EventPage, Events, ExplainedNode, Marketing, RecordedEvents, Segments};
 pub use sales::{Leads, Opportunities, Sales, Tasks};
 pub use service::{KnowledgeBase, Service, Tickets};
 
@@ -1068,6 +1070,11 @@ impl Crm {
     /// the check, the scan, not-duplicate marks, merge and undo.
     pub fn duplicates(&self) -> Arc<Duplicates> {
         Arc::new(Duplicates { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// behaviour events and segments; `events()`, `segments()`.
+    pub fn marketing(&self) -> Arc<Marketing> {
+        Arc::new(Marketing { inner: self.inner.clone(), actor: self.actor.clone() })
     }
 
     /// pipelines, lead rules, the sales report, the agenda; `opportunities()`, `leads()`, `tasks()`.

@@ -661,6 +661,39 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(try crm.kb().search(query: ArticleQuery(text: "退款", tag: "退款", includeUnpublished: true)).map { $0.article.id }, [a.id])
     }
 
+    func testBehaviourEventsAndSegments() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let now = Date()
+        let wang = try crm.customers().create(input: NewCustomer(name: "王芳", kind: .individual))
+        let li = try crm.customers().create(input: NewCustomer(name: "李娜", kind: .individual))
+        func view(_ who: Customer, _ daysAgo: Double, _ external: String? = nil) -> BehaviourEvent {
+            BehaviourEvent(customerId: who.id, name: "page_view", at: now.addingTimeInterval(-daysAgo * 86_400),
+                           properties: ["url": .text(value: "/courses/ielts")], externalId: external)
+        }
+        var blank = view(wang, 2)
+        blank.name = " "
+        XCTAssertThrowsError(try crm.marketing().events().record(events: [view(wang, 1), blank])) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }, ["events[1].name"])
+        }
+        let first = try crm.marketing().events().record(events: [view(wang, 1, "w1"), view(wang, 2), view(wang, 20), view(li, 1), view(li, 2)])
+        let again = try crm.marketing().events().record(events: [view(wang, 1, "w1")])
+        XCTAssertEqual(first.recorded.count, 5)
+        XCTAssertEqual(again.duplicates, ["w1"])
+        let page = try crm.marketing().events().list(customer: wang.id, since: nil, until: nil, page: PageRequest(limit: 2))
+        XCTAssertEqual(page.items.count, 2)
+        XCTAssertNotNil(page.next)
+        let rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND NOT tag:雅思学员"
+        XCTAssertEqual(try crm.marketing().segments().members(segmentText: rule).map { $0.name }, ["王芳"])
+        let why = try crm.marketing().segments().explain(customer: li.id, segmentText: rule)
+        XCTAssertFalse(why[0].holds)
+        XCTAssertEqual(why[1].count, 2)
+        XCTAssertThrowsError(try crm.marketing().segments().members(segmentText: "tag:VIP AND\n  status >")) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "segment")
+        }
+    }
+
     func testIdentifiersAreCheckedStoredReplacedAndMatched() throws {
         let crm = try Crm.inMemory(user: "alice")
         XCTAssertThrowsError(try crm.customers().create(input: NewCustomer(name: "华为技术有限公司", identifiers: [

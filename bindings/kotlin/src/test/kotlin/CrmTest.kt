@@ -547,6 +547,32 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.duplicates().of(first.id).isEmpty()) { "duplicatesOf after the mark" }
         }
     },
+    "behaviour events recorded idempotently, the IELTS segment, explain and syntax errors" to {
+        Crm.inMemory("alice").use { crm ->
+            val day = 86_400L
+            val now = Instant.now()
+            val wang = crm.customers().create(NewCustomer(name = "王芳", kind = CustomerKind.INDIVIDUAL))
+            val li = crm.customers().create(NewCustomer(name = "李娜", kind = CustomerKind.INDIVIDUAL))
+            fun view(who: Customer, daysAgo: Long, external: String? = null) = BehaviourEvent(
+                customerId = who.id, name = "page_view", at = now.minusSeconds(daysAgo * day),
+                properties = mapOf("url" to CustomValue.Text("/courses/ielts")), externalId = external)
+            val bad = assertThrows<CrmException.Validation> {
+                crm.marketing().events().record(listOf(view(wang, 1), view(wang, 2).copy(name = " ")))
+            }
+            check(bad.errors.map { it.field } == listOf("events[1].name")) { "errors ${bad.errors}" }
+            val first = crm.marketing().events().record(listOf(view(wang, 1, "w1"), view(wang, 2), view(wang, 20), view(li, 1), view(li, 2)))
+            val again = crm.marketing().events().record(listOf(view(wang, 1, "w1")))
+            check(first.recorded.size == 5 && again.recorded.isEmpty() && again.duplicates == listOf("w1")) { "recorded $first $again" }
+            val page = crm.marketing().events().list(wang.id, null, null, PageRequest(limit = 2u))
+            check(page.items.size == 2 && page.next != null && page.items[0].at < page.items[1].at) { "page $page" }
+            val rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND NOT tag:雅思学员"
+            check(crm.marketing().segments().members(rule).map { it.name } == listOf("王芳")) { "members" }
+            val why = crm.marketing().segments().explain(li.id, rule)
+            check(!why[0].holds && why[1].depth == 1u && why[1].count == 2UL) { "explain $why" }
+            val syntax = assertThrows<CrmException.Validation> { crm.marketing().segments().members("tag:VIP AND\n  status >") }
+            check(syntax.errors.single().field == "segment" && "line 2, column 11" in syntax.errors.single().reason) { "syntax ${syntax.errors}" }
+        }
+    },
     "identifiers checked by scheme, stored, replaced and matched whatever the name" to {
         Crm.inMemory("alice").use { crm ->
             val bad = assertThrows<CrmException.Validation> {

@@ -1,0 +1,163 @@
+//! Marketing for Kotlin and Swift: behaviour events as records, segments by their text form;
+//! each method converts around one facade call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use guanxi::marketing::{EventRange, Explained, Segment};
+use guanxi::{CustomValue, Customer, CustomerId};
+
+use crate::{DateTime, PageRequest, Result, Uuid, custom_in, handle, next_of};
+
+/// A behaviour event: what a customer did, when, with typed properties. `id` is null on input
+/// (given when recorded); one `externalId` is recorded once however often it is sent.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct BehaviourEvent {
+    #[uniffi(default = None)]
+    pub id: Option<Uuid>,
+    pub customer_id: Uuid,
+    pub name: String,
+    pub at: DateTime,
+    #[uniffi(default)]
+    pub properties: HashMap<String, CustomValue>,
+    #[uniffi(default = None)]
+    pub source: Option<String>,
+    #[uniffi(default = None)]
+    pub external_id: Option<String>,
+}
+
+impl From<guanxi::marketing::BehaviourEvent> for BehaviourEvent {
+    fn from(e: guanxi::marketing::BehaviourEvent) -> Self {
+        BehaviourEvent {
+            id: Some(e.id.0),
+            customer_id: e.customer_id.0,
+            name: e.name,
+            at: e.at,
+            properties: e.properties.into_iter().collect(),
+            source: e.source,
+            external_id: e.external_id,
+        }
+    }
+}
+
+impl BehaviourEvent {
+    fn into_core(self) -> guanxi::marketing::BehaviourEvent {
+        let mut e = guanxi::marketing::BehaviourEvent::new(CustomerId(self.customer_id), self.name, self.at);
+        e.properties = custom_in(self.properties);
+        e.source = self.source;
+        e.external_id = self.external_id;
+        e
+    }
+}
+
+/// What `events().record` did: the ids written, and the external ids left out because an
+/// event already carried them.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RecordedEvents {
+    pub recorded: Vec<Uuid>,
+    pub duplicates: Vec<String>,
+}
+
+/// One page of a customer's events, in the order they happened.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct EventPage {
+    /// The events.
+    pub items: Vec<BehaviourEvent>,
+    /// Pass as `PageRequest.after` for the next page; null on the last.
+    pub next: Option<String>,
+}
+
+/// One node of a segment with its value for a customer, in pre-order: `depth` 0 is the whole
+/// segment, its parts follow at depth 1, theirs at 2. `count` is what a `count(...)` found.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ExplainedNode {
+    pub depth: u32,
+    pub node: String,
+    pub holds: bool,
+    pub count: Option<u64>,
+}
+
+fn flatten(e: Explained, depth: u32, out: &mut Vec<ExplainedNode>) {
+    out.push(ExplainedNode { depth, node: e.node, holds: e.holds, count: e.count });
+    for p in e.parts {
+        flatten(p, depth + 1, out);
+    }
+}
+
+/// A segment's text parsed, or a validation error on `segment` saying where it went wrong.
+fn segment(text: &str) -> Result<Segment> {
+    Segment::parse(text).map_err(|e| {
+        guanxi::Error::invalid("segment", guanxi::ValidationReason::Invalid { detail: e.to_string() }).into()
+    })
+}
+
+handle! {
+    /// `crm.marketing()`: behaviour events and segments.
+    Marketing
+}
+
+handle! {
+    /// `crm.marketing().events()`: record in bulk (idempotent by external id), list per customer.
+    Events
+}
+
+handle! {
+    /// `crm.marketing().segments()`: the customers an expression selects, and why.
+    Segments
+}
+
+#[uniffi::export]
+impl Marketing {
+    /// Behaviour events.
+    pub fn events(&self) -> Arc<Events> {
+        Arc::new(Events { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// Segments.
+    pub fn segments(&self) -> Arc<Segments> {
+        Arc::new(Segments { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+}
+
+#[uniffi::export]
+impl Events {
+    /// Records a batch, all or none: every bad field together (`events[2].name`); each
+    /// customer must be one the user may update.
+    pub fn record(&self, events: Vec<BehaviourEvent>) -> Result<RecordedEvents> {
+        let batch = events.into_iter().map(BehaviourEvent::into_core).collect();
+        let done = self.inner.marketing().events().record(&self.actor, batch)?;
+        Ok(RecordedEvents { recorded: done.recorded.into_iter().map(|id| id.0).collect(), duplicates: done.duplicates })
+    }
+
+    /// One page of a customer's events at or after `since` and before `until` (each
+    /// optional), in the order they happened.
+    pub fn list(
+        &self,
+        customer: Uuid,
+        since: Option<DateTime>,
+        until: Option<DateTime>,
+        page: PageRequest,
+    ) -> Result<EventPage> {
+        let range = EventRange { from: since, to: until };
+        let p = self.inner.marketing().events().list(&self.actor, CustomerId(customer), &range, &page.into_core()?)?;
+        let next = next_of(&p);
+        Ok(EventPage { items: p.items.into_iter().map(Into::into).collect(), next })
+    }
+}
+
+#[uniffi::export]
+impl Segments {
+    /// The customers in the segment (its text form) that the user may read.
+    pub fn members(&self, segment_text: String) -> Result<Vec<Customer>> {
+        Ok(self.inner.marketing().segments().members(&self.actor, &segment(&segment_text)?)?)
+    }
+
+    /// Every node of the segment with its value for one customer, in pre-order.
+    pub fn explain(&self, customer: Uuid, segment_text: String) -> Result<Vec<ExplainedNode>> {
+        let e =
+            self.inner.marketing().segments().explain(&self.actor, CustomerId(customer), &segment(&segment_text)?)?;
+        let mut out = Vec::new();
+        flatten(e, 0, &mut out);
+        Ok(out)
+    }
+}
