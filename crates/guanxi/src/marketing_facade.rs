@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use guanxi_core::marketing::{BehaviourEvent, EventRange, Explained, Segment, SegmentContext, SegmentFacts};
 use guanxi_core::{
-    Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, EntityKind, Error, EventId, FieldChange, Page,
-    PageRequest, Result, ValidationErrors, ValidationReason,
+    Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, EntityKind, Error, EventId, FieldChange,
+    Interaction, Page, PageRequest, Result, ValidationErrors, ValidationReason,
 };
 
 use crate::handles::{Events, Segments};
@@ -151,13 +151,15 @@ impl Segments<'_> {
     pub fn members(&self, actor: &Actor, segment: &Segment) -> Result<Vec<Customer>> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
         let ctx = self.context()?;
+        let reads = Reads::of(segment);
         let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
         let mut out = Vec::new();
         let mut page = PageRequest::first(500);
         loop {
             let p = self.crm.store.list_customers(&filter, &page)?;
             for c in p.items {
-                if self.holds(segment, &c, &ctx)?.holds {
+                let (events, interactions) = self.facts(&reads, c.id)?;
+                if segment.matches(&c, SegmentFacts { events: &events, interactions: &interactions }, &ctx) {
                     out.push(allowed.show_customer(c));
                 }
             }
@@ -174,7 +176,8 @@ impl Segments<'_> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
         let c = self.crm.live_customer(customer)?;
         allowed.check_customer(actor, &c)?;
-        self.holds(segment, &c, &self.context()?)
+        let (events, interactions) = self.facts(&Reads::of(segment), c.id)?;
+        Ok(segment.explain(&c, SegmentFacts { events: &events, interactions: &interactions }, &self.context()?))
     }
 
     fn context(&self) -> Result<SegmentContext> {
@@ -184,16 +187,13 @@ impl Segments<'_> {
         Ok(ctx)
     }
 
-    /// The segment evaluated for one customer, reading its events and interactions only when
-    /// the segment counts them.
-    fn holds(&self, segment: &Segment, c: &Customer, ctx: &SegmentContext) -> Result<Explained> {
-        let counts_events = !segment.event_names().is_empty();
-        let counts_interactions = segment.counts_interactions();
+    /// A customer's events and interactions, each read only when the segment counts them.
+    fn facts(&self, reads: &Reads, customer: CustomerId) -> Result<(Vec<BehaviourEvent>, Vec<Interaction>)> {
         let mut events = Vec::new();
-        if counts_events {
+        if reads.events {
             let mut page = PageRequest::first(EVENT_PAGE);
             loop {
-                let p = self.crm.store.events_of(c.id, &EventRange::default(), &page)?;
+                let p = self.crm.store.events_of(customer, &EventRange::default(), &page)?;
                 events.extend(p.items);
                 match p.next {
                     Some(next) => page = PageRequest { after: Some(next), limit: EVENT_PAGE },
@@ -201,7 +201,19 @@ impl Segments<'_> {
                 }
             }
         }
-        let interactions = if counts_interactions { self.crm.store.interactions_of(c.id)? } else { Vec::new() };
-        Ok(segment.explain(c, SegmentFacts { events: &events, interactions: &interactions }, ctx))
+        let interactions = if reads.interactions { self.crm.store.interactions_of(customer)? } else { Vec::new() };
+        Ok((events, interactions))
+    }
+}
+
+/// What a segment reads of each customer beyond its record, found once per evaluation.
+struct Reads {
+    events: bool,
+    interactions: bool,
+}
+
+impl Reads {
+    fn of(segment: &Segment) -> Reads {
+        Reads { events: !segment.event_names().is_empty(), interactions: segment.counts_interactions() }
     }
 }
