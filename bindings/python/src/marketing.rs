@@ -47,12 +47,7 @@ const EVENT_KEYS: &[&str] = &["customer_id", "name", "at", "properties", "source
 fn event_from(item: &Bound<'_, PyAny>, at: &str, problems: &mut Problems) -> Option<BehaviourEvent> {
     let d = problems.keep(at, item.cast::<PyDict>().map_err(PyErr::from))?;
     let get = |k: &str| d.get_item(k).ok().flatten().filter(|v| !v.is_none());
-    for key in d.keys() {
-        let key = key.extract::<String>().unwrap_or_default();
-        if !EVENT_KEYS.contains(&key.as_str()) {
-            problems.unknown_key(&format!("{at}.{key}"), EVENT_KEYS);
-        }
-    }
+    unknown_keys(d, at, EVENT_KEYS, problems);
     let mut required = |k: &str| {
         let v = get(k);
         if v.is_none() {
@@ -170,9 +165,7 @@ pub struct Segments {
 
 /// A segment's text parsed, or a ValidationError on ``segment`` saying where it went wrong.
 fn segment_from(text: &str) -> PyResult<Segment> {
-    Segment::parse(text).map_err(|e| {
-        to_py(guanxi::Error::invalid("segment", guanxi::ValidationReason::Invalid { detail: e.to_string() }))
-    })
+    Segment::parse(text).map_err(|e| to_py(e.into()))
 }
 
 fn explained_dict<'py>(py: Python<'py>, e: &Explained) -> PyResult<Bound<'py, PyDict>> {

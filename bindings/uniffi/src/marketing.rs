@@ -86,9 +86,7 @@ fn flatten(e: Explained, depth: u32, out: &mut Vec<ExplainedNode>) {
 
 /// A segment's text parsed, or a validation error on `segment` saying where it went wrong.
 fn segment(text: &str) -> Result<Segment> {
-    Segment::parse(text).map_err(|e| {
-        guanxi::Error::invalid("segment", guanxi::ValidationReason::Invalid { detail: e.to_string() }).into()
-    })
+    Segment::parse(text).map_err(|e| guanxi::Error::from(e).into())
 }
 
 handle! {

@@ -51,6 +51,20 @@ impl fmt::Display for SegmentSyntaxError {
 
 impl std::error::Error for SegmentSyntaxError {}
 
+/// A syntax error as a validation error on the field `segment`, its line and column in the
+/// reason: what a call that takes a segment's text reports.
+///
+/// ```
+/// use guanxi_core::{Error, marketing::Segment};
+/// let e: Error = Segment::parse("tag:").unwrap_err().into();
+/// assert!(matches!(&e, Error::Validation(v) if v.field("segment").is_some()));
+/// ```
+impl From<SegmentSyntaxError> for crate::Error {
+    fn from(e: SegmentSyntaxError) -> Self {
+        crate::Error::invalid("segment", crate::ValidationReason::Invalid { detail: e.to_string() })
+    }
+}
+
 /// Longest segment text accepted, in bytes.
 pub const MAX_SEGMENT_TEXT: usize = 64 * 1024;
 
