@@ -225,6 +225,22 @@ impl Customer {
     pub fn is_deleted(&self) -> bool {
         self.deleted_at.is_some()
     }
+
+    /// Adds identifiers to the customer's, keeping the list sorted and without repeats (what
+    /// a merge and an import's link do: a registration code is never lost).
+    ///
+    /// ```
+    /// use guanxi_core::{IdScheme, Identifier};
+    /// let mut c = guanxi_core::testing::conformance::sample_customer(1);
+    /// let code = Identifier::parse(IdScheme::Passport, "E12345678").unwrap();
+    /// c.add_identifiers([code.clone(), code.clone()]);
+    /// assert_eq!(c.identifiers, [code]);
+    /// ```
+    pub fn add_identifiers(&mut self, more: impl IntoIterator<Item = Identifier>) {
+        self.identifiers.extend(more);
+        self.identifiers.sort();
+        self.identifiers.dedup();
+    }
 }
 
 /// Input for a new customer: raw values, validated and normalized by [`NewCustomer::validate`].

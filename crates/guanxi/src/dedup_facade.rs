@@ -298,9 +298,7 @@ impl Crm {
         allowed.check_customer(actor, &customer)?;
         let mut next = customer.clone();
         // Identifiers are added, as tags and contacts are: a linked row's code is kept.
-        next.identifiers.extend(valid.identifiers.iter().cloned());
-        next.identifiers.sort();
-        next.identifiers.dedup();
+        next.add_identifiers(valid.identifiers.iter().cloned());
         if overwrite {
             next.industry = valid.industry.or(next.industry);
             next.size = valid.size.or(next.size);

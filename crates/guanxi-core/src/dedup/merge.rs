@@ -218,10 +218,8 @@ pub fn survive(
     // Tags and identifiers are united: a merge loses neither a label nor a registration code.
     for m in merged {
         kept.tags.extend(m.tags.iter().cloned());
-        kept.identifiers.extend(m.identifiers.iter().cloned());
+        kept.add_identifiers(m.identifiers.iter().cloned());
     }
-    kept.identifiers.sort();
-    kept.identifiers.dedup();
     Ok((kept, choices))
 }
 
