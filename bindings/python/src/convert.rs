@@ -210,17 +210,22 @@ pub(crate) fn identifiers_from(v: &Bound<'_, PyAny>, field: &str, problems: &mut
             }
             Some(v) => problems.keep(&format!("{at}.value"), text(&v)),
         };
-        for key in d.keys() {
-            let key = key.extract::<String>().unwrap_or_default();
-            if key != "scheme" && key != "value" {
-                problems.unknown_key(&format!("{at}.{key}"), &["scheme", "value"]);
-            }
-        }
+        unknown_keys(&d, &at, &["scheme", "value"], problems);
         if let (Some(scheme), Some(value)) = (scheme, value) {
             out.push(guanxi::Identifier::new(scheme, value));
         }
     }
     out
+}
+
+/// Reports each key of a dict argument outside `allowed`, under `at.<key>`.
+pub(crate) fn unknown_keys(d: &Bound<'_, PyDict>, at: &str, allowed: &[&str], problems: &mut Problems) {
+    for key in d.keys() {
+        let key = key.extract::<String>().unwrap_or_default();
+        if !allowed.contains(&key.as_str()) {
+            problems.unknown_key(&format!("{at}.{key}"), allowed);
+        }
+    }
 }
 
 /// A str argument, or a TypeError saying what was given.

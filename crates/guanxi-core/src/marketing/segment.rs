@@ -579,23 +579,19 @@ fn field_holds(c: &Customer, field: &SegmentField, op: CmpOp, value: &Literal, c
         }
     };
     // A province is compared by its full name, whichever name the segment used.
-    let canonical = |v: &Literal| match v {
-        Literal::Text(t) => Literal::Text(canonical_province(t).map_or_else(|| t.clone(), str::to_owned)),
-        Literal::List(items) => Literal::List(
-            items
-                .iter()
-                .map(|i| match i {
-                    Literal::Text(t) => Literal::Text(canonical_province(t).map_or_else(|| t.clone(), str::to_owned)),
-                    other => other.clone(),
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    };
     if *field == SegmentField::Province {
-        return text_holds(text.as_deref(), op, &canonical(value));
+        return text_holds(text.as_deref(), op, &full_province_names(value));
     }
     text_holds(text.as_deref(), op, value)
+}
+
+/// A value with each province in it by its full name (`浙江` → `浙江省`), lists item by item.
+fn full_province_names(v: &Literal) -> Literal {
+    match v {
+        Literal::Text(t) => Literal::Text(canonical_province(t).map_or_else(|| t.clone(), str::to_owned)),
+        Literal::List(items) => Literal::List(items.iter().map(full_province_names).collect()),
+        other => other.clone(),
+    }
 }
 
 // ---- printing ----
