@@ -14,9 +14,12 @@ use crate::CrmStore;
 
 mod dedup;
 mod persons;
+mod segments;
 mod service;
+
 pub use dedup::dedup_data;
 pub use persons::person_data;
+pub use segments::segment_data;
 pub use service::service_data;
 
 /// Something that holds a store under test (and whatever must live as long as it).
@@ -53,6 +56,7 @@ macro_rules! store_conformance_tests {
             tags_ensure_put_and_link,
             interactions_round_trip_in_time_order,
             events_are_appended_paged_by_time_and_idempotent_by_external_id,
+            segments_agree_with_the_reference_evaluator,
             custom_field_definitions,
             change_log_assigns_seq_and_filters,
             filters_agree_with_reference_semantics,
@@ -553,6 +557,81 @@ pub mod conformance {
             .apply(&Changes { events: vec![event(40, CustomerId(id(404)), 1, None)], ..Default::default() })
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+    }
+
+    /// On random segments over random customers, events and interactions, the store's
+    /// members (paged two at a time) and count are the reference evaluator's.
+    pub fn segments_agree_with_the_reference_evaluator(store: &dyn CrmStore) {
+        use crate::marketing::{Segment, SegmentFacts};
+        use crate::testing::segment_data::{TAGS, context, customer_spec, event_of, segment};
+        let ctx = context();
+        let tags = TAGS.iter().map(|t| TagWrite::Ensure(tag(t, ctx.tag_groups.get(*t).map(String::as_str)))).collect();
+        store.apply(&Changes { tags, ..Default::default() }).unwrap();
+        let mut runner = TestRunner::new(Config { cases: 64, source_file: Some(file!()), ..Config::default() });
+        let case = std::cell::Cell::new(0u64);
+        let data = (prop::collection::vec(customer_spec(), 1..7), prop::collection::vec(segment(), 1..5));
+        runner
+            .run(&data, |(specs, segments)| {
+                let k = case.get();
+                case.set(k + 1);
+                let case_tag = format!("case{k}");
+                let mut changes = Changes { tags: vec![TagWrite::Ensure(tag(&case_tag, None))], ..Default::default() };
+                let mut facts = Vec::new();
+                for (i, spec) in specs.iter().enumerate() {
+                    let n = 100_000 + k * 10 + i as u64;
+                    let mut c = sample_customer(n);
+                    c.status = spec.status;
+                    c.level = spec.level;
+                    c.source = spec.source.clone();
+                    c.region = spec.region.clone();
+                    c.tags = spec.tags.clone();
+                    c.tags.insert(case_tag.clone());
+                    c.custom = spec.custom.clone();
+                    (c.created_at, c.updated_at) = (spec.created_at, spec.created_at);
+                    let events: Vec<_> = spec.events.iter().map(|e| event_of(c.id, e)).collect();
+                    let interactions: Vec<Interaction> = spec
+                        .interactions
+                        .iter()
+                        .enumerate()
+                        .map(|(j, (kind, at))| {
+                            let mut x = interaction(1_000_000 + n * 10 + j as u64, c.id, *at);
+                            x.kind = *kind;
+                            x
+                        })
+                        .collect();
+                    changes.customers.push(Write::Insert(c.clone()));
+                    changes.events.extend(events.iter().cloned());
+                    changes.interactions.extend(interactions.iter().cloned());
+                    facts.push((c, events, interactions));
+                }
+                store.apply(&changes).unwrap();
+                let filter = CustomerFilter::default().tag(&case_tag);
+                for s in &segments {
+                    let expected: Vec<CustomerId> = facts
+                        .iter()
+                        .filter(|(c, events, interactions)| {
+                            filter.matches(c) && s.matches(c, SegmentFacts { events, interactions }, &ctx)
+                        })
+                        .map(|(c, _, _)| c.id)
+                        .collect();
+                    let mut got = Vec::new();
+                    let mut page = PageRequest::first(2);
+                    loop {
+                        let p = store.segment_members(&filter, s, &ctx, &page).unwrap();
+                        got.extend(p.items.iter().map(|c| c.id));
+                        match p.next {
+                            Some(next) => page = PageRequest { after: Some(next), limit: 2 },
+                            None => break,
+                        }
+                    }
+                    prop_assert_eq!(&got, &expected, "members of {}", s);
+                    let n = store.count_segment_members(&filter, s, &ctx).unwrap();
+                    prop_assert_eq!(n, expected.len() as u64, "count of {}", s);
+                    let _: &Segment = s;
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     pub fn interactions_round_trip_in_time_order(store: &dyn CrmStore) {

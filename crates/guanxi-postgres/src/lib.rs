@@ -46,6 +46,7 @@ use postgres::types::ToSql;
 use postgres::{Client, NoTls, Row};
 
 use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys, identifier_match_keys};
+use guanxi_core::marketing::{Segment, SegmentContext};
 use guanxi_core::{
     AccessModel, AuditStore, ChangeLogEntry, ChangeLogQuery, Changes, Contact, ContactId, CrmStore, CustomFieldDef,
     Customer, CustomerFilter, CustomerId, CustomerStore, EntityKind, Error, IdNumber, Interaction, Page, PageRequest,
@@ -646,9 +647,9 @@ impl View<'_> {
             self.require("SELECT 1 FROM customers WHERE id = $1", &customer, EntityKind::Customer)?;
             // An external id already stored (or earlier in the batch) leaves the event out.
             self.execute(
-                "INSERT INTO events (id, customer_id, at, external_id, doc) VALUES ($1, $2, $3, $4, $5) \
+                "INSERT INTO events (id, customer_id, at, external_id, name, doc) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (external_id) DO NOTHING",
-                &[&id, &customer, &ts(e.at), &e.external_id, &encode(e)?],
+                &[&id, &customer, &ts(e.at), &e.external_id, &e.name, &encode(e)?],
             )?;
         }
         for m in &changes.interaction_moves {
@@ -796,6 +797,25 @@ impl StoreWrite for View<'_> {
     }
 }
 
+impl View<'_> {
+    /// One page of the customers a query selects, in its order.
+    fn customer_page(&self, q: &guanxi_sql::Query, page: &PageRequest) -> Result<Page<Customer>> {
+        let sql =
+            format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
+        let p = params(&q.params);
+        let rows = self.query(&sql, &refs(&p))?;
+        let customers = rows.iter().map(|r| self.customer_of(r)).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
+    }
+
+    /// How many rows a customer query selects.
+    fn count_rows(&self, q: &guanxi_sql::Query) -> Result<u64> {
+        let p = params(&q.params);
+        let rows = self.query(&q.count(), &refs(&p))?;
+        Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+}
+
 impl CustomerStore for View<'_> {
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
         self.customers_where("c.id", &id.to_string())
@@ -808,12 +828,23 @@ impl CustomerStore for View<'_> {
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
         page.check()?;
         let q = guanxi_sql::customer_query(Dialect::Postgres, filter, page.after.map(|c| c.last_id()), true);
-        let sql =
-            format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
-        let p = params(&q.params);
-        let rows = self.query(&sql, &refs(&p))?;
-        let customers = rows.iter().map(|r| self.customer_of(r)).collect::<Result<Vec<_>>>()?;
-        Ok(Page::from_overfetch(customers, page.limit, |c| c.id.0))
+        self.customer_page(&q, page)
+    }
+
+    fn segment_members(
+        &self,
+        filter: &CustomerFilter,
+        segment: &Segment,
+        ctx: &SegmentContext,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        page.check()?;
+        let after = page.after.map(|c| c.last_id());
+        self.customer_page(&guanxi_sql::segment_query(Dialect::Postgres, filter, segment, ctx, after, true), page)
+    }
+
+    fn count_segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext) -> Result<u64> {
+        self.count_rows(&guanxi_sql::segment_query(Dialect::Postgres, filter, segment, ctx, None, false))
     }
 
     fn scan_customers(&self, filter: &CustomerFilter, visit: &mut guanxi_core::scan::CustomerVisit<'_>) -> Result<u64> {
@@ -821,10 +852,7 @@ impl CustomerStore for View<'_> {
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
-        let q = guanxi_sql::customer_query(Dialect::Postgres, filter, None, false);
-        let p = params(&q.params);
-        let rows = self.query(&q.count(), &refs(&p))?;
-        Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+        self.count_rows(&guanxi_sql::customer_query(Dialect::Postgres, filter, None, false))
     }
 
     fn contact(&self, id: ContactId) -> Result<Option<Contact>> {

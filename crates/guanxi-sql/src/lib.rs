@@ -26,8 +26,10 @@
 
 mod crypto;
 pub mod report;
+mod segment;
 
 pub use crypto::{Cipher, FieldKey, FieldKeys, KEY_CHECK, seal_match_key};
+pub use segment::segment_condition;
 
 use chrono::{DateTime, Utc};
 use guanxi_core::{ChangeLogQuery, CustomFilter, CustomValue, CustomerFilter, Deleted, RecordScope};
@@ -93,9 +95,51 @@ impl Dialect {
             Dialect::Sqlite => format!("instr(lower({haystack}), lower({needle})) > 0"),
             // PostgreSQL's lower() folds every script: translate the ASCII letters alone.
             Dialect::Postgres => {
-                const FOLD: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
-                format!("strpos(translate({haystack}, {FOLD}), translate({needle}, {FOLD})) > 0")
+                format!("strpos(translate({haystack}, {ASCII_FOLD}), translate({needle}, {ASCII_FOLD})) > 0")
             }
+        }
+    }
+
+    /// A customer's field kept in its document alone on PostgreSQL, in a column on SQLite.
+    fn customer_doc(self, name: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("c.{name}"),
+            Dialect::Postgres => format!("(c.doc::jsonb ->> '{name}')"),
+        }
+    }
+
+    /// The text with its ASCII letters lower-cased, nothing else (the reference's rule).
+    fn lower(self, x: &str) -> String {
+        match self {
+            // SQLite's lower() folds ASCII only.
+            Dialect::Sqlite => format!("lower({x})"),
+            Dialect::Postgres => format!("translate({x}, {ASCII_FOLD})"),
+        }
+    }
+
+    /// Whether the text `needle` occurs in `haystack`, as written.
+    fn contains(self, haystack: &str, needle: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("instr({haystack}, {needle}) > 0"),
+            Dialect::Postgres => format!("strpos({haystack}, {needle}) > 0"),
+        }
+    }
+
+    /// The text under byte-wise ordering (SQLite's BINARY; PostgreSQL's "C").
+    fn bytewise(self, x: &str) -> String {
+        match self {
+            Dialect::Sqlite => x.to_owned(),
+            Dialect::Postgres => format!("({x}) COLLATE \"C\""),
+        }
+    }
+
+    /// A stored number (an integer, or decimal text) compared exactly with the decimal text
+    /// parameter `p`: by the `guanxi_decimal_cmp` function the SQLite backend registers on
+    /// its connections, by `numeric` in PostgreSQL.
+    fn decimal_cmp(self, x: &str, p: &str, op: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("guanxi_decimal_cmp({x}, {p}) {op} 0"),
+            Dialect::Postgres => format!("({x})::numeric {op} ({p}::text)::numeric"),
         }
     }
 
@@ -115,6 +159,10 @@ impl Dialect {
         }
     }
 }
+
+/// `translate`'s arguments that lower-case the ASCII letters alone (PostgreSQL's `lower()`
+/// folds every script).
+const ASCII_FOLD: &str = "'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz'";
 
 /// A parameter value, bound by each backend in its own way.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,6 +362,31 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
         conds.push(custom_condition(d, cf, &mut params));
     }
     Query { from, conds, scope_any, params, order_key }
+}
+
+/// The customers matching `f` that are in `segment` at `ctx` (after the id `after`, for a
+/// page): the customer query with the segment's condition ([`segment_condition`]) added.
+///
+/// ```
+/// use guanxi_core::{CustomerFilter, marketing::{Segment, SegmentContext}};
+/// use guanxi_sql::{Dialect, segment_query};
+/// let ctx = SegmentContext::at("2024-06-01T00:00:00Z".parse().unwrap());
+/// let s = Segment::parse("count(event = page_view, within = 30d) >= 3").unwrap();
+/// let q = segment_query(Dialect::Postgres, &CustomerFilter::default(), &s, &ctx, None, false);
+/// assert!(q.count().contains("c.id IN (SELECT e.customer_id FROM events e WHERE e.name = $1"));
+/// ```
+pub fn segment_query(
+    d: Dialect,
+    f: &CustomerFilter,
+    segment: &guanxi_core::marketing::Segment,
+    ctx: &guanxi_core::marketing::SegmentContext,
+    after: Option<uuid::Uuid>,
+    ordered: bool,
+) -> Query {
+    let mut q = customer_query(d, f, after, ordered);
+    let cond = segment_condition(d, segment, ctx, &mut q.params);
+    q.conds.push(cond);
+    q
 }
 
 /// The permission scope, as one more condition of the same query: never a post-filter, so

@@ -38,10 +38,11 @@ use guanxi_core::{
 use codec::*;
 use guanxi_core::changelog::{ChainVerifier, EntryText, GENESIS_HASH, StoredEntry, stored_entry_hash};
 use guanxi_core::dedup::{MatchKeys, contact_match_keys, customer_match_keys, identifier_match_keys};
+use guanxi_core::marketing::{Segment, SegmentContext};
 use guanxi_core::service::{Article, ArticleHit, KbQuery, SlaClock, Ticket, TicketEntry, TicketFilter};
 use guanxi_core::{ArticleId, Identifier, TicketId, UserId};
 pub use guanxi_sql::FieldKey;
-use guanxi_sql::{Cipher, FieldKeys as Keys, KEY_CHECK, seal_match_key};
+use guanxi_sql::{Cipher, Dialect, FieldKeys as Keys, KEY_CHECK, seal_match_key};
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = schema::CURRENT_VERSION;
@@ -158,6 +159,7 @@ impl ReadPool {
             Connection::open_with_flags(&self.path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
                 .map_err(sql_err)?;
         conn.busy_timeout(std::time::Duration::from_millis(u64::from(self.busy_timeout_ms))).map_err(sql_err)?;
+        register_functions(&conn)?;
         Ok(conn)
     }
 }
@@ -243,6 +245,7 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection, options: SqliteOptions, path: Option<PathBuf>) -> Result<Self> {
+        register_functions(&conn)?;
         conn.busy_timeout(std::time::Duration::from_millis(u64::from(options.busy_timeout_ms))).map_err(sql_err)?;
         let sync = match options.durability {
             Durability::Full => "FULL",
@@ -807,7 +810,33 @@ fn open_immutable(path: &Path) -> Result<Connection> {
     )
     .map_err(sql_err)?;
     conn.execute_batch("PRAGMA query_only = ON").map_err(sql_err)?;
+    register_functions(&conn)?;
     Ok(conn)
+}
+
+/// The SQL functions the shared queries call that SQLite lacks: `guanxi_decimal_cmp(a, b)`,
+/// the order (-1, 0, 1) of two exact decimals (integers or decimal text; NULL when either is
+/// not a number), for segments that compare numbers without rounding them through floats.
+fn register_functions(conn: &Connection) -> Result<()> {
+    use rusqlite::functions::FunctionFlags;
+    use rusqlite::types::ValueRef;
+    fn decimal(v: ValueRef<'_>) -> Option<rust_decimal::Decimal> {
+        match v {
+            ValueRef::Integer(n) => Some(rust_decimal::Decimal::from(n)),
+            ValueRef::Text(t) => std::str::from_utf8(t).ok()?.parse().ok(),
+            _ => None,
+        }
+    }
+    conn.create_scalar_function(
+        "guanxi_decimal_cmp",
+        2,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS,
+        |ctx| {
+            let (a, b) = (decimal(ctx.get_raw(0)), decimal(ctx.get_raw(1)));
+            Ok(a.zip(b).map(|(a, b)| a.cmp(&b) as i64))
+        },
+    )
+    .map_err(sql_err)
 }
 
 /// Builds a database file under a staging name beside `target` (`build` fills it and closes
@@ -1006,14 +1035,14 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
         // An external id already stored (or earlier in the batch) leaves the event out.
         let mut insert = tx
             .prepare_cached(
-                "INSERT INTO events (id, customer_id, at, external_id, doc) VALUES (?1, ?2, ?3, ?4, ?5) \
+                "INSERT INTO events (id, customer_id, at, external_id, name, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT (external_id) DO NOTHING",
             )
             .map_err(sql_err)?;
         for e in &changes.events {
             require(tx, "SELECT 1 FROM customers WHERE id = ?1", &e.customer_id.to_string(), EntityKind::Customer)?;
             insert
-                .execute(params![e.id.to_string(), e.customer_id.to_string(), ts(e.at), e.external_id, json(e)])
+                .execute(params![e.id.to_string(), e.customer_id.to_string(), ts(e.at), e.external_id, e.name, json(e)])
                 .map_err(|err| on_insert(err, EntityKind::Customer, "event id", &e.id.to_string()))?;
         }
     }
@@ -1265,6 +1294,34 @@ impl StoreWrite for View<'_> {
     }
 }
 
+impl View<'_> {
+    /// One page of the customers a query selects, in its order.
+    fn customer_page(&self, q: &query::Query, page: &PageRequest) -> Result<Page<Customer>> {
+        let sql =
+            format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let mut rows: Vec<Customer> = stmt
+            .query_map(rusqlite::params_from_iter(query::values(&q.params)), |r| {
+                customer_from_row(r, self.keys.cipher.as_deref())
+            })
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(sql_err)?;
+        rows.truncate(page.limit.saturating_add(1));
+        Ok(Page::from_overfetch(rows, page.limit, |c| c.id.0))
+    }
+
+    /// How many rows a customer query selects.
+    fn count_rows(&self, q: &query::Query) -> Result<u64> {
+        let n: i64 = self
+            .prepare_cached(&q.count())
+            .map_err(sql_err)?
+            .query_row(rusqlite::params_from_iter(query::values(&q.params)), |r| r.get(0))
+            .map_err(sql_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
 impl CustomerStore for View<'_> {
     fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
         static SQL: LazyLock<String> =
@@ -1280,19 +1337,23 @@ impl CustomerStore for View<'_> {
 
     fn list_customers(&self, filter: &CustomerFilter, page: &PageRequest) -> Result<Page<Customer>> {
         page.check()?;
-        let q = query::customer_query(filter, page.after.map(|c| c.last_id()), true);
-        let sql =
-            format!("{} ORDER BY {} LIMIT {}", q.select(CUSTOMER_COLUMNS), q.order_key, page.limit.saturating_add(1));
-        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
-        let mut rows: Vec<Customer> = stmt
-            .query_map(rusqlite::params_from_iter(query::values(&q.params)), |r| {
-                customer_from_row(r, self.keys.cipher.as_deref())
-            })
-            .map_err(sql_err)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(sql_err)?;
-        rows.truncate(page.limit.saturating_add(1));
-        Ok(Page::from_overfetch(rows, page.limit, |c| c.id.0))
+        self.customer_page(&query::customer_query(filter, page.after.map(|c| c.last_id()), true), page)
+    }
+
+    fn segment_members(
+        &self,
+        filter: &CustomerFilter,
+        segment: &Segment,
+        ctx: &SegmentContext,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        page.check()?;
+        let q = guanxi_sql::segment_query(Dialect::Sqlite, filter, segment, ctx, page.after.map(|c| c.last_id()), true);
+        self.customer_page(&q, page)
+    }
+
+    fn count_segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext) -> Result<u64> {
+        self.count_rows(&guanxi_sql::segment_query(Dialect::Sqlite, filter, segment, ctx, None, false))
     }
 
     fn scan_customers(&self, filter: &CustomerFilter, visit: &mut guanxi_core::scan::CustomerVisit<'_>) -> Result<u64> {
@@ -1357,13 +1418,7 @@ impl CustomerStore for View<'_> {
     }
 
     fn count_customers(&self, filter: &CustomerFilter) -> Result<u64> {
-        let q = query::customer_query(filter, None, false);
-        let n: i64 = self
-            .prepare_cached(&q.count())
-            .map_err(sql_err)?
-            .query_row(rusqlite::params_from_iter(query::values(&q.params)), |r| r.get(0))
-            .map_err(sql_err)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        self.count_rows(&query::customer_query(filter, None, false))
     }
 
     fn contact(&self, id: ContactId) -> Result<Option<Contact>> {

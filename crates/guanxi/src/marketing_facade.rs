@@ -129,13 +129,17 @@ fn event_id(at: chrono::DateTime<chrono::Utc>) -> EventId {
     EventId(uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, at.timestamp_subsec_nanos())))
 }
 
-/// Events read per customer for an evaluation, a page at a time.
+/// Events read per customer for an explanation, a page at a time.
 const EVENT_PAGE: usize = 1_000;
 
+/// Members read per page when all of a segment's are asked for.
+const MEMBER_PAGE: usize = 500;
+
 impl Segments<'_> {
-    /// The live customers in `segment` that the actor may read (masked as the actor sees
-    /// them), in id order: the reference evaluator over each customer's events and
-    /// interactions, at the clock's now in the store's time zone.
+    /// Every live customer in `segment` that the actor may read (masked as the actor sees
+    /// them), in id order, evaluated by the store (inside its SQL query on SQLite and
+    /// PostgreSQL) at the clock's now in the store's time zone. The actor's scope is part of
+    /// the query, so a segment never yields a record the actor may not see.
     ///
     /// ```
     /// # use guanxi::*;
@@ -149,35 +153,83 @@ impl Segments<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn members(&self, actor: &Actor, segment: &Segment) -> Result<Vec<Customer>> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let ctx = self.context()?;
-        let reads = Reads::of(segment);
-        let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
         let mut out = Vec::new();
-        let mut page = PageRequest::first(500);
+        let mut page = PageRequest::first(MEMBER_PAGE);
         loop {
-            let p = self.crm.store.list_customers(&filter, &page)?;
-            for c in p.items {
-                let (events, interactions) = self.facts(&reads, c.id)?;
-                if segment.matches(&c, SegmentFacts { events: &events, interactions: &interactions }, &ctx) {
-                    out.push(allowed.show_customer(c));
-                }
-            }
+            let p = self.members_page(actor, segment, page)?;
+            out.extend(p.items);
             match p.next {
-                Some(next) => page = PageRequest { after: Some(next), limit: 500 },
+                Some(next) => page = PageRequest { after: Some(next), limit: MEMBER_PAGE },
                 None => return Ok(out),
             }
         }
     }
 
+    /// One page of [`members`](Self::members): `page.limit` customers after the cursor.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::marketing::Segment;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// for name in ["甲", "乙", "丙"] {
+    ///     crm.customers().create(&alice, NewCustomer::new(name).tag("VIP"))?;
+    /// }
+    /// let vip = Segment::parse("tag:VIP")?;
+    /// let first = crm.marketing().segments().members_page(&alice, &vip, PageRequest::first(2))?;
+    /// assert_eq!(first.items.len(), 2);
+    /// let rest = crm.marketing().segments().members_page(&alice, &vip, PageRequest::after(first.next.unwrap(), 2))?;
+    /// assert_eq!(rest.items.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn members_page(&self, actor: &Actor, segment: &Segment, page: PageRequest) -> Result<Page<Customer>> {
+        let allowed = self.readable(actor, segment)?;
+        let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
+        let p = self.crm.store.segment_members(&filter, segment, &self.context()?, &page)?;
+        Ok(Page { items: p.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: p.next })
+    }
+
+    /// How many live customers the actor may read are in `segment`: as many as
+    /// [`members`](Self::members) gives.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::marketing::Segment;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.customers().create(&alice, NewCustomer::new("甲").tag("VIP"))?;
+    /// assert_eq!(crm.marketing().segments().count(&alice, &Segment::parse("tag:VIP")?)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn count(&self, actor: &Actor, segment: &Segment) -> Result<u64> {
+        let allowed = self.readable(actor, segment)?;
+        let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
+        self.crm.store.count_segment_members(&filter, segment, &self.context()?)
+    }
+
     /// Every node of `segment` with its value for one customer the actor may read: why it is
     /// (or is not) a member.
     pub fn explain(&self, actor: &Actor, customer: CustomerId, segment: &Segment) -> Result<Explained> {
-        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let allowed = self.readable(actor, segment)?;
         let c = self.crm.live_customer(customer)?;
         allowed.check_customer(actor, &c)?;
         let (events, interactions) = self.facts(&Reads::of(segment), c.id)?;
         Ok(segment.explain(&c, SegmentFacts { events: &events, interactions: &interactions }, &self.context()?))
+    }
+
+    /// The actor's read permission on customers, refused when the segment tests a custom
+    /// field the actor's field rules mask or hide: its members would tell the value.
+    fn readable(&self, actor: &Actor, segment: &Segment) -> Result<crate::permission::Allowed> {
+        let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        let masked = |key: &&str| allowed.mask.visibility(EntityKind::Customer, &format!("custom.{key}")).is_some();
+        if let Some(key) = segment.custom_fields().into_iter().find(masked) {
+            return Err(Error::PermissionDenied {
+                action: "read".into(),
+                entity: EntityKind::Customer,
+                reason: format!("the segment tests custom.{key}, which your field rules mask"),
+            });
+        }
+        Ok(allowed)
     }
 
     fn context(&self) -> Result<SegmentContext> {

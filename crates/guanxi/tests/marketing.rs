@@ -132,5 +132,65 @@ fn segments_and_events_keep_to_the_actor_s_scope() {
         crm.marketing().events().record(&wang, vec![view(wangs.id, "/", t0())]).unwrap();
         let err = crm.marketing().events().list(&wang, zhaos.id, &EventRange::default(), &PageRequest::first(5));
         assert!(matches!(err, Err(Error::PermissionDenied { .. })), "{name}: {err:?}");
+        // Counts and pages agree with the members, scope included.
+        for n in 0..5 {
+            own(if n % 2 == 0 { "wang" } else { "zhao" }, &format!("客户{n}"));
+        }
+        let segments = crm.marketing().segments();
+        assert_eq!(segments.count(&wang, &vip).unwrap(), 4, "{name}");
+        assert_eq!(segments.count(&root, &vip).unwrap(), 7, "{name}");
+        let mut paged = Vec::new();
+        let mut page = PageRequest::first(3);
+        loop {
+            let p = segments.members_page(&wang, &vip, page).unwrap();
+            paged.extend(p.items.into_iter().map(|c| c.id));
+            match p.next {
+                Some(next) => page = PageRequest::after(next, 3),
+                None => break,
+            }
+        }
+        let all: Vec<CustomerId> = segments.members(&wang, &vip).unwrap().into_iter().map(|c| c.id).collect();
+        assert_eq!((paged.len(), &paged), (4, &all), "{name}");
+    }
+}
+
+/// A segment on a custom field the actor's field rules mask or hide is refused: its members
+/// would tell the value.
+#[test]
+fn segments_on_masked_fields_are_refused() {
+    use guanxi::access::{Role, Scope, Visibility};
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::minutes(10));
+        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
+        crm.custom_fields()
+            .create(&root, CustomFieldDef::new(EntityKind::Customer, "budget", "预算", FieldType::Decimal))
+            .unwrap();
+        let analyst = Role::new("analyst", "分析")
+            .unwrap()
+            .grant(EntityKind::Customer, &[Action::Read], Scope::All)
+            .field(EntityKind::Customer, "custom.budget", Visibility::Hidden);
+        crm.access().set_role(&root, analyst).unwrap();
+        crm.access()
+            .set_user(&root, User::new("qian", "钱").unwrap().custom_role(&RoleId::new("analyst").unwrap()))
+            .unwrap();
+        let c = crm
+            .customers()
+            .create(&root, NewCustomer::new("甲").custom("budget", CustomValue::Decimal("900000".parse().unwrap())))
+            .unwrap();
+        let qian = Actor::user("qian").unwrap();
+        let rich = Segment::parse("custom.budget > 500000").unwrap();
+        assert_eq!(crm.marketing().segments().count(&root, &rich).unwrap(), 1, "{name}");
+        for err in [
+            crm.marketing().segments().count(&qian, &rich).unwrap_err(),
+            crm.marketing().segments().members(&qian, &rich).unwrap_err(),
+            crm.marketing().segments().explain(&qian, c.id, &rich).unwrap_err(),
+        ] {
+            assert!(
+                matches!(&err, Error::PermissionDenied { reason, .. } if reason.contains("custom.budget")),
+                "{name}: {err}"
+            );
+        }
+        let visible = Segment::parse("NOT tag:x").unwrap();
+        assert_eq!(crm.marketing().segments().count(&qian, &visible).unwrap(), 1, "{name}");
     }
 }

@@ -12,5 +12,5 @@ pub use event::{BehaviourEvent, EventRange, MAX_EVENT_PROPERTIES, MAX_PROPERTY_T
 pub use parse::{MAX_SEGMENT_TEXT, SegmentSyntaxError};
 pub use segment::{
     CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,
-    SegmentFacts, SegmentField,
+    SegmentFacts, SegmentField, fold_literal,
 };

@@ -289,9 +289,30 @@ impl SegmentContext {
         at.with_timezone(&self.offset).date_naive()
     }
 
-    /// The first day of a window of `days` days back from today.
-    fn days_ago(&self, days: u32) -> NaiveDate {
-        self.today() - Duration::days(i64::from(days))
+    /// The day `days` days before today in the store's time zone (the first day of a window
+    /// of that many days; the earliest day there is when it lies further back).
+    ///
+    /// ```
+    /// use guanxi_core::marketing::SegmentContext;
+    /// let ctx = SegmentContext::at("2024-06-01T17:00:00Z".parse().unwrap()); // 01:00 on 2 June in UTC+8
+    /// assert_eq!(ctx.days_ago(30).to_string(), "2024-05-03");
+    /// ```
+    pub fn days_ago(&self, days: u32) -> NaiveDate {
+        self.today().checked_sub_signed(Duration::days(i64::from(days))).unwrap_or(NaiveDate::MIN)
+    }
+
+    /// The instant a day of the store's time zone begins (None when it lies outside the
+    /// instants there are): a day compares with an instant through it.
+    ///
+    /// ```
+    /// use guanxi_core::marketing::SegmentContext;
+    /// let ctx = SegmentContext::at("2024-06-01T00:00:00Z".parse().unwrap());
+    /// let day = "2024-06-01".parse().unwrap();
+    /// assert_eq!(ctx.day_start(day).unwrap().to_rfc3339(), "2024-05-31T16:00:00+00:00");
+    /// ```
+    pub fn day_start(&self, day: NaiveDate) -> Option<DateTime<Utc>> {
+        let local = day.and_time(chrono::NaiveTime::MIN);
+        local.checked_sub_offset(self.offset).map(|utc| utc.and_utc())
     }
 }
 
@@ -435,6 +456,24 @@ impl Segment {
         found
     }
 
+    /// The custom fields the segment tests, by key (what field rules that mask a field
+    /// refuse: a segment on a masked field would tell its value).
+    ///
+    /// ```
+    /// use guanxi_core::marketing::Segment;
+    /// let s = Segment::parse("custom.salary > 10000 OR NOT custom.tier = gold").unwrap();
+    /// assert_eq!(s.custom_fields().into_iter().collect::<Vec<_>>(), ["salary", "tier"]);
+    /// ```
+    pub fn custom_fields(&self) -> BTreeSet<&str> {
+        let mut out = BTreeSet::new();
+        self.visit(&mut |p| {
+            if let Predicate::Field { field: SegmentField::Custom(key), .. } = p {
+                out.insert(key.as_str());
+            }
+        });
+        out
+    }
+
     fn visit<'a>(&'a self, f: &mut impl FnMut(&'a Predicate)) {
         match self {
             Segment::And(ps) | Segment::Or(ps) => ps.iter().for_each(|p| p.visit(f)),
@@ -496,18 +535,30 @@ impl PropertyFilter {
     }
 }
 
-/// Text as compared: folded to half-width, trimmed, lower-cased.
-fn fold(s: &str) -> String {
-    crate::normalize::fold_text(s).to_lowercase()
+/// A segment's text value as compared: folded like stored text (half-width, single-spaced,
+/// trimmed) and its ASCII letters lower-cased. The stored side has only its ASCII letters
+/// lower-cased ([`fold_stored`]): what SQL's `lower()` does in every backend, so the store's
+/// query and this evaluator agree to the byte.
+///
+/// ```
+/// assert_eq!(guanxi_core::marketing::fold_literal(" ＩＥＬＴＳ  Course "), "ielts course");
+/// ```
+pub fn fold_literal(s: &str) -> String {
+    crate::normalize::fold_text(s).to_ascii_lowercase()
+}
+
+/// A stored text as compared: its ASCII letters lower-cased, nothing else changed.
+fn fold_stored(s: &str) -> String {
+    s.to_ascii_lowercase()
 }
 
 fn text_holds(text: Option<&str>, op: CmpOp, value: &Literal) -> bool {
     let Some(text) = text else { return op == CmpOp::Ne };
     match (op, value) {
         (CmpOp::In, Literal::List(items)) => items.iter().any(|i| text_holds(Some(text), CmpOp::Eq, i)),
-        (CmpOp::Contains, Literal::Text(v)) => fold(text).contains(&fold(v)),
-        (op, Literal::Text(v)) => op.holds(fold(text).cmp(&fold(v))),
-        (op, Literal::Number(n)) => op.holds(fold(text).cmp(&n.to_string())),
+        (CmpOp::Contains, Literal::Text(v)) => fold_stored(text).contains(&fold_literal(v)),
+        (op, Literal::Text(v)) => op.holds(fold_stored(text).cmp(&fold_literal(v))),
+        (op, Literal::Number(n)) => op.holds(fold_stored(text).cmp(&n.to_string())),
         _ => false,
     }
 }
@@ -542,11 +593,11 @@ fn compare_custom(v: &CustomValue, op: CmpOp, value: &Literal, ctx: &SegmentCont
         CustomValue::Text(s) | CustomValue::Select(s) => text_holds(Some(s), op, value),
         // A multi-select `= x` or `~ x` holds when x is among its choices.
         CustomValue::MultiSelect(set) => match (op, value) {
-            (CmpOp::Eq | CmpOp::Contains, Literal::Text(x)) => set.iter().any(|s| fold(s) == fold(x)),
-            (CmpOp::Ne, Literal::Text(x)) => !set.iter().any(|s| fold(s) == fold(x)),
-            (CmpOp::In, Literal::List(items)) => {
-                items.iter().any(|i| matches!(i, Literal::Text(x) if set.iter().any(|s| fold(s) == fold(x))))
-            }
+            (CmpOp::Eq | CmpOp::Contains, Literal::Text(x)) => set.iter().any(|s| fold_stored(s) == fold_literal(x)),
+            (CmpOp::Ne, Literal::Text(x)) => !set.iter().any(|s| fold_stored(s) == fold_literal(x)),
+            (CmpOp::In, Literal::List(items)) => items
+                .iter()
+                .any(|i| matches!(i, Literal::Text(x) if set.iter().any(|s| fold_stored(s) == fold_literal(x)))),
             _ => false,
         },
     }
@@ -580,17 +631,25 @@ fn field_holds(c: &Customer, field: &SegmentField, op: CmpOp, value: &Literal, c
     };
     // A province is compared by its full name, whichever name the segment used.
     if *field == SegmentField::Province {
-        return text_holds(text.as_deref(), op, &full_province_names(value));
+        return text_holds(text.as_deref(), op, &value.with_full_province_names());
     }
     text_holds(text.as_deref(), op, value)
 }
 
-/// A value with each province in it by its full name (`浙江` → `浙江省`), lists item by item.
-fn full_province_names(v: &Literal) -> Literal {
-    match v {
-        Literal::Text(t) => Literal::Text(canonical_province(t).map_or_else(|| t.clone(), str::to_owned)),
-        Literal::List(items) => Literal::List(items.iter().map(full_province_names).collect()),
-        other => other.clone(),
+impl Literal {
+    /// The value with each province in it by its full name (`浙江` → `浙江省`), lists item by
+    /// item: how a province is compared, whichever name the segment used.
+    ///
+    /// ```
+    /// use guanxi_core::marketing::Literal;
+    /// assert_eq!(Literal::Text("浙江".into()).with_full_province_names(), Literal::Text("浙江省".into()));
+    /// ```
+    pub fn with_full_province_names(&self) -> Literal {
+        match self {
+            Literal::Text(t) => Literal::Text(canonical_province(t).map_or_else(|| t.clone(), str::to_owned)),
+            Literal::List(items) => Literal::List(items.iter().map(Literal::with_full_province_names).collect()),
+            other => other.clone(),
+        }
     }
 }
 

@@ -23,7 +23,7 @@ use crate::ids::{
     ArticleId, ContactId, CustomerId, EventId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId,
 };
 use crate::interaction::Interaction;
-use crate::marketing::{BehaviourEvent, EventRange};
+use crate::marketing::{BehaviourEvent, EventRange, Segment, SegmentContext};
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
@@ -604,6 +604,20 @@ impl CustomerStore for MemoryStore {
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
         let s = self.read()?;
         Ok(ids.iter().filter(|x| s.external_ids.contains_key(*x)).cloned().collect())
+    }
+
+    fn segment_members(
+        &self,
+        filter: &CustomerFilter,
+        segment: &Segment,
+        ctx: &SegmentContext,
+        page: &PageRequest,
+    ) -> Result<Page<Customer>> {
+        super::segment_members_by_reference(self, filter, segment, ctx, page)
+    }
+
+    fn count_segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext) -> Result<u64> {
+        super::count_segment_members_by_reference(self, filter, segment, ctx)
     }
 }
 

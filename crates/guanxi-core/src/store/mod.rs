@@ -6,6 +6,7 @@
 
 mod copy;
 mod memory;
+mod segments;
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use copy::walk;
 pub use copy::{CopyReport, copy_store};
 pub use memory::MemoryStore;
+pub use segments::{count_segment_members_by_reference, segment_members_by_reference};
 
 use crate::access::{AccessModel, RecordScope, Scoped};
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
@@ -27,7 +29,7 @@ use crate::ids::{ArticleId, InteractionId, LeadId, OpportunityId, TaskId, Ticket
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
-use crate::marketing::{BehaviourEvent, EventRange};
+use crate::marketing::{BehaviourEvent, EventRange, Segment, SegmentContext};
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
@@ -568,6 +570,14 @@ pub trait CustomerStore {
     fn events_of(&self, customer: CustomerId, range: &EventRange, page: &PageRequest) -> Result<Page<BehaviourEvent>>;
     /// Which of these external ids a stored event already has (in no particular order).
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>>;
+    /// One page of the customers matching `filter` that are in `segment` at `ctx`, ordered by
+    /// id. The SQL backends evaluate the segment inside their query; every backend must give
+    /// what [`segment_members_by_reference`] gives (the conformance suite checks it on random
+    /// segments and data).
+    fn segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext, page: &PageRequest) -> Result<Page<Customer>>;
+    /// How many customers matching `filter` are in `segment` at `ctx`: as many as
+    /// [`segment_members`](CustomerStore::segment_members) pages through.
+    fn count_segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext) -> Result<u64>;
 }
 }
 
