@@ -1,7 +1,7 @@
 //! `crm.marketing`: behaviour events (`crm.marketing.events`) and segments
 //! (`crm.marketing.segments`).
 
-use guanxi::marketing::{BehaviourEvent, EventRange, Explained, Segment};
+use guanxi::marketing::{BehaviourEvent, EventRange, Explained, MarketingSettings, Segment};
 use guanxi::{EntityKind, PageRequest};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
@@ -31,6 +31,28 @@ impl Marketing {
     fn segments(&self, py: Python<'_>) -> Segments {
         Segments { crm: self.crm.clone_ref(py) }
     }
+
+    /// The marketing settings: ``{"event_retention_days": int | None}``.
+    fn settings<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.crm.get().run(py, |c, a| c.marketing().settings(a))?;
+        settings_dict(py, &s)
+    }
+
+    /// Replaces the marketing settings: ``event_retention_days`` (1–36,500, or None to keep
+    /// events for ever) makes ``events.record`` refuse older events and ``events.purge``
+    /// remove them. Returns the settings.
+    #[pyo3(signature = (*, event_retention_days = None))]
+    fn set_settings<'py>(&self, py: Python<'py>, event_retention_days: Option<u32>) -> PyResult<Bound<'py, PyDict>> {
+        let s = MarketingSettings { event_retention_days };
+        let s = self.crm.get().run(py, |c, a| c.marketing().set_settings(a, s))?;
+        settings_dict(py, &s)
+    }
+}
+
+fn settings_dict<'py>(py: Python<'py>, s: &MarketingSettings) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("event_retention_days", s.event_retention_days)?;
+    Ok(d)
 }
 
 /// `crm.marketing.events`: what customers did (page views, enquiries, purchases).
@@ -124,6 +146,16 @@ impl Events {
         Ok(d)
     }
 
+    /// Removes every event older than the retention the settings keep (elevated, by a user
+    /// who may delete every customer): ``{"before": datetime | None, "purged": int}``.
+    fn purge<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let done = self.crm.get().run(py, |c, a| c.marketing().events().purge(a))?;
+        let d = PyDict::new(py);
+        d.set_item("before", done.before)?;
+        d.set_item("purged", done.purged)?;
+        Ok(d)
+    }
+
     /// A customer's events in the order they happened, at or after ``since`` and before
     /// ``until`` (each optional), as dicts.
     #[pyo3(signature = (customer_id, *, since = None, until = None))]
@@ -191,6 +223,27 @@ impl Segments {
             Ok((c.marketing().segments().members(a, &segment)?, c.custom_fields().list(a, EntityKind::Customer)?))
         })?;
         Ok(customer_table(rows, fields))
+    }
+
+    /// One page of the segment's members: ``limit`` customers after the cursor ``after`` (a
+    /// page's ``next``), as a table.
+    #[pyo3(signature = (segment, *, after = None, limit = 100))]
+    fn members_page(&self, py: Python<'_>, segment: &str, after: Option<&str>, limit: i64) -> PyResult<Table> {
+        let segment = segment_from(segment)?;
+        let page = crate::arrow::page_request(after, limit)?;
+        let (page, fields) = self.crm.get().run(py, |c, a| {
+            Ok((
+                c.marketing().segments().members_page(a, &segment, page)?,
+                c.custom_fields().list(a, EntityKind::Customer)?,
+            ))
+        })?;
+        Ok(customer_table(page.items, fields).page(page.next))
+    }
+
+    /// How many customers the user may read are in the segment (as many as ``members`` gives).
+    fn count(&self, py: Python<'_>, segment: &str) -> PyResult<u64> {
+        let segment = segment_from(segment)?;
+        self.crm.get().run(py, |c, a| c.marketing().segments().count(a, &segment))
     }
 
     /// Every node of the segment with its value for one customer: ``{"node", "holds",

@@ -58,3 +58,32 @@ def test_the_ielts_segment_as_a_dataframe_and_why(crm: guanxi.Crm) -> None:
     with pytest.raises(guanxi.ValidationError) as info:
         crm.marketing.segments.members("tag:VIP AND\n  status >")
     assert info.value.field == "segment" and "line 2, column 11" in str(info.value)
+
+
+def test_segment_members_page_and_count_agree(crm: guanxi.Crm) -> None:
+    for n in range(5):
+        crm.customers.create(f"客户{n}", tags=["VIP"] if n % 2 == 0 else [])
+    vip = "tag:VIP AND NOT status = lost"
+    assert crm.marketing.segments.count(vip) == 3
+    first = crm.marketing.segments.members_page(vip, limit=2)
+    assert len(first) == 2 and first.next is not None
+    rest = crm.marketing.segments.members_page(vip, after=first.next, limit=2)
+    assert len(rest) == 1 and rest.next is None
+    assert [c.name for c in first] + [c.name for c in rest] == [c.name for c in crm.marketing.segments.members(vip)]
+
+
+def test_a_retention_refuses_older_events_and_purges_them(crm: guanxi.Crm) -> None:
+    c = crm.customers.create("李雷", kind="individual")
+    day = datetime.timedelta(days=1)
+    crm.marketing.events.record([{"customer_id": c.id, "name": "page_view", "at": NOW - d * day} for d in (1, 40)])
+    assert crm.marketing.settings() == {"event_retention_days": None}
+    assert crm.marketing.events.purge() == {"before": None, "purged": 0}
+    assert crm.marketing.set_settings(event_retention_days=30) == {"event_retention_days": 30}
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.marketing.events.record([{"customer_id": c.id, "name": "page_view", "at": NOW - 31 * day}])
+    assert info.value.field == "events[0].at" and "retention of 30 days" in str(info.value)
+    with pytest.raises(guanxi.ValidationError):
+        crm.marketing.set_settings(event_retention_days=0)
+    done = crm.marketing.events.purge()
+    assert done["purged"] == 1 and done["before"] is not None
+    assert len(crm.marketing.events.list(c.id)) == 1

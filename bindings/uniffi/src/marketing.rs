@@ -7,7 +7,7 @@ use std::sync::Arc;
 use guanxi::marketing::{EventRange, Explained, Segment};
 use guanxi::{CustomValue, Customer, CustomerId};
 
-use crate::{DateTime, PageRequest, Result, Uuid, custom_in, handle, next_of};
+use crate::{CustomerPage, DateTime, PageRequest, Result, Uuid, custom_in, handle, next_of};
 
 /// A behaviour event: what a customer did, when, with typed properties. `id` is null on input
 /// (given when recorded); one `externalId` is recorded once however often it is sent.
@@ -48,6 +48,22 @@ impl BehaviourEvent {
         e.external_id = self.external_id;
         e
     }
+}
+
+/// The marketing settings: events older than `eventRetentionDays` (1–36,500; null keeps them
+/// for ever) are refused when recorded and removed by `events().purge()`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MarketingSettings {
+    #[uniffi(default = None)]
+    pub event_retention_days: Option<u32>,
+}
+
+/// What `events().purge()` did: the events before `before` were removed (null: no retention
+/// is set, nothing was).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PurgedEvents {
+    pub before: Option<DateTime>,
+    pub purged: u64,
 }
 
 /// What `events().record` did: the ids written, and the external ids left out because an
@@ -115,6 +131,19 @@ impl Marketing {
     pub fn segments(&self) -> Arc<Segments> {
         Arc::new(Segments { inner: self.inner.clone(), actor: self.actor.clone() })
     }
+
+    /// The marketing settings.
+    pub fn settings(&self) -> Result<MarketingSettings> {
+        let s = self.inner.marketing().settings(&self.actor)?;
+        Ok(MarketingSettings { event_retention_days: s.event_retention_days })
+    }
+
+    /// Replaces the marketing settings (checked); returns them.
+    pub fn set_settings(&self, settings: MarketingSettings) -> Result<MarketingSettings> {
+        let core = guanxi::marketing::MarketingSettings { event_retention_days: settings.event_retention_days };
+        let s = self.inner.marketing().set_settings(&self.actor, core)?;
+        Ok(MarketingSettings { event_retention_days: s.event_retention_days })
+    }
 }
 
 #[uniffi::export]
@@ -125,6 +154,13 @@ impl Events {
         let batch = events.into_iter().map(BehaviourEvent::into_core).collect();
         let done = self.inner.marketing().events().record(&self.actor, batch)?;
         Ok(RecordedEvents { recorded: done.recorded.into_iter().map(|id| id.0).collect(), duplicates: done.duplicates })
+    }
+
+    /// Removes every event older than the retention (elevated, by a user who may delete
+    /// every customer).
+    pub fn purge(&self) -> Result<PurgedEvents> {
+        let done = self.inner.marketing().events().purge(&self.actor)?;
+        Ok(PurgedEvents { before: done.before, purged: done.purged })
     }
 
     /// One page of a customer's events at or after `since` and before `until` (each
@@ -148,6 +184,17 @@ impl Segments {
     /// The customers in the segment (its text form) that the user may read.
     pub fn members(&self, segment_text: String) -> Result<Vec<Customer>> {
         Ok(self.inner.marketing().segments().members(&self.actor, &segment(&segment_text)?)?)
+    }
+
+    /// One page of the segment's members, in id order.
+    pub fn members_page(&self, segment_text: String, page: PageRequest) -> Result<CustomerPage> {
+        let s = segment(&segment_text)?;
+        Ok(self.inner.marketing().segments().members_page(&self.actor, &s, page.into_core()?)?.into())
+    }
+
+    /// How many customers the user may read are in the segment.
+    pub fn count(&self, segment_text: String) -> Result<u64> {
+        Ok(self.inner.marketing().segments().count(&self.actor, &segment(&segment_text)?)?)
     }
 
     /// Every node of the segment with its value for one customer, in pre-order.

@@ -292,6 +292,7 @@ impl BuiltinRole {
                 .grant(E::Pipeline, &[Read], Scope::All)
                 .grant(E::Article, &[Read], Scope::All)
                 .grant(E::ServiceSettings, &[Read], Scope::All)
+                .grant(E::MarketingSettings, &[Read], Scope::All)
         };
         match self {
             BuiltinRole::SalesRep => config_read(base)

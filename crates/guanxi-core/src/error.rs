@@ -49,11 +49,13 @@ pub enum EntityKind {
     Article,
     /// The service settings (calendar, SLA policies, skill groups, risk keywords).
     ServiceSettings,
+    /// The marketing settings (how long behaviour events are kept).
+    MarketingSettings,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 16] = [
+    pub const ALL: [EntityKind; 17] = [
         EntityKind::Customer,
         EntityKind::Contact,
         EntityKind::Tag,
@@ -70,6 +72,7 @@ impl EntityKind {
         EntityKind::Ticket,
         EntityKind::Article,
         EntityKind::ServiceSettings,
+        EntityKind::MarketingSettings,
     ];
 
     /// The stable snake-case name used in storage and across bindings.
@@ -91,6 +94,7 @@ impl EntityKind {
             EntityKind::Ticket => "ticket",
             EntityKind::Article => "article",
             EntityKind::ServiceSettings => "service_settings",
+            EntityKind::MarketingSettings => "marketing_settings",
         }
     }
 }

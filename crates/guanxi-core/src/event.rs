@@ -203,6 +203,15 @@ pub enum DomainEvent {
     },
     /// The service settings changed.
     ServiceConfigured,
+    /// The marketing settings changed.
+    MarketingConfigured,
+    /// Behaviour events older than the retention were removed.
+    EventsPurged {
+        /// Events before this instant were removed.
+        before: DateTime<Utc>,
+        /// How many.
+        count: u64,
+    },
     /// Customers were merged into a survivor (they remain as tombstones).
     CustomersMerged {
         /// The survivor.
@@ -254,6 +263,8 @@ impl DomainEvent {
             DomainEvent::SatisfactionSurveyDue { .. } => "satisfaction_survey_due",
             DomainEvent::ArticleSaved { .. } => "article_saved",
             DomainEvent::ServiceConfigured => "service_configured",
+            DomainEvent::MarketingConfigured => "marketing_configured",
+            DomainEvent::EventsPurged { .. } => "events_purged",
             DomainEvent::CustomersMerged { .. } => "customers_merged",
             DomainEvent::MergeUndone { .. } => "merge_undone",
         }
@@ -290,7 +301,9 @@ impl DomainEvent {
             | DomainEvent::TaskCreated { .. }
             | DomainEvent::TaskCompleted { .. }
             | DomainEvent::ArticleSaved { .. }
-            | DomainEvent::ServiceConfigured => None,
+            | DomainEvent::ServiceConfigured
+            | DomainEvent::MarketingConfigured
+            | DomainEvent::EventsPurged { .. } => None,
         }
     }
 }

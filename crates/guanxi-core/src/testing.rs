@@ -57,6 +57,7 @@ macro_rules! store_conformance_tests {
             interactions_round_trip_in_time_order,
             events_are_appended_paged_by_time_and_idempotent_by_external_id,
             segments_agree_with_the_reference_evaluator,
+            events_are_purged_before_an_instant,
             custom_field_definitions,
             change_log_assigns_seq_and_filters,
             filters_agree_with_reference_semantics,
@@ -557,6 +558,34 @@ pub mod conformance {
             .apply(&Changes { events: vec![event(40, CustomerId(id(404)), 1, None)], ..Default::default() })
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+    }
+
+    /// A purge removes exactly the events before its instant (their external ids with them)
+    /// and counts them beforehand; later events and other customers' stay.
+    pub fn events_are_purged_before_an_instant(store: &dyn CrmStore) {
+        use crate::marketing::{BehaviourEvent, EventRange};
+        let c = insert_customers(store, 0..2, &[]);
+        let event = |n: u64, customer: CustomerId, hours: i64| {
+            let at = t0() + Duration::hours(hours);
+            let mut e = BehaviourEvent::new(customer, "page_view", at);
+            e.id = EventId(Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, at.timestamp() as u64, n as u32)));
+            e.external_id = Some(format!("purge-{n}"));
+            e
+        };
+        let events: Vec<BehaviourEvent> = (0..6).map(|n| event(n, c[(n % 2) as usize].id, n as i64)).collect();
+        store.apply(&Changes { events, ..Default::default() }).unwrap();
+        let cut = t0() + Duration::hours(3);
+        assert_eq!(store.count_events_before(cut).unwrap(), 3);
+        store.apply(&Changes { purge_events_before: Some(cut), ..Default::default() }).unwrap();
+        assert_eq!(store.count_events_before(cut).unwrap(), 0);
+        let left = |who: &Customer| -> Vec<i64> {
+            let page = store.events_of(who.id, &EventRange::default(), &PageRequest::first(10)).unwrap();
+            page.items.iter().map(|e| (e.at - t0()).num_hours()).collect()
+        };
+        assert_eq!((left(&c[0]), left(&c[1])), (vec![4], vec![3, 5]));
+        let mut known = store.stored_external_ids(&["purge-0".into(), "purge-3".into(), "purge-4".into()]).unwrap();
+        known.sort();
+        assert_eq!(known, ["purge-3", "purge-4"], "a purged event's external id goes with it");
     }
 
     /// On random segments over random customers, events and interactions, the store's

@@ -163,6 +163,15 @@ fn errors_say_where_in_plain_words() {
     let deep = format!("{}tag:x{}", "(".repeat(100), ")".repeat(100));
     assert!(Segment::parse(&deep).unwrap_err().to_string().contains("levels of nesting"));
     assert!(Segment::parse(&"tag:x OR ".repeat(10_000)).is_err());
+    // Bounded tests, values and list nesting (no deep recursion on `((((…`).
+    let wide = vec!["tag:x"; 257].join(" OR ");
+    let err = Segment::parse(&wide).unwrap_err();
+    assert!(err.to_string().contains("at most 256 tests"), "{err}");
+    assert!(Segment::parse(&vec!["tag:x"; 256].join(" OR ")).unwrap().validate().is_ok());
+    let deep = format!("status in {}lost{}", "(".repeat(5_000), ")".repeat(5_000));
+    assert!(Segment::parse(&deep).unwrap_err().to_string().contains("levels of nesting"));
+    let values = format!("status in ({})", vec!["lost"; 10_001].join(","));
+    assert!(Segment::parse(&values).unwrap_err().to_string().contains("at most 10000 values"));
 }
 
 // ---- parse(print(s)) == s ----
@@ -264,6 +273,7 @@ proptest! {
         let printed = s.to_string();
         let parsed = Segment::parse(&printed).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
         prop_assert_eq!(&parsed, &s, "printed as {}", printed);
+        prop_assert!(parsed.validate().is_ok(), "a parsed segment is within the bounds");
         // Nested `and`s keep their parentheses; the normalized form prints without them and
         // means the same.
         let flat = s.clone().normalized();

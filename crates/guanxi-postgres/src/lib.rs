@@ -642,9 +642,16 @@ impl View<'_> {
                     }
                 })?;
         }
+        if let Some(before) = changes.purge_events_before {
+            self.execute("DELETE FROM events WHERE at < $1", &[&ts(before)])?;
+        }
+        // Each customer checked once a batch (a batch holds many events of one customer).
+        let mut checked = std::collections::HashSet::new();
         for e in &changes.events {
             let (id, customer) = (e.id.to_string(), e.customer_id.to_string());
-            self.require("SELECT 1 FROM customers WHERE id = $1", &customer, EntityKind::Customer)?;
+            if checked.insert(e.customer_id) {
+                self.require("SELECT 1 FROM customers WHERE id = $1", &customer, EntityKind::Customer)?;
+            }
             // An external id already stored (or earlier in the batch) leaves the event out.
             self.execute(
                 "INSERT INTO events (id, customer_id, at, external_id, name, doc) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -944,6 +951,11 @@ impl CustomerStore for View<'_> {
         )?;
         let events = rows.iter().map(|r| decode("event", r.get::<_, &str>(0))).collect::<Result<Vec<_>>>()?;
         Ok(Page::from_overfetch(events, page.limit, |e: &guanxi_core::marketing::BehaviourEvent| e.id.0))
+    }
+
+    fn count_events_before(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let rows = self.query("SELECT count(*) FROM events WHERE at < $1", &[&ts(before)])?;
+        Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }
 
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {

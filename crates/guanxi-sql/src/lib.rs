@@ -371,9 +371,11 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
 /// use guanxi_core::{CustomerFilter, marketing::{Segment, SegmentContext}};
 /// use guanxi_sql::{Dialect, segment_query};
 /// let ctx = SegmentContext::at("2024-06-01T00:00:00Z".parse().unwrap());
-/// let s = Segment::parse("count(event = page_view, within = 30d) >= 3").unwrap();
+/// let s = Segment::parse("count(event = page_view, within = 30d) >= 3 AND tag:VIP").unwrap();
 /// let q = segment_query(Dialect::Postgres, &CustomerFilter::default(), &s, &ctx, None, false);
-/// assert!(q.count().contains("c.id IN (SELECT e.customer_id FROM events e WHERE e.name = $1"));
+/// let sql = q.count();
+/// assert!(sql.contains("FROM customer_tags t0 JOIN customers c")); // started from the tag's index
+/// assert!(sql.contains("(SELECT count(*) FROM events e WHERE e.customer_id = c.id AND e.name = $3"));
 /// ```
 pub fn segment_query(
     d: Dialect,
@@ -383,7 +385,14 @@ pub fn segment_query(
     after: Option<uuid::Uuid>,
     ordered: bool,
 ) -> Query {
-    let mut q = customer_query(d, f, after, ordered);
+    // A tag every member carries joins the filter's tags, so the scan can start from its index.
+    let mut driven = f.clone();
+    for t in segment::required_tags(segment) {
+        if !driven.tags.contains(&t) {
+            driven.tags.push(t);
+        }
+    }
+    let mut q = customer_query(d, &driven, after, ordered);
     let cond = segment_condition(d, segment, ctx, &mut q.params);
     q.conds.push(cond);
     q

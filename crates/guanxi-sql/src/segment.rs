@@ -2,8 +2,9 @@
 //! exactly when [`Segment::matches`] does. Every leaf is made two-valued (`IS TRUE`), so `NOT`
 //! over a missing value gives what the reference gives; text compares with its ASCII letters
 //! lower-cased on both sides (the reference's rule); days compare through the instants they
-//! begin in the store's time zone; a count of events becomes a grouped sub-query the database
-//! runs once for all customers (`c.id IN …`, or `NOT IN` when a count of zero qualifies).
+//! begin in the store's time zone; a count of events is a correlated sub-query over the
+//! `(name, customer_id, at)` index, placed after the cheap tests of its `and` / `or` so it runs
+//! only for the customers they leave.
 
 use guanxi_core::marketing::{
     CmpOp, CountSource, EventCount, Literal, Predicate, Segment, SegmentContext, SegmentField, fold_literal,
@@ -127,7 +128,10 @@ impl Compiler<'_> {
             Segment::Or(ps) if ps.is_empty() => self.never(),
             Segment::And(ps) | Segment::Or(ps) => {
                 let word = if matches!(s, Segment::And(_)) { " AND " } else { " OR " };
-                let parts: Vec<String> = ps.iter().map(|p| self.segment(p)).collect();
+                // Parts that count events go last: the database stops at the first part that
+                // decides, so a count runs only for the customers the cheap tests left.
+                let (cheap, counting): (Vec<&Segment>, Vec<&Segment>) = ps.iter().partition(|p| !counts(p));
+                let parts: Vec<String> = cheap.into_iter().chain(counting).map(|p| self.segment(p)).collect();
                 format!("({})", parts.join(word))
             }
             Segment::Not(inner) => format!("NOT ({})", self.segment(inner)),
@@ -420,27 +424,34 @@ impl Compiler<'_> {
             let first = day_start(self.ctx, Some(self.ctx.days_ago(days))).text();
             conds.push(format!("e.at >= {}", self.text(first)));
         }
-        let compared = format!("count(*) {sql} {}", count.n);
-        // A customer without a qualifying event has a count of zero and appears in no group.
-        let zero_qualifies = count.op != CmpOp::Contains && zero_holds(count.op, count.n);
-        let having = if zero_qualifies { format!("NOT ({compared})") } else { compared };
-        let sub = format!(
-            "SELECT e.customer_id FROM {table} WHERE {} GROUP BY e.customer_id HAVING {having}",
-            conds.join(" AND ")
-        );
-        if zero_qualifies { format!("c.id NOT IN ({sub})") } else { format!("c.id IN ({sub})") }
+        // Correlated: one index range (name, customer, window) per customer that reaches it.
+        format!(
+            "(SELECT count(*) FROM {table} WHERE e.customer_id = c.id AND {}) {sql} {}",
+            conds.join(" AND "),
+            count.n
+        )
     }
 }
 
-/// Whether a count of zero satisfies `op n`.
-fn zero_holds(op: CmpOp, n: u64) -> bool {
-    match op {
-        CmpOp::Eq | CmpOp::In => n == 0,
-        CmpOp::Ne => n != 0,
-        CmpOp::Lt => 0 < n,
-        CmpOp::Le | CmpOp::Ge => op == CmpOp::Le || n == 0,
-        CmpOp::Gt => false,
-        CmpOp::Contains => false,
+/// Whether a segment counts events or interactions anywhere in it.
+fn counts(s: &Segment) -> bool {
+    match s {
+        Segment::And(ps) | Segment::Or(ps) => ps.iter().any(counts),
+        Segment::Not(inner) => counts(inner),
+        Segment::Is(p) => matches!(p, Predicate::Count(_)),
+    }
+}
+
+/// The tags every member must carry (the positive tag tests at the top level): a query may
+/// start from the tag's index instead of every customer.
+pub(crate) fn required_tags(s: &Segment) -> Vec<String> {
+    match s {
+        Segment::Is(Predicate::Tag(t)) => vec![t.clone()],
+        Segment::And(ps) => ps
+            .iter()
+            .filter_map(|p| if let Segment::Is(Predicate::Tag(t)) = p { Some(t.clone()) } else { None })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

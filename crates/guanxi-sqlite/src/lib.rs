@@ -1031,6 +1031,9 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
             insert.raw_execute().map_err(|e| on_insert(e, EntityKind::Interaction, "id", &i.id.to_string()))?;
         }
     }
+    if let Some(before) = changes.purge_events_before {
+        tx.execute("DELETE FROM events WHERE at < ?1", [ts(before)]).map_err(sql_err)?;
+    }
     if !changes.events.is_empty() {
         // An external id already stored (or earlier in the batch) leaves the event out.
         let mut insert = tx
@@ -1039,8 +1042,12 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                  ON CONFLICT (external_id) DO NOTHING",
             )
             .map_err(sql_err)?;
+        // Each customer checked once a batch (a batch holds many events of one customer).
+        let mut checked = std::collections::HashSet::new();
         for e in &changes.events {
-            require(tx, "SELECT 1 FROM customers WHERE id = ?1", &e.customer_id.to_string(), EntityKind::Customer)?;
+            if checked.insert(e.customer_id) {
+                require(tx, "SELECT 1 FROM customers WHERE id = ?1", &e.customer_id.to_string(), EntityKind::Customer)?;
+            }
             insert
                 .execute(params![e.id.to_string(), e.customer_id.to_string(), ts(e.at), e.external_id, e.name, json(e)])
                 .map_err(|err| on_insert(err, EntityKind::Customer, "event id", &e.id.to_string()))?;
@@ -1542,6 +1549,15 @@ impl CustomerStore for View<'_> {
             .collect::<rusqlite::Result<Vec<guanxi_core::marketing::BehaviourEvent>>>()
             .map_err(sql_err)?;
         Ok(Page::from_overfetch(rows, page.limit, |e| e.id.0))
+    }
+
+    fn count_events_before(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let n: i64 = self
+            .prepare_cached("SELECT count(*) FROM events WHERE at < ?1")
+            .map_err(sql_err)?
+            .query_row([ts(before)], |r| r.get(0))
+            .map_err(sql_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {

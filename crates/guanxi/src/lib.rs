@@ -72,7 +72,7 @@ pub use handles::{
 pub use import::{
     DuplicatePolicy, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError, SkippedRow,
 };
-pub use marketing_facade::{MAX_EVENT_BATCH, RecordedEvents};
+pub use marketing_facade::{MAX_EVENT_BATCH, PurgedEvents, RecordedEvents};
 pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};
 pub use service_facade::{AssignTo, TicketMove, TicketReply};

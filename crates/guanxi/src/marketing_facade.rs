@@ -3,14 +3,86 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use guanxi_core::marketing::{BehaviourEvent, EventRange, Explained, Segment, SegmentContext, SegmentFacts};
+use chrono::{DateTime, Utc};
+use guanxi_core::marketing::{
+    BehaviourEvent, EventRange, Explained, MarketingSettings, Segment, SegmentContext, SegmentFacts,
+};
 use guanxi_core::{
-    Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, EntityKind, Error, EventId, FieldChange,
-    Interaction, Page, PageRequest, Result, ValidationErrors, ValidationReason,
+    Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error, EventId,
+    FieldChange, Interaction, Page, PageRequest, Result, ValidationErrors, ValidationReason,
 };
 
-use crate::handles::{Events, Segments};
+use crate::handles::{Events, Marketing, Segments};
+use crate::plumbing::{decode, to_json};
 use crate::write::Entry;
+
+/// The settings document's key.
+const MARKETING_SETTINGS: &str = "marketing";
+
+impl Marketing<'_> {
+    /// The marketing settings (the defaults when never set: events kept for ever).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert_eq!(crm.marketing().settings(&alice)?.event_retention_days, None);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn settings(&self, actor: &Actor) -> Result<MarketingSettings> {
+        self.crm.authorize(actor, Action::Read, EntityKind::MarketingSettings)?;
+        self.crm.load_marketing_settings()
+    }
+
+    /// Replaces the marketing settings (checked; logged as a diff; raises
+    /// `MarketingConfigured`). A retention makes `events().record` refuse older events and
+    /// `events().purge` remove them.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::marketing::MarketingSettings;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// crm.marketing().set_settings(&alice, MarketingSettings { event_retention_days: Some(730) })?;
+    /// assert_eq!(crm.marketing().settings(&alice)?.event_retention_days, Some(730));
+    /// let err = crm.marketing().set_settings(&alice, MarketingSettings { event_retention_days: Some(0) });
+    /// assert!(matches!(err, Err(Error::Validation(_))));
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn set_settings(&self, actor: &Actor, settings: MarketingSettings) -> Result<MarketingSettings> {
+        let allowed = self.crm.authorize(actor, Action::Configure, EntityKind::MarketingSettings)?;
+        settings.validate().map_err(Error::Validation)?;
+        let stored = self.crm.store.setting(MARKETING_SETTINGS)?;
+        let before = stored.as_ref().map(decode::<MarketingSettings>).transpose()?.map(|b| to_json(&b));
+        self.crm.put_setting(
+            actor,
+            &allowed,
+            MARKETING_SETTINGS.to_owned(),
+            stored,
+            &settings,
+            before,
+            EntityKind::MarketingSettings,
+            DomainEvent::MarketingConfigured,
+        )?;
+        Ok(settings)
+    }
+}
+
+impl crate::Crm {
+    fn load_marketing_settings(&self) -> Result<MarketingSettings> {
+        self.store.setting(MARKETING_SETTINGS)?.map_or_else(|| Ok(MarketingSettings::default()), |s| decode(&s))
+    }
+}
+
+/// What [`Events::purge`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgedEvents {
+    /// Events that happened before this instant were removed (None: no retention is set, and
+    /// nothing was).
+    pub before: Option<DateTime<Utc>>,
+    /// How many were removed.
+    pub purged: u64,
+}
 
 /// At most this many events in one `record` call.
 pub const MAX_EVENT_BATCH: usize = 10_000;
@@ -56,6 +128,16 @@ impl Events<'_> {
         }
         let mut errs = ValidationErrors::default();
         let mut valid = Vec::with_capacity(events.len());
+        let settings = self.crm.load_marketing_settings()?;
+        let kept_from = settings.retention_start(self.crm.clock.now());
+        for (i, e) in events.iter().enumerate() {
+            if let (Some(from), Some(days)) = (kept_from, settings.event_retention_days)
+                && e.at < from
+            {
+                let detail = format!("older than the retention of {days} days (events are kept from {from})");
+                errs.push(format!("events[{i}].at"), ValidationReason::Invalid { detail });
+            }
+        }
         for (i, e) in events.into_iter().enumerate() {
             match e.validate() {
                 Ok(e) => valid.push(e),
@@ -103,6 +185,57 @@ impl Events<'_> {
         }
         tx.commit()?;
         Ok(report)
+    }
+
+    /// Removes every behaviour event older than the retention the settings keep (none when
+    /// no retention is set), in one logged batch that raises `EventsPurged`. Removing
+    /// customers' data is a sensitive action: the actor must be elevated and may delete every
+    /// customer (scope all).
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// use guanxi::marketing::{BehaviourEvent, MarketingSettings};
+    /// let clock = std::sync::Arc::new(FixedClock::at("2024-06-01T00:00:00Z".parse().unwrap()));
+    /// let crm = Crm::builder().clock(clock.clone()).build();
+    /// let alice = Actor::user("alice")?;
+    /// let c = crm.customers().create(&alice, NewCustomer::new("李雷").kind(CustomerKind::Individual))?;
+    /// let at = "2024-05-01T00:00:00Z".parse().unwrap();
+    /// crm.marketing().events().record(&alice, vec![BehaviourEvent::new(c.id, "page_view", at)])?;
+    /// crm.marketing().set_settings(&alice, MarketingSettings { event_retention_days: Some(7) })?;
+    /// assert_eq!(crm.marketing().events().purge(&alice)?.purged, 1);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    pub fn purge(&self, actor: &Actor) -> Result<PurgedEvents> {
+        let allowed = self.crm.authorize(actor, Action::Delete, EntityKind::Customer)?;
+        if !allowed.scope.all {
+            return Err(Error::PermissionDenied {
+                action: "delete".into(),
+                entity: EntityKind::Customer,
+                reason: "purging events removes every customer's: it needs the right to delete all customers".into(),
+            });
+        }
+        let Some(before) = self.crm.load_marketing_settings()?.retention_start(self.crm.clock.now()) else {
+            return Ok(PurgedEvents { before: None, purged: 0 });
+        };
+        let (mut purged, mut raised) = (0, Vec::new());
+        self.crm.store.write_session(&mut |view| {
+            purged = view.count_events_before(before)?;
+            if purged == 0 {
+                return Ok(());
+            }
+            let mut tx = self.crm.begin_in(view, &allowed, actor, self.crm.clock.now());
+            tx.attach(|c| c.purge_events_before = Some(before));
+            let details = vec![
+                FieldChange::new("before", None, Some(serde_json::json!(before))),
+                FieldChange::new("events", Some(serde_json::json!(purged)), None),
+            ];
+            tx.log(Entry::new(EntityKind::MarketingSettings, MARKETING_SETTINGS, ChangeAction::Delete, details));
+            tx.queue(DomainEvent::EventsPurged { before, count: purged });
+            raised = tx.apply_in_session()?.1;
+            Ok(())
+        })?;
+        self.crm.publish(actor, self.crm.clock.now(), raised);
+        Ok(PurgedEvents { before: Some(before), purged })
     }
 
     /// One page of a customer's events within `range`, in the order they happened; the
@@ -217,10 +350,12 @@ impl Segments<'_> {
         Ok(segment.explain(&c, SegmentFacts { events: &events, interactions: &interactions }, &self.context()?))
     }
 
-    /// The actor's read permission on customers, refused when the segment tests a custom
+    /// The actor's read permission on customers, for a segment within its bounds
+    /// (`Segment::validate`); refused when the segment tests a custom
     /// field the actor's field rules mask or hide: its members would tell the value.
     fn readable(&self, actor: &Actor, segment: &Segment) -> Result<crate::permission::Allowed> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
+        segment.validate().map_err(Error::Validation)?;
         let masked = |key: &&str| allowed.mask.visibility(EntityKind::Customer, &format!("custom.{key}")).is_some();
         if let Some(key) = segment.custom_fields().into_iter().find(masked) {
             return Err(Error::PermissionDenied {

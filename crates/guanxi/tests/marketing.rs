@@ -151,6 +151,12 @@ fn segments_and_events_keep_to_the_actor_s_scope() {
         }
         let all: Vec<CustomerId> = segments.members(&wang, &vip).unwrap().into_iter().map(|c| c.id).collect();
         assert_eq!((paged.len(), &paged), (4, &all), "{name}");
+        // A purge removes every customer's events: not for a rep, not without elevation.
+        let err = crm.marketing().events().purge(&wang).unwrap_err();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{name}: {err}");
+        let err = crm.marketing().events().purge(&Actor::user("root").unwrap()).unwrap_err();
+        assert!(matches!(err, Error::ElevationRequired { .. }), "{name}: {err}");
+        assert_eq!(crm.marketing().events().purge(&root).unwrap().purged, 0, "{name}");
     }
 }
 
@@ -192,5 +198,61 @@ fn segments_on_masked_fields_are_refused() {
         }
         let visible = Segment::parse("NOT tag:x").unwrap();
         assert_eq!(crm.marketing().segments().count(&qian, &visible).unwrap(), 1, "{name}");
+    }
+}
+
+/// A retention refuses older events when they are recorded and a purge removes them: elevated,
+/// by an actor who may delete every customer; logged and announced.
+#[test]
+fn events_past_the_retention_are_refused_and_purged() {
+    use guanxi::marketing::MarketingSettings;
+    for (name, crm, clock, _dir) in common::backends(t0()) {
+        let a = alice();
+        let c = crm.customers().create(&a, NewCustomer::new("李雷").kind(CustomerKind::Individual)).unwrap();
+        let day = |d: i64| t0() - Duration::days(d);
+        let batch: Vec<BehaviourEvent> = [1, 10, 40, 400].iter().map(|d| view(c.id, "/", day(*d))).collect();
+        crm.marketing().events().record(&a, batch).unwrap();
+        assert_eq!(crm.marketing().events().purge(&a).unwrap().purged, 0, "{name}: no retention, nothing purged");
+        crm.marketing().set_settings(&a, MarketingSettings { event_retention_days: Some(30) }).unwrap();
+        assert_eq!(crm.marketing().settings(&a).unwrap().event_retention_days, Some(30), "{name}");
+        let err =
+            crm.marketing().events().record(&a, vec![view(c.id, "/", day(2)), view(c.id, "/", day(31))]).unwrap_err();
+        match err {
+            Error::Validation(errs) => assert_eq!(errs.0[0].field, "events[1].at", "{name}"),
+            other => panic!("{name}: {other}"),
+        }
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        crm.subscribe(move |e| sink.lock().unwrap().push(e.payload.name()));
+        let done = crm.marketing().events().purge(&a).unwrap();
+        assert_eq!((done.purged, done.before), (2, Some(t0() - Duration::days(30))), "{name}");
+        let left = crm.marketing().events().list(&a, c.id, &EventRange::default(), &PageRequest::first(10)).unwrap();
+        assert_eq!(left.items.len(), 2, "{name}");
+        assert!(seen.lock().unwrap().contains(&"events_purged"), "{name}");
+        let _ = clock;
+    }
+}
+
+/// A segment past its bounds (built as a value, not parsed) is a typed validation error,
+/// never a database error.
+#[test]
+fn oversized_segments_are_refused_before_any_query() {
+    for (name, crm, _, _dir) in common::backends(t0()) {
+        let a = alice();
+        let wide = Segment::Or((0..1_000).map(|i| Segment::tag(format!("t{i}"))).collect());
+        for err in [
+            crm.marketing().segments().count(&a, &wide).unwrap_err(),
+            crm.marketing().segments().members(&a, &wide).unwrap_err(),
+        ] {
+            match err {
+                Error::Validation(errs) => assert_eq!(errs.0[0].field, "segment", "{name}"),
+                other => panic!("{name}: {other}"),
+            }
+        }
+        // At the bound, the query runs on every backend.
+        let widest = Segment::parse(&vec!["tag:x"; 256].join(" OR ")).unwrap();
+        assert_eq!(crm.marketing().segments().count(&a, &widest).unwrap(), 0, "{name}");
+        let values = format!("status in ({})", vec!["lost"; 10_000].join(","));
+        assert_eq!(crm.marketing().segments().count(&a, &Segment::parse(&values).unwrap()).unwrap(), 0, "{name}");
     }
 }

@@ -22,6 +22,8 @@ from guanxi.fields import (
     Identifier,
     NewBehaviourEvent,
     RecordedEvents,
+    MarketingSettings,
+    PurgedEvents,
     SegmentExplanation,
     Industry,
     InteractionKind,
@@ -1338,6 +1340,10 @@ class Marketing:
     @property
     def segments(self) -> Segments:
         """Segments: the customers an expression selects, and why one is or is not in it."""
+    def settings(self) -> MarketingSettings:
+        """The marketing settings."""
+    def set_settings(self, *, event_retention_days: int | None = None) -> MarketingSettings:
+        """Replaces the settings: a retention (1–36,500 days, None: for ever) refuses older events and lets ``events.purge`` remove them."""
 
 @final
 class Events:
@@ -1345,6 +1351,8 @@ class Events:
 
     def record(self, events: Sequence[NewBehaviourEvent]) -> RecordedEvents:
         """Records a batch, all or none: every bad field together (``events[2].name``); each customer must be one the user may update."""
+    def purge(self) -> PurgedEvents:
+        """Removes every event older than the retention (elevated, by a user who may delete every customer)."""
     def list(
         self, customer_id: IdLike, *, since: datetime.datetime | None = None, until: datetime.datetime | None = None
     ) -> builtins.list[BehaviourEvent]:
@@ -1356,6 +1364,10 @@ class Segments:
 
     def members(self, segment: str) -> Table[Customer]:
         """The customers in the segment the user may read, as a table; a syntax error is a ValidationError saying where."""
+    def members_page(self, segment: str, *, after: str | None = None, limit: int = 100) -> Table[Customer]:
+        """One page of the segment's members: ``limit`` after the cursor ``after`` (a page's ``next``)."""
+    def count(self, segment: str) -> int:
+        """How many customers the user may read are in the segment."""
     def explain(self, customer_id: IdLike, segment: str) -> SegmentExplanation:
         """Every node of the segment with its value for one customer."""
 

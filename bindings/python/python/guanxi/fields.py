@@ -122,9 +122,10 @@ class EntityKind(str, enum.Enum):
     TICKET = "ticket"
     ARTICLE = "article"
     SERVICE_SETTINGS = "service_settings"
+    MARKETING_SETTINGS = "marketing_settings"
 
 
-EntityKindName = Union[EntityKind, Literal["customer", "contact", "tag", "interaction", "custom_field", "change_log", "user", "department", "role", "pipeline", "opportunity", "lead", "task", "ticket", "article", "service_settings"]]
+EntityKindName = Union[EntityKind, Literal["customer", "contact", "tag", "interaction", "custom_field", "change_log", "user", "department", "role", "pipeline", "opportunity", "lead", "task", "ticket", "article", "service_settings", "marketing_settings"]]
 """EntityKind, or one of its names."""
 
 
@@ -644,6 +645,19 @@ class BehaviourEvent(TypedDict):
     properties: dict[str, CustomValue]
     source: str | None
     external_id: str | None
+
+
+class MarketingSettings(TypedDict):
+    """``crm.marketing.settings()``: how long behaviour events are kept (None: for ever)."""
+
+    event_retention_days: int | None
+
+
+class PurgedEvents(TypedDict):
+    """What ``crm.marketing.events.purge`` did: events before ``before`` were removed."""
+
+    before: datetime.datetime | None
+    purged: int
 
 
 class RecordedEvents(TypedDict):

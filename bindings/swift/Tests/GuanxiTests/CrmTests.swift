@@ -685,6 +685,13 @@ final class CrmTests: XCTestCase {
         XCTAssertNotNil(page.next)
         let rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND NOT tag:雅思学员"
         XCTAssertEqual(try crm.marketing().segments().members(segmentText: rule).map { $0.name }, ["王芳"])
+        XCTAssertEqual(try crm.marketing().segments().count(segmentText: rule), 1)
+        let everyone = "NOT tag:雅思学员"
+        let firstMembers = try crm.marketing().segments().membersPage(segmentText: everyone, page: PageRequest(limit: 1))
+        let restMembers = try crm.marketing().segments().membersPage(segmentText: everyone, page: PageRequest(after: firstMembers.next, limit: 1))
+        XCTAssertEqual(firstMembers.items.count + restMembers.items.count, 2)
+        XCTAssertNil(restMembers.next)
+        XCTAssertEqual((firstMembers.items + restMembers.items).map { $0.name }, try crm.marketing().segments().members(segmentText: everyone).map { $0.name })
         let why = try crm.marketing().segments().explain(customer: li.id, segmentText: rule)
         XCTAssertFalse(why[0].holds)
         XCTAssertEqual(why[1].count, 2)
@@ -692,6 +699,16 @@ final class CrmTests: XCTestCase {
             guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
             XCTAssertEqual(field, "segment")
         }
+
+        XCTAssertNil(try crm.marketing().settings().eventRetentionDays)
+        _ = try crm.marketing().setSettings(settings: MarketingSettings(eventRetentionDays: 10))
+        XCTAssertThrowsError(try crm.marketing().events().record(events: [view(wang, 11)])) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }, ["events[0].at"])
+        }
+        let purged = try crm.marketing().events().purge()
+        XCTAssertEqual(purged.purged, 1)
+        XCTAssertNotNil(purged.before)
     }
 
     func testIdentifiersAreCheckedStoredReplacedAndMatched() throws {

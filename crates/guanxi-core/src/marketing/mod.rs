@@ -5,12 +5,14 @@
 
 pub mod event;
 pub mod segment;
+pub mod settings;
 
 mod parse;
 
 pub use event::{BehaviourEvent, EventRange, MAX_EVENT_PROPERTIES, MAX_PROPERTY_TEXT};
-pub use parse::{MAX_SEGMENT_TEXT, SegmentSyntaxError};
+pub use parse::{MAX_SEGMENT_PREDICATES, MAX_SEGMENT_TEXT, MAX_SEGMENT_VALUES, SegmentSyntaxError};
 pub use segment::{
     CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,
     SegmentFacts, SegmentField, fold_literal,
 };
+pub use settings::{MAX_RETENTION_DAYS, MarketingSettings};

@@ -69,7 +69,14 @@ impl From<SegmentSyntaxError> for crate::Error {
 pub const MAX_SEGMENT_TEXT: usize = 64 * 1024;
 
 /// Deepest nesting of parentheses and NOTs accepted.
-const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// At most this many tests (predicates) in one segment: what a query of it stays well within
+/// every database's limits for.
+pub const MAX_SEGMENT_PREDICATES: usize = 256;
+
+/// At most this many values (list items included) in one segment.
+pub const MAX_SEGMENT_VALUES: usize = 10_000;
 
 const AND: &[&str] = &["and", "与"];
 const OR: &[&str] = &["or", "或"];
@@ -89,7 +96,7 @@ fn word_char(c: char) -> bool {
 }
 
 pub(crate) fn parse(text: &str) -> Result<Segment, SegmentSyntaxError> {
-    let mut p = Reader { src: text, rest: text, depth: 0 };
+    let mut p = Reader { src: text, rest: text, depth: 0, predicates: 0, values: 0 };
     if text.len() > MAX_SEGMENT_TEXT {
         return Err(p.error_at(0, &format!("a segment of at most {MAX_SEGMENT_TEXT} bytes")));
     }
@@ -106,6 +113,10 @@ struct Reader<'a> {
     src: &'a str,
     rest: &'a str,
     depth: usize,
+    /// Tests read so far (bounded by `MAX_SEGMENT_PREDICATES`).
+    predicates: usize,
+    /// Values read so far (bounded by `MAX_SEGMENT_VALUES`).
+    values: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -222,6 +233,10 @@ impl<'a> Reader<'a> {
 
     fn predicate(&mut self) -> Result<Predicate, SegmentSyntaxError> {
         self.ws();
+        self.predicates += 1;
+        if self.predicates > MAX_SEGMENT_PREDICATES {
+            return Err(self.error(&format!("the end of the segment: at most {MAX_SEGMENT_PREDICATES} tests")));
+        }
         let start = self.offset();
         let name = self.word("a test: tag:…, region:…, a field such as status = lost, or count(…)")?;
         match name {
@@ -336,6 +351,10 @@ impl<'a> Reader<'a> {
     fn value(&mut self) -> Result<Literal, SegmentSyntaxError> {
         self.ws();
         if self.rest.starts_with('(') {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(self.error(&format!("at most {MAX_DEPTH} levels of nesting")));
+            }
             self.rest = &self.rest[1..];
             let mut items = vec![self.value()?];
             while self.eat(",") {
@@ -345,7 +364,13 @@ impl<'a> Reader<'a> {
                 self.ws();
                 return Err(self.error(", or ) to end the list"));
             }
+            self.depth -= 1;
             return Ok(Literal::List(items));
+        }
+        // A list is its items: each value outside a list's parentheses counts once.
+        self.values += 1;
+        if self.values > MAX_SEGMENT_VALUES {
+            return Err(self.error(&format!("the end of the segment: at most {MAX_SEGMENT_VALUES} values")));
         }
         if self.rest.starts_with('"') {
             return self.quoted().map(Literal::Text);

@@ -456,6 +456,69 @@ impl Segment {
         found
     }
 
+    /// Checks a segment built as a value (not parsed): at most
+    /// [`MAX_SEGMENT_PREDICATES`](super::MAX_SEGMENT_PREDICATES) tests,
+    /// [`MAX_SEGMENT_VALUES`](super::MAX_SEGMENT_VALUES) values and a tree at most 128 levels
+    /// deep — within the bounds the parser keeps (64 levels of parentheses and `NOT`, each
+    /// group at most one `and` / `or` level more), so a parsed segment always passes.
+    ///
+    /// ```
+    /// use guanxi_core::marketing::Segment;
+    /// let wide = Segment::And((0..300).map(|i| Segment::tag(format!("t{i}"))).collect());
+    /// assert_eq!(wide.validate().unwrap_err().0[0].field, "segment");
+    /// assert!(Segment::parse("tag:a AND NOT tag:b").unwrap().validate().is_ok());
+    /// ```
+    pub fn validate(&self) -> Result<(), crate::error::ValidationErrors> {
+        fn walk(s: &Segment, depth: usize, size: &mut (usize, usize, usize)) {
+            size.2 = size.2.max(depth);
+            match s {
+                Segment::And(ps) | Segment::Or(ps) => ps.iter().for_each(|p| walk(p, depth + 1, size)),
+                Segment::Not(inner) => walk(inner, depth + 1, size),
+                Segment::Is(p) => {
+                    size.0 += 1;
+                    let values = |v: &Literal| -> (usize, usize) {
+                        fn count(v: &Literal, depth: usize) -> (usize, usize) {
+                            match v {
+                                Literal::List(items) => items.iter().fold((0, depth + 1), |(n, d), i| {
+                                    let (m, e) = count(i, depth + 1);
+                                    (n + m, d.max(e))
+                                }),
+                                _ => (1, depth),
+                            }
+                        }
+                        count(v, 0)
+                    };
+                    let mut add = |v: &Literal| {
+                        let (n, d) = values(v);
+                        size.1 += n;
+                        size.2 = size.2.max(depth + d);
+                    };
+                    match p {
+                        Predicate::Field { value, .. } => add(value),
+                        Predicate::Count(c) => c.filters.iter().for_each(|f| add(&f.value)),
+                        Predicate::Tag(_) | Predicate::TagGroup(_) | Predicate::Region(_) => {}
+                    }
+                }
+            }
+        }
+        let mut size = (0, 0, 0);
+        walk(self, 1, &mut size);
+        let (predicates, values, depth) = size;
+        let mut errs = crate::error::ValidationErrors::default();
+        let too_large =
+            |max: usize, unit: &str| crate::error::ValidationReason::TooLarge { max: max as u64, unit: unit.into() };
+        if predicates > super::MAX_SEGMENT_PREDICATES {
+            errs.push("segment", too_large(super::MAX_SEGMENT_PREDICATES, "tests"));
+        }
+        if values > super::MAX_SEGMENT_VALUES {
+            errs.push("segment", too_large(super::MAX_SEGMENT_VALUES, "values"));
+        }
+        if depth > 2 * super::parse::MAX_DEPTH {
+            errs.push("segment", too_large(2 * super::parse::MAX_DEPTH, "levels of nesting"));
+        }
+        if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+
     /// The custom fields the segment tests, by key (what field rules that mask a field
     /// refuse: a segment on a masked field would tell its value).
     ///
@@ -537,7 +600,7 @@ impl PropertyFilter {
 
 /// A segment's text value as compared: folded like stored text (half-width, single-spaced,
 /// trimmed) and its ASCII letters lower-cased. The stored side has only its ASCII letters
-/// lower-cased ([`fold_stored`]): what SQL's `lower()` does in every backend, so the store's
+/// lower-cased: what SQL's `lower()` does in every backend, so the store's
 /// query and this evaluator agree to the byte.
 ///
 /// ```

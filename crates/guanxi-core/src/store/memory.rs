@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
+use chrono::{DateTime, Utc};
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 
 use super::{
@@ -179,6 +180,20 @@ impl State {
             }
             self.interactions_by_customer.entry(i.customer_id).or_default().insert(i.id);
             self.interactions.insert(i.id, i);
+        }
+        if let Some(before) = changes.purge_events_before {
+            let old: Vec<_> = self
+                .events
+                .iter()
+                .filter(|(_, e)| e.at < before)
+                .map(|(key, e)| (*key, e.external_id.clone()))
+                .collect();
+            for (key, external) in old {
+                self.events.remove(&key);
+                if let Some(x) = external {
+                    self.external_ids.remove(&x);
+                }
+            }
         }
         for e in &changes.events {
             if !self.customers.contains_key(&e.customer_id) {
@@ -604,6 +619,10 @@ impl CustomerStore for MemoryStore {
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
         let s = self.read()?;
         Ok(ids.iter().filter(|x| s.external_ids.contains_key(*x)).cloned().collect())
+    }
+
+    fn count_events_before(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(self.read()?.events.values().filter(|e| e.at < before).count() as u64)
     }
 
     fn segment_members(

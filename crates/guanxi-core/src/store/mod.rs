@@ -165,6 +165,9 @@ pub struct Changes {
     /// New behaviour events (append-only). An event whose external id is already stored, or
     /// comes earlier in the batch, is not written again.
     pub events: Vec<BehaviourEvent>,
+    /// Removes every behaviour event that happened before this instant (a retention purge),
+    /// before the batch's new events are written.
+    pub purge_events_before: Option<DateTime<Utc>>,
     /// Change-log entries; the store assigns their `seq`.
     pub change_log: Vec<ChangeLogEntry>,
 }
@@ -189,6 +192,7 @@ impl Changes {
             && self.ticket_entries.is_empty()
             && self.articles.is_empty()
             && self.events.is_empty()
+            && self.purge_events_before.is_none()
             && self.change_log.is_empty()
     }
 }
@@ -570,6 +574,8 @@ pub trait CustomerStore {
     fn events_of(&self, customer: CustomerId, range: &EventRange, page: &PageRequest) -> Result<Page<BehaviourEvent>>;
     /// Which of these external ids a stored event already has (in no particular order).
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>>;
+    /// How many behaviour events happened before `before` (what a purge at it removes).
+    fn count_events_before(&self, before: DateTime<Utc>) -> Result<u64>;
     /// One page of the customers matching `filter` that are in `segment` at `ctx`, ordered by
     /// id. The SQL backends evaluate the segment inside their query; every backend must give
     /// what [`segment_members_by_reference`] gives (the conformance suite checks it on random

@@ -567,10 +567,22 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(page.items.size == 2 && page.next != null && page.items[0].at < page.items[1].at) { "page $page" }
             val rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND NOT tag:雅思学员"
             check(crm.marketing().segments().members(rule).map { it.name } == listOf("王芳")) { "members" }
+            check(crm.marketing().segments().count(rule) == 1UL) { "count" }
+            val everyone = "NOT tag:雅思学员"
+            val firstMembers = crm.marketing().segments().membersPage(everyone, PageRequest(limit = 1u))
+            val restMembers = crm.marketing().segments().membersPage(everyone, PageRequest(after = firstMembers.next, limit = 1u))
+            check(firstMembers.items.size == 1 && restMembers.items.size == 1 && restMembers.next == null) { "pages $firstMembers $restMembers" }
+            check(firstMembers.items.map { it.name } + restMembers.items.map { it.name } == crm.marketing().segments().members(everyone).map { it.name }) { "paged members" }
             val why = crm.marketing().segments().explain(li.id, rule)
             check(!why[0].holds && why[1].depth == 1u && why[1].count == 2UL) { "explain $why" }
             val syntax = assertThrows<CrmException.Validation> { crm.marketing().segments().members("tag:VIP AND\n  status >") }
             check(syntax.errors.single().field == "segment" && "line 2, column 11" in syntax.errors.single().reason) { "syntax ${syntax.errors}" }
+            check(crm.marketing().settings().eventRetentionDays == null) { "settings" }
+            crm.marketing().setSettings(MarketingSettings(eventRetentionDays = 10u))
+            val tooOld = assertThrows<CrmException.Validation> { crm.marketing().events().record(listOf(view(wang, 11))) }
+            check(tooOld.errors.single().field == "events[0].at") { "retention ${tooOld.errors}" }
+            val purged = crm.marketing().events().purge()
+            check(purged.purged == 1UL && purged.before != null) { "purged $purged" }
         }
     },
     "identifiers checked by scheme, stored, replaced and matched whatever the name" to {
