@@ -456,7 +456,8 @@ fn build(crm: &Crm, w: &World) -> Vec<Customer> {
 }
 
 /// For random organisations, the customers a user lists and counts are exactly those the
-/// model's record-by-record explanation allows, and single reads agree with both.
+/// model's record-by-record explanation allows, and single reads, segment members, segment
+/// counts and segment explanations agree with them.
 #[test]
 fn lists_equal_exactly_what_the_predicate_allows() {
     let mut runner = TestRunner::new(Config { cases: 32, source_file: Some(file!()), ..Config::default() });
@@ -489,11 +490,29 @@ fn lists_equal_exactly_what_the_predicate_allows() {
                     prop_assert_eq!(&listed, &allowed, "{} user {}", name, uid);
                     let counted = crm.customers().count(&actor, &CustomerFilter::default()).unwrap_or(0);
                     prop_assert_eq!(counted, allowed.len() as u64);
+                    // A segment every customer is in: its members, count and explanations are
+                    // the scope's, on every backend (the segment is part of the store's query).
+                    let everyone = guanxi::marketing::Segment::parse("NOT tag:无 AND NOT status = lost").unwrap();
+                    let segments = crm.marketing().segments();
+                    let members: Vec<CustomerId> = match segments.members(&actor, &everyone) {
+                        Ok(cs) => cs.into_iter().map(|c| c.id).collect(),
+                        Err(Error::PermissionDenied { .. }) => Vec::new(),
+                        Err(e) => panic!("{e}"),
+                    };
+                    prop_assert_eq!(&members, &allowed, "{} user {}: segment members", name, uid);
+                    prop_assert_eq!(segments.count(&actor, &everyone).unwrap_or(0), allowed.len() as u64);
                     for c in &customers {
                         prop_assert_eq!(
                             crm.customers().get(&actor, c.id).is_ok(),
                             allowed.contains(&c.id),
                             "{} {}",
+                            name,
+                            c.code
+                        );
+                        prop_assert_eq!(
+                            segments.explain(&actor, c.id, &everyone).is_ok(),
+                            allowed.contains(&c.id),
+                            "{} {}: explain",
                             name,
                             c.code
                         );
