@@ -195,9 +195,15 @@ pub struct Segments {
     pub(crate) crm: Py<PyCrm>,
 }
 
-/// A segment's text parsed, or a ValidationError on ``segment`` saying where it went wrong.
-fn segment_from(text: &str) -> PyResult<Segment> {
-    Segment::parse(text).map_err(|e| to_py(e.into()))
+/// A segment from its text (parsed: a ValidationError on ``segment`` says where it went
+/// wrong) or from its tree as plain dicts and lists (the shape ``segments.parse`` gives).
+fn segment_from(segment: &Bound<'_, PyAny>) -> PyResult<Segment> {
+    if let Ok(text) = segment.extract::<String>() {
+        return Segment::parse(&text).map_err(|e| to_py(e.into()));
+    }
+    let tree: Segment = from_python(segment, "segment")?;
+    tree.validate().map_err(|e| to_py(guanxi::Error::Validation(e)))?;
+    Ok(tree)
 }
 
 fn explained_dict<'py>(py: Python<'py>, e: &Explained) -> PyResult<Bound<'py, PyDict>> {
@@ -215,9 +221,21 @@ fn explained_dict<'py>(py: Python<'py>, e: &Explained) -> PyResult<Bound<'py, Py
 
 #[pymethods]
 impl Segments {
+    /// The segment's tree, from its text, as plain dicts and lists (``{"and": [...]}``,
+    /// ``{"is": {"tag": "VIP"}}``, …): change it and pass it wherever a segment's text goes.
+    fn parse<'py>(&self, py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+        let segment = Segment::parse(text).map_err(|e| to_py(e.into()))?;
+        to_python(py, &segment)
+    }
+
+    /// The text form of a segment (text or tree), normalized: what ``parse`` reads back.
+    fn to_text(&self, segment: &Bound<'_, PyAny>) -> PyResult<String> {
+        Ok(segment_from(segment)?.to_string())
+    }
+
     /// The customers in the segment that the user may read, as a table (``to_pandas()``,
     /// ``to_polars()``, iteration gives ``Customer`` objects).
-    fn members(&self, py: Python<'_>, segment: &str) -> PyResult<Table> {
+    fn members(&self, py: Python<'_>, segment: &Bound<'_, PyAny>) -> PyResult<Table> {
         let segment = segment_from(segment)?;
         let (rows, fields) = self.crm.get().run(py, |c, a| {
             Ok((c.marketing().segments().members(a, &segment)?, c.custom_fields().list(a, EntityKind::Customer)?))
@@ -228,7 +246,13 @@ impl Segments {
     /// One page of the segment's members: ``limit`` customers after the cursor ``after`` (a
     /// page's ``next``), as a table.
     #[pyo3(signature = (segment, *, after = None, limit = 100))]
-    fn members_page(&self, py: Python<'_>, segment: &str, after: Option<&str>, limit: i64) -> PyResult<Table> {
+    fn members_page(
+        &self,
+        py: Python<'_>,
+        segment: &Bound<'_, PyAny>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> PyResult<Table> {
         let segment = segment_from(segment)?;
         let page = crate::arrow::page_request(after, limit)?;
         let (page, fields) = self.crm.get().run(py, |c, a| {
@@ -241,7 +265,7 @@ impl Segments {
     }
 
     /// How many customers the user may read are in the segment (as many as ``members`` gives).
-    fn count(&self, py: Python<'_>, segment: &str) -> PyResult<u64> {
+    fn count(&self, py: Python<'_>, segment: &Bound<'_, PyAny>) -> PyResult<u64> {
         let segment = segment_from(segment)?;
         self.crm.get().run(py, |c, a| c.marketing().segments().count(a, &segment))
     }
@@ -252,7 +276,7 @@ impl Segments {
         &self,
         py: Python<'py>,
         customer_id: &Bound<'py, PyAny>,
-        segment: &str,
+        segment: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let id = customer_id_from(customer_id)?;
         let segment = segment_from(segment)?;

@@ -87,3 +87,20 @@ def test_a_retention_refuses_older_events_and_purges_them(crm: guanxi.Crm) -> No
     done = crm.marketing.events.purge()
     assert done["purged"] == 1 and done["before"] is not None
     assert len(crm.marketing.events.list(c.id)) == 1
+
+
+def test_segments_as_trees_read_back_as_text(crm: guanxi.Crm) -> None:
+    crm.customers.create("甲", tags=["VIP"])
+    crm.customers.create("乙")
+    tree = crm.marketing.segments.parse("tag:VIP AND NOT status = lost")
+    assert tree == {"and": [{"is": {"tag": "VIP"}}, {"not": {"is": {"field": {"field": "status", "op": "eq", "value": {"text": "lost"}}}}}]}
+    assert crm.marketing.segments.to_text(tree) == "tag:VIP AND NOT status = lost"
+    assert [c.name for c in crm.marketing.segments.members(tree)] == ["甲"]
+    tree["and"][0] = {"is": {"tag": "新客"}}
+    assert crm.marketing.segments.count(tree) == 0
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.marketing.segments.count({"and": [{"is": {"colour": "red"}}]})
+    assert info.value.field == "segment"
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.marketing.segments.count({"or": [{"is": {"tag": f"t{i}"}} for i in range(300)]})
+    assert info.value.field == "segment"

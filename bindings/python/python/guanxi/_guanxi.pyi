@@ -22,6 +22,7 @@ from guanxi.fields import (
     Identifier,
     NewBehaviourEvent,
     RecordedEvents,
+    SegmentLike,
     MarketingSettings,
     PurgedEvents,
     SegmentExplanation,
@@ -1362,13 +1363,17 @@ class Events:
 class Segments:
     """``crm.marketing.segments``: customers selected by an expression such as ``tag:VIP AND NOT status = lost``."""
 
-    def members(self, segment: str) -> Table[Customer]:
+    def parse(self, text: str) -> dict[str, Any]:
+        """The segment's tree as plain dicts and lists (``{"and": [...]}``, ``{"is": {"tag": "VIP"}}``); pass it wherever a segment goes."""
+    def to_text(self, segment: SegmentLike) -> str:
+        """The text form of a segment (text or tree), normalized."""
+    def members(self, segment: SegmentLike) -> Table[Customer]:
         """The customers in the segment the user may read, as a table; a syntax error is a ValidationError saying where."""
-    def members_page(self, segment: str, *, after: str | None = None, limit: int = 100) -> Table[Customer]:
+    def members_page(self, segment: SegmentLike, *, after: str | None = None, limit: int = 100) -> Table[Customer]:
         """One page of the segment's members: ``limit`` after the cursor ``after`` (a page's ``next``)."""
-    def count(self, segment: str) -> int:
+    def count(self, segment: SegmentLike) -> int:
         """How many customers the user may read are in the segment."""
-    def explain(self, customer_id: IdLike, segment: str) -> SegmentExplanation:
+    def explain(self, customer_id: IdLike, segment: SegmentLike) -> SegmentExplanation:
         """Every node of the segment with its value for one customer."""
 
 @final

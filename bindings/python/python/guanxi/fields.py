@@ -15,7 +15,7 @@ import enum
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal, Union
 
 if sys.version_info >= (3, 11):
     from typing import Required, TypedDict
@@ -379,6 +379,10 @@ CustomValue = Union[str, int, bool, decimal.Decimal, datetime.date, Sequence[str
 
 IdLike = Union[uuid.UUID, str]
 """A record id: a UUID, or its text."""
+
+SegmentLike = Union[str, Mapping[str, Any]]
+"""A segment: its text (``tag:VIP AND NOT status = lost``), or its tree as
+``crm.marketing.segments.parse`` gives it (``{"and": [{"is": {"tag": "VIP"}}, …]}``)."""
 
 Money = Union[decimal.Decimal, int, str]
 """An exact amount: a Decimal, an int or its text (never float)."""
