@@ -435,11 +435,7 @@ impl Compiler<'_> {
 
 /// Whether a segment counts events or interactions anywhere in it.
 fn counts(s: &Segment) -> bool {
-    match s {
-        Segment::And(ps) | Segment::Or(ps) => ps.iter().any(counts),
-        Segment::Not(inner) => counts(inner),
-        Segment::Is(p) => matches!(p, Predicate::Count(_)),
-    }
+    !s.event_names().is_empty() || s.counts_interactions()
 }
 
 /// The tags every member must carry (the positive tag tests at the top level): a query may

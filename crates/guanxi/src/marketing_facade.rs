@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use guanxi_core::marketing::{
     BehaviourEvent, EventRange, Explained, MarketingSettings, Segment, SegmentContext, SegmentFacts,
 };
+use guanxi_core::store::SegmentReads;
 use guanxi_core::{
     Action, Actor, ChangeAction, Customer, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error, EventId,
-    FieldChange, Interaction, Page, PageRequest, Result, ValidationErrors, ValidationReason,
+    FieldChange, Page, PageRequest, Result, ValidationErrors, ValidationReason,
 };
 
 use crate::handles::{Events, Marketing, Segments};
-use crate::plumbing::{decode, to_json};
+use crate::plumbing::{decode, to_json, walk_pages};
 use crate::write::Entry;
 
 /// The settings document's key.
@@ -130,15 +131,12 @@ impl Events<'_> {
         let mut valid = Vec::with_capacity(events.len());
         let settings = self.crm.load_marketing_settings()?;
         let kept_from = settings.retention_start(self.crm.clock.now());
-        for (i, e) in events.iter().enumerate() {
-            if let (Some(from), Some(days)) = (kept_from, settings.event_retention_days)
-                && e.at < from
-            {
+        for (i, e) in events.into_iter().enumerate() {
+            if let Some(from) = kept_from.filter(|from| e.at < *from) {
+                let days = settings.event_retention_days.unwrap_or_default();
                 let detail = format!("older than the retention of {days} days (events are kept from {from})");
                 errs.push(format!("events[{i}].at"), ValidationReason::Invalid { detail });
             }
-        }
-        for (i, e) in events.into_iter().enumerate() {
             match e.validate() {
                 Ok(e) => valid.push(e),
                 Err(inner) => errs.extend_nested(&format!("events[{i}]"), inner),
@@ -262,12 +260,6 @@ fn event_id(at: chrono::DateTime<chrono::Utc>) -> EventId {
     EventId(uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, at.timestamp_subsec_nanos())))
 }
 
-/// Events read per customer for an explanation, a page at a time.
-const EVENT_PAGE: usize = 1_000;
-
-/// Members read per page when all of a segment's are asked for.
-const MEMBER_PAGE: usize = 500;
-
 impl Segments<'_> {
     /// Every live customer in `segment` that the actor may read (masked as the actor sees
     /// them), in id order, evaluated by the store (inside its SQL query on SQLite and
@@ -286,16 +278,10 @@ impl Segments<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn members(&self, actor: &Actor, segment: &Segment) -> Result<Vec<Customer>> {
-        let mut out = Vec::new();
-        let mut page = PageRequest::first(MEMBER_PAGE);
-        loop {
-            let p = self.members_page(actor, segment, page)?;
-            out.extend(p.items);
-            match p.next {
-                Some(next) => page = PageRequest { after: Some(next), limit: MEMBER_PAGE },
-                None => return Ok(out),
-            }
-        }
+        // One permission, scope and instant for every page: the pages agree with each other.
+        let (allowed, filter, ctx) = self.evaluation(actor, segment)?;
+        let members = walk_pages(|page| self.crm.store.segment_members(&filter, segment, &ctx, page))?;
+        Ok(members.into_iter().map(|c| allowed.show_customer(c)).collect())
     }
 
     /// One page of [`members`](Self::members): `page.limit` customers after the cursor.
@@ -316,9 +302,8 @@ impl Segments<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn members_page(&self, actor: &Actor, segment: &Segment, page: PageRequest) -> Result<Page<Customer>> {
-        let allowed = self.readable(actor, segment)?;
-        let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
-        let p = self.crm.store.segment_members(&filter, segment, &self.context()?, &page)?;
+        let (allowed, filter, ctx) = self.evaluation(actor, segment)?;
+        let p = self.crm.store.segment_members(&filter, segment, &ctx, &page)?;
         Ok(Page { items: p.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: p.next })
     }
 
@@ -335,9 +320,8 @@ impl Segments<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn count(&self, actor: &Actor, segment: &Segment) -> Result<u64> {
-        let allowed = self.readable(actor, segment)?;
-        let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
-        self.crm.store.count_segment_members(&filter, segment, &self.context()?)
+        let (_, filter, ctx) = self.evaluation(actor, segment)?;
+        self.crm.store.count_segment_members(&filter, segment, &ctx)
     }
 
     /// Every node of `segment` with its value for one customer the actor may read: why it is
@@ -346,7 +330,7 @@ impl Segments<'_> {
         let allowed = self.readable(actor, segment)?;
         let c = self.crm.live_customer(customer)?;
         allowed.check_customer(actor, &c)?;
-        let (events, interactions) = self.facts(&Reads::of(segment), c.id)?;
+        let (events, interactions) = SegmentReads::of(segment).facts(&*self.crm.store, c.id)?;
         Ok(segment.explain(&c, SegmentFacts { events: &events, interactions: &interactions }, &self.context()?))
     }
 
@@ -367,40 +351,22 @@ impl Segments<'_> {
         Ok(allowed)
     }
 
+    /// What an evaluation of `segment` for the actor runs with: the permission (for masking),
+    /// the scope as a filter, and the context at the clock's now.
+    fn evaluation(
+        &self,
+        actor: &Actor,
+        segment: &Segment,
+    ) -> Result<(crate::permission::Allowed, CustomerFilter, SegmentContext)> {
+        let allowed = self.readable(actor, segment)?;
+        let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
+        Ok((allowed, filter, self.context()?))
+    }
+
     fn context(&self) -> Result<SegmentContext> {
         let mut ctx = SegmentContext::at(self.crm.clock.now());
         ctx.offset = self.crm.code_offset;
         ctx.tag_groups = self.crm.store.tags()?.into_iter().filter_map(|t| t.group.map(|g| (t.name, g))).collect();
         Ok(ctx)
-    }
-
-    /// A customer's events and interactions, each read only when the segment counts them.
-    fn facts(&self, reads: &Reads, customer: CustomerId) -> Result<(Vec<BehaviourEvent>, Vec<Interaction>)> {
-        let mut events = Vec::new();
-        if reads.events {
-            let mut page = PageRequest::first(EVENT_PAGE);
-            loop {
-                let p = self.crm.store.events_of(customer, &EventRange::default(), &page)?;
-                events.extend(p.items);
-                match p.next {
-                    Some(next) => page = PageRequest { after: Some(next), limit: EVENT_PAGE },
-                    None => break,
-                }
-            }
-        }
-        let interactions = if reads.interactions { self.crm.store.interactions_of(customer)? } else { Vec::new() };
-        Ok((events, interactions))
-    }
-}
-
-/// What a segment reads of each customer beyond its record, found once per evaluation.
-struct Reads {
-    events: bool,
-    interactions: bool,
-}
-
-impl Reads {
-    fn of(segment: &Segment) -> Reads {
-        Reads { events: !segment.event_names().is_empty(), interactions: segment.counts_interactions() }
     }
 }

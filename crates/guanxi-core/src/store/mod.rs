@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 pub(crate) use copy::walk;
 pub use copy::{CopyReport, copy_store};
 pub use memory::MemoryStore;
-pub use segments::{count_segment_members_by_reference, segment_members_by_reference};
+pub use segments::{SegmentReads, count_segment_members_by_reference, segment_members_by_reference};
 
 use crate::access::{AccessModel, RecordScope, Scoped};
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};

@@ -6,7 +6,9 @@
 use super::{CustomerFilter, CustomerStore, Page, PageRequest};
 use crate::customer::Customer;
 use crate::error::Result;
-use crate::marketing::{EventRange, Segment, SegmentContext, SegmentFacts};
+use crate::ids::CustomerId;
+use crate::interaction::Interaction;
+use crate::marketing::{BehaviourEvent, EventRange, Segment, SegmentContext, SegmentFacts};
 
 /// Customers read per step of the walk.
 const STEP: usize = 500;
@@ -55,6 +57,53 @@ pub fn count_segment_members_by_reference<S: CustomerStore + ?Sized>(
     Ok(n)
 }
 
+/// What a segment reads of each customer beyond its record — its events, its interactions —
+/// found once per evaluation.
+///
+/// ```
+/// use guanxi_core::{prelude::*, CustomerId, MemoryStore};
+/// use guanxi_core::marketing::Segment;
+/// use guanxi_core::store::SegmentReads;
+/// let reads = SegmentReads::of(&Segment::parse("tag:VIP").unwrap());
+/// let (events, interactions) = reads.facts(&MemoryStore::new(), CustomerId(uuid::Uuid::nil())).unwrap();
+/// assert!(events.is_empty() && interactions.is_empty()); // neither is read: the segment counts none
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentReads {
+    events: bool,
+    interactions: bool,
+}
+
+impl SegmentReads {
+    /// What `segment` reads.
+    pub fn of(segment: &Segment) -> SegmentReads {
+        SegmentReads { events: !segment.event_names().is_empty(), interactions: segment.counts_interactions() }
+    }
+
+    /// A customer's events (every one, a page at a time) and interactions, each read only when
+    /// the segment counts them.
+    pub fn facts<S: CustomerStore + ?Sized>(
+        self,
+        store: &S,
+        customer: CustomerId,
+    ) -> Result<(Vec<BehaviourEvent>, Vec<Interaction>)> {
+        let mut events = Vec::new();
+        if self.events {
+            let mut page = PageRequest::first(1_000);
+            loop {
+                let p = store.events_of(customer, &EventRange::default(), &page)?;
+                events.extend(p.items);
+                match p.next {
+                    Some(next) => page = PageRequest { after: Some(next), limit: 1_000 },
+                    None => break,
+                }
+            }
+        }
+        let interactions = if self.interactions { store.interactions_of(customer)? } else { Vec::new() };
+        Ok((events, interactions))
+    }
+}
+
 /// Visits the members after `after` in id order until `visit` returns false.
 fn walk<S: CustomerStore + ?Sized>(
     store: &S,
@@ -64,13 +113,12 @@ fn walk<S: CustomerStore + ?Sized>(
     after: Option<super::Cursor>,
     visit: &mut dyn FnMut(Customer) -> bool,
 ) -> Result<()> {
-    let (reads_events, reads_interactions) = (!segment.event_names().is_empty(), segment.counts_interactions());
+    let reads = SegmentReads::of(segment);
     let mut page = PageRequest { after, limit: STEP };
     loop {
         let batch = store.list_customers(filter, &page)?;
         for c in batch.items {
-            let events = if reads_events { events_of(store, &c)? } else { Vec::new() };
-            let interactions = if reads_interactions { store.interactions_of(c.id)? } else { Vec::new() };
+            let (events, interactions) = reads.facts(store, c.id)?;
             if segment.matches(&c, SegmentFacts { events: &events, interactions: &interactions }, ctx) && !visit(c) {
                 return Ok(());
             }
@@ -78,20 +126,6 @@ fn walk<S: CustomerStore + ?Sized>(
         match batch.next {
             Some(next) => page = PageRequest { after: Some(next), limit: STEP },
             None => return Ok(()),
-        }
-    }
-}
-
-/// Every event of a customer, a page at a time.
-fn events_of<S: CustomerStore + ?Sized>(store: &S, c: &Customer) -> Result<Vec<crate::marketing::BehaviourEvent>> {
-    let mut events = Vec::new();
-    let mut page = PageRequest::first(1_000);
-    loop {
-        let p = store.events_of(c.id, &EventRange::default(), &page)?;
-        events.extend(p.items);
-        match p.next {
-            Some(next) => page = PageRequest { after: Some(next), limit: 1_000 },
-            None => return Ok(events),
         }
     }
 }
