@@ -293,6 +293,7 @@ impl BuiltinRole {
                 .grant(E::Article, &[Read], Scope::All)
                 .grant(E::ServiceSettings, &[Read], Scope::All)
                 .grant(E::MarketingSettings, &[Read], Scope::All)
+                .grant(E::Segment, &[Read], Scope::All)
         };
         match self {
             BuiltinRole::SalesRep => config_read(base)
@@ -325,6 +326,7 @@ impl BuiltinRole {
                 .grant(E::Contact, &[Read], Scope::All)
                 .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::All)
                 .grant(E::Tag, &[Configure], Scope::All)
+                .grant(E::Segment, &[Configure], Scope::All)
                 .field(E::Contact, "phones", Visibility::Masked)
                 .field(E::Contact, "id_number", Visibility::Hidden)
                 .field(E::Customer, "identifiers", Visibility::Hidden),

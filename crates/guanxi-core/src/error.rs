@@ -51,11 +51,13 @@ pub enum EntityKind {
     ServiceSettings,
     /// The marketing settings (how long behaviour events are kept).
     MarketingSettings,
+    /// A saved segment and its stored membership.
+    Segment,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 17] = [
+    pub const ALL: [EntityKind; 18] = [
         EntityKind::Customer,
         EntityKind::Contact,
         EntityKind::Tag,
@@ -73,6 +75,7 @@ impl EntityKind {
         EntityKind::Article,
         EntityKind::ServiceSettings,
         EntityKind::MarketingSettings,
+        EntityKind::Segment,
     ];
 
     /// The stable snake-case name used in storage and across bindings.
@@ -95,6 +98,7 @@ impl EntityKind {
             EntityKind::Article => "article",
             EntityKind::ServiceSettings => "service_settings",
             EntityKind::MarketingSettings => "marketing_settings",
+            EntityKind::Segment => "segment",
         }
     }
 }

@@ -58,6 +58,7 @@ macro_rules! store_conformance_tests {
             events_are_appended_paged_by_time_and_idempotent_by_external_id,
             segments_agree_with_the_reference_evaluator,
             events_are_purged_before_an_instant,
+            segment_memberships_open_close_and_page,
             custom_field_definitions,
             change_log_assigns_seq_and_filters,
             filters_agree_with_reference_semantics,
@@ -586,6 +587,79 @@ pub mod conformance {
         let mut known = store.stored_external_ids(&["purge-0".into(), "purge-3".into(), "purge-4".into()]).unwrap();
         known.sort();
         assert_eq!(known, ["purge-3", "purge-4"], "a purged event's external id goes with it");
+    }
+
+    /// Stays in saved segments: entering opens a stay, exiting closes the open one (and
+    /// closing none is nothing); a second open stay of the same customer is a duplicate and
+    /// fails its batch; reads page by id, by customer and current only; settings are read by
+    /// prefix.
+    pub fn segment_memberships_open_close_and_page(store: &dyn CrmStore) {
+        use crate::marketing::{MembershipChange, MembershipQuery, MembershipReason, SegmentMembership};
+        let c = insert_customers(store, 0..3, &[]);
+        let stay = |n: u64, segment: &str, who: &Customer, hours: i64| SegmentMembership {
+            id: id(1_000 + n),
+            segment: segment.to_owned(),
+            customer_id: who.id,
+            entered_at: t0() + Duration::hours(hours),
+            entered_because: if n == 1 { MembershipReason::Included } else { MembershipReason::Matched },
+            exited_at: None,
+            exited_because: None,
+        };
+        let enter = |m: &SegmentMembership| MembershipChange::Enter(m.clone());
+        let exit = |segment: &str, who: &Customer, hours: i64, reason| MembershipChange::Exit {
+            segment: segment.to_owned(),
+            customer: who.id,
+            at: t0() + Duration::hours(hours),
+            reason,
+        };
+        let (a0, a1, b0) = (stay(0, "a", &c[0], 1), stay(1, "a", &c[1], 2), stay(2, "b", &c[0], 3));
+        let memberships = vec![enter(&a0), enter(&a1), enter(&b0)];
+        store.apply(&Changes { memberships, ..Default::default() }).unwrap();
+        // c0 leaves a and comes back; closing a stay c2 never had changes nothing.
+        let back = stay(3, "a", &c[0], 6);
+        let memberships = vec![
+            exit("a", &c[0], 5, MembershipReason::NoLongerMatches),
+            enter(&back),
+            exit("a", &c[2], 5, MembershipReason::Excluded),
+        ];
+        store.apply(&Changes { memberships, ..Default::default() }).unwrap();
+        let err = store.apply(&Changes { memberships: vec![enter(&stay(4, "a", &c[1], 7))], ..Default::default() });
+        assert!(matches!(err, Err(Error::Duplicate { entity: EntityKind::Segment, .. })), "{err:?}");
+
+        let walk = |query: &MembershipQuery| {
+            let mut out = Vec::new();
+            let mut page = PageRequest::first(1);
+            loop {
+                let p = store.segment_memberships(query, &page).unwrap();
+                out.extend(p.items);
+                match p.next {
+                    Some(next) => page = PageRequest { after: Some(next), limit: 1 },
+                    None => return out,
+                }
+            }
+        };
+        let closed = SegmentMembership {
+            exited_at: Some(t0() + Duration::hours(5)),
+            exited_because: Some(MembershipReason::NoLongerMatches),
+            ..a0.clone()
+        };
+        let all = MembershipQuery { segment: "a".into(), ..Default::default() };
+        assert_eq!(walk(&all), [closed.clone(), a1.clone(), back.clone()]);
+        let current = MembershipQuery { current_only: true, ..all.clone() };
+        assert_eq!(walk(&current), [a1.clone(), back.clone()]);
+        let of_c0 = MembershipQuery { customer: Some(c[0].id), ..all.clone() };
+        assert_eq!(walk(&of_c0), [closed, back.clone()]);
+        assert_eq!(walk(&MembershipQuery { segment: "b".into(), ..Default::default() }), [b0]);
+        let mut open = store.open_memberships("a", &[c[0].id, c[1].id, c[2].id]).unwrap();
+        open.sort_by_key(|m| m.id);
+        assert_eq!(open, [a1, back]);
+
+        let settings = ["segment.a", "segment.b", "segmentz", "pipeline.x"]
+            .map(|key| Write::Insert(Setting { key: key.into(), value: "{}".into(), version: 1 }))
+            .to_vec();
+        store.apply(&Changes { settings, ..Default::default() }).unwrap();
+        let keys: Vec<String> = store.settings_under("segment.").unwrap().into_iter().map(|s| s.key).collect();
+        assert_eq!(keys, ["segment.a", "segment.b"]);
     }
 
     /// On random segments over random customers, events and interactions, the store's

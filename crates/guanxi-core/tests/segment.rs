@@ -155,6 +155,10 @@ fn errors_say_where_in_plain_words() {
         ("tag:VIP tag:x", 1, 9, "expected AND, OR or the end of the text, found `tag:x`"),
         ("created_at >= 30d", 1, 18, "ago after a number of days"),
         ("custom.since < 2024-02-30", 1, 16, "a real day"),
+        // chrono alone takes signed and short years, which print back differently
+        ("custom.since = -023-01-01", 1, 16, "a real day"),
+        ("custom.since = +2024-01-01", 1, 16, "a value"),
+        ("custom.since = 02024-1-01", 1, 16, "a real day"),
     ] {
         let err = Segment::parse(text).unwrap_err();
         assert_eq!((err.line, err.column), (line, column), "{text}: {err}");
@@ -170,6 +174,15 @@ fn errors_say_where_in_plain_words() {
     assert!(Segment::parse(&vec!["tag:x"; 256].join(" OR ")).unwrap().validate().is_ok());
     let deep = format!("status in {}lost{}", "(".repeat(5_000), ")".repeat(5_000));
     assert!(Segment::parse(&deep).unwrap_err().to_string().contains("levels of nesting"));
+    // A built segment holding a day the text cannot write is refused, naming the day.
+    let far = chrono::NaiveDate::from_ymd_opt(-23, 1, 1).unwrap();
+    let built = Segment::Is(Predicate::Field {
+        field: SegmentField::Custom("since".into()),
+        op: CmpOp::Eq,
+        value: Literal::List(vec![Literal::Date(far)]),
+    });
+    let err = built.validate().unwrap_err();
+    assert!(err.to_string().contains("-0023-01-01"), "{err}");
     let values = format!("status in ({})", vec!["lost"; 10_001].join(","));
     assert!(Segment::parse(&values).unwrap_err().to_string().contains("at most 10000 values"));
 }
@@ -230,6 +243,7 @@ fn predicate() -> impl Strategy<Value = Predicate> {
     prop_oneof![
         text().prop_map(Predicate::Tag),
         text().prop_map(Predicate::TagGroup),
+        text().prop_map(Predicate::Segment),
         text().prop_map(Predicate::Region),
         compared(statuses).prop_map(|(op, value)| Predicate::Field { field: SegmentField::Status, op, value }),
         (free, compared(scalar().boxed())).prop_map(|(field, (op, value))| Predicate::Field { field, op, value }),

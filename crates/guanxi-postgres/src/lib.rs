@@ -659,6 +659,9 @@ impl View<'_> {
                 &[&id, &customer, &ts(e.at), &e.external_id, &e.name, &encode(e)?],
             )?;
         }
+        for m in &changes.memberships {
+            self.apply_membership(m)?;
+        }
         for m in &changes.interaction_moves {
             let (id, from, to) = (m.id.to_string(), m.from.to_string(), m.to.to_string());
             self.require("SELECT 1 FROM customers WHERE id = $1", &to, EntityKind::Customer)?;
@@ -958,6 +961,36 @@ impl CustomerStore for View<'_> {
         Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }
 
+    fn segment_memberships(
+        &self,
+        query: &guanxi_core::marketing::MembershipQuery,
+        page: &PageRequest,
+    ) -> Result<Page<guanxi_core::marketing::SegmentMembership>> {
+        page.check()?;
+        let after = page.after.map_or_else(String::new, |c| c.last_id().to_string());
+        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX).saturating_add(1);
+        let rows = self.query(
+            "SELECT doc FROM segment_memberships WHERE segment = $1 AND id > $2 \
+             AND ($3::text IS NULL OR customer_id = $3) AND (NOT $4 OR open) ORDER BY id LIMIT $5",
+            &[&query.segment, &after, &query.customer.map(|c| c.to_string()), &query.current_only, &limit],
+        )?;
+        let stays = rows.iter().map(|r| decode("membership", r.get::<_, &str>(0))).collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_overfetch(stays, page.limit, |m: &guanxi_core::marketing::SegmentMembership| m.id))
+    }
+
+    fn open_memberships(
+        &self,
+        segment: &str,
+        customers: &[CustomerId],
+    ) -> Result<Vec<guanxi_core::marketing::SegmentMembership>> {
+        let ids: Vec<String> = customers.iter().map(ToString::to_string).collect();
+        let rows = self.query(
+            "SELECT doc FROM segment_memberships WHERE segment = $1 AND customer_id = ANY($2) AND open",
+            &[&segment, &ids],
+        )?;
+        rows.iter().map(|r| decode("membership", r.get::<_, &str>(0))).collect()
+    }
+
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
         let rows = self.query("SELECT external_id FROM events WHERE external_id = ANY($1)", &[&ids])?;
         Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
@@ -965,6 +998,47 @@ impl CustomerStore for View<'_> {
 }
 
 impl View<'_> {
+    /// Begins or ends a stay in a saved segment.
+    fn apply_membership(&self, m: &guanxi_core::marketing::MembershipChange) -> Result<()> {
+        use guanxi_core::marketing::{MembershipChange, SegmentMembership};
+        match m {
+            MembershipChange::Enter(stay) => {
+                let (id, customer) = (stay.id.to_string(), stay.customer_id.to_string());
+                self.tx
+                    .borrow_mut()
+                    .execute(
+                        "INSERT INTO segment_memberships (id, segment, customer_id, open, doc) VALUES ($1, $2, $3, $4, $5)",
+                        &[&id, &stay.segment, &customer, &stay.exited_at.is_none(), &encode(stay)?],
+                    )
+                    .map_err(|e| {
+                        if is_unique_violation(&e) {
+                            let value = format!("{} {}", stay.segment, stay.customer_id);
+                            Error::Duplicate { entity: EntityKind::Segment, field: "membership".into(), value }
+                        } else {
+                            pg_err(e)
+                        }
+                    })?;
+            }
+            MembershipChange::Exit { segment, customer, at, reason } => {
+                let customer = customer.to_string();
+                let rows = self.query(
+                    "SELECT doc FROM segment_memberships WHERE segment = $1 AND customer_id = $2 AND open",
+                    &[segment, &customer],
+                )?;
+                if let Some(row) = rows.first() {
+                    let mut stay: SegmentMembership = decode("membership", row.get::<_, &str>(0))?;
+                    stay.exited_at = Some(*at);
+                    stay.exited_because = Some(*reason);
+                    self.execute(
+                        "UPDATE segment_memberships SET open = false, doc = $2 WHERE id = $1",
+                        &[&stay.id.to_string(), &encode(&stay)?],
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// One page of a whole table of documents (sealed or not), in id order.
     pub(crate) fn page_by_id<T: serde::de::DeserializeOwned>(
         &self,
@@ -1029,6 +1103,15 @@ impl AuditStore for View<'_> {
             "SELECT key, value, version FROM settings WHERE key NOT IN ($1, $2) ORDER BY key",
             &[&ACCESS_MODEL, &KEY_CHECK],
         )?;
+        Ok(rows.iter().map(setting_of).collect())
+    }
+
+    fn settings_under(&self, prefix: &str) -> Result<Vec<Setting>> {
+        // Keys sort bytewise (COLLATE "C"): those starting with the prefix lie between it and
+        // it followed by the last character there is.
+        let upper = format!("{prefix}\u{10FFFF}");
+        let rows =
+            self.query("SELECT key, value, version FROM settings WHERE key >= $1 AND key < $2 ORDER BY key", &[&prefix, &upper])?;
         Ok(rows.iter().map(setting_of).collect())
     }
 

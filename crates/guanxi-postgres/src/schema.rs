@@ -225,6 +225,19 @@ const MIGRATIONS: &[&str] = &[
     UPDATE events SET name = doc::jsonb ->> 'name';
     CREATE INDEX events_by_name ON events (name, customer_id, at);
     "#,
+    // 7: stays in saved segments, one row per visit, open while `open` — at most one open
+    // stay per (segment, customer).
+    r#"
+    CREATE TABLE segment_memberships (
+        id text COLLATE "C" PRIMARY KEY,
+        segment text COLLATE "C" NOT NULL,
+        customer_id text COLLATE "C" NOT NULL,
+        open boolean NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE UNIQUE INDEX segment_memberships_open ON segment_memberships (segment, customer_id) WHERE open;
+    CREATE INDEX segment_memberships_by_segment ON segment_memberships (segment, id);
+    "#,
 ];
 
 /// The schema version this build writes.

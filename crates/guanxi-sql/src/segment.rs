@@ -160,6 +160,8 @@ impl Compiler<'_> {
             Predicate::Region(r) => self.region(r),
             Predicate::Field { field, op, value } => self.field(field, *op, value),
             Predicate::Count(count) => self.count(count),
+            // The facade inlines saved segments first; one left unresolved holds for no one.
+            Predicate::Segment(_) => self.never(),
         }
     }
 

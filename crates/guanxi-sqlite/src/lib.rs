@@ -1053,6 +1053,9 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                 .map_err(|err| on_insert(err, EntityKind::Customer, "event id", &e.id.to_string()))?;
         }
     }
+    for m in &changes.memberships {
+        apply_membership(tx, m)?;
+    }
     for m in &changes.interaction_moves {
         require(tx, "SELECT 1 FROM customers WHERE id = ?1", &m.to.to_string(), EntityKind::Customer)?;
         let n = tx
@@ -1560,6 +1563,54 @@ impl CustomerStore for View<'_> {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    fn segment_memberships(
+        &self,
+        query: &guanxi_core::marketing::MembershipQuery,
+        page: &PageRequest,
+    ) -> Result<Page<guanxi_core::marketing::SegmentMembership>> {
+        page.check()?;
+        let after = page.after.map_or_else(String::new, |c| c.last_id().to_string());
+        let sql = format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM segment_memberships WHERE segment = ?1 AND id > ?2 \
+             AND (?3 IS NULL OR customer_id = ?3) AND (?4 = 0 OR exited_at IS NULL) ORDER BY id LIMIT ?5"
+        );
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let rows = stmt
+            .query_map(
+                params![
+                    query.segment,
+                    after,
+                    query.customer.map(|c| c.to_string()),
+                    query.current_only,
+                    i64::try_from(page.limit).unwrap_or(i64::MAX).saturating_add(1)
+                ],
+                membership_from_row,
+            )
+            .map_err(sql_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(sql_err)?;
+        Ok(Page::from_overfetch(rows, page.limit, |m| m.id))
+    }
+
+    fn open_memberships(
+        &self,
+        segment: &str,
+        customers: &[CustomerId],
+    ) -> Result<Vec<guanxi_core::marketing::SegmentMembership>> {
+        let sql = format!(
+            "SELECT {MEMBERSHIP_COLUMNS} FROM segment_memberships \
+             WHERE segment = ?1 AND customer_id = ?2 AND exited_at IS NULL"
+        );
+        let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
+        let mut out = Vec::new();
+        for c in customers {
+            if let Some(m) = stmt.query_row(params![segment, c.to_string()], membership_from_row).optional().map_err(sql_err)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
     fn stored_external_ids(&self, ids: &[String]) -> Result<Vec<String>> {
         let mut stmt = self.prepare_cached("SELECT 1 FROM events WHERE external_id = ?1").map_err(sql_err)?;
         let mut known = Vec::new();
@@ -1570,6 +1621,40 @@ impl CustomerStore for View<'_> {
         }
         Ok(known)
     }
+}
+
+/// Begins or ends a stay in a saved segment.
+fn apply_membership(tx: &Connection, m: &guanxi_core::marketing::MembershipChange) -> Result<()> {
+    use guanxi_core::marketing::MembershipChange;
+    match m {
+        MembershipChange::Enter(stay) => {
+            let sql = format!("INSERT INTO segment_memberships ({MEMBERSHIP_COLUMNS}) VALUES ({})", placeholders(7));
+            tx.prepare_cached(&sql)
+                .map_err(sql_err)?
+                .execute(params![
+                    stay.id.to_string(),
+                    stay.segment,
+                    stay.customer_id.to_string(),
+                    ts(stay.entered_at),
+                    stay.entered_because.as_str(),
+                    stay.exited_at.map(ts),
+                    stay.exited_because.map(|r| r.as_str()),
+                ])
+                .map_err(|e| {
+                    on_insert(e, EntityKind::Segment, "membership", &format!("{} {}", stay.segment, stay.customer_id))
+                })?;
+        }
+        MembershipChange::Exit { segment, customer, at, reason } => {
+            tx.prepare_cached(
+                "UPDATE segment_memberships SET exited_at = ?3, exited_because = ?4 \
+                 WHERE segment = ?1 AND customer_id = ?2 AND exited_at IS NULL",
+            )
+            .map_err(sql_err)?
+            .execute(params![segment, customer.to_string(), ts(*at), reason.as_str()])
+            .map_err(sql_err)?;
+        }
+    }
+    Ok(())
 }
 
 impl View<'_> {
@@ -1743,6 +1828,16 @@ impl AuditStore for View<'_> {
             .prepare_cached("SELECT key, value, version FROM settings WHERE key NOT IN (?1, ?2) ORDER BY key")
             .map_err(sql_err)?;
         let rows = stmt.query_map([ACCESS_MODEL, KEY_CHECK], sales::setting_from_row).map_err(sql_err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
+    }
+
+    fn settings_under(&self, prefix: &str) -> Result<Vec<Setting>> {
+        // Every key starting with the prefix sorts between it and it followed by the last
+        // character there is: an index range, not a scan.
+        let mut stmt = self
+            .prepare_cached("SELECT key, value, version FROM settings WHERE key >= ?1 AND key < ?2 ORDER BY key")
+            .map_err(sql_err)?;
+        let rows = stmt.query_map([prefix, &format!("{prefix}\u{10FFFF}")], sales::setting_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 

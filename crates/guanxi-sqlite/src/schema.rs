@@ -437,6 +437,22 @@ const MIGRATIONS: &[&str] = &[
     UPDATE events SET name = json_extract(doc, '$.name');
     CREATE INDEX events_by_name ON events (name, customer_id, at);
     "#,
+    // 15: stays in saved segments (issue 20): one row per visit, open while `exited_at` is
+    // NULL — at most one open stay per (segment, customer), which the partial index keeps.
+    r#"
+    CREATE TABLE segment_memberships (
+        id TEXT PRIMARY KEY,
+        segment TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        entered_at TEXT NOT NULL,
+        entered_because TEXT NOT NULL,
+        exited_at TEXT,
+        exited_because TEXT
+    ) STRICT, WITHOUT ROWID;
+    CREATE UNIQUE INDEX segment_memberships_open ON segment_memberships (segment, customer_id)
+        WHERE exited_at IS NULL;
+    CREATE INDEX segment_memberships_by_segment ON segment_memberships (segment, id);
+    "#,
 ];
 
 /// The schema version this build writes.

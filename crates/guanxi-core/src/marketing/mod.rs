@@ -4,6 +4,7 @@
 //! evaluator every store must agree with.
 
 pub mod event;
+pub mod saved;
 pub mod segment;
 pub mod settings;
 
@@ -14,5 +15,9 @@ pub use parse::{MAX_SEGMENT_PREDICATES, MAX_SEGMENT_TEXT, MAX_SEGMENT_VALUES, Se
 pub use segment::{
     CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,
     SegmentFacts, SegmentField, fold_literal,
+};
+pub use saved::{
+    DynamicTag, MAX_MANUAL_MEMBERS, MAX_SAVED_SEGMENTS, MAX_SEGMENT_DESCRIPTION, MAX_SEGMENT_NAME, MembershipChange,
+    MembershipQuery, MembershipReason, SavedSegment, SegmentDependencies, SegmentMembership, check_references,
 };
 pub use settings::{MAX_RETENTION_DAYS, MarketingSettings};

@@ -84,6 +84,16 @@ const NOT: &[&str] = &["not", "非"];
 const RESERVED: &[&str] = &["and", "or", "not", "in", "true", "false", "ago", "与", "或", "非"];
 
 /// Whether `s` reads back as one bare word (else it is printed quoted).
+/// A day literal is exactly `yyyy-mm-dd` in ASCII digits: chrono alone would also take a signed
+/// or short year (`-023-01-01`), which the printer writes back differently.
+fn is_day_shaped(token: &str) -> bool {
+    let b = token.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
 pub(crate) fn is_bare_word(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
@@ -238,14 +248,15 @@ impl<'a> Reader<'a> {
             return Err(self.error(&format!("the end of the segment: at most {MAX_SEGMENT_PREDICATES} tests")));
         }
         let start = self.offset();
-        let name = self.word("a test: tag:…, region:…, a field such as status = lost, or count(…)")?;
+        let name = self.word("a test: tag:…, region:…, segment:…, a field such as status = lost, or count(…)")?;
         match name {
             "count" if self.rest.trim_start().starts_with('(') => return self.count(),
-            "tag" | "tag_group" | "region" if self.eat(":") => {
+            "tag" | "tag_group" | "region" | "segment" if self.eat(":") => {
                 let value = self.text("a name after :")?;
                 return Ok(match name {
                     "tag" => Predicate::Tag(value),
                     "tag_group" => Predicate::TagGroup(value),
+                    "segment" => Predicate::Segment(value),
                     _ => Predicate::Region(value),
                 });
             }
@@ -253,7 +264,7 @@ impl<'a> Reader<'a> {
         }
         let Some(field) = SegmentField::from_name(name) else {
             let allowed = SegmentField::names().join(", ");
-            return Err(self.error_at(start, &format!("a field (one of tag:, tag_group:, region:, count(, {allowed})")));
+            return Err(self.error_at(start, &format!("a field (one of tag:, tag_group:, region:, segment:, count(, {allowed})")));
         };
         let op = if self.eat(":") { CmpOp::Eq } else { self.op()? };
         self.ws();
@@ -410,10 +421,13 @@ impl<'a> Reader<'a> {
             }
             return Ok(Literal::DaysAgo(n));
         }
-        if token.len() == 10 && token.as_bytes()[4] == b'-' {
+        if is_day_shaped(token) {
             return chrono::NaiveDate::parse_from_str(token, "%Y-%m-%d")
                 .map(Literal::Date)
                 .map_err(|_| self.error_at(start, "a real day, yyyy-mm-dd"));
+        }
+        if token.get(1..).is_some_and(|t| t.contains('-')) {
+            return Err(self.error_at(start, "a real day, yyyy-mm-dd"));
         }
         token.parse::<Decimal>().map(|d| Literal::Number(d.normalize())).map_err(|_| self.error_at(start, "a number"))
     }

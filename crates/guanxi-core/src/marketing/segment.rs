@@ -68,6 +68,10 @@ pub enum Predicate {
     },
     /// A count of events or interactions compared with a number.
     Count(EventCount),
+    /// Is in the saved segment of that name, by its rule (`segment:ielts_intent`): the facade
+    /// inlines the saved segment's expression before evaluating ([`Segment::resolve`]); an
+    /// unresolved reference holds for no one.
+    Segment(String),
 }
 
 /// The fields a segment may test.
@@ -460,7 +464,8 @@ impl Segment {
     /// [`MAX_SEGMENT_PREDICATES`](super::MAX_SEGMENT_PREDICATES) tests,
     /// [`MAX_SEGMENT_VALUES`](super::MAX_SEGMENT_VALUES) values and a tree at most 128 levels
     /// deep — within the bounds the parser keeps (64 levels of parentheses and `NOT`, each
-    /// group at most one `and` / `or` level more), so a parsed segment always passes.
+    /// group at most one `and` / `or` level more), so a parsed segment always passes — and days
+    /// within the years 0000–9999 the text form can write.
     ///
     /// ```
     /// use guanxi_core::marketing::Segment;
@@ -496,7 +501,10 @@ impl Segment {
                     match p {
                         Predicate::Field { value, .. } => add(value),
                         Predicate::Count(c) => c.filters.iter().for_each(|f| add(&f.value)),
-                        Predicate::Tag(_) | Predicate::TagGroup(_) | Predicate::Region(_) => {}
+                                    Predicate::Tag(_)
+                        | Predicate::TagGroup(_)
+                        | Predicate::Region(_)
+                        | Predicate::Segment(_) => {}
                     }
                 }
             }
@@ -515,6 +523,24 @@ impl Segment {
         }
         if depth > 2 * super::parse::MAX_DEPTH {
             errs.push("segment", too_large(2 * super::parse::MAX_DEPTH, "levels of nesting"));
+        }
+        // The text form writes days as yyyy-mm-dd, so a day outside years 0–9999 has no text.
+        fn out_of_text(v: &Literal) -> Option<chrono::NaiveDate> {
+            match v {
+                Literal::Date(d) if !(0..=9999).contains(&chrono::Datelike::year(d)) => Some(*d),
+                Literal::List(items) => items.iter().find_map(out_of_text),
+                _ => None,
+            }
+        }
+        let mut far_day = None;
+        self.visit(&mut |p| match p {
+            Predicate::Field { value, .. } => far_day = far_day.or(out_of_text(value)),
+            Predicate::Count(c) => far_day = far_day.or(c.filters.iter().find_map(|f| out_of_text(&f.value))),
+            Predicate::Tag(_) | Predicate::TagGroup(_) | Predicate::Region(_) | Predicate::Segment(_) => {}
+        });
+        if let Some(d) = far_day {
+            let detail = format!("the day {d} is outside the years 0000–9999 a segment can hold");
+            errs.push("segment", crate::error::ValidationReason::Invalid { detail });
         }
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
@@ -558,6 +584,7 @@ impl Predicate {
                 let n = count.count(facts, ctx);
                 (count.op.holds(n.cmp(&count.n)), Some(n))
             }
+            Predicate::Segment(_) => (false, None),
         }
     }
 }
@@ -771,6 +798,7 @@ impl fmt::Display for Predicate {
             Predicate::Region(r) => write!(f, "region:{}", Word(r)),
             Predicate::Field { field, op, value } => write!(f, "{field} {} {value}", op.as_str()),
             Predicate::Count(c) => write!(f, "{c}"),
+            Predicate::Segment(name) => write!(f, "segment:{}", Word(name)),
         }
     }
 }

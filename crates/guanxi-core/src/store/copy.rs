@@ -97,6 +97,20 @@ pub fn copy_store(from: &dyn StoreReads, to: &dyn StoreView) -> Result<CopyRepor
             Ok(())
         },
     )?;
+    // Stays in saved segments (open and closed), segment by segment — deleted ones too,
+    // whose definitions stay as tombstones so their history does.
+    for setting in from.settings_under(crate::marketing::saved::SAVED_SEGMENT_KEY_PREFIX)? {
+        let Some(name) = setting.key.strip_prefix(crate::marketing::saved::SAVED_SEGMENT_KEY_PREFIX) else { continue };
+        let query = crate::marketing::MembershipQuery { segment: name.to_owned(), ..Default::default() };
+        walk(
+            |p| from.segment_memberships(&query, p),
+            |stays| {
+                let n = stays.len();
+                let memberships = stays.into_iter().map(crate::marketing::MembershipChange::Enter).collect();
+                write(Changes { memberships, ..Default::default() }, n)
+            },
+        )?;
+    }
     walk(
         |p| from.list_opportunities(&OpportunityFilter::default(), p),
         |page| {

@@ -24,7 +24,9 @@ use crate::ids::{
     ArticleId, ContactId, CustomerId, EventId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId,
 };
 use crate::interaction::Interaction;
-use crate::marketing::{BehaviourEvent, EventRange, Segment, SegmentContext};
+use crate::marketing::{
+    BehaviourEvent, EventRange, MembershipChange, MembershipQuery, Segment, SegmentContext, SegmentMembership,
+};
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
@@ -62,6 +64,10 @@ struct State {
     events: OrdMap<(CustomerId, EventId), BehaviourEvent>,
     /// External id → the event that carried it.
     external_ids: HashMap<String, EventId>,
+    /// Stays in saved segments by id.
+    memberships: OrdMap<uuid::Uuid, SegmentMembership>,
+    /// (segment, customer) → its open stay.
+    open_memberships: HashMap<(String, CustomerId), uuid::Uuid>,
     /// Match key (contact key?, key) → (customer, source record); as SQLite's `match_keys`.
     match_keys: OrdMap<(bool, u64), OrdSet<(CustomerId, uuid::Uuid)>>,
     /// Source record → the keys it contributed.
@@ -134,6 +140,30 @@ fn duplicate(entity: EntityKind, field: &str, value: impl ToString) -> Error {
 }
 
 impl State {
+    fn apply_membership(&mut self, m: &MembershipChange) -> Result<()> {
+        match m {
+            MembershipChange::Enter(stay) => {
+                let key = (stay.segment.clone(), stay.customer_id);
+                if self.open_memberships.contains_key(&key) || self.memberships.contains_key(&stay.id) {
+                    return Err(duplicate(EntityKind::Segment, "membership", format!("{} {}", stay.segment, stay.customer_id)));
+                }
+                if stay.exited_at.is_none() {
+                    self.open_memberships.insert(key, stay.id);
+                }
+                self.memberships.insert(stay.id, stay.clone());
+            }
+            MembershipChange::Exit { segment, customer, at, reason } => {
+                if let Some(id) = self.open_memberships.remove(&(segment.clone(), *customer))
+                    && let Some(stay) = self.memberships.get_mut(&id)
+                {
+                    stay.exited_at = Some(*at);
+                    stay.exited_because = Some(*reason);
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&mut self, changes: &Changes) -> Result<()> {
         for t in changes.tags.iter().cloned() {
             match t {
@@ -209,6 +239,9 @@ impl State {
                 return Err(duplicate(EntityKind::Customer, "event id", e.id));
             }
             self.events.insert((e.customer_id, e.id), e.clone());
+        }
+        for m in &changes.memberships {
+            self.apply_membership(m)?;
         }
         for m in &changes.interaction_moves {
             if !self.customers.contains_key(&m.to) {
@@ -638,6 +671,34 @@ impl CustomerStore for MemoryStore {
     fn count_segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext) -> Result<u64> {
         super::count_segment_members_by_reference(self, filter, segment, ctx)
     }
+
+    fn segment_memberships(&self, query: &MembershipQuery, page: &PageRequest) -> Result<Page<SegmentMembership>> {
+        page.check()?;
+        let s = self.read()?;
+        let start = page.after.map_or(uuid::Uuid::nil(), |c| c.last_id());
+        let items: Vec<SegmentMembership> = s
+            .memberships
+            .range(start..)
+            .filter(|(id, m)| {
+                (page.after.is_none() || **id > start)
+                    && m.segment == query.segment
+                    && query.customer.is_none_or(|c| c == m.customer_id)
+                    && (!query.current_only || m.exited_at.is_none())
+            })
+            .take(page.limit + 1)
+            .map(|(_, m)| m.clone())
+            .collect();
+        Ok(Page::from_overfetch(items, page.limit, |m| m.id))
+    }
+
+    fn open_memberships(&self, segment: &str, customers: &[CustomerId]) -> Result<Vec<SegmentMembership>> {
+        let s = self.read()?;
+        Ok(customers
+            .iter()
+            .filter_map(|c| s.open_memberships.get(&(segment.to_owned(), *c)))
+            .filter_map(|id| s.memberships.get(id).cloned())
+            .collect())
+    }
 }
 
 /// One page of a map keyed by a UUID-backed id, in id order.
@@ -807,6 +868,11 @@ impl AuditStore for MemoryStore {
 
     fn settings(&self) -> Result<Vec<Setting>> {
         Ok(self.read()?.settings.values().cloned().collect())
+    }
+
+    fn settings_under(&self, prefix: &str) -> Result<Vec<Setting>> {
+        let s = self.read()?;
+        Ok(s.settings.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect())
     }
 
     fn sequences(&self) -> Result<Vec<(String, u64)>> {

@@ -29,7 +29,9 @@ use crate::ids::{ArticleId, InteractionId, LeadId, OpportunityId, TaskId, Ticket
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
-use crate::marketing::{BehaviourEvent, EventRange, Segment, SegmentContext};
+use crate::marketing::{
+    BehaviourEvent, EventRange, MembershipChange, MembershipQuery, Segment, SegmentContext, SegmentMembership,
+};
 use crate::normalize::{IdNumber, Phone};
 use crate::sales::{
     Lead, LeadFilter, Opportunity, OpportunityFilter, Pipeline, SalesFacts, SalesQuery, StageHistoryEntry, Task,
@@ -168,6 +170,10 @@ pub struct Changes {
     /// Removes every behaviour event that happened before this instant (a retention purge),
     /// before the batch's new events are written.
     pub purge_events_before: Option<DateTime<Utc>>,
+    /// Stays in saved segments begun and ended, in order (after everything above but the
+    /// change log). Entering with a stay open, or a stay id already stored, is an
+    /// [`Error::Duplicate`].
+    pub memberships: Vec<MembershipChange>,
     /// Change-log entries; the store assigns their `seq`.
     pub change_log: Vec<ChangeLogEntry>,
 }
@@ -193,6 +199,7 @@ impl Changes {
             && self.articles.is_empty()
             && self.events.is_empty()
             && self.purge_events_before.is_none()
+            && self.memberships.is_empty()
             && self.change_log.is_empty()
     }
 }
@@ -584,6 +591,11 @@ pub trait CustomerStore {
     /// How many customers matching `filter` are in `segment` at `ctx`: as many as
     /// [`segment_members`](CustomerStore::segment_members) pages through.
     fn count_segment_members(&self, filter: &CustomerFilter, segment: &Segment, ctx: &SegmentContext) -> Result<u64>;
+    /// One page of the stays in saved segments matching `query`, ordered by id (by when
+    /// they began).
+    fn segment_memberships(&self, query: &MembershipQuery, page: &PageRequest) -> Result<Page<SegmentMembership>>;
+    /// The open stays in `segment` of these customers, in no particular order.
+    fn open_memberships(&self, segment: &str, customers: &[CustomerId]) -> Result<Vec<SegmentMembership>>;
 }
 }
 
@@ -667,6 +679,8 @@ pub trait AuditStore {
     /// Every configuration document, by key (not the access model, nor what a backend keeps
     /// for itself such as its field-key check).
     fn settings(&self) -> Result<Vec<Setting>>;
+    /// The configuration documents whose keys start with `prefix`, by key.
+    fn settings_under(&self, prefix: &str) -> Result<Vec<Setting>>;
     /// Every sequence with the last value it handed out, by key.
     fn sequences(&self) -> Result<Vec<(String, u64)>>;
 }

@@ -146,6 +146,8 @@ pub mod segment_data {
                 .prop_map(|r| Predicate::Region(r.to_owned())),
             3 => (field(), compared()).prop_map(|(field, (op, value))| Predicate::Field { field, op, value }),
             3 => count().prop_map(Predicate::Count),
+            // Unresolved: holds for no one on every backend.
+            1 => Just(Predicate::Segment("nowhere".to_owned())),
         ]
     }
 
