@@ -212,6 +212,31 @@ pub enum DomainEvent {
         /// How many.
         count: u64,
     },
+    /// A saved segment was saved (created or changed) or deleted.
+    SegmentSaved {
+        /// Its name.
+        segment: String,
+        /// True when it was deleted.
+        deleted: bool,
+    },
+    /// A customer entered a saved segment.
+    SegmentEntered {
+        /// The segment.
+        segment: String,
+        /// The customer.
+        customer: CustomerId,
+        /// Why.
+        reason: crate::marketing::MembershipReason,
+    },
+    /// A customer left a saved segment.
+    SegmentExited {
+        /// The segment.
+        segment: String,
+        /// The customer.
+        customer: CustomerId,
+        /// Why.
+        reason: crate::marketing::MembershipReason,
+    },
     /// Customers were merged into a survivor (they remain as tombstones).
     CustomersMerged {
         /// The survivor.
@@ -265,6 +290,9 @@ impl DomainEvent {
             DomainEvent::ServiceConfigured => "service_configured",
             DomainEvent::MarketingConfigured => "marketing_configured",
             DomainEvent::EventsPurged { .. } => "events_purged",
+            DomainEvent::SegmentSaved { .. } => "segment_saved",
+            DomainEvent::SegmentEntered { .. } => "segment_entered",
+            DomainEvent::SegmentExited { .. } => "segment_exited",
             DomainEvent::CustomersMerged { .. } => "customers_merged",
             DomainEvent::MergeUndone { .. } => "merge_undone",
         }
@@ -285,6 +313,8 @@ impl DomainEvent {
             | DomainEvent::InteractionLogged { customer, .. }
             | DomainEvent::LeadConverted { customer, .. }
             | DomainEvent::CustomersMerged { customer, .. }
+            | DomainEvent::SegmentEntered { customer, .. }
+            | DomainEvent::SegmentExited { customer, .. }
             | DomainEvent::MergeUndone { customer, .. } => Some(*customer),
             DomainEvent::TicketCreated { customer, .. }
             | DomainEvent::TicketChanged { customer, .. }
@@ -303,6 +333,7 @@ impl DomainEvent {
             | DomainEvent::ArticleSaved { .. }
             | DomainEvent::ServiceConfigured
             | DomainEvent::MarketingConfigured
+            | DomainEvent::SegmentSaved { .. }
             | DomainEvent::EventsPurged { .. } => None,
         }
     }

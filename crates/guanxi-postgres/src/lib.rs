@@ -1110,8 +1110,10 @@ impl AuditStore for View<'_> {
         // Keys sort bytewise (COLLATE "C"): those starting with the prefix lie between it and
         // it followed by the last character there is.
         let upper = format!("{prefix}\u{10FFFF}");
-        let rows =
-            self.query("SELECT key, value, version FROM settings WHERE key >= $1 AND key < $2 ORDER BY key", &[&prefix, &upper])?;
+        let rows = self.query(
+            "SELECT key, value, version FROM settings WHERE key >= $1 AND key < $2 ORDER BY key",
+            &[&prefix, &upper],
+        )?;
         Ok(rows.iter().map(setting_of).collect())
     }
 

@@ -486,6 +486,23 @@ pub(crate) fn log_from_row(row: &Row<'_>) -> rusqlite::Result<ChangeLogEntry> {
     })
 }
 
+/// The columns of a stay in a saved segment, in [`membership_from_row`] order.
+pub(crate) const MEMBERSHIP_COLUMNS: &str =
+    "id, segment, customer_id, entered_at, entered_because, exited_at, exited_because";
+
+/// A stay in a saved segment from its row (columns as [`MEMBERSHIP_COLUMNS`]).
+pub(crate) fn membership_from_row(row: &Row<'_>) -> rusqlite::Result<guanxi_core::marketing::SegmentMembership> {
+    Ok(guanxi_core::marketing::SegmentMembership {
+        id: get(row, 0)?,
+        segment: row.get(1)?,
+        customer_id: get(row, 2)?,
+        entered_at: get_ts(row, 3)?,
+        entered_because: get(row, 4)?,
+        exited_at: get_ts_opt(row, 5)?,
+        exited_because: get_opt(row, 6)?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -502,21 +519,4 @@ mod tests {
         assert_eq!(parse_stored_ts("2024-02-30T00:00:00.000000000Z"), None);
         assert!(parse_ts(0, "2024-02-30T00:00:00.000000000Z").is_err());
     }
-}
-
-/// The columns of a stay in a saved segment, in [`membership_from_row`] order.
-pub(crate) const MEMBERSHIP_COLUMNS: &str =
-    "id, segment, customer_id, entered_at, entered_because, exited_at, exited_because";
-
-/// A stay in a saved segment from its row (columns as [`MEMBERSHIP_COLUMNS`]).
-pub(crate) fn membership_from_row(row: &Row<'_>) -> rusqlite::Result<guanxi_core::marketing::SegmentMembership> {
-    Ok(guanxi_core::marketing::SegmentMembership {
-        id: get(row, 0)?,
-        segment: row.get(1)?,
-        customer_id: get(row, 2)?,
-        entered_at: get_ts(row, 3)?,
-        entered_because: get(row, 4)?,
-        exited_at: get_ts_opt(row, 5)?,
-        exited_because: get_opt(row, 6)?,
-    })
 }

@@ -1604,7 +1604,9 @@ impl CustomerStore for View<'_> {
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let mut out = Vec::new();
         for c in customers {
-            if let Some(m) = stmt.query_row(params![segment, c.to_string()], membership_from_row).optional().map_err(sql_err)? {
+            if let Some(m) =
+                stmt.query_row(params![segment, c.to_string()], membership_from_row).optional().map_err(sql_err)?
+            {
                 out.push(m);
             }
         }
@@ -1837,7 +1839,8 @@ impl AuditStore for View<'_> {
         let mut stmt = self
             .prepare_cached("SELECT key, value, version FROM settings WHERE key >= ?1 AND key < ?2 ORDER BY key")
             .map_err(sql_err)?;
-        let rows = stmt.query_map([prefix, &format!("{prefix}\u{10FFFF}")], sales::setting_from_row).map_err(sql_err)?;
+        let rows =
+            stmt.query_map([prefix, &format!("{prefix}\u{10FFFF}")], sales::setting_from_row).map_err(sql_err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(sql_err)
     }
 

@@ -111,6 +111,7 @@ impl CrmBuilder {
             code_offset: self.code_offset.unwrap_or_else(china_standard_time),
             ids: IdGenerator::default(),
             events: EventBus::default(),
+            segment_cache: Default::default(),
         }
     }
 }
@@ -136,6 +137,8 @@ pub struct Crm {
     pub(crate) ids: IdGenerator,
     pub(crate) events: EventBus,
     pub(crate) elevations: crate::elevation::Elevations,
+    /// The saved segments as last read (what every write's follow-up evaluates).
+    pub(crate) segment_cache: crate::saved_segments::SegmentCache,
 }
 
 // Handles are shared across threads (and by the language bindings): keep them Send + Sync.

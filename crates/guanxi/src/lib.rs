@@ -52,6 +52,7 @@ mod merge_facade;
 mod permission;
 mod plumbing;
 mod sales_facade;
+mod saved_segments;
 mod service_facade;
 mod table;
 mod write;
@@ -75,6 +76,7 @@ pub use import::{
 pub use marketing_facade::{MAX_EVENT_BATCH, PurgedEvents, RecordedEvents};
 pub use merge_facade::{MergeOutcome, MergePlan};
 pub use sales_facade::{ConvertLead, StageChange};
+pub use saved_segments::Reevaluated;
 pub use service_facade::{AssignTo, TicketMove, TicketReply};
 pub use table::{FileFormat, ImportLimits};
 

@@ -340,6 +340,17 @@ impl Segments<'_> {
     fn readable(&self, actor: &Actor, segment: &Segment) -> Result<crate::permission::Allowed> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
         segment.validate().map_err(Error::Validation)?;
+        self.refuse_masked(actor, &allowed, segment)?;
+        Ok(allowed)
+    }
+
+    /// Refuses a segment that tests a custom field the actor's field rules mask or hide.
+    pub(crate) fn refuse_masked(
+        &self,
+        _actor: &Actor,
+        allowed: &crate::permission::Allowed,
+        segment: &Segment,
+    ) -> Result<()> {
         let masked = |key: &&str| allowed.mask.visibility(EntityKind::Customer, &format!("custom.{key}")).is_some();
         if let Some(key) = segment.custom_fields().into_iter().find(masked) {
             return Err(Error::PermissionDenied {
@@ -348,7 +359,7 @@ impl Segments<'_> {
                 reason: format!("the segment tests custom.{key}, which your field rules mask"),
             });
         }
-        Ok(allowed)
+        Ok(())
     }
 
     /// What an evaluation of `segment` for the actor runs with: the permission (for masking),

@@ -20,6 +20,7 @@ use guanxi_core::{
 use crate::crm::Crm;
 use crate::permission::{AT_REST, Allowed};
 use crate::plumbing::{NESTED, UNLOGGED, setting_write, to_json};
+use crate::saved_segments::Touch;
 
 /// A versioned record the write path knows how to stamp, log and announce.
 pub(crate) trait Record: Serialize + Clone {
@@ -208,6 +209,9 @@ pub(crate) struct WriteTx<'a> {
     known_tags: std::collections::BTreeSet<String>,
     /// Sequence values reserved ahead for a batch, by key: the next one and the end.
     blocks: std::collections::HashMap<String, (u64, u64)>,
+    /// How many follow-ups deep this transaction is (0: a call's own; 1: the saved-segment
+    /// follow-up of a call's writes; more: dynamic tags setting off other segments).
+    depth: usize,
 }
 
 impl Crm {
@@ -229,6 +233,21 @@ impl Crm {
         WriteTx::open(self, view, true, actor, at)
     }
 
+    /// The follow-up of an authorized write inside its session (`depth` levels down): the
+    /// writes the store makes because of it — saved segment membership, dynamic tags —
+    /// logged under the same actor and instant.
+    pub(crate) fn begin_follow<'a>(
+        &'a self,
+        view: &'a dyn StoreView,
+        actor: &'a Actor,
+        at: DateTime<Utc>,
+        depth: usize,
+    ) -> WriteTx<'a> {
+        let mut tx = WriteTx::open(self, view, true, actor, at);
+        tx.depth = depth;
+        tx
+    }
+
     /// A transaction that only records an attempt in the log (an elevation try, a user's own
     /// credentials), which by its nature comes before any permission.
     pub(crate) fn begin_attempt<'a>(&'a self, actor: &'a Actor) -> WriteTx<'a> {
@@ -248,7 +267,13 @@ impl<'a> WriteTx<'a> {
             events: Vec::new(),
             known_tags: Default::default(),
             blocks: Default::default(),
+            depth: 0,
         }
+    }
+
+    /// A new record id, ordered after every id made before it.
+    pub(crate) fn new_id(&self) -> uuid::Uuid {
+        self.crm.ids.next(self.at)
     }
 
     /// The instant every write of this transaction is stamped with.
@@ -463,24 +488,44 @@ impl<'a> WriteTx<'a> {
 
     /// Applies the batch atomically, then hands its events to the listeners. Returns the batch
     /// as written (its records carry their stamps).
+    ///
+    /// A batch that touches customers (records, tags, events, interactions) is applied in a
+    /// write session together with its saved-segment follow-up: the segments it can change
+    /// are re-evaluated for the customers it touched, in the same transaction.
     pub(crate) fn commit(self) -> Result<Changes> {
         debug_assert!(!self.in_session, "a session's transaction is applied with apply_in_session");
         self.check()?;
+        let mut events = self.events;
         if !self.changes.is_empty() {
-            self.crm.store.apply(&self.changes)?;
+            let touch = Touch::of(&self.changes);
+            if touch.is_empty() {
+                self.crm.store.apply(&self.changes)?;
+            } else {
+                let mut followed = Vec::new();
+                self.crm.store.write_session(&mut |view| {
+                    view.apply(&self.changes)?;
+                    followed = self.crm.follow_segments(view, self.actor, self.at, &touch, self.depth)?;
+                    Ok(())
+                })?;
+                events.extend(followed);
+            }
         }
-        self.crm.publish(self.actor, self.at, self.events);
+        self.crm.publish(self.actor, self.at, events);
         Ok(self.changes)
     }
 
-    /// Applies the batch to the session this transaction was opened in; returns its events,
-    /// to be published once the session commits.
+    /// Applies the batch to the session this transaction was opened in, with its
+    /// saved-segment follow-up (see [`commit`](Self::commit)); returns its events, to be
+    /// published once the session commits.
     pub(crate) fn apply_in_session(self) -> Result<(Changes, Vec<DomainEvent>)> {
         self.check()?;
+        let mut events = self.events;
         if !self.changes.is_empty() {
             self.view.apply(&self.changes)?;
+            let touch = Touch::of(&self.changes);
+            events.extend(self.crm.follow_segments(self.view, self.actor, self.at, &touch, self.depth)?);
         }
-        Ok((self.changes, self.events))
+        Ok((self.changes, events))
     }
 }
 

@@ -12,12 +12,12 @@ mod parse;
 
 pub use event::{BehaviourEvent, EventRange, MAX_EVENT_PROPERTIES, MAX_PROPERTY_TEXT};
 pub use parse::{MAX_SEGMENT_PREDICATES, MAX_SEGMENT_TEXT, MAX_SEGMENT_VALUES, SegmentSyntaxError};
-pub use segment::{
-    CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,
-    SegmentFacts, SegmentField, fold_literal,
-};
 pub use saved::{
     DynamicTag, MAX_MANUAL_MEMBERS, MAX_SAVED_SEGMENTS, MAX_SEGMENT_DESCRIPTION, MAX_SEGMENT_NAME, MembershipChange,
     MembershipQuery, MembershipReason, SavedSegment, SegmentDependencies, SegmentMembership, check_references,
+};
+pub use segment::{
+    CmpOp, CountSource, EventCount, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentContext,
+    SegmentFacts, SegmentField, fold_literal,
 };
 pub use settings::{MAX_RETENTION_DAYS, MarketingSettings};

@@ -264,7 +264,8 @@ impl<'a> Reader<'a> {
         }
         let Some(field) = SegmentField::from_name(name) else {
             let allowed = SegmentField::names().join(", ");
-            return Err(self.error_at(start, &format!("a field (one of tag:, tag_group:, region:, segment:, count(, {allowed})")));
+            return Err(self
+                .error_at(start, &format!("a field (one of tag:, tag_group:, region:, segment:, count(, {allowed})")));
         };
         let op = if self.eat(":") { CmpOp::Eq } else { self.op()? };
         self.ws();

@@ -132,7 +132,10 @@ impl SavedSegment {
         }
         for (field, list) in [("includes", &self.includes), ("excludes", &self.excludes)] {
             if list.len() > MAX_MANUAL_MEMBERS {
-                errs.push(field, ValidationReason::TooLarge { max: MAX_MANUAL_MEMBERS as u64, unit: "customers".into() });
+                errs.push(
+                    field,
+                    ValidationReason::TooLarge { max: MAX_MANUAL_MEMBERS as u64, unit: "customers".into() },
+                );
             }
         }
         if errs.is_empty() { Ok(self) } else { Err(errs) }
@@ -178,7 +181,7 @@ impl SavedSegment {
 }
 
 /// Why a customer entered or left a saved segment.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MembershipReason {
     /// Entered: the rule holds.
@@ -372,11 +375,12 @@ impl Segment {
         let mut budget = super::MAX_SEGMENT_PREDICATES;
         let out = self.inline(lookup, &mut path, &mut budget)?;
         let out = out.normalized();
-        out.validate()
-            .map_err(|e| e.0.into_iter().fold(ValidationErrors::default(), |mut acc, x| {
+        out.validate().map_err(|e| {
+            e.0.into_iter().fold(ValidationErrors::default(), |mut acc, x| {
                 acc.push("expression", x.reason);
                 acc
-            }))?;
+            })
+        })?;
         Ok(out)
     }
 
@@ -391,8 +395,12 @@ impl Segment {
             single("expression", ValidationReason::TooLarge { max: super::MAX_SEGMENT_PREDICATES as u64, unit })
         };
         Ok(match self {
-            Segment::And(ps) => Segment::And(ps.iter().map(|p| p.inline(lookup, path, budget)).collect::<Result<_, _>>()?),
-            Segment::Or(ps) => Segment::Or(ps.iter().map(|p| p.inline(lookup, path, budget)).collect::<Result<_, _>>()?),
+            Segment::And(ps) => {
+                Segment::And(ps.iter().map(|p| p.inline(lookup, path, budget)).collect::<Result<_, _>>()?)
+            }
+            Segment::Or(ps) => {
+                Segment::Or(ps.iter().map(|p| p.inline(lookup, path, budget)).collect::<Result<_, _>>()?)
+            }
             Segment::Not(inner) => Segment::Not(Box::new(inner.inline(lookup, path, budget)?)),
             Segment::Is(Predicate::Segment(name)) => {
                 if path.iter().any(|p| p == name) {
@@ -467,10 +475,7 @@ pub fn check_references(segments: &[SavedSegment]) -> Result<(), ValidationError
                 if n == *start {
                     let cycle = path.iter().chain(std::iter::once(&n)).copied().collect::<Vec<_>>().join(" → ");
                     let detail = format!("dynamic tags feed back into a segment that sets them: {cycle}");
-                    return Err(single(
-                        format!("segments[{start}].tag"),
-                        ValidationReason::Invalid { detail },
-                    ));
+                    return Err(single(format!("segments[{start}].tag"), ValidationReason::Invalid { detail }));
                 }
                 if seen.insert(n) {
                     let mut p = path.clone();

@@ -501,10 +501,7 @@ impl Segment {
                     match p {
                         Predicate::Field { value, .. } => add(value),
                         Predicate::Count(c) => c.filters.iter().for_each(|f| add(&f.value)),
-                                    Predicate::Tag(_)
-                        | Predicate::TagGroup(_)
-                        | Predicate::Region(_)
-                        | Predicate::Segment(_) => {}
+                        Predicate::Tag(_) | Predicate::TagGroup(_) | Predicate::Region(_) | Predicate::Segment(_) => {}
                     }
                 }
             }

@@ -145,7 +145,11 @@ impl State {
             MembershipChange::Enter(stay) => {
                 let key = (stay.segment.clone(), stay.customer_id);
                 if self.open_memberships.contains_key(&key) || self.memberships.contains_key(&stay.id) {
-                    return Err(duplicate(EntityKind::Segment, "membership", format!("{} {}", stay.segment, stay.customer_id)));
+                    return Err(duplicate(
+                        EntityKind::Segment,
+                        "membership",
+                        format!("{} {}", stay.segment, stay.customer_id),
+                    ));
                 }
                 if stay.exited_at.is_none() {
                     self.open_memberships.insert(key, stay.id);
@@ -872,7 +876,11 @@ impl AuditStore for MemoryStore {
 
     fn settings_under(&self, prefix: &str) -> Result<Vec<Setting>> {
         let s = self.read()?;
-        Ok(s.settings.range(prefix.to_owned()..).take_while(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v.clone()).collect())
+        Ok(s.settings
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v.clone())
+            .collect())
     }
 
     fn sequences(&self) -> Result<Vec<(String, u64)>> {
