@@ -10,6 +10,10 @@
 //!   a raw prepared `INSERT` of the same rows (the same ids: v7 of each event's instant) into
 //!   the same table, one transaction a batch.
 //!
+//! - `segment_follow`: one event recorded for one customer while the segment above is saved
+//!   (its membership re-evaluated for that customer in the same transaction), against the
+//!   same call with no saved segment: the difference is the incremental re-evaluation.
+//!
 //! The data set can be kept between runs in the file `GUANXI_SEGMENT_BENCH_DB` names.
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::print_stderr)]
 
@@ -193,5 +197,35 @@ fn event_ingest(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, segment_1m, event_ingest);
+fn segment_follow(c: &mut Criterion) {
+    let (_dir, _path, crm) = build();
+    let analyst = Actor::user("analyst").unwrap();
+    // Customers 40, 80, 120, … in turn: each a VIP (every fifth) in 浙江 (华东) with its ten
+    // events, so every call re-evaluates one ordinary customer.
+    let tick = std::cell::Cell::new(0u64);
+    let one = || {
+        let k = tick.get();
+        tick.set(k + 1);
+        let who = guanxi::testing::conformance::sample_customer(40 * (1 + k % (customers() / 40 - 1))).id;
+        let at = now() - chrono::Duration::milliseconds(k as i64);
+        vec![BehaviourEvent::new(who, "page_view", at).property("url", CustomValue::Text("/ielts".into()))]
+    };
+    let mut g = c.benchmark_group("segment_follow");
+    g.sample_size(50).measurement_time(Duration::from_secs(10));
+    g.bench_function("record_one_event_no_saved_segment", |b| {
+        b.iter(|| black_box(crm.marketing().events().record(&analyst, one()).unwrap()))
+    });
+    let saved = guanxi::marketing::SavedSegment::new("ielts_vip", Segment::parse(SEGMENT).unwrap());
+    crm.marketing().segments().save(&analyst, saved).unwrap();
+    let members = crm.marketing().segments().current(&analyst, "ielts_vip", PageRequest::first(1)).unwrap();
+    assert!(!members.items.is_empty(), "the saved segment has members");
+    g.bench_function("record_one_event_saved_segment_followed", |b| {
+        b.iter(|| black_box(crm.marketing().events().record(&analyst, one()).unwrap()))
+    });
+    g.finish();
+    // A kept file goes back to no saved segment (the history stays).
+    crm.marketing().segments().delete(&analyst, "ielts_vip").unwrap();
+}
+
+criterion_group!(benches, segment_1m, segment_follow, event_ingest);
 criterion_main!(benches);

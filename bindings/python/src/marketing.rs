@@ -1,13 +1,15 @@
 //! `crm.marketing`: behaviour events (`crm.marketing.events`) and segments
 //! (`crm.marketing.segments`).
 
-use guanxi::marketing::{BehaviourEvent, EventRange, Explained, MarketingSettings, Segment};
+use guanxi::marketing::{
+    BehaviourEvent, EventRange, Explained, MarketingSettings, SavedSegment, Segment, SegmentMembership,
+};
 use guanxi::{EntityKind, PageRequest};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use crate::PyCrm;
-use crate::arrow::Table;
+use crate::arrow::{Columns, Table, arrow_err};
 use crate::convert::*;
 use crate::customers::customer_table;
 use crate::errors::to_py;
@@ -282,6 +284,234 @@ impl Segments {
         let segment = segment_from(segment)?;
         let e = self.crm.get().run(py, |c, a| c.marketing().segments().explain(a, id, &segment))?;
         explained_dict(py, &e)
+    }
+
+    /// Saves a segment under ``name`` (new, or replacing the one saved under it) and
+    /// evaluates it at once; from then on every write that can change it keeps its stored
+    /// membership current. ``tag`` binds a dynamic tag (added on entry, removed on exit unless
+    /// ``sticky``). ``includes`` / ``excludes`` (customer ids) replace the manual lists; None
+    /// keeps the ones stored. ``segment:<name>`` in the expression refers to another saved
+    /// segment; cycles are refused. Returns the saved segment.
+    #[pyo3(signature = (name, segment, *, description = None, tag = None, sticky = false, includes = None, excludes = None))]
+    #[allow(clippy::too_many_arguments)] // one keyword each, as Python callers name them
+    fn save<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        segment: &Bound<'py, PyAny>,
+        description: Option<String>,
+        tag: Option<String>,
+        sticky: bool,
+        includes: Option<&Bound<'py, PyAny>>,
+        excludes: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let expression = segment_from(segment)?;
+        let includes = includes.map(customer_ids).transpose()?;
+        let excludes = excludes.map(customer_ids).transpose()?;
+        let mut def = SavedSegment::new(name, expression);
+        def.description = description;
+        if let Some(t) = tag {
+            def = def.with_tag(t, sticky);
+        }
+        let saved = self.crm.get().run(py, |c, a| {
+            let segments = c.marketing().segments();
+            let stored = match segments.get(a, name) {
+                Ok(s) => Some(s),
+                Err(guanxi::Error::NotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            def.includes = match includes {
+                Some(ids) => ids.into_iter().collect(),
+                None => stored.as_ref().map(|s| s.includes.clone()).unwrap_or_default(),
+            };
+            def.excludes = match excludes {
+                Some(ids) => ids.into_iter().collect(),
+                None => stored.map(|s| s.excludes).unwrap_or_default(),
+            };
+            segments.save(a, def)
+        })?;
+        saved_dict(py, &saved)
+    }
+
+    /// A saved segment by name: ``{"name", "description", "expression" (text), "tag",
+    /// "sticky", "includes", "excludes"}``.
+    fn get<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.crm.get().run(py, |c, a| c.marketing().segments().get(a, name))?;
+        saved_dict(py, &s)
+    }
+
+    /// Every saved segment, by name, as dicts (see ``get``).
+    fn list<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let all = self.crm.get().run(py, |c, a| c.marketing().segments().list(a))?;
+        let out = PyList::empty(py);
+        for s in &all {
+            out.append(saved_dict(py, s)?)?;
+        }
+        Ok(out)
+    }
+
+    /// Deletes a saved segment: its members leave, its history stays readable. One another
+    /// saved segment refers to is refused.
+    fn delete(&self, py: Python<'_>, name: &str) -> PyResult<()> {
+        self.crm.get().run(py, |c, a| c.marketing().segments().delete(a, name))
+    }
+
+    /// Keeps these customers in the saved segment whatever its rule says; they enter at once.
+    fn include<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        customer_ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let ids = self::customer_ids(customer_ids)?;
+        let s = self.crm.get().run(py, |c, a| c.marketing().segments().include(a, name, &ids))?;
+        saved_dict(py, &s)
+    }
+
+    /// Keeps these customers out of the saved segment whatever its rule says; members among
+    /// them leave at once.
+    fn exclude<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        customer_ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let ids = self::customer_ids(customer_ids)?;
+        let s = self.crm.get().run(py, |c, a| c.marketing().segments().exclude(a, name, &ids))?;
+        saved_dict(py, &s)
+    }
+
+    /// Takes these customers off the saved segment's includes and excludes: its rule decides
+    /// for them again.
+    fn reset_manual<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        customer_ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let ids = self::customer_ids(customer_ids)?;
+        let s = self.crm.get().run(py, |c, a| c.marketing().segments().reset_manual(a, name, &ids))?;
+        saved_dict(py, &s)
+    }
+
+    /// Re-evaluates one saved segment whole: ``{"entered": {name: n}, "exited": {name: n}}``.
+    fn reevaluate<'py>(&self, py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.crm.get().run(py, |c, a| c.marketing().segments().reevaluate(a, name))?;
+        reevaluated_dict(py, &r)
+    }
+
+    /// Re-evaluates every saved segment that depends on the date (windows, ``30d ago``) at
+    /// the CRM's now — what a scheduler calls: ``{"entered": {name: n}, "exited": {name: n}}``.
+    fn reevaluate_due<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let r = self.crm.get().run(py, |c, a| c.marketing().segments().reevaluate_due(a))?;
+        reevaluated_dict(py, &r)
+    }
+
+    /// The saved segment's current members' stays (when and why each entered) that the user
+    /// may read, as a table in the order they entered. With ``limit``, one page after the
+    /// cursor ``after`` (a page's ``next``; a page may hold fewer rows than ``limit``).
+    #[pyo3(signature = (name, *, after = None, limit = None))]
+    fn current(&self, py: Python<'_>, name: &str, after: Option<&str>, limit: Option<i64>) -> PyResult<Table> {
+        self.stays(py, name, None, true, after, limit)
+    }
+
+    /// The saved segment's membership history — every stay, open or closed, of every
+    /// customer or of ``customer_id`` — that the user may read, as a table. With ``limit``,
+    /// one page after the cursor ``after``.
+    #[pyo3(signature = (name, *, customer_id = None, after = None, limit = None))]
+    fn history(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        customer_id: Option<&Bound<'_, PyAny>>,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> PyResult<Table> {
+        let customer = customer_id.map(customer_id_from).transpose()?;
+        self.stays(py, name, customer, false, after, limit)
+    }
+}
+
+fn saved_dict<'py>(py: Python<'py>, s: &SavedSegment) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("name", &s.name)?;
+    d.set_item("description", &s.description)?;
+    d.set_item("expression", s.expression.to_string())?;
+    d.set_item("tag", s.tag.as_ref().map(|t| t.tag.clone()))?;
+    d.set_item("sticky", s.tag.as_ref().is_some_and(|t| t.sticky))?;
+    d.set_item("includes", s.includes.iter().map(|c| c.0).collect::<Vec<_>>())?;
+    d.set_item("excludes", s.excludes.iter().map(|c| c.0).collect::<Vec<_>>())?;
+    Ok(d)
+}
+
+fn reevaluated_dict<'py>(py: Python<'py>, r: &guanxi::Reevaluated) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("entered", r.entered.clone())?;
+    d.set_item("exited", r.exited.clone())?;
+    Ok(d)
+}
+
+/// Stays as a table: one row each (``customer_id``, ``entered_at``, ``entered_because``,
+/// ``exited_at``, ``exited_because``, ``id``).
+fn stays_table(stays: &[SegmentMembership], next: Option<guanxi::Cursor>) -> PyResult<Table> {
+    let t = Columns::new(stays)
+        .text("id", |m| Some(m.id.to_string()))
+        .text("customer_id", |m| Some(m.customer_id.to_string()))
+        .time("entered_at", |m| Some(m.entered_at))
+        .text("entered_because", |m| Some(m.entered_because.as_str()))
+        .time("exited_at", |m| m.exited_at)
+        .text("exited_because", |m| m.exited_because.map(|r| r.as_str()))
+        .finish()
+        .map_err(arrow_err)?;
+    Ok(t.page(next))
+}
+
+fn customer_ids(items: &Bound<'_, PyAny>) -> PyResult<Vec<guanxi::CustomerId>> {
+    let mut problems = Problems::default();
+    let mut out = Vec::new();
+    if let Some(it) = problems.keep("customer_ids", items.try_iter()) {
+        for (i, item) in it.enumerate() {
+            let at = format!("customer_ids[{i}]");
+            if let Some(item) = problems.keep(&at, item) {
+                out.extend(problems.keep(&at, uuid_from(&item, &at).map(guanxi::CustomerId)));
+            }
+        }
+    }
+    problems.result(out)
+}
+
+impl Segments {
+    fn stays(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        customer: Option<guanxi::CustomerId>,
+        current_only: bool,
+        after: Option<&str>,
+        limit: Option<i64>,
+    ) -> PyResult<Table> {
+        let read = |c: &guanxi::Crm, a: &guanxi::Actor, page: PageRequest| {
+            let s = c.marketing().segments();
+            if current_only { s.current(a, name, page) } else { s.history(a, name, customer, page) }
+        };
+        if let Some(limit) = limit {
+            let page = crate::arrow::page_request(after, limit)?;
+            let p = self.crm.get().run(py, |c, a| read(c, a, page))?;
+            return stays_table(&p.items, p.next);
+        }
+        let all = self.crm.get().run(py, |c, a| {
+            let mut out = Vec::new();
+            let mut page = PageRequest::first(1_000);
+            loop {
+                let p = read(c, a, page)?;
+                out.extend(p.items);
+                match p.next {
+                    Some(next) => page = PageRequest::after(next, 1_000),
+                    None => return Ok(out),
+                }
+            }
+        })?;
+        stays_table(&all, None)
     }
 }
 

@@ -104,3 +104,55 @@ def test_segments_as_trees_read_back_as_text(crm: guanxi.Crm) -> None:
     with pytest.raises(guanxi.ValidationError) as info:
         crm.marketing.segments.count({"or": [{"is": {"tag": f"t{i}"}} for i in range(300)]})
     assert info.value.field == "segment"
+
+
+def test_a_saved_segment_keeps_its_members_and_tag_as_events_arrive(crm: guanxi.Crm) -> None:
+    day = datetime.timedelta(days=1)
+    wang = crm.customers.create("王芳", kind="individual")
+    li = crm.customers.create("李娜", kind="individual", tags=["VIP"])
+    rule = 'count(event = "page_view", url ~ "ielts", within = 30d) >= 3 AND count(event = enroll) = 0'
+    saved = crm.marketing.segments.save("雅思意向", rule, description="IELTS intent", tag="雅思意向")
+    assert (saved["name"], saved["tag"], saved["sticky"], saved["includes"]) == ("雅思意向", "雅思意向", False, [])
+    assert len(crm.marketing.segments.current("雅思意向")) == 0
+    crm.marketing.events.record([
+        {"customer_id": wang.id, "name": "page_view", "at": NOW - d * day, "properties": {"url": "/ielts"}}
+        for d in (1, 2, 3)
+    ])
+    current = crm.marketing.segments.current("雅思意向")
+    assert [(r["customer_id"], r["entered_because"]) for r in current] == [(str(wang.id), "matched")]
+    assert list(current.to_pandas()["customer_id"]) == [str(wang.id)]
+    assert "雅思意向" in crm.customers.get(wang.id).tags
+    crm.marketing.events.record([{"customer_id": wang.id, "name": "enroll", "at": NOW}])
+    assert len(crm.marketing.segments.current("雅思意向")) == 0
+    assert "雅思意向" not in crm.customers.get(wang.id).tags
+    stays = crm.marketing.segments.history("雅思意向", customer_id=wang.id).to_polars()
+    assert stays["exited_because"].to_list() == ["no_longer_matches"]
+
+    # Manual members survive re-evaluation; the manual lists are kept when saved again.
+    crm.marketing.segments.include("雅思意向", [li.id])
+    crm.marketing.segments.save("雅思意向", rule, tag="雅思意向", sticky=True)
+    assert crm.marketing.segments.get("雅思意向")["includes"] == [li.id]
+    assert crm.marketing.segments.reevaluate("雅思意向") == {"entered": {}, "exited": {}}
+    page = crm.marketing.segments.current("雅思意向", limit=1)
+    assert [r["entered_because"] for r in page] == ["included"] and page.next is None
+    assert crm.marketing.segments.reevaluate_due() == {"entered": {}, "exited": {}}
+    crm.marketing.segments.exclude("雅思意向", [li.id])
+    assert len(crm.marketing.segments.current("雅思意向")) == 0
+    assert "雅思意向" in crm.customers.get(li.id).tags  # sticky
+    crm.marketing.segments.reset_manual("雅思意向", [li.id])
+
+    # References to saved segments; cycles and unknown names refused; deletion keeps history.
+    crm.marketing.segments.save("vip", "tag:VIP")
+    crm.marketing.segments.save("vip_ielts", "segment:vip AND segment:雅思意向")
+    assert [s["name"] for s in crm.marketing.segments.list()] == ["vip", "vip_ielts", "雅思意向"]
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.marketing.segments.save("vip", "segment:vip_ielts")
+    assert "cycle" in str(info.value)
+    with pytest.raises(guanxi.ValidationError):
+        crm.marketing.segments.delete("vip")
+    crm.marketing.segments.delete("vip_ielts")
+    with pytest.raises(guanxi.NotFoundError):
+        crm.marketing.segments.get("vip_ielts")
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.marketing.segments.include("vip", ["not an id"])
+    assert info.value.field == "customer_ids[0]"

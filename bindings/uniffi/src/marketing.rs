@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use guanxi::marketing::{EventRange, Explained, Segment};
+use guanxi::marketing::{EventRange, Explained, Segment, SegmentMembership};
 use guanxi::{CustomValue, Customer, CustomerId};
 
 use crate::{CustomerPage, DateTime, PageRequest, Result, Uuid, custom_in, handle, next_of};
@@ -79,6 +79,66 @@ pub struct RecordedEvents {
 pub struct EventPage {
     /// The events.
     pub items: Vec<BehaviourEvent>,
+    /// Pass as `PageRequest.after` for the next page; null on the last.
+    pub next: Option<String>,
+}
+
+/// A saved segment: its rule as text (`segment:<name>` refers to another saved one), an
+/// optional dynamic tag (added on entry, removed on exit unless `sticky`), and the customers
+/// included and excluded by hand.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SavedSegment {
+    pub name: String,
+    pub expression: String,
+    #[uniffi(default = None)]
+    pub description: Option<String>,
+    #[uniffi(default = None)]
+    pub tag: Option<String>,
+    #[uniffi(default = false)]
+    pub sticky: bool,
+    #[uniffi(default = [])]
+    pub includes: Vec<Uuid>,
+    #[uniffi(default = [])]
+    pub excludes: Vec<Uuid>,
+}
+
+impl From<guanxi::marketing::SavedSegment> for SavedSegment {
+    fn from(s: guanxi::marketing::SavedSegment) -> Self {
+        SavedSegment {
+            name: s.name,
+            expression: s.expression.to_string(),
+            description: s.description,
+            sticky: s.tag.as_ref().is_some_and(|t| t.sticky),
+            tag: s.tag.map(|t| t.tag),
+            includes: s.includes.into_iter().map(|c| c.0).collect(),
+            excludes: s.excludes.into_iter().map(|c| c.0).collect(),
+        }
+    }
+}
+
+impl SavedSegment {
+    fn into_core(self) -> Result<guanxi::marketing::SavedSegment> {
+        let mut s = guanxi::marketing::SavedSegment::new(self.name, segment(&self.expression)?);
+        s.description = self.description;
+        s.tag = self.tag.map(|tag| guanxi::marketing::DynamicTag { tag, sticky: self.sticky });
+        s.includes = self.includes.into_iter().map(CustomerId).collect();
+        s.excludes = self.excludes.into_iter().map(CustomerId).collect();
+        Ok(s)
+    }
+}
+
+/// How many customers entered and left, by saved segment name.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Reevaluated {
+    pub entered: HashMap<String, u64>,
+    pub exited: HashMap<String, u64>,
+}
+
+/// One page of stays in a saved segment (when and why each customer entered, and left).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MembershipPage {
+    /// The stays.
+    pub items: Vec<SegmentMembership>,
     /// Pass as `PageRequest.after` for the next page; null on the last.
     pub next: Option<String>,
 }
@@ -197,6 +257,76 @@ impl Segments {
         Ok(self.inner.marketing().segments().count(&self.actor, &segment(&segment_text)?)?)
     }
 
+    /// Saves a segment under its name (new, or replacing the one saved under it) and
+    /// evaluates it; its stored membership then follows every write. Returns it as saved.
+    pub fn save(&self, segment: SavedSegment) -> Result<SavedSegment> {
+        Ok(self.inner.marketing().segments().save(&self.actor, segment.into_core()?)?.into())
+    }
+
+    /// A saved segment by name.
+    pub fn get(&self, name: String) -> Result<SavedSegment> {
+        Ok(self.inner.marketing().segments().get(&self.actor, &name)?.into())
+    }
+
+    /// Every saved segment, by name.
+    pub fn list(&self) -> Result<Vec<SavedSegment>> {
+        Ok(self.inner.marketing().segments().list(&self.actor)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Deletes a saved segment (its members leave; its history stays).
+    pub fn delete(&self, name: String) -> Result<()> {
+        Ok(self.inner.marketing().segments().delete(&self.actor, &name)?)
+    }
+
+    /// Keeps these customers in the saved segment whatever its rule says.
+    pub fn include(&self, name: String, customers: Vec<Uuid>) -> Result<SavedSegment> {
+        let ids: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
+        Ok(self.inner.marketing().segments().include(&self.actor, &name, &ids)?.into())
+    }
+
+    /// Keeps these customers out of the saved segment whatever its rule says.
+    pub fn exclude(&self, name: String, customers: Vec<Uuid>) -> Result<SavedSegment> {
+        let ids: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
+        Ok(self.inner.marketing().segments().exclude(&self.actor, &name, &ids)?.into())
+    }
+
+    /// Takes these customers off the includes and excludes: the rule decides again.
+    pub fn reset_manual(&self, name: String, customers: Vec<Uuid>) -> Result<SavedSegment> {
+        let ids: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
+        Ok(self.inner.marketing().segments().reset_manual(&self.actor, &name, &ids)?.into())
+    }
+
+    /// Re-evaluates one saved segment whole.
+    pub fn reevaluate(&self, name: String) -> Result<Reevaluated> {
+        Ok(reevaluated(self.inner.marketing().segments().reevaluate(&self.actor, &name)?))
+    }
+
+    /// Re-evaluates every saved segment that depends on the date, at the CRM's now.
+    pub fn reevaluate_due(&self) -> Result<Reevaluated> {
+        Ok(reevaluated(self.inner.marketing().segments().reevaluate_due(&self.actor)?))
+    }
+
+    /// One page of the current members' stays the user may read (a page may hold fewer
+    /// than the limit; follow `next`).
+    pub fn current(&self, name: String, page: PageRequest) -> Result<MembershipPage> {
+        let p = self.inner.marketing().segments().current(&self.actor, &name, page.into_core()?)?;
+        let next = next_of(&p);
+        Ok(MembershipPage { items: p.items, next })
+    }
+
+    /// One page of the membership history — every stay, of one customer when given — the
+    /// user may read.
+    pub fn history(&self, name: String, customer: Option<Uuid>, page: PageRequest) -> Result<MembershipPage> {
+        let p = self.inner.marketing().segments().history(
+            &self.actor,
+            &name,
+            customer.map(CustomerId),
+            page.into_core()?,
+        )?;
+        let next = next_of(&p);
+        Ok(MembershipPage { items: p.items, next })
+    }
+
     /// Every node of the segment with its value for one customer, in pre-order.
     pub fn explain(&self, customer: Uuid, segment_text: String) -> Result<Vec<ExplainedNode>> {
         let e =
@@ -205,4 +335,8 @@ impl Segments {
         flatten(e, 0, &mut out);
         Ok(out)
     }
+}
+
+fn reevaluated(r: guanxi::Reevaluated) -> Reevaluated {
+    Reevaluated { entered: r.entered.into_iter().collect(), exited: r.exited.into_iter().collect() }
 }

@@ -870,6 +870,9 @@ pub mod conformance {
             f().custom(cv("products", CustomValue::MultiSelect(["erp".into(), "oa".into()].into()))),
             f().custom(cv("products", CustomValue::Select("erp".into()))).owner(user("alice")),
             f().custom(cv("nonexistent", CustomValue::Text("x".into()))),
+            f().ids([sample_customer(3).id, sample_customer(1).id, CustomerId(id(999_999))]),
+            f().ids([sample_customer(2).id]).tag("VIP").deleted(Deleted::Include),
+            f().ids([]),
         ]
     }
 

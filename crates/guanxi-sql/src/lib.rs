@@ -304,8 +304,9 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
         params.push(v);
         d.placeholder(params.len())
     };
-    // With a tag, drive the scan from the (tag, customer_id) index instead of every customer.
-    let (from, order_key) = match f.tags.first() {
+    // With a tag, drive the scan from the (tag, customer_id) index instead of every customer
+    // (with a few ids, from the primary key).
+    let (from, order_key) = match f.tags.first().filter(|_| f.ids.is_none()) {
         Some(first) => {
             let p = bind(&mut params, SqlValue::Text(first.clone()));
             conds.push(format!("t0.tag = {p}"));
@@ -313,13 +314,21 @@ pub fn customer_query(d: Dialect, f: &CustomerFilter, after: Option<uuid::Uuid>,
         }
         None => ("FROM customers c", "c.id"),
     };
-    for t in f.tags.iter().skip(1) {
+    for t in f.tags.iter().skip(usize::from(f.ids.is_none())) {
         let p = bind(&mut params, SqlValue::Text(t.clone()));
         conds.push(format!("EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = c.id AND t.tag = {p})"));
     }
     if let Some(after) = after {
         let p = bind(&mut params, SqlValue::Text(after.to_string()));
         conds.push(format!("{order_key} > {p}"));
+    }
+    if let Some(ids) = &f.ids {
+        if ids.is_empty() {
+            conds.push(d.never().to_owned());
+        } else {
+            let ps: Vec<String> = ids.iter().map(|id| bind(&mut params, SqlValue::Text(id.to_string()))).collect();
+            conds.push(format!("c.id IN ({})", ps.join(", ")));
+        }
     }
     let mut scope_any = Vec::new();
     if let Some(scope) = f.scope.as_ref().filter(|s| !s.all) {
@@ -387,7 +396,7 @@ pub fn segment_query(
 ) -> Query {
     // A tag every member carries joins the filter's tags, so the scan can start from its index.
     let mut driven = f.clone();
-    for t in segment::required_tags(segment) {
+    for t in segment::required_tags(segment).into_iter().filter(|_| f.ids.is_none()) {
         if !driven.tags.contains(&t) {
             driven.tags.push(t);
         }

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use guanxi_core::marketing::saved::SAVED_SEGMENT_KEY_PREFIX;
 use guanxi_core::marketing::{
     MAX_SAVED_SEGMENTS, MembershipChange, MembershipQuery, MembershipReason, SavedSegment, Segment, SegmentContext,
-    SegmentDependencies, SegmentFacts, SegmentMembership, check_references,
+    SegmentDependencies, SegmentMembership, check_references,
 };
-use guanxi_core::store::{SegmentReads, StoreReads};
+use guanxi_core::store::StoreReads;
 use guanxi_core::{
     Action, Actor, ChangeAction, Changes, CustomerFilter, CustomerId, DomainEvent, EntityKind, Error, FieldChange,
     Page, PageRequest, Result, Setting, StoreView, TagWrite,
@@ -219,7 +219,9 @@ impl Crm {
         Ok(tx.apply_in_session()?.1)
     }
 
-    /// The moves that bring the stored membership of `ids` up to date.
+    /// The moves that bring the stored membership of `ids` up to date: the store evaluates
+    /// the rule for just these customers (inside its query on SQLite and PostgreSQL, off the
+    /// indexes), so a customer's long history is not read.
     fn diff_customers(
         &self,
         view: &dyn StoreReads,
@@ -228,20 +230,18 @@ impl Crm {
         at: DateTime<Utc>,
     ) -> Result<Vec<Move>> {
         let ctx = self.segment_context(view, at, &s.deps)?;
-        let reads = SegmentReads::of(&s.rule);
+        let only = CustomerFilter::default().ids(ids.iter().copied());
+        let holders: BTreeSet<CustomerId> =
+            walk_pages(|p| view.segment_members(&only, &s.rule, &ctx, p))?.into_iter().map(|c| c.id).collect();
         let open: BTreeSet<CustomerId> =
             view.open_memberships(&s.def.name, ids)?.into_iter().map(|m| m.customer_id).collect();
         let mut moves = Vec::new();
         for id in ids {
-            let customer = view.customer(*id)?.filter(|c| !c.is_deleted());
-            let live = customer.is_some();
-            let holds = match &customer {
-                Some(c) => {
-                    let (events, interactions) = reads.facts(view, c.id)?;
-                    s.rule.matches(c, SegmentFacts { events: &events, interactions: &interactions }, &ctx)
-                }
-                None => false,
-            };
+            let holds = holders.contains(id);
+            // Whether a customer the rule leaves out is live matters only for an include or an exit.
+            let live = holds
+                || ((s.def.includes.contains(id) || open.contains(id))
+                    && view.customer(*id)?.is_some_and(|c| !c.is_deleted()));
             match (s.def.membership_for(*id, holds, live), open.contains(id)) {
                 (Some(reason), false) => moves.push(Move::Enter(*id, reason)),
                 (None, true) => moves.push(Move::Exit(*id, s.def.exit_reason(*id, live))),

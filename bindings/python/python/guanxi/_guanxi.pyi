@@ -25,6 +25,8 @@ from guanxi.fields import (
     SegmentLike,
     MarketingSettings,
     PurgedEvents,
+    Reevaluated,
+    SavedSegment,
     SegmentExplanation,
     Industry,
     InteractionKind,
@@ -1375,6 +1377,45 @@ class Segments:
         """How many customers the user may read are in the segment."""
     def explain(self, customer_id: IdLike, segment: SegmentLike) -> SegmentExplanation:
         """Every node of the segment with its value for one customer."""
+    def save(
+        self,
+        name: str,
+        segment: SegmentLike,
+        *,
+        description: str | None = None,
+        tag: str | None = None,
+        sticky: bool = False,
+        includes: Iterable[IdLike] | None = None,
+        excludes: Iterable[IdLike] | None = None,
+    ) -> SavedSegment:
+        """Saves a segment under ``name`` and evaluates it; its stored membership then follows every write. ``tag``: a dynamic tag; ``includes``/``excludes`` replace the manual lists (None keeps them)."""
+    def get(self, name: str) -> SavedSegment:
+        """A saved segment by name."""
+    def list(self) -> builtins.list[SavedSegment]:
+        """Every saved segment, by name."""
+    def delete(self, name: str) -> None:
+        """Deletes a saved segment (its members leave; its history stays)."""
+    def include(self, name: str, customer_ids: Iterable[IdLike]) -> SavedSegment:
+        """Keeps these customers in the saved segment whatever its rule says."""
+    def exclude(self, name: str, customer_ids: Iterable[IdLike]) -> SavedSegment:
+        """Keeps these customers out of the saved segment whatever its rule says."""
+    def reset_manual(self, name: str, customer_ids: Iterable[IdLike]) -> SavedSegment:
+        """Takes these customers off the includes and excludes: the rule decides again."""
+    def reevaluate(self, name: str) -> Reevaluated:
+        """Re-evaluates one saved segment whole."""
+    def reevaluate_due(self) -> Reevaluated:
+        """Re-evaluates every saved segment that depends on the date, at the CRM's now."""
+    def current(self, name: str, *, after: str | None = None, limit: int | None = None) -> Table[_Row]:
+        """The current members' stays (``customer_id``, ``entered_at``, ``entered_because``, …) the user may read; with ``limit``, one page."""
+    def history(
+        self,
+        name: str,
+        *,
+        customer_id: IdLike | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Table[_Row]:
+        """Every stay, open or closed (of one customer with ``customer_id``), the user may read; with ``limit``, one page."""
 
 @final
 class Service:

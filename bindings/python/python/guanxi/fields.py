@@ -123,9 +123,10 @@ class EntityKind(str, enum.Enum):
     ARTICLE = "article"
     SERVICE_SETTINGS = "service_settings"
     MARKETING_SETTINGS = "marketing_settings"
+    SEGMENT = "segment"
 
 
-EntityKindName = Union[EntityKind, Literal["customer", "contact", "tag", "interaction", "custom_field", "change_log", "user", "department", "role", "pipeline", "opportunity", "lead", "task", "ticket", "article", "service_settings", "marketing_settings"]]
+EntityKindName = Union[EntityKind, Literal["customer", "contact", "tag", "interaction", "custom_field", "change_log", "user", "department", "role", "pipeline", "opportunity", "lead", "task", "ticket", "article", "service_settings", "marketing_settings", "segment"]]
 """EntityKind, or one of its names."""
 
 
@@ -655,6 +656,27 @@ class MarketingSettings(TypedDict):
     """``crm.marketing.settings()``: how long behaviour events are kept (None: for ever)."""
 
     event_retention_days: int | None
+
+
+class SavedSegment(TypedDict):
+    """A saved segment (``crm.marketing.segments.save`` / ``get`` / ``list``): its rule as
+    text, its dynamic tag (None: none) and whether that tag stays when a customer leaves, and
+    the customers included and excluded by hand."""
+
+    name: str
+    description: str | None
+    expression: str
+    tag: str | None
+    sticky: bool
+    includes: list[uuid.UUID]
+    excludes: list[uuid.UUID]
+
+
+class Reevaluated(TypedDict):
+    """What a re-evaluation changed: how many customers entered and left, by segment name."""
+
+    entered: dict[str, int]
+    exited: dict[str, int]
 
 
 class PurgedEvents(TypedDict):

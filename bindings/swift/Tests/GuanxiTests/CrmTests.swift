@@ -711,6 +711,50 @@ final class CrmTests: XCTestCase {
         XCTAssertNotNil(purged.before)
     }
 
+    func testSavedSegmentsFollowEventsWithTheirTagsReferencesAndHistory() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let now = Date()
+        let wang = try crm.customers().create(input: NewCustomer(name: "王芳", kind: .individual))
+        let li = try crm.customers().create(input: NewCustomer(name: "李娜", kind: .individual, tags: ["VIP"]))
+        let segments = crm.marketing().segments()
+        let rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND count(event = enroll) = 0"
+        let saved = try segments.save(segment: SavedSegment(name: "雅思意向", expression: rule, tag: "雅思意向"))
+        XCTAssertEqual(saved.tag, "雅思意向")
+        XCTAssertFalse(saved.sticky)
+        let views = [1.0, 2.0, 3.0].map { d in
+            BehaviourEvent(customerId: wang.id, name: "page_view", at: now.addingTimeInterval(-d * 86_400),
+                           properties: ["url": .text(value: "/ielts")])
+        }
+        _ = try crm.marketing().events().record(events: views)
+        let current = try segments.current(name: "雅思意向", page: PageRequest(limit: 10))
+        XCTAssertEqual(current.items.map { $0.customerId }, [wang.id])
+        XCTAssertEqual(current.items.first?.enteredBecause, .matched)
+        XCTAssertTrue(try crm.customers().get(id: wang.id).tags.contains("雅思意向"))
+        _ = try crm.marketing().events().record(events: [BehaviourEvent(customerId: wang.id, name: "enroll", at: now)])
+        XCTAssertTrue(try segments.current(name: "雅思意向", page: PageRequest(limit: 10)).items.isEmpty)
+        XCTAssertFalse(try crm.customers().get(id: wang.id).tags.contains("雅思意向"))
+        let stays = try segments.history(name: "雅思意向", customer: wang.id, page: PageRequest(limit: 10)).items
+        XCTAssertEqual(stays.map { $0.exitedBecause }, [.noLongerMatches])
+        _ = try segments.include(name: "雅思意向", customers: [li.id])
+        XCTAssertEqual(try segments.get(name: "雅思意向").includes, [li.id])
+        XCTAssertTrue(try segments.reevaluate(name: "雅思意向").entered.isEmpty)
+        XCTAssertTrue(try segments.reevaluateDue().exited.isEmpty)
+        XCTAssertEqual(try segments.current(name: "雅思意向", page: PageRequest(limit: 10)).items.map { $0.enteredBecause }, [.included])
+        _ = try segments.exclude(name: "雅思意向", customers: [li.id])
+        _ = try segments.resetManual(name: "雅思意向", customers: [li.id])
+        _ = try segments.save(segment: SavedSegment(name: "vip", expression: "tag:VIP"))
+        _ = try segments.save(segment: SavedSegment(name: "vip_ielts", expression: "segment:vip AND segment:雅思意向"))
+        XCTAssertEqual(try segments.list().map { $0.name }, ["vip", "vip_ielts", "雅思意向"])
+        XCTAssertThrowsError(try segments.save(segment: SavedSegment(name: "vip", expression: "segment:vip_ielts"))) { error in
+            guard case let CrmError.Validation(_, reason, _) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("cycle"), reason)
+        }
+        try segments.delete(name: "vip_ielts")
+        XCTAssertThrowsError(try segments.get(name: "vip_ielts")) { error in
+            guard case CrmError.NotFound = error else { return XCTFail("expected not found, got \(error)") }
+        }
+    }
+
     func testIdentifiersAreCheckedStoredReplacedAndMatched() throws {
         let crm = try Crm.inMemory(user: "alice")
         XCTAssertThrowsError(try crm.customers().create(input: NewCustomer(name: "华为技术有限公司", identifiers: [

@@ -183,6 +183,7 @@ impl SavedSegment {
 /// Why a customer entered or left a saved segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum MembershipReason {
     /// Entered: the rule holds.
     Matched,
@@ -235,6 +236,7 @@ impl std::str::FromStr for MembershipReason {
 /// One stay of a customer in a saved segment: when and why it entered, and — once it left —
 /// when and why. A customer who leaves and comes back has one stay per visit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct SegmentMembership {
     /// The stay's id (a UUIDv7 of when it began: stays sort by entry).
     pub id: uuid::Uuid,

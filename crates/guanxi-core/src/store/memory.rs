@@ -505,9 +505,20 @@ impl CustomerStore for MemoryStore {
         let s = self.read()?;
         let start = page.after.map(|c| CustomerId(c.last_id()));
         let after = |id: &CustomerId| start.is_none_or(|s| *id > s);
-        let rows: Vec<Customer> = match filter.tags.first() {
+        let rows: Vec<Customer> = match (filter.ids.as_ref(), filter.tags.first()) {
+            // A few ids: read them, in id order.
+            (Some(ids), _) => {
+                let wanted: std::collections::BTreeSet<CustomerId> = ids.iter().copied().filter(after).collect();
+                wanted
+                    .into_iter()
+                    .filter_map(|id| s.customers.get(&id))
+                    .filter(|c| filter.matches(c))
+                    .take(page.limit + 1)
+                    .cloned()
+                    .collect()
+            }
             // Drive the scan from the tag's member index rather than every customer.
-            Some(tag) => s
+            (None, Some(tag)) => s
                 .tag_members
                 .get(tag)
                 .into_iter()
@@ -518,7 +529,7 @@ impl CustomerStore for MemoryStore {
                 .take(page.limit + 1)
                 .cloned()
                 .collect(),
-            None => s
+            (None, None) => s
                 .customers
                 .values()
                 .filter(|c| after(&c.id) && filter.matches(c))

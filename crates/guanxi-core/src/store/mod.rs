@@ -272,7 +272,13 @@ pub struct CustomerFilter {
     /// The records the caller may see. The `Crm` facade sets it from the actor's permission
     /// (replacing any value given); stores apply it inside their query like any condition.
     pub scope: Option<RecordScope>,
+    /// Only these customers (None: no restriction; an empty list matches none). At most
+    /// [`MAX_FILTER_IDS`].
+    pub ids: Option<Vec<CustomerId>>,
 }
+
+/// At most this many ids in [`CustomerFilter::ids`].
+pub const MAX_FILTER_IDS: usize = 1_000;
 
 impl CustomerFilter {
     /// Requires a status.
@@ -318,6 +324,12 @@ impl CustomerFilter {
         self
     }
 
+    /// Restricts the list to these customers (at most [`MAX_FILTER_IDS`]).
+    pub fn ids(mut self, ids: impl IntoIterator<Item = CustomerId>) -> Self {
+        self.ids = Some(ids.into_iter().collect());
+        self
+    }
+
     /// Restricts the list to a permission scope.
     pub fn scope(mut self, scope: RecordScope) -> Self {
         self.scope = Some(scope);
@@ -329,6 +341,7 @@ impl CustomerFilter {
     pub fn matches(&self, c: &Customer) -> bool {
         let region = c.region.as_ref();
         self.scope.as_ref().is_none_or(|s| s.admits(c.scope_attrs()))
+            && self.ids.as_ref().is_none_or(|ids| ids.contains(&c.id))
             && self.deleted.admits(c.deleted_at)
             && self.status.is_none_or(|s| c.status == s)
             && self.kind.is_none_or(|k| c.kind == k)

@@ -585,6 +585,42 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(purged.purged == 1UL && purged.before != null) { "purged $purged" }
         }
     },
+    "a saved segment keeps its members and dynamic tag as events arrive; references, cycles, history" to {
+        Crm.inMemory("alice").use { crm ->
+            val day = 86_400L
+            val now = Instant.now()
+            val wang = crm.customers().create(NewCustomer(name = "王芳", kind = CustomerKind.INDIVIDUAL))
+            val li = crm.customers().create(NewCustomer(name = "李娜", kind = CustomerKind.INDIVIDUAL, tags = listOf("VIP")))
+            val segments = crm.marketing().segments()
+            val rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND count(event = enroll) = 0"
+            val saved = segments.save(SavedSegment(name = "雅思意向", expression = rule, tag = "雅思意向"))
+            check(saved.tag == "雅思意向" && !saved.sticky) { "saved $saved" }
+            fun view(daysAgo: Long) = BehaviourEvent(customerId = wang.id, name = "page_view",
+                at = now.minusSeconds(daysAgo * day), properties = mapOf("url" to CustomValue.Text("/ielts")))
+            crm.marketing().events().record(listOf(view(1), view(2), view(3)))
+            val current = segments.current("雅思意向", PageRequest(limit = 10u))
+            check(current.items.map { it.customerId to it.enteredBecause } == listOf(wang.id to MembershipReason.MATCHED)) { "current $current" }
+            check("雅思意向" in crm.customers().get(wang.id).tags) { "dynamic tag added" }
+            crm.marketing().events().record(listOf(BehaviourEvent(customerId = wang.id, name = "enroll", at = now)))
+            check(segments.current("雅思意向", PageRequest(limit = 10u)).items.isEmpty()) { "left on enrolling" }
+            check("雅思意向" !in crm.customers().get(wang.id).tags) { "dynamic tag removed" }
+            val stays = segments.history("雅思意向", wang.id, PageRequest(limit = 10u)).items
+            check(stays.single().exitedBecause == MembershipReason.NO_LONGER_MATCHES && stays.single().exitedAt != null) { "history $stays" }
+            segments.include("雅思意向", listOf(li.id))
+            check(segments.get("雅思意向").includes == listOf(li.id)) { "included" }
+            check(segments.reevaluate("雅思意向").entered.isEmpty() && segments.reevaluateDue().exited.isEmpty()) { "nothing to do" }
+            check(segments.current("雅思意向", PageRequest(limit = 10u)).items.single().enteredBecause == MembershipReason.INCLUDED) { "included member" }
+            segments.exclude("雅思意向", listOf(li.id))
+            segments.resetManual("雅思意向", listOf(li.id))
+            segments.save(SavedSegment(name = "vip", expression = "tag:VIP"))
+            segments.save(SavedSegment(name = "vip_ielts", expression = "segment:vip AND segment:雅思意向"))
+            check(segments.list().map { it.name } == listOf("vip", "vip_ielts", "雅思意向")) { "list" }
+            val cycle = assertThrows<CrmException.Validation> { segments.save(SavedSegment(name = "vip", expression = "segment:vip_ielts")) }
+            check("cycle" in cycle.errors.single().reason) { "cycle ${cycle.errors}" }
+            segments.delete("vip_ielts")
+            assertThrows<CrmException.NotFound> { segments.get("vip_ielts") }
+        }
+    },
     "identifiers checked by scheme, stored, replaced and matched whatever the name" to {
         Crm.inMemory("alice").use { crm ->
             val bad = assertThrows<CrmException.Validation> {
