@@ -363,9 +363,7 @@ impl Segments {
         name: &str,
         customer_ids: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let ids = self::customer_ids(customer_ids)?;
-        let s = self.crm.get().run(py, |c, a| c.marketing().segments().include(a, name, &ids))?;
-        saved_dict(py, &s)
+        self.manual(py, name, customer_ids, |s, a, n, ids| s.include(a, n, ids))
     }
 
     /// Keeps these customers out of the saved segment whatever its rule says; members among
@@ -376,9 +374,7 @@ impl Segments {
         name: &str,
         customer_ids: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let ids = self::customer_ids(customer_ids)?;
-        let s = self.crm.get().run(py, |c, a| c.marketing().segments().exclude(a, name, &ids))?;
-        saved_dict(py, &s)
+        self.manual(py, name, customer_ids, |s, a, n, ids| s.exclude(a, n, ids))
     }
 
     /// Takes these customers off the saved segment's includes and excludes: its rule decides
@@ -389,9 +385,7 @@ impl Segments {
         name: &str,
         customer_ids: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let ids = self::customer_ids(customer_ids)?;
-        let s = self.crm.get().run(py, |c, a| c.marketing().segments().reset_manual(a, name, &ids))?;
-        saved_dict(py, &s)
+        self.manual(py, name, customer_ids, |s, a, n, ids| s.reset_manual(a, n, ids))
     }
 
     /// Re-evaluates one saved segment whole: ``{"entered": {name: n}, "exited": {name: n}}``.
@@ -481,6 +475,20 @@ fn customer_ids(items: &Bound<'_, PyAny>) -> PyResult<Vec<guanxi::CustomerId>> {
 }
 
 impl Segments {
+    fn manual<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        customer_ids: &Bound<'py, PyAny>,
+        // A change of the saved segment's manual lists (`include`, `exclude`, `reset_manual`).
+        change: impl Fn(&guanxi::Segments<'_>, &guanxi::Actor, &str, &[guanxi::CustomerId]) -> guanxi::Result<SavedSegment>
+        + Sync,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let ids = self::customer_ids(customer_ids)?;
+        let s = self.crm.get().run(py, |c, a| change(&c.marketing().segments(), a, name, &ids))?;
+        saved_dict(py, &s)
+    }
+
     fn stays(
         &self,
         py: Python<'_>,

@@ -4,10 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use guanxi::marketing::{EventRange, Explained, Segment, SegmentMembership};
+use guanxi::marketing::{
+    CmpOp, CountSource, EventCount, EventRange, Explained, Literal, Predicate, PropertyFilter, Segment, SegmentField,
+    SegmentMembership,
+};
 use guanxi::{CustomValue, Customer, CustomerId};
 
-use crate::{CustomerPage, DateTime, PageRequest, Result, Uuid, custom_in, handle, next_of};
+use crate::{CustomerPage, DateTime, Day, Decimal, PageRequest, Result, Uuid, custom_in, handle, next_of};
 
 /// A behaviour event: what a customer did, when, with typed properties. `id` is null on input
 /// (given when recorded); one `externalId` is recorded once however often it is sent.
@@ -158,6 +161,239 @@ fn flatten(e: Explained, depth: u32, out: &mut Vec<ExplainedNode>) {
     for p in e.parts {
         flatten(p, depth + 1, out);
     }
+}
+
+/// One value a segment compares with.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SegmentScalar {
+    /// Text (also a vocabulary value, such as `lost` or `流失`).
+    Text { value: String },
+    /// An exact number.
+    Number { value: Decimal },
+    /// A calendar day.
+    Day { value: Day },
+    /// So many days before today (`30d ago`).
+    DaysAgo { days: u32 },
+    /// True or false.
+    Bool { value: bool },
+}
+
+/// What a field or property is compared with: one value, or any of several (for `CmpOp.IN`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SegmentValue {
+    One { value: SegmentScalar },
+    AnyOf { values: Vec<SegmentScalar> },
+}
+
+/// A test of an event's property inside a count (`url ~ "ielts"`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PropertyTest {
+    pub key: String,
+    pub op: CmpOp,
+    pub value: SegmentValue,
+}
+
+/// What a count counts: events of a name, or interactions (of a kind, or any).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum CountOf {
+    Event { name: String },
+    Interaction { kind: Option<guanxi::InteractionKind> },
+}
+
+/// One node of a segment's tree, in pre-order: `And` and `Or` are followed by their `parts`
+/// nodes (each a whole subtree), `Not` by one; the others are tests. Build a list and pass it
+/// to `segments().toText` for the text every call takes; `segments().parse` gives a text's.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SegmentNode {
+    And {
+        parts: u32,
+    },
+    Or {
+        parts: u32,
+    },
+    Not,
+    /// `tag:<name>`.
+    Tag {
+        name: String,
+    },
+    /// `tag_group:<name>`.
+    TagGroup {
+        name: String,
+    },
+    /// `region:<province, city or macro-area>`.
+    Region {
+        name: String,
+    },
+    /// `segment:<name>`: a saved segment's rule.
+    Saved {
+        name: String,
+    },
+    /// A field (`status`, `level`, `created_at`, `custom.<key>`, …) compared with a value.
+    Field {
+        field: String,
+        op: CmpOp,
+        value: SegmentValue,
+    },
+    /// A count of events or interactions, filtered and windowed, compared with `n`.
+    Count {
+        of: CountOf,
+        filters: Vec<PropertyTest>,
+        within_days: Option<u32>,
+        op: CmpOp,
+        n: u64,
+    },
+}
+
+fn scalar_in(v: SegmentScalar) -> Literal {
+    match v {
+        SegmentScalar::Text { value } => Literal::Text(value),
+        SegmentScalar::Number { value } => Literal::Number(value.normalize()),
+        SegmentScalar::Day { value } => Literal::Date(value),
+        SegmentScalar::DaysAgo { days } => Literal::DaysAgo(days),
+        SegmentScalar::Bool { value } => Literal::Bool(value),
+    }
+}
+
+fn value_in(v: SegmentValue) -> Literal {
+    match v {
+        SegmentValue::One { value } => scalar_in(value),
+        SegmentValue::AnyOf { values } => Literal::List(values.into_iter().map(scalar_in).collect()),
+    }
+}
+
+fn scalar_out(v: Literal, at: &str) -> Result<SegmentScalar> {
+    Ok(match v {
+        Literal::Text(value) => SegmentScalar::Text { value },
+        Literal::Number(value) => SegmentScalar::Number { value },
+        Literal::Date(value) => SegmentScalar::Day { value },
+        Literal::DaysAgo(days) => SegmentScalar::DaysAgo { days },
+        Literal::Bool(value) => SegmentScalar::Bool { value },
+        Literal::List(_) => return Err(node_error(at, "a list inside a list has no node form")),
+    })
+}
+
+fn value_out(v: Literal, at: &str) -> Result<SegmentValue> {
+    Ok(match v {
+        Literal::List(items) => {
+            SegmentValue::AnyOf { values: items.into_iter().map(|i| scalar_out(i, at)).collect::<Result<_>>()? }
+        }
+        one => SegmentValue::One { value: scalar_out(one, at)? },
+    })
+}
+
+fn node_error(at: &str, detail: &str) -> crate::CrmError {
+    guanxi::Error::invalid(at, guanxi::ValidationReason::Invalid { detail: detail.into() }).into()
+}
+
+/// The segment a pre-order node list describes, checked (bounds, vocabulary values, every
+/// node used): a validation error on `segment[i]` names the node that does not fit.
+fn segment_of_nodes(nodes: Vec<SegmentNode>) -> Result<Segment> {
+    if nodes.len() > 4 * guanxi::marketing::MAX_SEGMENT_PREDICATES {
+        let max = 4 * guanxi::marketing::MAX_SEGMENT_PREDICATES as u64;
+        return Err(guanxi::Error::invalid(
+            "segment",
+            guanxi::ValidationReason::TooLarge { max, unit: "nodes".into() },
+        )
+        .into());
+    }
+    let mut it = nodes.into_iter().enumerate();
+    let s = subtree(&mut it, 0)?;
+    if let Some((i, _)) = it.next() {
+        return Err(node_error(&format!("segment[{i}]"), "comes after the whole segment ended"));
+    }
+    // Text and back: vocabulary values canonicalized and checked as the parser checks them.
+    let s = segment(&s.to_string())?;
+    Ok(s)
+}
+
+fn subtree(it: &mut impl Iterator<Item = (usize, SegmentNode)>, depth: usize) -> Result<Segment> {
+    let Some((i, node)) = it.next() else {
+        return Err(node_error("segment", "ends before every and / or / not has its parts"));
+    };
+    let at = format!("segment[{i}]");
+    if depth > 64 {
+        return Err(node_error(&at, "is nested more than 64 levels deep"));
+    }
+    let parts = |it: &mut dyn Iterator<Item = (usize, SegmentNode)>, n: u32| -> Result<Vec<Segment>> {
+        let mut it = it;
+        (0..n).map(|_| subtree(&mut it, depth + 1)).collect()
+    };
+    Ok(match node {
+        SegmentNode::And { parts: n } | SegmentNode::Or { parts: n } if n == 0 => {
+            return Err(node_error(&at, "has no parts"));
+        }
+        SegmentNode::And { parts: n } => Segment::And(parts(it, n)?),
+        SegmentNode::Or { parts: n } => Segment::Or(parts(it, n)?),
+        SegmentNode::Not => Segment::Not(Box::new(subtree(it, depth + 1)?)),
+        SegmentNode::Tag { name } => Segment::Is(Predicate::Tag(name)),
+        SegmentNode::TagGroup { name } => Segment::Is(Predicate::TagGroup(name)),
+        SegmentNode::Region { name } => Segment::Is(Predicate::Region(name)),
+        SegmentNode::Saved { name } => Segment::Is(Predicate::Segment(name)),
+        SegmentNode::Field { field, op, value } => {
+            let Some(field) = SegmentField::from_name(&field) else {
+                let allowed = SegmentField::names().join(", ");
+                return Err(node_error(&format!("{at}.field"), &format!("'{field}' is none of {allowed}")));
+            };
+            Segment::Is(Predicate::Field { field, op, value: value_in(value) })
+        }
+        SegmentNode::Count { of, filters, within_days, op, n } => {
+            let source = match of {
+                CountOf::Event { name } => CountSource::Event(name),
+                CountOf::Interaction { kind } => CountSource::Interaction(kind),
+            };
+            let filters = filters
+                .into_iter()
+                .map(|f| PropertyFilter { key: f.key, op: f.op, value: value_in(f.value) })
+                .collect();
+            Segment::Is(Predicate::Count(EventCount { source, filters, within_days, op, n }))
+        }
+    })
+}
+
+/// A segment as its pre-order node list.
+fn nodes_of(s: Segment, out: &mut Vec<SegmentNode>) -> Result<()> {
+    let at = format!("segment[{}]", out.len());
+    match s {
+        Segment::And(parts) | Segment::Or(parts) if parts.is_empty() => {
+            return Err(node_error(&at, "an and / or of no parts has no node form"));
+        }
+        Segment::And(parts) => {
+            out.push(SegmentNode::And { parts: u32::try_from(parts.len()).unwrap_or(u32::MAX) });
+            parts.into_iter().try_for_each(|p| nodes_of(p, out))?;
+        }
+        Segment::Or(parts) => {
+            out.push(SegmentNode::Or { parts: u32::try_from(parts.len()).unwrap_or(u32::MAX) });
+            parts.into_iter().try_for_each(|p| nodes_of(p, out))?;
+        }
+        Segment::Not(inner) => {
+            out.push(SegmentNode::Not);
+            nodes_of(*inner, out)?;
+        }
+        Segment::Is(p) => out.push(match p {
+            Predicate::Tag(name) => SegmentNode::Tag { name },
+            Predicate::TagGroup(name) => SegmentNode::TagGroup { name },
+            Predicate::Region(name) => SegmentNode::Region { name },
+            Predicate::Segment(name) => SegmentNode::Saved { name },
+            Predicate::Field { field, op, value } => {
+                SegmentNode::Field { field: field.to_string(), op, value: value_out(value, &at)? }
+            }
+            Predicate::Count(c) => SegmentNode::Count {
+                of: match c.source {
+                    CountSource::Event(name) => CountOf::Event { name },
+                    CountSource::Interaction(kind) => CountOf::Interaction { kind },
+                },
+                filters: c
+                    .filters
+                    .into_iter()
+                    .map(|f| Ok(PropertyTest { key: f.key, op: f.op, value: value_out(f.value, &at)? }))
+                    .collect::<Result<_>>()?,
+                within_days: c.within_days,
+                op: c.op,
+                n: c.n,
+            },
+        }),
+    }
+    Ok(())
 }
 
 /// A segment's text parsed, or a validation error on `segment` saying where it went wrong.
@@ -325,6 +561,20 @@ impl Segments {
         )?;
         let next = next_of(&p);
         Ok(MembershipPage { items: p.items, next })
+    }
+
+    /// A segment's tree as its pre-order node list (to inspect or change, then `toText`).
+    pub fn parse(&self, segment_text: String) -> Result<Vec<SegmentNode>> {
+        let mut out = Vec::new();
+        nodes_of(segment(&segment_text)?, &mut out)?;
+        Ok(out)
+    }
+
+    /// The normalized text of a segment given as a pre-order node list (checked: a
+    /// validation error on `segment[i]` names a node that does not fit): what every call
+    /// taking a segment's text takes.
+    pub fn to_text(&self, nodes: Vec<SegmentNode>) -> Result<String> {
+        Ok(segment_of_nodes(nodes)?.to_string())
     }
 
     /// Every node of the segment with its value for one customer, in pre-order.

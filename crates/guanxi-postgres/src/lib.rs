@@ -967,8 +967,7 @@ impl CustomerStore for View<'_> {
         page: &PageRequest,
     ) -> Result<Page<guanxi_core::marketing::SegmentMembership>> {
         page.check()?;
-        let after = page.after.map_or_else(String::new, |c| c.last_id().to_string());
-        let limit = i64::try_from(page.limit).unwrap_or(i64::MAX).saturating_add(1);
+        let (after, limit) = guanxi_sql::id_page(page);
         let rows = self.query(
             "SELECT doc FROM segment_memberships WHERE segment = $1 AND id > $2 \
              AND ($3::text IS NULL OR customer_id = $3) AND (NOT $4 OR open) ORDER BY id LIMIT $5",

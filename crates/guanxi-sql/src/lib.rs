@@ -240,9 +240,21 @@ pub fn event_page(
     range: &guanxi_core::marketing::EventRange,
     page: &guanxi_core::PageRequest,
 ) -> (String, Option<String>, Option<String>, i64) {
-    let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
-    let limit = i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX);
+    let (after, limit) = id_page(page);
     (after, range.from.map(ts), range.to.map(ts), limit)
+}
+
+/// The parameters of one page of a table in id order: the cursor's id (empty from the start:
+/// every id sorts after it) and the row limit (one more than the page, to tell whether another
+/// follows).
+///
+/// ```
+/// use guanxi_core::PageRequest;
+/// assert_eq!(guanxi_sql::id_page(&PageRequest::first(10)), (String::new(), 11));
+/// ```
+pub fn id_page(page: &guanxi_core::PageRequest) -> (String, i64) {
+    let after = page.after.map(|c| c.last_id().to_string()).unwrap_or_default();
+    (after, i64::try_from(page.limit.saturating_add(1)).unwrap_or(i64::MAX))
 }
 
 /// A FROM … WHERE … clause over `customers c` and its parameters.

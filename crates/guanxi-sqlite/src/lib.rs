@@ -1569,7 +1569,7 @@ impl CustomerStore for View<'_> {
         page: &PageRequest,
     ) -> Result<Page<guanxi_core::marketing::SegmentMembership>> {
         page.check()?;
-        let after = page.after.map_or_else(String::new, |c| c.last_id().to_string());
+        let (after, limit) = guanxi_sql::id_page(page);
         let sql = format!(
             "SELECT {MEMBERSHIP_COLUMNS} FROM segment_memberships WHERE segment = ?1 AND id > ?2 \
              AND (?3 IS NULL OR customer_id = ?3) AND (?4 = 0 OR exited_at IS NULL) ORDER BY id LIMIT ?5"
@@ -1577,13 +1577,7 @@ impl CustomerStore for View<'_> {
         let mut stmt = self.prepare_cached(&sql).map_err(sql_err)?;
         let rows = stmt
             .query_map(
-                params![
-                    query.segment,
-                    after,
-                    query.customer.map(|c| c.to_string()),
-                    query.current_only,
-                    i64::try_from(page.limit).unwrap_or(i64::MAX).saturating_add(1)
-                ],
+                params![query.segment, after, query.customer.map(|c| c.to_string()), query.current_only, limit],
                 membership_from_row,
             )
             .map_err(sql_err)?

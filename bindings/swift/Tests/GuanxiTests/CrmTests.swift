@@ -753,6 +753,25 @@ final class CrmTests: XCTestCase {
         XCTAssertThrowsError(try segments.get(name: "vip_ielts")) { error in
             guard case CrmError.NotFound = error else { return XCTFail("expected not found, got \(error)") }
         }
+        // A segment built as a typed tree (pre-order nodes) instead of text.
+        let tree: [SegmentNode] = [
+            .and(parts: 2),
+            .tag(name: "VIP"),
+            .count(of: .event(name: "page_view"),
+                   filters: [PropertyTest(key: "url", op: .contains, value: .one(value: .text(value: "ielts")))],
+                   withinDays: 30, op: .ge, n: 3),
+        ]
+        let text = try segments.toText(nodes: tree)
+        XCTAssertEqual(try segments.parse(segmentText: text), tree)
+        XCTAssertEqual(try segments.count(segmentText: text), 0)
+        XCTAssertThrowsError(try segments.toText(nodes: [.or(parts: 2), .tag(name: "VIP")])) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "segment")
+        }
+        XCTAssertThrowsError(try segments.toText(nodes: [.not, .field(field: "colour", op: .eq, value: .one(value: .text(value: "red")))])) { error in
+            guard case let CrmError.Validation(field, _, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(field, "segment[1].field")
+        }
     }
 
     func testIdentifiersAreCheckedStoredReplacedAndMatched() throws {

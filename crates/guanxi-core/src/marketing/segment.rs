@@ -162,6 +162,7 @@ impl fmt::Display for SegmentField {
 /// A comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Enum))]
 pub enum CmpOp {
     /// `=`
     Eq,

@@ -619,6 +619,22 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check("cycle" in cycle.errors.single().reason) { "cycle ${cycle.errors}" }
             segments.delete("vip_ielts")
             assertThrows<CrmException.NotFound> { segments.get("vip_ielts") }
+            // A segment built as a typed tree (pre-order nodes) instead of text.
+            val tree = listOf(
+                SegmentNode.And(2u),
+                SegmentNode.Tag("VIP"),
+                SegmentNode.Count(CountOf.Event("page_view"),
+                    listOf(PropertyTest("url", CmpOp.CONTAINS, SegmentValue.One(SegmentScalar.Text("ielts")))), 30u, CmpOp.GE, 3uL),
+            )
+            val text = segments.toText(tree)
+            check(segments.parse(text) == tree) { "tree round trip $text" }
+            check(segments.count(text) == 0UL) { "tree evaluated" }
+            val short = assertThrows<CrmException.Validation> { segments.toText(listOf(SegmentNode.Or(2u), SegmentNode.Tag("VIP"))) }
+            check(short.errors.single().field == "segment") { "short ${short.errors}" }
+            val field = assertThrows<CrmException.Validation> {
+                segments.toText(listOf(SegmentNode.Not, SegmentNode.Field("colour", CmpOp.EQ, SegmentValue.One(SegmentScalar.Text("red")))))
+            }
+            check(field.errors.single().field == "segment[1].field") { "field ${field.errors}" }
         }
     },
     "identifiers checked by scheme, stored, replaced and matched whatever the name" to {
