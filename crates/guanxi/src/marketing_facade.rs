@@ -279,8 +279,8 @@ impl Segments<'_> {
     /// ```
     pub fn members(&self, actor: &Actor, segment: &Segment) -> Result<Vec<Customer>> {
         // One permission, scope and instant for every page: the pages agree with each other.
-        let (allowed, filter, ctx) = self.evaluation(actor, segment)?;
-        let members = walk_pages(|page| self.crm.store.segment_members(&filter, segment, &ctx, page))?;
+        let (allowed, filter, ctx, segment) = self.evaluation(actor, segment)?;
+        let members = walk_pages(|page| self.crm.store.segment_members(&filter, &segment, &ctx, page))?;
         Ok(members.into_iter().map(|c| allowed.show_customer(c)).collect())
     }
 
@@ -302,8 +302,8 @@ impl Segments<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn members_page(&self, actor: &Actor, segment: &Segment, page: PageRequest) -> Result<Page<Customer>> {
-        let (allowed, filter, ctx) = self.evaluation(actor, segment)?;
-        let p = self.crm.store.segment_members(&filter, segment, &ctx, &page)?;
+        let (allowed, filter, ctx, segment) = self.evaluation(actor, segment)?;
+        let p = self.crm.store.segment_members(&filter, &segment, &ctx, &page)?;
         Ok(Page { items: p.items.into_iter().map(|c| allowed.show_customer(c)).collect(), next: p.next })
     }
 
@@ -320,13 +320,14 @@ impl Segments<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn count(&self, actor: &Actor, segment: &Segment) -> Result<u64> {
-        let (_, filter, ctx) = self.evaluation(actor, segment)?;
-        self.crm.store.count_segment_members(&filter, segment, &ctx)
+        let (_, filter, ctx, segment) = self.evaluation(actor, segment)?;
+        self.crm.store.count_segment_members(&filter, &segment, &ctx)
     }
 
     /// Every node of `segment` with its value for one customer the actor may read: why it is
-    /// (or is not) a member.
+    /// (or is not) a member. A `segment:<name>` shows as the saved segment's rule, inlined.
     pub fn explain(&self, actor: &Actor, customer: CustomerId, segment: &Segment) -> Result<Explained> {
+        let segment = &*self.resolved(segment)?;
         let allowed = self.readable(actor, segment)?;
         let c = self.crm.live_customer(customer)?;
         allowed.check_customer(actor, &c)?;
@@ -364,14 +365,26 @@ impl Segments<'_> {
 
     /// What an evaluation of `segment` for the actor runs with: the permission (for masking),
     /// the scope as a filter, and the context at the clock's now.
-    fn evaluation(
+    fn evaluation<'s>(
         &self,
         actor: &Actor,
-        segment: &Segment,
-    ) -> Result<(crate::permission::Allowed, CustomerFilter, SegmentContext)> {
-        let allowed = self.readable(actor, segment)?;
+        segment: &'s Segment,
+    ) -> Result<(crate::permission::Allowed, CustomerFilter, SegmentContext, std::borrow::Cow<'s, Segment>)> {
+        let segment = self.resolved(segment)?;
+        let allowed = self.readable(actor, &segment)?;
         let filter = self.crm.scoped_filter(&CustomerFilter::default(), &allowed)?;
-        Ok((allowed, filter, self.context()?))
+        Ok((allowed, filter, self.context()?, segment))
+    }
+
+    /// The segment with its `segment:<name>` references replaced by the saved segments'
+    /// rules (a name not saved is a validation error on `expression`).
+    fn resolved<'s>(&self, segment: &'s Segment) -> Result<std::borrow::Cow<'s, Segment>> {
+        if segment.referenced_segments().is_empty() {
+            return Ok(std::borrow::Cow::Borrowed(segment));
+        }
+        let saved = self.crm.saved_rules()?;
+        let lookup = |name: &str| saved.get(name).cloned();
+        Ok(std::borrow::Cow::Owned(segment.resolve(&lookup).map_err(Error::Validation)?))
     }
 
     fn context(&self) -> Result<SegmentContext> {

@@ -288,6 +288,12 @@ impl Crm {
         Ok(moves)
     }
 
+    /// The rule of every live saved segment, by name (what `segment:<name>` refers to).
+    pub(crate) fn saved_rules(&self) -> Result<BTreeMap<String, Segment>> {
+        let defs = self.saved_definitions(&*self.store)?;
+        Ok(defs.into_iter().filter(|(_, d)| d.deleted_at.is_none()).map(|(_, d)| (d.name, d.expression)).collect())
+    }
+
     /// Every stored definition, deleted ones included.
     fn saved_definitions(&self, view: &dyn StoreReads) -> Result<Vec<(Setting, SavedSegment)>> {
         let stored = view.settings_under(SAVED_SEGMENT_KEY_PREFIX)?;

@@ -196,6 +196,12 @@ fn references_between_segments_and_cycles() {
         save("vip", "tag:VIP").unwrap();
         save("east_vip", "segment:vip AND region:华东").unwrap();
         assert_eq!(current(&crm, &a, "east_vip"), [(both.id, MembershipReason::Matched)], "{name}");
+        // A live evaluation reads references too; an unknown one is refused.
+        let by_reference = Segment::parse("segment:east_vip").unwrap();
+        assert_eq!(segments.count(&a, &by_reference).unwrap(), 1, "{name}");
+        assert_eq!(segments.members(&a, &by_reference).unwrap()[0].id, both.id, "{name}");
+        assert!(segments.explain(&a, both.id, &by_reference).unwrap().holds, "{name}");
+        assert!(matches!(segments.count(&a, &Segment::parse("segment:nope").unwrap()), Err(Error::Validation(_))));
         // Changing the referred segment re-evaluates the one referring to it.
         save("vip", "tag:VIP AND province = 广东").unwrap();
         assert!(current(&crm, &a, "east_vip").is_empty(), "{name}");
