@@ -79,9 +79,9 @@ pub use policy::{Action, Actor};
 pub use region::{Region, RegionChange};
 pub use scan::{CustomerView, TagsView};
 pub use store::{
-    AuditStore, Changes, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, InteractionMove,
-    MemoryStore, Page, PageRequest, ReadThrough, SalesStore, ServiceStore, Setting, StoreReads, StoreView, StoreWrite,
-    TagLink, TagWrite, TimelineEntry, TimelineItem, Write,
+    AuditStore, Changes, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, EventMove,
+    InteractionMove, MemoryStore, Page, PageRequest, ReadThrough, SalesStore, ServiceStore, Setting, StoreReads,
+    StoreView, StoreWrite, TagLink, TagWrite, TimelineEntry, TimelineItem, Write,
 };
 pub use tag::Tag;
 pub use validate::limits;

@@ -551,7 +551,10 @@ pub mod conformance {
             .map(|e| (e.at - t0()).num_hours())
             .collect();
         assert_eq!(within, [2, 3, 4]);
-        assert_eq!(store.events_of(c[1].id, &EventRange::default(), &PageRequest::first(10)).unwrap().items, [other]);
+        assert_eq!(
+            store.events_of(c[1].id, &EventRange::default(), &PageRequest::first(10)).unwrap().items,
+            [other.clone()]
+        );
         let mut known = store.stored_external_ids(&["ext-2".into(), "ext-9".into(), "ext-1".into()]).unwrap();
         known.sort();
         assert_eq!(known, ["ext-1", "ext-2"]);
@@ -559,6 +562,23 @@ pub mod conformance {
             .apply(&Changes { events: vec![event(40, CustomerId(id(404)), 1, None)], ..Default::default() })
             .unwrap_err();
         assert!(matches!(err, Error::NotFound { entity: EntityKind::Customer, .. }), "{err:?}");
+
+        // A merge re-points events: they read back under their new customer, in time order.
+        let moved: Vec<EventMove> =
+            expected[..2].iter().map(|e| EventMove { id: e.id, from: c[0].id, to: c[1].id }).collect();
+        store.apply(&Changes { event_moves: moved.clone(), ..Default::default() }).unwrap();
+        let on =
+            |who: &Customer| store.events_of(who.id, &EventRange::default(), &PageRequest::first(100)).unwrap().items;
+        let mut now_on_1: Vec<BehaviourEvent> =
+            expected[..2].iter().map(|e| BehaviourEvent { customer_id: c[1].id, ..e.clone() }).collect();
+        now_on_1.push(other.clone());
+        now_on_1.sort_by_key(|e| e.id);
+        assert_eq!(on(&c[1]), now_on_1);
+        assert_eq!(on(&c[0]), expected[2..].to_vec());
+        // Moving one that is not there (any more) fails the batch and changes nothing.
+        let err = store.apply(&Changes { event_moves: moved, ..Default::default() }).unwrap_err();
+        assert!(matches!(err, Error::NotFound { .. }), "{err:?}");
+        assert_eq!(on(&c[1]).len(), 3);
     }
 
     /// A purge removes exactly the events before its instant (their external ids with them)

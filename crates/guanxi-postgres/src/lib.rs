@@ -659,6 +659,17 @@ impl View<'_> {
                 &[&id, &customer, &ts(e.at), &e.external_id, &e.name, &encode(e)?],
             )?;
         }
+        for m in &changes.event_moves {
+            let (id, from, to) = (m.id.to_string(), m.from.to_string(), m.to.to_string());
+            self.require("SELECT 1 FROM customers WHERE id = $1", &to, EntityKind::Customer)?;
+            let rows = self.query("SELECT doc FROM events WHERE id = $1 AND customer_id = $2", &[&id, &from])?;
+            let Some(row) = rows.first() else {
+                return Err(Error::not_found(EntityKind::Customer, format!("event {}", m.id)));
+            };
+            let mut moved: guanxi_core::marketing::BehaviourEvent = decode("event", row.get::<_, &str>(0))?;
+            moved.customer_id = m.to;
+            self.execute("UPDATE events SET customer_id = $2, doc = $3 WHERE id = $1", &[&id, &to, &encode(&moved)?])?;
+        }
         for m in &changes.memberships {
             self.apply_membership(m)?;
         }

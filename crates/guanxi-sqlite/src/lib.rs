@@ -1053,6 +1053,20 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
                 .map_err(|err| on_insert(err, EntityKind::Customer, "event id", &e.id.to_string()))?;
         }
     }
+    for m in &changes.event_moves {
+        require(tx, "SELECT 1 FROM customers WHERE id = ?1", &m.to.to_string(), EntityKind::Customer)?;
+        let n = tx
+            .prepare_cached(
+                "UPDATE events SET customer_id = ?3, doc = json_set(doc, '$.customer_id', ?3) \
+                 WHERE id = ?1 AND customer_id = ?2",
+            )
+            .map_err(sql_err)?
+            .execute(params![m.id.to_string(), m.from.to_string(), m.to.to_string()])
+            .map_err(sql_err)?;
+        if n == 0 {
+            return Err(Error::not_found(EntityKind::Customer, format!("event {}", m.id)));
+        }
+    }
     for m in &changes.memberships {
         apply_membership(tx, m)?;
     }

@@ -6,11 +6,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use guanxi_core::dedup::{FieldChoice, MergeRequest, survive};
+use guanxi_core::marketing::EventRange;
 use guanxi_core::sales::{Opportunity, OpportunityFilter, Task, TaskFilter};
 use guanxi_core::service::{Ticket, TicketFilter};
 use guanxi_core::{
-    Action, Actor, ChangeAction, Contact, ContactId, Customer, CustomerId, DomainEvent, EntityKind, Error, FieldChange,
-    InteractionId, InteractionMove, OpportunityId, Result, TagLink, TaskId, TicketId, UserId,
+    Action, Actor, ChangeAction, Contact, ContactId, Customer, CustomerId, DomainEvent, EntityKind, Error, EventId,
+    EventMove, FieldChange, InteractionId, InteractionMove, OpportunityId, Result, TagLink, TaskId, TicketId, UserId,
 };
 
 use crate::crm::Crm;
@@ -89,6 +90,9 @@ struct MergeRecord {
     tasks: Vec<Task>,
     /// Interaction → the customer it was on.
     interactions: Vec<(InteractionId, CustomerId)>,
+    /// Behaviour event → the customer it was on (absent from merges made before events moved).
+    #[serde(default)]
+    events: Vec<(EventId, CustomerId)>,
     tags_added: Vec<String>,
     undone_at: Option<DateTime<Utc>>,
 }
@@ -101,6 +105,7 @@ fn merge_key(id: &str) -> String {
 struct Related {
     contacts: Vec<Contact>,
     interactions: Vec<(InteractionId, CustomerId)>,
+    events: Vec<(EventId, CustomerId)>,
     opportunities: Vec<Opportunity>,
     tickets: Vec<Ticket>,
     tasks: Vec<Task>,
@@ -108,11 +113,19 @@ struct Related {
 
 impl Crm {
     fn related(&self, merged: &[Customer]) -> Result<Related> {
-        let mut r =
-            Related { contacts: vec![], interactions: vec![], opportunities: vec![], tickets: vec![], tasks: vec![] };
+        let mut r = Related {
+            contacts: vec![],
+            interactions: vec![],
+            events: vec![],
+            opportunities: vec![],
+            tickets: vec![],
+            tasks: vec![],
+        };
         for m in merged {
             r.contacts.extend(self.store.contacts_of(m.id)?);
             r.interactions.extend(self.store.interactions_of(m.id)?.into_iter().map(|i| (i.id, m.id)));
+            let events = walk_pages(|p| self.store.events_of(m.id, &EventRange::default(), p))?;
+            r.events.extend(events.into_iter().map(|e| (e.id, m.id)));
             let f = OpportunityFilter::default().customer(m.id);
             r.opportunities.extend(walk_pages(|p| self.store.list_opportunities(&f, p))?);
             let f = TicketFilter { customer_id: Some(m.id), ..Default::default() };
@@ -261,6 +274,9 @@ impl Duplicates<'_> {
                 .iter()
                 .map(|(id, from)| InteractionMove { id: *id, from: *from, to: survivor.id })
                 .collect();
+            // Their behaviour events too: the survivor's segments count what they did.
+            c.event_moves =
+                related.events.iter().map(|(id, from)| EventMove { id: *id, from: *from, to: survivor.id }).collect();
         });
         for o in &related.opportunities {
             tx.update_as(o, Opportunity { customer_id: Some(survivor.id), ..o.clone() }, ChangeAction::Merge, []);
@@ -282,6 +298,7 @@ impl Duplicates<'_> {
             tickets: related.tickets,
             tasks: related.tasks,
             interactions: related.interactions,
+            events: related.events,
             tags_added: plan.tags_added.clone(),
             undone_at: None,
         };
@@ -327,6 +344,8 @@ impl Duplicates<'_> {
                 .iter()
                 .map(|(id, to)| InteractionMove { id: *id, from: survivor_id, to: *to })
                 .collect();
+            c.event_moves =
+                record.events.iter().map(|(id, to)| EventMove { id: *id, from: survivor_id, to: *to }).collect();
         });
         for m in &record.merged {
             let now_m = self.crm.store.customer(m.id)?.ok_or_else(|| Error::not_found(EntityKind::Customer, m.id))?;

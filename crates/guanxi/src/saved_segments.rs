@@ -123,6 +123,8 @@ impl Touch {
         }
         t.interactions.extend(changes.interactions.iter().map(|i| i.customer_id));
         t.interactions.extend(changes.interaction_moves.iter().flat_map(|m| [m.from, m.to]));
+        // A moved event's name is not in the batch: both customers are re-evaluated whole.
+        t.records.extend(changes.event_moves.iter().flat_map(|m| [m.from, m.to]));
         t.regrouped = changes.tags.iter().any(|w| matches!(w, TagWrite::Put(_)));
         t.purged = changes.purge_events_before.is_some();
         t

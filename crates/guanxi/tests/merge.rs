@@ -40,6 +40,7 @@ fn snapshot(crm: &Crm, ids: &[CustomerId]) -> String {
         let contacts: Vec<_> =
             store.contacts_of(*id).unwrap().into_iter().map(|c| strip(serde_json::to_value(c).unwrap())).collect();
         let interactions: Vec<_> = store.interactions_of(*id).unwrap();
+        let events = store.events_of(*id, &guanxi::marketing::EventRange::default(), &PageRequest::first(1000)).unwrap();
         let opps: Vec<_> = store
             .list_opportunities(&OpportunityFilter::default().customer(*id), &PageRequest::first(1000))
             .unwrap()
@@ -68,6 +69,7 @@ fn snapshot(crm: &Crm, ids: &[CustomerId]) -> String {
                 "tags": c.tags,
                 "contacts": contacts,
                 "interactions": serde_json::to_value(interactions).unwrap(),
+                "events": serde_json::to_value(events.items).unwrap(),
                 "opportunities": opps,
                 "tickets": tickets,
                 "tasks": tasks,
@@ -91,6 +93,8 @@ fn customer_with(crm: &Crm, name: &str, n: usize, tag: &str, address: Option<&st
     let c = crm.customers().create(&a, input).unwrap();
     for i in 0..n {
         crm.interactions().create(&a, c.id, NewInteraction::new(InteractionKind::Call, format!("电话{i}"))).unwrap();
+        let view = guanxi::marketing::BehaviourEvent::new(c.id, "page_view", t0() - Duration::hours(i as i64 + 1));
+        crm.marketing().events().record(&a, vec![view]).unwrap();
         crm.sales().opportunities().create(&a, NewOpportunity::new(&format!("{name}项目{i}")).customer(c.id)).unwrap();
         let mut t = NewTicket::new(&format!("{name}工单{i}"), TicketKind::Inquiry, Priority::Low);
         t.customer_id = Some(c.id);
@@ -127,6 +131,8 @@ fn merge_moves_everything_and_leaves_tombstones() {
         assert_eq!(contacts.len(), 4, "{name}");
         assert_eq!(contacts.iter().filter(|c| c.primary).count(), 1, "{name}: one primary");
         assert_eq!(crm.interactions().list(&a, x.id).unwrap().len(), 4, "{name}");
+        let events = crm.marketing().events().list(&a, x.id, &Default::default(), &PageRequest::first(10)).unwrap();
+        assert_eq!(events.items.len(), 4, "{name}: the merged customers' events move too");
         let opps = crm.store().count_opportunities(&OpportunityFilter::default().customer(x.id)).unwrap();
         assert_eq!(opps, 4, "{name}");
         let tickets = crm.store().count_tickets(&TicketFilter { customer_id: Some(x.id), ..Default::default() });

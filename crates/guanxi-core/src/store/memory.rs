@@ -244,6 +244,16 @@ impl State {
             }
             self.events.insert((e.customer_id, e.id), e.clone());
         }
+        for m in &changes.event_moves {
+            if !self.customers.contains_key(&m.to) {
+                return Err(Error::not_found(EntityKind::Customer, m.to));
+            }
+            let Some(mut e) = self.events.remove(&(m.from, m.id)) else {
+                return Err(Error::not_found(EntityKind::Customer, format!("event {}", m.id)));
+            };
+            e.customer_id = m.to;
+            self.events.insert((m.to, m.id), e);
+        }
         for m in &changes.memberships {
             self.apply_membership(m)?;
         }

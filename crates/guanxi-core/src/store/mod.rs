@@ -105,6 +105,19 @@ pub struct InteractionMove {
     pub to: CustomerId,
 }
 
+/// Re-points a behaviour event from one customer to another: what a merge and its undo do
+/// (events are otherwise append-only). An event that is missing or not on `from` is an
+/// [`Error::NotFound`] and fails the batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventMove {
+    /// The event.
+    pub id: crate::ids::EventId,
+    /// The customer it is on.
+    pub from: CustomerId,
+    /// The customer it moves to.
+    pub to: CustomerId,
+}
+
 /// A versioned configuration document (a pipeline, the lead rules), stored as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Setting {
@@ -117,7 +130,7 @@ pub struct Setting {
 }
 
 /// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
-/// interactions, interaction moves, custom fields, access model, settings, opportunities, stage history, leads,
+/// interactions, the events purge, events, event moves, segment memberships, interaction moves, custom fields, access model, settings, opportunities, stage history, leads,
 /// tasks, tickets, ticket entries, articles, change log (so a customer insert can link a tag created in the
 /// same batch, and a contact can belong to a customer created in it).
 ///
@@ -144,6 +157,8 @@ pub struct Changes {
     pub interactions: Vec<Interaction>,
     /// Interactions re-pointed to another customer (merges).
     pub interaction_moves: Vec<InteractionMove>,
+    /// Behaviour events re-pointed to another customer (merges), after the new events.
+    pub event_moves: Vec<EventMove>,
     /// New custom field definitions; an existing (entity, key) is a [`Error::Duplicate`].
     pub custom_fields: Vec<CustomFieldDef>,
     /// The access model (departments, users, custom roles), inserted once then updated.
@@ -187,6 +202,7 @@ impl Changes {
             && self.tag_links.is_empty()
             && self.interactions.is_empty()
             && self.interaction_moves.is_empty()
+            && self.event_moves.is_empty()
             && self.custom_fields.is_empty()
             && self.access.is_none()
             && self.settings.is_empty()
