@@ -553,7 +553,7 @@ pub mod conformance {
         assert_eq!(within, [2, 3, 4]);
         assert_eq!(
             store.events_of(c[1].id, &EventRange::default(), &PageRequest::first(10)).unwrap().items,
-            [other.clone()]
+            std::slice::from_ref(&other)
         );
         let mut known = store.stored_external_ids(&["ext-2".into(), "ext-9".into(), "ext-1".into()]).unwrap();
         known.sort();

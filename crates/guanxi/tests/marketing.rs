@@ -112,13 +112,8 @@ fn the_ielts_segment_finds_its_customers_and_says_why() {
 #[test]
 fn segments_and_events_keep_to_the_actor_s_scope() {
     for (name, crm, _, _dir) in common::backends(t0()) {
-        let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::minutes(10));
-        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        crm.access().set_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.access().set_user(&root, User::new("zhao", "赵").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        let own = |owner: &str, n: &str| {
-            crm.customers().create(&root, NewCustomer::new(n).tag("VIP").owner(UserId::new(owner).unwrap())).unwrap()
-        };
+        let root = common::staff(&crm, t0(), &[("wang", BuiltinRole::SalesRep), ("zhao", BuiltinRole::SalesRep)]);
+        let own = |owner: &str, n: &str| common::vip_of(&crm, &root, owner, n);
         let (wangs, zhaos) = (own("wang", "王的客户"), own("zhao", "赵的客户"));
         let wang = Actor::user("wang").unwrap();
         let vip = Segment::parse("tag:VIP").unwrap();

@@ -40,7 +40,8 @@ fn snapshot(crm: &Crm, ids: &[CustomerId]) -> String {
         let contacts: Vec<_> =
             store.contacts_of(*id).unwrap().into_iter().map(|c| strip(serde_json::to_value(c).unwrap())).collect();
         let interactions: Vec<_> = store.interactions_of(*id).unwrap();
-        let events = store.events_of(*id, &guanxi::marketing::EventRange::default(), &PageRequest::first(1000)).unwrap();
+        let events =
+            store.events_of(*id, &guanxi::marketing::EventRange::default(), &PageRequest::first(1000)).unwrap();
         let opps: Vec<_> = store
             .list_opportunities(&OpportunityFilter::default().customer(*id), &PageRequest::first(1000))
             .unwrap()

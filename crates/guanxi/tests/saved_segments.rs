@@ -6,7 +6,6 @@
 mod common;
 
 use chrono::{DateTime, Duration, Utc};
-use guanxi::access::User;
 use guanxi::marketing::{BehaviourEvent, MembershipReason, SavedSegment, Segment, SegmentMembership};
 use guanxi::*;
 
@@ -235,14 +234,9 @@ fn references_between_segments_and_cycles() {
 #[test]
 fn saved_segments_keep_to_the_actor_s_scope() {
     for (name, crm, _, _dir) in common::backends(t0()) {
-        let root = Actor::user("root").unwrap().elevated_until(t0() + Duration::minutes(10));
-        crm.access().set_user(&root, User::new("root", "管理员").unwrap().role(BuiltinRole::Administrator)).unwrap();
-        crm.access().set_user(&root, User::new("wang", "王").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.access().set_user(&root, User::new("zhao", "赵").unwrap().role(BuiltinRole::SalesRep)).unwrap();
-        crm.access().set_user(&root, User::new("mei", "梅").unwrap().role(BuiltinRole::Marketing)).unwrap();
-        let own = |owner: &str, n: &str| {
-            crm.customers().create(&root, NewCustomer::new(n).tag("VIP").owner(UserId::new(owner).unwrap())).unwrap()
-        };
+        let staff = [("wang", BuiltinRole::SalesRep), ("zhao", BuiltinRole::SalesRep), ("mei", BuiltinRole::Marketing)];
+        let root = common::staff(&crm, t0(), &staff);
+        let own = |owner: &str, n: &str| common::vip_of(&crm, &root, owner, n);
         let (wangs, _zhaos) = (own("wang", "王的客户"), own("zhao", "赵的客户"));
         let (wang, mei) = (Actor::user("wang").unwrap(), Actor::user("mei").unwrap());
         let vip = SavedSegment::new("vip", Segment::parse("tag:VIP").unwrap());

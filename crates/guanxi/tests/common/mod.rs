@@ -63,3 +63,22 @@ pub(crate) fn backends(t0: DateTime<Utc>) -> Vec<Backend> {
         })
         .collect()
 }
+
+/// An elevated administrator `root` (until ten minutes after `t0`) and users of built-in
+/// roles, set up on `crm`; returns root.
+pub(crate) fn staff(crm: &Crm, t0: DateTime<Utc>, users: &[(&str, guanxi::BuiltinRole)]) -> guanxi::Actor {
+    use guanxi::access::User;
+    let root = guanxi::Actor::user("root").unwrap().elevated_until(t0 + chrono::Duration::minutes(10));
+    let admin = User::new("root", "管理员").unwrap().role(guanxi::BuiltinRole::Administrator);
+    crm.access().set_user(&root, admin).unwrap();
+    for (id, role) in users {
+        crm.access().set_user(&root, User::new(id, id).unwrap().role(*role)).unwrap();
+    }
+    root
+}
+
+/// A customer tagged VIP owned by `owner`, created by `by`.
+pub(crate) fn vip_of(crm: &Crm, by: &guanxi::Actor, owner: &str, name: &str) -> guanxi::Customer {
+    let input = guanxi::NewCustomer::new(name).tag("VIP").owner(guanxi::UserId::new(owner).unwrap());
+    crm.customers().create(by, input).unwrap()
+}
