@@ -64,9 +64,10 @@ pub struct Events {
 }
 
 /// The keys of one event dict.
-const EVENT_KEYS: &[&str] = &["customer_id", "name", "at", "properties", "source", "external_id"];
+const EVENT_KEYS: &[&str] = &["customer_id", "contact_id", "name", "at", "properties", "source", "external_id"];
 
-/// One event dict (`{"customer_id", "name", "at", "properties", "source", "external_id"}`),
+/// One event dict (`{"customer_id", "contact_id", "name", "at", "properties", "source",
+/// "external_id"}`),
 /// each bad key reported under `events[i].<key>`.
 fn event_from(item: &Bound<'_, PyAny>, at: &str, problems: &mut Problems) -> Option<BehaviourEvent> {
     let d = problems.keep(at, item.cast::<PyDict>().map_err(PyErr::from))?;
@@ -92,6 +93,10 @@ fn event_from(item: &Bound<'_, PyAny>, at: &str, problems: &mut Problems) -> Opt
         e.properties = custom_map(&props, &mut inner);
         problems.nest(&format!("{at}.properties"), inner);
     }
+    e.contact_id = get("contact_id").and_then(|v| {
+        let field = format!("{at}.contact_id");
+        problems.keep(&field, uuid_from(&v, &field).map(guanxi::ContactId))
+    });
     e.source = get("source").and_then(|v| problems.keep(&format!("{at}.source"), text(&v)));
     e.external_id = get("external_id").and_then(|v| problems.keep(&format!("{at}.external_id"), text(&v)));
     Some(e)
@@ -101,6 +106,7 @@ fn event_dict<'py>(py: Python<'py>, e: &BehaviourEvent) -> PyResult<Bound<'py, P
     let d = PyDict::new(py);
     d.set_item("id", e.id.0)?;
     d.set_item("customer_id", e.customer_id.0)?;
+    d.set_item("contact_id", e.contact_id.map(|c| c.0))?;
     d.set_item("name", &e.name)?;
     d.set_item("at", e.at)?;
     let props = PyDict::new(py);

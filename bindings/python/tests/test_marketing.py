@@ -35,6 +35,10 @@ def test_events_are_checked_idempotent_and_read_back_in_time_order(crm: guanxi.C
     events = crm.marketing.events.list(c.id)
     assert [e["properties"]["url"] for e in events] == ["/a", "/b"]
     assert events[1]["external_id"] == "w2" and events[0]["at"] < events[1]["at"]
+    assert events[0]["contact_id"] is None
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.marketing.events.record([{"customer_id": c.id, "contact_id": "nope", "name": "x", "at": NOW}])
+    assert info.value.field == "events[0].contact_id"
     assert len(crm.marketing.events.list(c.id, since=NOW - 2 * day - datetime.timedelta(minutes=1))) == 1
 
 

@@ -21,6 +21,9 @@ pub struct BehaviourEvent {
     pub customer_id: Uuid,
     pub name: String,
     pub at: DateTime,
+    /// Which of the customer's contacts did it, when known.
+    #[uniffi(default = None)]
+    pub contact_id: Option<Uuid>,
     #[uniffi(default)]
     pub properties: HashMap<String, CustomValue>,
     #[uniffi(default = None)]
@@ -34,6 +37,7 @@ impl From<guanxi::marketing::BehaviourEvent> for BehaviourEvent {
         BehaviourEvent {
             id: Some(e.id.0),
             customer_id: e.customer_id.0,
+            contact_id: e.contact_id.map(|c| c.0),
             name: e.name,
             at: e.at,
             properties: e.properties.into_iter().collect(),
@@ -46,6 +50,7 @@ impl From<guanxi::marketing::BehaviourEvent> for BehaviourEvent {
 impl BehaviourEvent {
     fn into_core(self) -> guanxi::marketing::BehaviourEvent {
         let mut e = guanxi::marketing::BehaviourEvent::new(CustomerId(self.customer_id), self.name, self.at);
+        e.contact_id = self.contact_id.map(guanxi::ContactId);
         e.properties = custom_in(self.properties);
         e.source = self.source;
         e.external_id = self.external_id;

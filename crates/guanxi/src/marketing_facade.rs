@@ -145,6 +145,23 @@ impl Events<'_> {
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
+        // A contact named must be a live contact of the event's customer.
+        for (i, e) in valid.iter().enumerate() {
+            if let Some(contact) = e.contact_id {
+                let theirs = self
+                    .crm
+                    .store
+                    .contact(contact)?
+                    .filter(|c| c.customer_id == e.customer_id && c.deleted_at.is_none());
+                if theirs.is_none() {
+                    let detail = format!("{contact} is not a contact of customer {}", e.customer_id);
+                    errs.push(format!("events[{i}].contact_id"), ValidationReason::Invalid { detail });
+                }
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
         let mut tx = self.crm.begin(&allowed, actor);
         let store = tx.view();
         // Every customer once: live, and one the actor may update.

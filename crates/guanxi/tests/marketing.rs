@@ -37,6 +37,15 @@ fn events_are_checked_scoped_idempotent_and_read_back_in_time_order() {
         let Error::Validation(errs) = &err else { panic!("{name}: {err}") };
         let fields: Vec<&str> = errs.0.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["events[1].name", "events[2].properties.no spaces"], "{name}");
+        // The contact who did it, when known: one of the customer's own.
+        let other = crm.customers().create(&a, NewCustomer::new("韩梅梅").contact(NewContact::new("韩梅梅"))).unwrap();
+        let theirs = crm.contacts().list(&a, other.id).unwrap()[0].id;
+        let err = events.record(&a, vec![view(c.id, "/x", t0()).by_contact(theirs)]).unwrap_err();
+        let Error::Validation(errs) = &err else { panic!("{name}: {err}") };
+        assert_eq!(errs.0[0].field, "events[0].contact_id", "{name}");
+        events.record(&a, vec![view(other.id, "/mine", t0()).by_contact(theirs)]).unwrap();
+        let listed = events.list(&a, other.id, &EventRange::default(), &PageRequest::first(5)).unwrap();
+        assert_eq!(listed.items[0].contact_id, Some(theirs), "{name}");
         let unknown = events.record(&a, vec![view(CustomerId(uuid::Uuid::from_u128(9)), "/", t0())]).unwrap_err();
         assert!(matches!(unknown, Error::NotFound { entity: EntityKind::Customer, .. }), "{name}: {unknown}");
         let all = || events.list(&a, c.id, &EventRange::default(), &PageRequest::first(100)).unwrap().items;

@@ -633,6 +633,7 @@ class NewBehaviourEvent(TypedDict, total=False):
     properties; sending one ``external_id`` twice records it once."""
 
     customer_id: Required[IdLike]
+    contact_id: IdLike | None
     name: Required[str]
     at: Required[datetime.datetime]
     properties: Mapping[str, CustomValue]
@@ -645,6 +646,7 @@ class BehaviourEvent(TypedDict):
 
     id: uuid.UUID
     customer_id: uuid.UUID
+    contact_id: uuid.UUID | None
     name: str
     at: datetime.datetime
     properties: dict[str, CustomValue]

@@ -683,6 +683,13 @@ final class CrmTests: XCTestCase {
         let page = try crm.marketing().events().list(customer: wang.id, since: nil, until: nil, page: PageRequest(limit: 2))
         XCTAssertEqual(page.items.count, 2)
         XCTAssertNotNil(page.next)
+        XCTAssertNil(page.items[0].contactId)
+        var stranger = view(wang, 1)
+        stranger.contactId = UUID()
+        XCTAssertThrowsError(try crm.marketing().events().record(events: [stranger])) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }, ["events[0].contact_id"])
+        }
         let rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND NOT tag:雅思学员"
         XCTAssertEqual(try crm.marketing().segments().members(segmentText: rule).map { $0.name }, ["王芳"])
         XCTAssertEqual(try crm.marketing().segments().count(segmentText: rule), 1)

@@ -33,6 +33,9 @@ pub struct BehaviourEvent {
     pub id: EventId,
     /// The customer who did it.
     pub customer_id: CustomerId,
+    /// Which of the customer's contacts did it, when known (a contact of that customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<crate::ids::ContactId>,
     /// What happened: `page_view`, `purchase`, `mail_open`, … (folded, at most 100 characters).
     pub name: String,
     /// Typed properties (`url`, `amount`, `product`, …).
@@ -54,12 +57,19 @@ impl BehaviourEvent {
         BehaviourEvent {
             id: EventId(uuid::Uuid::nil()),
             customer_id: customer,
+            contact_id: None,
             name: name.into(),
             properties: BTreeMap::new(),
             at,
             source: None,
             external_id: None,
         }
+    }
+
+    /// Says which of the customer's contacts did it.
+    pub fn by_contact(mut self, contact: crate::ids::ContactId) -> Self {
+        self.contact_id = Some(contact);
+        self
     }
 
     /// Sets a property.

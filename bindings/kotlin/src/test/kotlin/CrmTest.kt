@@ -565,6 +565,11 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(first.recorded.size == 5 && again.recorded.isEmpty() && again.duplicates == listOf("w1")) { "recorded $first $again" }
             val page = crm.marketing().events().list(wang.id, null, null, PageRequest(limit = 2u))
             check(page.items.size == 2 && page.next != null && page.items[0].at < page.items[1].at) { "page $page" }
+            check(page.items[0].contactId == null) { "no contact given" }
+            val stranger = assertThrows<CrmException.Validation> {
+                crm.marketing().events().record(listOf(view(wang, 1).copy(contactId = UUID.randomUUID())))
+            }
+            check(stranger.errors.single().field == "events[0].contact_id") { "contact ${stranger.errors}" }
             val rule = "count(event = \"page_view\", url ~ \"ielts\", within = 30d) >= 3 AND NOT tag:雅思学员"
             check(crm.marketing().segments().members(rule).map { it.name } == listOf("王芳")) { "members" }
             check(crm.marketing().segments().count(rule) == 1UL) { "count" }
