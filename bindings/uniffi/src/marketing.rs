@@ -319,16 +319,12 @@ fn subtree(it: &mut impl Iterator<Item = (usize, SegmentNode)>, depth: usize) ->
     if depth > 64 {
         return Err(node_error(&at, "is nested more than 64 levels deep"));
     }
-    let parts = |it: &mut dyn Iterator<Item = (usize, SegmentNode)>, n: u32| -> Result<Vec<Segment>> {
-        let mut it = it;
-        (0..n).map(|_| subtree(&mut it, depth + 1)).collect()
-    };
     Ok(match node {
         SegmentNode::And { parts: n } | SegmentNode::Or { parts: n } if n == 0 => {
             return Err(node_error(&at, "has no parts"));
         }
-        SegmentNode::And { parts: n } => Segment::And(parts(it, n)?),
-        SegmentNode::Or { parts: n } => Segment::Or(parts(it, n)?),
+        SegmentNode::And { parts: n } => Segment::And((0..n).map(|_| subtree(it, depth + 1)).collect::<Result<_>>()?),
+        SegmentNode::Or { parts: n } => Segment::Or((0..n).map(|_| subtree(it, depth + 1)).collect::<Result<_>>()?),
         SegmentNode::Not => Segment::Not(Box::new(subtree(it, depth + 1)?)),
         SegmentNode::Tag { name } => Segment::Is(Predicate::Tag(name)),
         SegmentNode::TagGroup { name } => Segment::Is(Predicate::TagGroup(name)),

@@ -358,17 +358,12 @@ impl Segments<'_> {
     fn readable(&self, actor: &Actor, segment: &Segment) -> Result<crate::permission::Allowed> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
         segment.validate().map_err(Error::Validation)?;
-        self.refuse_masked(actor, &allowed, segment)?;
+        self.refuse_masked(&allowed, segment)?;
         Ok(allowed)
     }
 
     /// Refuses a segment that tests a custom field the actor's field rules mask or hide.
-    pub(crate) fn refuse_masked(
-        &self,
-        _actor: &Actor,
-        allowed: &crate::permission::Allowed,
-        segment: &Segment,
-    ) -> Result<()> {
+    pub(crate) fn refuse_masked(&self, allowed: &crate::permission::Allowed, segment: &Segment) -> Result<()> {
         let masked = |key: &&str| allowed.mask.visibility(EntityKind::Customer, &format!("custom.{key}")).is_some();
         if let Some(key) = segment.custom_fields().into_iter().find(masked) {
             return Err(Error::PermissionDenied {
@@ -399,9 +394,7 @@ impl Segments<'_> {
         if segment.referenced_segments().is_empty() {
             return Ok(std::borrow::Cow::Borrowed(segment));
         }
-        let saved = self.crm.saved_rules()?;
-        let lookup = |name: &str| saved.get(name).cloned();
-        Ok(std::borrow::Cow::Owned(segment.resolve(&lookup).map_err(Error::Validation)?))
+        Ok(std::borrow::Cow::Owned(self.crm.resolve_references(segment)?))
     }
 
     fn context(&self) -> Result<SegmentContext> {

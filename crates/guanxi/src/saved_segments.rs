@@ -74,17 +74,16 @@ fn decode_all(stored: &[Setting]) -> Result<Vec<SavedSegment>> {
     stored.iter().map(decode::<SavedSegment>).collect()
 }
 
-/// Every live definition with its rule resolved (references inlined).
+/// Every live definition with its rule resolved (references inlined), checked together
+/// (`check_references`: unknown names, cycles of references or of dynamic tags).
 fn resolve_all(defs: Vec<SavedSegment>) -> Result<Vec<LiveSegment>> {
-    let by_name: BTreeMap<String, Segment> = defs.iter().map(|d| (d.name.clone(), d.expression.clone())).collect();
-    let lookup = |name: &str| by_name.get(name).cloned();
-    defs.into_iter()
-        .map(|def| {
-            let rule = def.expression.resolve(&lookup).map_err(Error::Validation)?;
-            let deps = SegmentDependencies::of(&rule);
-            Ok(LiveSegment { def, rule, deps })
-        })
-        .collect()
+    let rules = check_references(&defs).map_err(Error::Validation)?;
+    Ok(defs.into_iter().zip(rules).map(|(def, (rule, deps))| LiveSegment { def, rule, deps }).collect())
+}
+
+/// The settings key a saved segment is stored under.
+fn segment_key(name: &str) -> String {
+    format!("{SAVED_SEGMENT_KEY_PREFIX}{}", guanxi_core::normalize::fold_text(name))
 }
 
 /// What a batch changed that saved segments can depend on, customer by customer.
@@ -176,18 +175,34 @@ pub struct Reevaluated {
 }
 
 impl Crm {
-    fn segment_context(
+    /// The context `segments` are evaluated in at `at`: the store's zone, and the tag groups
+    /// (read once, only when one of them tests a group).
+    fn segment_context<'a>(
         &self,
         view: &dyn StoreReads,
         at: DateTime<Utc>,
-        deps: &SegmentDependencies,
+        segments: impl IntoIterator<Item = &'a LiveSegment>,
     ) -> Result<SegmentContext> {
         let mut ctx = SegmentContext::at(at);
         ctx.offset = self.code_offset;
-        if deps.tag_groups {
+        if segments.into_iter().any(|s| s.deps.tag_groups) {
             ctx.tag_groups = view.tags()?.into_iter().filter_map(|t| t.group.map(|g| (t.name, g))).collect();
         }
         Ok(ctx)
+    }
+
+    /// Stages the moves that bring a whole saved segment's stored membership up to date;
+    /// returns them.
+    fn restage_whole(
+        &self,
+        tx: &mut WriteTx<'_>,
+        view: &dyn StoreReads,
+        s: &LiveSegment,
+        ctx: &SegmentContext,
+    ) -> Result<Vec<Move>> {
+        let moves = self.diff_whole(view, s, ctx)?;
+        stage_moves(tx, view, &s.def, &moves)?;
+        Ok(moves)
     }
 
     /// The follow-up of a batch just applied to `view`: the saved segments it can change are
@@ -209,14 +224,24 @@ impl Crm {
         if live.is_empty() {
             return Ok(Vec::new());
         }
+        let affected: Vec<(&LiveSegment, Affected)> =
+            live.iter().map(|s| (s, touch.affected(&s.deps))).filter(|(_, a)| !matches!(a, Affected::Nobody)).collect();
+        if affected.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ctx = self.segment_context(view, at, affected.iter().map(|(s, _)| *s))?;
         let mut tx = self.begin_follow(view, actor, at, depth + 1);
-        for s in live.iter() {
-            let moves = match touch.affected(&s.deps) {
-                Affected::Nobody => continue,
-                Affected::Some(ids) => self.diff_customers(view, s, &ids, at)?,
-                Affected::Everyone => self.diff_whole(view, s, at)?,
-            };
-            stage_moves(&mut tx, view, &s.def, &moves)?;
+        for (s, affected) in affected {
+            match affected {
+                Affected::Nobody => {}
+                Affected::Some(ids) => {
+                    let moves = self.diff_customers(view, s, &ids, &ctx)?;
+                    stage_moves(&mut tx, view, &s.def, &moves)?;
+                }
+                Affected::Everyone => {
+                    self.restage_whole(&mut tx, view, s, &ctx)?;
+                }
+            }
         }
         Ok(tx.apply_in_session()?.1)
     }
@@ -229,12 +254,11 @@ impl Crm {
         view: &dyn StoreReads,
         s: &LiveSegment,
         ids: &[CustomerId],
-        at: DateTime<Utc>,
+        ctx: &SegmentContext,
     ) -> Result<Vec<Move>> {
-        let ctx = self.segment_context(view, at, &s.deps)?;
         let only = CustomerFilter::default().ids(ids.iter().copied());
         let holders: BTreeSet<CustomerId> =
-            walk_pages(|p| view.segment_members(&only, &s.rule, &ctx, p))?.into_iter().map(|c| c.id).collect();
+            walk_pages(|p| view.segment_members(&only, &s.rule, ctx, p))?.into_iter().map(|c| c.id).collect();
         let open: BTreeSet<CustomerId> =
             view.open_memberships(&s.def.name, ids)?.into_iter().map(|m| m.customer_id).collect();
         let mut moves = Vec::new();
@@ -256,13 +280,12 @@ impl Crm {
     /// The moves that bring a whole saved segment's stored membership up to date: the
     /// store's members of the rule (one query), the live includes, less the excludes,
     /// against the open stays.
-    fn diff_whole(&self, view: &dyn StoreReads, s: &LiveSegment, at: DateTime<Utc>) -> Result<Vec<Move>> {
-        let ctx = self.segment_context(view, at, &s.deps)?;
+    fn diff_whole(&self, view: &dyn StoreReads, s: &LiveSegment, ctx: &SegmentContext) -> Result<Vec<Move>> {
         let mut desired: BTreeMap<CustomerId, MembershipReason> = BTreeMap::new();
         let everyone = CustomerFilter::default();
         let mut page = PageRequest::first(1_000);
         loop {
-            let p = view.segment_members(&everyone, &s.rule, &ctx, &page)?;
+            let p = view.segment_members(&everyone, &s.rule, ctx, &page)?;
             for c in p.items {
                 if let Some(r) = s.def.membership_for(c.id, true, true) {
                     desired.insert(c.id, r);
@@ -290,10 +313,12 @@ impl Crm {
         Ok(moves)
     }
 
-    /// The rule of every live saved segment, by name (what `segment:<name>` refers to).
-    pub(crate) fn saved_rules(&self) -> Result<BTreeMap<String, Segment>> {
-        let defs = self.saved_definitions(&*self.store)?;
-        Ok(defs.into_iter().filter(|(_, d)| d.deleted_at.is_none()).map(|(_, d)| (d.name, d.expression)).collect())
+    /// `segment` with its `segment:<name>` references replaced by the saved segments' rules
+    /// (as cached; a name not saved is a validation error on `expression`).
+    pub(crate) fn resolve_references(&self, segment: &Segment) -> Result<Segment> {
+        let live = self.segment_cache.live(&*self.store)?;
+        let lookup = |name: &str| live.iter().find(|s| s.def.name == name).map(|s| s.rule.clone());
+        segment.resolve(&lookup).map_err(Error::Validation)
     }
 
     /// Every stored definition, deleted ones included.
@@ -404,15 +429,14 @@ impl Segments<'_> {
                 return Err(Error::invalid("name", reason));
             }
             live.push(segment.clone());
-            check_references(&live).map_err(Error::Validation)?;
             let resolved = resolve_all(live)?;
             let this = resolved
                 .iter()
                 .find(|s| s.def.name == segment.name)
                 .ok_or_else(|| Error::InvalidState("saved segment vanished".into()))?;
-            self.refuse_masked(actor, &reader, &this.rule)?;
+            self.refuse_masked(&reader, &this.rule)?;
             let mut tx = self.crm.begin_in(view, &allowed, actor, at);
-            let key = format!("{SAVED_SEGMENT_KEY_PREFIX}{}", segment.name);
+            let key = segment_key(&segment.name);
             let before = stored.as_ref().map(|(_, d)| to_json(d));
             let action = if stored.as_ref().is_some_and(|(_, d)| d.deleted_at.is_none()) {
                 ChangeAction::Update
@@ -430,12 +454,14 @@ impl Segments<'_> {
             tx.put_setting(key, stored.map(|(s, _)| s), &segment, [entry], [event])?;
             let (_, mut events) = tx.apply_in_session()?;
             // This segment and every one referring to it, evaluated whole.
+            let changed: Vec<&LiveSegment> = resolved
+                .iter()
+                .filter(|s| s.def.name == segment.name || refers_to(&s.def, &segment.name, &resolved))
+                .collect();
+            let ctx = self.crm.segment_context(view, at, changed.iter().copied())?;
             let mut follow = self.crm.begin_follow(view, actor, at, 1);
-            for s in
-                resolved.iter().filter(|s| s.def.name == segment.name || refers_to(&s.def, &segment.name, &resolved))
-            {
-                let moves = self.crm.diff_whole(view, s, at)?;
-                stage_moves(&mut follow, view, &s.def, &moves)?;
+            for s in changed {
+                self.crm.restage_whole(&mut follow, view, s, &ctx)?;
             }
             events.extend(follow.apply_in_session()?.1);
             raised = events;
@@ -624,14 +650,14 @@ impl Segments<'_> {
         self.crm.store.write_session(&mut |view| {
             done = Reevaluated::default();
             let live = self.crm.segment_cache.live(view)?;
+            let due: Vec<&LiveSegment> = live.iter().filter(|s| which(s)).collect();
+            let ctx = self.crm.segment_context(view, at, due.iter().copied())?;
             let mut tx = self.crm.begin_follow(view, actor, at, 1);
-            for s in live.iter().filter(|s| which(s)) {
-                let moves = self.crm.diff_whole(view, s, at)?;
-                for m in &moves {
+            for s in due {
+                for m in self.crm.restage_whole(&mut tx, view, s, &ctx)? {
                     let bucket = if matches!(m, Move::Enter(..)) { &mut done.entered } else { &mut done.exited };
                     *bucket.entry(s.def.name.clone()).or_default() += 1;
                 }
-                stage_moves(&mut tx, view, &s.def, &moves)?;
             }
             raised = tx.apply_in_session()?.1;
             Ok(())
@@ -663,15 +689,11 @@ impl Segments<'_> {
     fn stays(&self, actor: &Actor, query: MembershipQuery, page: PageRequest) -> Result<Page<SegmentMembership>> {
         self.crm.authorize(actor, Action::Read, EntityKind::Segment)?;
         let reader = self.crm.authorize(actor, Action::Read, EntityKind::Customer)?;
-        let defs = self.crm.saved_definitions(&*self.crm.store)?;
-        let Some((_, def)) = defs.iter().find(|(_, d)| d.name == query.segment) else {
-            return Err(Error::not_found(EntityKind::Segment, &query.segment));
-        };
+        // A deleted segment's history stays readable.
+        let def = self.stored_definition(&query.segment)?;
         // Membership tells what the rule tests: refused when it tests a field the actor may not see.
-        let live: Vec<SavedSegment> = defs.iter().map(|(_, d)| d.clone()).filter(|d| d.deleted_at.is_none()).collect();
-        let lookup = |n: &str| live.iter().find(|d| d.name == n).map(|d| d.expression.clone());
-        let rule = def.expression.resolve(&lookup).unwrap_or_else(|_| def.expression.clone());
-        self.refuse_masked(actor, &reader, &rule)?;
+        let rule = self.crm.resolve_references(&def.expression).unwrap_or(def.expression);
+        self.refuse_masked(&reader, &rule)?;
         let p = self.crm.store.segment_memberships(&query, &page)?;
         let mut items = Vec::with_capacity(p.items.len());
         for m in p.items {
@@ -684,14 +706,16 @@ impl Segments<'_> {
         Ok(Page { items, next: p.next })
     }
 
+    /// A stored definition by name, a deleted one's tombstone included.
+    fn stored_definition(&self, name: &str) -> Result<SavedSegment> {
+        let stored = self.crm.store.setting(&segment_key(name))?;
+        decode(&stored.ok_or_else(|| Error::not_found(EntityKind::Segment, name))?)
+    }
+
     fn live_definition(&self, name: &str) -> Result<SavedSegment> {
-        let key = format!("{SAVED_SEGMENT_KEY_PREFIX}{}", guanxi_core::normalize::fold_text(name));
-        let stored = self.crm.store.setting(&key)?.ok_or_else(|| Error::not_found(EntityKind::Segment, name))?;
-        let def: SavedSegment = decode(&stored)?;
-        if def.deleted_at.is_some() {
-            return Err(Error::not_found(EntityKind::Segment, name));
-        }
-        Ok(def)
+        Some(self.stored_definition(name)?)
+            .filter(|d| d.deleted_at.is_none())
+            .ok_or_else(|| Error::not_found(EntityKind::Segment, name))
     }
 }
 

@@ -5,22 +5,11 @@
 
 mod common;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use guanxi::marketing::{BehaviourEvent, MembershipReason, SavedSegment, Segment, SegmentMembership};
 use guanxi::*;
 
-fn t0() -> DateTime<Utc> {
-    // 2024-06-01 10:00 in UTC+8, the store's (default) zone.
-    "2024-06-01T02:00:00Z".parse().unwrap()
-}
-
-fn alice() -> Actor {
-    Actor::user("alice").unwrap()
-}
-
-fn view(customer: CustomerId, url: &str, at: DateTime<Utc>) -> BehaviourEvent {
-    BehaviourEvent::new(customer, "page_view", at).property("url", CustomValue::Text(url.into()))
-}
+use common::marketing::{alice, t0, view};
 
 const IELTS: &str =
     r#"count(event = "page_view", url ~ "ielts", within = 30d) >= 3 AND count(event = enroll, course = ielts) = 0"#;

@@ -439,7 +439,8 @@ impl Segment {
 /// Checks a set of saved segment definitions together: every `segment:<name>` names one of
 /// them, no chain of references comes back to where it started, and no chain of dynamic
 /// tags does either (a segment whose tag another segment tests, whose tag the first tests,
-/// would add and remove tags for ever). Errors name the segment and the cycle.
+/// would add and remove tags for ever). Errors name the segment and the cycle. Returns each
+/// segment's rule with its references inlined, and what it depends on, in the order given.
 ///
 /// ```
 /// use guanxi_core::marketing::{check_references, SavedSegment, Segment};
@@ -450,10 +451,10 @@ impl Segment {
 /// let tagging = SavedSegment::new("t", Segment::parse("NOT tag:x").unwrap()).with_tag("x", false);
 /// assert!(check_references(&[tagging]).is_err()); // its own tag takes it out again
 /// ```
-pub fn check_references(segments: &[SavedSegment]) -> Result<(), ValidationErrors> {
+pub fn check_references(segments: &[SavedSegment]) -> Result<Vec<(Segment, SegmentDependencies)>, ValidationErrors> {
     let by_name: BTreeMap<&str, &SavedSegment> = segments.iter().map(|s| (s.name.as_str(), s)).collect();
     let lookup = |name: &str| by_name.get(name).map(|s| s.expression.clone());
-    let mut resolved = BTreeMap::new();
+    let mut rules = Vec::with_capacity(segments.len());
     for s in segments {
         let r = s.expression.resolve(&lookup).map_err(|e| {
             e.0.into_iter().fold(ValidationErrors::default(), |mut acc, x| {
@@ -461,8 +462,11 @@ pub fn check_references(segments: &[SavedSegment]) -> Result<(), ValidationError
                 acc
             })
         })?;
-        resolved.insert(s.name.as_str(), SegmentDependencies::of(&r));
+        let deps = SegmentDependencies::of(&r);
+        rules.push((r, deps));
     }
+    let resolved: BTreeMap<&str, &SegmentDependencies> =
+        segments.iter().zip(&rules).map(|(s, (_, d))| (s.name.as_str(), d)).collect();
     // Tag edges: segment s → segment u when u tests the tag s gives.
     let next = |s: &str| -> Vec<&str> {
         let Some(tag) = by_name.get(s).and_then(|d| d.tag.as_ref()) else { return Vec::new() };
@@ -487,7 +491,7 @@ pub fn check_references(segments: &[SavedSegment]) -> Result<(), ValidationError
             }
         }
     }
-    Ok(())
+    Ok(rules)
 }
 
 fn single(field: impl Into<String>, reason: ValidationReason) -> ValidationErrors {

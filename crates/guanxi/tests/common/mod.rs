@@ -82,3 +82,24 @@ pub(crate) fn vip_of(crm: &Crm, by: &guanxi::Actor, owner: &str, name: &str) -> 
     let input = guanxi::NewCustomer::new(name).tag("VIP").owner(guanxi::UserId::new(owner).unwrap());
     crm.customers().create(by, input).unwrap()
 }
+
+/// What the marketing test files share: their instant, their user, a page view.
+pub(crate) mod marketing {
+    use chrono::{DateTime, Utc};
+    use guanxi::marketing::BehaviourEvent;
+    use guanxi::{Actor, CustomValue, CustomerId};
+
+    /// 2024-06-01 10:00 in UTC+8, the store's (default) zone.
+    pub(crate) fn t0() -> DateTime<Utc> {
+        "2024-06-01T02:00:00Z".parse().unwrap()
+    }
+
+    pub(crate) fn alice() -> Actor {
+        Actor::user("alice").unwrap()
+    }
+
+    /// A page view of `url` by `customer` at `at`.
+    pub(crate) fn view(customer: CustomerId, url: &str, at: DateTime<Utc>) -> BehaviourEvent {
+        BehaviourEvent::new(customer, "page_view", at).property("url", CustomValue::Text(url.into()))
+    }
+}
