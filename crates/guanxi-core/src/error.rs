@@ -53,11 +53,15 @@ pub enum EntityKind {
     MarketingSettings,
     /// A saved segment and its stored membership.
     Segment,
+    /// A product of the catalog.
+    Product,
+    /// A purchase (order, transaction).
+    Purchase,
 }
 
 impl EntityKind {
     /// Every kind, in declaration order.
-    pub const ALL: [EntityKind; 18] = [
+    pub const ALL: [EntityKind; 20] = [
         EntityKind::Customer,
         EntityKind::Contact,
         EntityKind::Tag,
@@ -76,6 +80,8 @@ impl EntityKind {
         EntityKind::ServiceSettings,
         EntityKind::MarketingSettings,
         EntityKind::Segment,
+        EntityKind::Product,
+        EntityKind::Purchase,
     ];
 
     /// The stable snake-case name used in storage and across bindings.
@@ -99,6 +105,8 @@ impl EntityKind {
             EntityKind::ServiceSettings => "service_settings",
             EntityKind::MarketingSettings => "marketing_settings",
             EntityKind::Segment => "segment",
+            EntityKind::Product => "product",
+            EntityKind::Purchase => "purchase",
         }
     }
 }

@@ -237,6 +237,29 @@ pub enum DomainEvent {
         /// Why.
         reason: crate::marketing::MembershipReason,
     },
+    /// A catalog product was created or changed.
+    ProductSaved {
+        /// Its id.
+        product: crate::ids::ProductId,
+        /// Its code.
+        code: String,
+    },
+    /// A purchase was recorded.
+    PurchaseRecorded {
+        /// Its id.
+        purchase: crate::ids::PurchaseId,
+        /// The customer.
+        customer: CustomerId,
+    },
+    /// A recorded purchase changed (a refund, a corrected amount).
+    PurchaseUpdated {
+        /// Its id.
+        purchase: crate::ids::PurchaseId,
+        /// The customer.
+        customer: CustomerId,
+        /// Its status now.
+        status: crate::commerce::PurchaseStatus,
+    },
     /// Customers were merged into a survivor (they remain as tombstones).
     CustomersMerged {
         /// The survivor.
@@ -293,6 +316,9 @@ impl DomainEvent {
             DomainEvent::SegmentSaved { .. } => "segment_saved",
             DomainEvent::SegmentEntered { .. } => "segment_entered",
             DomainEvent::SegmentExited { .. } => "segment_exited",
+            DomainEvent::ProductSaved { .. } => "product_saved",
+            DomainEvent::PurchaseRecorded { .. } => "purchase_recorded",
+            DomainEvent::PurchaseUpdated { .. } => "purchase_updated",
             DomainEvent::CustomersMerged { .. } => "customers_merged",
             DomainEvent::MergeUndone { .. } => "merge_undone",
         }
@@ -315,12 +341,15 @@ impl DomainEvent {
             | DomainEvent::CustomersMerged { customer, .. }
             | DomainEvent::SegmentEntered { customer, .. }
             | DomainEvent::SegmentExited { customer, .. }
+            | DomainEvent::PurchaseRecorded { customer, .. }
+            | DomainEvent::PurchaseUpdated { customer, .. }
             | DomainEvent::MergeUndone { customer, .. } => Some(*customer),
             DomainEvent::TicketCreated { customer, .. }
             | DomainEvent::TicketChanged { customer, .. }
             | DomainEvent::TicketFlagged { customer, .. }
             | DomainEvent::SatisfactionSurveyDue { customer, .. } => *customer,
             DomainEvent::TagDefined { .. }
+            | DomainEvent::ProductSaved { .. }
             | DomainEvent::CustomFieldDefined { .. }
             | DomainEvent::AccessChanged { .. }
             | DomainEvent::SalesConfigured { .. }

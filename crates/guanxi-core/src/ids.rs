@@ -124,6 +124,24 @@ uuid_id!(
     EventId
 );
 uuid_id!(
+    /// Id of a catalog product (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::ProductId;
+    /// assert!("01890a5d-ac96-774b-bcce-b302099a8057".parse::<ProductId>().is_ok());
+    /// ```
+    ProductId
+);
+uuid_id!(
+    /// Id of a purchase (UUIDv7).
+    ///
+    /// ```
+    /// use guanxi_core::PurchaseId;
+    /// assert!("01890a5d-ac96-774b-bcce-b302099a8057".parse::<PurchaseId>().is_ok());
+    /// ```
+    PurchaseId
+);
+uuid_id!(
     /// Id of a task (UUIDv7).
     ///
     /// ```

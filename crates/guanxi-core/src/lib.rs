@@ -30,6 +30,7 @@ pub mod ffi;
 pub mod access;
 pub mod changelog;
 pub mod clock;
+pub mod commerce;
 pub mod contact;
 pub mod custom_field;
 pub mod customer;
@@ -69,8 +70,8 @@ pub use error::{
 pub use event::{DomainEvent, Event};
 pub use identifier::{IdScheme, Identifier};
 pub use ids::{
-    ArticleId, ContactId, CustomerId, DepartmentId, EventId, InteractionId, LeadId, OpportunityId, RoleId, TaskId,
-    TicketId, UserId,
+    ArticleId, ContactId, CustomerId, DepartmentId, EventId, InteractionId, LeadId, OpportunityId, ProductId,
+    PurchaseId, RoleId, TaskId, TicketId, UserId,
 };
 pub use industry::Industry;
 pub use interaction::{Attachment, Interaction, InteractionKind, NewInteraction};
@@ -79,7 +80,7 @@ pub use policy::{Action, Actor};
 pub use region::{Region, RegionChange};
 pub use scan::{CustomerView, TagsView};
 pub use store::{
-    AuditStore, Changes, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, EventMove,
+    AuditStore, Changes, CommerceStore, CrmStore, Cursor, CustomerFilter, CustomerStore, Deleted, DynStore, EventMove,
     InteractionMove, MemoryStore, Page, PageRequest, ReadThrough, SalesStore, ServiceStore, Setting, StoreReads,
     StoreView, StoreWrite, TagLink, TagWrite, TimelineEntry, TimelineItem, Write,
 };
@@ -95,7 +96,7 @@ pub use validate::limits;
 /// ```
 pub mod prelude {
     pub use crate::store::{
-        AuditStore, CrmStore, CustomerStore, SalesStore, ServiceStore, StoreReads, StoreView, StoreWrite,
+        AuditStore, CommerceStore, CrmStore, CustomerStore, SalesStore, ServiceStore, StoreReads, StoreView, StoreWrite,
     };
 }
 

@@ -12,11 +12,13 @@
 
 use crate::CrmStore;
 
+mod commerce;
 mod dedup;
 mod persons;
 mod segments;
 mod service;
 
+pub use commerce::commerce_data;
 pub use dedup::dedup_data;
 pub use persons::person_data;
 pub use segments::segment_data;
@@ -43,6 +45,7 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(customers: $make);
         $crate::store_conformance_tests!(sales: $make);
         $crate::store_conformance_tests!(service: $make);
+        $crate::store_conformance_tests!(commerce: $make);
         $crate::store_conformance_tests!(@cases $make; a_copy_reads_like_the_original,);
     };
     (customers: $make:expr) => {
@@ -92,6 +95,13 @@ macro_rules! store_conformance_tests {
             article_search_equals_the_reference,
         );
     };
+    (commerce: $make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            products_round_trip_with_unique_codes_and_external_ids,
+            purchases_round_trip_filter_and_sum_spend,
+            purchase_writes_check_customers_keys_and_versions,
+        );
+    };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
@@ -106,6 +116,7 @@ macro_rules! store_conformance_tests {
 pub mod conformance {
     //! The cases, as plain functions over `&dyn CrmStore`.
 
+    pub use super::commerce::cases::*;
     pub use super::service::cases::*;
 
     use std::collections::{BTreeMap, BTreeSet};
@@ -1647,6 +1658,16 @@ pub mod conformance {
                 ..Default::default()
             })
             .unwrap();
+        let products = super::commerce_data::products(6);
+        let buyers: Vec<CustomerId> = customers.iter().map(|c| c.id).collect();
+        let purchases = super::commerce_data::purchases(&buyers, &products, 40, 3);
+        store
+            .apply(&Changes {
+                products: products.into_iter().map(Write::Insert).collect(),
+                purchases: purchases.into_iter().map(Write::Insert).collect(),
+                ..Default::default()
+            })
+            .unwrap();
         store.reserve_sequence("C20240501", 30).unwrap();
         store.reserve_sequence("T20240501", 6).unwrap();
     }
@@ -1694,6 +1715,17 @@ pub mod conformance {
             format!("{tickets:?}"),
             format!("{:?}", tickets.iter().map(|t| store.ticket_entries(t.id).unwrap()).collect::<Vec<_>>()),
             format!("{:?}", walk(|p| store.list_articles(p))),
+            format!("{:?}", walk(|p| store.list_products(&Default::default(), p))),
+            format!(
+                "{:?}",
+                walk(|p| store.list_purchases(
+                    &commerce::PurchaseFilter {
+                        customers: CustomerFilter::default().deleted(Deleted::Include),
+                        ..Default::default()
+                    },
+                    p
+                ))
+            ),
             format!("{:?}", store.change_log(&ChangeLogQuery::default()).unwrap()),
             format!("{:?}", store.contacts_by_phone(&Phone::parse("13812345678").unwrap()).unwrap()),
         ];

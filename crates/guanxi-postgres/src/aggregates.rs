@@ -28,15 +28,15 @@ use crate::{
 
 type Value = Box<dyn ToSql + Sync>;
 
-fn text(v: impl ToString) -> Value {
+pub(crate) fn text(v: impl ToString) -> Value {
     Box::new(v.to_string())
 }
 
-fn opt_text(v: Option<impl ToString>) -> Value {
+pub(crate) fn opt_text(v: Option<impl ToString>) -> Value {
     Box::new(v.map(|v| v.to_string()))
 }
 
-fn int(v: i64) -> Value {
+pub(crate) fn int(v: i64) -> Value {
     Box::new(v)
 }
 
@@ -48,7 +48,7 @@ impl View<'_> {
     /// Inserts or updates (at the expected version) one row of `table`, whose first column is
     /// `id`; errors as SQLite reports them. `referenced`: what a foreign-key failure means.
     #[allow(clippy::too_many_arguments)] // one versioned write, each part named
-    fn versioned<T>(
+    pub(crate) fn versioned<T>(
         &self,
         w: &Write<T>,
         table: &str,
@@ -286,16 +286,21 @@ impl View<'_> {
             let values = vec![text(&id), int(a.version as i64), text(encode(a)?)];
             self.versioned(w, "articles", EntityKind::Article, &id, &["id", "version", "doc"], values, None)?;
         }
-        Ok(())
+        self.apply_commerce(changes)
     }
 
-    fn docs<T: serde::de::DeserializeOwned>(&self, what: &str, sql: &str, values: &[SqlValue]) -> Result<Vec<T>> {
+    pub(crate) fn docs<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        sql: &str,
+        values: &[SqlValue],
+    ) -> Result<Vec<T>> {
         let p = params(values);
         let rows = self.query(sql, &refs(&p))?;
         rows.iter().map(|r| decode(what, r.get::<_, &str>(0))).collect()
     }
 
-    fn count(&self, sql: &str, values: &[SqlValue]) -> Result<u64> {
+    pub(crate) fn count(&self, sql: &str, values: &[SqlValue]) -> Result<u64> {
         let p = params(values);
         let rows = self.query(sql, &refs(&p))?;
         Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))

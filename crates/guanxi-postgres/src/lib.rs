@@ -36,6 +36,7 @@
 
 mod aggregates;
 mod backup;
+mod commerce;
 mod keys;
 mod schema;
 

@@ -238,6 +238,33 @@ const MIGRATIONS: &[&str] = &[
     CREATE UNIQUE INDEX segment_memberships_open ON segment_memberships (segment, customer_id) WHERE open;
     CREATE INDEX segment_memberships_by_segment ON segment_memberships (segment, id);
     "#,
+    // 8: commerce (issue 21), as SQLite's schema 16: products and purchases beside their
+    // documents; amounts in 1/10000 units, instants in nanoseconds, `source_system` '' for none.
+    r#"
+    CREATE TABLE products (
+        id text COLLATE "C" PRIMARY KEY,
+        code text COLLATE "C" NOT NULL UNIQUE,
+        external_id text COLLATE "C" UNIQUE,
+        category text COLLATE "C",
+        active bigint NOT NULL,
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE TABLE purchases (
+        id text COLLATE "C" PRIMARY KEY,
+        customer_id text COLLATE "C" NOT NULL REFERENCES customers (id),
+        at_ns bigint NOT NULL,
+        amount_e4 bigint NOT NULL,
+        currency text COLLATE "C" NOT NULL,
+        status text COLLATE "C" NOT NULL,
+        source_system text COLLATE "C" NOT NULL,
+        external_id text COLLATE "C",
+        version bigint NOT NULL,
+        doc text NOT NULL
+    );
+    CREATE UNIQUE INDEX purchases_by_key ON purchases (source_system, external_id) WHERE external_id IS NOT NULL;
+    CREATE INDEX purchases_by_customer ON purchases (customer_id, currency, at_ns, status, amount_e4);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -24,8 +24,11 @@
 //! assert!(q.select("count(*)").contains("t0.tag = ?1"));
 //! ```
 
+mod commerce;
 mod crypto;
 pub mod report;
+
+pub use commerce::{product_where, purchase_where};
 mod segment;
 
 pub use crypto::{Cipher, FieldKey, FieldKeys, KEY_CHECK, seal_match_key};

@@ -13,6 +13,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod codec;
+mod commerce;
 mod query;
 mod sales;
 mod schema;
@@ -1134,6 +1135,7 @@ fn apply_batch(tx: &Connection, changes: &Changes, cipher: Option<&Cipher>) -> R
     }
     sales::apply(tx, changes, cipher)?;
     service::apply(tx, changes)?;
+    commerce::apply(tx, changes)?;
     if !changes.change_log.is_empty() {
         // Chain onto the last stored entry; the IMMEDIATE transaction keeps other writers out.
         let last: Option<(i64, String)> = tx
@@ -1785,6 +1787,74 @@ impl ServiceStore for View<'_> {
 
     fn list_articles(&self, page: &PageRequest) -> Result<Page<Article>> {
         self.page_by_id("articles", "doc", page, |r| sales::from_doc(r.get_ref(0)?.as_str()?), |a: &Article| a.id.0)
+    }
+}
+
+impl guanxi_core::CommerceStore for View<'_> {
+    fn product(&self, id: guanxi_core::ProductId) -> Result<Option<guanxi_core::commerce::Product>> {
+        commerce::product(self.conn, &id.to_string())
+    }
+
+    fn products_by_codes(&self, codes: &[String]) -> Result<Vec<guanxi_core::commerce::Product>> {
+        commerce::products_by(self.conn, "code", codes)
+    }
+
+    fn products_by_external_ids(&self, ids: &[String]) -> Result<Vec<guanxi_core::commerce::Product>> {
+        commerce::products_by(self.conn, "external_id", ids)
+    }
+
+    fn list_products(
+        &self,
+        filter: &guanxi_core::commerce::ProductFilter,
+        page: &PageRequest,
+    ) -> Result<Page<guanxi_core::commerce::Product>> {
+        commerce::list_products(self.conn, filter, page)
+    }
+
+    fn count_products(&self, filter: &guanxi_core::commerce::ProductFilter) -> Result<u64> {
+        commerce::count_products(self.conn, filter)
+    }
+
+    fn purchase(&self, id: guanxi_core::PurchaseId) -> Result<Option<guanxi_core::commerce::Purchase>> {
+        commerce::purchase(self.conn, &id.to_string())
+    }
+
+    fn purchases_by_keys(
+        &self,
+        keys: &[guanxi_core::commerce::PurchaseKey],
+    ) -> Result<Vec<guanxi_core::commerce::Purchase>> {
+        commerce::purchases_by_keys(self.conn, keys)
+    }
+
+    fn list_purchases(
+        &self,
+        filter: &guanxi_core::commerce::PurchaseFilter,
+        page: &PageRequest,
+    ) -> Result<Page<guanxi_core::commerce::Purchase>> {
+        commerce::list_purchases(self.conn, filter, page)
+    }
+
+    fn count_purchases(&self, filter: &guanxi_core::commerce::PurchaseFilter) -> Result<u64> {
+        commerce::count_purchases(self.conn, filter)
+    }
+
+    fn paid_spend(
+        &self,
+        customers: &[CustomerId],
+        currency: &str,
+        from: chrono::DateTime<chrono::Utc>,
+        to: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<rust_decimal::Decimal>> {
+        commerce::paid_spend(self.conn, customers, currency, (guanxi_sql::ns(from)?, guanxi_sql::ns(to)?))
+    }
+
+    fn customers_with_purchases(
+        &self,
+        currency: &str,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>> {
+        commerce::customers_with_purchases(self.conn, currency, after, limit)
     }
 }
 

@@ -453,6 +453,36 @@ const MIGRATIONS: &[&str] = &[
         WHERE exited_at IS NULL;
     CREATE INDEX segment_memberships_by_segment ON segment_memberships (segment, id);
     "#,
+    // 16: commerce (issue 21). Products and purchases as narrow rows beside their record as
+    // JSON. A purchase's amount in 1/10000 units (exact sums), its instant in nanoseconds,
+    // `source_system` '' for none so the (source, external id) key is one unique index; the
+    // customer index covers what spend and per-customer analytics read.
+    r#"
+    CREATE TABLE products (
+        id TEXT PRIMARY KEY,
+        code TEXT NOT NULL UNIQUE,
+        external_id TEXT UNIQUE,
+        category TEXT,
+        active INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE TABLE purchases (
+        id TEXT PRIMARY KEY,
+        customer_id TEXT NOT NULL REFERENCES customers (id),
+        at_ns INTEGER NOT NULL,
+        amount_e4 INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        status TEXT NOT NULL,
+        source_system TEXT NOT NULL,
+        external_id TEXT,
+        version INTEGER NOT NULL,
+        doc TEXT NOT NULL
+    ) STRICT, WITHOUT ROWID;
+    CREATE UNIQUE INDEX purchases_by_key ON purchases (source_system, external_id)
+        WHERE external_id IS NOT NULL;
+    CREATE INDEX purchases_by_customer ON purchases (customer_id, currency, at_ns, status, amount_e4);
+    "#,
 ];
 
 /// The schema version this build writes.

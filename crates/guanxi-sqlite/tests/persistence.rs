@@ -431,7 +431,7 @@ mod encryption {
 
 /// What migration 5 (service) adds.
 /// Undoes migrations 7 (tickets' `created_by`) and 6 (match keys, `merged_into`).
-const SCHEMA_6: &str = "DROP TABLE segment_memberships; DROP TABLE events; ALTER TABLE customers DROP COLUMN identifiers; DROP INDEX tickets_sla_clock; ALTER TABLE tickets DROP COLUMN created_by; \
+const SCHEMA_6: &str = "DROP TABLE purchases; DROP TABLE products; DROP TABLE segment_memberships; DROP TABLE events; ALTER TABLE customers DROP COLUMN identifiers; DROP INDEX tickets_sla_clock; ALTER TABLE tickets DROP COLUMN created_by; \
     CREATE INDEX tickets_sla_clock ON tickets (open, id, owner, department, province, clock); \
     DROP TABLE match_keys; DROP TABLE match_keys_backfill; ALTER TABLE customers DROP COLUMN merged_into;";
 

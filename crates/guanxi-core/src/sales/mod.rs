@@ -34,6 +34,7 @@ pub use lead::{
     AssignmentRule, ConversionMatch, GradeRule, Lead, LeadCondition, LeadConversion, LeadFilter, LeadGrade, LeadRules,
     LeadStatus, NewLead, ValidLead, conversion_match,
 };
+pub(crate) use opportunity::check_money;
 pub use opportunity::{
     DEFAULT_CURRENCY, MAX_MONEY, MAX_PAST_MOVES, MONEY_SCALE, Milestone, NewOpportunity, Opportunity,
     OpportunityFilter, OpportunityPatch, PastMove, StageHistoryEntry, currency_code,
@@ -385,8 +386,12 @@ pub fn replay(history: &[StageMove]) -> Option<&str> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct ProductLine {
-    /// Product name or code.
+    /// Product name (the catalog product's name when `product_code` is set).
     pub product: String,
+    /// The catalog product's code, when the line names one: product analytics group by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "uniffi", uniffi(default = None))]
+    pub product_code: Option<String>,
     /// Quantity (> 0).
     pub quantity: Decimal,
     /// Unit price (≥ 0).
@@ -419,7 +424,23 @@ impl ProductLine {
                 errs.push("quantity", ValidationReason::Invalid { detail: "quantity × unit price overflows".into() })
             }
         }
-        errs.into_result(ProductLine { product, quantity, unit_price, discount })
+        errs.into_result(ProductLine { product, product_code: None, quantity, unit_price, discount })
+    }
+
+    /// A line of the catalog product `code` (its name is filled in from the catalog when the
+    /// line is written).
+    ///
+    /// ```
+    /// use guanxi_core::sales::ProductLine;
+    /// use rust_decimal::Decimal;
+    /// let l = ProductLine::of_product("SKU-1", Decimal::from(2), Decimal::from(50), Decimal::ZERO)?;
+    /// assert_eq!((l.product_code.as_deref(), l.total()), (Some("SKU-1"), Decimal::from(100)));
+    /// # Ok::<(), guanxi_core::Error>(())
+    /// ```
+    pub fn of_product(code: &str, quantity: Decimal, unit_price: Decimal, discount: Decimal) -> Result<ProductLine> {
+        let mut line = ProductLine::new(code, quantity, unit_price, discount)?;
+        line.product_code = Some(line.product.clone());
+        Ok(line)
     }
 
     /// quantity × unit price − discount.

@@ -4,6 +4,7 @@
 
 use super::{Changes, CustomerFilter, Deleted, Page, PageRequest, StoreReads, StoreView, TagWrite, Write};
 use crate::changelog::ChangeLogQuery;
+use crate::commerce::{ProductFilter, PurchaseFilter};
 use crate::error::{EntityKind, Error, Result};
 use crate::marketing::EventRange;
 use crate::sales::{LeadFilter, OpportunityFilter, TaskFilter};
@@ -156,6 +157,22 @@ pub fn copy_store(from: &dyn StoreReads, to: &dyn StoreView) -> Result<CopyRepor
             write(Changes { articles: page.into_iter().map(Write::Insert).collect(), ..Default::default() }, n)
         },
     )?;
+    walk(
+        |p| from.list_products(&ProductFilter::default(), p),
+        |page| {
+            let n = page.len();
+            write(Changes { products: page.into_iter().map(Write::Insert).collect(), ..Default::default() }, n)
+        },
+    )?;
+    // Every purchase, deleted customers' too.
+    let all_purchases = PurchaseFilter { customers: everyone.clone(), ..Default::default() };
+    walk(
+        |p| from.list_purchases(&all_purchases, p),
+        |page| {
+            let n = page.len();
+            write(Changes { purchases: page.into_iter().map(Write::Insert).collect(), ..Default::default() }, n)
+        },
+    )?;
 
     // The log last, in seq order: the copy chains each entry onto the one before exactly as
     // the source did, so the same content gives the same hashes.
@@ -224,6 +241,7 @@ fn refuse_unless_empty(to: &dyn StoreView) -> Result<()> {
         || !to.list_tasks(&TaskFilter::default(), &first)?.items.is_empty()
         || !to.list_tickets(&TicketFilter::default(), &first)?.items.is_empty()
         || !to.list_articles(&first)?.items.is_empty()
+        || !to.list_products(&ProductFilter::default(), &first)?.items.is_empty()
         || !to.settings()?.is_empty()
         || to.access_model()?.is_some()
         || !to.sequences()?.is_empty();

@@ -11,17 +11,19 @@ use chrono::{DateTime, Utc};
 use imbl::{HashMap, OrdMap, OrdSet, Vector};
 
 use super::{
-    AuditStore, Changes, CrmStore, CustomerFilter, CustomerStore, Page, PageRequest, SalesStore, ServiceStore, Setting,
-    StoreView, StoreWrite, TagWrite, Write,
+    AuditStore, Changes, CommerceStore, CrmStore, CustomerFilter, CustomerStore, Page, PageRequest, SalesStore,
+    ServiceStore, Setting, StoreView, StoreWrite, TagWrite, Write,
 };
 use crate::access::AccessModel;
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
+use crate::commerce::{Product, ProductFilter, Purchase, PurchaseFilter, PurchaseKey, PurchaseStatus};
 use crate::contact::Contact;
 use crate::custom_field::CustomFieldDef;
 use crate::customer::Customer;
 use crate::error::{EntityKind, Error, Result, StorageError};
 use crate::ids::{
-    ArticleId, ContactId, CustomerId, EventId, InteractionId, LeadId, OpportunityId, TaskId, TicketId, UserId,
+    ArticleId, ContactId, CustomerId, EventId, InteractionId, LeadId, OpportunityId, ProductId, PurchaseId, TaskId,
+    TicketId, UserId,
 };
 use crate::interaction::Interaction;
 use crate::marketing::{
@@ -68,10 +70,41 @@ struct State {
     memberships: OrdMap<uuid::Uuid, SegmentMembership>,
     /// (segment, customer) → its open stay.
     open_memberships: HashMap<(String, CustomerId), uuid::Uuid>,
+    products: OrdMap<ProductId, Product>,
+    product_codes: HashMap<String, ProductId>,
+    product_external_ids: HashMap<String, ProductId>,
+    purchases: OrdMap<PurchaseId, Purchase>,
+    purchase_keys: HashMap<PurchaseKey, PurchaseId>,
     /// Match key (contact key?, key) → (customer, source record); as SQLite's `match_keys`.
     match_keys: OrdMap<(bool, u64), OrdSet<(CustomerId, uuid::Uuid)>>,
     /// Source record → the keys it contributed.
     match_sources: HashMap<uuid::Uuid, Vec<(bool, u64, CustomerId)>>,
+}
+
+/// Moves a unique index entry of record `id` from `old` to `new`: a `new` another record holds
+/// is a duplicate of `(entity, field)`, shown as `shown` gives it.
+fn reindex<K: std::hash::Hash + Eq + Clone, V: Copy + Eq>(
+    index: &mut HashMap<K, V>,
+    (old, new): (Option<K>, Option<K>),
+    id: V,
+    (entity, field): (EntityKind, &str),
+    shown: impl Fn(&K) -> String,
+) -> Result<()> {
+    if old == new {
+        return Ok(());
+    }
+    if let Some(n) = &new
+        && index.get(n).is_some_and(|holder| *holder != id)
+    {
+        return Err(duplicate(entity, field, shown(n)));
+    }
+    if let Some(o) = old {
+        index.remove(&o);
+    }
+    if let Some(n) = new {
+        index.insert(n, id);
+    }
+    Ok(())
 }
 
 /// Checks a versioned write against the stored version: an insert over an existing record
@@ -372,6 +405,34 @@ impl State {
             let a = w.record();
             check_write(w, self.articles.get(&a.id).map(|s| s.version), EntityKind::Article, a.id)?;
             self.articles.insert(a.id, a.clone());
+        }
+        for w in &changes.products {
+            let p = w.record();
+            let stored = self.products.get(&p.id).cloned();
+            check_write(w, stored.as_ref().map(|s| s.version), EntityKind::Product, p.id)?;
+            let codes = (stored.as_ref().map(|s| s.code.clone()), Some(p.code.clone()));
+            reindex(&mut self.product_codes, codes, p.id, (EntityKind::Product, "code"), String::clone)?;
+            let external = (stored.as_ref().and_then(|s| s.external_id.clone()), p.external_id.clone());
+            reindex(
+                &mut self.product_external_ids,
+                external,
+                p.id,
+                (EntityKind::Product, "external_id"),
+                String::clone,
+            )?;
+            self.products.insert(p.id, p.clone());
+        }
+        for w in &changes.purchases {
+            let p = w.record();
+            let stored = self.purchases.get(&p.id).cloned();
+            check_write(w, stored.as_ref().map(|s| s.version), EntityKind::Purchase, p.id)?;
+            if !self.customers.contains_key(&p.customer_id) {
+                return Err(Error::not_found(EntityKind::Customer, p.customer_id));
+            }
+            let keys = (stored.as_ref().and_then(Purchase::key), p.key());
+            let field = (EntityKind::Purchase, "external_id");
+            reindex(&mut self.purchase_keys, keys, p.id, field, |k| k.external_id.clone())?;
+            self.purchases.insert(p.id, p.clone());
         }
         let mut appended = changes.change_log.clone();
         let last = self.change_log.last().map(|e| (e.seq, e.hash.as_str()));
@@ -870,6 +931,95 @@ impl ServiceStore for MemoryStore {
         page.check()?;
         let s = self.read()?;
         Ok(page_of(&s.articles, page, ArticleId, |id| id.0))
+    }
+}
+
+impl CommerceStore for MemoryStore {
+    fn product(&self, id: ProductId) -> Result<Option<Product>> {
+        Ok(self.read()?.products.get(&id).cloned())
+    }
+
+    fn products_by_codes(&self, codes: &[String]) -> Result<Vec<Product>> {
+        let s = self.read()?;
+        Ok(codes.iter().filter_map(|c| s.product_codes.get(c)).filter_map(|id| s.products.get(id)).cloned().collect())
+    }
+
+    fn products_by_external_ids(&self, ids: &[String]) -> Result<Vec<Product>> {
+        let s = self.read()?;
+        Ok(ids
+            .iter()
+            .filter_map(|c| s.product_external_ids.get(c))
+            .filter_map(|id| s.products.get(id))
+            .cloned()
+            .collect())
+    }
+
+    fn list_products(&self, filter: &ProductFilter, page: &PageRequest) -> Result<Page<Product>> {
+        page_by_id(&self.read()?.products, page, ProductId, |p| filter.matches(p), |p| p.id.0)
+    }
+
+    fn count_products(&self, filter: &ProductFilter) -> Result<u64> {
+        Ok(self.read()?.products.values().filter(|p| filter.matches(p)).count() as u64)
+    }
+
+    fn purchase(&self, id: PurchaseId) -> Result<Option<Purchase>> {
+        Ok(self.read()?.purchases.get(&id).cloned())
+    }
+
+    fn purchases_by_keys(&self, keys: &[PurchaseKey]) -> Result<Vec<Purchase>> {
+        let s = self.read()?;
+        Ok(keys.iter().filter_map(|k| s.purchase_keys.get(k)).filter_map(|id| s.purchases.get(id)).cloned().collect())
+    }
+
+    fn list_purchases(&self, filter: &PurchaseFilter, page: &PageRequest) -> Result<Page<Purchase>> {
+        let s = self.read()?;
+        let keep = |p: &Purchase| s.customers.get(&p.customer_id).is_some_and(|c| filter.matches(p, c));
+        page_by_id(&s.purchases, page, PurchaseId, keep, |p| p.id.0)
+    }
+
+    fn count_purchases(&self, filter: &PurchaseFilter) -> Result<u64> {
+        let s = self.read()?;
+        let keep = |p: &&Purchase| s.customers.get(&p.customer_id).is_some_and(|c| filter.matches(p, c));
+        Ok(s.purchases.values().filter(keep).count() as u64)
+    }
+
+    fn paid_spend(
+        &self,
+        customers: &[CustomerId],
+        currency: &str,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<rust_decimal::Decimal>> {
+        let s = self.read()?;
+        let mut sums: std::collections::HashMap<CustomerId, rust_decimal::Decimal> =
+            customers.iter().map(|c| (*c, rust_decimal::Decimal::ZERO)).collect();
+        for p in s.purchases.values() {
+            if p.status == PurchaseStatus::Paid
+                && p.currency == currency
+                && p.at >= from
+                && p.at < to
+                && let Some(sum) = sums.get_mut(&p.customer_id)
+            {
+                *sum += p.amount;
+            }
+        }
+        Ok(customers.iter().map(|c| sums[c]).collect())
+    }
+
+    fn customers_with_purchases(
+        &self,
+        currency: &str,
+        after: Option<CustomerId>,
+        limit: usize,
+    ) -> Result<Vec<CustomerId>> {
+        let s = self.read()?;
+        let ids: BTreeSet<CustomerId> = s
+            .purchases
+            .values()
+            .filter(|p| p.currency == currency && after.is_none_or(|a| p.customer_id > a))
+            .map(|p| p.customer_id)
+            .collect();
+        Ok(ids.into_iter().take(limit).collect())
     }
 }
 

@@ -21,11 +21,12 @@ pub use segments::{SegmentReads, count_segment_members_by_reference, segment_mem
 
 use crate::access::{AccessModel, RecordScope, Scoped};
 use crate::changelog::{ChangeLogEntry, ChangeLogQuery};
+use crate::commerce::{Product, ProductFilter, Purchase, PurchaseFilter, PurchaseKey};
 use crate::contact::Contact;
 use crate::custom_field::{CustomFieldDef, CustomFilter};
 use crate::customer::{Customer, CustomerKind, Level, LifecycleStatus, SizeBand};
 use crate::error::{EntityKind, Error, Result};
-use crate::ids::{ArticleId, InteractionId, LeadId, OpportunityId, TaskId, TicketId};
+use crate::ids::{ArticleId, InteractionId, LeadId, OpportunityId, ProductId, PurchaseId, TaskId, TicketId};
 use crate::ids::{ContactId, CustomerId, DepartmentId, UserId};
 use crate::industry::Industry;
 use crate::interaction::Interaction;
@@ -131,7 +132,7 @@ pub struct Setting {
 
 /// One atomic batch of writes, applied in this order: tags, customers, contacts, tag links,
 /// interactions, the events purge, events, event moves, segment memberships, interaction moves, custom fields, access model, settings, opportunities, stage history, leads,
-/// tasks, tickets, ticket entries, articles, change log (so a customer insert can link a tag created in the
+/// tasks, tickets, ticket entries, articles, products, purchases, change log (so a customer insert can link a tag created in the
 /// same batch, and a contact can belong to a customer created in it).
 ///
 /// Customer writes store every field except `tags`: an insert links the tags it carries, an
@@ -179,6 +180,12 @@ pub struct Changes {
     pub ticket_entries: Vec<TicketEntry>,
     /// Knowledge-base article inserts and updates.
     pub articles: Vec<Write<Article>>,
+    /// Catalog product inserts and updates (a taken code or external id is an
+    /// [`Error::Duplicate`]).
+    pub products: Vec<Write<Product>>,
+    /// Purchase inserts and updates (a taken source system and external id is an
+    /// [`Error::Duplicate`]; the customer must exist).
+    pub purchases: Vec<Write<Purchase>>,
     /// New behaviour events (append-only). An event whose external id is already stored, or
     /// comes earlier in the batch, is not written again.
     pub events: Vec<BehaviourEvent>,
@@ -213,6 +220,8 @@ impl Changes {
             && self.tickets.is_empty()
             && self.ticket_entries.is_empty()
             && self.articles.is_empty()
+            && self.products.is_empty()
+            && self.purchases.is_empty()
             && self.events.is_empty()
             && self.purge_events_before.is_none()
             && self.memberships.is_empty()
@@ -693,6 +702,36 @@ pub trait ServiceStore {
 }
 
 read_trait! {
+/// Reads of the commerce aggregate: the product catalog and purchases.
+pub trait CommerceStore {
+    /// A product by id.
+    fn product(&self, id: ProductId) -> Result<Option<Product>>;
+    /// The products with these codes, in no particular order (unknown codes are left out).
+    fn products_by_codes(&self, codes: &[String]) -> Result<Vec<Product>>;
+    /// The products with these external ids, in no particular order.
+    fn products_by_external_ids(&self, ids: &[String]) -> Result<Vec<Product>>;
+    /// One page of the products matching `filter`, ordered by id.
+    fn list_products(&self, filter: &ProductFilter, page: &PageRequest) -> Result<Page<Product>>;
+    /// How many products match `filter`.
+    fn count_products(&self, filter: &ProductFilter) -> Result<u64>;
+    /// A purchase by id.
+    fn purchase(&self, id: PurchaseId) -> Result<Option<Purchase>>;
+    /// The purchases with these keys (source system, external id), in no particular order.
+    fn purchases_by_keys(&self, keys: &[PurchaseKey]) -> Result<Vec<Purchase>>;
+    /// One page of the purchases matching `filter`, ordered by id.
+    fn list_purchases(&self, filter: &PurchaseFilter, page: &PageRequest) -> Result<Page<Purchase>>;
+    /// How many purchases match `filter`.
+    fn count_purchases(&self, filter: &PurchaseFilter) -> Result<u64>;
+    /// Per customer (in the order given), the sum of their paid purchases in `currency` made
+    /// at or after `from` and before `to` (zero for none): what the level rule reads.
+    fn paid_spend(&self, customers: &[CustomerId], currency: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<Vec<rust_decimal::Decimal>>;
+    /// The customers with any purchase in `currency`, ordered by id, after `after`, at most
+    /// `limit` (what a level refresh walks).
+    fn customers_with_purchases(&self, currency: &str, after: Option<CustomerId>, limit: usize) -> Result<Vec<CustomerId>>;
+}
+}
+
+read_trait! {
 /// Reads of the change log, configuration documents and the access model.
 pub trait AuditStore {
     /// Change-log entries matching the query, in `seq` order.
@@ -726,9 +765,9 @@ pub trait StoreWrite {
 }
 
 /// Every read trait joined (what [`ReadThrough::read_through`] lends).
-pub trait StoreReads: CustomerStore + SalesStore + ServiceStore + AuditStore {}
+pub trait StoreReads: CustomerStore + SalesStore + ServiceStore + CommerceStore + AuditStore {}
 
-impl<T: CustomerStore + SalesStore + ServiceStore + AuditStore + ?Sized> StoreReads for T {}
+impl<T: CustomerStore + SalesStore + ServiceStore + CommerceStore + AuditStore + ?Sized> StoreReads for T {}
 
 /// Everything a store can be asked inside one transaction: every read, and writes. A
 /// [`CrmStore`] is one; so is the transaction a [`CrmStore::write_session`] hands out, whose
