@@ -294,6 +294,7 @@ impl BuiltinRole {
                 .grant(E::ServiceSettings, &[Read], Scope::All)
                 .grant(E::MarketingSettings, &[Read], Scope::All)
                 .grant(E::Segment, &[Read], Scope::All)
+                .grant(E::Product, &[Read], Scope::All)
         };
         match self {
             BuiltinRole::SalesRep => config_read(base)
@@ -303,7 +304,8 @@ impl BuiltinRole {
                 .grant(E::Opportunity, &[Read, Create, Update], Scope::Own)
                 .grant(E::Lead, &[Read, Create, Update], Scope::Own)
                 .grant(E::Task, &[Read, Create, Update], Scope::Own)
-                .grant(E::Ticket, &[Read, Create], Scope::Own),
+                .grant(E::Ticket, &[Read, Create], Scope::Own)
+                .grant(E::Purchase, &[Read], Scope::Own),
             BuiltinRole::SalesManager => config_read(base)
                 .grant(E::Customer, &[Read, Create, Update, Delete, Export, Merge, Assign], Scope::Department)
                 .grant(E::Contact, &[Read, Create, Update, Delete], Scope::Department)
@@ -312,6 +314,8 @@ impl BuiltinRole {
                 .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::Department)
                 .grant(E::Task, &[Read, Create, Update, Assign], Scope::Department)
                 .grant(E::Ticket, &[Read, Create], Scope::Department)
+                .grant(E::Purchase, &[Read, Create, Update, Export], Scope::Department)
+                .grant(E::Product, &[Create, Update], Scope::All)
                 .grant(E::Tag, &[Configure], Scope::All),
             BuiltinRole::CustomerService => config_read(base)
                 .grant(E::Customer, &[Read], Scope::All)
@@ -319,6 +323,7 @@ impl BuiltinRole {
                 .grant(E::Interaction, &[Read, Create], Scope::All)
                 .grant(E::Ticket, &[Read, Create, Update, Assign, Export], Scope::All)
                 .grant(E::Article, &[Create, Update], Scope::All)
+                .grant(E::Purchase, &[Read], Scope::All)
                 .field(E::Contact, "id_number", Visibility::Masked)
                 .field(E::Customer, "identifiers", Visibility::Masked),
             BuiltinRole::Marketing => config_read(base)
@@ -327,6 +332,7 @@ impl BuiltinRole {
                 .grant(E::Lead, &[Read, Create, Update, Export, Assign], Scope::All)
                 .grant(E::Tag, &[Configure], Scope::All)
                 .grant(E::Segment, &[Configure], Scope::All)
+                .grant(E::Purchase, &[Read, Export], Scope::All)
                 .field(E::Contact, "phones", Visibility::Masked)
                 .field(E::Contact, "id_number", Visibility::Hidden)
                 .field(E::Customer, "identifiers", Visibility::Hidden),

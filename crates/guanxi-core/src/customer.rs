@@ -103,7 +103,9 @@ vocabulary! {
 /// "A when trailing-12-month spend ≥ 500,000, B when ≥ 100,000, else C".
 ///
 /// When a rule is configured the level is always derived, and setting it by hand is a
-/// validation error (so the two never disagree).
+/// validation error (so the two never disagree). Once purchases are recorded, the facade keeps
+/// the field at the customer's paid spend of the trailing twelve months in the rule's
+/// currency, so the level follows purchases (and `refresh_levels` follows time).
 ///
 /// ```
 /// use guanxi_core::{CustomValue, Level, LevelRule};
@@ -121,12 +123,25 @@ pub struct LevelRule {
     pub a_min: Decimal,
     /// Minimum value for B; below it the level is C.
     pub b_min: Decimal,
+    /// The currency whose paid purchases of the trailing twelve months the field is kept at,
+    /// when purchases are recorded (ISO 4217; purchases in other currencies do not count).
+    #[serde(default = "default_level_currency")]
+    pub currency: String,
+}
+
+fn default_level_currency() -> String {
+    crate::sales::DEFAULT_CURRENCY.to_owned()
 }
 
 impl LevelRule {
     /// The rule of the requirement documents: A ≥ 500,000 and B ≥ 100,000 of `spend_12m`.
     pub fn spend_12m_default() -> Self {
-        LevelRule { field: "spend_12m".into(), a_min: Decimal::from(500_000), b_min: Decimal::from(100_000) }
+        LevelRule {
+            field: "spend_12m".into(),
+            a_min: Decimal::from(500_000),
+            b_min: Decimal::from(100_000),
+            currency: default_level_currency(),
+        }
     }
 
     /// The level the rule gives for a record's custom values (missing value → C).

@@ -37,7 +37,7 @@ pub fn e4(v: Decimal) -> Result<i64> {
 pub fn line_totals(lines: &[ProductLine]) -> Result<String> {
     let mut out = String::new();
     for l in lines {
-        summary::push_record(&mut out, &[&l.product, &e4(l.total())?.to_string()]);
+        summary::push_record(&mut out, &[l.product_key(), &e4(l.total())?.to_string()]);
     }
     Ok(out)
 }

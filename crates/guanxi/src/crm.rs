@@ -132,7 +132,7 @@ impl CrmBuilder {
 pub struct Crm {
     pub(crate) store: DynStore,
     pub(crate) clock: Arc<dyn Clock>,
-    level_rule: Option<LevelRule>,
+    pub(crate) level_rule: Option<LevelRule>,
     pub(crate) code_offset: FixedOffset,
     pub(crate) ids: IdGenerator,
     pub(crate) events: EventBus,

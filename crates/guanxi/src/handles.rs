@@ -366,6 +366,51 @@ handle! {
     Segments
 }
 
+handle! {
+    /// Commerce (交易): the product catalog and purchases.
+    ///
+    /// Got from [`Crm`] as `crm.commerce()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// assert_eq!(format!("{:?}", crm.commerce().products()), "Products");
+    /// ```
+    Commerce
+}
+
+handle! {
+    /// Products of the catalog (产品库): created, synced from an ERP idempotently by external
+    /// id or code, updated, read and listed.
+    ///
+    /// Got from [`Crm`] as `crm.commerce().products()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert_eq!(crm.commerce().products().count(&alice, &Default::default())?, 0);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    Products
+}
+
+handle! {
+    /// Purchases (订单 / 交易): recorded in bulk, idempotently by source system and external
+    /// id, refunded, read and listed within the reader's scope; the level rule follows them.
+    ///
+    /// Got from [`Crm`] as `crm.commerce().purchases()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert_eq!(crm.commerce().purchases().count(&alice, &Default::default())?, 0);
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    Purchases
+}
+
 impl<'a> Marketing<'a> {
     /// Behaviour events (行为事件): record in bulk, list per customer.
     pub fn events(&self) -> Events<'a> {
@@ -379,6 +424,11 @@ impl<'a> Marketing<'a> {
 }
 
 impl Crm {
+    /// Commerce (交易): the product catalog and purchases.
+    pub fn commerce(&self) -> Commerce<'_> {
+        Commerce { crm: self }
+    }
+
     /// Marketing (营销): behaviour events and segments.
     pub fn marketing(&self) -> Marketing<'_> {
         Marketing { crm: self }

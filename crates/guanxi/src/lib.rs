@@ -36,6 +36,7 @@ mod access_control;
 mod audit;
 pub mod auth;
 mod columns;
+mod commerce_facade;
 mod contacts;
 mod crm;
 mod customers;
@@ -58,6 +59,7 @@ mod table;
 mod write;
 
 pub use columns::ImportField;
+pub use commerce_facade::MAX_SYNC_BATCH;
 pub use crm::{Crm, CrmBuilder, is_postgres_location, open_store};
 pub use dedup_facade::{BlockingReport, CheckedCreate, OnDuplicate};
 pub use elevation::{Credentials, ElevationProof, ElevationVerifier, MIN_PASSWORD_CHARS};

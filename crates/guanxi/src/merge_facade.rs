@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use guanxi_core::commerce::{Purchase, PurchaseFilter};
 use guanxi_core::dedup::{FieldChoice, MergeRequest, survive};
 use guanxi_core::marketing::EventRange;
 use guanxi_core::sales::{Opportunity, OpportunityFilter, Task, TaskFilter};
@@ -93,6 +94,9 @@ struct MergeRecord {
     /// Behaviour event → the customer it was on (absent from merges made before events moved).
     #[serde(default)]
     events: Vec<(EventId, CustomerId)>,
+    /// The merged customers' purchases as they were (absent from merges made before purchases).
+    #[serde(default)]
+    purchases: Vec<Purchase>,
     tags_added: Vec<String>,
     undone_at: Option<DateTime<Utc>>,
 }
@@ -109,6 +113,7 @@ struct Related {
     opportunities: Vec<Opportunity>,
     tickets: Vec<Ticket>,
     tasks: Vec<Task>,
+    purchases: Vec<Purchase>,
 }
 
 impl Crm {
@@ -120,6 +125,7 @@ impl Crm {
             opportunities: vec![],
             tickets: vec![],
             tasks: vec![],
+            purchases: vec![],
         };
         for m in merged {
             r.contacts.extend(self.store.contacts_of(m.id)?);
@@ -130,6 +136,12 @@ impl Crm {
             r.opportunities.extend(walk_pages(|p| self.store.list_opportunities(&f, p))?);
             let f = TicketFilter { customer_id: Some(m.id), ..Default::default() };
             r.tickets.extend(walk_pages(|p| self.store.list_tickets(&f, p))?);
+            let f = PurchaseFilter {
+                customer_id: Some(m.id),
+                customers: guanxi_core::CustomerFilter::default().deleted(guanxi_core::Deleted::Include),
+                ..Default::default()
+            };
+            r.purchases.extend(walk_pages(|p| self.store.list_purchases(&f, p))?);
         }
         let ids: Vec<CustomerId> = merged.iter().map(|m| m.id).collect();
         r.tasks = self
@@ -238,9 +250,14 @@ impl Duplicates<'_> {
     /// ```
     pub fn merge(&self, actor: &Actor, request: &MergeRequest) -> Result<MergeOutcome> {
         let (allowed, survivor, merged) = self.crm.merge_parties(actor, request)?;
-        let (plan, related) = self.crm.plan(request, &survivor, merged)?;
+        let (mut plan, related) = self.crm.plan(request, &survivor, merged)?;
         let mut tx = self.crm.begin(&allowed, actor);
         let now = tx.at();
+        if !related.purchases.is_empty() {
+            let parties: Vec<CustomerId> =
+                std::iter::once(survivor.id).chain(plan.merged.iter().map(|m| m.id)).collect();
+            plan.survivor = self.crm.merged_spend(plan.survivor, &parties, now)?;
+        }
         let merge_id = self.crm.ids.next(now).to_string();
 
         // Every record the merge changes is logged under it; one event says what happened.
@@ -287,6 +304,10 @@ impl Duplicates<'_> {
         for t in &related.tasks {
             tx.update_as(t, Task { customer_id: Some(survivor.id), ..t.clone() }, ChangeAction::Merge, []);
         }
+        // Purchases too: the survivor's spend (and level) counts what the merged ones bought.
+        for p in &related.purchases {
+            tx.update_as(p, Purchase { customer_id: survivor.id, ..p.clone() }, ChangeAction::Merge, []);
+        }
         let record = MergeRecord {
             id: merge_id.clone(),
             at: now,
@@ -299,6 +320,7 @@ impl Duplicates<'_> {
             tasks: related.tasks,
             interactions: related.interactions,
             events: related.events,
+            purchases: related.purchases,
             tags_added: plan.tags_added.clone(),
             undone_at: None,
         };
@@ -307,7 +329,6 @@ impl Duplicates<'_> {
             DomainEvent::CustomersMerged { customer: survivor.id, merged: merged_ids, merge_id: merge_id.clone() };
         tx.put_setting(merge_key(&merge_id), None, &record, [], [event])?;
         tx.commit()?;
-        let mut plan = plan;
         plan.survivor = kept;
         Ok(MergeOutcome { merge_id, plan })
     }
@@ -356,6 +377,7 @@ impl Duplicates<'_> {
         restore_all(&mut tx, &record.opportunities, |o| store.opportunity(o.id))?;
         restore_all(&mut tx, &record.tickets, |t| store.ticket(t.id))?;
         restore_all(&mut tx, &record.tasks, |t| store.task(t.id))?;
+        restore_all(&mut tx, &record.purchases, |p| store.purchase(p.id))?;
         let restored = record.merged.iter().map(|m| m.id).collect();
         let event = DomainEvent::MergeUndone { customer: survivor_id, restored, merge_id: merge_id.to_owned() };
         record.undone_at = Some(tx.at());

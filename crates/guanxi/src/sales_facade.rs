@@ -186,6 +186,7 @@ impl Crm {
     ) -> Result<Opportunity> {
         let now = tx.at();
         let mut v = input.validate().map_err(Error::Validation)?;
+        self.resolve_catalog_lines(tx.view(), &mut [(String::new(), &mut v.lines)])?;
         let moves = std::mem::take(&mut v.moves);
         let p = self.load_pipeline(v.pipeline.as_deref().unwrap_or("standard"))?;
         let stage = match &v.stage {
@@ -623,6 +624,9 @@ impl Opportunities<'_> {
         check_version(EntityKind::Opportunity, id, expected_version, current.version)?;
         let p = self.crm.load_pipeline(&current.pipeline)?;
         let mut next = patch.apply_to(&current, &p)?;
+        if next.lines != current.lines {
+            self.crm.resolve_catalog_lines(self.crm.view(), &mut [(String::new(), &mut next.lines)])?;
+        }
         next.probability = next.probability.normalize();
         if next.contact_id != current.contact_id
             && let Some(cid) = next.contact_id

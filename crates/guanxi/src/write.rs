@@ -163,6 +163,27 @@ impl Record for Ticket {
     }
 }
 
+impl Record for guanxi_core::commerce::Product {
+    const KIND: EntityKind = EntityKind::Product;
+    versioned!(products, customer: |_r| None);
+    fn events(&self, _action: ChangeAction, _fields: Vec<String>) -> Vec<DomainEvent> {
+        vec![DomainEvent::ProductSaved { product: self.id, code: self.code.clone() }]
+    }
+}
+
+impl Record for guanxi_core::commerce::Purchase {
+    const KIND: EntityKind = EntityKind::Purchase;
+    const IMPLIED: &'static [&'static str] = &["customer_id"];
+    versioned!(purchases, customer: |r| Some(r.customer_id));
+    fn events(&self, action: ChangeAction, _fields: Vec<String>) -> Vec<DomainEvent> {
+        let (purchase, customer) = (self.id, self.customer_id);
+        vec![match action {
+            ChangeAction::Create => DomainEvent::PurchaseRecorded { purchase, customer },
+            _ => DomainEvent::PurchaseUpdated { purchase, customer, status: self.status },
+        }]
+    }
+}
+
 impl Record for Article {
     const KIND: EntityKind = EntityKind::Article;
     versioned!(articles, customer: |_r| None);
@@ -498,13 +519,15 @@ impl<'a> WriteTx<'a> {
         let mut events = self.events;
         if !self.changes.is_empty() {
             let touch = Touch::of(&self.changes);
-            if touch.is_empty() {
+            let levels = self.crm.level_rule.is_some() && !self.changes.purchases.is_empty();
+            if touch.is_empty() && !levels {
                 self.crm.store.apply(&self.changes)?;
             } else {
                 let mut followed = Vec::new();
                 self.crm.store.write_session(&mut |view| {
                     view.apply(&self.changes)?;
-                    followed = self.crm.follow_segments(view, self.actor, self.at, &touch, self.depth)?;
+                    followed = self.crm.follow_levels(view, self.actor, self.at, &self.changes, self.depth)?;
+                    followed.extend(self.crm.follow_segments(view, self.actor, self.at, &touch, self.depth)?);
                     Ok(())
                 })?;
                 events.extend(followed);
@@ -523,6 +546,7 @@ impl<'a> WriteTx<'a> {
         if !self.changes.is_empty() {
             self.view.apply(&self.changes)?;
             let touch = Touch::of(&self.changes);
+            events.extend(self.crm.follow_levels(self.view, self.actor, self.at, &self.changes, self.depth)?);
             events.extend(self.crm.follow_segments(self.view, self.actor, self.at, &touch, self.depth)?);
         }
         Ok((self.changes, events))

@@ -41,3 +41,41 @@ impl SyncOutcome {
         }
     }
 }
+
+/// What a sync call did, record by record in the order sent: each one's id and outcome, and
+/// the counts.
+///
+/// ```
+/// use guanxi_core::commerce::{SyncOutcome, SyncReport};
+/// let mut r = SyncReport::default();
+/// r.push(uuid::Uuid::nil(), SyncOutcome::Created);
+/// r.push(uuid::Uuid::nil(), SyncOutcome::Unchanged);
+/// assert_eq!((r.created, r.updated, r.unchanged), (1, 0, 1));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
+pub struct SyncReport {
+    /// The record each input became (or already was), in input order.
+    pub ids: Vec<uuid::Uuid>,
+    /// What happened to each, in input order.
+    pub outcomes: Vec<SyncOutcome>,
+    /// How many were created.
+    pub created: u64,
+    /// How many were updated.
+    pub updated: u64,
+    /// How many were already as sent.
+    pub unchanged: u64,
+}
+
+impl SyncReport {
+    /// Records one input's outcome.
+    pub fn push(&mut self, id: uuid::Uuid, outcome: SyncOutcome) {
+        self.ids.push(id);
+        self.outcomes.push(outcome);
+        match outcome {
+            SyncOutcome::Created => self.created += 1,
+            SyncOutcome::Updated => self.updated += 1,
+            SyncOutcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}

@@ -443,6 +443,12 @@ impl ProductLine {
         Ok(line)
     }
 
+    /// What product analytics group the line by: the catalog code when it names one, else
+    /// the product text.
+    pub fn product_key(&self) -> &str {
+        self.product_code.as_deref().unwrap_or(&self.product)
+    }
+
     /// quantity × unit price − discount.
     pub fn total(&self) -> Decimal {
         self.quantity * self.unit_price - self.discount

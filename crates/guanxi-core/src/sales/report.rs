@@ -268,7 +268,7 @@ impl SalesFacts {
                     if won {
                         add(&mut by_owner, o.owner.as_ref().map(|u| u.to_string()).unwrap_or_default(), o.amount);
                         for l in &o.lines {
-                            add(&mut by_product, l.product.clone(), l.total());
+                            add(&mut by_product, l.product_key().to_owned(), l.total());
                         }
                     }
                 }
