@@ -7,7 +7,7 @@ cd "$(dirname "$0")/../.."
 seconds=${1:-30}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(import_file customer_input customer_filter match_rules segment)
+[ ${#targets[@]} -gt 0 ] || targets=(import_file commerce_file customer_input customer_filter match_rules segment)
 toolchain=()
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then toolchain=(+nightly); else export RUSTC_BOOTSTRAP=1; fi
 scratch=$(mktemp -d)

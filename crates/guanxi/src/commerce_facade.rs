@@ -186,6 +186,180 @@ impl crate::Crm {
     }
 }
 
+/// Checks every input, reporting all failures together under `{field}[i]`.
+pub(crate) fn validate_all<T>(
+    field: &str,
+    inputs: Vec<T>,
+    check: impl Fn(T) -> std::result::Result<T, ValidationErrors>,
+) -> Result<Vec<T>> {
+    let mut errs = ValidationErrors::default();
+    let mut valid = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        match check(input) {
+            Ok(v) => valid.push(v),
+            Err(e) => errs.extend_nested(&format!("{field}[{i}]"), e),
+        }
+    }
+    errs.into_result(valid)
+}
+
+impl crate::Crm {
+    /// Creates or updates checked products inside a write session (see `Products::sync`);
+    /// returns what happened and the events to publish once the session commits. Failures
+    /// name `products[i]`.
+    pub(crate) fn sync_products(
+        &self,
+        view: &dyn StoreView,
+        actor: &Actor,
+        allowed: &Allowed,
+        valid: &[NewProduct],
+        at: DateTime<Utc>,
+    ) -> Result<(SyncReport, Vec<DomainEvent>)> {
+        let externals: Vec<String> = valid.iter().filter_map(|p| p.external_id.clone()).collect();
+        let codes: Vec<String> = valid.iter().map(|p| p.code.clone()).collect();
+        let mut by_external: HashMap<String, Product> = view
+            .products_by_external_ids(&externals)?
+            .into_iter()
+            .filter_map(|p| p.external_id.clone().map(|x| (x, p)))
+            .collect();
+        let by_code: HashMap<String, Product> =
+            view.products_by_codes(&codes)?.into_iter().map(|p| (p.code.clone(), p)).collect();
+        let mut tx = self.begin_in(view, allowed, actor, at);
+        let mut report = SyncReport::default();
+        let mut errs = ValidationErrors::default();
+        let mut update: Option<Allowed> = None;
+        // What this call already sent, by external id and by code: (input index, id).
+        let mut sent: HashMap<String, (usize, ProductId)> = HashMap::new();
+        for (i, p) in valid.iter().enumerate() {
+            let keys = [p.external_id.as_ref().map(|x| format!("x:{x}")), Some(format!("c:{}", p.code))];
+            if let Some((j, id)) = keys.iter().flatten().find_map(|k| sent.get(k)).copied() {
+                if valid[j] != *p {
+                    let detail = format!("differs from products[{j}], sent for the same product");
+                    errs.push(format!("products[{i}]"), ValidationReason::Invalid { detail });
+                } else {
+                    report.push(id.0, SyncOutcome::Unchanged);
+                }
+                continue;
+            }
+            let stored = p.external_id.as_ref().and_then(|x| by_external.remove(x)).or_else(|| {
+                by_code.get(&p.code).filter(|s| s.external_id.is_none() || s.external_id == p.external_id).cloned()
+            });
+            let (id, outcome) = match stored {
+                Some(s) if s.content() == *p => (s.id, SyncOutcome::Unchanged),
+                Some(s) => {
+                    if update.is_none() {
+                        update = Some(self.reauthorize(allowed, actor, Action::Update, EntityKind::Product)?);
+                    }
+                    let next = Product {
+                        created_by: s.created_by.clone(),
+                        created_at: s.created_at,
+                        ..p.clone().into_product(s.id, actor.user_id(), at)
+                    };
+                    tx.update(&s, next, ChangeAction::Update);
+                    (s.id, SyncOutcome::Updated)
+                }
+                None => {
+                    let new = p.clone().into_product(ProductId(tx.new_id()), actor.user_id(), at);
+                    let id = new.id;
+                    tx.insert(new);
+                    (id, SyncOutcome::Created)
+                }
+            };
+            for k in keys.into_iter().flatten() {
+                sent.insert(k, (i, id));
+            }
+            report.push(id.0, outcome);
+        }
+        errs.into_result(())?;
+        let (_, events) = tx.apply_in_session()?;
+        Ok((report, events))
+    }
+
+    /// Records checked purchases inside a write session (see `Purchases::record`): resolves
+    /// their catalog lines, checks their customers, matches them by key; returns what happened
+    /// and the events to publish once the session commits. Failures name `purchases[i]`.
+    pub(crate) fn sync_purchases(
+        &self,
+        view: &dyn StoreView,
+        actor: &Actor,
+        allowed: &Allowed,
+        valid: &mut [NewPurchase],
+        at: DateTime<Utc>,
+    ) -> Result<(SyncReport, Vec<DomainEvent>)> {
+        {
+            let mut batches: Vec<(String, &mut Vec<ProductLine>)> =
+                valid.iter_mut().enumerate().map(|(i, p)| (format!("purchases[{i}]."), &mut p.lines)).collect();
+            self.resolve_catalog_lines(view, &mut batches)?;
+        }
+        // Every customer once: live, and one the actor may record purchases for.
+        let customers: BTreeSet<CustomerId> = valid.iter().map(|p| p.customer_id).collect();
+        for id in &customers {
+            let c = view
+                .customer(*id)?
+                .filter(|c| !c.is_deleted())
+                .ok_or_else(|| Error::not_found(EntityKind::Customer, *id))?;
+            allowed.check_customer(actor, &c)?;
+        }
+        let keys: Vec<PurchaseKey> = valid.iter().filter_map(NewPurchase::key).collect();
+        let stored: HashMap<PurchaseKey, Purchase> =
+            view.purchases_by_keys(&keys)?.into_iter().filter_map(|p| p.key().map(|k| (k, p))).collect();
+        let mut tx = self.begin_in(view, allowed, actor, at);
+        let mut report = SyncReport::default();
+        let mut errs = ValidationErrors::default();
+        let mut update: Option<Allowed> = None;
+        let mut sent: HashMap<PurchaseKey, (usize, PurchaseId)> = HashMap::new();
+        for (i, p) in valid.iter().enumerate() {
+            let key = p.key();
+            if let Some((j, id)) = key.as_ref().and_then(|k| sent.get(k)).copied() {
+                if valid[j] == *p {
+                    report.push(id.0, SyncOutcome::Unchanged);
+                } else {
+                    let detail = format!("differs from purchases[{j}], sent with the same external id");
+                    errs.push(format!("purchases[{i}]"), ValidationReason::Invalid { detail });
+                }
+                continue;
+            }
+            let (id, outcome) = match key.as_ref().and_then(|k| stored.get(k)) {
+                Some(s) if s.content() == *p => (s.id, SyncOutcome::Unchanged),
+                Some(s) if s.customer_id != p.customer_id => {
+                    let detail = format!(
+                        "external id {} is recorded for customer {}",
+                        s.external_id.as_deref().unwrap_or_default(),
+                        s.customer_id
+                    );
+                    errs.push(format!("purchases[{i}].customer_id"), ValidationReason::Invalid { detail });
+                    continue;
+                }
+                Some(s) => {
+                    if update.is_none() {
+                        update = Some(self.reauthorize(allowed, actor, Action::Update, EntityKind::Purchase)?);
+                    }
+                    let next = Purchase {
+                        created_by: s.created_by.clone(),
+                        created_at: s.created_at,
+                        ..p.clone().into_purchase(s.id, actor.user_id(), at)
+                    };
+                    tx.update(s, next, ChangeAction::Update);
+                    (s.id, SyncOutcome::Updated)
+                }
+                None => {
+                    let new = p.clone().into_purchase(PurchaseId(tx.new_id()), actor.user_id(), at);
+                    let id = new.id;
+                    tx.insert(new);
+                    (id, SyncOutcome::Created)
+                }
+            };
+            if let Some(k) = key {
+                sent.insert(k, (i, id));
+            }
+            report.push(id.0, outcome);
+        }
+        errs.into_result(())?;
+        let (_, events) = tx.apply_in_session()?;
+        Ok((report, events))
+    }
+}
+
 impl<'a> Commerce<'a> {
     /// Products of the catalog (产品库).
     pub fn products(&self) -> Products<'a> {
@@ -245,76 +419,15 @@ impl Products<'_> {
     pub fn sync(&self, actor: &Actor, products: Vec<NewProduct>) -> Result<SyncReport> {
         let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Product)?;
         check_batch("products", products.len())?;
-        let mut errs = ValidationErrors::default();
-        let mut valid = Vec::with_capacity(products.len());
-        for (i, p) in products.into_iter().enumerate() {
-            match p.validate() {
-                Ok(p) => valid.push(p),
-                Err(e) => errs.extend_nested(&format!("products[{i}]"), e),
-            }
-        }
-        std::mem::take(&mut errs).into_result(())?;
-        let store = self.crm.view();
-        let externals: Vec<String> = valid.iter().filter_map(|p| p.external_id.clone()).collect();
-        let codes: Vec<String> = valid.iter().map(|p| p.code.clone()).collect();
-        let mut by_external: HashMap<String, Product> = store
-            .products_by_external_ids(&externals)?
-            .into_iter()
-            .filter_map(|p| p.external_id.clone().map(|x| (x, p)))
-            .collect();
-        let by_code: HashMap<String, Product> =
-            store.products_by_codes(&codes)?.into_iter().map(|p| (p.code.clone(), p)).collect();
-        let mut tx = self.crm.begin(&allowed, actor);
-        let mut report = SyncReport::default();
-        let mut update: Option<Allowed> = None;
-        // What this call already sent, by external id and by code: (input index, id).
-        let mut sent: HashMap<String, (usize, ProductId)> = HashMap::new();
-        for (i, p) in valid.iter().enumerate() {
-            let keys = [p.external_id.as_ref().map(|x| format!("x:{x}")), Some(format!("c:{}", p.code))];
-            if let Some((j, id)) = keys.iter().flatten().find_map(|k| sent.get(k)).copied() {
-                if valid[j] != *p {
-                    errs.push(
-                        format!("products[{i}]"),
-                        ValidationReason::Invalid {
-                            detail: format!("differs from products[{j}], sent for the same product"),
-                        },
-                    );
-                } else {
-                    report.push(id.0, SyncOutcome::Unchanged);
-                }
-                continue;
-            }
-            let stored = p.external_id.as_ref().and_then(|x| by_external.remove(x)).or_else(|| {
-                by_code.get(&p.code).filter(|s| s.external_id.is_none() || s.external_id == p.external_id).cloned()
-            });
-            let (id, outcome) = match stored {
-                Some(s) if s.content() == *p => (s.id, SyncOutcome::Unchanged),
-                Some(s) => {
-                    if update.is_none() {
-                        update = Some(self.crm.reauthorize(&allowed, actor, Action::Update, EntityKind::Product)?);
-                    }
-                    let next = Product {
-                        created_by: s.created_by.clone(),
-                        created_at: s.created_at,
-                        ..p.clone().into_product(s.id, actor.user_id(), tx.at())
-                    };
-                    tx.update(&s, next, ChangeAction::Update);
-                    (s.id, SyncOutcome::Updated)
-                }
-                None => {
-                    let new = p.clone().into_product(ProductId(tx.new_id()), actor.user_id(), tx.at());
-                    let id = new.id;
-                    tx.insert(new);
-                    (id, SyncOutcome::Created)
-                }
-            };
-            for k in keys.into_iter().flatten() {
-                sent.insert(k, (i, id));
-            }
-            report.push(id.0, outcome);
-        }
-        errs.into_result(())?;
-        tx.commit()?;
+        let valid = validate_all("products", products, NewProduct::validate)?;
+        let at = self.crm.clock.now();
+        let mut out = (SyncReport::default(), Vec::new());
+        self.crm.store.write_session(&mut |view| {
+            out = self.crm.sync_products(view, actor, &allowed, &valid, at)?;
+            Ok(())
+        })?;
+        let (report, events) = out;
+        self.crm.publish(actor, at, events);
         Ok(report)
     }
 
@@ -424,90 +537,15 @@ impl Purchases<'_> {
     pub fn record(&self, actor: &Actor, purchases: Vec<NewPurchase>) -> Result<SyncReport> {
         let allowed = self.crm.authorize(actor, Action::Create, EntityKind::Purchase)?;
         check_batch("purchases", purchases.len())?;
-        let mut errs = ValidationErrors::default();
-        let mut valid = Vec::with_capacity(purchases.len());
-        for (i, p) in purchases.into_iter().enumerate() {
-            match p.validate() {
-                Ok(p) => valid.push(p),
-                Err(e) => errs.extend_nested(&format!("purchases[{i}]"), e),
-            }
-        }
-        std::mem::take(&mut errs).into_result(())?;
-        let store = self.crm.view();
-        {
-            let mut batches: Vec<(String, &mut Vec<ProductLine>)> =
-                valid.iter_mut().enumerate().map(|(i, p)| (format!("purchases[{i}]."), &mut p.lines)).collect();
-            self.crm.resolve_catalog_lines(store, &mut batches)?;
-        }
-        // Every customer once: live, and one the actor may record purchases for.
-        let customers: BTreeSet<CustomerId> = valid.iter().map(|p| p.customer_id).collect();
-        for id in &customers {
-            let c = self.crm.live_customer(*id)?;
-            allowed.check_customer(actor, &c)?;
-        }
-        let keys: Vec<PurchaseKey> = valid.iter().filter_map(NewPurchase::key).collect();
-        let stored: HashMap<PurchaseKey, Purchase> =
-            store.purchases_by_keys(&keys)?.into_iter().filter_map(|p| p.key().map(|k| (k, p))).collect();
-        let mut tx = self.crm.begin(&allowed, actor);
-        let mut report = SyncReport::default();
-        let mut update: Option<Allowed> = None;
-        let mut sent: HashMap<PurchaseKey, (usize, PurchaseId)> = HashMap::new();
-        for (i, p) in valid.iter().enumerate() {
-            let key = p.key();
-            if let Some((j, id)) = key.as_ref().and_then(|k| sent.get(k)).copied() {
-                if valid[j] == *p {
-                    report.push(id.0, SyncOutcome::Unchanged);
-                } else {
-                    errs.push(
-                        format!("purchases[{i}]"),
-                        ValidationReason::Invalid {
-                            detail: format!("differs from purchases[{j}], sent with the same external id"),
-                        },
-                    );
-                }
-                continue;
-            }
-            let (id, outcome) = match key.as_ref().and_then(|k| stored.get(k)) {
-                Some(s) if s.content() == *p => (s.id, SyncOutcome::Unchanged),
-                Some(s) if s.customer_id != p.customer_id => {
-                    errs.push(
-                        format!("purchases[{i}].customer_id"),
-                        ValidationReason::Invalid {
-                            detail: format!(
-                                "external id {} is recorded for customer {}",
-                                s.external_id.as_deref().unwrap_or_default(),
-                                s.customer_id
-                            ),
-                        },
-                    );
-                    continue;
-                }
-                Some(s) => {
-                    if update.is_none() {
-                        update = Some(self.crm.reauthorize(&allowed, actor, Action::Update, EntityKind::Purchase)?);
-                    }
-                    let next = Purchase {
-                        created_by: s.created_by.clone(),
-                        created_at: s.created_at,
-                        ..p.clone().into_purchase(s.id, actor.user_id(), tx.at())
-                    };
-                    tx.update(s, next, ChangeAction::Update);
-                    (s.id, SyncOutcome::Updated)
-                }
-                None => {
-                    let new = p.clone().into_purchase(PurchaseId(tx.new_id()), actor.user_id(), tx.at());
-                    let id = new.id;
-                    tx.insert(new);
-                    (id, SyncOutcome::Created)
-                }
-            };
-            if let Some(k) = key {
-                sent.insert(k, (i, id));
-            }
-            report.push(id.0, outcome);
-        }
-        errs.into_result(())?;
-        tx.commit()?;
+        let mut valid = validate_all("purchases", purchases, NewPurchase::validate)?;
+        let at = self.crm.clock.now();
+        let mut out = (SyncReport::default(), Vec::new());
+        self.crm.store.write_session(&mut |view| {
+            out = self.crm.sync_purchases(view, actor, &allowed, &mut valid, at)?;
+            Ok(())
+        })?;
+        let (report, events) = out;
+        self.crm.publish(actor, at, events);
         Ok(report)
     }
 

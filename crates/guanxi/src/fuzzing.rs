@@ -55,6 +55,54 @@ pub fn import_file(data: &[u8]) {
     }
 }
 
+/// A catalog or purchase file (the first byte picks which, and the mode), imported into a
+/// store holding customer `C20240501001` and product `SKU-1`: never a panic; every row is
+/// counted once (synced or rejected); a rejected file or an import that did not commit wrote
+/// nothing; the only error is a validation error.
+///
+/// ```
+/// guanxi::fuzzing::commerce_file(b"\x01customer_code,at,amount\nC20240501001,2024-05-06,12.5\n");
+/// ```
+pub fn commerce_file(data: &[u8]) {
+    use crate::{CommerceImportOptions, commerce::NewProduct, commerce::ProductFilter, commerce::PurchaseFilter};
+    let Some((&flags, bytes)) = data.split_first() else { return };
+    let mode = if flags & 2 == 0 { ImportMode::KeepGood } else { ImportMode::AllOrNothing };
+    let options = CommerceImportOptions { mode, limits: limits(), ..Default::default() };
+    let clock =
+        Arc::new(guanxi_core::FixedClock::at(chrono::DateTime::from_timestamp(1_714_550_400, 0).unwrap_or_default()));
+    let crm = Crm::builder().store(Arc::new(MemoryStore::new())).clock(clock).build();
+    let (Ok(c), Ok(_)) = (
+        crm.customers().create(&actor(), NewCustomer::new("甲公司")),
+        crm.commerce().products().create(&actor(), NewProduct::new("SKU-1", "产品")),
+    ) else {
+        panic!("the fixture is written")
+    };
+    assert_eq!(c.code, "C20240501001");
+    let count = |crm: &Crm| {
+        let products = crm.commerce().products().count(&actor(), &ProductFilter::default()).unwrap_or(u64::MAX);
+        let purchases = crm.commerce().purchases().count(&actor(), &PurchaseFilter::default()).unwrap_or(u64::MAX);
+        products + purchases
+    };
+    let result = if flags & 1 == 0 {
+        crm.files().import_products(&actor(), bytes, &options)
+    } else {
+        crm.files().import_purchases(&actor(), bytes, &options)
+    };
+    match result {
+        Ok(r) => {
+            let rejected: std::collections::BTreeSet<u64> = r.rejected.iter().map(|e| e.row).collect();
+            if r.committed {
+                assert_eq!(r.sync.ids.len() as u64 + rejected.len() as u64, r.rows, "every row is counted once: {r:?}");
+                assert!(count(&crm) <= 1 + r.sync.created, "the report says what was written");
+            } else {
+                assert_eq!(count(&crm), 1, "an import that did not commit wrote nothing");
+            }
+        }
+        Err(Error::Validation(_)) => assert_eq!(count(&crm), 1, "a refused file wrote nothing"),
+        Err(e) => panic!("an import fails only with a validation error, got {e:?}"),
+    }
+}
+
 /// Fields of a customer with one contact, cut from the input at 0x01 bytes: never a panic;
 /// a refused input writes nothing; an accepted one reads back as it was stored.
 ///

@@ -37,6 +37,7 @@ mod audit;
 pub mod auth;
 mod columns;
 mod commerce_facade;
+mod commerce_import;
 mod contacts;
 mod crm;
 mod customers;
@@ -60,6 +61,7 @@ mod write;
 
 pub use columns::ImportField;
 pub use commerce_facade::MAX_SYNC_BATCH;
+pub use commerce_import::{CommerceImportOptions, CommerceImportReport};
 pub use crm::{Crm, CrmBuilder, is_postgres_location, open_store};
 pub use dedup_facade::{BlockingReport, CheckedCreate, OnDuplicate};
 pub use elevation::{Credentials, ElevationProof, ElevationVerifier, MIN_PASSWORD_CHARS};

@@ -285,3 +285,100 @@ fn opportunity_lines_name_catalog_products_and_the_report_groups_by_code() {
         assert_eq!(keys, ["SKU-1", "SKU-3"], "{name}: {o:?}");
     }
 }
+
+/// The real sales data set: the catalog imported from its products file (by hand-mapped
+/// headers), and its won deals imported as purchases of its accounts — the deals naming
+/// "GTXPro", a spelling the catalog does not have, rejected row by row.
+#[test]
+fn the_real_catalog_and_won_deals_import_once_with_every_bad_row_named() {
+    let products = std::fs::read("../../tests/data/crm_sales_products.csv").unwrap();
+    let pipeline = std::fs::read_to_string("../../tests/data/crm_sales_pipeline.csv").unwrap();
+    let accounts = std::fs::read_to_string("../../tests/data/crm_sales_accounts.csv").unwrap();
+    for (name, crm, _clock, _guard) in with_levels() {
+        let erp = common::staff(&crm, t0(), &[]);
+        let catalog = CommerceImportOptions::default()
+            .column("product", "code")
+            .column("series", "category")
+            .column("sales_price", "price");
+        let r = crm.files().import_products(&erp, &products, &catalog).unwrap();
+        assert_eq!((r.rows, r.sync.created, r.committed), (7, 7, true), "{name}");
+        let gtx = crm.commerce().products().get_by_code(&erp, "GTX Pro").unwrap();
+        assert_eq!((gtx.name.as_str(), gtx.prices[0].amount), ("GTX Pro", Decimal::from(4821)), "{name}");
+        // The accounts become customers; the won deals their purchases, by customer code.
+        let inputs: Vec<NewCustomer> =
+            accounts.lines().skip(1).map(|l| NewCustomer::new(l.split(',').next().unwrap())).collect();
+        let created = crm.customers().create_many(&erp, inputs).unwrap();
+        let code_of: std::collections::HashMap<String, String> =
+            created.iter().map(|c| (c.name.clone(), c.code.clone())).collect();
+        let mut file = String::from("订单号,客户编号,产品编码,下单时间,金额\n");
+        let mut won = 0;
+        for l in pipeline.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            if f[4] == "Won" {
+                won += 1;
+                file.push_str(&format!("{},{},{},{},{}\n", f[0], code_of[f[3]], f[2], f[6], f[7]));
+            }
+        }
+        let options = CommerceImportOptions {
+            mode: ImportMode::KeepGood,
+            source_system: Some("maven".into()),
+            ..Default::default()
+        };
+        let r = crm.files().import_purchases(&erp, file.as_bytes(), &options).unwrap();
+        assert_eq!(r.rows, won, "{name}");
+        assert_eq!(r.rejected.len(), 729, "{name}");
+        assert!(
+            r.rejected.iter().all(|e| e.column.as_deref() == Some("产品编码") && e.value.as_deref() == Some("GTXPro"))
+        );
+        assert_eq!(r.sync.created, won - 729, "{name}");
+        let again = crm.files().import_purchases(&erp, file.as_bytes(), &options).unwrap();
+        assert_eq!((again.sync.created, again.sync.unchanged), (0, won - 729), "{name}");
+        // All or nothing: the same rejections, nothing written.
+        let strict = CommerceImportOptions { source_system: Some("other".into()), ..Default::default() };
+        let r = crm.files().import_purchases(&erp, file.as_bytes(), &strict).unwrap();
+        assert_eq!((r.committed, r.sync.created, r.rejected.len()), (false, 0, 729), "{name}");
+        let total = crm.commerce().purchases().count(&erp, &PurchaseFilter::default()).unwrap();
+        assert_eq!(total, won - 729, "{name}");
+    }
+}
+
+#[test]
+fn purchases_import_from_xlsx_with_typed_cells() {
+    for (name, crm, _clock, _guard) in common::backends(t0()) {
+        let c = crm.customers().create(&alice(), NewCustomer::new("甲公司")).unwrap();
+        crm.commerce().products().sync(&alice(), catalog()).unwrap();
+        let mut book = rust_xlsxwriter::Workbook::new();
+        let sheet = book.add_worksheet();
+        for (i, h) in ["客户ID", "下单时间", "产品编码", "数量", "单价", "状态", "渠道"].iter().enumerate()
+        {
+            sheet.write_string(0, i as u16, *h).unwrap();
+        }
+        let date = rust_xlsxwriter::ExcelDateTime::from_ymd(2024, 5, 6).unwrap();
+        sheet.write_string(1, 0, c.id.to_string()).unwrap();
+        sheet.write_datetime(1, 1, &date).unwrap();
+        sheet.write_string(1, 2, "SKU-1").unwrap();
+        sheet.write_number(1, 3, 3).unwrap();
+        sheet.write_number(1, 4, 1999.5).unwrap();
+        sheet.write_string(1, 5, "已支付").unwrap();
+        sheet.write_string(1, 6, "官网").unwrap();
+        sheet.write_string(2, 0, c.id.to_string()).unwrap();
+        sheet.write_string(2, 1, "昨天").unwrap();
+        sheet.write_string(2, 2, "SKU-1").unwrap();
+        sheet.write_string(2, 5, "退货中").unwrap();
+        let xlsx = book.save_to_buffer().unwrap();
+        let r = crm.files().import_purchases(&alice(), &xlsx, &CommerceImportOptions::default()).unwrap();
+        let columns: Vec<Option<&str>> = r.rejected.iter().map(|e| e.column.as_deref()).collect();
+        assert_eq!(columns, [Some("下单时间"), Some("状态")], "{name}: {:?}", r.rejected);
+        assert!(r.rejected[1].reason.contains("paid"), "{name}: {}", r.rejected[1].reason);
+        assert!(!r.committed, "{name}");
+        let keep = CommerceImportOptions { mode: ImportMode::KeepGood, ..Default::default() };
+        let r = crm.files().import_purchases(&alice(), &xlsx, &keep).unwrap();
+        let p = crm.commerce().purchases().get(&alice(), PurchaseId(r.sync.ids[0])).unwrap();
+        // A day is midnight in the store's zone (UTC+8).
+        assert_eq!(p.at, "2024-05-05T16:00:00Z".parse::<DateTime<Utc>>().unwrap(), "{name}");
+        assert_eq!((p.amount, p.lines[0].product.as_str()), (Decimal::new(59985, 1), "CRM 授权"), "{name}");
+        // A file without the columns a purchase needs is refused as a whole.
+        let err = crm.files().import_purchases(&alice(), "金额\n1\n".as_bytes(), &keep).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.field("file.columns").is_some()), "{name}: {err:?}");
+    }
+}

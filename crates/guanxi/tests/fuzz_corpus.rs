@@ -28,6 +28,11 @@ fn import_file_corpus() {
 }
 
 #[test]
+fn commerce_file_corpus() {
+    replay("commerce_file", guanxi::fuzzing::commerce_file);
+}
+
+#[test]
 fn customer_input_corpus() {
     replay("customer_input", guanxi::fuzzing::customer_input);
 }
