@@ -311,6 +311,69 @@ fn plan_dict(py: Python<'_>, plan: guanxi::MergePlan) -> PyResult<Bound<'_, PyDi
     Ok(d)
 }
 
+/// What a catalog or purchase import did: the rows read, the sync report of the rows
+/// written (ids and outcomes in file order), `rejected` as an Arrow table (row, column,
+/// value, reason), the ignored headers, and whether it was committed.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all)]
+pub struct CommerceImportReport {
+    rows: u64,
+    sync: crate::commerce::SyncReport,
+    rejected: Py<Table>,
+    ignored_columns: Vec<String>,
+    committed: bool,
+}
+
+#[pymethods]
+impl CommerceImportReport {
+    fn __repr__(&self) -> String {
+        format!(
+            "CommerceImportReport(rows={}, synced={}, rejected={}, committed={})",
+            self.rows,
+            self.sync.ids_len(),
+            Python::attach(|py| self.rejected.bind(py).len().unwrap_or(0)),
+            if self.committed { "True" } else { "False" }
+        )
+    }
+}
+
+fn commerce_options(
+    mode: &str,
+    source_system: Option<String>,
+    columns: Option<BTreeMap<String, String>>,
+) -> PyResult<guanxi::CommerceImportOptions> {
+    let mut options = guanxi::CommerceImportOptions { source_system, ..Default::default() };
+    match mode {
+        "all_or_nothing" => options.mode = ImportMode::AllOrNothing,
+        "keep_good" => options.mode = ImportMode::KeepGood,
+        other => {
+            let mut problems = Problems::default();
+            problems.push("mode", ValidationReason::not_allowed(other, ["all_or_nothing", "keep_good"]));
+            return Err(problems.into_error());
+        }
+    }
+    for (header, key) in columns.unwrap_or_default() {
+        options = options.column(&header, &key);
+    }
+    Ok(options)
+}
+
+fn commerce_report(py: Python<'_>, r: guanxi::CommerceImportReport) -> PyResult<CommerceImportReport> {
+    let rejected = Columns::new(&r.rejected)
+        .count("row", |e| e.row)
+        .text("column", |e| e.column.as_deref())
+        .text("value", |e| e.value.as_deref())
+        .text("reason", |e| Some(&e.reason))
+        .finish()
+        .map_err(arrow_err)?;
+    Ok(CommerceImportReport {
+        rows: r.rows,
+        sync: r.sync.into(),
+        rejected: Py::new(py, rejected)?,
+        ignored_columns: r.ignored_columns,
+        committed: r.committed,
+    })
+}
+
 /// What an import did: ids created / updated / linked, `skipped` and `rejected` as Arrow
 /// tables (row, column, value, reason), the ignored headers, and whether it was committed.
 #[pyclass(module = "guanxi._guanxi", frozen, get_all)]
@@ -359,6 +422,43 @@ impl Files {
     /// key} for headers not named like a field; `on_duplicate`: "skip", "update", "create" or
     /// "link"; `mode`: "all_or_nothing" or "keep_good"; `progress(done, total)` is called every
     /// 1,000 rows and at the end.
+    /// Imports a catalog from an ERP's CSV or .xlsx export (`data`: the file's bytes), synced
+    /// as `crm.commerce.products.sync` syncs (by external id, else code; a re-import writes
+    /// nothing). Headers such as 产品编码, 产品名称, 类别, 单价, 税率 or their English keys;
+    /// `columns` maps other headers to field keys (``{"sales_price": "price"}``); `mode`:
+    /// "all_or_nothing" or "keep_good".
+    #[pyo3(signature = (data, *, mode = "all_or_nothing", source_system = None, columns = None))]
+    fn import_products(
+        &self,
+        py: Python<'_>,
+        data: Vec<u8>,
+        mode: &str,
+        source_system: Option<String>,
+        columns: Option<BTreeMap<String, String>>,
+    ) -> PyResult<CommerceImportReport> {
+        let options = commerce_options(mode, source_system, columns)?;
+        let r = self.crm.get().run(py, |c, a| c.files().import_products(a, &data, &options))?;
+        commerce_report(py, r)
+    }
+
+    /// Imports purchases, one a row (客户编号 or 客户ID, 下单时间, 金额, 币种, 产品编码, 数量,
+    /// 单价, 渠道, 订单号, 状态 — or their English keys), recorded as
+    /// `crm.commerce.purchases.record` records them (a re-import writes nothing; a refund in a
+    /// later export updates the order). `source_system` names the ERP of rows that name none.
+    #[pyo3(signature = (data, *, mode = "all_or_nothing", source_system = None, columns = None))]
+    fn import_purchases(
+        &self,
+        py: Python<'_>,
+        data: Vec<u8>,
+        mode: &str,
+        source_system: Option<String>,
+        columns: Option<BTreeMap<String, String>>,
+    ) -> PyResult<CommerceImportReport> {
+        let options = commerce_options(mode, source_system, columns)?;
+        let r = self.crm.get().run(py, |c, a| c.files().import_purchases(a, &data, &options))?;
+        commerce_report(py, r)
+    }
+
     #[pyo3(signature = (data, *, columns = None, on_duplicate = "skip", mode = "all_or_nothing", progress = None))]
     fn import_customers(
         &self,

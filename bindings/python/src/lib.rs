@@ -4,6 +4,7 @@
 
 mod access;
 mod arrow;
+mod commerce;
 mod convert;
 mod customers;
 mod dedup;
@@ -73,7 +74,7 @@ impl PyCrm {
     /// lost on power failure, the file never corrupted; faster writes). PostgreSQL keeps the
     /// server's own.
     #[staticmethod]
-    #[pyo3(signature = (path, *, user, field_key = None, durability = "full", trust_asserted_elevation = false, elevation_verifier = None))]
+    #[pyo3(signature = (path, *, user, field_key = None, durability = "full", trust_asserted_elevation = false, elevation_verifier = None, level_rule = None))]
     #[allow(clippy::too_many_arguments)] // the keyword arguments of one Python call
     fn open(
         py: Python<'_>,
@@ -83,6 +84,7 @@ impl PyCrm {
         durability: &str,
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Py<PyAny>>,
+        level_rule: Option<LevelRule>,
     ) -> PyResult<Self> {
         let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose().map_err(to_py)?;
         let durability = match durability {
@@ -98,15 +100,21 @@ impl PyCrm {
         };
         let location = path.to_string_lossy().into_owned();
         let store = py.detach(|| guanxi::open_store(&location, key, durability)).map_err(to_py)?;
-        let builder = Crm::builder().store(store);
+        let builder = with_level_rule(Crm::builder().store(store), level_rule);
         Self::wrap(elevation_options(builder, trust_asserted_elevation, elevation_verifier).build(), user)
     }
 
-    /// A CRM kept in memory, acting as `user`. Elevation options as for `open`.
+    /// A CRM kept in memory, acting as `user`. Elevation options and `level_rule` as for `open`.
     #[staticmethod]
-    #[pyo3(signature = (*, user, trust_asserted_elevation = false, elevation_verifier = None))]
-    fn in_memory(user: &str, trust_asserted_elevation: bool, elevation_verifier: Option<Py<PyAny>>) -> PyResult<Self> {
-        Self::wrap(elevation_options(Crm::builder(), trust_asserted_elevation, elevation_verifier).build(), user)
+    #[pyo3(signature = (*, user, trust_asserted_elevation = false, elevation_verifier = None, level_rule = None))]
+    fn in_memory(
+        user: &str,
+        trust_asserted_elevation: bool,
+        elevation_verifier: Option<Py<PyAny>>,
+        level_rule: Option<LevelRule>,
+    ) -> PyResult<Self> {
+        let builder = with_level_rule(Crm::builder(), level_rule);
+        Self::wrap(elevation_options(builder, trust_asserted_elevation, elevation_verifier).build(), user)
     }
 
     /// The acting user.
@@ -167,6 +175,12 @@ impl PyCrm {
     #[getter]
     fn marketing(slf: Py<Self>) -> marketing::Marketing {
         marketing::Marketing { crm: slf }
+    }
+
+    /// Commerce: the product catalog (`.products`) and purchases (`.purchases`).
+    #[getter]
+    fn commerce(slf: Py<Self>) -> commerce::Commerce {
+        commerce::Commerce { crm: slf }
     }
 
     /// Service: settings, SLA overview, the service report; `.tickets`.
@@ -368,6 +382,14 @@ fn generate_field_key() -> Vec<u8> {
 #[pymodule]
 fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCrm>()?;
+    m.add_class::<commerce::Commerce>()?;
+    m.add_class::<commerce::Products>()?;
+    m.add_class::<commerce::Purchases>()?;
+    m.add_class::<commerce::Product>()?;
+    m.add_class::<commerce::Purchase>()?;
+    m.add_class::<commerce::SyncReport>()?;
+    m.add_class::<dedup::CommerceImportReport>()?;
+    m.add_class::<LevelRule>()?;
     m.add_class::<dedup::Duplicates>()?;
     m.add_class::<dedup::Files>()?;
     m.add_class::<dedup::ScanResult>()?;
@@ -410,6 +432,46 @@ impl guanxi::ElevationVerifier for PyVerifier {
                 .and_then(|r| r.extract::<bool>(py))
                 .map_err(|e| guanxi::Error::InvalidState(format!("the elevation verifier failed: {e}")))
         })
+    }
+}
+
+/// The rule that derives a customer's level (A/B/C) from a numeric custom field — by default
+/// `spend_12m`, kept at the paid spend of the trailing twelve months in `currency` once
+/// purchases are recorded: A from `a_min`, B from `b_min`, else C.
+#[pyclass(module = "guanxi._guanxi", frozen, get_all, eq, from_py_object)]
+#[derive(Clone, PartialEq)]
+pub struct LevelRule {
+    field: String,
+    a_min: rust_decimal::Decimal,
+    b_min: rust_decimal::Decimal,
+    currency: String,
+}
+
+#[pymethods]
+impl LevelRule {
+    #[new]
+    #[pyo3(signature = (*, field = "spend_12m".to_owned(), a_min = rust_decimal::Decimal::from(500_000), b_min = rust_decimal::Decimal::from(100_000), currency = "CNY".to_owned()))]
+    fn new(field: String, a_min: rust_decimal::Decimal, b_min: rust_decimal::Decimal, currency: String) -> Self {
+        LevelRule { field, a_min, b_min, currency }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "LevelRule(field={:?}, a_min={}, b_min={}, currency={:?})",
+            self.field, self.a_min, self.b_min, self.currency
+        )
+    }
+}
+
+fn with_level_rule(builder: guanxi::CrmBuilder, rule: Option<LevelRule>) -> guanxi::CrmBuilder {
+    match rule {
+        Some(r) => builder.level_rule(guanxi::LevelRule {
+            field: r.field,
+            a_min: r.a_min,
+            b_min: r.b_min,
+            currency: r.currency,
+        }),
+        None => builder,
     }
 }
 

@@ -146,6 +146,7 @@ impl Pipeline {
 #[derive(Clone, PartialEq)]
 pub struct ProductLine {
     product: String,
+    product_code: Option<String>,
     quantity: Decimal,
     unit_price: Decimal,
     discount: Decimal,
@@ -161,8 +162,21 @@ impl ProductLine {
         core::ProductLine::new(product, quantity, unit_price, discount).map(Self::from).map_err(to_py)
     }
 
+    /// A line of the catalog product `code` (its name is filled in from the catalog when the
+    /// line is written; product analytics group by the code).
+    #[staticmethod]
+    #[pyo3(signature = (code, quantity, unit_price, discount = Decimal::ZERO))]
+    fn of_product(code: &str, quantity: Decimal, unit_price: Decimal, discount: Decimal) -> PyResult<Self> {
+        core::ProductLine::of_product(code, quantity, unit_price, discount).map(Self::from).map_err(to_py)
+    }
+
     fn __repr__(&self) -> String {
-        format!("ProductLine(product={}, total={})", q(&self.product), self.total)
+        match &self.product_code {
+            Some(code) => {
+                format!("ProductLine(product={}, product_code={}, total={})", q(&self.product), q(code), self.total)
+            }
+            None => format!("ProductLine(product={}, total={})", q(&self.product), self.total),
+        }
     }
 }
 
@@ -171,6 +185,7 @@ impl From<core::ProductLine> for ProductLine {
         ProductLine {
             total: l.total(),
             product: l.product,
+            product_code: l.product_code,
             quantity: l.quantity,
             unit_price: l.unit_price,
             discount: l.discount,
@@ -180,7 +195,13 @@ impl From<core::ProductLine> for ProductLine {
 
 impl From<ProductLine> for core::ProductLine {
     fn from(l: ProductLine) -> Self {
-        core::ProductLine { product: l.product, quantity: l.quantity, unit_price: l.unit_price, discount: l.discount }
+        core::ProductLine {
+            product: l.product,
+            product_code: l.product_code,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            discount: l.discount,
+        }
     }
 }
 

@@ -21,6 +21,8 @@ from guanxi.fields import (
     BehaviourEvent,
     Identifier,
     NewBehaviourEvent,
+    NewProduct,
+    NewPurchase,
     RecordedEvents,
     SegmentLike,
     MarketingSettings,
@@ -75,6 +77,14 @@ from guanxi.fields import (
 
 __all__ = [
     "Crm",
+    "Commerce",
+    "Products",
+    "Purchases",
+    "Product",
+    "Purchase",
+    "SyncReport",
+    "CommerceImportReport",
+    "LevelRule",
     "Customers",
     "Duplicates",
     "Files",
@@ -706,6 +716,24 @@ class Files:
     @staticmethod
     def import_template(format: Literal["csv", "xlsx"] = "csv") -> bytes:
         """An import template with Chinese headers and one example row."""
+    def import_products(
+        self,
+        data: bytes,
+        *,
+        mode: Literal["all_or_nothing", "keep_good"] = "all_or_nothing",
+        source_system: str | None = None,
+        columns: Mapping[str, str] | None = None,
+    ) -> CommerceImportReport:
+        """Imports a catalog from the bytes of an ERP's CSV or .xlsx export (synced by external id, else code)."""
+    def import_purchases(
+        self,
+        data: bytes,
+        *,
+        mode: Literal["all_or_nothing", "keep_good"] = "all_or_nothing",
+        source_system: str | None = None,
+        columns: Mapping[str, str] | None = None,
+    ) -> CommerceImportReport:
+        """Imports purchases, one a row, from the bytes of a CSV or .xlsx export (recorded once by source and order number)."""
     def import_customers(
         self,
         data: bytes,
@@ -780,8 +808,15 @@ class ProductLine:
     def __new__(
         cls, product: str, quantity: decimal.Decimal | int | str, unit_price: decimal.Decimal | int | str, discount: decimal.Decimal | int | str = ...
     ) -> ProductLine: ...
+    @staticmethod
+    def of_product(
+        code: str, quantity: decimal.Decimal | int | str, unit_price: decimal.Decimal | int | str, discount: decimal.Decimal | int | str = ...
+    ) -> ProductLine:
+        """A line of the catalog product ``code`` (named from the catalog when written)."""
     @property
     def product(self) -> str: ...
+    @property
+    def product_code(self) -> str | None: ...
     @property
     def quantity(self) -> decimal.Decimal: ...
     @property
@@ -1617,6 +1652,229 @@ class Audit:
         """Change-log entries, oldest first."""
 
 @final
+class LevelRule:
+    """Derives a customer's level from a numeric custom field (by default ``spend_12m``, kept at
+    the paid spend of the trailing twelve months in ``currency`` once purchases are recorded):
+    A from ``a_min``, B from ``b_min``, else C."""
+
+    def __new__(
+        cls,
+        *,
+        field: str = ...,
+        a_min: decimal.Decimal | int = ...,
+        b_min: decimal.Decimal | int = ...,
+        currency: str = ...,
+    ) -> LevelRule: ...
+    @property
+    def field(self) -> str: ...
+    @property
+    def a_min(self) -> decimal.Decimal: ...
+    @property
+    def b_min(self) -> decimal.Decimal: ...
+    @property
+    def currency(self) -> str: ...
+
+@final
+class Product:
+    """A product of the catalog (read-only)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def category(self) -> str | None: ...
+    @property
+    def unit(self) -> str | None: ...
+    @property
+    def prices(self) -> dict[str, decimal.Decimal]:
+        """The list price per currency."""
+    @property
+    def tax_rate(self) -> decimal.Decimal:
+        """In percent."""
+    @property
+    def active(self) -> bool: ...
+    @property
+    def stock(self) -> decimal.Decimal | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def updated_by(self) -> str: ...
+    @property
+    def updated_at(self) -> datetime.datetime: ...
+    @property
+    def version(self) -> int: ...
+
+@final
+class Purchase:
+    """A purchase: an order or a transaction (read-only)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def customer_id(self) -> uuid.UUID: ...
+    @property
+    def at(self) -> datetime.datetime: ...
+    @property
+    def amount(self) -> decimal.Decimal: ...
+    @property
+    def currency(self) -> str: ...
+    @property
+    def lines(self) -> builtins.list[ProductLine]: ...
+    @property
+    def channel(self) -> str | None: ...
+    @property
+    def source_system(self) -> str | None: ...
+    @property
+    def external_id(self) -> str | None: ...
+    @property
+    def status(self) -> Literal["paid", "refunded"]: ...
+    @property
+    def created_by(self) -> str: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def updated_at(self) -> datetime.datetime: ...
+    @property
+    def version(self) -> int: ...
+
+@final
+class SyncReport:
+    """What a sync did: each input's id and outcome, in input order, and the counts."""
+
+    @property
+    def ids(self) -> builtins.list[uuid.UUID]: ...
+    @property
+    def outcomes(self) -> builtins.list[Literal["created", "updated", "unchanged"]]: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def unchanged(self) -> int: ...
+
+@final
+class CommerceImportReport:
+    """What a catalog or purchase import did."""
+
+    @property
+    def rows(self) -> int: ...
+    @property
+    def sync(self) -> SyncReport: ...
+    @property
+    def rejected(self) -> Table[_Row]:
+        """row, column, value, reason."""
+    @property
+    def ignored_columns(self) -> builtins.list[str]: ...
+    @property
+    def committed(self) -> bool: ...
+
+@final
+class Commerce:
+    """``crm.commerce``: the product catalog and purchases."""
+
+    @property
+    def products(self) -> Products: ...
+    @property
+    def purchases(self) -> Purchases: ...
+
+@final
+class Products:
+    """``crm.commerce.products``: the catalog (产品库)."""
+
+    def create(
+        self,
+        code: str,
+        name: str,
+        *,
+        category: str | None = None,
+        unit: str | None = None,
+        prices: Mapping[str, decimal.Decimal | int | str] | None = None,
+        tax_rate: decimal.Decimal | int | str | None = None,
+        active: bool = True,
+        stock: decimal.Decimal | int | str | None = None,
+        external_id: str | None = None,
+    ) -> Product:
+        """Adds a product; a taken code or external id raises DuplicateError."""
+    def sync(self, products: Iterable[NewProduct]) -> SyncReport:
+        """Creates or updates products as an ERP sends them, all or none (by external id, else code)."""
+    def update(
+        self,
+        id: IdLike,
+        version: int,
+        code: str,
+        name: str,
+        *,
+        category: str | None = None,
+        unit: str | None = None,
+        prices: Mapping[str, decimal.Decimal | int | str] | None = None,
+        tax_rate: decimal.Decimal | int | str | None = None,
+        active: bool = True,
+        stock: decimal.Decimal | int | str | None = None,
+        external_id: str | None = None,
+    ) -> Product:
+        """Replaces the fields of the product at ``version``."""
+    def get(self, id: IdLike) -> Product: ...
+    def get_by_code(self, code: str) -> Product: ...
+    def list(
+        self, *, active: bool | None = None, category: str | None = None, after: str | None = None, limit: int = 100
+    ) -> Table[Product]:
+        """One page of products, oldest first."""
+    def list_all(self, *, active: bool | None = None, category: str | None = None) -> Table[Product]: ...
+    def count(self, *, active: bool | None = None, category: str | None = None) -> int: ...
+
+@final
+class Purchases:
+    """``crm.commerce.purchases``: orders and transactions."""
+
+    def record(self, purchases: Iterable[NewPurchase]) -> SyncReport:
+        """Records purchases, all or none, once per (source_system, external_id); with a level rule, levels follow."""
+    def refund(self, id: IdLike, version: int) -> Purchase:
+        """Marks the purchase at ``version`` refunded."""
+    def get(self, id: IdLike) -> Purchase: ...
+    def list(
+        self,
+        *,
+        customer_id: IdLike | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        status: Literal["paid", "refunded"] | None = None,
+        currency: str | None = None,
+        source_system: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> Table[Purchase]:
+        """One page of the purchases the user may see, oldest first."""
+    def list_all(
+        self,
+        *,
+        customer_id: IdLike | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        status: Literal["paid", "refunded"] | None = None,
+        currency: str | None = None,
+        source_system: str | None = None,
+    ) -> Table[Purchase]: ...
+    def count(
+        self,
+        *,
+        customer_id: IdLike | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+        status: Literal["paid", "refunded"] | None = None,
+        currency: str | None = None,
+        source_system: str | None = None,
+    ) -> int: ...
+    def refresh_levels(self) -> int:
+        """Re-states every buyer's trailing-12-month spend and level now; how many changed."""
+
+@final
 class Crm:
     """An open CRM acting as one user; a context manager. Its calls are grouped by noun."""
 
@@ -1629,6 +1887,7 @@ class Crm:
         durability: Literal["full", "normal"] = "full",
         trust_asserted_elevation: bool = False,
         elevation_verifier: Callable[[str, str], bool] | None = None,
+        level_rule: LevelRule | None = None,
     ) -> Crm:
         """Opens (or creates) a SQLite file, or connects to PostgreSQL given a URL or libpq string.
 
@@ -1641,6 +1900,7 @@ class Crm:
         user: str,
         trust_asserted_elevation: bool = False,
         elevation_verifier: Callable[[str, str], bool] | None = None,
+        level_rule: LevelRule | None = None,
     ) -> Crm:
         """A CRM kept in memory."""
     @staticmethod
@@ -1665,6 +1925,8 @@ class Crm:
     def sales(self) -> Sales: ...
     @property
     def marketing(self) -> Marketing: ...
+    @property
+    def commerce(self) -> Commerce: ...
     @property
     def service(self) -> Service: ...
     @property

@@ -124,9 +124,11 @@ class EntityKind(str, enum.Enum):
     SERVICE_SETTINGS = "service_settings"
     MARKETING_SETTINGS = "marketing_settings"
     SEGMENT = "segment"
+    PRODUCT = "product"
+    PURCHASE = "purchase"
 
 
-EntityKindName = Union[EntityKind, Literal["customer", "contact", "tag", "interaction", "custom_field", "change_log", "user", "department", "role", "pipeline", "opportunity", "lead", "task", "ticket", "article", "service_settings", "marketing_settings", "segment"]]
+EntityKindName = Union[EntityKind, Literal["customer", "contact", "tag", "interaction", "custom_field", "change_log", "user", "department", "role", "pipeline", "opportunity", "lead", "task", "ticket", "article", "service_settings", "marketing_settings", "segment", "product", "purchase"]]
 """EntityKind, or one of its names."""
 
 
@@ -639,6 +641,38 @@ class NewBehaviourEvent(TypedDict, total=False):
     properties: Mapping[str, CustomValue]
     source: str | None
     external_id: str | None
+
+
+class NewProduct(TypedDict, total=False):
+    """One product of ``crm.commerce.products.sync``: matched to the catalog by
+    ``external_id``, else ``code``; ``prices`` maps a currency to the list price in it;
+    ``tax_rate`` is a percentage (13 for 13%)."""
+
+    code: Required[str]
+    name: Required[str]
+    category: str | None
+    unit: str | None
+    prices: Mapping[str, decimal.Decimal | int | str]
+    tax_rate: decimal.Decimal | int | str
+    active: bool
+    stock: decimal.Decimal | int | str | None
+    external_id: str | None
+
+
+class NewPurchase(TypedDict, total=False):
+    """One purchase of ``crm.commerce.purchases.record``: ``amount`` or ``lines`` (the lines'
+    total is the amount when none is given); one ``(source_system, external_id)`` sent twice
+    is recorded once; ``status`` is "paid" (the default) or "refunded"."""
+
+    customer_id: Required[IdLike]
+    at: Required[datetime.datetime]
+    amount: decimal.Decimal | int | str | None
+    currency: str
+    lines: Sequence[ProductLine]
+    channel: str | None
+    source_system: str | None
+    external_id: str | None
+    status: Literal["paid", "refunded", "已支付", "已退款"]
 
 
 class BehaviourEvent(TypedDict):
