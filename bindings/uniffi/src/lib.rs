@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use guanxi::{Actor, CustomerId};
 
+mod commerce;
 mod dedup;
 mod events;
 mod marketing;
@@ -182,6 +183,14 @@ impl PageRequest {
 }
 
 /// The cursor of the page after `page`, as text.
+/// The builder with the level rule, when one is given.
+fn with_level_rule(builder: guanxi::CrmBuilder, rule: Option<guanxi::LevelRule>) -> guanxi::CrmBuilder {
+    match rule {
+        Some(r) => builder.level_rule(r),
+        None => builder,
+    }
+}
+
 fn next_of<T>(page: &guanxi::Page<T>) -> Option<String> {
     page.next.as_ref().map(|c| c.last_id().to_string())
 }
@@ -983,13 +992,15 @@ impl Crm {
         field_key = None,
         durability = None,
         trust_asserted_elevation = false,
-        elevation_verifier = None
+        elevation_verifier = None,
+        level_rule = None
     ))]
     /// Opens (or creates) a SQLite file, or connects to PostgreSQL (as `open`), acting as
     /// `user`, with explicit options: a field key (32 bytes) to encrypt contacts' phones at
     /// rest, SQLite's commit `durability` (null: `Full`), whether asserted elevations count
     /// (`trustAssertedElevation`, for hosts that re-verify users themselves), and the host's
-    /// own elevation verifier (for `ElevationProof.Host`).
+    /// own elevation verifier (for `ElevationProof.Host`), and the `levelRule` that keeps a
+    /// customer's level at its trailing-12-month spend once purchases are recorded.
     pub fn open_with(
         path: String,
         user: String,
@@ -997,21 +1008,25 @@ impl Crm {
         durability: Option<Durability>,
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Box<dyn ElevationVerifier>>,
+        level_rule: Option<guanxi::LevelRule>,
     ) -> Result<Arc<Self>> {
         let key = field_key.map(|k| guanxi::FieldKey::from_bytes(&k)).transpose()?;
         let store = guanxi::open_store(&path, key, durability.unwrap_or_default())?;
-        let crm = elevation_options(guanxi::Crm::builder().store(store), trust_asserted_elevation, elevation_verifier);
+        let builder = with_level_rule(guanxi::Crm::builder().store(store), level_rule);
+        let crm = elevation_options(builder, trust_asserted_elevation, elevation_verifier);
         Ok(Arc::new(Crm { inner: Arc::new(crm.build()), actor: Actor::user(&user)? }))
     }
 
-    /// A CRM kept in memory, with the elevation options of `openWith`.
-    #[uniffi::constructor(default(trust_asserted_elevation = false, elevation_verifier = None))]
+    /// A CRM kept in memory, with the elevation options and level rule of `openWith`.
+    #[uniffi::constructor(default(trust_asserted_elevation = false, elevation_verifier = None, level_rule = None))]
     pub fn in_memory_with(
         user: String,
         trust_asserted_elevation: bool,
         elevation_verifier: Option<Box<dyn ElevationVerifier>>,
+        level_rule: Option<guanxi::LevelRule>,
     ) -> Result<Arc<Self>> {
-        let crm = elevation_options(guanxi::Crm::builder(), trust_asserted_elevation, elevation_verifier);
+        let builder = with_level_rule(guanxi::Crm::builder(), level_rule);
+        let crm = elevation_options(builder, trust_asserted_elevation, elevation_verifier);
         Ok(Arc::new(Crm { inner: Arc::new(crm.build()), actor: Actor::user(&user)? }))
     }
 
@@ -1070,6 +1085,11 @@ impl Crm {
     /// the check, the scan, not-duplicate marks, merge and undo.
     pub fn duplicates(&self) -> Arc<Duplicates> {
         Arc::new(Duplicates { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// the product catalog and purchases; `products()`, `purchases()`, and their imports.
+    pub fn commerce(&self) -> Arc<commerce::Commerce> {
+        Arc::new(commerce::Commerce { inner: self.inner.clone(), actor: self.actor.clone() })
     }
 
     /// behaviour events and segments; `events()`, `segments()`.

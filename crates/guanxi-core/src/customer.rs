@@ -116,6 +116,7 @@ vocabulary! {
 /// assert_eq!(rule.level_for(&Default::default()), Level::C);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct LevelRule {
     /// The custom field (number or decimal) the rule reads.
     pub field: String,

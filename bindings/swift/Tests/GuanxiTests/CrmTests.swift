@@ -845,4 +845,54 @@ final class CrmTests: XCTestCase {
         XCTAssertEqual(back.skipped.count, 3)
         XCTAssertEqual(try importTemplate(format: .xlsx).prefix(2), Data("PK".utf8))
     }
+
+    func testCatalogSyncPurchasesLevelsAndImports() throws {
+        let rule = LevelRule(field: "spend_12m", aMin: Foundation.Decimal(500_000), bMin: Foundation.Decimal(100_000), currency: "CNY")
+        let crm = try Crm.inMemoryWith(user: "alice", levelRule: rule)
+        let products = crm.commerce().products()
+        func product(_ code: String, _ name: String, _ price: Int) -> NewProduct {
+            NewProduct(code: code, name: name, category: "软件", prices: [Price(currency: "CNY", amount: Foundation.Decimal(price))],
+                       taxRate: Foundation.Decimal(13), externalId: "erp-\(code)")
+        }
+        let first = try products.sync(products: [product("SKU-1", "CRM 授权", 1999), product("SKU-2", "实施服务", 3000)])
+        XCTAssertEqual(first.created, 2)
+        XCTAssertEqual(first.outcomes, [.created, .created])
+        let again = try products.sync(products: [product("SKU-1", "CRM 授权", 1999), product("SKU-2", "实施服务", 3000)])
+        XCTAssertEqual(again.unchanged, 2)
+        XCTAssertEqual(again.ids, first.ids)
+        XCTAssertThrowsError(try products.sync(products: [product("", "无编码", 1), product("SKU-3", "x", -1)])) { error in
+            guard case let CrmError.Validation(_, _, errors) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(errors.map { $0.field }, ["products[0].code", "products[1].prices[0].amount"])
+        }
+        let page = try products.list(filter: ProductFilter(active: true), page: PageRequest(limit: 1))
+        XCTAssertEqual(page.items.count, 1)
+        XCTAssertNotNil(page.next)
+        XCTAssertEqual(try products.count(filter: ProductFilter()), 2)
+        let c = try crm.customers().create(input: NewCustomer(name: "甲公司"))
+        let line = ProductLine(product: "SKU-2", productCode: "SKU-2", quantity: Foundation.Decimal(40), unitPrice: Foundation.Decimal(3000), discount: 0)
+        let order = NewPurchase(customerId: c.id, at: Date().addingTimeInterval(-86_400), amount: nil, currency: "CNY", lines: [line],
+                                channel: "电话", sourceSystem: "erp", externalId: "SO-1", status: .paid)
+        let recorded = try crm.commerce().purchases().record(purchases: [order])
+        XCTAssertEqual(recorded.created, 1)
+        XCTAssertEqual(try crm.commerce().purchases().record(purchases: [order]).unchanged, 1)
+        let bought = try crm.customers().get(id: c.id)
+        XCTAssertEqual(bought.level, .b)
+        XCTAssertEqual(bought.custom["spend_12m"], .decimal(value: Foundation.Decimal(120_000)))
+        let p = try crm.commerce().purchases().get(id: recorded.ids[0])
+        XCTAssertEqual(p.lines[0].product, "实施服务")
+        let refunded = try crm.commerce().purchases().refund(id: p.id, version: p.version)
+        XCTAssertEqual(refunded.status, .refunded)
+        XCTAssertEqual(try crm.customers().get(id: c.id).level, .c)
+        XCTAssertEqual(try crm.commerce().purchases().list(filter: PurchaseFilter(customerId: c.id), page: PageRequest()).items.count, 1)
+        XCTAssertEqual(try crm.commerce().purchases().count(filter: PurchaseFilter(status: .paid)), 0)
+        XCTAssertEqual(try crm.commerce().purchases().refreshLevels(), 0)
+        let file = "客户编号,下单时间,金额,订单号\n\(c.code),2024-05-06 10:30,1999.00,SO-9\n\(c.code),2024-05-07,abc,SO-10\n"
+        let report = try crm.commerce().importPurchases(data: Data(file.utf8), options: CommerceImportOptions(mode: .keepGood, sourceSystem: "erp"))
+        XCTAssertEqual(report.sync.created, 1)
+        XCTAssertEqual(report.rejected.map { $0.column }, ["金额"])
+        let catalog = "product,series,sales_price\nGTX Basic,GTX,550\n"
+        let mapped = CommerceImportOptions(columns: [ColumnMapping(header: "product", field: "code"), ColumnMapping(header: "series", field: "category"),
+                                                     ColumnMapping(header: "sales_price", field: "price")])
+        XCTAssertEqual(try crm.commerce().importProducts(data: Data(catalog.utf8), options: mapped).sync.created, 1)
+    }
 }

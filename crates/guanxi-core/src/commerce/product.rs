@@ -132,7 +132,6 @@ pub struct NewProduct {
     #[cfg_attr(feature = "uniffi", uniffi(default = []))]
     pub prices: Vec<Price>,
     /// Tax rate in percent (0–100).
-    #[cfg_attr(feature = "uniffi", uniffi(default = 0))]
     pub tax_rate: Decimal,
     /// Whether it is sold (default true).
     #[cfg_attr(feature = "uniffi", uniffi(default = true))]

@@ -155,7 +155,6 @@ pub struct NewPurchase {
     #[cfg_attr(feature = "uniffi", uniffi(default = None))]
     pub external_id: Option<String>,
     /// Paid or refunded.
-    #[cfg_attr(feature = "uniffi", uniffi(default = PurchaseStatus::Paid))]
     pub status: PurchaseStatus,
 }
 

@@ -773,6 +773,44 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(fields["region"] is LoggedValue.Fields) { "region ${fields["region"]}" }
         }
     },
+    "the catalog syncs once, purchases move the level, imports name every bad cell" to {
+        val rule = LevelRule(field = "spend_12m", aMin = BigDecimal(500_000), bMin = BigDecimal(100_000), currency = "CNY")
+        Crm.inMemoryWith("alice", levelRule = rule).use { crm ->
+            val products = crm.commerce().products()
+            fun product(code: String, name: String, price: Long) = NewProduct(code = code, name = name, category = "软件",
+                prices = listOf(Price(currency = "CNY", amount = BigDecimal(price))), taxRate = BigDecimal(13), externalId = "erp-$code")
+            val first = products.sync(listOf(product("SKU-1", "CRM 授权", 1999), product("SKU-2", "实施服务", 3000)))
+            check(first.created == 2UL && first.outcomes == listOf(SyncOutcome.CREATED, SyncOutcome.CREATED)) { "sync $first" }
+            val again = products.sync(listOf(product("SKU-1", "CRM 授权", 1999), product("SKU-2", "实施服务", 3000)))
+            check(again.unchanged == 2UL && again.ids == first.ids) { "again $again" }
+            check(products.getByCode("SKU-2").prices.single().amount.compareTo(BigDecimal(3000)) == 0) { "price" }
+            val bad = assertThrows<CrmException.Validation> { products.sync(listOf(product("", "无编码", 1), product("SKU-3", "x", -1))) }
+            check(bad.errors.map { it.field } == listOf("products[0].code", "products[1].prices[0].amount")) { "bad ${bad.errors}" }
+            val page = products.list(ProductFilter(active = true), PageRequest(limit = 1u))
+            check(page.items.size == 1 && page.next != null && products.count(ProductFilter()) == 2UL) { "page $page" }
+            val c = crm.customers().create(NewCustomer(name = "甲公司"))
+            val line = ProductLine(product = "SKU-2", productCode = "SKU-2", quantity = BigDecimal(40), unitPrice = BigDecimal(3000), discount = BigDecimal.ZERO)
+            val order = NewPurchase(customerId = c.id, at = Instant.now().minusSeconds(86_400), amount = null, currency = "CNY",
+                lines = listOf(line), channel = "电话", sourceSystem = "erp", externalId = "SO-1", status = PurchaseStatus.PAID)
+            val recorded = crm.commerce().purchases().record(listOf(order))
+            check(recorded.created == 1UL && crm.commerce().purchases().record(listOf(order)).unchanged == 1UL) { "recorded $recorded" }
+            val bought = crm.customers().get(c.id)
+            check(bought.level == Level.B && bought.custom["spend_12m"] == CustomValue.Decimal(BigDecimal(120_000))) { "level ${bought.level} ${bought.custom}" }
+            val p = crm.commerce().purchases().get(recorded.ids[0])
+            check(p.lines[0].product == "实施服务" && p.amount.compareTo(BigDecimal(120_000)) == 0) { "purchase $p" }
+            val refunded = crm.commerce().purchases().refund(p.id, p.version)
+            check(refunded.status == PurchaseStatus.REFUNDED && crm.customers().get(c.id).level == Level.C) { "refund $refunded" }
+            val mine = crm.commerce().purchases().list(PurchaseFilter(customerId = c.id), PageRequest())
+            check(mine.items.size == 1 && crm.commerce().purchases().count(PurchaseFilter(status = PurchaseStatus.PAID)) == 0UL) { "list $mine" }
+            check(crm.commerce().purchases().refreshLevels() == 0UL) { "refresh" }
+            val file = "客户编号,下单时间,金额,订单号\n${c.code},2024-05-06 10:30,1999.00,SO-9\n${c.code},2024-05-07,abc,SO-10\n"
+            val report = crm.commerce().importPurchases(file.toByteArray(), CommerceImportOptions(mode = ImportMode.KEEP_GOOD, sourceSystem = "erp"))
+            check(report.sync.created == 1UL && report.rejected.single().column == "金额" && report.rejected.single().row == 3UL) { "import $report" }
+            val catalog = "product,series,sales_price\nGTX Basic,GTX,550\n"
+            val mapped = CommerceImportOptions(columns = listOf(ColumnMapping("product", "code"), ColumnMapping("series", "category"), ColumnMapping("sales_price", "price")))
+            check(crm.commerce().importProducts(catalog.toByteArray(), mapped).sync.created == 1UL) { "catalog import" }
+        }
+    },
 )
 
 fun main() {
