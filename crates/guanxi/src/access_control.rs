@@ -173,6 +173,11 @@ impl Crm {
             EntityKind::Lead => found(self.store.lead(guanxi_core::LeadId(id))?, entity, id),
             EntityKind::Task => found(self.store.task(guanxi_core::TaskId(id))?, entity, id),
             EntityKind::Ticket => found(self.store.ticket(guanxi_core::TicketId(id))?, entity, id),
+            EntityKind::Purchase => {
+                let p =
+                    self.store.purchase(guanxi_core::PurchaseId(id))?.ok_or_else(|| Error::not_found(entity, id))?;
+                found(self.store.customer(p.customer_id)?, entity, id)
+            }
             other => Err(Error::invalid(
                 "record",
                 guanxi_core::ValidationReason::Invalid {
@@ -186,7 +191,8 @@ impl Crm {
 impl Access<'_> {
     /// Whether `user` may do `action` on `entity` — on one record of it, when `record` is
     /// given — and why, role by role. `record` is the id of a customer, contact, opportunity,
-    /// lead, task or ticket (as `entity` says; contacts are judged by their customer, and for
+    /// lead, task, ticket or purchase (as `entity` says; contacts and purchases are judged by
+    /// their customer, and for
     /// interactions, which are read per customer, give the customer's id): the answer is the
     /// one lists, counts and single reads of that record give. Anyone may ask about
     /// themselves; asking about another user needs read access to roles.

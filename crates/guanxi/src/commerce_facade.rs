@@ -564,7 +564,7 @@ impl Purchases<'_> {
     /// ```
     pub fn refund(&self, actor: &Actor, id: PurchaseId, expected_version: u64) -> Result<Purchase> {
         let allowed = self.crm.authorize(actor, Action::Update, EntityKind::Purchase)?;
-        let current = self.readable(&allowed, id)?;
+        let current = self.readable(actor, &allowed, id)?;
         check_version(EntityKind::Purchase, id, expected_version, current.version)?;
         if current.status == PurchaseStatus::Refunded {
             return Err(Error::InvalidState(format!("purchase {id} is refunded already")));
@@ -576,20 +576,25 @@ impl Purchases<'_> {
         Ok(next)
     }
 
-    fn readable(&self, allowed: &Allowed, id: PurchaseId) -> Result<Purchase> {
+    fn readable(&self, actor: &Actor, allowed: &Allowed, id: PurchaseId) -> Result<Purchase> {
         let p = self.crm.store.purchase(id)?.ok_or_else(|| Error::not_found(EntityKind::Purchase, id))?;
-        let customer = self.crm.store.customer(p.customer_id)?;
-        match customer {
-            Some(c) if allowed.scope.admits(guanxi_core::Scoped::scope_attrs(&c)) => Ok(p),
-            // Outside the scope reads as absent, as for every record.
-            _ => Err(Error::not_found(EntityKind::Purchase, id)),
-        }
+        let c = self
+            .crm
+            .store
+            .customer(p.customer_id)?
+            .ok_or_else(|| Error::not_found(EntityKind::Customer, p.customer_id))?;
+        allowed.check(
+            actor,
+            guanxi_core::Scoped::scope_attrs(&c),
+            format_args!("purchase {id} of customer {}", c.code),
+        )?;
+        Ok(p)
     }
 
     /// A purchase by id, if its customer is in the reader's scope.
     pub fn get(&self, actor: &Actor, id: PurchaseId) -> Result<Purchase> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Purchase)?;
-        self.readable(&allowed, id)
+        self.readable(actor, &allowed, id)
     }
 
     fn scoped(&self, actor: &Actor, filter: &PurchaseFilter) -> Result<PurchaseFilter> {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use guanxi::access::{Department, Role, Scope, ScopeAttrs, Scoped, User, Visibility};
+use guanxi::commerce::{NewPurchase, PurchaseFilter};
 use guanxi::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -556,9 +557,13 @@ fn lists_equal_exactly_what_the_predicate_allows() {
 fn build_records(
     crm: &Crm,
     customers: &[Customer],
-) -> (Vec<sales::Opportunity>, Vec<sales::Lead>, Vec<sales::Task>, Vec<service::Ticket>) {
+) -> (Vec<sales::Opportunity>, Vec<sales::Lead>, Vec<sales::Task>, Vec<service::Ticket>, Vec<(PurchaseId, Customer)>) {
     let r = root();
     let (mut opps, mut leads, mut tasks, mut tickets) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let orders: Vec<NewPurchase> =
+        customers.iter().map(|c| NewPurchase::new(c.id, t0()).amount(rust_decimal::Decimal::from(100))).collect();
+    let recorded = crm.commerce().purchases().record(&r, orders).unwrap();
+    let purchases = recorded.ids.iter().zip(customers).map(|(id, c)| (PurchaseId(*id), c.clone())).collect();
     for (i, c) in customers.iter().enumerate() {
         let owner = c.owner.clone();
         let mut o = sales::NewOpportunity::new(&format!("商机{i}")).customer(c.id);
@@ -585,7 +590,7 @@ fn build_records(
         };
         tickets.push(ticket);
     }
-    (opps, leads, tasks, tickets)
+    (opps, leads, tasks, tickets, purchases)
 }
 
 /// Issue 15, item 3: for every scoped entity, the records a user lists and counts, the single
@@ -598,7 +603,7 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
         .run(&world(), |w| {
             for (name, crm, _dir) in backends() {
                 let customers = build(&crm, &w);
-                let (opps, leads, tasks, tickets) = build_records(&crm, &customers);
+                let (opps, leads, tasks, tickets, purchases) = build_records(&crm, &customers);
                 let model = crm.access().model(&root()).unwrap();
                 for i in 0..=w.users.len() {
                     let uid = UserId::new(user_name(i)).unwrap();
@@ -674,6 +679,21 @@ fn every_scoped_entity_agrees_on_lists_counts_reads_and_explain() {
                             .map(|v| v.iter().map(|t| t.id.0).collect())),
                         Some(crm.service().tickets().count(&actor, &Default::default())),
                         Some(&|id| crm.service().tickets().get(&actor, TicketId(id)).is_ok()),
+                    )?;
+                    // Purchases are judged by their customer.
+                    let verdicts =
+                        purchases.iter().map(|(p, c)| (p.0, judge(EntityKind::Purchase, c.scope_attrs(), p.0)));
+                    let all_purchases = PurchaseFilter::default();
+                    agree(
+                        &format!("{name} {uid} purchases"),
+                        verdicts.collect(),
+                        ids(crm
+                            .commerce()
+                            .purchases()
+                            .list_all(&actor, &all_purchases)
+                            .map(|v| v.iter().map(|p| p.id.0).collect())),
+                        Some(crm.commerce().purchases().count(&actor, &all_purchases)),
+                        Some(&|id| crm.commerce().purchases().get(&actor, PurchaseId(id)).is_ok()),
                     )?;
                     for t in tickets.iter().filter(|t| t.created_by == uid) {
                         // Whoever opened a ticket can read it, whoever it is assigned to.
