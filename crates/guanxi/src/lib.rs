@@ -71,8 +71,8 @@ pub use guanxi_core::*;
 pub use guanxi_postgres::{PgOptions, PgStore};
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
 pub use handles::{
-    Access, Audit, Contacts, CustomFields, Customers, Duplicates, Events, Files, Interactions, KnowledgeBase, Leads,
-    Marketing, Opportunities, Sales, Segments, Service, Tags, Tasks, Tickets,
+    Access, Audit, Commerce, Contacts, CustomFields, Customers, Duplicates, Events, Files, Interactions, KnowledgeBase,
+    Leads, Marketing, Opportunities, Products, Purchases, Sales, Segments, Service, Tags, Tasks, Tickets,
 };
 pub use import::{
     DuplicatePolicy, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError, SkippedRow,

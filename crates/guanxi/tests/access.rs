@@ -554,6 +554,7 @@ fn lists_equal_exactly_what_the_predicate_allows() {
 /// One record of each scoped kind per customer, owned like the customer (a ticket is
 /// assigned to the owner every other time, and opened by the owner when that user may open
 /// tickets, so a ticket's creator is reached by scopes as its assignee is).
+#[allow(clippy::type_complexity)] // one record list per scoped entity
 fn build_records(
     crm: &Crm,
     customers: &[Customer],

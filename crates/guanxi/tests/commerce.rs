@@ -228,7 +228,10 @@ fn purchases_are_read_and_written_within_the_customer_scope() {
             }
         }
         let bs = crm.commerce().purchases().list_all(&rep2, &all).unwrap();
-        assert!(matches!(crm.commerce().purchases().get(&rep, bs[0].id), Err(Error::PermissionDenied { .. })), "{name}");
+        assert!(
+            matches!(crm.commerce().purchases().get(&rep, bs[0].id), Err(Error::PermissionDenied { .. })),
+            "{name}"
+        );
         // The boss has no department here: his department scope reaches no customer.
         assert!(matches!(
             crm.commerce().purchases().record(&boss, orders(a.id, 1)),
