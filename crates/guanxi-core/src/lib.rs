@@ -28,6 +28,7 @@ uniffi::setup_scaffolding!();
 pub mod ffi;
 
 pub mod access;
+pub mod analytics;
 pub mod changelog;
 pub mod clock;
 pub mod commerce;

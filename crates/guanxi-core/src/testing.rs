@@ -12,12 +12,14 @@
 
 use crate::CrmStore;
 
+mod clv;
 mod commerce;
 mod dedup;
 mod persons;
 mod segments;
 mod service;
 
+pub use clv::clv_data;
 pub use commerce::commerce_data;
 pub use dedup::dedup_data;
 pub use persons::person_data;
