@@ -79,7 +79,6 @@ fn check(data: &[PurchaseHistory], monetary: bool) -> Result<()> {
 
 /// A fitted model with the mean log-likelihood it reached and the solver's iterations.
 #[derive(Debug, Clone, Copy, PartialEq)]
-#[cfg_attr(feature = "uniffi", derive(uniffi::Record))]
 pub struct Fitted<M> {
     /// The parameters.
     pub model: M,
