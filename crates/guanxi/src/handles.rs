@@ -367,6 +367,22 @@ handle! {
 }
 
 handle! {
+    /// Customer analytics (客户分析): purchase summaries, RFM and lifetime value over the
+    /// purchases the actor may read.
+    ///
+    /// Got from [`Crm`] as `crm.analytics()`.
+    ///
+    /// ```
+    /// # use guanxi::*;
+    /// let crm = Crm::in_memory();
+    /// let alice = Actor::user("alice")?;
+    /// assert!(crm.analytics().customer_purchases(&alice, &Default::default(), "CNY")?.is_empty());
+    /// # Ok::<(), guanxi::Error>(())
+    /// ```
+    Analytics
+}
+
+handle! {
     /// Commerce (交易): the product catalog and purchases.
     ///
     /// Got from [`Crm`] as `crm.commerce()`.
@@ -424,6 +440,11 @@ impl<'a> Marketing<'a> {
 }
 
 impl Crm {
+    /// Customer analytics (客户分析): purchase summaries, RFM, lifetime value.
+    pub fn analytics(&self) -> Analytics<'_> {
+        Analytics { crm: self }
+    }
+
     /// Commerce (交易): the product catalog and purchases.
     pub fn commerce(&self) -> Commerce<'_> {
         Commerce { crm: self }

@@ -33,6 +33,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod access_control;
+mod analytics_facade;
 mod audit;
 pub mod auth;
 mod columns;
@@ -59,6 +60,7 @@ mod service_facade;
 mod table;
 mod write;
 
+pub use analytics_facade::{CustomerValue, LifetimeValueOptions, LifetimeValueReport};
 pub use columns::ImportField;
 pub use commerce_facade::MAX_SYNC_BATCH;
 pub use commerce_import::{CommerceImportOptions, CommerceImportReport};
@@ -71,8 +73,9 @@ pub use guanxi_core::*;
 pub use guanxi_postgres::{PgOptions, PgStore};
 pub use guanxi_sqlite::{Durability, FieldKey, SqliteOptions, SqliteStore};
 pub use handles::{
-    Access, Audit, Commerce, Contacts, CustomFields, Customers, Duplicates, Events, Files, Interactions, KnowledgeBase,
-    Leads, Marketing, Opportunities, Products, Purchases, Sales, Segments, Service, Tags, Tasks, Tickets,
+    Access, Analytics, Audit, Commerce, Contacts, CustomFields, Customers, Duplicates, Events, Files, Interactions,
+    KnowledgeBase, Leads, Marketing, Opportunities, Products, Purchases, Sales, Segments, Service, Tags, Tasks,
+    Tickets,
 };
 pub use import::{
     DuplicatePolicy, ImportMode, ImportOptions, ImportPhase, ImportProgress, ImportReport, RowError, SkippedRow,

@@ -385,3 +385,74 @@ fn purchases_import_from_xlsx_with_typed_cells() {
         assert!(matches!(&err, Error::Validation(v) if v.field("file.columns").is_some()), "{name}: {err:?}");
     }
 }
+
+/// RFM and lifetime value over the real data set's won deals (the accounts' purchases),
+/// within the reader's scope: a rep scores only their own accounts.
+#[test]
+fn rfm_and_lifetime_value_over_the_real_won_deals_follow_the_scope() {
+    use guanxi::analytics::RfmConfig;
+    let pipeline = std::fs::read_to_string("../../tests/data/crm_sales_pipeline.csv").unwrap();
+    let accounts = std::fs::read_to_string("../../tests/data/crm_sales_accounts.csv").unwrap();
+    // The deals closed in 2016-17; the clock stands at the start of 2018.
+    let t = "2018-01-01T00:00:00Z".parse::<DateTime<Utc>>().unwrap();
+    for (name, crm, _clock, _guard) in common::backends(t) {
+        let root = common::staff(&crm, t, &[("rep", BuiltinRole::SalesRep)]);
+        let inputs: Vec<NewCustomer> = accounts
+            .lines()
+            .skip(1)
+            .enumerate()
+            .map(|(i, l)| {
+                let owner = if i % 3 == 0 { "rep" } else { "root" };
+                NewCustomer::new(l.split(',').next().unwrap()).owner(UserId::new(owner).unwrap())
+            })
+            .collect();
+        let created = crm.customers().create_many(&root, inputs).unwrap();
+        let id_of: std::collections::HashMap<&str, CustomerId> =
+            created.iter().map(|c| (c.name.as_str(), c.id)).collect();
+        let mut orders = Vec::new();
+        for l in pipeline.lines().skip(1) {
+            let f: Vec<&str> = l.split(',').collect();
+            if f[4] == "Won" {
+                let at = format!("{}T10:00:00Z", f[6]).parse::<DateTime<Utc>>().unwrap();
+                orders.push(
+                    NewPurchase::new(id_of[f[3]], at)
+                        .amount(f[7].parse().unwrap())
+                        .currency("USD")
+                        .external("maven", f[0]),
+                );
+            }
+        }
+        for chunk in orders.chunks(2_000) {
+            crm.commerce().purchases().record(&root, chunk.to_vec()).unwrap();
+        }
+        let all = PurchaseFilter::default();
+        let summaries = crm.analytics().customer_purchases(&root, &all, "USD").unwrap();
+        assert_eq!(summaries.len(), 85, "{name}");
+        let total: Decimal = summaries.iter().map(|s| s.total).sum();
+        let expected: Decimal = orders.iter().filter_map(|o| o.amount).sum();
+        assert_eq!(total, expected, "{name}: spend is exact");
+        let scores = crm.analytics().rfm(&root, &all, "USD", &RfmConfig::default()).unwrap();
+        assert_eq!(scores.len(), 85, "{name}");
+        assert!(scores.iter().all(|s| (1..=5).contains(&s.r) && (1..=5).contains(&s.f) && (1..=5).contains(&s.m)));
+        let biggest = scores.iter().max_by_key(|s| s.monetary).unwrap();
+        assert_eq!(biggest.m, 5, "{name}");
+        let options = LifetimeValueOptions { currency: "USD".into(), ..Default::default() };
+        let ltv = crm.analytics().lifetime_value(&root, &all, &options).unwrap();
+        assert_eq!(ltv.customers.len(), 85, "{name}");
+        assert!(ltv.spend.is_some(), "{name}");
+        for c in &ltv.customers {
+            assert!((0.0..=1.0).contains(&c.p_alive) && c.expected_purchases >= 0.0, "{name}: {c:?}");
+            assert!(c.clv.is_none_or(|v| v >= Decimal::ZERO), "{name}: {c:?}");
+        }
+        // The rep's view: their accounts only, the same summaries.
+        let rep = Actor::user("rep").unwrap();
+        let theirs = crm.analytics().customer_purchases(&rep, &all, "USD").unwrap();
+        let mine: Vec<CustomerId> =
+            created.iter().filter(|c| c.owner.as_ref().is_some_and(|o| o.as_str() == "rep")).map(|c| c.id).collect();
+        assert_eq!(theirs.len(), mine.len(), "{name}");
+        assert!(theirs.iter().all(|s| mine.contains(&s.customer_id) && summaries.contains(s)), "{name}");
+        let bad = LifetimeValueOptions { months: 0, monthly_discount: 2.0, ..options };
+        let err = crm.analytics().lifetime_value(&root, &all, &bad).unwrap_err();
+        assert!(matches!(&err, Error::Validation(v) if v.len() == 2), "{name}: {err:?}");
+    }
+}

@@ -77,6 +77,48 @@ fn check(data: &[PurchaseHistory], monetary: bool) -> Result<()> {
     errs.into_result(())
 }
 
+/// The log-parameters are held within ±this (parameters within e^±25): data whose likelihood
+/// has no finite maximum (every customer buying like clockwork) meets a flat wall instead of
+/// overflowing, and the fit ends there.
+const LOG_BOUND: f64 = 25.0;
+
+/// At most this many evaluations of a likelihood in one fit.
+const MAX_EVALUATIONS: usize = 20_000;
+
+/// A likelihood with a budget of evaluations: past it, the solver is stopped with an error.
+struct Budgeted<P> {
+    problem: P,
+    left: std::sync::atomic::AtomicUsize,
+}
+
+impl<P> Budgeted<P> {
+    fn spend(&self) -> std::result::Result<(), argmin::core::Error> {
+        use std::sync::atomic::Ordering;
+        if self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_err() {
+            return Err(argmin::core::Error::msg(format!("no convergence within {MAX_EVALUATIONS} evaluations")));
+        }
+        Ok(())
+    }
+}
+
+impl<P: CostFunction<Param = Vec<f64>, Output = f64>> CostFunction for Budgeted<P> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        self.spend()?;
+        self.problem.cost(p)
+    }
+}
+
+impl<P: Gradient<Param = Vec<f64>, Gradient = Vec<f64>>> Gradient for Budgeted<P> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        self.spend()?;
+        self.problem.gradient(p)
+    }
+}
+
 /// A fitted model with the mean log-likelihood it reached and the solver's iterations.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fitted<M> {
@@ -100,7 +142,8 @@ where
         .map_err(failed)?
         .with_tolerance_cost(1e-14)
         .map_err(failed)?;
-    let res = Executor::new(problem, solver).configure(|s| s.param(start).max_iters(500)).run().map_err(failed)?;
+    let budgeted = Budgeted { problem, left: std::sync::atomic::AtomicUsize::new(MAX_EVALUATIONS) };
+    let res = Executor::new(budgeted, solver).configure(|s| s.param(start).max_iters(500)).run().map_err(failed)?;
     let state = res.state();
     let best = state.get_best_param().cloned().ok_or_else(|| Error::InvalidState("no parameters".into()))?;
     if best.iter().any(|v| !v.is_finite()) || !state.get_best_cost().is_finite() {
@@ -144,7 +187,7 @@ struct BgNbdProblem {
 impl BgNbdProblem {
     /// Mean negative log-likelihood and its gradient in the log-parameters.
     fn evaluate(&self, log_params: &[f64]) -> (f64, Vec<f64>) {
-        let [r, alpha, a, b] = [0, 1, 2, 3].map(|i| log_params[i].exp());
+        let [r, alpha, a, b] = [0, 1, 2, 3].map(|i| log_params[i].clamp(-LOG_BOUND, LOG_BOUND).exp());
         // Per distinct count: the ln Γ differences and digamma differences.
         let per_count: Vec<[f64; 6]> = self
             .counts
@@ -332,7 +375,7 @@ struct GammaGammaProblem {
 
 impl GammaGammaProblem {
     fn evaluate(&self, log_params: &[f64]) -> (f64, Vec<f64>) {
-        let [p, q, v] = [0, 1, 2].map(|i| log_params[i].exp());
+        let [p, q, v] = [0, 1, 2].map(|i| log_params[i].clamp(-LOG_BOUND, LOG_BOUND).exp());
         let per_count: Vec<[f64; 4]> = self
             .counts
             .iter()
@@ -443,4 +486,26 @@ pub fn customer_lifetime_value(
         clv += value * expected / (1.0 + monthly_discount).powf(f64::from(month));
     }
     clv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_without_a_finite_maximum_ends_at_the_wall_not_in_a_loop() {
+        // Everyone buys every 11 days and nobody ever leaves: the leaving chance's Beta runs
+        // off to a → ∞, b → ∞; the fit stops with finite parameters.
+        let data: Vec<PurchaseHistory> = (0..40u32)
+            .map(|i| {
+                let x = i % 4;
+                PurchaseHistory::new(x, f64::from(11 * x), f64::from(11 * x + 1 + i % 5))
+            })
+            .collect();
+        let fit = BgNbd::fit(&data).unwrap();
+        let m = fit.model;
+        assert!([m.r, m.alpha, m.a, m.b].iter().all(|v| v.is_finite() && *v > 0.0), "{m:?}");
+        let h = data[3];
+        assert!(m.probability_alive(&h) > 0.99 && m.expected_purchases(90.0, &h).is_finite());
+    }
 }

@@ -4,5 +4,7 @@
 //! per-customer summaries: the store computes the summaries, nothing here reads one.
 
 pub mod clv;
+pub mod rfm;
 
 pub use clv::{BgNbd, Fitted, GammaGamma, PurchaseHistory, customer_lifetime_value};
+pub use rfm::{CustomerPurchases, RfmConfig, RfmScore, RfmSegmentRule, rfm_scores};
