@@ -75,6 +75,9 @@ pub struct LifetimeValueReport {
     pub customers: Vec<CustomerValue>,
 }
 
+/// One customer's purchase days (spend and purchases each) and last instant, as read.
+type Buyer = (BTreeMap<NaiveDate, (Decimal, u32)>, chrono::DateTime<chrono::Utc>);
+
 fn money(v: f64) -> Option<Decimal> {
     Decimal::from_f64(v).map(|d| d.round_dp(guanxi_core::sales::MONEY_SCALE))
 }
@@ -107,8 +110,7 @@ impl Analytics<'_> {
         let filter = PurchaseFilter { status: Some(PurchaseStatus::Paid), currency: Some(currency), ..filter.clone() };
         let offset = self.crm.code_offset;
         // Per customer: each purchase day's spend and purchases, and the last instant.
-        let mut by_customer: HashMap<CustomerId, (BTreeMap<NaiveDate, (Decimal, u32)>, chrono::DateTime<chrono::Utc>)> =
-            HashMap::new();
+        let mut by_customer: HashMap<CustomerId, Buyer> = HashMap::new();
         let mut page = guanxi_core::PageRequest::first(1_000);
         loop {
             let p = self.crm.commerce().purchases().list(actor, &filter, page)?;

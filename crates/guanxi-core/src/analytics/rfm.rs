@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result, ValidationErrors, ValidationReason};
+use crate::error::{Result, ValidationErrors, ValidationReason};
 use crate::ids::CustomerId;
 
 /// One customer's purchases reduced to what RFM, churn and lifetime value read: paid
@@ -251,6 +251,7 @@ pub fn rfm_scores(rows: &[CustomerPurchases], today: NaiveDate, config: &RfmConf
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use proptest::prelude::*;
 
     proptest! {
