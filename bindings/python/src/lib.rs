@@ -3,6 +3,7 @@
 #![allow(unreachable_pub)] // pyo3 classes are reached through the Python module, not Rust paths.
 
 mod access;
+mod analytics;
 mod arrow;
 mod commerce;
 mod convert;
@@ -175,6 +176,12 @@ impl PyCrm {
     #[getter]
     fn marketing(slf: Py<Self>) -> marketing::Marketing {
         marketing::Marketing { crm: slf }
+    }
+
+    /// Analytics: purchase summaries, RFM and lifetime value over the purchases the user may read.
+    #[getter]
+    fn analytics(slf: Py<Self>) -> analytics::Analytics {
+        analytics::Analytics { crm: slf }
     }
 
     /// Commerce: the product catalog (`.products`) and purchases (`.purchases`).
@@ -382,6 +389,8 @@ fn generate_field_key() -> Vec<u8> {
 #[pymodule]
 fn _guanxi(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCrm>()?;
+    m.add_class::<analytics::Analytics>()?;
+    m.add_class::<analytics::LifetimeValue>()?;
     m.add_class::<commerce::Commerce>()?;
     m.add_class::<commerce::Products>()?;
     m.add_class::<commerce::Purchases>()?;

@@ -134,3 +134,26 @@ def test_the_real_sales_data_imports_once_with_every_bad_row_named(crm: guanxi.C
     assert len(df) == 3509 and df["amount"].map(type).eq(Decimal).all()
     with pytest.raises(guanxi.ValidationError):
         crm.files.import_purchases(file, mode="sometimes")  # type: ignore[arg-type]
+
+
+def test_rfm_and_lifetime_value_are_tables(crm: guanxi.Crm) -> None:
+    day = datetime.timedelta(days=1)
+    for i in range(30):
+        c = crm.customers.create(f"客户{i}")
+        crm.commerce.purchases.record([
+            {"customer_id": c.id, "at": NOW - day * (3 * i + 11 * k + 1), "amount": Decimal(100 + 10 * i)}
+            for k in range(i % 4 + 1)
+        ])
+    summaries = crm.analytics.customer_purchases().to_pandas()
+    assert len(summaries) == 30 and summaries["total"].map(type).eq(Decimal).all()
+    rfm = crm.analytics.rfm(bins=3, segments=[{"name": "best", "r": (3, 3), "f": (3, 3), "m": (1, 3)}]).to_pandas()
+    assert set(rfm["r"]) <= {1, 2, 3} and "best" in set(rfm["segment"]) and "others" in set(rfm["segment"])
+    ltv = crm.analytics.lifetime_value(months=6)
+    df = ltv.customers.to_pandas()
+    assert len(df) == 30 and df["p_alive"].between(0, 1).all()
+    assert set(ltv.purchases_model) == {"r", "alpha", "a", "b"} and ltv.spend_model is not None
+    with pytest.raises(guanxi.ValidationError) as info:
+        crm.analytics.lifetime_value(months=0, monthly_discount=2.0)
+    assert sorted(e.field for e in info.value.errors) == ["monthly_discount", "months"]
+    with pytest.raises(guanxi.ValidationError):
+        crm.analytics.rfm(bins=1)

@@ -77,6 +77,8 @@ from guanxi.fields import (
 
 __all__ = [
     "Crm",
+    "Analytics",
+    "LifetimeValue",
     "Commerce",
     "Products",
     "Purchases",
@@ -1776,6 +1778,59 @@ class CommerceImportReport:
     def committed(self) -> bool: ...
 
 @final
+class LifetimeValue:
+    """What ``crm.analytics.lifetime_value`` fitted and predicted."""
+
+    @property
+    def purchases_model(self) -> dict[str, float]:
+        """BG/NBD: r, alpha (days), a, b."""
+    @property
+    def spend_model(self) -> dict[str, float] | None:
+        """Gamma-Gamma: p, q, v (none without repeat buyers)."""
+    @property
+    def log_likelihood(self) -> float: ...
+    @property
+    def customers(self) -> Table[_Row]:
+        """customer_id, frequency, recency_days, age_days, p_alive, churn_probability, expected_purchases, expected_value, clv."""
+
+@final
+class Analytics:
+    """``crm.analytics``: purchase summaries, RFM and lifetime value over the purchases the user may read."""
+
+    def customer_purchases(
+        self,
+        *,
+        currency: str = "CNY",
+        customer_id: IdLike | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+    ) -> Table[_Row]:
+        """customer_id, first_day, last_day, days, purchases, total, repeat_total, last_at."""
+    def rfm(
+        self,
+        *,
+        currency: str = "CNY",
+        bins: int = 5,
+        segments: Sequence[Mapping[str, object]] | None = None,
+        customer_id: IdLike | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+    ) -> Table[_Row]:
+        """customer_id, recency_days, frequency, monetary, r, f, m, segment."""
+    def lifetime_value(
+        self,
+        *,
+        currency: str = "CNY",
+        months: int = 12,
+        monthly_discount: float = 0.01,
+        horizon_days: int = 90,
+        customer_id: IdLike | None = None,
+        since: datetime.datetime | None = None,
+        until: datetime.datetime | None = None,
+    ) -> LifetimeValue:
+        """Fits BG/NBD and Gamma-Gamma and predicts P(alive), churn, expected purchases and CLV per customer."""
+
+@final
 class Commerce:
     """``crm.commerce``: the product catalog and purchases."""
 
@@ -1927,6 +1982,8 @@ class Crm:
     def marketing(self) -> Marketing: ...
     @property
     def commerce(self) -> Commerce: ...
+    @property
+    def analytics(self) -> Analytics: ...
     @property
     def service(self) -> Service: ...
     @property
