@@ -44,7 +44,7 @@ pub struct PurchaseFilter {
 }
 
 impl PurchaseFilter {
-    fn into_core(self) -> guanxi::commerce::PurchaseFilter {
+    pub(crate) fn into_core(self) -> guanxi::commerce::PurchaseFilter {
         guanxi::commerce::PurchaseFilter {
             customer_id: self.customer_id.map(CustomerId),
             from: self.since,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use guanxi::{Actor, CustomerId};
 
+mod analytics;
 mod commerce;
 mod dedup;
 mod events;
@@ -1085,6 +1086,11 @@ impl Crm {
     /// the check, the scan, not-duplicate marks, merge and undo.
     pub fn duplicates(&self) -> Arc<Duplicates> {
         Arc::new(Duplicates { inner: self.inner.clone(), actor: self.actor.clone() })
+    }
+
+    /// purchase summaries, RFM and lifetime value over the purchases the user may read.
+    pub fn analytics(&self) -> Arc<analytics::Analytics> {
+        analytics::analytics(self.inner.clone(), self.actor.clone())
     }
 
     /// the product catalog and purchases; `products()`, `purchases()`, and their imports.

@@ -895,4 +895,30 @@ final class CrmTests: XCTestCase {
                                                      ColumnMapping(header: "sales_price", field: "price")])
         XCTAssertEqual(try crm.commerce().importProducts(data: Data(catalog.utf8), options: mapped).sync.created, 1)
     }
+
+    func testAnalyticsSummariesRfmAndLifetimeValue() throws {
+        let crm = try Crm.inMemory(user: "alice")
+        let day = 86_400.0
+        for i in 0..<30 {
+            let c = try crm.customers().create(input: NewCustomer(name: "客户\(i)"))
+            let orders = (0...(i % 4)).map { k in
+                NewPurchase(customerId: c.id, at: Date().addingTimeInterval(-Double(3 * i + 11 * k + 1) * day), amount: Foundation.Decimal(100 + 10 * i),
+                            currency: "CNY", lines: [], channel: nil, sourceSystem: nil, externalId: nil, status: .paid)
+            }
+            _ = try crm.commerce().purchases().record(purchases: orders)
+        }
+        let summaries = try crm.analytics().customerPurchases(filter: PurchaseFilter(), currency: "CNY")
+        XCTAssertEqual(summaries.count, 30)
+        let config = crm.analytics().defaultRfmConfig()
+        let scores = try crm.analytics().rfm(filter: PurchaseFilter(), currency: "CNY", config: config)
+        XCTAssertEqual(scores.count, 30)
+        XCTAssertTrue(scores.allSatisfy { (1...5).contains($0.r) && !$0.segment.isEmpty })
+        let ltv = try crm.analytics().lifetimeValue(filter: PurchaseFilter(), options: LifetimeValueOptions())
+        XCTAssertEqual(ltv.customers.count, 30)
+        XCTAssertTrue(ltv.customers.allSatisfy { (0.0...1.0).contains($0.pAlive) })
+        XCTAssertNotNil(ltv.spend)
+        var bad = config
+        bad.bins = 1
+        XCTAssertThrowsError(try crm.analytics().rfm(filter: PurchaseFilter(), currency: "CNY", config: bad))
+    }
 }

@@ -811,6 +811,29 @@ val tests: List<Pair<String, () -> Unit>> = listOf(
             check(crm.commerce().importProducts(catalog.toByteArray(), mapped).sync.created == 1UL) { "catalog import" }
         }
     },
+    "analytics: purchase summaries, RFM with its segments, lifetime value" to {
+        Crm.inMemory("alice").use { crm ->
+            val day = 86_400L
+            val now = Instant.now()
+            for (i in 0 until 30) {
+                val c = crm.customers().create(NewCustomer(name = "客户$i"))
+                val orders = (0..(i % 4)).map { k ->
+                    NewPurchase(customerId = c.id, at = now.minusSeconds((3L * i + 11L * k + 1) * day), amount = BigDecimal(100 + 10 * i),
+                        currency = "CNY", lines = listOf(), channel = null, sourceSystem = null, externalId = null, status = PurchaseStatus.PAID)
+                }
+                crm.commerce().purchases().record(orders)
+            }
+            val summaries = crm.analytics().customerPurchases(PurchaseFilter(), "CNY")
+            check(summaries.size == 30 && summaries.all { it.total > BigDecimal.ZERO }) { "summaries ${summaries.size}" }
+            val config = crm.analytics().defaultRfmConfig()
+            val scores = crm.analytics().rfm(PurchaseFilter(), "CNY", config)
+            check(scores.size == 30 && scores.all { it.r in 1u..5u && it.segment.isNotEmpty() }) { "rfm $scores" }
+            val ltv = crm.analytics().lifetimeValue(PurchaseFilter(), LifetimeValueOptions())
+            check(ltv.customers.size == 30 && ltv.customers.all { it.pAlive in 0.0..1.0 } && ltv.spend != null) { "ltv ${ltv.purchases}" }
+            val bad = assertThrows<CrmException.Validation> { crm.analytics().rfm(PurchaseFilter(), "CNY", config.copy(bins = 1u)) }
+            check(bad.errors.first().field == "bins") { "bins ${bad.errors}" }
+        }
+    },
 )
 
 fun main() {
