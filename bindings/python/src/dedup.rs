@@ -357,14 +357,19 @@ fn commerce_options(
     Ok(options)
 }
 
-fn commerce_report(py: Python<'_>, r: guanxi::CommerceImportReport) -> PyResult<CommerceImportReport> {
-    let rejected = Columns::new(&r.rejected)
+/// Rejected rows' errors as a table: row, column, value, reason.
+fn row_errors(errors: &[guanxi::RowError]) -> PyResult<Table> {
+    Columns::new(errors)
         .count("row", |e| e.row)
         .text("column", |e| e.column.as_deref())
         .text("value", |e| e.value.as_deref())
         .text("reason", |e| Some(&e.reason))
         .finish()
-        .map_err(arrow_err)?;
+        .map_err(arrow_err)
+}
+
+fn commerce_report(py: Python<'_>, r: guanxi::CommerceImportReport) -> PyResult<CommerceImportReport> {
+    let rejected = row_errors(&r.rejected)?;
     Ok(CommerceImportReport {
         rows: r.rows,
         sync: r.sync.into(),
@@ -510,13 +515,7 @@ impl Files {
             .text("reason", |s| Some(&s.reason))
             .finish()
             .map_err(arrow_err)?;
-        let rejected = Columns::new(&r.rejected)
-            .count("row", |e| e.row)
-            .text("column", |e| e.column.as_deref())
-            .text("value", |e| e.value.as_deref())
-            .text("reason", |e| Some(&e.reason))
-            .finish()
-            .map_err(arrow_err)?;
+        let rejected = row_errors(&r.rejected)?;
         let ids = |v: &[CustomerId]| v.iter().map(|c| c.0).collect();
         Ok(ImportReport {
             rows: r.rows,

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 pub use guanxi::analytics::{BgNbd, CustomerPurchases, GammaGamma, RfmConfig, RfmScore};
-use guanxi::commerce::PurchaseFilter as CoreFilter;
 
 use crate::commerce::PurchaseFilter;
 use crate::{Decimal, Result, Uuid, handle};
@@ -51,21 +50,17 @@ handle! {
     Analytics
 }
 
-fn core_filter(f: PurchaseFilter) -> CoreFilter {
-    f.into_core()
-}
-
 #[uniffi::export]
 impl Analytics {
     /// Every customer's paid purchases in `currency` reduced to first and last day, purchase
     /// days, purchases and spend, in customer id order.
     pub fn customer_purchases(&self, filter: PurchaseFilter, currency: String) -> Result<Vec<CustomerPurchases>> {
-        Ok(self.inner.analytics().customer_purchases(&self.actor, &core_filter(filter), &currency)?)
+        Ok(self.inner.analytics().customer_purchases(&self.actor, &filter.into_core(), &currency)?)
     }
 
     /// RFM scores and segment names of the customers with paid purchases in `currency`.
     pub fn rfm(&self, filter: PurchaseFilter, currency: String, config: RfmConfig) -> Result<Vec<RfmScore>> {
-        Ok(self.inner.analytics().rfm(&self.actor, &core_filter(filter), &currency, &config)?)
+        Ok(self.inner.analytics().rfm(&self.actor, &filter.into_core(), &currency, &config)?)
     }
 
     /// The default RFM configuration: five bins and the usual named segments.
@@ -82,7 +77,7 @@ impl Analytics {
             monthly_discount: options.monthly_discount,
             horizon_days: options.horizon_days,
         };
-        let r = self.inner.analytics().lifetime_value(&self.actor, &core_filter(filter), &o)?;
+        let r = self.inner.analytics().lifetime_value(&self.actor, &filter.into_core(), &o)?;
         Ok(LifetimeValueReport {
             purchases: r.purchases,
             log_likelihood: r.log_likelihood,

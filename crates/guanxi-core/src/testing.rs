@@ -26,6 +26,22 @@ pub use persons::person_data;
 pub use segments::segment_data;
 pub use service::service_data;
 
+/// Every item of a paged list, read 7 at a time (small pages, so paging itself is exercised).
+pub(crate) fn walk_in_small_pages<T>(
+    mut fetch: impl FnMut(&crate::PageRequest) -> crate::Result<crate::Page<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    let mut page = crate::PageRequest::first(7);
+    loop {
+        let p = fetch(&page).unwrap();
+        out.extend(p.items);
+        match p.next {
+            Some(c) => page = crate::PageRequest::after(c, 7),
+            None => return out,
+        }
+    }
+}
+
 /// Something that holds a store under test (and whatever must live as long as it).
 pub trait TestStore {
     /// The store.
@@ -1677,18 +1693,7 @@ pub mod conformance {
     /// Everything a store answers, read back in full: two stores holding the same data give equal values.
     #[allow(clippy::type_complexity)]
     fn everything(store: &dyn CrmStore) -> Vec<String> {
-        fn walk<T>(mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>) -> Vec<T> {
-            let mut out = Vec::new();
-            let mut page = PageRequest::first(7);
-            loop {
-                let p = fetch(&page).unwrap();
-                out.extend(p.items);
-                match p.next {
-                    Some(c) => page = PageRequest::after(c, 7),
-                    None => return out,
-                }
-            }
-        }
+        use super::walk_in_small_pages as walk;
         let customers = all_customers(store, &CustomerFilter::default().deleted(Deleted::Include), 7);
         let opportunities = walk(|p| store.list_opportunities(&Default::default(), p));
         let tickets = walk(|p| store.list_tickets(&Default::default(), p));

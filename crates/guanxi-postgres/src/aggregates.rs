@@ -306,8 +306,9 @@ impl View<'_> {
         Ok(rows.first().map_or(0, |r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }
 
-    /// One page of `table`'s documents under `conds`, in id order.
-    fn page<T: serde::de::DeserializeOwned>(
+    /// One page of `table`'s documents under `conds` (over the table's alias: `t` for tickets,
+    /// `p` for purchases, `o` for the rest, as `guanxi-sql` compiles them), in id order.
+    pub(crate) fn page<T: serde::de::DeserializeOwned>(
         &self,
         table: &str,
         mut conds: Vec<String>,
@@ -316,7 +317,11 @@ impl View<'_> {
         id_of: impl Fn(&T) -> uuid::Uuid,
     ) -> Result<Page<T>> {
         page.check()?;
-        let alias = if table == "tickets" { "t" } else { "o" };
+        let alias = match table {
+            "tickets" => "t",
+            "purchases" => "p",
+            _ => "o",
+        };
         if let Some(after) = page.after {
             values.push(SqlValue::Text(after.last_id().to_string()));
             conds.push(format!("{alias}.id > ${}", values.len()));

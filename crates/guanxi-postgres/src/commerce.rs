@@ -91,28 +91,6 @@ impl View<'_> {
         Ok(())
     }
 
-    /// One page of a table's documents under `conds` (over alias `alias`), in id order.
-    fn doc_page<T: serde::de::DeserializeOwned>(
-        &self,
-        (table, alias): (&str, &str),
-        mut conds: Vec<String>,
-        mut values: Vec<SqlValue>,
-        page: &PageRequest,
-        id_of: impl Fn(&T) -> uuid::Uuid,
-    ) -> Result<Page<T>> {
-        page.check()?;
-        if let Some(after) = page.after {
-            values.push(SqlValue::Text(after.last_id().to_string()));
-            conds.push(format!("{alias}.id > ${}", values.len()));
-        }
-        let sql = format!(
-            "SELECT {alias}.doc FROM {table} {alias} WHERE {} ORDER BY {alias}.id LIMIT {}",
-            where_sql(&conds),
-            page.limit.saturating_add(1)
-        );
-        Ok(Page::from_overfetch(self.docs(table, &sql, &values)?, page.limit, id_of))
-    }
-
     fn products_by(&self, column: &str, values: &[String]) -> Result<Vec<Product>> {
         let rows = self.query(&format!("SELECT doc FROM products WHERE {column} = ANY($1)"), &[&values])?;
         rows.iter().map(|r| crate::decode("product", r.get::<_, &str>(0))).collect()
@@ -135,7 +113,7 @@ impl CommerceStore for View<'_> {
     fn list_products(&self, filter: &ProductFilter, page: &PageRequest) -> Result<Page<Product>> {
         let mut values = Vec::new();
         let conds = guanxi_sql::product_where(Dialect::Postgres, filter, &mut values);
-        self.doc_page(("products", "o"), conds, values, page, |p: &Product| p.id.0)
+        self.page("products", conds, values, page, |p: &Product| p.id.0)
     }
 
     fn count_products(&self, filter: &ProductFilter) -> Result<u64> {
@@ -162,7 +140,7 @@ impl CommerceStore for View<'_> {
     fn list_purchases(&self, filter: &PurchaseFilter, page: &PageRequest) -> Result<Page<Purchase>> {
         let mut values = Vec::new();
         let conds = guanxi_sql::purchase_where(Dialect::Postgres, filter, &mut values)?;
-        self.doc_page(("purchases", "p"), conds, values, page, |p: &Purchase| p.id.0)
+        self.page("purchases", conds, values, page, |p: &Purchase| p.id.0)
     }
 
     fn count_purchases(&self, filter: &PurchaseFilter) -> Result<u64> {

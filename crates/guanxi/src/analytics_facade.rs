@@ -108,12 +108,14 @@ impl Analytics<'_> {
     ) -> Result<Vec<CustomerPurchases>> {
         let currency = guanxi_core::sales::currency_code(currency)?;
         let filter = PurchaseFilter { status: Some(PurchaseStatus::Paid), currency: Some(currency), ..filter.clone() };
+        // Authorized once: the pages are read from the store under the scoped filter.
+        let filter = self.crm.commerce().purchases().scoped(actor, &filter)?;
         let offset = self.crm.code_offset;
         // Per customer: each purchase day's spend and purchases, and the last instant.
         let mut by_customer: HashMap<CustomerId, Buyer> = HashMap::new();
         let mut page = guanxi_core::PageRequest::first(1_000);
         loop {
-            let p = self.crm.commerce().purchases().list(actor, &filter, page)?;
+            let p = self.crm.store.list_purchases(&filter, &page)?;
             for purchase in &p.items {
                 let day = purchase.at.with_timezone(&offset).date_naive();
                 let entry = by_customer.entry(purchase.customer_id).or_insert_with(|| (BTreeMap::new(), purchase.at));

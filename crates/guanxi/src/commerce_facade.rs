@@ -250,12 +250,7 @@ impl crate::Crm {
                     if update.is_none() {
                         update = Some(self.reauthorize(allowed, actor, Action::Update, EntityKind::Product)?);
                     }
-                    let next = Product {
-                        created_by: s.created_by.clone(),
-                        created_at: s.created_at,
-                        ..p.clone().into_product(s.id, actor.user_id(), at)
-                    };
-                    tx.update(&s, next, ChangeAction::Update);
+                    tx.update(&s, s.with_content(p.clone()), ChangeAction::Update);
                     (s.id, SyncOutcome::Updated)
                 }
                 None => {
@@ -334,12 +329,7 @@ impl crate::Crm {
                     if update.is_none() {
                         update = Some(self.reauthorize(allowed, actor, Action::Update, EntityKind::Purchase)?);
                     }
-                    let next = Purchase {
-                        created_by: s.created_by.clone(),
-                        created_at: s.created_at,
-                        ..p.clone().into_purchase(s.id, actor.user_id(), at)
-                    };
-                    tx.update(s, next, ChangeAction::Update);
+                    tx.update(s, s.with_content(p.clone()), ChangeAction::Update);
                     (s.id, SyncOutcome::Updated)
                 }
                 None => {
@@ -453,12 +443,7 @@ impl Products<'_> {
             return Ok(current);
         }
         let mut tx = self.crm.begin(&allowed, actor);
-        let next = Product {
-            created_by: current.created_by.clone(),
-            created_at: current.created_at,
-            ..input.into_product(id, actor.user_id(), tx.at())
-        };
-        let next = tx.update(&current, next, ChangeAction::Update);
+        let next = tx.update(&current, current.with_content(input), ChangeAction::Update);
         tx.commit()?;
         Ok(next)
     }
@@ -597,7 +582,8 @@ impl Purchases<'_> {
         self.readable(actor, &allowed, id)
     }
 
-    fn scoped(&self, actor: &Actor, filter: &PurchaseFilter) -> Result<PurchaseFilter> {
+    /// The filter restricted to the purchases the actor may read (authorized once).
+    pub(crate) fn scoped(&self, actor: &Actor, filter: &PurchaseFilter) -> Result<PurchaseFilter> {
         let allowed = self.crm.authorize(actor, Action::Read, EntityKind::Purchase)?;
         Ok(PurchaseFilter { customers: self.crm.scoped_filter(&filter.customers, &allowed)?, ..filter.clone() })
     }

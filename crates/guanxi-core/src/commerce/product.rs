@@ -88,6 +88,17 @@ impl Product {
         self.prices.iter().find(|p| p.currency == currency).map(|p| p.amount)
     }
 
+    /// This product with `content` in place of its fields (id and creation kept; the write
+    /// path stamps the version and the updater).
+    pub fn with_content(&self, content: NewProduct) -> Product {
+        Product {
+            updated_by: self.updated_by.clone(),
+            updated_at: self.updated_at,
+            version: self.version,
+            ..content.into_product(self.id, &self.created_by, self.created_at)
+        }
+    }
+
     /// The fields a sync compares: the product as sent, without id and bookkeeping.
     pub fn content(&self) -> NewProduct {
         NewProduct {

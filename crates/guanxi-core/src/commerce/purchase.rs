@@ -73,6 +73,17 @@ impl Purchase {
         PurchaseKey::of(self.source_system.as_deref(), self.external_id.as_deref())
     }
 
+    /// This purchase with `content` in place of its fields (id and creation kept; the write
+    /// path stamps the version and the updater).
+    pub fn with_content(&self, content: NewPurchase) -> Purchase {
+        Purchase {
+            updated_by: self.updated_by.clone(),
+            updated_at: self.updated_at,
+            version: self.version,
+            ..content.into_purchase(self.id, &self.created_by, self.created_at)
+        }
+    }
+
     /// The fields a sync compares: the purchase as sent.
     pub fn content(&self) -> NewPurchase {
         NewPurchase {

@@ -106,20 +106,8 @@ pub(super) mod cases {
     use super::commerce_data;
     use crate::commerce::{ProductFilter, Purchase, PurchaseFilter, PurchaseKey, PurchaseStatus};
     use crate::testing::conformance::sample_customer;
+    use crate::testing::walk_in_small_pages as walk;
     use crate::*;
-
-    fn walk<T>(mut fetch: impl FnMut(&PageRequest) -> Result<Page<T>>) -> Vec<T> {
-        let mut out = Vec::new();
-        let mut page = PageRequest::first(7);
-        loop {
-            let p = fetch(&page).unwrap();
-            out.extend(p.items);
-            match p.next {
-                Some(c) => page = PageRequest::after(c, 7),
-                None => return out,
-            }
-        }
-    }
 
     pub fn products_round_trip_with_unique_codes_and_external_ids(store: &dyn CrmStore) {
         let products = commerce_data::products(12);
